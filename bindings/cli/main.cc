@@ -1,0 +1,103 @@
+// Copyright (c) Canopy authors.
+//
+// canopy [--db DIR] [--json] [--actor LOGIN] COMMAND [ARGS...]
+
+#include <cstring>
+#include <exception>
+
+#include "bindings/cli/cli.h"
+#include "canopy/version.h"
+
+namespace {
+
+using canopy::cli::Args;
+using canopy::cli::Command;
+using canopy::cli::Commands;
+using canopy::cli::Context;
+using canopy::cli::UsageError;
+
+void PrintHelp(std::ostream& out) {
+  out << "canopy " << canopy::Version()
+      << " — an embedded graph database for multi-tenant account hierarchies\n\n"
+         "usage: canopy [--db DIR] [--json] [--actor LOGIN] COMMAND [ARGS...]\n\n"
+         "global flags:\n"
+         "  --db DIR       the database folder (default ./canopy-data)\n"
+         "  --json         machine-readable output: one JSON object per line\n"
+         "  --actor LOGIN  the user performing mutations (default: the system actor)\n"
+         "  --version      print the library and storage-format versions\n\n"
+         "commands:\n";
+  for (const Command& c : Commands()) {
+    out << "  " << c.name;
+    for (size_t i = std::strlen(c.name); i < 12; ++i) out << ' ';
+    out << c.summary << "\n";
+  }
+  out << "\nRun 'canopy COMMAND --help' for a command's own flags.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Context ctx;
+  std::vector<std::string> rest;
+  int i = 1;
+  try {
+    for (; i < argc; ++i) {
+      std::string a = argv[i];
+      auto value = [&](const std::string& flag) -> std::string {
+        if (auto eq = a.find('='); eq != std::string::npos) return a.substr(eq + 1);
+        if (i + 1 >= argc) throw UsageError{flag + " needs a value"};
+        return argv[++i];
+      };
+      if (a == "--db" || a.rfind("--db=", 0) == 0) {
+        ctx.db_path = value("--db");
+      } else if (a == "--actor" || a.rfind("--actor=", 0) == 0) {
+        ctx.actor_login = value("--actor");
+      } else if (a == "--json") {
+        ctx.json = true;
+      } else if (a == "--help" || a == "-h" || a == "help") {
+        PrintHelp(std::cout);
+        return canopy::cli::kExitOk;
+      } else if (a == "--version") {
+        std::cout << "canopy " << canopy::Version() << " (storage format "
+                  << canopy::kStorageFormatVersion << ")\n";
+        return canopy::cli::kExitOk;
+      } else if (a.size() > 1 && a[0] == '-') {
+        throw UsageError{"unknown flag " + a};
+      } else {
+        break;
+      }
+    }
+  } catch (const UsageError& e) {
+    std::cerr << "canopy: " << e.message << "\nRun 'canopy --help' for usage.\n";
+    return canopy::cli::kExitUsage;
+  }
+  if (i >= argc) {
+    PrintHelp(std::cerr);
+    return canopy::cli::kExitUsage;
+  }
+  std::string name = argv[i++];
+  const Command* command = nullptr;
+  for (const Command& c : Commands()) {
+    if (name == c.name) command = &c;
+  }
+  if (command == nullptr) {
+    std::cerr << "canopy: unknown command '" << name << "'\nRun 'canopy --help' for usage.\n";
+    return canopy::cli::kExitUsage;
+  }
+  Args args(std::vector<std::string>(argv + i, argv + argc));
+  for (int k = i; k < argc; ++k) {
+    if (std::strcmp(argv[k], "--help") == 0 || std::strcmp(argv[k], "-h") == 0) {
+      std::cout << command->usage;
+      return canopy::cli::kExitOk;
+    }
+  }
+  try {
+    return command->run(ctx, args);
+  } catch (const UsageError& e) {
+    std::cerr << "canopy " << command->name << ": " << e.message << "\n\n" << command->usage;
+    return canopy::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "canopy: internal error: " << e.what() << "\n";
+    return canopy::cli::kExitFailed;
+  }
+}

@@ -1,0 +1,1 @@
+# Installed later in the interfaces work (find_package(Canopy), canopy.pc).

@@ -1,0 +1,608 @@
+// Copyright (c) Canopy authors.
+//
+// Account mutations and reads: create, update, settings, move (relabels the
+// moved subtree and its index range), delete (one or a whole set).
+
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "query/access.h"
+#include "storage/labels.h"
+#include "storage/records.h"
+
+namespace canopy::engine {
+
+using query::AccountNode;
+using query::Catalog;
+using query::Perm;
+using query::Quote;
+using query::Require;
+
+namespace {
+
+Status CheckSettings(const AccountSettings& s) {
+  if (static_cast<uint8_t>(s.sub_account_access) > static_cast<uint8_t>(SubAccountAccess::kAlwaysOn)) {
+    return Status::InvalidArgument("unknown sub_account_access value " +
+                                   std::to_string(static_cast<int>(s.sub_account_access)));
+  }
+  return Status::Ok();
+}
+
+std::string Plural(int64_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec& spec) {
+  AccountId created = kNoId;
+  Status s = Mutate([&](Txn* txn) -> Status {
+    CANOPY_RETURN_IF_ERROR(CheckText("account key", spec.key));
+    CANOPY_RETURN_IF_ERROR(CheckText("account name", spec.name));
+    CANOPY_RETURN_IF_ERROR(CheckAttributes("account", spec.attributes));
+    CANOPY_RETURN_IF_ERROR(CheckSettings(spec.settings));
+    const AccountNode* parent = nullptr;
+    if (spec.parent == kNoId) {
+      const query::UserNode* u = nullptr;
+      CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &u));
+      if (u != nullptr) {
+        return Status::PermissionDenied("only the system actor may create a root tenant (user '" +
+                                        u->login + "')");
+      }
+    } else {
+      CANOPY_RETURN_IF_ERROR(RequireAccount(spec.parent, "parent", &parent));
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountCreate, *parent));
+      if (!actor.is_system() && !parent->settings.sub_account_management) {
+        return Status::FailedPrecondition("sub-account management is off for account " +
+                                          Quote(*parent) +
+                                          "; a parent account with "
+                                          "account.manage_sub_accounts must turn it on");
+      }
+      if (spec.settings.sub_account_management) {
+        CANOPY_RETURN_IF_ERROR(
+            Require(catalog_, actor, Perm::kAccountManageSubAccounts, *parent));
+      }
+      if (spec.settings.sub_account_access != SubAccountAccess::kDefaultOff) {
+        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *parent));
+      }
+      if (parent->depth + 1 > catalog_.max_depth) {
+        return Status::FailedPrecondition(
+            "account " + Quote(*parent) + " is at depth " + std::to_string(parent->depth) +
+            "; a sub-account would pass the depth limit of " + std::to_string(catalog_.max_depth));
+      }
+    }
+    bool taken = false;
+    CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kAccountKeys, spec.key, &taken));
+    if (taken) return Status::AlreadyExists("account key '" + spec.key + "' is taken");
+
+    const int64_t now = NowMicros();
+    const AccountId id = catalog_.last_account_id + 1;
+    std::string label;
+    uint64_t ordinal;
+    storage::AccountRecord parent_rec;
+    if (parent != nullptr) {
+      CANOPY_RETURN_IF_ERROR(LoadAccountRecord(parent->id, &parent_rec));
+      ordinal = parent_rec.next_child_ordinal++;
+      label = parent->label;
+      txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(parent->id),
+                     storage::EncodeAccount(parent_rec));
+    } else {
+      ordinal = catalog_.next_root_ordinal;
+      txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqRootOrdinal),
+                     storage::Fixed64BE(ordinal + 1));
+    }
+    storage::AppendOrdinal(&label, ordinal);
+
+    storage::AccountRecord rec;
+    rec.account.id = id;
+    rec.account.key = spec.key;
+    rec.account.name = spec.name;
+    rec.account.parent = spec.parent;
+    rec.account.depth = parent ? parent->depth + 1 : 1;
+    rec.account.created_us = now;
+    rec.account.updated_us = now;
+    rec.account.attributes = spec.attributes;
+    rec.account.settings = spec.settings;
+    rec.label = label;
+    rec.next_child_ordinal = 0;
+    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
+    txn->batch.Put(store_->cf(storage::kAccountKeys), spec.key, storage::IdKey(id));
+    txn->batch.Put(store_->cf(storage::kTree), label, storage::IdKey(id));
+    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqAccount),
+                   storage::Fixed64BE(id));
+
+    AccountNode node;
+    node.id = id;
+    node.parent = spec.parent;
+    node.depth = rec.account.depth;
+    node.settings = spec.settings;
+    node.key = spec.key;
+    node.label = label;
+    txn->apply.push_back([node = std::move(node), parent_id = spec.parent](Catalog& c) mutable {
+      c.last_account_id = node.id;
+      if (parent_id == kNoId) {
+        c.next_root_ordinal += 1;
+      } else {
+        c.mutable_account(parent_id)->next_child_ordinal += 1;
+      }
+      c.InsertAccount(std::move(node));
+    });
+    created = id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return created;
+}
+
+StatusOr<Account> DbImpl::GetAccount(AccountId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  storage::AccountRecord r;
+  CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &r));
+  return std::move(r.account);
+}
+
+StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  std::string v;
+  Status s = store_->Get(storage::kAccountKeys, key, &v);
+  if (s.IsNotFound()) return Status::NotFound("no account with key '" + std::string(key) + "'");
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("account key index entry is damaged");
+  storage::AccountRecord r;
+  CANOPY_RETURN_IF_ERROR(LoadAccountRecord(storage::DecodeFixed64BE(v.data()), &r));
+  return std::move(r.account);
+}
+
+Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) {
+  return Mutate([&](Txn* txn) -> Status {
+    if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("account name", *patch.name));
+    if (patch.attributes) CANOPY_RETURN_IF_ERROR(CheckAttributes("account", *patch.attributes));
+    const AccountNode* a = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountUpdate, *a));
+    if (!patch.name && !patch.attributes) return Status::Ok();
+    storage::AccountRecord rec;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
+    if (patch.name) rec.account.name = *patch.name;
+    if (patch.attributes) rec.account.attributes = *patch.attributes;
+    rec.account.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::SetSubAccountManagement(const Actor& actor, AccountId id, bool on) {
+  return Mutate([&](Txn* txn) -> Status {
+    const AccountNode* a = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
+    if (a->parent == kNoId) {
+      const query::UserNode* u = nullptr;
+      CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &u));
+      if (u != nullptr) {
+        return Status::PermissionDenied(
+            "only the system actor may switch sub-account management of root tenant " +
+            Quote(*a) + " (user '" + u->login + "')");
+      }
+    } else {
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountManageSubAccounts,
+                                     *catalog_.account(a->parent)));
+    }
+    if (a->settings.sub_account_management == on) return Status::Ok();
+    storage::AccountRecord rec;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
+    rec.account.settings.sub_account_management = on;
+    rec.account.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
+    txn->apply.push_back(
+        [id, on](Catalog& c) { c.mutable_account(id)->settings.sub_account_management = on; });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountAccess access) {
+  return Mutate([&](Txn* txn) -> Status {
+    AccountSettings probe;
+    probe.sub_account_access = access;
+    CANOPY_RETURN_IF_ERROR(CheckSettings(probe));
+    const AccountNode* a = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
+    if (a->settings.sub_account_access == access) return Status::Ok();
+    // always_on gives every current member branch access: the actor must
+    // hold each such role on the whole branch itself.
+    std::vector<UserId> widened;
+    if (access == SubAccountAccess::kAlwaysOn) {
+      for (UserId uid : a->members) {
+        const query::MembershipNode* m = catalog_.membership(uid, id);
+        if (m->branch) continue;
+        const query::RoleNode* r = catalog_.role(m->role);
+        CANOPY_RETURN_IF_ERROR(query::RequireHolds(
+            catalog_, actor, r->perms, true, *a,
+            "switching to always_on gives role " + r->name + " branch-wide"));
+        std::string bytes;
+        CANOPY_RETURN_IF_ERROR(
+            store_->Get(storage::kMemberships, storage::PairKey(uid, id), &bytes));
+        Membership mem;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+        mem.branch = true;
+        txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(uid, id),
+                       storage::EncodeMembership(mem));
+        widened.push_back(uid);
+      }
+    }
+    storage::AccountRecord rec;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
+    rec.account.settings.sub_account_access = access;
+    rec.account.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
+    txn->apply.push_back([id, access, widened](Catalog& c) {
+      c.mutable_account(id)->settings.sub_account_access = access;
+      for (UserId uid : widened) {
+        for (auto& m : c.mutable_user(uid)->memberships) {
+          if (m.account == id) m.branch = true;
+        }
+      }
+    });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) {
+  return Mutate([&](Txn* txn) -> Status {
+    const AccountNode* a = nullptr;
+    const AccountNode* np = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(new_parent, "new parent", &np));
+    if (a->parent == kNoId) {
+      return Status::FailedPrecondition("account " + Quote(*a) +
+                                        " is a root tenant; root tenants cannot be moved");
+    }
+    const AccountNode* op = catalog_.account(a->parent);
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountMove, *a));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountMove, *op));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountMove, *np));
+    if (Catalog::IsSelfOrAncestor(*a, *np)) {
+      return Status::FailedPrecondition("cannot move account " + Quote(*a) + " under " +
+                                        Quote(*np) + ": " + Quote(*np) +
+                                        " lies inside the moved subtree (a cycle)");
+    }
+    if (np->id == op->id) return Status::Ok();
+
+    std::vector<const AccountNode*> subtree;
+    uint32_t deepest = a->depth;
+    catalog_.ForEachInSubtree(*a, query::kNoDepthLimit, [&](const AccountNode& n) {
+      subtree.push_back(&n);
+      deepest = std::max(deepest, n.depth);
+    });
+    const uint32_t new_depth = np->depth + 1;
+    if (new_depth + (deepest - a->depth) > catalog_.max_depth) {
+      return Status::FailedPrecondition(
+          "moving account " + Quote(*a) + " under " + Quote(*np) + " would put its subtree " +
+          std::to_string(deepest - a->depth + 1) + " levels deep below depth " +
+          std::to_string(np->depth) + ", past the depth limit of " +
+          std::to_string(catalog_.max_depth));
+    }
+    if (np->tenant != a->tenant) {
+      for (const AccountNode* n : subtree) {
+        for (UserId uid : n->members) {
+          const query::RoleNode* r = catalog_.role(catalog_.membership(uid, n->id)->role);
+          if (!r->builtin) {
+            return Status::FailedPrecondition(
+                "cannot move account " + Quote(*a) + " to another root tenant: account " +
+                Quote(*n) + " has a membership with custom role '" + r->name +
+                "' of its current tenant");
+          }
+        }
+      }
+    }
+
+    const int64_t now = NowMicros();
+    storage::AccountRecord np_rec;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(np->id, &np_rec));
+    std::string new_label = np->label;
+    storage::AppendOrdinal(&new_label, np_rec.next_child_ordinal++);
+    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(np->id),
+                   storage::EncodeAccount(np_rec));
+    const std::string old_label = a->label;
+    auto relabel = [&](const std::string& label) {
+      return new_label + label.substr(old_label.size());
+    };
+
+    // Account records and the tree key space.
+    txn->batch.DeleteRange(store_->cf(storage::kTree), old_label,
+                           storage::PrefixSuccessor(old_label));
+    for (const AccountNode* n : subtree) {
+      storage::AccountRecord rec;
+      CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &rec));
+      rec.label = relabel(n->label);
+      rec.account.depth = n->depth - a->depth + new_depth;
+      if (n == a) {
+        rec.account.parent = np->id;
+        rec.account.updated_us = now;
+      }
+      txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(n->id),
+                     storage::EncodeAccount(rec));
+      txn->batch.Put(store_->cf(storage::kTree), rec.label, storage::IdKey(n->id));
+    }
+
+    // The visibility index: rewrite the moved range under the new label.
+    CountDeltas deltas;
+    for (EntityKind kind : kAllEntityKinds) {
+      const int64_t n = a->count(kind).subtree;
+      if (n == 0) continue;
+      const uint8_t k = static_cast<uint8_t>(kind);
+      std::string lo = storage::IndexRangeStart(k, old_label, true);
+      std::string hi = storage::IndexRangeLimit(k, old_label, true);
+      auto it = store_->NewIterator(storage::kVisibility, nullptr, lo, hi, /*fill_cache=*/false);
+      std::string key;
+      for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+        rocksdb::Slice old_key = (*it)->key();
+        key.assign(1, static_cast<char>(k));
+        key.append(new_label);
+        key.append(old_key.data() + 1 + old_label.size(), old_key.size() - 1 - old_label.size());
+        txn->batch.Put(store_->cf(storage::kVisibility), key, (*it)->value());
+      }
+      CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "move: scan index"));
+      txn->batch.DeleteRange(store_->cf(storage::kVisibility), lo, hi);
+      deltas.AddSubtree(catalog_, op->id, kind, -n);
+      deltas.AddSubtree(catalog_, np->id, kind, n);
+    }
+    deltas.Emit(*store_, txn);
+
+    struct Moved {
+      AccountId id;
+      std::string label;
+      uint32_t depth;
+    };
+    std::vector<Moved> moved;
+    for (const AccountNode* n : subtree) {
+      moved.push_back({n->id, relabel(n->label), n->depth - a->depth + new_depth});
+    }
+    txn->apply.push_back([moved = std::move(moved), id, op_id = op->id,
+                          np_id = np->id](Catalog& c) {
+      AccountNode* a = c.mutable_account(id);
+      const int64_t size = 1 + a->descendants;
+      for (AccountNode* p = c.mutable_account(op_id); p; p = c.mutable_account(p->parent)) {
+        p->descendants -= size;
+      }
+      AccountNode* op = c.mutable_account(op_id);
+      op->children.erase(std::find(op->children.begin(), op->children.end(), id));
+      AccountNode* np = c.mutable_account(np_id);
+      np->children.push_back(id);
+      np->next_child_ordinal += 1;
+      for (AccountNode* p = np; p; p = c.mutable_account(p->parent)) p->descendants += size;
+      a->parent = np_id;
+      for (const auto& m : moved) {
+        AccountNode* n = c.mutable_account(m.id);
+        n->label = m.label;
+        n->depth = m.depth;
+        n->tenant = np->tenant;
+      }
+    });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::DeleteAccount(const Actor& actor, AccountId id, AccountId receiver) {
+  return Mutate(
+      [&](Txn* txn) { return BuildDeleteAccounts(actor, {id}, receiver, txn); });
+}
+
+Status DbImpl::DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
+                              AccountId receiver) {
+  std::vector<AccountId> list(ids.begin(), ids.end());
+  return Mutate([&](Txn* txn) { return BuildDeleteAccounts(actor, list, receiver, txn); });
+}
+
+Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids,
+                                   AccountId receiver, Txn* txn) {
+  if (ids.empty()) return Status::InvalidArgument("no accounts to delete");
+  std::unordered_set<AccountId> set;
+  std::vector<const AccountNode*> nodes;
+  for (AccountId id : ids) {
+    const AccountNode* n = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "delete", &n));
+    if (!set.insert(id).second) {
+      return Status::InvalidArgument("account " + Quote(*n) + " is named twice");
+    }
+    nodes.push_back(n);
+  }
+  const AccountNode* r = nullptr;
+  if (receiver != kNoId) {
+    CANOPY_RETURN_IF_ERROR(RequireAccount(receiver, "receiver", &r));
+    if (set.count(receiver)) {
+      return Status::InvalidArgument("receiving account " + Quote(*r) +
+                                     " is itself being deleted");
+    }
+  }
+  for (const AccountNode* n : nodes) {
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountDelete, *n));
+  }
+  // Children before parents: deepest first.
+  std::sort(nodes.begin(), nodes.end(), [](const AccountNode* x, const AccountNode* y) {
+    return x->depth != y->depth ? x->depth > y->depth : x->id < y->id;
+  });
+  for (const AccountNode* n : nodes) {
+    for (AccountId child : n->children) {
+      if (!set.count(child)) {
+        return Status::FailedPrecondition(
+            "account " + Quote(*n) + " has sub-account " + Quote(*catalog_.account(child)) +
+            "; delete its sub-accounts first (or in the same call)");
+      }
+    }
+  }
+  // Users created in the deleted accounts.
+  std::map<AccountId, std::vector<UserId>> homed;
+  for (const AccountNode* n : nodes) {
+    std::string prefix = storage::IdKey(n->id);
+    auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
+                                  storage::PrefixSuccessor(prefix));
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      homed[n->id].push_back(storage::DecodeFixed64BE((*it)->key().data() + 8));
+    }
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: list users"));
+  }
+  for (const AccountNode* n : nodes) {
+    std::string owned;
+    for (EntityKind kind : kAllEntityKinds) {
+      int64_t c = n->count(kind).direct;
+      if (c == 0) continue;
+      if (r != nullptr) {
+        Perm p = query::EntityPerm(kind, query::EntityAction::kAssign);
+        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, p, *n));
+        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, p, *r));
+      }
+      owned += (owned.empty() ? "" : ", ") + Plural(c, EntityKindName(kind));
+    }
+    size_t users = homed.count(n->id) ? homed[n->id].size() : 0;
+    if (users > 0) {
+      if (r != nullptr) CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *r));
+      owned += (owned.empty() ? "" : ", ") + Plural(static_cast<int64_t>(users), "user");
+    }
+    if (!owned.empty() && r == nullptr) {
+      return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +
+                                        "; name an account to receive them");
+    }
+  }
+
+  const int64_t now = NowMicros();
+  CountDeltas deltas;
+  std::vector<std::pair<UserId, AccountId>> dropped_memberships;
+  std::vector<UserId> rehomed;
+  std::vector<RoleId> dropped_roles;
+  for (const AccountNode* n : nodes) {
+    txn->batch.Delete(store_->cf(storage::kAccounts), storage::IdKey(n->id));
+    txn->batch.Delete(store_->cf(storage::kAccountKeys), n->key);
+    txn->batch.Delete(store_->cf(storage::kTree), n->label);
+    for (EntityKind kind : kAllEntityKinds) {
+      const uint8_t k = static_cast<uint8_t>(kind);
+      txn->batch.Delete(store_->cf(storage::kCounters), storage::CounterKey(n->id, k));
+      txn->batch.Delete(store_->cf(storage::kCounters),
+                        storage::CounterKey(n->id, k | storage::kCounterSubtreeBit));
+      const int64_t count = n->count(kind).direct;
+      if (count == 0) continue;
+      // Hand the entities to the receiver.
+      std::string lo = storage::IndexRangeStart(k, n->label, false);
+      std::string hi = storage::IndexRangeLimit(k, n->label, false);
+      auto it = store_->NewIterator(storage::kVisibility, nullptr, lo, hi);
+      for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+        rocksdb::Slice key = (*it)->key();
+        EntityId eid = storage::DecodeFixed64BE(key.data() + key.size() - 8);
+        Entity e;
+        CANOPY_RETURN_IF_ERROR(LoadEntity(eid, &e));
+        e.owner = r->id;
+        e.updated_us = now;
+        std::string value;
+        storage::EncodeIndexValue(&value, r->id, e.key, e.name, e.type);
+        txn->batch.Put(store_->cf(storage::kVisibility), storage::IndexKey(k, r->label, eid),
+                       value);
+        txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(eid),
+                       storage::EncodeEntity(e));
+        txn->batch.Put(store_->cf(storage::kEntityKeys), storage::EntityKeyKey(k, e.key),
+                       storage::EntityKeyValue(eid, r->id));
+      }
+      CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: scan index"));
+      txn->batch.DeleteRange(store_->cf(storage::kVisibility), lo, hi);
+      deltas.AddDirect(catalog_, r->id, kind, count);
+      if (n->parent != kNoId) deltas.AddSubtree(catalog_, n->parent, kind, -count);
+    }
+    for (UserId uid : n->members) {
+      txn->batch.Delete(store_->cf(storage::kMemberships), storage::PairKey(uid, n->id));
+      txn->batch.Delete(store_->cf(storage::kMembers), storage::PairKey(n->id, uid));
+      dropped_memberships.emplace_back(uid, n->id);
+    }
+    if (homed.count(n->id)) {
+      for (UserId uid : homed[n->id]) {
+        User u;
+        CANOPY_RETURN_IF_ERROR(LoadUser(uid, &u));
+        u.account = r->id;
+        u.updated_us = now;
+        txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(uid), storage::EncodeUser(u));
+        txn->batch.Delete(store_->cf(storage::kUserHomes), storage::PairKey(n->id, uid));
+        txn->batch.Put(store_->cf(storage::kUserHomes), storage::PairKey(r->id, uid), "");
+        rehomed.push_back(uid);
+      }
+    }
+    if (n->parent == kNoId) {
+      // A deleted root tenant takes its custom roles along: they can only
+      // be used in its own (now empty) tree.
+      for (const auto& [rid, role] : catalog_.roles) {
+        if (role.builtin || role.tenant != n->id) continue;
+        txn->batch.Delete(store_->cf(storage::kRoles), storage::IdKey(rid));
+        std::string nk = storage::IdKey(n->id);
+        nk.append(role.name);
+        txn->batch.Delete(store_->cf(storage::kRoleNames), nk);
+        dropped_roles.push_back(rid);
+      }
+    }
+  }
+  // Counter changes of deleted accounts would revive their keys: drop them.
+  for (const AccountNode* n : nodes) deltas.Forget(n->id);
+  deltas.Emit(*store_, txn);
+
+  std::vector<AccountId> order;
+  for (const AccountNode* n : nodes) order.push_back(n->id);
+  txn->apply.push_back([order, dropped_memberships, rehomed, dropped_roles,
+                        rid = r ? r->id : kNoId](Catalog& c) {
+    for (const auto& [uid, aid] : dropped_memberships) c.RemoveMembership(uid, aid);
+    for (UserId uid : rehomed) c.mutable_user(uid)->home = rid;
+    for (AccountId id : order) c.EraseAccount(id);
+    for (RoleId role : dropped_roles) c.roles.erase(role);
+  });
+  return Status::Ok();
+}
+
+StatusOr<EntityCounts> DbImpl::CountOwned(AccountId id, EntityKind kind) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  if (!ParseEntityKind(EntityKindName(kind))) return Status::InvalidArgument("unknown entity kind");
+  const AccountNode* a = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(id, "count", &a));
+  return EntityCounts{static_cast<uint64_t>(a->count(kind).direct),
+                      static_cast<uint64_t>(a->count(kind).subtree)};
+}
+
+StatusOr<std::vector<Account>> DbImpl::Ancestors(AccountId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const AccountNode* a = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(id, "ancestors", &a));
+  std::vector<Account> out;
+  for (const AccountNode* n : catalog_.Ancestors(*a)) {
+    storage::AccountRecord r;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &r));
+    out.push_back(std::move(r.account));
+  }
+  return out;
+}
+
+StatusOr<std::vector<Account>> DbImpl::Descendants(AccountId id, uint32_t max_levels) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const AccountNode* a = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(id, "descendants", &a));
+  const uint32_t limit = max_levels == 0 ? query::kNoDepthLimit : a->depth + max_levels;
+  std::vector<Account> out;
+  Status status;
+  catalog_.ForEachInSubtree(*a, limit, [&](const AccountNode& n) {
+    if (n.id == id || !status.ok()) return;
+    storage::AccountRecord r;
+    status = LoadAccountRecord(n.id, &r);
+    out.push_back(std::move(r.account));
+  });
+  CANOPY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+std::vector<AccountId> DbImpl::Roots() const {
+  ReadScope scope(this);
+  if (!scope.status().ok()) return {};
+  return catalog_.roots;
+}
+
+}  // namespace canopy::engine

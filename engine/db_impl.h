@@ -1,0 +1,216 @@
+// Copyright (c) Canopy authors.
+//
+// DbImpl: the engine behind canopy::Db. It owns the Store (RocksDB), the
+// in-memory Catalog and the locks that keep them equal:
+//
+//   close_mu_    every call holds it shared; Close() holds it exclusively, so
+//                the database never closes under a running call.
+//   write_mu_    serialises mutations: validate, build one WriteBatch, commit.
+//   catalog_mu_  readers hold it shared while they plan (and take their
+//                RocksDB snapshot); a mutation holds it exclusively only
+//                while it applies its batch and the matching catalog change,
+//                so a reader never sees one without the other.
+//
+// After the exclusive section a mutation syncs the write-ahead log (when
+// Options::sync) before it returns. Mutations are split by concern across
+// accounts.cc, entities.cc, users.cc; reads are in queries.cc.
+
+#ifndef CANOPY_ENGINE_DB_IMPL_H_
+#define CANOPY_ENGINE_DB_IMPL_H_
+
+#include <rocksdb/write_batch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "canopy/db.h"
+#include "engine/rw_lock.h"
+#include "query/catalog.h"
+#include "query/cursor.h"
+#include "storage/store.h"
+
+namespace canopy::engine {
+
+int64_t NowMicros();
+
+// One mutation in the making: the batch to write and the catalog changes
+// to apply once it is written.
+struct Txn {
+  rocksdb::WriteBatch batch;
+  std::vector<std::function<void(query::Catalog&)>> apply;
+};
+
+// Per-account, per-kind entity count changes of one mutation; Emit() adds
+// them to the batch (merges) and to the catalog (on apply). A direct change
+// on an account also changes the subtree counts of it and its ancestors.
+class CountDeltas {
+ public:
+  void AddDirect(const query::Catalog& c, AccountId owner, EntityKind kind, int64_t n);
+  // Subtree-only change on `a` and its ancestors (moves of whole subtrees).
+  void AddSubtree(const query::Catalog& c, AccountId a, EntityKind kind, int64_t n);
+  // Drops every change of `account` (deleted by the same mutation).
+  void Forget(AccountId account);
+  void Emit(const storage::Store& store, Txn* txn) const;
+
+ private:
+  struct Delta {
+    int64_t direct = 0;
+    int64_t subtree = 0;
+  };
+  std::map<std::pair<AccountId, uint8_t>, Delta> deltas_;
+};
+
+class DbImpl final : public Db {
+ public:
+  DbImpl(const Options& options, std::unique_ptr<storage::Store> store);
+  ~DbImpl() override;
+
+  // Loads the catalog; called once by Db::Open.
+  Status Init();
+
+  Status Close() override;
+
+  // Accounts (accounts.cc)
+  StatusOr<AccountId> CreateAccount(const Actor& actor, const AccountSpec& spec) override;
+  StatusOr<Account> GetAccount(AccountId id) const override;
+  StatusOr<Account> FindAccount(std::string_view key) const override;
+  Status UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) override;
+  Status SetSubAccountManagement(const Actor& actor, AccountId id, bool on) override;
+  Status SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountAccess access) override;
+  Status MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) override;
+  Status DeleteAccount(const Actor& actor, AccountId id, AccountId receiver) override;
+  Status DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
+                        AccountId receiver) override;
+  StatusOr<EntityCounts> CountOwned(AccountId id, EntityKind kind) const override;
+  StatusOr<std::vector<Account>> Ancestors(AccountId id) const override;
+  StatusOr<std::vector<Account>> Descendants(AccountId id, uint32_t max_levels) const override;
+  std::vector<AccountId> Roots() const override;
+
+  // Entities (entities.cc)
+  StatusOr<EntityId> CreateEntity(const Actor& actor, const EntitySpec& spec) override;
+  StatusOr<Entity> GetEntity(EntityId id) const override;
+  StatusOr<Entity> FindEntity(EntityKind kind, std::string_view key) const override;
+  StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const override;
+  Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) override;
+  Status DeleteEntity(const Actor& actor, EntityId id) override;
+  Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
+                          std::span<const std::string> refs, AccountId target,
+                          ReassignReport* report) override;
+
+  // Users, memberships, roles (users.cc)
+  StatusOr<UserId> CreateUser(const Actor& actor, const UserSpec& spec) override;
+  StatusOr<User> GetUser(UserId id) const override;
+  StatusOr<User> FindUser(std::string_view login) const override;
+  StatusOr<std::vector<User>> UsersOf(AccountId account) const override;
+  Status UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) override;
+  Status SetUserDisabled(const Actor& actor, UserId id, bool disabled) override;
+  Status RemoveUser(const Actor& actor, UserId id) override;
+  Status Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
+                std::optional<bool> branch) override;
+  Status ChangeRole(const Actor& actor, UserId user, AccountId account, RoleId role) override;
+  Status SetBranchAccess(const Actor& actor, UserId user, AccountId account,
+                         bool branch) override;
+  Status RemoveMembership(const Actor& actor, UserId user, AccountId account) override;
+  StatusOr<std::vector<Membership>> MembershipsOf(UserId user) const override;
+  StatusOr<std::vector<Membership>> MembersOf(AccountId account) const override;
+  StatusOr<RoleId> CreateRole(const Actor& actor, AccountId tenant, std::string_view name,
+                              const std::vector<std::string>& permissions) override;
+  Status UpdateRole(const Actor& actor, RoleId id,
+                    const std::vector<std::string>& permissions) override;
+  Status DeleteRole(const Actor& actor, RoleId id) override;
+  StatusOr<Role> GetRole(RoleId id) const override;
+  StatusOr<Role> FindRole(AccountId tenant, std::string_view name) const override;
+  StatusOr<std::vector<Role>> ListRoles(AccountId tenant) const override;
+
+  // Queries and views (queries.cc)
+  Status Visible(const VisibleRequest& request, VisiblePage* page) const override;
+  Status NewVisibleIterator(const VisibleRequest& request,
+                            std::unique_ptr<VisibleIterator>* it) const override;
+  StatusOr<uint64_t> Count(const VisibleRequest& request) const override;
+  StatusOr<bool> Check(UserId user, std::string_view permission,
+                       std::string_view entity_key) const override;
+  Status Explain(UserId user, std::string_view permission, std::string_view entity_key,
+                 Explanation* explanation) const override;
+  Status WhoCan(const WhoCanRequest& request, WhoCanPage* page) const override;
+  Status AccountsTable(const TableRequest& request, TablePage* page) const override;
+  StatusOr<AccountSummary> Summary(AccountId id) const override;
+  StatusOr<std::string> GraphJson(const Actor& viewer, AccountId root,
+                                  uint32_t max_levels) const override;
+  StatusOr<std::string> GraphDot(const Actor& viewer, AccountId root,
+                                 uint32_t max_levels) const override;
+
+  // Interchange (interchange.cc) and integrity (integrity.cc)
+  Status Import(const Actor& actor, std::string_view path, const ImportOptions& options,
+                ImportReport* report) override;
+  Status Export(std::string_view path, const ProgressFn& progress,
+                ImportReport* counts) const override;
+  Status CheckIntegrity(std::vector<std::string>* problems) const override;
+
+  // For tests and tools: the store (hold the right locks).
+  storage::Store* store() const { return store_.get(); }
+
+ private:
+  using ReadLock = std::shared_lock<RwLock>;
+  using WriteLock = std::unique_lock<RwLock>;
+
+  // What a read holds: the database open, and the catalog shared (which a
+  // scan releases once it has planned and taken its snapshot).
+  class ReadScope {
+   public:
+    explicit ReadScope(const DbImpl* db)
+        : open_(db->close_mu_), catalog_(db->catalog_mu_), status_(db->CheckOpen()) {}
+    const Status& status() const { return status_; }
+    void ReleaseCatalog() { catalog_.unlock(); }
+
+   private:
+    std::shared_lock<std::shared_mutex> open_;
+    ReadLock catalog_;
+    Status status_;
+  };
+
+  // Runs `build` under the write mutex; when it returns OK, writes the
+  // batch and applies the catalog changes atomically, then syncs the WAL.
+  Status Mutate(const std::function<Status(Txn*)>& build);
+  // FailedPrecondition once closed, or the poisoned state (see Mutate).
+  Status CheckOpen() const;
+
+  // Record helpers (latest state; callers hold write_mu_ or a read lock).
+  Status LoadAccountRecord(AccountId id, storage::AccountRecord* r) const;
+  Status LoadEntity(EntityId id, Entity* e) const;
+  Status LoadUser(UserId id, User* u) const;
+  // Looks up an entity by kind and key: id and owner from entity_keys.
+  Status LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
+                         AccountId* owner) const;
+  const query::AccountNode* AccountOrNull(AccountId id) const { return catalog_.account(id); }
+  Status RequireAccount(AccountId id, std::string_view what,
+                        const query::AccountNode** out) const;
+
+  // Shared by DeleteAccount(s) (accounts.cc).
+  Status BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids, AccountId receiver,
+                             Txn* txn);
+  // Plans a visibility request under the held read scope: its grants, on
+  // a new snapshot.
+  Status PlanView(const VisibleRequest& request, query::Perm perm,
+                  std::shared_ptr<const query::ScanView>* view) const;
+
+  const Options options_;
+  std::unique_ptr<storage::Store> store_;
+  const uint64_t instance_id_;  // tells this open's cursors from others'
+
+  mutable std::shared_mutex close_mu_;
+  mutable std::mutex write_mu_;
+  mutable RwLock catalog_mu_;
+  query::Catalog catalog_;
+  bool closed_ = false;  // guarded by close_mu_
+  Status poisoned_;      // set (under both locks) when memory no longer matches disk
+  mutable query::ViewRegistry views_;
+};
+
+}  // namespace canopy::engine
+
+#endif  // CANOPY_ENGINE_DB_IMPL_H_

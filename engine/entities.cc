@@ -1,0 +1,341 @@
+// Copyright (c) Canopy authors.
+//
+// Entity mutations and reads: create, update, delete, and the all-or-
+// nothing batch reassign with its per-item report.
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "query/access.h"
+#include "storage/records.h"
+
+namespace canopy::engine {
+
+using query::AccountNode;
+using query::Catalog;
+using query::EntityAction;
+using query::EntityPerm;
+using query::Quote;
+using query::Require;
+
+namespace {
+
+Status CheckKind(EntityKind kind) {
+  if (!ParseEntityKind(EntityKindName(kind))) {
+    return Status::InvalidArgument("unknown entity kind " + std::to_string(static_cast<int>(kind)));
+  }
+  return Status::Ok();
+}
+
+std::string Describe(EntityKind kind, std::string_view key) {
+  return std::string(EntityKindName(kind)) + " '" + std::string(key) + "'";
+}
+
+}  // namespace
+
+StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& spec) {
+  EntityId created = kNoId;
+  Status s = Mutate([&](Txn* txn) -> Status {
+    CANOPY_RETURN_IF_ERROR(CheckKind(spec.kind));
+    const std::string kind_name = EntityKindName(spec.kind);
+    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " key", spec.key));
+    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", spec.name));
+    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " type", spec.type, /*allow_empty=*/true));
+    CANOPY_RETURN_IF_ERROR(CheckAttributes(kind_name, spec.attributes));
+    if (!spec.unit_id.empty()) {
+      if (spec.kind != EntityKind::kDevice) {
+        return Status::InvalidArgument("only devices have a unit id (" + kind_name + " '" +
+                                       spec.key + "')");
+      }
+      CANOPY_RETURN_IF_ERROR(CheckText("unit id", spec.unit_id));
+    }
+    const AccountNode* owner = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(spec.owner, "owner", &owner));
+    CANOPY_RETURN_IF_ERROR(
+        Require(catalog_, actor, EntityPerm(spec.kind, EntityAction::kWrite), *owner));
+    const uint8_t k = static_cast<uint8_t>(spec.kind);
+    const std::string key_key = storage::EntityKeyKey(k, spec.key);
+    bool taken = false;
+    CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kEntityKeys, key_key, &taken));
+    if (taken) return Status::AlreadyExists(Describe(spec.kind, spec.key) + " already exists");
+    if (!spec.unit_id.empty()) {
+      CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUnitIds, spec.unit_id, &taken));
+      if (taken) return Status::AlreadyExists("unit id '" + spec.unit_id + "' is taken");
+    }
+    const EntityId id = catalog_.last_entity_id + 1;
+    const int64_t now = NowMicros();
+    Entity e;
+    e.id = id;
+    e.kind = spec.kind;
+    e.key = spec.key;
+    e.unit_id = spec.unit_id;
+    e.name = spec.name;
+    e.type = spec.type;
+    e.owner = owner->id;
+    e.created_us = now;
+    e.updated_us = now;
+    e.attributes = spec.attributes;
+    txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(id), storage::EncodeEntity(e));
+    txn->batch.Put(store_->cf(storage::kEntityKeys), key_key, storage::EntityKeyValue(id, owner->id));
+    if (!e.unit_id.empty()) {
+      txn->batch.Put(store_->cf(storage::kUnitIds), e.unit_id, storage::IdKey(id));
+    }
+    std::string value;
+    storage::EncodeIndexValue(&value, owner->id, e.key, e.name, e.type);
+    txn->batch.Put(store_->cf(storage::kVisibility), storage::IndexKey(k, owner->label, id), value);
+    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqEntity),
+                   storage::Fixed64BE(id));
+    CountDeltas deltas;
+    deltas.AddDirect(catalog_, owner->id, spec.kind, 1);
+    deltas.Emit(*store_, txn);
+    txn->apply.push_back([id](Catalog& c) { c.last_entity_id = id; });
+    created = id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return created;
+}
+
+StatusOr<Entity> DbImpl::GetEntity(EntityId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  Entity e;
+  CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+  return e;
+}
+
+StatusOr<Entity> DbImpl::FindEntity(EntityKind kind, std::string_view key) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckKind(kind));
+  EntityId id;
+  AccountId owner;
+  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, key, &id, &owner));
+  Entity e;
+  CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+  return e;
+}
+
+StatusOr<Entity> DbImpl::FindDeviceByUnitId(std::string_view unit_id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  std::string v;
+  Status s = store_->Get(storage::kUnitIds, unit_id, &v);
+  if (s.IsNotFound()) {
+    return Status::NotFound("no device with unit id '" + std::string(unit_id) + "'");
+  }
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("unit id index entry is damaged");
+  Entity e;
+  CANOPY_RETURN_IF_ERROR(LoadEntity(storage::DecodeFixed64BE(v.data()), &e));
+  return e;
+}
+
+Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) {
+  return Mutate([&](Txn* txn) -> Status {
+    Entity e;
+    CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+    const std::string kind_name = EntityKindName(e.kind);
+    if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", *patch.name));
+    if (patch.type) CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " type", *patch.type, true));
+    if (patch.attributes) CANOPY_RETURN_IF_ERROR(CheckAttributes(kind_name, *patch.attributes));
+    if (patch.unit_id) {
+      if (e.kind != EntityKind::kDevice && !patch.unit_id->empty()) {
+        return Status::InvalidArgument("only devices have a unit id (" + Describe(e.kind, e.key) +
+                                       ")");
+      }
+      CANOPY_RETURN_IF_ERROR(CheckText("unit id", *patch.unit_id, true));
+    }
+    const AccountNode* owner = catalog_.account(e.owner);
+    if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
+    CANOPY_RETURN_IF_ERROR(
+        Require(catalog_, actor, EntityPerm(e.kind, EntityAction::kWrite), *owner));
+    if (patch.unit_id && *patch.unit_id != e.unit_id) {
+      if (!patch.unit_id->empty()) {
+        bool taken = false;
+        CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUnitIds, *patch.unit_id, &taken));
+        if (taken) return Status::AlreadyExists("unit id '" + *patch.unit_id + "' is taken");
+        txn->batch.Put(store_->cf(storage::kUnitIds), *patch.unit_id, storage::IdKey(id));
+      }
+      if (!e.unit_id.empty()) txn->batch.Delete(store_->cf(storage::kUnitIds), e.unit_id);
+      e.unit_id = *patch.unit_id;
+    }
+    if (patch.name) e.name = *patch.name;
+    if (patch.type) e.type = *patch.type;
+    if (patch.attributes) e.attributes = *patch.attributes;
+    e.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(id), storage::EncodeEntity(e));
+    if (patch.name || patch.type) {
+      std::string value;
+      storage::EncodeIndexValue(&value, owner->id, e.key, e.name, e.type);
+      txn->batch.Put(store_->cf(storage::kVisibility),
+                     storage::IndexKey(static_cast<uint8_t>(e.kind), owner->label, id), value);
+    }
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
+  return Mutate([&](Txn* txn) -> Status {
+    Entity e;
+    CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+    const AccountNode* owner = catalog_.account(e.owner);
+    if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
+    CANOPY_RETURN_IF_ERROR(
+        Require(catalog_, actor, EntityPerm(e.kind, EntityAction::kDelete), *owner));
+    const uint8_t k = static_cast<uint8_t>(e.kind);
+    txn->batch.Delete(store_->cf(storage::kEntities), storage::IdKey(id));
+    txn->batch.Delete(store_->cf(storage::kEntityKeys), storage::EntityKeyKey(k, e.key));
+    if (!e.unit_id.empty()) txn->batch.Delete(store_->cf(storage::kUnitIds), e.unit_id);
+    txn->batch.Delete(store_->cf(storage::kVisibility), storage::IndexKey(k, owner->label, id));
+    CountDeltas deltas;
+    deltas.AddDirect(catalog_, owner->id, e.kind, -1);
+    deltas.Emit(*store_, txn);
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
+                                std::span<const std::string> refs, AccountId target,
+                                ReassignReport* report) {
+  ReassignReport local;
+  ReassignReport* rep = report != nullptr ? report : &local;
+  *rep = ReassignReport();
+  return Mutate([&](Txn* txn) -> Status {
+    *rep = ReassignReport();
+    CANOPY_RETURN_IF_ERROR(CheckKind(kind));
+    if (by != EntityRef::kKey && by != EntityRef::kUnitId) {
+      return Status::InvalidArgument("unknown entity reference type");
+    }
+    if (by == EntityRef::kUnitId && kind != EntityKind::kDevice) {
+      return Status::InvalidArgument("only devices have unit ids");
+    }
+    if (refs.empty()) return Status::InvalidArgument("no entities to reassign");
+    const AccountNode* to = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(target, "target", &to));
+    const query::Perm assign = EntityPerm(kind, EntityAction::kAssign);
+    // Denied on the target: every item is denied (and reported as such).
+    const Status target_ok = Require(catalog_, actor, assign, *to);
+    if (!target_ok.ok() && !target_ok.IsPermissionDenied()) return target_ok;
+
+    // Resolve every ref and judge it; nothing is written unless all pass.
+    std::unordered_set<EntityId> seen;
+    std::unordered_map<AccountId, Status> source_ok;
+    std::vector<Entity> moving;
+    for (const std::string& ref : refs) {
+      ReassignItem item;
+      item.ref = ref;
+      EntityId eid = kNoId;
+      Status found;
+      if (by == EntityRef::kKey) {
+        AccountId owner;
+        found = LookupEntityKey(kind, ref, &eid, &owner);
+      } else {
+        std::string v;
+        found = store_->Get(storage::kUnitIds, ref, &v);
+        if (found.IsNotFound()) {
+          found = Status::NotFound("no device with unit id '" + ref + "'");
+        } else if (found.ok() && v.size() == 8) {
+          eid = storage::DecodeFixed64BE(v.data());
+        } else if (found.ok()) {
+          found = Status::Corruption("unit id index entry is damaged");
+        }
+      }
+      Entity e;
+      if (found.ok()) found = LoadEntity(eid, &e);
+      if (found.IsNotFound()) {
+        item.outcome = ReassignItem::Outcome::kUnknown;
+        item.message = found.message();
+        rep->unknown++;
+        rep->items.push_back(std::move(item));
+        continue;
+      }
+      CANOPY_RETURN_IF_ERROR(found);
+      item.entity = e.id;
+      item.from = e.owner;
+      if (!seen.insert(e.id).second) {
+        item.outcome = ReassignItem::Outcome::kDuplicate;
+        item.message = Describe(kind, e.key) + " is named more than once";
+        rep->duplicate++;
+        rep->items.push_back(std::move(item));
+        continue;
+      }
+      if (e.owner == to->id) {
+        item.outcome = ReassignItem::Outcome::kUnchanged;
+        rep->unchanged++;
+        rep->items.push_back(std::move(item));
+        continue;
+      }
+      auto judged = source_ok.find(e.owner);
+      if (!target_ok.ok()) {
+        judged = source_ok.emplace(e.owner, target_ok).first;
+      } else if (judged == source_ok.end()) {
+        const AccountNode* from = catalog_.account(e.owner);
+        Status st = from == nullptr
+                        ? Status::Corruption(Describe(kind, e.key) + " has no owner")
+                        : Require(catalog_, actor, assign, *from);
+        judged = source_ok.emplace(e.owner, st).first;
+      }
+      if (!judged->second.ok()) {
+        if (!judged->second.IsPermissionDenied()) return judged->second;
+        item.outcome = ReassignItem::Outcome::kDenied;
+        item.message = judged->second.message();
+        rep->denied++;
+        rep->items.push_back(std::move(item));
+        continue;
+      }
+      item.outcome = ReassignItem::Outcome::kMoved;
+      rep->moved++;
+      rep->items.push_back(std::move(item));
+      moving.push_back(std::move(e));
+    }
+    auto first_of = [&](ReassignItem::Outcome o) -> const ReassignItem* {
+      for (const auto& it : rep->items) {
+        if (it.outcome == o) return &it;
+      }
+      return nullptr;
+    };
+    if (rep->unknown > 0) {
+      return Status::NotFound(std::to_string(rep->unknown) + " of " +
+                              std::to_string(refs.size()) + " unknown (first: " +
+                              first_of(ReassignItem::Outcome::kUnknown)->message +
+                              "); nothing was reassigned");
+    }
+    if (rep->denied > 0) {
+      return Status::PermissionDenied(std::to_string(rep->denied) + " of " +
+                                      std::to_string(refs.size()) + " not allowed (first: " +
+                                      first_of(ReassignItem::Outcome::kDenied)->message +
+                                      "); nothing was reassigned");
+    }
+    if (rep->duplicate > 0) {
+      return Status::InvalidArgument(first_of(ReassignItem::Outcome::kDuplicate)->message +
+                                     "; nothing was reassigned");
+    }
+
+    const uint8_t k = static_cast<uint8_t>(kind);
+    const int64_t now = NowMicros();
+    CountDeltas deltas;
+    std::string value;
+    for (Entity& e : moving) {
+      const AccountNode* from = catalog_.account(e.owner);
+      txn->batch.Delete(store_->cf(storage::kVisibility), storage::IndexKey(k, from->label, e.id));
+      e.owner = to->id;
+      e.updated_us = now;
+      storage::EncodeIndexValue(&value, to->id, e.key, e.name, e.type);
+      txn->batch.Put(store_->cf(storage::kVisibility), storage::IndexKey(k, to->label, e.id),
+                     value);
+      txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(e.id), storage::EncodeEntity(e));
+      txn->batch.Put(store_->cf(storage::kEntityKeys), storage::EntityKeyKey(k, e.key),
+                     storage::EntityKeyValue(e.id, to->id));
+      deltas.AddDirect(catalog_, from->id, kind, -1);
+      deltas.AddDirect(catalog_, to->id, kind, 1);
+    }
+    deltas.Emit(*store_, txn);
+    return Status::Ok();
+  });
+}
+
+}  // namespace canopy::engine

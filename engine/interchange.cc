@@ -1,0 +1,997 @@
+// Copyright (c) Canopy authors.
+//
+// Import and export of the JSON Lines interchange format (SPEC.md,
+// docs/format.md). Import validates the whole file first, staging every
+// record in memory, then writes it in one step: a WriteBatch for small
+// files, atomic SST ingestion across the key spaces for large ones. A bad
+// line fails the call with its line number and nothing is written.
+//
+// Export writes accounts (tree order: parents first), custom roles, users,
+// memberships and entities, then an end line carrying the record count and
+// an XXH3-64 checksum of every byte before it; import verifies that line
+// when present.
+
+#include <rocksdb/db.h>
+#include <rocksdb/sst_file_writer.h>
+#include <simdjson.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "query/access.h"
+#include "query/json.h"
+#include "storage/coding.h"
+#include "storage/labels.h"
+#include "storage/records.h"
+
+namespace canopy::engine {
+
+namespace {
+
+using query::AccountNode;
+using query::Catalog;
+
+constexpr size_t kBatchLimit = 100000;  // KV pairs; above it, SST ingestion
+constexpr uint64_t kProgressEvery = 65536;
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The fields of one JSON object, consumed by name; leftovers are errors.
+class Fields {
+ public:
+  explicit Fields(simdjson::dom::object obj) {
+    for (auto field : obj) fields_.emplace_back(field.key, field.value);
+  }
+  // A string field; Status InvalidArgument if wrong type; *present false
+  // when absent.
+  Status String(std::string_view name, bool required, std::string_view* out, bool* present = nullptr) {
+    simdjson::dom::element e;
+    bool here = Take(name, &e);
+    if (present) *present = here;
+    if (!here) {
+      if (required) return Status::InvalidArgument("missing field '" + std::string(name) + "'");
+      return Status::Ok();
+    }
+    if (e.get_string().get(*out)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be a string");
+    }
+    return Status::Ok();
+  }
+  Status Bool(std::string_view name, std::optional<bool>* out) {
+    simdjson::dom::element e;
+    if (!Take(name, &e)) return Status::Ok();
+    bool b;
+    if (e.get_bool().get(b)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be true or false");
+    }
+    *out = b;
+    return Status::Ok();
+  }
+  Status StringMap(std::string_view name, Attributes* out) {
+    simdjson::dom::element e;
+    if (!Take(name, &e)) return Status::Ok();
+    simdjson::dom::object obj;
+    if (e.get_object().get(obj)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be an object");
+    }
+    for (auto field : obj) {
+      std::string_view v;
+      if (field.value.get_string().get(v)) {
+        return Status::InvalidArgument("'" + std::string(name) + "." +
+                                       std::string(field.key) + "' must be a string");
+      }
+      if (!out->emplace(std::string(field.key), std::string(v)).second) {
+        return Status::InvalidArgument("'" + std::string(name) + "' repeats key '" +
+                                       std::string(field.key) + "'");
+      }
+    }
+    return Status::Ok();
+  }
+  Status StringList(std::string_view name, std::vector<std::string>* out) {
+    simdjson::dom::element e;
+    if (!Take(name, &e)) return Status::InvalidArgument("missing field '" + std::string(name) + "'");
+    simdjson::dom::array arr;
+    if (e.get_array().get(arr)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be an array");
+    }
+    for (auto v : arr) {
+      std::string_view s;
+      if (v.get_string().get(s)) {
+        return Status::InvalidArgument("'" + std::string(name) + "' must hold strings");
+      }
+      out->emplace_back(s);
+    }
+    return Status::Ok();
+  }
+  Status Object(std::string_view name, std::optional<Fields>* out) {
+    simdjson::dom::element e;
+    if (!Take(name, &e)) return Status::Ok();
+    simdjson::dom::object obj;
+    if (e.get_object().get(obj)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be an object");
+    }
+    out->emplace(obj);
+    return Status::Ok();
+  }
+  Status Uint(std::string_view name, uint64_t* out) {
+    simdjson::dom::element e;
+    if (!Take(name, &e)) return Status::InvalidArgument("missing field '" + std::string(name) + "'");
+    if (e.get_uint64().get(*out)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be a number");
+    }
+    return Status::Ok();
+  }
+  // InvalidArgument naming the first field nobody asked for.
+  Status NoneLeft(std::string_view what) const {
+    for (size_t i = 0; i < fields_.size(); ++i) {
+      if (!used_[i]) {
+        return Status::InvalidArgument("unknown field '" + std::string(fields_[i].first) +
+                                       "' in " + std::string(what));
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  bool Take(std::string_view name, simdjson::dom::element* e) {
+    used_.resize(fields_.size());
+    for (size_t i = 0; i < fields_.size(); ++i) {
+      if (fields_[i].first == name) {
+        if (used_[i]) return false;
+        used_[i] = true;
+        *e = fields_[i].second;
+        return true;
+      }
+    }
+    return false;
+  }
+  std::vector<std::pair<std::string_view, simdjson::dom::element>> fields_;
+  std::vector<bool> used_ = std::vector<bool>(0);
+};
+
+struct StagedAccount {
+  AccountId id;
+  AccountId parent;
+  AccountId tenant;
+  uint32_t depth;
+  std::string label;
+  storage::AccountRecord record;
+};
+
+// Everything an import stages before writing.
+class Importer {
+ public:
+  Importer(const Catalog& catalog, const storage::Store& store, ImportReport* report)
+      : c_(catalog), store_(store), report_(report) {
+    next_account_ = c_.last_account_id;
+    next_user_ = c_.last_user_id;
+    next_entity_ = c_.last_entity_id;
+    next_role_ = c_.last_role_id;
+    next_root_ordinal_ = c_.next_root_ordinal;
+    for (AccountId r : c_.roots) {
+      for (EntityKind k : kAllEntityKinds) {
+        db_has_kind_[static_cast<int>(k)] |= c_.account(r)->count(k).subtree > 0;
+      }
+    }
+  }
+
+  Status Line(std::string_view line) {
+    simdjson::dom::element doc;
+    auto err = parser_.parse(line.data(), line.size(), false).get(doc);
+    if (err) return Status::InvalidArgument(std::string("not valid JSON: ") + simdjson::error_message(err));
+    simdjson::dom::object obj;
+    if (doc.get_object().get(obj)) return Status::InvalidArgument("a record must be a JSON object");
+    Fields f(obj);
+    std::string_view type;
+    CANOPY_RETURN_IF_ERROR(f.String("type", true, &type));
+    if (ended_) return Status::InvalidArgument("record after the end line");
+    Status s;
+    if (type == "account") {
+      s = Account(f);
+    } else if (type == "role") {
+      s = Role(f);
+    } else if (type == "user") {
+      s = User(f);
+    } else if (type == "membership") {
+      s = Membership(f);
+    } else if (type == "device") {
+      s = Entity(f, EntityKind::kDevice);
+    } else if (type == "entity") {
+      std::string_view kind_name;
+      CANOPY_RETURN_IF_ERROR(f.String("kind", true, &kind_name));
+      auto kind = ParseEntityKind(kind_name);
+      if (!kind) return Status::InvalidArgument("unknown entity kind '" + std::string(kind_name) + "'");
+      s = Entity(f, *kind);
+    } else if (type == "end") {
+      uint64_t records = 0;
+      std::string_view checksum;
+      CANOPY_RETURN_IF_ERROR(f.Uint("records", &records));
+      CANOPY_RETURN_IF_ERROR(f.String("xxh3", true, &checksum));
+      CANOPY_RETURN_IF_ERROR(f.NoneLeft("end record"));
+      if (records != records_) {
+        return Status::InvalidArgument("end line counts " + std::to_string(records) +
+                                       " records, the file has " + std::to_string(records_) +
+                                       " (truncated or edited?)");
+      }
+      end_checksum_ = std::string(checksum);
+      ended_ = true;
+      return Status::Ok();
+    } else {
+      return Status::InvalidArgument("unknown record type '" + std::string(type) + "'");
+    }
+    ++records_;
+    return s;
+  }
+
+  bool ended() const { return ended_; }
+  const std::string& end_checksum() const { return end_checksum_; }
+
+  // Produces the key/value pairs of every key space.
+  Status Finish(int64_t now);
+
+  std::vector<std::pair<std::string, std::string>> kvs[storage::kNumCfs];
+  std::vector<std::pair<std::string, std::string>> counter_merges;
+  size_t total() const {
+    size_t n = counter_merges.size();
+    for (const auto& v : kvs) n += v.size();
+    return n;
+  }
+
+ private:
+  // Resolves an account key to (id, label, depth, tenant, settings).
+  struct AccountRef {
+    AccountId id = kNoId;
+    const std::string* label = nullptr;
+    uint32_t depth = 0;
+    AccountId tenant = kNoId;
+    AccountSettings settings;
+  };
+  Status FindAccount(std::string_view key, std::string_view field, AccountRef* out) {
+    auto it = staged_keys_.find(std::string(key));
+    if (it != staged_keys_.end()) {
+      const StagedAccount& a = accounts_[it->second - first_account_id()];
+      *out = {a.id, &a.label, a.depth, a.tenant, a.record.account.settings};
+      return Status::Ok();
+    }
+    std::string v;
+    Status s = store_.Get(storage::kAccountKeys, key, &v);
+    if (s.IsNotFound()) {
+      return Status::NotFound(std::string(field) + " '" + std::string(key) +
+                              "' is not an account defined earlier in the file or in the database");
+    }
+    CANOPY_RETURN_IF_ERROR(s);
+    const AccountNode* n = c_.account(storage::DecodeFixed64BE(v.data()));
+    if (n == nullptr) return Status::Corruption("account key index points at a missing account");
+    *out = {n->id, &n->label, n->depth, n->tenant, n->settings};
+    return Status::Ok();
+  }
+  AccountId first_account_id() const { return c_.last_account_id + 1; }
+
+  Status Account(Fields& f) {
+    std::string_view key, name, parent;
+    bool has_parent = false;
+    CANOPY_RETURN_IF_ERROR(f.String("key", true, &key));
+    CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
+    CANOPY_RETURN_IF_ERROR(f.String("parent", false, &parent, &has_parent));
+    Attributes attrs;
+    CANOPY_RETURN_IF_ERROR(f.StringMap("attributes", &attrs));
+    std::optional<Fields> settings;
+    CANOPY_RETURN_IF_ERROR(f.Object("settings", &settings));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("account record"));
+    AccountSettings st;
+    if (settings) {
+      std::optional<bool> mgmt;
+      std::string_view access;
+      bool has_access = false;
+      CANOPY_RETURN_IF_ERROR(settings->Bool("sub_account_management", &mgmt));
+      CANOPY_RETURN_IF_ERROR(settings->String("sub_account_access", false, &access, &has_access));
+      CANOPY_RETURN_IF_ERROR(settings->NoneLeft("account settings"));
+      st.sub_account_management = mgmt.value_or(false);
+      if (has_access) {
+        auto a = ParseSubAccountAccess(access);
+        if (!a) return Status::InvalidArgument("unknown sub_account_access '" + std::string(access) + "'");
+        st.sub_account_access = *a;
+      }
+    }
+    CANOPY_RETURN_IF_ERROR(CheckText("account key", key));
+    CANOPY_RETURN_IF_ERROR(CheckText("account name", name));
+    CANOPY_RETURN_IF_ERROR(CheckAttributes("account", attrs));
+    if (staged_keys_.count(std::string(key))) {
+      return Status::AlreadyExists("account key '" + std::string(key) + "' appears twice");
+    }
+    bool taken = false;
+    CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kAccountKeys, key, &taken));
+    if (taken) return Status::AlreadyExists("account key '" + std::string(key) + "' is taken");
+
+    StagedAccount a;
+    a.id = ++next_account_;
+    std::string label;
+    uint64_t ordinal;
+    if (has_parent) {
+      AccountRef p;
+      CANOPY_RETURN_IF_ERROR(FindAccount(parent, "parent", &p));
+      if (p.depth + 1 > c_.max_depth) {
+        return Status::FailedPrecondition("account '" + std::string(key) + "' would pass the depth limit of " +
+                                          std::to_string(c_.max_depth));
+      }
+      label = *p.label;
+      ordinal = NextChildOrdinal(p.id);
+      a.parent = p.id;
+      a.depth = p.depth + 1;
+      a.tenant = p.tenant;
+    } else {
+      ordinal = next_root_ordinal_++;
+      a.parent = kNoId;
+      a.depth = 1;
+      a.tenant = a.id;
+    }
+    storage::AppendOrdinal(&label, ordinal);
+    a.label = label;
+    a.record.account.id = a.id;
+    a.record.account.key = std::string(key);
+    a.record.account.name = std::string(name);
+    a.record.account.parent = a.parent;
+    a.record.account.depth = a.depth;
+    a.record.account.attributes = std::move(attrs);
+    a.record.account.settings = st;
+    a.record.label = label;
+    staged_keys_.emplace(std::string(key), a.id);
+    accounts_.push_back(std::move(a));
+    report_->accounts++;
+    return Status::Ok();
+  }
+
+  uint64_t NextChildOrdinal(AccountId parent) {
+    if (parent >= first_account_id()) {
+      return accounts_[parent - first_account_id()].record.next_child_ordinal++;
+    }
+    auto it = existing_ordinals_.find(parent);
+    if (it == existing_ordinals_.end()) {
+      it = existing_ordinals_.emplace(parent, c_.account(parent)->next_child_ordinal).first;
+    }
+    return it->second++;
+  }
+
+  Status Role(Fields& f) {
+    std::string_view tenant, name;
+    std::vector<std::string> perms;
+    CANOPY_RETURN_IF_ERROR(f.String("tenant", true, &tenant));
+    CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
+    CANOPY_RETURN_IF_ERROR(f.StringList("permissions", &perms));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("role record"));
+    CANOPY_RETURN_IF_ERROR(CheckText("role name", name));
+    query::PermSet set;
+    CANOPY_RETURN_IF_ERROR(query::ParsePermNames(perms, &set));
+    AccountRef t;
+    CANOPY_RETURN_IF_ERROR(FindAccount(tenant, "tenant", &t));
+    if (t.tenant != t.id) {
+      return Status::InvalidArgument("role tenant '" + std::string(tenant) + "' is not a root tenant");
+    }
+    if (query::FindBuiltinRole(name)) {
+      return Status::AlreadyExists("role name '" + std::string(name) + "' is a built-in role");
+    }
+    std::string nk = storage::IdKey(t.id);
+    nk.append(name);
+    bool taken = staged_roles_.count(nk) > 0;
+    if (!taken) CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kRoleNames, nk, &taken));
+    if (taken) return Status::AlreadyExists("role '" + std::string(name) + "' already exists in tenant '" + std::string(tenant) + "'");
+    canopy::Role r;
+    r.id = ++next_role_;
+    r.tenant = t.id;
+    r.name = std::string(name);
+    r.permissions = set.Names();
+    kvs[storage::kRoles].emplace_back(storage::IdKey(r.id), storage::EncodeRole(r));
+    kvs[storage::kRoleNames].emplace_back(nk, storage::IdKey(r.id));
+    staged_roles_.emplace(nk, r.id);
+    report_->roles++;
+    return Status::Ok();
+  }
+
+  Status User(Fields& f) {
+    std::string_view login, name, account;
+    std::optional<bool> disabled;
+    CANOPY_RETURN_IF_ERROR(f.String("login", true, &login));
+    CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
+    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
+    CANOPY_RETURN_IF_ERROR(f.Bool("disabled", &disabled));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("user record"));
+    CANOPY_RETURN_IF_ERROR(CheckText("login", login));
+    CANOPY_RETURN_IF_ERROR(CheckText("user name", name));
+    AccountRef a;
+    CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
+    bool taken = staged_users_.count(std::string(login)) > 0;
+    if (!taken) CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kUserLogins, login, &taken));
+    if (taken) return Status::AlreadyExists("login '" + std::string(login) + "' is taken");
+    canopy::User u;
+    u.id = ++next_user_;
+    u.login = std::string(login);
+    u.name = std::string(name);
+    u.account = a.id;
+    u.disabled = disabled.value_or(false);
+    users_.push_back(std::move(u));
+    staged_users_.emplace(std::string(login), users_.back().id);
+    report_->users++;
+    return Status::Ok();
+  }
+
+  Status Membership(Fields& f) {
+    std::string_view login, account, role;
+    std::optional<bool> branch;
+    CANOPY_RETURN_IF_ERROR(f.String("login", true, &login));
+    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
+    CANOPY_RETURN_IF_ERROR(f.String("role", true, &role));
+    CANOPY_RETURN_IF_ERROR(f.Bool("branch", &branch));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("membership record"));
+    UserId uid;
+    auto su = staged_users_.find(std::string(login));
+    if (su != staged_users_.end()) {
+      uid = su->second;
+    } else {
+      std::string v;
+      Status s = store_.Get(storage::kUserLogins, login, &v);
+      if (s.IsNotFound()) {
+        return Status::NotFound("login '" + std::string(login) +
+                                "' is not a user defined earlier in the file or in the database");
+      }
+      CANOPY_RETURN_IF_ERROR(s);
+      uid = storage::DecodeFixed64BE(v.data());
+    }
+    AccountRef a;
+    CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
+    RoleId rid;
+    if (const auto* b = query::FindBuiltinRole(role)) {
+      rid = b->id;
+    } else {
+      std::string nk = storage::IdKey(a.tenant);
+      nk.append(role);
+      auto sr = staged_roles_.find(nk);
+      if (sr != staged_roles_.end()) {
+        rid = sr->second;
+      } else {
+        std::string v;
+        Status s = store_.Get(storage::kRoleNames, nk, &v);
+        if (s.IsNotFound()) {
+          return Status::NotFound("role '" + std::string(role) + "' is neither built in nor a role of the tenant of account '" +
+                                  std::string(account) + "'");
+        }
+        CANOPY_RETURN_IF_ERROR(s);
+        rid = storage::DecodeFixed64BE(v.data());
+      }
+    }
+    const bool always = a.settings.sub_account_access == SubAccountAccess::kAlwaysOn;
+    if (always && branch.has_value() && !*branch) {
+      return Status::FailedPrecondition("account '" + std::string(account) +
+                                        "' has sub-account access always_on; branch cannot be false");
+    }
+    const bool b = always || branch.value_or(a.settings.sub_account_access == SubAccountAccess::kDefaultOn);
+    if (!staged_memberships_.insert({uid, a.id}).second || c_.membership(uid, a.id) != nullptr) {
+      return Status::AlreadyExists("user '" + std::string(login) + "' is already a member of account '" +
+                                   std::string(account) + "'");
+    }
+    canopy::Membership m;
+    m.role = rid;
+    m.branch = b;
+    membership_kvs_.emplace_back(storage::PairKey(uid, a.id), m);
+    report_->memberships++;
+    return Status::Ok();
+  }
+
+  Status Entity(Fields& f, EntityKind kind) {
+    std::string_view key, name, account, unit, type;
+    bool has_unit = false;
+    CANOPY_RETURN_IF_ERROR(f.String("key", true, &key));
+    CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
+    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
+    CANOPY_RETURN_IF_ERROR(f.String("unit_id", false, &unit, &has_unit));
+    CANOPY_RETURN_IF_ERROR(
+        f.String(kind == EntityKind::kDevice ? "device_type" : "type", false, &type));
+    canopy::Entity e;
+    CANOPY_RETURN_IF_ERROR(f.StringMap("attributes", &e.attributes));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft(std::string(EntityKindName(kind)) + " record"));
+    const std::string kind_name = EntityKindName(kind);
+    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " key", key));
+    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", name));
+    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " type", type, true));
+    CANOPY_RETURN_IF_ERROR(CheckAttributes(kind_name, e.attributes));
+    if (has_unit) {
+      if (kind != EntityKind::kDevice) return Status::InvalidArgument("only devices have a unit id");
+      CANOPY_RETURN_IF_ERROR(CheckText("unit id", unit));
+    }
+    AccountRef owner;
+    if (last_owner_key_ == account && last_owner_.id != kNoId) {
+      owner = last_owner_;
+    } else {
+      CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &owner));
+      last_owner_key_.assign(account);
+      last_owner_ = owner;
+    }
+    const uint8_t k = static_cast<uint8_t>(kind);
+    std::string key_key = storage::EntityKeyKey(k, key);
+    if (!staged_entity_keys_.insert(key_key).second) {
+      return Status::AlreadyExists(kind_name + " '" + std::string(key) + "' appears twice");
+    }
+    if (db_has_kind_[k]) {
+      bool taken = false;
+      CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kEntityKeys, key_key, &taken));
+      if (taken) return Status::AlreadyExists(kind_name + " '" + std::string(key) + "' already exists");
+    }
+    if (has_unit) {
+      if (!staged_units_.insert(std::string(unit)).second) {
+        return Status::AlreadyExists("unit id '" + std::string(unit) + "' appears twice");
+      }
+      if (db_has_kind_[k]) {
+        bool taken = false;
+        CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kUnitIds, unit, &taken));
+        if (taken) return Status::AlreadyExists("unit id '" + std::string(unit) + "' is taken");
+      }
+    }
+    e.id = ++next_entity_;
+    e.kind = kind;
+    e.key.assign(key);
+    if (has_unit) e.unit_id.assign(unit);
+    e.name.assign(name);
+    e.type.assign(type);
+    e.owner = owner.id;
+    e.created_us = e.updated_us = now_;
+    kvs[storage::kEntities].emplace_back(storage::IdKey(e.id), storage::EncodeEntity(e));
+    kvs[storage::kEntityKeys].emplace_back(std::move(key_key), storage::EntityKeyValue(e.id, owner.id));
+    if (has_unit) kvs[storage::kUnitIds].emplace_back(e.unit_id, storage::IdKey(e.id));
+    std::string value;
+    storage::EncodeIndexValue(&value, owner.id, e.key, e.name, e.type);
+    kvs[storage::kVisibility].emplace_back(storage::IndexKey(k, *owner.label, e.id), std::move(value));
+    direct_[{owner.id, k}] += 1;
+    report_->entities++;
+    return Status::Ok();
+  }
+
+  const Catalog& c_;
+  const storage::Store& store_;
+  ImportReport* report_;
+  simdjson::dom::parser parser_;
+  const int64_t now_ = NowMicros();
+  uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_;
+  bool db_has_kind_[5] = {};
+  uint64_t records_ = 0;
+  bool ended_ = false;
+  std::string end_checksum_;
+
+  std::vector<StagedAccount> accounts_;
+  std::unordered_map<std::string, AccountId> staged_keys_;
+  std::map<AccountId, uint64_t> existing_ordinals_;
+  std::unordered_map<std::string, RoleId> staged_roles_;
+  std::vector<canopy::User> users_;
+  std::unordered_map<std::string, UserId> staged_users_;
+  std::set<std::pair<UserId, AccountId>> staged_memberships_;
+  std::vector<std::pair<std::string, canopy::Membership>> membership_kvs_;
+  std::unordered_set<std::string> staged_entity_keys_;
+  std::unordered_set<std::string> staged_units_;
+  std::map<std::pair<AccountId, uint8_t>, int64_t> direct_;
+  std::string last_owner_key_;
+  AccountRef last_owner_;
+
+};
+
+Status Importer::Finish(int64_t now) {
+  for (StagedAccount& a : accounts_) {
+    a.record.account.created_us = a.record.account.updated_us = now;
+    kvs[storage::kAccounts].emplace_back(storage::IdKey(a.id), storage::EncodeAccount(a.record));
+    kvs[storage::kAccountKeys].emplace_back(a.record.account.key, storage::IdKey(a.id));
+    kvs[storage::kTree].emplace_back(a.label, storage::IdKey(a.id));
+  }
+  for (const auto& [id, next] : existing_ordinals_) {
+    std::string bytes;
+    CANOPY_RETURN_IF_ERROR(store_.Get(storage::kAccounts, storage::IdKey(id), &bytes));
+    storage::AccountRecord r;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
+    r.next_child_ordinal = next;
+    kvs[storage::kAccounts].emplace_back(storage::IdKey(id), storage::EncodeAccount(r));
+  }
+  for (canopy::User& u : users_) {
+    u.created_us = u.updated_us = now;
+    kvs[storage::kUsers].emplace_back(storage::IdKey(u.id), storage::EncodeUser(u));
+    kvs[storage::kUserLogins].emplace_back(u.login, storage::IdKey(u.id));
+    kvs[storage::kUserHomes].emplace_back(storage::PairKey(u.account, u.id), "");
+  }
+  for (auto& [key, m] : membership_kvs_) {
+    m.created_us = now;
+    kvs[storage::kMemberships].emplace_back(key, storage::EncodeMembership(m));
+    kvs[storage::kMembers].emplace_back(
+        storage::PairKey(storage::DecodeFixed64BE(key.data() + 8), storage::DecodeFixed64BE(key.data())), "");
+  }
+  // Counters: direct, plus subtree along every ancestor.
+  auto parent_of = [&](AccountId id) -> AccountId {
+    if (id >= first_account_id()) return accounts_[id - first_account_id()].parent;
+    return c_.account(id)->parent;
+  };
+  std::map<std::pair<AccountId, uint8_t>, int64_t> subtree;
+  for (const auto& [key, n] : direct_) {
+    for (AccountId a = key.first; a != kNoId; a = parent_of(a)) subtree[{a, key.second}] += n;
+  }
+  for (const auto& [key, n] : direct_) {
+    counter_merges.emplace_back(storage::CounterKey(key.first, key.second), storage::CounterValue(n));
+  }
+  for (const auto& [key, n] : subtree) {
+    counter_merges.emplace_back(storage::CounterKey(key.first, key.second | storage::kCounterSubtreeBit),
+                                storage::CounterValue(n));
+  }
+  auto& meta = kvs[storage::kMeta];
+  meta.emplace_back(std::string(storage::kSeqAccount), storage::Fixed64BE(next_account_));
+  meta.emplace_back(std::string(storage::kSeqUser), storage::Fixed64BE(next_user_));
+  meta.emplace_back(std::string(storage::kSeqEntity), storage::Fixed64BE(next_entity_));
+  meta.emplace_back(std::string(storage::kSeqRole), storage::Fixed64BE(next_role_));
+  meta.emplace_back(std::string(storage::kSeqRootOrdinal), storage::Fixed64BE(next_root_ordinal_));
+  for (auto& v : kvs) {
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  std::sort(counter_merges.begin(), counter_merges.end());
+  return Status::Ok();
+}
+
+// Writes sorted pairs into SST files and ingests them atomically.
+Status IngestAll(storage::Store& store, Importer& im) {
+  namespace fs = std::filesystem;
+  std::random_device rd;
+  fs::path dir = fs::path(store.path()) / ("import-" + Hex64((uint64_t(rd()) << 32) | rd()));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create " + dir.string() + ": " + ec.message());
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{dir};
+
+  std::vector<rocksdb::IngestExternalFileArg> args;
+  std::vector<Status> results(storage::kNumCfs);
+  std::vector<std::thread> threads;
+  auto write_cf = [&](int cf) {
+    rocksdb::Options opts(store.db()->GetDBOptions(), store.db()->GetOptions(store.cf(cf)));
+    rocksdb::SstFileWriter w(rocksdb::EnvOptions(), opts, store.cf(cf));
+    std::string path = (dir / (std::string(storage::CfName(cf)) + ".sst")).string();
+    rocksdb::Status s = w.Open(path);
+    if (cf == storage::kCounters) {
+      for (const auto& [k, v] : im.counter_merges) {
+        if (s.ok()) s = w.Merge(k, v);
+      }
+    } else {
+      for (const auto& [k, v] : im.kvs[cf]) {
+        if (s.ok()) s = w.Put(k, v);
+      }
+    }
+    if (s.ok()) s = w.Finish();
+    results[cf] = storage::FromRocks(s, std::string("import: write ") + storage::CfName(cf) + " file");
+  };
+  std::vector<int> cfs;
+  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+    bool any = cf == storage::kCounters ? !im.counter_merges.empty() : !im.kvs[cf].empty();
+    if (any) cfs.push_back(cf);
+  }
+  // The two largest key spaces in parallel with the rest.
+  const unsigned workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  std::atomic<size_t> next{0};
+  for (unsigned t = 0; t < workers; ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < cfs.size(); i = next++) write_cf(cfs[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int cf : cfs) {
+    CANOPY_RETURN_IF_ERROR(results[cf]);
+    rocksdb::IngestExternalFileArg arg;
+    arg.column_family = store.cf(cf);
+    arg.external_files.push_back((dir / (std::string(storage::CfName(cf)) + ".sst")).string());
+    arg.options.move_files = true;
+    args.push_back(std::move(arg));
+  }
+  return storage::FromRocks(store.db()->IngestExternalFiles(args), "import: ingest");
+}
+
+}  // namespace
+
+Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOptions& options,
+                      ImportReport* report) {
+  ImportReport local;
+  ImportReport* rep = report != nullptr ? report : &local;
+  *rep = ImportReport();
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::lock_guard<std::mutex> w(write_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (!actor.is_system()) {
+    return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
+  }
+  std::ifstream in{std::string(path), std::ios::binary};
+  if (!in) return Status::NotFound("cannot open import file '" + std::string(path) + "'");
+  in.seekg(0, std::ios::end);
+  const uint64_t total = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+
+  try {
+    Importer im(catalog_, *store_, rep);
+    XXH3_state_t* hash = XXH3_createState();
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_owner(hash, XXH3_freeState);
+    XXH3_64bits_reset(hash);
+
+    // Read in chunks; parse whole lines from a padded buffer.
+    constexpr size_t kChunk = size_t{16} << 20;
+    std::string buf;
+    size_t start = 0;  // first unparsed byte of buf
+    uint64_t line_no = 0;
+    uint64_t consumed = 0;
+    bool eof = false;
+    while (true) {
+      size_t nl = buf.find('\n', start);
+      if (nl == std::string::npos && !eof) {
+        buf.erase(0, start);
+        start = 0;
+        size_t old = buf.size();
+        buf.resize(old + kChunk + simdjson::SIMDJSON_PADDING);
+        in.read(buf.data() + old, kChunk);
+        size_t got = static_cast<size_t>(in.gcount());
+        buf.resize(old + got);
+        if (got == 0) eof = true;
+        if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
+        continue;
+      }
+      size_t end = nl == std::string::npos ? buf.size() : nl;
+      if (start >= buf.size() && eof) break;
+      ++line_no;
+      std::string_view line(buf.data() + start, end - start);
+      const size_t raw_len = (nl == std::string::npos ? end : nl + 1) - start;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      bool blank = line.find_first_not_of(" \t") == std::string_view::npos;
+      if (!blank) {
+        // simdjson reads up to SIMDJSON_PADDING bytes past the line: they
+        // lie within buf's capacity (each read leaves that much spare).
+        bool was_end = im.ended();
+        Status s = im.Line(line);
+        if (!s.ok()) {
+          return Status(s.code() == Code::kCorruption || s.code() == Code::kIOError
+                            ? s.code()
+                            : Code::kInvalidArgument,
+                        "import '" + std::string(path) + "' line " + std::to_string(line_no) +
+                            ": " + s.message() + "; nothing was imported");
+        }
+        if (!was_end && im.ended()) {
+          if (Hex64(XXH3_64bits_digest(hash)) != im.end_checksum()) {
+            return Status::InvalidArgument("import '" + std::string(path) + "' line " +
+                                           std::to_string(line_no) +
+                                           ": checksum mismatch (the file was altered or "
+                                           "damaged); nothing was imported");
+          }
+        }
+      }
+      if (!im.ended()) XXH3_64bits_update(hash, buf.data() + start, raw_len);
+      consumed += raw_len;
+      start += raw_len;
+      if (line_no % kProgressEvery == 0 && options.progress &&
+          !options.progress(consumed, total)) {
+        return Status::Aborted("import cancelled at line " + std::to_string(line_no) +
+                               "; nothing was imported");
+      }
+    }
+    rep->lines = line_no;
+    CANOPY_RETURN_IF_ERROR(im.Finish(NowMicros()));
+
+    WriteLock l(catalog_mu_);
+    if (im.total() <= kBatchLimit) {
+      rocksdb::WriteBatch batch;
+      for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+        for (const auto& [k, v] : im.kvs[cf]) batch.Put(store_->cf(cf), k, v);
+      }
+      for (const auto& [k, v] : im.counter_merges) batch.Merge(store_->cf(storage::kCounters), k, v);
+      CANOPY_RETURN_IF_ERROR(store_->Write(&batch));
+      if (options_.sync) CANOPY_RETURN_IF_ERROR(store_->SyncWal());
+    } else {
+      CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im));
+    }
+    Status reload = catalog_.Load(*store_);
+    if (!reload.ok()) {
+      poisoned_ = reload.WithContext("reload after import");
+      return poisoned_;
+    }
+    if (options.progress) options.progress(total, total);
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("import failed: ") + e.what() + "; nothing was imported");
+  }
+}
+
+Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
+                      ImportReport* counts) const {
+  ImportReport local;
+  ImportReport* rep = counts != nullptr ? counts : &local;
+  *rep = ImportReport();
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
+  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> snap_owner(
+      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  // Built-in role names are code; custom ones come from the snapshot.
+  const uint64_t total_entities = [&] {
+    int64_t n = 0;
+    for (AccountId r : catalog_.roots) {
+      for (EntityKind k : kAllEntityKinds) n += catalog_.account(r)->count(k).subtree;
+    }
+    return static_cast<uint64_t>(n);
+  }();
+  scope.ReleaseCatalog();
+
+  std::string tmp = std::string(path) + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
+  XXH3_state_t* hash = XXH3_createState();
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_owner(hash, XXH3_freeState);
+  XXH3_64bits_reset(hash);
+  std::string line;
+  uint64_t records = 0;
+  auto emit = [&]() -> Status {
+    line.push_back('\n');
+    XXH3_64bits_update(hash, line.data(), line.size());
+    if (std::fwrite(line.data(), 1, line.size(), f) != line.size()) {
+      return Status::IOError("cannot write '" + tmp + "'");
+    }
+    ++records;
+    line.clear();
+    return Status::Ok();
+  };
+  auto attrs = [&](const Attributes& a) {
+    if (a.empty()) return;
+    line.append(",\"attributes\":{");
+    bool first = true;
+    for (const auto& [k, v] : a) {
+      if (!first) line.push_back(',');
+      first = false;
+      query::AppendJsonString(&line, k);
+      line.push_back(':');
+      query::AppendJsonString(&line, v);
+    }
+    line.push_back('}');
+  };
+  auto scan = [&](int cf, auto&& fn) -> Status {
+    auto it = store_->NewIterator(cf, snap, "", "", false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Slice k = (*it)->key(), v = (*it)->value();
+      CANOPY_RETURN_IF_ERROR(fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size())));
+    }
+    return storage::FromRocks((*it)->status(), "export");
+  };
+
+  std::unordered_map<AccountId, std::string> account_keys;
+  CANOPY_RETURN_IF_ERROR(scan(storage::kTree, [&](auto, auto v) -> Status {
+    std::string bytes;
+    AccountId id = storage::DecodeFixed64BE(v.data());
+    CANOPY_RETURN_IF_ERROR(store_->Get(storage::kAccounts, storage::IdKey(id), &bytes, snap));
+    storage::AccountRecord r;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
+    const Account& a = r.account;
+    account_keys[id] = a.key;
+    line.append("{\"type\":\"account\",\"key\":");
+    query::AppendJsonString(&line, a.key);
+    line.append(",\"name\":");
+    query::AppendJsonString(&line, a.name);
+    if (a.parent != kNoId) {
+      line.append(",\"parent\":");
+      query::AppendJsonString(&line, account_keys[a.parent]);
+    }
+    attrs(a.attributes);
+    line.append(",\"settings\":{\"sub_account_management\":");
+    line.append(a.settings.sub_account_management ? "true" : "false");
+    line.append(",\"sub_account_access\":\"");
+    line.append(SubAccountAccessName(a.settings.sub_account_access));
+    line.append("\"}}");
+    rep->accounts++;
+    return emit();
+  }));
+  std::unordered_map<RoleId, std::string> role_names;
+  for (const auto& b : query::BuiltinRoles()) role_names[b.id] = b.name;
+  CANOPY_RETURN_IF_ERROR(scan(storage::kRoles, [&](auto, auto v) -> Status {
+    Role r;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeRole(v, &r));
+    role_names[r.id] = r.name;
+    line.append("{\"type\":\"role\",\"tenant\":");
+    query::AppendJsonString(&line, account_keys[r.tenant]);
+    line.append(",\"name\":");
+    query::AppendJsonString(&line, r.name);
+    line.append(",\"permissions\":[");
+    for (size_t i = 0; i < r.permissions.size(); ++i) {
+      if (i) line.push_back(',');
+      query::AppendJsonString(&line, r.permissions[i]);
+    }
+    line.append("]}");
+    rep->roles++;
+    return emit();
+  }));
+  std::unordered_map<UserId, std::string> logins;
+  CANOPY_RETURN_IF_ERROR(scan(storage::kUsers, [&](auto, auto v) -> Status {
+    User u;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
+    logins[u.id] = u.login;
+    line.append("{\"type\":\"user\",\"login\":");
+    query::AppendJsonString(&line, u.login);
+    line.append(",\"name\":");
+    query::AppendJsonString(&line, u.name);
+    line.append(",\"account\":");
+    query::AppendJsonString(&line, account_keys[u.account]);
+    if (u.disabled) line.append(",\"disabled\":true");
+    line.append("}");
+    rep->users++;
+    return emit();
+  }));
+  CANOPY_RETURN_IF_ERROR(scan(storage::kMemberships, [&](auto k, auto v) -> Status {
+    Membership m;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
+    line.append("{\"type\":\"membership\",\"login\":");
+    query::AppendJsonString(&line, logins[storage::DecodeFixed64BE(k.data())]);
+    line.append(",\"account\":");
+    query::AppendJsonString(&line, account_keys[storage::DecodeFixed64BE(k.data() + 8)]);
+    line.append(",\"role\":");
+    query::AppendJsonString(&line, role_names[m.role]);
+    line.append(m.branch ? ",\"branch\":true}" : ",\"branch\":false}");
+    rep->memberships++;
+    return emit();
+  }));
+  CANOPY_RETURN_IF_ERROR(scan(storage::kEntities, [&](auto, auto v) -> Status {
+    Entity e;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(v, &e));
+    if (e.kind == EntityKind::kDevice) {
+      line.append("{\"type\":\"device\",\"key\":");
+    } else {
+      line.append("{\"type\":\"entity\",\"kind\":\"");
+      line.append(EntityKindName(e.kind));
+      line.append("\",\"key\":");
+    }
+    query::AppendJsonString(&line, e.key);
+    if (!e.unit_id.empty()) {
+      line.append(",\"unit_id\":");
+      query::AppendJsonString(&line, e.unit_id);
+    }
+    line.append(",\"name\":");
+    query::AppendJsonString(&line, e.name);
+    if (!e.type.empty()) {
+      line.append(e.kind == EntityKind::kDevice ? ",\"device_type\":" : ",\"type\":");
+      query::AppendJsonString(&line, e.type);
+    }
+    line.append(",\"account\":");
+    query::AppendJsonString(&line, account_keys[e.owner]);
+    attrs(e.attributes);
+    line.append("}");
+    rep->entities++;
+    if (progress && rep->entities % kProgressEvery == 0 && !progress(rep->entities, total_entities)) {
+      return Status::Aborted("export cancelled");
+    }
+    return emit();
+  }));
+  std::string end = "{\"type\":\"end\",\"records\":" + std::to_string(records) + ",\"xxh3\":\"" +
+                    Hex64(XXH3_64bits_digest(hash)) + "\"}\n";
+  if (std::fwrite(end.data(), 1, end.size(), f) != end.size() || std::fflush(f) != 0) {
+    return Status::IOError("cannot write '" + tmp + "'");
+  }
+  file.reset();
+  rep->lines = records + 1;
+  std::error_code ec;
+  std::filesystem::rename(tmp, std::string(path), ec);
+  if (ec) return Status::IOError("cannot rename '" + tmp + "' to '" + std::string(path) + "': " + ec.message());
+  if (progress) progress(total_entities, total_entities);
+  return Status::Ok();
+}
+
+}  // namespace canopy::engine

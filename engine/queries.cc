@@ -1,0 +1,336 @@
+// Copyright (c) Canopy authors.
+//
+// The read side: visibility-filtered pages and streams, counts, check,
+// explain, who-can and the account views. Each plans under the shared
+// catalog lock on a RocksDB snapshot taken under the same lock, then scans
+// the snapshot without holding the catalog.
+
+#include <rocksdb/db.h>
+
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "query/access.h"
+#include "query/scan.h"
+#include "query/views.h"
+#include "storage/coding.h"
+
+namespace canopy::engine {
+
+using query::Perm;
+
+namespace {
+
+constexpr size_t kMaxPage = 10000;
+
+// The permission a visibility request asks for, checked against its kind.
+Status ResolveEntityPerm(EntityKind kind, std::string_view permission, Perm* out) {
+  if (!ParseEntityKind(EntityKindName(kind))) {
+    return Status::InvalidArgument("unknown entity kind " + std::to_string(static_cast<int>(kind)));
+  }
+  if (permission.empty()) {
+    *out = query::EntityPerm(kind, query::EntityAction::kRead);
+    return Status::Ok();
+  }
+  auto p = query::ParsePerm(permission);
+  if (!p) return Status::InvalidArgument("unknown permission '" + std::string(permission) + "'");
+  EntityKind pk;
+  query::EntityAction action;
+  if (!query::IsEntityPerm(*p, &pk, &action) || pk != kind) {
+    return Status::InvalidArgument("permission '" + std::string(permission) +
+                                   "' is not a permission on " + EntityKindName(kind) +
+                                   " entities");
+  }
+  *out = *p;
+  return Status::Ok();
+}
+
+// An entity permission by name; its kind follows from it.
+Status ResolvePermKind(std::string_view permission, Perm* perm, EntityKind* kind) {
+  auto p = query::ParsePerm(permission);
+  if (!p) return Status::InvalidArgument("unknown permission '" + std::string(permission) + "'");
+  query::EntityAction action;
+  if (!query::IsEntityPerm(*p, kind, &action)) {
+    return Status::InvalidArgument("permission '" + std::string(permission) +
+                                   "' is not a permission on entities");
+  }
+  *perm = *p;
+  return Status::Ok();
+}
+
+Status ValidateVisible(const VisibleRequest& r, Perm* perm) {
+  CANOPY_RETURN_IF_ERROR(ResolveEntityPerm(r.kind, r.permission, perm));
+  if (r.type) CANOPY_RETURN_IF_ERROR(CheckText("type filter", *r.type, true));
+  CANOPY_RETURN_IF_ERROR(CheckText("name prefix", r.name_prefix, true));
+  if (r.attribute) {
+    CANOPY_RETURN_IF_ERROR(CheckText("attribute filter name", r.attribute->name));
+    if (r.attribute->value.size() > kMaxAttributeValueBytes) {
+      return Status::InvalidArgument("attribute filter value is too long");
+    }
+  }
+  return Status::Ok();
+}
+
+query::ScanFilter FilterOf(const VisibleRequest& r) {
+  query::ScanFilter f;
+  f.kind = r.kind;
+  f.type = r.type;
+  f.name_prefix = r.name_prefix;
+  f.attribute = r.attribute;
+  return f;
+}
+
+// Binds a cursor to everything that selects its entities.
+uint64_t Fingerprint(const VisibleRequest& r, Perm perm) {
+  std::string s;
+  s.push_back(r.viewer.is_system() ? 1 : 0);
+  storage::PutFixed64BE(&s, r.viewer.is_system() ? 0 : r.viewer.user());
+  s.push_back(static_cast<char>(r.kind));
+  s.push_back(static_cast<char>(perm));
+  s.push_back(r.type ? 1 : 0);
+  storage::PutLengthPrefixed(&s, r.type.value_or(""));
+  storage::PutLengthPrefixed(&s, r.name_prefix);
+  s.push_back(r.attribute ? 1 : 0);
+  storage::PutLengthPrefixed(&s, r.attribute ? r.attribute->name : "");
+  storage::PutLengthPrefixed(&s, r.attribute ? r.attribute->value : "");
+  storage::PutFixed64BE(&s, r.within);
+  s.push_back(r.direct_only ? 1 : 0);
+  return query::Hash64(s);
+}
+
+}  // namespace
+
+Status DbImpl::PlanView(const VisibleRequest& request, Perm perm,
+                        std::shared_ptr<const query::ScanView>* view) const {
+  std::vector<query::Grant> grants;
+  CANOPY_RETURN_IF_ERROR(query::PlanGrants(catalog_, request.viewer, perm, request.within,
+                                           request.direct_only, &grants));
+  rocksdb::DB* db = store_->db();
+  *view = std::make_shared<query::ScanView>(db, db->GetSnapshot(), std::move(grants));
+  return Status::Ok();
+}
+
+Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
+  if (page == nullptr) return Status::InvalidArgument("page is null");
+  page->items.clear();
+  page->next_cursor.clear();
+  Perm perm;
+  CANOPY_RETURN_IF_ERROR(ValidateVisible(request, &perm));
+  if (request.limit == 0 || request.limit > kMaxPage) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxPage));
+  }
+  const uint64_t fingerprint = Fingerprint(request, perm);
+  uint64_t view_id = 0;
+  std::string resume;
+  std::shared_ptr<const query::ScanView> view;
+
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  if (!request.cursor.empty()) {
+    std::string payload;
+    CANOPY_RETURN_IF_ERROR(query::DecodeToken(request.cursor, query::TokenType::kVisible, &payload));
+    uint8_t kind;
+    std::string_view label;
+    uint64_t entity;
+    if (payload.size() < 24 ||
+        !storage::DecodeIndexKey(std::string_view(payload).substr(24), &kind, &label, &entity) ||
+        kind != static_cast<uint8_t>(request.kind)) {
+      return Status::InvalidArgument("cursor is malformed");
+    }
+    if (storage::DecodeFixed64BE(payload.data() + 16) != fingerprint) {
+      return Status::InvalidArgument(
+          "cursor belongs to another request (viewer, kind, permission or filters differ)");
+    }
+    if (storage::DecodeFixed64BE(payload.data()) == instance_id_) {
+      view_id = storage::DecodeFixed64BE(payload.data() + 8);
+      view = views_.Get(view_id);
+      if (view == nullptr) view_id = 0;
+    }
+    resume = payload.substr(24);
+  }
+  if (view == nullptr) CANOPY_RETURN_IF_ERROR(PlanView(request, perm, &view));
+  scope.ReleaseCatalog();
+
+  query::ScanIterator it(store_.get(), view, FilterOf(request), resume);
+  std::string last;
+  for (; it.Valid() && page->items.size() < request.limit; it.Next()) {
+    page->items.push_back(VisibleItem{it.id(), std::string(it.key()), std::string(it.name()),
+                                      std::string(it.type()), it.owner()});
+    last.assign(it.index_key());
+  }
+  CANOPY_RETURN_IF_ERROR(it.status());
+  if (it.Valid()) {
+    if (view_id == 0) view_id = views_.Put(view);
+    std::string payload;
+    storage::PutFixed64BE(&payload, instance_id_);
+    storage::PutFixed64BE(&payload, view_id);
+    storage::PutFixed64BE(&payload, fingerprint);
+    payload.append(last);
+    page->next_cursor = query::EncodeToken(query::TokenType::kVisible, payload);
+  } else if (view_id != 0) {
+    views_.Erase(view_id);
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
+                                  std::unique_ptr<VisibleIterator>* it) const {
+  if (it == nullptr) return Status::InvalidArgument("iterator out-parameter is null");
+  it->reset();
+  Perm perm;
+  CANOPY_RETURN_IF_ERROR(ValidateVisible(request, &perm));
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  std::shared_ptr<const query::ScanView> view;
+  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, &view));
+  *it = std::make_unique<query::ScanIterator>(store_.get(), std::move(view), FilterOf(request), "");
+  return Status::Ok();
+}
+
+StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
+  Perm perm;
+  CANOPY_RETURN_IF_ERROR(ValidateVisible(request, &perm));
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const query::ScanFilter filter = FilterOf(request);
+  if (filter.Unfiltered()) {
+    // No scan: sum the maintained counters over the disjoint grants.
+    std::vector<query::Grant> grants;
+    CANOPY_RETURN_IF_ERROR(query::PlanGrants(catalog_, request.viewer, perm, request.within,
+                                             request.direct_only, &grants));
+    int64_t total = 0;
+    for (const auto& g : grants) {
+      const auto& c = catalog_.account(g.account)->count(request.kind);
+      total += g.branch ? c.subtree : c.direct;
+    }
+    return static_cast<uint64_t>(total);
+  }
+  std::shared_ptr<const query::ScanView> view;
+  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, &view));
+  scope.ReleaseCatalog();
+  uint64_t n = 0;
+  query::ScanIterator it(store_.get(), std::move(view), filter, "");
+  for (; it.Valid(); it.Next()) ++n;
+  CANOPY_RETURN_IF_ERROR(it.status());
+  return n;
+}
+
+StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
+                             std::string_view entity_key) const {
+  Perm perm;
+  EntityKind kind;
+  CANOPY_RETURN_IF_ERROR(ResolvePermKind(permission, &perm, &kind));
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const query::UserNode* u = catalog_.user(user);
+  if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  EntityId id;
+  AccountId owner_id;
+  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
+  const query::AccountNode* owner = catalog_.account(owner_id);
+  if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
+  if (u->disabled) return false;
+  for (const auto& m : u->memberships) {
+    if (catalog_.role(m.role)->perms.Has(perm) && query::Covers(catalog_, m, *owner)) return true;
+  }
+  return false;
+}
+
+Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view entity_key,
+                       Explanation* explanation) const {
+  if (explanation == nullptr) return Status::InvalidArgument("explanation is null");
+  Perm perm;
+  EntityKind kind;
+  CANOPY_RETURN_IF_ERROR(ResolvePermKind(permission, &perm, &kind));
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const query::UserNode* u = catalog_.user(user);
+  if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  EntityId id;
+  AccountId owner_id;
+  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
+  const query::AccountNode* owner = catalog_.account(owner_id);
+  if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
+  *explanation = query::ExplainAccess(catalog_, *u, perm, *owner);
+  explanation->entity = id;
+  return Status::Ok();
+}
+
+Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
+  if (page == nullptr) return Status::InvalidArgument("page is null");
+  page->items.clear();
+  page->next_cursor.clear();
+  Perm perm;
+  EntityKind kind;
+  CANOPY_RETURN_IF_ERROR(ResolvePermKind(request.permission, &perm, &kind));
+  if (request.limit == 0 || request.limit > kMaxPage) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxPage));
+  }
+  std::string fp_src = request.permission;
+  fp_src.push_back('\0');
+  fp_src.append(request.entity_key);
+  const uint64_t fingerprint = query::Hash64(fp_src);
+  UserId after = 0;
+  if (!request.cursor.empty()) {
+    std::string payload;
+    CANOPY_RETURN_IF_ERROR(query::DecodeToken(request.cursor, query::TokenType::kWhoCan, &payload));
+    if (payload.size() != 16 || storage::DecodeFixed64BE(payload.data()) != fingerprint) {
+      return Status::InvalidArgument("cursor belongs to another who-can request");
+    }
+    after = storage::DecodeFixed64BE(payload.data() + 8);
+  }
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  EntityId id;
+  AccountId owner_id;
+  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, request.entity_key, &id, &owner_id));
+  const query::AccountNode* owner = catalog_.account(owner_id);
+  if (owner == nullptr) return Status::Corruption("entity has no owner");
+  std::vector<WhoCanItem> all = query::UsersWhoCan(catalog_, perm, *owner);
+  size_t i = 0;
+  while (i < all.size() && all[i].user <= after) ++i;
+  for (; i < all.size() && page->items.size() < request.limit; ++i) page->items.push_back(all[i]);
+  if (i < all.size()) {
+    std::string payload;
+    storage::PutFixed64BE(&payload, fingerprint);
+    storage::PutFixed64BE(&payload, page->items.back().user);
+    page->next_cursor = query::EncodeToken(query::TokenType::kWhoCan, payload);
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const {
+  if (page == nullptr) return Status::InvalidArgument("page is null");
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  return query::AccountsTable(catalog_, *store_, request, page);
+}
+
+StatusOr<AccountSummary> DbImpl::Summary(AccountId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  AccountSummary out;
+  CANOPY_RETURN_IF_ERROR(query::Summarize(catalog_, *store_, id, &out));
+  return out;
+}
+
+StatusOr<std::string> DbImpl::GraphJson(const Actor& viewer, AccountId root,
+                                        uint32_t max_levels) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  std::string out;
+  CANOPY_RETURN_IF_ERROR(
+      query::Graph(catalog_, *store_, viewer, root, max_levels, query::GraphFormat::kJson, &out));
+  return out;
+}
+
+StatusOr<std::string> DbImpl::GraphDot(const Actor& viewer, AccountId root,
+                                       uint32_t max_levels) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  std::string out;
+  CANOPY_RETURN_IF_ERROR(
+      query::Graph(catalog_, *store_, viewer, root, max_levels, query::GraphFormat::kDot, &out));
+  return out;
+}
+
+}  // namespace canopy::engine

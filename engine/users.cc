@@ -1,0 +1,499 @@
+// Copyright (c) Canopy authors.
+//
+// Users, memberships and roles, with the no-escalation rules: an actor can
+// only hand on permissions it holds itself on that scope.
+
+#include <algorithm>
+
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "query/access.h"
+#include "storage/records.h"
+
+namespace canopy::engine {
+
+using query::AccountNode;
+using query::Catalog;
+using query::MembershipNode;
+using query::Perm;
+using query::Quote;
+using query::Require;
+using query::RoleNode;
+using query::UserNode;
+
+namespace {
+
+std::string RoleNameKey(AccountId tenant, std::string_view name) {
+  std::string k = storage::IdKey(tenant);
+  k.append(name);
+  return k;
+}
+
+}  // namespace
+
+// ---- Users ------------------------------------------------------------
+
+StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
+  UserId created = kNoId;
+  Status s = Mutate([&](Txn* txn) -> Status {
+    CANOPY_RETURN_IF_ERROR(CheckText("login", spec.login));
+    CANOPY_RETURN_IF_ERROR(CheckText("user name", spec.name));
+    const AccountNode* a = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(spec.account, "user account", &a));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
+    bool taken = false;
+    CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUserLogins, spec.login, &taken));
+    if (taken) return Status::AlreadyExists("login '" + spec.login + "' is taken");
+    const UserId id = catalog_.last_user_id + 1;
+    User u;
+    u.id = id;
+    u.login = spec.login;
+    u.name = spec.name;
+    u.account = a->id;
+    u.created_us = u.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(id), storage::EncodeUser(u));
+    txn->batch.Put(store_->cf(storage::kUserLogins), spec.login, storage::IdKey(id));
+    txn->batch.Put(store_->cf(storage::kUserHomes), storage::PairKey(a->id, id), "");
+    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqUser),
+                   storage::Fixed64BE(id));
+    txn->apply.push_back([id, home = a->id, login = spec.login](Catalog& c) {
+      c.last_user_id = id;
+      c.users[id] = UserNode{id, home, false, login, {}};
+    });
+    created = id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return created;
+}
+
+StatusOr<User> DbImpl::GetUser(UserId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  User u;
+  CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+  return u;
+}
+
+StatusOr<User> DbImpl::FindUser(std::string_view login) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  std::string v;
+  Status s = store_->Get(storage::kUserLogins, login, &v);
+  if (s.IsNotFound()) return Status::NotFound("no user with login '" + std::string(login) + "'");
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("login index entry is damaged");
+  User u;
+  CANOPY_RETURN_IF_ERROR(LoadUser(storage::DecodeFixed64BE(v.data()), &u));
+  return u;
+}
+
+StatusOr<std::vector<User>> DbImpl::UsersOf(AccountId account) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const AccountNode* a = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(account, "users of", &a));
+  std::vector<User> out;
+  std::string prefix = storage::IdKey(account);
+  auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
+                                storage::PrefixSuccessor(prefix));
+  for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+    User u;
+    CANOPY_RETURN_IF_ERROR(LoadUser(storage::DecodeFixed64BE((*it)->key().data() + 8), &u));
+    out.push_back(std::move(u));
+  }
+  CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "list users"));
+  return out;
+}
+
+Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) {
+  return Mutate([&](Txn* txn) -> Status {
+    if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("user name", *patch.name));
+    const UserNode* un = catalog_.user(id);
+    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
+    if (!patch.name) return Status::Ok();
+    User u;
+    CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+    u.name = *patch.name;
+    u.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(id), storage::EncodeUser(u));
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
+  return Mutate([&](Txn* txn) -> Status {
+    const UserNode* un = catalog_.user(id);
+    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
+    if (un->disabled == disabled) return Status::Ok();
+    User u;
+    CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+    u.disabled = disabled;
+    u.updated_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(id), storage::EncodeUser(u));
+    txn->apply.push_back([id, disabled](Catalog& c) { c.mutable_user(id)->disabled = disabled; });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
+  return Mutate([&](Txn* txn) -> Status {
+    const UserNode* un = catalog_.user(id);
+    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *catalog_.account(un->home)));
+    txn->batch.Delete(store_->cf(storage::kUsers), storage::IdKey(id));
+    txn->batch.Delete(store_->cf(storage::kUserLogins), un->login);
+    txn->batch.Delete(store_->cf(storage::kUserHomes), storage::PairKey(un->home, id));
+    for (const MembershipNode& m : un->memberships) {
+      txn->batch.Delete(store_->cf(storage::kMemberships), storage::PairKey(id, m.account));
+      txn->batch.Delete(store_->cf(storage::kMembers), storage::PairKey(m.account, id));
+    }
+    txn->apply.push_back([id](Catalog& c) {
+      std::vector<AccountId> accounts;
+      for (const auto& m : c.user(id)->memberships) accounts.push_back(m.account);
+      for (AccountId a : accounts) c.RemoveMembership(id, a);
+      c.users.erase(id);
+    });
+    return Status::Ok();
+  });
+}
+
+// ---- Memberships --------------------------------------------------------
+
+Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
+                      std::optional<bool> branch) {
+  return Mutate([&](Txn* txn) -> Status {
+    const UserNode* un = catalog_.user(user);
+    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+    const AccountNode* a = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(account, "invite", &a));
+    const RoleNode* r = catalog_.role(role);
+    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(role));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
+    if (!r->builtin && r->tenant != a->tenant) {
+      return Status::FailedPrecondition("custom role '" + r->name +
+                                        "' belongs to another root tenant than account " +
+                                        Quote(*a));
+    }
+    const bool always = a->settings.sub_account_access == SubAccountAccess::kAlwaysOn;
+    if (always && branch.has_value() && !*branch) {
+      return Status::FailedPrecondition(
+          "account " + Quote(*a) +
+          " has sub-account access always_on: its memberships always include sub-accounts");
+    }
+    const bool b = always || branch.value_or(a->settings.sub_account_access ==
+                                             SubAccountAccess::kDefaultOn);
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, b, *a,
+                                               "cannot grant role " + r->name));
+    if (catalog_.membership(user, account) != nullptr) {
+      return Status::AlreadyExists("user '" + un->login + "' is already a member of account " +
+                                   Quote(*a) + "; change its role instead");
+    }
+    Membership m;
+    m.user = user;
+    m.account = account;
+    m.role = role;
+    m.branch = b;
+    m.created_us = NowMicros();
+    txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(user, account),
+                   storage::EncodeMembership(m));
+    txn->batch.Put(store_->cf(storage::kMembers), storage::PairKey(account, user), "");
+    txn->apply.push_back([user, node = MembershipNode{account, role, b}](Catalog& c) {
+      c.AddMembership(user, node);
+    });
+    return Status::Ok();
+  });
+}
+
+namespace {
+// Loads a membership for change; NotFound names user and account.
+Status FindMembership(const Catalog& c, UserId user, AccountId account, const UserNode** un,
+                      const AccountNode** a, const MembershipNode** m) {
+  *un = c.user(user);
+  if (*un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  *a = c.account(account);
+  if (*a == nullptr) return Status::NotFound("no account with id " + std::to_string(account));
+  *m = c.membership(user, account);
+  if (*m == nullptr) {
+    return Status::NotFound("user '" + (*un)->login + "' is not a member of account " +
+                            Quote(**a));
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, RoleId role) {
+  return Mutate([&](Txn* txn) -> Status {
+    const UserNode* un;
+    const AccountNode* a;
+    const MembershipNode* m;
+    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
+    const RoleNode* r = catalog_.role(role);
+    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(role));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
+    if (!r->builtin && r->tenant != a->tenant) {
+      return Status::FailedPrecondition("custom role '" + r->name +
+                                        "' belongs to another root tenant than account " +
+                                        Quote(*a));
+    }
+    const RoleNode* old = catalog_.role(m->role);
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, old->perms, m->branch, *a,
+                                               "cannot change role " + old->name));
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
+                                               "cannot grant role " + r->name));
+    if (m->role == role) return Status::Ok();
+    std::string bytes;
+    CANOPY_RETURN_IF_ERROR(store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes));
+    Membership mem;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+    mem.role = role;
+    txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(user, account),
+                   storage::EncodeMembership(mem));
+    txn->apply.push_back([user, node = MembershipNode{account, role, m->branch}](Catalog& c) {
+      c.RemoveMembership(user, node.account);
+      c.AddMembership(user, node);
+    });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId account, bool branch) {
+  return Mutate([&](Txn* txn) -> Status {
+    const UserNode* un;
+    const AccountNode* a;
+    const MembershipNode* m;
+    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
+    if (!branch && a->settings.sub_account_access == SubAccountAccess::kAlwaysOn) {
+      return Status::FailedPrecondition("account " + Quote(*a) +
+                                        " has sub-account access always_on; access to its "
+                                        "sub-accounts cannot be revoked");
+    }
+    const RoleNode* r = catalog_.role(m->role);
+    if (branch) {
+      CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, true, *a,
+                                                 "cannot give role " + r->name +
+                                                     " on sub-accounts"));
+    }
+    if (m->branch == branch) return Status::Ok();
+    std::string bytes;
+    CANOPY_RETURN_IF_ERROR(store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes));
+    Membership mem;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+    mem.branch = branch;
+    txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(user, account),
+                   storage::EncodeMembership(mem));
+    txn->apply.push_back([user, node = MembershipNode{account, m->role, branch}](Catalog& c) {
+      c.RemoveMembership(user, node.account);
+      c.AddMembership(user, node);
+    });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId account) {
+  return Mutate([&](Txn* txn) -> Status {
+    const UserNode* un;
+    const AccountNode* a;
+    const MembershipNode* m;
+    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *a));
+    const RoleNode* r = catalog_.role(m->role);
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
+                                               "cannot remove a member with role " + r->name));
+    txn->batch.Delete(store_->cf(storage::kMemberships), storage::PairKey(user, account));
+    txn->batch.Delete(store_->cf(storage::kMembers), storage::PairKey(account, user));
+    txn->apply.push_back([user, account](Catalog& c) { c.RemoveMembership(user, account); });
+    return Status::Ok();
+  });
+}
+
+StatusOr<std::vector<Membership>> DbImpl::MembershipsOf(UserId user) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const UserNode* un = catalog_.user(user);
+  if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  std::vector<Membership> out;
+  for (const auto& m : un->memberships) {
+    std::string bytes;
+    CANOPY_RETURN_IF_ERROR(
+        store_->Get(storage::kMemberships, storage::PairKey(user, m.account), &bytes));
+    Membership mem;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+    mem.user = user;
+    mem.account = m.account;
+    out.push_back(mem);
+  }
+  return out;
+}
+
+StatusOr<std::vector<Membership>> DbImpl::MembersOf(AccountId account) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const AccountNode* a = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(account, "members of", &a));
+  std::vector<Membership> out;
+  for (UserId uid : a->members) {
+    std::string bytes;
+    CANOPY_RETURN_IF_ERROR(
+        store_->Get(storage::kMemberships, storage::PairKey(uid, account), &bytes));
+    Membership mem;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+    mem.user = uid;
+    mem.account = account;
+    out.push_back(mem);
+  }
+  return out;
+}
+
+// ---- Roles ----------------------------------------------------------------
+
+namespace {
+Role ToRole(const RoleNode& r) {
+  Role out;
+  out.id = r.id;
+  out.tenant = r.tenant;
+  out.name = r.name;
+  out.permissions = r.perms.Names();
+  out.builtin = r.builtin;
+  return out;
+}
+}  // namespace
+
+StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::string_view name,
+                                    const std::vector<std::string>& permissions) {
+  RoleId created = kNoId;
+  Status s = Mutate([&](Txn* txn) -> Status {
+    CANOPY_RETURN_IF_ERROR(CheckText("role name", name));
+    query::PermSet perms;
+    CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
+    const AccountNode* t = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireAccount(tenant, "role tenant", &t));
+    if (t->parent != kNoId) {
+      return Status::InvalidArgument("custom roles belong to a root tenant; account " + Quote(*t) +
+                                     " is not one");
+    }
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kRoleManage, *t));
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, perms, true, *t,
+                                               "cannot define role '" + std::string(name) + "'"));
+    if (query::FindBuiltinRole(name) != nullptr) {
+      return Status::AlreadyExists("role name '" + std::string(name) + "' is a built-in role");
+    }
+    bool taken = false;
+    CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kRoleNames, RoleNameKey(tenant, name), &taken));
+    if (taken) {
+      return Status::AlreadyExists("tenant " + Quote(*t) + " already has a role named '" +
+                                   std::string(name) + "'");
+    }
+    const RoleId id = catalog_.last_role_id + 1;
+    Role r;
+    r.id = id;
+    r.tenant = tenant;
+    r.name = std::string(name);
+    r.permissions = perms.Names();
+    txn->batch.Put(store_->cf(storage::kRoles), storage::IdKey(id), storage::EncodeRole(r));
+    txn->batch.Put(store_->cf(storage::kRoleNames), RoleNameKey(tenant, name), storage::IdKey(id));
+    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqRole),
+                   storage::Fixed64BE(id));
+    txn->apply.push_back([id, tenant, n = std::string(name), perms](Catalog& c) {
+      c.last_role_id = id;
+      c.roles[id] = RoleNode{id, tenant, n, perms, false, 0};
+    });
+    created = id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return created;
+}
+
+Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
+                          const std::vector<std::string>& permissions) {
+  return Mutate([&](Txn* txn) -> Status {
+    query::PermSet perms;
+    CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
+    const RoleNode* r = catalog_.role(id);
+    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
+    if (r->builtin) {
+      return Status::FailedPrecondition("built-in role '" + r->name + "' cannot be changed");
+    }
+    const AccountNode* t = catalog_.account(r->tenant);
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kRoleManage, *t));
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, perms.Minus(r->perms), true, *t,
+                                               "cannot widen role '" + r->name + "'"));
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms.Minus(perms), true, *t,
+                                               "cannot narrow role '" + r->name + "'"));
+    if (perms == r->perms) return Status::Ok();
+    Role role = ToRole(*r);
+    role.permissions = perms.Names();
+    txn->batch.Put(store_->cf(storage::kRoles), storage::IdKey(id), storage::EncodeRole(role));
+    txn->apply.push_back([id, perms](Catalog& c) { c.roles[id].perms = perms; });
+    return Status::Ok();
+  });
+}
+
+Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
+  return Mutate([&](Txn* txn) -> Status {
+    const RoleNode* r = catalog_.role(id);
+    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
+    if (r->builtin) {
+      return Status::FailedPrecondition("built-in role '" + r->name + "' cannot be deleted");
+    }
+    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kRoleManage, *catalog_.account(r->tenant)));
+    if (r->uses > 0) {
+      return Status::FailedPrecondition("role '" + r->name + "' is used by " +
+                                        std::to_string(r->uses) + " membership(s)");
+    }
+    txn->batch.Delete(store_->cf(storage::kRoles), storage::IdKey(id));
+    txn->batch.Delete(store_->cf(storage::kRoleNames), RoleNameKey(r->tenant, r->name));
+    txn->apply.push_back([id](Catalog& c) { c.roles.erase(id); });
+    return Status::Ok();
+  });
+}
+
+StatusOr<Role> DbImpl::GetRole(RoleId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const RoleNode* r = catalog_.role(id);
+  if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
+  return ToRole(*r);
+}
+
+StatusOr<Role> DbImpl::FindRole(AccountId tenant, std::string_view name) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  if (const auto* b = query::FindBuiltinRole(name)) return ToRole(*catalog_.role(b->id));
+  const AccountNode* a = catalog_.account(tenant);
+  if (a == nullptr) return Status::NotFound("no account with id " + std::to_string(tenant));
+  std::string v;
+  Status s = store_->Get(storage::kRoleNames, RoleNameKey(a->tenant, name), &v);
+  if (s.IsNotFound()) {
+    return Status::NotFound("no role '" + std::string(name) + "' in the tenant of account " +
+                            Quote(*a));
+  }
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("role name index entry is damaged");
+  const RoleNode* r = catalog_.role(storage::DecodeFixed64BE(v.data()));
+  if (r == nullptr) return Status::Corruption("role name index points at a missing role");
+  return ToRole(*r);
+}
+
+StatusOr<std::vector<Role>> DbImpl::ListRoles(AccountId tenant) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  AccountId root = kNoId;
+  if (tenant != kNoId) {
+    const AccountNode* a = catalog_.account(tenant);
+    if (a == nullptr) return Status::NotFound("no account with id " + std::to_string(tenant));
+    root = a->tenant;
+  }
+  std::vector<Role> out;
+  for (const auto& [id, r] : catalog_.roles) {
+    if (r.builtin || (root != kNoId && r.tenant == root)) out.push_back(ToRole(r));
+  }
+  std::sort(out.begin(), out.end(), [](const Role& a, const Role& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace canopy::engine

@@ -1,0 +1,33 @@
+// Copyright (c) Canopy authors.
+//
+// Input checks shared by every mutation: UTF-8, lengths, attribute maps.
+// Each returns InvalidArgument naming the field and what is wrong.
+
+#ifndef CANOPY_ENGINE_VALIDATE_H_
+#define CANOPY_ENGINE_VALIDATE_H_
+
+#include <string_view>
+
+#include "canopy/status.h"
+#include "canopy/types.h"
+
+namespace canopy::engine {
+
+inline constexpr size_t kMaxAttributeValueBytes = 4096;
+inline constexpr size_t kMaxAttributes = 256;
+
+// True when `s` is well-formed UTF-8 (no overlong forms, no surrogates,
+// nothing above U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
+// `what` is e.g. "account key". Text is valid UTF-8 without NUL bytes, at
+// most kMaxNameBytes long, and not empty unless allow_empty.
+Status CheckText(std::string_view what, std::string_view s, bool allow_empty = false);
+
+// Attribute names follow CheckText; values may be empty and up to
+// kMaxAttributeValueBytes; at most kMaxAttributes entries.
+Status CheckAttributes(std::string_view owner, const Attributes& attributes);
+
+}  // namespace canopy::engine
+
+#endif  // CANOPY_ENGINE_VALIDATE_H_

@@ -1,0 +1,277 @@
+// Copyright (c) Canopy authors.
+//
+// canopy::Db — an open Canopy database: accounts in an interval-encoded
+// tree, the entities they own, users with their memberships and roles, and
+// the visibility-filtered queries over them.
+//
+// Thread safety: a Db is safe for concurrent use by many threads. Reads run
+// in parallel on consistent snapshots; mutations are serialised, each one
+// atomic (one RocksDB write batch) and durable when it returns
+// (Options::sync).
+//
+// Every mutation takes an Actor and is authorised by SPEC.md's rules: a
+// refusal is PermissionDenied naming the missing permission and the account
+// ("permission device.assign missing on account 'acme-a'"). Every refusal,
+// of any kind, leaves the database unchanged.
+//
+// Input rules: keys, names, logins and attribute entries are valid UTF-8 of
+// 1..256 bytes (names and keys must not be empty; a type may be empty);
+// otherwise InvalidArgument. Unknown ids, keys or logins are NotFound.
+
+#ifndef CANOPY_DB_H_
+#define CANOPY_DB_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/options.h"
+#include "canopy/query.h"
+#include "canopy/status.h"
+#include "canopy/types.h"
+
+namespace canopy {
+
+// Progress of a long operation: `done` of `total` units (bytes or records).
+// Return false to cancel (the operation then returns Aborted and changes
+// nothing).
+using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
+
+struct ImportOptions {
+  ProgressFn progress;  // called about every 64k lines
+};
+struct ImportReport {
+  uint64_t lines = 0;
+  uint64_t accounts = 0;
+  uint64_t roles = 0;
+  uint64_t users = 0;
+  uint64_t memberships = 0;
+  uint64_t entities = 0;
+};
+
+class Db {
+ public:
+  // Opens (or, with options.create_if_missing, creates) the database in the
+  // folder `path`. Stores the database in *db and returns OK, or stores
+  // nullptr and returns: InvalidArgument (bad options), NotFound (missing and
+  // not create_if_missing), AlreadyExists (error_if_exists), NotSupported (a
+  // newer storage format), Corruption (not a Canopy database or damaged),
+  // IOError (for example, the folder is locked by another process).
+  static Status Open(const Options& options, std::string_view path, std::unique_ptr<Db>* db);
+
+  Db() = default;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  // Closes the database (see Close); outstanding iterators must be gone.
+  virtual ~Db() = default;
+
+  // Flushes and closes. Later calls other than the destructor return
+  // FailedPrecondition. Idempotent.
+  virtual Status Close() = 0;
+
+  // ---- Accounts -------------------------------------------------------
+
+  // Creates an account under spec.parent (kNoId: a root tenant, system actor
+  // only). Needs account.create on the parent, and the parent's
+  // sub_account_management on (unless the actor is the system). Turning on
+  // the new account's sub_account_management needs
+  // account.manage_sub_accounts on the parent. Errors: AlreadyExists (key),
+  // NotFound (parent), FailedPrecondition (depth over Options::max_depth).
+  virtual StatusOr<AccountId> CreateAccount(const Actor& actor, const AccountSpec& spec) = 0;
+
+  virtual StatusOr<Account> GetAccount(AccountId id) const = 0;
+  virtual StatusOr<Account> FindAccount(std::string_view key) const = 0;
+
+  // Changes name and/or attributes. Needs account.update on the account.
+  virtual Status UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) = 0;
+
+  // Turns sub-account management on or off. Needs
+  // account.manage_sub_accounts on the account's parent (root tenants:
+  // system actor only).
+  virtual Status SetSubAccountManagement(const Actor& actor, AccountId id, bool on) = 0;
+
+  // Sets the account's sub-account access default (SPEC.md rule 2). Needs
+  // access.grant on the account. Switching to always_on gives every current
+  // member branch access; switching away keeps the access already given.
+  virtual Status SetSubAccountAccess(const Actor& actor, AccountId id,
+                                     SubAccountAccess access) = 0;
+
+  // Moves the account, with its whole subtree, entities and memberships,
+  // under new_parent; visibility changes atomically. Needs account.move on
+  // the account, its old parent and new_parent. Errors: FailedPrecondition
+  // (new_parent inside the moved subtree, a root tenant, depth over the
+  // limit, or custom roles of the old tenant in use when crossing tenants).
+  virtual Status MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) = 0;
+
+  // Deletes an account that has no sub-accounts (FailedPrecondition
+  // otherwise). Its entities and the users created in it go to `receiver`,
+  // which must be named when there are any (FailedPrecondition otherwise).
+  // Memberships on the account are removed. Needs account.delete on the
+  // account, and device.assign (per kind) plus user.invite on both accounts
+  // when things move to the receiver.
+  virtual Status DeleteAccount(const Actor& actor, AccountId id,
+                               AccountId receiver = kNoId) = 0;
+
+  // Deletes several accounts in one atomic call, all or nothing. A whole
+  // branch may be given: children are deleted before their parents; any
+  // sub-account not in the set makes the call fail. `receiver` (not in the
+  // set) takes their entities and users, as for DeleteAccount.
+  virtual Status DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
+                                AccountId receiver = kNoId) = 0;
+
+  // The maintained counts of `kind` entities of the account (no scan).
+  virtual StatusOr<EntityCounts> CountOwned(AccountId id, EntityKind kind) const = 0;
+
+  // The account's ancestors, root tenant first, not including itself.
+  virtual StatusOr<std::vector<Account>> Ancestors(AccountId id) const = 0;
+
+  // The account's descendants in tree order, at most `max_levels` levels
+  // below it (0: no limit), not including itself.
+  virtual StatusOr<std::vector<Account>> Descendants(AccountId id, uint32_t max_levels) const = 0;
+
+  // The root tenants, in creation order.
+  virtual std::vector<AccountId> Roots() const = 0;
+
+  // ---- Entities -------------------------------------------------------
+
+  // Creates an entity owned by spec.owner. Needs <kind>.write on the owner.
+  // Errors: AlreadyExists (key of that kind, or unit id), NotFound (owner),
+  // InvalidArgument (a unit id on a kind other than device).
+  virtual StatusOr<EntityId> CreateEntity(const Actor& actor, const EntitySpec& spec) = 0;
+
+  virtual StatusOr<Entity> GetEntity(EntityId id) const = 0;
+  virtual StatusOr<Entity> FindEntity(EntityKind kind, std::string_view key) const = 0;
+  virtual StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const = 0;
+
+  // Needs <kind>.write on the owner.
+  virtual Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) = 0;
+
+  // Needs <kind>.delete on the owner.
+  virtual Status DeleteEntity(const Actor& actor, EntityId id) = 0;
+
+  // Reassigns a batch of entities of one kind, named by key or unit id, to
+  // `target`, all or nothing (AutoPi's "Manage devices -> Process"). Needs
+  // <kind>.assign on every source owner and on the target. *report (may be
+  // null) receives one item per ref, in order, also when the call fails:
+  // NotFound when any ref is unknown, PermissionDenied when any is denied,
+  // InvalidArgument for a duplicate ref; nothing changes then.
+  virtual Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
+                                  std::span<const std::string> refs, AccountId target,
+                                  ReassignReport* report) = 0;
+
+  // ---- Users, memberships, roles ---------------------------------------
+
+  // Creates a user in spec.account. Needs user.invite on that account.
+  virtual StatusOr<UserId> CreateUser(const Actor& actor, const UserSpec& spec) = 0;
+  virtual StatusOr<User> GetUser(UserId id) const = 0;
+  virtual StatusOr<User> FindUser(std::string_view login) const = 0;
+  // Users created in the account, by id.
+  virtual StatusOr<std::vector<User>> UsersOf(AccountId account) const = 0;
+
+  // Needs user.update on the user's account.
+  virtual Status UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) = 0;
+  // A disabled user holds no permissions. Needs user.update on its account.
+  virtual Status SetUserDisabled(const Actor& actor, UserId id, bool disabled) = 0;
+  // Removes the user and all its memberships. Needs user.remove on its account.
+  virtual Status RemoveUser(const Actor& actor, UserId id) = 0;
+
+  // Gives `user` the role on `account`. `branch` unset follows the account's
+  // sub_account_access (always_on forces true). Needs user.invite on the
+  // account, and the actor must itself hold every permission of the role
+  // there (on the whole branch when branch is given). AlreadyExists when the
+  // user is already a member; a custom role must belong to the account's
+  // root tenant.
+  virtual Status Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
+                        std::optional<bool> branch = std::nullopt) = 0;
+  // Changes a membership's role. Needs user.invite on the account and every
+  // permission of both the old and the new role.
+  virtual Status ChangeRole(const Actor& actor, UserId user, AccountId account, RoleId role) = 0;
+  // Gives (true) or removes (false) access to the account's sub-accounts,
+  // retroactively. Needs access.grant on the account (and the role's
+  // permissions on its branch to give). Removing is refused
+  // (FailedPrecondition) on an always_on account.
+  virtual Status SetBranchAccess(const Actor& actor, UserId user, AccountId account,
+                                 bool branch) = 0;
+  // Needs user.remove on the account and every permission of the role.
+  virtual Status RemoveMembership(const Actor& actor, UserId user, AccountId account) = 0;
+
+  virtual StatusOr<std::vector<Membership>> MembershipsOf(UserId user) const = 0;
+  virtual StatusOr<std::vector<Membership>> MembersOf(AccountId account) const = 0;
+
+  // Creates a custom role in a root tenant. Needs role.manage on the tenant
+  // and every permission given. Permission names may be Canopy's or
+  // Frontegg's (fe.account-hierarchy.*); they are stored as Canopy's.
+  virtual StatusOr<RoleId> CreateRole(const Actor& actor, AccountId tenant, std::string_view name,
+                                      const std::vector<std::string>& permissions) = 0;
+  // Replaces a custom role's permissions (same rules as CreateRole).
+  virtual Status UpdateRole(const Actor& actor, RoleId id,
+                            const std::vector<std::string>& permissions) = 0;
+  // Deletes a custom role; FailedPrecondition while a membership uses it.
+  virtual Status DeleteRole(const Actor& actor, RoleId id) = 0;
+  virtual StatusOr<Role> GetRole(RoleId id) const = 0;
+  // A built-in role by name, or a custom role of `tenant`'s root tenant.
+  virtual StatusOr<Role> FindRole(AccountId tenant, std::string_view name) const = 0;
+  // The built-in roles and `tenant`'s custom roles (kNoId: built-ins only).
+  virtual StatusOr<std::vector<Role>> ListRoles(AccountId tenant) const = 0;
+
+  // ---- Queries (query.h) ------------------------------------------------
+
+  // One page of the entities `request.viewer` may see with the permission.
+  virtual Status Visible(const VisibleRequest& request, VisiblePage* page) const = 0;
+  // The whole selection as a stream (request.limit and cursor are ignored).
+  virtual Status NewVisibleIterator(const VisibleRequest& request,
+                                    std::unique_ptr<VisibleIterator>* it) const = 0;
+  // The exact size of the selection. With no filter beyond kind and
+  // permission it sums maintained counters and does not scan.
+  virtual StatusOr<uint64_t> Count(const VisibleRequest& request) const = 0;
+
+  // May `user` exercise `permission` on the entity with that key? The kind
+  // follows the permission ("device.read" -> a device).
+  virtual StatusOr<bool> Check(UserId user, std::string_view permission,
+                               std::string_view entity_key) const = 0;
+  virtual Status Explain(UserId user, std::string_view permission, std::string_view entity_key,
+                         Explanation* explanation) const = 0;
+  // The users that may exercise the permission on the entity, paginated.
+  virtual Status WhoCan(const WhoCanRequest& request, WhoCanPage* page) const = 0;
+
+  // ---- Views ------------------------------------------------------------
+
+  // The "All accounts" table: the accounts the viewer may read
+  // (account.read), sorted and paginated.
+  virtual Status AccountsTable(const TableRequest& request, TablePage* page) const = 0;
+  virtual StatusOr<AccountSummary> Summary(AccountId id) const = 0;
+  // The graph view of `root`'s subtree (at most max_levels below it, 0: all)
+  // restricted to accounts the viewer may read, as JSON or Graphviz DOT.
+  virtual StatusOr<std::string> GraphJson(const Actor& viewer, AccountId root,
+                                          uint32_t max_levels) const = 0;
+  virtual StatusOr<std::string> GraphDot(const Actor& viewer, AccountId root,
+                                         uint32_t max_levels) const = 0;
+
+  // ---- Interchange and maintenance ------------------------------------
+
+  // Loads a JSON Lines file (SPEC.md "Interchange format") all or nothing:
+  // a bad line fails the call with InvalidArgument naming the line number,
+  // and nothing is written. Large files go through SST ingestion. System
+  // actor only.
+  virtual Status Import(const Actor& actor, std::string_view path, const ImportOptions& options,
+                        ImportReport* report) = 0;
+  // Writes the whole database in the same format (parents before children)
+  // so that export -> import into an empty database round-trips exactly.
+  virtual Status Export(std::string_view path, const ProgressFn& progress,
+                        ImportReport* counts) const = 0;
+
+  // Verifies every invariant: labels and the tree, the visibility index
+  // against the entity records, key indexes, counters recomputed from
+  // scratch, memberships and roles. Appends one line per problem to
+  // *problems (may be null) and returns Corruption if any was found.
+  virtual Status CheckIntegrity(std::vector<std::string>* problems) const = 0;
+};
+
+}  // namespace canopy
+
+#endif  // CANOPY_DB_H_

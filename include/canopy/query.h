@@ -1,0 +1,192 @@
+// Copyright (c) Canopy authors.
+//
+// Requests and results of Canopy's read side: the visibility-filtered scan
+// ("which devices may this user see?"), counts, checks, who-can, and the
+// account views (SPEC.md rules 6 and 7).
+//
+// Consistency: every call reads one consistent snapshot of the database;
+// many threads may query while another writes.
+//
+// Cursors are opaque, checksummed tokens. A page resumed from a cursor reads
+// the same snapshot as the first page while the cursor is live (it was
+// used within Options::cursor_ttl_seconds, on the same open Db, and is among
+// the Options::max_open_cursors most recently used); it then neither skips
+// nor repeats an entity whatever other threads write meanwhile. A cursor
+// that is no longer live (or that crosses a close and reopen) resumes on the
+// latest state just after the last key returned, in the same order: every
+// entity that stays where it was is still returned exactly once; entities
+// created, deleted or reassigned meanwhile may or may not appear. A cursor
+// is bound to its request: reusing it with other filters, another viewer or
+// a changed token is refused with InvalidArgument.
+//
+// Thread safety: plain values; VisibleIterator is used by one thread at a
+// time and must be destroyed before its Db.
+
+#ifndef CANOPY_QUERY_H_
+#define CANOPY_QUERY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/status.h"
+#include "canopy/types.h"
+
+namespace canopy {
+
+// Selects entities by attribute value: attributes[name] == value.
+struct AttributeFilter {
+  std::string name;
+  std::string value;
+};
+
+// The selection of Visible, Count and NewVisibleIterator.
+struct VisibleRequest {
+  // Whose visibility: Actor::User(id) sees what its memberships grant;
+  // Actor::System() sees everything (administration, exports).
+  Actor viewer;
+  EntityKind kind = EntityKind::kDevice;
+  // The permission needed on each entity; empty means "<kind>.read". It must
+  // be one of the kind's permissions ("device.read", "device.assign"...).
+  std::string permission;
+  // Filters; all given filters must match.
+  std::optional<std::string> type;         // exact device type / profile
+  std::string name_prefix;                 // name starts with this
+  std::optional<AttributeFilter> attribute;
+  AccountId within = kNoId;  // only this account's subtree (or itself alone
+                             // with direct_only)
+  // Only entities owned directly by an account where the viewer holds a
+  // membership (not by its sub-accounts); with `within`, only those owned
+  // by `within` itself.
+  bool direct_only = false;
+  // Paging (Visible only): at most `limit` items (1..10000) per page,
+  // resumed from `cursor` ("" starts at the beginning).
+  size_t limit = 100;
+  std::string cursor;
+};
+
+// One visible entity, in scan order (tree order of the owner, then id).
+struct VisibleItem {
+  EntityId id = kNoId;
+  std::string key;
+  std::string name;
+  std::string type;
+  AccountId owner = kNoId;
+};
+
+struct VisiblePage {
+  std::vector<VisibleItem> items;
+  std::string next_cursor;  // empty when there is nothing more
+};
+
+// A streaming scan over a visible selection, on one snapshot; it never
+// allocates per entity. Follows LevelDB's iterator protocol: check Valid()
+// before reading, then status() once Valid() is false.
+class VisibleIterator {
+ public:
+  virtual ~VisibleIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual EntityId id() const = 0;
+  // The views below stay valid until the next call to Next().
+  virtual std::string_view key() const = 0;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view type() const = 0;
+  virtual AccountId owner() const = 0;
+  // OK at the end of the selection, or what went wrong.
+  virtual Status status() const = 0;
+};
+
+// Why a permission is allowed or denied on an entity.
+struct Explanation {
+  bool allowed = false;
+  std::string reason;  // one sentence a person can read
+  EntityId entity = kNoId;
+  AccountId owner = kNoId;
+  // When allowed: the membership that grants it...
+  AccountId via_account = kNoId;
+  RoleId via_role = kNoId;
+  std::string via_role_name;
+  bool via_branch = false;
+  // ...and the account path (keys) from that membership's account down to
+  // the owner (a single key when it is the owner itself).
+  std::vector<std::string> path;
+};
+
+struct WhoCanRequest {
+  std::string permission;  // e.g. "device.read"
+  std::string entity_key;  // the entity's key (the kind follows the permission)
+  size_t limit = 100;      // 1..10000 per page
+  std::string cursor;
+};
+
+struct WhoCanItem {
+  UserId user = kNoId;
+  std::string login;
+  AccountId via_account = kNoId;  // the membership that grants it
+  RoleId role = kNoId;
+  bool branch = false;
+};
+
+struct WhoCanPage {
+  std::vector<WhoCanItem> items;  // ordered by user id
+  std::string next_cursor;
+};
+
+// Sort orders of the "All accounts" table.
+enum class TableSort : uint8_t {
+  kTree = 0,  // tree order: each account before its sub-accounts
+  kName = 1,
+  kCreated = 2,
+  kUsers = 3,
+  kSubAccounts = 4,
+  kDevicesDirect = 5,
+  kDevicesSubtree = 6,
+};
+
+struct TableRequest {
+  Actor viewer;               // rows are the accounts it may read
+  AccountId root = kNoId;     // only this account's subtree
+  TableSort sort = TableSort::kTree;
+  bool descending = false;
+  size_t limit = 100;         // 1..10000 rows per page
+  std::string cursor;         // resumes at the next row, on the latest state
+};
+
+// One row of the "All accounts" table.
+struct AccountRow {
+  AccountId id = kNoId;
+  AccountId parent = kNoId;
+  std::string key;
+  std::string name;
+  uint32_t depth = 0;
+  std::vector<std::string> path;  // keys from the root tenant to this account
+  uint64_t users = 0;             // users with a membership on this account
+  uint64_t sub_accounts = 0;      // all descendants
+  uint64_t devices_direct = 0;
+  uint64_t devices_subtree = 0;
+  int64_t created_us = 0;
+};
+
+struct TablePage {
+  std::vector<AccountRow> rows;
+  uint64_t total = 0;  // rows in the whole table
+  std::string next_cursor;
+};
+
+// An account summary (the Frontegg sub-account page).
+struct AccountSummary {
+  Account account;
+  std::vector<std::string> path;  // names from the root tenant down
+  uint64_t users = 0;
+  uint64_t sub_accounts = 0;
+  uint64_t devices_direct = 0;
+  uint64_t devices_subtree = 0;
+};
+
+}  // namespace canopy
+
+#endif  // CANOPY_QUERY_H_

@@ -1,0 +1,219 @@
+// Copyright (c) Canopy authors.
+//
+// The value types of Canopy's C++ API: ids, entity kinds, actors, and the
+// plain structs that describe accounts, entities, users, memberships and
+// roles. See ../../docs/index.md for the model they describe.
+//
+// Thread safety: these are plain values; no internal synchronisation.
+
+#ifndef CANOPY_TYPES_H_
+#define CANOPY_TYPES_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace canopy {
+
+// Engine ids. Assigned by Canopy, never reused; 0 is never a valid id.
+using AccountId = uint64_t;
+using UserId = uint64_t;
+using EntityId = uint64_t;
+using RoleId = uint64_t;
+inline constexpr uint64_t kNoId = 0;
+
+// Names, keys, logins and attribute entries are UTF-8, 1..256 bytes.
+inline constexpr size_t kMaxNameBytes = 256;
+
+// The kinds of entity an account can own. Persisted: do not change these
+// values, only append.
+enum class EntityKind : uint8_t {
+  kDevice = 1,
+  kAsset = 2,
+  kDashboard = 3,
+  kEntityView = 4,
+};
+inline constexpr EntityKind kAllEntityKinds[] = {EntityKind::kDevice, EntityKind::kAsset,
+                                                 EntityKind::kDashboard,
+                                                 EntityKind::kEntityView};
+// "device", "asset", "dashboard", "entity_view".
+const char* EntityKindName(EntityKind kind);
+std::optional<EntityKind> ParseEntityKind(std::string_view name);
+
+// Frontegg's sub-account access default of an account (SPEC.md rule 2).
+// Persisted: do not change these values.
+enum class SubAccountAccess : uint8_t {
+  kDefaultOff = 0,  // new memberships get branch = false unless asked
+  kDefaultOn = 1,   // new memberships get branch = true unless asked
+  kAlwaysOn = 2,    // every current and future member has branch access
+};
+// "default_off", "default_on", "always_on".
+const char* SubAccountAccessName(SubAccountAccess access);
+std::optional<SubAccountAccess> ParseSubAccountAccess(std::string_view name);
+
+// Free string attributes (home dashboard, address, VIN, ...), sorted by key.
+using Attributes = std::map<std::string, std::string, std::less<>>;
+
+// Who performs a mutation: a user, or the platform's system actor (which
+// bootstraps root tenants and is allowed everything).
+class Actor {
+ public:
+  static Actor System() { return Actor(true, kNoId); }
+  static Actor User(UserId user) { return Actor(false, user); }
+  bool is_system() const { return system_; }
+  UserId user() const { return user_; }
+
+ private:
+  Actor(bool system, UserId user) : system_(system), user_(user) {}
+  bool system_;
+  UserId user_;
+};
+
+struct AccountSettings {
+  // May sub-accounts be created under this account by users (Frontegg's
+  // "isReseller")? The system actor may always create them.
+  bool sub_account_management = false;
+  SubAccountAccess sub_account_access = SubAccountAccess::kDefaultOff;
+};
+
+// What CreateAccount needs. `parent` = kNoId makes a root tenant.
+struct AccountSpec {
+  std::string key;   // unique external key, e.g. "acme-a"
+  std::string name;  // display name
+  AccountId parent = kNoId;
+  Attributes attributes;
+  AccountSettings settings;
+};
+
+struct Account {
+  AccountId id = kNoId;
+  std::string key;
+  std::string name;
+  AccountId parent = kNoId;  // kNoId for a root tenant
+  uint32_t depth = 0;        // 1 for a root tenant
+  int64_t created_us = 0;    // microseconds since the Unix epoch
+  int64_t updated_us = 0;
+  Attributes attributes;
+  AccountSettings settings;
+};
+
+// Fields to change on UpdateAccount; unset fields stay as they are.
+// `attributes` replaces the whole map.
+struct AccountPatch {
+  std::optional<std::string> name;
+  std::optional<Attributes> attributes;
+};
+
+// What CreateEntity needs.
+struct EntitySpec {
+  EntityKind kind = EntityKind::kDevice;
+  std::string key;      // device id / asset key; unique per kind
+  std::string unit_id;  // devices only; optional, unique when set
+  std::string name;
+  std::string type;  // device type / profile; optional
+  AccountId owner = kNoId;
+  Attributes attributes;
+};
+
+struct Entity {
+  EntityId id = kNoId;
+  EntityKind kind = EntityKind::kDevice;
+  std::string key;
+  std::string unit_id;
+  std::string name;
+  std::string type;
+  AccountId owner = kNoId;
+  int64_t created_us = 0;
+  int64_t updated_us = 0;
+  Attributes attributes;
+};
+
+// Fields to change on UpdateEntity; unset fields stay as they are.
+struct EntityPatch {
+  std::optional<std::string> name;
+  std::optional<std::string> type;
+  std::optional<std::string> unit_id;  // devices only; "" removes it
+  std::optional<Attributes> attributes;
+};
+
+// How ReassignEntities names its items.
+enum class EntityRef : uint8_t { kKey = 0, kUnitId = 1 };
+
+// The per-item report of ReassignEntities.
+struct ReassignItem {
+  enum class Outcome : uint8_t {
+    kMoved = 0,      // reassigned (or would have been, had the batch passed)
+    kUnchanged = 1,  // already owned by the target
+    kUnknown = 2,    // no entity with that key / unit id
+    kDenied = 3,     // the actor may not take it from its owner
+    kDuplicate = 4,  // named twice in the batch
+  };
+  std::string ref;
+  Outcome outcome = Outcome::kMoved;
+  EntityId entity = kNoId;      // when known
+  AccountId from = kNoId;       // its owner before the call, when known
+  std::string message;          // why, for kUnknown / kDenied / kDuplicate
+};
+struct ReassignReport {
+  std::vector<ReassignItem> items;  // in the order given
+  size_t moved = 0;
+  size_t unchanged = 0;
+  size_t unknown = 0;
+  size_t denied = 0;
+  size_t duplicate = 0;
+};
+
+// Exact entity counts of one kind for an account, kept by the engine.
+struct EntityCounts {
+  uint64_t direct = 0;   // owned by the account itself
+  uint64_t subtree = 0;  // owned by the account or any descendant
+};
+
+struct UserSpec {
+  std::string login;  // unique, e.g. an e-mail address
+  std::string name;
+  AccountId account = kNoId;  // the account the user is created in
+};
+
+struct User {
+  UserId id = kNoId;
+  std::string login;
+  std::string name;
+  AccountId account = kNoId;
+  bool disabled = false;  // a disabled user holds no permissions
+  int64_t created_us = 0;
+  int64_t updated_us = 0;
+};
+
+struct UserPatch {
+  std::optional<std::string> name;
+};
+
+// A user's role on an account; with `branch` also on every existing and
+// future descendant of the account.
+struct Membership {
+  UserId user = kNoId;
+  AccountId account = kNoId;
+  RoleId role = kNoId;
+  bool branch = false;
+  int64_t created_us = 0;
+};
+
+// A named set of permissions. Built-in roles (account_admin,
+// device_manager, viewer) have tenant kNoId; custom roles belong to a root
+// tenant and may be used in its tree only.
+struct Role {
+  RoleId id = kNoId;
+  AccountId tenant = kNoId;
+  std::string name;
+  std::vector<std::string> permissions;  // canonical names, sorted
+  bool builtin = false;
+};
+
+}  // namespace canopy
+
+#endif  // CANOPY_TYPES_H_

@@ -1,0 +1,219 @@
+// Copyright (c) Canopy authors.
+
+#include "query/access.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "storage/labels.h"
+
+namespace canopy::query {
+
+std::string Quote(const AccountNode& a) { return "'" + a.key + "'"; }
+
+bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target) {
+  if (m.account == target.id) return true;
+  if (!m.branch) return false;
+  const AccountNode* ma = c.account(m.account);
+  return ma != nullptr && storage::IsProperAncestorLabel(ma->label, target.label);
+}
+
+PermSet PermsOn(const Catalog& c, const UserNode& user, const AccountNode& a) {
+  PermSet perms;
+  if (user.disabled) return perms;
+  for (const auto& m : user.memberships) {
+    if (Covers(c, m, a)) perms.AddAll(c.role(m.role)->perms);
+  }
+  return perms;
+}
+
+PermSet BranchPermsOn(const Catalog& c, const UserNode& user, const AccountNode& a) {
+  PermSet perms;
+  if (user.disabled) return perms;
+  for (const auto& m : user.memberships) {
+    if (!m.branch) continue;
+    const AccountNode* ma = c.account(m.account);
+    if (Catalog::IsSelfOrAncestor(*ma, a)) perms.AddAll(c.role(m.role)->perms);
+  }
+  return perms;
+}
+
+Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out) {
+  *out = nullptr;
+  if (actor.is_system()) return Status::Ok();
+  const UserNode* u = c.user(actor.user());
+  if (u == nullptr) {
+    return Status::NotFound("actor: no user with id " + std::to_string(actor.user()));
+  }
+  if (u->disabled) {
+    return Status::PermissionDenied("user '" + u->login + "' is disabled and holds no permissions");
+  }
+  *out = u;
+  return Status::Ok();
+}
+
+Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a) {
+  const UserNode* u = nullptr;
+  CANOPY_RETURN_IF_ERROR(ResolveActor(c, actor, &u));
+  if (u == nullptr) return Status::Ok();
+  if (PermsOn(c, *u, a).Has(p)) return Status::Ok();
+  return Status::PermissionDenied("permission " + PermName(p) + " missing on account " +
+                                  Quote(a) + " (user '" + u->login + "')");
+}
+
+Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool branch,
+                    const AccountNode& a, std::string_view what) {
+  const UserNode* u = nullptr;
+  CANOPY_RETURN_IF_ERROR(ResolveActor(c, actor, &u));
+  if (u == nullptr) return Status::Ok();
+  PermSet held = branch ? BranchPermsOn(c, *u, a) : PermsOn(c, *u, a);
+  PermSet missing = granted.Minus(held);
+  if (missing.empty()) return Status::Ok();
+  std::string names;
+  for (const auto& n : missing.Names()) names += (names.empty() ? "" : ", ") + n;
+  return Status::PermissionDenied(std::string(what) + ": user '" + u->login +
+                                  "' does not itself hold " + names + " on account " + Quote(a) +
+                                  (branch ? " and all its sub-accounts" : ""));
+}
+
+Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
+                  bool direct_only, std::vector<Grant>* out) {
+  out->clear();
+  const AccountNode* w = nullptr;
+  if (within != kNoId) {
+    w = c.account(within);
+    if (w == nullptr) return Status::NotFound("within: no account with id " + std::to_string(within));
+  }
+  std::vector<Grant> grants;
+  if (viewer.is_system()) {
+    for (AccountId r : c.roots) grants.push_back({c.account(r)->label, true, r});
+  } else {
+    const UserNode* u = c.user(viewer.user());
+    if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(viewer.user()));
+    if (u->disabled) return Status::Ok();  // holds nothing
+    for (const auto& m : u->memberships) {
+      if (!c.role(m.role)->perms.Has(perm)) continue;
+      const AccountNode* a = c.account(m.account);
+      grants.push_back({a->label, m.branch, a->id});
+    }
+  }
+  // Restrict to `within` and direct_only.
+  std::vector<Grant> kept;
+  for (auto& g : grants) {
+    if (w != nullptr) {
+      if (g.account == w->id || (g.branch && storage::IsProperAncestorLabel(g.label, w->label))) {
+        // The grant covers `within` itself.
+        bool branch = g.branch && !direct_only;
+        kept.push_back({w->label, branch, w->id});
+        continue;
+      }
+      if (!storage::IsProperAncestorLabel(w->label, g.label) || direct_only) continue;
+    }
+    if (direct_only) g.branch = false;
+    kept.push_back(std::move(g));
+  }
+  // Sort by label, a branch grant before a direct one on the same account,
+  // then drop grants that lie inside a kept branch grant.
+  std::sort(kept.begin(), kept.end(), [](const Grant& a, const Grant& b) {
+    if (a.label != b.label) return a.label < b.label;
+    return a.branch > b.branch;
+  });
+  std::string cover;  // the last kept branch grant's label; "" while none
+  for (auto& g : kept) {
+    if (!cover.empty() && storage::IsSelfOrAncestorLabel(cover, g.label)) continue;
+    if (g.branch) cover = g.label;
+    out->push_back(std::move(g));
+  }
+  return Status::Ok();
+}
+
+Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
+                          const AccountNode& owner) {
+  Explanation e;
+  e.owner = owner.id;
+  if (user.disabled) {
+    e.reason = "denied: user '" + user.login + "' is disabled and holds no permissions";
+    return e;
+  }
+  // Prefer the membership closest to the owner.
+  const MembershipNode* best = nullptr;
+  const AccountNode* best_account = nullptr;
+  std::vector<std::string> near_misses;
+  for (const auto& m : user.memberships) {
+    const AccountNode* a = c.account(m.account);
+    const RoleNode* r = c.role(m.role);
+    bool covers = Covers(c, m, owner);
+    if (covers && r->perms.Has(perm)) {
+      if (best_account == nullptr || a->depth > best_account->depth) {
+        best = &m;
+        best_account = a;
+      }
+      continue;
+    }
+    std::string why;
+    if (!covers) {
+      if (storage::IsProperAncestorLabel(a->label, owner.label)) {
+        why = "not branch-wide, so it does not reach sub-account " + Quote(owner);
+      } else {
+        why = "does not contain account " + Quote(owner) + " (access flows top-down only)";
+      }
+    } else {
+      why = "role lacks " + PermName(perm);
+    }
+    near_misses.push_back(r->name + " on " + Quote(*a) + (m.branch ? " (branch)" : "") + ": " +
+                          why);
+  }
+  if (best != nullptr) {
+    const RoleNode* r = c.role(best->role);
+    e.allowed = true;
+    e.via_account = best_account->id;
+    e.via_role = r->id;
+    e.via_role_name = r->name;
+    e.via_branch = best->branch;
+    std::vector<const AccountNode*> chain;
+    for (const AccountNode* n = &owner; n != nullptr; n = c.account(n->parent)) {
+      chain.push_back(n);
+      if (n == best_account) break;
+    }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) e.path.push_back((*it)->key);
+    e.reason = "allowed: user '" + user.login + "' has role " + r->name + " on account " +
+               Quote(*best_account) +
+               (best_account->id == owner.id ? "" : " with branch access, which contains " +
+                                                        Quote(owner));
+    return e;
+  }
+  e.reason = "denied: no membership of user '" + user.login + "' grants " + PermName(perm) +
+             " on account " + Quote(owner);
+  if (near_misses.empty()) {
+    e.reason += " (the user has no memberships)";
+  } else {
+    e.reason += "; memberships: ";
+    for (size_t i = 0; i < near_misses.size(); ++i) {
+      e.reason += (i ? "; " : "") + near_misses[i];
+    }
+  }
+  return e;
+}
+
+std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner) {
+  std::vector<WhoCanItem> out;
+  std::unordered_set<UserId> seen;
+  // Walk from the owner up: the first granting membership found is the
+  // closest one.
+  for (const AccountNode* a = &owner; a != nullptr; a = c.account(a->parent)) {
+    for (UserId uid : a->members) {
+      const UserNode* u = c.user(uid);
+      if (u->disabled) continue;
+      const MembershipNode* m = c.membership(uid, a->id);
+      if (m == nullptr || (a != &owner && !m->branch)) continue;
+      if (!c.role(m->role)->perms.Has(perm)) continue;
+      if (!seen.insert(uid).second) continue;
+      out.push_back(WhoCanItem{uid, u->login, a->id, m->role, m->branch});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WhoCanItem& x, const WhoCanItem& y) { return x.user < y.user; });
+  return out;
+}
+
+}  // namespace canopy::query

@@ -1,0 +1,73 @@
+// Copyright (c) Canopy authors.
+//
+// Permission evaluation over the catalog (SPEC.md "The rules"): a
+// membership on account X grants its role on X and, with `branch`, on every
+// descendant of X — never on X's parent, ancestors or siblings. A disabled
+// user holds nothing; the system actor holds everything.
+//
+// All functions read the catalog: callers hold the engine's shared (or
+// exclusive) lock.
+
+#ifndef CANOPY_QUERY_ACCESS_H_
+#define CANOPY_QUERY_ACCESS_H_
+
+#include <string>
+#include <vector>
+
+#include "canopy/query.h"
+#include "canopy/status.h"
+#include "canopy/types.h"
+#include "query/catalog.h"
+#include "query/permissions.h"
+
+namespace canopy::query {
+
+// Does membership m grant anything on `target`?
+bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target);
+
+// The permissions `user` holds on `a` (through any covering membership).
+PermSet PermsOn(const Catalog& c, const UserNode& user, const AccountNode& a);
+// The permissions `user` holds on `a` and every descendant of `a` alike:
+// those of branch memberships on `a` or an ancestor.
+PermSet BranchPermsOn(const Catalog& c, const UserNode& user, const AccountNode& a);
+
+// Resolves a user actor: NotFound for an unknown user, PermissionDenied
+// for a disabled one. *out is null for the system actor.
+Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out);
+
+// OK when the actor holds `p` on account `a`; otherwise PermissionDenied
+// "permission <p> missing on account '<key>' (user '<login>')".
+Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a);
+
+// OK when the actor itself holds every permission of `granted` on `a` (on
+// its whole branch when `branch`), so handing them on escalates nothing.
+Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool branch,
+                    const AccountNode& a, std::string_view what);
+
+// The account ranges a viewer may read entities through, for `perm`,
+// restricted to `within`'s subtree (kNoId: everywhere) and, with
+// direct_only, to the accounts themselves. Sorted by label and disjoint: no
+// range lies inside another.
+struct Grant {
+  std::string label;
+  bool branch = false;
+  AccountId account = kNoId;
+};
+Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
+                  bool direct_only, std::vector<Grant>* out);
+
+// check() and explain() for an entity owned by `owner`.
+Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
+                          const AccountNode& owner);
+
+// Every user that may exercise `perm` on an entity owned by `owner`, with
+// the membership that grants it (the one closest to the owner), ordered by
+// user id.
+std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner);
+
+// "'<key>'" for messages.
+std::string Quote(const AccountNode& a);
+
+}  // namespace canopy::query
+
+#endif  // CANOPY_QUERY_ACCESS_H_

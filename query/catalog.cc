@@ -1,0 +1,236 @@
+// Copyright (c) Canopy authors.
+
+#include "query/catalog.h"
+
+#include <algorithm>
+
+#include "storage/coding.h"
+#include "storage/counters.h"
+#include "storage/labels.h"
+#include "storage/records.h"
+#include "storage/store.h"
+
+namespace canopy::query {
+
+namespace {
+
+using storage::Store;
+
+template <typename Fn>
+Status ForEach(const Store& store, int cf, Fn&& fn) {
+  auto it = store.NewIterator(cf, nullptr, "", "", /*fill_cache=*/false);
+  for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+    rocksdb::Slice k = (*it)->key();
+    rocksdb::Slice v = (*it)->value();
+    CANOPY_RETURN_IF_ERROR(fn(std::string_view(k.data(), k.size()),
+                              std::string_view(v.data(), v.size())));
+  }
+  return storage::FromRocks((*it)->status(), std::string("load ") + storage::CfName(cf));
+}
+
+Status Bad(const std::string& what) { return Status::Corruption("catalog: " + what); }
+
+}  // namespace
+
+Status Catalog::Load(const Store& store) {
+  accounts.clear();
+  roots.clear();
+  users.clear();
+  roles.clear();
+  max_depth = store.format().max_depth;
+
+  for (const auto& b : BuiltinRoles()) {
+    roles[b.id] = RoleNode{b.id, kNoId, b.name, b.perms, true, 0};
+  }
+
+  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kAccounts, [&](auto k, auto v) -> Status {
+    storage::AccountRecord r;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(v, &r));
+    if (k.size() != 8 || storage::DecodeFixed64BE(k.data()) != r.account.id) {
+      return Bad("account record key does not match its id " + std::to_string(r.account.id));
+    }
+    AccountNode n;
+    n.id = r.account.id;
+    n.parent = r.account.parent;
+    n.depth = r.account.depth;
+    n.settings = r.account.settings;
+    n.next_child_ordinal = r.next_child_ordinal;
+    n.key = r.account.key;
+    n.label = r.label;
+    accounts.emplace(n.id, std::move(n));
+    return Status::Ok();
+  }));
+
+  // The tree key space lists labels in pre-order: parents come before
+  // children, siblings in ordinal order.
+  std::vector<AccountId> preorder;
+  preorder.reserve(accounts.size());
+  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kTree, [&](auto k, auto v) -> Status {
+    if (v.size() != 8) return Bad("tree entry with a damaged value");
+    AccountId id = storage::DecodeFixed64BE(v.data());
+    AccountNode* n = mutable_account(id);
+    if (n == nullptr) return Bad("tree entry for missing account " + std::to_string(id));
+    if (n->label != k) return Bad("tree label of account " + std::to_string(id) + " differs");
+    if (n->parent == kNoId) {
+      n->tenant = n->id;
+      roots.push_back(id);
+    } else {
+      AccountNode* p = mutable_account(n->parent);
+      if (p == nullptr || !storage::IsProperAncestorLabel(p->label, n->label)) {
+        return Bad("account " + std::to_string(id) + " has a missing or misplaced parent");
+      }
+      n->tenant = p->tenant;
+      p->children.push_back(id);
+    }
+    preorder.push_back(id);
+    return Status::Ok();
+  }));
+  if (preorder.size() != accounts.size()) {
+    return Bad(std::to_string(accounts.size() - preorder.size()) +
+               " account(s) missing from the tree key space");
+  }
+  for (auto it = preorder.rbegin(); it != preorder.rend(); ++it) {
+    const AccountNode& n = accounts[*it];
+    if (n.parent != kNoId) accounts[n.parent].descendants += 1 + n.descendants;
+  }
+
+  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kCounters, [&](auto k, auto v) -> Status {
+    int64_t value = 0;
+    if (k.size() != 9 || !storage::DecodeCounter(v, &value)) return Bad("damaged counter");
+    AccountNode* n = mutable_account(storage::DecodeFixed64BE(k.data()));
+    uint8_t code = static_cast<uint8_t>(k[8]);
+    int kind = code & 0x7f;
+    if (n == nullptr || kind < 1 || kind > 4) return Bad("counter of a missing account or kind");
+    if (code & storage::kCounterSubtreeBit) {
+      n->counts[kind].subtree = value;
+    } else {
+      n->counts[kind].direct = value;
+    }
+    return Status::Ok();
+  }));
+
+  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kRoles, [&](auto, auto v) -> Status {
+    Role r;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeRole(v, &r));
+    PermSet perms;
+    Status s = ParsePermNames(r.permissions, &perms);
+    if (!s.ok()) return Bad("role '" + r.name + "': " + s.message());
+    if (r.id < kFirstCustomRoleId || account(r.tenant) == nullptr) {
+      return Bad("role '" + r.name + "' has a bad id or tenant");
+    }
+    roles[r.id] = RoleNode{r.id, r.tenant, r.name, perms, false, 0};
+    return Status::Ok();
+  }));
+
+  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kUsers, [&](auto, auto v) -> Status {
+    User u;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
+    if (account(u.account) == nullptr) return Bad("user '" + u.login + "' in missing account");
+    users[u.id] = UserNode{u.id, u.account, u.disabled, u.login, {}};
+    return Status::Ok();
+  }));
+
+  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kMemberships, [&](auto k, auto v) -> Status {
+    if (k.size() != 16) return Bad("damaged membership key");
+    Membership m;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
+    UserId uid = storage::DecodeFixed64BE(k.data());
+    AccountId aid = storage::DecodeFixed64BE(k.data() + 8);
+    if (user(uid) == nullptr || account(aid) == nullptr || role(m.role) == nullptr) {
+      return Bad("membership of user " + std::to_string(uid) + " on account " +
+                 std::to_string(aid) + " refers to something missing");
+    }
+    AddMembership(uid, MembershipNode{aid, m.role, m.branch});
+    return Status::Ok();
+  }));
+
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqAccount, &last_account_id));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqUser, &last_user_id));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqEntity, &last_entity_id));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRole, &last_role_id));
+  if (last_role_id < kFirstCustomRoleId - 1) last_role_id = kFirstCustomRoleId - 1;
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRootOrdinal, &next_root_ordinal));
+  return Status::Ok();
+}
+
+const MembershipNode* Catalog::membership(UserId uid, AccountId aid) const {
+  const UserNode* u = user(uid);
+  if (u == nullptr) return nullptr;
+  auto it = std::lower_bound(u->memberships.begin(), u->memberships.end(), aid,
+                             [](const MembershipNode& m, AccountId a) { return m.account < a; });
+  return (it != u->memberships.end() && it->account == aid) ? &*it : nullptr;
+}
+
+bool Catalog::IsSelfOrAncestor(const AccountNode& a, const AccountNode& d) {
+  return storage::IsSelfOrAncestorLabel(a.label, d.label);
+}
+
+std::vector<const AccountNode*> Catalog::Ancestors(const AccountNode& a) const {
+  std::vector<const AccountNode*> out;
+  for (AccountId p = a.parent; p != kNoId;) {
+    const AccountNode* n = account(p);
+    out.push_back(n);
+    p = n->parent;
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+void Catalog::InsertAccount(AccountNode node) {
+  AccountId id = node.id;
+  AccountId parent = node.parent;
+  if (parent == kNoId) {
+    node.tenant = id;
+    roots.push_back(id);
+  } else {
+    AccountNode* p = mutable_account(parent);
+    node.tenant = p->tenant;
+    p->children.push_back(id);
+    for (AccountNode* a = p; a != nullptr; a = mutable_account(a->parent)) a->descendants += 1;
+  }
+  accounts.emplace(id, std::move(node));
+}
+
+void Catalog::EraseAccount(AccountId id) {
+  AccountNode* n = mutable_account(id);
+  if (n->parent == kNoId) {
+    roots.erase(std::find(roots.begin(), roots.end(), id));
+  } else {
+    AccountNode* p = mutable_account(n->parent);
+    p->children.erase(std::find(p->children.begin(), p->children.end(), id));
+    for (AccountNode* a = p; a != nullptr; a = mutable_account(a->parent)) a->descendants -= 1;
+  }
+  accounts.erase(id);
+}
+
+void Catalog::AddEntities(AccountId owner, EntityKind kind, int64_t delta) {
+  AccountNode* n = mutable_account(owner);
+  n->count(kind).direct += delta;
+  for (; n != nullptr; n = mutable_account(n->parent)) n->count(kind).subtree += delta;
+}
+
+void Catalog::AddMembership(UserId uid, const MembershipNode& m) {
+  UserNode* u = mutable_user(uid);
+  auto it = std::lower_bound(u->memberships.begin(), u->memberships.end(), m.account,
+                             [](const MembershipNode& x, AccountId a) { return x.account < a; });
+  u->memberships.insert(it, m);
+  auto& members = mutable_account(m.account)->members;
+  members.insert(std::lower_bound(members.begin(), members.end(), uid), uid);
+  roles[m.role].uses += 1;
+}
+
+void Catalog::RemoveMembership(UserId uid, AccountId aid) {
+  UserNode* u = mutable_user(uid);
+  auto it = std::lower_bound(u->memberships.begin(), u->memberships.end(), aid,
+                             [](const MembershipNode& x, AccountId a) { return x.account < a; });
+  if (it == u->memberships.end() || it->account != aid) return;
+  roles[it->role].uses -= 1;
+  u->memberships.erase(it);
+  if (AccountNode* a = mutable_account(aid)) {
+    auto& members = a->members;
+    auto mit = std::lower_bound(members.begin(), members.end(), uid);
+    if (mit != members.end() && *mit == uid) members.erase(mit);
+  }
+}
+
+}  // namespace canopy::query

@@ -1,0 +1,161 @@
+// Copyright (c) Canopy authors.
+//
+// Catalog: the in-memory read model of the account tree, users,
+// memberships and roles, loaded on open and kept equal to the stored state
+// by the engine (which changes both under one exclusive lock). The query
+// planner reads it to turn memberships into key ranges without touching
+// disk; entities are never held in memory.
+//
+// Thread safety: none of its own. Readers hold the engine's shared lock,
+// the engine's writer holds the exclusive lock while it changes anything.
+
+#ifndef CANOPY_QUERY_CATALOG_H_
+#define CANOPY_QUERY_CATALOG_H_
+
+#include <array>
+#include <limits>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "canopy/status.h"
+#include "canopy/types.h"
+#include "query/permissions.h"
+
+namespace canopy::storage {
+class Store;
+}
+
+namespace canopy::query {
+
+struct KindCounts {
+  int64_t direct = 0;   // owned by the account itself
+  int64_t subtree = 0;  // owned by the account or a descendant
+};
+
+struct AccountNode {
+  AccountId id = kNoId;
+  AccountId parent = kNoId;
+  AccountId tenant = kNoId;  // its root tenant (itself for a root)
+  uint32_t depth = 0;
+  AccountSettings settings;
+  uint64_t next_child_ordinal = 0;
+  std::string key;
+  std::string label;
+  std::vector<AccountId> children;  // in label (creation) order
+  std::vector<UserId> members;      // users with a membership here, sorted
+  std::array<KindCounts, 5> counts{};  // indexed by EntityKind (1..4)
+  int64_t descendants = 0;             // sub-accounts at every level below
+
+  KindCounts& count(EntityKind k) { return counts[static_cast<int>(k)]; }
+  const KindCounts& count(EntityKind k) const { return counts[static_cast<int>(k)]; }
+};
+
+struct MembershipNode {
+  AccountId account = kNoId;
+  RoleId role = kNoId;
+  bool branch = false;
+};
+
+struct UserNode {
+  UserId id = kNoId;
+  AccountId home = kNoId;
+  bool disabled = false;
+  std::string login;
+  std::vector<MembershipNode> memberships;  // sorted by account
+};
+
+struct RoleNode {
+  RoleId id = kNoId;
+  AccountId tenant = kNoId;  // kNoId for built-ins
+  std::string name;
+  PermSet perms;
+  bool builtin = false;
+  uint64_t uses = 0;  // memberships with this role
+};
+
+inline constexpr uint32_t kNoDepthLimit = std::numeric_limits<uint32_t>::max();
+
+struct Catalog {
+  uint32_t max_depth = 32;
+  std::unordered_map<AccountId, AccountNode> accounts;
+  std::vector<AccountId> roots;  // in label (creation) order
+  std::unordered_map<UserId, UserNode> users;
+  std::unordered_map<RoleId, RoleNode> roles;
+  // Sequences: the last id handed out, and the next root ordinal.
+  uint64_t last_account_id = 0;
+  uint64_t last_user_id = 0;
+  uint64_t last_entity_id = 0;
+  uint64_t last_role_id = kFirstCustomRoleId - 1;
+  uint64_t next_root_ordinal = 0;
+
+  // Reads the whole stored state (the latest one). Corruption when stored
+  // records contradict each other (a dangling parent, a bad label...).
+  Status Load(const storage::Store& store);
+
+  const AccountNode* account(AccountId id) const {
+    auto it = accounts.find(id);
+    return it == accounts.end() ? nullptr : &it->second;
+  }
+  AccountNode* mutable_account(AccountId id) {
+    auto it = accounts.find(id);
+    return it == accounts.end() ? nullptr : &it->second;
+  }
+  const UserNode* user(UserId id) const {
+    auto it = users.find(id);
+    return it == users.end() ? nullptr : &it->second;
+  }
+  UserNode* mutable_user(UserId id) {
+    auto it = users.find(id);
+    return it == users.end() ? nullptr : &it->second;
+  }
+  const RoleNode* role(RoleId id) const {
+    auto it = roles.find(id);
+    return it == roles.end() ? nullptr : &it->second;
+  }
+  const MembershipNode* membership(UserId user, AccountId account) const;
+
+  // Is `a` the account `d` or one of its ancestors?
+  static bool IsSelfOrAncestor(const AccountNode& a, const AccountNode& d);
+
+  // Calls fn(node) for the subtree of `root` in pre-order (label order),
+  // root first, skipping accounts deeper than `depth_limit`.
+  template <typename Fn>
+  void ForEachInSubtree(const AccountNode& root, uint32_t depth_limit, Fn&& fn) const;
+
+  // The ancestors of `a`, root first, not including `a`.
+  std::vector<const AccountNode*> Ancestors(const AccountNode& a) const;
+
+  // Adds a new account below its parent (or as a root) and bumps the
+  // ancestors' descendant totals.
+  void InsertAccount(AccountNode node);
+  // Removes a childless account and its member links (callers drop the
+  // memberships from users themselves).
+  void EraseAccount(AccountId id);
+  // Adds `delta` to the kind's direct count of `owner` and to the subtree
+  // count of `owner` and each ancestor.
+  void AddEntities(AccountId owner, EntityKind kind, int64_t delta);
+  // Adds or removes a membership (keeps members, role uses in step).
+  void AddMembership(UserId user, const MembershipNode& m);
+  void RemoveMembership(UserId user, AccountId account);
+};
+
+template <typename Fn>
+void Catalog::ForEachInSubtree(const AccountNode& root, uint32_t depth_limit, Fn&& fn) const {
+  if (root.depth > depth_limit) return;
+  std::vector<const AccountNode*> stack{&root};
+  while (!stack.empty()) {
+    const AccountNode* n = stack.back();
+    stack.pop_back();
+    fn(*n);
+    if (n->depth >= depth_limit) continue;
+    for (auto it = n->children.rbegin(); it != n->children.rend(); ++it) {
+      stack.push_back(account(*it));
+    }
+  }
+}
+
+}  // namespace canopy::query
+
+#endif  // CANOPY_QUERY_CATALOG_H_

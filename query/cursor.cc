@@ -1,0 +1,158 @@
+// Copyright (c) Canopy authors.
+
+#include "query/cursor.h"
+
+#include <rocksdb/db.h>
+#include <xxhash.h>
+
+#include "storage/coding.h"
+
+namespace canopy::query {
+
+namespace {
+
+constexpr uint8_t kTokenVersion = 1;
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string Base64Url(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() * 4 + 2) / 3);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
+  }
+  size_t rest = in.size() - i;
+  if (rest == 1) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+  } else if (rest == 2) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+int Sextet(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+bool FromBase64Url(std::string_view in, std::string* out) {
+  out->clear();
+  if (in.size() % 4 == 1) return false;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = Sextet(c);
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  // Leftover bits must be zero in a canonical encoding.
+  return (acc & ((1u << bits) - 1)) == 0;
+}
+
+}  // namespace
+
+uint64_t Hash64(std::string_view data) { return XXH3_64bits(data.data(), data.size()); }
+
+std::string EncodeToken(TokenType type, std::string_view payload) {
+  std::string raw;
+  raw.push_back(static_cast<char>(kTokenVersion));
+  raw.push_back(static_cast<char>(type));
+  raw.append(payload);
+  storage::PutFixed64BE(&raw, Hash64(raw));
+  return Base64Url(raw);
+}
+
+Status DecodeToken(std::string_view token, TokenType type, std::string* payload) {
+  std::string raw;
+  if (token.size() > 4096 || !FromBase64Url(token, &raw) || raw.size() < 10) {
+    return Status::InvalidArgument("cursor is malformed or truncated");
+  }
+  std::string_view body(raw.data(), raw.size() - 8);
+  if (storage::DecodeFixed64BE(raw.data() + raw.size() - 8) != Hash64(body)) {
+    return Status::InvalidArgument("cursor checksum mismatch (forged, truncated or altered)");
+  }
+  if (static_cast<uint8_t>(raw[0]) != kTokenVersion) {
+    return Status::InvalidArgument("cursor of an unknown version");
+  }
+  if (static_cast<uint8_t>(raw[1]) != static_cast<uint8_t>(type)) {
+    return Status::InvalidArgument("cursor belongs to another kind of query");
+  }
+  payload->assign(body.substr(2));
+  return Status::Ok();
+}
+
+ScanView::ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants)
+    : db_(db), snapshot_(snapshot), grants_(std::move(grants)) {}
+
+ScanView::~ScanView() {
+  if (snapshot_ != nullptr) db_->ReleaseSnapshot(snapshot_);
+}
+
+ViewRegistry::ViewRegistry(uint32_t ttl_seconds, size_t capacity)
+    : ttl_(std::chrono::seconds(ttl_seconds)), capacity_(capacity) {}
+
+void ViewRegistry::ExpireLocked(Clock::time_point now) {
+  while (!lru_.empty()) {
+    auto it = entries_.find(lru_.front());
+    if (entries_.size() <= capacity_ && now - it->second.last_used < ttl_) break;
+    entries_.erase(it);
+    lru_.pop_front();
+  }
+}
+
+uint64_t ViewRegistry::Put(std::shared_ptr<const ScanView> view) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto now = Clock::now();
+  uint64_t id = next_id_++;
+  lru_.push_back(id);
+  entries_[id] = Entry{std::move(view), now, std::prev(lru_.end())};
+  ExpireLocked(now);
+  return id;
+}
+
+std::shared_ptr<const ScanView> ViewRegistry::Get(uint64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto now = Clock::now();
+  ExpireLocked(now);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return nullptr;
+  it->second.last_used = now;
+  lru_.splice(lru_.end(), lru_, it->second.lru);
+  return it->second.view;
+}
+
+void ViewRegistry::Erase(uint64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
+void ViewRegistry::Clear() {
+  std::lock_guard<std::mutex> l(mu_);
+  entries_.clear();
+  lru_.clear();
+}
+
+size_t ViewRegistry::size() {
+  std::lock_guard<std::mutex> l(mu_);
+  return entries_.size();
+}
+
+}  // namespace canopy::query

@@ -1,0 +1,93 @@
+// Copyright (c) Canopy authors.
+//
+// Paging cursors: opaque, checksummed tokens, and the registry of read
+// snapshots that live cursors keep (see include/canopy/query.h).
+//
+// Token grammar (URL-safe base64 without padding of):
+//   token   := version(1) type(1) payload checksum
+//   checksum:= XXH3-64 of everything before it, 8 bytes big-endian
+// A token whose checksum, version or type does not match is refused.
+
+#ifndef CANOPY_QUERY_CURSOR_H_
+#define CANOPY_QUERY_CURSOR_H_
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "canopy/status.h"
+#include "query/access.h"
+
+namespace rocksdb {
+class DB;
+class Snapshot;
+}  // namespace rocksdb
+
+namespace canopy::query {
+
+enum class TokenType : uint8_t { kVisible = 1, kWhoCan = 2, kTable = 3 };
+
+std::string EncodeToken(TokenType type, std::string_view payload);
+// InvalidArgument for anything not made by EncodeToken with this type.
+Status DecodeToken(std::string_view token, TokenType type, std::string* payload);
+
+// XXH3-64 of `data`.
+uint64_t Hash64(std::string_view data);
+
+// A visibility plan pinned to the snapshot it was made on. Releases the
+// snapshot when the last reference goes.
+class ScanView {
+ public:
+  ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants);
+  ~ScanView();
+  ScanView(const ScanView&) = delete;
+  ScanView& operator=(const ScanView&) = delete;
+
+  const rocksdb::Snapshot* snapshot() const { return snapshot_; }
+  const std::vector<Grant>& grants() const { return grants_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+  std::vector<Grant> grants_;
+};
+
+// The live cursors' views, by id; least recently used and idle ones expire.
+// Thread-safe.
+class ViewRegistry {
+ public:
+  ViewRegistry(uint32_t ttl_seconds, size_t capacity);
+  // Registers a view and returns its id (never 0).
+  uint64_t Put(std::shared_ptr<const ScanView> view);
+  // The view, refreshed as recently used; null when it expired.
+  std::shared_ptr<const ScanView> Get(uint64_t id);
+  void Erase(uint64_t id);
+  void Clear();
+  size_t size();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    std::shared_ptr<const ScanView> view;
+    Clock::time_point last_used;
+    std::list<uint64_t>::iterator lru;
+  };
+  void ExpireLocked(Clock::time_point now);
+
+  const Clock::duration ttl_;
+  const size_t capacity_;
+  std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Entry> entries_;
+  std::list<uint64_t> lru_;  // front: least recently used
+};
+
+}  // namespace canopy::query
+
+#endif  // CANOPY_QUERY_CURSOR_H_

@@ -1,0 +1,71 @@
+// Copyright (c) Canopy authors.
+//
+// The visibility-filtered scan: sorted, disjoint grants -> one bounded
+// RocksDB iterator per grant over the visibility index, in key order, on
+// one snapshot, with the request's filters. Its cost is one seek per grant
+// plus the entries it passes over — never the size of the database.
+
+#ifndef CANOPY_QUERY_SCAN_H_
+#define CANOPY_QUERY_SCAN_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "canopy/query.h"
+#include "query/cursor.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace canopy::query {
+
+struct ScanFilter {
+  EntityKind kind = EntityKind::kDevice;
+  std::optional<std::string> type;
+  std::string name_prefix;
+  std::optional<AttributeFilter> attribute;
+  // True when nothing beyond kind (and the grants) restricts the scan.
+  bool Unfiltered() const { return !type && name_prefix.empty() && !attribute; }
+};
+
+class ScanIterator final : public VisibleIterator {
+ public:
+  // Scans `view`'s grants from the beginning, or from just after the index
+  // key `resume_after` when it is not empty.
+  ScanIterator(const storage::Store* store, std::shared_ptr<const ScanView> view,
+               ScanFilter filter, std::string resume_after);
+
+  bool Valid() const override { return valid_; }
+  void Next() override;
+  EntityId id() const override { return id_; }
+  std::string_view key() const override { return value_.key; }
+  std::string_view name() const override { return value_.name; }
+  std::string_view type() const override { return value_.type; }
+  AccountId owner() const override { return value_.owner; }
+  Status status() const override { return status_; }
+
+  // The index key of the current entry (valid until Next()).
+  std::string_view index_key() const;
+
+ private:
+  // Moves to the first matching entry at or after the iterator's position,
+  // opening the next grants' iterators as needed.
+  void Settle();
+  bool OpenGrant(size_t g);
+  bool Matches();
+
+  const storage::Store* store_;
+  std::shared_ptr<const ScanView> view_;
+  ScanFilter filter_;
+  std::string resume_after_;
+  size_t grant_ = 0;
+  std::unique_ptr<storage::Store::BoundedIterator> it_;
+  bool valid_ = false;
+  EntityId id_ = kNoId;
+  storage::IndexValue value_;
+  Status status_;
+};
+
+}  // namespace canopy::query
+
+#endif  // CANOPY_QUERY_SCAN_H_

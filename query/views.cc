@@ -1,0 +1,276 @@
+// Copyright (c) Canopy authors.
+
+#include "query/views.h"
+
+#include <algorithm>
+
+#include "query/access.h"
+#include "query/cursor.h"
+#include "query/json.h"
+#include "storage/coding.h"
+#include "storage/records.h"
+
+namespace canopy::query {
+
+namespace {
+
+constexpr size_t kMaxLimit = 10000;
+
+// The accounts of `grants` in tree order, down to `depth_limit`.
+std::vector<const AccountNode*> Collect(const Catalog& c, const std::vector<Grant>& grants,
+                                        uint32_t depth_limit) {
+  std::vector<const AccountNode*> out;
+  for (const auto& g : grants) {
+    const AccountNode* a = c.account(g.account);
+    if (!g.branch) {
+      if (a->depth <= depth_limit) out.push_back(a);
+      continue;
+    }
+    c.ForEachInSubtree(*a, depth_limit, [&](const AccountNode& n) { out.push_back(&n); });
+  }
+  return out;
+}
+
+uint64_t Devices(const AccountNode& a, bool subtree) {
+  const auto& k = a.count(EntityKind::kDevice);
+  return static_cast<uint64_t>(subtree ? k.subtree : k.direct);
+}
+
+void AppendDotId(std::string* out, std::string_view key) {
+  // DOT quoted ids use the same escapes as JSON for '"' and '\'.
+  AppendJsonString(out, key);
+}
+
+}  // namespace
+
+Status ReadAccount(const storage::Store& store, AccountId id, Account* out) {
+  std::string bytes;
+  Status s = store.Get(storage::kAccounts, storage::IdKey(id), &bytes);
+  if (s.IsNotFound()) return Status::NotFound("no account with id " + std::to_string(id));
+  CANOPY_RETURN_IF_ERROR(s);
+  storage::AccountRecord r;
+  CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
+  *out = std::move(r.account);
+  return Status::Ok();
+}
+
+Status AccountsTable(const Catalog& c, const storage::Store& store, const TableRequest& req,
+                     TablePage* page) {
+  page->rows.clear();
+  page->next_cursor.clear();
+  page->total = 0;
+  if (req.limit == 0 || req.limit > kMaxLimit) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxLimit));
+  }
+  if (static_cast<uint8_t>(req.sort) > static_cast<uint8_t>(TableSort::kDevicesSubtree)) {
+    return Status::InvalidArgument("unknown table sort order");
+  }
+  if (req.root != kNoId && c.account(req.root) == nullptr) {
+    return Status::NotFound("no account with id " + std::to_string(req.root));
+  }
+  if (!req.viewer.is_system() && c.user(req.viewer.user()) == nullptr) {
+    return Status::NotFound("no user with id " + std::to_string(req.viewer.user()));
+  }
+  std::string fp;
+  storage::PutFixed64BE(&fp, req.viewer.is_system() ? 0 : req.viewer.user());
+  fp.push_back(req.viewer.is_system() ? 1 : 0);
+  storage::PutFixed64BE(&fp, req.root);
+  fp.push_back(static_cast<char>(req.sort));
+  fp.push_back(req.descending ? 1 : 0);
+  const uint64_t fingerprint = Hash64(fp);
+  uint64_t offset = 0;
+  if (!req.cursor.empty()) {
+    std::string payload;
+    CANOPY_RETURN_IF_ERROR(DecodeToken(req.cursor, TokenType::kTable, &payload));
+    if (payload.size() != 16 || storage::DecodeFixed64BE(payload.data()) != fingerprint) {
+      return Status::InvalidArgument("cursor belongs to another table request");
+    }
+    offset = storage::DecodeFixed64BE(payload.data() + 8);
+  }
+
+  std::vector<Grant> grants;
+  CANOPY_RETURN_IF_ERROR(PlanGrants(c, req.viewer, Perm::kAccountRead, req.root, false, &grants));
+  std::vector<const AccountNode*> nodes = Collect(c, grants, kNoDepthLimit);
+  page->total = nodes.size();
+
+  struct Item {
+    const AccountNode* node;
+    size_t tree_pos;
+    Account record;
+    bool loaded = false;
+  };
+  std::vector<Item> items;
+  items.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) items.push_back(Item{nodes[i], i, {}, false});
+  auto load = [&](Item& it) -> Status {
+    if (it.loaded) return Status::Ok();
+    it.loaded = true;
+    return ReadAccount(store, it.node->id, &it.record);
+  };
+  if (req.sort == TableSort::kName || req.sort == TableSort::kCreated) {
+    for (auto& it : items) CANOPY_RETURN_IF_ERROR(load(it));
+  }
+  auto metric = [&](const Item& it) -> int64_t {
+    switch (req.sort) {
+      case TableSort::kCreated: return it.record.created_us;
+      case TableSort::kUsers: return static_cast<int64_t>(it.node->members.size());
+      case TableSort::kSubAccounts: return it.node->descendants;
+      case TableSort::kDevicesDirect: return it.node->count(EntityKind::kDevice).direct;
+      case TableSort::kDevicesSubtree: return it.node->count(EntityKind::kDevice).subtree;
+      default: return 0;
+    }
+  };
+  if (req.sort == TableSort::kName) {
+    std::stable_sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+      return req.descending ? a.record.name > b.record.name : a.record.name < b.record.name;
+    });
+  } else if (req.sort != TableSort::kTree) {
+    std::stable_sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+      return req.descending ? metric(a) > metric(b) : metric(a) < metric(b);
+    });
+  } else if (req.descending) {
+    std::reverse(items.begin(), items.end());
+  }
+
+  for (uint64_t i = offset; i < items.size() && page->rows.size() < req.limit; ++i) {
+    Item& it = items[i];
+    CANOPY_RETURN_IF_ERROR(load(it));
+    AccountRow row;
+    row.id = it.node->id;
+    row.parent = it.node->parent;
+    row.key = it.node->key;
+    row.name = it.record.name;
+    row.depth = it.node->depth;
+    for (const AccountNode* a : c.Ancestors(*it.node)) row.path.push_back(a->key);
+    row.path.push_back(it.node->key);
+    row.users = it.node->members.size();
+    row.sub_accounts = static_cast<uint64_t>(it.node->descendants);
+    row.devices_direct = Devices(*it.node, false);
+    row.devices_subtree = Devices(*it.node, true);
+    row.created_us = it.record.created_us;
+    page->rows.push_back(std::move(row));
+  }
+  uint64_t next = offset + page->rows.size();
+  if (next < items.size()) {
+    std::string payload;
+    storage::PutFixed64BE(&payload, fingerprint);
+    storage::PutFixed64BE(&payload, next);
+    page->next_cursor = EncodeToken(TokenType::kTable, payload);
+  }
+  return Status::Ok();
+}
+
+Status Summarize(const Catalog& c, const storage::Store& store, AccountId id,
+                 AccountSummary* out) {
+  const AccountNode* n = c.account(id);
+  if (n == nullptr) return Status::NotFound("no account with id " + std::to_string(id));
+  CANOPY_RETURN_IF_ERROR(ReadAccount(store, id, &out->account));
+  out->path.clear();
+  for (const AccountNode* a : c.Ancestors(*n)) {
+    Account anc;
+    CANOPY_RETURN_IF_ERROR(ReadAccount(store, a->id, &anc));
+    out->path.push_back(anc.name);
+  }
+  out->path.push_back(out->account.name);
+  out->users = n->members.size();
+  out->sub_accounts = static_cast<uint64_t>(n->descendants);
+  out->devices_direct = Devices(*n, false);
+  out->devices_subtree = Devices(*n, true);
+  return Status::Ok();
+}
+
+Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId root,
+             uint32_t max_levels, GraphFormat format, std::string* out) {
+  out->clear();
+  uint32_t base_depth = 1;  // max_levels counts from `root`, or from the roots
+  if (root != kNoId) {
+    const AccountNode* r = c.account(root);
+    if (r == nullptr) return Status::NotFound("no account with id " + std::to_string(root));
+    base_depth = r->depth;
+  }
+  const uint32_t depth_limit = max_levels == 0 ? kNoDepthLimit : base_depth + max_levels;
+  if (!viewer.is_system() && c.user(viewer.user()) == nullptr) {
+    return Status::NotFound("no user with id " + std::to_string(viewer.user()));
+  }
+  std::vector<Grant> grants;
+  CANOPY_RETURN_IF_ERROR(PlanGrants(c, viewer, Perm::kAccountRead, root, false, &grants));
+  std::vector<const AccountNode*> nodes = Collect(c, grants, depth_limit);
+
+  // The nearest shown ancestor of each node (pre-order + a stack of labels).
+  std::vector<int> parent(nodes.size(), -1);
+  std::vector<int> stack;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    while (!stack.empty() &&
+           !Catalog::IsSelfOrAncestor(*nodes[stack.back()], *nodes[i])) {
+      stack.pop_back();
+    }
+    parent[i] = stack.empty() ? -1 : stack.back();
+    stack.push_back(static_cast<int>(i));
+  }
+  std::vector<Account> records(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    CANOPY_RETURN_IF_ERROR(ReadAccount(store, nodes[i]->id, &records[i]));
+  }
+
+  if (format == GraphFormat::kDot) {
+    out->append("digraph canopy {\n  node [shape=box];\n");
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const AccountNode& n = *nodes[i];
+      out->append("  ");
+      AppendDotId(out, n.key);
+      std::string label = records[i].name + "\\n" + n.key + "\\n" +
+                          std::to_string(Devices(n, false)) + " devices, " +
+                          std::to_string(n.members.size()) + " users";
+      out->append(" [label=\"");
+      for (char ch : label) {
+        if (ch == '"') out->append("\\\"");
+        else out->push_back(ch);
+      }
+      out->append("\"];\n");
+    }
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (parent[i] < 0) continue;
+      out->append("  ");
+      AppendDotId(out, nodes[parent[i]]->key);
+      out->append(" -> ");
+      AppendDotId(out, nodes[i]->key);
+      out->append(";\n");
+    }
+    out->append("}\n");
+    return Status::Ok();
+  }
+
+  // JSON: {"accounts":[{..., "children":[...]}, ...]}, nested by tree.
+  std::vector<std::vector<int>> kids(nodes.size());
+  std::vector<int> tops;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    (parent[i] < 0 ? tops : kids[parent[i]]).push_back(static_cast<int>(i));
+  }
+  auto emit = [&](auto&& self, int i) -> void {
+    const AccountNode& n = *nodes[i];
+    out->append("{\"key\":");
+    AppendJsonString(out, n.key);
+    out->append(",\"name\":");
+    AppendJsonString(out, records[i].name);
+    out->append(",\"depth\":" + std::to_string(n.depth));
+    out->append(",\"users\":" + std::to_string(n.members.size()));
+    out->append(",\"sub_accounts\":" + std::to_string(n.descendants));
+    out->append(",\"devices_direct\":" + std::to_string(Devices(n, false)));
+    out->append(",\"devices_subtree\":" + std::to_string(Devices(n, true)));
+    out->append(",\"children\":[");
+    for (size_t k = 0; k < kids[i].size(); ++k) {
+      if (k) out->push_back(',');
+      self(self, kids[i][k]);
+    }
+    out->append("]}");
+  };
+  out->append("{\"accounts\":[");
+  for (size_t k = 0; k < tops.size(); ++k) {
+    if (k) out->push_back(',');
+    emit(emit, tops[k]);
+  }
+  out->append("]}\n");
+  return Status::Ok();
+}
+
+}  // namespace canopy::query

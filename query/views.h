@@ -1,0 +1,32 @@
+// Copyright (c) Canopy authors.
+//
+// The account views of SPEC.md rule 6: the "All accounts" table, the
+// account summary and the graph view (JSON and Graphviz DOT). They read the
+// catalog and account records: callers hold the engine's shared lock.
+
+#ifndef CANOPY_QUERY_VIEWS_H_
+#define CANOPY_QUERY_VIEWS_H_
+
+#include <string>
+
+#include "canopy/query.h"
+#include "query/catalog.h"
+#include "storage/store.h"
+
+namespace canopy::query {
+
+// Reads an account's record (latest state).
+Status ReadAccount(const storage::Store& store, AccountId id, Account* out);
+
+Status AccountsTable(const Catalog& c, const storage::Store& store, const TableRequest& request,
+                     TablePage* page);
+Status Summarize(const Catalog& c, const storage::Store& store, AccountId id,
+                 AccountSummary* out);
+
+enum class GraphFormat { kJson, kDot };
+Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId root,
+             uint32_t max_levels, GraphFormat format, std::string* out);
+
+}  // namespace canopy::query
+
+#endif  // CANOPY_QUERY_VIEWS_H_

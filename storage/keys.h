@@ -1,0 +1,130 @@
+// Copyright (c) Canopy authors.
+//
+// The key spaces (RocksDB column families) and their key and value codecs.
+// Persisted: names and encodings are frozen (docs/format.md). Integers in
+// keys are 8-byte big-endian, so byte order is numeric order.
+//
+//   column family  key                                   value
+//   meta           "format" | "seq.<name>"               FormatRecord | u64 BE
+//   accounts       account id                            AccountRecord
+//   account_keys   external key                          account id
+//   tree           label                                 account id
+//   entities       entity id                             EntityRecord
+//   entity_keys    kind(1) external key                  entity id, owner id
+//   unit_ids       unit id                               entity id
+//   visibility     kind(1) label 0x00 entity id          IndexValue
+//   counters       account id, counter(1)                i64 BE (merge: add)
+//   users          user id                               UserRecord
+//   user_logins    login                                 user id
+//   user_homes     account id, user id                   (empty)
+//   memberships    user id, account id                   MembershipRecord
+//   members        account id, user id                   (empty)
+//   roles          role id                               RoleRecord
+//   role_names     tenant id, name                       role id
+
+#ifndef CANOPY_STORAGE_KEYS_H_
+#define CANOPY_STORAGE_KEYS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "storage/coding.h"
+
+namespace canopy::storage {
+
+// Column family indexes into Store::cf(); the names are persisted.
+enum Cf : int {
+  kDefault = 0,
+  kMeta,
+  kAccounts,
+  kAccountKeys,
+  kTree,
+  kEntities,
+  kEntityKeys,
+  kUnitIds,
+  kVisibility,
+  kCounters,
+  kUsers,
+  kUserLogins,
+  kUserHomes,
+  kMemberships,
+  kMembers,
+  kRoles,
+  kRoleNames,
+  kNumCfs,
+};
+const char* CfName(int cf);
+
+// meta keys.
+inline constexpr std::string_view kFormatKey = "format";
+inline constexpr std::string_view kSeqAccount = "seq.account";
+inline constexpr std::string_view kSeqUser = "seq.user";
+inline constexpr std::string_view kSeqEntity = "seq.entity";
+inline constexpr std::string_view kSeqRole = "seq.role";
+inline constexpr std::string_view kSeqRootOrdinal = "seq.root_ordinal";
+
+inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
+inline std::string PairKey(uint64_t a, uint64_t b) {
+  std::string k;
+  k.reserve(16);
+  PutFixed64BE(&k, a);
+  PutFixed64BE(&k, b);
+  return k;
+}
+
+// entity_keys: kind(1) key.
+inline std::string EntityKeyKey(uint8_t kind, std::string_view key) {
+  std::string k;
+  k.reserve(1 + key.size());
+  k.push_back(static_cast<char>(kind));
+  k.append(key);
+  return k;
+}
+// entity_keys value: entity id, owner id (both u64 BE).
+inline std::string EntityKeyValue(uint64_t entity, uint64_t owner) { return PairKey(entity, owner); }
+bool DecodeEntityKeyValue(std::string_view v, uint64_t* entity, uint64_t* owner);
+
+// visibility: kind(1) label 0x00 entity-id(8).
+std::string IndexKey(uint8_t kind, std::string_view label, uint64_t entity);
+// The first key of the entities of `kind` owned by the subtree of `label`
+// (branch) or by the account itself (!branch); Upper is exclusive.
+std::string IndexRangeStart(uint8_t kind, std::string_view label, bool branch);
+std::string IndexRangeLimit(uint8_t kind, std::string_view label, bool branch);
+// Splits an index key. False when malformed.
+bool DecodeIndexKey(std::string_view key, uint8_t* kind, std::string_view* label,
+                    uint64_t* entity);
+
+// The visibility index value: the few fields a list view needs, so a page
+// costs no extra look-ups. Not a FlatBuffer (size and scan speed; see
+// docs/format.md):
+//   IndexValue := varint(owner id) lp(key) lp(name) lp(type)
+//   lp(s)      := varint(len(s)) s
+struct IndexValue {
+  uint64_t owner = 0;
+  std::string_view key;
+  std::string_view name;
+  std::string_view type;
+};
+void EncodeIndexValue(std::string* dst, uint64_t owner, std::string_view key,
+                      std::string_view name, std::string_view type);
+bool DecodeIndexValue(std::string_view v, IndexValue* out);
+
+// counters: account id(8) counter(1). Counter codes are persisted.
+enum CounterCode : uint8_t {
+  // 0x01..0x04: entities of that kind owned directly by the account.
+  // 0x81..0x84: entities of that kind owned by the account's subtree.
+  kCounterSubtreeBit = 0x80,
+  kCounterDescendants = 0x10,  // sub-accounts at every level below
+  kCounterMembers = 0x11,      // memberships on the account (its users)
+};
+inline std::string CounterKey(uint64_t account, uint8_t counter) {
+  std::string k = Fixed64BE(account);
+  k.push_back(static_cast<char>(counter));
+  return k;
+}
+inline std::string CounterValue(int64_t v) { return Fixed64BE(static_cast<uint64_t>(v)); }
+
+}  // namespace canopy::storage
+
+#endif  // CANOPY_STORAGE_KEYS_H_

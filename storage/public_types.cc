@@ -1,0 +1,89 @@
+// Copyright (c) Canopy authors.
+//
+// The out-of-line parts of the public value types (status.h, types.h,
+// version.h). They live in the lowest layer because every layer uses them.
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "canopy/status.h"
+#include "canopy/types.h"
+#include "canopy/version.h"
+
+namespace canopy {
+
+const char* Version() { return CANOPY_VERSION_STRING; }
+
+const char* CodeName(Code code) {
+  switch (code) {
+    case Code::kOk: return "ok";
+    case Code::kNotFound: return "not_found";
+    case Code::kInvalidArgument: return "invalid_argument";
+    case Code::kAlreadyExists: return "already_exists";
+    case Code::kFailedPrecondition: return "failed_precondition";
+    case Code::kPermissionDenied: return "permission_denied";
+    case Code::kCorruption: return "corruption";
+    case Code::kIOError: return "io_error";
+    case Code::kNotSupported: return "not_supported";
+    case Code::kInternal: return "internal";
+    case Code::kAborted: return "aborted";
+  }
+  return "unknown";
+}
+
+Status::Status(Code code, std::string message) : code_(code), message_(std::move(message)) {
+  if (code_ == Code::kOk) message_.clear();
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  return std::string(CodeName(code_)) + ": " + message_;
+}
+
+Status Status::WithContext(std::string_view context) const {
+  if (ok()) return *this;
+  return Status(code_, std::string(context) + ": " + message_);
+}
+
+namespace internal {
+void DieOnBadStatusOrAccess(const Status& status) {
+  std::fprintf(stderr, "canopy: value() of a StatusOr holding %s\n", status.ToString().c_str());
+  std::abort();
+}
+}  // namespace internal
+
+const char* EntityKindName(EntityKind kind) {
+  switch (kind) {
+    case EntityKind::kDevice: return "device";
+    case EntityKind::kAsset: return "asset";
+    case EntityKind::kDashboard: return "dashboard";
+    case EntityKind::kEntityView: return "entity_view";
+  }
+  return "unknown";
+}
+
+std::optional<EntityKind> ParseEntityKind(std::string_view name) {
+  for (EntityKind k : kAllEntityKinds) {
+    if (name == EntityKindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
+const char* SubAccountAccessName(SubAccountAccess access) {
+  switch (access) {
+    case SubAccountAccess::kDefaultOff: return "default_off";
+    case SubAccountAccess::kDefaultOn: return "default_on";
+    case SubAccountAccess::kAlwaysOn: return "always_on";
+  }
+  return "unknown";
+}
+
+std::optional<SubAccountAccess> ParseSubAccountAccess(std::string_view name) {
+  for (auto a : {SubAccountAccess::kDefaultOff, SubAccountAccess::kDefaultOn,
+                 SubAccountAccess::kAlwaysOn}) {
+    if (name == SubAccountAccessName(a)) return a;
+  }
+  return std::nullopt;
+}
+
+}  // namespace canopy

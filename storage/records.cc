@@ -1,0 +1,278 @@
+// Copyright (c) Canopy authors.
+//
+// FlatBuffers <-> in-memory records. Every decode verifies the buffer and
+// its file identifier before reading a field.
+
+#include "storage/records.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "storage/schema/account_generated.h"
+#include "storage/schema/entity_generated.h"
+#include "storage/schema/membership_generated.h"
+#include "storage/schema/meta_generated.h"
+#include "storage/schema/role_generated.h"
+#include "storage/schema/user_generated.h"
+
+namespace canopy::storage {
+
+namespace {
+
+using flatbuffers::FlatBufferBuilder;
+using flatbuffers::Offset;
+
+std::string Finish(FlatBufferBuilder& b) {
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Offset<flatbuffers::Vector<Offset<fb::KeyValue>>> BuildAttributes(FlatBufferBuilder& b,
+                                                                   const Attributes& attrs) {
+  std::vector<Offset<fb::KeyValue>> kvs;
+  kvs.reserve(attrs.size());
+  for (const auto& [k, v] : attrs) {
+    kvs.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
+  }
+  return b.CreateVector(kvs);
+}
+
+void ReadAttributes(const flatbuffers::Vector<Offset<fb::KeyValue>>* kvs, Attributes* out) {
+  out->clear();
+  if (kvs == nullptr) return;
+  for (const auto* kv : *kvs) out->emplace(kv->key()->str(), kv->value()->str());
+}
+
+std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+// FlatBuffers reads scalars in place, so the buffer must be aligned to the
+// widest scalar (8 bytes). Values read through RocksDB iterators point into
+// blocks at any offset: those are copied into `scratch` first (a
+// std::string's buffer is suitably aligned).
+template <typename T>
+const T* Verified(std::string_view bytes, std::string* scratch, const char* identifier,
+                  bool (*verify)(flatbuffers::Verifier&), const char* what, Status* status) {
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
+    scratch->assign(bytes.data(), bytes.size());
+    bytes = *scratch;
+  }
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  flatbuffers::Verifier verifier(data, bytes.size());
+  if (bytes.size() < 8 || !flatbuffers::BufferHasIdentifier(data, identifier) ||
+      !verify(verifier)) {
+    *status = Status::Corruption(std::string("stored ") + what + " record is damaged (" +
+                                 std::to_string(bytes.size()) + " bytes fail verification)");
+    return nullptr;
+  }
+  return flatbuffers::GetRoot<T>(data);
+}
+
+}  // namespace
+
+std::string EncodeAccount(const AccountRecord& r) {
+  FlatBufferBuilder b(256);
+  const Account& a = r.account;
+  auto key = b.CreateString(a.key);
+  auto name = b.CreateString(a.name);
+  auto label = b.CreateVector(reinterpret_cast<const uint8_t*>(r.label.data()), r.label.size());
+  auto attrs = BuildAttributes(b, a.attributes);
+  fb::AccountRecordBuilder rb(b);
+  rb.add_id(a.id);
+  rb.add_key(key);
+  rb.add_name(name);
+  rb.add_parent(a.parent);
+  rb.add_label(label);
+  rb.add_depth(a.depth);
+  rb.add_next_child_ordinal(r.next_child_ordinal);
+  rb.add_created_us(a.created_us);
+  rb.add_updated_us(a.updated_us);
+  rb.add_attributes(attrs);
+  rb.add_sub_account_management(a.settings.sub_account_management);
+  rb.add_sub_account_access(static_cast<uint8_t>(a.settings.sub_account_access));
+  b.Finish(rb.Finish(), fb::AccountRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeAccount(std::string_view bytes, AccountRecord* r) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::AccountRecord>(bytes, &scratch, fb::AccountRecordIdentifier(),
+                                               fb::VerifyAccountRecordBuffer, "account", &s);
+  if (!fr) return s;
+  if (fr->sub_account_access() > static_cast<uint8_t>(SubAccountAccess::kAlwaysOn)) {
+    return Status::Corruption("stored account record has an unknown sub_account_access value");
+  }
+  Account& a = r->account;
+  a.id = fr->id();
+  a.key = fr->key()->str();
+  a.name = fr->name()->str();
+  a.parent = fr->parent();
+  a.depth = fr->depth();
+  a.created_us = fr->created_us();
+  a.updated_us = fr->updated_us();
+  ReadAttributes(fr->attributes(), &a.attributes);
+  a.settings.sub_account_management = fr->sub_account_management();
+  a.settings.sub_account_access = static_cast<SubAccountAccess>(fr->sub_account_access());
+  r->label.assign(reinterpret_cast<const char*>(fr->label()->data()), fr->label()->size());
+  r->next_child_ordinal = fr->next_child_ordinal();
+  return Status::Ok();
+}
+
+std::string EncodeEntity(const Entity& e) {
+  FlatBufferBuilder b(256);
+  auto key = b.CreateString(e.key);
+  auto unit = e.unit_id.empty() ? Offset<flatbuffers::String>() : b.CreateString(e.unit_id);
+  auto name = b.CreateString(e.name);
+  auto type = e.type.empty() ? Offset<flatbuffers::String>() : b.CreateString(e.type);
+  auto attrs = e.attributes.empty() ? Offset<flatbuffers::Vector<Offset<fb::KeyValue>>>()
+                                    : BuildAttributes(b, e.attributes);
+  fb::EntityRecordBuilder rb(b);
+  rb.add_id(e.id);
+  rb.add_kind(static_cast<uint8_t>(e.kind));
+  rb.add_key(key);
+  if (!e.unit_id.empty()) rb.add_unit_id(unit);
+  rb.add_name(name);
+  if (!e.type.empty()) rb.add_type(type);
+  rb.add_owner(e.owner);
+  rb.add_created_us(e.created_us);
+  rb.add_updated_us(e.updated_us);
+  if (!e.attributes.empty()) rb.add_attributes(attrs);
+  b.Finish(rb.Finish(), fb::EntityRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeEntity(std::string_view bytes, Entity* e) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::EntityRecord>(bytes, &scratch, fb::EntityRecordIdentifier(),
+                                              fb::VerifyEntityRecordBuffer, "entity", &s);
+  if (!fr) return s;
+  if (fr->kind() < 1 || fr->kind() > 4) {
+    return Status::Corruption("stored entity record has unknown kind " +
+                              std::to_string(fr->kind()));
+  }
+  e->id = fr->id();
+  e->kind = static_cast<EntityKind>(fr->kind());
+  e->key = fr->key()->str();
+  e->unit_id = Str(fr->unit_id());
+  e->name = fr->name()->str();
+  e->type = Str(fr->type());
+  e->owner = fr->owner();
+  e->created_us = fr->created_us();
+  e->updated_us = fr->updated_us();
+  ReadAttributes(fr->attributes(), &e->attributes);
+  return Status::Ok();
+}
+
+std::string EncodeUser(const User& u) {
+  FlatBufferBuilder b(128);
+  auto login = b.CreateString(u.login);
+  auto name = b.CreateString(u.name);
+  fb::UserRecordBuilder rb(b);
+  rb.add_id(u.id);
+  rb.add_login(login);
+  rb.add_name(name);
+  rb.add_account(u.account);
+  rb.add_disabled(u.disabled);
+  rb.add_created_us(u.created_us);
+  rb.add_updated_us(u.updated_us);
+  b.Finish(rb.Finish(), fb::UserRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeUser(std::string_view bytes, User* u) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::UserRecord>(bytes, &scratch, fb::UserRecordIdentifier(),
+                                            fb::VerifyUserRecordBuffer, "user", &s);
+  if (!fr) return s;
+  u->id = fr->id();
+  u->login = fr->login()->str();
+  u->name = fr->name()->str();
+  u->account = fr->account();
+  u->disabled = fr->disabled();
+  u->created_us = fr->created_us();
+  u->updated_us = fr->updated_us();
+  return Status::Ok();
+}
+
+std::string EncodeMembership(const Membership& m) {
+  FlatBufferBuilder b(64);
+  fb::MembershipRecordBuilder rb(b);
+  rb.add_role(m.role);
+  rb.add_branch(m.branch);
+  rb.add_created_us(m.created_us);
+  b.Finish(rb.Finish(), fb::MembershipRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeMembership(std::string_view bytes, Membership* m) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::MembershipRecord>(bytes, &scratch, fb::MembershipRecordIdentifier(),
+                                                  fb::VerifyMembershipRecordBuffer,
+                                                  "membership", &s);
+  if (!fr) return s;
+  m->role = fr->role();
+  m->branch = fr->branch();
+  m->created_us = fr->created_us();
+  return Status::Ok();
+}
+
+std::string EncodeRole(const Role& r) {
+  FlatBufferBuilder b(256);
+  auto name = b.CreateString(r.name);
+  auto perms = b.CreateVectorOfStrings(r.permissions);
+  fb::RoleRecordBuilder rb(b);
+  rb.add_id(r.id);
+  rb.add_tenant(r.tenant);
+  rb.add_name(name);
+  rb.add_permissions(perms);
+  b.Finish(rb.Finish(), fb::RoleRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeRole(std::string_view bytes, Role* r) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::RoleRecord>(bytes, &scratch, fb::RoleRecordIdentifier(),
+                                            fb::VerifyRoleRecordBuffer, "role", &s);
+  if (!fr) return s;
+  r->id = fr->id();
+  r->tenant = fr->tenant();
+  r->name = fr->name()->str();
+  r->permissions.clear();
+  if (fr->permissions()) {
+    for (const auto* p : *fr->permissions()) r->permissions.push_back(p->str());
+  }
+  r->builtin = false;
+  return Status::Ok();
+}
+
+std::string EncodeFormat(const FormatRecord& f) {
+  FlatBufferBuilder b(128);
+  auto magic = b.CreateString(f.magic);
+  auto lib = b.CreateString(f.library_version);
+  fb::FormatRecordBuilder rb(b);
+  rb.add_magic(magic);
+  rb.add_version(f.version);
+  rb.add_max_depth(f.max_depth);
+  rb.add_created_us(f.created_us);
+  rb.add_library_version(lib);
+  b.Finish(rb.Finish(), fb::FormatRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeFormat(std::string_view bytes, FormatRecord* f) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::FormatRecord>(bytes, &scratch, fb::FormatRecordIdentifier(),
+                                              fb::VerifyFormatRecordBuffer, "format", &s);
+  if (!fr) return s;
+  f->magic = fr->magic()->str();
+  f->version = fr->version();
+  f->max_depth = fr->max_depth();
+  f->created_us = fr->created_us();
+  f->library_version = Str(fr->library_version());
+  return Status::Ok();
+}
+
+}  // namespace canopy::storage

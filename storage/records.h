@@ -1,0 +1,55 @@
+// Copyright (c) Canopy authors.
+//
+// Stored records (FlatBuffers, schemas in storage/schema/) and their
+// in-memory forms. Decoding verifies the buffer first: bytes that are not a
+// record Canopy wrote give Corruption, never a crash or a misread.
+
+#ifndef CANOPY_STORAGE_RECORDS_H_
+#define CANOPY_STORAGE_RECORDS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/status.h"
+#include "canopy/types.h"
+
+namespace canopy::storage {
+
+struct AccountRecord {
+  Account account;
+  std::string label;
+  uint64_t next_child_ordinal = 0;
+};
+std::string EncodeAccount(const AccountRecord& r);
+Status DecodeAccount(std::string_view bytes, AccountRecord* r);
+
+std::string EncodeEntity(const Entity& e);
+Status DecodeEntity(std::string_view bytes, Entity* e);
+
+std::string EncodeUser(const User& u);
+Status DecodeUser(std::string_view bytes, User* u);
+
+// The membership record holds role, branch and time; user and account are
+// its key.
+std::string EncodeMembership(const Membership& m);
+Status DecodeMembership(std::string_view bytes, Membership* m);
+
+std::string EncodeRole(const Role& r);
+Status DecodeRole(std::string_view bytes, Role* r);
+
+struct FormatRecord {
+  std::string magic;
+  uint32_t version = 0;
+  uint32_t max_depth = 0;
+  int64_t created_us = 0;
+  std::string library_version;
+};
+inline constexpr std::string_view kMagic = "canopy-db";
+std::string EncodeFormat(const FormatRecord& f);
+Status DecodeFormat(std::string_view bytes, FormatRecord* f);
+
+}  // namespace canopy::storage
+
+#endif  // CANOPY_STORAGE_RECORDS_H_

@@ -1,0 +1,289 @@
+// Copyright (c) Canopy authors.
+
+#include "storage/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <vector>
+
+#include "canopy/version.h"
+#include "storage/counters.h"
+
+namespace canopy::storage {
+
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool Supported(rocksdb::CompressionType t) {
+  auto all = rocksdb::GetSupportedCompressions();
+  return std::find(all.begin(), all.end(), t) != all.end();
+}
+
+// Per-column-family tuning. Point-lookup spaces get a bloom filter; the
+// visibility index is scanned, so it gets larger blocks instead.
+rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  t.format_version = 5;
+  switch (which) {
+    case kVisibility:
+      t.block_size = 16 * 1024;
+      break;
+    case kAccountKeys:
+    case kEntityKeys:
+    case kUnitIds:
+    case kUserLogins:
+    case kEntities:
+    case kAccounts:
+      t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      t.whole_key_filtering = true;
+      break;
+    default:
+      break;
+  }
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  if (Supported(rocksdb::kLZ4Compression)) o.compression = rocksdb::kLZ4Compression;
+  if (Supported(rocksdb::kZSTD)) o.bottommost_compression = rocksdb::kZSTD;
+  if (which == kCounters) o.merge_operator = NewCounterMergeOperator();
+  return o;
+}
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  std::string msg(context);
+  if (!msg.empty()) msg += ": ";
+  msg += s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  if (s.IsNotSupported()) return Status::NotSupported(msg);
+  if (s.IsIOError()) {
+    if (s.ToString().find("lock") != std::string::npos) {
+      return Status::IOError(std::string(context) +
+                             ": the database folder is in use by another process (" +
+                             s.ToString() + ")");
+    }
+    return Status::IOError(msg);
+  }
+  return Status::IOError(msg);
+}
+
+Store::BoundedIterator::BoundedIterator(std::string lower, std::string upper)
+    : lower_(std::move(lower)), upper_(std::move(upper)) {
+  lower_slice_ = rocksdb::Slice(lower_);
+  upper_slice_ = rocksdb::Slice(upper_);
+}
+
+Status Store::Open(const StoreOptions& options, const std::string& path,
+                   std::unique_ptr<Store>* out) {
+  out->reset();
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool exists = fs::exists(fs::path(path) / "CURRENT", ec);
+  if (exists && options.error_if_exists) {
+    return Status::AlreadyExists("a database already exists in '" + path + "'");
+  }
+  if (!exists) {
+    if (!options.create_if_missing) {
+      return Status::NotFound("no database in '" + path + "' (create_if_missing is off)");
+    }
+    if (fs::exists(path, ec)) {
+      if (!fs::is_directory(path, ec)) {
+        return Status::InvalidArgument("'" + path + "' exists and is not a folder");
+      }
+      if (!fs::is_empty(path, ec)) {
+        return Status::InvalidArgument("'" + path +
+                                       "' is a folder with other files and no Canopy database; "
+                                       "refusing to create one there");
+      }
+    }
+  }
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = !exists;
+  dbo.max_background_jobs = 2;
+  dbo.info_log_level = rocksdb::WARN_LEVEL;
+  dbo.keep_log_file_num = 3;
+
+  std::vector<std::string> names;
+  if (exists) {
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path, &names);
+    if (!ls.ok()) return FromRocks(ls, "cannot read database '" + path + "'");
+    if (std::find(names.begin(), names.end(), CfName(kMeta)) == names.end()) {
+      return Status::Corruption("'" + path + "' is a RocksDB database but not a Canopy database "
+                                "(no 'meta' key space)");
+    }
+    for (int i = 0; i < kNumCfs; ++i) {
+      if (std::find(names.begin(), names.end(), CfName(i)) == names.end()) {
+        return Status::Corruption("database '" + path + "' lacks the key space '" + CfName(i) +
+                                  "'");
+      }
+    }
+  } else {
+    for (int i = 0; i < kNumCfs; ++i) names.push_back(CfName(i));
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const auto& name : names) {
+    int which = -1;
+    for (int i = 0; i < kNumCfs; ++i) {
+      if (name == CfName(i)) which = i;
+    }
+    descs.emplace_back(name, CfOptions(which, cache));
+  }
+
+  std::unique_ptr<Store> store(new Store());
+  store->path_ = path;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(dbo, path, descs, &handles, &store->db_);
+  if (!s.ok()) return FromRocks(s, "cannot open database '" + path + "'");
+  for (size_t i = 0; i < names.size(); ++i) {
+    for (int c = 0; c < kNumCfs; ++c) {
+      if (names[i] == CfName(c)) store->cfs_[c] = handles[i];
+    }
+  }
+  // Key spaces of a newer format stay open (RocksDB requires it) but
+  // unused; the version check below refuses such a database.
+  for (size_t i = 0; i < handles.size(); ++i) {
+    bool known = false;
+    for (int c = 0; c < kNumCfs; ++c) known |= store->cfs_[c] == handles[i];
+    if (!known) store->db_->DestroyColumnFamilyHandle(handles[i]);
+  }
+  CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(!exists, options));
+  *out = std::move(store);
+  return Status::Ok();
+}
+
+Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
+  std::string bytes;
+  Status s = Get(kMeta, kFormatKey, &bytes);
+  if (s.IsNotFound()) {
+    if (!created) {
+      return Status::Corruption("database '" + path_ + "' has no format record");
+    }
+    format_.magic = std::string(kMagic);
+    format_.version = kStorageFormatVersion;
+    format_.max_depth = options.max_depth;
+    format_.created_us = NowMicros();
+    format_.library_version = Version();
+    rocksdb::WriteBatch batch;
+    batch.Put(cf(kMeta), std::string(kFormatKey), EncodeFormat(format_));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "cannot initialise database '" + path_ + "'");
+  }
+  CANOPY_RETURN_IF_ERROR(s);
+  Status d = DecodeFormat(bytes, &format_);
+  if (!d.ok()) {
+    return Status::Corruption("database '" + path_ + "' has a damaged format record: " +
+                              d.message());
+  }
+  if (format_.magic != kMagic) {
+    return Status::Corruption("'" + path_ + "' is not a Canopy database (magic '" +
+                              format_.magic + "')");
+  }
+  if (format_.version > kStorageFormatVersion) {
+    return Status::NotSupported("database '" + path_ + "' has storage format " +
+                                std::to_string(format_.version) + ", newer than the " +
+                                std::to_string(kStorageFormatVersion) +
+                                " this library reads (written by Canopy " +
+                                format_.library_version + ")");
+  }
+  if (format_.version == 0) {
+    return Status::Corruption("database '" + path_ + "' has storage format 0");
+  }
+  if (format_.max_depth == 0) {
+    return Status::Corruption("database '" + path_ + "' has a depth limit of 0");
+  }
+  return Status::Ok();
+}
+
+Store::~Store() { (void)Close(); }
+
+Status Store::Close() {
+  if (db_ == nullptr) return Status::Ok();
+  rocksdb::FlushOptions fo;
+  std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
+  Status result = FromRocks(db_->Flush(fo, all), "flush on close");
+  for (auto*& h : cfs_) {
+    if (h != nullptr) {
+      db_->DestroyColumnFamilyHandle(h);
+      h = nullptr;
+    }
+  }
+  Status closed = FromRocks(db_->Close(), "close");
+  delete db_;
+  db_ = nullptr;
+  return result.ok() ? closed : result;
+}
+
+Status Store::Get(int which, std::string_view key, std::string* value,
+                  const rocksdb::Snapshot* snapshot) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  rocksdb::Status s = db_->Get(ro, cfs_[which], rocksdb::Slice(key.data(), key.size()), value);
+  if (s.IsNotFound()) return Status::NotFound(std::string("not in ") + CfName(which));
+  return FromRocks(s, std::string("read from ") + CfName(which));
+}
+
+Status Store::Exists(int which, std::string_view key, bool* exists,
+                     const rocksdb::Snapshot* snapshot) const {
+  std::string ignored;
+  Status s = Get(which, key, &ignored, snapshot);
+  *exists = s.ok();
+  return s.IsNotFound() ? Status::Ok() : s;
+}
+
+std::unique_ptr<Store::BoundedIterator> Store::NewIterator(int which,
+                                                           const rocksdb::Snapshot* snapshot,
+                                                           std::string lower, std::string upper,
+                                                           bool fill_cache) const {
+  auto bi = std::make_unique<BoundedIterator>(std::move(lower), std::move(upper));
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.fill_cache = fill_cache;
+  if (!bi->lower_.empty()) ro.iterate_lower_bound = &bi->lower_slice_;
+  if (!bi->upper_.empty()) ro.iterate_upper_bound = &bi->upper_slice_;
+  bi->it_.reset(db_->NewIterator(ro, cfs_[which]));
+  return bi;
+}
+
+Status Store::Write(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  return FromRocks(db_->Write(wo, batch), "write");
+}
+
+Status Store::SyncWal() { return FromRocks(db_->SyncWAL(), "sync write-ahead log"); }
+
+Status Store::ReadSequence(std::string_view name, uint64_t* last) const {
+  std::string v;
+  Status s = Get(kMeta, name, &v);
+  if (s.IsNotFound()) {
+    *last = 0;
+    return Status::Ok();
+  }
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("meta sequence '" + std::string(name) + "' is damaged");
+  *last = DecodeFixed64BE(v.data());
+  return Status::Ok();
+}
+
+}  // namespace canopy::storage

@@ -1,0 +1,109 @@
+// Copyright (c) Canopy authors.
+//
+// Store: the RocksDB database behind a Canopy database — its column
+// families (keys.h), the format record checked on open, and the narrow
+// interface the layers above use: point reads, bounded iterators, snapshots
+// and atomic write batches.
+//
+// Thread safety: safe for concurrent use; callers serialise writes.
+
+#ifndef CANOPY_STORAGE_STORE_H_
+#define CANOPY_STORAGE_STORE_H_
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "canopy/status.h"
+#include "storage/keys.h"
+#include "storage/records.h"
+
+namespace canopy::storage {
+
+// Maps a RocksDB status to Canopy's, prefixing `context` to the message.
+Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+struct StoreOptions {
+  bool create_if_missing = true;
+  bool error_if_exists = false;
+  size_t block_cache_bytes = size_t{256} << 20;
+  uint32_t max_depth = 32;  // written into the format record on creation
+};
+
+class Store {
+ public:
+  // Opens or creates the database in `path`; checks magic and format
+  // version (Corruption / NotSupported). On error *out is null.
+  static Status Open(const StoreOptions& options, const std::string& path,
+                     std::unique_ptr<Store>* out);
+  ~Store();
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Flushes memtables and closes RocksDB. Idempotent.
+  Status Close();
+
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* cf(int which) const { return cfs_[which]; }
+  const FormatRecord& format() const { return format_; }
+  const std::string& path() const { return path_; }
+
+  // Reads one value. NotFound when absent (message names cf and nothing
+  // more; callers give context). `snapshot` may be null (latest state).
+  Status Get(int which, std::string_view key, std::string* value,
+             const rocksdb::Snapshot* snapshot = nullptr) const;
+  // Like Get but reports absence as false; errors as a Status.
+  Status Exists(int which, std::string_view key, bool* exists,
+                const rocksdb::Snapshot* snapshot = nullptr) const;
+
+  // An iterator over one column family bounded to [lower, upper) (either
+  // may be empty: unbounded). The bounds must outlive the iterator: they are
+  // stored in the returned object.
+  class BoundedIterator;
+  std::unique_ptr<BoundedIterator> NewIterator(int which, const rocksdb::Snapshot* snapshot,
+                                               std::string lower, std::string upper,
+                                               bool fill_cache = true) const;
+
+  // Applies a batch atomically (without syncing; see SyncWal).
+  Status Write(rocksdb::WriteBatch* batch);
+  // Makes every applied write durable (fsyncs the write-ahead log).
+  Status SyncWal();
+
+  // The last value handed out by a meta sequence ("seq.account"...); 0 when
+  // none was. Writers store the new value in the mutation's own batch.
+  Status ReadSequence(std::string_view name, uint64_t* last) const;
+
+ private:
+  Store() = default;
+  Status CheckOrWriteFormat(bool created, const StoreOptions& options);
+
+  std::string path_;
+  rocksdb::DB* db_ = nullptr;
+  std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};
+  FormatRecord format_;
+};
+
+class Store::BoundedIterator {
+ public:
+  BoundedIterator(std::string lower, std::string upper);
+  rocksdb::Iterator* it() { return it_.get(); }
+  rocksdb::Iterator* operator->() { return it_.get(); }
+
+ private:
+  friend class Store;
+  std::string lower_;
+  std::string upper_;
+  rocksdb::Slice lower_slice_;
+  rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace canopy::storage
+
+#endif  // CANOPY_STORAGE_STORE_H_

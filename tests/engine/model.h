@@ -1,0 +1,212 @@
+// Copyright (c) Canopy authors.
+//
+// A tiny in-memory model of SPEC.md's rules, written independently of the
+// engine (its own role definitions, its own walk up parent pointers), used
+// as the oracle of the model-based test. It predicts the outcome (status
+// code) of every mutation in the engine's documented order of checks:
+// input -> existence -> permission -> state.
+
+#ifndef CANOPY_TESTS_ENGINE_MODEL_H_
+#define CANOPY_TESTS_ENGINE_MODEL_H_
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "canopy/db.h"
+
+namespace canopy::model {
+
+using Perms = std::set<std::string>;
+
+inline const std::vector<std::string>& AllPerms() {
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> v = {"account.read",   "account.create", "account.update",
+                                  "account.delete", "account.move",
+                                  "account.manage_sub_accounts",     "access.grant",
+                                  "user.read",      "user.invite",    "user.update",
+                                  "user.remove",    "role.manage"};
+    for (const char* k : {"device", "asset", "dashboard", "entity_view"}) {
+      for (const char* a : {"read", "write", "assign", "delete"}) {
+        v.push_back(std::string(k) + "." + a);
+      }
+    }
+    return v;
+  }();
+  return all;
+}
+
+inline std::string KindPerm(EntityKind k, const char* action) {
+  return std::string(EntityKindName(k)) + "." + action;
+}
+
+struct MAccount {
+  std::string key;
+  AccountId parent = kNoId;
+  bool mgmt = false;
+  SubAccountAccess access = SubAccountAccess::kDefaultOff;
+  AccountId id = kNoId;  // engine id (== map key)
+};
+
+struct MRole {
+  AccountId tenant = kNoId;  // kNoId: built-in
+  std::string name;
+  Perms perms;
+};
+
+struct MMember {
+  RoleId role;
+  bool branch;
+};
+
+struct MUser {
+  std::string login;
+  AccountId home;
+  bool disabled = false;
+  std::map<AccountId, MMember> memberships;
+};
+
+struct MEntity {
+  AccountId owner;
+  std::string unit;
+};
+
+class Model {
+ public:
+  Model() {
+    Perms admin(AllPerms().begin(), AllPerms().end());
+    Perms manager = {"account.read", "user.read"};
+    Perms viewer = {"account.read", "user.read"};
+    for (EntityKind k : kAllEntityKinds) {
+      for (const char* a : {"read", "write", "assign", "delete"}) manager.insert(KindPerm(k, a));
+      viewer.insert(KindPerm(k, "read"));
+    }
+    roles[1] = {kNoId, "account_admin", admin};
+    roles[2] = {kNoId, "device_manager", manager};
+    roles[3] = {kNoId, "viewer", viewer};
+  }
+
+  std::map<AccountId, MAccount> accounts;
+  std::map<RoleId, MRole> roles;
+  std::map<UserId, MUser> users;
+  std::map<std::pair<EntityKind, std::string>, MEntity> entities;
+
+  // ---- tree ----
+  bool IsSelfOrAncestor(AccountId a, AccountId d) const {
+    for (AccountId x = d; x != kNoId; x = accounts.at(x).parent) {
+      if (x == a) return true;
+    }
+    return false;
+  }
+  bool IsProperAncestor(AccountId a, AccountId d) const { return a != d && IsSelfOrAncestor(a, d); }
+  uint32_t Depth(AccountId a) const {
+    uint32_t d = 0;
+    for (AccountId x = a; x != kNoId; x = accounts.at(x).parent) ++d;
+    return d;
+  }
+  AccountId Tenant(AccountId a) const {
+    while (accounts.at(a).parent != kNoId) a = accounts.at(a).parent;
+    return a;
+  }
+  std::vector<AccountId> Children(AccountId a) const {
+    std::vector<AccountId> out;
+    for (const auto& [id, acc] : accounts) {
+      if (acc.parent == a) out.push_back(id);
+    }
+    return out;
+  }
+  std::vector<AccountId> Subtree(AccountId a) const {
+    std::vector<AccountId> out;
+    for (const auto& [id, acc] : accounts) {
+      if (IsSelfOrAncestor(a, id)) out.push_back(id);
+    }
+    return out;
+  }
+  uint32_t Height(AccountId a) const {  // levels below a
+    uint32_t h = 0;
+    for (AccountId d : Subtree(a)) h = std::max(h, Depth(d) - Depth(a));
+    return h;
+  }
+  std::vector<UserId> MembersOf(AccountId a) const {
+    std::vector<UserId> out;
+    for (const auto& [uid, u] : users) {
+      if (u.memberships.count(a)) out.push_back(uid);
+    }
+    return out;
+  }
+
+  // ---- permissions ----
+  Perms PermsOn(UserId uid, AccountId a) const {
+    Perms out;
+    const MUser& u = users.at(uid);
+    if (u.disabled) return out;
+    for (const auto& [m, mem] : u.memberships) {
+      if (m == a || (mem.branch && IsProperAncestor(m, a))) {
+        const auto& p = roles.at(mem.role).perms;
+        out.insert(p.begin(), p.end());
+      }
+    }
+    return out;
+  }
+  Perms BranchPermsOn(UserId uid, AccountId a) const {
+    Perms out;
+    const MUser& u = users.at(uid);
+    if (u.disabled) return out;
+    for (const auto& [m, mem] : u.memberships) {
+      if (mem.branch && IsSelfOrAncestor(m, a)) {
+        const auto& p = roles.at(mem.role).perms;
+        out.insert(p.begin(), p.end());
+      }
+    }
+    return out;
+  }
+  // The code Require(actor, perm, a) gives.
+  Code Require(const Actor& actor, const std::string& perm, AccountId a) const {
+    if (actor.is_system()) return Code::kOk;
+    Code c = Resolve(actor);
+    if (c != Code::kOk) return c;
+    return PermsOn(actor.user(), a).count(perm) ? Code::kOk : Code::kPermissionDenied;
+  }
+  Code Resolve(const Actor& actor) const {
+    if (actor.is_system()) return Code::kOk;
+    auto it = users.find(actor.user());
+    if (it == users.end()) return Code::kNotFound;
+    return it->second.disabled ? Code::kPermissionDenied : Code::kOk;
+  }
+  Code RequireHolds(const Actor& actor, const Perms& granted, bool branch, AccountId a) const {
+    if (actor.is_system()) return Code::kOk;
+    Code c = Resolve(actor);
+    if (c != Code::kOk) return c;
+    Perms held = branch ? BranchPermsOn(actor.user(), a) : PermsOn(actor.user(), a);
+    for (const auto& p : granted) {
+      if (!held.count(p)) return Code::kPermissionDenied;
+    }
+    return Code::kOk;
+  }
+
+  // ---- queries ----
+  std::set<std::string> Visible(UserId uid, EntityKind kind, const std::string& perm) const {
+    std::set<std::string> out;
+    for (const auto& [k, e] : entities) {
+      if (k.first == kind && PermsOn(uid, e.owner).count(perm)) out.insert(k.second);
+    }
+    return out;
+  }
+  int64_t Direct(AccountId a, EntityKind kind) const {
+    int64_t n = 0;
+    for (const auto& [k, e] : entities) n += (k.first == kind && e.owner == a);
+    return n;
+  }
+  int64_t SubtreeCount(AccountId a, EntityKind kind) const {
+    int64_t n = 0;
+    for (const auto& [k, e] : entities) n += (k.first == kind && IsSelfOrAncestor(a, e.owner));
+    return n;
+  }
+};
+
+}  // namespace canopy::model
+
+#endif  // CANOPY_TESTS_ENGINE_MODEL_H_

@@ -1,0 +1,752 @@
+// Copyright (c) Canopy authors.
+//
+// The model-based test: thousands of random operations by random actors
+// (the system, and users with random memberships and roles), each checked
+// against the tiny model in model.h: the engine allows a mutation exactly
+// when the model does (same status code), and after every few operations
+// the engine's state and answers equal the model's — subtree ranges and
+// counts of every account, visible sets, counts, checks, who-can and the
+// accounts table of every user.
+
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <random>
+
+#include "tests/engine/model.h"
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using model::KindPerm;
+using model::Model;
+using model::Perms;
+
+struct Config {
+  uint64_t seed;
+  int ops;
+  int verify_every;
+};
+
+class ModelTest : public ::testing::TestWithParam<Config> {
+ protected:
+  void SetUp() override {
+    Options o;
+    o.max_depth = 6;
+    db_ = testing::OpenDb(dir_.Sub("db"), o);
+    rng_.seed(GetParam().seed);
+  }
+
+  // ---- random choices ----
+  uint64_t R(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
+  bool P(int percent) { return static_cast<int>(R(100)) < percent; }
+  template <typename M>
+  typename M::key_type PickKey(const M& m) {
+    auto it = m.begin();
+    std::advance(it, static_cast<long>(R(m.size())));
+    return it->first;
+  }
+  AccountId PickAccount(bool allow_unknown = true) {
+    if (m_.accounts.empty() || (allow_unknown && P(3))) return 100000 + R(10);
+    return PickKey(m_.accounts);
+  }
+  Actor PickActor() {
+    if (m_.users.empty() || P(25)) return Actor::System();
+    if (P(2)) return Actor::User(900000);  // unknown user
+    return Actor::User(PickKey(m_.users));
+  }
+  EntityKind PickKind() { return P(80) ? EntityKind::kDevice : kAllEntityKinds[R(4)]; }
+  RoleId PickRole() {
+    if (P(3)) return 77777;
+    return PickKey(m_.roles);
+  }
+
+  void Expect(Code predicted, const Status& s, const std::string& what) {
+    ASSERT_EQ(predicted, s.code()) << "op " << op_ << " (" << what << "): engine said "
+                                   << s.ToString();
+    std::string kind = what.substr(0, what.find(' ', what.find(' ') + 1));
+    outcomes_[kind][static_cast<int>(s.code())]++;
+  }
+
+  // ---- operations ----
+  void CreateAccount() {
+    Actor actor = PickActor();
+    AccountId parent = m_.accounts.empty() || P(10) ? kNoId : PickAccount();
+    std::string key = P(5) && !m_.accounts.empty() ? m_.accounts.begin()->second.key
+                                                   : "acc-" + std::to_string(++counter_);
+    bool mgmt = P(60);
+    SubAccountAccess access = static_cast<SubAccountAccess>(R(3));
+    Code want = Code::kOk;
+    if (parent == kNoId) {
+      want = m_.Resolve(actor);
+      if (want == Code::kOk && !actor.is_system()) want = Code::kPermissionDenied;
+    } else if (!m_.accounts.count(parent)) {
+      want = Code::kNotFound;
+    } else {
+      want = m_.Require(actor, "account.create", parent);
+      if (want == Code::kOk && !actor.is_system() && !m_.accounts[parent].mgmt) {
+        want = Code::kFailedPrecondition;
+      }
+      if (want == Code::kOk && mgmt) want = m_.Require(actor, "account.manage_sub_accounts", parent);
+      if (want == Code::kOk && access != SubAccountAccess::kDefaultOff) {
+        want = m_.Require(actor, "access.grant", parent);
+      }
+      if (want == Code::kOk && m_.Depth(parent) + 1 > 6) want = Code::kFailedPrecondition;
+    }
+    bool taken = false;
+    for (const auto& [id, a] : m_.accounts) taken |= a.key == key;
+    if (want == Code::kOk && taken) want = Code::kAlreadyExists;
+    AccountSpec spec;
+    spec.key = key;
+    spec.name = "Name " + key;
+    spec.parent = parent;
+    spec.settings.sub_account_management = mgmt;
+    spec.settings.sub_account_access = access;
+    auto r = db_->CreateAccount(actor, spec);
+    Expect(want, r.status(), "create account " + key);
+    if (r.ok()) m_.accounts[*r] = {key, parent, mgmt, access, *r};
+  }
+
+  void MoveAccount() {
+    if (m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    AccountId a = PickAccount();
+    AccountId np = PickAccount();
+    Code want = Code::kOk;
+    if (!m_.accounts.count(a) || !m_.accounts.count(np)) {
+      want = Code::kNotFound;
+    } else if (m_.accounts[a].parent == kNoId) {
+      want = Code::kFailedPrecondition;
+    } else {
+      AccountId op = m_.accounts[a].parent;
+      want = m_.Require(actor, "account.move", a);
+      if (want == Code::kOk) want = m_.Require(actor, "account.move", op);
+      if (want == Code::kOk) want = m_.Require(actor, "account.move", np);
+      if (want == Code::kOk && m_.IsSelfOrAncestor(a, np)) want = Code::kFailedPrecondition;
+      if (want == Code::kOk && np != op) {
+        if (m_.Depth(np) + 1 + m_.Height(a) > 6) want = Code::kFailedPrecondition;
+        if (want == Code::kOk && m_.Tenant(np) != m_.Tenant(a)) {
+          for (AccountId d : m_.Subtree(a)) {
+            for (UserId u : m_.MembersOf(d)) {
+              if (m_.roles[m_.users[u].memberships[d].role].tenant != kNoId) {
+                want = Code::kFailedPrecondition;
+              }
+            }
+          }
+        }
+      }
+    }
+    Status s = db_->MoveAccount(actor, a, np);
+    Expect(want, s, "move account");
+    if (s.ok()) m_.accounts[a].parent = np;
+  }
+
+  void DeleteAccounts() {
+    if (m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    std::vector<AccountId> ids;
+    AccountId pick = PickAccount();
+    if (P(40) && m_.accounts.count(pick)) {
+      ids = m_.Subtree(pick);
+      std::shuffle(ids.begin(), ids.end(), rng_);
+    } else {
+      ids.push_back(pick);
+      if (P(20)) ids.push_back(PickAccount());
+    }
+    AccountId receiver = P(60) ? PickAccount() : kNoId;
+    // Predict in the engine's order.
+    Code want = Code::kOk;
+    std::set<AccountId> set;
+    for (AccountId id : ids) {
+      if (!m_.accounts.count(id)) {
+        want = Code::kNotFound;
+        break;
+      }
+      if (!set.insert(id).second) {
+        want = Code::kInvalidArgument;
+        break;
+      }
+    }
+    if (want == Code::kOk && receiver != kNoId) {
+      if (!m_.accounts.count(receiver)) want = Code::kNotFound;
+      else if (set.count(receiver)) want = Code::kInvalidArgument;
+    }
+    for (AccountId id : ids) {
+      if (want == Code::kOk) want = m_.Require(actor, "account.delete", id);
+    }
+    std::vector<AccountId> sorted(set.begin(), set.end());
+    std::sort(sorted.begin(), sorted.end(), [&](AccountId x, AccountId y) {
+      return m_.Depth(x) != m_.Depth(y) ? m_.Depth(x) > m_.Depth(y) : x < y;
+    });
+    if (want == Code::kOk) {
+      for (AccountId id : sorted) {
+        for (AccountId c : m_.Children(id)) {
+          if (!set.count(c) && want == Code::kOk) want = Code::kFailedPrecondition;
+        }
+      }
+    }
+    if (want == Code::kOk) {
+      for (AccountId id : sorted) {
+        bool owns = false;
+        for (EntityKind k : kAllEntityKinds) {
+          if (m_.Direct(id, k) == 0) continue;
+          owns = true;
+          if (receiver != kNoId && want == Code::kOk) {
+            want = m_.Require(actor, KindPerm(k, "assign"), id);
+            if (want == Code::kOk) want = m_.Require(actor, KindPerm(k, "assign"), receiver);
+          }
+        }
+        bool homes = false;
+        for (const auto& [uid, u] : m_.users) homes |= u.home == id;
+        if (homes && receiver != kNoId && want == Code::kOk) {
+          want = m_.Require(actor, "user.invite", receiver);
+        }
+        if (want == Code::kOk && (owns || homes) && receiver == kNoId) {
+          want = Code::kFailedPrecondition;
+        }
+        if (want != Code::kOk) break;
+      }
+    }
+    Status s = db_->DeleteAccounts(actor, ids, receiver);
+    Expect(want, s, "delete accounts");
+    if (!s.ok()) return;
+    for (AccountId id : set) {
+      for (auto& [k, e] : m_.entities) {
+        if (e.owner == id) e.owner = receiver;
+      }
+      for (auto& [uid, u] : m_.users) {
+        if (u.home == id) u.home = receiver;
+        u.memberships.erase(id);
+      }
+      if (m_.accounts[id].parent == kNoId) {
+        for (auto it = m_.roles.begin(); it != m_.roles.end();) {
+          it = it->second.tenant == id ? m_.roles.erase(it) : std::next(it);
+        }
+      }
+    }
+    for (AccountId id : set) m_.accounts.erase(id);
+  }
+
+  void CreateEntity() {
+    if (m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    EntityKind kind = PickKind();
+    std::string key = P(5) && !m_.entities.empty() ? m_.entities.begin()->first.second
+                                                   : "e-" + std::to_string(++counter_);
+    std::string unit = kind == EntityKind::kDevice && P(50) ? "U-" + std::to_string(counter_) : "";
+    if (P(3) && !m_.entities.empty()) unit = "U-dup";
+    AccountId owner = PickAccount();
+    Code want = Code::kOk;
+    if (!unit.empty() && kind != EntityKind::kDevice) want = Code::kInvalidArgument;
+    if (want == Code::kOk && !m_.accounts.count(owner)) want = Code::kNotFound;
+    if (want == Code::kOk) want = m_.Require(actor, KindPerm(kind, "write"), owner);
+    if (want == Code::kOk && m_.entities.count({kind, key})) want = Code::kAlreadyExists;
+    if (want == Code::kOk && !unit.empty()) {
+      for (const auto& [k, e] : m_.entities) {
+        if (e.unit == unit) want = Code::kAlreadyExists;
+      }
+    }
+    EntitySpec spec;
+    spec.kind = kind;
+    spec.key = key;
+    spec.unit_id = unit;
+    spec.name = "N" + key;
+    spec.type = P(50) ? "tracker" : "sensor";
+    spec.owner = owner;
+    auto r = db_->CreateEntity(actor, spec);
+    Expect(want, r.status(), "create entity " + key);
+    if (r.ok()) m_.entities[{kind, key}] = {owner, unit};
+  }
+
+  void DeleteEntity() {
+    if (m_.entities.empty()) return;
+    Actor actor = PickActor();
+    auto key = PickKey(m_.entities);
+    auto e = db_->FindEntity(key.first, key.second);
+    ASSERT_OK(e);
+    Code want = m_.Require(actor, KindPerm(key.first, "delete"), m_.entities[key].owner);
+    Status s = db_->DeleteEntity(actor, e->id);
+    Expect(want, s, "delete entity");
+    if (s.ok()) m_.entities.erase(key);
+  }
+
+  void Reassign() {
+    if (m_.entities.empty() || m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    EntityKind kind = PickKind();
+    std::vector<std::string> refs;
+    int n = 1 + static_cast<int>(R(4));
+    for (int i = 0; i < n; ++i) {
+      if (P(5)) {
+        refs.push_back("missing-" + std::to_string(R(3)));
+        continue;
+      }
+      auto key = PickKey(m_.entities);
+      if (key.first == kind) refs.push_back(key.second);
+    }
+    if (refs.empty()) return;
+    if (P(5)) refs.push_back(refs.front());
+    AccountId target = PickAccount();
+    Code want = Code::kOk;
+    if (!m_.accounts.count(target)) {
+      want = Code::kNotFound;
+    } else {
+      Code target_ok = m_.Require(actor, KindPerm(kind, "assign"), target);
+      if (target_ok == Code::kNotFound) {
+        want = Code::kNotFound;
+      } else {
+        bool unknown = false, denied = false, dup = false;
+        std::set<std::string> seen;
+        for (const auto& ref : refs) {
+          auto it = m_.entities.find({kind, ref});
+          if (it == m_.entities.end()) {
+            unknown = true;
+            continue;
+          }
+          if (!seen.insert(ref).second) {
+            dup = true;
+            continue;
+          }
+          if (it->second.owner == target) continue;
+          if (target_ok != Code::kOk ||
+              m_.Require(actor, KindPerm(kind, "assign"), it->second.owner) != Code::kOk) {
+            denied = true;
+          }
+        }
+        want = unknown ? Code::kNotFound
+                       : denied ? Code::kPermissionDenied
+                                : dup ? Code::kInvalidArgument : Code::kOk;
+      }
+    }
+    ReassignReport report;
+    Status s = db_->ReassignEntities(actor, kind, EntityRef::kKey, refs, target, &report);
+    Expect(want, s, "reassign");
+    if (m_.accounts.count(target) && want != Code::kNotFound) {
+      EXPECT_EQ(report.items.size(), refs.size());
+    }
+    if (!s.ok()) return;
+    for (const auto& ref : refs) m_.entities[{kind, ref}].owner = target;
+  }
+
+  void CreateUser() {
+    if (m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    AccountId home = PickAccount();
+    std::string login = P(4) && !m_.users.empty() ? m_.users.begin()->second.login
+                                                  : "u" + std::to_string(++counter_) + "@x";
+    Code want = Code::kOk;
+    if (!m_.accounts.count(home)) want = Code::kNotFound;
+    if (want == Code::kOk) want = m_.Require(actor, "user.invite", home);
+    if (want == Code::kOk) {
+      for (const auto& [id, u] : m_.users) {
+        if (u.login == login) want = Code::kAlreadyExists;
+      }
+    }
+    auto r = db_->CreateUser(actor, UserSpec{login, "User", home});
+    Expect(want, r.status(), "create user");
+    if (r.ok()) m_.users[*r] = {login, home, false, {}};
+  }
+
+  UserId PickUser() {
+    if (m_.users.empty() || P(3)) return 800000;
+    return PickKey(m_.users);
+  }
+
+  void DisableOrRemoveUser() {
+    if (m_.users.empty()) return;
+    Actor actor = PickActor();
+    UserId u = PickUser();
+    bool remove = P(20);
+    bool disabled = P(60);
+    Code want = m_.users.count(u) ? Code::kOk : Code::kNotFound;
+    if (want == Code::kOk) {
+      want = m_.Require(actor, remove ? "user.remove" : "user.update", m_.users[u].home);
+    }
+    Status s = remove ? db_->RemoveUser(actor, u) : db_->SetUserDisabled(actor, u, disabled);
+    Expect(want, s, remove ? "remove user" : "disable user");
+    if (!s.ok()) return;
+    if (remove) {
+      m_.users.erase(u);
+    } else {
+      m_.users[u].disabled = disabled;
+    }
+  }
+
+  void Invite() {
+    if (m_.users.empty() || m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    UserId u = PickUser();
+    AccountId a = PickAccount();
+    RoleId role = PickRole();
+    std::optional<bool> branch;
+    if (P(60)) branch = P(50);
+    Code want = Code::kOk;
+    if (!m_.users.count(u) || !m_.accounts.count(a) || !m_.roles.count(role)) {
+      want = Code::kNotFound;
+    }
+    bool b = false;
+    if (want == Code::kOk) want = m_.Require(actor, "user.invite", a);
+    if (want == Code::kOk && m_.roles[role].tenant != kNoId && m_.roles[role].tenant != m_.Tenant(a)) {
+      want = Code::kFailedPrecondition;
+    }
+    bool always = want == Code::kOk && m_.accounts[a].access == SubAccountAccess::kAlwaysOn;
+    if (always && branch.has_value() && !*branch) want = Code::kFailedPrecondition;
+    if (want == Code::kOk) {
+      b = always || branch.value_or(m_.accounts[a].access == SubAccountAccess::kDefaultOn);
+      want = m_.RequireHolds(actor, m_.roles[role].perms, b, a);
+    }
+    if (want == Code::kOk && m_.users[u].memberships.count(a)) want = Code::kAlreadyExists;
+    Status s = db_->Invite(actor, u, a, role, branch);
+    Expect(want, s, "invite");
+    if (s.ok()) m_.users[u].memberships[a] = {role, b};
+  }
+
+  // Picks an existing membership (or sometimes a missing one).
+  bool PickMembership(UserId* u, AccountId* a) {
+    std::vector<std::pair<UserId, AccountId>> all;
+    for (const auto& [uid, user] : m_.users) {
+      for (const auto& [acc, m] : user.memberships) all.emplace_back(uid, acc);
+    }
+    if (all.empty() || P(5)) {
+      if (m_.users.empty() || m_.accounts.empty()) return false;
+      *u = PickKey(m_.users);
+      *a = PickKey(m_.accounts);
+      return true;
+    }
+    std::tie(*u, *a) = all[R(all.size())];
+    return true;
+  }
+
+  void ChangeMembership() {
+    UserId u;
+    AccountId a;
+    if (!PickMembership(&u, &a)) return;
+    Actor actor = PickActor();
+    int what = static_cast<int>(R(3));
+    bool has = m_.users[u].memberships.count(a) > 0;
+    Code want = has ? Code::kOk : Code::kNotFound;
+    Status s;
+    if (what == 0) {  // change role
+      RoleId role = PickRole();
+      if (want == Code::kOk && !m_.roles.count(role)) want = Code::kNotFound;
+      if (want == Code::kOk) want = m_.Require(actor, "user.invite", a);
+      if (want == Code::kOk && m_.roles[role].tenant != kNoId && m_.roles[role].tenant != m_.Tenant(a)) {
+        want = Code::kFailedPrecondition;
+      }
+      if (want == Code::kOk) {
+        const auto& m = m_.users[u].memberships[a];
+        want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, a);
+        if (want == Code::kOk) want = m_.RequireHolds(actor, m_.roles[role].perms, m.branch, a);
+      }
+      s = db_->ChangeRole(actor, u, a, role);
+      Expect(want, s, "change role");
+      if (s.ok()) m_.users[u].memberships[a].role = role;
+    } else if (what == 1) {  // branch access
+      bool branch = P(50);
+      if (want == Code::kOk) want = m_.Require(actor, "access.grant", a);
+      if (want == Code::kOk && !branch && m_.accounts[a].access == SubAccountAccess::kAlwaysOn) {
+        want = Code::kFailedPrecondition;
+      }
+      if (want == Code::kOk && branch) {
+        want = m_.RequireHolds(actor, m_.roles[m_.users[u].memberships[a].role].perms, true, a);
+      }
+      s = db_->SetBranchAccess(actor, u, a, branch);
+      Expect(want, s, "set branch access");
+      if (s.ok()) m_.users[u].memberships[a].branch = branch;
+    } else {  // remove
+      if (want == Code::kOk) want = m_.Require(actor, "user.remove", a);
+      if (want == Code::kOk) {
+        const auto& m = m_.users[u].memberships[a];
+        want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, a);
+      }
+      s = db_->RemoveMembership(actor, u, a);
+      Expect(want, s, "remove membership");
+      if (s.ok()) m_.users[u].memberships.erase(a);
+    }
+  }
+
+  void ChangeSettings() {
+    if (m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    AccountId a = PickAccount();
+    if (P(50)) {
+      SubAccountAccess access = static_cast<SubAccountAccess>(R(3));
+      Code want = m_.accounts.count(a) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk) want = m_.Require(actor, "access.grant", a);
+      bool change = want == Code::kOk && m_.accounts[a].access != access;
+      if (change && access == SubAccountAccess::kAlwaysOn) {
+        for (UserId u : m_.MembersOf(a)) {
+          const auto& m = m_.users[u].memberships[a];
+          if (!m.branch && want == Code::kOk) {
+            want = m_.RequireHolds(actor, m_.roles[m.role].perms, true, a);
+          }
+        }
+      }
+      Status s = db_->SetSubAccountAccess(actor, a, access);
+      Expect(want, s, "set sub-account access");
+      if (!s.ok()) return;
+      if (change && access == SubAccountAccess::kAlwaysOn) {
+        for (UserId u : m_.MembersOf(a)) m_.users[u].memberships[a].branch = true;
+      }
+      m_.accounts[a].access = access;
+    } else {
+      bool on = P(60);
+      Code want = m_.accounts.count(a) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk) {
+        if (m_.accounts[a].parent == kNoId) {
+          want = m_.Resolve(actor);
+          if (want == Code::kOk && !actor.is_system()) want = Code::kPermissionDenied;
+        } else {
+          want = m_.Require(actor, "account.manage_sub_accounts", m_.accounts[a].parent);
+        }
+      }
+      Status s = db_->SetSubAccountManagement(actor, a, on);
+      Expect(want, s, "set sub-account management");
+      if (s.ok()) m_.accounts[a].mgmt = on;
+    }
+  }
+
+  void RoleOp() {
+    if (m_.accounts.empty()) return;
+    Actor actor = PickActor();
+    if (P(70)) {
+      AccountId t = PickAccount();
+      std::string name = P(5) ? "viewer" : "role" + std::to_string(R(6));
+      std::vector<std::string> perms;
+      for (const auto& p : model::AllPerms()) {
+        if (P(30)) perms.push_back(p);
+      }
+      if (P(20)) perms.push_back("fe.account-hierarchy.read.subAccount");
+      Perms set(perms.begin(), perms.end());
+      if (set.erase("fe.account-hierarchy.read.subAccount")) set.insert("account.read");
+      Code want = m_.accounts.count(t) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk && m_.accounts[t].parent != kNoId) want = Code::kInvalidArgument;
+      if (want == Code::kOk) want = m_.Require(actor, "role.manage", t);
+      if (want == Code::kOk) want = m_.RequireHolds(actor, set, true, t);
+      if (want == Code::kOk && name == "viewer") want = Code::kAlreadyExists;
+      if (want == Code::kOk) {
+        for (const auto& [id, r] : m_.roles) {
+          if (r.tenant == t && r.name == name) want = Code::kAlreadyExists;
+        }
+      }
+      auto r = db_->CreateRole(actor, t, name, perms);
+      Expect(want, r.status(), "create role");
+      if (r.ok()) m_.roles[*r] = {t, name, set};
+    } else {
+      RoleId r = PickRole();
+      Code want = m_.roles.count(r) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk && m_.roles[r].tenant == kNoId) want = Code::kFailedPrecondition;
+      if (want == Code::kOk) want = m_.Require(actor, "role.manage", m_.roles[r].tenant);
+      if (want == Code::kOk) {
+        for (const auto& [uid, u] : m_.users) {
+          for (const auto& [a, m] : u.memberships) {
+            if (m.role == r) want = Code::kFailedPrecondition;
+          }
+        }
+      }
+      Status s = db_->DeleteRole(actor, r);
+      Expect(want, s, "delete role");
+      if (s.ok()) m_.roles.erase(r);
+    }
+  }
+
+  // ---- verification ----
+  void VerifyTree() {
+    for (const auto& [id, a] : m_.accounts) {
+      auto acc = db_->GetAccount(id);
+      ASSERT_OK(acc);
+      ASSERT_EQ(acc->parent, a.parent) << a.key;
+      ASSERT_EQ(acc->depth, m_.Depth(id)) << a.key;
+      for (EntityKind k : kAllEntityKinds) {
+        std::vector<std::string> sub = testing::KeysIn(db_.get(), id, k, false);
+        std::vector<std::string> dir = testing::KeysIn(db_.get(), id, k, true);
+        std::set<std::string> want_sub, want_dir;
+        for (const auto& [key, e] : m_.entities) {
+          if (key.first != k) continue;
+          if (m_.IsSelfOrAncestor(id, e.owner)) want_sub.insert(key.second);
+          if (e.owner == id) want_dir.insert(key.second);
+        }
+        ASSERT_EQ(std::set<std::string>(sub.begin(), sub.end()), want_sub) << a.key;
+        ASSERT_EQ(sub.size(), want_sub.size()) << "duplicates in " << a.key;
+        ASSERT_EQ(std::set<std::string>(dir.begin(), dir.end()), want_dir) << a.key;
+        auto counts = db_->CountOwned(id, k);
+        ASSERT_OK(counts);
+        ASSERT_EQ(counts->direct, want_dir.size()) << a.key;
+        ASSERT_EQ(counts->subtree, want_sub.size()) << a.key;
+      }
+    }
+    std::vector<std::string> problems;
+    Status s = db_->CheckIntegrity(&problems);
+    for (const auto& p : problems) ADD_FAILURE() << p;
+    ASSERT_OK(s);
+  }
+
+  void VerifyQueries() {
+    for (const auto& [uid, u] : m_.users) {
+      EntityKind kind = P(70) ? EntityKind::kDevice : kAllEntityKinds[R(4)];
+      const char* action = P(60) ? "read" : (P(50) ? "assign" : "write");
+      std::string perm = KindPerm(kind, action);
+      std::set<std::string> want = m_.Visible(uid, kind, perm);
+      // Visible, page by page.
+      VisibleRequest req{Actor::User(uid)};
+      req.kind = kind;
+      req.permission = perm;
+      req.limit = 1 + R(7);
+      std::vector<std::string> got;
+      for (int pages = 0; pages < 1000; ++pages) {
+        VisiblePage page;
+        ASSERT_OK(db_->Visible(req, &page));
+        for (const auto& it : page.items) got.push_back(it.key);
+        if (page.next_cursor.empty()) break;
+        req.cursor = page.next_cursor;
+      }
+      ASSERT_EQ(std::set<std::string>(got.begin(), got.end()), want) << u.login << " " << perm;
+      ASSERT_EQ(got.size(), want.size()) << "duplicates for " << u.login;
+      req.cursor.clear();
+      auto count = db_->Count(req);
+      ASSERT_OK(count);
+      ASSERT_EQ(*count, want.size()) << u.login;
+      // A filtered count scans; it must agree with the filtered model set.
+      req.type = "tracker";
+      size_t trackers = 0;
+      for (const auto& key : want) {
+        trackers += db_->FindEntity(kind, key)->type == "tracker";
+      }
+      ASSERT_EQ(*db_->Count(req), trackers);
+      // Within one account.
+      if (!m_.accounts.empty()) {
+        AccountId w = PickKey(m_.accounts);
+        req.type.reset();
+        req.within = w;
+        std::set<std::string> want_w;
+        for (const auto& key : want) {
+          if (m_.IsSelfOrAncestor(w, m_.entities[{kind, key}].owner)) want_w.insert(key);
+        }
+        ASSERT_EQ(*db_->Count(req), want_w.size());
+      }
+      // Check agrees with membership in the visible set, and who-can with check.
+      for (int i = 0; i < 3 && !m_.entities.empty(); ++i) {
+        auto key = PickKey(m_.entities);
+        std::string p = KindPerm(key.first, action);
+        bool allowed = m_.Visible(uid, key.first, p).count(key.second) > 0;
+        auto c = db_->Check(uid, p, key.second);
+        ASSERT_OK(c);
+        ASSERT_EQ(*c, allowed) << u.login << " " << p << " " << key.second;
+        Explanation ex;
+        ASSERT_OK(db_->Explain(uid, p, key.second, &ex));
+        ASSERT_EQ(ex.allowed, allowed) << ex.reason;
+        std::set<UserId> who;
+        WhoCanRequest wr;
+        wr.permission = p;
+        wr.entity_key = key.second;
+        wr.limit = 2;
+        for (;;) {
+          WhoCanPage page;
+          ASSERT_OK(db_->WhoCan(wr, &page));
+          for (const auto& item : page.items) who.insert(item.user);
+          if (page.next_cursor.empty()) break;
+          wr.cursor = page.next_cursor;
+        }
+        std::set<UserId> want_who;
+        for (const auto& [other, ou] : m_.users) {
+          if (m_.PermsOn(other, m_.entities[key].owner).count(p)) want_who.insert(other);
+        }
+        ASSERT_EQ(who, want_who) << p << " " << key.second;
+      }
+      // The accounts table: the accounts the user may read, in tree order.
+      TableRequest tr{Actor::User(uid)};
+      tr.limit = 10000;
+      TablePage table;
+      ASSERT_OK(db_->AccountsTable(tr, &table));
+      std::set<AccountId> readable;
+      for (const auto& [id, a] : m_.accounts) {
+        if (m_.PermsOn(uid, id).count("account.read")) readable.insert(id);
+      }
+      std::set<AccountId> rows;
+      for (const auto& row : table.rows) {
+        rows.insert(row.id);
+        ASSERT_EQ(row.devices_subtree, static_cast<uint64_t>(m_.SubtreeCount(row.id, EntityKind::kDevice)));
+        ASSERT_EQ(row.devices_direct, static_cast<uint64_t>(m_.Direct(row.id, EntityKind::kDevice)));
+        ASSERT_EQ(row.users, m_.MembersOf(row.id).size());
+        ASSERT_EQ(row.sub_accounts, m_.Subtree(row.id).size() - 1);
+        ASSERT_EQ(row.depth, m_.Depth(row.id));
+      }
+      ASSERT_EQ(rows, readable) << u.login;
+      ASSERT_EQ(table.total, readable.size());
+    }
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Db> db_;
+  Model m_;
+  std::mt19937_64 rng_;
+  uint64_t counter_ = 0;
+  int op_ = 0;
+  std::map<std::string, std::map<int, int>> outcomes_;  // op -> code -> count
+};
+
+TEST_P(ModelTest, RandomOperationsMatchTheModel) {
+  const Config& cfg = GetParam();
+  for (op_ = 0; op_ < cfg.ops; ++op_) {
+    int r = static_cast<int>(R(100));
+    if (r < 12) CreateAccount();
+    else if (r < 32) CreateEntity();
+    else if (r < 40) Reassign();
+    else if (r < 46) MoveAccount();
+    else if (r < 50) DeleteAccounts();
+    else if (r < 54) DeleteEntity();
+    else if (r < 62) CreateUser();
+    else if (r < 65) DisableOrRemoveUser();
+    else if (r < 78) Invite();
+    else if (r < 86) ChangeMembership();
+    else if (r < 93) ChangeSettings();
+    else RoleOp();
+    if (::testing::Test::HasFatalFailure()) return;
+    if (op_ % cfg.verify_every == cfg.verify_every - 1) {
+      VerifyTree();
+      if (::testing::Test::HasFatalFailure()) return;
+      VerifyQueries();
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+  VerifyTree();
+  VerifyQueries();
+  // The run must have exercised both sides of the rules.
+  size_t memberships = 0;
+  for (const auto& [id, u] : m_.users) memberships += u.memberships.size();
+  std::string summary = "accounts " + std::to_string(m_.accounts.size()) + ", entities " +
+                        std::to_string(m_.entities.size()) + ", users " +
+                        std::to_string(m_.users.size()) + ", memberships " +
+                        std::to_string(memberships) + "\n";
+  for (const auto& [op, codes] : outcomes_) {
+    summary += "  " + op + ":";
+    for (const auto& [code, n] : codes) summary += " " + std::string(CodeName(Code(code))) + "=" + std::to_string(n);
+    summary += "\n";
+  }
+  std::cout << summary;
+  for (const char* op : {"create account", "create entity", "reassign", "move account", "invite"}) {
+    EXPECT_GT(outcomes_[op][0], 5) << op << " never succeeded often enough\n" << summary;
+    EXPECT_GT(outcomes_[op][static_cast<int>(Code::kPermissionDenied)], 5)
+        << op << " was never denied often enough\n" << summary;
+  }
+  EXPECT_GT(m_.accounts.size(), 10u) << summary;
+  EXPECT_GT(m_.entities.size(), 20u) << summary;
+  EXPECT_GT(memberships, 5u) << summary;
+  // And everything survives a reopen.
+  ASSERT_OK(db_->Close());
+  Options o;
+  o.max_depth = 6;
+  db_ = testing::OpenDb(dir_.Sub("db"), o);
+  VerifyTree();
+  VerifyQueries();
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,
+                         ::testing::Values(Config{1, 2500, 50}, Config{2, 2500, 50},
+                                           Config{3, 2500, 50}, Config{4, 2500, 50},
+                                           Config{5, 2500, 50}),
+                         [](const auto& info) { return "seed" + std::to_string(info.param.seed); });
+
+}  // namespace
+}  // namespace canopy

@@ -1,0 +1,96 @@
+// Copyright (c) Canopy authors.
+
+#include "tests/test_util.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "engine/db_impl.h"
+#include "storage/keys.h"
+
+namespace canopy::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "canopy-test-XXXXXX").string();
+  char* p = mkdtemp(tmpl.data());
+  if (p == nullptr) std::abort();
+  path_ = p;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+Dump DumpAll(Db* db) {
+  Dump out;
+  auto* impl = static_cast<engine::DbImpl*>(db);
+  storage::Store* store = impl->store();
+  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+    auto it = store->NewIterator(cf, nullptr, "", "");
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      out[std::string(storage::CfName(cf)) + "/" + (*it)->key().ToString()] =
+          (*it)->value().ToString();
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<Db> OpenDb(const std::string& path, Options options) {
+  options.sync = false;
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(options, path, &db);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return db;
+}
+
+AccountId MakeAccount(Db* db, const std::string& key, AccountId parent,
+                      bool sub_account_management, const Actor& actor) {
+  AccountSpec spec;
+  spec.key = key;
+  spec.name = "Account " + key;
+  spec.parent = parent;
+  spec.settings.sub_account_management = sub_account_management;
+  auto r = db->CreateAccount(actor, spec);
+  EXPECT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+  return r.ok() ? *r : kNoId;
+}
+
+EntityId MakeDevice(Db* db, const std::string& key, AccountId owner, const std::string& unit_id,
+                    const Actor& actor) {
+  EntitySpec spec;
+  spec.kind = EntityKind::kDevice;
+  spec.key = key;
+  spec.unit_id = unit_id;
+  spec.name = "Device " + key;
+  spec.type = "tracker";
+  spec.owner = owner;
+  auto r = db->CreateEntity(actor, spec);
+  EXPECT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+  return r.ok() ? *r : kNoId;
+}
+
+UserId MakeUser(Db* db, const std::string& login, AccountId account, const Actor& actor) {
+  auto r = db->CreateUser(actor, UserSpec{login, "User " + login, account});
+  EXPECT_TRUE(r.ok()) << login << ": " << r.status().ToString();
+  return r.ok() ? *r : kNoId;
+}
+
+std::vector<std::string> KeysIn(Db* db, AccountId account, EntityKind kind, bool direct_only) {
+  VisibleRequest req{Actor::System()};
+  req.kind = kind;
+  req.within = account;
+  req.direct_only = direct_only;
+  std::unique_ptr<VisibleIterator> it;
+  Status s = db->NewVisibleIterator(req, &it);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  std::vector<std::string> keys;
+  if (!s.ok()) return keys;
+  for (; it->Valid(); it->Next()) keys.emplace_back(it->key());
+  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  return keys;
+}
+
+}  // namespace canopy::testing

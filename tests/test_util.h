@@ -1,0 +1,77 @@
+// Copyright (c) Canopy authors.
+//
+// Helpers shared by the test suites: temporary database folders, a raw dump
+// of every key space (to prove a refused call changed nothing), and small
+// builders.
+
+#ifndef CANOPY_TESTS_TEST_UTIL_H_
+#define CANOPY_TESTS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "canopy/db.h"
+
+namespace canopy::testing {
+
+// A fresh folder under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Every key/value of every key space, keyed by "<cf>/<key bytes>".
+using Dump = std::map<std::string, std::string>;
+Dump DumpAll(Db* db);
+
+// Opens a database (asserting success) with sync off for test speed.
+std::unique_ptr<Db> OpenDb(const std::string& path, Options options = Options());
+
+// Creates an account; aborts the test on failure.
+AccountId MakeAccount(Db* db, const std::string& key, AccountId parent = kNoId,
+                      bool sub_account_management = true,
+                      const Actor& actor = Actor::System());
+EntityId MakeDevice(Db* db, const std::string& key, AccountId owner,
+                    const std::string& unit_id = "", const Actor& actor = Actor::System());
+UserId MakeUser(Db* db, const std::string& login, AccountId account,
+                const Actor& actor = Actor::System());
+
+// All entity keys of `kind` in `account`'s subtree (or the account alone),
+// via the system viewer's scan.
+std::vector<std::string> KeysIn(Db* db, AccountId account, EntityKind kind = EntityKind::kDevice,
+                                 bool direct_only = false);
+
+}  // namespace canopy::testing
+
+// Asserts that `expr` (a Status or StatusOr) is OK, printing it otherwise.
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const auto& _s = (expr);                                \
+    ASSERT_TRUE(::canopy::testing::StatusOf(_s).ok())       \
+        << ::canopy::testing::StatusOf(_s).ToString();      \
+  } while (0)
+#define EXPECT_OK(expr)                                     \
+  do {                                                      \
+    const auto& _s = (expr);                                \
+    EXPECT_TRUE(::canopy::testing::StatusOf(_s).ok())       \
+        << ::canopy::testing::StatusOf(_s).ToString();      \
+  } while (0)
+
+namespace canopy::testing {
+inline const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+const Status& StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+}  // namespace canopy::testing
+
+#endif  // CANOPY_TESTS_TEST_UTIL_H_
