@@ -151,11 +151,14 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
   scope.ReleaseCatalog();
 
   query::ScanIterator it(store_.get(), view, FilterOf(request), resume);
-  std::string last;
-  for (; it.Valid() && page->items.size() < request.limit; it.Next()) {
+  std::string last;  // the index key of the last item returned
+  page->items.reserve(request.limit);
+  while (it.Valid()) {
     page->items.push_back(VisibleItem{it.id(), std::string(it.key()), std::string(it.name()),
                                       std::string(it.type()), it.owner()});
-    last.assign(it.index_key());
+    if (page->items.size() == request.limit) last.assign(it.index_key());
+    it.Next();
+    if (page->items.size() == request.limit) break;
   }
   CANOPY_RETURN_IF_ERROR(it.status());
   if (it.Valid()) {

@@ -2,6 +2,7 @@
 
 #include "query/permissions.h"
 
+#include <algorithm>
 #include <array>
 
 namespace canopy::query {
@@ -58,10 +59,18 @@ bool IsEntityPerm(Perm p, EntityKind* kind, EntityAction* action) {
 }
 
 std::optional<Perm> ParsePerm(std::string_view name) {
-  for (int i = 0; i < kNumPerms; ++i) {
-    if (PermName(static_cast<Perm>(i)) == name) return static_cast<Perm>(i);
-  }
-  return std::nullopt;
+  // Checks parse a permission on every call: look it up in a table built
+  // once instead of formatting every name.
+  static const std::vector<std::pair<std::string, Perm>> table = [] {
+    std::vector<std::pair<std::string, Perm>> t;
+    for (int i = 0; i < kNumPerms; ++i) t.emplace_back(PermName(static_cast<Perm>(i)), static_cast<Perm>(i));
+    std::sort(t.begin(), t.end());
+    return t;
+  }();
+  auto it = std::lower_bound(table.begin(), table.end(), name,
+                             [](const auto& e, std::string_view n) { return e.first < n; });
+  if (it == table.end() || it->first != name) return std::nullopt;
+  return it->second;
 }
 
 Status ParsePermNames(const std::vector<std::string>& names, PermSet* out) {

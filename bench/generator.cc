@@ -1,0 +1,134 @@
+// Copyright (c) Canopy authors.
+
+#include "bench/generator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+
+namespace canopy::bench {
+
+std::string TreeSpec::Name() const {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "r%llu-a%llu-d%u-f%u-v%llu-z%.2f-u%llu-b%.2f-s%llu",
+                (unsigned long long)roots, (unsigned long long)accounts, depth, fanout,
+                (unsigned long long)devices, zipf, (unsigned long long)users, branch_share,
+                (unsigned long long)seed);
+  return buf;
+}
+
+uint32_t GeneratedTree::SubtreeAtLeast(uint64_t min_devices) const {
+  uint32_t best = UINT32_MAX;
+  for (uint32_t i = 0; i < subtree.size(); ++i) {
+    if (subtree[i] >= min_devices && (best == UINT32_MAX || subtree[i] < subtree[best])) best = i;
+  }
+  return best;
+}
+
+Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* out) {
+  if (spec.roots == 0 || spec.accounts < spec.roots || spec.depth == 0 || spec.fanout == 0) {
+    return Status::InvalidArgument("tree spec needs roots >= 1, accounts >= roots, depth and fanout >= 1");
+  }
+  *out = GeneratedTree();
+  out->spec = spec;
+  std::mt19937_64 rng(spec.seed);
+  const uint64_t n = spec.accounts;
+  out->parent.assign(n, UINT32_MAX);
+  out->depth.assign(n, 1);
+  std::vector<uint32_t> children(n, 0);
+  // Accounts that can still take a child (not at max depth, not full).
+  std::vector<uint32_t> open;
+  for (uint32_t i = 0; i < spec.roots; ++i) {
+    if (spec.depth > 1) open.push_back(i);
+  }
+  for (uint32_t i = static_cast<uint32_t>(spec.roots); i < n; ++i) {
+    if (open.empty()) {
+      return Status::InvalidArgument("depth and fanout cannot hold " + std::to_string(n) +
+                                     " accounts");
+    }
+    size_t pick = rng() % open.size();
+    uint32_t p = open[pick];
+    out->parent[i] = p;
+    out->depth[i] = out->depth[p] + 1;
+    if (++children[p] >= spec.fanout) {
+      open[pick] = open.back();
+      open.pop_back();
+    }
+    if (out->depth[i] < spec.depth) open.push_back(i);
+  }
+  // Devices: Zipf over a random permutation of the accounts.
+  std::vector<uint32_t> rank(n);
+  for (uint32_t i = 0; i < n; ++i) rank[i] = i;
+  std::shuffle(rank.begin(), rank.end(), rng);
+  std::vector<double> cdf(n);
+  double sum = 0;
+  for (uint64_t r = 0; r < n; ++r) {
+    sum += 1.0 / std::pow(static_cast<double>(r + 1), spec.zipf);
+    cdf[r] = sum;
+  }
+  std::uniform_real_distribution<double> uni(0.0, sum);
+  out->direct.assign(n, 0);
+  out->device_owner.resize(spec.devices);
+  for (uint64_t d = 0; d < spec.devices; ++d) {
+    uint64_t r = std::lower_bound(cdf.begin(), cdf.end(), uni(rng)) - cdf.begin();
+    uint32_t a = rank[std::min<uint64_t>(r, n - 1)];
+    out->device_owner[d] = a;
+    out->direct[a]++;
+  }
+  out->subtree = out->direct;
+  for (uint64_t i = n; i-- > 0;) {  // children have larger indexes than parents
+    if (out->parent[i] != UINT32_MAX) out->subtree[out->parent[i]] += out->subtree[i];
+  }
+  std::bernoulli_distribution branch(spec.branch_share);
+  out->user_account.resize(spec.users);
+  out->user_branch.resize(spec.users);
+  for (uint64_t u = 0; u < spec.users; ++u) {
+    out->user_account[u] = static_cast<uint32_t>(rng() % n);
+    out->user_branch[u] = branch(rng);
+  }
+  if (path.empty()) return Status::Ok();
+
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
+  if (!f) return Status::IOError("cannot write " + path);
+  std::vector<char> buffer(1 << 20);
+  std::setvbuf(f.get(), buffer.data(), _IOFBF, buffer.size());
+  for (uint64_t i = 0; i < n; ++i) {
+    if (out->parent[i] == UINT32_MAX) {
+      std::fprintf(f.get(),
+                   "{\"type\":\"account\",\"key\":\"acc-%llu\",\"name\":\"Account %llu\","
+                   "\"settings\":{\"sub_account_management\":true}}\n",
+                   (unsigned long long)i, (unsigned long long)i);
+    } else {
+      std::fprintf(f.get(),
+                   "{\"type\":\"account\",\"key\":\"acc-%llu\",\"name\":\"Account %llu\","
+                   "\"parent\":\"acc-%u\",\"settings\":{\"sub_account_management\":true}}\n",
+                   (unsigned long long)i, (unsigned long long)i, out->parent[i]);
+    }
+  }
+  static const char* const kRoles[] = {"account_admin", "device_manager", "viewer"};
+  for (uint64_t u = 0; u < spec.users; ++u) {
+    std::fprintf(f.get(),
+                 "{\"type\":\"user\",\"login\":\"user-%llu@bench\",\"name\":\"User %llu\","
+                 "\"account\":\"acc-%u\"}\n",
+                 (unsigned long long)u, (unsigned long long)u, out->user_account[u]);
+    std::fprintf(f.get(),
+                 "{\"type\":\"membership\",\"login\":\"user-%llu@bench\",\"account\":\"acc-%u\","
+                 "\"role\":\"%s\",\"branch\":%s}\n",
+                 (unsigned long long)u, out->user_account[u], kRoles[u % 3],
+                 out->user_branch[u] ? "true" : "false");
+  }
+  static const char* const kTypes[] = {"tracker", "sensor", "camera", "gateway"};
+  for (uint64_t d = 0; d < spec.devices; ++d) {
+    std::fprintf(f.get(),
+                 "{\"type\":\"device\",\"key\":\"dev-%llu\",\"unit_id\":\"U-%llu\","
+                 "\"name\":\"Device %llu\",\"device_type\":\"%s\",\"account\":\"acc-%u\"}\n",
+                 (unsigned long long)d, (unsigned long long)d, (unsigned long long)d,
+                 kTypes[d % 4], out->device_owner[d]);
+  }
+  if (std::fflush(f.get()) != 0) return Status::IOError("cannot write " + path);
+  return Status::Ok();
+}
+
+}  // namespace canopy::bench

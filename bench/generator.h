@@ -1,0 +1,59 @@
+// Copyright (c) Canopy authors.
+//
+// The tree generator of the benchmarks and the capacity harness: roots,
+// accounts to a given depth and fan-out, devices spread over the accounts
+// with a Zipf skew, users with memberships (branch and direct), all from a
+// seed. It writes SPEC.md's JSON Lines interchange format, so a database is
+// built with Db::Import (SST ingestion) and the same file feeds SQLite.
+
+#ifndef CANOPY_BENCH_GENERATOR_H_
+#define CANOPY_BENCH_GENERATOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canopy/status.h"
+
+namespace canopy::bench {
+
+struct TreeSpec {
+  uint64_t roots = 1;
+  uint64_t accounts = 10000;  // all accounts, roots included
+  uint32_t depth = 6;         // the deepest level (a root is level 1)
+  uint32_t fanout = 16;       // at most this many children per account
+  uint64_t devices = 1000000;
+  double zipf = 0.8;          // skew of devices over accounts; 0 is uniform
+  uint64_t users = 1000;
+  double branch_share = 0.7;  // memberships with branch access
+  uint64_t seed = 42;
+
+  // A short stable name for caching built databases, e.g. "r1-a10000-...".
+  std::string Name() const;
+};
+
+// What was generated, for choosing benchmark targets.
+struct GeneratedTree {
+  TreeSpec spec;
+  std::vector<uint32_t> parent;      // account index -> parent index (UINT32_MAX: root)
+  std::vector<uint32_t> depth;       // account index -> level (1 = root)
+  std::vector<uint64_t> direct;      // devices owned by the account
+  std::vector<uint64_t> subtree;     // devices in its subtree
+  std::vector<uint32_t> device_owner;  // device index -> account index
+  std::vector<uint32_t> user_account;  // user index -> membership account
+  std::vector<bool> user_branch;       // user index -> branch membership
+  static std::string AccountKey(uint64_t i) { return "acc-" + std::to_string(i); }
+  static std::string DeviceKey(uint64_t i) { return "dev-" + std::to_string(i); }
+  static std::string UserLogin(uint64_t i) { return "user-" + std::to_string(i) + "@bench"; }
+  // The account whose subtree holds the fewest devices >= min_devices
+  // (UINT32_MAX if none).
+  uint32_t SubtreeAtLeast(uint64_t min_devices) const;
+};
+
+// Generates the tree for `spec` (deterministic), and writes it as JSON Lines
+// to `path` when it is not empty.
+Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* out);
+
+}  // namespace canopy::bench
+
+#endif  // CANOPY_BENCH_GENERATOR_H_
