@@ -149,7 +149,8 @@ class DbImpl final : public Db {
                 ImportReport* report) override;
   Status Export(std::string_view path, const ProgressFn& progress,
                 ImportReport* counts) const override;
-  Status CheckIntegrity(std::vector<std::string>* problems) const override;
+  Status CheckIntegrity(std::vector<std::string>* problems,
+                        const ProgressFn& progress) const override;
 
   // For tests and tools: the store (hold the right locks).
   storage::Store* store() const { return store_.get(); }

@@ -3,6 +3,7 @@
 // CheckIntegrity: verifies every invariant of the stored state from
 // scratch, and that the in-memory catalog equals a fresh load of it.
 
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 
@@ -47,7 +48,8 @@ std::string Id(uint64_t id) { return std::to_string(id); }
 
 }  // namespace
 
-Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out) const {
+Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
+                              const ProgressFn& progress) const {
   if (problems_out != nullptr) problems_out->clear();
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -126,8 +128,18 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out) const {
   // Entities against the indexes; recount.
   std::map<std::pair<AccountId, int>, int64_t> direct;
   size_t entities = 0, with_unit = 0;
+  uint64_t total_entities = 0;
+  for (AccountId r : fresh.roots) {
+    for (EntityKind k : kAllEntityKinds) total_entities += fresh.account(r)->count(k).subtree;
+  }
+  bool cancelled = false;
   CANOPY_RETURN_IF_ERROR(Scan(st, storage::kEntities, [&](auto k, auto v) {
     ++entities;
+    if (progress && entities % 65536 == 0 && !cancelled &&
+        !progress(entities, std::max<uint64_t>(entities, total_entities))) {
+      cancelled = true;
+    }
+    if (cancelled) return;
     Entity e;
     Status s = storage::DecodeEntity(v, &e);
     if (!s.ok()) {
@@ -162,6 +174,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out) const {
       problems.Add("visibility index entry of entity " + Id(e.id) + " is missing or stale");
     }
   }));
+  if (cancelled) return Status::Aborted("integrity check cancelled");
   size_t index_entries = 0, key_index = 0, unit_index = 0;
   CANOPY_RETURN_IF_ERROR(Scan(st, storage::kVisibility, [&](auto k, auto) {
     ++index_entries;
