@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <atomic>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -47,7 +48,7 @@ using query::AccountNode;
 using query::Catalog;
 
 constexpr size_t kBatchLimit = 100000;  // KV pairs; above it, SST ingestion
-constexpr uint64_t kProgressEvery = 65536;
+constexpr uint64_t kProgressEvery = 16384;  // lines (import) or entities (export)
 
 std::string Hex64(uint64_t v) {
   char buf[17];
@@ -597,7 +598,7 @@ class Importer {
   bool ended_ = false;
   std::string end_checksum_;
 
-  std::vector<StagedAccount> accounts_;
+  std::deque<StagedAccount> accounts_;  // a deque: AccountRef keeps pointers to labels
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }

@@ -43,7 +43,7 @@ namespace canopy {
 using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ImportOptions {
-  ProgressFn progress;  // called about every 64k lines
+  ProgressFn progress;  // called about every 16k lines with bytes read and the file size
 };
 struct ImportReport {
   uint64_t lines = 0;

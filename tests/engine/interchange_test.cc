@@ -1,0 +1,191 @@
+// Copyright (c) Canopy authors.
+//
+// Import and export through the engine API: round trips, all-or-nothing
+// refusals naming the line, the end-line checksum, and the SST path.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using testing::DumpAll;
+using testing::KeysIn;
+using testing::OpenDb;
+using testing::TempDir;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+const char kSeed[] =
+    R"({"type":"account","key":"acme","name":"ACME Corp","settings":{"sub_account_management":true}}
+{"type":"account","key":"acme-a","name":"Nested customer A","parent":"acme","attributes":{"home_dashboard":"fleet"},"settings":{"sub_account_management":true,"sub_account_access":"default_on"}}
+{"type":"role","tenant":"acme","name":"auditor","permissions":["device.read","account.read"]}
+{"type":"user","login":"a@acme.example","name":"User A","account":"acme-a"}
+{"type":"membership","login":"a@acme.example","account":"acme-a","role":"account_admin","branch":true}
+{"type":"membership","login":"a@acme.example","account":"acme","role":"auditor"}
+{"type":"device","key":"dev-1","unit_id":"U-0001","name":"Van 1","device_type":"tracker","account":"acme-a","attributes":{"vin":"WVW"}}
+{"type":"entity","kind":"asset","key":"site-7","name":"Depot","account":"acme"}
+)";
+
+TEST(Interchange, ImportExportRoundTrip) {
+  TempDir dir;
+  Write(dir.Sub("seed.jsonl"), kSeed);
+  auto db = OpenDb(dir.Sub("db"));
+  ImportReport report;
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("seed.jsonl"), ImportOptions(), &report));
+  EXPECT_EQ(report.accounts, 2u);
+  EXPECT_EQ(report.roles, 1u);
+  EXPECT_EQ(report.users, 1u);
+  EXPECT_EQ(report.memberships, 2u);
+  EXPECT_EQ(report.entities, 2u);
+  auto a = db->FindAccount("acme-a");
+  ASSERT_OK(a);
+  EXPECT_EQ(a->attributes.at("home_dashboard"), "fleet");
+  EXPECT_EQ(a->settings.sub_account_access, SubAccountAccess::kDefaultOn);
+  auto user = db->FindUser("a@acme.example");
+  ASSERT_OK(user);
+  EXPECT_TRUE(*db->Check(user->id, "device.read", "dev-1"));
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+
+  ASSERT_OK(db->Export(dir.Sub("out1.jsonl"), nullptr, nullptr));
+  auto db2 = OpenDb(dir.Sub("db2"));
+  ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out1.jsonl"), ImportOptions(), nullptr));
+  ASSERT_OK(db2->Export(dir.Sub("out2.jsonl"), nullptr, nullptr));
+  EXPECT_EQ(Read(dir.Sub("out1.jsonl")), Read(dir.Sub("out2.jsonl")));
+  EXPECT_NE(Read(dir.Sub("out1.jsonl")).find("{\"type\":\"end\",\"records\":8,"), std::string::npos);
+}
+
+TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  ASSERT_OK(db->CreateAccount(Actor::System(), {.key = "existing", .name = "E"}));
+  const auto before = DumpAll(db.get());
+  struct Case {
+    std::string text;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"{\"type\":\"account\",\"key\":\"x\",\"name\":\"X\"}\nnot json\n", "line 2: not valid JSON"},
+      {"{\"type\":\"account\",\"key\":\"x\"}\n", "line 1: missing field 'name'"},
+      {"{\"type\":\"account\",\"key\":\"x\",\"name\":\"X\",\"colour\":\"red\"}\n", "unknown field 'colour'"},
+      {"{\"type\":\"account\",\"key\":\"x\",\"name\":\"X\",\"parent\":\"nope\"}\n", "'nope'"},
+      {"{\"type\":\"account\",\"key\":\"existing\",\"name\":\"X\"}\n", "is taken"},
+      {"{\"type\":\"device\",\"key\":\"d\",\"name\":\"D\",\"account\":\"existing\"}\n"
+       "{\"type\":\"device\",\"key\":\"d\",\"name\":\"D\",\"account\":\"existing\"}\n",
+       "line 2: device 'd' appears twice (also on line 1)"},
+      {"{\"type\":\"device\",\"key\":\"d1\",\"unit_id\":\"U\",\"name\":\"D\",\"account\":\"existing\"}\n"
+       "{\"type\":\"device\",\"key\":\"d2\",\"unit_id\":\"U\",\"name\":\"D\",\"account\":\"existing\"}\n",
+       "unit id 'U' appears twice"},
+      {"{\"type\":\"membership\",\"login\":\"ghost\",\"account\":\"existing\",\"role\":\"viewer\"}\n", "'ghost'"},
+      {"{\"type\":\"gadget\"}\n", "unknown record type 'gadget'"},
+      {"[1,2]\n", "must be a JSON object"},
+      {"{\"type\":\"account\",\"key\":\"\\u00ff\\u0000\",\"name\":\"X\"}\n", "NUL"},
+      {"{\"type\":\"end\",\"records\":5,\"xxh3\":\"0\"}\n", "end line counts 5 records"},
+  };
+  for (const auto& c : cases) {
+    Write(dir.Sub("bad.jsonl"), c.text);
+    Status s = db->Import(Actor::System(), dir.Sub("bad.jsonl"), ImportOptions(), nullptr);
+    EXPECT_FALSE(s.ok()) << c.text;
+    EXPECT_NE(s.message().find(c.message), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("nothing was imported"), std::string::npos) << s.ToString();
+    EXPECT_EQ(before, DumpAll(db.get())) << c.text;
+  }
+  EXPECT_EQ(db->Import(Actor::System(), dir.Sub("missing.jsonl"), ImportOptions(), nullptr).code(),
+            Code::kNotFound);
+  Write(dir.Sub("ok.jsonl"), kSeed);
+  auto uid = testing::MakeUser(db.get(), "someone", db->FindAccount("existing")->id);
+  EXPECT_EQ(db->Import(Actor::User(uid), dir.Sub("ok.jsonl"), ImportOptions(), nullptr).code(),
+            Code::kPermissionDenied);
+}
+
+TEST(Interchange, AlteredExportIsRefusedByItsChecksum) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  Write(dir.Sub("seed.jsonl"), kSeed);
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("seed.jsonl"), ImportOptions(), nullptr));
+  ASSERT_OK(db->Export(dir.Sub("out.jsonl"), nullptr, nullptr));
+  std::string text = Read(dir.Sub("out.jsonl"));
+  size_t pos = text.find("Van 1");
+  ASSERT_NE(pos, std::string::npos);
+  text.replace(pos, 5, "Van 9");
+  Write(dir.Sub("edited.jsonl"), text);
+  auto db2 = OpenDb(dir.Sub("db2"));
+  Status s = db2->Import(Actor::System(), dir.Sub("edited.jsonl"), ImportOptions(), nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("checksum mismatch"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(db2->Roots().empty());
+}
+
+// Devices naming an account that was defined before many later accounts:
+// the importer's cached owner must survive its account list growing.
+TEST(Interchange, DevicesInterleavedWithAccountsKeepTheirOwners) {
+  TempDir dir;
+  std::string text = "{\"type\":\"account\",\"key\":\"first\",\"name\":\"F\"}\n";
+  text += "{\"type\":\"device\",\"key\":\"d-0\",\"name\":\"D\",\"account\":\"first\"}\n";
+  for (int i = 0; i < 2000; ++i) {
+    text += "{\"type\":\"account\",\"key\":\"a-" + std::to_string(i) +
+            "\",\"name\":\"A\",\"parent\":\"first\"}\n";
+  }
+  for (int i = 1; i < 50; ++i) {
+    text += "{\"type\":\"device\",\"key\":\"d-" + std::to_string(i) +
+            "\",\"name\":\"D\",\"account\":\"first\"}\n";
+  }
+  Write(dir.Sub("t.jsonl"), text);
+  auto db = OpenDb(dir.Sub("db"));
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("t.jsonl"), ImportOptions(), nullptr));
+  AccountId first = db->FindAccount("first")->id;
+  EXPECT_EQ(KeysIn(db.get(), first, EntityKind::kDevice, /*direct_only=*/true).size(), 50u);
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+}
+
+// Above 100k key/value pairs an import is written as SST files and
+// ingested; the result must be the same as through a write batch.
+TEST(Interchange, LargeImportsGoThroughSstIngestion) {
+  TempDir dir;
+  std::string text = "{\"type\":\"account\",\"key\":\"t\",\"name\":\"T\"}\n";
+  for (int a = 0; a < 10; ++a) {
+    text += "{\"type\":\"account\",\"key\":\"t-" + std::to_string(a) + "\",\"name\":\"T\",\"parent\":\"t\"}\n";
+  }
+  const int n = 40000;  // 4 pairs each: past the batch limit
+  for (int i = 0; i < n; ++i) {
+    text += "{\"type\":\"device\",\"key\":\"dev-" + std::to_string(i) + "\",\"unit_id\":\"U-" +
+            std::to_string(i) + "\",\"name\":\"Device\",\"account\":\"t-" + std::to_string(i % 10) + "\"}\n";
+  }
+  Write(dir.Sub("big.jsonl"), text);
+  auto db = OpenDb(dir.Sub("db"));
+  uint64_t calls = 0;
+  ImportOptions opts;
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    EXPECT_LE(done, total);
+    ++calls;
+    return true;
+  };
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr));
+  EXPECT_GT(calls, 0u);
+  EXPECT_EQ(db->CountOwned(db->FindAccount("t")->id, EntityKind::kDevice)->subtree,
+            static_cast<uint64_t>(n));
+  EXPECT_EQ(db->FindDeviceByUnitId("U-39999")->key, "dev-39999");
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+  // Cancelling leaves nothing behind.
+  auto db2 = OpenDb(dir.Sub("db2"));
+  opts.progress = [](uint64_t, uint64_t) { return false; };
+  EXPECT_EQ(db2->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr).code(),
+            Code::kAborted);
+  EXPECT_TRUE(db2->Roots().empty());
+}
+
+}  // namespace
+}  // namespace canopy
