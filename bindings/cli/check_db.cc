@@ -35,6 +35,8 @@ int Run(Context& ctx, Args& args) {
 
 }  // namespace
 
-Command CheckDbCommand() { return {"check-db", "verify every invariant of the database", kUsage, Run}; }
+Command CheckDbCommand() {
+  return {"check-db", "verify every invariant of the database", kUsage, Run};
+}
 
 }  // namespace canopy::cli

@@ -2,11 +2,26 @@
 
 #include "bindings/cli/cli.h"
 
+#include <charconv>
 #include <ctime>
 
 #include "query/json.h"
 
 namespace canopy::cli {
+
+std::string Args::Subcommand(const std::vector<std::string>& known) {
+  std::string list;
+  for (size_t i = 0; i < known.size(); ++i) list += (i ? ", " : "") + known[i];
+  if (raw_.empty() || raw_[0].empty() || raw_[0][0] == '-') {
+    throw UsageError{"missing subcommand (one of: " + list + ")"};
+  }
+  std::string sub = raw_[0];
+  bool ok = false;
+  for (const auto& k : known) ok |= k == sub;
+  if (!ok) throw UsageError{"unknown subcommand '" + sub + "' (one of: " + list + ")"};
+  raw_.erase(raw_.begin());
+  return sub;
+}
 
 void Args::Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans) {
   for (size_t i = 0; i < raw_.size(); ++i) {
@@ -26,15 +41,26 @@ void Args::Parse(const std::set<std::string>& valued, const std::set<std::string
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
       }
-      if (valued.count(name)) {
+      // The global flags may also follow the command name.
+      const bool global_json = globals_ != nullptr && name == "json" && !booleans.count(name);
+      const bool global_actor = globals_ != nullptr && name == "actor" && !valued.count(name);
+      if (valued.count(name) || global_actor) {
         if (!value) {
           if (i + 1 >= raw_.size()) throw UsageError{"--" + name + " needs a value"};
           value = raw_[++i];
         }
-        values_[name] = *value;
-      } else if (booleans.count(name)) {
+        if (global_actor) {
+          globals_->actor_login = *value;
+        } else {
+          values_[name].push_back(*value);
+        }
+      } else if (booleans.count(name) || global_json) {
         if (value) throw UsageError{"--" + name + " takes no value"};
-        booleans_.insert(name);
+        if (global_json) {
+          globals_->json = true;
+        } else {
+          booleans_.insert(name);
+        }
       } else {
         throw UsageError{"unknown flag --" + name};
       }
@@ -48,6 +74,12 @@ void Args::Parse(const std::set<std::string>& valued, const std::set<std::string
 std::optional<std::string> Args::Get(const std::string& flag) const {
   auto it = values_.find(flag);
   if (it == values_.end()) return std::nullopt;
+  return it->second.back();
+}
+
+std::vector<std::string> Args::GetAll(const std::string& flag) const {
+  auto it = values_.find(flag);
+  if (it == values_.end()) return {};
   return it->second;
 }
 
@@ -73,6 +105,10 @@ bool Context::Open(bool create) {
   Status s = Db::Open(o, db_path, &db);
   if (!s.ok()) {
     Fail(s);
+    if (s.IsNotFound() && !create) {
+      *err << "canopy: create one with 'canopy --db " << db_path
+           << " account create KEY --name NAME' or 'canopy --db " << db_path << " import FILE'\n";
+    }
     return false;
   }
   return true;
@@ -117,6 +153,87 @@ bool FindUser(Context& ctx, const std::string& login, User* out) {
   }
   *out = std::move(u).value();
   return true;
+}
+
+bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* out) {
+  auto r = ctx.db->FindRole(account, name);
+  if (!r.ok()) {
+    ctx.Fail(r.status());
+    return false;
+  }
+  *out = std::move(r).value();
+  return true;
+}
+
+const std::string& Names::AccountKey(AccountId id) {
+  auto it = accounts_.find(id);
+  if (it != accounts_.end()) return it->second;
+  auto a = db_.GetAccount(id);
+  return accounts_[id] = a.ok() ? a->key : "#" + std::to_string(id);
+}
+
+const std::string& Names::RoleName(RoleId id) {
+  auto it = roles_.find(id);
+  if (it != roles_.end()) return it->second;
+  auto r = db_.GetRole(id);
+  return roles_[id] = r.ok() ? r->name : "#" + std::to_string(id);
+}
+
+const std::string& Names::Login(UserId id) {
+  auto it = logins_.find(id);
+  if (it != logins_.end()) return it->second;
+  auto u = db_.GetUser(id);
+  return logins_[id] = u.ok() ? u->login : "#" + std::to_string(id);
+}
+
+std::optional<uint64_t> GetNumber(const Args& args, const std::string& flag, uint64_t lo,
+                                  uint64_t hi) {
+  auto text = args.Get(flag);
+  if (!text) return std::nullopt;
+  const std::string range = std::to_string(lo) + ".." + std::to_string(hi);
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size()) {
+    throw UsageError{"--" + flag + " needs a number (" + range + "), not '" + *text + "'"};
+  }
+  if (v < lo || v > hi) throw UsageError{"--" + flag + " must be in " + range};
+  return v;
+}
+
+std::optional<bool> GetOnOff(const Args& args, const std::string& flag) {
+  auto text = args.Get(flag);
+  if (!text) return std::nullopt;
+  if (*text == "on" || *text == "true" || *text == "yes") return true;
+  if (*text == "off" || *text == "false" || *text == "no") return false;
+  throw UsageError{"--" + flag + " must be on or off, not '" + *text + "'"};
+}
+
+EntityKind GetKind(const Args& args) {
+  auto text = args.Get("kind");
+  if (!text) return EntityKind::kDevice;
+  auto kind = ParseEntityKind(*text);
+  if (!kind) {
+    throw UsageError{"--kind must be device, asset, dashboard or entity_view, not '" + *text + "'"};
+  }
+  return *kind;
+}
+
+std::pair<std::string, std::string> SplitAssignment(const std::string& flag,
+                                                    const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UsageError{"--" + flag + " needs NAME=VALUE, not '" + text + "'"};
+  }
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+Attributes GetAttributes(const Args& args, const std::string& flag) {
+  Attributes out;
+  for (const auto& text : args.GetAll(flag)) {
+    auto [name, value] = SplitAssignment(flag, text);
+    out[name] = value;
+  }
+  return out;
 }
 
 std::vector<std::string> SplitList(const std::string& s) {

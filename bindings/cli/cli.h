@@ -1,8 +1,9 @@
 // Copyright (c) Canopy authors.
 //
 // The `canopy` command line: shared pieces of its commands — argument
-// parsing, the open database, output helpers. Each command lives in its own
-// file and registers itself in commands.cc.
+// parsing, the open database, look-ups that print their own errors. Each
+// command (or command group) lives in its own file and registers itself in
+// commands.cc; output helpers are in output.h.
 //
 // Conventions: errors go to stderr, prefixed "canopy: "; exit status 0 on
 // success, 1 when Canopy refused or failed (the Status message is printed),
@@ -12,12 +13,14 @@
 #ifndef CANOPY_BINDINGS_CLI_CLI_H_
 #define CANOPY_BINDINGS_CLI_CLI_H_
 
+#include <cstdint>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "canopy/db.h"
@@ -28,21 +31,33 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 
-// A usage error: printed with the command's usage line, exit status 2.
+// A usage error: printed with the command's usage text, exit status 2.
 struct UsageError {
   std::string message;
 };
 
+struct Context;
+
 // The arguments after the command name: flags (--name value, --name=value,
 // or boolean --name) and positionals. A command declares what it accepts;
-// anything else is a usage error.
+// anything else is a usage error. The global --json and --actor LOGIN are
+// also accepted here (after the command name) when the Args were given the
+// Context to set them on.
 class Args {
  public:
-  Args(std::vector<std::string> raw) : raw_(std::move(raw)) {}
-  // Declares the flags: `valued` take a value, `booleans` do not. Parses
-  // and throws UsageError on unknown flags or missing values.
+  explicit Args(std::vector<std::string> raw, Context* globals = nullptr)
+      : raw_(std::move(raw)), globals_(globals) {}
+  // Removes and returns the first argument as the subcommand of a command
+  // group (`canopy account create ...`). Throws UsageError listing `known`
+  // when it is missing, a flag, or not one of them.
+  std::string Subcommand(const std::vector<std::string>& known);
+  // Declares the flags: `valued` take a value (and may repeat), `booleans`
+  // do not. Parses and throws UsageError on unknown flags or missing values.
   void Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans);
+  // The last value given for a valued flag.
   std::optional<std::string> Get(const std::string& flag) const;
+  // Every value given for a repeatable flag, in order.
+  std::vector<std::string> GetAll(const std::string& flag) const;
   std::string Require(const std::string& flag) const;
   bool Has(const std::string& flag) const { return booleans_.count(flag) > 0; }
   const std::vector<std::string>& positionals() const { return positionals_; }
@@ -54,7 +69,8 @@ class Args {
 
  private:
   std::vector<std::string> raw_;
-  std::map<std::string, std::string> values_;
+  Context* globals_;
+  std::map<std::string, std::vector<std::string>> values_;
   std::set<std::string> booleans_;
   std::vector<std::string> positionals_;
   bool help_ = false;
@@ -89,6 +105,42 @@ const std::vector<Command>& Commands();
 // Lookups that print a clear error themselves and return false.
 bool FindAccount(Context& ctx, const std::string& key, Account* out);
 bool FindUser(Context& ctx, const std::string& login, User* out);
+// A role by name as seen from `account` (built-in, or a custom role of the
+// account's root tenant).
+bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* out);
+
+// Resolves engine ids to external keys and names for output, caching each
+// answer (a listing names the same few owners again and again). An id that
+// no longer resolves prints as "#<id>".
+class Names {
+ public:
+  explicit Names(const Db& db) : db_(db) {}
+  const std::string& AccountKey(AccountId id);
+  const std::string& RoleName(RoleId id);
+  const std::string& Login(UserId id);
+
+ private:
+  const Db& db_;
+  std::unordered_map<AccountId, std::string> accounts_;
+  std::unordered_map<RoleId, std::string> roles_;
+  std::unordered_map<UserId, std::string> logins_;
+};
+
+// ---- Argument values ----------------------------------------------------
+// Each throws UsageError naming the flag when the value is malformed.
+
+// A decimal number in [lo, hi], or nullopt when the flag is absent.
+std::optional<uint64_t> GetNumber(const Args& args, const std::string& flag, uint64_t lo,
+                                  uint64_t hi);
+// "on" / "off" (also true/false, yes/no), or nullopt when absent.
+std::optional<bool> GetOnOff(const Args& args, const std::string& flag);
+// The entity kind of --kind (default: device).
+EntityKind GetKind(const Args& args);
+// "NAME=VALUE" split at the first '='; the name must not be empty.
+std::pair<std::string, std::string> SplitAssignment(const std::string& flag,
+                                                    const std::string& text);
+// Every --<flag> NAME=VALUE, as attributes (a repeated name keeps the last).
+Attributes GetAttributes(const Args& args, const std::string& flag);
 
 // Splits "a,b,c" (empty parts dropped).
 std::vector<std::string> SplitList(const std::string& s);

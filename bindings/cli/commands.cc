@@ -8,13 +8,22 @@ namespace canopy::cli {
 
 Command DemoCommand();
 Command TreeCommand();
+Command AccountCommand();
+Command UserCommand();
+Command RoleCommand();
+Command DeviceCommand();
+Command VisibleCommand();
+Command CheckCommand();
+Command WhoCanCommand();
+Command ImportCommand();
+Command ExportCommand();
 Command CheckDbCommand();
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      DemoCommand(),
-      TreeCommand(),
-      CheckDbCommand(),
+      DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
+      RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
+      WhoCanCommand(), ImportCommand(), ExportCommand(),  CheckDbCommand(),
   };
   return commands;
 }

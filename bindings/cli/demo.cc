@@ -44,8 +44,8 @@ Status Seed(Context& ctx) {
   root.settings.sub_account_management = true;
   root.attributes = {{"home_dashboard", "fleet-overview"}};
   AccountId customer = s.Ok(db.CreateAccount(system, root), "create customer");
-  UserId admin = s.Ok(db.CreateUser(system, {"admin@customer.example", "Admin", customer}),
-                      "create admin");
+  UserId admin =
+      s.Ok(db.CreateUser(system, {"admin@customer.example", "Admin", customer}), "create admin");
   auto admin_role = db.FindRole(customer, "account_admin");
   if (!admin_role.ok()) return admin_role.status();
   s.Ok(db.Invite(system, admin, customer, admin_role->id, true), "invite admin");
@@ -64,8 +64,8 @@ Status Seed(Context& ctx) {
     ids[i] = s.Ok(db.CreateAccount(as_admin, spec), "create nested customer");
   }
   // ...register the fleet in the top account...
-  const char* fleet[7][3] = {{"dev-c1", "U-0001", "Van 1"},     {"dev-c2", "U-0002", "Van 2"},
-                             {"dev-a1", "U-0101", "Truck A1"},  {"dev-a2", "U-0102", "Truck A2"},
+  const char* fleet[7][3] = {{"dev-c1", "U-0001", "Van 1"},      {"dev-c2", "U-0002", "Van 2"},
+                             {"dev-a1", "U-0101", "Truck A1"},   {"dev-a2", "U-0102", "Truck A2"},
                              {"dev-a3", "U-0103", "Trailer A3"}, {"dev-b1", "U-0201", "Bus B1"},
                              {"dev-b2", "U-0202", "Bus B2"}};
   for (const auto& d : fleet) {
@@ -81,8 +81,9 @@ Status Seed(Context& ctx) {
   // by unit ids for A and by device ids for B)...
   std::vector<std::string> to_a = {"U-0101", "U-0102", "U-0103"};
   std::vector<std::string> to_b = {"dev-b1", "dev-b2"};
-  s.Ok(db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kUnitId, to_a, ids[0], nullptr),
-       "assign devices to A");
+  s.Ok(
+      db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kUnitId, to_a, ids[0], nullptr),
+      "assign devices to A");
   s.Ok(db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kKey, to_b, ids[1], nullptr),
        "assign devices to B");
   // ...and create an administrator user on each nested account.
@@ -157,12 +158,15 @@ int Run(Context& ctx, Args& args) {
     }
   }
   *ctx.out << "\nTry: canopy visible --user user-a@customer.example, canopy tree --format dot,\n"
-              "     canopy check --user admin@customer.example --permission device.read --entity dev-b1 --explain\n";
+              "     canopy check --user admin@customer.example --permission device.read --entity "
+              "dev-b1 --explain\n";
   return kExitOk;
 }
 
 }  // namespace
 
-Command DemoCommand() { return {"demo", "seed SPEC.md's example and show the rules at work", kUsage, Run}; }
+Command DemoCommand() {
+  return {"demo", "seed SPEC.md's example and show the rules at work", kUsage, Run};
+}
 
 }  // namespace canopy::cli

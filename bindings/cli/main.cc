@@ -24,11 +24,17 @@ void PrintHelp(std::ostream& out) {
          "  --db DIR       the database folder (default ./canopy-data)\n"
          "  --json         machine-readable output: one JSON object per line\n"
          "  --actor LOGIN  the user performing mutations (default: the system actor)\n"
-         "  --version      print the library and storage-format versions\n\n"
+         "  --version      print the library and storage-format versions\n"
+         "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
+         "--json and --actor may also follow the command name\n"
+         "(canopy visible --user x --json).\n\n"
+         "Exit status: 0 on success (check: also when the answer is 'denied'), 1 when\n"
+         "Canopy refused or failed (the reason is printed on stderr), 2 for usage\n"
+         "errors (unknown flag, missing argument).\n\n"
          "commands:\n";
   for (const Command& c : Commands()) {
     out << "  " << c.name;
-    for (size_t i = std::strlen(c.name); i < 12; ++i) out << ' ';
+    for (size_t i = std::strlen(c.name); i < 10; ++i) out << ' ';
     out << c.summary << "\n";
   }
   out << "\nRun 'canopy COMMAND --help' for a command's own flags.\n";
@@ -84,7 +90,7 @@ int main(int argc, char** argv) {
     std::cerr << "canopy: unknown command '" << name << "'\nRun 'canopy --help' for usage.\n";
     return canopy::cli::kExitUsage;
   }
-  Args args(std::vector<std::string>(argv + i, argv + argc));
+  Args args(std::vector<std::string>(argv + i, argv + argc), &ctx);
   for (int k = i; k < argc; ++k) {
     if (std::strcmp(argv[k], "--help") == 0 || std::strcmp(argv[k], "-h") == 0) {
       std::cout << command->usage;
@@ -94,7 +100,12 @@ int main(int argc, char** argv) {
   try {
     return command->run(ctx, args);
   } catch (const UsageError& e) {
-    std::cerr << "canopy " << command->name << ": " << e.message << "\n\n" << command->usage;
+    // The synopsis (the usage text up to its first blank line) and a pointer
+    // to the full text keep the error itself in view.
+    std::string usage = command->usage;
+    usage = usage.substr(0, usage.find("\n\n") + 1);
+    std::cerr << "canopy " << command->name << ": " << e.message << "\n"
+              << usage << "Run 'canopy " << command->name << " --help' for every flag.\n";
     return canopy::cli::kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "canopy: internal error: " << e.what() << "\n";

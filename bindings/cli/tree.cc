@@ -15,7 +15,7 @@ const char kUsage[] =
     "                          [--format table|json|dot] [--sort ORDER] [--desc]\n\n"
     "Shows the accounts the actor may read (the system actor: all), in tree order.\n"
     "  --account KEY  only this account's subtree\n"
-    "  --depth N      at most N levels below it (json and dot)\n"
+    "  --depth N      at most N levels below it (json and dot; 0, the default: all)\n"
     "  --format F     table (default), json (nested graph) or dot (Graphviz)\n"
     "  --sort ORDER   table order: tree (default), name, created, users,\n"
     "                 sub_accounts, devices, devices_subtree\n"
@@ -41,18 +41,14 @@ int Run(Context& ctx, Args& args) {
   if (format != "table" && format != "json" && format != "dot") {
     throw UsageError{"--format must be table, json or dot"};
   }
-  uint32_t depth = 0;
-  if (auto d = args.Get("depth")) {
-    try {
-      depth = static_cast<uint32_t>(std::stoul(*d));
-    } catch (...) {
-      throw UsageError{"--depth needs a number"};
-    }
-  }
+  const uint32_t depth = static_cast<uint32_t>(GetNumber(args, "depth", 0, 64).value_or(0));
   static const std::map<std::string, TableSort> kSorts = {
-      {"tree", TableSort::kTree},           {"name", TableSort::kName},
-      {"created", TableSort::kCreated},     {"users", TableSort::kUsers},
-      {"sub_accounts", TableSort::kSubAccounts}, {"devices", TableSort::kDevicesDirect},
+      {"tree", TableSort::kTree},
+      {"name", TableSort::kName},
+      {"created", TableSort::kCreated},
+      {"users", TableSort::kUsers},
+      {"sub_accounts", TableSort::kSubAccounts},
+      {"devices", TableSort::kDevicesDirect},
       {"devices_subtree", TableSort::kDevicesSubtree}};
   std::string sort = args.Get("sort").value_or("tree");
   if (!kSorts.count(sort)) throw UsageError{"unknown --sort '" + sort + "'"};
@@ -93,8 +89,8 @@ int Run(Context& ctx, Args& args) {
       for (size_t i = 0; i < r.path.size(); ++i) *ctx.out << (i ? "," : "") << Json(r.path[i]);
       *ctx.out << "],\"users\":" << r.users << ",\"sub_accounts\":" << r.sub_accounts
                << ",\"devices\":" << r.devices_direct
-               << ",\"devices_subtree\":" << r.devices_subtree << ",\"created\":"
-               << Json(FormatTime(r.created_us)) << "}\n";
+               << ",\"devices_subtree\":" << r.devices_subtree
+               << ",\"created\":" << Json(FormatTime(r.created_us)) << "}\n";
     }
     return kExitOk;
   }
@@ -129,10 +125,11 @@ int Run(Context& ctx, Args& args) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     *ctx.out << Pad(labels[i], width + 2) << Pad(r.name, name_width + 2)
-             << RightAlign(std::to_string(r.users), 5) << RightAlign(std::to_string(r.sub_accounts), 14)
+             << RightAlign(std::to_string(r.users), 5)
+             << RightAlign(std::to_string(r.sub_accounts), 14)
              << RightAlign(std::to_string(r.devices_direct), 9)
-             << RightAlign(std::to_string(r.devices_subtree), 12) << "  " << FormatTime(r.created_us)
-             << "\n";
+             << RightAlign(std::to_string(r.devices_subtree), 12) << "  "
+             << FormatTime(r.created_us) << "\n";
   }
   if (rows.empty()) *ctx.out << "(no accounts the actor may read)\n";
   return kExitOk;
@@ -140,6 +137,8 @@ int Run(Context& ctx, Args& args) {
 
 }  // namespace
 
-Command TreeCommand() { return {"tree", "the accounts as a table or a graph (JSON, DOT)", kUsage, Run}; }
+Command TreeCommand() {
+  return {"tree", "the accounts as a table or a graph (JSON, DOT)", kUsage, Run};
+}
 
 }  // namespace canopy::cli

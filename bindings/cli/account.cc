@@ -1,0 +1,368 @@
+// Copyright (c) Canopy authors.
+//
+// canopy account create|show|update|move|delete|list: the account tree
+// (SPEC.md rule 4). Every mutation runs as --actor and is authorised by the
+// engine; a refusal names the missing permission and changes nothing.
+
+#include <algorithm>
+
+#include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
+
+namespace canopy::cli {
+
+namespace {
+
+const char kUsage[] =
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] account SUBCOMMAND ...\n\n"
+    "  account create KEY --name NAME [--parent KEY] [--attribute K=V]...\n"
+    "                 [--sub-account-management on|off]\n"
+    "                 [--sub-account-access default_off|default_on|always_on]\n"
+    "      Creates an account; without --parent a root tenant (system actor only).\n"
+    "      The database folder is created when it does not exist yet.\n"
+    "  account show KEY\n"
+    "      The account summary: path, users (members), sub-accounts, devices (and\n"
+    "      other entities) directly and in the subtree, settings, attributes.\n"
+    "  account update KEY [--name NAME] [--attribute K=V]... [--remove-attribute K]...\n"
+    "                 [--sub-account-management on|off] [--sub-account-access A]\n"
+    "      Changes the name and attributes (--attribute adds or replaces one,\n"
+    "      --remove-attribute removes one), then the settings. These are up to three\n"
+    "      engine calls, each atomic; if a later one is refused, the earlier ones\n"
+    "      stay applied and the error says so.\n"
+    "  account move KEY --parent PARENT_KEY\n"
+    "      Moves the account with its whole subtree, entities and users under\n"
+    "      PARENT_KEY.\n"
+    "  account delete KEY [KEY...] [--receiver KEY]\n"
+    "      Deletes accounts that have no sub-accounts (several keys: one atomic call,\n"
+    "      all or nothing; a whole branch may be given). Their entities and users go\n"
+    "      to --receiver, which is required when there are any.\n"
+    "  account list [KEY] [--depth N]\n"
+    "      KEY's sub-accounts N levels deep (default 1: its children; 0: all\n"
+    "      descendants). Without KEY the root tenants (--depth 2 adds their\n"
+    "      children, and so on).\n\n"
+    "Flags:\n"
+    "  --name NAME                      the display name\n"
+    "  --parent KEY                     the parent account\n"
+    "  --attribute K=V                  a free attribute (repeatable)\n"
+    "  --remove-attribute K             remove an attribute (update; repeatable)\n"
+    "  --sub-account-management on|off  may users create sub-accounts under it\n"
+    "  --sub-account-access A           default_off, default_on or always_on: whether\n"
+    "                                   new memberships reach the sub-accounts\n"
+    "  --receiver KEY                   takes the deleted accounts' entities and users\n"
+    "  --depth N                        levels to list (0: all)\n"
+    "With --json: create, show, update and move print the account as one object;\n"
+    "list prints one object per account; delete prints {\"deleted\":[...]}.\n";
+
+std::optional<SubAccountAccess> GetAccess(const Args& args) {
+  auto text = args.Get("sub-account-access");
+  if (!text) return std::nullopt;
+  auto access = ParseSubAccountAccess(*text);
+  if (!access) {
+    throw UsageError{"--sub-account-access must be default_off, default_on or always_on, not '" +
+                     *text + "'"};
+  }
+  return access;
+}
+
+JsonObject AccountJson(const Account& a, Names& names) {
+  JsonObject o;
+  o.Int("id", static_cast<int64_t>(a.id)).Str("key", a.key).Str("name", a.name);
+  if (a.parent == kNoId) {
+    o.Raw("parent", "null");
+  } else {
+    o.Str("parent", names.AccountKey(a.parent));
+  }
+  o.Int("depth", a.depth)
+      .Raw("attributes", JsonAttributes(a.attributes))
+      .Raw("settings",
+           JsonObject()
+               .Bool("sub_account_management", a.settings.sub_account_management)
+               .Str("sub_account_access", SubAccountAccessName(a.settings.sub_account_access))
+               .str())
+      .Str("created", FormatTime(a.created_us))
+      .Str("updated", FormatTime(a.updated_us));
+  return o;
+}
+
+// Prints a mutated account: its JSON under --json, else `message`.
+int Confirm(Context& ctx, const std::string& key, const std::string& message) {
+  if (!ctx.json) {
+    *ctx.out << message << "\n";
+    return kExitOk;
+  }
+  Account a;
+  if (!FindAccount(ctx, key, &a)) return kExitFailed;
+  Names names(*ctx.db);
+  *ctx.out << AccountJson(a, names).str() << "\n";
+  return kExitOk;
+}
+
+int Create(Context& ctx, Args& args) {
+  args.Parse({"name", "parent", "attribute", "sub-account-management", "sub-account-access"}, {});
+  AccountSpec spec;
+  spec.key = args.Positional(0, "KEY (the new account's key)");
+  args.AtMost(1);
+  spec.name = args.Require("name");
+  spec.attributes = GetAttributes(args, "attribute");
+  spec.settings.sub_account_management = GetOnOff(args, "sub-account-management").value_or(false);
+  spec.settings.sub_account_access = GetAccess(args).value_or(SubAccountAccess::kDefaultOff);
+  const auto parent = args.Get("parent");
+  // A root tenant may be the first thing in a new database; a sub-account
+  // needs its parent, so its database must exist already.
+  if (!ctx.Open(!parent.has_value())) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  if (parent) {
+    Account p;
+    if (!FindAccount(ctx, *parent, &p)) return kExitFailed;
+    spec.parent = p.id;
+  }
+  auto id = ctx.db->CreateAccount(actor, spec);
+  if (!id.ok()) return ctx.Fail(id.status());
+  return Confirm(ctx, spec.key,
+                 "created account '" + spec.key + "' (id " + std::to_string(*id) + ")");
+}
+
+int Show(Context& ctx, Args& args) {
+  args.Parse({}, {});
+  const std::string key = args.Positional(0, "KEY (the account to show)");
+  args.AtMost(1);
+  if (!ctx.Open(false)) return kExitFailed;
+  Account a;
+  if (!FindAccount(ctx, key, &a)) return kExitFailed;
+  auto summary = ctx.db->Summary(a.id);
+  if (!summary.ok()) return ctx.Fail(summary.status());
+  // Devices come with the summary; the other kinds from the counters.
+  std::vector<std::pair<EntityKind, EntityCounts>> others;
+  for (EntityKind kind : kAllEntityKinds) {
+    if (kind == EntityKind::kDevice) continue;
+    auto c = ctx.db->CountOwned(a.id, kind);
+    if (!c.ok()) return ctx.Fail(c.status());
+    others.emplace_back(kind, *c);
+  }
+  Names names(*ctx.db);
+  const Account& acc = summary->account;
+  if (ctx.json) {
+    JsonObject o = AccountJson(acc, names);
+    o.Raw("path", JsonStrings(summary->path))
+        .Int("users", static_cast<int64_t>(summary->users))
+        .Int("sub_accounts", static_cast<int64_t>(summary->sub_accounts))
+        .Int("devices", static_cast<int64_t>(summary->devices_direct))
+        .Int("devices_subtree", static_cast<int64_t>(summary->devices_subtree));
+    JsonObject counts;
+    for (const auto& [kind, c] : others) {
+      counts.Raw(EntityKindName(kind), JsonObject()
+                                           .Int("direct", static_cast<int64_t>(c.direct))
+                                           .Int("subtree", static_cast<int64_t>(c.subtree))
+                                           .str());
+    }
+    o.Raw("other_entities", counts.str());
+    *ctx.out << o.str() << "\n";
+    return kExitOk;
+  }
+  std::string path;
+  for (size_t i = 0; i < summary->path.size(); ++i) path += (i ? " > " : "") + summary->path[i];
+  std::ostream& out = *ctx.out;
+  out << "account:       " << acc.key << " (id " << acc.id << ")\n"
+      << "name:          " << acc.name << "\n"
+      << "path:          " << path << "\n"
+      << "parent:        "
+      << (acc.parent == kNoId ? "(none: a root tenant)" : names.AccountKey(acc.parent)) << "\n"
+      << "depth:         " << acc.depth << "\n"
+      << "users:         " << summary->users << " (members)\n"
+      << "sub-accounts:  " << summary->sub_accounts << "\n"
+      << "devices:       " << summary->devices_direct << " direct, " << summary->devices_subtree
+      << " in subtree\n";
+  for (const auto& [kind, c] : others) {
+    if (c.subtree == 0) continue;
+    std::string label = std::string(EntityKindName(kind)) + "s:";
+    label.resize(std::max<size_t>(label.size() + 1, 15), ' ');
+    out << label << c.direct << " direct, " << c.subtree << " in subtree\n";
+  }
+  out << "sub-account management: " << OnOff(acc.settings.sub_account_management) << "\n"
+      << "sub-account access:     " << SubAccountAccessName(acc.settings.sub_account_access) << "\n"
+      << "created:       " << FormatTime(acc.created_us) << "\n"
+      << "updated:       " << FormatTime(acc.updated_us) << "\n"
+      << "attributes:" << (acc.attributes.empty() ? " (none)" : "") << "\n";
+  for (const auto& [k, v] : acc.attributes) out << "  " << k << " = " << v << "\n";
+  return kExitOk;
+}
+
+int Update(Context& ctx, Args& args) {
+  args.Parse(
+      {"name", "attribute", "remove-attribute", "sub-account-management", "sub-account-access"},
+      {});
+  const std::string key = args.Positional(0, "KEY (the account to update)");
+  args.AtMost(1);
+  const auto name = args.Get("name");
+  const Attributes set = GetAttributes(args, "attribute");
+  const std::vector<std::string> remove = args.GetAll("remove-attribute");
+  const auto management = GetOnOff(args, "sub-account-management");
+  const auto access = GetAccess(args);
+  if (!name && set.empty() && remove.empty() && !management && !access) {
+    throw UsageError{
+        "nothing to change: give --name, --attribute, --remove-attribute, "
+        "--sub-account-management or --sub-account-access"};
+  }
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  Account a;
+  if (!FindAccount(ctx, key, &a)) return kExitFailed;
+  AccountPatch patch;
+  patch.name = name;
+  if (!set.empty() || !remove.empty()) {
+    Attributes attributes = a.attributes;
+    for (const auto& k : remove) {
+      if (attributes.erase(k) == 0) {
+        return ctx.Fail(Status::NotFound("account '" + key + "' has no attribute '" + k + "'"));
+      }
+    }
+    for (const auto& [k, v] : set) attributes[k] = v;
+    patch.attributes = std::move(attributes);
+  }
+  // Up to three atomic calls; on a refusal, say which earlier ones stand.
+  std::vector<std::string> applied;
+  auto step = [&](const Status& s, const char* what) {
+    if (s.ok()) {
+      applied.push_back(what);
+      return true;
+    }
+    ctx.Fail(s);
+    if (!applied.empty()) {
+      std::string list;
+      for (size_t i = 0; i < applied.size(); ++i) list += (i ? ", " : "") + applied[i];
+      *ctx.err << "canopy: already applied before the refusal: " << list << "\n";
+    }
+    return false;
+  };
+  if (patch.name || patch.attributes) {
+    if (!step(ctx.db->UpdateAccount(actor, a.id, patch), "name/attributes")) return kExitFailed;
+  }
+  if (management &&
+      !step(ctx.db->SetSubAccountManagement(actor, a.id, *management), "sub-account management")) {
+    return kExitFailed;
+  }
+  if (access && !step(ctx.db->SetSubAccountAccess(actor, a.id, *access), "sub-account access")) {
+    return kExitFailed;
+  }
+  return Confirm(ctx, key, "updated account '" + key + "'");
+}
+
+int Move(Context& ctx, Args& args) {
+  args.Parse({"parent"}, {});
+  const std::string key = args.Positional(0, "KEY (the account to move)");
+  args.AtMost(1);
+  const std::string parent = args.Require("parent");
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  Account a, p;
+  if (!FindAccount(ctx, key, &a) || !FindAccount(ctx, parent, &p)) return kExitFailed;
+  Status s = ctx.db->MoveAccount(actor, a.id, p.id);
+  if (!s.ok()) return ctx.Fail(s);
+  return Confirm(ctx, key, "moved account '" + key + "' under '" + parent + "'");
+}
+
+int Delete(Context& ctx, Args& args) {
+  args.Parse({"receiver"}, {});
+  args.Positional(0, "KEY (the account to delete)");
+  const std::vector<std::string> keys = args.positionals();
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  std::vector<AccountId> ids;
+  for (const auto& k : keys) {
+    Account a;
+    if (!FindAccount(ctx, k, &a)) return kExitFailed;
+    ids.push_back(a.id);
+  }
+  AccountId receiver = kNoId;
+  const auto receiver_key = args.Get("receiver");
+  if (receiver_key) {
+    Account r;
+    if (!FindAccount(ctx, *receiver_key, &r)) return kExitFailed;
+    receiver = r.id;
+  }
+  Status s = ids.size() == 1 ? ctx.db->DeleteAccount(actor, ids[0], receiver)
+                             : ctx.db->DeleteAccounts(actor, ids, receiver);
+  if (!s.ok()) return ctx.Fail(s);
+  if (ctx.json) {
+    JsonObject o;
+    o.Raw("deleted", JsonStrings(keys));
+    if (receiver_key) o.Str("receiver", *receiver_key);
+    *ctx.out << o.str() << "\n";
+    return kExitOk;
+  }
+  std::string list;
+  for (size_t i = 0; i < keys.size(); ++i) list += (i ? ", '" : "'") + keys[i] + "'";
+  *ctx.out << "deleted "
+           << (keys.size() == 1 ? "account " : std::to_string(keys.size()) + " accounts: ") << list;
+  if (receiver_key) *ctx.out << " (entities and users went to '" << *receiver_key << "')";
+  *ctx.out << "\n";
+  return kExitOk;
+}
+
+int List(Context& ctx, Args& args) {
+  args.Parse({"depth"}, {});
+  args.AtMost(1);
+  const uint32_t depth = static_cast<uint32_t>(GetNumber(args, "depth", 0, 64).value_or(1));
+  if (!ctx.Open(false)) return kExitFailed;
+  std::vector<Account> rows;
+  uint32_t base = 0;  // the depth of the starting point (0: above the roots)
+  auto add_below = [&](const Account& top, uint32_t levels) -> Status {
+    // Descendants(.., 0) means "no limit"; zero levels is just nothing.
+    if (depth != 0 && levels == 0) return Status::Ok();
+    auto d = ctx.db->Descendants(top.id, depth == 0 ? 0 : levels);
+    if (!d.ok()) return d.status();
+    for (auto& a : *d) rows.push_back(std::move(a));
+    return Status::Ok();
+  };
+  if (!args.positionals().empty()) {
+    Account top;
+    if (!FindAccount(ctx, args.positionals()[0], &top)) return kExitFailed;
+    base = top.depth;
+    Status s = add_below(top, depth);
+    if (!s.ok()) return ctx.Fail(s);
+  } else {
+    for (AccountId id : ctx.db->Roots()) {
+      auto root = ctx.db->GetAccount(id);
+      if (!root.ok()) return ctx.Fail(root.status());
+      rows.push_back(*root);
+      Status s = add_below(*root, depth == 0 ? 0 : depth - 1);
+      if (!s.ok()) return ctx.Fail(s);
+    }
+  }
+  Names names(*ctx.db);
+  Table table({"ACCOUNT", "NAME", "PARENT", "DEPTH", "CREATED"});
+  for (const Account& a : rows) {
+    if (ctx.json) {
+      *ctx.out << AccountJson(a, names).str() << "\n";
+      continue;
+    }
+    // Indent by depth below the starting point, so the tree shows.
+    std::string label(2 * (a.depth - base - 1), ' ');
+    table.Add({label + a.key, a.name, a.parent == kNoId ? "-" : names.AccountKey(a.parent),
+               std::to_string(a.depth), FormatTime(a.created_us)});
+  }
+  if (!ctx.json) table.Flush(*ctx.out);
+  return kExitOk;
+}
+
+int Run(Context& ctx, Args& args) {
+  const std::string sub = args.Subcommand({"create", "show", "update", "move", "delete", "list"});
+  if (sub == "create") return Create(ctx, args);
+  if (sub == "show") return Show(ctx, args);
+  if (sub == "update") return Update(ctx, args);
+  if (sub == "move") return Move(ctx, args);
+  if (sub == "delete") return Delete(ctx, args);
+  return List(ctx, args);
+}
+
+}  // namespace
+
+Command AccountCommand() {
+  return {"account", "create, show, update, move, delete and list accounts", kUsage, Run};
+}
+
+}  // namespace canopy::cli

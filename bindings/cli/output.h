@@ -1,0 +1,72 @@
+// Copyright (c) Canopy authors.
+//
+// Output helpers of the `canopy` command line: JSON objects built field by
+// field (one per line under --json) and plain-text tables whose columns line
+// up by code point, so UTF-8 names do not skew them.
+
+#ifndef CANOPY_BINDINGS_CLI_OUTPUT_H_
+#define CANOPY_BINDINGS_CLI_OUTPUT_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/types.h"
+
+namespace canopy::cli {
+
+// Builds one JSON object; fields appear in the order they are added.
+class JsonObject {
+ public:
+  JsonObject& Str(std::string_view key, std::string_view value);
+  JsonObject& Int(std::string_view key, int64_t value);
+  JsonObject& Real(std::string_view key, double value);
+  JsonObject& Bool(std::string_view key, bool value);
+  // `json` must already be valid JSON (an array, an object...).
+  JsonObject& Raw(std::string_view key, std::string_view json);
+  // The object, "{...}" without a newline.
+  std::string str() const { return body_ + "}"; }
+
+ private:
+  void Key(std::string_view key);
+  std::string body_ = "{";
+};
+
+// A JSON array of strings.
+std::string JsonStrings(const std::vector<std::string>& values);
+// A JSON object of string attributes.
+std::string JsonAttributes(const Attributes& attributes);
+
+// Code points in a UTF-8 string (for column widths).
+size_t DisplayWidth(std::string_view s);
+
+// A text table. Rows are buffered until Flush, which prints the header (the
+// first time) and the buffered rows with every column as wide as its widest
+// cell so far; streaming callers flush every few thousand rows, keeping
+// memory bounded while columns stay mostly aligned.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers);
+  void Add(std::vector<std::string> row);
+  void Flush(std::ostream& out);
+  // Rows added so far (flushed or not).
+  size_t rows() const { return total_; }
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<size_t> widths_;
+  std::vector<std::vector<std::string>> pending_;
+  bool header_printed_ = false;
+  size_t total_ = 0;
+};
+
+// "yes" / "no".
+inline const char* YesNo(bool b) { return b ? "yes" : "no"; }
+// "on" / "off".
+inline const char* OnOff(bool b) { return b ? "on" : "off"; }
+
+}  // namespace canopy::cli
+
+#endif  // CANOPY_BINDINGS_CLI_OUTPUT_H_

@@ -1,0 +1,141 @@
+# Copyright (c) Canopy authors.
+"""Shared harness of the `canopy` command-line tests.
+
+Every test runs the real binary (CANOPY_CLI, set by CTest to
+$<TARGET_FILE:canopy_cli>) against a fresh database folder in its own
+temporary directory. SEED is a small tenant tree in the interchange format;
+`seed()` imports it so that tests of one command do not depend on the
+others' output formats.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+CANOPY = os.environ.get("CANOPY_CLI", "canopy")
+
+# acme (root; sub-account management on)
+#   acme-a (management on, access default_on)
+#     acme-a1
+#   acme-b
+# Users: admin@acme.example account_admin on acme (branch),
+#        a@acme.example account_admin on acme-a (branch),
+#        b@acme.example viewer on acme-b,
+#        aud@acme.example auditor (custom) on acme-b, no branch.
+SEED = [
+    {"type": "account", "key": "acme", "name": "ACME Corp",
+     "attributes": {"home_dashboard": "fleet"},
+     "settings": {"sub_account_management": True, "sub_account_access": "default_off"}},
+    {"type": "account", "key": "acme-a", "name": "Nested customer A", "parent": "acme",
+     "settings": {"sub_account_management": True, "sub_account_access": "default_on"}},
+    {"type": "account", "key": "acme-a1", "name": "Sub-account A1", "parent": "acme-a"},
+    {"type": "account", "key": "acme-b", "name": "Nested customer B", "parent": "acme"},
+    {"type": "role", "tenant": "acme", "name": "auditor",
+     "permissions": ["device.read", "account.read"]},
+    {"type": "user", "login": "admin@acme.example", "name": "Admin", "account": "acme"},
+    {"type": "user", "login": "a@acme.example", "name": "User A", "account": "acme-a"},
+    {"type": "user", "login": "b@acme.example", "name": "User B", "account": "acme-b"},
+    {"type": "user", "login": "aud@acme.example", "name": "Auditor", "account": "acme"},
+    {"type": "membership", "login": "admin@acme.example", "account": "acme",
+     "role": "account_admin", "branch": True},
+    {"type": "membership", "login": "a@acme.example", "account": "acme-a",
+     "role": "account_admin", "branch": True},
+    {"type": "membership", "login": "b@acme.example", "account": "acme-b", "role": "viewer",
+     "branch": False},
+    {"type": "membership", "login": "aud@acme.example", "account": "acme-b", "role": "auditor",
+     "branch": False},
+    {"type": "device", "key": "dev-c1", "unit_id": "U-0001", "name": "Van 1",
+     "device_type": "tracker", "account": "acme"},
+    {"type": "device", "key": "dev-a1", "unit_id": "U-0101", "name": "Truck A1",
+     "device_type": "tracker", "account": "acme-a", "attributes": {"vin": "V1"}},
+    {"type": "device", "key": "dev-a2", "unit_id": "U-0102", "name": "Camera A2",
+     "device_type": "camera", "account": "acme-a"},
+    {"type": "device", "key": "dev-a11", "unit_id": "U-1101", "name": "Truck A11",
+     "device_type": "tracker", "account": "acme-a1"},
+    {"type": "device", "key": "dev-b1", "unit_id": "U-0201", "name": "Bus B1",
+     "device_type": "tracker", "account": "acme-b"},
+    {"type": "entity", "kind": "asset", "key": "site-7", "name": "Depot", "account": "acme-a"},
+]
+
+
+def jsonl(records):
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+class CliTestCase(unittest.TestCase):
+    """A fresh temporary folder per test; `self.db` is the database in it."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="canopy-cli-test-")
+        self.db = os.path.join(self.dir, "db")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        p = self.path(name)
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text)
+        return p
+
+    def read(self, name):
+        with open(self.path(name), encoding="utf-8") as f:
+            return f.read()
+
+    def run_cli(self, *args, db=True, cwd=None, stderr=subprocess.PIPE):
+        """Runs canopy [--db self.db] ARGS; returns the CompletedProcess."""
+        argv = [CANOPY] + (["--db", self.db] if db else []) + [str(a) for a in args]
+        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                              cwd=cwd or self.dir, timeout=120)
+
+    def expect(self, code, *args, **kw):
+        """Runs and asserts the exit status; returns the CompletedProcess."""
+        p = self.run_cli(*args, **kw)
+        self.assertEqual(
+            p.returncode, code,
+            f"canopy {' '.join(map(str, args))}\nexit {p.returncode}\n"
+            f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
+
+    def ok(self, *args, **kw):
+        """Runs, asserts success and an empty stderr; returns stdout."""
+        p = self.expect(0, *args, **kw)
+        self.assertEqual(p.stderr or "", "", f"unexpected stderr of canopy {args}")
+        return p.stdout
+
+    def refused(self, *args, code=1, **kw):
+        """Runs, asserts failure with `code` and a 'canopy' message; returns stderr."""
+        p = self.expect(code, *args, **kw)
+        self.assertIn("canopy", p.stderr)
+        return p.stderr
+
+    def usage_error(self, *args, **kw):
+        return self.refused(*args, code=2, **kw)
+
+    def json_lines(self, *args, **kw):
+        """Runs with --json; returns each stdout line parsed as JSON."""
+        out = self.ok("--json", *args, **kw)
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def json_one(self, *args, **kw):
+        lines = self.json_lines(*args, **kw)
+        self.assertEqual(len(lines), 1, lines)
+        return lines[0]
+
+    def seed(self, extra=()):
+        """Imports SEED (plus `extra` records) into self.db."""
+        f = self.write("seed.jsonl", jsonl(list(SEED) + list(extra)))
+        self.ok("import", f)
+
+    def export_text(self, name="export.jsonl"):
+        self.ok("export", self.path(name))
+        return self.read(name)
+
+    def visible_keys(self, login, *flags):
+        return [r["key"] for r in self.json_lines("visible", "--user", login, *flags)]

@@ -1,0 +1,195 @@
+# Copyright (c) Canopy authors.
+"""The command line as a whole: help texts, global flags, exit statuses."""
+
+import json
+import os
+import re
+import unittest
+
+from cli_harness import CliTestCase
+
+# Every command and the flags its --help must describe.
+FLAGS = {
+    "account": ["--name", "--parent", "--attribute", "--remove-attribute",
+                "--sub-account-management", "--sub-account-access", "--receiver", "--depth",
+                "create", "show", "update", "move", "delete", "list"],
+    "user": ["--name", "--account", "--role", "--branch", "--no-branch", "--members",
+             "create", "invite", "grant", "revoke", "set-role", "uninvite", "update",
+             "disable", "enable", "remove", "show", "list"],
+    "role": ["--tenant", "--permissions", "create", "update", "delete", "list"],
+    "device": ["--kind", "--account", "--name", "--unit-id", "--type", "--attribute",
+               "--remove-attribute", "--to", "--keys", "--unit-ids", "--from-file", "--by",
+               "create", "show", "update", "delete", "reassign"],
+    "visible": ["--user", "--kind", "--permission", "--type", "--name-prefix", "--attribute",
+                "--within", "--direct", "--limit", "--cursor", "--count", "--json"],
+    "check": ["--user", "--permission", "--entity", "--explain"],
+    "who-can": ["--permission", "--entity"],
+    "import": ["FILE"],
+    "export": ["FILE"],
+    "tree": ["--account", "--depth", "--format", "--sort", "--desc"],
+    "check-db": [],
+    "demo": [],
+}
+
+
+class HelpTest(CliTestCase):
+    def test_global_help_lists_every_command_and_global_flag(self):
+        out = self.ok("--help", db=False)
+        for flag in ["--db DIR", "--json", "--actor LOGIN", "--version", "./canopy-data"]:
+            self.assertIn(flag, out)
+        for command in FLAGS:
+            self.assertRegex(out, r"\n  " + re.escape(command) + r" ")
+
+    def test_each_command_help_describes_every_flag(self):
+        for command, flags in FLAGS.items():
+            with self.subTest(command=command):
+                out = self.ok(command, "--help", db=False)
+                self.assertIn("usage: canopy", out)
+                for flag in flags:
+                    self.assertIn(flag, out)
+
+    def test_subcommand_help_prints_the_group_help(self):
+        out = self.ok("account", "create", "--help", db=False)
+        self.assertIn("account move KEY --parent PARENT_KEY", out)
+        out = self.ok("device", "reassign", "-h", db=False)
+        self.assertIn("--from-file", out)
+
+    def test_visible_help_says_where_the_cursor_goes(self):
+        out = self.ok("visible", "--help", db=False)
+        self.assertIn("cursor is printed on stderr", out)
+        self.assertIn('{"cursor":"C"}', out)
+
+    def test_version(self):
+        out = self.ok("--version", db=False)
+        self.assertRegex(out, r"^canopy \d+\.\d+\.\d+ \(storage format \d+\)")
+
+    def test_no_command_is_a_usage_error(self):
+        p = self.expect(2)
+        self.assertIn("commands:", p.stderr)
+
+
+class UsageErrorTest(CliTestCase):
+    def test_unknown_command(self):
+        err = self.usage_error("frobnicate")
+        self.assertIn("unknown command 'frobnicate'", err)
+
+    def test_unknown_global_flag(self):
+        err = self.usage_error("--verbose", "tree")
+        self.assertIn("unknown flag --verbose", err)
+
+    def test_global_flag_without_value(self):
+        err = self.usage_error("--db", db=False)
+        self.assertIn("--db needs a value", err)
+
+    def test_unknown_flag_of_every_command_is_exit_2(self):
+        self.seed()
+        for argv in (["account", "show", "acme", "--bogus"], ["user", "list", "--bogus"],
+                     ["role", "list", "--bogus"], ["device", "show", "dev-a1", "--bogus"],
+                     ["visible", "--user", "a@acme.example", "--bogus"],
+                     ["check", "--bogus"], ["who-can", "--bogus"], ["import", "--bogus"],
+                     ["export", "--bogus"], ["tree", "--bogus"], ["check-db", "--bogus"]):
+            with self.subTest(argv=argv):
+                err = self.usage_error(*argv)
+                self.assertIn("unknown flag --bogus", err)
+                self.assertIn("usage: canopy", err)
+
+    def test_single_dash_flag_is_unknown(self):
+        self.seed()
+        err = self.usage_error("account", "list", "-x")
+        self.assertIn("unknown flag -x", err)
+
+    def test_flag_missing_its_value(self):
+        self.seed()
+        err = self.usage_error("visible", "--user")
+        self.assertIn("--user needs a value", err)
+
+    def test_boolean_flag_given_a_value(self):
+        self.seed()
+        err = self.usage_error("visible", "--user", "a@acme.example", "--count=yes")
+        self.assertIn("--count takes no value", err)
+
+    def test_missing_subcommand(self):
+        for group in ("account", "user", "role", "device"):
+            with self.subTest(group=group):
+                err = self.usage_error(group)
+                self.assertIn("missing subcommand", err)
+                err = self.usage_error(group, "explode")
+                self.assertIn("unknown subcommand 'explode'", err)
+
+    def test_extra_positional(self):
+        self.seed()
+        err = self.usage_error("account", "show", "acme", "acme-a")
+        self.assertIn("unexpected argument 'acme-a'", err)
+
+
+class GlobalFlagTest(CliTestCase):
+    def test_default_database_folder_is_canopy_data(self):
+        self.ok("account", "create", "root", "--name", "Root", db=False)
+        self.assertTrue(os.path.isfile(os.path.join(self.dir, "canopy-data", "CURRENT")))
+        out = self.ok("account", "show", "root", db=False)
+        self.assertIn("Root", out)
+
+    def test_db_flag_with_equals(self):
+        self.ok("--db=" + self.db, "account", "create", "root", "--name", "Root", db=False)
+        self.assertTrue(os.path.isfile(os.path.join(self.db, "CURRENT")))
+
+    def test_reading_a_missing_database_fails_without_creating_it(self):
+        err = self.refused("account", "show", "x")
+        self.assertIn("no database in", err)
+        self.assertFalse(os.path.exists(self.db))
+
+    def test_json_and_actor_after_the_command_name(self):
+        self.seed()
+        before = self.json_lines("visible", "--user", "a@acme.example")
+        out = self.ok("visible", "--user", "a@acme.example", "--json")
+        self.assertEqual([json.loads(line) for line in out.splitlines()], before)
+        err = self.refused("account", "create", "x", "--name", "X", "--parent", "acme-b",
+                        "--actor", "b@acme.example")
+        self.assertIn("permission account.create missing", err)
+        err = self.refused("account", "create", "x", "--name", "X", "--parent", "acme-b",
+                        "--actor=b@acme.example")
+        self.assertIn("permission account.create missing", err)
+
+    def test_unknown_actor(self):
+        self.seed()
+        err = self.refused("--actor", "ghost@nowhere", "account", "create", "x", "--name", "X",
+                        "--parent", "acme")
+        self.assertIn("no user with login 'ghost@nowhere'", err)
+
+
+class OtherCommandsTest(CliTestCase):
+    """tree and check-db, which predate this suite, under the same conventions."""
+
+    def test_tree_json_after_the_command(self):
+        self.seed()
+        rows = self.json_lines("tree")
+        self.assertEqual([r["key"] for r in rows], ["acme", "acme-a", "acme-a1", "acme-b"])
+        rows = self.json_lines("tree", "--actor", "a@acme.example")
+        self.assertEqual([r["key"] for r in rows], ["acme-a", "acme-a1"])
+
+    def test_tree_formats_and_bad_flags(self):
+        self.seed()
+        self.assertIn("digraph", self.ok("tree", "--format", "dot"))
+        graph = json.loads(self.ok("tree", "--format", "json", "--depth", "1"))
+        self.assertEqual([c["key"] for c in graph["accounts"][0]["children"]],
+                         ["acme-a", "acme-b"])
+        self.assertEqual(graph["accounts"][0]["children"][0]["children"], [])
+        self.assertIn("--depth needs a number", self.usage_error("tree", "--depth", "-1"))
+        self.assertIn("--format must be", self.usage_error("tree", "--format", "svg"))
+        self.assertIn("unknown --sort", self.usage_error("tree", "--sort", "colour"))
+
+    def test_demo_seeds_and_its_users_work_with_visible(self):
+        out = self.ok("demo")
+        self.assertIn("Seeded SPEC.md's example", out)
+        self.assertEqual(self.visible_keys("user-a@customer.example"),
+                         ["dev-a1", "dev-a2", "dev-a3"])
+        self.assertIn("Already seeded", self.ok("demo"))
+
+    def test_check_db(self):
+        self.seed()
+        self.assertIn("every invariant holds", self.ok("check-db"))
+        self.assertEqual(self.json_one("check-db"), {"ok": True, "problems": []})
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,247 @@
+# Copyright (c) Canopy authors.
+"""canopy import / canopy export: the JSON Lines interchange format."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import unittest
+
+from cli_harness import CANOPY, SEED, CliTestCase, jsonl
+
+
+class ImportTest(CliTestCase):
+    def test_import_prints_a_summary_with_counts_elapsed_and_rate(self):
+        f = self.write("seed.jsonl", jsonl(SEED))
+        out = self.ok("import", f)
+        self.assertRegex(out, r"^imported 19 records from '.*seed\.jsonl' in [0-9.]+ s "
+                              r"\([0-9]+ records/s\): 4 accounts, 1 roles, 4 users, "
+                              r"4 memberships, 6 entities \(19 lines\)\n$")
+
+    def test_import_json_summary(self):
+        f = self.write("seed.jsonl", jsonl(SEED))
+        s = self.json_one("import", f)
+        self.assertEqual(s["action"], "imported")
+        self.assertEqual((s["records"], s["lines"], s["accounts"], s["roles"], s["users"],
+                          s["memberships"], s["entities"]), (19, 19, 4, 1, 4, 4, 6))
+        self.assertGreaterEqual(s["elapsed_s"], 0)
+        self.assertGreaterEqual(s["records_per_s"], 0)
+
+    def test_imported_data_is_queryable(self):
+        self.seed()
+        self.assertEqual(self.visible_keys("a@acme.example"), ["dev-a1", "dev-a2", "dev-a11"])
+        self.assertIn("Nested customer A", self.ok("account", "show", "acme-a"))
+
+    def test_import_into_a_database_that_has_data_merges(self):
+        self.seed()
+        f = self.write("more.jsonl", jsonl([
+            {"type": "account", "key": "acme-c", "name": "C", "parent": "acme"},
+            {"type": "device", "key": "dev-x", "name": "X", "account": "acme-c"}]))
+        self.ok("import", f)
+        self.assertIn("dev-x", self.visible_keys("admin@acme.example"))
+
+    def test_blank_lines_are_skipped(self):
+        f = self.write("blank.jsonl", "\n" + jsonl(SEED[:1]) + "   \n")
+        s = self.json_one("import", f)
+        self.assertEqual((s["accounts"], s["lines"]), (1, 3))
+
+    def test_missing_file(self):
+        err = self.refused("import", self.path("nope.jsonl"))
+        self.assertIn("cannot open import file", err)
+        self.assertFalse(os.path.exists(self.db), "a failed import left a database behind")
+
+    def test_missing_file_argument_is_a_usage_error(self):
+        err = self.usage_error("import")
+        self.assertIn("missing FILE", err)
+        self.usage_error("import", "a.jsonl", "b.jsonl")
+
+    def test_import_needs_the_system_actor(self):
+        self.seed()
+        f = self.write("more.jsonl", jsonl([{"type": "account", "key": "z", "name": "Z"}]))
+        err = self.refused("--actor", "admin@acme.example", "import", f)
+        self.assertIn("permission_denied", err)
+        self.assertIn("system actor", err)
+        self.refused("account", "show", "z")
+
+
+class BadInputTest(CliTestCase):
+    """A bad line fails the whole import, names its line, and changes nothing."""
+
+    def assert_refused(self, lines, line_no, fragment):
+        self.seed()
+        before = self.export_text("before.jsonl")
+        f = self.write("bad.jsonl", "".join(lines))
+        err = self.refused("import", f)
+        self.assertIn(f"line {line_no}:", err)
+        self.assertIn(fragment, err)
+        self.assertIn("nothing was imported", err)
+        self.assertEqual(self.export_text("after.jsonl"), before)
+
+    def good(self, key):
+        return json.dumps({"type": "account", "key": key, "name": key, "parent": "acme"}) + "\n"
+
+    def test_invalid_json_line(self):
+        self.assert_refused([self.good("n1"), self.good("n2"), '{"type":"account",\n'], 3,
+                            "not valid JSON")
+
+    def test_not_an_object(self):
+        self.assert_refused([self.good("n1"), "[1,2]\n"], 2, "must be a JSON object")
+
+    def test_unknown_record_type(self):
+        self.assert_refused([self.good("n1"), '{"type":"spaceship","key":"x"}\n'], 2,
+                            "unknown record type 'spaceship'")
+
+    def test_missing_field(self):
+        self.assert_refused(['{"type":"account","key":"n1"}\n'], 1, "missing field 'name'")
+
+    def test_unknown_field(self):
+        self.assert_refused(['{"type":"account","key":"n1","name":"N","colour":"red"}\n'], 1,
+                            "unknown field 'colour'")
+
+    def test_unknown_parent(self):
+        self.assert_refused([self.good("n1"),
+                             '{"type":"account","key":"n2","name":"N","parent":"nowhere"}\n'],
+                            2, "'nowhere'")
+
+    def test_duplicate_key_in_the_database(self):
+        self.assert_refused([self.good("n1"), self.good("acme-b")], 2, "'acme-b' is taken")
+
+    def test_device_of_unknown_account(self):
+        self.assert_refused(
+            [self.good("n1"),
+             '{"type":"device","key":"d9","name":"D","account":"ghost"}\n'], 2, "'ghost'")
+
+    def test_invalid_utf8(self):
+        self.seed()
+        before = self.export_text("before.jsonl")
+        p = self.path("bad.jsonl")
+        with open(p, "wb") as f:
+            f.write(self.good("n1").encode())
+            f.write(b'{"type":"account","key":"n2","name":"\xff\xfe"}\n')
+        err = self.refused("import", p)
+        self.assertIn("line 2:", err)
+        self.assertEqual(self.export_text("after.jsonl"), before)
+
+    def test_failed_import_into_a_new_folder_leaves_nothing(self):
+        f = self.write("bad.jsonl", self.good("n1") + "garbage\n")
+        err = self.refused("import", f)
+        self.assertIn("line 1:", err)  # n1's parent 'acme' does not exist yet
+        self.assertFalse(os.path.exists(self.db))
+
+    def test_edited_export_fails_its_checksum(self):
+        self.seed()
+        text = self.export_text()
+        edited = text.replace('"Van 1"', '"Van 9"')
+        self.assertNotEqual(edited, text)
+        other = os.path.join(self.dir, "other-db")
+        f = self.write("edited.jsonl", edited)
+        p = self.expect(1, "--db", other, "import", f, db=False)
+        self.assertIn("checksum mismatch", p.stderr)
+        self.assertIn(f"line {len(text.splitlines())}:", p.stderr)
+
+    def test_truncated_export_is_refused(self):
+        self.seed()
+        lines = self.export_text().splitlines(keepends=True)
+        truncated = lines[:3] + lines[-1:]
+        other = os.path.join(self.dir, "other-db")
+        f = self.write("truncated.jsonl", "".join(truncated))
+        p = self.expect(1, "--db", other, "import", f, db=False)
+        self.assertIn("line 4:", p.stderr)
+        self.assertIn("truncated or edited", p.stderr)
+
+
+class ExportTest(CliTestCase):
+    def test_round_trip_is_exact(self):
+        self.seed()
+        first = self.export_text("first.jsonl")
+        other = os.path.join(self.dir, "empty-db")
+        self.expect(0, "--db", other, "import", self.path("first.jsonl"), db=False)
+        self.expect(0, "--db", other, "export", self.path("second.jsonl"), db=False)
+        self.assertEqual(self.read("second.jsonl"), first)
+
+    def test_round_trip_after_cli_mutations(self):
+        self.seed()
+        self.ok("account", "create", "acme-c", "--name", "C", "--parent", "acme",
+                "--attribute", "region=eu", "--sub-account-access", "always_on")
+        self.ok("device", "reassign", "--to", "acme-c", "--keys", "dev-a1,dev-b1")
+        self.ok("user", "disable", "b@acme.example")
+        first = self.export_text("first.jsonl")
+        self.assertIn('"region":"eu"', first)
+        self.assertIn('"disabled":true', first)
+        other = os.path.join(self.dir, "empty-db")
+        self.expect(0, "--db", other, "import", self.path("first.jsonl"), db=False)
+        self.expect(0, "--db", other, "export", self.path("second.jsonl"), db=False)
+        self.assertEqual(self.read("second.jsonl"), first)
+
+    def test_export_format_and_summary(self):
+        self.seed()
+        out = self.ok("export", self.path("e.jsonl"))
+        self.assertRegex(out, r"^exported 19 records to '.*e\.jsonl' in [0-9.]+ s "
+                              r"\([0-9]+ records/s\): 4 accounts, 1 roles, 4 users, "
+                              r"4 memberships, 6 entities \(20 lines\)\n$")
+        records = [json.loads(l) for l in self.read("e.jsonl").splitlines()]
+        self.assertEqual(records[0]["type"], "account")
+        self.assertEqual(records[0]["key"], "acme")
+        self.assertEqual(records[-1]["type"], "end")
+        self.assertEqual(records[-1]["records"], 19)
+        s = self.json_one("export", self.path("e2.jsonl"))
+        self.assertEqual((s["action"], s["records"], s["entities"]), ("exported", 19, 6))
+
+    def test_export_of_a_missing_database(self):
+        err = self.refused("export", self.path("e.jsonl"))
+        self.assertIn("no database in", err)
+        self.assertFalse(os.path.exists(self.path("e.jsonl")))
+
+    def test_export_to_an_unwritable_place(self):
+        self.seed()
+        err = self.refused("export", self.path("no/such/folder/e.jsonl"))
+        self.assertIn("io_error", err)
+
+    def test_missing_file_argument_is_a_usage_error(self):
+        self.seed()
+        err = self.usage_error("export")
+        self.assertIn("missing FILE", err)
+
+
+class ProgressTest(CliTestCase):
+    """The progress bar goes to stderr only when stderr is a terminal."""
+
+    def run_with_tty_stderr(self, *args):
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([CANOPY, "--db", self.db] + list(args), stdout=subprocess.PIPE,
+                               stderr=slave, text=True, timeout=120)
+            chunks = []
+            while select.select([master], [], [], 0.2)[0]:
+                data = os.read(master, 65536)
+                if not data:
+                    break
+                chunks.append(data)
+            return p, b"".join(chunks).decode("utf-8", "replace")
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    def test_progress_bar_on_a_terminal(self):
+        f = self.write("seed.jsonl", jsonl(SEED))
+        p, tty = self.run_with_tty_stderr("import", f)
+        self.assertEqual(p.returncode, 0, tty)
+        self.assertIn("importing [", tty)
+        self.assertIn("100%", tty)
+        self.assertTrue(p.stdout.startswith("imported 19 records"), p.stdout)
+        p, tty = self.run_with_tty_stderr("export", self.path("e.jsonl"))
+        self.assertEqual(p.returncode, 0, tty)
+        self.assertIn("exporting [", tty)
+        self.assertIn("100%", tty)
+
+    def test_no_progress_bar_when_stderr_is_not_a_terminal(self):
+        f = self.write("seed.jsonl", jsonl(SEED))
+        p = self.expect(0, "import", f)
+        self.assertEqual(p.stderr, "")
+        p = self.expect(0, "export", self.path("e.jsonl"))
+        self.assertEqual(p.stderr, "")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,63 @@
+# Copyright (c) Canopy authors.
+"""canopy role ...: custom roles of a root tenant."""
+
+import unittest
+
+from cli_harness import CliTestCase
+
+
+class RoleTest(CliTestCase):
+    def setUp(self):
+        super().setUp()
+        self.seed()
+
+    def test_list(self):
+        rows = self.json_lines("role", "list")
+        self.assertEqual([(r["name"], r["builtin"]) for r in rows],
+                         [("account_admin", True), ("device_manager", True), ("viewer", True)])
+        rows = self.json_lines("role", "list", "--tenant", "acme-a")
+        self.assertEqual(rows[-1]["name"], "auditor")
+        self.assertEqual(rows[-1]["tenant"], "acme")
+        self.assertEqual(rows[-1]["permissions"], ["account.read", "device.read"])
+        out = self.ok("role", "list", "--tenant", "acme")
+        self.assertIn("(built-in)", out)
+        self.assertIn("auditor", out)
+
+    def test_create_update_delete(self):
+        out = self.ok("role", "create", "installer", "--tenant", "acme", "--permissions",
+                      "device.read,device.write")
+        self.assertRegex(out, r"^created role 'installer' \(id \d+\) in tenant 'acme'\n$")
+        r = self.json_one("role", "update", "installer", "--tenant", "acme", "--permissions",
+                          "device.read,device.assign,fe.account-hierarchy.read.subAccount")
+        self.assertEqual(r["permissions"], ["account.read", "device.read", "device.assign"])
+        self.assertEqual(self.ok("role", "delete", "installer", "--tenant", "acme"),
+                         "deleted role 'installer'\n")
+        self.assertNotIn("installer", self.ok("role", "list", "--tenant", "acme"))
+
+    def test_refusals(self):
+        self.assertIn("unknown permission 'device.fly'",
+                      self.refused("role", "create", "x", "--tenant", "acme", "--permissions",
+                                   "device.fly"))
+        self.assertIn("not one", self.refused("role", "create", "x", "--tenant", "acme-a",
+                                              "--permissions", "device.read"))
+        self.assertIn("used by 1 membership",
+                      self.refused("role", "delete", "auditor", "--tenant", "acme"))
+        self.assertIn("cannot be deleted",
+                      self.refused("role", "delete", "viewer", "--tenant", "acme"))
+        err = self.refused("--actor", "b@acme.example", "role", "create", "x", "--tenant",
+                           "acme", "--permissions", "device.read")
+        self.assertIn("permission role.manage missing on account 'acme'", err)
+
+    def test_usage_errors(self):
+        self.assertIn("--tenant is required",
+                      self.usage_error("role", "create", "x", "--permissions", "device.read"))
+        self.assertIn("--permissions is required",
+                      self.usage_error("role", "create", "x", "--tenant", "acme"))
+        self.assertIn("at least one permission",
+                      self.usage_error("role", "update", "x", "--tenant", "acme",
+                                       "--permissions", ","))
+        self.assertIn("missing NAME", self.usage_error("role", "delete", "--tenant", "acme"))
+
+
+if __name__ == "__main__":
+    unittest.main()

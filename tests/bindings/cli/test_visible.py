@@ -1,0 +1,168 @@
+# Copyright (c) Canopy authors.
+"""canopy visible: what a user may see, filtered, paginated and counted."""
+
+import json
+import unittest
+
+from cli_harness import CliTestCase
+
+# 25 more devices in acme-b, so that pages have something to page over.
+BULK = [{"type": "device", "key": f"bulk-{i:02d}", "name": f"Bulk {i:02d}",
+         "device_type": "sensor", "account": "acme-b"} for i in range(25)]
+ADMIN_ALL = ["dev-c1", "dev-a1", "dev-a2", "dev-a11", "dev-b1"] + [r["key"] for r in BULK]
+
+
+class VisibleTest(CliTestCase):
+    def setUp(self):
+        super().setUp()
+        self.seed(BULK)
+
+    def test_json_lines_have_key_name_and_owner_account_key(self):
+        rows = self.json_lines("visible", "--user", "a@acme.example")
+        self.assertEqual(rows[0], {"key": "dev-a1", "name": "Truck A1", "account": "acme-a",
+                                   "type": "tracker", "kind": "device", "id": rows[0]["id"]})
+        self.assertEqual([(r["key"], r["account"]) for r in rows],
+                         [("dev-a1", "acme-a"), ("dev-a2", "acme-a"), ("dev-a11", "acme-a1")])
+
+    def test_all_pages_without_limit_in_tree_order(self):
+        self.assertEqual(self.visible_keys("admin@acme.example"), ADMIN_ALL)
+
+    def test_top_down_only(self):
+        # b is a viewer on acme-b only; a never sees its parent's device.
+        self.assertEqual(self.visible_keys("b@acme.example"), ["dev-b1"] + [r["key"] for r in BULK])
+        self.assertNotIn("dev-c1", self.visible_keys("a@acme.example"))
+
+    def test_table_output(self):
+        out = self.ok("visible", "--user", "a@acme.example")
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["KEY", "NAME", "TYPE", "ACCOUNT"])
+        self.assertEqual(lines[1].split(), ["dev-a1", "Truck", "A1", "tracker", "acme-a"])
+        self.assertEqual(len(lines), 4)
+        # Columns line up: every ACCOUNT cell starts where the header does.
+        col = lines[0].index("ACCOUNT")
+        self.assertTrue(all(l[col:].startswith("acme-a") for l in lines[1:]), out)
+
+    def test_count(self):
+        self.assertEqual(self.ok("visible", "--user", "admin@acme.example", "--count"), "30\n")
+        self.assertEqual(self.ok("visible", "--user", "a@acme.example", "--count", "--json"),
+                         "3\n")
+        self.assertEqual(self.ok("visible", "--user", "admin@acme.example", "--count",
+                                 "--type", "sensor"), "25\n")
+
+    def test_limit_gives_one_page_and_a_cursor_line(self):
+        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "4")
+        self.assertEqual([r["key"] for r in rows[:4]], ADMIN_ALL[:4])
+        self.assertEqual(list(rows[4].keys()), ["cursor"])
+        self.assertEqual(len(rows), 5)
+
+    def test_cursor_pages_cover_everything_exactly_once(self):
+        seen, cursor, pages = [], None, 0
+        while True:
+            flags = ["--limit", "7"] + (["--cursor", cursor] if cursor else [])
+            rows = self.json_lines("visible", "--user", "admin@acme.example", *flags)
+            pages += 1
+            cursor = rows[-1].get("cursor") if rows and "cursor" in rows[-1] else None
+            seen += [r["key"] for r in rows if "key" in r]
+            if cursor is None:
+                break
+        self.assertEqual(seen, ADMIN_ALL)
+        self.assertEqual(pages, 5)
+
+    def test_last_page_has_no_cursor(self):
+        rows = self.json_lines("visible", "--user", "a@acme.example", "--limit", "3")
+        self.assertEqual([r.get("key") for r in rows], ["dev-a1", "dev-a2", "dev-a11"])
+
+    def test_cursor_without_limit_prints_the_rest(self):
+        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "10")
+        rest = self.visible_keys("admin@acme.example", "--cursor", rows[-1]["cursor"])
+        self.assertEqual(rest, ADMIN_ALL[10:])
+
+    def test_table_with_limit_prints_the_cursor_on_stderr(self):
+        p = self.expect(0, "visible", "--user", "admin@acme.example", "--limit", "2")
+        self.assertEqual(len(p.stdout.splitlines()), 3)
+        self.assertRegex(p.stderr, r"^next cursor: \S+\n$")
+        cursor = p.stderr.split()[-1]
+        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "2",
+                               "--cursor", cursor)
+        self.assertEqual([r["key"] for r in rows[:2]], ADMIN_ALL[2:4])
+
+    def test_cursor_of_another_request_is_refused(self):
+        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "2")
+        err = self.refused("visible", "--user", "admin@acme.example", "--limit", "2",
+                        "--type", "sensor", "--cursor", rows[-1]["cursor"])
+        self.assertIn("cursor", err)
+        err = self.refused("visible", "--user", "admin@acme.example", "--cursor", "garbage")
+        self.assertIn("invalid_argument", err)
+
+    def test_filters(self):
+        admin = "admin@acme.example"
+        self.assertEqual(self.visible_keys(admin, "--type", "camera"), ["dev-a2"])
+        self.assertEqual(self.visible_keys(admin, "--name-prefix", "Truck"), ["dev-a1", "dev-a11"])
+        self.assertEqual(self.visible_keys(admin, "--attribute", "vin=V1"), ["dev-a1"])
+        self.assertEqual(self.visible_keys(admin, "--attribute", "vin=V2"), [])
+        self.assertEqual(self.visible_keys(admin, "--within", "acme-a"),
+                         ["dev-a1", "dev-a2", "dev-a11"])
+        self.assertEqual(self.visible_keys(admin, "--within", "acme-a", "--direct"),
+                         ["dev-a1", "dev-a2"])
+        self.assertEqual(self.visible_keys(admin, "--direct"), ["dev-c1"])
+        self.assertEqual(self.visible_keys(admin, "--within", "acme-a", "--type", "tracker",
+                                           "--name-prefix", "Truck A1"), ["dev-a1", "dev-a11"])
+
+    def test_within_outside_the_users_reach_is_empty(self):
+        self.assertEqual(self.visible_keys("a@acme.example", "--within", "acme-b"), [])
+
+    def test_permission(self):
+        # The auditor role holds device.read only; the viewer likewise.
+        self.assertEqual(self.visible_keys("aud@acme.example", "--permission", "device.assign"), [])
+        self.assertEqual(len(self.visible_keys("aud@acme.example", "--permission",
+                                               "device.read")), 26)
+        self.assertEqual(self.visible_keys("a@acme.example", "--permission", "device.assign"),
+                         ["dev-a1", "dev-a2", "dev-a11"])
+
+    def test_kind(self):
+        rows = self.json_lines("visible", "--user", "a@acme.example", "--kind", "asset")
+        self.assertEqual([(r["key"], r["kind"], r["account"]) for r in rows],
+                         [("site-7", "asset", "acme-a")])
+        self.assertEqual(self.visible_keys("b@acme.example", "--kind", "asset"), [])
+        self.assertEqual(self.visible_keys("a@acme.example", "--kind", "dashboard"), [])
+
+    def test_disabled_user_sees_nothing(self):
+        self.ok("user", "disable", "a@acme.example")
+        self.assertEqual(self.visible_keys("a@acme.example"), [])
+        self.assertEqual(self.ok("visible", "--user", "a@acme.example", "--count"), "0\n")
+
+
+class VisibleErrorTest(CliTestCase):
+    def setUp(self):
+        super().setUp()
+        self.seed()
+
+    def test_unknown_user(self):
+        err = self.refused("visible", "--user", "ghost@acme.example")
+        self.assertIn("no user with login 'ghost@acme.example'", err)
+
+    def test_unknown_within_account(self):
+        err = self.refused("visible", "--user", "a@acme.example", "--within", "nowhere")
+        self.assertIn("no account with key 'nowhere'", err)
+
+    def test_bad_permission(self):
+        err = self.refused("visible", "--user", "a@acme.example", "--permission", "device.fly")
+        self.assertIn("unknown permission 'device.fly'", err)
+        err = self.refused("visible", "--user", "a@acme.example", "--permission", "asset.read")
+        self.assertIn("not a permission on device entities", err)
+
+    def test_usage_errors(self):
+        a = ["visible", "--user", "a@acme.example"]
+        self.assertIn("--user is required", self.usage_error("visible"))
+        self.assertIn("--kind must be", self.usage_error(*a, "--kind", "spaceship"))
+        self.assertIn("--limit must be in 1..10000", self.usage_error(*a, "--limit", "0"))
+        self.assertIn("--limit must be in 1..10000", self.usage_error(*a, "--limit", "10001"))
+        self.assertIn("--limit needs a number", self.usage_error(*a, "--limit", "ten"))
+        self.assertIn("--count takes no --limit", self.usage_error(*a, "--count", "--limit", "2"))
+        self.assertIn("--attribute needs NAME=VALUE", self.usage_error(*a, "--attribute", "vin"))
+        self.assertIn("only once", self.usage_error(*a, "--attribute", "a=1", "--attribute", "b=2"))
+        self.assertIn("unexpected argument", self.usage_error(*a, "extra"))
+
+
+if __name__ == "__main__":
+    unittest.main()
