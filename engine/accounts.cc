@@ -162,94 +162,94 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
   return Mutate([&](Txn* txn) -> Status {
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("account name", *patch.name));
     if (patch.attributes) CANOPY_RETURN_IF_ERROR(CheckAttributes("account", *patch.attributes));
+    if (patch.sub_account_access) {
+      AccountSettings probe;
+      probe.sub_account_access = *patch.sub_account_access;
+      CANOPY_RETURN_IF_ERROR(CheckSettings(probe));
+    }
     const AccountNode* a = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountUpdate, *a));
-    if (!patch.name && !patch.attributes) return Status::Ok();
+    if (patch.name || patch.attributes) {
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountUpdate, *a));
+    }
+    if (patch.sub_account_management) {
+      if (a->parent == kNoId) {
+        const query::UserNode* u = nullptr;
+        CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &u));
+        if (u != nullptr) {
+          return Status::PermissionDenied(
+              "only the system actor may switch sub-account management of root tenant " +
+              Quote(*a) + " (user '" + u->login + "')");
+        }
+      } else {
+        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountManageSubAccounts,
+                                       *catalog_.account(a->parent)));
+      }
+    }
+    // always_on gives every current member branch access: the actor must
+    // hold each such role on the whole branch itself.
+    std::vector<UserId> widened;
+    if (patch.sub_account_access) {
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
+      if (*patch.sub_account_access == SubAccountAccess::kAlwaysOn &&
+          a->settings.sub_account_access != SubAccountAccess::kAlwaysOn) {
+        for (UserId uid : a->members) {
+          const query::MembershipNode* m = catalog_.membership(uid, id);
+          if (m->branch) continue;
+          const query::RoleNode* r = catalog_.role(m->role);
+          CANOPY_RETURN_IF_ERROR(query::RequireHolds(
+              catalog_, actor, r->perms, true, *a,
+              "switching to always_on gives role " + r->name + " branch-wide"));
+          std::string bytes;
+          CANOPY_RETURN_IF_ERROR(
+              store_->Get(storage::kMemberships, storage::PairKey(uid, id), &bytes));
+          Membership mem;
+          CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+          mem.branch = true;
+          txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(uid, id),
+                         storage::EncodeMembership(mem));
+          widened.push_back(uid);
+        }
+      }
+    }
+    AccountSettings settings = a->settings;
+    if (patch.sub_account_management) settings.sub_account_management = *patch.sub_account_management;
+    if (patch.sub_account_access) settings.sub_account_access = *patch.sub_account_access;
+    const bool settings_change =
+        settings.sub_account_management != a->settings.sub_account_management ||
+        settings.sub_account_access != a->settings.sub_account_access;
+    if (!patch.name && !patch.attributes && !settings_change) return Status::Ok();
     storage::AccountRecord rec;
     CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
     if (patch.name) rec.account.name = *patch.name;
     if (patch.attributes) rec.account.attributes = *patch.attributes;
+    rec.account.settings = settings;
     rec.account.updated_us = NowMicros();
     txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
+    if (settings_change) {
+      txn->apply.push_back([id, settings, widened](Catalog& c) {
+        c.mutable_account(id)->settings = settings;
+        for (UserId uid : widened) {
+          for (auto& m : c.mutable_user(uid)->memberships) {
+            if (m.account == id) m.branch = true;
+          }
+        }
+      });
+    }
     return Status::Ok();
   });
 }
 
 Status DbImpl::SetSubAccountManagement(const Actor& actor, AccountId id, bool on) {
-  return Mutate([&](Txn* txn) -> Status {
-    const AccountNode* a = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
-    if (a->parent == kNoId) {
-      const query::UserNode* u = nullptr;
-      CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &u));
-      if (u != nullptr) {
-        return Status::PermissionDenied(
-            "only the system actor may switch sub-account management of root tenant " +
-            Quote(*a) + " (user '" + u->login + "')");
-      }
-    } else {
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountManageSubAccounts,
-                                     *catalog_.account(a->parent)));
-    }
-    if (a->settings.sub_account_management == on) return Status::Ok();
-    storage::AccountRecord rec;
-    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
-    rec.account.settings.sub_account_management = on;
-    rec.account.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
-    txn->apply.push_back(
-        [id, on](Catalog& c) { c.mutable_account(id)->settings.sub_account_management = on; });
-    return Status::Ok();
-  });
+  AccountPatch patch;
+  patch.sub_account_management = on;
+  return UpdateAccount(actor, id, patch);
 }
 
 Status DbImpl::SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountAccess access) {
-  return Mutate([&](Txn* txn) -> Status {
-    AccountSettings probe;
-    probe.sub_account_access = access;
-    CANOPY_RETURN_IF_ERROR(CheckSettings(probe));
-    const AccountNode* a = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
-    if (a->settings.sub_account_access == access) return Status::Ok();
-    // always_on gives every current member branch access: the actor must
-    // hold each such role on the whole branch itself.
-    std::vector<UserId> widened;
-    if (access == SubAccountAccess::kAlwaysOn) {
-      for (UserId uid : a->members) {
-        const query::MembershipNode* m = catalog_.membership(uid, id);
-        if (m->branch) continue;
-        const query::RoleNode* r = catalog_.role(m->role);
-        CANOPY_RETURN_IF_ERROR(query::RequireHolds(
-            catalog_, actor, r->perms, true, *a,
-            "switching to always_on gives role " + r->name + " branch-wide"));
-        std::string bytes;
-        CANOPY_RETURN_IF_ERROR(
-            store_->Get(storage::kMemberships, storage::PairKey(uid, id), &bytes));
-        Membership mem;
-        CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
-        mem.branch = true;
-        txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(uid, id),
-                       storage::EncodeMembership(mem));
-        widened.push_back(uid);
-      }
-    }
-    storage::AccountRecord rec;
-    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
-    rec.account.settings.sub_account_access = access;
-    rec.account.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
-    txn->apply.push_back([id, access, widened](Catalog& c) {
-      c.mutable_account(id)->settings.sub_account_access = access;
-      for (UserId uid : widened) {
-        for (auto& m : c.mutable_user(uid)->memberships) {
-          if (m.account == id) m.branch = true;
-        }
-      }
-    });
-    return Status::Ok();
-  });
+  AccountPatch patch;
+  patch.sub_account_access = access;
+  return UpdateAccount(actor, id, patch);
 }
 
 Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) {

@@ -26,9 +26,8 @@ const char kUsage[] =
     "  account update KEY [--name NAME] [--attribute K=V]... [--remove-attribute K]...\n"
     "                 [--sub-account-management on|off] [--sub-account-access A]\n"
     "      Changes the name and attributes (--attribute adds or replaces one,\n"
-    "      --remove-attribute removes one), then the settings. These are up to three\n"
-    "      engine calls, each atomic; if a later one is refused, the earlier ones\n"
-    "      stay applied and the error says so.\n"
+    "      --remove-attribute removes one) and the settings, all in one atomic\n"
+    "      write: if any part is refused, nothing changes.\n"
     "  account move KEY --parent PARENT_KEY\n"
     "      Moves the account with its whole subtree, entities and users under\n"
     "      PARENT_KEY.\n"
@@ -221,31 +220,11 @@ int Update(Context& ctx, Args& args) {
     for (const auto& [k, v] : set) attributes[k] = v;
     patch.attributes = std::move(attributes);
   }
-  // Up to three atomic calls; on a refusal, say which earlier ones stand.
-  std::vector<std::string> applied;
-  auto step = [&](const Status& s, const char* what) {
-    if (s.ok()) {
-      applied.push_back(what);
-      return true;
-    }
-    ctx.Fail(s);
-    if (!applied.empty()) {
-      std::string list;
-      for (size_t i = 0; i < applied.size(); ++i) list += (i ? ", " : "") + applied[i];
-      *ctx.err << "canopy: already applied before the refusal: " << list << "\n";
-    }
-    return false;
-  };
-  if (patch.name || patch.attributes) {
-    if (!step(ctx.db->UpdateAccount(actor, a.id, patch), "name/attributes")) return kExitFailed;
-  }
-  if (management &&
-      !step(ctx.db->SetSubAccountManagement(actor, a.id, *management), "sub-account management")) {
-    return kExitFailed;
-  }
-  if (access && !step(ctx.db->SetSubAccountAccess(actor, a.id, *access), "sub-account access")) {
-    return kExitFailed;
-  }
+  patch.sub_account_management = management;
+  patch.sub_account_access = access;
+  // One atomic call: a refusal of any part changes nothing.
+  Status s = ctx.db->UpdateAccount(actor, a.id, patch);
+  if (!s.ok()) return ctx.Fail(s);
   return Confirm(ctx, key, "updated account '" + key + "'");
 }
 

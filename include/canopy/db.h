@@ -87,17 +87,20 @@ class Db {
   virtual StatusOr<Account> GetAccount(AccountId id) const = 0;
   virtual StatusOr<Account> FindAccount(std::string_view key) const = 0;
 
-  // Changes name and/or attributes. Needs account.update on the account.
+  // Changes name, attributes and settings in one atomic write. Needs
+  // account.update on the account for name and attributes;
+  // account.manage_sub_accounts on its parent to switch
+  // sub_account_management (root tenants: system actor only); access.grant
+  // on the account to change sub_account_access (SPEC.md rule 2: switching
+  // to always_on gives every current member branch access — the actor must
+  // hold each member's role branch-wide — and switching away keeps the
+  // access already given).
   virtual Status UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) = 0;
 
-  // Turns sub-account management on or off. Needs
-  // account.manage_sub_accounts on the account's parent (root tenants:
-  // system actor only).
+  // UpdateAccount with only sub_account_management set.
   virtual Status SetSubAccountManagement(const Actor& actor, AccountId id, bool on) = 0;
 
-  // Sets the account's sub-account access default (SPEC.md rule 2). Needs
-  // access.grant on the account. Switching to always_on gives every current
-  // member branch access; switching away keeps the access already given.
+  // UpdateAccount with only sub_account_access set.
   virtual Status SetSubAccountAccess(const Actor& actor, AccountId id,
                                      SubAccountAccess access) = 0;
 

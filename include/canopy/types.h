@@ -101,11 +101,13 @@ struct Account {
   AccountSettings settings;
 };
 
-// Fields to change on UpdateAccount; unset fields stay as they are.
-// `attributes` replaces the whole map.
+// Fields to change on UpdateAccount, all in one atomic write; unset fields
+// stay as they are. `attributes` replaces the whole map.
 struct AccountPatch {
   std::optional<std::string> name;
   std::optional<Attributes> attributes;
+  std::optional<bool> sub_account_management;
+  std::optional<SubAccountAccess> sub_account_access;
 };
 
 // What CreateEntity needs.

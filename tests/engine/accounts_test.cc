@@ -230,6 +230,41 @@ TEST_F(AccountsTest, DeleteRules) {
   EXPECT_OK(db_->CheckIntegrity(nullptr));
 }
 
+TEST_F(AccountsTest, UpdateChangesNameAttributesAndSettingsAtomically) {
+  AccountId root = MakeAccount(db_.get(), "root");
+  AccountId a = MakeAccount(db_.get(), "a", root, /*sub_account_management=*/false);
+  AccountPatch patch;
+  patch.name = "Renamed";
+  patch.attributes = Attributes{{"k", "v"}};
+  patch.sub_account_management = true;
+  patch.sub_account_access = SubAccountAccess::kDefaultOn;
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), a, patch));
+  auto acc = db_->GetAccount(a);
+  EXPECT_EQ(acc->name, "Renamed");
+  EXPECT_EQ(acc->attributes.at("k"), "v");
+  EXPECT_TRUE(acc->settings.sub_account_management);
+  EXPECT_EQ(acc->settings.sub_account_access, SubAccountAccess::kDefaultOn);
+  // A user allowed the rename but not the settings change: nothing changes.
+  UserId u = testing::MakeUser(db_.get(), "u@x", a);
+  auto role = db_->CreateRole(Actor::System(), root, "renamer", {"account.update"});
+  ASSERT_OK(role);
+  ASSERT_OK(db_->Invite(Actor::System(), u, a, *role, false));
+  AccountPatch both;
+  both.name = "Mine";
+  both.sub_account_management = false;
+  ExpectRefused([&] { return db_->UpdateAccount(Actor::User(u), a, both); },
+                Code::kPermissionDenied, "permission account.manage_sub_accounts missing on account 'root'");
+  AccountPatch bad;
+  bad.name = "ok";
+  bad.sub_account_access = static_cast<SubAccountAccess>(7);
+  ExpectRefused([&] { return db_->UpdateAccount(Actor::System(), a, bad); },
+                Code::kInvalidArgument, "unknown sub_account_access");
+  AccountPatch rename;
+  rename.name = "Mine";
+  EXPECT_OK(db_->UpdateAccount(Actor::User(u), a, rename));
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
 TEST_F(AccountsTest, NewSiblingsNeverRelabelAndStayInOrder) {
   AccountId root = MakeAccount(db_.get(), "root");
   std::vector<AccountId> kids;
