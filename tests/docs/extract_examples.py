@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Extracts the README's examples so the test suite can run them.
+
+An example is a fenced code block right after an HTML comment
+`<!-- example: NAME -->`; its expected output, when shown, is the fenced
+block after `<!-- output: NAME -->`. Writes NAME.<lang> and NAME.out into
+the output folder and prints the names found, one per line.
+"""
+import pathlib
+import re
+import sys
+
+EXT = {"cpp": "cc", "c": "c", "python": "py", "sh": "sh"}
+
+
+def main():
+    readme, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    text = readme.read_text(encoding="utf-8")
+    block = r"\s*```(\w*)\n(.*?)```"
+    names = []
+    for m in re.finditer(r"<!-- example: ([\w-]+) -->" + block, text, re.S):
+        name, lang, body = m.group(1), m.group(2), m.group(3)
+        if lang not in EXT:
+            sys.exit(f"README example {name}: unknown language '{lang}'")
+        (out / f"{name}.{EXT[lang]}").write_text(body, encoding="utf-8")
+        names.append(f"{name}.{EXT[lang]}")
+    for m in re.finditer(r"<!-- output: ([\w-]+) -->" + block, text, re.S):
+        (out / f"{m.group(1)}.out").write_text(m.group(3), encoding="utf-8")
+    print("\n".join(names))
+
+
+if __name__ == "__main__":
+    main()
