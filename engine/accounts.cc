@@ -287,6 +287,20 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
           std::to_string(np->depth) + ", past the depth limit of " +
           std::to_string(catalog_.max_depth));
     }
+    // Users keep their memberships inside the subtree of the account they
+    // were created in (SPEC.md rule 1): a move may not carry a membership
+    // out of its user's reach.
+    for (const AccountNode* n : subtree) {
+      for (UserId uid : n->members) {
+        const query::UserNode* u = catalog_.user(uid);
+        const AccountNode* home = catalog_.account(u->home);
+        if (Catalog::IsSelfOrAncestor(*a, *home) || Catalog::IsSelfOrAncestor(*home, *np)) continue;
+        return Status::FailedPrecondition(
+            "moving account " + Quote(*a) + " under " + Quote(*np) + " would take the membership of user '" +
+            u->login + "' on " + Quote(*n) + " outside account " + Quote(*home) +
+            ", where the user was created; remove that membership first");
+      }
+    }
     if (np->tenant != a->tenant) {
       for (const AccountNode* n : subtree) {
         for (UserId uid : n->members) {
@@ -460,8 +474,11 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       owned += (owned.empty() ? "" : ", ") + Plural(c, EntityKindName(kind));
     }
     size_t users = homed.count(n->id) ? homed[n->id].size() : 0;
+    if (users > 0 && r != nullptr) {
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *n));
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *r));
+    }
     if (users > 0) {
-      if (r != nullptr) CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *r));
       owned += (owned.empty() ? "" : ", ") + Plural(static_cast<int64_t>(users), "user");
     }
     if (!owned.empty() && r == nullptr) {

@@ -123,6 +123,10 @@ Status DbImpl::Close() {
   std::lock_guard<std::mutex> w(write_mu_);
   WriteLock l(catalog_mu_);
   if (closed_) return Status::Ok();
+  if (int64_t n = open_iterators_.load(); n > 0) {
+    return Status::FailedPrecondition(std::to_string(n) +
+                                      " visible iterator(s) still open; destroy them before Close");
+  }
   closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   return store_->Close();

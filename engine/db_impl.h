@@ -20,6 +20,7 @@
 
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -196,7 +197,7 @@ class DbImpl final : public Db {
                              Txn* txn);
   // Plans a visibility request under the held read scope: its grants, on
   // a new snapshot.
-  Status PlanView(const VisibleRequest& request, query::Perm perm,
+  Status PlanView(const VisibleRequest& request, query::Perm perm, uint64_t fingerprint,
                   std::shared_ptr<const query::ScanView>* view) const;
 
   const Options options_;
@@ -208,6 +209,9 @@ class DbImpl final : public Db {
   mutable RwLock catalog_mu_;
   query::Catalog catalog_;
   bool closed_ = false;  // guarded by close_mu_
+  // Streaming iterators handed out and not yet destroyed: Close() refuses
+  // while any is open (RocksDB aborts if it closes under an iterator).
+  mutable std::atomic<int64_t> open_iterators_{0};
   Status poisoned_;      // set (under both locks) when memory no longer matches disk
   mutable query::ViewRegistry views_;
 };

@@ -217,6 +217,9 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     const AccountNode* to = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(target, "target", &to));
     const query::Perm assign = EntityPerm(kind, EntityAction::kAssign);
+    const query::Perm read = EntityPerm(kind, EntityAction::kRead);
+    const query::UserNode* user = nullptr;
+    CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &user));
     // Denied on the target: every item is denied (and reported as such).
     const Status target_ok = Require(catalog_, actor, assign, *to);
     if (!target_ok.ok() && !target_ok.IsPermissionDenied()) return target_ok;
@@ -246,6 +249,17 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       }
       Entity e;
       if (found.ok()) found = LoadEntity(eid, &e);
+      if (found.ok() && user != nullptr) {
+        // An entity the actor can neither read nor assign is reported like
+        // a missing one, so a refusal does not reveal that it exists.
+        const AccountNode* owner = catalog_.account(e.owner);
+        query::PermSet held = owner ? query::PermsOn(catalog_, *user, *owner) : query::PermSet();
+        if (!held.Has(read) && !held.Has(assign)) {
+          found = Status::NotFound(by == EntityRef::kKey
+                                       ? "no " + std::string(EntityKindName(kind)) + " with key '" + ref + "'"
+                                       : "no device with unit id '" + ref + "'");
+        }
+      }
       if (found.IsNotFound()) {
         item.outcome = ReassignItem::Outcome::kUnknown;
         item.message = found.message();

@@ -254,6 +254,10 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
       ++memberships;
       const query::AccountNode* a = fresh.account(m.account);
       const query::RoleNode* r = fresh.role(m.role);
+      if (!query::Catalog::IsSelfOrAncestor(*fresh.account(u.home), *a)) {
+        problems.Add("user " + Id(uid) + " has a membership on '" + a->key +
+                     "', outside the account it was created in");
+      }
       if (!r->builtin && r->tenant != a->tenant) {
         problems.Add("membership of user " + Id(uid) + " on '" + a->key +
                      "' uses a custom role of another tenant");

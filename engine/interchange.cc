@@ -307,6 +307,11 @@ class Importer {
     return Status::Ok();
   }
   AccountId first_account_id() const { return c_.last_account_id + 1; }
+  // The label of a staged or stored account.
+  const std::string& LabelOf(AccountId id) const {
+    if (id >= first_account_id()) return accounts_[id - first_account_id()].label;
+    return c_.account(id)->label;
+  }
 
   Status Account(Fields& f) {
     std::string_view key, name, parent;
@@ -464,9 +469,11 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.Bool("branch", &branch));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("membership record"));
     UserId uid;
+    AccountId home = kNoId;
     auto su = staged_users_.find(std::string(login));
     if (su != staged_users_.end()) {
       uid = su->second;
+      home = users_[uid - c_.last_user_id - 1].account;
     } else {
       std::string v;
       Status s = store_.Get(storage::kUserLogins, login, &v);
@@ -476,9 +483,15 @@ class Importer {
       }
       CANOPY_RETURN_IF_ERROR(s);
       uid = storage::DecodeFixed64BE(v.data());
+      home = c_.user(uid)->home;
     }
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
+    if (!storage::IsSelfOrAncestorLabel(LabelOf(home), *a.label)) {
+      return Status::FailedPrecondition(
+          "user '" + std::string(login) + "' may hold roles only in the account it was created in "
+          "and its sub-accounts, not on '" + std::string(account) + "'");
+    }
     RoleId rid;
     if (const auto* b = query::FindBuiltinRole(role)) {
       rid = b->id;

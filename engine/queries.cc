@@ -99,13 +99,43 @@ uint64_t Fingerprint(const VisibleRequest& r, Perm perm) {
 
 }  // namespace
 
-Status DbImpl::PlanView(const VisibleRequest& request, Perm perm,
+namespace {
+
+// A scan handed to the caller, counted so that Close() can refuse while it
+// is alive.
+class TrackedIterator final : public VisibleIterator {
+ public:
+  TrackedIterator(std::unique_ptr<query::ScanIterator> it, std::atomic<int64_t>* open)
+      : it_(std::move(it)), open_(open) {
+    open_->fetch_add(1);
+  }
+  ~TrackedIterator() override {
+    it_.reset();  // before the count drops: Close() may run right after
+    open_->fetch_sub(1);
+  }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  EntityId id() const override { return it_->id(); }
+  std::string_view key() const override { return it_->key(); }
+  std::string_view name() const override { return it_->name(); }
+  std::string_view type() const override { return it_->type(); }
+  AccountId owner() const override { return it_->owner(); }
+  Status status() const override { return it_->status(); }
+
+ private:
+  std::unique_ptr<query::ScanIterator> it_;
+  std::atomic<int64_t>* open_;
+};
+
+}  // namespace
+
+Status DbImpl::PlanView(const VisibleRequest& request, Perm perm, uint64_t fingerprint,
                         std::shared_ptr<const query::ScanView>* view) const {
   std::vector<query::Grant> grants;
   CANOPY_RETURN_IF_ERROR(query::PlanGrants(catalog_, request.viewer, perm, request.within,
                                            request.direct_only, &grants));
   rocksdb::DB* db = store_->db();
-  *view = std::make_shared<query::ScanView>(db, db->GetSnapshot(), std::move(grants));
+  *view = std::make_shared<query::ScanView>(db, db->GetSnapshot(), std::move(grants), fingerprint);
   return Status::Ok();
 }
 
@@ -143,11 +173,17 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
     if (storage::DecodeFixed64BE(payload.data()) == instance_id_) {
       view_id = storage::DecodeFixed64BE(payload.data() + 8);
       view = views_.Get(view_id);
+      // The checksum is public: anyone can mint a token naming any view id.
+      // A view serves only the request it was planned for.
+      if (view != nullptr && view->fingerprint() != fingerprint) {
+        return Status::InvalidArgument(
+            "cursor belongs to another request (viewer, kind, permission or filters differ)");
+      }
       if (view == nullptr) view_id = 0;
     }
     resume = payload.substr(24);
   }
-  if (view == nullptr) CANOPY_RETURN_IF_ERROR(PlanView(request, perm, &view));
+  if (view == nullptr) CANOPY_RETURN_IF_ERROR(PlanView(request, perm, fingerprint, &view));
   scope.ReleaseCatalog();
 
   query::ScanIterator it(store_.get(), view, FilterOf(request), resume);
@@ -184,8 +220,10 @@ Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::shared_ptr<const query::ScanView> view;
-  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, &view));
-  *it = std::make_unique<query::ScanIterator>(store_.get(), std::move(view), FilterOf(request), "");
+  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm), &view));
+  *it = std::make_unique<TrackedIterator>(
+      std::make_unique<query::ScanIterator>(store_.get(), std::move(view), FilterOf(request), ""),
+      &open_iterators_);
   return Status::Ok();
 }
 
@@ -208,7 +246,7 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
     return static_cast<uint64_t>(total);
   }
   std::shared_ptr<const query::ScanView> view;
-  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, &view));
+  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm), &view));
   scope.ReleaseCatalog();
   uint64_t n = 0;
   query::ScanIterator it(store_.get(), std::move(view), filter, "");

@@ -172,6 +172,13 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     const RoleNode* r = catalog_.role(role);
     if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(role));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
+    const AccountNode* home = catalog_.account(un->home);
+    if (!Catalog::IsSelfOrAncestor(*home, *a)) {
+      return Status::FailedPrecondition(
+          "user '" + un->login + "' was created in account " + Quote(*home) +
+          "; access flows top-down only, so it can hold roles there and in its sub-accounts, "
+          "not on " + Quote(*a));
+    }
     if (!r->builtin && r->tenant != a->tenant) {
       return Status::FailedPrecondition("custom role '" + r->name +
                                         "' belongs to another root tenant than account " +

@@ -53,12 +53,15 @@ Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out) 
 }
 
 Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a) {
-  const UserNode* u = nullptr;
-  CANOPY_RETURN_IF_ERROR(ResolveActor(c, actor, &u));
-  if (u == nullptr) return Status::Ok();
+  if (actor.is_system()) return Status::Ok();
+  const UserNode* u = c.user(actor.user());
+  if (u == nullptr) {
+    return Status::NotFound("actor: no user with id " + std::to_string(actor.user()));
+  }
   if (PermsOn(c, *u, a).Has(p)) return Status::Ok();
   return Status::PermissionDenied("permission " + PermName(p) + " missing on account " +
-                                  Quote(a) + " (user '" + u->login + "')");
+                                  Quote(a) + " (user '" + u->login + "'" +
+                                  (u->disabled ? " is disabled and holds no permissions)" : ")"));
 }
 
 Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool branch,
@@ -132,7 +135,7 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
   Explanation e;
   e.owner = owner.id;
   if (user.disabled) {
-    e.reason = "denied: user '" + user.login + "' is disabled and holds no permissions";
+    e.reason = "user '" + user.login + "' is disabled and holds no permissions";
     return e;
   }
   // Prefer the membership closest to the owner.
@@ -176,13 +179,13 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
       if (n == best_account) break;
     }
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) e.path.push_back((*it)->key);
-    e.reason = "allowed: user '" + user.login + "' has role " + r->name + " on account " +
+    e.reason = "user '" + user.login + "' has role " + r->name + " on account " +
                Quote(*best_account) +
                (best_account->id == owner.id ? "" : " with branch access, which contains " +
                                                         Quote(owner));
     return e;
   }
-  e.reason = "denied: no membership of user '" + user.login + "' grants " + PermName(perm) +
+  e.reason = "no membership of user '" + user.login + "' grants " + PermName(perm) +
              " on account " + Quote(owner);
   if (near_misses.empty()) {
     e.reason += " (the user has no memberships)";

@@ -96,8 +96,9 @@ Status DecodeToken(std::string_view token, TokenType type, std::string* payload)
   return Status::Ok();
 }
 
-ScanView::ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants)
-    : db_(db), snapshot_(snapshot), grants_(std::move(grants)) {}
+ScanView::ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants,
+                   uint64_t fingerprint)
+    : db_(db), fingerprint_(fingerprint), snapshot_(snapshot), grants_(std::move(grants)) {}
 
 ScanView::~ScanView() {
   if (snapshot_ != nullptr) db_->ReleaseSnapshot(snapshot_);

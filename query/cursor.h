@@ -44,16 +44,22 @@ uint64_t Hash64(std::string_view data);
 // snapshot when the last reference goes.
 class ScanView {
  public:
-  ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants);
+  // `fingerprint` identifies the request (viewer, kind, permission,
+  // filters) the view was planned for: a cursor may only resume a view of
+  // its own request.
+  ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants,
+           uint64_t fingerprint);
   ~ScanView();
   ScanView(const ScanView&) = delete;
   ScanView& operator=(const ScanView&) = delete;
 
   const rocksdb::Snapshot* snapshot() const { return snapshot_; }
   const std::vector<Grant>& grants() const { return grants_; }
+  uint64_t fingerprint() const { return fingerprint_; }
 
  private:
   rocksdb::DB* db_;
+  uint64_t fingerprint_;
   const rocksdb::Snapshot* snapshot_;
   std::vector<Grant> grants_;
 };

@@ -98,6 +98,7 @@ std::vector<std::string> PermSet::Names() const {
   for (int i = 0; i < kNumPerms; ++i) {
     if (Has(static_cast<Perm>(i))) names.push_back(PermName(static_cast<Perm>(i)));
   }
+  std::sort(names.begin(), names.end());  // Role::permissions promises sorted names
   return names;
 }
 

@@ -55,7 +55,7 @@ class PermSet {
   PermSet Minus(PermSet o) const { return PermSet(bits_ & ~o.bits_); }
   bool empty() const { return bits_ == 0; }
   bool operator==(const PermSet&) const = default;
-  // Canonical names, in enum order.
+  // Canonical names, sorted.
   std::vector<std::string> Names() const;
 
  private:

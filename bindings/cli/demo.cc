@@ -144,17 +144,24 @@ int Run(Context& ctx, Args& args) {
   if (user_a.ok()) {
     Explanation ex;
     if (db.Explain(user_a->id, "device.read", "dev-c1", &ex).ok()) {
-      *ctx.out << "  check user-a dev-c1 (parent's device): " << ex.reason << "\n";
+      *ctx.out << "  check user-a dev-c1 (parent's device): " << (ex.allowed ? "allowed: " : "denied: ")
+               << ex.reason << "\n";
     }
     if (db.Explain(user_a->id, "device.read", "dev-a1", &ex).ok()) {
-      *ctx.out << "  check user-a dev-a1: " << ex.reason << "\n";
+      *ctx.out << "  check user-a dev-a1: " << (ex.allowed ? "allowed: " : "denied: ") << ex.reason
+               << "\n";
     }
     std::vector<std::string> steal = {"dev-b1"};
     auto a = db.FindAccount("customer-a");
-    if (a.ok()) {
+    auto top = db.FindAccount("customer");
+    if (a.ok() && top.ok()) {
       Status s = db.ReassignEntities(Actor::User(user_a->id), EntityKind::kDevice, EntityRef::kKey,
                                      steal, a->id, nullptr);
-      *ctx.out << "  user-a takes dev-b1 from B: " << s.ToString() << "\n";
+      *ctx.out << "  user-a takes dev-b1 from B (it cannot even see it): " << s.ToString() << "\n";
+      std::vector<std::string> push = {"dev-a1"};
+      s = db.ReassignEntities(Actor::User(user_a->id), EntityKind::kDevice, EntityRef::kKey, push,
+                              top->id, nullptr);
+      *ctx.out << "  user-a hands dev-a1 up to the customer: " << s.ToString() << "\n";
     }
   }
   *ctx.out << "\nTry: canopy visible --user user-a@customer.example, canopy tree --format dot,\n"

@@ -67,11 +67,13 @@ class Db {
   Db() = default;
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
-  // Closes the database (see Close); outstanding iterators must be gone.
+  // Closes the database (see Close). Every VisibleIterator must be
+  // destroyed first: destroying a Db under a live iterator is undefined.
   virtual ~Db() = default;
 
-  // Flushes and closes. Later calls other than the destructor return
-  // FailedPrecondition. Idempotent.
+  // Flushes and closes. FailedPrecondition while a VisibleIterator from
+  // NewVisibleIterator is still alive (nothing is closed then). Later calls
+  // other than the destructor return FailedPrecondition. Idempotent.
   virtual Status Close() = 0;
 
   // ---- Accounts -------------------------------------------------------
@@ -105,10 +107,12 @@ class Db {
                                      SubAccountAccess access) = 0;
 
   // Moves the account, with its whole subtree, entities and memberships,
-  // under new_parent; visibility changes atomically. Needs account.move on
-  // the account, its old parent and new_parent. Errors: FailedPrecondition
-  // (new_parent inside the moved subtree, a root tenant, depth over the
-  // limit, or custom roles of the old tenant in use when crossing tenants).
+  // under new_parent, as its newest sub-account; visibility changes
+  // atomically. Needs account.move on the account, its old parent and
+  // new_parent. Errors: FailedPrecondition (new_parent inside the moved
+  // subtree, a root tenant, depth over the limit, a membership in the
+  // subtree that would leave the subtree of its user's home account, or
+  // custom roles of the old tenant in use when crossing tenants).
   virtual Status MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) = 0;
 
   // Deletes an account that has no sub-accounts (FailedPrecondition
@@ -162,7 +166,9 @@ class Db {
   // <kind>.assign on every source owner and on the target. *report (may be
   // null) receives one item per ref, in order, also when the call fails:
   // NotFound when any ref is unknown, PermissionDenied when any is denied,
-  // InvalidArgument for a duplicate ref; nothing changes then.
+  // InvalidArgument for a duplicate ref; nothing changes then. An entity
+  // the actor may neither read nor assign is reported as unknown, exactly
+  // like a missing one, so a refusal never reveals what exists elsewhere.
   virtual Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
                                   std::span<const std::string> refs, AccountId target,
                                   ReassignReport* report) = 0;
@@ -186,9 +192,11 @@ class Db {
   // Gives `user` the role on `account`. `branch` unset follows the account's
   // sub_account_access (always_on forces true). Needs user.invite on the
   // account, and the actor must itself hold every permission of the role
-  // there (on the whole branch when branch is given). AlreadyExists when the
-  // user is already a member; a custom role must belong to the account's
-  // root tenant.
+  // there (on the whole branch when branch is given). FailedPrecondition
+  // when the account is not the one the user was created in or one of its
+  // sub-accounts (SPEC.md rule 1: a user of a nested customer never gains
+  // anything above it), or for a custom role of another root tenant;
+  // AlreadyExists when the user is already a member.
   virtual Status Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
                         std::optional<bool> branch = std::nullopt) = 0;
   // Changes a membership's role. Needs user.invite on the account and every
@@ -207,14 +215,16 @@ class Db {
   virtual StatusOr<std::vector<Membership>> MembersOf(AccountId account) const = 0;
 
   // Creates a custom role in a root tenant. Needs role.manage on the tenant
-  // and every permission given. Permission names may be Canopy's or
+  // and every permission given, held branch-wide on it (the role can be
+  // used anywhere in the tenant). Permission names may be Canopy's or
   // Frontegg's (fe.account-hierarchy.*); they are stored as Canopy's.
   virtual StatusOr<RoleId> CreateRole(const Actor& actor, AccountId tenant, std::string_view name,
                                       const std::vector<std::string>& permissions) = 0;
   // Replaces a custom role's permissions (same rules as CreateRole).
   virtual Status UpdateRole(const Actor& actor, RoleId id,
                             const std::vector<std::string>& permissions) = 0;
-  // Deletes a custom role; FailedPrecondition while a membership uses it.
+  // Deletes a custom role. Needs role.manage on its tenant;
+  // FailedPrecondition while a membership uses it or for a built-in role.
   virtual Status DeleteRole(const Actor& actor, RoleId id) = 0;
   virtual StatusOr<Role> GetRole(RoleId id) const = 0;
   // A built-in role by name, or a custom role of `tenant`'s root tenant.

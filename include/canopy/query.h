@@ -17,7 +17,13 @@
 // entity that stays where it was is still returned exactly once; entities
 // created, deleted or reassigned meanwhile may or may not appear. A cursor
 // is bound to its request: reusing it with other filters, another viewer or
-// a changed token is refused with InvalidArgument.
+// a changed token is refused with InvalidArgument; `limit` may change
+// between pages.
+//
+// Who-can and accounts-table cursors are lighter: each page is computed on
+// the latest state; a who-can page resumes after the last user id returned,
+// a table page at the next row offset (rows added or removed meanwhile
+// shift later pages).
 //
 // Thread safety: plain values; VisibleIterator is used by one thread at a
 // time and must be destroyed before its Db.
@@ -60,7 +66,8 @@ struct VisibleRequest {
                              // with direct_only)
   // Only entities owned directly by an account where the viewer holds a
   // membership (not by its sub-accounts); with `within`, only those owned
-  // by `within` itself.
+  // by `within` itself. For the system viewer without `within`: those owned
+  // by the root tenants themselves.
   bool direct_only = false;
   // Paging (Visible only): at most `limit` items (1..10000) per page,
   // resumed from `cursor` ("" starts at the beginning).
@@ -103,7 +110,7 @@ class VisibleIterator {
 // Why a permission is allowed or denied on an entity.
 struct Explanation {
   bool allowed = false;
-  std::string reason;  // one sentence a person can read
+  std::string reason;  // why, in one sentence a person can read (the verdict is `allowed`)
   EntityId entity = kNoId;
   AccountId owner = kNoId;
   // When allowed: the membership that grants it...
@@ -151,9 +158,9 @@ struct TableRequest {
   Actor viewer;               // rows are the accounts it may read
   AccountId root = kNoId;     // only this account's subtree
   TableSort sort = TableSort::kTree;
-  bool descending = false;
+  bool descending = false;   // ties keep tree order
   size_t limit = 100;         // 1..10000 rows per page
-  std::string cursor;         // resumes at the next row, on the latest state
+  std::string cursor;         // resumes at the next row offset, on the latest state
 };
 
 // One row of the "All accounts" table.

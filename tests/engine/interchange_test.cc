@@ -35,7 +35,8 @@ const char kSeed[] =
 {"type":"role","tenant":"acme","name":"auditor","permissions":["device.read","account.read"]}
 {"type":"user","login":"a@acme.example","name":"User A","account":"acme-a"}
 {"type":"membership","login":"a@acme.example","account":"acme-a","role":"account_admin","branch":true}
-{"type":"membership","login":"a@acme.example","account":"acme","role":"auditor"}
+{"type":"user","login":"audit@acme.example","name":"Auditor","account":"acme"}
+{"type":"membership","login":"audit@acme.example","account":"acme","role":"auditor"}
 {"type":"device","key":"dev-1","unit_id":"U-0001","name":"Van 1","device_type":"tracker","account":"acme-a","attributes":{"vin":"WVW"}}
 {"type":"entity","kind":"asset","key":"site-7","name":"Depot","account":"acme"}
 )";
@@ -48,7 +49,7 @@ TEST(Interchange, ImportExportRoundTrip) {
   ASSERT_OK(db->Import(Actor::System(), dir.Sub("seed.jsonl"), ImportOptions(), &report));
   EXPECT_EQ(report.accounts, 2u);
   EXPECT_EQ(report.roles, 1u);
-  EXPECT_EQ(report.users, 1u);
+  EXPECT_EQ(report.users, 2u);
   EXPECT_EQ(report.memberships, 2u);
   EXPECT_EQ(report.entities, 2u);
   auto a = db->FindAccount("acme-a");
@@ -65,7 +66,7 @@ TEST(Interchange, ImportExportRoundTrip) {
   ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out1.jsonl"), ImportOptions(), nullptr));
   ASSERT_OK(db2->Export(dir.Sub("out2.jsonl"), nullptr, nullptr));
   EXPECT_EQ(Read(dir.Sub("out1.jsonl")), Read(dir.Sub("out2.jsonl")));
-  EXPECT_NE(Read(dir.Sub("out1.jsonl")).find("{\"type\":\"end\",\"records\":8,"), std::string::npos);
+  EXPECT_NE(Read(dir.Sub("out1.jsonl")).find("{\"type\":\"end\",\"records\":9,"), std::string::npos);
 }
 
 TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
@@ -91,6 +92,10 @@ TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
        "unit id 'U' appears twice"},
       {"{\"type\":\"membership\",\"login\":\"ghost\",\"account\":\"existing\",\"role\":\"viewer\"}\n", "'ghost'"},
       {"{\"type\":\"gadget\"}\n", "unknown record type 'gadget'"},
+      {"{\"type\":\"account\",\"key\":\"sub\",\"name\":\"S\",\"parent\":\"existing\"}\n"
+       "{\"type\":\"user\",\"login\":\"s@x\",\"name\":\"S\",\"account\":\"sub\"}\n"
+       "{\"type\":\"membership\",\"login\":\"s@x\",\"account\":\"existing\",\"role\":\"viewer\"}\n",
+       "line 3: user 's@x' may hold roles only in the account it was created in"},
       {"[1,2]\n", "must be a JSON object"},
       {"{\"type\":\"account\",\"key\":\"\\u00ff\\u0000\",\"name\":\"X\"}\n", "NUL"},
       {"{\"type\":\"end\",\"records\":5,\"xxh3\":\"0\"}\n", "end line counts 5 records"},

@@ -223,3 +223,26 @@ TEST(Persistence, SigkillMidStreamLeavesEveryMutationWholeOrAbsent) {
 
 }  // namespace
 }  // namespace canopy
+
+namespace canopy {
+namespace {
+
+TEST(Persistence, CloseRefusesWhileAnIteratorIsOpen) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  AccountId root = testing::MakeAccount(db.get(), "acme");
+  testing::MakeDevice(db.get(), "d1", root);
+  std::unique_ptr<VisibleIterator> it;
+  ASSERT_OK(db->NewVisibleIterator(VisibleRequest{Actor::System()}, &it));
+  ASSERT_TRUE(it->Valid());
+  Status s = db->Close();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("1 visible iterator"), std::string::npos);
+  EXPECT_EQ(it->key(), "d1");  // still usable: nothing was closed
+  EXPECT_OK(db->FindAccount("acme"));
+  it.reset();
+  EXPECT_OK(db->Close());
+}
+
+}  // namespace
+}  // namespace canopy

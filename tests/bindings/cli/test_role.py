@@ -29,7 +29,7 @@ class RoleTest(CliTestCase):
         self.assertRegex(out, r"^created role 'installer' \(id \d+\) in tenant 'acme'\n$")
         r = self.json_one("role", "update", "installer", "--tenant", "acme", "--permissions",
                           "device.read,device.assign,fe.account-hierarchy.read.subAccount")
-        self.assertEqual(r["permissions"], ["account.read", "device.read", "device.assign"])
+        self.assertEqual(r["permissions"], ["account.read", "device.assign", "device.read"])
         self.assertEqual(self.ok("role", "delete", "installer", "--tenant", "acme"),
                          "deleted role 'installer'\n")
         self.assertNotIn("installer", self.ok("role", "list", "--tenant", "acme"))
