@@ -93,4 +93,46 @@ std::vector<std::string> KeysIn(Db* db, AccountId account, EntityKind kind, bool
   return keys;
 }
 
+namespace {
+std::string Escape(const std::string& bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string DescribeDiff(const Dump& before, const Dump& after, size_t max_keys) {
+  std::string out;
+  size_t shown = 0, total = 0;
+  auto note = [&](const char* what, const std::string& key) {
+    ++total;
+    if (shown == max_keys) return;
+    ++shown;
+    out += std::string("\n  ") + what + " " + Escape(key);
+  };
+  for (const auto& [key, value] : before) {
+    auto it = after.find(key);
+    if (it == after.end()) {
+      note("removed", key);
+    } else if (it->second != value) {
+      note("changed", key);
+    }
+  }
+  for (const auto& [key, value] : after) {
+    if (before.count(key) == 0) note("added", key);
+  }
+  if (total == 0) return "no difference";
+  if (total > shown) out += "\n  ... " + std::to_string(total - shown) + " more";
+  return std::to_string(total) + " keys differ:" + out;
+}
+
 }  // namespace canopy::testing

@@ -50,6 +50,11 @@ UserId MakeUser(Db* db, const std::string& login, AccountId account,
 std::vector<std::string> KeysIn(Db* db, AccountId account, EntityKind kind = EntityKind::kDevice,
                                  bool direct_only = false);
 
+// A short, readable account of how `after` differs from `before`: the
+// added, removed and changed keys (escaped, at most `max_keys` of them),
+// for failure messages of "a refused call changed nothing" checks.
+std::string DescribeDiff(const Dump& before, const Dump& after, size_t max_keys = 8);
+
 }  // namespace canopy::testing
 
 // Asserts that `expr` (a Status or StatusOr) is OK, printing it otherwise.
@@ -73,5 +78,10 @@ const Status& StatusOf(const StatusOr<T>& s) {
   return s.status();
 }
 }  // namespace canopy::testing
+
+namespace canopy {
+// Lets GoogleTest print a Code by name ("permission_denied") in failures.
+inline void PrintTo(Code code, std::ostream* os) { *os << CodeName(code); }
+}  // namespace canopy
 
 #endif  // CANOPY_TESTS_TEST_UTIL_H_

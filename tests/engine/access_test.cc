@@ -1,0 +1,1162 @@
+// Copyright (c) Canopy authors.
+//
+// Authorised mutations (SPEC.md rules 1-3, db.h's per-call permission
+// notes): for every mutation of db.h, who may call it and who is refused,
+// with the error code, the message and an unchanged database checked for
+// every refusal; escalation attempts; Frontegg's sub_account_access
+// semantics; Frontegg permission names in custom roles.
+//
+// The fixture's tree and cast (every user is created in the account it is
+// a member of, unless said otherwise):
+//
+//   acme                 root-admin (account_admin, branch)
+//   |                    root-viewer (viewer, branch)
+//   |                    disabled (account_admin, branch; disabled)
+//   |_ acme-a            a-admin (account_admin, branch), a-viewer (viewer, branch)
+//   |  |_ acme-a1        a1-admin (account_admin, branch)
+//   |_ acme-b            b-admin (account_admin, branch)
+//   globex               globex-admin (account_admin, branch)
+//
+// One device in each account: d-acme, d-a, d-a1 (unit U-A1), d-b, d-globex.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using testing::DumpAll;
+using testing::MakeAccount;
+using testing::MakeDevice;
+using testing::MakeUser;
+using testing::OpenDb;
+using testing::TempDir;
+
+constexpr UserId kUnknownUser = 987654;
+
+// One actor that must be refused, and how.
+struct Refusal {
+  std::string who;  // for failure messages
+  Actor actor;
+  Code code;
+  std::string text;  // expected inside the message
+};
+
+class AccessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = OpenDb(dir_.Sub("db"));
+    acme_ = MakeAccount(db_.get(), "acme");
+    a_ = MakeAccount(db_.get(), "acme-a", acme_);
+    a1_ = MakeAccount(db_.get(), "acme-a1", a_);
+    b_ = MakeAccount(db_.get(), "acme-b", acme_);
+    globex_ = MakeAccount(db_.get(), "globex");
+    admin_role_ = RoleNamed("account_admin");
+    manager_role_ = RoleNamed("device_manager");
+    viewer_role_ = RoleNamed("viewer");
+
+    root_admin_ = Member("root-admin@acme", acme_, admin_role_, true);
+    root_viewer_ = Member("root-viewer@acme", acme_, viewer_role_, true);
+    disabled_ = Member("disabled@acme", acme_, admin_role_, true);
+    ASSERT_OK(db_->SetUserDisabled(Actor::System(), disabled_, true));
+    a_admin_ = Member("a-admin@acme", a_, admin_role_, true);
+    a_viewer_ = Member("a-viewer@acme", a_, viewer_role_, true);
+    a1_admin_ = Member("a1-admin@acme", a1_, admin_role_, true);
+    b_admin_ = Member("b-admin@acme", b_, admin_role_, true);
+    globex_admin_ = Member("globex-admin@globex", globex_, admin_role_, true);
+
+    MakeDevice(db_.get(), "d-acme", acme_);
+    MakeDevice(db_.get(), "d-a", a_);
+    MakeDevice(db_.get(), "d-a1", a1_, "U-A1");
+    MakeDevice(db_.get(), "d-b", b_);
+    MakeDevice(db_.get(), "d-globex", globex_);
+  }
+
+  RoleId RoleNamed(const std::string& name, AccountId tenant = kNoId) {
+    auto r = db_->FindRole(tenant == kNoId ? acme_ : tenant, name);
+    EXPECT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+    return r.ok() ? r->id : kNoId;
+  }
+
+  // Creates a user in `account` and makes it a member there (system actor).
+  UserId Member(const std::string& login, AccountId account, RoleId role, bool branch) {
+    UserId u = MakeUser(db_.get(), login, account);
+    EXPECT_OK(db_->Invite(Actor::System(), u, account, role, branch));
+    return u;
+  }
+
+  // A custom role of acme, defined by the system actor.
+  RoleId CustomRole(const std::string& name, const std::vector<std::string>& perms,
+                    AccountId tenant = kNoId) {
+    auto r = db_->CreateRole(Actor::System(), tenant == kNoId ? acme_ : tenant, name, perms);
+    EXPECT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+    return r.ok() ? *r : kNoId;
+  }
+
+  EntityId DeviceId(const std::string& key) {
+    auto e = db_->FindEntity(EntityKind::kDevice, key);
+    EXPECT_TRUE(e.ok()) << key << ": " << e.status().ToString();
+    return e.ok() ? e->id : kNoId;
+  }
+
+  std::optional<Membership> MembershipOn(UserId user, AccountId account) {
+    auto ms = db_->MembershipsOf(user);
+    EXPECT_TRUE(ms.ok()) << ms.status().ToString();
+    if (!ms.ok()) return std::nullopt;
+    for (const Membership& m : *ms) {
+      if (m.account == account) return m;
+    }
+    return std::nullopt;
+  }
+
+  bool Sees(UserId user, const std::string& device_key) {
+    auto r = db_->Check(user, "device.read", device_key);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() && *r;
+  }
+
+  // The device keys `user` may read, in scan order.
+  std::vector<std::string> Visible(UserId user) {
+    VisibleRequest req{Actor::User(user)};
+    req.limit = 10000;
+    VisiblePage page;
+    EXPECT_OK(db_->Visible(req, &page));
+    std::vector<std::string> keys;
+    for (const auto& item : page.items) keys.push_back(item.key);
+    return keys;
+  }
+
+  // Refusals that name a missing permission on an account.
+  static Refusal Lacks(const std::string& who, UserId user, const std::string& perm,
+                       const std::string& account_key) {
+    return {who, Actor::User(user), Code::kPermissionDenied,
+            "permission " + perm + " missing on account '" + account_key + "'"};
+  }
+  Refusal Disabled() const {
+    return {"disabled admin", Actor::User(disabled_), Code::kPermissionDenied,
+            "user 'disabled@acme' is disabled"};
+  }
+  static Refusal Unknown() {
+    return {"unknown user id", Actor::User(kUnknownUser), Code::kNotFound,
+            "no user with id " + std::to_string(kUnknownUser)};
+  }
+
+  // The standard outsiders of a call on acme-a that needs `perm` there: a
+  // user of a sibling account, a user of a child account acting on its
+  // parent, a viewer, a disabled user and an unknown user id.
+  std::vector<Refusal> OutsidersOfA(const std::string& perm) {
+    return {Lacks("sibling acme-b's admin", b_admin_, perm, "acme-a"),
+            Lacks("child acme-a1's admin", a1_admin_, perm, "acme-a"),
+            Lacks("viewer of acme-a", a_viewer_, perm, "acme-a"), Disabled(), Unknown()};
+  }
+  // The same for a call on the root tenant acme.
+  std::vector<Refusal> OutsidersOfAcme(const std::string& perm) {
+    return {Lacks("other tenant's admin", globex_admin_, perm, "acme"),
+            Lacks("child acme-a's admin", a_admin_, perm, "acme"),
+            Lacks("viewer of acme", root_viewer_, perm, "acme"), Disabled(), Unknown()};
+  }
+
+  // Runs op(actor) for every refusal: expects its code, its text in the
+  // message, and no change at all to the stored state.
+  template <typename Op>
+  void ExpectRefusedFor(const std::vector<Refusal>& refusals, Op op) {
+    for (const Refusal& r : refusals) {
+      SCOPED_TRACE("actor: " + r.who);
+      ExpectRefused([&] { return op(r.actor); }, r.code, r.text);
+    }
+  }
+
+  template <typename Fn>
+  void ExpectRefused(Fn fn, Code code, const std::string& text) {
+    auto before = DumpAll(db_.get());
+    Status s = testing::StatusOf(fn());
+    EXPECT_EQ(s.code(), code) << s.ToString();
+    EXPECT_NE(s.message().find(text), std::string::npos)
+        << "expected \"" << text << "\" in: " << s.ToString();
+    auto after = DumpAll(db_.get());
+    EXPECT_TRUE(before == after) << "refused call changed the database: " << s.ToString() << "\n"
+                                 << testing::DescribeDiff(before, after);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Db> db_;
+  AccountId acme_ = kNoId, a_ = kNoId, a1_ = kNoId, b_ = kNoId, globex_ = kNoId;
+  RoleId admin_role_ = kNoId, manager_role_ = kNoId, viewer_role_ = kNoId;
+  UserId root_admin_ = kNoId, root_viewer_ = kNoId, disabled_ = kNoId, a_admin_ = kNoId,
+         a_viewer_ = kNoId, a1_admin_ = kNoId, b_admin_ = kNoId, globex_admin_ = kNoId;
+};
+
+// ---- The matrix: every mutation of db.h ------------------------------------
+
+TEST_F(AccessTest, CreateAccount) {
+  auto create = [this](AccountId parent, const std::string& key, bool management = false,
+                       SubAccountAccess access = SubAccountAccess::kDefaultOff) {
+    return [=, this](const Actor& actor) {
+      AccountSpec s;
+      s.key = key;
+      s.name = "New " + key;
+      s.parent = parent;
+      s.settings.sub_account_management = management;
+      s.settings.sub_account_access = access;
+      return db_->CreateAccount(actor, s);
+    };
+  };
+  ExpectRefusedFor(OutsidersOfA("account.create"), create(a_, "acme-a-new"));
+  ExpectRefusedFor(OutsidersOfAcme("account.create"), create(acme_, "acme-new"));
+  // Only the system actor creates root tenants, whatever the user holds.
+  ExpectRefused([&] { return create(kNoId, "rogue")(Actor::User(root_admin_)); },
+                Code::kPermissionDenied, "only the system actor may create a root tenant");
+
+  // account.create alone: no sub-account management, no non-default access.
+  RoleId creator = CustomRole("creator", {"account.read", "account.create"});
+  UserId c = Member("creator@acme", a_, creator, true);
+  ExpectRefused([&] { return create(a_, "x", true)(Actor::User(c)); }, Code::kPermissionDenied,
+                "permission account.manage_sub_accounts missing on account 'acme-a'");
+  ExpectRefused(
+      [&] { return create(a_, "x", false, SubAccountAccess::kDefaultOn)(Actor::User(c)); },
+      Code::kPermissionDenied, "permission access.grant missing on account 'acme-a'");
+  auto made = create(a_, "by-creator")(Actor::User(c));
+  ASSERT_OK(made);
+  EXPECT_FALSE(db_->GetAccount(*made)->settings.sub_account_management);
+
+  // A parent whose sub-account management is off refuses users, not the system.
+  AccountId closed = MakeAccount(db_.get(), "acme-closed", acme_, /*management=*/false);
+  ExpectRefused([&] { return create(closed, "x")(Actor::User(root_admin_)); },
+                Code::kFailedPrecondition, "sub-account management is off for account");
+  EXPECT_OK(create(closed, "by-system")(Actor::System()));
+
+  // Allowed: the admin of acme-a (branch) anywhere in its subtree.
+  auto under_a =
+      create(a_, "acme-a-new", true, SubAccountAccess::kDefaultOn)(Actor::User(a_admin_));
+  ASSERT_OK(under_a);
+  auto under_a1 = create(a1_, "acme-a1-new")(Actor::User(a_admin_));
+  ASSERT_OK(under_a1);
+  auto acc = db_->GetAccount(*under_a1);
+  ASSERT_OK(acc);
+  EXPECT_EQ(acc->parent, a1_);
+  EXPECT_EQ(acc->depth, 4u);
+  EXPECT_EQ(db_->GetAccount(*under_a)->settings.sub_account_access, SubAccountAccess::kDefaultOn);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccessTest, UpdateAccount) {
+  auto rename = [this](AccountId id, const std::string& name) {
+    return [=, this](const Actor& actor) {
+      AccountPatch p;
+      p.name = name;
+      return db_->UpdateAccount(actor, id, p);
+    };
+  };
+  ExpectRefusedFor(OutsidersOfA("account.update"), rename(a_, "Renamed"));
+  ExpectRefusedFor(OutsidersOfAcme("account.update"), rename(acme_, "Renamed"));
+  ASSERT_OK(rename(a_, "A by its admin")(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->GetAccount(a_)->name, "A by its admin");
+  ASSERT_OK(rename(a1_, "A1 by its own admin")(Actor::User(a1_admin_)));
+  ASSERT_OK(rename(a1_, "A1 by the parent's admin")(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->GetAccount(a1_)->name, "A1 by the parent's admin");
+}
+
+TEST_F(AccessTest, SetSubAccountManagement) {
+  // Switching acme-a1 needs account.manage_sub_accounts on its parent acme-a:
+  // acme-a1's own admin is refused on its own account.
+  auto set = [this](AccountId id, bool on) {
+    return [=, this](const Actor& actor) { return db_->SetSubAccountManagement(actor, id, on); };
+  };
+  ExpectRefusedFor(OutsidersOfA("account.manage_sub_accounts"), set(a1_, false));
+  ExpectRefused([&] { return set(a_, false)(Actor::User(a_admin_)); }, Code::kPermissionDenied,
+                "permission account.manage_sub_accounts missing on account 'acme'");
+  ExpectRefused([&] { return set(acme_, false)(Actor::User(root_admin_)); },
+                Code::kPermissionDenied, "only the system actor may switch sub-account management");
+  ASSERT_OK(set(a1_, false)(Actor::User(a_admin_)));
+  EXPECT_FALSE(db_->GetAccount(a1_)->settings.sub_account_management);
+  ASSERT_OK(set(a_, false)(Actor::User(root_admin_)));
+  EXPECT_FALSE(db_->GetAccount(a_)->settings.sub_account_management);
+  ASSERT_OK(set(acme_, false)(Actor::System()));
+  EXPECT_FALSE(db_->GetAccount(acme_)->settings.sub_account_management);
+  // Off means users can no longer create sub-accounts there.
+  AccountSpec s;
+  s.key = "under-a1";
+  s.name = "x";
+  s.parent = a1_;
+  ExpectRefused([&] { return db_->CreateAccount(Actor::User(a1_admin_), s); },
+                Code::kFailedPrecondition, "sub-account management is off for account 'acme-a1'");
+}
+
+TEST_F(AccessTest, SetSubAccountAccess) {
+  auto set = [this](AccountId id, SubAccountAccess access) {
+    return [=, this](const Actor& actor) { return db_->SetSubAccountAccess(actor, id, access); };
+  };
+  ExpectRefusedFor(OutsidersOfA("access.grant"), set(a_, SubAccountAccess::kDefaultOn));
+  ExpectRefusedFor(OutsidersOfAcme("access.grant"), set(acme_, SubAccountAccess::kAlwaysOn));
+  ExpectRefused([&] { return set(a_, static_cast<SubAccountAccess>(7))(Actor::System()); },
+                Code::kInvalidArgument, "sub_account_access");
+  ASSERT_OK(set(a_, SubAccountAccess::kDefaultOn)(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->GetAccount(a_)->settings.sub_account_access, SubAccountAccess::kDefaultOn);
+  ASSERT_OK(set(a1_, SubAccountAccess::kAlwaysOn)(Actor::User(a1_admin_)));
+  EXPECT_EQ(db_->GetAccount(a1_)->settings.sub_account_access, SubAccountAccess::kAlwaysOn);
+}
+
+TEST_F(AccessTest, MoveAccount) {
+  // Moving acme-a1 under acme-b needs account.move on acme-a1, on its parent
+  // acme-a and on acme-b; each actor is refused on the first it lacks.
+  auto move = [this](const Actor& actor) { return db_->MoveAccount(actor, a1_, b_); };
+  ExpectRefusedFor(
+      {Lacks("sibling acme-b's admin", b_admin_, "account.move", "acme-a1"),
+       Lacks("acme-a1's own admin", a1_admin_, "account.move", "acme-a"),
+       Lacks("acme-a's admin", a_admin_, "account.move", "acme-b"),
+       Lacks("viewer of acme-a", a_viewer_, "account.move", "acme-a1"),
+       Lacks("viewer of acme", root_viewer_, "account.move", "acme-a1"), Disabled(), Unknown()},
+      move);
+  EXPECT_TRUE(Sees(a_admin_, "d-a1"));
+  EXPECT_FALSE(Sees(b_admin_, "d-a1"));
+  ASSERT_OK(move(Actor::User(root_admin_)));
+  EXPECT_EQ(db_->GetAccount(a1_)->parent, b_);
+  // Visibility follows the move at once.
+  EXPECT_FALSE(Sees(a_admin_, "d-a1"));
+  EXPECT_TRUE(Sees(b_admin_, "d-a1"));
+  EXPECT_TRUE(Sees(a1_admin_, "d-a1"));
+  // An admin of both ends may move it back.
+  UserId both = Member("both@acme", acme_, viewer_role_, false);
+  ASSERT_OK(db_->Invite(Actor::System(), both, a_, admin_role_, true));
+  ASSERT_OK(db_->Invite(Actor::System(), both, b_, admin_role_, true));
+  ASSERT_OK(db_->MoveAccount(Actor::User(both), a1_, a_));
+  EXPECT_EQ(db_->GetAccount(a1_)->parent, a_);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccessTest, DeleteAccount) {
+  // acme-a1 owns d-a1 and is the home of a1-admin: deleting it hands both
+  // to the receiver acme-a.
+  auto del = [this](const Actor& actor) { return db_->DeleteAccount(actor, a1_, a_); };
+  ExpectRefusedFor(
+      {Lacks("sibling acme-b's admin", b_admin_, "account.delete", "acme-a1"),
+       Lacks("acme-a1's own admin", a1_admin_, "device.assign", "acme-a"),
+       Lacks("viewer of acme-a", a_viewer_, "account.delete", "acme-a1"), Disabled(), Unknown()},
+      del);
+  // The receiver must be within reach too.
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(a_admin_), a1_, b_); },
+                Code::kPermissionDenied, "permission device.assign missing on account 'acme-b'");
+  ASSERT_OK(del(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->GetAccount(a1_).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a1")->owner, a_);
+  EXPECT_EQ(db_->GetUser(a1_admin_)->account, a_);
+  EXPECT_FALSE(MembershipOn(a1_admin_, a1_).has_value());
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+// db.h: "device.assign (per kind) plus user.invite on both accounts when
+// things move to the receiver". An actor that may delete acme-a1 and assign
+// its devices, but may not invite users there, must not hand acme-a1's
+// users to another account.
+TEST_F(AccessTest, DeleteAccountNeedsUserInviteOnTheDeletedAccountToo) {
+  RoleId deleter = CustomRole("deleter", {"account.read", "account.delete", "device.assign"});
+  // Created in the root so that it may hold roles on both acme-a1 and acme-b.
+  UserId d = MakeUser(db_.get(), "deleter@acme", acme_);
+  ASSERT_OK(db_->Invite(Actor::System(), d, b_, admin_role_, true));
+  ASSERT_OK(db_->Invite(Actor::System(), d, a1_, deleter, false));
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(d), a1_, b_); },
+                Code::kPermissionDenied, "permission user.invite missing on account 'acme-a1'");
+}
+
+TEST_F(AccessTest, DeleteAccounts) {
+  std::vector<AccountId> branch = {a_, a1_};
+  auto del = [&](AccountId receiver) {
+    return [=, this](const Actor& actor) { return db_->DeleteAccounts(actor, branch, receiver); };
+  };
+  ExpectRefusedFor(
+      {Lacks("sibling acme-b's admin", b_admin_, "account.delete", "acme-a"),
+       Lacks("child acme-a1's admin", a1_admin_, "account.delete", "acme-a"),
+       Lacks("acme-a's admin", a_admin_, "device.assign", "acme"),
+       Lacks("viewer of acme-a", a_viewer_, "account.delete", "acme-a"), Disabled(), Unknown()},
+      del(acme_));
+  ExpectRefused([&] { return del(b_)(Actor::User(a_admin_)); }, Code::kPermissionDenied,
+                "permission device.assign missing on account 'acme-b'");
+  // A set that leaves a sub-account behind is refused whoever asks.
+  std::vector<AccountId> parent_only = {a_};
+  ExpectRefused([&] { return db_->DeleteAccounts(Actor::User(root_admin_), parent_only, b_); },
+                Code::kFailedPrecondition, "has sub-account 'acme-a1'");
+  ASSERT_OK(del(b_)(Actor::User(root_admin_)));
+  EXPECT_EQ(db_->GetAccount(a_).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->GetAccount(a1_).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a")->owner, b_);
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a1")->owner, b_);
+  EXPECT_EQ(db_->GetUser(a_admin_)->account, b_);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccessTest, CreateEntity) {
+  auto create = [this](EntityKind kind, const std::string& key, AccountId owner) {
+    return [=, this](const Actor& actor) {
+      EntitySpec s;
+      s.kind = kind;
+      s.key = key;
+      s.name = "New " + key;
+      s.owner = owner;
+      return db_->CreateEntity(actor, s);
+    };
+  };
+  ExpectRefusedFor(OutsidersOfA("device.write"), create(EntityKind::kDevice, "new", a_));
+  ExpectRefusedFor(OutsidersOfA("asset.write"), create(EntityKind::kAsset, "new", a_));
+  ExpectRefusedFor(OutsidersOfAcme("dashboard.write"), create(EntityKind::kDashboard, "n", acme_));
+  ASSERT_OK(create(EntityKind::kDevice, "by-admin", a1_)(Actor::User(a_admin_)));
+  UserId manager = Member("manager@acme", a_, manager_role_, false);
+  ASSERT_OK(create(EntityKind::kEntityView, "by-manager", a_)(Actor::User(manager)));
+  // A non-branch membership does not reach the sub-account.
+  ExpectRefused([&] { return create(EntityKind::kDevice, "x", a1_)(Actor::User(manager)); },
+                Code::kPermissionDenied, "permission device.write missing on account 'acme-a1'");
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "by-admin")->owner, a1_);
+  EXPECT_EQ(db_->FindEntity(EntityKind::kEntityView, "by-manager")->owner, a_);
+}
+
+TEST_F(AccessTest, UpdateEntity) {
+  auto rename = [this](EntityId id, const std::string& name) {
+    return [=, this](const Actor& actor) {
+      EntityPatch p;
+      p.name = name;
+      return db_->UpdateEntity(actor, id, p);
+    };
+  };
+  ExpectRefusedFor(OutsidersOfA("device.write"), rename(DeviceId("d-a"), "x"));
+  ExpectRefusedFor(OutsidersOfAcme("device.write"), rename(DeviceId("d-acme"), "x"));
+  ASSERT_OK(rename(DeviceId("d-a"), "Renamed by admin")(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a")->name, "Renamed by admin");
+}
+
+TEST_F(AccessTest, DeleteEntity) {
+  auto del = [this](EntityId id) {
+    return [=, this](const Actor& actor) { return db_->DeleteEntity(actor, id); };
+  };
+  ExpectRefusedFor(OutsidersOfA("device.delete"), del(DeviceId("d-a")));
+  // device.write is not device.delete.
+  RoleId writer = CustomRole("writer", {"device.read", "device.write"});
+  UserId w = Member("writer@acme", a_, writer, true);
+  ExpectRefused([&] { return del(DeviceId("d-a"))(Actor::User(w)); }, Code::kPermissionDenied,
+                "permission device.delete missing on account 'acme-a'");
+  ASSERT_OK(del(DeviceId("d-a"))(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a").status().code(), Code::kNotFound);
+}
+
+TEST_F(AccessTest, ReassignEntities) {
+  // d-a1 from acme-a1 to acme-a: device.assign on both.
+  std::vector<std::string> refs = {"d-a1"};
+  auto move = [&](AccountId target, EntityRef by = EntityRef::kKey) {
+    return [=, this](const Actor& actor) {
+      ReassignReport report;
+      std::vector<std::string> r = by == EntityRef::kKey ? refs : std::vector<std::string>{"U-A1"};
+      return db_->ReassignEntities(actor, EntityKind::kDevice, by, r, target, &report);
+    };
+  };
+  // The sibling's admin cannot even see d-a1: it is reported as unknown,
+  // exactly like a missing device, so the refusal reveals nothing.
+  ExpectRefusedFor({{"sibling acme-b's admin", Actor::User(b_admin_), Code::kNotFound,
+                     "no device with key 'd-a1'"},
+                    Lacks("acme-a1's own admin", a1_admin_, "device.assign", "acme-a"),
+                    Lacks("viewer of acme-a", a_viewer_, "device.assign", "acme-a"),
+                    {"disabled admin", Actor::User(disabled_), Code::kPermissionDenied, "disabled"},
+                    Unknown()},
+                   move(a_));
+  // The per-item report says who was denied and why, and nothing moved.
+  ReassignReport report;
+  Status s = db_->ReassignEntities(Actor::User(a1_admin_), EntityKind::kDevice, EntityRef::kKey,
+                                   refs, a_, &report);
+  EXPECT_TRUE(s.IsPermissionDenied()) << s.ToString();
+  ASSERT_EQ(report.items.size(), 1u);
+  EXPECT_EQ(report.items[0].outcome, ReassignItem::Outcome::kDenied);
+  EXPECT_EQ(report.items[0].from, a1_);
+  EXPECT_EQ(report.denied, 1u);
+  EXPECT_EQ(report.moved, 0u);
+
+  ASSERT_OK(move(a_, EntityRef::kUnitId)(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a1")->owner, a_);
+  ASSERT_OK(move(a1_)(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a1")->owner, a1_);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccessTest, CreateUser) {
+  auto create = [this](AccountId account, const std::string& login) {
+    return [=, this](const Actor& actor) {
+      return db_->CreateUser(actor, UserSpec{login, "New user", account});
+    };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.invite"), create(a_, "new@acme"));
+  ExpectRefusedFor(OutsidersOfAcme("user.invite"), create(acme_, "new@acme"));
+  auto u = create(a1_, "new@acme")(Actor::User(a_admin_));
+  ASSERT_OK(u);
+  EXPECT_EQ(db_->GetUser(*u)->account, a1_);
+  EXPECT_TRUE(db_->MembershipsOf(*u)->empty());  // creating grants nothing by itself
+}
+
+TEST_F(AccessTest, UpdateUser) {
+  // a-viewer lives in acme-a: user.update on acme-a.
+  auto rename = [this](UserId id) {
+    return [=, this](const Actor& actor) {
+      UserPatch p;
+      p.name = "Renamed";
+      return db_->UpdateUser(actor, id, p);
+    };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.update"), rename(a_viewer_));
+  ExpectRefusedFor(OutsidersOfAcme("user.update"), rename(root_admin_));
+  ASSERT_OK(rename(a_viewer_)(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->GetUser(a_viewer_)->name, "Renamed");
+}
+
+TEST_F(AccessTest, SetUserDisabled) {
+  auto disable = [this](UserId id, bool disabled) {
+    return [=, this](const Actor& actor) { return db_->SetUserDisabled(actor, id, disabled); };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.update"), disable(a_viewer_, true));
+  // An admin of a sub-account cannot switch off the admin above it.
+  ExpectRefusedFor(OutsidersOfAcme("user.update"), disable(root_admin_, true));
+  // A disabled user cannot switch itself back on.
+  ExpectRefused([&] { return disable(disabled_, false)(Actor::User(disabled_)); },
+                Code::kPermissionDenied, "is disabled");
+  ASSERT_OK(disable(a_viewer_, true)(Actor::User(a_admin_)));
+  EXPECT_TRUE(db_->GetUser(a_viewer_)->disabled);
+  EXPECT_FALSE(Sees(a_viewer_, "d-a"));
+  ASSERT_OK(disable(a_viewer_, false)(Actor::User(a_admin_)));
+  EXPECT_TRUE(Sees(a_viewer_, "d-a"));
+}
+
+TEST_F(AccessTest, RemoveUser) {
+  auto remove = [this](UserId id) {
+    return [=, this](const Actor& actor) { return db_->RemoveUser(actor, id); };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.remove"), remove(a_viewer_));
+  ExpectRefusedFor(OutsidersOfAcme("user.remove"), remove(root_viewer_));
+  ASSERT_OK(remove(a_viewer_)(Actor::User(a_admin_)));
+  EXPECT_EQ(db_->GetUser(a_viewer_).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->FindUser("a-viewer@acme").status().code(), Code::kNotFound);
+  auto members = db_->MembersOf(a_);
+  ASSERT_OK(members);
+  for (const Membership& m : *members) EXPECT_NE(m.user, a_viewer_);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccessTest, Invite) {
+  UserId n = MakeUser(db_.get(), "new@acme", a_);
+  auto invite = [this](UserId user, AccountId account, RoleId role) {
+    return [=, this](const Actor& actor) { return db_->Invite(actor, user, account, role); };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.invite"), invite(n, a_, viewer_role_));
+  ExpectRefusedFor(OutsidersOfAcme("user.invite"), invite(n, acme_, viewer_role_));
+  ASSERT_OK(invite(n, a_, viewer_role_)(Actor::User(a_admin_)));
+  auto m = MembershipOn(n, a_);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->role, viewer_role_);
+  EXPECT_FALSE(m->branch);  // acme-a is default_off
+  ExpectRefused([&] { return invite(n, a_, admin_role_)(Actor::User(a_admin_)); },
+                Code::kAlreadyExists, "already a member");
+}
+
+TEST_F(AccessTest, ChangeRole) {
+  auto change = [this](UserId user, AccountId account, RoleId role) {
+    return [=, this](const Actor& actor) { return db_->ChangeRole(actor, user, account, role); };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.invite"), change(a_viewer_, a_, manager_role_));
+  ExpectRefusedFor(OutsidersOfAcme("user.invite"), change(root_viewer_, acme_, manager_role_));
+  ASSERT_OK(change(a_viewer_, a_, manager_role_)(Actor::User(a_admin_)));
+  EXPECT_EQ(MembershipOn(a_viewer_, a_)->role, manager_role_);
+  EXPECT_TRUE(MembershipOn(a_viewer_, a_)->branch);  // unchanged
+}
+
+TEST_F(AccessTest, SetBranchAccess) {
+  UserId n = Member("new@acme", a_, viewer_role_, false);
+  auto set = [this](UserId user, bool branch) {
+    return [=, this](const Actor& actor) { return db_->SetBranchAccess(actor, user, a_, branch); };
+  };
+  ExpectRefusedFor(OutsidersOfA("access.grant"), set(n, true));
+  ExpectRefusedFor(OutsidersOfA("access.grant"), set(a_viewer_, false));
+  EXPECT_FALSE(Sees(n, "d-a1"));
+  ASSERT_OK(set(n, true)(Actor::User(a_admin_)));
+  EXPECT_TRUE(MembershipOn(n, a_)->branch);
+  EXPECT_TRUE(Sees(n, "d-a1"));
+}
+
+TEST_F(AccessTest, RemoveMembership) {
+  auto remove = [this](UserId user, AccountId account) {
+    return [=, this](const Actor& actor) { return db_->RemoveMembership(actor, user, account); };
+  };
+  ExpectRefusedFor(OutsidersOfA("user.remove"), remove(a_viewer_, a_));
+  ExpectRefusedFor(OutsidersOfAcme("user.remove"), remove(root_viewer_, acme_));
+  ExpectRefused([&] { return remove(a_viewer_, b_)(Actor::User(root_admin_)); }, Code::kNotFound,
+                "is not a member of account 'acme-b'");
+  ASSERT_OK(remove(a_viewer_, a_)(Actor::User(a_admin_)));
+  EXPECT_FALSE(MembershipOn(a_viewer_, a_).has_value());
+  EXPECT_FALSE(Sees(a_viewer_, "d-a"));
+  EXPECT_OK(db_->GetUser(a_viewer_));  // the user itself stays
+}
+
+TEST_F(AccessTest, CreateRole) {
+  auto create = [this](AccountId tenant, const std::string& name) {
+    return [=, this](const Actor& actor) {
+      return db_->CreateRole(actor, tenant, name, {"device.read", "account.read"});
+    };
+  };
+  ExpectRefusedFor(OutsidersOfAcme("role.manage"), create(acme_, "auditor"));
+  ExpectRefused([&] { return create(globex_, "auditor")(Actor::User(root_admin_)); },
+                Code::kPermissionDenied, "permission role.manage missing on account 'globex'");
+  // Custom roles belong to root tenants only.
+  ExpectRefused([&] { return create(a_, "auditor")(Actor::User(root_admin_)); },
+                Code::kInvalidArgument, "root tenant");
+  auto id = create(acme_, "auditor")(Actor::User(root_admin_));
+  ASSERT_OK(id);
+  auto role = db_->GetRole(*id);
+  ASSERT_OK(role);
+  EXPECT_EQ(role->tenant, acme_);
+  EXPECT_FALSE(role->builtin);
+  EXPECT_EQ(db_->FindRole(a1_, "auditor")->id, *id);  // usable in the whole tree
+  EXPECT_EQ(db_->FindRole(globex_, "auditor").status().code(), Code::kNotFound);
+  ExpectRefused([&] { return create(acme_, "auditor")(Actor::User(root_admin_)); },
+                Code::kAlreadyExists, "already has a role named 'auditor'");
+  ExpectRefused([&] { return create(acme_, "viewer")(Actor::System()); }, Code::kAlreadyExists,
+                "built-in");
+}
+
+TEST_F(AccessTest, UpdateRole) {
+  RoleId auditor = CustomRole("auditor", {"device.read"});
+  auto update = [&](RoleId id) {
+    return [=, this](const Actor& actor) {
+      return db_->UpdateRole(actor, id, {"device.read", "asset.read"});
+    };
+  };
+  ExpectRefusedFor(OutsidersOfAcme("role.manage"), update(auditor));
+  ExpectRefused([&] { return update(viewer_role_)(Actor::System()); }, Code::kFailedPrecondition,
+                "built-in role 'viewer' cannot be changed");
+  ASSERT_OK(update(auditor)(Actor::User(root_admin_)));
+  auto perms = db_->GetRole(auditor)->permissions;
+  std::sort(perms.begin(), perms.end());
+  EXPECT_EQ(perms, (std::vector<std::string>{"asset.read", "device.read"}));
+}
+
+// db.h does not say what DeleteRole needs; like CreateRole and UpdateRole
+// it is taken to need role.manage on the role's tenant.
+TEST_F(AccessTest, DeleteRole) {
+  RoleId auditor = CustomRole("auditor", {"device.read"});
+  auto del = [&](RoleId id) {
+    return [=, this](const Actor& actor) { return db_->DeleteRole(actor, id); };
+  };
+  ExpectRefusedFor(OutsidersOfAcme("role.manage"), del(auditor));
+  ExpectRefused([&] { return del(admin_role_)(Actor::System()); }, Code::kFailedPrecondition,
+                "built-in role 'account_admin' cannot be deleted");
+  UserId u = Member("auditor@acme", a_, auditor, false);
+  ExpectRefused([&] { return del(auditor)(Actor::User(root_admin_)); }, Code::kFailedPrecondition,
+                "is used by 1 membership");
+  ASSERT_OK(db_->RemoveMembership(Actor::System(), u, a_));
+  ASSERT_OK(del(auditor)(Actor::User(root_admin_)));
+  EXPECT_EQ(db_->GetRole(auditor).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->FindRole(acme_, "auditor").status().code(), Code::kNotFound);
+}
+
+// ---- Escalation attempts ---------------------------------------------------
+
+// A device manager that may also invite (a custom role) cannot hand out,
+// or take, a role holding more than it holds itself.
+TEST_F(AccessTest, EscalationThroughInviteAndChangeRoleIsRefused) {
+  // device_manager's permissions (every entity permission, account.read,
+  // user.read) plus user.invite.
+  std::vector<std::string> perms = {"account.read", "user.read", "user.invite"};
+  for (EntityKind kind : kAllEntityKinds) {
+    for (const char* action : {".read", ".write", ".assign", ".delete"}) {
+      perms.push_back(std::string(EntityKindName(kind)) + action);
+    }
+  }
+  RoleId dm_invite = CustomRole("dm-invite", perms);
+  UserId d = Member("dm@acme", a_, dm_invite, true);
+  // Itself, as account_admin, on a sub-account or (via ChangeRole) in place.
+  ExpectRefused([&] { return db_->Invite(Actor::User(d), d, a1_, admin_role_); },
+                Code::kPermissionDenied, "cannot grant role account_admin");
+  ExpectRefused([&] { return db_->Invite(Actor::User(d), d, a1_, admin_role_); },
+                Code::kPermissionDenied, "does not itself hold access.grant, account.create");
+  ExpectRefused([&] { return db_->ChangeRole(Actor::User(d), d, a_, admin_role_); },
+                Code::kPermissionDenied, "cannot grant role account_admin");
+  // A fresh user it creates, as account_admin, branch or not.
+  auto fresh = db_->CreateUser(Actor::User(d), UserSpec{"fresh@acme", "Fresh", a_});
+  ASSERT_OK(fresh);
+  ExpectRefused([&] { return db_->Invite(Actor::User(d), *fresh, a_, admin_role_, false); },
+                Code::kPermissionDenied, "on account 'acme-a'");
+  ExpectRefused([&] { return db_->Invite(Actor::User(d), *fresh, a_, admin_role_, true); },
+                Code::kPermissionDenied, "and all its sub-accounts");
+  // Lowering someone above it is refused as well (it would need the old role).
+  ExpectRefused([&] { return db_->ChangeRole(Actor::User(d), a_admin_, a_, viewer_role_); },
+                Code::kPermissionDenied, "cannot change role account_admin");
+  // What it holds itself it may hand on.
+  EXPECT_OK(db_->Invite(Actor::User(d), *fresh, a_, manager_role_, true));
+  EXPECT_OK(db_->Invite(Actor::User(d), *fresh, a1_, viewer_role_));
+}
+
+// db.h: the inviter must hold the role's permissions "on the whole branch
+// when branch is given" — also when branch comes from a default_on account.
+TEST_F(AccessTest, BranchWideInviteNeedsBranchWidePermissions) {
+  UserId flat = Member("flat@acme", a_, admin_role_, false);  // acme-a alone
+  UserId n = MakeUser(db_.get(), "n@acme", a_);
+  ExpectRefused([&] { return db_->Invite(Actor::User(flat), n, a_, viewer_role_, true); },
+                Code::kPermissionDenied, "and all its sub-accounts");
+  ASSERT_OK(db_->SetSubAccountAccess(Actor::System(), a_, SubAccountAccess::kDefaultOn));
+  ExpectRefused([&] { return db_->Invite(Actor::User(flat), n, a_, viewer_role_); },
+                Code::kPermissionDenied, "and all its sub-accounts");
+  ASSERT_OK(db_->Invite(Actor::User(flat), n, a_, viewer_role_, false));
+  EXPECT_FALSE(Sees(n, "d-a1"));
+  EXPECT_TRUE(Sees(n, "d-a"));
+}
+
+// A user with access.grant but not the role's permissions branch-wide
+// cannot widen someone's membership to the sub-accounts.
+TEST_F(AccessTest, EscalationThroughBranchAccessIsRefused) {
+  RoleId granter = CustomRole("granter", {"account.read", "access.grant"});
+  UserId g = Member("granter@acme", a_, granter, true);
+  UserId n = Member("new@acme", a_, admin_role_, false);
+  ExpectRefused([&] { return db_->SetBranchAccess(Actor::User(g), n, a_, true); },
+                Code::kPermissionDenied, "cannot give role account_admin on sub-accounts");
+  // Nor by switching the account to always_on, which widens every member.
+  ExpectRefused(
+      [&] { return db_->SetSubAccountAccess(Actor::User(g), a_, SubAccountAccess::kAlwaysOn); },
+      Code::kPermissionDenied, "always_on gives role account_admin branch-wide");
+  EXPECT_FALSE(Sees(n, "d-a1"));
+  // Its own role it may widen, and default_on changes no current membership.
+  EXPECT_OK(db_->SetSubAccountAccess(Actor::User(g), a_, SubAccountAccess::kDefaultOn));
+  EXPECT_FALSE(MembershipOn(n, a_)->branch);
+}
+
+TEST_F(AccessTest, InvitingIntoAnAncestorOrASiblingIsRefused) {
+  UserId mine = MakeUser(db_.get(), "mine@acme", a_);
+  ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), mine, acme_, viewer_role_); },
+                Code::kPermissionDenied, "permission user.invite missing on account 'acme'");
+  ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), mine, b_, viewer_role_); },
+                Code::kPermissionDenied, "permission user.invite missing on account 'acme-b'");
+  ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), a_admin_, acme_, admin_role_); },
+                Code::kPermissionDenied, "permission user.invite missing on account 'acme'");
+  ExpectRefused([&] { return db_->Invite(Actor::User(a1_admin_), a1_admin_, a_, admin_role_); },
+                Code::kPermissionDenied, "permission user.invite missing on account 'acme-a'");
+  // Nor may it create users up there.
+  ExpectRefused(
+      [&] {
+        return db_->CreateUser(Actor::User(a_admin_), UserSpec{"up@acme", "Up", acme_});
+      },
+      Code::kPermissionDenied, "permission user.invite missing on account 'acme'");
+  // A custom role of another tenant cannot be used here, whoever asks.
+  RoleId foreign = CustomRole("foreign", {"device.read"}, globex_);
+  ExpectRefused([&] { return db_->Invite(Actor::System(), mine, a_, foreign); },
+                Code::kFailedPrecondition, "belongs to another root tenant");
+}
+
+TEST_F(AccessTest, MovingOnesOwnAccountToWidenReachIsRefused) {
+  // acme-a's admin moving acme-a itself (it lacks account.move on acme).
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), a_, b_); },
+                Code::kPermissionDenied, "permission account.move missing on account 'acme'");
+  // ... or moving a sibling's account into its own subtree to see its devices.
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), b_, a_); },
+                Code::kPermissionDenied, "permission account.move missing on account 'acme-b'");
+  EXPECT_FALSE(Sees(a_admin_, "d-b"));
+  // ... or acme-a1's admin pulling its own account up under the root.
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(a1_admin_), a1_, acme_); },
+                Code::kPermissionDenied, "permission account.move missing on account 'acme-a'");
+  // ... or an admin of acme-a who can only read acme-b moving a sub-account
+  // of acme-a there.
+  UserId mover = MakeUser(db_.get(), "mover@acme", acme_);
+  ASSERT_OK(db_->Invite(Actor::System(), mover, a_, admin_role_, true));
+  ASSERT_OK(db_->Invite(Actor::System(), mover, b_, viewer_role_, true));
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(mover), a1_, b_); },
+                Code::kPermissionDenied, "permission account.move missing on account 'acme-b'");
+  EXPECT_EQ(db_->GetAccount(a1_)->parent, a_);
+}
+
+TEST_F(AccessTest, ReassigningFromAnAccountOneCannotSeeIsRefused) {
+  std::vector<std::string> theirs = {"d-b"};
+  ReassignReport report;
+  ExpectRefused(
+      [&] {
+        return db_->ReassignEntities(Actor::User(a_admin_), EntityKind::kDevice, EntityRef::kKey,
+                                     theirs, a_, &report);
+      },
+      Code::kNotFound, "no device with key 'd-b'");
+  // A device the actor cannot see is reported as unknown, like a missing
+  // one: the refusal does not reveal that it exists.
+  ASSERT_EQ(report.items.size(), 1u);
+  EXPECT_EQ(report.items[0].outcome, ReassignItem::Outcome::kUnknown);
+  // Mixed with allowed items, the batch fails as a whole.
+  std::vector<std::string> mixed = {"d-a1", "d-b", "d-a"};
+  ExpectRefused(
+      [&] {
+        return db_->ReassignEntities(Actor::User(a_admin_), EntityKind::kDevice, EntityRef::kKey,
+                                     mixed, a1_, &report);
+      },
+      Code::kNotFound, "1 of 3 unknown");
+  ASSERT_EQ(report.items.size(), 3u);
+  EXPECT_EQ(report.items[0].outcome, ReassignItem::Outcome::kUnchanged);
+  EXPECT_EQ(report.items[1].outcome, ReassignItem::Outcome::kUnknown);
+  EXPECT_EQ(report.items[2].outcome, ReassignItem::Outcome::kMoved);
+  // The parent's device, seen from a sub-account's admin: refused too.
+  std::vector<std::string> parents = {"d-acme"};
+  ExpectRefused(
+      [&] {
+        return db_->ReassignEntities(Actor::User(a_admin_), EntityKind::kDevice, EntityRef::kKey,
+                                     parents, a_, nullptr);
+      },
+      Code::kNotFound, "no device with key 'd-acme'");
+  // Or pushing its own device out to a sibling.
+  std::vector<std::string> own = {"d-a"};
+  ExpectRefused(
+      [&] {
+        return db_->ReassignEntities(Actor::User(a_admin_), EntityKind::kDevice, EntityRef::kKey,
+                                     own, b_, nullptr);
+      },
+      Code::kPermissionDenied, "permission device.assign missing on account 'acme-b'");
+}
+
+TEST_F(AccessTest, AlwaysOnAccessCannotBeRevoked) {
+  ASSERT_OK(db_->SetSubAccountAccess(Actor::System(), a_, SubAccountAccess::kAlwaysOn));
+  ExpectRefused(
+      [&] { return db_->SetBranchAccess(Actor::User(root_admin_), a_viewer_, a_, false); },
+      Code::kFailedPrecondition, "always_on");
+  ExpectRefused([&] { return db_->SetBranchAccess(Actor::System(), a_admin_, a_, false); },
+                Code::kFailedPrecondition, "cannot be revoked");
+  UserId n = MakeUser(db_.get(), "new@acme", a_);
+  ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), n, a_, viewer_role_, false); },
+                Code::kFailedPrecondition, "always_on");
+  EXPECT_TRUE(Sees(a_viewer_, "d-a1"));
+}
+
+TEST_F(AccessTest, DefiningARoleWithPermissionsOneLacksIsRefused) {
+  // role.manage on the tenant, but only read access to devices.
+  RoleId role_admin = CustomRole("role-admin", {"role.manage", "device.read", "account.read"});
+  UserId r = Member("roles@acme", acme_, role_admin, true);
+  ExpectRefused([&] { return db_->CreateRole(Actor::User(r), acme_, "writer", {"device.write"}); },
+                Code::kPermissionDenied, "does not itself hold device.write");
+  ExpectRefused(
+      [&] {
+        return db_->CreateRole(Actor::User(r), acme_, "fe-admin",
+                               {"fe.account-hierarchy.write.subAccount"});
+      },
+      Code::kPermissionDenied, "account.create");
+  auto reader = db_->CreateRole(Actor::User(r), acme_, "reader", {"device.read"});
+  ASSERT_OK(reader);
+  ExpectRefused(
+      [&] {
+        return db_->UpdateRole(Actor::User(r), *reader, {"device.read", "device.delete"});
+      },
+      Code::kPermissionDenied, "does not itself hold device.delete");
+  // An admin of a sub-account cannot define roles for the tenant at all.
+  ExpectRefused([&] { return db_->CreateRole(Actor::User(a_admin_), acme_, "x", {"device.read"}); },
+                Code::kPermissionDenied, "permission role.manage missing on account 'acme'");
+}
+
+TEST_F(AccessTest, SwitchingAChildsManagementNeedsItOnTheParent) {
+  // A role that may create sub-accounts but not manage their management.
+  RoleId creator = CustomRole("creator", {"account.read", "account.create", "account.update"});
+  UserId c = Member("creator@acme", a_, creator, true);
+  ExpectRefused([&] { return db_->SetSubAccountManagement(Actor::User(c), a1_, false); },
+                Code::kPermissionDenied,
+                "permission account.manage_sub_accounts missing on account 'acme-a'");
+  // An account's own admin cannot switch its own account.
+  ExpectRefused([&] { return db_->SetSubAccountManagement(Actor::User(a1_admin_), a1_, false); },
+                Code::kPermissionDenied,
+                "permission account.manage_sub_accounts missing on account 'acme-a'");
+  EXPECT_TRUE(db_->GetAccount(a1_)->settings.sub_account_management);
+}
+
+// A disabled user may not do anything, even as account_admin of the root.
+TEST_F(AccessTest, DisabledUserCanDoNothing) {
+  const Actor d = Actor::User(disabled_);
+  const std::string text = "is disabled";
+  std::vector<std::string> refs = {"d-a"};
+  AccountSpec spec;
+  spec.key = "x";
+  spec.name = "x";
+  spec.parent = acme_;
+  EntitySpec es;
+  es.key = "x";
+  es.name = "x";
+  es.owner = acme_;
+  std::vector<AccountId> ids = {a1_};
+  RoleId auditor = CustomRole("auditor", {"device.read"});
+  std::vector<std::function<Status()>> calls = {
+      [&] { return db_->CreateAccount(d, spec).status(); },
+      [&] {
+        return db_->UpdateAccount(d, a_, AccountPatch{std::string("x"), std::nullopt});
+      },
+      [&] { return db_->SetSubAccountManagement(d, a_, false); },
+      [&] { return db_->SetSubAccountAccess(d, a_, SubAccountAccess::kDefaultOn); },
+      [&] { return db_->MoveAccount(d, a1_, b_); },
+      [&] { return db_->DeleteAccount(d, a1_, a_); },
+      [&] { return db_->DeleteAccounts(d, ids, a_); },
+      [&] { return db_->CreateEntity(d, es).status(); },
+      [&] { return db_->UpdateEntity(d, DeviceId("d-a"), EntityPatch{std::string("x")}); },
+      [&] { return db_->DeleteEntity(d, DeviceId("d-a")); },
+      [&] {
+        return db_->ReassignEntities(d, EntityKind::kDevice, EntityRef::kKey, refs, b_, nullptr);
+      },
+      [&] {
+        return db_->CreateUser(d, UserSpec{"x@acme", "x", acme_}).status();
+      },
+      [&] { return db_->UpdateUser(d, a_viewer_, UserPatch{std::string("x")}); },
+      [&] { return db_->SetUserDisabled(d, a_viewer_, true); },
+      [&] { return db_->RemoveUser(d, a_viewer_); },
+      [&] { return db_->Invite(d, a_viewer_, b_, viewer_role_); },
+      [&] { return db_->ChangeRole(d, a_viewer_, a_, manager_role_); },
+      [&] { return db_->SetBranchAccess(d, a_viewer_, a_, false); },
+      [&] { return db_->RemoveMembership(d, a_viewer_, a_); },
+      [&] { return db_->CreateRole(d, acme_, "x", {"device.read"}).status(); },
+      [&] {
+        return db_->UpdateRole(d, auditor, {"device.read", "asset.read"});
+      },
+      [&] { return db_->DeleteRole(d, auditor); },
+  };
+  for (size_t i = 0; i < calls.size(); ++i) {
+    SCOPED_TRACE("call #" + std::to_string(i));
+    ExpectRefused(calls[i], Code::kPermissionDenied, text);
+  }
+  // It sees nothing either, and switched back on it holds its role again.
+  EXPECT_TRUE(Visible(disabled_).empty());
+  EXPECT_FALSE(Sees(disabled_, "d-acme"));
+  ASSERT_OK(db_->SetUserDisabled(Actor::System(), disabled_, false));
+  EXPECT_EQ(Visible(disabled_).size(), 4u);  // all of acme's tree
+  EXPECT_OK(db_->UpdateAccount(d, a_, AccountPatch{std::string("x"), std::nullopt}));
+}
+
+// ---- Sub-account access (SPEC.md rule 2, Frontegg) -------------------------
+
+TEST_F(AccessTest, DefaultOffGivesNoBranchUnlessAsked) {
+  UserId n1 = MakeUser(db_.get(), "n1@acme", a_);
+  UserId n2 = MakeUser(db_.get(), "n2@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::User(a_admin_), n1, a_, viewer_role_));
+  ASSERT_OK(db_->Invite(Actor::User(a_admin_), n2, a_, viewer_role_, true));
+  EXPECT_FALSE(MembershipOn(n1, a_)->branch);
+  EXPECT_TRUE(MembershipOn(n2, a_)->branch);
+  EXPECT_EQ(Visible(n1), std::vector<std::string>{"d-a"});
+  EXPECT_EQ(Visible(n2), (std::vector<std::string>{"d-a", "d-a1"}));
+}
+
+TEST_F(AccessTest, DefaultOnGivesBranchUnlessAsked) {
+  ASSERT_OK(db_->SetSubAccountAccess(Actor::User(a_admin_), a_, SubAccountAccess::kDefaultOn));
+  UserId n1 = MakeUser(db_.get(), "n1@acme", a_);
+  UserId n2 = MakeUser(db_.get(), "n2@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::User(a_admin_), n1, a_, viewer_role_));
+  ASSERT_OK(db_->Invite(Actor::User(a_admin_), n2, a_, viewer_role_, false));
+  EXPECT_TRUE(MembershipOn(n1, a_)->branch);
+  EXPECT_FALSE(MembershipOn(n2, a_)->branch);
+  EXPECT_TRUE(Sees(n1, "d-a1"));
+  EXPECT_FALSE(Sees(n2, "d-a1"));
+  // The default is per account: acme-b is still default_off.
+  UserId n3 = MakeUser(db_.get(), "n3@acme", b_);
+  ASSERT_OK(db_->Invite(Actor::System(), n3, b_, viewer_role_));
+  EXPECT_FALSE(MembershipOn(n3, b_)->branch);
+}
+
+TEST_F(AccessTest, AlwaysOnCoversCurrentAndFutureMembersAndSurvivesSwitchingBack) {
+  UserId old_member = Member("old@acme", a_, viewer_role_, false);
+  EXPECT_FALSE(Sees(old_member, "d-a1"));
+  ASSERT_OK(db_->SetSubAccountAccess(Actor::User(a_admin_), a_, SubAccountAccess::kAlwaysOn));
+  EXPECT_TRUE(MembershipOn(old_member, a_)->branch);
+  EXPECT_TRUE(Sees(old_member, "d-a1"));
+  UserId future = MakeUser(db_.get(), "future@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::User(a_admin_), future, a_, viewer_role_));
+  EXPECT_TRUE(MembershipOn(future, a_)->branch);
+  EXPECT_OK(db_->Invite(Actor::User(a_admin_), MakeUser(db_.get(), "f2@acme", a_), a_, viewer_role_,
+                        true));
+
+  // Switching back keeps the access already given; new members follow the
+  // new default; now access may be revoked again.
+  ASSERT_OK(db_->SetSubAccountAccess(Actor::User(a_admin_), a_, SubAccountAccess::kDefaultOff));
+  EXPECT_TRUE(MembershipOn(old_member, a_)->branch);
+  EXPECT_TRUE(MembershipOn(future, a_)->branch);
+  EXPECT_TRUE(Sees(future, "d-a1"));
+  UserId later = MakeUser(db_.get(), "later@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::User(a_admin_), later, a_, viewer_role_));
+  EXPECT_FALSE(MembershipOn(later, a_)->branch);
+  ASSERT_OK(db_->SetBranchAccess(Actor::User(a_admin_), old_member, a_, false));
+  EXPECT_FALSE(Sees(old_member, "d-a1"));
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccessTest, BranchAccessCanBeGivenAndRemovedRetroactively) {
+  UserId n = Member("n@acme", a_, manager_role_, false);
+  EXPECT_EQ(Visible(n), std::vector<std::string>{"d-a"});
+  ASSERT_OK(db_->SetBranchAccess(Actor::User(a_admin_), n, a_, true));
+  EXPECT_EQ(Visible(n), (std::vector<std::string>{"d-a", "d-a1"}));
+  EXPECT_TRUE(*db_->Check(n, "device.assign", "d-a1"));
+  VisibleRequest count_req{Actor::User(n)};
+  EXPECT_EQ(*db_->Count(count_req), 2u);
+  ASSERT_OK(db_->SetBranchAccess(Actor::User(a_admin_), n, a_, false));
+  EXPECT_EQ(Visible(n), std::vector<std::string>{"d-a"});
+  EXPECT_FALSE(*db_->Check(n, "device.assign", "d-a1"));
+  EXPECT_EQ(*db_->Count(count_req), 1u);
+  // Setting what is already set changes nothing.
+  auto before = DumpAll(db_.get());
+  ASSERT_OK(db_->SetBranchAccess(Actor::User(a_admin_), n, a_, false));
+  auto after = DumpAll(db_.get());
+  EXPECT_TRUE(before == after) << testing::DescribeDiff(before, after);
+}
+
+// Rule 1: a user created in nested customer A never sees a device of A's
+// parent (or of a sibling), whatever role it holds on A.
+TEST_F(AccessTest, AccessFlowsTopDownOnly) {
+  for (RoleId role : {admin_role_, manager_role_, viewer_role_}) {
+    for (bool branch : {false, true}) {
+      SCOPED_TRACE("role " + std::to_string(role) + (branch ? " branch" : ""));
+      std::string login = "top-down-" + std::to_string(role) + (branch ? "b" : "") + "@acme";
+      UserId u = Member(login, a_, role, branch);
+      for (const char* perm : {"device.read", "device.write", "device.assign", "device.delete"}) {
+        EXPECT_FALSE(*db_->Check(u, perm, "d-acme")) << perm;
+        EXPECT_FALSE(*db_->Check(u, perm, "d-b")) << perm;
+        EXPECT_FALSE(*db_->Check(u, perm, "d-globex")) << perm;
+      }
+      auto keys = Visible(u);
+      const std::vector<std::string> want =
+          branch ? std::vector<std::string>{"d-a", "d-a1"} : std::vector<std::string>{"d-a"};
+      EXPECT_EQ(keys, want);
+      Explanation e;
+      ASSERT_OK(db_->Explain(u, "device.read", "d-acme", &e));
+      EXPECT_FALSE(e.allowed);
+      EXPECT_NE(e.reason.find("top-down"), std::string::npos) << e.reason;
+    }
+  }
+}
+
+// `branch` covers the sub-accounts that exist later, including ones moved
+// in, and stops covering the ones moved out.
+TEST_F(AccessTest, BranchCoversFutureSubAccounts) {
+  UserId n = Member("n@acme", a_, viewer_role_, true);
+  AccountId a2 = MakeAccount(db_.get(), "acme-a2", a_, true, Actor::User(a_admin_));
+  AccountId a2x = MakeAccount(db_.get(), "acme-a2x", a2, true, Actor::User(a_admin_));
+  MakeDevice(db_.get(), "d-a2x", a2x, "", Actor::User(a_admin_));
+  EXPECT_TRUE(Sees(n, "d-a2x"));
+  EXPECT_EQ(Visible(n), (std::vector<std::string>{"d-a", "d-a1", "d-a2x"}));
+  ASSERT_OK(db_->MoveAccount(Actor::System(), b_, a2));
+  EXPECT_TRUE(Sees(n, "d-b"));
+  ASSERT_OK(db_->MoveAccount(Actor::System(), a2, acme_));
+  EXPECT_FALSE(Sees(n, "d-a2x"));
+  EXPECT_FALSE(Sees(n, "d-b"));
+  EXPECT_EQ(Visible(n), (std::vector<std::string>{"d-a", "d-a1"}));
+}
+
+// ---- Frontegg permission names ---------------------------------------------
+
+TEST_F(AccessTest, FronteggPermissionNamesMapOntoCanopys) {
+  struct Mapping {
+    std::string frontegg;
+    std::vector<std::string> canopy;
+  };
+  const std::vector<Mapping> mappings = {
+      {"fe.account-hierarchy.read.subAccount", {"account.read"}},
+      {"fe.account-hierarchy.write.subAccount", {"account.create", "account.update"}},
+      {"fe.account-hierarchy.delete.subAccount", {"account.delete"}},
+      {"fe.account-hierarchy.write.subAccountAccess", {"access.grant"}},
+      {"fe.account-hierarchy.write.sub-account-management", {"account.manage_sub_accounts"}},
+  };
+  for (const Mapping& m : mappings) {
+    SCOPED_TRACE(m.frontegg);
+    auto id = db_->CreateRole(Actor::User(root_admin_), acme_, "fe-" + m.frontegg, {m.frontegg});
+    ASSERT_OK(id);
+    auto perms = db_->GetRole(*id)->permissions;
+    std::sort(perms.begin(), perms.end());
+    EXPECT_EQ(perms, m.canopy);  // stored as Canopy's names
+  }
+  ExpectRefused(
+      [&] {
+        return db_->CreateRole(
+            Actor::System(), acme_, "bad",
+            {"fe.account-hierarchy.read.subAccount", "fe.account-hierarchy.fly.subAccount"});
+      },
+      Code::kInvalidArgument, "unknown permission 'fe.account-hierarchy.fly.subAccount'");
+
+  // The mapped role works like Canopy's permissions: a reseller role that
+  // may read, create and update sub-accounts and switch their management,
+  // but not delete them.
+  auto reseller = db_->CreateRole(
+      Actor::System(), acme_, "reseller",
+      {"fe.account-hierarchy.read.subAccount", "fe.account-hierarchy.write.subAccount",
+       "fe.account-hierarchy.write.sub-account-management", "device.read"});
+  ASSERT_OK(reseller);
+  UserId r = Member("reseller@acme", a_, *reseller, true);
+  AccountSpec s;
+  s.key = "acme-a-sub";
+  s.name = "Sub";
+  s.parent = a_;
+  s.settings.sub_account_management = true;
+  auto sub = db_->CreateAccount(Actor::User(r), s);
+  ASSERT_OK(sub);
+  EXPECT_OK(db_->SetSubAccountManagement(Actor::User(r), *sub, false));
+  EXPECT_OK(db_->UpdateAccount(Actor::User(r), *sub, AccountPatch{std::string("Renamed"), {}}));
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(r), *sub); }, Code::kPermissionDenied,
+                "permission account.delete missing on account 'acme-a-sub'");
+  ExpectRefused(
+      [&] { return db_->SetSubAccountAccess(Actor::User(r), *sub, SubAccountAccess::kDefaultOn); },
+      Code::kPermissionDenied, "permission access.grant missing on account 'acme-a-sub'");
+  // Reading sub-accounts: the "All accounts" table shows acme-a's subtree.
+  TableRequest t{Actor::User(r)};
+  TablePage page;
+  ASSERT_OK(db_->AccountsTable(t, &page));
+  EXPECT_EQ(page.total, 3u);  // acme-a, acme-a1, acme-a-sub
+}
+
+// types.h: a role's permissions are "canonical names, sorted".
+TEST_F(AccessTest, RolePermissionsAreCanonicalNamesSorted) {
+  auto id = db_->CreateRole(Actor::System(), acme_, "mixed",
+                            {"user.read", "device.read", "account.read",
+                             "fe.account-hierarchy.write.subAccount", "device.read"});
+  ASSERT_OK(id);
+  auto roles = db_->ListRoles(acme_);
+  ASSERT_OK(roles);
+  ASSERT_EQ(roles->size(), 4u);  // three built-ins and "mixed"
+  for (const Role& role : *roles) {
+    SCOPED_TRACE(role.name);
+    EXPECT_TRUE(std::is_sorted(role.permissions.begin(), role.permissions.end()))
+        << ::testing::PrintToString(role.permissions);
+    EXPECT_TRUE(std::adjacent_find(role.permissions.begin(), role.permissions.end()) ==
+                role.permissions.end());
+  }
+  auto mixed = db_->GetRole(*id);
+  EXPECT_EQ(mixed->permissions.size(), 5u);
+}
+
+}  // namespace
+}  // namespace canopy
+
+namespace canopy {
+namespace {
+
+// SPEC.md rule 1, literally: "A user created in nested customer A can never
+// see a device of A's parent, whatever role it holds." A user holds roles
+// only in the account it was created in and below it, and moves keep it so.
+TEST(HomeSubtreeRule, UsersHoldRolesOnlyBelowTheirAccount) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  AccountId acme = testing::MakeAccount(db.get(), "acme");
+  AccountId a = testing::MakeAccount(db.get(), "acme-a", acme);
+  AccountId a1 = testing::MakeAccount(db.get(), "acme-a1", a);
+  AccountId b = testing::MakeAccount(db.get(), "acme-b", acme);
+  testing::MakeDevice(db.get(), "d-acme", acme);
+  RoleId admin = db->FindRole(acme, "account_admin")->id;
+  UserId ua = testing::MakeUser(db.get(), "a@acme", a);
+  auto before = testing::DumpAll(db.get());
+  for (AccountId outside : {acme, b}) {
+    Status s = db->Invite(Actor::System(), ua, outside, admin, true);
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find("was created in account 'acme-a'"), std::string::npos) << s.ToString();
+  }
+  EXPECT_EQ(before, testing::DumpAll(db.get()));
+  ASSERT_OK(db->Invite(Actor::System(), ua, a1, admin, true));  // below its account: fine
+  EXPECT_FALSE(*db->Check(ua, "device.read", "d-acme"));
+  // Moving acme-a1 (with ua's membership) out from under acme-a would take
+  // ua's role above its account: refused; moving acme-a along is fine.
+  before = testing::DumpAll(db.get());
+  Status s = db->MoveAccount(Actor::System(), a1, b);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("outside account 'acme-a'"), std::string::npos) << s.ToString();
+  EXPECT_EQ(before, testing::DumpAll(db.get()));
+  ASSERT_OK(db->MoveAccount(Actor::System(), a, b));
+  ASSERT_OK(db->RemoveMembership(Actor::System(), ua, a1));
+  ASSERT_OK(db->MoveAccount(Actor::System(), a1, acme));
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+}
+
+}  // namespace
+}  // namespace canopy
