@@ -1,0 +1,242 @@
+// Copyright (c) Canopy authors.
+//
+// The C API (include/canopy/c.h): entities (devices, assets, dashboards,
+// entity views) and the all-or-nothing batch reassign with its report.
+
+#include "bindings/c/c_api_internal.h"
+
+using canopy::Status;
+using canopy::c_api::At;
+using canopy::c_api::Call;
+using canopy::c_api::Guard;
+using canopy::c_api::MakeEntity;
+using canopy::c_api::ToActor;
+
+static_assert(CANOPY_REF_KEY == static_cast<int>(canopy::EntityRef::kKey));
+static_assert(CANOPY_REF_UNIT_ID == static_cast<int>(canopy::EntityRef::kUnitId));
+static_assert(CANOPY_OUTCOME_MOVED == static_cast<int>(canopy::ReassignItem::Outcome::kMoved));
+static_assert(CANOPY_OUTCOME_UNCHANGED ==
+              static_cast<int>(canopy::ReassignItem::Outcome::kUnchanged));
+static_assert(CANOPY_OUTCOME_UNKNOWN == static_cast<int>(canopy::ReassignItem::Outcome::kUnknown));
+static_assert(CANOPY_OUTCOME_DENIED == static_cast<int>(canopy::ReassignItem::Outcome::kDenied));
+static_assert(CANOPY_OUTCOME_DUPLICATE ==
+              static_cast<int>(canopy::ReassignItem::Outcome::kDuplicate));
+
+namespace {
+
+// Stores a new entity handle built from a lookup's result.
+Status Hand(canopy::StatusOr<canopy::Entity> found, canopy_entity_t** entity) {
+  CANOPY_RETURN_IF_ERROR(found.status());
+  *entity = new canopy_entity_t(MakeEntity(std::move(found).value()));
+  return Status::Ok();
+}
+
+const canopy::ReassignItem* Item(const canopy_reassign_report_t* report, size_t i) {
+  return report != nullptr ? At(report->report.items, i) : nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor, int kind, const char* key,
+                                   const char* unit_id, const char* name, const char* type,
+                                   uint64_t owner, const canopy_attributes_t* attributes,
+                                   uint64_t* id, char** errmsg) {
+  return Guard("canopy_entity_create", errmsg, [&](const Call& call) -> Status {
+    if (id != nullptr) *id = CANOPY_NO_ID;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, key);
+    CANOPY_C_REQUIRE(call, name);
+    canopy::EntitySpec spec;
+    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &spec.kind));
+    spec.key = key;
+    if (unit_id != nullptr) spec.unit_id = unit_id;
+    spec.name = name;
+    if (type != nullptr) spec.type = type;
+    spec.owner = owner;
+    if (attributes != nullptr) spec.attributes = attributes->map;
+    auto created = db->db->CreateEntity(ToActor(actor), spec);
+    CANOPY_RETURN_IF_ERROR(created.status());
+    if (id != nullptr) *id = *created;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_get(canopy_db_t* db, uint64_t id, canopy_entity_t** entity,
+                                char** errmsg) {
+  return Guard("canopy_entity_get", errmsg, [&](const Call& call) -> Status {
+    if (entity != nullptr) *entity = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, entity);
+    return Hand(db->db->GetEntity(id), entity);
+  });
+}
+
+canopy_code_t canopy_entity_find(canopy_db_t* db, int kind, const char* key,
+                                 canopy_entity_t** entity, char** errmsg) {
+  return Guard("canopy_entity_find", errmsg, [&](const Call& call) -> Status {
+    if (entity != nullptr) *entity = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, key);
+    CANOPY_C_REQUIRE(call, entity);
+    canopy::EntityKind k;
+    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &k));
+    return Hand(db->db->FindEntity(k, key), entity);
+  });
+}
+
+canopy_code_t canopy_entity_find_by_unit_id(canopy_db_t* db, const char* unit_id,
+                                            canopy_entity_t** entity, char** errmsg) {
+  return Guard("canopy_entity_find_by_unit_id", errmsg, [&](const Call& call) -> Status {
+    if (entity != nullptr) *entity = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, unit_id);
+    CANOPY_C_REQUIRE(call, entity);
+    return Hand(db->db->FindDeviceByUnitId(unit_id), entity);
+  });
+}
+
+canopy_code_t canopy_entity_update(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
+                                   const char* type, const char* unit_id,
+                                   const canopy_attributes_t* attributes, char** errmsg) {
+  return Guard("canopy_entity_update", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, db);
+    canopy::EntityPatch patch;
+    patch.name = canopy::c_api::OptionalString(name);
+    patch.type = canopy::c_api::OptionalString(type);
+    patch.unit_id = canopy::c_api::OptionalString(unit_id);
+    if (attributes != nullptr) patch.attributes = attributes->map;
+    return db->db->UpdateEntity(ToActor(actor), id, patch);
+  });
+}
+
+canopy_code_t canopy_entity_delete(canopy_db_t* db, uint64_t actor, uint64_t id, char** errmsg) {
+  return Guard("canopy_entity_delete", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, db);
+    return db->db->DeleteEntity(ToActor(actor), id);
+  });
+}
+
+canopy_code_t canopy_entity_reassign(canopy_db_t* db, uint64_t actor, int kind, int by,
+                                     const char* const* refs, size_t n, uint64_t target,
+                                     canopy_reassign_report_t** report, char** errmsg) {
+  return Guard("canopy_entity_reassign", errmsg, [&](const Call& call) -> Status {
+    if (report != nullptr) *report = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    canopy::EntityKind k;
+    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &k));
+    if (by != CANOPY_REF_KEY && by != CANOPY_REF_UNIT_ID) {
+      return call.Invalid("unknown reference type " + std::to_string(by) +
+                          " (expected CANOPY_REF_KEY or CANOPY_REF_UNIT_ID)");
+    }
+    std::vector<std::string> items;
+    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToStrings(call, refs, n, "refs", &items));
+    auto out = std::make_unique<canopy_reassign_report_t>();
+    Status s = db->db->ReassignEntities(ToActor(actor), k, static_cast<canopy::EntityRef>(by),
+                                        items, target, &out->report);
+    // The report says which items failed; it is only meaningful when the
+    // engine judged every item (one per ref).
+    if (report != nullptr && out->report.items.size() == items.size() && !items.empty()) {
+      *report = out.release();
+    }
+    return s;
+  });
+}
+
+// ---- Entity handles ---------------------------------------------------------
+
+void canopy_entity_destroy(canopy_entity_t* entity) { delete entity; }
+
+uint64_t canopy_entity_id(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.id : 0;
+}
+
+int canopy_entity_kind(const canopy_entity_t* entity) {
+  return entity != nullptr ? static_cast<int>(entity->entity.kind) : 0;
+}
+
+const char* canopy_entity_key(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.key.c_str() : nullptr;
+}
+
+const char* canopy_entity_unit_id(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.unit_id.c_str() : nullptr;
+}
+
+const char* canopy_entity_name(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.name.c_str() : nullptr;
+}
+
+const char* canopy_entity_type(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.type.c_str() : nullptr;
+}
+
+uint64_t canopy_entity_owner(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.owner : 0;
+}
+
+int64_t canopy_entity_created_us(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.created_us : 0;
+}
+
+int64_t canopy_entity_updated_us(const canopy_entity_t* entity) {
+  return entity != nullptr ? entity->entity.updated_us : 0;
+}
+
+const canopy_attributes_t* canopy_entity_attributes(const canopy_entity_t* entity) {
+  return entity != nullptr ? &entity->attributes : nullptr;
+}
+
+// ---- Reassign reports ---------------------------------------------------------
+
+void canopy_reassign_report_destroy(canopy_reassign_report_t* report) { delete report; }
+
+size_t canopy_reassign_report_count(const canopy_reassign_report_t* report) {
+  return report != nullptr ? report->report.items.size() : 0;
+}
+
+size_t canopy_reassign_report_total(const canopy_reassign_report_t* report, int outcome) {
+  if (report == nullptr) return 0;
+  switch (outcome) {
+    case CANOPY_OUTCOME_MOVED:
+      return report->report.moved;
+    case CANOPY_OUTCOME_UNCHANGED:
+      return report->report.unchanged;
+    case CANOPY_OUTCOME_UNKNOWN:
+      return report->report.unknown;
+    case CANOPY_OUTCOME_DENIED:
+      return report->report.denied;
+    case CANOPY_OUTCOME_DUPLICATE:
+      return report->report.duplicate;
+    default:
+      return 0;
+  }
+}
+
+const char* canopy_reassign_report_ref(const canopy_reassign_report_t* report, size_t i) {
+  const canopy::ReassignItem* item = Item(report, i);
+  return item != nullptr ? item->ref.c_str() : nullptr;
+}
+
+int canopy_reassign_report_outcome(const canopy_reassign_report_t* report, size_t i) {
+  const canopy::ReassignItem* item = Item(report, i);
+  return item != nullptr ? static_cast<int>(item->outcome) : -1;
+}
+
+uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report, size_t i) {
+  const canopy::ReassignItem* item = Item(report, i);
+  return item != nullptr ? item->entity : 0;
+}
+
+uint64_t canopy_reassign_report_from(const canopy_reassign_report_t* report, size_t i) {
+  const canopy::ReassignItem* item = Item(report, i);
+  return item != nullptr ? item->from : 0;
+}
+
+const char* canopy_reassign_report_message(const canopy_reassign_report_t* report, size_t i) {
+  const canopy::ReassignItem* item = Item(report, i);
+  return item != nullptr ? item->message.c_str() : nullptr;
+}
+
+}  // extern "C"

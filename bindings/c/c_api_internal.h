@@ -1,0 +1,220 @@
+// Copyright (c) Canopy authors.
+//
+// Internals shared by the C API's translation units (c_api*.cc): the
+// definitions of the opaque handles declared in include/canopy/c.h, the
+// exception firewall every fallible entry point runs in, and converters from
+// C values to the C++ API's types. Nothing here is installed.
+
+#ifndef CANOPY_BINDINGS_C_C_API_INTERNAL_H_
+#define CANOPY_BINDINGS_C_C_API_INTERNAL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/c.h"
+#include "canopy/db.h"
+
+// ---- Handle definitions ---------------------------------------------------
+// Result handles own plain copies of the C++ values, so they outlive the
+// call (and the database) and are immutable once returned.
+
+struct canopy_options_t {
+  canopy::Options options;
+};
+
+struct canopy_db_t {
+  std::unique_ptr<canopy::Db> db;
+  // Live canopy_visible_iterator_t of this database: canopy_db_close refuses
+  // to close under them (a VisibleIterator must not outlive its Db).
+  std::atomic<int64_t> iterators{0};
+};
+
+struct canopy_attributes_t {
+  canopy::Attributes map;
+};
+
+struct canopy_account_t {
+  canopy::Account account;  // account.attributes is moved into `attributes`
+  canopy_attributes_t attributes;
+};
+
+struct canopy_accounts_t {
+  std::vector<canopy_account_t> items;
+};
+
+struct canopy_entity_t {
+  canopy::Entity entity;  // entity.attributes is moved into `attributes`
+  canopy_attributes_t attributes;
+};
+
+struct canopy_reassign_report_t {
+  canopy::ReassignReport report;
+};
+
+struct canopy_user_t {
+  canopy::User user;
+};
+
+struct canopy_users_t {
+  std::vector<canopy_user_t> items;
+};
+
+struct canopy_memberships_t {
+  std::vector<canopy::Membership> items;
+};
+
+struct canopy_role_t {
+  canopy::Role role;
+};
+
+struct canopy_roles_t {
+  std::vector<canopy_role_t> items;
+};
+
+// The fields of a canopy::VisibleRequest, kept as given and checked when
+// the request is used (setters cannot report errors).
+struct canopy_visible_request_t {
+  uint64_t viewer = CANOPY_SYSTEM_ACTOR;
+  int kind = CANOPY_KIND_DEVICE;
+  std::string permission;
+  std::optional<std::string> type;
+  std::string name_prefix;
+  std::optional<canopy::AttributeFilter> attribute;
+  uint64_t within = CANOPY_NO_ID;
+  bool direct_only = false;
+  size_t limit = 100;
+  std::string cursor;
+  // Set when a setter could not store its value (out of memory); every use
+  // of the request then fails with it instead of running another query.
+  std::string broken;
+};
+
+struct canopy_visible_page_t {
+  canopy::VisiblePage page;
+};
+
+struct canopy_visible_iterator_t {
+  canopy_db_t* db = nullptr;
+  std::unique_ptr<canopy::VisibleIterator> it;
+  // NUL-terminated copies of the current item's strings (the C++ iterator
+  // hands out string_views); reassigned in place, so they rarely allocate.
+  std::string key, name, type;
+  // An exception caught while stepping: the iterator is then invalid and
+  // reports this status.
+  canopy::Status error;
+};
+
+struct canopy_explanation_t {
+  canopy::Explanation explanation;
+};
+
+struct canopy_who_can_page_t {
+  canopy::WhoCanPage page;
+};
+
+struct canopy_table_page_t {
+  canopy::TablePage page;
+};
+
+struct canopy_summary_t {
+  canopy::AccountSummary summary;  // summary.account is moved into `account`
+  canopy_account_t account;
+};
+
+struct canopy_import_report_t {
+  canopy::ImportReport report;
+};
+
+struct canopy_strings_t {
+  std::vector<std::string> items;
+};
+
+namespace canopy::c_api {
+
+// One entry point's context: its name, for messages about its arguments.
+class Call {
+ public:
+  explicit Call(const char* function) : function_(function) {}
+  const char* function() const { return function_; }
+
+  // InvalidArgument naming the argument when `p` is NULL.
+  Status NotNull(const void* p, const char* argument) const;
+  // InvalidArgument "<function>: <message>".
+  Status Invalid(std::string_view message) const;
+
+ private:
+  const char* function_;
+};
+
+// `CANOPY_C_REQUIRE(call, ptr)`: returns InvalidArgument naming `ptr` (the
+// parameter's name in c.h) from the enclosing lambda when it is NULL.
+#define CANOPY_C_REQUIRE(call, ptr) CANOPY_RETURN_IF_ERROR((call).NotNull((ptr), #ptr))
+
+// Stores a malloc'd copy of the concatenated parts in *errmsg (when errmsg
+// is not NULL); an empty result is replaced by the code's name. Never
+// throws (it uses malloc only): when memory runs out *errmsg stays NULL.
+// Returns `code`.
+canopy_code_t SetError(char** errmsg, canopy_code_t code, std::string_view a,
+                       std::string_view b = {}, std::string_view c = {}) noexcept;
+
+// The firewall (DuckDB's duckdb-c.cpp): clears *errmsg, runs `body` (which
+// returns a canopy::Status) and turns its result, or any exception it
+// throws, into a code and a message. Every fallible entry point is one
+// call to Guard, so no exception crosses the C boundary.
+template <typename Body>
+canopy_code_t Guard(const char* function, char** errmsg, Body&& body) noexcept {
+  if (errmsg != nullptr) *errmsg = nullptr;
+  try {
+    const Call call(function);
+    Status s = body(call);
+    if (s.ok()) return CANOPY_OK;
+    return SetError(errmsg, static_cast<canopy_code_t>(s.code()), s.message());
+  } catch (const std::exception& e) {
+    // Nothing here allocates with new: the handler must not throw itself.
+    return SetError(errmsg, CANOPY_INTERNAL, function,
+                    ": exception: ", e.what() != nullptr ? e.what() : "");
+  } catch (...) {
+    return SetError(errmsg, CANOPY_INTERNAL, function, ": unknown exception");
+  }
+}
+
+// A malloc'd NUL-terminated copy, for strings the caller frees with
+// canopy_free. Throws std::bad_alloc when memory runs out.
+char* MallocString(std::string_view s);
+
+// C values to the C++ API's, with InvalidArgument for values out of range.
+inline Actor ToActor(uint64_t actor) {
+  return actor == CANOPY_SYSTEM_ACTOR ? Actor::System() : Actor::User(actor);
+}
+Status ToKind(const Call& call, int kind, EntityKind* out);
+Status ToAccess(const Call& call, int access, SubAccountAccess* out);
+// A copy of a NUL-terminated string, or nullopt for NULL.
+inline std::optional<std::string> OptionalString(const char* s) {
+  if (s == nullptr) return std::nullopt;
+  return std::string(s);
+}
+// Up to n NUL-terminated strings, each required ("<argument>[i] is NULL").
+Status ToStrings(const Call& call, const char* const* items, size_t n, const char* argument,
+                 std::vector<std::string>* out);
+// A progress callback for the C++ API (empty when `fn` is NULL).
+ProgressFn ToProgress(canopy_progress_fn fn, void* arg);
+
+// Result handles built from C++ values.
+canopy_account_t MakeAccount(Account account);
+canopy_entity_t MakeEntity(Entity entity);
+
+// The element at `i`, or nullptr when `i` is out of range.
+template <typename T>
+const T* At(const std::vector<T>& v, size_t i) {
+  return i < v.size() ? &v[i] : nullptr;
+}
+
+}  // namespace canopy::c_api
+
+#endif  // CANOPY_BINDINGS_C_C_API_INTERNAL_H_

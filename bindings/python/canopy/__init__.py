@@ -1,0 +1,78 @@
+# Copyright (c) Canopy authors.
+"""Canopy for Python: an embedded graph database for multi-tenant account
+hierarchies, over libcanopy's C API (``canopy/c.h``) through ctypes.
+
+A first program::
+
+    import canopy
+
+    with canopy.open("./canopy-data") as db:
+        system = canopy.SYSTEM_ACTOR
+        acme = db.create_account(system, "acme", "ACME Corp",
+                                 sub_account_management=True)
+        a = db.create_account(system, "acme-a", "Nested customer A", acme)
+        user = db.create_user(system, "a@acme.example", "User A", a)
+        db.invite(system, user, a, db.find_role(a, "viewer").id, branch=True)
+        db.create_entity(system, "device", "dev-1", "Van 1", a, unit_id="U-1")
+        for item in db.visible(user):          # pages through cursors
+            print(item.key, item.name)
+
+Every failure raises a :class:`CanopyError` subclass chosen by the engine's
+error code (:class:`NotFound`, :class:`PermissionDenied`...); values of
+the wrong Python type raise :class:`TypeError`. See ``canopy.Db`` for every
+call. The library is found through ``CANOPY_LIBRARY``, next to the package,
+or on the system's library path (see ``canopy._lib``).
+"""
+
+from canopy.db import Db, VisibleStream, open, storage_format_version, version  # noqa: A004
+from canopy.errors import (
+    Aborted,
+    AlreadyExists,
+    CanopyError,
+    Corruption,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    IoError,
+    NotFound,
+    NotSupported,
+    PermissionDenied,
+    error_for,
+)
+from canopy.model import (
+    SYSTEM_ACTOR,
+    Account,
+    AccountRow,
+    Entity,
+    EntityCounts,
+    EntityKind,
+    EntityRef,
+    Explanation,
+    ImportReport,
+    Membership,
+    Outcome,
+    ReassignItem,
+    ReassignReport,
+    Role,
+    SubAccountAccess,
+    Summary,
+    TablePage,
+    TableSort,
+    User,
+    VisibleItem,
+    VisiblePage,
+    WhoCanItem,
+    WhoCanPage,
+)
+
+__version__ = version()
+
+__all__ = [
+    "Aborted", "Account", "AccountRow", "AlreadyExists", "CanopyError", "Corruption", "Db",
+    "Entity", "EntityCounts", "EntityKind", "EntityRef", "Explanation", "FailedPrecondition",
+    "ImportReport", "Internal", "InvalidArgument", "IoError", "Membership", "NotFound",
+    "NotSupported", "Outcome", "PermissionDenied", "ReassignItem", "ReassignReport", "Role",
+    "SYSTEM_ACTOR", "SubAccountAccess", "Summary", "TablePage", "TableSort", "User",
+    "VisibleItem", "VisiblePage", "VisibleStream", "WhoCanItem", "WhoCanPage", "error_for",
+    "open", "storage_format_version", "version",
+]

@@ -1,0 +1,152 @@
+# Copyright (c) Canopy authors.
+"""Conversions between Python values and the C API's, and the call helper.
+
+Inputs are checked here before anything reaches the library: the wrong
+Python type is a :class:`TypeError`; text is encoded as UTF-8 (lone
+surrogates pass through, so the engine judges invalid UTF-8 and says so);
+a NUL character, which a C string cannot carry, is refused here with the
+engine's own wording. Outputs are decoded and copied at once, so nothing
+handed to the caller points into library memory.
+"""
+
+import contextlib
+import ctypes
+
+from canopy import errors
+from canopy._lib import lib
+
+_U64_MAX = (1 << 64) - 1
+
+
+def call(fn, *args):
+    """Calls a fallible C function with ``args`` plus an errmsg
+    out-parameter; raises the :mod:`canopy.errors` class of a non-OK code
+    with the library's message (which it frees)."""
+    err = ctypes.c_void_p()
+    code = fn(*args, ctypes.byref(err))
+    message = ""
+    if err.value:
+        message = ctypes.string_at(err.value).decode("utf-8", "replace")
+        lib.canopy_free(err)
+    if code != errors.OK:
+        raise errors.error_for(code, message)
+
+
+def text(value, what, optional=False):
+    """``value`` (a str) as NUL-terminated UTF-8 bytes; None stays None
+    when ``optional``."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str%s, not %s" %
+                        (what, " or None" if optional else "", type(value).__name__))
+    if "\0" in value:
+        raise errors.InvalidArgument("%s contains a NUL byte" % what)
+    return value.encode("utf-8", "surrogatepass")
+
+
+def texts(values, what):
+    """A list of str as a ``const char*`` array and its length."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError("%s must be a list of str, not %s" % (what, type(values).__name__))
+    encoded = [text(v, "%s[%d]" % (what, i)) for i, v in enumerate(values)]
+    array = (ctypes.c_char_p * max(1, len(encoded)))(*encoded)
+    return array, len(encoded)
+
+
+def ident(value, what, optional=False):
+    """An engine id (an int in 1..2**64-1); None is 0 ("none") when
+    ``optional``."""
+    if value is None and optional:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int id%s, not %s" %
+                        (what, " or None" if optional else "", type(value).__name__))
+    if not 0 <= value <= _U64_MAX:
+        raise errors.InvalidArgument("%s %d is not a valid id" % (what, value))
+    return value
+
+
+def actor(value, what="actor"):
+    """An actor or viewer: a user id, or canopy.SYSTEM_ACTOR (0)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be a user id (int) or canopy.SYSTEM_ACTOR, not %s" %
+                        (what, type(value).__name__))
+    if not 0 <= value <= _U64_MAX:
+        raise errors.InvalidArgument("%s %d is not a valid user id" % (what, value))
+    return value
+
+
+def flag(value, what):
+    """A bool as the C API's int."""
+    if not isinstance(value, bool):
+        raise TypeError("%s must be a bool, not %s" % (what, type(value).__name__))
+    return 1 if value else 0
+
+
+def count(value, what, maximum=_U64_MAX):
+    """A non-negative int (limits, levels, sizes)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
+    if not 0 <= value <= maximum:
+        raise errors.InvalidArgument("%s %d is out of range" % (what, value))
+    return value
+
+
+def string(raw):
+    """Decodes a ``const char*`` result (bytes or None) to str."""
+    return "" if raw is None else raw.decode("utf-8", "replace")
+
+
+def cursor_out(raw):
+    """A returned cursor: None when there is nothing more."""
+    value = string(raw)
+    return value or None
+
+
+def optional_id(value):
+    """0 ("none") as None."""
+    return value or None
+
+
+@contextlib.contextmanager
+def attributes(mapping, what="attributes"):
+    """A ``canopy_attributes_t`` holding ``mapping`` (None: a NULL
+    handle), destroyed on exit."""
+    if mapping is None:
+        yield None
+        return
+    if not hasattr(mapping, "items"):
+        raise TypeError("%s must be a dict of str to str, not %s" %
+                        (what, type(mapping).__name__))
+    items = [(text(k, "%s name" % what), text(v, "%s[%r]" % (what, k)))
+             for k, v in mapping.items()]
+    handle = lib.canopy_attributes_create()
+    if not handle:
+        raise MemoryError("canopy_attributes_create")
+    try:
+        for name, value in items:
+            call(lib.canopy_attributes_set, handle, name, value)
+        yield handle
+    finally:
+        lib.canopy_attributes_destroy(handle)
+
+
+def attributes_of(handle):
+    """A dict copy of a borrowed ``canopy_attributes_t``."""
+    out = {}
+    for i in range(lib.canopy_attributes_count(handle)):
+        out[string(lib.canopy_attributes_name(handle, i))] = string(
+            lib.canopy_attributes_value(handle, i))
+    return out
+
+
+@contextlib.contextmanager
+def handle_out(destroy):
+    """An out-parameter for a result handle, destroyed on exit."""
+    out = ctypes.c_void_p()
+    try:
+        yield out
+    finally:
+        if out.value:
+            destroy(out)

@@ -1,0 +1,913 @@
+# Copyright (c) Canopy authors.
+"""The database: :func:`open` and :class:`Db`, over libcanopy's C API.
+
+Conventions of every method:
+
+* Mutations take the ``actor`` first: a user id, or
+  :data:`canopy.SYSTEM_ACTOR` (the platform, allowed everything). Queries
+  take a ``viewer`` the same way.
+* Ids are ints; an optional account is ``None`` (no parent, no receiver...).
+* Entity kinds, access defaults and sort orders are the enums of
+  :mod:`canopy.model` or their lower-case names (``"device"``).
+* Errors raise :mod:`canopy.errors` classes; the wrong Python type raises
+  :class:`TypeError` before the library is called.
+
+A :class:`Db` may be shared by threads (libcanopy is thread-safe and ctypes
+releases the GIL during calls); a :class:`VisibleStream` is used by one
+thread at a time.
+"""
+
+import ctypes
+import weakref
+
+from canopy import _convert as cv
+from canopy import errors
+from canopy import model
+from canopy._lib import PROGRESS_FN, lib
+
+_MAX_U32 = (1 << 32) - 1
+
+
+def version():
+    """The library's semantic version, e.g. ``"0.1.0"``."""
+    return cv.string(lib.canopy_version())
+
+
+def storage_format_version():
+    """The on-disk format version libcanopy writes."""
+    return lib.canopy_storage_format_version()
+
+
+def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  # noqa: A001
+         sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
+         max_open_cursors=1024):
+    """Opens (or creates) the database in the folder ``path``.
+
+    Use it as a context manager, which closes the database on exit::
+
+        with canopy.open("./canopy-data") as db:
+            ...
+
+    The keyword options are ``canopy::Options`` (see ``options.h``):
+    ``sync=False`` skips the fsync per mutation (bulk loads you can redo);
+    ``max_depth`` is fixed when the database is created.
+
+    Raises:
+        NotFound: the folder is missing and ``create_if_missing`` is False.
+        AlreadyExists: ``error_if_exists`` and there is a database.
+        InvalidArgument: a bad option value.
+        IoError: e.g. another process has the database open.
+        Corruption / NotSupported: not a Canopy database, or a newer format.
+    """
+    return Db(path, create_if_missing=create_if_missing, error_if_exists=error_if_exists,
+              max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
+              cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors)
+
+
+class _Progress:
+    """A Python progress callback as a C one. The callable gets
+    ``(done, total)``; returning False cancels (None goes on). An exception
+    it raises cancels the operation and is raised again afterwards."""
+
+    def __init__(self, fn):
+        if fn is not None and not callable(fn):
+            raise TypeError("progress must be callable or None, not %s" % type(fn).__name__)
+        self._fn = fn
+        self.error = None
+        # A NULL function pointer when there is no callback.
+        self.c_fn = PROGRESS_FN(self._call) if fn is not None else PROGRESS_FN()
+
+    def _call(self, _arg, done, total):
+        try:
+            return 0 if self._fn(done, total) is False else 1
+        except BaseException as e:  # noqa: B902 - handed back to the caller below
+            self.error = e
+            return 0
+
+    def run(self, fn, *args):
+        """Calls the C function ``fn`` with ``args`` (which hold ``c_fn``)
+        and re-raises an exception the Python callback raised."""
+        try:
+            cv.call(fn, *args)
+        except errors.Aborted:
+            if self.error is not None:
+                raise self.error
+            raise
+        if self.error is not None:  # raised by the final progress call
+            raise self.error
+
+
+class VisibleStream:
+    """A stream over a whole visible selection on one snapshot (libcanopy's
+    streaming iterator): iterate it for :class:`canopy.VisibleItem`\\ s.
+
+    Use it as a context manager, or let iteration finish (it then closes
+    itself); :meth:`Db.close` closes streams still open. An error met while
+    streaming is raised by the iteration.
+    """
+
+    def __init__(self, db, handle):
+        self._db = db
+        self._handle = handle
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        h = self._handle
+        if h is None:
+            raise StopIteration
+        if not lib.canopy_visible_iterator_valid(h):
+            try:
+                cv.call(lib.canopy_visible_iterator_status, h)
+            finally:
+                self.close()
+            raise StopIteration
+        item = model.VisibleItem(
+            id=lib.canopy_visible_iterator_id(h),
+            key=cv.string(lib.canopy_visible_iterator_key(h)),
+            name=cv.string(lib.canopy_visible_iterator_name(h)),
+            type=cv.string(lib.canopy_visible_iterator_type(h)),
+            owner=lib.canopy_visible_iterator_owner(h))
+        lib.canopy_visible_iterator_next(h)
+        return item
+
+    @property
+    def closed(self):
+        """True once the stream has released its snapshot."""
+        return self._handle is None
+
+    def close(self):
+        """Releases the iterator and its snapshot. Idempotent."""
+        if self._handle is not None:
+            lib.canopy_visible_iterator_destroy(self._handle)
+            self._handle = None
+            self._db._streams.discard(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Db:
+    """An open Canopy database. Create it with :func:`canopy.open`."""
+
+    def __init__(self, path, **options):
+        self._handle = None
+        self._streams = weakref.WeakSet()
+        self.path = path
+        path_bytes = cv.text(path, "path")
+        opts = lib.canopy_options_create()
+        if not opts:
+            raise MemoryError("canopy_options_create")
+        try:
+            lib.canopy_options_set_create_if_missing(
+                opts, cv.flag(options["create_if_missing"], "create_if_missing"))
+            lib.canopy_options_set_error_if_exists(
+                opts, cv.flag(options["error_if_exists"], "error_if_exists"))
+            lib.canopy_options_set_max_depth(
+                opts, cv.count(options["max_depth"], "max_depth", _MAX_U32))
+            lib.canopy_options_set_sync(opts, cv.flag(options["sync"], "sync"))
+            lib.canopy_options_set_block_cache_bytes(
+                opts, cv.count(options["block_cache_bytes"], "block_cache_bytes"))
+            lib.canopy_options_set_cursor_ttl_seconds(
+                opts, cv.count(options["cursor_ttl_seconds"], "cursor_ttl_seconds", _MAX_U32))
+            lib.canopy_options_set_max_open_cursors(
+                opts, cv.count(options["max_open_cursors"], "max_open_cursors"))
+            out = ctypes.c_void_p()
+            cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(out))
+            self._handle = out.value
+        finally:
+            lib.canopy_options_destroy(opts)
+
+    # ---- Lifetime --------------------------------------------------------
+
+    def _h(self):
+        if self._handle is None:
+            raise errors.FailedPrecondition("the database is closed")
+        return self._handle
+
+    @property
+    def closed(self):
+        """True once :meth:`close` has run."""
+        return self._handle is None
+
+    def close(self):
+        """Closes open streams, flushes and closes the database. Later calls
+        raise FailedPrecondition; closing again does nothing."""
+        if self._handle is None:
+            return
+        for stream in list(self._streams):
+            stream.close()
+        handle, self._handle = self._handle, None
+        cv.call(lib.canopy_db_close, handle)  # frees the handle even on error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - nothing can report it now
+            pass
+
+    def __repr__(self):
+        return "<canopy.Db %r%s>" % (getattr(self, "path", "?"),
+                                     " closed" if self.closed else "")
+
+    # ---- Accounts ----------------------------------------------------------
+
+    def create_account(self, actor, key, name, parent=None, *, attributes=None,
+                       sub_account_management=False, sub_account_access="default_off"):
+        """Creates an account under ``parent`` (None: a root tenant, system
+        actor only) and returns its id.
+
+        Needs account.create on the parent and the parent's sub-account
+        management on (unless the actor is the system).
+
+        Raises:
+            AlreadyExists: the key is taken.
+            NotFound: the parent (or the actor) does not exist.
+            InvalidArgument: empty, over-long or invalid UTF-8 key or name.
+            PermissionDenied, FailedPrecondition (management off, depth).
+        """
+        access, _ = model.parse_enum(model.SubAccountAccess, sub_account_access,
+                                     "sub_account_access")
+        out = ctypes.c_uint64()
+        with cv.attributes(attributes) as attrs:
+            cv.call(lib.canopy_account_create, self._h(), cv.actor(actor), cv.text(key, "key"),
+                    cv.text(name, "name"), cv.ident(parent, "parent", optional=True), attrs,
+                    cv.flag(sub_account_management, "sub_account_management"), access,
+                    ctypes.byref(out))
+        return out.value
+
+    def get_account(self, account_id):
+        """The account with that id. Raises NotFound."""
+        with cv.handle_out(lib.canopy_account_destroy) as out:
+            cv.call(lib.canopy_account_get, self._h(), cv.ident(account_id, "account_id"),
+                    ctypes.byref(out))
+            return _account(out)
+
+    def find_account(self, key):
+        """The account with that external key. Raises NotFound."""
+        with cv.handle_out(lib.canopy_account_destroy) as out:
+            cv.call(lib.canopy_account_find, self._h(), cv.text(key, "key"), ctypes.byref(out))
+            return _account(out)
+
+    def update_account(self, actor, account_id, *, name=None, attributes=None):
+        """Changes the name and/or replaces the attributes (None keeps
+        them). Needs account.update."""
+        with cv.attributes(attributes) as attrs:
+            cv.call(lib.canopy_account_update, self._h(), cv.actor(actor),
+                    cv.ident(account_id, "account_id"), cv.text(name, "name", optional=True),
+                    attrs)
+
+    def set_sub_account_management(self, actor, account_id, on):
+        """Turns sub-account management on or off. Needs
+        account.manage_sub_accounts on the parent (root tenants: system)."""
+        cv.call(lib.canopy_account_set_sub_account_management, self._h(), cv.actor(actor),
+                cv.ident(account_id, "account_id"), cv.flag(on, "on"))
+
+    def set_sub_account_access(self, actor, account_id, access):
+        """Sets the sub-account access default (``"default_off"``,
+        ``"default_on"``, ``"always_on"``). Needs access.grant."""
+        value, _ = model.parse_enum(model.SubAccountAccess, access, "access")
+        cv.call(lib.canopy_account_set_sub_account_access, self._h(), cv.actor(actor),
+                cv.ident(account_id, "account_id"), value)
+
+    def move_account(self, actor, account_id, new_parent):
+        """Moves the account and its subtree under ``new_parent``,
+        atomically. Raises FailedPrecondition for a cycle, a root tenant or
+        the depth limit."""
+        cv.call(lib.canopy_account_move, self._h(), cv.actor(actor),
+                cv.ident(account_id, "account_id"), cv.ident(new_parent, "new_parent"))
+
+    def delete_account(self, actor, account_id, receiver=None):
+        """Deletes an account without sub-accounts; its entities and users
+        go to ``receiver`` (required when it has any)."""
+        cv.call(lib.canopy_account_delete, self._h(), cv.actor(actor),
+                cv.ident(account_id, "account_id"), cv.ident(receiver, "receiver", optional=True))
+
+    def delete_accounts(self, actor, account_ids, receiver=None):
+        """Deletes several accounts (a whole branch may be given) in one
+        atomic call, all or nothing."""
+        if isinstance(account_ids, (str, bytes)) or not hasattr(account_ids, "__iter__"):
+            raise TypeError("account_ids must be a list of int ids")
+        ids = [cv.ident(i, "account_ids[%d]" % n) for n, i in enumerate(account_ids)]
+        array = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
+        cv.call(lib.canopy_account_delete_many, self._h(), cv.actor(actor), array, len(ids),
+                cv.ident(receiver, "receiver", optional=True))
+
+    def count_owned(self, account_id, kind="device"):
+        """The maintained :class:`EntityCounts` of ``kind`` for the account."""
+        k, _ = model.parse_enum(model.EntityKind, kind, "kind")
+        direct, subtree = ctypes.c_uint64(), ctypes.c_uint64()
+        cv.call(lib.canopy_account_count_owned, self._h(), cv.ident(account_id, "account_id"),
+                k, ctypes.byref(direct), ctypes.byref(subtree))
+        return model.EntityCounts(direct.value, subtree.value)
+
+    def ancestors(self, account_id):
+        """The account's ancestors, root tenant first."""
+        return self._accounts(lib.canopy_account_ancestors, cv.ident(account_id, "account_id"))
+
+    def descendants(self, account_id, max_levels=0):
+        """The account's descendants in tree order, at most ``max_levels``
+        below it (0: all)."""
+        return self._accounts(lib.canopy_account_descendants, cv.ident(account_id, "account_id"),
+                              cv.count(max_levels, "max_levels", _MAX_U32))
+
+    def _accounts(self, fn, *args):
+        with cv.handle_out(lib.canopy_accounts_destroy) as out:
+            cv.call(fn, self._h(), *args, ctypes.byref(out))
+            return [_account(lib.canopy_accounts_at(out, i))
+                    for i in range(lib.canopy_accounts_count(out))]
+
+    def roots(self):
+        """The root tenants' ids, in creation order."""
+        ids = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        cv.call(lib.canopy_account_roots, self._h(), ctypes.byref(ids), ctypes.byref(n))
+        if not ids.value:
+            return []
+        try:
+            array = ctypes.cast(ids, ctypes.POINTER(ctypes.c_uint64))
+            return [array[i] for i in range(n.value)]
+        finally:
+            lib.canopy_free(ids)
+
+    # ---- Entities ------------------------------------------------------------
+
+    def create_entity(self, actor, kind, key, name, owner, *, unit_id=None, type=None,  # noqa: A002
+                      attributes=None):
+        """Creates an entity of ``kind`` owned by ``owner``; returns its id.
+
+        Only devices have a ``unit_id``. Needs <kind>.write on the owner.
+
+        Raises:
+            AlreadyExists: the key (per kind) or the unit id is taken.
+            NotFound: the owner. InvalidArgument, PermissionDenied.
+        """
+        k, _ = model.parse_enum(model.EntityKind, kind, "kind")
+        out = ctypes.c_uint64()
+        with cv.attributes(attributes) as attrs:
+            cv.call(lib.canopy_entity_create, self._h(), cv.actor(actor), k, cv.text(key, "key"),
+                    cv.text(unit_id, "unit_id", optional=True), cv.text(name, "name"),
+                    cv.text(type, "type", optional=True), cv.ident(owner, "owner"), attrs,
+                    ctypes.byref(out))
+        return out.value
+
+    def get_entity(self, entity_id):
+        """The entity with that id. Raises NotFound."""
+        return self._entity(lib.canopy_entity_get, cv.ident(entity_id, "entity_id"))
+
+    def find_entity(self, kind, key):
+        """The entity of ``kind`` with that key. Raises NotFound."""
+        k, _ = model.parse_enum(model.EntityKind, kind, "kind")
+        return self._entity(lib.canopy_entity_find, k, cv.text(key, "key"))
+
+    def find_device_by_unit_id(self, unit_id):
+        """The device with that unit id. Raises NotFound."""
+        return self._entity(lib.canopy_entity_find_by_unit_id, cv.text(unit_id, "unit_id"))
+
+    def _entity(self, fn, *args):
+        with cv.handle_out(lib.canopy_entity_destroy) as out:
+            cv.call(fn, self._h(), *args, ctypes.byref(out))
+            return model.Entity(
+                id=lib.canopy_entity_id(out),
+                kind=model.EntityKind(lib.canopy_entity_kind(out)),
+                key=cv.string(lib.canopy_entity_key(out)),
+                unit_id=cv.string(lib.canopy_entity_unit_id(out)),
+                name=cv.string(lib.canopy_entity_name(out)),
+                type=cv.string(lib.canopy_entity_type(out)),
+                owner=lib.canopy_entity_owner(out),
+                created_us=lib.canopy_entity_created_us(out),
+                updated_us=lib.canopy_entity_updated_us(out),
+                attributes=cv.attributes_of(lib.canopy_entity_attributes(out)))
+
+    def update_entity(self, actor, entity_id, *, name=None, type=None,  # noqa: A002
+                      unit_id=None, attributes=None):
+        """Changes the given fields (None keeps one); ``type=""`` clears the
+        type, ``unit_id=""`` removes the unit id, ``attributes`` replaces
+        the map. Needs <kind>.write on the owner."""
+        with cv.attributes(attributes) as attrs:
+            cv.call(lib.canopy_entity_update, self._h(), cv.actor(actor),
+                    cv.ident(entity_id, "entity_id"), cv.text(name, "name", optional=True),
+                    cv.text(type, "type", optional=True),
+                    cv.text(unit_id, "unit_id", optional=True), attrs)
+
+    def delete_entity(self, actor, entity_id):
+        """Deletes an entity. Needs <kind>.delete on the owner."""
+        cv.call(lib.canopy_entity_delete, self._h(), cv.actor(actor),
+                cv.ident(entity_id, "entity_id"))
+
+    def reassign_entities(self, actor, kind, refs, target, *, by="key"):
+        """Reassigns the entities named in ``refs`` (keys, or unit ids with
+        ``by="unit_id"``) to ``target``, all or nothing, and returns the
+        :class:`ReassignReport`.
+
+        When an item fails the whole batch is refused: the error raised
+        (NotFound for an unknown ref, PermissionDenied for a denied one,
+        InvalidArgument for a duplicate) carries the report as ``.report``.
+        """
+        k, _ = model.parse_enum(model.EntityKind, kind, "kind")
+        ref_kind, _ = model.parse_enum(model.EntityRef, by, "by")
+        array, n = cv.texts(refs, "refs")
+        with cv.handle_out(lib.canopy_reassign_report_destroy) as out:
+            try:
+                cv.call(lib.canopy_entity_reassign, self._h(), cv.actor(actor), k, ref_kind,
+                        array, n, cv.ident(target, "target"), ctypes.byref(out))
+            except errors.CanopyError as e:
+                e.report = _report(out) if out.value else None
+                raise
+            return _report(out)
+
+    # ---- Users -------------------------------------------------------------
+
+    def create_user(self, actor, login, name, account):
+        """Creates a user in ``account``; returns its id. Needs user.invite.
+        Raises AlreadyExists for a taken login."""
+        out = ctypes.c_uint64()
+        cv.call(lib.canopy_user_create, self._h(), cv.actor(actor), cv.text(login, "login"),
+                cv.text(name, "name"), cv.ident(account, "account"), ctypes.byref(out))
+        return out.value
+
+    def get_user(self, user_id):
+        """The user with that id. Raises NotFound."""
+        return self._user(lib.canopy_user_get, cv.ident(user_id, "user_id"))
+
+    def find_user(self, login):
+        """The user with that login. Raises NotFound."""
+        return self._user(lib.canopy_user_find, cv.text(login, "login"))
+
+    def _user(self, fn, *args):
+        with cv.handle_out(lib.canopy_user_destroy) as out:
+            cv.call(fn, self._h(), *args, ctypes.byref(out))
+            return _user(out)
+
+    def users_of(self, account):
+        """The users created in ``account``, by id."""
+        with cv.handle_out(lib.canopy_users_destroy) as out:
+            cv.call(lib.canopy_user_list, self._h(), cv.ident(account, "account"),
+                    ctypes.byref(out))
+            return [_user(lib.canopy_users_at(out, i)) for i in range(lib.canopy_users_count(out))]
+
+    def update_user(self, actor, user_id, *, name=None):
+        """Changes the user's name. Needs user.update on its account."""
+        cv.call(lib.canopy_user_update, self._h(), cv.actor(actor), cv.ident(user_id, "user_id"),
+                cv.text(name, "name", optional=True))
+
+    def set_user_disabled(self, actor, user_id, disabled):
+        """Disables (True) or enables a user; a disabled user holds no
+        permissions. Needs user.update."""
+        cv.call(lib.canopy_user_set_disabled, self._h(), cv.actor(actor),
+                cv.ident(user_id, "user_id"), cv.flag(disabled, "disabled"))
+
+    def remove_user(self, actor, user_id):
+        """Removes the user and its memberships. Needs user.remove."""
+        cv.call(lib.canopy_user_remove, self._h(), cv.actor(actor), cv.ident(user_id, "user_id"))
+
+    # ---- Memberships ---------------------------------------------------------
+
+    def invite(self, actor, user, account, role, branch=None):
+        """Gives ``user`` the ``role`` on ``account``; ``branch`` None
+        follows the account's sub-account access. Needs user.invite and
+        every permission of the role. Raises AlreadyExists for a member."""
+        b = -1 if branch is None else cv.flag(branch, "branch")
+        cv.call(lib.canopy_membership_invite, self._h(), cv.actor(actor), cv.ident(user, "user"),
+                cv.ident(account, "account"), cv.ident(role, "role"), b)
+
+    def change_role(self, actor, user, account, role):
+        """Changes a membership's role."""
+        cv.call(lib.canopy_membership_change_role, self._h(), cv.actor(actor),
+                cv.ident(user, "user"), cv.ident(account, "account"), cv.ident(role, "role"))
+
+    def set_branch_access(self, actor, user, account, branch):
+        """Gives or removes a member's access to the account's
+        sub-accounts, retroactively. Needs access.grant."""
+        cv.call(lib.canopy_membership_set_branch, self._h(), cv.actor(actor),
+                cv.ident(user, "user"), cv.ident(account, "account"), cv.flag(branch, "branch"))
+
+    def remove_membership(self, actor, user, account):
+        """Removes a membership. Needs user.remove and the role's
+        permissions."""
+        cv.call(lib.canopy_membership_remove, self._h(), cv.actor(actor),
+                cv.ident(user, "user"), cv.ident(account, "account"))
+
+    def memberships_of(self, user):
+        """The user's memberships."""
+        return self._memberships(lib.canopy_membership_list_by_user, cv.ident(user, "user"))
+
+    def members_of(self, account):
+        """The memberships on ``account``."""
+        return self._memberships(lib.canopy_membership_list_by_account,
+                                 cv.ident(account, "account"))
+
+    def _memberships(self, fn, arg):
+        with cv.handle_out(lib.canopy_memberships_destroy) as out:
+            cv.call(fn, self._h(), arg, ctypes.byref(out))
+            return [model.Membership(user=lib.canopy_memberships_user(out, i),
+                                     account=lib.canopy_memberships_account(out, i),
+                                     role=lib.canopy_memberships_role(out, i),
+                                     branch=bool(lib.canopy_memberships_branch(out, i)),
+                                     created_us=lib.canopy_memberships_created_us(out, i))
+                    for i in range(lib.canopy_memberships_count(out))]
+
+    # ---- Roles -----------------------------------------------------------------
+
+    def create_role(self, actor, tenant, name, permissions):
+        """Creates a custom role in root tenant ``tenant`` with the given
+        permission names (Canopy's or Frontegg's); returns its id."""
+        array, n = cv.texts(permissions, "permissions")
+        out = ctypes.c_uint64()
+        cv.call(lib.canopy_role_create, self._h(), cv.actor(actor), cv.ident(tenant, "tenant"),
+                cv.text(name, "name"), array, n, ctypes.byref(out))
+        return out.value
+
+    def update_role(self, actor, role_id, permissions):
+        """Replaces a custom role's permissions."""
+        array, n = cv.texts(permissions, "permissions")
+        cv.call(lib.canopy_role_update, self._h(), cv.actor(actor), cv.ident(role_id, "role_id"),
+                array, n)
+
+    def delete_role(self, actor, role_id):
+        """Deletes a custom role that no membership uses."""
+        cv.call(lib.canopy_role_delete, self._h(), cv.actor(actor), cv.ident(role_id, "role_id"))
+
+    def get_role(self, role_id):
+        """The role with that id. Raises NotFound."""
+        with cv.handle_out(lib.canopy_role_destroy) as out:
+            cv.call(lib.canopy_role_get, self._h(), cv.ident(role_id, "role_id"),
+                    ctypes.byref(out))
+            return _role(out)
+
+    def find_role(self, tenant, name):
+        """A built-in role by name, or a custom role of the root tenant of
+        account ``tenant``. Raises NotFound."""
+        with cv.handle_out(lib.canopy_role_destroy) as out:
+            cv.call(lib.canopy_role_find, self._h(), cv.ident(tenant, "tenant", optional=True),
+                    cv.text(name, "name"), ctypes.byref(out))
+            return _role(out)
+
+    def list_roles(self, tenant=None):
+        """The built-in roles and the custom roles of ``tenant``'s root
+        tenant (None: built-ins only), by id."""
+        with cv.handle_out(lib.canopy_roles_destroy) as out:
+            cv.call(lib.canopy_role_list, self._h(), cv.ident(tenant, "tenant", optional=True),
+                    ctypes.byref(out))
+            return [_role(lib.canopy_roles_at(out, i)) for i in range(lib.canopy_roles_count(out))]
+
+    # ---- Visibility queries -----------------------------------------------------
+
+    def _request(self, viewer, kind, permission, type_, name_prefix, attribute, within,
+                 direct_only):
+        """A new ``canopy_visible_request_t`` (the caller destroys it)."""
+        k, _ = model.parse_enum(model.EntityKind, kind, "kind")
+        values = [
+            (lib.canopy_visible_request_set_permission,
+             cv.text(permission, "permission", optional=True)),
+            (lib.canopy_visible_request_set_type, cv.text(type_, "type", optional=True)),
+            (lib.canopy_visible_request_set_name_prefix,
+             cv.text(name_prefix, "name_prefix", optional=True)),
+            (lib.canopy_visible_request_set_within, cv.ident(within, "within", optional=True)),
+            (lib.canopy_visible_request_set_direct_only, cv.flag(direct_only, "direct_only")),
+        ]
+        if attribute is not None:
+            if not isinstance(attribute, tuple) or len(attribute) != 2:
+                raise TypeError("attribute must be a (name, value) tuple of str")
+            attr = (cv.text(attribute[0], "attribute name"),
+                    cv.text(attribute[1], "attribute value"))
+        request = lib.canopy_visible_request_create(cv.actor(viewer, "viewer"), k)
+        if not request:
+            raise MemoryError("canopy_visible_request_create")
+        for setter, value in values:
+            setter(request, value)
+        if attribute is not None:
+            lib.canopy_visible_request_set_attribute(request, *attr)
+        return request
+
+    def visible_page(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
+                     name_prefix=None, attribute=None, within=None, direct_only=False,
+                     limit=100, cursor=None):
+        """One page of the ``kind`` entities ``viewer`` may see with
+        ``permission`` (default ``"<kind>.read"``), in scan order (tree
+        order of the owner, then id).
+
+        Filters: ``type`` (exact), ``name_prefix``, ``attribute`` (a
+        ``(name, value)`` tuple), ``within`` (an account's subtree),
+        ``direct_only``. Resume with the page's ``next_cursor``.
+
+        Raises:
+            InvalidArgument: a bad permission, filter, limit (1..10000), or
+                a forged cursor or one from another request.
+            NotFound: the viewer or ``within``.
+        """
+        request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
+                                direct_only)
+        try:
+            lib.canopy_visible_request_set_limit(request, cv.count(limit, "limit"))
+            lib.canopy_visible_request_set_cursor(request, cv.text(cursor, "cursor",
+                                                                   optional=True))
+            with cv.handle_out(lib.canopy_visible_page_destroy) as out:
+                cv.call(lib.canopy_visible_list, self._h(), request, ctypes.byref(out))
+                items = [model.VisibleItem(id=lib.canopy_visible_page_id(out, i),
+                                           key=cv.string(lib.canopy_visible_page_key(out, i)),
+                                           name=cv.string(lib.canopy_visible_page_name(out, i)),
+                                           type=cv.string(lib.canopy_visible_page_type(out, i)),
+                                           owner=lib.canopy_visible_page_owner(out, i))
+                         for i in range(lib.canopy_visible_page_count(out))]
+                return model.VisiblePage(
+                    items, cv.cursor_out(lib.canopy_visible_page_next_cursor(out)))
+        finally:
+            lib.canopy_visible_request_destroy(request)
+
+    def visible(self, viewer, kind="device", *, page_size=100, **filters):
+        """Every entity ``viewer`` may see, as an iterator of
+        :class:`VisibleItem` that fetches pages of ``page_size`` through
+        cursors as it goes. Takes the filters of :meth:`visible_page`.
+
+        Each page after the first reads the snapshot of the first while its
+        cursor is live (see ``query.h``); for one snapshot over millions of
+        entities prefer :meth:`stream`. Arguments are checked on the first
+        ``next()``.
+        """
+        cursor = None
+        while True:
+            page = self.visible_page(viewer, kind, limit=page_size, cursor=cursor, **filters)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def stream(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
+               name_prefix=None, attribute=None, within=None, direct_only=False):
+        """A :class:`VisibleStream` over the whole selection on one
+        snapshot (libcanopy's streaming iterator). Takes the filters of
+        :meth:`visible_page`; errors in them are raised here."""
+        request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
+                                direct_only)
+        try:
+            out = ctypes.c_void_p()
+            cv.call(lib.canopy_visible_iterator_create, self._h(), request, ctypes.byref(out))
+        finally:
+            lib.canopy_visible_request_destroy(request)
+        stream = VisibleStream(self, out.value)
+        self._streams.add(stream)
+        return stream
+
+    def count(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
+              name_prefix=None, attribute=None, within=None, direct_only=False):
+        """The exact number of entities :meth:`visible` would yield; with no
+        filter beyond kind and permission it does not scan."""
+        request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
+                                direct_only)
+        try:
+            out = ctypes.c_uint64()
+            cv.call(lib.canopy_visible_count, self._h(), request, ctypes.byref(out))
+            return out.value
+        finally:
+            lib.canopy_visible_request_destroy(request)
+
+    # ---- Access ------------------------------------------------------------------
+
+    def check(self, user, permission, entity_key):
+        """May ``user`` exercise ``permission`` (e.g. ``"device.assign"``;
+        the entity kind follows from it) on the entity ``entity_key``?
+
+        Raises NotFound (user, entity) or InvalidArgument (permission)."""
+        out = ctypes.c_int()
+        cv.call(lib.canopy_access_check, self._h(), cv.ident(user, "user"),
+                cv.text(permission, "permission"), cv.text(entity_key, "entity_key"),
+                ctypes.byref(out))
+        return bool(out.value)
+
+    def explain(self, user, permission, entity_key):
+        """The :class:`Explanation` of :meth:`check`: the membership, role
+        and account path that allow it, or why not."""
+        with cv.handle_out(lib.canopy_explanation_destroy) as out:
+            cv.call(lib.canopy_access_explain, self._h(), cv.ident(user, "user"),
+                    cv.text(permission, "permission"), cv.text(entity_key, "entity_key"),
+                    ctypes.byref(out))
+            return model.Explanation(
+                allowed=bool(lib.canopy_explanation_allowed(out)),
+                reason=cv.string(lib.canopy_explanation_reason(out)),
+                entity=lib.canopy_explanation_entity(out),
+                owner=lib.canopy_explanation_owner(out),
+                via_account=cv.optional_id(lib.canopy_explanation_via_account(out)),
+                via_role=cv.optional_id(lib.canopy_explanation_via_role(out)),
+                via_role_name=cv.string(lib.canopy_explanation_via_role_name(out)),
+                via_branch=bool(lib.canopy_explanation_via_branch(out)),
+                path=[cv.string(lib.canopy_explanation_path(out, i))
+                      for i in range(lib.canopy_explanation_path_count(out))])
+
+    def who_can_page(self, permission, entity_key, *, limit=100, cursor=None):
+        """One page of the users who may exercise ``permission`` on the
+        entity, by user id."""
+        with cv.handle_out(lib.canopy_who_can_page_destroy) as out:
+            cv.call(lib.canopy_access_who_can, self._h(), cv.text(permission, "permission"),
+                    cv.text(entity_key, "entity_key"), cv.count(limit, "limit"),
+                    cv.text(cursor, "cursor", optional=True), ctypes.byref(out))
+            items = [model.WhoCanItem(user=lib.canopy_who_can_page_user(out, i),
+                                      login=cv.string(lib.canopy_who_can_page_login(out, i)),
+                                      via_account=lib.canopy_who_can_page_via_account(out, i),
+                                      role=lib.canopy_who_can_page_role(out, i),
+                                      branch=bool(lib.canopy_who_can_page_branch(out, i)))
+                     for i in range(lib.canopy_who_can_page_count(out))]
+            return model.WhoCanPage(items, cv.cursor_out(lib.canopy_who_can_page_next_cursor(out)))
+
+    def who_can(self, permission, entity_key, *, page_size=100):
+        """Every user who may exercise ``permission`` on the entity, as an
+        iterator of :class:`WhoCanItem` that pages as it goes."""
+        cursor = None
+        while True:
+            page = self.who_can_page(permission, entity_key, limit=page_size, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # ---- Views -------------------------------------------------------------------
+
+    def accounts_table_page(self, viewer, *, root=None, sort="tree", descending=False,
+                            limit=100, cursor=None):
+        """One page of the "All accounts" table: the accounts ``viewer``
+        may read (within ``root``'s subtree), sorted by ``sort`` (a
+        :class:`TableSort` or its name)."""
+        s, _ = model.parse_enum(model.TableSort, sort, "sort")
+        with cv.handle_out(lib.canopy_table_page_destroy) as out:
+            cv.call(lib.canopy_account_table, self._h(), cv.actor(viewer, "viewer"),
+                    cv.ident(root, "root", optional=True), s, cv.flag(descending, "descending"),
+                    cv.count(limit, "limit"), cv.text(cursor, "cursor", optional=True),
+                    ctypes.byref(out))
+            rows = [model.AccountRow(
+                id=lib.canopy_table_page_id(out, r),
+                parent=cv.optional_id(lib.canopy_table_page_parent(out, r)),
+                key=cv.string(lib.canopy_table_page_key(out, r)),
+                name=cv.string(lib.canopy_table_page_name(out, r)),
+                depth=lib.canopy_table_page_depth(out, r),
+                path=[cv.string(lib.canopy_table_page_path(out, r, i))
+                      for i in range(lib.canopy_table_page_path_count(out, r))],
+                users=lib.canopy_table_page_users(out, r),
+                sub_accounts=lib.canopy_table_page_sub_accounts(out, r),
+                devices_direct=lib.canopy_table_page_devices_direct(out, r),
+                devices_subtree=lib.canopy_table_page_devices_subtree(out, r),
+                created_us=lib.canopy_table_page_created_us(out, r))
+                for r in range(lib.canopy_table_page_count(out))]
+            return model.TablePage(rows, lib.canopy_table_page_total(out),
+                                   cv.cursor_out(lib.canopy_table_page_next_cursor(out)))
+
+    def accounts_table(self, viewer, *, root=None, sort="tree", descending=False, page_size=100):
+        """Every row of the "All accounts" table, as an iterator of
+        :class:`AccountRow` that pages as it goes."""
+        cursor = None
+        while True:
+            page = self.accounts_table_page(viewer, root=root, sort=sort, descending=descending,
+                                            limit=page_size, cursor=cursor)
+            yield from page.rows
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def summary(self, account_id):
+        """The :class:`Summary` of an account. Raises NotFound."""
+        with cv.handle_out(lib.canopy_summary_destroy) as out:
+            cv.call(lib.canopy_account_summarize, self._h(), cv.ident(account_id, "account_id"),
+                    ctypes.byref(out))
+            return model.Summary(
+                account=_account(lib.canopy_summary_account(out)),
+                path=[cv.string(lib.canopy_summary_path(out, i))
+                      for i in range(lib.canopy_summary_path_count(out))],
+                users=lib.canopy_summary_users(out),
+                sub_accounts=lib.canopy_summary_sub_accounts(out),
+                devices_direct=lib.canopy_summary_devices_direct(out),
+                devices_subtree=lib.canopy_summary_devices_subtree(out))
+
+    def graph_json(self, viewer, root=None, max_levels=0):
+        """The graph view of ``root``'s subtree (None: every root tenant)
+        that ``viewer`` may read, as JSON text."""
+        return self._graph(lib.canopy_account_graph_json, viewer, root, max_levels)
+
+    def graph_dot(self, viewer, root=None, max_levels=0):
+        """The same graph as Graphviz DOT text (``dot -Tsvg``)."""
+        return self._graph(lib.canopy_account_graph_dot, viewer, root, max_levels)
+
+    def _graph(self, fn, viewer, root, max_levels):
+        text = ctypes.c_void_p()
+        length = ctypes.c_size_t()
+        cv.call(fn, self._h(), cv.actor(viewer, "viewer"), cv.ident(root, "root", optional=True),
+                cv.count(max_levels, "max_levels", _MAX_U32), ctypes.byref(text),
+                ctypes.byref(length))
+        try:
+            return ctypes.string_at(text.value, length.value).decode("utf-8", "replace")
+        finally:
+            lib.canopy_free(text)
+
+    # ---- Interchange and maintenance ------------------------------------------------
+
+    def import_file(self, actor, path, progress=None):
+        """Loads a JSON Lines interchange file, all or nothing; system actor
+        only. ``progress(done_bytes, total_bytes)`` may return False to
+        cancel (Aborted). Returns the :class:`ImportReport`.
+
+        Raises InvalidArgument naming the bad line, NotFound for a missing
+        file."""
+        p = _Progress(progress)
+        with cv.handle_out(lib.canopy_import_report_destroy) as out:
+            p.run(lib.canopy_db_import, self._h(), cv.actor(actor), cv.text(path, "path"),
+                  p.c_fn, None, ctypes.byref(out))
+            return _import_report(out)
+
+    def export_file(self, path, progress=None):
+        """Writes the whole database to ``path`` in the interchange format
+        (export then import into an empty database round-trips). Returns
+        the counts written."""
+        p = _Progress(progress)
+        with cv.handle_out(lib.canopy_import_report_destroy) as out:
+            p.run(lib.canopy_db_export, self._h(), cv.text(path, "path"), p.c_fn, None,
+                  ctypes.byref(out))
+            return _import_report(out)
+
+    def check_integrity(self, progress=None):
+        """Verifies every invariant of the stored database. Returns
+        quietly when all hold; raises Corruption with the findings in
+        ``.problems`` otherwise."""
+        p = _Progress(progress)
+        with cv.handle_out(lib.canopy_strings_destroy) as out:
+            try:
+                p.run(lib.canopy_db_check_integrity, self._h(), p.c_fn, None, ctypes.byref(out))
+            except errors.Corruption as e:
+                e.problems = [cv.string(lib.canopy_strings_at(out, i))
+                              for i in range(lib.canopy_strings_count(out))]
+                raise
+
+
+# ---- Handles to values ----------------------------------------------------------
+
+
+def _account(h):
+    return model.Account(
+        id=lib.canopy_account_id(h),
+        key=cv.string(lib.canopy_account_key(h)),
+        name=cv.string(lib.canopy_account_name(h)),
+        parent=cv.optional_id(lib.canopy_account_parent(h)),
+        depth=lib.canopy_account_depth(h),
+        created_us=lib.canopy_account_created_us(h),
+        updated_us=lib.canopy_account_updated_us(h),
+        attributes=cv.attributes_of(lib.canopy_account_attributes(h)),
+        sub_account_management=bool(lib.canopy_account_sub_account_management(h)),
+        sub_account_access=model.SubAccountAccess(lib.canopy_account_sub_account_access(h)))
+
+
+def _user(h):
+    return model.User(
+        id=lib.canopy_user_id(h),
+        login=cv.string(lib.canopy_user_login(h)),
+        name=cv.string(lib.canopy_user_name(h)),
+        account=lib.canopy_user_account(h),
+        disabled=bool(lib.canopy_user_disabled(h)),
+        created_us=lib.canopy_user_created_us(h),
+        updated_us=lib.canopy_user_updated_us(h))
+
+
+def _role(h):
+    return model.Role(
+        id=lib.canopy_role_id(h),
+        tenant=cv.optional_id(lib.canopy_role_tenant(h)),
+        name=cv.string(lib.canopy_role_name(h)),
+        permissions=[cv.string(lib.canopy_role_permission(h, i))
+                     for i in range(lib.canopy_role_permission_count(h))],
+        builtin=bool(lib.canopy_role_builtin(h)))
+
+
+def _report(h):
+    items = [model.ReassignItem(
+        ref=cv.string(lib.canopy_reassign_report_ref(h, i)),
+        outcome=model.Outcome(lib.canopy_reassign_report_outcome(h, i)),
+        entity=cv.optional_id(lib.canopy_reassign_report_entity(h, i)),
+        previous_owner=cv.optional_id(lib.canopy_reassign_report_from(h, i)),
+        message=cv.string(lib.canopy_reassign_report_message(h, i)))
+        for i in range(lib.canopy_reassign_report_count(h))]
+    return model.ReassignReport(
+        items=items,
+        moved=lib.canopy_reassign_report_total(h, model.Outcome.MOVED),
+        unchanged=lib.canopy_reassign_report_total(h, model.Outcome.UNCHANGED),
+        unknown=lib.canopy_reassign_report_total(h, model.Outcome.UNKNOWN),
+        denied=lib.canopy_reassign_report_total(h, model.Outcome.DENIED),
+        duplicate=lib.canopy_reassign_report_total(h, model.Outcome.DUPLICATE))
+
+
+def _import_report(h):
+    return model.ImportReport(
+        lines=lib.canopy_import_report_lines(h),
+        accounts=lib.canopy_import_report_accounts(h),
+        roles=lib.canopy_import_report_roles(h),
+        users=lib.canopy_import_report_users(h),
+        memberships=lib.canopy_import_report_memberships(h),
+        entities=lib.canopy_import_report_entities(h))

@@ -1,0 +1,293 @@
+# Copyright (c) Canopy authors.
+"""The values Canopy's Python API hands out, and its enumerations.
+
+Every result is a plain, immutable copy (a frozen dataclass) made while the
+C result handle was alive; none of them refers to the library afterwards,
+so they may outlive the database and be shared between threads.
+
+The enumerations are :class:`enum.IntEnum` whose values are the C API's
+constants; wherever a method takes one it also accepts its lower-case name
+(``"device"``, ``"always_on"``, ``"devices_subtree"``...).
+"""
+
+import dataclasses
+import enum
+from typing import Dict, List, Optional, Tuple
+
+#: The platform's system actor (and the all-seeing viewer):
+#: ``CANOPY_SYSTEM_ACTOR``. Pass it where an actor or viewer is expected.
+SYSTEM_ACTOR = 0
+
+
+class EntityKind(enum.IntEnum):
+    """The kinds of entity an account owns (``CANOPY_KIND_*``)."""
+
+    DEVICE = 1
+    ASSET = 2
+    DASHBOARD = 3
+    ENTITY_VIEW = 4
+
+
+class SubAccountAccess(enum.IntEnum):
+    """An account's sub-account access default (``CANOPY_ACCESS_*``):
+    whether new memberships include its sub-accounts."""
+
+    DEFAULT_OFF = 0
+    DEFAULT_ON = 1
+    ALWAYS_ON = 2
+
+
+class EntityRef(enum.IntEnum):
+    """How :meth:`canopy.Db.reassign_entities` names its items."""
+
+    KEY = 0
+    UNIT_ID = 1
+
+
+class Outcome(enum.IntEnum):
+    """What happened to one item of a reassign (``CANOPY_OUTCOME_*``)."""
+
+    MOVED = 0  #: reassigned (or would have been, had the batch passed)
+    UNCHANGED = 1  #: already owned by the target
+    UNKNOWN = 2  #: no entity with that key / unit id
+    DENIED = 3  #: the actor may not take it from its owner
+    DUPLICATE = 4  #: named twice in the batch
+
+
+class TableSort(enum.IntEnum):
+    """Sort orders of the "All accounts" table (``CANOPY_SORT_*``)."""
+
+    TREE = 0
+    NAME = 1
+    CREATED = 2
+    USERS = 3
+    SUB_ACCOUNTS = 4
+    DEVICES_DIRECT = 5
+    DEVICES_SUBTREE = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """An account (tenant, customer, sub-account)."""
+
+    id: int
+    key: str
+    name: str
+    parent: Optional[int]  #: None for a root tenant
+    depth: int  #: 1 for a root tenant
+    created_us: int  #: microseconds since the Unix epoch
+    updated_us: int
+    attributes: Dict[str, str]
+    sub_account_management: bool
+    sub_account_access: SubAccountAccess
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityCounts:
+    """Maintained entity counts of one kind for an account."""
+
+    direct: int  #: owned by the account itself
+    subtree: int  #: owned by the account or any descendant
+
+
+@dataclasses.dataclass(frozen=True)
+class Entity:
+    """A device, asset, dashboard or entity view."""
+
+    id: int
+    kind: EntityKind
+    key: str
+    unit_id: str  #: "" when the entity has none (only devices have one)
+    name: str
+    type: str  #: device type / profile; "" when none
+    owner: int
+    created_us: int
+    updated_us: int
+    attributes: Dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReassignItem:
+    """One item of a reassign report, in the order the refs were given."""
+
+    ref: str
+    outcome: Outcome
+    entity: Optional[int]  #: None when unknown
+    previous_owner: Optional[int]  #: its owner before the call, when known
+    message: str  #: why, for unknown / denied / duplicate items
+
+
+@dataclasses.dataclass(frozen=True)
+class ReassignReport:
+    """The per-item report of :meth:`canopy.Db.reassign_entities`."""
+
+    items: List[ReassignItem]
+    moved: int
+    unchanged: int
+    unknown: int
+    denied: int
+    duplicate: int
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """A user: a login created in an account."""
+
+    id: int
+    login: str
+    name: str
+    account: int  #: the account it was created in
+    disabled: bool  #: a disabled user holds no permissions
+    created_us: int
+    updated_us: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Membership:
+    """A user's role on an account (and, with ``branch``, on its whole
+    current and future subtree)."""
+
+    user: int
+    account: int
+    role: int
+    branch: bool
+    created_us: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Role:
+    """A named set of permissions: built in, or custom to a root tenant."""
+
+    id: int
+    tenant: Optional[int]  #: None for a built-in role
+    name: str
+    permissions: List[str]  #: canonical names, sorted
+    builtin: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class VisibleItem:
+    """One entity of a visibility query, in scan order."""
+
+    id: int
+    key: str
+    name: str
+    type: str
+    owner: int
+
+
+@dataclasses.dataclass(frozen=True)
+class VisiblePage:
+    """One page of a visibility query; pass ``next_cursor`` to get the
+    next one (None when there is nothing more)."""
+
+    items: List[VisibleItem]
+    next_cursor: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Why a permission is allowed or denied on an entity."""
+
+    allowed: bool
+    reason: str  #: one sentence a person can read
+    entity: int
+    owner: int
+    via_account: Optional[int]  #: the granting membership's account, when allowed
+    via_role: Optional[int]
+    via_role_name: str
+    via_branch: bool
+    path: List[str]  #: account keys from via_account down to the owner
+
+
+@dataclasses.dataclass(frozen=True)
+class WhoCanItem:
+    """A user who may exercise a permission, and the membership that
+    grants it."""
+
+    user: int
+    login: str
+    via_account: int
+    role: int
+    branch: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class WhoCanPage:
+    """One page of :meth:`canopy.Db.who_can_page`."""
+
+    items: List[WhoCanItem]
+    next_cursor: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountRow:
+    """One row of the "All accounts" table."""
+
+    id: int
+    parent: Optional[int]
+    key: str
+    name: str
+    depth: int
+    path: List[str]  #: keys from the root tenant down to this account
+    users: int  #: users with a membership on the account
+    sub_accounts: int  #: all descendants
+    devices_direct: int
+    devices_subtree: int
+    created_us: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TablePage:
+    """One page of the "All accounts" table."""
+
+    rows: List[AccountRow]
+    total: int  #: rows in the whole table
+    next_cursor: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """The summary of an account (the Frontegg sub-account page)."""
+
+    account: Account
+    path: List[str]  #: account names from the root tenant down
+    users: int
+    sub_accounts: int
+    devices_direct: int
+    devices_subtree: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportReport:
+    """What an import loaded, or what an export wrote."""
+
+    lines: int
+    accounts: int
+    roles: int
+    users: int
+    memberships: int
+    entities: int
+
+
+def parse_enum(enum_type, value, what) -> Tuple[int, str]:
+    """Returns the C value of ``value`` (a member of ``enum_type`` or its
+    lower-case name) and its name.
+
+    Raises TypeError for another Python type and
+    :class:`canopy.InvalidArgument` for an unknown name.
+    """
+    from canopy.errors import InvalidArgument  # avoid a cycle at import
+
+    if isinstance(value, enum_type):
+        return int(value), value.name.lower()
+    if isinstance(value, str):
+        try:
+            member = enum_type[value.upper()]
+        except KeyError:
+            names = ", ".join(m.name.lower() for m in enum_type)
+            raise InvalidArgument("unknown %s '%s' (expected one of: %s)" %
+                                  (what, value, names)) from None
+        return int(member), value
+    raise TypeError("%s must be a %s or its name (str), not %s" %
+                    (what, enum_type.__name__, type(value).__name__))

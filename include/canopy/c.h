@@ -1,0 +1,844 @@
+// Copyright (c) Canopy authors.
+//
+// The C API of Canopy: the whole of canopy::Db (db.h, query.h) for C and for
+// every language with a C foreign-function interface (the Python package in
+// bindings/python is one). Link libcanopy (CMake: find_package(Canopy) and
+// canopy::canopy; pkg-config: canopy) and include only this header.
+//
+// Conventions (they hold for every function below unless it says otherwise):
+//
+// - Handles are opaque pointers (canopy_db_t, canopy_account_t...). Nothing
+//   about their layout is public.
+// - Names are canopy_<object>_<verb>: canopy_account_create,
+//   canopy_entity_reassign, canopy_visible_list.
+// - Objects the caller makes come in create/destroy pairs; the database in
+//   an open/close pair. Every destroy (and canopy_db_close) accepts NULL and
+//   then does nothing. "_destroy" frees a handle in memory and never touches
+//   the database; "_delete" and "_remove" change the database.
+// - Strings going in are NUL-terminated UTF-8 (const char*). Canopy refuses
+//   a NUL byte inside any name, key, login or attribute, so a NUL-terminated
+//   string can carry every value Canopy accepts; nothing here takes raw
+//   bytes. Strings coming out of a result handle are NUL-terminated, borrowed
+//   from the handle, and valid until it is destroyed. Strings and arrays
+//   returned through a char** or uint64_t** out-parameter belong to the
+//   caller, who frees them with canopy_free (large ones, such as the graph
+//   views, also report their length).
+// - Every fallible call returns a canopy_code_t (CANOPY_OK = 0 on success;
+//   the values equal canopy::Code in status.h and never change) and takes
+//   a last parameter `char** errmsg`, which may be NULL. When it is not
+//   NULL, *errmsg is set to NULL on success and to a message a person can
+//   act on (never empty; free it with canopy_free) on failure. Its previous
+//   value is neither read nor freed. Out-parameters are cleared on entry
+//   (NULL or 0), so on failure they hold nothing to free, except where a
+//   function says it also fills one on failure (reassign reports, integrity
+//   problems).
+// - Results with more than one field come back as opaque result handles
+//   with accessor functions (canopy_account_key(a)), never as structs by
+//   value, so that fields can be added without breaking the ABI. Accessors
+//   never fail: given a NULL handle or an index out of range they return
+//   NULL (strings and handles) or 0 (numbers).
+// - A required pointer argument that is NULL makes the call return
+//   CANOPY_INVALID_ARGUMENT with a message naming the argument; it never
+//   crashes. Enumerated values (entity kinds, sort orders...) out of range
+//   are CANOPY_INVALID_ARGUMENT as well.
+// - Every mutation takes an actor as `uint64_t actor`: a user id, or
+//   CANOPY_SYSTEM_ACTOR (0), the platform's system actor that bootstraps
+//   root tenants and is allowed everything. Viewers of queries are passed
+//   the same way (CANOPY_SYSTEM_ACTOR sees everything). Engine ids are
+//   uint64_t and 0 (CANOPY_NO_ID) is never a valid id; where an account id is
+//   optional (a root tenant's parent, no receiver, no subtree restriction),
+//   pass CANOPY_NO_ID.
+// - Flags going in or coming out are int: 0 is false, anything else true.
+// - No C++ exception crosses this API: any that escapes the engine becomes
+//   CANOPY_INTERNAL with its message.
+// - Thread safety: a canopy_db_t may be used by many threads at once, as
+//   canopy::Db. Result handles are immutable and may be read from several
+//   threads. Options, attribute maps, visible requests and iterators are
+//   used by one thread at a time.
+// - Stability: a function's signature and meaning never change once
+//   shipped. A changed function is added under a new name ending in _v2
+//   (then _v3), and the old one keeps working. Constants are only
+//   appended.
+//
+// See include/canopy/db.h for the rules each call enforces (permissions,
+// input limits); the comments below say which errors to expect.
+
+#ifndef CANOPY_C_H_
+#define CANOPY_C_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CANOPY_EXPORT __attribute__((visibility("default")))
+#else
+#define CANOPY_EXPORT
+#endif
+
+// ---- Codes, constants, memory, versions --------------------------------
+
+// The result of every fallible call; one of the CANOPY_* codes below.
+typedef int canopy_code_t;
+
+#define CANOPY_OK 0
+#define CANOPY_NOT_FOUND 1            // an id, key, login or role does not exist
+#define CANOPY_INVALID_ARGUMENT 2     // malformed input, NULL argument, bad value
+#define CANOPY_ALREADY_EXISTS 3       // a unique key, login or membership is taken
+#define CANOPY_FAILED_PRECONDITION 4  // the state forbids it: children, cycles...
+#define CANOPY_PERMISSION_DENIED 5    // the actor lacks a permission on a scope
+#define CANOPY_CORRUPTION 6           // stored bytes are not what Canopy wrote
+#define CANOPY_IO_ERROR 7             // the file system or RocksDB failed
+#define CANOPY_NOT_SUPPORTED 8        // e.g. a database of a newer storage format
+#define CANOPY_INTERNAL 9             // a bug in Canopy; please report it
+#define CANOPY_ABORTED 10             // a long operation was cancelled by its caller
+
+// The system actor (and the all-seeing viewer), and "no account".
+#define CANOPY_SYSTEM_ACTOR ((uint64_t)0)
+#define CANOPY_NO_ID ((uint64_t)0)
+
+// Entity kinds (canopy::EntityKind).
+#define CANOPY_KIND_DEVICE 1
+#define CANOPY_KIND_ASSET 2
+#define CANOPY_KIND_DASHBOARD 3
+#define CANOPY_KIND_ENTITY_VIEW 4
+
+// Sub-account access defaults of an account (canopy::SubAccountAccess).
+#define CANOPY_ACCESS_DEFAULT_OFF 0
+#define CANOPY_ACCESS_DEFAULT_ON 1
+#define CANOPY_ACCESS_ALWAYS_ON 2
+
+// The `branch` argument of canopy_membership_invite: follow the account's
+// sub-account access default. 0 and 1 ask for false and true.
+#define CANOPY_BRANCH_DEFAULT (-1)
+
+// How canopy_entity_reassign names its items (canopy::EntityRef).
+#define CANOPY_REF_KEY 0
+#define CANOPY_REF_UNIT_ID 1
+
+// Per-item outcomes of a reassign report (canopy::ReassignItem::Outcome).
+#define CANOPY_OUTCOME_MOVED 0      // reassigned (or would have been)
+#define CANOPY_OUTCOME_UNCHANGED 1  // already owned by the target
+#define CANOPY_OUTCOME_UNKNOWN 2    // no entity with that key / unit id
+#define CANOPY_OUTCOME_DENIED 3     // the actor may not take it from its owner
+#define CANOPY_OUTCOME_DUPLICATE 4  // named twice in the batch
+
+// Sort orders of the "All accounts" table (canopy::TableSort).
+#define CANOPY_SORT_TREE 0  // each account before its sub-accounts
+#define CANOPY_SORT_NAME 1
+#define CANOPY_SORT_CREATED 2
+#define CANOPY_SORT_USERS 3
+#define CANOPY_SORT_SUB_ACCOUNTS 4
+#define CANOPY_SORT_DEVICES_DIRECT 5
+#define CANOPY_SORT_DEVICES_SUBTREE 6
+
+// Frees a string or array that Canopy returned through an out-parameter
+// (error messages, graph texts, id arrays). NULL is fine.
+CANOPY_EXPORT void canopy_free(void* ptr);
+
+// The stable lower-case name of a code ("not_found", "permission_denied"),
+// "unknown" for a value that is not a code. Static storage; never NULL.
+CANOPY_EXPORT const char* canopy_code_name(canopy_code_t code);
+
+// The library's semantic version, e.g. "0.1.0". Static storage.
+CANOPY_EXPORT const char* canopy_version(void);
+
+// The on-disk format version this library writes (canopy::
+// kStorageFormatVersion); databases of a newer format are refused.
+CANOPY_EXPORT uint32_t canopy_storage_format_version(void);
+
+// Progress of a long operation (import, export, integrity check): `done`
+// of `total` units. Return non-zero to go on, 0 to cancel: the operation
+// then returns CANOPY_ABORTED and changes nothing. Called on the calling
+// thread; `arg` is passed through untouched.
+typedef int (*canopy_progress_fn)(void* arg, uint64_t done, uint64_t total);
+
+// ---- Opaque types ------------------------------------------------------
+
+typedef struct canopy_options_t canopy_options_t;
+typedef struct canopy_db_t canopy_db_t;
+typedef struct canopy_attributes_t canopy_attributes_t;
+typedef struct canopy_account_t canopy_account_t;
+typedef struct canopy_accounts_t canopy_accounts_t;
+typedef struct canopy_entity_t canopy_entity_t;
+typedef struct canopy_reassign_report_t canopy_reassign_report_t;
+typedef struct canopy_user_t canopy_user_t;
+typedef struct canopy_users_t canopy_users_t;
+typedef struct canopy_memberships_t canopy_memberships_t;
+typedef struct canopy_role_t canopy_role_t;
+typedef struct canopy_roles_t canopy_roles_t;
+typedef struct canopy_visible_request_t canopy_visible_request_t;
+typedef struct canopy_visible_page_t canopy_visible_page_t;
+typedef struct canopy_visible_iterator_t canopy_visible_iterator_t;
+typedef struct canopy_explanation_t canopy_explanation_t;
+typedef struct canopy_who_can_page_t canopy_who_can_page_t;
+typedef struct canopy_table_page_t canopy_table_page_t;
+typedef struct canopy_summary_t canopy_summary_t;
+typedef struct canopy_import_report_t canopy_import_report_t;
+typedef struct canopy_strings_t canopy_strings_t;
+
+// ---- Options -----------------------------------------------------------
+
+// Options with canopy::Options' defaults (see options.h for each field and
+// why it defaults as it does). NULL only when memory is exhausted. Setters
+// on a NULL handle do nothing; values are checked by canopy_db_open.
+CANOPY_EXPORT canopy_options_t* canopy_options_create(void);
+CANOPY_EXPORT void canopy_options_destroy(canopy_options_t* options);
+CANOPY_EXPORT void canopy_options_set_create_if_missing(canopy_options_t* options, int on);
+CANOPY_EXPORT void canopy_options_set_error_if_exists(canopy_options_t* options, int on);
+// 1..255; fixed when the database is created.
+CANOPY_EXPORT void canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth);
+CANOPY_EXPORT void canopy_options_set_sync(canopy_options_t* options, int on);
+CANOPY_EXPORT void canopy_options_set_block_cache_bytes(canopy_options_t* options, size_t bytes);
+CANOPY_EXPORT void canopy_options_set_cursor_ttl_seconds(canopy_options_t* options,
+                                                         uint32_t seconds);
+// At least 1.
+CANOPY_EXPORT void canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n);
+
+// ---- Database ----------------------------------------------------------
+
+// Opens (or, with create_if_missing, creates) the database in the folder
+// `path`. `options` may be NULL for the defaults; it is not retained. On
+// success stores a handle in *db, to be released with canopy_db_close.
+// Errors: INVALID_ARGUMENT (bad options, NULL path/db), NOT_FOUND (missing
+// and not create_if_missing), ALREADY_EXISTS (error_if_exists),
+// NOT_SUPPORTED (newer storage format), CORRUPTION (not a Canopy database),
+// IO_ERROR (e.g. the folder is in use by another process).
+CANOPY_EXPORT canopy_code_t canopy_db_open(const canopy_options_t* options, const char* path,
+                                           canopy_db_t** db, char** errmsg);
+
+// Flushes and closes the database and frees the handle, which must not be
+// used again, also when an error is returned (the close itself failed).
+// The one exception: while visible iterators of this database are still
+// alive it returns FAILED_PRECONDITION and does nothing (destroy them and
+// call again). No other thread may be using the handle. NULL: CANOPY_OK.
+CANOPY_EXPORT canopy_code_t canopy_db_close(canopy_db_t* db, char** errmsg);
+
+// ---- Attribute maps ----------------------------------------------------
+
+// A string map (name -> value), sorted by name: attributes going into
+// accounts and entities, and read out of them. NULL only when memory is
+// exhausted.
+CANOPY_EXPORT canopy_attributes_t* canopy_attributes_create(void);
+CANOPY_EXPORT void canopy_attributes_destroy(canopy_attributes_t* attributes);
+// Adds or replaces one entry. Errors: INVALID_ARGUMENT for a NULL argument
+// (content rules are checked when the map is used: names 1..256 bytes of
+// UTF-8, values up to 4096, at most 256 entries).
+CANOPY_EXPORT canopy_code_t canopy_attributes_set(canopy_attributes_t* attributes, const char* name,
+                                                  const char* value, char** errmsg);
+CANOPY_EXPORT size_t canopy_attributes_count(const canopy_attributes_t* attributes);
+// The i-th entry in name order.
+CANOPY_EXPORT const char* canopy_attributes_name(const canopy_attributes_t* attributes, size_t i);
+CANOPY_EXPORT const char* canopy_attributes_value(const canopy_attributes_t* attributes, size_t i);
+// The value of `name`, or NULL when there is no such entry.
+CANOPY_EXPORT const char* canopy_attributes_get(const canopy_attributes_t* attributes,
+                                                const char* name);
+
+// ---- Accounts ----------------------------------------------------------
+
+// Creates an account under `parent` (CANOPY_NO_ID: a root tenant, system
+// actor only) and stores its id in *id. `attributes` may be NULL (none).
+// `sub_account_access` is a CANOPY_ACCESS_* value. Needs account.create on
+// the parent and the parent's sub-account management on (unless the actor
+// is the system); turning on the new account's management needs
+// account.manage_sub_accounts, a non-default access needs access.grant.
+// Errors: INVALID_ARGUMENT (empty/over-long/invalid UTF-8 key or name, bad
+// attributes), ALREADY_EXISTS (key), NOT_FOUND (parent, actor),
+// PERMISSION_DENIED, FAILED_PRECONDITION (management off, depth limit).
+CANOPY_EXPORT canopy_code_t canopy_account_create(canopy_db_t* db, uint64_t actor, const char* key,
+                                                  const char* name, uint64_t parent,
+                                                  const canopy_attributes_t* attributes,
+                                                  int sub_account_management,
+                                                  int sub_account_access, uint64_t* id,
+                                                  char** errmsg);
+
+// Reads an account by id / by external key into a new handle (*account),
+// freed with canopy_account_destroy. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_account_get(canopy_db_t* db, uint64_t id,
+                                               canopy_account_t** account, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_find(canopy_db_t* db, const char* key,
+                                                canopy_account_t** account, char** errmsg);
+
+// Changes the name (NULL: keep) and/or replaces the attributes (NULL:
+// keep). Needs account.update. Errors: NOT_FOUND, INVALID_ARGUMENT,
+// PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_account_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                  const char* name,
+                                                  const canopy_attributes_t* attributes,
+                                                  char** errmsg);
+
+// Turns sub-account management on or off. Needs account.manage_sub_accounts
+// on the parent (root tenants: system actor only).
+CANOPY_EXPORT canopy_code_t canopy_account_set_sub_account_management(canopy_db_t* db,
+                                                                      uint64_t actor, uint64_t id,
+                                                                      int on, char** errmsg);
+
+// Sets the sub-account access default (a CANOPY_ACCESS_* value). Needs
+// access.grant; always_on widens every current membership to the branch.
+CANOPY_EXPORT canopy_code_t canopy_account_set_sub_account_access(canopy_db_t* db, uint64_t actor,
+                                                                  uint64_t id, int access,
+                                                                  char** errmsg);
+
+// Moves the account and its whole subtree under new_parent, atomically.
+// Needs account.move on the account, its old and its new parent. Errors:
+// NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION (a cycle, a root tenant,
+// the depth limit, a membership that would leave the subtree of its user's
+// home account, custom roles crossing tenants).
+CANOPY_EXPORT canopy_code_t canopy_account_move(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                uint64_t new_parent, char** errmsg);
+
+// Deletes an account without sub-accounts. Its entities and users go to
+// `receiver` (CANOPY_NO_ID when it has none). Errors: NOT_FOUND,
+// PERMISSION_DENIED, FAILED_PRECONDITION (sub-accounts, or things to hand
+// on and no receiver), INVALID_ARGUMENT (receiver is the account).
+CANOPY_EXPORT canopy_code_t canopy_account_delete(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                  uint64_t receiver, char** errmsg);
+
+// Deletes the `n` accounts of `ids` in one atomic call, all or nothing
+// (children before parents; a sub-account not in the set fails the call).
+// `ids` may be NULL only when n is 0 (which the engine refuses with
+// INVALID_ARGUMENT). Errors as canopy_account_delete, plus INVALID_ARGUMENT
+// for an id named twice.
+CANOPY_EXPORT canopy_code_t canopy_account_delete_many(canopy_db_t* db, uint64_t actor,
+                                                       const uint64_t* ids, size_t n,
+                                                       uint64_t receiver, char** errmsg);
+
+// The maintained counts of `kind` (CANOPY_KIND_*) entities owned by the
+// account itself (*direct) and by its whole subtree (*subtree); either
+// out-parameter may be NULL. No scan. Errors: NOT_FOUND, INVALID_ARGUMENT.
+CANOPY_EXPORT canopy_code_t canopy_account_count_owned(canopy_db_t* db, uint64_t id, int kind,
+                                                       uint64_t* direct, uint64_t* subtree,
+                                                       char** errmsg);
+
+// The account's ancestors, root tenant first, without itself.
+CANOPY_EXPORT canopy_code_t canopy_account_ancestors(canopy_db_t* db, uint64_t id,
+                                                     canopy_accounts_t** accounts, char** errmsg);
+
+// The account's descendants in tree order, at most max_levels below it
+// (0: all), without itself.
+CANOPY_EXPORT canopy_code_t canopy_account_descendants(canopy_db_t* db, uint64_t id,
+                                                       uint32_t max_levels,
+                                                       canopy_accounts_t** accounts, char** errmsg);
+
+// The root tenants' ids in creation order: *ids is a malloc'd array of
+// *count ids (NULL when there are none), freed with canopy_free.
+CANOPY_EXPORT canopy_code_t canopy_account_roots(canopy_db_t* db, uint64_t** ids, size_t* count,
+                                                 char** errmsg);
+
+// Account handles: the fields of canopy::Account.
+CANOPY_EXPORT void canopy_account_destroy(canopy_account_t* account);
+CANOPY_EXPORT uint64_t canopy_account_id(const canopy_account_t* account);
+CANOPY_EXPORT const char* canopy_account_key(const canopy_account_t* account);
+CANOPY_EXPORT const char* canopy_account_name(const canopy_account_t* account);
+// CANOPY_NO_ID for a root tenant.
+CANOPY_EXPORT uint64_t canopy_account_parent(const canopy_account_t* account);
+// 1 for a root tenant.
+CANOPY_EXPORT uint32_t canopy_account_depth(const canopy_account_t* account);
+// Microseconds since the Unix epoch.
+CANOPY_EXPORT int64_t canopy_account_created_us(const canopy_account_t* account);
+CANOPY_EXPORT int64_t canopy_account_updated_us(const canopy_account_t* account);
+// Borrowed: valid while the account handle lives; never destroy it.
+CANOPY_EXPORT const canopy_attributes_t* canopy_account_attributes(const canopy_account_t* account);
+CANOPY_EXPORT int canopy_account_sub_account_management(const canopy_account_t* account);
+// A CANOPY_ACCESS_* value.
+CANOPY_EXPORT int canopy_account_sub_account_access(const canopy_account_t* account);
+
+// Lists of accounts. canopy_accounts_at borrows: the handle it returns is
+// valid while the list lives; never destroy it.
+CANOPY_EXPORT void canopy_accounts_destroy(canopy_accounts_t* accounts);
+CANOPY_EXPORT size_t canopy_accounts_count(const canopy_accounts_t* accounts);
+CANOPY_EXPORT const canopy_account_t* canopy_accounts_at(const canopy_accounts_t* accounts,
+                                                         size_t i);
+
+// ---- Entities ----------------------------------------------------------
+
+// Creates an entity of `kind` (CANOPY_KIND_*) owned by `owner` and stores
+// its id in *id. `unit_id` (devices only), `type` and `attributes` may be
+// NULL or empty (none). Needs <kind>.write on the owner. Errors:
+// INVALID_ARGUMENT (text rules, a unit id on another kind, bad kind),
+// ALREADY_EXISTS (key of that kind, or unit id), NOT_FOUND (owner),
+// PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor, int kind,
+                                                 const char* key, const char* unit_id,
+                                                 const char* name, const char* type, uint64_t owner,
+                                                 const canopy_attributes_t* attributes,
+                                                 uint64_t* id, char** errmsg);
+
+// Reads an entity by id, by kind and key, or a device by unit id into a
+// new handle freed with canopy_entity_destroy. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_entity_get(canopy_db_t* db, uint64_t id,
+                                              canopy_entity_t** entity, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_find(canopy_db_t* db, int kind, const char* key,
+                                               canopy_entity_t** entity, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_find_by_unit_id(canopy_db_t* db, const char* unit_id,
+                                                          canopy_entity_t** entity, char** errmsg);
+
+// Changes the given fields; NULL keeps a field. `type` "" clears the type,
+// `unit_id` "" removes the unit id, `attributes` replaces the whole map.
+// Needs <kind>.write on the owner. Errors: NOT_FOUND, INVALID_ARGUMENT,
+// ALREADY_EXISTS (unit id), PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_entity_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                 const char* name, const char* type,
+                                                 const char* unit_id,
+                                                 const canopy_attributes_t* attributes,
+                                                 char** errmsg);
+
+// Needs <kind>.delete on the owner. Errors: NOT_FOUND, PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_entity_delete(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                 char** errmsg);
+
+// Reassigns the `n` entities of `kind` named in `refs` (keys, or unit ids
+// with by = CANOPY_REF_UNIT_ID) to `target`, all or nothing. Needs
+// <kind>.assign on every source owner and on the target. When `report` is
+// not NULL it receives a new report (one item per ref, in order) also when
+// the call fails for an item: NOT_FOUND when a ref is unknown (an entity
+// the actor may not see is reported as unknown), PERMISSION_DENIED when one
+// is denied, INVALID_ARGUMENT for a duplicate; nothing changes then.
+// Other errors (NULL refs, a bad kind, an unknown target) leave *report
+// NULL.
+CANOPY_EXPORT canopy_code_t canopy_entity_reassign(canopy_db_t* db, uint64_t actor, int kind,
+                                                   int by, const char* const* refs, size_t n,
+                                                   uint64_t target,
+                                                   canopy_reassign_report_t** report,
+                                                   char** errmsg);
+
+// Entity handles: the fields of canopy::Entity.
+CANOPY_EXPORT void canopy_entity_destroy(canopy_entity_t* entity);
+CANOPY_EXPORT uint64_t canopy_entity_id(const canopy_entity_t* entity);
+CANOPY_EXPORT int canopy_entity_kind(const canopy_entity_t* entity);
+CANOPY_EXPORT const char* canopy_entity_key(const canopy_entity_t* entity);
+// "" when the entity has none.
+CANOPY_EXPORT const char* canopy_entity_unit_id(const canopy_entity_t* entity);
+CANOPY_EXPORT const char* canopy_entity_name(const canopy_entity_t* entity);
+CANOPY_EXPORT const char* canopy_entity_type(const canopy_entity_t* entity);
+CANOPY_EXPORT uint64_t canopy_entity_owner(const canopy_entity_t* entity);
+CANOPY_EXPORT int64_t canopy_entity_created_us(const canopy_entity_t* entity);
+CANOPY_EXPORT int64_t canopy_entity_updated_us(const canopy_entity_t* entity);
+// Borrowed: valid while the entity handle lives.
+CANOPY_EXPORT const canopy_attributes_t* canopy_entity_attributes(const canopy_entity_t* entity);
+
+// Reassign reports (canopy::ReassignReport).
+CANOPY_EXPORT void canopy_reassign_report_destroy(canopy_reassign_report_t* report);
+// The number of items (one per ref given).
+CANOPY_EXPORT size_t canopy_reassign_report_count(const canopy_reassign_report_t* report);
+// How many items had `outcome` (a CANOPY_OUTCOME_* value).
+CANOPY_EXPORT size_t canopy_reassign_report_total(const canopy_reassign_report_t* report,
+                                                  int outcome);
+CANOPY_EXPORT const char* canopy_reassign_report_ref(const canopy_reassign_report_t* report,
+                                                     size_t i);
+// A CANOPY_OUTCOME_* value; -1 for an index out of range.
+CANOPY_EXPORT int canopy_reassign_report_outcome(const canopy_reassign_report_t* report, size_t i);
+// The entity and its owner before the call, when known (else 0).
+CANOPY_EXPORT uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report,
+                                                     size_t i);
+CANOPY_EXPORT uint64_t canopy_reassign_report_from(const canopy_reassign_report_t* report,
+                                                   size_t i);
+// Why, for unknown / denied / duplicate items; "" otherwise.
+CANOPY_EXPORT const char* canopy_reassign_report_message(const canopy_reassign_report_t* report,
+                                                         size_t i);
+
+// ---- Users -------------------------------------------------------------
+
+// Creates a user in `account` and stores its id in *id. Needs user.invite
+// on the account. Errors: INVALID_ARGUMENT, ALREADY_EXISTS (login),
+// NOT_FOUND, PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_user_create(canopy_db_t* db, uint64_t actor, const char* login,
+                                               const char* name, uint64_t account, uint64_t* id,
+                                               char** errmsg);
+
+// Reads a user by id / by login. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_user_get(canopy_db_t* db, uint64_t id, canopy_user_t** user,
+                                            char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_user_find(canopy_db_t* db, const char* login,
+                                             canopy_user_t** user, char** errmsg);
+
+// The users created in `account`, by id. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_user_list(canopy_db_t* db, uint64_t account,
+                                             canopy_users_t** users, char** errmsg);
+
+// Changes the name (NULL: keep). Needs user.update on the user's account.
+CANOPY_EXPORT canopy_code_t canopy_user_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                               const char* name, char** errmsg);
+
+// A disabled user holds no permissions. Needs user.update.
+CANOPY_EXPORT canopy_code_t canopy_user_set_disabled(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                     int disabled, char** errmsg);
+
+// Removes the user and its memberships. Needs user.remove.
+CANOPY_EXPORT canopy_code_t canopy_user_remove(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                               char** errmsg);
+
+// User handles: the fields of canopy::User.
+CANOPY_EXPORT void canopy_user_destroy(canopy_user_t* user);
+CANOPY_EXPORT uint64_t canopy_user_id(const canopy_user_t* user);
+CANOPY_EXPORT const char* canopy_user_login(const canopy_user_t* user);
+CANOPY_EXPORT const char* canopy_user_name(const canopy_user_t* user);
+// The account the user was created in (or received by on a delete).
+CANOPY_EXPORT uint64_t canopy_user_account(const canopy_user_t* user);
+CANOPY_EXPORT int canopy_user_disabled(const canopy_user_t* user);
+CANOPY_EXPORT int64_t canopy_user_created_us(const canopy_user_t* user);
+CANOPY_EXPORT int64_t canopy_user_updated_us(const canopy_user_t* user);
+
+// Lists of users; canopy_users_at borrows (valid while the list lives).
+CANOPY_EXPORT void canopy_users_destroy(canopy_users_t* users);
+CANOPY_EXPORT size_t canopy_users_count(const canopy_users_t* users);
+CANOPY_EXPORT const canopy_user_t* canopy_users_at(const canopy_users_t* users, size_t i);
+
+// ---- Memberships -------------------------------------------------------
+
+// Gives `user` the role on `account`. `branch`: 1 also on every existing
+// and future sub-account, 0 not, CANOPY_BRANCH_DEFAULT follows the
+// account's sub-account access. Needs user.invite on the account and every
+// permission of the role (branch-wide for a branch grant). Errors:
+// NOT_FOUND, ALREADY_EXISTS (already a member), PERMISSION_DENIED,
+// FAILED_PRECONDITION (the account is outside the subtree of the account
+// the user was created in: access flows top-down only; a custom role of
+// another tenant; branch 0 on an always_on account).
+CANOPY_EXPORT canopy_code_t canopy_membership_invite(canopy_db_t* db, uint64_t actor, uint64_t user,
+                                                     uint64_t account, uint64_t role, int branch,
+                                                     char** errmsg);
+
+// Changes a membership's role. Needs user.invite and every permission of
+// both roles. Errors: NOT_FOUND (no such membership), PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_membership_change_role(canopy_db_t* db, uint64_t actor,
+                                                          uint64_t user, uint64_t account,
+                                                          uint64_t role, char** errmsg);
+
+// Gives (1) or removes (0) access to the account's sub-accounts,
+// retroactively. Needs access.grant. Errors: NOT_FOUND, PERMISSION_DENIED,
+// FAILED_PRECONDITION (removing on an always_on account).
+CANOPY_EXPORT canopy_code_t canopy_membership_set_branch(canopy_db_t* db, uint64_t actor,
+                                                         uint64_t user, uint64_t account,
+                                                         int branch, char** errmsg);
+
+// Needs user.remove and every permission of the role.
+CANOPY_EXPORT canopy_code_t canopy_membership_remove(canopy_db_t* db, uint64_t actor, uint64_t user,
+                                                     uint64_t account, char** errmsg);
+
+// The memberships of a user / on an account. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_membership_list_by_user(canopy_db_t* db, uint64_t user,
+                                                           canopy_memberships_t** memberships,
+                                                           char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_membership_list_by_account(canopy_db_t* db, uint64_t account,
+                                                              canopy_memberships_t** memberships,
+                                                              char** errmsg);
+
+// Lists of memberships (canopy::Membership), read by index.
+CANOPY_EXPORT void canopy_memberships_destroy(canopy_memberships_t* memberships);
+CANOPY_EXPORT size_t canopy_memberships_count(const canopy_memberships_t* memberships);
+CANOPY_EXPORT uint64_t canopy_memberships_user(const canopy_memberships_t* memberships, size_t i);
+CANOPY_EXPORT uint64_t canopy_memberships_account(const canopy_memberships_t* memberships,
+                                                  size_t i);
+CANOPY_EXPORT uint64_t canopy_memberships_role(const canopy_memberships_t* memberships, size_t i);
+CANOPY_EXPORT int canopy_memberships_branch(const canopy_memberships_t* memberships, size_t i);
+CANOPY_EXPORT int64_t canopy_memberships_created_us(const canopy_memberships_t* memberships,
+                                                    size_t i);
+
+// ---- Roles -------------------------------------------------------------
+
+// Creates a custom role in root tenant `tenant` with the `n` permission
+// names of `permissions` (Canopy's or Frontegg's names) and stores its id
+// in *id. Needs role.manage on the tenant and every permission given.
+// Errors: INVALID_ARGUMENT (unknown permission, not a root tenant),
+// ALREADY_EXISTS (name), NOT_FOUND, PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_role_create(canopy_db_t* db, uint64_t actor, uint64_t tenant,
+                                               const char* name, const char* const* permissions,
+                                               size_t n, uint64_t* id, char** errmsg);
+
+// Replaces a custom role's permissions (same rules as create). Errors also
+// FAILED_PRECONDITION for a built-in role.
+CANOPY_EXPORT canopy_code_t canopy_role_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                               const char* const* permissions, size_t n,
+                                               char** errmsg);
+
+// Deletes a custom role. Errors: NOT_FOUND, PERMISSION_DENIED,
+// FAILED_PRECONDITION (built in, or used by a membership).
+CANOPY_EXPORT canopy_code_t canopy_role_delete(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                               char** errmsg);
+
+// Reads a role by id; or by name, a built-in role or a custom role of the
+// root tenant of account `tenant`. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_role_get(canopy_db_t* db, uint64_t id, canopy_role_t** role,
+                                            char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_role_find(canopy_db_t* db, uint64_t tenant, const char* name,
+                                             canopy_role_t** role, char** errmsg);
+
+// The built-in roles and the custom roles of `tenant`'s root tenant
+// (CANOPY_NO_ID: built-ins only), by id. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_role_list(canopy_db_t* db, uint64_t tenant,
+                                             canopy_roles_t** roles, char** errmsg);
+
+// Role handles: the fields of canopy::Role.
+CANOPY_EXPORT void canopy_role_destroy(canopy_role_t* role);
+CANOPY_EXPORT uint64_t canopy_role_id(const canopy_role_t* role);
+// CANOPY_NO_ID for a built-in role.
+CANOPY_EXPORT uint64_t canopy_role_tenant(const canopy_role_t* role);
+CANOPY_EXPORT const char* canopy_role_name(const canopy_role_t* role);
+CANOPY_EXPORT int canopy_role_builtin(const canopy_role_t* role);
+// Canonical permission names, sorted.
+CANOPY_EXPORT size_t canopy_role_permission_count(const canopy_role_t* role);
+CANOPY_EXPORT const char* canopy_role_permission(const canopy_role_t* role, size_t i);
+
+// Lists of roles; canopy_roles_at borrows (valid while the list lives).
+CANOPY_EXPORT void canopy_roles_destroy(canopy_roles_t* roles);
+CANOPY_EXPORT size_t canopy_roles_count(const canopy_roles_t* roles);
+CANOPY_EXPORT const canopy_role_t* canopy_roles_at(const canopy_roles_t* roles, size_t i);
+
+// ---- Visibility queries ------------------------------------------------
+
+// The selection of canopy_visible_list, canopy_visible_count and
+// canopy_visible_iterator_create (canopy::VisibleRequest): the `kind`
+// (CANOPY_KIND_*) entities that `viewer` (a user id, or CANOPY_SYSTEM_ACTOR
+// for everything) may see. NULL only when memory is exhausted. Setters on
+// a NULL request do nothing; values are checked when the request is used
+// (INVALID_ARGUMENT).
+CANOPY_EXPORT canopy_visible_request_t* canopy_visible_request_create(uint64_t viewer, int kind);
+CANOPY_EXPORT void canopy_visible_request_destroy(canopy_visible_request_t* request);
+// The permission needed on each entity; NULL or "" means "<kind>.read".
+CANOPY_EXPORT void canopy_visible_request_set_permission(canopy_visible_request_t* request,
+                                                         const char* permission);
+// Exact type filter; NULL removes the filter ("" selects untyped ones).
+CANOPY_EXPORT void canopy_visible_request_set_type(canopy_visible_request_t* request,
+                                                   const char* type);
+// Name prefix filter; NULL or "" removes it.
+CANOPY_EXPORT void canopy_visible_request_set_name_prefix(canopy_visible_request_t* request,
+                                                          const char* prefix);
+// attributes[name] == value; a NULL name removes the filter (a NULL value
+// with a name means "").
+CANOPY_EXPORT void canopy_visible_request_set_attribute(canopy_visible_request_t* request,
+                                                        const char* name, const char* value);
+// Only this account's subtree; CANOPY_NO_ID (the default) for no limit.
+CANOPY_EXPORT void canopy_visible_request_set_within(canopy_visible_request_t* request,
+                                                     uint64_t account);
+// Only entities owned directly by an account where the viewer holds a
+// membership (with `within`: owned by `within` itself).
+CANOPY_EXPORT void canopy_visible_request_set_direct_only(canopy_visible_request_t* request,
+                                                          int on);
+// Paging (canopy_visible_list only): 1..10000 items per page (default 100).
+CANOPY_EXPORT void canopy_visible_request_set_limit(canopy_visible_request_t* request,
+                                                    size_t limit);
+// Resumes after the page that returned this cursor; NULL or "" starts at
+// the beginning. See query.h for what a resumed page guarantees.
+CANOPY_EXPORT void canopy_visible_request_set_cursor(canopy_visible_request_t* request,
+                                                     const char* cursor);
+
+// One page of the selection, in scan order (tree order of the owner, then
+// id), into a new page handle. Errors: INVALID_ARGUMENT (bad kind,
+// permission, filter or limit; a forged cursor, or one from another
+// request), NOT_FOUND (viewer, `within`).
+CANOPY_EXPORT canopy_code_t canopy_visible_list(canopy_db_t* db,
+                                                const canopy_visible_request_t* request,
+                                                canopy_visible_page_t** page, char** errmsg);
+
+// The exact size of the selection (limit and cursor are ignored); with no
+// filter beyond kind and permission it sums maintained counters.
+CANOPY_EXPORT canopy_code_t canopy_visible_count(canopy_db_t* db,
+                                                 const canopy_visible_request_t* request,
+                                                 uint64_t* count, char** errmsg);
+
+// Visible pages: the items of canopy::VisiblePage, read by index.
+CANOPY_EXPORT void canopy_visible_page_destroy(canopy_visible_page_t* page);
+CANOPY_EXPORT size_t canopy_visible_page_count(const canopy_visible_page_t* page);
+CANOPY_EXPORT uint64_t canopy_visible_page_id(const canopy_visible_page_t* page, size_t i);
+CANOPY_EXPORT const char* canopy_visible_page_key(const canopy_visible_page_t* page, size_t i);
+CANOPY_EXPORT const char* canopy_visible_page_name(const canopy_visible_page_t* page, size_t i);
+CANOPY_EXPORT const char* canopy_visible_page_type(const canopy_visible_page_t* page, size_t i);
+CANOPY_EXPORT uint64_t canopy_visible_page_owner(const canopy_visible_page_t* page, size_t i);
+// The cursor of the next page; "" when there is nothing more.
+CANOPY_EXPORT const char* canopy_visible_page_next_cursor(const canopy_visible_page_t* page);
+
+// A stream over the whole selection on one snapshot (limit and cursor are
+// ignored), LevelDB-style: while canopy_visible_iterator_valid() read the
+// current item, then canopy_visible_iterator_next(); once it is not valid,
+// canopy_visible_iterator_status() says whether the end was reached (OK) or
+// what failed. Destroy every iterator before closing its database. Errors
+// of create: as canopy_visible_list.
+CANOPY_EXPORT canopy_code_t canopy_visible_iterator_create(canopy_db_t* db,
+                                                           const canopy_visible_request_t* request,
+                                                           canopy_visible_iterator_t** iterator,
+                                                           char** errmsg);
+CANOPY_EXPORT void canopy_visible_iterator_destroy(canopy_visible_iterator_t* iterator);
+CANOPY_EXPORT int canopy_visible_iterator_valid(const canopy_visible_iterator_t* iterator);
+// Steps to the next item; does nothing when not valid.
+CANOPY_EXPORT void canopy_visible_iterator_next(canopy_visible_iterator_t* iterator);
+// The current item (0 / NULL when not valid). The strings stay valid until
+// the next call to canopy_visible_iterator_next or _destroy.
+CANOPY_EXPORT uint64_t canopy_visible_iterator_id(const canopy_visible_iterator_t* iterator);
+CANOPY_EXPORT const char* canopy_visible_iterator_key(const canopy_visible_iterator_t* iterator);
+CANOPY_EXPORT const char* canopy_visible_iterator_name(const canopy_visible_iterator_t* iterator);
+CANOPY_EXPORT const char* canopy_visible_iterator_type(const canopy_visible_iterator_t* iterator);
+CANOPY_EXPORT uint64_t canopy_visible_iterator_owner(const canopy_visible_iterator_t* iterator);
+// CANOPY_OK while valid or at the end of the selection, else what failed.
+CANOPY_EXPORT canopy_code_t
+canopy_visible_iterator_status(const canopy_visible_iterator_t* iterator, char** errmsg);
+
+// ---- Access: check, explain, who can -----------------------------------
+
+// May `user` exercise `permission` (e.g. "device.assign"; the entity kind
+// follows from it) on the entity with key `entity_key`? Stores 1 or 0 in
+// *allowed. Errors: INVALID_ARGUMENT (unknown or non-entity permission),
+// NOT_FOUND (user, entity).
+CANOPY_EXPORT canopy_code_t canopy_access_check(canopy_db_t* db, uint64_t user,
+                                                const char* permission, const char* entity_key,
+                                                int* allowed, char** errmsg);
+
+// Why the permission is allowed or denied, into a new explanation handle.
+// Errors as canopy_access_check.
+CANOPY_EXPORT canopy_code_t canopy_access_explain(canopy_db_t* db, uint64_t user,
+                                                  const char* permission, const char* entity_key,
+                                                  canopy_explanation_t** explanation,
+                                                  char** errmsg);
+
+// The users that may exercise `permission` on the entity, by user id, at
+// most `limit` (1..10000) per page, resumed from `cursor` (NULL or "":
+// from the start). Errors: INVALID_ARGUMENT (permission, limit, cursor),
+// NOT_FOUND (entity).
+CANOPY_EXPORT canopy_code_t canopy_access_who_can(canopy_db_t* db, const char* permission,
+                                                  const char* entity_key, size_t limit,
+                                                  const char* cursor, canopy_who_can_page_t** page,
+                                                  char** errmsg);
+
+// Explanations (canopy::Explanation).
+CANOPY_EXPORT void canopy_explanation_destroy(canopy_explanation_t* explanation);
+CANOPY_EXPORT int canopy_explanation_allowed(const canopy_explanation_t* explanation);
+// One sentence a person can read.
+CANOPY_EXPORT const char* canopy_explanation_reason(const canopy_explanation_t* explanation);
+CANOPY_EXPORT uint64_t canopy_explanation_entity(const canopy_explanation_t* explanation);
+CANOPY_EXPORT uint64_t canopy_explanation_owner(const canopy_explanation_t* explanation);
+// When allowed: the membership that grants it (account, role, branch).
+CANOPY_EXPORT uint64_t canopy_explanation_via_account(const canopy_explanation_t* explanation);
+CANOPY_EXPORT uint64_t canopy_explanation_via_role(const canopy_explanation_t* explanation);
+CANOPY_EXPORT const char* canopy_explanation_via_role_name(const canopy_explanation_t* explanation);
+CANOPY_EXPORT int canopy_explanation_via_branch(const canopy_explanation_t* explanation);
+// The account keys from the granting membership's account down to the
+// owner.
+CANOPY_EXPORT size_t canopy_explanation_path_count(const canopy_explanation_t* explanation);
+CANOPY_EXPORT const char* canopy_explanation_path(const canopy_explanation_t* explanation,
+                                                  size_t i);
+
+// Who-can pages (canopy::WhoCanPage), read by index.
+CANOPY_EXPORT void canopy_who_can_page_destroy(canopy_who_can_page_t* page);
+CANOPY_EXPORT size_t canopy_who_can_page_count(const canopy_who_can_page_t* page);
+CANOPY_EXPORT uint64_t canopy_who_can_page_user(const canopy_who_can_page_t* page, size_t i);
+CANOPY_EXPORT const char* canopy_who_can_page_login(const canopy_who_can_page_t* page, size_t i);
+CANOPY_EXPORT uint64_t canopy_who_can_page_via_account(const canopy_who_can_page_t* page, size_t i);
+CANOPY_EXPORT uint64_t canopy_who_can_page_role(const canopy_who_can_page_t* page, size_t i);
+CANOPY_EXPORT int canopy_who_can_page_branch(const canopy_who_can_page_t* page, size_t i);
+// "" when there is nothing more.
+CANOPY_EXPORT const char* canopy_who_can_page_next_cursor(const canopy_who_can_page_t* page);
+
+// ---- Views: accounts table, summary, graph ------------------------------
+
+// One page of the "All accounts" table: the accounts `viewer` may read
+// (account.read), within `root`'s subtree (CANOPY_NO_ID: all), sorted by
+// `sort` (CANOPY_SORT_*), `limit` (1..10000) rows, resumed from `cursor`
+// (NULL or "": first page). Errors: INVALID_ARGUMENT (limit, sort,
+// cursor), NOT_FOUND (viewer, root).
+CANOPY_EXPORT canopy_code_t canopy_account_table(canopy_db_t* db, uint64_t viewer, uint64_t root,
+                                                 int sort, int descending, size_t limit,
+                                                 const char* cursor, canopy_table_page_t** page,
+                                                 char** errmsg);
+
+// Table pages (canopy::TablePage): rows read by index.
+CANOPY_EXPORT void canopy_table_page_destroy(canopy_table_page_t* page);
+// Rows on this page / rows in the whole table.
+CANOPY_EXPORT size_t canopy_table_page_count(const canopy_table_page_t* page);
+CANOPY_EXPORT uint64_t canopy_table_page_total(const canopy_table_page_t* page);
+// "" when there is nothing more.
+CANOPY_EXPORT const char* canopy_table_page_next_cursor(const canopy_table_page_t* page);
+CANOPY_EXPORT uint64_t canopy_table_page_id(const canopy_table_page_t* page, size_t row);
+CANOPY_EXPORT uint64_t canopy_table_page_parent(const canopy_table_page_t* page, size_t row);
+CANOPY_EXPORT const char* canopy_table_page_key(const canopy_table_page_t* page, size_t row);
+CANOPY_EXPORT const char* canopy_table_page_name(const canopy_table_page_t* page, size_t row);
+CANOPY_EXPORT uint32_t canopy_table_page_depth(const canopy_table_page_t* page, size_t row);
+// The keys from the root tenant down to the row's account.
+CANOPY_EXPORT size_t canopy_table_page_path_count(const canopy_table_page_t* page, size_t row);
+CANOPY_EXPORT const char* canopy_table_page_path(const canopy_table_page_t* page, size_t row,
+                                                 size_t i);
+// Users with a membership on the account.
+CANOPY_EXPORT uint64_t canopy_table_page_users(const canopy_table_page_t* page, size_t row);
+// All descendants.
+CANOPY_EXPORT uint64_t canopy_table_page_sub_accounts(const canopy_table_page_t* page, size_t row);
+CANOPY_EXPORT uint64_t canopy_table_page_devices_direct(const canopy_table_page_t* page,
+                                                        size_t row);
+CANOPY_EXPORT uint64_t canopy_table_page_devices_subtree(const canopy_table_page_t* page,
+                                                         size_t row);
+CANOPY_EXPORT int64_t canopy_table_page_created_us(const canopy_table_page_t* page, size_t row);
+
+// The summary of an account (the Frontegg sub-account page) into a new
+// handle. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_account_summarize(canopy_db_t* db, uint64_t id,
+                                                     canopy_summary_t** summary, char** errmsg);
+CANOPY_EXPORT void canopy_summary_destroy(canopy_summary_t* summary);
+// Borrowed: valid while the summary lives.
+CANOPY_EXPORT const canopy_account_t* canopy_summary_account(const canopy_summary_t* summary);
+// Account names from the root tenant down to the account.
+CANOPY_EXPORT size_t canopy_summary_path_count(const canopy_summary_t* summary);
+CANOPY_EXPORT const char* canopy_summary_path(const canopy_summary_t* summary, size_t i);
+CANOPY_EXPORT uint64_t canopy_summary_users(const canopy_summary_t* summary);
+CANOPY_EXPORT uint64_t canopy_summary_sub_accounts(const canopy_summary_t* summary);
+CANOPY_EXPORT uint64_t canopy_summary_devices_direct(const canopy_summary_t* summary);
+CANOPY_EXPORT uint64_t canopy_summary_devices_subtree(const canopy_summary_t* summary);
+
+// The graph view of `root`'s subtree (CANOPY_NO_ID: every root tenant), at
+// most max_levels below it (0: all), restricted to the accounts `viewer`
+// may read, as JSON / as Graphviz DOT. *text is a NUL-terminated malloc'd
+// string freed with canopy_free; *length (may be NULL) its length.
+// Errors: NOT_FOUND (viewer, root).
+CANOPY_EXPORT canopy_code_t canopy_account_graph_json(canopy_db_t* db, uint64_t viewer,
+                                                      uint64_t root, uint32_t max_levels,
+                                                      char** text, size_t* length, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_graph_dot(canopy_db_t* db, uint64_t viewer,
+                                                     uint64_t root, uint32_t max_levels,
+                                                     char** text, size_t* length, char** errmsg);
+
+// ---- Interchange and maintenance ---------------------------------------
+
+// Loads the JSON Lines file at `path` (SPEC.md "Interchange format") all
+// or nothing. System actor only. `progress` may be NULL. `report` may be
+// NULL; else it receives a new report on success. Errors:
+// INVALID_ARGUMENT (a bad line, named by number; records that clash with
+// the database), PERMISSION_DENIED (not the system actor), NOT_FOUND (no
+// such file), IO_ERROR, ABORTED (cancelled by `progress`).
+CANOPY_EXPORT canopy_code_t canopy_db_import(canopy_db_t* db, uint64_t actor, const char* path,
+                                             canopy_progress_fn progress, void* progress_arg,
+                                             canopy_import_report_t** report, char** errmsg);
+
+// Writes the whole database to `path` in the same format, so that export
+// then import into an empty database round-trips. `progress` and `counts`
+// may be NULL. Errors: IO_ERROR, ABORTED.
+CANOPY_EXPORT canopy_code_t canopy_db_export(canopy_db_t* db, const char* path,
+                                             canopy_progress_fn progress, void* progress_arg,
+                                             canopy_import_report_t** counts, char** errmsg);
+
+// Import reports and export counts (canopy::ImportReport).
+CANOPY_EXPORT void canopy_import_report_destroy(canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_lines(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_accounts(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_roles(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_users(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_memberships(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_entities(const canopy_import_report_t* report);
+
+// Verifies every invariant of the stored database (see db.h). When
+// `problems` is not NULL it receives a new list of the problems found (at
+// most 1000; empty when there are none) whatever the call returns, unless
+// `db` is NULL: the list is the point of a CORRUPTION. `progress` may be
+// NULL. Errors: CORRUPTION (problems found), ABORTED.
+CANOPY_EXPORT canopy_code_t canopy_db_check_integrity(canopy_db_t* db, canopy_progress_fn progress,
+                                                      void* progress_arg,
+                                                      canopy_strings_t** problems, char** errmsg);
+
+// Lists of strings; canopy_strings_at borrows (valid while the list lives).
+CANOPY_EXPORT void canopy_strings_destroy(canopy_strings_t* strings);
+CANOPY_EXPORT size_t canopy_strings_count(const canopy_strings_t* strings);
+CANOPY_EXPORT const char* canopy_strings_at(const canopy_strings_t* strings, size_t i);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // CANOPY_C_H_

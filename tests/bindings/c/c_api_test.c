@@ -1,0 +1,1743 @@
+// Copyright (c) Canopy authors.
+//
+// A pure C11 program over include/canopy/c.h (LevelDB's db/c_test.c habit):
+// it drives every function the header declares, the refusals included
+// (NULL arguments, unknown ids, invalid UTF-8, forged cursors, missing
+// permissions), and checks each code and that every failure carries a
+// message. c_api_coverage (CTest) checks that every declared function is
+// named here. The first failed check stops the program with its line.
+
+#define _XOPEN_SOURCE 700  // mkdtemp, nftw
+
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "canopy/c.h"
+
+// ---- Checks -------------------------------------------------------------------
+
+static const char* phase = "start";
+static char* err = NULL;  // the errmsg of the call under test
+
+static void Fail(int line, const char* what, const char* detail) {
+  fprintf(stderr, "c_api_test.c:%d: [%s] %s%s%s\n", line, phase, what, detail ? ": " : "",
+          detail ? detail : "");
+  exit(1);
+}
+
+#define CHECK(cond)                           \
+  do {                                        \
+    if (!(cond)) Fail(__LINE__, #cond, NULL); \
+  } while (0)
+
+#define CHECK_STR(got, want)                                     \
+  do {                                                           \
+    const char* got_ = (got);                                    \
+    if (got_ == NULL || strcmp(got_, (want)) != 0) {             \
+      Fail(__LINE__, #got " == " #want, got_ ? got_ : "(null)"); \
+    }                                                            \
+  } while (0)
+
+// Checks the code of a call whose last argument is &err, and its message:
+// none on success, a non-empty one (containing `needle` when given) on
+// failure. Frees the message.
+static void Expect(int line, const char* call, canopy_code_t got, canopy_code_t want,
+                   const char* needle) {
+  char detail[1024];
+  if (got != want) {
+    snprintf(detail, sizeof detail, "%s returned %s (%s), expected %s", call, canopy_code_name(got),
+             err ? err : "no message", canopy_code_name(want));
+    Fail(line, "unexpected code", detail);
+  }
+  if (want == CANOPY_OK && err != NULL) Fail(line, "message set on success", err);
+  if (want != CANOPY_OK) {
+    if (err == NULL || err[0] == '\0') Fail(line, "empty message on failure", call);
+    if (needle != NULL && strstr(err, needle) == NULL) {
+      snprintf(detail, sizeof detail, "message \"%s\" lacks \"%s\"", err, needle);
+      Fail(line, call, detail);
+    }
+  }
+  canopy_free(err);
+  err = NULL;
+}
+
+#define OK(expr) Expect(__LINE__, #expr, (expr), CANOPY_OK, NULL)
+#define FAILS(code, expr) Expect(__LINE__, #expr, (expr), (code), NULL)
+// A refusal whose message must contain `needle` (e.g. "'db'" for a NULL db).
+#define FAILS_WITH(code, needle, expr) Expect(__LINE__, #expr, (expr), (code), (needle))
+
+// ---- Helpers -------------------------------------------------------------------
+
+static char dir[256];
+
+static void Path(char* out, size_t size, const char* name) {
+  snprintf(out, size, "%s/%s", dir, name);
+}
+
+static int RemoveEntry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static uint64_t AccountId(canopy_db_t* db, const char* key) {
+  canopy_account_t* a = NULL;
+  OK(canopy_account_find(db, key, &a, &err));
+  uint64_t id = canopy_account_id(a);
+  canopy_account_destroy(a);
+  return id;
+}
+
+static uint64_t AccountOwnerOf(canopy_db_t* db, const char* device_key) {
+  canopy_entity_t* e = NULL;
+  OK(canopy_entity_find(db, CANOPY_KIND_DEVICE, device_key, &e, &err));
+  uint64_t owner = canopy_entity_owner(e);
+  canopy_entity_destroy(e);
+  return owner;
+}
+
+static uint64_t RoleId(canopy_db_t* db, uint64_t tenant, const char* name) {
+  canopy_role_t* r = NULL;
+  OK(canopy_role_find(db, tenant, name, &r, &err));
+  uint64_t id = canopy_role_id(r);
+  canopy_role_destroy(r);
+  return id;
+}
+
+static size_t RootCount(canopy_db_t* db) {
+  uint64_t* ids = NULL;
+  size_t n = 0;
+  OK(canopy_account_roots(db, &ids, &n, &err));
+  canopy_free(ids);
+  return n;
+}
+
+// Progress callbacks: count the calls; the cancelling one says stop.
+typedef struct {
+  int calls;
+  uint64_t last_done;
+  uint64_t last_total;
+} Progress;
+
+static int CountProgress(void* arg, uint64_t done, uint64_t total) {
+  Progress* p = (Progress*)arg;
+  p->calls++;
+  p->last_done = done;
+  p->last_total = total;
+  return 1;
+}
+
+static int CancelProgress(void* arg, uint64_t done, uint64_t total) {
+  (void)done;
+  (void)total;
+  ((Progress*)arg)->calls++;
+  return 0;
+}
+
+// The keys of a visible page, joined by ','.
+static void PageKeys(const canopy_visible_page_t* page, char* out, size_t size) {
+  out[0] = '\0';
+  for (size_t i = 0; i < canopy_visible_page_count(page); ++i) {
+    if (i > 0) strncat(out, ",", size - strlen(out) - 1);
+    strncat(out, canopy_visible_page_key(page, i), size - strlen(out) - 1);
+  }
+}
+
+// The keys `viewer` sees with `request`, through canopy_visible_list.
+static void VisibleKeys(canopy_db_t* db, const canopy_visible_request_t* request, char* out,
+                        size_t size) {
+  canopy_visible_page_t* page = NULL;
+  OK(canopy_visible_list(db, request, &page, &err));
+  PageKeys(page, out, size);
+  CHECK_STR(canopy_visible_page_next_cursor(page), "");
+  canopy_visible_page_destroy(page);
+}
+
+// ---- The tree used throughout -----------------------------------------------------
+//
+// acme (root; sub-account management on, attributes home_dashboard/address)
+//   acme-a (management on, access default_on)
+//     acme-a1
+//   acme-b
+// globex (root)
+// Users: admin (account_admin on acme, branch), a (account_admin on acme-a,
+// branch by default_on), b (viewer on acme-b), aud (custom auditor on acme-b).
+
+typedef struct {
+  canopy_db_t* db;
+  uint64_t acme, acme_a, acme_a1, acme_b, globex;
+  uint64_t admin, a, b, aud;
+  uint64_t account_admin, viewer, device_manager, auditor;
+} World;
+
+static void TestVersions(void) {
+  phase = "versions";
+  CHECK_STR(canopy_version(), CANOPY_EXPECTED_VERSION);
+  CHECK(canopy_storage_format_version() == 1);
+  CHECK_STR(canopy_code_name(CANOPY_OK), "ok");
+  CHECK_STR(canopy_code_name(CANOPY_NOT_FOUND), "not_found");
+  CHECK_STR(canopy_code_name(CANOPY_PERMISSION_DENIED), "permission_denied");
+  CHECK_STR(canopy_code_name(CANOPY_ABORTED), "aborted");
+  CHECK_STR(canopy_code_name(-1), "unknown");
+  CHECK_STR(canopy_code_name(11), "unknown");
+  canopy_free(NULL);
+}
+
+static canopy_db_t* TestOpen(const char* path) {
+  phase = "open";
+  canopy_options_t* options = canopy_options_create();
+  CHECK(options != NULL);
+  canopy_options_set_create_if_missing(options, 1);
+  canopy_options_set_error_if_exists(options, 0);
+  canopy_options_set_max_depth(options, 8);
+  canopy_options_set_sync(options, 0);  // a test: no fsync per mutation
+  canopy_options_set_block_cache_bytes(options, (size_t)8 << 20);
+  canopy_options_set_cursor_ttl_seconds(options, 60);
+  canopy_options_set_max_open_cursors(options, 16);
+  // Setters on NULL do nothing; destroy accepts NULL.
+  canopy_options_set_create_if_missing(NULL, 1);
+  canopy_options_set_error_if_exists(NULL, 1);
+  canopy_options_set_max_depth(NULL, 1);
+  canopy_options_set_sync(NULL, 1);
+  canopy_options_set_block_cache_bytes(NULL, 1);
+  canopy_options_set_cursor_ttl_seconds(NULL, 1);
+  canopy_options_set_max_open_cursors(NULL, 1);
+  canopy_options_destroy(NULL);
+
+  canopy_db_t* db = (canopy_db_t*)1;  // cleared by the failing call
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'path'", canopy_db_open(options, NULL, &db, &err));
+  CHECK(db == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_db_open(options, path, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open(options, "", &db, &err));
+  // Without errmsg the code still comes back.
+  CHECK(canopy_db_open(options, NULL, &db, NULL) == CANOPY_INVALID_ARGUMENT);
+
+  canopy_options_t* bad = canopy_options_create();
+  canopy_options_set_max_depth(bad, 0);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "max_depth", canopy_db_open(bad, path, &db, &err));
+  canopy_options_set_max_depth(bad, 8);
+  canopy_options_set_max_open_cursors(bad, 0);
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open(bad, path, &db, &err));
+  canopy_options_set_max_open_cursors(bad, 16);
+  canopy_options_set_create_if_missing(bad, 0);
+  FAILS(CANOPY_NOT_FOUND, canopy_db_open(bad, path, &db, &err));
+  CHECK(db == NULL);
+  canopy_options_destroy(bad);
+
+  OK(canopy_db_open(options, path, &db, &err));
+  CHECK(db != NULL);
+  // The folder is locked while open.
+  canopy_db_t* second = NULL;
+  FAILS(CANOPY_IO_ERROR, canopy_db_open(options, path, &second, &err));
+  CHECK(second == NULL);
+  canopy_options_destroy(options);
+  OK(canopy_db_close(NULL, &err));
+  return db;
+}
+
+static void TestAttributes(void) {
+  phase = "attributes";
+  canopy_attributes_t* attrs = canopy_attributes_create();
+  CHECK(attrs != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'attributes'", canopy_attributes_set(NULL, "k", "v", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'", canopy_attributes_set(attrs, NULL, "v", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'value'", canopy_attributes_set(attrs, "k", NULL, &err));
+  OK(canopy_attributes_set(attrs, "zeta", "1", &err));
+  OK(canopy_attributes_set(attrs, "alpha", "2", &err));
+  OK(canopy_attributes_set(attrs, "zeta", "3", &err));  // replaces
+  CHECK(canopy_attributes_count(attrs) == 2);
+  CHECK_STR(canopy_attributes_name(attrs, 0), "alpha");  // sorted by name
+  CHECK_STR(canopy_attributes_value(attrs, 0), "2");
+  CHECK_STR(canopy_attributes_name(attrs, 1), "zeta");
+  CHECK_STR(canopy_attributes_value(attrs, 1), "3");
+  CHECK(canopy_attributes_name(attrs, 2) == NULL);
+  CHECK(canopy_attributes_value(attrs, 2) == NULL);
+  CHECK_STR(canopy_attributes_get(attrs, "zeta"), "3");
+  CHECK(canopy_attributes_get(attrs, "missing") == NULL);
+  CHECK(canopy_attributes_get(attrs, NULL) == NULL);
+  CHECK(canopy_attributes_get(NULL, "zeta") == NULL);
+  CHECK(canopy_attributes_count(NULL) == 0);
+  canopy_attributes_destroy(attrs);
+  canopy_attributes_destroy(NULL);
+}
+
+static void TestAccounts(World* w) {
+  phase = "accounts";
+  canopy_db_t* db = w->db;
+  canopy_attributes_t* attrs = canopy_attributes_create();
+  OK(canopy_attributes_set(attrs, "home_dashboard", "fleet", &err));
+  OK(canopy_attributes_set(attrs, "address", "1 Main St", &err));
+
+  uint64_t id = 7;
+  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme", "ACME Corp", CANOPY_NO_ID, attrs, 1,
+                           CANOPY_ACCESS_DEFAULT_OFF, &w->acme, &err));
+  CHECK(w->acme != CANOPY_NO_ID);
+  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme-a", "Nested customer A", w->acme, NULL, 1,
+                           CANOPY_ACCESS_DEFAULT_ON, &w->acme_a, &err));
+  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme-a1", "Sub-account A1", w->acme_a, NULL, 0,
+                           CANOPY_ACCESS_DEFAULT_OFF, &w->acme_a1, &err));
+  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme-b", "Nested customer B", w->acme, NULL, 0,
+                           CANOPY_ACCESS_DEFAULT_OFF, &w->acme_b, &err));
+  // The id out-parameter is optional.
+  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "globex", "Globex", CANOPY_NO_ID, NULL, 1,
+                           CANOPY_ACCESS_DEFAULT_OFF, NULL, &err));
+  w->globex = AccountId(db, "globex");
+
+  // Refusals: NULL arguments, bad input, duplicates, unknown parents.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_account_create(NULL, 0, "x", "X", 0, NULL, 0, 0, &id, &err));
+  CHECK(id == CANOPY_NO_ID);  // cleared on entry
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'",
+             canopy_account_create(db, 0, NULL, "X", 0, NULL, 0, 0, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
+             canopy_account_create(db, 0, "x", NULL, 0, NULL, 0, 0, &id, &err));
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "acme",
+             canopy_account_create(db, 0, "acme", "Again", 0, NULL, 0, 0, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
+             canopy_account_create(db, 0, "bad-utf8", "Caf\xC3 name", 0, NULL, 0, 0, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
+             canopy_account_create(db, 0, "\xFF\xFE", "Name", 0, NULL, 0, 0, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_create(db, 0, "", "Empty key", 0, NULL, 0, 0, &id, &err));
+  char long_name[300];
+  memset(long_name, 'n', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_create(db, 0, "long", long_name, 0, NULL, 0, 0, &id, &err));
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_account_create(db, 0, "orphan", "Orphan", 9999, NULL, 0, 0, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "sub-account access",
+             canopy_account_create(db, 0, "x", "X", 0, NULL, 0, 7, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_create(db, 0, "x", "X", 0, NULL, 0, -1, &id, &err));
+  CHECK(RootCount(db) == 2);
+
+  // get / find and every accessor of an account.
+  canopy_account_t* a = (canopy_account_t*)1;
+  OK(canopy_account_get(db, w->acme, &a, &err));
+  CHECK(canopy_account_id(a) == w->acme);
+  CHECK_STR(canopy_account_key(a), "acme");
+  CHECK_STR(canopy_account_name(a), "ACME Corp");
+  CHECK(canopy_account_parent(a) == CANOPY_NO_ID);
+  CHECK(canopy_account_depth(a) == 1);
+  CHECK(canopy_account_created_us(a) > 0);
+  CHECK(canopy_account_updated_us(a) >= canopy_account_created_us(a));
+  CHECK(canopy_account_sub_account_management(a) == 1);
+  CHECK(canopy_account_sub_account_access(a) == CANOPY_ACCESS_DEFAULT_OFF);
+  const canopy_attributes_t* got = canopy_account_attributes(a);
+  CHECK(canopy_attributes_count(got) == 2);
+  CHECK_STR(canopy_attributes_get(got, "home_dashboard"), "fleet");
+  canopy_account_destroy(a);
+  canopy_account_destroy(NULL);
+
+  OK(canopy_account_find(db, "acme-a", &a, &err));
+  CHECK(canopy_account_id(a) == w->acme_a);
+  CHECK(canopy_account_parent(a) == w->acme);
+  CHECK(canopy_account_depth(a) == 2);
+  CHECK(canopy_account_sub_account_access(a) == CANOPY_ACCESS_DEFAULT_ON);
+  CHECK(canopy_attributes_count(canopy_account_attributes(a)) == 0);
+  canopy_account_destroy(a);
+
+  a = (canopy_account_t*)1;
+  FAILS_WITH(CANOPY_NOT_FOUND, "4242", canopy_account_get(db, 4242, &a, &err));
+  CHECK(a == NULL);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_get(db, CANOPY_NO_ID, &a, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'account'", canopy_account_get(db, w->acme, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_account_get(NULL, w->acme, &a, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "nope", canopy_account_find(db, "nope", &a, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'", canopy_account_find(db, NULL, &a, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'account'", canopy_account_find(db, "acme", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_find(NULL, "acme", &a, &err));
+
+  // update: name and attributes; NULL keeps.
+  canopy_attributes_t* new_attrs = canopy_attributes_create();
+  OK(canopy_attributes_set(new_attrs, "tier", "gold", &err));
+  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Customer B", new_attrs, &err));
+  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, NULL, NULL, &err));
+  OK(canopy_account_get(db, w->acme_b, &a, &err));
+  CHECK_STR(canopy_account_name(a), "Customer B");
+  CHECK(canopy_attributes_count(canopy_account_attributes(a)) == 1);
+  CHECK_STR(canopy_attributes_get(canopy_account_attributes(a), "tier"), "gold");
+  canopy_account_destroy(a);
+  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Nested customer B", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_update(db, 0, 4242, "X", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_update(db, 0, w->acme_b, "\xC0\xAF", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_update(db, 0, w->acme_b, "", NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_account_update(NULL, 0, w->acme_b, "X", NULL, &err));
+  canopy_attributes_destroy(new_attrs);
+
+  // Settings.
+  OK(canopy_account_set_sub_account_management(db, 0, w->acme_b, 1, &err));
+  OK(canopy_account_get(db, w->acme_b, &a, &err));
+  CHECK(canopy_account_sub_account_management(a) == 1);
+  canopy_account_destroy(a);
+  OK(canopy_account_set_sub_account_management(db, 0, w->acme_b, 0, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_set_sub_account_management(db, 0, 4242, 1, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_set_sub_account_management(NULL, 0, 1, 1, &err));
+  OK(canopy_account_set_sub_account_access(db, 0, w->acme_a1, CANOPY_ACCESS_DEFAULT_ON, &err));
+  OK(canopy_account_get(db, w->acme_a1, &a, &err));
+  CHECK(canopy_account_sub_account_access(a) == CANOPY_ACCESS_DEFAULT_ON);
+  canopy_account_destroy(a);
+  OK(canopy_account_set_sub_account_access(db, 0, w->acme_a1, CANOPY_ACCESS_DEFAULT_OFF, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_set_sub_account_access(db, 0, w->acme_a1, 3, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_set_sub_account_access(db, 0, 4242, 0, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_set_sub_account_access(NULL, 0, 1, 0, &err));
+
+  // Ancestors, descendants, roots.
+  canopy_accounts_t* list = (canopy_accounts_t*)1;
+  OK(canopy_account_ancestors(db, w->acme_a1, &list, &err));
+  CHECK(canopy_accounts_count(list) == 2);
+  CHECK_STR(canopy_account_key(canopy_accounts_at(list, 0)), "acme");
+  CHECK_STR(canopy_account_key(canopy_accounts_at(list, 1)), "acme-a");
+  CHECK(canopy_accounts_at(list, 2) == NULL);
+  canopy_accounts_destroy(list);
+  canopy_accounts_destroy(NULL);
+  OK(canopy_account_ancestors(db, w->acme, &list, &err));
+  CHECK(canopy_accounts_count(list) == 0);
+  canopy_accounts_destroy(list);
+  list = (canopy_accounts_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_account_ancestors(db, 4242, &list, &err));
+  CHECK(list == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'accounts'", canopy_account_ancestors(db, 1, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_ancestors(NULL, 1, &list, &err));
+
+  OK(canopy_account_descendants(db, w->acme, 0, &list, &err));
+  CHECK(canopy_accounts_count(list) == 3);
+  CHECK_STR(canopy_account_key(canopy_accounts_at(list, 0)), "acme-a");  // tree order
+  CHECK_STR(canopy_account_key(canopy_accounts_at(list, 1)), "acme-a1");
+  CHECK_STR(canopy_account_key(canopy_accounts_at(list, 2)), "acme-b");
+  canopy_accounts_destroy(list);
+  OK(canopy_account_descendants(db, w->acme, 1, &list, &err));
+  CHECK(canopy_accounts_count(list) == 2);
+  canopy_accounts_destroy(list);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_descendants(db, 4242, 0, &list, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'accounts'",
+             canopy_account_descendants(db, w->acme, 0, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_descendants(NULL, w->acme, 0, &list, &err));
+
+  uint64_t* roots = NULL;
+  size_t n = 99;
+  OK(canopy_account_roots(db, &roots, &n, &err));
+  CHECK(n == 2 && roots[0] == w->acme && roots[1] == w->globex);
+  canopy_free(roots);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'ids'", canopy_account_roots(db, NULL, &n, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'count'", canopy_account_roots(db, &roots, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_roots(NULL, &roots, &n, &err));
+
+  // Moves: there and back; cycles, roots and unknown ids are refused.
+  OK(canopy_account_move(db, 0, w->acme_a1, w->acme_b, &err));
+  OK(canopy_account_get(db, w->acme_a1, &a, &err));
+  CHECK(canopy_account_parent(a) == w->acme_b);
+  canopy_account_destroy(a);
+  OK(canopy_account_move(db, 0, w->acme_a1, w->acme_a, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "cycle",
+             canopy_account_move(db, 0, w->acme_a, w->acme_a1, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "root",
+             canopy_account_move(db, 0, w->acme, w->globex, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_move(db, 0, 4242, w->acme, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_move(db, 0, w->acme_a1, 4242, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_move(NULL, 0, w->acme_a1, w->acme, &err));
+  canopy_attributes_destroy(attrs);
+}
+
+static void TestRolesUsersMemberships(World* w) {
+  phase = "roles";
+  canopy_db_t* db = w->db;
+  canopy_roles_t* roles = NULL;
+  OK(canopy_role_list(db, CANOPY_NO_ID, &roles, &err));
+  CHECK(canopy_roles_count(roles) == 3);  // account_admin, device_manager, viewer
+  for (size_t i = 0; i < canopy_roles_count(roles); ++i) {
+    CHECK(canopy_role_builtin(canopy_roles_at(roles, i)) == 1);
+  }
+  CHECK(canopy_roles_at(roles, 3) == NULL);
+  canopy_roles_destroy(roles);
+  canopy_roles_destroy(NULL);
+  FAILS(CANOPY_NOT_FOUND, canopy_role_list(db, 4242, &roles, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'roles'", canopy_role_list(db, 0, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_list(NULL, 0, &roles, &err));
+
+  w->account_admin = RoleId(db, w->acme, "account_admin");
+  w->viewer = RoleId(db, w->acme, "viewer");
+  w->device_manager = RoleId(db, CANOPY_NO_ID, "device_manager");
+  canopy_role_t* role = NULL;
+  OK(canopy_role_get(db, w->account_admin, &role, &err));
+  CHECK_STR(canopy_role_name(role), "account_admin");
+  CHECK(canopy_role_id(role) == w->account_admin);
+  CHECK(canopy_role_tenant(role) == CANOPY_NO_ID);
+  CHECK(canopy_role_builtin(role) == 1);
+  CHECK(canopy_role_permission_count(role) > 10);
+  CHECK(canopy_role_permission(role, 0) != NULL);
+  CHECK(canopy_role_permission(role, canopy_role_permission_count(role)) == NULL);
+  canopy_role_destroy(role);
+  canopy_role_destroy(NULL);
+  role = (canopy_role_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_role_get(db, 4242, &role, &err));
+  CHECK(role == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'role'", canopy_role_get(db, 1, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_get(NULL, 1, &role, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "auditor", canopy_role_find(db, w->acme, "auditor", &role, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'", canopy_role_find(db, w->acme, NULL, &role, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'role'",
+             canopy_role_find(db, w->acme, "viewer", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_find(NULL, w->acme, "viewer", &role, &err));
+
+  // A custom role; Frontegg names are accepted and stored as Canopy's.
+  const char* perms[] = {"device.read", "fe.account-hierarchy.read.subAccount"};
+  OK(canopy_role_create(db, 0, w->acme, "auditor", perms, 2, &w->auditor, &err));
+  OK(canopy_role_get(db, w->auditor, &role, &err));
+  CHECK(canopy_role_tenant(role) == w->acme);
+  CHECK(canopy_role_builtin(role) == 0);
+  CHECK(canopy_role_permission_count(role) == 2);
+  CHECK_STR(canopy_role_permission(role, 0), "account.read");  // canonical order
+  CHECK_STR(canopy_role_permission(role, 1), "device.read");
+  canopy_role_destroy(role);
+  uint64_t id = 7;
+  const char* unknown_perm[] = {"device.fly"};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "device.fly",
+             canopy_role_create(db, 0, w->acme, "pilot", unknown_perm, 1, &id, &err));
+  CHECK(id == CANOPY_NO_ID);
+  const char* with_null[] = {"device.read", NULL};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permissions[1]'",
+             canopy_role_create(db, 0, w->acme, "pilot", with_null, 2, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permissions'",
+             canopy_role_create(db, 0, w->acme, "pilot", NULL, 2, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
+             canopy_role_create(db, 0, w->acme, NULL, perms, 1, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_role_create(NULL, 0, w->acme, "pilot", perms, 1, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_role_create(db, 0, w->acme_a, "pilot", perms, 1, &id, &err));  // not a root
+  FAILS(CANOPY_ALREADY_EXISTS, canopy_role_create(db, 0, w->acme, "auditor", perms, 1, &id, &err));
+  FAILS(CANOPY_ALREADY_EXISTS, canopy_role_create(db, 0, w->acme, "viewer", perms, 1, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_role_create(db, 0, 4242, "pilot", perms, 1, &id, &err));
+  // No permissions at all is a valid (empty) role.
+  uint64_t empty_role = 0;
+  OK(canopy_role_create(db, 0, w->acme, "nobody", NULL, 0, &empty_role, &err));
+
+  OK(canopy_role_update(db, 0, w->auditor, perms, 1, &err));
+  OK(canopy_role_get(db, w->auditor, &role, &err));
+  CHECK(canopy_role_permission_count(role) == 1);
+  canopy_role_destroy(role);
+  OK(canopy_role_update(db, 0, w->auditor, perms, 2, &err));
+  FAILS(CANOPY_FAILED_PRECONDITION, canopy_role_update(db, 0, w->viewer, perms, 1, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_role_update(db, 0, 4242, perms, 1, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_update(db, 0, w->auditor, unknown_perm, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permissions'",
+             canopy_role_update(db, 0, w->auditor, NULL, 1, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_update(NULL, 0, w->auditor, perms, 1, &err));
+  OK(canopy_role_list(db, w->acme_a, &roles, &err));  // any account of the tenant
+  CHECK(canopy_roles_count(roles) == 5);
+  canopy_roles_destroy(roles);
+  OK(canopy_role_delete(db, 0, empty_role, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_role_delete(db, 0, empty_role, &err));
+  FAILS(CANOPY_FAILED_PRECONDITION, canopy_role_delete(db, 0, w->viewer, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_delete(NULL, 0, w->auditor, &err));
+
+  phase = "users";
+  OK(canopy_user_create(db, 0, "admin@acme.example", "Admin", w->acme, &w->admin, &err));
+  OK(canopy_user_create(db, 0, "a@acme.example", "User A", w->acme_a, &w->a, &err));
+  OK(canopy_user_create(db, 0, "b@acme.example", "User B", w->acme_b, &w->b, &err));
+  OK(canopy_user_create(db, 0, "aud@acme.example", "Auditor", w->acme, &w->aud, &err));
+  FAILS(CANOPY_ALREADY_EXISTS,
+        canopy_user_create(db, 0, "a@acme.example", "Again", w->acme, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_user_create(db, 0, "\xED\xA0\x80@x", "Surrogate", w->acme, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_create(db, 0, "c@acme.example", "C", 4242, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'login'",
+             canopy_user_create(db, 0, NULL, "C", w->acme, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
+             canopy_user_create(db, 0, "c@acme.example", NULL, w->acme, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_create(NULL, 0, "c", "C", w->acme, &id, &err));
+  // An unknown actor is not a user.
+  FAILS_WITH(CANOPY_NOT_FOUND, "actor",
+             canopy_user_create(db, 4242, "c@acme.example", "C", w->acme, &id, &err));
+
+  canopy_user_t* user = NULL;
+  OK(canopy_user_get(db, w->a, &user, &err));
+  CHECK(canopy_user_id(user) == w->a);
+  CHECK_STR(canopy_user_login(user), "a@acme.example");
+  CHECK_STR(canopy_user_name(user), "User A");
+  CHECK(canopy_user_account(user) == w->acme_a);
+  CHECK(canopy_user_disabled(user) == 0);
+  CHECK(canopy_user_created_us(user) > 0);
+  CHECK(canopy_user_updated_us(user) >= canopy_user_created_us(user));
+  canopy_user_destroy(user);
+  canopy_user_destroy(NULL);
+  OK(canopy_user_find(db, "b@acme.example", &user, &err));
+  CHECK(canopy_user_id(user) == w->b);
+  canopy_user_destroy(user);
+  user = (canopy_user_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_user_get(db, 4242, &user, &err));
+  CHECK(user == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'user'", canopy_user_get(db, w->a, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_get(NULL, w->a, &user, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "z@acme.example",
+             canopy_user_find(db, "z@acme.example", &user, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'login'", canopy_user_find(db, NULL, &user, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'user'", canopy_user_find(db, "a@acme.example", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_find(NULL, "a@acme.example", &user, &err));
+
+  canopy_users_t* users = NULL;
+  OK(canopy_user_list(db, w->acme, &users, &err));
+  CHECK(canopy_users_count(users) == 2);
+  CHECK_STR(canopy_user_login(canopy_users_at(users, 0)), "admin@acme.example");
+  CHECK_STR(canopy_user_login(canopy_users_at(users, 1)), "aud@acme.example");
+  CHECK(canopy_users_at(users, 2) == NULL);
+  canopy_users_destroy(users);
+  canopy_users_destroy(NULL);
+  FAILS(CANOPY_NOT_FOUND, canopy_user_list(db, 4242, &users, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'users'", canopy_user_list(db, w->acme, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_list(NULL, w->acme, &users, &err));
+
+  OK(canopy_user_update(db, 0, w->b, "User Bee", &err));
+  OK(canopy_user_update(db, 0, w->b, NULL, &err));  // nothing to change
+  OK(canopy_user_find(db, "b@acme.example", &user, &err));
+  CHECK_STR(canopy_user_name(user), "User Bee");
+  canopy_user_destroy(user);
+  FAILS(CANOPY_NOT_FOUND, canopy_user_update(db, 0, 4242, "X", &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_update(db, 0, w->b, "\xFF", &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_update(NULL, 0, w->b, "X", &err));
+
+  phase = "memberships";
+  OK(canopy_membership_invite(db, 0, w->admin, w->acme, w->account_admin, 1, &err));
+  OK(canopy_membership_invite(db, 0, w->a, w->acme_a, w->account_admin, CANOPY_BRANCH_DEFAULT,
+                              &err));
+  OK(canopy_membership_invite(db, 0, w->b, w->acme_b, w->viewer, 0, &err));
+  OK(canopy_membership_invite(db, 0, w->aud, w->acme_b, w->auditor, 0, &err));
+  FAILS(CANOPY_ALREADY_EXISTS,
+        canopy_membership_invite(db, 0, w->b, w->acme_b, w->viewer, 0, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "branch",
+             canopy_membership_invite(db, 0, w->b, w->acme_a, w->viewer, 5, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_invite(db, 0, w->b, w->acme_a, 4242, 0, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_invite(db, 0, 4242, w->acme_a, w->viewer, 0, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_invite(db, 0, w->b, 4242, w->viewer, 0, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_membership_invite(NULL, 0, w->b, w->acme_a, w->viewer, 0, &err));
+  // The custom role of acme cannot be used in globex's tree.
+  uint64_t g = 0;
+  OK(canopy_user_create(db, 0, "g@globex.example", "G", w->globex, &g, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "tenant",
+             canopy_membership_invite(db, 0, g, w->globex, w->auditor, 0, &err));
+  // Top-down only: a user of acme-a can hold nothing on acme.
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "top-down",
+             canopy_membership_invite(db, 0, w->a, w->acme, w->viewer, 0, &err));
+  // No escalation: a viewer cannot invite anyone.
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "user.invite",
+             canopy_membership_invite(db, w->b, w->aud, w->acme_b, w->viewer, 0, &err));
+
+  canopy_memberships_t* ms = NULL;
+  OK(canopy_membership_list_by_user(db, w->a, &ms, &err));
+  CHECK(canopy_memberships_count(ms) == 1);
+  CHECK(canopy_memberships_user(ms, 0) == w->a);
+  CHECK(canopy_memberships_account(ms, 0) == w->acme_a);
+  CHECK(canopy_memberships_role(ms, 0) == w->account_admin);
+  CHECK(canopy_memberships_branch(ms, 0) == 1);  // acme-a is default_on
+  CHECK(canopy_memberships_created_us(ms, 0) > 0);
+  CHECK(canopy_memberships_user(ms, 1) == 0);
+  CHECK(canopy_memberships_account(ms, 1) == 0);
+  CHECK(canopy_memberships_role(ms, 1) == 0);
+  CHECK(canopy_memberships_branch(ms, 1) == 0);
+  CHECK(canopy_memberships_created_us(ms, 1) == 0);
+  canopy_memberships_destroy(ms);
+  canopy_memberships_destroy(NULL);
+  OK(canopy_membership_list_by_account(db, w->acme_b, &ms, &err));
+  CHECK(canopy_memberships_count(ms) == 2);
+  canopy_memberships_destroy(ms);
+  ms = (canopy_memberships_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_list_by_user(db, 4242, &ms, &err));
+  CHECK(ms == NULL);
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_list_by_account(db, 4242, &ms, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'memberships'",
+             canopy_membership_list_by_user(db, w->a, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'memberships'",
+             canopy_membership_list_by_account(db, w->acme, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_membership_list_by_user(NULL, w->a, &ms, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_membership_list_by_account(NULL, w->acme, &ms, &err));
+
+  // Change role, branch access, removal; with the admin as actor.
+  OK(canopy_membership_change_role(db, w->admin, w->b, w->acme_b, w->device_manager, &err));
+  OK(canopy_membership_list_by_user(db, w->b, &ms, &err));
+  CHECK(canopy_memberships_role(ms, 0) == w->device_manager);
+  CHECK(canopy_memberships_branch(ms, 0) == 0);
+  canopy_memberships_destroy(ms);
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_membership_change_role(db, w->admin, w->b, w->acme_a, w->viewer, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_change_role(db, w->admin, w->b, w->acme_b, 4242, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_membership_change_role(NULL, w->admin, w->b, w->acme_b, w->viewer, &err));
+  OK(canopy_membership_set_branch(db, w->admin, w->b, w->acme_b, 1, &err));
+  OK(canopy_membership_list_by_user(db, w->b, &ms, &err));
+  CHECK(canopy_memberships_branch(ms, 0) == 1);
+  canopy_memberships_destroy(ms);
+  OK(canopy_membership_set_branch(db, w->admin, w->b, w->acme_b, 0, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_set_branch(db, w->admin, w->b, w->acme, 1, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_membership_set_branch(NULL, 0, w->b, w->acme_b, 1, &err));
+  // always_on: branch access cannot be revoked.
+  OK(canopy_account_set_sub_account_access(db, 0, w->acme_a1, CANOPY_ACCESS_ALWAYS_ON, &err));
+  OK(canopy_membership_invite(db, 0, w->a, w->acme_a1, w->viewer, CANOPY_BRANCH_DEFAULT, &err));
+  OK(canopy_membership_list_by_account(db, w->acme_a1, &ms, &err));
+  CHECK(canopy_memberships_count(ms) == 1 && canopy_memberships_branch(ms, 0) == 1);
+  canopy_memberships_destroy(ms);
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "always_on",
+             canopy_membership_set_branch(db, 0, w->a, w->acme_a1, 0, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "always_on",
+             canopy_membership_invite(db, 0, w->aud, w->acme_a1, w->viewer, 0, &err));
+  OK(canopy_membership_remove(db, w->admin, w->a, w->acme_a1, &err));
+  OK(canopy_account_set_sub_account_access(db, 0, w->acme_a1, CANOPY_ACCESS_DEFAULT_OFF, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_remove(db, w->admin, w->a, w->acme_a1, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_membership_remove(NULL, 0, w->b, w->acme_b, &err));
+
+  // Roles in use are kept; users are disabled and removed.
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "auditor", canopy_role_delete(db, 0, w->auditor, &err));
+  uint64_t temp = 0;
+  OK(canopy_user_create(db, 0, "temp@acme.example", "Temp", w->acme_b, &temp, &err));
+  OK(canopy_membership_invite(db, 0, temp, w->acme_b, w->auditor, 0, &err));
+  OK(canopy_user_set_disabled(db, w->admin, temp, 1, &err));
+  OK(canopy_user_get(db, temp, &user, &err));
+  CHECK(canopy_user_disabled(user) == 1);
+  canopy_user_destroy(user);
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "disabled",
+             canopy_user_update(db, temp, temp, "Self", &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_set_disabled(db, 0, 4242, 1, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_set_disabled(NULL, 0, temp, 1, &err));
+  OK(canopy_user_remove(db, w->admin, temp, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_get(db, temp, &user, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_remove(db, 0, temp, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_remove(NULL, 0, temp, &err));
+  OK(canopy_membership_list_by_account(db, w->acme_b, &ms, &err));
+  CHECK(canopy_memberships_count(ms) == 2);  // b and aud; temp's went with it
+  canopy_memberships_destroy(ms);
+
+  // Top-down only: a's admin role on acme-a gives nothing on acme.
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "account.create",
+             canopy_account_create(db, w->a, "acme-c", "C", w->acme, NULL, 0, 0, &id, &err));
+  OK(canopy_account_create(db, w->a, "acme-a2", "Sub-account A2", w->acme_a, NULL, 0, 0, &id,
+                           &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_account_create(db, w->b, "acme-b1", "B1", w->acme_b, NULL, 0, 0, &id, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_update(db, w->a, w->acme, "Mine now", NULL, &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_account_set_sub_account_management(db, w->a, w->acme_b, 1, &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_account_set_sub_account_access(db, w->a, w->acme_b, 1, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_move(db, w->a, w->acme_a1, w->acme_b, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_delete(db, w->a, w->acme_b, 0, &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_role_create(db, w->a, w->acme, "mine", perms, 1, &id, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_role_update(db, w->a, w->auditor, perms, 1, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_role_delete(db, w->a, w->auditor, &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_user_create(db, w->a, "x@acme.example", "X", w->acme, &id, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_user_update(db, w->a, w->admin, "X", &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_user_set_disabled(db, w->a, w->admin, 1, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_user_remove(db, w->a, w->admin, &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_membership_change_role(db, w->a, w->b, w->acme_b, w->viewer, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_membership_set_branch(db, w->a, w->b, w->acme_b, 1, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_membership_remove(db, w->a, w->b, w->acme_b, &err));
+}
+
+static void TestEntities(World* w) {
+  phase = "entities";
+  canopy_db_t* db = w->db;
+  canopy_attributes_t* vin = canopy_attributes_create();
+  OK(canopy_attributes_set(vin, "vin", "V1", &err));
+  uint64_t id = 7, dev_a1 = 0;
+  OK(canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-c1", "U-0001", "Van 1", "tracker",
+                          w->acme, NULL, &id, &err));
+  OK(canopy_entity_create(db, w->a, CANOPY_KIND_DEVICE, "dev-a1", "U-0101", "Truck A1", "tracker",
+                          w->acme_a, vin, &dev_a1, &err));
+  OK(canopy_entity_create(db, w->a, CANOPY_KIND_DEVICE, "dev-a2", "U-0102", "Camera A2", "camera",
+                          w->acme_a, NULL, &id, &err));
+  OK(canopy_entity_create(db, w->a, CANOPY_KIND_DEVICE, "dev-a11", "U-1101", "Truck A11", "tracker",
+                          w->acme_a1, NULL, &id, &err));
+  OK(canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-b1", "U-0201", "Bus B1", "tracker",
+                          w->acme_b, NULL, NULL, &err));
+  OK(canopy_entity_create(db, 0, CANOPY_KIND_ASSET, "site-7", NULL, "Depot", NULL, w->acme_a, NULL,
+                          &id, &err));
+
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "unit id",
+             canopy_entity_create(db, 0, CANOPY_KIND_ASSET, "site-8", "U-9", "Yard", "", w->acme,
+                                  NULL, &id, &err));
+  CHECK(id == CANOPY_NO_ID);
+  FAILS(CANOPY_ALREADY_EXISTS, canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-a1", NULL,
+                                                    "Dup", NULL, w->acme, NULL, &id, &err));
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "U-0101",
+             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", "U-0101", "Dup unit", NULL,
+                                  w->acme, NULL, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL,
+                                               4242, NULL, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "entity kind",
+             canopy_entity_create(db, 0, 0, "dev-x", NULL, "X", NULL, w->acme, NULL, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_entity_create(db, 0, 9, "dev-x", NULL, "X", NULL, w->acme, NULL, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
+             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "\xE2\x82", NULL,
+                                  w->acme, NULL, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'",
+             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, NULL, NULL, "X", NULL, w->acme, NULL,
+                                  &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
+             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, NULL, NULL, w->acme,
+                                  NULL, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_create(NULL, 0, CANOPY_KIND_DEVICE, "dev-x", NULL,
+                                                      "X", NULL, w->acme, NULL, &id, &err));
+  canopy_attributes_t* bad_attr = canopy_attributes_create();
+  OK(canopy_attributes_set(bad_attr, "", "empty name", &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X",
+                                                      NULL, w->acme, bad_attr, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_create(db, 0, "x", "X", 0, bad_attr, 0, 0, &id, &err));
+  canopy_attributes_destroy(bad_attr);
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "device.write",
+             canopy_entity_create(db, w->b, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL, w->acme,
+                                  NULL, &id, &err));
+
+  // get, find, find by unit id, and every accessor.
+  canopy_entity_t* e = NULL;
+  OK(canopy_entity_get(db, dev_a1, &e, &err));
+  CHECK(canopy_entity_id(e) == dev_a1);
+  CHECK(canopy_entity_kind(e) == CANOPY_KIND_DEVICE);
+  CHECK_STR(canopy_entity_key(e), "dev-a1");
+  CHECK_STR(canopy_entity_unit_id(e), "U-0101");
+  CHECK_STR(canopy_entity_name(e), "Truck A1");
+  CHECK_STR(canopy_entity_type(e), "tracker");
+  CHECK(canopy_entity_owner(e) == w->acme_a);
+  CHECK(canopy_entity_created_us(e) > 0);
+  CHECK(canopy_entity_updated_us(e) >= canopy_entity_created_us(e));
+  CHECK_STR(canopy_attributes_get(canopy_entity_attributes(e), "vin"), "V1");
+  canopy_entity_destroy(e);
+  canopy_entity_destroy(NULL);
+  OK(canopy_entity_find(db, CANOPY_KIND_ASSET, "site-7", &e, &err));
+  CHECK(canopy_entity_kind(e) == CANOPY_KIND_ASSET);
+  CHECK_STR(canopy_entity_unit_id(e), "");
+  CHECK_STR(canopy_entity_type(e), "");
+  canopy_entity_destroy(e);
+  OK(canopy_entity_find_by_unit_id(db, "U-0102", &e, &err));
+  CHECK_STR(canopy_entity_key(e), "dev-a2");
+  canopy_entity_destroy(e);
+  e = (canopy_entity_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_get(db, 4242, &e, &err));
+  CHECK(e == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity'", canopy_entity_get(db, dev_a1, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_get(NULL, dev_a1, &e, &err));
+  // A device key is not an asset key.
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_find(db, CANOPY_KIND_ASSET, "dev-a1", &e, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_find(db, 5, "dev-a1", &e, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'",
+             canopy_entity_find(db, CANOPY_KIND_DEVICE, NULL, &e, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity'",
+             canopy_entity_find(db, CANOPY_KIND_DEVICE, "dev-a1", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_find(NULL, CANOPY_KIND_DEVICE, "dev-a1", &e, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "U-404", canopy_entity_find_by_unit_id(db, "U-404", &e, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'unit_id'",
+             canopy_entity_find_by_unit_id(db, NULL, &e, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity'",
+             canopy_entity_find_by_unit_id(db, "U-0102", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_find_by_unit_id(NULL, "U-0102", &e, &err));
+
+  // update: every field, NULL keeps, "" clears the type and the unit id.
+  canopy_attributes_t* attrs2 = canopy_attributes_create();
+  OK(canopy_attributes_set(attrs2, "vin", "V2", &err));
+  OK(canopy_attributes_set(attrs2, "color", "red", &err));
+  OK(canopy_entity_update(db, w->a, dev_a1, "Truck A1 (new)", "truck", "U-0109", attrs2, &err));
+  OK(canopy_entity_update(db, w->a, dev_a1, NULL, NULL, NULL, NULL, &err));
+  OK(canopy_entity_get(db, dev_a1, &e, &err));
+  CHECK_STR(canopy_entity_name(e), "Truck A1 (new)");
+  CHECK_STR(canopy_entity_type(e), "truck");
+  CHECK_STR(canopy_entity_unit_id(e), "U-0109");
+  CHECK(canopy_attributes_count(canopy_entity_attributes(e)) == 2);
+  canopy_entity_destroy(e);
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_find_by_unit_id(db, "U-0101", &e, &err));
+  OK(canopy_entity_update(db, w->a, dev_a1, "Truck A1", "", "", vin, &err));
+  OK(canopy_entity_get(db, dev_a1, &e, &err));
+  CHECK_STR(canopy_entity_type(e), "");
+  CHECK_STR(canopy_entity_unit_id(e), "");
+  canopy_entity_destroy(e);
+  OK(canopy_entity_update(db, w->a, dev_a1, NULL, "tracker", "U-0101", NULL, &err));
+  FAILS(CANOPY_ALREADY_EXISTS,
+        canopy_entity_update(db, w->a, dev_a1, NULL, NULL, "U-0102", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_update(db, 0, 4242, "X", NULL, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_entity_update(db, 0, dev_a1, "\xF5\x80\x80\x80", NULL, NULL, NULL, &err));
+  FAILS(CANOPY_PERMISSION_DENIED,
+        canopy_entity_update(db, w->b, dev_a1, "Mine", NULL, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_entity_update(NULL, 0, dev_a1, "X", NULL, NULL, NULL, &err));
+  canopy_attributes_destroy(attrs2);
+
+  // delete
+  uint64_t doomed = 0;
+  OK(canopy_entity_create(db, 0, CANOPY_KIND_DASHBOARD, "dash-1", NULL, "Fleet", NULL, w->acme,
+                          NULL, &doomed, &err));
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "dashboard.delete",
+             canopy_entity_delete(db, w->a, doomed, &err));
+  OK(canopy_entity_delete(db, w->admin, doomed, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_delete(db, 0, doomed, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_delete(NULL, 0, doomed, &err));
+
+  // Maintained counts.
+  uint64_t direct = 99, subtree = 99;
+  OK(canopy_account_count_owned(db, w->acme_a, CANOPY_KIND_DEVICE, &direct, &subtree, &err));
+  CHECK(direct == 2 && subtree == 3);
+  OK(canopy_account_count_owned(db, w->acme, CANOPY_KIND_DEVICE, &direct, &subtree, &err));
+  CHECK(direct == 1 && subtree == 5);
+  OK(canopy_account_count_owned(db, w->acme, CANOPY_KIND_ASSET, NULL, &subtree, &err));
+  CHECK(subtree == 1);
+  OK(canopy_account_count_owned(db, w->acme, CANOPY_KIND_DASHBOARD, &direct, NULL, &err));
+  CHECK(direct == 0);
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_account_count_owned(db, 4242, CANOPY_KIND_DEVICE, &direct, &subtree, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_count_owned(db, w->acme, 0, &direct, &subtree, &err));
+  CHECK(direct == 0 && subtree == 0);
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_count_owned(NULL, w->acme, CANOPY_KIND_DEVICE, &direct, &subtree, &err));
+
+  phase = "reassign";
+  canopy_reassign_report_t* report = NULL;
+  const char* both[] = {"dev-a1", "dev-a2"};
+  OK(canopy_entity_reassign(db, w->admin, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, both, 2, w->acme_b,
+                            &report, &err));
+  CHECK(canopy_reassign_report_count(report) == 2);
+  CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_MOVED) == 2);
+  CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_UNCHANGED) == 0);
+  CHECK(canopy_reassign_report_total(report, 42) == 0);
+  CHECK_STR(canopy_reassign_report_ref(report, 0), "dev-a1");
+  CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_MOVED);
+  CHECK(canopy_reassign_report_entity(report, 0) == dev_a1);
+  CHECK(canopy_reassign_report_from(report, 0) == w->acme_a);
+  CHECK_STR(canopy_reassign_report_message(report, 0), "");
+  CHECK(canopy_reassign_report_outcome(report, 2) == -1);
+  CHECK(canopy_reassign_report_ref(report, 2) == NULL);
+  CHECK(canopy_reassign_report_entity(report, 2) == 0);
+  CHECK(canopy_reassign_report_from(report, 2) == 0);
+  CHECK(canopy_reassign_report_message(report, 2) == NULL);
+  canopy_reassign_report_destroy(report);
+  canopy_reassign_report_destroy(NULL);
+  CHECK(AccountOwnerOf(db, "dev-a2") == w->acme_b);
+  // Back by unit ids; the report is optional.
+  const char* units[] = {"U-0101", "U-0102"};
+  OK(canopy_entity_reassign(db, w->admin, CANOPY_KIND_DEVICE, CANOPY_REF_UNIT_ID, units, 2,
+                            w->acme_a, NULL, &err));
+  CHECK(AccountOwnerOf(db, "dev-a2") == w->acme_a);
+
+  // Unknown, duplicate, denied and unchanged items; all or nothing.
+  const char* with_unknown[] = {"dev-a1", "dev-nope"};
+  report = NULL;
+  FAILS_WITH(CANOPY_NOT_FOUND, "dev-nope",
+             canopy_entity_reassign(db, w->admin, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, with_unknown,
+                                    2, w->acme_b, &report, &err));
+  CHECK(canopy_reassign_report_count(report) == 2);
+  CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_MOVED);  // would have been
+  CHECK(canopy_reassign_report_outcome(report, 1) == CANOPY_OUTCOME_UNKNOWN);
+  CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_UNKNOWN) == 1);
+  CHECK(strlen(canopy_reassign_report_message(report, 1)) > 0);
+  canopy_reassign_report_destroy(report);
+  CHECK(AccountOwnerOf(db, "dev-a1") == w->acme_a);  // nothing moved
+  const char* twice[] = {"dev-a1", "dev-a1"};
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_entity_reassign(db, w->admin, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, twice, 2,
+                               w->acme_b, &report, &err));
+  CHECK(canopy_reassign_report_outcome(report, 1) == CANOPY_OUTCOME_DUPLICATE);
+  CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_DUPLICATE) == 1);
+  canopy_reassign_report_destroy(report);
+  // aud (auditor on acme-b) reads dev-b1 but may assign nothing: denied.
+  const char* foreign[] = {"dev-b1"};
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "device.assign",
+             canopy_entity_reassign(db, w->aud, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, foreign, 1,
+                                    w->acme, &report, &err));
+  CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_DENIED);
+  CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_DENIED) == 1);
+  CHECK(strstr(canopy_reassign_report_message(report, 0), "device.assign") != NULL);
+  canopy_reassign_report_destroy(report);
+  // a cannot even read dev-b1: it is reported as unknown, not revealed.
+  const char* hidden[] = {"dev-a2", "dev-b1"};
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_reassign(db, w->a, CANOPY_KIND_DEVICE, CANOPY_REF_KEY,
+                                                 hidden, 2, w->acme_a1, &report, &err));
+  CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_MOVED);
+  CHECK(canopy_reassign_report_outcome(report, 1) == CANOPY_OUTCOME_UNKNOWN);
+  canopy_reassign_report_destroy(report);
+  CHECK(AccountOwnerOf(db, "dev-a2") == w->acme_a);
+  CHECK(AccountOwnerOf(db, "dev-b1") == w->acme_b);
+  const char* home[] = {"dev-a1"};
+  OK(canopy_entity_reassign(db, w->a, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, home, 1, w->acme_a,
+                            &report, &err));
+  CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_UNCHANGED);
+  CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_UNCHANGED) == 1);
+  canopy_reassign_report_destroy(report);
+  // Refusals before any item is judged leave no report.
+  report = (canopy_reassign_report_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_entity_reassign(db, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, home, 1,
+                                                 4242, &report, &err));
+  CHECK(report == NULL);
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_entity_reassign(db, 0, CANOPY_KIND_ASSET, CANOPY_REF_UNIT_ID, units, 1, w->acme,
+                               &report, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "reference type",
+             canopy_entity_reassign(db, 0, CANOPY_KIND_DEVICE, 7, home, 1, w->acme, &report, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_entity_reassign(db, 0, 0, CANOPY_REF_KEY, home, 1, w->acme, &report, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'refs'",
+             canopy_entity_reassign(db, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, NULL, 1, w->acme,
+                                    &report, &err));
+  const char* null_ref[] = {"dev-a1", NULL};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'refs[1]'",
+             canopy_entity_reassign(db, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, null_ref, 2, w->acme,
+                                    &report, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_reassign(db, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY,
+                                                        NULL, 0, w->acme, &report, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_reassign(NULL, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY,
+                                                        home, 1, w->acme, &report, &err));
+  CHECK(report == NULL);
+  canopy_attributes_destroy(vin);
+}
+
+static void TestVisible(World* w) {
+  phase = "visible";
+  canopy_db_t* db = w->db;
+  char keys[512];
+  canopy_visible_request_t* req = canopy_visible_request_create(w->a, CANOPY_KIND_DEVICE);
+  CHECK(req != NULL);
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a1,dev-a2,dev-a11");  // tree order of owners, then id
+
+  canopy_visible_page_t* page = NULL;
+  OK(canopy_visible_list(db, req, &page, &err));
+  CHECK(canopy_visible_page_count(page) == 3);
+  CHECK(canopy_visible_page_id(page, 0) != 0);
+  CHECK_STR(canopy_visible_page_name(page, 0), "Truck A1");
+  CHECK_STR(canopy_visible_page_type(page, 1), "camera");
+  CHECK(canopy_visible_page_owner(page, 2) == w->acme_a1);
+  CHECK(canopy_visible_page_id(page, 3) == 0);
+  CHECK(canopy_visible_page_key(page, 3) == NULL);
+  CHECK(canopy_visible_page_name(page, 3) == NULL);
+  CHECK(canopy_visible_page_type(page, 3) == NULL);
+  CHECK(canopy_visible_page_owner(page, 3) == 0);
+  canopy_visible_page_destroy(page);
+  canopy_visible_page_destroy(NULL);
+
+  // Paging with a cursor; a forged or foreign cursor is refused.
+  canopy_visible_request_set_limit(req, 2);
+  OK(canopy_visible_list(db, req, &page, &err));
+  PageKeys(page, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a1,dev-a2");
+  char cursor[512];
+  snprintf(cursor, sizeof cursor, "%s", canopy_visible_page_next_cursor(page));
+  CHECK(strlen(cursor) > 0);
+  canopy_visible_page_destroy(page);
+  canopy_visible_request_set_cursor(req, cursor);
+  OK(canopy_visible_list(db, req, &page, &err));
+  PageKeys(page, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a11");
+  CHECK_STR(canopy_visible_page_next_cursor(page), "");
+  canopy_visible_page_destroy(page);
+  char forged[512];
+  snprintf(forged, sizeof forged, "%s", cursor);
+  forged[strlen(forged) / 2] = forged[strlen(forged) / 2] == 'A' ? 'B' : 'A';
+  canopy_visible_request_set_cursor(req, forged);
+  page = (canopy_visible_page_t*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "cursor", canopy_visible_list(db, req, &page, &err));
+  CHECK(page == NULL);
+  canopy_visible_request_set_cursor(req, "not a cursor!");
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_cursor(req, cursor);
+  canopy_visible_request_set_name_prefix(req, "Truck");  // another request now
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "another request", canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_cursor(req, NULL);
+  canopy_visible_request_set_limit(req, 100);
+
+  // Filters.
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a1,dev-a11");
+  canopy_visible_request_set_name_prefix(req, NULL);
+  canopy_visible_request_set_type(req, "camera");
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a2");
+  canopy_visible_request_set_type(req, NULL);
+  canopy_visible_request_set_attribute(req, "vin", "V1");
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a1");
+  canopy_visible_request_set_attribute(req, NULL, NULL);
+  canopy_visible_request_set_within(req, w->acme_a1);
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a11");
+  canopy_visible_request_set_within(req, w->acme_a);
+  canopy_visible_request_set_direct_only(req, 1);
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a1,dev-a2");
+  canopy_visible_request_set_direct_only(req, 0);
+  canopy_visible_request_set_within(req, CANOPY_NO_ID);
+  canopy_visible_request_set_permission(req, "device.assign");
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, "dev-a1,dev-a2,dev-a11");
+
+  // Bad requests.
+  canopy_visible_request_set_permission(req, "account.read");
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "account.read", canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_permission(req, "device.fly");
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_permission(req, NULL);
+  canopy_visible_request_set_limit(req, 0);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit", canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_limit(req, 10001);
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_limit(req, 100);
+  canopy_visible_request_set_name_prefix(req, "\xFF");
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8", canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_name_prefix(req, "");
+  canopy_visible_request_set_within(req, 4242);
+  FAILS(CANOPY_NOT_FOUND, canopy_visible_list(db, req, &page, &err));
+  canopy_visible_request_set_within(req, CANOPY_NO_ID);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_visible_list(NULL, req, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_list(db, NULL, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'page'", canopy_visible_list(db, req, NULL, &err));
+  canopy_visible_request_t* bad_kind = canopy_visible_request_create(w->a, 42);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "entity kind",
+             canopy_visible_list(db, bad_kind, &page, &err));
+  canopy_visible_request_destroy(bad_kind);
+  canopy_visible_request_t* stranger = canopy_visible_request_create(4242, CANOPY_KIND_DEVICE);
+  FAILS(CANOPY_NOT_FOUND, canopy_visible_list(db, stranger, &page, &err));
+  canopy_visible_request_destroy(stranger);
+  // Setters on NULL do nothing; destroy accepts NULL.
+  canopy_visible_request_set_permission(NULL, "device.read");
+  canopy_visible_request_set_type(NULL, "x");
+  canopy_visible_request_set_name_prefix(NULL, "x");
+  canopy_visible_request_set_attribute(NULL, "x", "y");
+  canopy_visible_request_set_within(NULL, 1);
+  canopy_visible_request_set_direct_only(NULL, 1);
+  canopy_visible_request_set_limit(NULL, 1);
+  canopy_visible_request_set_cursor(NULL, "x");
+  canopy_visible_request_destroy(NULL);
+
+  // The system viewer sees every device; b sees its own; assets are apart.
+  canopy_visible_request_t* all =
+      canopy_visible_request_create(CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE);
+  VisibleKeys(db, all, keys, sizeof keys);
+  CHECK_STR(keys, "dev-c1,dev-a1,dev-a2,dev-a11,dev-b1");
+  canopy_visible_request_t* mine = canopy_visible_request_create(w->b, CANOPY_KIND_DEVICE);
+  VisibleKeys(db, mine, keys, sizeof keys);
+  CHECK_STR(keys, "dev-b1");
+  canopy_visible_request_t* assets = canopy_visible_request_create(w->a, CANOPY_KIND_ASSET);
+  VisibleKeys(db, assets, keys, sizeof keys);
+  CHECK_STR(keys, "site-7");
+
+  // Counts.
+  uint64_t n = 99;
+  OK(canopy_visible_count(db, all, &n, &err));
+  CHECK(n == 5);
+  OK(canopy_visible_count(db, req, &n, &err));
+  CHECK(n == 3);
+  canopy_visible_request_set_type(req, "tracker");
+  OK(canopy_visible_count(db, req, &n, &err));  // filtered: a scan
+  CHECK(n == 2);
+  canopy_visible_request_set_type(req, NULL);
+  canopy_visible_request_set_limit(req, 0);  // ignored by count
+  OK(canopy_visible_count(db, req, &n, &err));
+  CHECK(n == 3);
+  canopy_visible_request_set_limit(req, 100);
+  canopy_visible_request_set_permission(req, "asset.read");
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_count(db, req, &n, &err));
+  CHECK(n == 0);
+  canopy_visible_request_set_permission(req, NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'count'", canopy_visible_count(db, req, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_count(db, NULL, &n, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_count(NULL, req, &n, &err));
+
+  phase = "iterator";
+  canopy_visible_iterator_t* it = NULL;
+  OK(canopy_visible_iterator_create(db, all, &it, &err));
+  keys[0] = '\0';
+  int items = 0;
+  for (; canopy_visible_iterator_valid(it); canopy_visible_iterator_next(it)) {
+    CHECK(canopy_visible_iterator_id(it) != 0);
+    CHECK(canopy_visible_iterator_owner(it) != 0);
+    CHECK(strlen(canopy_visible_iterator_name(it)) > 0);
+    CHECK(canopy_visible_iterator_type(it) != NULL);
+    OK(canopy_visible_iterator_status(it, &err));
+    if (items++ > 0) strncat(keys, ",", sizeof keys - strlen(keys) - 1);
+    strncat(keys, canopy_visible_iterator_key(it), sizeof keys - strlen(keys) - 1);
+  }
+  CHECK_STR(keys, "dev-c1,dev-a1,dev-a2,dev-a11,dev-b1");
+  OK(canopy_visible_iterator_status(it, &err));
+  // Past the end: accessors are empty and next does nothing.
+  canopy_visible_iterator_next(it);
+  CHECK(canopy_visible_iterator_valid(it) == 0);
+  CHECK(canopy_visible_iterator_id(it) == 0);
+  CHECK(canopy_visible_iterator_key(it) == NULL);
+  CHECK(canopy_visible_iterator_name(it) == NULL);
+  CHECK(canopy_visible_iterator_type(it) == NULL);
+  CHECK(canopy_visible_iterator_owner(it) == 0);
+  // The database refuses to close under a live iterator, and stays usable.
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "iterator", canopy_db_close(db, &err));
+  OK(canopy_visible_count(db, all, &n, &err));
+  canopy_visible_iterator_destroy(it);
+  canopy_visible_iterator_destroy(NULL);
+  // An iterator ignores limit and cursor.
+  canopy_visible_request_set_limit(req, 0);
+  canopy_visible_request_set_cursor(req, "ignored");
+  OK(canopy_visible_iterator_create(db, req, &it, &err));
+  CHECK(canopy_visible_iterator_valid(it) == 1);
+  CHECK_STR(canopy_visible_iterator_key(it), "dev-a1");
+  canopy_visible_iterator_destroy(it);
+  canopy_visible_request_set_limit(req, 100);
+  canopy_visible_request_set_cursor(req, "");
+  it = (canopy_visible_iterator_t*)1;
+  canopy_visible_request_set_permission(req, "device.fly");
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_iterator_create(db, req, &it, &err));
+  CHECK(it == NULL);
+  canopy_visible_request_set_permission(req, "");
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'iterator'",
+             canopy_visible_iterator_create(db, req, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'",
+             canopy_visible_iterator_create(db, NULL, &it, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_iterator_create(NULL, req, &it, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'iterator'", canopy_visible_iterator_status(NULL, &err));
+  CHECK(canopy_visible_iterator_valid(NULL) == 0);
+  canopy_visible_iterator_next(NULL);
+
+  canopy_visible_request_destroy(req);
+  canopy_visible_request_destroy(all);
+  canopy_visible_request_destroy(mine);
+  canopy_visible_request_destroy(assets);
+}
+
+static void TestAccess(World* w) {
+  phase = "access";
+  canopy_db_t* db = w->db;
+  int allowed = 7;
+  OK(canopy_access_check(db, w->a, "device.read", "dev-a11", &allowed, &err));
+  CHECK(allowed == 1);
+  OK(canopy_access_check(db, w->b, "device.read", "dev-a11", &allowed, &err));
+  CHECK(allowed == 0);
+  OK(canopy_access_check(db, w->a, "device.read", "dev-c1", &allowed, &err));  // parent's
+  CHECK(allowed == 0);
+  OK(canopy_access_check(db, w->a, "asset.delete", "site-7", &allowed, &err));
+  CHECK(allowed == 1);
+  FAILS(CANOPY_NOT_FOUND, canopy_access_check(db, w->a, "device.read", "dev-zz", &allowed, &err));
+  CHECK(allowed == 0);
+  FAILS(CANOPY_NOT_FOUND, canopy_access_check(db, 4242, "device.read", "dev-a1", &allowed, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_access_check(db, w->a, "account.read", "dev-a1", &allowed, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permission'",
+             canopy_access_check(db, w->a, NULL, "dev-a1", &allowed, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity_key'",
+             canopy_access_check(db, w->a, "device.read", NULL, &allowed, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'allowed'",
+             canopy_access_check(db, w->a, "device.read", "dev-a1", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_access_check(NULL, w->a, "device.read", "dev-a1", &allowed, &err));
+
+  canopy_explanation_t* why = NULL;
+  OK(canopy_access_explain(db, w->a, "device.read", "dev-a11", &why, &err));
+  CHECK(canopy_explanation_allowed(why) == 1);
+  CHECK(strlen(canopy_explanation_reason(why)) > 0);
+  CHECK(canopy_explanation_entity(why) != 0);
+  CHECK(canopy_explanation_owner(why) == w->acme_a1);
+  CHECK(canopy_explanation_via_account(why) == w->acme_a);
+  CHECK(canopy_explanation_via_role(why) == w->account_admin);
+  CHECK_STR(canopy_explanation_via_role_name(why), "account_admin");
+  CHECK(canopy_explanation_via_branch(why) == 1);
+  CHECK(canopy_explanation_path_count(why) == 2);
+  CHECK_STR(canopy_explanation_path(why, 0), "acme-a");
+  CHECK_STR(canopy_explanation_path(why, 1), "acme-a1");
+  CHECK(canopy_explanation_path(why, 2) == NULL);
+  canopy_explanation_destroy(why);
+  canopy_explanation_destroy(NULL);
+  OK(canopy_access_explain(db, w->b, "device.read", "dev-a11", &why, &err));
+  CHECK(canopy_explanation_allowed(why) == 0);
+  CHECK(strlen(canopy_explanation_reason(why)) > 0);
+  CHECK(canopy_explanation_via_account(why) == 0);
+  canopy_explanation_destroy(why);
+  why = (canopy_explanation_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_access_explain(db, w->a, "device.read", "dev-zz", &why, &err));
+  CHECK(why == NULL);
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_access_explain(db, w->a, "nope", "dev-a1", &why, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permission'",
+             canopy_access_explain(db, w->a, NULL, "dev-a1", &why, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity_key'",
+             canopy_access_explain(db, w->a, "device.read", NULL, &why, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'explanation'",
+             canopy_access_explain(db, w->a, "device.read", "dev-a1", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_access_explain(NULL, w->a, "device.read", "dev-a1", &why, &err));
+
+  // Who can read dev-a11: admin (acme, branch) and a (acme-a, branch), by id.
+  canopy_who_can_page_t* page = NULL;
+  OK(canopy_access_who_can(db, "device.read", "dev-a11", 1, NULL, &page, &err));
+  CHECK(canopy_who_can_page_count(page) == 1);
+  CHECK(canopy_who_can_page_user(page, 0) == w->admin);
+  CHECK_STR(canopy_who_can_page_login(page, 0), "admin@acme.example");
+  CHECK(canopy_who_can_page_via_account(page, 0) == w->acme);
+  CHECK(canopy_who_can_page_role(page, 0) == w->account_admin);
+  CHECK(canopy_who_can_page_branch(page, 0) == 1);
+  CHECK(canopy_who_can_page_user(page, 1) == 0);
+  CHECK(canopy_who_can_page_login(page, 1) == NULL);
+  CHECK(canopy_who_can_page_via_account(page, 1) == 0);
+  CHECK(canopy_who_can_page_role(page, 1) == 0);
+  CHECK(canopy_who_can_page_branch(page, 1) == 0);
+  char cursor[512];
+  snprintf(cursor, sizeof cursor, "%s", canopy_who_can_page_next_cursor(page));
+  CHECK(strlen(cursor) > 0);
+  canopy_who_can_page_destroy(page);
+  canopy_who_can_page_destroy(NULL);
+  OK(canopy_access_who_can(db, "device.read", "dev-a11", 1, cursor, &page, &err));
+  CHECK(canopy_who_can_page_count(page) == 1);
+  CHECK(canopy_who_can_page_user(page, 0) == w->a);
+  CHECK_STR(canopy_who_can_page_next_cursor(page), "");
+  canopy_who_can_page_destroy(page);
+  page = (canopy_who_can_page_t*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "cursor",
+             canopy_access_who_can(db, "device.read", "dev-a1", 1, cursor, &page, &err));
+  CHECK(page == NULL);
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_access_who_can(db, "device.read", "dev-a11", 1, "forged!", &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit",
+             canopy_access_who_can(db, "device.read", "dev-a11", 0, NULL, &page, &err));
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_access_who_can(db, "device.read", "dev-zz", 10, NULL, &page, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_access_who_can(db, "user.read", "dev-a11", 10, NULL, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permission'",
+             canopy_access_who_can(db, NULL, "dev-a11", 10, NULL, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity_key'",
+             canopy_access_who_can(db, "device.read", NULL, 10, NULL, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'page'",
+             canopy_access_who_can(db, "device.read", "dev-a11", 10, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_access_who_can(NULL, "device.read", "dev-a11", 10, NULL, &page, &err));
+}
+
+static void TestViews(World* w) {
+  phase = "views";
+  canopy_db_t* db = w->db;
+  // The admin's table: acme's tree (acme, acme-a, acme-a1, acme-a2, acme-b).
+  canopy_table_page_t* t = NULL;
+  OK(canopy_account_table(db, w->admin, CANOPY_NO_ID, CANOPY_SORT_TREE, 0, 100, NULL, &t, &err));
+  CHECK(canopy_table_page_count(t) == 5);
+  CHECK(canopy_table_page_total(t) == 5);
+  CHECK_STR(canopy_table_page_next_cursor(t), "");
+  CHECK_STR(canopy_table_page_key(t, 0), "acme");
+  CHECK_STR(canopy_table_page_key(t, 1), "acme-a");
+  CHECK(canopy_table_page_id(t, 1) == w->acme_a);
+  CHECK(canopy_table_page_parent(t, 1) == w->acme);
+  CHECK_STR(canopy_table_page_name(t, 1), "Nested customer A");
+  CHECK(canopy_table_page_depth(t, 1) == 2);
+  CHECK(canopy_table_page_path_count(t, 1) == 2);
+  CHECK_STR(canopy_table_page_path(t, 1, 0), "acme");
+  CHECK_STR(canopy_table_page_path(t, 1, 1), "acme-a");
+  CHECK(canopy_table_page_path(t, 1, 2) == NULL);
+  CHECK(canopy_table_page_users(t, 1) == 1);
+  CHECK(canopy_table_page_sub_accounts(t, 1) == 2);
+  CHECK(canopy_table_page_devices_direct(t, 1) == 2);
+  CHECK(canopy_table_page_devices_subtree(t, 1) == 3);
+  CHECK(canopy_table_page_created_us(t, 1) > 0);
+  // Rows out of range.
+  CHECK(canopy_table_page_id(t, 5) == 0);
+  CHECK(canopy_table_page_parent(t, 5) == 0);
+  CHECK(canopy_table_page_key(t, 5) == NULL);
+  CHECK(canopy_table_page_name(t, 5) == NULL);
+  CHECK(canopy_table_page_depth(t, 5) == 0);
+  CHECK(canopy_table_page_path_count(t, 5) == 0);
+  CHECK(canopy_table_page_path(t, 5, 0) == NULL);
+  CHECK(canopy_table_page_users(t, 5) == 0);
+  CHECK(canopy_table_page_sub_accounts(t, 5) == 0);
+  CHECK(canopy_table_page_devices_direct(t, 5) == 0);
+  CHECK(canopy_table_page_devices_subtree(t, 5) == 0);
+  CHECK(canopy_table_page_created_us(t, 5) == 0);
+  canopy_table_page_destroy(t);
+  canopy_table_page_destroy(NULL);
+  // Sorted, descending, paged; a's table is its own subtree only.
+  OK(canopy_account_table(db, w->admin, w->acme, CANOPY_SORT_DEVICES_SUBTREE, 1, 2, "", &t, &err));
+  CHECK(canopy_table_page_count(t) == 2);
+  CHECK_STR(canopy_table_page_key(t, 0), "acme");
+  char cursor[512];
+  snprintf(cursor, sizeof cursor, "%s", canopy_table_page_next_cursor(t));
+  CHECK(strlen(cursor) > 0);
+  canopy_table_page_destroy(t);
+  OK(canopy_account_table(db, w->admin, w->acme, CANOPY_SORT_DEVICES_SUBTREE, 1, 2, cursor, &t,
+                          &err));
+  CHECK(canopy_table_page_count(t) == 2);
+  canopy_table_page_destroy(t);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "cursor",
+             canopy_account_table(db, w->admin, w->acme, CANOPY_SORT_NAME, 1, 2, cursor, &t, &err));
+  OK(canopy_account_table(db, w->a, CANOPY_NO_ID, CANOPY_SORT_NAME, 0, 10, NULL, &t, &err));
+  CHECK(canopy_table_page_total(t) == 3);
+  CHECK_STR(canopy_table_page_key(t, 0), "acme-a");  // "Nested customer A" < "Sub-account..."
+  canopy_table_page_destroy(t);
+  t = (canopy_table_page_t*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "sort order",
+             canopy_account_table(db, w->admin, 0, 99, 0, 10, NULL, &t, &err));
+  CHECK(t == NULL);
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_table(db, w->admin, 0, -1, 0, 10, NULL, &t, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit",
+             canopy_account_table(db, w->admin, 0, CANOPY_SORT_TREE, 0, 0, NULL, &t, &err));
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_account_table(db, 4242, 0, CANOPY_SORT_TREE, 0, 10, NULL, &t, &err));
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_account_table(db, w->admin, 4242, CANOPY_SORT_TREE, 0, 10, NULL, &t, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'page'",
+             canopy_account_table(db, w->admin, 0, CANOPY_SORT_TREE, 0, 10, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_table(NULL, w->admin, 0, CANOPY_SORT_TREE, 0, 10, NULL, &t, &err));
+
+  canopy_summary_t* s = NULL;
+  OK(canopy_account_summarize(db, w->acme_a, &s, &err));
+  CHECK_STR(canopy_account_key(canopy_summary_account(s)), "acme-a");
+  CHECK(canopy_summary_path_count(s) == 2);
+  CHECK_STR(canopy_summary_path(s, 0), "ACME Corp");
+  CHECK_STR(canopy_summary_path(s, 1), "Nested customer A");
+  CHECK(canopy_summary_path(s, 2) == NULL);
+  CHECK(canopy_summary_users(s) == 1);
+  CHECK(canopy_summary_sub_accounts(s) == 2);
+  CHECK(canopy_summary_devices_direct(s) == 2);
+  CHECK(canopy_summary_devices_subtree(s) == 3);
+  canopy_summary_destroy(s);
+  canopy_summary_destroy(NULL);
+  OK(canopy_account_summarize(db, w->acme, &s, &err));
+  CHECK_STR(
+      canopy_attributes_get(canopy_account_attributes(canopy_summary_account(s)), "home_dashboard"),
+      "fleet");
+  canopy_summary_destroy(s);
+  s = (canopy_summary_t*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_account_summarize(db, 4242, &s, &err));
+  CHECK(s == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'summary'",
+             canopy_account_summarize(db, w->acme, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_summarize(NULL, w->acme, &s, &err));
+
+  char* text = NULL;
+  size_t len = 0;
+  OK(canopy_account_graph_json(db, CANOPY_SYSTEM_ACTOR, w->acme, 0, &text, &len, &err));
+  CHECK(len == strlen(text));
+  CHECK(strncmp(text, "{\"accounts\":[", 13) == 0);
+  CHECK(strstr(text, "\"key\":\"acme-a1\"") != NULL);
+  canopy_free(text);
+  OK(canopy_account_graph_json(db, w->a, CANOPY_NO_ID, 1, &text, NULL, &err));
+  CHECK(strstr(text, "\"key\":\"acme-a\"") != NULL);
+  CHECK(strstr(text, "\"key\":\"acme-b\"") == NULL);  // not a's to read
+  canopy_free(text);
+  OK(canopy_account_graph_dot(db, CANOPY_SYSTEM_ACTOR, w->acme, 0, &text, &len, &err));
+  CHECK(len == strlen(text));
+  CHECK(strncmp(text, "digraph", 7) == 0);
+  CHECK(strstr(text, "\"acme\" -> \"acme-a\"") != NULL);
+  canopy_free(text);
+  text = (char*)1;
+  FAILS(CANOPY_NOT_FOUND, canopy_account_graph_json(db, 0, 4242, 0, &text, &len, &err));
+  CHECK(text == NULL && len == 0);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_graph_dot(db, 4242, w->acme, 0, &text, &len, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'text'",
+             canopy_account_graph_json(db, 0, w->acme, 0, NULL, &len, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'text'",
+             canopy_account_graph_dot(db, 0, w->acme, 0, NULL, &len, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_graph_json(NULL, 0, w->acme, 0, &text, &len, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_graph_dot(NULL, 0, w->acme, 0, &text, &len, &err));
+}
+
+static void TestDeletes(World* w) {
+  phase = "delete";
+  canopy_db_t* db = w->db;
+  uint64_t acme_a2 = AccountId(db, "acme-a2");
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "sub-account",
+             canopy_account_delete(db, 0, w->acme_a, w->acme, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "receive",
+             canopy_account_delete(db, 0, w->acme_a1, CANOPY_NO_ID, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete(db, 0, w->acme_a1, w->acme_a1, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_delete(db, 0, 4242, CANOPY_NO_ID, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_delete(db, 0, acme_a2, 4242, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete(NULL, 0, acme_a2, 0, &err));
+  OK(canopy_account_delete(db, w->a, acme_a2, CANOPY_NO_ID, &err));
+  OK(canopy_account_delete(db, 0, w->acme_a1, w->acme_a, &err));
+  CHECK(AccountOwnerOf(db, "dev-a11") == w->acme_a);
+
+  // A branch in one call, children first whatever the order given.
+  uint64_t x1 = 0, x2 = 0, x3 = 0;
+  OK(canopy_account_create(db, 0, "x1", "X1", w->globex, NULL, 0, 0, &x1, &err));
+  OK(canopy_account_create(db, 0, "x2", "X2", x1, NULL, 0, 0, &x2, &err));
+  OK(canopy_account_create(db, 0, "x3", "X3", x2, NULL, 0, 0, &x3, &err));
+  uint64_t partial[] = {x1, x2};
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "x3",
+             canopy_account_delete_many(db, 0, partial, 2, CANOPY_NO_ID, &err));
+  uint64_t dup[] = {x3, x3};
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(db, 0, dup, 2, CANOPY_NO_ID, &err));
+  uint64_t unknown[] = {x3, 4242};
+  FAILS(CANOPY_NOT_FOUND, canopy_account_delete_many(db, 0, unknown, 2, CANOPY_NO_ID, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'ids'",
+             canopy_account_delete_many(db, 0, NULL, 2, CANOPY_NO_ID, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(db, 0, NULL, 0, CANOPY_NO_ID, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(NULL, 0, partial, 2, 0, &err));
+  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_delete_many(db, w->a, partial, 2, 0, &err));
+  uint64_t branch[] = {x1, x3, x2};
+  OK(canopy_account_delete_many(db, 0, branch, 3, CANOPY_NO_ID, &err));
+  canopy_account_t* a = NULL;
+  FAILS(CANOPY_NOT_FOUND, canopy_account_get(db, x2, &a, &err));
+}
+
+static void TestInterchange(World* w) {
+  phase = "interchange";
+  canopy_db_t* db = w->db;
+  char exported[512], copy_path[512], bad[512], big[512];
+  Path(exported, sizeof exported, "export.jsonl");
+  Path(copy_path, sizeof copy_path, "copy");
+  Path(bad, sizeof bad, "bad.jsonl");
+  Path(big, sizeof big, "big.jsonl");
+
+  Progress progress = {0, 0, 0};
+  canopy_import_report_t* counts = NULL;
+  OK(canopy_db_export(db, exported, CountProgress, &progress, &counts, &err));
+  CHECK(progress.calls >= 1 && progress.last_done == progress.last_total);
+  CHECK(canopy_import_report_accounts(counts) == 4);  // acme, acme-a, acme-b, globex
+  CHECK(canopy_import_report_roles(counts) == 1);     // the custom auditor
+  CHECK(canopy_import_report_users(counts) == 5);     // admin, a, b, aud, g
+  CHECK(canopy_import_report_memberships(counts) == 4);
+  CHECK(canopy_import_report_entities(counts) == 6);
+  CHECK(canopy_import_report_lines(counts) >= 19);
+  OK(canopy_db_export(db, exported, NULL, NULL, NULL, &err));  // everything optional
+  canopy_import_report_t* report = (canopy_import_report_t*)1;
+  FAILS(CANOPY_IO_ERROR,
+        canopy_db_export(db, "/nonexistent-canopy-dir/x.jsonl", NULL, NULL, &report, &err));
+  CHECK(report == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'path'",
+             canopy_db_export(db, NULL, NULL, NULL, &report, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_export(NULL, exported, NULL, NULL, &report, &err));
+
+  // Import into a fresh database: the same counts, and a clean check.
+  canopy_db_t* copy = NULL;
+  OK(canopy_db_open(NULL, copy_path, &copy, &err));
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "system",
+             canopy_db_import(copy, w->a, exported, NULL, NULL, &report, &err));
+  progress.calls = 0;
+  OK(canopy_db_import(copy, CANOPY_SYSTEM_ACTOR, exported, CountProgress, &progress, &report,
+                      &err));
+  CHECK(progress.calls >= 1);
+  CHECK(canopy_import_report_lines(report) == canopy_import_report_lines(counts));
+  CHECK(canopy_import_report_accounts(report) == canopy_import_report_accounts(counts));
+  CHECK(canopy_import_report_roles(report) == canopy_import_report_roles(counts));
+  CHECK(canopy_import_report_users(report) == canopy_import_report_users(counts));
+  CHECK(canopy_import_report_memberships(report) == canopy_import_report_memberships(counts));
+  CHECK(canopy_import_report_entities(report) == canopy_import_report_entities(counts));
+  canopy_import_report_destroy(report);
+  canopy_import_report_destroy(counts);
+  canopy_import_report_destroy(NULL);
+  CHECK(canopy_import_report_lines(NULL) == 0);
+  CHECK(AccountOwnerOf(copy, "dev-a11") == AccountId(copy, "acme-a"));
+  canopy_strings_t* problems = NULL;
+  OK(canopy_db_check_integrity(copy, CountProgress, &progress, &problems, &err));
+  CHECK(canopy_strings_count(problems) == 0);
+  CHECK(canopy_strings_at(problems, 0) == NULL);
+  canopy_strings_destroy(problems);
+  canopy_strings_destroy(NULL);
+  OK(canopy_db_check_integrity(db, NULL, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_check_integrity(NULL, NULL, NULL, &problems, &err));
+  CHECK(problems == NULL);
+  // Importing the same file again clashes with what is there: nothing changes.
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_db_import(copy, CANOPY_SYSTEM_ACTOR, exported, NULL, NULL, NULL, &err));
+  OK(canopy_db_close(copy, &err));
+
+  // A bad line is named; nothing is written.
+  FILE* f = fopen(bad, "w");
+  CHECK(f != NULL);
+  fputs("{\"type\":\"account\",\"key\":\"initech\",\"name\":\"Initech\"}\n", f);
+  fputs("{\"type\":\"account\",\"key\":\n", f);
+  fclose(f);
+  size_t roots = RootCount(db);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "line 2",
+             canopy_db_import(db, CANOPY_SYSTEM_ACTOR, bad, NULL, NULL, &report, &err));
+  CHECK(report == NULL);
+  CHECK(RootCount(db) == roots);
+  FAILS(CANOPY_NOT_FOUND, canopy_db_import(db, CANOPY_SYSTEM_ACTOR, "/nonexistent-canopy-dir/x",
+                                           NULL, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'path'",
+             canopy_db_import(db, CANOPY_SYSTEM_ACTOR, NULL, NULL, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_db_import(NULL, CANOPY_SYSTEM_ACTOR, bad, NULL, NULL, NULL, &err));
+
+  // Cancelling: progress is asked every 16k lines.
+  f = fopen(big, "w");
+  CHECK(f != NULL);
+  for (int i = 0; i < 20000; ++i) {
+    fprintf(f, "{\"type\":\"account\",\"key\":\"bulk-%d\",\"name\":\"Bulk %d\"}\n", i, i);
+  }
+  fclose(f);
+  progress.calls = 0;
+  FAILS_WITH(CANOPY_ABORTED, "cancelled",
+             canopy_db_import(db, CANOPY_SYSTEM_ACTOR, big, CancelProgress, &progress, NULL, &err));
+  CHECK(progress.calls == 1);
+  CHECK(RootCount(db) == roots);
+}
+
+// Every accessor copes with a NULL handle.
+static void TestNullHandles(void) {
+  phase = "null handles";
+  CHECK(canopy_account_id(NULL) == 0);
+  CHECK(canopy_account_key(NULL) == NULL);
+  CHECK(canopy_account_name(NULL) == NULL);
+  CHECK(canopy_account_parent(NULL) == 0);
+  CHECK(canopy_account_depth(NULL) == 0);
+  CHECK(canopy_account_created_us(NULL) == 0);
+  CHECK(canopy_account_updated_us(NULL) == 0);
+  CHECK(canopy_account_attributes(NULL) == NULL);
+  CHECK(canopy_account_sub_account_management(NULL) == 0);
+  CHECK(canopy_account_sub_account_access(NULL) == 0);
+  CHECK(canopy_accounts_count(NULL) == 0);
+  CHECK(canopy_accounts_at(NULL, 0) == NULL);
+  CHECK(canopy_attributes_name(NULL, 0) == NULL);
+  CHECK(canopy_attributes_value(NULL, 0) == NULL);
+  CHECK(canopy_entity_id(NULL) == 0);
+  CHECK(canopy_entity_kind(NULL) == 0);
+  CHECK(canopy_entity_key(NULL) == NULL);
+  CHECK(canopy_entity_unit_id(NULL) == NULL);
+  CHECK(canopy_entity_name(NULL) == NULL);
+  CHECK(canopy_entity_type(NULL) == NULL);
+  CHECK(canopy_entity_owner(NULL) == 0);
+  CHECK(canopy_entity_created_us(NULL) == 0);
+  CHECK(canopy_entity_updated_us(NULL) == 0);
+  CHECK(canopy_entity_attributes(NULL) == NULL);
+  CHECK(canopy_reassign_report_count(NULL) == 0);
+  CHECK(canopy_reassign_report_total(NULL, CANOPY_OUTCOME_MOVED) == 0);
+  CHECK(canopy_reassign_report_ref(NULL, 0) == NULL);
+  CHECK(canopy_reassign_report_outcome(NULL, 0) == -1);
+  CHECK(canopy_reassign_report_entity(NULL, 0) == 0);
+  CHECK(canopy_reassign_report_from(NULL, 0) == 0);
+  CHECK(canopy_reassign_report_message(NULL, 0) == NULL);
+  CHECK(canopy_user_id(NULL) == 0);
+  CHECK(canopy_user_login(NULL) == NULL);
+  CHECK(canopy_user_name(NULL) == NULL);
+  CHECK(canopy_user_account(NULL) == 0);
+  CHECK(canopy_user_disabled(NULL) == 0);
+  CHECK(canopy_user_created_us(NULL) == 0);
+  CHECK(canopy_user_updated_us(NULL) == 0);
+  CHECK(canopy_users_count(NULL) == 0);
+  CHECK(canopy_users_at(NULL, 0) == NULL);
+  CHECK(canopy_memberships_count(NULL) == 0);
+  CHECK(canopy_memberships_user(NULL, 0) == 0);
+  CHECK(canopy_memberships_account(NULL, 0) == 0);
+  CHECK(canopy_memberships_role(NULL, 0) == 0);
+  CHECK(canopy_memberships_branch(NULL, 0) == 0);
+  CHECK(canopy_memberships_created_us(NULL, 0) == 0);
+  CHECK(canopy_role_id(NULL) == 0);
+  CHECK(canopy_role_tenant(NULL) == 0);
+  CHECK(canopy_role_name(NULL) == NULL);
+  CHECK(canopy_role_builtin(NULL) == 0);
+  CHECK(canopy_role_permission_count(NULL) == 0);
+  CHECK(canopy_role_permission(NULL, 0) == NULL);
+  CHECK(canopy_roles_count(NULL) == 0);
+  CHECK(canopy_roles_at(NULL, 0) == NULL);
+  CHECK(canopy_visible_page_count(NULL) == 0);
+  CHECK(canopy_visible_page_id(NULL, 0) == 0);
+  CHECK(canopy_visible_page_key(NULL, 0) == NULL);
+  CHECK(canopy_visible_page_name(NULL, 0) == NULL);
+  CHECK(canopy_visible_page_type(NULL, 0) == NULL);
+  CHECK(canopy_visible_page_owner(NULL, 0) == 0);
+  CHECK(canopy_visible_page_next_cursor(NULL) == NULL);
+  CHECK(canopy_visible_iterator_id(NULL) == 0);
+  CHECK(canopy_visible_iterator_key(NULL) == NULL);
+  CHECK(canopy_visible_iterator_name(NULL) == NULL);
+  CHECK(canopy_visible_iterator_type(NULL) == NULL);
+  CHECK(canopy_visible_iterator_owner(NULL) == 0);
+  CHECK(canopy_explanation_allowed(NULL) == 0);
+  CHECK(canopy_explanation_reason(NULL) == NULL);
+  CHECK(canopy_explanation_entity(NULL) == 0);
+  CHECK(canopy_explanation_owner(NULL) == 0);
+  CHECK(canopy_explanation_via_account(NULL) == 0);
+  CHECK(canopy_explanation_via_role(NULL) == 0);
+  CHECK(canopy_explanation_via_role_name(NULL) == NULL);
+  CHECK(canopy_explanation_via_branch(NULL) == 0);
+  CHECK(canopy_explanation_path_count(NULL) == 0);
+  CHECK(canopy_explanation_path(NULL, 0) == NULL);
+  CHECK(canopy_who_can_page_count(NULL) == 0);
+  CHECK(canopy_who_can_page_user(NULL, 0) == 0);
+  CHECK(canopy_who_can_page_login(NULL, 0) == NULL);
+  CHECK(canopy_who_can_page_via_account(NULL, 0) == 0);
+  CHECK(canopy_who_can_page_role(NULL, 0) == 0);
+  CHECK(canopy_who_can_page_branch(NULL, 0) == 0);
+  CHECK(canopy_who_can_page_next_cursor(NULL) == NULL);
+  CHECK(canopy_table_page_count(NULL) == 0);
+  CHECK(canopy_table_page_total(NULL) == 0);
+  CHECK(canopy_table_page_next_cursor(NULL) == NULL);
+  CHECK(canopy_table_page_id(NULL, 0) == 0);
+  CHECK(canopy_table_page_key(NULL, 0) == NULL);
+  CHECK(canopy_table_page_path(NULL, 0, 0) == NULL);
+  CHECK(canopy_summary_account(NULL) == NULL);
+  CHECK(canopy_summary_path_count(NULL) == 0);
+  CHECK(canopy_summary_path(NULL, 0) == NULL);
+  CHECK(canopy_summary_users(NULL) == 0);
+  CHECK(canopy_summary_sub_accounts(NULL) == 0);
+  CHECK(canopy_summary_devices_direct(NULL) == 0);
+  CHECK(canopy_summary_devices_subtree(NULL) == 0);
+  CHECK(canopy_import_report_lines(NULL) == 0);
+  CHECK(canopy_import_report_accounts(NULL) == 0);
+  CHECK(canopy_import_report_roles(NULL) == 0);
+  CHECK(canopy_import_report_users(NULL) == 0);
+  CHECK(canopy_import_report_memberships(NULL) == 0);
+  CHECK(canopy_import_report_entities(NULL) == 0);
+  CHECK(canopy_strings_count(NULL) == 0);
+  CHECK(canopy_strings_at(NULL, 0) == NULL);
+}
+
+static void TestReopen(const char* path) {
+  phase = "reopen";
+  canopy_options_t* options = canopy_options_create();
+  canopy_options_set_error_if_exists(options, 1);
+  canopy_db_t* db = NULL;
+  FAILS(CANOPY_ALREADY_EXISTS, canopy_db_open(options, path, &db, &err));
+  canopy_options_destroy(options);
+  OK(canopy_db_open(NULL, path, &db, &err));  // the defaults
+  uint64_t acme = AccountId(db, "acme");
+  CHECK(acme != 0);
+  CHECK(AccountOwnerOf(db, "dev-a11") == AccountId(db, "acme-a"));
+  OK(canopy_db_close(db, &err));
+
+  // A folder holding something else is not a Canopy database.
+  char other[512], junk[512];
+  Path(other, sizeof other, "other");
+  Path(junk, sizeof junk, "other/notes.txt");
+  CHECK(mkdir(other, 0700) == 0);
+  FILE* f = fopen(junk, "w");
+  CHECK(f != NULL);
+  fputs("not a database\n", f);
+  fclose(f);
+  db = (canopy_db_t*)1;
+  canopy_code_t code = canopy_db_open(NULL, other, &db, &err);
+  CHECK(code != CANOPY_OK && db == NULL && err != NULL && err[0] != '\0');
+  canopy_free(err);
+  err = NULL;
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/canopy-c-api-test-XXXXXX");
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  char path[512];
+  Path(path, sizeof path, "db");
+
+  TestVersions();
+  TestAttributes();
+  TestNullHandles();
+  World w;
+  memset(&w, 0, sizeof w);
+  w.db = TestOpen(path);
+  TestAccounts(&w);
+  TestRolesUsersMemberships(&w);
+  TestEntities(&w);
+  TestVisible(&w);
+  TestAccess(&w);
+  TestViews(&w);
+  TestDeletes(&w);
+  TestInterchange(&w);
+  phase = "close";
+  OK(canopy_db_close(w.db, &err));
+  TestReopen(path);
+
+  nftw(dir, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+  printf("c_api_test: all checks passed (canopy %s)\n", canopy_version());
+  return 0;
+}

@@ -1,0 +1,25 @@
+# Fails unless every function declared in HEADER (include/canopy/c.h) is
+# named in TEST_SOURCE (c_api_test.c): the C test must drive the whole API.
+# Usage: cmake -DHEADER=... -DTEST_SOURCE=... -P check_coverage.cmake
+
+file(READ ${HEADER} header)
+file(READ ${TEST_SOURCE} test)
+string(REGEX MATCHALL "CANOPY_EXPORT[^;(]*[^a-z0-9_](canopy_[a-z0-9_]+)\\(" decls "${header}")
+set(declared 0)
+set(missing "")
+foreach(decl ${decls})
+  string(REGEX REPLACE ".*[^a-z0-9_](canopy_[a-z0-9_]+)\\($" "\\1" name "${decl}")
+  math(EXPR declared "${declared} + 1")
+  string(REGEX MATCH "[^a-z0-9_]${name}\\(" used "${test}")
+  if(NOT used)
+    list(APPEND missing ${name})
+  endif()
+endforeach()
+if(declared LESS 100)
+  message(FATAL_ERROR "found only ${declared} declarations in ${HEADER}; the pattern is stale")
+endif()
+if(missing)
+  list(JOIN missing "\n  " missing)
+  message(FATAL_ERROR "c_api_test.c does not call these functions of c.h:\n  ${missing}")
+endif()
+message(STATUS "c_api_test.c calls all ${declared} functions declared in c.h")

@@ -1,0 +1,119 @@
+#!/bin/sh
+# Copyright (c) Canopy authors.
+#
+# Installs a built Canopy into a temporary prefix, checks what landed, then
+# builds the consumer programs of consumer/ against that prefix both ways a
+# user would, and runs them:
+#   1. CMake: find_package(Canopy) + canopy::canopy (a C and C++ project, and
+#      a C-only one);
+#   2. pkg-config: `pkg-config --cflags --libs canopy` on the compiler line.
+# Needs no network. Registered with CTest as install_consumer.
+#
+# Usage: install_test.sh BUILD_DIR CONSUMER_DIR CMAKE CC CXX PKG_CONFIG [SANITIZE_FLAGS]
+
+set -eu
+
+if [ $# -lt 6 ]; then
+  echo "usage: $0 BUILD_DIR CONSUMER_DIR CMAKE CC CXX PKG_CONFIG [SANITIZE_FLAGS]" >&2
+  exit 2
+fi
+build=$1
+src=$2
+cmake=$3
+cc=$4
+cxx=$5
+pkgconfig=$6
+san=${7:-}
+
+tmp=$(mktemp -d /tmp/canopy-install-test-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+prefix=$tmp/prefix
+
+fail() {
+  echo "install_test: FAILED: $*" >&2
+  exit 1
+}
+
+step() {
+  echo "install_test: $*"
+}
+
+# ---- Install ----------------------------------------------------------------
+step "cmake --install $build --prefix $prefix"
+if ! "$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1; then
+  cat "$tmp/install.log" >&2
+  fail "cmake --install failed (is the whole tree built? the install needs every target)"
+fi
+
+pc=$(find "$prefix" -name canopy.pc | head -n 1)
+[ -n "$pc" ] || fail "no canopy.pc installed"
+pcdir=$(dirname "$pc")
+lib=$(find "$prefix" -name libcanopy.so | head -n 1)
+[ -n "$lib" ] || fail "no libcanopy.so installed"
+libdir=$(dirname "$lib")
+soname=$(objdump -p "$lib" 2>/dev/null | awk '/SONAME/ {print $2}')
+[ -n "$soname" ] || fail "libcanopy.so has no SONAME"
+[ -f "$libdir/$soname" ] || fail "no $soname (the SONAME link) in $libdir"
+for header in c.h db.h query.h types.h status.h options.h version.h; do
+  [ -f "$prefix/include/canopy/$header" ] || fail "header canopy/$header not installed"
+done
+for file in CanopyConfig.cmake CanopyConfigVersion.cmake CanopyTargets.cmake; do
+  [ -f "$libdir/cmake/Canopy/$file" ] || fail "$file not installed in $libdir/cmake/Canopy"
+done
+# Internal headers stay private.
+if find "$prefix/include" -name '*.h' | grep -v "/include/canopy/" | grep -q .; then
+  fail "headers outside include/canopy were installed"
+fi
+
+# ---- 1. CMake: find_package(Canopy) --------------------------------------------
+configure() {
+  # $1: build folder; $2: WITH_CXX
+  "$cmake" -S "$src" -B "$1" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" -DEXPECTED_PREFIX="$prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DWITH_CXX="$2" \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" \
+    -DCMAKE_EXE_LINKER_FLAGS="$san" >"$1.log" 2>&1 ||
+    { cat "$1.log" >&2; fail "configuring the consumer ($1) failed"; }
+  "$cmake" --build "$1" >>"$1.log" 2>&1 ||
+    { cat "$1.log" >&2; fail "building the consumer ($1) failed"; }
+}
+
+step "CMake consumer (C and C++)"
+configure "$tmp/cmake-build" ON
+"$tmp/cmake-build/consumer_c" "$tmp/db-cmake-c" || fail "CMake-built consumer_c failed"
+"$tmp/cmake-build/consumer_cxx" "$tmp/db-cmake-cxx" || fail "CMake-built consumer_cxx failed"
+
+step "CMake consumer (a C-only project)"
+configure "$tmp/cmake-build-c" OFF
+"$tmp/cmake-build-c/consumer_c" "$tmp/db-cmake-c-only" || fail "C-only consumer_c failed"
+
+# ---- 2. pkg-config ------------------------------------------------------------
+step "pkg-config consumer"
+# Only the installed canopy.pc is visible, so nothing else can answer.
+PKG_CONFIG_LIBDIR=$pcdir
+PKG_CONFIG_PATH=
+export PKG_CONFIG_LIBDIR PKG_CONFIG_PATH
+"$pkgconfig" --exists --print-errors canopy || fail "pkg-config cannot find canopy"
+version=$("$pkgconfig" --modversion canopy)
+[ -n "$version" ] || fail "canopy.pc has no version"
+# canopy.pc finds its prefix from its own place: it must point into $prefix.
+includedir=$("$pkgconfig" --variable=includedir canopy)
+[ -f "$includedir/canopy/c.h" ] || fail "canopy.pc includedir '$includedir' lacks canopy/c.h"
+case $(cd "$includedir" && pwd -P) in
+  "$(cd "$prefix" && pwd -P)"/*) ;;
+  *) fail "canopy.pc includedir '$includedir' is outside the install prefix" ;;
+esac
+flags=$("$pkgconfig" --cflags --libs canopy)
+# shellcheck disable=SC2086  # flags and sanitizer options are word lists
+"$cc" -std=c11 -Wall -Wextra -Werror $san "$src/consumer.c" $flags -o "$tmp/pc_consumer_c" ||
+  fail "compiling consumer.c with pkg-config flags ($flags) failed"
+# shellcheck disable=SC2086
+"$cxx" -std=c++20 -Wall -Wextra -Werror -Wno-missing-field-initializers $san "$src/consumer.cc" \
+  $flags -o "$tmp/pc_consumer_cxx" ||
+  fail "compiling consumer.cc with pkg-config flags ($flags) failed"
+LD_LIBRARY_PATH=$libdir "$tmp/pc_consumer_c" "$tmp/db-pc-c" || fail "pkg-config consumer_c failed"
+LD_LIBRARY_PATH=$libdir "$tmp/pc_consumer_cxx" "$tmp/db-pc-cxx" ||
+  fail "pkg-config consumer_cxx failed"
+
+step "all consumers built and ran against the installed canopy $version"

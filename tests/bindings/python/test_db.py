@@ -1,0 +1,152 @@
+# Copyright (c) Canopy authors.
+"""Opening and closing, options, versions, loading the library, and the
+ctypes prototypes against include/canopy/c.h."""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import shutil
+import unittest
+
+import canopy
+from canopy import _lib
+
+from harness import SYSTEM, DbTestCase
+
+
+class OpenCloseTest(DbTestCase):
+
+    def test_context_manager_closes(self):
+        with canopy.open(self.path("other"), sync=False) as db:
+            self.assertFalse(db.closed)
+            db.create_account(SYSTEM, "acme", "ACME")
+        self.assertTrue(db.closed)
+        with self.assertRaises(canopy.FailedPrecondition):
+            db.roots()
+        db.close()  # idempotent
+        # The data is durable across a reopen.
+        with canopy.open(self.path("other")) as again:
+            self.assertEqual(again.find_account("acme").name, "ACME")
+
+    def test_closed_database_refuses_every_call(self):
+        self.db.close()
+        with self.assertRaisesRegex(canopy.FailedPrecondition, "closed"):
+            self.db.create_account(SYSTEM, "x", "X")
+        with self.assertRaises(canopy.FailedPrecondition):
+            list(self.db.visible(SYSTEM))
+        self.assertIn("closed", repr(self.db))
+
+    def test_open_errors(self):
+        with self.assertRaises(canopy.NotFound):
+            canopy.open(self.path("missing"), create_if_missing=False)
+        with self.assertRaises(canopy.AlreadyExists):
+            canopy.open(self.path("db"), error_if_exists=True)
+        with self.assertRaisesRegex(canopy.IoError, "."):
+            canopy.open(self.path("db"))  # still open in setUp: locked
+        with self.assertRaisesRegex(canopy.InvalidArgument, "max_depth"):
+            canopy.open(self.path("other"), max_depth=0)
+        with self.assertRaises(canopy.InvalidArgument):
+            canopy.open(self.path("other"), max_open_cursors=0)
+        with self.assertRaises(canopy.InvalidArgument):
+            canopy.open("")
+        with self.assertRaises(canopy.InvalidArgument):
+            canopy.open(self.path("nul\0name"))
+        os.mkdir(self.path("junk"))
+        with open(self.path("junk/notes.txt"), "w") as f:
+            f.write("not a database\n")
+        with self.assertRaises(canopy.CanopyError):
+            canopy.open(self.path("junk"))
+
+    def test_open_type_errors(self):
+        with self.assertRaises(TypeError):
+            canopy.open(42)
+        with self.assertRaises(TypeError):
+            canopy.open(b"/tmp/bytes-path")
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("other"), sync="yes")
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("other"), max_depth="8")
+        with self.assertRaises(canopy.InvalidArgument):
+            canopy.open(self.path("other"), max_depth=-1)
+
+    def test_options_take_effect(self):
+        with canopy.open(self.path("shallow"), max_depth=2, sync=True,
+                         block_cache_bytes=1 << 20, cursor_ttl_seconds=5,
+                         max_open_cursors=4) as db:
+            root = db.create_account(SYSTEM, "r", "R")
+            child = db.create_account(SYSTEM, "c", "C", root)
+            with self.assertRaisesRegex(canopy.FailedPrecondition, "depth"):
+                db.create_account(SYSTEM, "g", "G", child)
+
+
+class VersionTest(unittest.TestCase):
+
+    def test_versions(self):
+        self.assertRegex(canopy.version(), r"^\d+\.\d+\.\d+")
+        self.assertEqual(canopy.__version__, canopy.version())
+        self.assertEqual(canopy.storage_format_version(), 1)
+
+
+class LibraryTest(unittest.TestCase):
+    """How the package finds libcanopy, in a fresh interpreter."""
+
+    def run_python(self, env_library):
+        env = dict(os.environ)
+        env["CANOPY_LIBRARY"] = env_library
+        return subprocess.run([sys.executable, "-c", "import canopy; print(canopy.version())"],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    def test_bad_library_path_is_an_import_error(self):
+        result = self.run_python("/nonexistent/libcanopy.so")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("ImportError", result.stderr)
+        self.assertIn("CANOPY_LIBRARY", result.stderr)
+
+    def test_library_next_to_the_package(self):
+        # A copy of the package with libcanopy beside it loads without the
+        # environment variable.
+        folder = tempfile.mkdtemp(prefix="canopy-py-pkg-")
+        try:
+            package = os.path.dirname(canopy.__file__)
+            shutil.copytree(package, os.path.join(folder, "canopy"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy(os.environ["CANOPY_LIBRARY"],
+                        os.path.join(folder, "canopy", "libcanopy.so"))
+            env = {k: v for k, v in os.environ.items() if k != "CANOPY_LIBRARY"}
+            env["PYTHONPATH"] = folder
+            code = ("import canopy, canopy._lib as l; "
+                    "print(canopy.version(), l.lib._name)")
+            result = subprocess.run([sys.executable, "-c", code], env=env,
+                                    capture_output=True, text=True, timeout=60)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn(os.path.join(folder, "canopy", "libcanopy.so"), result.stdout)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class PrototypeTest(unittest.TestCase):
+    """The ctypes table declares exactly the functions of c.h, each with
+    the header's number of parameters."""
+
+    def test_table_matches_header(self):
+        header = os.environ.get("CANOPY_C_HEADER")
+        if not header:
+            self.skipTest("CANOPY_C_HEADER is not set")
+        with open(header) as f:
+            text = f.read()
+        decls = re.findall(r"CANOPY_EXPORT\s+[^;]*?\b(canopy_[a-z0-9_]+)\s*\(([^;]*?)\);",
+                           text, re.S)
+        self.assertGreater(len(decls), 100)
+        declared = {}
+        for name, params in decls:
+            params = " ".join(params.split())
+            declared[name] = 0 if params == "void" else params.count(",") + 1
+        self.assertEqual(sorted(declared), sorted(_lib.SIGNATURES))
+        for name, arity in declared.items():
+            self.assertEqual(len(_lib.SIGNATURES[name][1]), arity, name)
+
+
+if __name__ == "__main__":
+    unittest.main()

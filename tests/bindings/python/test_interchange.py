@@ -1,0 +1,86 @@
+# Copyright (c) Canopy authors.
+"""Export and import (with progress callbacks and cancellation) and the
+integrity check."""
+
+import unittest
+
+import canopy
+
+from harness import SYSTEM, WorldTestCase
+
+
+class InterchangeTest(WorldTestCase):
+
+    def test_round_trip(self):
+        calls = []
+        counts = self.db.export_file(self.path("out.jsonl"),
+                                     progress=lambda done, total: calls.append((done, total)))
+        self.assertIsInstance(counts, canopy.ImportReport)
+        self.assertEqual((counts.accounts, counts.users, counts.memberships, counts.entities),
+                         (5, 3, 3, 6))
+        self.assertTrue(calls)
+        self.assertEqual(calls[-1][0], calls[-1][1])
+        with canopy.open(self.path("copy"), sync=False) as copy:
+            report = copy.import_file(SYSTEM, self.path("out.jsonl"))
+            self.assertEqual(report, counts)
+            self.assertEqual([a.key for a in copy.descendants(copy.find_account("acme").id)],
+                             ["acme-a", "acme-a1", "acme-b"])
+            copy.check_integrity()
+            # The same records again clash with what is there; nothing changes.
+            with self.assertRaises(canopy.InvalidArgument):
+                copy.import_file(SYSTEM, self.path("out.jsonl"))
+
+    def test_import_refusals(self):
+        w = self.w
+        with open(self.path("bad.jsonl"), "w") as f:
+            f.write('{"type":"account","key":"initech","name":"Initech"}\n')
+            f.write('{"type":"account","key":\n')
+        with self.assertRaisesRegex(canopy.InvalidArgument, "line 2"):
+            self.db.import_file(SYSTEM, self.path("bad.jsonl"))
+        with self.assertRaises(canopy.NotFound):
+            self.db.find_account("initech")  # nothing was written
+        with self.assertRaises(canopy.NotFound):
+            self.db.import_file(SYSTEM, self.path("missing.jsonl"))
+        with self.assertRaisesRegex(canopy.PermissionDenied, "system"):
+            self.db.import_file(w.admin, self.path("bad.jsonl"))
+        with self.assertRaises(TypeError):
+            self.db.import_file(SYSTEM, self.path("bad.jsonl"), progress="yes")
+        with self.assertRaises(canopy.IoError):
+            self.db.export_file("/nonexistent-canopy-dir/out.jsonl")
+
+    def big_file(self):
+        path = self.path("big.jsonl")
+        with open(path, "w") as f:
+            for i in range(20000):  # progress is asked every 16k lines
+                f.write('{"type":"account","key":"bulk-%d","name":"Bulk %d"}\n' % (i, i))
+        return path
+
+    def test_cancel_from_progress(self):
+        path = self.big_file()
+        with self.assertRaisesRegex(canopy.Aborted, "cancelled"):
+            self.db.import_file(SYSTEM, path, progress=lambda done, total: False)
+        with self.assertRaises(canopy.NotFound):
+            self.db.find_account("bulk-0")
+
+    def test_exception_in_progress_cancels_and_propagates(self):
+        path = self.big_file()
+
+        def progress(done, total):
+            raise KeyError("from the callback")
+
+        with self.assertRaisesRegex(KeyError, "from the callback"):
+            self.db.import_file(SYSTEM, path, progress=progress)
+        with self.assertRaises(canopy.NotFound):
+            self.db.find_account("bulk-0")
+        # A callback that returns None goes on.
+        report = self.db.import_file(SYSTEM, path, progress=lambda done, total: None)
+        self.assertEqual(report.accounts, 20000)
+        self.assertEqual(self.db.find_account("bulk-19999").name, "Bulk 19999")
+
+    def test_check_integrity(self):
+        self.assertIsNone(self.db.check_integrity())
+        self.assertIsNone(self.db.check_integrity(progress=lambda done, total: True))
+
+
+if __name__ == "__main__":
+    unittest.main()
