@@ -603,7 +603,7 @@ StatusOr<std::vector<Account>> DbImpl::Descendants(AccountId id, uint32_t max_le
   CANOPY_RETURN_IF_ERROR(scope.status());
   const AccountNode* a = nullptr;
   CANOPY_RETURN_IF_ERROR(RequireAccount(id, "descendants", &a));
-  const uint32_t limit = max_levels == 0 ? query::kNoDepthLimit : a->depth + max_levels;
+  const uint32_t limit = query::DepthLimit(a->depth, max_levels);
   std::vector<Account> out;
   Status status;
   catalog_.ForEachInSubtree(*a, limit, [&](const AccountNode& n) {

@@ -300,6 +300,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     problems.Add("in-memory sequences differ from the stored ones");
   }
 
+  if (progress) progress(entities, entities);
   if (problems.count() == 0) return Status::Ok();
   return Status::Corruption(std::to_string(problems.count()) + " problem(s) found");
 }

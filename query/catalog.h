@@ -77,6 +77,13 @@ struct RoleNode {
 
 inline constexpr uint32_t kNoDepthLimit = std::numeric_limits<uint32_t>::max();
 
+// The deepest level `max_levels` below an account at `depth` reaches
+// (0: no limit); saturates instead of wrapping.
+inline uint32_t DepthLimit(uint32_t depth, uint32_t max_levels) {
+  if (max_levels == 0 || max_levels >= kNoDepthLimit - depth) return kNoDepthLimit;
+  return depth + max_levels;
+}
+
 struct Catalog {
   uint32_t max_depth = 32;
   std::unordered_map<AccountId, AccountNode> accounts;

@@ -188,7 +188,7 @@ Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer,
     if (r == nullptr) return Status::NotFound("no account with id " + std::to_string(root));
     base_depth = r->depth;
   }
-  const uint32_t depth_limit = max_levels == 0 ? kNoDepthLimit : base_depth + max_levels;
+  const uint32_t depth_limit = DepthLimit(base_depth, max_levels);
   if (!viewer.is_system() && c.user(viewer.user()) == nullptr) {
     return Status::NotFound("no user with id " + std::to_string(viewer.user()));
   }

@@ -141,7 +141,7 @@ class Db {
   // below it (0: no limit), not including itself.
   virtual StatusOr<std::vector<Account>> Descendants(AccountId id, uint32_t max_levels) const = 0;
 
-  // The root tenants, in creation order.
+  // The root tenants, in creation order (empty once the database is closed).
   virtual std::vector<AccountId> Roots() const = 0;
 
   // ---- Entities -------------------------------------------------------
@@ -270,7 +270,8 @@ class Db {
   // Loads a JSON Lines file (SPEC.md "Interchange format") all or nothing:
   // a bad line fails the call with InvalidArgument naming the line number,
   // and nothing is written. Large files go through SST ingestion. System
-  // actor only.
+  // actor only (PermissionDenied otherwise); NotFound when the file cannot
+  // be opened; Aborted when `options.progress` cancels.
   virtual Status Import(const Actor& actor, std::string_view path, const ImportOptions& options,
                         ImportReport* report) = 0;
   // Writes the whole database in the same format (parents before children)

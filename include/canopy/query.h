@@ -51,6 +51,7 @@ struct AttributeFilter {
 
 // The selection of Visible, Count and NewVisibleIterator.
 struct VisibleRequest {
+  explicit VisibleRequest(Actor v) : viewer(v) {}
   // Whose visibility: Actor::User(id) sees what its memberships grant;
   // Actor::System() sees everything (administration, exports).
   Actor viewer;
@@ -155,6 +156,7 @@ enum class TableSort : uint8_t {
 };
 
 struct TableRequest {
+  explicit TableRequest(Actor v) : viewer(v) {}
   Actor viewer;               // rows are the accounts it may read
   AccountId root = kNoId;     // only this account's subtree
   TableSort sort = TableSort::kTree;

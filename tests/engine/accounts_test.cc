@@ -169,6 +169,9 @@ TEST_F(AccountsTest, MoveCarriesTheSubtreeAndItsDevices) {
   EXPECT_EQ((*desc)[0].key, "b");
   EXPECT_EQ((*desc)[1].key, "a");
   EXPECT_EQ(db_->Descendants(root, 0)->size(), 3u);
+  // A huge level limit means "all" (it once wrapped around to nothing).
+  EXPECT_EQ(db_->Descendants(root, UINT32_MAX)->size(), 3u);
+  EXPECT_NE(db_->GraphJson(Actor::System(), root, UINT32_MAX)->find("\"a1\""), std::string::npos);
   EXPECT_OK(db_->CheckIntegrity(nullptr));
 }
 
