@@ -2,8 +2,13 @@
 
 #include "bench/bench_env.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "engine/db_impl.h"
@@ -24,8 +29,17 @@ uint64_t FolderBytes(const std::string& path) {
 
 Status BenchEnv::Prepare(const TreeSpec& spec, const std::string& root_dir, bool with_sqlite,
                          bool verbose, std::unique_ptr<BenchEnv>* out) {
+  PrepareOptions options;
+  options.with_sqlite = with_sqlite;
+  options.verbose = verbose;
+  return Prepare(spec, root_dir, options, out);
+}
+
+Status BenchEnv::Prepare(const TreeSpec& spec, const std::string& root_dir,
+                         const PrepareOptions& options, std::unique_ptr<BenchEnv>* out) {
   auto env = std::make_unique<BenchEnv>();
   env->spec = spec;
+  env->options_ = options;
   env->dir = (fs::path(root_dir) / spec.Name()).string();
   std::error_code ec;
   fs::create_directories(env->dir, ec);
@@ -34,40 +48,108 @@ Status BenchEnv::Prepare(const TreeSpec& spec, const std::string& root_dir, bool
   const std::string done_marker = env->dir + "/canopy.done";
   const bool reuse = fs::exists(done_marker);
   std::string jsonl = reuse ? "" : env->dir + "/tree.jsonl";
-  if (verbose) std::fprintf(stderr, "bench: generating %s\n", spec.Name().c_str());
+  env->Log("generating " + spec.Name());
   CANOPY_RETURN_IF_ERROR(Generate(spec, jsonl, &env->tree));
   if (!reuse) {
     fs::remove_all(db_path, ec);
-    Options o;
-    o.sync = false;
-    CANOPY_RETURN_IF_ERROR(Db::Open(o, db_path, &env->db));
-    if (verbose) std::fprintf(stderr, "bench: importing %s\n", jsonl.c_str());
+    CANOPY_RETURN_IF_ERROR(Db::Open(options.db_options, db_path, &env->db));
+    env->Log("importing " + jsonl);
     env->import_bytes = fs::file_size(jsonl, ec);
     auto start = std::chrono::steady_clock::now();
     ImportReport report;
-    CANOPY_RETURN_IF_ERROR(env->db->Import(Actor::System(), jsonl, ImportOptions(), &report));
+    ImportOptions import_options;
+    import_options.progress = options.import_progress;
+    CANOPY_RETURN_IF_ERROR(env->db->Import(Actor::System(), jsonl, import_options, &report));
     env->import_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (verbose) {
-      std::fprintf(stderr, "bench: imported %llu devices in %.2f s (%.0f devices/s)\n",
-                   (unsigned long long)report.entities, env->import_seconds,
-                   report.entities / env->import_seconds);
-    }
+    char line[160];
+    std::snprintf(line, sizeof(line), "imported %llu devices in %.2f s (%.0f devices/s)",
+                  (unsigned long long)report.entities, env->import_seconds,
+                  report.entities / env->import_seconds);
+    env->Log(line);
     CANOPY_RETURN_IF_ERROR(env->db->Close());
     env->db.reset();
     fs::remove(jsonl, ec);
     std::FILE* f = std::fopen(done_marker.c_str(), "w");
     if (f) std::fclose(f);
   }
-  Options o;
-  o.sync = false;
-  CANOPY_RETURN_IF_ERROR(Db::Open(o, db_path, &env->db));
-  if (with_sqlite) {
-    if (verbose) std::fprintf(stderr, "bench: preparing SQLite\n");
-    CANOPY_RETURN_IF_ERROR(SqliteBaseline::Open(env->tree, env->dir + "/sqlite.db", &env->sqlite));
-  }
+  CANOPY_RETURN_IF_ERROR(env->OpenDb(options.private_copy));
+  if (options.with_sqlite) CANOPY_RETURN_IF_ERROR(env->OpenSqlite());
   *out = std::move(env);
   return Status::Ok();
+}
+
+BenchEnv::~BenchEnv() {
+  sqlite.reset();
+  (void)CloseDb();
+}
+
+void BenchEnv::Log(const std::string& message) const {
+  if (options_.log) {
+    options_.log(message);
+  } else if (options_.verbose) {
+    std::fprintf(stderr, "bench: %s\n", message.c_str());
+  }
+}
+
+Status BenchEnv::CloseDb() {
+  Status s;
+  if (db) s = db->Close();
+  db.reset();
+  if (!copy_path_.empty()) {
+    std::error_code ec;
+    fs::remove_all(copy_path_, ec);
+    copy_path_.clear();
+  }
+  return s;
+}
+
+Status BenchEnv::OpenDb(bool private_copy) {
+  const std::string cached = dir + "/canopy";
+  db_path = cached;
+  if (private_copy) {
+    // Private copies of crashed runs (their process is gone) are removed.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("work-", 0) != 0) continue;
+      pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + 5, nullptr, 10));
+      if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+    }
+    copy_path_ = dir + "/work-" + std::to_string(getpid());
+    fs::remove_all(copy_path_, ec);
+    fs::create_directories(copy_path_, ec);
+    if (ec) return Status::IOError("cannot create " + copy_path_ + ": " + ec.message());
+    for (const auto& e : fs::directory_iterator(cached, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!e.is_regular_file(ec) || name.rfind("LOG", 0) == 0) continue;
+      const fs::path to = fs::path(copy_path_) / name;
+      if (e.path().extension() == ".sst") {
+        fs::create_hard_link(e.path(), to, ec);
+      } else {
+        fs::copy_file(e.path(), to, ec);
+      }
+      if (ec) return Status::IOError("cannot copy " + e.path().string() + ": " + ec.message());
+    }
+    if (ec) return Status::IOError("cannot list " + cached + ": " + ec.message());
+    db_path = copy_path_;
+  }
+  auto start = std::chrono::steady_clock::now();
+  CANOPY_RETURN_IF_ERROR(Db::Open(options_.db_options, db_path, &db));
+  open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return Status::Ok();
+}
+
+Status BenchEnv::Reopen(bool private_copy, const std::function<void()>& between) {
+  CANOPY_RETURN_IF_ERROR(CloseDb());
+  if (between) between();
+  return OpenDb(private_copy);
+}
+
+Status BenchEnv::OpenSqlite() {
+  if (sqlite) return Status::Ok();
+  Log("preparing SQLite");
+  return SqliteBaseline::Open(tree, dir + "/sqlite.db", &sqlite);
 }
 
 storage::Store* BenchEnv::store() const { return static_cast<engine::DbImpl*>(db.get())->store(); }
@@ -96,6 +178,10 @@ UserId BenchEnv::AdminOf(uint32_t index, bool branch) {
   return *u;
 }
 
-uint64_t BenchEnv::DiskBytes() const { return FolderBytes(dir + "/canopy"); }
+uint64_t BenchEnv::DiskBytes() const {
+  return FolderBytes(db_path.empty() ? dir + "/canopy" : db_path);
+}
+
+uint64_t BenchEnv::CachedDiskBytes() const { return FolderBytes(dir + "/canopy"); }
 
 }  // namespace canopy::bench

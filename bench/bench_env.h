@@ -7,6 +7,7 @@
 #ifndef CANOPY_BENCH_BENCH_ENV_H_
 #define CANOPY_BENCH_BENCH_ENV_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,27 @@
 
 namespace canopy::bench {
 
+// How BenchEnv::Prepare builds and opens an environment (the defaults are
+// the original Prepare's behaviour, without SQLite).
+struct PrepareOptions {
+  bool with_sqlite = false;
+  bool verbose = false;  // phase messages, to `log` or else to stderr
+  // Open a private copy of the cached database instead of the cache itself,
+  // so that a workload that writes never changes it. The copy hard-links
+  // the SST files (RocksDB never rewrites one in place) and copies the few
+  // other files; it is deleted when the environment is destroyed.
+  bool private_copy = false;
+  // Options of Db::Open; sync is off as benchmarks measure the engine, not
+  // the disk's fsync.
+  Options db_options = [] {
+    Options o;
+    o.sync = false;
+    return o;
+  }();
+  ProgressFn import_progress;                    // forwarded to Db::Import
+  std::function<void(const std::string&)> log;  // receives phase messages
+};
+
 struct BenchEnv {
   TreeSpec spec;
   GeneratedTree tree;
@@ -25,10 +47,26 @@ struct BenchEnv {
   std::unique_ptr<SqliteBaseline> sqlite;
   double import_seconds = 0;     // 0 when the database was reused
   uint64_t import_bytes = 0;
+  double open_seconds = 0;       // the last Db::Open (catalog load included)
+  std::string db_path;           // the folder `db` was opened from
 
   // Builds (or reuses) the environment for `spec` under `root_dir`.
   static Status Prepare(const TreeSpec& spec, const std::string& root_dir, bool with_sqlite,
                         bool verbose, std::unique_ptr<BenchEnv>* out);
+  static Status Prepare(const TreeSpec& spec, const std::string& root_dir,
+                        const PrepareOptions& options, std::unique_ptr<BenchEnv>* out);
+  // Closes the database (and deletes a private copy).
+  ~BenchEnv();
+
+  // Closes the database and opens it again: the cached one, or a fresh
+  // private copy of it (see PrepareOptions::private_copy). `between`, when
+  // set, runs once the database is closed and before it opens again (to
+  // measure what opening costs).
+  Status Reopen(bool private_copy, const std::function<void()>& between = nullptr);
+  // Opens the SQLite baseline on the same tree (building it on first use).
+  Status OpenSqlite();
+  // Bytes of the cached database folder (the built tree, before any write).
+  uint64_t CachedDiskBytes() const;
 
   storage::Store* store() const;
   AccountId Account(uint32_t index) const;
@@ -38,6 +76,13 @@ struct BenchEnv {
   UserId AdminOf(uint32_t index, bool branch = true);
   // Bytes of the database folder on disk.
   uint64_t DiskBytes() const;
+
+ private:
+  Status OpenDb(bool private_copy);
+  Status CloseDb();
+  void Log(const std::string& message) const;
+  PrepareOptions options_;
+  std::string copy_path_;  // the private copy, when open
 };
 
 // Bytes of a folder's files.

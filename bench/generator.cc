@@ -16,7 +16,14 @@ std::string TreeSpec::Name() const {
                 (unsigned long long)roots, (unsigned long long)accounts, depth, fanout,
                 (unsigned long long)devices, zipf, (unsigned long long)users, branch_share,
                 (unsigned long long)seed);
-  return buf;
+  std::string name = buf;
+  if (memberships_per_user != 1) name += "-m" + std::to_string(memberships_per_user);
+  return name;
+}
+
+const char* GeneratedTree::RoleName(uint8_t role) {
+  static const char* const kRoles[] = {"account_admin", "device_manager", "viewer"};
+  return kRoles[role % 3];
 }
 
 uint32_t GeneratedTree::SubtreeAtLeast(uint64_t min_devices) const {
@@ -30,6 +37,9 @@ uint32_t GeneratedTree::SubtreeAtLeast(uint64_t min_devices) const {
 Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* out) {
   if (spec.roots == 0 || spec.accounts < spec.roots || spec.depth == 0 || spec.fanout == 0) {
     return Status::InvalidArgument("tree spec needs roots >= 1, accounts >= roots, depth and fanout >= 1");
+  }
+  if (spec.memberships_per_user == 0 || spec.memberships_per_user > spec.accounts) {
+    return Status::InvalidArgument("tree spec needs 1 <= memberships per user <= accounts");
   }
   *out = GeneratedTree();
   out->spec = spec;
@@ -88,6 +98,54 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
     out->user_account[u] = static_cast<uint32_t>(rng() % n);
     out->user_branch[u] = branch(rng);
   }
+  // Memberships: each user's first one above, then the extra ones (drawn
+  // last, so that trees with one membership per user are unchanged). A user
+  // may hold roles only in its own account's subtree (SPEC.md rule 1), so
+  // the extra ones are on distinct descendants of that account: fewer where
+  // the subtree is smaller. Descendants are drawn from the subtree's slice
+  // of the accounts in pre-order.
+  std::vector<std::vector<GeneratedMembership>> extra(spec.users);
+  if (spec.memberships_per_user > 1) {
+    std::vector<std::vector<uint32_t>> children(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (out->parent[i] != UINT32_MAX) children[out->parent[i]].push_back(i);
+    }
+    std::vector<uint32_t> preorder, first(n), size(n, 1);
+    std::vector<uint32_t> stack;
+    for (uint32_t i = n; i-- > 0;) {
+      if (out->parent[i] == UINT32_MAX) stack.push_back(i);
+    }
+    while (!stack.empty()) {
+      uint32_t a = stack.back();
+      stack.pop_back();
+      first[a] = static_cast<uint32_t>(preorder.size());
+      preorder.push_back(a);
+      for (auto c = children[a].rbegin(); c != children[a].rend(); ++c) stack.push_back(*c);
+    }
+    for (uint64_t i = n; i-- > 0;) {  // children have larger indexes than parents
+      if (out->parent[i] != UINT32_MAX) size[out->parent[i]] += size[i];
+    }
+    for (uint64_t u = 0; u < spec.users; ++u) {
+      const uint32_t home = out->user_account[u];
+      const uint32_t want = static_cast<uint32_t>(
+          std::min<uint64_t>(spec.memberships_per_user - 1, size[home] - 1));
+      std::vector<uint32_t> taken;
+      while (taken.size() < want) {
+        uint32_t a = preorder[first[home] + 1 + rng() % (size[home] - 1)];
+        if (std::find(taken.begin(), taken.end(), a) != taken.end()) continue;
+        taken.push_back(a);
+        uint8_t role = static_cast<uint8_t>((u + taken.size()) % 3);
+        extra[u].push_back(GeneratedMembership{static_cast<uint32_t>(u), a, branch(rng), role});
+      }
+    }
+  }
+  out->memberships.reserve(spec.users * spec.memberships_per_user);
+  for (uint64_t u = 0; u < spec.users; ++u) {
+    out->memberships.push_back(GeneratedMembership{static_cast<uint32_t>(u), out->user_account[u],
+                                                   out->user_branch[u],
+                                                   static_cast<uint8_t>(u % 3)});
+    out->memberships.insert(out->memberships.end(), extra[u].begin(), extra[u].end());
+  }
   if (path.empty()) return Status::Ok();
 
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
@@ -107,17 +165,22 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
                    (unsigned long long)i, (unsigned long long)i, out->parent[i]);
     }
   }
-  static const char* const kRoles[] = {"account_admin", "device_manager", "viewer"};
+  size_t next_membership = 0;
   for (uint64_t u = 0; u < spec.users; ++u) {
     std::fprintf(f.get(),
                  "{\"type\":\"user\",\"login\":\"user-%llu@bench\",\"name\":\"User %llu\","
                  "\"account\":\"acc-%u\"}\n",
                  (unsigned long long)u, (unsigned long long)u, out->user_account[u]);
-    std::fprintf(f.get(),
-                 "{\"type\":\"membership\",\"login\":\"user-%llu@bench\",\"account\":\"acc-%u\","
-                 "\"role\":\"%s\",\"branch\":%s}\n",
-                 (unsigned long long)u, out->user_account[u], kRoles[u % 3],
-                 out->user_branch[u] ? "true" : "false");
+    for (; next_membership < out->memberships.size() &&
+           out->memberships[next_membership].user == u;
+         ++next_membership) {
+      const GeneratedMembership& m = out->memberships[next_membership];
+      std::fprintf(f.get(),
+                   "{\"type\":\"membership\",\"login\":\"user-%llu@bench\",\"account\":\"acc-%u\","
+                   "\"role\":\"%s\",\"branch\":%s}\n",
+                   (unsigned long long)u, m.account, GeneratedTree::RoleName(m.role),
+                   m.branch ? "true" : "false");
+    }
   }
   static const char* const kTypes[] = {"tracker", "sensor", "camera", "gateway"};
   for (uint64_t d = 0; d < spec.devices; ++d) {

@@ -27,9 +27,25 @@ struct TreeSpec {
   uint64_t users = 1000;
   double branch_share = 0.7;  // memberships with branch access
   uint64_t seed = 42;
+  // Memberships of each user, on distinct accounts (1..accounts). The first
+  // one is on the account the user is created in; the others on accounts
+  // below it (a user holds roles only in its own account's subtree), so a
+  // user whose account has fewer descendants gets fewer. They are drawn
+  // after everything else, so the rest of the tree does not depend on it.
+  uint32_t memberships_per_user = 1;
 
   // A short stable name for caching built databases, e.g. "r1-a10000-...".
+  // memberships_per_user appears only when it is not 1, so the names (and
+  // caches) of earlier trees stay valid.
   std::string Name() const;
+};
+
+// One generated membership (user and account are generator indexes).
+struct GeneratedMembership {
+  uint32_t user = 0;
+  uint32_t account = 0;
+  bool branch = false;
+  uint8_t role = 0;  // index into GeneratedTree::RoleName
 };
 
 // What was generated, for choosing benchmark targets.
@@ -42,6 +58,11 @@ struct GeneratedTree {
   std::vector<uint32_t> device_owner;  // device index -> account index
   std::vector<uint32_t> user_account;  // user index -> membership account
   std::vector<bool> user_branch;       // user index -> branch membership
+  // Every membership, grouped by user in user order; each user's first one
+  // is (user_account, user_branch), the others are on its descendants.
+  std::vector<GeneratedMembership> memberships;
+  // "account_admin", "device_manager" or "viewer" (role 0, 1, 2).
+  static const char* RoleName(uint8_t role);
   static std::string AccountKey(uint64_t i) { return "acc-" + std::to_string(i); }
   static std::string DeviceKey(uint64_t i) { return "dev-" + std::to_string(i); }
   static std::string UserLogin(uint64_t i) { return "user-" + std::to_string(i) + "@bench"; }

@@ -132,7 +132,8 @@ Status SqliteBaseline::Open(const GeneratedTree& tree, const std::string& path,
 }
 
 SqliteBaseline::~SqliteBaseline() {
-  for (sqlite3_stmt* st : {scan_cte_, scan_path_, count_cte_, count_path_, check_}) {
+  for (sqlite3_stmt* st : {scan_cte_, scan_path_, count_cte_, count_path_, check_, scan_direct_,
+                           count_direct_, device_path_, owner_chain_}) {
     sqlite3_finalize(st);
   }
   sqlite3_close(db_);
@@ -191,6 +192,67 @@ bool SqliteBaseline::CheckPath(const std::string& key, const std::string& grant)
   }
   sqlite3_reset(check_);
   return ok;
+}
+
+uint64_t SqliteBaseline::ScanDirect(uint32_t account, uint64_t limit) {
+  if (!scan_direct_) {
+    scan_direct_ = Prepare("SELECT key, name FROM devices WHERE account = ?1 ORDER BY id LIMIT ?2");
+    if (!scan_direct_) return 0;
+  }
+  sqlite3_bind_int64(scan_direct_, 1, account);
+  sqlite3_bind_int64(scan_direct_, 2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
+  uint64_t n = 0, bytes = 0;
+  while (sqlite3_step(scan_direct_) == SQLITE_ROW) {
+    bytes += sqlite3_column_bytes(scan_direct_, 0) + sqlite3_column_bytes(scan_direct_, 1);
+    ++n;
+  }
+  sqlite3_reset(scan_direct_);
+  sink_ += bytes;
+  return n;
+}
+
+uint64_t SqliteBaseline::CountDirect(uint32_t account) {
+  if (!count_direct_) {
+    count_direct_ = Prepare("SELECT COUNT(*) FROM devices WHERE account = ?1");
+    if (!count_direct_) return 0;
+  }
+  sqlite3_bind_int64(count_direct_, 1, account);
+  uint64_t n =
+      sqlite3_step(count_direct_) == SQLITE_ROW ? sqlite3_column_int64(count_direct_, 0) : 0;
+  sqlite3_reset(count_direct_);
+  return n;
+}
+
+bool SqliteBaseline::DevicePath(const std::string& key, uint32_t* owner, std::string* path) {
+  if (!device_path_) {
+    device_path_ = Prepare("SELECT account, path FROM devices WHERE key = ?1");
+    if (!device_path_) return false;
+  }
+  sqlite3_bind_text(device_path_, 1, key.c_str(), -1, SQLITE_STATIC);
+  bool found = sqlite3_step(device_path_) == SQLITE_ROW;
+  if (found) {
+    *owner = static_cast<uint32_t>(sqlite3_column_int64(device_path_, 0));
+    path->assign(reinterpret_cast<const char*>(sqlite3_column_text(device_path_, 1)));
+  }
+  sqlite3_reset(device_path_);
+  return found;
+}
+
+bool SqliteBaseline::OwnerChainCte(const std::string& key, std::vector<uint32_t>* chain) {
+  if (!owner_chain_) {
+    owner_chain_ = Prepare(
+        "WITH RECURSIVE up(id) AS (SELECT account FROM devices WHERE key = ?1"
+        " UNION ALL SELECT a.parent FROM accounts a JOIN up ON a.id = up.id"
+        " WHERE a.parent IS NOT NULL) SELECT id FROM up");
+    if (!owner_chain_) return false;
+  }
+  chain->clear();
+  sqlite3_bind_text(owner_chain_, 1, key.c_str(), -1, SQLITE_STATIC);
+  while (sqlite3_step(owner_chain_) == SQLITE_ROW) {
+    chain->push_back(static_cast<uint32_t>(sqlite3_column_int64(owner_chain_, 0)));
+  }
+  sqlite3_reset(owner_chain_);
+  return !chain->empty();
 }
 
 uint64_t SqliteBaseline::MovePath(uint32_t account, uint32_t new_parent, const GeneratedTree& tree) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bench/generator.h"
 #include "canopy/status.h"
@@ -39,6 +40,16 @@ class SqliteBaseline {
   uint64_t CountPath(const std::string& path);
   // Is the device with `key` inside the subtree whose path is `grant`?
   bool CheckPath(const std::string& key, const std::string& grant);
+  // Devices owned by `account` itself (not its sub-accounts): rows seen, as
+  // ScanPath, or their count. A user's direct (non-branch) membership.
+  uint64_t ScanDirect(uint32_t account, uint64_t limit = UINT64_MAX);
+  uint64_t CountDirect(uint32_t account);
+  // The owner and the stored materialized path of the device with `key`
+  // (false when there is none): a check by path prefix.
+  bool DevicePath(const std::string& key, uint32_t* owner, std::string* path);
+  // The device's owner and all its ancestors, owner first, walked up the
+  // adjacency list with a recursive CTE (false when there is no device).
+  bool OwnerChainCte(const std::string& key, std::vector<uint32_t>* chain);
   // Moves an account under another parent (materialized path: rewrite the
   // subtree's paths in accounts and devices). Returns devices touched.
   uint64_t MovePath(uint32_t account, uint32_t new_parent, const GeneratedTree& tree);
@@ -56,6 +67,11 @@ class SqliteBaseline {
   sqlite3_stmt* count_cte_ = nullptr;
   sqlite3_stmt* count_path_ = nullptr;
   sqlite3_stmt* check_ = nullptr;
+  // Prepared on first use by the methods added for the capacity harness.
+  sqlite3_stmt* scan_direct_ = nullptr;
+  sqlite3_stmt* count_direct_ = nullptr;
+  sqlite3_stmt* device_path_ = nullptr;
+  sqlite3_stmt* owner_chain_ = nullptr;
 };
 
 }  // namespace canopy::bench

@@ -47,6 +47,8 @@ class Args {
  public:
   explicit Args(std::vector<std::string> raw, Context* globals = nullptr)
       : raw_(std::move(raw)), globals_(globals) {}
+  // The arguments as given, for commands that parse their own (bench).
+  const std::vector<std::string>& raw() const { return raw_; }
   // Removes and returns the first argument as the subcommand of a command
   // group (`canopy account create ...`). Throws UsageError listing `known`
   // when it is missing, a flag, or not one of them.
@@ -99,6 +101,7 @@ struct Command {
   const char* summary;  // one line for `canopy --help`
   const char* usage;    // the full help text of `canopy NAME --help`
   int (*run)(Context& ctx, Args& args);
+  bool own_help = false;  // the command answers --help itself (bench)
 };
 const std::vector<Command>& Commands();
 

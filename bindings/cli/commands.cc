@@ -18,12 +18,18 @@ Command WhoCanCommand();
 Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
+#ifdef CANOPY_CLI_WITH_BENCH
+Command BenchCommand();
+#endif
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), ImportCommand(), ExportCommand(),  CheckDbCommand(),
+#ifdef CANOPY_CLI_WITH_BENCH
+      BenchCommand(),
+#endif
   };
   return commands;
 }

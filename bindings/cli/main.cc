@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     return canopy::cli::kExitUsage;
   }
   Args args(std::vector<std::string>(argv + i, argv + argc), &ctx);
-  for (int k = i; k < argc; ++k) {
+  for (int k = i; k < argc && !command->own_help; ++k) {
     if (std::strcmp(argv[k], "--help") == 0 || std::strcmp(argv[k], "-h") == 0) {
       std::cout << command->usage;
       return canopy::cli::kExitOk;

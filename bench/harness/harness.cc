@@ -1,0 +1,264 @@
+// Copyright (c) Canopy authors.
+//
+// RunBenchCommand: the order of a run. For each size of the sweep
+// (ascending): build or reuse the database, open it (measuring time and
+// memory), run the workload, at the largest size the thread sweep, then
+// the side-by-side comparisons on the database as built; then the fits, the
+// plan and the outputs.
+
+#include "bench/harness/harness.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <exception>
+#include <fstream>
+#include <thread>
+
+#include "bench/harness/compare.h"
+#include "bench/harness/config.h"
+#include "bench/harness/dataset.h"
+#include "bench/harness/format.h"
+#include "bench/harness/progress.h"
+#include "bench/harness/report.h"
+#include "bench/harness/results.h"
+#include "bench/harness/workload.h"
+
+namespace canopy::bench {
+
+namespace {
+
+std::string Now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+WorkloadConfig WorkloadOf(const HarnessConfig& c, int threads) {
+  WorkloadConfig w;
+  w.mix = c.mix;
+  w.threads = threads;
+  w.duration_s = c.duration_s;
+  w.ops = c.ops;
+  w.warmup_s = c.ops > 0 ? 0 : c.warmup_s;
+  w.page_size = c.page_size;
+  w.pages_per_listing = c.pages_per_listing;
+  w.seed = c.tree.seed;
+  return w;
+}
+
+// The read operations of the mix that have a side-by-side comparison.
+std::vector<Op> ComparedOps(const Mix& mix) {
+  std::vector<Op> out;
+  for (Op op : mix.Ops()) {
+    if (!IsWrite(op)) out.push_back(op);
+  }
+  return out;
+}
+
+void NoteProblems(const std::string& where, const WorkloadResult& w,
+                  std::vector<std::string>* problems) {
+  for (int k = 0; k < kNumOps; ++k) {
+    const OpStats& s = w.ops[k];
+    if (s.errors == 0) continue;
+    problems->push_back(where + ": " + std::to_string(s.errors) + " of " + std::to_string(s.count) +
+                        " " + OpName(static_cast<Op>(k)) +
+                        " calls failed; first: " + s.first_error);
+  }
+}
+
+// Measures one size into *out. Returns an error when the size could not be
+// measured at all (the database could not be built or opened).
+Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, Progress* progress,
+                   SizeResult* out, RunResult* run) {
+  out->spec = spec;
+  const bool writes = c.mix.HasWrites();
+  DatasetOptions o;
+  o.cache_dir = c.cache_dir;
+  o.private_copy = writes;
+  o.db_options.sync = c.sync;
+  o.db_options.block_cache_bytes = c.block_cache_bytes;
+  o.progress = progress;
+  std::unique_ptr<Dataset> ds;
+  CANOPY_RETURN_IF_ERROR(Dataset::Open(spec, o, &ds));
+  out->built = ds->built();
+  out->import_seconds = ds->env().import_seconds;
+  out->disk_bytes = ds->env().CachedDiskBytes();
+
+  // Open again from a trimmed heap, so that open time and memory are the
+  // database's alone (not the generator's or the import's).
+  progress->Phase("opening " + FormatCount(static_cast<double>(spec.devices)) + " devices");
+  CANOPY_RETURN_IF_ERROR(ds->env().Reopen(writes, [out] {
+    TrimHeap();
+    out->before_open = ReadMemoryInfo();
+  }));
+  out->after_open = ReadMemoryInfo();
+  out->open_seconds = ds->env().open_seconds;
+
+  const std::string where = "at " + FormatCount(static_cast<double>(spec.devices)) + " devices";
+  out->workload = RunWorkload(ds.get(), WorkloadOf(c, c.threads), progress,
+                              "workload " + where + ", " + std::to_string(c.threads) + " threads");
+  out->after_workload = ReadMemoryInfo();
+  NoteProblems(where, out->workload, &run->problems);
+
+  if (largest && !c.threads_sweep.empty()) {
+    std::vector<int> counts = c.threads_sweep;
+    std::sort(counts.begin(), counts.end());
+    counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+    run->threads_sweep_devices = spec.devices;
+    for (int t : counts) {
+      if (t == c.threads) {
+        run->threads_sweep.push_back(out->workload);
+        continue;
+      }
+      run->threads_sweep.push_back(
+          RunWorkload(ds.get(), WorkloadOf(c, t), progress,
+                      "threads sweep " + where + ", " + std::to_string(t) + " threads"));
+      NoteProblems(where + ", " + std::to_string(t) + " threads", run->threads_sweep.back(),
+                   &run->problems);
+    }
+  }
+
+  const std::vector<Op> compared = ComparedOps(c.mix);
+  if ((c.raw_baseline || c.sqlite_baseline) && !compared.empty()) {
+    // The baselines hold the tree as generated: compare on the cached
+    // database, never on the copy the workload wrote to.
+    if (writes) CANOPY_RETURN_IF_ERROR(ds->env().Reopen(false));
+    if (c.sqlite_baseline) {
+      progress->Phase("loading SQLite " + where);
+      CANOPY_RETURN_IF_ERROR(ds->env().OpenSqlite());
+      out->sqlite_disk_bytes = ds->env().sqlite->DiskBytes();
+    }
+    CompareConfig cc;
+    cc.ops = compared;
+    cc.raw = c.raw_baseline;
+    cc.sqlite = c.sqlite_baseline;
+    cc.seconds_per_op = c.compare_seconds;
+    cc.samples = c.compare_samples;
+    cc.page_size = c.page_size;
+    cc.seed = c.tree.seed;
+    Status s = RunComparisons(ds.get(), cc, progress, &out->compare);
+    if (!s.ok()) {
+      run->problems.push_back(where + ": comparison failed: " + s.ToString());
+    } else {
+      out->compared = true;
+      for (const OpComparison& oc : out->compare.ops) {
+        if (oc.mismatches == 0) continue;
+        run->problems.push_back(where + ": " + std::to_string(oc.mismatches) +
+                                " disagreements in " + OpName(oc.op) +
+                                "; first: " + oc.first_mismatch);
+      }
+    }
+  }
+  ds.reset();
+  TrimHeap();
+  return Status::Ok();
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) return Status::IOError("cannot write " + path);
+  return Status::Ok();
+}
+
+// The run itself (RunBenchCommand adds the exception firewall).
+int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  HarnessConfig config;
+  bool help = false;
+  if (Status s = ParseFlags(args, &config, &help); !s.ok()) {
+    err << "canopy bench: " << s.message() << "\n";
+    return 2;
+  }
+  if (help) {
+    out << HelpText();
+    return 0;
+  }
+  const std::vector<uint64_t> sizes = MeasuredSizes(config);
+  std::vector<TreeSpec> specs;
+  for (uint64_t n : sizes) {
+    TreeSpec spec;
+    if (Status s = ScaleSpec(config.tree, n, &spec); !s.ok()) {
+      err << "canopy bench: " << s.message() << "\n";
+      return 2;
+    }
+    specs.push_back(spec);
+  }
+  if (config.plan) {
+    TreeSpec target;
+    if (Status s = ScaleSpec(config.tree, config.tree.devices, &target); !s.ok()) {
+      err << "canopy bench: planned tree: " << s.message() << "\n";
+      return 2;
+    }
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  Progress progress(&err, config.progress);
+  RunResult run;
+  run.config = config;
+  run.started = Now();
+  run.cores = std::max(1u, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    SizeResult r;
+    Status s = MeasureSize(config, specs[i], i + 1 == specs.size(), &progress, &r, &run);
+    if (!s.ok()) {
+      progress.Finish();
+      err << "canopy bench: cannot measure " << specs[i].Name() << ": " << s.ToString() << "\n";
+      return 1;
+    }
+    run.sizes.push_back(std::move(r));
+  }
+  progress.Phase("analysing");
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Analysis analysis = Analyze(run);
+  Plan plan;
+  if (config.plan) plan = MakePlan(run, analysis);
+
+  int rc = run.problems.empty() ? 0 : 1;
+  std::vector<std::string> plots;
+  if (!config.plots_dir.empty()) {
+    if (Status s = WritePlots(run, config.plots_dir, &plots); !s.ok()) {
+      err << "canopy bench: " << s.ToString() << "\n";
+      rc = 1;
+    }
+  }
+  const std::string markdown = RenderMarkdown(run, analysis, config.plan ? &plan : nullptr, plots);
+  if (!config.json_path.empty()) {
+    Status s =
+        WriteText(config.json_path, RenderJson(run, analysis, config.plan ? &plan : nullptr));
+    if (!s.ok()) {
+      err << "canopy bench: " << s.ToString() << "\n";
+      rc = 1;
+    }
+  }
+  progress.Finish();
+  if (config.markdown_path.empty()) {
+    out << markdown << std::flush;
+  } else if (Status s = WriteText(config.markdown_path, markdown); !s.ok()) {
+    err << "canopy bench: " << s.ToString() << "\n";
+    rc = 1;
+  }
+  for (const std::string& p : run.problems) err << "canopy bench: problem: " << p << "\n";
+  return rc;
+}
+
+}  // namespace
+
+int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  // Nothing may escape to the caller (the `canopy` command): an exception
+  // (out of memory, a file system error) ends the run with a message.
+  try {
+    return RunBench(args, out, err);
+  } catch (const std::exception& e) {
+    err << "\ncanopy bench: failed: " << e.what() << "\n";
+  } catch (...) {
+    err << "\ncanopy bench: failed with an unknown exception\n";
+  }
+  return 1;
+}
+
+}  // namespace canopy::bench

@@ -1,0 +1,31 @@
+// Copyright (c) Canopy authors.
+//
+// The capacity-planning harness (`canopy bench`, `canopy-bench`): for N
+// tenants, M devices, depth D and a query mix, what latency, throughput,
+// disk and memory — measured over a sweep of sizes with growth fits, side
+// by side with a raw RocksDB loop over the same keys and SQLite on the same
+// tree, and, with --plan, extrapolated to sizes this machine cannot hold.
+// `--help` describes every flag (config.h's HelpText).
+//
+// Thread safety: one call at a time per process (it starts and joins its
+// own worker threads).
+
+#ifndef CANOPY_BENCH_HARNESS_HARNESS_H_
+#define CANOPY_BENCH_HARNESS_HARNESS_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace canopy::bench {
+
+// Runs the harness with `args` (the flags, without a program name). The
+// Markdown report goes to `out` (unless --markdown names a file), progress
+// and errors to `err`. Returns 0 on success, 1 when an operation failed,
+// a baseline disagreed with Canopy or the run could not complete, and 2 for
+// bad flags.
+int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace canopy::bench
+
+#endif  // CANOPY_BENCH_HARNESS_HARNESS_H_

@@ -1,0 +1,277 @@
+// Copyright (c) Canopy authors.
+//
+// RunBenchCommand end to end at tiny sizes: flags, the Markdown and JSON
+// reports (every operation, no error, baselines agreeing), plots, the
+// database cache, and a capacity plan that says what it extrapolated.
+
+#include "bench/harness/harness.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "bench/harness/config.h"
+#include "tests/test_util.h"
+
+namespace canopy::bench {
+namespace {
+
+struct BenchRun {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+BenchRun Bench(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  BenchRun r;
+  r.rc = RunBenchCommand(args, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// The tiny tree of these tests (sizes 500 and 2000 devices).
+std::vector<std::string> Tree(const std::string& cache) {
+  return {"--devices", "2000", "--accounts",    "40", "--users",     "30",  "--depth",    "4",
+          "--fanout",  "8",    "--memberships", "2",  "--cache-dir", cache, "--progress", "lines"};
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+const char* const kAllOps[] = {"scan",    "page_first", "page_next", "count", "check",
+                               "who_can", "reassign",   "create",    "move"};
+
+TEST(HarnessTest, HelpDescribesEveryFlag) {
+  BenchRun r = Bench({"--help"});
+  EXPECT_EQ(r.rc, 0);
+  for (const char* flag : {"--roots",
+                           "--accounts",
+                           "--devices",
+                           "--depth",
+                           "--fanout",
+                           "--zipf",
+                           "--users",
+                           "--memberships",
+                           "--branch-share",
+                           "--seed",
+                           "--sweep",
+                           "--max-measured-devices",
+                           "--plan",
+                           "--mix",
+                           "--threads",
+                           "--duration",
+                           "--ops",
+                           "--warmup",
+                           "--page-size",
+                           "--pages-per-listing",
+                           "--threads-sweep",
+                           "--no-raw",
+                           "--no-sqlite",
+                           "--no-baselines",
+                           "--compare-seconds",
+                           "--compare-samples",
+                           "--cache-dir",
+                           "--block-cache",
+                           "--sync",
+                           "--json",
+                           "--plots",
+                           "--markdown",
+                           "--progress",
+                           "--quiet",
+                           "--help"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(HarnessTest, BadFlagsAreRefusedByName) {
+  BenchRun r = Bench({"--mix", "scan=1,teleport=3"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("teleport"), std::string::npos) << r.err;
+  r = Bench({"--devices", "lots"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--devices"), std::string::npos) << r.err;
+  r = Bench({"--frobnicate"});
+  EXPECT_EQ(r.rc, 2);
+  r = Bench({"--devices", "1e6", "--accounts", "1e6", "--depth", "2", "--fanout", "3"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("fan-out"), std::string::npos) << r.err;
+}
+
+TEST(HarnessTest, SizesOfTheSweep) {
+  HarnessConfig c;
+  bool help;
+  ASSERT_OK(ParseFlags({}, &c, &help));
+  EXPECT_EQ(MeasuredSizes(c), (std::vector<uint64_t>{10000, 100000, 1000000}));
+  ASSERT_OK(ParseFlags({"--plan", "--devices", "50e6", "--accounts", "2e6"}, &c, &help));
+  EXPECT_EQ(c.max_measured_devices, 2000000u);
+  EXPECT_EQ(MeasuredSizes(c), (std::vector<uint64_t>{10000, 100000, 1000000, 2000000}));
+  TreeSpec at;
+  ASSERT_OK(ScaleSpec(c.tree, 2000000, &at));
+  EXPECT_EQ(at.accounts, 80000u);  // the planned 1 account per 25 devices
+  ASSERT_OK(ParseFlags({"--devices", "3000"}, &c, &help));
+  // Small trees: devices/100 (raised to 100), devices/10, devices.
+  EXPECT_EQ(MeasuredSizes(c), (std::vector<uint64_t>{100, 300, 3000}));
+  ASSERT_OK(ParseFlags({"--sweep", "1e4,1e5,1e6,1e7"}, &c, &help));
+  EXPECT_EQ(MeasuredSizes(c), (std::vector<uint64_t>{10000, 100000, 1000000, 10000000}));
+}
+
+TEST(HarnessTest, TinyRunReportsEveryOperationWithoutError) {
+  testing::TempDir dir;
+  const std::string json = dir.Sub("out.json"), plots = dir.Sub("plots");
+  BenchRun r =
+      Bench(Tree(dir.Sub("cache")) +
+            std::vector<std::string>{"--sweep",
+                                     "500,2000",
+                                     "--ops",
+                                     "400",
+                                     "--threads",
+                                     "2",
+                                     "--threads-sweep",
+                                     "1,2",
+                                     "--mix",
+                                     "scan=3,page=30,count=20,check=30,who_can=5,reassign=5,"
+                                     "create=3,move=2",
+                                     "--compare-seconds",
+                                     "0.2",
+                                     "--compare-samples",
+                                     "30",
+                                     "--page-size",
+                                     "20",
+                                     "--json",
+                                     json,
+                                     "--plots",
+                                     plots});
+  ASSERT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_EQ(r.err.find("problem"), std::string::npos) << r.err;
+  // Markdown: every operation, every section, no problem.
+  for (const char* op : kAllOps)
+    EXPECT_NE(r.out.find("| " + std::string(op) + " |"), std::string::npos) << op;
+  for (const char* section :
+       {"## Throughput and latency at 2k devices", "## Database by size", "## Latency by size",
+        "## Scans: cost per device returned", "## Side by side", "### 500 devices",
+        "## Throughput against threads", "## Problems\n\nnone"}) {
+    EXPECT_NE(r.out.find(section), std::string::npos) << section << "\n" << r.out;
+  }
+
+  // JSON: parses, holds every operation at both sizes with no error, and
+  // the baselines agreed with Canopy.
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(simdjson::padded_string(ReadAll(json))).get(doc), simdjson::SUCCESS);
+  simdjson::dom::array sizes = doc["sizes"].get_array();
+  ASSERT_EQ(sizes.size(), 2u);
+  for (simdjson::dom::element size : sizes) {
+    simdjson::dom::object ops = size["workload"]["ops"].get_object();
+    for (const char* op : kAllOps) {
+      simdjson::dom::element o;
+      ASSERT_EQ(ops[op].get(o), simdjson::SUCCESS) << op;
+      EXPECT_EQ(uint64_t(o["errors"]), 0u) << op;
+      EXPECT_GT(uint64_t(o["count"]), 0u) << op;
+      EXPECT_GE(uint64_t(o["latency_ns"]["p99"]), uint64_t(o["latency_ns"]["p50"])) << op;
+    }
+    simdjson::dom::object cmp = size["comparisons"].get_object();
+    for (const char* op : {"scan", "page_first", "count", "check", "who_can"}) {
+      simdjson::dom::element c;
+      ASSERT_EQ(cmp[op].get(c), simdjson::SUCCESS) << op;
+      EXPECT_EQ(uint64_t(c["mismatches"]), 0u) << op;
+      EXPECT_EQ(c["variants"]["canopy"].error(), simdjson::SUCCESS) << op;
+      EXPECT_EQ(c["variants"]["raw"].error(), simdjson::SUCCESS) << op;
+    }
+    EXPECT_EQ(cmp["scan"]["variants"]["sqlite_cte"].error(), simdjson::SUCCESS);
+    EXPECT_GT(double(size["disk_bytes_per_device"]), 0);
+  }
+  EXPECT_EQ(doc["problems"].get_array().size(), 0u);
+  EXPECT_EQ(doc["threads_sweep"]["runs"].get_array().size(), 2u);
+  EXPECT_TRUE(bool(doc["growth"]["ops"]["count"]["p50"]["ok"]));
+
+  for (const char* file : {"latency_vs_size.svg", "latency_scan.svg", "latency_check.svg",
+                           "throughput_vs_threads.svg"}) {
+    const std::string svg = ReadAll(plots + "/" + file);
+    EXPECT_NE(svg.find("</svg>"), std::string::npos) << file;
+  }
+
+  // A second run finds both databases in the cache.
+  BenchRun again =
+      Bench(Tree(dir.Sub("cache")) + std::vector<std::string>{"--sweep", "500,2000", "--ops", "50",
+                                                              "--no-baselines", "--json", json});
+  ASSERT_EQ(again.rc, 0) << again.err;
+  ASSERT_EQ(parser.parse(simdjson::padded_string(ReadAll(json))).get(doc), simdjson::SUCCESS);
+  for (simdjson::dom::element size : doc["sizes"].get_array()) {
+    EXPECT_FALSE(bool(size["built"]));
+  }
+  EXPECT_NE(again.out.find("| reused |"), std::string::npos);
+}
+
+TEST(HarnessTest, PlanSaysWhatItExtrapolated) {
+  testing::TempDir dir;
+  const std::string json = dir.Sub("plan.json");
+  // 100k devices planned, at most 2000 measured (the tiny tree's ratios).
+  BenchRun r = Bench({"--plan",
+                      "--devices",
+                      "1e5",
+                      "--accounts",
+                      "2000",
+                      "--users",
+                      "1500",
+                      "--depth",
+                      "4",
+                      "--fanout",
+                      "16",
+                      "--max-measured-devices",
+                      "2000",
+                      "--sweep",
+                      "500,2000",
+                      "--ops",
+                      "200",
+                      "--mix",
+                      "page=5,count=3,check=3,reassign=1",
+                      "--no-sqlite",
+                      "--compare-seconds",
+                      "0.1",
+                      "--cache-dir",
+                      dir.Sub("cache"),
+                      "--json",
+                      json,
+                      "--progress",
+                      "none"});
+  ASSERT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("## Capacity plan: 100k devices"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("**Extrapolated**"), std::string::npos);
+  EXPECT_NE(r.out.find("linear fit over 2 sizes (500, 2k devices)"), std::string::npos) << r.out;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(simdjson::padded_string(ReadAll(json))).get(doc), simdjson::SUCCESS);
+  EXPECT_TRUE(bool(doc["plan"]["extrapolated"]));
+  EXPECT_EQ(uint64_t(doc["plan"]["largest_measured_devices"]), 2000u);
+  std::vector<std::string> names;
+  for (simdjson::dom::element f : doc["plan"]["figures"].get_array()) {
+    names.emplace_back(std::string_view(f["name"]));
+    EXPECT_FALSE(bool(f["measured"]));
+    // Resident growth of a tiny database may round to nothing; the rest may not.
+    if (names.back() != "memory") {
+      EXPECT_GT(double(f["value"]), 0) << names.back();
+    }
+  }
+  for (const char* want : {"disk", "memory", "p99 page_first", "p99 count", "p99 check",
+                           "p99 reassign", "ops/s per core, whole mix"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+}
+
+}  // namespace
+}  // namespace canopy::bench
