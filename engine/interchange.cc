@@ -551,14 +551,15 @@ class Importer {
       if (kind != EntityKind::kDevice) return Status::InvalidArgument("only devices have a unit id");
       CANOPY_RETURN_IF_ERROR(CheckText("unit id", unit));
     }
-    AccountRef owner;
-    if (last_owner_key_ == account && last_owner_.id != kNoId) {
-      owner = last_owner_;
-    } else {
-      CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &owner));
-      last_owner_key_.assign(account);
-      last_owner_ = owner;
+    // One hash lookup per entity: the owner's reference and its index
+    // buckets, cached by account key.
+    auto found = owners_.find(account);
+    if (found == owners_.end()) {
+      AccountRef ref;
+      CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &ref));
+      found = owners_.emplace(std::string(account), OwnerInfo{ref, {}}).first;
     }
+    const AccountRef& owner = found->second.ref;
     const uint8_t k = static_cast<uint8_t>(kind);
     key_key_.assign(1, static_cast<char>(k));
     key_key_.append(key);
@@ -586,16 +587,15 @@ class Importer {
     kvs[storage::kEntityKeys].Add(key_key_, storage::EntityKeyValue(e.id, owner.id));
     if (has_unit) kvs[storage::kUnitIds].Add(e.unit_id, id_key);
     storage::EncodeIndexValue(&value_, owner.id, e.key, e.name, e.type);
-    VisBucket& bucket = vis_buckets_[owner.id * 8 + k];
-    if (bucket.kv.empty()) bucket.label = *owner.label;
-    bucket.kv.Add(storage::IndexKey(k, *owner.label, e.id), value_);
-    entity_lines_.push_back(line_);
-    if (owner.id != last_counted_owner_ || k != last_counted_kind_) {
-      last_count_ = &direct_[{owner.id, k}];
-      last_counted_owner_ = owner.id;
-      last_counted_kind_ = k;
+    VisBucket*& bucket = found->second.buckets[k];
+    if (bucket == nullptr) {
+      bucket = &vis_buckets_[owner.id * 8 + k];
+      bucket->label = *owner.label;
     }
-    *last_count_ += 1;
+    KvBuffer& vis = kvs[storage::kVisibility];
+    bucket->entries.push_back(static_cast<uint32_t>(vis.size()));
+    vis.Add(storage::IndexKey(k, bucket->label, e.id), value_);
+    entity_lines_.push_back(line_);
     report_->entities++;
     return Status::Ok();
   }
@@ -623,23 +623,25 @@ class Importer {
   std::unordered_map<std::string, UserId> staged_users_;
   std::set<std::pair<UserId, AccountId>> staged_memberships_;
   std::vector<std::pair<std::string, canopy::Membership>> membership_kvs_;
-  // The visibility index in one bucket per (owner, kind): ids grow with
-  // the file, so each bucket is sorted, and laying the buckets out in label
-  // order sorts the whole index without comparing keys.
+  // The visibility index is appended in file order; each (owner, kind)
+  // bucket lists its entries. Ids grow with the file, so each bucket is in
+  // key order, and laying the buckets out in label order sorts the whole
+  // index without comparing keys.
   struct VisBucket {
     std::string label;
-    KvBuffer kv;
+    std::vector<uint32_t> entries;  // indexes into kvs[kVisibility]
   };
   std::unordered_map<uint64_t, VisBucket> vis_buckets_;  // owner id * 8 + kind
-  std::map<std::pair<AccountId, uint8_t>, int64_t> direct_;
-  int64_t* last_count_ = nullptr;  // direct_ entry of the last entity's owner
-  AccountId last_counted_owner_ = kNoId;
-  uint8_t last_counted_kind_ = 0;
+  // Owners by account key: the reference and the index bucket per kind
+  // (whose size is the owner's direct count of that kind).
+  struct OwnerInfo {
+    AccountRef ref;
+    VisBucket* buckets[5];
+  };
+  std::unordered_map<std::string, OwnerInfo, StringHash, std::equal_to<>> owners_;
   std::string key_key_, value_;     // scratch, reused per entity
   std::vector<uint64_t> entity_lines_;  // entity id - first id -> line number
   uint64_t line_ = 0;
-  std::string last_owner_key_;
-  AccountRef last_owner_;
 
 };
 
@@ -675,11 +677,14 @@ Status Importer::Finish(int64_t now) {
     if (id >= first_account_id()) return accounts_[id - first_account_id()].parent;
     return c_.account(id)->parent;
   };
-  std::map<std::pair<AccountId, uint8_t>, int64_t> subtree;
-  for (const auto& [key, n] : direct_) {
+  std::map<std::pair<AccountId, uint8_t>, int64_t> direct, subtree;
+  for (const auto& [key, bucket] : vis_buckets_) {
+    direct[{key / 8, static_cast<uint8_t>(key % 8)}] = static_cast<int64_t>(bucket.entries.size());
+  }
+  for (const auto& [key, n] : direct) {
     for (AccountId a = key.first; a != kNoId; a = parent_of(a)) subtree[{a, key.second}] += n;
   }
-  for (const auto& [key, n] : direct_) {
+  for (const auto& [key, n] : direct) {
     kvs[storage::kCounters].Add(storage::CounterKey(key.first, key.second), storage::CounterValue(n));
   }
   for (const auto& [key, n] : subtree) {
@@ -702,21 +707,17 @@ Status Importer::SortAndCheck() {
     threads.emplace_back([this, cf] { kvs[cf].Sort(); });
   }
   {
-    std::vector<std::pair<std::pair<uint8_t, std::string_view>, const KvBuffer*>> order;
-    order.reserve(vis_buckets_.size());
-    size_t entries = 0, bytes = 0;
+    std::vector<std::pair<std::pair<uint8_t, std::string_view>, const VisBucket*>> buckets;
+    buckets.reserve(vis_buckets_.size());
     for (const auto& [key, b] : vis_buckets_) {
-      order.push_back({{static_cast<uint8_t>(key % 8), b.label}, &b.kv});
-      entries += b.kv.size();
-      bytes += b.kv.bytes();
+      buckets.push_back({{static_cast<uint8_t>(key % 8), b.label}, &b});
     }
-    std::sort(order.begin(), order.end(),
+    std::sort(buckets.begin(), buckets.end(),
               [](const auto& x, const auto& y) { return x.first < y.first; });
-    KvBuffer& vis = kvs[storage::kVisibility];
-    vis.Reserve(entries, bytes);
-    for (const auto& [k, b] : order) {
-      for (size_t i = 0; i < b->size(); ++i) vis.Add(b->key(i), b->value(i));
-    }
+    std::vector<uint32_t> order;
+    order.reserve(kvs[storage::kVisibility].size());
+    for (const auto& [k, b] : buckets) order.insert(order.end(), b->entries.begin(), b->entries.end());
+    kvs[storage::kVisibility].Permute(order);
     vis_buckets_.clear();
   }
   for (int cf = 0; cf < storage::kNumCfs; ++cf) {
@@ -839,6 +840,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     // A device line is ~150 bytes: reserve room for the big key spaces so
     // their arenas never copy while growing (untouched room costs nothing).
     im.kvs[storage::kEntities].Reserve(total / 100, total);
+    im.kvs[storage::kVisibility].Reserve(total / 100, total / 2);
     im.kvs[storage::kEntityKeys].Reserve(total / 100, total / 4);
     im.kvs[storage::kUnitIds].Reserve(total / 100, total / 4);
     XXH3_state_t* hash = XXH3_createState();

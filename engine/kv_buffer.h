@@ -56,6 +56,15 @@ class KvBuffer {
     }
   }
 
+  // Puts the entries in the order given by `order` (a permutation of
+  // 0..size()-1, e.g. a known sorted order); the key/value bytes stay put.
+  void Permute(const std::vector<uint32_t>& order) {
+    std::vector<Entry> permuted;
+    permuted.reserve(order.size());
+    for (uint32_t i : order) permuted.push_back(entries_[i]);
+    entries_.swap(permuted);
+  }
+
   // After Sort(): the index of the first entry whose key equals the one
   // before it, or size() when all keys are distinct.
   size_t FindDuplicate() const {
