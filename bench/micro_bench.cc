@@ -455,7 +455,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
-      Result& res = results_[r.benchmark_name()];
+      std::string name = r.benchmark_name();
+      const std::string suffix = "/real_time";  // added by UseRealTime()
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        name.resize(name.size() - suffix.size());
+      }
+      Result& res = results_[name];
       res.ns = r.GetAdjustedRealTime() * 1e9 / benchmark::GetTimeUnitMultiplier(r.time_unit);
       auto it = r.counters.find("items_per_second");
       res.items_per_second = it == r.counters.end() ? 0 : double(it->second);
