@@ -167,6 +167,14 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     if (!known) store->db_->DestroyColumnFamilyHandle(handles[i]);
   }
   CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(!exists, options));
+  // An import that crashed may have left its SST files in a scratch folder
+  // (engine/interchange.cc names them import-*); nothing else writes there
+  // while the database is locked by this open.
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    if (entry.is_directory(ec) && entry.path().filename().string().rfind("import-", 0) == 0) {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
   *out = std::move(store);
   return Status::Ok();
 }
@@ -175,9 +183,11 @@ Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
   std::string bytes;
   Status s = Get(kMeta, kFormatKey, &bytes);
   if (s.IsNotFound()) {
-    if (!created) {
+    if (!created && !Empty()) {
       return Status::Corruption("database '" + path_ + "' has no format record");
     }
+    // New, or a creation that crashed before the format record was
+    // written (every key space still empty): initialise it.
     format_.magic = std::string(kMagic);
     format_.version = kStorageFormatVersion;
     format_.max_depth = options.max_depth;
@@ -213,6 +223,15 @@ Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
     return Status::Corruption("database '" + path_ + "' has a depth limit of 0");
   }
   return Status::Ok();
+}
+
+bool Store::Empty() const {
+  for (int c = 0; c < kNumCfs; ++c) {
+    auto it = NewIterator(c, nullptr, "", "", false);
+    (*it)->SeekToFirst();
+    if ((*it)->Valid() || !(*it)->status().ok()) return false;
+  }
+  return true;
 }
 
 Store::~Store() { (void)Close(); }

@@ -82,6 +82,8 @@ class Store {
  private:
   Store() = default;
   Status CheckOrWriteFormat(bool created, const StoreOptions& options);
+  // True when no key space holds a key.
+  bool Empty() const;
 
   std::string path_;
   rocksdb::DB* db_ = nullptr;

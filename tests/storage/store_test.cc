@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "canopy/version.h"
@@ -106,6 +107,52 @@ TEST(Store, RefusesADamagedFormatRecord) {
   }
   std::unique_ptr<Store> s;
   EXPECT_EQ(Store::Open(StoreOptions(), dir.Sub("db"), &s).code(), Code::kCorruption);
+}
+
+// A creation that crashed after RocksDB made its files but before the
+// format record was written leaves every key space empty: the next open
+// initialises the database instead of calling it corrupt.
+TEST(Store, InitialisesACreationThatStoppedBeforeTheFormatRecord) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+    ASSERT_TRUE(s->db()->Delete(rocksdb::WriteOptions(), s->cf(kMeta), std::string(kFormatKey)).ok());
+  }
+  std::unique_ptr<Store> s;
+  Status st = Store::Open(StoreOptions(), dir.Sub("db"), &s);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(s->format().version, kStorageFormatVersion);
+}
+
+// Without a format record but with data it is not a database we made (or
+// it was damaged): refused.
+TEST(Store, RefusesDataWithoutAFormatRecord) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+    ASSERT_TRUE(s->db()->Put(rocksdb::WriteOptions(), s->cf(kAccounts), "k", "v").ok());
+    ASSERT_TRUE(s->db()->Delete(rocksdb::WriteOptions(), s->cf(kMeta), std::string(kFormatKey)).ok());
+  }
+  std::unique_ptr<Store> s;
+  Status st = Store::Open(StoreOptions(), dir.Sub("db"), &s);
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("no format record"), std::string::npos) << st.ToString();
+}
+
+// Scratch folders of an import that crashed are removed on open.
+TEST(Store, RemovesLeftoverImportFoldersOnOpen) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  }
+  std::filesystem::create_directories(dir.Sub("db") + "/import-0123456789abcdef");
+  std::ofstream(dir.Sub("db") + "/import-0123456789abcdef/000001.sst") << "partial";
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("db") + "/import-0123456789abcdef"));
 }
 
 TEST(Store, SecondOpenOfTheSameFolderIsAnIOError) {
