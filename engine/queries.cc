@@ -79,6 +79,16 @@ query::ScanFilter FilterOf(const VisibleRequest& r) {
   return f;
 }
 
+bool SameGrants(const std::vector<query::Grant>& a, const std::vector<query::Grant>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].label != b[i].label || a[i].branch != b[i].branch || a[i].account != b[i].account) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Binds a cursor to everything that selects its entities.
 uint64_t Fingerprint(const VisibleRequest& r, Perm perm) {
   std::string s;
@@ -151,10 +161,13 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
   const uint64_t fingerprint = Fingerprint(request, perm);
   uint64_t view_id = 0;
   std::string resume;
-  std::shared_ptr<const query::ScanView> view;
 
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  views_.Expire();
+  // Declared after the scope: a view not kept for a cursor releases its
+  // snapshot while the database is still held open.
+  std::shared_ptr<const query::ScanView> view;
   if (!request.cursor.empty()) {
     std::string payload;
     CANOPY_RETURN_IF_ERROR(query::DecodeToken(request.cursor, query::TokenType::kVisible, &payload));
@@ -178,6 +191,17 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
       if (view != nullptr && view->fingerprint() != fingerprint) {
         return Status::InvalidArgument(
             "cursor belongs to another request (viewer, kind, permission or filters differ)");
+      }
+      // Access withdrawn since the first page (a membership removed, the
+      // user disabled) ends the snapshot: the page reads the latest state.
+      if (view != nullptr) {
+        std::vector<query::Grant> now;
+        Status planned = query::PlanGrants(catalog_, request.viewer, perm, request.within,
+                                           request.direct_only, &now);
+        if (!planned.ok() || !SameGrants(now, view->grants())) {
+          views_.Erase(view_id);
+          view = nullptr;
+        }
       }
       if (view == nullptr) view_id = 0;
     }

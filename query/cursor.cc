@@ -116,12 +116,17 @@ void ViewRegistry::ExpireLocked(Clock::time_point now) {
   }
 }
 
+void ViewRegistry::Expire() {
+  std::lock_guard<std::mutex> l(mu_);
+  ExpireLocked(Clock::now());
+}
+
 uint64_t ViewRegistry::Put(std::shared_ptr<const ScanView> view) {
   std::lock_guard<std::mutex> l(mu_);
   auto now = Clock::now();
   uint64_t id = next_id_++;
   lru_.push_back(id);
-  entries_[id] = Entry{std::move(view), now, std::prev(lru_.end())};
+  entries_[id] = Entry{std::move(view), now, now, std::prev(lru_.end())};
   ExpireLocked(now);
   return id;
 }
@@ -132,6 +137,11 @@ std::shared_ptr<const ScanView> ViewRegistry::Get(uint64_t id) {
   ExpireLocked(now);
   auto it = entries_.find(id);
   if (it == entries_.end()) return nullptr;
+  if (now - it->second.created >= 4 * ttl_) {  // refreshed by use, but not for ever
+    lru_.erase(it->second.lru);
+    entries_.erase(it);
+    return nullptr;
+  }
   it->second.last_used = now;
   lru_.splice(lru_.end(), lru_, it->second.lru);
   return it->second.view;

@@ -64,11 +64,15 @@ class ScanView {
   std::vector<Grant> grants_;
 };
 
-// The live cursors' views, by id; least recently used and idle ones expire.
-// Thread-safe.
+// The live cursors' views, by id. A view expires when idle for the TTL,
+// when older than four TTLs (so replaying one token cannot pin a snapshot
+// for ever), or when it is the least recently used one over capacity.
+// Expiry runs on every call. Thread-safe.
 class ViewRegistry {
  public:
   ViewRegistry(uint32_t ttl_seconds, size_t capacity);
+  // Releases expired views now.
+  void Expire();
   // Registers a view and returns its id (never 0).
   uint64_t Put(std::shared_ptr<const ScanView> view);
   // The view, refreshed as recently used; null when it expired.
@@ -81,6 +85,7 @@ class ViewRegistry {
   using Clock = std::chrono::steady_clock;
   struct Entry {
     std::shared_ptr<const ScanView> view;
+    Clock::time_point created;
     Clock::time_point last_used;
     std::list<uint64_t>::iterator lru;
   };

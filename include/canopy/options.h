@@ -36,9 +36,10 @@ struct Options {
   size_t block_cache_bytes = size_t{256} << 20;
 
   // Paging cursors hold a read snapshot so that every page of one listing
-  // reads the same state. A cursor idle for longer than this, or beyond
-  // max_open_cursors (the least recently used goes first), releases its
-  // snapshot; resuming it then reads the latest state (see query.h).
+  // reads the same state. A cursor idle for longer than this, older than
+  // four times this, or beyond max_open_cursors (the least recently used
+  // goes first) releases its snapshot at the next visible query; resuming
+  // it then reads the latest state (see query.h).
   uint32_t cursor_ttl_seconds = 300;
   size_t max_open_cursors = 1024;
 };

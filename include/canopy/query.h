@@ -9,13 +9,16 @@
 //
 // Cursors are opaque, checksummed tokens. A page resumed from a cursor reads
 // the same snapshot as the first page while the cursor is live (it was
-// used within Options::cursor_ttl_seconds, on the same open Db, and is among
-// the Options::max_open_cursors most recently used); it then neither skips
-// nor repeats an entity whatever other threads write meanwhile. A cursor
-// that is no longer live (or that crosses a close and reopen) resumes on the
-// latest state just after the last key returned, in the same order: every
-// entity that stays where it was is still returned exactly once; entities
-// created, deleted or reassigned meanwhile may or may not appear. A cursor
+// used within Options::cursor_ttl_seconds, is younger than four times that,
+// is on the same open Db, is among the Options::max_open_cursors most
+// recently used, and the viewer's access has not changed since); it then
+// neither skips nor repeats an entity whatever other threads write
+// meanwhile. A cursor that is no longer live (or that crosses a close and
+// reopen) resumes on the latest state — with the viewer's current access —
+// just after the last key returned, in the same order: every entity that
+// stays where it was is still returned exactly once; entities created,
+// deleted or reassigned meanwhile may or may not appear. Expired cursors
+// release their snapshots at the next visible query. A cursor
 // is bound to its request: reusing it with other filters, another viewer or
 // a changed token is refused with InvalidArgument; `limit` may change
 // between pages.

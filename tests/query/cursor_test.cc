@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "storage/coding.h"
 #include "tests/query/world.h"
@@ -86,6 +88,34 @@ class CursorTest : public ::testing::Test {
   std::unique_ptr<Db> db_;
   std::unique_ptr<World> world_;
 };
+
+// The registry's expiry rules on their own (no snapshot needed): idle
+// views expire after the TTL, views kept busy after four TTLs, and the
+// least recently used one goes when over capacity.
+TEST(ViewRegistry, ExpiresIdleOldAndLeastRecentlyUsedViews) {
+  auto view = [] {
+    return std::make_shared<query::ScanView>(nullptr, nullptr, std::vector<query::Grant>{}, 1);
+  };
+  query::ViewRegistry lru(/*ttl_seconds=*/3600, /*capacity=*/2);
+  uint64_t a = lru.Put(view()), b = lru.Put(view());
+  EXPECT_NE(lru.Get(a), nullptr);  // a is now the most recently used
+  uint64_t c = lru.Put(view());
+  EXPECT_NE(lru.Get(a), nullptr);
+  EXPECT_EQ(lru.Get(b), nullptr);
+  EXPECT_NE(lru.Get(c), nullptr);
+
+  query::ViewRegistry ttl(/*ttl_seconds=*/1, /*capacity=*/10);
+  uint64_t idle = ttl.Put(view()), busy = ttl.Put(view());
+  const auto start = std::chrono::steady_clock::now();
+  // Keep `busy` in use every 200 ms for 3 s (1 s short of four TTLs).
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(3000)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_NE(ttl.Get(busy), nullptr) << "busy view expired before four TTLs";
+  }
+  EXPECT_EQ(ttl.Get(idle), nullptr);  // idle for 3 s > TTL
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(ttl.Get(busy), nullptr);  // over four TTLs old, however busy
+}
 
 TEST_F(CursorTest, ForgedTruncatedOrAlteredCursorsAreRefused) {
   Open();
@@ -291,6 +321,39 @@ TEST_F(CursorTest, LiveCursorReadsItsSnapshot) {
   EXPECT_EQ(all, full);
   // A new listing sees the new state.
   EXPECT_EQ(KeysOf(AllPages(db_.get(), r, 7)), world_->ExpectedVisible(r));
+}
+
+// Access withdrawn between pages ends the snapshot: a live cursor of a
+// viewer since disabled, or whose membership was removed, pages on the
+// latest state instead of the access it had when the listing began.
+TEST_F(CursorTest, LiveCursorEndsWhenAccessIsWithdrawn) {
+  Open();
+  VisibleRequest r{Actor::User(U("root-viewer"))};
+  VisiblePage first = FirstPage(r, 10);
+  world_->SetDisabled("root-viewer", true);
+  EXPECT_TRUE(Rest(r, first.next_cursor, 7).empty());
+  world_->SetDisabled("root-viewer", false);
+
+  first = FirstPage(r, 10);
+  ASSERT_OK(db_->RemoveMembership(Actor::System(), U("root-viewer"), A("acme")));
+  EXPECT_TRUE(Rest(r, first.next_cursor, 7).empty());
+  VisiblePage fresh;
+  ASSERT_OK(db_->Visible(r, &fresh));
+  EXPECT_TRUE(fresh.items.empty());
+}
+
+// A change that leaves the viewer's grants as they were keeps the snapshot.
+TEST_F(CursorTest, LiveCursorSurvivesChangesThatKeepItsGrants) {
+  Open();
+  VisibleRequest r{Actor::User(U("root-viewer"))};
+  const auto full = world_->ExpectedVisible(r);
+  VisiblePage first = FirstPage(r, 10);
+  world_->SetDisabled("a-admin", true);  // somebody else
+  world_->RemoveEntity(EntityKind::kDevice, full[20]);
+  auto rest = Rest(r, first.next_cursor, 7);
+  std::vector<std::string> all = KeysOf(first.items);
+  all.insert(all.end(), rest.begin(), rest.end());
+  EXPECT_EQ(all, full);  // still the snapshot, full[20] included
 }
 
 // With cursor_ttl_seconds = 0 no cursor stays live: each page resumes on
