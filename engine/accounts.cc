@@ -457,6 +457,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
                                   storage::PrefixSuccessor(prefix));
     for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      if ((*it)->key().size() != 16) return Status::Corruption("a user home index entry is damaged");
       homed[n->id].push_back(storage::DecodeFixed64BE((*it)->key().data() + 8));
     }
     CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: list users"));
@@ -509,6 +510,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       auto it = store_->NewIterator(storage::kVisibility, nullptr, lo, hi);
       for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
         rocksdb::Slice key = (*it)->key();
+        if (key.size() < 11) return Status::Corruption("a visibility index key is damaged");
         EntityId eid = storage::DecodeFixed64BE(key.data() + key.size() - 8);
         Entity e;
         CANOPY_RETURN_IF_ERROR(LoadEntity(eid, &e));

@@ -162,8 +162,21 @@ Status DbImpl::Mutate(const std::function<Status(Txn*)>& build) {
       return poisoned_;
     }
   }
-  if (options_.sync) return store_->SyncWal();
+  if (options_.sync) return SyncOrPoison();
   return Status::Ok();
+}
+
+Status DbImpl::SyncOrPoison() {
+  Status s = store_->SyncWal();
+  if (s.ok()) return s;
+  // The mutation is applied (and visible) but may not survive a power
+  // loss, and after a failed fsync the file system's state is unknown:
+  // refuse further work until the database is reopened.
+  WriteLock l(catalog_mu_);
+  poisoned_ = Status::IOError("syncing the write-ahead log failed (" + s.message() +
+                              "); the last change is applied but may not be durable; close "
+                              "and reopen the database");
+  return poisoned_;
 }
 
 Status DbImpl::RequireAccount(AccountId id, std::string_view what,

@@ -178,6 +178,9 @@ class DbImpl final : public Db {
   // Runs `build` under the write mutex; when it returns OK, writes the
   // batch and applies the catalog changes atomically, then syncs the WAL.
   Status Mutate(const std::function<Status(Txn*)>& build);
+  // Syncs the WAL after a write; on failure poisons the database (see the
+  // .cc) and returns why. Called with write_mu_ held, the catalog not.
+  Status SyncOrPoison();
   // FailedPrecondition once closed, or the poisoned state (see Mutate).
   Status CheckOpen() const;
 

@@ -51,8 +51,12 @@ std::string Id(uint64_t id) { return std::to_string(id); }
 Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
                               const ProgressFn& progress) const {
   if (problems_out != nullptr) problems_out->clear();
-  ReadScope scope(this);
-  CANOPY_RETURN_IF_ERROR(scope.status());
+  // Hold off mutations (so the store and the catalog stay put and agree)
+  // without holding the catalog lock: queries go on while the check runs.
+  // Every change to the catalog or poisoned_ happens under write_mu_.
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::lock_guard<std::mutex> no_writes(write_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
   Problems problems(problems_out);
   const storage::Store& st = *store_;
 

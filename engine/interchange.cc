@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -301,6 +302,7 @@ class Importer {
                               "' is not an account defined earlier in the file or in the database");
     }
     CANOPY_RETURN_IF_ERROR(s);
+    if (v.size() != 8) return Status::Corruption("account key index entry is damaged");
     const AccountNode* n = c_.account(storage::DecodeFixed64BE(v.data()));
     if (n == nullptr) return Status::Corruption("account key index points at a missing account");
     *out = {n->id, &n->label, n->depth, n->tenant, n->settings};
@@ -482,8 +484,12 @@ class Importer {
                                 "' is not a user defined earlier in the file or in the database");
       }
       CANOPY_RETURN_IF_ERROR(s);
-      uid = storage::DecodeFixed64BE(v.data());
-      home = c_.user(uid)->home;
+      const query::UserNode* u = v.size() == 8 ? c_.user(storage::DecodeFixed64BE(v.data())) : nullptr;
+      if (u == nullptr) {
+        return Status::Corruption("login index entry of '" + std::string(login) + "' is damaged or stale");
+      }
+      uid = u->id;
+      home = u->home;
     }
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
@@ -509,6 +515,9 @@ class Importer {
                                   std::string(account) + "'");
         }
         CANOPY_RETURN_IF_ERROR(s);
+        if (v.size() != 8 || c_.role(storage::DecodeFixed64BE(v.data())) == nullptr) {
+          return Status::Corruption("role name index entry of '" + std::string(role) + "' is damaged");
+        }
         rid = storage::DecodeFixed64BE(v.data());
       }
     }
@@ -747,8 +756,11 @@ Status Importer::SortAndCheck() {
   return Status::Ok();
 }
 
-// Writes sorted pairs into SST files and ingests them atomically.
-Status IngestAll(storage::Store& store, Importer& im) {
+// Writes sorted pairs into SST files, then hands them to `ingest` (which
+// applies them atomically under the catalog lock); the files are removed
+// afterwards either way.
+using IngestFn = std::function<Status(const std::vector<rocksdb::IngestExternalFileArg>&)>;
+Status IngestAll(storage::Store& store, Importer& im, const IngestFn& ingest) {
   namespace fs = std::filesystem;
   std::random_device rd;
   fs::path dir = fs::path(store.path()) / ("import-" + Hex64((uint64_t(rd()) << 32) | rd()));
@@ -812,7 +824,7 @@ Status IngestAll(storage::Store& store, Importer& im) {
     arg.options.move_files = true;
     args.push_back(std::move(arg));
   }
-  return storage::FromRocks(store.db()->IngestExternalFiles(args), "import: ingest");
+  return ingest(args);
 }
 
 }  // namespace
@@ -915,7 +927,19 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
                                        "; nothing was imported");
     }
 
-    WriteLock l(catalog_mu_);
+    // Applies the import (one atomic RocksDB call) and reloads the catalog,
+    // under the exclusive catalog lock: only for that, not while the files
+    // are built.
+    auto commit = [&](const std::function<Status()>& apply) -> Status {
+      WriteLock l(catalog_mu_);
+      CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
+      Status reload = catalog_.Load(*store_);
+      if (!reload.ok()) {
+        poisoned_ = reload.WithContext("reload after import");
+        return poisoned_;
+      }
+      return Status::Ok();
+    };
     if (im.total() <= kBatchLimit) {
       rocksdb::WriteBatch batch;
       for (int cf = 0; cf < storage::kNumCfs; ++cf) {
@@ -930,18 +954,16 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
           }
         }
       }
-      CANOPY_RETURN_IF_ERROR(store_->Write(&batch));
-      if (options_.sync) CANOPY_RETURN_IF_ERROR(store_->SyncWal());
+      CANOPY_RETURN_IF_ERROR(commit([&] { return store_->Write(&batch); }));
+      if (options_.sync) CANOPY_RETURN_IF_ERROR(SyncOrPoison());
     } else {
-      CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im));
+      CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im, [&](const auto& args) {
+        return commit([&] {
+          return storage::FromRocks(store_->db()->IngestExternalFiles(args), "import: ingest");
+        });
+      }));
     }
-    trace.Mark("write");
-    Status reload = catalog_.Load(*store_);
-    trace.Mark("reload");
-    if (!reload.ok()) {
-      poisoned_ = reload.WithContext("reload after import");
-      return poisoned_;
-    }
+    trace.Mark("write and reload");
     if (options.progress) options.progress(total, total);
     return Status::Ok();
   } catch (const std::exception& e) {
@@ -1013,6 +1035,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   std::unordered_map<AccountId, std::string> account_keys;
   CANOPY_RETURN_IF_ERROR(scan(storage::kTree, [&](auto, auto v) -> Status {
     std::string bytes;
+    if (v.size() != 8) return Status::Corruption("export: a tree entry is damaged");
     AccountId id = storage::DecodeFixed64BE(v.data());
     CANOPY_RETURN_IF_ERROR(store_->Get(storage::kAccounts, storage::IdKey(id), &bytes, snap));
     storage::AccountRecord r;
@@ -1074,6 +1097,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   CANOPY_RETURN_IF_ERROR(scan(storage::kMemberships, [&](auto k, auto v) -> Status {
     Membership m;
     CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
+    if (k.size() != 16) return Status::Corruption("export: a membership key is damaged");
     line.append("{\"type\":\"membership\",\"login\":");
     query::AppendJsonString(&line, logins[storage::DecodeFixed64BE(k.data())]);
     line.append(",\"account\":");

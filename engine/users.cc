@@ -98,6 +98,7 @@ StatusOr<std::vector<User>> DbImpl::UsersOf(AccountId account) const {
   auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
                                 storage::PrefixSuccessor(prefix));
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+    if ((*it)->key().size() != 16) return Status::Corruption("a user home index entry is damaged");
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(storage::DecodeFixed64BE((*it)->key().data() + 8), &u));
     out.push_back(std::move(u));

@@ -218,15 +218,17 @@ Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer,
       const AccountNode& n = *nodes[i];
       out->append("  ");
       AppendDotId(out, n.key);
-      std::string label = records[i].name + "\\n" + n.key + "\\n" +
-                          std::to_string(Devices(n, false)) + " devices, " +
-                          std::to_string(n.members.size()) + " users";
-      out->append(" [label=\"");
-      for (char ch : label) {
-        if (ch == '"') out->append("\\\"");
-        else out->push_back(ch);
-      }
-      out->append("\"];\n");
+      // The label is a DOT quoted string: escape backslashes and quotes of
+      // the name and key, then join the lines with DOT's \n.
+      out->append(" [label=");
+      std::string label = records[i].name;
+      label.push_back('\n');
+      label.append(n.key);
+      label.push_back('\n');
+      label.append(std::to_string(Devices(n, false)) + " devices, " +
+                   std::to_string(n.members.size()) + " users");
+      AppendJsonString(out, label);  // JSON's escapes are valid in DOT strings
+      out->append("];\n");
     }
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (parent[i] < 0) continue;

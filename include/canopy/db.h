@@ -39,7 +39,9 @@ namespace canopy {
 
 // Progress of a long operation: `done` of `total` units (bytes or records).
 // Return false to cancel (the operation then returns Aborted and changes
-// nothing).
+// nothing). It runs on the calling thread while the operation holds off
+// mutations: it may query the same Db, but must not mutate it or Close it
+// (that would wait for itself).
 using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ImportOptions {
@@ -71,9 +73,11 @@ class Db {
   // destroyed first: destroying a Db under a live iterator is undefined.
   virtual ~Db() = default;
 
-  // Flushes and closes. FailedPrecondition while a VisibleIterator from
-  // NewVisibleIterator is still alive (nothing is closed then). Later calls
-  // other than the destructor return FailedPrecondition. Idempotent.
+  // Flushes and closes, after the calls in flight on other threads return
+  // (it waits for them; a steady stream of new calls can delay it).
+  // FailedPrecondition while a VisibleIterator from NewVisibleIterator is
+  // still alive (nothing is closed then). Later calls other than the
+  // destructor return FailedPrecondition. Idempotent.
   virtual Status Close() = 0;
 
   // ---- Accounts -------------------------------------------------------
@@ -164,9 +168,11 @@ class Db {
   // Reassigns a batch of entities of one kind, named by key or unit id, to
   // `target`, all or nothing (AutoPi's "Manage devices -> Process"). Needs
   // <kind>.assign on every source owner and on the target. *report (may be
-  // null) receives one item per ref, in order, also when the call fails:
-  // NotFound when any ref is unknown, PermissionDenied when any is denied,
-  // InvalidArgument for a duplicate ref; nothing changes then. An entity
+  // null) receives one item per ref, in order, also when the call fails
+  // over its items: NotFound when any ref is unknown, PermissionDenied when
+  // any is denied, InvalidArgument for a duplicate ref; nothing changes
+  // then. (Refusals before any item is looked at — an unknown target, bad
+  // arguments, an unknown or disabled actor — leave the report empty.) An entity
   // the actor may neither read nor assign is reported as unknown, exactly
   // like a missing one, so a refusal never reveals what exists elsewhere.
   virtual Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
@@ -283,8 +289,8 @@ class Db {
   // against the entity records, key indexes, counters recomputed from
   // scratch, memberships and roles. Appends one line per problem to
   // *problems (may be null; at most 1000 lines) and returns Corruption if
-  // any was found. Reads the latest state and holds off mutations while it
-  // runs (it reads every entity: about 10 s per million on a laptop core);
+  // any was found. Reads the latest state and holds off mutations (not
+  // queries) while it runs (it reads every entity: about 10 s per million);
   // `progress` (may be empty) is called every 64k entities with the
   // entities checked and the total, and may cancel (Aborted).
   virtual Status CheckIntegrity(std::vector<std::string>* problems,

@@ -4,10 +4,13 @@
 // refusals naming the line, the end-line checksum, and the SST path.
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <fstream>
 #include <sstream>
 
+#include "storage/keys.h"
+#include "storage/store.h"
 #include "tests/test_util.h"
 
 namespace canopy {
@@ -114,6 +117,32 @@ TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
   auto uid = testing::MakeUser(db.get(), "someone", db->FindAccount("existing")->id);
   EXPECT_EQ(db->Import(Actor::User(uid), dir.Sub("ok.jsonl"), ImportOptions(), nullptr).code(),
             Code::kPermissionDenied);
+}
+
+// A damaged index is reported as corruption, never followed: here a login
+// index entry that points at no user.
+TEST(Interchange, StaleLoginIndexEntryIsCorruptionNotACrash) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.Sub("db"));
+    ASSERT_OK(db->CreateAccount(Actor::System(), {.key = "existing", .name = "E"}));
+  }
+  {
+    std::unique_ptr<storage::Store> st;
+    ASSERT_OK(storage::Store::Open(storage::StoreOptions(), dir.Sub("db"), &st));
+    ASSERT_TRUE(st->db()
+                    ->Put(rocksdb::WriteOptions(), st->cf(storage::kUserLogins), "ghost",
+                          storage::IdKey(987654))
+                    .ok());
+  }
+  auto db = OpenDb(dir.Sub("db"));
+  const auto before = DumpAll(db.get());
+  Write(dir.Sub("m.jsonl"),
+        "{\"type\":\"membership\",\"login\":\"ghost\",\"account\":\"existing\",\"role\":\"viewer\"}\n");
+  Status s = db->Import(Actor::System(), dir.Sub("m.jsonl"), ImportOptions(), nullptr);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find("'ghost'"), std::string::npos) << s.ToString();
+  EXPECT_EQ(before, DumpAll(db.get()));
 }
 
 TEST(Interchange, AlteredExportIsRefusedByItsChecksum) {
