@@ -573,7 +573,7 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
 // GraphDot has a node per readable account and an edge from each to its
 // nearest readable ancestor — every edge of the tree when all is readable.
 TEST_F(ViewsTest, GraphDotHasEveryEdge) {
-  world_->AddAccount("odd", "b", "Quote \" name");
+  world_->AddAccount("odd", "b", "Quote \" back\\slash");
   for (UserId viewer : {kNoId, U("root-viewer"), U("a-admin"), U("mix")}) {
     SCOPED_TRACE("viewer " + std::to_string(viewer));
     auto dot = db_->GraphDot(World::ActorOf(viewer), kNoId, 0);
@@ -608,6 +608,10 @@ TEST_F(ViewsTest, GraphDotHasEveryEdge) {
                            "\"acme\" -> \"c\";", "\"globex\" -> \"g1\";", "\"b\" -> \"odd\";"}) {
     EXPECT_NE(all->find(edge), std::string::npos) << edge;
   }
+  // Quotes and backslashes of names are escaped; lines join with DOT's \n.
+  EXPECT_NE(all->find("  \"odd\" [label=\"Quote \\\" back\\\\slash\\nodd\\n0 devices, 0 users\"];"),
+            std::string::npos)
+      << *all;
 }
 
 }  // namespace
