@@ -6,10 +6,12 @@
 // when the model does (same status code), and after every few operations
 // the engine's state and answers equal the model's — subtree ranges and
 // counts of every account, visible sets, counts, checks, who-can and the
-// accounts table of every user.
+// accounts table of every user. Imports of small generated files (with
+// now and then a bad line) take part like any other mutation.
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <iostream>
 #include <random>
 
@@ -576,6 +578,226 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
+  // Imports a small JSON Lines file by a random actor: new accounts (under
+  // existing or earlier new ones), entities, users and memberships, now and
+  // then with a bad line. All or nothing: the code is the first bad line's
+  // (in the engine's order of checks within a line); on success the model
+  // takes every record.
+  void Import() {
+    Actor actor = P(50) ? Actor::System() : PickActor();  // import needs the system actor
+    Model next = m_;  // staged state; new accounts get ids from kFake up
+    constexpr AccountId kFake = 1'000'000'000;
+    AccountId fake = kFake;
+    std::map<std::string, AccountId> keys;  // every account key -> id in `next`
+    for (const auto& [id, a] : m_.accounts) keys[a.key] = id;
+    std::map<std::string, UserId> logins;
+    for (const auto& [id, u] : m_.users) logins[u.login] = id;
+    UserId fake_user = kFake;
+    std::string text;
+    // The engine names the first bad line (InvalidArgument whatever the
+    // line's fault); `why` is what the model expects it to say.
+    int lines = 0, bad_line = 0;
+    std::string why;
+    auto fail = [&](const std::string& what) {
+      if (bad_line == 0) bad_line = lines, why = what;
+    };
+    auto pick_key = [&](int unknown_percent) -> std::string {
+      if (keys.empty() || P(unknown_percent)) return "nowhere";
+      auto it = keys.begin();
+      std::advance(it, static_cast<long>(R(keys.size())));
+      return it->first;
+    };
+
+    for (int i = static_cast<int>(R(3)); i > 0; --i) {
+      std::string key = P(2) && !m_.accounts.empty() ? m_.accounts.begin()->second.key
+                                                     : "imp-" + std::to_string(++counter_);
+      std::string parent = P(10) ? "" : pick_key(2);
+      bool mgmt = P(60);
+      auto access = static_cast<SubAccountAccess>(R(3));
+      text += "{\"type\":\"account\",\"key\":\"" + key + "\",\"name\":\"Imported " + key + "\"";
+      if (!parent.empty()) text += ",\"parent\":\"" + parent + "\"";
+      text += std::string(",\"settings\":{\"sub_account_management\":") + (mgmt ? "true" : "false") +
+              ",\"sub_account_access\":\"" + SubAccountAccessName(access) + "\"}}\n";
+      ++lines;
+      if (keys.count(key)) {
+        fail("account key '" + key + "' is taken");
+        continue;
+      }
+      AccountId p = kNoId;
+      if (!parent.empty()) {
+        if (!keys.count(parent)) {
+          fail("parent '" + parent + "' is not an account");
+          continue;
+        }
+        p = keys[parent];
+        if (next.Depth(p) + 1 > 6) {
+          fail("would pass the depth limit");
+          continue;
+        }
+      }
+      next.accounts[++fake] = {key, p, mgmt, access, fake};
+      keys[key] = fake;
+    }
+    for (int i = static_cast<int>(R(4)); i > 0; --i) {
+      EntityKind kind = PickKind();
+      std::string key = "ie-" + std::to_string(++counter_);
+      if (!m_.entities.empty() && P(4)) {
+        auto taken = PickKey(m_.entities);
+        if (taken.first == kind) key = taken.second;
+      }
+      std::string unit;
+      if (kind == EntityKind::kDevice && P(50)) unit = "IU-" + std::to_string(counter_);
+      if (kind == EntityKind::kDevice && !m_.entities.empty() && P(4)) {
+        unit = m_.entities.at(PickKey(m_.entities)).unit;  // taken (or none)
+      }
+      std::string owner = pick_key(1);
+      text += std::string("{\"type\":") +
+              (kind == EntityKind::kDevice ? "\"device\"" : "\"entity\",\"kind\":\"" + std::string(EntityKindName(kind)) + "\"") +
+              ",\"key\":\"" + key + "\",\"name\":\"N" + key + "\",\"account\":\"" + owner + "\"" +
+              (unit.empty() ? "" : ",\"unit_id\":\"" + unit + "\"") + "}\n";
+      ++lines;
+      if (!keys.count(owner)) {
+        fail("account '" + owner + "' is not an account");
+        continue;
+      }
+      if (next.entities.count({kind, key})) {
+        fail("'" + key + "' already exists");
+        continue;
+      }
+      bool unit_taken = false;
+      for (const auto& [k, e] : next.entities) unit_taken |= !unit.empty() && e.unit == unit;
+      if (unit_taken) {
+        fail("unit id '" + unit + "' is taken");
+        continue;
+      }
+      next.entities[{kind, key}] = {keys[owner], unit};
+    }
+    for (int i = static_cast<int>(R(2)); i > 0; --i) {
+      std::string login = P(2) && !m_.users.empty() ? m_.users.begin()->second.login
+                                                    : "iu" + std::to_string(++counter_) + "@x";
+      std::string home = pick_key(1);
+      bool disabled = P(10);
+      text += "{\"type\":\"user\",\"login\":\"" + login + "\",\"name\":\"U\",\"account\":\"" + home +
+              "\"" + (disabled ? ",\"disabled\":true" : "") + "}\n";
+      ++lines;
+      if (!keys.count(home)) {
+        fail("account '" + home + "' is not an account");
+        continue;
+      }
+      if (logins.count(login)) {
+        fail("login '" + login + "' is taken");
+        continue;
+      }
+      next.users[++fake_user] = {login, keys[home], disabled, {}};
+      logins[login] = fake_user;
+    }
+    for (int i = static_cast<int>(R(3)); i > 0 && !logins.empty(); --i) {
+      std::string login = "ghost";
+      if (!P(2)) {
+        auto it = logins.begin();
+        std::advance(it, static_cast<long>(R(logins.size())));
+        login = it->first;
+      }
+      std::string account = pick_key(1);
+      if (logins.count(login) && keys.count(account) && P(90)) {  // mostly where roles may be held
+        auto reach = next.Subtree(next.users[logins[login]].home);
+        account = next.accounts[reach[R(reach.size())]].key;
+      }
+      std::string role = std::vector<std::string>{"viewer", "device_manager", "account_admin"}[R(3)];
+      if (keys.count(account) && P(30)) {
+        for (const auto& [id, r] : m_.roles) {
+          if (r.tenant != kNoId && r.tenant == next.Tenant(keys[account])) role = r.name;
+        }
+      }
+      if (P(2)) role = "no-such-role";
+      std::optional<bool> branch;
+      if (P(60)) branch = P(50);
+      text += "{\"type\":\"membership\",\"login\":\"" + login + "\",\"account\":\"" + account +
+              "\",\"role\":\"" + role + "\"" +
+              (branch ? std::string(",\"branch\":") + (*branch ? "true" : "false") : "") + "}\n";
+      ++lines;
+      if (!logins.count(login) || !keys.count(account)) {
+        fail(!logins.count(login) ? "login '" + login + "' is not a user"
+                                  : "account '" + account + "' is not an account");
+        continue;
+      }
+      UserId u = logins[login];
+      AccountId a = keys[account];
+      if (!next.IsSelfOrAncestor(next.users[u].home, a)) {
+        fail("may hold roles only in the account it was created in");
+        continue;
+      }
+      RoleId rid = kNoId;
+      for (const auto& [id, r] : next.roles) {
+        if (r.name == role && (r.tenant == kNoId || r.tenant == next.Tenant(a))) rid = id;
+      }
+      if (rid == kNoId) {
+        fail("role '" + role + "' is neither built in");
+        continue;
+      }
+      const bool always = next.accounts[a].access == SubAccountAccess::kAlwaysOn;
+      if (always && branch.has_value() && !*branch) {
+        fail("branch cannot be false");
+        continue;
+      }
+      if (next.users[u].memberships.count(a)) {
+        fail("is already a member of account '" + account + "'");
+        continue;
+      }
+      next.users[u].memberships[a] = {
+          rid, always || branch.value_or(next.accounts[a].access == SubAccountAccess::kDefaultOn)};
+    }
+    const std::string path = dir_.Sub("import.jsonl");
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    ImportReport report;
+    Status s = db_->Import(actor, path, ImportOptions(), &report);
+    const Code want = !actor.is_system() ? Code::kPermissionDenied
+                      : bad_line != 0      ? Code::kInvalidArgument
+                                           : Code::kOk;
+    Expect(want, s, "import file");
+    if (want == Code::kInvalidArgument) {
+      const std::string line = "line " + std::to_string(bad_line) + ": ";
+      ASSERT_NE(s.message().find(line), std::string::npos) << "op " << op_ << ": " << s.ToString();
+      ASSERT_NE(s.message().find(why), std::string::npos) << "op " << op_ << ": " << s.ToString();
+    }
+    if (!s.ok()) return;
+    ASSERT_EQ(report.lines, static_cast<uint64_t>(lines));
+    // Map the staged ids to the engine's and take the staged state.
+    std::map<AccountId, AccountId> real;
+    for (const auto& [id, a] : next.accounts) {
+      if (id <= kFake) continue;
+      auto found = db_->FindAccount(a.key);
+      ASSERT_OK(found);
+      real[id] = found->id;
+    }
+    auto map = [&](AccountId id) { return id > kFake ? real.at(id) : id; };
+    m_.accounts.clear();
+    for (auto [id, a] : next.accounts) {
+      a.id = map(id);
+      a.parent = a.parent == kNoId ? kNoId : map(a.parent);
+      m_.accounts[a.id] = a;
+    }
+    m_.entities.clear();
+    for (auto [k, e] : next.entities) {
+      e.owner = map(e.owner);
+      m_.entities[k] = e;
+    }
+    m_.users.clear();
+    for (auto [id, u] : next.users) {
+      u.home = map(u.home);
+      std::map<AccountId, model::MMember> ms;
+      for (const auto& [a, m] : u.memberships) ms[map(a)] = m;
+      u.memberships = std::move(ms);
+      UserId uid = id;
+      if (id > kFake) {
+        auto found = db_->FindUser(u.login);
+        ASSERT_OK(found);
+        uid = found->id;
+      }
+      m_.users[uid] = std::move(u);
+    }
+  }
+
   // ---- verification ----
   void VerifyTree() {
     size_t memberships = 0;
@@ -731,7 +953,8 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
     else if (r < 65) DisableOrRemoveUser();
     else if (r < 78) Invite();
     else if (r < 86) ChangeMembership();
-    else if (r < 93) ChangeSettings();
+    else if (r < 91) ChangeSettings();
+    else if (r < 93) Import();
     else RoleOp();
     if (::testing::Test::HasFatalFailure()) return;
     if (op_ % cfg.verify_every == cfg.verify_every - 1) {
@@ -756,7 +979,8 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
     summary += "\n";
   }
   std::cout << summary;
-  for (const char* op : {"create account", "create entity", "reassign", "move account", "invite"}) {
+  for (const char* op :
+       {"create account", "create entity", "reassign", "move account", "invite", "import file"}) {
     EXPECT_GT(outcomes_[op][0], 5) << op << " never succeeded often enough\n" << summary;
     EXPECT_GT(outcomes_[op][static_cast<int>(Code::kPermissionDenied)], 5)
         << op << " was never denied often enough\n" << summary;
