@@ -792,7 +792,10 @@ Status IngestAll(storage::Store& store, Importer& im, const IngestFn& ingest) {
     std::string path = (dir / (std::string(storage::CfName(cf)) + ".sst")).string();
     rocksdb::Status s = w.Open(path);
     const KvBuffer& kv = im.kvs[cf];
+    constexpr size_t kAhead = 16;
+    for (size_t i = 0; i < kAhead; ++i) kv.Prefetch(i);
     for (size_t i = 0; i < kv.size() && s.ok(); ++i) {
+      kv.Prefetch(i + kAhead);
       rocksdb::Slice k(kv.key(i).data(), kv.key(i).size());
       rocksdb::Slice v(kv.value(i).data(), kv.value(i).size());
       s = cf == storage::kCounters ? w.Merge(k, v) : w.Put(k, v);

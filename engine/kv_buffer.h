@@ -48,6 +48,13 @@ class KvBuffer {
     return std::string_view(data_.data() + e.offset + e.key_len, e.value_len);
   }
 
+  // Hints that entry i's key and value will be read soon (after a sort the
+  // entries point all over the arena; reading them in order otherwise
+  // waits on a cache miss per entry).
+  void Prefetch(size_t i) const {
+    if (i < entries_.size()) __builtin_prefetch(data_.data() + entries_[i].offset);
+  }
+
   // Sorts by key (bytewise); cheap when already sorted.
   void Sort() {
     auto less = [this](const Entry& a, const Entry& b) { return Compare(a, b) < 0; };
