@@ -12,7 +12,10 @@
 // Every mutation takes an Actor and is authorised by SPEC.md's rules: a
 // refusal is PermissionDenied naming the missing permission and the account
 // ("permission device.assign missing on account 'acme-a'"). Every refusal,
-// of any kind, leaves the database unchanged.
+// of any kind, leaves the database unchanged. One failure is not a refusal:
+// when syncing the write-ahead log fails after a write (IOError), the
+// change is applied but may not survive a power loss, and every later call
+// returns that IOError until the Db is closed and opened again.
 //
 // Input rules: keys, names, logins and attribute entries are valid UTF-8 of
 // 1..256 bytes (names and keys must not be empty; a type may be empty);
