@@ -121,6 +121,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   dbo.max_background_jobs = 2;
   dbo.info_log_level = rocksdb::WARN_LEVEL;
   dbo.keep_log_file_num = 3;
+  if (options.env != nullptr) dbo.env = options.env;
 
   std::vector<std::string> names;
   if (exists) {

@@ -33,6 +33,9 @@ struct StoreOptions {
   bool error_if_exists = false;
   size_t block_cache_bytes = size_t{256} << 20;
   uint32_t max_depth = 32;  // written into the format record on creation
+  // The RocksDB Env (file system); null for the default. Tests pass one
+  // that injects faults.
+  rocksdb::Env* env = nullptr;
 };
 
 class Store {
