@@ -17,8 +17,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -56,6 +58,154 @@ std::string Hex64(uint64_t v) {
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
   return buf;
 }
+
+// Entity records stream to their SST file while the file is parsed once an
+// import has staged this many entities (below it, they are staged like the
+// other key spaces and may go through one write batch).
+constexpr size_t kStreamEntitiesAfter = 25000;
+
+// The scratch folder of one import's SST files, inside the database folder
+// (so that ingestion can move the files), created on first use and removed
+// with everything in it when the import ends, whatever the outcome.
+// Store::Open removes any left by a crash.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& db_path) {
+    std::random_device rd;
+    path_ = std::filesystem::path(db_path) / ("import-" + Hex64((uint64_t(rd()) << 32) | rd()));
+  }
+  ~ScratchDir() {
+    std::error_code e;
+    if (created_) std::filesystem::remove_all(path_, e);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  // The path of `name` inside the folder, creating the folder if needed.
+  Status File(std::string_view name, std::string* out) {
+    if (!created_) {
+      std::error_code ec;
+      std::filesystem::create_directories(path_, ec);
+      if (ec) return Status::IOError("cannot create " + path_.string() + ": " + ec.message());
+      created_ = true;
+    }
+    *out = (path_ / std::string(name)).string();
+    return Status::Ok();
+  }
+
+ private:
+  std::filesystem::path path_;
+  bool created_ = false;
+};
+
+// An SST file writer for key space `cf` with the database's options for it.
+std::unique_ptr<rocksdb::SstFileWriter> NewSstWriter(const storage::Store& store, int cf) {
+  rocksdb::Options opts(store.db()->GetDBOptions(), store.db()->GetOptions(store.cf(cf)));
+  // SstFileWriter uses the bottommost compression (ZSTD). Imported files
+  // usually stay at the bottom level uncompacted, so they keep ZSTD (for
+  // the disk budget) but at level 1, several times faster to write than
+  // the default level 3 for a few percent more bytes.
+  if (opts.bottommost_compression == rocksdb::kZSTD) {
+    opts.bottommost_compression_opts.enabled = true;
+    opts.bottommost_compression_opts.level = 1;
+  }
+  return std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), opts, store.cf(cf));
+}
+
+// Writes pairs given in key order to one SST file on a background thread,
+// fed in chunks through a short queue (so the parser never waits unless
+// the writer falls several chunks behind). Used for the entity records,
+// whose keys (new ids) arrive in order: their file is written while the
+// rest of the import is still being parsed.
+class SstStream {
+ public:
+  SstStream(const storage::Store& store, int cf, std::string path)
+      : writer_(NewSstWriter(store, cf)), path_(std::move(path)) {
+    chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
+    status_ = writer_->Open(path_);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~SstStream() {  // without Finish: the import failed; stop writing
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      closing_ = abandoned_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  SstStream(const SstStream&) = delete;
+  SstStream& operator=(const SstStream&) = delete;
+
+  void Add(std::string_view key, std::string_view value) {
+    chunk_.Add(key, value);
+    ++count_;
+    if (chunk_.bytes() >= kChunkBytes) Push();
+  }
+  size_t size() const { return count_; }
+  const std::string& path() const { return path_; }
+
+  // Writes what is left and finishes the file; the writer's first error.
+  Status Finish() {
+    Push(/*more=*/false);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (status_.ok()) status_ = writer_->Finish();
+    return storage::FromRocks(status_, "import: write entities file");
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = size_t{4} << 20;
+  static constexpr size_t kMaxQueued = 4;
+
+  // Queues the chunk being filled; `more`: another one follows.
+  void Push(bool more = true) {
+    if (chunk_.empty()) return;
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return queue_.size() < kMaxQueued; });
+    queue_.push_back(std::move(chunk_));
+    chunk_ = KvBuffer();
+    if (more) chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
+    cv_.notify_all();
+  }
+
+  void Run() {
+    while (true) {
+      KvBuffer chunk;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty() || abandoned_) return;  // all written, or not wanted
+        chunk = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      cv_.notify_all();
+      try {
+        for (size_t i = 0; i < chunk.size() && status_.ok(); ++i) {
+          status_ = writer_->Put(rocksdb::Slice(chunk.key(i).data(), chunk.key(i).size()),
+                                 rocksdb::Slice(chunk.value(i).data(), chunk.value(i).size()));
+        }
+      } catch (const std::exception& e) {
+        status_ = rocksdb::Status::Aborted(e.what());
+      }
+    }
+  }
+
+  std::unique_ptr<rocksdb::SstFileWriter> writer_;
+  std::string path_;
+  KvBuffer chunk_;     // being filled by the parser
+  size_t count_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<KvBuffer> queue_;
+  bool closing_ = false;
+  bool abandoned_ = false;
+  rocksdb::Status status_;  // the writer thread's; read after join
+  std::thread thread_;
+};
 
 // With CANOPY_TRACE_IMPORT set, prints when each import phase ends (parse,
 // sort, write, reload) to stderr: the first tool when an import is slow.
@@ -200,8 +350,9 @@ struct StagedAccount {
 // Everything an import stages before writing.
 class Importer {
  public:
-  Importer(const Catalog& catalog, const storage::Store& store, ImportReport* report)
-      : c_(catalog), store_(store), report_(report) {
+  Importer(const Catalog& catalog, const storage::Store& store, ImportReport* report,
+           ScratchDir* scratch)
+      : c_(catalog), store_(store), report_(report), scratch_(scratch) {
     next_account_ = c_.last_account_id;
     next_user_ = c_.last_user_id;
     next_entity_ = c_.last_entity_id;
@@ -271,10 +422,13 @@ class Importer {
 
   KvBuffer kvs[storage::kNumCfs];  // kCounters holds merge operands
   size_t total() const {
-    size_t n = 0;
+    size_t n = stream_ != nullptr ? stream_->size() : 0;
     for (const auto& v : kvs) n += v.size();
     return n;
   }
+  // The entity records' SST stream (started once there are many), or null
+  // when they are staged in kvs[kEntities].
+  SstStream* entity_stream() { return stream_.get(); }
   // Sorts every key space and refuses duplicate entity keys and unit ids
   // (found adjacent after sorting), naming the lines.
   Status SortAndCheck();
@@ -592,7 +746,7 @@ class Importer {
     e.owner = owner.id;
     e.created_us = e.updated_us = now_;
     const std::string id_key = storage::IdKey(e.id);
-    kvs[storage::kEntities].Add(id_key, storage::EncodeEntity(e));
+    CANOPY_RETURN_IF_ERROR(AddEntityRecord(id_key, storage::EncodeEntity(e)));
     kvs[storage::kEntityKeys].Add(key_key_, storage::EntityKeyValue(e.id, owner.id));
     if (has_unit) kvs[storage::kUnitIds].Add(e.unit_id, id_key);
     storage::EncodeIndexValue(&value_, owner.id, e.key, e.name, e.type);
@@ -609,9 +763,31 @@ class Importer {
     return Status::Ok();
   }
 
+  // Stages an entity record, or streams it once there are many (see
+  // kStreamEntitiesAfter), moving the ones staged so far to the stream.
+  Status AddEntityRecord(std::string_view key, std::string_view value) {
+    KvBuffer& staged = kvs[storage::kEntities];
+    if (stream_ == nullptr && staged.size() >= kStreamEntitiesAfter) {
+      std::string path;
+      CANOPY_RETURN_IF_ERROR(
+          scratch_->File(std::string(storage::CfName(storage::kEntities)) + ".sst", &path));
+      stream_ = std::make_unique<SstStream>(store_, storage::kEntities, std::move(path));
+      for (size_t i = 0; i < staged.size(); ++i) stream_->Add(staged.key(i), staged.value(i));
+      staged = KvBuffer();
+    }
+    if (stream_ != nullptr) {
+      stream_->Add(key, value);
+    } else {
+      staged.Add(key, value);
+    }
+    return Status::Ok();
+  }
+
   const Catalog& c_;
   const storage::Store& store_;
   ImportReport* report_;
+  ScratchDir* scratch_;
+  std::unique_ptr<SstStream> stream_;
   simdjson::dom::parser parser_;
   const int64_t now_ = NowMicros();
   uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_;
@@ -756,41 +932,24 @@ Status Importer::SortAndCheck() {
   return Status::Ok();
 }
 
-// Writes sorted pairs into SST files, then hands them to `ingest` (which
-// applies them atomically under the catalog lock); the files are removed
-// afterwards either way.
+// Writes sorted pairs into SST files in `scratch` (and finishes the
+// entity stream, if any), then hands them to `ingest` (which applies them
+// atomically under the catalog lock).
 using IngestFn = std::function<Status(const std::vector<rocksdb::IngestExternalFileArg>&)>;
-Status IngestAll(storage::Store& store, Importer& im, const IngestFn& ingest) {
-  namespace fs = std::filesystem;
-  std::random_device rd;
-  fs::path dir = fs::path(store.path()) / ("import-" + Hex64((uint64_t(rd()) << 32) | rd()));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IOError("cannot create " + dir.string() + ": " + ec.message());
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code e;
-      fs::remove_all(dir, e);
-    }
-  } cleanup{dir};
-
+Status IngestAll(storage::Store& store, Importer& im, ScratchDir& scratch, const IngestFn& ingest) {
   std::vector<rocksdb::IngestExternalFileArg> args;
   std::vector<Status> results(storage::kNumCfs);
   std::vector<std::thread> threads;
-  auto write_cf = [&](int cf) {
-    rocksdb::Options opts(store.db()->GetDBOptions(), store.db()->GetOptions(store.cf(cf)));
-    // SstFileWriter uses the bottommost compression (ZSTD). Imported files
-    // usually stay at the bottom level uncompacted, so they keep ZSTD (for
-    // the disk budget) but at level 1, several times faster to write than
-    // the default level 3 for a few percent more bytes.
-    if (opts.bottommost_compression == rocksdb::kZSTD) {
-      opts.bottommost_compression_opts.enabled = true;
-      opts.bottommost_compression_opts.level = 1;
+  std::vector<std::string> paths(storage::kNumCfs);
+  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+    if (!im.kvs[cf].empty()) {
+      CANOPY_RETURN_IF_ERROR(scratch.File(std::string(storage::CfName(cf)) + ".sst", &paths[cf]));
     }
-    rocksdb::SstFileWriter w(rocksdb::EnvOptions(), opts, store.cf(cf));
-    std::string path = (dir / (std::string(storage::CfName(cf)) + ".sst")).string();
-    rocksdb::Status s = w.Open(path);
+  }
+  auto write_cf = [&](int cf) {
+    std::unique_ptr<rocksdb::SstFileWriter> writer = NewSstWriter(store, cf);
+    rocksdb::SstFileWriter& w = *writer;
+    rocksdb::Status s = w.Open(paths[cf]);
     const KvBuffer& kv = im.kvs[cf];
     constexpr size_t kAhead = 16;
     for (size_t i = 0; i < kAhead; ++i) kv.Prefetch(i);
@@ -818,12 +977,23 @@ Status IngestAll(storage::Store& store, Importer& im, const IngestFn& ingest) {
       for (size_t i = next++; i < cfs.size(); i = next++) write_cf(cfs[i]);
     });
   }
+  // Meanwhile, the entity stream writes its last chunks.
+  SstStream* stream = im.entity_stream();
+  Status streamed = stream != nullptr ? stream->Finish() : Status::Ok();
   for (auto& t : threads) t.join();
+  CANOPY_RETURN_IF_ERROR(streamed);
   for (int cf : cfs) {
     CANOPY_RETURN_IF_ERROR(results[cf]);
     rocksdb::IngestExternalFileArg arg;
     arg.column_family = store.cf(cf);
-    arg.external_files.push_back((dir / (std::string(storage::CfName(cf)) + ".sst")).string());
+    arg.external_files.push_back(paths[cf]);
+    arg.options.move_files = true;
+    args.push_back(std::move(arg));
+  }
+  if (stream != nullptr) {
+    rocksdb::IngestExternalFileArg arg;
+    arg.column_family = store.cf(storage::kEntities);
+    arg.external_files.push_back(stream->path());
     arg.options.move_files = true;
     args.push_back(std::move(arg));
   }
@@ -851,10 +1021,12 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
 
   PhaseTrace trace;
   try {
-    Importer im(catalog_, *store_, rep);
+    ScratchDir scratch(store_->path());  // outlives the importer's stream
+    Importer im(catalog_, *store_, rep, &scratch);
     // A device line is ~150 bytes: reserve room for the big key spaces so
     // their arenas never copy while growing (untouched room costs nothing).
-    im.kvs[storage::kEntities].Reserve(total / 100, total);
+    im.kvs[storage::kEntities].Reserve(std::min<uint64_t>(total / 100, kStreamEntitiesAfter),
+                                       std::min<uint64_t>(total, kStreamEntitiesAfter * 256));
     im.kvs[storage::kVisibility].Reserve(total / 100, total / 2);
     im.kvs[storage::kEntityKeys].Reserve(total / 100, total / 4);
     im.kvs[storage::kUnitIds].Reserve(total / 100, total / 4);
@@ -943,7 +1115,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
       }
       return Status::Ok();
     };
-    if (im.total() <= kBatchLimit) {
+    if (im.total() <= kBatchLimit && im.entity_stream() == nullptr) {
       rocksdb::WriteBatch batch;
       for (int cf = 0; cf < storage::kNumCfs; ++cf) {
         const KvBuffer& kv = im.kvs[cf];
@@ -960,7 +1132,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
       CANOPY_RETURN_IF_ERROR(commit([&] { return store_->Write(&batch); }));
       if (options_.sync) CANOPY_RETURN_IF_ERROR(SyncOrPoison());
     } else {
-      CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im, [&](const auto& args) {
+      CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im, scratch, [&](const auto& args) {
         return commit([&] {
           return storage::FromRocks(store_->db()->IngestExternalFiles(args), "import: ingest");
         });

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -219,6 +220,24 @@ TEST(Interchange, LargeImportsGoThroughSstIngestion) {
   EXPECT_EQ(db2->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr).code(),
             Code::kAborted);
   EXPECT_TRUE(db2->Roots().empty());
+  // Also once the entity records stream to their file (after 25k
+  // entities): cancelled at line 32768, or a bad last line.
+  int progress_calls = 0;
+  opts.progress = [&](uint64_t, uint64_t) { return ++progress_calls < 2; };
+  EXPECT_EQ(db2->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr).code(),
+            Code::kAborted);
+  EXPECT_EQ(progress_calls, 2);
+  Write(dir.Sub("bad-end.jsonl"), text + "{\"type\":\"device\",\"key\":\"dev-0\",\"name\":\"D\",\"account\":\"t\"}\n");
+  Status s = db2->Import(Actor::System(), dir.Sub("bad-end.jsonl"), ImportOptions(), nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("appears twice"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(db2->Roots().empty());
+  // No scratch folder is left behind, whatever the outcome.
+  for (const char* db_dir : {"db", "db2"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir.Sub(db_dir))) {
+      EXPECT_NE(entry.path().filename().string().rfind("import-", 0), 0u) << entry.path();
+    }
+  }
 }
 
 }  // namespace
