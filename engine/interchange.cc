@@ -72,7 +72,8 @@ class ScratchDir {
  public:
   explicit ScratchDir(const std::string& db_path) {
     std::random_device rd;
-    path_ = std::filesystem::path(db_path) / ("import-" + Hex64((uint64_t(rd()) << 32) | rd()));
+    path_ = std::filesystem::path(db_path) /
+            (std::string(storage::kScratchPrefix) + Hex64((uint64_t(rd()) << 32) | rd()));
   }
   ~ScratchDir() {
     std::error_code e;
@@ -110,6 +111,22 @@ std::unique_ptr<rocksdb::SstFileWriter> NewSstWriter(const storage::Store& store
     opts.bottommost_compression_opts.level = 1;
   }
   return std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), opts, store.cf(cf));
+}
+
+// Adds every pair of `kv` (in key order) to `w`; merge operands for the
+// counters, plain values otherwise. Reads a few entries ahead: after a sort
+// they lie all over the arena.
+rocksdb::Status AddAll(rocksdb::SstFileWriter& w, const KvBuffer& kv, bool merge) {
+  constexpr size_t kAhead = 16;
+  for (size_t i = 0; i < kAhead; ++i) kv.Prefetch(i);
+  rocksdb::Status s;
+  for (size_t i = 0; i < kv.size() && s.ok(); ++i) {
+    kv.Prefetch(i + kAhead);
+    rocksdb::Slice k(kv.key(i).data(), kv.key(i).size());
+    rocksdb::Slice v(kv.value(i).data(), kv.value(i).size());
+    s = merge ? w.Merge(k, v) : w.Put(k, v);
+  }
+  return s;
 }
 
 // Writes pairs given in key order to one SST file on a background thread,
@@ -184,10 +201,7 @@ class SstStream {
       }
       cv_.notify_all();
       try {
-        for (size_t i = 0; i < chunk.size() && status_.ok(); ++i) {
-          status_ = writer_->Put(rocksdb::Slice(chunk.key(i).data(), chunk.key(i).size()),
-                                 rocksdb::Slice(chunk.value(i).data(), chunk.value(i).size()));
-        }
+        if (status_.ok()) status_ = AddAll(*writer_, chunk, /*merge=*/false);
       } catch (const std::exception& e) {
         status_ = rocksdb::Status::Aborted(e.what());
       }
@@ -947,19 +961,10 @@ Status IngestAll(storage::Store& store, Importer& im, ScratchDir& scratch, const
     }
   }
   auto write_cf = [&](int cf) {
-    std::unique_ptr<rocksdb::SstFileWriter> writer = NewSstWriter(store, cf);
-    rocksdb::SstFileWriter& w = *writer;
-    rocksdb::Status s = w.Open(paths[cf]);
-    const KvBuffer& kv = im.kvs[cf];
-    constexpr size_t kAhead = 16;
-    for (size_t i = 0; i < kAhead; ++i) kv.Prefetch(i);
-    for (size_t i = 0; i < kv.size() && s.ok(); ++i) {
-      kv.Prefetch(i + kAhead);
-      rocksdb::Slice k(kv.key(i).data(), kv.key(i).size());
-      rocksdb::Slice v(kv.value(i).data(), kv.value(i).size());
-      s = cf == storage::kCounters ? w.Merge(k, v) : w.Put(k, v);
-    }
-    if (s.ok()) s = w.Finish();
+    std::unique_ptr<rocksdb::SstFileWriter> w = NewSstWriter(store, cf);
+    rocksdb::Status s = w->Open(paths[cf]);
+    if (s.ok()) s = AddAll(*w, im.kvs[cf], cf == storage::kCounters);
+    if (s.ok()) s = w->Finish();
     results[cf] = storage::FromRocks(s, std::string("import: write ") + storage::CfName(cf) + " file");
   };
   std::vector<int> cfs;

@@ -168,11 +168,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     if (!known) store->db_->DestroyColumnFamilyHandle(handles[i]);
   }
   CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(!exists, options));
-  // An import that crashed may have left its SST files in a scratch folder
-  // (engine/interchange.cc names them import-*); nothing else writes there
-  // while the database is locked by this open.
+  // An import that crashed may have left its SST files in a scratch folder;
+  // nothing else writes there while the database is locked by this open.
   for (const auto& entry : fs::directory_iterator(path, ec)) {
-    if (entry.is_directory(ec) && entry.path().filename().string().rfind("import-", 0) == 0) {
+    if (entry.is_directory(ec) && entry.path().filename().string().rfind(kScratchPrefix, 0) == 0) {
       fs::remove_all(entry.path(), ec);
     }
   }

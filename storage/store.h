@@ -28,6 +28,10 @@ namespace canopy::storage {
 // Maps a RocksDB status to Canopy's, prefixing `context` to the message.
 Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
+// Folders inside a database folder whose names start with this are an
+// import's scratch space (SST files before ingestion): Open removes them.
+inline constexpr std::string_view kScratchPrefix = "import-";
+
 struct StoreOptions {
   bool create_if_missing = true;
   bool error_if_exists = false;
