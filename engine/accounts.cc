@@ -39,7 +39,9 @@ std::string Plural(int64_t n, const char* what) {
 
 StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec& spec) {
   AccountId created = kNoId;
-  Status s = Mutate([&](Txn* txn) -> Status {
+  Status s = Mutate(actor, "account.create", [&](Txn* txn) -> Status {
+    txn->arguments =
+        Args().Str("key", spec.key).Str("name", spec.name).Num("parent", spec.parent).Done();
     CANOPY_RETURN_IF_ERROR(CheckText("account key", spec.key));
     CANOPY_RETURN_IF_ERROR(CheckText("account name", spec.name));
     CANOPY_RETURN_IF_ERROR(CheckAttributes("account", spec.attributes));
@@ -85,14 +87,13 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
     storage::AccountRecord parent_rec;
     if (parent != nullptr) {
       CANOPY_RETURN_IF_ERROR(LoadAccountRecord(parent->id, &parent_rec));
+      const storage::AccountRecord before = parent_rec;
       ordinal = parent_rec.next_child_ordinal++;
       label = parent->label;
-      txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(parent->id),
-                     storage::EncodeAccount(parent_rec));
+      txn->Account(&before, &parent_rec);
     } else {
       ordinal = catalog_.next_root_ordinal;
-      txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqRootOrdinal),
-                     storage::Fixed64BE(ordinal + 1));
+      txn->Meta(storage::kSeqRootOrdinal, ordinal + 1);
     }
     storage::AppendOrdinal(&label, ordinal);
 
@@ -108,28 +109,8 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
     rec.account.settings = spec.settings;
     rec.label = label;
     rec.next_child_ordinal = 0;
-    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
-    txn->batch.Put(store_->cf(storage::kAccountKeys), spec.key, storage::IdKey(id));
-    txn->batch.Put(store_->cf(storage::kTree), label, storage::IdKey(id));
-    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqAccount),
-                   storage::Fixed64BE(id));
-
-    AccountNode node;
-    node.id = id;
-    node.parent = spec.parent;
-    node.depth = rec.account.depth;
-    node.settings = spec.settings;
-    node.key = spec.key;
-    node.label = label;
-    txn->apply.push_back([node = std::move(node), parent_id = spec.parent](Catalog& c) mutable {
-      c.last_account_id = node.id;
-      if (parent_id == kNoId) {
-        c.next_root_ordinal += 1;
-      } else {
-        c.mutable_account(parent_id)->next_child_ordinal += 1;
-      }
-      c.InsertAccount(std::move(node));
-    });
+    txn->Account(nullptr, &rec);
+    txn->Meta(storage::kSeqAccount, id);
     created = id;
     return Status::Ok();
   });
@@ -159,7 +140,17 @@ StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
 }
 
 Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "account.update", [&](Txn* txn) -> Status {
+    Args args;
+    args.Num("id", id);
+    if (patch.name) args.Str("name", *patch.name);
+    if (patch.sub_account_management) {
+      args.Bool("sub_account_management", *patch.sub_account_management);
+    }
+    if (patch.sub_account_access) {
+      args.Str("sub_account_access", SubAccountAccessName(*patch.sub_account_access));
+    }
+    txn->arguments = args.Done();
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("account name", *patch.name));
     if (patch.attributes) CANOPY_RETURN_IF_ERROR(CheckAttributes("account", *patch.attributes));
     if (patch.sub_account_access) {
@@ -188,7 +179,6 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     }
     // always_on gives every current member branch access: the actor must
     // hold each such role on the whole branch itself.
-    std::vector<UserId> widened;
     if (patch.sub_account_access) {
       CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
       if (*patch.sub_account_access == SubAccountAccess::kAlwaysOn &&
@@ -200,15 +190,11 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
           CANOPY_RETURN_IF_ERROR(query::RequireHolds(
               catalog_, actor, r->perms, true, *a,
               "switching to always_on gives role " + r->name + " branch-wide"));
-          std::string bytes;
-          CANOPY_RETURN_IF_ERROR(
-              store_->Get(storage::kMemberships, storage::PairKey(uid, id), &bytes));
           Membership mem;
-          CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+          CANOPY_RETURN_IF_ERROR(LoadMembership(uid, id, &mem));
+          const Membership before = mem;
           mem.branch = true;
-          txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(uid, id),
-                         storage::EncodeMembership(mem));
-          widened.push_back(uid);
+          txn->Membership(&before, &mem);
         }
       }
     }
@@ -221,21 +207,12 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     if (!patch.name && !patch.attributes && !settings_change) return Status::Ok();
     storage::AccountRecord rec;
     CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
+    const storage::AccountRecord before = rec;
     if (patch.name) rec.account.name = *patch.name;
     if (patch.attributes) rec.account.attributes = *patch.attributes;
     rec.account.settings = settings;
     rec.account.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(id), storage::EncodeAccount(rec));
-    if (settings_change) {
-      txn->apply.push_back([id, settings, widened](Catalog& c) {
-        c.mutable_account(id)->settings = settings;
-        for (UserId uid : widened) {
-          for (auto& m : c.mutable_user(uid)->memberships) {
-            if (m.account == id) m.branch = true;
-          }
-        }
-      });
-    }
+    txn->Account(&before, &rec);
     return Status::Ok();
   });
 }
@@ -253,7 +230,8 @@ Status DbImpl::SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountA
 }
 
 Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "account.move", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Num("new_parent", new_parent).Done();
     const AccountNode* a = nullptr;
     const AccountNode* np = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
@@ -318,99 +296,51 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     const int64_t now = NowMicros();
     storage::AccountRecord np_rec;
     CANOPY_RETURN_IF_ERROR(LoadAccountRecord(np->id, &np_rec));
+    const storage::AccountRecord np_before = np_rec;
     std::string new_label = np->label;
     storage::AppendOrdinal(&new_label, np_rec.next_child_ordinal++);
-    txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(np->id),
-                   storage::EncodeAccount(np_rec));
+    txn->Account(&np_before, &np_rec);
     const std::string old_label = a->label;
-    auto relabel = [&](const std::string& label) {
-      return new_label + label.substr(old_label.size());
-    };
 
-    // Account records and the tree key space.
-    txn->batch.DeleteRange(store_->cf(storage::kTree), old_label,
-                           storage::PrefixSuccessor(old_label));
+    // Every account of the subtree gets its new label and depth (parents
+    // first); writing the change set moves the tree keys and the subtree's
+    // visibility index range with them (storage::MoveIndexRange).
     for (const AccountNode* n : subtree) {
       storage::AccountRecord rec;
       CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &rec));
-      rec.label = relabel(n->label);
+      const storage::AccountRecord before = rec;
+      rec.label = new_label + n->label.substr(old_label.size());
       rec.account.depth = n->depth - a->depth + new_depth;
       if (n == a) {
         rec.account.parent = np->id;
         rec.account.updated_us = now;
       }
-      txn->batch.Put(store_->cf(storage::kAccounts), storage::IdKey(n->id),
-                     storage::EncodeAccount(rec));
-      txn->batch.Put(store_->cf(storage::kTree), rec.label, storage::IdKey(n->id));
+      txn->Account(&before, &rec);
     }
-
-    // The visibility index: rewrite the moved range under the new label.
-    CountDeltas deltas;
     for (EntityKind kind : kAllEntityKinds) {
       const int64_t n = a->count(kind).subtree;
       if (n == 0) continue;
-      const uint8_t k = static_cast<uint8_t>(kind);
-      std::string lo = storage::IndexRangeStart(k, old_label, true);
-      std::string hi = storage::IndexRangeLimit(k, old_label, true);
-      auto it = store_->NewIterator(storage::kVisibility, nullptr, lo, hi, /*fill_cache=*/false);
-      std::string key;
-      for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
-        rocksdb::Slice old_key = (*it)->key();
-        key.assign(1, static_cast<char>(k));
-        key.append(new_label);
-        key.append(old_key.data() + 1 + old_label.size(), old_key.size() - 1 - old_label.size());
-        txn->batch.Put(store_->cf(storage::kVisibility), key, (*it)->value());
-      }
-      CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "move: scan index"));
-      txn->batch.DeleteRange(store_->cf(storage::kVisibility), lo, hi);
-      deltas.AddSubtree(catalog_, op->id, kind, -n);
-      deltas.AddSubtree(catalog_, np->id, kind, n);
+      txn->counts.AddSubtree(catalog_, op->id, kind, -n);
+      txn->counts.AddSubtree(catalog_, np->id, kind, n);
     }
-    deltas.Emit(*store_, txn);
-
-    struct Moved {
-      AccountId id;
-      std::string label;
-      uint32_t depth;
-    };
-    std::vector<Moved> moved;
-    for (const AccountNode* n : subtree) {
-      moved.push_back({n->id, relabel(n->label), n->depth - a->depth + new_depth});
-    }
-    txn->apply.push_back([moved = std::move(moved), id, op_id = op->id,
-                          np_id = np->id](Catalog& c) {
-      AccountNode* a = c.mutable_account(id);
-      const int64_t size = 1 + a->descendants;
-      for (AccountNode* p = c.mutable_account(op_id); p; p = c.mutable_account(p->parent)) {
-        p->descendants -= size;
-      }
-      AccountNode* op = c.mutable_account(op_id);
-      op->children.erase(std::find(op->children.begin(), op->children.end(), id));
-      AccountNode* np = c.mutable_account(np_id);
-      np->children.push_back(id);
-      np->next_child_ordinal += 1;
-      for (AccountNode* p = np; p; p = c.mutable_account(p->parent)) p->descendants += size;
-      a->parent = np_id;
-      for (const auto& m : moved) {
-        AccountNode* n = c.mutable_account(m.id);
-        n->label = m.label;
-        n->depth = m.depth;
-        n->tenant = np->tenant;
-      }
-    });
     return Status::Ok();
   });
 }
 
 Status DbImpl::DeleteAccount(const Actor& actor, AccountId id, AccountId receiver) {
-  return Mutate(
-      [&](Txn* txn) { return BuildDeleteAccounts(actor, {id}, receiver, txn); });
+  return Mutate(actor, "account.delete", [&](Txn* txn) {
+    txn->arguments = Args().Nums("ids", {id}).Num("receiver", receiver).Done();
+    return BuildDeleteAccounts(actor, {id}, receiver, txn);
+  });
 }
 
 Status DbImpl::DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
                               AccountId receiver) {
   std::vector<AccountId> list(ids.begin(), ids.end());
-  return Mutate([&](Txn* txn) { return BuildDeleteAccounts(actor, list, receiver, txn); });
+  return Mutate(actor, "account.delete", [&](Txn* txn) {
+    txn->arguments = Args().Nums("ids", list).Num("receiver", receiver).Done();
+    return BuildDeleteAccounts(actor, list, receiver, txn);
+  });
 }
 
 Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids,
@@ -488,20 +418,13 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     }
   }
 
+  // The change set, in an order its readers can apply one by one:
+  // entities and users leave first, then memberships go, then the accounts
+  // (children before parents), then a deleted tenant's custom roles.
   const int64_t now = NowMicros();
-  CountDeltas deltas;
-  std::vector<std::pair<UserId, AccountId>> dropped_memberships;
-  std::vector<UserId> rehomed;
-  std::vector<RoleId> dropped_roles;
   for (const AccountNode* n : nodes) {
-    txn->batch.Delete(store_->cf(storage::kAccounts), storage::IdKey(n->id));
-    txn->batch.Delete(store_->cf(storage::kAccountKeys), n->key);
-    txn->batch.Delete(store_->cf(storage::kTree), n->label);
     for (EntityKind kind : kAllEntityKinds) {
       const uint8_t k = static_cast<uint8_t>(kind);
-      txn->batch.Delete(store_->cf(storage::kCounters), storage::CounterKey(n->id, k));
-      txn->batch.Delete(store_->cf(storage::kCounters),
-                        storage::CounterKey(n->id, k | storage::kCounterSubtreeBit));
       const int64_t count = n->count(kind).direct;
       if (count == 0) continue;
       // Hand the entities to the receiver.
@@ -514,65 +437,49 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
         EntityId eid = storage::DecodeFixed64BE(key.data() + key.size() - 8);
         Entity e;
         CANOPY_RETURN_IF_ERROR(LoadEntity(eid, &e));
+        const Entity before = e;
         e.owner = r->id;
         e.updated_us = now;
-        std::string value;
-        storage::EncodeIndexValue(&value, r->id, e.key, e.name, e.type);
-        txn->batch.Put(store_->cf(storage::kVisibility), storage::IndexKey(k, r->label, eid),
-                       value);
-        txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(eid),
-                       storage::EncodeEntity(e));
-        txn->batch.Put(store_->cf(storage::kEntityKeys), storage::EntityKeyKey(k, e.key),
-                       storage::EntityKeyValue(eid, r->id));
+        txn->Entity(&before, &e);
       }
       CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: scan index"));
-      txn->batch.DeleteRange(store_->cf(storage::kVisibility), lo, hi);
-      deltas.AddDirect(catalog_, r->id, kind, count);
-      if (n->parent != kNoId) deltas.AddSubtree(catalog_, n->parent, kind, -count);
-    }
-    for (UserId uid : n->members) {
-      txn->batch.Delete(store_->cf(storage::kMemberships), storage::PairKey(uid, n->id));
-      txn->batch.Delete(store_->cf(storage::kMembers), storage::PairKey(n->id, uid));
-      dropped_memberships.emplace_back(uid, n->id);
+      txn->counts.AddDirect(catalog_, r->id, kind, count);
+      if (n->parent != kNoId) txn->counts.AddSubtree(catalog_, n->parent, kind, -count);
     }
     if (homed.count(n->id)) {
       for (UserId uid : homed[n->id]) {
         User u;
         CANOPY_RETURN_IF_ERROR(LoadUser(uid, &u));
+        const User before = u;
         u.account = r->id;
         u.updated_us = now;
-        txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(uid), storage::EncodeUser(u));
-        txn->batch.Delete(store_->cf(storage::kUserHomes), storage::PairKey(n->id, uid));
-        txn->batch.Put(store_->cf(storage::kUserHomes), storage::PairKey(r->id, uid), "");
-        rehomed.push_back(uid);
+        txn->User(&before, &u);
       }
     }
-    if (n->parent == kNoId) {
-      // A deleted root tenant takes its custom roles along: they can only
-      // be used in its own (now empty) tree.
-      for (const auto& [rid, role] : catalog_.roles) {
-        if (role.builtin || role.tenant != n->id) continue;
-        txn->batch.Delete(store_->cf(storage::kRoles), storage::IdKey(rid));
-        std::string nk = storage::IdKey(n->id);
-        nk.append(role.name);
-        txn->batch.Delete(store_->cf(storage::kRoleNames), nk);
-        dropped_roles.push_back(rid);
-      }
+    for (UserId uid : n->members) {
+      Membership m;
+      CANOPY_RETURN_IF_ERROR(LoadMembership(uid, n->id, &m));
+      txn->Membership(&m, nullptr);
+    }
+  }
+  for (const AccountNode* n : nodes) {
+    storage::AccountRecord rec;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &rec));
+    txn->Account(&rec, nullptr);
+  }
+  for (const AccountNode* n : nodes) {
+    if (n->parent != kNoId) continue;
+    // A deleted root tenant takes its custom roles along: they can only
+    // be used in its own (now empty) tree.
+    for (const auto& [rid, role] : catalog_.roles) {
+      if (role.builtin || role.tenant != n->id) continue;
+      Role ro;
+      CANOPY_RETURN_IF_ERROR(LoadRole(rid, &ro));
+      txn->Role(&ro, nullptr);
     }
   }
   // Counter changes of deleted accounts would revive their keys: drop them.
-  for (const AccountNode* n : nodes) deltas.Forget(n->id);
-  deltas.Emit(*store_, txn);
-
-  std::vector<AccountId> order;
-  for (const AccountNode* n : nodes) order.push_back(n->id);
-  txn->apply.push_back([order, dropped_memberships, rehomed, dropped_roles,
-                        rid = r ? r->id : kNoId](Catalog& c) {
-    for (const auto& [uid, aid] : dropped_memberships) c.RemoveMembership(uid, aid);
-    for (UserId uid : rehomed) c.mutable_user(uid)->home = rid;
-    for (AccountId id : order) c.EraseAccount(id);
-    for (RoleId role : dropped_roles) c.roles.erase(role);
-  });
+  for (const AccountNode* n : nodes) txn->counts.Forget(n->id);
   return Status::Ok();
 }
 

@@ -11,6 +11,11 @@
 #include "storage/counters.h"
 #include "storage/keys.h"
 #include "storage/records.h"
+#include "query/access.h"
+#include "query/json.h"
+
+#include <unordered_map>
+#include <unordered_set>
 
 namespace canopy {
 
@@ -79,30 +84,159 @@ void CountDeltas::Forget(AccountId account) {
   }
 }
 
-void CountDeltas::Emit(const storage::Store& store, Txn* txn) const {
+void CountDeltas::Emit(storage::ChangeSet* changes) const {
   for (const auto& [k, d] : deltas_) {
     const uint8_t kind = k.second;
-    if (d.direct != 0) {
-      txn->batch.Merge(store.cf(storage::kCounters), storage::CounterKey(k.first, kind),
-                       storage::CounterValue(d.direct));
-    }
+    if (d.direct != 0) changes->counters.push_back({k.first, kind, d.direct});
     if (d.subtree != 0) {
-      txn->batch.Merge(store.cf(storage::kCounters),
-                       storage::CounterKey(k.first, kind | storage::kCounterSubtreeBit),
-                       storage::CounterValue(d.subtree));
+      changes->counters.push_back(
+          {k.first, static_cast<uint8_t>(kind | storage::kCounterSubtreeBit), d.subtree});
     }
   }
-  auto deltas = deltas_;
-  txn->apply.push_back([deltas](query::Catalog& c) {
-    for (const auto& [k, d] : deltas) {
-      query::AccountNode* n = c.mutable_account(k.first);
-      if (n == nullptr) continue;  // deleted by the same mutation
-      auto& counts = n->count(static_cast<EntityKind>(k.second));
-      counts.direct += d.direct;
-      counts.subtree += d.subtree;
-    }
-  });
 }
+
+// ---- Txn: the change set of one mutation ---------------------------------
+
+std::string Txn::LabelAfter(AccountId id) const {
+  for (auto it = changes.records.rbegin(); it != changes.records.rend(); ++it) {
+    if (it->type == storage::RecordType::kAccount && it->key == storage::IdKey(id)) {
+      return it->after_scope;
+    }
+  }
+  const query::AccountNode* n = c_.account(id);
+  return n != nullptr ? n->label : std::string();
+}
+
+std::string Txn::LabelBefore(AccountId id) const {
+  const query::AccountNode* n = c_.account(id);
+  return n != nullptr ? n->label : std::string();
+}
+
+void Txn::Account(const storage::AccountRecord* before, const storage::AccountRecord* after) {
+  storage::RecordChange r;
+  r.type = storage::RecordType::kAccount;
+  r.key = storage::IdKey(after ? after->account.id : before->account.id);
+  if (before) {
+    r.before = storage::EncodeAccount(*before);
+    r.before_scope = before->label;
+  }
+  if (after) {
+    r.after = storage::EncodeAccount(*after);
+    r.after_scope = after->label;
+  }
+  changes.records.push_back(std::move(r));
+}
+
+void Txn::Entity(const canopy::Entity* before, const canopy::Entity* after) {
+  storage::RecordChange r;
+  r.type = storage::RecordType::kEntity;
+  r.key = storage::IdKey(after ? after->id : before->id);
+  if (before) {
+    r.before = storage::EncodeEntity(*before);
+    r.before_scope = LabelBefore(before->owner);
+  }
+  if (after) {
+    r.after = storage::EncodeEntity(*after);
+    r.after_scope = LabelAfter(after->owner);
+  }
+  changes.records.push_back(std::move(r));
+}
+
+void Txn::User(const canopy::User* before, const canopy::User* after) {
+  storage::RecordChange r;
+  r.type = storage::RecordType::kUser;
+  r.key = storage::IdKey(after ? after->id : before->id);
+  if (before) {
+    r.before = storage::EncodeUser(*before);
+    r.before_scope = LabelBefore(before->account);
+  }
+  if (after) {
+    r.after = storage::EncodeUser(*after);
+    r.after_scope = LabelAfter(after->account);
+  }
+  changes.records.push_back(std::move(r));
+}
+
+void Txn::Membership(const canopy::Membership* before, const canopy::Membership* after) {
+  const canopy::Membership& m = after ? *after : *before;
+  storage::RecordChange r;
+  r.type = storage::RecordType::kMembership;
+  r.key = storage::PairKey(m.user, m.account);
+  if (before) {
+    r.before = storage::EncodeMembership(*before);
+    r.before_scope = LabelBefore(before->account);
+  }
+  if (after) {
+    r.after = storage::EncodeMembership(*after);
+    r.after_scope = LabelAfter(after->account);
+  }
+  changes.records.push_back(std::move(r));
+}
+
+void Txn::Role(const canopy::Role* before, const canopy::Role* after) {
+  storage::RecordChange r;
+  r.type = storage::RecordType::kRole;
+  r.key = storage::IdKey(after ? after->id : before->id);
+  if (before) {
+    r.before = storage::EncodeRole(*before);
+    r.before_scope = LabelBefore(before->tenant);
+  }
+  if (after) {
+    r.after = storage::EncodeRole(*after);
+    r.after_scope = LabelAfter(after->tenant);
+  }
+  changes.records.push_back(std::move(r));
+}
+
+void Txn::Meta(std::string_view name, uint64_t value) {
+  storage::RecordChange r;
+  r.type = storage::RecordType::kMeta;
+  r.key = std::string(name);
+  r.after = storage::Fixed64BE(value);
+  changes.records.push_back(std::move(r));
+}
+
+void Args::Name(std::string_view name) {
+  if (out_.size() > 1) out_.push_back(',');
+  query::AppendJsonString(&out_, name);
+  out_.push_back(':');
+}
+Args& Args::Str(std::string_view name, std::string_view value) {
+  Name(name);
+  query::AppendJsonString(&out_, value);
+  return *this;
+}
+Args& Args::Num(std::string_view name, uint64_t value) {
+  Name(name);
+  out_ += std::to_string(value);
+  return *this;
+}
+Args& Args::Bool(std::string_view name, bool value) {
+  Name(name);
+  out_ += value ? "true" : "false";
+  return *this;
+}
+Args& Args::Strs(std::string_view name, const std::vector<std::string>& values) {
+  Name(name);
+  out_.push_back('[');
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out_.push_back(',');
+    query::AppendJsonString(&out_, values[i]);
+  }
+  out_.push_back(']');
+  return *this;
+}
+Args& Args::Nums(std::string_view name, const std::vector<uint64_t>& values) {
+  Name(name);
+  out_.push_back('[');
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out_.push_back(',');
+    out_ += std::to_string(values[i]);
+  }
+  out_.push_back(']');
+  return *this;
+}
+std::string Args::Done() { return out_ + "}"; }
 
 DbImpl::DbImpl(const Options& options, std::unique_ptr<storage::Store> store)
     : options_(options),
@@ -115,7 +249,8 @@ DbImpl::~DbImpl() { (void)Close(); }
 Status DbImpl::Init() {
   std::lock_guard<std::mutex> w(write_mu_);
   WriteLock l(catalog_mu_);
-  return catalog_.Load(*store_);
+  CANOPY_RETURN_IF_ERROR(catalog_.Load(*store_));
+  return InitLog();
 }
 
 Status DbImpl::Close() {
@@ -128,6 +263,11 @@ Status DbImpl::Close() {
                                       " visible iterator(s) still open; destroy them before Close");
   }
   closed_ = true;
+  closing_ = true;
+  {
+    std::lock_guard<std::mutex> g(wait_mu_);
+  }
+  wait_cv_.notify_all();
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   return store_->Close();
 }
@@ -138,31 +278,140 @@ Status DbImpl::CheckOpen() const {
   return Status::Ok();
 }
 
-Status DbImpl::Mutate(const std::function<Status(Txn*)>& build) {
+Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
+                      const std::function<Status(Txn*)>& build) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
   std::lock_guard<std::mutex> w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckOpen());
-  Txn txn;
+  Txn txn(catalog_);
+  txn.operation = std::string(operation);
+  storage::LogEntry entry;
   try {
     CANOPY_RETURN_IF_ERROR(build(&txn));
+    txn.counts.Emit(&txn.changes);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("mutation failed before writing: ") + e.what());
   }
-  if (txn.batch.Count() == 0 && txn.apply.empty()) return Status::Ok();
-  {
-    WriteLock l(catalog_mu_);
-    CANOPY_RETURN_IF_ERROR(store_->Write(&txn.batch));
-    try {
-      for (auto& f : txn.apply) f(catalog_);
-    } catch (const std::exception& e) {
-      // The batch is written but memory may not match it: refuse further
-      // work until the database is reopened (which reloads the catalog).
-      poisoned_ = Status::Internal(std::string("in-memory state lost after a write (") +
-                                   e.what() + "); close and reopen the database");
-      return poisoned_;
+  if (txn.changes.empty()) {
+    // Nothing to change (a move to the current parent, a setting already
+    // set...): no revision; the caller's token is the current one.
+    NoteCommitted(revision_.load());
+    return Status::Ok();
+  }
+  entry.time_us = NowMicros();
+  entry.operation = std::move(txn.operation);
+  entry.arguments = std::move(txn.arguments);
+  entry.changes = std::move(txn.changes);
+  // Mutations check their actor first, so an unknown actor never gets here.
+  const query::UserNode* u = nullptr;
+  if (query::ResolveActor(catalog_, actor, &u).ok() && u != nullptr) {
+    entry.actor_user = u->id;
+    entry.actor_login = u->login;
+  }
+  CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false));
+  if (options_.sync) return SyncOrPoison();
+  return Status::Ok();
+}
+
+Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchSink* sink) const {
+  using storage::RecordType;
+  // Accounts relabelled by this change set (moves): their labels after.
+  std::unordered_map<AccountId, std::string> relabelled;
+  std::unordered_set<AccountId> deleted;
+  for (const auto& r : changes.records) {
+    if (r.type != RecordType::kAccount) continue;
+    const AccountId id = storage::DecodeFixed64BE(r.key.data());
+    if (r.after.empty()) deleted.insert(id);
+    if (!r.before.empty() && !r.after.empty() && r.before_scope != r.after_scope) {
+      relabelled.emplace(id, r.after_scope);
     }
   }
-  if (options_.sync) return SyncOrPoison();
+  auto label_after = [&](AccountId id) -> std::string {
+    auto it = relabelled.find(id);
+    if (it != relabelled.end()) return it->second;
+    const query::AccountNode* n = catalog_.account(id);
+    return n != nullptr ? n->label : std::string();
+  };
+  for (const auto& r : changes.records) {
+    if (r.key.size() < 8 && r.type != RecordType::kMeta) {
+      return Status::Corruption(std::string("change set: a ") + storage::RecordTypeName(r.type) +
+                                " change has a damaged key");
+    }
+    switch (r.type) {
+      case RecordType::kAccount: {
+        storage::AccountRecord b, a;
+        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(r.before, &b));
+        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(r.after, &a));
+        storage::WriteAccount(*sink, r.before.empty() ? nullptr : &b,
+                              r.after.empty() ? nullptr : &a);
+        // A relabelled account whose parent keeps its label is the root of
+        // a moved subtree: its whole index range moves (once, for all the
+        // subtree's accounts).
+        if (!r.before.empty() && !r.after.empty() && b.label != a.label &&
+            !relabelled.count(a.account.parent)) {
+          const query::AccountNode* n = catalog_.account(a.account.id);
+          uint32_t kinds = 0;
+          for (EntityKind k : kAllEntityKinds) {
+            if (n == nullptr || n->count(k).subtree != 0) kinds |= 1u << static_cast<int>(k);
+          }
+          CANOPY_RETURN_IF_ERROR(
+              storage::MoveIndexRange(*store_, *sink, b.label, a.label, kinds));
+        }
+        break;
+      }
+      case RecordType::kEntity: {
+        Entity b, a;
+        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(r.before, &b));
+        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(r.after, &a));
+        std::string bl, al;
+        if (!r.before.empty()) {
+          const query::AccountNode* o = catalog_.account(b.owner);
+          if (o == nullptr) return Status::Corruption("change set: entity of a missing owner");
+          bl = o->label;
+        }
+        if (!r.after.empty()) {
+          al = label_after(a.owner);
+          if (al.empty()) return Status::Corruption("change set: entity of a missing owner");
+        }
+        storage::WriteEntity(*sink, r.before.empty() ? nullptr : &b, bl,
+                             r.after.empty() ? nullptr : &a, al);
+        break;
+      }
+      case RecordType::kUser: {
+        User b, a;
+        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeUser(r.before, &b));
+        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeUser(r.after, &a));
+        storage::WriteUser(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a);
+        break;
+      }
+      case RecordType::kMembership: {
+        if (r.key.size() != 16) return Status::Corruption("change set: damaged membership key");
+        Membership b, a;
+        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(r.before, &b));
+        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(r.after, &a));
+        b.user = a.user = storage::DecodeFixed64BE(r.key.data());
+        b.account = a.account = storage::DecodeFixed64BE(r.key.data() + 8);
+        storage::WriteMembership(*sink, r.before.empty() ? nullptr : &b,
+                                 r.after.empty() ? nullptr : &a);
+        break;
+      }
+      case RecordType::kRole: {
+        Role b, a;
+        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeRole(r.before, &b));
+        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeRole(r.after, &a));
+        storage::WriteRole(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a);
+        break;
+      }
+      case RecordType::kMeta:
+        if (r.after.size() != 8) return Status::Corruption("change set: damaged meta value");
+        sink->Put(storage::kMeta, r.key, r.after);
+        break;
+    }
+  }
+  for (const auto& c : changes.counters) {
+    if (deleted.count(c.account)) continue;
+    storage::WriteCount(*sink, c.account, c.counter, c.delta);
+  }
   return Status::Ok();
 }
 
@@ -210,6 +459,28 @@ Status DbImpl::LoadUser(UserId id, User* u) const {
   if (s.IsNotFound()) return Status::NotFound("no user with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   return storage::DecodeUser(bytes, u);
+}
+
+Status DbImpl::LoadMembership(UserId user, AccountId account, Membership* m) const {
+  std::string bytes;
+  Status s = store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes);
+  if (s.IsNotFound()) {
+    return Status::NotFound("no membership of user " + std::to_string(user) + " on account " +
+                            std::to_string(account));
+  }
+  CANOPY_RETURN_IF_ERROR(s);
+  CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, m));
+  m->user = user;
+  m->account = account;
+  return Status::Ok();
+}
+
+Status DbImpl::LoadRole(RoleId id, Role* r) const {
+  std::string bytes;
+  Status s = store_->Get(storage::kRoles, storage::IdKey(id), &bytes);
+  if (s.IsNotFound()) return Status::NotFound("no role with id " + std::to_string(id));
+  CANOPY_RETURN_IF_ERROR(s);
+  return storage::DecodeRole(bytes, r);
 }
 
 Status DbImpl::LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,

@@ -21,6 +21,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,21 +34,16 @@
 #include "engine/rw_lock.h"
 #include "query/catalog.h"
 #include "query/cursor.h"
+#include "storage/changes.h"
 #include "storage/store.h"
+#include "storage/writes.h"
 
 namespace canopy::engine {
 
 int64_t NowMicros();
 
-// One mutation in the making: the batch to write and the catalog changes
-// to apply once it is written.
-struct Txn {
-  rocksdb::WriteBatch batch;
-  std::vector<std::function<void(query::Catalog&)>> apply;
-};
-
 // Per-account, per-kind entity count changes of one mutation; Emit() adds
-// them to the batch (merges) and to the catalog (on apply). A direct change
+// them to its change set (merges on disk, sums in the catalog). A direct change
 // on an account also changes the subtree counts of it and its ancestors.
 class CountDeltas {
  public:
@@ -56,7 +52,8 @@ class CountDeltas {
   void AddSubtree(const query::Catalog& c, AccountId a, EntityKind kind, int64_t n);
   // Drops every change of `account` (deleted by the same mutation).
   void Forget(AccountId account);
-  void Emit(const storage::Store& store, Txn* txn) const;
+  // Adds the changes to the change set.
+  void Emit(storage::ChangeSet* changes) const;
 
  private:
   struct Delta {
@@ -64,6 +61,49 @@ class CountDeltas {
     int64_t subtree = 0;
   };
   std::map<std::pair<AccountId, uint8_t>, Delta> deltas_;
+};
+
+// One mutation in the making: the operation with its arguments (for the
+// log) and its change set, built record by record. Nothing else describes
+// what a mutation writes: Commit() turns the change set into keys
+// (storage/writes.h), the catalog applies it, the log stores it.
+class Txn {
+ public:
+  explicit Txn(const query::Catalog& c) : c_(c) {}
+  std::string operation;   // "account.create", ...
+  std::string arguments;   // a JSON object
+  CountDeltas counts;      // emitted into the change set on commit
+  storage::ChangeSet changes;
+
+  // Record changes; null before: created; null after: deleted.
+  void Account(const storage::AccountRecord* before, const storage::AccountRecord* after);
+  void Entity(const canopy::Entity* before, const canopy::Entity* after);
+  void User(const canopy::User* before, const canopy::User* after);
+  void Membership(const canopy::Membership* before, const canopy::Membership* after);
+  void Role(const canopy::Role* before, const canopy::Role* after);
+  void Meta(std::string_view name, uint64_t value);
+
+ private:
+  // The label of an account as this change set leaves it (its own account
+  // changes first, then the catalog); empty when unknown.
+  std::string LabelAfter(AccountId id) const;
+  std::string LabelBefore(AccountId id) const;
+  const query::Catalog& c_;
+};
+
+// Builds a JSON object of a call's arguments for the log.
+class Args {
+ public:
+  Args& Str(std::string_view name, std::string_view value);
+  Args& Num(std::string_view name, uint64_t value);
+  Args& Bool(std::string_view name, bool value);
+  Args& Strs(std::string_view name, const std::vector<std::string>& values);
+  Args& Nums(std::string_view name, const std::vector<uint64_t>& values);
+  std::string Done();
+
+ private:
+  void Name(std::string_view name);
+  std::string out_ = "{";
 };
 
 class DbImpl final : public Db {
@@ -153,6 +193,16 @@ class DbImpl final : public Db {
   Status CheckIntegrity(std::vector<std::string>* problems,
                         const ProgressFn& progress) const override;
 
+  // Change log (changelog.cc)
+  uint64_t Revision() const override;
+  uint64_t LastCommittedRevision() const override;
+  std::string LogId() const override;
+  Status ReadChanges(const ChangesRequest& request, ChangesPage* page) const override;
+  StatusOr<uint64_t> WaitForChanges(uint64_t after, uint32_t timeout_ms) const override;
+  Status ReadLogEntries(uint64_t since, size_t limit,
+                        std::vector<std::string>* entries) const override;
+  Status ApplyChanges(const std::vector<std::string>& entries, ApplyReport* report) override;
+
   // For tests and tools: the store (hold the right locks).
   storage::Store* store() const { return store_.get(); }
 
@@ -168,6 +218,7 @@ class DbImpl final : public Db {
         : open_(db->close_mu_), catalog_(db->catalog_mu_), status_(db->CheckOpen()) {}
     const Status& status() const { return status_; }
     void ReleaseCatalog() { catalog_.unlock(); }
+    void LockCatalog() { catalog_.lock(); }
 
    private:
     std::shared_lock<std::shared_mutex> open_;
@@ -175,9 +226,35 @@ class DbImpl final : public Db {
     Status status_;
   };
 
-  // Runs `build` under the write mutex; when it returns OK, writes the
-  // batch and applies the catalog changes atomically, then syncs the WAL.
-  Status Mutate(const std::function<Status(Txn*)>& build);
+  // Runs `build` under the write mutex; when it returns OK, commits the
+  // transaction (Commit), then syncs the WAL. `operation` names it in the log.
+  Status Mutate(const Actor& actor, std::string_view operation,
+                const std::function<Status(Txn*)>& build);
+  // With write_mu_ held: gives the change set the next revision, writes its
+  // keys, the log entry and the revision in one batch, applies it to the
+  // catalog (under the exclusive catalog lock) and wakes followers.
+  // `entry` carries time, actor and operation; its revision and log id are
+  // set here unless `replayed` (an entry from another database, kept as is).
+  Status Commit(storage::LogEntry* entry, bool replayed);
+  // Writes a change set's keys into `sink` (reads labels from the catalog,
+  // the pre-state). With write_mu_ held.
+  Status WriteChangeSet(const storage::ChangeSet& changes, storage::BatchSink* sink) const;
+  // Loads the log's state (revision, lineage, first kept) on open.
+  Status InitLog();
+  // Adds the retention trim (if due) to the batch of revision `rev`.
+  void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
+  // Records `rev` as the calling thread's last committed revision.
+  void NoteCommitted(uint64_t rev) const;
+  // Compacted / FailedPrecondition for a read of the log from `since`.
+  Status CheckLogRange(uint64_t since) const;
+  // Applies one entry from another database (ApplyChanges).
+  Status ApplyOne(const std::string& bytes, bool* skipped);
+  // Replays an import entry: re-imports its carried input (interchange.cc).
+  Status ReplayImport(const storage::LogEntry& entry, std::string_view input);
+  // The import's core: validates `path` and commits it as one revision
+  // with time `now_us`; `entry` carries actor and operation (interchange.cc).
+  Status ImportFile(std::string_view path, const ImportOptions& options, ImportReport* report,
+                    storage::LogEntry* entry, bool replayed);
   // Syncs the WAL after a write; on failure poisons the database (see the
   // .cc) and returns why. Called with write_mu_ held, the catalog not.
   Status SyncOrPoison();
@@ -188,6 +265,8 @@ class DbImpl final : public Db {
   Status LoadAccountRecord(AccountId id, storage::AccountRecord* r) const;
   Status LoadEntity(EntityId id, Entity* e) const;
   Status LoadUser(UserId id, User* u) const;
+  Status LoadMembership(UserId user, AccountId account, Membership* m) const;
+  Status LoadRole(RoleId id, Role* r) const;
   // Looks up an entity by kind and key: id and owner from entity_keys.
   Status LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                          AccountId* owner) const;
@@ -198,6 +277,9 @@ class DbImpl final : public Db {
   // Shared by DeleteAccount(s) (accounts.cc).
   Status BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids, AccountId receiver,
                              Txn* txn);
+  // FailedPrecondition when the database has not reached min_revision
+  // (under the held read scope).
+  Status CheckFresh(uint64_t min_revision) const;
   // Plans a visibility request under the held read scope: its grants, on
   // a new snapshot.
   Status PlanView(const VisibleRequest& request, query::Perm perm, uint64_t fingerprint,
@@ -216,6 +298,17 @@ class DbImpl final : public Db {
   // while any is open (RocksDB aborts if it closes under an iterator).
   mutable std::atomic<int64_t> open_iterators_{0};
   Status poisoned_;      // set (under both locks) when memory no longer matches disk
+  // The change log. revision_ changes under write_mu_ and catalog_mu_
+  // (exclusive) together with the catalog, so a reader holding the catalog
+  // shared sees the revision its snapshot holds.
+  std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> log_first_{1};  // oldest revision kept
+  std::string log_id_;                  // guarded by write_mu_ (set once on open / first apply)
+  mutable std::mutex log_id_mu_;        // for LogId() readers
+  int64_t log_first_time_us_ = 0;       // time of the oldest kept entry (0: unknown); write_mu_
+  mutable std::mutex wait_mu_;
+  mutable std::condition_variable wait_cv_;
+  std::atomic<bool> closing_{false};  // wakes WaitForChanges on Close
   mutable query::ViewRegistry views_;
 };
 

@@ -38,7 +38,12 @@ std::string Describe(EntityKind kind, std::string_view key) {
 
 StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& spec) {
   EntityId created = kNoId;
-  Status s = Mutate([&](Txn* txn) -> Status {
+  Status s = Mutate(actor, "entity.create", [&](Txn* txn) -> Status {
+    txn->arguments = Args()
+                         .Str("kind", EntityKindName(spec.kind))
+                         .Str("key", spec.key)
+                         .Num("owner", spec.owner)
+                         .Done();
     CANOPY_RETURN_IF_ERROR(CheckKind(spec.kind));
     const std::string kind_name = EntityKindName(spec.kind);
     CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " key", spec.key));
@@ -78,20 +83,9 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
     e.created_us = now;
     e.updated_us = now;
     e.attributes = spec.attributes;
-    txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(id), storage::EncodeEntity(e));
-    txn->batch.Put(store_->cf(storage::kEntityKeys), key_key, storage::EntityKeyValue(id, owner->id));
-    if (!e.unit_id.empty()) {
-      txn->batch.Put(store_->cf(storage::kUnitIds), e.unit_id, storage::IdKey(id));
-    }
-    std::string value;
-    storage::EncodeIndexValue(&value, owner->id, e.key, e.name, e.type);
-    txn->batch.Put(store_->cf(storage::kVisibility), storage::IndexKey(k, owner->label, id), value);
-    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqEntity),
-                   storage::Fixed64BE(id));
-    CountDeltas deltas;
-    deltas.AddDirect(catalog_, owner->id, spec.kind, 1);
-    deltas.Emit(*store_, txn);
-    txn->apply.push_back([id](Catalog& c) { c.last_entity_id = id; });
+    txn->Entity(nullptr, &e);
+    txn->Meta(storage::kSeqEntity, id);
+    txn->counts.AddDirect(catalog_, owner->id, spec.kind, 1);
     created = id;
     return Status::Ok();
   });
@@ -135,9 +129,11 @@ StatusOr<Entity> DbImpl::FindDeviceByUnitId(std::string_view unit_id) const {
 }
 
 Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "entity.update", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Done();
     Entity e;
     CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+    const Entity before = e;
     const std::string kind_name = EntityKindName(e.kind);
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", *patch.name));
     if (patch.type) CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " type", *patch.type, true));
@@ -158,42 +154,29 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
         bool taken = false;
         CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUnitIds, *patch.unit_id, &taken));
         if (taken) return Status::AlreadyExists("unit id '" + *patch.unit_id + "' is taken");
-        txn->batch.Put(store_->cf(storage::kUnitIds), *patch.unit_id, storage::IdKey(id));
       }
-      if (!e.unit_id.empty()) txn->batch.Delete(store_->cf(storage::kUnitIds), e.unit_id);
       e.unit_id = *patch.unit_id;
     }
     if (patch.name) e.name = *patch.name;
     if (patch.type) e.type = *patch.type;
     if (patch.attributes) e.attributes = *patch.attributes;
     e.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(id), storage::EncodeEntity(e));
-    if (patch.name || patch.type) {
-      std::string value;
-      storage::EncodeIndexValue(&value, owner->id, e.key, e.name, e.type);
-      txn->batch.Put(store_->cf(storage::kVisibility),
-                     storage::IndexKey(static_cast<uint8_t>(e.kind), owner->label, id), value);
-    }
+    txn->Entity(&before, &e);
     return Status::Ok();
   });
 }
 
 Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "entity.delete", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Done();
     Entity e;
     CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
     const AccountNode* owner = catalog_.account(e.owner);
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
     CANOPY_RETURN_IF_ERROR(
         Require(catalog_, actor, EntityPerm(e.kind, EntityAction::kDelete), *owner));
-    const uint8_t k = static_cast<uint8_t>(e.kind);
-    txn->batch.Delete(store_->cf(storage::kEntities), storage::IdKey(id));
-    txn->batch.Delete(store_->cf(storage::kEntityKeys), storage::EntityKeyKey(k, e.key));
-    if (!e.unit_id.empty()) txn->batch.Delete(store_->cf(storage::kUnitIds), e.unit_id);
-    txn->batch.Delete(store_->cf(storage::kVisibility), storage::IndexKey(k, owner->label, id));
-    CountDeltas deltas;
-    deltas.AddDirect(catalog_, owner->id, e.kind, -1);
-    deltas.Emit(*store_, txn);
+    txn->Entity(&e, nullptr);
+    txn->counts.AddDirect(catalog_, owner->id, e.kind, -1);
     return Status::Ok();
   });
 }
@@ -204,7 +187,13 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
   ReassignReport local;
   ReassignReport* rep = report != nullptr ? report : &local;
   *rep = ReassignReport();
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "entity.reassign", [&](Txn* txn) -> Status {
+    txn->arguments = Args()
+                         .Str("kind", EntityKindName(kind))
+                         .Str("by", by == EntityRef::kUnitId ? "unit_id" : "key")
+                         .Strs("refs", std::vector<std::string>(refs.begin(), refs.end()))
+                         .Num("target", target)
+                         .Done();
     *rep = ReassignReport();
     CANOPY_RETURN_IF_ERROR(CheckKind(kind));
     if (by != EntityRef::kKey && by != EntityRef::kUnitId) {
@@ -329,25 +318,15 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
                                      "; nothing was reassigned");
     }
 
-    const uint8_t k = static_cast<uint8_t>(kind);
     const int64_t now = NowMicros();
-    CountDeltas deltas;
-    std::string value;
     for (Entity& e : moving) {
-      const AccountNode* from = catalog_.account(e.owner);
-      txn->batch.Delete(store_->cf(storage::kVisibility), storage::IndexKey(k, from->label, e.id));
+      const Entity before = e;
       e.owner = to->id;
       e.updated_us = now;
-      storage::EncodeIndexValue(&value, to->id, e.key, e.name, e.type);
-      txn->batch.Put(store_->cf(storage::kVisibility), storage::IndexKey(k, to->label, e.id),
-                     value);
-      txn->batch.Put(store_->cf(storage::kEntities), storage::IdKey(e.id), storage::EncodeEntity(e));
-      txn->batch.Put(store_->cf(storage::kEntityKeys), storage::EntityKeyKey(k, e.key),
-                     storage::EntityKeyValue(e.id, to->id));
-      deltas.AddDirect(catalog_, from->id, kind, -1);
-      deltas.AddDirect(catalog_, to->id, kind, 1);
+      txn->Entity(&before, &e);
+      txn->counts.AddDirect(catalog_, before.owner, kind, -1);
+      txn->counts.AddDirect(catalog_, to->id, kind, 1);
     }
-    deltas.Emit(*store_, txn);
     return Status::Ok();
   });
 }

@@ -42,6 +42,7 @@
 #include "storage/coding.h"
 #include "storage/labels.h"
 #include "storage/records.h"
+#include "storage/writes.h"
 
 namespace canopy::engine {
 
@@ -365,8 +366,8 @@ struct StagedAccount {
 class Importer {
  public:
   Importer(const Catalog& catalog, const storage::Store& store, ImportReport* report,
-           ScratchDir* scratch)
-      : c_(catalog), store_(store), report_(report), scratch_(scratch) {
+           ScratchDir* scratch, int64_t now)
+      : c_(catalog), store_(store), report_(report), scratch_(scratch), now_(now), sink_(this) {
     next_account_ = c_.last_account_id;
     next_user_ = c_.last_user_id;
     next_entity_ = c_.last_entity_id;
@@ -596,8 +597,7 @@ class Importer {
     r.tenant = t.id;
     r.name = std::string(name);
     r.permissions = set.Names();
-    kvs[storage::kRoles].Add(storage::IdKey(r.id), storage::EncodeRole(r));
-    kvs[storage::kRoleNames].Add(nk, storage::IdKey(r.id));
+    storage::WriteRole(sink_, nullptr, &r);
     staged_roles_.emplace(nk, r.id);
     report_->roles++;
     return Status::Ok();
@@ -759,19 +759,15 @@ class Importer {
     e.type.assign(type);
     e.owner = owner.id;
     e.created_us = e.updated_us = now_;
-    const std::string id_key = storage::IdKey(e.id);
-    CANOPY_RETURN_IF_ERROR(AddEntityRecord(id_key, storage::EncodeEntity(e)));
-    kvs[storage::kEntityKeys].Add(key_key_, storage::EntityKeyValue(e.id, owner.id));
-    if (has_unit) kvs[storage::kUnitIds].Add(e.unit_id, id_key);
-    storage::EncodeIndexValue(&value_, owner.id, e.key, e.name, e.type);
     VisBucket*& bucket = found->second.buckets[k];
     if (bucket == nullptr) {
       bucket = &vis_buckets_[owner.id * 8 + k];
       bucket->label = *owner.label;
     }
-    KvBuffer& vis = kvs[storage::kVisibility];
-    bucket->entries.push_back(static_cast<uint32_t>(vis.size()));
-    vis.Add(storage::IndexKey(k, bucket->label, e.id), value_);
+    sink_.bucket = bucket;
+    storage::WriteEntity(sink_, nullptr, {}, &e, bucket->label);
+    sink_.bucket = nullptr;
+    CANOPY_RETURN_IF_ERROR(sink_.status);
     entity_lines_.push_back(line_);
     report_->entities++;
     return Status::Ok();
@@ -797,13 +793,46 @@ class Importer {
     return Status::Ok();
   }
 
+  // The staging of the key spaces as a sink for storage/writes.h: entity
+  // records go to their stream, visibility entries to their owner's bucket.
+  struct VisBucket;
+  class StagingSink final : public storage::KvSink {
+   public:
+    explicit StagingSink(Importer* im) : im_(im) {}
+    void Put(int cf, std::string_view key, std::string_view value) override {
+      if (cf == storage::kEntities) {
+        Status s = im_->AddEntityRecord(key, value);
+        if (!s.ok() && status.ok()) status = s;
+        return;
+      }
+      KvBuffer& kv = im_->kvs[cf];
+      if (cf == storage::kVisibility && bucket != nullptr) {
+        bucket->entries.push_back(static_cast<uint32_t>(kv.size()));
+      }
+      kv.Add(key, value);
+    }
+    // An import only adds: nothing is deleted.
+    void Delete(int, std::string_view) override {
+      if (status.ok()) status = Status::Internal("import staging cannot delete keys");
+    }
+    void Merge(int cf, std::string_view key, std::string_view value) override {
+      im_->kvs[cf].Add(key, value);  // the counters' key space holds merge operands
+    }
+    VisBucket* bucket = nullptr;  // where the next visibility entry goes
+    Status status;
+
+   private:
+    Importer* im_;
+  };
+
   const Catalog& c_;
   const storage::Store& store_;
   ImportReport* report_;
   ScratchDir* scratch_;
   std::unique_ptr<SstStream> stream_;
   simdjson::dom::parser parser_;
-  const int64_t now_ = NowMicros();
+  const int64_t now_;
+  StagingSink sink_;
   uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_;
   bool db_has_kind_[5] = {};
   uint64_t records_ = 0;
@@ -838,7 +867,7 @@ class Importer {
     VisBucket* buckets[5];
   };
   std::unordered_map<std::string, OwnerInfo, StringHash, std::equal_to<>> owners_;
-  std::string key_key_, value_;     // scratch, reused per entity
+  std::string key_key_;             // scratch, reused per entity
   std::vector<uint64_t> entity_lines_;  // entity id - first id -> line number
   uint64_t line_ = 0;
 
@@ -847,29 +876,26 @@ class Importer {
 Status Importer::Finish(int64_t now) {
   for (StagedAccount& a : accounts_) {
     a.record.account.created_us = a.record.account.updated_us = now;
-    kvs[storage::kAccounts].Add(storage::IdKey(a.id), storage::EncodeAccount(a.record));
-    kvs[storage::kAccountKeys].Add(a.record.account.key, storage::IdKey(a.id));
-    kvs[storage::kTree].Add(a.label, storage::IdKey(a.id));
+    storage::WriteAccount(sink_, nullptr, &a.record);
   }
   for (const auto& [id, next] : existing_ordinals_) {
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(store_.Get(storage::kAccounts, storage::IdKey(id), &bytes));
-    storage::AccountRecord r;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
-    r.next_child_ordinal = next;
-    kvs[storage::kAccounts].Add(storage::IdKey(id), storage::EncodeAccount(r));
+    storage::AccountRecord before;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &before));
+    storage::AccountRecord after = before;
+    after.next_child_ordinal = next;
+    storage::WriteAccount(sink_, &before, &after);
   }
   for (canopy::User& u : users_) {
     u.created_us = u.updated_us = now;
-    kvs[storage::kUsers].Add(storage::IdKey(u.id), storage::EncodeUser(u));
-    kvs[storage::kUserLogins].Add(u.login, storage::IdKey(u.id));
-    kvs[storage::kUserHomes].Add(storage::PairKey(u.account, u.id), "");
+    storage::WriteUser(sink_, nullptr, &u);
   }
   for (auto& [key, m] : membership_kvs_) {
     m.created_us = now;
-    kvs[storage::kMemberships].Add(key, storage::EncodeMembership(m));
-    kvs[storage::kMembers].Add(
-        storage::PairKey(storage::DecodeFixed64BE(key.data() + 8), storage::DecodeFixed64BE(key.data())), "");
+    m.user = storage::DecodeFixed64BE(key.data());
+    m.account = storage::DecodeFixed64BE(key.data() + 8);
+    storage::WriteMembership(sink_, nullptr, &m);
   }
   // Counters: direct, plus subtree along every ancestor.
   auto parent_of = [&](AccountId id) -> AccountId {
@@ -883,20 +909,16 @@ Status Importer::Finish(int64_t now) {
   for (const auto& [key, n] : direct) {
     for (AccountId a = key.first; a != kNoId; a = parent_of(a)) subtree[{a, key.second}] += n;
   }
-  for (const auto& [key, n] : direct) {
-    kvs[storage::kCounters].Add(storage::CounterKey(key.first, key.second), storage::CounterValue(n));
-  }
+  for (const auto& [key, n] : direct) storage::WriteCount(sink_, key.first, key.second, n);
   for (const auto& [key, n] : subtree) {
-    kvs[storage::kCounters].Add(storage::CounterKey(key.first, key.second | storage::kCounterSubtreeBit),
-                                storage::CounterValue(n));
+    storage::WriteCount(sink_, key.first, key.second | storage::kCounterSubtreeBit, n);
   }
-  auto& meta = kvs[storage::kMeta];
-  meta.Add(storage::kSeqAccount, storage::Fixed64BE(next_account_));
-  meta.Add(storage::kSeqUser, storage::Fixed64BE(next_user_));
-  meta.Add(storage::kSeqEntity, storage::Fixed64BE(next_entity_));
-  meta.Add(storage::kSeqRole, storage::Fixed64BE(next_role_));
-  meta.Add(storage::kSeqRootOrdinal, storage::Fixed64BE(next_root_ordinal_));
-  return Status::Ok();
+  storage::WriteMeta64(sink_, storage::kSeqAccount, next_account_);
+  storage::WriteMeta64(sink_, storage::kSeqUser, next_user_);
+  storage::WriteMeta64(sink_, storage::kSeqEntity, next_entity_);
+  storage::WriteMeta64(sink_, storage::kSeqRole, next_role_);
+  storage::WriteMeta64(sink_, storage::kSeqRootOrdinal, next_root_ordinal_);
+  return sink_.status;
 }
 
 Status Importer::SortAndCheck() {
@@ -1018,6 +1040,33 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   if (!actor.is_system()) {
     return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
   }
+  storage::LogEntry entry;
+  entry.time_us = NowMicros();
+  entry.operation = "import";
+  return ImportFile(path, options, rep, &entry, /*replayed=*/false);
+}
+
+Status DbImpl::ReplayImport(const storage::LogEntry& e, std::string_view input) {
+  // The import runs again on its carried input, at its original time and
+  // on the same state, so it assigns the same ids and writes the same keys.
+  ScratchDir scratch(store_->path());
+  std::string path;
+  CANOPY_RETURN_IF_ERROR(scratch.File("replayed-import.jsonl", &path));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(input.data(), static_cast<std::streamsize>(input.size()));
+    out.close();
+    if (!out) return Status::IOError("cannot write '" + path + "' to replay an import");
+  }
+  storage::LogEntry entry = e;
+  ImportReport report;
+  Status s = ImportFile(path, ImportOptions(), &report, &entry, /*replayed=*/true);
+  if (!s.ok()) return s.WithContext("replaying the import of revision " + std::to_string(e.revision));
+  return Status::Ok();
+}
+
+Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, ImportReport* rep,
+                          storage::LogEntry* entry, bool replayed) {
   std::ifstream in{std::string(path), std::ios::binary};
   if (!in) return Status::NotFound("cannot open import file '" + std::string(path) + "'");
   in.seekg(0, std::ios::end);
@@ -1027,7 +1076,10 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   PhaseTrace trace;
   try {
     ScratchDir scratch(store_->path());  // outlives the importer's stream
-    Importer im(catalog_, *store_, rep, &scratch);
+    Importer im(catalog_, *store_, rep, &scratch, entry->time_us);
+    // The change log carries the import's input (so a follower replays it).
+    std::string input;
+    input.reserve(total);
     // A device line is ~150 bytes: reserve room for the big key spaces so
     // their arenas never copy while growing (untouched room costs nothing).
     im.kvs[storage::kEntities].Reserve(std::min<uint64_t>(total / 100, kStreamEntitiesAfter),
@@ -1056,6 +1108,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
         in.read(buf.data() + old, kChunk);
         size_t got = static_cast<size_t>(in.gcount());
         buf.resize(old + got);
+        input.append(buf.data() + old, got);
         if (got == 0) eof = true;
         if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
         continue;
@@ -1099,7 +1152,48 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     }
     rep->lines = line_no;
     trace.Mark("parse");
-    CANOPY_RETURN_IF_ERROR(im.Finish(NowMicros()));
+    CANOPY_RETURN_IF_ERROR(im.Finish(entry->time_us));
+    // The log entry: one revision for the whole import, its input in
+    // chunks beside it.
+    const uint64_t rev = revision_.load() + 1;
+    if (replayed) {
+      if (entry->revision != rev) {
+        return Status::FailedPrecondition("import entry " + std::to_string(entry->revision) +
+                                          " does not follow revision " + std::to_string(rev - 1));
+      }
+      if (input.size() != entry->import_bytes ||
+          XXH3_64bits(input.data(), input.size()) != entry->import_hash) {
+        return Status::Corruption("replayed import input differs from its log entry");
+      }
+      im.kvs[storage::kMeta].Add(storage::kMetaLogId, entry->log_id);
+    } else {
+      entry->revision = rev;
+      entry->log_id = LogId();
+      entry->arguments = Args()
+                             .Num("lines", rep->lines)
+                             .Num("accounts", rep->accounts)
+                             .Num("roles", rep->roles)
+                             .Num("users", rep->users)
+                             .Num("memberships", rep->memberships)
+                             .Num("entities", rep->entities)
+                             .Done();
+      constexpr size_t kLogChunk = size_t{4} << 20;
+      entry->import_chunks = static_cast<uint32_t>((input.size() + kLogChunk - 1) / kLogChunk);
+      entry->import_bytes = input.size();
+      entry->import_hash = XXH3_64bits(input.data(), input.size());
+    }
+    {
+      constexpr size_t kLogChunk = size_t{4} << 20;
+      KvBuffer& log = im.kvs[storage::kChanges];
+      log.Add(storage::LogKey(rev), storage::EncodeLogEntry(*entry));
+      for (uint32_t i = 0; i < entry->import_chunks; ++i) {
+        const size_t at = size_t{i} * kLogChunk;
+        log.Add(storage::LogChunkKey(rev, i),
+                std::string_view(input).substr(at, std::min(kLogChunk, input.size() - at)));
+      }
+      im.kvs[storage::kMeta].Add(storage::kMetaRevision, storage::Fixed64BE(rev));
+      std::string().swap(input);
+    }
     Status sorted = im.SortAndCheck();
     trace.Mark("sort");
     if (!sorted.ok()) {
@@ -1111,26 +1205,37 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     // under the exclusive catalog lock: only for that, not while the files
     // are built.
     auto commit = [&](const std::function<Status()>& apply) -> Status {
-      WriteLock l(catalog_mu_);
-      CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
-      Status reload = catalog_.Load(*store_);
-      if (!reload.ok()) {
-        poisoned_ = reload.WithContext("reload after import");
-        return poisoned_;
+      {
+        WriteLock l(catalog_mu_);
+        CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
+        Status reload = catalog_.Load(*store_);
+        if (!reload.ok()) {
+          poisoned_ = reload.WithContext("reload after import");
+          return poisoned_;
+        }
+        revision_ = rev;
+        if (replayed && rev == 1) {
+          std::lock_guard<std::mutex> g(log_id_mu_);
+          log_id_ = entry->log_id;
+        }
       }
+      NoteCommitted(rev);
+      {
+        std::lock_guard<std::mutex> g(wait_mu_);
+      }
+      wait_cv_.notify_all();
       return Status::Ok();
     };
     if (im.total() <= kBatchLimit && im.entity_stream() == nullptr) {
       rocksdb::WriteBatch batch;
+      storage::BatchSink sink(*store_, &batch);
       for (int cf = 0; cf < storage::kNumCfs; ++cf) {
         const KvBuffer& kv = im.kvs[cf];
         for (size_t i = 0; i < kv.size(); ++i) {
-          rocksdb::Slice k(kv.key(i).data(), kv.key(i).size());
-          rocksdb::Slice v(kv.value(i).data(), kv.value(i).size());
           if (cf == storage::kCounters) {
-            batch.Merge(store_->cf(cf), k, v);
+            sink.Merge(cf, kv.key(i), kv.value(i));
           } else {
-            batch.Put(store_->cf(cf), k, v);
+            sink.Put(cf, kv.key(i), kv.value(i));
           }
         }
       }

@@ -145,8 +145,18 @@ Status DbImpl::PlanView(const VisibleRequest& request, Perm perm, uint64_t finge
   CANOPY_RETURN_IF_ERROR(query::PlanGrants(catalog_, request.viewer, perm, request.within,
                                            request.direct_only, &grants));
   rocksdb::DB* db = store_->db();
-  *view = std::make_shared<query::ScanView>(db, db->GetSnapshot(), std::move(grants), fingerprint);
+  auto v = std::make_shared<query::ScanView>(db, db->GetSnapshot(), std::move(grants), fingerprint);
+  v->set_revision(revision_.load());
+  *view = std::move(v);
   return Status::Ok();
+}
+
+Status DbImpl::CheckFresh(uint64_t min_revision) const {
+  const uint64_t at = revision_.load();
+  if (min_revision <= at) return Status::Ok();
+  return Status::FailedPrecondition("this database is at revision " + std::to_string(at) +
+                                    ", not yet at the requested revision " +
+                                    std::to_string(min_revision));
 }
 
 Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
@@ -164,6 +174,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
 
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   views_.Expire();
   // Declared after the scope: a view not kept for a cursor releases its
   // snapshot while the database is still held open.
@@ -209,6 +220,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
   }
   if (view == nullptr) CANOPY_RETURN_IF_ERROR(PlanView(request, perm, fingerprint, &view));
   scope.ReleaseCatalog();
+  page->revision = view->revision();
 
   query::ScanIterator it(store_.get(), view, FilterOf(request), resume);
   std::string last;  // the index key of the last item returned
@@ -243,6 +255,7 @@ Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
   CANOPY_RETURN_IF_ERROR(ValidateVisible(request, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   std::shared_ptr<const query::ScanView> view;
   CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm), &view));
   *it = std::make_unique<TrackedIterator>(
@@ -256,6 +269,7 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
   CANOPY_RETURN_IF_ERROR(ValidateVisible(request, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   const query::ScanFilter filter = FilterOf(request);
   if (filter.Unfiltered()) {
     // No scan: sum the maintained counters over the disjoint grants.
@@ -345,6 +359,8 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   }
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
+  page->revision = revision_.load();
   EntityId id;
   AccountId owner_id;
   CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, request.entity_key, &id, &owner_id));
@@ -367,7 +383,11 @@ Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const
   if (page == nullptr) return Status::InvalidArgument("page is null");
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  return query::AccountsTable(catalog_, *store_, request, page);
+  CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
+  const uint64_t at = revision_.load();
+  CANOPY_RETURN_IF_ERROR(query::AccountsTable(catalog_, *store_, request, page));
+  page->revision = at;
+  return Status::Ok();
 }
 
 StatusOr<AccountSummary> DbImpl::Summary(AccountId id) const {

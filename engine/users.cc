@@ -21,21 +21,15 @@ using query::Require;
 using query::RoleNode;
 using query::UserNode;
 
-namespace {
-
-std::string RoleNameKey(AccountId tenant, std::string_view name) {
-  std::string k = storage::IdKey(tenant);
-  k.append(name);
-  return k;
-}
-
-}  // namespace
+using storage::RoleNameKey;
 
 // ---- Users ------------------------------------------------------------
 
 StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
   UserId created = kNoId;
-  Status s = Mutate([&](Txn* txn) -> Status {
+  Status s = Mutate(actor, "user.create", [&](Txn* txn) -> Status {
+    txn->arguments =
+        Args().Str("login", spec.login).Str("name", spec.name).Num("account", spec.account).Done();
     CANOPY_RETURN_IF_ERROR(CheckText("login", spec.login));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", spec.name));
     const AccountNode* a = nullptr;
@@ -51,15 +45,8 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
     u.name = spec.name;
     u.account = a->id;
     u.created_us = u.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(id), storage::EncodeUser(u));
-    txn->batch.Put(store_->cf(storage::kUserLogins), spec.login, storage::IdKey(id));
-    txn->batch.Put(store_->cf(storage::kUserHomes), storage::PairKey(a->id, id), "");
-    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqUser),
-                   storage::Fixed64BE(id));
-    txn->apply.push_back([id, home = a->id, login = spec.login](Catalog& c) {
-      c.last_user_id = id;
-      c.users[id] = UserNode{id, home, false, login, {}};
-    });
+    txn->User(nullptr, &u);
+    txn->Meta(storage::kSeqUser, id);
     created = id;
     return Status::Ok();
   });
@@ -108,7 +95,8 @@ StatusOr<std::vector<User>> DbImpl::UsersOf(AccountId account) const {
 }
 
 Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "user.update", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Done();
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("user name", *patch.name));
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
@@ -116,47 +104,45 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
     if (!patch.name) return Status::Ok();
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+    const User before = u;
     u.name = *patch.name;
     u.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(id), storage::EncodeUser(u));
+    txn->User(&before, &u);
     return Status::Ok();
   });
 }
 
 Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "user.set_disabled", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Bool("disabled", disabled).Done();
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
     if (un->disabled == disabled) return Status::Ok();
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+    const User before = u;
     u.disabled = disabled;
     u.updated_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kUsers), storage::IdKey(id), storage::EncodeUser(u));
-    txn->apply.push_back([id, disabled](Catalog& c) { c.mutable_user(id)->disabled = disabled; });
+    txn->User(&before, &u);
     return Status::Ok();
   });
 }
 
 Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "user.remove", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Done();
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *catalog_.account(un->home)));
-    txn->batch.Delete(store_->cf(storage::kUsers), storage::IdKey(id));
-    txn->batch.Delete(store_->cf(storage::kUserLogins), un->login);
-    txn->batch.Delete(store_->cf(storage::kUserHomes), storage::PairKey(un->home, id));
     for (const MembershipNode& m : un->memberships) {
-      txn->batch.Delete(store_->cf(storage::kMemberships), storage::PairKey(id, m.account));
-      txn->batch.Delete(store_->cf(storage::kMembers), storage::PairKey(m.account, id));
+      Membership mem;
+      CANOPY_RETURN_IF_ERROR(LoadMembership(id, m.account, &mem));
+      txn->Membership(&mem, nullptr);
     }
-    txn->apply.push_back([id](Catalog& c) {
-      std::vector<AccountId> accounts;
-      for (const auto& m : c.user(id)->memberships) accounts.push_back(m.account);
-      for (AccountId a : accounts) c.RemoveMembership(id, a);
-      c.users.erase(id);
-    });
+    User u;
+    CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+    txn->User(&u, nullptr);
     return Status::Ok();
   });
 }
@@ -165,7 +151,11 @@ Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
 
 Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
                       std::optional<bool> branch) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "membership.invite", [&](Txn* txn) -> Status {
+    Args args;
+    args.Num("user", user).Num("account", account).Num("role", role);
+    if (branch) args.Bool("branch", *branch);
+    txn->arguments = args.Done();
     const UserNode* un = catalog_.user(user);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
     const AccountNode* a = nullptr;
@@ -205,12 +195,7 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     m.role = role;
     m.branch = b;
     m.created_us = NowMicros();
-    txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(user, account),
-                   storage::EncodeMembership(m));
-    txn->batch.Put(store_->cf(storage::kMembers), storage::PairKey(account, user), "");
-    txn->apply.push_back([user, node = MembershipNode{account, role, b}](Catalog& c) {
-      c.AddMembership(user, node);
-    });
+    txn->Membership(nullptr, &m);
     return Status::Ok();
   });
 }
@@ -233,7 +218,8 @@ Status FindMembership(const Catalog& c, UserId user, AccountId account, const Us
 }  // namespace
 
 Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, RoleId role) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "membership.change_role", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("user", user).Num("account", account).Num("role", role).Done();
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
@@ -252,23 +238,18 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
                                                "cannot grant role " + r->name));
     if (m->role == role) return Status::Ok();
-    std::string bytes;
-    CANOPY_RETURN_IF_ERROR(store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes));
     Membership mem;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+    CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
+    const Membership before = mem;
     mem.role = role;
-    txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(user, account),
-                   storage::EncodeMembership(mem));
-    txn->apply.push_back([user, node = MembershipNode{account, role, m->branch}](Catalog& c) {
-      c.RemoveMembership(user, node.account);
-      c.AddMembership(user, node);
-    });
+    txn->Membership(&before, &mem);
     return Status::Ok();
   });
 }
 
 Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId account, bool branch) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "membership.set_branch", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("user", user).Num("account", account).Bool("branch", branch).Done();
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
@@ -286,23 +267,18 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
                                                      " on sub-accounts"));
     }
     if (m->branch == branch) return Status::Ok();
-    std::string bytes;
-    CANOPY_RETURN_IF_ERROR(store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes));
     Membership mem;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
+    CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
+    const Membership before = mem;
     mem.branch = branch;
-    txn->batch.Put(store_->cf(storage::kMemberships), storage::PairKey(user, account),
-                   storage::EncodeMembership(mem));
-    txn->apply.push_back([user, node = MembershipNode{account, m->role, branch}](Catalog& c) {
-      c.RemoveMembership(user, node.account);
-      c.AddMembership(user, node);
-    });
+    txn->Membership(&before, &mem);
     return Status::Ok();
   });
 }
 
 Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId account) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "membership.remove", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("user", user).Num("account", account).Done();
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
@@ -311,9 +287,9 @@ Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId accou
     const RoleNode* r = catalog_.role(m->role);
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
                                                "cannot remove a member with role " + r->name));
-    txn->batch.Delete(store_->cf(storage::kMemberships), storage::PairKey(user, account));
-    txn->batch.Delete(store_->cf(storage::kMembers), storage::PairKey(account, user));
-    txn->apply.push_back([user, account](Catalog& c) { c.RemoveMembership(user, account); });
+    Membership mem;
+    CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
+    txn->Membership(&mem, nullptr);
     return Status::Ok();
   });
 }
@@ -373,7 +349,9 @@ Role ToRole(const RoleNode& r) {
 StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::string_view name,
                                     const std::vector<std::string>& permissions) {
   RoleId created = kNoId;
-  Status s = Mutate([&](Txn* txn) -> Status {
+  Status s = Mutate(actor, "role.create", [&](Txn* txn) -> Status {
+    txn->arguments =
+        Args().Num("tenant", tenant).Str("name", name).Strs("permissions", permissions).Done();
     CANOPY_RETURN_IF_ERROR(CheckText("role name", name));
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
@@ -401,14 +379,8 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
     r.tenant = tenant;
     r.name = std::string(name);
     r.permissions = perms.Names();
-    txn->batch.Put(store_->cf(storage::kRoles), storage::IdKey(id), storage::EncodeRole(r));
-    txn->batch.Put(store_->cf(storage::kRoleNames), RoleNameKey(tenant, name), storage::IdKey(id));
-    txn->batch.Put(store_->cf(storage::kMeta), std::string(storage::kSeqRole),
-                   storage::Fixed64BE(id));
-    txn->apply.push_back([id, tenant, n = std::string(name), perms](Catalog& c) {
-      c.last_role_id = id;
-      c.roles[id] = RoleNode{id, tenant, n, perms, false, 0};
-    });
+    txn->Role(nullptr, &r);
+    txn->Meta(storage::kSeqRole, id);
     created = id;
     return Status::Ok();
   });
@@ -418,7 +390,8 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
 
 Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
                           const std::vector<std::string>& permissions) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "role.update", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Strs("permissions", permissions).Done();
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
     const RoleNode* r = catalog_.role(id);
@@ -433,16 +406,18 @@ Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms.Minus(perms), true, *t,
                                                "cannot narrow role '" + r->name + "'"));
     if (perms == r->perms) return Status::Ok();
-    Role role = ToRole(*r);
+    Role role;
+    CANOPY_RETURN_IF_ERROR(LoadRole(id, &role));
+    const Role before = role;
     role.permissions = perms.Names();
-    txn->batch.Put(store_->cf(storage::kRoles), storage::IdKey(id), storage::EncodeRole(role));
-    txn->apply.push_back([id, perms](Catalog& c) { c.roles[id].perms = perms; });
+    txn->Role(&before, &role);
     return Status::Ok();
   });
 }
 
 Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
-  return Mutate([&](Txn* txn) -> Status {
+  return Mutate(actor, "role.delete", [&](Txn* txn) -> Status {
+    txn->arguments = Args().Num("id", id).Done();
     const RoleNode* r = catalog_.role(id);
     if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
     if (r->builtin) {
@@ -453,9 +428,9 @@ Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
       return Status::FailedPrecondition("role '" + r->name + "' is used by " +
                                         std::to_string(r->uses) + " membership(s)");
     }
-    txn->batch.Delete(store_->cf(storage::kRoles), storage::IdKey(id));
-    txn->batch.Delete(store_->cf(storage::kRoleNames), RoleNameKey(r->tenant, r->name));
-    txn->apply.push_back([id](Catalog& c) { c.roles.erase(id); });
+    Role role;
+    CANOPY_RETURN_IF_ERROR(LoadRole(id, &role));
+    txn->Role(&role, nullptr);
     return Status::Ok();
   });
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "storage/changes.h"
 #include "storage/coding.h"
 #include "storage/counters.h"
 #include "storage/labels.h"
@@ -203,10 +204,153 @@ void Catalog::EraseAccount(AccountId id) {
   accounts.erase(id);
 }
 
-void Catalog::AddEntities(AccountId owner, EntityKind kind, int64_t delta) {
-  AccountNode* n = mutable_account(owner);
-  n->count(kind).direct += delta;
-  for (; n != nullptr; n = mutable_account(n->parent)) n->count(kind).subtree += delta;
+void Catalog::Reparent(AccountId id, AccountId new_parent) {
+  AccountNode* a = mutable_account(id);
+  const int64_t size = 1 + a->descendants;
+  AccountNode* op = mutable_account(a->parent);
+  op->children.erase(std::find(op->children.begin(), op->children.end(), id));
+  for (AccountNode* p = op; p != nullptr; p = mutable_account(p->parent)) p->descendants -= size;
+  AccountNode* np = mutable_account(new_parent);
+  np->children.push_back(id);  // the newest ordinal: last in label order
+  for (AccountNode* p = np; p != nullptr; p = mutable_account(p->parent)) p->descendants += size;
+  a->parent = new_parent;
+}
+
+Status Catalog::Apply(const storage::ChangeSet& changes) {
+  using storage::RecordType;
+  for (const storage::RecordChange& r : changes.records) {
+    const bool created = r.before.empty();
+    const bool deleted = r.after.empty();
+    switch (r.type) {
+      case RecordType::kAccount: {
+        storage::AccountRecord a;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(deleted ? r.before : r.after, &a));
+        const AccountId id = a.account.id;
+        if (deleted) {
+          if (account(id) == nullptr) return Bad("change deletes missing account " + std::to_string(id));
+          EraseAccount(id);
+          break;
+        }
+        if (a.account.parent != kNoId && account(a.account.parent) == nullptr) {
+          return Bad("change puts account " + std::to_string(id) + " under a missing parent");
+        }
+        if (created) {
+          if (account(id) != nullptr) return Bad("change creates existing account " + std::to_string(id));
+          AccountNode n;
+          n.id = id;
+          n.parent = a.account.parent;
+          n.depth = a.account.depth;
+          n.settings = a.account.settings;
+          n.next_child_ordinal = a.next_child_ordinal;
+          n.key = a.account.key;
+          n.label = a.label;
+          InsertAccount(std::move(n));
+          break;
+        }
+        AccountNode* n = mutable_account(id);
+        if (n == nullptr) return Bad("change updates missing account " + std::to_string(id));
+        if (n->parent != a.account.parent) {
+          if (n->parent == kNoId || a.account.parent == kNoId) {
+            return Bad("change moves root tenant " + std::to_string(id));
+          }
+          Reparent(id, a.account.parent);
+        }
+        n->depth = a.account.depth;
+        n->settings = a.account.settings;
+        n->next_child_ordinal = a.next_child_ordinal;
+        n->key = a.account.key;
+        n->label = a.label;
+        // Change sets list a moved subtree parents first.
+        n->tenant = n->parent == kNoId ? n->id : account(n->parent)->tenant;
+        break;
+      }
+      case RecordType::kEntity:
+        break;  // entities are not held in memory; their counts come below
+      case RecordType::kUser: {
+        User u;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeUser(deleted ? r.before : r.after, &u));
+        if (deleted) {
+          UserNode* n = mutable_user(u.id);
+          if (n == nullptr) return Bad("change deletes missing user " + std::to_string(u.id));
+          std::vector<AccountId> accounts;
+          for (const auto& m : n->memberships) accounts.push_back(m.account);
+          for (AccountId a : accounts) RemoveMembership(u.id, a);
+          users.erase(u.id);
+          break;
+        }
+        if (account(u.account) == nullptr) {
+          return Bad("change puts user '" + u.login + "' in a missing account");
+        }
+        UserNode* n = mutable_user(u.id);
+        if (created != (n == nullptr)) return Bad("change to user " + std::to_string(u.id) + " does not fit");
+        if (n == nullptr) n = &users[u.id];
+        n->id = u.id;
+        n->home = u.account;
+        n->disabled = u.disabled;
+        n->login = u.login;
+        break;
+      }
+      case RecordType::kMembership: {
+        if (r.key.size() != 16) return Bad("damaged membership key in a change");
+        const UserId uid = storage::DecodeFixed64BE(r.key.data());
+        const AccountId aid = storage::DecodeFixed64BE(r.key.data() + 8);
+        if (user(uid) == nullptr) return Bad("membership change of missing user " + std::to_string(uid));
+        if (!created) RemoveMembership(uid, aid);
+        if (!deleted) {
+          Membership m;
+          CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(r.after, &m));
+          if (account(aid) == nullptr || role(m.role) == nullptr) {
+            return Bad("membership change refers to a missing account or role");
+          }
+          AddMembership(uid, MembershipNode{aid, m.role, m.branch});
+        }
+        break;
+      }
+      case RecordType::kRole: {
+        Role ro;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeRole(deleted ? r.before : r.after, &ro));
+        if (deleted) {
+          roles.erase(ro.id);
+          break;
+        }
+        PermSet perms;
+        Status s = ParsePermNames(ro.permissions, &perms);
+        if (!s.ok()) return Bad("role '" + ro.name + "' in a change: " + s.message());
+        auto it = roles.find(ro.id);
+        const uint64_t uses = it == roles.end() ? 0 : it->second.uses;
+        roles[ro.id] = RoleNode{ro.id, ro.tenant, ro.name, perms, false, uses};
+        break;
+      }
+      case RecordType::kMeta: {
+        if (r.after.size() != 8) return Bad("damaged meta value in a change");
+        const uint64_t v = storage::DecodeFixed64BE(r.after.data());
+        if (r.key == storage::kSeqAccount) {
+          last_account_id = v;
+        } else if (r.key == storage::kSeqUser) {
+          last_user_id = v;
+        } else if (r.key == storage::kSeqEntity) {
+          last_entity_id = v;
+        } else if (r.key == storage::kSeqRole) {
+          last_role_id = v;
+        } else if (r.key == storage::kSeqRootOrdinal) {
+          next_root_ordinal = v;
+        }
+        break;
+      }
+    }
+  }
+  for (const storage::CounterChange& c : changes.counters) {
+    AccountNode* n = mutable_account(c.account);
+    const int kind = c.counter & 0x7f;
+    if (n == nullptr) continue;  // deleted by the same change set
+    if (kind < 1 || kind > 4) return Bad("change to an unknown counter");
+    if (c.counter & storage::kCounterSubtreeBit) {
+      n->counts[kind].subtree += c.delta;
+    } else {
+      n->counts[kind].direct += c.delta;
+    }
+  }
+  return Status::Ok();
 }
 
 void Catalog::AddMembership(UserId uid, const MembershipNode& m) {

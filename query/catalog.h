@@ -25,6 +25,7 @@
 
 namespace canopy::storage {
 class Store;
+struct ChangeSet;
 }
 
 namespace canopy::query {
@@ -101,6 +102,12 @@ struct Catalog {
   // records contradict each other (a dangling parent, a bad label...).
   Status Load(const storage::Store& store);
 
+  // Applies a committed change set (storage/changes.h), record by record
+  // in its order: the catalog's only way to change after Load. Corruption
+  // when a change does not fit the current state (the caller must then
+  // reload).
+  Status Apply(const storage::ChangeSet& changes);
+
   const AccountNode* account(AccountId id) const {
     auto it = accounts.find(id);
     return it == accounts.end() ? nullptr : &it->second;
@@ -134,18 +141,19 @@ struct Catalog {
   // The ancestors of `a`, root first, not including `a`.
   std::vector<const AccountNode*> Ancestors(const AccountNode& a) const;
 
-  // Adds a new account below its parent (or as a root) and bumps the
-  // ancestors' descendant totals.
-  void InsertAccount(AccountNode node);
-  // Removes a childless account and its member links (callers drop the
-  // memberships from users themselves).
-  void EraseAccount(AccountId id);
-  // Adds `delta` to the kind's direct count of `owner` and to the subtree
-  // count of `owner` and each ancestor.
-  void AddEntities(AccountId owner, EntityKind kind, int64_t delta);
   // Adds or removes a membership (keeps members, role uses in step).
   void AddMembership(UserId user, const MembershipNode& m);
   void RemoveMembership(UserId user, AccountId account);
+
+ private:
+  // Adds a new account below its parent (or as a root) and bumps the
+  // ancestors' descendant totals.
+  void InsertAccount(AccountNode node);
+  // Removes a childless account and its member links (the change set
+  // removes the memberships first).
+  void EraseAccount(AccountId id);
+  // Moves an account (with its subtree) under another parent.
+  void Reparent(AccountId id, AccountId new_parent);
 };
 
 template <typename Fn>

@@ -56,8 +56,12 @@ class ScanView {
   const rocksdb::Snapshot* snapshot() const { return snapshot_; }
   const std::vector<Grant>& grants() const { return grants_; }
   uint64_t fingerprint() const { return fingerprint_; }
+  // The database revision the snapshot holds (set once, when planned).
+  uint64_t revision() const { return revision_; }
+  void set_revision(uint64_t r) { revision_ = r; }
 
  private:
+  uint64_t revision_ = 0;
   rocksdb::DB* db_;
   uint64_t fingerprint_;
   const rocksdb::Snapshot* snapshot_;

@@ -13,7 +13,8 @@ constexpr std::array<const char*, static_cast<int>(Perm::kFirstEntityPerm)> kAcc
     "account.read",   "account.create", "account.update",
     "account.delete", "account.move",   "account.manage_sub_accounts",
     "access.grant",   "user.read",      "user.invite",
-    "user.update",    "user.remove",    "role.manage"};
+    "user.update",    "user.remove",    "role.manage",
+    "audit.read"};
 constexpr std::array<const char*, 4> kActionNames = {"read", "write", "assign", "delete"};
 
 struct FronteggName {

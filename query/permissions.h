@@ -31,6 +31,7 @@ enum class Perm : uint8_t {
   kUserUpdate,
   kUserRemove,
   kRoleManage,
+  kAuditRead,  // read the change log's entries touching the account (audit)
   kFirstEntityPerm,  // then 4 per entity kind: read, write, assign, delete
 };
 

@@ -12,7 +12,7 @@ const char* CfName(int cf) {
   static const char* const kNames[kNumCfs] = {
       "default",  "meta",        "accounts",   "account_keys", "tree",        "entities",
       "entity_keys", "unit_ids", "visibility", "counters",     "users",       "user_logins",
-      "user_homes",  "memberships", "members",  "roles",        "role_names"};
+      "user_homes",  "memberships", "members",  "roles",        "role_names",  "changes"};
   return (cf >= 0 && cf < kNumCfs) ? kNames[cf] : "?";
 }
 

@@ -21,6 +21,7 @@
 //   members        account id, user id                   (empty)
 //   roles          role id                               RoleRecord
 //   role_names     tenant id, name                       role id
+//   changes        revision [, chunk]                    LogEntry (storage/changes.h)
 
 #ifndef CANOPY_STORAGE_KEYS_H_
 #define CANOPY_STORAGE_KEYS_H_
@@ -52,6 +53,7 @@ enum Cf : int {
   kMembers,
   kRoles,
   kRoleNames,
+  kChanges,  // the change log (storage/changes.h); since format 2
   kNumCfs,
 };
 const char* CfName(int cf);
@@ -63,6 +65,7 @@ inline constexpr std::string_view kSeqUser = "seq.user";
 inline constexpr std::string_view kSeqEntity = "seq.entity";
 inline constexpr std::string_view kSeqRole = "seq.role";
 inline constexpr std::string_view kSeqRootOrdinal = "seq.root_ordinal";
+// "revision", "log.id", "log.first": see storage/changes.h.
 
 inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
 inline std::string PairKey(uint64_t a, uint64_t b) {

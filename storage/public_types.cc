@@ -27,6 +27,7 @@ const char* CodeName(Code code) {
     case Code::kNotSupported: return "not_supported";
     case Code::kInternal: return "internal";
     case Code::kAborted: return "aborted";
+    case Code::kCompacted: return "compacted";
   }
   return "unknown";
 }

@@ -117,7 +117,9 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = true;
-  dbo.create_missing_column_families = !exists;
+  // A format-1 database lacks the change log's key space: it is added (and
+  // the format record upgraded) on open.
+  dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
   dbo.info_log_level = rocksdb::WARN_LEVEL;
   dbo.keep_log_file_num = 3;
@@ -133,6 +135,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     }
     for (int i = 0; i < kNumCfs; ++i) {
       if (std::find(names.begin(), names.end(), CfName(i)) == names.end()) {
+        if (i == kChanges) {
+          names.push_back(CfName(i));
+          continue;
+        }
         return Status::Corruption("database '" + path + "' lacks the key space '" + CfName(i) +
                                   "'");
       }
@@ -221,6 +227,16 @@ Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
   }
   if (format_.max_depth == 0) {
     return Status::Corruption("database '" + path_ + "' has a depth limit of 0");
+  }
+  if (format_.version < kStorageFormatVersion) {
+    // Format 1 -> 2 adds the change log (an empty key space, created on
+    // open); its log starts at the next mutation.
+    format_.version = kStorageFormatVersion;
+    rocksdb::WriteBatch batch;
+    batch.Put(cf(kMeta), std::string(kFormatKey), EncodeFormat(format_));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "cannot upgrade database '" + path_ + "'");
   }
   return Status::Ok();
 }

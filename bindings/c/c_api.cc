@@ -28,6 +28,7 @@ static_assert(CANOPY_IO_ERROR == static_cast<int>(canopy::Code::kIOError));
 static_assert(CANOPY_NOT_SUPPORTED == static_cast<int>(canopy::Code::kNotSupported));
 static_assert(CANOPY_INTERNAL == static_cast<int>(canopy::Code::kInternal));
 static_assert(CANOPY_ABORTED == static_cast<int>(canopy::Code::kAborted));
+static_assert(CANOPY_COMPACTED == static_cast<int>(canopy::Code::kCompacted));
 static_assert(CANOPY_KIND_DEVICE == static_cast<int>(canopy::EntityKind::kDevice));
 static_assert(CANOPY_KIND_ASSET == static_cast<int>(canopy::EntityKind::kAsset));
 static_assert(CANOPY_KIND_DASHBOARD == static_cast<int>(canopy::EntityKind::kDashboard));

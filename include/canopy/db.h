@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "canopy/changes.h"
 #include "canopy/options.h"
 #include "canopy/query.h"
 #include "canopy/status.h"
@@ -298,6 +299,43 @@ class Db {
   // entities checked and the total, and may cancel (Aborted).
   virtual Status CheckIntegrity(std::vector<std::string>* problems,
                                 const ProgressFn& progress = nullptr) const = 0;
+
+  // ---- Change log (changes.h, docs/changes.md) ----------------------------
+
+  // The revision of the last committed mutation (0: none yet). Every
+  // successful mutation call that changes something commits exactly one
+  // revision, the previous plus one, atomically with its writes; a refusal,
+  // or a call that changes nothing (moving an account under its current
+  // parent, setting a value it already has), commits none.
+  virtual uint64_t Revision() const = 0;
+  // The revision committed by the calling thread's last successful
+  // mutation on this Db (0: none): a mutation's consistency token.
+  virtual uint64_t LastCommittedRevision() const = 0;
+  // This database's lineage id: the id of the database whose log it holds
+  // (its own, or the one it follows through ApplyChanges).
+  virtual std::string LogId() const = 0;
+
+  // A page of the log from request.since. Compacted (naming the oldest
+  // revision kept) when `since` was trimmed by retention; InvalidArgument
+  // for a bad limit or type; NotFound for an unknown account.
+  virtual Status ReadChanges(const ChangesRequest& request, ChangesPage* page) const = 0;
+  // Blocks until the revision passes `after` or `timeout_ms` elapses, and
+  // returns the revision then (follow mode: read, then wait for more).
+  virtual StatusOr<uint64_t> WaitForChanges(uint64_t after, uint32_t timeout_ms) const = 0;
+
+  // Replication: the stored log entries from `since` (at most `limit`),
+  // each an opaque, checksummed byte string for ApplyChanges on another
+  // database. Compacted as for ReadChanges.
+  virtual Status ReadLogEntries(uint64_t since, size_t limit,
+                                std::vector<std::string>* entries) const = 0;
+  // Applies entries read from another database, in revision order: each
+  // must be this database's revision + 1 (FailedPrecondition names a gap);
+  // an entry already applied is skipped when identical and refused when
+  // not. An empty database adopts the source's lineage; otherwise entries
+  // of another lineage are refused. Damaged entries are Corruption. Each
+  // entry is applied atomically; on an error the entries before it stay
+  // applied (*report says how far it got).
+  virtual Status ApplyChanges(const std::vector<std::string>& entries, ApplyReport* report) = 0;
 };
 
 }  // namespace canopy

@@ -42,6 +42,14 @@ struct Options {
   // it then reads the latest state (see query.h).
   uint32_t cursor_ttl_seconds = 300;
   size_t max_open_cursors = 1024;
+
+  // The change log (docs/changes.md) keeps every mutation's revision and
+  // change set. Entries beyond the newest `log_retention_count` (0: no
+  // limit), or older than `log_retention_seconds` (0: no limit), are
+  // trimmed; reading a trimmed revision is Compacted. The defaults keep the
+  // last million mutations, enough for followers to catch up after an outage.
+  uint64_t log_retention_count = 1000000;
+  uint64_t log_retention_seconds = 0;
 };
 
 }  // namespace canopy

@@ -80,6 +80,10 @@ struct VisibleRequest {
   // resumed from `cursor` ("" starts at the beginning).
   size_t limit = 100;
   std::string cursor;
+  // Consistency token ("at least as fresh as"): FailedPrecondition unless
+  // the database has reached this revision (Db::LastCommittedRevision of
+  // the write to read back). 0: any.
+  uint64_t min_revision = 0;
 };
 
 // One visible entity, in scan order (tree order of the owner, then id).
@@ -94,6 +98,9 @@ struct VisibleItem {
 struct VisiblePage {
   std::vector<VisibleItem> items;
   std::string next_cursor;  // empty when there is nothing more
+  // The revision the page was read at (a live cursor's pages keep the
+  // revision of its first page).
+  uint64_t revision = 0;
 };
 
 // A streaming scan over a visible selection, on one snapshot; it never
@@ -135,6 +142,10 @@ struct WhoCanRequest {
   std::string entity_key;  // the entity's key (the kind follows the permission)
   size_t limit = 100;      // 1..10000 per page
   std::string cursor;
+  // Consistency token ("at least as fresh as"): FailedPrecondition unless
+  // the database has reached this revision (Db::LastCommittedRevision of
+  // the write to read back). 0: any.
+  uint64_t min_revision = 0;
 };
 
 struct WhoCanItem {
@@ -148,6 +159,7 @@ struct WhoCanItem {
 struct WhoCanPage {
   std::vector<WhoCanItem> items;  // ordered by user id
   std::string next_cursor;
+  uint64_t revision = 0;  // the revision the page was read at
 };
 
 // Sort orders of the "All accounts" table.
@@ -169,6 +181,10 @@ struct TableRequest {
   bool descending = false;   // ties keep tree order
   size_t limit = 100;         // 1..10000 rows per page
   std::string cursor;         // resumes at the next row offset, on the latest state
+  // Consistency token ("at least as fresh as"): FailedPrecondition unless
+  // the database has reached this revision (Db::LastCommittedRevision of
+  // the write to read back). 0: any.
+  uint64_t min_revision = 0;
 };
 
 // One row of the "All accounts" table.
@@ -190,6 +206,7 @@ struct TablePage {
   std::vector<AccountRow> rows;
   uint64_t total = 0;  // rows in the whole table
   std::string next_cursor;
+  uint64_t revision = 0;  // the revision the page was read at
 };
 
 // An account summary (the Frontegg sub-account page).

@@ -33,6 +33,7 @@ enum class Code : int {
   kNotSupported = 8,        // e.g. a database of a newer storage format
   kInternal = 9,            // a bug in Canopy; please report it
   kAborted = 10,            // a long operation was cancelled by its caller
+  kCompacted = 11,          // a change-log revision trimmed by retention
 };
 
 // Returns the stable lower-case name of a code, e.g. "permission_denied".
@@ -65,6 +66,7 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
   static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
+  static Status Compacted(std::string msg) { return {Code::kCompacted, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -27,6 +27,7 @@ or on the system's library path (see ``canopy._lib``).
 from canopy.db import Db, VisibleStream, open, storage_format_version, version  # noqa: A004
 from canopy.errors import (
     Aborted,
+    Compacted,
     AlreadyExists,
     CanopyError,
     Corruption,
@@ -68,7 +69,7 @@ from canopy.model import (
 __version__ = version()
 
 __all__ = [
-    "Aborted", "Account", "AccountRow", "AlreadyExists", "CanopyError", "Corruption", "Db",
+    "Aborted", "Account", "AccountRow", "AlreadyExists", "CanopyError", "Compacted", "Corruption", "Db",
     "Entity", "EntityCounts", "EntityKind", "EntityRef", "Explanation", "FailedPrecondition",
     "ImportReport", "Internal", "InvalidArgument", "IoError", "Membership", "NotFound",
     "NotSupported", "Outcome", "PermissionDenied", "ReassignItem", "ReassignReport", "Role",

@@ -24,6 +24,7 @@ IO_ERROR = 7
 NOT_SUPPORTED = 8
 INTERNAL = 9
 ABORTED = 10
+COMPACTED = 11
 
 
 class CanopyError(Exception):
@@ -130,11 +131,19 @@ class Aborted(CanopyError):
     code_name = "aborted"
 
 
+class Compacted(CanopyError):
+    """A change-log revision was trimmed by retention; the message names
+    the oldest revision still kept."""
+
+    code = COMPACTED
+    code_name = "compacted"
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (NotFound, InvalidArgument, AlreadyExists, FailedPrecondition,
                 PermissionDenied, Corruption, IoError, NotSupported, Internal,
-                Aborted)
+                Aborted, Compacted)
 }
 
 

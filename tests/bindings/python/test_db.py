@@ -86,7 +86,7 @@ class VersionTest(unittest.TestCase):
     def test_versions(self):
         self.assertRegex(canopy.version(), r"^\d+\.\d+\.\d+")
         self.assertEqual(canopy.__version__, canopy.version())
-        self.assertEqual(canopy.storage_format_version(), 1)
+        self.assertEqual(canopy.storage_format_version(), 2)
 
 
 class LibraryTest(unittest.TestCase):

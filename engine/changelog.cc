@@ -1,0 +1,597 @@
+// Copyright (c) Canopy authors.
+//
+// The change log: commit of a change set under the next revision,
+// retention, reading (watch and audit views), waiting for changes, and
+// applying another database's entries (docs/changes.md).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include <xxhash.h>
+
+#include "engine/db_impl.h"
+#include "query/access.h"
+#include "query/json.h"
+#include "storage/coding.h"
+#include "storage/labels.h"
+#include "storage/records.h"
+
+namespace canopy::engine {
+
+namespace {
+
+thread_local const void* tls_db = nullptr;
+thread_local uint64_t tls_revision = 0;
+
+constexpr size_t kMaxChangesPage = 100000;
+// A filtered read scans at most this many entries per page (then returns a
+// page, maybe empty, whose `next` resumes the scan).
+constexpr size_t kMaxScanPerPage = 100000;
+
+std::string NewLogId() {
+  std::random_device rd;
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%08x%08x%08x%08x", rd(), rd(), rd(),
+                static_cast<unsigned>(NowMicros()));
+  return buf;
+}
+
+// ---- JSON of stored records (docs/changes.md) -----------------------------
+
+void Field(std::string* out, std::string_view name) {
+  if (out->size() > 1) out->push_back(',');
+  query::AppendJsonString(out, name);
+  out->push_back(':');
+}
+void Str(std::string* out, std::string_view name, std::string_view v) {
+  Field(out, name);
+  query::AppendJsonString(out, v);
+}
+void Num(std::string* out, std::string_view name, int64_t v) {
+  Field(out, name);
+  *out += std::to_string(v);
+}
+void Bool(std::string* out, std::string_view name, bool v) {
+  Field(out, name);
+  *out += v ? "true" : "false";
+}
+void Attrs(std::string* out, const Attributes& a) {
+  Field(out, "attributes");
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : a) {
+    if (!first) out->push_back(',');
+    first = false;
+    query::AppendJsonString(out, k);
+    out->push_back(':');
+    query::AppendJsonString(out, v);
+  }
+  out->push_back('}');
+}
+
+Status RecordJson(storage::RecordType type, std::string_view key, std::string_view bytes,
+                  std::string* out) {
+  using storage::RecordType;
+  *out = "{";
+  switch (type) {
+    case RecordType::kAccount: {
+      storage::AccountRecord r;
+      CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
+      Num(out, "id", static_cast<int64_t>(r.account.id));
+      Str(out, "key", r.account.key);
+      Str(out, "name", r.account.name);
+      Num(out, "parent", static_cast<int64_t>(r.account.parent));
+      Num(out, "depth", r.account.depth);
+      Bool(out, "sub_account_management", r.account.settings.sub_account_management);
+      Str(out, "sub_account_access", SubAccountAccessName(r.account.settings.sub_account_access));
+      Attrs(out, r.account.attributes);
+      Num(out, "created_us", r.account.created_us);
+      Num(out, "updated_us", r.account.updated_us);
+      break;
+    }
+    case RecordType::kEntity: {
+      Entity e;
+      CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(bytes, &e));
+      Num(out, "id", static_cast<int64_t>(e.id));
+      Str(out, "kind", EntityKindName(e.kind));
+      Str(out, "key", e.key);
+      if (!e.unit_id.empty()) Str(out, "unit_id", e.unit_id);
+      Str(out, "name", e.name);
+      Str(out, "type", e.type);
+      Num(out, "owner", static_cast<int64_t>(e.owner));
+      Attrs(out, e.attributes);
+      Num(out, "created_us", e.created_us);
+      Num(out, "updated_us", e.updated_us);
+      break;
+    }
+    case RecordType::kUser: {
+      User u;
+      CANOPY_RETURN_IF_ERROR(storage::DecodeUser(bytes, &u));
+      Num(out, "id", static_cast<int64_t>(u.id));
+      Str(out, "login", u.login);
+      Str(out, "name", u.name);
+      Num(out, "account", static_cast<int64_t>(u.account));
+      Bool(out, "disabled", u.disabled);
+      Num(out, "created_us", u.created_us);
+      Num(out, "updated_us", u.updated_us);
+      break;
+    }
+    case RecordType::kMembership: {
+      Membership m;
+      CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &m));
+      Num(out, "user", static_cast<int64_t>(storage::DecodeFixed64BE(key.data())));
+      Num(out, "account", static_cast<int64_t>(storage::DecodeFixed64BE(key.data() + 8)));
+      Num(out, "role", static_cast<int64_t>(m.role));
+      Bool(out, "branch", m.branch);
+      Num(out, "created_us", m.created_us);
+      break;
+    }
+    case RecordType::kRole: {
+      Role r;
+      CANOPY_RETURN_IF_ERROR(storage::DecodeRole(bytes, &r));
+      Num(out, "id", static_cast<int64_t>(r.id));
+      Num(out, "tenant", static_cast<int64_t>(r.tenant));
+      Str(out, "name", r.name);
+      Field(out, "permissions");
+      out->push_back('[');
+      for (size_t i = 0; i < r.permissions.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        query::AppendJsonString(out, r.permissions[i]);
+      }
+      out->push_back(']');
+      break;
+    }
+    case RecordType::kMeta:
+      if (bytes.size() != 8) return Status::Corruption("damaged meta value in the change log");
+      Num(out, "value", static_cast<int64_t>(storage::DecodeFixed64BE(bytes.data())));
+      break;
+  }
+  out->push_back('}');
+  return Status::Ok();
+}
+
+std::string RecordId(storage::RecordType type, std::string_view key) {
+  if (type == storage::RecordType::kMeta) return std::string(key);
+  if (type == storage::RecordType::kMembership && key.size() == 16) {
+    return std::to_string(storage::DecodeFixed64BE(key.data())) + "/" +
+           std::to_string(storage::DecodeFixed64BE(key.data() + 8));
+  }
+  return key.size() == 8 ? std::to_string(storage::DecodeFixed64BE(key.data())) : "?";
+}
+
+// Is `scope` (an account label) inside one of the grants?
+bool InReach(const std::vector<query::Grant>& grants, std::string_view scope) {
+  if (scope.empty()) return false;
+  for (const auto& g : grants) {
+    if (g.branch ? storage::IsSelfOrAncestorLabel(g.label, scope) : g.label == scope) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---- State ----------------------------------------------------------------
+
+Status DbImpl::InitLog() {
+  uint64_t rev = 0, first = 0;
+  CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaRevision, &rev));
+  CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
+  std::string id;
+  Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
+  if (s.IsNotFound()) {
+    id = NewLogId();
+    rocksdb::WriteBatch batch;
+    batch.Put(store_->cf(storage::kMeta), std::string(storage::kMetaLogId), id);
+    CANOPY_RETURN_IF_ERROR(store_->Write(&batch));
+    CANOPY_RETURN_IF_ERROR(store_->SyncWal());
+  } else {
+    CANOPY_RETURN_IF_ERROR(s);
+  }
+  revision_ = rev;
+  log_first_ = first == 0 ? 1 : first;
+  {
+    std::lock_guard<std::mutex> l(log_id_mu_);
+    log_id_ = id;
+  }
+  return Status::Ok();
+}
+
+uint64_t DbImpl::Revision() const { return revision_.load(); }
+
+uint64_t DbImpl::LastCommittedRevision() const {
+  return tls_db == this ? tls_revision : 0;
+}
+
+void DbImpl::NoteCommitted(uint64_t rev) const {
+  tls_db = this;
+  tls_revision = rev;
+}
+
+std::string DbImpl::LogId() const {
+  std::lock_guard<std::mutex> l(log_id_mu_);
+  return log_id_;
+}
+
+void DbImpl::TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink) {
+  uint64_t first = log_first_.load();
+  uint64_t new_first = first;
+  const uint64_t keep = options_.log_retention_count;
+  // Trim in steps (a range delete per step, not per mutation).
+  if (keep > 0 && rev + 1 - first > keep + std::max<uint64_t>(keep / 16, 0)) {
+    new_first = rev + 1 - keep;
+  }
+  if (options_.log_retention_seconds > 0 && (rev % 64 == 0 || log_first_time_us_ == 0)) {
+    const int64_t cutoff =
+        now_us - static_cast<int64_t>(options_.log_retention_seconds) * 1000000;
+    if (log_first_time_us_ == 0 || log_first_time_us_ < cutoff) {
+      // Walk from the oldest kept entry to the first one young enough.
+      auto it = store_->NewIterator(storage::kChanges, nullptr, storage::LogKey(new_first),
+                                    storage::LogKey(rev), false);
+      size_t walked = 0;
+      for ((*it)->SeekToFirst(); (*it)->Valid() && walked < 100000; (*it)->Next()) {
+        uint64_t r;
+        int64_t chunk;
+        rocksdb::Slice k = (*it)->key();
+        if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), &r, &chunk) ||
+            chunk >= 0) {
+          continue;
+        }
+        ++walked;
+        storage::LogEntry e;
+        rocksdb::Slice v = (*it)->value();
+        if (!storage::DecodeLogEntry(std::string_view(v.data(), v.size()), &e).ok()) break;
+        log_first_time_us_ = e.time_us;
+        if (e.time_us >= cutoff) break;
+        new_first = r + 1;
+        log_first_time_us_ = 0;
+      }
+      if (log_first_time_us_ == 0 && new_first >= rev) log_first_time_us_ = now_us;
+    }
+  }
+  if (new_first > first) {
+    if (new_first > rev) new_first = rev;  // the newest entry always stays
+    sink->DeleteRange(storage::kChanges, storage::LogKey(first), storage::LogKey(new_first));
+    storage::WriteMeta64(*sink, storage::kMetaLogFirst, new_first);
+    log_first_ = new_first;  // readers check against the snapshot they read
+  }
+}
+
+Status DbImpl::Commit(storage::LogEntry* entry, bool replayed) {
+  const uint64_t rev = revision_.load() + 1;
+  if (replayed) {
+    if (entry->revision != rev) {
+      return Status::FailedPrecondition("change-log entry " + std::to_string(entry->revision) +
+                                        " does not follow revision " + std::to_string(rev - 1));
+    }
+  } else {
+    entry->revision = rev;
+    entry->log_id = LogId();
+  }
+  rocksdb::WriteBatch batch;
+  storage::BatchSink sink(*store_, &batch);
+  CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry->changes, &sink));
+  sink.Put(storage::kChanges, storage::LogKey(rev), storage::EncodeLogEntry(*entry));
+  storage::WriteMeta64(sink, storage::kMetaRevision, rev);
+  if (replayed && rev == 1) {
+    // The first entry applied to an empty database: adopt its lineage.
+    sink.Put(storage::kMeta, storage::kMetaLogId, entry->log_id);
+  }
+  const uint64_t first_before = log_first_.load();
+  TrimLog(rev, entry->time_us, &sink);
+  {
+    WriteLock l(catalog_mu_);
+    Status w = store_->Write(&batch);
+    if (!w.ok()) {
+      log_first_ = first_before;
+      return w;
+    }
+    Status a = catalog_.Apply(entry->changes);
+    if (!a.ok()) {
+      // The batch is written but memory may not match it: refuse further
+      // work until the database is reopened (which reloads the catalog).
+      poisoned_ = Status::Internal("in-memory state lost after a write (" + a.message() +
+                                   "); close and reopen the database");
+      return poisoned_;
+    }
+    revision_ = rev;
+    if (replayed && rev == 1) {
+      std::lock_guard<std::mutex> g(log_id_mu_);
+      log_id_ = entry->log_id;
+    }
+  }
+  NoteCommitted(rev);
+  {
+    std::lock_guard<std::mutex> g(wait_mu_);
+  }
+  wait_cv_.notify_all();
+  return Status::Ok();
+}
+
+// ---- Reading --------------------------------------------------------------
+
+Status DbImpl::CheckLogRange(uint64_t since) const {
+  if (since == 0) return Status::InvalidArgument("revisions start at 1; since must be at least 1");
+  const uint64_t first = log_first_.load();
+  if (since < first) {
+    return Status::Compacted("revision " + std::to_string(since) +
+                             " was trimmed from the change log by retention; the oldest "
+                             "revision kept is " +
+                             std::to_string(first));
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) const {
+  if (page == nullptr) return Status::InvalidArgument("ReadChanges: page is null");
+  *page = ChangesPage();
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  if (request.limit < 1 || request.limit > kMaxChangesPage) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxChangesPage) +
+                                   ", not " + std::to_string(request.limit));
+  }
+  uint8_t type_mask = 0;
+  for (const std::string& t : request.types) {
+    bool known = false;
+    for (uint8_t i = 1; i <= static_cast<uint8_t>(storage::RecordType::kMeta); ++i) {
+      if (t == storage::RecordTypeName(static_cast<storage::RecordType>(i))) {
+        type_mask |= static_cast<uint8_t>(1u << i);
+        known = true;
+      }
+    }
+    if (!known) return Status::InvalidArgument("unknown change type '" + t + "'");
+  }
+  std::string within;
+  if (request.account != kNoId) {
+    const query::AccountNode* a = catalog_.account(request.account);
+    if (a == nullptr) {
+      return Status::NotFound("no account with id " + std::to_string(request.account));
+    }
+    within = a->label;
+  }
+  // Audit: the reach of a user is where it holds audit.read.
+  const bool audit = !request.viewer.is_system();
+  std::vector<query::Grant> reach;
+  if (audit) {
+    const query::UserNode* u = nullptr;
+    CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, request.viewer, &u));
+    CANOPY_RETURN_IF_ERROR(
+        query::PlanGrants(catalog_, request.viewer, query::Perm::kAuditRead, kNoId, false, &reach));
+    if (!within.empty()) {
+      // Filtering by an account the viewer may not audit reveals nothing.
+      if (!InReach(reach, within)) {
+        return Status::PermissionDenied("permission audit.read missing on account " +
+                                        query::Quote(*catalog_.account(request.account)));
+      }
+    }
+  }
+  auto actor_visible = [&](uint64_t actor_user) {
+    if (!audit) return true;
+    if (actor_user == 0) return true;  // the system actor
+    const query::UserNode* au = catalog_.user(actor_user);
+    if (au == nullptr) return false;
+    const query::AccountNode* home = catalog_.account(au->home);
+    return home != nullptr && InReach(reach, home->label);
+  };
+  const uint64_t head = revision_.load();
+  if (request.min_revision > head) {
+    return Status::FailedPrecondition("this database is at revision " + std::to_string(head) +
+                                      ", not yet at the requested " +
+                                      std::to_string(request.min_revision));
+  }
+  page->revision = head;
+  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
+  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> owner(
+      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  scope.ReleaseCatalog();
+  CANOPY_RETURN_IF_ERROR(CheckLogRange(request.since));
+  page->next = request.since;
+  if (request.since > head) return Status::Ok();
+
+  std::vector<uint64_t> actors;  // per entry, for the audit check below
+  auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(request.since),
+                                storage::LogKey(head + 1));
+  size_t scanned = 0;
+  for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+    rocksdb::Slice k = (*it)->key();
+    uint64_t rev;
+    int64_t chunk;
+    if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), &rev, &chunk)) {
+      return Status::Corruption("a change-log key is damaged");
+    }
+    if (chunk >= 0) continue;
+    if (page->entries.size() >= request.limit || scanned >= kMaxScanPerPage) break;
+    ++scanned;
+    page->next = rev + 1;
+    storage::LogEntry e;
+    rocksdb::Slice v = (*it)->value();
+    Status d = storage::DecodeLogEntry(std::string_view(v.data(), v.size()), &e);
+    if (!d.ok()) return d.WithContext("change-log revision " + std::to_string(rev));
+    if (e.revision != rev) {
+      return Status::Corruption("change-log entry under revision " + std::to_string(rev) +
+                                " says revision " + std::to_string(e.revision));
+    }
+    ChangeEntry out;
+    out.revision = e.revision;
+    out.time_us = e.time_us;
+    out.operation = e.operation;
+    bool all_shown = true;
+    for (const storage::RecordChange& r : e.changes.records) {
+      if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0) {
+        all_shown = false;
+        continue;
+      }
+      bool show_before = !r.before.empty();
+      bool show_after = !r.after.empty();
+      if (!within.empty()) {
+        show_before = show_before && storage::IsSelfOrAncestorLabel(within, r.before_scope);
+        show_after = show_after && storage::IsSelfOrAncestorLabel(within, r.after_scope);
+      }
+      if (audit) {
+        show_before = show_before && InReach(reach, r.before_scope);
+        show_after = show_after && InReach(reach, r.after_scope);
+      }
+      if (!show_before && !show_after) {
+        all_shown = false;
+        continue;
+      }
+      if (show_before != !r.before.empty() || show_after != !r.after.empty()) all_shown = false;
+      RecordChangeView c;
+      c.type = storage::RecordTypeName(r.type);
+      c.action = r.before.empty() ? "created" : r.after.empty() ? "deleted" : "changed";
+      c.id = RecordId(r.type, r.key);
+      if (show_before) CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.before, &c.before));
+      if (show_after) CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.after, &c.after));
+      out.changes.push_back(std::move(c));
+    }
+    const bool filtered = audit || !within.empty() || type_mask != 0;
+    if (filtered && out.changes.empty()) continue;
+    out.arguments = all_shown ? e.arguments : std::string();
+    out.actor = e.actor_user == 0 ? "system" : e.actor_login;
+    page->entries.push_back(std::move(out));
+    actors.push_back(e.actor_user);
+  }
+  CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "read the change log"));
+  if (audit) {
+    // Actors outside the viewer's reach are not named.
+    scope.LockCatalog();
+    for (size_t i = 0; i < actors.size(); ++i) {
+      if (!actor_visible(actors[i])) page->entries[i].actor.clear();
+    }
+  }
+  if (page->next <= page->revision && scanned == 0) page->next = page->revision + 1;
+  return Status::Ok();
+}
+
+StatusOr<uint64_t> DbImpl::WaitForChanges(uint64_t after, uint32_t timeout_ms) const {
+  {
+    ReadScope scope(this);
+    CANOPY_RETURN_IF_ERROR(scope.status());
+  }
+  std::unique_lock<std::mutex> l(wait_mu_);
+  wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
+    return revision_.load() > after || closing_.load();
+  });
+  return revision_.load();
+}
+
+Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
+                              std::vector<std::string>* entries) const {
+  if (entries == nullptr) return Status::InvalidArgument("ReadLogEntries: entries is null");
+  entries->clear();
+  if (limit < 1 || limit > kMaxChangesPage) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxChangesPage));
+  }
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const uint64_t head = revision_.load();
+  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
+  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> owner(
+      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  scope.ReleaseCatalog();
+  CANOPY_RETURN_IF_ERROR(CheckLogRange(since));
+  if (since > head) return Status::Ok();
+  auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(since),
+                                storage::LogKey(head + 1));
+  std::string* current = nullptr;
+  for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+    rocksdb::Slice k = (*it)->key();
+    rocksdb::Slice v = (*it)->value();
+    uint64_t rev;
+    int64_t chunk;
+    if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), &rev, &chunk)) {
+      return Status::Corruption("a change-log key is damaged");
+    }
+    if (chunk < 0) {
+      if (entries->size() >= limit) break;
+      // Transport framing: u32 BE length of the entry, the entry, then the
+      // import input (if any) as it was stored, in chunk order.
+      entries->emplace_back();
+      current = &entries->back();
+      const uint32_t n = static_cast<uint32_t>(v.size());
+      for (int i = 3; i >= 0; --i) current->push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+      current->append(v.data(), v.size());
+    } else if (current != nullptr) {
+      current->append(v.data(), v.size());
+    }
+  }
+  return storage::FromRocks((*it)->status(), "read the change log");
+}
+
+// ---- Applying another database's entries ----------------------------------
+
+Status DbImpl::ApplyChanges(const std::vector<std::string>& entries, ApplyReport* report) {
+  ApplyReport local;
+  ApplyReport* rep = report != nullptr ? report : &local;
+  *rep = ApplyReport();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    bool skipped = false;
+    Status s = ApplyOne(entries[i], &skipped);
+    rep->revision = revision_.load();
+    if (!s.ok()) return s.WithContext("entry " + std::to_string(i + 1) + " of " +
+                                      std::to_string(entries.size()));
+    (skipped ? rep->skipped : rep->applied)++;
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
+  *skipped = false;
+  if (bytes.size() < 4) return Status::Corruption("change-log entry is truncated");
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
+  if (n > bytes.size() - 4) return Status::Corruption("change-log entry is truncated");
+  const std::string_view entry_bytes(bytes.data() + 4, n);
+  const std::string_view input(bytes.data() + 4 + n, bytes.size() - 4 - n);
+  storage::LogEntry e;
+  CANOPY_RETURN_IF_ERROR(storage::DecodeLogEntry(entry_bytes, &e));
+  if (e.import_chunks > 0 || !input.empty()) {
+    if (input.size() != e.import_bytes || XXH3_64bits(input.data(), input.size()) != e.import_hash) {
+      return Status::Corruption("the import input of change-log entry " +
+                                std::to_string(e.revision) + " is damaged or incomplete");
+    }
+  }
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::unique_lock<std::mutex> w(write_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  const uint64_t head = revision_.load();
+  const std::string lineage = LogId();
+  if (!(head == 0 && e.revision == 1) && e.log_id != lineage) {
+    return Status::FailedPrecondition("change-log entry " + std::to_string(e.revision) +
+                                      " comes from another database (lineage " + e.log_id +
+                                      ", this one follows " + lineage + ")");
+  }
+  if (e.revision <= head) {
+    std::string stored;
+    Status g = store_->Get(storage::kChanges, storage::LogKey(e.revision), &stored);
+    if (g.ok() && stored == entry_bytes) {
+      *skipped = true;
+      return Status::Ok();
+    }
+    if (!g.ok() && !g.IsNotFound()) return g;
+    return Status::FailedPrecondition(
+        "change-log entry " + std::to_string(e.revision) +
+        " repeats a revision this database already has" +
+        (g.ok() ? " with different contents (the databases diverged)" : " (trimmed here)"));
+  }
+  if (e.revision != head + 1) {
+    return Status::FailedPrecondition("gap in the change log: this database is at revision " +
+                                      std::to_string(head) + ", the entry is revision " +
+                                      std::to_string(e.revision));
+  }
+  if (head == 0 && !catalog_.accounts.empty()) {
+    return Status::FailedPrecondition(
+        "this database has data but no change log to follow from; start a follower from an "
+        "empty database or a checkpoint of the source");
+  }
+  if (e.operation == "import") {
+    return ReplayImport(e, input);
+  }
+  Status s = Commit(&e, /*replayed=*/true);
+  if (s.ok() && options_.sync) return SyncOrPoison();
+  return s;
+}
+
+}  // namespace canopy::engine

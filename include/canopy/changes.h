@@ -1,0 +1,76 @@
+// Copyright (c) Canopy authors.
+//
+// The change log as the C++ API shows it: every committed mutation has a
+// revision (1, 2, 3, ... without gaps) and one log entry describing what it
+// changed, record by record. See docs/changes.md for the model, the JSON
+// shapes of records, audit filtering and replay.
+//
+// Thread safety: plain values.
+
+#ifndef CANOPY_CHANGES_H_
+#define CANOPY_CHANGES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canopy/types.h"
+
+namespace canopy {
+
+// One record's change within a log entry.
+struct RecordChangeView {
+  std::string type;    // "account", "entity", "user", "membership", "role", "meta"
+  std::string action;  // "created", "changed", "deleted"
+  std::string id;      // the record's id; "<user>/<account>" for a membership
+  // The record as a JSON object before and after (docs/changes.md). Empty
+  // when it did not exist / no longer exists, or, in an audit view, when
+  // that side lies outside the viewer's reach.
+  std::string before;
+  std::string after;
+};
+
+struct ChangeEntry {
+  uint64_t revision = 0;
+  int64_t time_us = 0;          // commit time, microseconds since the epoch
+  std::string actor;            // the acting user's login, or "system"
+  std::string operation;        // "account.create", "entity.reassign", "import", ...
+  // The call's arguments as a JSON object. Empty in an audit view that
+  // does not show every change of the entry (it could name what is hidden).
+  std::string arguments;
+  std::vector<RecordChangeView> changes;
+};
+
+struct ChangesRequest {
+  explicit ChangesRequest(Actor v = Actor::System()) : viewer(v) {}
+  // Audit: a user sees only entries touching accounts where it holds
+  // audit.read, and of those only the changes inside that reach. The
+  // system actor sees everything.
+  Actor viewer;
+  uint64_t since = 1;           // the first revision to read
+  size_t limit = 1000;          // 1..100000 entries per page
+  AccountId account = kNoId;    // only changes inside this account's subtree
+  // Only changes of these record types ("account", "entity", ...); empty: all.
+  std::vector<std::string> types;
+  // Consistency token: FailedPrecondition unless the database has reached
+  // this revision.
+  uint64_t min_revision = 0;
+};
+
+struct ChangesPage {
+  // Entries with at least one matching change, in revision order.
+  std::vector<ChangeEntry> entries;
+  uint64_t next = 0;      // ask for this revision next (past the last one scanned)
+  uint64_t revision = 0;  // the database's revision when the page was read
+};
+
+// Result of Db::ApplyChanges.
+struct ApplyReport {
+  uint64_t applied = 0;   // entries applied
+  uint64_t skipped = 0;   // entries already applied (identical), skipped
+  uint64_t revision = 0;  // the database's revision afterwards
+};
+
+}  // namespace canopy
+
+#endif  // CANOPY_CHANGES_H_

@@ -1,0 +1,137 @@
+// Copyright (c) Canopy authors.
+
+#include "storage/changes.h"
+
+#include <flatbuffers/flatbuffers.h>
+#include <xxhash.h>
+
+#include "storage/coding.h"
+#include "storage/schema/change_generated.h"
+
+namespace canopy::storage {
+
+namespace {
+
+flatbuffers::Offset<flatbuffers::Vector<uint8_t>> Bytes(flatbuffers::FlatBufferBuilder& b,
+                                                        std::string_view s) {
+  return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+std::string Str(const flatbuffers::Vector<uint8_t>* v) {
+  return v == nullptr ? std::string()
+                      : std::string(reinterpret_cast<const char*>(v->data()), v->size());
+}
+std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+}  // namespace
+
+const char* RecordTypeName(RecordType t) {
+  switch (t) {
+    case RecordType::kAccount: return "account";
+    case RecordType::kEntity: return "entity";
+    case RecordType::kUser: return "user";
+    case RecordType::kMembership: return "membership";
+    case RecordType::kRole: return "role";
+    case RecordType::kMeta: return "meta";
+  }
+  return "?";
+}
+
+std::string LogKey(uint64_t revision) { return Fixed64BE(revision); }
+
+std::string LogChunkKey(uint64_t revision, uint32_t chunk) {
+  std::string k = Fixed64BE(revision);
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((chunk >> (8 * i)) & 0xff));
+  return k;
+}
+
+bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk) {
+  if (key.size() != 8 && key.size() != 12) return false;
+  *revision = DecodeFixed64BE(key.data());
+  if (key.size() == 8) {
+    *chunk = -1;
+  } else {
+    uint32_t c = 0;
+    for (int i = 0; i < 4; ++i) c = (c << 8) | static_cast<uint8_t>(key[8 + i]);
+    *chunk = c;
+  }
+  return true;
+}
+
+std::string EncodeLogEntry(const LogEntry& e) {
+  flatbuffers::FlatBufferBuilder b(256 + 64 * e.changes.records.size());
+  std::vector<flatbuffers::Offset<fb::RecordChange>> records;
+  records.reserve(e.changes.records.size());
+  for (const RecordChange& r : e.changes.records) {
+    records.push_back(fb::CreateRecordChange(b, static_cast<uint8_t>(r.type), Bytes(b, r.key),
+                                             Bytes(b, r.before), Bytes(b, r.after),
+                                             Bytes(b, r.before_scope), Bytes(b, r.after_scope)));
+  }
+  std::vector<flatbuffers::Offset<fb::CounterChange>> counters;
+  counters.reserve(e.changes.counters.size());
+  for (const CounterChange& c : e.changes.counters) {
+    counters.push_back(fb::CreateCounterChange(b, c.account, c.counter, c.delta));
+  }
+  auto root = fb::CreateLogEntry(b, e.revision, e.time_us, b.CreateString(e.log_id),
+                                 e.actor_user, b.CreateString(e.actor_login),
+                                 b.CreateString(e.operation), b.CreateString(e.arguments),
+                                 b.CreateVector(records), b.CreateVector(counters),
+                                 e.import_chunks, e.import_bytes, e.import_hash);
+  b.Finish(root, fb::LogEntryIdentifier());
+  std::string out(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  PutFixed64BE(&out, XXH3_64bits(out.data(), out.size()));
+  return out;
+}
+
+Status DecodeLogEntry(std::string_view bytes, LogEntry* e) {
+  if (bytes.size() < 16) return Status::Corruption("change-log entry is truncated");
+  const size_t n = bytes.size() - 8;
+  if (XXH3_64bits(bytes.data(), n) != DecodeFixed64BE(bytes.data() + n)) {
+    return Status::Corruption("change-log entry fails its checksum");
+  }
+  // FlatBuffers reads scalars in place: align the buffer.
+  std::string aligned(bytes.data(), n);
+  const auto* data = reinterpret_cast<const uint8_t*>(aligned.data());
+  flatbuffers::Verifier verifier(data, n);
+  if (!flatbuffers::BufferHasIdentifier(data, fb::LogEntryIdentifier()) ||
+      !fb::VerifyLogEntryBuffer(verifier)) {
+    return Status::Corruption("change-log entry is not a valid log record");
+  }
+  const fb::LogEntry* r = fb::GetLogEntry(data);
+  *e = LogEntry();
+  e->revision = r->revision();
+  e->time_us = r->time_us();
+  e->log_id = Str(r->log_id());
+  e->actor_user = r->actor_user();
+  e->actor_login = Str(r->actor_login());
+  e->operation = Str(r->operation());
+  e->arguments = Str(r->arguments());
+  if (r->records() != nullptr) {
+    e->changes.records.reserve(r->records()->size());
+    for (const auto* c : *r->records()) {
+      RecordChange rc;
+      if (c->type() < 1 || c->type() > static_cast<uint8_t>(RecordType::kMeta)) {
+        return Status::Corruption("change-log entry " + std::to_string(e->revision) +
+                                  " has an unknown record type " + std::to_string(c->type()));
+      }
+      rc.type = static_cast<RecordType>(c->type());
+      rc.key = Str(c->key());
+      rc.before = Str(c->before());
+      rc.after = Str(c->after());
+      rc.before_scope = Str(c->before_scope());
+      rc.after_scope = Str(c->after_scope());
+      e->changes.records.push_back(std::move(rc));
+    }
+  }
+  if (r->counters() != nullptr) {
+    for (const auto* c : *r->counters()) {
+      e->changes.counters.push_back({c->account(), c->counter(), c->delta()});
+    }
+  }
+  e->import_chunks = r->import_chunks();
+  e->import_bytes = r->import_bytes();
+  e->import_hash = r->import_hash();
+  return Status::Ok();
+}
+
+}  // namespace canopy::storage

@@ -1,0 +1,94 @@
+// Copyright (c) Canopy authors.
+//
+// Change sets and change-log entries.
+//
+// A ChangeSet is the one description of a mutation: the record-level
+// changes it makes (each record before and after, as stored bytes) and the
+// counter changes that follow. The same change set is written to RocksDB
+// (through storage/writes.h), applied to the in-memory catalog, stored in
+// the change log and applied by another database that follows this one.
+//
+// The change log ("changes" key space) keeps one LogEntry per revision:
+//
+//   changes key   := u64 revision                      -> LogEntry bytes
+//                  | u64 revision, u32 chunk            -> import input chunk
+//   LogEntry bytes := FlatBuffer (schema/change.fbs) u64(XXH3-64 of it)
+//
+// Thread safety: plain values and functions.
+
+#ifndef CANOPY_STORAGE_CHANGES_H_
+#define CANOPY_STORAGE_CHANGES_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/status.h"
+
+namespace canopy::storage {
+
+// Persisted: values never change.
+enum class RecordType : uint8_t {
+  kAccount = 1,     // key: u64 account id; AccountRecord
+  kEntity = 2,      // key: u64 entity id; EntityRecord
+  kUser = 3,        // key: u64 user id; UserRecord
+  kMembership = 4,  // key: u64 user id, u64 account id; MembershipRecord
+  kRole = 5,        // key: u64 role id; RoleRecord
+  kMeta = 6,        // key: meta name ("seq.account"...); u64 BE value
+};
+const char* RecordTypeName(RecordType t);  // "account", "entity", ...
+
+struct RecordChange {
+  RecordType type = RecordType::kMeta;
+  std::string key;
+  std::string before;  // empty: the record did not exist
+  std::string after;   // empty: the record is deleted
+  std::string before_scope;  // label of the account the record belonged to
+  std::string after_scope;   // ... and belongs to now
+};
+
+struct CounterChange {
+  uint64_t account = 0;
+  uint8_t counter = 0;
+  int64_t delta = 0;
+};
+
+struct ChangeSet {
+  std::vector<RecordChange> records;
+  std::vector<CounterChange> counters;
+  bool empty() const { return records.empty() && counters.empty(); }
+};
+
+struct LogEntry {
+  uint64_t revision = 0;
+  int64_t time_us = 0;
+  std::string log_id;
+  uint64_t actor_user = 0;  // 0: the system actor
+  std::string actor_login;
+  std::string operation;
+  std::string arguments;  // a JSON object
+  ChangeSet changes;
+  // An import's input (JSON Lines), stored in chunk keys beside the entry.
+  uint32_t import_chunks = 0;
+  uint64_t import_bytes = 0;
+  uint64_t import_hash = 0;
+};
+
+// Meta keys of the change log.
+inline constexpr std::string_view kMetaRevision = "revision";  // u64: last revision
+inline constexpr std::string_view kMetaLogId = "log.id";       // the lineage id (text)
+inline constexpr std::string_view kMetaLogFirst = "log.first";  // u64: oldest revision kept
+
+std::string LogKey(uint64_t revision);
+std::string LogChunkKey(uint64_t revision, uint32_t chunk);
+// Splits a changes key: chunk is -1 for an entry key. False when malformed.
+bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk);
+
+std::string EncodeLogEntry(const LogEntry& e);
+// Verifies the checksum and the buffer: Corruption otherwise.
+Status DecodeLogEntry(std::string_view bytes, LogEntry* e);
+
+}  // namespace canopy::storage
+
+#endif  // CANOPY_STORAGE_CHANGES_H_

@@ -1,0 +1,179 @@
+// Copyright (c) Canopy authors.
+//
+// The keys of each record type (see writes.h and docs/format.md).
+
+#include "storage/writes.h"
+
+#include "storage/coding.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace canopy::storage {
+
+namespace {
+
+rocksdb::Slice S(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+void IndexEntry(std::string* value, const Entity& e) {
+  EncodeIndexValue(value, e.owner, e.key, e.name, e.type);
+}
+
+}  // namespace
+
+void BatchSink::Put(int cf, std::string_view key, std::string_view value) {
+  batch_->Put(store_.cf(cf), S(key), S(value));
+}
+void BatchSink::Delete(int cf, std::string_view key) { batch_->Delete(store_.cf(cf), S(key)); }
+void BatchSink::Merge(int cf, std::string_view key, std::string_view value) {
+  batch_->Merge(store_.cf(cf), S(key), S(value));
+}
+void BatchSink::DeleteRange(int cf, std::string_view begin, std::string_view end) {
+  batch_->DeleteRange(store_.cf(cf), S(begin), S(end));
+}
+
+std::string RoleNameKey(uint64_t tenant, std::string_view name) {
+  std::string k = IdKey(tenant);
+  k.append(name);
+  return k;
+}
+
+void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord* after) {
+  if (after == nullptr) {
+    if (before == nullptr) return;
+    const uint64_t id = before->account.id;
+    sink.Delete(kAccounts, IdKey(id));
+    sink.Delete(kAccountKeys, before->account.key);
+    sink.Delete(kTree, before->label);
+    for (EntityKind kind : kAllEntityKinds) {
+      const uint8_t k = static_cast<uint8_t>(kind);
+      sink.Delete(kCounters, CounterKey(id, k));
+      sink.Delete(kCounters, CounterKey(id, k | kCounterSubtreeBit));
+    }
+    return;
+  }
+  const std::string id = IdKey(after->account.id);
+  sink.Put(kAccounts, id, EncodeAccount(*after));
+  if (before == nullptr || before->account.key != after->account.key) {
+    if (before != nullptr) sink.Delete(kAccountKeys, before->account.key);
+    sink.Put(kAccountKeys, after->account.key, id);
+  }
+  if (before == nullptr || before->label != after->label) {
+    if (before != nullptr) sink.Delete(kTree, before->label);
+    sink.Put(kTree, after->label, id);
+  }
+}
+
+void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_label,
+                 const Entity* after, std::string_view after_label) {
+  if (after == nullptr) {
+    if (before == nullptr) return;
+    const uint8_t k = static_cast<uint8_t>(before->kind);
+    sink.Delete(kEntities, IdKey(before->id));
+    sink.Delete(kEntityKeys, EntityKeyKey(k, before->key));
+    if (!before->unit_id.empty()) sink.Delete(kUnitIds, before->unit_id);
+    sink.Delete(kVisibility, IndexKey(k, before_label, before->id));
+    return;
+  }
+  const uint8_t k = static_cast<uint8_t>(after->kind);
+  const std::string id = IdKey(after->id);
+  sink.Put(kEntities, id, EncodeEntity(*after));
+  if (before == nullptr || before->key != after->key || before->owner != after->owner ||
+      before->kind != after->kind) {
+    if (before != nullptr && (before->key != after->key || before->kind != after->kind)) {
+      sink.Delete(kEntityKeys, EntityKeyKey(static_cast<uint8_t>(before->kind), before->key));
+    }
+    sink.Put(kEntityKeys, EntityKeyKey(k, after->key), EntityKeyValue(after->id, after->owner));
+  }
+  if (before == nullptr || before->unit_id != after->unit_id) {
+    if (before != nullptr && !before->unit_id.empty()) sink.Delete(kUnitIds, before->unit_id);
+    if (!after->unit_id.empty()) sink.Put(kUnitIds, after->unit_id, id);
+  }
+  const bool moved = before == nullptr || before->kind != after->kind || before_label != after_label;
+  if (moved && before != nullptr) {
+    sink.Delete(kVisibility, IndexKey(static_cast<uint8_t>(before->kind), before_label, before->id));
+  }
+  if (moved || before->owner != after->owner || before->key != after->key ||
+      before->name != after->name || before->type != after->type) {
+    std::string value;
+    IndexEntry(&value, *after);
+    sink.Put(kVisibility, IndexKey(k, after_label, after->id), value);
+  }
+}
+
+void WriteUser(KvSink& sink, const User* before, const User* after) {
+  if (after == nullptr) {
+    if (before == nullptr) return;
+    sink.Delete(kUsers, IdKey(before->id));
+    sink.Delete(kUserLogins, before->login);
+    sink.Delete(kUserHomes, PairKey(before->account, before->id));
+    return;
+  }
+  const std::string id = IdKey(after->id);
+  sink.Put(kUsers, id, EncodeUser(*after));
+  if (before == nullptr || before->login != after->login) {
+    if (before != nullptr) sink.Delete(kUserLogins, before->login);
+    sink.Put(kUserLogins, after->login, id);
+  }
+  if (before == nullptr || before->account != after->account) {
+    if (before != nullptr) sink.Delete(kUserHomes, PairKey(before->account, before->id));
+    sink.Put(kUserHomes, PairKey(after->account, after->id), "");
+  }
+}
+
+void WriteMembership(KvSink& sink, const Membership* before, const Membership* after) {
+  if (after == nullptr) {
+    if (before == nullptr) return;
+    sink.Delete(kMemberships, PairKey(before->user, before->account));
+    sink.Delete(kMembers, PairKey(before->account, before->user));
+    return;
+  }
+  sink.Put(kMemberships, PairKey(after->user, after->account), EncodeMembership(*after));
+  if (before == nullptr) sink.Put(kMembers, PairKey(after->account, after->user), "");
+}
+
+void WriteRole(KvSink& sink, const Role* before, const Role* after) {
+  if (after == nullptr) {
+    if (before == nullptr) return;
+    sink.Delete(kRoles, IdKey(before->id));
+    sink.Delete(kRoleNames, RoleNameKey(before->tenant, before->name));
+    return;
+  }
+  sink.Put(kRoles, IdKey(after->id), EncodeRole(*after));
+  if (before == nullptr || before->name != after->name || before->tenant != after->tenant) {
+    if (before != nullptr) sink.Delete(kRoleNames, RoleNameKey(before->tenant, before->name));
+    sink.Put(kRoleNames, RoleNameKey(after->tenant, after->name), IdKey(after->id));
+  }
+}
+
+void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta) {
+  sink.Merge(kCounters, CounterKey(account, counter), CounterValue(delta));
+}
+
+void WriteMeta64(KvSink& sink, std::string_view name, uint64_t value) {
+  sink.Put(kMeta, name, Fixed64BE(value));
+}
+
+Status MoveIndexRange(const Store& store, BatchSink& sink, std::string_view old_label,
+                      std::string_view new_label, uint32_t kinds_present) {
+  std::string key;
+  for (EntityKind kind : kAllEntityKinds) {
+    const uint8_t k = static_cast<uint8_t>(kind);
+    if ((kinds_present & (1u << k)) == 0) continue;
+    std::string lo = IndexRangeStart(k, old_label, true);
+    std::string hi = IndexRangeLimit(k, old_label, true);
+    auto it = store.NewIterator(kVisibility, nullptr, lo, hi, /*fill_cache=*/false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Slice old_key = (*it)->key();
+      key.assign(1, static_cast<char>(k));
+      key.append(new_label);
+      key.append(old_key.data() + 1 + old_label.size(), old_key.size() - 1 - old_label.size());
+      rocksdb::Slice v = (*it)->value();
+      sink.Put(kVisibility, key, std::string_view(v.data(), v.size()));
+    }
+    CANOPY_RETURN_IF_ERROR(FromRocks((*it)->status(), "move: scan index"));
+    sink.DeleteRange(kVisibility, lo, hi);
+  }
+  return Status::Ok();
+}
+
+}  // namespace canopy::storage
