@@ -222,9 +222,11 @@ void DbImpl::TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink) {
   if (keep > 0 && rev + 1 - first > keep + std::max<uint64_t>(keep / 16, 0)) {
     new_first = rev + 1 - keep;
   }
-  if (options_.log_retention_seconds > 0 && (rev % 64 == 0 || log_first_time_us_ == 0)) {
+  if (options_.log_retention_seconds > 0) {
     const int64_t cutoff =
         now_us - static_cast<int64_t>(options_.log_retention_seconds) * 1000000;
+    // Reads the log only when the oldest entry's time is unknown (after an
+    // open) or past the cutoff.
     if (log_first_time_us_ == 0 || log_first_time_us_ < cutoff) {
       // Walk from the oldest kept entry to the first one young enough.
       auto it = store_->NewIterator(storage::kChanges, nullptr, storage::LogKey(new_first),
@@ -558,6 +560,11 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   const uint64_t head = revision_.load();
   const std::string lineage = LogId();
+  if (e.revision > head + 1) {
+    return Status::FailedPrecondition("gap in the change log: this database is at revision " +
+                                      std::to_string(head) + ", the entry is revision " +
+                                      std::to_string(e.revision));
+  }
   if (!(head == 0 && e.revision == 1) && e.log_id != lineage) {
     return Status::FailedPrecondition("change-log entry " + std::to_string(e.revision) +
                                       " comes from another database (lineage " + e.log_id +
@@ -575,11 +582,6 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
         "change-log entry " + std::to_string(e.revision) +
         " repeats a revision this database already has" +
         (g.ok() ? " with different contents (the databases diverged)" : " (trimmed here)"));
-  }
-  if (e.revision != head + 1) {
-    return Status::FailedPrecondition("gap in the change log: this database is at revision " +
-                                      std::to_string(head) + ", the entry is revision " +
-                                      std::to_string(e.revision));
   }
   if (head == 0 && !catalog_.accounts.empty()) {
     return Status::FailedPrecondition(

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -1156,6 +1157,110 @@ TEST(HomeSubtreeRule, UsersHoldRolesOnlyBelowTheirAccount) {
   ASSERT_OK(db->RemoveMembership(Actor::System(), ua, a1));
   ASSERT_OK(db->MoveAccount(Actor::System(), a1, acme));
   EXPECT_OK(db->CheckIntegrity(nullptr));
+}
+
+}  // namespace
+}  // namespace canopy
+
+namespace canopy {
+namespace {
+
+// The audit view (ReadChanges with a user viewer) for every member of the
+// cast: only admins (audit.read) see anything; what they see is exactly the
+// history of their reach — every change shown concerns a device or account
+// they can read now, and every device they can read appears (its creation).
+// The system sees everything.
+std::string JsonField(const std::string& json, const std::string& field) {
+  const std::string tag = "\"" + field + "\":";
+  size_t at = json.find(tag);
+  if (at == std::string::npos) return "";
+  at += tag.size();
+  if (json[at] == '"') {
+    size_t end = json.find('"', at + 1);
+    return json.substr(at + 1, end - at - 1);
+  }
+  size_t end = json.find_first_of(",}", at);
+  return json.substr(at, end - at);
+}
+
+TEST_F(AccessTest, AuditViewStaysInsideEachUsersReach) {
+  struct Cast {
+    const char* who;
+    UserId user;
+    bool audits;
+  };
+  const std::vector<Cast> cast = {
+      {"root-admin", root_admin_, true},   {"root-viewer", root_viewer_, false},
+      {"disabled", disabled_, false},      {"a-admin", a_admin_, true},
+      {"a-viewer", a_viewer_, false},      {"a1-admin", a1_admin_, true},
+      {"b-admin", b_admin_, true},         {"globex-admin", globex_admin_, true}};
+  // Some history that crosses subtrees: a device moves from acme-b to
+  // acme-a1, and one is renamed in globex.
+  std::vector<std::string> refs{"d-b"};
+  ASSERT_OK(db_->ReassignEntities(Actor::System(), EntityKind::kDevice, EntityRef::kKey, refs,
+                                  a1_, nullptr));
+  EntityPatch patch;
+  patch.name = "renamed";
+  ASSERT_OK(db_->UpdateEntity(Actor::System(), DeviceId("d-globex"), patch));
+  for (const Cast& c : cast) {
+    SCOPED_TRACE(c.who);
+    ChangesRequest req{Actor::User(c.user)};
+    req.limit = 100000;
+    ChangesPage page;
+    if (c.user == disabled_) {
+      EXPECT_EQ(db_->ReadChanges(req, &page).code(), Code::kPermissionDenied);
+      continue;
+    }
+    ASSERT_OK(db_->ReadChanges(req, &page));
+    if (!c.audits) {
+      EXPECT_TRUE(page.entries.empty());
+      continue;
+    }
+    std::vector<std::string> readable = Visible(c.user);
+    std::set<std::string> devices(readable.begin(), readable.end());
+    TableRequest tr{Actor::User(c.user)};
+    tr.limit = 10000;
+    TablePage table;
+    ASSERT_OK(db_->AccountsTable(tr, &table));
+    std::set<std::string> accounts;
+    for (const auto& row : table.rows) accounts.insert(std::to_string(row.id));
+    std::set<std::string> shown_devices;
+    for (const auto& e : page.entries) {
+      for (const auto& ch : e.changes) {
+        for (const std::string* side : {&ch.before, &ch.after}) {
+          if (side->empty()) continue;
+          if (ch.type == "entity") {
+            // The device in this side is owned inside the reach: the
+            // owner is an account the user reads now, or the device is
+            // one it reads now.
+            const std::string key = JsonField(*side, "key");
+            const std::string owner = JsonField(*side, "owner");
+            EXPECT_TRUE(accounts.count(owner) || devices.count(key))
+                << "entity change of '" << key << "' (owner " << owner << ") shown at revision "
+                << e.revision;
+            shown_devices.insert(key);
+          } else if (ch.type == "account") {
+            EXPECT_TRUE(accounts.count(JsonField(*side, "id")))
+                << "account change shown: " << *side;
+          } else if (ch.type == "membership" || ch.type == "user") {
+            EXPECT_TRUE(accounts.count(JsonField(*side, "account")))
+                << ch.type << " change shown: " << *side;
+          } else {
+            ADD_FAILURE() << ch.type << " change shown to a user: " << *side;
+          }
+        }
+      }
+    }
+    for (const std::string& d : devices) {
+      EXPECT_TRUE(shown_devices.count(d)) << "device " << d << " readable but its history hidden";
+    }
+  }
+  // The system actor sees every entry.
+  ChangesRequest all;
+  all.limit = 100000;
+  ChangesPage page;
+  ASSERT_OK(db_->ReadChanges(all, &page));
+  EXPECT_EQ(page.entries.size(), db_->Revision());
 }
 
 }  // namespace

@@ -8,6 +8,12 @@
 // counts of every account, visible sets, counts, checks, who-can and the
 // accounts table of every user. Imports of small generated files (with
 // now and then a bad line) take part like any other mutation.
+//
+// The change log is checked alongside: a refusal commits no revision, a
+// success at most one (revision = previous + 1), and at every checkpoint a
+// follower database that replays the log (ApplyChanges, in pages of random
+// size, with repeats) holds exactly the same keys and answers the same
+// queries, also across a reopen of both.
 
 #include <gtest/gtest.h>
 
@@ -67,6 +73,15 @@ class ModelTest : public ::testing::TestWithParam<Config> {
   void Expect(Code predicted, const Status& s, const std::string& what) {
     ASSERT_EQ(predicted, s.code()) << "op " << op_ << " (" << what << "): engine said "
                                    << s.ToString();
+    // Revisions: none for a refusal, at most one per success, gap-free.
+    const uint64_t rev = db_->Revision();
+    if (!s.ok()) {
+      ASSERT_EQ(rev, rev_seen_) << "op " << op_ << " (" << what << ") refused but committed";
+    } else {
+      ASSERT_LE(rev - rev_seen_, 1u) << "op " << op_ << " (" << what << ")";
+      ASSERT_EQ(db_->LastCommittedRevision(), rev) << "op " << op_ << " (" << what << ")";
+    }
+    rev_seen_ = rev;
     std::string kind = what.substr(0, what.find(' ', what.find(' ') + 1));
     outcomes_[kind][static_cast<int>(s.code())]++;
   }
@@ -929,8 +944,91 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
+  // Replays the log into the follower (from where it stands, in pages of
+  // random size, sometimes repeating entries it has) and compares every
+  // key and the follower's answers with the leader's.
+  void VerifyReplay() {
+    if (follower_ == nullptr) {
+      Options o;
+      o.max_depth = 6;
+      follower_ = testing::OpenDb(dir_.Sub("follower"), o);
+    }
+    for (;;) {
+      const uint64_t at = follower_->Revision();
+      const uint64_t since = at > 0 && P(20) ? at - std::min<uint64_t>(at, 1 + R(3)) + 1 : at + 1;
+      std::vector<std::string> entries;
+      ASSERT_OK(db_->ReadLogEntries(since, 1 + R(40), &entries));
+      if (entries.empty()) break;
+      ApplyReport report;
+      ASSERT_OK(follower_->ApplyChanges(entries, &report));
+      ASSERT_EQ(report.applied + report.skipped, entries.size());
+      ASSERT_EQ(report.skipped, std::min<uint64_t>(at + 1 - since, entries.size()));
+    }
+    ASSERT_EQ(follower_->Revision(), db_->Revision());
+    ASSERT_EQ(follower_->LogId(), db_->LogId());
+    testing::Dump want = testing::DumpAll(db_.get());
+    testing::Dump got = testing::DumpAll(follower_.get());
+    want.erase("meta/format");  // holds the creation time
+    got.erase("meta/format");
+    ASSERT_TRUE(want == got) << "follower differs at op " << op_ << ":\n"
+                             << testing::DescribeDiff(want, got);
+    // The follower's in-memory state (applied change by change) answers
+    // like the leader's.
+    TableRequest tr{Actor::System()};
+    tr.limit = 10000;
+    TablePage a, b;
+    ASSERT_OK(db_->AccountsTable(tr, &a));
+    ASSERT_OK(follower_->AccountsTable(tr, &b));
+    ASSERT_EQ(a.rows.size(), b.rows.size());
+    for (size_t i = 0; i < a.rows.size(); ++i) {
+      ASSERT_EQ(a.rows[i].id, b.rows[i].id);
+      ASSERT_EQ(a.rows[i].depth, b.rows[i].depth);
+      ASSERT_EQ(a.rows[i].users, b.rows[i].users);
+      ASSERT_EQ(a.rows[i].sub_accounts, b.rows[i].sub_accounts);
+      ASSERT_EQ(a.rows[i].devices_direct, b.rows[i].devices_direct);
+      ASSERT_EQ(a.rows[i].devices_subtree, b.rows[i].devices_subtree);
+    }
+    for (const auto& [uid, u] : m_.users) {
+      VisibleRequest req{Actor::User(uid)};
+      for (EntityKind k : kAllEntityKinds) {
+        req.kind = k;
+        auto x = db_->Count(req);
+        auto y = follower_->Count(req);
+        ASSERT_OK(x);
+        ASSERT_OK(y);
+        ASSERT_EQ(*x, *y) << u.login;
+      }
+    }
+    std::vector<std::string> problems;
+    Status s = follower_->CheckIntegrity(&problems);
+    for (const auto& p : problems) ADD_FAILURE() << "follower: " << p;
+    ASSERT_OK(s);
+  }
+
+  // Watch: the whole log read in pages of random size gives every
+  // revision once, in order, with the operation named.
+  void VerifyWatch() {
+    ChangesRequest req;
+    req.since = 1;
+    uint64_t expect = 1;
+    while (req.since <= db_->Revision()) {
+      req.limit = 1 + R(50);
+      ChangesPage page;
+      ASSERT_OK(db_->ReadChanges(req, &page));
+      for (const auto& e : page.entries) {
+        ASSERT_EQ(e.revision, expect++);
+        ASSERT_FALSE(e.operation.empty());
+      }
+      ASSERT_GT(page.next, req.since);
+      req.since = page.next;
+    }
+    ASSERT_EQ(expect, db_->Revision() + 1);
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Db> db_;
+  std::unique_ptr<Db> follower_;
+  uint64_t rev_seen_ = 0;
   Model m_;
   std::mt19937_64 rng_;
   uint64_t counter_ = 0;
@@ -962,10 +1060,14 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
       if (::testing::Test::HasFatalFailure()) return;
       VerifyQueries();
       if (::testing::Test::HasFatalFailure()) return;
+      VerifyReplay();
+      if (::testing::Test::HasFatalFailure()) return;
     }
   }
   VerifyTree();
   VerifyQueries();
+  VerifyReplay();
+  VerifyWatch();
   // The run must have exercised both sides of the rules.
   size_t memberships = 0;
   for (const auto& [id, u] : m_.users) memberships += u.memberships.size();
@@ -990,11 +1092,24 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
   EXPECT_GT(peak_memberships_, 5u) << summary;
   // And everything survives a reopen.
   ASSERT_OK(db_->Close());
+  ASSERT_OK(follower_->Close());
   Options o;
   o.max_depth = 6;
   db_ = testing::OpenDb(dir_.Sub("db"), o);
+  follower_ = testing::OpenDb(dir_.Sub("follower"), o);
+  ASSERT_EQ(db_->Revision(), rev_seen_);
   VerifyTree();
   VerifyQueries();
+  VerifyReplay();
+  // The log goes on after the reopen, and the follower with it.
+  for (int i = 0; i < 100; ++i) {
+    ++op_;
+    CreateEntity();
+    if (::testing::Test::HasFatalFailure()) return;
+    if (P(30)) MoveAccount();
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  VerifyReplay();
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,

@@ -1,0 +1,499 @@
+// Copyright (c) Canopy authors.
+//
+// The change log: revisions (gap-free, none for refusals or no-ops),
+// entries and their record changes, paging and filters, retention and
+// "compacted", consistency tokens, following (WaitForChanges), the audit
+// view, and applying entries to another database with every bad input
+// refused and nothing applied.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "canopy/db.h"
+#include "engine/db_impl.h"
+#include "query/permissions.h"
+#include "storage/changes.h"
+#include "storage/keys.h"
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using testing::DumpAll;
+using testing::MakeAccount;
+using testing::MakeDevice;
+using testing::MakeUser;
+using testing::OpenDb;
+using testing::TempDir;
+
+std::vector<ChangeEntry> ReadAll(Db* db, ChangesRequest req = ChangesRequest()) {
+  std::vector<ChangeEntry> out;
+  req.since = 1;
+  for (;;) {
+    ChangesPage page;
+    Status s = db->ReadChanges(req, &page);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) break;
+    for (auto& e : page.entries) out.push_back(std::move(e));
+    if (page.next > page.revision) break;
+    req.since = page.next;
+  }
+  return out;
+}
+
+class ChangeLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override { db_ = OpenDb(dir_.Sub("db"), options_); }
+  TempDir dir_;
+  Options options_;
+  std::unique_ptr<Db> db_;
+};
+
+TEST_F(ChangeLogTest, EveryChangeCommitsOneRevisionAndRefusalsNone) {
+  EXPECT_EQ(db_->Revision(), 0u);
+  AccountId t = MakeAccount(db_.get(), "t");
+  EXPECT_EQ(db_->Revision(), 1u);
+  EXPECT_EQ(db_->LastCommittedRevision(), 1u);
+  AccountId a = MakeAccount(db_.get(), "a", t);
+  MakeDevice(db_.get(), "d1", a, "U1");
+  EXPECT_EQ(db_->Revision(), 3u);
+
+  // Refusals: unknown parent, duplicate key, denied actor.
+  testing::Dump before = DumpAll(db_.get());
+  AccountSpec bad;
+  bad.key = "x";
+  bad.name = "x";
+  bad.parent = 999;
+  EXPECT_EQ(db_->CreateAccount(Actor::System(), bad).status().code(), Code::kNotFound);
+  bad.key = "a";
+  bad.parent = t;
+  EXPECT_EQ(db_->CreateAccount(Actor::System(), bad).status().code(), Code::kAlreadyExists);
+  UserId u = MakeUser(db_.get(), "u@x", a);
+  before = DumpAll(db_.get());
+  const EntityId d1 = db_->FindEntity(EntityKind::kDevice, "d1")->id;
+  EXPECT_EQ(db_->DeleteEntity(Actor::User(u), d1).code(), Code::kPermissionDenied);
+  EXPECT_TRUE(before == DumpAll(db_.get())) << testing::DescribeDiff(before, DumpAll(db_.get()));
+  EXPECT_EQ(db_->Revision(), 4u);
+
+  // A call that changes nothing commits nothing either.
+  ASSERT_OK(db_->MoveAccount(Actor::System(), a, t));
+  ASSERT_OK(db_->SetUserDisabled(Actor::System(), u, false));
+  EXPECT_EQ(db_->Revision(), 4u);
+  EXPECT_EQ(db_->LastCommittedRevision(), 4u);
+
+  std::vector<ChangeEntry> all = ReadAll(db_.get());
+  ASSERT_EQ(all.size(), 4u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].revision, i + 1);
+  EXPECT_EQ(all[0].operation, "account.create");
+  EXPECT_EQ(all[0].actor, "system");
+  EXPECT_EQ(all[2].operation, "entity.create");
+  EXPECT_NE(all[2].arguments.find("\"key\":\"d1\""), std::string::npos) << all[2].arguments;
+  bool entity_seen = false;
+  for (const auto& c : all[2].changes) {
+    if (c.type != "entity") continue;
+    entity_seen = true;
+    EXPECT_EQ(c.action, "created");
+    EXPECT_TRUE(c.before.empty());
+    EXPECT_NE(c.after.find("\"unit_id\":\"U1\""), std::string::npos) << c.after;
+  }
+  EXPECT_TRUE(entity_seen);
+}
+
+TEST_F(ChangeLogTest, RevisionsAreKeptAcrossAReopenAndPerThread) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  MakeAccount(db_.get(), "a", t);
+  std::atomic<uint64_t> other{0};
+  std::thread th([&] {
+    MakeAccount(db_.get(), "b", t);
+    other = db_->LastCommittedRevision();
+  });
+  th.join();
+  EXPECT_EQ(other.load(), 3u);
+  EXPECT_EQ(db_->LastCommittedRevision(), 2u);  // this thread's own
+  ASSERT_OK(db_->Close());
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_EQ(db_->Revision(), 3u);
+  MakeAccount(db_.get(), "c", t);
+  EXPECT_EQ(db_->Revision(), 4u);
+  std::vector<ChangeEntry> all = ReadAll(db_.get());
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[3].revision, 4u);
+}
+
+TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  AccountId a = MakeAccount(db_.get(), "a", t);
+  AccountId b = MakeAccount(db_.get(), "b", t);
+  for (int i = 0; i < 10; ++i) MakeDevice(db_.get(), "a" + std::to_string(i), a);
+  for (int i = 0; i < 5; ++i) MakeDevice(db_.get(), "b" + std::to_string(i), b);
+  // Pages of 4 cover every revision once.
+  ChangesRequest req;
+  req.limit = 4;
+  uint64_t next = 1;
+  size_t n = 0;
+  for (req.since = 1; req.since <= db_->Revision();) {
+    ChangesPage page;
+    ASSERT_OK(db_->ReadChanges(req, &page));
+    ASSERT_LE(page.entries.size(), 4u);
+    for (const auto& e : page.entries) ASSERT_EQ(e.revision, next++);
+    n += page.entries.size();
+    req.since = page.next;
+  }
+  EXPECT_EQ(n, 18u);
+  // Within b's subtree: b's creation and its 5 devices.
+  ChangesRequest within;
+  within.account = b;
+  EXPECT_EQ(ReadAll(db_.get(), within).size(), 6u);
+  // Only account changes: the three creations (a and b also change t's
+  // record: its next child ordinal).
+  ChangesRequest types;
+  types.types = {"account"};
+  std::vector<ChangeEntry> acc = ReadAll(db_.get(), types);
+  ASSERT_EQ(acc.size(), 3u);
+  for (const auto& e : acc) {
+    for (const auto& c : e.changes) EXPECT_EQ(c.type, "account");
+  }
+  // Bad requests.
+  ChangesPage page;
+  ChangesRequest bad;
+  bad.since = 0;
+  EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kInvalidArgument);
+  bad = ChangesRequest();
+  bad.limit = 0;
+  EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kInvalidArgument);
+  bad = ChangesRequest();
+  bad.types = {"spaceship"};
+  EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kInvalidArgument);
+  bad = ChangesRequest();
+  bad.account = 4242;
+  EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kNotFound);
+  bad = ChangesRequest();
+  bad.min_revision = db_->Revision() + 1;
+  EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(db_->ReadChanges(ChangesRequest(), nullptr).code(), Code::kInvalidArgument);
+  // Past the head: an empty page.
+  bad = ChangesRequest();
+  bad.since = db_->Revision() + 5;
+  ASSERT_OK(db_->ReadChanges(bad, &page));
+  EXPECT_TRUE(page.entries.empty());
+}
+
+TEST_F(ChangeLogTest, RetentionByCountTrimsAndSaysCompacted) {
+  ASSERT_OK(db_->Close());
+  Options o;
+  o.log_retention_count = 10;
+  db_ = OpenDb(dir_.Sub("db2"), o);
+  AccountId t = MakeAccount(db_.get(), "t");
+  for (int i = 0; i < 40; ++i) MakeDevice(db_.get(), "d" + std::to_string(i), t);
+  ChangesRequest req;
+  req.since = 1;
+  ChangesPage page;
+  Status s = db_->ReadChanges(req, &page);
+  ASSERT_EQ(s.code(), Code::kCompacted) << s.ToString();
+  // The message names the oldest revision kept; reading from it works.
+  const std::string msg = s.message();
+  const size_t at = msg.rfind(' ');
+  const uint64_t oldest = std::stoull(msg.substr(at + 1));
+  EXPECT_GE(oldest, 41u - 10 - 10 / 16 - 1);
+  EXPECT_LE(oldest, 41u - 10 + 1);
+  req.since = oldest;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  EXPECT_EQ(page.entries.front().revision, oldest);
+  EXPECT_EQ(page.entries.back().revision, 41u);
+  std::vector<std::string> raw;
+  EXPECT_EQ(db_->ReadLogEntries(1, 10, &raw).code(), Code::kCompacted);
+  std::vector<std::string> problems;
+  EXPECT_OK(db_->CheckIntegrity(&problems));
+  for (const auto& p : problems) ADD_FAILURE() << p;
+  // Retention survives a reopen.
+  ASSERT_OK(db_->Close());
+  db_ = OpenDb(dir_.Sub("db2"), o);
+  EXPECT_EQ(db_->ReadChanges(ChangesRequest(), &page).code(), Code::kCompacted);
+}
+
+TEST_F(ChangeLogTest, RetentionByAge) {
+  ASSERT_OK(db_->Close());
+  Options o;
+  o.log_retention_seconds = 1;
+  o.log_retention_count = 0;
+  db_ = OpenDb(dir_.Sub("db3"), o);
+  AccountId t = MakeAccount(db_.get(), "t");
+  for (int i = 0; i < 5; ++i) MakeDevice(db_.get(), "d" + std::to_string(i), t);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  MakeDevice(db_.get(), "late", t);
+  ChangesPage page;
+  EXPECT_EQ(db_->ReadChanges(ChangesRequest(), &page).code(), Code::kCompacted);
+  ChangesRequest req;
+  req.since = 7;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  ASSERT_EQ(page.entries.size(), 1u);
+}
+
+TEST_F(ChangeLogTest, ConsistencyTokens) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  MakeDevice(db_.get(), "d", t);
+  const uint64_t token = db_->LastCommittedRevision();
+  VisibleRequest vr{Actor::System()};
+  vr.min_revision = token;
+  VisiblePage page;
+  ASSERT_OK(db_->Visible(vr, &page));
+  EXPECT_EQ(page.revision, token);
+  ASSERT_EQ(page.items.size(), 1u);
+  vr.min_revision = token + 1;
+  Status s = db_->Visible(vr, &page);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("revision"), std::string::npos) << s.ToString();
+  EXPECT_EQ(db_->Count(vr).status().code(), Code::kFailedPrecondition);
+  TableRequest tr{Actor::System()};
+  tr.min_revision = token + 1;
+  TablePage tp;
+  EXPECT_EQ(db_->AccountsTable(tr, &tp).code(), Code::kFailedPrecondition);
+  tr.min_revision = token;
+  ASSERT_OK(db_->AccountsTable(tr, &tp));
+  EXPECT_EQ(tp.revision, token);
+  WhoCanRequest wr;
+  wr.permission = "device.read";
+  wr.entity_key = "d";
+  wr.min_revision = token + 1;
+  WhoCanPage wp;
+  EXPECT_EQ(db_->WhoCan(wr, &wp).code(), Code::kFailedPrecondition);
+  // A live cursor keeps the revision of its first page.
+  for (int i = 0; i < 5; ++i) MakeDevice(db_.get(), "e" + std::to_string(i), t);
+  vr.min_revision = 0;
+  vr.limit = 2;
+  ASSERT_OK(db_->Visible(vr, &page));
+  const uint64_t first = page.revision;
+  MakeDevice(db_.get(), "late", t);
+  vr.cursor = page.next_cursor;
+  ASSERT_OK(db_->Visible(vr, &page));
+  EXPECT_EQ(page.revision, first);
+}
+
+TEST_F(ChangeLogTest, WaitForChangesWakesOnACommit) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  const uint64_t at = db_->Revision();
+  auto timed_out = db_->WaitForChanges(at, 20);
+  ASSERT_OK(timed_out);
+  EXPECT_EQ(*timed_out, at);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    MakeDevice(db_.get(), "d", t);
+  });
+  auto woke = db_->WaitForChanges(at, 10000);
+  writer.join();
+  ASSERT_OK(woke);
+  EXPECT_EQ(*woke, at + 1);
+}
+
+TEST_F(ChangeLogTest, AuditShowsANestedAdminOnlyItsReach) {
+  AccountId t1 = MakeAccount(db_.get(), "t1");
+  AccountId t2 = MakeAccount(db_.get(), "t2");
+  AccountId a = MakeAccount(db_.get(), "a", t1);
+  AccountId b = MakeAccount(db_.get(), "b", t1);
+  UserId admin = MakeUser(db_.get(), "admin@a", a);
+  ASSERT_OK(db_->Invite(Actor::System(), admin, a, query::kRoleAccountAdmin, true));
+  UserId viewer = MakeUser(db_.get(), "viewer@a", a);
+  ASSERT_OK(db_->Invite(Actor::System(), viewer, a, query::kRoleViewer, true));
+  UserId root = MakeUser(db_.get(), "root@t1", t1);
+  ASSERT_OK(db_->Invite(Actor::System(), root, t1, query::kRoleAccountAdmin, true));
+  MakeDevice(db_.get(), "da", a);
+  MakeDevice(db_.get(), "db", b);
+  MakeDevice(db_.get(), "dt2", t2);
+  // The tenant admin moves a device from b into a: the nested admin sees
+  // the entry, with the "after" side only.
+  std::vector<std::string> refs{"db"};
+  ASSERT_OK(db_->ReassignEntities(Actor::User(root), EntityKind::kDevice, EntityRef::kKey, refs,
+                                  a, nullptr));
+  ChangesRequest audit{Actor::User(admin)};
+  std::vector<ChangeEntry> seen = ReadAll(db_.get(), audit);
+  ASSERT_FALSE(seen.empty());
+  bool saw_reassign = false;
+  for (const auto& e : seen) {
+    for (const auto& c : e.changes) {
+      for (const std::string* side : {&c.before, &c.after}) {
+        EXPECT_EQ(side->find("dt2"), std::string::npos) << "another tenant's device leaked";
+        EXPECT_EQ(side->find("\"key\":\"b\""), std::string::npos) << "sibling account leaked";
+        EXPECT_EQ(side->find("\"key\":\"t1\""), std::string::npos) << "parent account leaked";
+      }
+    }
+    if (e.operation == "entity.reassign") {
+      saw_reassign = true;
+      ASSERT_EQ(e.changes.size(), 1u);
+      EXPECT_TRUE(e.changes[0].before.empty()) << "the source side lies outside the reach";
+      EXPECT_NE(e.changes[0].after.find("\"key\":\"db\""), std::string::npos);
+      EXPECT_TRUE(e.arguments.empty()) << "arguments name what is hidden: " << e.arguments;
+      EXPECT_EQ(e.actor, "") << "the tenant admin lives above the viewer's reach";
+    }
+  }
+  EXPECT_TRUE(saw_reassign);
+  // The tenant admin sees both sides and its own name.
+  ChangesRequest top{Actor::User(root)};
+  for (const auto& e : ReadAll(db_.get(), top)) {
+    if (e.operation != "entity.reassign") continue;
+    ASSERT_EQ(e.changes.size(), 1u);
+    EXPECT_FALSE(e.changes[0].before.empty());
+    EXPECT_EQ(e.actor, "root@t1");
+  }
+  // Without audit.read nothing is shown; a filter outside the reach is refused.
+  EXPECT_TRUE(ReadAll(db_.get(), ChangesRequest{Actor::User(viewer)}).empty());
+  ChangesRequest outside{Actor::User(admin)};
+  outside.account = t2;
+  ChangesPage page;
+  EXPECT_EQ(db_->ReadChanges(outside, &page).code(), Code::kPermissionDenied);
+  ChangesRequest unknown{Actor::User(424242)};
+  EXPECT_EQ(db_->ReadChanges(unknown, &page).code(), Code::kNotFound);
+}
+
+class ApplyTest : public ChangeLogTest {
+ protected:
+  void SetUp() override {
+    ChangeLogTest::SetUp();
+    follower_ = OpenDb(dir_.Sub("follower"));
+    AccountId t = MakeAccount(db_.get(), "t");
+    AccountId a = MakeAccount(db_.get(), "a", t);
+    for (int i = 0; i < 5; ++i) MakeDevice(db_.get(), "d" + std::to_string(i), a);
+    ASSERT_OK(db_->ReadLogEntries(1, 1000, &entries_));
+    ASSERT_EQ(entries_.size(), 7u);
+  }
+  void ExpectFollowerUnchanged(const testing::Dump& before) {
+    testing::Dump now = DumpAll(follower_.get());
+    EXPECT_TRUE(before == now) << testing::DescribeDiff(before, now);
+  }
+  std::unique_ptr<Db> follower_;
+  std::vector<std::string> entries_;
+};
+
+TEST_F(ApplyTest, AppliesInOrderAndSkipsRepeats) {
+  ApplyReport r;
+  ASSERT_OK(follower_->ApplyChanges({entries_.begin(), entries_.begin() + 3}, &r));
+  EXPECT_EQ(r.applied, 3u);
+  EXPECT_EQ(r.revision, 3u);
+  ASSERT_OK(follower_->ApplyChanges(entries_, &r));  // 1..3 again, then 4..7
+  EXPECT_EQ(r.skipped, 3u);
+  EXPECT_EQ(r.applied, 4u);
+  EXPECT_EQ(follower_->Revision(), 7u);
+  EXPECT_EQ(follower_->LogId(), db_->LogId());
+  auto d = follower_->FindEntity(EntityKind::kDevice, "d4");
+  ASSERT_OK(d);
+  // The follower is a full database: its own log matches the source's.
+  std::vector<std::string> again;
+  ASSERT_OK(follower_->ReadLogEntries(1, 1000, &again));
+  EXPECT_EQ(again, entries_);
+  // And it survives a reopen at the same revision.
+  ASSERT_OK(follower_->Close());
+  follower_ = OpenDb(dir_.Sub("follower"));
+  EXPECT_EQ(follower_->Revision(), 7u);
+}
+
+TEST_F(ApplyTest, RefusesGapsForeignEntriesAndDamage) {
+  testing::Dump empty = DumpAll(follower_.get());
+  // A gap: revision 2 first.
+  Status s = follower_->ApplyChanges({entries_[1]}, nullptr);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("gap"), std::string::npos) << s.ToString();
+  ExpectFollowerUnchanged(empty);
+  // Damage: a flipped byte, a truncated entry, garbage, an empty string.
+  for (size_t at : {size_t{10}, entries_[0].size() / 2, entries_[0].size() - 1}) {
+    std::string bad = entries_[0];
+    bad[at] ^= 0x20;
+    s = follower_->ApplyChanges({bad}, nullptr);
+    EXPECT_TRUE(s.code() == Code::kCorruption) << at << ": " << s.ToString();
+  }
+  for (std::string bad : {entries_[0].substr(0, entries_[0].size() / 2), std::string("junk"),
+                          std::string(), std::string(64, '\xff')}) {
+    s = follower_->ApplyChanges({bad}, nullptr);
+    EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+  }
+  ExpectFollowerUnchanged(empty);
+  // A whole batch stops at the first bad entry; the ones before it stay.
+  std::string bad = entries_[2];
+  bad[bad.size() - 3] ^= 1;
+  ApplyReport r;
+  s = follower_->ApplyChanges({entries_[0], entries_[1], bad, entries_[3]}, &r);
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_EQ(r.applied, 2u);
+  EXPECT_EQ(follower_->Revision(), 2u);
+  // Entries of another database (another lineage) are refused.
+  TempDir other_dir;
+  auto other = OpenDb(other_dir.Sub("db"));
+  MakeAccount(other.get(), "o1");
+  MakeAccount(other.get(), "o2");
+  MakeAccount(other.get(), "o3");
+  std::vector<std::string> foreign;
+  ASSERT_OK(other->ReadLogEntries(3, 10, &foreign));
+  testing::Dump at2 = DumpAll(follower_.get());
+  s = follower_->ApplyChanges(foreign, nullptr);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("another database"), std::string::npos) << s.ToString();
+  ExpectFollowerUnchanged(at2);
+  // A repeat that differs from what was applied: the databases diverged.
+  std::vector<std::string> other_first;
+  ASSERT_OK(other->ReadLogEntries(1, 1, &other_first));
+  s = follower_->ApplyChanges(other_first, nullptr);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  ExpectFollowerUnchanged(at2);
+  // A database with its own history cannot follow another one.
+  s = other->ApplyChanges({entries_[0]}, nullptr);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+}
+
+TEST_F(ApplyTest, ImportsAndMovesReplay) {
+  // A move of a subtree with devices and an import, replayed.
+  AccountId t = db_->FindAccount("t")->id;
+  AccountId a = db_->FindAccount("a")->id;
+  AccountId b = MakeAccount(db_.get(), "b", t);
+  ASSERT_OK(db_->MoveAccount(Actor::System(), a, b));
+  const std::string file = dir_.Sub("in.jsonl");
+  {
+    std::ofstream out(file);
+    out << "{\"type\":\"account\",\"key\":\"imp\",\"name\":\"Imported\",\"parent\":\"b\"}\n"
+        << "{\"type\":\"user\",\"login\":\"i@x\",\"name\":\"I\",\"account\":\"imp\"}\n"
+        << "{\"type\":\"membership\",\"login\":\"i@x\",\"account\":\"imp\",\"role\":\"viewer\"}\n"
+        << "{\"type\":\"device\",\"key\":\"idev\",\"name\":\"D\",\"account\":\"imp\"}\n";
+  }
+  ImportReport rep;
+  ASSERT_OK(db_->Import(Actor::System(), file, ImportOptions(), &rep));
+  std::vector<std::string> all;
+  ASSERT_OK(db_->ReadLogEntries(1, 1000, &all));
+  ASSERT_OK(follower_->ApplyChanges(all, nullptr));
+  testing::Dump want = DumpAll(db_.get());
+  testing::Dump got = DumpAll(follower_.get());
+  want.erase("meta/format");
+  got.erase("meta/format");
+  EXPECT_TRUE(want == got) << testing::DescribeDiff(want, got);
+  std::vector<std::string> problems;
+  EXPECT_OK(follower_->CheckIntegrity(&problems));
+  for (const auto& p : problems) ADD_FAILURE() << p;
+  // The import's entry names it and carries its counts.
+  ChangesRequest req;
+  req.since = db_->Revision();
+  ChangesPage page;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].operation, "import");
+  EXPECT_NE(page.entries[0].arguments.find("\"entities\":1"), std::string::npos);
+}
+
+TEST_F(ChangeLogTest, DamagedLogIsCorruptionNotACrash) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  MakeDevice(db_.get(), "d", t);
+  auto* impl = static_cast<engine::DbImpl*>(db_.get());
+  rocksdb::WriteOptions wo;
+  ASSERT_TRUE(impl->store()
+                  ->db()
+                  ->Put(wo, impl->store()->cf(storage::kChanges), storage::LogKey(2), "garbage")
+                  .ok());
+  ChangesPage page;
+  EXPECT_EQ(db_->ReadChanges(ChangesRequest(), &page).code(), Code::kCorruption);
+  std::vector<std::string> problems;
+  EXPECT_EQ(db_->CheckIntegrity(&problems).code(), Code::kCorruption);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems[0].find("revision 2"), std::string::npos) << problems[0];
+}
+
+}  // namespace
+}  // namespace canopy
