@@ -233,6 +233,7 @@ struct Scratch {
   std::unique_ptr<Db> db;
   AccountId root = kNoId, left = kNoId, right = kNoId, mover = kNoId;
   std::vector<std::string> keys;
+  std::vector<std::string> batch;  // 100 devices reassigned together
   uint64_t mover_devices = 0;
 };
 Scratch* scratch = nullptr;
@@ -269,11 +270,15 @@ Status MakeScratch(uint64_t move_devices) {
     for (int i = 0; i < 64; ++i) {
       std::fprintf(f.get(), "{\"type\":\"device\",\"key\":\"s-%d\",\"name\":\"Swing %d\",\"account\":\"left\"}\n", i, i);
     }
+    for (int i = 0; i < 100; ++i) {
+      std::fprintf(f.get(), "{\"type\":\"device\",\"key\":\"b-%d\",\"name\":\"Batch %d\",\"account\":\"left\"}\n", i, i);
+    }
   }
   CANOPY_RETURN_IF_ERROR(s.db->Import(Actor::System(), jsonl, ImportOptions(), nullptr));
   fs::remove(jsonl, ec);
   s.mover_devices = move_devices;
   for (int i = 0; i < 64; ++i) s.keys.push_back("s-" + std::to_string(i));
+  for (int i = 0; i < 100; ++i) s.batch.push_back("b-" + std::to_string(i));
   scratch = &s;
   return Status::Ok();
 }
@@ -319,6 +324,61 @@ void EngineDeviceAssign(benchmark::State& state) {
     ++i;
   }
 }
+
+// AutoPi's "Manage devices -> Process": 100 devices in one call, back and
+// forth between two accounts.
+void EngineReassign100(benchmark::State& state) {
+  size_t i = 0;
+  for (auto _ : state) {
+    AccountId to = i++ % 2 ? scratch->left : scratch->right;
+    Status s = scratch->db->ReassignEntities(Actor::System(), EntityKind::kDevice, EntityRef::kKey,
+                                             scratch->batch, to, nullptr);
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * scratch->batch.size()));
+}
+
+#if __has_include("canopy/changes.h")
+// Reading the change log (watch): every entry of the scratch database's
+// log, in pages of 1000; items are record changes delivered.
+void EngineChangesRead(benchmark::State& state) {
+  int64_t records = 0;
+  for (auto _ : state) {
+    ChangesRequest req;
+    req.limit = 1000;
+    req.values = state.range(0) != 0;
+    for (req.since = 1; req.since <= scratch->db->Revision();) {
+      ChangesPage page;
+      Status s = scratch->db->ReadChanges(req, &page);
+      if (!s.ok()) {
+        state.SkipWithError(s.ToString().c_str());
+        return;
+      }
+      for (const auto& e : page.entries) records += static_cast<int64_t>(e.changes.size());
+      req.since = page.next;
+    }
+  }
+  state.SetItemsProcessed(records);
+}
+
+// The raw bytes of the same log, as a follower reads them (no decoding).
+void EngineLogEntriesRead(benchmark::State& state) {
+  int64_t entries = 0;
+  for (auto _ : state) {
+    for (uint64_t since = 1; since <= scratch->db->Revision();) {
+      std::vector<std::string> out;
+      Status s = scratch->db->ReadLogEntries(since, 1000, &out);
+      if (!s.ok() || out.empty()) {
+        state.SkipWithError(s.ToString().c_str());
+        return;
+      }
+      since += out.size();
+      entries += static_cast<int64_t>(out.size());
+    }
+  }
+  state.SetItemsProcessed(entries);
+}
+#endif
 
 void RawDeviceAssign(benchmark::State& state) {
   // The same writes: index delete + put, record put, key index put.
@@ -651,8 +711,14 @@ int Main(int argc, char** argv) {
   benchmark::RegisterBenchmark("account_create/raw", RawAccountCreate)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("device_assign/engine", EngineDeviceAssign)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("device_assign/raw", RawDeviceAssign)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("reassign_100/engine", EngineReassign100)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("subtree_move/engine", EngineSubtreeMove)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("subtree_move/raw", RawSubtreeMove)->UseRealTime()->Unit(benchmark::kMillisecond);
+#if __has_include("canopy/changes.h")
+  benchmark::RegisterBenchmark("changes_read/engine/values", EngineChangesRead)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("changes_read/engine/keys_only", EngineChangesRead)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("log_entries_read/engine", EngineLogEntriesRead)->UseRealTime()->Unit(benchmark::kMillisecond);
+#endif
   benchmark::RegisterBenchmark("bulk_import/engine", EngineBulkImport)
       ->Arg(static_cast<int64_t>(import_devices))->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)
       ->ReportAggregatesOnly(false);

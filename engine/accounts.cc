@@ -10,6 +10,7 @@
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "query/access.h"
+#include "query/json.h"
 #include "storage/labels.h"
 #include "storage/records.h"
 
@@ -41,7 +42,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
   AccountId created = kNoId;
   Status s = Mutate(actor, "account.create", [&](Txn* txn) -> Status {
     txn->arguments =
-        Args().Str("key", spec.key).Str("name", spec.name).Num("parent", spec.parent).Done();
+        query::JsonObject().Str("key", spec.key).Str("name", spec.name).Uint("parent", spec.parent).str();
     CANOPY_RETURN_IF_ERROR(CheckText("account key", spec.key));
     CANOPY_RETURN_IF_ERROR(CheckText("account name", spec.name));
     CANOPY_RETURN_IF_ERROR(CheckAttributes("account", spec.attributes));
@@ -141,8 +142,8 @@ StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
 
 Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) {
   return Mutate(actor, "account.update", [&](Txn* txn) -> Status {
-    Args args;
-    args.Num("id", id);
+    query::JsonObject args;
+    args.Uint("id", id);
     if (patch.name) args.Str("name", *patch.name);
     if (patch.sub_account_management) {
       args.Bool("sub_account_management", *patch.sub_account_management);
@@ -150,7 +151,7 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     if (patch.sub_account_access) {
       args.Str("sub_account_access", SubAccountAccessName(*patch.sub_account_access));
     }
-    txn->arguments = args.Done();
+    txn->arguments = args.str();
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("account name", *patch.name));
     if (patch.attributes) CANOPY_RETURN_IF_ERROR(CheckAttributes("account", *patch.attributes));
     if (patch.sub_account_access) {
@@ -231,7 +232,7 @@ Status DbImpl::SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountA
 
 Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) {
   return Mutate(actor, "account.move", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Num("new_parent", new_parent).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).Uint("new_parent", new_parent).str();
     const AccountNode* a = nullptr;
     const AccountNode* np = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
@@ -329,7 +330,7 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
 
 Status DbImpl::DeleteAccount(const Actor& actor, AccountId id, AccountId receiver) {
   return Mutate(actor, "account.delete", [&](Txn* txn) {
-    txn->arguments = Args().Nums("ids", {id}).Num("receiver", receiver).Done();
+    txn->arguments = query::JsonObject().Raw("ids", query::JsonNumbers({id})).Uint("receiver", receiver).str();
     return BuildDeleteAccounts(actor, {id}, receiver, txn);
   });
 }
@@ -338,7 +339,7 @@ Status DbImpl::DeleteAccounts(const Actor& actor, std::span<const AccountId> ids
                               AccountId receiver) {
   std::vector<AccountId> list(ids.begin(), ids.end());
   return Mutate(actor, "account.delete", [&](Txn* txn) {
-    txn->arguments = Args().Nums("ids", list).Num("receiver", receiver).Done();
+    txn->arguments = query::JsonObject().Raw("ids", query::JsonNumbers(list)).Uint("receiver", receiver).str();
     return BuildDeleteAccounts(actor, list, receiver, txn);
   });
 }

@@ -40,115 +40,76 @@ std::string NewLogId() {
 
 // ---- JSON of stored records (docs/changes.md) -----------------------------
 
-void Field(std::string* out, std::string_view name) {
-  if (out->size() > 1) out->push_back(',');
-  query::AppendJsonString(out, name);
-  out->push_back(':');
-}
-void Str(std::string* out, std::string_view name, std::string_view v) {
-  Field(out, name);
-  query::AppendJsonString(out, v);
-}
-void Num(std::string* out, std::string_view name, int64_t v) {
-  Field(out, name);
-  *out += std::to_string(v);
-}
-void Bool(std::string* out, std::string_view name, bool v) {
-  Field(out, name);
-  *out += v ? "true" : "false";
-}
-void Attrs(std::string* out, const Attributes& a) {
-  Field(out, "attributes");
-  out->push_back('{');
-  bool first = true;
-  for (const auto& [k, v] : a) {
-    if (!first) out->push_back(',');
-    first = false;
-    query::AppendJsonString(out, k);
-    out->push_back(':');
-    query::AppendJsonString(out, v);
-  }
-  out->push_back('}');
-}
-
 Status RecordJson(storage::RecordType type, std::string_view key, std::string_view bytes,
                   std::string* out) {
   using storage::RecordType;
-  *out = "{";
+  query::JsonObject o;
   switch (type) {
     case RecordType::kAccount: {
       storage::AccountRecord r;
       CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
-      Num(out, "id", static_cast<int64_t>(r.account.id));
-      Str(out, "key", r.account.key);
-      Str(out, "name", r.account.name);
-      Num(out, "parent", static_cast<int64_t>(r.account.parent));
-      Num(out, "depth", r.account.depth);
-      Bool(out, "sub_account_management", r.account.settings.sub_account_management);
-      Str(out, "sub_account_access", SubAccountAccessName(r.account.settings.sub_account_access));
-      Attrs(out, r.account.attributes);
-      Num(out, "created_us", r.account.created_us);
-      Num(out, "updated_us", r.account.updated_us);
+      o.Uint("id", r.account.id)
+          .Str("key", r.account.key)
+          .Str("name", r.account.name)
+          .Uint("parent", r.account.parent)
+          .Uint("depth", r.account.depth)
+          .Bool("sub_account_management", r.account.settings.sub_account_management)
+          .Str("sub_account_access", SubAccountAccessName(r.account.settings.sub_account_access))
+          .Raw("attributes", query::JsonAttributes(r.account.attributes))
+          .Int("created_us", r.account.created_us)
+          .Int("updated_us", r.account.updated_us);
       break;
     }
     case RecordType::kEntity: {
       Entity e;
       CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(bytes, &e));
-      Num(out, "id", static_cast<int64_t>(e.id));
-      Str(out, "kind", EntityKindName(e.kind));
-      Str(out, "key", e.key);
-      if (!e.unit_id.empty()) Str(out, "unit_id", e.unit_id);
-      Str(out, "name", e.name);
-      Str(out, "type", e.type);
-      Num(out, "owner", static_cast<int64_t>(e.owner));
-      Attrs(out, e.attributes);
-      Num(out, "created_us", e.created_us);
-      Num(out, "updated_us", e.updated_us);
+      o.Uint("id", e.id).Str("kind", EntityKindName(e.kind)).Str("key", e.key);
+      if (!e.unit_id.empty()) o.Str("unit_id", e.unit_id);
+      o.Str("name", e.name)
+          .Str("type", e.type)
+          .Uint("owner", e.owner)
+          .Raw("attributes", query::JsonAttributes(e.attributes))
+          .Int("created_us", e.created_us)
+          .Int("updated_us", e.updated_us);
       break;
     }
     case RecordType::kUser: {
       User u;
       CANOPY_RETURN_IF_ERROR(storage::DecodeUser(bytes, &u));
-      Num(out, "id", static_cast<int64_t>(u.id));
-      Str(out, "login", u.login);
-      Str(out, "name", u.name);
-      Num(out, "account", static_cast<int64_t>(u.account));
-      Bool(out, "disabled", u.disabled);
-      Num(out, "created_us", u.created_us);
-      Num(out, "updated_us", u.updated_us);
+      o.Uint("id", u.id)
+          .Str("login", u.login)
+          .Str("name", u.name)
+          .Uint("account", u.account)
+          .Bool("disabled", u.disabled)
+          .Int("created_us", u.created_us)
+          .Int("updated_us", u.updated_us);
       break;
     }
     case RecordType::kMembership: {
       Membership m;
       CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &m));
-      Num(out, "user", static_cast<int64_t>(storage::DecodeFixed64BE(key.data())));
-      Num(out, "account", static_cast<int64_t>(storage::DecodeFixed64BE(key.data() + 8)));
-      Num(out, "role", static_cast<int64_t>(m.role));
-      Bool(out, "branch", m.branch);
-      Num(out, "created_us", m.created_us);
+      o.Uint("user", storage::DecodeFixed64BE(key.data()))
+          .Uint("account", storage::DecodeFixed64BE(key.data() + 8))
+          .Uint("role", m.role)
+          .Bool("branch", m.branch)
+          .Int("created_us", m.created_us);
       break;
     }
     case RecordType::kRole: {
       Role r;
       CANOPY_RETURN_IF_ERROR(storage::DecodeRole(bytes, &r));
-      Num(out, "id", static_cast<int64_t>(r.id));
-      Num(out, "tenant", static_cast<int64_t>(r.tenant));
-      Str(out, "name", r.name);
-      Field(out, "permissions");
-      out->push_back('[');
-      for (size_t i = 0; i < r.permissions.size(); ++i) {
-        if (i > 0) out->push_back(',');
-        query::AppendJsonString(out, r.permissions[i]);
-      }
-      out->push_back(']');
+      o.Uint("id", r.id)
+          .Uint("tenant", r.tenant)
+          .Str("name", r.name)
+          .Raw("permissions", query::JsonStrings(r.permissions));
       break;
     }
     case RecordType::kMeta:
       if (bytes.size() != 8) return Status::Corruption("damaged meta value in the change log");
-      Num(out, "value", static_cast<int64_t>(storage::DecodeFixed64BE(bytes.data())));
+      o.Uint("value", storage::DecodeFixed64BE(bytes.data()));
       break;
   }
-  out->push_back('}');
+  *out = o.Take();
   return Status::Ok();
 }
 
@@ -297,18 +258,26 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed) {
                                    "); close and reopen the database");
       return poisoned_;
     }
-    revision_ = rev;
-    if (replayed && rev == 1) {
-      std::lock_guard<std::mutex> g(log_id_mu_);
-      log_id_ = entry->log_id;
-    }
+    Publish(rev, replayed ? &entry->log_id : nullptr);
   }
+  Published(rev);
+  return Status::Ok();
+}
+
+void DbImpl::Publish(uint64_t rev, const std::string* applied_log_id) {
+  revision_ = rev;
+  if (applied_log_id != nullptr && rev == 1) {
+    std::lock_guard<std::mutex> g(log_id_mu_);
+    log_id_ = *applied_log_id;
+  }
+}
+
+void DbImpl::Published(uint64_t rev) {
   NoteCommitted(rev);
   {
     std::lock_guard<std::mutex> g(wait_mu_);
   }
   wait_cv_.notify_all();
-  return Status::Ok();
 }
 
 // ---- Reading --------------------------------------------------------------
@@ -444,8 +413,12 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
       c.type = storage::RecordTypeName(r.type);
       c.action = r.before.empty() ? "created" : r.after.empty() ? "deleted" : "changed";
       c.id = RecordId(r.type, r.key);
-      if (show_before) CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.before, &c.before));
-      if (show_after) CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.after, &c.after));
+      if (request.values && show_before) {
+        CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.before, &c.before));
+      }
+      if (request.values && show_after) {
+        CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.after, &c.after));
+      }
       out.changes.push_back(std::move(c));
     }
     const bool filtered = audit || !within.empty() || type_mask != 0;

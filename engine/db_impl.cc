@@ -196,47 +196,6 @@ void Txn::Meta(std::string_view name, uint64_t value) {
   changes.records.push_back(std::move(r));
 }
 
-void Args::Name(std::string_view name) {
-  if (out_.size() > 1) out_.push_back(',');
-  query::AppendJsonString(&out_, name);
-  out_.push_back(':');
-}
-Args& Args::Str(std::string_view name, std::string_view value) {
-  Name(name);
-  query::AppendJsonString(&out_, value);
-  return *this;
-}
-Args& Args::Num(std::string_view name, uint64_t value) {
-  Name(name);
-  out_ += std::to_string(value);
-  return *this;
-}
-Args& Args::Bool(std::string_view name, bool value) {
-  Name(name);
-  out_ += value ? "true" : "false";
-  return *this;
-}
-Args& Args::Strs(std::string_view name, const std::vector<std::string>& values) {
-  Name(name);
-  out_.push_back('[');
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out_.push_back(',');
-    query::AppendJsonString(&out_, values[i]);
-  }
-  out_.push_back(']');
-  return *this;
-}
-Args& Args::Nums(std::string_view name, const std::vector<uint64_t>& values) {
-  Name(name);
-  out_.push_back('[');
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out_.push_back(',');
-    out_ += std::to_string(values[i]);
-  }
-  out_.push_back(']');
-  return *this;
-}
-std::string Args::Done() { return out_ + "}"; }
 
 DbImpl::DbImpl(const Options& options, std::unique_ptr<storage::Store> store)
     : options_(options),

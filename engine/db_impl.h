@@ -71,7 +71,7 @@ class Txn {
  public:
   explicit Txn(const query::Catalog& c) : c_(c) {}
   std::string operation;   // "account.create", ...
-  std::string arguments;   // a JSON object
+  std::string arguments;   // a JSON object (query::JsonObject)
   CountDeltas counts;      // emitted into the change set on commit
   storage::ChangeSet changes;
 
@@ -89,21 +89,6 @@ class Txn {
   std::string LabelAfter(AccountId id) const;
   std::string LabelBefore(AccountId id) const;
   const query::Catalog& c_;
-};
-
-// Builds a JSON object of a call's arguments for the log.
-class Args {
- public:
-  Args& Str(std::string_view name, std::string_view value);
-  Args& Num(std::string_view name, uint64_t value);
-  Args& Bool(std::string_view name, bool value);
-  Args& Strs(std::string_view name, const std::vector<std::string>& values);
-  Args& Nums(std::string_view name, const std::vector<uint64_t>& values);
-  std::string Done();
-
- private:
-  void Name(std::string_view name);
-  std::string out_ = "{";
 };
 
 class DbImpl final : public Db {
@@ -245,6 +230,13 @@ class DbImpl final : public Db {
   void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
   // Records `rev` as the calling thread's last committed revision.
   void NoteCommitted(uint64_t rev) const;
+  // Makes revision `rev` the current one (with catalog_mu_ held
+  // exclusively, right after its writes and catalog changes); an applied
+  // entry 1 also sets the lineage it brings.
+  void Publish(uint64_t rev, const std::string* applied_log_id);
+  // After Publish, outside the catalog lock: the caller's token, and wakes
+  // WaitForChanges.
+  void Published(uint64_t rev);
   // Compacted / FailedPrecondition for a read of the log from `since`.
   Status CheckLogRange(uint64_t since) const;
   // Applies one entry from another database (ApplyChanges).

@@ -10,6 +10,7 @@
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "query/access.h"
+#include "query/json.h"
 #include "storage/records.h"
 
 namespace canopy::engine {
@@ -39,11 +40,11 @@ std::string Describe(EntityKind kind, std::string_view key) {
 StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& spec) {
   EntityId created = kNoId;
   Status s = Mutate(actor, "entity.create", [&](Txn* txn) -> Status {
-    txn->arguments = Args()
+    txn->arguments = query::JsonObject()
                          .Str("kind", EntityKindName(spec.kind))
                          .Str("key", spec.key)
-                         .Num("owner", spec.owner)
-                         .Done();
+                         .Uint("owner", spec.owner)
+                         .str();
     CANOPY_RETURN_IF_ERROR(CheckKind(spec.kind));
     const std::string kind_name = EntityKindName(spec.kind);
     CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " key", spec.key));
@@ -130,7 +131,7 @@ StatusOr<Entity> DbImpl::FindDeviceByUnitId(std::string_view unit_id) const {
 
 Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) {
   return Mutate(actor, "entity.update", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).str();
     Entity e;
     CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
     const Entity before = e;
@@ -168,7 +169,7 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
 
 Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
   return Mutate(actor, "entity.delete", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).str();
     Entity e;
     CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
     const AccountNode* owner = catalog_.account(e.owner);
@@ -188,12 +189,12 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
   ReassignReport* rep = report != nullptr ? report : &local;
   *rep = ReassignReport();
   return Mutate(actor, "entity.reassign", [&](Txn* txn) -> Status {
-    txn->arguments = Args()
+    txn->arguments = query::JsonObject()
                          .Str("kind", EntityKindName(kind))
                          .Str("by", by == EntityRef::kUnitId ? "unit_id" : "key")
-                         .Strs("refs", std::vector<std::string>(refs.begin(), refs.end()))
-                         .Num("target", target)
-                         .Done();
+                         .Raw("refs", query::JsonStrings(std::vector<std::string>(refs.begin(), refs.end())))
+                         .Uint("target", target)
+                         .str();
     *rep = ReassignReport();
     CANOPY_RETURN_IF_ERROR(CheckKind(kind));
     if (by != EntityRef::kKey && by != EntityRef::kUnitId) {

@@ -1169,14 +1169,14 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     } else {
       entry->revision = rev;
       entry->log_id = LogId();
-      entry->arguments = Args()
-                             .Num("lines", rep->lines)
-                             .Num("accounts", rep->accounts)
-                             .Num("roles", rep->roles)
-                             .Num("users", rep->users)
-                             .Num("memberships", rep->memberships)
-                             .Num("entities", rep->entities)
-                             .Done();
+      entry->arguments = query::JsonObject()
+                             .Uint("lines", rep->lines)
+                             .Uint("accounts", rep->accounts)
+                             .Uint("roles", rep->roles)
+                             .Uint("users", rep->users)
+                             .Uint("memberships", rep->memberships)
+                             .Uint("entities", rep->entities)
+                             .str();
       constexpr size_t kLogChunk = size_t{4} << 20;
       entry->import_chunks = static_cast<uint32_t>((input.size() + kLogChunk - 1) / kLogChunk);
       entry->import_bytes = input.size();
@@ -1213,17 +1213,9 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
           poisoned_ = reload.WithContext("reload after import");
           return poisoned_;
         }
-        revision_ = rev;
-        if (replayed && rev == 1) {
-          std::lock_guard<std::mutex> g(log_id_mu_);
-          log_id_ = entry->log_id;
-        }
+        Publish(rev, replayed ? &entry->log_id : nullptr);
       }
-      NoteCommitted(rev);
-      {
-        std::lock_guard<std::mutex> g(wait_mu_);
-      }
-      wait_cv_.notify_all();
+      Published(rev);
       return Status::Ok();
     };
     if (im.total() <= kBatchLimit && im.entity_stream() == nullptr) {

@@ -8,6 +8,7 @@
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "query/access.h"
+#include "query/json.h"
 #include "storage/records.h"
 
 namespace canopy::engine {
@@ -29,7 +30,7 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
   UserId created = kNoId;
   Status s = Mutate(actor, "user.create", [&](Txn* txn) -> Status {
     txn->arguments =
-        Args().Str("login", spec.login).Str("name", spec.name).Num("account", spec.account).Done();
+        query::JsonObject().Str("login", spec.login).Str("name", spec.name).Uint("account", spec.account).str();
     CANOPY_RETURN_IF_ERROR(CheckText("login", spec.login));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", spec.name));
     const AccountNode* a = nullptr;
@@ -96,7 +97,7 @@ StatusOr<std::vector<User>> DbImpl::UsersOf(AccountId account) const {
 
 Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) {
   return Mutate(actor, "user.update", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).str();
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("user name", *patch.name));
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
@@ -114,7 +115,7 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
 
 Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
   return Mutate(actor, "user.set_disabled", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Bool("disabled", disabled).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).Bool("disabled", disabled).str();
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
@@ -131,7 +132,7 @@ Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
 
 Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
   return Mutate(actor, "user.remove", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).str();
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *catalog_.account(un->home)));
@@ -152,10 +153,10 @@ Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
 Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
                       std::optional<bool> branch) {
   return Mutate(actor, "membership.invite", [&](Txn* txn) -> Status {
-    Args args;
-    args.Num("user", user).Num("account", account).Num("role", role);
+    query::JsonObject args;
+    args.Uint("user", user).Uint("account", account).Uint("role", role);
     if (branch) args.Bool("branch", *branch);
-    txn->arguments = args.Done();
+    txn->arguments = args.str();
     const UserNode* un = catalog_.user(user);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
     const AccountNode* a = nullptr;
@@ -219,7 +220,7 @@ Status FindMembership(const Catalog& c, UserId user, AccountId account, const Us
 
 Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, RoleId role) {
   return Mutate(actor, "membership.change_role", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("user", user).Num("account", account).Num("role", role).Done();
+    txn->arguments = query::JsonObject().Uint("user", user).Uint("account", account).Uint("role", role).str();
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
@@ -249,7 +250,7 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
 
 Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId account, bool branch) {
   return Mutate(actor, "membership.set_branch", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("user", user).Num("account", account).Bool("branch", branch).Done();
+    txn->arguments = query::JsonObject().Uint("user", user).Uint("account", account).Bool("branch", branch).str();
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
@@ -278,7 +279,7 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
 
 Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId account) {
   return Mutate(actor, "membership.remove", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("user", user).Num("account", account).Done();
+    txn->arguments = query::JsonObject().Uint("user", user).Uint("account", account).str();
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
@@ -351,7 +352,7 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
   RoleId created = kNoId;
   Status s = Mutate(actor, "role.create", [&](Txn* txn) -> Status {
     txn->arguments =
-        Args().Num("tenant", tenant).Str("name", name).Strs("permissions", permissions).Done();
+        query::JsonObject().Uint("tenant", tenant).Str("name", name).Raw("permissions", query::JsonStrings(permissions)).str();
     CANOPY_RETURN_IF_ERROR(CheckText("role name", name));
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
@@ -391,7 +392,7 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
 Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
                           const std::vector<std::string>& permissions) {
   return Mutate(actor, "role.update", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Strs("permissions", permissions).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).Raw("permissions", query::JsonStrings(permissions)).str();
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
     const RoleNode* r = catalog_.role(id);
@@ -417,7 +418,7 @@ Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
 
 Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
   return Mutate(actor, "role.delete", [&](Txn* txn) -> Status {
-    txn->arguments = Args().Num("id", id).Done();
+    txn->arguments = query::JsonObject().Uint("id", id).str();
     const RoleNode* r = catalog_.role(id);
     if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
     if (r->builtin) {

@@ -2,13 +2,22 @@
 
 #include "query/json.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
 namespace canopy::query {
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   out->push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
+  // Runs of characters that need no escape are copied at once.
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -22,12 +31,95 @@ void AppendJsonString(std::string* out, std::string_view s) {
           out->append("\\u00");
           out->push_back(kHex[c >> 4]);
           out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);
         }
     }
   }
+  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
+}
+
+}  // namespace canopy::query
+
+namespace canopy::query {
+
+namespace {
+template <typename T>
+void AppendNumber(std::string* out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, r.ptr);
+}
+}  // namespace
+
+void JsonObject::Key(std::string_view key) {
+  if (body_.size() > 1) body_.push_back(',');
+  AppendJsonString(&body_, key);
+  body_.push_back(':');
+}
+
+JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
+  Key(key);
+  AppendJsonString(&body_, value);
+  return *this;
+}
+
+JsonObject& JsonObject::Int(std::string_view key, int64_t value) {
+  Key(key);
+  AppendNumber(&body_, value);
+  return *this;
+}
+
+JsonObject& JsonObject::Uint(std::string_view key, uint64_t value) {
+  Key(key);
+  AppendNumber(&body_, value);
+  return *this;
+}
+
+JsonObject& JsonObject::Real(std::string_view key, double value) {
+  Key(key);
+  // JSON has no NaN or infinity; a rate over zero time is reported as 0.
+  if (!std::isfinite(value)) value = 0;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", value);
+  body_.append(buf);
+  return *this;
+}
+
+JsonObject& JsonObject::Bool(std::string_view key, bool value) {
+  Key(key);
+  body_.append(value ? "true" : "false");
+  return *this;
+}
+
+JsonObject& JsonObject::Raw(std::string_view key, std::string_view json) {
+  Key(key);
+  body_.append(json);
+  return *this;
+}
+
+std::string JsonStrings(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, values[i]);
+  }
+  return out + "]";
+}
+
+std::string JsonNumbers(const std::vector<uint64_t>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendNumber(&out, values[i]);
+  }
+  return out + "]";
+}
+
+std::string JsonAttributes(const Attributes& attributes) {
+  if (attributes.empty()) return "{}";
+  JsonObject o;
+  for (const auto& [k, v] : attributes) o.Str(k, v);
+  return o.str();
 }
 
 }  // namespace canopy::query

@@ -52,6 +52,10 @@ struct ChangesRequest {
   AccountId account = kNoId;    // only changes inside this account's subtree
   // Only changes of these record types ("account", "entity", ...); empty: all.
   std::vector<std::string> types;
+  // false: each change carries type, action and id only, not the records
+  // before and after (like etcd's keys_only: enough to invalidate caches,
+  // several times faster to read).
+  bool values = true;
   // Consistency token: FailedPrecondition unless the database has reached
   // this revision.
   uint64_t min_revision = 0;
