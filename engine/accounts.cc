@@ -212,6 +212,10 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     if (patch.name) rec.account.name = *patch.name;
     if (patch.attributes) rec.account.attributes = *patch.attributes;
     rec.account.settings = settings;
+    if (rec.account.name == before.account.name &&
+        rec.account.attributes == before.account.attributes && !settings_change) {
+      return Status::Ok();  // values it already has: nothing to commit
+    }
     rec.account.updated_us = NowMicros();
     txn->Account(&before, &rec);
     return Status::Ok();

@@ -330,6 +330,10 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, request.viewer, &u));
     CANOPY_RETURN_IF_ERROR(
         query::PlanGrants(catalog_, request.viewer, query::Perm::kAuditRead, kNoId, false, &reach));
+    if (reach.empty()) {
+      return Status::PermissionDenied("permission audit.read missing: user '" + u->login +
+                                      "' holds it on no account");
+    }
     if (!within.empty()) {
       // Filtering by an account the viewer may not audit reveals nothing.
       if (!InReach(reach, within)) {
@@ -441,10 +445,9 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
 }
 
 StatusOr<uint64_t> DbImpl::WaitForChanges(uint64_t after, uint32_t timeout_ms) const {
-  {
-    ReadScope scope(this);
-    CANOPY_RETURN_IF_ERROR(scope.status());
-  }
+  // Holds the database open while it waits; Close() wakes it first.
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
   std::unique_lock<std::mutex> l(wait_mu_);
   wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
     return revision_.load() > after || closing_.load();

@@ -213,20 +213,23 @@ Status DbImpl::Init() {
 }
 
 Status DbImpl::Close() {
-  std::unique_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> w(write_mu_);
-  WriteLock l(catalog_mu_);
-  if (closed_) return Status::Ok();
-  if (int64_t n = open_iterators_.load(); n > 0) {
-    return Status::FailedPrecondition(std::to_string(n) +
-                                      " visible iterator(s) still open; destroy them before Close");
-  }
-  closed_ = true;
+  // Wake WaitForChanges callers (they hold the database open) before
+  // waiting for every call to return.
   closing_ = true;
   {
     std::lock_guard<std::mutex> g(wait_mu_);
   }
   wait_cv_.notify_all();
+  std::unique_lock<std::shared_mutex> open(close_mu_);
+  std::lock_guard<std::mutex> w(write_mu_);
+  WriteLock l(catalog_mu_);
+  if (closed_) return Status::Ok();
+  if (int64_t n = open_iterators_.load(); n > 0) {
+    closing_ = false;
+    return Status::FailedPrecondition(std::to_string(n) +
+                                      " visible iterator(s) still open; destroy them before Close");
+  }
+  closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   return store_->Close();
 }

@@ -161,6 +161,10 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
     if (patch.name) e.name = *patch.name;
     if (patch.type) e.type = *patch.type;
     if (patch.attributes) e.attributes = *patch.attributes;
+    if (e.name == before.name && e.type == before.type && e.attributes == before.attributes &&
+        e.unit_id == before.unit_id) {
+      return Status::Ok();  // values it already has: nothing to commit
+    }
     e.updated_us = NowMicros();
     txn->Entity(&before, &e);
     return Status::Ok();

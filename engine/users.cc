@@ -106,6 +106,7 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
     const User before = u;
+    if (u.name == *patch.name) return Status::Ok();  // nothing to commit
     u.name = *patch.name;
     u.updated_us = NowMicros();
     txn->User(&before, &u);

@@ -6,6 +6,9 @@
 // planner reads it to turn memberships into key ranges without touching
 // disk; entities are never held in memory.
 //
+// It changes only through Load and Apply (a committed change set), so the
+// stored state, the change log and memory are changed by one description.
+//
 // Thread safety: none of its own. Readers hold the engine's shared lock,
 // the engine's writer holds the exclusive lock while it changes anything.
 
@@ -112,15 +115,7 @@ struct Catalog {
     auto it = accounts.find(id);
     return it == accounts.end() ? nullptr : &it->second;
   }
-  AccountNode* mutable_account(AccountId id) {
-    auto it = accounts.find(id);
-    return it == accounts.end() ? nullptr : &it->second;
-  }
   const UserNode* user(UserId id) const {
-    auto it = users.find(id);
-    return it == users.end() ? nullptr : &it->second;
-  }
-  UserNode* mutable_user(UserId id) {
     auto it = users.find(id);
     return it == users.end() ? nullptr : &it->second;
   }
@@ -141,11 +136,18 @@ struct Catalog {
   // The ancestors of `a`, root first, not including `a`.
   std::vector<const AccountNode*> Ancestors(const AccountNode& a) const;
 
+ private:
+  AccountNode* mutable_account(AccountId id) {
+    auto it = accounts.find(id);
+    return it == accounts.end() ? nullptr : &it->second;
+  }
+  UserNode* mutable_user(UserId id) {
+    auto it = users.find(id);
+    return it == users.end() ? nullptr : &it->second;
+  }
   // Adds or removes a membership (keeps members, role uses in step).
   void AddMembership(UserId user, const MembershipNode& m);
   void RemoveMembership(UserId user, AccountId account);
-
- private:
   // Adds a new account below its parent (or as a root) and bumps the
   // ancestors' descendant totals.
   void InsertAccount(AccountNode node);

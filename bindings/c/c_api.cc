@@ -2,9 +2,9 @@
 //
 // The C API (include/canopy/c.h), part one: the firewall and converters
 // shared by every part, codes and versions, options, open/close, attribute
-// maps, interchange and integrity. Accounts, entities, users/roles and the
-// queries live in c_api_accounts.cc, c_api_entities.cc, c_api_users.cc and
-// c_api_queries.cc.
+// maps, interchange and integrity. Accounts, entities, users/roles, the
+// queries and the change log live in c_api_accounts.cc, c_api_entities.cc,
+// c_api_users.cc, c_api_queries.cc and c_api_changes.cc.
 //
 // Every fallible entry point is a single Guard(...) call (c_api_internal.h)
 // so that no exception crosses the C boundary. Accessors only read fields
@@ -143,7 +143,7 @@ extern "C" {
 void canopy_free(void* ptr) { std::free(ptr); }
 
 const char* canopy_code_name(canopy_code_t code) {
-  if (code < CANOPY_OK || code > CANOPY_ABORTED) return "unknown";
+  if (code < CANOPY_OK || code > CANOPY_COMPACTED) return "unknown";
   return canopy::CodeName(static_cast<canopy::Code>(code));
 }
 
@@ -183,6 +183,14 @@ void canopy_options_set_cursor_ttl_seconds(canopy_options_t* options, uint32_t s
 
 void canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n) {
   if (options != nullptr) options->options.max_open_cursors = n;
+}
+
+void canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n) {
+  if (options != nullptr) options->options.log_retention_count = n;
+}
+
+void canopy_options_set_log_retention_seconds(canopy_options_t* options, uint64_t seconds) {
+  if (options != nullptr) options->options.log_retention_seconds = seconds;
 }
 
 // ---- Database ---------------------------------------------------------------

@@ -50,6 +50,28 @@ canopy_code_t Graph(const char* function, bool dot, canopy_db_t* db, uint64_t vi
   });
 }
 
+// canopy_account_table and its _v2 (which adds the consistency token).
+canopy_code_t Table(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t root,
+                    int sort, int descending, size_t limit, const char* cursor,
+                    uint64_t min_revision, canopy_table_page_t** page, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
+    if (page != nullptr) *page = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, page);
+    canopy::TableRequest request{ToActor(viewer)};
+    request.root = root;
+    CANOPY_RETURN_IF_ERROR(ToSort(call, sort, &request.sort));
+    request.descending = descending != 0;
+    request.limit = limit;
+    if (cursor != nullptr) request.cursor = cursor;
+    request.min_revision = min_revision;
+    auto out = std::make_unique<canopy_table_page_t>();
+    CANOPY_RETURN_IF_ERROR(db->db->AccountsTable(request, &out->page));
+    *page = out.release();
+    return Status::Ok();
+  });
+}
+
 const canopy::AccountRow* Row(const canopy_table_page_t* page, size_t row) {
   return page != nullptr ? At(page->page.rows, row) : nullptr;
 }
@@ -293,21 +315,16 @@ const canopy_account_t* canopy_accounts_at(const canopy_accounts_t* accounts, si
 canopy_code_t canopy_account_table(canopy_db_t* db, uint64_t viewer, uint64_t root, int sort,
                                    int descending, size_t limit, const char* cursor,
                                    canopy_table_page_t** page, char** errmsg) {
-  return Guard("canopy_account_table", errmsg, [&](const Call& call) -> Status {
-    if (page != nullptr) *page = nullptr;
-    CANOPY_C_REQUIRE(call, db);
-    CANOPY_C_REQUIRE(call, page);
-    canopy::TableRequest request{ToActor(viewer)};
-    request.root = root;
-    CANOPY_RETURN_IF_ERROR(ToSort(call, sort, &request.sort));
-    request.descending = descending != 0;
-    request.limit = limit;
-    if (cursor != nullptr) request.cursor = cursor;
-    auto out = std::make_unique<canopy_table_page_t>();
-    CANOPY_RETURN_IF_ERROR(db->db->AccountsTable(request, &out->page));
-    *page = out.release();
-    return Status::Ok();
-  });
+  return Table("canopy_account_table", db, viewer, root, sort, descending, limit, cursor, 0, page,
+               errmsg);
+}
+
+canopy_code_t canopy_account_table_v2(canopy_db_t* db, uint64_t viewer, uint64_t root, int sort,
+                                      int descending, size_t limit, const char* cursor,
+                                      uint64_t min_revision, canopy_table_page_t** page,
+                                      char** errmsg) {
+  return Table("canopy_account_table_v2", db, viewer, root, sort, descending, limit, cursor,
+               min_revision, page, errmsg);
 }
 
 void canopy_table_page_destroy(canopy_table_page_t* page) { delete page; }
@@ -322,6 +339,10 @@ uint64_t canopy_table_page_total(const canopy_table_page_t* page) {
 
 const char* canopy_table_page_next_cursor(const canopy_table_page_t* page) {
   return page != nullptr ? page->page.next_cursor.c_str() : nullptr;
+}
+
+uint64_t canopy_table_page_revision(const canopy_table_page_t* page) {
+  return page != nullptr ? page->page.revision : 0;
 }
 
 uint64_t canopy_table_page_id(const canopy_table_page_t* page, size_t row) {

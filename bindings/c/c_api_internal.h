@@ -90,6 +90,7 @@ struct canopy_visible_request_t {
   bool direct_only = false;
   size_t limit = 100;
   std::string cursor;
+  uint64_t min_revision = 0;
   // Set when a setter could not store its value (out of memory); every use
   // of the request then fails with it instead of running another query.
   std::string broken;
@@ -133,6 +134,18 @@ struct canopy_import_report_t {
 
 struct canopy_strings_t {
   std::vector<std::string> items;
+};
+
+struct canopy_changes_t {
+  canopy::ChangesPage page;
+};
+
+struct canopy_log_entries_t {
+  std::vector<std::string> items;
+};
+
+struct canopy_apply_report_t {
+  canopy::ApplyReport report;
 };
 
 namespace canopy::c_api {

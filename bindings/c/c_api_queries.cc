@@ -26,6 +26,7 @@ Status ToRequest(const Call& call, const canopy_visible_request_t& in,
   out->direct_only = in.direct_only;
   out->limit = in.limit;
   out->cursor = in.cursor;
+  out->min_revision = in.min_revision;
   return Status::Ok();
 }
 
@@ -76,6 +77,29 @@ const canopy::VisibleItem* VisibleAt(const canopy_visible_page_t* page, size_t i
 
 const canopy::WhoCanItem* WhoCanAt(const canopy_who_can_page_t* page, size_t i) {
   return page != nullptr ? At(page->page.items, i) : nullptr;
+}
+
+// canopy_access_who_can and its _v2 (which adds the consistency token).
+canopy_code_t WhoCan(const char* function, canopy_db_t* db, const char* permission,
+                     const char* entity_key, size_t limit, const char* cursor,
+                     uint64_t min_revision, canopy_who_can_page_t** page, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
+    if (page != nullptr) *page = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, permission);
+    CANOPY_C_REQUIRE(call, entity_key);
+    CANOPY_C_REQUIRE(call, page);
+    canopy::WhoCanRequest request;
+    request.permission = permission;
+    request.entity_key = entity_key;
+    request.limit = limit;
+    if (cursor != nullptr) request.cursor = cursor;
+    request.min_revision = min_revision;
+    auto out = std::make_unique<canopy_who_can_page_t>();
+    CANOPY_RETURN_IF_ERROR(db->db->WhoCan(request, &out->page));
+    *page = out.release();
+    return Status::Ok();
+  });
 }
 
 }  // namespace
@@ -138,6 +162,11 @@ void canopy_visible_request_set_limit(canopy_visible_request_t* request, size_t 
 void canopy_visible_request_set_cursor(canopy_visible_request_t* request, const char* cursor) {
   Setter(request, "cursor",
          [&](canopy_visible_request_t& r) { r.cursor = cursor != nullptr ? cursor : ""; });
+}
+
+void canopy_visible_request_set_min_revision(canopy_visible_request_t* request,
+                                             uint64_t revision) {
+  if (request != nullptr) request->min_revision = revision;
 }
 
 // ---- Pages and counts -------------------------------------------------------------
@@ -207,6 +236,10 @@ uint64_t canopy_visible_page_owner(const canopy_visible_page_t* page, size_t i) 
 
 const char* canopy_visible_page_next_cursor(const canopy_visible_page_t* page) {
   return page != nullptr ? page->page.next_cursor.c_str() : nullptr;
+}
+
+uint64_t canopy_visible_page_revision(const canopy_visible_page_t* page) {
+  return page != nullptr ? page->page.revision : 0;
 }
 
 // ---- Streaming iterators ------------------------------------------------------------
@@ -320,22 +353,16 @@ canopy_code_t canopy_access_explain(canopy_db_t* db, uint64_t user, const char* 
 canopy_code_t canopy_access_who_can(canopy_db_t* db, const char* permission, const char* entity_key,
                                     size_t limit, const char* cursor, canopy_who_can_page_t** page,
                                     char** errmsg) {
-  return Guard("canopy_access_who_can", errmsg, [&](const Call& call) -> Status {
-    if (page != nullptr) *page = nullptr;
-    CANOPY_C_REQUIRE(call, db);
-    CANOPY_C_REQUIRE(call, permission);
-    CANOPY_C_REQUIRE(call, entity_key);
-    CANOPY_C_REQUIRE(call, page);
-    canopy::WhoCanRequest request;
-    request.permission = permission;
-    request.entity_key = entity_key;
-    request.limit = limit;
-    if (cursor != nullptr) request.cursor = cursor;
-    auto out = std::make_unique<canopy_who_can_page_t>();
-    CANOPY_RETURN_IF_ERROR(db->db->WhoCan(request, &out->page));
-    *page = out.release();
-    return Status::Ok();
-  });
+  return WhoCan("canopy_access_who_can", db, permission, entity_key, limit, cursor, 0, page,
+                errmsg);
+}
+
+canopy_code_t canopy_access_who_can_v2(canopy_db_t* db, const char* permission,
+                                       const char* entity_key, size_t limit, const char* cursor,
+                                       uint64_t min_revision, canopy_who_can_page_t** page,
+                                       char** errmsg) {
+  return WhoCan("canopy_access_who_can_v2", db, permission, entity_key, limit, cursor,
+                min_revision, page, errmsg);
 }
 
 void canopy_explanation_destroy(canopy_explanation_t* explanation) { delete explanation; }
@@ -414,6 +441,10 @@ int canopy_who_can_page_branch(const canopy_who_can_page_t* page, size_t i) {
 
 const char* canopy_who_can_page_next_cursor(const canopy_who_can_page_t* page) {
   return page != nullptr ? page->page.next_cursor.c_str() : nullptr;
+}
+
+uint64_t canopy_who_can_page_revision(const canopy_who_can_page_t* page) {
+  return page != nullptr ? page->page.revision : 0;
 }
 
 }  // extern "C"

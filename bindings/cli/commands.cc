@@ -15,6 +15,7 @@ Command DeviceCommand();
 Command VisibleCommand();
 Command CheckCommand();
 Command WhoCanCommand();
+Command LogCommand();
 Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
@@ -26,7 +27,8 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
-      WhoCanCommand(), ImportCommand(), ExportCommand(),  CheckDbCommand(),
+      WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
+      CheckDbCommand(),
 #ifdef CANOPY_CLI_WITH_BENCH
       BenchCommand(),
 #endif

@@ -14,30 +14,14 @@
 #include <vector>
 
 #include "canopy/types.h"
+#include "query/json.h"
 
 namespace canopy::cli {
 
-// Builds one JSON object; fields appear in the order they are added.
-class JsonObject {
- public:
-  JsonObject& Str(std::string_view key, std::string_view value);
-  JsonObject& Int(std::string_view key, int64_t value);
-  JsonObject& Real(std::string_view key, double value);
-  JsonObject& Bool(std::string_view key, bool value);
-  // `json` must already be valid JSON (an array, an object...).
-  JsonObject& Raw(std::string_view key, std::string_view json);
-  // The object, "{...}" without a newline.
-  std::string str() const { return body_ + "}"; }
-
- private:
-  void Key(std::string_view key);
-  std::string body_ = "{";
-};
-
-// A JSON array of strings.
-std::string JsonStrings(const std::vector<std::string>& values);
-// A JSON object of string attributes.
-std::string JsonAttributes(const Attributes& attributes);
+// JSON objects, string arrays and attribute maps: the library's builders.
+using query::JsonAttributes;
+using query::JsonObject;
+using query::JsonStrings;
 
 // Code points in a UTF-8 string (for column widths).
 size_t DisplayWidth(std::string_view s);

@@ -17,8 +17,10 @@
 //   the database; "_delete" and "_remove" change the database.
 // - Strings going in are NUL-terminated UTF-8 (const char*). Canopy refuses
 //   a NUL byte inside any name, key, login or attribute, so a NUL-terminated
-//   string can carry every value Canopy accepts; nothing here takes raw
-//   bytes. Strings coming out of a result handle are NUL-terminated, borrowed
+//   string can carry every value Canopy accepts. The one exception is the
+//   change log's replication entries (canopy_log_entries_read,
+//   canopy_changes_apply): opaque byte strings passed as pointer and
+//   length. Strings coming out of a result handle are NUL-terminated, borrowed
 //   from the handle, and valid until it is destroyed. Strings and arrays
 //   returned through a char** or uint64_t** out-parameter belong to the
 //   caller, who frees them with canopy_free (large ones, such as the graph
@@ -180,6 +182,9 @@ typedef struct canopy_table_page_t canopy_table_page_t;
 typedef struct canopy_summary_t canopy_summary_t;
 typedef struct canopy_import_report_t canopy_import_report_t;
 typedef struct canopy_strings_t canopy_strings_t;
+typedef struct canopy_changes_t canopy_changes_t;
+typedef struct canopy_log_entries_t canopy_log_entries_t;
+typedef struct canopy_apply_report_t canopy_apply_report_t;
 
 // ---- Options -----------------------------------------------------------
 
@@ -198,6 +203,12 @@ CANOPY_EXPORT void canopy_options_set_cursor_ttl_seconds(canopy_options_t* optio
                                                          uint32_t seconds);
 // At least 1.
 CANOPY_EXPORT void canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n);
+// Change-log retention: entries beyond the newest `n` (0: no limit; the
+// default keeps a million) / older than `seconds` (0, the default: no
+// limit) are trimmed; reading a trimmed revision is CANOPY_COMPACTED.
+CANOPY_EXPORT void canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n);
+CANOPY_EXPORT void canopy_options_set_log_retention_seconds(canopy_options_t* options,
+                                                            uint64_t seconds);
 
 // ---- Database ----------------------------------------------------------
 
@@ -625,11 +636,18 @@ CANOPY_EXPORT void canopy_visible_request_set_limit(canopy_visible_request_t* re
 // the beginning. See query.h for what a resumed page guarantees.
 CANOPY_EXPORT void canopy_visible_request_set_cursor(canopy_visible_request_t* request,
                                                      const char* cursor);
+// Consistency token ("at least as fresh as"): the request fails with
+// FAILED_PRECONDITION while the database has not reached this revision
+// (the canopy_db_last_committed_revision of the write to read back). 0
+// (the default): any.
+CANOPY_EXPORT void canopy_visible_request_set_min_revision(canopy_visible_request_t* request,
+                                                           uint64_t revision);
 
 // One page of the selection, in scan order (tree order of the owner, then
 // id), into a new page handle. Errors: INVALID_ARGUMENT (bad kind,
 // permission, filter or limit; a forged cursor, or one from another
-// request), NOT_FOUND (viewer, `within`).
+// request), NOT_FOUND (viewer, `within`), FAILED_PRECONDITION (the
+// request's min_revision is not reached; also for count and iterators).
 CANOPY_EXPORT canopy_code_t canopy_visible_list(canopy_db_t* db,
                                                 const canopy_visible_request_t* request,
                                                 canopy_visible_page_t** page, char** errmsg);
@@ -650,6 +668,9 @@ CANOPY_EXPORT const char* canopy_visible_page_type(const canopy_visible_page_t* 
 CANOPY_EXPORT uint64_t canopy_visible_page_owner(const canopy_visible_page_t* page, size_t i);
 // The cursor of the next page; "" when there is nothing more.
 CANOPY_EXPORT const char* canopy_visible_page_next_cursor(const canopy_visible_page_t* page);
+// The revision the page was read at (a live cursor's pages keep the
+// revision of its first page).
+CANOPY_EXPORT uint64_t canopy_visible_page_revision(const canopy_visible_page_t* page);
 
 // A stream over the whole selection on one snapshot (limit and cursor are
 // ignored), LevelDB-style: while canopy_visible_iterator_valid() read the
@@ -701,6 +722,12 @@ CANOPY_EXPORT canopy_code_t canopy_access_who_can(canopy_db_t* db, const char* p
                                                   const char* entity_key, size_t limit,
                                                   const char* cursor, canopy_who_can_page_t** page,
                                                   char** errmsg);
+// canopy_access_who_can with a consistency token: FAILED_PRECONDITION
+// while the database has not reached `min_revision` (0: any).
+CANOPY_EXPORT canopy_code_t canopy_access_who_can_v2(canopy_db_t* db, const char* permission,
+                                                     const char* entity_key, size_t limit,
+                                                     const char* cursor, uint64_t min_revision,
+                                                     canopy_who_can_page_t** page, char** errmsg);
 
 // Explanations (canopy::Explanation).
 CANOPY_EXPORT void canopy_explanation_destroy(canopy_explanation_t* explanation);
@@ -730,6 +757,8 @@ CANOPY_EXPORT uint64_t canopy_who_can_page_role(const canopy_who_can_page_t* pag
 CANOPY_EXPORT int canopy_who_can_page_branch(const canopy_who_can_page_t* page, size_t i);
 // "" when there is nothing more.
 CANOPY_EXPORT const char* canopy_who_can_page_next_cursor(const canopy_who_can_page_t* page);
+// The revision the page was read at.
+CANOPY_EXPORT uint64_t canopy_who_can_page_revision(const canopy_who_can_page_t* page);
 
 // ---- Views: accounts table, summary, graph ------------------------------
 
@@ -742,6 +771,13 @@ CANOPY_EXPORT canopy_code_t canopy_account_table(canopy_db_t* db, uint64_t viewe
                                                  int sort, int descending, size_t limit,
                                                  const char* cursor, canopy_table_page_t** page,
                                                  char** errmsg);
+// canopy_account_table with a consistency token: FAILED_PRECONDITION while
+// the database has not reached `min_revision` (0: any).
+CANOPY_EXPORT canopy_code_t canopy_account_table_v2(canopy_db_t* db, uint64_t viewer,
+                                                    uint64_t root, int sort, int descending,
+                                                    size_t limit, const char* cursor,
+                                                    uint64_t min_revision,
+                                                    canopy_table_page_t** page, char** errmsg);
 
 // Table pages (canopy::TablePage): rows read by index.
 CANOPY_EXPORT void canopy_table_page_destroy(canopy_table_page_t* page);
@@ -750,6 +786,8 @@ CANOPY_EXPORT size_t canopy_table_page_count(const canopy_table_page_t* page);
 CANOPY_EXPORT uint64_t canopy_table_page_total(const canopy_table_page_t* page);
 // "" when there is nothing more.
 CANOPY_EXPORT const char* canopy_table_page_next_cursor(const canopy_table_page_t* page);
+// The revision the page was read at.
+CANOPY_EXPORT uint64_t canopy_table_page_revision(const canopy_table_page_t* page);
 CANOPY_EXPORT uint64_t canopy_table_page_id(const canopy_table_page_t* page, size_t row);
 CANOPY_EXPORT uint64_t canopy_table_page_parent(const canopy_table_page_t* page, size_t row);
 CANOPY_EXPORT const char* canopy_table_page_key(const canopy_table_page_t* page, size_t row);
@@ -837,6 +875,145 @@ CANOPY_EXPORT canopy_code_t canopy_db_check_integrity(canopy_db_t* db, canopy_pr
 CANOPY_EXPORT void canopy_strings_destroy(canopy_strings_t* strings);
 CANOPY_EXPORT size_t canopy_strings_count(const canopy_strings_t* strings);
 CANOPY_EXPORT const char* canopy_strings_at(const canopy_strings_t* strings, size_t i);
+
+// ---- Change log ----------------------------------------------------------
+//
+// Every mutation that changes something commits one revision (1, 2, 3...
+// without gaps) and one log entry describing, record by record, what it
+// changed (canopy::ChangeEntry in changes.h); a refusal, or a call that
+// changes nothing, commits none. The log can be read page by page (an
+// audit trail, a change feed), followed (read to the head, then wait for
+// more) and replayed into another database, which then follows this one.
+// Entries older than the retention (canopy_options_set_log_retention_*)
+// are trimmed; reading from a trimmed revision is CANOPY_COMPACTED.
+
+// The revision of the last committed mutation (0: none yet; 0 for NULL).
+CANOPY_EXPORT uint64_t canopy_db_revision(canopy_db_t* db);
+// The revision committed by the calling thread's last successful mutation
+// on this database (0: none; 0 for NULL): the consistency token to pass as
+// min_revision to a read that must see that write.
+CANOPY_EXPORT uint64_t canopy_db_last_committed_revision(canopy_db_t* db);
+// The database's lineage id: the id of the database whose log it holds (its
+// own, or the one it follows through canopy_changes_apply), as a malloc'd
+// string in *log_id freed with canopy_free. Errors: INVALID_ARGUMENT (NULL
+// db or log_id).
+CANOPY_EXPORT canopy_code_t canopy_db_log_id(canopy_db_t* db, char** log_id, char** errmsg);
+
+// One page of the log from revision `since` (the first is 1): at most
+// `limit` (1..100000) entries, in revision order, into a new page handle.
+// `viewer` CANOPY_SYSTEM_ACTOR sees every change; a user id gets the audit
+// view: only the changes inside accounts where the user holds audit.read
+// (entries with none are left out; a record side outside that reach reads
+// as ""; so do the arguments of an entry not wholly shown and actors whose
+// home account lies outside it). `account` (CANOPY_NO_ID: all) keeps only
+// the changes inside that account's subtree; `types`, `n_types` record type
+// names ("account", "entity", "user", "membership", "role", "meta"; NULL
+// and 0: all) keep only those types. `values` 0 leaves out the records'
+// JSON (before and after read as ""; type, action and id stay), like etcd's
+// keys_only: enough to invalidate caches and several times faster; nonzero
+// includes them. `min_revision` (0: any) is a
+// consistency token: FAILED_PRECONDITION while the database has not
+// reached it. A filtered page may be short, even empty, without being the
+// last: read on from canopy_changes_next until it is past
+// canopy_changes_revision. Errors: INVALID_ARGUMENT (since 0, limit, an
+// unknown type, a NULL entry of `types`), NOT_FOUND (viewer, account),
+// PERMISSION_DENIED (a user viewer filtering by an account where it lacks
+// audit.read), COMPACTED (`since` was trimmed by retention; the message
+// names the oldest revision kept), FAILED_PRECONDITION (min_revision).
+CANOPY_EXPORT canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer, uint64_t since,
+                                                size_t limit, uint64_t account,
+                                                const char* const* types, size_t n_types,
+                                                int values, uint64_t min_revision,
+                                                canopy_changes_t** changes, char** errmsg);
+
+// Blocks the calling thread until the database's revision passes `after`
+// or `timeout_ms` elapses (or the database closes), then stores the
+// revision in *revision: follow mode reads to the head, then waits for
+// more. Other threads may use the database meanwhile; closing it still
+// needs every call on it to have returned. Errors: INVALID_ARGUMENT (NULL
+// db or revision).
+CANOPY_EXPORT canopy_code_t canopy_changes_wait(canopy_db_t* db, uint64_t after,
+                                                uint32_t timeout_ms, uint64_t* revision,
+                                                char** errmsg);
+
+// Change-log pages (canopy::ChangesPage): entries read by index `i`, the
+// record changes of an entry by index `j`.
+CANOPY_EXPORT void canopy_changes_destroy(canopy_changes_t* changes);
+// Entries on this page.
+CANOPY_EXPORT size_t canopy_changes_count(const canopy_changes_t* changes);
+// The revision to read from next (past the last one scanned).
+CANOPY_EXPORT uint64_t canopy_changes_next(const canopy_changes_t* changes);
+// The database's revision when the page was read.
+CANOPY_EXPORT uint64_t canopy_changes_revision(const canopy_changes_t* changes);
+CANOPY_EXPORT uint64_t canopy_changes_entry_revision(const canopy_changes_t* changes, size_t i);
+// Commit time, microseconds since the Unix epoch.
+CANOPY_EXPORT int64_t canopy_changes_entry_time_us(const canopy_changes_t* changes, size_t i);
+// The acting user's login, "system", or "" (hidden in an audit view).
+CANOPY_EXPORT const char* canopy_changes_entry_actor(const canopy_changes_t* changes, size_t i);
+// "account.create", "entity.reassign", "import"...
+CANOPY_EXPORT const char* canopy_changes_entry_operation(const canopy_changes_t* changes,
+                                                         size_t i);
+// The call's arguments as a JSON object; "" when hidden in an audit view.
+CANOPY_EXPORT const char* canopy_changes_entry_arguments(const canopy_changes_t* changes,
+                                                         size_t i);
+// Record changes of entry `i`.
+CANOPY_EXPORT size_t canopy_changes_record_count(const canopy_changes_t* changes, size_t i);
+// "account", "entity", "user", "membership", "role" or "meta".
+CANOPY_EXPORT const char* canopy_changes_record_type(const canopy_changes_t* changes, size_t i,
+                                                     size_t j);
+// "created", "changed" or "deleted".
+CANOPY_EXPORT const char* canopy_changes_record_action(const canopy_changes_t* changes, size_t i,
+                                                       size_t j);
+// The record's id; "<user>/<account>" for a membership.
+CANOPY_EXPORT const char* canopy_changes_record_id(const canopy_changes_t* changes, size_t i,
+                                                   size_t j);
+// The record as a JSON object before / after the change; "" when it did
+// not exist / no longer exists, or lies outside an audit viewer's reach.
+CANOPY_EXPORT const char* canopy_changes_record_before(const canopy_changes_t* changes, size_t i,
+                                                       size_t j);
+CANOPY_EXPORT const char* canopy_changes_record_after(const canopy_changes_t* changes, size_t i,
+                                                      size_t j);
+
+// Replication: the stored log entries from revision `since`, at most
+// `limit` (1..100000), each an opaque checksummed byte string for
+// canopy_changes_apply on another database, into a new list (empty when
+// `since` is past the head). Errors: INVALID_ARGUMENT (since 0, limit),
+// COMPACTED (`since` was trimmed by retention).
+CANOPY_EXPORT canopy_code_t canopy_log_entries_read(canopy_db_t* db, uint64_t since, size_t limit,
+                                                    canopy_log_entries_t** entries, char** errmsg);
+
+// Lists of log entries; canopy_log_entries_data borrows (valid while the
+// list lives; NULL out of range) and canopy_log_entries_size gives its
+// length in bytes (the data may hold NUL bytes).
+CANOPY_EXPORT void canopy_log_entries_destroy(canopy_log_entries_t* entries);
+CANOPY_EXPORT size_t canopy_log_entries_count(const canopy_log_entries_t* entries);
+CANOPY_EXPORT const uint8_t* canopy_log_entries_data(const canopy_log_entries_t* entries,
+                                                     size_t i);
+CANOPY_EXPORT size_t canopy_log_entries_size(const canopy_log_entries_t* entries, size_t i);
+
+// Applies `n` entries read with canopy_log_entries_read from another
+// database (entry i is the `sizes[i]` bytes at `entries[i]`), in revision
+// order: each must be this database's revision + 1; an entry already
+// applied is skipped when identical. An empty database adopts the source's
+// lineage, so that it follows it from then on. Each entry is applied
+// atomically; on an error the entries before it stay applied. When
+// `report` is not NULL it receives a new report whatever the call returns
+// (saying how far it got), unless an argument is invalid. `entries` and
+// `sizes` may be NULL only when n is 0. Errors: INVALID_ARGUMENT (NULL
+// arguments), FAILED_PRECONDITION (a gap, a repeated revision with other
+// contents, another lineage, a database with data but no log to follow
+// from), CORRUPTION (a damaged entry).
+CANOPY_EXPORT canopy_code_t canopy_changes_apply(canopy_db_t* db, const uint8_t* const* entries,
+                                                 const size_t* sizes, size_t n,
+                                                 canopy_apply_report_t** report, char** errmsg);
+
+// Apply reports (canopy::ApplyReport).
+CANOPY_EXPORT void canopy_apply_report_destroy(canopy_apply_report_t* report);
+// Entries applied / skipped as already applied.
+CANOPY_EXPORT uint64_t canopy_apply_report_applied(const canopy_apply_report_t* report);
+CANOPY_EXPORT uint64_t canopy_apply_report_skipped(const canopy_apply_report_t* report);
+// The database's revision afterwards.
+CANOPY_EXPORT uint64_t canopy_apply_report_revision(const canopy_apply_report_t* report);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -44,6 +44,9 @@ from canopy.model import (
     SYSTEM_ACTOR,
     Account,
     AccountRow,
+    ApplyReport,
+    ChangeEntry,
+    ChangesPage,
     Entity,
     EntityCounts,
     EntityKind,
@@ -54,6 +57,7 @@ from canopy.model import (
     Outcome,
     ReassignItem,
     ReassignReport,
+    RecordChange,
     Role,
     SubAccountAccess,
     Summary,
@@ -69,10 +73,12 @@ from canopy.model import (
 __version__ = version()
 
 __all__ = [
-    "Aborted", "Account", "AccountRow", "AlreadyExists", "CanopyError", "Compacted", "Corruption", "Db",
+    "Aborted", "Account", "AccountRow", "AlreadyExists", "ApplyReport", "CanopyError",
+    "ChangeEntry", "ChangesPage", "Compacted", "Corruption", "Db",
     "Entity", "EntityCounts", "EntityKind", "EntityRef", "Explanation", "FailedPrecondition",
     "ImportReport", "Internal", "InvalidArgument", "IoError", "Membership", "NotFound",
-    "NotSupported", "Outcome", "PermissionDenied", "ReassignItem", "ReassignReport", "Role",
+    "NotSupported", "Outcome", "PermissionDenied", "ReassignItem", "ReassignReport",
+    "RecordChange", "Role",
     "SYSTEM_ACTOR", "SubAccountAccess", "Summary", "TablePage", "TableSort", "User",
     "VisibleItem", "VisiblePage", "VisibleStream", "WhoCanItem", "WhoCanPage", "error_for",
     "open", "storage_format_version", "version",

@@ -18,6 +18,8 @@ thread at a time.
 """
 
 import ctypes
+import json
+import time
 import weakref
 
 from canopy import _convert as cv
@@ -40,7 +42,7 @@ def storage_format_version():
 
 def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  # noqa: A001
          sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
-         max_open_cursors=1024):
+         max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0):
     """Opens (or creates) the database in the folder ``path``.
 
     Use it as a context manager, which closes the database on exit::
@@ -50,7 +52,9 @@ def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  
 
     The keyword options are ``canopy::Options`` (see ``options.h``):
     ``sync=False`` skips the fsync per mutation (bulk loads you can redo);
-    ``max_depth`` is fixed when the database is created.
+    ``max_depth`` is fixed when the database is created;
+    ``log_retention_count`` / ``log_retention_seconds`` (0: no limit) trim
+    the change log (reading a trimmed revision raises Compacted).
 
     Raises:
         NotFound: the folder is missing and ``create_if_missing`` is False.
@@ -61,7 +65,9 @@ def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  
     """
     return Db(path, create_if_missing=create_if_missing, error_if_exists=error_if_exists,
               max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
-              cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors)
+              cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors,
+              log_retention_count=log_retention_count,
+              log_retention_seconds=log_retention_seconds)
 
 
 class _Progress:
@@ -179,6 +185,11 @@ class Db:
                 opts, cv.count(options["cursor_ttl_seconds"], "cursor_ttl_seconds", _MAX_U32))
             lib.canopy_options_set_max_open_cursors(
                 opts, cv.count(options["max_open_cursors"], "max_open_cursors"))
+            lib.canopy_options_set_log_retention_count(
+                opts, cv.count(options.get("log_retention_count", 1000000),
+                               "log_retention_count"))
+            lib.canopy_options_set_log_retention_seconds(
+                opts, cv.count(options.get("log_retention_seconds", 0), "log_retention_seconds"))
             out = ctypes.c_void_p()
             cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(out))
             self._handle = out.value
@@ -567,7 +578,7 @@ class Db:
     # ---- Visibility queries -----------------------------------------------------
 
     def _request(self, viewer, kind, permission, type_, name_prefix, attribute, within,
-                 direct_only):
+                 direct_only, min_revision=0):
         """A new ``canopy_visible_request_t`` (the caller destroys it)."""
         k, _ = model.parse_enum(model.EntityKind, kind, "kind")
         values = [
@@ -578,6 +589,8 @@ class Db:
              cv.text(name_prefix, "name_prefix", optional=True)),
             (lib.canopy_visible_request_set_within, cv.ident(within, "within", optional=True)),
             (lib.canopy_visible_request_set_direct_only, cv.flag(direct_only, "direct_only")),
+            (lib.canopy_visible_request_set_min_revision,
+             cv.count(min_revision, "min_revision")),
         ]
         if attribute is not None:
             if not isinstance(attribute, tuple) or len(attribute) != 2:
@@ -595,7 +608,7 @@ class Db:
 
     def visible_page(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
                      name_prefix=None, attribute=None, within=None, direct_only=False,
-                     limit=100, cursor=None):
+                     limit=100, cursor=None, min_revision=0):
         """One page of the ``kind`` entities ``viewer`` may see with
         ``permission`` (default ``"<kind>.read"``), in scan order (tree
         order of the owner, then id).
@@ -603,14 +616,18 @@ class Db:
         Filters: ``type`` (exact), ``name_prefix``, ``attribute`` (a
         ``(name, value)`` tuple), ``within`` (an account's subtree),
         ``direct_only``. Resume with the page's ``next_cursor``.
+        ``min_revision`` is a consistency token (e.g. the
+        :attr:`last_committed_revision` of a write to read back); the page
+        says in ``revision`` which revision it read.
 
         Raises:
             InvalidArgument: a bad permission, filter, limit (1..10000), or
                 a forged cursor or one from another request.
             NotFound: the viewer or ``within``.
+            FailedPrecondition: the database has not reached ``min_revision``.
         """
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
-                                direct_only)
+                                direct_only, min_revision)
         try:
             lib.canopy_visible_request_set_limit(request, cv.count(limit, "limit"))
             lib.canopy_visible_request_set_cursor(request, cv.text(cursor, "cursor",
@@ -624,7 +641,8 @@ class Db:
                                            owner=lib.canopy_visible_page_owner(out, i))
                          for i in range(lib.canopy_visible_page_count(out))]
                 return model.VisiblePage(
-                    items, cv.cursor_out(lib.canopy_visible_page_next_cursor(out)))
+                    items, cv.cursor_out(lib.canopy_visible_page_next_cursor(out)),
+                    lib.canopy_visible_page_revision(out))
         finally:
             lib.canopy_visible_request_destroy(request)
 
@@ -647,12 +665,14 @@ class Db:
             cursor = page.next_cursor
 
     def stream(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
-               name_prefix=None, attribute=None, within=None, direct_only=False):
+               name_prefix=None, attribute=None, within=None, direct_only=False,
+               min_revision=0):
         """A :class:`VisibleStream` over the whole selection on one
-        snapshot (libcanopy's streaming iterator). Takes the filters of
-        :meth:`visible_page`; errors in them are raised here."""
+        snapshot (libcanopy's streaming iterator). Takes the filters and
+        ``min_revision`` of :meth:`visible_page`; errors in them are raised
+        here."""
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
-                                direct_only)
+                                direct_only, min_revision)
         try:
             out = ctypes.c_void_p()
             cv.call(lib.canopy_visible_iterator_create, self._h(), request, ctypes.byref(out))
@@ -663,11 +683,11 @@ class Db:
         return stream
 
     def count(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
-              name_prefix=None, attribute=None, within=None, direct_only=False):
+              name_prefix=None, attribute=None, within=None, direct_only=False, min_revision=0):
         """The exact number of entities :meth:`visible` would yield; with no
         filter beyond kind and permission it does not scan."""
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
-                                direct_only)
+                                direct_only, min_revision)
         try:
             out = ctypes.c_uint64()
             cv.call(lib.canopy_visible_count, self._h(), request, ctypes.byref(out))
@@ -707,27 +727,30 @@ class Db:
                 path=[cv.string(lib.canopy_explanation_path(out, i))
                       for i in range(lib.canopy_explanation_path_count(out))])
 
-    def who_can_page(self, permission, entity_key, *, limit=100, cursor=None):
+    def who_can_page(self, permission, entity_key, *, limit=100, cursor=None, min_revision=0):
         """One page of the users who may exercise ``permission`` on the
-        entity, by user id."""
+        entity, by user id. ``min_revision``: as for :meth:`visible_page`."""
         with cv.handle_out(lib.canopy_who_can_page_destroy) as out:
-            cv.call(lib.canopy_access_who_can, self._h(), cv.text(permission, "permission"),
+            cv.call(lib.canopy_access_who_can_v2, self._h(), cv.text(permission, "permission"),
                     cv.text(entity_key, "entity_key"), cv.count(limit, "limit"),
-                    cv.text(cursor, "cursor", optional=True), ctypes.byref(out))
+                    cv.text(cursor, "cursor", optional=True),
+                    cv.count(min_revision, "min_revision"), ctypes.byref(out))
             items = [model.WhoCanItem(user=lib.canopy_who_can_page_user(out, i),
                                       login=cv.string(lib.canopy_who_can_page_login(out, i)),
                                       via_account=lib.canopy_who_can_page_via_account(out, i),
                                       role=lib.canopy_who_can_page_role(out, i),
                                       branch=bool(lib.canopy_who_can_page_branch(out, i)))
                      for i in range(lib.canopy_who_can_page_count(out))]
-            return model.WhoCanPage(items, cv.cursor_out(lib.canopy_who_can_page_next_cursor(out)))
+            return model.WhoCanPage(items, cv.cursor_out(lib.canopy_who_can_page_next_cursor(out)),
+                                    lib.canopy_who_can_page_revision(out))
 
-    def who_can(self, permission, entity_key, *, page_size=100):
+    def who_can(self, permission, entity_key, *, page_size=100, min_revision=0):
         """Every user who may exercise ``permission`` on the entity, as an
         iterator of :class:`WhoCanItem` that pages as it goes."""
         cursor = None
         while True:
-            page = self.who_can_page(permission, entity_key, limit=page_size, cursor=cursor)
+            page = self.who_can_page(permission, entity_key, limit=page_size, cursor=cursor,
+                                     min_revision=min_revision)
             yield from page.items
             if page.next_cursor is None:
                 return
@@ -736,16 +759,17 @@ class Db:
     # ---- Views -------------------------------------------------------------------
 
     def accounts_table_page(self, viewer, *, root=None, sort="tree", descending=False,
-                            limit=100, cursor=None):
+                            limit=100, cursor=None, min_revision=0):
         """One page of the "All accounts" table: the accounts ``viewer``
         may read (within ``root``'s subtree), sorted by ``sort`` (a
-        :class:`TableSort` or its name)."""
+        :class:`TableSort` or its name). ``min_revision``: as for
+        :meth:`visible_page`."""
         s, _ = model.parse_enum(model.TableSort, sort, "sort")
         with cv.handle_out(lib.canopy_table_page_destroy) as out:
-            cv.call(lib.canopy_account_table, self._h(), cv.actor(viewer, "viewer"),
+            cv.call(lib.canopy_account_table_v2, self._h(), cv.actor(viewer, "viewer"),
                     cv.ident(root, "root", optional=True), s, cv.flag(descending, "descending"),
                     cv.count(limit, "limit"), cv.text(cursor, "cursor", optional=True),
-                    ctypes.byref(out))
+                    cv.count(min_revision, "min_revision"), ctypes.byref(out))
             rows = [model.AccountRow(
                 id=lib.canopy_table_page_id(out, r),
                 parent=cv.optional_id(lib.canopy_table_page_parent(out, r)),
@@ -761,15 +785,18 @@ class Db:
                 created_us=lib.canopy_table_page_created_us(out, r))
                 for r in range(lib.canopy_table_page_count(out))]
             return model.TablePage(rows, lib.canopy_table_page_total(out),
-                                   cv.cursor_out(lib.canopy_table_page_next_cursor(out)))
+                                   cv.cursor_out(lib.canopy_table_page_next_cursor(out)),
+                                   lib.canopy_table_page_revision(out))
 
-    def accounts_table(self, viewer, *, root=None, sort="tree", descending=False, page_size=100):
+    def accounts_table(self, viewer, *, root=None, sort="tree", descending=False, page_size=100,
+                       min_revision=0):
         """Every row of the "All accounts" table, as an iterator of
         :class:`AccountRow` that pages as it goes."""
         cursor = None
         while True:
             page = self.accounts_table_page(viewer, root=root, sort=sort, descending=descending,
-                                            limit=page_size, cursor=cursor)
+                                            limit=page_size, cursor=cursor,
+                                            min_revision=min_revision)
             yield from page.rows
             if page.next_cursor is None:
                 return
@@ -848,6 +875,174 @@ class Db:
                 raise
 
 
+    # ---- Change log ------------------------------------------------------------------
+
+    @property
+    def revision(self):
+        """The revision of the last committed mutation (0: none yet). Every
+        mutation that changes something commits the next revision."""
+        return lib.canopy_db_revision(self._h())
+
+    @property
+    def last_committed_revision(self):
+        """The revision committed by this thread's last successful mutation
+        on this database (0: none): the consistency token to pass as
+        ``min_revision`` to a read that must see that write."""
+        return lib.canopy_db_last_committed_revision(self._h())
+
+    @property
+    def log_id(self):
+        """The lineage id: the id of the database whose log this one holds
+        (its own, or the one it follows through :meth:`apply_changes`)."""
+        out = ctypes.c_void_p()
+        cv.call(lib.canopy_db_log_id, self._h(), ctypes.byref(out))
+        try:
+            return ctypes.string_at(out.value).decode("utf-8", "replace")
+        finally:
+            lib.canopy_free(out)
+
+    def changes(self, since=1, limit=1000, *, account=None, types=None, viewer=None,
+                values=True, min_revision=0):
+        """One :class:`ChangesPage` of the change log from revision
+        ``since``: at most ``limit`` (1..100000) entries, in revision order.
+
+        ``viewer`` None (or :data:`canopy.SYSTEM_ACTOR`) sees every change;
+        a user id gets the audit view: only the changes inside accounts
+        where it holds audit.read (hidden sides, arguments and actors read
+        as None). ``account`` (an id) keeps the changes inside its subtree,
+        ``types`` (a list of record type names: "account", "entity",
+        "user", "membership", "role", "meta") only those types. ``values``
+        False leaves out the records (``before`` and ``after`` are None;
+        type, action and id stay), like etcd's keys_only. Read on
+        from the page's ``next`` while it is not ``at_head``, or use
+        :meth:`watch`.
+
+        Raises:
+            InvalidArgument: ``since`` 0, a bad limit, an unknown type.
+            NotFound: the viewer or the account.
+            PermissionDenied: a user viewer filtering by an account where it
+                lacks audit.read.
+            Compacted: ``since`` was trimmed by retention (the message
+                names the oldest revision kept).
+            FailedPrecondition: the database has not reached ``min_revision``.
+        """
+        if types is None:
+            array, n = None, 0
+        else:
+            array, n = cv.texts(types, "types")
+        with cv.handle_out(lib.canopy_changes_destroy) as out:
+            cv.call(lib.canopy_changes_read, self._h(),
+                    cv.actor(viewer if viewer is not None else model.SYSTEM_ACTOR, "viewer"),
+                    cv.count(since, "since"), cv.count(limit, "limit"),
+                    cv.ident(account, "account", optional=True), array, n,
+                    cv.flag(values, "values"), cv.count(min_revision, "min_revision"),
+                    ctypes.byref(out))
+            return model.ChangesPage(
+                entries=[_change_entry(out, i) for i in range(lib.canopy_changes_count(out))],
+                next=lib.canopy_changes_next(out),
+                revision=lib.canopy_changes_revision(out))
+
+    def wait_for_changes(self, after, timeout=1.0):
+        """Blocks until the revision passes ``after`` or ``timeout``
+        seconds elapse (or the database closes); returns the revision then.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError("timeout must be a number of seconds, not %s" %
+                            type(timeout).__name__)
+        if timeout < 0:
+            raise errors.InvalidArgument("timeout %r is negative" % (timeout,))
+        ms = min(int(timeout * 1000), _MAX_U32)
+        out = ctypes.c_uint64()
+        cv.call(lib.canopy_changes_wait, self._h(), cv.count(after, "after"), ms,
+                ctypes.byref(out))
+        return out.value
+
+    def watch(self, since=1, *, follow=False, timeout=None, page_size=1000, account=None,
+              types=None, viewer=None, values=True):
+        """Every :class:`ChangeEntry` from revision ``since`` on, as an
+        iterator that reads page after page (filters as for
+        :meth:`changes`).
+
+        Without ``follow`` it ends at the head of the log. With ``follow``
+        it then waits for new revisions and yields them as they commit; it
+        ends when nothing new arrives for ``timeout`` seconds (None: it
+        never ends; break out of the loop to stop). Arguments are checked on
+        the first ``next()``.
+        """
+        if timeout is not None and (isinstance(timeout, bool) or
+                                    not isinstance(timeout, (int, float))):
+            raise TypeError("timeout must be a number of seconds or None, not %s" %
+                            type(timeout).__name__)
+        while True:
+            page = self.changes(since, page_size, account=account, types=types, viewer=viewer,
+                                values=values)
+            yield from page.entries
+            since = page.next
+            if not page.at_head:
+                continue
+            if not follow:
+                return
+            # Wait in short steps, so that Ctrl-C gets through between them.
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                step = 0.25
+                if deadline is not None:
+                    step = min(step, max(0.0, deadline - time.monotonic()))
+                if self.wait_for_changes(page.revision, step) > page.revision:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+
+    def log_entries(self, since=1, limit=1000):
+        """Replication: the stored log entries from revision ``since`` (at
+        most ``limit``, 1..100000), each an opaque ``bytes`` for
+        :meth:`apply_changes` on another database. Empty past the head.
+
+        Raises InvalidArgument (``since`` 0, limit) or Compacted."""
+        with cv.handle_out(lib.canopy_log_entries_destroy) as out:
+            cv.call(lib.canopy_log_entries_read, self._h(), cv.count(since, "since"),
+                    cv.count(limit, "limit"), ctypes.byref(out))
+            return [ctypes.string_at(lib.canopy_log_entries_data(out, i),
+                                     lib.canopy_log_entries_size(out, i))
+                    for i in range(lib.canopy_log_entries_count(out))]
+
+    def apply_changes(self, entries):
+        """Applies entries read with :meth:`log_entries` from another
+        database, in revision order (each must be this database's revision
+        + 1; one already applied is skipped when identical). An empty
+        database adopts the source's lineage and follows it from then on.
+        Returns the :class:`ApplyReport`.
+
+        Each entry is applied atomically; on an error the entries before it
+        stay applied and the exception carries the report in ``.report``.
+
+        Raises:
+            FailedPrecondition: a gap, a repeated revision with other
+                contents, another lineage.
+            Corruption: a damaged entry.
+        """
+        if isinstance(entries, (str, bytes)) or not hasattr(entries, "__iter__"):
+            raise TypeError("entries must be a list of bytes, not %s" % type(entries).__name__)
+        items = []
+        for i, e in enumerate(entries):
+            if not isinstance(e, (bytes, bytearray, memoryview)):
+                raise TypeError("entries[%d] must be bytes, not %s" % (i, type(e).__name__))
+            items.append(bytes(e))
+        # Pointers into the bytes objects (kept alive by `items`), with lengths:
+        # the entries may hold NUL bytes.
+        pointers = (ctypes.c_char_p * max(1, len(items)))(*items)
+        data = ctypes.cast(pointers, ctypes.POINTER(ctypes.c_void_p))
+        sizes = (ctypes.c_size_t * max(1, len(items)))(*[len(e) for e in items])
+        with cv.handle_out(lib.canopy_apply_report_destroy) as out:
+            try:
+                cv.call(lib.canopy_changes_apply, self._h(), data, sizes, len(items),
+                        ctypes.byref(out))
+            except errors.CanopyError as e:
+                if out.value:
+                    e.report = _apply_report(out)
+                raise
+            return _apply_report(out)
+
 # ---- Handles to values ----------------------------------------------------------
 
 
@@ -911,3 +1106,32 @@ def _import_report(h):
         users=lib.canopy_import_report_users(h),
         memberships=lib.canopy_import_report_memberships(h),
         entities=lib.canopy_import_report_entities(h))
+
+
+def _json_or_none(raw):
+    """A JSON object returned as text ("" meaning none) as a dict, or None."""
+    text = cv.string(raw)
+    return json.loads(text) if text else None
+
+
+def _change_entry(h, i):
+    return model.ChangeEntry(
+        revision=lib.canopy_changes_entry_revision(h, i),
+        time_us=lib.canopy_changes_entry_time_us(h, i),
+        actor=cv.string(lib.canopy_changes_entry_actor(h, i)) or None,
+        operation=cv.string(lib.canopy_changes_entry_operation(h, i)),
+        arguments=_json_or_none(lib.canopy_changes_entry_arguments(h, i)),
+        changes=[model.RecordChange(
+            type=cv.string(lib.canopy_changes_record_type(h, i, j)),
+            action=cv.string(lib.canopy_changes_record_action(h, i, j)),
+            id=cv.string(lib.canopy_changes_record_id(h, i, j)),
+            before=_json_or_none(lib.canopy_changes_record_before(h, i, j)),
+            after=_json_or_none(lib.canopy_changes_record_after(h, i, j)))
+            for j in range(lib.canopy_changes_record_count(h, i))])
+
+
+def _apply_report(h):
+    return model.ApplyReport(
+        applied=lib.canopy_apply_report_applied(h),
+        skipped=lib.canopy_apply_report_skipped(h),
+        revision=lib.canopy_apply_report_revision(h))

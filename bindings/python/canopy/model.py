@@ -12,7 +12,7 @@ constants; wherever a method takes one it also accepts its lower-case name
 
 import dataclasses
 import enum
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 #: The platform's system actor (and the all-seeing viewer):
 #: ``CANOPY_SYSTEM_ACTOR``. Pass it where an actor or viewer is expected.
@@ -183,6 +183,9 @@ class VisiblePage:
 
     items: List[VisibleItem]
     next_cursor: Optional[str]
+    #: the revision the page was read at (a live cursor's pages keep the
+    #: revision of the first page)
+    revision: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +221,7 @@ class WhoCanPage:
 
     items: List[WhoCanItem]
     next_cursor: Optional[str]
+    revision: int = 0  #: the revision the page was read at
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,6 +248,7 @@ class TablePage:
     rows: List[AccountRow]
     total: int  #: rows in the whole table
     next_cursor: Optional[str]
+    revision: int = 0  #: the revision the page was read at
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,6 +273,57 @@ class ImportReport:
     users: int
     memberships: int
     entities: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordChange:
+    """One record's change within a change-log entry."""
+
+    type: str  #: "account", "entity", "user", "membership", "role" or "meta"
+    action: str  #: "created", "changed" or "deleted"
+    id: str  #: the record's id; "<user>/<account>" for a membership
+    #: the record (parsed JSON) before / after the change; None when it did
+    #: not exist / no longer exists, or lies outside an audit viewer's reach
+    before: Optional[Dict[str, Any]]
+    after: Optional[Dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeEntry:
+    """One committed mutation of the change log."""
+
+    revision: int
+    time_us: int  #: commit time, microseconds since the Unix epoch
+    actor: Optional[str]  #: the acting user's login, "system", or None when hidden
+    operation: str  #: "account.create", "entity.reassign", "import"...
+    #: the call's arguments (parsed JSON); None when hidden in an audit view
+    arguments: Optional[Dict[str, Any]]
+    changes: List[RecordChange]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangesPage:
+    """One page of :meth:`canopy.Db.changes`: read on from ``next``; the
+    log is read to its head once ``next`` is past ``revision`` (a filtered
+    page may be short, even empty, without being the last)."""
+
+    entries: List[ChangeEntry]
+    next: int  #: the revision to read from next
+    revision: int  #: the database's revision when the page was read
+
+    @property
+    def at_head(self):
+        """True when nothing more was committed when the page was read."""
+        return self.next > self.revision
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyReport:
+    """What :meth:`canopy.Db.apply_changes` did."""
+
+    applied: int  #: entries applied
+    skipped: int  #: entries already applied (identical), skipped
+    revision: int  #: the database's revision afterwards
 
 
 def parse_enum(enum_type, value, what) -> Tuple[int, str]:

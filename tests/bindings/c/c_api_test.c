@@ -3,8 +3,8 @@
 // A pure C11 program over include/canopy/c.h (LevelDB's db/c_test.c habit):
 // it drives every function the header declares, the refusals included
 // (NULL arguments, unknown ids, invalid UTF-8, forged cursors, missing
-// permissions), and checks each code and that every failure carries a
-// message. c_api_coverage (CTest) checks that every declared function is
+// permissions, compacted revisions), and checks each code and that every
+// failure carries a message. c_api_coverage (CTest) checks that every declared function is
 // named here. The first failed check stops the program with its line.
 
 #define _XOPEN_SOURCE 700  // mkdtemp, nftw
@@ -183,8 +183,9 @@ static void TestVersions(void) {
   CHECK_STR(canopy_code_name(CANOPY_NOT_FOUND), "not_found");
   CHECK_STR(canopy_code_name(CANOPY_PERMISSION_DENIED), "permission_denied");
   CHECK_STR(canopy_code_name(CANOPY_ABORTED), "aborted");
+  CHECK_STR(canopy_code_name(CANOPY_COMPACTED), "compacted");
   CHECK_STR(canopy_code_name(-1), "unknown");
-  CHECK_STR(canopy_code_name(11), "unknown");
+  CHECK_STR(canopy_code_name(12), "unknown");
   canopy_free(NULL);
 }
 
@@ -199,6 +200,8 @@ static canopy_db_t* TestOpen(const char* path) {
   canopy_options_set_block_cache_bytes(options, (size_t)8 << 20);
   canopy_options_set_cursor_ttl_seconds(options, 60);
   canopy_options_set_max_open_cursors(options, 16);
+  canopy_options_set_log_retention_count(options, 0);  // keep every entry
+  canopy_options_set_log_retention_seconds(options, 0);
   // Setters on NULL do nothing; destroy accepts NULL.
   canopy_options_set_create_if_missing(NULL, 1);
   canopy_options_set_error_if_exists(NULL, 1);
@@ -207,6 +210,8 @@ static canopy_db_t* TestOpen(const char* path) {
   canopy_options_set_block_cache_bytes(NULL, 1);
   canopy_options_set_cursor_ttl_seconds(NULL, 1);
   canopy_options_set_max_open_cursors(NULL, 1);
+  canopy_options_set_log_retention_count(NULL, 1);
+  canopy_options_set_log_retention_seconds(NULL, 1);
   canopy_options_destroy(NULL);
 
   canopy_db_t* db = (canopy_db_t*)1;  // cleared by the failing call
@@ -1679,6 +1684,511 @@ static void TestNullHandles(void) {
   CHECK(canopy_import_report_entities(NULL) == 0);
   CHECK(canopy_strings_count(NULL) == 0);
   CHECK(canopy_strings_at(NULL, 0) == NULL);
+  CHECK(canopy_visible_page_revision(NULL) == 0);
+  CHECK(canopy_who_can_page_revision(NULL) == 0);
+  CHECK(canopy_table_page_revision(NULL) == 0);
+  CHECK(canopy_db_revision(NULL) == 0);
+  CHECK(canopy_db_last_committed_revision(NULL) == 0);
+  CHECK(canopy_changes_count(NULL) == 0);
+  CHECK(canopy_changes_next(NULL) == 0);
+  CHECK(canopy_changes_revision(NULL) == 0);
+  CHECK(canopy_changes_entry_revision(NULL, 0) == 0);
+  CHECK(canopy_changes_entry_time_us(NULL, 0) == 0);
+  CHECK(canopy_changes_entry_actor(NULL, 0) == NULL);
+  CHECK(canopy_changes_entry_operation(NULL, 0) == NULL);
+  CHECK(canopy_changes_entry_arguments(NULL, 0) == NULL);
+  CHECK(canopy_changes_record_count(NULL, 0) == 0);
+  CHECK(canopy_changes_record_type(NULL, 0, 0) == NULL);
+  CHECK(canopy_changes_record_action(NULL, 0, 0) == NULL);
+  CHECK(canopy_changes_record_id(NULL, 0, 0) == NULL);
+  CHECK(canopy_changes_record_before(NULL, 0, 0) == NULL);
+  CHECK(canopy_changes_record_after(NULL, 0, 0) == NULL);
+  CHECK(canopy_log_entries_count(NULL) == 0);
+  CHECK(canopy_log_entries_data(NULL, 0) == NULL);
+  CHECK(canopy_log_entries_size(NULL, 0) == 0);
+  CHECK(canopy_apply_report_applied(NULL) == 0);
+  CHECK(canopy_apply_report_skipped(NULL) == 0);
+  CHECK(canopy_apply_report_revision(NULL) == 0);
+}
+
+// ---- Change log -------------------------------------------------------------------
+
+// Does any record side of the page's entries contain `needle`?
+static int ChangesMention(const canopy_changes_t* page, const char* needle) {
+  for (size_t i = 0; i < canopy_changes_count(page); ++i) {
+    for (size_t j = 0; j < canopy_changes_record_count(page, i); ++j) {
+      if (strstr(canopy_changes_record_before(page, i, j), needle) != NULL ||
+          strstr(canopy_changes_record_after(page, i, j), needle) != NULL) {
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+// The index of entry i's first record change of `type` (there must be one).
+static size_t RecordOf(const canopy_changes_t* page, size_t i, const char* type) {
+  for (size_t j = 0; j < canopy_changes_record_count(page, i); ++j) {
+    if (strcmp(canopy_changes_record_type(page, i, j), type) == 0) return j;
+  }
+  Fail(__LINE__, "no record change of that type", type);
+  return 0;
+}
+
+static void TestChanges(World* w) {
+  phase = "changes";
+  canopy_db_t* db = w->db;
+  const uint64_t head = canopy_db_revision(db);
+  CHECK(head > 20);  // every successful mutation so far
+
+  // A mutation commits the next revision, and says so to its thread.
+  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Customer B", NULL, &err));
+  const uint64_t rev = canopy_db_revision(db);
+  CHECK(rev == head + 1);
+  CHECK(canopy_db_last_committed_revision(db) == rev);
+  // A refusal, or a call that changes nothing, commits none.
+  FAILS(CANOPY_NOT_FOUND, canopy_account_update(db, CANOPY_SYSTEM_ACTOR, 4242, "X", NULL, &err));
+  OK(canopy_account_set_sub_account_management(db, CANOPY_SYSTEM_ACTOR, w->acme_b, 0, &err));
+  CHECK(canopy_db_revision(db) == rev);
+
+  char* log_id = (char*)1;
+  OK(canopy_db_log_id(db, &log_id, &err));
+  CHECK(log_id != NULL && strlen(log_id) > 0);
+  canopy_free(log_id);
+  log_id = (char*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_db_log_id(NULL, &log_id, &err));
+  CHECK(log_id == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'log_id'", canopy_db_log_id(db, NULL, &err));
+
+  // The whole log, system view: one entry per revision, in order.
+  canopy_changes_t* page = NULL;
+  OK(canopy_changes_read(db, CANOPY_SYSTEM_ACTOR, 1, 1000, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == rev);
+  CHECK(canopy_changes_revision(page) == rev);
+  CHECK(canopy_changes_next(page) == rev + 1);
+  for (size_t i = 0; i < canopy_changes_count(page); ++i) {
+    CHECK(canopy_changes_entry_revision(page, i) == i + 1);
+    CHECK(canopy_changes_entry_time_us(page, i) > 0);
+    CHECK(strlen(canopy_changes_entry_operation(page, i)) > 0);
+  }
+  // Revision 1 created acme.
+  CHECK_STR(canopy_changes_entry_operation(page, 0), "account.create");
+  CHECK_STR(canopy_changes_entry_actor(page, 0), "system");
+  CHECK(canopy_changes_entry_arguments(page, 0)[0] == '{');
+  CHECK(canopy_changes_record_count(page, 0) >= 1);
+  size_t j = RecordOf(page, 0, "account");
+  CHECK_STR(canopy_changes_record_type(page, 0, j), "account");
+  CHECK_STR(canopy_changes_record_action(page, 0, j), "created");
+  char id_text[32];
+  snprintf(id_text, sizeof id_text, "%" PRIu64, w->acme);
+  CHECK_STR(canopy_changes_record_id(page, 0, j), id_text);
+  CHECK_STR(canopy_changes_record_before(page, 0, j), "");
+  CHECK(strstr(canopy_changes_record_after(page, 0, j), "\"key\":\"acme\"") != NULL);
+  // The last one renamed acme-b: before and after.
+  const size_t last = canopy_changes_count(page) - 1;
+  CHECK_STR(canopy_changes_entry_operation(page, last), "account.update");
+  j = RecordOf(page, last, "account");
+  CHECK_STR(canopy_changes_record_action(page, last, j), "changed");
+  CHECK(strstr(canopy_changes_record_before(page, last, j), "Nested customer B") != NULL);
+  CHECK(strstr(canopy_changes_record_after(page, last, j), "Customer B") != NULL);
+  // Out of range.
+  CHECK(canopy_changes_entry_revision(page, rev) == 0);
+  CHECK(canopy_changes_entry_time_us(page, rev) == 0);
+  CHECK(canopy_changes_entry_actor(page, rev) == NULL);
+  CHECK(canopy_changes_entry_operation(page, rev) == NULL);
+  CHECK(canopy_changes_entry_arguments(page, rev) == NULL);
+  CHECK(canopy_changes_record_count(page, rev) == 0);
+  CHECK(canopy_changes_record_type(page, 0, 99) == NULL);
+  CHECK(canopy_changes_record_action(page, 0, 99) == NULL);
+  CHECK(canopy_changes_record_id(page, 0, 99) == NULL);
+  CHECK(canopy_changes_record_before(page, 0, 99) == NULL);
+  CHECK(canopy_changes_record_after(page, rev, 0) == NULL);
+  canopy_changes_destroy(page);
+  canopy_changes_destroy(NULL);
+
+  // Paging: `next` says where to go on.
+  OK(canopy_changes_read(db, CANOPY_SYSTEM_ACTOR, 2, 3, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == 3);
+  CHECK(canopy_changes_entry_revision(page, 0) == 2);
+  CHECK(canopy_changes_next(page) == 5);
+  canopy_changes_destroy(page);
+  // Past the head: an empty page.
+  OK(canopy_changes_read(db, 0, rev + 1, 10, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == 0);
+  CHECK(canopy_changes_next(page) > canopy_changes_revision(page));
+  canopy_changes_destroy(page);
+
+  // Filters: an account's subtree, record types.
+  OK(canopy_changes_read(db, 0, 1, 1000, w->globex, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) >= 1);
+  CHECK(strstr(canopy_changes_record_after(page, 0, RecordOf(page, 0, "account")),
+               "\"key\":\"globex\"") != NULL);
+  CHECK(!ChangesMention(page, "\"key\":\"acme\""));
+  canopy_changes_destroy(page);
+  // Keys only: every change keeps type, action and id, never the records.
+  OK(canopy_changes_read(db, 0, 1, 1000, CANOPY_NO_ID, NULL, 0, 0, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == rev);
+  for (size_t i = 0; i < canopy_changes_count(page); ++i) {
+    for (size_t j = 0; j < canopy_changes_record_count(page, i); ++j) {
+      CHECK(strlen(canopy_changes_record_type(page, i, j)) > 0);
+      CHECK(strlen(canopy_changes_record_id(page, i, j)) > 0);
+      CHECK(strcmp(canopy_changes_record_before(page, i, j), "") == 0);
+      CHECK(strcmp(canopy_changes_record_after(page, i, j), "") == 0);
+    }
+  }
+  canopy_changes_destroy(page);
+  const char* user_types[] = {"user", "membership"};
+  OK(canopy_changes_read(db, 0, 1, 1000, CANOPY_NO_ID, user_types, 2, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) >= 5);
+  for (size_t i = 0; i < canopy_changes_count(page); ++i) {
+    for (size_t j = 0; j < canopy_changes_record_count(page, i); ++j) {
+      const char* type = canopy_changes_record_type(page, i, j);
+      CHECK(strcmp(type, "user") == 0 || strcmp(type, "membership") == 0);
+    }
+  }
+  canopy_changes_destroy(page);
+
+  // The audit view: a holds audit.read (account_admin) on acme-a's branch
+  // only; b (viewer) nowhere.
+  size_t all = 0;
+  OK(canopy_changes_read(db, 0, 1, 1000, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  all = canopy_changes_count(page);
+  canopy_changes_destroy(page);
+  OK(canopy_changes_read(db, w->a, 1, 1000, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) > 0 && canopy_changes_count(page) < all);
+  CHECK(ChangesMention(page, "\"key\":\"acme-a1\""));
+  CHECK(!ChangesMention(page, "\"key\":\"globex\""));
+  CHECK(!ChangesMention(page, "Customer B"));
+  canopy_changes_destroy(page);
+  page = (canopy_changes_t*)1;
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "audit.read",
+             canopy_changes_read(db, w->b, 1, 1000, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(page == NULL);
+  page = (canopy_changes_t*)1;
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "audit.read",
+             canopy_changes_read(db, w->a, 1, 1000, w->globex, NULL, 0, 1, 0, &page, &err));
+  CHECK(page == NULL);
+
+  // Refusals.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_changes_read(NULL, 0, 1, 10, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'changes'",
+             canopy_changes_read(db, 0, 1, 10, CANOPY_NO_ID, NULL, 0, 1, 0, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "since",
+             canopy_changes_read(db, 0, 0, 10, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit",
+             canopy_changes_read(db, 0, 1, 0, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_changes_read(db, 0, 1, 100001, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  const char* bogus[] = {"account", "bogus"};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "bogus",
+             canopy_changes_read(db, 0, 1, 10, CANOPY_NO_ID, bogus, 2, 1, 0, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'types'",
+             canopy_changes_read(db, 0, 1, 10, CANOPY_NO_ID, NULL, 1, 1, 0, &page, &err));
+  const char* null_type[] = {NULL};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'types[0]'",
+             canopy_changes_read(db, 0, 1, 10, CANOPY_NO_ID, null_type, 1, 1, 0, &page, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_changes_read(db, 0, 1, 10, 4242, NULL, 0, 1, 0, &page, &err));
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_changes_read(db, 4242, 1, 10, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "revision",
+             canopy_changes_read(db, 0, 1, 10, CANOPY_NO_ID, NULL, 0, 1, rev + 1, &page, &err));
+  CHECK(page == NULL);
+  OK(canopy_changes_read(db, 0, 1, 10, CANOPY_NO_ID, NULL, 0, 1, rev, &page, &err));
+  canopy_changes_destroy(page);
+
+  // Waiting: at once when the revision is already past `after`, else until
+  // the timeout.
+  uint64_t now = 7;
+  OK(canopy_changes_wait(db, rev - 1, 60000, &now, &err));
+  CHECK(now == rev);
+  now = 7;
+  OK(canopy_changes_wait(db, rev, 20, &now, &err));
+  CHECK(now == rev);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_changes_wait(NULL, 0, 0, &now, &err));
+  CHECK(now == 0);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'revision'", canopy_changes_wait(db, 0, 0, NULL, &err));
+
+  // Consistency tokens on the other reads, and the revision they read at.
+  canopy_visible_request_t* req = canopy_visible_request_create(w->a, CANOPY_KIND_DEVICE);
+  canopy_visible_request_set_min_revision(req, rev);
+  canopy_visible_request_set_min_revision(NULL, rev);
+  canopy_visible_page_t* vpage = NULL;
+  OK(canopy_visible_list(db, req, &vpage, &err));
+  CHECK(canopy_visible_page_count(vpage) > 0);
+  CHECK(canopy_visible_page_revision(vpage) == rev);
+  canopy_visible_page_destroy(vpage);
+  canopy_visible_request_set_min_revision(req, rev + 1);
+  vpage = (canopy_visible_page_t*)1;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "revision", canopy_visible_list(db, req, &vpage, &err));
+  CHECK(vpage == NULL);
+  uint64_t n = 0;
+  FAILS(CANOPY_FAILED_PRECONDITION, canopy_visible_count(db, req, &n, &err));
+  canopy_visible_iterator_t* it = NULL;
+  FAILS(CANOPY_FAILED_PRECONDITION, canopy_visible_iterator_create(db, req, &it, &err));
+  CHECK(it == NULL);
+  canopy_visible_request_destroy(req);
+
+  canopy_who_can_page_t* wpage = NULL;
+  OK(canopy_access_who_can_v2(db, "device.read", "dev-a1", 10, NULL, rev, &wpage, &err));
+  CHECK(canopy_who_can_page_count(wpage) >= 2);
+  CHECK(canopy_who_can_page_revision(wpage) == rev);
+  canopy_who_can_page_destroy(wpage);
+  OK(canopy_access_who_can(db, "device.read", "dev-a1", 10, NULL, &wpage, &err));
+  CHECK(canopy_who_can_page_revision(wpage) == rev);
+  canopy_who_can_page_destroy(wpage);
+  wpage = (canopy_who_can_page_t*)1;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "revision",
+             canopy_access_who_can_v2(db, "device.read", "dev-a1", 10, NULL, rev + 1, &wpage,
+                                      &err));
+  CHECK(wpage == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_access_who_can_v2",
+             canopy_access_who_can_v2(NULL, "device.read", "dev-a1", 10, NULL, 0, &wpage, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entity_key'",
+             canopy_access_who_can_v2(db, "device.read", NULL, 10, NULL, 0, &wpage, &err));
+
+  canopy_table_page_t* t = NULL;
+  OK(canopy_account_table_v2(db, w->admin, CANOPY_NO_ID, CANOPY_SORT_TREE, 0, 100, NULL, rev, &t,
+                             &err));
+  CHECK(canopy_table_page_count(t) >= 4);
+  CHECK(canopy_table_page_revision(t) == rev);
+  canopy_table_page_destroy(t);
+  t = (canopy_table_page_t*)1;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "revision",
+             canopy_account_table_v2(db, w->admin, CANOPY_NO_ID, CANOPY_SORT_TREE, 0, 100, NULL,
+                                     rev + 1, &t, &err));
+  CHECK(t == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "sort order",
+             canopy_account_table_v2(db, w->admin, CANOPY_NO_ID, 99, 0, 100, NULL, 0, &t, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_table_v2",
+             canopy_account_table_v2(NULL, w->admin, 0, CANOPY_SORT_TREE, 0, 10, NULL, 0, &t,
+                                     &err));
+}
+
+// Retention: a log that keeps only the newest entries refuses older ones.
+static void TestCompacted(void) {
+  phase = "compacted";
+  char path[512];
+  Path(path, sizeof path, "small-log");
+  canopy_options_t* options = canopy_options_create();
+  canopy_options_set_sync(options, 0);
+  canopy_options_set_log_retention_count(options, 2);
+  canopy_options_set_log_retention_seconds(options, 3600);
+  canopy_db_t* db = NULL;
+  OK(canopy_db_open(options, path, &db, &err));
+  canopy_options_destroy(options);
+  CHECK(canopy_db_revision(db) == 0);
+  for (int i = 0; i < 8; ++i) {
+    char key[16];
+    snprintf(key, sizeof key, "t%d", i);
+    OK(canopy_account_create(db, 0, key, key, CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  }
+  CHECK(canopy_db_revision(db) == 8);
+  canopy_changes_t* page = (canopy_changes_t*)1;
+  FAILS_WITH(CANOPY_COMPACTED, "oldest",
+             canopy_changes_read(db, 0, 1, 100, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(page == NULL);
+  canopy_log_entries_t* entries = (canopy_log_entries_t*)1;
+  FAILS(CANOPY_COMPACTED, canopy_log_entries_read(db, 1, 100, &entries, &err));
+  CHECK(entries == NULL);
+  // The newest entry is always kept.
+  OK(canopy_changes_read(db, 0, 8, 100, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == 1);
+  CHECK(canopy_changes_entry_revision(page, 0) == 8);
+  canopy_changes_destroy(page);
+  OK(canopy_log_entries_read(db, 8, 100, &entries, &err));
+  CHECK(canopy_log_entries_count(entries) == 1);
+  canopy_log_entries_destroy(entries);
+  OK(canopy_db_close(db, &err));
+}
+
+// Reads `db`'s log entries from `since` (pages of `page_size`) and applies
+// them to `follower`; returns how many were applied.
+static uint64_t Replicate(canopy_db_t* db, canopy_db_t* follower, uint64_t since,
+                          size_t page_size) {
+  uint64_t applied = 0;
+  for (;;) {
+    canopy_log_entries_t* entries = NULL;
+    OK(canopy_log_entries_read(db, since, page_size, &entries, &err));
+    const size_t n = canopy_log_entries_count(entries);
+    if (n == 0) {
+      canopy_log_entries_destroy(entries);
+      return applied;
+    }
+    const uint8_t* data[64];
+    size_t sizes[64];
+    CHECK(n <= 64);
+    for (size_t i = 0; i < n; ++i) {
+      data[i] = canopy_log_entries_data(entries, i);
+      sizes[i] = canopy_log_entries_size(entries, i);
+      CHECK(data[i] != NULL && sizes[i] > 4);
+    }
+    CHECK(canopy_log_entries_data(entries, n) == NULL);
+    CHECK(canopy_log_entries_size(entries, n) == 0);
+    canopy_apply_report_t* report = NULL;
+    OK(canopy_changes_apply(follower, data, sizes, n, &report, &err));
+    CHECK(canopy_apply_report_applied(report) == n);
+    CHECK(canopy_apply_report_skipped(report) == 0);
+    CHECK(canopy_apply_report_revision(report) == canopy_db_revision(follower));
+    canopy_apply_report_destroy(report);
+    canopy_log_entries_destroy(entries);
+    applied += n;
+    since += n;
+  }
+}
+
+// The whole text of a file, malloc'd.
+static char* ReadFile(const char* path) {
+  FILE* f = fopen(path, "rb");
+  CHECK(f != NULL);
+  CHECK(fseek(f, 0, SEEK_END) == 0);
+  long size = ftell(f);
+  CHECK(size >= 0);
+  rewind(f);
+  char* text = (char*)malloc((size_t)size + 1);
+  CHECK(text != NULL);
+  CHECK(fread(text, 1, (size_t)size, f) == (size_t)size);
+  text[size] = '\0';
+  fclose(f);
+  return text;
+}
+
+static void TestReplication(World* w) {
+  phase = "replication";
+  canopy_db_t* db = w->db;
+  char follower_path[512], other_path[512], copy_path[512];
+  char source_export[512], follower_export[512];
+  Path(follower_path, sizeof follower_path, "follower");
+  Path(other_path, sizeof other_path, "other-follower");
+  Path(copy_path, sizeof copy_path, "copy");  // made by TestInterchange
+  Path(source_export, sizeof source_export, "source.jsonl");
+  Path(follower_export, sizeof follower_export, "follower.jsonl");
+
+  // A new, empty database follows db: same revision, lineage and data.
+  const uint64_t head = canopy_db_revision(db);
+  canopy_db_t* follower = NULL;
+  OK(canopy_db_open(NULL, follower_path, &follower, &err));
+  CHECK(canopy_db_revision(follower) == 0);
+  CHECK(Replicate(db, follower, 1, 7) == head);
+  CHECK(canopy_db_revision(follower) == head);
+  char* source_id = NULL;
+  char* follower_id = NULL;
+  OK(canopy_db_log_id(db, &source_id, &err));
+  OK(canopy_db_log_id(follower, &follower_id, &err));
+  CHECK_STR(follower_id, source_id);
+  canopy_free(source_id);
+  canopy_free(follower_id);
+  CHECK(AccountId(follower, "acme-a") == w->acme_a);
+  CHECK(AccountOwnerOf(follower, "dev-a11") == AccountOwnerOf(db, "dev-a11"));
+  OK(canopy_db_export(db, source_export, NULL, NULL, NULL, &err));
+  OK(canopy_db_export(follower, follower_export, NULL, NULL, NULL, &err));
+  char* a = ReadFile(source_export);
+  char* b = ReadFile(follower_export);
+  CHECK(strlen(a) > 100);
+  CHECK(strcmp(a, b) == 0);
+  free(a);
+  free(b);
+  // Its own log reads the same.
+  canopy_changes_t* page = NULL;
+  OK(canopy_changes_read(follower, 0, head, 10, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == 1);
+  CHECK(canopy_changes_entry_revision(page, 0) == head);
+  canopy_changes_destroy(page);
+
+  // Applying again skips; a gap, a damaged entry or a NULL are refused.
+  canopy_log_entries_t* entries = NULL;
+  OK(canopy_log_entries_read(db, 1, 3, &entries, &err));
+  CHECK(canopy_log_entries_count(entries) == 3);
+  const uint8_t* data[3];
+  size_t sizes[3];
+  for (size_t i = 0; i < 3; ++i) {
+    data[i] = canopy_log_entries_data(entries, i);
+    sizes[i] = canopy_log_entries_size(entries, i);
+  }
+  canopy_apply_report_t* report = NULL;
+  OK(canopy_changes_apply(follower, data, sizes, 3, &report, &err));
+  CHECK(canopy_apply_report_applied(report) == 0);
+  CHECK(canopy_apply_report_skipped(report) == 3);
+  CHECK(canopy_apply_report_revision(report) == head);
+  canopy_apply_report_destroy(report);
+  canopy_apply_report_destroy(NULL);
+  OK(canopy_changes_apply(follower, NULL, NULL, 0, NULL, &err));
+
+  OK(canopy_account_create(db, 0, "initech", "Initech", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  OK(canopy_account_create(db, 0, "umbrella", "Umbrella", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  canopy_log_entries_t* newer = NULL;
+  OK(canopy_log_entries_read(db, head + 2, 10, &newer, &err));
+  CHECK(canopy_log_entries_count(newer) == 1);
+  const uint8_t* gap_data[1] = {canopy_log_entries_data(newer, 0)};
+  size_t gap_size[1] = {canopy_log_entries_size(newer, 0)};
+  report = NULL;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "gap",
+             canopy_changes_apply(follower, gap_data, gap_size, 1, &report, &err));
+  CHECK(report != NULL);  // also on failure: how far it got
+  CHECK(canopy_apply_report_applied(report) == 0);
+  CHECK(canopy_apply_report_revision(report) == head);
+  canopy_apply_report_destroy(report);
+  canopy_log_entries_destroy(newer);
+
+  uint8_t damaged[4096];
+  CHECK(sizes[0] <= sizeof damaged);
+  memcpy(damaged, data[0], sizes[0]);
+  damaged[sizes[0] - 1] ^= 0x5A;
+  const uint8_t* damaged_data[1] = {damaged};
+  size_t damaged_size[1] = {sizes[0]};
+  FAILS(CANOPY_CORRUPTION,
+        canopy_changes_apply(follower, damaged_data, damaged_size, 1, NULL, &err));
+  size_t short_size[1] = {2};
+  FAILS_WITH(CANOPY_CORRUPTION, "truncated",
+             canopy_changes_apply(follower, damaged_data, short_size, 1, NULL, &err));
+  report = (canopy_apply_report_t*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_changes_apply(NULL, data, sizes, 3, &report, &err));
+  CHECK(report == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entries'",
+             canopy_changes_apply(follower, NULL, sizes, 3, &report, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'sizes'",
+             canopy_changes_apply(follower, data, NULL, 3, &report, &err));
+  const uint8_t* null_data[1] = {NULL};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entries[0]'",
+             canopy_changes_apply(follower, null_data, sizes, 1, &report, &err));
+  CHECK(report == NULL);
+  CHECK(canopy_db_revision(follower) == head);
+
+  // It catches up with the two new revisions.
+  CHECK(Replicate(db, follower, head + 1, 10) == 2);
+  CHECK(canopy_db_revision(follower) == head + 2);
+  CHECK(AccountId(follower, "umbrella") == AccountId(db, "umbrella"));
+
+  // Reading entries: refusals, and an empty list past the head.
+  canopy_log_entries_t* none = (canopy_log_entries_t*)1;
+  OK(canopy_log_entries_read(db, head + 3, 10, &none, &err));
+  CHECK(canopy_log_entries_count(none) == 0);
+  canopy_log_entries_destroy(none);
+  canopy_log_entries_destroy(NULL);
+  none = (canopy_log_entries_t*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "since", canopy_log_entries_read(db, 0, 10, &none, &err));
+  CHECK(none == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit", canopy_log_entries_read(db, 1, 0, &none, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_log_entries_read(NULL, 1, 10, &none, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entries'",
+             canopy_log_entries_read(db, 1, 10, NULL, &err));
+
+  // An import is one revision and replays too; another lineage is refused.
+  canopy_db_t* copy = NULL;
+  OK(canopy_db_open(NULL, copy_path, &copy, &err));
+  CHECK(canopy_db_revision(copy) == 1);
+  canopy_db_t* other = NULL;
+  OK(canopy_db_open(NULL, other_path, &other, &err));
+  CHECK(Replicate(copy, other, 1, 10) == 1);
+  CHECK(canopy_db_revision(other) == 1);
+  CHECK(AccountOwnerOf(other, "dev-a11") == AccountOwnerOf(copy, "dev-a11"));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "lineage",
+             canopy_changes_apply(other, data, sizes, 1, NULL, &err));
+  canopy_log_entries_destroy(entries);
+  OK(canopy_db_close(other, &err));
+  OK(canopy_db_close(copy, &err));
+  OK(canopy_db_close(follower, &err));
 }
 
 static void TestReopen(const char* path) {
@@ -1731,8 +2241,11 @@ int main(void) {
   TestVisible(&w);
   TestAccess(&w);
   TestViews(&w);
+  TestChanges(&w);
   TestDeletes(&w);
   TestInterchange(&w);
+  TestReplication(&w);
+  TestCompacted();
   phase = "close";
   OK(canopy_db_close(w.db, &err));
   TestReopen(path);

@@ -1,0 +1,208 @@
+// Copyright (c) Canopy authors.
+//
+// canopy log: the change log — every committed mutation by revision, with
+// what it changed record by record; filtered by account subtree and record
+// type, seen as a user's audit view, or followed as it grows.
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <limits>
+
+#include <simdjson.h>
+
+#include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
+
+namespace canopy::cli {
+
+namespace {
+
+const char kUsage[] =
+    "usage: canopy [--db DIR] [--json] log [--since REV] [--account KEY] [--type TYPE]...\n"
+    "           [--limit N] [--follow] [--user LOGIN] [--keys-only] [--json]\n\n"
+    "Prints the change log: one entry per committed mutation, in revision order,\n"
+    "from --since to the newest, then exits (or, with --follow, keeps waiting).\n"
+    "Every mutation that changes something commits the next revision (1, 2, 3...)\n"
+    "and says what it changed, record by record.\n"
+    "  --since REV     the first revision to print (default 1); a revision already\n"
+    "                  trimmed by the log's retention is refused\n"
+    "  --account KEY   only the changes inside this account's subtree\n"
+    "  --type TYPE     only changes of this record type: account, entity, user,\n"
+    "                  membership, role or meta (repeat the flag, or give a\n"
+    "                  comma-separated list, for several)\n"
+    "  --limit N       print at most N entries (1..100000); when the log goes on,\n"
+    "                  the revision to continue from is printed (see below)\n"
+    "  --follow        after the newest entry keep waiting for new ones and print\n"
+    "                  them as they are committed, until interrupted (Ctrl-C or\n"
+    "                  SIGTERM end it with exit status 0); takes no --limit\n"
+    "  --user LOGIN    the audit view of this user: only the changes inside accounts\n"
+    "                  where it holds audit.read (a record outside that reach is\n"
+    "                  left out, or shown without its hidden side)\n"
+    "  --keys-only     leave out the records before and after (type, action and id\n"
+    "                  of each change stay): enough to invalidate caches, faster\n"
+    "  --json          one JSON object per line: revision, time_us, actor (null when\n"
+    "                  hidden), operation, arguments (the call's arguments as an\n"
+    "                  object, null when hidden) and changes, a list of {type, action,\n"
+    "                  id, before, after} with the record as an object before and\n"
+    "                  after the change (null when it did not exist, no longer\n"
+    "                  exists, or is hidden); with --limit, when the log goes on, the\n"
+    "                  last line is {\"next\":REV}\n"
+    "Without --json each entry is a line 'REVISION TIME ACTOR OPERATION' (time in\n"
+    "UTC, ISO 8601; actor '-' when hidden), then one indented line per record\n"
+    "change: 'ACTION TYPE ID (KEY)'. With --limit, when the log goes on, 'next\n"
+    "revision: REV' is printed on stderr.\n";
+
+// Entries per read while catching up (each may list many record changes).
+constexpr size_t kPage = 256;
+constexpr size_t kMaxLimit = 100000;
+// How long one wait for new entries lasts before the stop flag is looked at.
+constexpr uint32_t kWaitMs = 200;
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnSignal(int) { g_stop.store(true); }
+
+// SIGINT and SIGTERM end --follow cleanly (between waits) instead of killing
+// the process mid-line.
+void CatchStopSignals() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Prints entries as JSON lines or as text.
+class Printer {
+ public:
+  explicit Printer(Context& ctx) : ctx_(ctx) {}
+
+  void Entry(const ChangeEntry& e) {
+    std::ostream& out = *ctx_.out;
+    if (ctx_.json) {
+      std::string changes = "[";
+      for (size_t i = 0; i < e.changes.size(); ++i) {
+        const RecordChangeView& c = e.changes[i];
+        if (i > 0) changes.push_back(',');
+        changes += JsonObject()
+                       .Str("type", c.type)
+                       .Str("action", c.action)
+                       .Str("id", c.id)
+                       .Raw("before", c.before.empty() ? "null" : c.before)
+                       .Raw("after", c.after.empty() ? "null" : c.after)
+                       .str();
+      }
+      changes.push_back(']');
+      out << JsonObject()
+                 .Int("revision", static_cast<int64_t>(e.revision))
+                 .Int("time_us", e.time_us)
+                 .Raw("actor", e.actor.empty() ? "null" : Json(e.actor))
+                 .Str("operation", e.operation)
+                 .Raw("arguments", e.arguments.empty() ? "null" : e.arguments)
+                 .Raw("changes", changes)
+                 .str()
+          << "\n";
+      return;
+    }
+    out << e.revision << " " << FormatTime(e.time_us) << " "
+        << (e.actor.empty() ? "-" : e.actor) << " " << e.operation << "\n";
+    for (const RecordChangeView& c : e.changes) {
+      out << "  " << c.action << " " << c.type << " " << c.id;
+      std::string label = Label(c.type, c.after.empty() ? c.before : c.after);
+      if (!label.empty()) out << " (" << label << ")";
+      out << "\n";
+    }
+  }
+
+ private:
+  // The key (accounts, entities), login (users) or name (roles) of a
+  // record's JSON, for people; "" when there is none.
+  std::string Label(const std::string& type, const std::string& json) {
+    if (json.empty()) return "";
+    const char* field = type == "account" || type == "entity" ? "key"
+                        : type == "user"                      ? "login"
+                        : type == "role"                      ? "name"
+                                                              : nullptr;
+    if (field == nullptr) return "";
+    simdjson::dom::element doc;
+    if (parser_.parse(json).get(doc) != simdjson::SUCCESS) return "";
+    std::string_view value;
+    if (doc[field].get(value) != simdjson::SUCCESS) return "";
+    return std::string(value);
+  }
+
+  Context& ctx_;
+  simdjson::dom::parser parser_;
+};
+
+int Run(Context& ctx, Args& args) {
+  args.Parse({"since", "account", "type", "limit", "user"}, {"follow", "keys-only"});
+  args.AtMost(0);
+  ChangesRequest req;
+  req.since = GetNumber(args, "since", 1, std::numeric_limits<uint64_t>::max()).value_or(1);
+  const std::optional<uint64_t> limit = GetNumber(args, "limit", 1, kMaxLimit);
+  const bool follow = args.Has("follow");
+  req.values = !args.Has("keys-only");
+  if (follow && limit) throw UsageError{"--follow takes no --limit"};
+  for (const std::string& t : args.GetAll("type")) {
+    for (std::string& part : SplitList(t)) req.types.push_back(std::move(part));
+  }
+
+  if (!ctx.Open(false)) return kExitFailed;
+  if (auto login = args.Get("user")) {
+    User user;
+    if (!FindUser(ctx, *login, &user)) return kExitFailed;
+    req.viewer = Actor::User(user.id);
+  }
+  if (auto key = args.Get("account")) {
+    Account a;
+    if (!FindAccount(ctx, *key, &a)) return kExitFailed;
+    req.account = a.id;
+  }
+  if (follow) CatchStopSignals();
+
+  Printer printer(ctx);
+  uint64_t printed = 0;
+  for (;;) {
+    // Catch up with the head, page by page.
+    ChangesPage page;
+    do {
+      req.limit = limit ? std::min<uint64_t>(kPage, *limit - printed) : kPage;
+      Status s = ctx.db->ReadChanges(req, &page);
+      if (!s.ok()) return ctx.Fail(s);
+      for (const ChangeEntry& e : page.entries) printer.Entry(e);
+      printed += page.entries.size();
+      ctx.out->flush();
+      req.since = page.next;
+      if (limit && printed >= *limit) {
+        if (page.next <= page.revision) {
+          if (ctx.json) {
+            *ctx.out << JsonObject().Int("next", static_cast<int64_t>(page.next)).str() << "\n";
+          } else {
+            *ctx.err << "next revision: " << page.next << "\n";
+          }
+        }
+        return kExitOk;
+      }
+    } while (page.next <= page.revision && !g_stop.load());
+    if (!follow) return kExitOk;
+    // Wait for the next commit, looking at the stop flag between waits.
+    for (;;) {
+      if (g_stop.load()) return kExitOk;
+      auto rev = ctx.db->WaitForChanges(page.revision, kWaitMs);
+      if (!rev.ok()) return ctx.Fail(rev.status());
+      if (*rev > page.revision) break;
+    }
+  }
+}
+
+}  // namespace
+
+Command LogCommand() {
+  return {"log", "the change log: every mutation by revision (filtered, audited, followed)",
+          kUsage, Run};
+}
+
+}  // namespace canopy::cli

@@ -1,0 +1,296 @@
+# Copyright (c) Canopy authors.
+"""canopy log: the change log, filtered, paged, audited and followed."""
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from cli_harness import CANOPY, CliTestCase
+
+LINE = re.compile(r"^(\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (\S+) (\S+)$")
+
+
+def _binding():
+    """The Python binding with the libcanopy built next to the binary under
+    test (CANOPY_CLI is <build>/bindings/cli/canopy), or None. Used only to
+    make a database whose log retention trimmed old revisions, which the
+    command line itself cannot do."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(CANOPY)))
+    library = os.path.join(build, "c", "libcanopy.so")
+    package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                           "bindings", "python")
+    if not os.path.exists(library) or not os.path.isdir(os.path.join(package, "canopy")):
+        return None
+    os.environ.setdefault("CANOPY_LIBRARY", library)
+    sys.path.insert(0, os.path.abspath(package))
+    import canopy  # noqa: E402 - on purpose: only when the library is there
+    return canopy
+
+
+class LogTest(CliTestCase):
+    def setUp(self):
+        super().setUp()
+        self.seed()  # revision 1: the import
+        self.ok("account", "create", "globex", "--name", "Globex")  # 2
+        self.ok("device", "create", "dev-g1", "--account", "globex", "--name", "G1")  # 3
+        self.ok("device", "create", "dev-a3", "--account", "acme-a", "--name", "A3")  # 4
+        self.ok("account", "update", "acme-a1", "--name", "A1 renamed")  # 5
+        self.ok("device", "delete", "dev-b1")  # 6
+
+    def entries(self, *flags):
+        return [e for e in self.json_lines("log", *flags) if "revision" in e]
+
+    def revisions(self, *flags):
+        return [e["revision"] for e in self.entries(*flags)]
+
+    def test_text_lines_after_mutations(self):
+        out = self.ok("log")
+        heads = [l for l in out.splitlines() if not l.startswith("  ")]
+        parsed = [LINE.match(l) for l in heads]
+        self.assertTrue(all(parsed), out)
+        self.assertEqual([int(m.group(1)) for m in parsed], [1, 2, 3, 4, 5, 6])
+        self.assertEqual([m.group(4) for m in parsed],
+                         ["import", "account.create", "entity.create", "entity.create",
+                          "account.update", "entity.delete"])
+        self.assertEqual({m.group(3) for m in parsed}, {"system"})
+        self.assertRegex(out, r"\n  created account \d+ \(globex\)\n")
+        self.assertRegex(out, r"\n  created entity \d+ \(dev-g1\)\n")
+        self.assertRegex(out, r"\n  changed account \d+ \(acme-a1\)\n")
+        self.assertRegex(out, r"\n  deleted entity \d+ \(dev-b1\)\n")
+
+    def test_actor_is_the_acting_user(self):
+        self.ok("--actor", "a@acme.example", "device", "create", "dev-a4", "--account", "acme-a",
+                "--name", "A4")
+        out = self.ok("log", "--since", "7")
+        self.assertRegex(out.splitlines()[0], r"^7 \S+ a@acme\.example entity\.create$")
+
+    def test_json_lines(self):
+        entries = self.entries()
+        self.assertEqual([e["revision"] for e in entries], [1, 2, 3, 4, 5, 6])
+        for e in entries:
+            self.assertEqual(list(e), ["revision", "time_us", "actor", "operation", "arguments",
+                                       "changes"])
+            self.assertGreater(e["time_us"], 0)
+        self.assertEqual(entries[0]["operation"], "import")
+        create = entries[1]
+        self.assertEqual(create["actor"], "system")
+        self.assertEqual(create["arguments"]["key"], "globex")
+        account = [c for c in create["changes"] if c["type"] == "account"][0]
+        self.assertEqual(account["action"], "created")
+        self.assertIsNone(account["before"])
+        self.assertEqual(account["after"]["key"], "globex")
+        self.assertEqual(account["id"], str(account["after"]["id"]))
+        rename = [c for c in entries[4]["changes"] if c["type"] == "account"][0]
+        self.assertEqual((rename["before"]["name"], rename["after"]["name"]),
+                         ("Sub-account A1", "A1 renamed"))
+        deleted = [c for c in entries[5]["changes"] if c["type"] == "entity"][0]
+        self.assertEqual(deleted["action"], "deleted")
+        self.assertEqual(deleted["before"]["key"], "dev-b1")
+        self.assertIsNone(deleted["after"])
+        # --json may follow the command name too.
+        out = self.ok("log", "--json", "--since", "6")
+        self.assertEqual(json.loads(out)["revision"], 6)
+        # --keys-only: the same changes without the records.
+        keys = [json.loads(line) for line in
+                self.ok("log", "--json", "--keys-only").splitlines()]
+        self.assertEqual([e["revision"] for e in keys], [1, 2, 3, 4, 5, 6])
+        for full, bare in zip(entries, keys):
+            self.assertEqual([(c["type"], c["action"], c["id"]) for c in full["changes"]],
+                             [(c["type"], c["action"], c["id"]) for c in bare["changes"]])
+            for c in bare["changes"]:
+                self.assertIsNone(c["before"])
+                self.assertIsNone(c["after"])
+
+    def test_since_and_limit_page_through_the_log(self):
+        self.assertEqual(self.revisions("--since", "4"), [4, 5, 6])
+        self.assertEqual(self.revisions("--since", "6"), [6])
+        self.assertEqual(self.ok("log", "--since", "7"), "")
+        self.assertEqual(self.ok("log", "--since", "1000"), "")
+        lines = self.json_lines("log", "--limit", "2")
+        self.assertEqual([l.get("revision") for l in lines[:2]], [1, 2])
+        self.assertEqual(lines[2:], [{"next": 3}])
+        seen, since, pages = [], 1, 0
+        while True:
+            lines = self.json_lines("log", "--since", since, "--limit", "4")
+            pages += 1
+            seen += [l["revision"] for l in lines if "revision" in l]
+            if "next" not in lines[-1]:
+                break
+            since = lines[-1]["next"]
+        self.assertEqual(seen, [1, 2, 3, 4, 5, 6])
+        self.assertEqual(pages, 2)
+        # Text: the next revision goes to stderr; none on the last page.
+        p = self.expect(0, "log", "--limit", "3")
+        self.assertEqual([LINE.match(l).group(1) for l in p.stdout.splitlines()
+                          if not l.startswith("  ")], ["1", "2", "3"])
+        self.assertEqual(p.stderr, "next revision: 4\n")
+        p = self.expect(0, "log", "--since", "5", "--limit", "2")
+        self.assertEqual(p.stderr, "")
+
+    def test_account_filter(self):
+        entries = self.entries("--account", "globex")
+        self.assertEqual([e["revision"] for e in entries], [2, 3])
+        text = json.dumps(entries)
+        self.assertIn("dev-g1", text)
+        self.assertNotIn("acme", text)
+        self.assertEqual(self.revisions("--account", "acme-a"), [4, 5])
+        self.assertEqual(self.revisions("--account", "acme-a1"), [5])
+        err = self.refused("log", "--account", "nope")
+        self.assertIn("nope", err)
+
+    def test_type_filter(self):
+        entries = self.entries("--type", "entity")
+        self.assertEqual([e["revision"] for e in entries], [3, 4, 6])
+        self.assertEqual({c["type"] for e in entries for c in e["changes"]}, {"entity"})
+        self.assertEqual(self.revisions("--type", "account"), [2, 5])
+        both = self.entries("--type", "entity", "--type", "account")
+        self.assertEqual({c["type"] for e in both for c in e["changes"]}, {"entity", "account"})
+        self.assertEqual(self.entries("--type", "entity,account"), both)
+        err = self.refused("log", "--type", "bogus")
+        self.assertIn("bogus", err)
+
+    def test_user_audit_view(self):
+        # a@acme.example: account_admin (audit.read) on acme-a's branch only.
+        entries = self.entries("--user", "a@acme.example")
+        self.assertEqual([e["revision"] for e in entries], [4, 5])
+        text = json.dumps(entries)
+        self.assertIn("dev-a3", text)
+        self.assertNotIn("globex", text)
+        self.assertNotIn("dev-g1", text)
+        self.assertNotIn("dev-b1", text)
+        out = self.ok("log", "--user", "a@acme.example")
+        self.assertNotIn("globex", out)
+        # The admin of acme sees the whole of acme, still not the other tenant.
+        self.assertEqual(self.revisions("--user", "admin@acme.example"), [4, 5, 6])
+        # A plain viewer holds audit.read nowhere: refused, naming it.
+        err = self.refused("log", "--user", "b@acme.example")
+        self.assertIn("audit.read", err)
+        err = self.refused("log", "--user", "a@acme.example", "--account", "globex")
+        self.assertIn("audit.read", err)
+        self.refused("log", "--user", "nobody@acme.example")
+
+    def test_bad_arguments(self):
+        for flags in (["--since", "0"], ["--since", "abc"], ["--since", "-1"],
+                      ["--limit", "0"], ["--limit", "x"], ["--follow", "--limit", "3"],
+                      ["--bogus"], ["extra"]):
+            with self.subTest(flags=flags):
+                err = self.usage_error("log", *flags)
+                self.assertIn("canopy log", err)
+
+    def test_missing_database(self):
+        self.refused("log", db=False, cwd=self.path("."))
+        self.assertFalse(os.path.exists(self.path("canopy-data")))
+
+    def test_compacted_since(self):
+        canopy = _binding()
+        if canopy is None:
+            self.skipTest("libcanopy is not next to the canopy binary")
+        small = self.path("small")
+        with canopy.open(small, sync=False, log_retention_count=2) as db:
+            for i in range(8):
+                db.create_account(canopy.SYSTEM_ACTOR, "t%d" % i, "T%d" % i)
+        p = self.run_cli("--db", small, "log", "--since", "1", db=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("compacted", p.stderr)
+        self.assertIn("oldest revision kept", p.stderr)
+        self.assertEqual(p.stdout, "")
+        p = self.run_cli("--db", small, "--json", "log", "--since", "8", db=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["revision"], 8)
+
+    def test_help(self):
+        out = self.ok("log", "--help", db=False)
+        for flag in ["--since", "--account", "--type", "--limit", "--follow", "--user",
+                     "--json", "audit.read", "SIGTERM"]:
+            self.assertIn(flag, out)
+        self.assertNotIn("SPEC", out)
+        self.assertNotIn("DESIGN", out)
+        self.assertRegex(self.ok("--help", db=False), r"\n  log +\S")
+
+
+class LogFollowTest(CliTestCase):
+    """--follow in a process of its own. The database folder is locked by
+    the process that has it open, so no other process can write while it
+    follows: the test checks that it prints what is there, waits, and ends
+    cleanly on SIGTERM / SIGINT."""
+
+    def setUp(self):
+        super().setUp()
+        self.seed()
+        self.ok("account", "create", "globex", "--name", "Globex")
+
+    def start(self, *flags):
+        argv = [CANOPY, "--db", self.db, "log", "--follow"] + list(flags)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=self.dir)
+        lines = queue.Queue()
+
+        def pump():
+            for line in p.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p, lines
+
+    def read(self, lines, n, timeout=20):
+        got, deadline = [], time.monotonic() + timeout
+        while len(got) < n:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            self.assertIsNotNone(line, "the follower ended early: %r" % got)
+            got.append(line)
+        return got
+
+    def stop(self, p, sig):
+        p.send_signal(sig)
+        try:
+            code = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            self.fail("canopy log --follow did not end within 10 s of the signal")
+        self.assertEqual(code, 0, p.stderr.read())
+        self.assertEqual(p.stderr.read(), "")
+
+    def test_prints_the_log_then_waits_and_ends_on_sigterm(self):
+        p, lines = self.start("--json")
+        entries = [json.loads(l) for l in self.read(lines, 2)]
+        self.assertEqual([e["revision"] for e in entries], [1, 2])
+        # Still running: it waits for more.
+        time.sleep(0.5)
+        self.assertIsNone(p.poll())
+        self.assertTrue(lines.empty())
+        # While it follows, the folder is in use: another process cannot
+        # write to it (so a follower only sees its own process's writes).
+        err = self.refused("account", "create", "initech", "--name", "Initech")
+        self.assertIn("in use", err)
+        self.stop(p, signal.SIGTERM)
+
+    def test_ends_on_sigint(self):
+        p, lines = self.start("--since", "2")
+        head = self.read(lines, 1)[0]
+        self.assertRegex(head, r"^2 \S+ system account\.create\n$")
+        self.stop(p, signal.SIGINT)
+
+    def test_from_past_the_head_prints_nothing_until_stopped(self):
+        p, lines = self.start("--since", "50", "--user", "admin@acme.example")
+        time.sleep(0.5)
+        self.assertIsNone(p.poll())
+        self.assertTrue(lines.empty())
+        self.stop(p, signal.SIGTERM)
+
+    def test_a_bad_follow_fails_at_once(self):
+        p = self.run_cli("log", "--follow", "--account", "nope")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nope", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
