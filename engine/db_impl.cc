@@ -98,11 +98,8 @@ void CountDeltas::Emit(storage::ChangeSet* changes) const {
 // ---- Txn: the change set of one mutation ---------------------------------
 
 std::string Txn::LabelAfter(AccountId id) const {
-  for (auto it = changes.records.rbegin(); it != changes.records.rend(); ++it) {
-    if (it->type == storage::RecordType::kAccount && it->key == storage::IdKey(id)) {
-      return it->after_scope;
-    }
-  }
+  auto it = labels_after_.find(id);
+  if (it != labels_after_.end()) return it->second;
   const query::AccountNode* n = c_.account(id);
   return n != nullptr ? n->label : std::string();
 }
@@ -123,6 +120,7 @@ void Txn::Account(const storage::AccountRecord* before, const storage::AccountRe
   if (after) {
     r.after = storage::EncodeAccount(*after);
     r.after_scope = after->label;
+    labels_after_[after->account.id] = after->label;
   }
   changes.records.push_back(std::move(r));
 }

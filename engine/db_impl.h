@@ -28,6 +28,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "canopy/db.h"
@@ -89,6 +90,7 @@ class Txn {
   std::string LabelAfter(AccountId id) const;
   std::string LabelBefore(AccountId id) const;
   const query::Catalog& c_;
+  std::unordered_map<AccountId, std::string> labels_after_;  // accounts changed here
 };
 
 class DbImpl final : public Db {

@@ -1077,9 +1077,35 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
   try {
     ScratchDir scratch(store_->path());  // outlives the importer's stream
     Importer im(catalog_, *store_, rep, &scratch, entry->time_us);
-    // The change log carries the import's input (so a follower replays it).
-    std::string input;
-    input.reserve(total);
+    // The change log carries the import's input (so a follower replays it),
+    // staged chunk by chunk as the file is read.
+    const uint64_t rev = revision_.load() + 1;
+    constexpr size_t kLogChunk = size_t{4} << 20;
+    std::string chunk;
+    uint32_t chunks = 0;
+    uint64_t input_bytes = 0;
+    XXH3_state_t* input_hash = XXH3_createState();
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> input_hash_owner(input_hash,
+                                                                            XXH3_freeState);
+    XXH3_64bits_reset(input_hash);
+    auto carry = [&](const char* data, size_t n, bool last) {
+      if (n > 0) XXH3_64bits_update(input_hash, data, n);
+      input_bytes += n;
+      while (n > 0) {
+        const size_t take = std::min(n, kLogChunk - chunk.size());
+        chunk.append(data, take);
+        data += take;
+        n -= take;
+        if (chunk.size() == kLogChunk) {
+          im.kvs[storage::kChanges].Add(storage::LogChunkKey(rev, chunks++), chunk);
+          chunk.clear();
+        }
+      }
+      if (last && !chunk.empty()) {
+        im.kvs[storage::kChanges].Add(storage::LogChunkKey(rev, chunks++), chunk);
+        chunk.clear();
+      }
+    };
     // A device line is ~150 bytes: reserve room for the big key spaces so
     // their arenas never copy while growing (untouched room costs nothing).
     im.kvs[storage::kEntities].Reserve(std::min<uint64_t>(total / 100, kStreamEntitiesAfter),
@@ -1108,7 +1134,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         in.read(buf.data() + old, kChunk);
         size_t got = static_cast<size_t>(in.gcount());
         buf.resize(old + got);
-        input.append(buf.data() + old, got);
+        carry(buf.data() + old, got, /*last=*/false);
         if (got == 0) eof = true;
         if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
         continue;
@@ -1155,14 +1181,15 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     CANOPY_RETURN_IF_ERROR(im.Finish(entry->time_us));
     // The log entry: one revision for the whole import, its input in
     // chunks beside it.
-    const uint64_t rev = revision_.load() + 1;
+    carry(nullptr, 0, /*last=*/true);
+    const uint64_t input_digest = XXH3_64bits_digest(input_hash);
     if (replayed) {
       if (entry->revision != rev) {
         return Status::FailedPrecondition("import entry " + std::to_string(entry->revision) +
                                           " does not follow revision " + std::to_string(rev - 1));
       }
-      if (input.size() != entry->import_bytes ||
-          XXH3_64bits(input.data(), input.size()) != entry->import_hash) {
+      if (input_bytes != entry->import_bytes || input_digest != entry->import_hash ||
+          chunks != entry->import_chunks) {
         return Status::Corruption("replayed import input differs from its log entry");
       }
       im.kvs[storage::kMeta].Add(storage::kMetaLogId, entry->log_id);
@@ -1177,23 +1204,12 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
                              .Uint("memberships", rep->memberships)
                              .Uint("entities", rep->entities)
                              .str();
-      constexpr size_t kLogChunk = size_t{4} << 20;
-      entry->import_chunks = static_cast<uint32_t>((input.size() + kLogChunk - 1) / kLogChunk);
-      entry->import_bytes = input.size();
-      entry->import_hash = XXH3_64bits(input.data(), input.size());
+      entry->import_chunks = chunks;
+      entry->import_bytes = input_bytes;
+      entry->import_hash = input_digest;
     }
-    {
-      constexpr size_t kLogChunk = size_t{4} << 20;
-      KvBuffer& log = im.kvs[storage::kChanges];
-      log.Add(storage::LogKey(rev), storage::EncodeLogEntry(*entry));
-      for (uint32_t i = 0; i < entry->import_chunks; ++i) {
-        const size_t at = size_t{i} * kLogChunk;
-        log.Add(storage::LogChunkKey(rev, i),
-                std::string_view(input).substr(at, std::min(kLogChunk, input.size() - at)));
-      }
-      im.kvs[storage::kMeta].Add(storage::kMetaRevision, storage::Fixed64BE(rev));
-      std::string().swap(input);
-    }
+    im.kvs[storage::kChanges].Add(storage::LogKey(rev), storage::EncodeLogEntry(*entry));
+    im.kvs[storage::kMeta].Add(storage::kMetaRevision, storage::Fixed64BE(rev));
     Status sorted = im.SortAndCheck();
     trace.Mark("sort");
     if (!sorted.ok()) {
