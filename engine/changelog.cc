@@ -135,9 +135,23 @@ bool InReach(const std::vector<query::Grant>& grants, std::string_view scope) {
 
 // ---- State ----------------------------------------------------------------
 
+Status DbImpl::LastLoggedRevision(uint64_t* rev) const {
+  *rev = 0;
+  auto it = store_->NewIterator(storage::kChanges, nullptr, "", "", false);
+  (*it)->SeekToLast();
+  if ((*it)->Valid()) {
+    int64_t chunk;
+    rocksdb::Slice k = (*it)->key();
+    if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), rev, &chunk)) {
+      return Status::Corruption("the last change-log key is damaged");
+    }
+  }
+  return storage::FromRocks((*it)->status(), "read the change log's end");
+}
+
 Status DbImpl::InitLog() {
   uint64_t rev = 0, first = 0;
-  CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaRevision, &rev));
+  CANOPY_RETURN_IF_ERROR(LastLoggedRevision(&rev));
   CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
   std::string id;
   Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
@@ -236,7 +250,6 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed) {
   storage::BatchSink sink(*store_, &batch);
   CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry->changes, &sink));
   sink.Put(storage::kChanges, storage::LogKey(rev), storage::EncodeLogEntry(*entry));
-  storage::WriteMeta64(sink, storage::kMetaRevision, rev);
   if (replayed && rev == 1) {
     // The first entry applied to an empty database: adopt its lineage.
     sink.Put(storage::kMeta, storage::kMetaLogId, entry->log_id);

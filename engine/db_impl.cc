@@ -303,7 +303,7 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
         if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(r.before, &b));
         if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(r.after, &a));
         storage::WriteAccount(*sink, r.before.empty() ? nullptr : &b,
-                              r.after.empty() ? nullptr : &a);
+                              r.after.empty() ? nullptr : &a, r.after);
         // A relabelled account whose parent keeps its label is the root of
         // a moved subtree: its whole index range moves (once, for all the
         // subtree's accounts).
@@ -334,14 +334,15 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
           if (al.empty()) return Status::Corruption("change set: entity of a missing owner");
         }
         storage::WriteEntity(*sink, r.before.empty() ? nullptr : &b, bl,
-                             r.after.empty() ? nullptr : &a, al);
+                             r.after.empty() ? nullptr : &a, al, r.after);
         break;
       }
       case RecordType::kUser: {
         User b, a;
         if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeUser(r.before, &b));
         if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeUser(r.after, &a));
-        storage::WriteUser(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a);
+        storage::WriteUser(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a,
+                           r.after);
         break;
       }
       case RecordType::kMembership: {
@@ -352,14 +353,15 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
         b.user = a.user = storage::DecodeFixed64BE(r.key.data());
         b.account = a.account = storage::DecodeFixed64BE(r.key.data() + 8);
         storage::WriteMembership(*sink, r.before.empty() ? nullptr : &b,
-                                 r.after.empty() ? nullptr : &a);
+                                 r.after.empty() ? nullptr : &a, r.after);
         break;
       }
       case RecordType::kRole: {
         Role b, a;
         if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeRole(r.before, &b));
         if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeRole(r.after, &a));
-        storage::WriteRole(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a);
+        storage::WriteRole(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a,
+                           r.after);
         break;
       }
       case RecordType::kMeta:

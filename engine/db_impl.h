@@ -228,6 +228,9 @@ class DbImpl final : public Db {
   Status WriteChangeSet(const storage::ChangeSet& changes, storage::BatchSink* sink) const;
   // Loads the log's state (revision, lineage, first kept) on open.
   Status InitLog();
+  // The revision of the change log's last key (0: empty log). The log's
+  // newest entry is never trimmed, so this is the database's revision.
+  Status LastLoggedRevision(uint64_t* rev) const;
   // Adds the retention trim (if due) to the batch of revision `rev`.
   void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
   // Records `rev` as the calling thread's last committed revision.

@@ -312,7 +312,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   // database's lineage, an import's input complete).
   {
     uint64_t stored_rev = 0, first = 0;
-    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaRevision, &stored_rev));
+    CANOPY_RETURN_IF_ERROR(LastLoggedRevision(&stored_rev));
     CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
     if (first == 0) first = 1;
     if (stored_rev != revision_.load()) {
@@ -378,8 +378,8 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     }));
     close_import();
     if (last != stored_rev) {
-      problems.Add("the change log ends at revision " + Id(last) + ", the database is at " +
-                   Id(stored_rev));
+      problems.Add("the change log's last entry is revision " + Id(last) +
+                   " but its last key says " + Id(stored_rev));
     }
   }
 

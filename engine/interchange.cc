@@ -111,6 +111,12 @@ std::unique_ptr<rocksdb::SstFileWriter> NewSstWriter(const storage::Store& store
     opts.bottommost_compression_opts.enabled = true;
     opts.bottommost_compression_opts.level = 1;
   }
+  if (cf == storage::kChanges) {
+    // The change log's copy of the import input: written once, read only by
+    // a follower's replay; LZ4 keeps the import's extra work small.
+    opts.bottommost_compression = rocksdb::kLZ4Compression;
+    opts.compression = rocksdb::kLZ4Compression;
+  }
   return std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), opts, store.cf(cf));
 }
 
@@ -1209,7 +1215,6 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       entry->import_hash = input_digest;
     }
     im.kvs[storage::kChanges].Add(storage::LogKey(rev), storage::EncodeLogEntry(*entry));
-    im.kvs[storage::kMeta].Add(storage::kMetaRevision, storage::Fixed64BE(rev));
     Status sorted = im.SortAndCheck();
     trace.Mark("sort");
     if (!sorted.ok()) {

@@ -8,7 +8,9 @@
 // (through storage/writes.h), applied to the in-memory catalog, stored in
 // the change log and applied by another database that follows this one.
 //
-// The change log ("changes" key space) keeps one LogEntry per revision:
+// The change log ("changes" key space) keeps one LogEntry per revision; the
+// database's revision is that of its last entry (the newest is never
+// trimmed):
 //
 //   changes key   := u64 revision                      -> LogEntry bytes
 //                  | u64 revision, u32 chunk            -> import input chunk
@@ -76,7 +78,6 @@ struct LogEntry {
 };
 
 // Meta keys of the change log.
-inline constexpr std::string_view kMetaRevision = "revision";  // u64: last revision
 inline constexpr std::string_view kMetaLogId = "log.id";       // the lineage id (text)
 inline constexpr std::string_view kMetaLogFirst = "log.first";  // u64: oldest revision kept
 

@@ -65,7 +65,7 @@ inline constexpr std::string_view kSeqUser = "seq.user";
 inline constexpr std::string_view kSeqEntity = "seq.entity";
 inline constexpr std::string_view kSeqRole = "seq.role";
 inline constexpr std::string_view kSeqRootOrdinal = "seq.root_ordinal";
-// "revision", "log.id", "log.first": see storage/changes.h.
+// "log.id", "log.first": see storage/changes.h.
 
 inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
 inline std::string PairKey(uint64_t a, uint64_t b) {

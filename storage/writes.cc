@@ -37,7 +37,8 @@ std::string RoleNameKey(uint64_t tenant, std::string_view name) {
   return k;
 }
 
-void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord* after) {
+void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord* after,
+                  std::string_view after_bytes) {
   if (after == nullptr) {
     if (before == nullptr) return;
     const uint64_t id = before->account.id;
@@ -52,7 +53,7 @@ void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord
     return;
   }
   const std::string id = IdKey(after->account.id);
-  sink.Put(kAccounts, id, EncodeAccount(*after));
+  sink.Put(kAccounts, id, after_bytes.empty() ? EncodeAccount(*after) : std::string(after_bytes));
   if (before == nullptr || before->account.key != after->account.key) {
     if (before != nullptr) sink.Delete(kAccountKeys, before->account.key);
     sink.Put(kAccountKeys, after->account.key, id);
@@ -64,7 +65,7 @@ void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord
 }
 
 void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_label,
-                 const Entity* after, std::string_view after_label) {
+                 const Entity* after, std::string_view after_label, std::string_view after_bytes) {
   if (after == nullptr) {
     if (before == nullptr) return;
     const uint8_t k = static_cast<uint8_t>(before->kind);
@@ -76,7 +77,11 @@ void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_lab
   }
   const uint8_t k = static_cast<uint8_t>(after->kind);
   const std::string id = IdKey(after->id);
-  sink.Put(kEntities, id, EncodeEntity(*after));
+  if (after_bytes.empty()) {
+    sink.Put(kEntities, id, EncodeEntity(*after));
+  } else {
+    sink.Put(kEntities, id, after_bytes);
+  }
   if (before == nullptr || before->key != after->key || before->owner != after->owner ||
       before->kind != after->kind) {
     if (before != nullptr && (before->key != after->key || before->kind != after->kind)) {
@@ -100,7 +105,7 @@ void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_lab
   }
 }
 
-void WriteUser(KvSink& sink, const User* before, const User* after) {
+void WriteUser(KvSink& sink, const User* before, const User* after, std::string_view after_bytes) {
   if (after == nullptr) {
     if (before == nullptr) return;
     sink.Delete(kUsers, IdKey(before->id));
@@ -109,7 +114,7 @@ void WriteUser(KvSink& sink, const User* before, const User* after) {
     return;
   }
   const std::string id = IdKey(after->id);
-  sink.Put(kUsers, id, EncodeUser(*after));
+  sink.Put(kUsers, id, after_bytes.empty() ? EncodeUser(*after) : std::string(after_bytes));
   if (before == nullptr || before->login != after->login) {
     if (before != nullptr) sink.Delete(kUserLogins, before->login);
     sink.Put(kUserLogins, after->login, id);
@@ -120,25 +125,27 @@ void WriteUser(KvSink& sink, const User* before, const User* after) {
   }
 }
 
-void WriteMembership(KvSink& sink, const Membership* before, const Membership* after) {
+void WriteMembership(KvSink& sink, const Membership* before, const Membership* after,
+                     std::string_view after_bytes) {
   if (after == nullptr) {
     if (before == nullptr) return;
     sink.Delete(kMemberships, PairKey(before->user, before->account));
     sink.Delete(kMembers, PairKey(before->account, before->user));
     return;
   }
-  sink.Put(kMemberships, PairKey(after->user, after->account), EncodeMembership(*after));
+  sink.Put(kMemberships, PairKey(after->user, after->account),
+           after_bytes.empty() ? EncodeMembership(*after) : std::string(after_bytes));
   if (before == nullptr) sink.Put(kMembers, PairKey(after->account, after->user), "");
 }
 
-void WriteRole(KvSink& sink, const Role* before, const Role* after) {
+void WriteRole(KvSink& sink, const Role* before, const Role* after, std::string_view after_bytes) {
   if (after == nullptr) {
     if (before == nullptr) return;
     sink.Delete(kRoles, IdKey(before->id));
     sink.Delete(kRoleNames, RoleNameKey(before->tenant, before->name));
     return;
   }
-  sink.Put(kRoles, IdKey(after->id), EncodeRole(*after));
+  sink.Put(kRoles, IdKey(after->id), after_bytes.empty() ? EncodeRole(*after) : std::string(after_bytes));
   if (before == nullptr || before->name != after->name || before->tenant != after->tenant) {
     if (before != nullptr) sink.Delete(kRoleNames, RoleNameKey(before->tenant, before->name));
     sink.Put(kRoleNames, RoleNameKey(after->tenant, after->name), IdKey(after->id));

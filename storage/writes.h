@@ -10,7 +10,8 @@
 //
 // A Write* function takes the record before and after a change (null: the
 // record did not exist / no longer exists) and emits exactly the key
-// changes between the two. The integrity checker (engine/integrity.cc)
+// changes between the two. `after_bytes`, when not empty, is `after`
+// already encoded (a change set holds it), so it is not encoded again. The integrity checker (engine/integrity.cc)
 // derives the same keys independently, so it can catch a bug here.
 //
 // Thread safety: plain functions; a sink is used by one thread at a time.
@@ -59,21 +60,26 @@ class BatchSink final : public KvSink {
 
 // accounts, account_keys, tree. Deleting an account also deletes its
 // counters (the entity counts of every kind, direct and subtree).
-void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord* after);
+void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord* after,
+                  std::string_view after_bytes = {});
 
 // entities, entity_keys, unit_ids and the visibility index. The labels are
 // those of the owner before and after (the visibility key holds them).
 void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_label,
-                 const Entity* after, std::string_view after_label);
+                 const Entity* after, std::string_view after_label,
+                 std::string_view after_bytes = {});
 
 // users, user_logins, user_homes.
-void WriteUser(KvSink& sink, const User* before, const User* after);
+void WriteUser(KvSink& sink, const User* before, const User* after,
+               std::string_view after_bytes = {});
 
 // memberships and members (user and account come from the record).
-void WriteMembership(KvSink& sink, const Membership* before, const Membership* after);
+void WriteMembership(KvSink& sink, const Membership* before, const Membership* after,
+                     std::string_view after_bytes = {});
 
 // roles, role_names.
-void WriteRole(KvSink& sink, const Role* before, const Role* after);
+void WriteRole(KvSink& sink, const Role* before, const Role* after,
+               std::string_view after_bytes = {});
 
 // Adds `delta` to one counter of `account` (a merge operand).
 void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta);
