@@ -246,6 +246,9 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed) {
     entry->revision = rev;
     entry->log_id = LogId();
   }
+  // An entry read back carries bytes only: decode its records once, for
+  // both the write and the catalog.
+  if (replayed) CANOPY_RETURN_IF_ERROR(storage::DecodeRecords(&entry->changes));
   rocksdb::WriteBatch batch;
   storage::BatchSink sink(*store_, &batch);
   CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry->changes, &sink));

@@ -116,10 +116,12 @@ void Txn::Account(const storage::AccountRecord* before, const storage::AccountRe
   if (before) {
     r.before = storage::EncodeAccount(*before);
     r.before_scope = before->label;
+    r.before_record = *before;
   }
   if (after) {
     r.after = storage::EncodeAccount(*after);
     r.after_scope = after->label;
+    r.after_record = *after;
     labels_after_[after->account.id] = after->label;
   }
   changes.records.push_back(std::move(r));
@@ -132,10 +134,12 @@ void Txn::Entity(const canopy::Entity* before, const canopy::Entity* after) {
   if (before) {
     r.before = storage::EncodeEntity(*before);
     r.before_scope = LabelBefore(before->owner);
+    r.before_record = *before;
   }
   if (after) {
     r.after = storage::EncodeEntity(*after);
     r.after_scope = LabelAfter(after->owner);
+    r.after_record = *after;
   }
   changes.records.push_back(std::move(r));
 }
@@ -147,10 +151,12 @@ void Txn::User(const canopy::User* before, const canopy::User* after) {
   if (before) {
     r.before = storage::EncodeUser(*before);
     r.before_scope = LabelBefore(before->account);
+    r.before_record = *before;
   }
   if (after) {
     r.after = storage::EncodeUser(*after);
     r.after_scope = LabelAfter(after->account);
+    r.after_record = *after;
   }
   changes.records.push_back(std::move(r));
 }
@@ -163,10 +169,12 @@ void Txn::Membership(const canopy::Membership* before, const canopy::Membership*
   if (before) {
     r.before = storage::EncodeMembership(*before);
     r.before_scope = LabelBefore(before->account);
+    r.before_record = *before;
   }
   if (after) {
     r.after = storage::EncodeMembership(*after);
     r.after_scope = LabelAfter(after->account);
+    r.after_record = *after;
   }
   changes.records.push_back(std::move(r));
 }
@@ -178,10 +186,12 @@ void Txn::Role(const canopy::Role* before, const canopy::Role* after) {
   if (before) {
     r.before = storage::EncodeRole(*before);
     r.before_scope = LabelBefore(before->tenant);
+    r.before_record = *before;
   }
   if (after) {
     r.after = storage::EncodeRole(*after);
     r.after_scope = LabelAfter(after->tenant);
+    r.after_record = *after;
   }
   changes.records.push_back(std::move(r));
 }
@@ -292,78 +302,67 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
     const query::AccountNode* n = catalog_.account(id);
     return n != nullptr ? n->label : std::string();
   };
+  // Records are read in their decoded form (the change set carries it:
+  // Txn sets it, DecodeRecords fills it for an entry read back).
   for (const auto& r : changes.records) {
-    if (r.key.size() < 8 && r.type != RecordType::kMeta) {
-      return Status::Corruption(std::string("change set: a ") + storage::RecordTypeName(r.type) +
-                                " change has a damaged key");
-    }
     switch (r.type) {
       case RecordType::kAccount: {
-        storage::AccountRecord b, a;
-        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(r.before, &b));
-        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(r.after, &a));
-        storage::WriteAccount(*sink, r.before.empty() ? nullptr : &b,
-                              r.after.empty() ? nullptr : &a, r.after);
+        const auto* b = std::get_if<storage::AccountRecord>(&r.before_record);
+        const auto* a = std::get_if<storage::AccountRecord>(&r.after_record);
+        if (b == nullptr && a == nullptr) return Status::Corruption("change set: empty account change");
+        storage::WriteAccount(*sink, b, a, r.after);
         // A relabelled account whose parent keeps its label is the root of
         // a moved subtree: its whole index range moves (once, for all the
         // subtree's accounts).
-        if (!r.before.empty() && !r.after.empty() && b.label != a.label &&
-            !relabelled.count(a.account.parent)) {
-          const query::AccountNode* n = catalog_.account(a.account.id);
+        if (b != nullptr && a != nullptr && b->label != a->label &&
+            !relabelled.count(a->account.parent)) {
+          const query::AccountNode* n = catalog_.account(a->account.id);
           uint32_t kinds = 0;
           for (EntityKind k : kAllEntityKinds) {
             if (n == nullptr || n->count(k).subtree != 0) kinds |= 1u << static_cast<int>(k);
           }
           CANOPY_RETURN_IF_ERROR(
-              storage::MoveIndexRange(*store_, *sink, b.label, a.label, kinds));
+              storage::MoveIndexRange(*store_, *sink, b->label, a->label, kinds));
         }
         break;
       }
       case RecordType::kEntity: {
-        Entity b, a;
-        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(r.before, &b));
-        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(r.after, &a));
+        const auto* b = std::get_if<Entity>(&r.before_record);
+        const auto* a = std::get_if<Entity>(&r.after_record);
+        if (b == nullptr && a == nullptr) return Status::Corruption("change set: empty entity change");
         std::string bl, al;
-        if (!r.before.empty()) {
-          const query::AccountNode* o = catalog_.account(b.owner);
-          if (o == nullptr) return Status::Corruption("change set: entity of a missing owner");
+        if (b != nullptr) {
+          const query::AccountNode* o = catalog_.account(b->owner);
+          if (o == nullptr) {
+            return Status::Corruption("change set: entity " + std::to_string(b->id) +
+                                      " of account " + std::to_string(b->owner) +
+                                      ", which this database does not have");
+          }
           bl = o->label;
         }
-        if (!r.after.empty()) {
-          al = label_after(a.owner);
-          if (al.empty()) return Status::Corruption("change set: entity of a missing owner");
+        if (a != nullptr) {
+          al = label_after(a->owner);
+          if (al.empty()) {
+            return Status::Corruption("change set: entity " + std::to_string(a->id) +
+                                      " of account " + std::to_string(a->owner) +
+                                      ", which this database does not have");
+          }
         }
-        storage::WriteEntity(*sink, r.before.empty() ? nullptr : &b, bl,
-                             r.after.empty() ? nullptr : &a, al, r.after);
+        storage::WriteEntity(*sink, b, bl, a, al, r.after);
         break;
       }
-      case RecordType::kUser: {
-        User b, a;
-        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeUser(r.before, &b));
-        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeUser(r.after, &a));
-        storage::WriteUser(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a,
-                           r.after);
+      case RecordType::kUser:
+        storage::WriteUser(*sink, std::get_if<User>(&r.before_record),
+                           std::get_if<User>(&r.after_record), r.after);
         break;
-      }
-      case RecordType::kMembership: {
-        if (r.key.size() != 16) return Status::Corruption("change set: damaged membership key");
-        Membership b, a;
-        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(r.before, &b));
-        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(r.after, &a));
-        b.user = a.user = storage::DecodeFixed64BE(r.key.data());
-        b.account = a.account = storage::DecodeFixed64BE(r.key.data() + 8);
-        storage::WriteMembership(*sink, r.before.empty() ? nullptr : &b,
-                                 r.after.empty() ? nullptr : &a, r.after);
+      case RecordType::kMembership:
+        storage::WriteMembership(*sink, std::get_if<Membership>(&r.before_record),
+                                 std::get_if<Membership>(&r.after_record), r.after);
         break;
-      }
-      case RecordType::kRole: {
-        Role b, a;
-        if (!r.before.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeRole(r.before, &b));
-        if (!r.after.empty()) CANOPY_RETURN_IF_ERROR(storage::DecodeRole(r.after, &a));
-        storage::WriteRole(*sink, r.before.empty() ? nullptr : &b, r.after.empty() ? nullptr : &a,
-                           r.after);
+      case RecordType::kRole:
+        storage::WriteRole(*sink, std::get_if<Role>(&r.before_record),
+                           std::get_if<Role>(&r.after_record), r.after);
         break;
-      }
       case RecordType::kMeta:
         if (r.after.size() != 8) return Status::Corruption("change set: damaged meta value");
         sink->Put(storage::kMeta, r.key, r.after);

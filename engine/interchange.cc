@@ -144,7 +144,7 @@ rocksdb::Status AddAll(rocksdb::SstFileWriter& w, const KvBuffer& kv, bool merge
 class SstStream {
  public:
   SstStream(const storage::Store& store, int cf, std::string path)
-      : writer_(NewSstWriter(store, cf)), path_(std::move(path)) {
+      : writer_(NewSstWriter(store, cf)), cf_(cf), path_(std::move(path)) {
     chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
     status_ = writer_->Open(path_);
     thread_ = std::thread([this] { Run(); });
@@ -167,6 +167,7 @@ class SstStream {
   }
   size_t size() const { return count_; }
   const std::string& path() const { return path_; }
+  int cf() const { return cf_; }
 
   // Writes what is left and finishes the file; the writer's first error.
   Status Finish() {
@@ -178,7 +179,8 @@ class SstStream {
     cv_.notify_all();
     thread_.join();
     if (status_.ok()) status_ = writer_->Finish();
-    return storage::FromRocks(status_, "import: write entities file");
+    return storage::FromRocks(status_, std::string("import: write ") + storage::CfName(cf_) +
+                                           " file");
   }
 
  private:
@@ -216,6 +218,7 @@ class SstStream {
   }
 
   std::unique_ptr<rocksdb::SstFileWriter> writer_;
+  int cf_;
   std::string path_;
   KvBuffer chunk_;     // being filled by the parser
   size_t count_ = 0;
@@ -444,12 +447,34 @@ class Importer {
   KvBuffer kvs[storage::kNumCfs];  // kCounters holds merge operands
   size_t total() const {
     size_t n = stream_ != nullptr ? stream_->size() : 0;
+    n += log_stream_ != nullptr ? log_stream_->size() : 0;
     for (const auto& v : kvs) n += v.size();
     return n;
   }
   // The entity records' SST stream (started once there are many), or null
   // when they are staged in kvs[kEntities].
   SstStream* entity_stream() { return stream_.get(); }
+  // The change log's copy of the input, chunk by chunk in order: staged
+  // while it is one chunk, then streamed to its own SST file (written on a
+  // background thread while the parse goes on).
+  Status LogChunk(uint64_t revision, uint32_t chunk, std::string_view bytes) {
+    if (log_stream_ == nullptr && chunk > 0) {
+      std::string path;
+      CANOPY_RETURN_IF_ERROR(
+          scratch_->File(std::string(storage::CfName(storage::kChanges)) + "-input.sst", &path));
+      log_stream_ = std::make_unique<SstStream>(store_, storage::kChanges, std::move(path));
+      KvBuffer& staged = kvs[storage::kChanges];
+      for (size_t i = 0; i < staged.size(); ++i) log_stream_->Add(staged.key(i), staged.value(i));
+      staged = KvBuffer();
+    }
+    if (log_stream_ != nullptr) {
+      log_stream_->Add(storage::LogChunkKey(revision, chunk), bytes);
+    } else {
+      kvs[storage::kChanges].Add(storage::LogChunkKey(revision, chunk), bytes);
+    }
+    return Status::Ok();
+  }
+  SstStream* log_stream() { return log_stream_.get(); }
   // Sorts every key space and refuses duplicate entity keys and unit ids
   // (found adjacent after sorting), naming the lines.
   Status SortAndCheck();
@@ -836,6 +861,7 @@ class Importer {
   ImportReport* report_;
   ScratchDir* scratch_;
   std::unique_ptr<SstStream> stream_;
+  std::unique_ptr<SstStream> log_stream_;
   simdjson::dom::parser parser_;
   const int64_t now_;
   StagingSink sink_;
@@ -1010,11 +1036,14 @@ Status IngestAll(storage::Store& store, Importer& im, ScratchDir& scratch, const
       for (size_t i = next++; i < cfs.size(); i = next++) write_cf(cfs[i]);
     });
   }
-  // Meanwhile, the entity stream writes its last chunks.
+  // Meanwhile, the streams write their last chunks.
   SstStream* stream = im.entity_stream();
   Status streamed = stream != nullptr ? stream->Finish() : Status::Ok();
+  SstStream* log_stream = im.log_stream();
+  Status log_streamed = log_stream != nullptr ? log_stream->Finish() : Status::Ok();
   for (auto& t : threads) t.join();
   CANOPY_RETURN_IF_ERROR(streamed);
+  CANOPY_RETURN_IF_ERROR(log_streamed);
   for (int cf : cfs) {
     CANOPY_RETURN_IF_ERROR(results[cf]);
     rocksdb::IngestExternalFileArg arg;
@@ -1023,10 +1052,20 @@ Status IngestAll(storage::Store& store, Importer& im, ScratchDir& scratch, const
     arg.options.move_files = true;
     args.push_back(std::move(arg));
   }
-  if (stream != nullptr) {
+  // A stream's file joins its key space's argument (their keys do not
+  // overlap: the staged entry sorts before the streamed input chunks).
+  for (SstStream* s : {stream, log_stream}) {
+    if (s == nullptr) continue;
+    auto same = std::find_if(args.begin(), args.end(), [&](const auto& a) {
+      return a.column_family == store.cf(s->cf());
+    });
+    if (same != args.end()) {
+      same->external_files.push_back(s->path());
+      continue;
+    }
     rocksdb::IngestExternalFileArg arg;
-    arg.column_family = store.cf(storage::kEntities);
-    arg.external_files.push_back(stream->path());
+    arg.column_family = store.cf(s->cf());
+    arg.external_files.push_back(s->path());
     arg.options.move_files = true;
     args.push_back(std::move(arg));
   }
@@ -1087,9 +1126,10 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     // staged chunk by chunk as the file is read.
     const uint64_t rev = revision_.load() + 1;
     constexpr size_t kLogChunk = size_t{4} << 20;
-    std::string chunk;
+    std::string chunk;  // the part of a chunk not yet handed on
     uint32_t chunks = 0;
     uint64_t input_bytes = 0;
+    Status carried;
     XXH3_state_t* input_hash = XXH3_createState();
     std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> input_hash_owner(input_hash,
                                                                             XXH3_freeState);
@@ -1097,18 +1137,22 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     auto carry = [&](const char* data, size_t n, bool last) {
       if (n > 0) XXH3_64bits_update(input_hash, data, n);
       input_bytes += n;
-      while (n > 0) {
+      while (n > 0 && carried.ok()) {
         const size_t take = std::min(n, kLogChunk - chunk.size());
-        chunk.append(data, take);
+        if (chunk.empty() && take == kLogChunk) {
+          carried = im.LogChunk(rev, chunks++, std::string_view(data, take));  // no copy
+        } else {
+          chunk.append(data, take);
+          if (chunk.size() == kLogChunk) {
+            carried = im.LogChunk(rev, chunks++, chunk);
+            chunk.clear();
+          }
+        }
         data += take;
         n -= take;
-        if (chunk.size() == kLogChunk) {
-          im.kvs[storage::kChanges].Add(storage::LogChunkKey(rev, chunks++), chunk);
-          chunk.clear();
-        }
       }
-      if (last && !chunk.empty()) {
-        im.kvs[storage::kChanges].Add(storage::LogChunkKey(rev, chunks++), chunk);
+      if (last && !chunk.empty() && carried.ok()) {
+        carried = im.LogChunk(rev, chunks++, chunk);
         chunk.clear();
       }
     };
@@ -1188,6 +1232,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     // The log entry: one revision for the whole import, its input in
     // chunks beside it.
     carry(nullptr, 0, /*last=*/true);
+    CANOPY_RETURN_IF_ERROR(carried);
     const uint64_t input_digest = XXH3_64bits_digest(input_hash);
     if (replayed) {
       if (entry->revision != rev) {
@@ -1239,7 +1284,8 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       Published(rev);
       return Status::Ok();
     };
-    if (im.total() <= kBatchLimit && im.entity_stream() == nullptr) {
+    if (im.total() <= kBatchLimit && im.entity_stream() == nullptr &&
+        im.log_stream() == nullptr) {
       rocksdb::WriteBatch batch;
       storage::BatchSink sink(*store_, &batch);
       for (int cf = 0; cf < storage::kNumCfs; ++cf) {

@@ -223,8 +223,10 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
     const bool deleted = r.after.empty();
     switch (r.type) {
       case RecordType::kAccount: {
-        storage::AccountRecord a;
-        CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(deleted ? r.before : r.after, &a));
+        const auto* ap = std::get_if<storage::AccountRecord>(deleted ? &r.before_record
+                                                                     : &r.after_record);
+        if (ap == nullptr) return Bad("an account change without its record");
+        const storage::AccountRecord& a = *ap;
         const AccountId id = a.account.id;
         if (deleted) {
           if (account(id) == nullptr) return Bad("change deletes missing account " + std::to_string(id));
@@ -267,8 +269,9 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
       case RecordType::kEntity:
         break;  // entities are not held in memory; their counts come below
       case RecordType::kUser: {
-        User u;
-        CANOPY_RETURN_IF_ERROR(storage::DecodeUser(deleted ? r.before : r.after, &u));
+        const auto* up = std::get_if<User>(deleted ? &r.before_record : &r.after_record);
+        if (up == nullptr) return Bad("a user change without its record");
+        const User& u = *up;
         if (deleted) {
           UserNode* n = mutable_user(u.id);
           if (n == nullptr) return Bad("change deletes missing user " + std::to_string(u.id));
@@ -297,8 +300,9 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         if (user(uid) == nullptr) return Bad("membership change of missing user " + std::to_string(uid));
         if (!created) RemoveMembership(uid, aid);
         if (!deleted) {
-          Membership m;
-          CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(r.after, &m));
+          const auto* mp = std::get_if<Membership>(&r.after_record);
+          if (mp == nullptr) return Bad("a membership change without its record");
+          const Membership& m = *mp;
           if (account(aid) == nullptr || role(m.role) == nullptr) {
             return Bad("membership change refers to a missing account or role");
           }
@@ -307,8 +311,9 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         break;
       }
       case RecordType::kRole: {
-        Role ro;
-        CANOPY_RETURN_IF_ERROR(storage::DecodeRole(deleted ? r.before : r.after, &ro));
+        const auto* rp = std::get_if<Role>(deleted ? &r.before_record : &r.after_record);
+        if (rp == nullptr) return Bad("a role change without its record");
+        const Role& ro = *rp;
         if (deleted) {
           roles.erase(ro.id);
           break;

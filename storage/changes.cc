@@ -37,6 +37,69 @@ const char* RecordTypeName(RecordType t) {
   return "?";
 }
 
+namespace {
+
+Status DecodeRecord(RecordType type, std::string_view key, std::string_view bytes, Record* out) {
+  if (bytes.empty()) {
+    *out = std::monostate();
+    return Status::Ok();
+  }
+  switch (type) {
+    case RecordType::kAccount: {
+      AccountRecord r;
+      CANOPY_RETURN_IF_ERROR(DecodeAccount(bytes, &r));
+      *out = std::move(r);
+      return Status::Ok();
+    }
+    case RecordType::kEntity: {
+      Entity e;
+      CANOPY_RETURN_IF_ERROR(DecodeEntity(bytes, &e));
+      *out = std::move(e);
+      return Status::Ok();
+    }
+    case RecordType::kUser: {
+      User u;
+      CANOPY_RETURN_IF_ERROR(DecodeUser(bytes, &u));
+      *out = std::move(u);
+      return Status::Ok();
+    }
+    case RecordType::kMembership: {
+      if (key.size() != 16) return Status::Corruption("change set: damaged membership key");
+      Membership m;
+      CANOPY_RETURN_IF_ERROR(DecodeMembership(bytes, &m));
+      m.user = DecodeFixed64BE(key.data());
+      m.account = DecodeFixed64BE(key.data() + 8);
+      *out = std::move(m);
+      return Status::Ok();
+    }
+    case RecordType::kRole: {
+      Role r;
+      CANOPY_RETURN_IF_ERROR(DecodeRole(bytes, &r));
+      *out = std::move(r);
+      return Status::Ok();
+    }
+    case RecordType::kMeta:
+      if (bytes.size() != 8) return Status::Corruption("change set: damaged meta value");
+      *out = std::monostate();
+      return Status::Ok();
+  }
+  return Status::Corruption("change set: unknown record type");
+}
+
+}  // namespace
+
+Status DecodeRecords(ChangeSet* changes) {
+  for (RecordChange& r : changes->records) {
+    if (r.type != RecordType::kMeta && r.key.size() < 8) {
+      return Status::Corruption(std::string("change set: a ") + RecordTypeName(r.type) +
+                                " change has a damaged key");
+    }
+    CANOPY_RETURN_IF_ERROR(DecodeRecord(r.type, r.key, r.before, &r.before_record));
+    CANOPY_RETURN_IF_ERROR(DecodeRecord(r.type, r.key, r.after, &r.after_record));
+  }
+  return Status::Ok();
+}
+
 std::string LogKey(uint64_t revision) { return Fixed64BE(revision); }
 
 std::string LogChunkKey(uint64_t revision, uint32_t chunk) {

@@ -24,9 +24,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "canopy/status.h"
+#include "canopy/types.h"
+#include "storage/records.h"
 
 namespace canopy::storage {
 
@@ -41,6 +44,9 @@ enum class RecordType : uint8_t {
 };
 const char* RecordTypeName(RecordType t);  // "account", "entity", ...
 
+// A record in its in-memory form (none for meta values).
+using Record = std::variant<std::monostate, AccountRecord, Entity, User, Membership, Role>;
+
 struct RecordChange {
   RecordType type = RecordType::kMeta;
   std::string key;
@@ -48,6 +54,11 @@ struct RecordChange {
   std::string after;   // empty: the record is deleted
   std::string before_scope;  // label of the account the record belonged to
   std::string after_scope;   // ... and belongs to now
+  // The same records decoded (not stored): set by whoever builds the change
+  // set, or by DecodeRecords for one read back, so that writing and
+  // applying it decode nothing again.
+  Record before_record;
+  Record after_record;
 };
 
 struct CounterChange {
@@ -85,6 +96,11 @@ std::string LogKey(uint64_t revision);
 std::string LogChunkKey(uint64_t revision, uint32_t chunk);
 // Splits a changes key: chunk is -1 for an entry key. False when malformed.
 bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk);
+
+// Fills the decoded records of every change from its bytes (a membership's
+// user and account come from its key). Corruption for bytes that are not
+// a record of the change's type.
+Status DecodeRecords(ChangeSet* changes);
 
 std::string EncodeLogEntry(const LogEntry& e);
 // Verifies the checksum and the buffer: Corruption otherwise.
