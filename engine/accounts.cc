@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "engine/rules.h"
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
@@ -71,11 +72,8 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
       if (spec.settings.sub_account_access != SubAccountAccess::kDefaultOff) {
         CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *parent));
       }
-      if (parent->depth + 1 > catalog_.max_depth) {
-        return Status::FailedPrecondition(
-            "account " + Quote(*parent) + " is at depth " + std::to_string(parent->depth) +
-            "; a sub-account would pass the depth limit of " + std::to_string(catalog_.max_depth));
-      }
+      CANOPY_RETURN_IF_ERROR(
+          rules::SubAccountDepth(parent->key, parent->depth, catalog_.max_depth));
     }
     bool taken = false;
     CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kAccountKeys, spec.key, &taken));

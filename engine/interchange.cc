@@ -36,6 +36,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/kv_buffer.h"
+#include "engine/rules.h"
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
@@ -509,10 +510,14 @@ class Importer {
     return Status::Ok();
   }
   AccountId first_account_id() const { return c_.last_account_id + 1; }
-  // The label of a staged or stored account.
+  // The label and key of a staged or stored account.
   const std::string& LabelOf(AccountId id) const {
     if (id >= first_account_id()) return accounts_[id - first_account_id()].label;
     return c_.account(id)->label;
+  }
+  const std::string& KeyOf(AccountId id) const {
+    if (id >= first_account_id()) return accounts_[id - first_account_id()].record.account.key;
+    return c_.account(id)->key;
   }
 
   Status Account(Fields& f) {
@@ -558,10 +563,7 @@ class Importer {
     if (has_parent) {
       AccountRef p;
       CANOPY_RETURN_IF_ERROR(FindAccount(parent, "parent", &p));
-      if (p.depth + 1 > c_.max_depth) {
-        return Status::FailedPrecondition("account '" + std::string(key) + "' would pass the depth limit of " +
-                                          std::to_string(c_.max_depth));
-      }
+      CANOPY_RETURN_IF_ERROR(rules::SubAccountDepth(parent, p.depth, c_.max_depth));
       label = *p.label;
       ordinal = NextChildOrdinal(p.id);
       a.parent = p.id;
@@ -692,11 +694,8 @@ class Importer {
     }
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
-    if (!storage::IsSelfOrAncestorLabel(LabelOf(home), *a.label)) {
-      return Status::FailedPrecondition(
-          "user '" + std::string(login) + "' may hold roles only in the account it was created in "
-          "and its sub-accounts, not on '" + std::string(account) + "'");
-    }
+    CANOPY_RETURN_IF_ERROR(
+        rules::MembershipInReach(login, KeyOf(home), LabelOf(home), account, *a.label));
     RoleId rid;
     if (const auto* b = query::FindBuiltinRole(role)) {
       rid = b->id;
@@ -720,12 +719,8 @@ class Importer {
         rid = storage::DecodeFixed64BE(v.data());
       }
     }
-    const bool always = a.settings.sub_account_access == SubAccountAccess::kAlwaysOn;
-    if (always && branch.has_value() && !*branch) {
-      return Status::FailedPrecondition("account '" + std::string(account) +
-                                        "' has sub-account access always_on; branch cannot be false");
-    }
-    const bool b = always || branch.value_or(a.settings.sub_account_access == SubAccountAccess::kDefaultOn);
+    bool b = false;
+    CANOPY_RETURN_IF_ERROR(rules::MembershipBranch(a.settings, branch, account, &b));
     if (!staged_memberships_.insert({uid, a.id}).second || c_.membership(uid, a.id) != nullptr) {
       return Status::AlreadyExists("user '" + std::string(login) + "' is already a member of account '" +
                                    std::string(account) + "'");

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "engine/db_impl.h"
+#include "engine/rules.h"
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
@@ -166,25 +167,15 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(role));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
     const AccountNode* home = catalog_.account(un->home);
-    if (!Catalog::IsSelfOrAncestor(*home, *a)) {
-      return Status::FailedPrecondition(
-          "user '" + un->login + "' was created in account " + Quote(*home) +
-          "; access flows top-down only, so it can hold roles there and in its sub-accounts, "
-          "not on " + Quote(*a));
-    }
+    CANOPY_RETURN_IF_ERROR(
+        rules::MembershipInReach(un->login, home->key, home->label, a->key, a->label));
     if (!r->builtin && r->tenant != a->tenant) {
       return Status::FailedPrecondition("custom role '" + r->name +
                                         "' belongs to another root tenant than account " +
                                         Quote(*a));
     }
-    const bool always = a->settings.sub_account_access == SubAccountAccess::kAlwaysOn;
-    if (always && branch.has_value() && !*branch) {
-      return Status::FailedPrecondition(
-          "account " + Quote(*a) +
-          " has sub-account access always_on: its memberships always include sub-accounts");
-    }
-    const bool b = always || branch.value_or(a->settings.sub_account_access ==
-                                             SubAccountAccess::kDefaultOn);
+    bool b = false;
+    CANOPY_RETURN_IF_ERROR(rules::MembershipBranch(a->settings, branch, a->key, &b));
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, b, *a,
                                                "cannot grant role " + r->name));
     if (catalog_.membership(user, account) != nullptr) {

@@ -752,7 +752,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
       const bool always = next.accounts[a].access == SubAccountAccess::kAlwaysOn;
       if (always && branch.has_value() && !*branch) {
-        fail("branch cannot be false");
+        fail("always_on: its memberships always include sub-accounts");
         continue;
       }
       if (next.users[u].memberships.count(a)) {

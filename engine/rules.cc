@@ -1,0 +1,45 @@
+// Copyright (c) Canopy authors.
+
+#include "engine/rules.h"
+
+#include <string>
+
+#include "storage/labels.h"
+
+namespace canopy::engine::rules {
+
+namespace {
+std::string Q(std::string_view key) { return "'" + std::string(key) + "'"; }
+}  // namespace
+
+Status SubAccountDepth(std::string_view parent_key, uint32_t parent_depth, uint32_t max_depth) {
+  if (parent_depth + 1 <= max_depth) return Status::Ok();
+  return Status::FailedPrecondition("account " + Q(parent_key) + " is at depth " +
+                                    std::to_string(parent_depth) +
+                                    "; a sub-account would pass the depth limit of " +
+                                    std::to_string(max_depth));
+}
+
+Status MembershipInReach(std::string_view login, std::string_view home_key,
+                         std::string_view home_label, std::string_view account_key,
+                         std::string_view account_label) {
+  if (storage::IsSelfOrAncestorLabel(home_label, account_label)) return Status::Ok();
+  return Status::FailedPrecondition(
+      "user " + Q(login) + " may hold roles only in the account it was created in (" +
+      Q(home_key) + ") and its sub-accounts, not on " + Q(account_key) +
+      ": access flows top-down only");
+}
+
+Status MembershipBranch(const AccountSettings& settings, std::optional<bool> asked,
+                        std::string_view account_key, bool* branch) {
+  const bool always = settings.sub_account_access == SubAccountAccess::kAlwaysOn;
+  if (always && asked.has_value() && !*asked) {
+    return Status::FailedPrecondition(
+        "account " + Q(account_key) +
+        " has sub-account access always_on: its memberships always include sub-accounts");
+  }
+  *branch = always || asked.value_or(settings.sub_account_access == SubAccountAccess::kDefaultOn);
+  return Status::Ok();
+}
+
+}  // namespace canopy::engine::rules
