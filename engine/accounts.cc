@@ -92,7 +92,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
       txn->Account(&before, &parent_rec);
     } else {
       ordinal = catalog_.next_root_ordinal;
-      txn->Meta(storage::kSeqRootOrdinal, ordinal + 1);
+      txn->Meta(storage::kSeqRootOrdinal, ordinal, ordinal + 1);
     }
     storage::AppendOrdinal(&label, ordinal);
 
@@ -109,7 +109,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
     rec.label = label;
     rec.next_child_ordinal = 0;
     txn->Account(nullptr, &rec);
-    txn->Meta(storage::kSeqAccount, id);
+    txn->Meta(storage::kSeqAccount, catalog_.last_account_id, id);
     created = id;
     return Status::Ok();
   });

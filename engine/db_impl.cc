@@ -196,11 +196,12 @@ void Txn::Role(const canopy::Role* before, const canopy::Role* after) {
   changes.records.push_back(std::move(r));
 }
 
-void Txn::Meta(std::string_view name, uint64_t value) {
+void Txn::Meta(std::string_view name, uint64_t before, uint64_t after) {
   storage::RecordChange r;
   r.type = storage::RecordType::kMeta;
   r.key = std::string(name);
-  r.after = storage::Fixed64BE(value);
+  if (before != 0) r.before = storage::Fixed64BE(before);
+  r.after = storage::Fixed64BE(after);
   changes.records.push_back(std::move(r));
 }
 

@@ -82,7 +82,8 @@ class Txn {
   void User(const canopy::User* before, const canopy::User* after);
   void Membership(const canopy::Membership* before, const canopy::Membership* after);
   void Role(const canopy::Role* before, const canopy::Role* after);
-  void Meta(std::string_view name, uint64_t value);
+  // A meta value (a sequence) going from `before` (0: never set) to `after`.
+  void Meta(std::string_view name, uint64_t before, uint64_t after);
 
  private:
   // The label of an account as this change set leaves it (its own account

@@ -85,7 +85,7 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
     e.updated_us = now;
     e.attributes = spec.attributes;
     txn->Entity(nullptr, &e);
-    txn->Meta(storage::kSeqEntity, id);
+    txn->Meta(storage::kSeqEntity, catalog_.last_entity_id, id);
     txn->counts.AddDirect(catalog_, owner->id, spec.kind, 1);
     created = id;
     return Status::Ok();

@@ -48,7 +48,7 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
     u.account = a->id;
     u.created_us = u.updated_us = NowMicros();
     txn->User(nullptr, &u);
-    txn->Meta(storage::kSeqUser, id);
+    txn->Meta(storage::kSeqUser, catalog_.last_user_id, id);
     created = id;
     return Status::Ok();
   });
@@ -373,7 +373,7 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
     r.name = std::string(name);
     r.permissions = perms.Names();
     txn->Role(nullptr, &r);
-    txn->Meta(storage::kSeqRole, id);
+    txn->Meta(storage::kSeqRole, catalog_.last_role_id, id);
     created = id;
     return Status::Ok();
   });
