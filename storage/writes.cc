@@ -14,6 +14,17 @@ namespace {
 
 rocksdb::Slice S(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
+// Puts a record: its bytes as given, or `encode()` when none are.
+template <typename Encode>
+void PutRecord(KvSink& sink, int cf, std::string_view key, std::string_view bytes,
+               Encode&& encode) {
+  if (!bytes.empty()) {
+    sink.Put(cf, key, bytes);
+  } else {
+    sink.Put(cf, key, encode());
+  }
+}
+
 void IndexEntry(std::string* value, const Entity& e) {
   EncodeIndexValue(value, e.owner, e.key, e.name, e.type);
 }
@@ -53,7 +64,7 @@ void WriteAccount(KvSink& sink, const AccountRecord* before, const AccountRecord
     return;
   }
   const std::string id = IdKey(after->account.id);
-  sink.Put(kAccounts, id, after_bytes.empty() ? EncodeAccount(*after) : std::string(after_bytes));
+  PutRecord(sink, kAccounts, id, after_bytes, [&] { return EncodeAccount(*after); });
   if (before == nullptr || before->account.key != after->account.key) {
     if (before != nullptr) sink.Delete(kAccountKeys, before->account.key);
     sink.Put(kAccountKeys, after->account.key, id);
@@ -77,11 +88,7 @@ void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_lab
   }
   const uint8_t k = static_cast<uint8_t>(after->kind);
   const std::string id = IdKey(after->id);
-  if (after_bytes.empty()) {
-    sink.Put(kEntities, id, EncodeEntity(*after));
-  } else {
-    sink.Put(kEntities, id, after_bytes);
-  }
+  PutRecord(sink, kEntities, id, after_bytes, [&] { return EncodeEntity(*after); });
   if (before == nullptr || before->key != after->key || before->owner != after->owner ||
       before->kind != after->kind) {
     if (before != nullptr && (before->key != after->key || before->kind != after->kind)) {
@@ -114,7 +121,7 @@ void WriteUser(KvSink& sink, const User* before, const User* after, std::string_
     return;
   }
   const std::string id = IdKey(after->id);
-  sink.Put(kUsers, id, after_bytes.empty() ? EncodeUser(*after) : std::string(after_bytes));
+  PutRecord(sink, kUsers, id, after_bytes, [&] { return EncodeUser(*after); });
   if (before == nullptr || before->login != after->login) {
     if (before != nullptr) sink.Delete(kUserLogins, before->login);
     sink.Put(kUserLogins, after->login, id);
@@ -133,8 +140,8 @@ void WriteMembership(KvSink& sink, const Membership* before, const Membership* a
     sink.Delete(kMembers, PairKey(before->account, before->user));
     return;
   }
-  sink.Put(kMemberships, PairKey(after->user, after->account),
-           after_bytes.empty() ? EncodeMembership(*after) : std::string(after_bytes));
+  PutRecord(sink, kMemberships, PairKey(after->user, after->account), after_bytes,
+            [&] { return EncodeMembership(*after); });
   if (before == nullptr) sink.Put(kMembers, PairKey(after->account, after->user), "");
 }
 
@@ -145,7 +152,7 @@ void WriteRole(KvSink& sink, const Role* before, const Role* after, std::string_
     sink.Delete(kRoleNames, RoleNameKey(before->tenant, before->name));
     return;
   }
-  sink.Put(kRoles, IdKey(after->id), after_bytes.empty() ? EncodeRole(*after) : std::string(after_bytes));
+  PutRecord(sink, kRoles, IdKey(after->id), after_bytes, [&] { return EncodeRole(*after); });
   if (before == nullptr || before->name != after->name || before->tenant != after->tenant) {
     if (before != nullptr) sink.Delete(kRoleNames, RoleNameKey(before->tenant, before->name));
     sink.Put(kRoleNames, RoleNameKey(after->tenant, after->name), IdKey(after->id));
