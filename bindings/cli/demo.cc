@@ -166,7 +166,9 @@ int Run(Context& ctx, Args& args) {
   }
   *ctx.out << "\nTry: canopy visible --user user-a@customer.example, canopy tree --format dot,\n"
               "     canopy check --user admin@customer.example --permission device.read --entity "
-              "dev-b1 --explain\n";
+              "dev-b1 --explain,\n"
+              "     canopy log (every change, by revision), canopy log --user "
+              "user-a@customer.example (its audit view)\n";
   return kExitOk;
 }
 
