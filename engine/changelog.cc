@@ -43,74 +43,22 @@ std::string NewLogId() {
 Status RecordJson(storage::RecordType type, std::string_view key, std::string_view bytes,
                   std::string* out) {
   using storage::RecordType;
-  query::JsonObject o;
   switch (type) {
-    case RecordType::kAccount: {
-      storage::AccountRecord r;
-      CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
-      o.Uint("id", r.account.id)
-          .Str("key", r.account.key)
-          .Str("name", r.account.name)
-          .Uint("parent", r.account.parent)
-          .Uint("depth", r.account.depth)
-          .Bool("sub_account_management", r.account.settings.sub_account_management)
-          .Str("sub_account_access", SubAccountAccessName(r.account.settings.sub_account_access))
-          .Raw("attributes", query::JsonAttributes(r.account.attributes))
-          .Int("created_us", r.account.created_us)
-          .Int("updated_us", r.account.updated_us);
-      break;
-    }
-    case RecordType::kEntity: {
-      Entity e;
-      CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(bytes, &e));
-      o.Uint("id", e.id).Str("kind", EntityKindName(e.kind)).Str("key", e.key);
-      if (!e.unit_id.empty()) o.Str("unit_id", e.unit_id);
-      o.Str("name", e.name)
-          .Str("type", e.type)
-          .Uint("owner", e.owner)
-          .Raw("attributes", query::JsonAttributes(e.attributes))
-          .Int("created_us", e.created_us)
-          .Int("updated_us", e.updated_us);
-      break;
-    }
-    case RecordType::kUser: {
-      User u;
-      CANOPY_RETURN_IF_ERROR(storage::DecodeUser(bytes, &u));
-      o.Uint("id", u.id)
-          .Str("login", u.login)
-          .Str("name", u.name)
-          .Uint("account", u.account)
-          .Bool("disabled", u.disabled)
-          .Int("created_us", u.created_us)
-          .Int("updated_us", u.updated_us);
-      break;
-    }
-    case RecordType::kMembership: {
-      Membership m;
-      CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &m));
-      o.Uint("user", storage::DecodeFixed64BE(key.data()))
-          .Uint("account", storage::DecodeFixed64BE(key.data() + 8))
-          .Uint("role", m.role)
-          .Bool("branch", m.branch)
-          .Int("created_us", m.created_us);
-      break;
-    }
-    case RecordType::kRole: {
-      Role r;
-      CANOPY_RETURN_IF_ERROR(storage::DecodeRole(bytes, &r));
-      o.Uint("id", r.id)
-          .Uint("tenant", r.tenant)
-          .Str("name", r.name)
-          .Raw("permissions", query::JsonStrings(r.permissions));
-      break;
-    }
-    case RecordType::kMeta:
+    case RecordType::kAccount: return storage::AccountJson(bytes, out);
+    case RecordType::kEntity: return storage::EntityJson(bytes, out);
+    case RecordType::kUser: return storage::UserJson(bytes, out);
+    case RecordType::kMembership:
+      if (key.size() != 16) return Status::Corruption("damaged membership key in the change log");
+      return storage::MembershipJson(bytes, storage::DecodeFixed64BE(key.data()),
+                                     storage::DecodeFixed64BE(key.data() + 8), out);
+    case RecordType::kRole: return storage::RoleJson(bytes, out);
+    case RecordType::kMeta: {
       if (bytes.size() != 8) return Status::Corruption("damaged meta value in the change log");
-      o.Uint("value", storage::DecodeFixed64BE(bytes.data()));
-      break;
+      *out = query::JsonObject().Uint("value", storage::DecodeFixed64BE(bytes.data())).Take();
+      return Status::Ok();
+    }
   }
-  *out = o.Take();
-  return Status::Ok();
+  return Status::Corruption("unknown record type in the change log");
 }
 
 std::string RecordId(storage::RecordType type, std::string_view key) {

@@ -7,6 +7,8 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "storage/json.h"
+
 #include "storage/schema/account_generated.h"
 #include "storage/schema/entity_generated.h"
 #include "storage/schema/membership_generated.h"
@@ -274,6 +276,132 @@ Status DecodeFormat(std::string_view bytes, FormatRecord* f) {
   f->max_depth = fr->max_depth();
   f->created_us = fr->created_us();
   f->library_version = Str(fr->library_version());
+  return Status::Ok();
+}
+
+// ---- JSON views ------------------------------------------------------------
+
+namespace {
+
+std::string_view View(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s->data(), s->size());
+}
+
+void AttributesJson(JsonObject* o, const flatbuffers::Vector<Offset<fb::KeyValue>>* kvs) {
+  std::string attrs = "{";
+  if (kvs != nullptr) {
+    for (const auto* kv : *kvs) {
+      if (attrs.size() > 1) attrs.push_back(',');
+      AppendJsonString(&attrs, View(kv->key()));
+      attrs.push_back(':');
+      AppendJsonString(&attrs, View(kv->value()));
+    }
+  }
+  attrs.push_back('}');
+  o->Raw("attributes", attrs);
+}
+
+}  // namespace
+
+Status AccountJson(std::string_view bytes, std::string* out) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::AccountRecord>(bytes, &scratch, fb::AccountRecordIdentifier(),
+                                               fb::VerifyAccountRecordBuffer, "account", &s);
+  if (!fr) return s;
+  if (fr->sub_account_access() > static_cast<uint8_t>(SubAccountAccess::kAlwaysOn)) {
+    return Status::Corruption("stored account record has an unknown sub_account_access value");
+  }
+  JsonObject o;
+  o.Uint("id", fr->id())
+      .Str("key", View(fr->key()))
+      .Str("name", View(fr->name()))
+      .Uint("parent", fr->parent())
+      .Uint("depth", fr->depth())
+      .Bool("sub_account_management", fr->sub_account_management())
+      .Str("sub_account_access",
+           SubAccountAccessName(static_cast<SubAccountAccess>(fr->sub_account_access())));
+  AttributesJson(&o, fr->attributes());
+  o.Int("created_us", fr->created_us()).Int("updated_us", fr->updated_us());
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status EntityJson(std::string_view bytes, std::string* out) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::EntityRecord>(bytes, &scratch, fb::EntityRecordIdentifier(),
+                                              fb::VerifyEntityRecordBuffer, "entity", &s);
+  if (!fr) return s;
+  if (fr->kind() < 1 || fr->kind() > 4) {
+    return Status::Corruption("stored entity record has unknown kind " +
+                              std::to_string(fr->kind()));
+  }
+  JsonObject o;
+  o.Uint("id", fr->id())
+      .Str("kind", EntityKindName(static_cast<EntityKind>(fr->kind())))
+      .Str("key", View(fr->key()));
+  if (fr->unit_id() != nullptr && fr->unit_id()->size() > 0) o.Str("unit_id", View(fr->unit_id()));
+  o.Str("name", View(fr->name())).Str("type", View(fr->type())).Uint("owner", fr->owner());
+  AttributesJson(&o, fr->attributes());
+  o.Int("created_us", fr->created_us()).Int("updated_us", fr->updated_us());
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status UserJson(std::string_view bytes, std::string* out) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::UserRecord>(bytes, &scratch, fb::UserRecordIdentifier(),
+                                            fb::VerifyUserRecordBuffer, "user", &s);
+  if (!fr) return s;
+  JsonObject o;
+  o.Uint("id", fr->id())
+      .Str("login", View(fr->login()))
+      .Str("name", View(fr->name()))
+      .Uint("account", fr->account())
+      .Bool("disabled", fr->disabled())
+      .Int("created_us", fr->created_us())
+      .Int("updated_us", fr->updated_us());
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status MembershipJson(std::string_view bytes, uint64_t user, uint64_t account, std::string* out) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::MembershipRecord>(bytes, &scratch, fb::MembershipRecordIdentifier(),
+                                                  fb::VerifyMembershipRecordBuffer, "membership",
+                                                  &s);
+  if (!fr) return s;
+  JsonObject o;
+  o.Uint("user", user)
+      .Uint("account", account)
+      .Uint("role", fr->role())
+      .Bool("branch", fr->branch())
+      .Int("created_us", fr->created_us());
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status RoleJson(std::string_view bytes, std::string* out) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::RoleRecord>(bytes, &scratch, fb::RoleRecordIdentifier(),
+                                            fb::VerifyRoleRecordBuffer, "role", &s);
+  if (!fr) return s;
+  std::string perms = "[";
+  if (fr->permissions() != nullptr) {
+    for (const auto* p : *fr->permissions()) {
+      if (perms.size() > 1) perms.push_back(',');
+      AppendJsonString(&perms, View(p));
+    }
+  }
+  perms.push_back(']');
+  JsonObject o;
+  o.Uint("id", fr->id()).Uint("tenant", fr->tenant()).Str("name", View(fr->name()));
+  o.Raw("permissions", perms);
+  *out = o.Take();
   return Status::Ok();
 }
 

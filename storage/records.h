@@ -39,6 +39,15 @@ Status DecodeMembership(std::string_view bytes, Membership* m);
 std::string EncodeRole(const Role& r);
 Status DecodeRole(std::string_view bytes, Role* r);
 
+// A stored record as a JSON object (the change log's view of it; fields in
+// docs/changes.md), read straight from its verified buffer. Corruption as
+// for the decoders. A membership's user and account come from its key.
+Status AccountJson(std::string_view bytes, std::string* out);
+Status EntityJson(std::string_view bytes, std::string* out);
+Status UserJson(std::string_view bytes, std::string* out);
+Status MembershipJson(std::string_view bytes, uint64_t user, uint64_t account, std::string* out);
+Status RoleJson(std::string_view bytes, std::string* out);
+
 struct FormatRecord {
   std::string magic;
   uint32_t version = 0;

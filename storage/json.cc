@@ -1,12 +1,12 @@
 // Copyright (c) Canopy authors.
 
-#include "query/json.h"
+#include "storage/json.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-namespace canopy::query {
+namespace canopy::storage {
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
@@ -38,9 +38,9 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-}  // namespace canopy::query
+}  // namespace canopy::storage
 
-namespace canopy::query {
+namespace canopy::storage {
 
 namespace {
 template <typename T>
@@ -122,4 +122,4 @@ std::string JsonAttributes(const Attributes& attributes) {
   return o.str();
 }
 
-}  // namespace canopy::query
+}  // namespace canopy::storage
