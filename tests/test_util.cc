@@ -38,6 +38,12 @@ Dump DumpAll(Db* db) {
   return out;
 }
 
+Dump DumpReplicated(Db* db) {
+  Dump out = DumpAll(db);
+  out.erase(std::string(storage::CfName(storage::kMeta)) + "/" + std::string(storage::kFormatKey));
+  return out;
+}
+
 std::unique_ptr<Db> OpenDb(const std::string& path, Options options) {
   options.sync = false;
   std::unique_ptr<Db> db;

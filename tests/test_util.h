@@ -32,6 +32,9 @@ class TempDir {
 // Every key/value of every key space, keyed by "<cf>/<key bytes>".
 using Dump = std::map<std::string, std::string>;
 Dump DumpAll(Db* db);
+// DumpAll without the format record (it holds the creation time): what a
+// follower that replayed the whole log must hold exactly.
+Dump DumpReplicated(Db* db);
 
 // Opens a database (asserting success) with sync off for test speed.
 std::unique_ptr<Db> OpenDb(const std::string& path, Options options = Options());
