@@ -309,18 +309,27 @@ class Db {
   // parent, setting a value it already has), commits none.
   virtual uint64_t Revision() const = 0;
   // The revision committed by the calling thread's last successful
-  // mutation on this Db (0: none): a mutation's consistency token.
+  // mutation on this Db (0: none; after a call that changed nothing, the
+  // revision then current): a mutation's consistency token, to pass as
+  // min_revision to a read that must see it.
   virtual uint64_t LastCommittedRevision() const = 0;
   // This database's lineage id: the id of the database whose log it holds
   // (its own, or the one it follows through ApplyChanges).
   virtual std::string LogId() const = 0;
 
-  // A page of the log from request.since. Compacted (naming the oldest
-  // revision kept) when `since` was trimmed by retention; InvalidArgument
-  // for a bad limit or type; NotFound for an unknown account.
+  // A page of the log from request.since, in revision order; filtered
+  // pages may be short or empty without being the last (resume from
+  // page->next until it passes page->revision). A user viewer gets the
+  // audit view (changes.h). Errors: Compacted (naming the oldest revision
+  // kept) when `since` was trimmed by retention; InvalidArgument (since 0,
+  // a bad limit or type); NotFound (unknown account or viewer);
+  // PermissionDenied (a user viewer holding audit.read nowhere or not on
+  // the filtered account, or disabled); FailedPrecondition (min_revision
+  // not reached).
   virtual Status ReadChanges(const ChangesRequest& request, ChangesPage* page) const = 0;
   // Blocks until the revision passes `after` or `timeout_ms` elapses, and
   // returns the revision then (follow mode: read, then wait for more).
+  // Close() wakes waiters; once closed, FailedPrecondition.
   virtual StatusOr<uint64_t> WaitForChanges(uint64_t after, uint32_t timeout_ms) const = 0;
 
   // Replication: the stored log entries from `since` (at most `limit`),
