@@ -100,7 +100,7 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
   }
   // Memberships: each user's first one above, then the extra ones (drawn
   // last, so that trees with one membership per user are unchanged). A user
-  // may hold roles only in its own account's subtree (SPEC.md rule 1), so
+  // may hold roles only in its own account's subtree (access flows top-down only), so
   // the extra ones are on distinct descendants of that account: fewer where
   // the subtree is smaller. Descendants are drawn from the subtree's slice
   // of the accounts in pre-order.

@@ -3,7 +3,7 @@
 // The tree generator of the benchmarks and the capacity harness: roots,
 // accounts to a given depth and fan-out, devices spread over the accounts
 // with a Zipf skew, users with memberships (branch and direct), all from a
-// seed. It writes SPEC.md's JSON Lines interchange format, so a database is
+// seed. It writes the JSON Lines interchange format (docs/format.md), so a database is
 // built with Db::Import (SST ingestion) and the same file feeds SQLite.
 
 #ifndef CANOPY_BENCH_GENERATOR_H_

@@ -3,14 +3,14 @@
 // Canopy's micro-benchmarks (Google Benchmark), each beside its raw RocksDB
 // counterpart over the same keys (the physical limit) and SQLite (recursive
 // CTE and materialized path) on the same generated tree, in one run. After
-// the run a table of ratios against DESIGN.md's budgets is printed.
+// the run a table of ratios against the performance budgets (docs/PERFORMANCE.md) is printed.
 //
 //   canopy_micro_bench [--scale=tiny|small|full] [--dir=DIR] [benchmark flags]
 //
 // Every figure is wall-clock time (UseRealTime): imports and compactions
 // work on other threads, which CPU time of the calling thread would hide.
 //
-// full: 10k accounts and 1M devices (DESIGN.md's budgets); small: 2k and
+// full: 10k accounts and 1M devices (the budgets' scale); small: 2k and
 // 200k; tiny: a smoke run for ctest. Databases are built once per scale
 // under DIR (default /tmp/canopy-bench) and reused.
 

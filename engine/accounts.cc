@@ -269,7 +269,7 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
           std::to_string(catalog_.max_depth));
     }
     // Users keep their memberships inside the subtree of the account they
-    // were created in (SPEC.md rule 1): a move may not carry a membership
+    // were created in (access flows top-down only): a move may not carry a membership
     // out of its user's reach.
     for (const AccountNode* n : subtree) {
       for (UserId uid : n->members) {

@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// Import and export of the JSON Lines interchange format (SPEC.md,
+// Import and export of the JSON Lines interchange format (
 // docs/format.md). Import validates the whole file first, staging every
 // record in memory, then writes it in one step: a WriteBatch for small
 // files, atomic SST ingestion across the key spaces for large ones. A bad

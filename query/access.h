@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// Permission evaluation over the catalog (SPEC.md "The rules"): a
+// Permission evaluation over the catalog (docs/index.md, "Permissions and the rules"): a
 // membership on account X grants its role on X and, with `branch`, on every
 // descendant of X — never on X's parent, ancestors or siblings. A disabled
 // user holds nothing; the system actor holds everything.

@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// The account views of SPEC.md rule 6: the "All accounts" table, the
+// The account views: the "All accounts" table, the
 // account summary and the graph view (JSON and Graphviz DOT). They read the
 // catalog and account records: callers hold the engine's shared lock.
 

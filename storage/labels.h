@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// Interval labels of the account tree (DESIGN.md "The tree as intervals";
+// Interval labels of the account tree (docs/format.md, "Labels: the tree as intervals";
 // grammar in docs/format.md).
 //
 // label(root)  = Ordinal(k)               k = the root's ordinal among roots

@@ -1,7 +1,7 @@
 // Copyright (c) Canopy authors.
 //
 // canopy account create|show|update|move|delete|list: the account tree
-// (SPEC.md rule 4). Every mutation runs as --actor and is authorised by the
+// (docs/index.md). Every mutation runs as --actor and is authorised by the
 // engine; a refusal names the missing permission and changes nothing.
 
 #include <algorithm>

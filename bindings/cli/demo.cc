@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// canopy demo: the README's main job. Builds SPEC.md's seed example in the
+// canopy demo: the README's main job. Builds the example tenant tree in the
 // database folder — a customer with an admin user; nested customers A and
 // B, each with a user and devices — through the same authorised calls a
 // platform would make, then prints the tree and what each user may see.
@@ -15,7 +15,7 @@ namespace {
 const char kUsage[] =
     "usage: canopy [--db DIR] demo\n\n"
     "Creates the database folder (default ./canopy-data) if needed, seeds the\n"
-    "example of SPEC.md (once), prints the account tree, what each user may\n"
+    "example tenant tree (once), prints the account tree, what each user may\n"
     "see, and a few refusals of the top-down rule.\n";
 
 struct Seeder {
@@ -120,7 +120,7 @@ int Run(Context& ctx, Args& args) {
   if (!seeded) {
     Status s = Seed(ctx);
     if (!s.ok()) return ctx.Fail(s);
-    *ctx.out << "Seeded SPEC.md's example: a customer with an admin user; nested customers A\n"
+    *ctx.out << "Seeded the example: a customer with an admin user; nested customers A\n"
                 "and B, each with a user and devices (created by the admin, devices assigned\n"
                 "with 'Manage devices -> Process').\n";
   } else {
@@ -175,7 +175,7 @@ int Run(Context& ctx, Args& args) {
 }  // namespace
 
 Command DemoCommand() {
-  return {"demo", "seed SPEC.md's example and show the rules at work", kUsage, Run};
+  return {"demo", "seed an example tenant tree and show the rules at work", kUsage, Run};
 }
 
 }  // namespace canopy::cli

@@ -2,7 +2,7 @@
 //
 // canopy device create|show|update|delete|reassign: devices (and, with
 // --kind, the other entity kinds: asset, dashboard, entity_view), including
-// AutoPi's batch reassignment ("Manage devices -> Process", SPEC.md rule 5)
+// AutoPi's batch reassignment ("Manage devices -> Process")
 // with its per-item report.
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Copyright (c) Canopy authors.
 //
-// canopy import / canopy export: the JSON Lines interchange format of
-// SPEC.md, through Db::Import and Db::Export. A progress bar is drawn on
+// canopy import / canopy export: the JSON Lines interchange format
+// (docs/format.md), through Db::Import and Db::Export. A progress bar is drawn on
 // stderr only when stderr is a terminal (so logs and pipes stay clean); a
 // summary with counts, elapsed time and rate ends every run.
 
@@ -20,7 +20,7 @@ namespace {
 
 const char kImportUsage[] =
     "usage: canopy [--db DIR] [--json] import FILE\n\n"
-    "Loads a JSON Lines file (SPEC.md \"Interchange format\": accounts, roles,\n"
+    "Loads a JSON Lines file (the interchange format: accounts, roles,\n"
     "users, memberships, devices and other entities, parents before children)\n"
     "into the database, creating the database folder if needed. All or nothing:\n"
     "a bad line fails the import with its line number and nothing is written.\n"

@@ -1,7 +1,7 @@
 // Copyright (c) Canopy authors.
 //
 // canopy visible: the core query — the entities a user may see with a
-// permission (SPEC.md rule 7), filtered, paginated with resumable cursors,
+// permission (query.h), filtered, paginated with resumable cursors,
 // or counted.
 
 #include "bindings/cli/cli.h"

@@ -836,7 +836,7 @@ CANOPY_EXPORT canopy_code_t canopy_account_graph_dot(canopy_db_t* db, uint64_t v
 
 // ---- Interchange and maintenance ---------------------------------------
 
-// Loads the JSON Lines file at `path` (SPEC.md "Interchange format") all
+// Loads the JSON Lines file at `path` (docs/format.md, "Interchange") all
 // or nothing. System actor only. `progress` may be NULL. `report` may be
 // NULL; else it receives a new report on success. Errors:
 // INVALID_ARGUMENT (a bad line, named by number; records that clash with

@@ -9,7 +9,7 @@
 // atomic (one RocksDB write batch) and durable when it returns
 // (Options::sync).
 //
-// Every mutation takes an Actor and is authorised by SPEC.md's rules: a
+// Every mutation takes an Actor and is authorised by the rules of docs/index.md: a
 // refusal is PermissionDenied naming the missing permission and the account
 // ("permission device.assign missing on account 'acme-a'"). Every refusal,
 // of any kind, leaves the database unchanged. One failure is not a refusal:
@@ -101,7 +101,7 @@ class Db {
   // account.update on the account for name and attributes;
   // account.manage_sub_accounts on its parent to switch
   // sub_account_management (root tenants: system actor only); access.grant
-  // on the account to change sub_account_access (SPEC.md rule 2: switching
+  // on the account to change sub_account_access (switching
   // to always_on gives every current member branch access — the actor must
   // hold each member's role branch-wide — and switching away keeps the
   // access already given).
@@ -204,7 +204,7 @@ class Db {
   // account, and the actor must itself hold every permission of the role
   // there (on the whole branch when branch is given). FailedPrecondition
   // when the account is not the one the user was created in or one of its
-  // sub-accounts (SPEC.md rule 1: a user of a nested customer never gains
+  // sub-accounts (access flows top-down: a user of a nested customer never gains
   // anything above it), or for a custom role of another root tenant;
   // AlreadyExists when the user is already a member.
   virtual Status Invite(const Actor& actor, UserId user, AccountId account, RoleId role,
@@ -277,7 +277,7 @@ class Db {
 
   // ---- Interchange and maintenance ------------------------------------
 
-  // Loads a JSON Lines file (SPEC.md "Interchange format") all or nothing:
+  // Loads a JSON Lines file (docs/format.md, "Interchange") all or nothing:
   // a bad line fails the call with InvalidArgument naming the line number,
   // and nothing is written. Large files go through SST ingestion. System
   // actor only (PermissionDenied otherwise); NotFound when the file cannot

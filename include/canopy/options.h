@@ -19,15 +19,14 @@ struct Options {
   // Refuse to open an existing database (useful for imports into a new one).
   bool error_if_exists = false;
 
-  // The deepest an account may sit (a root tenant is at depth 1). SPEC.md
-  // asks for depth up to 32; deeper trees cost a byte or more per level in
+  // The deepest an account may sit (a root tenant is at depth 1). Trees
+  // up to 32 deep are the design point; deeper trees cost a byte or more per level in
   // every index key. Checked on create and move; fixed when the database is
   // created (later opens keep the stored value).
   uint32_t max_depth = 32;
 
   // Sync the write-ahead log before a mutation returns, so that it survives
-  // an operating-system crash or power loss ("durable once it returns",
-  // SPEC.md rule 8). A process crash never loses a returned mutation even
+  // an operating-system crash or power loss ("durable once it returns"). A process crash never loses a returned mutation even
   // with false; turn it off only for bulk loads you can repeat.
   bool sync = true;
 

@@ -2,7 +2,7 @@
 //
 // Requests and results of Canopy's read side: the visibility-filtered scan
 // ("which devices may this user see?"), counts, checks, who-can, and the
-// account views (SPEC.md rules 6 and 7).
+// account views (docs/index.md, "Queries" and "Views").
 //
 // Consistency: every call reads one consistent snapshot of the database;
 // many threads may query while another writes.

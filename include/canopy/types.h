@@ -44,7 +44,7 @@ inline constexpr EntityKind kAllEntityKinds[] = {EntityKind::kDevice, EntityKind
 const char* EntityKindName(EntityKind kind);
 std::optional<EntityKind> ParseEntityKind(std::string_view name);
 
-// Frontegg's sub-account access default of an account (SPEC.md rule 2).
+// Frontegg's sub-account access default of an account (docs/index.md).
 // Persisted: do not change these values.
 enum class SubAccountAccess : uint8_t {
   kDefaultOff = 0,  // new memberships get branch = false unless asked

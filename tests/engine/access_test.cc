@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// Authorised mutations (SPEC.md rules 1-3, db.h's per-call permission
+// Authorised mutations (docs/index.md's rules, db.h's per-call permission
 // notes): for every mutation of db.h, who may call it and who is refused,
 // with the error code, the message and an unchanged database checked for
 // every refusal; escalation attempts; Frontegg's sub_account_access
@@ -922,7 +922,7 @@ TEST_F(AccessTest, DisabledUserCanDoNothing) {
   EXPECT_OK(db_->UpdateAccount(d, a_, AccountPatch{std::string("x"), std::nullopt}));
 }
 
-// ---- Sub-account access (SPEC.md rule 2, Frontegg) -------------------------
+// ---- Sub-account access (Frontegg) -------------------------
 
 TEST_F(AccessTest, DefaultOffGivesNoBranchUnlessAsked) {
   UserId n1 = MakeUser(db_.get(), "n1@acme", a_);
@@ -1124,7 +1124,7 @@ TEST_F(AccessTest, RolePermissionsAreCanonicalNamesSorted) {
 namespace canopy {
 namespace {
 
-// SPEC.md rule 1, literally: "A user created in nested customer A can never
+// The top-down rule, literally: "A user created in nested customer A can never
 // see a device of A's parent, whatever role it holds." A user holds roles
 // only in the account it was created in and below it, and moves keep it so.
 TEST(HomeSubtreeRule, UsersHoldRolesOnlyBelowTheirAccount) {

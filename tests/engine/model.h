@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// A tiny in-memory model of SPEC.md's rules, written independently of the
+// A tiny in-memory model of the model's rules (docs/index.md), written independently of the
 // engine (its own role definitions, its own walk up parent pointers), used
 // as the oracle of the model-based test. It predicts the outcome (status
 // code) of every mutation in the engine's documented order of checks:

@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// The account views (SPEC.md rule 6): the "All accounts" table (rows the
+// The account views (views.h): the "All accounts" table (rows the
 // viewer may read, every sort, paging, the numbers of each row), the
 // account summary, ancestors and descendants, and the graph view as JSON
 // and as Graphviz DOT — all against the oracle of tests/query/world.h.

@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// The visibility-filtered scan and its companions (SPEC.md rule 7,
+// The visibility-filtered scan and its companions (query.h,
 // query.h): Visible with every filter and their combinations, other
 // permissions and kinds, its order, paging and limits; Count, Check,
 // Explain and WhoCan against the same oracle (tests/query/world.h); clear

@@ -13,7 +13,7 @@ namespace canopy::testing {
 
 namespace {
 
-// Built-in roles, written down here from SPEC.md and db.h rather than taken
+// Built-in roles, written down here from docs/index.md and db.h rather than taken
 // from query/permissions.cc.
 bool IsEntityPermission(const std::string& p) {
   for (EntityKind k : kAllEntityKinds) {
@@ -92,7 +92,7 @@ void World::BuildStandard() {
   AddMember("mix", "a1", "viewer", true);
   AddMember("mix", "b", "device_manager", false);
   // (Not on globex: a user holds roles only below the account it was
-  // created in — SPEC.md rule 1; tests/engine/access_test.cc covers that.)
+  // created in — the top-down rule; tests/engine/access_test.cc covers that.)
   AddUser("assigner", "a");
   AddMember("assigner", "a", "assigner", true);
   AddMember("assigner", "a1x", "viewer", false);

@@ -1,7 +1,7 @@
 // Copyright (c) Canopy authors.
 //
 // World: a small tenant tree built through the public API, together with an
-// oracle of SPEC.md's visibility rules written independently of the engine
+// oracle of the visibility rules written independently of the engine
 // (its own role definitions, its own parent pointers, its own entity list).
 // The query tests compare every answer of the engine with it.
 //
