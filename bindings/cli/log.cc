@@ -38,7 +38,9 @@ const char kUsage[] =
     "                  SIGTERM end it with exit status 0); takes no --limit\n"
     "  --user LOGIN    the audit view of this user: only the changes inside accounts\n"
     "                  where it holds audit.read (a record outside that reach is\n"
-    "                  left out, or shown without its hidden side)\n"
+    "                  left out, or shown without its hidden side). Run with\n"
+    "                  --actor LOGIN, the log is always that actor's audit view;\n"
+    "                  only the system actor may ask for another user's view\n"
     "  --keys-only     leave out the records before and after (type, action and id\n"
     "                  of each change stay): enough to invalidate caches, faster\n"
     "  --json          one JSON object per line: revision, time_us, actor (null when\n"
@@ -151,9 +153,19 @@ int Run(Context& ctx, Args& args) {
   }
 
   if (!ctx.Open(false)) return kExitFailed;
+  // Run as a user (--actor), the log is that user's audit view; only the
+  // system actor reads the whole log or another user's view (--user).
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  req.viewer = actor;
   if (auto login = args.Get("user")) {
     User user;
     if (!FindUser(ctx, *login, &user)) return kExitFailed;
+    if (!actor.is_system() && actor.user() != user.id) {
+      return ctx.Fail(Status::PermissionDenied(
+          "only the system actor may read another user's audit view (--user " + *login +
+          "); as --actor, canopy log shows the actor's own"));
+    }
     req.viewer = Actor::User(user.id);
   }
   if (auto key = args.Get("account")) {

@@ -65,6 +65,10 @@ class LogTest(CliTestCase):
     def revisions(self, *flags):
         return [e["revision"] for e in self.entries(*flags)]
 
+    def entries_as(self, login, *flags):
+        """`canopy --actor LOGIN log FLAGS` as JSON entries."""
+        return [e for e in self.json_lines("--actor", login, "log", *flags) if "revision" in e]
+
     def test_text_lines_after_mutations(self):
         out = self.ok("log")
         heads = [l for l in out.splitlines() if not l.startswith("  ")]
@@ -184,6 +188,15 @@ class LogTest(CliTestCase):
         self.assertNotIn("globex", out)
         # The admin of acme sees the whole of acme, still not the other tenant.
         self.assertEqual(self.revisions("--user", "admin@acme.example"), [4, 5, 6])
+        # Run as a user, the log is that user's own audit view; another
+        # user's view needs the system actor.
+        self.assertEqual([e["revision"] for e in self.entries_as("a@acme.example")], [4, 5])
+        err = self.refused("--actor", "a@acme.example", "log", "--user", "admin@acme.example")
+        self.assertIn("only the system actor", err)
+        self.assertEqual([e["revision"] for e in self.entries_as("a@acme.example", "--user",
+                                                                 "a@acme.example")], [4, 5])
+        err = self.refused("--actor", "b@acme.example", "log")
+        self.assertIn("audit.read", err)
         # A plain viewer holds audit.read nowhere: refused, naming it.
         err = self.refused("log", "--user", "b@acme.example")
         self.assertIn("audit.read", err)
