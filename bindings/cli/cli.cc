@@ -50,7 +50,7 @@ void Args::Parse(const std::set<std::string>& valued, const std::set<std::string
           value = raw_[++i];
         }
         if (global_actor) {
-          globals_->actor_login = *value;
+          globals_->SetActor(*value);
         } else {
           values_[name].push_back(*value);
         }
@@ -74,6 +74,8 @@ void Args::Parse(const std::set<std::string>& valued, const std::set<std::string
 std::optional<std::string> Args::Get(const std::string& flag) const {
   auto it = values_.find(flag);
   if (it == values_.end()) return std::nullopt;
+  // A single-valued flag given twice is ambiguous: refuse rather than pick.
+  if (it->second.size() > 1) throw UsageError{"--" + flag + " is given more than once"};
   return it->second.back();
 }
 
@@ -112,6 +114,22 @@ bool Context::Open(bool create) {
     return false;
   }
   return true;
+}
+
+void Context::SetActor(const std::string& login) {
+  if (actor_given) throw UsageError{"--actor is given more than once"};
+  if (login.empty()) {
+    throw UsageError{"--actor needs a login (leave the flag out to act as the system)"};
+  }
+  actor_given = true;
+  actor_login = login;
+}
+
+void Context::SetDb(const std::string& path) {
+  if (db_given) throw UsageError{"--db is given more than once"};
+  if (path.empty()) throw UsageError{"--db needs a folder"};
+  db_given = true;
+  db_path = path;
 }
 
 bool Context::ResolveActor(Actor* actor) {

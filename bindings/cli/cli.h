@@ -82,6 +82,12 @@ struct Context {
   std::string db_path = "./canopy-data";
   bool json = false;
   std::string actor_login;  // empty: the system actor
+  bool actor_given = false;  // --actor seen (it may be given once, not empty)
+  bool db_given = false;     // --db seen (likewise)
+  // Records --actor / --db: a usage error when given twice or empty, so a
+  // wrapper passing an empty variable never runs as the system actor.
+  void SetActor(const std::string& login);
+  void SetDb(const std::string& path);
   std::unique_ptr<Db> db;   // opened on first use
   std::ostream* out = &std::cout;
   std::ostream* err = &std::cerr;

@@ -27,7 +27,8 @@ void PrintHelp(std::ostream& out) {
          "  --version      print the library and storage-format versions\n"
          "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
          "--json and --actor may also follow the command name\n"
-         "(canopy visible --user x --json).\n\n"
+         "(canopy visible --user x --json). --db and --actor may be given once each\n"
+         "and never empty; a flag of a command that takes one value may be given once.\n\n"
          "Exit status: 0 on success (check: also when the answer is 'denied'), 1 when\n"
          "Canopy refused or failed (the reason is printed on stderr), 2 for usage\n"
          "errors (unknown flag, missing argument).\n\n"
@@ -55,9 +56,9 @@ int main(int argc, char** argv) {
         return argv[++i];
       };
       if (a == "--db" || a.rfind("--db=", 0) == 0) {
-        ctx.db_path = value("--db");
+        ctx.SetDb(value("--db"));
       } else if (a == "--actor" || a.rfind("--actor=", 0) == 0) {
-        ctx.actor_login = value("--actor");
+        ctx.SetActor(value("--actor"));
       } else if (a == "--json") {
         ctx.json = true;
       } else if (a == "--help" || a == "-h" || a == "help") {

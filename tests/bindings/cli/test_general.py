@@ -81,6 +81,34 @@ class UsageErrorTest(CliTestCase):
         err = self.usage_error("--db", db=False)
         self.assertIn("--db needs a value", err)
 
+    def test_empty_or_repeated_global_flags_are_usage_errors(self):
+        # An empty --actor (a wrapper passing an empty variable) must never
+        # run as the system actor, and a repeated one must not pick one.
+        self.seed()
+        before = self.ok("--json", "log", "--keys-only")
+        for argv in (["--actor", "", "account", "create", "x", "--name", "X"],
+                     ["--actor=", "account", "create", "x", "--name", "X"],
+                     ["account", "create", "x", "--name", "X", "--actor", ""],
+                     ["account", "create", "x", "--name", "X", "--actor="],
+                     ["--actor", "a@acme.example", "--actor", "admin@acme.example",
+                      "account", "create", "x", "--name", "X", "--parent", "acme"],
+                     ["--actor", "a@acme.example", "account", "create", "x", "--name", "X",
+                      "--parent", "acme-a", "--actor", ""],
+                     ["--db", "", "tree"]):
+            with self.subTest(argv=argv):
+                err = self.usage_error(*argv)
+                self.assertTrue("--actor" in err or "--db" in err, err)
+        err = self.usage_error("--db", self.db, "--db", self.db, "tree", db=False)
+        self.assertIn("--db is given more than once", err)
+        self.assertEqual(self.ok("--json", "log", "--keys-only"), before)  # nothing changed
+
+    def test_repeated_single_valued_flags_are_usage_errors(self):
+        self.seed()
+        err = self.usage_error("account", "create", "x", "--name", "X", "--parent", "acme",
+                               "--parent", "acme-a")
+        self.assertIn("--parent is given more than once", err)
+        self.refused("account", "show", "x")  # not created
+
     def test_unknown_flag_of_every_command_is_exit_2(self):
         self.seed()
         for argv in (["account", "show", "acme", "--bogus"], ["user", "list", "--bogus"],
