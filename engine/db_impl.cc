@@ -109,91 +109,56 @@ std::string Txn::LabelBefore(AccountId id) const {
   return n != nullptr ? n->label : std::string();
 }
 
-void Txn::Account(const storage::AccountRecord* before, const storage::AccountRecord* after) {
+template <typename R, typename Encode, typename ScopeBefore, typename ScopeAfter>
+void Txn::Add(storage::RecordType type, std::string key, const R* before, const R* after,
+              Encode encode, ScopeBefore scope_before, ScopeAfter scope_after) {
   storage::RecordChange r;
-  r.type = storage::RecordType::kAccount;
-  r.key = storage::IdKey(after ? after->account.id : before->account.id);
+  r.type = type;
+  r.key = std::move(key);
   if (before) {
-    r.before = storage::EncodeAccount(*before);
-    r.before_scope = before->label;
+    r.before = encode(*before);
+    r.before_scope = scope_before(*before);
     r.before_record = *before;
   }
   if (after) {
-    r.after = storage::EncodeAccount(*after);
-    r.after_scope = after->label;
+    r.after = encode(*after);
+    r.after_scope = scope_after(*after);
     r.after_record = *after;
-    labels_after_[after->account.id] = after->label;
   }
   changes.records.push_back(std::move(r));
+}
+
+void Txn::Account(const storage::AccountRecord* before, const storage::AccountRecord* after) {
+  auto label = [](const storage::AccountRecord& x) { return x.label; };
+  Add(storage::RecordType::kAccount, storage::IdKey(after ? after->account.id : before->account.id),
+      before, after, storage::EncodeAccount, label, label);
+  if (after) labels_after_[after->account.id] = after->label;
 }
 
 void Txn::Entity(const canopy::Entity* before, const canopy::Entity* after) {
-  storage::RecordChange r;
-  r.type = storage::RecordType::kEntity;
-  r.key = storage::IdKey(after ? after->id : before->id);
-  if (before) {
-    r.before = storage::EncodeEntity(*before);
-    r.before_scope = LabelBefore(before->owner);
-    r.before_record = *before;
-  }
-  if (after) {
-    r.after = storage::EncodeEntity(*after);
-    r.after_scope = LabelAfter(after->owner);
-    r.after_record = *after;
-  }
-  changes.records.push_back(std::move(r));
+  Add(storage::RecordType::kEntity, storage::IdKey(after ? after->id : before->id), before, after,
+      storage::EncodeEntity, [&](const canopy::Entity& e) { return LabelBefore(e.owner); },
+      [&](const canopy::Entity& e) { return LabelAfter(e.owner); });
 }
 
 void Txn::User(const canopy::User* before, const canopy::User* after) {
-  storage::RecordChange r;
-  r.type = storage::RecordType::kUser;
-  r.key = storage::IdKey(after ? after->id : before->id);
-  if (before) {
-    r.before = storage::EncodeUser(*before);
-    r.before_scope = LabelBefore(before->account);
-    r.before_record = *before;
-  }
-  if (after) {
-    r.after = storage::EncodeUser(*after);
-    r.after_scope = LabelAfter(after->account);
-    r.after_record = *after;
-  }
-  changes.records.push_back(std::move(r));
+  Add(storage::RecordType::kUser, storage::IdKey(after ? after->id : before->id), before, after,
+      storage::EncodeUser, [&](const canopy::User& u) { return LabelBefore(u.account); },
+      [&](const canopy::User& u) { return LabelAfter(u.account); });
 }
 
 void Txn::Membership(const canopy::Membership* before, const canopy::Membership* after) {
   const canopy::Membership& m = after ? *after : *before;
-  storage::RecordChange r;
-  r.type = storage::RecordType::kMembership;
-  r.key = storage::PairKey(m.user, m.account);
-  if (before) {
-    r.before = storage::EncodeMembership(*before);
-    r.before_scope = LabelBefore(before->account);
-    r.before_record = *before;
-  }
-  if (after) {
-    r.after = storage::EncodeMembership(*after);
-    r.after_scope = LabelAfter(after->account);
-    r.after_record = *after;
-  }
-  changes.records.push_back(std::move(r));
+  Add(storage::RecordType::kMembership, storage::PairKey(m.user, m.account), before, after,
+      storage::EncodeMembership,
+      [&](const canopy::Membership& x) { return LabelBefore(x.account); },
+      [&](const canopy::Membership& x) { return LabelAfter(x.account); });
 }
 
 void Txn::Role(const canopy::Role* before, const canopy::Role* after) {
-  storage::RecordChange r;
-  r.type = storage::RecordType::kRole;
-  r.key = storage::IdKey(after ? after->id : before->id);
-  if (before) {
-    r.before = storage::EncodeRole(*before);
-    r.before_scope = LabelBefore(before->tenant);
-    r.before_record = *before;
-  }
-  if (after) {
-    r.after = storage::EncodeRole(*after);
-    r.after_scope = LabelAfter(after->tenant);
-    r.after_record = *after;
-  }
-  changes.records.push_back(std::move(r));
+  Add(storage::RecordType::kRole, storage::IdKey(after ? after->id : before->id), before, after,
+      storage::EncodeRole, [&](const canopy::Role& x) { return LabelBefore(x.tenant); },
+      [&](const canopy::Role& x) { return LabelAfter(x.tenant); });
 }
 
 void Txn::Meta(std::string_view name, uint64_t before, uint64_t after) {

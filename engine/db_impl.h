@@ -86,6 +86,10 @@ class Txn {
   void Meta(std::string_view name, uint64_t before, uint64_t after);
 
  private:
+  // Appends one record change: both sides encoded, decoded and scoped.
+  template <typename R, typename Encode, typename ScopeBefore, typename ScopeAfter>
+  void Add(storage::RecordType type, std::string key, const R* before, const R* after,
+           Encode encode, ScopeBefore scope_before, ScopeAfter scope_after);
   // The label of an account as this change set leaves it (its own account
   // changes first, then the catalog); empty when unknown.
   std::string LabelAfter(AccountId id) const;

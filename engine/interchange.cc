@@ -1129,8 +1129,8 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> input_hash_owner(input_hash,
                                                                             XXH3_freeState);
     XXH3_64bits_reset(input_hash);
-    auto carry = [&](const char* data, size_t n, bool last) {
-      if (n > 0) XXH3_64bits_update(input_hash, data, n);
+    auto carry = [&](const char* data, size_t n) {
+      XXH3_64bits_update(input_hash, data, n);
       input_bytes += n;
       while (n > 0 && carried.ok()) {
         const size_t take = std::min(n, kLogChunk - chunk.size());
@@ -1145,10 +1145,6 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         }
         data += take;
         n -= take;
-      }
-      if (last && !chunk.empty() && carried.ok()) {
-        carried = im.LogChunk(rev, chunks++, chunk);
-        chunk.clear();
       }
     };
     // A device line is ~150 bytes: reserve room for the big key spaces so
@@ -1179,7 +1175,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         in.read(buf.data() + old, kChunk);
         size_t got = static_cast<size_t>(in.gcount());
         buf.resize(old + got);
-        carry(buf.data() + old, got, /*last=*/false);
+        if (got > 0) carry(buf.data() + old, got);
         if (got == 0) eof = true;
         if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
         continue;
@@ -1226,7 +1222,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     CANOPY_RETURN_IF_ERROR(im.Finish(entry->time_us));
     // The log entry: one revision for the whole import, its input in
     // chunks beside it.
-    carry(nullptr, 0, /*last=*/true);
+    if (!chunk.empty() && carried.ok()) carried = im.LogChunk(rev, chunks++, chunk);  // the rest
     CANOPY_RETURN_IF_ERROR(carried);
     const uint64_t input_digest = XXH3_64bits_digest(input_hash);
     if (replayed) {

@@ -31,6 +31,19 @@ Status ForEach(const Store& store, int cf, Fn&& fn) {
 
 Status Bad(const std::string& what) { return Status::Corruption("catalog: " + what); }
 
+// The node of a stored account (tenant, children and counts are derived).
+AccountNode NodeOf(const storage::AccountRecord& r) {
+  AccountNode n;
+  n.id = r.account.id;
+  n.parent = r.account.parent;
+  n.depth = r.account.depth;
+  n.settings = r.account.settings;
+  n.next_child_ordinal = r.next_child_ordinal;
+  n.key = r.account.key;
+  n.label = r.label;
+  return n;
+}
+
 }  // namespace
 
 Status Catalog::Load(const Store& store) {
@@ -50,15 +63,7 @@ Status Catalog::Load(const Store& store) {
     if (k.size() != 8 || storage::DecodeFixed64BE(k.data()) != r.account.id) {
       return Bad("account record key does not match its id " + std::to_string(r.account.id));
     }
-    AccountNode n;
-    n.id = r.account.id;
-    n.parent = r.account.parent;
-    n.depth = r.account.depth;
-    n.settings = r.account.settings;
-    n.next_child_ordinal = r.next_child_ordinal;
-    n.key = r.account.key;
-    n.label = r.label;
-    accounts.emplace(n.id, std::move(n));
+    accounts.emplace(r.account.id, NodeOf(r));
     return Status::Ok();
   }));
 
@@ -238,15 +243,7 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         }
         if (created) {
           if (account(id) != nullptr) return Bad("change creates existing account " + std::to_string(id));
-          AccountNode n;
-          n.id = id;
-          n.parent = a.account.parent;
-          n.depth = a.account.depth;
-          n.settings = a.account.settings;
-          n.next_child_ordinal = a.next_child_ordinal;
-          n.key = a.account.key;
-          n.label = a.label;
-          InsertAccount(std::move(n));
+          InsertAccount(NodeOf(a));
           break;
         }
         AccountNode* n = mutable_account(id);
