@@ -28,6 +28,7 @@ const char* CodeName(Code code) {
     case Code::kInternal: return "internal";
     case Code::kAborted: return "aborted";
     case Code::kCompacted: return "compacted";
+    case Code::kUnavailable: return "unavailable";
   }
   return "unknown";
 }

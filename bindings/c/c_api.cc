@@ -29,6 +29,7 @@ static_assert(CANOPY_NOT_SUPPORTED == static_cast<int>(canopy::Code::kNotSupport
 static_assert(CANOPY_INTERNAL == static_cast<int>(canopy::Code::kInternal));
 static_assert(CANOPY_ABORTED == static_cast<int>(canopy::Code::kAborted));
 static_assert(CANOPY_COMPACTED == static_cast<int>(canopy::Code::kCompacted));
+static_assert(CANOPY_UNAVAILABLE == static_cast<int>(canopy::Code::kUnavailable));
 static_assert(CANOPY_KIND_DEVICE == static_cast<int>(canopy::EntityKind::kDevice));
 static_assert(CANOPY_KIND_ASSET == static_cast<int>(canopy::EntityKind::kAsset));
 static_assert(CANOPY_KIND_DASHBOARD == static_cast<int>(canopy::EntityKind::kDashboard));
@@ -143,7 +144,7 @@ extern "C" {
 void canopy_free(void* ptr) { std::free(ptr); }
 
 const char* canopy_code_name(canopy_code_t code) {
-  if (code < CANOPY_OK || code > CANOPY_COMPACTED) return "unknown";
+  if (code < CANOPY_OK || code > CANOPY_UNAVAILABLE) return "unknown";
   return canopy::CodeName(static_cast<canopy::Code>(code));
 }
 

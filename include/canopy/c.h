@@ -98,6 +98,7 @@ typedef int canopy_code_t;
 #define CANOPY_INTERNAL 9             // a bug in Canopy; please report it
 #define CANOPY_ABORTED 10             // a long operation was cancelled by its caller
 #define CANOPY_COMPACTED 11           // a change-log revision trimmed by retention
+#define CANOPY_UNAVAILABLE 12         // etcd (for a replica) does not answer
 
 // The system actor (and the all-seeing viewer), and "no account".
 #define CANOPY_SYSTEM_ACTOR ((uint64_t)0)

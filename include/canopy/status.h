@@ -34,6 +34,7 @@ enum class Code : int {
   kInternal = 9,            // a bug in Canopy; please report it
   kAborted = 10,            // a long operation was cancelled by its caller
   kCompacted = 11,          // a change-log revision trimmed by retention
+  kUnavailable = 12,        // a service it needs (etcd, for a replica) does not answer
 };
 
 // Returns the stable lower-case name of a code, e.g. "permission_denied".
@@ -67,6 +68,7 @@ class [[nodiscard]] Status {
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
   static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
   static Status Compacted(std::string msg) { return {Code::kCompacted, std::move(msg)}; }
+  static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -38,6 +38,7 @@ from canopy.errors import (
     NotFound,
     NotSupported,
     PermissionDenied,
+    Unavailable,
     error_for,
 )
 from canopy.model import (
@@ -79,7 +80,7 @@ __all__ = [
     "ImportReport", "Internal", "InvalidArgument", "IoError", "Membership", "NotFound",
     "NotSupported", "Outcome", "PermissionDenied", "ReassignItem", "ReassignReport",
     "RecordChange", "Role",
-    "SYSTEM_ACTOR", "SubAccountAccess", "Summary", "TablePage", "TableSort", "User",
+    "SYSTEM_ACTOR", "SubAccountAccess", "Summary", "TablePage", "TableSort", "Unavailable", "User",
     "VisibleItem", "VisiblePage", "VisibleStream", "WhoCanItem", "WhoCanPage", "error_for",
     "open", "storage_format_version", "version",
 ]

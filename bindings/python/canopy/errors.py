@@ -25,6 +25,7 @@ NOT_SUPPORTED = 8
 INTERNAL = 9
 ABORTED = 10
 COMPACTED = 11
+UNAVAILABLE = 12
 
 
 class CanopyError(Exception):
@@ -139,11 +140,20 @@ class Compacted(CanopyError):
     code_name = "compacted"
 
 
+class Unavailable(CanopyError):
+    """A service the database needs does not answer: for a replica, etcd
+    (no quorum, or no endpoint reachable). Reads go on locally; a write that
+    failed this way may still have been committed (read back to know)."""
+
+    code = UNAVAILABLE
+    code_name = "unavailable"
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (NotFound, InvalidArgument, AlreadyExists, FailedPrecondition,
                 PermissionDenied, Corruption, IoError, NotSupported, Internal,
-                Aborted, Compacted)
+                Aborted, Compacted, Unavailable)
 }
 
 
