@@ -448,13 +448,10 @@ Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
     }
     if (chunk < 0) {
       if (entries->size() >= limit) break;
-      // Transport framing: u32 BE length of the entry, the entry, then the
-      // import input (if any) as it was stored, in chunk order.
-      entries->emplace_back();
+      // The transport framing (storage::FrameLogEntry): the entry, then
+      // the import input (if any) as it was stored, in chunk order.
+      entries->push_back(storage::FrameLogEntry(std::string_view(v.data(), v.size()), {}));
       current = &entries->back();
-      const uint32_t n = static_cast<uint32_t>(v.size());
-      for (int i = 3; i >= 0; --i) current->push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-      current->append(v.data(), v.size());
     } else if (current != nullptr) {
       current->append(v.data(), v.size());
     }
@@ -481,12 +478,21 @@ Status DbImpl::ApplyChanges(const std::vector<std::string>& entries, ApplyReport
 
 Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   *skipped = false;
-  if (bytes.size() < 4) return Status::Corruption("change-log entry is truncated");
-  uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
-  if (n > bytes.size() - 4) return Status::Corruption("change-log entry is truncated");
-  const std::string_view entry_bytes(bytes.data() + 4, n);
-  const std::string_view input(bytes.data() + 4 + n, bytes.size() - 4 - n);
+  std::string_view entry_bytes, input;
+  CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::unique_lock<std::mutex> w(write_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (log_) {
+    return Status::FailedPrecondition(
+        "a replica applies only the log it follows in etcd; ApplyChanges is for databases "
+        "that are not replicas");
+  }
+  return ApplyLocked(entry_bytes, input, skipped);
+}
+
+Status DbImpl::ApplyLocked(std::string_view entry_bytes, std::string_view input, bool* skipped) {
+  *skipped = false;
   storage::LogEntry e;
   CANOPY_RETURN_IF_ERROR(storage::DecodeLogEntry(entry_bytes, &e));
   if (e.import_chunks > 0 || !input.empty()) {
@@ -495,9 +501,6 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
                                 std::to_string(e.revision) + " is damaged or incomplete");
     }
   }
-  std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::unique_lock<std::mutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
   const uint64_t head = revision_.load();
   const std::string lineage = LogId();
   if (e.revision > head + 1) {

@@ -4,6 +4,7 @@
 // by the engine's files.
 
 #include "engine/db_impl.h"
+#include "replication/log.h"
 
 #include <chrono>
 #include <random>
@@ -31,6 +32,8 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     if (options.max_open_cursors == 0) {
       return Status::InvalidArgument("max_open_cursors must be at least 1");
     }
+    CANOPY_RETURN_IF_ERROR(engine::ValidateReplication(options.replication));
+    CANOPY_RETURN_IF_ERROR(engine::BootstrapReplica(options.replication, std::string(path)));
     storage::StoreOptions so;
     so.create_if_missing = options.create_if_missing;
     so.error_if_exists = options.error_if_exists;
@@ -40,6 +43,7 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
     auto impl = std::make_unique<engine::DbImpl>(options, std::move(store));
     CANOPY_RETURN_IF_ERROR(impl->Init());
+    CANOPY_RETURN_IF_ERROR(impl->StartReplica());
     *db = std::move(impl);
     return Status::Ok();
   } catch (const std::exception& e) {
@@ -187,6 +191,12 @@ Status DbImpl::Init() {
 }
 
 Status DbImpl::Close() {
+  if (int64_t n = open_iterators_.load(); n > 0) {
+    return Status::FailedPrecondition(std::to_string(n) +
+                                      " visible iterator(s) still open; destroy them before Close");
+  }
+  // A replica stops following etcd first (its threads take the locks below).
+  StopReplica();
   // Wake WaitForChanges callers (they hold the database open) before
   // waiting for every call to return.
   closing_ = true;
@@ -218,35 +228,59 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
                       const std::function<Status(Txn*)>& build) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
   std::lock_guard<std::mutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
-  Txn txn(catalog_);
-  txn.operation = std::string(operation);
-  storage::LogEntry entry;
-  try {
-    CANOPY_RETURN_IF_ERROR(build(&txn));
-    txn.counts.Emit(&txn.changes);
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("mutation failed before writing: ") + e.what());
-  }
-  if (txn.changes.empty()) {
-    // Nothing to change (a move to the current parent, a setting already
-    // set...): no revision; the caller's token is the current one.
-    NoteCommitted(revision_.load());
+  // A replica that loses the race for the next revision to another one
+  // catches up and authorises and builds the change again on the new state.
+  for (int attempt = 1;; ++attempt) {
+    CANOPY_RETURN_IF_ERROR(CheckOpen());
+    Txn txn(catalog_);
+    txn.operation = std::string(operation);
+    storage::LogEntry entry;
+    Status built;
+    try {
+      built = build(&txn);
+      if (built.ok()) txn.counts.Emit(&txn.changes);
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("mutation failed before writing: ") + e.what());
+    }
+    if (!built.ok()) {
+      // A replica behind etcd decides again on the newest state; without
+      // etcd, the refusal stands on the state it has.
+      bool caught_up = false;
+      if (log_ && attempt < MaxWriteAttempts() && CatchUpIfBehind(&caught_up).ok() && caught_up) {
+        continue;
+      }
+      return built;
+    }
+    if (txn.changes.empty()) {
+      // Nothing to change (a move to the current parent, a setting already
+      // set...): no revision; the caller's token is the current one.
+      NoteCommitted(revision_.load());
+      return Status::Ok();
+    }
+    entry.time_us = NowMicros();
+    entry.operation = std::move(txn.operation);
+    entry.arguments = std::move(txn.arguments);
+    entry.changes = std::move(txn.changes);
+    // Mutations check their actor first, so an unknown actor never gets here.
+    const query::UserNode* u = nullptr;
+    if (query::ResolveActor(catalog_, actor, &u).ok() && u != nullptr) {
+      entry.actor_user = u->id;
+      entry.actor_login = u->login;
+    }
+    if (log_) {
+      bool conflict = false;
+      CANOPY_RETURN_IF_ERROR(CommitReplicated(&entry, &conflict));
+      if (!conflict) return Status::Ok();
+      if (attempt >= MaxWriteAttempts()) {
+        return Status::Unavailable("etcd: " + std::to_string(attempt) +
+                                   " attempts to append lost to other replicas' writes; try again");
+      }
+      continue;
+    }
+    CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false));
+    if (options_.sync) return SyncOrPoison();
     return Status::Ok();
   }
-  entry.time_us = NowMicros();
-  entry.operation = std::move(txn.operation);
-  entry.arguments = std::move(txn.arguments);
-  entry.changes = std::move(txn.changes);
-  // Mutations check their actor first, so an unknown actor never gets here.
-  const query::UserNode* u = nullptr;
-  if (query::ResolveActor(catalog_, actor, &u).ok() && u != nullptr) {
-    entry.actor_user = u->id;
-    entry.actor_login = u->login;
-  }
-  CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false));
-  if (options_.sync) return SyncOrPoison();
-  return Status::Ok();
 }
 
 Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchSink* sink) const {

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -39,9 +40,18 @@
 #include "storage/store.h"
 #include "storage/writes.h"
 
+namespace canopy::replication {
+class EtcdLog;
+}
+
 namespace canopy::engine {
 
 int64_t NowMicros();
+
+// Replicas (replica.cc): checks the replication options; before the store
+// opens, fills an empty folder from the newest registered checkpoint.
+Status ValidateReplication(const ReplicationOptions& r);
+Status BootstrapReplica(const ReplicationOptions& r, const std::string& path);
 
 // Per-account, per-kind entity count changes of one mutation; Emit() adds
 // them to its change set (merges on disk, sums in the catalog). A direct change
@@ -195,6 +205,18 @@ class DbImpl final : public Db {
                         std::vector<std::string>* entries) const override;
   Status ApplyChanges(const std::vector<std::string>& entries, ApplyReport* report) override;
 
+  // Checkpoints and replicas (replica.cc)
+  StatusOr<uint64_t> Checkpoint(std::string_view dir) override;
+  StatusOr<ReplicaStatus> GetReplicaStatus() const override;
+  StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) override;
+  // Joins etcd (checks lineage, catches up) and starts the follower and
+  // housekeeping threads; called once by Db::Open for a replica.
+  Status StartReplica();
+
+  // For tests: a replica's follower stops applying the log (without
+  // holding a lock) while paused, so a test can make this replica stale.
+  void TEST_PauseFollower(bool paused) { follower_paused_ = paused; }
+
   // For tests and tools: the store (hold the right locks).
   storage::Store* store() const { return store_.get(); }
 
@@ -251,6 +273,36 @@ class DbImpl final : public Db {
   Status CheckLogRange(uint64_t since) const;
   // Applies one entry from another database (ApplyChanges).
   Status ApplyOne(const std::string& bytes, bool* skipped);
+  // ApplyOne's core, with write_mu_ held: an encoded entry and its import
+  // input, checked against this database's revision and lineage.
+  Status ApplyLocked(std::string_view entry_bytes, std::string_view input, bool* skipped);
+
+  // Replicas (replica.cc). All with write_mu_ held unless said otherwise.
+  // Appends a framed entry as revision revision_ + 1 in etcd; on a lost
+  // race, catches up and sets *conflict (the caller rebuilds and retries).
+  Status AppendToLog(const std::string& framed, bool* conflict);
+  // A mutation's entry: appended in etcd, then committed here.
+  Status CommitReplicated(storage::LogEntry* entry, bool* conflict);
+  // Applies entries from etcd until the revision reaches `target`.
+  Status CatchUpLocked(uint64_t target);
+  // Applies one entry read from etcd (skips one already applied here).
+  Status ApplyFromLog(const std::string& framed, uint64_t revision);
+  static int MaxWriteAttempts();
+  // A refusal on a replica may come from a state behind etcd's: when etcd
+  // holds newer revisions, applies them and sets *caught_up (the caller
+  // then authorises again). Errors only when etcd does not answer.
+  Status CatchUpIfBehind(bool* caught_up);
+  // Checkpoint() without registering it (holds off mutations meanwhile).
+  Status TakeCheckpoint(const std::string& dir, uint64_t* revision);
+  void StopReplica();  // joins the threads (no lock held)
+  void FollowLoop();
+  void HousekeepingLoop();
+  Status TrimPass(uint64_t first);
+  void NoteContact(uint64_t head, uint64_t first);
+  void NoteError(const Status& s);
+  void NoteApplied(const std::string& framed);
+  // Sleeps `ms` unless the replica stops (false: stopping).
+  bool SleepUnlessStopped(int ms);
   // Replays an import entry: re-imports its carried input (interchange.cc).
   Status ReplayImport(const storage::LogEntry& entry, std::string_view input);
   // The import's core: validates `path` and commits it as one revision
@@ -312,6 +364,25 @@ class DbImpl final : public Db {
   mutable std::condition_variable wait_cv_;
   std::atomic<bool> closing_{false};  // wakes WaitForChanges on Close
   mutable query::ViewRegistry views_;
+
+  // Replica state (replica.cc); log_ is null for a single-process database.
+  std::unique_ptr<replication::EtcdLog> log_;
+  std::string replica_id_;
+  int64_t lease_ = 0;                 // the housekeeping thread's
+  std::thread follower_;
+  std::thread housekeeper_;
+  std::atomic<bool> stop_replica_{false};
+  std::atomic<bool> follower_paused_{false};
+  mutable std::mutex replica_mu_;     // guards the fields below and replica_cv_
+  std::condition_variable replica_cv_;
+  uint64_t head_seen_ = 0;
+  uint64_t log_first_seen_ = 0;
+  uint64_t checkpoint_seen_ = 0;
+  int64_t last_contact_us_ = 0;
+  int64_t apply_delay_us_ = 0;
+  std::string replica_error_;
+  // Set by ImportFile when its append lost the race to another replica.
+  bool import_conflict_ = false;
 };
 
 }  // namespace canopy::engine

@@ -35,6 +35,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "replication/log.h"
 #include "engine/kv_buffer.h"
 #include "engine/rules.h"
 #include "engine/validate.h"
@@ -1080,10 +1081,55 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   if (!actor.is_system()) {
     return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
   }
-  storage::LogEntry entry;
-  entry.time_us = NowMicros();
-  entry.operation = "import";
-  return ImportFile(path, options, rep, &entry, /*replayed=*/false);
+  if (!log_) {
+    storage::LogEntry entry;
+    entry.time_us = NowMicros();
+    entry.operation = "import";
+    return ImportFile(path, options, rep, &entry, /*replayed=*/false);
+  }
+  // A replica appends the import (with its input) to the log in etcd
+  // before it applies it; losing that race to another replica means
+  // importing again on the new state, so the input is read from a copy.
+  ScratchDir scratch(store_->path());
+  std::string copy;
+  CANOPY_RETURN_IF_ERROR(scratch.File("replica-import.jsonl", &copy));
+  {
+    std::error_code ec;
+    std::filesystem::copy_file(std::string(path), copy, ec);
+    if (ec) {
+      return Status::NotFound("cannot read import file '" + std::string(path) + "': " +
+                              ec.message());
+    }
+    const uint64_t size = std::filesystem::file_size(copy, ec);
+    const uint64_t limit = log_->options().max_entry_bytes;
+    if (!ec && size + 4096 > limit) {
+      return Status::InvalidArgument(
+          "import '" + std::string(path) + "' has " + std::to_string(size) +
+          " bytes; one replicated change carries at most " + std::to_string(limit) +
+          " (split the file, or import into one database and start the replicas from its "
+          "checkpoint); nothing was imported");
+    }
+  }
+  for (int attempt = 1;; ++attempt) {
+    storage::LogEntry entry;
+    entry.time_us = NowMicros();
+    entry.operation = "import";
+    import_conflict_ = false;
+    *rep = ImportReport();
+    Status s = ImportFile(copy, options, rep, &entry, /*replayed=*/false);
+    if (!import_conflict_) {
+      // Refused on a state behind etcd's? Then import again on the newest.
+      bool caught_up = false;
+      if (s.ok() || s.code() == Code::kUnavailable || s.code() == Code::kAborted ||
+          !CatchUpIfBehind(&caught_up).ok() || !caught_up) {
+        return s;
+      }
+    }
+    if (attempt >= MaxWriteAttempts()) {
+      return Status::Unavailable("etcd: " + std::to_string(attempt) +
+                                 " attempts to append the import lost to other replicas' writes");
+    }
+  }
 }
 
 Status DbImpl::ReplayImport(const storage::LogEntry& e, std::string_view input) {
@@ -1129,7 +1175,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> input_hash_owner(input_hash,
                                                                             XXH3_freeState);
     XXH3_64bits_reset(input_hash);
+    // A replica appends the input with the entry to the log in etcd.
+    const bool to_etcd = log_ != nullptr && !replayed;
+    std::string etcd_input;
     auto carry = [&](const char* data, size_t n) {
+      if (to_etcd) etcd_input.append(data, n);
       XXH3_64bits_update(input_hash, data, n);
       input_bytes += n;
       while (n > 0 && carried.ok()) {
@@ -1250,12 +1300,24 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       entry->import_bytes = input_bytes;
       entry->import_hash = input_digest;
     }
-    im.kvs[storage::kChanges].Add(storage::LogKey(rev), storage::EncodeLogEntry(*entry));
+    const std::string encoded = storage::EncodeLogEntry(*entry);
+    im.kvs[storage::kChanges].Add(storage::LogKey(rev), encoded);
     Status sorted = im.SortAndCheck();
     trace.Mark("sort");
     if (!sorted.ok()) {
       return Status(sorted.code(), "import '" + std::string(path) + "' " + sorted.message() +
                                        "; nothing was imported");
+    }
+
+    if (to_etcd) {
+      bool conflict = false;
+      CANOPY_RETURN_IF_ERROR(
+          AppendToLog(storage::FrameLogEntry(encoded, etcd_input), &conflict));
+      if (conflict) {
+        import_conflict_ = true;
+        return Status::Aborted("another replica appended revision " + std::to_string(rev) +
+                               " first");
+      }
     }
 
     // Applies the import (one atomic RocksDB call) and reloads the catalog,

@@ -14,7 +14,8 @@
 // with any networked store); callers that must know read back.
 //
 // Thread safety: every method may be called from any thread at once (each
-// call uses its own connection handle; handles are pooled per thread).
+// call uses its own connection handle, taken from a pool shared by the
+// client's calls, which keeps connections alive between calls).
 
 #ifndef CANOPY_REPLICATION_ETCD_CLIENT_H_
 #define CANOPY_REPLICATION_ETCD_CLIENT_H_
@@ -133,14 +134,16 @@ class EtcdClient {
   // are reported as such).
   std::vector<EtcdMemberStatus> MemberStatus();
 
-  // Watches [key, range_end) from `start_revision` (etcd revision), calling
-  // `on_events` with each batch of events (and the batch's header revision)
-  // in order. Returns when `on_events` returns false, when `*stop` becomes
-  // true (checked at least every 200 ms), or on an error: Unavailable
-  // when the stream breaks or no endpoint answers (the caller re-watches
-  // from the revision after the last event it saw), Compacted when
-  // `start_revision` was compacted away (the message names etcd's compact
-  // revision; the caller re-reads with Range).
+  // Watches [key, range_end) from `start_revision` (etcd revision; 0: from
+  // now), calling `on_events` with each batch of events (and the batch's
+  // header revision) in order. A batch is never empty: etcd's progress
+  // notifications are not passed on. Returns when `on_events` returns
+  // false, when `*stop` (may be null) becomes true (checked at least every
+  // 200 ms), or on an error: Unavailable when the stream breaks or no
+  // endpoint answers (the caller re-watches from the revision after the
+  // last event it saw), Compacted when `start_revision` was compacted away
+  // (the message names etcd's compact revision; the caller re-reads with
+  // Range).
   Status Watch(std::string_view key, std::string_view range_end, int64_t start_revision,
                const std::function<bool(const std::vector<EtcdWatchEvent>&, int64_t)>& on_events,
                const std::atomic<bool>* stop);

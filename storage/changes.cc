@@ -197,4 +197,25 @@ Status DecodeLogEntry(std::string_view bytes, LogEntry* e) {
   return Status::Ok();
 }
 
+std::string FrameLogEntry(std::string_view entry, std::string_view input) {
+  std::string out;
+  out.reserve(4 + entry.size() + input.size());
+  const uint32_t n = static_cast<uint32_t>(entry.size());
+  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out.append(entry);
+  out.append(input);
+  return out;
+}
+
+Status UnframeLogEntry(std::string_view framed, std::string_view* entry,
+                       std::string_view* input) {
+  if (framed.size() < 4) return Status::Corruption("change-log entry is truncated");
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(framed[i]);
+  if (n > framed.size() - 4) return Status::Corruption("change-log entry is truncated");
+  *entry = framed.substr(4, n);
+  *input = framed.substr(4 + n);
+  return Status::Ok();
+}
+
 }  // namespace canopy::storage

@@ -106,6 +106,14 @@ std::string EncodeLogEntry(const LogEntry& e);
 // Verifies the checksum and the buffer: Corruption otherwise.
 Status DecodeLogEntry(std::string_view bytes, LogEntry* e);
 
+// The transport form of one log entry (Db::ReadLogEntries, ApplyChanges,
+// the log in etcd): a u32 big-endian length, the encoded entry, then the
+// import input it carries (if any).
+std::string FrameLogEntry(std::string_view entry, std::string_view input);
+// Splits a framed entry (views into `framed`); Corruption when truncated.
+Status UnframeLogEntry(std::string_view framed, std::string_view* entry,
+                       std::string_view* input);
+
 }  // namespace canopy::storage
 
 #endif  // CANOPY_STORAGE_CHANGES_H_

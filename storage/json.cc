@@ -122,4 +122,33 @@ std::string JsonAttributes(const Attributes& attributes) {
   return o.str();
 }
 
+std::string ReplicaStatusJson(const ReplicaStatus& st) {
+  std::string members = "[";
+  for (size_t i = 0; i < st.members.size(); ++i) {
+    const EtcdMemberView& m = st.members[i];
+    if (i > 0) members += ",";
+    members += JsonObject()
+                   .Str("endpoint", m.endpoint)
+                   .Bool("reachable", m.reachable)
+                   .Bool("has_leader", m.has_leader)
+                   .Str("version", m.version)
+                   .Str("error", m.error)
+                   .str();
+  }
+  members += "]";
+  return JsonObject()
+      .Bool("replicated", st.replicated)
+      .Str("replica_id", st.replica_id)
+      .Uint("applied", st.applied)
+      .Uint("head", st.head)
+      .Uint("lag", st.lag)
+      .Int("last_contact_us", st.last_contact_us)
+      .Int("apply_delay_us", st.apply_delay_us)
+      .Uint("checkpoint", st.checkpoint)
+      .Uint("log_first", st.log_first)
+      .Str("error", st.error)
+      .Raw("members", members)
+      .str();
+}
+
 }  // namespace canopy::storage

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "canopy/changes.h"
 #include "canopy/types.h"
 
 namespace canopy::storage {
@@ -57,6 +58,8 @@ std::string JsonStrings(const std::vector<std::string>& values);
 std::string JsonNumbers(const std::vector<uint64_t>& values);
 // A JSON object of string attributes.
 std::string JsonAttributes(const Attributes& attributes);
+// A replica's status as one JSON object (the CLI's and the C API's shape).
+std::string ReplicaStatusJson(const ReplicaStatus& status);
 
 }  // namespace canopy::storage
 

@@ -194,6 +194,33 @@ void canopy_options_set_log_retention_seconds(canopy_options_t* options, uint64_
   if (options != nullptr) options->options.log_retention_seconds = seconds;
 }
 
+void canopy_options_set_etcd_endpoints(canopy_options_t* options, const char* urls) {
+  if (options == nullptr) return;
+  auto& out = options->options.replication.etcd_endpoints;
+  out.clear();
+  if (urls == nullptr) return;
+  std::string_view s(urls);
+  while (!s.empty()) {
+    const size_t comma = s.find(',');
+    out.emplace_back(s.substr(0, comma));  // an empty URL is refused by canopy_db_open
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+    if (s.empty()) out.emplace_back();
+  }
+}
+
+void canopy_options_set_replication_prefix(canopy_options_t* options, const char* prefix) {
+  if (options != nullptr && prefix != nullptr) options->options.replication.prefix = prefix;
+}
+
+void canopy_options_set_checkpoint_dir(canopy_options_t* options, const char* dir) {
+  if (options != nullptr) options->options.replication.checkpoint_dir = dir != nullptr ? dir : "";
+}
+
+void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n) {
+  if (options != nullptr) options->options.replication.checkpoint_every = n;
+}
+
 // ---- Database ---------------------------------------------------------------
 
 canopy_code_t canopy_db_open(const canopy_options_t* options, const char* path, canopy_db_t** db,

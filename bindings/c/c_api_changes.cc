@@ -5,6 +5,7 @@
 // replication (reading raw entries, applying them to another database).
 
 #include "bindings/c/c_api_internal.h"
+#include "storage/json.h"
 
 using canopy::Status;
 using canopy::c_api::At;
@@ -41,6 +42,47 @@ canopy_code_t canopy_db_log_id(canopy_db_t* db, char** log_id, char** errmsg) {
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, log_id);
     *log_id = canopy::c_api::MallocString(db->db->LogId());
+    return Status::Ok();
+  });
+}
+
+// ---- Checkpoints and replicas ----------------------------------------------------
+
+canopy_code_t canopy_db_checkpoint(canopy_db_t* db, const char* dir, uint64_t* revision,
+                                   char** errmsg) {
+  return Guard("canopy_db_checkpoint", errmsg, [&](const Call& call) -> Status {
+    if (revision != nullptr) *revision = 0;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, dir);
+    CANOPY_C_REQUIRE(call, revision);
+    auto rev = db->db->Checkpoint(dir);
+    CANOPY_RETURN_IF_ERROR(rev.status());
+    *revision = *rev;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** json, char** errmsg) {
+  return Guard("canopy_db_replica_status", errmsg, [&](const Call& call) -> Status {
+    if (json != nullptr) *json = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, json);
+    auto st = db->db->GetReplicaStatus();
+    CANOPY_RETURN_IF_ERROR(st.status());
+    *json = canopy::c_api::MallocString(canopy::storage::ReplicaStatusJson(*st));
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms, uint64_t* revision,
+                                      char** errmsg) {
+  return Guard("canopy_db_sync_with_log", errmsg, [&](const Call& call) -> Status {
+    if (revision != nullptr) *revision = 0;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, revision);
+    auto rev = db->db->SyncWithLog(timeout_ms);
+    CANOPY_RETURN_IF_ERROR(rev.status());
+    *revision = *rev;
     return Status::Ok();
   });
 }

@@ -103,7 +103,11 @@ void Args::AtMost(size_t n) const {
 bool Context::Open(bool create) {
   if (db) return true;
   Options o;
-  o.create_if_missing = create;
+  // A replica's folder is created on first use: it joins the log in etcd.
+  o.create_if_missing = create || !etcd_endpoints.empty();
+  o.replication.etcd_endpoints = etcd_endpoints;
+  if (!etcd_prefix.empty()) o.replication.prefix = etcd_prefix;
+  o.replication.checkpoint_dir = checkpoint_dir;
   Status s = Db::Open(o, db_path, &db);
   if (!s.ok()) {
     Fail(s);
@@ -130,6 +134,37 @@ void Context::SetDb(const std::string& path) {
   if (path.empty()) throw UsageError{"--db needs a folder"};
   db_given = true;
   db_path = path;
+}
+
+void Context::SetEtcd(const std::string& urls) {
+  if (!etcd_endpoints.empty()) throw UsageError{"--etcd is given more than once"};
+  size_t start = 0;
+  while (start <= urls.size()) {
+    size_t comma = urls.find(',', start);
+    if (comma == std::string::npos) comma = urls.size();
+    std::string url = urls.substr(start, comma - start);
+    if (url.empty()) throw UsageError{"--etcd needs URLs separated by commas, with none empty"};
+    etcd_endpoints.push_back(url);
+    start = comma + 1;
+  }
+}
+
+void Context::SetPrefix(const std::string& prefix) {
+  if (!etcd_prefix.empty()) throw UsageError{"--prefix is given more than once"};
+  if (prefix.empty()) throw UsageError{"--prefix needs a value"};
+  etcd_prefix = prefix;
+}
+
+void Context::SetCheckpoints(const std::string& dir) {
+  if (!checkpoint_dir.empty()) throw UsageError{"--checkpoints is given more than once"};
+  if (dir.empty()) throw UsageError{"--checkpoints needs a folder"};
+  checkpoint_dir = dir;
+}
+
+void Context::CheckGlobals() const {
+  if (etcd_endpoints.empty() && (!etcd_prefix.empty() || !checkpoint_dir.empty())) {
+    throw UsageError{"--prefix and --checkpoints need --etcd"};
+  }
 }
 
 bool Context::ResolveActor(Actor* actor) {

@@ -88,6 +88,16 @@ struct Context {
   // wrapper passing an empty variable never runs as the system actor.
   void SetActor(const std::string& login);
   void SetDb(const std::string& path);
+  // Replication (--etcd URL[,URL...], --prefix P, --checkpoints DIR): each
+  // once and never empty; --prefix and --checkpoints only with --etcd.
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix;
+  std::string checkpoint_dir;
+  void SetEtcd(const std::string& urls);
+  void SetPrefix(const std::string& prefix);
+  void SetCheckpoints(const std::string& dir);
+  // Usage error when --prefix or --checkpoints came without --etcd.
+  void CheckGlobals() const;
   std::unique_ptr<Db> db;   // opened on first use
   std::ostream* out = &std::cout;
   std::ostream* err = &std::cerr;

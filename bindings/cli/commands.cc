@@ -19,6 +19,8 @@ Command LogCommand();
 Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
+Command CheckpointCommand();
+Command ReplicaCommand();
 #ifdef CANOPY_CLI_WITH_BENCH
 Command BenchCommand();
 #endif
@@ -28,7 +30,7 @@ const std::vector<Command>& Commands() {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
-      CheckDbCommand(),
+      CheckDbCommand(), CheckpointCommand(), ReplicaCommand(),
 #ifdef CANOPY_CLI_WITH_BENCH
       BenchCommand(),
 #endif

@@ -1,6 +1,6 @@
 // Copyright (c) Canopy authors.
 //
-// canopy [--db DIR] [--json] [--actor LOGIN] COMMAND [ARGS...]
+// canopy [--db DIR] [--json] [--actor LOGIN] [--etcd URLS [--prefix P]] COMMAND [ARGS...]
 
 #include <cstring>
 #include <exception>
@@ -19,11 +19,18 @@ using canopy::cli::UsageError;
 void PrintHelp(std::ostream& out) {
   out << "canopy " << canopy::Version()
       << " — an embedded graph database for multi-tenant account hierarchies\n\n"
-         "usage: canopy [--db DIR] [--json] [--actor LOGIN] COMMAND [ARGS...]\n\n"
+         "usage: canopy [--db DIR] [--json] [--actor LOGIN] [--etcd URLS [--prefix P]]\n"
+         "              COMMAND [ARGS...]\n\n"
          "global flags:\n"
          "  --db DIR       the database folder (default ./canopy-data)\n"
          "  --json         machine-readable output: one JSON object per line\n"
          "  --actor LOGIN  the user performing mutations (default: the system actor)\n"
+         "  --etcd URLS    open the database as a replica of the change log kept in\n"
+         "                 etcd at these client URLs (comma-separated); every command\n"
+         "                 then reads the local replica and writes through etcd\n"
+         "  --prefix P     the etcd key prefix of that log (default canopy)\n"
+         "  --checkpoints DIR  where replicas write checkpoints and a new replica\n"
+         "                 starts from the newest one\n"
          "  --version      print the library and storage-format versions\n"
          "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
          "--json and --actor may also follow the command name\n"
@@ -59,6 +66,12 @@ int main(int argc, char** argv) {
         ctx.SetDb(value("--db"));
       } else if (a == "--actor" || a.rfind("--actor=", 0) == 0) {
         ctx.SetActor(value("--actor"));
+      } else if (a == "--etcd" || a.rfind("--etcd=", 0) == 0) {
+        ctx.SetEtcd(value("--etcd"));
+      } else if (a == "--prefix" || a.rfind("--prefix=", 0) == 0) {
+        ctx.SetPrefix(value("--prefix"));
+      } else if (a == "--checkpoints" || a.rfind("--checkpoints=", 0) == 0) {
+        ctx.SetCheckpoints(value("--checkpoints"));
       } else if (a == "--json") {
         ctx.json = true;
       } else if (a == "--help" || a == "-h" || a == "help") {
@@ -74,6 +87,7 @@ int main(int argc, char** argv) {
         break;
       }
     }
+    ctx.CheckGlobals();
   } catch (const UsageError& e) {
     std::cerr << "canopy: " << e.message << "\nRun 'canopy --help' for usage.\n";
     return canopy::cli::kExitUsage;

@@ -210,6 +210,20 @@ CANOPY_EXPORT void canopy_options_set_max_open_cursors(canopy_options_t* options
 CANOPY_EXPORT void canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n);
 CANOPY_EXPORT void canopy_options_set_log_retention_seconds(canopy_options_t* options,
                                                             uint64_t seconds);
+// Replication (docs/replication.md): open the database as a replica of the
+// change log kept in etcd at these client URLs, comma-separated
+// ("http://127.0.0.1:2379,http://127.0.0.1:2381"); NULL or "": not a
+// replica (the default).
+CANOPY_EXPORT void canopy_options_set_etcd_endpoints(canopy_options_t* options,
+                                                     const char* urls);
+// The log's etcd key prefix (default "canopy"); NULL keeps the default.
+CANOPY_EXPORT void canopy_options_set_replication_prefix(canopy_options_t* options,
+                                                         const char* prefix);
+// The folder of checkpoints (new replicas start from the newest; etcd is
+// trimmed below it); NULL or "": none.
+CANOPY_EXPORT void canopy_options_set_checkpoint_dir(canopy_options_t* options, const char* dir);
+// Revisions between automatic checkpoints (0: only on request).
+CANOPY_EXPORT void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n);
 
 // ---- Database ----------------------------------------------------------
 
@@ -899,6 +913,27 @@ CANOPY_EXPORT uint64_t canopy_db_last_committed_revision(canopy_db_t* db);
 // string in *log_id freed with canopy_free. Errors: INVALID_ARGUMENT (NULL
 // db or log_id).
 CANOPY_EXPORT canopy_code_t canopy_db_log_id(canopy_db_t* db, char** log_id, char** errmsg);
+
+// Writes a consistent copy of the database into the new folder `dir` and
+// stores its revision in *revision (a replica with a checkpoint folder
+// registers a copy written directly inside it). Errors: INVALID_ARGUMENT
+// (NULL or empty), ALREADY_EXISTS (`dir` exists), IO_ERROR, UNAVAILABLE
+// (a replica could not register it in etcd; the copy is written).
+CANOPY_EXPORT canopy_code_t canopy_db_checkpoint(canopy_db_t* db, const char* dir,
+                                                 uint64_t* revision, char** errmsg);
+// Where a replica stands, as a malloc'd JSON object in *json (free with
+// canopy_free): {"replicated", "replica_id", "applied", "head", "lag",
+// "last_contact_us", "apply_delay_us", "checkpoint", "log_first", "error",
+// "members": [{"endpoint", "reachable", "has_leader", "version", "error"}]}
+// (see canopy::ReplicaStatus). Asks every etcd member for its health.
+CANOPY_EXPORT canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** json,
+                                                     char** errmsg);
+// On a replica: waits at most timeout_ms until everything etcd held when
+// the call began is applied here, and stores that revision (a read after
+// it sees every write acknowledged anywhere before). UNAVAILABLE when
+// etcd does not answer, ABORTED on timeout. Not a replica: the revision.
+CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms,
+                                                    uint64_t* revision, char** errmsg);
 
 // One page of the log from revision `since` (the first is 1): at most
 // `limit` (1..100000) entries, in revision order, into a new page handle.

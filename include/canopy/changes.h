@@ -75,6 +75,31 @@ struct ApplyReport {
   uint64_t revision = 0;  // the database's revision afterwards
 };
 
+// One etcd member as a replica sees it (Db::GetReplicaStatus).
+struct EtcdMemberView {
+  std::string endpoint;
+  bool reachable = false;
+  bool has_leader = false;
+  std::string version;  // etcd's version
+  std::string error;    // why not reachable
+};
+
+// Where a replica stands (Db::GetReplicaStatus). For a database that is
+// not a replica, `replicated` is false and only `applied` is set.
+struct ReplicaStatus {
+  bool replicated = false;
+  std::string replica_id;    // this process's registration in etcd
+  uint64_t applied = 0;      // the local revision (applied from the log)
+  uint64_t head = 0;         // the log's head in etcd when last seen
+  uint64_t lag = 0;          // head - applied (revisions not yet applied)
+  int64_t last_contact_us = 0;   // when etcd last answered (0: never)
+  int64_t apply_delay_us = 0;    // commit-to-applied delay of the last entry followed
+  uint64_t checkpoint = 0;   // the newest checkpoint's revision (0: none)
+  uint64_t log_first = 0;    // the oldest revision still kept in etcd
+  std::string error;         // the last problem with etcd ("" when none)
+  std::vector<EtcdMemberView> members;
+};
+
 }  // namespace canopy
 
 #endif  // CANOPY_CHANGES_H_

@@ -345,6 +345,25 @@ class Db {
   // entry is applied atomically; on an error the entries before it stay
   // applied (*report says how far it got).
   virtual Status ApplyChanges(const std::vector<std::string>& entries, ApplyReport* report) = 0;
+
+  // ---- Checkpoints and replicas (docs/replication.md) ---------------------
+
+  // Writes a consistent copy of the database into the new folder `dir`
+  // (a RocksDB checkpoint: hard links where the file system allows) and
+  // returns its revision. The copy opens as a database of its own (same
+  // lineage). Mutations wait meanwhile; reads go on. AlreadyExists when
+  // `dir` exists; IOError when it cannot be written. On a replica with a
+  // checkpoint folder, a checkpoint written there is also registered in
+  // etcd, so new replicas start from it and etcd may trim below it.
+  virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
+  // Where this replica stands; asks every etcd member for its health.
+  virtual StatusOr<ReplicaStatus> GetReplicaStatus() const = 0;
+  // On a replica: waits (at most timeout_ms) until this replica has
+  // applied every entry that etcd held when the call began, and returns
+  // that revision: a read after it sees every write acknowledged anywhere
+  // before the call (a linearizable read barrier). Unavailable when etcd
+  // does not answer; Aborted on timeout. Not a replica: the revision.
+  virtual StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) = 0;
 };
 
 }  // namespace canopy

@@ -10,8 +10,38 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace canopy {
+
+// A replica: this database follows a change log kept in etcd, shared with
+// the other replicas (docs/replication.md). Every replica may write; each
+// write is appended to the log in etcd first and applied locally before it
+// returns; a background thread applies the others' writes.
+struct ReplicationOptions {
+  // etcd's client URLs, e.g. {"http://127.0.0.1:2379", ...}. Empty: not a
+  // replica (a single-process database, the default).
+  std::vector<std::string> etcd_endpoints;
+  // The etcd key prefix of this log: replicas with the same prefix share
+  // one database. Letters, digits and "_-./" only.
+  std::string prefix = "canopy";
+  // A folder (shared by the replicas, or reachable from them) where
+  // checkpoints are written and where a new replica looks for the newest
+  // one. Empty: no checkpoints, and etcd keeps the whole log.
+  std::string checkpoint_dir;
+  // Take a checkpoint into checkpoint_dir automatically once this many
+  // revisions were appended after the newest one (0: only on request).
+  uint64_t checkpoint_every = 100000;
+  // A replica's registration (its applied revision) lives this long in
+  // etcd after the replica stops refreshing it; the log below every live
+  // replica and the newest checkpoint is trimmed from etcd.
+  uint32_t lease_ttl_seconds = 10;
+  // One etcd request waits this long on one member before trying the next.
+  uint32_t request_timeout_ms = 2000;
+  // How often registration is refreshed and trimming considered.
+  uint32_t housekeeping_interval_ms = 1000;
+};
 
 struct Options {
   // Create the database folder and an empty database when none exists.
@@ -49,6 +79,9 @@ struct Options {
   // last million mutations, enough for followers to catch up after an outage.
   uint64_t log_retention_count = 1000000;
   uint64_t log_retention_seconds = 0;
+
+  // Replication through etcd (none by default).
+  ReplicationOptions replication;
 };
 
 }  // namespace canopy

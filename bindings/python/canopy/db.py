@@ -42,7 +42,8 @@ def storage_format_version():
 
 def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  # noqa: A001
          sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
-         max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0):
+         max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0,
+         etcd=None, prefix="canopy", checkpoint_dir=None, checkpoint_every=100000):
     """Opens (or creates) the database in the folder ``path``.
 
     Use it as a context manager, which closes the database on exit::
@@ -56,6 +57,13 @@ def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  
     ``log_retention_count`` / ``log_retention_seconds`` (0: no limit) trim
     the change log (reading a trimmed revision raises Compacted).
 
+    ``etcd`` (a list of client URLs, or one comma-separated string) opens the
+    folder as a replica of the change log kept in etcd under ``prefix``
+    (see docs/replication.md): every replica may write, and each applies the
+    others' writes in the same order. ``checkpoint_dir`` is where replicas
+    write checkpoints (every ``checkpoint_every`` revisions) and where a new
+    replica starts from the newest one.
+
     Raises:
         NotFound: the folder is missing and ``create_if_missing`` is False.
         AlreadyExists: ``error_if_exists`` and there is a database.
@@ -67,7 +75,8 @@ def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  
               max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
               cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors,
               log_retention_count=log_retention_count,
-              log_retention_seconds=log_retention_seconds)
+              log_retention_seconds=log_retention_seconds, etcd=etcd, prefix=prefix,
+              checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
 
 
 class _Progress:
@@ -190,6 +199,18 @@ class Db:
                                "log_retention_count"))
             lib.canopy_options_set_log_retention_seconds(
                 opts, cv.count(options.get("log_retention_seconds", 0), "log_retention_seconds"))
+            etcd = options.get("etcd")
+            if etcd is not None:
+                if not isinstance(etcd, str):
+                    etcd = ",".join(cv.text(u, "etcd").decode("utf-8") for u in etcd)
+                lib.canopy_options_set_etcd_endpoints(opts, cv.text(etcd, "etcd"))
+                lib.canopy_options_set_replication_prefix(
+                    opts, cv.text(options.get("prefix", "canopy"), "prefix"))
+                if options.get("checkpoint_dir"):
+                    lib.canopy_options_set_checkpoint_dir(
+                        opts, cv.text(options["checkpoint_dir"], "checkpoint_dir"))
+                lib.canopy_options_set_checkpoint_every(
+                    opts, cv.count(options.get("checkpoint_every", 100000), "checkpoint_every"))
             out = ctypes.c_void_p()
             cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(out))
             self._handle = out.value
@@ -900,6 +921,41 @@ class Db:
             return ctypes.string_at(out.value).decode("utf-8", "replace")
         finally:
             lib.canopy_free(out)
+
+    def checkpoint(self, folder):
+        """Writes a consistent copy of the database into the new folder
+        ``folder`` and returns its revision. On a replica with a checkpoint
+        folder, a copy written directly inside it is registered in etcd (new
+        replicas start from it).
+
+        Raises AlreadyExists (the folder exists), IoError, Unavailable."""
+        rev = ctypes.c_uint64()
+        cv.call(lib.canopy_db_checkpoint, self._h(), cv.text(folder, "folder"), ctypes.byref(rev))
+        return rev.value
+
+    def replica_status(self):
+        """Where this replica stands, as a dict: ``replicated``,
+        ``replica_id``, ``applied``, ``head``, ``lag``, ``last_contact_us``,
+        ``apply_delay_us``, ``checkpoint``, ``log_first``, ``error`` and
+        ``members`` (each etcd member's ``endpoint``, ``reachable``,
+        ``has_leader``, ``version``, ``error``)."""
+        out = ctypes.c_void_p()
+        cv.call(lib.canopy_db_replica_status, self._h(), ctypes.byref(out))
+        try:
+            return json.loads(ctypes.string_at(out.value).decode("utf-8"))
+        finally:
+            lib.canopy_free(out)
+
+    def sync_with_log(self, timeout_ms=10000):
+        """On a replica: waits until everything etcd held when the call began
+        is applied here and returns that revision (reads after it see every
+        write acknowledged before, on any replica).
+
+        Raises Unavailable (etcd does not answer) or Aborted (timeout)."""
+        rev = ctypes.c_uint64()
+        cv.call(lib.canopy_db_sync_with_log, self._h(),
+                cv.count(timeout_ms, "timeout_ms", _MAX_U32), ctypes.byref(rev))
+        return rev.value
 
     def changes(self, since=1, limit=1000, *, account=None, types=None, viewer=None,
                 values=True, min_revision=0):

@@ -185,7 +185,8 @@ static void TestVersions(void) {
   CHECK_STR(canopy_code_name(CANOPY_ABORTED), "aborted");
   CHECK_STR(canopy_code_name(CANOPY_COMPACTED), "compacted");
   CHECK_STR(canopy_code_name(-1), "unknown");
-  CHECK_STR(canopy_code_name(12), "unknown");
+  CHECK_STR(canopy_code_name(CANOPY_UNAVAILABLE), "unavailable");
+  CHECK_STR(canopy_code_name(13), "unknown");
   canopy_free(NULL);
 }
 
@@ -2002,6 +2003,55 @@ static void TestCompacted(void) {
   OK(canopy_db_close(db, &err));
 }
 
+// Checkpoints and the replica calls on a database that is not a replica;
+// replication options are checked when the database opens.
+static void TestCheckpointAndReplicaOptions(void) {
+  phase = "checkpoint";
+  char path[512], copy[512], bad[512];
+  Path(path, sizeof path, "cp-source");
+  Path(copy, sizeof copy, "cp-copy");
+  Path(bad, sizeof bad, "cp-bad");
+  canopy_options_t* options = canopy_options_create();
+  canopy_options_set_sync(options, 0);
+  canopy_db_t* db = NULL;
+  OK(canopy_db_open(options, path, &db, &err));
+  OK(canopy_account_create(db, 0, "cp", "Checkpointed", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  uint64_t rev = 0;
+  OK(canopy_db_checkpoint(db, copy, &rev, &err));
+  CHECK(rev == canopy_db_revision(db));
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "already exists", canopy_db_checkpoint(db, copy, &rev, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_checkpoint(db, NULL, &rev, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_checkpoint(db, "", &rev, &err));
+  char* json = NULL;
+  OK(canopy_db_replica_status(db, &json, &err));
+  CHECK(strstr(json, "\"replicated\":false") != NULL);
+  CHECK(strstr(json, "\"applied\":1") != NULL);
+  canopy_free(json);
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_replica_status(db, NULL, &err));
+  OK(canopy_db_sync_with_log(db, 100, &rev, &err));
+  CHECK(rev == 1);
+  OK(canopy_db_close(db, &err));
+  // The copy opens as a database of its own.
+  OK(canopy_db_open(options, copy, &db, &err));
+  canopy_account_t* account = NULL;
+  OK(canopy_account_find(db, "cp", &account, &err));
+  canopy_account_destroy(account);
+  OK(canopy_db_close(db, &err));
+  // Bad replication options are refused at open, before any folder is made.
+  canopy_options_set_etcd_endpoints(options, "127.0.0.1:2379");
+  canopy_options_set_replication_prefix(options, "canopy-test");
+  canopy_options_set_checkpoint_dir(options, copy);
+  canopy_options_set_checkpoint_every(options, 10);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "127.0.0.1:2379", canopy_db_open(options, bad, &db, &err));
+  canopy_options_set_etcd_endpoints(options, "http://127.0.0.1:1,");
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open(options, bad, &db, &err));
+  canopy_options_set_etcd_endpoints(options, "http://127.0.0.1:2379");
+  canopy_options_set_replication_prefix(options, "/bad prefix");
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "prefix", canopy_db_open(options, bad, &db, &err));
+  canopy_options_set_etcd_endpoints(options, NULL);  // not a replica again
+  canopy_options_destroy(options);
+}
+
 // Reads `db`'s log entries from `since` (pages of `page_size`) and applies
 // them to `follower`; returns how many were applied.
 static uint64_t Replicate(canopy_db_t* db, canopy_db_t* follower, uint64_t since,
@@ -2246,6 +2296,7 @@ int main(void) {
   TestInterchange(&w);
   TestReplication(&w);
   TestCompacted();
+  TestCheckpointAndReplicaOptions();
   phase = "close";
   OK(canopy_db_close(w.db, &err));
   TestReopen(path);

@@ -1,0 +1,126 @@
+// Copyright (c) Canopy authors.
+//
+// canopy replica status | canopy checkpoint DIR: where a replica stands
+// against the change log in etcd, and consistent copies of a database.
+
+#include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
+#include "storage/json.h"
+
+namespace canopy::cli {
+
+namespace {
+
+const char kReplicaUsage[] =
+    "usage: canopy --etcd URLS [--prefix P] [--checkpoints DIR] replica status [--json]\n"
+    "       canopy --etcd URLS [--prefix P] replica sync [--timeout-ms N]\n\n"
+    "A replica is a database folder that follows a change log kept in etcd\n"
+    "(--etcd, the members' client URLs; --prefix, the log's key prefix). Every\n"
+    "replica may write; each write is appended to etcd before it returns, and\n"
+    "each replica applies the others' writes in the same order.\n"
+    "  status   catches up, then prints the revision applied here, the log's head\n"
+    "           in etcd and the lag between them, the newest checkpoint, the\n"
+    "           oldest revision etcd still keeps, the last problem with etcd, and\n"
+    "           each etcd member's health. Exit status 1 when no member answers.\n"
+    "  sync     waits until this replica has applied everything etcd held when\n"
+    "           the command began (default timeout 10000 ms) and prints that\n"
+    "           revision\n"
+    "  --json   status as one JSON object\n";
+
+const char kCheckpointUsage[] =
+    "usage: canopy [--db DIR] [--etcd URLS [--prefix P] [--checkpoints CDIR]] checkpoint DEST\n\n"
+    "Writes a consistent copy of the database into the new folder DEST (hard links\n"
+    "where the file system allows, so it is quick and small) and prints its\n"
+    "revision. The copy opens as a database of its own. Writes wait while it is\n"
+    "taken; reads go on. On a replica, a checkpoint written directly inside the\n"
+    "--checkpoints folder is registered in etcd: new replicas start from it, and\n"
+    "etcd trims the log below it (and below every live replica).\n";
+
+std::string Time(int64_t us) { return us == 0 ? "never" : FormatTime(us); }
+
+int ShowStatus(Context& ctx, Args& args) {
+  args.Parse({}, {});
+  args.AtMost(0);
+  if (ctx.etcd_endpoints.empty()) {
+    return ctx.Fail("replica status needs --etcd URLS (this command describes a replica)");
+  }
+  if (!ctx.Open(true)) return kExitFailed;
+  StatusOr<ReplicaStatus> st = ctx.db->GetReplicaStatus();
+  if (!st.ok()) return ctx.Fail(st.status());
+  bool any = false;
+  for (const auto& m : st->members) any = any || m.reachable;
+  if (ctx.json) {
+    *ctx.out << storage::ReplicaStatusJson(*st) << "\n";
+  } else {
+    auto& o = *ctx.out;
+    o << "replica      " << st->replica_id << "\n"
+      << "applied      " << st->applied << "\n"
+      << "etcd head    " << st->head << "\n"
+      << "lag          " << st->lag << " revision(s)\n"
+      << "last contact " << Time(st->last_contact_us) << "\n"
+      << "checkpoint   " << (st->checkpoint == 0 ? std::string("none") : std::to_string(st->checkpoint))
+      << "\n"
+      << "etcd keeps   revisions " << st->log_first << ".." << st->head << "\n";
+    if (!st->error.empty()) o << "last error   " << st->error << "\n";
+    for (const auto& m : st->members) {
+      o << "member       " << m.endpoint << "  "
+        << (m.reachable ? (m.has_leader ? "healthy" : "no leader") : "unreachable");
+      if (m.reachable) o << "  etcd " << m.version;
+      if (!m.error.empty()) o << "  (" << m.error << ")";
+      o << "\n";
+    }
+  }
+  if (!any) return ctx.Fail("no etcd member answers");
+  return kExitOk;
+}
+
+int RunSync(Context& ctx, Args& args) {
+  args.Parse({"--timeout-ms"}, {});
+  args.AtMost(0);
+  if (ctx.etcd_endpoints.empty()) return ctx.Fail("replica sync needs --etcd URLS");
+  const uint64_t timeout = GetNumber(args, "--timeout-ms", 1, 3600000).value_or(10000);
+  if (!ctx.Open(true)) return kExitFailed;
+  StatusOr<uint64_t> rev = ctx.db->SyncWithLog(static_cast<uint32_t>(timeout));
+  if (!rev.ok()) return ctx.Fail(rev.status());
+  if (ctx.json) {
+    *ctx.out << JsonObject().Uint("revision", *rev).str() << "\n";
+  } else {
+    *ctx.out << "revision " << *rev << "\n";
+  }
+  return kExitOk;
+}
+
+int RunReplica(Context& ctx, Args& args) {
+  const std::string sub = args.Subcommand({"status", "sync"});
+  if (sub == "status") return ShowStatus(ctx, args);
+  return RunSync(ctx, args);
+}
+
+int RunCheckpoint(Context& ctx, Args& args) {
+  args.Parse({}, {});
+  const std::string dest = args.Positional(0, "the checkpoint folder DEST");
+  args.AtMost(1);
+  if (!ctx.Open(false)) return kExitFailed;
+  StatusOr<uint64_t> rev = ctx.db->Checkpoint(dest);
+  if (!rev.ok()) return ctx.Fail(rev.status());
+  if (ctx.json) {
+    *ctx.out << JsonObject().Str("folder", dest).Uint("revision", *rev).str() << "\n";
+  } else {
+    *ctx.out << "checkpoint of revision " << *rev << " written to " << dest << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command ReplicaCommand() {
+  return {"replica", "a replica's standing against the change log in etcd", kReplicaUsage,
+          RunReplica};
+}
+
+Command CheckpointCommand() {
+  return {"checkpoint", "write a consistent copy of the database to a folder", kCheckpointUsage,
+          RunCheckpoint};
+}
+
+}  // namespace canopy::cli

@@ -1,0 +1,555 @@
+// Copyright (c) Canopy authors.
+//
+// Replicas: a database that follows a change log kept in etcd
+// (docs/replication.md). Writes are appended to etcd first (an etcd
+// transaction that succeeds only if the log's head is still this replica's
+// revision) and applied locally before they return; a follower thread
+// applies the other replicas' writes in order; a housekeeping thread keeps
+// this replica registered, takes checkpoints and trims the log in etcd.
+
+#include <rocksdb/utilities/checkpoint.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <unistd.h>
+
+#include "engine/db_impl.h"
+#include "replication/log.h"
+
+namespace canopy::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kReadBatch = 256;       // entries per catch-up read
+constexpr int kMaxWriteAttempts = 64;    // appends lost to other replicas before giving up
+constexpr std::string_view kCheckpointPrefix = "checkpoint-";
+
+bool ValidPrefix(std::string_view p) {
+  if (p.empty() || p.size() > 200 || p.front() == '/' || p.back() == '/') return false;
+  for (char c : p) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string NewReplicaId() {
+  char host[64] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::random_device rd;
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%s-%d-%08x", host[0] ? host : "host", static_cast<int>(getpid()),
+                rd());
+  return buf;
+}
+
+// Copies a checkpoint folder to `to`: SST files are immutable, so they are
+// hard-linked when the file system allows; the others are copied (RocksDB
+// appends to its MANIFEST, which must not be shared).
+Status CopyCheckpoint(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return Status::IOError("cannot create '" + to.string() + "': " + ec.message());
+  for (const auto& f : fs::directory_iterator(from, ec)) {
+    const fs::path dest = to / f.path().filename();
+    std::error_code e2;
+    if (f.path().extension() == ".sst") {
+      fs::create_hard_link(f.path(), dest, e2);
+      if (!e2) continue;
+      e2.clear();
+    }
+    fs::copy_file(f.path(), dest, fs::copy_options::overwrite_existing, e2);
+    if (e2) {
+      return Status::IOError("cannot copy '" + f.path().string() + "' to '" + dest.string() +
+                             "': " + e2.message());
+    }
+  }
+  if (ec) return Status::IOError("cannot read checkpoint '" + from.string() + "': " + ec.message());
+  return Status::Ok();
+}
+
+replication::LogOptions LogOptionsOf(const ReplicationOptions& r) {
+  replication::LogOptions lo;
+  lo.etcd.endpoints = r.etcd_endpoints;
+  lo.etcd.request_timeout_ms = static_cast<int>(r.request_timeout_ms);
+  lo.etcd.connect_timeout_ms = static_cast<int>(std::min<uint32_t>(r.request_timeout_ms, 500));
+  lo.prefix = r.prefix;
+  return lo;
+}
+
+}  // namespace
+
+Status ValidateReplication(const ReplicationOptions& r) {
+  if (r.etcd_endpoints.empty()) return Status::Ok();
+  for (const std::string& e : r.etcd_endpoints) {
+    if (e.rfind("http://", 0) != 0 && e.rfind("https://", 0) != 0) {
+      return Status::InvalidArgument("etcd endpoint '" + e +
+                                     "' must be a URL such as http://127.0.0.1:2379");
+    }
+  }
+  if (!ValidPrefix(r.prefix)) {
+    return Status::InvalidArgument("replication prefix '" + r.prefix +
+                                   "' must be 1..200 of letters, digits and _-./, not starting "
+                                   "or ending with '/'");
+  }
+  if (r.lease_ttl_seconds < 2) return Status::InvalidArgument("lease_ttl_seconds must be at least 2");
+  if (r.request_timeout_ms < 10) return Status::InvalidArgument("request_timeout_ms must be at least 10");
+  if (r.housekeeping_interval_ms < 10) {
+    return Status::InvalidArgument("housekeeping_interval_ms must be at least 10");
+  }
+  return Status::Ok();
+}
+
+Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
+  if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
+  std::error_code ec;
+  if (fs::exists(fs::path(path) / "CURRENT", ec)) return Status::Ok();  // has a database
+  if (fs::exists(path, ec) && !fs::is_empty(path, ec)) return Status::Ok();  // Open says why
+  replication::EtcdLog log(LogOptionsOf(r));
+  uint64_t rev = 0;
+  std::string folder;
+  Status s = log.NewestCheckpoint(&rev, &folder);
+  if (!s.ok()) return s.WithContext("looking for a checkpoint to start the replica from");
+  if (rev == 0) return Status::Ok();  // none: start empty and replay the whole log
+  if (!fs::exists(fs::path(folder) / "CURRENT", ec)) {
+    return Status::NotFound("the newest checkpoint (revision " + std::to_string(rev) +
+                            ") is registered in folder '" + folder +
+                            "', which this machine cannot read");
+  }
+  // Copy beside the target, then rename: a crash never leaves half a copy
+  // where a database is expected.
+  const fs::path target(path);
+  const fs::path tmp = target.parent_path() / (target.filename().string() + ".bootstrap");
+  fs::remove_all(tmp, ec);
+  CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
+  fs::remove(target, ec);  // an empty folder, if any
+  fs::rename(tmp, target, ec);
+  if (ec) return Status::IOError("cannot move the copied checkpoint into '" + path + "': " + ec.message());
+  return Status::Ok();
+}
+
+// ---- Start and stop -------------------------------------------------------
+
+Status DbImpl::StartReplica() {
+  const ReplicationOptions& r = options_.replication;
+  if (r.etcd_endpoints.empty()) return Status::Ok();
+  log_ = std::make_unique<replication::EtcdLog>(LogOptionsOf(r));
+  replica_id_ = NewReplicaId();
+  {
+    // Where do we stand against the log in etcd?
+    std::lock_guard<std::mutex> w(write_mu_);
+    uint64_t head = 0, first = 0;
+    Status b = log_->Bounds(&head, &first);
+    if (b.ok()) {
+      NoteContact(head, first);
+      const uint64_t local = revision_.load();
+      if (local > head) {
+        return Status::FailedPrecondition(
+            "this database is at revision " + std::to_string(local) + " but the log in etcd (" +
+            r.prefix + ") ends at revision " + std::to_string(head) +
+            (head == 0 ? "; a replica starts from an empty folder or a checkpoint of the "
+                         "replicated database"
+                       : "; it follows another log, or etcd lost data"));
+      }
+      if (local + 1 < first) {
+        return Status::Compacted(
+            "this replica is at revision " + std::to_string(local) +
+            ", and etcd keeps the log from revision " + std::to_string(first) +
+            " only; move this folder away and open again to start from the newest checkpoint");
+      }
+      if (local > 0 && local >= first) {
+        // The entry both hold must be the same (same lineage, no divergence).
+        std::vector<replication::LogEntryBytes> mine;
+        int64_t er = 0;
+        CANOPY_RETURN_IF_ERROR(log_->Read(local, 1, &mine, &er));
+        std::string stored;
+        CANOPY_RETURN_IF_ERROR(store_->Get(storage::kChanges, storage::LogKey(local), &stored));
+        std::string_view entry, input;
+        if (mine.empty() || !storage::UnframeLogEntry(mine[0].bytes, &entry, &input).ok() ||
+            entry != stored) {
+          return Status::FailedPrecondition("revision " + std::to_string(local) +
+                                            " of this database differs from the log in etcd (" +
+                                            r.prefix + "): it belongs to another database");
+        }
+      }
+      // Catch up before the first read (best effort: a short outage of etcd
+      // leaves the follower to finish).
+      (void)CatchUpLocked(head);
+    } else {
+      NoteError(b);
+    }
+  }
+  stop_replica_ = false;
+  follower_ = std::thread([this] { FollowLoop(); });
+  housekeeper_ = std::thread([this] { HousekeepingLoop(); });
+  return Status::Ok();
+}
+
+void DbImpl::StopReplica() {
+  if (!follower_.joinable() && !housekeeper_.joinable()) return;  // not started, or stopped
+  {
+    std::lock_guard<std::mutex> g(replica_mu_);
+    stop_replica_ = true;
+  }
+  replica_cv_.notify_all();
+  if (follower_.joinable()) follower_.join();
+  if (housekeeper_.joinable()) housekeeper_.join();
+  (void)log_->Unregister(replica_id_, lease_);
+  lease_ = 0;
+}
+
+void DbImpl::NoteContact(uint64_t head, uint64_t first) {
+  std::lock_guard<std::mutex> g(replica_mu_);
+  if (head > head_seen_) head_seen_ = head;
+  if (first != 0) log_first_seen_ = first;
+  last_contact_us_ = NowMicros();
+  replica_error_.clear();
+}
+
+void DbImpl::NoteError(const Status& s) {
+  std::lock_guard<std::mutex> g(replica_mu_);
+  replica_error_ = s.ToString();
+}
+
+bool DbImpl::SleepUnlessStopped(int ms) {
+  std::unique_lock<std::mutex> l(replica_mu_);
+  replica_cv_.wait_for(l, std::chrono::milliseconds(ms), [&] { return stop_replica_.load(); });
+  return !stop_replica_.load();
+}
+
+// ---- Applying the log ------------------------------------------------------
+
+Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision) {
+  // With write_mu_ held.
+  if (revision <= revision_.load()) return Status::Ok();  // this replica wrote it
+  if (revision != revision_.load() + 1) {
+    return Status::FailedPrecondition("gap in the log: at revision " +
+                                      std::to_string(revision_.load()) + ", got " +
+                                      std::to_string(revision));
+  }
+  bool skipped = false;
+  std::string_view entry, input;
+  CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(framed, &entry, &input));
+  Status s = ApplyLocked(entry, input, &skipped);
+  if (!s.ok()) return s.WithContext("applying revision " + std::to_string(revision) + " from etcd");
+  return Status::Ok();
+}
+
+Status DbImpl::CatchUpLocked(uint64_t target) {
+  while (revision_.load() < target) {
+    std::vector<replication::LogEntryBytes> entries;
+    int64_t er = 0;
+    CANOPY_RETURN_IF_ERROR(log_->Read(revision_.load() + 1, kReadBatch, &entries, &er));
+    if (entries.empty()) break;  // etcd's head moved back? (it cannot); stop here
+    for (replication::LogEntryBytes& e : entries) {
+      CANOPY_RETURN_IF_ERROR(ApplyFromLog(e.bytes, e.revision));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+void WhilePaused(const std::atomic<bool>& paused, const std::atomic<bool>& stop) {
+  while (paused.load() && !stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+}  // namespace
+
+void DbImpl::FollowLoop() {
+  int backoff_ms = 20;
+  while (!stop_replica_.load()) {
+    // Catch up by reading, batch by batch (the write lock only while
+    // applying), then watch from where the last read ended.
+    int64_t etcd_rev = 0;
+    Status s;
+    while (s.ok() && !stop_replica_.load()) {
+      std::vector<replication::LogEntryBytes> entries;
+      s = log_->Read(revision_.load() + 1, kReadBatch, &entries, &etcd_rev);
+      if (!s.ok() || entries.empty()) break;
+      WhilePaused(follower_paused_, stop_replica_);
+      std::lock_guard<std::mutex> w(write_mu_);
+      if (!CheckOpen().ok()) return;
+      for (replication::LogEntryBytes& e : entries) {
+        s = ApplyFromLog(e.bytes, e.revision);
+        if (!s.ok()) break;
+        NoteApplied(e.bytes);
+      }
+    }
+    if (s.ok() && !stop_replica_.load()) {
+      NoteContact(revision_.load(), 0);
+      backoff_ms = 20;
+      s = log_->Follow(
+          etcd_rev,
+          [this](replication::LogEntryBytes&& e) -> Status {
+            WhilePaused(follower_paused_, stop_replica_);
+            std::lock_guard<std::mutex> w(write_mu_);
+            CANOPY_RETURN_IF_ERROR(CheckOpen());
+            CANOPY_RETURN_IF_ERROR(ApplyFromLog(e.bytes, e.revision));
+            NoteApplied(e.bytes);
+            NoteContact(e.revision, 0);
+            return Status::Ok();
+          },
+          &stop_replica_);
+    }
+    if (stop_replica_.load()) break;
+    if (s.code() == Code::kFailedPrecondition || s.code() == Code::kCompacted) {
+      continue;  // a gap or compacted history: read again from the applied revision
+    }
+    if (!s.ok()) {
+      NoteError(s);
+      if (!SleepUnlessStopped(backoff_ms)) break;
+      backoff_ms = std::min(backoff_ms * 2, 1000);
+    }
+  }
+}
+
+void DbImpl::NoteApplied(const std::string& framed) {
+  std::string_view entry, input;
+  storage::LogEntry e;
+  if (!storage::UnframeLogEntry(framed, &entry, &input).ok()) return;
+  if (!storage::DecodeLogEntry(entry, &e).ok()) return;
+  std::lock_guard<std::mutex> g(replica_mu_);
+  apply_delay_us_ = NowMicros() - e.time_us;
+}
+
+// ---- Housekeeping: registration, checkpoints, trimming ---------------------
+
+void DbImpl::HousekeepingLoop() {
+  const ReplicationOptions& r = options_.replication;
+  int64_t last_trim_us = 0;
+  while (SleepUnlessStopped(lease_ == 0 ? 0 : static_cast<int>(r.housekeeping_interval_ms))) {
+    Status s = log_->Register(replica_id_, revision_.load(),
+                              static_cast<int64_t>(r.lease_ttl_seconds), &lease_);
+    uint64_t head = 0, first = 0;
+    if (s.ok()) s = log_->Bounds(&head, &first);
+    if (!s.ok()) {
+      NoteError(s);
+      if (lease_ == 0 && !SleepUnlessStopped(500)) break;
+      continue;
+    }
+    NoteContact(head, first);
+    const int64_t now = NowMicros();
+    if (now - last_trim_us < 5 * static_cast<int64_t>(r.housekeeping_interval_ms) * 1000) continue;
+    last_trim_us = now;
+    s = TrimPass(first);
+    if (!s.ok()) NoteError(s);
+  }
+}
+
+Status DbImpl::TrimPass(uint64_t first) {
+  const ReplicationOptions& r = options_.replication;
+  uint64_t cp = 0;
+  std::string folder;
+  CANOPY_RETURN_IF_ERROR(log_->NewestCheckpoint(&cp, &folder));
+  if (!r.checkpoint_dir.empty() && r.checkpoint_every > 0 &&
+      revision_.load() >= cp + r.checkpoint_every) {
+    // Taken under a scratch name, renamed after the revision it holds,
+    // then registered (a newer one registered meanwhile wins).
+    const fs::path scratch = fs::path(r.checkpoint_dir) / (".taking-" + replica_id_);
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+    uint64_t rev = 0;
+    CANOPY_RETURN_IF_ERROR(TakeCheckpoint(scratch.string(), &rev));
+    const fs::path named = fs::path(r.checkpoint_dir) /
+                           (std::string(kCheckpointPrefix) + replication::RevisionDigits(rev) +
+                            "-" + replica_id_);
+    fs::rename(scratch, named, ec);
+    if (ec) return Status::IOError("cannot name checkpoint '" + named.string() + "': " + ec.message());
+    CANOPY_RETURN_IF_ERROR(log_->PublishCheckpoint(rev, fs::weakly_canonical(named, ec).string()));
+    CANOPY_RETURN_IF_ERROR(log_->NewestCheckpoint(&cp, &folder));
+  }
+  {
+    std::lock_guard<std::mutex> g(replica_mu_);
+    checkpoint_seen_ = cp;
+  }
+  if (cp == 0) return Status::Ok();  // without a checkpoint, a new replica needs the whole log
+  std::vector<replication::LiveReplica> live;
+  CANOPY_RETURN_IF_ERROR(log_->LiveReplicas(&live));
+  uint64_t upto = cp;
+  for (const auto& x : live) upto = std::min(upto, x.applied);
+  if (upto >= first) {
+    int64_t deleted = 0;
+    CANOPY_RETURN_IF_ERROR(log_->TrimUpTo(upto, &deleted));
+  }
+  // Checkpoints older than the registered one are no longer needed, but the
+  // newest of them stays a while (a new replica may be copying it).
+  if (!r.checkpoint_dir.empty()) {
+    std::error_code ec;
+    std::vector<std::pair<uint64_t, fs::path>> older;
+    for (const auto& f : fs::directory_iterator(r.checkpoint_dir, ec)) {
+      const std::string name = f.path().filename().string();
+      uint64_t rev = 0;
+      if (name.rfind(kCheckpointPrefix, 0) != 0 ||
+          !replication::ParseRevision(name.substr(kCheckpointPrefix.size(), 20), &rev)) {
+        continue;
+      }
+      if (rev < cp && fs::weakly_canonical(f.path(), ec) != fs::path(folder)) {
+        older.emplace_back(rev, f.path());
+      }
+    }
+    std::sort(older.begin(), older.end());
+    if (!older.empty()) older.pop_back();
+    for (const auto& [rev, path] : older) fs::remove_all(path, ec);
+  }
+  return Status::Ok();
+}
+
+// ---- Writes through etcd ----------------------------------------------------
+
+Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
+  // With write_mu_ held; the entry is revision revision_ + 1.
+  *conflict = false;
+  bool committed = false;
+  uint64_t head = 0;
+  const uint64_t at = revision_.load();
+  Status s = log_->Append(at, framed, &committed, &head);
+  if (!s.ok()) {
+    NoteError(s);
+    return s;
+  }
+  NoteContact(head, 0);
+  if (committed) return Status::Ok();
+  // Another replica appended first: apply what it wrote, then the caller
+  // authorises and builds its change again on the new state.
+  *conflict = true;
+  return CatchUpLocked(head);
+}
+
+Status DbImpl::CommitReplicated(storage::LogEntry* entry, bool* conflict) {
+  entry->revision = revision_.load() + 1;
+  entry->log_id = LogId();
+  const std::string framed = storage::FrameLogEntry(storage::EncodeLogEntry(*entry), {});
+  CANOPY_RETURN_IF_ERROR(AppendToLog(framed, conflict));
+  if (*conflict) return Status::Ok();
+  // In etcd: apply it here before returning (read-your-writes). Should
+  // this fail, the follower applies the entry from etcd instead.
+  CANOPY_RETURN_IF_ERROR(Commit(entry, /*replayed=*/true));
+  if (options_.sync) return SyncOrPoison();
+  return Status::Ok();
+}
+
+int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
+
+// ---- Checkpoints, status, sync ---------------------------------------------
+
+Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::lock_guard<std::mutex> w(write_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (dir.empty()) return Status::InvalidArgument("checkpoint folder is empty");
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return Status::AlreadyExists("checkpoint folder '" + dir + "' already exists");
+  }
+  const fs::path parent = fs::path(dir).parent_path();
+  if (!parent.empty()) {
+    fs::create_directories(parent, ec);
+    if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  CANOPY_RETURN_IF_ERROR(
+      storage::FromRocks(rocksdb::Checkpoint::Create(store_->db(), &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  // With the write lock held, the checkpoint holds exactly this revision.
+  *revision = revision_.load();
+  return storage::FromRocks(cp->CreateCheckpoint(dir), "checkpoint '" + dir + "'");
+}
+
+StatusOr<uint64_t> DbImpl::Checkpoint(std::string_view dir) {
+  uint64_t rev = 0;
+  CANOPY_RETURN_IF_ERROR(TakeCheckpoint(std::string(dir), &rev));
+  if (log_ && !options_.replication.checkpoint_dir.empty()) {
+    std::error_code ec;
+    const fs::path root = fs::weakly_canonical(options_.replication.checkpoint_dir, ec);
+    const fs::path mine = fs::weakly_canonical(std::string(dir), ec);
+    if (mine.parent_path() == root) {
+      CANOPY_RETURN_IF_ERROR(log_->PublishCheckpoint(rev, mine.string()));
+    }
+  }
+  return rev;
+}
+
+Status DbImpl::CatchUpIfBehind(bool* caught_up) {
+  *caught_up = false;
+  if (!log_) return Status::Ok();
+  uint64_t head = 0, first = 0;
+  Status b = log_->Bounds(&head, &first);
+  if (!b.ok()) return b;
+  NoteContact(head, first);
+  if (head <= revision_.load()) return Status::Ok();
+  CANOPY_RETURN_IF_ERROR(CatchUpLocked(head));
+  *caught_up = true;
+  return Status::Ok();
+}
+
+StatusOr<ReplicaStatus> DbImpl::GetReplicaStatus() const {
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  ReplicaStatus st;
+  st.applied = revision_.load();
+  if (!log_) return st;
+  st.replicated = true;
+  st.replica_id = replica_id_;
+  uint64_t head = 0, first = 0;
+  Status b = log_->Bounds(&head, &first);
+  if (b.ok()) {
+    const_cast<DbImpl*>(this)->NoteContact(head, first);
+  } else {
+    const_cast<DbImpl*>(this)->NoteError(b);
+  }
+  for (const auto& m : log_->etcd().MemberStatus()) {
+    EtcdMemberView v;
+    v.endpoint = m.endpoint;
+    v.reachable = m.reachable;
+    v.has_leader = m.leader != 0;
+    v.version = m.version;
+    v.error = m.error;
+    st.members.push_back(std::move(v));
+  }
+  std::lock_guard<std::mutex> g(replica_mu_);
+  st.head = std::max(head_seen_, st.applied);
+  st.lag = st.head - st.applied;
+  st.last_contact_us = last_contact_us_;
+  st.apply_delay_us = apply_delay_us_;
+  st.checkpoint = checkpoint_seen_;
+  st.log_first = log_first_seen_;
+  st.error = replica_error_;
+  return st;
+}
+
+StatusOr<uint64_t> DbImpl::SyncWithLog(uint32_t timeout_ms) {
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (!log_) return revision_.load();
+  uint64_t head = 0, first = 0;
+  Status b = log_->Bounds(&head, &first);
+  if (!b.ok()) {
+    NoteError(b);
+    return b;
+  }
+  NoteContact(head, first);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (revision_.load() < head) {
+    // The follower applies it; if it is slow (or reconnecting), fetch here.
+    std::unique_lock<std::mutex> w(write_mu_, std::defer_lock);
+    if (w.try_lock()) {
+      CANOPY_RETURN_IF_ERROR(CatchUpLocked(head));
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Aborted("replica at revision " + std::to_string(revision_.load()) +
+                             " did not reach revision " + std::to_string(head) + " within " +
+                             std::to_string(timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return head;
+}
+
+}  // namespace canopy::engine

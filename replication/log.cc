@@ -1,0 +1,409 @@
+// Copyright (c) Canopy authors.
+//
+// EtcdLog: the change log in etcd (see log.h and docs/replication.md).
+
+#include "replication/log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include <xxhash.h>
+
+namespace canopy::replication {
+
+namespace {
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  return Hex64((static_cast<uint64_t>(rd()) << 32) ^ rd());
+}
+
+std::string ChunkDigits(size_t i) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%06zu", i);
+  return buf;
+}
+
+// A chunked entry's manifest: "<bytes> <chunks> <xxh3 hex> <blob id>".
+struct Manifest {
+  uint64_t bytes = 0;
+  uint64_t chunks = 0;
+  std::string hash;
+  std::string id;
+};
+
+bool ParseManifest(std::string_view s, Manifest* m) {
+  char hash[32] = {0};
+  char id[32] = {0};
+  unsigned long long bytes = 0, chunks = 0;
+  const std::string z(s);
+  if (std::sscanf(z.c_str(), "%llu %llu %31s %31s", &bytes, &chunks, hash, id) != 4) return false;
+  m->bytes = bytes;
+  m->chunks = chunks;
+  m->hash = hash;
+  m->id = id;
+  return true;
+}
+
+}  // namespace
+
+std::string RevisionDigits(uint64_t rev) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%020llu", static_cast<unsigned long long>(rev));
+  return buf;
+}
+
+bool ParseRevision(std::string_view digits, uint64_t* rev) {
+  if (digits.empty() || digits.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *rev = v;
+  return true;
+}
+
+EtcdLog::EtcdLog(LogOptions options) : options_(std::move(options)), etcd_(options_.etcd) {}
+
+std::string EtcdLog::EntryKey(uint64_t rev) const { return Key("log/" + RevisionDigits(rev)); }
+
+Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
+                       uint64_t* current_head) {
+  *committed = false;
+  *current_head = head;
+  if (entry.size() > options_.max_entry_bytes) {
+    return Status::InvalidArgument(
+        "a change of " + std::to_string(entry.size()) + " bytes exceeds the " +
+        std::to_string(options_.max_entry_bytes) +
+        "-byte limit of one replicated change (split the import into smaller files)");
+  }
+  const uint64_t rev = head + 1;
+  std::string value;
+  std::string blob_prefix;
+  if (entry.size() <= options_.inline_bytes) {
+    value.reserve(entry.size() + 1);
+    value.push_back('I');
+    value.append(entry);
+  } else {
+    // Chunks first, under a name no other writer uses; the entry (the
+    // manifest) is appended only if they are all in etcd.
+    const std::string id = RandomId();
+    blob_prefix = Key("blob/" + RevisionDigits(rev) + "/" + id + "/");
+    size_t n = 0;
+    for (size_t off = 0; off < entry.size(); off += options_.chunk_bytes, ++n) {
+      Status s = etcd_.Put(blob_prefix + ChunkDigits(n),
+                           entry.substr(off, std::min(options_.chunk_bytes, entry.size() - off)));
+      if (!s.ok()) {
+        (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
+        return s.WithContext("appending revision " + std::to_string(rev) + " (chunk " +
+                             std::to_string(n) + ")");
+      }
+    }
+    value = "C" + std::to_string(entry.size()) + " " + std::to_string(n) + " " +
+            Hex64(XXH3_64bits(entry.data(), entry.size())) + " " + id;
+  }
+  EtcdCompare c;
+  c.key = Key("head");
+  if (head == 0) {
+    c.target = EtcdCompare::Target::kVersion;  // no head yet
+    c.number = 0;
+  } else {
+    c.target = EtcdCompare::Target::kValue;
+    c.value = std::to_string(head);
+  }
+  std::vector<EtcdOp> success(2), failure(1);
+  success[0].type = EtcdOp::Type::kPut;
+  success[0].key = EntryKey(rev);
+  success[0].value = value;
+  success[1].type = EtcdOp::Type::kPut;
+  success[1].key = Key("head");
+  success[1].value = std::to_string(rev);
+  failure[0].type = EtcdOp::Type::kRange;
+  failure[0].key = Key("head");
+  // Retried while etcd is unavailable (a leader election after a member
+  // died takes a second or two), within a budget. Retrying is safe: the
+  // compare makes a second attempt fail if the first one was applied, and
+  // the read-back below then finds this very entry.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(3 * options_.etcd.request_timeout_ms);
+  int backoff_ms = 20;
+  bool retried = false;
+  while (true) {
+    EtcdTxnResult result;
+    Status s = etcd_.Txn({c}, success, failure, &result);
+    if (s.ok() && result.succeeded) {
+      *committed = true;
+      *current_head = rev;
+      return Status::Ok();
+    }
+    if (s.ok()) {
+      if (retried) {
+        // Was it an earlier attempt of ours that moved the head?
+        std::vector<EtcdKv> kvs;
+        Status r = etcd_.Range(EntryKey(rev), "", 1, &kvs);
+        if (r.ok() && !kvs.empty() && kvs[0].value == value) {
+          *committed = true;
+          *current_head = rev;
+          return Status::Ok();
+        }
+        if (!r.ok()) s = r;
+      }
+      if (s.ok()) {
+        if (!blob_prefix.empty()) (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
+        uint64_t h = 0;
+        if (!result.ranges.empty() && !result.ranges[0].empty() &&
+            !ParseRevision(result.ranges[0][0].value, &h)) {
+          return Status::Corruption("etcd key '" + Key("head") + "' holds '" +
+                                    result.ranges[0][0].value + "', not a revision");
+        }
+        *current_head = h;
+        return Status::Ok();
+      }
+    }
+    if (s.code() != Code::kUnavailable) {
+      if (!blob_prefix.empty()) (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
+      return s.WithContext("appending revision " + std::to_string(rev));
+    }
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms) >= deadline) {
+      // The request may have been applied before the connection broke, or
+      // may still be (a proposal in flight): the replica learns which when
+      // it follows the log.
+      return Status::Unavailable(s.message() + "; revision " + std::to_string(rev) +
+                                 " may or may not have been appended");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms = std::min(backoff_ms * 2, 500);
+    retried = true;
+  }
+}
+
+Status EtcdLog::Bounds(uint64_t* head, uint64_t* first) {
+  std::vector<EtcdOp> ops(2);
+  ops[0].type = EtcdOp::Type::kRange;
+  ops[0].key = Key("head");
+  ops[1].type = EtcdOp::Type::kRange;
+  ops[1].key = Key("log/");
+  ops[1].range_end = PrefixEnd(Key("log/"));
+  ops[1].limit = 1;
+  EtcdTxnResult r;
+  CANOPY_RETURN_IF_ERROR(etcd_.Txn({}, ops, {}, &r));
+  *head = 0;
+  if (r.ranges.size() != 2) return Status::Internal("etcd answered a two-range read with " +
+                                                    std::to_string(r.ranges.size()) + " ranges");
+  if (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, head)) {
+    return Status::Corruption("etcd key '" + Key("head") + "' is not a revision");
+  }
+  *first = *head + 1;
+  if (!r.ranges[1].empty()) {
+    const std::string& k = r.ranges[1][0].key;
+    if (!ParseRevision(std::string_view(k).substr(Key("log/").size()), first)) {
+      return Status::Corruption("etcd key '" + k + "' is not a log key");
+    }
+  }
+  return Status::Ok();
+}
+
+Status EtcdLog::Materialize(uint64_t rev, const std::string& value, std::string* entry) {
+  if (value.empty()) return Status::Corruption("log revision " + std::to_string(rev) + " in etcd is empty");
+  if (value[0] == 'I') {
+    entry->assign(value, 1, std::string::npos);
+    return Status::Ok();
+  }
+  Manifest m;
+  if (value[0] != 'C' || !ParseManifest(std::string_view(value).substr(1), &m)) {
+    return Status::Corruption("log revision " + std::to_string(rev) + " in etcd is damaged");
+  }
+  const std::string prefix = Key("blob/" + RevisionDigits(rev) + "/" + m.id + "/");
+  std::vector<EtcdKv> kvs;
+  CANOPY_RETURN_IF_ERROR(etcd_.Range(prefix, PrefixEnd(prefix), 0, &kvs));
+  entry->clear();
+  entry->reserve(m.bytes);
+  for (const EtcdKv& kv : kvs) entry->append(kv.value);
+  if (kvs.size() != m.chunks || entry->size() != m.bytes ||
+      Hex64(XXH3_64bits(entry->data(), entry->size())) != m.hash) {
+    return Status::Corruption("the chunks of log revision " + std::to_string(rev) +
+                              " in etcd are missing or damaged (" + std::to_string(kvs.size()) +
+                              " of " + std::to_string(m.chunks) + " chunks)");
+  }
+  return Status::Ok();
+}
+
+Status EtcdLog::Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* entries,
+                     int64_t* etcd_revision) {
+  entries->clear();
+  std::vector<EtcdOp> ops(2);
+  ops[0].type = EtcdOp::Type::kRange;
+  ops[0].key = Key("head");
+  ops[1].type = EtcdOp::Type::kRange;
+  ops[1].key = EntryKey(from);
+  ops[1].range_end = PrefixEnd(Key("log/"));
+  ops[1].limit = static_cast<int64_t>(limit);
+  EtcdTxnResult r;
+  CANOPY_RETURN_IF_ERROR(etcd_.Txn({}, ops, {}, &r));
+  if (r.ranges.size() != 2) return Status::Internal("etcd answered a two-range read badly");
+  *etcd_revision = r.header_revision;
+  uint64_t head = 0;
+  if (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, &head)) {
+    return Status::Corruption("etcd key '" + Key("head") + "' is not a revision");
+  }
+  uint64_t expect = from;
+  for (EtcdKv& kv : r.ranges[1]) {
+    uint64_t rev = 0;
+    if (!ParseRevision(std::string_view(kv.key).substr(Key("log/").size()), &rev)) {
+      return Status::Corruption("etcd key '" + kv.key + "' is not a log key");
+    }
+    if (rev != expect) {
+      if (expect == from) {
+        return Status::Compacted("revision " + std::to_string(from) +
+                                 " was trimmed from the log in etcd; the oldest kept is " +
+                                 std::to_string(rev));
+      }
+      return Status::Corruption("the log in etcd skips from revision " +
+                                std::to_string(expect - 1) + " to " + std::to_string(rev));
+    }
+    LogEntryBytes e;
+    e.revision = rev;
+    CANOPY_RETURN_IF_ERROR(Materialize(rev, kv.value, &e.bytes));
+    entries->push_back(std::move(e));
+    ++expect;
+  }
+  if (entries->empty() && head >= from) {
+    return Status::Compacted("revision " + std::to_string(from) +
+                             " was trimmed from the log in etcd (its head is " +
+                             std::to_string(head) + ")");
+  }
+  return Status::Ok();
+}
+
+Status EtcdLog::Follow(int64_t etcd_revision, const std::function<Status(LogEntryBytes&&)>& apply,
+                       const std::atomic<bool>* stop) {
+  const std::string prefix = Key("log/");
+  Status failed;
+  Status w = etcd_.Watch(
+      prefix, PrefixEnd(prefix), etcd_revision + 1,
+      [&](const std::vector<EtcdWatchEvent>& events, int64_t) {
+        for (const EtcdWatchEvent& ev : events) {
+          if (ev.is_delete) continue;  // trimming
+          LogEntryBytes e;
+          if (!ParseRevision(std::string_view(ev.kv.key).substr(prefix.size()), &e.revision)) {
+            failed = Status::Corruption("etcd key '" + ev.kv.key + "' is not a log key");
+            return false;
+          }
+          failed = Materialize(e.revision, ev.kv.value, &e.bytes);
+          if (failed.ok()) failed = apply(std::move(e));
+          if (!failed.ok()) return false;
+        }
+        return true;
+      },
+      stop);
+  if (!failed.ok()) return failed;
+  return w;
+}
+
+Status EtcdLog::Register(const std::string& replica_id, uint64_t applied, int64_t ttl_seconds,
+                         int64_t* lease) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (*lease == 0) CANOPY_RETURN_IF_ERROR(etcd_.LeaseGrant(ttl_seconds, lease));
+    Status k = etcd_.LeaseKeepAlive(*lease);
+    if (k.ok()) k = etcd_.Put(Key("replicas/" + replica_id), std::to_string(applied), *lease);
+    if (k.ok() || k.code() == Code::kUnavailable) return k;
+    *lease = 0;  // expired while etcd was away: take a new one
+  }
+  return Status::Unavailable("etcd: cannot keep a lease for replica " + replica_id);
+}
+
+Status EtcdLog::Unregister(const std::string& replica_id, int64_t lease) {
+  Status s = etcd_.DeleteRange(Key("replicas/" + replica_id), "");
+  if (lease != 0) (void)etcd_.LeaseRevoke(lease);
+  return s;
+}
+
+Status EtcdLog::LiveReplicas(std::vector<LiveReplica>* replicas) {
+  replicas->clear();
+  const std::string prefix = Key("replicas/");
+  std::vector<EtcdKv> kvs;
+  CANOPY_RETURN_IF_ERROR(etcd_.Range(prefix, PrefixEnd(prefix), 0, &kvs));
+  for (const EtcdKv& kv : kvs) {
+    LiveReplica r;
+    r.id = kv.key.substr(prefix.size());
+    if (!ParseRevision(kv.value, &r.applied)) continue;  // not ours; ignore
+    replicas->push_back(std::move(r));
+  }
+  return Status::Ok();
+}
+
+Status EtcdLog::NewestCheckpoint(uint64_t* revision, std::string* folder) {
+  *revision = 0;
+  folder->clear();
+  std::vector<EtcdKv> kvs;
+  CANOPY_RETURN_IF_ERROR(etcd_.Range(Key("checkpoint"), "", 1, &kvs));
+  if (kvs.empty()) return Status::Ok();
+  const std::string& v = kvs[0].value;
+  const size_t sp = v.find(' ');
+  if (sp == std::string::npos || !ParseRevision(std::string_view(v).substr(0, sp), revision)) {
+    return Status::Corruption("etcd key '" + Key("checkpoint") + "' is damaged");
+  }
+  *folder = v.substr(sp + 1);
+  return Status::Ok();
+}
+
+Status EtcdLog::PublishCheckpoint(uint64_t revision, const std::string& folder) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::vector<EtcdKv> kvs;
+    CANOPY_RETURN_IF_ERROR(etcd_.Range(Key("checkpoint"), "", 1, &kvs));
+    EtcdCompare c;
+    c.key = Key("checkpoint");
+    if (kvs.empty()) {
+      c.target = EtcdCompare::Target::kVersion;
+      c.number = 0;
+    } else {
+      uint64_t have = 0;
+      const std::string& v = kvs[0].value;
+      if (ParseRevision(std::string_view(v).substr(0, v.find(' ')), &have) && have >= revision) {
+        return Status::Ok();  // a newer one is registered
+      }
+      c.target = EtcdCompare::Target::kModRevision;
+      c.number = kvs[0].mod_revision;
+    }
+    EtcdOp put;
+    put.key = Key("checkpoint");
+    put.value = std::to_string(revision) + " " + folder;
+    EtcdTxnResult r;
+    CANOPY_RETURN_IF_ERROR(etcd_.Txn({c}, {put}, {}, &r));
+    if (r.succeeded) return Status::Ok();
+  }
+  return Status::Unavailable("etcd: the checkpoint record kept changing; try again");
+}
+
+Status EtcdLog::TrimUpTo(uint64_t upto, int64_t* deleted) {
+  *deleted = 0;
+  uint64_t head = 0, first = 0;
+  CANOPY_RETURN_IF_ERROR(Bounds(&head, &first));
+  if (upto >= head) upto = head == 0 ? 0 : head - 1;  // the head entry stays
+  std::vector<EtcdOp> ops(2);
+  ops[0].type = EtcdOp::Type::kDeleteRange;
+  ops[0].key = Key("log/");
+  ops[0].range_end = EntryKey(upto + 1);
+  // Chunks of trimmed entries, and any a failed writer left behind.
+  ops[1].type = EtcdOp::Type::kDeleteRange;
+  ops[1].key = Key("blob/");
+  ops[1].range_end = Key("blob/" + RevisionDigits(upto + 1));
+  EtcdTxnResult r;
+  CANOPY_RETURN_IF_ERROR(etcd_.Txn({}, ops, {}, &r));
+  if (upto >= first) *deleted = static_cast<int64_t>(upto - first + 1);
+  // Drop the history too, so etcd's space stays bounded.
+  return etcd_.Compact(r.header_revision);
+}
+
+}  // namespace canopy::replication

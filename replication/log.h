@@ -1,0 +1,121 @@
+// Copyright (c) Canopy authors.
+//
+// EtcdLog: Canopy's change log kept in etcd, as its replicas share it. It
+// moves opaque log entries (the transport framing of Db::ReadLogEntries)
+// and knows nothing of accounts or permissions. Keys under the prefix P
+// (docs/replication.md):
+//
+//   P/head                 the log's head revision, decimal ("0" or absent: empty)
+//   P/log/<rev>            entry <rev> (20 digits): 'I' + the entry, or 'C' +
+//                          a manifest of the chunks that hold it
+//   P/blob/<rev>/<id>/<n>  chunk n of a large entry, written before the entry
+//   P/replicas/<id>        a live replica's applied revision, under its lease
+//   P/checkpoint           the newest checkpoint: "<rev> <folder>"
+//
+// Append is one etcd transaction: "if P/head is still R, put P/log/R+1 and
+// P/head = R+1", so revisions are dense and ordered (linearizable writes).
+//
+// Thread safety: every method may be called from any thread.
+
+#ifndef CANOPY_REPLICATION_LOG_H_
+#define CANOPY_REPLICATION_LOG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/status.h"
+#include "replication/etcd_client.h"
+
+namespace canopy::replication {
+
+struct LogOptions {
+  EtcdOptions etcd;
+  std::string prefix;  // without a trailing '/'
+  // Entries up to this many bytes are stored inline in their log key;
+  // larger ones in chunks of chunk_bytes (etcd refuses requests over
+  // 1.5 MiB by default; base64 in the JSON gateway adds a third).
+  size_t inline_bytes = size_t{512} << 10;
+  size_t chunk_bytes = size_t{512} << 10;
+  // The largest entry a replica may append (an import carries its input).
+  uint64_t max_entry_bytes = uint64_t{256} << 20;
+};
+
+struct LogEntryBytes {
+  uint64_t revision = 0;
+  std::string bytes;  // the framed entry (Db::ReadLogEntries' format)
+};
+
+struct LiveReplica {
+  std::string id;
+  uint64_t applied = 0;
+};
+
+class EtcdLog {
+ public:
+  explicit EtcdLog(LogOptions options);
+
+  const LogOptions& options() const { return options_; }
+  EtcdClient& etcd() { return etcd_; }
+
+  // Appends `entry` as revision head+1 if the log's head is still `head`.
+  // *committed tells which; when not, *current_head is the head found. An
+  // entry over max_entry_bytes is InvalidArgument. Unavailable when etcd
+  // does not answer and the outcome could not be read back (the entry may
+  // or may not be in the log; the replica learns which when it follows).
+  Status Append(uint64_t head, std::string_view entry, bool* committed, uint64_t* current_head);
+
+  // The head revision and the first revision kept (head + 1 when empty).
+  Status Bounds(uint64_t* head, uint64_t* first);
+
+  // Reads entries from revision `from` on, at most `limit`, in order,
+  // stopping at the head. *etcd_revision is etcd's revision of the read
+  // (watch from the one after it). Compacted when `from` was trimmed.
+  Status Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* entries,
+              int64_t* etcd_revision);
+
+  // Follows the log: calls `apply` with each entry appended after etcd
+  // revision `etcd_revision`, in revision order, until `*stop` or an error
+  // (Unavailable: re-read from the applied revision and follow again;
+  // Compacted: the same). `apply` returning an error ends Follow with it.
+  Status Follow(int64_t etcd_revision, const std::function<Status(LogEntryBytes&&)>& apply,
+                const std::atomic<bool>* stop);
+
+  // Registers (or refreshes) a replica's applied revision under `*lease`
+  // (granted with `ttl_seconds` when 0 or expired).
+  Status Register(const std::string& replica_id, uint64_t applied, int64_t ttl_seconds,
+                  int64_t* lease);
+  Status Unregister(const std::string& replica_id, int64_t lease);
+  Status LiveReplicas(std::vector<LiveReplica>* replicas);
+
+  // Records a checkpoint at `revision` in `folder` if it is newer than the
+  // registered one.
+  Status PublishCheckpoint(uint64_t revision, const std::string& folder);
+  // The newest registered checkpoint (revision 0: none).
+  Status NewestCheckpoint(uint64_t* revision, std::string* folder);
+
+  // Deletes entries (and chunks) up to `upto` inclusive and compacts etcd's
+  // history; *deleted counts the entries removed.
+  Status TrimUpTo(uint64_t upto, int64_t* deleted);
+
+  // The key of revision `rev`'s entry (for tests and tools).
+  std::string EntryKey(uint64_t rev) const;
+
+ private:
+  std::string Key(std::string_view suffix) const { return options_.prefix + "/" + std::string(suffix); }
+  // Turns a stored value into the entry bytes (reading chunks if needed).
+  Status Materialize(uint64_t rev, const std::string& value, std::string* entry);
+  LogOptions options_;
+  EtcdClient etcd_;
+};
+
+// Revision <-> the 20-digit decimal used in keys.
+std::string RevisionDigits(uint64_t rev);
+bool ParseRevision(std::string_view digits, uint64_t* rev);
+
+}  // namespace canopy::replication
+
+#endif  // CANOPY_REPLICATION_LOG_H_

@@ -1,0 +1,453 @@
+// Copyright (c) Canopy authors.
+//
+// Replicas of one database sharing a change log in a real 3-member etcd
+// cluster (ctest starts it: see CMakeLists.txt here). Each test uses its
+// own key prefix, so tests never see each other's logs.
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "canopy/db.h"
+#include "engine/db_impl.h"
+#include "replication/etcd_client.h"
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using testing::OpenDb;
+using testing::TempDir;
+
+std::vector<std::string> Endpoints() {
+  std::vector<std::string> out;
+  const char* e = std::getenv("CANOPY_ETCD_ENDPOINTS");
+  if (e == nullptr) return out;
+  std::stringstream ss(e);
+  std::string url;
+  while (std::getline(ss, url, ',')) {
+    if (!url.empty()) out.push_back(url);
+  }
+  return out;
+}
+
+std::string UniquePrefix(const std::string& name) {
+  std::random_device rd;
+  return "test/" + name + "-" + std::to_string(rd());
+}
+
+// Runs `scripts/etcd-cluster COMMAND DIR MEMBER` on the test cluster.
+int Cluster(const std::string& command, int member) {
+  const char* dir = std::getenv("CANOPY_ETCD_DIR");
+  if (dir == nullptr) return -1;
+  const std::string cmd = std::string(CANOPY_ETCD_CLUSTER_SCRIPT) + " " + command + " " + dir + " " +
+                          std::to_string(member) + " >/dev/null 2>&1";
+  return std::system(cmd.c_str());
+}
+
+class ReplicaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    endpoints_ = Endpoints();
+    if (endpoints_.empty()) GTEST_SKIP() << "CANOPY_ETCD_ENDPOINTS is not set (run under ctest)";
+    prefix_ = UniquePrefix(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+
+  Options ReplicaOptions() const {
+    Options o;
+    o.sync = false;
+    o.replication.etcd_endpoints = endpoints_;
+    o.replication.prefix = prefix_;
+    o.replication.request_timeout_ms = 1000;
+    o.replication.housekeeping_interval_ms = 50;
+    return o;
+  }
+
+  std::unique_ptr<Db> Replica(const std::string& name, Options o) {
+    return OpenDb(dir_.Sub(name), o);
+  }
+  std::unique_ptr<Db> Replica(const std::string& name) { return Replica(name, ReplicaOptions()); }
+
+  static engine::DbImpl* Impl(Db* db) { return static_cast<engine::DbImpl*>(db); }
+
+  // Every replica at the log's head, holding exactly the same keys.
+  void ExpectConverged(const std::vector<Db*>& replicas) {
+    uint64_t head = 0;
+    for (Db* r : replicas) {
+      auto rev = r->SyncWithLog(20000);
+      ASSERT_OK(rev);
+      head = std::max(head, *rev);
+    }
+    for (Db* r : replicas) ASSERT_OK(r->SyncWithLog(20000));
+    const testing::Dump first = testing::DumpReplicated(replicas[0]);
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      EXPECT_EQ(replicas[i]->Revision(), replicas[0]->Revision()) << "replica " << i;
+      std::vector<std::string> problems;
+      EXPECT_OK(replicas[i]->CheckIntegrity(&problems));
+      if (i > 0) {
+        const testing::Dump d = testing::DumpReplicated(replicas[i]);
+        EXPECT_TRUE(d == first) << "replica " << i << " differs from replica 0:\n"
+                                << testing::DescribeDiff(first, d);
+      }
+    }
+  }
+
+  // Keys under this test's prefix in etcd.
+  size_t EtcdKeys() {
+    replication::EtcdOptions eo;
+    eo.endpoints = endpoints_;
+    replication::EtcdClient etcd(eo);
+    std::vector<replication::EtcdKv> kvs;
+    EXPECT_OK(etcd.Range(prefix_ + "/", replication::PrefixEnd(prefix_ + "/"), 0, &kvs, nullptr,
+                         nullptr, /*keys_only=*/true));
+    return kvs.size();
+  }
+
+  std::vector<std::string> endpoints_;
+  std::string prefix_;
+  TempDir dir_;
+};
+
+TEST_F(ReplicaTest, WritesOnEitherReplicaReachTheOther) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  const AccountId acme = testing::MakeAccount(a.get(), "acme");
+  // Read-your-writes on the writing replica: no wait needed.
+  ASSERT_OK(a->FindAccount("acme"));
+  EXPECT_EQ(a->Revision(), a->LastCommittedRevision());
+  // The other replica sees it once it has applied the revision.
+  auto rev = b->SyncWithLog(10000);
+  ASSERT_OK(rev);
+  EXPECT_EQ(*rev, a->Revision());
+  ASSERT_OK(b->FindAccount("acme"));
+  // And the other way round, with the same ids (one log, one order).
+  testing::MakeDevice(b.get(), "dev-1", acme, "U-1");
+  ASSERT_OK(a->SyncWithLog(10000));
+  auto dev = a->FindEntity(EntityKind::kDevice, "dev-1");
+  ASSERT_OK(dev);
+  EXPECT_EQ(dev->owner, acme);
+  EXPECT_EQ(a->LogId(), b->LogId());
+  ExpectConverged({a.get(), b.get()});
+  // A min_revision read on the other replica waits for nothing once synced,
+  // and says which revision it read.
+  VisibleRequest req(Actor::System());
+  req.min_revision = b->Revision();
+  VisiblePage page;
+  ASSERT_OK(a->Visible(req, &page));
+  EXPECT_EQ(page.revision, a->Revision());
+}
+
+TEST_F(ReplicaTest, FollowerAppliesWithoutBeingAsked) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  testing::MakeAccount(a.get(), "acme");
+  // No SyncWithLog: the follower thread applies it by itself.
+  auto seen = b->WaitForChanges(0, 10000);
+  ASSERT_OK(seen);
+  EXPECT_EQ(*seen, a->Revision());
+  auto st = b->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_TRUE(st->replicated);
+  EXPECT_EQ(st->applied, a->Revision());
+  EXPECT_EQ(st->members.size(), endpoints_.size());
+  for (const auto& m : st->members) EXPECT_TRUE(m.reachable) << m.endpoint << ": " << m.error;
+}
+
+TEST_F(ReplicaTest, AStaleReplicaReauthorisesAfterLosingTheRace) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  const AccountId acme = testing::MakeAccount(a.get(), "acme");
+  const UserId u = testing::MakeUser(a.get(), "ops@acme", acme);
+  auto admin = a->FindRole(kNoId, "account_admin");
+  ASSERT_OK(admin);
+  ASSERT_OK(a->Invite(Actor::System(), u, acme, admin->id, true));
+  ASSERT_OK(b->SyncWithLog(10000));
+  // While b is stale (its follower paused), a takes the user's access away.
+  Impl(b.get())->TEST_PauseFollower(true);
+  ASSERT_OK(a->RemoveMembership(Actor::System(), u, acme));
+  const uint64_t after_revoke = a->Revision();
+  EXPECT_LT(b->Revision(), after_revoke);
+  // b authorised the write against its stale state, lost the append to a's
+  // revision, caught up, authorised again, and now refuses.
+  EntitySpec spec;
+  spec.key = "sneaky";
+  spec.name = "Sneaky";
+  spec.owner = acme;
+  auto r = b->CreateEntity(Actor::User(u), spec);
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << r.status().ToString();
+  EXPECT_EQ(b->Revision(), after_revoke);
+  Impl(b.get())->TEST_PauseFollower(false);
+  ASSERT_OK(a->SyncWithLog(10000));
+  EXPECT_EQ(a->FindEntity(EntityKind::kDevice, "sneaky").status().code(), Code::kNotFound);
+  ExpectConverged({a.get(), b.get()});
+}
+
+TEST_F(ReplicaTest, ConcurrentWritersOnThreeReplicasConverge) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  auto c = Replica("c");
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  for (Db* r : {b.get(), c.get()}) ASSERT_OK(r->SyncWithLog(10000));
+  std::vector<Db*> replicas = {a.get(), b.get(), c.get()};
+  std::atomic<int> failures{0};
+  std::mutex acked_mu;
+  std::map<uint64_t, std::string> acked;  // revision -> device key
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      Db* db = replicas[t % 3];
+      for (int i = 0; i < 40; ++i) {
+        const std::string key = "d-" + std::to_string(t) + "-" + std::to_string(i);
+        EntitySpec spec;
+        spec.key = key;
+        spec.name = key;
+        spec.owner = root;
+        auto r = db->CreateEntity(Actor::System(), spec);
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard<std::mutex> g(acked_mu);
+        acked[db->LastCommittedRevision()] = key;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  ExpectConverged(replicas);
+  // One revision per acknowledged write, each holding that write.
+  EXPECT_EQ(acked.size(), 240u);
+  EXPECT_EQ(a->Revision(), 1 + acked.size());
+  for (const auto& [rev, key] : acked) {
+    ChangesRequest req;
+    req.since = rev;
+    req.limit = 1;
+    ChangesPage page;
+    ASSERT_OK(c->ReadChanges(req, &page));
+    ASSERT_EQ(page.entries.size(), 1u);
+    EXPECT_EQ(page.entries[0].operation, "entity.create");
+    EXPECT_NE(page.entries[0].arguments.find("\"" + key + "\""), std::string::npos)
+        << "revision " << rev << " should create " << key << ": " << page.entries[0].arguments;
+    ASSERT_OK(b->FindEntity(EntityKind::kDevice, key));
+  }
+}
+
+TEST_F(ReplicaTest, LargeImportIsChunkedThroughEtcd) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  const std::string file = dir_.Sub("big.jsonl");
+  {
+    std::ofstream out(file);
+    out << R"({"type":"account","key":"big","name":"Big"})" << "\n";
+    for (int i = 0; i < 30000; ++i) {
+      out << R"({"type":"device","key":"dev-)" << i << R"(","name":"Device number )" << i
+          << R"(","account":"big"})" << "\n";
+    }
+  }
+  ASSERT_GT(std::filesystem::file_size(file), size_t{2} << 20);  // several etcd requests
+  ImportReport rep;
+  ASSERT_OK(a->Import(Actor::System(), file, ImportOptions(), &rep));
+  EXPECT_EQ(rep.entities, 30000u);
+  ExpectConverged({a.get(), b.get()});
+  auto big = b->FindAccount("big");
+  ASSERT_OK(big);
+  auto n = b->CountOwned(big->id, EntityKind::kDevice);
+  ASSERT_OK(n);
+  EXPECT_EQ(n->subtree, 30000u);
+  // A bad import is refused before anything reaches etcd.
+  const uint64_t rev = a->Revision();
+  const std::string bad = dir_.Sub("bad.jsonl");
+  std::ofstream(bad) << R"({"type":"device","key":"x","name":"X","account":"nowhere"})" << "\n";
+  EXPECT_EQ(a->Import(Actor::System(), bad, ImportOptions(), nullptr).code(),
+            Code::kInvalidArgument);
+  ASSERT_OK(b->SyncWithLog(10000));
+  EXPECT_EQ(b->Revision(), rev);
+}
+
+TEST_F(ReplicaTest, NewReplicaStartsFromACheckpointAndEtcdIsTrimmed) {
+  Options o = ReplicaOptions();
+  o.replication.checkpoint_dir = dir_.Sub("checkpoints");
+  o.replication.checkpoint_every = 40;
+  auto a = Replica("a", o);
+  auto b = Replica("b", o);
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  for (int i = 0; i < 300; ++i) {
+    Db* w = i % 2 == 0 ? a.get() : b.get();
+    testing::MakeDevice(w, "dev-" + std::to_string(i), root);
+    if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  // Housekeeping takes checkpoints every 40 revisions and trims below the
+  // newest one and every live replica: etcd keeps a bounded tail.
+  ASSERT_OK(a->SyncWithLog(10000));
+  ASSERT_OK(b->SyncWithLog(10000));
+  uint64_t first = 0;
+  for (int i = 0; i < 100 && first <= 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto st = a->GetReplicaStatus();
+    ASSERT_OK(st);
+    first = st->log_first;
+  }
+  auto st = a->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_GT(st->checkpoint, 200u) << st->error;
+  EXPECT_GT(st->log_first, 200u) << "etcd was not trimmed: " << st->error;
+  EXPECT_LT(EtcdKeys(), 150u);
+  // A new replica on an empty folder cannot replay from revision 1 any
+  // more: it starts from the newest checkpoint and applies the tail.
+  auto c = Replica("c", o);
+  EXPECT_GE(c->Revision(), st->checkpoint);
+  testing::MakeDevice(c.get(), "from-c", root);
+  ExpectConverged({a.get(), b.get(), c.get()});
+  EXPECT_EQ(testing::KeysIn(c.get(), root).size(), 301u);
+}
+
+TEST_F(ReplicaTest, AFarBehindReplicaIsToldToStartFromACheckpoint) {
+  Options o = ReplicaOptions();
+  o.replication.checkpoint_dir = dir_.Sub("checkpoints");
+  o.replication.checkpoint_every = 0;  // on request only
+  o.replication.lease_ttl_seconds = 2;
+  auto a = Replica("a", o);
+  auto b = Replica("b", o);
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  ASSERT_OK(b->SyncWithLog(10000));
+  ASSERT_OK(b->Close());
+  b.reset();
+  for (int i = 0; i < 20; ++i) testing::MakeDevice(a.get(), "dev-" + std::to_string(i), root);
+  auto cp = a->Checkpoint(dir_.Sub("checkpoints") + "/manual");
+  ASSERT_OK(cp);
+  EXPECT_EQ(*cp, a->Revision());
+  // b's registration is gone, so etcd is trimmed up to the checkpoint.
+  uint64_t first = 0;
+  for (int i = 0; i < 100 && first <= *cp; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto st = a->GetReplicaStatus();
+    ASSERT_OK(st);
+    first = st->log_first;
+  }
+  ASSERT_GT(first, 2u);
+  std::unique_ptr<Db> stale;
+  Status s = Db::Open(o, dir_.Sub("b"), &stale);
+  EXPECT_EQ(s.code(), Code::kCompacted) << s.ToString();
+  EXPECT_NE(s.message().find("checkpoint"), std::string::npos) << s.ToString();
+  // Moved away, the folder starts again from the checkpoint.
+  std::filesystem::rename(dir_.Sub("b"), dir_.Sub("b.old"));
+  auto fresh = Replica("b", o);
+  ExpectConverged({a.get(), fresh.get()});
+}
+
+TEST_F(ReplicaTest, ADatabaseOfItsOwnCannotJoinALog) {
+  // A single-process database with history cannot become a replica of an
+  // empty log (it would fork the history), nor of another one.
+  {
+    auto solo = OpenDb(dir_.Sub("solo"));
+    testing::MakeAccount(solo.get(), "x");
+  }
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(ReplicaOptions(), dir_.Sub("solo"), &db);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  auto a = Replica("a");
+  testing::MakeAccount(a.get(), "y");
+  testing::MakeAccount(a.get(), "z");
+  s = Db::Open(ReplicaOptions(), dir_.Sub("solo"), &db);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("another database"), std::string::npos) << s.ToString();
+  // Replicas apply only their own log: ApplyChanges is refused.
+  std::vector<std::string> entries;
+  ASSERT_OK(a->ReadLogEntries(1, 10, &entries));
+  EXPECT_EQ(a->ApplyChanges(entries, nullptr).code(), Code::kFailedPrecondition);
+}
+
+TEST_F(ReplicaTest, BadReplicationOptionsAreRefused) {
+  std::unique_ptr<Db> db;
+  Options o = ReplicaOptions();
+  o.replication.prefix = "/bad";
+  EXPECT_EQ(Db::Open(o, dir_.Sub("x"), &db).code(), Code::kInvalidArgument);
+  o = ReplicaOptions();
+  o.replication.prefix = "has space";
+  EXPECT_EQ(Db::Open(o, dir_.Sub("x"), &db).code(), Code::kInvalidArgument);
+  o = ReplicaOptions();
+  o.replication.etcd_endpoints = {"127.0.0.1:2379"};
+  Status s = Db::Open(o, dir_.Sub("x"), &db);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("127.0.0.1:2379"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("x")));
+}
+
+TEST_F(ReplicaTest, QuorumLostWritesFailCleanlyAndReadsGoOn) {
+  auto a = Replica("a");
+  const AccountId acme = testing::MakeAccount(a.get(), "acme");
+  const testing::Dump before = testing::DumpReplicated(a.get());
+  const uint64_t rev = a->Revision();
+  // Two members of three down: no quorum (member 0 runs on, leaderless).
+  ASSERT_EQ(Cluster("kill", 1), 0);
+  ASSERT_EQ(Cluster("kill", 2), 0);
+  EntitySpec spec;
+  spec.key = "during-outage";
+  spec.name = "x";
+  spec.owner = acme;
+  auto r = a->CreateEntity(Actor::System(), spec);
+  const Status failed = r.status();
+  // Reads go on, and say which revision they read.
+  VisibleRequest req(Actor::System());
+  VisiblePage page;
+  Status read = a->Visible(req, &page);
+  auto st = a->GetReplicaStatus();
+  // Nothing was half-applied here.
+  const uint64_t rev_during = a->Revision();
+  const bool same_during = testing::DumpReplicated(a.get()) == before;
+  // Both at once: each waits for the cluster to be healthy again.
+  int restarted = -1;
+  std::thread again([&] { restarted = Cluster("restart", 1); });
+  ASSERT_EQ(Cluster("restart", 2), 0);
+  again.join();
+  ASSERT_EQ(restarted, 0);
+  EXPECT_EQ(failed.code(), Code::kUnavailable) << failed.ToString();
+  EXPECT_EQ(failed.message().rfind("etcd", 0), 0u) << failed.ToString();
+  ASSERT_OK(read);
+  EXPECT_EQ(page.revision, rev);
+  ASSERT_OK(st);
+  int healthy = 0;
+  for (const auto& m : st->members) healthy += m.reachable && m.has_leader;
+  EXPECT_LT(healthy, 2);
+  EXPECT_EQ(rev_during, rev);
+  EXPECT_TRUE(same_during);
+  // After recovery writes go on (once the cluster has a leader again). The
+  // refused write's proposal may still have been committed by the member
+  // that stayed up: then it is in the log (once), like any other write.
+  Status s;
+  for (int i = 0; i < 100; ++i) {
+    spec.key = "after-outage";
+    s = a->CreateEntity(Actor::System(), spec).status();
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_OK(s);
+  auto b = Replica("b");
+  ExpectConverged({a.get(), b.get()});
+  const bool appeared = b->FindEntity(EntityKind::kDevice, "during-outage").ok();
+  EXPECT_EQ(b->Revision(), rev + 1 + (appeared ? 1 : 0));
+}
+
+TEST_F(ReplicaTest, OneMemberDownWritesGoOn) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  const AccountId acme = testing::MakeAccount(a.get(), "acme");
+  ASSERT_EQ(Cluster("kill", 0), 0);
+  for (int i = 0; i < 20; ++i) testing::MakeDevice(i % 2 ? a.get() : b.get(), "d" + std::to_string(i), acme);
+  ExpectConverged({a.get(), b.get()});
+  ASSERT_EQ(Cluster("restart", 0), 0);
+  EXPECT_EQ(testing::KeysIn(b.get(), acme).size(), 20u);
+}
+
+}  // namespace
+}  // namespace canopy
