@@ -17,9 +17,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include "tests/engine/model.h"
 #include "tests/test_util.h"
@@ -35,15 +37,37 @@ struct Config {
   uint64_t seed;
   int ops;
   int verify_every;
+  // Run against a replica whose log is in etcd (CANOPY_ETCD_ENDPOINTS),
+  // with a second replica that must hold the same state at every check.
+  bool replicated = false;
 };
 
 class ModelTest : public ::testing::TestWithParam<Config> {
  protected:
   void SetUp() override {
+    if (GetParam().replicated) {
+      const char* e = std::getenv("CANOPY_ETCD_ENDPOINTS");
+      if (e == nullptr) GTEST_SKIP() << "CANOPY_ETCD_ENDPOINTS is not set (run under ctest)";
+      std::stringstream ss(e);
+      for (std::string url; std::getline(ss, url, ',');) endpoints_.push_back(url);
+      prefix_ = "model/seed" + std::to_string(GetParam().seed) + "-" +
+                std::to_string(std::random_device()());
+    }
+    db_ = testing::OpenDb(dir_.Sub("db"), DbOptions());
+    if (GetParam().replicated) peer_ = testing::OpenDb(dir_.Sub("peer"), DbOptions());
+    rng_.seed(GetParam().seed);
+  }
+
+  // The options of the database under test (and of its peer replica).
+  Options DbOptions() const {
     Options o;
     o.max_depth = 6;
-    db_ = testing::OpenDb(dir_.Sub("db"), o);
-    rng_.seed(GetParam().seed);
+    if (GetParam().replicated) {
+      o.sync = false;
+      o.replication.etcd_endpoints = endpoints_;
+      o.replication.prefix = prefix_;
+    }
+    return o;
   }
 
   // ---- random choices ----
@@ -970,6 +994,15 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     testing::Dump got = testing::DumpReplicated(follower_.get());
     ASSERT_TRUE(want == got) << "follower differs at op " << op_ << ":\n"
                              << testing::DescribeDiff(want, got);
+    if (peer_ != nullptr) {
+      // The other replica, following through etcd, holds the same state.
+      auto rev = peer_->SyncWithLog(20000);
+      ASSERT_OK(rev);
+      ASSERT_EQ(*rev, db_->Revision());
+      testing::Dump peer = testing::DumpReplicated(peer_.get());
+      ASSERT_TRUE(want == peer) << "peer replica differs at op " << op_ << ":\n"
+                                << testing::DescribeDiff(want, peer);
+    }
     // The follower's in-memory state (applied change by change) answers
     // like the leader's.
     TableRequest tr{Actor::System()};
@@ -1026,6 +1059,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
   testing::TempDir dir_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<Db> follower_;
+  std::unique_ptr<Db> peer_;  // the second replica (replicated runs)
+  std::vector<std::string> endpoints_;
+  std::string prefix_;
   uint64_t rev_seen_ = 0;
   Model m_;
   std::mt19937_64 rng_;
@@ -1091,9 +1127,9 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
   // And everything survives a reopen.
   ASSERT_OK(db_->Close());
   ASSERT_OK(follower_->Close());
+  db_ = testing::OpenDb(dir_.Sub("db"), DbOptions());
   Options o;
   o.max_depth = 6;
-  db_ = testing::OpenDb(dir_.Sub("db"), o);
   follower_ = testing::OpenDb(dir_.Sub("follower"), o);
   ASSERT_EQ(db_->Revision(), rev_seen_);
   VerifyTree();
@@ -1110,11 +1146,19 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
   VerifyReplay();
 }
 
+#ifndef CANOPY_MODEL_REPLICATED
 INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,
                          ::testing::Values(Config{1, 2500, 50}, Config{2, 2500, 50},
                                            Config{3, 2500, 50}, Config{4, 2500, 50},
                                            Config{5, 2500, 50}),
                          [](const auto& info) { return "seed" + std::to_string(info.param.seed); });
+#else
+// The same operations and oracle, through a replica (tests/replication).
+INSTANTIATE_TEST_SUITE_P(Replicated, ModelTest,
+                         ::testing::Values(Config{11, 2500, 100, true},
+                                           Config{12, 2500, 100, true}),
+                         [](const auto& info) { return "seed" + std::to_string(info.param.seed); });
+#endif
 
 }  // namespace
 }  // namespace canopy
