@@ -415,6 +415,17 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     if (users > 0) {
       owned += (owned.empty() ? "" : ", ") + Plural(static_cast<int64_t>(users), "user");
     }
+    // Deleting an account removes its memberships: the actor must be
+    // allowed to remove each, as when uninviting (docs/index.md).
+    for (UserId uid : n->members) {
+      const query::UserNode* un = catalog_.user(uid);
+      const query::MembershipNode* m = catalog_.membership(uid, n->id);
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *n));
+      CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
+          catalog_, actor, *un, *m,
+          "cannot delete account " + Quote(*n) + " and with it the membership of user '" +
+              un->login + "' (role " + catalog_.role(m->role)->name + ")"));
+    }
     if (!owned.empty() && r == nullptr) {
       return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +
                                         "; name an account to receive them");

@@ -102,7 +102,8 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("user name", *patch.name));
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(catalog_, actor, Perm::kUserUpdate, *un,
+                                                  "cannot update user '" + un->login + "'"));
     if (!patch.name) return Status::Ok();
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
@@ -120,7 +121,9 @@ Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
     txn->arguments = query::JsonObject().Uint("id", id).Bool("disabled", disabled).str();
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(
+        catalog_, actor, Perm::kUserUpdate, *un,
+        std::string(disabled ? "cannot disable" : "cannot enable") + " user '" + un->login + "'"));
     if (un->disabled == disabled) return Status::Ok();
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
@@ -137,7 +140,8 @@ Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
     txn->arguments = query::JsonObject().Uint("id", id).str();
     const UserNode* un = catalog_.user(id);
     if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *catalog_.account(un->home)));
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(catalog_, actor, Perm::kUserRemove, *un,
+                                                  "cannot remove user '" + un->login + "'"));
     for (const MembershipNode& m : un->memberships) {
       Membership mem;
       CANOPY_RETURN_IF_ERROR(LoadMembership(id, m.account, &mem));
@@ -226,8 +230,8 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
                                         Quote(*a));
     }
     const RoleNode* old = catalog_.role(m->role);
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, old->perms, m->branch, *a,
-                                               "cannot change role " + old->name));
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(catalog_, actor, *un, *m,
+                                                         "cannot change role " + old->name));
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
                                                "cannot grant role " + r->name));
     if (m->role == role) return Status::Ok();
@@ -248,12 +252,15 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
     const MembershipNode* m;
     CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
+    const RoleNode* r = catalog_.role(m->role);
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
+        catalog_, actor, *un, *m,
+        "cannot change the branch access of a member with role " + r->name));
     if (!branch && a->settings.sub_account_access == SubAccountAccess::kAlwaysOn) {
       return Status::FailedPrecondition("account " + Quote(*a) +
                                         " has sub-account access always_on; access to its "
                                         "sub-accounts cannot be revoked");
     }
-    const RoleNode* r = catalog_.role(m->role);
     if (branch) {
       CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, true, *a,
                                                  "cannot give role " + r->name +
@@ -278,8 +285,8 @@ Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId accou
     CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *a));
     const RoleNode* r = catalog_.role(m->role);
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
-                                               "cannot remove a member with role " + r->name));
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
+        catalog_, actor, *un, *m, "cannot remove a member with role " + r->name));
     Membership mem;
     CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
     txn->Membership(&mem, nullptr);

@@ -715,7 +715,13 @@ TEST_F(AccessTest, EscalationThroughBranchAccessIsRefused) {
   UserId g = Member("granter@acme", a_, granter, true);
   UserId n = Member("new@acme", a_, admin_role_, false);
   ExpectRefused([&] { return db_->SetBranchAccess(Actor::User(g), n, a_, true); },
-                Code::kPermissionDenied, "cannot give role account_admin on sub-accounts");
+                Code::kPermissionDenied,
+                "cannot change the branch access of a member with role account_admin");
+  // A member whose role it holds it may not widen beyond its own reach.
+  UserId v = Member("new-viewer@acme", a_, CustomRole("reader", {"account.read"}), false);
+  ExpectRefused([&] { return db_->SetBranchAccess(Actor::User(g), v, a1_, true); },
+                Code::kNotFound, "is not a member");
+  EXPECT_OK(db_->SetBranchAccess(Actor::User(g), v, a_, true));
   // Nor by switching the account to always_on, which widens every member.
   ExpectRefused(
       [&] { return db_->SetSubAccountAccess(Actor::User(g), a_, SubAccountAccess::kAlwaysOn); },
@@ -724,6 +730,81 @@ TEST_F(AccessTest, EscalationThroughBranchAccessIsRefused) {
   // Its own role it may widen, and default_on changes no current membership.
   EXPECT_OK(db_->SetSubAccountAccess(Actor::User(g), a_, SubAccountAccess::kDefaultOn));
   EXPECT_FALSE(MembershipOn(n, a_)->branch);
+}
+
+// Acting on a user (docs/index.md, "Acting on users"): the actor must reach
+// and hold at least what the user holds. An admin of acme-a without branch
+// access may not touch a user created in acme-a who holds a role on acme-a1
+// (out of its reach), nor a branch-wide admin of acme-a (who holds more).
+TEST_F(AccessTest, ActingOnAUserNeedsWhatTheUserHolds) {
+  UserId flat = Member("flat@acme", a_, admin_role_, false);
+  UserId below = MakeUser(db_.get(), "below@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::System(), below, a1_, viewer_role_, false));
+  const Actor f = Actor::User(flat);
+  UserPatch rename;
+  rename.name = "Renamed";
+  for (UserId target : {below, a_admin_}) {
+    SCOPED_TRACE("target " + db_->GetUser(target)->login);
+    ExpectRefused([&] { return db_->UpdateUser(f, target, rename); }, Code::kPermissionDenied,
+                  "cannot update user");
+    ExpectRefused([&] { return db_->SetUserDisabled(f, target, true); },
+                  Code::kPermissionDenied, "cannot disable user");
+    ExpectRefused([&] { return db_->RemoveUser(f, target); }, Code::kPermissionDenied,
+                  "cannot remove user");
+  }
+  // acme-a1 is out of its reach: the refusal does not name it.
+  Status s = db_->SetUserDisabled(f, below, true);
+  EXPECT_NE(s.message().find("holds a role on an account outside the reach of user 'flat@acme'"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.message().find("acme-a1"), std::string::npos) << s.ToString();
+  // Nor the membership of the branch-wide admin: not its branch access,
+  // not its role, not the membership itself.
+  ExpectRefused([&] { return db_->SetBranchAccess(f, a_admin_, a_, false); },
+                Code::kPermissionDenied,
+                "cannot change the branch access of a member with role account_admin");
+  ExpectRefused([&] { return db_->ChangeRole(f, a_admin_, a_, viewer_role_); },
+                Code::kPermissionDenied, "cannot change role account_admin");
+  ExpectRefused([&] { return db_->RemoveMembership(f, a_admin_, a_); }, Code::kPermissionDenied,
+                "cannot remove a member with role account_admin");
+  // A disabled user gets nothing back from someone who could not give it.
+  ASSERT_OK(db_->SetUserDisabled(Actor::System(), a_admin_, true));
+  ExpectRefused([&] { return db_->SetUserDisabled(f, a_admin_, false); },
+                Code::kPermissionDenied, "cannot enable user 'a-admin@acme'");
+  // Who reaches and holds it all may act.
+  const Actor root = Actor::User(root_admin_);
+  EXPECT_OK(db_->SetUserDisabled(root, a_admin_, false));
+  EXPECT_OK(db_->UpdateUser(root, below, rename));
+  EXPECT_OK(db_->SetUserDisabled(root, below, true));
+  EXPECT_OK(db_->RemoveUser(root, below));
+  EXPECT_OK(db_->SetBranchAccess(root, a_admin_, a_, false));
+  // A user with no memberships needs only the permission on its account.
+  UserId bare = MakeUser(db_.get(), "bare@acme", a_);
+  EXPECT_OK(db_->SetUserDisabled(f, bare, true));
+  EXPECT_OK(db_->RemoveUser(f, bare));
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+// The same rule with a custom role: user.update and user.remove without the
+// target's entity permissions are not enough.
+TEST_F(AccessTest, UserManagersCannotActOnUsersHoldingMoreThanThem) {
+  RoleId hr = CustomRole("hr", {"account.read", "user.read", "user.update", "user.remove"});
+  UserId h = Member("hr@acme", a_, hr, true);
+  UserId v = Member("v@acme", a_, viewer_role_, false);
+  ExpectRefused([&] { return db_->SetUserDisabled(Actor::User(h), v, true); },
+                Code::kPermissionDenied, "does not itself hold asset.read, dashboard.read, device.read");
+  ExpectRefused([&] { return db_->RemoveUser(Actor::User(h), v); }, Code::kPermissionDenied,
+                "cannot remove user 'v@acme' (it has role viewer on account 'acme-a')");
+  // Deleting the account would remove the membership: the same rule.
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(a1_admin_), a1_, kNoId); },
+                Code::kFailedPrecondition, "still has");
+  UserId peer = Member("peer@acme", a1_, admin_role_, true);
+  (void)peer;
+  RoleId deleter = CustomRole("deleter", {"account.read", "account.delete", "device.assign",
+                                          "user.invite", "user.remove"});
+  UserId d = Member("deleter@acme", a_, deleter, true);
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(d), a1_, a_); },
+                Code::kPermissionDenied, "and with it the membership of user");
 }
 
 TEST_F(AccessTest, InvitingIntoAnAncestorOrASiblingIsRefused) {

@@ -187,6 +187,18 @@ class Model {
     return Code::kOk;
   }
 
+  // Acting on a user as a whole (rename, disable, remove): `perm` on its
+  // home account, and the actor holds every membership's role there
+  // (branch-wide for a branch membership).
+  Code RequireOverUser(const Actor& actor, const std::string& perm, UserId target) const {
+    const MUser& t = users.at(target);
+    Code c = Require(actor, perm, t.home);
+    for (const auto& [a, m] : t.memberships) {
+      if (c == Code::kOk) c = RequireHolds(actor, roles.at(m.role).perms, m.branch, a);
+    }
+    return c;
+  }
+
   // ---- queries ----
   std::set<std::string> Visible(UserId uid, EntityKind kind, const std::string& perm) const {
     std::set<std::string> out;

@@ -228,6 +228,11 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         if (homes && receiver != kNoId && want == Code::kOk) {
           want = m_.Require(actor, "user.invite", receiver);
         }
+        for (UserId u : m_.MembersOf(id)) {  // its memberships go: as for uninvite
+          if (want == Code::kOk) want = m_.Require(actor, "user.remove", id);
+          const auto& m = m_.users[u].memberships[id];
+          if (want == Code::kOk) want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, id);
+        }
         if (want == Code::kOk && (owns || homes) && receiver == kNoId) {
           want = Code::kFailedPrecondition;
         }
@@ -395,7 +400,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     bool disabled = P(60);
     Code want = m_.users.count(u) ? Code::kOk : Code::kNotFound;
     if (want == Code::kOk) {
-      want = m_.Require(actor, remove ? "user.remove" : "user.update", m_.users[u].home);
+      want = m_.RequireOverUser(actor, remove ? "user.remove" : "user.update", u);
     }
     Status s = remove ? db_->RemoveUser(actor, u) : db_->SetUserDisabled(actor, u, disabled);
     Expect(want, s, remove ? "remove user" : "disable user");
@@ -487,6 +492,10 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     } else if (what == 1) {  // branch access
       bool branch = P(50);
       if (want == Code::kOk) want = m_.Require(actor, "access.grant", a);
+      if (want == Code::kOk) {  // the actor holds what the membership gives now
+        const auto& m = m_.users[u].memberships[a];
+        want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, a);
+      }
       if (want == Code::kOk && !branch && m_.accounts[a].access == SubAccountAccess::kAlwaysOn) {
         want = Code::kFailedPrecondition;
       }

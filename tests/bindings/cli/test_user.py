@@ -176,5 +176,46 @@ class UserTest(CliTestCase):
         self.assertIn("no account", self.refused("user", "list", "--account", "ghost"))
 
 
+class ReachTest(CliTestCase):
+    """Acting on a user needs reaching and holding what the user holds."""
+
+    def setUp(self):
+        super().setUp()
+        self.seed([
+            {"type": "user", "login": "flat@acme.example", "name": "Flat", "account": "acme-a"},
+            {"type": "membership", "login": "flat@acme.example", "account": "acme-a",
+             "role": "account_admin", "branch": False},
+            {"type": "user", "login": "low@acme.example", "name": "Low", "account": "acme-a"},
+            {"type": "membership", "login": "low@acme.example", "account": "acme-a1",
+             "role": "viewer", "branch": False},
+        ])
+        self.before = self.export_text("before.jsonl")
+
+    def as_flat(self, *args):
+        return self.refused("--actor", "flat@acme.example", "user", *args)
+
+    def test_user_out_of_reach(self):
+        for args in (["disable", "low@acme.example"],
+                     ["update", "low@acme.example", "--name", "X"],
+                     ["remove", "low@acme.example"],
+                     ["uninvite", "low@acme.example", "--account", "acme-a1"]):
+            err = self.as_flat(*args)
+            self.assertIn("permission_denied", err, args)
+        self.assertEqual(self.export_text("after.jsonl"), self.before)
+
+    def test_branch_wide_admin_holds_more(self):
+        for args in (["revoke", "a@acme.example", "--account", "acme-a"],
+                     ["set-role", "a@acme.example", "--account", "acme-a", "--role", "viewer"],
+                     ["disable", "a@acme.example"],
+                     ["remove", "a@acme.example"]):
+            err = self.as_flat(*args)
+            self.assertIn("permission_denied", err, args)
+        self.assertEqual(self.export_text("after.jsonl"), self.before)
+        # Who holds it all may.
+        self.ok("--actor", "admin@acme.example", "user", "revoke", "a@acme.example",
+                "--account", "acme-a")
+        self.ok("--actor", "admin@acme.example", "user", "disable", "low@acme.example")
+
+
 if __name__ == "__main__":
     unittest.main()
