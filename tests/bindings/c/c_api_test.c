@@ -185,7 +185,8 @@ static void TestVersions(void) {
   CHECK_STR(canopy_code_name(CANOPY_ABORTED), "aborted");
   CHECK_STR(canopy_code_name(CANOPY_COMPACTED), "compacted");
   CHECK_STR(canopy_code_name(-1), "unknown");
-  CHECK_STR(canopy_code_name(12), "unknown");
+  CHECK_STR(canopy_code_name(CANOPY_UNAVAILABLE), "unavailable");
+  CHECK_STR(canopy_code_name(13), "unknown");
   canopy_free(NULL);
 }
 
