@@ -89,7 +89,8 @@ const UserNode* Seer(const Catalog& c, const Actor& actor) {
 }
 bool AnyUserPerm(const PermSet& held) {
   return held.Has(Perm::kUserRead) || held.Has(Perm::kUserInvite) ||
-         held.Has(Perm::kUserUpdate) || held.Has(Perm::kUserRemove);
+         held.Has(Perm::kUserUpdate) || held.Has(Perm::kUserRemove) ||
+         held.Has(Perm::kAccessGrant);
 }
 }  // namespace
 

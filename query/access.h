@@ -48,10 +48,10 @@ Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool 
 // What an actor cannot see is reported exactly like something missing. An
 // enabled user actor sees an account on which it holds any permission; an
 // entity when it holds any permission of the entity's kind on its owner; a
-// user that is itself or over which it holds a user.* permission (on the
-// account the user was created in or on an account the user is a member
-// of); a membership on an account where it holds a user.* permission (and
-// its own). The system actor sees everything; so, here, does a disabled or
+// user that is itself or over which it holds a user.* permission or
+// access.grant (on the account the user was created in or on an account
+// the user is a member of); a membership on an account where it holds one
+// of those (and its own). The system actor sees everything; so, here, does a disabled or
 // unknown actor, which the permission checks refuse with their own message.
 bool SeesAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
 bool SeesEntity(const Catalog& c, const Actor& actor, EntityKind kind, const AccountNode& owner);

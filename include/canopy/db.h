@@ -96,6 +96,12 @@ class Db {
 
   virtual StatusOr<Account> GetAccount(AccountId id) const = 0;
   virtual StatusOr<Account> FindAccount(std::string_view key) const = 0;
+  // The account, user or entity as `viewer` may know it: NotFound, worded
+  // exactly as for a missing one, when the viewer cannot see it (an enabled
+  // user sees an account where it holds any permission, an entity where it
+  // holds any permission of its kind on the owner, a user over whom it holds
+  // a user.* permission or access.grant; docs/index.md).
+  virtual StatusOr<Account> FindAccount(const Actor& viewer, std::string_view key) const = 0;
 
   // Changes name, attributes and settings in one atomic write. Needs
   // account.update on the account for name and attributes;
@@ -162,6 +168,8 @@ class Db {
 
   virtual StatusOr<Entity> GetEntity(EntityId id) const = 0;
   virtual StatusOr<Entity> FindEntity(EntityKind kind, std::string_view key) const = 0;
+  virtual StatusOr<Entity> FindEntity(const Actor& viewer, EntityKind kind,
+                                      std::string_view key) const = 0;
   virtual StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const = 0;
 
   // Needs <kind>.write on the owner.
@@ -190,6 +198,7 @@ class Db {
   virtual StatusOr<UserId> CreateUser(const Actor& actor, const UserSpec& spec) = 0;
   virtual StatusOr<User> GetUser(UserId id) const = 0;
   virtual StatusOr<User> FindUser(std::string_view login) const = 0;
+  virtual StatusOr<User> FindUser(const Actor& viewer, std::string_view login) const = 0;
   // Users created in the account, by id.
   virtual StatusOr<std::vector<User>> UsersOf(AccountId account) const = 0;
 

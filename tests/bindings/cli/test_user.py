@@ -87,7 +87,7 @@ class UserTest(CliTestCase):
         # a administers acme-a only: it cannot invite anyone to acme-b.
         err = self.refused("--actor", "a@acme.example", "user", "invite", "a@acme.example",
                            "--account", "acme-b", "--role", "viewer")
-        self.assertIn("permission user.invite missing on account 'acme-b'", err)
+        self.assertIn("no account with key 'acme-b'", err)  # out of its sight
         # A viewer cannot hand on a role it does not hold.
         self.ok("user", "create", "c@acme.example", "--name", "C", "--account", "acme-b")
         err = self.refused("--actor", "b@acme.example", "user", "invite", "c@acme.example",
@@ -152,6 +152,11 @@ class UserTest(CliTestCase):
                             "user.invite")):
             with self.subTest(argv=argv):
                 err = self.refused("--actor", "a@acme.example", *argv)
+                # b and acme-b are out of a's sight: they look missing.
+                self.assertTrue("no user with login 'b@acme.example'" in err or
+                                "no account with key 'acme-b'" in err, err)
+                # b itself sees its account and itself but holds no user.* there.
+                err = self.refused("--actor", "b@acme.example", *argv)
                 self.assertIn(f"permission {perm} missing on account 'acme-b'", err)
         self.assertFalse(self.json_one("user", "show", "b@acme.example")["disabled"])
 
@@ -197,10 +202,13 @@ class ReachTest(CliTestCase):
     def test_user_out_of_reach(self):
         for args in (["disable", "low@acme.example"],
                      ["update", "low@acme.example", "--name", "X"],
-                     ["remove", "low@acme.example"],
-                     ["uninvite", "low@acme.example", "--account", "acme-a1"]):
+                     ["remove", "low@acme.example"]):
             err = self.as_flat(*args)
             self.assertIn("permission_denied", err, args)
+            self.assertNotIn("acme-a1", err)
+        # acme-a1 is out of its sight altogether.
+        self.assertIn("no account with key 'acme-a1'",
+                      self.as_flat("uninvite", "low@acme.example", "--account", "acme-a1"))
         self.assertEqual(self.export_text("after.jsonl"), self.before)
 
     def test_branch_wide_admin_holds_more(self):
