@@ -3,7 +3,7 @@
 
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import FLAT_ADMIN, CliTestCase
 
 
 class CheckTest(CliTestCase):
@@ -126,11 +126,7 @@ class HiddenTest(CliTestCase):
 
     def setUp(self):
         super().setUp()
-        self.seed([
-            {"type": "user", "login": "flat@acme.example", "name": "Flat", "account": "acme-a"},
-            {"type": "membership", "login": "flat@acme.example", "account": "acme-a",
-             "role": "account_admin", "branch": False},
-        ])
+        self.seed(FLAT_ADMIN)
 
     def same_refusal(self, actor, hidden, missing, name_hidden, name_missing):
         """Both refused alike: same exit status, same message but for the name."""

@@ -3,7 +3,7 @@
 
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import FLAT_ADMIN, CliTestCase
 
 
 class UserTest(CliTestCase):
@@ -186,10 +186,7 @@ class ReachTest(CliTestCase):
 
     def setUp(self):
         super().setUp()
-        self.seed([
-            {"type": "user", "login": "flat@acme.example", "name": "Flat", "account": "acme-a"},
-            {"type": "membership", "login": "flat@acme.example", "account": "acme-a",
-             "role": "account_admin", "branch": False},
+        self.seed(FLAT_ADMIN + [
             {"type": "user", "login": "low@acme.example", "name": "Low", "account": "acme-a"},
             {"type": "membership", "login": "low@acme.example", "account": "acme-a1",
              "role": "viewer", "branch": False},
