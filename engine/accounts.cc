@@ -57,7 +57,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
                                         u->login + "')");
       }
     } else {
-      CANOPY_RETURN_IF_ERROR(RequireAccount(spec.parent, "parent", &parent));
+      CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.parent, "parent", &parent));
       CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountCreate, *parent));
       if (!actor.is_system() && !parent->settings.sub_account_management) {
         return Status::FailedPrecondition("sub-account management is off for account " +
@@ -138,6 +138,18 @@ StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
   return std::move(r.account);
 }
 
+StatusOr<Account> DbImpl::FindAccount(const Actor& viewer, std::string_view key) const {
+  auto a = FindAccount(key);
+  if (!a.ok()) return a;
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const AccountNode* n = catalog_.account(a->id);
+  if (n == nullptr || !query::SeesAccount(catalog_, viewer, *n)) {
+    return Status::NotFound("no account with key '" + std::string(key) + "'");
+  }
+  return a;
+}
+
 Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) {
   return Mutate(actor, "account.update", [&](Txn* txn) -> Status {
     query::JsonObject args;
@@ -159,6 +171,14 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     }
     const AccountNode* a = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
+    // An account the actor cannot see looks missing; switching a child's
+    // sub-account management is decided on its parent, which suffices.
+    const AccountNode* parent = catalog_.account(a->parent);
+    if (!query::SeesAccount(catalog_, actor, *a) &&
+        !(patch.sub_account_management && parent != nullptr &&
+          query::SeesAccount(catalog_, actor, *parent))) {
+      return Status::NotFound("account: no account with id " + std::to_string(id));
+    }
     if (patch.name || patch.attributes) {
       CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountUpdate, *a));
     }
@@ -237,8 +257,8 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     txn->arguments = query::JsonObject().Uint("id", id).Uint("new_parent", new_parent).str();
     const AccountNode* a = nullptr;
     const AccountNode* np = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
-    CANOPY_RETURN_IF_ERROR(RequireAccount(new_parent, "new parent", &np));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, id, "account", &a));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, new_parent, "new parent", &np));
     if (a->parent == kNoId) {
       return Status::FailedPrecondition("account " + Quote(*a) +
                                         " is a root tenant; root tenants cannot be moved");
@@ -353,7 +373,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
   std::vector<const AccountNode*> nodes;
   for (AccountId id : ids) {
     const AccountNode* n = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(id, "delete", &n));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, id, "delete", &n));
     if (!set.insert(id).second) {
       return Status::InvalidArgument("account " + Quote(*n) + " is named twice");
     }
@@ -361,7 +381,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
   }
   const AccountNode* r = nullptr;
   if (receiver != kNoId) {
-    CANOPY_RETURN_IF_ERROR(RequireAccount(receiver, "receiver", &r));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, receiver, "receiver", &r));
     if (set.count(receiver)) {
       return Status::InvalidArgument("receiving account " + Quote(*r) +
                                      " is itself being deleted");
@@ -414,6 +434,17 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     }
     if (users > 0) {
       owned += (owned.empty() ? "" : ", ") + Plural(static_cast<int64_t>(users), "user");
+    }
+    // Deleting an account removes its memberships: the actor must be
+    // allowed to remove each, as when uninviting (docs/index.md).
+    for (UserId uid : n->members) {
+      const query::UserNode* un = catalog_.user(uid);
+      const query::MembershipNode* m = catalog_.membership(uid, n->id);
+      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *n));
+      CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
+          catalog_, actor, *un, *m,
+          "cannot delete account " + Quote(*n) + " and with it the membership of user '" +
+              un->login + "' (role " + catalog_.role(m->role)->name + ")"));
     }
     if (!owned.empty() && r == nullptr) {
       return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +

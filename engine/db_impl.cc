@@ -398,6 +398,35 @@ Status DbImpl::RequireAccount(AccountId id, std::string_view what,
   return Status::Ok();
 }
 
+Status DbImpl::RequireAccount(const Actor& actor, AccountId id, std::string_view what,
+                              const query::AccountNode** out) const {
+  Status s = RequireAccount(id, what, out);
+  if (s.ok() && !query::SeesAccount(catalog_, actor, **out)) {
+    *out = nullptr;
+    return Status::NotFound(std::string(what) + ": no account with id " + std::to_string(id));
+  }
+  return s;
+}
+
+Status DbImpl::RequireUser(const Actor& actor, UserId id, const query::UserNode** out) const {
+  *out = catalog_.user(id);
+  if (*out == nullptr || !query::SeesUser(catalog_, actor, **out)) {
+    *out = nullptr;
+    return Status::NotFound("no user with id " + std::to_string(id));
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::RequireRole(const Actor& actor, RoleId id, const query::RoleNode** out) const {
+  *out = catalog_.role(id);
+  if (*out != nullptr && !(*out)->builtin) {
+    const query::AccountNode* t = catalog_.account((*out)->tenant);
+    if (t == nullptr || !query::SeesAccount(catalog_, actor, *t)) *out = nullptr;
+  }
+  if (*out == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
+  return Status::Ok();
+}
+
 Status DbImpl::LoadAccountRecord(AccountId id, storage::AccountRecord* r) const {
   std::string bytes;
   Status s = store_->Get(storage::kAccounts, storage::IdKey(id), &bytes);
@@ -412,6 +441,16 @@ Status DbImpl::LoadEntity(EntityId id, Entity* e) const {
   if (s.IsNotFound()) return Status::NotFound("no entity with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   return storage::DecodeEntity(bytes, e);
+}
+
+Status DbImpl::LoadEntity(EntityId id, Entity* e, const Actor& actor) const {
+  CANOPY_RETURN_IF_ERROR(LoadEntity(id, e));
+  const query::AccountNode* owner = catalog_.account(e->owner);
+  if (owner != nullptr && !query::SeesEntity(catalog_, actor, e->kind, *owner)) {
+    *e = Entity();
+    return Status::NotFound("no entity with id " + std::to_string(id));
+  }
+  return Status::Ok();
 }
 
 Status DbImpl::LoadUser(UserId id, User* u) const {

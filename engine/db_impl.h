@@ -122,6 +122,7 @@ class DbImpl final : public Db {
   StatusOr<AccountId> CreateAccount(const Actor& actor, const AccountSpec& spec) override;
   StatusOr<Account> GetAccount(AccountId id) const override;
   StatusOr<Account> FindAccount(std::string_view key) const override;
+  StatusOr<Account> FindAccount(const Actor& viewer, std::string_view key) const override;
   Status UpdateAccount(const Actor& actor, AccountId id, const AccountPatch& patch) override;
   Status SetSubAccountManagement(const Actor& actor, AccountId id, bool on) override;
   Status SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountAccess access) override;
@@ -138,6 +139,8 @@ class DbImpl final : public Db {
   StatusOr<EntityId> CreateEntity(const Actor& actor, const EntitySpec& spec) override;
   StatusOr<Entity> GetEntity(EntityId id) const override;
   StatusOr<Entity> FindEntity(EntityKind kind, std::string_view key) const override;
+  StatusOr<Entity> FindEntity(const Actor& viewer, EntityKind kind,
+                              std::string_view key) const override;
   StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const override;
   Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) override;
   Status DeleteEntity(const Actor& actor, EntityId id) override;
@@ -149,6 +152,7 @@ class DbImpl final : public Db {
   StatusOr<UserId> CreateUser(const Actor& actor, const UserSpec& spec) override;
   StatusOr<User> GetUser(UserId id) const override;
   StatusOr<User> FindUser(std::string_view login) const override;
+  StatusOr<User> FindUser(const Actor& viewer, std::string_view login) const override;
   StatusOr<std::vector<User>> UsersOf(AccountId account) const override;
   Status UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) override;
   Status SetUserDisabled(const Actor& actor, UserId id, bool disabled) override;
@@ -318,6 +322,9 @@ class DbImpl final : public Db {
   // Record helpers (latest state; callers hold write_mu_ or a read lock).
   Status LoadAccountRecord(AccountId id, storage::AccountRecord* r) const;
   Status LoadEntity(EntityId id, Entity* e) const;
+  // The same for a call by `actor`: an entity the actor cannot see
+  // (query::SeesEntity) is reported exactly like a missing one.
+  Status LoadEntity(EntityId id, Entity* e, const Actor& actor) const;
   Status LoadUser(UserId id, User* u) const;
   Status LoadMembership(UserId user, AccountId account, Membership* m) const;
   Status LoadRole(RoleId id, Role* r) const;
@@ -327,6 +334,16 @@ class DbImpl final : public Db {
   const query::AccountNode* AccountOrNull(AccountId id) const { return catalog_.account(id); }
   Status RequireAccount(AccountId id, std::string_view what,
                         const query::AccountNode** out) const;
+  // The same for a call by `actor`: an account the actor cannot see
+  // (query::SeesAccount) is reported exactly like a missing one.
+  Status RequireAccount(const Actor& actor, AccountId id, std::string_view what,
+                        const query::AccountNode** out) const;
+  // The user `id` as `actor` may know it: NotFound "no user with id N" when
+  // it is missing or the actor cannot see it (query::SeesUser).
+  Status RequireUser(const Actor& actor, UserId id, const query::UserNode** out) const;
+  // The role `id` as `actor` may know it: a custom role of a tenant the
+  // actor cannot see is reported like a missing one.
+  Status RequireRole(const Actor& actor, RoleId id, const query::RoleNode** out) const;
 
   // Shared by DeleteAccount(s) (accounts.cc).
   Status BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids, AccountId receiver,

@@ -59,7 +59,7 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
       CANOPY_RETURN_IF_ERROR(CheckText("unit id", spec.unit_id));
     }
     const AccountNode* owner = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(spec.owner, "owner", &owner));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.owner, "owner", &owner));
     CANOPY_RETURN_IF_ERROR(
         Require(catalog_, actor, EntityPerm(spec.kind, EntityAction::kWrite), *owner));
     const uint8_t k = static_cast<uint8_t>(spec.kind);
@@ -114,6 +114,20 @@ StatusOr<Entity> DbImpl::FindEntity(EntityKind kind, std::string_view key) const
   return e;
 }
 
+StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
+                                    std::string_view key) const {
+  auto e = FindEntity(kind, key);
+  if (!e.ok()) return e;
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const AccountNode* owner = catalog_.account(e->owner);
+  if (owner == nullptr || !query::SeesEntity(catalog_, viewer, kind, *owner)) {
+    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
+                            std::string(key) + "'");
+  }
+  return e;
+}
+
 StatusOr<Entity> DbImpl::FindDeviceByUnitId(std::string_view unit_id) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -133,7 +147,7 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
   return Mutate(actor, "entity.update", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("id", id).str();
     Entity e;
-    CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+    CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e, actor));
     const Entity before = e;
     const std::string kind_name = EntityKindName(e.kind);
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", *patch.name));
@@ -175,7 +189,7 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
   return Mutate(actor, "entity.delete", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("id", id).str();
     Entity e;
-    CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+    CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e, actor));
     const AccountNode* owner = catalog_.account(e.owner);
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
     CANOPY_RETURN_IF_ERROR(
@@ -209,9 +223,8 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     }
     if (refs.empty()) return Status::InvalidArgument("no entities to reassign");
     const AccountNode* to = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(target, "target", &to));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, target, "target", &to));
     const query::Perm assign = EntityPerm(kind, EntityAction::kAssign);
-    const query::Perm read = EntityPerm(kind, EntityAction::kRead);
     const query::UserNode* user = nullptr;
     CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &user));
     // Denied on the target: every item is denied (and reported as such).
@@ -247,8 +260,7 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
         // An entity the actor can neither read nor assign is reported like
         // a missing one, so a refusal does not reveal that it exists.
         const AccountNode* owner = catalog_.account(e.owner);
-        query::PermSet held = owner ? query::PermsOn(catalog_, *user, *owner) : query::PermSet();
-        if (!held.Has(read) && !held.Has(assign)) {
+        if (owner == nullptr || !query::SeesEntity(catalog_, actor, kind, *owner)) {
           found = Status::NotFound(by == EntityRef::kKey
                                        ? "no " + std::string(EntityKindName(kind)) + " with key '" + ref + "'"
                                        : "no device with unit id '" + ref + "'");

@@ -35,7 +35,7 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
     CANOPY_RETURN_IF_ERROR(CheckText("login", spec.login));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", spec.name));
     const AccountNode* a = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(spec.account, "user account", &a));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.account, "user account", &a));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
     bool taken = false;
     CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUserLogins, spec.login, &taken));
@@ -77,6 +77,18 @@ StatusOr<User> DbImpl::FindUser(std::string_view login) const {
   return u;
 }
 
+StatusOr<User> DbImpl::FindUser(const Actor& viewer, std::string_view login) const {
+  auto u = FindUser(login);
+  if (!u.ok()) return u;
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const UserNode* n = catalog_.user(u->id);
+  if (n == nullptr || !query::SeesUser(catalog_, viewer, *n)) {
+    return Status::NotFound("no user with login '" + std::string(login) + "'");
+  }
+  return u;
+}
+
 StatusOr<std::vector<User>> DbImpl::UsersOf(AccountId account) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -100,9 +112,10 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
   return Mutate(actor, "user.update", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("id", id).str();
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("user name", *patch.name));
-    const UserNode* un = catalog_.user(id);
-    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
+    const UserNode* un = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireUser(actor, id, &un));
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(catalog_, actor, Perm::kUserUpdate, *un,
+                                                  "cannot update user '" + un->login + "'"));
     if (!patch.name) return Status::Ok();
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
@@ -118,9 +131,11 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
 Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
   return Mutate(actor, "user.set_disabled", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("id", id).Bool("disabled", disabled).str();
-    const UserNode* un = catalog_.user(id);
-    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserUpdate, *catalog_.account(un->home)));
+    const UserNode* un = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireUser(actor, id, &un));
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(
+        catalog_, actor, Perm::kUserUpdate, *un,
+        std::string(disabled ? "cannot disable" : "cannot enable") + " user '" + un->login + "'"));
     if (un->disabled == disabled) return Status::Ok();
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
@@ -135,9 +150,10 @@ Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
 Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
   return Mutate(actor, "user.remove", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("id", id).str();
-    const UserNode* un = catalog_.user(id);
-    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(id));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *catalog_.account(un->home)));
+    const UserNode* un = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireUser(actor, id, &un));
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(catalog_, actor, Perm::kUserRemove, *un,
+                                                  "cannot remove user '" + un->login + "'"));
     for (const MembershipNode& m : un->memberships) {
       Membership mem;
       CANOPY_RETURN_IF_ERROR(LoadMembership(id, m.account, &mem));
@@ -159,12 +175,12 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     args.Uint("user", user).Uint("account", account).Uint("role", role);
     if (branch) args.Bool("branch", *branch);
     txn->arguments = args.str();
-    const UserNode* un = catalog_.user(user);
-    if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+    const UserNode* un = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireUser(actor, user, &un));
     const AccountNode* a = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(account, "invite", &a));
-    const RoleNode* r = catalog_.role(role);
-    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(role));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, account, "invite", &a));
+    const RoleNode* r = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireRole(actor, role, &r));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
     const AccountNode* home = catalog_.account(un->home);
     CANOPY_RETURN_IF_ERROR(
@@ -194,15 +210,22 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
 }
 
 namespace {
-// Loads a membership for change; NotFound names user and account.
-Status FindMembership(const Catalog& c, UserId user, AccountId account, const UserNode** un,
-                      const AccountNode** a, const MembershipNode** m) {
+// Loads a membership for a change by `actor`; NotFound names user and
+// account. What the actor cannot see (query::Sees*) is reported as missing:
+// a membership on an account where it holds no user.* permission reads
+// "not a member" whether it exists or not.
+Status FindMembership(const Catalog& c, const Actor& actor, UserId user, AccountId account,
+                      const UserNode** un, const AccountNode** a, const MembershipNode** m) {
   *un = c.user(user);
-  if (*un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  if (*un == nullptr || !query::SeesUser(c, actor, **un)) {
+    return Status::NotFound("no user with id " + std::to_string(user));
+  }
   *a = c.account(account);
-  if (*a == nullptr) return Status::NotFound("no account with id " + std::to_string(account));
+  if (*a == nullptr || !query::SeesAccount(c, actor, **a)) {
+    return Status::NotFound("no account with id " + std::to_string(account));
+  }
   *m = c.membership(user, account);
-  if (*m == nullptr) {
+  if (*m == nullptr || !query::SeesMembership(c, actor, **un, **a)) {
     return Status::NotFound("user '" + (*un)->login + "' is not a member of account " +
                             Quote(**a));
   }
@@ -216,9 +239,9 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
-    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
-    const RoleNode* r = catalog_.role(role);
-    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(role));
+    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, actor, user, account, &un, &a, &m));
+    const RoleNode* r = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireRole(actor, role, &r));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
     if (!r->builtin && r->tenant != a->tenant) {
       return Status::FailedPrecondition("custom role '" + r->name +
@@ -226,8 +249,8 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
                                         Quote(*a));
     }
     const RoleNode* old = catalog_.role(m->role);
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, old->perms, m->branch, *a,
-                                               "cannot change role " + old->name));
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(catalog_, actor, *un, *m,
+                                                         "cannot change role " + old->name));
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
                                                "cannot grant role " + r->name));
     if (m->role == role) return Status::Ok();
@@ -246,14 +269,17 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
-    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, actor, user, account, &un, &a, &m));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
+    const RoleNode* r = catalog_.role(m->role);
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
+        catalog_, actor, *un, *m,
+        "cannot change the branch access of a member with role " + r->name));
     if (!branch && a->settings.sub_account_access == SubAccountAccess::kAlwaysOn) {
       return Status::FailedPrecondition("account " + Quote(*a) +
                                         " has sub-account access always_on; access to its "
                                         "sub-accounts cannot be revoked");
     }
-    const RoleNode* r = catalog_.role(m->role);
     if (branch) {
       CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, true, *a,
                                                  "cannot give role " + r->name +
@@ -275,11 +301,11 @@ Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId accou
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
-    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, actor, user, account, &un, &a, &m));
     CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *a));
     const RoleNode* r = catalog_.role(m->role);
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
-                                               "cannot remove a member with role " + r->name));
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
+        catalog_, actor, *un, *m, "cannot remove a member with role " + r->name));
     Membership mem;
     CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
     txn->Membership(&mem, nullptr);
@@ -349,7 +375,7 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
     const AccountNode* t = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireAccount(tenant, "role tenant", &t));
+    CANOPY_RETURN_IF_ERROR(RequireAccount(actor, tenant, "role tenant", &t));
     if (t->parent != kNoId) {
       return Status::InvalidArgument("custom roles belong to a root tenant; account " + Quote(*t) +
                                      " is not one");
@@ -387,8 +413,8 @@ Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
     txn->arguments = query::JsonObject().Uint("id", id).Raw("permissions", query::JsonStrings(permissions)).str();
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
-    const RoleNode* r = catalog_.role(id);
-    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
+    const RoleNode* r = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireRole(actor, id, &r));
     if (r->builtin) {
       return Status::FailedPrecondition("built-in role '" + r->name + "' cannot be changed");
     }
@@ -411,8 +437,8 @@ Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
 Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
   return Mutate(actor, "role.delete", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("id", id).str();
-    const RoleNode* r = catalog_.role(id);
-    if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
+    const RoleNode* r = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireRole(actor, id, &r));
     if (r->builtin) {
       return Status::FailedPrecondition("built-in role '" + r->name + "' cannot be deleted");
     }

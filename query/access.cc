@@ -79,6 +79,81 @@ Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool 
                                   (branch ? " and all its sub-accounts" : ""));
 }
 
+namespace {
+// The enabled user behind `actor`, or null for the system, an unknown or a
+// disabled actor (which see everything here; see access.h).
+const UserNode* Seer(const Catalog& c, const Actor& actor) {
+  if (actor.is_system()) return nullptr;
+  const UserNode* u = c.user(actor.user());
+  return u == nullptr || u->disabled ? nullptr : u;
+}
+bool AnyUserPerm(const PermSet& held) {
+  return held.Has(Perm::kUserRead) || held.Has(Perm::kUserInvite) ||
+         held.Has(Perm::kUserUpdate) || held.Has(Perm::kUserRemove) ||
+         held.Has(Perm::kAccessGrant);
+}
+}  // namespace
+
+bool SeesAccount(const Catalog& c, const Actor& actor, const AccountNode& a) {
+  const UserNode* u = Seer(c, actor);
+  return u == nullptr || !PermsOn(c, *u, a).empty();
+}
+
+bool SeesEntity(const Catalog& c, const Actor& actor, EntityKind kind, const AccountNode& owner) {
+  const UserNode* u = Seer(c, actor);
+  if (u == nullptr) return true;
+  const PermSet held = PermsOn(c, *u, owner);
+  for (EntityAction action : {EntityAction::kRead, EntityAction::kWrite, EntityAction::kAssign,
+                              EntityAction::kDelete}) {
+    if (held.Has(EntityPerm(kind, action))) return true;
+  }
+  return false;
+}
+
+bool SeesUser(const Catalog& c, const Actor& actor, const UserNode& target) {
+  const UserNode* u = Seer(c, actor);
+  if (u == nullptr || u->id == target.id) return true;
+  if (AnyUserPerm(PermsOn(c, *u, *c.account(target.home)))) return true;
+  for (const MembershipNode& m : target.memberships) {
+    if (AnyUserPerm(PermsOn(c, *u, *c.account(m.account)))) return true;
+  }
+  return false;
+}
+
+bool SeesMembership(const Catalog& c, const Actor& actor, const UserNode& target,
+                    const AccountNode& a) {
+  const UserNode* u = Seer(c, actor);
+  return u == nullptr || u->id == target.id || AnyUserPerm(PermsOn(c, *u, a));
+}
+
+Status RequireHoldsMembership(const Catalog& c, const Actor& actor, const UserNode& target,
+                              const MembershipNode& m, std::string_view what) {
+  const AccountNode* a = c.account(m.account);
+  const RoleNode* r = c.role(m.role);
+  if (!SeesAccount(c, actor, *a)) {
+    // Refused in any case (the actor holds nothing there); name nothing.
+    return Status::PermissionDenied(std::string(what) + ": user '" + target.login +
+                                    "' holds a role on an account outside the reach of user '" +
+                                    c.user(actor.user())->login + "'");
+  }
+  return RequireHolds(c, actor, r->perms, m.branch, *a, what);
+}
+
+Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserNode& target,
+                       std::string_view what) {
+  CANOPY_RETURN_IF_ERROR(Require(c, actor, p, *c.account(target.home)));
+  for (const MembershipNode& m : target.memberships) {
+    const AccountNode* a = c.account(m.account);
+    std::string why(what);
+    if (SeesAccount(c, actor, *a)) {
+      why += " (it has role " + c.role(m.role)->name + " on account " + Quote(*a) +
+             (m.branch ? " with branch access)" : ")");
+    }
+    CANOPY_RETURN_IF_ERROR(RequireHoldsMembership(c, actor, target, m, why));
+  }
+  return Status::Ok();
+}
+
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
                   bool direct_only, std::vector<Grant>* out) {
   out->clear();

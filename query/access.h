@@ -44,6 +44,34 @@ Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& 
 Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool branch,
                     const AccountNode& a, std::string_view what);
 
+// ---- What an actor can see (docs/index.md, "What an actor can see") ----
+// What an actor cannot see is reported exactly like something missing. An
+// enabled user actor sees an account on which it holds any permission; an
+// entity when it holds any permission of the entity's kind on its owner; a
+// user that is itself or over which it holds a user.* permission or
+// access.grant (on the account the user was created in or on an account
+// the user is a member of); a membership on an account where it holds one
+// of those (and its own). The system actor sees everything; so, here, does a disabled or
+// unknown actor, which the permission checks refuse with their own message.
+bool SeesAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
+bool SeesEntity(const Catalog& c, const Actor& actor, EntityKind kind, const AccountNode& owner);
+bool SeesUser(const Catalog& c, const Actor& actor, const UserNode& u);
+bool SeesMembership(const Catalog& c, const Actor& actor, const UserNode& u, const AccountNode& a);
+
+// ---- Acting on users and memberships (docs/index.md, "Acting on users") ----
+// An actor may act on what a user holds only when it reaches all of it and
+// holds at least as much itself. RequireHoldsMembership: the actor holds
+// every permission of m's role on m's account (on its whole branch when m
+// has `branch`). RequireOverUser, for acting on the user as a whole
+// (rename, disable, enable, remove): `p` on the account the user was
+// created in, and RequireHoldsMembership for every membership it has.
+// `what` starts the refusal ("cannot disable user 'x'"); an account the
+// actor cannot see is not named.
+Status RequireHoldsMembership(const Catalog& c, const Actor& actor, const UserNode& target,
+                              const MembershipNode& m, std::string_view what);
+Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserNode& target,
+                       std::string_view what);
+
 // The account ranges a viewer may read entities through, for `perm`,
 // restricted to `within`'s subtree (kNoId: everywhere) and, with
 // direct_only, to the accounts themselves. Sorted by label and disjoint: no

@@ -3,6 +3,7 @@
 #include "query/views.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "query/access.h"
 #include "query/cursor.h"
@@ -34,6 +35,38 @@ std::vector<const AccountNode*> Collect(const Catalog& c, const std::vector<Gran
 uint64_t Devices(const AccountNode& a, bool subtree) {
   const auto& k = a.count(EntityKind::kDevice);
   return static_cast<uint64_t>(subtree ? k.subtree : k.direct);
+}
+
+// The sub-account and device totals each collected node shows the viewer:
+// the maintained counters where a branch grant covers the node (the viewer
+// reads its whole subtree); for an account read without branch access, only
+// the readable accounts collected inside its subtree count, so a row never
+// reveals what lies below the viewer's reach. `nodes` is in tree order.
+struct Totals {
+  uint64_t sub_accounts = 0;
+  uint64_t devices_subtree = 0;
+};
+std::vector<Totals> ViewerTotals(const std::vector<Grant>& grants,
+                                 const std::vector<const AccountNode*>& nodes) {
+  std::unordered_set<AccountId> partial;
+  for (const auto& g : grants) {
+    if (!g.branch) partial.insert(g.account);
+  }
+  std::vector<Totals> out(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!partial.count(nodes[i]->id)) {
+      out[i].sub_accounts = static_cast<uint64_t>(nodes[i]->descendants);
+      out[i].devices_subtree = Devices(*nodes[i], true);
+      continue;
+    }
+    out[i].devices_subtree = Devices(*nodes[i], false);
+    for (size_t j = i + 1; j < nodes.size() && Catalog::IsSelfOrAncestor(*nodes[i], *nodes[j]);
+         ++j) {
+      out[i].sub_accounts++;
+      out[i].devices_subtree += Devices(*nodes[j], false);
+    }
+  }
+  return out;
 }
 
 void AppendDotId(std::string* out, std::string_view key) {
@@ -92,6 +125,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store, const TableR
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, req.viewer, Perm::kAccountRead, req.root, false, &grants));
   std::vector<const AccountNode*> nodes = Collect(c, grants, kNoDepthLimit);
   page->total = nodes.size();
+  const std::vector<Totals> totals = ViewerTotals(grants, nodes);
 
   struct Item {
     const AccountNode* node;
@@ -114,9 +148,10 @@ Status AccountsTable(const Catalog& c, const storage::Store& store, const TableR
     switch (req.sort) {
       case TableSort::kCreated: return it.record.created_us;
       case TableSort::kUsers: return static_cast<int64_t>(it.node->members.size());
-      case TableSort::kSubAccounts: return it.node->descendants;
+      case TableSort::kSubAccounts: return static_cast<int64_t>(totals[it.tree_pos].sub_accounts);
       case TableSort::kDevicesDirect: return it.node->count(EntityKind::kDevice).direct;
-      case TableSort::kDevicesSubtree: return it.node->count(EntityKind::kDevice).subtree;
+      case TableSort::kDevicesSubtree:
+        return static_cast<int64_t>(totals[it.tree_pos].devices_subtree);
       default: return 0;
     }
   };
@@ -144,9 +179,9 @@ Status AccountsTable(const Catalog& c, const storage::Store& store, const TableR
     for (const AccountNode* a : c.Ancestors(*it.node)) row.path.push_back(a->key);
     row.path.push_back(it.node->key);
     row.users = it.node->members.size();
-    row.sub_accounts = static_cast<uint64_t>(it.node->descendants);
+    row.sub_accounts = totals[it.tree_pos].sub_accounts;
     row.devices_direct = Devices(*it.node, false);
-    row.devices_subtree = Devices(*it.node, true);
+    row.devices_subtree = totals[it.tree_pos].devices_subtree;
     row.created_us = it.record.created_us;
     page->rows.push_back(std::move(row));
   }
@@ -195,6 +230,7 @@ Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer,
   std::vector<Grant> grants;
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, viewer, Perm::kAccountRead, root, false, &grants));
   std::vector<const AccountNode*> nodes = Collect(c, grants, depth_limit);
+  const std::vector<Totals> totals = ViewerTotals(grants, nodes);
 
   // The nearest shown ancestor of each node (pre-order + a stack of labels).
   std::vector<int> parent(nodes.size(), -1);
@@ -256,9 +292,9 @@ Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer,
     AppendJsonString(out, records[i].name);
     out->append(",\"depth\":" + std::to_string(n.depth));
     out->append(",\"users\":" + std::to_string(n.members.size()));
-    out->append(",\"sub_accounts\":" + std::to_string(n.descendants));
+    out->append(",\"sub_accounts\":" + std::to_string(totals[i].sub_accounts));
     out->append(",\"devices_direct\":" + std::to_string(Devices(n, false)));
-    out->append(",\"devices_subtree\":" + std::to_string(Devices(n, true)));
+    out->append(",\"devices_subtree\":" + std::to_string(totals[i].devices_subtree));
     out->append(",\"children\":[");
     for (size_t k = 0; k < kids[i].size(); ++k) {
       if (k) out->push_back(',');

@@ -127,6 +127,8 @@ int Show(Context& ctx, Args& args) {
   const std::string key = args.Positional(0, "KEY (the account to show)");
   args.AtMost(1);
   if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;  // an account out of its sight looks missing
   Account a;
   if (!FindAccount(ctx, key, &a)) return kExitFailed;
   auto summary = ctx.db->Summary(a.id);

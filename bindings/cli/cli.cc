@@ -173,8 +173,9 @@ bool Context::ResolveActor(Actor* actor) {
     return true;
   }
   User u;
+  this->actor = Actor::System();  // the actor itself is looked up unscoped
   if (!FindUser(*this, actor_login, &u)) return false;
-  *actor = Actor::User(u.id);
+  *actor = this->actor = Actor::User(u.id);
   return true;
 }
 
@@ -189,7 +190,7 @@ int Context::Fail(const std::string& message) const {
 }
 
 bool FindAccount(Context& ctx, const std::string& key, Account* out) {
-  auto a = ctx.db->FindAccount(key);
+  auto a = ctx.db->FindAccount(ctx.actor, key);
   if (!a.ok()) {
     ctx.Fail(a.status());
     return false;
@@ -199,7 +200,7 @@ bool FindAccount(Context& ctx, const std::string& key, Account* out) {
 }
 
 bool FindUser(Context& ctx, const std::string& login, User* out) {
-  auto u = ctx.db->FindUser(login);
+  auto u = ctx.db->FindUser(ctx.actor, login);
   if (!u.ok()) {
     ctx.Fail(u.status());
     return false;

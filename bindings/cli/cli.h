@@ -106,7 +106,9 @@ struct Context {
   // error and returns false.
   bool Open(bool create = true);
   // The --actor as an Actor; prints and returns false on an unknown login.
+  // From then on the look-ups below see only what the actor may see.
   bool ResolveActor(Actor* actor);
+  Actor actor = Actor::System();  // the resolved --actor (system until then)
   // Prints "canopy: <status>" to err and returns kExitFailed.
   int Fail(const Status& s) const;
   int Fail(const std::string& message) const;
@@ -121,7 +123,9 @@ struct Command {
 };
 const std::vector<Command>& Commands();
 
-// Lookups that print a clear error themselves and return false.
+// Lookups that print a clear error themselves and return false. They look
+// as ctx.actor: what the actor cannot see is "no account with key ...",
+// exactly like a missing one.
 bool FindAccount(Context& ctx, const std::string& key, Account* out);
 bool FindUser(Context& ctx, const std::string& login, User* out);
 // A role by name as seen from `account` (built-in, or a custom role of the

@@ -91,7 +91,7 @@ void PrintEntity(Context& ctx, const Entity& e) {
 }
 
 bool FindEntity(Context& ctx, EntityKind kind, const std::string& key, Entity* out) {
-  auto e = ctx.db->FindEntity(kind, key);
+  auto e = ctx.db->FindEntity(ctx.actor, kind, key);
   if (!e.ok()) {
     ctx.Fail(e.status());
     return false;
@@ -140,9 +140,14 @@ int Show(Context& ctx, Args& args) {
   }
   if (unit && kind != EntityKind::kDevice) throw UsageError{"only devices have unit ids"};
   if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;  // what is out of its sight looks missing
   Entity e;
   if (unit) {
     auto found = ctx.db->FindDeviceByUnitId(*unit);
+    if (found.ok() && !ctx.db->FindEntity(actor, kind, found->key).ok()) {
+      found = Status::NotFound("no device with unit id '" + *unit + "'");
+    }
     if (!found.ok()) return ctx.Fail(found.status());
     e = std::move(found).value();
   } else if (!FindEntity(ctx, kind, args.positionals()[0], &e)) {

@@ -159,13 +159,14 @@ int Run(Context& ctx, Args& args) {
   if (!ctx.ResolveActor(&actor)) return kExitFailed;
   req.viewer = actor;
   if (auto login = args.Get("user")) {
-    User user;
-    if (!FindUser(ctx, *login, &user)) return kExitFailed;
-    if (!actor.is_system() && actor.user() != user.id) {
+    // Refused before the look-up, so that it tells nothing about the user.
+    if (!actor.is_system() && *login != ctx.actor_login) {
       return ctx.Fail(Status::PermissionDenied(
           "only the system actor may read another user's audit view (--user " + *login +
           "); as --actor, canopy log shows the actor's own"));
     }
+    User user;
+    if (!FindUser(ctx, *login, &user)) return kExitFailed;
     req.viewer = Actor::User(user.id);
   }
   if (auto key = args.Get("account")) {

@@ -96,6 +96,12 @@ class Db {
 
   virtual StatusOr<Account> GetAccount(AccountId id) const = 0;
   virtual StatusOr<Account> FindAccount(std::string_view key) const = 0;
+  // The account, user or entity as `viewer` may know it: NotFound, worded
+  // exactly as for a missing one, when the viewer cannot see it (an enabled
+  // user sees an account where it holds any permission, an entity where it
+  // holds any permission of its kind on the owner, a user over whom it holds
+  // a user.* permission or access.grant; docs/index.md).
+  virtual StatusOr<Account> FindAccount(const Actor& viewer, std::string_view key) const = 0;
 
   // Changes name, attributes and settings in one atomic write. Needs
   // account.update on the account for name and attributes;
@@ -128,7 +134,8 @@ class Db {
   // which must be named when there are any (FailedPrecondition otherwise).
   // Memberships on the account are removed. Needs account.delete on the
   // account, and device.assign (per kind) plus user.invite on both accounts
-  // when things move to the receiver.
+  // when things move to the receiver; for each membership on it, user.remove
+  // and every permission of its role, as RemoveMembership.
   virtual Status DeleteAccount(const Actor& actor, AccountId id,
                                AccountId receiver = kNoId) = 0;
 
@@ -161,6 +168,8 @@ class Db {
 
   virtual StatusOr<Entity> GetEntity(EntityId id) const = 0;
   virtual StatusOr<Entity> FindEntity(EntityKind kind, std::string_view key) const = 0;
+  virtual StatusOr<Entity> FindEntity(const Actor& viewer, EntityKind kind,
+                                      std::string_view key) const = 0;
   virtual StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const = 0;
 
   // Needs <kind>.write on the owner.
@@ -189,9 +198,15 @@ class Db {
   virtual StatusOr<UserId> CreateUser(const Actor& actor, const UserSpec& spec) = 0;
   virtual StatusOr<User> GetUser(UserId id) const = 0;
   virtual StatusOr<User> FindUser(std::string_view login) const = 0;
+  virtual StatusOr<User> FindUser(const Actor& viewer, std::string_view login) const = 0;
   // Users created in the account, by id.
   virtual StatusOr<std::vector<User>> UsersOf(AccountId account) const = 0;
 
+  // Acting on a user as a whole (UpdateUser, SetUserDisabled, RemoveUser)
+  // needs the permission named on the user's account, and the actor must
+  // itself hold every permission of each of the user's memberships on that
+  // membership's account (branch-wide for a branch membership): nobody acts
+  // on a user who holds more, or holds it out of the actor's reach.
   // Needs user.update on the user's account.
   virtual Status UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) = 0;
   // A disabled user holds no permissions. Needs user.update on its account.
@@ -213,8 +228,8 @@ class Db {
   // permission of both the old and the new role.
   virtual Status ChangeRole(const Actor& actor, UserId user, AccountId account, RoleId role) = 0;
   // Gives (true) or removes (false) access to the account's sub-accounts,
-  // retroactively. Needs access.grant on the account (and the role's
-  // permissions on its branch to give). Removing is refused
+  // retroactively. Needs access.grant on the account and every permission
+  // of the role as the membership has it now (and on its branch to give). Removing is refused
   // (FailedPrecondition) on an always_on account.
   virtual Status SetBranchAccess(const Actor& actor, UserId user, AccountId account,
                                  bool branch) = 0;

@@ -148,18 +148,27 @@ class AccessTest : public ::testing::Test {
             "no user with id " + std::to_string(kUnknownUser)};
   }
 
+  // What an actor cannot see looks missing (docs/index.md, "What an actor
+  // can see"): NotFound with `text`, the message of a missing one.
+  static Refusal Hidden(const std::string& who, UserId user, const std::string& text) {
+    return {who, Actor::User(user), Code::kNotFound, text};
+  }
+
   // The standard outsiders of a call on acme-a that needs `perm` there: a
-  // user of a sibling account, a user of a child account acting on its
-  // parent, a viewer, a disabled user and an unknown user id.
-  std::vector<Refusal> OutsidersOfA(const std::string& perm) {
-    return {Lacks("sibling acme-b's admin", b_admin_, perm, "acme-a"),
-            Lacks("child acme-a1's admin", a1_admin_, perm, "acme-a"),
+  // user of a sibling account and a user of a child account acting on its
+  // parent (neither sees the object: `hidden` is the missing object's
+  // message), a viewer, a disabled user and an unknown user id.
+  std::vector<Refusal> OutsidersOfA(const std::string& perm,
+                                    const std::string& hidden = "no account with id") {
+    return {Hidden("sibling acme-b's admin", b_admin_, hidden),
+            Hidden("child acme-a1's admin", a1_admin_, hidden),
             Lacks("viewer of acme-a", a_viewer_, perm, "acme-a"), Disabled(), Unknown()};
   }
   // The same for a call on the root tenant acme.
-  std::vector<Refusal> OutsidersOfAcme(const std::string& perm) {
-    return {Lacks("other tenant's admin", globex_admin_, perm, "acme"),
-            Lacks("child acme-a's admin", a_admin_, perm, "acme"),
+  std::vector<Refusal> OutsidersOfAcme(const std::string& perm,
+                                       const std::string& hidden = "no account with id") {
+    return {Hidden("other tenant's admin", globex_admin_, hidden),
+            Hidden("child acme-a's admin", a_admin_, hidden),
             Lacks("viewer of acme", root_viewer_, perm, "acme"), Disabled(), Unknown()};
   }
 
@@ -269,7 +278,13 @@ TEST_F(AccessTest, SetSubAccountManagement) {
   auto set = [this](AccountId id, bool on) {
     return [=, this](const Actor& actor) { return db_->SetSubAccountManagement(actor, id, on); };
   };
-  ExpectRefusedFor(OutsidersOfA("account.manage_sub_accounts"), set(a1_, false));
+  // The sibling's admin sees neither acme-a1 nor its parent; acme-a1's
+  // admin sees its own account (and its parent through its path).
+  ExpectRefusedFor({Hidden("sibling acme-b's admin", b_admin_, "no account with id"),
+                    Lacks("acme-a1's own admin", a1_admin_, "account.manage_sub_accounts", "acme-a"),
+                    Lacks("viewer of acme-a", a_viewer_, "account.manage_sub_accounts", "acme-a"),
+                    Disabled(), Unknown()},
+                   set(a1_, false));
   ExpectRefused([&] { return set(a_, false)(Actor::User(a_admin_)); }, Code::kPermissionDenied,
                 "permission account.manage_sub_accounts missing on account 'acme'");
   ExpectRefused([&] { return set(acme_, false)(Actor::User(root_admin_)); },
@@ -308,10 +323,10 @@ TEST_F(AccessTest, MoveAccount) {
   // acme-a and on acme-b; each actor is refused on the first it lacks.
   auto move = [this](const Actor& actor) { return db_->MoveAccount(actor, a1_, b_); };
   ExpectRefusedFor(
-      {Lacks("sibling acme-b's admin", b_admin_, "account.move", "acme-a1"),
-       Lacks("acme-a1's own admin", a1_admin_, "account.move", "acme-a"),
-       Lacks("acme-a's admin", a_admin_, "account.move", "acme-b"),
-       Lacks("viewer of acme-a", a_viewer_, "account.move", "acme-a1"),
+      {Hidden("sibling acme-b's admin", b_admin_, "account: no account with id"),
+       Hidden("acme-a1's own admin", a1_admin_, "new parent: no account with id"),
+       Hidden("acme-a's admin", a_admin_, "new parent: no account with id"),
+       Hidden("viewer of acme-a", a_viewer_, "new parent: no account with id"),
        Lacks("viewer of acme", root_viewer_, "account.move", "acme-a1"), Disabled(), Unknown()},
       move);
   EXPECT_TRUE(Sees(a_admin_, "d-a1"));
@@ -336,13 +351,13 @@ TEST_F(AccessTest, DeleteAccount) {
   // to the receiver acme-a.
   auto del = [this](const Actor& actor) { return db_->DeleteAccount(actor, a1_, a_); };
   ExpectRefusedFor(
-      {Lacks("sibling acme-b's admin", b_admin_, "account.delete", "acme-a1"),
-       Lacks("acme-a1's own admin", a1_admin_, "device.assign", "acme-a"),
+      {Hidden("sibling acme-b's admin", b_admin_, "delete: no account with id"),
+       Hidden("acme-a1's own admin", a1_admin_, "receiver: no account with id"),
        Lacks("viewer of acme-a", a_viewer_, "account.delete", "acme-a1"), Disabled(), Unknown()},
       del);
   // The receiver must be within reach too.
   ExpectRefused([&] { return db_->DeleteAccount(Actor::User(a_admin_), a1_, b_); },
-                Code::kPermissionDenied, "permission device.assign missing on account 'acme-b'");
+                Code::kNotFound, "receiver: no account with id");
   ASSERT_OK(del(Actor::User(a_admin_)));
   EXPECT_EQ(db_->GetAccount(a1_).status().code(), Code::kNotFound);
   EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a1")->owner, a_);
@@ -371,13 +386,13 @@ TEST_F(AccessTest, DeleteAccounts) {
     return [=, this](const Actor& actor) { return db_->DeleteAccounts(actor, branch, receiver); };
   };
   ExpectRefusedFor(
-      {Lacks("sibling acme-b's admin", b_admin_, "account.delete", "acme-a"),
-       Lacks("child acme-a1's admin", a1_admin_, "account.delete", "acme-a"),
-       Lacks("acme-a's admin", a_admin_, "device.assign", "acme"),
-       Lacks("viewer of acme-a", a_viewer_, "account.delete", "acme-a"), Disabled(), Unknown()},
+      {Hidden("sibling acme-b's admin", b_admin_, "delete: no account with id"),
+       Hidden("child acme-a1's admin", a1_admin_, "delete: no account with id"),
+       Hidden("acme-a's admin", a_admin_, "receiver: no account with id"),
+       Hidden("viewer of acme-a", a_viewer_, "receiver: no account with id"), Disabled(), Unknown()},
       del(acme_));
-  ExpectRefused([&] { return del(b_)(Actor::User(a_admin_)); }, Code::kPermissionDenied,
-                "permission device.assign missing on account 'acme-b'");
+  ExpectRefused([&] { return del(b_)(Actor::User(a_admin_)); }, Code::kNotFound,
+                "receiver: no account with id");
   // A set that leaves a sub-account behind is refused whoever asks.
   std::vector<AccountId> parent_only = {a_};
   ExpectRefused([&] { return db_->DeleteAccounts(Actor::User(root_admin_), parent_only, b_); },
@@ -410,7 +425,7 @@ TEST_F(AccessTest, CreateEntity) {
   ASSERT_OK(create(EntityKind::kEntityView, "by-manager", a_)(Actor::User(manager)));
   // A non-branch membership does not reach the sub-account.
   ExpectRefused([&] { return create(EntityKind::kDevice, "x", a1_)(Actor::User(manager)); },
-                Code::kPermissionDenied, "permission device.write missing on account 'acme-a1'");
+                Code::kNotFound, "owner: no account with id");
   EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "by-admin")->owner, a1_);
   EXPECT_EQ(db_->FindEntity(EntityKind::kEntityView, "by-manager")->owner, a_);
 }
@@ -423,8 +438,8 @@ TEST_F(AccessTest, UpdateEntity) {
       return db_->UpdateEntity(actor, id, p);
     };
   };
-  ExpectRefusedFor(OutsidersOfA("device.write"), rename(DeviceId("d-a"), "x"));
-  ExpectRefusedFor(OutsidersOfAcme("device.write"), rename(DeviceId("d-acme"), "x"));
+  ExpectRefusedFor(OutsidersOfA("device.write", "no entity with id"), rename(DeviceId("d-a"), "x"));
+  ExpectRefusedFor(OutsidersOfAcme("device.write", "no entity with id"), rename(DeviceId("d-acme"), "x"));
   ASSERT_OK(rename(DeviceId("d-a"), "Renamed by admin")(Actor::User(a_admin_)));
   EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a")->name, "Renamed by admin");
 }
@@ -433,7 +448,7 @@ TEST_F(AccessTest, DeleteEntity) {
   auto del = [this](EntityId id) {
     return [=, this](const Actor& actor) { return db_->DeleteEntity(actor, id); };
   };
-  ExpectRefusedFor(OutsidersOfA("device.delete"), del(DeviceId("d-a")));
+  ExpectRefusedFor(OutsidersOfA("device.delete", "no entity with id"), del(DeviceId("d-a")));
   // device.write is not device.delete.
   RoleId writer = CustomRole("writer", {"device.read", "device.write"});
   UserId w = Member("writer@acme", a_, writer, true);
@@ -453,18 +468,20 @@ TEST_F(AccessTest, ReassignEntities) {
       return db_->ReassignEntities(actor, EntityKind::kDevice, by, r, target, &report);
     };
   };
-  // The sibling's admin cannot even see d-a1: it is reported as unknown,
-  // exactly like a missing device, so the refusal reveals nothing.
-  ExpectRefusedFor({{"sibling acme-b's admin", Actor::User(b_admin_), Code::kNotFound,
-                     "no device with key 'd-a1'"},
-                    Lacks("acme-a1's own admin", a1_admin_, "device.assign", "acme-a"),
+  // Neither the sibling's admin nor acme-a1's own see the target acme-a.
+  ExpectRefusedFor({Hidden("sibling acme-b's admin", b_admin_, "target: no account with id"),
+                    Hidden("acme-a1's own admin", a1_admin_, "target: no account with id"),
                     Lacks("viewer of acme-a", a_viewer_, "device.assign", "acme-a"),
                     {"disabled admin", Actor::User(disabled_), Code::kPermissionDenied, "disabled"},
                     Unknown()},
                    move(a_));
+  // The sibling's admin cannot even see d-a1: it is reported as unknown,
+  // exactly like a missing device, so the refusal reveals nothing.
+  ExpectRefused([&] { return move(b_)(Actor::User(b_admin_)); }, Code::kNotFound,
+                "no device with key 'd-a1'");
   // The per-item report says who was denied and why, and nothing moved.
   ReassignReport report;
-  Status s = db_->ReassignEntities(Actor::User(a1_admin_), EntityKind::kDevice, EntityRef::kKey,
+  Status s = db_->ReassignEntities(Actor::User(a_viewer_), EntityKind::kDevice, EntityRef::kKey,
                                    refs, a_, &report);
   EXPECT_TRUE(s.IsPermissionDenied()) << s.ToString();
   ASSERT_EQ(report.items.size(), 1u);
@@ -503,8 +520,8 @@ TEST_F(AccessTest, UpdateUser) {
       return db_->UpdateUser(actor, id, p);
     };
   };
-  ExpectRefusedFor(OutsidersOfA("user.update"), rename(a_viewer_));
-  ExpectRefusedFor(OutsidersOfAcme("user.update"), rename(root_admin_));
+  ExpectRefusedFor(OutsidersOfA("user.update", "no user with id"), rename(a_viewer_));
+  ExpectRefusedFor(OutsidersOfAcme("user.update", "no user with id"), rename(root_admin_));
   ASSERT_OK(rename(a_viewer_)(Actor::User(a_admin_)));
   EXPECT_EQ(db_->GetUser(a_viewer_)->name, "Renamed");
 }
@@ -513,9 +530,9 @@ TEST_F(AccessTest, SetUserDisabled) {
   auto disable = [this](UserId id, bool disabled) {
     return [=, this](const Actor& actor) { return db_->SetUserDisabled(actor, id, disabled); };
   };
-  ExpectRefusedFor(OutsidersOfA("user.update"), disable(a_viewer_, true));
+  ExpectRefusedFor(OutsidersOfA("user.update", "no user with id"), disable(a_viewer_, true));
   // An admin of a sub-account cannot switch off the admin above it.
-  ExpectRefusedFor(OutsidersOfAcme("user.update"), disable(root_admin_, true));
+  ExpectRefusedFor(OutsidersOfAcme("user.update", "no user with id"), disable(root_admin_, true));
   // A disabled user cannot switch itself back on.
   ExpectRefused([&] { return disable(disabled_, false)(Actor::User(disabled_)); },
                 Code::kPermissionDenied, "is disabled");
@@ -530,8 +547,8 @@ TEST_F(AccessTest, RemoveUser) {
   auto remove = [this](UserId id) {
     return [=, this](const Actor& actor) { return db_->RemoveUser(actor, id); };
   };
-  ExpectRefusedFor(OutsidersOfA("user.remove"), remove(a_viewer_));
-  ExpectRefusedFor(OutsidersOfAcme("user.remove"), remove(root_viewer_));
+  ExpectRefusedFor(OutsidersOfA("user.remove", "no user with id"), remove(a_viewer_));
+  ExpectRefusedFor(OutsidersOfAcme("user.remove", "no user with id"), remove(root_viewer_));
   ASSERT_OK(remove(a_viewer_)(Actor::User(a_admin_)));
   EXPECT_EQ(db_->GetUser(a_viewer_).status().code(), Code::kNotFound);
   EXPECT_EQ(db_->FindUser("a-viewer@acme").status().code(), Code::kNotFound);
@@ -546,8 +563,12 @@ TEST_F(AccessTest, Invite) {
   auto invite = [this](UserId user, AccountId account, RoleId role) {
     return [=, this](const Actor& actor) { return db_->Invite(actor, user, account, role); };
   };
-  ExpectRefusedFor(OutsidersOfA("user.invite"), invite(n, a_, viewer_role_));
-  ExpectRefusedFor(OutsidersOfAcme("user.invite"), invite(n, acme_, viewer_role_));
+  ExpectRefusedFor(OutsidersOfA("user.invite", "no user with id"), invite(n, a_, viewer_role_));
+  ExpectRefusedFor({Hidden("other tenant's admin", globex_admin_, "no user with id"),
+                    Hidden("child acme-a's admin", a_admin_, "invite: no account with id"),
+                    Lacks("viewer of acme", root_viewer_, "user.invite", "acme"), Disabled(),
+                    Unknown()},
+                   invite(n, acme_, viewer_role_));
   ASSERT_OK(invite(n, a_, viewer_role_)(Actor::User(a_admin_)));
   auto m = MembershipOn(n, a_);
   ASSERT_TRUE(m.has_value());
@@ -561,8 +582,8 @@ TEST_F(AccessTest, ChangeRole) {
   auto change = [this](UserId user, AccountId account, RoleId role) {
     return [=, this](const Actor& actor) { return db_->ChangeRole(actor, user, account, role); };
   };
-  ExpectRefusedFor(OutsidersOfA("user.invite"), change(a_viewer_, a_, manager_role_));
-  ExpectRefusedFor(OutsidersOfAcme("user.invite"), change(root_viewer_, acme_, manager_role_));
+  ExpectRefusedFor(OutsidersOfA("user.invite", "no user with id"), change(a_viewer_, a_, manager_role_));
+  ExpectRefusedFor(OutsidersOfAcme("user.invite", "no user with id"), change(root_viewer_, acme_, manager_role_));
   ASSERT_OK(change(a_viewer_, a_, manager_role_)(Actor::User(a_admin_)));
   EXPECT_EQ(MembershipOn(a_viewer_, a_)->role, manager_role_);
   EXPECT_TRUE(MembershipOn(a_viewer_, a_)->branch);  // unchanged
@@ -573,8 +594,8 @@ TEST_F(AccessTest, SetBranchAccess) {
   auto set = [this](UserId user, bool branch) {
     return [=, this](const Actor& actor) { return db_->SetBranchAccess(actor, user, a_, branch); };
   };
-  ExpectRefusedFor(OutsidersOfA("access.grant"), set(n, true));
-  ExpectRefusedFor(OutsidersOfA("access.grant"), set(a_viewer_, false));
+  ExpectRefusedFor(OutsidersOfA("access.grant", "no user with id"), set(n, true));
+  ExpectRefusedFor(OutsidersOfA("access.grant", "no user with id"), set(a_viewer_, false));
   EXPECT_FALSE(Sees(n, "d-a1"));
   ASSERT_OK(set(n, true)(Actor::User(a_admin_)));
   EXPECT_TRUE(MembershipOn(n, a_)->branch);
@@ -585,8 +606,8 @@ TEST_F(AccessTest, RemoveMembership) {
   auto remove = [this](UserId user, AccountId account) {
     return [=, this](const Actor& actor) { return db_->RemoveMembership(actor, user, account); };
   };
-  ExpectRefusedFor(OutsidersOfA("user.remove"), remove(a_viewer_, a_));
-  ExpectRefusedFor(OutsidersOfAcme("user.remove"), remove(root_viewer_, acme_));
+  ExpectRefusedFor(OutsidersOfA("user.remove", "no user with id"), remove(a_viewer_, a_));
+  ExpectRefusedFor(OutsidersOfAcme("user.remove", "no user with id"), remove(root_viewer_, acme_));
   ExpectRefused([&] { return remove(a_viewer_, b_)(Actor::User(root_admin_)); }, Code::kNotFound,
                 "is not a member of account 'acme-b'");
   ASSERT_OK(remove(a_viewer_, a_)(Actor::User(a_admin_)));
@@ -603,7 +624,7 @@ TEST_F(AccessTest, CreateRole) {
   };
   ExpectRefusedFor(OutsidersOfAcme("role.manage"), create(acme_, "auditor"));
   ExpectRefused([&] { return create(globex_, "auditor")(Actor::User(root_admin_)); },
-                Code::kPermissionDenied, "permission role.manage missing on account 'globex'");
+                Code::kNotFound, "role tenant: no account with id");
   // Custom roles belong to root tenants only.
   ExpectRefused([&] { return create(a_, "auditor")(Actor::User(root_admin_)); },
                 Code::kInvalidArgument, "root tenant");
@@ -628,7 +649,7 @@ TEST_F(AccessTest, UpdateRole) {
       return db_->UpdateRole(actor, id, {"device.read", "asset.read"});
     };
   };
-  ExpectRefusedFor(OutsidersOfAcme("role.manage"), update(auditor));
+  ExpectRefusedFor(OutsidersOfAcme("role.manage", "no role with id"), update(auditor));
   ExpectRefused([&] { return update(viewer_role_)(Actor::System()); }, Code::kFailedPrecondition,
                 "built-in role 'viewer' cannot be changed");
   ASSERT_OK(update(auditor)(Actor::User(root_admin_)));
@@ -644,7 +665,7 @@ TEST_F(AccessTest, DeleteRole) {
   auto del = [&](RoleId id) {
     return [=, this](const Actor& actor) { return db_->DeleteRole(actor, id); };
   };
-  ExpectRefusedFor(OutsidersOfAcme("role.manage"), del(auditor));
+  ExpectRefusedFor(OutsidersOfAcme("role.manage", "no role with id"), del(auditor));
   ExpectRefused([&] { return del(admin_role_)(Actor::System()); }, Code::kFailedPrecondition,
                 "built-in role 'account_admin' cannot be deleted");
   UserId u = Member("auditor@acme", a_, auditor, false);
@@ -715,7 +736,13 @@ TEST_F(AccessTest, EscalationThroughBranchAccessIsRefused) {
   UserId g = Member("granter@acme", a_, granter, true);
   UserId n = Member("new@acme", a_, admin_role_, false);
   ExpectRefused([&] { return db_->SetBranchAccess(Actor::User(g), n, a_, true); },
-                Code::kPermissionDenied, "cannot give role account_admin on sub-accounts");
+                Code::kPermissionDenied,
+                "cannot change the branch access of a member with role account_admin");
+  // A member whose role it holds it may not widen beyond its own reach.
+  UserId v = Member("new-viewer@acme", a_, CustomRole("reader", {"account.read"}), false);
+  ExpectRefused([&] { return db_->SetBranchAccess(Actor::User(g), v, a1_, true); },
+                Code::kNotFound, "is not a member");
+  EXPECT_OK(db_->SetBranchAccess(Actor::User(g), v, a_, true));
   // Nor by switching the account to always_on, which widens every member.
   ExpectRefused(
       [&] { return db_->SetSubAccountAccess(Actor::User(g), a_, SubAccountAccess::kAlwaysOn); },
@@ -726,22 +753,150 @@ TEST_F(AccessTest, EscalationThroughBranchAccessIsRefused) {
   EXPECT_FALSE(MembershipOn(n, a_)->branch);
 }
 
+// Acting on a user (docs/index.md, "Acting on users"): the actor must reach
+// and hold at least what the user holds. An admin of acme-a without branch
+// access may not touch a user created in acme-a who holds a role on acme-a1
+// (out of its reach), nor a branch-wide admin of acme-a (who holds more).
+TEST_F(AccessTest, ActingOnAUserNeedsWhatTheUserHolds) {
+  UserId flat = Member("flat@acme", a_, admin_role_, false);
+  UserId below = MakeUser(db_.get(), "below@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::System(), below, a1_, viewer_role_, false));
+  const Actor f = Actor::User(flat);
+  UserPatch rename;
+  rename.name = "Renamed";
+  for (UserId target : {below, a_admin_}) {
+    SCOPED_TRACE("target " + db_->GetUser(target)->login);
+    ExpectRefused([&] { return db_->UpdateUser(f, target, rename); }, Code::kPermissionDenied,
+                  "cannot update user");
+    ExpectRefused([&] { return db_->SetUserDisabled(f, target, true); },
+                  Code::kPermissionDenied, "cannot disable user");
+    ExpectRefused([&] { return db_->RemoveUser(f, target); }, Code::kPermissionDenied,
+                  "cannot remove user");
+  }
+  // acme-a1 is out of its reach: the refusal does not name it.
+  Status s = db_->SetUserDisabled(f, below, true);
+  EXPECT_NE(s.message().find("holds a role on an account outside the reach of user 'flat@acme'"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.message().find("acme-a1"), std::string::npos) << s.ToString();
+  // Nor the membership of the branch-wide admin: not its branch access,
+  // not its role, not the membership itself.
+  ExpectRefused([&] { return db_->SetBranchAccess(f, a_admin_, a_, false); },
+                Code::kPermissionDenied,
+                "cannot change the branch access of a member with role account_admin");
+  ExpectRefused([&] { return db_->ChangeRole(f, a_admin_, a_, viewer_role_); },
+                Code::kPermissionDenied, "cannot change role account_admin");
+  ExpectRefused([&] { return db_->RemoveMembership(f, a_admin_, a_); }, Code::kPermissionDenied,
+                "cannot remove a member with role account_admin");
+  // A disabled user gets nothing back from someone who could not give it.
+  ASSERT_OK(db_->SetUserDisabled(Actor::System(), a_admin_, true));
+  ExpectRefused([&] { return db_->SetUserDisabled(f, a_admin_, false); },
+                Code::kPermissionDenied, "cannot enable user 'a-admin@acme'");
+  // Who reaches and holds it all may act.
+  const Actor root = Actor::User(root_admin_);
+  EXPECT_OK(db_->SetUserDisabled(root, a_admin_, false));
+  EXPECT_OK(db_->UpdateUser(root, below, rename));
+  EXPECT_OK(db_->SetUserDisabled(root, below, true));
+  EXPECT_OK(db_->RemoveUser(root, below));
+  EXPECT_OK(db_->SetBranchAccess(root, a_admin_, a_, false));
+  // A user with no memberships needs only the permission on its account.
+  UserId bare = MakeUser(db_.get(), "bare@acme", a_);
+  EXPECT_OK(db_->SetUserDisabled(f, bare, true));
+  EXPECT_OK(db_->RemoveUser(f, bare));
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+// The same rule with a custom role: user.update and user.remove without the
+// target's entity permissions are not enough.
+TEST_F(AccessTest, UserManagersCannotActOnUsersHoldingMoreThanThem) {
+  RoleId hr = CustomRole("hr", {"account.read", "user.read", "user.update", "user.remove"});
+  UserId h = Member("hr@acme", a_, hr, true);
+  UserId v = Member("v@acme", a_, viewer_role_, false);
+  ExpectRefused([&] { return db_->SetUserDisabled(Actor::User(h), v, true); },
+                Code::kPermissionDenied, "does not itself hold asset.read, dashboard.read, device.read");
+  ExpectRefused([&] { return db_->RemoveUser(Actor::User(h), v); }, Code::kPermissionDenied,
+                "cannot remove user 'v@acme' (it has role viewer on account 'acme-a')");
+  // Deleting the account would remove the membership: the same rule.
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(a1_admin_), a1_, kNoId); },
+                Code::kFailedPrecondition, "still has");
+  UserId peer = Member("peer@acme", a1_, admin_role_, true);
+  (void)peer;
+  RoleId deleter = CustomRole("deleter", {"account.read", "account.delete", "device.assign",
+                                          "user.invite", "user.remove"});
+  UserId d = Member("deleter@acme", a_, deleter, true);
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(d), a1_, a_); },
+                Code::kPermissionDenied, "and with it the membership of user");
+}
+
+// What an actor cannot see is refused exactly like something missing
+// (docs/index.md, "What an actor can see"): an account, an entity, a user, a
+// custom role, and a membership on an account where it holds no user.*
+// permission — so refusals cannot be used to probe what exists.
+TEST_F(AccessTest, WhatAnActorCannotSeeLooksMissing) {
+  const Actor b = Actor::User(b_admin_);
+  auto message = [](const Status& s) { return s.ToString(); };
+  auto same = [&](const Status& hidden, const Status& missing, const std::string& hidden_id,
+                  const std::string& missing_id) {
+    EXPECT_EQ(hidden.code(), Code::kNotFound) << hidden.ToString();
+    std::string h = message(hidden), m = message(missing);
+    h.replace(h.rfind(hidden_id), hidden_id.size(), "N");
+    m.replace(m.rfind(missing_id), missing_id.size(), "N");
+    EXPECT_EQ(h, m);
+  };
+  const EntityId d = DeviceId("d-a");
+  const EntityId gone = 999999;
+  EntityPatch p;
+  p.name = "x";
+  same(db_->UpdateEntity(b, d, p), db_->UpdateEntity(b, gone, p), std::to_string(d), "999999");
+  same(db_->DeleteEntity(b, d), db_->DeleteEntity(b, gone), std::to_string(d), "999999");
+  same(db_->SetUserDisabled(b, a_viewer_, true), db_->SetUserDisabled(b, kUnknownUser, true),
+       std::to_string(a_viewer_), std::to_string(kUnknownUser));
+  AccountPatch ap;
+  ap.name = "x";
+  same(db_->UpdateAccount(b, a_, ap), db_->UpdateAccount(b, 424242, ap), std::to_string(a_),
+       "424242");
+  RoleId foreign = CustomRole("foreign", {"device.read"}, globex_);
+  same(db_->DeleteRole(b, foreign), db_->DeleteRole(b, 424242), std::to_string(foreign), "424242");
+  // Membership probing: p sees acme's users and reads acme-b, but holds no
+  // user.* permission on acme-b: a member there and a non-member look alike.
+  UserId probe = MakeUser(db_.get(), "probe@acme", acme_);
+  ASSERT_OK(db_->Invite(Actor::System(), probe, acme_, viewer_role_, false));
+  ASSERT_OK(db_->Invite(Actor::System(), probe, b_, CustomRole("reader", {"account.read"}), false));
+  UserId member = MakeUser(db_.get(), "member@acme", acme_);
+  ASSERT_OK(db_->Invite(Actor::System(), member, b_, viewer_role_, false));
+  UserId stranger = MakeUser(db_.get(), "stranger@acme", acme_);
+  const Actor pa = Actor::User(probe);
+  Status s1 = db_->RemoveMembership(pa, member, b_);
+  Status s2 = db_->RemoveMembership(pa, stranger, b_);
+  EXPECT_EQ(s1.code(), Code::kNotFound) << s1.ToString();
+  EXPECT_EQ(s1.ToString().substr(s1.ToString().find("' is not")),
+            s2.ToString().substr(s2.ToString().find("' is not")));
+  EXPECT_TRUE(MembershipOn(member, b_).has_value());
+  // Where the actor can see the thing, the missing permission is named.
+  ExpectRefused([&] { return db_->UpdateEntity(Actor::User(a_viewer_), d, p); },
+                Code::kPermissionDenied, "permission device.write missing on account 'acme-a'");
+}
+
 TEST_F(AccessTest, InvitingIntoAnAncestorOrASiblingIsRefused) {
   UserId mine = MakeUser(db_.get(), "mine@acme", a_);
+  // Accounts above or beside its own it does not even see.
   ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), mine, acme_, viewer_role_); },
-                Code::kPermissionDenied, "permission user.invite missing on account 'acme'");
+                Code::kNotFound, "invite: no account with id");
   ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), mine, b_, viewer_role_); },
-                Code::kPermissionDenied, "permission user.invite missing on account 'acme-b'");
+                Code::kNotFound, "invite: no account with id");
   ExpectRefused([&] { return db_->Invite(Actor::User(a_admin_), a_admin_, acme_, admin_role_); },
-                Code::kPermissionDenied, "permission user.invite missing on account 'acme'");
+                Code::kNotFound, "invite: no account with id");
   ExpectRefused([&] { return db_->Invite(Actor::User(a1_admin_), a1_admin_, a_, admin_role_); },
+                Code::kNotFound, "invite: no account with id");
+  // Where it can read the account but not invite, the permission is named.
+  ExpectRefused([&] { return db_->Invite(Actor::User(root_viewer_), mine, a_, viewer_role_); },
                 Code::kPermissionDenied, "permission user.invite missing on account 'acme-a'");
   // Nor may it create users up there.
   ExpectRefused(
       [&] {
         return db_->CreateUser(Actor::User(a_admin_), UserSpec{"up@acme", "Up", acme_});
       },
-      Code::kPermissionDenied, "permission user.invite missing on account 'acme'");
+      Code::kNotFound, "user account: no account with id");
   // A custom role of another tenant cannot be used here, whoever asks.
   RoleId foreign = CustomRole("foreign", {"device.read"}, globex_);
   ExpectRefused([&] { return db_->Invite(Actor::System(), mine, a_, foreign); },
@@ -749,16 +904,19 @@ TEST_F(AccessTest, InvitingIntoAnAncestorOrASiblingIsRefused) {
 }
 
 TEST_F(AccessTest, MovingOnesOwnAccountToWidenReachIsRefused) {
-  // acme-a's admin moving acme-a itself (it lacks account.move on acme).
+  // acme-a's admin moving acme-a itself (it does not even see acme-b).
   ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), a_, b_); },
-                Code::kPermissionDenied, "permission account.move missing on account 'acme'");
+                Code::kNotFound, "new parent: no account with id");
   // ... or moving a sibling's account into its own subtree to see its devices.
   ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), b_, a_); },
-                Code::kPermissionDenied, "permission account.move missing on account 'acme-b'");
+                Code::kNotFound, "account: no account with id");
+  // Under an account it sees, it still lacks account.move on its parent.
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), a_, a1_); },
+                Code::kPermissionDenied, "permission account.move missing on account 'acme'");
   EXPECT_FALSE(Sees(a_admin_, "d-b"));
   // ... or acme-a1's admin pulling its own account up under the root.
   ExpectRefused([&] { return db_->MoveAccount(Actor::User(a1_admin_), a1_, acme_); },
-                Code::kPermissionDenied, "permission account.move missing on account 'acme-a'");
+                Code::kNotFound, "new parent: no account with id");
   // ... or an admin of acme-a who can only read acme-b moving a sub-account
   // of acme-a there.
   UserId mover = MakeUser(db_.get(), "mover@acme", acme_);
@@ -809,7 +967,7 @@ TEST_F(AccessTest, ReassigningFromAnAccountOneCannotSeeIsRefused) {
         return db_->ReassignEntities(Actor::User(a_admin_), EntityKind::kDevice, EntityRef::kKey,
                                      own, b_, nullptr);
       },
-      Code::kPermissionDenied, "permission device.assign missing on account 'acme-b'");
+      Code::kNotFound, "target: no account with id");
 }
 
 TEST_F(AccessTest, AlwaysOnAccessCannotBeRevoked) {
@@ -846,7 +1004,7 @@ TEST_F(AccessTest, DefiningARoleWithPermissionsOneLacksIsRefused) {
       Code::kPermissionDenied, "does not itself hold device.delete");
   // An admin of a sub-account cannot define roles for the tenant at all.
   ExpectRefused([&] { return db_->CreateRole(Actor::User(a_admin_), acme_, "x", {"device.read"}); },
-                Code::kPermissionDenied, "permission role.manage missing on account 'acme'");
+                Code::kNotFound, "role tenant: no account with id");
 }
 
 TEST_F(AccessTest, SwitchingAChildsManagementNeedsItOnTheParent) {

@@ -187,6 +187,62 @@ class Model {
     return Code::kOk;
   }
 
+  // Acting on a user as a whole (rename, disable, remove): `perm` on its
+  // home account, and the actor holds every membership's role there
+  // (branch-wide for a branch membership).
+  Code RequireOverUser(const Actor& actor, const std::string& perm, UserId target) const {
+    const MUser& t = users.at(target);
+    Code c = Require(actor, perm, t.home);
+    for (const auto& [a, m] : t.memberships) {
+      if (c == Code::kOk) c = RequireHolds(actor, roles.at(m.role).perms, m.branch, a);
+    }
+    return c;
+  }
+
+  // ---- what an actor can see (an enabled user; others see everything) ----
+  const MUser* Seer(const Actor& actor) const {
+    if (actor.is_system()) return nullptr;
+    auto it = users.find(actor.user());
+    return it == users.end() || it->second.disabled ? nullptr : &it->second;
+  }
+  bool Sees(const Actor& actor, AccountId a) const {
+    return Seer(actor) == nullptr || !PermsOn(actor.user(), a).empty();
+  }
+  bool SeesEntity(const Actor& actor, EntityKind kind, AccountId owner) const {
+    if (Seer(actor) == nullptr) return true;
+    Perms held = PermsOn(actor.user(), owner);
+    for (const char* a : {"read", "write", "assign", "delete"}) {
+      if (held.count(KindPerm(kind, a))) return true;
+    }
+    return false;
+  }
+  bool SeesUsersOn(const Actor& actor, AccountId a) const {
+    Perms held = PermsOn(actor.user(), a);
+    for (const char* p : {"user.read", "user.invite", "user.update", "user.remove", "access.grant"}) {
+      if (held.count(p)) return true;
+    }
+    return false;
+  }
+  bool SeesUser(const Actor& actor, UserId u) const {
+    if (Seer(actor) == nullptr || actor.user() == u) return true;
+    const MUser& t = users.at(u);
+    if (SeesUsersOn(actor, t.home)) return true;
+    for (const auto& [a, m] : t.memberships) {
+      if (SeesUsersOn(actor, a)) return true;
+    }
+    return false;
+  }
+  bool SeesMembership(const Actor& actor, UserId u, AccountId a) const {
+    return Seer(actor) == nullptr || actor.user() == u || SeesUsersOn(actor, a);
+  }
+  // The account / user / role exists and the actor sees it.
+  bool Found(const Actor& actor, AccountId a) const { return accounts.count(a) && Sees(actor, a); }
+  bool FoundUser(const Actor& actor, UserId u) const { return users.count(u) && SeesUser(actor, u); }
+  bool FoundRole(const Actor& actor, RoleId r) const {
+    auto it = roles.find(r);
+    return it != roles.end() && (it->second.tenant == kNoId || Found(actor, it->second.tenant));
+  }
+
   // ---- queries ----
   std::set<std::string> Visible(UserId uid, EntityKind kind, const std::string& perm) const {
     std::set<std::string> out;

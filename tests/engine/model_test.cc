@@ -122,7 +122,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     if (parent == kNoId) {
       want = m_.Resolve(actor);
       if (want == Code::kOk && !actor.is_system()) want = Code::kPermissionDenied;
-    } else if (!m_.accounts.count(parent)) {
+    } else if (!m_.Found(actor, parent)) {
       want = Code::kNotFound;
     } else {
       want = m_.Require(actor, "account.create", parent);
@@ -155,7 +155,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     AccountId a = PickAccount();
     AccountId np = PickAccount();
     Code want = Code::kOk;
-    if (!m_.accounts.count(a) || !m_.accounts.count(np)) {
+    if (!m_.Found(actor, a) || !m_.Found(actor, np)) {
       want = Code::kNotFound;
     } else if (m_.accounts[a].parent == kNoId) {
       want = Code::kFailedPrecondition;
@@ -209,7 +209,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     Code want = Code::kOk;
     std::set<AccountId> set;
     for (AccountId id : ids) {
-      if (!m_.accounts.count(id)) {
+      if (!m_.Found(actor, id)) {
         want = Code::kNotFound;
         break;
       }
@@ -219,7 +219,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
     }
     if (want == Code::kOk && receiver != kNoId) {
-      if (!m_.accounts.count(receiver)) want = Code::kNotFound;
+      if (!m_.Found(actor, receiver)) want = Code::kNotFound;
       else if (set.count(receiver)) want = Code::kInvalidArgument;
     }
     for (AccountId id : ids) {
@@ -251,6 +251,11 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         for (const auto& [uid, u] : m_.users) homes |= u.home == id;
         if (homes && receiver != kNoId && want == Code::kOk) {
           want = m_.Require(actor, "user.invite", receiver);
+        }
+        for (UserId u : m_.MembersOf(id)) {  // its memberships go: as for uninvite
+          if (want == Code::kOk) want = m_.Require(actor, "user.remove", id);
+          const auto& m = m_.users[u].memberships[id];
+          if (want == Code::kOk) want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, id);
         }
         if (want == Code::kOk && (owns || homes) && receiver == kNoId) {
           want = Code::kFailedPrecondition;
@@ -289,7 +294,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     AccountId owner = PickAccount();
     Code want = Code::kOk;
     if (!unit.empty() && kind != EntityKind::kDevice) want = Code::kInvalidArgument;
-    if (want == Code::kOk && !m_.accounts.count(owner)) want = Code::kNotFound;
+    if (want == Code::kOk && !m_.Found(actor, owner)) want = Code::kNotFound;
     if (want == Code::kOk) want = m_.Require(actor, KindPerm(kind, "write"), owner);
     if (want == Code::kOk && m_.entities.count({kind, key})) want = Code::kAlreadyExists;
     if (want == Code::kOk && !unit.empty()) {
@@ -315,7 +320,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     auto key = PickKey(m_.entities);
     auto e = db_->FindEntity(key.first, key.second);
     ASSERT_OK(e);
-    Code want = m_.Require(actor, KindPerm(key.first, "delete"), m_.entities[key].owner);
+    Code want = !m_.SeesEntity(actor, key.first, m_.entities[key].owner)
+                    ? Code::kNotFound
+                    : m_.Require(actor, KindPerm(key.first, "delete"), m_.entities[key].owner);
     Status s = db_->DeleteEntity(actor, e->id);
     Expect(want, s, "delete entity");
     if (s.ok()) m_.entities.erase(key);
@@ -339,7 +346,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     if (P(5)) refs.push_back(refs.front());
     AccountId target = PickAccount();
     Code want = Code::kOk;
-    if (!m_.accounts.count(target)) {
+    if (!m_.Found(actor, target)) {
       want = Code::kNotFound;
     } else if (m_.Resolve(actor) != Code::kOk) {
       want = m_.Resolve(actor);
@@ -354,13 +361,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
             unknown = true;
             continue;
           }
-          if (!actor.is_system()) {
-            // What the actor can neither read nor assign looks missing.
-            Perms held = m_.PermsOn(actor.user(), it->second.owner);
-            if (!held.count(KindPerm(kind, "read")) && !held.count(KindPerm(kind, "assign"))) {
-              unknown = true;
-              continue;
-            }
+          if (!m_.SeesEntity(actor, kind, it->second.owner)) {  // looks missing
+            unknown = true;
+            continue;
           }
           if (!seen.insert(ref).second) {
             dup = true;
@@ -380,7 +383,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     ReassignReport report;
     Status s = db_->ReassignEntities(actor, kind, EntityRef::kKey, refs, target, &report);
     Expect(want, s, "reassign");
-    if (m_.accounts.count(target) && m_.Resolve(actor) == Code::kOk) {
+    if (m_.Found(actor, target) && m_.Resolve(actor) == Code::kOk) {
       EXPECT_EQ(report.items.size(), refs.size());  // one item per ref, also on refusal
     }
     if (!s.ok()) return;
@@ -394,7 +397,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     std::string login = P(4) && !m_.users.empty() ? m_.users.begin()->second.login
                                                   : "u" + std::to_string(++counter_) + "@x";
     Code want = Code::kOk;
-    if (!m_.accounts.count(home)) want = Code::kNotFound;
+    if (!m_.Found(actor, home)) want = Code::kNotFound;
     if (want == Code::kOk) want = m_.Require(actor, "user.invite", home);
     if (want == Code::kOk) {
       for (const auto& [id, u] : m_.users) {
@@ -417,9 +420,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     UserId u = PickUser();
     bool remove = P(20);
     bool disabled = P(60);
-    Code want = m_.users.count(u) ? Code::kOk : Code::kNotFound;
+    Code want = m_.FoundUser(actor, u) ? Code::kOk : Code::kNotFound;
     if (want == Code::kOk) {
-      want = m_.Require(actor, remove ? "user.remove" : "user.update", m_.users[u].home);
+      want = m_.RequireOverUser(actor, remove ? "user.remove" : "user.update", u);
     }
     Status s = remove ? db_->RemoveUser(actor, u) : db_->SetUserDisabled(actor, u, disabled);
     Expect(want, s, remove ? "remove user" : "disable user");
@@ -444,7 +447,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     std::optional<bool> branch;
     if (P(60)) branch = P(50);
     Code want = Code::kOk;
-    if (!m_.users.count(u) || !m_.accounts.count(a) || !m_.roles.count(role)) {
+    if (!m_.FoundUser(actor, u) || !m_.Found(actor, a) || !m_.FoundRole(actor, role)) {
       want = Code::kNotFound;
     }
     bool b = false;
@@ -491,11 +494,15 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     Actor actor = PickActor();
     int what = static_cast<int>(R(3));
     bool has = m_.users[u].memberships.count(a) > 0;
-    Code want = has ? Code::kOk : Code::kNotFound;
+    // What the actor cannot see looks missing: the user, the account, the
+    // membership (docs/index.md, "What an actor can see").
+    Code want = has && m_.SeesUser(actor, u) && m_.Sees(actor, a) && m_.SeesMembership(actor, u, a)
+                    ? Code::kOk
+                    : Code::kNotFound;
     Status s;
     if (what == 0) {  // change role
       RoleId role = PickRole();
-      if (want == Code::kOk && !m_.roles.count(role)) want = Code::kNotFound;
+      if (want == Code::kOk && !m_.FoundRole(actor, role)) want = Code::kNotFound;
       if (want == Code::kOk) want = m_.Require(actor, "user.invite", a);
       if (want == Code::kOk && m_.roles[role].tenant != kNoId && m_.roles[role].tenant != m_.Tenant(a)) {
         want = Code::kFailedPrecondition;
@@ -511,6 +518,10 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     } else if (what == 1) {  // branch access
       bool branch = P(50);
       if (want == Code::kOk) want = m_.Require(actor, "access.grant", a);
+      if (want == Code::kOk) {  // the actor holds what the membership gives now
+        const auto& m = m_.users[u].memberships[a];
+        want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, a);
+      }
       if (want == Code::kOk && !branch && m_.accounts[a].access == SubAccountAccess::kAlwaysOn) {
         want = Code::kFailedPrecondition;
       }
@@ -538,7 +549,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     AccountId a = PickAccount();
     if (P(50)) {
       SubAccountAccess access = static_cast<SubAccountAccess>(R(3));
-      Code want = m_.accounts.count(a) ? Code::kOk : Code::kNotFound;
+      Code want = m_.Found(actor, a) ? Code::kOk : Code::kNotFound;
       if (want == Code::kOk) want = m_.Require(actor, "access.grant", a);
       bool change = want == Code::kOk && m_.accounts[a].access != access;
       if (change && access == SubAccountAccess::kAlwaysOn) {
@@ -558,7 +569,12 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       m_.accounts[a].access = access;
     } else {
       bool on = P(60);
-      Code want = m_.accounts.count(a) ? Code::kOk : Code::kNotFound;
+      // Seen on the account itself or on its parent, where it is decided.
+      Code want = m_.accounts.count(a) && (m_.Sees(actor, a) ||
+                                           (m_.accounts[a].parent != kNoId &&
+                                            m_.Sees(actor, m_.accounts[a].parent)))
+                      ? Code::kOk
+                      : Code::kNotFound;
       if (want == Code::kOk) {
         if (m_.accounts[a].parent == kNoId) {
           want = m_.Resolve(actor);
@@ -586,7 +602,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       if (P(20)) perms.push_back("fe.account-hierarchy.read.subAccount");
       Perms set(perms.begin(), perms.end());
       if (set.erase("fe.account-hierarchy.read.subAccount")) set.insert("account.read");
-      Code want = m_.accounts.count(t) ? Code::kOk : Code::kNotFound;
+      Code want = m_.Found(actor, t) ? Code::kOk : Code::kNotFound;
       if (want == Code::kOk && m_.accounts[t].parent != kNoId) want = Code::kInvalidArgument;
       if (want == Code::kOk) want = m_.Require(actor, "role.manage", t);
       if (want == Code::kOk) want = m_.RequireHolds(actor, set, true, t);
@@ -601,7 +617,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       if (r.ok()) m_.roles[*r] = {t, name, set};
     } else {
       RoleId r = PickRole();
-      Code want = m_.roles.count(r) ? Code::kOk : Code::kNotFound;
+      Code want = m_.FoundRole(actor, r) ? Code::kOk : Code::kNotFound;
       if (want == Code::kOk && m_.roles[r].tenant == kNoId) want = Code::kFailedPrecondition;
       if (want == Code::kOk) want = m_.Require(actor, "role.manage", m_.roles[r].tenant);
       if (want == Code::kOk) {
@@ -957,10 +973,19 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       std::set<AccountId> rows;
       for (const auto& row : table.rows) {
         rows.insert(row.id);
-        ASSERT_EQ(row.devices_subtree, static_cast<uint64_t>(m_.SubtreeCount(row.id, EntityKind::kDevice)));
+        // Totals count only the readable accounts below the row: a row
+        // read without branch access reveals nothing under it.
+        uint64_t below = 0, devices = static_cast<uint64_t>(m_.Direct(row.id, EntityKind::kDevice));
+        for (AccountId r : readable) {
+          if (r != row.id && m_.IsProperAncestor(row.id, r)) {
+            below++;
+            devices += static_cast<uint64_t>(m_.Direct(r, EntityKind::kDevice));
+          }
+        }
+        ASSERT_EQ(row.devices_subtree, devices);
         ASSERT_EQ(row.devices_direct, static_cast<uint64_t>(m_.Direct(row.id, EntityKind::kDevice)));
         ASSERT_EQ(row.users, m_.MembersOf(row.id).size());
-        ASSERT_EQ(row.sub_accounts, m_.Subtree(row.id).size() - 1);
+        ASSERT_EQ(row.sub_accounts, below);
         ASSERT_EQ(row.depth, m_.Depth(row.id));
       }
       ASSERT_EQ(rows, readable) << u.login;

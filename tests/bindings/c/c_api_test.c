@@ -719,33 +719,36 @@ static void TestRolesUsersMemberships(World* w) {
   CHECK(canopy_memberships_count(ms) == 2);  // b and aud; temp's went with it
   canopy_memberships_destroy(ms);
 
-  // Top-down only: a's admin role on acme-a gives nothing on acme.
-  FAILS_WITH(CANOPY_PERMISSION_DENIED, "account.create",
+  // Top-down only: a's admin role on acme-a gives nothing on acme, which it
+  // does not even see (it looks missing).
+  FAILS_WITH(CANOPY_NOT_FOUND, "parent: no account with id",
              canopy_account_create(db, w->a, "acme-c", "C", w->acme, NULL, 0, 0, &id, &err));
   OK(canopy_account_create(db, w->a, "acme-a2", "Sub-account A2", w->acme_a, NULL, 0, 0, &id,
                            &err));
   FAILS(CANOPY_PERMISSION_DENIED,
         canopy_account_create(db, w->b, "acme-b1", "B1", w->acme_b, NULL, 0, 0, &id, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_update(db, w->a, w->acme, "Mine now", NULL, &err));
-  FAILS(CANOPY_PERMISSION_DENIED,
+  // What lies out of a's sight (acme, acme-b and their users and roles) looks
+  // missing to it: NotFound, as for an unknown id.
+  FAILS(CANOPY_NOT_FOUND, canopy_account_update(db, w->a, w->acme, "Mine now", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND,
         canopy_account_set_sub_account_management(db, w->a, w->acme_b, 1, &err));
-  FAILS(CANOPY_PERMISSION_DENIED,
+  FAILS(CANOPY_NOT_FOUND,
         canopy_account_set_sub_account_access(db, w->a, w->acme_b, 1, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_move(db, w->a, w->acme_a1, w->acme_b, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_delete(db, w->a, w->acme_b, 0, &err));
-  FAILS(CANOPY_PERMISSION_DENIED,
+  FAILS(CANOPY_NOT_FOUND, canopy_account_move(db, w->a, w->acme_a1, w->acme_b, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_delete(db, w->a, w->acme_b, 0, &err));
+  FAILS(CANOPY_NOT_FOUND,
         canopy_role_create(db, w->a, w->acme, "mine", perms, 1, &id, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_role_update(db, w->a, w->auditor, perms, 1, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_role_delete(db, w->a, w->auditor, &err));
-  FAILS(CANOPY_PERMISSION_DENIED,
+  FAILS(CANOPY_NOT_FOUND, canopy_role_update(db, w->a, w->auditor, perms, 1, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_role_delete(db, w->a, w->auditor, &err));
+  FAILS(CANOPY_NOT_FOUND,
         canopy_user_create(db, w->a, "x@acme.example", "X", w->acme, &id, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_user_update(db, w->a, w->admin, "X", &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_user_set_disabled(db, w->a, w->admin, 1, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_user_remove(db, w->a, w->admin, &err));
-  FAILS(CANOPY_PERMISSION_DENIED,
+  FAILS(CANOPY_NOT_FOUND, canopy_user_update(db, w->a, w->admin, "X", &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_set_disabled(db, w->a, w->admin, 1, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_remove(db, w->a, w->admin, &err));
+  FAILS(CANOPY_NOT_FOUND,
         canopy_membership_change_role(db, w->a, w->b, w->acme_b, w->viewer, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_membership_set_branch(db, w->a, w->b, w->acme_b, 1, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_membership_remove(db, w->a, w->b, w->acme_b, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_set_branch(db, w->a, w->b, w->acme_b, 1, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_remove(db, w->a, w->b, w->acme_b, &err));
 }
 
 static void TestEntities(World* w) {
@@ -800,7 +803,8 @@ static void TestEntities(World* w) {
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_account_create(db, 0, "x", "X", 0, bad_attr, 0, 0, &id, &err));
   canopy_attributes_destroy(bad_attr);
-  FAILS_WITH(CANOPY_PERMISSION_DENIED, "device.write",
+  // acme is out of b's sight: it looks missing.
+  FAILS_WITH(CANOPY_NOT_FOUND, "owner: no account with id",
              canopy_entity_create(db, w->b, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL, w->acme,
                                   NULL, &id, &err));
 
@@ -871,8 +875,8 @@ static void TestEntities(World* w) {
   FAILS(CANOPY_NOT_FOUND, canopy_entity_update(db, 0, 4242, "X", NULL, NULL, NULL, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_entity_update(db, 0, dev_a1, "\xF5\x80\x80\x80", NULL, NULL, NULL, &err));
-  FAILS(CANOPY_PERMISSION_DENIED,
-        canopy_entity_update(db, w->b, dev_a1, "Mine", NULL, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "no entity with id",  // out of b's sight: looks missing
+             canopy_entity_update(db, w->b, dev_a1, "Mine", NULL, NULL, NULL, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_entity_update(NULL, 0, dev_a1, "X", NULL, NULL, NULL, &err));
   canopy_attributes_destroy(attrs2);
@@ -881,7 +885,7 @@ static void TestEntities(World* w) {
   uint64_t doomed = 0;
   OK(canopy_entity_create(db, 0, CANOPY_KIND_DASHBOARD, "dash-1", NULL, "Fleet", NULL, w->acme,
                           NULL, &doomed, &err));
-  FAILS_WITH(CANOPY_PERMISSION_DENIED, "dashboard.delete",
+  FAILS_WITH(CANOPY_NOT_FOUND, "no entity with id",  // out of a's sight: looks missing
              canopy_entity_delete(db, w->a, doomed, &err));
   OK(canopy_entity_delete(db, w->admin, doomed, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_entity_delete(db, 0, doomed, &err));
@@ -953,15 +957,21 @@ static void TestEntities(World* w) {
   CHECK(canopy_reassign_report_outcome(report, 1) == CANOPY_OUTCOME_DUPLICATE);
   CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_DUPLICATE) == 1);
   canopy_reassign_report_destroy(report);
-  // aud (auditor on acme-b) reads dev-b1 but may assign nothing: denied.
+  // peek (auditor on acme-b, viewer on acme) reads dev-b1 but may assign
+  // nothing: denied.
+  uint64_t peek = 0;
+  OK(canopy_user_create(db, 0, "peek@acme.example", "Peek", w->acme, &peek, &err));
+  OK(canopy_membership_invite(db, 0, peek, w->acme_b, w->auditor, 0, &err));
+  OK(canopy_membership_invite(db, 0, peek, w->acme, w->viewer, 0, &err));
   const char* foreign[] = {"dev-b1"};
   FAILS_WITH(CANOPY_PERMISSION_DENIED, "device.assign",
-             canopy_entity_reassign(db, w->aud, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, foreign, 1,
+             canopy_entity_reassign(db, peek, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, foreign, 1,
                                     w->acme, &report, &err));
   CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_DENIED);
   CHECK(canopy_reassign_report_total(report, CANOPY_OUTCOME_DENIED) == 1);
   CHECK(strstr(canopy_reassign_report_message(report, 0), "device.assign") != NULL);
   canopy_reassign_report_destroy(report);
+  OK(canopy_user_remove(db, 0, peek, &err));
   // a cannot even read dev-b1: it is reported as unknown, not revealed.
   const char* hidden[] = {"dev-a2", "dev-b1"};
   FAILS(CANOPY_NOT_FOUND, canopy_entity_reassign(db, w->a, CANOPY_KIND_DEVICE, CANOPY_REF_KEY,
@@ -1477,7 +1487,7 @@ static void TestDeletes(World* w) {
              canopy_account_delete_many(db, 0, NULL, 2, CANOPY_NO_ID, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(db, 0, NULL, 0, CANOPY_NO_ID, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(NULL, 0, partial, 2, 0, &err));
-  FAILS(CANOPY_PERMISSION_DENIED, canopy_account_delete_many(db, w->a, partial, 2, 0, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_delete_many(db, w->a, partial, 2, 0, &err));
   uint64_t branch[] = {x1, x3, x2};
   OK(canopy_account_delete_many(db, 0, branch, 3, CANOPY_NO_ID, &err));
   canopy_account_t* a = NULL;

@@ -60,6 +60,14 @@ SEED = [
     {"type": "entity", "kind": "asset", "key": "site-7", "name": "Depot", "account": "acme-a"},
 ]
 
+# flat@acme.example: account_admin of acme-a without branch access (it does
+# not reach acme-a1). Pass to seed() as extra records.
+FLAT_ADMIN = [
+    {"type": "user", "login": "flat@acme.example", "name": "Flat", "account": "acme-a"},
+    {"type": "membership", "login": "flat@acme.example", "account": "acme-a",
+     "role": "account_admin", "branch": False},
+]
+
 
 def jsonl(records):
     return "".join(json.dumps(r) + "\n" for r in records)

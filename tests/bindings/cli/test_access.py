@@ -3,7 +3,7 @@
 
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import FLAT_ADMIN, CliTestCase
 
 
 class CheckTest(CliTestCase):
@@ -119,6 +119,62 @@ class WhoCanTest(CliTestCase):
         self.assertIn("--entity is required",
                       self.usage_error("who-can", "--permission", "device.read"))
         self.assertIn("--permission is required", self.usage_error("who-can", "--entity", "x"))
+
+
+class HiddenTest(CliTestCase):
+    """What the actor cannot see is refused exactly like something missing."""
+
+    def setUp(self):
+        super().setUp()
+        self.seed(FLAT_ADMIN)
+
+    def same_refusal(self, actor, hidden, missing, name_hidden, name_missing):
+        """Both refused alike: same exit status, same message but for the name."""
+        p1 = self.expect(1, "--actor", actor, *hidden)
+        p2 = self.expect(1, "--actor", actor, *missing)
+        self.assertEqual(p1.stderr.replace(name_hidden, "X"), p2.stderr.replace(name_missing, "X"))
+        self.assertIn("not_found", p1.stderr)
+        return p1.stderr
+
+    def test_objects_of_another_branch_look_missing(self):
+        a = "a@acme.example"
+        err = self.same_refusal(a, ["device", "update", "dev-b1", "--name", "X"],
+                                ["device", "update", "nope", "--name", "X"], "dev-b1", "nope")
+        self.assertNotIn("acme-b", err)
+        self.same_refusal(a, ["device", "delete", "dev-b1"], ["device", "delete", "nope"],
+                          "dev-b1", "nope")
+        self.same_refusal(a, ["device", "show", "dev-b1"], ["device", "show", "nope"],
+                          "dev-b1", "nope")
+        err = self.same_refusal(
+            a, ["user", "invite", "b@acme.example", "--account", "acme-a", "--role", "viewer"],
+            ["user", "invite", "nobody@x", "--account", "acme-a", "--role", "viewer"],
+            "b@acme.example", "nobody@x")
+        self.assertNotIn("acme-b", err)
+        self.same_refusal(a, ["user", "uninvite", "b@acme.example", "--account", "acme-b"],
+                          ["user", "uninvite", "nobody@x", "--account", "acme-b"],
+                          "b@acme.example", "nobody@x")
+        self.same_refusal(a, ["tree", "--account", "acme-b"], ["tree", "--account", "nope"],
+                          "acme-b", "nope")
+        self.same_refusal(a, ["account", "show", "acme"], ["account", "show", "nope"],
+                          "acme", "nope")
+        # What it can see but not change names the permission.
+        err = self.refused("--actor", "b@acme.example", "device", "update", "dev-b1",
+                           "--name", "X")
+        self.assertIn("permission device.write missing on account 'acme-b'", err)
+
+    def test_rows_total_only_what_is_readable(self):
+        rows = {r["key"]: r for r in self.json_lines("--actor", "flat@acme.example", "tree")}
+        self.assertEqual(list(rows), ["acme-a"])
+        # acme-a1 (and its device) lies below its reach: not counted.
+        self.assertEqual((rows["acme-a"]["sub_accounts"], rows["acme-a"]["devices_subtree"]),
+                         (0, rows["acme-a"]["devices"]))
+        graph = self.json_one("--actor", "flat@acme.example", "tree", "--format", "json")
+        top = graph["accounts"][0]
+        self.assertEqual((top["key"], top["sub_accounts"], top["devices_subtree"]),
+                         ("acme-a", 0, top["devices_direct"]))
+        # A branch-wide admin sees the whole subtree's totals.
+        rows = {r["key"]: r for r in self.json_lines("--actor", "a@acme.example", "tree")}
+        self.assertEqual(rows["acme-a"]["sub_accounts"], 1)
 
 
 if __name__ == "__main__":

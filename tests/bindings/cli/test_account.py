@@ -82,7 +82,12 @@ class CreateTest(CliTestCase):
         # ...but never next to or above it.
         err = self.refused("--actor", "a@acme.example", "account", "create", "x", "--name", "X",
                         "--parent", "acme")
-        self.assertIn("permission account.create missing on account 'acme'", err)
+        # (acme is out of its sight: it looks missing.)
+        self.assertIn("no account with key 'acme'", err)
+        # Where it can read the account but lacks the permission, it is named.
+        err = self.refused("--actor", "b@acme.example", "account", "create", "x", "--name", "X",
+                           "--parent", "acme-b")
+        self.assertIn("permission account.create missing on account 'acme-b'", err)
         # Only the system actor creates root tenants.
         err = self.refused("--actor", "admin@acme.example", "account", "create", "r", "--name", "R")
         self.assertIn("permission_denied", err)
@@ -197,6 +202,9 @@ class MoveTest(CliTestCase):
     def test_refusal_via_actor(self):
         err = self.refused("--actor", "a@acme.example", "account", "move", "acme-a1",
                         "--parent", "acme-b")
+        self.assertIn("not_found: no account with key 'acme-b'", err)
+        err = self.refused("--actor", "b@acme.example", "account", "move", "acme-b",
+                           "--parent", "acme-b")
         self.assertIn("permission account.move missing on account 'acme-b'", err)
 
     def test_errors(self):
@@ -247,6 +255,8 @@ class DeleteTest(CliTestCase):
     def test_refusal_via_actor(self):
         err = self.refused("--actor", "b@acme.example", "account", "delete", "acme-b",
                         "--receiver", "acme")
+        self.assertIn("no account with key 'acme'", err)  # out of its sight
+        err = self.refused("--actor", "b@acme.example", "account", "delete", "acme-b")
         self.assertIn("permission account.delete missing on account 'acme-b'", err)
 
     def test_errors(self):

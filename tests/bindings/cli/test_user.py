@@ -3,7 +3,7 @@
 
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import FLAT_ADMIN, CliTestCase
 
 
 class UserTest(CliTestCase):
@@ -87,7 +87,7 @@ class UserTest(CliTestCase):
         # a administers acme-a only: it cannot invite anyone to acme-b.
         err = self.refused("--actor", "a@acme.example", "user", "invite", "a@acme.example",
                            "--account", "acme-b", "--role", "viewer")
-        self.assertIn("permission user.invite missing on account 'acme-b'", err)
+        self.assertIn("no account with key 'acme-b'", err)  # out of its sight
         # A viewer cannot hand on a role it does not hold.
         self.ok("user", "create", "c@acme.example", "--name", "C", "--account", "acme-b")
         err = self.refused("--actor", "b@acme.example", "user", "invite", "c@acme.example",
@@ -152,6 +152,11 @@ class UserTest(CliTestCase):
                             "user.invite")):
             with self.subTest(argv=argv):
                 err = self.refused("--actor", "a@acme.example", *argv)
+                # b and acme-b are out of a's sight: they look missing.
+                self.assertTrue("no user with login 'b@acme.example'" in err or
+                                "no account with key 'acme-b'" in err, err)
+                # b itself sees its account and itself but holds no user.* there.
+                err = self.refused("--actor", "b@acme.example", *argv)
                 self.assertIn(f"permission {perm} missing on account 'acme-b'", err)
         self.assertFalse(self.json_one("user", "show", "b@acme.example")["disabled"])
 
@@ -174,6 +179,47 @@ class UserTest(CliTestCase):
         self.assertEqual([l.split()[0] for l in out.splitlines()], ["LOGIN", "b@acme.example"])
         self.assertIn("--members needs --account", self.usage_error("user", "list", "--members"))
         self.assertIn("no account", self.refused("user", "list", "--account", "ghost"))
+
+
+class ReachTest(CliTestCase):
+    """Acting on a user needs reaching and holding what the user holds."""
+
+    def setUp(self):
+        super().setUp()
+        self.seed(FLAT_ADMIN + [
+            {"type": "user", "login": "low@acme.example", "name": "Low", "account": "acme-a"},
+            {"type": "membership", "login": "low@acme.example", "account": "acme-a1",
+             "role": "viewer", "branch": False},
+        ])
+        self.before = self.export_text("before.jsonl")
+
+    def as_flat(self, *args):
+        return self.refused("--actor", "flat@acme.example", "user", *args)
+
+    def test_user_out_of_reach(self):
+        for args in (["disable", "low@acme.example"],
+                     ["update", "low@acme.example", "--name", "X"],
+                     ["remove", "low@acme.example"]):
+            err = self.as_flat(*args)
+            self.assertIn("permission_denied", err, args)
+            self.assertNotIn("acme-a1", err)
+        # acme-a1 is out of its sight altogether.
+        self.assertIn("no account with key 'acme-a1'",
+                      self.as_flat("uninvite", "low@acme.example", "--account", "acme-a1"))
+        self.assertEqual(self.export_text("after.jsonl"), self.before)
+
+    def test_branch_wide_admin_holds_more(self):
+        for args in (["revoke", "a@acme.example", "--account", "acme-a"],
+                     ["set-role", "a@acme.example", "--account", "acme-a", "--role", "viewer"],
+                     ["disable", "a@acme.example"],
+                     ["remove", "a@acme.example"]):
+            err = self.as_flat(*args)
+            self.assertIn("permission_denied", err, args)
+        self.assertEqual(self.export_text("after.jsonl"), self.before)
+        # Who holds it all may.
+        self.ok("--actor", "admin@acme.example", "user", "revoke", "a@acme.example",
+                "--account", "acme-a")
+        self.ok("--actor", "admin@acme.example", "user", "disable", "low@acme.example")
 
 
 if __name__ == "__main__":

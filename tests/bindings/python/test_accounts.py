@@ -132,15 +132,19 @@ class TreeTest(WorldTestCase):
         self.assertEqual(self.db.get_account(w.acme_b).attributes, {})
         with self.assertRaises(canopy.NotFound):
             self.db.update_account(SYSTEM, 4242, name="X")
-        with self.assertRaisesRegex(canopy.PermissionDenied, "account.update"):
+        with self.assertRaisesRegex(canopy.NotFound, "no account with id"):  # out of sight
             self.db.update_account(w.a, w.acme, name="Mine now")
+        with self.assertRaisesRegex(canopy.PermissionDenied, "account.update"):
+            self.db.update_account(w.b, w.acme_b, name="Mine now")
         with self.assertRaises(TypeError):
             self.db.update_account(SYSTEM, w.acme_b, name=7)
 
         self.db.set_sub_account_management(SYSTEM, w.acme_b, True)
         self.assertTrue(self.db.get_account(w.acme_b).sub_account_management)
-        with self.assertRaises(canopy.PermissionDenied):
+        with self.assertRaises(canopy.NotFound):  # acme-b is out of a's sight
             self.db.set_sub_account_management(w.a, w.acme_b, False)
+        with self.assertRaises(canopy.PermissionDenied):  # decided on its parent acme
+            self.db.set_sub_account_management(w.b, w.acme_b, False)
         with self.assertRaises(TypeError):
             self.db.set_sub_account_management(SYSTEM, w.acme_b, "off")
         self.db.set_sub_account_access(SYSTEM, w.acme_b, "always_on")
@@ -160,7 +164,7 @@ class TreeTest(WorldTestCase):
             self.db.move_account(SYSTEM, w.acme, w.globex)
         with self.assertRaisesRegex(canopy.FailedPrecondition, "cycle"):
             self.db.move_account(SYSTEM, w.acme_b, w.acme_a1)  # a1 is below b now
-        with self.assertRaises(canopy.PermissionDenied):
+        with self.assertRaises(canopy.NotFound):  # acme-a1 is out of a's sight now
             self.db.move_account(w.a, w.acme_a1, w.acme_a)
         with self.assertRaises(canopy.NotFound):
             self.db.move_account(SYSTEM, w.acme_a1, 4242)

@@ -72,8 +72,10 @@ class EntityTest(WorldTestCase):
             self.db.find_device_by_unit_id("U-0109")
         with self.assertRaises(canopy.AlreadyExists):
             self.db.update_entity(w.a, w.dev_a1, unit_id="U-0102")
-        with self.assertRaises(canopy.PermissionDenied):
+        with self.assertRaises(canopy.NotFound):  # out of b's sight: looks missing
             self.db.update_entity(w.b, w.dev_a1, name="Mine")
+        with self.assertRaises(canopy.PermissionDenied):
+            self.db.update_entity(w.b, w.dev_b1, name="Mine")
         with self.assertRaises(canopy.NotFound):
             self.db.update_entity(SYSTEM, 4242, name="X")
 
@@ -120,8 +122,10 @@ class ReassignTest(WorldTestCase):
         self.assertEqual(ctx.exception.report.duplicate, 1)
 
         # b (viewer on acme-b) reads dev-b1 but may not assign it.
+        b1 = self.db.create_account(SYSTEM, "acme-b1", "B1", w.acme_b)
+        self.db.invite(SYSTEM, w.b, b1, w.viewer)
         with self.assertRaisesRegex(canopy.PermissionDenied, "device.assign") as ctx:
-            self.db.reassign_entities(w.b, "device", ["dev-b1"], w.acme)
+            self.db.reassign_entities(w.b, "device", ["dev-b1"], b1)
         self.assertEqual(ctx.exception.report.items[0].outcome, canopy.Outcome.DENIED)
         self.assertEqual(ctx.exception.report.denied, 1)
         # a cannot even read dev-b1: it is reported unknown, not revealed.

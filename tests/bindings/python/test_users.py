@@ -29,8 +29,11 @@ class UserTest(WorldTestCase):
             self.db.find_user("nobody@acme.example")
         with self.assertRaises(canopy.NotFound):
             self.db.users_of(4242)
-        with self.assertRaisesRegex(canopy.PermissionDenied, "user.invite"):
+        # acme is out of a's sight: it looks missing.
+        with self.assertRaisesRegex(canopy.NotFound, "no account with id"):
             self.db.create_user(w.a, "c@acme.example", "C", w.acme)
+        with self.assertRaisesRegex(canopy.PermissionDenied, "user.invite"):
+            self.db.create_user(w.b, "c@acme.example", "C", w.acme_b)
         with self.assertRaises(TypeError):
             self.db.create_user(SYSTEM, "c@acme.example", "C", None)
         with self.assertRaises(TypeError):
@@ -71,9 +74,11 @@ class MembershipTest(WorldTestCase):
             self.db.invite(SYSTEM, w.b, w.acme_a, 4242)
         with self.assertRaises(TypeError):
             self.db.invite(SYSTEM, w.b, w.acme_a, w.viewer, branch="yes")
-        # No escalation: a viewer invites nobody.
-        with self.assertRaises(canopy.PermissionDenied):
+        # No escalation: a viewer invites nobody (it does not even see a).
+        with self.assertRaises(canopy.NotFound):
             self.db.invite(w.b, w.a, w.acme_b, w.viewer)
+        with self.assertRaises(canopy.PermissionDenied):
+            self.db.invite(w.b, w.b, w.acme_b, w.viewer)
 
         device_manager = self.db.find_role(None, "device_manager").id
         self.db.change_role(w.admin, w.b, w.acme_b, device_manager)
@@ -82,7 +87,7 @@ class MembershipTest(WorldTestCase):
         self.assertTrue(self.db.memberships_of(w.b)[0].branch)
         with self.assertRaises(canopy.NotFound):
             self.db.change_role(w.admin, w.b, w.acme, w.viewer)  # not a member there
-        with self.assertRaises(canopy.PermissionDenied):
+        with self.assertRaises(canopy.NotFound):  # b is out of a's sight
             self.db.set_branch_access(w.a, w.b, w.acme_b, False)
         self.db.remove_membership(w.admin, w.b, w.acme_b)
         self.assertEqual(self.db.memberships_of(w.b), [])
@@ -105,7 +110,7 @@ class MembershipTest(WorldTestCase):
         # A user of a nested customer never gains anything above it.
         with self.assertRaisesRegex(canopy.FailedPrecondition, "top-down"):
             self.db.invite(SYSTEM, w.a, w.acme, w.viewer)
-        with self.assertRaisesRegex(canopy.PermissionDenied, "account.create"):
+        with self.assertRaisesRegex(canopy.NotFound, "no account with id"):
             self.db.create_account(w.a, "acme-c", "C", w.acme)
         sub = self.db.create_account(w.a, "acme-a2", "A2", w.acme_a)
         self.assertEqual(self.db.get_account(sub).parent, w.acme_a)
