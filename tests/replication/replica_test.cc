@@ -180,13 +180,14 @@ TEST_F(ReplicaTest, AStaleReplicaReauthorisesAfterLosingTheRace) {
   const uint64_t after_revoke = a->Revision();
   EXPECT_LT(b->Revision(), after_revoke);
   // b authorised the write against its stale state, lost the append to a's
-  // revision, caught up, authorised again, and now refuses.
+  // revision, caught up, authorised again, and now refuses (as not found:
+  // the user no longer sees the account).
   EntitySpec spec;
   spec.key = "sneaky";
   spec.name = "Sneaky";
   spec.owner = acme;
   auto r = b->CreateEntity(Actor::User(u), spec);
-  EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << r.status().ToString();
+  EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
   EXPECT_EQ(b->Revision(), after_revoke);
   Impl(b.get())->TEST_PauseFollower(false);
   ASSERT_OK(a->SyncWithLog(10000));
