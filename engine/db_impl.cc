@@ -230,6 +230,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
   std::lock_guard<std::mutex> w(write_mu_);
   // A replica that loses the race for the next revision to another one
   // catches up and authorises and builds the change again on the new state.
+  const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
     CANOPY_RETURN_IF_ERROR(CheckOpen());
     Txn txn(catalog_);
@@ -271,10 +272,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
       bool conflict = false;
       CANOPY_RETURN_IF_ERROR(CommitReplicated(&entry, &conflict));
       if (!conflict) return Status::Ok();
-      if (attempt >= MaxWriteAttempts()) {
-        return Status::Unavailable("etcd: " + std::to_string(attempt) +
-                                   " attempts to append lost to other replicas' writes; try again");
-      }
+      CANOPY_RETURN_IF_ERROR(AfterLostRace(attempt, started));
       continue;
     }
     CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false));

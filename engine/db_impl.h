@@ -21,6 +21,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -292,6 +293,10 @@ class DbImpl final : public Db {
   // Applies one entry read from etcd (skips one already applied here).
   Status ApplyFromLog(const std::string& framed, uint64_t revision);
   static int MaxWriteAttempts();
+  // After a write lost the race for the next revision (attempt n): Unavailable
+  // once the write's time budget is spent, else backs off (from the third
+  // attempt on, a random few milliseconds) before the caller tries again.
+  static Status AfterLostRace(int attempt, std::chrono::steady_clock::time_point started);
   // A refusal on a replica may come from a state behind etcd's: when etcd
   // holds newer revisions, applies them and sets *caught_up (the caller
   // then authorises again). Errors only when etcd does not answer.

@@ -1110,6 +1110,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
           "checkpoint); nothing was imported");
     }
   }
+  const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
     storage::LogEntry entry;
     entry.time_us = NowMicros();
@@ -1125,10 +1126,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
         return s;
       }
     }
-    if (attempt >= MaxWriteAttempts()) {
-      return Status::Unavailable("etcd: " + std::to_string(attempt) +
-                                 " attempts to append the import lost to other replicas' writes");
-    }
+    CANOPY_RETURN_IF_ERROR(AfterLostRace(attempt, started));
   }
 }
 

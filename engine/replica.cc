@@ -27,7 +27,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kReadBatch = 256;       // entries per catch-up read
-constexpr int kMaxWriteAttempts = 64;    // appends lost to other replicas before giving up
+constexpr int kMaxWriteAttempts = 1000;  // a safety net; the time budget below rules
+// A write that keeps losing the race for the next revision gives up after this long.
+constexpr auto kWriteBudget = std::chrono::seconds(10);
 constexpr std::string_view kCheckpointPrefix = "checkpoint-";
 
 bool ValidPrefix(std::string_view p) {
@@ -435,6 +437,22 @@ Status DbImpl::CommitReplicated(storage::LogEntry* entry, bool* conflict) {
 }
 
 int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
+
+Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point started) {
+  if (attempt >= kMaxWriteAttempts || std::chrono::steady_clock::now() - started > kWriteBudget) {
+    return Status::Unavailable("etcd: " + std::to_string(attempt) +
+                               " attempts to append lost to other replicas' writes in " +
+                               std::to_string(kWriteBudget.count()) + " s; try again");
+  }
+  if (attempt >= 2) {
+    // Replicas that keep colliding back off by a random few milliseconds,
+    // so that one of them wins the next round.
+    thread_local std::mt19937 rng(std::random_device{}());
+    const int cap = std::min(1 << std::min(attempt, 5), 16);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap * 1000)));
+  }
+  return Status::Ok();
+}
 
 // ---- Checkpoints, status, sync ---------------------------------------------
 
