@@ -83,6 +83,7 @@ replication::LogOptions LogOptionsOf(const ReplicationOptions& r) {
   lo.etcd.request_timeout_ms = static_cast<int>(r.request_timeout_ms);
   lo.etcd.connect_timeout_ms = static_cast<int>(std::min<uint32_t>(r.request_timeout_ms, 500));
   lo.prefix = r.prefix;
+  lo.append_timeout_ms = static_cast<int>(r.write_timeout_ms);
   return lo;
 }
 
@@ -103,6 +104,9 @@ Status ValidateReplication(const ReplicationOptions& r) {
   }
   if (r.lease_ttl_seconds < 2) return Status::InvalidArgument("lease_ttl_seconds must be at least 2");
   if (r.request_timeout_ms < 10) return Status::InvalidArgument("request_timeout_ms must be at least 10");
+  if (r.write_timeout_ms < r.request_timeout_ms) {
+    return Status::InvalidArgument("write_timeout_ms must be at least request_timeout_ms");
+  }
   if (r.housekeeping_interval_ms < 10) {
     return Status::InvalidArgument("housekeeping_interval_ms must be at least 10");
   }

@@ -135,8 +135,8 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
   // died takes a second or two), within a budget. Retrying is safe: the
   // compare makes a second attempt fail if the first one was applied, and
   // the read-back below then finds this very entry.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(3 * options_.etcd.request_timeout_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
   int backoff_ms = 20;
   bool retried = false;
   while (true) {

@@ -40,6 +40,8 @@ struct LogOptions {
   // 1.5 MiB by default; base64 in the JSON gateway adds a third).
   size_t inline_bytes = size_t{512} << 10;
   size_t chunk_bytes = size_t{512} << 10;
+  // Append retries this long while etcd is unavailable.
+  int append_timeout_ms = 10000;
   // The largest entry a replica may append (an import carries its input).
   uint64_t max_entry_bytes = uint64_t{256} << 20;
 };

@@ -379,6 +379,9 @@ TEST_F(ReplicaTest, BadReplicationOptionsAreRefused) {
   o.replication.prefix = "has space";
   EXPECT_EQ(Db::Open(o, dir_.Sub("x"), &db).code(), Code::kInvalidArgument);
   o = ReplicaOptions();
+  o.replication.write_timeout_ms = 10;  // below request_timeout_ms
+  EXPECT_EQ(Db::Open(o, dir_.Sub("x"), &db).code(), Code::kInvalidArgument);
+  o = ReplicaOptions();
   o.replication.etcd_endpoints = {"127.0.0.1:2379"};
   Status s = Db::Open(o, dir_.Sub("x"), &db);
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
@@ -387,7 +390,9 @@ TEST_F(ReplicaTest, BadReplicationOptionsAreRefused) {
 }
 
 TEST_F(ReplicaTest, QuorumLostWritesFailCleanlyAndReadsGoOn) {
-  auto a = Replica("a");
+  Options o = ReplicaOptions();
+  o.replication.write_timeout_ms = 3000;  // how long a write keeps trying
+  auto a = Replica("a", o);
   const AccountId acme = testing::MakeAccount(a.get(), "acme");
   const testing::Dump before = testing::DumpReplicated(a.get());
   const uint64_t rev = a->Revision();
@@ -488,10 +493,19 @@ TEST_F(ReplicaTest, ThreeWriterProcessesSurviveKills) {
   }
   std::vector<pid_t> pids;
   for (int w = 0; w < 3; ++w) {
-    pids.push_back(StartWriter(dir_.Sub("w" + std::to_string(w)), endpoints, prefix_, w + 1, 250,
+    pids.push_back(StartWriter(dir_.Sub("w" + std::to_string(w)), endpoints, prefix_, w + 1, 600,
                                dir_.Sub("acks" + std::to_string(w))));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Kill writer 1 mid-run: once it has acknowledged 40 writes (of 600).
+  auto acked_lines = [&](int w) {
+    std::ifstream in(dir_.Sub("acks" + std::to_string(w)));
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  for (int i = 0; i < 3000 && acked_lines(1) < 40; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_EQ(kill(pids[1], SIGKILL), 0);
   EXPECT_EQ(WaitExit(pids[1]), 128 + SIGKILL);
   ASSERT_EQ(Cluster("kill", 2), 0);

@@ -1,0 +1,115 @@
+# Copyright (c) Canopy authors.
+"""canopy --etcd ...: replicas from the command line, and canopy checkpoint.
+
+ReplicaFlagsTest needs no etcd. ReplicaClusterTest runs against the test
+cluster that ctest starts (CANOPY_ETCD_ENDPOINTS); it is skipped without it.
+"""
+
+import json
+import os
+import random
+import unittest
+
+from cli_harness import CliTestCase, SEED, jsonl
+
+ENDPOINTS = os.environ.get("CANOPY_ETCD_ENDPOINTS", "")
+
+
+class ReplicaFlagsTest(CliTestCase):
+    def test_replication_flags_are_checked(self):
+        self.assertIn("--etcd", self.usage_error("--etcd", "", "tree", db=True))
+        self.assertIn("more than once",
+                      self.usage_error("--etcd", "http://a:1", "--etcd", "http://b:1", "tree"))
+        self.assertIn("need --etcd", self.usage_error("--prefix", "p", "tree"))
+        self.assertIn("need --etcd", self.usage_error("--checkpoints", "/tmp/x", "tree"))
+        self.assertIn("empty", self.usage_error("--etcd", "http://a:1,,http://b:1", "tree"))
+        # A malformed URL or prefix is refused before any folder is made.
+        err = self.refused("--etcd", "127.0.0.1:2379", "tree")
+        self.assertIn("must be a URL", err)
+        err = self.refused("--etcd", "http://127.0.0.1:1", "--prefix", "/x", "tree")
+        self.assertIn("prefix", err)
+        self.assertFalse(os.path.exists(self.db))
+
+    def test_replica_commands_need_etcd(self):
+        self.assertIn("needs --etcd", self.refused("replica", "status"))
+        self.assertIn("needs --etcd", self.refused("replica", "sync"))
+        self.usage_error("replica", "nonsense")
+
+    def test_checkpoint_copies_a_database(self):
+        self.seed()
+        out = self.ok("checkpoint", self.path("copy"))
+        self.assertIn("checkpoint of revision 1", out)
+        copy = os.path.join(self.dir, "copy")
+        tree = self.ok("--db", copy, "tree", db=False)
+        self.assertIn("acme-a1", tree)
+        # The copy is a database of its own: writing it leaves the source alone.
+        self.ok("--db", copy, "account", "create", "only-in-copy", "--name", "X", db=False)
+        self.assertNotIn("only-in-copy", self.ok("tree"))
+        self.assertIn("already exists", self.refused("checkpoint", self.path("copy")))
+        self.usage_error("checkpoint")
+        got = self.json_one("checkpoint", self.path("copy2"))
+        self.assertEqual(got["revision"], 1)
+
+    def test_checkpoint_of_a_missing_database(self):
+        self.refused("checkpoint", self.path("copy"))
+        self.assertFalse(os.path.exists(self.path("copy")))
+
+
+@unittest.skipUnless(ENDPOINTS, "CANOPY_ETCD_ENDPOINTS is not set (run under ctest)")
+class ReplicaClusterTest(CliTestCase):
+    def setUp(self):
+        super().setUp()
+        self.prefix = "cli/%d" % random.getrandbits(48)
+
+    def replica(self, name, *args, **kw):
+        return ["--db", self.path(name), "--etcd", ENDPOINTS, "--prefix", self.prefix] + list(args)
+
+    def test_two_replicas_share_one_database(self):
+        seed = self.write("seed.jsonl", jsonl(SEED))
+        self.ok(*self.replica("r1", "import", seed), db=False)
+        # A new folder joins the log and replays it.
+        tree = self.ok(*self.replica("r2", "tree"), db=False)
+        self.assertIn("acme-a1", tree)
+        self.ok(*self.replica("r2", "device", "create", "dev-new", "--account", "acme-b",
+                              "--name", "New"), db=False)
+        self.ok(*self.replica("r1", "replica", "sync"), db=False)
+        shown = self.ok(*self.replica("r1", "device", "show", "dev-new"), db=False)
+        self.assertIn("New", shown)
+        status = self.json_one(*self.replica("r1", "replica", "status"), db=False)
+        self.assertTrue(status["replicated"])
+        self.assertEqual(status["applied"], 2)
+        self.assertEqual(status["head"], 2)
+        self.assertEqual(status["lag"], 0)
+        self.assertEqual(len(status["members"]), 3)
+        self.assertTrue(all(m["reachable"] for m in status["members"]), status)
+        text = self.ok(*self.replica("r1", "replica", "status"), db=False)
+        self.assertIn("lag          0 revision(s)", text)
+        self.assertIn("healthy", text)
+        # Both replicas log the same history.
+        log1 = self.ok(*self.replica("r1", "log", "--keys-only"), db=False)
+        log2 = self.ok(*self.replica("r2", "log", "--keys-only"), db=False)
+        self.assertEqual(log1, log2)
+        # Refusals are the engine's, through etcd too.
+        err = self.refused(*self.replica("r1", "--actor", "b@acme.example", "device", "create",
+                                         "x", "--account", "acme-b", "--name", "X"), db=False)
+        self.assertIn("permission", err)
+
+    def test_new_replica_starts_from_a_registered_checkpoint(self):
+        seed = self.write("seed.jsonl", jsonl(SEED))
+        cps = self.path("checkpoints")
+        self.ok(*self.replica("r1", "import", seed), db=False)
+        out = self.ok("--db", self.path("r1"), "--etcd", ENDPOINTS, "--prefix", self.prefix,
+                      "--checkpoints", cps, "checkpoint", os.path.join(cps, "manual"), db=False)
+        self.assertIn("revision 1", out)
+        status = self.json_one("--db", self.path("r1"), "--etcd", ENDPOINTS, "--prefix",
+                               self.prefix, "--checkpoints", cps, "replica", "status", db=False)
+        self.assertEqual(status["error"], "")
+        # A new replica's empty folder is filled from the checkpoint.
+        tree = self.ok("--db", self.path("r3"), "--etcd", ENDPOINTS, "--prefix", self.prefix,
+                       "--checkpoints", cps, "tree", db=False)
+        self.assertIn("acme-a1", tree)
+        self.assertTrue(os.path.exists(os.path.join(self.path("r3"), "CURRENT")))
+
+
+if __name__ == "__main__":
+    unittest.main()
