@@ -18,6 +18,8 @@
 
 #include "replication/etcd_client.h"
 
+#include "storage/json.h"
+
 #include <curl/curl.h>
 #include <simdjson.h>
 
@@ -28,6 +30,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 namespace canopy::replication {
@@ -103,29 +106,8 @@ bool Base64Decode(std::string_view in, std::string* out) {
 
 // ---- writing JSON -----------------------------------------------------------
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
-}
+// Strings are escaped by storage::AppendJsonString (the one JSON string writer).
+using storage::AppendJsonString;
 
 // Builds one JSON object; int64 fields are written as strings (proto3's
 // JSON form, exact for every value, unlike a JSON number).
@@ -191,8 +173,9 @@ bool ObjectField(object o, std::string_view name, object* out) {
   return Field(o, name, &e) && !e.get_object().get(*out);
 }
 
-// A JSON string (proto3 int64) or number; absent: 0.
-bool GetInt64(object o, std::string_view name, int64_t* v) {
+// A JSON string (proto3 int64 / uint64) or number; absent: 0.
+template <typename T>
+bool GetInteger(object o, std::string_view name, T* v) {
   *v = 0;
   element e;
   if (!Field(o, name, &e)) return true;
@@ -202,21 +185,14 @@ bool GetInt64(object o, std::string_view name, int64_t* v) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
     return ec == std::errc() && p == s.data() + s.size();
   }
-  return !e.get_int64().get(*v);
-}
-
-bool GetUint64(object o, std::string_view name, uint64_t* v) {
-  *v = 0;
-  element e;
-  if (!Field(o, name, &e)) return true;
-  if (e.is_string()) {
-    std::string_view s;
-    if (e.get_string().get(s)) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-    return ec == std::errc() && p == s.data() + s.size();
+  if constexpr (std::is_signed_v<T>) {
+    return !e.get_int64().get(*v);
+  } else {
+    return !e.get_uint64().get(*v);
   }
-  return !e.get_uint64().get(*v);
 }
+bool GetInt64(object o, std::string_view name, int64_t* v) { return GetInteger(o, name, v); }
+bool GetUint64(object o, std::string_view name, uint64_t* v) { return GetInteger(o, name, v); }
 
 bool GetBool(object o, std::string_view name) {
   element e;
