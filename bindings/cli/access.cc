@@ -89,11 +89,12 @@ int RunCheck(Context& ctx, Args& args) {
   }
   *ctx.out << (ex.allowed ? "allowed" : "denied") << "\n";
   if (args.Has("explain")) {
-    *ctx.out << "reason:   " << ex.reason << "\n"
-             << "owner:    " << names.AccountKey(ex.owner) << "\n";
+    *ctx.out << "reason:   " << Printable(ex.reason) << "\n"
+             << "owner:    " << Printable(names.AccountKey(ex.owner)) << "\n";
     if (ex.allowed) {
-      *ctx.out << "account:  " << names.AccountKey(ex.via_account) << " (the membership)\n"
-               << "role:     " << ex.via_role_name << "\n"
+      *ctx.out << "account:  " << Printable(names.AccountKey(ex.via_account))
+               << " (the membership)\n"
+               << "role:     " << Printable(ex.via_role_name) << "\n"
                << "branch:   " << YesNo(ex.via_branch) << "\n"
                << "path:     " << JoinPath(ex.path) << "\n";
     }

@@ -86,7 +86,7 @@ JsonObject AccountJson(const Account& a, Names& names) {
 // Prints a mutated account: its JSON under --json, else `message`.
 int Confirm(Context& ctx, const std::string& key, const std::string& message) {
   if (!ctx.json) {
-    *ctx.out << message << "\n";
+    *ctx.out << Printable(message) << "\n";
     return kExitOk;
   }
   Account a;
@@ -164,11 +164,12 @@ int Show(Context& ctx, Args& args) {
   std::string path;
   for (size_t i = 0; i < summary->path.size(); ++i) path += (i ? " > " : "") + summary->path[i];
   std::ostream& out = *ctx.out;
-  out << "account:       " << acc.key << " (id " << acc.id << ")\n"
-      << "name:          " << acc.name << "\n"
-      << "path:          " << path << "\n"
+  out << "account:       " << Printable(acc.key) << " (id " << acc.id << ")\n"
+      << "name:          " << Printable(acc.name) << "\n"
+      << "path:          " << Printable(path) << "\n"
       << "parent:        "
-      << (acc.parent == kNoId ? "(none: a root tenant)" : names.AccountKey(acc.parent)) << "\n"
+      << (acc.parent == kNoId ? "(none: a root tenant)" : Printable(names.AccountKey(acc.parent)))
+      << "\n"
       << "depth:         " << acc.depth << "\n"
       << "users:         " << summary->users << " (members)\n"
       << "sub-accounts:  " << summary->sub_accounts << "\n"
@@ -185,7 +186,9 @@ int Show(Context& ctx, Args& args) {
       << "created:       " << FormatTime(acc.created_us) << "\n"
       << "updated:       " << FormatTime(acc.updated_us) << "\n"
       << "attributes:" << (acc.attributes.empty() ? " (none)" : "") << "\n";
-  for (const auto& [k, v] : acc.attributes) out << "  " << k << " = " << v << "\n";
+  for (const auto& [k, v] : acc.attributes) {
+    out << "  " << Printable(k) << " = " << Printable(v) << "\n";
+  }
   return kExitOk;
 }
 
@@ -278,8 +281,11 @@ int Delete(Context& ctx, Args& args) {
   std::string list;
   for (size_t i = 0; i < keys.size(); ++i) list += (i ? ", '" : "'") + keys[i] + "'";
   *ctx.out << "deleted "
-           << (keys.size() == 1 ? "account " : std::to_string(keys.size()) + " accounts: ") << list;
-  if (receiver_key) *ctx.out << " (entities and users went to '" << *receiver_key << "')";
+           << (keys.size() == 1 ? "account " : std::to_string(keys.size()) + " accounts: ")
+           << Printable(list);
+  if (receiver_key) {
+    *ctx.out << " (entities and users went to '" << Printable(*receiver_key) << "')";
+  }
   *ctx.out << "\n";
   return kExitOk;
 }

@@ -3,6 +3,7 @@
 // canopy check-db: verifies every invariant of a database.
 
 #include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
 
 namespace canopy::cli {
 
@@ -27,7 +28,7 @@ int Run(Context& ctx, Args& args) {
   } else if (s.ok()) {
     *ctx.out << "ok: every invariant holds\n";
   } else {
-    for (const auto& p : problems) *ctx.out << "problem: " << p << "\n";
+    for (const auto& p : problems) *ctx.out << "problem: " << Printable(p) << "\n";
   }
   if (!s.ok()) return ctx.Fail(s);
   return kExitOk;

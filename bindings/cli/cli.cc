@@ -1,6 +1,7 @@
 // Copyright (c) Canopy authors.
 
 #include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
 
 #include <charconv>
 #include <ctime>
@@ -180,12 +181,12 @@ bool Context::ResolveActor(Actor* actor) {
 }
 
 int Context::Fail(const Status& s) const {
-  *err << "canopy: " << s.ToString() << "\n";
+  *err << "canopy: " << Printable(s.ToString()) << "\n";
   return kExitFailed;
 }
 
 int Context::Fail(const std::string& message) const {
-  *err << "canopy: " << message << "\n";
+  *err << "canopy: " << Printable(message) << "\n";
   return kExitFailed;
 }
 

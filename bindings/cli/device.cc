@@ -77,17 +77,19 @@ void PrintEntity(Context& ctx, const Entity& e) {
   std::ostream& out = *ctx.out;
   std::string label = std::string(EntityKindName(e.kind)) + ":";
   label.resize(std::max<size_t>(label.size() + 1, 10), ' ');
-  out << label << e.key << " (id " << e.id << ")\n";
+  out << label << Printable(e.key) << " (id " << e.id << ")\n";
   if (e.kind == EntityKind::kDevice) {
-    out << "unit id:  " << (e.unit_id.empty() ? "(none)" : e.unit_id) << "\n";
+    out << "unit id:  " << (e.unit_id.empty() ? "(none)" : Printable(e.unit_id)) << "\n";
   }
-  out << "name:     " << e.name << "\n"
-      << "type:     " << (e.type.empty() ? "(none)" : e.type) << "\n"
-      << "account:  " << names.AccountKey(e.owner) << "\n"
+  out << "name:     " << Printable(e.name) << "\n"
+      << "type:     " << (e.type.empty() ? "(none)" : Printable(e.type)) << "\n"
+      << "account:  " << Printable(names.AccountKey(e.owner)) << "\n"
       << "created:  " << FormatTime(e.created_us) << "\n"
       << "updated:  " << FormatTime(e.updated_us) << "\n"
       << "attributes:" << (e.attributes.empty() ? " (none)" : "") << "\n";
-  for (const auto& [k, v] : e.attributes) out << "  " << k << " = " << v << "\n";
+  for (const auto& [k, v] : e.attributes) {
+    out << "  " << Printable(k) << " = " << Printable(v) << "\n";
+  }
 }
 
 bool FindEntity(Context& ctx, EntityKind kind, const std::string& key, Entity* out) {
@@ -125,7 +127,7 @@ int Create(Context& ctx, Args& args) {
     PrintEntity(ctx, *e);
     return kExitOk;
   }
-  *ctx.out << "created " << EntityKindName(spec.kind) << " '" << spec.key << "' (id " << *id
+  *ctx.out << "created " << EntityKindName(spec.kind) << " '" << Printable(spec.key) << "' (id " << *id
            << ") in account '" << account << "'\n";
   return kExitOk;
 }
@@ -197,7 +199,7 @@ int Update(Context& ctx, Args& args) {
     PrintEntity(ctx, *updated);
     return kExitOk;
   }
-  *ctx.out << "updated " << EntityKindName(kind) << " '" << key << "'\n";
+  *ctx.out << "updated " << EntityKindName(kind) << " '" << Printable(key) << "'\n";
   return kExitOk;
 }
 
@@ -221,7 +223,7 @@ int Delete(Context& ctx, Args& args) {
                     .str()
              << "\n";
   } else {
-    *ctx.out << "deleted " << EntityKindName(kind) << " '" << key << "'\n";
+    *ctx.out << "deleted " << EntityKindName(kind) << " '" << Printable(key) << "'\n";
   }
   return kExitOk;
 }
@@ -327,7 +329,7 @@ int Reassign(Context& ctx, Args& args) {
   } else {
     table.Flush(*ctx.out);
     if (s.ok()) {
-      *ctx.out << report.moved << " moved to '" << to << "', " << report.unchanged
+      *ctx.out << report.moved << " moved to '" << Printable(to) << "', " << report.unchanged
                << " unchanged\n";
     } else {
       *ctx.out << "refused, nothing moved: " << report.moved << " would have moved, "

@@ -102,7 +102,7 @@ void PrintSummary(Context& ctx, const char* verb, const std::string& file, const
   char timing[96];
   std::snprintf(timing, sizeof(timing), "in %.3f s (%.0f records/s)", seconds, rate);
   *ctx.out << verb << " " << records << " records " << (verb[0] == 'i' ? "from" : "to") << " '"
-           << file << "' " << timing << ": " << r.accounts << " accounts, " << r.roles << " roles, "
+           << Printable(file) << "' " << timing << ": " << r.accounts << " accounts, " << r.roles << " roles, "
            << r.users << " users, " << r.memberships << " memberships, " << r.entities
            << " entities (" << r.lines << " lines)\n";
 }

@@ -109,11 +109,11 @@ class Printer {
       return;
     }
     out << e.revision << " " << FormatTime(e.time_us) << " "
-        << (e.actor.empty() ? "-" : e.actor) << " " << e.operation << "\n";
+        << (e.actor.empty() ? "-" : Printable(e.actor)) << " " << Printable(e.operation) << "\n";
     for (const RecordChangeView& c : e.changes) {
-      out << "  " << c.action << " " << c.type << " " << c.id;
+      out << "  " << c.action << " " << c.type << " " << Printable(c.id);
       std::string label = Label(c.type, c.after.empty() ? c.before : c.after);
-      if (!label.empty()) out << " (" << label << ")";
+      if (!label.empty()) out << " (" << Printable(label) << ")";
       out << "\n";
     }
   }

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
 #include "canopy/version.h"
 
 namespace {
@@ -35,7 +36,9 @@ void PrintHelp(std::ostream& out) {
          "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
          "--json and --actor may also follow the command name\n"
          "(canopy visible --user x --json). --db and --actor may be given once each\n"
-         "and never empty; a flag of a command that takes one value may be given once.\n\n"
+         "and never empty; a flag of a command that takes one value may be given once.\n"
+         "Text output prints control characters of stored names escaped (\\n, \\x1b...),\n"
+         "so no name can forge a row or drive the terminal; --json keeps them exact.\n\n"
          "Exit status: 0 on success (check: also when the answer is 'denied'), 1 when\n"
          "Canopy refused or failed (the reason is printed on stderr), 2 for usage\n"
          "errors (unknown flag, missing argument).\n\n"
@@ -89,7 +92,8 @@ int main(int argc, char** argv) {
     }
     ctx.CheckGlobals();
   } catch (const UsageError& e) {
-    std::cerr << "canopy: " << e.message << "\nRun 'canopy --help' for usage.\n";
+    std::cerr << "canopy: " << canopy::cli::Printable(e.message)
+              << "\nRun 'canopy --help' for usage.\n";
     return canopy::cli::kExitUsage;
   }
   if (i >= argc) {
@@ -102,7 +106,8 @@ int main(int argc, char** argv) {
     if (name == c.name) command = &c;
   }
   if (command == nullptr) {
-    std::cerr << "canopy: unknown command '" << name << "'\nRun 'canopy --help' for usage.\n";
+    std::cerr << "canopy: unknown command '" << canopy::cli::Printable(name)
+              << "'\nRun 'canopy --help' for usage.\n";
     return canopy::cli::kExitUsage;
   }
   Args args(std::vector<std::string>(argv + i, argv + argc), &ctx);
@@ -119,7 +124,7 @@ int main(int argc, char** argv) {
     // to the full text keep the error itself in view.
     std::string usage = command->usage;
     usage = usage.substr(0, usage.find("\n\n") + 1);
-    std::cerr << "canopy " << command->name << ": " << e.message << "\n"
+    std::cerr << "canopy " << command->name << ": " << canopy::cli::Printable(e.message) << "\n"
               << usage << "Run 'canopy " << command->name << " --help' for every flag.\n";
     return canopy::cli::kExitUsage;
   } catch (const std::exception& e) {

@@ -23,6 +23,13 @@ using query::JsonAttributes;
 using query::JsonObject;
 using query::JsonStrings;
 
+// `s` safe to print on a terminal: control characters (C0, DEL and the
+// C1 range U+0080..U+009F) are written as escapes (\n, \r, \t, \x1b,
+// \u009b), so a stored name can neither forge a row nor move the cursor.
+// Every human-readable output prints stored or given text through it
+// (tables do it for their cells); JSON output escapes by itself.
+std::string Printable(std::string_view s);
+
 // Code points in a UTF-8 string (for column widths).
 size_t DisplayWidth(std::string_view s);
 

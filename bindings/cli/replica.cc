@@ -53,7 +53,7 @@ int ShowStatus(Context& ctx, Args& args) {
     *ctx.out << storage::ReplicaStatusJson(*st) << "\n";
   } else {
     auto& o = *ctx.out;
-    o << "replica      " << st->replica_id << "\n"
+    o << "replica      " << Printable(st->replica_id) << "\n"
       << "applied      " << st->applied << "\n"
       << "etcd head    " << st->head << "\n"
       << "lag          " << st->lag << " revision(s)\n"
@@ -61,12 +61,12 @@ int ShowStatus(Context& ctx, Args& args) {
       << "checkpoint   " << (st->checkpoint == 0 ? std::string("none") : std::to_string(st->checkpoint))
       << "\n"
       << "etcd keeps   revisions " << st->log_first << ".." << st->head << "\n";
-    if (!st->error.empty()) o << "last error   " << st->error << "\n";
+    if (!st->error.empty()) o << "last error   " << Printable(st->error) << "\n";
     for (const auto& m : st->members) {
-      o << "member       " << m.endpoint << "  "
+      o << "member       " << Printable(m.endpoint) << "  "
         << (m.reachable ? (m.has_leader ? "healthy" : "no leader") : "unreachable");
-      if (m.reachable) o << "  etcd " << m.version;
-      if (!m.error.empty()) o << "  (" << m.error << ")";
+      if (m.reachable) o << "  etcd " << Printable(m.version);
+      if (!m.error.empty()) o << "  (" << Printable(m.error) << ")";
       o << "\n";
     }
   }
@@ -106,7 +106,7 @@ int RunCheckpoint(Context& ctx, Args& args) {
   if (ctx.json) {
     *ctx.out << JsonObject().Str("folder", dest).Uint("revision", *rev).str() << "\n";
   } else {
-    *ctx.out << "checkpoint of revision " << *rev << " written to " << dest << "\n";
+    *ctx.out << "checkpoint of revision " << *rev << " written to " << Printable(dest) << "\n";
   }
   return kExitOk;
 }

@@ -53,7 +53,7 @@ std::vector<std::string> GetPermissions(const Args& args) {
 int Confirm(Context& ctx, const Account& tenant, const std::string& name,
             const std::string& message) {
   if (!ctx.json) {
-    *ctx.out << message << "\n";
+    *ctx.out << Printable(message) << "\n";
     return kExitOk;
   }
   Role r;
@@ -110,7 +110,7 @@ int UpdateOrDelete(Context& ctx, Args& args, bool update) {
     *ctx.out << JsonObject().Str("name", name).Str("tenant", tenant_key).Bool("deleted", true).str()
              << "\n";
   } else {
-    *ctx.out << "deleted role '" << name << "'\n";
+    *ctx.out << "deleted role '" << Printable(name) << "'\n";
   }
   return kExitOk;
 }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "bindings/cli/cli.h"
+#include "bindings/cli/output.h"
 
 namespace canopy::cli {
 
@@ -113,18 +114,22 @@ int Run(Context& ctx, Args& args) {
       }
       open.emplace_back(r.depth, last_child[r.parent] != r.id);
     }
-    labels.push_back(prefix + r.key);
+    labels.push_back(prefix + Printable(r.key));
     size_t cps = 0;
     for (unsigned char c : labels.back()) cps += (c & 0xC0) != 0x80;
     width = std::max(width, cps);
   }
   size_t name_width = 4;
-  for (const auto& r : rows) name_width = std::max(name_width, std::min<size_t>(r.name.size(), 40));
+  std::vector<std::string> row_names;
+  for (const auto& r : rows) {
+    row_names.push_back(Printable(r.name));
+    name_width = std::max(name_width, std::min<size_t>(DisplayWidth(row_names.back()), 40));
+  }
   *ctx.out << Pad("ACCOUNT", width + 2) << Pad("NAME", name_width + 2) << "USERS  SUB-ACCOUNTS  "
            << "DEVICES  IN-SUBTREE  CREATED\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
-    *ctx.out << Pad(labels[i], width + 2) << Pad(r.name, name_width + 2)
+    *ctx.out << Pad(labels[i], width + 2) << Pad(row_names[i], name_width + 2)
              << RightAlign(std::to_string(r.users), 5)
              << RightAlign(std::to_string(r.sub_accounts), 14)
              << RightAlign(std::to_string(r.devices_direct), 9)

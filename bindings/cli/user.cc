@@ -89,7 +89,7 @@ bool Resolve(Context& ctx, Args& args, bool with_account, Target* t) {
 // Prints the membership of `t` after a change, or `message`.
 int ConfirmMembership(Context& ctx, const Target& t, const std::string& message) {
   if (!ctx.json) {
-    *ctx.out << message << "\n";
+    *ctx.out << Printable(message) << "\n";
     return kExitOk;
   }
   auto ms = ctx.db->MembershipsOf(t.user.id);
@@ -103,7 +103,7 @@ int ConfirmMembership(Context& ctx, const Target& t, const std::string& message)
 
 int ConfirmUser(Context& ctx, const std::string& login, const std::string& message) {
   if (!ctx.json) {
-    *ctx.out << message << "\n";
+    *ctx.out << Printable(message) << "\n";
     return kExitOk;
   }
   User u;
@@ -202,7 +202,8 @@ int Uninvite(Context& ctx, Args& args) {
                     .str()
              << "\n";
   } else {
-    *ctx.out << "removed '" << t.user.login << "' from account '" << t.account.key << "'\n";
+    *ctx.out << "removed '" << Printable(t.user.login) << "' from account '"
+             << Printable(t.account.key) << "'\n";
   }
   return kExitOk;
 }
@@ -244,7 +245,7 @@ int Remove(Context& ctx, Args& args) {
   if (ctx.json) {
     *ctx.out << JsonObject().Str("login", t.user.login).Bool("removed", true).str() << "\n";
   } else {
-    *ctx.out << "removed user '" << t.user.login << "'\n";
+    *ctx.out << "removed user '" << Printable(t.user.login) << "'\n";
   }
   return kExitOk;
 }
@@ -267,9 +268,9 @@ int Show(Context& ctx, Args& args) {
     return kExitOk;
   }
   const User& u = t.user;
-  *ctx.out << "user:      " << u.login << " (id " << u.id << ")\n"
-           << "name:      " << u.name << "\n"
-           << "account:   " << names.AccountKey(u.account) << "\n"
+  *ctx.out << "user:      " << Printable(u.login) << " (id " << u.id << ")\n"
+           << "name:      " << Printable(u.name) << "\n"
+           << "account:   " << Printable(names.AccountKey(u.account)) << "\n"
            << "disabled:  " << YesNo(u.disabled) << "\n"
            << "created:   " << FormatTime(u.created_us) << "\n"
            << "memberships:" << (ms->empty() ? " (none)" : "") << "\n";

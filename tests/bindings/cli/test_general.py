@@ -222,3 +222,46 @@ class OtherCommandsTest(CliTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TerminalTest(CliTestCase):
+    """Stored names with control characters cannot forge rows or move the
+    cursor in human-readable output: they are printed escaped."""
+
+    FORGED = "Van\ndev-secret  Stolen\x1b[31m red\x1b[0m\r\u009b2J"
+
+    def test_control_characters_are_escaped_everywhere(self):
+        self.seed()
+        self.ok("account", "update", "acme-b", "--name", "B\nacme-x  Fake  0  0")
+        self.ok("device", "update", "dev-a1", "--name", self.FORGED)
+        outputs = {
+            "visible": self.ok("visible", "--user", "admin@acme.example"),
+            "tree": self.ok("tree"),
+            "device show": self.ok("device", "show", "dev-a1"),
+            "account show": self.ok("account", "show", "acme-b"),
+            "log": self.ok("log"),
+            "account list": self.ok("account", "list"),
+        }
+        for what, out in outputs.items():
+            for bad in ("\x1b", "\r", "\u009b"):
+                self.assertNotIn(bad, out, f"{what} printed a raw control character")
+        self.assertIn("Van\\ndev-secret  Stolen\\x1b[31m red\\x1b[0m\\r\\u009b2J",
+                      outputs["device show"])
+        # One row per device and per account: no forged lines.
+        visible_rows = [l for l in outputs["visible"].splitlines() if l.strip()]
+        self.assertEqual(len(visible_rows), 1 + 5, outputs["visible"])
+        self.assertFalse(any(l.startswith("dev-secret") for l in visible_rows))
+        tree_rows = [l for l in outputs["tree"].splitlines() if l.strip()]
+        self.assertEqual(len(tree_rows), 1 + 4, outputs["tree"])
+        self.assertFalse(any(l.lstrip().startswith("acme-x") for l in tree_rows))
+        # JSON keeps the exact text (escaped the JSON way).
+        shown = self.json_one("device", "show", "dev-a1")
+        self.assertEqual(shown["name"], self.FORGED)
+
+    def test_errors_are_escaped_too(self):
+        self.seed()
+        err = self.refused("device", "show", "no\x1b[2Jsuch")
+        self.assertNotIn("\x1b", err)
+        self.assertIn("no\\x1b[2Jsuch", err)
+        err = self.usage_error("--nonsense\x1b[2J")
+        self.assertNotIn("\x1b", err)
