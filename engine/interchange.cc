@@ -11,6 +11,8 @@
 // an XXH3-64 checksum of every byte before it; import verifies that line
 // when present.
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
 #include <simdjson.h>
@@ -23,6 +25,8 @@
 #include <deque>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -1094,17 +1098,34 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   std::string copy;
   CANOPY_RETURN_IF_ERROR(scratch.File("replica-import.jsonl", &copy));
   {
+    // Copied as a stream (the input may be a pipe), up to the limit of one
+    // replicated change.
     std::error_code ec;
-    std::filesystem::copy_file(std::string(path), copy, ec);
-    if (ec) {
-      return Status::NotFound("cannot read import file '" + std::string(path) + "': " +
-                              ec.message());
+    if (std::filesystem::is_directory(std::string(path), ec)) {
+      return Status::InvalidArgument("import '" + std::string(path) +
+                                     "' is a folder, not a JSON Lines file");
     }
-    const uint64_t size = std::filesystem::file_size(copy, ec);
+    std::ifstream from{std::string(path), std::ios::binary};
+    if (!from) return Status::NotFound("cannot open import file '" + std::string(path) + "'");
+    std::ofstream to(copy, std::ios::binary);
     const uint64_t limit = log_->options().max_entry_bytes;
-    if (!ec && size + 4096 > limit) {
+    uint64_t size = 0;
+    std::vector<char> chunk(size_t{1} << 20);
+    while (from && size + 4096 <= limit) {
+      from.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      const auto got = static_cast<size_t>(from.gcount());
+      to.write(chunk.data(), static_cast<std::streamsize>(got));
+      size += got;
+      if (got == 0) break;
+    }
+    to.close();
+    if (from.bad() || !to) {
+      return Status::IOError("cannot copy import file '" + std::string(path) + "' to '" + copy +
+                             "'");
+    }
+    if (size + 4096 > limit) {
       return Status::InvalidArgument(
-          "import '" + std::string(path) + "' has " + std::to_string(size) +
+          "import '" + std::string(path) + "' has more than " + std::to_string(size) +
           " bytes; one replicated change carries at most " + std::to_string(limit) +
           " (split the file, or import into one database and start the replicas from its "
           "checkpoint); nothing was imported");
@@ -1151,11 +1172,23 @@ Status DbImpl::ReplayImport(const storage::LogEntry& e, std::string_view input) 
 
 Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, ImportReport* rep,
                           storage::LogEntry* entry, bool replayed) {
+  // A regular file is read with its size known (for progress); a pipe, a
+  // FIFO or a device is streamed (size unknown: progress reports 0); a
+  // folder is refused.
+  std::error_code fs_error;
+  const auto kind = std::filesystem::status(std::string(path), fs_error);
+  if (!fs_error && std::filesystem::is_directory(kind)) {
+    return Status::InvalidArgument("import '" + std::string(path) +
+                                   "' is a folder, not a JSON Lines file");
+  }
   std::ifstream in{std::string(path), std::ios::binary};
   if (!in) return Status::NotFound("cannot open import file '" + std::string(path) + "'");
-  in.seekg(0, std::ios::end);
-  const uint64_t total = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  uint64_t total = 0;
+  if (!fs_error && std::filesystem::is_regular_file(kind)) {
+    in.seekg(0, std::ios::end);
+    total = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+  }
 
   PhaseTrace trace;
   try {
@@ -1208,6 +1241,8 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
 
     // Read in chunks; parse whole lines from a padded buffer.
     constexpr size_t kChunk = size_t{16} << 20;
+    // The longest line accepted (a record's fields are bounded far below).
+    constexpr size_t kMaxLineBytes = size_t{64} << 20;
     std::string buf;
     size_t start = 0;  // first unparsed byte of buf
     uint64_t line_no = 0;
@@ -1216,6 +1251,14 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     while (true) {
       size_t nl = buf.find('\n', start);
       if (nl == std::string::npos && !eof) {
+        if (buf.size() - start > kMaxLineBytes) {
+          // No newline within the cap (a runaway or binary input, /dev/zero):
+          // stop before memory runs out.
+          return Status::InvalidArgument(
+              "import '" + std::string(path) + "' line " + std::to_string(line_no + 1) +
+              " is longer than " + std::to_string(kMaxLineBytes >> 20) +
+              " MiB (is it a JSON Lines file?); nothing was imported");
+        }
         buf.erase(0, start);
         start = 0;
         size_t old = buf.size();
@@ -1386,7 +1429,18 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   }();
   scope.ReleaseCatalog();
 
-  std::string tmp = std::string(path) + ".tmp";
+  // A new or regular file is written beside it (PATH.tmp, replacing one a
+  // killed export left) and renamed into place once synced, so PATH is
+  // never half-written. Anything else (/dev/stdout, a pipe, a FIFO) is
+  // written in place: renaming over it would replace the special file.
+  std::error_code kind_error;
+  const auto kind = std::filesystem::status(std::string(path), kind_error);
+  const bool in_place = !kind_error && std::filesystem::exists(kind) &&
+                        !std::filesystem::is_regular_file(kind);
+  if (!kind_error && std::filesystem::is_directory(kind)) {
+    return Status::InvalidArgument("export '" + std::string(path) + "' is a folder");
+  }
+  std::string tmp = in_place ? std::string(path) : std::string(path) + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
@@ -1539,11 +1593,30 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   if (std::fwrite(end.data(), 1, end.size(), f) != end.size() || std::fflush(f) != 0) {
     return Status::IOError("cannot write '" + tmp + "'");
   }
-  file.reset();
+  // Durable before it is renamed into place (a regular file only: a pipe
+  // cannot be synced).
+  if (!in_place && ::fsync(fileno(f)) != 0) {
+    return Status::IOError("cannot sync '" + tmp + "': " + std::strerror(errno));
+  }
+  if (std::fclose(file.release()) != 0) {
+    return Status::IOError("cannot close '" + tmp + "': " + std::strerror(errno));
+  }
   rep->lines = records + 1;
-  std::error_code ec;
-  std::filesystem::rename(tmp, std::string(path), ec);
-  if (ec) return Status::IOError("cannot rename '" + tmp + "' to '" + std::string(path) + "': " + ec.message());
+  if (!in_place) {
+    std::error_code ec;
+    std::filesystem::rename(tmp, std::string(path), ec);
+    if (ec) {
+      return Status::IOError("cannot rename '" + tmp + "' to '" + std::string(path) +
+                             "': " + ec.message());
+    }
+    // The rename itself survives a power loss once its folder is synced.
+    const std::string folder = std::filesystem::path(std::string(path)).parent_path().string();
+    const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+  }
   if (progress) progress(total_entities, total_entities);
   return Status::Ok();
 }

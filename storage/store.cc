@@ -123,6 +123,11 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   dbo.max_background_jobs = 2;
   dbo.info_log_level = rocksdb::WARN_LEVEL;
   dbo.keep_log_file_num = 3;
+  // Replaying the write-ahead log tolerates a torn last record (a crash
+  // mid-write) and nothing else: a damaged record anywhere before the tail
+  // makes Open fail with Corruption instead of silently dropping it and
+  // every later write (RocksDB's default, point-in-time recovery).
+  dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   if (options.env != nullptr) dbo.env = options.env;
 
   std::vector<std::string> names;

@@ -294,13 +294,17 @@ class Db {
 
   // Loads a JSON Lines file (docs/format.md, "Interchange") all or nothing:
   // a bad line fails the call with InvalidArgument naming the line number,
-  // and nothing is written. Large files go through SST ingestion. System
-  // actor only (PermissionDenied otherwise); NotFound when the file cannot
-  // be opened; Aborted when `options.progress` cancels.
+  // and nothing is written. Large files go through SST ingestion. `path`
+  // may also be a pipe, a FIFO or /dev/stdin (streamed); a folder, or a
+  // line longer than 64 MiB, is InvalidArgument. System actor only
+  // (PermissionDenied otherwise); NotFound when the file cannot be opened;
+  // Aborted when `options.progress` cancels.
   virtual Status Import(const Actor& actor, std::string_view path, const ImportOptions& options,
                         ImportReport* report) = 0;
   // Writes the whole database in the same format (parents before children)
   // so that export -> import into an empty database round-trips exactly.
+  // A regular file is written as PATH.tmp, synced and renamed into place
+  // (never half-written); a special file (/dev/stdout, a pipe) in place.
   virtual Status Export(std::string_view path, const ProgressFn& progress,
                         ImportReport* counts) const = 0;
 

@@ -6,6 +6,7 @@ import os
 import pty
 import select
 import subprocess
+import threading
 import unittest
 
 from cli_harness import CANOPY, SEED, CliTestCase, jsonl
@@ -245,3 +246,63 @@ class ProgressTest(CliTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SpecialInputTest(CliTestCase):
+    """Imports from pipes, FIFOs and devices are streamed; folders and
+    endless lines are refused with a clear error and nothing imported."""
+
+    def test_import_from_stdin_and_a_fifo(self):
+        text = jsonl(SEED)
+        p = subprocess.run([CANOPY, "--db", self.db, "import", "/dev/stdin"], input=text,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("acme-a1", self.ok("tree"))
+        fifo = self.path("fifo")
+        os.mkfifo(fifo)
+        other = os.path.join(self.dir, "other")
+
+        def feed():
+            with open(fifo, "w", encoding="utf-8") as f:
+                f.write(text)
+
+        t = threading.Thread(target=feed)
+        t.start()
+        self.ok("--db", other, "import", fifo, db=False)
+        t.join()
+        self.assertIn("acme-a1", self.ok("--db", other, "tree", db=False))
+
+    def test_folders_and_endless_lines_are_refused(self):
+        err = self.refused("import", self.dir)
+        self.assertIn("is a folder", err)
+        err = self.refused("import", "/dev/zero")
+        self.assertIn("line 1 is longer than 64 MiB", err)
+        self.assertIn("nothing was imported", err)
+        # Nothing was imported by the refusals.
+        self.assertNotIn("acme", self.run_cli("tree").stdout)
+
+
+class ExportTargetTest(CliTestCase):
+    """export writes a regular file whole (via FILE.tmp, synced, renamed)
+    and a special file (stdout, a pipe) in place, never replacing it."""
+
+    def test_export_to_stdout_writes_in_place(self):
+        self.seed()
+        p = subprocess.run([CANOPY, "--db", self.db, "export", "/dev/stdout"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        records = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+        self.assertEqual(records[-1]["type"], "end")
+        self.assertEqual(records[-1]["records"], len(SEED))
+        self.assertFalse(os.path.exists("/dev/stdout.tmp"))
+
+    def test_a_killed_exports_leftover_is_replaced(self):
+        self.seed()
+        out = self.path("out.jsonl")
+        self.write("out.jsonl.tmp", "half an export from a killed run\n")
+        self.ok("export", out)
+        self.assertFalse(os.path.exists(out + ".tmp"))
+        other = os.path.join(self.dir, "other")
+        self.ok("--db", other, "import", out, db=False)
+        err = self.refused("export", self.dir)
+        self.assertIn("is a folder", err)

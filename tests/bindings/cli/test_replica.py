@@ -8,9 +8,10 @@ cluster that ctest starts (CANOPY_ETCD_ENDPOINTS); it is skipped without it.
 import json
 import os
 import random
+import subprocess
 import unittest
 
-from cli_harness import CliTestCase, SEED, jsonl
+from cli_harness import CANOPY, CliTestCase, SEED, jsonl
 
 ENDPOINTS = os.environ.get("CANOPY_ETCD_ENDPOINTS", "")
 
@@ -93,6 +94,15 @@ class ReplicaClusterTest(CliTestCase):
         err = self.refused(*self.replica("r1", "--actor", "b@acme.example", "device", "create",
                                          "x", "--account", "acme-b", "--name", "X"), db=False)
         self.assertIn("permission", err)
+
+    def test_import_from_a_pipe_through_a_replica(self):
+        p = subprocess.run([CANOPY] + self.replica("r1", "import", "/dev/stdin"),
+                           input=jsonl(SEED), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("acme-a1", self.ok(*self.replica("r2", "tree"), db=False))
+        err = self.refused(*self.replica("r1", "import", self.dir), db=False)
+        self.assertIn("is a folder", err)
 
     def test_new_replica_starts_from_a_registered_checkpoint(self):
         seed = self.write("seed.jsonl", jsonl(SEED))
