@@ -119,26 +119,49 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
   if (fs::exists(fs::path(path) / "CURRENT", ec)) return Status::Ok();  // has a database
   if (fs::exists(path, ec) && !fs::is_empty(path, ec)) return Status::Ok();  // Open says why
   replication::EtcdLog log(LogOptionsOf(r));
-  uint64_t rev = 0;
-  std::string folder;
-  Status s = log.NewestCheckpoint(&rev, &folder);
-  if (!s.ok()) return s.WithContext("looking for a checkpoint to start the replica from");
-  if (rev == 0) return Status::Ok();  // none: start empty and replay the whole log
-  if (!fs::exists(fs::path(folder) / "CURRENT", ec)) {
-    return Status::NotFound("the newest checkpoint (revision " + std::to_string(rev) +
-                            ") is registered in folder '" + folder +
-                            "', which this machine cannot read");
+  // The checkpoint's revision is registered (under a lease, like a live
+  // replica) before the copy starts, so that no replica trims the log past
+  // it meanwhile; should a newer checkpoint have been registered and the
+  // log trimmed before that, start again from the newer one.
+  const std::string holder = "bootstrap-" + NewReplicaId();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    uint64_t rev = 0;
+    std::string folder;
+    Status s = log.NewestCheckpoint(&rev, &folder);
+    if (!s.ok()) return s.WithContext("looking for a checkpoint to start the replica from");
+    if (rev == 0) return Status::Ok();  // none: start empty and replay the whole log
+    int64_t lease = 0;
+    CANOPY_RETURN_IF_ERROR(
+        log.Register(holder, rev, static_cast<int64_t>(r.lease_ttl_seconds), &lease));
+    uint64_t head = 0, first = 0;
+    CANOPY_RETURN_IF_ERROR(log.Bounds(&head, &first));
+    if (rev + 1 < first) {
+      (void)log.Unregister(holder, lease);
+      continue;  // superseded and trimmed before the hold: take the newer one
+    }
+    if (!fs::exists(fs::path(folder) / "CURRENT", ec)) {
+      (void)log.Unregister(holder, lease);
+      return Status::NotFound("the newest checkpoint (revision " + std::to_string(rev) +
+                              ") is registered in folder '" + folder +
+                              "', which this machine cannot read");
+    }
+    // Copy beside the target, then rename: a crash never leaves half a copy
+    // where a database is expected. The hold lapses with its lease once
+    // the replica has registered itself.
+    const fs::path target(path);
+    const fs::path tmp = target.parent_path() / (target.filename().string() + ".bootstrap");
+    fs::remove_all(tmp, ec);
+    CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
+    fs::remove(target, ec);  // an empty folder, if any
+    fs::rename(tmp, target, ec);
+    if (ec) {
+      return Status::IOError("cannot move the copied checkpoint into '" + path + "': " +
+                             ec.message());
+    }
+    return Status::Ok();
   }
-  // Copy beside the target, then rename: a crash never leaves half a copy
-  // where a database is expected.
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".bootstrap");
-  fs::remove_all(tmp, ec);
-  CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
-  fs::remove(target, ec);  // an empty folder, if any
-  fs::rename(tmp, target, ec);
-  if (ec) return Status::IOError("cannot move the copied checkpoint into '" + path + "': " + ec.message());
-  return Status::Ok();
+  return Status::Unavailable("etcd: newer checkpoints kept replacing the one being copied; "
+                             "try again");
 }
 
 // ---- Start and stop -------------------------------------------------------
@@ -501,7 +524,7 @@ Status DbImpl::CatchUpIfBehind(bool* caught_up) {
   *caught_up = false;
   if (!log_) return Status::Ok();
   uint64_t head = 0, first = 0;
-  Status b = log_->Bounds(&head, &first);
+  Status b = log_->BoundsRetrying(&head, &first);
   if (!b.ok()) return b;
   NoteContact(head, first);
   if (head <= revision_.load()) return Status::Ok();

@@ -214,6 +214,21 @@ Status EtcdLog::Bounds(uint64_t* head, uint64_t* first) {
   return Status::Ok();
 }
 
+Status EtcdLog::BoundsRetrying(uint64_t* head, uint64_t* first) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
+  int backoff_ms = 20;
+  while (true) {
+    Status s = Bounds(head, first);
+    if (s.code() != Code::kUnavailable ||
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms) >= deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms = std::min(backoff_ms * 2, 500);
+  }
+}
+
 Status EtcdLog::Materialize(uint64_t rev, const std::string& value, std::string* entry) {
   if (value.empty()) return Status::Corruption("log revision " + std::to_string(rev) + " in etcd is empty");
   if (value[0] == 'I') {

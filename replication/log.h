@@ -72,6 +72,8 @@ class EtcdLog {
 
   // The head revision and the first revision kept (head + 1 when empty).
   Status Bounds(uint64_t* head, uint64_t* first);
+  // Bounds, retried like Append while etcd is unavailable (an election).
+  Status BoundsRetrying(uint64_t* head, uint64_t* first);
 
   // Reads entries from revision `from` on, at most `limit`, in order,
   // stopping at the head. *etcd_revision is etcd's revision of the read
