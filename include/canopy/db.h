@@ -17,6 +17,12 @@
 // change is applied but may not survive a power loss, and every later call
 // returns that IOError until the Db is closed and opened again.
 //
+// On a replica (Options::replication, docs/replication.md) every mutation
+// is first appended to the change log in etcd, and may also fail with
+// Unavailable (a message starting "etcd") when etcd cannot commit it within
+// write_timeout_ms; such a write may still appear later, once, in order.
+// Reads never wait for etcd.
+//
 // Input rules: keys, names, logins and attribute entries are valid UTF-8 of
 // 1..256 bytes (names and keys must not be empty; a type may be empty);
 // otherwise InvalidArgument. Unknown ids, keys or logins are NotFound.
