@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <xxhash.h>
 
+#include "storage/base64.h"
 #include "storage/coding.h"
 
 namespace canopy::query {
@@ -12,57 +13,6 @@ namespace canopy::query {
 namespace {
 
 constexpr uint8_t kTokenVersion = 1;
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string Base64Url(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
-  }
-  size_t rest = in.size() - i;
-  if (rest == 1) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-  } else if (rest == 2) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(kAlphabet[(v >> 6) & 63]);
-  }
-  return out;
-}
-
-int Sextet(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-bool FromBase64Url(std::string_view in, std::string* out) {
-  out->clear();
-  if (in.size() % 4 == 1) return false;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = Sextet(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  // Leftover bits must be zero in a canonical encoding.
-  return (acc & ((1u << bits) - 1)) == 0;
-}
 
 }  // namespace
 
@@ -74,12 +24,12 @@ std::string EncodeToken(TokenType type, std::string_view payload) {
   raw.push_back(static_cast<char>(type));
   raw.append(payload);
   storage::PutFixed64BE(&raw, Hash64(raw));
-  return Base64Url(raw);
+  return storage::EncodeBase64(raw, storage::Base64::kUrlUnpadded);
 }
 
 Status DecodeToken(std::string_view token, TokenType type, std::string* payload) {
   std::string raw;
-  if (token.size() > 4096 || !FromBase64Url(token, &raw) || raw.size() < 10) {
+  if (token.size() > 4096 || !storage::DecodeBase64(token, storage::Base64::kUrlUnpadded, &raw) || raw.size() < 10) {
     return Status::InvalidArgument("cursor is malformed or truncated");
   }
   std::string_view body(raw.data(), raw.size() - 8);

@@ -18,6 +18,7 @@
 
 #include "replication/etcd_client.h"
 
+#include "storage/base64.h"
 #include "storage/json.h"
 
 #include <curl/curl.h>
@@ -37,73 +38,6 @@ namespace canopy::replication {
 
 namespace {
 
-// ---- base64 (RFC 4648, standard alphabet, padded) -------------------------
-
-constexpr char kBase64Alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-void AppendBase64(std::string* out, std::string_view in) {
-  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  size_t n = in.size();
-  out->reserve(out->size() + (n + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    uint32_t v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8) | p[i + 2];
-    out->push_back(kBase64Alphabet[(v >> 18) & 63]);
-    out->push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out->push_back(kBase64Alphabet[(v >> 6) & 63]);
-    out->push_back(kBase64Alphabet[v & 63]);
-  }
-  if (n - i == 1) {
-    uint32_t v = uint32_t{p[i]} << 16;
-    out->push_back(kBase64Alphabet[(v >> 18) & 63]);
-    out->push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out->append("==");
-  } else if (n - i == 2) {
-    uint32_t v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8);
-    out->push_back(kBase64Alphabet[(v >> 18) & 63]);
-    out->push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out->push_back(kBase64Alphabet[(v >> 6) & 63]);
-    out->push_back('=');
-  }
-}
-
-int Base64Value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-// Strict: the length is a multiple of 4 and '=' only pads the last group.
-bool Base64Decode(std::string_view in, std::string* out) {
-  out->clear();
-  if (in.size() % 4 != 0) return false;
-  out->reserve(in.size() / 4 * 3);
-  for (size_t i = 0; i < in.size(); i += 4) {
-    const bool last = i + 4 == in.size();
-    int pad = 0;
-    if (last && in[i + 3] == '=') pad = in[i + 2] == '=' ? 2 : 1;
-    uint32_t v = 0;
-    for (int j = 0; j < 4; ++j) {
-      int d = 0;
-      if (j >= 4 - pad) {
-        if (in[i + j] != '=') return false;
-      } else {
-        d = Base64Value(static_cast<unsigned char>(in[i + j]));
-        if (d < 0) return false;
-      }
-      v = (v << 6) | static_cast<uint32_t>(d);
-    }
-    out->push_back(static_cast<char>((v >> 16) & 0xff));
-    if (pad < 2) out->push_back(static_cast<char>((v >> 8) & 0xff));
-    if (pad < 1) out->push_back(static_cast<char>(v & 0xff));
-  }
-  return true;
-}
-
 // ---- writing JSON -----------------------------------------------------------
 
 // Strings are escaped by storage::AppendJsonString (the one JSON string writer).
@@ -116,7 +50,7 @@ class JsonWriter {
   JsonWriter& Bytes(std::string_view name, std::string_view bytes) {
     Name(name);
     out_.push_back('"');
-    AppendBase64(&out_, bytes);
+    storage::AppendBase64(&out_, bytes, storage::Base64::kStandardPadded);
     out_.push_back('"');
     return *this;
   }
@@ -215,7 +149,7 @@ bool GetBytes(object o, std::string_view name, std::string* out) {
   element e;
   if (!Field(o, name, &e)) return true;
   std::string_view s;
-  return !e.get_string().get(s) && Base64Decode(s, out);
+  return !e.get_string().get(s) && storage::DecodeBase64(s, storage::Base64::kStandardPadded, out);
 }
 
 bool ParseKv(object o, EtcdKv* kv) {
