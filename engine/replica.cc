@@ -116,8 +116,11 @@ Status ValidateReplication(const ReplicationOptions& r) {
 Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
   if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
   std::error_code ec;
-  if (fs::exists(fs::path(path) / "CURRENT", ec)) return Status::Ok();  // has a database
-  if (fs::exists(path, ec) && !fs::is_empty(path, ec)) return Status::Ok();  // Open says why
+  if (storage::HoldsDatabase(path)) return Status::Ok();
+  // A folder with other files is refused by the open that follows; one
+  // whose creation a crash interrupted is replaced by the checkpoint.
+  const bool unfinished = fs::exists(fs::path(path) / storage::kCreatingMarker, ec);
+  if (!unfinished && fs::exists(path, ec) && !fs::is_empty(path, ec)) return Status::Ok();
   replication::EtcdLog log(LogOptionsOf(r));
   // The checkpoint's revision is registered (under a lease, like a live
   // replica) before the copy starts, so that no replica trims the log past
@@ -152,7 +155,11 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
     const fs::path tmp = target.parent_path() / (target.filename().string() + ".bootstrap");
     fs::remove_all(tmp, ec);
     CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
-    fs::remove(target, ec);  // an empty folder, if any
+    if (unfinished) {
+      fs::remove_all(target, ec);
+    } else {
+      fs::remove(target, ec);  // an empty folder, if any
+    }
     fs::rename(tmp, target, ec);
     if (ec) {
       return Status::IOError("cannot move the copied checkpoint into '" + path + "': " +

@@ -8,8 +8,14 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -89,28 +95,119 @@ Store::BoundedIterator::BoundedIterator(std::string lower, std::string upper)
   upper_slice_ = rocksdb::Slice(upper_);
 }
 
+namespace {
+
+// Creating a database is made atomic with a marker file: the folder is
+// claimed (an exclusive flock on the folder itself, so two processes never
+// create in one folder at once), the marker is written and synced, RocksDB
+// creates every key space and the format record is written with sync; only
+// then is the marker removed. A folder that still holds the marker is a
+// creation a crash interrupted: the next creating open wipes it and starts
+// again, instead of finding half a database forever.
+class CreationClaim {
+ public:
+  ~CreationClaim() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Takes the folder's creation lock (creating the folder if needed).
+  Status Claim(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return Status::IOError("cannot create the folder '" + path + "': " + ec.message());
+    fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      return Status::IOError("cannot open the folder '" + path + "': " + std::strerror(errno));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Status::IOError("the database folder '" + path +
+                             "' is in use by another process (a database is being created there)");
+    }
+    return Status::Ok();
+  }
+  // Makes the folder's entries (a new or removed marker) durable.
+  Status SyncFolder(const std::string& path) const {
+    if (::fsync(fd_) != 0) {
+      return Status::IOError("cannot sync the folder '" + path + "': " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+Status WriteMarker(const std::filesystem::path& marker) {
+  const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Status::IOError("cannot write '" + marker.string() + "': " + std::strerror(errno));
+  }
+  static constexpr char kText[] =
+      "A Canopy database is being created in this folder. If this file remains, the creation "
+      "was interrupted; the next open that may create a database starts it again.\n";
+  bool ok = ::write(fd, kText, sizeof(kText) - 1) == static_cast<ssize_t>(sizeof(kText) - 1);
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) return Status::IOError("cannot write '" + marker.string() + "': " + std::strerror(errno));
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool HoldsDatabase(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec) &&
+         !std::filesystem::exists(std::filesystem::path(path) / kCreatingMarker, ec);
+}
+
 Status Store::Open(const StoreOptions& options, const std::string& path,
                    std::unique_ptr<Store>* out) {
   out->reset();
   namespace fs = std::filesystem;
   std::error_code ec;
-  const bool exists = fs::exists(fs::path(path) / "CURRENT", ec);
+  const fs::path marker = fs::path(path) / kCreatingMarker;
+  bool exists = HoldsDatabase(path);
   if (exists && options.error_if_exists) {
     return Status::AlreadyExists("a database already exists in '" + path + "'");
   }
+  CreationClaim claim;
+  bool creating = false;
   if (!exists) {
+    const bool unfinished = fs::exists(marker, ec);
     if (!options.create_if_missing) {
-      return Status::NotFound("no database in '" + path + "' (create_if_missing is off)");
+      return Status::NotFound(unfinished ? "the database in '" + path +
+                                               "' was never fully created (a crash during its "
+                                               "creation); create_if_missing is off"
+                                         : "no database in '" + path +
+                                               "' (create_if_missing is off)");
     }
-    if (fs::exists(path, ec)) {
-      if (!fs::is_directory(path, ec)) {
-        return Status::InvalidArgument("'" + path + "' exists and is not a folder");
-      }
-      if (!fs::is_empty(path, ec)) {
+    if (fs::exists(path, ec) && !fs::is_directory(path, ec)) {
+      return Status::InvalidArgument("'" + path + "' exists and is not a folder");
+    }
+    CANOPY_RETURN_IF_ERROR(claim.Claim(path));
+    // Decided again under the claim: another process may have finished or
+    // begun a creation meanwhile.
+    exists = HoldsDatabase(path);
+    if (!exists) {
+      if (fs::exists(marker, ec)) {
+        // An interrupted creation: everything here is its debris.
+        for (const auto& entry : fs::directory_iterator(path, ec)) {
+          if (entry.path().filename() == kCreatingMarker) continue;
+          fs::remove_all(entry.path(), ec);
+          if (ec) {
+            return Status::IOError("cannot clear the unfinished database in '" + path +
+                                   "': " + ec.message());
+          }
+        }
+      } else if (!fs::is_empty(path, ec)) {
         return Status::InvalidArgument("'" + path +
                                        "' is a folder with other files and no Canopy database; "
                                        "refusing to create one there");
       }
+      CANOPY_RETURN_IF_ERROR(WriteMarker(marker));
+      CANOPY_RETURN_IF_ERROR(claim.SyncFolder(path));
+      creating = true;
+    } else if (options.error_if_exists) {
+      return Status::AlreadyExists("a database already exists in '" + path + "'");
     }
   }
 
@@ -178,7 +275,15 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     for (int c = 0; c < kNumCfs; ++c) known |= store->cfs_[c] == handles[i];
     if (!known) store->db_->DestroyColumnFamilyHandle(handles[i]);
   }
-  CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(!exists, options));
+  CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(creating, options));
+  if (creating) {
+    // Every key space and the format record are durable: the database is.
+    if (!fs::remove(marker, ec) || ec) {
+      return Status::IOError("cannot finish creating the database in '" + path +
+                             "': cannot remove '" + marker.string() + "': " + ec.message());
+    }
+    CANOPY_RETURN_IF_ERROR(claim.SyncFolder(path));
+  }
   // An import that crashed may have left its SST files in a scratch folder;
   // nothing else writes there while the database is locked by this open.
   for (const auto& entry : fs::directory_iterator(path, ec)) {

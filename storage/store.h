@@ -32,6 +32,14 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context);
 // import's scratch space (SST files before ingestion): Open removes them.
 inline constexpr std::string_view kScratchPrefix = "import-";
 
+// While a database folder is being created it holds this file; a folder
+// that still holds it after a crash is created again by the next open.
+inline constexpr std::string_view kCreatingMarker = "CANOPY-CREATING";
+
+// True when `path` holds a database whose creation finished (a RocksDB
+// CURRENT file and no creation marker).
+bool HoldsDatabase(const std::string& path);
+
 struct StoreOptions {
   bool create_if_missing = true;
   bool error_if_exists = false;
