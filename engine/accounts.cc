@@ -143,6 +143,7 @@ StatusOr<Account> DbImpl::FindAccount(const Actor& viewer, std::string_view key)
   if (!a.ok()) return a;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* n = catalog_.account(a->id);
   if (n == nullptr || !query::SeesAccount(catalog_, viewer, *n)) {
     return Status::NotFound("no account with key '" + std::string(key) + "'");
@@ -542,20 +543,47 @@ StatusOr<std::vector<Account>> DbImpl::Ancestors(AccountId id) const {
 }
 
 StatusOr<std::vector<Account>> DbImpl::Descendants(AccountId id, uint32_t max_levels) const {
+  return Descendants(Actor::System(), id, max_levels);
+}
+
+StatusOr<std::vector<Account>> DbImpl::Descendants(const Actor& viewer, AccountId id,
+                                                   uint32_t max_levels) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* a = nullptr;
-  CANOPY_RETURN_IF_ERROR(RequireAccount(id, "descendants", &a));
+  CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, id, "descendants", &a));
   const uint32_t limit = query::DepthLimit(a->depth, max_levels);
   std::vector<Account> out;
   Status status;
   catalog_.ForEachInSubtree(*a, limit, [&](const AccountNode& n) {
-    if (n.id == id || !status.ok()) return;
+    if (n.id == id || !status.ok() || !query::SeesAccount(catalog_, viewer, n)) return;
     storage::AccountRecord r;
     status = LoadAccountRecord(n.id, &r);
     out.push_back(std::move(r.account));
   });
   CANOPY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+StatusOr<std::vector<AccountId>> DbImpl::Roots(const Actor& viewer) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  if (viewer.is_system()) return catalog_.roots;
+  // Every account a user sees is a membership's account or lies below a
+  // branch membership's (whose parent it then sees too): the tops are
+  // among the membership accounts.
+  std::vector<AccountId> out;
+  for (const auto& m : catalog_.user(viewer.user())->memberships) {
+    const AccountNode* a = catalog_.account(m.account);
+    const AccountNode* parent = catalog_.account(a->parent);
+    if (!query::SeesAccount(catalog_, viewer, *a)) continue;
+    if (parent != nullptr && query::SeesAccount(catalog_, viewer, *parent)) continue;
+    out.push_back(a->id);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

@@ -387,6 +387,11 @@ Status DbImpl::SyncOrPoison() {
   return poisoned_;
 }
 
+Status DbImpl::CheckViewer(const Actor& viewer) const {
+  const query::UserNode* u = nullptr;
+  return query::ResolveActor(catalog_, viewer, &u);
+}
+
 Status DbImpl::RequireAccount(AccountId id, std::string_view what,
                               const query::AccountNode** out) const {
   *out = catalog_.account(id);

@@ -135,6 +135,15 @@ class DbImpl final : public Db {
   StatusOr<std::vector<Account>> Ancestors(AccountId id) const override;
   StatusOr<std::vector<Account>> Descendants(AccountId id, uint32_t max_levels) const override;
   std::vector<AccountId> Roots() const override;
+  StatusOr<std::vector<AccountId>> Roots(const Actor& viewer) const override;
+  StatusOr<std::vector<Account>> Descendants(const Actor& viewer, AccountId id,
+                                             uint32_t max_levels) const override;
+  StatusOr<std::vector<User>> UsersOf(const Actor& viewer, AccountId account) const override;
+  StatusOr<std::vector<Membership>> MembershipsOf(const Actor& viewer,
+                                                  UserId user) const override;
+  StatusOr<std::vector<Membership>> MembersOf(const Actor& viewer,
+                                              AccountId account) const override;
+  StatusOr<AccountSummary> Summary(const Actor& viewer, AccountId id) const override;
 
   // Entities (entities.cc)
   StatusOr<EntityId> CreateEntity(const Actor& actor, const EntitySpec& spec) override;
@@ -337,6 +346,9 @@ class DbImpl final : public Db {
   Status LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                          AccountId* owner) const;
   const query::AccountNode* AccountOrNull(AccountId id) const { return catalog_.account(id); }
+  // A viewer-scoped read's viewer: OK for the system and an enabled user;
+  // NotFound for an unknown user, PermissionDenied for a disabled one.
+  Status CheckViewer(const Actor& viewer) const;
   Status RequireAccount(AccountId id, std::string_view what,
                         const query::AccountNode** out) const;
   // The same for a call by `actor`: an account the actor cannot see

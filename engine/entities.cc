@@ -120,6 +120,7 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
   if (!e.ok()) return e;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* owner = catalog_.account(e->owner);
   if (owner == nullptr || !query::SeesEntity(catalog_, viewer, kind, *owner)) {
     return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +

@@ -347,6 +347,8 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   std::string fp_src = request.permission;
   fp_src.push_back('\0');
   fp_src.append(request.entity_key);
+  fp_src.push_back('\0');
+  fp_src.append(request.viewer.is_system() ? "system" : std::to_string(request.viewer.user()));
   const uint64_t fingerprint = query::Hash64(fp_src);
   UserId after = 0;
   if (!request.cursor.empty()) {
@@ -360,13 +362,22 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
+  CANOPY_RETURN_IF_ERROR(CheckViewer(request.viewer));
   page->revision = revision_.load();
   EntityId id;
   AccountId owner_id;
   CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, request.entity_key, &id, &owner_id));
   const query::AccountNode* owner = catalog_.account(owner_id);
   if (owner == nullptr) return Status::Corruption("entity has no owner");
+  if (!query::SeesEntity(catalog_, request.viewer, kind, *owner)) {
+    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
+                            request.entity_key + "'");
+  }
   std::vector<WhoCanItem> all = query::UsersWhoCan(catalog_, perm, *owner);
+  std::erase_if(all, [&](const WhoCanItem& item) {
+    return !query::SeesMembership(catalog_, request.viewer, *catalog_.user(item.user),
+                                  *catalog_.account(item.via_account));
+  });
   size_t i = 0;
   while (i < all.size() && all[i].user <= after) ++i;
   for (; i < all.size() && page->items.size() < request.limit; ++i) page->items.push_back(all[i]);
@@ -391,10 +402,17 @@ Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const
 }
 
 StatusOr<AccountSummary> DbImpl::Summary(AccountId id) const {
+  return Summary(Actor::System(), id);
+}
+
+StatusOr<AccountSummary> DbImpl::Summary(const Actor& viewer, AccountId id) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const query::AccountNode* a = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, id, "summary", &a));
   AccountSummary out;
-  CANOPY_RETURN_IF_ERROR(query::Summarize(catalog_, *store_, id, &out));
+  CANOPY_RETURN_IF_ERROR(query::Summarize(catalog_, *store_, viewer, id, &out));
   return out;
 }
 

@@ -82,6 +82,7 @@ StatusOr<User> DbImpl::FindUser(const Actor& viewer, std::string_view login) con
   if (!u.ok()) return u;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const UserNode* n = catalog_.user(u->id);
   if (n == nullptr || !query::SeesUser(catalog_, viewer, *n)) {
     return Status::NotFound("no user with login '" + std::string(login) + "'");
@@ -90,18 +91,26 @@ StatusOr<User> DbImpl::FindUser(const Actor& viewer, std::string_view login) con
 }
 
 StatusOr<std::vector<User>> DbImpl::UsersOf(AccountId account) const {
+  return UsersOf(Actor::System(), account);
+}
+
+StatusOr<std::vector<User>> DbImpl::UsersOf(const Actor& viewer, AccountId account) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* a = nullptr;
-  CANOPY_RETURN_IF_ERROR(RequireAccount(account, "users of", &a));
+  CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, account, "users of", &a));
   std::vector<User> out;
   std::string prefix = storage::IdKey(account);
   auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
                                 storage::PrefixSuccessor(prefix));
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     if ((*it)->key().size() != 16) return Status::Corruption("a user home index entry is damaged");
+    const UserId id = storage::DecodeFixed64BE((*it)->key().data() + 8);
+    const UserNode* n = catalog_.user(id);
+    if (n != nullptr && !query::SeesUser(catalog_, viewer, *n)) continue;
     User u;
-    CANOPY_RETURN_IF_ERROR(LoadUser(storage::DecodeFixed64BE((*it)->key().data() + 8), &u));
+    CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
     out.push_back(std::move(u));
   }
   CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "list users"));
@@ -314,12 +323,20 @@ Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId accou
 }
 
 StatusOr<std::vector<Membership>> DbImpl::MembershipsOf(UserId user) const {
+  return MembershipsOf(Actor::System(), user);
+}
+
+StatusOr<std::vector<Membership>> DbImpl::MembershipsOf(const Actor& viewer, UserId user) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const UserNode* un = catalog_.user(user);
-  if (un == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  if (un == nullptr || !query::SeesUser(catalog_, viewer, *un)) {
+    return Status::NotFound("no user with id " + std::to_string(user));
+  }
   std::vector<Membership> out;
   for (const auto& m : un->memberships) {
+    if (!query::SeesMembership(catalog_, viewer, *un, *catalog_.account(m.account))) continue;
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(
         store_->Get(storage::kMemberships, storage::PairKey(user, m.account), &bytes));
@@ -333,12 +350,18 @@ StatusOr<std::vector<Membership>> DbImpl::MembershipsOf(UserId user) const {
 }
 
 StatusOr<std::vector<Membership>> DbImpl::MembersOf(AccountId account) const {
+  return MembersOf(Actor::System(), account);
+}
+
+StatusOr<std::vector<Membership>> DbImpl::MembersOf(const Actor& viewer, AccountId account) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* a = nullptr;
-  CANOPY_RETURN_IF_ERROR(RequireAccount(account, "members of", &a));
+  CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, account, "members of", &a));
   std::vector<Membership> out;
   for (UserId uid : a->members) {
+    if (!query::SeesMembership(catalog_, viewer, *catalog_.user(uid), *a)) continue;
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(
         store_->Get(storage::kMemberships, storage::PairKey(uid, account), &bytes));

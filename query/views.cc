@@ -195,22 +195,44 @@ Status AccountsTable(const Catalog& c, const storage::Store& store, const TableR
   return Status::Ok();
 }
 
-Status Summarize(const Catalog& c, const storage::Store& store, AccountId id,
+Status Summarize(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId id,
                  AccountSummary* out) {
   const AccountNode* n = c.account(id);
   if (n == nullptr) return Status::NotFound("no account with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(ReadAccount(store, id, &out->account));
   out->path.clear();
   for (const AccountNode* a : c.Ancestors(*n)) {
+    if (!SeesAccount(c, viewer, *a)) continue;
     Account anc;
     CANOPY_RETURN_IF_ERROR(ReadAccount(store, a->id, &anc));
     out->path.push_back(anc.name);
   }
   out->path.push_back(out->account.name);
-  out->users = n->members.size();
-  out->sub_accounts = static_cast<uint64_t>(n->descendants);
   out->devices_direct = Devices(*n, false);
-  out->devices_subtree = Devices(*n, true);
+  const UserNode* u = viewer.is_system() ? nullptr : c.user(viewer.user());
+  if (u == nullptr) {
+    out->users = n->members.size();
+    out->sub_accounts = static_cast<uint64_t>(n->descendants);
+    out->devices_subtree = Devices(*n, true);
+    return Status::Ok();
+  }
+  out->users = 0;
+  for (UserId m : n->members) out->users += SeesMembership(c, viewer, *c.user(m), *n) ? 1 : 0;
+  if (!BranchPermsOn(c, *u, *n).empty()) {
+    // It sees the whole subtree: the maintained counters hold.
+    out->sub_accounts = static_cast<uint64_t>(n->descendants);
+    out->devices_subtree = Devices(*n, true);
+    return Status::Ok();
+  }
+  // Only the sub-accounts it sees count, so that no total reveals what
+  // lies out of its reach.
+  out->sub_accounts = 0;
+  out->devices_subtree = out->devices_direct;
+  c.ForEachInSubtree(*n, kNoDepthLimit, [&](const AccountNode& d) {
+    if (d.id == n->id || !SeesAccount(c, viewer, d)) return;
+    out->sub_accounts++;
+    out->devices_subtree += Devices(d, false);
+  });
   return Status::Ok();
 }
 

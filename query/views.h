@@ -20,7 +20,9 @@ Status ReadAccount(const storage::Store& store, AccountId id, Account* out);
 
 Status AccountsTable(const Catalog& c, const storage::Store& store, const TableRequest& request,
                      TablePage* page);
-Status Summarize(const Catalog& c, const storage::Store& store, AccountId id,
+// The summary as `viewer` may know it (Db::Summary(viewer, id)); the caller
+// has checked that the viewer is enabled and sees the account.
+Status Summarize(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId id,
                  AccountSummary* out);
 
 enum class GraphFormat { kJson, kDot };

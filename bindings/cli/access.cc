@@ -11,12 +11,14 @@ namespace canopy::cli {
 namespace {
 
 const char kCheckUsage[] =
-    "usage: canopy [--db DIR] [--json] check --user LOGIN --permission P --entity KEY\n"
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] check --user LOGIN --permission P\n"
+    "           --entity KEY\n"
     "           [--explain]\n\n"
     "Answers whether the user may exercise the permission on the entity: prints\n"
     "'allowed' or 'denied'. The entity's kind follows the permission\n"
     "(device.read -> a device, asset.write -> an asset).\n"
-    "  --user LOGIN      the user (required)\n"
+    "  --user LOGIN      the user (required; with --actor, the actor itself, and an\n"
+    "                    entity the actor cannot see is reported as unknown)\n"
     "  --permission P    an entity permission, e.g. device.read (required)\n"
     "  --entity KEY      the entity's key (required)\n"
     "  --explain         also print why: the reason, and when allowed the membership\n"
@@ -28,9 +30,10 @@ const char kCheckUsage[] =
     "entity or permission.\n";
 
 const char kWhoCanUsage[] =
-    "usage: canopy [--db DIR] [--json] who-can --permission P --entity KEY\n\n"
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] who-can --permission P --entity KEY\n\n"
     "Lists every user that may exercise the permission on the entity, by user id,\n"
-    "with the membership that grants it (all pages).\n"
+    "with the membership that grants it (all pages). As --actor: only for an entity\n"
+    "the actor sees, and only users whose granting membership it sees.\n"
     "  --permission P    an entity permission, e.g. device.read (required)\n"
     "  --entity KEY      the entity's key (required)\n"
     "With --json one object per user: login, account (the membership's account\n"
@@ -53,13 +56,18 @@ std::string JoinPath(const std::vector<std::string>& path) {
 int RunCheck(Context& ctx, Args& args) {
   args.Parse({"user", "permission", "entity"}, {"explain"});
   args.AtMost(0);
-  const std::string login = args.Require("user");
+  const std::string login = QuestionUser(ctx, args, "check");
   const std::string permission = args.Require("permission");
   const std::string entity = args.Require("entity");
   if (!ctx.Open(false)) return kExitFailed;
   User user;
   if (!FindUser(ctx, login, &user)) return kExitFailed;
-  Names names(*ctx.db);
+  if (ctx.actor_given) {
+    // An entity out of the actor's sight is unknown, not "denied".
+    auto seen = ctx.db->FindEntity(ctx.actor, KindOfPermission(permission), entity);
+    if (!seen.ok() && seen.status().IsNotFound()) return ctx.Fail(seen.status());
+  }
+  Names names(ctx);
   Explanation ex;
   if (args.Has("explain")) {
     Status s = ctx.db->Explain(user.id, permission, entity, &ex);
@@ -110,7 +118,8 @@ int RunWhoCan(Context& ctx, Args& args) {
   req.entity_key = args.Require("entity");
   req.limit = 10000;
   if (!ctx.Open(false)) return kExitFailed;
-  Names names(*ctx.db);
+  req.viewer = ctx.actor;
+  Names names(ctx);
   Table table({"LOGIN", "ACCOUNT", "ROLE", "BRANCH"});
   for (;;) {
     WhoCanPage page;

@@ -91,7 +91,7 @@ int Confirm(Context& ctx, const std::string& key, const std::string& message) {
   }
   Account a;
   if (!FindAccount(ctx, key, &a)) return kExitFailed;
-  Names names(*ctx.db);
+  Names names(ctx);
   *ctx.out << AccountJson(a, names).str() << "\n";
   return kExitOk;
 }
@@ -131,17 +131,32 @@ int Show(Context& ctx, Args& args) {
   if (!ctx.ResolveActor(&actor)) return kExitFailed;  // an account out of its sight looks missing
   Account a;
   if (!FindAccount(ctx, key, &a)) return kExitFailed;
-  auto summary = ctx.db->Summary(a.id);
+  auto summary = ctx.db->Summary(ctx.actor, a.id);
   if (!summary.ok()) return ctx.Fail(summary.status());
-  // Devices come with the summary; the other kinds from the counters.
+  // Devices come with the summary; the other kinds from the counters. An
+  // --actor's subtree totals add up only the sub-accounts it sees.
+  std::vector<Account> seen_below;
+  if (!ctx.actor.is_system()) {
+    auto d = ctx.db->Descendants(ctx.actor, a.id, 0);
+    if (!d.ok()) return ctx.Fail(d.status());
+    seen_below = std::move(d).value();
+  }
   std::vector<std::pair<EntityKind, EntityCounts>> others;
   for (EntityKind kind : kAllEntityKinds) {
     if (kind == EntityKind::kDevice) continue;
     auto c = ctx.db->CountOwned(a.id, kind);
     if (!c.ok()) return ctx.Fail(c.status());
+    if (!ctx.actor.is_system()) {
+      c->subtree = c->direct;
+      for (const Account& d : seen_below) {
+        auto below = ctx.db->CountOwned(d.id, kind);
+        if (!below.ok()) return ctx.Fail(below.status());
+        c->subtree += below->direct;
+      }
+    }
     others.emplace_back(kind, *c);
   }
-  Names names(*ctx.db);
+  Names names(ctx);
   const Account& acc = summary->account;
   if (ctx.json) {
     JsonObject o = AccountJson(acc, names);
@@ -295,42 +310,49 @@ int List(Context& ctx, Args& args) {
   args.AtMost(1);
   const uint32_t depth = static_cast<uint32_t>(GetNumber(args, "depth", 0, 64).value_or(1));
   if (!ctx.Open(false)) return kExitFailed;
-  std::vector<Account> rows;
-  uint32_t base = 0;  // the depth of the starting point (0: above the roots)
+  // Each row with its indent: levels below the top of its group.
+  std::vector<std::pair<Account, uint32_t>> rows;
   auto add_below = [&](const Account& top, uint32_t levels) -> Status {
     // Descendants(.., 0) means "no limit"; zero levels is just nothing.
     if (depth != 0 && levels == 0) return Status::Ok();
-    auto d = ctx.db->Descendants(top.id, depth == 0 ? 0 : levels);
+    auto d = ctx.db->Descendants(ctx.actor, top.id, depth == 0 ? 0 : levels);
     if (!d.ok()) return d.status();
-    for (auto& a : *d) rows.push_back(std::move(a));
+    for (auto& a : *d) {
+      const uint32_t indent = a.depth - top.depth - 1;
+      rows.emplace_back(std::move(a), indent);
+    }
     return Status::Ok();
   };
   if (!args.positionals().empty()) {
     Account top;
     if (!FindAccount(ctx, args.positionals()[0], &top)) return kExitFailed;
-    base = top.depth;
     Status s = add_below(top, depth);
     if (!s.ok()) return ctx.Fail(s);
   } else {
-    for (AccountId id : ctx.db->Roots()) {
-      auto root = ctx.db->GetAccount(id);
-      if (!root.ok()) return ctx.Fail(root.status());
-      rows.push_back(*root);
-      Status s = add_below(*root, depth == 0 ? 0 : depth - 1);
+    // The root tenants, or for an --actor its top accounts (those it sees
+    // whose parent it does not), each with what it sees below.
+    auto tops = ctx.db->Roots(ctx.actor);
+    if (!tops.ok()) return ctx.Fail(tops.status());
+    for (AccountId id : *tops) {
+      auto top = ctx.db->GetAccount(id);
+      if (!top.ok()) return ctx.Fail(top.status());
+      rows.emplace_back(*top, 0);
+      Status s = add_below(*top, depth == 0 ? 0 : depth - 1);
       if (!s.ok()) return ctx.Fail(s);
+      for (size_t i = rows.size(); i-- > 0 && rows[i].first.id != id;) rows[i].second++;
     }
   }
-  Names names(*ctx.db);
+  Names names(ctx);
   Table table({"ACCOUNT", "NAME", "PARENT", "DEPTH", "CREATED"});
-  for (const Account& a : rows) {
+  for (const auto& [a, indent] : rows) {
     if (ctx.json) {
       *ctx.out << AccountJson(a, names).str() << "\n";
       continue;
     }
-    // Indent by depth below the starting point, so the tree shows.
-    std::string label(2 * (a.depth - base - 1), ' ');
-    table.Add({label + a.key, a.name, a.parent == kNoId ? "-" : names.AccountKey(a.parent),
-               std::to_string(a.depth), FormatTime(a.created_us)});
+    // Indented by depth below the starting point, so the tree shows.
+    table.Add({std::string(2 * indent, ' ') + a.key, a.name,
+               a.parent == kNoId ? "-" : names.AccountKey(a.parent), std::to_string(a.depth),
+               FormatTime(a.created_us)});
   }
   if (!ctx.json) table.Flush(*ctx.out);
   return kExitOk;

@@ -18,6 +18,7 @@ const char kUsage[] =
 int Run(Context& ctx, Args& args) {
   args.Parse({}, {});
   args.AtMost(0);
+  if (!ctx.RequireSystem("check-db")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
   std::vector<std::string> problems;
   Status s = ctx.db->CheckIntegrity(&problems);

@@ -105,7 +105,7 @@ bool Context::Open(bool create) {
   if (db) return true;
   Options o;
   // A replica's folder is created on first use: it joins the log in etcd.
-  o.create_if_missing = create || !etcd_endpoints.empty();
+  o.create_if_missing = (create && !actor_given) || !etcd_endpoints.empty();
   o.replication.etcd_endpoints = etcd_endpoints;
   if (!etcd_prefix.empty()) o.replication.prefix = etcd_prefix;
   o.replication.checkpoint_dir = checkpoint_dir;
@@ -118,7 +118,23 @@ bool Context::Open(bool create) {
     }
     return false;
   }
+  if (actor_given) {
+    User u;
+    actor = Actor::System();  // the actor itself is looked up unscoped
+    if (!FindUser(*this, actor_login, &u)) {
+      db.reset();
+      return false;
+    }
+    actor = Actor::User(u.id);
+  }
   return true;
+}
+
+bool Context::RequireSystem(const char* command) const {
+  if (!actor_given) return true;
+  Fail(Status::PermissionDenied(std::string(command) +
+                                " runs as the system actor only: leave out --actor"));
+  return false;
 }
 
 void Context::SetActor(const std::string& login) {
@@ -169,14 +185,8 @@ void Context::CheckGlobals() const {
 }
 
 bool Context::ResolveActor(Actor* actor) {
-  if (actor_login.empty()) {
-    *actor = Actor::System();
-    return true;
-  }
-  User u;
-  this->actor = Actor::System();  // the actor itself is looked up unscoped
-  if (!FindUser(*this, actor_login, &u)) return false;
-  *actor = this->actor = Actor::User(u.id);
+  if (!Open(false)) return false;
+  *actor = this->actor;
   return true;
 }
 
@@ -188,6 +198,19 @@ int Context::Fail(const Status& s) const {
 int Context::Fail(const std::string& message) const {
   *err << "canopy: " << Printable(message) << "\n";
   return kExitFailed;
+}
+
+std::string QuestionUser(const Context& ctx, const Args& args, const char* command) {
+  const std::optional<std::string> login = args.Get("user");
+  if (!ctx.actor_given) {
+    if (!login) throw UsageError{"--user is required"};
+    return *login;
+  }
+  if (login && *login != ctx.actor_login) {
+    throw UsageError{std::string("with --actor, ") + command +
+                     " answers for the actor itself: leave out --user or give the actor's login"};
+  }
+  return ctx.actor_login;
 }
 
 bool FindAccount(Context& ctx, const std::string& key, Account* out) {
@@ -224,6 +247,9 @@ const std::string& Names::AccountKey(AccountId id) {
   auto it = accounts_.find(id);
   if (it != accounts_.end()) return it->second;
   auto a = db_.GetAccount(id);
+  if (a.ok() && !viewer_.is_system() && !db_.FindAccount(viewer_, a->key).ok()) {
+    return accounts_[id] = "(hidden)";
+  }
   return accounts_[id] = a.ok() ? a->key : "#" + std::to_string(id);
 }
 
@@ -238,6 +264,9 @@ const std::string& Names::Login(UserId id) {
   auto it = logins_.find(id);
   if (it != logins_.end()) return it->second;
   auto u = db_.GetUser(id);
+  if (u.ok() && !viewer_.is_system() && !db_.FindUser(viewer_, u->login).ok()) {
+    return logins_[id] = "(hidden)";
+  }
   return logins_[id] = u.ok() ? u->login : "#" + std::to_string(id);
 }
 

@@ -102,12 +102,18 @@ struct Context {
   std::ostream* out = &std::cout;
   std::ostream* err = &std::cerr;
 
-  // Opens the database (creating it when `create`). On failure prints the
-  // error and returns false.
+  // Opens the database (creating it when `create`, but never for an
+  // --actor, who cannot exist in a new database) and resolves the --actor:
+  // from then on every look-up and every name printed is what the actor
+  // may see. On failure prints the error and returns false.
   bool Open(bool create = true);
-  // The --actor as an Actor; prints and returns false on an unknown login.
-  // From then on the look-ups below see only what the actor may see.
+  // The resolved --actor (opening the database first if needed); prints and
+  // returns false on an unknown login.
   bool ResolveActor(Actor* actor);
+  // For commands that read or change the whole database (import, export,
+  // check-db, checkpoint, replica, demo): false, after printing why, when
+  // an --actor was given.
+  bool RequireSystem(const char* command) const;
   Actor actor = Actor::System();  // the resolved --actor (system until then)
   // Prints "canopy: <status>" to err and returns kExitFailed.
   int Fail(const Status& s) const;
@@ -132,18 +138,26 @@ bool FindUser(Context& ctx, const std::string& login, User* out);
 // account's root tenant).
 bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* out);
 
+// The user a question is about (--user of visible and check): required
+// without --actor; with --actor it is the actor, and --user may only name
+// the actor (a user answers for itself). Throws UsageError otherwise.
+std::string QuestionUser(const Context& ctx, const Args& args, const char* command);
+
 // Resolves engine ids to external keys and names for output, caching each
 // answer (a listing names the same few owners again and again). An id that
 // no longer resolves prints as "#<id>".
+// Names are resolved as ctx.actor: what it may not see prints as
+// "(hidden)".
 class Names {
  public:
-  explicit Names(const Db& db) : db_(db) {}
+  explicit Names(const Context& ctx) : db_(*ctx.db), viewer_(ctx.actor) {}
   const std::string& AccountKey(AccountId id);
   const std::string& RoleName(RoleId id);
   const std::string& Login(UserId id);
 
  private:
   const Db& db_;
+  Actor viewer_;
   std::unordered_map<AccountId, std::string> accounts_;
   std::unordered_map<RoleId, std::string> roles_;
   std::unordered_map<UserId, std::string> logins_;

@@ -113,6 +113,7 @@ void ShowVisible(Context& ctx, const User& u) {
 int Run(Context& ctx, Args& args) {
   args.Parse({}, {});
   args.AtMost(0);
+  if (!ctx.RequireSystem("demo")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   Db& db = *ctx.db;
   const bool seeded = db.FindAccount("customer").ok();

@@ -69,7 +69,7 @@ JsonObject EntityJson(const Entity& e, Names& names) {
 }
 
 void PrintEntity(Context& ctx, const Entity& e) {
-  Names names(*ctx.db);
+  Names names(ctx);
   if (ctx.json) {
     *ctx.out << EntityJson(e, names).str() << "\n";
     return;
@@ -301,7 +301,7 @@ int Reassign(Context& ctx, Args& args) {
 
   ReassignReport report;
   Status s = ctx.db->ReassignEntities(actor, kind, by, refs, target.id, &report);
-  Names names(*ctx.db);
+  Names names(ctx);
   Table table({"REF", "OUTCOME", "FROM", "MESSAGE"});
   for (const auto& item : report.items) {
     const std::string from = item.from == kNoId ? "" : names.AccountKey(item.from);

@@ -121,12 +121,9 @@ int RunImport(Context& ctx, Args& args) {
     ctx.db.reset();
     std::filesystem::remove_all(ctx.db_path, ec);
   };
+  if (!ctx.RequireSystem("import")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
-  Actor actor = Actor::System();
-  if (!ctx.ResolveActor(&actor)) {
-    discard();
-    return kExitFailed;
-  }
+  const Actor actor = Actor::System();
   ProgressBar bar(*ctx.err, StderrIsTerminal(), "importing", "bytes");
   ImportOptions options;
   options.progress = [&bar](uint64_t done, uint64_t total) {
@@ -150,6 +147,7 @@ int RunExport(Context& ctx, Args& args) {
   args.Parse({}, {});
   const std::string file = args.Positional(0, "FILE (where to write the export)");
   args.AtMost(1);
+  if (!ctx.RequireSystem("export (it writes the whole database)")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
   ProgressBar bar(*ctx.err, StderrIsTerminal(), "exporting", "entities");
   ImportReport report;

@@ -44,6 +44,7 @@ int ShowStatus(Context& ctx, Args& args) {
   if (ctx.etcd_endpoints.empty()) {
     return ctx.Fail("replica status needs --etcd URLS (this command describes a replica)");
   }
+  if (!ctx.RequireSystem("replica status")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   StatusOr<ReplicaStatus> st = ctx.db->GetReplicaStatus();
   if (!st.ok()) return ctx.Fail(st.status());
@@ -79,6 +80,7 @@ int RunSync(Context& ctx, Args& args) {
   args.AtMost(0);
   if (ctx.etcd_endpoints.empty()) return ctx.Fail("replica sync needs --etcd URLS");
   const uint64_t timeout = GetNumber(args, "--timeout-ms", 1, 3600000).value_or(10000);
+  if (!ctx.RequireSystem("replica sync")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   StatusOr<uint64_t> rev = ctx.db->SyncWithLog(static_cast<uint32_t>(timeout));
   if (!rev.ok()) return ctx.Fail(rev.status());
@@ -100,6 +102,7 @@ int RunCheckpoint(Context& ctx, Args& args) {
   args.Parse({}, {});
   const std::string dest = args.Positional(0, "the checkpoint folder DEST");
   args.AtMost(1);
+  if (!ctx.RequireSystem("checkpoint")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
   StatusOr<uint64_t> rev = ctx.db->Checkpoint(dest);
   if (!rev.ok()) return ctx.Fail(rev.status());

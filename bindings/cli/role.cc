@@ -58,7 +58,7 @@ int Confirm(Context& ctx, const Account& tenant, const std::string& name,
   }
   Role r;
   if (!FindRole(ctx, tenant.id, name, &r)) return kExitFailed;
-  Names names(*ctx.db);
+  Names names(ctx);
   *ctx.out << RoleJson(r, names).str() << "\n";
   return kExitOk;
 }
@@ -127,7 +127,7 @@ int List(Context& ctx, Args& args) {
   }
   auto roles = ctx.db->ListRoles(tenant);
   if (!roles.ok()) return ctx.Fail(roles.status());
-  Names names(*ctx.db);
+  Names names(ctx);
   Table table({"ROLE", "TENANT", "PERMISSIONS"});
   for (const Role& r : *roles) {
     if (ctx.json) {

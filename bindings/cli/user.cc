@@ -92,9 +92,9 @@ int ConfirmMembership(Context& ctx, const Target& t, const std::string& message)
     *ctx.out << Printable(message) << "\n";
     return kExitOk;
   }
-  auto ms = ctx.db->MembershipsOf(t.user.id);
+  auto ms = ctx.db->MembershipsOf(ctx.actor, t.user.id);
   if (!ms.ok()) return ctx.Fail(ms.status());
-  Names names(*ctx.db);
+  Names names(ctx);
   for (const auto& m : *ms) {
     if (m.account == t.account.id) *ctx.out << MembershipJson(m, names).str() << "\n";
   }
@@ -108,7 +108,7 @@ int ConfirmUser(Context& ctx, const std::string& login, const std::string& messa
   }
   User u;
   if (!FindUser(ctx, login, &u)) return kExitFailed;
-  Names names(*ctx.db);
+  Names names(ctx);
   *ctx.out << UserJson(u, names).str() << "\n";
   return kExitOk;
 }
@@ -256,9 +256,9 @@ int Show(Context& ctx, Args& args) {
   args.AtMost(1);
   Target t;
   if (!Resolve(ctx, args, false, &t)) return kExitFailed;
-  auto ms = ctx.db->MembershipsOf(t.user.id);
+  auto ms = ctx.db->MembershipsOf(ctx.actor, t.user.id);
   if (!ms.ok()) return ctx.Fail(ms.status());
-  Names names(*ctx.db);
+  Names names(ctx);
   if (ctx.json) {
     std::string list = "[";
     for (size_t i = 0; i < ms->size(); ++i) {
@@ -289,22 +289,24 @@ int List(Context& ctx, Args& args) {
   const auto key = args.Get("account");
   if (args.Has("members") && !key) throw UsageError{"--members needs --account"};
   if (!ctx.Open(false)) return kExitFailed;
-  Names names(*ctx.db);
+  Names names(ctx);
   std::vector<AccountId> accounts;
   if (key) {
     Account a;
     if (!FindAccount(ctx, *key, &a)) return kExitFailed;
     accounts.push_back(a.id);
   } else {
-    for (AccountId root : ctx.db->Roots()) {
-      accounts.push_back(root);
-      auto d = ctx.db->Descendants(root, 0);
+    auto tops = ctx.db->Roots(ctx.actor);
+    if (!tops.ok()) return ctx.Fail(tops.status());
+    for (AccountId top : *tops) {
+      accounts.push_back(top);
+      auto d = ctx.db->Descendants(ctx.actor, top, 0);
       if (!d.ok()) return ctx.Fail(d.status());
       for (const auto& a : *d) accounts.push_back(a.id);
     }
   }
   if (args.Has("members")) {
-    auto members = ctx.db->MembersOf(accounts[0]);
+    auto members = ctx.db->MembersOf(ctx.actor, accounts[0]);
     if (!members.ok()) return ctx.Fail(members.status());
     Table table({"LOGIN", "ROLE", "BRANCH"});
     for (const auto& m : *members) {
@@ -319,7 +321,7 @@ int List(Context& ctx, Args& args) {
   }
   Table table({"LOGIN", "NAME", "ACCOUNT", "DISABLED"});
   for (AccountId id : accounts) {
-    auto users = ctx.db->UsersOf(id);
+    auto users = ctx.db->UsersOf(ctx.actor, id);
     if (!users.ok()) return ctx.Fail(users.status());
     for (const auto& u : *users) {
       if (ctx.json) {

@@ -12,12 +12,14 @@ namespace canopy::cli {
 namespace {
 
 const char kUsage[] =
-    "usage: canopy [--db DIR] [--json] visible --user LOGIN [--kind KIND] [--permission P]\n"
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] visible --user LOGIN [--kind KIND]\n"
+    "           [--permission P]\n"
     "           [--type T] [--name-prefix P] [--attribute NAME=VALUE] [--within ACCOUNT_KEY]\n"
     "           [--direct] [--limit N] [--cursor C] [--count] [--json]\n\n"
     "Lists the entities the user may see with the permission, in a stable order\n"
     "(tree order of the owner account, then creation).\n"
-    "  --user LOGIN          whose visibility (required)\n"
+    "  --user LOGIN          whose visibility (required; with --actor, the actor's own\n"
+    "                        and --user may be left out)\n"
     "  --kind KIND           device (default), asset, dashboard or entity_view\n"
     "  --permission P        the permission needed on each entity (default KIND.read;\n"
     "                        e.g. device.assign)\n"
@@ -48,7 +50,7 @@ constexpr size_t kMaxPage = 10000;
 class Printer {
  public:
   Printer(Context& ctx, EntityKind kind)
-      : ctx_(ctx), kind_(kind), names_(*ctx.db), table_({"KEY", "NAME", "TYPE", "ACCOUNT"}) {}
+      : ctx_(ctx), kind_(kind), names_(ctx), table_({"KEY", "NAME", "TYPE", "ACCOUNT"}) {}
 
   void Item(EntityId id, std::string_view key, std::string_view name, std::string_view type,
             AccountId owner) {
@@ -87,10 +89,13 @@ int Run(Context& ctx, Args& args) {
               "cursor"},
              {"count", "direct"});
   args.AtMost(0);
-  const std::string login = args.Require("user");
+  const std::string login = QuestionUser(ctx, args, "visible");
   VisibleRequest req{Actor::System()};
   req.kind = GetKind(args);
   req.permission = args.Get("permission").value_or("");
+  if (args.Get("permission") && req.permission.empty()) {
+    throw UsageError{"--permission needs a value (leave it out for KIND.read)"};
+  }
   req.type = args.Get("type");
   req.name_prefix = args.Get("name-prefix").value_or("");
   if (args.GetAll("attribute").size() > 1) throw UsageError{"--attribute may be given only once"};

@@ -165,6 +165,35 @@ class Db {
   // The root tenants, in creation order (empty once the database is closed).
   virtual std::vector<AccountId> Roots() const = 0;
 
+  // ---- Reads as a viewer ----------------------------------------------
+  // The reads below return only what `viewer` may see, by the rules of
+  // FindAccount(viewer, ...): an account or user out of its sight is
+  // NotFound, worded exactly as for a missing one, and is left out of
+  // lists. A user viewer that is unknown is NotFound ("actor: no user ...");
+  // a disabled one is PermissionDenied (it holds, and so sees, nothing).
+  // Actor::System() sees everything.
+
+  // The viewer's top accounts: those it sees whose parent it does not (for
+  // the system actor, the root tenants), by id.
+  virtual StatusOr<std::vector<AccountId>> Roots(const Actor& viewer) const = 0;
+  // The descendants of `id` the viewer sees, in tree order, at most
+  // `max_levels` below it (0: no limit).
+  virtual StatusOr<std::vector<Account>> Descendants(const Actor& viewer, AccountId id,
+                                                     uint32_t max_levels) const = 0;
+  // The users created in the account that the viewer sees.
+  virtual StatusOr<std::vector<User>> UsersOf(const Actor& viewer, AccountId account) const = 0;
+  // The user's memberships the viewer sees (its own, and those on accounts
+  // where it holds a user.* permission or access.grant).
+  virtual StatusOr<std::vector<Membership>> MembershipsOf(const Actor& viewer,
+                                                          UserId user) const = 0;
+  // The account's memberships the viewer sees.
+  virtual StatusOr<std::vector<Membership>> MembersOf(const Actor& viewer,
+                                                      AccountId account) const = 0;
+  // The account's summary as the viewer may know it: the path names only
+  // ancestors it sees, and users, sub-accounts and subtree devices count
+  // only memberships and accounts it sees.
+  virtual StatusOr<AccountSummary> Summary(const Actor& viewer, AccountId id) const = 0;
+
   // ---- Entities -------------------------------------------------------
 
   // Creates an entity owned by spec.owner. Needs <kind>.write on the owner.

@@ -140,6 +140,10 @@ struct Explanation {
 struct WhoCanRequest {
   std::string permission;  // e.g. "device.read"
   std::string entity_key;  // the entity's key (the kind follows the permission)
+  // Who asks: an entity out of its sight is NotFound, worded as a missing
+  // one, and only users whose granting membership it sees are listed (see
+  // Db's "Reads as a viewer"). The system actor sees every answer.
+  Actor viewer = Actor::System();
   size_t limit = 100;      // 1..10000 per page
   std::string cursor;
   // Consistency token ("at least as fresh as"): FailedPrecondition unless

@@ -877,6 +877,114 @@ TEST_F(AccessTest, WhatAnActorCannotSeeLooksMissing) {
                 Code::kPermissionDenied, "permission device.write missing on account 'acme-a'");
 }
 
+// ---- Reads as a viewer (db.h) ----------------------------------------------
+
+TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
+  auto keys = [](const std::vector<Account>& as) {
+    std::vector<std::string> out;
+    for (const auto& a : as) out.push_back(a.key);
+    return out;
+  };
+  auto logins = [&](const std::vector<Membership>& ms) {
+    std::vector<std::string> out;
+    for (const auto& m : ms) out.push_back(db_->GetUser(m.user)->login);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const Actor a = Actor::User(a_admin_);
+  // A non-branch admin of acme-a: acme-a alone.
+  UserId flat = Member("flat@acme", a_, admin_role_, false);
+  const Actor f = Actor::User(flat);
+
+  EXPECT_EQ(*db_->Roots(Actor::System()), (std::vector<AccountId>{acme_, globex_}));
+  EXPECT_EQ(*db_->Roots(a), std::vector<AccountId>{a_});
+  EXPECT_EQ(*db_->Roots(f), std::vector<AccountId>{a_});
+  EXPECT_EQ(*db_->Roots(Actor::User(root_admin_)), std::vector<AccountId>{acme_});
+  EXPECT_EQ(keys(*db_->Descendants(a, a_, 0)), std::vector<std::string>{"acme-a1"});
+  EXPECT_TRUE(db_->Descendants(f, a_, 0)->empty());
+  EXPECT_EQ(keys(*db_->Descendants(Actor::User(root_admin_), acme_, 1)),
+            (std::vector<std::string>{"acme-a", "acme-b"}));
+  // Out of sight: worded as missing.
+  for (AccountId hidden : {acme_, b_, globex_}) {
+    Status s = db_->Descendants(a, hidden, 0).status();
+    EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+    EXPECT_EQ(s.message(), "descendants: no account with id " + std::to_string(hidden));
+    EXPECT_EQ(db_->UsersOf(a, hidden).status().code(), Code::kNotFound);
+    EXPECT_EQ(db_->MembersOf(a, hidden).status().code(), Code::kNotFound);
+    EXPECT_EQ(db_->Summary(a, hidden).status().code(), Code::kNotFound);
+  }
+
+  // Users and memberships: the root admin is out of acme-a's admin's sight.
+  std::vector<std::string> users;
+  auto of_a = db_->UsersOf(a, a_);
+  ASSERT_OK(of_a.status());
+  for (const auto& u : *of_a) users.push_back(u.login);
+  std::sort(users.begin(), users.end());
+  EXPECT_EQ(users, (std::vector<std::string>{"a-admin@acme", "a-viewer@acme", "flat@acme"}));
+  EXPECT_EQ(db_->UsersOf(Actor::System(), acme_)->size(), 3u);
+  EXPECT_EQ(db_->MembershipsOf(a, root_admin_).status().code(), Code::kNotFound);
+  EXPECT_EQ(logins(*db_->MembersOf(a, a_)),
+            (std::vector<std::string>{"a-admin@acme", "a-viewer@acme", "flat@acme"}));
+  // A user with memberships in two branches: the viewer sees only its own.
+  UserId both = Member("both@acme", acme_, viewer_role_, false);
+  ASSERT_OK(db_->Invite(Actor::System(), both, a_, viewer_role_, false));
+  ASSERT_OK(db_->Invite(Actor::System(), both, b_, viewer_role_, false));
+  auto ms = db_->MembershipsOf(a, both);
+  ASSERT_OK(ms.status());
+  ASSERT_EQ(ms->size(), 1u);
+  EXPECT_EQ((*ms)[0].account, a_);
+  EXPECT_EQ(db_->MembershipsOf(Actor::System(), both)->size(), 3u);
+
+  // Summary: totals and path only of what it sees.
+  auto full = db_->Summary(Actor::System(), a_);
+  ASSERT_OK(full.status());
+  EXPECT_EQ(full->path, (std::vector<std::string>{"Account acme", "Account acme-a"}));
+  EXPECT_EQ((std::pair{full->sub_accounts, full->devices_subtree}), (std::pair{uint64_t{1}, uint64_t{2}}));
+  auto mine = db_->Summary(f, a_);
+  ASSERT_OK(mine.status());
+  EXPECT_EQ(mine->path, std::vector<std::string>{"Account acme-a"});
+  EXPECT_EQ((std::pair{mine->sub_accounts, mine->devices_subtree}), (std::pair{uint64_t{0}, uint64_t{1}}));
+  auto branch = db_->Summary(a, a_);
+  EXPECT_EQ((std::pair{branch->sub_accounts, branch->devices_subtree}), (std::pair{uint64_t{1}, uint64_t{2}}));
+
+  // who-can as a viewer: only what it sees, only users it sees.
+  WhoCanRequest req;
+  req.permission = "device.read";
+  req.entity_key = "d-a";
+  req.viewer = a;
+  WhoCanPage page;
+  ASSERT_OK(db_->WhoCan(req, &page));
+  std::vector<std::string> who;
+  for (const auto& item : page.items) who.push_back(item.login);
+  std::sort(who.begin(), who.end());
+  EXPECT_EQ(who, (std::vector<std::string>{"a-admin@acme", "a-viewer@acme", "both@acme",
+                                           "flat@acme"}));
+  req.entity_key = "d-b";
+  Status hidden = db_->WhoCan(req, &page);
+  req.entity_key = "d-nope";
+  Status missing = db_->WhoCan(req, &page);
+  EXPECT_EQ(hidden.code(), Code::kNotFound);
+  EXPECT_EQ(hidden.ToString().replace(hidden.ToString().find("d-b"), 3, "X"),
+            missing.ToString().replace(missing.ToString().find("d-nope"), 6, "X"));
+
+  // A disabled viewer reads nothing; an unknown one is unknown.
+  for (const Actor& bad : {Actor::User(disabled_), Actor::User(kUnknownUser)}) {
+    const Code want = bad.user() == disabled_ ? Code::kPermissionDenied : Code::kNotFound;
+    EXPECT_EQ(db_->Roots(bad).status().code(), want);
+    EXPECT_EQ(db_->Descendants(bad, acme_, 0).status().code(), want);
+    EXPECT_EQ(db_->UsersOf(bad, acme_).status().code(), want);
+    EXPECT_EQ(db_->MembersOf(bad, acme_).status().code(), want);
+    EXPECT_EQ(db_->MembershipsOf(bad, root_admin_).status().code(), want);
+    EXPECT_EQ(db_->Summary(bad, acme_).status().code(), want);
+    EXPECT_EQ(db_->FindAccount(bad, "acme").status().code(), want);
+    EXPECT_EQ(db_->FindUser(bad, "root-admin@acme").status().code(), want);
+    EXPECT_EQ(db_->FindEntity(bad, EntityKind::kDevice, "d-acme").status().code(), want);
+    req.viewer = bad;
+    req.entity_key = "d-acme";
+    EXPECT_EQ(db_->WhoCan(req, &page).code(), want);
+  }
+}
+
 TEST_F(AccessTest, InvitingIntoAnAncestorOrASiblingIsRefused) {
   UserId mine = MakeUser(db_.get(), "mine@acme", a_);
   // Accounts above or beside its own it does not even see.

@@ -1,6 +1,7 @@
 # Copyright (c) Canopy authors.
 """canopy check and canopy who-can."""
 
+import os
 import unittest
 
 from cli_harness import FLAT_ADMIN, CliTestCase
@@ -175,6 +176,121 @@ class HiddenTest(CliTestCase):
         # A branch-wide admin sees the whole subtree's totals.
         rows = {r["key"]: r for r in self.json_lines("--actor", "a@acme.example", "tree")}
         self.assertEqual(rows["acme-a"]["sub_accounts"], 1)
+
+
+class ScopedReadsTest(CliTestCase):
+    """Every read run as --actor shows only what the actor may see; commands
+    over the whole database refuse an --actor."""
+
+    def setUp(self):
+        super().setUp()
+        self.seed(FLAT_ADMIN)
+
+    def as_(self, actor, *args):
+        return self.json_lines("--actor", actor, *args)
+
+    def test_account_list_and_show(self):
+        flat = "flat@acme.example"
+        rows = self.as_(flat, "account", "list", "--depth", "0")
+        self.assertEqual([r["key"] for r in rows], ["acme-a"])
+        self.assertEqual(rows[0]["parent"], "(hidden)")
+        rows = self.as_("a@acme.example", "account", "list", "--depth", "0")
+        self.assertEqual([r["key"] for r in rows], ["acme-a", "acme-a1"])
+        self.assertEqual([r["key"] for r in self.json_lines("account", "list", "--depth", "0")],
+                         ["acme", "acme-a", "acme-a1", "acme-b"])
+        table = self.ok("--actor", flat, "account", "list", "--depth", "0")
+        self.assertNotIn("acme-b", table)
+        # Totals and path count only what it sees.
+        show = self.json_one("--actor", flat, "account", "show", "acme-a")
+        self.assertEqual((show["sub_accounts"], show["devices_subtree"], show["parent"]),
+                         (0, show["devices"], "(hidden)"))
+        self.assertEqual(show["path"], ["Nested customer A"])
+        self.assertEqual(show["other_entities"]["asset"], {"direct": 1, "subtree": 1})
+        show = self.json_one("--actor", "a@acme.example", "account", "show", "acme-a")
+        self.assertEqual((show["sub_accounts"], show["devices_subtree"]), (1, 3))
+        full = self.json_one("account", "show", "acme-a")
+        self.assertEqual((full["parent"], full["path"]), ("acme", ["ACME Corp", "Nested customer A"]))
+
+    def test_users_and_memberships(self):
+        flat = "flat@acme.example"
+        logins = sorted(u["login"] for u in self.as_(flat, "user", "list"))
+        self.assertEqual(logins, ["a@acme.example", "flat@acme.example"])
+        self.assertEqual(len(self.json_lines("user", "list")), 5)
+        p1 = self.expect(1, "--actor", flat, "user", "show", "admin@acme.example")
+        p2 = self.expect(1, "--actor", flat, "user", "show", "nobody@x")
+        self.assertEqual(p1.stderr.replace("admin@acme.example", "X"),
+                         p2.stderr.replace("nobody@x", "X"))
+        self.refused("--actor", flat, "user", "list", "--account", "acme")
+        members = self.as_(flat, "user", "list", "--account", "acme-a", "--members")
+        self.assertEqual(sorted(m["login"] for m in members),
+                         ["a@acme.example", "flat@acme.example"])
+        # A user sees itself, but only its memberships the actor sees.
+        me = self.json_one("--actor", "b@acme.example", "user", "show", "b@acme.example")
+        self.assertEqual([m["account"] for m in me["memberships"]], ["acme-b"])
+
+    def test_roles_of_another_tenant_look_missing(self):
+        err = self.refused("--actor", "flat@acme.example", "role", "list", "--tenant", "acme")
+        self.assertIn("not_found", err)
+        self.ok("role", "list", "--tenant", "acme")
+
+    def test_whole_database_commands_refuse_an_actor(self):
+        for args in (["export", self.path("x.jsonl")], ["check-db"], ["demo"],
+                     ["checkpoint", self.path("cp")]):
+            err = self.refused("--actor", "admin@acme.example", *args)
+            self.assertIn("permission_denied", err)
+            self.assertIn("system actor only", err)
+        self.assertFalse(os.path.exists(self.path("x.jsonl")))
+        self.assertFalse(os.path.exists(self.path("cp")))
+
+    def test_an_actor_never_creates_a_database(self):
+        fresh = self.path("fresh")
+        err = self.refused("--db", fresh, "--actor", "someone", "account", "create", "t",
+                           "--name", "T", db=False)
+        self.assertIn("no database", err)
+        self.assertFalse(os.path.exists(fresh))
+
+    def test_questions_answer_for_the_actor(self):
+        a = "a@acme.example"
+        self.assertEqual(sorted(self.visible_as(a)), ["dev-a1", "dev-a11", "dev-a2"])
+        self.assertIn("answers for the actor itself",
+                      self.usage_error("--actor", a, "visible", "--user", "b@acme.example"))
+        self.assertIn("answers for the actor itself",
+                      self.usage_error("--actor", a, "check", "--user", "b@acme.example",
+                                       "--permission", "device.read", "--entity", "dev-b1"))
+        out = self.json_one("--actor", a, "check", "--permission", "device.read",
+                            "--entity", "dev-a1")
+        self.assertTrue(out["allowed"])
+        p1 = self.expect(1, "--actor", a, "check", "--permission", "device.read",
+                         "--entity", "dev-b1")
+        p2 = self.expect(1, "--actor", a, "check", "--permission", "device.read",
+                         "--entity", "nope")
+        self.assertEqual(p1.stderr.replace("dev-b1", "X"), p2.stderr.replace("nope", "X"))
+        # who-can: the entity must be seen; users only through memberships it sees.
+        p1 = self.expect(1, "--actor", a, "who-can", "--permission", "device.read",
+                         "--entity", "dev-b1")
+        p2 = self.expect(1, "--actor", a, "who-can", "--permission", "device.read",
+                         "--entity", "nope")
+        self.assertEqual(p1.stderr.replace("dev-b1", "X"), p2.stderr.replace("nope", "X"))
+        logins = sorted(r["login"] for r in self.as_(a, "who-can", "--permission", "device.read",
+                                                     "--entity", "dev-a1"))
+        self.assertEqual(logins, ["a@acme.example", "flat@acme.example"])
+        everyone = sorted(r["login"] for r in self.json_lines(
+            "who-can", "--permission", "device.read", "--entity", "dev-a1"))
+        self.assertIn("admin@acme.example", everyone)
+
+    def visible_as(self, actor):
+        return [r["key"] for r in self.json_lines("--actor", actor, "visible")]
+
+    def test_a_disabled_actor_reads_nothing(self):
+        self.ok("user", "disable", "flat@acme.example")
+        for args in (["account", "show", "acme-a"], ["account", "list"], ["user", "list"],
+                     ["visible"], ["device", "show", "dev-a1"]):
+            err = self.refused("--actor", "flat@acme.example", *args)
+            self.assertIn("is disabled", err)
+
+    def test_empty_permission_is_a_usage_error(self):
+        self.assertIn("--permission needs a value",
+                      self.usage_error("visible", "--user", "a@acme.example", "--permission", ""))
 
 
 if __name__ == "__main__":
