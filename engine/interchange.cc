@@ -343,10 +343,15 @@ class Fields {
   // InvalidArgument naming the first field nobody asked for.
   Status NoneLeft(std::string_view what) const {
     for (size_t i = 0; i < fields_.size(); ++i) {
-      if (!used_[i]) {
-        return Status::InvalidArgument("unknown field '" + std::string(fields_[i].first) +
-                                       "' in " + std::string(what));
+      if (used_[i]) continue;
+      for (size_t j = 0; j < fields_.size(); ++j) {
+        if (j != i && fields_[j].first == fields_[i].first) {
+          return Status::InvalidArgument("field '" + std::string(fields_[i].first) +
+                                         "' appears twice in " + std::string(what));
+        }
       }
+      return Status::InvalidArgument("unknown field '" + std::string(fields_[i].first) +
+                                     "' in " + std::string(what));
     }
     return Status::Ok();
   }
@@ -980,22 +985,25 @@ Status Importer::SortAndCheck() {
   const uint64_t first_entity = c_.last_entity_id + 1;
   auto line_of = [&](std::string_view id_bytes) {
     uint64_t id = storage::DecodeFixed64BE(id_bytes.data());
-    return std::to_string(entity_lines_[id - first_entity]);
+    return entity_lines_[id - first_entity];
+  };
+  // The sort does not keep file order among equal keys: the error names the
+  // later line (the offending one) and the earlier one.
+  auto twice = [&](const KvBuffer& kv, size_t d, const std::string& what) {
+    const uint64_t a = line_of(kv.value(d - 1)), b = line_of(kv.value(d));
+    return Status::InvalidArgument("line " + std::to_string(std::max(a, b)) + ": " + what +
+                                   " appears twice (also on line " +
+                                   std::to_string(std::min(a, b)) + ")");
   };
   const KvBuffer& keys = kvs[storage::kEntityKeys];
   if (size_t d = keys.FindDuplicate(); d < keys.size()) {
     std::string_view k = keys.key(d);
     auto kind = static_cast<EntityKind>(static_cast<uint8_t>(k[0]));
-    return Status::InvalidArgument("line " + line_of(keys.value(d)) + ": " +
-                                   EntityKindName(kind) + " '" + std::string(k.substr(1)) +
-                                   "' appears twice (also on line " +
-                                   line_of(keys.value(d - 1)) + ")");
+    return twice(keys, d, std::string(EntityKindName(kind)) + " '" + std::string(k.substr(1)) + "'");
   }
   const KvBuffer& units = kvs[storage::kUnitIds];
   if (size_t d = units.FindDuplicate(); d < units.size()) {
-    return Status::InvalidArgument("line " + line_of(units.value(d)) + ": unit id '" +
-                                   std::string(units.key(d)) + "' appears twice (also on line " +
-                                   line_of(units.value(d - 1)) + ")");
+    return twice(units, d, "unit id '" + std::string(units.key(d)) + "'");
   }
   return Status::Ok();
 }

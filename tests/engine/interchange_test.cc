@@ -96,6 +96,20 @@ TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
        "unit id 'U' appears twice"},
       {"{\"type\":\"membership\",\"login\":\"ghost\",\"account\":\"existing\",\"role\":\"viewer\"}\n", "'ghost'"},
       {"{\"type\":\"gadget\"}\n", "unknown record type 'gadget'"},
+      {"{\"type\":\"account\",\"key\":\"x\",\"name\":\"X\",\"name\":\"Y\"}\n",
+       "line 1: field 'name' appears twice in account record"},
+      {[] {
+         // Among thousands of entities (the sort does not keep file order),
+         // the later line is named as the offending one.
+         std::string t;
+         for (int i = 1; i <= 3000; ++i) {
+           const int k = i == 2500 ? 7 : i;
+           t += "{\"type\":\"device\",\"key\":\"k" + std::to_string(k) +
+                "\",\"name\":\"D\",\"account\":\"existing\"}\n";
+         }
+         return t;
+       }(),
+       "line 2500: device 'k7' appears twice (also on line 7)"},
       {"{\"type\":\"account\",\"key\":\"sub\",\"name\":\"S\",\"parent\":\"existing\"}\n"
        "{\"type\":\"user\",\"login\":\"s@x\",\"name\":\"S\",\"account\":\"sub\"}\n"
        "{\"type\":\"membership\",\"login\":\"s@x\",\"account\":\"existing\",\"role\":\"viewer\"}\n",
