@@ -40,6 +40,9 @@ struct Config {
   // Run against a replica whose log is in etcd (CANOPY_ETCD_ENDPOINTS),
   // with a second replica that must hold the same state at every check.
   bool replicated = false;
+  // Verifications check the queries of at most this many users (chosen at
+  // random each time; 0: every user), so that long runs stay fast.
+  size_t verified_users = 0;
 };
 
 class ModelTest : public ::testing::TestWithParam<Config> {
@@ -889,8 +892,109 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     ASSERT_OK(s);
   }
 
+  // The reads as a viewer (db.h) against the oracle's rules of sight, for
+  // one actor: what it gets is exactly what the model says it sees.
+  // Runs `fn` drawing from the verification's own random stream, so that
+  // the operations of a seed stay the same whatever the checks draw.
+  template <typename Fn>
+  void WithVerifyRandom(Fn fn) {
+    std::swap(rng_, verify_rng_);
+    fn();
+    std::swap(rng_, verify_rng_);
+  }
+  std::mt19937_64 verify_rng_{99};
+
+  void VerifyViewerReads(const Actor& viewer) {
+    const std::string who = viewer.is_system() ? "system" : "user " + std::to_string(viewer.user());
+    if (!viewer.is_system() && m_.Resolve(viewer) != Code::kOk) {
+      const Code want = m_.Resolve(viewer);
+      ASSERT_EQ(db_->Roots(viewer).status().code(), want) << who;
+      if (!m_.accounts.empty()) {
+        ASSERT_EQ(db_->Summary(viewer, PickKey(m_.accounts)).status().code(), want) << who;
+      }
+      return;
+    }
+    std::set<AccountId> want_tops, got_tops;
+    for (const auto& [id, a] : m_.accounts) {
+      if (m_.Sees(viewer, id) && (a.parent == kNoId || !m_.Sees(viewer, a.parent))) {
+        want_tops.insert(id);
+      }
+    }
+    auto tops = db_->Roots(viewer);
+    ASSERT_OK(tops.status());
+    got_tops.insert(tops->begin(), tops->end());
+    ASSERT_EQ(got_tops, want_tops) << who;
+    for (int i = 0; i < 3; ++i) {
+      const AccountId a = PickAccount();
+      auto below = db_->Descendants(viewer, a, 0);
+      auto users = db_->UsersOf(viewer, a);
+      auto members = db_->MembersOf(viewer, a);
+      auto summary = db_->Summary(viewer, a);
+      if (!m_.Found(viewer, a)) {
+        for (const Status& s : {below.status(), users.status(), members.status(),
+                                summary.status()}) {
+          ASSERT_EQ(s.code(), Code::kNotFound) << who << " account " << a << ": " << s.ToString();
+        }
+        continue;
+      }
+      ASSERT_OK(below.status());
+      std::set<AccountId> want_below, got_below;
+      uint64_t devices = static_cast<uint64_t>(m_.Direct(a, EntityKind::kDevice));
+      for (AccountId d : m_.Subtree(a)) {
+        if (d != a && m_.Sees(viewer, d)) {
+          want_below.insert(d);
+          devices += static_cast<uint64_t>(m_.Direct(d, EntityKind::kDevice));
+        }
+      }
+      for (const auto& acc : *below) got_below.insert(acc.id);
+      ASSERT_EQ(got_below, want_below) << who << " below " << a;
+      ASSERT_OK(summary.status());
+      ASSERT_EQ(summary->sub_accounts, want_below.size()) << who << " summary of " << a;
+      ASSERT_EQ(summary->devices_subtree, devices) << who << " summary of " << a;
+      std::set<UserId> want_users, got_users, want_members, got_members;
+      for (const auto& [uid, u] : m_.users) {
+        if (u.home == a && m_.SeesUser(viewer, uid)) want_users.insert(uid);
+        if (u.memberships.count(a) && m_.SeesMembership(viewer, uid, a)) want_members.insert(uid);
+      }
+      ASSERT_OK(users.status());
+      for (const auto& u : *users) got_users.insert(u.id);
+      ASSERT_EQ(got_users, want_users) << who << " users of " << a;
+      ASSERT_OK(members.status());
+      for (const auto& m : *members) got_members.insert(m.user);
+      ASSERT_EQ(got_members, want_members) << who << " members of " << a;
+      ASSERT_EQ(summary->users, want_members.size()) << who << " summary of " << a;
+    }
+    if (!m_.users.empty()) {
+      const UserId t = PickKey(m_.users);
+      auto ms = db_->MembershipsOf(viewer, t);
+      if (!m_.SeesUser(viewer, t)) {
+        ASSERT_EQ(ms.status().code(), Code::kNotFound) << who;
+      } else {
+        ASSERT_OK(ms.status());
+        std::set<AccountId> want, got;
+        for (const auto& [a, m] : m_.users.at(t).memberships) {
+          if (m_.SeesMembership(viewer, t, a)) want.insert(a);
+        }
+        for (const auto& m : *ms) got.insert(m.account);
+        ASSERT_EQ(got, want) << who << " memberships of " << t;
+      }
+    }
+  }
+
   void VerifyQueries() {
+    WithVerifyRandom([&] { VerifyViewerReads(Actor::System()); });
+    if (::testing::Test::HasFatalFailure()) return;
+    WithVerifyRandom([&] { VerifyViewerReads(Actor::User(900000)); });
+    if (::testing::Test::HasFatalFailure()) return;
+    const size_t cap = GetParam().verified_users;
     for (const auto& [uid, u] : m_.users) {
+      bool skip = false;
+      WithVerifyRandom([&] {
+        skip = cap != 0 && m_.users.size() > cap && R(m_.users.size()) >= cap;
+        if (!skip) VerifyViewerReads(Actor::User(uid));
+      });
+      if (skip) continue;
+      if (::testing::Test::HasFatalFailure()) return;
       EntityKind kind = P(70) ? EntityKind::kDevice : kAllEntityKinds[R(4)];
       const char* action = P(60) ? "read" : (P(50) ? "assign" : "write");
       std::string perm = KindPerm(kind, action);
@@ -1176,6 +1280,21 @@ INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,
                          ::testing::Values(Config{1, 2500, 50}, Config{2, 2500, 50},
                                            Config{3, 2500, 50}, Config{4, 2500, 50},
                                            Config{5, 2500, 50}),
+                         [](const auto& info) { return "seed" + std::to_string(info.param.seed); });
+
+// The adversarial property run: many more random operations by random
+// actors (system, unknown, disabled, removed, non-branch and branch-wide
+// users), each one's outcome predicted by the oracle — no operation the
+// rules forbid is accepted, and no refusal says PermissionDenied where the
+// actor cannot see the object (that would leak its existence).
+// CANOPY_ADVERSARIAL_OPS sets the number of operations (CI: 20,000; the
+// hardening runs: 100,000 and more).
+int AdversarialOps() {
+  const char* env = std::getenv("CANOPY_ADVERSARIAL_OPS");
+  return env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 20000;
+}
+INSTANTIATE_TEST_SUITE_P(Adversarial, ModelTest,
+                         ::testing::Values(Config{21, AdversarialOps(), 2500, false, 40}),
                          [](const auto& info) { return "seed" + std::to_string(info.param.seed); });
 #else
 // The same operations and oracle, through a replica (tests/replication).
