@@ -152,6 +152,8 @@ class DbImpl final : public Db {
   StatusOr<Entity> FindEntity(const Actor& viewer, EntityKind kind,
                               std::string_view key) const override;
   StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const override;
+  StatusOr<Entity> FindDeviceByUnitId(const Actor& viewer,
+                                      std::string_view unit_id) const override;
   Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) override;
   Status DeleteEntity(const Actor& actor, EntityId id) override;
   Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,

@@ -129,6 +129,19 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
   return e;
 }
 
+StatusOr<Entity> DbImpl::FindDeviceByUnitId(const Actor& viewer, std::string_view unit_id) const {
+  auto e = FindDeviceByUnitId(unit_id);
+  if (!e.ok()) return e;
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const AccountNode* owner = catalog_.account(e->owner);
+  if (owner == nullptr || !query::SeesEntity(catalog_, viewer, EntityKind::kDevice, *owner)) {
+    return Status::NotFound("no device with unit id '" + std::string(unit_id) + "'");
+  }
+  return e;
+}
+
 StatusOr<Entity> DbImpl::FindDeviceByUnitId(std::string_view unit_id) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());

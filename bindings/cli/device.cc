@@ -146,10 +146,7 @@ int Show(Context& ctx, Args& args) {
   if (!ctx.ResolveActor(&actor)) return kExitFailed;  // what is out of its sight looks missing
   Entity e;
   if (unit) {
-    auto found = ctx.db->FindDeviceByUnitId(*unit);
-    if (found.ok() && !ctx.db->FindEntity(actor, kind, found->key).ok()) {
-      found = Status::NotFound("no device with unit id '" + *unit + "'");
-    }
+    auto found = ctx.db->FindDeviceByUnitId(actor, *unit);
     if (!found.ok()) return ctx.Fail(found.status());
     e = std::move(found).value();
   } else if (!FindEntity(ctx, kind, args.positionals()[0], &e)) {

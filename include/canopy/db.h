@@ -206,6 +206,9 @@ class Db {
   virtual StatusOr<Entity> FindEntity(const Actor& viewer, EntityKind kind,
                                       std::string_view key) const = 0;
   virtual StatusOr<Entity> FindDeviceByUnitId(std::string_view unit_id) const = 0;
+  // The same as `viewer` may know it (see FindAccount(viewer, ...)).
+  virtual StatusOr<Entity> FindDeviceByUnitId(const Actor& viewer,
+                                              std::string_view unit_id) const = 0;
 
   // Needs <kind>.write on the owner.
   virtual Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) = 0;

@@ -914,6 +914,14 @@ TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
     EXPECT_EQ(db_->Summary(a, hidden).status().code(), Code::kNotFound);
   }
 
+  // A device by unit id: out of sight it is worded as a missing one.
+  auto by_unit = db_->FindDeviceByUnitId(a, "U-A1");
+  EXPECT_OK(by_unit.status());
+  std::string hidden_unit = db_->FindDeviceByUnitId(Actor::User(b_admin_), "U-A1").status().ToString();
+  std::string missing_unit = db_->FindDeviceByUnitId(Actor::User(b_admin_), "U-NO").status().ToString();
+  EXPECT_EQ(hidden_unit.replace(hidden_unit.find("U-A1"), 4, "X"),
+            missing_unit.replace(missing_unit.find("U-NO"), 4, "X"));
+
   // Users and memberships: the root admin is out of acme-a's admin's sight.
   std::vector<std::string> users;
   auto of_a = db_->UsersOf(a, a_);
@@ -979,6 +987,7 @@ TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
     EXPECT_EQ(db_->FindAccount(bad, "acme").status().code(), want);
     EXPECT_EQ(db_->FindUser(bad, "root-admin@acme").status().code(), want);
     EXPECT_EQ(db_->FindEntity(bad, EntityKind::kDevice, "d-acme").status().code(), want);
+    EXPECT_EQ(db_->FindDeviceByUnitId(bad, "U-A1").status().code(), want);
     req.viewer = bad;
     req.entity_key = "d-acme";
     EXPECT_EQ(db_->WhoCan(req, &page).code(), want);
