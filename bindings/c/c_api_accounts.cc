@@ -182,18 +182,25 @@ canopy_code_t canopy_account_get(canopy_db_t* db, uint64_t id, canopy_account_t*
   });
 }
 
-canopy_code_t canopy_account_find(canopy_db_t* db, const char* key, canopy_account_t** account,
-                                  char** errmsg) {
-  return Guard("canopy_account_find", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_account_findImpl(const char* function, canopy_db_t* db, uint64_t viewer, const char* key, canopy_account_t** account, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (account != nullptr) *account = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, key);
     CANOPY_C_REQUIRE(call, account);
-    auto a = db->db->FindAccount(key);
+    auto a = db->db->FindAccount(ToActor(viewer), key);
     CANOPY_RETURN_IF_ERROR(a.status());
     *account = new canopy_account_t(MakeAccount(std::move(a).value()));
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_account_find(canopy_db_t* db, const char* key, canopy_account_t** account, char** errmsg) {
+  return canopy_account_findImpl("canopy_account_find", db, CANOPY_SYSTEM_ACTOR, key, account, errmsg);
+}
+
+canopy_code_t canopy_account_find_as(canopy_db_t* db, uint64_t viewer, const char* key, canopy_account_t** account, char** errmsg) {
+  return canopy_account_findImpl("canopy_account_find_as", db, viewer, key, account, errmsg);
 }
 
 canopy_code_t canopy_account_count_owned(canopy_db_t* db, uint64_t id, int kind, uint64_t* direct,
@@ -225,27 +232,36 @@ canopy_code_t canopy_account_ancestors(canopy_db_t* db, uint64_t id, canopy_acco
   });
 }
 
-canopy_code_t canopy_account_descendants(canopy_db_t* db, uint64_t id, uint32_t max_levels,
-                                         canopy_accounts_t** accounts, char** errmsg) {
-  return Guard("canopy_account_descendants", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_account_descendantsImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t id, uint32_t max_levels, canopy_accounts_t** accounts, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (accounts != nullptr) *accounts = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, accounts);
-    auto list = db->db->Descendants(id, max_levels);
+    auto list = db->db->Descendants(ToActor(viewer), id, max_levels);
     CANOPY_RETURN_IF_ERROR(list.status());
     *accounts = NewAccounts(std::move(list).value());
     return Status::Ok();
   });
 }
 
-canopy_code_t canopy_account_roots(canopy_db_t* db, uint64_t** ids, size_t* count, char** errmsg) {
-  return Guard("canopy_account_roots", errmsg, [&](const Call& call) -> Status {
+canopy_code_t canopy_account_descendants(canopy_db_t* db, uint64_t id, uint32_t max_levels, canopy_accounts_t** accounts, char** errmsg) {
+  return canopy_account_descendantsImpl("canopy_account_descendants", db, CANOPY_SYSTEM_ACTOR, id, max_levels, accounts, errmsg);
+}
+
+canopy_code_t canopy_account_descendants_as(canopy_db_t* db, uint64_t viewer, uint64_t id, uint32_t max_levels, canopy_accounts_t** accounts, char** errmsg) {
+  return canopy_account_descendantsImpl("canopy_account_descendants_as", db, viewer, id, max_levels, accounts, errmsg);
+}
+
+static canopy_code_t canopy_account_rootsImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t** ids, size_t* count, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (ids != nullptr) *ids = nullptr;
     if (count != nullptr) *count = 0;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, ids);
     CANOPY_C_REQUIRE(call, count);
-    const std::vector<canopy::AccountId> roots = db->db->Roots();
+    auto listed = db->db->Roots(ToActor(viewer));
+    CANOPY_RETURN_IF_ERROR(listed.status());
+    const std::vector<canopy::AccountId> roots = std::move(listed).value();
     if (roots.empty()) return Status::Ok();
     auto* out = static_cast<uint64_t*>(std::malloc(roots.size() * sizeof(uint64_t)));
     if (out == nullptr) throw std::bad_alloc();
@@ -254,6 +270,14 @@ canopy_code_t canopy_account_roots(canopy_db_t* db, uint64_t** ids, size_t* coun
     *count = roots.size();
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_account_roots(canopy_db_t* db, uint64_t** ids, size_t* count, char** errmsg) {
+  return canopy_account_rootsImpl("canopy_account_roots", db, CANOPY_SYSTEM_ACTOR, ids, count, errmsg);
+}
+
+canopy_code_t canopy_account_roots_as(canopy_db_t* db, uint64_t viewer, uint64_t** ids, size_t* count, char** errmsg) {
+  return canopy_account_rootsImpl("canopy_account_roots_as", db, viewer, ids, count, errmsg);
 }
 
 // ---- Account handles and lists ------------------------------------------------
@@ -408,13 +432,12 @@ int64_t canopy_table_page_created_us(const canopy_table_page_t* page, size_t row
 
 // ---- Summary and graph ----------------------------------------------------------
 
-canopy_code_t canopy_account_summarize(canopy_db_t* db, uint64_t id, canopy_summary_t** summary,
-                                       char** errmsg) {
-  return Guard("canopy_account_summarize", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_account_summarizeImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t id, canopy_summary_t** summary, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (summary != nullptr) *summary = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, summary);
-    auto s = db->db->Summary(id);
+    auto s = db->db->Summary(ToActor(viewer), id);
     CANOPY_RETURN_IF_ERROR(s.status());
     auto out = std::make_unique<canopy_summary_t>();
     out->summary = std::move(s).value();
@@ -423,6 +446,14 @@ canopy_code_t canopy_account_summarize(canopy_db_t* db, uint64_t id, canopy_summ
     *summary = out.release();
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_account_summarize(canopy_db_t* db, uint64_t id, canopy_summary_t** summary, char** errmsg) {
+  return canopy_account_summarizeImpl("canopy_account_summarize", db, CANOPY_SYSTEM_ACTOR, id, summary, errmsg);
+}
+
+canopy_code_t canopy_account_summarize_as(canopy_db_t* db, uint64_t viewer, uint64_t id, canopy_summary_t** summary, char** errmsg) {
+  return canopy_account_summarizeImpl("canopy_account_summarize_as", db, viewer, id, summary, errmsg);
 }
 
 void canopy_summary_destroy(canopy_summary_t* summary) { delete summary; }

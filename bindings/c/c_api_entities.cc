@@ -73,28 +73,42 @@ canopy_code_t canopy_entity_get(canopy_db_t* db, uint64_t id, canopy_entity_t** 
   });
 }
 
-canopy_code_t canopy_entity_find(canopy_db_t* db, int kind, const char* key,
-                                 canopy_entity_t** entity, char** errmsg) {
-  return Guard("canopy_entity_find", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_entity_findImpl(const char* function, canopy_db_t* db, uint64_t viewer, int kind, const char* key, canopy_entity_t** entity, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (entity != nullptr) *entity = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, key);
     CANOPY_C_REQUIRE(call, entity);
     canopy::EntityKind k;
     CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &k));
-    return Hand(db->db->FindEntity(k, key), entity);
+    return Hand(db->db->FindEntity(ToActor(viewer), k, key), entity);
   });
 }
 
-canopy_code_t canopy_entity_find_by_unit_id(canopy_db_t* db, const char* unit_id,
-                                            canopy_entity_t** entity, char** errmsg) {
-  return Guard("canopy_entity_find_by_unit_id", errmsg, [&](const Call& call) -> Status {
+canopy_code_t canopy_entity_find(canopy_db_t* db, int kind, const char* key, canopy_entity_t** entity, char** errmsg) {
+  return canopy_entity_findImpl("canopy_entity_find", db, CANOPY_SYSTEM_ACTOR, kind, key, entity, errmsg);
+}
+
+canopy_code_t canopy_entity_find_as(canopy_db_t* db, uint64_t viewer, int kind, const char* key, canopy_entity_t** entity, char** errmsg) {
+  return canopy_entity_findImpl("canopy_entity_find_as", db, viewer, kind, key, entity, errmsg);
+}
+
+static canopy_code_t canopy_entity_find_by_unit_idImpl(const char* function, canopy_db_t* db, uint64_t viewer, const char* unit_id, canopy_entity_t** entity, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (entity != nullptr) *entity = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, unit_id);
     CANOPY_C_REQUIRE(call, entity);
-    return Hand(db->db->FindDeviceByUnitId(unit_id), entity);
+    return Hand(db->db->FindDeviceByUnitId(ToActor(viewer), unit_id), entity);
   });
+}
+
+canopy_code_t canopy_entity_find_by_unit_id(canopy_db_t* db, const char* unit_id, canopy_entity_t** entity, char** errmsg) {
+  return canopy_entity_find_by_unit_idImpl("canopy_entity_find_by_unit_id", db, CANOPY_SYSTEM_ACTOR, unit_id, entity, errmsg);
+}
+
+canopy_code_t canopy_entity_find_by_unit_id_as(canopy_db_t* db, uint64_t viewer, const char* unit_id, canopy_entity_t** entity, char** errmsg) {
+  return canopy_entity_find_by_unit_idImpl("canopy_entity_find_by_unit_id_as", db, viewer, unit_id, entity, errmsg);
 }
 
 canopy_code_t canopy_entity_update(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,

@@ -80,7 +80,7 @@ const canopy::WhoCanItem* WhoCanAt(const canopy_who_can_page_t* page, size_t i) 
 }
 
 // canopy_access_who_can and its _v2 (which adds the consistency token).
-canopy_code_t WhoCan(const char* function, canopy_db_t* db, const char* permission,
+canopy_code_t WhoCan(const char* function, canopy_db_t* db, uint64_t viewer, const char* permission,
                      const char* entity_key, size_t limit, const char* cursor,
                      uint64_t min_revision, canopy_who_can_page_t** page, char** errmsg) {
   return Guard(function, errmsg, [&](const Call& call) -> Status {
@@ -95,6 +95,7 @@ canopy_code_t WhoCan(const char* function, canopy_db_t* db, const char* permissi
     request.limit = limit;
     if (cursor != nullptr) request.cursor = cursor;
     request.min_revision = min_revision;
+    request.viewer = ToActor(viewer);
     auto out = std::make_unique<canopy_who_can_page_t>();
     CANOPY_RETURN_IF_ERROR(db->db->WhoCan(request, &out->page));
     *page = out.release();
@@ -353,7 +354,7 @@ canopy_code_t canopy_access_explain(canopy_db_t* db, uint64_t user, const char* 
 canopy_code_t canopy_access_who_can(canopy_db_t* db, const char* permission, const char* entity_key,
                                     size_t limit, const char* cursor, canopy_who_can_page_t** page,
                                     char** errmsg) {
-  return WhoCan("canopy_access_who_can", db, permission, entity_key, limit, cursor, 0, page,
+  return WhoCan("canopy_access_who_can", db, CANOPY_SYSTEM_ACTOR, permission, entity_key, limit, cursor, 0, page,
                 errmsg);
 }
 
@@ -361,7 +362,15 @@ canopy_code_t canopy_access_who_can_v2(canopy_db_t* db, const char* permission,
                                        const char* entity_key, size_t limit, const char* cursor,
                                        uint64_t min_revision, canopy_who_can_page_t** page,
                                        char** errmsg) {
-  return WhoCan("canopy_access_who_can_v2", db, permission, entity_key, limit, cursor,
+  return WhoCan("canopy_access_who_can_v2", db, CANOPY_SYSTEM_ACTOR, permission, entity_key, limit, cursor,
+                min_revision, page, errmsg);
+}
+
+canopy_code_t canopy_access_who_can_as(canopy_db_t* db, uint64_t viewer, const char* permission,
+                                       const char* entity_key, size_t limit, const char* cursor,
+                                       uint64_t min_revision, canopy_who_can_page_t** page,
+                                       char** errmsg) {
+  return WhoCan("canopy_access_who_can_as", db, viewer, permission, entity_key, limit, cursor,
                 min_revision, page, errmsg);
 }
 

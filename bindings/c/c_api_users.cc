@@ -68,24 +68,30 @@ canopy_code_t canopy_user_get(canopy_db_t* db, uint64_t id, canopy_user_t** user
   });
 }
 
-canopy_code_t canopy_user_find(canopy_db_t* db, const char* login, canopy_user_t** user,
-                               char** errmsg) {
-  return Guard("canopy_user_find", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_user_findImpl(const char* function, canopy_db_t* db, uint64_t viewer, const char* login, canopy_user_t** user, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (user != nullptr) *user = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, login);
     CANOPY_C_REQUIRE(call, user);
-    return HandUser(db->db->FindUser(login), user);
+    return HandUser(db->db->FindUser(ToActor(viewer), login), user);
   });
 }
 
-canopy_code_t canopy_user_list(canopy_db_t* db, uint64_t account, canopy_users_t** users,
-                               char** errmsg) {
-  return Guard("canopy_user_list", errmsg, [&](const Call& call) -> Status {
+canopy_code_t canopy_user_find(canopy_db_t* db, const char* login, canopy_user_t** user, char** errmsg) {
+  return canopy_user_findImpl("canopy_user_find", db, CANOPY_SYSTEM_ACTOR, login, user, errmsg);
+}
+
+canopy_code_t canopy_user_find_as(canopy_db_t* db, uint64_t viewer, const char* login, canopy_user_t** user, char** errmsg) {
+  return canopy_user_findImpl("canopy_user_find_as", db, viewer, login, user, errmsg);
+}
+
+static canopy_code_t canopy_user_listImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t account, canopy_users_t** users, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (users != nullptr) *users = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, users);
-    auto list = db->db->UsersOf(account);
+    auto list = db->db->UsersOf(ToActor(viewer), account);
     CANOPY_RETURN_IF_ERROR(list.status());
     auto out = std::make_unique<canopy_users_t>();
     out->items.reserve(list->size());
@@ -93,6 +99,14 @@ canopy_code_t canopy_user_list(canopy_db_t* db, uint64_t account, canopy_users_t
     *users = out.release();
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_user_list(canopy_db_t* db, uint64_t account, canopy_users_t** users, char** errmsg) {
+  return canopy_user_listImpl("canopy_user_list", db, CANOPY_SYSTEM_ACTOR, account, users, errmsg);
+}
+
+canopy_code_t canopy_user_list_as(canopy_db_t* db, uint64_t viewer, uint64_t account, canopy_users_t** users, char** errmsg) {
+  return canopy_user_listImpl("canopy_user_list_as", db, viewer, account, users, errmsg);
 }
 
 canopy_code_t canopy_user_update(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
@@ -199,24 +213,38 @@ canopy_code_t canopy_membership_remove(canopy_db_t* db, uint64_t actor, uint64_t
   });
 }
 
-canopy_code_t canopy_membership_list_by_user(canopy_db_t* db, uint64_t user,
-                                             canopy_memberships_t** memberships, char** errmsg) {
-  return Guard("canopy_membership_list_by_user", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_membership_list_by_userImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t user, canopy_memberships_t** memberships, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (memberships != nullptr) *memberships = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, memberships);
-    return HandMemberships(db->db->MembershipsOf(user), memberships);
+    return HandMemberships(db->db->MembershipsOf(ToActor(viewer), user), memberships);
   });
 }
 
-canopy_code_t canopy_membership_list_by_account(canopy_db_t* db, uint64_t account,
-                                                canopy_memberships_t** memberships, char** errmsg) {
-  return Guard("canopy_membership_list_by_account", errmsg, [&](const Call& call) -> Status {
+canopy_code_t canopy_membership_list_by_user(canopy_db_t* db, uint64_t user, canopy_memberships_t** memberships, char** errmsg) {
+  return canopy_membership_list_by_userImpl("canopy_membership_list_by_user", db, CANOPY_SYSTEM_ACTOR, user, memberships, errmsg);
+}
+
+canopy_code_t canopy_membership_list_by_user_as(canopy_db_t* db, uint64_t viewer, uint64_t user, canopy_memberships_t** memberships, char** errmsg) {
+  return canopy_membership_list_by_userImpl("canopy_membership_list_by_user_as", db, viewer, user, memberships, errmsg);
+}
+
+static canopy_code_t canopy_membership_list_by_accountImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t account, canopy_memberships_t** memberships, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (memberships != nullptr) *memberships = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, memberships);
-    return HandMemberships(db->db->MembersOf(account), memberships);
+    return HandMemberships(db->db->MembersOf(ToActor(viewer), account), memberships);
   });
+}
+
+canopy_code_t canopy_membership_list_by_account(canopy_db_t* db, uint64_t account, canopy_memberships_t** memberships, char** errmsg) {
+  return canopy_membership_list_by_accountImpl("canopy_membership_list_by_account", db, CANOPY_SYSTEM_ACTOR, account, memberships, errmsg);
+}
+
+canopy_code_t canopy_membership_list_by_account_as(canopy_db_t* db, uint64_t viewer, uint64_t account, canopy_memberships_t** memberships, char** errmsg) {
+  return canopy_membership_list_by_accountImpl("canopy_membership_list_by_account_as", db, viewer, account, memberships, errmsg);
 }
 
 void canopy_memberships_destroy(canopy_memberships_t* memberships) { delete memberships; }

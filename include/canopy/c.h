@@ -849,6 +849,58 @@ CANOPY_EXPORT canopy_code_t canopy_account_graph_dot(canopy_db_t* db, uint64_t v
                                                      uint64_t root, uint32_t max_levels,
                                                      char** text, size_t* length, char** errmsg);
 
+// ---- Reads as a viewer ------------------------------------------------
+// The reads above as `viewer` (a user id, or CANOPY_SYSTEM_ACTOR: all)
+// may know them: what is out of its sight is NOT_FOUND, worded exactly as
+// for a missing one, and left out of lists (an account where it holds any
+// permission; an entity where it holds any permission of its kind on the
+// owner; a user that is itself or over which it holds a user.* permission
+// or access.grant; a membership on an account where it holds one of
+// those). A summary's path names only ancestors it sees and its totals
+// count only what it sees; who-can answers only for an entity it sees and
+// lists only users whose granting membership it sees. Roots are the
+// viewer's top accounts (those it sees whose parent it does not). A
+// disabled viewer is PERMISSION_DENIED, an unknown one NOT_FOUND. Outputs
+// and their freeing as for the forms without a viewer.
+CANOPY_EXPORT canopy_code_t canopy_account_find_as(canopy_db_t* db, uint64_t viewer,
+                                                   const char* key, canopy_account_t** account,
+                                                   char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_descendants_as(canopy_db_t* db, uint64_t viewer,
+                                                          uint64_t id, uint32_t max_levels,
+                                                          canopy_accounts_t** accounts,
+                                                          char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_roots_as(canopy_db_t* db, uint64_t viewer,
+                                                    uint64_t** ids, size_t* count, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_summarize_as(canopy_db_t* db, uint64_t viewer,
+                                                        uint64_t id, canopy_summary_t** summary,
+                                                        char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_find_as(canopy_db_t* db, uint64_t viewer, int kind,
+                                                  const char* key, canopy_entity_t** entity,
+                                                  char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_find_by_unit_id_as(canopy_db_t* db, uint64_t viewer,
+                                                             const char* unit_id,
+                                                             canopy_entity_t** entity,
+                                                             char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_user_find_as(canopy_db_t* db, uint64_t viewer,
+                                                const char* login, canopy_user_t** user,
+                                                char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_user_list_as(canopy_db_t* db, uint64_t viewer,
+                                                uint64_t account, canopy_users_t** users,
+                                                char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_membership_list_by_user_as(canopy_db_t* db, uint64_t viewer,
+                                                              uint64_t user,
+                                                              canopy_memberships_t** memberships,
+                                                              char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_membership_list_by_account_as(
+    canopy_db_t* db, uint64_t viewer, uint64_t account, canopy_memberships_t** memberships,
+    char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_access_who_can_as(canopy_db_t* db, uint64_t viewer,
+                                                     const char* permission,
+                                                     const char* entity_key, size_t limit,
+                                                     const char* cursor, uint64_t min_revision,
+                                                     canopy_who_can_page_t** page,
+                                                     char** errmsg);
+
 // ---- Interchange and maintenance ---------------------------------------
 
 // Loads the JSON Lines file at `path` (docs/format.md, "Interchange") all

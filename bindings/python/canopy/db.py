@@ -288,10 +288,23 @@ class Db:
                     ctypes.byref(out))
             return _account(out)
 
-    def find_account(self, key):
-        """The account with that external key. Raises NotFound."""
+    @staticmethod
+    def _viewed(plain, scoped, viewer):
+        """The C function and leading arguments of a read as ``viewer``
+        (None: every record; else a user id or SYSTEM_ACTOR, which sees
+        only what that user may see: out of its sight is NotFound, as
+        missing, and left out of lists; a disabled viewer is
+        PermissionDenied)."""
+        if viewer is None:
+            return plain, ()
+        return scoped, (cv.actor(viewer, "viewer"),)
+
+    def find_account(self, key, *, viewer=None):
+        """The account with that external key (as ``viewer`` may see it).
+        Raises NotFound."""
+        fn, pre = self._viewed(lib.canopy_account_find, lib.canopy_account_find_as, viewer)
         with cv.handle_out(lib.canopy_account_destroy) as out:
-            cv.call(lib.canopy_account_find, self._h(), cv.text(key, "key"), ctypes.byref(out))
+            cv.call(fn, self._h(), *pre, cv.text(key, "key"), ctypes.byref(out))
             return _account(out)
 
     def update_account(self, actor, account_id, *, name=None, attributes=None):
@@ -350,10 +363,12 @@ class Db:
         """The account's ancestors, root tenant first."""
         return self._accounts(lib.canopy_account_ancestors, cv.ident(account_id, "account_id"))
 
-    def descendants(self, account_id, max_levels=0):
+    def descendants(self, account_id, max_levels=0, *, viewer=None):
         """The account's descendants in tree order, at most ``max_levels``
-        below it (0: all)."""
-        return self._accounts(lib.canopy_account_descendants, cv.ident(account_id, "account_id"),
+        below it (0: all); with ``viewer``, those it sees."""
+        fn, pre = self._viewed(lib.canopy_account_descendants,
+                               lib.canopy_account_descendants_as, viewer)
+        return self._accounts(fn, *pre, cv.ident(account_id, "account_id"),
                               cv.count(max_levels, "max_levels", _MAX_U32))
 
     def _accounts(self, fn, *args):
@@ -362,11 +377,13 @@ class Db:
             return [_account(lib.canopy_accounts_at(out, i))
                     for i in range(lib.canopy_accounts_count(out))]
 
-    def roots(self):
-        """The root tenants' ids, in creation order."""
+    def roots(self, *, viewer=None):
+        """The root tenants' ids, in creation order; with ``viewer``, its
+        top accounts (those it sees whose parent it does not), by id."""
+        fn, pre = self._viewed(lib.canopy_account_roots, lib.canopy_account_roots_as, viewer)
         ids = ctypes.c_void_p()
         n = ctypes.c_size_t()
-        cv.call(lib.canopy_account_roots, self._h(), ctypes.byref(ids), ctypes.byref(n))
+        cv.call(fn, self._h(), *pre, ctypes.byref(ids), ctypes.byref(n))
         if not ids.value:
             return []
         try:
@@ -400,14 +417,19 @@ class Db:
         """The entity with that id. Raises NotFound."""
         return self._entity(lib.canopy_entity_get, cv.ident(entity_id, "entity_id"))
 
-    def find_entity(self, kind, key):
-        """The entity of ``kind`` with that key. Raises NotFound."""
+    def find_entity(self, kind, key, *, viewer=None):
+        """The entity of ``kind`` with that key (as ``viewer`` may see it).
+        Raises NotFound."""
         k, _ = model.parse_enum(model.EntityKind, kind, "kind")
-        return self._entity(lib.canopy_entity_find, k, cv.text(key, "key"))
+        fn, pre = self._viewed(lib.canopy_entity_find, lib.canopy_entity_find_as, viewer)
+        return self._entity(fn, *pre, k, cv.text(key, "key"))
 
-    def find_device_by_unit_id(self, unit_id):
-        """The device with that unit id. Raises NotFound."""
-        return self._entity(lib.canopy_entity_find_by_unit_id, cv.text(unit_id, "unit_id"))
+    def find_device_by_unit_id(self, unit_id, *, viewer=None):
+        """The device with that unit id (as ``viewer`` may see it). Raises
+        NotFound."""
+        fn, pre = self._viewed(lib.canopy_entity_find_by_unit_id,
+                               lib.canopy_entity_find_by_unit_id_as, viewer)
+        return self._entity(fn, *pre, cv.text(unit_id, "unit_id"))
 
     def _entity(self, fn, *args):
         with cv.handle_out(lib.canopy_entity_destroy) as out:
@@ -475,20 +497,22 @@ class Db:
         """The user with that id. Raises NotFound."""
         return self._user(lib.canopy_user_get, cv.ident(user_id, "user_id"))
 
-    def find_user(self, login):
-        """The user with that login. Raises NotFound."""
-        return self._user(lib.canopy_user_find, cv.text(login, "login"))
+    def find_user(self, login, *, viewer=None):
+        """The user with that login (as ``viewer`` may see it). Raises
+        NotFound."""
+        fn, pre = self._viewed(lib.canopy_user_find, lib.canopy_user_find_as, viewer)
+        return self._user(fn, *pre, cv.text(login, "login"))
 
     def _user(self, fn, *args):
         with cv.handle_out(lib.canopy_user_destroy) as out:
             cv.call(fn, self._h(), *args, ctypes.byref(out))
             return _user(out)
 
-    def users_of(self, account):
-        """The users created in ``account``, by id."""
+    def users_of(self, account, *, viewer=None):
+        """The users created in ``account`` (that ``viewer`` sees), by id."""
+        fn, pre = self._viewed(lib.canopy_user_list, lib.canopy_user_list_as, viewer)
         with cv.handle_out(lib.canopy_users_destroy) as out:
-            cv.call(lib.canopy_user_list, self._h(), cv.ident(account, "account"),
-                    ctypes.byref(out))
+            cv.call(fn, self._h(), *pre, cv.ident(account, "account"), ctypes.byref(out))
             return [_user(lib.canopy_users_at(out, i)) for i in range(lib.canopy_users_count(out))]
 
     def update_user(self, actor, user_id, *, name=None):
@@ -533,18 +557,21 @@ class Db:
         cv.call(lib.canopy_membership_remove, self._h(), cv.actor(actor),
                 cv.ident(user, "user"), cv.ident(account, "account"))
 
-    def memberships_of(self, user):
-        """The user's memberships."""
-        return self._memberships(lib.canopy_membership_list_by_user, cv.ident(user, "user"))
+    def memberships_of(self, user, *, viewer=None):
+        """The user's memberships (that ``viewer`` sees)."""
+        fn, pre = self._viewed(lib.canopy_membership_list_by_user,
+                               lib.canopy_membership_list_by_user_as, viewer)
+        return self._memberships(fn, *pre, cv.ident(user, "user"))
 
-    def members_of(self, account):
-        """The memberships on ``account``."""
-        return self._memberships(lib.canopy_membership_list_by_account,
-                                 cv.ident(account, "account"))
+    def members_of(self, account, *, viewer=None):
+        """The memberships on ``account`` (that ``viewer`` sees)."""
+        fn, pre = self._viewed(lib.canopy_membership_list_by_account,
+                               lib.canopy_membership_list_by_account_as, viewer)
+        return self._memberships(fn, *pre, cv.ident(account, "account"))
 
-    def _memberships(self, fn, arg):
+    def _memberships(self, fn, *args):
         with cv.handle_out(lib.canopy_memberships_destroy) as out:
-            cv.call(fn, self._h(), arg, ctypes.byref(out))
+            cv.call(fn, self._h(), *args, ctypes.byref(out))
             return [model.Membership(user=lib.canopy_memberships_user(out, i),
                                      account=lib.canopy_memberships_account(out, i),
                                      role=lib.canopy_memberships_role(out, i),
@@ -748,11 +775,15 @@ class Db:
                 path=[cv.string(lib.canopy_explanation_path(out, i))
                       for i in range(lib.canopy_explanation_path_count(out))])
 
-    def who_can_page(self, permission, entity_key, *, limit=100, cursor=None, min_revision=0):
+    def who_can_page(self, permission, entity_key, *, limit=100, cursor=None, min_revision=0,
+                     viewer=None):
         """One page of the users who may exercise ``permission`` on the
-        entity, by user id. ``min_revision``: as for :meth:`visible_page`."""
+        entity, by user id. ``min_revision``: as for :meth:`visible_page`.
+        With ``viewer``: only for an entity it sees, only users whose
+        granting membership it sees."""
+        fn, pre = self._viewed(lib.canopy_access_who_can_v2, lib.canopy_access_who_can_as, viewer)
         with cv.handle_out(lib.canopy_who_can_page_destroy) as out:
-            cv.call(lib.canopy_access_who_can_v2, self._h(), cv.text(permission, "permission"),
+            cv.call(fn, self._h(), *pre, cv.text(permission, "permission"),
                     cv.text(entity_key, "entity_key"), cv.count(limit, "limit"),
                     cv.text(cursor, "cursor", optional=True),
                     cv.count(min_revision, "min_revision"), ctypes.byref(out))
@@ -765,13 +796,13 @@ class Db:
             return model.WhoCanPage(items, cv.cursor_out(lib.canopy_who_can_page_next_cursor(out)),
                                     lib.canopy_who_can_page_revision(out))
 
-    def who_can(self, permission, entity_key, *, page_size=100, min_revision=0):
+    def who_can(self, permission, entity_key, *, page_size=100, min_revision=0, viewer=None):
         """Every user who may exercise ``permission`` on the entity, as an
         iterator of :class:`WhoCanItem` that pages as it goes."""
         cursor = None
         while True:
             page = self.who_can_page(permission, entity_key, limit=page_size, cursor=cursor,
-                                     min_revision=min_revision)
+                                     min_revision=min_revision, viewer=viewer)
             yield from page.items
             if page.next_cursor is None:
                 return
@@ -823,11 +854,14 @@ class Db:
                 return
             cursor = page.next_cursor
 
-    def summary(self, account_id):
-        """The :class:`Summary` of an account. Raises NotFound."""
+    def summary(self, account_id, *, viewer=None):
+        """The :class:`Summary` of an account; with ``viewer``, its path
+        names only ancestors the viewer sees and its totals count only what
+        it sees. Raises NotFound."""
+        fn, pre = self._viewed(lib.canopy_account_summarize, lib.canopy_account_summarize_as,
+                               viewer)
         with cv.handle_out(lib.canopy_summary_destroy) as out:
-            cv.call(lib.canopy_account_summarize, self._h(), cv.ident(account_id, "account_id"),
-                    ctypes.byref(out))
+            cv.call(fn, self._h(), *pre, cv.ident(account_id, "account_id"), ctypes.byref(out))
             return model.Summary(
                 account=_account(lib.canopy_summary_account(out)),
                 path=[cv.string(lib.canopy_summary_path(out, i))

@@ -1329,6 +1329,97 @@ static void TestAccess(World* w) {
         canopy_access_who_can(NULL, "device.read", "dev-a11", 10, NULL, &page, &err));
 }
 
+// Reads as a viewer: what the viewer cannot see is NOT_FOUND (as a missing
+// one) and left out of lists; a disabled viewer is refused.
+static void TestViewerReads(World* w) {
+  phase = "reads as a viewer";
+  canopy_db_t* db = w->db;
+  canopy_account_t* account = NULL;
+  OK(canopy_account_find_as(db, w->a, "acme-a", &account, &err));
+  CHECK(canopy_account_id(account) == w->acme_a);
+  canopy_account_destroy(account);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no account with key 'acme-b'",
+             canopy_account_find_as(db, w->a, "acme-b", &account, &err));
+  CHECK(account == NULL);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_find_as(db, 4242, "acme-a", &account, &err));
+  OK(canopy_account_find_as(db, CANOPY_SYSTEM_ACTOR, "acme-b", &account, &err));
+  canopy_account_destroy(account);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'", canopy_account_find_as(db, w->a, NULL, &account, &err));
+
+  uint64_t* ids = NULL;
+  size_t n = 0;
+  OK(canopy_account_roots_as(db, w->a, &ids, &n, &err));
+  CHECK(n == 1 && ids[0] == w->acme_a);
+  canopy_free(ids);
+  canopy_accounts_t* list = NULL;
+  OK(canopy_account_descendants_as(db, w->a, w->acme_a, 0, &list, &err));
+  const size_t seen = canopy_accounts_count(list);
+  canopy_accounts_destroy(list);
+  OK(canopy_account_descendants(db, w->acme_a, 0, &list, &err));
+  CHECK(seen >= 1 && seen == canopy_accounts_count(list));  // a branch-wide admin sees all
+  canopy_accounts_destroy(list);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_descendants_as(db, w->a, w->acme, 0, &list, &err));
+  canopy_summary_t* summary = NULL;
+  OK(canopy_account_summarize_as(db, w->a, w->acme_a, &summary, &err));
+  CHECK(canopy_summary_path_count(summary) == 1);  // acme is out of its sight
+  canopy_summary_destroy(summary);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_summarize_as(db, w->a, w->acme, &summary, &err));
+
+  canopy_entity_t* entity = NULL;
+  OK(canopy_entity_find_as(db, w->a, CANOPY_KIND_DEVICE, "dev-a1", &entity, &err));
+  canopy_entity_destroy(entity);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no device with key 'dev-c1'",
+             canopy_entity_find_as(db, w->a, CANOPY_KIND_DEVICE, "dev-c1", &entity, &err));
+  OK(canopy_entity_find_by_unit_id_as(db, w->a, "U-0101", &entity, &err));
+  canopy_entity_destroy(entity);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no device with unit id 'U-0001'",
+             canopy_entity_find_by_unit_id_as(db, w->a, "U-0001", &entity, &err));
+
+  canopy_user_t* user = NULL;
+  OK(canopy_user_find_as(db, w->a, "a@acme.example", &user, &err));
+  canopy_user_destroy(user);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no user with login 'admin@acme.example'",
+             canopy_user_find_as(db, w->a, "admin@acme.example", &user, &err));
+  canopy_users_t* users = NULL;
+  OK(canopy_user_list_as(db, w->a, w->acme_a, &users, &err));
+  CHECK(canopy_users_count(users) >= 1);
+  canopy_users_destroy(users);
+  FAILS(CANOPY_NOT_FOUND, canopy_user_list_as(db, w->a, w->acme, &users, &err));
+  canopy_memberships_t* ms = NULL;
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_list_by_user_as(db, w->a, w->admin, &ms, &err));
+  OK(canopy_membership_list_by_user_as(db, w->a, w->a, &ms, &err));
+  CHECK(canopy_memberships_count(ms) >= 1);
+  canopy_memberships_destroy(ms);
+  OK(canopy_membership_list_by_account_as(db, w->a, w->acme_a, &ms, &err));
+  for (size_t i = 0; i < canopy_memberships_count(ms); ++i) {
+    CHECK(canopy_memberships_user(ms, i) != w->admin);
+  }
+  canopy_memberships_destroy(ms);
+  FAILS(CANOPY_NOT_FOUND, canopy_membership_list_by_account_as(db, w->a, w->acme, &ms, &err));
+
+  canopy_who_can_page_t* page = NULL;
+  OK(canopy_access_who_can_as(db, w->a, "device.read", "dev-a1", 100, NULL, 0, &page, &err));
+  CHECK(canopy_who_can_page_count(page) >= 1);
+  for (size_t i = 0; i < canopy_who_can_page_count(page); ++i) {
+    CHECK(canopy_who_can_page_user(page, i) != w->admin);  // out of its sight
+  }
+  canopy_who_can_page_destroy(page);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no device with key 'dev-c1'",
+             canopy_access_who_can_as(db, w->a, "device.read", "dev-c1", 100, NULL, 0, &page,
+                                      &err));
+
+  // A disabled viewer holds, and sees, nothing.
+  uint64_t off = 0;
+  OK(canopy_user_create(db, 0, "off@acme.example", "Off", w->acme_a, &off, &err));
+  OK(canopy_user_set_disabled(db, 0, off, 1, &err));
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "is disabled",
+             canopy_account_find_as(db, off, "acme-a", &account, &err));
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "is disabled",
+             canopy_account_roots_as(db, off, &ids, &n, &err));
+  CHECK(ids == NULL && n == 0);
+  OK(canopy_user_remove(db, 0, off, &err));
+}
+
 static void TestViews(World* w) {
   phase = "views";
   canopy_db_t* db = w->db;
@@ -2300,6 +2391,7 @@ int main(void) {
   TestEntities(&w);
   TestVisible(&w);
   TestAccess(&w);
+  TestViewerReads(&w);
   TestViews(&w);
   TestChanges(&w);
   TestDeletes(&w);

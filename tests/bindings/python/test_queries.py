@@ -238,6 +238,65 @@ class ViewTest(WorldTestCase):
             self.db.graph_dot(SYSTEM, "acme")
 
 
+class ViewerReadsTest(WorldTestCase):
+    """Reads as a viewer: out of its sight is NotFound, as missing, and left
+    out of lists; a disabled viewer is PermissionDenied."""
+
+    def test_point_reads(self):
+        w, db = self.w, self.db
+        self.assertEqual(db.find_account("acme-a", viewer=w.a).id, w.acme_a)
+        for hidden, missing in (("acme-b", "nope"), ("acme", "nope")):
+            with self.assertRaises(canopy.NotFound) as h:
+                db.find_account(hidden, viewer=w.a)
+            with self.assertRaises(canopy.NotFound) as m:
+                db.find_account(missing, viewer=w.a)
+            self.assertEqual(str(h.exception).replace(hidden, "X"),
+                             str(m.exception).replace(missing, "X"))
+        self.assertEqual(db.find_account("acme-b", viewer=SYSTEM).id, w.acme_b)
+        self.assertEqual(db.find_entity("device", "dev-a1", viewer=w.a).id, w.dev_a1)
+        with self.assertRaises(canopy.NotFound):
+            db.find_entity("device", "dev-c1", viewer=w.a)
+        with self.assertRaises(canopy.NotFound):
+            db.find_device_by_unit_id("U-0001", viewer=w.a)
+        self.assertEqual(db.find_device_by_unit_id("U-0101", viewer=w.a).id, w.dev_a1)
+        with self.assertRaises(canopy.NotFound):
+            db.find_user("admin@acme.example", viewer=w.a)
+        self.assertEqual(db.find_user("a@acme.example", viewer=w.a).id, w.a)
+        with self.assertRaises(TypeError):
+            db.find_account("acme-a", viewer="a@acme.example")
+
+    def test_lists_and_summary(self):
+        w, db = self.w, self.db
+        self.assertEqual(db.roots(viewer=w.a), [w.acme_a])
+        self.assertEqual(db.roots(), [w.acme, w.globex])
+        self.assertEqual([a.key for a in db.descendants(w.acme_a, viewer=w.a)], ["acme-a1"])
+        with self.assertRaises(canopy.NotFound):
+            db.descendants(w.acme, viewer=w.a)
+        self.assertEqual([u.login for u in db.users_of(w.acme_a, viewer=w.a)],
+                         ["a@acme.example"])
+        with self.assertRaises(canopy.NotFound):
+            db.users_of(w.acme, viewer=w.a)
+        self.assertEqual([m.user for m in db.members_of(w.acme_a, viewer=w.a)], [w.a])
+        with self.assertRaises(canopy.NotFound):
+            db.memberships_of(w.admin, viewer=w.a)
+        s = db.summary(w.acme_a, viewer=w.a)
+        self.assertEqual(s.path, ["Nested customer A"])
+        self.assertEqual(db.summary(w.acme_a).path, ["ACME Corp", "Nested customer A"])
+        who = {i.user for i in db.who_can("device.read", "dev-a1", viewer=w.a)}
+        self.assertNotIn(w.admin, who)
+        self.assertIn(w.admin, {i.user for i in db.who_can("device.read", "dev-a1")})
+        with self.assertRaises(canopy.NotFound):
+            list(db.who_can("device.read", "dev-c1", viewer=w.a))
+
+    def test_a_disabled_viewer_sees_nothing(self):
+        w, db = self.w, self.db
+        db.set_user_disabled(SYSTEM, w.b, True)
+        with self.assertRaises(canopy.PermissionDenied):
+            db.find_account("acme-b", viewer=w.b)
+        with self.assertRaises(canopy.PermissionDenied):
+            db.roots(viewer=w.b)
+
+
 class ThreadTest(WorldTestCase):
     """One Db shared by threads: readers page and count while a writer
     adds devices (ctypes releases the GIL inside libcanopy)."""
