@@ -103,7 +103,9 @@ Status DbImpl::InitLog() {
   CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
   std::string id;
   Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
-  if (s.IsNotFound()) {
+  if (s.IsNotFound() && options_.read_only) {
+    id.clear();  // a database older than the change log, read as it is
+  } else if (s.IsNotFound()) {
     id = NewLogId();
     rocksdb::WriteBatch batch;
     batch.Put(store_->cf(storage::kMeta), std::string(storage::kMetaLogId), id);
@@ -482,7 +484,7 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
   std::shared_lock<std::shared_mutex> open(close_mu_);
   std::unique_lock<std::mutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
   if (log_) {
     return Status::FailedPrecondition(
         "a replica applies only the log it follows in etcd; ApplyChanges is for databases "

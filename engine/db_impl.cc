@@ -33,10 +33,14 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       return Status::InvalidArgument("max_open_cursors must be at least 1");
     }
     CANOPY_RETURN_IF_ERROR(engine::ValidateReplication(options.replication));
+    if (options.read_only && !options.replication.etcd_endpoints.empty()) {
+      return Status::InvalidArgument("a replica cannot be opened read-only (it applies the log)");
+    }
     CANOPY_RETURN_IF_ERROR(engine::BootstrapReplica(options.replication, std::string(path)));
     storage::StoreOptions so;
     so.create_if_missing = options.create_if_missing;
     so.error_if_exists = options.error_if_exists;
+    so.read_only = options.read_only;
     so.block_cache_bytes = options.block_cache_bytes;
     so.max_depth = options.max_depth;
     std::unique_ptr<storage::Store> store;
@@ -224,6 +228,15 @@ Status DbImpl::CheckOpen() const {
   return Status::Ok();
 }
 
+Status DbImpl::CheckWritable(std::string_view what) const {
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (options_.read_only) {
+    return Status::FailedPrecondition(std::string(what) +
+                                      ": the database is open read-only (Options::read_only)");
+  }
+  return Status::Ok();
+}
+
 Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
                       const std::function<Status(Txn*)>& build) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
@@ -232,7 +245,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
   // catches up and authorises and builds the change again on the new state.
   const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
-    CANOPY_RETURN_IF_ERROR(CheckOpen());
+    CANOPY_RETURN_IF_ERROR(CheckWritable(operation));
     Txn txn(catalog_);
     txn.operation = std::string(operation);
     storage::LogEntry entry;

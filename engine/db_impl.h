@@ -348,6 +348,8 @@ class DbImpl final : public Db {
   Status LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                          AccountId* owner) const;
   const query::AccountNode* AccountOrNull(AccountId id) const { return catalog_.account(id); }
+  // CheckOpen, and FailedPrecondition naming `what` on a read-only open.
+  Status CheckWritable(std::string_view what) const;
   // A viewer-scoped read's viewer: OK for the system and an enabled user;
   // NotFound for an unknown user, PermissionDenied for a disabled one.
   Status CheckViewer(const Actor& viewer) const;

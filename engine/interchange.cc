@@ -1089,7 +1089,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   *rep = ImportReport();
   std::shared_lock<std::shared_mutex> open(close_mu_);
   std::lock_guard<std::mutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  CANOPY_RETURN_IF_ERROR(CheckWritable("import"));
   if (!actor.is_system()) {
     return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
   }

@@ -493,7 +493,7 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
 Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
   std::lock_guard<std::mutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  CANOPY_RETURN_IF_ERROR(CheckWritable("checkpoint"));
   if (dir.empty()) return Status::InvalidArgument("checkpoint folder is empty");
   std::error_code ec;
   if (fs::exists(dir, ec)) {

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "canopy/version.h"
@@ -171,6 +172,13 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   }
   CreationClaim claim;
   bool creating = false;
+  if (options.read_only && !exists) {
+    return Status::NotFound(fs::exists(marker, ec)
+                                ? "the database in '" + path +
+                                      "' was never fully created (a crash during its creation); "
+                                      "it cannot be opened read-only"
+                                : "no database in '" + path + "' (opening read-only)");
+  }
   if (!exists) {
     const bool unfinished = fs::exists(marker, ec);
     if (!options.create_if_missing) {
@@ -238,6 +246,11 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     for (int i = 0; i < kNumCfs; ++i) {
       if (std::find(names.begin(), names.end(), CfName(i)) == names.end()) {
         if (i == kChanges) {
+          if (options.read_only) {
+            return Status::NotSupported("database '" + path +
+                                        "' has an older storage format; open it once for "
+                                        "writing (which upgrades it) before opening it read-only");
+          }
           names.push_back(CfName(i));
           continue;
         }
@@ -261,7 +274,23 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   std::unique_ptr<Store> store(new Store());
   store->path_ = path;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status s = rocksdb::DB::Open(dbo, path, descs, &handles, &store->db_);
+  store->read_only_ = options.read_only;
+  rocksdb::Status s;
+  if (options.read_only) {
+    // Beside a running writer, a flush or compaction may delete a file the
+    // MANIFEST just read still names ("No such file or directory"): read
+    // the newer MANIFEST and try again, for up to about three seconds.
+    for (int attempt = 1;; ++attempt) {
+      s = rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
+      if (s.ok() || attempt == 12 ||
+          s.ToString().find("No such file or directory") == std::string::npos) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    }
+  } else {
+    s = rocksdb::DB::Open(dbo, path, descs, &handles, &store->db_);
+  }
   if (!s.ok()) return FromRocks(s, "cannot open database '" + path + "'");
   for (size_t i = 0; i < names.size(); ++i) {
     for (int c = 0; c < kNumCfs; ++c) {
@@ -287,6 +316,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // An import that crashed may have left its SST files in a scratch folder;
   // nothing else writes there while the database is locked by this open.
   for (const auto& entry : fs::directory_iterator(path, ec)) {
+    if (options.read_only) break;  // not ours to clean
     if (entry.is_directory(ec) && entry.path().filename().string().rfind(kScratchPrefix, 0) == 0) {
       fs::remove_all(entry.path(), ec);
     }
@@ -299,6 +329,9 @@ Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
   std::string bytes;
   Status s = Get(kMeta, kFormatKey, &bytes);
   if (s.IsNotFound()) {
+    if (read_only_) {
+      return Status::Corruption("database '" + path_ + "' has no format record");
+    }
     if (!created && !Empty()) {
       return Status::Corruption("database '" + path_ + "' has no format record");
     }
@@ -338,6 +371,12 @@ Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
   if (format_.max_depth == 0) {
     return Status::Corruption("database '" + path_ + "' has a depth limit of 0");
   }
+  if (format_.version < kStorageFormatVersion && read_only_) {
+    return Status::NotSupported("database '" + path_ + "' has storage format " +
+                                std::to_string(format_.version) +
+                                "; open it once for writing (which upgrades it) before opening "
+                                "it read-only");
+  }
   if (format_.version < kStorageFormatVersion) {
     // Format 1 -> 2 adds the change log (an empty key space, created on
     // open); its log starts at the next mutation.
@@ -364,9 +403,12 @@ Store::~Store() { (void)Close(); }
 
 Status Store::Close() {
   if (db_ == nullptr) return Status::Ok();
-  rocksdb::FlushOptions fo;
-  std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
-  Status result = FromRocks(db_->Flush(fo, all), "flush on close");
+  Status result;
+  if (!read_only_) {
+    rocksdb::FlushOptions fo;
+    std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
+    result = FromRocks(db_->Flush(fo, all), "flush on close");
+  }
   for (auto*& h : cfs_) {
     if (h != nullptr) {
       db_->DestroyColumnFamilyHandle(h);

@@ -43,6 +43,8 @@ bool HoldsDatabase(const std::string& path);
 struct StoreOptions {
   bool create_if_missing = true;
   bool error_if_exists = false;
+  // RocksDB's read-only instance: no lock, no writes, a fixed view.
+  bool read_only = false;
   size_t block_cache_bytes = size_t{256} << 20;
   uint32_t max_depth = 32;  // written into the format record on creation
   // The RocksDB Env (file system); null for the default. Tests pass one
@@ -68,6 +70,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf(int which) const { return cfs_[which]; }
   const FormatRecord& format() const { return format_; }
   const std::string& path() const { return path_; }
+  bool read_only() const { return read_only_; }
 
   // Reads one value. NotFound when absent (message names cf and nothing
   // more; callers give context). `snapshot` may be null (latest state).
@@ -101,6 +104,7 @@ class Store {
   bool Empty() const;
 
   std::string path_;
+  bool read_only_ = false;
   rocksdb::DB* db_ = nullptr;
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};
   FormatRecord format_;

@@ -166,6 +166,10 @@ void canopy_options_set_error_if_exists(canopy_options_t* options, int on) {
   if (options != nullptr) options->options.error_if_exists = on != 0;
 }
 
+void canopy_options_set_read_only(canopy_options_t* options, int on) {
+  if (options != nullptr) options->options.read_only = on != 0;
+}
+
 void canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth) {
   if (options != nullptr) options->options.max_depth = depth;
 }

@@ -109,7 +109,24 @@ bool Context::Open(bool create) {
   o.replication.etcd_endpoints = etcd_endpoints;
   if (!etcd_prefix.empty()) o.replication.prefix = etcd_prefix;
   o.replication.checkpoint_dir = checkpoint_dir;
+  o.read_only = read_only;
   Status s = Db::Open(o, db_path, &db);
+  if (s.code() == Code::kIOError && !read_only && etcd_endpoints.empty() &&
+      s.message().find("in use by another process") != std::string::npos &&
+      s.message().find("being created") == std::string::npos) {
+    // Another process (a service) has it open for writing: read what it
+    // has committed, and say so; a mutation is then refused as read-only.
+    o.read_only = true;
+    Status ro = Db::Open(o, db_path, &db);
+    if (ro.ok()) {
+      read_only = true;
+      *err << "canopy: note: the database is in use by another process; opened read-only "
+              "(a view as of now)\n";
+    }
+    s = ro.ok() ? ro
+                : ro.WithContext(
+                      "the database is in use by another process; reading it read-only failed");
+  }
   if (!s.ok()) {
     Fail(s);
     if (s.IsNotFound() && !create) {
@@ -181,6 +198,9 @@ void Context::SetCheckpoints(const std::string& dir) {
 void Context::CheckGlobals() const {
   if (etcd_endpoints.empty() && (!etcd_prefix.empty() || !checkpoint_dir.empty())) {
     throw UsageError{"--prefix and --checkpoints need --etcd"};
+  }
+  if (read_only && !etcd_endpoints.empty()) {
+    throw UsageError{"--read-only does not go with --etcd (a replica applies the log)"};
   }
 }
 

@@ -84,6 +84,8 @@ struct Context {
   std::string actor_login;  // empty: the system actor
   bool actor_given = false;  // --actor seen (it may be given once, not empty)
   bool db_given = false;     // --db seen (likewise)
+  // --read-only, or chosen by Open when another process holds the database.
+  bool read_only = false;
   // Records --actor / --db: a usage error when given twice or empty, so a
   // wrapper passing an empty variable never runs as the system actor.
   void SetActor(const std::string& login);

@@ -20,8 +20,8 @@ using canopy::cli::UsageError;
 void PrintHelp(std::ostream& out) {
   out << "canopy " << canopy::Version()
       << " — an embedded graph database for multi-tenant account hierarchies\n\n"
-         "usage: canopy [--db DIR] [--json] [--actor LOGIN] [--etcd URLS [--prefix P]]\n"
-         "              COMMAND [ARGS...]\n\n"
+         "usage: canopy [--db DIR] [--json] [--actor LOGIN] [--read-only]\n"
+         "              [--etcd URLS [--prefix P]] COMMAND [ARGS...]\n\n"
          "global flags:\n"
          "  --db DIR       the database folder (default ./canopy-data)\n"
          "  --json         machine-readable output: one JSON object per line\n"
@@ -32,6 +32,10 @@ void PrintHelp(std::ostream& out) {
          "  --prefix P     the etcd key prefix of that log (default canopy)\n"
          "  --checkpoints DIR  where replicas write checkpoints and a new replica\n"
          "                 starts from the newest one\n"
+         "  --read-only    open the database read-only, beside a process that has it\n"
+         "                 open for writing: a view as of now; mutations are refused.\n"
+         "                 Chosen by itself (with a note on stderr) when the database\n"
+         "                 is in use by another process\n"
          "  --version      print the library and storage-format versions\n"
          "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
          "--json and --actor may also follow the command name\n"
@@ -77,6 +81,9 @@ int main(int argc, char** argv) {
         ctx.SetCheckpoints(value("--checkpoints"));
       } else if (a == "--json") {
         ctx.json = true;
+      } else if (a == "--read-only") {
+        if (ctx.read_only) throw UsageError{"--read-only is given more than once"};
+        ctx.read_only = true;
       } else if (a == "--help" || a == "-h" || a == "help") {
         PrintHelp(std::cout);
         return canopy::cli::kExitOk;

@@ -196,6 +196,9 @@ CANOPY_EXPORT canopy_options_t* canopy_options_create(void);
 CANOPY_EXPORT void canopy_options_destroy(canopy_options_t* options);
 CANOPY_EXPORT void canopy_options_set_create_if_missing(canopy_options_t* options, int on);
 CANOPY_EXPORT void canopy_options_set_error_if_exists(canopy_options_t* options, int on);
+// Open without the folder's lock beside a writer: a fixed view; every
+// mutation, import, ApplyChanges and checkpoint is FAILED_PRECONDITION.
+CANOPY_EXPORT void canopy_options_set_read_only(canopy_options_t* options, int on);
 // 1..255; fixed when the database is created.
 CANOPY_EXPORT void canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth);
 CANOPY_EXPORT void canopy_options_set_sync(canopy_options_t* options, int on);

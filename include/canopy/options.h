@@ -53,6 +53,14 @@ struct Options {
   // Refuse to open an existing database (useful for imports into a new one).
   bool error_if_exists = false;
 
+  // Open without taking the folder's lock, beside a process that has it
+  // open for writing (or on read-only media): the view is the database as
+  // it was when opened (open again for a fresh one). Every mutation,
+  // import, ApplyChanges and checkpoint is FailedPrecondition. The database
+  // must exist (create_if_missing does not apply) and be of the current
+  // storage format; replication must be off.
+  bool read_only = false;
+
   // The deepest an account may sit (a root tenant is at depth 1). Trees
   // up to 32 deep are the design point; deeper trees cost a byte or more per level in
   // every index key. Checked on create and move; fixed when the database is

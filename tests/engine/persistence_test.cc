@@ -429,5 +429,77 @@ TEST(Persistence, FailedWalSyncStopsTheDbUntilReopened) {
   EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
+// ---- Read-only opens ---------------------------------------------------------
+
+// A read-only open beside a writer that holds the folder: it reads what the
+// writer had committed when it opened (its synced log too), refuses every
+// write with a message naming read-only, changes nothing, and a new open
+// sees later writes.
+TEST(Persistence, ReadOnlyOpenBesideAWriter) {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  std::unique_ptr<Db> writer = OpenDb(path);
+  const AccountId acme = MakeAccount(writer.get(), "acme");
+  MakeDevice(writer.get(), "d1", acme);
+  UserId u = testing::MakeUser(writer.get(), "u@acme", acme);
+
+  Options ro;
+  ro.read_only = true;
+  std::unique_ptr<Db> reader;
+  ASSERT_OK(Db::Open(ro, path, &reader));
+  EXPECT_EQ(reader->Revision(), writer->Revision());
+  EXPECT_EQ(KeysIn(reader.get(), acme), std::vector<std::string>{"d1"});
+  std::vector<std::string> problems;
+  EXPECT_OK(reader->CheckIntegrity(&problems));
+
+  const auto before = DumpAll(writer.get());
+  auto refused = [](const Status& s) {
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find("read-only"), std::string::npos) << s.ToString();
+  };
+  refused(reader->CreateAccount(Actor::System(), {.key = "x", .name = "X"}).status());
+  refused(reader->CreateEntity(Actor::System(), {.key = "d2", .name = "D2", .owner = acme}).status());
+  refused(reader->SetUserDisabled(Actor::System(), u, true));
+  refused(reader->Checkpoint(dir.Sub("cp")).status());
+  std::ofstream(dir.Sub("in.jsonl")) << "{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\"}\n";
+  refused(reader->Import(Actor::System(), dir.Sub("in.jsonl"), ImportOptions(), nullptr));
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("cp")));
+  EXPECT_TRUE(before == DumpAll(writer.get()));
+
+  // A fixed view: the writer goes on; the reader sees it after a new open.
+  MakeDevice(writer.get(), "d3", acme);
+  EXPECT_EQ(KeysIn(reader.get(), acme), std::vector<std::string>{"d1"});
+  ASSERT_OK(reader->Close());
+  reader.reset();
+  ASSERT_OK(Db::Open(ro, path, &reader));
+  EXPECT_EQ(KeysIn(reader.get(), acme), (std::vector<std::string>{"d1", "d3"}));
+  ASSERT_OK(reader->Close());
+  // The writer was never disturbed.
+  MakeDevice(writer.get(), "d4", acme);
+  ASSERT_OK(writer->Close());
+}
+
+TEST(Persistence, ReadOnlyOpenRefusals) {
+  TempDir dir;
+  Options ro;
+  ro.read_only = true;
+  std::unique_ptr<Db> db;
+  // Nothing is created.
+  Status s = Db::Open(ro, dir.Sub("none"), &db);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("none")));
+  // A creation a crash interrupted is not a database yet.
+  std::filesystem::create_directories(dir.Sub("half"));
+  std::ofstream(dir.Sub("half") + "/" + std::string(storage::kCreatingMarker)) << "x";
+  s = Db::Open(ro, dir.Sub("half"), &db);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_NE(s.message().find("never fully created"), std::string::npos) << s.ToString();
+  // A replica applies its log: it cannot be read-only.
+  Options both = ro;
+  both.replication.etcd_endpoints = {"http://127.0.0.1:1"};
+  s = Db::Open(both, dir.Sub("none"), &db);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+}
+
 }  // namespace
 }  // namespace canopy

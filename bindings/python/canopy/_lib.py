@@ -48,6 +48,7 @@ SIGNATURES = {
     "canopy_options_destroy": (None, [_P]),
     "canopy_options_set_create_if_missing": (None, [_P, _I]),
     "canopy_options_set_error_if_exists": (None, [_P, _I]),
+    "canopy_options_set_read_only": (None, [_P, _I]),
     "canopy_options_set_max_depth": (None, [_P, _U32]),
     "canopy_options_set_sync": (None, [_P, _I]),
     "canopy_options_set_block_cache_bytes": (None, [_P, _SZ]),

@@ -40,8 +40,8 @@ def storage_format_version():
     return lib.canopy_storage_format_version()
 
 
-def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  # noqa: A001
-         sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
+def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False,  # noqa: A001
+         max_depth=32, sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
          max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0,
          etcd=None, prefix="canopy", checkpoint_dir=None, checkpoint_every=100000):
     """Opens (or creates) the database in the folder ``path``.
@@ -53,6 +53,8 @@ def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  
 
     The keyword options are ``canopy::Options`` (see ``options.h``):
     ``sync=False`` skips the fsync per mutation (bulk loads you can redo);
+    ``read_only=True`` opens beside a process that has the database open for
+    writing: a view as of the open, every write raises FailedPrecondition;
     ``max_depth`` is fixed when the database is created;
     ``log_retention_count`` / ``log_retention_seconds`` (0: no limit) trim
     the change log (reading a trimmed revision raises Compacted).
@@ -72,7 +74,7 @@ def open(path, *, create_if_missing=True, error_if_exists=False, max_depth=32,  
         Corruption / NotSupported: not a Canopy database, or a newer format.
     """
     return Db(path, create_if_missing=create_if_missing, error_if_exists=error_if_exists,
-              max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
+              read_only=read_only, max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
               cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors,
               log_retention_count=log_retention_count,
               log_retention_seconds=log_retention_seconds, etcd=etcd, prefix=prefix,
@@ -185,6 +187,8 @@ class Db:
                 opts, cv.flag(options["create_if_missing"], "create_if_missing"))
             lib.canopy_options_set_error_if_exists(
                 opts, cv.flag(options["error_if_exists"], "error_if_exists"))
+            lib.canopy_options_set_read_only(
+                opts, cv.flag(options.get("read_only", False), "read_only"))
             lib.canopy_options_set_max_depth(
                 opts, cv.count(options["max_depth"], "max_depth", _MAX_U32))
             lib.canopy_options_set_sync(opts, cv.flag(options["sync"], "sync"))

@@ -1420,6 +1420,25 @@ static void TestViewerReads(World* w) {
   OK(canopy_user_remove(db, 0, off, &err));
 }
 
+// A read-only open beside the writer (w->db holds the folder): reads work,
+// writes are FAILED_PRECONDITION naming read-only.
+static void TestReadOnly(World* w, const char* path) {
+  phase = "read-only";
+  canopy_options_t* options = canopy_options_create();
+  canopy_options_set_read_only(options, 1);
+  canopy_db_t* ro = NULL;
+  OK(canopy_db_open(options, path, &ro, &err));
+  canopy_options_destroy(options);
+  canopy_account_t* account = NULL;
+  OK(canopy_account_find(ro, "acme-a", &account, &err));
+  CHECK(canopy_account_id(account) == w->acme_a);
+  canopy_account_destroy(account);
+  uint64_t id = 0;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "read-only",
+             canopy_account_create(ro, 0, "ro-x", "X", 0, NULL, 0, 0, &id, &err));
+  OK(canopy_db_close(ro, &err));
+}
+
 static void TestViews(World* w) {
   phase = "views";
   canopy_db_t* db = w->db;
@@ -2392,6 +2411,7 @@ int main(void) {
   TestVisible(&w);
   TestAccess(&w);
   TestViewerReads(&w);
+  TestReadOnly(&w, path);
   TestViews(&w);
   TestChanges(&w);
   TestDeletes(&w);

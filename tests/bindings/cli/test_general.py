@@ -265,3 +265,45 @@ class TerminalTest(CliTestCase):
         self.assertIn("no\\x1b[2Jsuch", err)
         err = self.usage_error("--nonsense\x1b[2J")
         self.assertNotIn("\x1b", err)
+
+class ReadOnlyTest(CliTestCase):
+    """Beside a process that holds the database open for writing, commands
+    read it read-only (saying so) and mutations are refused as such."""
+
+    def setUp(self):
+        super().setUp()
+        self.seed()
+
+    def test_a_busy_database_is_read_read_only(self):
+        import subprocess
+        import time
+        from cli_harness import CANOPY
+        # `log --follow` holds the database open (and its lock) until stopped.
+        holder = subprocess.Popen([CANOPY, "--db", self.db, "log", "--follow"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            holder.stdout.readline()  # it has opened the database
+            p = self.expect(0, "tree")
+            self.assertIn("acme-a", p.stdout)
+            self.assertIn("opened read-only", p.stderr)
+            p = self.expect(1, "account", "create", "x", "--name", "X")
+            self.assertIn("opened read-only", p.stderr)
+            self.assertIn("failed_precondition", p.stderr)
+            self.assertIn("read-only", p.stderr.splitlines()[-1])
+            p = self.expect(0, "--read-only", "account", "show", "acme")
+            self.assertNotIn("note", p.stderr)
+        finally:
+            holder.terminate()
+            holder.wait(timeout=30)
+        # Nothing was written meanwhile; afterwards the writer's way is free.
+        self.refused("account", "show", "x")
+        self.ok("account", "create", "x", "--name", "X")
+
+    def test_read_only_flag(self):
+        self.assertIn("acme", self.ok("--read-only", "account", "list"))
+        err = self.refused("--read-only", "account", "create", "y", "--name", "Y")
+        self.assertIn("read-only", err)
+        err = self.refused("--read-only", "--db", self.path("none"), "tree", db=False)
+        self.assertIn("no database", err)
+        self.assertFalse(os.path.exists(self.path("none")))
+        self.assertIn("more than once", self.usage_error("--read-only", "--read-only", "tree"))

@@ -71,6 +71,17 @@ class OpenCloseTest(DbTestCase):
         with self.assertRaises(canopy.InvalidArgument):
             canopy.open(self.path("other"), max_depth=-1)
 
+    def test_read_only_beside_the_writer(self):
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        with canopy.open(self.path("db"), read_only=True) as ro:
+            self.assertEqual(ro.find_account("acme").id, acme)
+            with self.assertRaises(canopy.FailedPrecondition) as e:
+                ro.create_account(SYSTEM, "x", "X")
+            self.assertIn("read-only", str(e.exception))
+        with self.assertRaises(canopy.NotFound):
+            canopy.open(self.path("none"), read_only=True)
+        self.assertFalse(os.path.exists(self.path("none")))
+
     def test_options_take_effect(self):
         with canopy.open(self.path("shallow"), max_depth=2, sync=True,
                          block_cache_bytes=1 << 20, cursor_ttl_seconds=5,
