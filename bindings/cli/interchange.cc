@@ -19,18 +19,20 @@ namespace canopy::cli {
 namespace {
 
 const char kImportUsage[] =
-    "usage: canopy [--db DIR] [--json] import FILE\n\n"
+    "usage: canopy [--db DIR] [--json] import FILE|-\n\n"
     "Loads a JSON Lines file (the interchange format: accounts, roles,\n"
     "users, memberships, devices and other entities, parents before children)\n"
-    "into the database, creating the database folder if needed. All or nothing:\n"
+    "(- reads standard input) into the database, creating the database folder if\n"
+    "needed. All or nothing:\n"
     "a bad line fails the import with its line number and nothing is written.\n"
     "Import needs the system actor (no --actor). A progress bar is shown on\n"
     "stderr when stderr is a terminal; a summary (counts, elapsed time, rate)\n"
     "is printed at the end (one JSON object with --json).\n";
 
 const char kExportUsage[] =
-    "usage: canopy [--db DIR] [--json] export FILE\n\n"
-    "Writes the whole database to FILE in the JSON Lines interchange format\n"
+    "usage: canopy [--db DIR] [--json] export FILE|-\n\n"
+    "Writes the whole database to FILE (- : standard output, and the summary\n"
+    "goes to stderr) in the JSON Lines interchange format\n"
     "(accounts in tree order, roles, users, memberships, entities, then an end\n"
     "line with a record count and checksum), so that importing it into an empty\n"
     "database round-trips exactly. FILE is written whole or not at all. A\n"
@@ -78,12 +80,12 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 // Prints the closing summary of an import or export: counts, elapsed time
 // and rate (records per second).
-void PrintSummary(Context& ctx, const char* verb, const std::string& file, const ImportReport& r,
-                  double seconds) {
+void PrintSummary(Context& ctx, std::ostream& out, const char* verb, const std::string& file,
+                  const ImportReport& r, double seconds) {
   const uint64_t records = r.accounts + r.roles + r.users + r.memberships + r.entities;
   const double rate = seconds > 0 ? static_cast<double>(records) / seconds : 0;
   if (ctx.json) {
-    *ctx.out << JsonObject()
+    out << JsonObject()
                     .Str("action", verb)
                     .Str("file", file)
                     .Int("lines", static_cast<int64_t>(r.lines))
@@ -101,7 +103,7 @@ void PrintSummary(Context& ctx, const char* verb, const std::string& file, const
   }
   char timing[96];
   std::snprintf(timing, sizeof(timing), "in %.3f s (%.0f records/s)", seconds, rate);
-  *ctx.out << verb << " " << records << " records " << (verb[0] == 'i' ? "from" : "to") << " '"
+  out << verb << " " << records << " records " << (verb[0] == 'i' ? "from" : "to") << " '"
            << Printable(file) << "' " << timing << ": " << r.accounts << " accounts, " << r.roles << " roles, "
            << r.users << " users, " << r.memberships << " memberships, " << r.entities
            << " entities (" << r.lines << " lines)\n";
@@ -132,14 +134,15 @@ int RunImport(Context& ctx, Args& args) {
   };
   ImportReport report;
   const auto start = std::chrono::steady_clock::now();
-  Status s = ctx.db->Import(actor, file, options, &report);
+  Status s = ctx.db->Import(actor, file == "-" ? "/dev/stdin" : file, options, &report);
   bar.Finish();
   if (!s.ok()) {
     ctx.Fail(s);
     discard();
     return kExitFailed;
   }
-  PrintSummary(ctx, "imported", file, report, SecondsSince(start));
+  PrintSummary(ctx, *ctx.out, "imported", file == "-" ? "(stdin)" : file, report,
+               SecondsSince(start));
   return kExitOk;
 }
 
@@ -153,7 +156,7 @@ int RunExport(Context& ctx, Args& args) {
   ImportReport report;
   const auto start = std::chrono::steady_clock::now();
   Status s = ctx.db->Export(
-      file,
+      file == "-" ? "/dev/stdout" : file,
       [&bar](uint64_t done, uint64_t total) {
         bar.Update(done, total);
         return true;
@@ -161,7 +164,9 @@ int RunExport(Context& ctx, Args& args) {
       &report);
   bar.Finish();
   if (!s.ok()) return ctx.Fail(s);
-  PrintSummary(ctx, "exported", file, report, SecondsSince(start));
+  // With "-" the export is the standard output: the summary goes aside.
+  PrintSummary(ctx, file == "-" ? *ctx.err : *ctx.out, "exported",
+               file == "-" ? "(stdout)" : file, report, SecondsSince(start));
   return kExitOk;
 }
 

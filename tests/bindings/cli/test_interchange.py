@@ -272,6 +272,28 @@ class SpecialInputTest(CliTestCase):
         t.join()
         self.assertIn("acme-a1", self.ok("--db", other, "tree", db=False))
 
+    def test_dash_is_standard_input_and_output(self):
+        text = jsonl(SEED)
+        p = subprocess.run([CANOPY, "--db", self.db, "import", "-"], input=text,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("from '(stdin)'", p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "-")))
+        p = subprocess.run([CANOPY, "--db", self.db, "export", "-"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60, cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "-")))
+        self.assertIn("exported", p.stderr)  # the summary stays out of the data
+        records = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual(records[-1]["type"], "end")
+        self.assertIn("acme-a1", [r.get("key") for r in records])
+        # And it imports back into a new database.
+        other = os.path.join(self.dir, "other")
+        q = subprocess.run([CANOPY, "--db", other, "import", "-"], input=p.stdout,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertIn("acme-a1", self.ok("--db", other, "tree", db=False))
+
     def test_folders_and_endless_lines_are_refused(self):
         err = self.refused("import", self.dir)
         self.assertIn("is a folder", err)
