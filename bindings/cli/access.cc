@@ -13,7 +13,7 @@ namespace {
 const char kCheckUsage[] =
     "usage: canopy [--db DIR] [--json] [--actor LOGIN] check --user LOGIN --permission P\n"
     "           --entity KEY\n"
-    "           [--explain]\n\n"
+    "           [--explain] [--fail-if-denied]\n\n"
     "Answers whether the user may exercise the permission on the entity: prints\n"
     "'allowed' or 'denied'. The entity's kind follows the permission\n"
     "(device.read -> a device, asset.write -> an asset).\n"
@@ -24,10 +24,11 @@ const char kCheckUsage[] =
     "  --explain         also print why: the reason, and when allowed the membership\n"
     "                    account, role, whether it is a branch membership and the path\n"
     "                    of accounts from the membership down to the owner\n"
+    "  --fail-if-denied  exit with status 3 when the answer is 'denied' (for scripts)\n"
     "With --json one object: allowed, entity, owner (and with --explain reason,\n"
     "account, role, branch, path).\n"
-    "Exit status 0 whether allowed or denied; 1 for errors such as an unknown user,\n"
-    "entity or permission.\n";
+    "Exit status 0 whether allowed or denied (3 when denied with --fail-if-denied);\n"
+    "1 for errors such as an unknown user, entity or permission.\n";
 
 const char kWhoCanUsage[] =
     "usage: canopy [--db DIR] [--json] [--actor LOGIN] who-can --permission P --entity KEY\n\n"
@@ -54,7 +55,7 @@ std::string JoinPath(const std::vector<std::string>& path) {
 }
 
 int RunCheck(Context& ctx, Args& args) {
-  args.Parse({"user", "permission", "entity"}, {"explain"});
+  args.Parse({"user", "permission", "entity"}, {"explain", "fail-if-denied"});
   args.AtMost(0);
   const std::string login = QuestionUser(ctx, args, "check");
   const std::string permission = args.Require("permission");
@@ -93,7 +94,7 @@ int RunCheck(Context& ctx, Args& args) {
       }
     }
     *ctx.out << o.str() << "\n";
-    return kExitOk;
+    return ex.allowed || !args.Has("fail-if-denied") ? kExitOk : kExitDenied;
   }
   *ctx.out << (ex.allowed ? "allowed" : "denied") << "\n";
   if (args.Has("explain")) {
@@ -107,7 +108,7 @@ int RunCheck(Context& ctx, Args& args) {
                << "path:     " << JoinPath(ex.path) << "\n";
     }
   }
-  return kExitOk;
+  return ex.allowed || !args.Has("fail-if-denied") ? kExitOk : kExitDenied;
 }
 
 int RunWhoCan(Context& ctx, Args& args) {

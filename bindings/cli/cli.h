@@ -30,6 +30,7 @@ namespace canopy::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitDenied = 3;  // check --fail-if-denied: the answer was "denied"
 
 // A usage error: printed with the command's usage text, exit status 2.
 struct UsageError {

@@ -43,9 +43,9 @@ void PrintHelp(std::ostream& out) {
          "and never empty; a flag of a command that takes one value may be given once.\n"
          "Text output prints control characters of stored names escaped (\\n, \\x1b...),\n"
          "so no name can forge a row or drive the terminal; --json keeps them exact.\n\n"
-         "Exit status: 0 on success (check: also when the answer is 'denied'), 1 when\n"
-         "Canopy refused or failed (the reason is printed on stderr), 2 for usage\n"
-         "errors (unknown flag, missing argument).\n\n"
+         "Exit status: 0 on success (check: also when the answer is 'denied', unless\n"
+         "--fail-if-denied: then 3), 1 when Canopy refused or failed (the reason is\n"
+         "printed on stderr), 2 for usage errors (unknown flag, missing argument).\n\n"
          "commands:\n";
   for (const Command& c : Commands()) {
     out << "  " << c.name;

@@ -16,7 +16,8 @@ const char kUsage[] =
     "                          [--format table|json|dot] [--sort ORDER] [--desc]\n\n"
     "Shows the accounts the actor may read (the system actor: all), in tree order.\n"
     "  --account KEY  only this account's subtree\n"
-    "  --depth N      at most N levels below it (json and dot; 0, the default: all)\n"
+    "  --depth N      at most N levels below it, or below the root tenants (0, the\n"
+    "                 default: all)\n"
     "  --format F     table (default), json (nested graph) or dot (Graphviz)\n"
     "  --sort ORDER   table order: tree (default), name, created, users,\n"
     "                 sub_accounts, devices, devices_subtree\n"
@@ -57,10 +58,12 @@ int Run(Context& ctx, Args& args) {
   Actor viewer = Actor::System();
   if (!ctx.ResolveActor(&viewer)) return kExitFailed;
   AccountId root = kNoId;
+  uint32_t base_depth = 1;  // --depth counts from the account, or the roots
   if (auto key = args.Get("account")) {
     Account a;
     if (!FindAccount(ctx, *key, &a)) return kExitFailed;
     root = a.id;
+    base_depth = a.depth;
   }
   if (format != "table") {
     auto out = format == "json" ? ctx.db->GraphJson(viewer, root, depth)
@@ -82,6 +85,9 @@ int Run(Context& ctx, Args& args) {
     for (auto& r : page.rows) rows.push_back(std::move(r));
     if (page.next_cursor.empty()) break;
     req.cursor = page.next_cursor;
+  }
+  if (depth != 0) {
+    std::erase_if(rows, [&](const AccountRow& r) { return r.depth > base_depth + depth; });
   }
   if (ctx.json) {
     for (const auto& r : rows) {

@@ -24,6 +24,13 @@ class CheckTest(CliTestCase):
         self.assertEqual(self.check("b@acme.example", "device.write", "dev-b1"), "denied\n")
         self.assertEqual(self.check("a@acme.example", "asset.read", "site-7"), "allowed\n")
 
+    def test_fail_if_denied_exits_3(self):
+        args = ["check", "--user", "a@acme.example", "--permission", "device.read", "--fail-if-denied"]
+        self.assertEqual(self.expect(0, *args, "--entity", "dev-a1").stdout, "allowed\n")
+        self.assertEqual(self.expect(3, *args, "--entity", "dev-c1").stdout, "denied\n")
+        self.expect(3, "--json", *args, "--entity", "dev-c1")
+        self.expect(1, *args, "--entity", "nope")  # errors stay 1
+
     def test_explain_allowed(self):
         out = self.check("a@acme.example", "device.read", "dev-a11", "--explain")
         lines = dict(l.split(":", 1) for l in out.splitlines()[1:])

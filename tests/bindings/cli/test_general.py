@@ -22,7 +22,7 @@ FLAGS = {
                "create", "show", "update", "delete", "reassign"],
     "visible": ["--user", "--kind", "--permission", "--type", "--name-prefix", "--attribute",
                 "--within", "--direct", "--limit", "--cursor", "--count", "--json"],
-    "check": ["--user", "--permission", "--entity", "--explain"],
+    "check": ["--user", "--permission", "--entity", "--explain", "--fail-if-denied"],
     "who-can": ["--permission", "--entity"],
     "import": ["FILE"],
     "export": ["FILE"],
@@ -202,6 +202,12 @@ class OtherCommandsTest(CliTestCase):
         self.assertEqual([c["key"] for c in graph["accounts"][0]["children"]],
                          ["acme-a", "acme-b"])
         self.assertEqual(graph["accounts"][0]["children"][0]["children"], [])
+        # The table keeps to --depth too (it used to ignore it).
+        rows = [r["key"] for r in self.json_lines("tree", "--depth", "1")]
+        self.assertEqual(rows, ["acme", "acme-a", "acme-b"])
+        self.assertNotIn("acme-a1", self.ok("tree", "--depth", "1"))
+        rows = [r["key"] for r in self.json_lines("tree", "--account", "acme-a", "--depth", "1")]
+        self.assertEqual(rows, ["acme-a", "acme-a1"])
         self.assertIn("--depth needs a number", self.usage_error("tree", "--depth", "-1"))
         self.assertIn("--format must be", self.usage_error("tree", "--format", "svg"))
         self.assertIn("unknown --sort", self.usage_error("tree", "--sort", "colour"))
