@@ -301,12 +301,15 @@ StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   const query::UserNode* u = catalog_.user(user);
-  if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  if (u == nullptr && user != kNoId) {
+    return Status::NotFound("no user with id " + std::to_string(user));
+  }
   EntityId id;
   AccountId owner_id;
   CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
   const query::AccountNode* owner = catalog_.account(owner_id);
   if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
+  if (user == kNoId) return true;  // the system actor
   if (u->disabled) return false;
   for (const auto& m : u->memberships) {
     if (catalog_.role(m.role)->perms.Has(perm) && query::Covers(catalog_, m, *owner)) return true;
@@ -323,12 +326,22 @@ Status DbImpl::Explain(UserId user, std::string_view permission, std::string_vie
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   const query::UserNode* u = catalog_.user(user);
-  if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(user));
+  if (u == nullptr && user != kNoId) {
+    return Status::NotFound("no user with id " + std::to_string(user));
+  }
   EntityId id;
   AccountId owner_id;
   CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
   const query::AccountNode* owner = catalog_.account(owner_id);
   if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
+  if (user == kNoId) {
+    *explanation = Explanation();
+    explanation->allowed = true;
+    explanation->reason = "the system actor may do anything";
+    explanation->owner = owner_id;
+    explanation->entity = id;
+    return Status::Ok();
+  }
   *explanation = query::ExplainAccess(catalog_, *u, perm, *owner);
   explanation->entity = id;
   return Status::Ok();

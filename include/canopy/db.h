@@ -307,7 +307,9 @@ class Db {
   virtual StatusOr<uint64_t> Count(const VisibleRequest& request) const = 0;
 
   // May `user` exercise `permission` on the entity with that key? The kind
-  // follows the permission ("device.read" -> a device).
+  // follows the permission ("device.read" -> a device). `user` kNoId is the
+  // system actor, which may do anything (true for any existing entity), as
+  // it sees everything in Visible.
   virtual StatusOr<bool> Check(UserId user, std::string_view permission,
                                std::string_view entity_key) const = 0;
   virtual Status Explain(UserId user, std::string_view permission, std::string_view entity_key,

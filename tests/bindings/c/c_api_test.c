@@ -1238,6 +1238,11 @@ static void TestAccess(World* w) {
   FAILS(CANOPY_NOT_FOUND, canopy_access_check(db, w->a, "device.read", "dev-zz", &allowed, &err));
   CHECK(allowed == 0);
   FAILS(CANOPY_NOT_FOUND, canopy_access_check(db, 4242, "device.read", "dev-a1", &allowed, &err));
+  // The system actor may do anything, as it sees everything in visible.
+  OK(canopy_access_check(db, CANOPY_SYSTEM_ACTOR, "device.delete", "dev-c1", &allowed, &err));
+  CHECK(allowed == 1);
+  FAILS(CANOPY_NOT_FOUND,
+        canopy_access_check(db, CANOPY_SYSTEM_ACTOR, "device.read", "dev-zz", &allowed, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_access_check(db, w->a, "account.read", "dev-a1", &allowed, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'permission'",
