@@ -340,14 +340,16 @@ class Fields {
     }
     return Status::Ok();
   }
-  // InvalidArgument naming the first field nobody asked for.
+  // InvalidArgument naming the first field nobody asked for (one given
+  // more often than it was asked for is repeated, not unknown).
   Status NoneLeft(std::string_view what) const {
+    used_.resize(fields_.size());
     for (size_t i = 0; i < fields_.size(); ++i) {
       if (used_[i]) continue;
       for (size_t j = 0; j < fields_.size(); ++j) {
-        if (j != i && fields_[j].first == fields_[i].first) {
+        if (used_[j] && fields_[j].first == fields_[i].first) {
           return Status::InvalidArgument("field '" + std::string(fields_[i].first) +
-                                         "' appears twice in " + std::string(what));
+                                         "' is repeated in " + std::string(what));
         }
       }
       return Status::InvalidArgument("unknown field '" + std::string(fields_[i].first) +
@@ -357,11 +359,14 @@ class Fields {
   }
 
  private:
+  // The first occurrence of `name` not taken yet: a name asked for twice
+  // reads its occurrences in order. That is how a non-device entity's
+  // "type" (the second "type" field, after the record's own) is read back
+  // as export writes it (docs/format.md).
   bool Take(std::string_view name, simdjson::dom::element* e) {
     used_.resize(fields_.size());
     for (size_t i = 0; i < fields_.size(); ++i) {
-      if (fields_[i].first == name) {
-        if (used_[i]) return false;
+      if (fields_[i].first == name && !used_[i]) {
         used_[i] = true;
         *e = fields_[i].second;
         return true;
@@ -370,7 +375,7 @@ class Fields {
     return false;
   }
   std::vector<std::pair<std::string_view, simdjson::dom::element>> fields_;
-  std::vector<bool> used_ = std::vector<bool>(0);
+  mutable std::vector<bool> used_ = std::vector<bool>(0);
 };
 
 struct StagedAccount {

@@ -12,7 +12,7 @@ import sys
 ROOT = os.path.abspath(sys.argv[1])
 REFERENCE = re.compile(r"(?<![\w./-])((?:\.\./|[\w-]+/)*[\w-]+\.md)\b")
 FOLDERS = ["include", "storage", "query", "engine", "bindings", "bench", "docs", "scripts",
-           "cmake", "tests"]
+           "cmake", "tests", "fuzz"]
 SUFFIXES = (".h", ".cc", ".c", ".py", ".md", ".txt", ".sh", ".cmake", ".fbs", ".in")
 SKIP = {"build", ".git", "node_modules"}
 
