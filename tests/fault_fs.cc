@@ -26,6 +26,11 @@ std::string DirOf(const std::string& normalized) {
 
 IOStatus PowerOff() { return IOStatus::IOError("simulated power loss"); }
 
+bool FolderExists(const std::string& file) {
+  std::error_code ec;
+  return std::filesystem::is_directory(DirOf(file), ec);
+}
+
 }  // namespace
 
 // ---- Files and directories ------------------------------------------------
@@ -468,6 +473,9 @@ IOStatus FaultFs::Reboot(std::mt19937_64* rng) {
           ++report.creates_undone;
           break;
         case PendingOp::kRename: {
+          // A folder removed since (not through us) is gone for good, and
+          // so is what would go back into it.
+          if (!FolderExists(op.from) || !FolderExists(op.name)) break;
           if (target()->FileExists(op.name, io, nullptr).ok()) {
             IOStatus s = target()->RenameFile(op.name, op.from, io, nullptr);
             if (!s.ok()) return s;
@@ -486,6 +494,7 @@ IOStatus FaultFs::Reboot(std::mt19937_64* rng) {
           break;
         }
         case PendingOp::kDelete: {
+          if (!FolderExists(op.name)) break;
           IOStatus s = target()->RenameFile(op.saved, op.name, io, nullptr);
           if (!s.ok()) return s;
           if (op.state) files_[op.name] = op.state;
