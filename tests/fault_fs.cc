@@ -240,6 +240,34 @@ std::string FaultFs::NextTrashPath(const std::string& path) {
          std::filesystem::path(path).filename().string();
 }
 
+namespace {
+// `path` with the folder prefix `from` replaced by `to` (unchanged when
+// it is not inside `from`).
+std::string Moved(const std::string& path, const std::string& from, const std::string& to) {
+  if (path.size() > from.size() && path.compare(0, from.size(), from) == 0 &&
+      path[from.size()] == '/') {
+    return to + path.substr(from.size());
+  }
+  return path == from ? to : path;
+}
+}  // namespace
+
+void FaultFs::MoveFolderLocked(const std::string& from, const std::string& to) {
+  std::map<std::string, std::shared_ptr<FileState>> files;
+  for (auto& [path, state] : files_) files[Moved(path, from, to)] = state;
+  files_ = std::move(files);
+  std::map<std::string, std::vector<PendingOp>> pending;
+  for (auto& [dir, ops] : pending_) {
+    for (auto& op : ops) {
+      op.name = Moved(op.name, from, to);
+      op.from = Moved(op.from, from, to);
+    }
+    auto& dest = pending[Moved(dir, from, to)];
+    for (auto& op : ops) dest.push_back(std::move(op));
+  }
+  pending_ = std::move(pending);
+}
+
 void FaultFs::DirSynced(const std::string& dir) {
   std::vector<PendingOp> done;
   {
@@ -376,10 +404,12 @@ IOStatus FaultFs::RenameFile(const std::string& s, const std::string& t,
   if (!st.ok()) return st;
   const std::string from = Normalize(s);
   const std::string to = Normalize(t);
+  std::error_code ec;
+  const bool folder = std::filesystem::is_directory(from, ec);
   // The file it replaces stays reachable (a hard link in the trash) until
   // the directory is synced.
   std::string saved;
-  if (target()->FileExists(to, rocksdb::IOOptions(), nullptr).ok()) {
+  if (!folder && target()->FileExists(to, rocksdb::IOOptions(), nullptr).ok()) {
     saved = NextTrashPath(to);
     if (!saved.empty() && !target()->LinkFile(to, saved, o, dbg).ok()) saved.clear();
   }
@@ -391,6 +421,9 @@ IOStatus FaultFs::RenameFile(const std::string& s, const std::string& t,
   std::shared_ptr<FileState> old_state;
   {
     std::lock_guard<std::mutex> l(mu_);
+    // A folder takes what is pending inside it along (e.g. a checkpoint
+    // written into NAME.tmp, renamed to NAME, then NAME synced).
+    if (folder) MoveFolderLocked(from, to);
     auto it = files_.find(to);
     if (it != files_.end()) {
       old_state = it->second;
@@ -458,8 +491,19 @@ IOStatus FaultFs::Reboot(std::mt19937_64* rng) {
     }
   };
   // 1. Directory entries: keep a prefix of each directory's pending
-  // operations (none by default) and undo the rest, newest first.
-  for (auto& [dir, ops] : pending_) {
+  // operations (none by default) and undo the rest, newest first; deeper
+  // folders first, so that a renamed folder's own entries are undone
+  // before the folder goes back to its old name.
+  std::vector<std::string> dirs;
+  for (const auto& [dir, ops] : pending_) dirs.push_back(dir);
+  std::stable_sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
+    return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
+  });
+  for (const std::string& dir : dirs) {
+    auto found = pending_.find(dir);
+    if (found == pending_.end()) continue;
+    std::vector<PendingOp> ops = std::move(found->second);
+    pending_.erase(found);
     const size_t keep = static_cast<size_t>(pick(ops.size()));
     for (size_t i = ops.size(); i-- > keep;) {
       PendingOp& op = ops[i];
@@ -476,6 +520,14 @@ IOStatus FaultFs::Reboot(std::mt19937_64* rng) {
           // A folder removed since (not through us) is gone for good, and
           // so is what would go back into it.
           if (!FolderExists(op.from) || !FolderExists(op.name)) break;
+          std::error_code ec;
+          if (std::filesystem::is_directory(op.name, ec)) {
+            IOStatus s = target()->RenameFile(op.name, op.from, io, nullptr);
+            if (!s.ok()) return s;
+            MoveFolderLocked(op.name, op.from);
+            ++report.renames_undone;
+            break;
+          }
           if (target()->FileExists(op.name, io, nullptr).ok()) {
             IOStatus s = target()->RenameFile(op.name, op.from, io, nullptr);
             if (!s.ok()) return s;

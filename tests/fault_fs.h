@@ -22,6 +22,9 @@
 // random prefix of each file's unsynced bytes instead, as a journaling file
 // system that had written back part of its cache would.
 //
+// A renamed folder takes what is pending inside it along, and its rename
+// is pending in its parent like a file's.
+//
 // Not simulated: directories created or removed (treated as durable),
 // writes through NewRandomRWFile (untracked), reordered or garbled
 // unsynced data (only a prefix survives), and a file truncated by
@@ -161,6 +164,8 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   void Pending(PendingOp op);
   std::string NextTrashPath(const std::string& path);
   void DirSynced(const std::string& dir);
+  // Re-keys what is tracked inside folder `from` to `to` (mu_ held).
+  void MoveFolderLocked(const std::string& from, const std::string& to);
   void RunSyncHook(const std::string& path);
 
   const std::string trash_dir_;

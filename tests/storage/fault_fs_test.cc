@@ -104,6 +104,31 @@ TEST_F(FaultFsTest, RenamesAndDeletesWithoutADirectorySyncAreUndone) {
   EXPECT_FALSE(fs::exists(P("tmp")));
 }
 
+// A folder written as NAME.tmp, renamed to NAME and synced under its new
+// name (RocksDB's checkpoints): its files are durable, its new name only
+// once its parent is synced too.
+TEST_F(FaultFsTest, ARenamedFolderTakesItsEntriesAlong) {
+  SyncDir();
+  ASSERT_TRUE(fs_->CreateDir(P("cp.tmp"), IOOptions(), nullptr).ok());
+  Write("cp.tmp/a", "data", "");
+  ASSERT_TRUE(fs_->RenameFile(P("cp.tmp"), P("cp"), IOOptions(), nullptr).ok());
+  {
+    std::unique_ptr<rocksdb::FSDirectory> d;
+    ASSERT_TRUE(fs_->NewDirectory(P("cp"), IOOptions(), &d, nullptr).ok());
+    ASSERT_TRUE(d->Fsync(IOOptions(), nullptr).ok());
+  }
+  fs_->CutPower();
+  ASSERT_TRUE(fs_->Reboot().ok());
+  EXPECT_FALSE(fs::exists(P("cp")));  // the parent was not synced
+  EXPECT_EQ(Read(P("cp.tmp/a")), "data");
+
+  ASSERT_TRUE(fs_->RenameFile(P("cp.tmp"), P("cp"), IOOptions(), nullptr).ok());
+  SyncDir();
+  fs_->CutPower();
+  ASSERT_TRUE(fs_->Reboot().ok());
+  EXPECT_EQ(Read(P("cp/a")), "data");
+}
+
 TEST_F(FaultFsTest, ACutPowerWritesNothing) {
   std::unique_ptr<rocksdb::FSWritableFile> f;
   ASSERT_TRUE(fs_->NewWritableFile(P("a"), rocksdb::FileOptions(), &f, nullptr).ok());
