@@ -609,6 +609,7 @@ Status OpenDbWithEnv(const Options& options, const std::string& path, rocksdb::E
   storage::StoreOptions so;
   so.create_if_missing = options.create_if_missing;
   so.error_if_exists = options.error_if_exists;
+  so.read_only = options.read_only;
   so.block_cache_bytes = options.block_cache_bytes;
   so.max_depth = options.max_depth;
   so.env = env;
