@@ -7,6 +7,7 @@
 // applies the other replicas' writes in order; a housekeeping thread keeps
 // this replica registered, takes checkpoints and trims the log in etcd.
 
+#include <rocksdb/file_system.h>
 #include <rocksdb/utilities/checkpoint.h>
 
 #include <algorithm>
@@ -499,18 +500,34 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   if (fs::exists(dir, ec)) {
     return Status::AlreadyExists("checkpoint folder '" + dir + "' already exists");
   }
-  const fs::path parent = fs::path(dir).parent_path();
-  if (!parent.empty()) {
-    fs::create_directories(parent, ec);
-    if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());
+  const fs::path parent = fs::absolute(fs::path(dir), ec).parent_path();
+  // The folders that hold the new name: the parent, and each ancestor the
+  // parent's creation adds an entry to.
+  std::vector<fs::path> to_sync{parent};
+  for (fs::path p = parent; p.has_relative_path() && !fs::exists(p, ec); p = p.parent_path()) {
+    to_sync.push_back(p.parent_path());
   }
+  fs::create_directories(parent, ec);
+  if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());
   rocksdb::Checkpoint* raw = nullptr;
   CANOPY_RETURN_IF_ERROR(
       storage::FromRocks(rocksdb::Checkpoint::Create(store_->db(), &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   // With the write lock held, the checkpoint holds exactly this revision.
   *revision = revision_.load();
-  return storage::FromRocks(cp->CreateCheckpoint(dir), "checkpoint '" + dir + "'");
+  CANOPY_RETURN_IF_ERROR(
+      storage::FromRocks(cp->CreateCheckpoint(dir), "checkpoint '" + dir + "'"));
+  // RocksDB syncs the checkpoint folder, not the folder it renames it into:
+  // until that is synced too a power loss can take the new name away.
+  for (const fs::path& folder : to_sync) {
+    std::unique_ptr<rocksdb::FSDirectory> d;
+    rocksdb::IOStatus s = store_->db()->GetFileSystem()->NewDirectory(folder.string(),
+                                                                      rocksdb::IOOptions(), &d,
+                                                                      nullptr);
+    if (s.ok()) s = d->Fsync(rocksdb::IOOptions(), nullptr);
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks(s, "checkpoint: sync '" + folder.string() + "'"));
+  }
+  return Status::Ok();
 }
 
 StatusOr<uint64_t> DbImpl::Checkpoint(std::string_view dir) {

@@ -12,9 +12,15 @@
 
 namespace canopy::testing {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "canopy-test-XXXXXX").string();
+TempDir::TempDir() : TempDir(std::filesystem::temp_directory_path().string()) {}
+
+TempDir::TempDir(const std::string& parent) {
+  std::string tmpl = parent + "/canopy-test-XXXXXX";
   char* p = mkdtemp(tmpl.data());
+  if (p == nullptr) {
+    tmpl = (std::filesystem::temp_directory_path() / "canopy-test-XXXXXX").string();
+    p = mkdtemp(tmpl.data());
+  }
   if (p == nullptr) std::abort();
   path_ = p;
 }

@@ -21,6 +21,10 @@ namespace canopy::testing {
 class TempDir {
  public:
   TempDir();
+  // A fresh folder under `parent` instead, when it is a writable folder
+  // (e.g. "/dev/shm": memory, where fsync costs nothing, for tests that
+  // simulate durability themselves); otherwise under the system temp dir.
+  explicit TempDir(const std::string& parent);
   ~TempDir();
   const std::string& path() const { return path_; }
   std::string Sub(const std::string& name) const { return path_ + "/" + name; }

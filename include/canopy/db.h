@@ -410,7 +410,8 @@ class Db {
   // Writes a consistent copy of the database into the new folder `dir`
   // (a RocksDB checkpoint: hard links where the file system allows) and
   // returns its revision. The copy opens as a database of its own (same
-  // lineage). Mutations wait meanwhile; reads go on. AlreadyExists when
+  // lineage), synced with its name when the call returns (a power loss
+  // keeps it). Mutations wait meanwhile; reads go on. AlreadyExists when
   // `dir` exists; IOError when it cannot be written. On a replica with a
   // checkpoint folder, a checkpoint written there is also registered in
   // etcd, so new replicas start from it and etcd may trim below it.
