@@ -154,6 +154,22 @@ Status WriteMarker(const std::filesystem::path& marker) {
 
 }  // namespace
 
+namespace {
+// A folder with RocksDB's files (a MANIFEST) but no CURRENT, and no
+// creation marker: a database whose CURRENT file was lost.
+bool LostItsCurrentFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec) ||
+      std::filesystem::exists(std::filesystem::path(path) / kCreatingMarker, ec)) {
+    return false;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    if (entry.path().filename().string().rfind("MANIFEST-", 0) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
 bool HoldsDatabase(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec) &&
@@ -169,6 +185,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   bool exists = HoldsDatabase(path);
   if (exists && options.error_if_exists) {
     return Status::AlreadyExists("a database already exists in '" + path + "'");
+  }
+  if (!exists && LostItsCurrentFile(path)) {
+    return Status::Corruption("'" + path + "' holds a database without its CURRENT file (damaged; "
+                              "restore it from a checkpoint or an export)");
   }
   CreationClaim claim;
   bool creating = false;

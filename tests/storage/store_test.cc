@@ -242,6 +242,26 @@ TEST(Store, AnInterruptedCreationIsStartedAgain) {
   }
 }
 
+// A database whose CURRENT file is gone is damaged, whatever the open's
+// options: never "a folder with other files", never "no database".
+TEST(Store, ALostCurrentFileIsCorruption) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  }
+  std::filesystem::remove(dir.Sub("db") + "/CURRENT");
+  for (int mode = 0; mode < 3; ++mode) {
+    StoreOptions o;
+    o.create_if_missing = mode != 1;
+    o.read_only = mode == 2;
+    std::unique_ptr<Store> s;
+    Status st = Store::Open(o, dir.Sub("db"), &s);
+    EXPECT_EQ(st.code(), Code::kCorruption) << mode << ": " << st.ToString();
+    EXPECT_NE(st.message().find("without its CURRENT file"), std::string::npos) << st.ToString();
+  }
+}
+
 // Two processes never create in one folder at once: the one that finds
 // the folder claimed is refused with a clear error, and nothing changes.
 TEST(Store, CreationInAFolderClaimedByAnotherProcessIsRefused) {
