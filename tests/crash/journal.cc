@@ -88,6 +88,8 @@ Status ReadJournal(const std::string& path, std::vector<Record>* out) {
     r.type = f[0][0];
     switch (r.type) {
       case 'H':
+        if (f.size() > 3) r.seq = std::stoull(f[3]);
+        break;
       case 'O':
         break;
       case 'I':

@@ -11,7 +11,7 @@
 // A journal is a sequence of lines, each written with one write() and
 // synced before the stress thread goes on:
 //
-//   H <run> <seed>                 run header
+//   H <run> <seed> <threads>       run header
 //   O                              the database opened (journal of t0 only)
 //   I <seq> <op> {<key> <value>}   intent: a mutation is about to be called,
 //                                  with its effect should it succeed
@@ -55,7 +55,7 @@ class JournalWriter {
 // One journal record.
 struct Record {
   char type = 0;  // 'H', 'O', 'I', 'A', 'R'
-  uint64_t seq = 0;
+  uint64_t seq = 0;  // 'H': the run's thread count
   std::string op;    // 'I': the operation; 'R': the error code
   Effects effects;   // 'I'
 };

@@ -1024,6 +1024,7 @@ int Run(const RunConfig& config) {
   } else if (!st.ok()) {
     Broken(st.ToString());
   }
+  if (threads < 1) threads = config.threads;
   State all;
   if (!State::FromFlat(flat, &all)) Broken("bad state file in " + config.dir);
 
@@ -1035,7 +1036,7 @@ int Run(const RunConfig& config) {
     Status s = journals.back()->Open(JournalPath(config.dir, t));
     if (s.ok()) {
       s = journals.back()->Append("H\t" + std::to_string(config.run) + "\t" +
-                                  std::to_string(config.seed));
+                                  std::to_string(config.seed) + "\t" + std::to_string(threads));
     }
     if (!s.ok()) Broken(s.ToString());
   }

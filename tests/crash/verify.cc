@@ -74,6 +74,7 @@ class Verifier {
     }
     std::sort(journals.begin(), journals.end());
     bool opened = false;
+    uint64_t threads_in_journals = 0;
     std::map<std::string, std::string> last_op;  // object key -> the op that set it
     uint64_t acked = 0;
     for (const std::string& path : journals) {
@@ -86,6 +87,7 @@ class Verifier {
       std::map<uint64_t, Record> pending;
       for (Record& r : records) {
         if (r.type == 'O') opened = true;
+        if (r.type == 'H') threads_in_journals = std::max<uint64_t>(threads_in_journals, r.seq);
         if (r.type == 'I') {
           pending[r.seq] = r;
         } else if (r.type == 'A' || r.type == 'R') {
@@ -120,7 +122,7 @@ class Verifier {
         in_flight_.push_back(f);
       }
     }
-    if (threads == 0) threads = static_cast<int>(journals.size());
+    if (threads < 1) threads = static_cast<int>(threads_in_journals);
 
     // Open the database as the next command would.
     const std::string db_path = DbPath(dir_);
@@ -130,7 +132,8 @@ class Verifier {
         return kExitFailure;
       }
       summary_ = "no database yet (killed before it was created)";
-      return Finish(threads, certain);
+      RemoveJournals();
+      return kExitOk;
     }
     std::unique_ptr<Db> db;
     Status opened_status = Db::Open(Options(), db_path, &db);
@@ -250,12 +253,16 @@ class Verifier {
       Problem(s.ToString());
       return kExitUsage;
     }
+    RemoveJournals();
+    return kExitOk;
+  }
+
+  void RemoveJournals() {
     for (const auto& entry : fs::directory_iterator(dir_)) {
       const std::string name = entry.path().filename().string();
       if (name.rfind("journal-t", 0) == 0) fs::remove(entry.path());
     }
     (void)SyncDir(dir_);
-    return kExitOk;
   }
 
   // The change log holds exactly the data: replayed into an empty database
