@@ -357,11 +357,14 @@ class Fields {
   }
 
  private:
+  // The first occurrence of `name` not taken yet: a name asked for twice
+  // reads its occurrences in order. That is how a non-device entity's
+  // "type" (the second "type" field, after the record's own) is read back
+  // as export writes it (docs/format.md).
   bool Take(std::string_view name, simdjson::dom::element* e) {
     used_.resize(fields_.size());
     for (size_t i = 0; i < fields_.size(); ++i) {
-      if (fields_[i].first == name) {
-        if (used_[i]) return false;
+      if (fields_[i].first == name && !used_[i]) {
         used_[i] = true;
         *e = fields_[i].second;
         return true;
