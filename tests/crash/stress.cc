@@ -755,6 +755,19 @@ class Worker {
         op.effects.emplace_back(AccountKey(key), Encode(a));
         new_accounts[key] = a;
       }
+      // Now and then a custom role of an existing tenant, used below.
+      std::string role_tenant, role_name;
+      std::vector<std::string> roots;
+      if (Roots(&roots) && Chance(0.2)) {
+        role_tenant = roots[Below(roots.size())];
+        role_name = Fresh("r");
+        const std::vector<std::string> perms = Perms();
+        std::string list;
+        for (const std::string& perm : perms) list += (list.empty() ? "" : ",") + Json(perm);
+        lines += "{\"type\":\"role\",\"tenant\":" + Json(role_tenant) + ",\"name\":" +
+                 Json(role_name) + ",\"permissions\":[" + list + "]}\n";
+        op.effects.emplace_back(RoleKey(role_tenant, role_name), Encode(RoleState{perms}));
+      }
       std::vector<std::pair<std::string, std::string>> new_users;  // login, account
       for (size_t i = 0, n = Below(3); i < n; ++i) {
         UserState u;
@@ -773,6 +786,10 @@ class Worker {
         static const char* kBuiltin[] = {"account_admin", "device_manager", "viewer"};
         MemberState m;
         m.role = kBuiltin[Below(3)];
+        if (!role_name.empty() && model_.accounts.count(account) &&
+            model_.TenantOf(account) == role_tenant && Chance(0.7)) {
+          m.role = role_name;
+        }
         std::optional<bool> branch;
         if (Chance(0.6)) branch = Chance(0.5);
         m.branch = BranchFor(account_of(account), branch);
@@ -1088,6 +1105,7 @@ int Run(const RunConfig& config) {
                  static_cast<unsigned long long>(db->Revision()));
   }
   workers.clear();
+  Event("close-begin");
   if (Status s = db->Close(); !s.ok()) Fail("close: " + s.ToString());
   Event("done");
   return kExitOk;
