@@ -20,7 +20,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 1;     // bad arguments or an unusable work folder
 inline constexpr int kExitFailure = 3;   // a bug: lost, partial or wrong data, a bad answer
 inline constexpr int kExitCreation = 4;  // verify: a database never opened is unopenable
-                                         // (a kill during its creation)
+                                         // (a kill during its creation left it so)
 
 struct RunConfig {
   std::string dir;          // the work folder

@@ -124,7 +124,8 @@ class Verifier {
     }
     if (threads < 1) threads = static_cast<int>(threads_in_journals);
 
-    // Open the database as the next command would.
+    // Open the database as the next command would (one that may create a
+    // database: it finishes or restarts a creation a kill interrupted).
     const std::string db_path = DbPath(dir_);
     if (!fs::exists(db_path)) {
       if (!certain.empty() || verified_before) {
@@ -141,8 +142,8 @@ class Verifier {
       Problem("cannot open the database: " + opened_status.ToString());
       if (!verified_before && !opened) {
         Problem(
-            "known bug: a kill during the creation of a new database left it unopenable "
-            "(database creation is not atomic)");
+            "a kill during the creation of a new database left it unopenable (creating a "
+            "database must be atomic: the next open finishes or restarts it)");
         return kExitCreation;
       }
       return kExitFailure;
