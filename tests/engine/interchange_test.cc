@@ -73,9 +73,10 @@ TEST(Interchange, ImportExportRoundTrip) {
   EXPECT_NE(Read(dir.Sub("out1.jsonl")).find("{\"type\":\"end\",\"records\":9,"), std::string::npos);
 }
 
-// Found by fuzz/jsonl_fuzzer.cc's round trip: export writes a non-device
-// entity's type as a second "type" field (docs/format.md), which import
-// refused as an unknown field, so such a database did not round-trip.
+// Found by the JSON Lines fuzzer's round trip (fuzz/jsonl_fuzzer.cc) and by
+// the crash test's export round trip: export writes a non-device entity's
+// type as a second "type" field (docs/format.md), which import refused as an
+// unknown field, so such a database did not round-trip.
 TEST(Interchange, TypedEntitiesOfEveryKindRoundTrip) {
   TempDir dir;
   auto db = OpenDb(dir.Sub("db"));
