@@ -37,14 +37,9 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       return Status::InvalidArgument("a replica cannot be opened read-only (it applies the log)");
     }
     CANOPY_RETURN_IF_ERROR(engine::BootstrapReplica(options.replication, std::string(path)));
-    storage::StoreOptions so;
-    so.create_if_missing = options.create_if_missing;
-    so.error_if_exists = options.error_if_exists;
-    so.read_only = options.read_only;
-    so.block_cache_bytes = options.block_cache_bytes;
-    so.max_depth = options.max_depth;
     std::unique_ptr<storage::Store> store;
-    CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
+    CANOPY_RETURN_IF_ERROR(
+        storage::Store::Open(engine::StoreOptionsOf(options), std::string(path), &store));
     auto impl = std::make_unique<engine::DbImpl>(options, std::move(store));
     CANOPY_RETURN_IF_ERROR(impl->Init());
     CANOPY_RETURN_IF_ERROR(impl->StartReplica());
@@ -56,6 +51,16 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
 }
 
 namespace engine {
+
+storage::StoreOptions StoreOptionsOf(const Options& options) {
+  storage::StoreOptions so;
+  so.create_if_missing = options.create_if_missing;
+  so.error_if_exists = options.error_if_exists;
+  so.read_only = options.read_only;
+  so.block_cache_bytes = options.block_cache_bytes;
+  so.max_depth = options.max_depth;
+  return so;
+}
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -49,6 +49,10 @@ namespace canopy::engine {
 
 int64_t NowMicros();
 
+// The storage options a Db opened with `options` uses (its RocksDB Env is
+// the default; tests set StoreOptions::env to inject faults).
+storage::StoreOptions StoreOptionsOf(const Options& options);
+
 // Replicas (replica.cc): checks the replication options; before the store
 // opens, fills an empty folder from the newest registered checkpoint.
 Status ValidateReplication(const ReplicationOptions& r);

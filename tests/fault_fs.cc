@@ -606,12 +606,7 @@ std::string FaultFs::RebootReport::ToString() const {
 Status OpenDbWithEnv(const Options& options, const std::string& path, rocksdb::Env* env,
                      std::unique_ptr<Db>* db) {
   db->reset();
-  storage::StoreOptions so;
-  so.create_if_missing = options.create_if_missing;
-  so.error_if_exists = options.error_if_exists;
-  so.read_only = options.read_only;
-  so.block_cache_bytes = options.block_cache_bytes;
-  so.max_depth = options.max_depth;
+  storage::StoreOptions so = engine::StoreOptionsOf(options);
   so.env = env;
   std::unique_ptr<storage::Store> store;
   CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, path, &store));
