@@ -134,9 +134,16 @@ int Show(Context& ctx, Args& args) {
   auto summary = ctx.db->Summary(ctx.actor, a.id);
   if (!summary.ok()) return ctx.Fail(summary.status());
   // Devices come with the summary; the other kinds from the counters. An
-  // --actor's subtree totals add up only the sub-accounts it sees.
+  // --actor that does not see the whole subtree (fewer sub-accounts than
+  // there are) adds up only the sub-accounts it sees.
   std::vector<Account> seen_below;
+  bool partial = false;
   if (!ctx.actor.is_system()) {
+    auto all = ctx.db->Summary(a.id);
+    if (!all.ok()) return ctx.Fail(all.status());
+    partial = summary->sub_accounts != all->sub_accounts;
+  }
+  if (partial) {
     auto d = ctx.db->Descendants(ctx.actor, a.id, 0);
     if (!d.ok()) return ctx.Fail(d.status());
     seen_below = std::move(d).value();
@@ -146,7 +153,7 @@ int Show(Context& ctx, Args& args) {
     if (kind == EntityKind::kDevice) continue;
     auto c = ctx.db->CountOwned(a.id, kind);
     if (!c.ok()) return ctx.Fail(c.status());
-    if (!ctx.actor.is_system()) {
+    if (partial) {
       c->subtree = c->direct;
       for (const Account& d : seen_below) {
         auto below = ctx.db->CountOwned(d.id, kind);
@@ -312,13 +319,14 @@ int List(Context& ctx, Args& args) {
   if (!ctx.Open(false)) return kExitFailed;
   // Each row with its indent: levels below the top of its group.
   std::vector<std::pair<Account, uint32_t>> rows;
-  auto add_below = [&](const Account& top, uint32_t levels) -> Status {
+  // `base`: the depth shown without indent.
+  auto add_below = [&](const Account& top, uint32_t levels, uint32_t base) -> Status {
     // Descendants(.., 0) means "no limit"; zero levels is just nothing.
     if (depth != 0 && levels == 0) return Status::Ok();
     auto d = ctx.db->Descendants(ctx.actor, top.id, depth == 0 ? 0 : levels);
     if (!d.ok()) return d.status();
     for (auto& a : *d) {
-      const uint32_t indent = a.depth - top.depth - 1;
+      const uint32_t indent = a.depth - base;
       rows.emplace_back(std::move(a), indent);
     }
     return Status::Ok();
@@ -326,7 +334,7 @@ int List(Context& ctx, Args& args) {
   if (!args.positionals().empty()) {
     Account top;
     if (!FindAccount(ctx, args.positionals()[0], &top)) return kExitFailed;
-    Status s = add_below(top, depth);
+    Status s = add_below(top, depth, top.depth + 1);
     if (!s.ok()) return ctx.Fail(s);
   } else {
     // The root tenants, or for an --actor its top accounts (those it sees
@@ -337,9 +345,8 @@ int List(Context& ctx, Args& args) {
       auto top = ctx.db->GetAccount(id);
       if (!top.ok()) return ctx.Fail(top.status());
       rows.emplace_back(*top, 0);
-      Status s = add_below(*top, depth == 0 ? 0 : depth - 1);
+      Status s = add_below(*top, depth == 0 ? 0 : depth - 1, top->depth);
       if (!s.ok()) return ctx.Fail(s);
-      for (size_t i = rows.size(); i-- > 0 && rows[i].first.id != id;) rows[i].second++;
     }
   }
   Names names(ctx);

@@ -313,3 +313,5 @@ class ReadOnlyTest(CliTestCase):
         self.assertIn("no database", err)
         self.assertFalse(os.path.exists(self.path("none")))
         self.assertIn("more than once", self.usage_error("--read-only", "--read-only", "tree"))
+        self.assertIn("does not go with --etcd",
+                      self.usage_error("--read-only", "--etcd", "http://127.0.0.1:1", "tree"))
