@@ -1093,7 +1093,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   ImportReport* rep = report != nullptr ? report : &local;
   *rep = ImportReport();
   std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> w(write_mu_);
+  WriteGuard w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("import"));
   if (!actor.is_system()) {
     return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
@@ -1206,7 +1206,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
   PhaseTrace trace;
   try {
     ScratchDir scratch(store_->path());  // outlives the importer's stream
-    Importer im(catalog_, *store_, rep, &scratch, entry->time_us);
+    Importer im(cat(), *store_, rep, &scratch, entry->time_us);
     // The change log carries the import's input (so a follower replays it),
     // staged chunk by chunk as the file is read.
     const uint64_t rev = revision_.load() + 1;
@@ -1374,22 +1374,20 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       }
     }
 
-    // Applies the import (one atomic RocksDB call) and reloads the catalog,
-    // under the exclusive catalog lock: only for that, not while the files
-    // are built.
+    // Applies the import (one atomic RocksDB call), reloads the latest
+    // catalog and publishes both (with sync on, after syncing the WAL).
+    // Readers go on reading the published state meanwhile.
     auto commit = [&](const std::function<Status()>& apply) -> Status {
-      {
-        WriteLock l(catalog_mu_);
-        CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
-        Status reload = catalog_.Load(*store_);
-        if (!reload.ok()) {
-          poisoned_ = reload.WithContext("reload after import");
-          return poisoned_;
-        }
-        Publish(rev, replayed ? &entry->log_id : nullptr);
+      CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
+      Status reload = versions_.latest().Load(*store_);
+      if (!reload.ok()) {
+        Poison(reload.WithContext("reload after import"));
+        return poisoned_;
       }
-      Published(rev);
-      return Status::Ok();
+      versions_.NoteReplaced();
+      Advance(rev, replayed ? &entry->log_id : nullptr);
+      NoteCommitted(rev);
+      return PublishLocked();
     };
     if (im.total() <= kBatchLimit && im.entity_stream() == nullptr &&
         im.log_stream() == nullptr) {
@@ -1406,7 +1404,6 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         }
       }
       CANOPY_RETURN_IF_ERROR(commit([&] { return store_->Write(&batch); }));
-      if (options_.sync) CANOPY_RETURN_IF_ERROR(SyncOrPoison());
     } else {
       CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im, scratch, [&](const auto& args) {
         return commit([&] {
@@ -1429,14 +1426,12 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   *rep = ImportReport();
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
-  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> snap_owner(
-      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  const rocksdb::Snapshot* snap = scope.snapshot().get();
   // Built-in role names are code; custom ones come from the snapshot.
   const uint64_t total_entities = [&] {
     int64_t n = 0;
-    for (AccountId r : catalog_.roots) {
-      for (EntityKind k : kAllEntityKinds) n += catalog_.account(r)->count(k).subtree;
+    for (AccountId r : cat().roots) {
+      for (EntityKind k : kAllEntityKinds) n += cat().account(r)->count(k).subtree;
     }
     return static_cast<uint64_t>(n);
   }();
