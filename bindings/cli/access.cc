@@ -3,8 +3,8 @@
 // canopy check / canopy who-can: may this user exercise a permission on an
 // entity (and why), and the reverse — every user that may.
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -31,14 +31,16 @@ const char kCheckUsage[] =
     "1 for errors such as an unknown user, entity or permission.\n";
 
 const char kWhoCanUsage[] =
-    "usage: canopy [--db DIR] [--json] [--actor LOGIN] who-can --permission P --entity KEY\n\n"
+    "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] who-can --permission P\n"
+    "           --entity KEY\n\n"
     "Lists every user that may exercise the permission on the entity, by user id,\n"
     "with the membership that grants it (all pages). As --actor: only for an entity\n"
     "the actor sees, and only users whose granting membership it sees.\n"
     "  --permission P    an entity permission, e.g. device.read (required)\n"
     "  --entity KEY      the entity's key (required)\n"
     "With --json one object per user: login, account (the membership's account\n"
-    "key), role, branch, user (the id).\n";
+    "key), role, branch, user (the id); with --csv the same columns after a\n"
+    "header row.\n";
 
 // The kind of entity a permission like "asset.write" applies to; when the
 // prefix names no kind the engine reports the bad permission itself.
@@ -112,7 +114,7 @@ int RunCheck(Context& ctx, Args& args) {
 }
 
 int RunWhoCan(Context& ctx, Args& args) {
-  args.Parse({"permission", "entity"}, {});
+  args.Parse({"permission", "entity"}, {}, Args::Output::kTable);
   args.AtMost(0);
   WhoCanRequest req;
   req.permission = args.Require("permission");
@@ -122,6 +124,7 @@ int RunWhoCan(Context& ctx, Args& args) {
   req.viewer = ctx.actor;
   Names names(ctx);
   Table table({"LOGIN", "ACCOUNT", "ROLE", "BRANCH"});
+  CsvWriter csv(*ctx.out, {"login", "account", "role", "branch", "user"});
   for (;;) {
     WhoCanPage page;
     Status s = ctx.db->WhoCan(req, &page);
@@ -129,7 +132,9 @@ int RunWhoCan(Context& ctx, Args& args) {
     for (const auto& item : page.items) {
       const std::string& account = names.AccountKey(item.via_account);
       const std::string& role = names.RoleName(item.role);
-      if (ctx.json) {
+      if (ctx.csv) {
+        csv.Row({item.login, account, role, TrueFalse(item.branch), std::to_string(item.user)});
+      } else if (ctx.json) {
         *ctx.out << JsonObject()
                         .Str("login", item.login)
                         .Str("account", account)
@@ -145,7 +150,11 @@ int RunWhoCan(Context& ctx, Args& args) {
     if (page.next_cursor.empty()) break;
     req.cursor = page.next_cursor;
   }
-  if (!ctx.json) table.Flush(*ctx.out);
+  if (ctx.csv) {
+    csv.Finish();
+  } else if (!ctx.json) {
+    table.Flush(*ctx.out);
+  }
   return kExitOk;
 }
 
