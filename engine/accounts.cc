@@ -130,7 +130,7 @@ StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::string v;
   Status s = store_->Get(storage::kAccountKeys, key, &v, snap());
-  if (s.IsNotFound()) return Status::NotFound("no account with key '" + std::string(key) + "'");
+  if (s.IsNotFound()) return AccountKeyNotFound(key);
   CANOPY_RETURN_IF_ERROR(s);
   if (v.size() != 8) return Status::Corruption("account key index entry is damaged");
   storage::AccountRecord r;
@@ -146,7 +146,7 @@ StatusOr<Account> DbImpl::FindAccount(const Actor& viewer, std::string_view key)
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* n = cat().account(a->id);
   if (n == nullptr || !query::SeesAccount(cat(), viewer, *n)) {
-    return Status::NotFound("no account with key '" + std::string(key) + "'");
+    return AccountKeyNotFound(key);
   }
   return a;
 }

@@ -581,15 +581,21 @@ Status DbImpl::LoadRole(RoleId id, Role* r) const {
   return storage::DecodeRole(bytes, r);
 }
 
+Status EntityNotFound(EntityKind kind, std::string_view key) {
+  return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
+                          std::string(key) + "'");
+}
+
+Status AccountKeyNotFound(std::string_view key) {
+  return Status::NotFound("no account with key '" + std::string(key) + "'");
+}
+
 Status DbImpl::LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                                AccountId* owner) const {
   std::string v;
   Status s = store_->Get(storage::kEntityKeys,
                          storage::EntityKeyKey(static_cast<uint8_t>(kind), key), &v, snap());
-  if (s.IsNotFound()) {
-    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
-                            std::string(key) + "'");
-  }
+  if (s.IsNotFound()) return EntityNotFound(kind, key);
   CANOPY_RETURN_IF_ERROR(s);
   if (!storage::DecodeEntityKeyValue(v, id, owner)) {
     return Status::Corruption("entity key index entry for '" + std::string(key) + "' is damaged");

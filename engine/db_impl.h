@@ -58,6 +58,11 @@ int64_t NowMicros();
 // the default; tests set StoreOptions::env to inject faults).
 storage::StoreOptions StoreOptionsOf(const Options& options);
 
+// The refusals for a key that names nothing, also given for one the caller
+// may not see (so that an answer never tells the two apart).
+Status EntityNotFound(EntityKind kind, std::string_view key);
+Status AccountKeyNotFound(std::string_view key);
+
 // Replicas (replica.cc): checks the replication options; before the store
 // opens, fills an empty folder from the newest registered checkpoint.
 Status ValidateReplication(const ReplicationOptions& r);
@@ -201,8 +206,8 @@ class DbImpl final : public Db {
                             std::unique_ptr<VisibleIterator>* it) const override;
   StatusOr<uint64_t> Count(const VisibleRequest& request) const override;
   StatusOr<bool> Check(UserId user, std::string_view permission,
-                       std::string_view entity_key) const override;
-  Status Explain(UserId user, std::string_view permission, std::string_view entity_key,
+                       std::string_view key) const override;
+  Status Explain(UserId user, std::string_view permission, std::string_view key,
                  Explanation* explanation) const override;
   Status WhoCan(const WhoCanRequest& request, WhoCanPage* page) const override;
   Status AccountsTable(const TableRequest& request, TablePage* page) const override;
@@ -422,6 +427,15 @@ class DbImpl final : public Db {
   Status LoadUser(UserId id, User* u) const;
   Status LoadMembership(UserId user, AccountId account, Membership* m) const;
   Status LoadRole(RoleId id, Role* r) const;
+  // What check, explain and who-can are asked about: an entity (for an
+  // entity permission) or an account (for an account-level one).
+  struct Target {
+    EntityId entity = kNoId;                      // kNoId for an account
+    const query::AccountNode* account = nullptr;  // the entity's owner, or the account
+  };
+  // Finds the target `key` names for `perm`, as `asker` may know it: one
+  // it cannot see is NotFound, worded exactly as a missing one.
+  Status FindTarget(const Actor& asker, query::Perm perm, std::string_view key, Target* target) const;
   // Looks up an entity by kind and key: id and owner from entity_keys.
   Status LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                          AccountId* owner) const;

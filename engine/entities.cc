@@ -123,8 +123,7 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* owner = cat().account(e->owner);
   if (owner == nullptr || !query::SeesEntity(cat(), viewer, kind, *owner)) {
-    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
-                            std::string(key) + "'");
+    return EntityNotFound(kind, key);
   }
   return e;
 }

@@ -1437,19 +1437,50 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   }();
   scope.ReleaseCatalog();
 
-  // A new or regular file is written beside it (PATH.tmp, replacing one a
-  // killed export left) and renamed into place once synced, so PATH is
-  // never half-written. Anything else (/dev/stdout, a pipe, a FIFO) is
+  // "-" is the standard output, written in place through the descriptor
+  // the process already has (its redirection, append mode included, is
+  // kept). A symbolic link is followed to the file it names, and that file
+  // is what gets replaced: the link itself never is (so "/dev/stdout" on a
+  // redirected output replaces the redirection's file, never the device
+  // link). A new or regular file is written beside it (PATH.tmp, replacing
+  // one a killed export left) and renamed into place once synced, so PATH
+  // is never half-written. Anything else (a pipe, a FIFO, a device) is
   // written in place: renaming over it would replace the special file.
+  const bool to_stdout = path == "-";
+  std::string target(path);
+  if (!to_stdout) {
+    std::error_code link_error;
+    if (std::filesystem::is_symlink(std::filesystem::symlink_status(target, link_error))) {
+      const auto followed = std::filesystem::status(target, link_error);
+      if (link_error || !std::filesystem::exists(followed)) {
+        return Status::InvalidArgument("export '" + target +
+                                       "' is a symbolic link to nothing that exists");
+      }
+      if (std::filesystem::is_regular_file(followed)) {
+        std::filesystem::path resolved = std::filesystem::canonical(target, link_error);
+        if (link_error) {
+          return Status::IOError("cannot resolve '" + target + "': " + link_error.message());
+        }
+        target = resolved.string();
+      }  // else a pipe, device...: written in place through the link
+    }
+  }
   std::error_code kind_error;
-  const auto kind = std::filesystem::status(std::string(path), kind_error);
-  const bool in_place = !kind_error && std::filesystem::exists(kind) &&
-                        !std::filesystem::is_regular_file(kind);
-  if (!kind_error && std::filesystem::is_directory(kind)) {
+  const auto kind = std::filesystem::status(target, kind_error);
+  const bool in_place = to_stdout || (!kind_error && std::filesystem::exists(kind) &&
+                                      !std::filesystem::is_regular_file(kind));
+  if (!to_stdout && !kind_error && std::filesystem::is_directory(kind)) {
     return Status::InvalidArgument("export '" + std::string(path) + "' is a folder");
   }
-  std::string tmp = in_place ? std::string(path) : std::string(path) + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  std::string tmp = to_stdout ? std::string("(standard output)") : in_place ? target : target + ".tmp";
+  std::FILE* f = nullptr;
+  if (to_stdout) {
+    const int fd = ::dup(STDOUT_FILENO);
+    f = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+    if (f == nullptr && fd >= 0) ::close(fd);
+  } else {
+    f = std::fopen(tmp.c_str(), "wb");
+  }
   if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
   XXH3_state_t* hash = XXH3_createState();
@@ -1612,13 +1643,12 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   rep->lines = records + 1;
   if (!in_place) {
     std::error_code ec;
-    std::filesystem::rename(tmp, std::string(path), ec);
+    std::filesystem::rename(tmp, target, ec);
     if (ec) {
-      return Status::IOError("cannot rename '" + tmp + "' to '" + std::string(path) +
-                             "': " + ec.message());
+      return Status::IOError("cannot rename '" + tmp + "' to '" + target + "': " + ec.message());
     }
     // The rename itself survives a power loss once its folder is synced.
-    const std::string folder = std::filesystem::path(std::string(path)).parent_path().string();
+    const std::string folder = std::filesystem::path(target).parent_path().string();
     const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
     if (dir >= 0) {
       ::fsync(dir);

@@ -44,15 +44,10 @@ Status ResolveEntityPerm(EntityKind kind, std::string_view permission, Perm* out
   return Status::Ok();
 }
 
-// An entity permission by name; its kind follows from it.
-Status ResolvePermKind(std::string_view permission, Perm* perm, EntityKind* kind) {
+// A permission by name, for check, explain and who-can.
+Status ResolvePerm(std::string_view permission, Perm* perm) {
   auto p = query::ParsePerm(permission);
   if (!p) return Status::InvalidArgument("unknown permission '" + std::string(permission) + "'");
-  query::EntityAction action;
-  if (!query::IsEntityPerm(*p, kind, &action)) {
-    return Status::InvalidArgument("permission '" + std::string(permission) +
-                                   "' is not a permission on entities");
-  }
   *perm = *p;
   return Status::Ok();
 }
@@ -294,57 +289,80 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
   return n;
 }
 
-StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
-                             std::string_view entity_key) const {
-  Perm perm;
+Status DbImpl::FindTarget(const Actor& asker, Perm perm, std::string_view key,
+                          Target* target) const {
+  *target = Target();
   EntityKind kind;
-  CANOPY_RETURN_IF_ERROR(ResolvePermKind(permission, &perm, &kind));
+  query::EntityAction action;
+  if (query::IsEntityPerm(perm, &kind, &action)) {
+    AccountId owner_id;
+    CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, key, &target->entity, &owner_id));
+    target->account = cat().account(owner_id);
+    if (target->account == nullptr) {
+      return Status::Corruption("entity '" + std::string(key) + "' has no owner");
+    }
+    if (!query::SeesEntity(cat(), asker, kind, *target->account)) return EntityNotFound(kind, key);
+    return Status::Ok();
+  }
+  // An account-level permission: the key names an account.
+  std::string v;
+  Status s = store_->Get(storage::kAccountKeys, key, &v, snap());
+  if (s.IsNotFound()) return AccountKeyNotFound(key);
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("account key index entry is damaged");
+  target->account = cat().account(storage::DecodeFixed64BE(v.data()));
+  if (target->account == nullptr) return Status::Corruption("account key '" + std::string(key) + "' points at no account");
+  if (!query::SeesAccount(cat(), asker, *target->account)) return AccountKeyNotFound(key);
+  return Status::Ok();
+}
+
+StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
+                             std::string_view key) const {
+  Perm perm;
+  CANOPY_RETURN_IF_ERROR(ResolvePerm(permission, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   const query::UserNode* u = cat().user(user);
   if (u == nullptr && user != kNoId) {
     return Status::NotFound("no user with id " + std::to_string(user));
   }
-  EntityId id;
-  AccountId owner_id;
-  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
-  const query::AccountNode* owner = cat().account(owner_id);
-  if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
-  if (user == kNoId) return true;  // the system actor
-  if (u->disabled) return false;
-  for (const auto& m : u->memberships) {
-    if (cat().role(m.role)->perms.Has(perm) && query::Covers(cat(), m, *owner)) return true;
-  }
-  return false;
+  // A disabled user holds nothing: the answer is no, whatever the key
+  // names (or whether it names anything).
+  if (u != nullptr && u->disabled) return false;
+  const Actor asker = u == nullptr ? Actor::System() : Actor::User(user);
+  Target target;
+  CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
+  if (u == nullptr) return true;  // the system actor
+  return query::PermsOn(cat(), *u, *target.account).Has(perm);
 }
 
-Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view entity_key,
+Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view key,
                        Explanation* explanation) const {
   if (explanation == nullptr) return Status::InvalidArgument("explanation is null");
   Perm perm;
-  EntityKind kind;
-  CANOPY_RETURN_IF_ERROR(ResolvePermKind(permission, &perm, &kind));
+  CANOPY_RETURN_IF_ERROR(ResolvePerm(permission, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   const query::UserNode* u = cat().user(user);
   if (u == nullptr && user != kNoId) {
     return Status::NotFound("no user with id " + std::to_string(user));
   }
-  EntityId id;
-  AccountId owner_id;
-  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
-  const query::AccountNode* owner = cat().account(owner_id);
-  if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
-  if (user == kNoId) {
-    *explanation = Explanation();
-    explanation->allowed = true;
-    explanation->reason = "the system actor may do anything";
-    explanation->owner = owner_id;
-    explanation->entity = id;
+  *explanation = Explanation();
+  if (u != nullptr && u->disabled) {
+    explanation->reason = "user '" + u->login + "' is disabled and holds no permissions";
     return Status::Ok();
   }
-  *explanation = query::ExplainAccess(cat(), *u, perm, *owner);
-  explanation->entity = id;
+  const Actor asker = u == nullptr ? Actor::System() : Actor::User(user);
+  Target target;
+  CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
+  if (u == nullptr) {
+    explanation->allowed = true;
+    explanation->reason = "the system actor may do anything";
+  } else {
+    *explanation = query::ExplainAccess(cat(), *u, perm, *target.account);
+  }
+  explanation->owner = target.account->id;
+  explanation->entity = target.entity;
   return Status::Ok();
 }
 
@@ -353,8 +371,7 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   page->items.clear();
   page->next_cursor.clear();
   Perm perm;
-  EntityKind kind;
-  CANOPY_RETURN_IF_ERROR(ResolvePermKind(request.permission, &perm, &kind));
+  CANOPY_RETURN_IF_ERROR(ResolvePerm(request.permission, &perm));
   if (request.limit == 0 || request.limit > kMaxPage) {
     return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxPage));
   }
@@ -378,16 +395,9 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   CANOPY_RETURN_IF_ERROR(CheckViewer(request.viewer));
   page->revision = head();
-  EntityId id;
-  AccountId owner_id;
-  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, request.entity_key, &id, &owner_id));
-  const query::AccountNode* owner = cat().account(owner_id);
-  if (owner == nullptr) return Status::Corruption("entity has no owner");
-  if (!query::SeesEntity(cat(), request.viewer, kind, *owner)) {
-    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
-                            request.entity_key + "'");
-  }
-  std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *owner);
+  Target target;
+  CANOPY_RETURN_IF_ERROR(FindTarget(request.viewer, perm, request.entity_key, &target));
+  std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account);
   std::erase_if(all, [&](const WhoCanItem& item) {
     return !query::SeesMembership(cat(), request.viewer, *cat().user(item.user),
                                   *cat().account(item.via_account));

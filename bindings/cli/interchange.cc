@@ -119,7 +119,7 @@ int RunExport(Context& ctx, Args& args) {
   ImportReport report;
   const auto start = std::chrono::steady_clock::now();
   Status s = ctx.db->Export(
-      file == "-" ? "/dev/stdout" : file,
+      file,
       [&bar](uint64_t done, uint64_t total) {
         bar.Update(done, total);
         return true;
