@@ -51,7 +51,7 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
   // Wait for the readers that entered the old copy before the switch:
   // spin briefly (they usually only plan), then back off.
   for (int spins = 0; old.readers.load(std::memory_order_seq_cst) != 0; ++spins) {
-    if (spins < 64) {
+    if (spins < 4) {
       std::this_thread::yield();
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(spins < 1024 ? 20 : 500));
