@@ -297,6 +297,12 @@ void DbImpl::Poison(Status why) {
   if (poisoned_flag_.load()) return;
   poisoned_ = std::move(why);
   poisoned_flag_.store(true, std::memory_order_release);
+  if (options_.log) {
+    try {
+      options_.log(LogLevel::kError, "canopy: the database stops serving: " + poisoned_.ToString());
+    } catch (...) {
+    }
+  }
   {
     std::lock_guard<std::mutex> g(sync_mu_);
   }

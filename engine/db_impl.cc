@@ -52,7 +52,65 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
   }
 }
 
+const std::vector<std::string>& Db::PropertyNames() {
+  static const std::vector<std::string> names = {
+      "canopy.revision",
+      "canopy.log-first-revision",
+      "canopy.accounts",
+      "canopy.users",
+      "canopy.roles",
+      "canopy.devices",
+      "canopy.assets",
+      "canopy.dashboards",
+      "canopy.entity-views",
+      "canopy.open-cursors",
+      "canopy.open-iterators",
+      "rocksdb.estimate-num-keys",
+      "rocksdb.estimate-live-data-size",
+      "rocksdb.total-sst-files-size",
+      "rocksdb.cur-size-all-mem-tables",
+      "rocksdb.block-cache-usage",
+      "rocksdb.num-running-compactions",
+      "rocksdb.num-running-flushes",
+      "rocksdb.estimate-pending-compaction-bytes",
+  };
+  return names;
+}
+
 namespace engine {
+
+StatusOr<std::string> DbImpl::GetProperty(std::string_view name) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  const query::Catalog& c = cat();
+  auto entities = [&](EntityKind k) {
+    int64_t n = 0;
+    for (AccountId r : c.roots) n += c.account(r)->count(k).subtree;
+    return std::to_string(n);
+  };
+  if (name == "canopy.revision") return std::to_string(head());
+  if (name == "canopy.log-first-revision") return std::to_string(log_first_.load());
+  if (name == "canopy.accounts") return std::to_string(c.accounts.size());
+  if (name == "canopy.users") return std::to_string(c.users.size());
+  if (name == "canopy.roles") {
+    size_t custom = 0;
+    for (const auto& [id, r] : c.roles) custom += r.builtin ? 0 : 1;
+    return std::to_string(custom);
+  }
+  if (name == "canopy.devices") return entities(EntityKind::kDevice);
+  if (name == "canopy.assets") return entities(EntityKind::kAsset);
+  if (name == "canopy.dashboards") return entities(EntityKind::kDashboard);
+  if (name == "canopy.entity-views") return entities(EntityKind::kEntityView);
+  if (name == "canopy.open-cursors") return std::to_string(views_.size());
+  if (name == "canopy.open-iterators") return std::to_string(open_iterators_.load());
+  if (name.rfind("rocksdb.", 0) == 0) {
+    std::string value;
+    CANOPY_RETURN_IF_ERROR(store_->GetProperty(name, &value));
+    return value;
+  }
+  return Status::NotFound("no property '" + std::string(name) +
+                          "' (canopy.* and rocksdb.* names; see Db::GetProperty)");
+}
 
 storage::StoreOptions StoreOptionsOf(const Options& options) {
   storage::StoreOptions so;
@@ -61,6 +119,13 @@ storage::StoreOptions StoreOptionsOf(const Options& options) {
   so.read_only = options.read_only;
   so.block_cache_bytes = options.block_cache_bytes;
   so.max_depth = options.max_depth;
+  so.compression = options.compression;
+  so.wal_dir = options.wal_dir;
+  so.max_open_files = options.max_open_files;
+  so.background_write_bytes_per_second = options.background_write_bytes_per_second;
+  so.statistics = options.statistics;
+  so.log = options.log;
+  so.log_level = options.log_level;
   return so;
 }
 

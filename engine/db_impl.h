@@ -237,6 +237,7 @@ class DbImpl final : public Db {
 
   // Checkpoints and replicas (replica.cc)
   StatusOr<uint64_t> Checkpoint(std::string_view dir) override;
+  StatusOr<std::string> GetProperty(std::string_view name) const override;
   StatusOr<ReplicaStatus> GetReplicaStatus() const override;
   StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) override;
   // Joins etcd (checks lineage, catches up) and starts the follower and

@@ -4,7 +4,10 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/rate_limiter.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 
@@ -15,6 +18,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -40,7 +45,8 @@ bool Supported(rocksdb::CompressionType t) {
 
 // Per-column-family tuning. Point-lookup spaces get a bloom filter; the
 // visibility index is scanned, so it gets larger blocks instead.
-rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb::Cache>& cache) {
+rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb::Cache>& cache,
+                                       Compression compression) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
@@ -62,10 +68,97 @@ rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb:
       break;
   }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-  if (Supported(rocksdb::kLZ4Compression)) o.compression = rocksdb::kLZ4Compression;
-  if (Supported(rocksdb::kZSTD)) o.bottommost_compression = rocksdb::kZSTD;
+  switch (compression) {
+    case Compression::kDefault:
+      if (Supported(rocksdb::kLZ4Compression)) o.compression = rocksdb::kLZ4Compression;
+      if (Supported(rocksdb::kZSTD)) o.bottommost_compression = rocksdb::kZSTD;
+      break;
+    case Compression::kNone:
+      o.compression = rocksdb::kNoCompression;
+      break;
+    case Compression::kLz4:
+      o.compression = rocksdb::kLZ4Compression;
+      break;
+    case Compression::kZstd:
+      o.compression = rocksdb::kZSTD;
+      break;
+  }
   if (which == kCounters) o.merge_operator = NewCounterMergeOperator();
   return o;
+}
+
+// RocksDB's messages to Options::log.
+class CallbackLogger final : public rocksdb::Logger {
+ public:
+  CallbackLogger(std::function<void(LogLevel, std::string_view)> fn, LogLevel level)
+      : rocksdb::Logger(ToRocks(level)), fn_(std::move(fn)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    const int n = std::vsnprintf(buf, sizeof(buf), format, copy);
+    va_end(copy);
+    std::string text;
+    if (n >= static_cast<int>(sizeof(buf))) {
+      text.resize(static_cast<size_t>(n) + 1);
+      std::vsnprintf(text.data(), text.size(), format, ap);
+      text.resize(static_cast<size_t>(n));
+    } else if (n > 0) {
+      text.assign(buf, static_cast<size_t>(n));
+    }
+    try {
+      fn_(FromRocks(level), text);
+    } catch (...) {
+      // A callback must not throw into RocksDB's threads; drop it.
+    }
+  }
+
+  static rocksdb::InfoLogLevel ToRocks(LogLevel l) {
+    switch (l) {
+      case LogLevel::kDebug: return rocksdb::DEBUG_LEVEL;
+      case LogLevel::kInfo: return rocksdb::INFO_LEVEL;
+      case LogLevel::kWarn: return rocksdb::WARN_LEVEL;
+      case LogLevel::kError: return rocksdb::ERROR_LEVEL;
+    }
+    return rocksdb::WARN_LEVEL;
+  }
+  static LogLevel FromRocks(rocksdb::InfoLogLevel l) {
+    if (l <= rocksdb::DEBUG_LEVEL) return LogLevel::kDebug;
+    if (l == rocksdb::INFO_LEVEL) return LogLevel::kInfo;
+    if (l == rocksdb::WARN_LEVEL) return LogLevel::kWarn;
+    return LogLevel::kError;
+  }
+
+ private:
+  std::function<void(LogLevel, std::string_view)> fn_;
+};
+
+Status CheckTuning(const StoreOptions& o) {
+  if (o.max_open_files != -1 && o.max_open_files < 16) {
+    return Status::InvalidArgument("max_open_files must be -1 (no limit) or at least 16, not " +
+                                   std::to_string(o.max_open_files));
+  }
+  if (o.compression == Compression::kLz4 && !Supported(rocksdb::kLZ4Compression)) {
+    return Status::InvalidArgument("compression lz4 is not available in this build of RocksDB");
+  }
+  if (o.compression == Compression::kZstd && !Supported(rocksdb::kZSTD)) {
+    return Status::InvalidArgument("compression zstd is not available in this build of RocksDB");
+  }
+  if (static_cast<uint8_t>(o.compression) > static_cast<uint8_t>(Compression::kZstd)) {
+    return Status::InvalidArgument("unknown compression " +
+                                   std::to_string(static_cast<int>(o.compression)));
+  }
+  if (static_cast<uint8_t>(o.log_level) > static_cast<uint8_t>(LogLevel::kError)) {
+    return Status::InvalidArgument("unknown log level " +
+                                   std::to_string(static_cast<int>(o.log_level)));
+  }
+  if (o.background_write_bytes_per_second > (uint64_t{1} << 50)) {
+    return Status::InvalidArgument("background_write_bytes_per_second is out of range");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -179,6 +272,7 @@ bool HoldsDatabase(const std::string& path) {
 Status Store::Open(const StoreOptions& options, const std::string& path,
                    std::unique_ptr<Store>* out) {
   out->reset();
+  CANOPY_RETURN_IF_ERROR(CheckTuning(options));
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path marker = fs::path(path) / kCreatingMarker;
@@ -246,7 +340,6 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // the format record upgraded) on open.
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
-  dbo.info_log_level = rocksdb::WARN_LEVEL;
   dbo.keep_log_file_num = 3;
   // Replaying the write-ahead log tolerates a torn last record (a crash
   // mid-write) and nothing else: a damaged record anywhere before the tail
@@ -254,6 +347,22 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // every later write (RocksDB's default, point-in-time recovery).
   dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   if (options.env != nullptr) dbo.env = options.env;
+  dbo.max_open_files = options.max_open_files;
+  if (!options.wal_dir.empty()) dbo.wal_dir = options.wal_dir;
+  if (options.background_write_bytes_per_second > 0) {
+    dbo.rate_limiter.reset(rocksdb::NewGenericRateLimiter(
+        static_cast<int64_t>(options.background_write_bytes_per_second)));
+  }
+  std::shared_ptr<rocksdb::Statistics> statistics;
+  if (options.statistics) {
+    statistics = rocksdb::CreateDBStatistics();
+    dbo.statistics = statistics;
+  }
+  if (options.log) {
+    dbo.info_log = std::make_shared<CallbackLogger>(options.log, options.log_level);
+  }
+  dbo.info_log_level = options.log ? CallbackLogger::ToRocks(options.log_level)
+                                   : rocksdb::WARN_LEVEL;
 
   std::vector<std::string> names;
   if (exists) {
@@ -288,11 +397,12 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     for (int i = 0; i < kNumCfs; ++i) {
       if (name == CfName(i)) which = i;
     }
-    descs.emplace_back(name, CfOptions(which, cache));
+    descs.emplace_back(name, CfOptions(which, cache, options.compression));
   }
 
   std::unique_ptr<Store> store(new Store());
   store->path_ = path;
+  store->statistics_ = statistics;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   store->read_only_ = options.read_only;
   rocksdb::Status s;
@@ -479,6 +589,48 @@ Status Store::Write(rocksdb::WriteBatch* batch) {
 }
 
 Status Store::SyncWal() { return FromRocks(db_->SyncWAL(), "sync write-ahead log"); }
+
+Status Store::GetProperty(std::string_view name, std::string* value) const {
+  value->clear();
+  std::string n(name);
+  if (n == "rocksdb.statistics") {
+    if (statistics_ == nullptr) {
+      return Status::FailedPrecondition(
+          "rocksdb.statistics: statistics are off (Options::statistics)");
+    }
+    *value = statistics_->ToString();
+    return Status::Ok();
+  }
+  const auto at = n.find('@');
+  if (at != std::string::npos) {
+    const std::string space = n.substr(at + 1);
+    n.resize(at);
+    for (int i = 0; i < kNumCfs; ++i) {
+      if (space == CfName(i)) {
+        if (cfs_[i] != nullptr && db_->GetProperty(cfs_[i], n, value)) return Status::Ok();
+        return Status::NotFound("no property '" + std::string(name) + "'");
+      }
+    }
+    return Status::NotFound("no key space '" + space + "' (property '" + std::string(name) + "')");
+  }
+  uint64_t sum = 0;
+  bool numeric = true;
+  for (int i = 0; i < kNumCfs && numeric; ++i) {
+    uint64_t v = 0;
+    if (cfs_[i] == nullptr) continue;
+    if (db_->GetIntProperty(cfs_[i], n, &v)) {
+      sum += v;
+    } else {
+      numeric = false;
+    }
+  }
+  if (numeric) {
+    *value = std::to_string(sum);
+    return Status::Ok();
+  }
+  if (db_->GetProperty(n, value)) return Status::Ok();
+  return Status::NotFound("no property '" + std::string(name) + "'");
+}
 
 Status Store::ReadSequence(std::string_view name, uint64_t* last) const {
   std::string v;

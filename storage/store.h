@@ -15,10 +15,12 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "canopy/options.h"
 #include "canopy/status.h"
 #include "storage/keys.h"
 #include "storage/records.h"
@@ -50,6 +52,14 @@ struct StoreOptions {
   // The RocksDB Env (file system); null for the default. Tests pass one
   // that injects faults.
   rocksdb::Env* env = nullptr;
+  // Tuning and diagnostics (see canopy::Options).
+  Compression compression = Compression::kDefault;
+  std::string wal_dir;
+  int max_open_files = -1;
+  uint64_t background_write_bytes_per_second = 0;
+  bool statistics = false;
+  std::function<void(LogLevel, std::string_view)> log;
+  LogLevel log_level = LogLevel::kWarn;
 };
 
 class Store {
@@ -67,6 +77,11 @@ class Store {
   Status Close();
 
   rocksdb::DB* db() const { return db_; }
+  // A RocksDB property: "rocksdb.NAME" is summed over the key spaces when
+  // it is a number (else the default key space's text), "rocksdb.NAME@SPACE"
+  // is one key space's, and "rocksdb.statistics" the statistics' report
+  // (Options::statistics). NotFound for a name RocksDB does not know.
+  Status GetProperty(std::string_view name, std::string* value) const;
   rocksdb::ColumnFamilyHandle* cf(int which) const { return cfs_[which]; }
   const FormatRecord& format() const { return format_; }
   const std::string& path() const { return path_; }
@@ -106,6 +121,7 @@ class Store {
   std::string path_;
   bool read_only_ = false;
   rocksdb::DB* db_ = nullptr;
+  std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};
   FormatRecord format_;
 };

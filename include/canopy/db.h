@@ -439,6 +439,25 @@ class Db {
   // before the call (a linearizable read barrier). Unavailable when etcd
   // does not answer; Aborted on timeout. Not a replica: the revision.
   virtual StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) = 0;
+
+  // ---- Statistics ---------------------------------------------------------
+
+  // One statistic by name, as text:
+  //   canopy.revision, canopy.log-first-revision   the change log's range
+  //   canopy.accounts, canopy.users, canopy.roles  how many (roles: custom)
+  //   canopy.devices, canopy.assets, canopy.dashboards, canopy.entity-views
+  //   canopy.open-cursors, canopy.open-iterators    live paging state
+  //   rocksdb.NAME        a RocksDB property, summed over the key spaces
+  //                       when it is a number (rocksdb.estimate-num-keys,
+  //                       rocksdb.total-sst-files-size, rocksdb.block-cache-
+  //                       usage, rocksdb.cur-size-all-mem-tables, ...)
+  //   rocksdb.NAME@SPACE  one key space's (e.g. rocksdb.stats@entities)
+  //   rocksdb.statistics  RocksDB's counters (with Options::statistics)
+  // NotFound for an unknown name; FailedPrecondition once closed.
+  virtual StatusOr<std::string> GetProperty(std::string_view name) const = 0;
+  // The canopy.* names and the RocksDB numbers most worth watching, for
+  // listing them all (`canopy stats`).
+  static const std::vector<std::string>& PropertyNames();
 };
 
 }  // namespace canopy

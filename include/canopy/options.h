@@ -10,7 +10,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace canopy {
@@ -45,6 +47,17 @@ struct ReplicationOptions {
   uint32_t write_timeout_ms = 10000;
   // How often registration is refreshed and trimming considered.
   uint32_t housekeeping_interval_ms = 1000;
+};
+
+// How much a log message matters (Options::log).
+enum class LogLevel : uint8_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+// Compression of the stored tables (Options::compression).
+enum class Compression : uint8_t {
+  kDefault = 0,  // LZ4, and ZSTD for the oldest (largest) level
+  kNone = 1,
+  kLz4 = 2,
+  kZstd = 3,
 };
 
 struct Options {
@@ -94,6 +107,31 @@ struct Options {
 
   // Replication through etcd (none by default).
   ReplicationOptions replication;
+
+  // ---- Storage tuning (RocksDB) and diagnostics -----------------------
+  // Compression of the tables; a codec this build lacks is InvalidArgument.
+  Compression compression = Compression::kDefault;
+  // A folder for the write-ahead log (e.g. on a faster disk); empty: inside
+  // the database folder. A database opened with one must be opened with the
+  // same one again.
+  std::string wal_dir;
+  // Table files kept open at once; -1 (the default) keeps all of them open,
+  // the fastest; a positive number (at least 16) bounds file descriptors.
+  int max_open_files = -1;
+  // Caps the bytes per second that background flushes and compactions
+  // write, so that they do not crowd out a latency-sensitive disk; 0: no cap.
+  uint64_t background_write_bytes_per_second = 0;
+  // Collect RocksDB's statistics (cache hits and misses, bytes read and
+  // written...), read with Db::GetProperty("rocksdb.statistics"); costs a
+  // few percent of throughput.
+  bool statistics = false;
+  // Where messages go: RocksDB's (flushes, compactions, errors) and
+  // Canopy's own (a failed sync that stops the database...), at `log_level`
+  // and above. Null: RocksDB writes them into a LOG file in the database
+  // folder (keeping 3). Called from any thread, also RocksDB's background
+  // threads; it must not call back into the database.
+  std::function<void(LogLevel level, std::string_view message)> log;
+  LogLevel log_level = LogLevel::kWarn;
 };
 
 }  // namespace canopy
