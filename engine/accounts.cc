@@ -274,6 +274,13 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
                                         " lies inside the moved subtree (a cycle)");
     }
     if (np->id == op->id) return Status::Ok();
+    // A move gives the new parent a sub-account: the rule of creating one.
+    if (!actor.is_system() && !np->settings.sub_account_management) {
+      return Status::FailedPrecondition("sub-account management is off for account " +
+                                        Quote(*np) +
+                                        "; a parent account with "
+                                        "account.manage_sub_accounts must turn it on");
+    }
 
     std::vector<const AccountNode*> subtree;
     uint32_t deepest = a->depth;
@@ -390,6 +397,11 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
   }
   for (const AccountNode* n : nodes) {
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountDelete, *n));
+    // As only the system actor creates a root tenant, only it deletes one.
+    if (n->parent == kNoId && !actor.is_system()) {
+      return Status::PermissionDenied("only the system actor may delete a root tenant ('" +
+                                      n->key + "')");
+    }
   }
   // Children before parents: deepest first.
   std::sort(nodes.begin(), nodes.end(), [](const AccountNode* x, const AccountNode* y) {

@@ -343,20 +343,22 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     }
     if (!known) return Status::InvalidArgument("unknown change type '" + t + "'");
   }
+  // Audit: the reach of a user is where it holds audit.read.
+  const bool audit = !request.viewer.is_system();
+  const query::UserNode* u = nullptr;
+  if (audit) CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), request.viewer, &u));
   std::string within;
   if (request.account != kNoId) {
     const query::AccountNode* a = cat().account(request.account);
-    if (a == nullptr) {
+    // An account the viewer cannot see is worded as a missing one (whether
+    // or not the viewer holds audit.read anywhere).
+    if (a == nullptr || !query::SeesAccount(cat(), request.viewer, *a)) {
       return Status::NotFound("no account with id " + std::to_string(request.account));
     }
     within = a->label;
   }
-  // Audit: the reach of a user is where it holds audit.read.
-  const bool audit = !request.viewer.is_system();
   std::vector<query::Grant> reach;
   if (audit) {
-    const query::UserNode* u = nullptr;
-    CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), request.viewer, &u));
     CANOPY_RETURN_IF_ERROR(
         query::PlanGrants(cat(), request.viewer, query::Perm::kAuditRead, kNoId, false, &reach));
     if (reach.empty()) {
@@ -364,7 +366,8 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
                                       "' holds it on no account");
     }
     if (!within.empty()) {
-      // Filtering by an account the viewer may not audit reveals nothing.
+      // Filtering by an account the viewer sees but may not audit reveals
+      // nothing.
       if (!InReach(reach, within)) {
         return Status::PermissionDenied("permission audit.read missing on account " +
                                         query::Quote(*cat().account(request.account)));

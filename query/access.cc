@@ -58,7 +58,15 @@ Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& 
   if (u == nullptr) {
     return Status::NotFound("actor: no user with id " + std::to_string(actor.user()));
   }
-  if (PermsOn(c, *u, a).Has(p)) return Status::Ok();
+  const PermSet held = PermsOn(c, *u, a);
+  if (held.Has(p)) return Status::Ok();
+  // An account the user cannot see is not named (a disabled user is told
+  // that it is disabled instead).
+  if (held.empty() && !u->disabled) {
+    return Status::PermissionDenied("permission " + PermName(p) +
+                                    " missing on an account user '" + u->login +
+                                    "' cannot see");
+  }
   return Status::PermissionDenied("permission " + PermName(p) + " missing on account " +
                                   Quote(a) + " (user '" + u->login + "'" +
                                   (u->disabled ? " is disabled and holds no permissions)" : ")"));
@@ -160,7 +168,10 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
   const AccountNode* w = nullptr;
   if (within != kNoId) {
     w = c.account(within);
-    if (w == nullptr) return Status::NotFound("within: no account with id " + std::to_string(within));
+    // An account out of the viewer's sight is worded as a missing one.
+    if (w == nullptr || !SeesAccount(c, viewer, *w)) {
+      return Status::NotFound("within: no account with id " + std::to_string(within));
+    }
   }
   std::vector<Grant> grants;
   if (viewer.is_system()) {

@@ -36,7 +36,9 @@ PermSet BranchPermsOn(const Catalog& c, const UserNode& user, const AccountNode&
 Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out);
 
 // OK when the actor holds `p` on account `a`; otherwise PermissionDenied
-// "permission <p> missing on account '<key>' (user '<login>')".
+// "permission <p> missing on account '<key>' (user '<login>')", or, when
+// the user holds nothing there (so cannot see it), "permission <p> missing
+// on an account user '<login>' cannot see", which names no account.
 Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a);
 
 // OK when the actor itself holds every permission of `granted` on `a` (on

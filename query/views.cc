@@ -74,6 +74,25 @@ void AppendDotId(std::string* out, std::string_view key) {
   AppendJsonString(out, key);
 }
 
+// The members of `a` whose membership there the viewer sees (all of them
+// for the system viewer).
+uint64_t SeenMembers(const Catalog& c, const Actor& viewer, const AccountNode& a) {
+  if (viewer.is_system()) return a.members.size();
+  uint64_t n = 0;
+  for (UserId m : a.members) n += SeesMembership(c, viewer, *c.user(m), a) ? 1 : 0;
+  return n;
+}
+
+// NotFound, worded as for a missing account, unless `id` is an account the
+// viewer sees.
+Status RequireSeenAccount(const Catalog& c, const Actor& viewer, AccountId id) {
+  const AccountNode* a = c.account(id);
+  if (a == nullptr || !SeesAccount(c, viewer, *a)) {
+    return Status::NotFound("no account with id " + std::to_string(id));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ReadAccount(const storage::Store& store, const rocksdb::Snapshot* snapshot, AccountId id,
@@ -100,9 +119,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
   if (static_cast<uint8_t>(req.sort) > static_cast<uint8_t>(TableSort::kDevicesSubtree)) {
     return Status::InvalidArgument("unknown table sort order");
   }
-  if (req.root != kNoId && c.account(req.root) == nullptr) {
-    return Status::NotFound("no account with id " + std::to_string(req.root));
-  }
+  if (req.root != kNoId) CANOPY_RETURN_IF_ERROR(RequireSeenAccount(c, req.viewer, req.root));
   if (!req.viewer.is_system() && c.user(req.viewer.user()) == nullptr) {
     return Status::NotFound("no user with id " + std::to_string(req.viewer.user()));
   }
@@ -149,7 +166,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
   auto metric = [&](const Item& it) -> int64_t {
     switch (req.sort) {
       case TableSort::kCreated: return it.record.created_us;
-      case TableSort::kUsers: return static_cast<int64_t>(it.node->members.size());
+      case TableSort::kUsers: return static_cast<int64_t>(SeenMembers(c, req.viewer, *it.node));
       case TableSort::kSubAccounts: return static_cast<int64_t>(totals[it.tree_pos].sub_accounts);
       case TableSort::kDevicesDirect: return it.node->count(EntityKind::kDevice).direct;
       case TableSort::kDevicesSubtree:
@@ -178,9 +195,11 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
     row.key = it.node->key;
     row.name = it.record.name;
     row.depth = it.node->depth;
-    for (const AccountNode* a : c.Ancestors(*it.node)) row.path.push_back(a->key);
+    for (const AccountNode* a : c.Ancestors(*it.node)) {
+      if (SeesAccount(c, req.viewer, *a)) row.path.push_back(a->key);  // only what it sees
+    }
     row.path.push_back(it.node->key);
-    row.users = it.node->members.size();
+    row.users = SeenMembers(c, req.viewer, *it.node);
     row.sub_accounts = totals[it.tree_pos].sub_accounts;
     row.devices_direct = Devices(*it.node, false);
     row.devices_subtree = totals[it.tree_pos].devices_subtree;
@@ -219,8 +238,7 @@ Status Summarize(const Catalog& c, const storage::Store& store,
     out->devices_subtree = Devices(*n, true);
     return Status::Ok();
   }
-  out->users = 0;
-  for (UserId m : n->members) out->users += SeesMembership(c, viewer, *c.user(m), *n) ? 1 : 0;
+  out->users = SeenMembers(c, viewer, *n);
   if (!BranchPermsOn(c, *u, *n).empty()) {
     // It sees the whole subtree: the maintained counters hold.
     out->sub_accounts = static_cast<uint64_t>(n->descendants);
@@ -245,9 +263,8 @@ Status Graph(const Catalog& c, const storage::Store& store,
   out->clear();
   uint32_t base_depth = 1;  // max_levels counts from `root`, or from the roots
   if (root != kNoId) {
-    const AccountNode* r = c.account(root);
-    if (r == nullptr) return Status::NotFound("no account with id " + std::to_string(root));
-    base_depth = r->depth;
+    CANOPY_RETURN_IF_ERROR(RequireSeenAccount(c, viewer, root));
+    base_depth = c.account(root)->depth;
   }
   const uint32_t depth_limit = DepthLimit(base_depth, max_levels);
   if (!viewer.is_system() && c.user(viewer.user()) == nullptr) {
@@ -288,7 +305,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
       label.append(n.key);
       label.push_back('\n');
       label.append(std::to_string(Devices(n, false)) + " devices, " +
-                   std::to_string(n.members.size()) + " users");
+                   std::to_string(SeenMembers(c, viewer, n)) + " users");
       AppendJsonString(out, label);  // JSON's escapes are valid in DOT strings
       out->append("];\n");
     }
@@ -317,7 +334,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
     out->append(",\"name\":");
     AppendJsonString(out, records[i].name);
     out->append(",\"depth\":" + std::to_string(n.depth));
-    out->append(",\"users\":" + std::to_string(n.members.size()));
+    out->append(",\"users\":" + std::to_string(SeenMembers(c, viewer, n)));
     out->append(",\"sub_accounts\":" + std::to_string(totals[i].sub_accounts));
     out->append(",\"devices_direct\":" + std::to_string(Devices(n, false)));
     out->append(",\"devices_subtree\":" + std::to_string(totals[i].devices_subtree));

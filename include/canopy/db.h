@@ -130,7 +130,8 @@ class Db {
   // under new_parent, as its newest sub-account; visibility changes
   // atomically. Needs account.move on the account, its old parent and
   // new_parent. Errors: FailedPrecondition (new_parent inside the moved
-  // subtree, a root tenant, depth over the limit, a membership in the
+  // subtree, a root tenant, for a user new_parent's sub_account_management
+  // off, depth over the limit, a membership in the
   // subtree that would leave the subtree of its user's home account, or
   // custom roles of the old tenant in use when crossing tenants).
   virtual Status MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) = 0;
@@ -141,7 +142,8 @@ class Db {
   // Memberships on the account are removed. Needs account.delete on the
   // account, and device.assign (per kind) plus user.invite on both accounts
   // when things move to the receiver; for each membership on it, user.remove
-  // and every permission of its role, as RemoveMembership.
+  // and every permission of its role, as RemoveMembership. A root tenant
+  // only the system actor deletes (PermissionDenied for a user).
   virtual Status DeleteAccount(const Actor& actor, AccountId id,
                                AccountId receiver = kNoId) = 0;
 

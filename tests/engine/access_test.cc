@@ -137,6 +137,13 @@ class AccessTest : public ::testing::Test {
     return {who, Actor::User(user), Code::kPermissionDenied,
             "permission " + perm + " missing on account '" + account_key + "'"};
   }
+  // Refusals of a permission missing on an account the user holds nothing
+  // on, so cannot see: the account is not named.
+  static Refusal LacksUnseen(const std::string& who, UserId user, const std::string& perm,
+                             const std::string& login) {
+    return {who, Actor::User(user), Code::kPermissionDenied,
+            "permission " + perm + " missing on an account user '" + login + "' cannot see"};
+  }
   Refusal Disabled() const {
     return {"disabled admin", Actor::User(disabled_), Code::kPermissionDenied,
             "user 'disabled@acme' is disabled"};
@@ -277,14 +284,16 @@ TEST_F(AccessTest, SetSubAccountManagement) {
     return [=, this](const Actor& actor) { return db_->SetSubAccountManagement(actor, id, on); };
   };
   // The sibling's admin sees neither acme-a1 nor its parent; acme-a1's
-  // admin sees its own account (and its parent through its path).
+  // admin sees its own account but not its parent, which is not named.
   ExpectRefusedFor({Hidden("sibling acme-b's admin", b_admin_, "no account with id"),
-                    Lacks("acme-a1's own admin", a1_admin_, "account.manage_sub_accounts", "acme-a"),
+                    LacksUnseen("acme-a1's own admin", a1_admin_, "account.manage_sub_accounts",
+                                "a1-admin@acme"),
                     Lacks("viewer of acme-a", a_viewer_, "account.manage_sub_accounts", "acme-a"),
                     Disabled(), Unknown()},
                    set(a1_, false));
   ExpectRefused([&] { return set(a_, false)(Actor::User(a_admin_)); }, Code::kPermissionDenied,
-                "permission account.manage_sub_accounts missing on account 'acme'");
+                "permission account.manage_sub_accounts missing on an account user 'a-admin@acme' "
+                "cannot see");
   ExpectRefused([&] { return set(acme_, false)(Actor::User(root_admin_)); },
                 Code::kPermissionDenied, "only the system actor may switch sub-account management");
   ASSERT_OK(set(a1_, false)(Actor::User(a_admin_)));
@@ -1025,9 +1034,11 @@ TEST_F(AccessTest, MovingOnesOwnAccountToWidenReachIsRefused) {
   // ... or moving a sibling's account into its own subtree to see its devices.
   ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), b_, a_); },
                 Code::kNotFound, "account: no account with id");
-  // Under an account it sees, it still lacks account.move on its parent.
+  // Under an account it sees, it still lacks account.move on its parent,
+  // which it cannot see: the refusal does not name it.
   ExpectRefused([&] { return db_->MoveAccount(Actor::User(a_admin_), a_, a1_); },
-                Code::kPermissionDenied, "permission account.move missing on account 'acme'");
+                Code::kPermissionDenied,
+                "permission account.move missing on an account user 'a-admin@acme' cannot see");
   EXPECT_FALSE(Sees(a_admin_, "d-b"));
   // ... or acme-a1's admin pulling its own account up under the root.
   ExpectRefused([&] { return db_->MoveAccount(Actor::User(a1_admin_), a1_, acme_); },
@@ -1132,7 +1143,8 @@ TEST_F(AccessTest, SwitchingAChildsManagementNeedsItOnTheParent) {
   // An account's own admin cannot switch its own account.
   ExpectRefused([&] { return db_->SetSubAccountManagement(Actor::User(a1_admin_), a1_, false); },
                 Code::kPermissionDenied,
-                "permission account.manage_sub_accounts missing on account 'acme-a'");
+                "permission account.manage_sub_accounts missing on an account user "
+                "'a1-admin@acme' cannot see");
   EXPECT_TRUE(db_->GetAccount(a1_)->settings.sub_account_management);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "query/permissions.h"
 #include "tests/test_util.h"
 
 namespace canopy {
@@ -255,8 +256,10 @@ TEST_F(AccountsTest, UpdateChangesNameAttributesAndSettingsAtomically) {
   AccountPatch both;
   both.name = "Mine";
   both.sub_account_management = false;
+  // The check is on the parent, which u cannot see: the refusal names no account.
   ExpectRefused([&] { return db_->UpdateAccount(Actor::User(u), a, both); },
-                Code::kPermissionDenied, "permission account.manage_sub_accounts missing on account 'root'");
+                Code::kPermissionDenied,
+                "permission account.manage_sub_accounts missing on an account user 'u@x' cannot see");
   AccountPatch bad;
   bad.name = "ok";
   bad.sub_account_access = static_cast<SubAccountAccess>(7);
@@ -265,6 +268,61 @@ TEST_F(AccountsTest, UpdateChangesNameAttributesAndSettingsAtomically) {
   AccountPatch rename;
   rename.name = "Mine";
   EXPECT_OK(db_->UpdateAccount(Actor::User(u), a, rename));
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccountsTest, UsersMoveOnlyUnderParentsWithSubAccountManagementOn) {
+  AccountId root = MakeAccount(db_.get(), "root");
+  AccountId open = MakeAccount(db_.get(), "open", root, /*sub_account_management=*/true);
+  AccountId closed = MakeAccount(db_.get(), "closed", root, /*sub_account_management=*/false);
+  AccountId a = MakeAccount(db_.get(), "a", open);
+  UserId u = testing::MakeUser(db_.get(), "mover@root", root);
+  ASSERT_OK(db_->Invite(Actor::System(), u, root, query::kRoleAccountAdmin, /*branch=*/true));
+  // It holds account.move everywhere, but a move gives `closed` a
+  // sub-account: the rule of creating one there.
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(u), a, closed); },
+                Code::kFailedPrecondition,
+                "sub-account management is off for account 'closed'; a parent account with "
+                "account.manage_sub_accounts must turn it on");
+  // As for creating: the same refusal, word for word.
+  ExpectRefused([&] { return db_->CreateAccount(Actor::User(u), {.key = "x", .name = "X",
+                                                                 .parent = closed}); },
+                Code::kFailedPrecondition,
+                "sub-account management is off for account 'closed'; a parent account with "
+                "account.manage_sub_accounts must turn it on");
+  // Moving under the current parent still commits nothing, whatever its setting.
+  ASSERT_OK(db_->SetSubAccountManagement(Actor::System(), open, false));
+  const uint64_t rev = db_->Revision();
+  EXPECT_OK(db_->MoveAccount(Actor::User(u), a, open));
+  EXPECT_EQ(db_->Revision(), rev);
+  // The system actor may move under any account; a user once it is on.
+  EXPECT_OK(db_->MoveAccount(Actor::System(), a, closed));
+  EXPECT_EQ(db_->GetAccount(a)->parent, closed);
+  ASSERT_OK(db_->SetSubAccountManagement(Actor::System(), open, true));
+  EXPECT_OK(db_->MoveAccount(Actor::User(u), a, open));
+  EXPECT_EQ(db_->GetAccount(a)->parent, open);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
+TEST_F(AccountsTest, OnlyTheSystemActorDeletesARootTenant) {
+  AccountId root = MakeAccount(db_.get(), "tenant");
+  AccountId keep = MakeAccount(db_.get(), "keep", root);
+  UserId u = testing::MakeUser(db_.get(), "owner@tenant", root);
+  ASSERT_OK(db_->Invite(Actor::System(), u, root, query::kRoleAccountAdmin, /*branch=*/true));
+  // u holds account.delete on the tenant and everything below it, yet only
+  // the system actor deletes a root tenant (checked before the sub-accounts).
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(u), root, kNoId); },
+                Code::kPermissionDenied, "only the system actor may delete a root tenant ('tenant')");
+  const std::vector<AccountId> ids{root, keep};
+  ExpectRefused([&] { return db_->DeleteAccounts(Actor::User(u), ids, kNoId); },
+                Code::kPermissionDenied, "only the system actor may delete a root tenant ('tenant')");
+  // A sub-account it may delete.
+  AccountId sub = MakeAccount(db_.get(), "sub", root);
+  EXPECT_OK(db_->DeleteAccount(Actor::User(u), sub, kNoId));
+  const std::vector<AccountId> all{root, keep};
+  ASSERT_OK(db_->RemoveUser(Actor::System(), u));
+  EXPECT_OK(db_->DeleteAccounts(Actor::System(), all, kNoId));
+  EXPECT_FALSE(db_->GetAccount(root).ok());
   EXPECT_OK(db_->CheckIntegrity(nullptr));
 }
 

@@ -416,13 +416,38 @@ TEST_F(ChangeLogTest, AuditShowsANestedAdminOnlyItsReach) {
     EXPECT_FALSE(e.changes[0].before.empty());
     EXPECT_EQ(e.actor, "root@t1");
   }
-  // Without audit.read anywhere, or with a filter outside the reach: refused.
+  // Without audit.read anywhere: refused.
   ChangesPage page;
-  EXPECT_EQ(db_->ReadChanges(ChangesRequest{Actor::User(viewer)}, &page).code(),
-            Code::kPermissionDenied);
-  ChangesRequest outside{Actor::User(admin)};
-  outside.account = t2;
-  EXPECT_EQ(db_->ReadChanges(outside, &page).code(), Code::kPermissionDenied);
+  Status s = db_->ReadChanges(ChangesRequest{Actor::User(viewer)}, &page);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  EXPECT_EQ(s.message(), "permission audit.read missing: user 'viewer@a' holds it on no account");
+  // A filter by an account out of the viewer's sight is worded exactly as a
+  // filter by one that does not exist, with or without audit.read.
+  for (UserId who : {admin, viewer}) {
+    for (AccountId hidden : {t2, t1, b}) {
+      ChangesRequest outside{Actor::User(who)};
+      outside.account = hidden;
+      s = db_->ReadChanges(outside, &page);
+      EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+      EXPECT_EQ(s.message(), "no account with id " + std::to_string(hidden));
+    }
+    ChangesRequest missing{Actor::User(who)};
+    missing.account = 999999;
+    s = db_->ReadChanges(missing, &page);
+    EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+    EXPECT_EQ(s.message(), "no account with id 999999");
+  }
+  // A filter by an account it sees but may not audit names it.
+  UserId mixed = MakeUser(db_.get(), "mixed@t1", t1);
+  ASSERT_OK(db_->Invite(Actor::System(), mixed, a, query::kRoleAccountAdmin, false));
+  ASSERT_OK(db_->Invite(Actor::System(), mixed, b, query::kRoleViewer, false));
+  ChangesRequest unaudited{Actor::User(mixed)};
+  unaudited.account = b;
+  s = db_->ReadChanges(unaudited, &page);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  EXPECT_EQ(s.message(), "permission audit.read missing on account 'b'");
+  unaudited.account = a;
+  EXPECT_OK(db_->ReadChanges(unaudited, &page));
   ChangesRequest unknown{Actor::User(424242)};
   EXPECT_EQ(db_->ReadChanges(unknown, &page).code(), Code::kNotFound);
 }

@@ -235,6 +235,33 @@ class Model {
   bool SeesMembership(const Actor& actor, UserId u, AccountId a) const {
     return Seer(actor) == nullptr || actor.user() == u || SeesUsersOn(actor, a);
   }
+  // The members of `a` whose membership there the viewer sees.
+  uint64_t SeenMembers(const Actor& viewer, AccountId a) const {
+    uint64_t n = 0;
+    for (UserId u : MembersOf(a)) n += SeesMembership(viewer, u, a) ? 1 : 0;
+    return n;
+  }
+  // The keys from the root tenant down to `a` that the viewer sees (`a`'s
+  // own always).
+  std::vector<std::string> SeenPath(const Actor& viewer, AccountId a) const {
+    std::vector<std::string> out;
+    for (AccountId x = accounts.at(a).parent; x != kNoId; x = accounts.at(x).parent) {
+      if (Sees(viewer, x)) out.insert(out.begin(), accounts.at(x).key);
+    }
+    out.push_back(accounts.at(a).key);
+    return out;
+  }
+  // The first key of an account the actor (an enabled user) cannot see
+  // that `message` names, quoted as the engine quotes keys; "" if none.
+  std::string LeakedKey(const Actor& actor, const std::string& message) const {
+    if (Seer(actor) == nullptr) return "";
+    for (const auto& [id, acc] : accounts) {
+      if (!Sees(actor, id) && message.find("'" + acc.key + "'") != std::string::npos) {
+        return acc.key;
+      }
+    }
+    return "";
+  }
   // The account / user / role exists and the actor sees it.
   bool Found(const Actor& actor, AccountId a) const { return accounts.count(a) && Sees(actor, a); }
   bool FoundUser(const Actor& actor, UserId u) const { return users.count(u) && SeesUser(actor, u); }

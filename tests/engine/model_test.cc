@@ -97,9 +97,16 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     return PickKey(m_.roles);
   }
 
-  void Expect(Code predicted, const Status& s, const std::string& what) {
+  void Expect(const Actor& actor, Code predicted, const Status& s, const std::string& what) {
     ASSERT_EQ(predicted, s.code()) << "op " << op_ << " (" << what << "): engine said "
                                    << s.ToString();
+    // A refusal never names an account the (enabled) user cannot see; only
+    // a taken key, login or unit id says that something exists.
+    if (!s.ok() && s.code() != Code::kAlreadyExists) {
+      ASSERT_EQ(m_.LeakedKey(actor, s.message()), "")
+          << "op " << op_ << " (" << what << "): the refusal names an account out of sight: "
+          << s.ToString();
+    }
     // Revisions: none for a refusal, at most one per success, gap-free.
     const uint64_t rev = db_->Revision();
     if (!s.ok()) {
@@ -148,7 +155,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     spec.settings.sub_account_management = mgmt;
     spec.settings.sub_account_access = access;
     auto r = db_->CreateAccount(actor, spec);
-    Expect(want, r.status(), "create account " + key);
+    Expect(actor, want, r.status(), "create account " + key);
     if (r.ok()) m_.accounts[*r] = {key, parent, mgmt, access, *r};
   }
 
@@ -168,6 +175,11 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       if (want == Code::kOk) want = m_.Require(actor, "account.move", op);
       if (want == Code::kOk) want = m_.Require(actor, "account.move", np);
       if (want == Code::kOk && m_.IsSelfOrAncestor(a, np)) want = Code::kFailedPrecondition;
+      // A move gives the new parent a sub-account: as for creating one, a
+      // user needs its sub_account_management on.
+      if (want == Code::kOk && np != op && !actor.is_system() && !m_.accounts[np].mgmt) {
+        want = Code::kFailedPrecondition;
+      }
       if (want == Code::kOk && np != op) {
         if (m_.Depth(np) + 1 + m_.Height(a) > 6) want = Code::kFailedPrecondition;
         // No membership may leave the subtree of its user's home account.
@@ -191,7 +203,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
     }
     Status s = db_->MoveAccount(actor, a, np);
-    Expect(want, s, "move account");
+    Expect(actor, want, s, "move account");
     if (s.ok()) m_.accounts[a].parent = np;
   }
 
@@ -227,6 +239,10 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
     for (AccountId id : ids) {
       if (want == Code::kOk) want = m_.Require(actor, "account.delete", id);
+      // Only the system actor deletes a root tenant (as only it creates one).
+      if (want == Code::kOk && !actor.is_system() && m_.accounts[id].parent == kNoId) {
+        want = Code::kPermissionDenied;
+      }
     }
     std::vector<AccountId> sorted(set.begin(), set.end());
     std::sort(sorted.begin(), sorted.end(), [&](AccountId x, AccountId y) {
@@ -267,7 +283,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
     }
     Status s = db_->DeleteAccounts(actor, ids, receiver);
-    Expect(want, s, "delete accounts");
+    Expect(actor, want, s, "delete accounts");
     if (!s.ok()) return;
     for (AccountId id : set) {
       for (auto& [k, e] : m_.entities) {
@@ -313,7 +329,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     spec.type = P(50) ? "tracker" : "sensor";
     spec.owner = owner;
     auto r = db_->CreateEntity(actor, spec);
-    Expect(want, r.status(), "create entity " + key);
+    Expect(actor, want, r.status(), "create entity " + key);
     if (r.ok()) m_.entities[{kind, key}] = {owner, unit};
   }
 
@@ -327,7 +343,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
                     ? Code::kNotFound
                     : m_.Require(actor, KindPerm(key.first, "delete"), m_.entities[key].owner);
     Status s = db_->DeleteEntity(actor, e->id);
-    Expect(want, s, "delete entity");
+    Expect(actor, want, s, "delete entity");
     if (s.ok()) m_.entities.erase(key);
   }
 
@@ -385,7 +401,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
     ReassignReport report;
     Status s = db_->ReassignEntities(actor, kind, EntityRef::kKey, refs, target, &report);
-    Expect(want, s, "reassign");
+    Expect(actor, want, s, "reassign");
     if (m_.Found(actor, target) && m_.Resolve(actor) == Code::kOk) {
       EXPECT_EQ(report.items.size(), refs.size());  // one item per ref, also on refusal
     }
@@ -408,7 +424,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
     }
     auto r = db_->CreateUser(actor, UserSpec{login, "User", home});
-    Expect(want, r.status(), "create user");
+    Expect(actor, want, r.status(), "create user");
     if (r.ok()) m_.users[*r] = {login, home, false, {}};
   }
 
@@ -428,7 +444,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       want = m_.RequireOverUser(actor, remove ? "user.remove" : "user.update", u);
     }
     Status s = remove ? db_->RemoveUser(actor, u) : db_->SetUserDisabled(actor, u, disabled);
-    Expect(want, s, remove ? "remove user" : "disable user");
+    Expect(actor, want, s, remove ? "remove user" : "disable user");
     if (!s.ok()) return;
     if (remove) {
       m_.users.erase(u);
@@ -470,7 +486,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
     if (want == Code::kOk && m_.users[u].memberships.count(a)) want = Code::kAlreadyExists;
     Status s = db_->Invite(actor, u, a, role, branch);
-    Expect(want, s, "invite");
+    Expect(actor, want, s, "invite");
     if (s.ok()) m_.users[u].memberships[a] = {role, b};
   }
 
@@ -516,7 +532,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         if (want == Code::kOk) want = m_.RequireHolds(actor, m_.roles[role].perms, m.branch, a);
       }
       s = db_->ChangeRole(actor, u, a, role);
-      Expect(want, s, "change role");
+      Expect(actor, want, s, "change role");
       if (s.ok()) m_.users[u].memberships[a].role = role;
     } else if (what == 1) {  // branch access
       bool branch = P(50);
@@ -532,7 +548,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         want = m_.RequireHolds(actor, m_.roles[m_.users[u].memberships[a].role].perms, true, a);
       }
       s = db_->SetBranchAccess(actor, u, a, branch);
-      Expect(want, s, "set branch access");
+      Expect(actor, want, s, "set branch access");
       if (s.ok()) m_.users[u].memberships[a].branch = branch;
     } else {  // remove
       if (want == Code::kOk) want = m_.Require(actor, "user.remove", a);
@@ -541,7 +557,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         want = m_.RequireHolds(actor, m_.roles[m.role].perms, m.branch, a);
       }
       s = db_->RemoveMembership(actor, u, a);
-      Expect(want, s, "remove membership");
+      Expect(actor, want, s, "remove membership");
       if (s.ok()) m_.users[u].memberships.erase(a);
     }
   }
@@ -564,7 +580,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
       }
       Status s = db_->SetSubAccountAccess(actor, a, access);
-      Expect(want, s, "set sub-account access");
+      Expect(actor, want, s, "set sub-account access");
       if (!s.ok()) return;
       if (change && access == SubAccountAccess::kAlwaysOn) {
         for (UserId u : m_.MembersOf(a)) m_.users[u].memberships[a].branch = true;
@@ -587,7 +603,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
       }
       Status s = db_->SetSubAccountManagement(actor, a, on);
-      Expect(want, s, "set sub-account management");
+      Expect(actor, want, s, "set sub-account management");
       if (s.ok()) m_.accounts[a].mgmt = on;
     }
   }
@@ -616,7 +632,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
       }
       auto r = db_->CreateRole(actor, t, name, perms);
-      Expect(want, r.status(), "create role");
+      Expect(actor, want, r.status(), "create role");
       if (r.ok()) m_.roles[*r] = {t, name, set};
     } else {
       RoleId r = PickRole();
@@ -631,7 +647,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
       }
       Status s = db_->DeleteRole(actor, r);
-      Expect(want, s, "delete role");
+      Expect(actor, want, s, "delete role");
       if (s.ok()) m_.roles.erase(r);
     }
   }
@@ -812,7 +828,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     const Code want = !actor.is_system() ? Code::kPermissionDenied
                       : bad_line != 0      ? Code::kInvalidArgument
                                            : Code::kOk;
-    Expect(want, s, "import file");
+    Expect(actor, want, s, "import file");
     if (want == Code::kInvalidArgument) {
       const std::string line = "line " + std::to_string(bad_line) + ": ";
       ASSERT_NE(s.message().find(line), std::string::npos) << "op " << op_ << ": " << s.ToString();
@@ -1027,14 +1043,22 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       ASSERT_EQ(*db_->Count(req), trackers);
       // Within one account.
       if (!m_.accounts.empty()) {
-        AccountId w = PickKey(m_.accounts);
+        AccountId w = PickAccount();
         req.type.reset();
         req.within = w;
-        std::set<std::string> want_w;
-        for (const auto& key : want) {
-          if (m_.IsSelfOrAncestor(w, m_.entities[{kind, key}].owner)) want_w.insert(key);
+        auto counted = db_->Count(req);
+        if (!m_.Found(Actor::User(uid), w)) {
+          // Out of sight (or missing): worded as a missing one.
+          ASSERT_EQ(counted.status().code(), Code::kNotFound) << u.login << " within " << w;
+          ASSERT_EQ(counted.status().message(), "within: no account with id " + std::to_string(w));
+        } else if (m_.accounts.count(w)) {
+          std::set<std::string> want_w;
+          for (const auto& key : want) {
+            if (m_.IsSelfOrAncestor(w, m_.entities[{kind, key}].owner)) want_w.insert(key);
+          }
+          ASSERT_OK(counted.status());
+          ASSERT_EQ(*counted, want_w.size());
         }
-        ASSERT_EQ(*db_->Count(req), want_w.size());
       }
       // Check agrees with membership in the visible set, and who-can with check.
       for (int i = 0; i < 3 && !m_.entities.empty(); ++i) {
@@ -1140,12 +1164,39 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
         ASSERT_EQ(row.devices_subtree, devices);
         ASSERT_EQ(row.devices_direct, static_cast<uint64_t>(m_.Direct(row.id, EntityKind::kDevice)));
-        ASSERT_EQ(row.users, m_.MembersOf(row.id).size());
+        // Users and the path count and name only what the viewer sees.
+        ASSERT_EQ(row.users, m_.SeenMembers(Actor::User(uid), row.id)) << u.login;
+        ASSERT_EQ(row.path, m_.SeenPath(Actor::User(uid), row.id)) << u.login;
         ASSERT_EQ(row.sub_accounts, below);
         ASSERT_EQ(row.depth, m_.Depth(row.id));
       }
       ASSERT_EQ(rows, readable) << u.login;
       ASSERT_EQ(table.total, readable.size());
+      // A root out of sight (or missing) is "no account", for the table and
+      // the graph alike; one it sees is answered.
+      if (!m_.accounts.empty() && !u.disabled) {
+        const AccountId r = PickAccount();
+        TableRequest rooted{Actor::User(uid)};
+        rooted.root = r;
+        rooted.limit = 10000;
+        TablePage sub;
+        Status ts = db_->AccountsTable(rooted, &sub);
+        auto graph = db_->GraphJson(Actor::User(uid), r, 0);
+        if (!m_.Found(Actor::User(uid), r)) {
+          const std::string missing = "no account with id " + std::to_string(r);
+          ASSERT_EQ(ts.code(), Code::kNotFound) << u.login << " root " << r;
+          ASSERT_EQ(ts.message(), missing);
+          ASSERT_EQ(graph.status().code(), Code::kNotFound) << u.login << " root " << r;
+          ASSERT_EQ(graph.status().message(), missing);
+        } else {
+          ASSERT_OK(ts);
+          ASSERT_OK(graph.status());
+          for (const auto& row : sub.rows) {
+            ASSERT_TRUE(m_.IsSelfOrAncestor(r, row.id)) << u.login << " root " << r;
+            ASSERT_EQ(row.users, m_.SeenMembers(Actor::User(uid), row.id));
+          }
+        }
+      }
     }
   }
 

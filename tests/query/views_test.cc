@@ -297,13 +297,14 @@ class ViewsTest : public ::testing::Test {
     return ids;
   }
 
-  // The oracle's value of a row for a sort order (names for kName).
-  int64_t Metric(const AccountRow& row, TableSort sort) {
+  // The oracle's value of a row for a sort order (names for kName), as
+  // `viewer` sees it.
+  int64_t Metric(const AccountRow& row, TableSort sort, UserId viewer) {
     switch (sort) {
       case TableSort::kCreated:
         return db_->GetAccount(row.id)->created_us;
       case TableSort::kUsers:
-        return static_cast<int64_t>(world_->MembersOn(row.id));
+        return static_cast<int64_t>(world_->SeenMembersOn(viewer, row.id));
       case TableSort::kSubAccounts:
         return static_cast<int64_t>(world_->SubtreeOf(row.id).size());
       case TableSort::kDevicesDirect:
@@ -364,13 +365,22 @@ TEST_F(ViewsTest, AccountsTableRowsAndNumbers) {
 }
 
 // Rows are exactly the accounts the viewer may read (account.read), for
-// every viewer, with and without a root.
+// every viewer, with and without a root; a root it cannot see is refused
+// exactly as a missing one.
 TEST_F(ViewsTest, AccountsTableShowsOnlyReadableAccounts) {
   for (UserId viewer : world_->viewers()) {
-    for (AccountId root : {kNoId, A("acme"), A("a"), A("b"), A("globex")}) {
+    for (AccountId root : {kNoId, A("acme"), A("a"), A("b"), A("globex"), AccountId{999999}}) {
       SCOPED_TRACE("viewer " + std::to_string(viewer) + " root " + std::to_string(root));
       TableRequest t{World::ActorOf(viewer)};
       t.root = root;
+      if (root != kNoId && (root == 999999 || !world_->SeesAccount(viewer, root))) {
+        TablePage page;
+        Status s = db_->AccountsTable(t, &page);
+        EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+        EXPECT_EQ(s.message(), "no account with id " + std::to_string(root));
+        EXPECT_TRUE(page.rows.empty());
+        continue;
+      }
       uint64_t total = 0;
       auto rows = AllRows(t, 10000, &total);
       EXPECT_EQ(IdsOf(rows), world_->ReadableAccounts(viewer, root));
@@ -389,7 +399,7 @@ TEST_F(ViewsTest, AccountsTableSortsEveryWay) {
                                         TableSort::kSubAccounts,   TableSort::kDevicesDirect,
                                         TableSort::kDevicesSubtree};
   world_->AddAccount("zz", "acme", "Aardvark Ltd");  // a name out of key order
-  for (UserId viewer : {kNoId, U("root-viewer"), U("a-admin")}) {
+  for (UserId viewer : {kNoId, U("root-viewer"), U("a-admin"), U("assigner")}) {
     const auto readable = world_->ReadableAccounts(viewer);
     for (TableSort sort : sorts) {
       for (bool descending : {false, true}) {
@@ -414,7 +424,7 @@ TEST_F(ViewsTest, AccountsTableSortsEveryWay) {
                                    : rows[i - 1].name <= rows[i].name)
                 << rows[i - 1].name << " / " << rows[i].name;
           } else {
-            const int64_t p = Metric(rows[i - 1], sort), q = Metric(rows[i], sort);
+            const int64_t p = Metric(rows[i - 1], sort, viewer), q = Metric(rows[i], sort, viewer);
             EXPECT_TRUE(descending ? p >= q : p <= q) << rows[i - 1].key << " / " << rows[i].key;
           }
         }
@@ -509,6 +519,12 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
     for (AccountId root : {kNoId, A("acme"), A("a")}) {
       SCOPED_TRACE("viewer " + std::to_string(viewer) + " root " + std::to_string(root));
       auto text = db_->GraphJson(World::ActorOf(viewer), root, 0);
+      if (root != kNoId && !world_->SeesAccount(viewer, root)) {
+        // Out of sight: worded as a missing root.
+        EXPECT_EQ(text.status().code(), Code::kNotFound) << text.status().ToString();
+        EXPECT_EQ(text.status().message(), "no account with id " + std::to_string(root));
+        continue;
+      }
       ASSERT_OK(text);
       Json doc;
       JsonParser parser(*text);
@@ -564,7 +580,7 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
         if (viewer == kNoId) {
           EXPECT_EQ(node.Get("devices_subtree")->number, world_->DevicesSubtree(id));
         }
-        EXPECT_EQ(node.Get("users")->number, world_->MembersOn(id));
+        EXPECT_EQ(node.Get("users")->number, world_->SeenMembersOn(viewer, id));
         const Json* children = node.Get("children");
         ASSERT_TRUE(children != nullptr && children->type == Json::kArray);
         for (const Json& child : children->array) walk(child, id);
@@ -631,6 +647,68 @@ TEST_F(ViewsTest, GraphDotHasEveryEdge) {
   EXPECT_NE(all->find("  \"odd\" [label=\"Quote \\\" back\\\\slash\\nodd\\n0 devices, 0 users\"];"),
             std::string::npos)
       << *all;
+}
+
+// The table's path names only the ancestors the viewer sees, and its users
+// column, its sort by users and the graph's user counts count only the
+// memberships it sees (as Summary does), for every viewer.
+TEST_F(ViewsTest, TableAndGraphNameAndCountOnlyWhatTheViewerSees) {
+  for (UserId viewer : world_->viewers()) {
+    SCOPED_TRACE("viewer " + std::to_string(viewer));
+    for (const AccountRow& row : AllRows(TableRequest{World::ActorOf(viewer)}, 10000)) {
+      std::vector<std::string> path;
+      for (AccountId p = row.id; p != kNoId; p = world_->accounts().at(p).parent) {
+        if (p == row.id || world_->SeesAccount(viewer, p)) {
+          path.insert(path.begin(), world_->account_key(p));
+        }
+      }
+      EXPECT_EQ(row.path, path) << row.key;
+      EXPECT_EQ(row.users, world_->SeenMembersOn(viewer, row.id)) << row.key;
+      if (viewer != kNoId) {
+        auto summary = db_->Summary(Actor::User(viewer), row.id);
+        ASSERT_OK(summary);
+        EXPECT_EQ(row.users, summary->users) << row.key;
+        EXPECT_EQ(row.path.size(), summary->path.size()) << row.key;
+      }
+    }
+  }
+  // Spelled out: "assigner" (custom role {device.assign, account.read} on a,
+  // branch; viewer on a1x) sees neither acme nor a's members but its own.
+  TableRequest t{Actor::User(U("assigner"))};
+  std::map<std::string, AccountRow> rows;
+  for (const AccountRow& row : AllRows(t, 100)) rows[row.key] = row;
+  ASSERT_EQ(rows.size(), 4u);  // a, a1, a1x, a2
+  EXPECT_EQ(rows["a"].path, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(rows["a1x"].path, (std::vector<std::string>{"a", "a1", "a1x"}));
+  EXPECT_EQ(rows["a"].users, 1u);    // its own of a-admin, a-direct, assigner
+  EXPECT_EQ(rows["a1"].users, 0u);   // a1-home's and mix's are out of sight
+  EXPECT_EQ(rows["a1x"].users, 1u);  // viewer there: it sees them all (its own)
+  EXPECT_EQ(world_->MembersOn(A("a")), 3u);
+  // Sorted by users, descending: the counts it sees, not all members.
+  t.sort = TableSort::kUsers;
+  t.descending = true;
+  const auto sorted = AllRows(t, 100);
+  for (size_t i = 1; i < sorted.size(); ++i) EXPECT_GE(sorted[i - 1].users, sorted[i].users);
+  // The graph counts the same.
+  auto dot = db_->GraphDot(Actor::User(U("assigner")), kNoId, 0);
+  ASSERT_OK(dot);
+  EXPECT_NE(dot->find("\"a\" [label=\"Account a\\na\\n6 devices, 1 users\"];"), std::string::npos)
+      << *dot;
+  // A root out of sight is missing, for the table and both graphs alike.
+  t = TableRequest{Actor::User(U("assigner"))};
+  t.root = A("acme");
+  TablePage page;
+  Status ts = db_->AccountsTable(t, &page);
+  EXPECT_EQ(ts.code(), Code::kNotFound);
+  EXPECT_EQ(ts.message(), "no account with id " + std::to_string(A("acme")));
+  const auto json = db_->GraphJson(Actor::User(U("assigner")), A("b"), 0);
+  const auto dot_b = db_->GraphDot(Actor::User(U("assigner")), A("b"), 0);
+  for (const Status& s : {json.status(), dot_b.status()}) {
+    EXPECT_EQ(s.code(), Code::kNotFound);
+    EXPECT_EQ(s.message(), "no account with id " + std::to_string(A("b")));
+  }
+  const auto dot_a1 = db_->GraphDot(Actor::User(U("assigner")), A("a1"), 0);
+  EXPECT_OK(dot_a1.status());
 }
 
 }  // namespace

@@ -360,6 +360,24 @@ uint64_t World::MembersOn(AccountId a) const {
   return n;
 }
 
+bool World::SeesAccount(UserId viewer, AccountId a) const {
+  if (viewer == kNoId || users_.at(viewer).disabled) return true;
+  for (const auto& [account, m] : users_.at(viewer).memberships) {
+    if (account == a || (m.branch && IsAncestor(account, a))) return true;  // no role is empty
+  }
+  return false;
+}
+
+uint64_t World::SeenMembersOn(UserId viewer, AccountId a) const {
+  bool all = viewer == kNoId;
+  for (const char* p : {"user.read", "user.invite", "user.update", "user.remove", "access.grant"}) {
+    all = all || Allows(viewer, p, a);
+  }
+  uint64_t n = 0;
+  for (const auto& [id, u] : users_) n += u.memberships.count(a) && (all || id == viewer);
+  return n;
+}
+
 std::string Describe(const VisibleRequest& r) {
   std::string s = r.viewer.is_system() ? "system" : "user " + std::to_string(r.viewer.user());
   s += std::string(" kind=") + EntityKindName(r.kind);

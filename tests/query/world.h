@@ -131,6 +131,12 @@ class World {
   uint64_t DevicesDirect(AccountId a) const;
   uint64_t DevicesSubtree(AccountId a) const;
   uint64_t MembersOn(AccountId a) const;
+  // Does `viewer` see account `a`, holding any permission on it? The system
+  // viewer and a disabled one (refused by other checks) see every account.
+  bool SeesAccount(UserId viewer, AccountId a) const;
+  // The members of `a` whose membership there `viewer` sees: its own, or
+  // all when it holds a user.* permission or access.grant on `a`.
+  uint64_t SeenMembersOn(UserId viewer, AccountId a) const;
 
  private:
   Db* db_;

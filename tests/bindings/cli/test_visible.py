@@ -118,8 +118,13 @@ class VisibleTest(CliTestCase):
         self.assertEqual(self.visible_keys(admin, "--within", "acme-a", "--type", "tracker",
                                            "--name-prefix", "Truck A1"), ["dev-a1", "dev-a11"])
 
-    def test_within_outside_the_users_reach_is_empty(self):
-        self.assertEqual(self.visible_keys("a@acme.example", "--within", "acme-b"), [])
+    def test_within_out_of_the_users_sight_is_a_missing_account(self):
+        # a@acme.example cannot see its sibling acme-b: worded as a missing
+        # account, never as an empty selection that would say it exists.
+        err = self.refused("visible", "--user", "a@acme.example", "--within", "acme-b")
+        self.assertRegex(err, r"not_found: within: no account with id \d+\n")
+        self.assertNotIn("acme-b", err)
+        self.refused("visible", "--count", "--user", "a@acme.example", "--within", "acme-b")
 
     def test_permission(self):
         # The auditor role holds device.read only; the viewer likewise.
