@@ -289,7 +289,7 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       }
       CANOPY_RETURN_IF_ERROR(found);
       item.entity = e.id;
-      item.from = e.owner;
+      item.previous_owner = e.owner;
       if (!seen.insert(e.id).second) {
         item.outcome = ReassignItem::Outcome::kDuplicate;
         item.message = Describe(kind, e.key) + " is named more than once";

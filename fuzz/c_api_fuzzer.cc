@@ -225,7 +225,7 @@ void Reassign(const Input& in) {
       const char* ref = canopy_reassign_report_ref(report, i);
       canopy_reassign_report_t* back = nullptr;
       MUST(canopy_entity_reassign, w->db, CANOPY_SYSTEM_ACTOR, kind, by, &ref, 1,
-           canopy_reassign_report_from(report, i), &back);
+           canopy_reassign_report_previous_owner(report, i), &back);
       canopy_reassign_report_destroy(back);
     }
   }

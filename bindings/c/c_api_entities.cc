@@ -243,9 +243,9 @@ uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report, s
   return item != nullptr ? item->entity : 0;
 }
 
-uint64_t canopy_reassign_report_from(const canopy_reassign_report_t* report, size_t i) {
+uint64_t canopy_reassign_report_previous_owner(const canopy_reassign_report_t* report, size_t i) {
   const canopy::ReassignItem* item = Item(report, i);
-  return item != nullptr ? item->from : 0;
+  return item != nullptr ? item->previous_owner : 0;
 }
 
 const char* canopy_reassign_report_message(const canopy_reassign_report_t* report, size_t i) {

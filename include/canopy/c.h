@@ -464,8 +464,8 @@ CANOPY_EXPORT int canopy_reassign_report_outcome(const canopy_reassign_report_t*
 // The entity and its owner before the call, when known (else 0).
 CANOPY_EXPORT uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report,
                                                      size_t i);
-CANOPY_EXPORT uint64_t canopy_reassign_report_from(const canopy_reassign_report_t* report,
-                                                   size_t i);
+CANOPY_EXPORT uint64_t canopy_reassign_report_previous_owner(
+    const canopy_reassign_report_t* report, size_t i);
 // Why, for unknown / denied / duplicate items; "" otherwise.
 CANOPY_EXPORT const char* canopy_reassign_report_message(const canopy_reassign_report_t* report,
                                                          size_t i);

@@ -156,9 +156,9 @@ struct ReassignItem {
   };
   std::string ref;
   Outcome outcome = Outcome::kMoved;
-  EntityId entity = kNoId;      // when known
-  AccountId from = kNoId;       // its owner before the call, when known
-  std::string message;          // why, for kUnknown / kDenied / kDuplicate
+  EntityId entity = kNoId;           // when known
+  AccountId previous_owner = kNoId;  // its owner before the call, when known
+  std::string message;               // why, for kUnknown / kDenied / kDuplicate
 };
 struct ReassignReport {
   std::vector<ReassignItem> items;  // in the order given

@@ -98,12 +98,6 @@ def string(raw):
     return "" if raw is None else raw.decode("utf-8", "replace")
 
 
-def cursor_out(raw):
-    """A returned cursor: None when there is nothing more."""
-    value = string(raw)
-    return value or None
-
-
 def optional_id(value):
     """0 ("none") as None."""
     return value or None

@@ -125,7 +125,7 @@ SIGNATURES = {
     "canopy_reassign_report_ref": (_S, [_P, _SZ]),
     "canopy_reassign_report_outcome": (_I, [_P, _SZ]),
     "canopy_reassign_report_entity": (_U64, [_P, _SZ]),
-    "canopy_reassign_report_from": (_U64, [_P, _SZ]),
+    "canopy_reassign_report_previous_owner": (_U64, [_P, _SZ]),
     "canopy_reassign_report_message": (_S, [_P, _SZ]),
     "canopy_user_create": (_I, [_P, _U64, _S, _S, _U64, _PU64, _PP]),
     "canopy_user_get": (_I, [_P, _U64, _PP, _PP]),

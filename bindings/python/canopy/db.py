@@ -693,7 +693,7 @@ class Db:
                                            owner=lib.canopy_visible_page_owner(out, i))
                          for i in range(lib.canopy_visible_page_count(out))]
                 return model.VisiblePage(
-                    items, cv.cursor_out(lib.canopy_visible_page_next_cursor(out)),
+                    items, cv.string(lib.canopy_visible_page_next_cursor(out)),
                     lib.canopy_visible_page_revision(out))
         finally:
             lib.canopy_visible_request_destroy(request)
@@ -712,7 +712,7 @@ class Db:
         while True:
             page = self.visible_page(viewer, kind, limit=page_size, cursor=cursor, **filters)
             yield from page.items
-            if page.next_cursor is None:
+            if not page.next_cursor:  # "" on the last page
                 return
             cursor = page.next_cursor
 
@@ -797,7 +797,7 @@ class Db:
                                       role=lib.canopy_who_can_page_role(out, i),
                                       branch=bool(lib.canopy_who_can_page_branch(out, i)))
                      for i in range(lib.canopy_who_can_page_count(out))]
-            return model.WhoCanPage(items, cv.cursor_out(lib.canopy_who_can_page_next_cursor(out)),
+            return model.WhoCanPage(items, cv.string(lib.canopy_who_can_page_next_cursor(out)),
                                     lib.canopy_who_can_page_revision(out))
 
     def who_can(self, permission, entity_key, *, page_size=100, min_revision=0, viewer=None):
@@ -808,7 +808,7 @@ class Db:
             page = self.who_can_page(permission, entity_key, limit=page_size, cursor=cursor,
                                      min_revision=min_revision, viewer=viewer)
             yield from page.items
-            if page.next_cursor is None:
+            if not page.next_cursor:  # "" on the last page
                 return
             cursor = page.next_cursor
 
@@ -841,7 +841,7 @@ class Db:
                 created_us=lib.canopy_table_page_created_us(out, r))
                 for r in range(lib.canopy_table_page_count(out))]
             return model.TablePage(rows, lib.canopy_table_page_total(out),
-                                   cv.cursor_out(lib.canopy_table_page_next_cursor(out)),
+                                   cv.string(lib.canopy_table_page_next_cursor(out)),
                                    lib.canopy_table_page_revision(out))
 
     def accounts_table(self, viewer, *, root=None, sort="tree", descending=False, page_size=100,
@@ -854,7 +854,7 @@ class Db:
                                             limit=page_size, cursor=cursor,
                                             min_revision=min_revision)
             yield from page.rows
-            if page.next_cursor is None:
+            if not page.next_cursor:  # "" on the last page
                 return
             cursor = page.next_cursor
 
@@ -1180,7 +1180,7 @@ def _report(h):
         ref=cv.string(lib.canopy_reassign_report_ref(h, i)),
         outcome=model.Outcome(lib.canopy_reassign_report_outcome(h, i)),
         entity=cv.optional_id(lib.canopy_reassign_report_entity(h, i)),
-        previous_owner=cv.optional_id(lib.canopy_reassign_report_from(h, i)),
+        previous_owner=cv.optional_id(lib.canopy_reassign_report_previous_owner(h, i)),
         message=cv.string(lib.canopy_reassign_report_message(h, i)))
         for i in range(lib.canopy_reassign_report_count(h))]
     return model.ReassignReport(

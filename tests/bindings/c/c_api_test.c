@@ -921,12 +921,12 @@ static void TestEntities(World* w) {
   CHECK_STR(canopy_reassign_report_ref(report, 0), "dev-a1");
   CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_MOVED);
   CHECK(canopy_reassign_report_entity(report, 0) == dev_a1);
-  CHECK(canopy_reassign_report_from(report, 0) == w->acme_a);
+  CHECK(canopy_reassign_report_previous_owner(report, 0) == w->acme_a);
   CHECK_STR(canopy_reassign_report_message(report, 0), "");
   CHECK(canopy_reassign_report_outcome(report, 2) == -1);
   CHECK(canopy_reassign_report_ref(report, 2) == NULL);
   CHECK(canopy_reassign_report_entity(report, 2) == 0);
-  CHECK(canopy_reassign_report_from(report, 2) == 0);
+  CHECK(canopy_reassign_report_previous_owner(report, 2) == 0);
   CHECK(canopy_reassign_report_message(report, 2) == NULL);
   canopy_reassign_report_destroy(report);
   canopy_reassign_report_destroy(NULL);
@@ -1735,7 +1735,7 @@ static void TestNullHandles(void) {
   CHECK(canopy_reassign_report_ref(NULL, 0) == NULL);
   CHECK(canopy_reassign_report_outcome(NULL, 0) == -1);
   CHECK(canopy_reassign_report_entity(NULL, 0) == 0);
-  CHECK(canopy_reassign_report_from(NULL, 0) == 0);
+  CHECK(canopy_reassign_report_previous_owner(NULL, 0) == 0);
   CHECK(canopy_reassign_report_message(NULL, 0) == NULL);
   CHECK(canopy_user_id(NULL) == 0);
   CHECK(canopy_user_login(NULL) == NULL);
