@@ -215,7 +215,7 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
 }
 
 Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
-                                std::span<const std::string> refs, AccountId target,
+                                Span<std::string> refs, AccountId target,
                                 ReassignReport* report) {
   ReassignReport local;
   ReassignReport* rep = report != nullptr ? report : &local;

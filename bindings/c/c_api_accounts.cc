@@ -161,9 +161,8 @@ canopy_code_t canopy_account_delete_many(canopy_db_t* db, uint64_t actor, const 
   return Guard("canopy_account_delete_many", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
     if (n > 0) CANOPY_C_REQUIRE(call, ids);
-    std::span<const canopy::AccountId> list;
-    if (n > 0) list = std::span<const canopy::AccountId>(ids, n);
-    return db->db->DeleteAccounts(ToActor(actor), list, receiver);
+    return db->db->DeleteAccounts(ToActor(actor), canopy::Span<canopy::AccountId>(ids, n),
+                                  receiver);
   });
 }
 

@@ -109,7 +109,7 @@ flags=$("$pkgconfig" --cflags --libs canopy)
 "$cc" -std=c11 -Wall -Wextra -Werror $san "$src/consumer.c" $flags -o "$tmp/pc_consumer_c" ||
   fail "compiling consumer.c with pkg-config flags ($flags) failed"
 # shellcheck disable=SC2086
-"$cxx" -std=c++20 -Wall -Wextra -Werror -Wno-missing-field-initializers $san "$src/consumer.cc" \
+"$cxx" -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers $san "$src/consumer.cc" \
   $flags -o "$tmp/pc_consumer_cxx" ||
   fail "compiling consumer.cc with pkg-config flags ($flags) failed"
 LD_LIBRARY_PATH=$libdir "$tmp/pc_consumer_c" "$tmp/db-pc-c" || fail "pkg-config consumer_c failed"
