@@ -126,6 +126,24 @@ def attributes(mapping, what="attributes"):
         lib.canopy_attributes_destroy(handle)
 
 
+@contextlib.contextmanager
+def builder(create, destroy, setters):
+    """A builder handle (c.h's ``canopy_<object>_spec_t`` and ``_patch_t``)
+    made by ``create``, filled by calling each ``(setter, value)`` of
+    ``setters`` whose value is not None (a value the library refuses
+    raises its error), and destroyed on exit."""
+    handle = create()
+    if not handle:
+        raise MemoryError("out of memory for a builder")
+    try:
+        for setter, value in setters:
+            if value is not None:
+                call(setter, handle, value)
+        yield handle
+    finally:
+        destroy(handle)
+
+
 def attributes_of(handle):
     """A dict copy of a borrowed ``canopy_attributes_t``."""
     out = {}

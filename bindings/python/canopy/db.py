@@ -278,10 +278,18 @@ class Db:
         access, _ = model.parse_enum(model.SubAccountAccess, sub_account_access,
                                      "sub_account_access")
         out = ctypes.c_uint64()
-        with cv.attributes(attributes) as attrs:
-            cv.call(lib.canopy_account_create, self._h(), cv.actor(actor), cv.text(key, "key"),
-                    cv.text(name, "name"), cv.ident(parent, "parent", optional=True), attrs,
-                    cv.flag(sub_account_management, "sub_account_management"), access,
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_account_spec_create, lib.canopy_account_spec_destroy, [
+                    (lib.canopy_account_spec_set_key, cv.text(key, "key")),
+                    (lib.canopy_account_spec_set_name, cv.text(name, "name")),
+                    (lib.canopy_account_spec_set_parent,
+                     cv.ident(parent, "parent", optional=True)),
+                    (lib.canopy_account_spec_set_attributes, attrs),
+                    (lib.canopy_account_spec_set_sub_account_management,
+                     cv.flag(sub_account_management, "sub_account_management")),
+                    (lib.canopy_account_spec_set_sub_account_access, access),
+                ]) as spec:
+            cv.call(lib.canopy_account_create, self._h(), cv.actor(actor), spec,
                     ctypes.byref(out))
         return out.value
 
@@ -311,13 +319,29 @@ class Db:
             cv.call(fn, self._h(), *pre, cv.text(key, "key"), ctypes.byref(out))
             return _account(out)
 
-    def update_account(self, actor, account_id, *, name=None, attributes=None):
-        """Changes the name and/or replaces the attributes (None keeps
-        them). Needs account.update."""
-        with cv.attributes(attributes) as attrs:
+    def update_account(self, actor, account_id, *, name=None, attributes=None,
+                       sub_account_management=None, sub_account_access=None):
+        """Changes the given fields in one atomic write (None keeps one);
+        ``attributes`` replaces the whole map. Needs account.update for the
+        name and attributes, and for the settings what
+        :meth:`set_sub_account_management` and :meth:`set_sub_account_access`
+        need."""
+        access = None
+        if sub_account_access is not None:
+            access, _ = model.parse_enum(model.SubAccountAccess, sub_account_access,
+                                         "sub_account_access")
+        management = None
+        if sub_account_management is not None:
+            management = cv.flag(sub_account_management, "sub_account_management")
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_account_patch_create, lib.canopy_account_patch_destroy, [
+                    (lib.canopy_account_patch_set_name, cv.text(name, "name", optional=True)),
+                    (lib.canopy_account_patch_set_attributes, attrs),
+                    (lib.canopy_account_patch_set_sub_account_management, management),
+                    (lib.canopy_account_patch_set_sub_account_access, access),
+                ]) as patch:
             cv.call(lib.canopy_account_update, self._h(), cv.actor(actor),
-                    cv.ident(account_id, "account_id"), cv.text(name, "name", optional=True),
-                    attrs)
+                    cv.ident(account_id, "account_id"), patch)
 
     def set_sub_account_management(self, actor, account_id, on):
         """Turns sub-account management on or off. Needs
@@ -410,10 +434,18 @@ class Db:
         """
         k, _ = model.parse_enum(model.EntityKind, kind, "kind")
         out = ctypes.c_uint64()
-        with cv.attributes(attributes) as attrs:
-            cv.call(lib.canopy_entity_create, self._h(), cv.actor(actor), k, cv.text(key, "key"),
-                    cv.text(unit_id, "unit_id", optional=True), cv.text(name, "name"),
-                    cv.text(type, "type", optional=True), cv.ident(owner, "owner"), attrs,
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_entity_spec_create, lib.canopy_entity_spec_destroy, [
+                    (lib.canopy_entity_spec_set_kind, k),
+                    (lib.canopy_entity_spec_set_key, cv.text(key, "key")),
+                    (lib.canopy_entity_spec_set_unit_id,
+                     cv.text(unit_id, "unit_id", optional=True)),
+                    (lib.canopy_entity_spec_set_name, cv.text(name, "name")),
+                    (lib.canopy_entity_spec_set_type, cv.text(type, "type", optional=True)),
+                    (lib.canopy_entity_spec_set_owner, cv.ident(owner, "owner")),
+                    (lib.canopy_entity_spec_set_attributes, attrs),
+                ]) as spec:
+            cv.call(lib.canopy_entity_create, self._h(), cv.actor(actor), spec,
                     ctypes.byref(out))
         return out.value
 
@@ -455,11 +487,16 @@ class Db:
         """Changes the given fields (None keeps one); ``type=""`` clears the
         type, ``unit_id=""`` removes the unit id, ``attributes`` replaces
         the map. Needs <kind>.write on the owner."""
-        with cv.attributes(attributes) as attrs:
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_entity_patch_create, lib.canopy_entity_patch_destroy, [
+                    (lib.canopy_entity_patch_set_name, cv.text(name, "name", optional=True)),
+                    (lib.canopy_entity_patch_set_type, cv.text(type, "type", optional=True)),
+                    (lib.canopy_entity_patch_set_unit_id,
+                     cv.text(unit_id, "unit_id", optional=True)),
+                    (lib.canopy_entity_patch_set_attributes, attrs),
+                ]) as patch:
             cv.call(lib.canopy_entity_update, self._h(), cv.actor(actor),
-                    cv.ident(entity_id, "entity_id"), cv.text(name, "name", optional=True),
-                    cv.text(type, "type", optional=True),
-                    cv.text(unit_id, "unit_id", optional=True), attrs)
+                    cv.ident(entity_id, "entity_id"), patch)
 
     def delete_entity(self, actor, entity_id):
         """Deletes an entity. Needs <kind>.delete on the owner."""
@@ -493,8 +530,12 @@ class Db:
         """Creates a user in ``account``; returns its id. Needs user.invite.
         Raises AlreadyExists for a taken login."""
         out = ctypes.c_uint64()
-        cv.call(lib.canopy_user_create, self._h(), cv.actor(actor), cv.text(login, "login"),
-                cv.text(name, "name"), cv.ident(account, "account"), ctypes.byref(out))
+        with cv.builder(lib.canopy_user_spec_create, lib.canopy_user_spec_destroy, [
+                (lib.canopy_user_spec_set_login, cv.text(login, "login")),
+                (lib.canopy_user_spec_set_name, cv.text(name, "name")),
+                (lib.canopy_user_spec_set_account, cv.ident(account, "account")),
+        ]) as spec:
+            cv.call(lib.canopy_user_create, self._h(), cv.actor(actor), spec, ctypes.byref(out))
         return out.value
 
     def get_user(self, user_id):
@@ -521,8 +562,11 @@ class Db:
 
     def update_user(self, actor, user_id, *, name=None):
         """Changes the user's name. Needs user.update on its account."""
-        cv.call(lib.canopy_user_update, self._h(), cv.actor(actor), cv.ident(user_id, "user_id"),
-                cv.text(name, "name", optional=True))
+        with cv.builder(lib.canopy_user_patch_create, lib.canopy_user_patch_destroy, [
+                (lib.canopy_user_patch_set_name, cv.text(name, "name", optional=True)),
+        ]) as patch:
+            cv.call(lib.canopy_user_update, self._h(), cv.actor(actor),
+                    cv.ident(user_id, "user_id"), patch)
 
     def set_user_disabled(self, actor, user_id, disabled):
         """Disables (True) or enables a user; a disabled user holds no
