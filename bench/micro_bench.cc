@@ -5,7 +5,7 @@
 // CTE and materialized path) on the same generated tree, in one run. After
 // the run a table of ratios against the performance budgets (docs/PERFORMANCE.md) is printed.
 //
-//   canopy_micro_bench [--scale=tiny|small|full] [--dir=DIR] [benchmark flags]
+//   canopy_micro_bench [--scale tiny|small|full] [--dir DIR] [benchmark flags]
 //
 // Every figure is wall-clock time (UseRealTime): imports and compactions
 // work on other threads, which CPU time of the calling thread would hide.
@@ -29,6 +29,7 @@
 #include <sstream>
 
 #include "bench/bench_env.h"
+#include "bindings/cli/cli11_flags.h"
 #include "engine/db_impl.h"
 #include "storage/keys.h"
 #include "storage/labels.h"
@@ -653,17 +654,29 @@ class RatioReporter : public benchmark::ConsoleReporter {
 };
 
 int Main(int argc, char** argv) {
+  // Canopy's own flags through CLI11 (cli11_flags.h); everything else, the
+  // --benchmark_* flags and --help, goes on to Google Benchmark.
   std::string scale = "full";
-  std::vector<char*> rest = {argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--scale=", 8) == 0) {
-      scale = argv[i] + 8;
-    } else if (std::strncmp(argv[i], "--dir=", 6) == 0) {
-      bench_dir = argv[i] + 6;
-    } else {
-      rest.push_back(argv[i]);
+  std::vector<std::string> passed_on;
+  {
+    CLI::App app;
+    app.set_help_flag();
+    app.allow_extras();
+    std::vector<std::string> scales, dirs;
+    cli11::AddValued(app, "scale", &scales);
+    cli11::AddValued(app, "dir", &dirs);
+    try {
+      passed_on = cli11::Parse(app, std::vector<std::string>(argv + 1, argv + argc),
+                               {"scale", "dir"});
+      scale = cli11::Single("scale", scales).value_or(scale);
+      bench_dir = cli11::Single("dir", dirs).value_or(bench_dir);
+    } catch (const cli11::FlagError& e) {
+      std::cerr << "canopy_micro_bench: " << e.message << "\n";
+      return 2;
     }
   }
+  std::vector<char*> rest = {argv[0]};
+  for (std::string& a : passed_on) rest.push_back(a.data());
   TreeSpec spec;
   uint64_t move_devices = 100000, import_devices = 1000000;
   std::vector<std::pair<std::string, uint64_t>> sizes;

@@ -5,8 +5,9 @@
 #   lib/cmake/Canopy/                       find_package(Canopy) -> canopy::canopy
 #   lib/pkgconfig/canopy.pc                 pkg-config --cflags --libs canopy
 #
-# (plus bin/canopy, installed by bindings/cli). Components: `runtime` is the
-# shared library, `development` the rest. Both the CMake package and
+# (plus bin/canopy, installed by bindings/cli, and bin/canopy-bench, which
+# `canopy bench` runs, by bench/harness when the benchmarks are built).
+# Components: `runtime` is the shared library, `development` the rest. Both the CMake package and
 # canopy.pc locate the prefix relative to themselves, so an installed tree
 # can be moved (and `cmake --install <build> --prefix <dir>` works whatever
 # CMAKE_INSTALL_PREFIX was at configure time). tests/bindings/c/

@@ -51,14 +51,14 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
     const AccountNode* parent = nullptr;
     if (spec.parent == kNoId) {
       const query::UserNode* u = nullptr;
-      CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &u));
+      CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), actor, &u));
       if (u != nullptr) {
         return Status::PermissionDenied("only the system actor may create a root tenant (user '" +
                                         u->login + "')");
       }
     } else {
       CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.parent, "parent", &parent));
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountCreate, *parent));
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountCreate, *parent));
       if (!actor.is_system() && !parent->settings.sub_account_management) {
         return Status::FailedPrecondition("sub-account management is off for account " +
                                           Quote(*parent) +
@@ -67,20 +67,20 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
       }
       if (spec.settings.sub_account_management) {
         CANOPY_RETURN_IF_ERROR(
-            Require(catalog_, actor, Perm::kAccountManageSubAccounts, *parent));
+            Require(cat(), actor, Perm::kAccountManageSubAccounts, *parent));
       }
       if (spec.settings.sub_account_access != SubAccountAccess::kDefaultOff) {
-        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *parent));
+        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccessGrant, *parent));
       }
       CANOPY_RETURN_IF_ERROR(
-          rules::SubAccountDepth(parent->key, parent->depth, catalog_.max_depth));
+          rules::SubAccountDepth(parent->key, parent->depth, cat().max_depth));
     }
     bool taken = false;
     CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kAccountKeys, spec.key, &taken));
     if (taken) return Status::AlreadyExists("account key '" + spec.key + "' is taken");
 
     const int64_t now = NowMicros();
-    const AccountId id = catalog_.last_account_id + 1;
+    const AccountId id = cat().last_account_id + 1;
     std::string label;
     uint64_t ordinal;
     storage::AccountRecord parent_rec;
@@ -91,7 +91,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
       label = parent->label;
       txn->Account(&before, &parent_rec);
     } else {
-      ordinal = catalog_.next_root_ordinal;
+      ordinal = cat().next_root_ordinal;
       txn->Meta(storage::kSeqRootOrdinal, ordinal, ordinal + 1);
     }
     storage::AppendOrdinal(&label, ordinal);
@@ -109,7 +109,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
     rec.label = label;
     rec.next_child_ordinal = 0;
     txn->Account(nullptr, &rec);
-    txn->Meta(storage::kSeqAccount, catalog_.last_account_id, id);
+    txn->Meta(storage::kSeqAccount, cat().last_account_id, id);
     created = id;
     return Status::Ok();
   });
@@ -129,8 +129,8 @@ StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::string v;
-  Status s = store_->Get(storage::kAccountKeys, key, &v);
-  if (s.IsNotFound()) return Status::NotFound("no account with key '" + std::string(key) + "'");
+  Status s = store_->Get(storage::kAccountKeys, key, &v, snap());
+  if (s.IsNotFound()) return AccountKeyNotFound(key);
   CANOPY_RETURN_IF_ERROR(s);
   if (v.size() != 8) return Status::Corruption("account key index entry is damaged");
   storage::AccountRecord r;
@@ -144,9 +144,9 @@ StatusOr<Account> DbImpl::FindAccount(const Actor& viewer, std::string_view key)
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
-  const AccountNode* n = catalog_.account(a->id);
-  if (n == nullptr || !query::SeesAccount(catalog_, viewer, *n)) {
-    return Status::NotFound("no account with key '" + std::string(key) + "'");
+  const AccountNode* n = cat().account(a->id);
+  if (n == nullptr || !query::SeesAccount(cat(), viewer, *n)) {
+    return AccountKeyNotFound(key);
   }
   return a;
 }
@@ -174,41 +174,41 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
     // An account the actor cannot see looks missing; switching a child's
     // sub-account management is decided on its parent, which suffices.
-    const AccountNode* parent = catalog_.account(a->parent);
-    if (!query::SeesAccount(catalog_, actor, *a) &&
+    const AccountNode* parent = cat().account(a->parent);
+    if (!query::SeesAccount(cat(), actor, *a) &&
         !(patch.sub_account_management && parent != nullptr &&
-          query::SeesAccount(catalog_, actor, *parent))) {
+          query::SeesAccount(cat(), actor, *parent))) {
       return Status::NotFound("account: no account with id " + std::to_string(id));
     }
     if (patch.name || patch.attributes) {
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountUpdate, *a));
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountUpdate, *a));
     }
     if (patch.sub_account_management) {
       if (a->parent == kNoId) {
         const query::UserNode* u = nullptr;
-        CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &u));
+        CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), actor, &u));
         if (u != nullptr) {
           return Status::PermissionDenied(
               "only the system actor may switch sub-account management of root tenant " +
               Quote(*a) + " (user '" + u->login + "')");
         }
       } else {
-        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountManageSubAccounts,
-                                       *catalog_.account(a->parent)));
+        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountManageSubAccounts,
+                                       *cat().account(a->parent)));
       }
     }
     // always_on gives every current member branch access: the actor must
     // hold each such role on the whole branch itself.
     if (patch.sub_account_access) {
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccessGrant, *a));
       if (*patch.sub_account_access == SubAccountAccess::kAlwaysOn &&
           a->settings.sub_account_access != SubAccountAccess::kAlwaysOn) {
         for (UserId uid : a->members) {
-          const query::MembershipNode* m = catalog_.membership(uid, id);
+          const query::MembershipNode* m = cat().membership(uid, id);
           if (m->branch) continue;
-          const query::RoleNode* r = catalog_.role(m->role);
+          const query::RoleNode* r = cat().role(m->role);
           CANOPY_RETURN_IF_ERROR(query::RequireHolds(
-              catalog_, actor, r->perms, true, *a,
+              cat(), actor, r->perms, true, *a,
               "switching to always_on gives role " + r->name + " branch-wide"));
           Membership mem;
           CANOPY_RETURN_IF_ERROR(LoadMembership(uid, id, &mem));
@@ -264,10 +264,10 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
       return Status::FailedPrecondition("account " + Quote(*a) +
                                         " is a root tenant; root tenants cannot be moved");
     }
-    const AccountNode* op = catalog_.account(a->parent);
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountMove, *a));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountMove, *op));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountMove, *np));
+    const AccountNode* op = cat().account(a->parent);
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountMove, *a));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountMove, *op));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountMove, *np));
     if (Catalog::IsSelfOrAncestor(*a, *np)) {
       return Status::FailedPrecondition("cannot move account " + Quote(*a) + " under " +
                                         Quote(*np) + ": " + Quote(*np) +
@@ -277,25 +277,25 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
 
     std::vector<const AccountNode*> subtree;
     uint32_t deepest = a->depth;
-    catalog_.ForEachInSubtree(*a, query::kNoDepthLimit, [&](const AccountNode& n) {
+    cat().ForEachInSubtree(*a, query::kNoDepthLimit, [&](const AccountNode& n) {
       subtree.push_back(&n);
       deepest = std::max(deepest, n.depth);
     });
     const uint32_t new_depth = np->depth + 1;
-    if (new_depth + (deepest - a->depth) > catalog_.max_depth) {
+    if (new_depth + (deepest - a->depth) > cat().max_depth) {
       return Status::FailedPrecondition(
           "moving account " + Quote(*a) + " under " + Quote(*np) + " would put its subtree " +
           std::to_string(deepest - a->depth + 1) + " levels deep below depth " +
           std::to_string(np->depth) + ", past the depth limit of " +
-          std::to_string(catalog_.max_depth));
+          std::to_string(cat().max_depth));
     }
     // Users keep their memberships inside the subtree of the account they
     // were created in (access flows top-down only): a move may not carry a membership
     // out of its user's reach.
     for (const AccountNode* n : subtree) {
       for (UserId uid : n->members) {
-        const query::UserNode* u = catalog_.user(uid);
-        const AccountNode* home = catalog_.account(u->home);
+        const query::UserNode* u = cat().user(uid);
+        const AccountNode* home = cat().account(u->home);
         if (Catalog::IsSelfOrAncestor(*a, *home) || Catalog::IsSelfOrAncestor(*home, *np)) continue;
         return Status::FailedPrecondition(
             "moving account " + Quote(*a) + " under " + Quote(*np) + " would take the membership of user '" +
@@ -306,7 +306,7 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     if (np->tenant != a->tenant) {
       for (const AccountNode* n : subtree) {
         for (UserId uid : n->members) {
-          const query::RoleNode* r = catalog_.role(catalog_.membership(uid, n->id)->role);
+          const query::RoleNode* r = cat().role(cat().membership(uid, n->id)->role);
           if (!r->builtin) {
             return Status::FailedPrecondition(
                 "cannot move account " + Quote(*a) + " to another root tenant: account " +
@@ -344,8 +344,8 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     for (EntityKind kind : kAllEntityKinds) {
       const int64_t n = a->count(kind).subtree;
       if (n == 0) continue;
-      txn->counts.AddSubtree(catalog_, op->id, kind, -n);
-      txn->counts.AddSubtree(catalog_, np->id, kind, n);
+      txn->counts.AddSubtree(cat(), op->id, kind, -n);
+      txn->counts.AddSubtree(cat(), np->id, kind, n);
     }
     return Status::Ok();
   });
@@ -389,7 +389,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     }
   }
   for (const AccountNode* n : nodes) {
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccountDelete, *n));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountDelete, *n));
   }
   // Children before parents: deepest first.
   std::sort(nodes.begin(), nodes.end(), [](const AccountNode* x, const AccountNode* y) {
@@ -399,7 +399,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     for (AccountId child : n->children) {
       if (!set.count(child)) {
         return Status::FailedPrecondition(
-            "account " + Quote(*n) + " has sub-account " + Quote(*catalog_.account(child)) +
+            "account " + Quote(*n) + " has sub-account " + Quote(*cat().account(child)) +
             "; delete its sub-accounts first (or in the same call)");
       }
     }
@@ -408,7 +408,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
   std::map<AccountId, std::vector<UserId>> homed;
   for (const AccountNode* n : nodes) {
     std::string prefix = storage::IdKey(n->id);
-    auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
+    auto it = store_->NewIterator(storage::kUserHomes, snap(), prefix,
                                   storage::PrefixSuccessor(prefix));
     for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
       if ((*it)->key().size() != 16) return Status::Corruption("a user home index entry is damaged");
@@ -423,15 +423,15 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       if (c == 0) continue;
       if (r != nullptr) {
         Perm p = query::EntityPerm(kind, query::EntityAction::kAssign);
-        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, p, *n));
-        CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, p, *r));
+        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *n));
+        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *r));
       }
       owned += (owned.empty() ? "" : ", ") + Plural(c, EntityKindName(kind));
     }
     size_t users = homed.count(n->id) ? homed[n->id].size() : 0;
     if (users > 0 && r != nullptr) {
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *n));
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *r));
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *n));
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *r));
     }
     if (users > 0) {
       owned += (owned.empty() ? "" : ", ") + Plural(static_cast<int64_t>(users), "user");
@@ -439,13 +439,13 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     // Deleting an account removes its memberships: the actor must be
     // allowed to remove each, as when uninviting (docs/index.md).
     for (UserId uid : n->members) {
-      const query::UserNode* un = catalog_.user(uid);
-      const query::MembershipNode* m = catalog_.membership(uid, n->id);
-      CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *n));
+      const query::UserNode* un = cat().user(uid);
+      const query::MembershipNode* m = cat().membership(uid, n->id);
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *n));
       CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
-          catalog_, actor, *un, *m,
+          cat(), actor, *un, *m,
           "cannot delete account " + Quote(*n) + " and with it the membership of user '" +
-              un->login + "' (role " + catalog_.role(m->role)->name + ")"));
+              un->login + "' (role " + cat().role(m->role)->name + ")"));
     }
     if (!owned.empty() && r == nullptr) {
       return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +
@@ -465,7 +465,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       // Hand the entities to the receiver.
       std::string lo = storage::IndexRangeStart(k, n->label, false);
       std::string hi = storage::IndexRangeLimit(k, n->label, false);
-      auto it = store_->NewIterator(storage::kVisibility, nullptr, lo, hi);
+      auto it = store_->NewIterator(storage::kVisibility, snap(), lo, hi);
       for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
         rocksdb::Slice key = (*it)->key();
         if (key.size() < 11) return Status::Corruption("a visibility index key is damaged");
@@ -478,8 +478,8 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
         txn->Entity(&before, &e);
       }
       CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: scan index"));
-      txn->counts.AddDirect(catalog_, r->id, kind, count);
-      if (n->parent != kNoId) txn->counts.AddSubtree(catalog_, n->parent, kind, -count);
+      txn->counts.AddDirect(cat(), r->id, kind, count);
+      if (n->parent != kNoId) txn->counts.AddSubtree(cat(), n->parent, kind, -count);
     }
     if (homed.count(n->id)) {
       for (UserId uid : homed[n->id]) {
@@ -506,7 +506,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     if (n->parent != kNoId) continue;
     // A deleted root tenant takes its custom roles along: they can only
     // be used in its own (now empty) tree.
-    for (const auto& [rid, role] : catalog_.roles) {
+    for (const auto& [rid, role] : cat().roles) {
       if (role.builtin || role.tenant != n->id) continue;
       Role ro;
       CANOPY_RETURN_IF_ERROR(LoadRole(rid, &ro));
@@ -534,7 +534,7 @@ StatusOr<std::vector<Account>> DbImpl::Ancestors(AccountId id) const {
   const AccountNode* a = nullptr;
   CANOPY_RETURN_IF_ERROR(RequireAccount(id, "ancestors", &a));
   std::vector<Account> out;
-  for (const AccountNode* n : catalog_.Ancestors(*a)) {
+  for (const AccountNode* n : cat().Ancestors(*a)) {
     storage::AccountRecord r;
     CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &r));
     out.push_back(std::move(r.account));
@@ -556,8 +556,8 @@ StatusOr<std::vector<Account>> DbImpl::Descendants(const Actor& viewer, AccountI
   const uint32_t limit = query::DepthLimit(a->depth, max_levels);
   std::vector<Account> out;
   Status status;
-  catalog_.ForEachInSubtree(*a, limit, [&](const AccountNode& n) {
-    if (n.id == id || !status.ok() || !query::SeesAccount(catalog_, viewer, n)) return;
+  cat().ForEachInSubtree(*a, limit, [&](const AccountNode& n) {
+    if (n.id == id || !status.ok() || !query::SeesAccount(cat(), viewer, n)) return;
     storage::AccountRecord r;
     status = LoadAccountRecord(n.id, &r);
     out.push_back(std::move(r.account));
@@ -570,16 +570,16 @@ StatusOr<std::vector<AccountId>> DbImpl::Roots(const Actor& viewer) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
-  if (viewer.is_system()) return catalog_.roots;
+  if (viewer.is_system()) return cat().roots;
   // Every account a user sees is a membership's account or lies below a
   // branch membership's (whose parent it then sees too): the tops are
   // among the membership accounts.
   std::vector<AccountId> out;
-  for (const auto& m : catalog_.user(viewer.user())->memberships) {
-    const AccountNode* a = catalog_.account(m.account);
-    const AccountNode* parent = catalog_.account(a->parent);
-    if (!query::SeesAccount(catalog_, viewer, *a)) continue;
-    if (parent != nullptr && query::SeesAccount(catalog_, viewer, *parent)) continue;
+  for (const auto& m : cat().user(viewer.user())->memberships) {
+    const AccountNode* a = cat().account(m.account);
+    const AccountNode* parent = cat().account(a->parent);
+    if (!query::SeesAccount(cat(), viewer, *a)) continue;
+    if (parent != nullptr && query::SeesAccount(cat(), viewer, *parent)) continue;
     out.push_back(a->id);
   }
   std::sort(out.begin(), out.end());
@@ -590,7 +590,7 @@ StatusOr<std::vector<AccountId>> DbImpl::Roots(const Actor& viewer) const {
 std::vector<AccountId> DbImpl::Roots() const {
   ReadScope scope(this);
   if (!scope.status().ok()) return {};
-  return catalog_.roots;
+  return cat().roots;
 }
 
 }  // namespace canopy::engine

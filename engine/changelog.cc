@@ -115,6 +115,7 @@ Status DbImpl::InitLog() {
     CANOPY_RETURN_IF_ERROR(s);
   }
   revision_ = rev;
+  published_ = rev;
   log_first_ = first == 0 ? 1 : first;
   {
     std::lock_guard<std::mutex> l(log_id_mu_);
@@ -123,7 +124,7 @@ Status DbImpl::InitLog() {
   return Status::Ok();
 }
 
-uint64_t DbImpl::Revision() const { return revision_.load(); }
+uint64_t DbImpl::Revision() const { return published_.load(); }
 
 uint64_t DbImpl::LastCommittedRevision() const {
   return tls_db == this ? tls_revision : 0;
@@ -185,7 +186,7 @@ void DbImpl::TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink) {
   }
 }
 
-Status DbImpl::Commit(storage::LogEntry* entry, bool replayed) {
+Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
   const uint64_t rev = revision_.load() + 1;
   if (replayed) {
     if (entry->revision != rev) {
@@ -209,28 +210,27 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed) {
   }
   const uint64_t first_before = log_first_.load();
   TrimLog(rev, entry->time_us, &sink);
-  {
-    WriteLock l(catalog_mu_);
-    Status w = store_->Write(&batch);
-    if (!w.ok()) {
-      log_first_ = first_before;
-      return w;
-    }
-    Status a = catalog_.Apply(entry->changes);
-    if (!a.ok()) {
-      // The batch is written but memory may not match it: refuse further
-      // work until the database is reopened (which reloads the catalog).
-      poisoned_ = Status::Internal("in-memory state lost after a write (" + a.message() +
-                                   "); close and reopen the database");
-      return poisoned_;
-    }
-    Publish(rev, replayed ? &entry->log_id : nullptr);
+  Status w = store_->Write(&batch);
+  if (!w.ok()) {
+    log_first_ = first_before;
+    return w;
   }
-  Published(rev);
-  return Status::Ok();
+  Status a = versions_.latest().Apply(entry->changes);
+  if (!a.ok()) {
+    // The batch is written but memory may not match it: refuse further
+    // work until the database is reopened (which reloads the catalog).
+    Poison(Status::Internal("in-memory state lost after a write (" + a.message() +
+                            "); close and reopen the database"));
+    return poisoned_;
+  }
+  versions_.NoteApplied(std::make_shared<const storage::ChangeSet>(std::move(entry->changes)));
+  Advance(rev, replayed ? &entry->log_id : nullptr);
+  NoteCommitted(rev);
+  if (defer) return Status::Ok();
+  return PublishLocked();
 }
 
-void DbImpl::Publish(uint64_t rev, const std::string* applied_log_id) {
+void DbImpl::Advance(uint64_t rev, const std::string* applied_log_id) {
   revision_ = rev;
   if (applied_log_id != nullptr && rev == 1) {
     std::lock_guard<std::mutex> g(log_id_mu_);
@@ -238,12 +238,69 @@ void DbImpl::Publish(uint64_t rev, const std::string* applied_log_id) {
   }
 }
 
-void DbImpl::Published(uint64_t rev) {
-  NoteCommitted(rev);
+Status DbImpl::PublishLocked() {
+  if (!versions_.HasPending()) return Status::Ok();
+  if (options_.sync) {
+    Status s = store_->SyncWal();
+    if (!s.ok()) {
+      // Written but maybe not durable, and after a failed fsync the file
+      // system's state is unknown: nobody sees it; refuse further work
+      // until the database is reopened.
+      Poison(Status::IOError("syncing the write-ahead log failed (" + s.message() +
+                             "); the last changes may not be durable and were not made "
+                             "visible; close and reopen the database"));
+      return poisoned_;
+    }
+  }
+  const uint64_t rev = revision_.load();
+  Status p = versions_.Publish(NewSnapshot(), rev);
+  if (!p.ok()) {
+    Poison(p.WithContext("publish revision " + std::to_string(rev)));
+    return poisoned_;
+  }
+  published_ = rev;
   {
     std::lock_guard<std::mutex> g(wait_mu_);
   }
   wait_cv_.notify_all();
+  return Status::Ok();
+}
+
+Status DbImpl::WaitPublished(uint64_t rev) {
+  std::unique_lock<std::mutex> g(sync_mu_);
+  while (published_.load() < rev) {
+    if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
+    if (sync_leader_) {
+      sync_cv_.wait(g);
+      continue;
+    }
+    sync_leader_ = true;
+    g.unlock();
+    // Let the mutations already queued for the write mutex join this
+    // group (each waits for its own turn there, then for this sync), but
+    // never for long: a steady stream must not starve the group.
+    for (int i = 0; i < 200 && writers_queued_.load() > 0; ++i) std::this_thread::yield();
+    Status s;
+    {
+      WriteGuard w(write_mu_);
+      s = PublishLocked();
+    }
+    g.lock();
+    sync_leader_ = false;
+    sync_cv_.notify_all();
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+void DbImpl::Poison(Status why) {
+  if (poisoned_flag_.load()) return;
+  poisoned_ = std::move(why);
+  poisoned_flag_.store(true, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> g(sync_mu_);
+  }
+  sync_cv_.notify_all();
 }
 
 // ---- Reading --------------------------------------------------------------
@@ -282,7 +339,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   }
   std::string within;
   if (request.account != kNoId) {
-    const query::AccountNode* a = catalog_.account(request.account);
+    const query::AccountNode* a = cat().account(request.account);
     if (a == nullptr) {
       return Status::NotFound("no account with id " + std::to_string(request.account));
     }
@@ -293,9 +350,9 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   std::vector<query::Grant> reach;
   if (audit) {
     const query::UserNode* u = nullptr;
-    CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, request.viewer, &u));
+    CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), request.viewer, &u));
     CANOPY_RETURN_IF_ERROR(
-        query::PlanGrants(catalog_, request.viewer, query::Perm::kAuditRead, kNoId, false, &reach));
+        query::PlanGrants(cat(), request.viewer, query::Perm::kAuditRead, kNoId, false, &reach));
     if (reach.empty()) {
       return Status::PermissionDenied("permission audit.read missing: user '" + u->login +
                                       "' holds it on no account");
@@ -304,28 +361,26 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
       // Filtering by an account the viewer may not audit reveals nothing.
       if (!InReach(reach, within)) {
         return Status::PermissionDenied("permission audit.read missing on account " +
-                                        query::Quote(*catalog_.account(request.account)));
+                                        query::Quote(*cat().account(request.account)));
       }
     }
   }
   auto actor_visible = [&](uint64_t actor_user) {
     if (!audit) return true;
     if (actor_user == 0) return true;  // the system actor
-    const query::UserNode* au = catalog_.user(actor_user);
+    const query::UserNode* au = cat().user(actor_user);
     if (au == nullptr) return false;
-    const query::AccountNode* home = catalog_.account(au->home);
+    const query::AccountNode* home = cat().account(au->home);
     return home != nullptr && InReach(reach, home->label);
   };
-  const uint64_t head = revision_.load();
+  const uint64_t head = this->head();
   if (request.min_revision > head) {
     return Status::FailedPrecondition("this database is at revision " + std::to_string(head) +
                                       ", not yet at the requested " +
                                       std::to_string(request.min_revision));
   }
   page->revision = head;
-  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
-  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> owner(
-      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  const rocksdb::Snapshot* snap = scope.snapshot().get();
   scope.ReleaseCatalog();
   CANOPY_RETURN_IF_ERROR(CheckLogRange(request.since));
   page->next = request.since;
@@ -416,9 +471,9 @@ StatusOr<uint64_t> DbImpl::WaitForChanges(uint64_t after, uint32_t timeout_ms) c
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   std::unique_lock<std::mutex> l(wait_mu_);
   wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
-    return revision_.load() > after || closing_.load();
+    return published_.load() > after || closing_.load();
   });
-  return revision_.load();
+  return published_.load();
 }
 
 Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
@@ -430,10 +485,8 @@ Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
   }
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  const uint64_t head = revision_.load();
-  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
-  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> owner(
-      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  const uint64_t head = this->head();
+  const rocksdb::Snapshot* snap = scope.snapshot().get();
   scope.ReleaseCatalog();
   CANOPY_RETURN_IF_ERROR(CheckLogRange(since));
   if (since > head) return Status::Ok();
@@ -483,7 +536,7 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   std::string_view entry_bytes, input;
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
   std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::unique_lock<std::mutex> w(write_mu_);
+  std::unique_lock<WriterMutex> w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
   if (log_) {
     return Status::FailedPrecondition(
@@ -528,7 +581,7 @@ Status DbImpl::ApplyLocked(std::string_view entry_bytes, std::string_view input,
         " repeats a revision this database already has" +
         (g.ok() ? " with different contents (the databases diverged)" : " (trimmed here)"));
   }
-  if (head == 0 && !catalog_.accounts.empty()) {
+  if (head == 0 && !cat().accounts.empty()) {
     return Status::FailedPrecondition(
         "this database has data but no change log to follow from; start a follower from an "
         "empty database or a checkpoint of the source");
@@ -536,9 +589,7 @@ Status DbImpl::ApplyLocked(std::string_view entry_bytes, std::string_view input,
   if (e.operation == "import") {
     return ReplayImport(e, input);
   }
-  Status s = Commit(&e, /*replayed=*/true);
-  if (s.ok() && options_.sync) return SyncOrPoison();
-  return s;
+  return Commit(&e, /*replayed=*/true);
 }
 
 }  // namespace canopy::engine

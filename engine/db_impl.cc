@@ -7,6 +7,8 @@
 #include "replication/log.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "storage/counters.h"
@@ -193,10 +195,11 @@ DbImpl::DbImpl(const Options& options, std::unique_ptr<storage::Store> store)
 DbImpl::~DbImpl() { (void)Close(); }
 
 Status DbImpl::Init() {
-  std::lock_guard<std::mutex> w(write_mu_);
-  WriteLock l(catalog_mu_);
-  CANOPY_RETURN_IF_ERROR(catalog_.Load(*store_));
-  return InitLog();
+  WriteGuard w(write_mu_);
+  CANOPY_RETURN_IF_ERROR(versions_.latest().Load(*store_));
+  versions_.NoteReplaced();
+  CANOPY_RETURN_IF_ERROR(InitLog());
+  return versions_.Publish(NewSnapshot(), revision_.load());
 }
 
 Status DbImpl::Close() {
@@ -214,8 +217,7 @@ Status DbImpl::Close() {
   }
   wait_cv_.notify_all();
   std::unique_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> w(write_mu_);
-  WriteLock l(catalog_mu_);
+  WriteGuard w(write_mu_);
   if (closed_) return Status::Ok();
   if (int64_t n = open_iterators_.load(); n > 0) {
     closing_ = false;
@@ -224,13 +226,83 @@ Status DbImpl::Close() {
   }
   closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
+  versions_.DropSnapshots();
   return store_->Close();
 }
 
 Status DbImpl::CheckOpen() const {
   if (closed_) return Status::FailedPrecondition("the database is closed");
-  if (!poisoned_.ok()) return poisoned_;
+  if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
   return Status::Ok();
+}
+
+// ---- Reading the right state ---------------------------------------------
+
+namespace {
+thread_local const void* tls_read_context = nullptr;  // a DbImpl::ReadContext
+}  // namespace
+
+DbImpl::ReadScope::ReadScope(const DbImpl* db)
+    : db_(db), open_(db->close_mu_), writer_(db->write_mu_.HeldByMe()) {
+  status_ = db->CheckOpen();
+  if (!status_.ok()) return;
+  ctx_.db = db;
+  if (writer_) {
+    ctx_.snapshot = db->NewSnapshot();
+    ctx_.revision = db->revision_.load();
+    return;
+  }
+  ctx_.pin = db->versions_.Enter();
+  ctx_.snapshot = ctx_.pin.snapshot();
+  ctx_.revision = ctx_.pin.revision();
+  ctx_.prev = static_cast<ReadContext*>(const_cast<void*>(tls_read_context));
+  tls_read_context = &ctx_;
+}
+
+DbImpl::ReadScope::~ReadScope() {
+  if (ctx_.db != nullptr && !writer_) tls_read_context = ctx_.prev;
+  ctx_.pin.Release();
+  ctx_.snapshot.reset();  // before open_ lets Close() release the store
+}
+
+void DbImpl::ReadScope::ReleaseCatalog() { ctx_.pin.Release(); }
+
+void DbImpl::ReadScope::LockCatalog() {
+  if (ctx_.db != nullptr && !writer_) ctx_.pin = db_->versions_.Enter();
+}
+
+const DbImpl::ReadContext* DbImpl::ReadContextOfThisThread() const {
+  for (auto* c = static_cast<const ReadContext*>(tls_read_context); c != nullptr; c = c->prev) {
+    if (c->db == this) return c;
+  }
+  return nullptr;
+}
+
+const query::Catalog& DbImpl::cat() const {
+  if (write_mu_.HeldByMe()) return versions_.latest();
+  const ReadContext* c = ReadContextOfThisThread();
+  if (c != nullptr && c->pin.held()) return c->pin.catalog();
+  std::fprintf(stderr, "canopy: internal error: catalog read outside a read scope\n");
+  std::abort();
+}
+
+const rocksdb::Snapshot* DbImpl::snap() const {
+  if (write_mu_.HeldByMe()) return nullptr;
+  const ReadContext* c = ReadContextOfThisThread();
+  return c != nullptr ? c->snapshot.get() : nullptr;
+}
+
+uint64_t DbImpl::head() const {
+  if (write_mu_.HeldByMe()) return revision_.load();
+  const ReadContext* c = ReadContextOfThisThread();
+  return c != nullptr ? c->revision : published_.load();
+}
+
+SharedSnapshot DbImpl::NewSnapshot() const {
+  rocksdb::DB* db = store_->db();
+  return SharedSnapshot(db->GetSnapshot(), [db](const rocksdb::Snapshot* s) {
+    if (s != nullptr) db->ReleaseSnapshot(s);
+  });
 }
 
 Status DbImpl::CheckWritable(std::string_view what) const {
@@ -245,13 +317,28 @@ Status DbImpl::CheckWritable(std::string_view what) const {
 Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
                       const std::function<Status(Txn*)>& build) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> w(write_mu_);
+  uint64_t committed = 0;
+  {
+    writers_queued_.fetch_add(1);
+    std::unique_lock<WriterMutex> w(write_mu_);
+    writers_queued_.fetch_sub(1);
+    Status s = MutateLocked(actor, operation, build, &committed);
+    if (!s.ok() || committed == 0) return s;
+  }
+  // A durable mutation: visible (and acknowledged) once its group is synced.
+  return WaitPublished(committed);
+}
+
+Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
+                            const std::function<Status(Txn*)>& build, uint64_t* deferred) {
+  *deferred = 0;
   // A replica that loses the race for the next revision to another one
   // catches up and authorises and builds the change again on the new state.
   const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
     CANOPY_RETURN_IF_ERROR(CheckWritable(operation));
-    Txn txn(catalog_);
+    const query::Catalog& catalog = cat();
+    Txn txn(catalog);
     txn.operation = std::string(operation);
     storage::LogEntry entry;
     Status built;
@@ -272,8 +359,10 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
     }
     if (txn.changes.empty()) {
       // Nothing to change (a move to the current parent, a setting already
-      // set...): no revision; the caller's token is the current one.
+      // set...): no revision; the caller's token is the latest one, which
+      // it waits for (it may still be in a group waiting for its sync).
       NoteCommitted(revision_.load());
+      if (published_.load() < revision_.load()) *deferred = revision_.load();
       return Status::Ok();
     }
     entry.time_us = NowMicros();
@@ -282,7 +371,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
     entry.changes = std::move(txn.changes);
     // Mutations check their actor first, so an unknown actor never gets here.
     const query::UserNode* u = nullptr;
-    if (query::ResolveActor(catalog_, actor, &u).ok() && u != nullptr) {
+    if (query::ResolveActor(catalog, actor, &u).ok() && u != nullptr) {
       entry.actor_user = u->id;
       entry.actor_login = u->login;
     }
@@ -293,8 +382,9 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
       CANOPY_RETURN_IF_ERROR(AfterLostRace(attempt, started));
       continue;
     }
-    CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false));
-    if (options_.sync) return SyncOrPoison();
+    // With sync on, the group's leader syncs and publishes (WaitPublished).
+    CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false, /*defer=*/options_.sync));
+    if (options_.sync) *deferred = entry.revision;
     return Status::Ok();
   }
 }
@@ -315,7 +405,7 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
   auto label_after = [&](AccountId id) -> std::string {
     auto it = relabelled.find(id);
     if (it != relabelled.end()) return it->second;
-    const query::AccountNode* n = catalog_.account(id);
+    const query::AccountNode* n = cat().account(id);
     return n != nullptr ? n->label : std::string();
   };
   // Records are read in their decoded form (the change set carries it:
@@ -332,7 +422,7 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
         // subtree's accounts).
         if (b != nullptr && a != nullptr && b->label != a->label &&
             !relabelled.count(a->account.parent)) {
-          const query::AccountNode* n = catalog_.account(a->account.id);
+          const query::AccountNode* n = cat().account(a->account.id);
           uint32_t kinds = 0;
           for (EntityKind k : kAllEntityKinds) {
             if (n == nullptr || n->count(k).subtree != 0) kinds |= 1u << static_cast<int>(k);
@@ -348,7 +438,7 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
         if (b == nullptr && a == nullptr) return Status::Corruption("change set: empty entity change");
         std::string bl, al;
         if (b != nullptr) {
-          const query::AccountNode* o = catalog_.account(b->owner);
+          const query::AccountNode* o = cat().account(b->owner);
           if (o == nullptr) {
             return Status::Corruption("change set: entity " + std::to_string(b->id) +
                                       " of account " + std::to_string(b->owner) +
@@ -392,27 +482,14 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
   return Status::Ok();
 }
 
-Status DbImpl::SyncOrPoison() {
-  Status s = store_->SyncWal();
-  if (s.ok()) return s;
-  // The mutation is applied (and visible) but may not survive a power
-  // loss, and after a failed fsync the file system's state is unknown:
-  // refuse further work until the database is reopened.
-  WriteLock l(catalog_mu_);
-  poisoned_ = Status::IOError("syncing the write-ahead log failed (" + s.message() +
-                              "); the last change is applied but may not be durable; close "
-                              "and reopen the database");
-  return poisoned_;
-}
-
 Status DbImpl::CheckViewer(const Actor& viewer) const {
   const query::UserNode* u = nullptr;
-  return query::ResolveActor(catalog_, viewer, &u);
+  return query::ResolveActor(cat(), viewer, &u);
 }
 
 Status DbImpl::RequireAccount(AccountId id, std::string_view what,
                               const query::AccountNode** out) const {
-  *out = catalog_.account(id);
+  *out = cat().account(id);
   if (*out == nullptr) {
     return Status::NotFound(std::string(what) + ": no account with id " + std::to_string(id));
   }
@@ -422,7 +499,7 @@ Status DbImpl::RequireAccount(AccountId id, std::string_view what,
 Status DbImpl::RequireAccount(const Actor& actor, AccountId id, std::string_view what,
                               const query::AccountNode** out) const {
   Status s = RequireAccount(id, what, out);
-  if (s.ok() && !query::SeesAccount(catalog_, actor, **out)) {
+  if (s.ok() && !query::SeesAccount(cat(), actor, **out)) {
     *out = nullptr;
     return Status::NotFound(std::string(what) + ": no account with id " + std::to_string(id));
   }
@@ -430,8 +507,8 @@ Status DbImpl::RequireAccount(const Actor& actor, AccountId id, std::string_view
 }
 
 Status DbImpl::RequireUser(const Actor& actor, UserId id, const query::UserNode** out) const {
-  *out = catalog_.user(id);
-  if (*out == nullptr || !query::SeesUser(catalog_, actor, **out)) {
+  *out = cat().user(id);
+  if (*out == nullptr || !query::SeesUser(cat(), actor, **out)) {
     *out = nullptr;
     return Status::NotFound("no user with id " + std::to_string(id));
   }
@@ -439,10 +516,10 @@ Status DbImpl::RequireUser(const Actor& actor, UserId id, const query::UserNode*
 }
 
 Status DbImpl::RequireRole(const Actor& actor, RoleId id, const query::RoleNode** out) const {
-  *out = catalog_.role(id);
+  *out = cat().role(id);
   if (*out != nullptr && !(*out)->builtin) {
-    const query::AccountNode* t = catalog_.account((*out)->tenant);
-    if (t == nullptr || !query::SeesAccount(catalog_, actor, *t)) *out = nullptr;
+    const query::AccountNode* t = cat().account((*out)->tenant);
+    if (t == nullptr || !query::SeesAccount(cat(), actor, *t)) *out = nullptr;
   }
   if (*out == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
   return Status::Ok();
@@ -450,7 +527,7 @@ Status DbImpl::RequireRole(const Actor& actor, RoleId id, const query::RoleNode*
 
 Status DbImpl::LoadAccountRecord(AccountId id, storage::AccountRecord* r) const {
   std::string bytes;
-  Status s = store_->Get(storage::kAccounts, storage::IdKey(id), &bytes);
+  Status s = store_->Get(storage::kAccounts, storage::IdKey(id), &bytes, snap());
   if (s.IsNotFound()) return Status::NotFound("no account with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   return storage::DecodeAccount(bytes, r);
@@ -458,7 +535,7 @@ Status DbImpl::LoadAccountRecord(AccountId id, storage::AccountRecord* r) const 
 
 Status DbImpl::LoadEntity(EntityId id, Entity* e) const {
   std::string bytes;
-  Status s = store_->Get(storage::kEntities, storage::IdKey(id), &bytes);
+  Status s = store_->Get(storage::kEntities, storage::IdKey(id), &bytes, snap());
   if (s.IsNotFound()) return Status::NotFound("no entity with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   return storage::DecodeEntity(bytes, e);
@@ -466,8 +543,8 @@ Status DbImpl::LoadEntity(EntityId id, Entity* e) const {
 
 Status DbImpl::LoadEntity(EntityId id, Entity* e, const Actor& actor) const {
   CANOPY_RETURN_IF_ERROR(LoadEntity(id, e));
-  const query::AccountNode* owner = catalog_.account(e->owner);
-  if (owner != nullptr && !query::SeesEntity(catalog_, actor, e->kind, *owner)) {
+  const query::AccountNode* owner = cat().account(e->owner);
+  if (owner != nullptr && !query::SeesEntity(cat(), actor, e->kind, *owner)) {
     *e = Entity();
     return Status::NotFound("no entity with id " + std::to_string(id));
   }
@@ -476,7 +553,7 @@ Status DbImpl::LoadEntity(EntityId id, Entity* e, const Actor& actor) const {
 
 Status DbImpl::LoadUser(UserId id, User* u) const {
   std::string bytes;
-  Status s = store_->Get(storage::kUsers, storage::IdKey(id), &bytes);
+  Status s = store_->Get(storage::kUsers, storage::IdKey(id), &bytes, snap());
   if (s.IsNotFound()) return Status::NotFound("no user with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   return storage::DecodeUser(bytes, u);
@@ -484,7 +561,7 @@ Status DbImpl::LoadUser(UserId id, User* u) const {
 
 Status DbImpl::LoadMembership(UserId user, AccountId account, Membership* m) const {
   std::string bytes;
-  Status s = store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes);
+  Status s = store_->Get(storage::kMemberships, storage::PairKey(user, account), &bytes, snap());
   if (s.IsNotFound()) {
     return Status::NotFound("no membership of user " + std::to_string(user) + " on account " +
                             std::to_string(account));
@@ -498,21 +575,27 @@ Status DbImpl::LoadMembership(UserId user, AccountId account, Membership* m) con
 
 Status DbImpl::LoadRole(RoleId id, Role* r) const {
   std::string bytes;
-  Status s = store_->Get(storage::kRoles, storage::IdKey(id), &bytes);
+  Status s = store_->Get(storage::kRoles, storage::IdKey(id), &bytes, snap());
   if (s.IsNotFound()) return Status::NotFound("no role with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   return storage::DecodeRole(bytes, r);
+}
+
+Status EntityNotFound(EntityKind kind, std::string_view key) {
+  return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
+                          std::string(key) + "'");
+}
+
+Status AccountKeyNotFound(std::string_view key) {
+  return Status::NotFound("no account with key '" + std::string(key) + "'");
 }
 
 Status DbImpl::LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                                AccountId* owner) const {
   std::string v;
   Status s = store_->Get(storage::kEntityKeys,
-                         storage::EntityKeyKey(static_cast<uint8_t>(kind), key), &v);
-  if (s.IsNotFound()) {
-    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
-                            std::string(key) + "'");
-  }
+                         storage::EntityKeyKey(static_cast<uint8_t>(kind), key), &v, snap());
+  if (s.IsNotFound()) return EntityNotFound(kind, key);
   CANOPY_RETURN_IF_ERROR(s);
   if (!storage::DecodeEntityKeyValue(v, id, owner)) {
     return Status::Corruption("entity key index entry for '" + std::string(key) + "' is damaged");

@@ -1,19 +1,24 @@
 // Copyright (c) Canopy authors.
 //
 // DbImpl: the engine behind canopy::Db. It owns the Store (RocksDB), the
-// in-memory Catalog and the locks that keep them equal:
+// in-memory catalog (two copies: CatalogVersions) and the locks:
 //
 //   close_mu_    every call holds it shared; Close() holds it exclusively, so
 //                the database never closes under a running call.
-//   write_mu_    serialises mutations: validate, build one WriteBatch, commit.
-//   catalog_mu_  readers hold it shared while they plan (and take their
-//                RocksDB snapshot); a mutation holds it exclusively only
-//                while it applies its batch and the matching catalog change,
-//                so a reader never sees one without the other.
+//   write_mu_    serialises mutations: authorise and build against the
+//                latest catalog, write one WriteBatch, apply it to the
+//                latest catalog. The thread holding it is "the writer".
 //
-// After the exclusive section a mutation syncs the write-ahead log (when
-// Options::sync) before it returns. Mutations are split by concern across
-// accounts.cc, entities.cc, users.cc; reads are in queries.cc.
+// Readers never take a lock a writer holds: a ReadScope pins the published
+// catalog copy together with the RocksDB snapshot of exactly its state
+// (engine/catalog_versions.h), and every read in the scope uses both. A
+// mutation becomes visible when it is published: at once with sync off;
+// with sync on, only after the write-ahead log holding it is synced. Then
+// concurrent mutations share one sync (group commit): each writes its batch
+// under write_mu_ and waits; one of them (the leader) takes write_mu_ again,
+// syncs once for all that were written, and publishes them together.
+// Mutations are split by concern across accounts.cc, entities.cc,
+// users.cc; reads are in queries.cc.
 
 #ifndef CANOPY_ENGINE_DB_IMPL_H_
 #define CANOPY_ENGINE_DB_IMPL_H_
@@ -34,7 +39,7 @@
 #include <vector>
 
 #include "canopy/db.h"
-#include "engine/rw_lock.h"
+#include "engine/catalog_versions.h"
 #include "query/catalog.h"
 #include "query/cursor.h"
 #include "storage/changes.h"
@@ -52,6 +57,11 @@ int64_t NowMicros();
 // The storage options a Db opened with `options` uses (its RocksDB Env is
 // the default; tests set StoreOptions::env to inject faults).
 storage::StoreOptions StoreOptionsOf(const Options& options);
+
+// The refusals for a key that names nothing, also given for one the caller
+// may not see (so that an answer never tells the two apart).
+Status EntityNotFound(EntityKind kind, std::string_view key);
+Status AccountKeyNotFound(std::string_view key);
 
 // Replicas (replica.cc): checks the replication options; before the store
 // opens, fills an empty folder from the newest registered checkpoint.
@@ -196,8 +206,8 @@ class DbImpl final : public Db {
                             std::unique_ptr<VisibleIterator>* it) const override;
   StatusOr<uint64_t> Count(const VisibleRequest& request) const override;
   StatusOr<bool> Check(UserId user, std::string_view permission,
-                       std::string_view entity_key) const override;
-  Status Explain(UserId user, std::string_view permission, std::string_view entity_key,
+                       std::string_view key) const override;
+  Status Explain(UserId user, std::string_view permission, std::string_view key,
                  Explanation* explanation) const override;
   Status WhoCan(const WhoCanRequest& request, WhoCanPage* page) const override;
   Status AccountsTable(const TableRequest& request, TablePage* page) const override;
@@ -240,36 +250,111 @@ class DbImpl final : public Db {
   // For tests and tools: the store (hold the right locks).
   storage::Store* store() const { return store_.get(); }
 
- private:
-  using ReadLock = std::shared_lock<RwLock>;
-  using WriteLock = std::unique_lock<RwLock>;
-
-  // What a read holds: the database open, and the catalog shared (which a
-  // scan releases once it has planned and taken its snapshot).
-  class ReadScope {
+  private:
+  // write_mu_'s type: a mutex that knows which thread holds it, so that
+  // code shared by readers and the writer reads the right catalog copy.
+  class WriterMutex {
    public:
-    explicit ReadScope(const DbImpl* db)
-        : open_(db->close_mu_), catalog_(db->catalog_mu_), status_(db->CheckOpen()) {}
-    const Status& status() const { return status_; }
-    void ReleaseCatalog() { catalog_.unlock(); }
-    void LockCatalog() { catalog_.lock(); }
+    void lock() {
+      mu_.lock();
+      owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    }
+    bool try_lock() {
+      if (!mu_.try_lock()) return false;
+      owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+      return true;
+    }
+    void unlock() {
+      owner_.store(std::thread::id(), std::memory_order_relaxed);
+      mu_.unlock();
+    }
+    bool HeldByMe() const {
+      return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+    }
 
    private:
+    std::mutex mu_;
+    std::atomic<std::thread::id> owner_{};
+  };
+  using WriteGuard = std::lock_guard<WriterMutex>;
+
+  // A reader's view, found by cat()/snap()/head() through a thread-local
+  // stack (ReadScopes may nest, also across databases).
+  struct ReadContext {
+    const DbImpl* db = nullptr;
+    CatalogVersions::Pin pin;   // released once a scan has planned
+    SharedSnapshot snapshot;    // kept for the scan
+    uint64_t revision = 0;
+    ReadContext* prev = nullptr;
+  };
+
+  // What a read holds: the database open, and the published catalog copy
+  // with its snapshot (ReleaseCatalog lets go of the copy, keeping the
+  // snapshot; LockCatalog pins the now published copy again). On the
+  // writer's thread (a read inside a mutation) it reads the latest state.
+  class ReadScope {
+   public:
+    explicit ReadScope(const DbImpl* db);
+    ~ReadScope();
+    ReadScope(const ReadScope&) = delete;
+    ReadScope& operator=(const ReadScope&) = delete;
+    const Status& status() const { return status_; }
+    void ReleaseCatalog();
+    void LockCatalog();
+    // The snapshot every read in this scope uses (for the writer: a new
+    // one of the latest state).
+    const SharedSnapshot& snapshot() const { return ctx_.snapshot; }
+
+   private:
+    const DbImpl* db_;
     std::shared_lock<std::shared_mutex> open_;
-    ReadLock catalog_;
+    bool writer_;
+    ReadContext ctx_;
     Status status_;
   };
+
+  // The catalog the calling thread reads: the latest copy for the writer,
+  // the pinned published copy inside a ReadScope. Aborts anywhere else (a
+  // read outside any scope is a bug that would race with the writer).
+  const query::Catalog& cat() const;
+  // The snapshot reads on this thread use: null (the latest state) for the
+  // writer, the scope's for a reader.
+  const rocksdb::Snapshot* snap() const;
+  // The revision the calling thread's state holds (latest for the writer,
+  // the pinned one for a reader).
+  uint64_t head() const;
+  const ReadContext* ReadContextOfThisThread() const;
+  // A new snapshot of the store's current state, released when dropped.
+  SharedSnapshot NewSnapshot() const;
+
+  // With write_mu_ held: publishes what the latest catalog holds beyond
+  // the published one (syncing the WAL first when Options::sync), then
+  // wakes those waiting for it. Poisons the database when the sync or the
+  // catalog replay fails.
+  Status PublishLocked();
+  // With write_mu_ not held: returns once revision `rev` is published
+  // (becoming the group's sync leader when no sync is under way), or the
+  // database's poisoned state.
+  Status WaitPublished(uint64_t rev);
+  // With write_mu_ held: refuse every further call with `why` (the first
+  // reason stays).
+  void Poison(Status why);
 
   // Runs `build` under the write mutex; when it returns OK, commits the
   // transaction (Commit), then syncs the WAL. `operation` names it in the log.
   Status Mutate(const Actor& actor, std::string_view operation,
                 const std::function<Status(Txn*)>& build);
+  // Mutate's part under write_mu_; sets *deferred to the revision to wait
+  // for (WaitPublished) when the mutation is durable and not yet published.
+  Status MutateLocked(const Actor& actor, std::string_view operation,
+                      const std::function<Status(Txn*)>& build, uint64_t* deferred);
   // With write_mu_ held: gives the change set the next revision, writes its
-  // keys, the log entry and the revision in one batch, applies it to the
-  // catalog (under the exclusive catalog lock) and wakes followers.
+  // keys, the log entry and the revision in one batch and applies it to the
+  // latest catalog; then publishes it (PublishLocked) unless `defer`, when
+  // the caller waits for a group's publication (WaitPublished) instead.
   // `entry` carries time, actor and operation; its revision and log id are
   // set here unless `replayed` (an entry from another database, kept as is).
-  Status Commit(storage::LogEntry* entry, bool replayed);
+  Status Commit(storage::LogEntry* entry, bool replayed, bool defer = false);
   // Writes a change set's keys into `sink` (reads labels from the catalog,
   // the pre-state). With write_mu_ held.
   Status WriteChangeSet(const storage::ChangeSet& changes, storage::BatchSink* sink) const;
@@ -282,13 +367,10 @@ class DbImpl final : public Db {
   void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
   // Records `rev` as the calling thread's last committed revision.
   void NoteCommitted(uint64_t rev) const;
-  // Makes revision `rev` the current one (with catalog_mu_ held
-  // exclusively, right after its writes and catalog changes); an applied
-  // entry 1 also sets the lineage it brings.
-  void Publish(uint64_t rev, const std::string* applied_log_id);
-  // After Publish, outside the catalog lock: the caller's token, and wakes
-  // WaitForChanges.
-  void Published(uint64_t rev);
+  // Makes revision `rev` the latest one (with write_mu_ held, right after
+  // its writes and catalog changes); an applied entry 1 also sets the
+  // lineage it brings.
+  void Advance(uint64_t rev, const std::string* applied_log_id);
   // Compacted / FailedPrecondition for a read of the log from `since`.
   Status CheckLogRange(uint64_t since) const;
   // Applies one entry from another database (ApplyChanges).
@@ -333,9 +415,6 @@ class DbImpl final : public Db {
   // with time `now_us`; `entry` carries actor and operation (interchange.cc).
   Status ImportFile(std::string_view path, const ImportOptions& options, ImportReport* report,
                     storage::LogEntry* entry, bool replayed);
-  // Syncs the WAL after a write; on failure poisons the database (see the
-  // .cc) and returns why. Called with write_mu_ held, the catalog not.
-  Status SyncOrPoison();
   // FailedPrecondition once closed, or the poisoned state (see Mutate).
   Status CheckOpen() const;
 
@@ -348,10 +427,19 @@ class DbImpl final : public Db {
   Status LoadUser(UserId id, User* u) const;
   Status LoadMembership(UserId user, AccountId account, Membership* m) const;
   Status LoadRole(RoleId id, Role* r) const;
+  // What check, explain and who-can are asked about: an entity (for an
+  // entity permission) or an account (for an account-level one).
+  struct Target {
+    EntityId entity = kNoId;                      // kNoId for an account
+    const query::AccountNode* account = nullptr;  // the entity's owner, or the account
+  };
+  // Finds the target `key` names for `perm`, as `asker` may know it: one
+  // it cannot see is NotFound, worded exactly as a missing one.
+  Status FindTarget(const Actor& asker, query::Perm perm, std::string_view key, Target* target) const;
   // Looks up an entity by kind and key: id and owner from entity_keys.
   Status LookupEntityKey(EntityKind kind, std::string_view key, EntityId* id,
                          AccountId* owner) const;
-  const query::AccountNode* AccountOrNull(AccountId id) const { return catalog_.account(id); }
+  const query::AccountNode* AccountOrNull(AccountId id) const { return cat().account(id); }
   // CheckOpen, and FailedPrecondition naming `what` on a read-only open.
   Status CheckWritable(std::string_view what) const;
   // A viewer-scoped read's viewer: OK for the system and an enabled user;
@@ -386,18 +474,26 @@ class DbImpl final : public Db {
   const uint64_t instance_id_;  // tells this open's cursors from others'
 
   mutable std::shared_mutex close_mu_;
-  mutable std::mutex write_mu_;
-  mutable RwLock catalog_mu_;
-  query::Catalog catalog_;
+  mutable WriterMutex write_mu_;
+  CatalogVersions versions_;  // latest copy: write_mu_; published: ReadScope
   bool closed_ = false;  // guarded by close_mu_
   // Streaming iterators handed out and not yet destroyed: Close() refuses
   // while any is open (RocksDB aborts if it closes under an iterator).
   mutable std::atomic<int64_t> open_iterators_{0};
-  Status poisoned_;      // set (under both locks) when memory no longer matches disk
-  // The change log. revision_ changes under write_mu_ and catalog_mu_
-  // (exclusive) together with the catalog, so a reader holding the catalog
-  // shared sees the revision its snapshot holds.
+  // Set once (under write_mu_) when memory no longer matches disk or a sync
+  // failed; poisoned_flag_ (release/acquire) tells readers it is set.
+  Status poisoned_;
+  std::atomic<bool> poisoned_flag_{false};
+  // The change log. revision_ is the latest revision (the writer's, under
+  // write_mu_); published_ the one readers see. They differ only while a
+  // group of durable mutations waits for its sync.
   std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> published_{0};
+  // Group commit (WaitPublished): one leader at a time syncs and publishes.
+  mutable std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_leader_ = false;           // guarded by sync_mu_
+  std::atomic<int> writers_queued_{0};  // mutations between entry and commit
   std::atomic<uint64_t> log_first_{1};  // oldest revision kept
   std::string log_id_;                  // guarded by write_mu_ (set once on open / first apply)
   mutable std::mutex log_id_mu_;        // for LogId() readers

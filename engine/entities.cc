@@ -61,7 +61,7 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
     const AccountNode* owner = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.owner, "owner", &owner));
     CANOPY_RETURN_IF_ERROR(
-        Require(catalog_, actor, EntityPerm(spec.kind, EntityAction::kWrite), *owner));
+        Require(cat(), actor, EntityPerm(spec.kind, EntityAction::kWrite), *owner));
     const uint8_t k = static_cast<uint8_t>(spec.kind);
     const std::string key_key = storage::EntityKeyKey(k, spec.key);
     bool taken = false;
@@ -71,7 +71,7 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
       CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUnitIds, spec.unit_id, &taken));
       if (taken) return Status::AlreadyExists("unit id '" + spec.unit_id + "' is taken");
     }
-    const EntityId id = catalog_.last_entity_id + 1;
+    const EntityId id = cat().last_entity_id + 1;
     const int64_t now = NowMicros();
     Entity e;
     e.id = id;
@@ -85,8 +85,8 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
     e.updated_us = now;
     e.attributes = spec.attributes;
     txn->Entity(nullptr, &e);
-    txn->Meta(storage::kSeqEntity, catalog_.last_entity_id, id);
-    txn->counts.AddDirect(catalog_, owner->id, spec.kind, 1);
+    txn->Meta(storage::kSeqEntity, cat().last_entity_id, id);
+    txn->counts.AddDirect(cat(), owner->id, spec.kind, 1);
     created = id;
     return Status::Ok();
   });
@@ -121,10 +121,9 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
-  const AccountNode* owner = catalog_.account(e->owner);
-  if (owner == nullptr || !query::SeesEntity(catalog_, viewer, kind, *owner)) {
-    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
-                            std::string(key) + "'");
+  const AccountNode* owner = cat().account(e->owner);
+  if (owner == nullptr || !query::SeesEntity(cat(), viewer, kind, *owner)) {
+    return EntityNotFound(kind, key);
   }
   return e;
 }
@@ -135,8 +134,8 @@ StatusOr<Entity> DbImpl::FindDeviceByUnitId(const Actor& viewer, std::string_vie
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
-  const AccountNode* owner = catalog_.account(e->owner);
-  if (owner == nullptr || !query::SeesEntity(catalog_, viewer, EntityKind::kDevice, *owner)) {
+  const AccountNode* owner = cat().account(e->owner);
+  if (owner == nullptr || !query::SeesEntity(cat(), viewer, EntityKind::kDevice, *owner)) {
     return Status::NotFound("no device with unit id '" + std::string(unit_id) + "'");
   }
   return e;
@@ -146,7 +145,7 @@ StatusOr<Entity> DbImpl::FindDeviceByUnitId(std::string_view unit_id) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::string v;
-  Status s = store_->Get(storage::kUnitIds, unit_id, &v);
+  Status s = store_->Get(storage::kUnitIds, unit_id, &v, snap());
   if (s.IsNotFound()) {
     return Status::NotFound("no device with unit id '" + std::string(unit_id) + "'");
   }
@@ -174,10 +173,10 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
       }
       CANOPY_RETURN_IF_ERROR(CheckText("unit id", *patch.unit_id, true));
     }
-    const AccountNode* owner = catalog_.account(e.owner);
+    const AccountNode* owner = cat().account(e.owner);
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
     CANOPY_RETURN_IF_ERROR(
-        Require(catalog_, actor, EntityPerm(e.kind, EntityAction::kWrite), *owner));
+        Require(cat(), actor, EntityPerm(e.kind, EntityAction::kWrite), *owner));
     if (patch.unit_id && *patch.unit_id != e.unit_id) {
       if (!patch.unit_id->empty()) {
         bool taken = false;
@@ -204,12 +203,12 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
     txn->arguments = query::JsonObject().Uint("id", id).str();
     Entity e;
     CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e, actor));
-    const AccountNode* owner = catalog_.account(e.owner);
+    const AccountNode* owner = cat().account(e.owner);
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
     CANOPY_RETURN_IF_ERROR(
-        Require(catalog_, actor, EntityPerm(e.kind, EntityAction::kDelete), *owner));
+        Require(cat(), actor, EntityPerm(e.kind, EntityAction::kDelete), *owner));
     txn->Entity(&e, nullptr);
-    txn->counts.AddDirect(catalog_, owner->id, e.kind, -1);
+    txn->counts.AddDirect(cat(), owner->id, e.kind, -1);
     return Status::Ok();
   });
 }
@@ -240,9 +239,9 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, target, "target", &to));
     const query::Perm assign = EntityPerm(kind, EntityAction::kAssign);
     const query::UserNode* user = nullptr;
-    CANOPY_RETURN_IF_ERROR(query::ResolveActor(catalog_, actor, &user));
+    CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), actor, &user));
     // Denied on the target: every item is denied (and reported as such).
-    const Status target_ok = Require(catalog_, actor, assign, *to);
+    const Status target_ok = Require(cat(), actor, assign, *to);
     if (!target_ok.ok() && !target_ok.IsPermissionDenied()) return target_ok;
 
     // Resolve every ref and judge it; nothing is written unless all pass.
@@ -259,7 +258,7 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
         found = LookupEntityKey(kind, ref, &eid, &owner);
       } else {
         std::string v;
-        found = store_->Get(storage::kUnitIds, ref, &v);
+        found = store_->Get(storage::kUnitIds, ref, &v, snap());
         if (found.IsNotFound()) {
           found = Status::NotFound("no device with unit id '" + ref + "'");
         } else if (found.ok() && v.size() == 8) {
@@ -273,8 +272,8 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       if (found.ok() && user != nullptr) {
         // An entity the actor can neither read nor assign is reported like
         // a missing one, so a refusal does not reveal that it exists.
-        const AccountNode* owner = catalog_.account(e.owner);
-        if (owner == nullptr || !query::SeesEntity(catalog_, actor, kind, *owner)) {
+        const AccountNode* owner = cat().account(e.owner);
+        if (owner == nullptr || !query::SeesEntity(cat(), actor, kind, *owner)) {
           found = Status::NotFound(by == EntityRef::kKey
                                        ? "no " + std::string(EntityKindName(kind)) + " with key '" + ref + "'"
                                        : "no device with unit id '" + ref + "'");
@@ -307,10 +306,10 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       if (!target_ok.ok()) {
         judged = source_ok.emplace(e.owner, target_ok).first;
       } else if (judged == source_ok.end()) {
-        const AccountNode* from = catalog_.account(e.owner);
+        const AccountNode* from = cat().account(e.owner);
         Status st = from == nullptr
                         ? Status::Corruption(Describe(kind, e.key) + " has no owner")
-                        : Require(catalog_, actor, assign, *from);
+                        : Require(cat(), actor, assign, *from);
         judged = source_ok.emplace(e.owner, st).first;
       }
       if (!judged->second.ok()) {
@@ -355,8 +354,8 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       e.owner = to->id;
       e.updated_us = now;
       txn->Entity(&before, &e);
-      txn->counts.AddDirect(catalog_, before.owner, kind, -1);
-      txn->counts.AddDirect(catalog_, to->id, kind, 1);
+      txn->counts.AddDirect(cat(), before.owner, kind, -1);
+      txn->counts.AddDirect(cat(), to->id, kind, 1);
     }
     return Status::Ok();
   });

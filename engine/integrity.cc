@@ -58,7 +58,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   // without holding the catalog lock: queries go on while the check runs.
   // Every change to the catalog or poisoned_ happens under write_mu_.
   std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> no_writes(write_mu_);
+  WriteGuard no_writes(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   Problems problems(problems_out);
   const storage::Store& st = *store_;
@@ -105,7 +105,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
       problems.Add("account key '" + a.key + "' does not point at account " + Id(id));
     }
     if (id > fresh.last_account_id) problems.Add("account id " + Id(id) + " beyond the sequence");
-    const query::AccountNode* mem = catalog_.account(id);
+    const query::AccountNode* mem = cat().account(id);
     if (mem == nullptr || mem->label != a.label || mem->parent != a.parent ||
         mem->depth != a.depth || mem->children != a.children || mem->members != a.members ||
         mem->descendants != a.descendants || mem->tenant != a.tenant ||
@@ -122,7 +122,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
       }
     }
   }
-  if (catalog_.accounts.size() != fresh.accounts.size() || catalog_.roots != fresh.roots) {
+  if (cat().accounts.size() != fresh.accounts.size() || cat().roots != fresh.roots) {
     problems.Add("in-memory account set differs from the stored one");
   }
   size_t key_entries = 0;
@@ -244,7 +244,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   size_t memberships = 0;
   for (const auto& [uid, u] : fresh.users) {
     if (uid > fresh.last_user_id) problems.Add("user id " + Id(uid) + " beyond the sequence");
-    const query::UserNode* mem = catalog_.user(uid);
+    const query::UserNode* mem = cat().user(uid);
     if (mem == nullptr || mem->home != u.home || mem->disabled != u.disabled ||
         mem->login != u.login || mem->memberships.size() != u.memberships.size()) {
       problems.Add("in-memory user " + Id(uid) + " differs from the stored one");
@@ -278,7 +278,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   if (logins != fresh.users.size()) problems.Add("login index size differs from the user count");
   if (homes != fresh.users.size()) problems.Add("user home index size differs from the user count");
   if (member_entries != memberships) problems.Add("members index size differs from the memberships");
-  if (catalog_.users.size() != fresh.users.size()) problems.Add("in-memory user set differs");
+  if (cat().users.size() != fresh.users.size()) problems.Add("in-memory user set differs");
   size_t role_names = 0;
   CANOPY_RETURN_IF_ERROR(Scan(st, storage::kRoleNames, [&](auto k, auto v) {
     ++role_names;
@@ -292,18 +292,18 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   for (const auto& [rid, r] : fresh.roles) {
     if (r.builtin) continue;
     ++custom;
-    const query::RoleNode* mem = catalog_.role(rid);
+    const query::RoleNode* mem = cat().role(rid);
     if (mem == nullptr || !(mem->perms == r.perms) || mem->uses != r.uses || mem->name != r.name) {
       problems.Add("in-memory role '" + r.name + "' differs from the stored one (uses " +
                    (mem ? Id(mem->uses) : "-") + " vs " + Id(r.uses) + ")");
     }
   }
   if (role_names != custom) problems.Add("role name index size differs from the custom roles");
-  if (catalog_.roles.size() != fresh.roles.size()) problems.Add("in-memory role set differs");
-  if (catalog_.last_account_id != fresh.last_account_id ||
-      catalog_.last_entity_id != fresh.last_entity_id ||
-      catalog_.last_user_id != fresh.last_user_id || catalog_.last_role_id != fresh.last_role_id ||
-      catalog_.next_root_ordinal != fresh.next_root_ordinal) {
+  if (cat().roles.size() != fresh.roles.size()) problems.Add("in-memory role set differs");
+  if (cat().last_account_id != fresh.last_account_id ||
+      cat().last_entity_id != fresh.last_entity_id ||
+      cat().last_user_id != fresh.last_user_id || cat().last_role_id != fresh.last_role_id ||
+      cat().next_root_ordinal != fresh.next_root_ordinal) {
     problems.Add("in-memory sequences differ from the stored ones");
   }
 

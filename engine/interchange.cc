@@ -1093,7 +1093,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   ImportReport* rep = report != nullptr ? report : &local;
   *rep = ImportReport();
   std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> w(write_mu_);
+  WriteGuard w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("import"));
   if (!actor.is_system()) {
     return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
@@ -1206,7 +1206,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
   PhaseTrace trace;
   try {
     ScratchDir scratch(store_->path());  // outlives the importer's stream
-    Importer im(catalog_, *store_, rep, &scratch, entry->time_us);
+    Importer im(cat(), *store_, rep, &scratch, entry->time_us);
     // The change log carries the import's input (so a follower replays it),
     // staged chunk by chunk as the file is read.
     const uint64_t rev = revision_.load() + 1;
@@ -1374,22 +1374,20 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       }
     }
 
-    // Applies the import (one atomic RocksDB call) and reloads the catalog,
-    // under the exclusive catalog lock: only for that, not while the files
-    // are built.
+    // Applies the import (one atomic RocksDB call), reloads the latest
+    // catalog and publishes both (with sync on, after syncing the WAL).
+    // Readers go on reading the published state meanwhile.
     auto commit = [&](const std::function<Status()>& apply) -> Status {
-      {
-        WriteLock l(catalog_mu_);
-        CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
-        Status reload = catalog_.Load(*store_);
-        if (!reload.ok()) {
-          poisoned_ = reload.WithContext("reload after import");
-          return poisoned_;
-        }
-        Publish(rev, replayed ? &entry->log_id : nullptr);
+      CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
+      Status reload = versions_.latest().Load(*store_);
+      if (!reload.ok()) {
+        Poison(reload.WithContext("reload after import"));
+        return poisoned_;
       }
-      Published(rev);
-      return Status::Ok();
+      versions_.NoteReplaced();
+      Advance(rev, replayed ? &entry->log_id : nullptr);
+      NoteCommitted(rev);
+      return PublishLocked();
     };
     if (im.total() <= kBatchLimit && im.entity_stream() == nullptr &&
         im.log_stream() == nullptr) {
@@ -1406,7 +1404,6 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         }
       }
       CANOPY_RETURN_IF_ERROR(commit([&] { return store_->Write(&batch); }));
-      if (options_.sync) CANOPY_RETURN_IF_ERROR(SyncOrPoison());
     } else {
       CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im, scratch, [&](const auto& args) {
         return commit([&] {
@@ -1429,32 +1426,61 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   *rep = ImportReport();
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  const rocksdb::Snapshot* snap = store_->db()->GetSnapshot();
-  std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> snap_owner(
-      snap, [db = store_->db()](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  const rocksdb::Snapshot* snap = scope.snapshot().get();
   // Built-in role names are code; custom ones come from the snapshot.
   const uint64_t total_entities = [&] {
     int64_t n = 0;
-    for (AccountId r : catalog_.roots) {
-      for (EntityKind k : kAllEntityKinds) n += catalog_.account(r)->count(k).subtree;
+    for (AccountId r : cat().roots) {
+      for (EntityKind k : kAllEntityKinds) n += cat().account(r)->count(k).subtree;
     }
     return static_cast<uint64_t>(n);
   }();
   scope.ReleaseCatalog();
 
-  // A new or regular file is written beside it (PATH.tmp, replacing one a
-  // killed export left) and renamed into place once synced, so PATH is
-  // never half-written. Anything else (/dev/stdout, a pipe, a FIFO) is
+  // "-" is the standard output, written in place through the descriptor
+  // the process already has (its redirection, append mode included, is
+  // kept). A symbolic link is followed to the file it names, and that file
+  // is what gets replaced: the link itself never is (so "/dev/stdout" on a
+  // redirected output replaces the redirection's file, never the device
+  // link). A new or regular file is written beside it (PATH.tmp, replacing
+  // one a killed export left) and renamed into place once synced, so PATH
+  // is never half-written. Anything else (a pipe, a FIFO, a device) is
   // written in place: renaming over it would replace the special file.
+  const bool to_stdout = path == "-";
+  std::string target(path);
+  if (!to_stdout) {
+    std::error_code link_error;
+    if (std::filesystem::is_symlink(std::filesystem::symlink_status(target, link_error))) {
+      const auto followed = std::filesystem::status(target, link_error);
+      if (link_error || !std::filesystem::exists(followed)) {
+        return Status::InvalidArgument("export '" + target +
+                                       "' is a symbolic link to nothing that exists");
+      }
+      if (std::filesystem::is_regular_file(followed)) {
+        std::filesystem::path resolved = std::filesystem::canonical(target, link_error);
+        if (link_error) {
+          return Status::IOError("cannot resolve '" + target + "': " + link_error.message());
+        }
+        target = resolved.string();
+      }  // else a pipe, device...: written in place through the link
+    }
+  }
   std::error_code kind_error;
-  const auto kind = std::filesystem::status(std::string(path), kind_error);
-  const bool in_place = !kind_error && std::filesystem::exists(kind) &&
-                        !std::filesystem::is_regular_file(kind);
-  if (!kind_error && std::filesystem::is_directory(kind)) {
+  const auto kind = std::filesystem::status(target, kind_error);
+  const bool in_place = to_stdout || (!kind_error && std::filesystem::exists(kind) &&
+                                      !std::filesystem::is_regular_file(kind));
+  if (!to_stdout && !kind_error && std::filesystem::is_directory(kind)) {
     return Status::InvalidArgument("export '" + std::string(path) + "' is a folder");
   }
-  std::string tmp = in_place ? std::string(path) : std::string(path) + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  std::string tmp = to_stdout ? std::string("(standard output)") : in_place ? target : target + ".tmp";
+  std::FILE* f = nullptr;
+  if (to_stdout) {
+    const int fd = ::dup(STDOUT_FILENO);
+    f = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+    if (f == nullptr && fd >= 0) ::close(fd);
+  } else {
+    f = std::fopen(tmp.c_str(), "wb");
+  }
   if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
   XXH3_state_t* hash = XXH3_createState();
@@ -1617,13 +1643,12 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   rep->lines = records + 1;
   if (!in_place) {
     std::error_code ec;
-    std::filesystem::rename(tmp, std::string(path), ec);
+    std::filesystem::rename(tmp, target, ec);
     if (ec) {
-      return Status::IOError("cannot rename '" + tmp + "' to '" + std::string(path) +
-                             "': " + ec.message());
+      return Status::IOError("cannot rename '" + tmp + "' to '" + target + "': " + ec.message());
     }
     // The rename itself survives a power loss once its folder is synced.
-    const std::string folder = std::filesystem::path(std::string(path)).parent_path().string();
+    const std::string folder = std::filesystem::path(target).parent_path().string();
     const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
     if (dir >= 0) {
       ::fsync(dir);

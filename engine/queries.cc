@@ -44,15 +44,10 @@ Status ResolveEntityPerm(EntityKind kind, std::string_view permission, Perm* out
   return Status::Ok();
 }
 
-// An entity permission by name; its kind follows from it.
-Status ResolvePermKind(std::string_view permission, Perm* perm, EntityKind* kind) {
+// A permission by name, for check, explain and who-can.
+Status ResolvePerm(std::string_view permission, Perm* perm) {
   auto p = query::ParsePerm(permission);
   if (!p) return Status::InvalidArgument("unknown permission '" + std::string(permission) + "'");
-  query::EntityAction action;
-  if (!query::IsEntityPerm(*p, kind, &action)) {
-    return Status::InvalidArgument("permission '" + std::string(permission) +
-                                   "' is not a permission on entities");
-  }
   *perm = *p;
   return Status::Ok();
 }
@@ -142,17 +137,18 @@ class TrackedIterator final : public VisibleIterator {
 Status DbImpl::PlanView(const VisibleRequest& request, Perm perm, uint64_t fingerprint,
                         std::shared_ptr<const query::ScanView>* view) const {
   std::vector<query::Grant> grants;
-  CANOPY_RETURN_IF_ERROR(query::PlanGrants(catalog_, request.viewer, perm, request.within,
+  CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
                                            request.direct_only, &grants));
-  rocksdb::DB* db = store_->db();
-  auto v = std::make_shared<query::ScanView>(db, db->GetSnapshot(), std::move(grants), fingerprint);
-  v->set_revision(revision_.load());
+  const ReadContext* ctx = ReadContextOfThisThread();
+  auto v = std::make_shared<query::ScanView>(ctx != nullptr ? ctx->snapshot : NewSnapshot(),
+                                             std::move(grants), fingerprint);
+  v->set_revision(head());
   *view = std::move(v);
   return Status::Ok();
 }
 
 Status DbImpl::CheckFresh(uint64_t min_revision) const {
-  const uint64_t at = revision_.load();
+  const uint64_t at = head();
   if (min_revision <= at) return Status::Ok();
   return Status::FailedPrecondition("this database is at revision " + std::to_string(at) +
                                     ", not yet at the requested revision " +
@@ -207,7 +203,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
       // user disabled) ends the snapshot: the page reads the latest state.
       if (view != nullptr) {
         std::vector<query::Grant> now;
-        Status planned = query::PlanGrants(catalog_, request.viewer, perm, request.within,
+        Status planned = query::PlanGrants(cat(), request.viewer, perm, request.within,
                                            request.direct_only, &now);
         if (!planned.ok() || !SameGrants(now, view->grants())) {
           views_.Erase(view_id);
@@ -274,11 +270,11 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
   if (filter.Unfiltered()) {
     // No scan: sum the maintained counters over the disjoint grants.
     std::vector<query::Grant> grants;
-    CANOPY_RETURN_IF_ERROR(query::PlanGrants(catalog_, request.viewer, perm, request.within,
+    CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
                                              request.direct_only, &grants));
     int64_t total = 0;
     for (const auto& g : grants) {
-      const auto& c = catalog_.account(g.account)->count(request.kind);
+      const auto& c = cat().account(g.account)->count(request.kind);
       total += g.branch ? c.subtree : c.direct;
     }
     return static_cast<uint64_t>(total);
@@ -293,57 +289,80 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
   return n;
 }
 
-StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
-                             std::string_view entity_key) const {
-  Perm perm;
+Status DbImpl::FindTarget(const Actor& asker, Perm perm, std::string_view key,
+                          Target* target) const {
+  *target = Target();
   EntityKind kind;
-  CANOPY_RETURN_IF_ERROR(ResolvePermKind(permission, &perm, &kind));
+  query::EntityAction action;
+  if (query::IsEntityPerm(perm, &kind, &action)) {
+    AccountId owner_id;
+    CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, key, &target->entity, &owner_id));
+    target->account = cat().account(owner_id);
+    if (target->account == nullptr) {
+      return Status::Corruption("entity '" + std::string(key) + "' has no owner");
+    }
+    if (!query::SeesEntity(cat(), asker, kind, *target->account)) return EntityNotFound(kind, key);
+    return Status::Ok();
+  }
+  // An account-level permission: the key names an account.
+  std::string v;
+  Status s = store_->Get(storage::kAccountKeys, key, &v, snap());
+  if (s.IsNotFound()) return AccountKeyNotFound(key);
+  CANOPY_RETURN_IF_ERROR(s);
+  if (v.size() != 8) return Status::Corruption("account key index entry is damaged");
+  target->account = cat().account(storage::DecodeFixed64BE(v.data()));
+  if (target->account == nullptr) return Status::Corruption("account key '" + std::string(key) + "' points at no account");
+  if (!query::SeesAccount(cat(), asker, *target->account)) return AccountKeyNotFound(key);
+  return Status::Ok();
+}
+
+StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
+                             std::string_view key) const {
+  Perm perm;
+  CANOPY_RETURN_IF_ERROR(ResolvePerm(permission, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  const query::UserNode* u = catalog_.user(user);
+  const query::UserNode* u = cat().user(user);
   if (u == nullptr && user != kNoId) {
     return Status::NotFound("no user with id " + std::to_string(user));
   }
-  EntityId id;
-  AccountId owner_id;
-  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
-  const query::AccountNode* owner = catalog_.account(owner_id);
-  if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
-  if (user == kNoId) return true;  // the system actor
-  if (u->disabled) return false;
-  for (const auto& m : u->memberships) {
-    if (catalog_.role(m.role)->perms.Has(perm) && query::Covers(catalog_, m, *owner)) return true;
-  }
-  return false;
+  // A disabled user holds nothing: the answer is no, whatever the key
+  // names (or whether it names anything).
+  if (u != nullptr && u->disabled) return false;
+  const Actor asker = u == nullptr ? Actor::System() : Actor::User(user);
+  Target target;
+  CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
+  if (u == nullptr) return true;  // the system actor
+  return query::PermsOn(cat(), *u, *target.account).Has(perm);
 }
 
-Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view entity_key,
+Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view key,
                        Explanation* explanation) const {
   if (explanation == nullptr) return Status::InvalidArgument("explanation is null");
   Perm perm;
-  EntityKind kind;
-  CANOPY_RETURN_IF_ERROR(ResolvePermKind(permission, &perm, &kind));
+  CANOPY_RETURN_IF_ERROR(ResolvePerm(permission, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  const query::UserNode* u = catalog_.user(user);
+  const query::UserNode* u = cat().user(user);
   if (u == nullptr && user != kNoId) {
     return Status::NotFound("no user with id " + std::to_string(user));
   }
-  EntityId id;
-  AccountId owner_id;
-  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, entity_key, &id, &owner_id));
-  const query::AccountNode* owner = catalog_.account(owner_id);
-  if (owner == nullptr) return Status::Corruption("entity '" + std::string(entity_key) + "' has no owner");
-  if (user == kNoId) {
-    *explanation = Explanation();
-    explanation->allowed = true;
-    explanation->reason = "the system actor may do anything";
-    explanation->owner = owner_id;
-    explanation->entity = id;
+  *explanation = Explanation();
+  if (u != nullptr && u->disabled) {
+    explanation->reason = "user '" + u->login + "' is disabled and holds no permissions";
     return Status::Ok();
   }
-  *explanation = query::ExplainAccess(catalog_, *u, perm, *owner);
-  explanation->entity = id;
+  const Actor asker = u == nullptr ? Actor::System() : Actor::User(user);
+  Target target;
+  CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
+  if (u == nullptr) {
+    explanation->allowed = true;
+    explanation->reason = "the system actor may do anything";
+  } else {
+    *explanation = query::ExplainAccess(cat(), *u, perm, *target.account);
+  }
+  explanation->owner = target.account->id;
+  explanation->entity = target.entity;
   return Status::Ok();
 }
 
@@ -352,8 +371,7 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   page->items.clear();
   page->next_cursor.clear();
   Perm perm;
-  EntityKind kind;
-  CANOPY_RETURN_IF_ERROR(ResolvePermKind(request.permission, &perm, &kind));
+  CANOPY_RETURN_IF_ERROR(ResolvePerm(request.permission, &perm));
   if (request.limit == 0 || request.limit > kMaxPage) {
     return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxPage));
   }
@@ -376,20 +394,13 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   CANOPY_RETURN_IF_ERROR(CheckViewer(request.viewer));
-  page->revision = revision_.load();
-  EntityId id;
-  AccountId owner_id;
-  CANOPY_RETURN_IF_ERROR(LookupEntityKey(kind, request.entity_key, &id, &owner_id));
-  const query::AccountNode* owner = catalog_.account(owner_id);
-  if (owner == nullptr) return Status::Corruption("entity has no owner");
-  if (!query::SeesEntity(catalog_, request.viewer, kind, *owner)) {
-    return Status::NotFound(std::string("no ") + EntityKindName(kind) + " with key '" +
-                            request.entity_key + "'");
-  }
-  std::vector<WhoCanItem> all = query::UsersWhoCan(catalog_, perm, *owner);
+  page->revision = head();
+  Target target;
+  CANOPY_RETURN_IF_ERROR(FindTarget(request.viewer, perm, request.entity_key, &target));
+  std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account);
   std::erase_if(all, [&](const WhoCanItem& item) {
-    return !query::SeesMembership(catalog_, request.viewer, *catalog_.user(item.user),
-                                  *catalog_.account(item.via_account));
+    return !query::SeesMembership(cat(), request.viewer, *cat().user(item.user),
+                                  *cat().account(item.via_account));
   });
   size_t i = 0;
   while (i < all.size() && all[i].user <= after) ++i;
@@ -408,8 +419,8 @@ Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
-  const uint64_t at = revision_.load();
-  CANOPY_RETURN_IF_ERROR(query::AccountsTable(catalog_, *store_, request, page));
+  const uint64_t at = head();
+  CANOPY_RETURN_IF_ERROR(query::AccountsTable(cat(), *store_, snap(), request, page));
   page->revision = at;
   return Status::Ok();
 }
@@ -425,7 +436,7 @@ StatusOr<AccountSummary> DbImpl::Summary(const Actor& viewer, AccountId id) cons
   const query::AccountNode* a = nullptr;
   CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, id, "summary", &a));
   AccountSummary out;
-  CANOPY_RETURN_IF_ERROR(query::Summarize(catalog_, *store_, viewer, id, &out));
+  CANOPY_RETURN_IF_ERROR(query::Summarize(cat(), *store_, snap(), viewer, id, &out));
   return out;
 }
 
@@ -435,7 +446,7 @@ StatusOr<std::string> DbImpl::GraphJson(const Actor& viewer, AccountId root,
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::string out;
   CANOPY_RETURN_IF_ERROR(
-      query::Graph(catalog_, *store_, viewer, root, max_levels, query::GraphFormat::kJson, &out));
+      query::Graph(cat(), *store_, snap(), viewer, root, max_levels, query::GraphFormat::kJson, &out));
   return out;
 }
 
@@ -445,7 +456,7 @@ StatusOr<std::string> DbImpl::GraphDot(const Actor& viewer, AccountId root,
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::string out;
   CANOPY_RETURN_IF_ERROR(
-      query::Graph(catalog_, *store_, viewer, root, max_levels, query::GraphFormat::kDot, &out));
+      query::Graph(cat(), *store_, snap(), viewer, root, max_levels, query::GraphFormat::kDot, &out));
   return out;
 }
 

@@ -181,7 +181,7 @@ Status DbImpl::StartReplica() {
   replica_id_ = NewReplicaId();
   {
     // Where do we stand against the log in etcd?
-    std::lock_guard<std::mutex> w(write_mu_);
+    WriteGuard w(write_mu_);
     uint64_t head = 0, first = 0;
     Status b = log_->Bounds(&head, &first);
     if (b.ok()) {
@@ -310,7 +310,7 @@ void DbImpl::FollowLoop() {
       s = log_->Read(revision_.load() + 1, kReadBatch, &entries, &etcd_rev);
       if (!s.ok() || entries.empty()) break;
       WhilePaused(follower_paused_, stop_replica_);
-      std::lock_guard<std::mutex> w(write_mu_);
+      WriteGuard w(write_mu_);
       if (!CheckOpen().ok()) return;
       for (replication::LogEntryBytes& e : entries) {
         s = ApplyFromLog(e.bytes, e.revision);
@@ -325,7 +325,7 @@ void DbImpl::FollowLoop() {
           etcd_rev,
           [this](replication::LogEntryBytes&& e) -> Status {
             WhilePaused(follower_paused_, stop_replica_);
-            std::lock_guard<std::mutex> w(write_mu_);
+            WriteGuard w(write_mu_);
             CANOPY_RETURN_IF_ERROR(CheckOpen());
             CANOPY_RETURN_IF_ERROR(ApplyFromLog(e.bytes, e.revision));
             NoteApplied(e.bytes);
@@ -466,9 +466,7 @@ Status DbImpl::CommitReplicated(storage::LogEntry* entry, bool* conflict) {
   if (*conflict) return Status::Ok();
   // In etcd: apply it here before returning (read-your-writes). Should
   // this fail, the follower applies the entry from etcd instead.
-  CANOPY_RETURN_IF_ERROR(Commit(entry, /*replayed=*/true));
-  if (options_.sync) return SyncOrPoison();
-  return Status::Ok();
+  return Commit(entry, /*replayed=*/true);
 }
 
 int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
@@ -493,9 +491,11 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
 
 Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
-  std::lock_guard<std::mutex> w(write_mu_);
+  WriteGuard w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("checkpoint"));
   if (dir.empty()) return Status::InvalidArgument("checkpoint folder is empty");
+  // A checkpoint holds only published (with sync on: durable) revisions.
+  CANOPY_RETURN_IF_ERROR(PublishLocked());
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     return Status::AlreadyExists("checkpoint folder '" + dir + "' already exists");
@@ -606,7 +606,7 @@ StatusOr<uint64_t> DbImpl::SyncWithLog(uint32_t timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (revision_.load() < head) {
     // The follower applies it; if it is slow (or reconnecting), fetch here.
-    std::unique_lock<std::mutex> w(write_mu_, std::defer_lock);
+    std::unique_lock<WriterMutex> w(write_mu_, std::defer_lock);
     if (w.try_lock()) {
       CANOPY_RETURN_IF_ERROR(CatchUpLocked(head));
       break;

@@ -36,11 +36,11 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
     CANOPY_RETURN_IF_ERROR(CheckText("user name", spec.name));
     const AccountNode* a = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.account, "user account", &a));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *a));
     bool taken = false;
     CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUserLogins, spec.login, &taken));
     if (taken) return Status::AlreadyExists("login '" + spec.login + "' is taken");
-    const UserId id = catalog_.last_user_id + 1;
+    const UserId id = cat().last_user_id + 1;
     User u;
     u.id = id;
     u.login = spec.login;
@@ -48,7 +48,7 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
     u.account = a->id;
     u.created_us = u.updated_us = NowMicros();
     txn->User(nullptr, &u);
-    txn->Meta(storage::kSeqUser, catalog_.last_user_id, id);
+    txn->Meta(storage::kSeqUser, cat().last_user_id, id);
     created = id;
     return Status::Ok();
   });
@@ -68,7 +68,7 @@ StatusOr<User> DbImpl::FindUser(std::string_view login) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   std::string v;
-  Status s = store_->Get(storage::kUserLogins, login, &v);
+  Status s = store_->Get(storage::kUserLogins, login, &v, snap());
   if (s.IsNotFound()) return Status::NotFound("no user with login '" + std::string(login) + "'");
   CANOPY_RETURN_IF_ERROR(s);
   if (v.size() != 8) return Status::Corruption("login index entry is damaged");
@@ -83,8 +83,8 @@ StatusOr<User> DbImpl::FindUser(const Actor& viewer, std::string_view login) con
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
-  const UserNode* n = catalog_.user(u->id);
-  if (n == nullptr || !query::SeesUser(catalog_, viewer, *n)) {
+  const UserNode* n = cat().user(u->id);
+  if (n == nullptr || !query::SeesUser(cat(), viewer, *n)) {
     return Status::NotFound("no user with login '" + std::string(login) + "'");
   }
   return u;
@@ -102,13 +102,13 @@ StatusOr<std::vector<User>> DbImpl::UsersOf(const Actor& viewer, AccountId accou
   CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, account, "users of", &a));
   std::vector<User> out;
   std::string prefix = storage::IdKey(account);
-  auto it = store_->NewIterator(storage::kUserHomes, nullptr, prefix,
+  auto it = store_->NewIterator(storage::kUserHomes, snap(), prefix,
                                 storage::PrefixSuccessor(prefix));
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     if ((*it)->key().size() != 16) return Status::Corruption("a user home index entry is damaged");
     const UserId id = storage::DecodeFixed64BE((*it)->key().data() + 8);
-    const UserNode* n = catalog_.user(id);
-    if (n != nullptr && !query::SeesUser(catalog_, viewer, *n)) continue;
+    const UserNode* n = cat().user(id);
+    if (n != nullptr && !query::SeesUser(cat(), viewer, *n)) continue;
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
     out.push_back(std::move(u));
@@ -123,7 +123,7 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("user name", *patch.name));
     const UserNode* un = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireUser(actor, id, &un));
-    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(catalog_, actor, Perm::kUserUpdate, *un,
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(cat(), actor, Perm::kUserUpdate, *un,
                                                   "cannot update user '" + un->login + "'"));
     if (!patch.name) return Status::Ok();
     User u;
@@ -143,7 +143,7 @@ Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
     const UserNode* un = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireUser(actor, id, &un));
     CANOPY_RETURN_IF_ERROR(query::RequireOverUser(
-        catalog_, actor, Perm::kUserUpdate, *un,
+        cat(), actor, Perm::kUserUpdate, *un,
         std::string(disabled ? "cannot disable" : "cannot enable") + " user '" + un->login + "'"));
     if (un->disabled == disabled) return Status::Ok();
     User u;
@@ -161,7 +161,7 @@ Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
     txn->arguments = query::JsonObject().Uint("id", id).str();
     const UserNode* un = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireUser(actor, id, &un));
-    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(catalog_, actor, Perm::kUserRemove, *un,
+    CANOPY_RETURN_IF_ERROR(query::RequireOverUser(cat(), actor, Perm::kUserRemove, *un,
                                                   "cannot remove user '" + un->login + "'"));
     for (const MembershipNode& m : un->memberships) {
       Membership mem;
@@ -190,8 +190,8 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, account, "invite", &a));
     const RoleNode* r = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireRole(actor, role, &r));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
-    const AccountNode* home = catalog_.account(un->home);
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *a));
+    const AccountNode* home = cat().account(un->home);
     CANOPY_RETURN_IF_ERROR(
         rules::MembershipInReach(un->login, home->key, home->label, a->key, a->label));
     if (!r->builtin && r->tenant != a->tenant) {
@@ -201,9 +201,9 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     }
     bool b = false;
     CANOPY_RETURN_IF_ERROR(rules::MembershipBranch(a->settings, branch, a->key, &b));
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, b, *a,
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, r->perms, b, *a,
                                                "cannot grant role " + r->name));
-    if (catalog_.membership(user, account) != nullptr) {
+    if (cat().membership(user, account) != nullptr) {
       return Status::AlreadyExists("user '" + un->login + "' is already a member of account " +
                                    Quote(*a) + "; change its role instead");
     }
@@ -248,19 +248,19 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
-    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, actor, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(FindMembership(cat(), actor, user, account, &un, &a, &m));
     const RoleNode* r = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireRole(actor, role, &r));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserInvite, *a));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *a));
     if (!r->builtin && r->tenant != a->tenant) {
       return Status::FailedPrecondition("custom role '" + r->name +
                                         "' belongs to another root tenant than account " +
                                         Quote(*a));
     }
-    const RoleNode* old = catalog_.role(m->role);
-    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(catalog_, actor, *un, *m,
+    const RoleNode* old = cat().role(m->role);
+    CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(cat(), actor, *un, *m,
                                                          "cannot change role " + old->name));
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, m->branch, *a,
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, r->perms, m->branch, *a,
                                                "cannot grant role " + r->name));
     if (m->role == role) return Status::Ok();
     Membership mem;
@@ -278,11 +278,11 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
-    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, actor, user, account, &un, &a, &m));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kAccessGrant, *a));
-    const RoleNode* r = catalog_.role(m->role);
+    CANOPY_RETURN_IF_ERROR(FindMembership(cat(), actor, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccessGrant, *a));
+    const RoleNode* r = cat().role(m->role);
     CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
-        catalog_, actor, *un, *m,
+        cat(), actor, *un, *m,
         "cannot change the branch access of a member with role " + r->name));
     if (!branch && a->settings.sub_account_access == SubAccountAccess::kAlwaysOn) {
       return Status::FailedPrecondition("account " + Quote(*a) +
@@ -290,7 +290,7 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
                                         "sub-accounts cannot be revoked");
     }
     if (branch) {
-      CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms, true, *a,
+      CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, r->perms, true, *a,
                                                  "cannot give role " + r->name +
                                                      " on sub-accounts"));
     }
@@ -310,11 +310,11 @@ Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId accou
     const UserNode* un;
     const AccountNode* a;
     const MembershipNode* m;
-    CANOPY_RETURN_IF_ERROR(FindMembership(catalog_, actor, user, account, &un, &a, &m));
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kUserRemove, *a));
-    const RoleNode* r = catalog_.role(m->role);
+    CANOPY_RETURN_IF_ERROR(FindMembership(cat(), actor, user, account, &un, &a, &m));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *a));
+    const RoleNode* r = cat().role(m->role);
     CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
-        catalog_, actor, *un, *m, "cannot remove a member with role " + r->name));
+        cat(), actor, *un, *m, "cannot remove a member with role " + r->name));
     Membership mem;
     CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
     txn->Membership(&mem, nullptr);
@@ -330,16 +330,16 @@ StatusOr<std::vector<Membership>> DbImpl::MembershipsOf(const Actor& viewer, Use
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
-  const UserNode* un = catalog_.user(user);
-  if (un == nullptr || !query::SeesUser(catalog_, viewer, *un)) {
+  const UserNode* un = cat().user(user);
+  if (un == nullptr || !query::SeesUser(cat(), viewer, *un)) {
     return Status::NotFound("no user with id " + std::to_string(user));
   }
   std::vector<Membership> out;
   for (const auto& m : un->memberships) {
-    if (!query::SeesMembership(catalog_, viewer, *un, *catalog_.account(m.account))) continue;
+    if (!query::SeesMembership(cat(), viewer, *un, *cat().account(m.account))) continue;
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(
-        store_->Get(storage::kMemberships, storage::PairKey(user, m.account), &bytes));
+        store_->Get(storage::kMemberships, storage::PairKey(user, m.account), &bytes, snap()));
     Membership mem;
     CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
     mem.user = user;
@@ -361,10 +361,10 @@ StatusOr<std::vector<Membership>> DbImpl::MembersOf(const Actor& viewer, Account
   CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, account, "members of", &a));
   std::vector<Membership> out;
   for (UserId uid : a->members) {
-    if (!query::SeesMembership(catalog_, viewer, *catalog_.user(uid), *a)) continue;
+    if (!query::SeesMembership(cat(), viewer, *cat().user(uid), *a)) continue;
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(
-        store_->Get(storage::kMemberships, storage::PairKey(uid, account), &bytes));
+        store_->Get(storage::kMemberships, storage::PairKey(uid, account), &bytes, snap()));
     Membership mem;
     CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(bytes, &mem));
     mem.user = uid;
@@ -403,8 +403,8 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
       return Status::InvalidArgument("custom roles belong to a root tenant; account " + Quote(*t) +
                                      " is not one");
     }
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kRoleManage, *t));
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, perms, true, *t,
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kRoleManage, *t));
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, perms, true, *t,
                                                "cannot define role '" + std::string(name) + "'"));
     if (query::FindBuiltinRole(name) != nullptr) {
       return Status::AlreadyExists("role name '" + std::string(name) + "' is a built-in role");
@@ -415,14 +415,14 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
       return Status::AlreadyExists("tenant " + Quote(*t) + " already has a role named '" +
                                    std::string(name) + "'");
     }
-    const RoleId id = catalog_.last_role_id + 1;
+    const RoleId id = cat().last_role_id + 1;
     Role r;
     r.id = id;
     r.tenant = tenant;
     r.name = std::string(name);
     r.permissions = perms.Names();
     txn->Role(nullptr, &r);
-    txn->Meta(storage::kSeqRole, catalog_.last_role_id, id);
+    txn->Meta(storage::kSeqRole, cat().last_role_id, id);
     created = id;
     return Status::Ok();
   });
@@ -441,11 +441,11 @@ Status DbImpl::UpdateRole(const Actor& actor, RoleId id,
     if (r->builtin) {
       return Status::FailedPrecondition("built-in role '" + r->name + "' cannot be changed");
     }
-    const AccountNode* t = catalog_.account(r->tenant);
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kRoleManage, *t));
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, perms.Minus(r->perms), true, *t,
+    const AccountNode* t = cat().account(r->tenant);
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kRoleManage, *t));
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, perms.Minus(r->perms), true, *t,
                                                "cannot widen role '" + r->name + "'"));
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(catalog_, actor, r->perms.Minus(perms), true, *t,
+    CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, r->perms.Minus(perms), true, *t,
                                                "cannot narrow role '" + r->name + "'"));
     if (perms == r->perms) return Status::Ok();
     Role role;
@@ -465,7 +465,7 @@ Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
     if (r->builtin) {
       return Status::FailedPrecondition("built-in role '" + r->name + "' cannot be deleted");
     }
-    CANOPY_RETURN_IF_ERROR(Require(catalog_, actor, Perm::kRoleManage, *catalog_.account(r->tenant)));
+    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kRoleManage, *cat().account(r->tenant)));
     if (r->uses > 0) {
       return Status::FailedPrecondition("role '" + r->name + "' is used by " +
                                         std::to_string(r->uses) + " membership(s)");
@@ -480,7 +480,7 @@ Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
 StatusOr<Role> DbImpl::GetRole(RoleId id) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  const RoleNode* r = catalog_.role(id);
+  const RoleNode* r = cat().role(id);
   if (r == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
   return ToRole(*r);
 }
@@ -488,18 +488,18 @@ StatusOr<Role> DbImpl::GetRole(RoleId id) const {
 StatusOr<Role> DbImpl::FindRole(AccountId tenant, std::string_view name) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  if (const auto* b = query::FindBuiltinRole(name)) return ToRole(*catalog_.role(b->id));
-  const AccountNode* a = catalog_.account(tenant);
+  if (const auto* b = query::FindBuiltinRole(name)) return ToRole(*cat().role(b->id));
+  const AccountNode* a = cat().account(tenant);
   if (a == nullptr) return Status::NotFound("no account with id " + std::to_string(tenant));
   std::string v;
-  Status s = store_->Get(storage::kRoleNames, RoleNameKey(a->tenant, name), &v);
+  Status s = store_->Get(storage::kRoleNames, RoleNameKey(a->tenant, name), &v, snap());
   if (s.IsNotFound()) {
     return Status::NotFound("no role '" + std::string(name) + "' in the tenant of account " +
                             Quote(*a));
   }
   CANOPY_RETURN_IF_ERROR(s);
   if (v.size() != 8) return Status::Corruption("role name index entry is damaged");
-  const RoleNode* r = catalog_.role(storage::DecodeFixed64BE(v.data()));
+  const RoleNode* r = cat().role(storage::DecodeFixed64BE(v.data()));
   if (r == nullptr) return Status::Corruption("role name index points at a missing role");
   return ToRole(*r);
 }
@@ -509,12 +509,12 @@ StatusOr<std::vector<Role>> DbImpl::ListRoles(AccountId tenant) const {
   CANOPY_RETURN_IF_ERROR(scope.status());
   AccountId root = kNoId;
   if (tenant != kNoId) {
-    const AccountNode* a = catalog_.account(tenant);
+    const AccountNode* a = cat().account(tenant);
     if (a == nullptr) return Status::NotFound("no account with id " + std::to_string(tenant));
     root = a->tenant;
   }
   std::vector<Role> out;
-  for (const auto& [id, r] : catalog_.roles) {
+  for (const auto& [id, r] : cat().roles) {
     if (r.builtin || (root != kNoId && r.tenant == root)) out.push_back(ToRole(r));
   }
   std::sort(out.begin(), out.end(), [](const Role& a, const Role& b) { return a.id < b.id; });

@@ -46,13 +46,9 @@ Status DecodeToken(std::string_view token, TokenType type, std::string* payload)
   return Status::Ok();
 }
 
-ScanView::ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants,
+ScanView::ScanView(std::shared_ptr<const rocksdb::Snapshot> snapshot, std::vector<Grant> grants,
                    uint64_t fingerprint)
-    : db_(db), fingerprint_(fingerprint), snapshot_(snapshot), grants_(std::move(grants)) {}
-
-ScanView::~ScanView() {
-  if (snapshot_ != nullptr) db_->ReleaseSnapshot(snapshot_);
-}
+    : fingerprint_(fingerprint), snapshot_(std::move(snapshot)), grants_(std::move(grants)) {}
 
 ViewRegistry::ViewRegistry(uint32_t ttl_seconds, size_t capacity)
     : ttl_(std::chrono::seconds(ttl_seconds)), capacity_(capacity) {}

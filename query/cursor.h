@@ -40,20 +40,20 @@ Status DecodeToken(std::string_view token, TokenType type, std::string* payload)
 // XXH3-64 of `data`.
 uint64_t Hash64(std::string_view data);
 
-// A visibility plan pinned to the snapshot it was made on. Releases the
-// snapshot when the last reference goes.
+// A visibility plan pinned to the snapshot it was made on (shared with the
+// engine's published state it was planned on; released with the last
+// reference).
 class ScanView {
  public:
   // `fingerprint` identifies the request (viewer, kind, permission,
   // filters) the view was planned for: a cursor may only resume a view of
   // its own request.
-  ScanView(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::vector<Grant> grants,
+  ScanView(std::shared_ptr<const rocksdb::Snapshot> snapshot, std::vector<Grant> grants,
            uint64_t fingerprint);
-  ~ScanView();
   ScanView(const ScanView&) = delete;
   ScanView& operator=(const ScanView&) = delete;
 
-  const rocksdb::Snapshot* snapshot() const { return snapshot_; }
+  const rocksdb::Snapshot* snapshot() const { return snapshot_.get(); }
   const std::vector<Grant>& grants() const { return grants_; }
   uint64_t fingerprint() const { return fingerprint_; }
   // The database revision the snapshot holds (set once, when planned).
@@ -62,9 +62,8 @@ class ScanView {
 
  private:
   uint64_t revision_ = 0;
-  rocksdb::DB* db_;
   uint64_t fingerprint_;
-  const rocksdb::Snapshot* snapshot_;
+  std::shared_ptr<const rocksdb::Snapshot> snapshot_;
   std::vector<Grant> grants_;
 };
 

@@ -76,9 +76,10 @@ void AppendDotId(std::string* out, std::string_view key) {
 
 }  // namespace
 
-Status ReadAccount(const storage::Store& store, AccountId id, Account* out) {
+Status ReadAccount(const storage::Store& store, const rocksdb::Snapshot* snapshot, AccountId id,
+                   Account* out) {
   std::string bytes;
-  Status s = store.Get(storage::kAccounts, storage::IdKey(id), &bytes);
+  Status s = store.Get(storage::kAccounts, storage::IdKey(id), &bytes, snapshot);
   if (s.IsNotFound()) return Status::NotFound("no account with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(s);
   storage::AccountRecord r;
@@ -87,7 +88,8 @@ Status ReadAccount(const storage::Store& store, AccountId id, Account* out) {
   return Status::Ok();
 }
 
-Status AccountsTable(const Catalog& c, const storage::Store& store, const TableRequest& req,
+Status AccountsTable(const Catalog& c, const storage::Store& store,
+              const rocksdb::Snapshot* snapshot, const TableRequest& req,
                      TablePage* page) {
   page->rows.clear();
   page->next_cursor.clear();
@@ -139,7 +141,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store, const TableR
   auto load = [&](Item& it) -> Status {
     if (it.loaded) return Status::Ok();
     it.loaded = true;
-    return ReadAccount(store, it.node->id, &it.record);
+    return ReadAccount(store, snapshot, it.node->id, &it.record);
   };
   if (req.sort == TableSort::kName || req.sort == TableSort::kCreated) {
     for (auto& it : items) CANOPY_RETURN_IF_ERROR(load(it));
@@ -195,16 +197,17 @@ Status AccountsTable(const Catalog& c, const storage::Store& store, const TableR
   return Status::Ok();
 }
 
-Status Summarize(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId id,
+Status Summarize(const Catalog& c, const storage::Store& store,
+              const rocksdb::Snapshot* snapshot, const Actor& viewer, AccountId id,
                  AccountSummary* out) {
   const AccountNode* n = c.account(id);
   if (n == nullptr) return Status::NotFound("no account with id " + std::to_string(id));
-  CANOPY_RETURN_IF_ERROR(ReadAccount(store, id, &out->account));
+  CANOPY_RETURN_IF_ERROR(ReadAccount(store, snapshot, id, &out->account));
   out->path.clear();
   for (const AccountNode* a : c.Ancestors(*n)) {
     if (!SeesAccount(c, viewer, *a)) continue;
     Account anc;
-    CANOPY_RETURN_IF_ERROR(ReadAccount(store, a->id, &anc));
+    CANOPY_RETURN_IF_ERROR(ReadAccount(store, snapshot, a->id, &anc));
     out->path.push_back(anc.name);
   }
   out->path.push_back(out->account.name);
@@ -236,7 +239,8 @@ Status Summarize(const Catalog& c, const storage::Store& store, const Actor& vie
   return Status::Ok();
 }
 
-Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId root,
+Status Graph(const Catalog& c, const storage::Store& store,
+              const rocksdb::Snapshot* snapshot, const Actor& viewer, AccountId root,
              uint32_t max_levels, GraphFormat format, std::string* out) {
   out->clear();
   uint32_t base_depth = 1;  // max_levels counts from `root`, or from the roots
@@ -267,7 +271,7 @@ Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer,
   }
   std::vector<Account> records(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
-    CANOPY_RETURN_IF_ERROR(ReadAccount(store, nodes[i]->id, &records[i]));
+    CANOPY_RETURN_IF_ERROR(ReadAccount(store, snapshot, nodes[i]->id, &records[i]));
   }
 
   if (format == GraphFormat::kDot) {

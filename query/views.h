@@ -16,17 +16,21 @@
 namespace canopy::query {
 
 // Reads an account's record (latest state).
-Status ReadAccount(const storage::Store& store, AccountId id, Account* out);
+Status ReadAccount(const storage::Store& store, const rocksdb::Snapshot* snapshot, AccountId id,
+                   Account* out);
 
-Status AccountsTable(const Catalog& c, const storage::Store& store, const TableRequest& request,
+Status AccountsTable(const Catalog& c, const storage::Store& store,
+              const rocksdb::Snapshot* snapshot, const TableRequest& request,
                      TablePage* page);
 // The summary as `viewer` may know it (Db::Summary(viewer, id)); the caller
 // has checked that the viewer is enabled and sees the account.
-Status Summarize(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId id,
+Status Summarize(const Catalog& c, const storage::Store& store,
+              const rocksdb::Snapshot* snapshot, const Actor& viewer, AccountId id,
                  AccountSummary* out);
 
 enum class GraphFormat { kJson, kDot };
-Status Graph(const Catalog& c, const storage::Store& store, const Actor& viewer, AccountId root,
+Status Graph(const Catalog& c, const storage::Store& store,
+              const rocksdb::Snapshot* snapshot, const Actor& viewer, AccountId root,
              uint32_t max_levels, GraphFormat format, std::string* out);
 
 }  // namespace canopy::query

@@ -1,12 +1,12 @@
 // Copyright (c) Canopy authors.
 
-#include "storage/json.h"
+#include "canopy/json.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-namespace canopy::storage {
+namespace canopy {
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
@@ -38,9 +38,9 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-}  // namespace canopy::storage
+}  // namespace canopy
 
-namespace canopy::storage {
+namespace canopy {
 
 namespace {
 template <typename T>
@@ -151,4 +151,4 @@ std::string ReplicaStatusJson(const ReplicaStatus& st) {
       .str();
 }
 
-}  // namespace canopy::storage
+}  // namespace canopy

@@ -50,6 +50,13 @@ Dump DumpReplicated(Db* db) {
   return out;
 }
 
+bool Allowed(const Db& db, UserId user, std::string_view permission, std::string_view key) {
+  auto r = db.Check(user, permission, key);
+  if (r.status().IsNotFound()) return false;
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() && *r;
+}
+
 std::unique_ptr<Db> OpenDb(const std::string& path, Options options) {
   options.sync = false;
   std::unique_ptr<Db> db;

@@ -43,6 +43,10 @@ Dump DumpReplicated(Db* db);
 // Opens a database (asserting success) with sync off for test speed.
 std::unique_ptr<Db> OpenDb(const std::string& path, Options options = Options());
 
+// Db::Check's verdict, where what the user may not see (NotFound, worded
+// as a missing key) counts as denied. Any other error fails the test.
+bool Allowed(const Db& db, UserId user, std::string_view permission, std::string_view key);
+
 // Creates an account; aborts the test on failure.
 AccountId MakeAccount(Db* db, const std::string& key, AccountId parent = kNoId,
                       bool sub_account_management = true,

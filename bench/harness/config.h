@@ -100,11 +100,14 @@ struct HarnessConfig {
   std::string command_line;  // as given, for the reports
 };
 
-// Parses the arguments (without the program name). *help is set by
-// --help / -h (config then untouched beyond defaults). InvalidArgument
-// names the bad flag.
+// Parses the arguments (without the program name) with CLI11. *help is
+// set by --help / -h (config then untouched beyond defaults).
+// InvalidArgument names the bad flag (unknown, missing its value, given
+// twice, or with a bad value).
 Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, bool* help);
-std::string HelpText();
+// The --help text, naming the program as invoked ("canopy-bench", or
+// "canopy bench" when the canopy command runs it).
+std::string HelpText(const std::string& program);
 
 // "50e6", "2M", "10k", "1000" -> a count. False when malformed.
 bool ParseCount(std::string_view text, uint64_t* out);

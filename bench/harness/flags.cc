@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "bench/harness/config.h"
+#include "bindings/cli/cli11_flags.h"
 
 namespace canopy::bench {
 
@@ -191,12 +193,12 @@ bool ParseDuration(std::string_view text, double* seconds) {
   return true;
 }
 
-std::string HelpText() {
-  return R"(canopy-bench: capacity planning for Canopy. For N tenants, M devices, depth D
+std::string HelpText(const std::string& program) {
+  std::string text = R"(PROGRAM: capacity planning for Canopy. For N tenants, M devices, depth D
 and a query mix: what latency, throughput, disk and memory, how each cost grows
 with size, beside a raw RocksDB loop over the same keys and SQLite on the same tree.
 
-usage: canopy-bench [flags]        (flags take "--flag value" or "--flag=value")
+usage: PROGRAM [flags]        (flags take "--flag value" or "--flag=value")
 Counts accept 1e6, 50e6, 2M, 10k; durations 10s, 500ms, 2m.
 
 Tree (the one you plan for; generated from a seed and imported with Db::Import):
@@ -272,7 +274,7 @@ Database:
                          to measure the engine rather than the disk
 
 Output:
-  --json FILE            the full results as JSON
+  --report-json FILE     the full results as JSON
   --plots DIR            SVG plots: latency against size (log-log, all
                          operations and one per operation with baselines),
                          throughput against threads
@@ -282,9 +284,14 @@ Output:
   --quiet                same as --progress none
   -h, --help             this text
 
+A flag that takes a value may be given once.
 Exit status: 0 when every operation succeeded, 1 when any operation failed or
 Canopy and a baseline disagreed on an answer, 2 for bad flags.
 )";
+  for (size_t at; (at = text.find("PROGRAM")) != std::string::npos;) {
+    text.replace(at, 7, program);
+  }
+  return text;
 }
 
 Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, bool* help) {
@@ -292,46 +299,71 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
   *help = false;
   c.mix = Mix();
   (void)ParseMix(kDefaultMix, &c.mix);
-  bool cap_given = false;
   for (const std::string& a : args) c.command_line += (c.command_line.empty() ? "" : " ") + a;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    bool has_value = false;
-    if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      has_value = true;
+
+  // CLI11 reads the command line (cli11_flags.h); each value is then read
+  // by the harness's own rules (counts like 2M, durations like 500ms).
+  static const std::set<std::string> kValued = {
+      "roots",       "accounts",        "devices",         "depth",
+      "fanout",      "zipf",            "users",           "memberships",
+      "branch-share", "seed",           "sweep",           "max-measured-devices",
+      "mix",         "threads",         "duration",        "ops",
+      "warmup",      "page-size",       "pages-per-listing", "threads-sweep",
+      "compare-seconds", "compare-samples", "cache-dir",   "block-cache",
+      "report-json", "plots",           "markdown",        "progress"};
+  static const std::set<std::string> kBooleans = {"plan",      "sync",         "no-raw",
+                                                  "no-sqlite", "no-baselines", "quiet"};
+  CLI::App app;
+  app.set_help_flag();
+  app.allow_extras();  // unknown flags are named below
+  std::map<std::string, std::vector<std::string>> values;
+  std::map<std::string, CLI::Option*> booleans;
+  for (const std::string& name : kValued) cli11::AddValued(app, name, &values[name]);
+  for (const std::string& name : kBooleans) booleans[name] = cli11::AddBoolean(app, name);
+  CLI::Option* help_flag = app.add_flag("-h,--help")->disable_flag_override();
+  std::vector<std::string> positionals;
+  app.add_option("ARGS", positionals);
+  std::vector<std::string> rest;
+  try {
+    rest = cli11::Parse(app, args, kValued);
+  } catch (const cli11::FlagError& e) {
+    return Status::InvalidArgument(e.message + " (see --help)");
+  }
+  for (const std::string& r : rest) {
+    if (r == "--") continue;
+    if (r == "--json" || r.starts_with("--json=")) {
+      return Status::InvalidArgument(
+          "unknown flag --json: the JSON report is --report-json FILE (see --help)");
     }
-    auto boolean = [&](bool* target) {
-      if (has_value) return Status::InvalidArgument(flag + " takes no value");
-      *target = true;
-      return Status::Ok();
-    };
-    if (flag == "-h" || flag == "--help") {
-      *help = true;
-      return Status::Ok();
+    std::string unknown = cli11::UnknownFlag(r);
+    if (!unknown.empty()) return Status::InvalidArgument(unknown + " (see --help)");
+  }
+  if (!positionals.empty()) {
+    return Status::InvalidArgument("unexpected argument '" + positionals[0] +
+                                   "': the harness takes flags only (see --help)");
+  }
+  if (help_flag->count() > 0) {
+    *help = true;
+    return Status::Ok();
+  }
+  auto has = [&](const char* name) { return booleans.at(name)->count() > 0; };
+  c.plan = has("plan");
+  c.sync = has("sync");
+  if (has("no-raw") || has("no-baselines")) c.raw_baseline = false;
+  if (has("no-sqlite") || has("no-baselines")) c.sqlite_baseline = false;
+  if (has("quiet")) c.progress = ProgressMode::kNone;
+
+  bool cap_given = false;
+  for (const auto& [name, given] : values) {
+    std::optional<std::string> text;
+    try {
+      text = cli11::Single(name, given);
+    } catch (const cli11::FlagError& e) {
+      return Status::InvalidArgument(e.message + " (see --help)");
     }
-    if (flag == "--plan") {
-      CANOPY_RETURN_IF_ERROR(boolean(&c.plan));
-      continue;
-    }
-    if (flag == "--sync") {
-      CANOPY_RETURN_IF_ERROR(boolean(&c.sync));
-      continue;
-    }
-    if (flag == "--no-raw" || flag == "--no-sqlite" || flag == "--no-baselines" ||
-        flag == "--quiet") {
-      if (has_value) return Status::InvalidArgument(flag + " takes no value");
-      if (flag != "--no-sqlite" && flag != "--quiet") c.raw_baseline = false;
-      if (flag != "--no-raw" && flag != "--quiet") c.sqlite_baseline = false;
-      if (flag == "--quiet") c.progress = ProgressMode::kNone;
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= args.size()) return Status::InvalidArgument(flag + " needs a value");
-      value = args[++i];
-    }
+    if (!text) continue;
+    const std::string flag = "--" + name;
+    const std::string& value = *text;
     uint64_t n = 0;
     double d = 0;
     if (flag == "--roots" || flag == "--accounts" || flag == "--devices" || flag == "--users" ||
@@ -395,7 +427,7 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       }
     } else if (flag == "--cache-dir") {
       c.cache_dir = value;
-    } else if (flag == "--json") {
+    } else if (flag == "--report-json") {
       c.json_path = value;
     } else if (flag == "--plots") {
       c.plots_dir = value;
@@ -412,9 +444,10 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
         c.progress = ProgressMode::kNone;
       else
         return Bad(flag, value, "want auto, line, lines or none");
-    } else {
-      return Status::InvalidArgument("unknown flag '" + flag + "' (see --help)");
     }
+  }
+  if (has("quiet") && values.at("progress").size() > 0) {
+    return Status::InvalidArgument("--quiet and --progress exclude each other");
   }
   if (c.tree.devices == 0) return Status::InvalidArgument("--devices must be at least 1");
   if (c.tree.users == 0) return Status::InvalidArgument("--users must be at least 1");

@@ -167,15 +167,17 @@ Status WriteText(const std::string& path, const std::string& text) {
 }
 
 // The run itself (RunBenchCommand adds the exception firewall).
-int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int RunBench(const std::string& program, const std::vector<std::string>& args, std::ostream& out,
+             std::ostream& err) {
+  const std::string me = program + ": ";
   HarnessConfig config;
   bool help = false;
   if (Status s = ParseFlags(args, &config, &help); !s.ok()) {
-    err << "canopy bench: " << s.message() << "\n";
+    err << me << s.message() << "\n";
     return 2;
   }
   if (help) {
-    out << HelpText();
+    out << HelpText(program);
     return 0;
   }
   const std::vector<uint64_t> sizes = MeasuredSizes(config);
@@ -183,7 +185,7 @@ int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
   for (uint64_t n : sizes) {
     TreeSpec spec;
     if (Status s = ScaleSpec(config.tree, n, &spec); !s.ok()) {
-      err << "canopy bench: " << s.message() << "\n";
+      err << me << s.message() << "\n";
       return 2;
     }
     specs.push_back(spec);
@@ -191,7 +193,7 @@ int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (config.plan) {
     TreeSpec target;
     if (Status s = ScaleSpec(config.tree, config.tree.devices, &target); !s.ok()) {
-      err << "canopy bench: planned tree: " << s.message() << "\n";
+      err << me << "planned tree: " << s.message() << "\n";
       return 2;
     }
   }
@@ -207,7 +209,7 @@ int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
     Status s = MeasureSize(config, specs[i], i + 1 == specs.size(), &progress, &r, &run);
     if (!s.ok()) {
       progress.Finish();
-      err << "canopy bench: cannot measure " << specs[i].Name() << ": " << s.ToString() << "\n";
+      err << me << "cannot measure " << specs[i].Name() << ": " << s.ToString() << "\n";
       return 1;
     }
     run.sizes.push_back(std::move(r));
@@ -222,7 +224,7 @@ int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
   std::vector<std::string> plots;
   if (!config.plots_dir.empty()) {
     if (Status s = WritePlots(run, config.plots_dir, &plots); !s.ok()) {
-      err << "canopy bench: " << s.ToString() << "\n";
+      err << me << s.ToString() << "\n";
       rc = 1;
     }
   }
@@ -231,7 +233,7 @@ int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
     Status s =
         WriteText(config.json_path, RenderJson(run, analysis, config.plan ? &plan : nullptr));
     if (!s.ok()) {
-      err << "canopy bench: " << s.ToString() << "\n";
+      err << me << s.ToString() << "\n";
       rc = 1;
     }
   }
@@ -239,24 +241,25 @@ int RunBench(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (config.markdown_path.empty()) {
     out << markdown << std::flush;
   } else if (Status s = WriteText(config.markdown_path, markdown); !s.ok()) {
-    err << "canopy bench: " << s.ToString() << "\n";
+    err << me << s.ToString() << "\n";
     rc = 1;
   }
-  for (const std::string& p : run.problems) err << "canopy bench: problem: " << p << "\n";
+  for (const std::string& p : run.problems) err << me << "problem: " << p << "\n";
   return rc;
 }
 
 }  // namespace
 
-int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  // Nothing may escape to the caller (the `canopy` command): an exception
-  // (out of memory, a file system error) ends the run with a message.
+int RunBenchCommand(const std::string& program, const std::vector<std::string>& args,
+                    std::ostream& out, std::ostream& err) {
+  // Nothing may escape to the caller: an exception (out of memory, a file
+  // system error) ends the run with a message.
   try {
-    return RunBench(args, out, err);
+    return RunBench(program, args, out, err);
   } catch (const std::exception& e) {
-    err << "\ncanopy bench: failed: " << e.what() << "\n";
+    err << "\n" << program << ": failed: " << e.what() << "\n";
   } catch (...) {
-    err << "\ncanopy bench: failed with an unknown exception\n";
+    err << "\n" << program << ": failed with an unknown exception\n";
   }
   return 1;
 }

@@ -1,6 +1,7 @@
 // Copyright (c) Canopy authors.
 //
-// The capacity-planning harness (`canopy bench`, `canopy-bench`): for N
+// The capacity-planning harness (the canopy-bench program, which
+// `canopy bench` runs): for N
 // tenants, M devices, depth D and a query mix, what latency, throughput,
 // disk and memory — measured over a sweep of sizes with growth fits, side
 // by side with a raw RocksDB loop over the same keys and SQLite on the same
@@ -19,12 +20,14 @@
 
 namespace canopy::bench {
 
-// Runs the harness with `args` (the flags, without a program name). The
-// Markdown report goes to `out` (unless --markdown names a file), progress
-// and errors to `err`. Returns 0 on success, 1 when an operation failed,
-// a baseline disagreed with Canopy or the run could not complete, and 2 for
-// bad flags.
-int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// Runs the harness with `args` (the flags, without a program name);
+// `program` is the name it goes by in its help and errors ("canopy-bench",
+// or "canopy bench" when the canopy command runs it). The Markdown report
+// goes to `out` (unless --markdown names a file), progress and errors to
+// `err`. Returns 0 on success, 1 when an operation failed, a baseline
+// disagreed with Canopy or the run could not complete, and 2 for bad flags.
+int RunBenchCommand(const std::string& program, const std::vector<std::string>& args,
+                    std::ostream& out, std::ostream& err);
 
 }  // namespace canopy::bench
 

@@ -175,7 +175,9 @@ class Worker {
     const auto t0 = Clock::now();
     StatusOr<bool> allowed = ds_->db()->Check(ds_->user_id(user), "device.read", key);
     const uint64_t ns = Nanos(t0, Clock::now());
-    Record(record, Op::kCheck, ns, allowed.status(), false);
+    // A device out of the user's sight is NotFound: a denial, not an error.
+    Record(record, Op::kCheck, ns,
+           allowed.status().IsNotFound() ? Status::Ok() : allowed.status(), false);
     if (record && allowed.ok() && *allowed) ++ops[int(Op::kCheck)].allowed;
   }
 

@@ -3,8 +3,10 @@
 // canopy check / canopy who-can: may this user exercise a permission on an
 // entity (and why), and the reverse — every user that may.
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include <optional>
+
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -12,40 +14,72 @@ namespace {
 
 const char kCheckUsage[] =
     "usage: canopy [--db DIR] [--json] [--actor LOGIN] check --user LOGIN --permission P\n"
-    "           --entity KEY\n"
-    "           [--explain] [--fail-if-denied]\n\n"
-    "Answers whether the user may exercise the permission on the entity: prints\n"
-    "'allowed' or 'denied'. The entity's kind follows the permission\n"
-    "(device.read -> a device, asset.write -> an asset).\n"
-    "  --user LOGIN      the user (required; with --actor, the actor itself, and an\n"
-    "                    entity the actor cannot see is reported as unknown)\n"
-    "  --permission P    an entity permission, e.g. device.read (required)\n"
-    "  --entity KEY      the entity's key (required)\n"
+    "           (--entity KEY | --account KEY) [--explain] [--fail-if-denied]\n\n"
+    "Answers whether the user may exercise the permission on the entity (an entity\n"
+    "permission: its kind follows it, device.read -> a device) or on the account\n"
+    "(an account-level permission such as account.create, user.invite,\n"
+    "access.grant: whether the user may do that there, by the rule the change\n"
+    "itself applies). Prints 'allowed' or 'denied'.\n"
+    "  --user LOGIN      the user (required; with --actor, the actor itself)\n"
+    "  --permission P    a permission, e.g. device.read or account.create (required)\n"
+    "  --entity KEY      the entity's key, for an entity permission\n"
+    "  --account KEY     the account's key, for an account-level permission\n"
     "  --explain         also print why: the reason, and when allowed the membership\n"
     "                    account, role, whether it is a branch membership and the path\n"
-    "                    of accounts from the membership down to the owner\n"
+    "                    of accounts from the membership down to the target\n"
     "  --fail-if-denied  exit with status 3 when the answer is 'denied' (for scripts)\n"
-    "With --json one object: allowed, entity, owner (and with --explain reason,\n"
-    "account, role, branch, path).\n"
+    "What the user cannot see at all is, to the user, missing: with --actor the\n"
+    "answer is an error worded as for an unknown key; without --actor (an\n"
+    "operator asking) it is 'denied', saying that the user cannot see it.\n"
+    "With --json one object: allowed, entity or account, owner (and with --explain\n"
+    "reason, account, role, branch, path).\n"
     "Exit status 0 whether allowed or denied (3 when denied with --fail-if-denied);\n"
     "1 for errors such as an unknown user, entity or permission.\n";
 
 const char kWhoCanUsage[] =
-    "usage: canopy [--db DIR] [--json] [--actor LOGIN] who-can --permission P --entity KEY\n\n"
-    "Lists every user that may exercise the permission on the entity, by user id,\n"
-    "with the membership that grants it (all pages). As --actor: only for an entity\n"
-    "the actor sees, and only users whose granting membership it sees.\n"
-    "  --permission P    an entity permission, e.g. device.read (required)\n"
-    "  --entity KEY      the entity's key (required)\n"
+    "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] who-can --permission P\n"
+    "           (--entity KEY | --account KEY)\n\n"
+    "Lists every user that may exercise the permission on the entity (or, for an\n"
+    "account-level permission, the account), by user id, with the membership that\n"
+    "grants it (all pages). As --actor: only for a target the actor sees, and only\n"
+    "users whose granting membership it sees.\n"
+    "  --permission P    a permission, e.g. device.read or user.invite (required)\n"
+    "  --entity KEY      the entity's key, for an entity permission\n"
+    "  --account KEY     the account's key, for an account-level permission\n"
     "With --json one object per user: login, account (the membership's account\n"
-    "key), role, branch, user (the id).\n";
+    "key), role, branch, user (the id); with --csv the same columns after a\n"
+    "header row.\n";
 
-// The kind of entity a permission like "asset.write" applies to; when the
-// prefix names no kind the engine reports the bad permission itself.
-EntityKind KindOfPermission(const std::string& permission) {
+// The kind of entity an entity permission like "asset.write" applies to;
+// nothing for an account-level permission ("account.create").
+std::optional<EntityKind> KindOfPermission(const std::string& permission) {
   auto dot = permission.find('.');
-  auto kind = ParseEntityKind(permission.substr(0, dot));
-  return kind.value_or(EntityKind::kDevice);
+  if (dot == std::string::npos) return std::nullopt;
+  return ParseEntityKind(permission.substr(0, dot));
+}
+
+// The target key from --entity or --account, whichever fits the permission.
+std::string TargetKey(Args& args, const std::string& permission) {
+  const auto entity = args.Get("entity");
+  const auto account = args.Get("account");
+  if (entity && account) throw UsageError{"give --entity or --account, not both"};
+  const bool entity_perm = KindOfPermission(permission).has_value();
+  const std::string family = permission.substr(0, permission.find('.'));
+  const bool account_perm = family == "account" || family == "user" || family == "access" ||
+                            family == "role" || family == "audit";
+  if (!entity && !account) {
+    throw UsageError{account_perm ? "--account is required" : "--entity is required"};
+  }
+  if (!entity_perm && !account_perm) return entity ? *entity : *account;  // the engine refuses it
+  if (entity && !entity_perm) {
+    throw UsageError{"permission '" + permission +
+                     "' is not a permission on entities: name an account with --account"};
+  }
+  if (account && entity_perm) {
+    throw UsageError{"permission '" + permission +
+                     "' is a permission on entities: name one with --entity"};
+  }
+  return entity ? *entity : *account;
 }
 
 std::string JoinPath(const std::vector<std::string>& path) {
@@ -55,35 +89,49 @@ std::string JoinPath(const std::vector<std::string>& path) {
 }
 
 int RunCheck(Context& ctx, Args& args) {
-  args.Parse({"user", "permission", "entity"}, {"explain", "fail-if-denied"});
+  args.Parse({"user", "permission", "entity", "account"}, {"explain", "fail-if-denied"});
   args.AtMost(0);
   const std::string login = QuestionUser(ctx, args, "check");
   const std::string permission = args.Require("permission");
-  const std::string entity = args.Require("entity");
+  const std::string key = TargetKey(args, permission);
+  const std::optional<EntityKind> kind = KindOfPermission(permission);
   if (!ctx.Open(false)) return kExitFailed;
   User user;
   if (!FindUser(ctx, login, &user)) return kExitFailed;
-  if (ctx.actor_given) {
-    // An entity out of the actor's sight is unknown, not "denied".
-    auto seen = ctx.db->FindEntity(ctx.actor, KindOfPermission(permission), entity);
-    if (!seen.ok() && seen.status().IsNotFound()) return ctx.Fail(seen.status());
-  }
   Names names(ctx);
   Explanation ex;
-  if (args.Has("explain")) {
-    Status s = ctx.db->Explain(user.id, permission, entity, &ex);
-    if (!s.ok()) return ctx.Fail(s);
-  } else {
-    auto allowed = ctx.db->Check(user.id, permission, entity);
-    if (!allowed.ok()) return ctx.Fail(allowed.status());
-    ex.allowed = *allowed;
-    // The owner is part of every answer; the look-up cannot fail after Check.
-    auto e = ctx.db->FindEntity(KindOfPermission(permission), entity);
-    if (e.ok()) ex.owner = e->owner;
+  Status s = ctx.db->Explain(user.id, permission, key, &ex);
+  if (s.IsNotFound() && !ctx.actor_given) {
+    // The user cannot see it (the library answers as for a missing key).
+    // The operator may know whether it exists: if it does, the answer is
+    // "denied", saying so.
+    if (kind) {
+      auto e = ctx.db->FindEntity(*kind, key);
+      if (e.ok()) {
+        s = Status::Ok();
+        ex = Explanation();
+        ex.owner = e->owner;
+        ex.reason = "user '" + user.login + "' cannot see " + EntityKindName(*kind) + " '" + key +
+                    "': it holds no " + EntityKindName(*kind) + " permission on account '" +
+                    names.AccountKey(e->owner) + "' (directly, or branch-wide above it)";
+      }
+    } else {
+      auto a = ctx.db->FindAccount(key);
+      if (a.ok()) {
+        s = Status::Ok();
+        ex = Explanation();
+        ex.owner = a->id;
+        ex.reason = "user '" + user.login + "' cannot see account '" + key +
+                    "': it holds no permission there (directly, or branch-wide above it)";
+      }
+    }
   }
+  if (!s.ok()) return ctx.Fail(s);
+  const char* target_field = kind ? "entity" : "account";
   if (ctx.json) {
     JsonObject o;
-    o.Bool("allowed", ex.allowed).Str("entity", entity).Str("owner", names.AccountKey(ex.owner));
+    o.Bool("allowed", ex.allowed).Str(target_field, key);
+    if (kind) o.Str("owner", names.AccountKey(ex.owner));
     if (args.Has("explain")) {
       o.Str("reason", ex.reason);
       if (ex.allowed) {
@@ -98,8 +146,8 @@ int RunCheck(Context& ctx, Args& args) {
   }
   *ctx.out << (ex.allowed ? "allowed" : "denied") << "\n";
   if (args.Has("explain")) {
-    *ctx.out << "reason:   " << Printable(ex.reason) << "\n"
-             << "owner:    " << Printable(names.AccountKey(ex.owner)) << "\n";
+    *ctx.out << "reason:   " << Printable(ex.reason) << "\n";
+    if (kind) *ctx.out << "owner:    " << Printable(names.AccountKey(ex.owner)) << "\n";
     if (ex.allowed) {
       *ctx.out << "account:  " << Printable(names.AccountKey(ex.via_account))
                << " (the membership)\n"
@@ -112,16 +160,17 @@ int RunCheck(Context& ctx, Args& args) {
 }
 
 int RunWhoCan(Context& ctx, Args& args) {
-  args.Parse({"permission", "entity"}, {});
+  args.Parse({"permission", "entity", "account"}, {}, Args::Output::kTable);
   args.AtMost(0);
   WhoCanRequest req;
   req.permission = args.Require("permission");
-  req.entity_key = args.Require("entity");
+  req.entity_key = TargetKey(args, req.permission);
   req.limit = 10000;
   if (!ctx.Open(false)) return kExitFailed;
   req.viewer = ctx.actor;
   Names names(ctx);
   Table table({"LOGIN", "ACCOUNT", "ROLE", "BRANCH"});
+  CsvWriter csv(*ctx.out, {"login", "account", "role", "branch", "user"});
   for (;;) {
     WhoCanPage page;
     Status s = ctx.db->WhoCan(req, &page);
@@ -129,7 +178,9 @@ int RunWhoCan(Context& ctx, Args& args) {
     for (const auto& item : page.items) {
       const std::string& account = names.AccountKey(item.via_account);
       const std::string& role = names.RoleName(item.role);
-      if (ctx.json) {
+      if (ctx.csv) {
+        csv.Row({item.login, account, role, TrueFalse(item.branch), std::to_string(item.user)});
+      } else if (ctx.json) {
         *ctx.out << JsonObject()
                         .Str("login", item.login)
                         .Str("account", account)
@@ -145,7 +196,11 @@ int RunWhoCan(Context& ctx, Args& args) {
     if (page.next_cursor.empty()) break;
     req.cursor = page.next_cursor;
   }
-  if (!ctx.json) table.Flush(*ctx.out);
+  if (ctx.csv) {
+    csv.Finish();
+  } else if (!ctx.json) {
+    table.Flush(*ctx.out);
+  }
   return kExitOk;
 }
 

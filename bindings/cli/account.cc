@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -50,7 +50,9 @@ const char kUsage[] =
     "  --receiver KEY                   takes the deleted accounts' entities and users\n"
     "  --depth N                        levels to list (0: all)\n"
     "With --json: create, show, update and move print the account as one object;\n"
-    "list prints one object per account; delete prints {\"deleted\":[...]}.\n";
+    "list prints one object per account; delete prints {\"deleted\":[...]}.\n"
+    "With --csv (list only): id, key, name, parent, depth, sub_account_management,\n"
+    "sub_account_access, created, updated, after a header row.\n";
 
 std::optional<SubAccountAccess> GetAccess(const Args& args) {
   auto text = args.Get("sub-account-access");
@@ -313,7 +315,7 @@ int Delete(Context& ctx, Args& args) {
 }
 
 int List(Context& ctx, Args& args) {
-  args.Parse({"depth"}, {});
+  args.Parse({"depth"}, {}, Args::Output::kTable);
   args.AtMost(1);
   const uint32_t depth = static_cast<uint32_t>(GetNumber(args, "depth", 0, 64).value_or(1));
   if (!ctx.Open(false)) return kExitFailed;
@@ -351,7 +353,17 @@ int List(Context& ctx, Args& args) {
   }
   Names names(ctx);
   Table table({"ACCOUNT", "NAME", "PARENT", "DEPTH", "CREATED"});
+  CsvWriter csv(*ctx.out, {"id", "key", "name", "parent", "depth", "sub_account_management",
+                           "sub_account_access", "created", "updated"});
   for (const auto& [a, indent] : rows) {
+    if (ctx.csv) {
+      csv.Row({std::to_string(a.id), a.key, a.name,
+               a.parent == kNoId ? "" : names.AccountKey(a.parent), std::to_string(a.depth),
+               TrueFalse(a.settings.sub_account_management),
+               SubAccountAccessName(a.settings.sub_account_access), FormatTime(a.created_us),
+               FormatTime(a.updated_us)});
+      continue;
+    }
     if (ctx.json) {
       *ctx.out << AccountJson(a, names).str() << "\n";
       continue;
@@ -361,7 +373,11 @@ int List(Context& ctx, Args& args) {
                a.parent == kNoId ? "-" : names.AccountKey(a.parent), std::to_string(a.depth),
                FormatTime(a.created_us)});
   }
-  if (!ctx.json) table.Flush(*ctx.out);
+  if (ctx.csv) {
+    csv.Finish();
+  } else if (!ctx.json) {
+    table.Flush(*ctx.out);
+  }
   return kExitOk;
 }
 

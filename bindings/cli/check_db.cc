@@ -2,30 +2,40 @@
 //
 // canopy check-db: verifies every invariant of a database.
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
 namespace {
 
 const char kUsage[] =
-    "usage: canopy [--db DIR] [--json] check-db\n\n"
+    "usage: canopy [--db DIR] [--json] check-db [--progress]\n\n"
     "Verifies every invariant: account labels and the tree, the visibility index\n"
     "against the entity records, the key indexes, the counters (recomputed),\n"
-    "memberships and roles. Prints each problem; exits 1 when any is found.\n";
+    "memberships and roles. Prints each problem; exits 1 when any is found.\n"
+    "It reads every entity (about 10 s per million): progress (entities checked\n"
+    "of all) is drawn on stderr when stderr is a terminal.\n"
+    "  --progress  print progress on stderr also when it is not a terminal, one\n"
+    "              line per update ('checking  50% (65536/131072 entities)')\n";
 
 int Run(Context& ctx, Args& args) {
-  args.Parse({}, {});
+  args.Parse({}, {"progress"});
   args.AtMost(0);
   if (!ctx.RequireSystem("check-db")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
+  const bool terminal = StderrIsTerminal();
+  ProgressBar bar(*ctx.err, terminal || args.Has("progress"), /*lines=*/!terminal, "checking",
+                  "entities");
   std::vector<std::string> problems;
-  Status s = ctx.db->CheckIntegrity(&problems);
+  Status s = ctx.db->CheckIntegrity(&problems, [&bar](uint64_t done, uint64_t total) {
+    bar.Update(done, total);
+    return true;
+  });
+  bar.Finish();
   if (ctx.json) {
-    *ctx.out << "{\"ok\":" << (s.ok() ? "true" : "false") << ",\"problems\":[";
-    for (size_t i = 0; i < problems.size(); ++i) *ctx.out << (i ? "," : "") << Json(problems[i]);
-    *ctx.out << "]}\n";
+    *ctx.out << JsonObject().Bool("ok", s.ok()).Raw("problems", JsonStrings(problems)).str()
+             << "\n";
   } else if (s.ok()) {
     *ctx.out << "ok: every invariant holds\n";
   } else {

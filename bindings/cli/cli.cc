@@ -1,12 +1,13 @@
 // Copyright (c) Canopy authors.
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "cli11_flags.h"
+#include "output.h"
 
 #include <charconv>
 #include <ctime>
 
-#include "query/json.h"
+#include "canopy/json.h"
 
 namespace canopy::cli {
 
@@ -24,60 +25,73 @@ std::string Args::Subcommand(const std::vector<std::string>& known) {
   return sub;
 }
 
-void Args::Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans) {
-  for (size_t i = 0; i < raw_.size(); ++i) {
-    const std::string& a = raw_[i];
-    if (a == "--help" || a == "-h") {
-      help_ = true;
-      continue;
+std::vector<std::string> ParseWithCli11(CLI::App& app, const std::vector<std::string>& args,
+                                        const std::set<std::string>& valued) {
+  try {
+    return cli11::Parse(app, args, valued);
+  } catch (const cli11::FlagError& e) {
+    throw UsageError{e.message};
+  }
+}
+
+void Args::Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans,
+                 Output output) {
+  CLI::App app;
+  app.set_help_flag();  // main prints the command's help for --help and -h
+  app.allow_extras();   // unknown flags are reported below, by name
+  std::map<std::string, CLI::Option*> flags;
+  // Every occurrence is kept: Get refuses a single-valued flag given twice.
+  for (const std::string& name : valued) cli11::AddValued(app, name, &values_[name]);
+  for (const std::string& name : booleans) flags[name] = cli11::AddBoolean(app, name);
+  // The global flags that may also follow the command name.
+  std::set<std::string> all_valued = valued;
+  std::vector<std::string> actors;
+  CLI::Option* json = nullptr;
+  CLI::Option* csv = nullptr;
+  if (globals_ != nullptr) {
+    if (!valued.count("actor") && !booleans.count("actor")) {
+      cli11::AddValued(app, "actor", &actors);
+      all_valued.insert("actor");
     }
-    if (a == "--") {
-      for (++i; i < raw_.size(); ++i) positionals_.push_back(raw_[i]);
-      break;
+    if (!valued.count("json") && !booleans.count("json")) {
+      json = cli11::AddBoolean(app, "json");
     }
-    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
-      std::string name = a.substr(2);
-      std::optional<std::string> value;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      }
-      // The global flags may also follow the command name.
-      const bool global_json = globals_ != nullptr && name == "json" && !booleans.count(name);
-      const bool global_actor = globals_ != nullptr && name == "actor" && !valued.count(name);
-      if (valued.count(name) || global_actor) {
-        if (!value) {
-          if (i + 1 >= raw_.size()) throw UsageError{"--" + name + " needs a value"};
-          value = raw_[++i];
-        }
-        if (global_actor) {
-          globals_->SetActor(*value);
-        } else {
-          values_[name].push_back(*value);
-        }
-      } else if (booleans.count(name) || global_json) {
-        if (value) throw UsageError{"--" + name + " takes no value"};
-        if (global_json) {
-          globals_->json = true;
-        } else {
-          booleans_.insert(name);
-        }
-      } else {
-        throw UsageError{"unknown flag --" + name};
-      }
-      continue;
+    if (!valued.count("csv") && !booleans.count("csv")) {
+      csv = cli11::AddBoolean(app, "csv");
     }
-    if (a.size() > 1 && a[0] == '-' && a != "-") throw UsageError{"unknown flag " + a};
-    positionals_.push_back(a);
+  }
+  app.add_option("ARGS", positionals_);  // also everything after "--"
+  for (const std::string& rest : ParseWithCli11(app, raw_, all_valued)) {
+    if (rest == "--") continue;
+    if (std::string unknown = cli11::UnknownFlag(rest); !unknown.empty()) throw UsageError{unknown};
+    positionals_.push_back(rest);
+  }
+  for (const auto& [name, flag] : flags) {
+    if (flag->count() > 0) booleans_.insert(name);
+  }
+  for (auto it = values_.begin(); it != values_.end();) {
+    it = it->second.empty() ? values_.erase(it) : std::next(it);
+  }
+  if (globals_ != nullptr) {
+    for (const std::string& login : actors) globals_->SetActor(login);
+    if (json != nullptr && json->count() > 0) globals_->SetJson();
+    if (csv != nullptr && csv->count() > 0) globals_->SetCsv();
+    if (globals_->csv && output != Output::kTable) {
+      throw UsageError{
+          "--csv is for listings (tree, account list, user list, role list, visible, "
+          "who-can); this command prints no table"};
+    }
   }
 }
 
 std::optional<std::string> Args::Get(const std::string& flag) const {
   auto it = values_.find(flag);
   if (it == values_.end()) return std::nullopt;
-  // A single-valued flag given twice is ambiguous: refuse rather than pick.
-  if (it->second.size() > 1) throw UsageError{"--" + flag + " is given more than once"};
-  return it->second.back();
+  try {
+    return cli11::Single(flag, it->second);
+  } catch (const cli11::FlagError& e) {
+    throw UsageError{e.message};
+  }
 }
 
 std::vector<std::string> Args::GetAll(const std::string& flag) const {
@@ -152,6 +166,16 @@ bool Context::RequireSystem(const char* command) const {
   Fail(Status::PermissionDenied(std::string(command) +
                                 " runs as the system actor only: leave out --actor"));
   return false;
+}
+
+void Context::SetJson() {
+  if (csv) throw UsageError{"--json and --csv exclude each other"};
+  json = true;
+}
+
+void Context::SetCsv() {
+  if (json) throw UsageError{"--json and --csv exclude each other"};
+  csv = true;
 }
 
 void Context::SetActor(const std::string& login) {
@@ -352,7 +376,6 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-std::string Json(std::string_view s) { return query::JsonString(s); }
 
 std::string FormatTime(int64_t micros) {
   std::time_t t = static_cast<std::time_t>(micros / 1000000);

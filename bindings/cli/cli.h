@@ -7,8 +7,10 @@
 //
 // Conventions: errors go to stderr, prefixed "canopy: "; exit status 0 on
 // success, 1 when Canopy refused or failed (the Status message is printed),
-// 2 for usage errors (unknown flag, missing argument). --json switches
-// output to one JSON object per line.
+// 2 for usage errors (unknown flag, missing argument), 3 for check
+// --fail-if-denied when the answer is "denied". --json switches output to
+// one JSON object per line, --csv prints listings as CSV. Flags are parsed
+// with CLI11 (ParseWithCli11).
 
 #ifndef CANOPY_BINDINGS_CLI_CLI_H_
 #define CANOPY_BINDINGS_CLI_CLI_H_
@@ -25,6 +27,10 @@
 
 #include "canopy/db.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace canopy::cli {
 
 inline constexpr int kExitOk = 0;
@@ -40,24 +46,30 @@ struct UsageError {
 struct Context;
 
 // The arguments after the command name: flags (--name value, --name=value,
-// or boolean --name) and positionals. A command declares what it accepts;
-// anything else is a usage error. The global --json and --actor LOGIN are
-// also accepted here (after the command name) when the Args were given the
-// Context to set them on.
+// or boolean --name) and positionals, parsed with CLI11. A command declares
+// what it accepts; anything else is a usage error naming it. The global
+// --json, --csv and --actor LOGIN are also accepted here (after the command
+// name) when the Args were given the Context to set them on.
 class Args {
  public:
   explicit Args(std::vector<std::string> raw, Context* globals = nullptr)
       : raw_(std::move(raw)), globals_(globals) {}
-  // The arguments as given, for commands that parse their own (bench).
+  // The arguments as given, for commands that pass them on (bench).
   const std::vector<std::string>& raw() const { return raw_; }
   // Removes and returns the first argument as the subcommand of a command
   // group (`canopy account create ...`). Throws UsageError listing `known`
   // when it is missing, a flag, or not one of them.
   std::string Subcommand(const std::vector<std::string>& known);
-  // Declares the flags: `valued` take a value (and may repeat), `booleans`
-  // do not. Parses and throws UsageError on unknown flags or missing values.
-  void Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans);
-  // The last value given for a valued flag.
+  // What a (sub)command prints: kTable for listings, which may also be
+  // printed as CSV (--csv); kOther refuses --csv.
+  enum class Output { kOther, kTable };
+  // Declares the flags: `valued` take a value (a single-valued one may be
+  // given once: see Get), `booleans` do not. Parses, and throws UsageError
+  // on unknown flags, missing values, a value given to a boolean, or --csv
+  // where `output` is not kTable.
+  void Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans,
+             Output output = Output::kOther);
+  // The value given for a valued flag; UsageError when it was given twice.
   std::optional<std::string> Get(const std::string& flag) const;
   // Every value given for a repeatable flag, in order.
   std::vector<std::string> GetAll(const std::string& flag) const;
@@ -68,7 +80,6 @@ class Args {
   std::string Positional(size_t i, const std::string& what) const;
   // Throws UsageError when more than `n` positionals were given.
   void AtMost(size_t n) const;
-  bool help() const { return help_; }
 
  private:
   std::vector<std::string> raw_;
@@ -76,12 +87,25 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
   std::set<std::string> booleans_;
   std::vector<std::string> positionals_;
-  bool help_ = false;
 };
+
+// Parses `args` (in order, without the program or command name) with a
+// CLI11 app whose options are declared (`valued`: the names of those that
+// take a value, without dashes) and returns what it could not place:
+// unknown flags, and what follows the command name when `app` is a prefix
+// command. Translates CLI11's errors into UsageErrors naming the flag
+// ("--user needs a value", "--count takes no value"). Shared by the global
+// flags (main.cc) and the commands (Args::Parse).
+std::vector<std::string> ParseWithCli11(CLI::App& app, const std::vector<std::string>& args,
+                                        const std::set<std::string>& valued);
 
 struct Context {
   std::string db_path = "./canopy-data";
-  bool json = false;
+  bool json = false;  // --json: JSON Lines
+  bool csv = false;   // --csv: listings as CSV (RFC 4180)
+  // Records --json / --csv: they exclude each other (a usage error).
+  void SetJson();
+  void SetCsv();
   std::string actor_login;  // empty: the system actor
   bool actor_given = false;  // --actor seen (it may be given once, not empty)
   bool db_given = false;     // --db seen (likewise)
@@ -184,8 +208,6 @@ Attributes GetAttributes(const Args& args, const std::string& flag);
 
 // Splits "a,b,c" (empty parts dropped).
 std::vector<std::string> SplitList(const std::string& s);
-// A JSON string literal.
-std::string Json(std::string_view s);
 // "YYYY-MM-DDTHH:MM:SSZ" from microseconds since the epoch.
 std::string FormatTime(int64_t micros);
 

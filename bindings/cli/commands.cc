@@ -2,7 +2,7 @@
 //
 // The registry of `canopy` commands, in the order `canopy --help` lists them.
 
-#include "bindings/cli/cli.h"
+#include "cli.h"
 
 namespace canopy::cli {
 
@@ -21,19 +21,14 @@ Command ExportCommand();
 Command CheckDbCommand();
 Command CheckpointCommand();
 Command ReplicaCommand();
-#ifdef CANOPY_CLI_WITH_BENCH
 Command BenchCommand();
-#endif
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
-      CheckDbCommand(), CheckpointCommand(), ReplicaCommand(),
-#ifdef CANOPY_CLI_WITH_BENCH
-      BenchCommand(),
-#endif
+      CheckDbCommand(), CheckpointCommand(), ReplicaCommand(), BenchCommand(),
   };
   return commands;
 }

@@ -6,7 +6,7 @@
 // platform would make, then prints the tree and what each user may see.
 // Running it again on a seeded database only prints.
 
-#include "bindings/cli/cli.h"
+#include "cli.h"
 
 namespace canopy::cli {
 

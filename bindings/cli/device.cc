@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <fstream>
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 

@@ -5,14 +5,12 @@
 // stderr only when stderr is a terminal (so logs and pipes stay clean); a
 // summary with counts, elapsed time and rate ends every run.
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -38,41 +36,6 @@ const char kExportUsage[] =
     "database round-trips exactly. FILE is written whole or not at all. A\n"
     "progress bar is shown on stderr when stderr is a terminal; a summary is\n"
     "printed at the end (one JSON object with --json).\n";
-
-// A one-line progress bar redrawn in place with '\r'; silent when disabled.
-class ProgressBar {
- public:
-  ProgressBar(std::ostream& err, bool enabled, std::string label, std::string unit)
-      : err_(err), enabled_(enabled), label_(std::move(label)), unit_(std::move(unit)) {}
-
-  void Update(uint64_t done, uint64_t total) {
-    if (!enabled_) return;
-    constexpr int kWidth = 30;
-    const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
-    const int filled = static_cast<int>(frac * kWidth);
-    std::string bar(static_cast<size_t>(filled), '#');
-    bar.append(static_cast<size_t>(kWidth - filled), '.');
-    char pct[16];
-    std::snprintf(pct, sizeof(pct), "%3.0f%%", frac * 100);
-    err_ << "\r" << label_ << " [" << bar << "] " << pct << " (" << done << "/" << total << " "
-         << unit_ << ")" << std::flush;
-    drawn_ = true;
-  }
-  // Ends the bar's line so the summary starts on a fresh one.
-  void Finish() {
-    if (drawn_) err_ << "\n" << std::flush;
-    drawn_ = false;
-  }
-
- private:
-  std::ostream& err_;
-  bool enabled_;
-  std::string label_;
-  std::string unit_;
-  bool drawn_ = false;
-};
-
-bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -126,7 +89,7 @@ int RunImport(Context& ctx, Args& args) {
   if (!ctx.RequireSystem("import")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   const Actor actor = Actor::System();
-  ProgressBar bar(*ctx.err, StderrIsTerminal(), "importing", "bytes");
+  ProgressBar bar(*ctx.err, StderrIsTerminal(), false, "importing", "bytes");
   ImportOptions options;
   options.progress = [&bar](uint64_t done, uint64_t total) {
     bar.Update(done, total);
@@ -152,11 +115,11 @@ int RunExport(Context& ctx, Args& args) {
   args.AtMost(1);
   if (!ctx.RequireSystem("export (it writes the whole database)")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
-  ProgressBar bar(*ctx.err, StderrIsTerminal(), "exporting", "entities");
+  ProgressBar bar(*ctx.err, StderrIsTerminal(), false, "exporting", "entities");
   ImportReport report;
   const auto start = std::chrono::steady_clock::now();
   Status s = ctx.db->Export(
-      file == "-" ? "/dev/stdout" : file,
+      file,
       [&bar](uint64_t done, uint64_t total) {
         bar.Update(done, total);
         return true;

@@ -11,8 +11,8 @@
 
 #include <simdjson.h>
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -48,12 +48,12 @@ const char kUsage[] =
     "                  object, null when hidden) and changes, a list of {type, action,\n"
     "                  id, before, after} with the record as an object before and\n"
     "                  after the change (null when it did not exist, no longer\n"
-    "                  exists, or is hidden); with --limit, when the log goes on, the\n"
-    "                  last line is {\"next\":REV}\n"
+    "                  exists, or is hidden)\n"
     "Without --json each entry is a line 'REVISION TIME ACTOR OPERATION' (time in\n"
     "UTC, ISO 8601; actor '-' when hidden), then one indented line per record\n"
     "change: 'ACTION TYPE ID (KEY)'. With --limit, when the log goes on, 'next\n"
-    "revision: REV' is printed on stderr.\n";
+    "revision: REV' is printed on stderr, with or without --json (stdout holds the\n"
+    "entries only).\n";
 
 // Entries per read while catching up (each may list many record changes).
 constexpr size_t kPage = 256;
@@ -100,7 +100,7 @@ class Printer {
       out << JsonObject()
                  .Int("revision", static_cast<int64_t>(e.revision))
                  .Int("time_us", e.time_us)
-                 .Raw("actor", e.actor.empty() ? "null" : Json(e.actor))
+                 .Raw("actor", e.actor.empty() ? "null" : JsonString(e.actor))
                  .Str("operation", e.operation)
                  .Raw("arguments", e.arguments.empty() ? "null" : e.arguments)
                  .Raw("changes", changes)
@@ -191,11 +191,8 @@ int Run(Context& ctx, Args& args) {
       req.since = page.next;
       if (limit && printed >= *limit) {
         if (page.next <= page.revision) {
-          if (ctx.json) {
-            *ctx.out << JsonObject().Int("next", static_cast<int64_t>(page.next)).str() << "\n";
-          } else {
-            *ctx.err << "next revision: " << page.next << "\n";
-          }
+          // Aside, in every output format: stdout holds the entries only.
+          *ctx.err << "next revision: " << page.next << "\n";
         }
         return kExitOk;
       }

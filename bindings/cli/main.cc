@@ -1,12 +1,16 @@
 // Copyright (c) Canopy authors.
 //
-// canopy [--db DIR] [--json] [--actor LOGIN] [--etcd URLS [--prefix P]] COMMAND [ARGS...]
+// canopy [--db DIR] [--json | --csv] [--actor LOGIN] [--etcd URLS [--prefix P]] COMMAND [ARGS...]
+//
+// The global flags are parsed with CLI11 (as are each command's, in
+// Args::Parse); the help texts are Canopy's own.
 
 #include <cstring>
 #include <exception>
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "cli11_flags.h"
+#include "output.h"
 #include "canopy/version.h"
 
 namespace {
@@ -20,11 +24,15 @@ using canopy::cli::UsageError;
 void PrintHelp(std::ostream& out) {
   out << "canopy " << canopy::Version()
       << " — an embedded graph database for multi-tenant account hierarchies\n\n"
-         "usage: canopy [--db DIR] [--json] [--actor LOGIN] [--read-only]\n"
+         "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] [--read-only]\n"
          "              [--etcd URLS [--prefix P]] COMMAND [ARGS...]\n\n"
          "global flags:\n"
          "  --db DIR       the database folder (default ./canopy-data)\n"
-         "  --json         machine-readable output: one JSON object per line\n"
+         "  --json         machine-readable output: one JSON object per line (JSON\n"
+         "                 Lines); a page's cursor goes to stderr, never among them\n"
+         "  --csv          listings (tree, account list, user list, role list,\n"
+         "                 visible, who-can) as CSV: a header row, then one row per\n"
+         "                 item, quoted as RFC 4180 says, lines ending in CRLF\n"
          "  --actor LOGIN  the user performing mutations (default: the system actor)\n"
          "  --etcd URLS    open the database as a replica of the change log kept in\n"
          "                 etcd at these client URLs (comma-separated); every command\n"
@@ -38,11 +46,12 @@ void PrintHelp(std::ostream& out) {
          "                 is in use by another process\n"
          "  --version      print the library and storage-format versions\n"
          "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
-         "--json and --actor may also follow the command name\n"
+         "--json, --csv and --actor may also follow the command name\n"
          "(canopy visible --user x --json). --db and --actor may be given once each\n"
          "and never empty; a flag of a command that takes one value may be given once.\n"
          "Text output prints control characters of stored names escaped (\\n, \\x1b...),\n"
-         "so no name can forge a row or drive the terminal; --json keeps them exact.\n\n"
+         "so no name can forge a row or drive the terminal; --json and --csv keep them\n"
+         "exact.\n\n"
          "Exit status: 0 on success (check: also when the answer is 'denied', unless\n"
          "--fail-if-denied: then 3), 1 when Canopy refused or failed (the reason is\n"
          "printed on stderr), 2 for usage errors (unknown flag, missing argument).\n\n"
@@ -59,43 +68,47 @@ void PrintHelp(std::ostream& out) {
 
 int main(int argc, char** argv) {
   Context ctx;
+  // The global flags, parsed with CLI11 up to the command name; the command
+  // and its arguments are what CLI11 leaves (a prefix command).
   std::vector<std::string> rest;
-  int i = 1;
   try {
-    for (; i < argc; ++i) {
-      std::string a = argv[i];
-      auto value = [&](const std::string& flag) -> std::string {
-        if (auto eq = a.find('='); eq != std::string::npos) return a.substr(eq + 1);
-        if (i + 1 >= argc) throw UsageError{flag + " needs a value"};
-        return argv[++i];
-      };
-      if (a == "--db" || a.rfind("--db=", 0) == 0) {
-        ctx.SetDb(value("--db"));
-      } else if (a == "--actor" || a.rfind("--actor=", 0) == 0) {
-        ctx.SetActor(value("--actor"));
-      } else if (a == "--etcd" || a.rfind("--etcd=", 0) == 0) {
-        ctx.SetEtcd(value("--etcd"));
-      } else if (a == "--prefix" || a.rfind("--prefix=", 0) == 0) {
-        ctx.SetPrefix(value("--prefix"));
-      } else if (a == "--checkpoints" || a.rfind("--checkpoints=", 0) == 0) {
-        ctx.SetCheckpoints(value("--checkpoints"));
-      } else if (a == "--json") {
-        ctx.json = true;
-      } else if (a == "--read-only") {
-        if (ctx.read_only) throw UsageError{"--read-only is given more than once"};
-        ctx.read_only = true;
-      } else if (a == "--help" || a == "-h" || a == "help") {
-        PrintHelp(std::cout);
-        return canopy::cli::kExitOk;
-      } else if (a == "--version") {
-        std::cout << "canopy " << canopy::Version() << " (storage format "
-                  << canopy::kStorageFormatVersion << ")\n";
-        return canopy::cli::kExitOk;
-      } else if (a.size() > 1 && a[0] == '-') {
-        throw UsageError{"unknown flag " + a};
-      } else {
-        break;
-      }
+    CLI::App app;
+    app.set_help_flag();
+    app.prefix_command();
+    std::vector<std::string> db, actor, etcd, prefix, checkpoints;
+    canopy::cli11::AddValued(app, "db", &db);
+    canopy::cli11::AddValued(app, "actor", &actor);
+    canopy::cli11::AddValued(app, "etcd", &etcd);
+    canopy::cli11::AddValued(app, "prefix", &prefix);
+    canopy::cli11::AddValued(app, "checkpoints", &checkpoints);
+    CLI::Option* json = canopy::cli11::AddBoolean(app, "json");
+    CLI::Option* csv = canopy::cli11::AddBoolean(app, "csv");
+    CLI::Option* read_only = canopy::cli11::AddBoolean(app, "read-only");
+    CLI::Option* help = app.add_flag("-h,--help")->disable_flag_override();
+    CLI::Option* version = canopy::cli11::AddBoolean(app, "version");
+    rest = canopy::cli::ParseWithCli11(app, std::vector<std::string>(argv + 1, argv + argc),
+                                       {"db", "actor", "etcd", "prefix", "checkpoints"});
+    // Each setter refuses a second or an empty value.
+    for (const auto& v : db) ctx.SetDb(v);
+    for (const auto& v : actor) ctx.SetActor(v);
+    for (const auto& v : etcd) ctx.SetEtcd(v);
+    for (const auto& v : prefix) ctx.SetPrefix(v);
+    for (const auto& v : checkpoints) ctx.SetCheckpoints(v);
+    if (json->count() > 0) ctx.SetJson();
+    if (csv->count() > 0) ctx.SetCsv();
+    if (read_only->count() > 1) throw UsageError{"--read-only is given more than once"};
+    ctx.read_only = read_only->count() > 0;
+    if (!rest.empty() && !canopy::cli11::UnknownFlag(rest[0]).empty()) {
+      throw UsageError{canopy::cli11::UnknownFlag(rest[0])};
+    }
+    if (help->count() > 0 || (!rest.empty() && rest[0] == "help")) {
+      PrintHelp(std::cout);
+      return canopy::cli::kExitOk;
+    }
+    if (version->count() > 0) {
+      std::cout << "canopy " << canopy::Version() << " (storage format "
+                << canopy::kStorageFormatVersion << ")\n";
+      return canopy::cli::kExitOk;
     }
     ctx.CheckGlobals();
   } catch (const UsageError& e) {
@@ -103,11 +116,11 @@ int main(int argc, char** argv) {
               << "\nRun 'canopy --help' for usage.\n";
     return canopy::cli::kExitUsage;
   }
-  if (i >= argc) {
+  if (rest.empty()) {
     PrintHelp(std::cerr);
     return canopy::cli::kExitUsage;
   }
-  std::string name = argv[i++];
+  const std::string name = rest[0];
   const Command* command = nullptr;
   for (const Command& c : Commands()) {
     if (name == c.name) command = &c;
@@ -117,9 +130,11 @@ int main(int argc, char** argv) {
               << "'\nRun 'canopy --help' for usage.\n";
     return canopy::cli::kExitUsage;
   }
-  Args args(std::vector<std::string>(argv + i, argv + argc), &ctx);
-  for (int k = i; k < argc && !command->own_help; ++k) {
-    if (std::strcmp(argv[k], "--help") == 0 || std::strcmp(argv[k], "-h") == 0) {
+  Args args(std::vector<std::string>(rest.begin() + 1, rest.end()), &ctx);
+  // --help anywhere before "--" shows the command's (or its group's) help,
+  // also after a subcommand name (canopy account create --help).
+  for (size_t k = 1; k < rest.size() && !command->own_help && rest[k] != "--"; ++k) {
+    if (rest[k] == "--help" || rest[k] == "-h") {
       std::cout << command->usage;
       return canopy::cli::kExitOk;
     }

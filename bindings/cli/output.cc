@@ -1,12 +1,12 @@
 // Copyright (c) Canopy authors.
 
-#include "bindings/cli/output.h"
+#include "output.h"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include "query/json.h"
 
 namespace canopy::cli {
 
@@ -72,6 +72,65 @@ void Table::Flush(std::ostream& out) {
   }
   for (const auto& row : pending_) print(row);
   pending_.clear();
+}
+
+CsvWriter::CsvWriter(std::ostream& out, std::vector<std::string> header)
+    : out_(out), header_(std::move(header)) {}
+
+std::string CsvWriter::Field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+void CsvWriter::Line(const std::vector<std::string>& fields) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line.push_back(',');
+    line += Field(fields[i]);
+  }
+  out_ << line << "\r\n";
+}
+
+void CsvWriter::Row(const std::vector<std::string>& fields) {
+  if (!header_written_) Finish();
+  Line(fields);
+}
+
+void CsvWriter::Finish() {
+  if (header_written_) return;
+  Line(header_);
+  header_written_ = true;
+}
+
+bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
+
+void ProgressBar::Update(uint64_t done, uint64_t total) {
+  if (!enabled_) return;
+  constexpr int kWidth = 30;
+  const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+  char pct[16];
+  std::snprintf(pct, sizeof(pct), "%3.0f%%", frac * 100);
+  if (lines_) {
+    err_ << label_ << " " << pct << " (" << done << "/" << total << " " << unit_ << ")\n"
+         << std::flush;
+    return;
+  }
+  const int filled = static_cast<int>(frac * kWidth);
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.append(static_cast<size_t>(kWidth - filled), '.');
+  err_ << "\r" << label_ << " [" << bar << "] " << pct << " (" << done << "/" << total << " "
+       << unit_ << ")" << std::flush;
+  drawn_ = true;
+}
+
+void ProgressBar::Finish() {
+  if (drawn_) err_ << "\n" << std::flush;
+  drawn_ = false;
 }
 
 }  // namespace canopy::cli

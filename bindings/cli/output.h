@@ -14,14 +14,12 @@
 #include <vector>
 
 #include "canopy/types.h"
-#include "query/json.h"
+#include "canopy/json.h"
 
 namespace canopy::cli {
 
-// JSON objects, string arrays and attribute maps: the library's builders.
-using query::JsonAttributes;
-using query::JsonObject;
-using query::JsonStrings;
+// JSON output uses the library's writer (canopy/json.h): JsonObject,
+// JsonString, JsonStrings, JsonAttributes.
 
 // `s` safe to print on a terminal: control characters (C0, DEL and the
 // C1 range U+0080..U+009F) are written as escapes (\n, \r, \t, \x1b,
@@ -51,6 +49,54 @@ class Table {
   std::vector<std::vector<std::string>> pending_;
   bool header_printed_ = false;
   size_t total_ = 0;
+};
+
+// CSV (RFC 4180) for the listings under --csv: a header row, then one row
+// per item; every line ends with CRLF, and a field holding a comma, a
+// double quote, CR or LF is enclosed in double quotes, its quotes doubled.
+// Text is written exactly (like --json; no Printable escapes). The header
+// is written with the first row, or by Finish when there is none.
+class CsvWriter {
+ public:
+  CsvWriter(std::ostream& out, std::vector<std::string> header);
+  void Row(const std::vector<std::string>& fields);
+  void Finish();
+
+  // One field, quoted when it must be.
+  static std::string Field(std::string_view s);
+
+ private:
+  void Line(const std::vector<std::string>& fields);
+  std::ostream& out_;
+  std::vector<std::string> header_;
+  bool header_written_ = false;
+};
+
+// "true" / "false", as in JSON and CSV.
+inline const char* TrueFalse(bool b) { return b ? "true" : "false"; }
+
+// Whether stderr is a terminal (where progress is drawn by default).
+bool StderrIsTerminal();
+
+// Progress of a long command on stderr: on a terminal one line redrawn in
+// place ('\r'), otherwise one line per update (`lines`); silent when not
+// enabled.
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream& err, bool enabled, bool lines, std::string label, std::string unit)
+      : err_(err), enabled_(enabled), lines_(lines), label_(std::move(label)), unit_(std::move(unit)) {}
+
+  void Update(uint64_t done, uint64_t total);
+  // Ends the bar's line so the summary starts on a fresh one.
+  void Finish();
+
+ private:
+  std::ostream& err_;
+  bool enabled_;
+  bool lines_;
+  std::string label_;
+  std::string unit_;
+  bool drawn_ = false;
 };
 
 // "yes" / "no".

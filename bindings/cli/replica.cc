@@ -3,9 +3,9 @@
 // canopy replica status | canopy checkpoint DIR: where a replica stands
 // against the change log in etcd, and consistent copies of a database.
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
-#include "storage/json.h"
+#include "cli.h"
+#include "output.h"
+#include "canopy/json.h"
 
 namespace canopy::cli {
 
@@ -51,7 +51,7 @@ int ShowStatus(Context& ctx, Args& args) {
   bool any = false;
   for (const auto& m : st->members) any = any || m.reachable;
   if (ctx.json) {
-    *ctx.out << storage::ReplicaStatusJson(*st) << "\n";
+    *ctx.out << ReplicaStatusJson(*st) << "\n";
   } else {
     auto& o = *ctx.out;
     o << "replica      " << Printable(st->replica_id) << "\n"
@@ -76,10 +76,10 @@ int ShowStatus(Context& ctx, Args& args) {
 }
 
 int RunSync(Context& ctx, Args& args) {
-  args.Parse({"--timeout-ms"}, {});
+  args.Parse({"timeout-ms"}, {});
   args.AtMost(0);
+  const uint64_t timeout = GetNumber(args, "timeout-ms", 1, 3600000).value_or(10000);
   if (ctx.etcd_endpoints.empty()) return ctx.Fail("replica sync needs --etcd URLS");
-  const uint64_t timeout = GetNumber(args, "--timeout-ms", 1, 3600000).value_or(10000);
   if (!ctx.RequireSystem("replica sync")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   StatusOr<uint64_t> rev = ctx.db->SyncWithLog(static_cast<uint32_t>(timeout));

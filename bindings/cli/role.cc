@@ -4,8 +4,8 @@
 // built-in account_admin, device_manager and viewer are listed, never
 // changed).
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -27,7 +27,9 @@ const char kUsage[] =
     "Flags:\n"
     "  --tenant KEY          the root tenant (list: any account of its tree)\n"
     "  --permissions LIST    comma-separated permission names\n"
-    "With --json each role is one object: name, tenant, builtin, permissions, id.\n";
+    "With --json each role is one object: name, tenant, builtin, permissions, id.\n"
+    "With --csv (list only) the same columns (permissions comma-separated) after a\n"
+    "header row.\n";
 
 JsonObject RoleJson(const Role& r, Names& names) {
   JsonObject o;
@@ -116,7 +118,7 @@ int UpdateOrDelete(Context& ctx, Args& args, bool update) {
 }
 
 int List(Context& ctx, Args& args) {
-  args.Parse({"tenant"}, {});
+  args.Parse({"tenant"}, {}, Args::Output::kTable);
   args.AtMost(0);
   if (!ctx.Open(false)) return kExitFailed;
   AccountId tenant = kNoId;
@@ -129,6 +131,7 @@ int List(Context& ctx, Args& args) {
   if (!roles.ok()) return ctx.Fail(roles.status());
   Names names(ctx);
   Table table({"ROLE", "TENANT", "PERMISSIONS"});
+  CsvWriter csv(*ctx.out, {"name", "tenant", "builtin", "permissions", "id"});
   for (const Role& r : *roles) {
     if (ctx.json) {
       *ctx.out << RoleJson(r, names).str() << "\n";
@@ -136,9 +139,18 @@ int List(Context& ctx, Args& args) {
     }
     std::string perms;
     for (size_t i = 0; i < r.permissions.size(); ++i) perms += (i ? "," : "") + r.permissions[i];
+    if (ctx.csv) {
+      csv.Row({r.name, r.tenant == kNoId ? "" : names.AccountKey(r.tenant), TrueFalse(r.builtin),
+               perms, std::to_string(r.id)});
+      continue;
+    }
     table.Add({r.name, r.builtin ? "(built-in)" : names.AccountKey(r.tenant), perms});
   }
-  if (!ctx.json) table.Flush(*ctx.out);
+  if (ctx.csv) {
+    csv.Finish();
+  } else if (!ctx.json) {
+    table.Flush(*ctx.out);
+  }
   return kExitOk;
 }
 

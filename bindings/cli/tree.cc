@@ -4,15 +4,15 @@
 
 #include <map>
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
 namespace {
 
 const char kUsage[] =
-    "usage: canopy [--db DIR] [--json] [--actor LOGIN] tree [--account KEY] [--depth N]\n"
+    "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] tree [--account KEY] [--depth N]\n"
     "                          [--format table|json|dot] [--sort ORDER] [--desc]\n\n"
     "Shows the accounts the actor may read (the system actor: all), in tree order.\n"
     "  --account KEY  only this account's subtree\n"
@@ -22,7 +22,10 @@ const char kUsage[] =
     "  --sort ORDER   table order: tree (default), name, created, users,\n"
     "                 sub_accounts, devices, devices_subtree\n"
     "  --desc         reverse the order\n"
-    "With --json, the table prints one JSON object per account.\n";
+    "With --json, the table prints one JSON object per account: key, name, depth,\n"
+    "path (the keys from the root tenant), users, sub_accounts, devices,\n"
+    "devices_subtree, created. With --csv, the same columns as CSV (path joined\n"
+    "with ' > '), after a header row.\n";
 
 std::string Pad(std::string s, size_t width) {
   // Pads by code points so UTF-8 names line up.
@@ -37,12 +40,13 @@ std::string RightAlign(const std::string& s, size_t width) {
 }
 
 int Run(Context& ctx, Args& args) {
-  args.Parse({"account", "format", "depth", "sort"}, {"desc"});
+  args.Parse({"account", "format", "depth", "sort"}, {"desc"}, Args::Output::kTable);
   args.AtMost(0);
   std::string format = args.Get("format").value_or("table");
   if (format != "table" && format != "json" && format != "dot") {
     throw UsageError{"--format must be table, json or dot"};
   }
+  if (ctx.csv && format != "table") throw UsageError{"--csv prints the table: not with --format " + format};
   const uint32_t depth = static_cast<uint32_t>(GetNumber(args, "depth", 0, 64).value_or(0));
   static const std::map<std::string, TableSort> kSorts = {
       {"tree", TableSort::kTree},
@@ -89,15 +93,33 @@ int Run(Context& ctx, Args& args) {
   if (depth != 0) {
     std::erase_if(rows, [&](const AccountRow& r) { return r.depth > base_depth + depth; });
   }
+  if (ctx.csv) {
+    CsvWriter csv(*ctx.out, {"key", "name", "depth", "path", "users", "sub_accounts", "devices",
+                             "devices_subtree", "created"});
+    for (const auto& r : rows) {
+      std::string path;
+      for (size_t i = 0; i < r.path.size(); ++i) path += (i ? " > " : "") + r.path[i];
+      csv.Row({r.key, r.name, std::to_string(r.depth), path, std::to_string(r.users),
+               std::to_string(r.sub_accounts), std::to_string(r.devices_direct),
+               std::to_string(r.devices_subtree), FormatTime(r.created_us)});
+    }
+    csv.Finish();
+    return kExitOk;
+  }
   if (ctx.json) {
     for (const auto& r : rows) {
-      *ctx.out << "{\"key\":" << Json(r.key) << ",\"name\":" << Json(r.name)
-               << ",\"depth\":" << r.depth << ",\"path\":[";
-      for (size_t i = 0; i < r.path.size(); ++i) *ctx.out << (i ? "," : "") << Json(r.path[i]);
-      *ctx.out << "],\"users\":" << r.users << ",\"sub_accounts\":" << r.sub_accounts
-               << ",\"devices\":" << r.devices_direct
-               << ",\"devices_subtree\":" << r.devices_subtree
-               << ",\"created\":" << Json(FormatTime(r.created_us)) << "}\n";
+      *ctx.out << JsonObject()
+                      .Str("key", r.key)
+                      .Str("name", r.name)
+                      .Uint("depth", r.depth)
+                      .Raw("path", JsonStrings(r.path))
+                      .Uint("users", r.users)
+                      .Uint("sub_accounts", r.sub_accounts)
+                      .Uint("devices", r.devices_direct)
+                      .Uint("devices_subtree", r.devices_subtree)
+                      .Str("created", FormatTime(r.created_us))
+                      .str()
+               << "\n";
     }
     return kExitOk;
   }

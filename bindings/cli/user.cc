@@ -4,8 +4,8 @@
 // Roles are named, as seen from the membership's account (a built-in role,
 // or a custom role of its root tenant).
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -51,7 +51,9 @@ const char kUsage[] =
     "  --branch        the membership also covers the sub-accounts\n"
     "  --no-branch     the membership covers the account alone\n"
     "  --members       list the account's members instead of its users\n"
-    "With --json every subcommand prints JSON objects (one per line).\n";
+    "With --json every subcommand prints JSON objects (one per line). With --csv\n"
+    "(list only) the users' id, login, name, account, disabled, created, or with\n"
+    "--members the memberships' login, account, role, branch, after a header row.\n";
 
 JsonObject UserJson(const User& u, Names& names) {
   JsonObject o;
@@ -284,7 +286,7 @@ int Show(Context& ctx, Args& args) {
 }
 
 int List(Context& ctx, Args& args) {
-  args.Parse({"account"}, {"members"});
+  args.Parse({"account"}, {"members"}, Args::Output::kTable);
   args.AtMost(0);
   const auto key = args.Get("account");
   if (args.Has("members") && !key) throw UsageError{"--members needs --account"};
@@ -309,29 +311,45 @@ int List(Context& ctx, Args& args) {
     auto members = ctx.db->MembersOf(ctx.actor, accounts[0]);
     if (!members.ok()) return ctx.Fail(members.status());
     Table table({"LOGIN", "ROLE", "BRANCH"});
+    CsvWriter csv(*ctx.out, {"login", "account", "role", "branch"});
     for (const auto& m : *members) {
-      if (ctx.json) {
+      if (ctx.csv) {
+        csv.Row({names.Login(m.user), names.AccountKey(m.account), names.RoleName(m.role),
+                 TrueFalse(m.branch)});
+      } else if (ctx.json) {
         *ctx.out << MembershipJson(m, names).str() << "\n";
       } else {
         table.Add({names.Login(m.user), names.RoleName(m.role), YesNo(m.branch)});
       }
     }
-    if (!ctx.json) table.Flush(*ctx.out);
+    if (ctx.csv) {
+      csv.Finish();
+    } else if (!ctx.json) {
+      table.Flush(*ctx.out);
+    }
     return kExitOk;
   }
   Table table({"LOGIN", "NAME", "ACCOUNT", "DISABLED"});
+  CsvWriter csv(*ctx.out, {"id", "login", "name", "account", "disabled", "created"});
   for (AccountId id : accounts) {
     auto users = ctx.db->UsersOf(ctx.actor, id);
     if (!users.ok()) return ctx.Fail(users.status());
     for (const auto& u : *users) {
-      if (ctx.json) {
+      if (ctx.csv) {
+        csv.Row({std::to_string(u.id), u.login, u.name, names.AccountKey(u.account),
+                 TrueFalse(u.disabled), FormatTime(u.created_us)});
+      } else if (ctx.json) {
         *ctx.out << UserJson(u, names).str() << "\n";
       } else {
         table.Add({u.login, u.name, names.AccountKey(u.account), YesNo(u.disabled)});
       }
     }
   }
-  if (!ctx.json) table.Flush(*ctx.out);
+  if (ctx.csv) {
+    csv.Finish();
+  } else if (!ctx.json) {
+    table.Flush(*ctx.out);
+  }
   return kExitOk;
 }
 

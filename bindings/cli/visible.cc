@@ -4,18 +4,18 @@
 // permission (query.h), filtered, paginated with resumable cursors,
 // or counted.
 
-#include "bindings/cli/cli.h"
-#include "bindings/cli/output.h"
+#include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
 namespace {
 
 const char kUsage[] =
-    "usage: canopy [--db DIR] [--json] [--actor LOGIN] visible --user LOGIN [--kind KIND]\n"
-    "           [--permission P]\n"
+    "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] visible --user LOGIN\n"
+    "           [--kind KIND] [--permission P]\n"
     "           [--type T] [--name-prefix P] [--attribute NAME=VALUE] [--within ACCOUNT_KEY]\n"
-    "           [--direct] [--limit N] [--cursor C] [--count] [--json]\n\n"
+    "           [--direct] [--limit N] [--cursor C] [--count] [--json | --csv]\n\n"
     "Lists the entities the user may see with the permission, in a stable order\n"
     "(tree order of the owner account, then creation).\n"
     "  --user LOGIN          whose visibility (required; with --actor, the actor's own\n"
@@ -35,10 +35,11 @@ const char kUsage[] =
     "  --count               print only the number of matching entities, a bare number\n"
     "                        (also with --json); takes no --limit or --cursor\n"
     "  --json                one JSON object per line with key, name, account (the\n"
-    "                        owner's key), type, kind and id; with --limit, when more\n"
-    "                        remain, the last line is {\"cursor\":\"C\"}\n"
-    "Without --json a table is printed; with --limit, when more remain, the next\n"
-    "cursor is printed on stderr as a line 'next cursor: C'.\n";
+    "                        owner's key), type, kind and id\n"
+    "  --csv                 the same columns as CSV, after a header row\n"
+    "Without --json or --csv a table is printed. With --limit, when more remain,\n"
+    "the next cursor is printed on stderr as a line 'next cursor: C', whatever the\n"
+    "output format: stdout holds the entities only.\n";
 
 // Rows are flushed in chunks so that a listing of millions stays small in
 // memory while its columns stay aligned within each chunk.
@@ -50,11 +51,20 @@ constexpr size_t kMaxPage = 10000;
 class Printer {
  public:
   Printer(Context& ctx, EntityKind kind)
-      : ctx_(ctx), kind_(kind), names_(ctx), table_({"KEY", "NAME", "TYPE", "ACCOUNT"}) {}
+      : ctx_(ctx),
+        kind_(kind),
+        names_(ctx),
+        table_({"KEY", "NAME", "TYPE", "ACCOUNT"}),
+        csv_(*ctx.out, {"key", "name", "account", "type", "kind", "id"}) {}
 
   void Item(EntityId id, std::string_view key, std::string_view name, std::string_view type,
             AccountId owner) {
     const std::string& account = names_.AccountKey(owner);
+    if (ctx_.csv) {
+      csv_.Row({std::string(key), std::string(name), account, std::string(type),
+                EntityKindName(kind_), std::to_string(id)});
+      return;
+    }
     if (ctx_.json) {
       *ctx_.out << JsonObject()
                        .Str("key", key)
@@ -74,7 +84,11 @@ class Printer {
     for (const auto& it : page.items) Item(it.id, it.key, it.name, it.type, it.owner);
   }
   void Finish() {
-    if (!ctx_.json) table_.Flush(*ctx_.out);
+    if (ctx_.csv) {
+      csv_.Finish();
+    } else if (!ctx_.json) {
+      table_.Flush(*ctx_.out);
+    }
   }
 
  private:
@@ -82,12 +96,13 @@ class Printer {
   EntityKind kind_;
   Names names_;
   Table table_;
+  CsvWriter csv_;
 };
 
 int Run(Context& ctx, Args& args) {
   args.Parse({"user", "kind", "permission", "type", "name-prefix", "attribute", "within", "limit",
               "cursor"},
-             {"count", "direct"});
+             {"count", "direct"}, Args::Output::kTable);
   args.AtMost(0);
   const std::string login = QuestionUser(ctx, args, "visible");
   VisibleRequest req{Actor::System()};
@@ -136,13 +151,9 @@ int Run(Context& ctx, Args& args) {
     if (!s.ok()) return ctx.Fail(s);
     printer.Page(page);
     printer.Finish();
-    if (!page.next_cursor.empty()) {
-      if (ctx.json) {
-        *ctx.out << JsonObject().Str("cursor", page.next_cursor).str() << "\n";
-      } else {
-        *ctx.err << "next cursor: " << page.next_cursor << "\n";
-      }
-    }
+    // Where the next page starts goes aside, in every output format:
+    // stdout holds the entities only.
+    if (!page.next_cursor.empty()) *ctx.err << "next cursor: " << page.next_cursor << "\n";
     return kExitOk;
   }
   if (cursor) {

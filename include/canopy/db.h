@@ -305,15 +305,27 @@ class Db {
   // permission it sums maintained counters and does not scan.
   virtual StatusOr<uint64_t> Count(const VisibleRequest& request) const = 0;
 
-  // May `user` exercise `permission` on the entity with that key? The kind
-  // follows the permission ("device.read" -> a device). `user` kNoId is the
-  // system actor, which may do anything (true for any existing entity), as
-  // it sees everything in Visible.
+  // May `user` exercise `permission` on what `key` names? For an entity
+  // permission the key is an entity's (the kind follows the permission:
+  // "device.read" -> a device); for an account-level one (account.*,
+  // user.*, access.grant, role.manage, audit.read) it is an account's key:
+  // Check(u, "account.create", "acme") asks whether u may create
+  // sub-accounts of acme, by the rule the mutation itself applies.
+  // Errors: InvalidArgument for an unknown permission; NotFound for an
+  // unknown user, and for a key that names nothing *or* something the user
+  // may not see, worded alike, so the answer never reveals what exists out
+  // of the user's sight. `false` only for what the user sees. A disabled
+  // user gets `false` for every key. `user` kNoId is the system actor,
+  // which may do anything (true for any existing entity or account).
   virtual StatusOr<bool> Check(UserId user, std::string_view permission,
-                               std::string_view entity_key) const = 0;
-  virtual Status Explain(UserId user, std::string_view permission, std::string_view entity_key,
+                               std::string_view key) const = 0;
+  // Check's verdict with the reason and the granting membership; the same
+  // targets and errors. Its reason names only accounts the user sees.
+  virtual Status Explain(UserId user, std::string_view permission, std::string_view key,
                          Explanation* explanation) const = 0;
-  // The users that may exercise the permission on the entity, paginated.
+  // The users that may exercise the permission on the entity (or, for an
+  // account-level permission, the account) request.entity_key names,
+  // paginated.
   virtual Status WhoCan(const WhoCanRequest& request, WhoCanPage* page) const = 0;
 
   // ---- Views ------------------------------------------------------------
@@ -341,9 +353,12 @@ class Db {
   virtual Status Import(const Actor& actor, std::string_view path, const ImportOptions& options,
                         ImportReport* report) = 0;
   // Writes the whole database in the same format (parents before children)
-  // so that export -> import into an empty database round-trips exactly.
+  // so that export -> import into an empty database gives the same keys,
+  // names, tree and access (ids are given out again, in file order).
   // A regular file is written as PATH.tmp, synced and renamed into place
-  // (never half-written); a special file (/dev/stdout, a pipe) in place.
+  // (never half-written); a symbolic link is followed and the file it
+  // names replaced, never the link; a pipe or device is written in place;
+  // "-" writes to the process's standard output (descriptor 1) as it is.
   virtual Status Export(std::string_view path, const ProgressFn& progress,
                         ImportReport* counts) const = 0;
 

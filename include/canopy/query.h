@@ -125,8 +125,8 @@ class VisibleIterator {
 struct Explanation {
   bool allowed = false;
   std::string reason;  // why, in one sentence a person can read (the verdict is `allowed`)
-  EntityId entity = kNoId;
-  AccountId owner = kNoId;
+  EntityId entity = kNoId;  // kNoId when the question was about an account
+  AccountId owner = kNoId;   // the entity's owner, or the account asked about
   // When allowed: the membership that grants it...
   AccountId via_account = kNoId;
   RoleId via_role = kNoId;
@@ -138,8 +138,10 @@ struct Explanation {
 };
 
 struct WhoCanRequest {
-  std::string permission;  // e.g. "device.read"
-  std::string entity_key;  // the entity's key (the kind follows the permission)
+  std::string permission;  // e.g. "device.read", or "user.invite"
+  // The entity's key (the kind follows the permission), or the account's
+  // key for an account-level permission (see Db::Check).
+  std::string entity_key;
   // Who asks: an entity out of its sight is NotFound, worded as a missing
   // one, and only users whose granting membership it sees are listed (see
   // Db's "Reads as a viewer"). The system actor sees every answer.

@@ -29,7 +29,7 @@ struct BenchRun {
 BenchRun Bench(const std::vector<std::string>& args) {
   std::ostringstream out, err;
   BenchRun r;
-  r.rc = RunBenchCommand(args, out, err);
+  r.rc = RunBenchCommand("canopy-bench", args, out, err);
   r.out = out.str();
   r.err = err.str();
   return r;
@@ -88,7 +88,7 @@ TEST(HarnessTest, HelpDescribesEveryFlag) {
                            "--cache-dir",
                            "--block-cache",
                            "--sync",
-                           "--json",
+                           "--report-json",
                            "--plots",
                            "--markdown",
                            "--progress",
@@ -96,6 +96,51 @@ TEST(HarnessTest, HelpDescribesEveryFlag) {
                            "--help"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
+}
+
+TEST(HarnessTest, HelpNamesTheProgramAsInvoked) {
+  std::ostringstream out, err;
+  EXPECT_EQ(RunBenchCommand("canopy bench", {"--help"}, out, err), 0);
+  EXPECT_NE(out.str().find("usage: canopy bench [flags]"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("canopy-bench:"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("usage: canopy-bench"), std::string::npos) << out.str();
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunBenchCommand("canopy bench", {"--frobnicate"}, out2, err2), 2);
+  EXPECT_EQ(err2.str().rfind("canopy bench: unknown flag --frobnicate", 0), 0u) << err2.str();
+}
+
+TEST(HarnessTest, FlagSyntaxIsRefusedByName) {
+  // The old --json FILE is now --report-json FILE (canopy's --json is its
+  // output format): refused with a pointer to the new name.
+  BenchRun r = Bench({"--json", "x.json"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--report-json FILE"), std::string::npos) << r.err;
+  r = Bench({"--devices", "1000", "--devices", "2000"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--devices is given more than once"), std::string::npos) << r.err;
+  r = Bench({"--devices"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--devices needs a value"), std::string::npos) << r.err;
+  r = Bench({"--plan=yes"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--plan takes no value"), std::string::npos) << r.err;
+  r = Bench({"--quiet", "--progress", "lines"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("exclude each other"), std::string::npos) << r.err;
+  r = Bench({"1e6"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unexpected argument '1e6'"), std::string::npos) << r.err;
+  // Both spellings of a value, and booleans, are read.
+  HarnessConfig c;
+  bool help = true;
+  ASSERT_OK(ParseFlags({"--devices=3000", "--report-json", "r.json", "--no-sqlite", "--sweep=none"},
+                       &c, &help));
+  EXPECT_FALSE(help);
+  EXPECT_EQ(c.tree.devices, 3000u);
+  EXPECT_EQ(c.json_path, "r.json");
+  EXPECT_FALSE(c.sqlite_baseline);
+  EXPECT_TRUE(c.raw_baseline);
+  EXPECT_TRUE(c.sweep.empty());
 }
 
 TEST(HarnessTest, BadFlagsAreRefusedByName) {
@@ -152,7 +197,7 @@ TEST(HarnessTest, TinyRunReportsEveryOperationWithoutError) {
                                      "30",
                                      "--page-size",
                                      "20",
-                                     "--json",
+                                     "--report-json",
                                      json,
                                      "--plots",
                                      plots});
@@ -208,7 +253,7 @@ TEST(HarnessTest, TinyRunReportsEveryOperationWithoutError) {
   // A second run finds both databases in the cache.
   BenchRun again =
       Bench(Tree(dir.Sub("cache")) + std::vector<std::string>{"--sweep", "500,2000", "--ops", "50",
-                                                              "--no-baselines", "--json", json});
+                                                              "--no-baselines", "--report-json", json});
   ASSERT_EQ(again.rc, 0) << again.err;
   ASSERT_EQ(parser.parse(simdjson::padded_string(ReadAll(json))).get(doc), simdjson::SUCCESS);
   for (simdjson::dom::element size : doc["sizes"].get_array()) {
@@ -245,7 +290,7 @@ TEST(HarnessTest, PlanSaysWhatItExtrapolated) {
                       "0.1",
                       "--cache-dir",
                       dir.Sub("cache"),
-                      "--json",
+                      "--report-json",
                       json,
                       "--progress",
                       "none"});

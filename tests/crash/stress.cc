@@ -960,7 +960,9 @@ class Worker {
     if (what == 3) {  // check
       const bool want = ModelAllows(model_, *builtin_, login, perm, entity);
       auto got = db_->Check(uid, perm, key);
-      if ((got.ok() && *got != want) || (!got.ok() && !(user.disabled && !want))) {
+      // An entity out of the user's sight reads as missing: denied.
+      const bool denied = !want && (user.disabled || got.status().IsNotFound());
+      if ((got.ok() && *got != want) || (!got.ok() && !denied)) {
         Fail(p_ + ": check " + login + " " + perm + " " + key + ": expected " +
              (want ? "allowed" : "denied") + ", got " +
              (got.ok() ? (*got ? "allowed" : "denied") : got.status().ToString()));

@@ -389,7 +389,9 @@ class Verifier {
         const std::string& d = devices[rng() % devices.size()];
         const bool want_one = ModelAllows(model, builtin, login, "device.read", d);
         auto got = db.Check(found->id, "device.read", d.substr(7));
-        if ((got.ok() && *got != want_one) || (!got.ok() && !u.disabled)) {
+        // A device out of the user's sight reads as missing: denied.
+        const bool denied = !want_one && (u.disabled || got.status().IsNotFound());
+        if ((got.ok() && *got != want_one) || (!got.ok() && !denied)) {
           Problem("check " + login + " device.read " + d + ": expected " +
                   (want_one ? "allowed" : "denied") + ", got " +
                   (got.ok() ? (*got ? "allowed" : "denied") : got.status().ToString()));

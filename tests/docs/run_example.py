@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs one README example in a fresh folder and compares its output.
+"""Runs one example of the docs in a fresh folder and compares its output.
 
 usage: run_example.py EXPECTED_OUTPUT_OR_- COMMAND [ARGS...]
 The command runs with a new empty temporary folder as its working
@@ -23,7 +23,7 @@ def main():
     if expected != "-":
         want = open(expected, encoding="utf-8").read()
         if run.stdout != want:
-            sys.exit("example output differs from the README\n--- README shows\n" + want +
+            sys.exit("example output differs from the page\n--- the page shows\n" + want +
                      "--- the example printed\n" + run.stdout)
     print("ok")
 

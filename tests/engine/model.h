@@ -28,7 +28,7 @@ inline const std::vector<std::string>& AllPerms() {
                                   "account.delete", "account.move",
                                   "account.manage_sub_accounts",     "access.grant",
                                   "user.read",      "user.invite",    "user.update",
-                                  "user.remove",    "role.manage"};
+                                  "user.remove",    "role.manage",    "audit.read"};
     for (const char* k : {"device", "asset", "dashboard", "entity_view"}) {
       for (const char* a : {"read", "write", "assign", "delete"}) {
         v.push_back(std::string(k) + "." + a);

@@ -1042,11 +1042,24 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         std::string p = KindPerm(key.first, action);
         bool allowed = m_.Visible(uid, key.first, p).count(key.second) > 0;
         auto c = db_->Check(uid, p, key.second);
-        ASSERT_OK(c);
-        ASSERT_EQ(*c, allowed) << u.login << " " << p << " " << key.second;
         Explanation ex;
-        ASSERT_OK(db_->Explain(uid, p, key.second, &ex));
-        ASSERT_EQ(ex.allowed, allowed) << ex.reason;
+        Status es = db_->Explain(uid, p, key.second, &ex);
+        // An entity out of the user's sight is "no such entity", exactly
+        // as a missing one; a disabled user is denied everything.
+        if (!u.disabled && !m_.SeesEntity(Actor::User(uid), key.first,
+                                          m_.entities[key].owner)) {
+          const std::string missing = std::string("no ") + EntityKindName(key.first) +
+                                      " with key '" + key.second + "'";
+          ASSERT_EQ(c.status().code(), Code::kNotFound) << u.login << " " << p << " " << key.second;
+          ASSERT_EQ(c.status().message(), missing);
+          ASSERT_EQ(es.code(), Code::kNotFound);
+          ASSERT_EQ(es.message(), missing);
+        } else {
+          ASSERT_OK(c);
+          ASSERT_EQ(*c, allowed) << u.login << " " << p << " " << key.second;
+          ASSERT_OK(es);
+          ASSERT_EQ(ex.allowed, allowed) << ex.reason;
+        }
         std::set<UserId> who;
         WhoCanRequest wr;
         wr.permission = p;
@@ -1064,6 +1077,45 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           if (m_.PermsOn(other, m_.entities[key].owner).count(p)) want_who.insert(other);
         }
         ASSERT_EQ(who, want_who) << p << " " << key.second;
+      }
+      // Account-level permissions: check, explain and who-can apply the
+      // rule the mutations apply; an account out of sight is "no account".
+      for (int i = 0; i < 2 && !m_.accounts.empty(); ++i) {
+        static const char* kAccountPerms[] = {"account.create", "account.update", "account.move",
+                                              "user.invite",    "access.grant",   "audit.read"};
+        const std::string p = kAccountPerms[R(6)];
+        const AccountId a = PickKey(m_.accounts);
+        const std::string& akey = m_.accounts[a].key;
+        auto c = db_->Check(uid, p, akey);
+        Explanation ex;
+        Status es = db_->Explain(uid, p, akey, &ex);
+        if (!u.disabled && !m_.Sees(Actor::User(uid), a)) {
+          ASSERT_EQ(c.status().code(), Code::kNotFound) << u.login << " " << p << " " << akey;
+          ASSERT_EQ(c.status().message(), "no account with key '" + akey + "'");
+          ASSERT_EQ(es.code(), Code::kNotFound);
+        } else {
+          const bool allowed = m_.PermsOn(uid, a).count(p) > 0;
+          ASSERT_OK(c);
+          ASSERT_EQ(*c, allowed) << u.login << " " << p << " " << akey;
+          ASSERT_OK(es);
+          ASSERT_EQ(ex.allowed, allowed) << ex.reason;
+          if (!u.disabled) {
+            ASSERT_EQ(ex.owner, a);
+          }
+          ASSERT_EQ(ex.entity, kNoId);
+        }
+        WhoCanRequest wr;
+        wr.permission = p;
+        wr.entity_key = akey;
+        wr.limit = 10000;
+        WhoCanPage page;
+        ASSERT_OK(db_->WhoCan(wr, &page));
+        std::set<UserId> who, want_who;
+        for (const auto& item : page.items) who.insert(item.user);
+        for (const auto& [other, ou] : m_.users) {
+          if (m_.PermsOn(other, a).count(p)) want_who.insert(other);
+        }
+        ASSERT_EQ(who, want_who) << p << " " << akey;
       }
       // The accounts table: the accounts the user may read, in tree order.
       TableRequest tr{Actor::User(uid)};

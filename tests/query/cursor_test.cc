@@ -94,7 +94,7 @@ class CursorTest : public ::testing::Test {
 // least recently used one goes when over capacity.
 TEST(ViewRegistry, ExpiresIdleOldAndLeastRecentlyUsedViews) {
   auto view = [] {
-    return std::make_shared<query::ScanView>(nullptr, nullptr, std::vector<query::Grant>{}, 1);
+    return std::make_shared<query::ScanView>(nullptr, std::vector<query::Grant>{}, 1);
   };
   query::ViewRegistry lru(/*ttl_seconds=*/3600, /*capacity=*/2);
   uint64_t a = lru.Put(view()), b = lru.Put(view());

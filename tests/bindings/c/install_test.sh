@@ -1,9 +1,10 @@
 #!/bin/sh
 # Copyright (c) Canopy authors.
 #
-# Installs a built Canopy into a temporary prefix, checks what landed, then
-# builds the consumer programs of consumer/ against that prefix both ways a
-# user would, and runs them:
+# Installs a built Canopy into a temporary prefix, checks what landed (the
+# headers, the library, bin/canopy on libcanopy alone and its `canopy bench`),
+# then builds the consumer programs of consumer/ against that prefix both
+# ways a user would, and runs them:
 #   1. CMake: find_package(Canopy) + canopy::canopy (a C and C++ project, and
 #      a C-only one);
 #   2. pkg-config: `pkg-config --cflags --libs canopy` on the compiler line.
@@ -61,7 +62,7 @@ libdir=$(dirname "$lib")
 soname=$(objdump -p "$lib" 2>/dev/null | awk '/SONAME/ {print $2}')
 [ -n "$soname" ] || fail "libcanopy.so has no SONAME"
 [ -f "$libdir/$soname" ] || fail "no $soname (the SONAME link) in $libdir"
-for header in c.h db.h query.h types.h status.h options.h version.h; do
+for header in c.h db.h query.h types.h status.h options.h version.h changes.h json.h; do
   [ -f "$prefix/include/canopy/$header" ] || fail "header canopy/$header not installed"
 done
 for file in CanopyConfig.cmake CanopyConfigVersion.cmake CanopyTargets.cmake; do
@@ -70,6 +71,26 @@ done
 # Internal headers stay private.
 if find "$prefix/include" -name '*.h' | grep -v "/include/canopy/" | grep -q .; then
   fail "headers outside include/canopy were installed"
+fi
+
+# ---- The canopy command line ---------------------------------------------------
+# bin/canopy finds libcanopy relative to itself, links neither SQLite nor the
+# harness, and `canopy bench` runs the canopy-bench installed beside it.
+step "installed bin/canopy"
+bin=$prefix/bin
+[ -x "$bin/canopy" ] || fail "no bin/canopy installed"
+"$bin/canopy" --version >"$tmp/version.txt" 2>&1 ||
+  { cat "$tmp/version.txt" >&2; fail "installed bin/canopy does not run"; }
+if command -v readelf >/dev/null 2>&1; then
+  needed=$(readelf -d "$bin/canopy" | awk '/NEEDED/ {print $5}')
+  echo "$needed" | grep -q 'libcanopy\.so' || fail "bin/canopy does not link libcanopy: $needed"
+  if echo "$needed" | grep -q 'sqlite'; then fail "bin/canopy links SQLite: $needed"; fi
+fi
+if [ -x "$bin/canopy-bench" ]; then
+  "$bin/canopy" bench --help >"$tmp/bench-help.txt" 2>&1 ||
+    { cat "$tmp/bench-help.txt" >&2; fail "installed 'canopy bench --help' failed"; }
+  grep -q 'usage: canopy bench' "$tmp/bench-help.txt" ||
+    fail "installed 'canopy bench --help' does not call itself canopy bench"
 fi
 
 # ---- 1. CMake: find_package(Canopy) --------------------------------------------

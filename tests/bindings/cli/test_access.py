@@ -45,8 +45,28 @@ class CheckTest(CliTestCase):
     def test_explain_denied(self):
         out = self.check("a@acme.example", "device.read", "dev-c1", "--explain")
         self.assertEqual(out.splitlines()[0], "denied")
-        self.assertIn("top-down", out)
+        # The parent's device is out of the user's sight: the operator is
+        # told so; the user itself (--actor) would be told it is unknown.
+        self.assertIn("cannot see device 'dev-c1'", out)
         self.assertNotIn("role:", out)
+        err = self.refused("--actor", "a@acme.example", "check", "--user", "a@acme.example",
+                           "--permission", "device.read", "--entity", "dev-c1")
+        self.assertIn("no device with key 'dev-c1'", err)
+
+    def test_account_level_permissions(self):
+        # May the user create sub-accounts here, invite users there?
+        base = ["check", "--user", "a@acme.example", "--permission"]
+        self.assertEqual(self.ok(*base, "account.create", "--account", "acme-a1").strip(),
+                         "allowed")
+        out = self.ok(*base, "user.invite", "--account", "acme", "--explain")
+        self.assertEqual(out.splitlines()[0], "denied")
+        self.assertIn("cannot see account 'acme'", out)
+        r = self.json_one(*base, "account.create", "--account", "acme-a1")
+        self.assertEqual((r["allowed"], r["account"]), (True, "acme-a1"))
+        rows = self.json_lines("who-can", "--permission", "user.invite", "--account", "acme-a1")
+        self.assertIn("a@acme.example", [r["login"] for r in rows])
+        self.assertIn("no account with key 'ghost'",
+                      self.refused(*base, "account.create", "--account", "ghost"))
 
     def test_json(self):
         r = self.json_one("check", "--user", "a@acme.example", "--permission", "device.read",
@@ -75,9 +95,15 @@ class CheckTest(CliTestCase):
         self.assertIn("unknown permission",
                       self.refused("check", "--user", "a@acme.example", "--permission", "device.x",
                                 "--entity", "dev-a1"))
-        self.assertIn("not a permission on entities",
-                      self.refused("check", "--user", "a@acme.example", "--permission",
-                                "account.read", "--entity", "dev-a1"))
+        self.assertIn("name an account with --account",
+                      self.usage_error("check", "--user", "a@acme.example", "--permission",
+                                       "account.read", "--entity", "dev-a1"))
+        self.assertIn("name one with --entity",
+                      self.usage_error("check", "--user", "a@acme.example", "--permission",
+                                       "device.read", "--account", "acme"))
+        self.assertIn("not both",
+                      self.usage_error("check", "--user", "a@acme.example", "--permission",
+                                       "device.read", "--account", "acme", "--entity", "x"))
 
     def test_usage_errors(self):
         self.assertIn("--user is required",

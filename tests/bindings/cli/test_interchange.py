@@ -294,6 +294,37 @@ class SpecialInputTest(CliTestCase):
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertIn("acme-a1", self.ok("--db", other, "tree", db=False))
 
+    def test_dash_keeps_a_redirection_to_a_file_appending(self):
+        # `canopy export - >> FILE`: the data goes after what FILE held,
+        # and /dev/stdout (a link) is never replaced.
+        self.seed()
+        out = os.path.join(self.dir, "appended.jsonl")
+        with open(out, "w") as f:
+            f.write("HEAD\n")
+        with open(out, "a") as f:
+            p = subprocess.run([CANOPY, "--db", self.db, "export", "-"], stdout=f,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "HEAD")
+        self.assertEqual(json.loads(lines[-1])["type"], "end")
+        self.assertTrue(os.path.islink("/dev/stdout"))
+        # A symbolic link is followed: the file it names is replaced, the
+        # link stays; a dangling one is refused.
+        target = os.path.join(self.dir, "real.jsonl")
+        link = os.path.join(self.dir, "link.jsonl")
+        with open(target, "w") as f:
+            f.write("old\n")
+        os.symlink(target, link)
+        self.ok("export", link)
+        self.assertTrue(os.path.islink(link))
+        with open(target) as f:
+            self.assertIn('"type":"end"', f.read())
+        os.symlink(os.path.join(self.dir, "nowhere", "x.jsonl"), os.path.join(self.dir, "dead"))
+        self.assertIn("symbolic link to nothing",
+                      self.refused("export", os.path.join(self.dir, "dead")))
+
     def test_folders_and_endless_lines_are_refused(self):
         err = self.refused("import", self.dir)
         self.assertIn("is a folder", err)

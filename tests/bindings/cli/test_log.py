@@ -132,17 +132,22 @@ class LogTest(CliTestCase):
         self.assertEqual(self.revisions("--since", "6"), [6])
         self.assertEqual(self.ok("log", "--since", "7"), "")
         self.assertEqual(self.ok("log", "--since", "1000"), "")
-        lines = self.json_lines("log", "--limit", "2")
-        self.assertEqual([l.get("revision") for l in lines[:2]], [1, 2])
-        self.assertEqual(lines[2:], [{"next": 3}])
+        # With --json, stdout holds the entries only; where to go on is on
+        # stderr, as in text output.
+        p = self.expect(0, "--json", "log", "--limit", "2")
+        lines = [json.loads(l) for l in p.stdout.splitlines()]
+        self.assertEqual([l["revision"] for l in lines], [1, 2])
+        self.assertEqual(p.stderr, "next revision: 3\n")
         seen, since, pages = [], 1, 0
         while True:
-            lines = self.json_lines("log", "--since", since, "--limit", "4")
+            p = self.expect(0, "--json", "log", "--since", since, "--limit", "4")
             pages += 1
-            seen += [l["revision"] for l in lines if "revision" in l]
-            if "next" not in lines[-1]:
+            seen += [json.loads(l)["revision"] for l in p.stdout.splitlines()]
+            m = re.fullmatch(r"next revision: (\d+)\n", p.stderr)
+            if not m:
+                self.assertEqual(p.stderr, "")
                 break
-            since = lines[-1]["next"]
+            since = m.group(1)
         self.assertEqual(seen, [1, 2, 3, 4, 5, 6])
         self.assertEqual(pages, 2)
         # Text: the next revision goes to stderr; none on the last page.

@@ -2,6 +2,7 @@
 """canopy visible: what a user may see, filtered, paginated and counted."""
 
 import json
+import re
 import unittest
 
 from cli_harness import CliTestCase
@@ -49,32 +50,42 @@ class VisibleTest(CliTestCase):
         self.assertEqual(self.ok("visible", "--user", "admin@acme.example", "--count",
                                  "--type", "sensor"), "25\n")
 
-    def test_limit_gives_one_page_and_a_cursor_line(self):
-        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "4")
-        self.assertEqual([r["key"] for r in rows[:4]], ADMIN_ALL[:4])
-        self.assertEqual(list(rows[4].keys()), ["cursor"])
-        self.assertEqual(len(rows), 5)
+    def json_page(self, *flags):
+        """One page with --json: (the items on stdout, the cursor on stderr or None)."""
+        p = self.expect(0, "--json", "visible", "--user", "admin@acme.example", *flags)
+        rows = [json.loads(line) for line in p.stdout.splitlines()]
+        m = re.fullmatch(r"next cursor: (\S+)\n", p.stderr)
+        self.assertTrue(p.stderr == "" or m, p.stderr)
+        return rows, (m.group(1) if m else None)
+
+    def test_limit_gives_one_page_and_the_cursor_on_stderr(self):
+        rows, cursor = self.json_page("--limit", "4")
+        # stdout holds the items only: every line is an entity.
+        self.assertEqual([r["key"] for r in rows], ADMIN_ALL[:4])
+        self.assertTrue(all(set(r) == {"key", "name", "account", "type", "kind", "id"}
+                            for r in rows), rows)
+        self.assertIsNotNone(cursor)
 
     def test_cursor_pages_cover_everything_exactly_once(self):
         seen, cursor, pages = [], None, 0
         while True:
-            flags = ["--limit", "7"] + (["--cursor", cursor] if cursor else [])
-            rows = self.json_lines("visible", "--user", "admin@acme.example", *flags)
+            rows, cursor = self.json_page("--limit", "7", *(["--cursor", cursor] if cursor else []))
             pages += 1
-            cursor = rows[-1].get("cursor") if rows and "cursor" in rows[-1] else None
-            seen += [r["key"] for r in rows if "key" in r]
+            seen += [r["key"] for r in rows]
             if cursor is None:
                 break
         self.assertEqual(seen, ADMIN_ALL)
         self.assertEqual(pages, 5)
 
     def test_last_page_has_no_cursor(self):
-        rows = self.json_lines("visible", "--user", "a@acme.example", "--limit", "3")
+        p = self.expect(0, "--json", "visible", "--user", "a@acme.example", "--limit", "3")
+        rows = [json.loads(line) for line in p.stdout.splitlines()]
         self.assertEqual([r.get("key") for r in rows], ["dev-a1", "dev-a2", "dev-a11"])
+        self.assertEqual(p.stderr, "")
 
     def test_cursor_without_limit_prints_the_rest(self):
-        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "10")
-        rest = self.visible_keys("admin@acme.example", "--cursor", rows[-1]["cursor"])
+        _, cursor = self.json_page("--limit", "10")
+        rest = self.visible_keys("admin@acme.example", "--cursor", cursor)
         self.assertEqual(rest, ADMIN_ALL[10:])
 
     def test_table_with_limit_prints_the_cursor_on_stderr(self):
@@ -82,14 +93,13 @@ class VisibleTest(CliTestCase):
         self.assertEqual(len(p.stdout.splitlines()), 3)
         self.assertRegex(p.stderr, r"^next cursor: \S+\n$")
         cursor = p.stderr.split()[-1]
-        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "2",
-                               "--cursor", cursor)
-        self.assertEqual([r["key"] for r in rows[:2]], ADMIN_ALL[2:4])
+        rows, _ = self.json_page("--limit", "2", "--cursor", cursor)
+        self.assertEqual([r["key"] for r in rows], ADMIN_ALL[2:4])
 
     def test_cursor_of_another_request_is_refused(self):
-        rows = self.json_lines("visible", "--user", "admin@acme.example", "--limit", "2")
+        _, cursor = self.json_page("--limit", "2")
         err = self.refused("visible", "--user", "admin@acme.example", "--limit", "2",
-                        "--type", "sensor", "--cursor", rows[-1]["cursor"])
+                        "--type", "sensor", "--cursor", cursor)
         self.assertIn("cursor", err)
         err = self.refused("visible", "--user", "admin@acme.example", "--cursor", "garbage")
         self.assertIn("invalid_argument", err)

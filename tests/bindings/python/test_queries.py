@@ -128,14 +128,19 @@ class AccessTest(WorldTestCase):
     def test_check(self):
         w = self.w
         self.assertIs(self.db.check(w.a, "device.read", "dev-a11"), True)
-        self.assertIs(self.db.check(w.b, "device.read", "dev-a11"), False)
-        self.assertIs(self.db.check(w.a, "device.read", "dev-c1"), False)  # the parent's
+        # Out of the user's sight: "no such device", as for a missing key.
+        with self.assertRaisesRegex(canopy.NotFound, "no device with key 'dev-a11'"):
+            self.db.check(w.b, "device.read", "dev-a11")
+        with self.assertRaisesRegex(canopy.NotFound, "no device with key 'dev-c1'"):
+            self.db.check(w.a, "device.read", "dev-c1")  # the parent's
         self.assertTrue(self.db.check(w.a, "asset.delete", "site-7"))
         with self.assertRaises(canopy.NotFound):
             self.db.check(w.a, "device.read", "dev-zz")
         with self.assertRaises(canopy.NotFound):
             self.db.check(4242, "device.read", "dev-a1")
-        with self.assertRaises(canopy.InvalidArgument):
+        # An account-level permission names an account.
+        self.assertIs(self.db.check(w.a, "account.read", "acme-a1"), True)
+        with self.assertRaisesRegex(canopy.NotFound, "no account with key 'dev-a1'"):
             self.db.check(w.a, "account.read", "dev-a1")
         with self.assertRaises(TypeError):
             self.db.check(w.a, "device.read", w.dev_a1)
@@ -150,10 +155,8 @@ class AccessTest(WorldTestCase):
         self.assertEqual((why.via_account, why.via_role, why.via_role_name, why.via_branch),
                          (w.acme_a, w.account_admin, "account_admin", True))
         self.assertEqual(why.path, ["acme-a", "acme-a1"])
-        why = self.db.explain(w.b, "device.read", "dev-a11")
-        self.assertFalse(why.allowed)
-        self.assertTrue(why.reason)
-        self.assertIsNone(why.via_account)
+        with self.assertRaisesRegex(canopy.NotFound, "no device with key 'dev-a11'"):
+            self.db.explain(w.b, "device.read", "dev-a11")
         with self.assertRaises(canopy.NotFound):
             self.db.explain(w.a, "device.read", "dev-zz")
 
@@ -175,8 +178,9 @@ class AccessTest(WorldTestCase):
             self.db.who_can_page("device.read", "dev-a11", limit=0)
         with self.assertRaises(canopy.NotFound):
             list(self.db.who_can("device.read", "dev-zz"))
-        with self.assertRaises(canopy.InvalidArgument):
+        with self.assertRaisesRegex(canopy.NotFound, "no account with key 'dev-a11'"):
             list(self.db.who_can("user.read", "dev-a11"))
+        self.assertIn(w.a, [i.user for i in self.db.who_can("user.read", "acme-a1")])
 
 
 class ViewTest(WorldTestCase):

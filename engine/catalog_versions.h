@@ -1,0 +1,112 @@
+// Copyright (c) Canopy authors.
+//
+// CatalogVersions: two copies of the catalog, so that readers never wait
+// for a writer ("left-right").
+//
+//   published  the copy readers enter: the state of the last published
+//              revision, with a RocksDB snapshot of exactly that state.
+//   latest     the copy the (single, serialised) writer authorises against
+//              and changes; it may hold mutations not yet published (with
+//              sync on: not yet durable).
+//
+// Publish() makes the latest copy the published one (one atomic store),
+// waits until no reader is left in the other copy, then replays onto it the
+// changes made since the previous publication, so both copies are equal
+// again and the other copy becomes the writer's. A reader pins a copy by
+// bumping the copy's reader count and re-checking that it is still the
+// published one; it never blocks. A writer waits only for readers that
+// entered the old copy before the switch, and only as long as they stay in
+// it (readers leave once they have planned; see DbImpl::ReadScope).
+//
+// Memory: two catalogs. Thread safety: Enter() and Pin from any thread;
+// everything else by the single writer (the engine's write mutex).
+
+#ifndef CANOPY_ENGINE_CATALOG_VERSIONS_H_
+#define CANOPY_ENGINE_CATALOG_VERSIONS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "canopy/status.h"
+#include "query/catalog.h"
+#include "storage/changes.h"
+
+namespace rocksdb {
+class Snapshot;
+}
+
+namespace canopy::engine {
+
+using SharedSnapshot = std::shared_ptr<const rocksdb::Snapshot>;
+
+class CatalogVersions {
+  struct Side {
+    query::Catalog catalog;
+    SharedSnapshot snapshot;  // null before the first publication
+    uint64_t revision = 0;
+    mutable std::atomic<int64_t> readers{0};
+  };
+
+ public:
+  // A reader's hold on the published copy; movable, released on
+  // destruction or Release().
+  class Pin {
+   public:
+    Pin() = default;
+    explicit Pin(const Side* side) : side_(side) {}
+    Pin(Pin&& o) noexcept : side_(o.side_) { o.side_ = nullptr; }
+    Pin& operator=(Pin&& o) noexcept;
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+    ~Pin() { Release(); }
+    void Release();
+    bool held() const { return side_ != nullptr; }
+    const query::Catalog& catalog() const { return side_->catalog; }
+    const SharedSnapshot& snapshot() const { return side_->snapshot; }
+    uint64_t revision() const { return side_->revision; }
+
+   private:
+    const Side* side_ = nullptr;
+  };
+
+  CatalogVersions() = default;
+  CatalogVersions(const CatalogVersions&) = delete;
+  CatalogVersions& operator=(const CatalogVersions&) = delete;
+
+  // Pins the published copy. Never blocks (it retries only when a
+  // publication switches copies between its two steps).
+  Pin Enter() const;
+
+  // ---- The writer's side (serialised by the caller) ----
+
+  // The copy mutations authorise against and change.
+  query::Catalog& latest() { return sides_[1 - current_.load()].catalog; }
+  const query::Catalog& latest() const { return sides_[1 - current_.load()].catalog; }
+  // Records that `changes` were applied to latest().
+  void NoteApplied(std::shared_ptr<const storage::ChangeSet> changes);
+  // Records that latest() was reloaded (or otherwise changed wholesale):
+  // the next publication copies it instead of replaying change sets.
+  void NoteReplaced();
+  // Are there changes in latest() that readers do not see yet?
+  bool HasPending() const { return replaced_ || !pending_.empty(); }
+  // Makes latest() the published copy at `revision`, read on `snapshot`
+  // (of exactly its state), then brings the other copy level with it.
+  // Internal when a replay fails (the copies then differ: the caller must
+  // stop serving). Publishing with nothing pending only renews the
+  // snapshot and revision.
+  Status Publish(SharedSnapshot snapshot, uint64_t revision);
+  // Drops both copies' snapshots (before the store closes).
+  void DropSnapshots();
+
+ private:
+  Side sides_[2];
+  std::atomic<int> current_{0};  // the side readers enter
+  std::vector<std::shared_ptr<const storage::ChangeSet>> pending_;
+  bool replaced_ = false;
+};
+
+}  // namespace canopy::engine
+
+#endif  // CANOPY_ENGINE_CATALOG_VERSIONS_H_

@@ -1,0 +1,82 @@
+// Copyright (c) Canopy authors.
+//
+// JSON output helpers: the one JSON writer of Canopy, used for the change
+// log's records, the export, the C API's JSON results and the `canopy`
+// command line's --json output, public so that programs built on the C++
+// API print the same shapes. Input is not parsed here.
+//
+// Every string goes in as UTF-8 and comes out as a JSON string literal:
+// quotes and backslashes are escaped, control characters (U+0000..U+001F)
+// become \n, \t, ... or \u00XX, and every other byte is copied as it is
+// (so UTF-8 stays UTF-8 and invalid UTF-8 is not repaired).
+//
+// Thread safety: plain functions and values.
+
+#ifndef CANOPY_JSON_H_
+#define CANOPY_JSON_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/changes.h"
+#include "canopy/types.h"
+
+namespace canopy {
+
+// Appends `s` as a JSON string literal, quotes included.
+void AppendJsonString(std::string* out, std::string_view s);
+
+// `s` as a JSON string literal, quotes included: JsonString("a\"b") is
+// the six characters "a\"b" with the quotes.
+inline std::string JsonString(std::string_view s) {
+  std::string out;
+  AppendJsonString(&out, s);
+  return out;
+}
+
+// Builds one JSON object; fields appear in the order they are added (a key
+// added twice appears twice: the caller keeps keys distinct).
+//   JsonObject().Str("key", "acme").Int("depth", 1).str()  ->  {"key":"acme","depth":1}
+class JsonObject {
+ public:
+  JsonObject& Str(std::string_view key, std::string_view value);
+  JsonObject& Int(std::string_view key, int64_t value);
+  JsonObject& Uint(std::string_view key, uint64_t value);
+  // NaN and infinities, which JSON cannot hold, are written as 0.
+  JsonObject& Real(std::string_view key, double value);
+  JsonObject& Bool(std::string_view key, bool value);
+  // `json` must already be valid JSON (an array, an object, null...).
+  JsonObject& Raw(std::string_view key, std::string_view json);
+  // The object, "{...}" without a newline.
+  std::string str() const { return body_ + "}"; }
+  // The same, leaving the builder empty (no copy).
+  std::string Take() {
+    body_.push_back('}');
+    std::string out = std::move(body_);
+    body_ = "{";
+    return out;
+  }
+
+ private:
+  void Key(std::string_view key);
+  std::string body_ = "{";
+};
+
+// A JSON array of strings: ["a","b"].
+std::string JsonStrings(const std::vector<std::string>& values);
+// A JSON array of unsigned numbers: [1,2].
+std::string JsonNumbers(const std::vector<uint64_t>& values);
+// A JSON object of string attributes, in key order: {"vin":"V1"}.
+std::string JsonAttributes(const Attributes& attributes);
+// A replica's status (Db::GetReplicaStatus) as one JSON object: replicated,
+// replica_id, applied, head, lag, last_contact_us, apply_delay_us,
+// checkpoint, log_first, error and members (each: endpoint, reachable,
+// has_leader, version, error). The shape of `canopy replica status --json`
+// and of canopy_db_replica_status.
+std::string ReplicaStatusJson(const ReplicaStatus& status);
+
+}  // namespace canopy
+
+#endif  // CANOPY_JSON_H_

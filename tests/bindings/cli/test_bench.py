@@ -1,0 +1,120 @@
+# Copyright (c) Canopy authors.
+"""canopy bench: runs the separate canopy-bench program (next to canopy, or
+on PATH), under its own name; canopy itself links neither it nor SQLite."""
+
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from cli_harness import CANOPY, CliTestCase
+
+BESIDE = os.path.join(os.path.dirname(os.path.abspath(CANOPY)), "canopy-bench")
+
+
+@unittest.skipUnless(os.path.exists(BESIDE), "canopy-bench is not built (CANOPY_BUILD_BENCH=OFF)")
+class BenchCommandTest(CliTestCase):
+    def test_help_calls_itself_canopy_bench(self):
+        out = self.ok("bench", "--help", db=False)
+        self.assertTrue(out.startswith("canopy bench: capacity planning"), out[:200])
+        self.assertIn("usage: canopy bench [flags]", out)
+        self.assertNotIn("canopy-bench:", out)
+        self.assertNotIn("usage: canopy-bench", out)
+        self.assertIn("--report-json FILE", out)
+        self.assertEqual(out, self.ok("bench", "-h", db=False))
+
+    def test_the_report_flag_does_not_clash_with_json(self):
+        err = self.usage_error("bench", "--json", self.path("r.json"), db=False)
+        self.assertIn("--report-json FILE", err)
+        self.assertFalse(os.path.exists(self.path("r.json")))
+        # The global flags do not apply to the harness: refused, not ignored.
+        for argv in (["--json", "bench"], ["--db", self.db, "bench"],
+                     ["--actor", "x", "bench"], ["--csv", "bench", "--help"]):
+            with self.subTest(argv=argv):
+                err = self.usage_error(*argv, db=False)
+                self.assertIn("do not apply", err)
+
+    def test_bad_flags_are_usage_errors_naming_the_flag(self):
+        self.assertIn("canopy bench: unknown flag --bogus",
+                      self.usage_error("bench", "--bogus", db=False))
+        self.assertIn("--devices needs a value", self.usage_error("bench", "--devices", db=False))
+        self.assertIn("--ops is given more than once",
+                      self.usage_error("bench", "--ops", "1", "--ops", "2", db=False))
+
+    def test_a_tiny_run_through_canopy(self):
+        report = self.path("report.json")
+        p = self.expect(0, "bench", "--devices", "300", "--accounts", "12", "--users", "6",
+                        "--depth", "3", "--fanout", "4", "--sweep", "none", "--ops", "30",
+                        "--no-baselines", "--cache-dir", self.path("cache"), "--progress",
+                        "none", "--report-json", report, db=False)
+        self.assertIn("## Throughput and latency at 300 devices", p.stdout)
+        with open(report, encoding="utf-8") as f:
+            doc = json.load(f)
+        self.assertEqual(doc["format"], "canopy-bench/1")
+        self.assertEqual(len(doc["sizes"]), 1)
+
+    def copy_of_canopy(self):
+        """canopy copied alone into a folder of its own (no canopy-bench beside it)."""
+        folder = self.path("lonely")
+        os.makedirs(folder)
+        shutil.copy2(CANOPY, folder)
+        return os.path.join(folder, os.path.basename(CANOPY))
+
+    def test_found_on_path(self):
+        lonely = self.copy_of_canopy()
+        harness = os.path.dirname(os.path.realpath(BESIDE))
+        p = subprocess.run([lonely, "bench", "--help"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120,
+                           env=dict(os.environ, PATH=harness + os.pathsep + "/usr/bin:/bin"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("usage: canopy bench [flags]", p.stdout)
+
+    def test_missing_program_is_a_clear_error(self):
+        lonely = self.copy_of_canopy()
+        p = subprocess.run([lonely, "bench", "--help"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120,
+                           env=dict(os.environ, PATH="/usr/bin:/bin"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("canopy: bench needs the canopy-bench program", p.stderr)
+        self.assertIn(os.path.dirname(lonely), p.stderr)
+        self.assertIn("PATH", p.stderr)
+
+
+class LinkTest(CliTestCase):
+    """canopy is a client of the public API: libcanopy and include/canopy only."""
+
+    def needed(self, binary):
+        out = subprocess.run(["readelf", "-d", binary], stdout=subprocess.PIPE, text=True,
+                             check=True).stdout
+        return [line.split("[")[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line]
+
+    @unittest.skipUnless(shutil.which("readelf"), "readelf (binutils) is not installed")
+    def test_links_libcanopy_and_not_sqlite(self):
+        needed = self.needed(CANOPY)
+        self.assertTrue(any(n.startswith("libcanopy.so") for n in needed), needed)
+        for unwanted in ("sqlite", "benchmark", "rocksdb"):
+            self.assertFalse(any(unwanted in n for n in needed), f"{unwanted} in {needed}")
+
+    def test_sources_include_only_public_headers(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        cli = os.path.join(here, "..", "..", "..", "bindings", "cli")
+        own = set(os.listdir(cli))
+        checked = 0
+        for name in sorted(own):
+            if not name.endswith((".cc", ".h")):
+                continue
+            with open(os.path.join(cli, name), encoding="utf-8") as f:
+                for line in f:
+                    if not line.startswith('#include "'):
+                        continue
+                    header = line.split('"')[1]
+                    checked += 1
+                    self.assertTrue(header in own or header.startswith("canopy/"),
+                                    f"{name} includes {header}")
+        self.assertGreater(checked, 20)
+
+
+if __name__ == "__main__":
+    unittest.main()
