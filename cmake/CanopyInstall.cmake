@@ -43,7 +43,7 @@ install(EXPORT CanopyTargets
 set(_canopy_config_in ${CMAKE_CURRENT_BINARY_DIR}/CanopyConfig.cmake.in)
 file(WRITE ${_canopy_config_in} [==[
 # Canopy's CMake package: find_package(Canopy) gives the target canopy::canopy
-# (libcanopy; include "canopy/c.h" for the C API, "canopy/db.h" for C++20).
+# (libcanopy; include "canopy/c.h" for the C API, "canopy/db.h" for C++17 or later).
 @PACKAGE_INIT@
 
 include("${CMAKE_CURRENT_LIST_DIR}/CanopyTargets.cmake")

@@ -365,7 +365,7 @@ Status DbImpl::DeleteAccount(const Actor& actor, AccountId id, AccountId receive
   });
 }
 
-Status DbImpl::DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
+Status DbImpl::DeleteAccounts(const Actor& actor, Span<AccountId> ids,
                               AccountId receiver) {
   std::vector<AccountId> list(ids.begin(), ids.end());
   return Mutate(actor, "account.delete", [&](Txn* txn) {

@@ -143,7 +143,7 @@ class DbImpl final : public Db {
   Status SetSubAccountAccess(const Actor& actor, AccountId id, SubAccountAccess access) override;
   Status MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) override;
   Status DeleteAccount(const Actor& actor, AccountId id, AccountId receiver) override;
-  Status DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
+  Status DeleteAccounts(const Actor& actor, Span<AccountId> ids,
                         AccountId receiver) override;
   StatusOr<EntityCounts> CountOwned(AccountId id, EntityKind kind) const override;
   StatusOr<std::vector<Account>> Ancestors(AccountId id) const override;
@@ -171,7 +171,7 @@ class DbImpl final : public Db {
   Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) override;
   Status DeleteEntity(const Actor& actor, EntityId id) override;
   Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
-                          std::span<const std::string> refs, AccountId target,
+                          Span<std::string> refs, AccountId target,
                           ReassignReport* report) override;
 
   // Users, memberships, roles (users.cc)

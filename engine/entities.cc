@@ -214,7 +214,7 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
 }
 
 Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
-                                std::span<const std::string> refs, AccountId target,
+                                Span<std::string> refs, AccountId target,
                                 ReassignReport* report) {
   ReassignReport local;
   ReassignReport* rep = report != nullptr ? report : &local;
@@ -288,7 +288,7 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       }
       CANOPY_RETURN_IF_ERROR(found);
       item.entity = e.id;
-      item.from = e.owner;
+      item.previous_owner = e.owner;
       if (!seen.insert(e.id).second) {
         item.outcome = ReassignItem::Outcome::kDuplicate;
         item.message = Describe(kind, e.key) + " is named more than once";

@@ -113,20 +113,111 @@ std::string Mint(std::string raw) {
   return Base64Url(raw);
 }
 
+// ---- Builders ------------------------------------------------------------
+// Creates and updates through their builders (c.h, "Calls that take many
+// fields"): every setter is held to the contract too, and the first that
+// refuses (a NULL key or name, a kind out of range) ends the call there, as
+// a caller would. NULL optional values (unit id, type, attributes; an
+// update's name) are left unset.
+
+canopy_code_t CreateAccount(uint64_t actor, const char* key, const char* name, uint64_t parent,
+                            const canopy_attributes_t* attrs, int mgmt, int access, uint64_t* id) {
+  canopy_account_spec_t* spec = canopy_account_spec_create();
+  FUZZ_CHECK(spec != nullptr);
+  canopy_code_t c = CALL(canopy_account_spec_set_key, spec, key);
+  if (c == CANOPY_OK) c = CALL(canopy_account_spec_set_name, spec, name);
+  if (c == CANOPY_OK) c = CALL(canopy_account_spec_set_parent, spec, parent);
+  if (c == CANOPY_OK && attrs != nullptr) c = CALL(canopy_account_spec_set_attributes, spec, attrs);
+  if (c == CANOPY_OK) c = CALL(canopy_account_spec_set_sub_account_management, spec, mgmt);
+  if (c == CANOPY_OK) c = CALL(canopy_account_spec_set_sub_account_access, spec, access);
+  if (c == CANOPY_OK) c = CALL(canopy_account_create, w->db, actor, spec, id);
+  canopy_account_spec_destroy(spec);
+  return c;
+}
+
+canopy_code_t UpdateAccount(uint64_t actor, uint64_t id, const char* name,
+                            const canopy_attributes_t* attrs) {
+  canopy_account_patch_t* patch = canopy_account_patch_create();
+  FUZZ_CHECK(patch != nullptr);
+  canopy_code_t c = CANOPY_OK;
+  if (name != nullptr) c = CALL(canopy_account_patch_set_name, patch, name);
+  if (c == CANOPY_OK && attrs != nullptr)
+    c = CALL(canopy_account_patch_set_attributes, patch, attrs);
+  if (c == CANOPY_OK) c = CALL(canopy_account_update, w->db, actor, id, patch);
+  canopy_account_patch_destroy(patch);
+  return c;
+}
+
+canopy_code_t CreateEntity(uint64_t actor, int kind, const char* key, const char* unit,
+                           const char* name, const char* type, uint64_t owner,
+                           const canopy_attributes_t* attrs, uint64_t* id) {
+  canopy_entity_spec_t* spec = canopy_entity_spec_create();
+  FUZZ_CHECK(spec != nullptr);
+  canopy_code_t c = CALL(canopy_entity_spec_set_kind, spec, kind);
+  if (c == CANOPY_OK) c = CALL(canopy_entity_spec_set_key, spec, key);
+  if (c == CANOPY_OK && unit != nullptr) c = CALL(canopy_entity_spec_set_unit_id, spec, unit);
+  if (c == CANOPY_OK) c = CALL(canopy_entity_spec_set_name, spec, name);
+  if (c == CANOPY_OK && type != nullptr) c = CALL(canopy_entity_spec_set_type, spec, type);
+  if (c == CANOPY_OK) c = CALL(canopy_entity_spec_set_owner, spec, owner);
+  if (c == CANOPY_OK && attrs != nullptr) c = CALL(canopy_entity_spec_set_attributes, spec, attrs);
+  if (c == CANOPY_OK) c = CALL(canopy_entity_create, w->db, actor, spec, id);
+  canopy_entity_spec_destroy(spec);
+  return c;
+}
+
+canopy_code_t UpdateEntity(uint64_t actor, uint64_t id, const char* name, const char* type,
+                           const char* unit, const canopy_attributes_t* attrs) {
+  canopy_entity_patch_t* patch = canopy_entity_patch_create();
+  FUZZ_CHECK(patch != nullptr);
+  canopy_code_t c = CANOPY_OK;
+  if (name != nullptr) c = CALL(canopy_entity_patch_set_name, patch, name);
+  if (c == CANOPY_OK && type != nullptr) c = CALL(canopy_entity_patch_set_type, patch, type);
+  if (c == CANOPY_OK && unit != nullptr) c = CALL(canopy_entity_patch_set_unit_id, patch, unit);
+  if (c == CANOPY_OK && attrs != nullptr)
+    c = CALL(canopy_entity_patch_set_attributes, patch, attrs);
+  if (c == CANOPY_OK) c = CALL(canopy_entity_update, w->db, actor, id, patch);
+  canopy_entity_patch_destroy(patch);
+  return c;
+}
+
+canopy_code_t CreateUser(uint64_t actor, const char* login, const char* name, uint64_t account,
+                         uint64_t* id) {
+  canopy_user_spec_t* spec = canopy_user_spec_create();
+  FUZZ_CHECK(spec != nullptr);
+  canopy_code_t c = CALL(canopy_user_spec_set_login, spec, login);
+  if (c == CANOPY_OK) c = CALL(canopy_user_spec_set_name, spec, name);
+  if (c == CANOPY_OK) c = CALL(canopy_user_spec_set_account, spec, account);
+  if (c == CANOPY_OK) c = CALL(canopy_user_create, w->db, actor, spec, id);
+  canopy_user_spec_destroy(spec);
+  return c;
+}
+
+canopy_code_t UpdateUser(uint64_t actor, uint64_t id, const char* name) {
+  canopy_user_patch_t* patch = canopy_user_patch_create();
+  FUZZ_CHECK(patch != nullptr);
+  canopy_code_t c = CANOPY_OK;
+  if (name != nullptr) c = CALL(canopy_user_patch_set_name, patch, name);
+  if (c == CANOPY_OK) c = CALL(canopy_user_update, w->db, actor, id, patch);
+  canopy_user_patch_destroy(patch);
+  return c;
+}
+
 // ---- Set-up ------------------------------------------------------------
 
 uint64_t Account(const char* key, const char* name, uint64_t parent, int mgmt, int access) {
   uint64_t id = 0;
-  MUST(canopy_account_create, w->db, CANOPY_SYSTEM_ACTOR, key, name, parent, nullptr, mgmt, access,
-       &id);
+  FUZZ_CHECK(CreateAccount(CANOPY_SYSTEM_ACTOR, key, name, parent, nullptr, mgmt, access, &id) ==
+                 CANOPY_OK,
+             "creating an account failed");
   return id;
 }
 
 uint64_t Device(const char* key, const char* unit, const char* name, uint64_t owner,
                 canopy_attributes_t* attrs) {
   uint64_t id = 0;
-  MUST(canopy_entity_create, w->db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE, key, unit, name,
-       "tracker", owner, attrs, &id);
+  FUZZ_CHECK(CreateEntity(CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE, key, unit, name, "tracker",
+                          owner, attrs, &id) == CANOPY_OK,
+             "creating a device failed");
   return id;
 }
 
@@ -163,9 +254,8 @@ void Accounts(const Input& in) {
   canopy_account_destroy(found);
   canopy_attributes_t* attrs = Attrs(in.S(2), in.S(3));
   uint64_t id = 0;
-  if (CALL(canopy_account_create, w->db, in.Actor(), in.S(0), in.S(1),
-           (in.flags & 0x20) ? w->acme_a : w->acme, attrs, in.flags & 1, (in.flags >> 1) & 3,
-           &id) == CANOPY_OK) {
+  if (CreateAccount(in.Actor(), in.S(0), in.S(1), (in.flags & 0x20) ? w->acme_a : w->acme, attrs,
+                    in.flags & 1, (in.flags >> 1) & 3, &id) == CANOPY_OK) {
     MUST(canopy_account_delete, w->db, CANOPY_SYSTEM_ACTOR, id, CANOPY_NO_ID);
   }
   canopy_attributes_destroy(attrs);
@@ -173,9 +263,11 @@ void Accounts(const Input& in) {
 
 void AccountUpdate(const Input& in) {
   canopy_attributes_t* attrs = in.S(1) != nullptr ? Attrs(in.S(1), in.S(2)) : nullptr;
-  if (CALL(canopy_account_update, w->db, in.Actor(), w->acme_a, in.S(0), attrs) == CANOPY_OK) {
+  if (UpdateAccount(in.Actor(), w->acme_a, in.S(0), attrs) == CANOPY_OK) {
     canopy_attributes_t* original = Attrs("home_dashboard", "fleet");
-    MUST(canopy_account_update, w->db, CANOPY_SYSTEM_ACTOR, w->acme_a, "Nested customer A", original);
+    FUZZ_CHECK(
+        UpdateAccount(CANOPY_SYSTEM_ACTOR, w->acme_a, "Nested customer A", original) == CANOPY_OK,
+        "restoring acme-a failed");
     canopy_attributes_destroy(original);
   }
   canopy_attributes_destroy(attrs);
@@ -185,8 +277,8 @@ void Entities(const Input& in) {
   const int kind = in.flags % 6;  // 0 and 5 are not kinds
   canopy_attributes_t* attrs = Attrs(in.S(4), in.S(5));
   uint64_t id = 0;
-  if (CALL(canopy_entity_create, w->db, in.Actor(), kind, in.S(0), in.S(1), in.S(2), in.S(3),
-           w->acme_a, attrs, &id) == CANOPY_OK) {
+  if (CreateEntity(in.Actor(), kind, in.S(0), in.S(1), in.S(2), in.S(3), w->acme_a, attrs, &id) ==
+      CANOPY_OK) {
     MUST(canopy_entity_delete, w->db, CANOPY_SYSTEM_ACTOR, id);
   }
   canopy_attributes_destroy(attrs);
@@ -200,11 +292,11 @@ void Entities(const Input& in) {
 
 void EntityUpdate(const Input& in) {
   canopy_attributes_t* attrs = in.S(3) != nullptr ? Attrs(in.S(3), in.S(4)) : nullptr;
-  if (CALL(canopy_entity_update, w->db, in.Actor(), w->dev1, in.S(0), in.S(1), in.S(2), attrs) ==
-      CANOPY_OK) {
+  if (UpdateEntity(in.Actor(), w->dev1, in.S(0), in.S(1), in.S(2), attrs) == CANOPY_OK) {
     canopy_attributes_t* original = Attrs("vin", "WVW");
-    MUST(canopy_entity_update, w->db, CANOPY_SYSTEM_ACTOR, w->dev1, "Van 1", "tracker", "U-0001",
-         original);
+    FUZZ_CHECK(UpdateEntity(CANOPY_SYSTEM_ACTOR, w->dev1, "Van 1", "tracker", "U-0001", original) ==
+                   CANOPY_OK,
+               "restoring dev-1 failed");
     canopy_attributes_destroy(original);
   }
   canopy_attributes_destroy(attrs);
@@ -225,7 +317,7 @@ void Reassign(const Input& in) {
       const char* ref = canopy_reassign_report_ref(report, i);
       canopy_reassign_report_t* back = nullptr;
       MUST(canopy_entity_reassign, w->db, CANOPY_SYSTEM_ACTOR, kind, by, &ref, 1,
-           canopy_reassign_report_from(report, i), &back);
+           canopy_reassign_report_previous_owner(report, i), &back);
       canopy_reassign_report_destroy(back);
     }
   }
@@ -234,14 +326,15 @@ void Reassign(const Input& in) {
 
 void Users(const Input& in) {
   uint64_t id = 0;
-  if (CALL(canopy_user_create, w->db, in.Actor(), in.S(0), in.S(1), w->acme_a, &id) == CANOPY_OK) {
+  if (CreateUser(in.Actor(), in.S(0), in.S(1), w->acme_a, &id) == CANOPY_OK) {
     MUST(canopy_user_remove, w->db, CANOPY_SYSTEM_ACTOR, id);
   }
   canopy_user_t* u = nullptr;
   CALL(canopy_user_find, w->db, in.S(0), &u);
   canopy_user_destroy(u);
-  if (CALL(canopy_user_update, w->db, in.Actor(), w->auditor, in.S(2)) == CANOPY_OK) {
-    MUST(canopy_user_update, w->db, CANOPY_SYSTEM_ACTOR, w->auditor, "Auditor");
+  if (UpdateUser(in.Actor(), w->auditor, in.S(2)) == CANOPY_OK) {
+    FUZZ_CHECK(UpdateUser(CANOPY_SYSTEM_ACTOR, w->auditor, "Auditor") == CANOPY_OK,
+               "restoring the auditor failed");
   }
 }
 
@@ -370,13 +463,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   w->acme = Account("acme", "ACME Corp", CANOPY_NO_ID, 1, CANOPY_ACCESS_DEFAULT_OFF);
   w->acme_a = Account("acme-a", "Nested customer A", w->acme, 1, CANOPY_ACCESS_DEFAULT_ON);
   canopy_attributes_t* dash = Attrs("home_dashboard", "fleet");
-  MUST(canopy_account_update, w->db, CANOPY_SYSTEM_ACTOR, w->acme_a, nullptr, dash);
+  FUZZ_CHECK(UpdateAccount(CANOPY_SYSTEM_ACTOR, w->acme_a, nullptr, dash) == CANOPY_OK);
   canopy_attributes_destroy(dash);
   w->globex = Account("globex", "Globex", CANOPY_NO_ID, 0, CANOPY_ACCESS_ALWAYS_ON);
   const char* perms[] = {"device.read", "account.read"};
   MUST(canopy_role_create, w->db, CANOPY_SYSTEM_ACTOR, w->acme, "auditor", perms, 2, &w->role_auditor);
-  MUST(canopy_user_create, w->db, CANOPY_SYSTEM_ACTOR, "a@acme.example", "User A", w->acme_a, &w->user_a);
-  MUST(canopy_user_create, w->db, CANOPY_SYSTEM_ACTOR, "audit@acme.example", "Auditor", w->acme, &w->auditor);
+  FUZZ_CHECK(CreateUser(CANOPY_SYSTEM_ACTOR, "a@acme.example", "User A", w->acme_a, &w->user_a) ==
+             CANOPY_OK);
+  FUZZ_CHECK(CreateUser(CANOPY_SYSTEM_ACTOR, "audit@acme.example", "Auditor", w->acme,
+                        &w->auditor) == CANOPY_OK);
   canopy_role_t* admin = nullptr;
   MUST(canopy_role_find, w->db, w->acme, "account_admin", &admin);
   MUST(canopy_membership_invite, w->db, CANOPY_SYSTEM_ACTOR, w->user_a, w->acme_a,
@@ -389,8 +484,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   Device("dev-2", "U-0002", "Van 2", w->acme_a, nullptr);
   Device("dev-3", nullptr, "Van 3", w->acme_a, nullptr);
   uint64_t site = 0;
-  MUST(canopy_entity_create, w->db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_ASSET, "site-7", nullptr,
-       "Depot", nullptr, w->acme, nullptr, &site);
+  FUZZ_CHECK(CreateEntity(CANOPY_SYSTEM_ACTOR, CANOPY_KIND_ASSET, "site-7", nullptr, "Depot",
+                          nullptr, w->acme, nullptr, &site) == CANOPY_OK);
 
   // A real first page's cursor, for MintedCursor.
   canopy_visible_request_t* r = FirstPageRequest();

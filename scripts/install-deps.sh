@@ -9,7 +9,7 @@ packages=(
   librocksdb-dev libflatbuffers-dev flatbuffers-compiler libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsimdjson-dev
   libcurl4-openssl-dev libcli11-dev etcd-server etcd-client
-  python3
+  python3 python3-venv python3-setuptools python3-wheel
 )
 
 missing=()

@@ -4,6 +4,7 @@
 // "All accounts" table, summaries, the graph view).
 
 #include <cstring>
+#include <new>
 
 #include "bindings/c/c_api_internal.h"
 
@@ -83,41 +84,144 @@ static_assert(CANOPY_SORT_DEVICES_SUBTREE == static_cast<int>(canopy::TableSort:
 
 extern "C" {
 
+// ---- Builders -----------------------------------------------------------------
+
+canopy_account_spec_t* canopy_account_spec_create(void) {
+  return new (std::nothrow) canopy_account_spec_t();
+}
+
+void canopy_account_spec_destroy(canopy_account_spec_t* spec) { delete spec; }
+
+canopy_code_t canopy_account_spec_set_key(canopy_account_spec_t* spec, const char* key,
+                                          char** errmsg) {
+  return Guard("canopy_account_spec_set_key", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, key);
+    spec->spec.key = key;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_spec_set_name(canopy_account_spec_t* spec, const char* name,
+                                           char** errmsg) {
+  return Guard("canopy_account_spec_set_name", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, name);
+    spec->spec.name = name;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_spec_set_parent(canopy_account_spec_t* spec, uint64_t parent,
+                                             char** errmsg) {
+  return Guard("canopy_account_spec_set_parent", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    spec->spec.parent = parent;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_spec_set_attributes(canopy_account_spec_t* spec,
+                                                 const canopy_attributes_t* attributes,
+                                                 char** errmsg) {
+  return Guard("canopy_account_spec_set_attributes", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, attributes);
+    spec->spec.attributes = attributes->map;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_spec_set_sub_account_management(canopy_account_spec_t* spec, int on,
+                                                             char** errmsg) {
+  return Guard("canopy_account_spec_set_sub_account_management", errmsg,
+               [&](const Call& call) -> Status {
+                 CANOPY_C_REQUIRE(call, spec);
+                 spec->spec.settings.sub_account_management = on != 0;
+                 return Status::Ok();
+               });
+}
+
+canopy_code_t canopy_account_spec_set_sub_account_access(canopy_account_spec_t* spec, int access,
+                                                         char** errmsg) {
+  return Guard(
+      "canopy_account_spec_set_sub_account_access", errmsg, [&](const Call& call) -> Status {
+        CANOPY_C_REQUIRE(call, spec);
+        return canopy::c_api::ToAccess(call, access, &spec->spec.settings.sub_account_access);
+      });
+}
+
+canopy_account_patch_t* canopy_account_patch_create(void) {
+  return new (std::nothrow) canopy_account_patch_t();
+}
+
+void canopy_account_patch_destroy(canopy_account_patch_t* patch) { delete patch; }
+
+canopy_code_t canopy_account_patch_set_name(canopy_account_patch_t* patch, const char* name,
+                                            char** errmsg) {
+  return Guard("canopy_account_patch_set_name", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, name);
+    patch->patch.name = name;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_patch_set_attributes(canopy_account_patch_t* patch,
+                                                  const canopy_attributes_t* attributes,
+                                                  char** errmsg) {
+  return Guard("canopy_account_patch_set_attributes", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, attributes);
+    patch->patch.attributes = attributes->map;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_patch_set_sub_account_management(canopy_account_patch_t* patch, int on,
+                                                              char** errmsg) {
+  return Guard("canopy_account_patch_set_sub_account_management", errmsg,
+               [&](const Call& call) -> Status {
+                 CANOPY_C_REQUIRE(call, patch);
+                 patch->patch.sub_account_management = on != 0;
+                 return Status::Ok();
+               });
+}
+
+canopy_code_t canopy_account_patch_set_sub_account_access(canopy_account_patch_t* patch, int access,
+                                                          char** errmsg) {
+  return Guard("canopy_account_patch_set_sub_account_access", errmsg,
+               [&](const Call& call) -> Status {
+                 CANOPY_C_REQUIRE(call, patch);
+                 canopy::SubAccountAccess value;
+                 CANOPY_RETURN_IF_ERROR(canopy::c_api::ToAccess(call, access, &value));
+                 patch->patch.sub_account_access = value;
+                 return Status::Ok();
+               });
+}
+
 // ---- Mutations ----------------------------------------------------------------
 
-canopy_code_t canopy_account_create(canopy_db_t* db, uint64_t actor, const char* key,
-                                    const char* name, uint64_t parent,
-                                    const canopy_attributes_t* attributes,
-                                    int sub_account_management, int sub_account_access,
-                                    uint64_t* id, char** errmsg) {
+canopy_code_t canopy_account_create(canopy_db_t* db, uint64_t actor,
+                                    const canopy_account_spec_t* spec, uint64_t* id,
+                                    char** errmsg) {
   return Guard("canopy_account_create", errmsg, [&](const Call& call) -> Status {
     if (id != nullptr) *id = CANOPY_NO_ID;
     CANOPY_C_REQUIRE(call, db);
-    CANOPY_C_REQUIRE(call, key);
-    CANOPY_C_REQUIRE(call, name);
-    canopy::AccountSpec spec;
-    spec.key = key;
-    spec.name = name;
-    spec.parent = parent;
-    if (attributes != nullptr) spec.attributes = attributes->map;
-    spec.settings.sub_account_management = sub_account_management != 0;
-    CANOPY_RETURN_IF_ERROR(
-        canopy::c_api::ToAccess(call, sub_account_access, &spec.settings.sub_account_access));
-    auto created = db->db->CreateAccount(ToActor(actor), spec);
+    CANOPY_C_REQUIRE(call, spec);
+    auto created = db->db->CreateAccount(ToActor(actor), spec->spec);
     CANOPY_RETURN_IF_ERROR(created.status());
     if (id != nullptr) *id = *created;
     return Status::Ok();
   });
 }
 
-canopy_code_t canopy_account_update(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
-                                    const canopy_attributes_t* attributes, char** errmsg) {
+canopy_code_t canopy_account_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                    const canopy_account_patch_t* patch, char** errmsg) {
   return Guard("canopy_account_update", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
-    canopy::AccountPatch patch;
-    patch.name = canopy::c_api::OptionalString(name);
-    if (attributes != nullptr) patch.attributes = attributes->map;
-    return db->db->UpdateAccount(ToActor(actor), id, patch);
+    CANOPY_C_REQUIRE(call, patch);
+    return db->db->UpdateAccount(ToActor(actor), id, patch->patch);
   });
 }
 
@@ -161,9 +265,8 @@ canopy_code_t canopy_account_delete_many(canopy_db_t* db, uint64_t actor, const 
   return Guard("canopy_account_delete_many", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
     if (n > 0) CANOPY_C_REQUIRE(call, ids);
-    std::span<const canopy::AccountId> list;
-    if (n > 0) list = std::span<const canopy::AccountId>(ids, n);
-    return db->db->DeleteAccounts(ToActor(actor), list, receiver);
+    return db->db->DeleteAccounts(ToActor(actor), canopy::Span<canopy::AccountId>(ids, n),
+                                  receiver);
   });
 }
 

@@ -3,6 +3,8 @@
 // The C API (include/canopy/c.h): entities (devices, assets, dashboards,
 // entity views) and the all-or-nothing batch reassign with its report.
 
+#include <new>
+
 #include "bindings/c/c_api_internal.h"
 
 using canopy::Status;
@@ -39,24 +41,137 @@ const canopy::ReassignItem* Item(const canopy_reassign_report_t* report, size_t 
 
 extern "C" {
 
-canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor, int kind, const char* key,
-                                   const char* unit_id, const char* name, const char* type,
-                                   uint64_t owner, const canopy_attributes_t* attributes,
-                                   uint64_t* id, char** errmsg) {
+// ---- Builders -------------------------------------------------------------------
+
+canopy_entity_spec_t* canopy_entity_spec_create(void) {
+  return new (std::nothrow) canopy_entity_spec_t();
+}
+
+void canopy_entity_spec_destroy(canopy_entity_spec_t* spec) { delete spec; }
+
+canopy_code_t canopy_entity_spec_set_kind(canopy_entity_spec_t* spec, int kind, char** errmsg) {
+  return Guard("canopy_entity_spec_set_kind", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    return canopy::c_api::ToKind(call, kind, &spec->spec.kind);
+  });
+}
+
+canopy_code_t canopy_entity_spec_set_key(canopy_entity_spec_t* spec, const char* key,
+                                         char** errmsg) {
+  return Guard("canopy_entity_spec_set_key", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, key);
+    spec->spec.key = key;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_spec_set_unit_id(canopy_entity_spec_t* spec, const char* unit_id,
+                                             char** errmsg) {
+  return Guard("canopy_entity_spec_set_unit_id", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, unit_id);
+    spec->spec.unit_id = unit_id;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_spec_set_name(canopy_entity_spec_t* spec, const char* name,
+                                          char** errmsg) {
+  return Guard("canopy_entity_spec_set_name", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, name);
+    spec->spec.name = name;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_spec_set_type(canopy_entity_spec_t* spec, const char* type,
+                                          char** errmsg) {
+  return Guard("canopy_entity_spec_set_type", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, type);
+    spec->spec.type = type;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_spec_set_owner(canopy_entity_spec_t* spec, uint64_t owner,
+                                           char** errmsg) {
+  return Guard("canopy_entity_spec_set_owner", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    spec->spec.owner = owner;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_spec_set_attributes(canopy_entity_spec_t* spec,
+                                                const canopy_attributes_t* attributes,
+                                                char** errmsg) {
+  return Guard("canopy_entity_spec_set_attributes", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, attributes);
+    spec->spec.attributes = attributes->map;
+    return Status::Ok();
+  });
+}
+
+canopy_entity_patch_t* canopy_entity_patch_create(void) {
+  return new (std::nothrow) canopy_entity_patch_t();
+}
+
+void canopy_entity_patch_destroy(canopy_entity_patch_t* patch) { delete patch; }
+
+canopy_code_t canopy_entity_patch_set_name(canopy_entity_patch_t* patch, const char* name,
+                                           char** errmsg) {
+  return Guard("canopy_entity_patch_set_name", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, name);
+    patch->patch.name = name;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_patch_set_type(canopy_entity_patch_t* patch, const char* type,
+                                           char** errmsg) {
+  return Guard("canopy_entity_patch_set_type", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, type);
+    patch->patch.type = type;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_patch_set_unit_id(canopy_entity_patch_t* patch, const char* unit_id,
+                                              char** errmsg) {
+  return Guard("canopy_entity_patch_set_unit_id", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, unit_id);
+    patch->patch.unit_id = unit_id;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_entity_patch_set_attributes(canopy_entity_patch_t* patch,
+                                                 const canopy_attributes_t* attributes,
+                                                 char** errmsg) {
+  return Guard("canopy_entity_patch_set_attributes", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, attributes);
+    patch->patch.attributes = attributes->map;
+    return Status::Ok();
+  });
+}
+
+// ---- Entities -----------------------------------------------------------------
+
+canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor,
+                                   const canopy_entity_spec_t* spec, uint64_t* id, char** errmsg) {
   return Guard("canopy_entity_create", errmsg, [&](const Call& call) -> Status {
     if (id != nullptr) *id = CANOPY_NO_ID;
     CANOPY_C_REQUIRE(call, db);
-    CANOPY_C_REQUIRE(call, key);
-    CANOPY_C_REQUIRE(call, name);
-    canopy::EntitySpec spec;
-    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &spec.kind));
-    spec.key = key;
-    if (unit_id != nullptr) spec.unit_id = unit_id;
-    spec.name = name;
-    if (type != nullptr) spec.type = type;
-    spec.owner = owner;
-    if (attributes != nullptr) spec.attributes = attributes->map;
-    auto created = db->db->CreateEntity(ToActor(actor), spec);
+    CANOPY_C_REQUIRE(call, spec);
+    auto created = db->db->CreateEntity(ToActor(actor), spec->spec);
     CANOPY_RETURN_IF_ERROR(created.status());
     if (id != nullptr) *id = *created;
     return Status::Ok();
@@ -111,17 +226,12 @@ canopy_code_t canopy_entity_find_by_unit_id_as(canopy_db_t* db, uint64_t viewer,
   return canopy_entity_find_by_unit_idImpl("canopy_entity_find_by_unit_id_as", db, viewer, unit_id, entity, errmsg);
 }
 
-canopy_code_t canopy_entity_update(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
-                                   const char* type, const char* unit_id,
-                                   const canopy_attributes_t* attributes, char** errmsg) {
+canopy_code_t canopy_entity_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                   const canopy_entity_patch_t* patch, char** errmsg) {
   return Guard("canopy_entity_update", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
-    canopy::EntityPatch patch;
-    patch.name = canopy::c_api::OptionalString(name);
-    patch.type = canopy::c_api::OptionalString(type);
-    patch.unit_id = canopy::c_api::OptionalString(unit_id);
-    if (attributes != nullptr) patch.attributes = attributes->map;
-    return db->db->UpdateEntity(ToActor(actor), id, patch);
+    CANOPY_C_REQUIRE(call, patch);
+    return db->db->UpdateEntity(ToActor(actor), id, patch->patch);
   });
 }
 
@@ -243,9 +353,9 @@ uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report, s
   return item != nullptr ? item->entity : 0;
 }
 
-uint64_t canopy_reassign_report_from(const canopy_reassign_report_t* report, size_t i) {
+uint64_t canopy_reassign_report_previous_owner(const canopy_reassign_report_t* report, size_t i) {
   const canopy::ReassignItem* item = Item(report, i);
-  return item != nullptr ? item->from : 0;
+  return item != nullptr ? item->previous_owner : 0;
 }
 
 const char* canopy_reassign_report_message(const canopy_reassign_report_t* report, size_t i) {

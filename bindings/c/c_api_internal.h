@@ -39,6 +39,32 @@ struct canopy_attributes_t {
   canopy::Attributes map;
 };
 
+// Builders (c.h, "Calls that take many fields"): the C++ API's spec and
+// patch structs, filled by checked setters and read by the calls.
+struct canopy_account_spec_t {
+  canopy::AccountSpec spec;
+};
+
+struct canopy_account_patch_t {
+  canopy::AccountPatch patch;
+};
+
+struct canopy_entity_spec_t {
+  canopy::EntitySpec spec;
+};
+
+struct canopy_entity_patch_t {
+  canopy::EntityPatch patch;
+};
+
+struct canopy_user_spec_t {
+  canopy::UserSpec spec;
+};
+
+struct canopy_user_patch_t {
+  canopy::UserPatch patch;
+};
+
 struct canopy_account_t {
   canopy::Account account;  // account.attributes is moved into `attributes`
   canopy_attributes_t attributes;

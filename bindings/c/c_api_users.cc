@@ -2,6 +2,8 @@
 //
 // The C API (include/canopy/c.h): users, memberships and roles.
 
+#include <new>
+
 #include "bindings/c/c_api_internal.h"
 
 using canopy::Status;
@@ -39,20 +41,67 @@ const canopy::Membership* MembershipAt(const canopy_memberships_t* memberships, 
 
 extern "C" {
 
+// ---- Builders -------------------------------------------------------------------
+
+canopy_user_spec_t* canopy_user_spec_create(void) {
+  return new (std::nothrow) canopy_user_spec_t();
+}
+
+void canopy_user_spec_destroy(canopy_user_spec_t* spec) { delete spec; }
+
+canopy_code_t canopy_user_spec_set_login(canopy_user_spec_t* spec, const char* login,
+                                         char** errmsg) {
+  return Guard("canopy_user_spec_set_login", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, login);
+    spec->spec.login = login;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_user_spec_set_name(canopy_user_spec_t* spec, const char* name, char** errmsg) {
+  return Guard("canopy_user_spec_set_name", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    CANOPY_C_REQUIRE(call, name);
+    spec->spec.name = name;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_user_spec_set_account(canopy_user_spec_t* spec, uint64_t account,
+                                           char** errmsg) {
+  return Guard("canopy_user_spec_set_account", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    spec->spec.account = account;
+    return Status::Ok();
+  });
+}
+
+canopy_user_patch_t* canopy_user_patch_create(void) {
+  return new (std::nothrow) canopy_user_patch_t();
+}
+
+void canopy_user_patch_destroy(canopy_user_patch_t* patch) { delete patch; }
+
+canopy_code_t canopy_user_patch_set_name(canopy_user_patch_t* patch, const char* name,
+                                         char** errmsg) {
+  return Guard("canopy_user_patch_set_name", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    CANOPY_C_REQUIRE(call, name);
+    patch->patch.name = name;
+    return Status::Ok();
+  });
+}
+
 // ---- Users ------------------------------------------------------------------
 
-canopy_code_t canopy_user_create(canopy_db_t* db, uint64_t actor, const char* login,
-                                 const char* name, uint64_t account, uint64_t* id, char** errmsg) {
+canopy_code_t canopy_user_create(canopy_db_t* db, uint64_t actor, const canopy_user_spec_t* spec,
+                                 uint64_t* id, char** errmsg) {
   return Guard("canopy_user_create", errmsg, [&](const Call& call) -> Status {
     if (id != nullptr) *id = CANOPY_NO_ID;
     CANOPY_C_REQUIRE(call, db);
-    CANOPY_C_REQUIRE(call, login);
-    CANOPY_C_REQUIRE(call, name);
-    canopy::UserSpec spec;
-    spec.login = login;
-    spec.name = name;
-    spec.account = account;
-    auto created = db->db->CreateUser(ToActor(actor), spec);
+    CANOPY_C_REQUIRE(call, spec);
+    auto created = db->db->CreateUser(ToActor(actor), spec->spec);
     CANOPY_RETURN_IF_ERROR(created.status());
     if (id != nullptr) *id = *created;
     return Status::Ok();
@@ -109,13 +158,12 @@ canopy_code_t canopy_user_list_as(canopy_db_t* db, uint64_t viewer, uint64_t acc
   return canopy_user_listImpl("canopy_user_list_as", db, viewer, account, users, errmsg);
 }
 
-canopy_code_t canopy_user_update(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
-                                 char** errmsg) {
+canopy_code_t canopy_user_update(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                 const canopy_user_patch_t* patch, char** errmsg) {
   return Guard("canopy_user_update", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
-    canopy::UserPatch patch;
-    patch.name = canopy::c_api::OptionalString(name);
-    return db->db->UpdateUser(ToActor(actor), id, patch);
+    CANOPY_C_REQUIRE(call, patch);
+    return db->db->UpdateUser(ToActor(actor), id, patch->patch);
   });
 }
 

@@ -299,17 +299,18 @@ int Reassign(Context& ctx, Args& args) {
   ReassignReport report;
   Status s = ctx.db->ReassignEntities(actor, kind, by, refs, target.id, &report);
   Names names(ctx);
-  Table table({"REF", "OUTCOME", "FROM", "MESSAGE"});
+  Table table({"REF", "OUTCOME", "PREVIOUS_OWNER", "MESSAGE"});
   for (const auto& item : report.items) {
-    const std::string from = item.from == kNoId ? "" : names.AccountKey(item.from);
+    const std::string previous_owner =
+        item.previous_owner == kNoId ? "" : names.AccountKey(item.previous_owner);
     if (ctx.json) {
       JsonObject o;
       o.Str("ref", item.ref).Str("outcome", OutcomeName(item.outcome));
-      if (item.from != kNoId) o.Str("from", from);
+      if (item.previous_owner != kNoId) o.Str("previous_owner", previous_owner);
       if (!item.message.empty()) o.Str("message", item.message);
       *ctx.out << o.str() << "\n";
     } else {
-      table.Add({item.ref, OutcomeName(item.outcome), from, item.message});
+      table.Add({item.ref, OutcomeName(item.outcome), previous_owner, item.message});
     }
   }
   if (ctx.json) {

@@ -34,6 +34,20 @@
 //   (NULL or 0), so on failure they hold nothing to free, except where a
 //   function says it also fills one on failure (reassign reports, integrity
 //   problems).
+// - Calls that take many fields (creating and updating accounts, entities
+//   and users) take a builder handle instead of one parameter per field:
+//   canopy_<object>_spec_t for a create, canopy_<object>_patch_t for an
+//   update, as canopy::AccountSpec and canopy::AccountPatch in C++. Make
+//   one with _create (empty; NULL only when memory is exhausted), fill it
+//   with its _set_<field> setters, pass it to the call, and free it with
+//   _destroy. The call only reads it, so one builder may serve several
+//   calls. Each setter returns a code: CANOPY_INVALID_ARGUMENT, with a
+//   message naming the setter and the argument, for a NULL builder, a NULL
+//   string or map, or an enumerated value out of range; the builder is then
+//   unchanged. What a value must look like (non-empty keys, lengths,
+//   UTF-8) is checked by the call that uses the builder, with the errors
+//   listed there. A field added to Canopy later comes as a new setter, so
+//   no call's signature changes for it.
 // - Results with more than one field come back as opaque result handles
 //   with accessor functions (canopy_account_key(a)), never as structs by
 //   value, so that fields can be added without breaking the ABI. Accessors
@@ -55,12 +69,14 @@
 //   CANOPY_INTERNAL with its message.
 // - Thread safety: a canopy_db_t may be used by many threads at once, as
 //   canopy::Db. Result handles are immutable and may be read from several
-//   threads. Options, attribute maps, visible requests and iterators are
-//   used by one thread at a time.
-// - Stability: a function's signature and meaning never change once
-//   shipped. A changed function is added under a new name ending in _v2
-//   (then _v3), and the old one keeps working. Constants are only
-//   appended.
+//   threads. Options, attribute maps, builders, visible requests and
+//   iterators are used by one thread at a time.
+// - Stability: from version 1.0 on, a function's signature and meaning
+//   never change once shipped: a changed function is added under a new
+//   name ending in _v2 (then _v3), and the old one keeps working.
+//   Constants are only appended. Before 1.0 a function may still change;
+//   CHANGELOG.md names every such change. The exported functions are listed
+//   in bindings/c/abi.txt, which the tests compare with the library.
 //
 // See include/canopy/db.h for the rules each call enforces (permissions,
 // input limits); the comments below say which errors to expect.
@@ -165,10 +181,16 @@ typedef int (*canopy_progress_fn)(void* arg, uint64_t done, uint64_t total);
 typedef struct canopy_options_t canopy_options_t;
 typedef struct canopy_db_t canopy_db_t;
 typedef struct canopy_attributes_t canopy_attributes_t;
+typedef struct canopy_account_spec_t canopy_account_spec_t;
+typedef struct canopy_account_patch_t canopy_account_patch_t;
 typedef struct canopy_account_t canopy_account_t;
 typedef struct canopy_accounts_t canopy_accounts_t;
+typedef struct canopy_entity_spec_t canopy_entity_spec_t;
+typedef struct canopy_entity_patch_t canopy_entity_patch_t;
 typedef struct canopy_entity_t canopy_entity_t;
 typedef struct canopy_reassign_report_t canopy_reassign_report_t;
+typedef struct canopy_user_spec_t canopy_user_spec_t;
+typedef struct canopy_user_patch_t canopy_user_patch_t;
 typedef struct canopy_user_t canopy_user_t;
 typedef struct canopy_users_t canopy_users_t;
 typedef struct canopy_memberships_t canopy_memberships_t;
@@ -269,20 +291,39 @@ CANOPY_EXPORT const char* canopy_attributes_get(const canopy_attributes_t* attri
 
 // ---- Accounts ----------------------------------------------------------
 
-// Creates an account under `parent` (CANOPY_NO_ID: a root tenant, system
-// actor only) and stores its id in *id. `attributes` may be NULL (none).
-// `sub_account_access` is a CANOPY_ACCESS_* value. Needs account.create on
-// the parent and the parent's sub-account management on (unless the actor
-// is the system); turning on the new account's management needs
-// account.manage_sub_accounts, a non-default access needs access.grant.
-// Errors: INVALID_ARGUMENT (empty/over-long/invalid UTF-8 key or name, bad
+// What canopy_account_create makes (canopy::AccountSpec), a builder (see
+// the conventions above). A new spec has no key and no name (both must be
+// set), parent CANOPY_NO_ID (a root tenant), no attributes, sub-account
+// management off and access CANOPY_ACCESS_DEFAULT_OFF.
+CANOPY_EXPORT canopy_account_spec_t* canopy_account_spec_create(void);
+CANOPY_EXPORT void canopy_account_spec_destroy(canopy_account_spec_t* spec);
+// The unique external key, e.g. "acme-a".
+CANOPY_EXPORT canopy_code_t canopy_account_spec_set_key(canopy_account_spec_t* spec,
+                                                        const char* key, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_spec_set_name(canopy_account_spec_t* spec,
+                                                         const char* name, char** errmsg);
+// CANOPY_NO_ID (the default): a root tenant, system actor only.
+CANOPY_EXPORT canopy_code_t canopy_account_spec_set_parent(canopy_account_spec_t* spec,
+                                                           uint64_t parent, char** errmsg);
+// Copies the map (`attributes` is not retained).
+CANOPY_EXPORT canopy_code_t canopy_account_spec_set_attributes(
+    canopy_account_spec_t* spec, const canopy_attributes_t* attributes, char** errmsg);
+CANOPY_EXPORT canopy_code_t
+canopy_account_spec_set_sub_account_management(canopy_account_spec_t* spec, int on, char** errmsg);
+// A CANOPY_ACCESS_* value.
+CANOPY_EXPORT canopy_code_t canopy_account_spec_set_sub_account_access(canopy_account_spec_t* spec,
+                                                                       int access, char** errmsg);
+
+// Creates the account `spec` describes and stores its id in *id (`id` may
+// be NULL). Needs account.create on the parent and the parent's
+// sub-account management on (unless the actor is the system); turning on
+// the new account's management needs account.manage_sub_accounts, a
+// non-default access needs access.grant. Errors: INVALID_ARGUMENT (NULL
+// db or spec; a key or name unset, empty, over-long or invalid UTF-8; bad
 // attributes), ALREADY_EXISTS (key), NOT_FOUND (parent, actor),
 // PERMISSION_DENIED, FAILED_PRECONDITION (management off, depth limit).
-CANOPY_EXPORT canopy_code_t canopy_account_create(canopy_db_t* db, uint64_t actor, const char* key,
-                                                  const char* name, uint64_t parent,
-                                                  const canopy_attributes_t* attributes,
-                                                  int sub_account_management,
-                                                  int sub_account_access, uint64_t* id,
+CANOPY_EXPORT canopy_code_t canopy_account_create(canopy_db_t* db, uint64_t actor,
+                                                  const canopy_account_spec_t* spec, uint64_t* id,
                                                   char** errmsg);
 
 // Reads an account by id / by external key into a new handle (*account),
@@ -292,12 +333,28 @@ CANOPY_EXPORT canopy_code_t canopy_account_get(canopy_db_t* db, uint64_t id,
 CANOPY_EXPORT canopy_code_t canopy_account_find(canopy_db_t* db, const char* key,
                                                 canopy_account_t** account, char** errmsg);
 
-// Changes the name (NULL: keep) and/or replaces the attributes (NULL:
-// keep). Needs account.update. Errors: NOT_FOUND, INVALID_ARGUMENT,
+// What canopy_account_update changes (canopy::AccountPatch), a builder:
+// only the fields set change, the others stay as they are.
+CANOPY_EXPORT canopy_account_patch_t* canopy_account_patch_create(void);
+CANOPY_EXPORT void canopy_account_patch_destroy(canopy_account_patch_t* patch);
+CANOPY_EXPORT canopy_code_t canopy_account_patch_set_name(canopy_account_patch_t* patch,
+                                                          const char* name, char** errmsg);
+// Replaces the whole map (copied); an empty map removes every attribute.
+CANOPY_EXPORT canopy_code_t canopy_account_patch_set_attributes(
+    canopy_account_patch_t* patch, const canopy_attributes_t* attributes, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_patch_set_sub_account_management(
+    canopy_account_patch_t* patch, int on, char** errmsg);
+// A CANOPY_ACCESS_* value.
+CANOPY_EXPORT canopy_code_t canopy_account_patch_set_sub_account_access(
+    canopy_account_patch_t* patch, int access, char** errmsg);
+
+// Applies `patch` to the account in one atomic write. Needs account.update
+// for the name and attributes; the settings need what
+// canopy_account_set_sub_account_management and _access need. Errors:
+// INVALID_ARGUMENT (NULL db or patch, bad values), NOT_FOUND,
 // PERMISSION_DENIED.
 CANOPY_EXPORT canopy_code_t canopy_account_update(canopy_db_t* db, uint64_t actor, uint64_t id,
-                                                  const char* name,
-                                                  const canopy_attributes_t* attributes,
+                                                  const canopy_account_patch_t* patch,
                                                   char** errmsg);
 
 // Turns sub-account management on or off. Needs account.manage_sub_accounts
@@ -385,17 +442,40 @@ CANOPY_EXPORT const canopy_account_t* canopy_accounts_at(const canopy_accounts_t
 
 // ---- Entities ----------------------------------------------------------
 
-// Creates an entity of `kind` (CANOPY_KIND_*) owned by `owner` and stores
-// its id in *id. `unit_id` (devices only), `type` and `attributes` may be
-// NULL or empty (none). Needs <kind>.write on the owner. Errors:
-// INVALID_ARGUMENT (text rules, a unit id on another kind, bad kind),
-// ALREADY_EXISTS (key of that kind, or unit id), NOT_FOUND (owner),
-// PERMISSION_DENIED.
-CANOPY_EXPORT canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor, int kind,
-                                                 const char* key, const char* unit_id,
-                                                 const char* name, const char* type, uint64_t owner,
-                                                 const canopy_attributes_t* attributes,
-                                                 uint64_t* id, char** errmsg);
+// What canopy_entity_create makes (canopy::EntitySpec), a builder. A new
+// spec is a CANOPY_KIND_DEVICE with no key, name or owner (the three must
+// be set), no unit id, no type and no attributes.
+CANOPY_EXPORT canopy_entity_spec_t* canopy_entity_spec_create(void);
+CANOPY_EXPORT void canopy_entity_spec_destroy(canopy_entity_spec_t* spec);
+// A CANOPY_KIND_* value.
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_kind(canopy_entity_spec_t* spec, int kind,
+                                                        char** errmsg);
+// The device id / asset key, unique per kind.
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_key(canopy_entity_spec_t* spec, const char* key,
+                                                       char** errmsg);
+// Devices only; unique when set ("": none).
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_unit_id(canopy_entity_spec_t* spec,
+                                                           const char* unit_id, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_name(canopy_entity_spec_t* spec,
+                                                        const char* name, char** errmsg);
+// The device type / profile ("": none).
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_type(canopy_entity_spec_t* spec,
+                                                        const char* type, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_owner(canopy_entity_spec_t* spec, uint64_t owner,
+                                                         char** errmsg);
+// Copies the map.
+CANOPY_EXPORT canopy_code_t canopy_entity_spec_set_attributes(canopy_entity_spec_t* spec,
+                                                              const canopy_attributes_t* attributes,
+                                                              char** errmsg);
+
+// Creates the entity `spec` describes and stores its id in *id (`id` may be
+// NULL). Needs <kind>.write on the owner. Errors: INVALID_ARGUMENT (NULL db
+// or spec; text rules, a key or name unset, a unit id on another kind),
+// ALREADY_EXISTS (key of that kind, or unit id), NOT_FOUND (owner unset or
+// unknown), PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor,
+                                                 const canopy_entity_spec_t* spec, uint64_t* id,
+                                                 char** errmsg);
 
 // Reads an entity by id, by kind and key, or a device by unit id into a
 // new handle freed with canopy_entity_destroy. Errors: NOT_FOUND.
@@ -406,15 +486,27 @@ CANOPY_EXPORT canopy_code_t canopy_entity_find(canopy_db_t* db, int kind, const 
 CANOPY_EXPORT canopy_code_t canopy_entity_find_by_unit_id(canopy_db_t* db, const char* unit_id,
                                                           canopy_entity_t** entity, char** errmsg);
 
-// Changes the given fields; NULL keeps a field. `type` "" clears the type,
-// `unit_id` "" removes the unit id, `attributes` replaces the whole map.
-// Needs <kind>.write on the owner. Errors: NOT_FOUND, INVALID_ARGUMENT,
-// ALREADY_EXISTS (unit id), PERMISSION_DENIED.
+// What canopy_entity_update changes (canopy::EntityPatch), a builder:
+// only the fields set change.
+CANOPY_EXPORT canopy_entity_patch_t* canopy_entity_patch_create(void);
+CANOPY_EXPORT void canopy_entity_patch_destroy(canopy_entity_patch_t* patch);
+CANOPY_EXPORT canopy_code_t canopy_entity_patch_set_name(canopy_entity_patch_t* patch,
+                                                         const char* name, char** errmsg);
+// "" clears the type.
+CANOPY_EXPORT canopy_code_t canopy_entity_patch_set_type(canopy_entity_patch_t* patch,
+                                                         const char* type, char** errmsg);
+// Devices only; "" removes the unit id.
+CANOPY_EXPORT canopy_code_t canopy_entity_patch_set_unit_id(canopy_entity_patch_t* patch,
+                                                            const char* unit_id, char** errmsg);
+// Replaces the whole map (copied); an empty map removes every attribute.
+CANOPY_EXPORT canopy_code_t canopy_entity_patch_set_attributes(
+    canopy_entity_patch_t* patch, const canopy_attributes_t* attributes, char** errmsg);
+
+// Applies `patch` to the entity in one atomic write. Needs <kind>.write on
+// the owner. Errors: INVALID_ARGUMENT (NULL db or patch, bad values),
+// NOT_FOUND, ALREADY_EXISTS (unit id), PERMISSION_DENIED.
 CANOPY_EXPORT canopy_code_t canopy_entity_update(canopy_db_t* db, uint64_t actor, uint64_t id,
-                                                 const char* name, const char* type,
-                                                 const char* unit_id,
-                                                 const canopy_attributes_t* attributes,
-                                                 char** errmsg);
+                                                 const canopy_entity_patch_t* patch, char** errmsg);
 
 // Needs <kind>.delete on the owner. Errors: NOT_FOUND, PERMISSION_DENIED.
 CANOPY_EXPORT canopy_code_t canopy_entity_delete(canopy_db_t* db, uint64_t actor, uint64_t id,
@@ -464,19 +556,34 @@ CANOPY_EXPORT int canopy_reassign_report_outcome(const canopy_reassign_report_t*
 // The entity and its owner before the call, when known (else 0).
 CANOPY_EXPORT uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report,
                                                      size_t i);
-CANOPY_EXPORT uint64_t canopy_reassign_report_from(const canopy_reassign_report_t* report,
-                                                   size_t i);
+CANOPY_EXPORT uint64_t canopy_reassign_report_previous_owner(const canopy_reassign_report_t* report,
+                                                             size_t i);
 // Why, for unknown / denied / duplicate items; "" otherwise.
 CANOPY_EXPORT const char* canopy_reassign_report_message(const canopy_reassign_report_t* report,
                                                          size_t i);
 
 // ---- Users -------------------------------------------------------------
 
-// Creates a user in `account` and stores its id in *id. Needs user.invite
-// on the account. Errors: INVALID_ARGUMENT, ALREADY_EXISTS (login),
-// NOT_FOUND, PERMISSION_DENIED.
-CANOPY_EXPORT canopy_code_t canopy_user_create(canopy_db_t* db, uint64_t actor, const char* login,
-                                               const char* name, uint64_t account, uint64_t* id,
+// What canopy_user_create makes (canopy::UserSpec), a builder. A new spec
+// has no login, name or account; all three must be set.
+CANOPY_EXPORT canopy_user_spec_t* canopy_user_spec_create(void);
+CANOPY_EXPORT void canopy_user_spec_destroy(canopy_user_spec_t* spec);
+// Unique, e.g. an e-mail address.
+CANOPY_EXPORT canopy_code_t canopy_user_spec_set_login(canopy_user_spec_t* spec, const char* login,
+                                                       char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_user_spec_set_name(canopy_user_spec_t* spec, const char* name,
+                                                      char** errmsg);
+// The account the user is created in.
+CANOPY_EXPORT canopy_code_t canopy_user_spec_set_account(canopy_user_spec_t* spec, uint64_t account,
+                                                         char** errmsg);
+
+// Creates the user `spec` describes and stores its id in *id (`id` may be
+// NULL). Needs user.invite on the account. Errors: INVALID_ARGUMENT (NULL
+// db or spec, a login or name unset or breaking the text rules),
+// ALREADY_EXISTS (login), NOT_FOUND (account unset or unknown),
+// PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_user_create(canopy_db_t* db, uint64_t actor,
+                                               const canopy_user_spec_t* spec, uint64_t* id,
                                                char** errmsg);
 
 // Reads a user by id / by login. Errors: NOT_FOUND.
@@ -489,9 +596,18 @@ CANOPY_EXPORT canopy_code_t canopy_user_find(canopy_db_t* db, const char* login,
 CANOPY_EXPORT canopy_code_t canopy_user_list(canopy_db_t* db, uint64_t account,
                                              canopy_users_t** users, char** errmsg);
 
-// Changes the name (NULL: keep). Needs user.update on the user's account.
+// What canopy_user_update changes (canopy::UserPatch), a builder: only
+// the fields set change.
+CANOPY_EXPORT canopy_user_patch_t* canopy_user_patch_create(void);
+CANOPY_EXPORT void canopy_user_patch_destroy(canopy_user_patch_t* patch);
+CANOPY_EXPORT canopy_code_t canopy_user_patch_set_name(canopy_user_patch_t* patch, const char* name,
+                                                       char** errmsg);
+
+// Applies `patch` to the user. Needs user.update on the user's account.
+// Errors: INVALID_ARGUMENT (NULL db or patch, bad values), NOT_FOUND,
+// PERMISSION_DENIED.
 CANOPY_EXPORT canopy_code_t canopy_user_update(canopy_db_t* db, uint64_t actor, uint64_t id,
-                                               const char* name, char** errmsg);
+                                               const canopy_user_patch_t* patch, char** errmsg);
 
 // A disabled user holds no permissions. Needs user.update.
 CANOPY_EXPORT canopy_code_t canopy_user_set_disabled(canopy_db_t* db, uint64_t actor, uint64_t id,

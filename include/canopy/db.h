@@ -34,7 +34,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -151,7 +150,7 @@ class Db {
   // branch may be given: children are deleted before their parents; any
   // sub-account not in the set makes the call fail. `receiver` (not in the
   // set) takes their entities and users, as for DeleteAccount.
-  virtual Status DeleteAccounts(const Actor& actor, std::span<const AccountId> ids,
+  virtual Status DeleteAccounts(const Actor& actor, Span<AccountId> ids,
                                 AccountId receiver = kNoId) = 0;
 
   // The maintained counts of `kind` entities of the account (no scan).
@@ -229,7 +228,7 @@ class Db {
   // the actor may neither read nor assign is reported as unknown, exactly
   // like a missing one, so a refusal never reveals what exists elsewhere.
   virtual Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
-                                  std::span<const std::string> refs, AccountId target,
+                                  Span<std::string> refs, AccountId target,
                                   ReassignReport* report) = 0;
 
   // ---- Users, memberships, roles ---------------------------------------

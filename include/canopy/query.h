@@ -164,7 +164,7 @@ struct WhoCanItem {
 
 struct WhoCanPage {
   std::vector<WhoCanItem> items;  // ordered by user id
-  std::string next_cursor;
+  std::string next_cursor;        // empty when there is nothing more
   uint64_t revision = 0;  // the revision the page was read at
 };
 
@@ -210,8 +210,8 @@ struct AccountRow {
 
 struct TablePage {
   std::vector<AccountRow> rows;
-  uint64_t total = 0;  // rows in the whole table
-  std::string next_cursor;
+  uint64_t total = 0;       // rows in the whole table
+  std::string next_cursor;  // empty when there is nothing more
   uint64_t revision = 0;  // the revision the page was read at
 };
 

@@ -9,15 +9,62 @@
 #ifndef CANOPY_TYPES_H_
 #define CANOPY_TYPES_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace canopy {
+
+// A read-only view of values laid out one after another, for the arguments
+// that take a batch (Db::DeleteAccounts, Db::ReassignEntities): what
+// std::span<const T> is in C++20, in C++17 so that the public headers need
+// no more. Made from a std::vector, a std::array, a C array, a braced list
+// ({a, b}), a pointer and a count, or any contiguous container with data()
+// and size() (a C++20 std::span too). It owns nothing: what it views must
+// outlive it, so keep one only for the length of a call.
+template <typename T>
+class Span {
+ public:
+  using element_type = const T;
+  using value_type = std::remove_cv_t<T>;
+  using iterator = const T*;
+
+  constexpr Span() noexcept = default;
+  constexpr Span(const T* data, size_t size) noexcept : data_(data), size_(size) {}
+  template <size_t N>
+  constexpr Span(const T (&array)[N]) noexcept : data_(array), size_(N) {}
+  // A braced list lives until the end of the full expression: fine for an
+  // argument, never for a stored Span.
+  constexpr Span(std::initializer_list<T> list) noexcept : Span(list.begin(), list.size()) {}
+  template <
+      typename Container,
+      typename = std::enable_if_t<
+          !std::is_same_v<std::decay_t<Container>, Span> &&
+          std::is_convertible_v<decltype(std::declval<const Container&>().data()), const T*> &&
+          std::is_convertible_v<decltype(std::declval<const Container&>().size()),
+                                size_t>>>
+  constexpr Span(const Container& container) noexcept  // NOLINT: implicit on purpose
+      : data_(container.data()), size_(container.size()) {}
+
+  constexpr const T* data() const noexcept { return data_; }
+  constexpr size_t size() const noexcept { return size_; }
+  constexpr bool empty() const noexcept { return size_ == 0; }
+  constexpr const T& operator[](size_t i) const noexcept { return data_[i]; }
+  constexpr const T* begin() const noexcept { return data_; }
+  constexpr const T* end() const noexcept { return data_ + size_; }
+
+ private:
+  const T* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 // Engine ids. Assigned by Canopy, never reused; 0 is never a valid id.
 using AccountId = uint64_t;
@@ -156,9 +203,9 @@ struct ReassignItem {
   };
   std::string ref;
   Outcome outcome = Outcome::kMoved;
-  EntityId entity = kNoId;      // when known
-  AccountId from = kNoId;       // its owner before the call, when known
-  std::string message;          // why, for kUnknown / kDenied / kDuplicate
+  EntityId entity = kNoId;           // when known
+  AccountId previous_owner = kNoId;  // its owner before the call, when known
+  std::string message;               // why, for kUnknown / kDenied / kDuplicate
 };
 struct ReassignReport {
   std::vector<ReassignItem> items;  // in the order given

@@ -493,7 +493,7 @@ TEST_F(AccessTest, ReassignEntities) {
   EXPECT_TRUE(s.IsPermissionDenied()) << s.ToString();
   ASSERT_EQ(report.items.size(), 1u);
   EXPECT_EQ(report.items[0].outcome, ReassignItem::Outcome::kDenied);
-  EXPECT_EQ(report.items[0].from, a1_);
+  EXPECT_EQ(report.items[0].previous_owner, a1_);
   EXPECT_EQ(report.denied, 1u);
   EXPECT_EQ(report.moved, 0u);
 

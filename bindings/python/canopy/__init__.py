@@ -20,8 +20,9 @@ A first program::
 Every failure raises a :class:`CanopyError` subclass chosen by the engine's
 error code (:class:`NotFound`, :class:`PermissionDenied`...); values of
 the wrong Python type raise :class:`TypeError`. See ``canopy.Db`` for every
-call. The library is found through ``CANOPY_LIBRARY``, next to the package,
-or on the system's library path (see ``canopy._lib``).
+call. The library is found through ``CANOPY_LIBRARY``, in the prefix
+``cmake --install`` put the package in, next to the package, or on the
+system's library path (see ``canopy._lib`` and docs/python.md).
 """
 
 from canopy.db import Db, VisibleStream, open, storage_format_version, version  # noqa: A004

@@ -98,12 +98,6 @@ def string(raw):
     return "" if raw is None else raw.decode("utf-8", "replace")
 
 
-def cursor_out(raw):
-    """A returned cursor: None when there is nothing more."""
-    value = string(raw)
-    return value or None
-
-
 def optional_id(value):
     """0 ("none") as None."""
     return value or None
@@ -130,6 +124,24 @@ def attributes(mapping, what="attributes"):
         yield handle
     finally:
         lib.canopy_attributes_destroy(handle)
+
+
+@contextlib.contextmanager
+def builder(create, destroy, setters):
+    """A builder handle (c.h's ``canopy_<object>_spec_t`` and ``_patch_t``)
+    made by ``create``, filled by calling each ``(setter, value)`` of
+    ``setters`` whose value is not None (a value the library refuses
+    raises its error), and destroyed on exit."""
+    handle = create()
+    if not handle:
+        raise MemoryError("out of memory for a builder")
+    try:
+        for setter, value in setters:
+            if value is not None:
+                call(setter, handle, value)
+        yield handle
+    finally:
+        destroy(handle)
 
 
 def attributes_of(handle):

@@ -278,10 +278,18 @@ class Db:
         access, _ = model.parse_enum(model.SubAccountAccess, sub_account_access,
                                      "sub_account_access")
         out = ctypes.c_uint64()
-        with cv.attributes(attributes) as attrs:
-            cv.call(lib.canopy_account_create, self._h(), cv.actor(actor), cv.text(key, "key"),
-                    cv.text(name, "name"), cv.ident(parent, "parent", optional=True), attrs,
-                    cv.flag(sub_account_management, "sub_account_management"), access,
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_account_spec_create, lib.canopy_account_spec_destroy, [
+                    (lib.canopy_account_spec_set_key, cv.text(key, "key")),
+                    (lib.canopy_account_spec_set_name, cv.text(name, "name")),
+                    (lib.canopy_account_spec_set_parent,
+                     cv.ident(parent, "parent", optional=True)),
+                    (lib.canopy_account_spec_set_attributes, attrs),
+                    (lib.canopy_account_spec_set_sub_account_management,
+                     cv.flag(sub_account_management, "sub_account_management")),
+                    (lib.canopy_account_spec_set_sub_account_access, access),
+                ]) as spec:
+            cv.call(lib.canopy_account_create, self._h(), cv.actor(actor), spec,
                     ctypes.byref(out))
         return out.value
 
@@ -311,13 +319,29 @@ class Db:
             cv.call(fn, self._h(), *pre, cv.text(key, "key"), ctypes.byref(out))
             return _account(out)
 
-    def update_account(self, actor, account_id, *, name=None, attributes=None):
-        """Changes the name and/or replaces the attributes (None keeps
-        them). Needs account.update."""
-        with cv.attributes(attributes) as attrs:
+    def update_account(self, actor, account_id, *, name=None, attributes=None,
+                       sub_account_management=None, sub_account_access=None):
+        """Changes the given fields in one atomic write (None keeps one);
+        ``attributes`` replaces the whole map. Needs account.update for the
+        name and attributes, and for the settings what
+        :meth:`set_sub_account_management` and :meth:`set_sub_account_access`
+        need."""
+        access = None
+        if sub_account_access is not None:
+            access, _ = model.parse_enum(model.SubAccountAccess, sub_account_access,
+                                         "sub_account_access")
+        management = None
+        if sub_account_management is not None:
+            management = cv.flag(sub_account_management, "sub_account_management")
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_account_patch_create, lib.canopy_account_patch_destroy, [
+                    (lib.canopy_account_patch_set_name, cv.text(name, "name", optional=True)),
+                    (lib.canopy_account_patch_set_attributes, attrs),
+                    (lib.canopy_account_patch_set_sub_account_management, management),
+                    (lib.canopy_account_patch_set_sub_account_access, access),
+                ]) as patch:
             cv.call(lib.canopy_account_update, self._h(), cv.actor(actor),
-                    cv.ident(account_id, "account_id"), cv.text(name, "name", optional=True),
-                    attrs)
+                    cv.ident(account_id, "account_id"), patch)
 
     def set_sub_account_management(self, actor, account_id, on):
         """Turns sub-account management on or off. Needs
@@ -410,10 +434,18 @@ class Db:
         """
         k, _ = model.parse_enum(model.EntityKind, kind, "kind")
         out = ctypes.c_uint64()
-        with cv.attributes(attributes) as attrs:
-            cv.call(lib.canopy_entity_create, self._h(), cv.actor(actor), k, cv.text(key, "key"),
-                    cv.text(unit_id, "unit_id", optional=True), cv.text(name, "name"),
-                    cv.text(type, "type", optional=True), cv.ident(owner, "owner"), attrs,
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_entity_spec_create, lib.canopy_entity_spec_destroy, [
+                    (lib.canopy_entity_spec_set_kind, k),
+                    (lib.canopy_entity_spec_set_key, cv.text(key, "key")),
+                    (lib.canopy_entity_spec_set_unit_id,
+                     cv.text(unit_id, "unit_id", optional=True)),
+                    (lib.canopy_entity_spec_set_name, cv.text(name, "name")),
+                    (lib.canopy_entity_spec_set_type, cv.text(type, "type", optional=True)),
+                    (lib.canopy_entity_spec_set_owner, cv.ident(owner, "owner")),
+                    (lib.canopy_entity_spec_set_attributes, attrs),
+                ]) as spec:
+            cv.call(lib.canopy_entity_create, self._h(), cv.actor(actor), spec,
                     ctypes.byref(out))
         return out.value
 
@@ -455,11 +487,16 @@ class Db:
         """Changes the given fields (None keeps one); ``type=""`` clears the
         type, ``unit_id=""`` removes the unit id, ``attributes`` replaces
         the map. Needs <kind>.write on the owner."""
-        with cv.attributes(attributes) as attrs:
+        with cv.attributes(attributes) as attrs, cv.builder(
+                lib.canopy_entity_patch_create, lib.canopy_entity_patch_destroy, [
+                    (lib.canopy_entity_patch_set_name, cv.text(name, "name", optional=True)),
+                    (lib.canopy_entity_patch_set_type, cv.text(type, "type", optional=True)),
+                    (lib.canopy_entity_patch_set_unit_id,
+                     cv.text(unit_id, "unit_id", optional=True)),
+                    (lib.canopy_entity_patch_set_attributes, attrs),
+                ]) as patch:
             cv.call(lib.canopy_entity_update, self._h(), cv.actor(actor),
-                    cv.ident(entity_id, "entity_id"), cv.text(name, "name", optional=True),
-                    cv.text(type, "type", optional=True),
-                    cv.text(unit_id, "unit_id", optional=True), attrs)
+                    cv.ident(entity_id, "entity_id"), patch)
 
     def delete_entity(self, actor, entity_id):
         """Deletes an entity. Needs <kind>.delete on the owner."""
@@ -493,8 +530,12 @@ class Db:
         """Creates a user in ``account``; returns its id. Needs user.invite.
         Raises AlreadyExists for a taken login."""
         out = ctypes.c_uint64()
-        cv.call(lib.canopy_user_create, self._h(), cv.actor(actor), cv.text(login, "login"),
-                cv.text(name, "name"), cv.ident(account, "account"), ctypes.byref(out))
+        with cv.builder(lib.canopy_user_spec_create, lib.canopy_user_spec_destroy, [
+                (lib.canopy_user_spec_set_login, cv.text(login, "login")),
+                (lib.canopy_user_spec_set_name, cv.text(name, "name")),
+                (lib.canopy_user_spec_set_account, cv.ident(account, "account")),
+        ]) as spec:
+            cv.call(lib.canopy_user_create, self._h(), cv.actor(actor), spec, ctypes.byref(out))
         return out.value
 
     def get_user(self, user_id):
@@ -521,8 +562,11 @@ class Db:
 
     def update_user(self, actor, user_id, *, name=None):
         """Changes the user's name. Needs user.update on its account."""
-        cv.call(lib.canopy_user_update, self._h(), cv.actor(actor), cv.ident(user_id, "user_id"),
-                cv.text(name, "name", optional=True))
+        with cv.builder(lib.canopy_user_patch_create, lib.canopy_user_patch_destroy, [
+                (lib.canopy_user_patch_set_name, cv.text(name, "name", optional=True)),
+        ]) as patch:
+            cv.call(lib.canopy_user_update, self._h(), cv.actor(actor),
+                    cv.ident(user_id, "user_id"), patch)
 
     def set_user_disabled(self, actor, user_id, disabled):
         """Disables (True) or enables a user; a disabled user holds no
@@ -693,7 +737,7 @@ class Db:
                                            owner=lib.canopy_visible_page_owner(out, i))
                          for i in range(lib.canopy_visible_page_count(out))]
                 return model.VisiblePage(
-                    items, cv.cursor_out(lib.canopy_visible_page_next_cursor(out)),
+                    items, cv.string(lib.canopy_visible_page_next_cursor(out)),
                     lib.canopy_visible_page_revision(out))
         finally:
             lib.canopy_visible_request_destroy(request)
@@ -712,7 +756,7 @@ class Db:
         while True:
             page = self.visible_page(viewer, kind, limit=page_size, cursor=cursor, **filters)
             yield from page.items
-            if page.next_cursor is None:
+            if not page.next_cursor:  # "" on the last page
                 return
             cursor = page.next_cursor
 
@@ -797,7 +841,7 @@ class Db:
                                       role=lib.canopy_who_can_page_role(out, i),
                                       branch=bool(lib.canopy_who_can_page_branch(out, i)))
                      for i in range(lib.canopy_who_can_page_count(out))]
-            return model.WhoCanPage(items, cv.cursor_out(lib.canopy_who_can_page_next_cursor(out)),
+            return model.WhoCanPage(items, cv.string(lib.canopy_who_can_page_next_cursor(out)),
                                     lib.canopy_who_can_page_revision(out))
 
     def who_can(self, permission, entity_key, *, page_size=100, min_revision=0, viewer=None):
@@ -808,7 +852,7 @@ class Db:
             page = self.who_can_page(permission, entity_key, limit=page_size, cursor=cursor,
                                      min_revision=min_revision, viewer=viewer)
             yield from page.items
-            if page.next_cursor is None:
+            if not page.next_cursor:  # "" on the last page
                 return
             cursor = page.next_cursor
 
@@ -841,7 +885,7 @@ class Db:
                 created_us=lib.canopy_table_page_created_us(out, r))
                 for r in range(lib.canopy_table_page_count(out))]
             return model.TablePage(rows, lib.canopy_table_page_total(out),
-                                   cv.cursor_out(lib.canopy_table_page_next_cursor(out)),
+                                   cv.string(lib.canopy_table_page_next_cursor(out)),
                                    lib.canopy_table_page_revision(out))
 
     def accounts_table(self, viewer, *, root=None, sort="tree", descending=False, page_size=100,
@@ -854,7 +898,7 @@ class Db:
                                             limit=page_size, cursor=cursor,
                                             min_revision=min_revision)
             yield from page.rows
-            if page.next_cursor is None:
+            if not page.next_cursor:  # "" on the last page
                 return
             cursor = page.next_cursor
 
@@ -1180,7 +1224,7 @@ def _report(h):
         ref=cv.string(lib.canopy_reassign_report_ref(h, i)),
         outcome=model.Outcome(lib.canopy_reassign_report_outcome(h, i)),
         entity=cv.optional_id(lib.canopy_reassign_report_entity(h, i)),
-        previous_owner=cv.optional_id(lib.canopy_reassign_report_from(h, i)),
+        previous_owner=cv.optional_id(lib.canopy_reassign_report_previous_owner(h, i)),
         message=cv.string(lib.canopy_reassign_report_message(h, i)))
         for i in range(lib.canopy_reassign_report_count(h))]
     return model.ReassignReport(

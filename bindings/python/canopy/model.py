@@ -179,10 +179,10 @@ class VisibleItem:
 @dataclasses.dataclass(frozen=True)
 class VisiblePage:
     """One page of a visibility query; pass ``next_cursor`` to get the
-    next one (None when there is nothing more)."""
+    next one ("" when there is nothing more, as in C and C++)."""
 
     items: List[VisibleItem]
-    next_cursor: Optional[str]
+    next_cursor: str  #: "" on the last page
     #: the revision the page was read at (a live cursor's pages keep the
     #: revision of the first page)
     revision: int = 0
@@ -220,7 +220,7 @@ class WhoCanPage:
     """One page of :meth:`canopy.Db.who_can_page`."""
 
     items: List[WhoCanItem]
-    next_cursor: Optional[str]
+    next_cursor: str  #: "" on the last page
     revision: int = 0  #: the revision the page was read at
 
 
@@ -247,7 +247,7 @@ class TablePage:
 
     rows: List[AccountRow]
     total: int  #: rows in the whole table
-    next_cursor: Optional[str]
+    next_cursor: str  #: "" on the last page
     revision: int = 0  #: the revision the page was read at
 
 

@@ -117,6 +117,111 @@ static size_t RootCount(canopy_db_t* db) {
   return n;
 }
 
+// The builder calls (c.h, "Calls that take many fields") in one call each,
+// for the many creates and updates below; TestBuilders drives the builders
+// themselves. Each string goes to its setter as given (a NULL one fails
+// there, naming itself), except the optional fields: a NULL unit id, type or
+// map is not set, and a NULL name or map leaves an update's field unset. The
+// first failure is returned with its message in *errmsg.
+static canopy_code_t CreateAccount(canopy_db_t* db, uint64_t actor, const char* key,
+                                   const char* name, uint64_t parent,
+                                   const canopy_attributes_t* attributes, int management,
+                                   int access, uint64_t* id, char** errmsg) {
+  canopy_account_spec_t* spec = canopy_account_spec_create();
+  CHECK(spec != NULL);
+  canopy_code_t code = canopy_account_spec_set_key(spec, key, errmsg);
+  if (code == CANOPY_OK) code = canopy_account_spec_set_name(spec, name, errmsg);
+  if (code == CANOPY_OK) code = canopy_account_spec_set_parent(spec, parent, errmsg);
+  if (code == CANOPY_OK && attributes != NULL) {
+    code = canopy_account_spec_set_attributes(spec, attributes, errmsg);
+  }
+  if (code == CANOPY_OK) {
+    code = canopy_account_spec_set_sub_account_management(spec, management, errmsg);
+  }
+  if (code == CANOPY_OK) code = canopy_account_spec_set_sub_account_access(spec, access, errmsg);
+  if (code == CANOPY_OK) code = canopy_account_create(db, actor, spec, id, errmsg);
+  canopy_account_spec_destroy(spec);
+  return code;
+}
+
+static canopy_code_t UpdateAccount(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
+                                   const canopy_attributes_t* attributes, char** errmsg) {
+  canopy_account_patch_t* patch = canopy_account_patch_create();
+  CHECK(patch != NULL);
+  canopy_code_t code = CANOPY_OK;
+  if (name != NULL) code = canopy_account_patch_set_name(patch, name, errmsg);
+  if (code == CANOPY_OK && attributes != NULL) {
+    code = canopy_account_patch_set_attributes(patch, attributes, errmsg);
+  }
+  if (code == CANOPY_OK) code = canopy_account_update(db, actor, id, patch, errmsg);
+  canopy_account_patch_destroy(patch);
+  return code;
+}
+
+static canopy_code_t CreateEntity(canopy_db_t* db, uint64_t actor, int kind, const char* key,
+                                  const char* unit_id, const char* name, const char* type,
+                                  uint64_t owner, const canopy_attributes_t* attributes,
+                                  uint64_t* id, char** errmsg) {
+  canopy_entity_spec_t* spec = canopy_entity_spec_create();
+  CHECK(spec != NULL);
+  canopy_code_t code = canopy_entity_spec_set_kind(spec, kind, errmsg);
+  if (code == CANOPY_OK) code = canopy_entity_spec_set_key(spec, key, errmsg);
+  if (code == CANOPY_OK && unit_id != NULL) {
+    code = canopy_entity_spec_set_unit_id(spec, unit_id, errmsg);
+  }
+  if (code == CANOPY_OK) code = canopy_entity_spec_set_name(spec, name, errmsg);
+  if (code == CANOPY_OK && type != NULL) code = canopy_entity_spec_set_type(spec, type, errmsg);
+  if (code == CANOPY_OK) code = canopy_entity_spec_set_owner(spec, owner, errmsg);
+  if (code == CANOPY_OK && attributes != NULL) {
+    code = canopy_entity_spec_set_attributes(spec, attributes, errmsg);
+  }
+  if (code == CANOPY_OK) code = canopy_entity_create(db, actor, spec, id, errmsg);
+  canopy_entity_spec_destroy(spec);
+  return code;
+}
+
+static canopy_code_t UpdateEntity(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
+                                  const char* type, const char* unit_id,
+                                  const canopy_attributes_t* attributes, char** errmsg) {
+  canopy_entity_patch_t* patch = canopy_entity_patch_create();
+  CHECK(patch != NULL);
+  canopy_code_t code = CANOPY_OK;
+  if (name != NULL) code = canopy_entity_patch_set_name(patch, name, errmsg);
+  if (code == CANOPY_OK && type != NULL) code = canopy_entity_patch_set_type(patch, type, errmsg);
+  if (code == CANOPY_OK && unit_id != NULL) {
+    code = canopy_entity_patch_set_unit_id(patch, unit_id, errmsg);
+  }
+  if (code == CANOPY_OK && attributes != NULL) {
+    code = canopy_entity_patch_set_attributes(patch, attributes, errmsg);
+  }
+  if (code == CANOPY_OK) code = canopy_entity_update(db, actor, id, patch, errmsg);
+  canopy_entity_patch_destroy(patch);
+  return code;
+}
+
+static canopy_code_t CreateUser(canopy_db_t* db, uint64_t actor, const char* login,
+                                const char* name, uint64_t account, uint64_t* id, char** errmsg) {
+  canopy_user_spec_t* spec = canopy_user_spec_create();
+  CHECK(spec != NULL);
+  canopy_code_t code = canopy_user_spec_set_login(spec, login, errmsg);
+  if (code == CANOPY_OK) code = canopy_user_spec_set_name(spec, name, errmsg);
+  if (code == CANOPY_OK) code = canopy_user_spec_set_account(spec, account, errmsg);
+  if (code == CANOPY_OK) code = canopy_user_create(db, actor, spec, id, errmsg);
+  canopy_user_spec_destroy(spec);
+  return code;
+}
+
+static canopy_code_t UpdateUser(canopy_db_t* db, uint64_t actor, uint64_t id, const char* name,
+                                char** errmsg) {
+  canopy_user_patch_t* patch = canopy_user_patch_create();
+  CHECK(patch != NULL);
+  canopy_code_t code = CANOPY_OK;
+  if (name != NULL) code = canopy_user_patch_set_name(patch, name, errmsg);
+  if (code == CANOPY_OK) code = canopy_user_update(db, actor, id, patch, errmsg);
+  canopy_user_patch_destroy(patch);
+  return code;
+}
+
 // Progress callbacks: count the calls; the cancelling one says stop.
 typedef struct {
   int calls;
@@ -280,46 +385,43 @@ static void TestAccounts(World* w) {
   OK(canopy_attributes_set(attrs, "address", "1 Main St", &err));
 
   uint64_t id = 7;
-  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme", "ACME Corp", CANOPY_NO_ID, attrs, 1,
-                           CANOPY_ACCESS_DEFAULT_OFF, &w->acme, &err));
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "acme", "ACME Corp", CANOPY_NO_ID, attrs, 1,
+                   CANOPY_ACCESS_DEFAULT_OFF, &w->acme, &err));
   CHECK(w->acme != CANOPY_NO_ID);
-  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme-a", "Nested customer A", w->acme, NULL, 1,
-                           CANOPY_ACCESS_DEFAULT_ON, &w->acme_a, &err));
-  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme-a1", "Sub-account A1", w->acme_a, NULL, 0,
-                           CANOPY_ACCESS_DEFAULT_OFF, &w->acme_a1, &err));
-  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "acme-b", "Nested customer B", w->acme, NULL, 0,
-                           CANOPY_ACCESS_DEFAULT_OFF, &w->acme_b, &err));
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "acme-a", "Nested customer A", w->acme, NULL, 1,
+                   CANOPY_ACCESS_DEFAULT_ON, &w->acme_a, &err));
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "acme-a1", "Sub-account A1", w->acme_a, NULL, 0,
+                   CANOPY_ACCESS_DEFAULT_OFF, &w->acme_a1, &err));
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "acme-b", "Nested customer B", w->acme, NULL, 0,
+                   CANOPY_ACCESS_DEFAULT_OFF, &w->acme_b, &err));
   // The id out-parameter is optional.
-  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, "globex", "Globex", CANOPY_NO_ID, NULL, 1,
-                           CANOPY_ACCESS_DEFAULT_OFF, NULL, &err));
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "globex", "Globex", CANOPY_NO_ID, NULL, 1,
+                   CANOPY_ACCESS_DEFAULT_OFF, NULL, &err));
   w->globex = AccountId(db, "globex");
 
   // Refusals: NULL arguments, bad input, duplicates, unknown parents.
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
-             canopy_account_create(NULL, 0, "x", "X", 0, NULL, 0, 0, &id, &err));
+             CreateAccount(NULL, 0, "x", "X", 0, NULL, 0, 0, &id, &err));
   CHECK(id == CANOPY_NO_ID);  // cleared on entry
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'",
-             canopy_account_create(db, 0, NULL, "X", 0, NULL, 0, 0, &id, &err));
+             CreateAccount(db, 0, NULL, "X", 0, NULL, 0, 0, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
-             canopy_account_create(db, 0, "x", NULL, 0, NULL, 0, 0, &id, &err));
+             CreateAccount(db, 0, "x", NULL, 0, NULL, 0, 0, &id, &err));
   FAILS_WITH(CANOPY_ALREADY_EXISTS, "acme",
-             canopy_account_create(db, 0, "acme", "Again", 0, NULL, 0, 0, &id, &err));
+             CreateAccount(db, 0, "acme", "Again", 0, NULL, 0, 0, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
-             canopy_account_create(db, 0, "bad-utf8", "Caf\xC3 name", 0, NULL, 0, 0, &id, &err));
+             CreateAccount(db, 0, "bad-utf8", "Caf\xC3 name", 0, NULL, 0, 0, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
-             canopy_account_create(db, 0, "\xFF\xFE", "Name", 0, NULL, 0, 0, &id, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_account_create(db, 0, "", "Empty key", 0, NULL, 0, 0, &id, &err));
+             CreateAccount(db, 0, "\xFF\xFE", "Name", 0, NULL, 0, 0, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateAccount(db, 0, "", "Empty key", 0, NULL, 0, 0, &id, &err));
   char long_name[300];
   memset(long_name, 'n', sizeof long_name - 1);
   long_name[sizeof long_name - 1] = '\0';
-  FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_account_create(db, 0, "long", long_name, 0, NULL, 0, 0, &id, &err));
-  FAILS(CANOPY_NOT_FOUND,
-        canopy_account_create(db, 0, "orphan", "Orphan", 9999, NULL, 0, 0, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateAccount(db, 0, "long", long_name, 0, NULL, 0, 0, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, CreateAccount(db, 0, "orphan", "Orphan", 9999, NULL, 0, 0, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "sub-account access",
-             canopy_account_create(db, 0, "x", "X", 0, NULL, 0, 7, &id, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_create(db, 0, "x", "X", 0, NULL, 0, -1, &id, &err));
+             CreateAccount(db, 0, "x", "X", 0, NULL, 0, 7, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateAccount(db, 0, "x", "X", 0, NULL, 0, -1, &id, &err));
   CHECK(RootCount(db) == 2);
 
   // get / find and every accessor of an account.
@@ -362,19 +464,18 @@ static void TestAccounts(World* w) {
   // update: name and attributes; NULL keeps.
   canopy_attributes_t* new_attrs = canopy_attributes_create();
   OK(canopy_attributes_set(new_attrs, "tier", "gold", &err));
-  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Customer B", new_attrs, &err));
-  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, NULL, NULL, &err));
+  OK(UpdateAccount(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Customer B", new_attrs, &err));
+  OK(UpdateAccount(db, CANOPY_SYSTEM_ACTOR, w->acme_b, NULL, NULL, &err));
   OK(canopy_account_get(db, w->acme_b, &a, &err));
   CHECK_STR(canopy_account_name(a), "Customer B");
   CHECK(canopy_attributes_count(canopy_account_attributes(a)) == 1);
   CHECK_STR(canopy_attributes_get(canopy_account_attributes(a), "tier"), "gold");
   canopy_account_destroy(a);
-  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Nested customer B", NULL, &err));
-  FAILS(CANOPY_NOT_FOUND, canopy_account_update(db, 0, 4242, "X", NULL, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_update(db, 0, w->acme_b, "\xC0\xAF", NULL, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_update(db, 0, w->acme_b, "", NULL, &err));
-  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
-             canopy_account_update(NULL, 0, w->acme_b, "X", NULL, &err));
+  OK(UpdateAccount(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Nested customer B", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, UpdateAccount(db, 0, 4242, "X", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, UpdateAccount(db, 0, w->acme_b, "\xC0\xAF", NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, UpdateAccount(db, 0, w->acme_b, "", NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", UpdateAccount(NULL, 0, w->acme_b, "X", NULL, &err));
   canopy_attributes_destroy(new_attrs);
 
   // Settings.
@@ -545,23 +646,21 @@ static void TestRolesUsersMemberships(World* w) {
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_role_delete(NULL, 0, w->auditor, &err));
 
   phase = "users";
-  OK(canopy_user_create(db, 0, "admin@acme.example", "Admin", w->acme, &w->admin, &err));
-  OK(canopy_user_create(db, 0, "a@acme.example", "User A", w->acme_a, &w->a, &err));
-  OK(canopy_user_create(db, 0, "b@acme.example", "User B", w->acme_b, &w->b, &err));
-  OK(canopy_user_create(db, 0, "aud@acme.example", "Auditor", w->acme, &w->aud, &err));
-  FAILS(CANOPY_ALREADY_EXISTS,
-        canopy_user_create(db, 0, "a@acme.example", "Again", w->acme, &id, &err));
+  OK(CreateUser(db, 0, "admin@acme.example", "Admin", w->acme, &w->admin, &err));
+  OK(CreateUser(db, 0, "a@acme.example", "User A", w->acme_a, &w->a, &err));
+  OK(CreateUser(db, 0, "b@acme.example", "User B", w->acme_b, &w->b, &err));
+  OK(CreateUser(db, 0, "aud@acme.example", "Auditor", w->acme, &w->aud, &err));
+  FAILS(CANOPY_ALREADY_EXISTS, CreateUser(db, 0, "a@acme.example", "Again", w->acme, &id, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_user_create(db, 0, "\xED\xA0\x80@x", "Surrogate", w->acme, &id, &err));
-  FAILS(CANOPY_NOT_FOUND, canopy_user_create(db, 0, "c@acme.example", "C", 4242, &id, &err));
-  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'login'",
-             canopy_user_create(db, 0, NULL, "C", w->acme, &id, &err));
+        CreateUser(db, 0, "\xED\xA0\x80@x", "Surrogate", w->acme, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, CreateUser(db, 0, "c@acme.example", "C", 4242, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'login'", CreateUser(db, 0, NULL, "C", w->acme, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
-             canopy_user_create(db, 0, "c@acme.example", NULL, w->acme, &id, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_create(NULL, 0, "c", "C", w->acme, &id, &err));
+             CreateUser(db, 0, "c@acme.example", NULL, w->acme, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateUser(NULL, 0, "c", "C", w->acme, &id, &err));
   // An unknown actor is not a user.
   FAILS_WITH(CANOPY_NOT_FOUND, "actor",
-             canopy_user_create(db, 4242, "c@acme.example", "C", w->acme, &id, &err));
+             CreateUser(db, 4242, "c@acme.example", "C", w->acme, &id, &err));
 
   canopy_user_t* user = NULL;
   OK(canopy_user_get(db, w->a, &user, &err));
@@ -600,14 +699,14 @@ static void TestRolesUsersMemberships(World* w) {
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'users'", canopy_user_list(db, w->acme, NULL, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_list(NULL, w->acme, &users, &err));
 
-  OK(canopy_user_update(db, 0, w->b, "User Bee", &err));
-  OK(canopy_user_update(db, 0, w->b, NULL, &err));  // nothing to change
+  OK(UpdateUser(db, 0, w->b, "User Bee", &err));
+  OK(UpdateUser(db, 0, w->b, NULL, &err));  // nothing to change
   OK(canopy_user_find(db, "b@acme.example", &user, &err));
   CHECK_STR(canopy_user_name(user), "User Bee");
   canopy_user_destroy(user);
-  FAILS(CANOPY_NOT_FOUND, canopy_user_update(db, 0, 4242, "X", &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_update(db, 0, w->b, "\xFF", &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_update(NULL, 0, w->b, "X", &err));
+  FAILS(CANOPY_NOT_FOUND, UpdateUser(db, 0, 4242, "X", &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, UpdateUser(db, 0, w->b, "\xFF", &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, UpdateUser(NULL, 0, w->b, "X", &err));
 
   phase = "memberships";
   OK(canopy_membership_invite(db, 0, w->admin, w->acme, w->account_admin, 1, &err));
@@ -626,7 +725,7 @@ static void TestRolesUsersMemberships(World* w) {
         canopy_membership_invite(NULL, 0, w->b, w->acme_a, w->viewer, 0, &err));
   // The custom role of acme cannot be used in globex's tree.
   uint64_t g = 0;
-  OK(canopy_user_create(db, 0, "g@globex.example", "G", w->globex, &g, &err));
+  OK(CreateUser(db, 0, "g@globex.example", "G", w->globex, &g, &err));
   FAILS_WITH(CANOPY_FAILED_PRECONDITION, "tenant",
              canopy_membership_invite(db, 0, g, w->globex, w->auditor, 0, &err));
   // Top-down only: a user of acme-a can hold nothing on acme.
@@ -701,14 +800,13 @@ static void TestRolesUsersMemberships(World* w) {
   // Roles in use are kept; users are disabled and removed.
   FAILS_WITH(CANOPY_FAILED_PRECONDITION, "auditor", canopy_role_delete(db, 0, w->auditor, &err));
   uint64_t temp = 0;
-  OK(canopy_user_create(db, 0, "temp@acme.example", "Temp", w->acme_b, &temp, &err));
+  OK(CreateUser(db, 0, "temp@acme.example", "Temp", w->acme_b, &temp, &err));
   OK(canopy_membership_invite(db, 0, temp, w->acme_b, w->auditor, 0, &err));
   OK(canopy_user_set_disabled(db, w->admin, temp, 1, &err));
   OK(canopy_user_get(db, temp, &user, &err));
   CHECK(canopy_user_disabled(user) == 1);
   canopy_user_destroy(user);
-  FAILS_WITH(CANOPY_PERMISSION_DENIED, "disabled",
-             canopy_user_update(db, temp, temp, "Self", &err));
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "disabled", UpdateUser(db, temp, temp, "Self", &err));
   FAILS(CANOPY_NOT_FOUND, canopy_user_set_disabled(db, 0, 4242, 1, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_user_set_disabled(NULL, 0, temp, 1, &err));
   OK(canopy_user_remove(db, w->admin, temp, &err));
@@ -722,14 +820,13 @@ static void TestRolesUsersMemberships(World* w) {
   // Top-down only: a's admin role on acme-a gives nothing on acme, which it
   // does not even see (it looks missing).
   FAILS_WITH(CANOPY_NOT_FOUND, "parent: no account with id",
-             canopy_account_create(db, w->a, "acme-c", "C", w->acme, NULL, 0, 0, &id, &err));
-  OK(canopy_account_create(db, w->a, "acme-a2", "Sub-account A2", w->acme_a, NULL, 0, 0, &id,
-                           &err));
+             CreateAccount(db, w->a, "acme-c", "C", w->acme, NULL, 0, 0, &id, &err));
+  OK(CreateAccount(db, w->a, "acme-a2", "Sub-account A2", w->acme_a, NULL, 0, 0, &id, &err));
   FAILS(CANOPY_PERMISSION_DENIED,
-        canopy_account_create(db, w->b, "acme-b1", "B1", w->acme_b, NULL, 0, 0, &id, &err));
+        CreateAccount(db, w->b, "acme-b1", "B1", w->acme_b, NULL, 0, 0, &id, &err));
   // What lies out of a's sight (acme, acme-b and their users and roles) looks
   // missing to it: NotFound, as for an unknown id.
-  FAILS(CANOPY_NOT_FOUND, canopy_account_update(db, w->a, w->acme, "Mine now", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, UpdateAccount(db, w->a, w->acme, "Mine now", NULL, &err));
   FAILS(CANOPY_NOT_FOUND,
         canopy_account_set_sub_account_management(db, w->a, w->acme_b, 1, &err));
   FAILS(CANOPY_NOT_FOUND,
@@ -740,9 +837,8 @@ static void TestRolesUsersMemberships(World* w) {
         canopy_role_create(db, w->a, w->acme, "mine", perms, 1, &id, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_role_update(db, w->a, w->auditor, perms, 1, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_role_delete(db, w->a, w->auditor, &err));
-  FAILS(CANOPY_NOT_FOUND,
-        canopy_user_create(db, w->a, "x@acme.example", "X", w->acme, &id, &err));
-  FAILS(CANOPY_NOT_FOUND, canopy_user_update(db, w->a, w->admin, "X", &err));
+  FAILS(CANOPY_NOT_FOUND, CreateUser(db, w->a, "x@acme.example", "X", w->acme, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, UpdateUser(db, w->a, w->admin, "X", &err));
   FAILS(CANOPY_NOT_FOUND, canopy_user_set_disabled(db, w->a, w->admin, 1, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_user_remove(db, w->a, w->admin, &err));
   FAILS(CANOPY_NOT_FOUND,
@@ -757,56 +853,55 @@ static void TestEntities(World* w) {
   canopy_attributes_t* vin = canopy_attributes_create();
   OK(canopy_attributes_set(vin, "vin", "V1", &err));
   uint64_t id = 7, dev_a1 = 0;
-  OK(canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-c1", "U-0001", "Van 1", "tracker",
-                          w->acme, NULL, &id, &err));
-  OK(canopy_entity_create(db, w->a, CANOPY_KIND_DEVICE, "dev-a1", "U-0101", "Truck A1", "tracker",
-                          w->acme_a, vin, &dev_a1, &err));
-  OK(canopy_entity_create(db, w->a, CANOPY_KIND_DEVICE, "dev-a2", "U-0102", "Camera A2", "camera",
-                          w->acme_a, NULL, &id, &err));
-  OK(canopy_entity_create(db, w->a, CANOPY_KIND_DEVICE, "dev-a11", "U-1101", "Truck A11", "tracker",
-                          w->acme_a1, NULL, &id, &err));
-  OK(canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-b1", "U-0201", "Bus B1", "tracker",
-                          w->acme_b, NULL, NULL, &err));
-  OK(canopy_entity_create(db, 0, CANOPY_KIND_ASSET, "site-7", NULL, "Depot", NULL, w->acme_a, NULL,
-                          &id, &err));
+  OK(CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-c1", "U-0001", "Van 1", "tracker", w->acme, NULL,
+                  &id, &err));
+  OK(CreateEntity(db, w->a, CANOPY_KIND_DEVICE, "dev-a1", "U-0101", "Truck A1", "tracker",
+                  w->acme_a, vin, &dev_a1, &err));
+  OK(CreateEntity(db, w->a, CANOPY_KIND_DEVICE, "dev-a2", "U-0102", "Camera A2", "camera",
+                  w->acme_a, NULL, &id, &err));
+  OK(CreateEntity(db, w->a, CANOPY_KIND_DEVICE, "dev-a11", "U-1101", "Truck A11", "tracker",
+                  w->acme_a1, NULL, &id, &err));
+  OK(CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-b1", "U-0201", "Bus B1", "tracker", w->acme_b,
+                  NULL, NULL, &err));
+  OK(CreateEntity(db, 0, CANOPY_KIND_ASSET, "site-7", NULL, "Depot", NULL, w->acme_a, NULL, &id,
+                  &err));
 
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "unit id",
-             canopy_entity_create(db, 0, CANOPY_KIND_ASSET, "site-8", "U-9", "Yard", "", w->acme,
-                                  NULL, &id, &err));
+             CreateEntity(db, 0, CANOPY_KIND_ASSET, "site-8", "U-9", "Yard", "", w->acme, NULL, &id,
+                          &err));
   CHECK(id == CANOPY_NO_ID);
-  FAILS(CANOPY_ALREADY_EXISTS, canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-a1", NULL,
-                                                    "Dup", NULL, w->acme, NULL, &id, &err));
+  FAILS(CANOPY_ALREADY_EXISTS, CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-a1", NULL, "Dup", NULL,
+                                            w->acme, NULL, &id, &err));
   FAILS_WITH(CANOPY_ALREADY_EXISTS, "U-0101",
-             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", "U-0101", "Dup unit", NULL,
-                                  w->acme, NULL, &id, &err));
-  FAILS(CANOPY_NOT_FOUND, canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL,
-                                               4242, NULL, &id, &err));
+             CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-x", "U-0101", "Dup unit", NULL, w->acme,
+                          NULL, &id, &err));
+  FAILS(CANOPY_NOT_FOUND,
+        CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL, 4242, NULL, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "entity kind",
-             canopy_entity_create(db, 0, 0, "dev-x", NULL, "X", NULL, w->acme, NULL, &id, &err));
+             CreateEntity(db, 0, 0, "dev-x", NULL, "X", NULL, w->acme, NULL, &id, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_entity_create(db, 0, 9, "dev-x", NULL, "X", NULL, w->acme, NULL, &id, &err));
+        CreateEntity(db, 0, 9, "dev-x", NULL, "X", NULL, w->acme, NULL, &id, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
-             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "\xE2\x82", NULL,
-                                  w->acme, NULL, &id, &err));
-  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'",
-             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, NULL, NULL, "X", NULL, w->acme, NULL,
-                                  &id, &err));
-  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
-             canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, NULL, NULL, w->acme,
-                                  NULL, &id, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_create(NULL, 0, CANOPY_KIND_DEVICE, "dev-x", NULL,
-                                                      "X", NULL, w->acme, NULL, &id, &err));
+             CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "\xE2\x82", NULL, w->acme, NULL,
+                          &id, &err));
+  FAILS_WITH(
+      CANOPY_INVALID_ARGUMENT, "'key'",
+      CreateEntity(db, 0, CANOPY_KIND_DEVICE, NULL, NULL, "X", NULL, w->acme, NULL, &id, &err));
+  FAILS_WITH(
+      CANOPY_INVALID_ARGUMENT, "'name'",
+      CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, NULL, NULL, w->acme, NULL, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateEntity(NULL, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL,
+                                              w->acme, NULL, &id, &err));
   canopy_attributes_t* bad_attr = canopy_attributes_create();
   OK(canopy_attributes_set(bad_attr, "", "empty name", &err));
-  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_create(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X",
-                                                      NULL, w->acme, bad_attr, &id, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_account_create(db, 0, "x", "X", 0, bad_attr, 0, 0, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateEntity(db, 0, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL,
+                                              w->acme, bad_attr, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateAccount(db, 0, "x", "X", 0, bad_attr, 0, 0, &id, &err));
   canopy_attributes_destroy(bad_attr);
   // acme is out of b's sight: it looks missing.
   FAILS_WITH(CANOPY_NOT_FOUND, "owner: no account with id",
-             canopy_entity_create(db, w->b, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL, w->acme,
-                                  NULL, &id, &err));
+             CreateEntity(db, w->b, CANOPY_KIND_DEVICE, "dev-x", NULL, "X", NULL, w->acme, NULL,
+                          &id, &err));
 
   // get, find, find by unit id, and every accessor.
   canopy_entity_t* e = NULL;
@@ -855,8 +950,8 @@ static void TestEntities(World* w) {
   canopy_attributes_t* attrs2 = canopy_attributes_create();
   OK(canopy_attributes_set(attrs2, "vin", "V2", &err));
   OK(canopy_attributes_set(attrs2, "color", "red", &err));
-  OK(canopy_entity_update(db, w->a, dev_a1, "Truck A1 (new)", "truck", "U-0109", attrs2, &err));
-  OK(canopy_entity_update(db, w->a, dev_a1, NULL, NULL, NULL, NULL, &err));
+  OK(UpdateEntity(db, w->a, dev_a1, "Truck A1 (new)", "truck", "U-0109", attrs2, &err));
+  OK(UpdateEntity(db, w->a, dev_a1, NULL, NULL, NULL, NULL, &err));
   OK(canopy_entity_get(db, dev_a1, &e, &err));
   CHECK_STR(canopy_entity_name(e), "Truck A1 (new)");
   CHECK_STR(canopy_entity_type(e), "truck");
@@ -864,27 +959,25 @@ static void TestEntities(World* w) {
   CHECK(canopy_attributes_count(canopy_entity_attributes(e)) == 2);
   canopy_entity_destroy(e);
   FAILS(CANOPY_NOT_FOUND, canopy_entity_find_by_unit_id(db, "U-0101", &e, &err));
-  OK(canopy_entity_update(db, w->a, dev_a1, "Truck A1", "", "", vin, &err));
+  OK(UpdateEntity(db, w->a, dev_a1, "Truck A1", "", "", vin, &err));
   OK(canopy_entity_get(db, dev_a1, &e, &err));
   CHECK_STR(canopy_entity_type(e), "");
   CHECK_STR(canopy_entity_unit_id(e), "");
   canopy_entity_destroy(e);
-  OK(canopy_entity_update(db, w->a, dev_a1, NULL, "tracker", "U-0101", NULL, &err));
-  FAILS(CANOPY_ALREADY_EXISTS,
-        canopy_entity_update(db, w->a, dev_a1, NULL, NULL, "U-0102", NULL, &err));
-  FAILS(CANOPY_NOT_FOUND, canopy_entity_update(db, 0, 4242, "X", NULL, NULL, NULL, &err));
+  OK(UpdateEntity(db, w->a, dev_a1, NULL, "tracker", "U-0101", NULL, &err));
+  FAILS(CANOPY_ALREADY_EXISTS, UpdateEntity(db, w->a, dev_a1, NULL, NULL, "U-0102", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, UpdateEntity(db, 0, 4242, "X", NULL, NULL, NULL, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_entity_update(db, 0, dev_a1, "\xF5\x80\x80\x80", NULL, NULL, NULL, &err));
+        UpdateEntity(db, 0, dev_a1, "\xF5\x80\x80\x80", NULL, NULL, NULL, &err));
   FAILS_WITH(CANOPY_NOT_FOUND, "no entity with id",  // out of b's sight: looks missing
-             canopy_entity_update(db, w->b, dev_a1, "Mine", NULL, NULL, NULL, &err));
-  FAILS(CANOPY_INVALID_ARGUMENT,
-        canopy_entity_update(NULL, 0, dev_a1, "X", NULL, NULL, NULL, &err));
+             UpdateEntity(db, w->b, dev_a1, "Mine", NULL, NULL, NULL, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, UpdateEntity(NULL, 0, dev_a1, "X", NULL, NULL, NULL, &err));
   canopy_attributes_destroy(attrs2);
 
   // delete
   uint64_t doomed = 0;
-  OK(canopy_entity_create(db, 0, CANOPY_KIND_DASHBOARD, "dash-1", NULL, "Fleet", NULL, w->acme,
-                          NULL, &doomed, &err));
+  OK(CreateEntity(db, 0, CANOPY_KIND_DASHBOARD, "dash-1", NULL, "Fleet", NULL, w->acme, NULL,
+                  &doomed, &err));
   FAILS_WITH(CANOPY_NOT_FOUND, "no entity with id",  // out of a's sight: looks missing
              canopy_entity_delete(db, w->a, doomed, &err));
   OK(canopy_entity_delete(db, w->admin, doomed, &err));
@@ -921,12 +1014,12 @@ static void TestEntities(World* w) {
   CHECK_STR(canopy_reassign_report_ref(report, 0), "dev-a1");
   CHECK(canopy_reassign_report_outcome(report, 0) == CANOPY_OUTCOME_MOVED);
   CHECK(canopy_reassign_report_entity(report, 0) == dev_a1);
-  CHECK(canopy_reassign_report_from(report, 0) == w->acme_a);
+  CHECK(canopy_reassign_report_previous_owner(report, 0) == w->acme_a);
   CHECK_STR(canopy_reassign_report_message(report, 0), "");
   CHECK(canopy_reassign_report_outcome(report, 2) == -1);
   CHECK(canopy_reassign_report_ref(report, 2) == NULL);
   CHECK(canopy_reassign_report_entity(report, 2) == 0);
-  CHECK(canopy_reassign_report_from(report, 2) == 0);
+  CHECK(canopy_reassign_report_previous_owner(report, 2) == 0);
   CHECK(canopy_reassign_report_message(report, 2) == NULL);
   canopy_reassign_report_destroy(report);
   canopy_reassign_report_destroy(NULL);
@@ -960,7 +1053,7 @@ static void TestEntities(World* w) {
   // peek (auditor on acme-b, viewer on acme) reads dev-b1 but may assign
   // nothing: denied.
   uint64_t peek = 0;
-  OK(canopy_user_create(db, 0, "peek@acme.example", "Peek", w->acme, &peek, &err));
+  OK(CreateUser(db, 0, "peek@acme.example", "Peek", w->acme, &peek, &err));
   OK(canopy_membership_invite(db, 0, peek, w->acme_b, w->auditor, 0, &err));
   OK(canopy_membership_invite(db, 0, peek, w->acme, w->viewer, 0, &err));
   const char* foreign[] = {"dev-b1"};
@@ -1012,6 +1105,308 @@ static void TestEntities(World* w) {
                                                         home, 1, w->acme, &report, &err));
   CHECK(report == NULL);
   canopy_attributes_destroy(vin);
+}
+
+// The builders themselves, on a database of their own: every setter
+// refuses a NULL builder, a NULL string or map and an enumerated value out
+// of range with a message naming itself and the argument, and then leaves
+// the builder as it was; the calls refuse a NULL builder and judge the
+// values; a builder is only read by the call (and holds copies), so one
+// serves several calls.
+static void TestBuilders(void) {
+  phase = "builders";
+  char path[512];
+  Path(path, sizeof path, "builders");
+  canopy_options_t* options = canopy_options_create();
+  canopy_options_set_sync(options, 0);
+  canopy_db_t* db = NULL;
+  OK(canopy_db_open(options, path, &db, &err));
+  canopy_options_destroy(options);
+  canopy_attributes_t* attrs = canopy_attributes_create();
+  OK(canopy_attributes_set(attrs, "tier", "gold", &err));
+  canopy_attributes_t* none = canopy_attributes_create();
+  uint64_t id = 7, root = 0, second = 0;
+
+  // Account specs: refusals first.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_key: argument 'spec' is NULL",
+             canopy_account_spec_set_key(NULL, "k", &err));
+  CHECK(canopy_account_spec_set_key(NULL, "k", NULL) == CANOPY_INVALID_ARGUMENT);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_name: argument 'spec'",
+             canopy_account_spec_set_name(NULL, "n", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_parent: argument 'spec'",
+             canopy_account_spec_set_parent(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_attributes: argument 'spec'",
+             canopy_account_spec_set_attributes(NULL, attrs, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_account_spec_set_sub_account_management: argument 'spec'",
+             canopy_account_spec_set_sub_account_management(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_sub_account_access: argument 'spec'",
+             canopy_account_spec_set_sub_account_access(NULL, CANOPY_ACCESS_DEFAULT_ON, &err));
+  canopy_account_spec_t* spec = canopy_account_spec_create();
+  CHECK(spec != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_create: argument 'spec' is NULL",
+             canopy_account_create(db, 0, NULL, &id, &err));
+  CHECK(id == CANOPY_NO_ID);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_account_create(NULL, 0, spec, &id, &err));
+  // A new spec has no key: the call says which field is missing.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "account key is empty",
+             canopy_account_create(db, 0, spec, &id, &err));
+  OK(canopy_account_spec_set_key(spec, "acme", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "account name is empty",
+             canopy_account_create(db, 0, spec, &id, &err));
+  OK(canopy_account_spec_set_name(spec, "ACME", &err));
+  OK(canopy_account_spec_set_attributes(spec, attrs, &err));
+  OK(canopy_account_spec_set_sub_account_management(spec, 1, &err));
+  OK(canopy_account_spec_set_sub_account_access(spec, CANOPY_ACCESS_DEFAULT_ON, &err));
+  // Failed setters leave the spec unchanged.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_key: argument 'key' is NULL",
+             canopy_account_spec_set_key(spec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_name: argument 'name'",
+             canopy_account_spec_set_name(spec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_spec_set_attributes: argument 'attributes'",
+             canopy_account_spec_set_attributes(spec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_account_spec_set_sub_account_access: unknown sub-account access 3",
+             canopy_account_spec_set_sub_account_access(spec, 3, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_spec_set_sub_account_access(spec, -1, &err));
+  // The spec holds a copy of the map: changing or freeing it afterwards
+  // changes nothing.
+  OK(canopy_attributes_set(attrs, "tier", "bronze", &err));
+  OK(canopy_account_create(db, 0, spec, &root, &err));
+  canopy_account_t* a = NULL;
+  OK(canopy_account_get(db, root, &a, &err));
+  CHECK_STR(canopy_account_key(a), "acme");
+  CHECK_STR(canopy_account_name(a), "ACME");
+  CHECK(canopy_account_parent(a) == CANOPY_NO_ID);
+  CHECK_STR(canopy_attributes_get(canopy_account_attributes(a), "tier"), "gold");
+  CHECK(canopy_account_sub_account_management(a) == 1);
+  CHECK(canopy_account_sub_account_access(a) == CANOPY_ACCESS_DEFAULT_ON);
+  canopy_account_destroy(a);
+  // The same spec again: only the key is taken now.
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "acme", canopy_account_create(db, 0, spec, &id, &err));
+  OK(canopy_account_spec_set_key(spec, "acme-a", &err));
+  OK(canopy_account_spec_set_parent(spec, root, &err));
+  OK(canopy_account_create(db, 0, spec, &second, &err));
+  OK(canopy_account_get(db, second, &a, &err));
+  CHECK(canopy_account_parent(a) == root);
+  CHECK_STR(canopy_account_name(a), "ACME");
+  canopy_account_destroy(a);
+  OK(canopy_account_spec_set_key(spec, "orphan", &err));
+  OK(canopy_account_spec_set_parent(spec, 4242, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_account_create(db, 0, spec, &id, &err));
+  canopy_account_spec_destroy(spec);
+  canopy_account_spec_destroy(NULL);
+
+  // Account patches: only what is set changes.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_patch_set_name: argument 'patch'",
+             canopy_account_patch_set_name(NULL, "n", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_patch_set_attributes: argument 'patch'",
+             canopy_account_patch_set_attributes(NULL, attrs, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_account_patch_set_sub_account_management: argument 'patch'",
+             canopy_account_patch_set_sub_account_management(NULL, 0, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_account_patch_set_sub_account_access: argument 'patch'",
+             canopy_account_patch_set_sub_account_access(NULL, 0, &err));
+  canopy_account_patch_t* patch = canopy_account_patch_create();
+  CHECK(patch != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_update: argument 'patch' is NULL",
+             canopy_account_update(db, 0, second, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_account_update(NULL, 0, second, patch, &err));
+  const uint64_t before = canopy_db_revision(db);
+  OK(canopy_account_update(db, 0, second, patch, &err));  // an empty patch changes nothing
+  CHECK(canopy_db_revision(db) == before);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_patch_set_name: argument 'name'",
+             canopy_account_patch_set_name(patch, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_account_patch_set_attributes: argument 'attributes'",
+             canopy_account_patch_set_attributes(patch, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_account_patch_set_sub_account_access: unknown sub-account access 9",
+             canopy_account_patch_set_sub_account_access(patch, 9, &err));
+  OK(canopy_account_update(db, 0, second, patch, &err));  // still empty
+  CHECK(canopy_db_revision(db) == before);
+  OK(canopy_account_patch_set_sub_account_management(patch, 0, &err));
+  OK(canopy_account_patch_set_sub_account_access(patch, CANOPY_ACCESS_ALWAYS_ON, &err));
+  OK(canopy_account_patch_set_attributes(patch, none, &err));  // removes every attribute
+  OK(canopy_account_update(db, 0, second, patch, &err));
+  CHECK(canopy_db_revision(db) == before + 1);  // one atomic write
+  OK(canopy_account_get(db, second, &a, &err));
+  CHECK_STR(canopy_account_name(a), "ACME");
+  CHECK(canopy_account_sub_account_management(a) == 0);
+  CHECK(canopy_account_sub_account_access(a) == CANOPY_ACCESS_ALWAYS_ON);
+  CHECK(canopy_attributes_count(canopy_account_attributes(a)) == 0);
+  canopy_account_destroy(a);
+  OK(canopy_account_patch_set_name(patch, "", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "account name is empty",
+             canopy_account_update(db, 0, second, patch, &err));
+  canopy_account_patch_destroy(patch);
+  canopy_account_patch_destroy(NULL);
+
+  // Entity specs: a device by default; a failed kind leaves the kind.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_kind: argument 'spec'",
+             canopy_entity_spec_set_kind(NULL, CANOPY_KIND_ASSET, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_key: argument 'spec'",
+             canopy_entity_spec_set_key(NULL, "k", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_unit_id: argument 'spec'",
+             canopy_entity_spec_set_unit_id(NULL, "u", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_name: argument 'spec'",
+             canopy_entity_spec_set_name(NULL, "n", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_type: argument 'spec'",
+             canopy_entity_spec_set_type(NULL, "t", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_owner: argument 'spec'",
+             canopy_entity_spec_set_owner(NULL, root, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_attributes: argument 'spec'",
+             canopy_entity_spec_set_attributes(NULL, attrs, &err));
+  canopy_entity_spec_t* espec = canopy_entity_spec_create();
+  CHECK(espec != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_create: argument 'spec' is NULL",
+             canopy_entity_create(db, 0, NULL, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_entity_create(NULL, 0, espec, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "device key is empty",
+             canopy_entity_create(db, 0, espec, &id, &err));
+  OK(canopy_entity_spec_set_key(espec, "dev-1", &err));
+  OK(canopy_entity_spec_set_name(espec, "Van 1", &err));
+  // No owner set: the owner is missing.
+  FAILS_WITH(CANOPY_NOT_FOUND, "owner", canopy_entity_create(db, 0, espec, &id, &err));
+  OK(canopy_entity_spec_set_owner(espec, second, &err));
+  OK(canopy_entity_spec_set_unit_id(espec, "U-1", &err));
+  OK(canopy_entity_spec_set_type(espec, "tracker", &err));
+  OK(canopy_entity_spec_set_attributes(espec, attrs, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_entity_spec_set_kind: unknown entity kind 0 (expected CANOPY_KIND_DEVICE",
+             canopy_entity_spec_set_kind(espec, 0, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_entity_spec_set_kind(espec, 5, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_key: argument 'key'",
+             canopy_entity_spec_set_key(espec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_unit_id: argument 'unit_id'",
+             canopy_entity_spec_set_unit_id(espec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_name: argument 'name'",
+             canopy_entity_spec_set_name(espec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_type: argument 'type'",
+             canopy_entity_spec_set_type(espec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_spec_set_attributes: argument 'attributes'",
+             canopy_entity_spec_set_attributes(espec, NULL, &err));
+  uint64_t dev = 0;
+  OK(canopy_entity_create(db, 0, espec, &dev, &err));
+  canopy_entity_t* e = NULL;
+  OK(canopy_entity_get(db, dev, &e, &err));
+  CHECK(canopy_entity_kind(e) == CANOPY_KIND_DEVICE);
+  CHECK_STR(canopy_entity_key(e), "dev-1");
+  CHECK_STR(canopy_entity_unit_id(e), "U-1");
+  CHECK_STR(canopy_entity_name(e), "Van 1");
+  CHECK_STR(canopy_entity_type(e), "tracker");
+  CHECK(canopy_entity_owner(e) == second);
+  CHECK_STR(canopy_attributes_get(canopy_entity_attributes(e), "tier"), "bronze");
+  canopy_entity_destroy(e);
+  // An asset with the same spec: a unit id is refused by the call, and
+  // cleared with "".
+  OK(canopy_entity_spec_set_kind(espec, CANOPY_KIND_ASSET, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "unit id", canopy_entity_create(db, 0, espec, &id, &err));
+  OK(canopy_entity_spec_set_unit_id(espec, "", &err));
+  OK(canopy_entity_spec_set_type(espec, "", &err));
+  uint64_t site = 0;
+  OK(canopy_entity_create(db, 0, espec, &site, &err));
+  OK(canopy_entity_get(db, site, &e, &err));
+  CHECK(canopy_entity_kind(e) == CANOPY_KIND_ASSET);
+  CHECK_STR(canopy_entity_key(e), "dev-1");  // keys are unique per kind
+  CHECK_STR(canopy_entity_type(e), "");
+  canopy_entity_destroy(e);
+  canopy_entity_spec_destroy(espec);
+  canopy_entity_spec_destroy(NULL);
+
+  // Entity patches.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_name: argument 'patch'",
+             canopy_entity_patch_set_name(NULL, "n", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_type: argument 'patch'",
+             canopy_entity_patch_set_type(NULL, "t", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_unit_id: argument 'patch'",
+             canopy_entity_patch_set_unit_id(NULL, "u", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_attributes: argument 'patch'",
+             canopy_entity_patch_set_attributes(NULL, attrs, &err));
+  canopy_entity_patch_t* epatch = canopy_entity_patch_create();
+  CHECK(epatch != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_update: argument 'patch' is NULL",
+             canopy_entity_update(db, 0, dev, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_entity_update(NULL, 0, dev, epatch, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_name: argument 'name'",
+             canopy_entity_patch_set_name(epatch, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_type: argument 'type'",
+             canopy_entity_patch_set_type(epatch, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_unit_id: argument 'unit_id'",
+             canopy_entity_patch_set_unit_id(epatch, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_entity_patch_set_attributes: argument 'attributes'",
+             canopy_entity_patch_set_attributes(epatch, NULL, &err));
+  OK(canopy_entity_patch_set_unit_id(epatch, "", &err));
+  OK(canopy_entity_patch_set_attributes(epatch, none, &err));
+  OK(canopy_entity_update(db, 0, dev, epatch, &err));
+  OK(canopy_entity_get(db, dev, &e, &err));
+  CHECK_STR(canopy_entity_unit_id(e), "");
+  CHECK_STR(canopy_entity_name(e), "Van 1");
+  CHECK_STR(canopy_entity_type(e), "tracker");
+  CHECK(canopy_attributes_count(canopy_entity_attributes(e)) == 0);
+  canopy_entity_destroy(e);
+  OK(canopy_entity_patch_set_unit_id(epatch, "U-2", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "unit id", canopy_entity_update(db, 0, site, epatch, &err));
+  canopy_entity_patch_destroy(epatch);
+  canopy_entity_patch_destroy(NULL);
+
+  // User specs and patches.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_spec_set_login: argument 'spec'",
+             canopy_user_spec_set_login(NULL, "l", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_spec_set_name: argument 'spec'",
+             canopy_user_spec_set_name(NULL, "n", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_spec_set_account: argument 'spec'",
+             canopy_user_spec_set_account(NULL, root, &err));
+  canopy_user_spec_t* uspec = canopy_user_spec_create();
+  CHECK(uspec != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_create: argument 'spec' is NULL",
+             canopy_user_create(db, 0, NULL, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_user_create(NULL, 0, uspec, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "login is empty",
+             canopy_user_create(db, 0, uspec, &id, &err));
+  OK(canopy_user_spec_set_login(uspec, "a@acme.example", &err));
+  OK(canopy_user_spec_set_name(uspec, "User A", &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_user_create(db, 0, uspec, &id, &err));  // no account set
+  OK(canopy_user_spec_set_account(uspec, second, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_spec_set_login: argument 'login'",
+             canopy_user_spec_set_login(uspec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_spec_set_name: argument 'name'",
+             canopy_user_spec_set_name(uspec, NULL, &err));
+  uint64_t user = 0;
+  OK(canopy_user_create(db, 0, uspec, &user, &err));
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "a@acme.example", canopy_user_create(db, 0, uspec, NULL, &err));
+  canopy_user_spec_destroy(uspec);
+  canopy_user_spec_destroy(NULL);
+  canopy_user_t* u = NULL;
+  OK(canopy_user_get(db, user, &u, &err));
+  CHECK_STR(canopy_user_login(u), "a@acme.example");
+  CHECK_STR(canopy_user_name(u), "User A");
+  CHECK(canopy_user_account(u) == second);
+  canopy_user_destroy(u);
+
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_patch_set_name: argument 'patch'",
+             canopy_user_patch_set_name(NULL, "n", &err));
+  canopy_user_patch_t* upatch = canopy_user_patch_create();
+  CHECK(upatch != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_update: argument 'patch' is NULL",
+             canopy_user_update(db, 0, user, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_user_update(NULL, 0, user, upatch, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_user_patch_set_name: argument 'name'",
+             canopy_user_patch_set_name(upatch, NULL, &err));
+  OK(canopy_user_update(db, 0, user, upatch, &err));  // nothing to change
+  OK(canopy_user_patch_set_name(upatch, "User Ay", &err));
+  OK(canopy_user_update(db, 0, user, upatch, &err));
+  OK(canopy_user_get(db, user, &u, &err));
+  CHECK_STR(canopy_user_name(u), "User Ay");
+  canopy_user_destroy(u);
+  OK(canopy_user_patch_set_name(upatch, "\xFF", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8", canopy_user_update(db, 0, user, upatch, &err));
+  canopy_user_patch_destroy(upatch);
+  canopy_user_patch_destroy(NULL);
+
+  canopy_attributes_destroy(attrs);
+  canopy_attributes_destroy(none);
+  OK(canopy_db_close(db, &err));
 }
 
 static void TestVisible(World* w) {
@@ -1419,7 +1814,7 @@ static void TestViewerReads(World* w) {
 
   // A disabled viewer holds, and sees, nothing.
   uint64_t off = 0;
-  OK(canopy_user_create(db, 0, "off@acme.example", "Off", w->acme_a, &off, &err));
+  OK(CreateUser(db, 0, "off@acme.example", "Off", w->acme_a, &off, &err));
   OK(canopy_user_set_disabled(db, 0, off, 1, &err));
   FAILS_WITH(CANOPY_PERMISSION_DENIED, "is disabled",
              canopy_account_find_as(db, off, "acme-a", &account, &err));
@@ -1444,7 +1839,7 @@ static void TestReadOnly(World* w, const char* path) {
   canopy_account_destroy(account);
   uint64_t id = 0;
   FAILS_WITH(CANOPY_FAILED_PRECONDITION, "read-only",
-             canopy_account_create(ro, 0, "ro-x", "X", 0, NULL, 0, 0, &id, &err));
+             CreateAccount(ro, 0, "ro-x", "X", 0, NULL, 0, 0, &id, &err));
   OK(canopy_db_close(ro, &err));
 }
 
@@ -1592,9 +1987,9 @@ static void TestDeletes(World* w) {
 
   // A branch in one call, children first whatever the order given.
   uint64_t x1 = 0, x2 = 0, x3 = 0;
-  OK(canopy_account_create(db, 0, "x1", "X1", w->globex, NULL, 0, 0, &x1, &err));
-  OK(canopy_account_create(db, 0, "x2", "X2", x1, NULL, 0, 0, &x2, &err));
-  OK(canopy_account_create(db, 0, "x3", "X3", x2, NULL, 0, 0, &x3, &err));
+  OK(CreateAccount(db, 0, "x1", "X1", w->globex, NULL, 0, 0, &x1, &err));
+  OK(CreateAccount(db, 0, "x2", "X2", x1, NULL, 0, 0, &x2, &err));
+  OK(CreateAccount(db, 0, "x3", "X3", x2, NULL, 0, 0, &x3, &err));
   uint64_t partial[] = {x1, x2};
   FAILS_WITH(CANOPY_FAILED_PRECONDITION, "x3",
              canopy_account_delete_many(db, 0, partial, 2, CANOPY_NO_ID, &err));
@@ -1739,7 +2134,7 @@ static void TestNullHandles(void) {
   CHECK(canopy_reassign_report_ref(NULL, 0) == NULL);
   CHECK(canopy_reassign_report_outcome(NULL, 0) == -1);
   CHECK(canopy_reassign_report_entity(NULL, 0) == 0);
-  CHECK(canopy_reassign_report_from(NULL, 0) == 0);
+  CHECK(canopy_reassign_report_previous_owner(NULL, 0) == 0);
   CHECK(canopy_reassign_report_message(NULL, 0) == NULL);
   CHECK(canopy_user_id(NULL) == 0);
   CHECK(canopy_user_login(NULL) == NULL);
@@ -1872,12 +2267,12 @@ static void TestChanges(World* w) {
   CHECK(head > 20);  // every successful mutation so far
 
   // A mutation commits the next revision, and says so to its thread.
-  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Customer B", NULL, &err));
+  OK(UpdateAccount(db, CANOPY_SYSTEM_ACTOR, w->acme_b, "Customer B", NULL, &err));
   const uint64_t rev = canopy_db_revision(db);
   CHECK(rev == head + 1);
   CHECK(canopy_db_last_committed_revision(db) == rev);
   // A refusal, or a call that changes nothing, commits none.
-  FAILS(CANOPY_NOT_FOUND, canopy_account_update(db, CANOPY_SYSTEM_ACTOR, 4242, "X", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, UpdateAccount(db, CANOPY_SYSTEM_ACTOR, 4242, "X", NULL, &err));
   OK(canopy_account_set_sub_account_management(db, CANOPY_SYSTEM_ACTOR, w->acme_b, 0, &err));
   CHECK(canopy_db_revision(db) == rev);
 
@@ -2112,7 +2507,7 @@ static void TestCompacted(void) {
   for (int i = 0; i < 8; ++i) {
     char key[16];
     snprintf(key, sizeof key, "t%d", i);
-    OK(canopy_account_create(db, 0, key, key, CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+    OK(CreateAccount(db, 0, key, key, CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
   }
   CHECK(canopy_db_revision(db) == 8);
   canopy_changes_t* page = (canopy_changes_t*)1;
@@ -2145,7 +2540,7 @@ static void TestCheckpointAndReplicaOptions(void) {
   canopy_options_set_sync(options, 0);
   canopy_db_t* db = NULL;
   OK(canopy_db_open(options, path, &db, &err));
-  OK(canopy_account_create(db, 0, "cp", "Checkpointed", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  OK(CreateAccount(db, 0, "cp", "Checkpointed", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
   uint64_t rev = 0;
   OK(canopy_db_checkpoint(db, copy, &rev, &err));
   CHECK(rev == canopy_db_revision(db));
@@ -2294,8 +2689,8 @@ static void TestReplication(World* w) {
   canopy_apply_report_destroy(NULL);
   OK(canopy_changes_apply(follower, NULL, NULL, 0, NULL, &err));
 
-  OK(canopy_account_create(db, 0, "initech", "Initech", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
-  OK(canopy_account_create(db, 0, "umbrella", "Umbrella", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  OK(CreateAccount(db, 0, "initech", "Initech", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
+  OK(CreateAccount(db, 0, "umbrella", "Umbrella", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
   canopy_log_entries_t* newer = NULL;
   OK(canopy_log_entries_read(db, head + 2, 10, &newer, &err));
   CHECK(canopy_log_entries_count(newer) == 1);
@@ -2418,6 +2813,7 @@ int main(void) {
   TestAccounts(&w);
   TestRolesUsersMemberships(&w);
   TestEntities(&w);
+  TestBuilders();
   TestVisible(&w);
   TestAccess(&w);
   TestViewerReads(&w);

@@ -8,14 +8,19 @@
 #   1. CMake: find_package(Canopy) + canopy::canopy (a C and C++ project, and
 #      a C-only one);
 #   2. pkg-config: `pkg-config --cflags --libs canopy` on the compiler line.
+# Then the Python package installed into the prefix's site-packages
+# (PYTHON_DIR, relative to the prefix) must import with PYTHONPATH alone and
+# load the prefix's libcanopy by itself (skipped when PYTHON is "", as in
+# sanitizer builds, whose library python3 cannot load).
 # Needs no network. Registered with CTest as install_consumer.
 #
-# Usage: install_test.sh BUILD_DIR CONSUMER_DIR CMAKE CC CXX PKG_CONFIG [SANITIZE_FLAGS]
+# Usage: install_test.sh BUILD_DIR CONSUMER_DIR CMAKE CC CXX PKG_CONFIG
+#                        [SANITIZE_FLAGS [PYTHON PYTHON_DIR]]
 
 set -eu
 
 if [ $# -lt 6 ]; then
-  echo "usage: $0 BUILD_DIR CONSUMER_DIR CMAKE CC CXX PKG_CONFIG [SANITIZE_FLAGS]" >&2
+  echo "usage: $0 BUILD_DIR CONSUMER_DIR CMAKE CC CXX PKG_CONFIG [SANITIZE_FLAGS [PYTHON PYTHON_DIR]]" >&2
   exit 2
 fi
 build=$1
@@ -25,6 +30,8 @@ cc=$4
 cxx=$5
 pkgconfig=$6
 san=${7:-}
+python=${8:-}
+pythondir=${9:-}
 
 tmp=$(mktemp -d /tmp/canopy-install-test-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -130,11 +137,36 @@ flags=$("$pkgconfig" --cflags --libs canopy)
 "$cc" -std=c11 -Wall -Wextra -Werror $san "$src/consumer.c" $flags -o "$tmp/pc_consumer_c" ||
   fail "compiling consumer.c with pkg-config flags ($flags) failed"
 # shellcheck disable=SC2086
-"$cxx" -std=c++20 -Wall -Wextra -Werror -Wno-missing-field-initializers $san "$src/consumer.cc" \
+"$cxx" -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers $san "$src/consumer.cc" \
   $flags -o "$tmp/pc_consumer_cxx" ||
   fail "compiling consumer.cc with pkg-config flags ($flags) failed"
 LD_LIBRARY_PATH=$libdir "$tmp/pc_consumer_c" "$tmp/db-pc-c" || fail "pkg-config consumer_c failed"
 LD_LIBRARY_PATH=$libdir "$tmp/pc_consumer_cxx" "$tmp/db-pc-cxx" ||
   fail "pkg-config consumer_cxx failed"
+
+# ---- 3. The Python package ---------------------------------------------------
+if [ -n "$pythondir" ]; then
+  step "Python package in $prefix/$pythondir"
+  [ -f "$prefix/$pythondir/canopy/__init__.py" ] || fail "canopy/__init__.py not installed in $pythondir"
+  [ -f "$prefix/$pythondir/canopy/_installed.py" ] || fail "canopy/_installed.py not installed"
+  if find "$prefix/$pythondir" -name __pycache__ | grep -q .; then
+    fail "__pycache__ folders were installed"
+  fi
+  if [ -n "$python" ]; then
+    # No CANOPY_LIBRARY, no LD_LIBRARY_PATH: the package must find the
+    # prefix's library through _installed.py.
+    out=$(cd "$tmp" && env -u CANOPY_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH="$prefix/$pythondir" \
+          PYTHONDONTWRITEBYTECODE=1 "$python" -c '
+import sys, canopy, canopy._lib as l
+with canopy.open(sys.argv[1], sync=False) as db:
+    db.create_account(canopy.SYSTEM_ACTOR, "acme", "ACME")
+    assert [a for a in db.roots()], "no root"
+print(l.lib._name)' "$tmp/db-python" 2>&1) || fail "the installed Python package failed: $out"
+    case $(cd "$(dirname "$out")" && pwd -P) in
+      "$(cd "$prefix" && pwd -P)"/*) ;;
+      *) fail "the installed Python package loaded $out, not the prefix's library" ;;
+    esac
+  fi
+fi
 
 step "all consumers built and ran against the installed canopy $version"

@@ -114,7 +114,7 @@ class ReassignTest(CliTestCase):
     def test_by_keys(self):
         out = self.ok("device", "reassign", "--to", "acme-b", "--keys", "dev-a1,dev-a2,dev-b1")
         lines = [l.split() for l in out.splitlines()]
-        self.assertEqual(lines[0], ["REF", "OUTCOME", "FROM", "MESSAGE"])
+        self.assertEqual(lines[0], ["REF", "OUTCOME", "PREVIOUS_OWNER", "MESSAGE"])
         self.assertEqual(lines[1:4], [["dev-a1", "moved", "acme-a"], ["dev-a2", "moved", "acme-a"],
                                       ["dev-b1", "unchanged", "acme-b"]])
         self.assertEqual(out.splitlines()[-1], "2 moved to 'acme-b', 1 unchanged")
@@ -122,8 +122,9 @@ class ReassignTest(CliTestCase):
 
     def test_by_unit_ids_json(self):
         rows = self.json_lines("device", "reassign", "--to", "acme", "--unit-ids", "U-0101,U-1101")
-        self.assertEqual(rows[:2], [{"ref": "U-0101", "outcome": "moved", "from": "acme-a"},
-                                    {"ref": "U-1101", "outcome": "moved", "from": "acme-a1"}])
+        self.assertEqual(rows[:2],
+                         [{"ref": "U-0101", "outcome": "moved", "previous_owner": "acme-a"},
+                          {"ref": "U-1101", "outcome": "moved", "previous_owner": "acme-a1"}])
         self.assertEqual(rows[2], {"ok": True, "to": "acme", "moved": 2, "unchanged": 0,
                                    "unknown": 0, "denied": 0, "duplicate": 0})
         self.assertEqual(self.owners("dev-a1", "dev-a11"), ["acme", "acme"])

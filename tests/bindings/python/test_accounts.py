@@ -139,6 +139,25 @@ class TreeTest(WorldTestCase):
         with self.assertRaises(TypeError):
             self.db.update_account(SYSTEM, w.acme_b, name=7)
 
+    def test_update_settings_in_one_write(self):
+        w = self.w
+        revision = self.db.revision
+        self.db.update_account(SYSTEM, w.acme_b, name="Customer B", sub_account_management=True,
+                               sub_account_access="default_on")
+        self.assertEqual(self.db.revision, revision + 1)
+        acc = self.db.get_account(w.acme_b)
+        self.assertEqual((acc.name, acc.sub_account_management, acc.sub_account_access),
+                         ("Customer B", True, canopy.SubAccountAccess.DEFAULT_ON))
+        # Refused before anything is written: nothing changes.
+        with self.assertRaisesRegex(canopy.InvalidArgument, "sub_account_access 'never'"):
+            self.db.update_account(SYSTEM, w.acme_b, name="X", sub_account_access="never")
+        with self.assertRaises(TypeError):
+            self.db.update_account(SYSTEM, w.acme_b, sub_account_management="on")
+        with self.assertRaisesRegex(canopy.PermissionDenied, "access.grant"):
+            self.db.update_account(w.b, w.acme_b, sub_account_access="always_on")
+        self.assertEqual(self.db.revision, revision + 1)
+        self.assertEqual(self.db.get_account(w.acme_b), acc)
+
         self.db.set_sub_account_management(SYSTEM, w.acme_b, True)
         self.assertTrue(self.db.get_account(w.acme_b).sub_account_management)
         with self.assertRaises(canopy.NotFound):  # acme-b is out of a's sight

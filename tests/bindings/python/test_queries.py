@@ -48,9 +48,14 @@ class VisibleTest(WorldTestCase):
         self.assertIsInstance(page, canopy.VisiblePage)
         self.assertEqual(keys(page.items), ["dev-a1", "dev-a2"])
         self.assertIsInstance(page.next_cursor, str)
+        self.assertNotEqual(page.next_cursor, "")
         last = self.db.visible_page(w.a, limit=2, cursor=page.next_cursor)
         self.assertEqual(keys(last.items), ["dev-a11"])
-        self.assertIsNone(last.next_cursor)
+        # The last page's cursor is "", as in C and C++ (not None).
+        self.assertEqual(last.next_cursor, "")
+        # "" and None both start at the beginning.
+        self.assertEqual(keys(self.db.visible_page(w.a, limit=2, cursor="").items),
+                         ["dev-a1", "dev-a2"])
         forged = page.next_cursor[:-3] + ("AAA" if not page.next_cursor.endswith("AAA") else "BBB")
         with self.assertRaisesRegex(canopy.InvalidArgument, "cursor"):
             self.db.visible_page(w.a, limit=2, cursor=forged)
@@ -164,7 +169,9 @@ class AccessTest(WorldTestCase):
         self.assertEqual((first.login, first.via_account, first.role, first.branch),
                          ("admin@acme.example", w.acme, w.account_admin, True))
         page = self.db.who_can_page("device.read", "dev-a11", limit=1)
-        self.assertIsNotNone(page.next_cursor)
+        self.assertNotEqual(page.next_cursor, "")
+        last = self.db.who_can_page("device.read", "dev-a11", limit=1, cursor=page.next_cursor)
+        self.assertEqual(([i.user for i in last.items], last.next_cursor), ([w.a], ""))
         with self.assertRaisesRegex(canopy.InvalidArgument, "cursor"):
             self.db.who_can_page("device.read", "dev-a1", limit=1, cursor=page.next_cursor)
         with self.assertRaises(canopy.InvalidArgument):
@@ -192,7 +199,9 @@ class ViewTest(WorldTestCase):
         page = self.db.accounts_table_page(w.admin, sort="devices_subtree", descending=True,
                                            limit=1)
         self.assertEqual((page.total, page.rows[0].key), (4, "acme"))
-        self.assertIsNotNone(page.next_cursor)
+        self.assertNotEqual(page.next_cursor, "")
+        whole = self.db.accounts_table_page(w.admin, limit=10)
+        self.assertEqual((len(whole.rows), whole.next_cursor), (4, ""))
         with self.assertRaises(canopy.InvalidArgument):
             self.db.accounts_table_page(w.admin, sort="name", limit=1, cursor=page.next_cursor)
         self.assertEqual([r.key for r in self.db.accounts_table(w.a, sort=canopy.TableSort.NAME)],
