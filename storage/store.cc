@@ -480,9 +480,10 @@ Status Store::Write(rocksdb::WriteBatch* batch) {
 
 Status Store::SyncWal() { return FromRocks(db_->SyncWAL(), "sync write-ahead log"); }
 
-Status Store::ReadSequence(std::string_view name, uint64_t* last) const {
+Status Store::ReadSequence(std::string_view name, uint64_t* last,
+                           const rocksdb::Snapshot* snapshot) const {
   std::string v;
-  Status s = Get(kMeta, name, &v);
+  Status s = Get(kMeta, name, &v, snapshot);
   if (s.IsNotFound()) {
     *last = 0;
     return Status::Ok();
