@@ -5,10 +5,12 @@
 //
 // Online: it takes no lock a writer takes. It checks one published state:
 // the catalog copy a ReadScope pins and the RocksDB snapshot of exactly that
-// state. While pinned, it loads a fresh catalog from the snapshot and
-// compares the pinned copy with it; then it lets go of the copy (a pin held
-// longer would hold up the writer's next publication) and checks everything
-// else on the snapshot alone, writes going on meanwhile.
+// state. It copies the pinned catalog and lets go of the pin at once (a pin
+// held longer would hold up the writer's next publication, and loading a
+// catalog from a snapshot under a write load can take long: counter merges
+// pile up), then loads a fresh catalog from the snapshot, compares the copy
+// with it, and checks everything else on the snapshot alone, writes going
+// on meanwhile.
 //
 // Fast: the entity indexes are not checked by a point lookup per entity.
 // The entity records are scanned (in chunks of ids, by the calling thread
@@ -776,6 +778,8 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   Problems problems(problems_out);
   const rocksdb::Snapshot* at = scope.snapshot().get();
   const uint64_t revision = head();
+  const query::Catalog memory = cat();
+  scope.ReleaseCatalog();  // from here on: the copy and the snapshot only
 
   query::Catalog fresh;
   Status loaded = fresh.Load(*store_, at);
@@ -783,8 +787,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     problems.Add("stored state does not load: " + loaded.ToString());
     return Status::Corruption("1 problem found: " + loaded.message());
   }
-  CompareWithMemory(cat(), fresh, problems);
-  scope.ReleaseCatalog();  // from here on: the snapshot only
+  CompareWithMemory(memory, fresh, problems);
 
   const Checked checked{*store_, at, fresh, problems};
   CANOPY_RETURN_IF_ERROR(CheckAccounts(checked));
