@@ -335,19 +335,24 @@ class DirectCounts {
 // space is cut into chunks of entity ids, handed out in order; each thread
 // checks whole chunks into its own EntityShare.
 struct EntityPass {
-  static constexpr uint64_t kChunkIds = 65536;
+  static constexpr uint64_t kChunkIds = 65536;   // ids per chunk, at least
+  static constexpr uint64_t kMaxChunks = 4096;   // (a damaged sequence stays cheap)
   static constexpr uint64_t kBatch = 256;  // entities between reports to `done`
 
   EntityPass(const Checked& checked, const AccountTable& table)
-      : c(checked), accounts(table), chunks(checked.fresh.last_entity_id / kChunkIds + 1) {}
+      : c(checked),
+        accounts(table),
+        chunk_ids(std::max(kChunkIds, checked.fresh.last_entity_id / kMaxChunks + 1)),
+        chunks(checked.fresh.last_entity_id / chunk_ids + 1) {}
   // Chunk i's keys; the first and last are unbounded (every key is in one).
-  std::string Lower(uint64_t i) const { return i == 0 ? "" : storage::IdKey(i * kChunkIds); }
+  std::string Lower(uint64_t i) const { return i == 0 ? "" : storage::IdKey(i * chunk_ids); }
   std::string Upper(uint64_t i) const {
-    return i + 1 == chunks ? "" : storage::IdKey((i + 1) * kChunkIds);
+    return i + 1 == chunks ? "" : storage::IdKey((i + 1) * chunk_ids);
   }
 
   const Checked& c;
   const AccountTable& accounts;
+  const uint64_t chunk_ids;
   const uint64_t chunks;
   std::atomic<uint64_t> next_chunk{0};
   std::atomic<uint64_t> done{0};  // entities checked, by both threads

@@ -398,6 +398,30 @@ TEST(Integrity, EveryKindOfIndexDamageIsNamed) {
   }
 }
 
+// The entity records are checked in chunks of ids up to the entity
+// sequence; a damaged, huge sequence still makes a bounded number of them
+// (else this check would not end), and every record is still checked.
+TEST(Integrity, AHugeEntitySequenceStillChecksEveryRecord) {
+  World w;
+  Put(w.db.get(), storage::kMeta, std::string(storage::kSeqEntity), storage::Fixed64BE(1ull << 62));
+  w.Reopen();
+  uint64_t checked = 0;
+  std::vector<std::string> problems;
+  EXPECT_OK(w.db->CheckIntegrity(&problems, [&](uint64_t done, uint64_t) {
+    checked = done;
+    return true;
+  }));
+  for (const auto& p : problems) ADD_FAILURE() << p;
+  EXPECT_EQ(checked, w.devices.size() + 1);
+  // Damage is still found.
+  Delete(w.db.get(), storage::kUnitIds, "U-4");
+  w.Reopen();
+  EXPECT_EQ(w.db->CheckIntegrity(&problems).code(), Code::kCorruption);
+  EXPECT_NE(std::find(problems.begin(), problems.end(),
+                      "unit id index entry of entity " + Id(w.devices[4]) + " is missing or stale"),
+            problems.end());
+}
+
 // ---- Progress and cancelling ---------------------------------------------------
 
 // Progress is asked every 64k entities, in the hash pass and again in the
