@@ -2,10 +2,33 @@
 //
 // CheckIntegrity: verifies every invariant of the stored state from
 // scratch, and that the in-memory catalog equals a fresh load of it.
+//
+// Online: it takes no lock a writer takes. It checks one published state:
+// the catalog copy a ReadScope pins and the RocksDB snapshot of exactly that
+// state. It copies the pinned catalog and lets go of the pin at once (a pin
+// held longer would hold up the writer's next publication, and loading a
+// catalog from a snapshot under a write load can take long: counter merges
+// pile up), then loads a fresh catalog from the snapshot, compares the copy
+// with it, and checks everything else on the snapshot alone, writes going
+// on meanwhile.
+//
+// Fast: the entity indexes are not checked by a point lookup per entity.
+// The entity records are scanned (in chunks of ids, by the calling thread
+// and a second one) adding up (mod 2^64) a hash of every index entry each
+// record implies; the second thread first adds up the hashes of the entries
+// the three index key spaces hold. Equal sums and counts: each index holds
+// exactly the implied entries. Otherwise the precise pass (point lookups,
+// both ways) names each missing or stale entry and each entry that belongs
+// to no entity, for the indexes that differ.
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <system_error>
+#include <thread>
+#include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/db_impl.h"
 #include "query/access.h"
@@ -21,6 +44,7 @@ namespace canopy::engine {
 namespace {
 
 constexpr size_t kMaxProblems = 1000;
+constexpr uint64_t kProgressEvery = 65536;  // entities between progress calls
 
 class Problems {
  public:
@@ -29,6 +53,8 @@ class Problems {
     ++count_;
     if (out_ != nullptr && out_->size() < kMaxProblems) out_->push_back(std::move(p));
   }
+  // Counts problems found but not listed (beyond a part's own limit).
+  void AddUnlisted(size_t n) { count_ += n; }
   size_t count() const { return count_; }
 
  private:
@@ -36,57 +62,111 @@ class Problems {
   size_t count_ = 0;
 };
 
+// Calls fn(key, value) for every entry of `cf` in the snapshot `at` (from
+// `lower` up to `upper`, exclusive; empty: unbounded). fn may return bool:
+// false stops the scan.
 template <typename Fn>
-Status Scan(const storage::Store& store, int cf, Fn&& fn) {
-  auto it = store.NewIterator(cf, nullptr, "", "", false);
+Status Scan(const storage::Store& store, const rocksdb::Snapshot* at, int cf, Fn&& fn,
+            std::string lower = "", std::string upper = "") {
+  auto it = store.NewIterator(cf, at, std::move(lower), std::move(upper), false);
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     rocksdb::Slice k = (*it)->key();
     rocksdb::Slice v = (*it)->value();
-    fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()));
+    std::string_view key(k.data(), k.size()), value(v.data(), v.size());
+    if constexpr (std::is_same_v<decltype(fn(key, value)), bool>) {
+      if (!fn(key, value)) break;
+    } else {
+      fn(key, value);
+    }
   }
   return storage::FromRocks((*it)->status(), std::string("check ") + storage::CfName(cf));
 }
 
 std::string Id(uint64_t id) { return std::to_string(id); }
 
-}  // namespace
+// What every part of the check reads: the snapshot, and the catalog freshly
+// loaded from it.
+struct Checked {
+  const storage::Store& store;
+  const rocksdb::Snapshot* at;
+  const query::Catalog& fresh;
+  Problems& problems;
+};
 
-Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
-                              const ProgressFn& progress) const {
-  if (problems_out != nullptr) problems_out->clear();
-  // Hold off mutations (so the store and the catalog stay put and agree)
-  // without holding the catalog lock: queries go on while the check runs.
-  // Every change to the catalog or poisoned_ happens under write_mu_.
-  std::shared_lock<std::shared_mutex> open(close_mu_);
-  WriteGuard no_writes(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
-  Problems problems(problems_out);
-  const storage::Store& st = *store_;
+// ---- Memory against the stored state (while the copy is pinned) ----------
 
-  query::Catalog fresh;
-  Status loaded = fresh.Load(st);
-  if (!loaded.ok()) {
-    problems.Add("stored state does not load: " + loaded.ToString());
-    return Status::Corruption("1 problem found: " + loaded.message());
-  }
-
-  // Accounts: labels, depth, parent links, key index; memory vs disk.
-  std::unordered_map<std::string, AccountId> by_label;
+void CompareWithMemory(const query::Catalog& mem, const query::Catalog& fresh,
+                       Problems& problems) {
   for (const auto& [id, a] : fresh.accounts) {
-    by_label[a.label] = id;
+    const query::AccountNode* m = mem.account(id);
+    if (m == nullptr || m->label != a.label || m->parent != a.parent || m->depth != a.depth ||
+        m->children != a.children || m->members != a.members ||
+        m->descendants != a.descendants || m->tenant != a.tenant ||
+        m->settings.sub_account_management != a.settings.sub_account_management ||
+        m->settings.sub_account_access != a.settings.sub_account_access ||
+        m->next_child_ordinal != a.next_child_ordinal || m->key != a.key) {
+      problems.Add("in-memory account " + Id(id) + " differs from the stored one");
+      continue;
+    }
+    for (EntityKind k : kAllEntityKinds) {
+      if (m->count(k).direct != a.count(k).direct || m->count(k).subtree != a.count(k).subtree) {
+        problems.Add("in-memory counts of account " + Id(id) + " differ from the stored ones");
+      }
+    }
+  }
+  if (mem.accounts.size() != fresh.accounts.size() || mem.roots != fresh.roots) {
+    problems.Add("in-memory account set differs from the stored one");
+  }
+  for (const auto& [uid, u] : fresh.users) {
+    const query::UserNode* m = mem.user(uid);
+    if (m == nullptr || m->home != u.home || m->disabled != u.disabled || m->login != u.login ||
+        m->memberships.size() != u.memberships.size()) {
+      problems.Add("in-memory user " + Id(uid) + " differs from the stored one");
+      continue;
+    }
+    for (size_t i = 0; i < u.memberships.size(); ++i) {
+      const auto& a = u.memberships[i];
+      const auto& b = m->memberships[i];
+      if (a.account != b.account || a.role != b.role || a.branch != b.branch) {
+        problems.Add("in-memory membership of user " + Id(uid) + " differs from the stored one");
+      }
+    }
+  }
+  if (mem.users.size() != fresh.users.size()) problems.Add("in-memory user set differs");
+  for (const auto& [rid, r] : fresh.roles) {
+    if (r.builtin) continue;
+    const query::RoleNode* m = mem.role(rid);
+    if (m == nullptr || !(m->perms == r.perms) || m->uses != r.uses || m->name != r.name) {
+      problems.Add("in-memory role '" + r.name + "' differs from the stored one (uses " +
+                   (m ? Id(m->uses) : "-") + " vs " + Id(r.uses) + ")");
+    }
+  }
+  if (mem.roles.size() != fresh.roles.size()) problems.Add("in-memory role set differs");
+  if (mem.last_account_id != fresh.last_account_id ||
+      mem.last_entity_id != fresh.last_entity_id || mem.last_user_id != fresh.last_user_id ||
+      mem.last_role_id != fresh.last_role_id || mem.next_root_ordinal != fresh.next_root_ordinal) {
+    problems.Add("in-memory sequences differ from the stored ones");
+  }
+}
+
+// ---- Accounts: labels, depth, parent links, key index ---------------------
+
+Status CheckAccounts(const Checked& c) {
+  const query::Catalog& fresh = c.fresh;
+  for (const auto& [id, a] : fresh.accounts) {
     std::vector<uint64_t> ords;
     if (!storage::DecodeLabel(a.label, &ords)) {
-      problems.Add("account " + Id(id) + " has a malformed label");
+      c.problems.Add("account " + Id(id) + " has a malformed label");
       continue;
     }
     if (ords.size() != a.depth) {
-      problems.Add("account " + Id(id) + " has depth " + Id(a.depth) + " but a label of " +
-                   Id(ords.size()) + " levels");
+      c.problems.Add("account " + Id(id) + " has depth " + Id(a.depth) + " but a label of " +
+                     Id(ords.size()) + " levels");
     }
-    if (a.depth > fresh.max_depth) problems.Add("account " + Id(id) + " is deeper than the limit");
+    if (a.depth > fresh.max_depth) c.problems.Add("account " + Id(id) + " is deeper than the limit");
     if (a.parent == kNoId) {
       if (ords.size() != 1 || ords[0] >= fresh.next_root_ordinal) {
-        problems.Add("root account " + Id(id) + " has a label not issued to a root");
+        c.problems.Add("root account " + Id(id) + " has a label not issued to a root");
       }
     } else {
       const query::AccountNode* p = fresh.account(a.parent);
@@ -95,293 +175,634 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
           pords.size() + 1 != ords.size() ||
           !storage::IsProperAncestorLabel(p->label, a.label) ||
           ords.back() >= p->next_child_ordinal) {
-        problems.Add("account " + Id(id) + " has a label that is not its parent's plus one "
-                     "issued ordinal");
+        c.problems.Add("account " + Id(id) + " has a label that is not its parent's plus one "
+                       "issued ordinal");
       }
     }
     std::string v;
-    Status s = st.Get(storage::kAccountKeys, a.key, &v);
+    Status s = c.store.Get(storage::kAccountKeys, a.key, &v, c.at);
     if (!s.ok() || v != storage::IdKey(id)) {
-      problems.Add("account key '" + a.key + "' does not point at account " + Id(id));
+      c.problems.Add("account key '" + a.key + "' does not point at account " + Id(id));
     }
-    if (id > fresh.last_account_id) problems.Add("account id " + Id(id) + " beyond the sequence");
-    const query::AccountNode* mem = cat().account(id);
-    if (mem == nullptr || mem->label != a.label || mem->parent != a.parent ||
-        mem->depth != a.depth || mem->children != a.children || mem->members != a.members ||
-        mem->descendants != a.descendants || mem->tenant != a.tenant ||
-        mem->settings.sub_account_management != a.settings.sub_account_management ||
-        mem->settings.sub_account_access != a.settings.sub_account_access ||
-        mem->next_child_ordinal != a.next_child_ordinal || mem->key != a.key) {
-      problems.Add("in-memory account " + Id(id) + " differs from the stored one");
-    } else {
-      for (EntityKind k : kAllEntityKinds) {
-        if (mem->count(k).direct != a.count(k).direct ||
-            mem->count(k).subtree != a.count(k).subtree) {
-          problems.Add("in-memory counts of account " + Id(id) + " differ from the stored ones");
-        }
-      }
-    }
-  }
-  if (cat().accounts.size() != fresh.accounts.size() || cat().roots != fresh.roots) {
-    problems.Add("in-memory account set differs from the stored one");
+    if (id > fresh.last_account_id) c.problems.Add("account id " + Id(id) + " beyond the sequence");
   }
   size_t key_entries = 0;
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kAccountKeys, [&](auto, auto) { ++key_entries; }));
+  CANOPY_RETURN_IF_ERROR(
+      Scan(c.store, c.at, storage::kAccountKeys, [&](auto, auto) { ++key_entries; }));
   if (key_entries != fresh.accounts.size()) {
-    problems.Add("account key index has " + Id(key_entries) + " entries for " +
-                 Id(fresh.accounts.size()) + " accounts");
+    c.problems.Add("account key index has " + Id(key_entries) + " entries for " +
+                   Id(fresh.accounts.size()) + " accounts");
+  }
+  return Status::Ok();
+}
+
+// ---- Entities and their three indexes --------------------------------------
+
+// The three indexes an entity record implies entries in.
+enum IndexSpace { kVisibilityIndex = 0, kKeyIndex, kUnitIdIndex, kIndexSpaces };
+constexpr int kIndexCf[kIndexSpaces] = {storage::kVisibility, storage::kEntityKeys,
+                                        storage::kUnitIds};
+const char* const kIndexName[kIndexSpaces] = {"visibility index", "key index", "unit id index"};
+
+// The index entries one entity record implies. The visibility entry needs
+// the owner's label: none when the owner is missing (reported apart).
+struct Implied {
+  bool has[kIndexSpaces] = {};
+  std::string key[kIndexSpaces];
+  std::string value[kIndexSpaces];
+};
+
+void Imply(const Entity& e, const query::AccountNode* owner, Implied* out) {
+  const uint8_t kind = static_cast<uint8_t>(e.kind);
+  out->has[kVisibilityIndex] = owner != nullptr;
+  if (owner != nullptr) {
+    out->key[kVisibilityIndex] = storage::IndexKey(kind, owner->label, e.id);
+    storage::EncodeIndexValue(&out->value[kVisibilityIndex], e.owner, e.key, e.name, e.type);
+  }
+  out->has[kKeyIndex] = true;
+  out->key[kKeyIndex] = storage::EntityKeyKey(kind, e.key);
+  out->value[kKeyIndex] = storage::EntityKeyValue(e.id, e.owner);
+  out->has[kUnitIdIndex] = !e.unit_id.empty();
+  if (!e.unit_id.empty()) {
+    out->key[kUnitIdIndex] = e.unit_id;
+    out->value[kUnitIdIndex] = storage::IdKey(e.id);
+  }
+}
+
+// An order-independent hash of a multiset of index entries, per index:
+// the sum (mod 2^64) of one 64-bit hash per entry, and the entry count.
+struct IndexSums {
+  uint64_t sum[kIndexSpaces] = {};
+  uint64_t count[kIndexSpaces] = {};
+
+  void Add(int space, std::string_view key, std::string_view value) {
+    sum[space] += XXH3_64bits_withSeed(value.data(), value.size(),
+                                       XXH3_64bits(key.data(), key.size()));
+    ++count[space];
+  }
+  bool Matches(const IndexSums& o, int space) const {
+    return sum[space] == o.sum[space] && count[space] == o.count[space];
+  }
+};
+
+// Sums what the three index key spaces hold; stops early once *stop is set.
+Status SumIndexes(const storage::Store& store, const rocksdb::Snapshot* at,
+                  const std::atomic<bool>& stop, IndexSums* out) {
+  for (int space = 0; space < kIndexSpaces; ++space) {
+    uint64_t n = 0;
+    CANOPY_RETURN_IF_ERROR(Scan(store, at, kIndexCf[space], [&](auto k, auto v) {
+      out->Add(space, k, v);
+      return (++n % 4096 != 0) || !stop.load(std::memory_order_relaxed);
+    }));
+    if (stop.load(std::memory_order_relaxed)) break;
+  }
+  return Status::Ok();
+}
+
+// Reports progress (entities done / total) every kProgressEvery entities;
+// the callback may cancel.
+class Ticker {
+ public:
+  Ticker(const ProgressFn& fn, uint64_t total) : fn_(fn), total_(total) {}
+  // Reports when `done` is a multiple of kProgressEvery; false once
+  // cancelled.
+  bool Tick(uint64_t done) { return done % kProgressEvery != 0 ? !cancelled_ : Report(done); }
+  // Reports `done` now; false once cancelled.
+  bool Report(uint64_t done) {
+    if (fn_ && !cancelled_ && !fn_(done, std::max<uint64_t>(done, total_))) cancelled_ = true;
+    return !cancelled_;
+  }
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  const ProgressFn& fn_;
+  uint64_t total_;
+  bool cancelled_ = false;
+};
+
+// The accounts by id, for the per-entity lookups: a table indexed by id
+// (ids come from a sequence, so they are dense), the catalog beyond it.
+class AccountTable {
+ public:
+  explicit AccountTable(const query::Catalog& c) : c_(c) {
+    const uint64_t n = std::min<uint64_t>(c.last_account_id, 4 * c.accounts.size() + 1024);
+    nodes_.assign(n + 1, nullptr);
+    for (const auto& [id, a] : c.accounts) {
+      if (id < nodes_.size()) nodes_[id] = &a;
+    }
+  }
+  const query::AccountNode* Find(AccountId id) const {
+    return id < nodes_.size() ? nodes_[id] : c_.account(id);
+  }
+  uint64_t size() const { return nodes_.size(); }
+
+ private:
+  const query::Catalog& c_;
+  std::vector<const query::AccountNode*> nodes_;
+};
+
+// Entities owned directly, per account and kind: a table for the ids of an
+// AccountTable, a map beyond.
+class DirectCounts {
+ public:
+  explicit DirectCounts(uint64_t ids) : ids_(ids), table_(ids * kSlots, 0) {}
+  void Add(AccountId id, EntityKind kind, int64_t n = 1) {
+    if (id < ids_) {
+      table_[id * kSlots + static_cast<uint64_t>(kind)] += n;
+    } else {
+      beyond_[{id, kind}] += n;
+    }
+  }
+  int64_t Get(AccountId id, EntityKind kind) const {
+    if (id < ids_) return table_[id * kSlots + static_cast<uint64_t>(kind)];
+    auto it = beyond_.find({id, kind});
+    return it == beyond_.end() ? 0 : it->second;
+  }
+  // Adds `o`'s counts (of a table as large).
+  void Merge(const DirectCounts& o) {
+    for (size_t i = 0; i < table_.size() && i < o.table_.size(); ++i) table_[i] += o.table_[i];
+    for (const auto& [slot, n] : o.beyond_) beyond_[slot] += n;
   }
 
-  // Entities against the indexes; recount.
-  std::map<std::pair<AccountId, int>, int64_t> direct;
-  size_t entities = 0, with_unit = 0;
-  uint64_t total_entities = 0;
-  for (AccountId r : fresh.roots) {
-    for (EntityKind k : kAllEntityKinds) total_entities += fresh.account(r)->count(k).subtree;
+ private:
+  static constexpr uint64_t kSlots = 5;  // EntityKind 1..4
+  uint64_t ids_;
+  std::vector<int64_t> table_;
+  std::map<std::pair<AccountId, EntityKind>, int64_t> beyond_;
+};
+
+// The hash pass over the entity records, shared by two threads: the key
+// space is cut into chunks of entity ids, handed out in order; each thread
+// checks whole chunks into its own EntityShare.
+struct EntityPass {
+  static constexpr uint64_t kChunkIds = 65536;   // ids per chunk, at least
+  static constexpr uint64_t kMaxChunks = 4096;   // (a damaged sequence stays cheap)
+  static constexpr uint64_t kBatch = 256;  // entities between reports to `done`
+
+  EntityPass(const Checked& checked, const AccountTable& table)
+      : c(checked),
+        accounts(table),
+        chunk_ids(std::max(kChunkIds, checked.fresh.last_entity_id / kMaxChunks + 1)),
+        chunks(checked.fresh.last_entity_id / chunk_ids + 1) {}
+  // Chunk i's keys; the first and last are unbounded (every key is in one).
+  std::string Lower(uint64_t i) const { return i == 0 ? "" : storage::IdKey(i * chunk_ids); }
+  std::string Upper(uint64_t i) const {
+    return i + 1 == chunks ? "" : storage::IdKey((i + 1) * chunk_ids);
   }
-  bool cancelled = false;
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kEntities, [&](auto k, auto v) {
-    ++entities;
-    if (progress && entities % 65536 == 0 && !cancelled &&
-        !progress(entities, std::max<uint64_t>(entities, total_entities))) {
-      cancelled = true;
+
+  const Checked& c;
+  const AccountTable& accounts;
+  const uint64_t chunk_ids;
+  const uint64_t chunks;
+  std::atomic<uint64_t> next_chunk{0};
+  std::atomic<uint64_t> done{0};  // entities checked, by both threads
+  std::atomic<bool> stop{false};  // cancelled or failed
+};
+
+struct EntityShare {
+  explicit EntityShare(uint64_t ids) : direct(ids) {}
+  IndexSums implied;
+  DirectCounts direct;
+  uint64_t entities = 0;
+  // Problems found, with their chunk (listed in chunk order once merged).
+  std::vector<std::pair<uint64_t, std::string>> problems;
+  size_t unlisted = 0;
+  Status status;
+
+  void Problem(uint64_t chunk, std::string p) {
+    if (problems.size() < kMaxProblems) {
+      problems.emplace_back(chunk, std::move(p));
+    } else {
+      ++unlisted;
     }
-    if (cancelled) return;
-    Entity e;
-    Status s = storage::DecodeEntity(v, &e);
-    if (!s.ok()) {
-      problems.Add(s.message());
-      return;
-    }
-    if (k != storage::IdKey(e.id)) problems.Add("entity record key differs from id " + Id(e.id));
-    if (e.id > fresh.last_entity_id) problems.Add("entity id " + Id(e.id) + " beyond the sequence");
-    const query::AccountNode* owner = fresh.account(e.owner);
-    if (owner == nullptr) {
-      problems.Add("entity " + Id(e.id) + " is owned by missing account " + Id(e.owner));
-      return;
-    }
-    direct[{e.owner, static_cast<int>(e.kind)}] += 1;
-    const uint8_t kind = static_cast<uint8_t>(e.kind);
-    std::string iv;
-    Status ks = st.Get(storage::kEntityKeys, storage::EntityKeyKey(kind, e.key), &iv);
-    if (!ks.ok() || iv != storage::EntityKeyValue(e.id, e.owner)) {
-      problems.Add("key index entry of entity " + Id(e.id) + " is missing or stale");
-    }
-    if (!e.unit_id.empty()) {
-      ++with_unit;
-      Status us = st.Get(storage::kUnitIds, e.unit_id, &iv);
-      if (!us.ok() || iv != storage::IdKey(e.id)) {
-        problems.Add("unit id index entry of entity " + Id(e.id) + " is missing or stale");
+  }
+};
+
+// Checks chunks of `pass` into `share` until none is left or the pass
+// stops; calls `batch_done` after every kBatch entities (false: stop).
+template <typename BatchDone>
+void CheckEntityChunks(EntityPass& pass, EntityShare* share, BatchDone&& batch_done) {
+  const query::Catalog& fresh = pass.c.fresh;
+  Entity e;
+  Implied implied;
+  uint64_t batch = 0;
+  while (!pass.stop.load(std::memory_order_relaxed)) {
+    const uint64_t chunk = pass.next_chunk.fetch_add(1);
+    if (chunk >= pass.chunks) break;
+    share->status = Scan(
+        pass.c.store, pass.c.at, storage::kEntities,
+        [&](auto k, auto v) {
+          if (++batch == EntityPass::kBatch) {
+            pass.done.fetch_add(batch, std::memory_order_relaxed);
+            batch = 0;
+            if (!batch_done() || pass.stop.load(std::memory_order_relaxed)) return false;
+          }
+          ++share->entities;
+          Status s = storage::DecodeEntity(v, &e);
+          if (!s.ok()) {
+            share->Problem(chunk, s.message());
+            return true;
+          }
+          if (k != storage::IdKey(e.id)) {
+            share->Problem(chunk, "entity record key differs from id " + Id(e.id));
+          }
+          if (e.id > fresh.last_entity_id) {
+            share->Problem(chunk, "entity id " + Id(e.id) + " beyond the sequence");
+          }
+          const query::AccountNode* owner = pass.accounts.Find(e.owner);
+          if (owner == nullptr) {
+            share->Problem(chunk,
+                           "entity " + Id(e.id) + " is owned by missing account " + Id(e.owner));
+          } else {
+            share->direct.Add(e.owner, e.kind);
+          }
+          Imply(e, owner, &implied);
+          for (int space = 0; space < kIndexSpaces; ++space) {
+            if (implied.has[space]) {
+              share->implied.Add(space, implied.key[space], implied.value[space]);
+            }
+          }
+          return true;
+        },
+        pass.Lower(chunk), pass.Upper(chunk));
+    if (!share->status.ok()) pass.stop = true;
+  }
+  pass.done.fetch_add(batch, std::memory_order_relaxed);
+}
+
+// The precise pass over the indexes whose sums differ (`redo`): every
+// entity's implied entries looked up (missing or stale), then every entry
+// of those indexes matched to the entity it names (belongs to no entity).
+Status PreciseIndexPass(const Checked& c, const AccountTable& accounts,
+                        const bool (&redo)[kIndexSpaces], Ticker* ticker) {
+  Entity e;
+  Implied implied;
+  std::string got;
+  uint64_t done = 0;
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kEntities, [&](auto, auto v) {
+    if (!ticker->Tick(++done)) return false;
+    if (!storage::DecodeEntity(v, &e).ok()) return true;  // reported by the first pass
+    Imply(e, accounts.Find(e.owner), &implied);
+    for (int space = 0; space < kIndexSpaces; ++space) {
+      if (!redo[space] || !implied.has[space]) continue;
+      Status s = c.store.Get(kIndexCf[space], implied.key[space], &got, c.at);
+      if (!s.ok() || got != implied.value[space]) {
+        c.problems.Add(std::string(kIndexName[space]) + " entry of entity " + Id(e.id) +
+                       " is missing or stale");
       }
     }
-    std::string expect;
-    storage::EncodeIndexValue(&expect, e.owner, e.key, e.name, e.type);
-    Status vs = st.Get(storage::kVisibility, storage::IndexKey(kind, owner->label, e.id), &iv);
-    if (!vs.ok() || iv != expect) {
-      problems.Add("visibility index entry of entity " + Id(e.id) + " is missing or stale");
-    }
+    return true;
   }));
-  if (cancelled) return Status::Aborted("integrity check cancelled");
-  size_t index_entries = 0, key_index = 0, unit_index = 0;
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kVisibility, [&](auto k, auto) {
-    ++index_entries;
-    uint8_t kind;
-    std::string_view label;
-    uint64_t eid;
-    if (!storage::DecodeIndexKey(k, &kind, &label, &eid) ||
-        by_label.find(std::string(label)) == by_label.end()) {
-      problems.Add("visibility index entry under no account's label (entity " + Id(eid) + ")");
-    }
-  }));
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kEntityKeys, [&](auto, auto) { ++key_index; }));
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kUnitIds, [&](auto, auto) { ++unit_index; }));
-  if (index_entries != entities) {
-    problems.Add("visibility index has " + Id(index_entries) + " entries for " + Id(entities) +
-                 " entities");
-  }
-  if (key_index != entities) problems.Add("entity key index size differs from the entity count");
-  if (unit_index != with_unit) problems.Add("unit id index size differs from the devices with one");
+  if (ticker->cancelled()) return Status::Ok();
 
-  // Counters, recomputed.
-  for (const auto& [id, a] : fresh.accounts) {
+  std::unordered_set<std::string_view> labels;
+  for (const auto& [id, a] : c.fresh.accounts) labels.insert(a.label);
+  for (int space = 0; space < kIndexSpaces; ++space) {
+    if (!redo[space]) continue;
+    const std::string name = kIndexName[space];
+    CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, kIndexCf[space], [&](auto k, auto v) {
+      uint64_t eid = 0, owner = 0;
+      if (space == kVisibilityIndex) {
+        uint8_t kind;
+        std::string_view label;
+        if (!storage::DecodeIndexKey(k, &kind, &label, &eid)) {
+          c.problems.Add("a visibility index key is damaged");
+          return;
+        }
+        if (labels.count(label) == 0) {
+          c.problems.Add("visibility index entry under no account's label (entity " + Id(eid) +
+                         ")");
+          return;
+        }
+      } else if (space == kKeyIndex) {
+        if (!storage::DecodeEntityKeyValue(v, &eid, &owner)) {
+          c.problems.Add("a key index value is damaged");
+          return;
+        }
+      } else {
+        if (v.size() != 8) {
+          c.problems.Add("a unit id index value is damaged");
+          return;
+        }
+        eid = storage::DecodeFixed64BE(v.data());
+      }
+      std::string record;
+      Status s = c.store.Get(storage::kEntities, storage::IdKey(eid), &record, c.at);
+      if (!s.ok() || !storage::DecodeEntity(record, &e).ok()) {
+        c.problems.Add(name + " entry of entity " + Id(eid) +
+                       " belongs to no entity: there is no entity " + Id(eid));
+        return;
+      }
+      Imply(e, accounts.Find(e.owner), &implied);
+      if (!implied.has[space] || implied.key[space] != k) {
+        c.problems.Add(name + " entry of entity " + Id(eid) + " belongs to no entity: entity " +
+                       Id(eid) +
+                       (space == kVisibilityIndex ? " is owned elsewhere or of another kind"
+                        : space == kKeyIndex      ? " has another kind or key"
+                                                  : " has another unit id or none"));
+      }
+    }));
+  }
+  return Status::Ok();
+}
+
+// Entity records, the indexes against them (fast; precise where they
+// differ), and the direct counts for the counters' check. This thread and
+// a second one share the work: the second first sums what the index key
+// spaces hold, then joins this one in the entity chunks; progress is
+// reported (and may cancel) on this thread only.
+Status CheckEntities(const Checked& c, const ProgressFn& progress, const AccountTable& accounts,
+                     DirectCounts* direct, uint64_t* entities_out) {
+  const query::Catalog& fresh = c.fresh;
+  uint64_t total = 0;
+  for (AccountId r : fresh.roots) {
+    for (EntityKind k : kAllEntityKinds) total += fresh.account(r)->count(k).subtree;
+  }
+  Ticker ticker(progress, total);
+  EntityPass pass(c, accounts);
+  EntityShare mine(accounts.size()), theirs(accounts.size());
+  IndexSums stored;
+  Status stored_status;
+  auto helper = [&] {
+    stored_status = SumIndexes(c.store, c.at, pass.stop, &stored);
+    if (!stored_status.ok()) pass.stop = true;
+    CheckEntityChunks(pass, &theirs, [] { return true; });
+  };
+  std::thread second;
+  try {
+    second = std::thread(helper);
+  } catch (const std::system_error&) {
+  }
+  // Progress is due each time the entities done by both threads pass a
+  // multiple of kProgressEvery; reported here, so also once the other
+  // thread has passed one last.
+  uint64_t reported = 0;
+  auto report = [&] {
+    const uint64_t done = pass.done.load(std::memory_order_relaxed);
+    if (done / kProgressEvery > reported / kProgressEvery) {
+      reported = done;
+      if (!ticker.Report(done)) pass.stop = true;
+    }
+    return !pass.stop.load(std::memory_order_relaxed);
+  };
+  CheckEntityChunks(pass, &mine, report);
+  if (second.joinable()) {
+    second.join();
+  } else if (!pass.stop) {
+    helper();  // no second thread: the index key spaces here, after the entities
+  }
+  if (!pass.stop) report();
+  if (ticker.cancelled()) return Status::Aborted("integrity check cancelled");
+  CANOPY_RETURN_IF_ERROR(mine.status);
+  CANOPY_RETURN_IF_ERROR(theirs.status);
+  CANOPY_RETURN_IF_ERROR(stored_status);
+
+  // The two shares' problems in chunk (entity id) order, then their sums.
+  std::vector<std::pair<uint64_t, std::string>> found = std::move(mine.problems);
+  found.insert(found.end(), std::make_move_iterator(theirs.problems.begin()),
+               std::make_move_iterator(theirs.problems.end()));
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [chunk, p] : found) c.problems.Add(std::move(p));
+  c.problems.AddUnlisted(mine.unlisted + theirs.unlisted);
+  IndexSums implied = mine.implied;
+  for (int space = 0; space < kIndexSpaces; ++space) {
+    implied.sum[space] += theirs.implied.sum[space];
+    implied.count[space] += theirs.implied.count[space];
+  }
+  *direct = std::move(mine.direct);
+  direct->Merge(theirs.direct);
+  const uint64_t entities = mine.entities + theirs.entities;
+  *entities_out = entities;
+
+  if (stored.count[kVisibilityIndex] != entities) {
+    c.problems.Add("visibility index has " + Id(stored.count[kVisibilityIndex]) +
+                   " entries for " + Id(entities) + " entities");
+  }
+  if (stored.count[kKeyIndex] != entities) {
+    c.problems.Add("entity key index size differs from the entity count");
+  }
+  if (stored.count[kUnitIdIndex] != implied.count[kUnitIdIndex]) {
+    c.problems.Add("unit id index size differs from the devices with one");
+  }
+  bool redo[kIndexSpaces];
+  bool any = false;
+  for (int space = 0; space < kIndexSpaces; ++space) {
+    redo[space] = !stored.Matches(implied, space);
+    any = any || redo[space];
+  }
+  if (!any) return Status::Ok();
+  CANOPY_RETURN_IF_ERROR(PreciseIndexPass(c, accounts, redo, &ticker));
+  if (ticker.cancelled()) return Status::Aborted("integrity check cancelled");
+  return Status::Ok();
+}
+
+// ---- Counters, recomputed ---------------------------------------------------
+
+void CheckCounters(const Checked& c, const DirectCounts& direct) {
+  auto direct_of = [&](AccountId id, EntityKind k) { return direct.Get(id, k); };
+  for (const auto& [id, a] : c.fresh.accounts) {
     for (EntityKind k : kAllEntityKinds) {
-      int64_t want_direct = direct.count({id, static_cast<int>(k)}) ? direct[{id, static_cast<int>(k)}] : 0;
+      const int64_t want_direct = direct_of(id, k);
       int64_t want_subtree = 0;
-      fresh.ForEachInSubtree(a, query::kNoDepthLimit, [&](const query::AccountNode& n) {
-        auto it = direct.find({n.id, static_cast<int>(k)});
-        if (it != direct.end()) want_subtree += it->second;
+      c.fresh.ForEachInSubtree(a, query::kNoDepthLimit, [&](const query::AccountNode& n) {
+        want_subtree += direct_of(n.id, k);
       });
       if (a.count(k).direct != want_direct || a.count(k).subtree != want_subtree) {
-        problems.Add("counters of account '" + a.key + "' for " + EntityKindName(k) + ": stored " +
-                     Id(a.count(k).direct) + "/" + Id(a.count(k).subtree) + ", actual " +
-                     Id(want_direct) + "/" + Id(want_subtree));
+        c.problems.Add("counters of account '" + a.key + "' for " + EntityKindName(k) +
+                       ": stored " + Id(a.count(k).direct) + "/" + Id(a.count(k).subtree) +
+                       ", actual " + Id(want_direct) + "/" + Id(want_subtree));
       }
     }
   }
+}
 
-  // Users, memberships, roles.
+// ---- Users, memberships, roles ----------------------------------------------
+
+Status CheckUsersAndRoles(const Checked& c) {
+  const query::Catalog& fresh = c.fresh;
   size_t logins = 0, homes = 0, member_entries = 0;
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kUserLogins, [&](auto k, auto v) {
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kUserLogins, [&](auto k, auto v) {
     ++logins;
-    const query::UserNode* u = v.size() == 8 ? fresh.user(storage::DecodeFixed64BE(v.data())) : nullptr;
-    if (u == nullptr || u->login != k) problems.Add("login index entry '" + std::string(k) + "' is stale");
-  }));
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kUserHomes, [&](auto k, auto) {
-    ++homes;
-    const query::UserNode* u = k.size() == 16 ? fresh.user(storage::DecodeFixed64BE(k.data() + 8)) : nullptr;
-    if (u == nullptr || u->home != storage::DecodeFixed64BE(k.data())) {
-      problems.Add("user home index entry is stale");
+    const query::UserNode* u =
+        v.size() == 8 ? fresh.user(storage::DecodeFixed64BE(v.data())) : nullptr;
+    if (u == nullptr || u->login != k) {
+      c.problems.Add("login index entry '" + std::string(k) + "' is stale");
     }
   }));
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kMembers, [&](auto k, auto) {
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kUserHomes, [&](auto k, auto) {
+    ++homes;
+    const query::UserNode* u =
+        k.size() == 16 ? fresh.user(storage::DecodeFixed64BE(k.data() + 8)) : nullptr;
+    if (u == nullptr || u->home != storage::DecodeFixed64BE(k.data())) {
+      c.problems.Add("user home index entry is stale");
+    }
+  }));
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kMembers, [&](auto k, auto) {
     ++member_entries;
-    if (k.size() != 16 ||
-        fresh.membership(storage::DecodeFixed64BE(k.data() + 8), storage::DecodeFixed64BE(k.data())) ==
-            nullptr) {
-      problems.Add("members index entry without a membership");
+    if (k.size() != 16 || fresh.membership(storage::DecodeFixed64BE(k.data() + 8),
+                                           storage::DecodeFixed64BE(k.data())) == nullptr) {
+      c.problems.Add("members index entry without a membership");
     }
   }));
   size_t memberships = 0;
   for (const auto& [uid, u] : fresh.users) {
-    if (uid > fresh.last_user_id) problems.Add("user id " + Id(uid) + " beyond the sequence");
-    const query::UserNode* mem = cat().user(uid);
-    if (mem == nullptr || mem->home != u.home || mem->disabled != u.disabled ||
-        mem->login != u.login || mem->memberships.size() != u.memberships.size()) {
-      problems.Add("in-memory user " + Id(uid) + " differs from the stored one");
-    } else {
-      for (size_t i = 0; i < u.memberships.size(); ++i) {
-        const auto& a = u.memberships[i];
-        const auto& b = mem->memberships[i];
-        if (a.account != b.account || a.role != b.role || a.branch != b.branch) {
-          problems.Add("in-memory membership of user " + Id(uid) + " differs from the stored one");
-        }
-      }
-    }
+    if (uid > fresh.last_user_id) c.problems.Add("user id " + Id(uid) + " beyond the sequence");
     for (const auto& m : u.memberships) {
       ++memberships;
       const query::AccountNode* a = fresh.account(m.account);
       const query::RoleNode* r = fresh.role(m.role);
       if (!query::Catalog::IsSelfOrAncestor(*fresh.account(u.home), *a)) {
-        problems.Add("user " + Id(uid) + " has a membership on '" + a->key +
-                     "', outside the account it was created in");
+        c.problems.Add("user " + Id(uid) + " has a membership on '" + a->key +
+                       "', outside the account it was created in");
       }
       if (!r->builtin && r->tenant != a->tenant) {
-        problems.Add("membership of user " + Id(uid) + " on '" + a->key +
-                     "' uses a custom role of another tenant");
+        c.problems.Add("membership of user " + Id(uid) + " on '" + a->key +
+                       "' uses a custom role of another tenant");
       }
       if (a->settings.sub_account_access == SubAccountAccess::kAlwaysOn && !m.branch) {
-        problems.Add("membership of user " + Id(uid) + " on always_on account '" + a->key +
-                     "' lacks branch access");
+        c.problems.Add("membership of user " + Id(uid) + " on always_on account '" + a->key +
+                       "' lacks branch access");
       }
     }
   }
-  if (logins != fresh.users.size()) problems.Add("login index size differs from the user count");
-  if (homes != fresh.users.size()) problems.Add("user home index size differs from the user count");
-  if (member_entries != memberships) problems.Add("members index size differs from the memberships");
-  if (cat().users.size() != fresh.users.size()) problems.Add("in-memory user set differs");
+  if (logins != fresh.users.size()) c.problems.Add("login index size differs from the user count");
+  if (homes != fresh.users.size()) {
+    c.problems.Add("user home index size differs from the user count");
+  }
+  if (member_entries != memberships) {
+    c.problems.Add("members index size differs from the memberships");
+  }
   size_t role_names = 0;
-  CANOPY_RETURN_IF_ERROR(Scan(st, storage::kRoleNames, [&](auto k, auto v) {
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kRoleNames, [&](auto k, auto v) {
     ++role_names;
-    const query::RoleNode* r = v.size() == 8 ? fresh.role(storage::DecodeFixed64BE(v.data())) : nullptr;
+    const query::RoleNode* r =
+        v.size() == 8 ? fresh.role(storage::DecodeFixed64BE(v.data())) : nullptr;
     if (r == nullptr || k.size() < 8 || storage::DecodeFixed64BE(k.data()) != r->tenant ||
         k.substr(8) != r->name) {
-      problems.Add("role name index entry is stale");
+      c.problems.Add("role name index entry is stale");
     }
   }));
   size_t custom = 0;
-  for (const auto& [rid, r] : fresh.roles) {
-    if (r.builtin) continue;
-    ++custom;
-    const query::RoleNode* mem = cat().role(rid);
-    if (mem == nullptr || !(mem->perms == r.perms) || mem->uses != r.uses || mem->name != r.name) {
-      problems.Add("in-memory role '" + r.name + "' differs from the stored one (uses " +
-                   (mem ? Id(mem->uses) : "-") + " vs " + Id(r.uses) + ")");
-    }
-  }
-  if (role_names != custom) problems.Add("role name index size differs from the custom roles");
-  if (cat().roles.size() != fresh.roles.size()) problems.Add("in-memory role set differs");
-  if (cat().last_account_id != fresh.last_account_id ||
-      cat().last_entity_id != fresh.last_entity_id ||
-      cat().last_user_id != fresh.last_user_id || cat().last_role_id != fresh.last_role_id ||
-      cat().next_root_ordinal != fresh.next_root_ordinal) {
-    problems.Add("in-memory sequences differ from the stored ones");
-  }
+  for (const auto& [rid, r] : fresh.roles) custom += r.builtin ? 0 : 1;
+  if (role_names != custom) c.problems.Add("role name index size differs from the custom roles");
+  return Status::Ok();
+}
 
-  // The change log: consecutive revisions from the oldest kept to the
-  // current one, each entry whole (checksum, its own revision, the
-  // database's lineage, an import's input complete).
-  {
-    uint64_t stored_rev = 0, first = 0;
-    CANOPY_RETURN_IF_ERROR(LastLoggedRevision(&stored_rev));
-    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
-    if (first == 0) first = 1;
-    if (stored_rev != revision_.load()) {
-      problems.Add("stored revision " + Id(stored_rev) + " differs from the in-memory " +
-                   Id(revision_.load()));
-    }
-    const std::string lineage = LogId();
-    uint64_t expect = first;
-    uint64_t last = 0;
-    storage::LogEntry pending;  // the import whose chunks are being read
-    uint32_t chunks_seen = 0;
-    uint64_t chunk_bytes = 0;
-    XXH3_state_t* hash = XXH3_createState();
-    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_owner(hash, XXH3_freeState);
-    auto close_import = [&] {
-      if (pending.import_chunks == 0) return;
-      if (chunks_seen != pending.import_chunks || chunk_bytes != pending.import_bytes ||
-          XXH3_64bits_digest(hash) != pending.import_hash) {
-        problems.Add("change-log revision " + Id(pending.revision) +
+// ---- The change log ---------------------------------------------------------
+
+// Consecutive revisions from the oldest kept to `revision` (the checked
+// state's), each entry whole (checksum, its own revision, the lineage
+// `lineage`, an import's input complete).
+Status CheckChangeLog(const Checked& c, uint64_t revision, const std::string& lineage) {
+  uint64_t first = 0;
+  CANOPY_RETURN_IF_ERROR(c.store.ReadSequence(storage::kMetaLogFirst, &first, c.at));
+  if (first == 0) first = 1;
+  uint64_t expect = first;
+  uint64_t last = 0;      // the last entry's revision
+  uint64_t last_key = 0;  // the revision of the last key (the database's revision)
+  storage::LogEntry pending;  // the import whose chunks are being read
+  uint32_t chunks_seen = 0;
+  uint64_t chunk_bytes = 0;
+  XXH3_state_t* hash = XXH3_createState();
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_owner(hash, XXH3_freeState);
+  auto close_import = [&] {
+    if (pending.import_chunks == 0) return;
+    if (chunks_seen != pending.import_chunks || chunk_bytes != pending.import_bytes ||
+        XXH3_64bits_digest(hash) != pending.import_hash) {
+      c.problems.Add("change-log revision " + Id(pending.revision) +
                      ": the import input is incomplete or damaged");
-      }
-      pending = storage::LogEntry();
-    };
-    CANOPY_RETURN_IF_ERROR(Scan(*store_, storage::kChanges, [&](auto k, auto v) {
-      uint64_t rev;
-      int64_t chunk;
-      if (!storage::DecodeLogKey(k, &rev, &chunk)) {
-        problems.Add("a change-log key is damaged");
-        return;
-      }
-      if (chunk >= 0) {
-        if (rev != pending.revision || pending.import_chunks == 0 ||
-            static_cast<uint64_t>(chunk) != chunks_seen) {
-          problems.Add("change-log revision " + Id(rev) + " has a stray import chunk");
-          return;
-        }
-        ++chunks_seen;
-        chunk_bytes += v.size();
-        XXH3_64bits_update(hash, v.data(), v.size());
-        return;
-      }
-      close_import();
-      storage::LogEntry e;
-      Status d = storage::DecodeLogEntry(v, &e);
-      if (!d.ok()) {
-        problems.Add("change-log revision " + Id(rev) + ": " + d.message());
-        return;
-      }
-      if (e.revision != rev) problems.Add("change-log entry under " + Id(rev) + " says " + Id(e.revision));
-      if (rev != expect) {
-        problems.Add("change log skips from revision " + Id(expect) + " to " + Id(rev));
-      }
-      if (e.log_id != lineage) problems.Add("change-log revision " + Id(rev) + " is of another lineage");
-      expect = rev + 1;
-      last = rev;
-      if (e.import_chunks > 0) {
-        pending = e;
-        chunks_seen = 0;
-        chunk_bytes = 0;
-        XXH3_64bits_reset(hash);
-      }
-      return;
-    }));
-    close_import();
-    if (last != stored_rev) {
-      problems.Add("the change log's last entry is revision " + Id(last) +
-                   " but its last key says " + Id(stored_rev));
     }
+    pending = storage::LogEntry();
+  };
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kChanges, [&](auto k, auto v) {
+    uint64_t rev;
+    int64_t chunk;
+    if (!storage::DecodeLogKey(k, &rev, &chunk)) {
+      c.problems.Add("a change-log key is damaged");
+      return;
+    }
+    last_key = rev;
+    if (chunk >= 0) {
+      if (rev != pending.revision || pending.import_chunks == 0 ||
+          static_cast<uint64_t>(chunk) != chunks_seen) {
+        c.problems.Add("change-log revision " + Id(rev) + " has a stray import chunk");
+        return;
+      }
+      ++chunks_seen;
+      chunk_bytes += v.size();
+      XXH3_64bits_update(hash, v.data(), v.size());
+      return;
+    }
+    close_import();
+    storage::LogEntry e;
+    Status d = storage::DecodeLogEntry(v, &e);
+    if (!d.ok()) {
+      c.problems.Add("change-log revision " + Id(rev) + ": " + d.message());
+      return;
+    }
+    if (e.revision != rev) {
+      c.problems.Add("change-log entry under " + Id(rev) + " says " + Id(e.revision));
+    }
+    if (rev != expect) {
+      c.problems.Add("change log skips from revision " + Id(expect) + " to " + Id(rev));
+    }
+    if (e.log_id != lineage) {
+      c.problems.Add("change-log revision " + Id(rev) + " is of another lineage");
+    }
+    expect = rev + 1;
+    last = rev;
+    if (e.import_chunks > 0) {
+      pending = e;
+      chunks_seen = 0;
+      chunk_bytes = 0;
+      XXH3_64bits_reset(hash);
+    }
+  }));
+  close_import();
+  if (last_key != revision) {
+    c.problems.Add("stored revision " + Id(last_key) + " differs from the in-memory " +
+                   Id(revision));
   }
+  if (last != last_key) {
+    c.problems.Add("the change log's last entry is revision " + Id(last) +
+                   " but its last key says " + Id(last_key));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
+                              const ProgressFn& progress) const {
+  if (problems_out != nullptr) problems_out->clear();
+  // One published state: the pinned catalog copy and its snapshot. No lock
+  // a writer takes is held: writes go on while the check runs.
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  Problems problems(problems_out);
+  const rocksdb::Snapshot* at = scope.snapshot().get();
+  const uint64_t revision = head();
+  const query::Catalog memory = cat();
+  scope.ReleaseCatalog();  // from here on: the copy and the snapshot only
+
+  query::Catalog fresh;
+  Status loaded = fresh.Load(*store_, at);
+  if (!loaded.ok()) {
+    problems.Add("stored state does not load: " + loaded.ToString());
+    return Status::Corruption("1 problem found: " + loaded.message());
+  }
+  CompareWithMemory(memory, fresh, problems);
+
+  const Checked checked{*store_, at, fresh, problems};
+  CANOPY_RETURN_IF_ERROR(CheckAccounts(checked));
+  const AccountTable accounts(fresh);
+  DirectCounts direct(accounts.size());
+  uint64_t entities = 0;
+  CANOPY_RETURN_IF_ERROR(CheckEntities(checked, progress, accounts, &direct, &entities));
+  CheckCounters(checked, direct);
+  CANOPY_RETURN_IF_ERROR(CheckUsersAndRoles(checked));
+  CANOPY_RETURN_IF_ERROR(CheckChangeLog(checked, revision, LogId()));
 
   if (progress) progress(entities, entities);
   if (problems.count() == 0) return Status::Ok();

@@ -18,8 +18,8 @@ namespace {
 using storage::Store;
 
 template <typename Fn>
-Status ForEach(const Store& store, int cf, Fn&& fn) {
-  auto it = store.NewIterator(cf, nullptr, "", "", /*fill_cache=*/false);
+Status ForEach(const Store& store, const rocksdb::Snapshot* snapshot, int cf, Fn&& fn) {
+  auto it = store.NewIterator(cf, snapshot, "", "", /*fill_cache=*/false);
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     rocksdb::Slice k = (*it)->key();
     rocksdb::Slice v = (*it)->value();
@@ -46,7 +46,7 @@ AccountNode NodeOf(const storage::AccountRecord& r) {
 
 }  // namespace
 
-Status Catalog::Load(const Store& store) {
+Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
   accounts.clear();
   roots.clear();
   users.clear();
@@ -57,7 +57,7 @@ Status Catalog::Load(const Store& store) {
     roles[b.id] = RoleNode{b.id, kNoId, b.name, b.perms, true, 0};
   }
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kAccounts, [&](auto k, auto v) -> Status {
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kAccounts, [&](auto k, auto v) -> Status {
     storage::AccountRecord r;
     CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(v, &r));
     if (k.size() != 8 || storage::DecodeFixed64BE(k.data()) != r.account.id) {
@@ -71,7 +71,7 @@ Status Catalog::Load(const Store& store) {
   // children, siblings in ordinal order.
   std::vector<AccountId> preorder;
   preorder.reserve(accounts.size());
-  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kTree, [&](auto k, auto v) -> Status {
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kTree, [&](auto k, auto v) -> Status {
     if (v.size() != 8) return Bad("tree entry with a damaged value");
     AccountId id = storage::DecodeFixed64BE(v.data());
     AccountNode* n = mutable_account(id);
@@ -100,7 +100,7 @@ Status Catalog::Load(const Store& store) {
     if (n.parent != kNoId) accounts[n.parent].descendants += 1 + n.descendants;
   }
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kCounters, [&](auto k, auto v) -> Status {
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kCounters, [&](auto k, auto v) -> Status {
     int64_t value = 0;
     if (k.size() != 9 || !storage::DecodeCounter(v, &value)) return Bad("damaged counter");
     AccountNode* n = mutable_account(storage::DecodeFixed64BE(k.data()));
@@ -115,7 +115,7 @@ Status Catalog::Load(const Store& store) {
     return Status::Ok();
   }));
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kRoles, [&](auto, auto v) -> Status {
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kRoles, [&](auto, auto v) -> Status {
     Role r;
     CANOPY_RETURN_IF_ERROR(storage::DecodeRole(v, &r));
     PermSet perms;
@@ -128,7 +128,7 @@ Status Catalog::Load(const Store& store) {
     return Status::Ok();
   }));
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kUsers, [&](auto, auto v) -> Status {
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kUsers, [&](auto, auto v) -> Status {
     User u;
     CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
     if (account(u.account) == nullptr) return Bad("user '" + u.login + "' in missing account");
@@ -136,7 +136,7 @@ Status Catalog::Load(const Store& store) {
     return Status::Ok();
   }));
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, storage::kMemberships, [&](auto k, auto v) -> Status {
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kMemberships, [&](auto k, auto v) -> Status {
     if (k.size() != 16) return Bad("damaged membership key");
     Membership m;
     CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
@@ -150,12 +150,12 @@ Status Catalog::Load(const Store& store) {
     return Status::Ok();
   }));
 
-  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqAccount, &last_account_id));
-  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqUser, &last_user_id));
-  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqEntity, &last_entity_id));
-  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRole, &last_role_id));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqAccount, &last_account_id, snapshot));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqUser, &last_user_id, snapshot));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqEntity, &last_entity_id, snapshot));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRole, &last_role_id, snapshot));
   if (last_role_id < kFirstCustomRoleId - 1) last_role_id = kFirstCustomRoleId - 1;
-  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRootOrdinal, &next_root_ordinal));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRootOrdinal, &next_root_ordinal, snapshot));
   return Status::Ok();
 }
 

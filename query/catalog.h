@@ -26,6 +26,10 @@
 #include "canopy/types.h"
 #include "query/permissions.h"
 
+namespace rocksdb {
+class Snapshot;
+}
+
 namespace canopy::storage {
 class Store;
 struct ChangeSet;
@@ -101,9 +105,10 @@ struct Catalog {
   uint64_t last_role_id = kFirstCustomRoleId - 1;
   uint64_t next_root_ordinal = 0;
 
-  // Reads the whole stored state (the latest one). Corruption when stored
-  // records contradict each other (a dangling parent, a bad label...).
-  Status Load(const storage::Store& store);
+  // Reads the whole stored state: the latest one, or the state of
+  // `snapshot` when it is not null. Corruption when stored records
+  // contradict each other (a dangling parent, a bad label...).
+  Status Load(const storage::Store& store, const rocksdb::Snapshot* snapshot = nullptr);
 
   // Applies a committed change set (storage/changes.h), record by record
   // in its order: the catalog's only way to change after Load. Corruption

@@ -632,9 +632,10 @@ Status Store::GetProperty(std::string_view name, std::string* value) const {
   return Status::NotFound("no property '" + std::string(name) + "'");
 }
 
-Status Store::ReadSequence(std::string_view name, uint64_t* last) const {
+Status Store::ReadSequence(std::string_view name, uint64_t* last,
+                           const rocksdb::Snapshot* snapshot) const {
   std::string v;
-  Status s = Get(kMeta, name, &v);
+  Status s = Get(kMeta, name, &v, snapshot);
   if (s.IsNotFound()) {
     *last = 0;
     return Status::Ok();

@@ -110,7 +110,9 @@ class Store {
 
   // The last value handed out by a meta sequence ("seq.account"...); 0 when
   // none was. Writers store the new value in the mutation's own batch.
-  Status ReadSequence(std::string_view name, uint64_t* last) const;
+  // `snapshot` may be null (latest state).
+  Status ReadSequence(std::string_view name, uint64_t* last,
+                      const rocksdb::Snapshot* snapshot = nullptr) const;
 
  private:
   Store() = default;

@@ -368,10 +368,12 @@ class Db {
   // against the entity records, key indexes, counters recomputed from
   // scratch, memberships and roles. Appends one line per problem to
   // *problems (may be null; at most 1000 lines) and returns Corruption if
-  // any was found. Reads the latest state and holds off mutations (not
-  // queries) while it runs (it reads every entity: about 10 s per million);
-  // `progress` (may be empty) is called every 64k entities with the
-  // entities checked and the total, and may cancel (Aborted).
+  // any was found. Online: it checks the state published when it starts
+  // (catalog and snapshot of one revision) while mutations and queries go
+  // on; it reads every entity and every index entry, on two threads.
+  // `progress` (may be empty) is called on the calling thread every 64k
+  // entities with the entities checked and the total (again from 0 when a
+  // damaged index needs the precise pass), and may cancel (Aborted).
   virtual Status CheckIntegrity(std::vector<std::string>* problems,
                                 const ProgressFn& progress = nullptr) const = 0;
 

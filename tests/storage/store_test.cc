@@ -119,6 +119,34 @@ TEST(Store, RefusesADamagedFormatRecord) {
   EXPECT_EQ(Store::Open(StoreOptions(), dir.Sub("db"), &s).code(), Code::kCorruption);
 }
 
+// ReadSequence reads the latest value, or the one a snapshot holds.
+TEST(Store, ReadSequenceAtASnapshot) {
+  TempDir dir;
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  const rocksdb::Snapshot* empty = s->db()->GetSnapshot();
+  ASSERT_TRUE(s->db()->Put(rocksdb::WriteOptions(), s->cf(kMeta), "seq.test", Fixed64BE(5)).ok());
+  const rocksdb::Snapshot* five = s->db()->GetSnapshot();
+  ASSERT_TRUE(s->db()->Put(rocksdb::WriteOptions(), s->cf(kMeta), "seq.test", Fixed64BE(9)).ok());
+  uint64_t v = 77;
+  ASSERT_TRUE(s->ReadSequence("seq.test", &v).ok());
+  EXPECT_EQ(v, 9u);
+  ASSERT_TRUE(s->ReadSequence("seq.test", &v, five).ok());
+  EXPECT_EQ(v, 5u);
+  ASSERT_TRUE(s->ReadSequence("seq.test", &v, empty).ok());
+  EXPECT_EQ(v, 0u);  // never set then
+  // A damaged value is Corruption naming the sequence, at a snapshot too
+  // (and the snapshot before the damage still reads the good value).
+  ASSERT_TRUE(s->db()->Put(rocksdb::WriteOptions(), s->cf(kMeta), "seq.test", "short").ok());
+  const rocksdb::Snapshot* damaged = s->db()->GetSnapshot();
+  Status st = s->ReadSequence("seq.test", &v, damaged);
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("'seq.test'"), std::string::npos) << st.ToString();
+  ASSERT_TRUE(s->ReadSequence("seq.test", &v, five).ok());
+  EXPECT_EQ(v, 5u);
+  for (const rocksdb::Snapshot* snap : {empty, five, damaged}) s->db()->ReleaseSnapshot(snap);
+}
+
 // A creation that crashed after RocksDB made its files but before the
 // format record was written leaves every key space empty: the next open
 // initialises the database instead of calling it corrupt.
