@@ -180,11 +180,14 @@ std::unique_ptr<rocksdb::SstFileWriter> NewSstWriter(const storage::Store& store
   rocksdb::Options opts(store.db()->GetDBOptions(), store.db()->GetOptions(store.cf(cf)));
   // SstFileWriter uses the bottommost compression (ZSTD). Imported files
   // usually stay at the bottom level uncompacted, so they keep ZSTD (for
-  // the disk budget) but at level 1, several times faster to write than
-  // the default level 3 for a few percent more bytes.
+  // the disk budget) but at its fastest regular level's faster neighbour,
+  // -1: compression is the largest single cost of an import (a quarter of
+  // its CPU at level 1), and -1 takes about 30% less of it for 7% more
+  // bytes (docs/PERFORMANCE.md, "Bulk import"); level 3, the default,
+  // takes several times longer.
   if (opts.bottommost_compression == rocksdb::kZSTD) {
     opts.bottommost_compression_opts.enabled = true;
-    opts.bottommost_compression_opts.level = 1;
+    opts.bottommost_compression_opts.level = -1;
   }
   if (cf == storage::kChanges) {
     // The change log's copy of the import input: written once, read only by
@@ -268,7 +271,12 @@ class SstStream {
     cv_.wait(l, [&] { return queue_.size() < kMaxQueued; });
     queue_.push_back(std::move(chunk_));
     chunk_ = KvBuffer();
-    if (more) chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
+    if (!free_.empty()) {  // one the writer is done with: its pages are mapped already
+      chunk_ = std::move(free_.back());
+      free_.pop_back();
+    } else if (more) {
+      chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
+    }
     cv_.notify_all();
   }
 
@@ -288,6 +296,9 @@ class SstStream {
       } catch (const std::exception& e) {
         status_ = rocksdb::Status::Aborted(e.what());
       }
+      chunk.Clear();
+      std::lock_guard<std::mutex> l(mu_);
+      if (free_.size() < 2) free_.push_back(std::move(chunk));
     }
   }
 
@@ -299,6 +310,7 @@ class SstStream {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<KvBuffer> queue_;
+  std::vector<KvBuffer> free_;  // written chunks, for the reader to fill again
   bool closing_ = false;
   bool abandoned_ = false;
   rocksdb::Status status_;  // the writer thread's; read after join
