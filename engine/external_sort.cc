@@ -433,6 +433,13 @@ std::unique_ptr<SortedCursor> ExternalSorter::Read(std::string_view begin,
   return std::make_unique<MergeCursor>(std::move(sources));
 }
 
+void ExternalSorter::Release() {
+  std::lock_guard<std::mutex> l(mu_);
+  pieces_.clear();
+  memory_ = 0;
+  memory_pairs_ = 0;
+}
+
 std::vector<std::string> ExternalSorter::Splitters(size_t parts) const {
   std::lock_guard<std::mutex> l(mu_);
   if (parts <= 1 || size_ == 0) return {};

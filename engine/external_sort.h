@@ -103,6 +103,10 @@ class ExternalSorter {
   // order; equal keys in the order they were added.
   std::unique_ptr<SortedCursor> Read(std::string_view begin, std::string_view end) const;
 
+  // Frees the pieces in memory (after the last Read; size() and runs()
+  // stay).
+  void Release();
+
   // Up to parts - 1 distinct keys cutting the pairs into ranges of about
   // equal bytes (from a sample: runs' index keys, every 64th key of a
   // piece), ascending.

@@ -100,10 +100,10 @@ std::string Hex64(uint64_t v) {
 struct ImportLimits {
   size_t batch_bytes = size_t{8} << 20;  // input per batch
   size_t batch_lines = 0;                // 0: no limit
-  size_t batches_in_flight = 5;
+  size_t batches_in_flight = 4;
   // Pieces of all sorted key spaces held in memory before the largest is
   // spilled to a run file.
-  size_t sort_memory = size_t{256} << 20;
+  size_t sort_memory = size_t{192} << 20;
   size_t sort_records = 0;  // 0: by memory; else spill a key space past N pairs
   size_t entity_file_bytes = size_t{32} << 20;  // records per entity SST file
   size_t entity_file_records = 0;
@@ -616,6 +616,10 @@ class BufferPool {
     free_.pop_back();
     return kv;
   }
+  void Clear() {
+    std::lock_guard<std::mutex> l(mu_);
+    free_.clear();
+  }
   void Put(KvBuffer kv) {
     kv.Clear();
     std::lock_guard<std::mutex> l(mu_);
@@ -623,7 +627,7 @@ class BufferPool {
   }
 
  private:
-  static constexpr size_t kKeep = 16;
+  static constexpr size_t kKeep = 8;
   std::mutex mu_;
   std::vector<KvBuffer> free_;
 };
@@ -1555,6 +1559,14 @@ class ImportOutput final : public storage::KvSink {
     return Status::Ok();
   }
 
+  // Frees the pairs held in memory (once written: Describe still works).
+  void Release() {
+    for (auto& sorter : sorters_) sorter->Release();
+    for (KvBuffer& kv : staged_) kv = KvBuffer();
+    group_.clear();
+    log_staged_ = KvBuffer();
+  }
+
   // For the trace: pairs, runs, files and their bytes per key space.
   std::string Describe() const {
     std::string s;
@@ -1656,7 +1668,7 @@ class ImportOutput final : public storage::KvSink {
         Spill(pick);
         continue;
       }
-      if (memory <= 2 * limits_.sort_memory) return Status::Ok();
+      if (memory <= limits_.sort_memory + limits_.sort_memory / 2) return Status::Ok();
       // Spills are behind: wait for one to finish.
       CANOPY_RETURN_IF_ERROR(sync_->WaitFor([&] {
         for (bool s : spilling_) {
@@ -1976,7 +1988,8 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     TaskPool pool(std::clamp(std::thread::hardware_concurrency(), 2u, 4u));
     BufferPool buffers;
     ImportOutput out(*store_, &scratch, &pool, &sync, &buffers, limits);
-    Importer im(cat(), *store_, rep, &out);
+    auto importer = std::make_unique<Importer>(cat(), *store_, rep, &out);
+    Importer& im = *importer;
     std::deque<std::unique_ptr<Batch>> batches;  // in file order, not yet committed
     std::vector<std::unique_ptr<Batch>> spare_batches;
     // Whatever happens, the pool's tasks end before what they use goes
@@ -2218,6 +2231,8 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     // The entity key spaces' files start while the rest is staged.
     CANOPY_RETURN_IF_ERROR(out.StartEntityFiles());
     CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kFinish, [&] { return im.Finish(entry->time_us); }));
+    importer.reset();  // what it staged is in `out` now
+    spare_batches.clear();
     // The log entry: one revision for the whole import, its input in
     // chunks beside it.
     if (!chunk.empty() && carried.ok()) carried = out.LogChunk(rev, chunks++, chunk);  // the rest
@@ -2265,6 +2280,10 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     } else {
       CANOPY_RETURN_IF_ERROR(out.WriteFiles(&args, &duplicate));
     }
+    // Only the files (or the batch) are needed from here on: the memory
+    // goes back before the catalog is reloaded.
+    out.Release();
+    buffers.Clear();
     trace.Mark("sort and write");
     if (trace.on()) {
       trace.Note("%s", out.Describe().c_str());
