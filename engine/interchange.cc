@@ -33,6 +33,9 @@
 // when present.
 
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <unistd.h>
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
@@ -2227,12 +2230,15 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     }
     CANOPY_RETURN_IF_ERROR(carried);
     rep->lines = line_no;
+    // The batches and reusable buffers are done with: their memory goes
+    // back before the key spaces are merged.
+    spare_batches.clear();
+    buffers.Clear();
     trace.Mark("parse");
     // The entity key spaces' files start while the rest is staged.
     CANOPY_RETURN_IF_ERROR(out.StartEntityFiles());
     CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kFinish, [&] { return im.Finish(entry->time_us); }));
     importer.reset();  // what it staged is in `out` now
-    spare_batches.clear();
     // The log entry: one revision for the whole import, its input in
     // chunks beside it.
     if (!chunk.empty() && carried.ok()) carried = out.LogChunk(rev, chunks++, chunk);  // the rest
@@ -2284,6 +2290,12 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     // goes back before the catalog is reloaded.
     out.Release();
     buffers.Clear();
+#if defined(__GLIBC__)
+    // Hand the freed staging back to the system: glibc keeps freed memory
+    // in its arenas otherwise, and the ingestion (RocksDB opens every new
+    // file) and the catalog reload would come on top of it.
+    malloc_trim(0);
+#endif
     trace.Mark("sort and write");
     if (trace.on()) {
       trace.Note("%s", out.Describe().c_str());
