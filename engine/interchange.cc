@@ -6,7 +6,7 @@
 // scratch folder (or one write batch when small) and applies them in one
 // atomic step at the end.
 //
-// Import is a pipeline over batches of whole lines (4 MiB of input each):
+// Import is a pipeline over batches of whole lines (8 MiB of input each):
 //   1. the calling thread reads a batch (hashing it and carrying it to the
 //      change log's copy of the input);
 //   2. a worker parses its lines: JSON, fields and every check that needs
@@ -119,10 +119,11 @@ struct ImportLimits {
 
   static ImportLimits FromEnvironment() {
     ImportLimits l;
-    if (const char* v = std::getenv("CANOPY_IMPORT_CHUNK"); v != nullptr && *v != '\0') {
+    // Digits only (strtoull would take "-3" as a huge number).
+    if (const char* v = std::getenv("CANOPY_IMPORT_CHUNK"); v != nullptr && *v >= '0' && *v <= '9') {
       char* end = nullptr;
       const unsigned long long n = std::strtoull(v, &end, 10);
-      if (end != nullptr && *end == '\0' && n > 0) {
+      if (end != nullptr && *end == '\0' && n > 0 && n <= (1u << 30)) {
         l.batch_lines = l.sort_records = l.entity_file_records = l.part_records = n;
         l.batches_in_flight = 3;
       }
@@ -2070,9 +2071,9 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       while (true) {
         const bool has_line = b->text.find('\n') != std::string::npos;
         const bool full =
-            has_line && (limits.batch_lines > 0
-                             ? count_lines(b->text, limits.batch_lines, &cut) >= limits.batch_lines
-                             : b->text.size() >= limits.batch_bytes);
+            has_line && ((limits.batch_lines > 0 &&
+                          count_lines(b->text, limits.batch_lines, &cut) >= limits.batch_lines) ||
+                         b->text.size() >= limits.batch_bytes);
         if (full || eof) break;
         if (!has_line && b->text.size() > kMaxLineBytes) {
           // No newline within the cap (a runaway or binary input,

@@ -245,7 +245,7 @@ TEST(ImportChunked, AMalformedChunkSizeMeansTheDefaults) {
   TempDir dir;
   auto db = OpenDb(dir.Sub("db"));
   Write(dir.Sub("tree.jsonl"), Tree());
-  for (const char* bad : {"0", "-3", "lots", "3x"}) {
+  for (const char* bad : {"0", "-3", "lots", "3x", "99999999999999999999"}) {
     setenv("CANOPY_IMPORT_CHUNK", bad, 1);
     auto fresh = OpenDb(dir.Sub(std::string("db-") + bad));
     ASSERT_OK(fresh->Import(Actor::System(), dir.Sub("tree.jsonl"), ImportOptions(), nullptr));
