@@ -18,6 +18,7 @@ std::string TreeSpec::Name() const {
                 (unsigned long long)seed);
   std::string name = buf;
   if (memberships_per_user != 1) name += "-m" + std::to_string(memberships_per_user);
+  if (device_attributes != 0) name += "-x" + std::to_string(device_attributes);
   return name;
 }
 
@@ -40,6 +41,11 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
   }
   if (spec.memberships_per_user == 0 || spec.memberships_per_user > spec.accounts) {
     return Status::InvalidArgument("tree spec needs 1 <= memberships per user <= accounts");
+  }
+  if (spec.device_attributes > TreeSpec::kMaxDeviceAttributes) {
+    return Status::InvalidArgument("tree spec allows at most " +
+                                   std::to_string(TreeSpec::kMaxDeviceAttributes) +
+                                   " attributes per device");
   }
   *out = GeneratedTree();
   out->spec = spec;
@@ -183,12 +189,36 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
     }
   }
   static const char* const kTypes[] = {"tracker", "sensor", "camera", "gateway"};
+  static const char* const kRegions[] = {"eu-west", "eu-north", "us-east", "ap-south", "sa-east"};
+  char attrs[160];
   for (uint64_t d = 0; d < spec.devices; ++d) {
+    // Attributes: a firmware version, a region, a SIM number, an install
+    // year (the first device_attributes of them).
+    int n = 0;
+    attrs[0] = '\0';
+    if (spec.device_attributes > 0) {
+      n = std::snprintf(attrs, sizeof(attrs), ",\"attributes\":{\"firmware\":\"%llu.%llu.%llu\"",
+                        (unsigned long long)(d % 3 + 1), (unsigned long long)(d % 17),
+                        (unsigned long long)(d % 5));
+      if (spec.device_attributes > 1) {
+        n += std::snprintf(attrs + n, sizeof(attrs) - n, ",\"region\":\"%s\"",
+                           kRegions[out->device_owner[d] % 5]);
+      }
+      if (spec.device_attributes > 2) {
+        n += std::snprintf(attrs + n, sizeof(attrs) - n, ",\"sim\":\"89%016llu\"",
+                           (unsigned long long)(d * 7919 % 10000000000000000ull));
+      }
+      if (spec.device_attributes > 3) {
+        n += std::snprintf(attrs + n, sizeof(attrs) - n, ",\"installed\":\"%llu\"",
+                           (unsigned long long)(2015 + d % 10));
+      }
+      std::snprintf(attrs + n, sizeof(attrs) - n, "}");
+    }
     std::fprintf(f.get(),
                  "{\"type\":\"device\",\"key\":\"dev-%llu\",\"unit_id\":\"U-%llu\","
-                 "\"name\":\"Device %llu\",\"device_type\":\"%s\",\"account\":\"acc-%u\"}\n",
+                 "\"name\":\"Device %llu\",\"device_type\":\"%s\",\"account\":\"acc-%u\"%s}\n",
                  (unsigned long long)d, (unsigned long long)d, (unsigned long long)d,
-                 kTypes[d % 4], out->device_owner[d]);
+                 kTypes[d % 4], out->device_owner[d], attrs);
   }
   if (std::fflush(f.get()) != 0) return Status::IOError("cannot write " + path);
   return Status::Ok();

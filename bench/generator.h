@@ -33,10 +33,15 @@ struct TreeSpec {
   // user whose account has fewer descendants gets fewer. They are drawn
   // after everything else, so the rest of the tree does not depend on it.
   uint32_t memberships_per_user = 1;
+  // Attributes of each device (0..kMaxDeviceAttributes), e.g. a firmware
+  // version and a region, so that files look like real fleets' exports.
+  uint32_t device_attributes = 0;
+  static constexpr uint32_t kMaxDeviceAttributes = 4;
 
   // A short stable name for caching built databases, e.g. "r1-a10000-...".
-  // memberships_per_user appears only when it is not 1, so the names (and
-  // caches) of earlier trees stay valid.
+  // memberships_per_user appears only when it is not 1, and
+  // device_attributes only when it is not 0, so the names (and caches) of
+  // earlier trees stay valid.
   std::string Name() const;
 };
 

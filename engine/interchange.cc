@@ -1,10 +1,31 @@
 // Copyright (c) Canopy authors.
 //
-// Import and export of the JSON Lines interchange format (
-// docs/format.md). Import validates the whole file first, staging every
-// record in memory, then writes it in one step: a WriteBatch for small
-// files, atomic SST ingestion across the key spaces for large ones. A bad
-// line fails the call with its line number and nothing is written.
+// Import and export of the JSON Lines interchange format
+// (docs/format.md). A bad line fails the call with its line number and
+// nothing is written: an import writes its key spaces as SST files in a
+// scratch folder (or one write batch when small) and applies them in one
+// atomic step at the end.
+//
+// Import is a pipeline over batches of whole lines (8 MiB of input each):
+//   1. the calling thread reads a batch (hashing it and carrying it to the
+//      change log's copy of the input);
+//   2. a worker parses its lines: JSON, fields and every check that needs
+//      no state (texts, attributes), keeping the device and entity lines
+//      ready to stage; any other line, or a line with an error, is left to
+//      step 3 (which repeats the checks, so errors read as before);
+//   3. the calling thread sequences the batches in file order: ids, owners,
+//      accounts, users, memberships, roles, the end line, duplicates
+//      against the database, progress;
+//   4. a worker encodes the batch's entities (storage::WriteEntity) into
+//      sorted pieces of the index key spaces and its entity records;
+//   5. the calling thread hands them on in order: entity records (keyed by
+//      new ids, so in order) to SST files written by workers; index pieces
+//      to one ExternalSorter per key space (engine/external_sort.h), which
+//      spills merged runs to the scratch folder beyond a memory budget.
+// At the end every key space is merged into SST files of adjacent key ranges
+// on the workers, refusing duplicate entity keys and unit ids (found
+// adjacent in the merge) by the lines that hold them, and all files are
+// ingested at once.
 //
 // Export writes accounts (tree order: parents first), custom roles, users,
 // memberships and entities, then an end line carrying the record count and
@@ -12,6 +33,9 @@
 // when present.
 
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <unistd.h>
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
@@ -21,7 +45,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <condition_variable>
+#include <cstdarg>
 #include <deque>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +65,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "engine/external_sort.h"
 #include "replication/log.h"
 #include "engine/kv_buffer.h"
 #include "engine/rules.h"
@@ -46,6 +73,7 @@
 #include "query/access.h"
 #include "query/json.h"
 #include "storage/coding.h"
+#include "storage/keys.h"
 #include "storage/labels.h"
 #include "storage/records.h"
 #include "storage/writes.h"
@@ -59,6 +87,8 @@ using query::Catalog;
 
 constexpr size_t kBatchLimit = 100000;  // KV pairs; above it, SST ingestion
 constexpr uint64_t kProgressEvery = 16384;  // lines (import) or entities (export)
+// The longest line accepted (a record's fields are bounded far below).
+constexpr size_t kMaxLineBytes = size_t{64} << 20;
 
 std::string Hex64(uint64_t v) {
   char buf[17];
@@ -66,15 +96,46 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
-// Entity records stream to their SST file while the file is parsed once an
-// import has staged this many entities (below it, they are staged like the
-// other key spaces and may go through one write batch).
-constexpr size_t kStreamEntitiesAfter = 25000;
+// The sizes of an import's bounded buffers. CANOPY_IMPORT_CHUNK=N (tests)
+// makes every one of them N records: batches of N lines, sort pieces
+// spilled to runs past N pairs, SST files of N pairs; so a tiny file takes
+// every path a huge one does.
+struct ImportLimits {
+  size_t batch_bytes = size_t{8} << 20;  // input per batch
+  size_t batch_lines = 0;                // 0: no limit
+  size_t batches_in_flight = 4;
+  // Pieces of all sorted key spaces held in memory before the largest is
+  // spilled to a run file.
+  size_t sort_memory = size_t{192} << 20;
+  size_t sort_records = 0;  // 0: by memory; else spill a key space past N pairs
+  size_t entity_file_bytes = size_t{32} << 20;  // records per entity SST file
+  size_t entity_file_records = 0;
+  size_t entity_files_in_flight = 2;
+  // An SST file of a sorted key space covers about this much (4 files at
+  // least per key space when it is large enough, for the two cores).
+  size_t part_bytes_min = size_t{8} << 20;
+  size_t part_bytes_max = size_t{64} << 20;
+  size_t part_records = 0;
 
-// The scratch folder of one import's SST files, inside the database folder
-// (so that ingestion can move the files), created on first use and removed
-// with everything in it when the import ends, whatever the outcome.
-// Store::Open removes any left by a crash.
+  static ImportLimits FromEnvironment() {
+    ImportLimits l;
+    // Digits only (strtoull would take "-3" as a huge number).
+    if (const char* v = std::getenv("CANOPY_IMPORT_CHUNK"); v != nullptr && *v >= '0' && *v <= '9') {
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v, &end, 10);
+      if (end != nullptr && *end == '\0' && n > 0 && n <= (1u << 30)) {
+        l.batch_lines = l.sort_records = l.entity_file_records = l.part_records = n;
+        l.batches_in_flight = 3;
+      }
+    }
+    return l;
+  }
+};
+
+// The scratch folder of one import's SST and run files, inside the database
+// folder (so that ingestion can move the files), created on first use and
+// removed with everything in it when the import ends, whatever the outcome.
+// Store::Open removes any left by a crash. Thread-safe.
 class ScratchDir {
  public:
   explicit ScratchDir(const std::string& db_path) {
@@ -91,6 +152,7 @@ class ScratchDir {
 
   // The path of `name` inside the folder, creating the folder if needed.
   Status File(std::string_view name, std::string* out) {
+    std::lock_guard<std::mutex> l(mu_);
     if (!created_) {
       std::error_code ec;
       std::filesystem::create_directories(path_, ec);
@@ -100,10 +162,21 @@ class ScratchDir {
     *out = (path_ / std::string(name)).string();
     return Status::Ok();
   }
+  // A new file named `prefix`-N (N counts up).
+  Status NewFile(std::string_view prefix, std::string* out) {
+    uint64_t n;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      n = next_++;
+    }
+    return File(std::string(prefix) + "-" + std::to_string(n), out);
+  }
 
  private:
+  std::mutex mu_;
   std::filesystem::path path_;
   bool created_ = false;
+  uint64_t next_ = 0;
 };
 
 // An SST file writer for key space `cf` with the database's options for it.
@@ -111,11 +184,14 @@ std::unique_ptr<rocksdb::SstFileWriter> NewSstWriter(const storage::Store& store
   rocksdb::Options opts(store.db()->GetDBOptions(), store.db()->GetOptions(store.cf(cf)));
   // SstFileWriter uses the bottommost compression (ZSTD). Imported files
   // usually stay at the bottom level uncompacted, so they keep ZSTD (for
-  // the disk budget) but at level 1, several times faster to write than
-  // the default level 3 for a few percent more bytes.
+  // the disk budget) but at its fastest regular level's faster neighbour,
+  // -1: compression is the largest single cost of an import (a quarter of
+  // its CPU at level 1), and -1 takes about 30% less of it for 7% more
+  // bytes (docs/PERFORMANCE.md, "Bulk import"); level 3, the default,
+  // takes several times longer.
   if (opts.bottommost_compression == rocksdb::kZSTD) {
     opts.bottommost_compression_opts.enabled = true;
-    opts.bottommost_compression_opts.level = 1;
+    opts.bottommost_compression_opts.level = -1;
   }
   if (cf == storage::kChanges) {
     // The change log's copy of the import input: written once, read only by
@@ -123,18 +199,18 @@ std::unique_ptr<rocksdb::SstFileWriter> NewSstWriter(const storage::Store& store
     opts.bottommost_compression = rocksdb::kLZ4Compression;
     opts.compression = rocksdb::kLZ4Compression;
   }
-  return std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), opts, store.cf(cf));
+  // The files are moved into the database and read soon (the catalog
+  // reload, the first queries): keep their pages cached instead of
+  // dropping them every megabyte as written (the default).
+  return std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), opts, store.cf(cf),
+                                                  /*invalidate_page_cache=*/false);
 }
 
 // Adds every pair of `kv` (in key order) to `w`; merge operands for the
-// counters, plain values otherwise. Reads a few entries ahead: after a sort
-// they lie all over the arena.
+// counters, plain values otherwise.
 rocksdb::Status AddAll(rocksdb::SstFileWriter& w, const KvBuffer& kv, bool merge) {
-  constexpr size_t kAhead = 16;
-  for (size_t i = 0; i < kAhead; ++i) kv.Prefetch(i);
   rocksdb::Status s;
   for (size_t i = 0; i < kv.size() && s.ok(); ++i) {
-    kv.Prefetch(i + kAhead);
     rocksdb::Slice k(kv.key(i).data(), kv.key(i).size());
     rocksdb::Slice v(kv.value(i).data(), kv.value(i).size());
     s = merge ? w.Merge(k, v) : w.Put(k, v);
@@ -143,10 +219,9 @@ rocksdb::Status AddAll(rocksdb::SstFileWriter& w, const KvBuffer& kv, bool merge
 }
 
 // Writes pairs given in key order to one SST file on a background thread,
-// fed in chunks through a short queue (so the parser never waits unless
-// the writer falls several chunks behind). Used for the entity records,
-// whose keys (new ids) arrive in order: their file is written while the
-// rest of the import is still being parsed.
+// fed in chunks through a short queue (so the reader never waits unless
+// the writer falls several chunks behind). Used for the change log's copy
+// of the input, whose chunk keys arrive in order.
 class SstStream {
  public:
   SstStream(const storage::Store& store, int cf, std::string path)
@@ -200,7 +275,12 @@ class SstStream {
     cv_.wait(l, [&] { return queue_.size() < kMaxQueued; });
     queue_.push_back(std::move(chunk_));
     chunk_ = KvBuffer();
-    if (more) chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
+    if (!free_.empty()) {  // one the writer is done with: its pages are mapped already
+      chunk_ = std::move(free_.back());
+      free_.pop_back();
+    } else if (more) {
+      chunk_.Reserve(kChunkBytes / 64, kChunkBytes + (64 << 10));
+    }
     cv_.notify_all();
   }
 
@@ -220,17 +300,21 @@ class SstStream {
       } catch (const std::exception& e) {
         status_ = rocksdb::Status::Aborted(e.what());
       }
+      chunk.Clear();
+      std::lock_guard<std::mutex> l(mu_);
+      if (free_.size() < 2) free_.push_back(std::move(chunk));
     }
   }
 
   std::unique_ptr<rocksdb::SstFileWriter> writer_;
   int cf_;
   std::string path_;
-  KvBuffer chunk_;     // being filled by the parser
+  KvBuffer chunk_;     // being filled by the reader
   size_t count_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<KvBuffer> queue_;
+  std::vector<KvBuffer> free_;  // written chunks, for the reader to fill again
   bool closing_ = false;
   bool abandoned_ = false;
   rocksdb::Status status_;  // the writer thread's; read after join
@@ -238,16 +322,27 @@ class SstStream {
 };
 
 // With CANOPY_TRACE_IMPORT set, prints when each import phase ends (parse,
-// sort, write, reload) to stderr: the first tool when an import is slow.
+// finish, sort and write, ingest and reload) and what the sorting did to
+// stderr: the first tool when an import is slow.
 class PhaseTrace {
  public:
   PhaseTrace()
       : on_(std::getenv("CANOPY_TRACE_IMPORT") != nullptr),
         start_(std::chrono::steady_clock::now()) {}
+  bool on() const { return on_; }
   void Mark(const char* phase) const {
     if (!on_) return;
     std::fprintf(stderr, "import: %s done at %.3f s\n", phase,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  [[gnu::format(printf, 2, 3)]] void Note(const char* format, ...) const {
+    if (!on_) return;
+    std::va_list args;
+    va_start(args, format);
+    std::fputs("import: ", stderr);
+    std::vfprintf(stderr, format, args);
+    std::fputc('\n', stderr);
+    va_end(args);
   }
 
  private:
@@ -256,10 +351,15 @@ class PhaseTrace {
 };
 
 // The fields of one JSON object, consumed by name; leftovers are errors.
+// Reset() reuses the storage (one Fields per thread serves every line).
 class Fields {
  public:
-  explicit Fields(simdjson::dom::object obj) {
+  Fields() = default;
+  explicit Fields(simdjson::dom::object obj) { Reset(obj); }
+  void Reset(simdjson::dom::object obj) {
+    fields_.clear();
     for (auto field : obj) fields_.emplace_back(field.key, field.value);
+    used_.assign(fields_.size(), 0);
   }
   // A string field; Status InvalidArgument if wrong type; *present false
   // when absent.
@@ -286,7 +386,18 @@ class Fields {
     *out = b;
     return Status::Ok();
   }
-  Status StringMap(std::string_view name, Attributes* out) {
+  // An object of strings into `out` (cleared first). Its nodes come from,
+  // and its old ones go to, `spare` when given: a map refilled for every
+  // line allocates nothing once warm.
+  Status StringMap(std::string_view name, Attributes* out,
+                   std::vector<Attributes::node_type>* spare = nullptr) {
+    while (!out->empty()) {
+      if (spare == nullptr) {
+        out->clear();
+        break;
+      }
+      spare->push_back(out->extract(out->begin()));
+    }
     simdjson::dom::element e;
     if (!Take(name, &e)) return Status::Ok();
     simdjson::dom::object obj;
@@ -299,7 +410,19 @@ class Fields {
         return Status::InvalidArgument("'" + std::string(name) + "." +
                                        std::string(field.key) + "' must be a string");
       }
-      if (!out->emplace(std::string(field.key), std::string(v)).second) {
+      bool added;
+      if (spare != nullptr && !spare->empty()) {
+        Attributes::node_type node = std::move(spare->back());
+        spare->pop_back();
+        node.key().assign(field.key);
+        node.mapped().assign(v);
+        auto r = out->insert(std::move(node));
+        added = r.inserted;
+        if (!added) spare->push_back(std::move(r.node));
+      } else {
+        added = out->emplace(std::string(field.key), std::string(v)).second;
+      }
+      if (!added) {
         return Status::InvalidArgument("'" + std::string(name) + "' repeats key '" +
                                        std::string(field.key) + "'");
       }
@@ -343,7 +466,6 @@ class Fields {
   // InvalidArgument naming the first field nobody asked for (one given
   // more often than it was asked for is repeated, not unknown).
   Status NoneLeft(std::string_view what) const {
-    used_.resize(fields_.size());
     for (size_t i = 0; i < fields_.size(); ++i) {
       if (used_[i]) continue;
       for (size_t j = 0; j < fields_.size(); ++j) {
@@ -364,10 +486,9 @@ class Fields {
   // "type" (the second "type" field, after the record's own) is read back
   // as export writes it (docs/format.md).
   bool Take(std::string_view name, simdjson::dom::element* e) {
-    used_.resize(fields_.size());
     for (size_t i = 0; i < fields_.size(); ++i) {
-      if (fields_[i].first == name && !used_[i]) {
-        used_[i] = true;
+      if (!used_[i] && fields_[i].first == name) {
+        used_[i] = 1;
         *e = fields_[i].second;
         return true;
       }
@@ -375,8 +496,332 @@ class Fields {
     return false;
   }
   std::vector<std::pair<std::string_view, simdjson::dom::element>> fields_;
-  mutable std::vector<bool> used_ = std::vector<bool>(0);
+  std::vector<uint8_t> used_;
 };
+
+// The texts naming an entity kind's fields in messages ("device key", ...),
+// made once instead of for every line.
+struct KindTexts {
+  std::string kind, record, key, name, type;
+};
+const KindTexts& TextsOf(EntityKind kind) {
+  static const auto* const table = [] {
+    auto* t = new std::array<KindTexts, 5>();
+    for (EntityKind k : kAllEntityKinds) {
+      const std::string n = EntityKindName(k);
+      (*t)[static_cast<int>(k)] = {n, n + " record", n + " key", n + " name", n + " type"};
+    }
+    return t;
+  }();
+  return (*table)[static_cast<int>(kind)];
+}
+
+// The fields of a device or entity line, checked (everything that needs no
+// state: texts, attributes, the unit id rule).
+struct EntityFields {
+  std::string_view key, name, account, unit, type;
+  bool has_unit = false;
+};
+
+// Reads and checks an entity line's fields, in the order (and with the
+// messages) of every other record: required fields, types, no unknown
+// field, texts, attributes (into *attrs), unit id.
+Status ParseEntity(Fields& f, EntityKind kind, EntityFields* out, Attributes* attrs,
+                   std::vector<Attributes::node_type>* spare) {
+  const KindTexts& t = TextsOf(kind);
+  CANOPY_RETURN_IF_ERROR(f.String("key", true, &out->key));
+  CANOPY_RETURN_IF_ERROR(f.String("name", true, &out->name));
+  CANOPY_RETURN_IF_ERROR(f.String("account", true, &out->account));
+  CANOPY_RETURN_IF_ERROR(f.String("unit_id", false, &out->unit, &out->has_unit));
+  CANOPY_RETURN_IF_ERROR(
+      f.String(kind == EntityKind::kDevice ? "device_type" : "type", false, &out->type));
+  CANOPY_RETURN_IF_ERROR(f.StringMap("attributes", attrs, spare));
+  CANOPY_RETURN_IF_ERROR(f.NoneLeft(t.record));
+  CANOPY_RETURN_IF_ERROR(CheckText(t.key, out->key));
+  CANOPY_RETURN_IF_ERROR(CheckText(t.name, out->name));
+  CANOPY_RETURN_IF_ERROR(CheckText(t.type, out->type, true));
+  CANOPY_RETURN_IF_ERROR(CheckAttributes(t.kind, *attrs));
+  if (out->has_unit) {
+    if (kind != EntityKind::kDevice) return Status::InvalidArgument("only devices have a unit id");
+    CANOPY_RETURN_IF_ERROR(CheckText("unit id", out->unit));
+  }
+  return Status::Ok();
+}
+
+// One device or entity line of a batch, ready to stage.
+struct EntityInput {
+  EntityFields f;  // views into the batch's arena
+  uint32_t attrs_begin = 0, attrs_count = 0;  // Batch::attrs, in key order
+  EntityKind kind = EntityKind::kDevice;
+  // Set when the batch is sequenced:
+  EntityId id = kNoId;
+  AccountId owner = kNoId;
+  const std::string* label = nullptr;  // the owner's (stable while importing)
+  uint64_t line_no = 0;
+};
+
+// A batch of whole lines and what the stages make of it.
+struct Batch {
+  enum Stage { kRead, kParsed, kSequenced, kEncoded };
+  enum Kind : uint8_t { kBlank, kEntity, kOther };
+  struct Line {
+    uint32_t begin;  // offset in text
+    uint32_t size;   // with its line end
+    Kind kind;
+    uint32_t entity;  // index into entities when kEntity
+  };
+  uint64_t offset = 0;        // in the file
+  std::string text;           // whole lines (with SIMDJSON_PADDING spare capacity)
+  bool too_long = false;      // no line: the next line is longer than kMaxLineBytes
+  std::vector<Line> lines;
+  std::vector<EntityInput> entities;
+  std::vector<std::pair<std::string_view, std::string_view>> attrs;
+  std::string arena;                 // the entities' strings (reserved: never moves)
+  std::deque<std::string> extra;     // strings of entities staged by the sequencer
+  // Stage 4's output.
+  KvBuffer records, keys, units, visibility;
+  Stage stage = kRead;  // guarded by the pipeline's mutex
+
+  void Reset() {
+    offset = 0;
+    text.clear();
+    too_long = false;
+    lines.clear();
+    entities.clear();
+    attrs.clear();
+    arena.clear();
+    extra.clear();
+    records = KvBuffer();
+    keys = KvBuffer();
+    units = KvBuffer();
+    visibility = KvBuffer();
+    stage = kRead;
+  }
+  // Copies `s` into the arena (whose capacity was reserved up front, so
+  // views into it stay valid); false when it would not fit.
+  bool Keep(std::string_view* s) {
+    if (arena.size() + s->size() > arena.capacity()) return false;
+    const size_t at = arena.size();
+    arena.append(*s);
+    *s = std::string_view(arena.data() + at, s->size());
+    return true;
+  }
+};
+
+// KvBuffers handed back once written (the entity records' after their SST
+// file), for the next batches to fill: their memory is used again instead
+// of being returned and faulted in afresh.
+class BufferPool {
+ public:
+  KvBuffer Get() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (free_.empty()) return KvBuffer();
+    KvBuffer kv = std::move(free_.back());
+    free_.pop_back();
+    return kv;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> l(mu_);
+    free_.clear();
+  }
+  void Put(KvBuffer kv) {
+    kv.Clear();
+    std::lock_guard<std::mutex> l(mu_);
+    if (free_.size() < kKeep) free_.push_back(std::move(kv));
+  }
+
+ private:
+  static constexpr size_t kKeep = 8;
+  std::mutex mu_;
+  std::vector<KvBuffer> free_;
+};
+
+// Stage 2, on a worker: splits the batch into lines and parses the device
+// and entity lines whose every check passes.
+class LineParser {
+ public:
+  void Parse(Batch& b) {
+    b.lines.clear();
+    b.entities.clear();
+    b.attrs.clear();
+    b.arena.clear();
+    // Unescaped strings are never longer than their JSON text.
+    b.arena.reserve(b.text.size() + 16);
+    const char* data = b.text.data();
+    const size_t n = b.text.size();
+    size_t pos = 0;
+    while (pos < n) {
+      const void* nl = std::memchr(data + pos, '\n', n - pos);
+      const size_t end = nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - data) : n;
+      const size_t next = nl != nullptr ? end + 1 : n;
+      Batch::Line line{static_cast<uint32_t>(pos), static_cast<uint32_t>(next - pos),
+                       Batch::kOther, 0};
+      std::string_view text(data + pos, end - pos);
+      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+      if (text.find_first_not_of(" \t") == std::string_view::npos) {
+        line.kind = Batch::kBlank;
+      } else if (Entity(text, b)) {
+        line.kind = Batch::kEntity;
+        line.entity = static_cast<uint32_t>(b.entities.size() - 1);
+      }
+      b.lines.push_back(line);
+      pos = next;
+    }
+  }
+
+ private:
+  // True when `text` is a device or entity line that passes every check
+  // (then staged in b.entities); false for anything else.
+  bool Entity(std::string_view text, Batch& b) {
+    // simdjson reads up to SIMDJSON_PADDING bytes past the line: they lie
+    // within the batch's text or its spare capacity.
+    simdjson::dom::element doc;
+    if (parser_.parse(text.data(), text.size(), false).get(doc)) return false;
+    simdjson::dom::object obj;
+    if (doc.get_object().get(obj)) return false;
+    fields_.Reset(obj);
+    std::string_view type;
+    if (!fields_.String("type", true, &type).ok()) return false;
+    EntityKind kind;
+    if (type == "device") {
+      kind = EntityKind::kDevice;
+    } else if (type == "entity") {
+      std::string_view kind_name;
+      if (!fields_.String("kind", true, &kind_name).ok()) return false;
+      auto k = ParseEntityKind(kind_name);
+      if (!k) return false;
+      kind = *k;
+    } else {
+      return false;
+    }
+    EntityInput in;
+    in.kind = kind;
+    if (!ParseEntity(fields_, kind, &in.f, &attrs_, &spare_).ok()) return false;
+    const size_t arena_before = b.arena.size(), attrs_before = b.attrs.size();
+    bool kept = b.Keep(&in.f.key) && b.Keep(&in.f.name) && b.Keep(&in.f.account) &&
+                b.Keep(&in.f.unit) && b.Keep(&in.f.type);
+    in.attrs_begin = static_cast<uint32_t>(b.attrs.size());
+    for (const auto& [k, v] : attrs_) {
+      std::string_view ks = k, vs = v;
+      kept = kept && b.Keep(&ks) && b.Keep(&vs);
+      b.attrs.emplace_back(ks, vs);
+    }
+    if (!kept) {  // cannot happen (see Parse); the sequencer does it then
+      b.arena.resize(arena_before);
+      b.attrs.resize(attrs_before);
+      return false;
+    }
+    in.attrs_count = static_cast<uint32_t>(b.attrs.size() - in.attrs_begin);
+    b.entities.push_back(in);
+    return true;
+  }
+
+  simdjson::dom::parser parser_;
+  Fields fields_;
+  Attributes attrs_;
+  std::vector<Attributes::node_type> spare_;
+};
+
+// Stage 4, on a worker: the key/value pairs of the batch's entities
+// (storage::WriteEntity), the index key spaces sorted. Entity keys and unit
+// ids carry their line number after the value (8 bytes, big-endian), so a
+// duplicate found in the merge names its lines; the SST writer strips it.
+class EntityEncoder final : public storage::KvSink {
+ public:
+  void Encode(Batch& b, int64_t now, BufferPool* buffers) {
+    b_ = &b;
+    b.records = buffers->Get();
+    size_t n = b.entities.size(), key_bytes = 0, unit_bytes = 0, text_bytes = 0;
+    for (const EntityInput& in : b.entities) {
+      key_bytes += in.f.key.size();
+      unit_bytes += in.f.unit.size();
+      text_bytes += in.f.key.size() + in.f.name.size() + in.f.type.size();
+    }
+    b.records.Reserve(n, b.arena.size() + n * 96);
+    b.keys.Reserve(n, key_bytes + n * 25);
+    b.units.Reserve(n, unit_bytes + n * 16);
+    b.visibility.Reserve(n, text_bytes + n * 48);
+    for (const Batch::Line& line : b.lines) {
+      if (line.kind != Batch::kEntity) continue;
+      const EntityInput& in = b.entities[line.entity];
+      e_.id = in.id;
+      e_.kind = in.kind;
+      e_.key.assign(in.f.key);
+      e_.unit_id.assign(in.f.has_unit ? in.f.unit : std::string_view());
+      e_.name.assign(in.f.name);
+      e_.type.assign(in.f.type);
+      e_.owner = in.owner;
+      e_.created_us = e_.updated_us = now;
+      // The attributes, in key order already: recycled nodes, appended.
+      while (!e_.attributes.empty()) spare_.push_back(e_.attributes.extract(e_.attributes.begin()));
+      for (uint32_t i = 0; i < in.attrs_count; ++i) {
+        const auto& [k, v] = b.attrs[in.attrs_begin + i];
+        if (spare_.empty()) {
+          e_.attributes.emplace_hint(e_.attributes.end(), std::string(k), std::string(v));
+          continue;
+        }
+        Attributes::node_type node = std::move(spare_.back());
+        spare_.pop_back();
+        node.key().assign(k);
+        node.mapped().assign(v);
+        e_.attributes.insert(e_.attributes.end(), std::move(node));
+      }
+      char tag[8];
+      for (int i = 7, v = 0; i >= 0; --i, ++v) tag[i] = static_cast<char>(in.line_no >> (8 * v));
+      tag_ = std::string_view(tag, 8);
+      storage::WriteEntity(*this, nullptr, {}, &e_, *in.label);
+    }
+    b.keys.Sort();
+    b.units.Sort();
+    b.visibility.Sort();
+    b_ = nullptr;
+  }
+  Status status() const { return status_; }
+
+  void Put(int cf, std::string_view key, std::string_view value) override {
+    switch (cf) {
+      case storage::kEntities:
+        b_->records.Add(key, value);
+        return;
+      case storage::kEntityKeys:
+        b_->keys.Add(key, value, tag_);
+        return;
+      case storage::kUnitIds:
+        b_->units.Add(key, value, tag_);
+        return;
+      case storage::kVisibility:
+        b_->visibility.Add(key, value);
+        return;
+      default:
+        if (status_.ok()) status_ = Status::Internal("import: an entity wrote an unexpected key space");
+    }
+  }
+  // An import only adds: nothing is deleted.
+  void Delete(int, std::string_view) override {
+    if (status_.ok()) status_ = Status::Internal("import staging cannot delete keys");
+  }
+  void Merge(int, std::string_view, std::string_view) override {
+    if (status_.ok()) status_ = Status::Internal("import: an entity wrote a merge operand");
+  }
+
+ private:
+  Batch* b_ = nullptr;
+  canopy::Entity e_;
+  std::vector<Attributes::node_type> spare_;
+  std::string_view tag_;
+  Status status_;
+};
+
+// Per worker thread: the parser and encoder (their buffers stay warm from
+// batch to batch; the threads end with the import).
+LineParser& ThreadParser() {
+  thread_local LineParser p;
+  return p;
+}
+EntityEncoder& ThreadEncoder() {
+  thread_local EntityEncoder e;
+  return e;
+}
 
 struct StagedAccount {
   AccountId id;
@@ -387,12 +832,14 @@ struct StagedAccount {
   storage::AccountRecord record;
 };
 
-// Everything an import stages before writing.
+// What an import stages in its sequential step (stage 3): the state every
+// line is checked against, and the non-entity records; their key/value
+// pairs go to `out`.
 class Importer {
  public:
   Importer(const Catalog& catalog, const storage::Store& store, ImportReport* report,
-           ScratchDir* scratch, int64_t now)
-      : c_(catalog), store_(store), report_(report), scratch_(scratch), now_(now), sink_(this) {
+           storage::KvSink* out)
+      : c_(catalog), store_(store), report_(report), out_(out) {
     next_account_ = c_.last_account_id;
     next_user_ = c_.last_user_id;
     next_entity_ = c_.last_entity_id;
@@ -405,9 +852,12 @@ class Importer {
     }
   }
 
-  Status Line(std::string_view line, uint64_t line_no) {
-    line_ = line_no;
+  // A line stage 2 left (not a device or entity that passed its checks):
+  // parsed and checked here, in full. A device or entity is staged in
+  // `batch` (its strings kept there).
+  Status Line(std::string_view line, Batch* batch, uint32_t line_index, uint64_t line_no) {
     simdjson::dom::element doc;
+    // The line lies in the batch's text, with its padding.
     auto err = parser_.parse(line.data(), line.size(), false).get(doc);
     if (err) return Status::InvalidArgument(std::string("not valid JSON: ") + simdjson::error_message(err));
     simdjson::dom::object obj;
@@ -426,13 +876,13 @@ class Importer {
     } else if (type == "membership") {
       s = Membership(f);
     } else if (type == "device") {
-      s = Entity(f, EntityKind::kDevice);
+      s = Entity(f, EntityKind::kDevice, batch, line_index, line_no);
     } else if (type == "entity") {
       std::string_view kind_name;
       CANOPY_RETURN_IF_ERROR(f.String("kind", true, &kind_name));
       auto kind = ParseEntityKind(kind_name);
       if (!kind) return Status::InvalidArgument("unknown entity kind '" + std::string(kind_name) + "'");
-      s = Entity(f, *kind);
+      s = Entity(f, *kind, batch, line_index, line_no);
     } else if (type == "end") {
       uint64_t records = 0;
       std::string_view checksum;
@@ -454,46 +904,19 @@ class Importer {
     return s;
   }
 
+  // A device or entity line stage 2 parsed and checked.
+  Status ParsedEntity(EntityInput& in, uint64_t line_no) {
+    if (ended_) return Status::InvalidArgument("record after the end line");
+    ++records_;
+    return StageEntity(in, line_no);
+  }
+
   bool ended() const { return ended_; }
   const std::string& end_checksum() const { return end_checksum_; }
 
-  // Produces the key/value pairs of every key space.
+  // Produces the key/value pairs of everything but the entities (accounts,
+  // users, memberships, counters, sequences) into the sink.
   Status Finish(int64_t now);
-
-  KvBuffer kvs[storage::kNumCfs];  // kCounters holds merge operands
-  size_t total() const {
-    size_t n = stream_ != nullptr ? stream_->size() : 0;
-    n += log_stream_ != nullptr ? log_stream_->size() : 0;
-    for (const auto& v : kvs) n += v.size();
-    return n;
-  }
-  // The entity records' SST stream (started once there are many), or null
-  // when they are staged in kvs[kEntities].
-  SstStream* entity_stream() { return stream_.get(); }
-  // The change log's copy of the input, chunk by chunk in order: staged
-  // while it is one chunk, then streamed to its own SST file (written on a
-  // background thread while the parse goes on).
-  Status LogChunk(uint64_t revision, uint32_t chunk, std::string_view bytes) {
-    if (log_stream_ == nullptr && chunk > 0) {
-      std::string path;
-      CANOPY_RETURN_IF_ERROR(
-          scratch_->File(std::string(storage::CfName(storage::kChanges)) + "-input.sst", &path));
-      log_stream_ = std::make_unique<SstStream>(store_, storage::kChanges, std::move(path));
-      KvBuffer& staged = kvs[storage::kChanges];
-      for (size_t i = 0; i < staged.size(); ++i) log_stream_->Add(staged.key(i), staged.value(i));
-      staged = KvBuffer();
-    }
-    if (log_stream_ != nullptr) {
-      log_stream_->Add(storage::LogChunkKey(revision, chunk), bytes);
-    } else {
-      kvs[storage::kChanges].Add(storage::LogChunkKey(revision, chunk), bytes);
-    }
-    return Status::Ok();
-  }
-  SstStream* log_stream() { return log_stream_.get(); }
-  // Sorts every key space and refuses duplicate entity keys and unit ids
-  // (found adjacent after sorting), naming the lines.
-  Status SortAndCheck();
 
  private:
   // Resolves an account key to (id, label, depth, tenant, settings).
@@ -645,7 +1068,7 @@ class Importer {
     r.tenant = t.id;
     r.name = std::string(name);
     r.permissions = set.Names();
-    storage::WriteRole(sink_, nullptr, &r);
+    storage::WriteRole(*out_, nullptr, &r);
     staged_roles_.emplace(nk, r.id);
     report_->roles++;
     return Status::Ok();
@@ -743,138 +1166,74 @@ class Importer {
     canopy::Membership m;
     m.role = rid;
     m.branch = b;
-    membership_kvs_.emplace_back(storage::PairKey(uid, a.id), m);
+    memberships_.push_back({uid, a.id, m});
     report_->memberships++;
     return Status::Ok();
   }
 
-  Status Entity(Fields& f, EntityKind kind) {
-    std::string_view key, name, account, unit, type;
-    bool has_unit = false;
-    CANOPY_RETURN_IF_ERROR(f.String("key", true, &key));
-    CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
-    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
-    CANOPY_RETURN_IF_ERROR(f.String("unit_id", false, &unit, &has_unit));
-    CANOPY_RETURN_IF_ERROR(
-        f.String(kind == EntityKind::kDevice ? "device_type" : "type", false, &type));
-    canopy::Entity e;
-    CANOPY_RETURN_IF_ERROR(f.StringMap("attributes", &e.attributes));
-    CANOPY_RETURN_IF_ERROR(f.NoneLeft(std::string(EntityKindName(kind)) + " record"));
-    const std::string kind_name = EntityKindName(kind);
-    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " key", key));
-    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", name));
-    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " type", type, true));
-    CANOPY_RETURN_IF_ERROR(CheckAttributes(kind_name, e.attributes));
-    if (has_unit) {
-      if (kind != EntityKind::kDevice) return Status::InvalidArgument("only devices have a unit id");
-      CANOPY_RETURN_IF_ERROR(CheckText("unit id", unit));
+  // A device or entity line stage 2 did not take (it has an error, which
+  // this finds again): checked in full, then staged like the others.
+  Status Entity(Fields& f, EntityKind kind, Batch* batch, uint32_t line_index, uint64_t line_no) {
+    EntityInput in;
+    in.kind = kind;
+    CANOPY_RETURN_IF_ERROR(ParseEntity(f, kind, &in.f, &attrs_, nullptr));
+    for (std::string_view* s : {&in.f.key, &in.f.name, &in.f.account, &in.f.unit, &in.f.type}) {
+      *s = batch->extra.emplace_back(*s);
     }
-    // One hash lookup per entity: the owner's reference and its index
-    // buckets, cached by account key.
-    auto found = owners_.find(account);
+    in.attrs_begin = static_cast<uint32_t>(batch->attrs.size());
+    in.attrs_count = static_cast<uint32_t>(attrs_.size());
+    for (const auto& [k, v] : attrs_) {
+      batch->attrs.emplace_back(batch->extra.emplace_back(k), batch->extra.emplace_back(v));
+    }
+    batch->entities.push_back(in);
+    Batch::Line& line = batch->lines[line_index];
+    line.kind = Batch::kEntity;
+    line.entity = static_cast<uint32_t>(batch->entities.size() - 1);
+    return StageEntity(batch->entities.back(), line_no);
+  }
+
+  // The stateful part of an entity line: its owner, its key and unit id
+  // against the database (only when it holds entities of the kind;
+  // duplicates within the file are found when the key spaces are merged),
+  // its id.
+  Status StageEntity(EntityInput& in, uint64_t line_no) {
+    // One hash lookup per entity: the owner's reference and its counts,
+    // cached by account key.
+    auto found = owners_.find(in.f.account);
     if (found == owners_.end()) {
       AccountRef ref;
-      CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &ref));
-      found = owners_.emplace(std::string(account), OwnerInfo{ref, {}}).first;
+      CANOPY_RETURN_IF_ERROR(FindAccount(in.f.account, "account", &ref));
+      found = owners_.emplace(std::string(in.f.account), OwnerInfo{ref, {}}).first;
     }
     const AccountRef& owner = found->second.ref;
-    const uint8_t k = static_cast<uint8_t>(kind);
-    key_key_.assign(1, static_cast<char>(k));
-    key_key_.append(key);
-    // Duplicates within the file are found after sorting (SortAndCheck);
-    // against the database only when it holds entities of this kind.
+    const uint8_t k = static_cast<uint8_t>(in.kind);
     if (db_has_kind_[k]) {
       bool taken = false;
-      CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kEntityKeys, key_key_, &taken));
-      if (taken) return Status::AlreadyExists(kind_name + " '" + std::string(key) + "' already exists");
-      if (has_unit) {
-        CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kUnitIds, unit, &taken));
-        if (taken) return Status::AlreadyExists("unit id '" + std::string(unit) + "' is taken");
+      CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kEntityKeys, storage::EntityKeyKey(k, in.f.key), &taken));
+      if (taken) {
+        return Status::AlreadyExists(TextsOf(in.kind).kind + " '" + std::string(in.f.key) +
+                                     "' already exists");
+      }
+      if (in.f.has_unit) {
+        CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kUnitIds, in.f.unit, &taken));
+        if (taken) return Status::AlreadyExists("unit id '" + std::string(in.f.unit) + "' is taken");
       }
     }
-    e.id = ++next_entity_;
-    e.kind = kind;
-    e.key.assign(key);
-    if (has_unit) e.unit_id.assign(unit);
-    e.name.assign(name);
-    e.type.assign(type);
-    e.owner = owner.id;
-    e.created_us = e.updated_us = now_;
-    VisBucket*& bucket = found->second.buckets[k];
-    if (bucket == nullptr) {
-      bucket = &vis_buckets_[owner.id * 8 + k];
-      bucket->label = *owner.label;
-    }
-    sink_.bucket = bucket;
-    storage::WriteEntity(sink_, nullptr, {}, &e, bucket->label);
-    sink_.bucket = nullptr;
-    CANOPY_RETURN_IF_ERROR(sink_.status);
-    entity_lines_.push_back(line_);
+    in.id = ++next_entity_;
+    in.owner = owner.id;
+    in.label = owner.label;
+    in.line_no = line_no;
+    ++found->second.direct[k];
     report_->entities++;
     return Status::Ok();
   }
 
-  // Stages an entity record, or streams it once there are many (see
-  // kStreamEntitiesAfter), moving the ones staged so far to the stream.
-  Status AddEntityRecord(std::string_view key, std::string_view value) {
-    KvBuffer& staged = kvs[storage::kEntities];
-    if (stream_ == nullptr && staged.size() >= kStreamEntitiesAfter) {
-      std::string path;
-      CANOPY_RETURN_IF_ERROR(
-          scratch_->File(std::string(storage::CfName(storage::kEntities)) + ".sst", &path));
-      stream_ = std::make_unique<SstStream>(store_, storage::kEntities, std::move(path));
-      for (size_t i = 0; i < staged.size(); ++i) stream_->Add(staged.key(i), staged.value(i));
-      staged = KvBuffer();
-    }
-    if (stream_ != nullptr) {
-      stream_->Add(key, value);
-    } else {
-      staged.Add(key, value);
-    }
-    return Status::Ok();
-  }
-
-  // The staging of the key spaces as a sink for storage/writes.h: entity
-  // records go to their stream, visibility entries to their owner's bucket.
-  struct VisBucket;
-  class StagingSink final : public storage::KvSink {
-   public:
-    explicit StagingSink(Importer* im) : im_(im) {}
-    void Put(int cf, std::string_view key, std::string_view value) override {
-      if (cf == storage::kEntities) {
-        Status s = im_->AddEntityRecord(key, value);
-        if (!s.ok() && status.ok()) status = s;
-        return;
-      }
-      KvBuffer& kv = im_->kvs[cf];
-      if (cf == storage::kVisibility && bucket != nullptr) {
-        bucket->entries.push_back(static_cast<uint32_t>(kv.size()));
-      }
-      kv.Add(key, value);
-    }
-    // An import only adds: nothing is deleted.
-    void Delete(int, std::string_view) override {
-      if (status.ok()) status = Status::Internal("import staging cannot delete keys");
-    }
-    void Merge(int cf, std::string_view key, std::string_view value) override {
-      im_->kvs[cf].Add(key, value);  // the counters' key space holds merge operands
-    }
-    VisBucket* bucket = nullptr;  // where the next visibility entry goes
-    Status status;
-
-   private:
-    Importer* im_;
-  };
-
   const Catalog& c_;
   const storage::Store& store_;
   ImportReport* report_;
-  ScratchDir* scratch_;
-  std::unique_ptr<SstStream> stream_;
-  std::unique_ptr<SstStream> log_stream_;
+  storage::KvSink* out_;
   simdjson::dom::parser parser_;
-  const int64_t now_;
-  StagingSink sink_;
+  Attributes attrs_;
   uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_;
   bool db_has_kind_[5] = {};
   uint64_t records_ = 0;
@@ -892,33 +1251,25 @@ class Importer {
   std::vector<canopy::User> users_;
   std::unordered_map<std::string, UserId> staged_users_;
   std::set<std::pair<UserId, AccountId>> staged_memberships_;
-  std::vector<std::pair<std::string, canopy::Membership>> membership_kvs_;
-  // The visibility index is appended in file order; each (owner, kind)
-  // bucket lists its entries. Ids grow with the file, so each bucket is in
-  // key order, and laying the buckets out in label order sorts the whole
-  // index without comparing keys.
-  struct VisBucket {
-    std::string label;
-    std::vector<uint32_t> entries;  // indexes into kvs[kVisibility]
+  struct StagedMembership {
+    UserId user;
+    AccountId account;
+    canopy::Membership m;
   };
-  std::unordered_map<uint64_t, VisBucket> vis_buckets_;  // owner id * 8 + kind
-  // Owners by account key: the reference and the index bucket per kind
-  // (whose size is the owner's direct count of that kind).
+  std::vector<StagedMembership> memberships_;
+  // Owners by account key: the reference and the entities it owns
+  // directly, by kind.
   struct OwnerInfo {
     AccountRef ref;
-    VisBucket* buckets[5];
+    int64_t direct[5];
   };
   std::unordered_map<std::string, OwnerInfo, StringHash, std::equal_to<>> owners_;
-  std::string key_key_;             // scratch, reused per entity
-  std::vector<uint64_t> entity_lines_;  // entity id - first id -> line number
-  uint64_t line_ = 0;
-
 };
 
 Status Importer::Finish(int64_t now) {
   for (StagedAccount& a : accounts_) {
     a.record.account.created_us = a.record.account.updated_us = now;
-    storage::WriteAccount(sink_, nullptr, &a.record);
+    storage::WriteAccount(*out_, nullptr, &a.record);
   }
   for (const auto& [id, next] : existing_ordinals_) {
     std::string bytes;
@@ -927,17 +1278,17 @@ Status Importer::Finish(int64_t now) {
     CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &before));
     storage::AccountRecord after = before;
     after.next_child_ordinal = next;
-    storage::WriteAccount(sink_, &before, &after);
+    storage::WriteAccount(*out_, &before, &after);
   }
   for (canopy::User& u : users_) {
     u.created_us = u.updated_us = now;
-    storage::WriteUser(sink_, nullptr, &u);
+    storage::WriteUser(*out_, nullptr, &u);
   }
-  for (auto& [key, m] : membership_kvs_) {
-    m.created_us = now;
-    m.user = storage::DecodeFixed64BE(key.data());
-    m.account = storage::DecodeFixed64BE(key.data() + 8);
-    storage::WriteMembership(sink_, nullptr, &m);
+  for (StagedMembership& s : memberships_) {
+    s.m.created_us = now;
+    s.m.user = s.user;
+    s.m.account = s.account;
+    storage::WriteMembership(*out_, nullptr, &s.m);
   }
   // Counters: direct, plus subtree along every ancestor.
   auto parent_of = [&](AccountId id) -> AccountId {
@@ -945,145 +1296,571 @@ Status Importer::Finish(int64_t now) {
     return c_.account(id)->parent;
   };
   std::map<std::pair<AccountId, uint8_t>, int64_t> direct, subtree;
-  for (const auto& [key, bucket] : vis_buckets_) {
-    direct[{key / 8, static_cast<uint8_t>(key % 8)}] = static_cast<int64_t>(bucket.entries.size());
+  for (const auto& [key, owner] : owners_) {
+    for (EntityKind kind : kAllEntityKinds) {
+      const auto k = static_cast<uint8_t>(kind);
+      if (owner.direct[k] > 0) direct[{owner.ref.id, k}] = owner.direct[k];
+    }
   }
   for (const auto& [key, n] : direct) {
     for (AccountId a = key.first; a != kNoId; a = parent_of(a)) subtree[{a, key.second}] += n;
   }
-  for (const auto& [key, n] : direct) storage::WriteCount(sink_, key.first, key.second, n);
+  for (const auto& [key, n] : direct) storage::WriteCount(*out_, key.first, key.second, n);
   for (const auto& [key, n] : subtree) {
-    storage::WriteCount(sink_, key.first, key.second | storage::kCounterSubtreeBit, n);
+    storage::WriteCount(*out_, key.first, key.second | storage::kCounterSubtreeBit, n);
   }
-  storage::WriteMeta64(sink_, storage::kSeqAccount, next_account_);
-  storage::WriteMeta64(sink_, storage::kSeqUser, next_user_);
-  storage::WriteMeta64(sink_, storage::kSeqEntity, next_entity_);
-  storage::WriteMeta64(sink_, storage::kSeqRole, next_role_);
-  storage::WriteMeta64(sink_, storage::kSeqRootOrdinal, next_root_ordinal_);
-  return sink_.status;
-}
-
-Status Importer::SortAndCheck() {
-  // The two big key spaces sort in parallel with the visibility buckets.
-  std::vector<std::thread> threads;
-  for (int cf : {storage::kEntityKeys, storage::kUnitIds}) {
-    threads.emplace_back([this, cf] { kvs[cf].Sort(); });
-  }
-  {
-    std::vector<std::pair<std::pair<uint8_t, std::string_view>, const VisBucket*>> buckets;
-    buckets.reserve(vis_buckets_.size());
-    for (const auto& [key, b] : vis_buckets_) {
-      buckets.push_back({{static_cast<uint8_t>(key % 8), b.label}, &b});
-    }
-    std::sort(buckets.begin(), buckets.end(),
-              [](const auto& x, const auto& y) { return x.first < y.first; });
-    std::vector<uint32_t> order;
-    order.reserve(kvs[storage::kVisibility].size());
-    for (const auto& [k, b] : buckets) order.insert(order.end(), b->entries.begin(), b->entries.end());
-    kvs[storage::kVisibility].Permute(order);
-    vis_buckets_.clear();
-  }
-  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
-    if (cf != storage::kEntityKeys && cf != storage::kUnitIds) kvs[cf].Sort();
-  }
-  for (auto& t : threads) t.join();
-  const uint64_t first_entity = c_.last_entity_id + 1;
-  auto line_of = [&](std::string_view id_bytes) {
-    uint64_t id = storage::DecodeFixed64BE(id_bytes.data());
-    return entity_lines_[id - first_entity];
-  };
-  // The sort does not keep file order among equal keys: the error names the
-  // later line (the offending one) and the earlier one.
-  auto twice = [&](const KvBuffer& kv, size_t d, const std::string& what) {
-    const uint64_t a = line_of(kv.value(d - 1)), b = line_of(kv.value(d));
-    return Status::InvalidArgument("line " + std::to_string(std::max(a, b)) + ": " + what +
-                                   " appears twice (also on line " +
-                                   std::to_string(std::min(a, b)) + ")");
-  };
-  const KvBuffer& keys = kvs[storage::kEntityKeys];
-  if (size_t d = keys.FindDuplicate(); d < keys.size()) {
-    std::string_view k = keys.key(d);
-    auto kind = static_cast<EntityKind>(static_cast<uint8_t>(k[0]));
-    return twice(keys, d, std::string(EntityKindName(kind)) + " '" + std::string(k.substr(1)) + "'");
-  }
-  const KvBuffer& units = kvs[storage::kUnitIds];
-  if (size_t d = units.FindDuplicate(); d < units.size()) {
-    return twice(units, d, "unit id '" + std::string(units.key(d)) + "'");
-  }
+  storage::WriteMeta64(*out_, storage::kSeqAccount, next_account_);
+  storage::WriteMeta64(*out_, storage::kSeqUser, next_user_);
+  storage::WriteMeta64(*out_, storage::kSeqEntity, next_entity_);
+  storage::WriteMeta64(*out_, storage::kSeqRole, next_role_);
+  storage::WriteMeta64(*out_, storage::kSeqRootOrdinal, next_root_ordinal_);
   return Status::Ok();
 }
 
-// Writes sorted pairs into SST files in `scratch` (and finishes the
-// entity stream, if any), then hands them to `ingest` (which applies them
-// atomically under the catalog lock).
-using IngestFn = std::function<Status(const std::vector<rocksdb::IngestExternalFileArg>&)>;
-Status IngestAll(storage::Store& store, Importer& im, ScratchDir& scratch, const IngestFn& ingest) {
-  std::vector<rocksdb::IngestExternalFileArg> args;
-  std::vector<Status> results(storage::kNumCfs);
-  std::vector<std::thread> threads;
-  std::vector<std::string> paths(storage::kNumCfs);
-  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
-    if (!im.kvs[cf].empty()) {
-      CANOPY_RETURN_IF_ERROR(scratch.File(std::string(storage::CfName(cf)) + ".sst", &paths[cf]));
-    }
-  }
-  auto write_cf = [&](int cf) {
-    std::unique_ptr<rocksdb::SstFileWriter> w = NewSstWriter(store, cf);
-    rocksdb::Status s = w->Open(paths[cf]);
-    if (s.ok()) s = AddAll(*w, im.kvs[cf], cf == storage::kCounters);
-    if (s.ok()) s = w->Finish();
-    results[cf] = storage::FromRocks(s, std::string("import: write ") + storage::CfName(cf) + " file");
-  };
-  std::vector<int> cfs;
-  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
-    if (!im.kvs[cf].empty()) cfs.push_back(cf);
-  }
-  // Largest first, so the workers finish together.
-  std::sort(cfs.begin(), cfs.end(),
-            [&](int a, int b) { return im.kvs[a].bytes() > im.kvs[b].bytes(); });
-  // The two largest key spaces in parallel with the rest.
-  const unsigned workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
-  std::atomic<size_t> next{0};
-  for (unsigned t = 0; t < workers; ++t) {
-    threads.emplace_back([&] {
-      for (size_t i = next++; i < cfs.size(); i = next++) write_cf(cfs[i]);
-    });
-  }
-  // Meanwhile, the streams write their last chunks.
-  SstStream* stream = im.entity_stream();
-  Status streamed = stream != nullptr ? stream->Finish() : Status::Ok();
-  SstStream* log_stream = im.log_stream();
-  Status log_streamed = log_stream != nullptr ? log_stream->Finish() : Status::Ok();
-  for (auto& t : threads) t.join();
-  CANOPY_RETURN_IF_ERROR(streamed);
-  CANOPY_RETURN_IF_ERROR(log_streamed);
-  for (int cf : cfs) {
-    CANOPY_RETURN_IF_ERROR(results[cf]);
-    rocksdb::IngestExternalFileArg arg;
-    arg.column_family = store.cf(cf);
-    arg.external_files.push_back(paths[cf]);
-    arg.options.move_files = true;
-    args.push_back(std::move(arg));
-  }
-  // A stream's file joins its key space's argument (their keys do not
-  // overlap: the staged entry sorts before the streamed input chunks).
-  for (SstStream* s : {stream, log_stream}) {
-    if (s == nullptr) continue;
-    auto same = std::find_if(args.begin(), args.end(), [&](const auto& a) {
-      return a.column_family == store.cf(s->cf());
-    });
-    if (same != args.end()) {
-      same->external_files.push_back(s->path());
-      continue;
-    }
-    rocksdb::IngestExternalFileArg arg;
-    arg.column_family = store.cf(s->cf());
-    arg.external_files.push_back(s->path());
-    arg.options.move_files = true;
-    args.push_back(std::move(arg));
-  }
-  return ingest(args);
+// The kinds of work an import does, for the trace's CPU time per kind.
+enum class Work { kRead, kParse, kSequence, kEncode, kCommit, kEntityFiles, kSpill, kKeySpaceFiles,
+                  kFinish, kCount };
+constexpr const char* kWorkNames[] = {"read",        "parse", "sequence", "encode",
+                                      "commit",      "entity files", "spill", "key space files",
+                                      "finish"};
+
+int64_t ThreadCpuNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
+
+// What the import's tasks share with the thread that waits for them: one
+// mutex and condition for every hand-over (batch stages, files written,
+// spills), and the first failure.
+struct PipelineSync {
+  std::mutex mu;
+  std::condition_variable cv;
+  Status failure;                      // guarded by mu
+  std::atomic<bool> cancelled{false};  // set on failure: queued tasks skip their work
+  bool timed = false;                  // CPU time per kind of work (the trace)
+  std::atomic<int64_t> cpu_nanos[static_cast<int>(Work::kCount)] = {};
+
+  void Fail(Status s) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (failure.ok()) failure = std::move(s);
+    }
+    cancelled = true;
+    cv.notify_all();
+  }
+  Status failed() {
+    std::lock_guard<std::mutex> l(mu);
+    return failure;
+  }
+  // Runs fn on the calling thread, counting its CPU time as `work`.
+  template <typename Fn>
+  auto Timed(Work work, Fn&& fn) {
+    struct Clock {
+      PipelineSync* s;
+      Work w;
+      int64_t start;
+      ~Clock() {
+        if (s->timed) s->cpu_nanos[static_cast<int>(w)] += ThreadCpuNanos() - start;
+      }
+    } clock{this, work, timed ? ThreadCpuNanos() : 0};
+    return fn();
+  }
+  std::string CpuTimes() const {
+    std::string out;
+    for (int i = 0; i < static_cast<int>(Work::kCount); ++i) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%s%s %.3f s", out.empty() ? "" : ", ", kWorkNames[i],
+                    static_cast<double>(cpu_nanos[i].load()) / 1e9);
+      out += buf;
+    }
+    return out;
+  }
+  // Runs fn as a pool task: a failure or exception is recorded, and the
+  // waiting thread woken either way. `urgent` tasks go before the queued
+  // ones.
+  void Submit(TaskPool& pool, Work work, std::function<Status()> fn, bool urgent = false) {
+    pool.Submit([this, work, fn = std::move(fn)] {
+      if (!cancelled) {
+        Status s;
+        try {
+          s = Timed(work, fn);
+        } catch (const std::exception& e) {
+          s = Status::Internal(std::string("import failed: ") + e.what());
+        }
+        if (!s.ok()) Fail(std::move(s));
+      }
+      std::lock_guard<std::mutex> l(mu);
+      cv.notify_all();
+    }, urgent);
+  }
+  // Waits until `ready` (checked under the mutex) or a failure.
+  template <typename Ready>
+  Status WaitFor(Ready ready) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return !failure.ok() || ready(); });
+    return failure;
+  }
+};
+
+// A duplicate entity key or unit id found when merging (the first in key
+// order of its SST file's range).
+struct Duplicate {
+  std::string key;
+  uint64_t first_line = 0, second_line = 0;
+};
+
+// The import's output (stage 5 and the end): the key spaces as sorted
+// pieces in ExternalSorters, the entity records as SST files written on
+// the pool, the change log's copy of the input streamed to its own file,
+// and at the end the SST files of every key space (or one write batch for
+// a small import). As a KvSink it takes the pairs of everything but the
+// entities (accounts, users, roles, counters, the log entry).
+class ImportOutput final : public storage::KvSink {
+ public:
+  ImportOutput(const storage::Store& store, ScratchDir* scratch, TaskPool* pool,
+               PipelineSync* sync, BufferPool* buffers, const ImportLimits& limits)
+      : store_(store), scratch_(scratch), pool_(pool), sync_(sync), buffers_(buffers),
+        limits_(limits) {
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+      sorters_[cf] = std::make_unique<ExternalSorter>([this, cf](std::string* path) {
+        return scratch_->NewFile(std::string(storage::CfName(cf)) + ".run", path);
+      });
+    }
+  }
+
+  // KvSink: staged per key space, handed on in sorted pieces.
+  void Put(int cf, std::string_view key, std::string_view value) override {
+    if (cf == storage::kEntities || cf == storage::kEntityKeys || cf == storage::kUnitIds ||
+        cf == storage::kVisibility) {
+      return Fail(Status::Internal("import: entity keys staged out of order"));
+    }
+    Stage(cf, key, value);
+  }
+  void Merge(int cf, std::string_view key, std::string_view value) override {
+    if (cf != storage::kCounters) return Fail(Status::Internal("import: unexpected merge operand"));
+    Stage(cf, key, value);  // the counters' key space holds merge operands only
+  }
+  // An import only adds: nothing is deleted.
+  void Delete(int, std::string_view) override {
+    Fail(Status::Internal("import staging cannot delete keys"));
+  }
+  Status status() const { return status_; }
+
+  // The change log's copy of the input, chunk by chunk in order: staged
+  // while it is one chunk, then streamed to its own SST file (written on a
+  // background thread while the import goes on).
+  Status LogChunk(uint64_t revision, uint32_t chunk, std::string_view bytes) {
+    if (log_stream_ == nullptr && chunk > 0) {
+      std::string path;
+      CANOPY_RETURN_IF_ERROR(
+          scratch_->File(std::string(storage::CfName(storage::kChanges)) + "-input.sst", &path));
+      log_stream_ = std::make_unique<SstStream>(store_, storage::kChanges, std::move(path));
+      for (size_t i = 0; i < log_staged_.size(); ++i) {
+        log_stream_->Add(log_staged_.key(i), log_staged_.value(i));
+      }
+      log_staged_ = KvBuffer();
+    }
+    if (log_stream_ != nullptr) {
+      log_stream_->Add(storage::LogChunkKey(revision, chunk), bytes);
+    } else {
+      log_staged_.Add(storage::LogChunkKey(revision, chunk), bytes);
+    }
+    return Status::Ok();
+  }
+
+  // A batch's output, in file order (the calling thread).
+  Status Commit(Batch& b) {
+    if (!b.records.empty()) {
+      entity_records_ += b.records.size();
+      group_bytes_ += b.records.bytes();
+      group_records_ += b.records.size();
+      group_.push_back(std::move(b.records));
+      const bool full = limits_.entity_file_records > 0
+                            ? group_records_ >= limits_.entity_file_records
+                            : group_bytes_ >= limits_.entity_file_bytes;
+      if (full) CANOPY_RETURN_IF_ERROR(WriteEntityFile());
+    }
+    CANOPY_RETURN_IF_ERROR(AddPiece(storage::kEntityKeys, std::move(b.keys)));
+    CANOPY_RETURN_IF_ERROR(AddPiece(storage::kUnitIds, std::move(b.units)));
+    return AddPiece(storage::kVisibility, std::move(b.visibility));
+  }
+
+  // Pairs staged so far.
+  uint64_t total() const {
+    uint64_t n = entity_records_ + log_staged_.size() + (log_stream_ ? log_stream_->size() : 0);
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) n += sorters_[cf]->size() + staged_[cf].size();
+    return n;
+  }
+  // Whether the import goes through one write batch: small, and nothing
+  // written to files yet.
+  bool UseBatch() const {
+    return total() <= kBatchLimit && entity_files_.empty() && log_stream_ == nullptr && !spilled_;
+  }
+
+  // Starts writing the SST files of the entity index key spaces and the
+  // last entity records (the bulk of a large import) while the calling
+  // thread stages the rest. Only once UseBatch() can no longer become true.
+  Status StartEntityFiles() {
+    if (UseBatch()) return Status::Ok();
+    if (!group_.empty()) CANOPY_RETURN_IF_ERROR(WriteEntityFile());
+    for (int cf : {storage::kVisibility, storage::kEntityKeys, storage::kUnitIds}) {
+      CANOPY_RETURN_IF_ERROR(WriteKeySpace(cf));
+    }
+    return Status::Ok();
+  }
+
+  // Writes the SST files of every key space not written yet, waits for all
+  // of them, and returns the ingestion arguments; or, when an entity key
+  // or unit id appears twice, *duplicate names it (nothing is ingested).
+  Status WriteFiles(std::vector<rocksdb::IngestExternalFileArg>* args, std::string* duplicate) {
+    if (!group_.empty()) CANOPY_RETURN_IF_ERROR(WriteEntityFile());
+    FlushStaged();
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) CANOPY_RETURN_IF_ERROR(WriteKeySpace(cf));
+    Status streamed = log_stream_ != nullptr ? log_stream_->Finish() : Status::Ok();
+    pool_->Wait();
+    CANOPY_RETURN_IF_ERROR(sync_->failed());
+    CANOPY_RETURN_IF_ERROR(streamed);
+    if (FirstDuplicate(duplicate)) return Status::Ok();
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+      rocksdb::IngestExternalFileArg arg;
+      arg.column_family = store_.cf(cf);
+      arg.options.move_files = true;
+      if (cf == storage::kEntities) arg.external_files = entity_files_;
+      for (const Part& p : parts_[cf]) {
+        if (p.pairs > 0) arg.external_files.push_back(p.path);
+      }
+      // The input's chunks sort after the log entry (same revision, longer
+      // keys): the stream's file does not overlap the entry's.
+      if (cf == storage::kChanges && log_stream_ != nullptr) {
+        arg.external_files.push_back(log_stream_->path());
+      }
+      if (!arg.external_files.empty()) args->push_back(std::move(arg));
+    }
+    return Status::Ok();
+  }
+
+  // The small import's path: every pair into `batch`; or *duplicate.
+  Status FillBatch(storage::BatchSink* sink, std::string* duplicate) {
+    FlushStaged();
+    for (const KvBuffer& kv : group_) {
+      for (size_t i = 0; i < kv.size(); ++i) sink->Put(storage::kEntities, kv.key(i), kv.value(i));
+    }
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+      parts_[cf].emplace_back();
+      Part& p = parts_[cf].back();
+      CANOPY_RETURN_IF_ERROR(Drain(cf, *sorters_[cf]->Read("", ""), &p,
+                                   [&](std::string_view k, std::string_view v) {
+        if (cf == storage::kCounters) {
+          sink->Merge(cf, k, v);
+        } else {
+          sink->Put(cf, k, v);
+        }
+        return rocksdb::Status::OK();
+      }));
+    }
+    FirstDuplicate(duplicate);
+    return Status::Ok();
+  }
+
+  // Frees the pairs held in memory (once written: Describe still works).
+  void Release() {
+    for (auto& sorter : sorters_) sorter->Release();
+    for (KvBuffer& kv : staged_) kv = KvBuffer();
+    group_.clear();
+    log_staged_ = KvBuffer();
+  }
+
+  // For the trace: pairs, runs, files and their bytes per key space.
+  std::string Describe() const {
+    std::string s;
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+      std::vector<std::string> files;
+      if (cf == storage::kEntities) files = entity_files_;
+      for (const Part& p : parts_[cf]) {
+        if (p.pairs > 0 && !p.path.empty()) files.push_back(p.path);
+      }
+      if (cf == storage::kChanges && log_stream_ != nullptr) files.push_back(log_stream_->path());
+      if (sorters_[cf]->size() == 0 && files.empty()) continue;
+      uint64_t bytes = 0;
+      for (const std::string& f : files) {
+        std::error_code ec;
+        const auto n = std::filesystem::file_size(f, ec);
+        if (!ec) bytes += n;
+      }
+      char line[200];
+      std::snprintf(line, sizeof(line), "%s%s: %llu pairs, %zu runs, %zu files of %.1f MB",
+                    s.empty() ? "" : "; ", storage::CfName(cf),
+                    static_cast<unsigned long long>(cf == storage::kEntities ? entity_records_
+                                                                              : sorters_[cf]->size()),
+                    sorters_[cf]->runs(), files.size(), static_cast<double>(bytes) / 1e6);
+      s += line;
+    }
+    return s;
+  }
+
+ private:
+  // One SST file of a key space's range [begin, end), or one range drained
+  // into a write batch.
+  struct Part {
+    std::string begin, end, path;
+    uint64_t pairs = 0;
+    bool duplicate = false;
+    Duplicate dup;
+  };
+
+  void Fail(Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+  void Stage(int cf, std::string_view key, std::string_view value) {
+    KvBuffer& kv = staged_[cf];
+    kv.Add(key, value);
+    const bool full = limits_.sort_records > 0 ? kv.size() >= limits_.sort_records
+                                               : kv.bytes() >= (size_t{4} << 20);
+    if (full) {
+      kv.Sort();
+      Status s = AddPiece(cf, std::move(kv));
+      kv = KvBuffer();
+      if (!s.ok()) Fail(s);
+    }
+  }
+  void FlushStaged() {
+    // A one-chunk input's copy joins the log entry's key space.
+    for (size_t i = 0; i < log_staged_.size(); ++i) {
+      Stage(storage::kChanges, log_staged_.key(i), log_staged_.value(i));
+    }
+    log_staged_ = KvBuffer();
+    for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+      if (staged_[cf].empty()) continue;
+      staged_[cf].Sort();
+      Status s = AddPiece(cf, std::move(staged_[cf]));
+      staged_[cf] = KvBuffer();
+      if (!s.ok()) Fail(s);
+    }
+  }
+
+  // Hands a sorted piece to its key space's sorter, then spills what the
+  // memory budget asks for (the calling thread waits when spilling falls
+  // far behind).
+  Status AddPiece(int cf, KvBuffer piece) {
+    if (piece.empty()) return Status::Ok();
+    sorters_[cf]->Add(std::move(piece));
+    if (limits_.sort_records > 0) {
+      // Tests: every key space spills past N pairs in memory.
+      if (sorters_[cf]->memory_pairs() >= limits_.sort_records) {
+        CANOPY_RETURN_IF_ERROR(sync_->WaitFor([&] { return !spilling_[cf]; }));
+        Spill(cf);
+      }
+      return Status::Ok();
+    }
+    while (true) {
+      size_t memory = 0, largest = 0;
+      int pick = -1;
+      for (int c = 0; c < storage::kNumCfs; ++c) {
+        const size_t m = sorters_[c]->memory();
+        memory += m;
+        bool busy;
+        {
+          std::lock_guard<std::mutex> l(sync_->mu);
+          busy = spilling_[c];
+        }
+        if (!busy && m > largest) largest = m, pick = c;
+      }
+      if (memory <= limits_.sort_memory) return Status::Ok();
+      if (pick >= 0 && largest >= limits_.sort_memory / 16) {
+        Spill(pick);
+        continue;
+      }
+      if (memory <= limits_.sort_memory + limits_.sort_memory / 2) return Status::Ok();
+      // Spills are behind: wait for one to finish.
+      CANOPY_RETURN_IF_ERROR(sync_->WaitFor([&] {
+        for (bool s : spilling_) {
+          if (s) return false;
+        }
+        return true;
+      }));
+    }
+  }
+
+  void Spill(int cf) {
+    {
+      std::lock_guard<std::mutex> l(sync_->mu);
+      spilling_[cf] = true;
+    }
+    spilled_ = true;
+    ExternalSorter* sorter = sorters_[cf].get();
+    sync_->Submit(*pool_, Work::kSpill, [this, sorter, cf] {
+      Status s = sorter->Spill();
+      std::lock_guard<std::mutex> l(sync_->mu);
+      spilling_[cf] = false;
+      return s;
+    });
+  }
+
+  // Writes the entity records gathered since the last file to a new SST
+  // file on the pool (their ids grow, so the files do not overlap); the
+  // calling thread waits while too many are being written.
+  Status WriteEntityFile() {
+    CANOPY_RETURN_IF_ERROR(sync_->WaitFor(
+        [&] { return entity_files_writing_ < limits_.entity_files_in_flight; }));
+    std::string path;
+    CANOPY_RETURN_IF_ERROR(scratch_->File(std::string(storage::CfName(storage::kEntities)) + "-" +
+                                              std::to_string(entity_files_.size()) + ".sst",
+                                          &path));
+    entity_files_.push_back(path);
+    auto group = std::make_shared<std::vector<KvBuffer>>(std::move(group_));
+    group_.clear();
+    group_bytes_ = group_records_ = 0;
+    {
+      std::lock_guard<std::mutex> l(sync_->mu);
+      ++entity_files_writing_;
+    }
+    sync_->Submit(*pool_, Work::kEntityFiles, [this, group, path] {
+      std::unique_ptr<rocksdb::SstFileWriter> w = NewSstWriter(store_, storage::kEntities);
+      rocksdb::Status s = w->Open(path);
+      for (const KvBuffer& kv : *group) {
+        if (s.ok()) s = AddAll(*w, kv, /*merge=*/false);
+      }
+      if (s.ok()) s = w->Finish();
+      for (KvBuffer& kv : *group) buffers_->Put(std::move(kv));
+      group->clear();
+      std::lock_guard<std::mutex> l(sync_->mu);
+      --entity_files_writing_;
+      return storage::FromRocks(s, "import: write entities file");
+    });
+    return Status::Ok();
+  }
+
+  // Writes key space `cf` (everything staged for it) as SST files of
+  // adjacent ranges on the pool, once.
+  Status WriteKeySpace(int cf) {
+    if (written_[cf]) return Status::Ok();
+    written_[cf] = true;
+    ExternalSorter& sorter = *sorters_[cf];
+    if (sorter.size() == 0) return Status::Ok();
+    CANOPY_RETURN_IF_ERROR(sync_->WaitFor([&] { return !spilling_[cf]; }));
+    size_t parts;
+    if (limits_.part_records > 0) {
+      parts = static_cast<size_t>((sorter.size() + limits_.part_records - 1) / limits_.part_records);
+    } else {
+      const uint64_t target = std::clamp<uint64_t>(sorter.bytes() / 4, limits_.part_bytes_min,
+                                                   limits_.part_bytes_max);
+      parts = static_cast<size_t>((sorter.bytes() + target - 1) / target);
+    }
+    std::vector<std::string> cuts = sorter.Splitters(parts);
+    const size_t first = parts_[cf].size();
+    for (size_t i = 0; i <= cuts.size(); ++i) {
+      Part p;
+      p.begin = i == 0 ? std::string() : cuts[i - 1];
+      p.end = i == cuts.size() ? std::string() : cuts[i];
+      CANOPY_RETURN_IF_ERROR(
+          scratch_->File(std::string(storage::CfName(cf)) + "-" + std::to_string(i) + ".sst", &p.path));
+      parts_[cf].push_back(std::move(p));
+    }
+    for (size_t i = first; i < parts_[cf].size(); ++i) {
+      Part* p = &parts_[cf][i];  // parts_[cf] does not grow any more
+      sync_->Submit(*pool_, Work::kKeySpaceFiles, [this, cf, p, &sorter] {
+        std::unique_ptr<rocksdb::SstFileWriter> w = NewSstWriter(store_, cf);
+        bool opened = false;
+        const bool merge = cf == storage::kCounters;
+        Status s = Drain(cf, *sorter.Read(p->begin, p->end), p,
+                         [&](std::string_view k, std::string_view v) {
+                           if (!opened) {
+                             opened = true;
+                             rocksdb::Status o = w->Open(p->path);
+                             if (!o.ok()) return o;
+                           }
+                           const rocksdb::Slice ks(k.data(), k.size()), vs(v.data(), v.size());
+                           return merge ? w->Merge(ks, vs) : w->Put(ks, vs);
+                         });
+        if (s.ok() && opened && !p->duplicate) {
+          s = storage::FromRocks(w->Finish(), std::string("import: write ") +
+                                                  storage::CfName(cf) + " file");
+        }
+        return s;
+      });
+    }
+    return Status::Ok();
+  }
+
+  // Feeds a range's pairs to `add` (key, value without the line tag),
+  // stopping at the first duplicate of an entity key or unit id.
+  template <typename Add>
+  Status Drain(int cf, SortedCursor& cur, Part* p, Add add) {
+    const bool tagged = cf == storage::kEntityKeys || cf == storage::kUnitIds;
+    std::string prev;
+    uint64_t prev_line = 0;
+    for (; cur.Valid(); cur.Next()) {
+      if (sync_->cancelled) return Status::Ok();
+      std::string_view k = cur.key(), v = cur.value();
+      if (tagged) {
+        if (v.size() < 8) return Status::Internal("import: an index pair lost its line");
+        const uint64_t line = storage::DecodeFixed64BE(v.data() + v.size() - 8);
+        v.remove_suffix(8);
+        if (p->pairs > 0 && k == prev) {
+          p->duplicate = true;
+          p->dup = {std::string(k), prev_line, line};
+          return Status::Ok();
+        }
+        prev.assign(k);
+        prev_line = line;
+      }
+      rocksdb::Status s = add(k, v);
+      if (!s.ok()) {
+        return storage::FromRocks(s, std::string("import: write ") + storage::CfName(cf) + " file");
+      }
+      ++p->pairs;
+    }
+    return cur.status();
+  }
+
+  // The message of the first duplicate in key order (entity keys before
+  // unit ids), naming the later line (the offending one) and the earlier.
+  bool FirstDuplicate(std::string* out) const {
+    for (int cf : {storage::kEntityKeys, storage::kUnitIds}) {
+      for (const Part& p : parts_[cf]) {
+        if (!p.duplicate) continue;
+        std::string what;
+        if (cf == storage::kEntityKeys) {
+          const auto kind = static_cast<EntityKind>(static_cast<uint8_t>(p.dup.key[0]));
+          what = std::string(EntityKindName(kind)) + " '" + p.dup.key.substr(1) + "'";
+        } else {
+          what = "unit id '" + p.dup.key + "'";
+        }
+        const uint64_t a = p.dup.first_line, b = p.dup.second_line;
+        *out = "line " + std::to_string(std::max(a, b)) + ": " + what +
+               " appears twice (also on line " + std::to_string(std::min(a, b)) + ")";
+        return true;
+      }
+    }
+    return false;
+  }
+
+  const storage::Store& store_;
+  ScratchDir* scratch_;
+  TaskPool* pool_;
+  PipelineSync* sync_;
+  BufferPool* buffers_;
+  const ImportLimits limits_;
+  Status status_;  // of the sink
+
+  std::unique_ptr<ExternalSorter> sorters_[storage::kNumCfs];
+  KvBuffer staged_[storage::kNumCfs];      // the sink's pairs not yet in a piece
+  bool spilling_[storage::kNumCfs] = {};  // guarded by sync_->mu
+  bool spilled_ = false;
+  bool written_[storage::kNumCfs] = {};
+  std::deque<Part> parts_[storage::kNumCfs];  // a deque: tasks hold pointers
+
+  std::vector<KvBuffer> group_;  // entity records not yet in a file
+  size_t group_bytes_ = 0, group_records_ = 0;
+  uint64_t entity_records_ = 0;
+  std::vector<std::string> entity_files_;
+  size_t entity_files_writing_ = 0;  // guarded by sync_->mu
+
+  KvBuffer log_staged_;
+  std::unique_ptr<SstStream> log_stream_;
+};
 
 }  // namespace
 
@@ -1202,11 +1979,34 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     total = static_cast<uint64_t>(in.tellg());
     in.seekg(0);
   }
+  const std::string quoted = "import '" + std::string(path) + "'";
 
   PhaseTrace trace;
+  const ImportLimits limits = ImportLimits::FromEnvironment();
   try {
-    ScratchDir scratch(store_->path());  // outlives the importer's stream
-    Importer im(cat(), *store_, rep, &scratch, entry->time_us);
+    ScratchDir scratch(store_->path());  // outlives everything writing into it
+    PipelineSync sync;
+    sync.timed = trace.on();
+    // Two workers, or as many as there are cores up to four: the calling
+    // thread reads and sequences, which is light.
+    TaskPool pool(std::clamp(std::thread::hardware_concurrency(), 2u, 4u));
+    BufferPool buffers;
+    ImportOutput out(*store_, &scratch, &pool, &sync, &buffers, limits);
+    auto importer = std::make_unique<Importer>(cat(), *store_, rep, &out);
+    Importer& im = *importer;
+    std::deque<std::unique_ptr<Batch>> batches;  // in file order, not yet committed
+    std::vector<std::unique_ptr<Batch>> spare_batches;
+    // Whatever happens, the pool's tasks end before what they use goes
+    // (skipping their work once the import has failed).
+    struct StopTasks {
+      PipelineSync& sync;
+      TaskPool& pool;
+      ~StopTasks() {
+        sync.cancelled = true;
+        pool.Wait();
+      }
+    } stop_tasks{sync, pool};
+
     // The change log carries the import's input (so a follower replays it),
     // staged chunk by chunk as the file is read.
     const uint64_t rev = revision_.load() + 1;
@@ -1229,11 +2029,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       while (n > 0 && carried.ok()) {
         const size_t take = std::min(n, kLogChunk - chunk.size());
         if (chunk.empty() && take == kLogChunk) {
-          carried = im.LogChunk(rev, chunks++, std::string_view(data, take));  // no copy
+          carried = out.LogChunk(rev, chunks++, std::string_view(data, take));  // no copy
         } else {
           chunk.append(data, take);
           if (chunk.size() == kLogChunk) {
-            carried = im.LogChunk(rev, chunks++, chunk);
+            carried = out.LogChunk(rev, chunks++, chunk);
             chunk.clear();
           }
         }
@@ -1241,92 +2041,208 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         n -= take;
       }
     };
-    // A device line is ~150 bytes: reserve room for the big key spaces so
-    // their arenas never copy while growing (untouched room costs nothing).
-    im.kvs[storage::kEntities].Reserve(std::min<uint64_t>(total / 100, kStreamEntitiesAfter),
-                                       std::min<uint64_t>(total, kStreamEntitiesAfter * 256));
-    im.kvs[storage::kVisibility].Reserve(total / 100, total / 2);
-    im.kvs[storage::kEntityKeys].Reserve(total / 100, total / 4);
-    im.kvs[storage::kUnitIds].Reserve(total / 100, total / 4);
+    // The end line's checksum covers every byte before it.
     XXH3_state_t* hash = XXH3_createState();
     std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_owner(hash, XXH3_freeState);
     XXH3_64bits_reset(hash);
 
-    // Read in chunks; parse whole lines from a padded buffer.
-    constexpr size_t kChunk = size_t{16} << 20;
-    // The longest line accepted (a record's fields are bounded far below).
-    constexpr size_t kMaxLineBytes = size_t{64} << 20;
-    std::string buf;
-    size_t start = 0;  // first unparsed byte of buf
-    uint64_t line_no = 0;
-    uint64_t consumed = 0;
+    // Stage 1: reads the next batch of whole lines (the last line may lack
+    // its newline). With batch_lines, at most that many lines.
+    std::string rest;  // bytes read after the last batch's end
     bool eof = false;
-    while (true) {
-      size_t nl = buf.find('\n', start);
-      if (nl == std::string::npos && !eof) {
-        if (buf.size() - start > kMaxLineBytes) {
-          // No newline within the cap (a runaway or binary input, /dev/zero):
-          // stop before memory runs out.
-          return Status::InvalidArgument(
-              "import '" + std::string(path) + "' line " + std::to_string(line_no + 1) +
-              " is longer than " + std::to_string(kMaxLineBytes >> 20) +
-              " MiB (is it a JSON Lines file?); nothing was imported");
-        }
-        buf.erase(0, start);
-        start = 0;
-        size_t old = buf.size();
-        buf.resize(old + kChunk + simdjson::SIMDJSON_PADDING);
-        in.read(buf.data() + old, kChunk);
-        size_t got = static_cast<size_t>(in.gcount());
-        buf.resize(old + got);
-        if (got > 0) carry(buf.data() + old, got);
-        if (got == 0) eof = true;
-        if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
-        continue;
+    uint64_t offset = 0;
+    auto count_lines = [&](std::string_view s, size_t limit, size_t* cut) {
+      size_t n = 0, pos = 0;
+      *cut = 0;
+      while (n < limit) {
+        const size_t nl = s.find('\n', pos);
+        if (nl == std::string_view::npos) break;
+        pos = nl + 1;
+        *cut = pos;
+        ++n;
       }
-      size_t end = nl == std::string::npos ? buf.size() : nl;
-      if (start >= buf.size() && eof) break;
-      ++line_no;
-      std::string_view line(buf.data() + start, end - start);
-      const size_t raw_len = (nl == std::string::npos ? end : nl + 1) - start;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      bool blank = line.find_first_not_of(" \t") == std::string_view::npos;
-      if (!blank) {
-        // simdjson reads up to SIMDJSON_PADDING bytes past the line: they
-        // lie within buf's capacity (each read leaves that much spare).
-        bool was_end = im.ended();
-        Status s = im.Line(line, line_no);
+      return n;
+    };
+    auto read_batch = [&](Batch* b) -> Status {
+      b->text.assign(rest);
+      rest.clear();
+      b->offset = offset;
+      size_t cut = 0;
+      while (true) {
+        const bool has_line = b->text.find('\n') != std::string::npos;
+        const bool full =
+            has_line && ((limits.batch_lines > 0 &&
+                          count_lines(b->text, limits.batch_lines, &cut) >= limits.batch_lines) ||
+                         b->text.size() >= limits.batch_bytes);
+        if (full || eof) break;
+        if (!has_line && b->text.size() > kMaxLineBytes) {
+          // No newline within the cap (a runaway or binary input,
+          // /dev/zero): stop before memory runs out.
+          b->too_long = true;
+          b->text.clear();
+          return Status::Ok();
+        }
+        const size_t old = b->text.size();
+        b->text.resize(old + limits.batch_bytes + simdjson::SIMDJSON_PADDING);
+        in.read(b->text.data() + old, static_cast<std::streamsize>(limits.batch_bytes));
+        const auto got = static_cast<size_t>(in.gcount());
+        b->text.resize(old + got);
+        if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
+        if (got > 0) carry(b->text.data() + old, got);
+        if (got == 0) eof = true;
+      }
+      if (limits.batch_lines > 0) {
+        count_lines(b->text, limits.batch_lines, &cut);
+      } else {
+        const size_t nl = b->text.rfind('\n');
+        cut = nl == std::string::npos ? 0 : nl + 1;
+      }
+      if (cut == 0) cut = b->text.size();  // at the end: the last line, without a newline
+      rest.assign(b->text, cut, std::string::npos);
+      b->text.resize(cut);
+      b->text.reserve(cut + simdjson::SIMDJSON_PADDING);
+      offset += cut;
+      return Status::Ok();
+    };
+
+    // Stage 3: sequences a parsed batch (the calling thread, file order).
+    uint64_t line_no = 0;
+    auto sequence = [&](Batch& b) -> Status {
+      if (b.too_long) {
+        return Status::InvalidArgument(quoted + " line " + std::to_string(line_no + 1) +
+                                       " is longer than " + std::to_string(kMaxLineBytes >> 20) +
+                                       " MiB (is it a JSON Lines file?); nothing was imported");
+      }
+      size_t hashed = 0;  // bytes of b.text in `hash`
+      for (uint32_t i = 0; i < b.lines.size(); ++i) {
+        const Batch::Line& line = b.lines[i];
+        ++line_no;
+        Status s;
+        if (line.kind == Batch::kEntity) {
+          s = im.ParsedEntity(b.entities[line.entity], line_no);
+        } else if (line.kind == Batch::kOther) {
+          std::string_view text(b.text.data() + line.begin, line.size);
+          if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+          if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+          const bool was_end = im.ended();
+          s = im.Line(text, &b, i, line_no);
+          if (s.ok() && !was_end && im.ended()) {
+            XXH3_64bits_update(hash, b.text.data() + hashed, line.begin - hashed);
+            hashed = line.begin;
+            if (Hex64(XXH3_64bits_digest(hash)) != im.end_checksum()) {
+              return Status::InvalidArgument(quoted + " line " + std::to_string(line_no) +
+                                             ": checksum mismatch (the file was altered or "
+                                             "damaged); nothing was imported");
+            }
+          }
+        }
         if (!s.ok()) {
           return Status(s.code() == Code::kCorruption || s.code() == Code::kIOError
                             ? s.code()
                             : Code::kInvalidArgument,
-                        "import '" + std::string(path) + "' line " + std::to_string(line_no) +
-                            ": " + s.message() + "; nothing was imported");
+                        quoted + " line " + std::to_string(line_no) + ": " + s.message() +
+                            "; nothing was imported");
         }
-        if (!was_end && im.ended()) {
-          if (Hex64(XXH3_64bits_digest(hash)) != im.end_checksum()) {
-            return Status::InvalidArgument("import '" + std::string(path) + "' line " +
-                                           std::to_string(line_no) +
-                                           ": checksum mismatch (the file was altered or "
-                                           "damaged); nothing was imported");
+        if (line_no % kProgressEvery == 0 && options.progress &&
+            !options.progress(b.offset + line.begin + line.size, total)) {
+          return Status::Aborted("import cancelled at line " + std::to_string(line_no) +
+                                 "; nothing was imported");
+        }
+      }
+      if (!im.ended()) XXH3_64bits_update(hash, b.text.data() + hashed, b.text.size() - hashed);
+      return out.status();
+    };
+
+    // The pipeline: the calling thread reads batches ahead (up to
+    // batches_in_flight), sequences them as workers parse them and hands
+    // their output on as workers encode them, all in file order.
+    const int64_t now = entry->time_us;
+    size_t sequenced = 0;  // batches[0, sequenced) are sequenced
+    bool reading = true;
+    auto stage_of = [&](const Batch& b) {
+      std::lock_guard<std::mutex> l(sync.mu);
+      return b.stage;
+    };
+    auto set_stage = [&](Batch* b, Batch::Stage stage) {
+      std::lock_guard<std::mutex> l(sync.mu);
+      b->stage = stage;
+    };
+    while (reading || !batches.empty()) {
+      CANOPY_RETURN_IF_ERROR(sync.failed());
+      CANOPY_RETURN_IF_ERROR(carried);
+      bool moved = false;
+      // Stage 5: the encoded batches at the front, in order.
+      while (!batches.empty() && stage_of(*batches.front()) == Batch::kEncoded) {
+        CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kCommit, [&] { return out.Commit(*batches.front()); }));
+        batches.front()->Reset();
+        spare_batches.push_back(std::move(batches.front()));
+        batches.pop_front();
+        --sequenced;
+        moved = true;
+      }
+      // Stage 3, then stage 4 on a worker (before any parsing queued).
+      if (sequenced < batches.size() && stage_of(*batches[sequenced]) == Batch::kParsed) {
+        Batch* b = batches[sequenced].get();
+        CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kSequence, [&] { return sequence(*b); }));
+        set_stage(b, Batch::kSequenced);
+        ++sequenced;
+        sync.Submit(pool, Work::kEncode, [b, now, set_stage, &buffers] {
+          EntityEncoder& e = ThreadEncoder();
+          e.Encode(*b, now, &buffers);
+          set_stage(b, Batch::kEncoded);
+          return e.status();
+        }, /*urgent=*/true);
+        moved = true;
+      }
+      // Stage 1, then stage 2 on a worker.
+      if (reading && batches.size() < limits.batches_in_flight) {
+        std::unique_ptr<Batch> b;
+        if (spare_batches.empty()) {
+          b = std::make_unique<Batch>();
+        } else {
+          b = std::move(spare_batches.back());
+          spare_batches.pop_back();
+        }
+        CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kRead, [&] { return read_batch(b.get()); }));
+        if (b->text.empty() && !b->too_long) {
+          reading = false;  // the end of the input
+        } else {
+          if (b->too_long) reading = false;
+          Batch* raw = b.get();
+          batches.push_back(std::move(b));
+          if (raw->too_long) {
+            set_stage(raw, Batch::kParsed);  // nothing to parse; sequencing refuses it
+          } else {
+            sync.Submit(pool, Work::kParse, [raw, set_stage] {
+              ThreadParser().Parse(*raw);
+              set_stage(raw, Batch::kParsed);
+              return Status::Ok();
+            });
           }
         }
+        moved = true;
       }
-      if (!im.ended()) XXH3_64bits_update(hash, buf.data() + start, raw_len);
-      consumed += raw_len;
-      start += raw_len;
-      if (line_no % kProgressEvery == 0 && options.progress &&
-          !options.progress(consumed, total)) {
-        return Status::Aborted("import cancelled at line " + std::to_string(line_no) +
-                               "; nothing was imported");
+      if (!moved) {
+        CANOPY_RETURN_IF_ERROR(sync.WaitFor([&] {
+          return (!batches.empty() && batches.front()->stage == Batch::kEncoded) ||
+                 (sequenced < batches.size() && batches[sequenced]->stage == Batch::kParsed);
+        }));
       }
     }
+    CANOPY_RETURN_IF_ERROR(carried);
     rep->lines = line_no;
+    // The batches and reusable buffers are done with: their memory goes
+    // back before the key spaces are merged.
+    spare_batches.clear();
+    buffers.Clear();
     trace.Mark("parse");
-    CANOPY_RETURN_IF_ERROR(im.Finish(entry->time_us));
+    // The entity key spaces' files start while the rest is staged.
+    CANOPY_RETURN_IF_ERROR(out.StartEntityFiles());
+    CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kFinish, [&] { return im.Finish(entry->time_us); }));
+    importer.reset();  // what it staged is in `out` now
     // The log entry: one revision for the whole import, its input in
     // chunks beside it.
-    if (!chunk.empty() && carried.ok()) carried = im.LogChunk(rev, chunks++, chunk);  // the rest
+    if (!chunk.empty() && carried.ok()) carried = out.LogChunk(rev, chunks++, chunk);  // the rest
     CANOPY_RETURN_IF_ERROR(carried);
     const uint64_t input_digest = XXH3_64bits_digest(input_hash);
     if (replayed) {
@@ -1338,7 +2254,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
           chunks != entry->import_chunks) {
         return Status::Corruption("replayed import input differs from its log entry");
       }
-      im.kvs[storage::kMeta].Add(storage::kMetaLogId, entry->log_id);
+      out.Put(storage::kMeta, storage::kMetaLogId, entry->log_id);
     } else {
       entry->revision = rev;
       entry->log_id = LogId();
@@ -1355,12 +2271,39 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       entry->import_hash = input_digest;
     }
     const std::string encoded = storage::EncodeLogEntry(*entry);
-    im.kvs[storage::kChanges].Add(storage::LogKey(rev), encoded);
-    Status sorted = im.SortAndCheck();
-    trace.Mark("sort");
-    if (!sorted.ok()) {
-      return Status(sorted.code(), "import '" + std::string(path) + "' " + sorted.message() +
-                                       "; nothing was imported");
+    out.Put(storage::kChanges, storage::LogKey(rev), encoded);
+    CANOPY_RETURN_IF_ERROR(out.status());
+    trace.Mark("finish");
+
+    // Every key space merged and written (SST files, or one write batch
+    // for a small import), duplicates refused.
+    const bool use_batch = out.UseBatch();
+    rocksdb::WriteBatch batch;
+    std::vector<rocksdb::IngestExternalFileArg> args;
+    std::string duplicate;
+    if (use_batch) {
+      storage::BatchSink sink(*store_, &batch);
+      CANOPY_RETURN_IF_ERROR(out.FillBatch(&sink, &duplicate));
+    } else {
+      CANOPY_RETURN_IF_ERROR(out.WriteFiles(&args, &duplicate));
+    }
+    // Only the files (or the batch) are needed from here on: the memory
+    // goes back before the catalog is reloaded.
+    out.Release();
+    buffers.Clear();
+#if defined(__GLIBC__)
+    // Hand the freed staging back to the system: glibc keeps freed memory
+    // in its arenas otherwise, and the ingestion (RocksDB opens every new
+    // file) and the catalog reload would come on top of it.
+    malloc_trim(0);
+#endif
+    trace.Mark("sort and write");
+    if (trace.on()) {
+      trace.Note("%s", out.Describe().c_str());
+      trace.Note("CPU time: %s", sync.CpuTimes().c_str());
+    }
+    if (!duplicate.empty()) {
+      return Status::InvalidArgument(quoted + " " + duplicate + "; nothing was imported");
     }
 
     if (to_etcd) {
@@ -1389,29 +2332,14 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       NoteCommitted(rev);
       return PublishLocked();
     };
-    if (im.total() <= kBatchLimit && im.entity_stream() == nullptr &&
-        im.log_stream() == nullptr) {
-      rocksdb::WriteBatch batch;
-      storage::BatchSink sink(*store_, &batch);
-      for (int cf = 0; cf < storage::kNumCfs; ++cf) {
-        const KvBuffer& kv = im.kvs[cf];
-        for (size_t i = 0; i < kv.size(); ++i) {
-          if (cf == storage::kCounters) {
-            sink.Merge(cf, kv.key(i), kv.value(i));
-          } else {
-            sink.Put(cf, kv.key(i), kv.value(i));
-          }
-        }
-      }
+    if (use_batch) {
       CANOPY_RETURN_IF_ERROR(commit([&] { return store_->Write(&batch); }));
     } else {
-      CANOPY_RETURN_IF_ERROR(IngestAll(*store_, im, scratch, [&](const auto& args) {
-        return commit([&] {
-          return storage::FromRocks(store_->db()->IngestExternalFiles(args), "import: ingest");
-        });
+      CANOPY_RETURN_IF_ERROR(commit([&] {
+        return storage::FromRocks(store_->db()->IngestExternalFiles(args), "import: ingest");
       }));
     }
-    trace.Mark("write and reload");
+    trace.Mark("ingest and reload");
     if (options.progress) options.progress(total, total);
     return Status::Ok();
   } catch (const std::exception& e) {

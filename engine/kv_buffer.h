@@ -32,15 +32,18 @@ class KvBuffer {
     AdviseHugePages(data_.data(), data_.capacity());
   }
 
-  void Add(std::string_view key, std::string_view value) {
+  // Adds a pair; `suffix`, when given, is appended to the value (a tag the
+  // reader strips, e.g. the import's line number).
+  void Add(std::string_view key, std::string_view value, std::string_view suffix = {}) {
     Entry e;
     e.prefix[0] = Word(key, 0);
     e.prefix[1] = Word(key, 8);
     e.offset = data_.size();
     e.key_len = static_cast<uint32_t>(key.size());
-    e.value_len = static_cast<uint32_t>(value.size());
+    e.value_len = static_cast<uint32_t>(value.size() + suffix.size());
     data_.append(key);
     data_.append(value);
+    data_.append(suffix);
     entries_.push_back(e);
   }
 
@@ -63,30 +66,57 @@ class KvBuffer {
     if (i < entries_.size()) __builtin_prefetch(data_.data() + entries_[i].offset);
   }
 
-  // Sorts by key (bytewise); cheap when already sorted.
+  // Sorts by key (bytewise); pairs with equal keys keep the order they were
+  // added in. Cheap when already sorted.
   void Sort() {
-    auto less = [this](const Entry& a, const Entry& b) { return Compare(a, b) < 0; };
+    auto less = [this](const Entry& a, const Entry& b) {
+      const int c = Compare(a, b);
+      return c < 0 || (c == 0 && a.offset < b.offset);  // offsets grow as pairs are added
+    };
     if (!std::is_sorted(entries_.begin(), entries_.end(), less)) {
       std::sort(entries_.begin(), entries_.end(), less);
     }
   }
 
-  // Puts the entries in the order given by `order` (a permutation of
-  // 0..size()-1, e.g. a known sorted order); the key/value bytes stay put.
-  void Permute(const std::vector<uint32_t>& order) {
-    std::vector<Entry> permuted;
-    permuted.reserve(order.size());
-    for (uint32_t i : order) permuted.push_back(entries_[i]);
-    entries_.swap(permuted);
+  // Forgets every pair, keeping the memory for reuse.
+  void Clear() {
+    data_.clear();
+    entries_.clear();
   }
+  // The memory the pairs take (bytes and index entries).
+  size_t memory() const { return data_.size() + entries_.size() * sizeof(Entry); }
 
-  // After Sort(): the index of the first entry whose key equals the one
-  // before it, or size() when all keys are distinct.
-  size_t FindDuplicate() const {
-    for (size_t i = 1; i < entries_.size(); ++i) {
-      if (Compare(entries_[i - 1], entries_[i]) == 0) return i;
+  // The first 16 bytes of key i, big-endian and zero padded (word 0 or 1):
+  // comparing them orders most keys without touching their bytes.
+  uint64_t prefix(size_t i, int word) const { return entries_[i].prefix[word]; }
+
+  // The same prefix words for any key.
+  static uint64_t Word(std::string_view key, size_t at) {
+    uint64_t w = 0;
+    if (key.size() >= at + 8) {
+      std::memcpy(&w, key.data() + at, 8);
+      return __builtin_bswap64(w);
     }
-    return entries_.size();
+    for (size_t i = 0; i < 8; ++i) {
+      w <<= 8;
+      if (at + i < key.size()) w |= static_cast<uint8_t>(key[at + i]);
+    }
+    return w;
+  }
+  // Bytewise order of two keys given with their prefix words.
+  static int CompareKeys(uint64_t a0, uint64_t a1, std::string_view a, uint64_t b0, uint64_t b1,
+                         std::string_view b) {
+    if (a0 != b0) return a0 < b0 ? -1 : 1;
+    if (a1 != b1) return a1 < b1 ? -1 : 1;
+    if (a.size() <= 16 || b.size() <= 16) {
+      // Equal (zero padded) first 16 bytes and one key is no longer: the
+      // shorter key is the smaller.
+      return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
+    }
+    const size_t n = std::min(a.size(), b.size());
+    const int c = std::memcmp(a.data() + 16, b.data() + 16, n - 16);
+    if (c != 0) return c;
+    return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
   }
 
  private:
@@ -111,23 +141,9 @@ class KvBuffer {
 #endif
   }
 
-  static uint64_t Word(std::string_view key, size_t at) {
-    uint64_t w = 0;
-    for (size_t i = 0; i < 8; ++i) {
-      w <<= 8;
-      if (at + i < key.size()) w |= static_cast<uint8_t>(key[at + i]);
-    }
-    return w;
-  }
-
   int Compare(const Entry& a, const Entry& b) const {
-    if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0] ? -1 : 1;
-    if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1] ? -1 : 1;
-    // Equal first 16 bytes (zero padded): compare the whole keys.
-    size_t n = std::min(a.key_len, b.key_len);
-    int c = std::memcmp(data_.data() + a.offset, data_.data() + b.offset, n);
-    if (c != 0) return c;
-    return a.key_len < b.key_len ? -1 : a.key_len > b.key_len ? 1 : 0;
+    return CompareKeys(a.prefix[0], a.prefix[1], std::string_view(data_.data() + a.offset, a.key_len),
+                       b.prefix[0], b.prefix[1], std::string_view(data_.data() + b.offset, b.key_len));
   }
 
   std::string data_;

@@ -44,6 +44,12 @@ bool IsValidUtf8(std::string_view s) {
 }
 
 namespace {
+// The checks of CheckBytes, without building a message: imports check
+// millions of values, and the messages are only needed when one fails.
+bool BytesOk(std::string_view s, size_t max) {
+  return s.size() <= max && s.find('\0') == std::string_view::npos && IsValidUtf8(s);
+}
+
 Status CheckBytes(std::string_view what, std::string_view s, size_t max) {
   if (s.size() > max) {
     return Status::InvalidArgument(std::string(what) + " is " + std::to_string(s.size()) +
@@ -69,6 +75,7 @@ Status CheckAttributes(std::string_view owner, const Attributes& attributes) {
                                    " attributes; the limit is " + std::to_string(kMaxAttributes));
   }
   for (const auto& [k, v] : attributes) {
+    if (!k.empty() && BytesOk(k, kMaxNameBytes) && BytesOk(v, kMaxAttributeValueBytes)) continue;
     CANOPY_RETURN_IF_ERROR(CheckText(std::string(owner) + " attribute name", k));
     CANOPY_RETURN_IF_ERROR(
         CheckBytes(std::string(owner) + " attribute '" + k + "'", v, kMaxAttributeValueBytes));

@@ -98,6 +98,10 @@ struct HarnessConfig {
   bool sync = false;
 
   std::string command_line;  // as given, for the reports
+
+  // --write-tree: write the tree (at --devices) as JSON Lines to this file
+  // and stop; nothing is measured. A test file for `canopy import`.
+  std::string write_tree_path;
 };
 
 // Parses the arguments (without the program name) with CLI11. *help is

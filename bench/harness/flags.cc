@@ -213,6 +213,8 @@ Tree (the one you plan for; generated from a seed and imported with Db::Import):
                          distinct accounts below it (fewer where there
                          are fewer below: a user holds roles only there)
   --branch-share F       share of memberships with branch access      (0.7)
+  --device-attributes N  attributes of each device, 0..4 (firmware,   (0)
+                         region, sim, installed, in that order)
   --seed N               generator and workload seed                  (42)
 
 Sizes (each size is the tree above scaled to that many devices: accounts,
@@ -274,6 +276,10 @@ Database:
                          to measure the engine rather than the disk
 
 Output:
+  --write-tree FILE      only write the tree (at --devices; the sweep and the
+                         workload are not run) as a JSON Lines file for
+                         `canopy import`, e.g. --devices 1e6 --accounts 10000
+                         --depth 4 --fanout 32 --users 20000 --device-attributes 2
   --report-json FILE     the full results as JSON
   --plots DIR            SVG plots: latency against size (log-log, all
                          operations and one per operation with baselines),
@@ -310,7 +316,8 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       "mix",         "threads",         "duration",        "ops",
       "warmup",      "page-size",       "pages-per-listing", "threads-sweep",
       "compare-seconds", "compare-samples", "cache-dir",   "block-cache",
-      "report-json", "plots",           "markdown",        "progress"};
+      "report-json", "plots",           "markdown",        "progress",
+      "write-tree",  "device-attributes"};
   static const std::set<std::string> kBooleans = {"plan",      "sync",         "no-raw",
                                                   "no-sqlite", "no-baselines", "quiet"};
   CLI::App app;
@@ -380,6 +387,11 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       if (flag == "--compare-samples") c.compare_samples = n;
       if (flag == "--page-size") c.page_size = n;
       if (flag == "--block-cache") c.block_cache_bytes = n;
+    } else if (flag == "--device-attributes") {
+      if (!ParseCount(value, &n) || n > TreeSpec::kMaxDeviceAttributes) {
+        return Bad(flag, value, "want 0..4");
+      }
+      c.tree.device_attributes = static_cast<uint32_t>(n);
     } else if (flag == "--depth" || flag == "--fanout" || flag == "--memberships") {
       if (!ParseCount(value, &n) || n == 0 || n > 1000000) {
         return Bad(flag, value, "want a whole number >= 1");
@@ -429,6 +441,8 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       c.cache_dir = value;
     } else if (flag == "--report-json") {
       c.json_path = value;
+    } else if (flag == "--write-tree") {
+      c.write_tree_path = value;
     } else if (flag == "--plots") {
       c.plots_dir = value;
     } else if (flag == "--markdown") {

@@ -180,6 +180,20 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
     out << HelpText(program);
     return 0;
   }
+  if (!config.write_tree_path.empty()) {
+    TreeSpec spec;
+    GeneratedTree tree;
+    Status s = ScaleSpec(config.tree, config.tree.devices, &spec);
+    if (s.ok()) s = Generate(spec, config.write_tree_path, &tree);
+    if (!s.ok()) {
+      err << "canopy bench: --write-tree: " << s.message() << "\n";
+      return s.code() == Code::kInvalidArgument ? 2 : 1;
+    }
+    out << "wrote " << config.write_tree_path << ": " << spec.accounts << " accounts, "
+        << spec.users << " users, " << tree.memberships.size() << " memberships, "
+        << spec.devices << " devices (" << spec.Name() << ")\n";
+    return 0;
+  }
   const std::vector<uint64_t> sizes = MeasuredSizes(config);
   std::vector<TreeSpec> specs;
   for (uint64_t n : sizes) {

@@ -64,6 +64,33 @@ TEST(GeneratorTest, NamesOfEarlierTreesAreUnchanged) {
   EXPECT_EQ(s.Name(), "r1-a10000-d6-f16-v1000000-z0.80-u1000-b0.70-s42");
   s.memberships_per_user = 3;
   EXPECT_EQ(s.Name(), "r1-a10000-d6-f16-v1000000-z0.80-u1000-b0.70-s42-m3");
+  s.device_attributes = 2;
+  EXPECT_EQ(s.Name(), "r1-a10000-d6-f16-v1000000-z0.80-u1000-b0.70-s42-m3-x2");
+}
+
+TEST(GeneratorTest, DeviceAttributesAreWrittenAndImported) {
+  testing::TempDir dir;
+  TreeSpec spec = Small();
+  spec.device_attributes = 4;
+  GeneratedTree t;
+  ASSERT_OK(Generate(spec, dir.Sub("tree.jsonl"), &t));
+  const std::string text = ReadAll(dir.Sub("tree.jsonl"));
+  EXPECT_NE(text.find("\"key\":\"dev-7\",\"unit_id\":\"U-7\",\"name\":\"Device 7\","
+                      "\"device_type\":\"gateway\""),
+            std::string::npos);
+  std::unique_ptr<Db> db = testing::OpenDb(dir.Sub("db"));
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("tree.jsonl"), ImportOptions(), nullptr));
+  auto d = db->FindEntity(EntityKind::kDevice, "dev-7");
+  ASSERT_OK(d);
+  EXPECT_EQ(d->attributes.size(), 4u);
+  EXPECT_EQ(d->attributes.at("firmware"), "2.7.2");
+  EXPECT_EQ(d->attributes.at("installed"), "2022");
+  // None by default (the files of earlier trees are unchanged); at most 4.
+  spec.device_attributes = 0;
+  ASSERT_OK(Generate(spec, dir.Sub("plain.jsonl"), &t));
+  EXPECT_EQ(ReadAll(dir.Sub("plain.jsonl")).find("attributes"), std::string::npos);
+  spec.device_attributes = 5;
+  EXPECT_EQ(Generate(spec, "", &t).code(), Code::kInvalidArgument);
 }
 
 TEST(GeneratorTest, LimitsAreRespected) {

@@ -69,6 +69,8 @@ TEST(HarnessTest, HelpDescribesEveryFlag) {
                            "--memberships",
                            "--branch-share",
                            "--seed",
+                           "--device-attributes",
+                           "--write-tree",
                            "--sweep",
                            "--max-measured-devices",
                            "--plan",
@@ -155,6 +157,33 @@ TEST(HarnessTest, BadFlagsAreRefusedByName) {
   r = Bench({"--devices", "1e6", "--accounts", "1e6", "--depth", "2", "--fanout", "3"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("fan-out"), std::string::npos) << r.err;
+  r = Bench({"--device-attributes", "5"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--device-attributes"), std::string::npos) << r.err;
+}
+
+// --write-tree only writes the tree's file (nothing is measured): the file
+// `canopy import` loads with the counts asked for.
+TEST(HarnessTest, WriteTreeWritesAnImportableFileAndStops) {
+  testing::TempDir dir;
+  BenchRun r = Bench({"--devices", "3000", "--accounts", "50", "--roots", "2", "--depth", "4",
+                      "--fanout", "8", "--users", "40", "--device-attributes", "2",
+                      "--cache-dir", dir.Sub("cache"), "--write-tree", dir.Sub("tree.jsonl")});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("3000 devices"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("cache")));  // no database was built
+  auto db = testing::OpenDb(dir.Sub("db"));
+  ImportReport report;
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("tree.jsonl"), ImportOptions(), &report));
+  EXPECT_EQ(report.entities, 3000u);
+  EXPECT_EQ(report.accounts, 50u);
+  EXPECT_EQ(report.users, 40u);
+  EXPECT_EQ(db->Roots().size(), 2u);
+  EXPECT_EQ(db->FindEntity(EntityKind::kDevice, "dev-1")->attributes.size(), 2u);
+  // A file that cannot be written is an error naming it.
+  r = Bench({"--devices", "100", "--write-tree", dir.Sub("no/such/folder/tree.jsonl")});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("no/such/folder/tree.jsonl"), std::string::npos) << r.err;
 }
 
 TEST(HarnessTest, SizesOfTheSweep) {
