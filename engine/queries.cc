@@ -13,6 +13,7 @@
 #include "query/scan.h"
 #include "query/views.h"
 #include "storage/coding.h"
+#include "storage/labels.h"
 
 namespace canopy::engine {
 
@@ -74,12 +75,21 @@ query::ScanFilter FilterOf(const VisibleRequest& r) {
   return f;
 }
 
-bool SameGrants(const std::vector<query::Grant>& a, const std::vector<query::Grant>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].label != b[i].label || a[i].branch != b[i].branch || a[i].account != b[i].account) {
-      return false;
+// Does `now` still grant everything `before` did? (A grant is covered by
+// the same account with at least its reach, or by a branch grant above it.)
+// Access only added since (a new root tenant for the system viewer, a new
+// membership) keeps a cursor's snapshot; access withdrawn ends it.
+bool StillCovered(const std::vector<query::Grant>& before, const std::vector<query::Grant>& now) {
+  for (const auto& g : before) {
+    bool covered = false;
+    for (const auto& n : now) {
+      if ((n.label == g.label && (n.branch || !g.branch)) ||
+          (n.branch && storage::IsProperAncestorLabel(n.label, g.label))) {
+        covered = true;
+        break;
+      }
     }
+    if (!covered) return false;
   }
   return true;
 }
@@ -200,12 +210,13 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
             "cursor belongs to another request (viewer, kind, permission or filters differ)");
       }
       // Access withdrawn since the first page (a membership removed, the
-      // user disabled) ends the snapshot: the page reads the latest state.
+      // user disabled, an account moved out of reach) ends the snapshot:
+      // the page reads the latest state. Access only added keeps it.
       if (view != nullptr) {
         std::vector<query::Grant> now;
         Status planned = query::PlanGrants(cat(), request.viewer, perm, request.within,
                                            request.direct_only, &now);
-        if (!planned.ok() || !SameGrants(now, view->grants())) {
+        if (!planned.ok() || !StillCovered(view->grants(), now)) {
           views_.Erase(view_id);
           view = nullptr;
         }
