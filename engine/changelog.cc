@@ -213,6 +213,15 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
   Status w = store_->Write(&batch);
   if (!w.ok()) {
     log_first_ = first_before;
+    // A failed write to the log leaves the file system's state unknown
+    // (and RocksDB's log writer unusable): refuse further work until the
+    // database is reopened, as after a failed sync.
+    if (w.code() == Code::kIOError) {
+      Poison(Status::IOError("writing to the write-ahead log failed (" + w.message() +
+                             "); nothing of this change was applied; close and reopen the "
+                             "database"));
+      return poisoned_;
+    }
     return w;
   }
   Status a = versions_.latest().Apply(entry->changes);
@@ -239,6 +248,9 @@ void DbImpl::Advance(uint64_t rev, const std::string* applied_log_id) {
 }
 
 Status DbImpl::PublishLocked() {
+  // After a failed write or sync nothing more is synced or shown (RocksDB's
+  // log writer is unusable then; the pending changes may not be durable).
+  if (poisoned_flag_.load()) return poisoned_;
   if (!versions_.HasPending()) return Status::Ok();
   if (options_.sync) {
     Status s = store_->SyncWal();

@@ -2321,7 +2321,15 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     // catalog and publishes both (with sync on, after syncing the WAL).
     // Readers go on reading the published state meanwhile.
     auto commit = [&](const std::function<Status()>& apply) -> Status {
-      CANOPY_RETURN_IF_ERROR(apply());  // nothing applied when it fails
+      Status applied = apply();  // nothing applied when it fails
+      if (applied.code() == Code::kIOError) {
+        // The file system's state is unknown after a failed write: stop
+        // serving until the database is reopened (as Commit does).
+        Poison(Status::IOError("import: writing failed (" + applied.message() +
+                               "); nothing was imported; close and reopen the database"));
+        return poisoned_;
+      }
+      CANOPY_RETURN_IF_ERROR(applied);
       Status reload = versions_.latest().Load(*store_);
       if (!reload.ok()) {
         Poison(reload.WithContext("reload after import"));
