@@ -369,7 +369,7 @@ Status DbImpl::DeleteAccounts(const Actor& actor, Span<AccountId> ids,
                               AccountId receiver) {
   std::vector<AccountId> list(ids.begin(), ids.end());
   return Mutate(actor, "account.delete", [&](Txn* txn) {
-    txn->arguments = query::JsonObject().Raw("ids", query::JsonNumbers(list)).Uint("receiver", receiver).str();
+    txn->arguments = query::JsonObject().Raw("ids", query::JsonNumbers(std::vector<uint64_t>(list.begin(), list.end()))).Uint("receiver", receiver).str();
     return BuildDeleteAccounts(actor, list, receiver, txn);
   });
 }

@@ -662,9 +662,13 @@ Status DbImpl::LookupEntityKey(EntityKind kind, std::string_view key, EntityId* 
                          storage::EntityKeyKey(static_cast<uint8_t>(kind), key), &v, snap());
   if (s.IsNotFound()) return EntityNotFound(kind, key);
   CANOPY_RETURN_IF_ERROR(s);
-  if (!storage::DecodeEntityKeyValue(v, id, owner)) {
+  uint64_t entity = 0;
+  uint64_t owned_by = 0;
+  if (!storage::DecodeEntityKeyValue(v, &entity, &owned_by)) {
     return Status::Corruption("entity key index entry for '" + std::string(key) + "' is damaged");
   }
+  *id = entity;
+  *owner = owned_by;
   return Status::Ok();
 }
 

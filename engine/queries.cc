@@ -98,7 +98,7 @@ bool StillCovered(const std::vector<query::Grant>& before, const std::vector<que
 uint64_t Fingerprint(const VisibleRequest& r, Perm perm) {
   std::string s;
   s.push_back(r.viewer.is_system() ? 1 : 0);
-  storage::PutFixed64BE(&s, r.viewer.is_system() ? 0 : r.viewer.user());
+  storage::PutFixed64BE(&s, r.viewer.is_system() ? kNoId : r.viewer.user());
   s.push_back(static_cast<char>(r.kind));
   s.push_back(static_cast<char>(perm));
   s.push_back(r.type ? 1 : 0);

@@ -124,7 +124,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
     return Status::NotFound("no user with id " + std::to_string(req.viewer.user()));
   }
   std::string fp;
-  storage::PutFixed64BE(&fp, req.viewer.is_system() ? 0 : req.viewer.user());
+  storage::PutFixed64BE(&fp, req.viewer.is_system() ? kNoId : req.viewer.user());
   fp.push_back(req.viewer.is_system() ? 1 : 0);
   storage::PutFixed64BE(&fp, req.root);
   fp.push_back(static_cast<char>(req.sort));

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "bindings/c/c_api_internal.h"
 
@@ -265,8 +266,8 @@ canopy_code_t canopy_account_delete_many(canopy_db_t* db, uint64_t actor, const 
   return Guard("canopy_account_delete_many", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
     if (n > 0) CANOPY_C_REQUIRE(call, ids);
-    return db->db->DeleteAccounts(ToActor(actor), canopy::Span<canopy::AccountId>(ids, n),
-                                  receiver);
+    const std::vector<canopy::AccountId> list(ids, ids + n);
+    return db->db->DeleteAccounts(ToActor(actor), list, receiver);
   });
 }
 
@@ -388,7 +389,7 @@ canopy_code_t canopy_account_roots_as(canopy_db_t* db, uint64_t viewer, uint64_t
 void canopy_account_destroy(canopy_account_t* account) { delete account; }
 
 uint64_t canopy_account_id(const canopy_account_t* account) {
-  return account != nullptr ? account->account.id : 0;
+  return account != nullptr ? account->account.id : canopy::kNoId;
 }
 
 const char* canopy_account_key(const canopy_account_t* account) {
@@ -400,7 +401,7 @@ const char* canopy_account_name(const canopy_account_t* account) {
 }
 
 uint64_t canopy_account_parent(const canopy_account_t* account) {
-  return account != nullptr ? account->account.parent : 0;
+  return account != nullptr ? account->account.parent : canopy::kNoId;
 }
 
 uint32_t canopy_account_depth(const canopy_account_t* account) {
@@ -474,12 +475,12 @@ uint64_t canopy_table_page_revision(const canopy_table_page_t* page) {
 
 uint64_t canopy_table_page_id(const canopy_table_page_t* page, size_t row) {
   const canopy::AccountRow* r = Row(page, row);
-  return r != nullptr ? r->id : 0;
+  return r != nullptr ? r->id : canopy::kNoId;
 }
 
 uint64_t canopy_table_page_parent(const canopy_table_page_t* page, size_t row) {
   const canopy::AccountRow* r = Row(page, row);
-  return r != nullptr ? r->parent : 0;
+  return r != nullptr ? r->parent : canopy::kNoId;
 }
 
 const char* canopy_table_page_key(const canopy_table_page_t* page, size_t row) {

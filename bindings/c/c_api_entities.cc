@@ -273,7 +273,7 @@ canopy_code_t canopy_entity_reassign(canopy_db_t* db, uint64_t actor, int kind, 
 void canopy_entity_destroy(canopy_entity_t* entity) { delete entity; }
 
 uint64_t canopy_entity_id(const canopy_entity_t* entity) {
-  return entity != nullptr ? entity->entity.id : 0;
+  return entity != nullptr ? entity->entity.id : canopy::kNoId;
 }
 
 int canopy_entity_kind(const canopy_entity_t* entity) {
@@ -297,7 +297,7 @@ const char* canopy_entity_type(const canopy_entity_t* entity) {
 }
 
 uint64_t canopy_entity_owner(const canopy_entity_t* entity) {
-  return entity != nullptr ? entity->entity.owner : 0;
+  return entity != nullptr ? entity->entity.owner : canopy::kNoId;
 }
 
 int64_t canopy_entity_created_us(const canopy_entity_t* entity) {
@@ -350,12 +350,12 @@ int canopy_reassign_report_outcome(const canopy_reassign_report_t* report, size_
 
 uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report, size_t i) {
   const canopy::ReassignItem* item = Item(report, i);
-  return item != nullptr ? item->entity : 0;
+  return item != nullptr ? item->entity : canopy::kNoId;
 }
 
 uint64_t canopy_reassign_report_previous_owner(const canopy_reassign_report_t* report, size_t i) {
   const canopy::ReassignItem* item = Item(report, i);
-  return item != nullptr ? item->previous_owner : 0;
+  return item != nullptr ? item->previous_owner : canopy::kNoId;
 }
 
 const char* canopy_reassign_report_message(const canopy_reassign_report_t* report, size_t i) {

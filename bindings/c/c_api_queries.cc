@@ -212,7 +212,7 @@ size_t canopy_visible_page_count(const canopy_visible_page_t* page) {
 
 uint64_t canopy_visible_page_id(const canopy_visible_page_t* page, size_t i) {
   const canopy::VisibleItem* item = VisibleAt(page, i);
-  return item != nullptr ? item->id : 0;
+  return item != nullptr ? item->id : canopy::kNoId;
 }
 
 const char* canopy_visible_page_key(const canopy_visible_page_t* page, size_t i) {
@@ -232,7 +232,7 @@ const char* canopy_visible_page_type(const canopy_visible_page_t* page, size_t i
 
 uint64_t canopy_visible_page_owner(const canopy_visible_page_t* page, size_t i) {
   const canopy::VisibleItem* item = VisibleAt(page, i);
-  return item != nullptr ? item->owner : 0;
+  return item != nullptr ? item->owner : canopy::kNoId;
 }
 
 const char* canopy_visible_page_next_cursor(const canopy_visible_page_t* page) {
@@ -290,7 +290,7 @@ void canopy_visible_iterator_next(canopy_visible_iterator_t* iterator) {
 }
 
 uint64_t canopy_visible_iterator_id(const canopy_visible_iterator_t* iterator) {
-  return Valid(iterator) ? iterator->it->id() : 0;
+  return Valid(iterator) ? iterator->it->id() : canopy::kNoId;
 }
 
 const char* canopy_visible_iterator_key(const canopy_visible_iterator_t* iterator) {
@@ -306,7 +306,7 @@ const char* canopy_visible_iterator_type(const canopy_visible_iterator_t* iterat
 }
 
 uint64_t canopy_visible_iterator_owner(const canopy_visible_iterator_t* iterator) {
-  return Valid(iterator) ? iterator->it->owner() : 0;
+  return Valid(iterator) ? iterator->it->owner() : canopy::kNoId;
 }
 
 canopy_code_t canopy_visible_iterator_status(const canopy_visible_iterator_t* iterator,
@@ -385,19 +385,19 @@ const char* canopy_explanation_reason(const canopy_explanation_t* explanation) {
 }
 
 uint64_t canopy_explanation_entity(const canopy_explanation_t* explanation) {
-  return explanation != nullptr ? explanation->explanation.entity : 0;
+  return explanation != nullptr ? explanation->explanation.entity : canopy::kNoId;
 }
 
 uint64_t canopy_explanation_owner(const canopy_explanation_t* explanation) {
-  return explanation != nullptr ? explanation->explanation.owner : 0;
+  return explanation != nullptr ? explanation->explanation.owner : canopy::kNoId;
 }
 
 uint64_t canopy_explanation_via_account(const canopy_explanation_t* explanation) {
-  return explanation != nullptr ? explanation->explanation.via_account : 0;
+  return explanation != nullptr ? explanation->explanation.via_account : canopy::kNoId;
 }
 
 uint64_t canopy_explanation_via_role(const canopy_explanation_t* explanation) {
-  return explanation != nullptr ? explanation->explanation.via_role : 0;
+  return explanation != nullptr ? explanation->explanation.via_role : canopy::kNoId;
 }
 
 const char* canopy_explanation_via_role_name(const canopy_explanation_t* explanation) {
@@ -425,7 +425,7 @@ size_t canopy_who_can_page_count(const canopy_who_can_page_t* page) {
 
 uint64_t canopy_who_can_page_user(const canopy_who_can_page_t* page, size_t i) {
   const canopy::WhoCanItem* item = WhoCanAt(page, i);
-  return item != nullptr ? item->user : 0;
+  return item != nullptr ? item->user : canopy::kNoId;
 }
 
 const char* canopy_who_can_page_login(const canopy_who_can_page_t* page, size_t i) {
@@ -435,12 +435,12 @@ const char* canopy_who_can_page_login(const canopy_who_can_page_t* page, size_t 
 
 uint64_t canopy_who_can_page_via_account(const canopy_who_can_page_t* page, size_t i) {
   const canopy::WhoCanItem* item = WhoCanAt(page, i);
-  return item != nullptr ? item->via_account : 0;
+  return item != nullptr ? item->via_account : canopy::kNoId;
 }
 
 uint64_t canopy_who_can_page_role(const canopy_who_can_page_t* page, size_t i) {
   const canopy::WhoCanItem* item = WhoCanAt(page, i);
-  return item != nullptr ? item->role : 0;
+  return item != nullptr ? item->role : canopy::kNoId;
 }
 
 int canopy_who_can_page_branch(const canopy_who_can_page_t* page, size_t i) {

@@ -184,7 +184,7 @@ canopy_code_t canopy_user_remove(canopy_db_t* db, uint64_t actor, uint64_t id, c
 
 void canopy_user_destroy(canopy_user_t* user) { delete user; }
 
-uint64_t canopy_user_id(const canopy_user_t* user) { return user != nullptr ? user->user.id : 0; }
+uint64_t canopy_user_id(const canopy_user_t* user) { return user != nullptr ? user->user.id : canopy::kNoId; }
 
 const char* canopy_user_login(const canopy_user_t* user) {
   return user != nullptr ? user->user.login.c_str() : nullptr;
@@ -195,7 +195,7 @@ const char* canopy_user_name(const canopy_user_t* user) {
 }
 
 uint64_t canopy_user_account(const canopy_user_t* user) {
-  return user != nullptr ? user->user.account : 0;
+  return user != nullptr ? user->user.account : canopy::kNoId;
 }
 
 int canopy_user_disabled(const canopy_user_t* user) {
@@ -303,17 +303,17 @@ size_t canopy_memberships_count(const canopy_memberships_t* memberships) {
 
 uint64_t canopy_memberships_user(const canopy_memberships_t* memberships, size_t i) {
   const canopy::Membership* m = MembershipAt(memberships, i);
-  return m != nullptr ? m->user : 0;
+  return m != nullptr ? m->user : canopy::kNoId;
 }
 
 uint64_t canopy_memberships_account(const canopy_memberships_t* memberships, size_t i) {
   const canopy::Membership* m = MembershipAt(memberships, i);
-  return m != nullptr ? m->account : 0;
+  return m != nullptr ? m->account : canopy::kNoId;
 }
 
 uint64_t canopy_memberships_role(const canopy_memberships_t* memberships, size_t i) {
   const canopy::Membership* m = MembershipAt(memberships, i);
-  return m != nullptr ? m->role : 0;
+  return m != nullptr ? m->role : canopy::kNoId;
 }
 
 int canopy_memberships_branch(const canopy_memberships_t* memberships, size_t i) {
@@ -399,10 +399,10 @@ canopy_code_t canopy_role_list(canopy_db_t* db, uint64_t tenant, canopy_roles_t*
 
 void canopy_role_destroy(canopy_role_t* role) { delete role; }
 
-uint64_t canopy_role_id(const canopy_role_t* role) { return role != nullptr ? role->role.id : 0; }
+uint64_t canopy_role_id(const canopy_role_t* role) { return role != nullptr ? role->role.id : canopy::kNoId; }
 
 uint64_t canopy_role_tenant(const canopy_role_t* role) {
-  return role != nullptr ? role->role.tenant : 0;
+  return role != nullptr ? role->role.tenant : canopy::kNoId;
 }
 
 const char* canopy_role_name(const canopy_role_t* role) {

@@ -66,12 +66,53 @@ class Span {
   size_t size_ = 0;
 };
 
-// Engine ids. Assigned by Canopy, never reused; 0 is never a valid id.
-using AccountId = uint64_t;
-using UserId = uint64_t;
-using EntityId = uint64_t;
-using RoleId = uint64_t;
-inline constexpr uint64_t kNoId = 0;
+// Engine ids. Assigned by Canopy, never reused; 0 (kNoId) is never a valid
+// id. Each kind of object has its own id type, so that an account's id
+// passed where a user's is expected (Invite(actor, account, user, ...))
+// does not compile. An id converts to and from a plain uint64_t (what the
+// C API and storage use) without a cast; ids of two kinds never convert
+// into each other, even through a uint64_t, without writing .value().
+template <typename Kind>
+class Id {
+ public:
+  constexpr Id() noexcept = default;
+  // From any integer (a uint64_t from the C API or a file).
+  template <typename Integer, typename = std::enable_if_t<std::is_integral_v<Integer>>>
+  constexpr Id(Integer value) noexcept  // NOLINT: implicit on purpose
+      : value_(static_cast<uint64_t>(value)) {}
+  // Another kind's id is refused (a deleted constructor, so the compiler
+  // names the mistake), also in a cast.
+  template <typename OtherKind>
+  Id(Id<OtherKind>) = delete;
+
+  constexpr operator uint64_t() const noexcept { return value_; }  // NOLINT: implicit
+  constexpr uint64_t value() const noexcept { return value_; }
+
+ private:
+  uint64_t value_ = 0;
+};
+namespace id_kind {
+struct Account;
+struct User;
+struct Entity;
+struct Role;
+}  // namespace id_kind
+using AccountId = Id<id_kind::Account>;
+using UserId = Id<id_kind::User>;
+using EntityId = Id<id_kind::Entity>;
+using RoleId = Id<id_kind::Role>;
+
+// kNoId: "no id", of any kind (a root tenant's parent, the system actor's
+// user). It converts to every id type and to the integer 0, so that
+// `found ? *id : kNoId` and `id == kNoId` work for every id type.
+struct NoId {
+  template <typename Kind>
+  constexpr operator Id<Kind>() const noexcept {  // NOLINT: implicit on purpose
+    return Id<Kind>();
+  }
+  constexpr operator uint64_t() const noexcept { return 0; }  // NOLINT: implicit on purpose
+};
+inline constexpr NoId kNoId{};
 
 // Names, keys, logins and attribute entries are UTF-8, 1..256 bytes.
 inline constexpr size_t kMaxNameBytes = 256;
@@ -264,5 +305,15 @@ struct Role {
 };
 
 }  // namespace canopy
+
+// Ids hash as their values, so they key unordered containers.
+namespace std {
+template <typename Kind>
+struct hash<canopy::Id<Kind>> {
+  size_t operator()(canopy::Id<Kind> id) const noexcept {
+    return std::hash<uint64_t>()(id.value());
+  }
+};
+}  // namespace std
 
 #endif  // CANOPY_TYPES_H_

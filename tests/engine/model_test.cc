@@ -660,13 +660,13 @@ class ModelTest : public ::testing::TestWithParam<Config> {
   void Import() {
     Actor actor = P(50) ? Actor::System() : PickActor();  // import needs the system actor
     Model next = m_;  // staged state; new accounts get ids from kFake up
-    constexpr AccountId kFake = 1'000'000'000;
-    AccountId fake = kFake;
+    constexpr uint64_t kFake = 1'000'000'000;
+    uint64_t fake = kFake;
     std::map<std::string, AccountId> keys;  // every account key -> id in `next`
     for (const auto& [id, a] : m_.accounts) keys[a.key] = id;
     std::map<std::string, UserId> logins;
     for (const auto& [id, u] : m_.users) logins[u.login] = id;
-    UserId fake_user = kFake;
+    uint64_t fake_user = kFake;
     std::string text;
     // The engine names the first bad line (InvalidArgument whatever the
     // line's fault); `why` is what the model expects it to say.

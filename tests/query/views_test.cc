@@ -369,7 +369,7 @@ TEST_F(ViewsTest, AccountsTableRowsAndNumbers) {
 // exactly as a missing one.
 TEST_F(ViewsTest, AccountsTableShowsOnlyReadableAccounts) {
   for (UserId viewer : world_->viewers()) {
-    for (AccountId root : {kNoId, A("acme"), A("a"), A("b"), A("globex"), AccountId{999999}}) {
+    for (AccountId root : {AccountId(), A("acme"), A("a"), A("b"), A("globex"), AccountId{999999}}) {
       SCOPED_TRACE("viewer " + std::to_string(viewer) + " root " + std::to_string(root));
       TableRequest t{World::ActorOf(viewer)};
       t.root = root;
@@ -399,7 +399,7 @@ TEST_F(ViewsTest, AccountsTableSortsEveryWay) {
                                         TableSort::kSubAccounts,   TableSort::kDevicesDirect,
                                         TableSort::kDevicesSubtree};
   world_->AddAccount("zz", "acme", "Aardvark Ltd");  // a name out of key order
-  for (UserId viewer : {kNoId, U("root-viewer"), U("a-admin"), U("assigner")}) {
+  for (UserId viewer : {UserId(), U("root-viewer"), U("a-admin"), U("assigner")}) {
     const auto readable = world_->ReadableAccounts(viewer);
     for (TableSort sort : sorts) {
       for (bool descending : {false, true}) {
@@ -516,7 +516,7 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
   // Names that need escaping.
   world_->AddAccount("odd", "b", "Quote \" back\\slash\nnew line\ttab \xc3\xa9 \x01");
   for (UserId viewer : world_->viewers()) {
-    for (AccountId root : {kNoId, A("acme"), A("a")}) {
+    for (AccountId root : {AccountId(), A("acme"), A("a")}) {
       SCOPED_TRACE("viewer " + std::to_string(viewer) + " root " + std::to_string(root));
       auto text = db_->GraphJson(World::ActorOf(viewer), root, 0);
       if (root != kNoId && !world_->SeesAccount(viewer, root)) {
@@ -609,7 +609,7 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
 // nearest readable ancestor — every edge of the tree when all is readable.
 TEST_F(ViewsTest, GraphDotHasEveryEdge) {
   world_->AddAccount("odd", "b", "Quote \" back\\slash");
-  for (UserId viewer : {kNoId, U("root-viewer"), U("a-admin"), U("mix")}) {
+  for (UserId viewer : {UserId(), U("root-viewer"), U("a-admin"), U("mix")}) {
     SCOPED_TRACE("viewer " + std::to_string(viewer));
     auto dot = db_->GraphDot(World::ActorOf(viewer), kNoId, 0);
     ASSERT_OK(dot);

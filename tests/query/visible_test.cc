@@ -318,7 +318,7 @@ TEST_F(VisibleTest, LimitIsBounded) {
 // The stream gives the whole selection; it ignores limit and cursor.
 TEST_F(VisibleTest, IteratorStreamsTheSameSelection) {
   for (UserId viewer : world_->viewers()) {
-    for (AccountId within : {kNoId, A("a")}) {
+    for (AccountId within : {AccountId(), A("a")}) {
       VisibleRequest r{World::ActorOf(viewer)};
       r.within = within;
       r.limit = 0;
