@@ -305,8 +305,10 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
         const AccountNode* home = cat().account(u->home);
         if (Catalog::IsSelfOrAncestor(*a, *home) || Catalog::IsSelfOrAncestor(*home, *np)) continue;
         return Status::FailedPrecondition(
-            "moving account " + Quote(*a) + " under " + Quote(*np) + " would take the membership of user '" +
-            u->login + "' on " + Quote(*n) + " outside account " + Quote(*home) +
+            "moving account " + Quote(*a) + " under " + Quote(*np) +
+            " would take the membership of " + query::QuoteFor(cat(), actor, *u) + " on " +
+            query::QuoteFor(cat(), actor, *n) + " outside " +
+            query::QuoteFor(cat(), actor, *home) +
             ", where the user was created; remove that membership first");
       }
     }
@@ -316,8 +318,8 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
           const query::RoleNode* r = cat().role(cat().membership(uid, n->id)->role);
           if (!r->builtin) {
             return Status::FailedPrecondition(
-                "cannot move account " + Quote(*a) + " to another root tenant: account " +
-                Quote(*n) + " has a membership with custom role '" + r->name +
+                "cannot move account " + Quote(*a) + " to another root tenant: " +
+                query::QuoteFor(cat(), actor, *n) + " has a membership with custom role '" + r->name +
                 "' of its current tenant");
           }
         }
@@ -411,7 +413,8 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     for (AccountId child : n->children) {
       if (!set.count(child)) {
         return Status::FailedPrecondition(
-            "account " + Quote(*n) + " has sub-account " + Quote(*cat().account(child)) +
+            "account " + Quote(*n) + " has sub-account " +
+            query::QuoteFor(cat(), actor, *cat().account(child)) +
             "; delete its sub-accounts first (or in the same call)");
       }
     }

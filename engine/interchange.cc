@@ -1133,7 +1133,7 @@ class Importer {
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
     CANOPY_RETURN_IF_ERROR(
-        rules::MembershipInReach(login, KeyOf(home), LabelOf(home), account, *a.label));
+        rules::MembershipInReach(login, "'" + std::string(KeyOf(home)) + "'", LabelOf(home), account, *a.label));
     RoleId rid;
     if (const auto* b = query::FindBuiltinRole(role)) {
       rid = b->id;

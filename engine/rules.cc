@@ -20,13 +20,13 @@ Status SubAccountDepth(std::string_view parent_key, uint32_t parent_depth, uint3
                                     std::to_string(max_depth));
 }
 
-Status MembershipInReach(std::string_view login, std::string_view home_key,
+Status MembershipInReach(std::string_view login, std::string_view home_name,
                          std::string_view home_label, std::string_view account_key,
                          std::string_view account_label) {
   if (storage::IsSelfOrAncestorLabel(home_label, account_label)) return Status::Ok();
   return Status::FailedPrecondition(
       "user " + Q(login) + " may hold roles only in the account it was created in (" +
-      Q(home_key) + ") and its sub-accounts, not on " + Q(account_key) +
+      std::string(home_name) + ") and its sub-accounts, not on " + Q(account_key) +
       ": access flows top-down only");
 }
 

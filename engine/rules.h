@@ -25,8 +25,9 @@ Status SubAccountDepth(std::string_view parent_key, uint32_t parent_depth, uint3
 
 // Top-down only: a user holds roles only on the account it was created in
 // (`home_*`) and that account's sub-accounts (labels: docs/format.md).
-// FailedPrecondition otherwise.
-Status MembershipInReach(std::string_view login, std::string_view home_key,
+// FailedPrecondition otherwise, naming the home as `home_name` (quoted, or
+// query::QuoteFor's phrase when the actor does not see it).
+Status MembershipInReach(std::string_view login, std::string_view home_name,
                          std::string_view home_label, std::string_view account_key,
                          std::string_view account_label);
 

@@ -192,8 +192,8 @@ Status DbImpl::Invite(const Actor& actor, UserId user, AccountId account, RoleId
     CANOPY_RETURN_IF_ERROR(RequireRole(actor, role, &r));
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *a));
     const AccountNode* home = cat().account(un->home);
-    CANOPY_RETURN_IF_ERROR(
-        rules::MembershipInReach(un->login, home->key, home->label, a->key, a->label));
+    CANOPY_RETURN_IF_ERROR(rules::MembershipInReach(un->login, query::QuoteFor(cat(), actor, *home),
+                                                    home->label, a->key, a->label));
     if (!r->builtin && r->tenant != a->tenant) {
       return Status::FailedPrecondition("custom role '" + r->name +
                                         "' belongs to another root tenant than account " +

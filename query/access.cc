@@ -11,6 +11,14 @@ namespace canopy::query {
 
 std::string Quote(const AccountNode& a) { return "'" + a.key + "'"; }
 
+std::string QuoteFor(const Catalog& c, const Actor& actor, const AccountNode& a) {
+  return SeesAccount(c, actor, a) ? Quote(a) : "an account you cannot see";
+}
+
+std::string QuoteFor(const Catalog& c, const Actor& actor, const UserNode& u) {
+  return SeesUser(c, actor, u) ? "user '" + u.login + "'" : "a user you cannot see";
+}
+
 bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target) {
   if (m.account == target.id) return true;
   if (!m.branch) return false;

@@ -97,6 +97,13 @@ std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNo
 
 // "'<key>'" for messages.
 std::string Quote(const AccountNode& a);
+// How a refusal to `actor` names an account or a user that the call did
+// not name itself (a sub-account, a member's home, a member): quoted as
+// Quote does when the actor sees it, else "an account you cannot see" /
+// "a user you cannot see", so that a refusal says why without naming what
+// lies out of the actor's sight. Every such name goes through these.
+std::string QuoteFor(const Catalog& c, const Actor& actor, const AccountNode& a);
+std::string QuoteFor(const Catalog& c, const Actor& actor, const UserNode& u);
 
 }  // namespace canopy::query
 

@@ -884,6 +884,62 @@ TEST_F(AccessTest, WhatAnActorCannotSeeLooksMissing) {
                 Code::kPermissionDenied, "permission device.write missing on account 'acme-a'");
 }
 
+// A refusal says why, but names an account or user the call did not name
+// itself only when the actor sees it: a hidden sub-account, a member's
+// home above the actor, stay unnamed (the system actor gets the names).
+TEST_F(AccessTest, RefusalsNameOnlyWhatTheActorSees) {
+  const Actor system = Actor::System();
+  // Deleting an account with a sub-account the actor cannot see.
+  UserId deleter = MakeUser(db_.get(), "deleter@acme", acme_);
+  ASSERT_OK(db_->Invite(system, deleter, a_, admin_role_, false));
+  testing::Dump before = DumpAll(db_.get());
+  Status s = db_->DeleteAccount(Actor::User(deleter), a_);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message().find("acme-a1"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("has sub-account an account you cannot see"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(DumpAll(db_.get()), before);
+  s = db_->DeleteAccount(system, a_);
+  EXPECT_NE(s.message().find("has sub-account 'acme-a1'"), std::string::npos) << s.ToString();
+
+  // Moving an account would carry a membership out of its user's home,
+  // an account above the actor.
+  AccountId deep = MakeAccount(db_.get(), "acme-a1x", a1_);
+  UserId hidden = MakeUser(db_.get(), "hidden@acme", a_);
+  ASSERT_OK(db_->Invite(system, hidden, deep, viewer_role_, false));
+  ASSERT_OK(db_->SetSubAccountManagement(system, b_, true));
+  UserId shuffler = MakeUser(db_.get(), "shuffler@acme", acme_);
+  for (AccountId on : {deep, a1_, b_}) {
+    ASSERT_OK(db_->Invite(system, shuffler, on, admin_role_, false));
+  }
+  before = DumpAll(db_.get());
+  s = db_->MoveAccount(Actor::User(shuffler), deep, b_);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message().find("'acme-a'"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("outside an account you cannot see"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(DumpAll(db_.get()), before);
+  s = db_->MoveAccount(system, deep, b_);
+  EXPECT_NE(s.message().find("outside 'acme-a'"), std::string::npos) << s.ToString();
+
+  // Inviting a user the actor sees into an account outside the user's
+  // home, which the actor does not see.
+  AccountId b1 = MakeAccount(db_.get(), "acme-b1", b_);
+  UserId b_user = MakeUser(db_.get(), "b-user@acme", b_);
+  ASSERT_OK(db_->Invite(system, b_user, b1, viewer_role_, false));
+  UserId inviter = MakeUser(db_.get(), "inviter@acme", acme_);
+  ASSERT_OK(db_->Invite(system, inviter, a_, admin_role_, false));
+  ASSERT_OK(db_->Invite(system, inviter, b1, admin_role_, false));
+  before = DumpAll(db_.get());
+  s = db_->Invite(Actor::User(inviter), b_user, a_, viewer_role_, false);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message().find("'acme-b'"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("(an account you cannot see)"), std::string::npos) << s.ToString();
+  EXPECT_EQ(DumpAll(db_.get()), before);
+  s = db_->Invite(system, b_user, a_, viewer_role_, false);
+  EXPECT_NE(s.message().find("('acme-b')"), std::string::npos) << s.ToString();
+}
+
 // ---- Reads as a viewer (db.h) ----------------------------------------------
 
 TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
@@ -1442,7 +1498,7 @@ TEST(HomeSubtreeRule, UsersHoldRolesOnlyBelowTheirAccount) {
   before = testing::DumpAll(db.get());
   Status s = db->MoveAccount(Actor::System(), a1, b);
   EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
-  EXPECT_NE(s.message().find("outside account 'acme-a'"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("outside 'acme-a'"), std::string::npos) << s.ToString();
   EXPECT_EQ(before, testing::DumpAll(db.get()));
   ASSERT_OK(db->MoveAccount(Actor::System(), a, b));
   ASSERT_OK(db->RemoveMembership(Actor::System(), ua, a1));

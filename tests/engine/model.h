@@ -251,13 +251,20 @@ class Model {
     out.push_back(accounts.at(a).key);
     return out;
   }
-  // The first key of an account the actor (an enabled user) cannot see
-  // that `message` names, quoted as the engine quotes keys; "" if none.
+  // The first key of an account, or login of a user, that the actor (an
+  // enabled user) cannot see and `message` names, quoted as the engine
+  // quotes them; "" if none.
   std::string LeakedKey(const Actor& actor, const std::string& message) const {
     if (Seer(actor) == nullptr) return "";
     for (const auto& [id, acc] : accounts) {
       if (!Sees(actor, id) && message.find("'" + acc.key + "'") != std::string::npos) {
         return acc.key;
+      }
+    }
+    // Nor a user it cannot see.
+    for (const auto& [id, u] : users) {
+      if (!SeesUser(actor, id) && message.find("'" + u.login + "'") != std::string::npos) {
+        return u.login;
       }
     }
     return "";
