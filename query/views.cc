@@ -223,13 +223,16 @@ Status Summarize(const Catalog& c, const storage::Store& store,
   if (n == nullptr) return Status::NotFound("no account with id " + std::to_string(id));
   CANOPY_RETURN_IF_ERROR(ReadAccount(store, snapshot, id, &out->account));
   out->path.clear();
+  out->path_names.clear();
   for (const AccountNode* a : c.Ancestors(*n)) {
     if (!SeesAccount(c, viewer, *a)) continue;
     Account anc;
     CANOPY_RETURN_IF_ERROR(ReadAccount(store, snapshot, a->id, &anc));
-    out->path.push_back(anc.name);
+    out->path.push_back(anc.key);
+    out->path_names.push_back(anc.name);
   }
-  out->path.push_back(out->account.name);
+  out->path.push_back(out->account.key);
+  out->path_names.push_back(out->account.name);
   out->devices_direct = Devices(*n, false);
   const UserNode* u = viewer.is_system() ? nullptr : c.user(viewer.user());
   if (u == nullptr) {

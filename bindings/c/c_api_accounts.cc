@@ -575,6 +575,11 @@ const char* canopy_summary_path(const canopy_summary_t* summary, size_t i) {
   return s != nullptr ? s->c_str() : nullptr;
 }
 
+const char* canopy_summary_path_name(const canopy_summary_t* summary, size_t i) {
+  const std::string* s = summary != nullptr ? At(summary->summary.path_names, i) : nullptr;
+  return s != nullptr ? s->c_str() : nullptr;
+}
+
 uint64_t canopy_summary_users(const canopy_summary_t* summary) {
   return summary != nullptr ? summary->summary.users : 0;
 }

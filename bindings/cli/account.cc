@@ -170,6 +170,7 @@ int Show(Context& ctx, Args& args) {
   if (ctx.json) {
     JsonObject o = AccountJson(acc, names);
     o.Raw("path", JsonStrings(summary->path))
+        .Raw("path_names", JsonStrings(summary->path_names))
         .Int("users", static_cast<int64_t>(summary->users))
         .Int("sub_accounts", static_cast<int64_t>(summary->sub_accounts))
         .Int("devices", static_cast<int64_t>(summary->devices_direct))
@@ -185,8 +186,14 @@ int Show(Context& ctx, Args& args) {
     *ctx.out << o.str() << "\n";
     return kExitOk;
   }
+  // Keys, as the tree prints them, then the names.
   std::string path;
-  for (size_t i = 0; i < summary->path.size(); ++i) path += (i ? " > " : "") + summary->path[i];
+  std::string names_path;
+  for (size_t i = 0; i < summary->path.size(); ++i) {
+    path += (i ? " > " : "") + summary->path[i];
+    names_path += (i ? " > " : "") + summary->path_names[i];
+  }
+  path += " (" + names_path + ")";
   std::ostream& out = *ctx.out;
   out << "account:       " << Printable(acc.key) << " (id " << acc.id << ")\n"
       << "name:          " << Printable(acc.name) << "\n"

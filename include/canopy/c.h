@@ -948,9 +948,12 @@ CANOPY_EXPORT canopy_code_t canopy_account_summarize(canopy_db_t* db, uint64_t i
 CANOPY_EXPORT void canopy_summary_destroy(canopy_summary_t* summary);
 // Borrowed: valid while the summary lives.
 CANOPY_EXPORT const canopy_account_t* canopy_summary_account(const canopy_summary_t* summary);
-// Account names from the root tenant down to the account.
+// The path from the root tenant down to the account (for a viewer, the
+// ancestors it sees): the i-th account's key, and its name (NULL past the
+// end).
 CANOPY_EXPORT size_t canopy_summary_path_count(const canopy_summary_t* summary);
 CANOPY_EXPORT const char* canopy_summary_path(const canopy_summary_t* summary, size_t i);
+CANOPY_EXPORT const char* canopy_summary_path_name(const canopy_summary_t* summary, size_t i);
 CANOPY_EXPORT uint64_t canopy_summary_users(const canopy_summary_t* summary);
 CANOPY_EXPORT uint64_t canopy_summary_sub_accounts(const canopy_summary_t* summary);
 CANOPY_EXPORT uint64_t canopy_summary_devices_direct(const canopy_summary_t* summary);

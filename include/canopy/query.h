@@ -218,7 +218,11 @@ struct TablePage {
 // An account summary (the Frontegg sub-account page).
 struct AccountSummary {
   Account account;
-  std::vector<std::string> path;  // names from the root tenant down
+  // The account's path from the root tenant down to itself, as keys (as
+  // AccountRow::path and Explanation::path) and, in the same order, as
+  // names; for a viewer, only the ancestors it sees.
+  std::vector<std::string> path;
+  std::vector<std::string> path_names;
   uint64_t users = 0;
   uint64_t sub_accounts = 0;
   uint64_t devices_direct = 0;

@@ -288,6 +288,7 @@ SIGNATURES = {
     "canopy_summary_account": (_P, [_P]),
     "canopy_summary_path_count": (_SZ, [_P]),
     "canopy_summary_path": (_S, [_P, _SZ]),
+    "canopy_summary_path_name": (_S, [_P, _SZ]),
     "canopy_summary_users": (_U64, [_P]),
     "canopy_summary_sub_accounts": (_U64, [_P]),
     "canopy_summary_devices_direct": (_U64, [_P]),

@@ -914,6 +914,8 @@ class Db:
                 account=_account(lib.canopy_summary_account(out)),
                 path=[cv.string(lib.canopy_summary_path(out, i))
                       for i in range(lib.canopy_summary_path_count(out))],
+                path_names=[cv.string(lib.canopy_summary_path_name(out, i))
+                            for i in range(lib.canopy_summary_path_count(out))],
                 users=lib.canopy_summary_users(out),
                 sub_accounts=lib.canopy_summary_sub_accounts(out),
                 devices_direct=lib.canopy_summary_devices_direct(out),

@@ -256,7 +256,8 @@ class Summary:
     """The summary of an account (the Frontegg sub-account page)."""
 
     account: Account
-    path: List[str]  #: account names from the root tenant down
+    path: List[str]  #: account keys from the root tenant down (the ones seen)
+    path_names: List[str]  #: the same accounts' names
     users: int
     sub_accounts: int
     devices_direct: int

@@ -1920,9 +1920,12 @@ static void TestViews(World* w) {
   OK(canopy_account_summarize(db, w->acme_a, &s, &err));
   CHECK_STR(canopy_account_key(canopy_summary_account(s)), "acme-a");
   CHECK(canopy_summary_path_count(s) == 2);
-  CHECK_STR(canopy_summary_path(s, 0), "ACME Corp");
-  CHECK_STR(canopy_summary_path(s, 1), "Nested customer A");
+  CHECK_STR(canopy_summary_path(s, 0), "acme");
+  CHECK_STR(canopy_summary_path(s, 1), "acme-a");
   CHECK(canopy_summary_path(s, 2) == NULL);
+  CHECK_STR(canopy_summary_path_name(s, 0), "ACME Corp");
+  CHECK_STR(canopy_summary_path_name(s, 1), "Nested customer A");
+  CHECK(canopy_summary_path_name(s, 2) == NULL);
   CHECK(canopy_summary_users(s) == 1);
   CHECK(canopy_summary_sub_accounts(s) == 2);
   CHECK(canopy_summary_devices_direct(s) == 2);
@@ -2197,6 +2200,7 @@ static void TestNullHandles(void) {
   CHECK(canopy_summary_account(NULL) == NULL);
   CHECK(canopy_summary_path_count(NULL) == 0);
   CHECK(canopy_summary_path(NULL, 0) == NULL);
+  CHECK(canopy_summary_path_name(NULL, 0) == NULL);
   CHECK(canopy_summary_users(NULL) == 0);
   CHECK(canopy_summary_sub_accounts(NULL) == 0);
   CHECK(canopy_summary_devices_direct(NULL) == 0);

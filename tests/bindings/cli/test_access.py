@@ -237,12 +237,13 @@ class ScopedReadsTest(CliTestCase):
         show = self.json_one("--actor", flat, "account", "show", "acme-a")
         self.assertEqual((show["sub_accounts"], show["devices_subtree"], show["parent"]),
                          (0, show["devices"], "(hidden)"))
-        self.assertEqual(show["path"], ["Nested customer A"])
+        self.assertEqual((show["path"], show["path_names"]), (["acme-a"], ["Nested customer A"]))
         self.assertEqual(show["other_entities"]["asset"], {"direct": 1, "subtree": 1})
         show = self.json_one("--actor", "a@acme.example", "account", "show", "acme-a")
         self.assertEqual((show["sub_accounts"], show["devices_subtree"]), (1, 3))
         full = self.json_one("account", "show", "acme-a")
-        self.assertEqual((full["parent"], full["path"]), ("acme", ["ACME Corp", "Nested customer A"]))
+        self.assertEqual((full["parent"], full["path"], full["path_names"]),
+                         ("acme", ["acme", "acme-a"], ["ACME Corp", "Nested customer A"]))
 
     def test_users_and_memberships(self):
         flat = "flat@acme.example"

@@ -16,8 +16,8 @@ class CreateTest(CliTestCase):
                       "--parent", "acme")
         self.assertEqual(out, "created account 'acme-a' (id 2)\n")
         a = self.json_one("account", "show", "acme-a")
-        self.assertEqual((a["parent"], a["depth"], a["path"]),
-                         ("acme", 2, ["ACME Corp", "Nested customer A"]))
+        self.assertEqual((a["parent"], a["depth"], a["path"], a["path_names"]),
+                         ("acme", 2, ["acme", "acme-a"], ["ACME Corp", "Nested customer A"]))
 
     def test_json_attributes_and_settings(self):
         a = self.json_one("account", "create", "acme", "--name", "ACME", "--attribute",
@@ -102,7 +102,7 @@ class ShowTest(CliTestCase):
     def test_text(self):
         out = self.ok("account", "show", "acme-a")
         self.assertIn("account:       acme-a (id 2)", out)
-        self.assertIn("path:          ACME Corp > Nested customer A", out)
+        self.assertIn("path:          acme > acme-a (ACME Corp > Nested customer A)", out)
         self.assertIn("parent:        acme", out)
         self.assertIn("users:         1 (members)", out)
         self.assertIn("sub-accounts:  1", out)

@@ -222,7 +222,8 @@ class ViewTest(WorldTestCase):
         s = self.db.summary(w.acme_a)
         self.assertIsInstance(s, canopy.Summary)
         self.assertEqual(s.account, self.db.get_account(w.acme_a))
-        self.assertEqual(s.path, ["ACME Corp", "Nested customer A"])
+        self.assertEqual(s.path, ["acme", "acme-a"])
+        self.assertEqual(s.path_names, ["ACME Corp", "Nested customer A"])
         self.assertEqual((s.users, s.sub_accounts, s.devices_direct, s.devices_subtree),
                          (1, 1, 2, 3))
         with self.assertRaises(canopy.NotFound):
@@ -293,8 +294,8 @@ class ViewerReadsTest(WorldTestCase):
         with self.assertRaises(canopy.NotFound):
             db.memberships_of(w.admin, viewer=w.a)
         s = db.summary(w.acme_a, viewer=w.a)
-        self.assertEqual(s.path, ["Nested customer A"])
-        self.assertEqual(db.summary(w.acme_a).path, ["ACME Corp", "Nested customer A"])
+        self.assertEqual((s.path, s.path_names), (["acme-a"], ["Nested customer A"]))
+        self.assertEqual(db.summary(w.acme_a).path, ["acme", "acme-a"])
         who = {i.user for i in db.who_can("device.read", "dev-a1", viewer=w.a)}
         self.assertNotIn(w.admin, who)
         self.assertIn(w.admin, {i.user for i in db.who_can("device.read", "dev-a1")})
