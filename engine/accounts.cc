@@ -125,6 +125,19 @@ StatusOr<Account> DbImpl::GetAccount(AccountId id) const {
   return std::move(r.account);
 }
 
+StatusOr<Account> DbImpl::GetAccount(const Actor& viewer, AccountId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const AccountNode* n = cat().account(id);
+  if (n == nullptr || !query::SeesAccount(cat(), viewer, *n)) {
+    return Status::NotFound("no account with id " + std::to_string(id));
+  }
+  storage::AccountRecord r;
+  CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &r));
+  return std::move(r.account);
+}
+
 StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -550,6 +563,24 @@ StatusOr<std::vector<Account>> DbImpl::Ancestors(AccountId id) const {
   CANOPY_RETURN_IF_ERROR(RequireAccount(id, "ancestors", &a));
   std::vector<Account> out;
   for (const AccountNode* n : cat().Ancestors(*a)) {
+    storage::AccountRecord r;
+    CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &r));
+    out.push_back(std::move(r.account));
+  }
+  return out;
+}
+
+StatusOr<std::vector<Account>> DbImpl::Ancestors(const Actor& viewer, AccountId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const AccountNode* a = cat().account(id);
+  if (a == nullptr || !query::SeesAccount(cat(), viewer, *a)) {
+    return Status::NotFound("ancestors: no account with id " + std::to_string(id));
+  }
+  std::vector<Account> out;
+  for (const AccountNode* n : cat().Ancestors(*a)) {
+    if (!query::SeesAccount(cat(), viewer, *n)) continue;
     storage::AccountRecord r;
     CANOPY_RETURN_IF_ERROR(LoadAccountRecord(n->id, &r));
     out.push_back(std::move(r.account));

@@ -197,6 +197,15 @@ class DbImpl final : public Db {
                     const std::vector<std::string>& permissions) override;
   Status DeleteRole(const Actor& actor, RoleId id) override;
   StatusOr<Role> GetRole(RoleId id) const override;
+  StatusOr<Role> GetRole(const Actor& viewer, RoleId id) const override;
+  StatusOr<Account> GetAccount(const Actor& viewer, AccountId id) const override;
+  StatusOr<Entity> GetEntity(const Actor& viewer, EntityId id) const override;
+  StatusOr<User> GetUser(const Actor& viewer, UserId id) const override;
+  StatusOr<std::vector<Account>> Ancestors(const Actor& viewer, AccountId id) const override;
+  StatusOr<std::vector<Role>> ListRoles(const Actor& viewer, AccountId tenant) const override;
+  // The built-in roles and the custom roles of root tenant `root` (kNoId:
+  // built-ins only), by id; inside a ReadScope.
+  std::vector<Role> RolesOf(AccountId root) const;
   StatusOr<Role> FindRole(AccountId tenant, std::string_view name) const override;
   StatusOr<std::vector<Role>> ListRoles(AccountId tenant) const override;
 

@@ -102,6 +102,19 @@ StatusOr<Entity> DbImpl::GetEntity(EntityId id) const {
   return e;
 }
 
+StatusOr<Entity> DbImpl::GetEntity(const Actor& viewer, EntityId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  Entity e;
+  CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
+  const AccountNode* owner = cat().account(e.owner);
+  if (owner == nullptr || !query::SeesEntity(cat(), viewer, e.kind, *owner)) {
+    return Status::NotFound("no entity with id " + std::to_string(id));
+  }
+  return e;
+}
+
 StatusOr<Entity> DbImpl::FindEntity(EntityKind kind, std::string_view key) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());

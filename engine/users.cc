@@ -64,6 +64,19 @@ StatusOr<User> DbImpl::GetUser(UserId id) const {
   return u;
 }
 
+StatusOr<User> DbImpl::GetUser(const Actor& viewer, UserId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const UserNode* n = cat().user(id);
+  if (n == nullptr || !query::SeesUser(cat(), viewer, *n)) {
+    return Status::NotFound("no user with id " + std::to_string(id));
+  }
+  User u;
+  CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
+  return u;
+}
+
 StatusOr<User> DbImpl::FindUser(std::string_view login) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -485,6 +498,15 @@ StatusOr<Role> DbImpl::GetRole(RoleId id) const {
   return ToRole(*r);
 }
 
+StatusOr<Role> DbImpl::GetRole(const Actor& viewer, RoleId id) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const RoleNode* r = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireRole(viewer, id, &r));
+  return ToRole(*r);
+}
+
 StatusOr<Role> DbImpl::FindRole(AccountId tenant, std::string_view name) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -504,6 +526,17 @@ StatusOr<Role> DbImpl::FindRole(AccountId tenant, std::string_view name) const {
   return ToRole(*r);
 }
 
+StatusOr<std::vector<Role>> DbImpl::ListRoles(const Actor& viewer, AccountId tenant) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  const AccountNode* a = tenant == kNoId ? nullptr : cat().account(tenant);
+  if (tenant != kNoId && (a == nullptr || !query::SeesAccount(cat(), viewer, *a))) {
+    return Status::NotFound("no account with id " + std::to_string(tenant));
+  }
+  return RolesOf(a == nullptr ? kNoId : a->tenant);
+}
+
 StatusOr<std::vector<Role>> DbImpl::ListRoles(AccountId tenant) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
@@ -513,6 +546,10 @@ StatusOr<std::vector<Role>> DbImpl::ListRoles(AccountId tenant) const {
     if (a == nullptr) return Status::NotFound("no account with id " + std::to_string(tenant));
     root = a->tenant;
   }
+  return RolesOf(root);
+}
+
+std::vector<Role> DbImpl::RolesOf(AccountId root) const {
   std::vector<Role> out;
   for (const auto& [id, r] : cat().roles) {
     if (r.builtin || (root != kNoId && r.tenant == root)) out.push_back(ToRole(r));

@@ -273,17 +273,29 @@ canopy_code_t canopy_account_delete_many(canopy_db_t* db, uint64_t actor, const 
 
 // ---- Reads --------------------------------------------------------------------
 
-canopy_code_t canopy_account_get(canopy_db_t* db, uint64_t id, canopy_account_t** account,
-                                 char** errmsg) {
-  return Guard("canopy_account_get", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_account_getImpl(const char* function, canopy_db_t* db,
+                                            uint64_t viewer, uint64_t id,
+                                            canopy_account_t** account, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (account != nullptr) *account = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, account);
-    auto a = db->db->GetAccount(id);
+    auto a = db->db->GetAccount(ToActor(viewer), id);
     CANOPY_RETURN_IF_ERROR(a.status());
     *account = new canopy_account_t(MakeAccount(std::move(a).value()));
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_account_get(canopy_db_t* db, uint64_t id, canopy_account_t** account,
+                                 char** errmsg) {
+  return canopy_account_getImpl("canopy_account_get", db, CANOPY_SYSTEM_ACTOR, id, account,
+                                errmsg);
+}
+
+canopy_code_t canopy_account_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                    canopy_account_t** account, char** errmsg) {
+  return canopy_account_getImpl("canopy_account_get_as", db, viewer, id, account, errmsg);
 }
 
 static canopy_code_t canopy_account_findImpl(const char* function, canopy_db_t* db, uint64_t viewer, const char* key, canopy_account_t** account, char** errmsg) {
@@ -323,17 +335,30 @@ canopy_code_t canopy_account_count_owned(canopy_db_t* db, uint64_t id, int kind,
   });
 }
 
-canopy_code_t canopy_account_ancestors(canopy_db_t* db, uint64_t id, canopy_accounts_t** accounts,
-                                       char** errmsg) {
-  return Guard("canopy_account_ancestors", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_account_ancestorsImpl(const char* function, canopy_db_t* db,
+                                                  uint64_t viewer, uint64_t id,
+                                                  canopy_accounts_t** accounts, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (accounts != nullptr) *accounts = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, accounts);
-    auto list = db->db->Ancestors(id);
+    auto list = db->db->Ancestors(ToActor(viewer), id);
     CANOPY_RETURN_IF_ERROR(list.status());
     *accounts = NewAccounts(std::move(list).value());
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_account_ancestors(canopy_db_t* db, uint64_t id, canopy_accounts_t** accounts,
+                                       char** errmsg) {
+  return canopy_account_ancestorsImpl("canopy_account_ancestors", db, CANOPY_SYSTEM_ACTOR, id,
+                                      accounts, errmsg);
+}
+
+canopy_code_t canopy_account_ancestors_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                          canopy_accounts_t** accounts, char** errmsg) {
+  return canopy_account_ancestorsImpl("canopy_account_ancestors_as", db, viewer, id, accounts,
+                                      errmsg);
 }
 
 static canopy_code_t canopy_account_descendantsImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t id, uint32_t max_levels, canopy_accounts_t** accounts, char** errmsg) {

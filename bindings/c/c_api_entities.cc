@@ -178,14 +178,25 @@ canopy_code_t canopy_entity_create(canopy_db_t* db, uint64_t actor,
   });
 }
 
-canopy_code_t canopy_entity_get(canopy_db_t* db, uint64_t id, canopy_entity_t** entity,
-                                char** errmsg) {
-  return Guard("canopy_entity_get", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_entity_getImpl(const char* function, canopy_db_t* db,
+                                           uint64_t viewer, uint64_t id,
+                                           canopy_entity_t** entity, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (entity != nullptr) *entity = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, entity);
-    return Hand(db->db->GetEntity(id), entity);
+    return Hand(db->db->GetEntity(ToActor(viewer), id), entity);
   });
+}
+
+canopy_code_t canopy_entity_get(canopy_db_t* db, uint64_t id, canopy_entity_t** entity,
+                                char** errmsg) {
+  return canopy_entity_getImpl("canopy_entity_get", db, CANOPY_SYSTEM_ACTOR, id, entity, errmsg);
+}
+
+canopy_code_t canopy_entity_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                   canopy_entity_t** entity, char** errmsg) {
+  return canopy_entity_getImpl("canopy_entity_get_as", db, viewer, id, entity, errmsg);
 }
 
 static canopy_code_t canopy_entity_findImpl(const char* function, canopy_db_t* db, uint64_t viewer, int kind, const char* key, canopy_entity_t** entity, char** errmsg) {

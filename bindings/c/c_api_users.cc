@@ -108,13 +108,23 @@ canopy_code_t canopy_user_create(canopy_db_t* db, uint64_t actor, const canopy_u
   });
 }
 
-canopy_code_t canopy_user_get(canopy_db_t* db, uint64_t id, canopy_user_t** user, char** errmsg) {
-  return Guard("canopy_user_get", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_user_getImpl(const char* function, canopy_db_t* db, uint64_t viewer,
+                                         uint64_t id, canopy_user_t** user, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (user != nullptr) *user = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, user);
-    return HandUser(db->db->GetUser(id), user);
+    return HandUser(db->db->GetUser(ToActor(viewer), id), user);
   });
+}
+
+canopy_code_t canopy_user_get(canopy_db_t* db, uint64_t id, canopy_user_t** user, char** errmsg) {
+  return canopy_user_getImpl("canopy_user_get", db, CANOPY_SYSTEM_ACTOR, id, user, errmsg);
+}
+
+canopy_code_t canopy_user_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                 canopy_user_t** user, char** errmsg) {
+  return canopy_user_getImpl("canopy_user_get_as", db, viewer, id, user, errmsg);
 }
 
 static canopy_code_t canopy_user_findImpl(const char* function, canopy_db_t* db, uint64_t viewer, const char* login, canopy_user_t** user, char** errmsg) {
@@ -361,13 +371,23 @@ canopy_code_t canopy_role_delete(canopy_db_t* db, uint64_t actor, uint64_t id, c
   });
 }
 
-canopy_code_t canopy_role_get(canopy_db_t* db, uint64_t id, canopy_role_t** role, char** errmsg) {
-  return Guard("canopy_role_get", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_role_getImpl(const char* function, canopy_db_t* db, uint64_t viewer,
+                                         uint64_t id, canopy_role_t** role, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (role != nullptr) *role = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, role);
-    return HandRole(db->db->GetRole(id), role);
+    return HandRole(db->db->GetRole(ToActor(viewer), id), role);
   });
+}
+
+canopy_code_t canopy_role_get(canopy_db_t* db, uint64_t id, canopy_role_t** role, char** errmsg) {
+  return canopy_role_getImpl("canopy_role_get", db, CANOPY_SYSTEM_ACTOR, id, role, errmsg);
+}
+
+canopy_code_t canopy_role_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                 canopy_role_t** role, char** errmsg) {
+  return canopy_role_getImpl("canopy_role_get_as", db, viewer, id, role, errmsg);
 }
 
 canopy_code_t canopy_role_find(canopy_db_t* db, uint64_t tenant, const char* name,
@@ -381,13 +401,14 @@ canopy_code_t canopy_role_find(canopy_db_t* db, uint64_t tenant, const char* nam
   });
 }
 
-canopy_code_t canopy_role_list(canopy_db_t* db, uint64_t tenant, canopy_roles_t** roles,
-                               char** errmsg) {
-  return Guard("canopy_role_list", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_role_listImpl(const char* function, canopy_db_t* db, uint64_t viewer,
+                                          uint64_t tenant, canopy_roles_t** roles,
+                                          char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (roles != nullptr) *roles = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, roles);
-    auto list = db->db->ListRoles(tenant);
+    auto list = db->db->ListRoles(ToActor(viewer), tenant);
     CANOPY_RETURN_IF_ERROR(list.status());
     auto out = std::make_unique<canopy_roles_t>();
     out->items.reserve(list->size());
@@ -395,6 +416,16 @@ canopy_code_t canopy_role_list(canopy_db_t* db, uint64_t tenant, canopy_roles_t*
     *roles = out.release();
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_role_list(canopy_db_t* db, uint64_t tenant, canopy_roles_t** roles,
+                               char** errmsg) {
+  return canopy_role_listImpl("canopy_role_list", db, CANOPY_SYSTEM_ACTOR, tenant, roles, errmsg);
+}
+
+canopy_code_t canopy_role_list_as(canopy_db_t* db, uint64_t viewer, uint64_t tenant,
+                                  canopy_roles_t** roles, char** errmsg) {
+  return canopy_role_listImpl("canopy_role_list_as", db, viewer, tenant, roles, errmsg);
 }
 
 void canopy_role_destroy(canopy_role_t* role) { delete role; }

@@ -987,6 +987,23 @@ CANOPY_EXPORT canopy_code_t canopy_account_graph_dot(canopy_db_t* db, uint64_t v
 CANOPY_EXPORT canopy_code_t canopy_account_find_as(canopy_db_t* db, uint64_t viewer,
                                                    const char* key, canopy_account_t** account,
                                                    char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_account_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                                  canopy_account_t** account, char** errmsg);
+// The ancestors the viewer sees, of an account it sees.
+CANOPY_EXPORT canopy_code_t canopy_account_ancestors_as(canopy_db_t* db, uint64_t viewer,
+                                                        uint64_t id, canopy_accounts_t** accounts,
+                                                        char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_entity_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                                 canopy_entity_t** entity, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_user_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                               canopy_user_t** user, char** errmsg);
+// A custom role when the viewer sees its root tenant; a built-in always.
+CANOPY_EXPORT canopy_code_t canopy_role_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                               canopy_role_t** role, char** errmsg);
+// For a `tenant` the viewer sees (CANOPY_NO_ID: the built-ins).
+CANOPY_EXPORT canopy_code_t canopy_role_list_as(canopy_db_t* db, uint64_t viewer,
+                                                uint64_t tenant, canopy_roles_t** roles,
+                                                char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_account_descendants_as(canopy_db_t* db, uint64_t viewer,
                                                           uint64_t id, uint32_t max_levels,
                                                           canopy_accounts_t** accounts,

@@ -194,6 +194,18 @@ class Db {
   // ancestors it sees, and users, sub-accounts and subtree devices count
   // only memberships and accounts it sees.
   virtual StatusOr<AccountSummary> Summary(const Actor& viewer, AccountId id) const = 0;
+  // The account, entity, user or role with that id as the viewer may know
+  // it (a custom role: when it sees the role's root tenant; a built-in:
+  // always).
+  virtual StatusOr<Account> GetAccount(const Actor& viewer, AccountId id) const = 0;
+  virtual StatusOr<Entity> GetEntity(const Actor& viewer, EntityId id) const = 0;
+  virtual StatusOr<User> GetUser(const Actor& viewer, UserId id) const = 0;
+  virtual StatusOr<Role> GetRole(const Actor& viewer, RoleId id) const = 0;
+  // The ancestors of an account the viewer sees that it sees, root first.
+  virtual StatusOr<std::vector<Account>> Ancestors(const Actor& viewer, AccountId id) const = 0;
+  // The built-in roles and the custom roles of `tenant`'s root tenant, for
+  // a `tenant` the viewer sees (kNoId: the built-ins only).
+  virtual StatusOr<std::vector<Role>> ListRoles(const Actor& viewer, AccountId tenant) const = 0;
 
   // ---- Entities -------------------------------------------------------
 

@@ -942,6 +942,74 @@ TEST_F(AccessTest, RefusalsNameOnlyWhatTheActorSees) {
 
 // ---- Reads as a viewer (db.h) ----------------------------------------------
 
+// The point reads by id as a viewer: what is out of sight is worded exactly
+// as a missing id, and the system actor reads everything.
+TEST_F(AccessTest, PointReadsByIdAsAViewer) {
+  const Actor a = Actor::User(a_admin_);
+  const Actor system = Actor::System();
+  // Replaces the id in a message, to compare "hidden" with "missing".
+  auto shape = [](Status s, uint64_t id) {
+    std::string m = s.ToString();
+    const std::string n = std::to_string(id);
+    const size_t at = m.rfind(n);
+    return at == std::string::npos ? m : m.replace(at, n.size(), "N");
+  };
+  constexpr uint64_t kMissing = 999999;
+
+  EXPECT_EQ(db_->GetAccount(a, a1_)->key, "acme-a1");
+  EXPECT_EQ(db_->GetAccount(system, acme_)->key, "acme");
+  for (AccountId hidden : {acme_, b_, globex_}) {
+    Status s = db_->GetAccount(a, hidden).status();
+    EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+    EXPECT_EQ(shape(s, hidden), shape(db_->GetAccount(a, kMissing).status(), kMissing));
+    EXPECT_EQ(shape(db_->Ancestors(a, hidden).status(), hidden),
+              shape(db_->Ancestors(a, kMissing).status(), kMissing));
+  }
+  // Ancestors: only those the viewer sees (acme is above acme-a's admin).
+  auto anc = db_->Ancestors(a, a1_);
+  ASSERT_OK(anc.status());
+  ASSERT_EQ(anc->size(), 1u);
+  EXPECT_EQ((*anc)[0].key, "acme-a");
+  EXPECT_EQ(db_->Ancestors(system, a1_)->size(), 2u);
+
+  const EntityId d_a1 = DeviceId("d-a1");
+  const EntityId d_b = DeviceId("d-b");
+  EXPECT_EQ(db_->GetEntity(a, d_a1)->key, "d-a1");
+  Status hidden_entity = db_->GetEntity(a, d_b).status();
+  EXPECT_EQ(hidden_entity.code(), Code::kNotFound);
+  EXPECT_EQ(shape(hidden_entity, d_b), shape(db_->GetEntity(a, kMissing).status(), kMissing));
+
+  EXPECT_EQ(db_->GetUser(a, a_viewer_)->login, "a-viewer@acme");
+  EXPECT_EQ(db_->GetUser(a, a_admin_)->login, "a-admin@acme");  // itself
+  Status hidden_user = db_->GetUser(a, root_admin_).status();
+  EXPECT_EQ(hidden_user.code(), Code::kNotFound);
+  EXPECT_EQ(shape(hidden_user, root_admin_), shape(db_->GetUser(a, kMissing).status(), kMissing));
+
+  // Roles: built-ins always, a custom role when its tenant is in sight.
+  RoleId acme_role = CustomRole("acme-reader", {"device.read"});
+  RoleId globex_role = CustomRole("globex-reader", {"device.read"}, globex_);
+  EXPECT_EQ(db_->GetRole(a, viewer_role_)->name, "viewer");
+  // acme-a's admin does not see the root tenant acme itself, so acme's
+  // custom roles stay out of its sight too (as for Invite).
+  EXPECT_EQ(db_->GetRole(a, acme_role).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->GetRole(Actor::User(root_admin_), acme_role)->name, "acme-reader");
+  Status hidden_role = db_->GetRole(Actor::User(root_admin_), globex_role).status();
+  EXPECT_EQ(hidden_role.code(), Code::kNotFound);
+  EXPECT_EQ(shape(hidden_role, globex_role),
+            shape(db_->GetRole(Actor::User(root_admin_), kMissing).status(), kMissing));
+  auto roles = db_->ListRoles(Actor::User(root_admin_), acme_);
+  ASSERT_OK(roles.status());
+  EXPECT_EQ(roles->size(), db_->ListRoles(acme_)->size());
+  EXPECT_EQ(db_->ListRoles(Actor::User(root_admin_), globex_).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->ListRoles(a, kNoId)->size(), db_->ListRoles(kNoId)->size());
+
+  // An unknown viewer is NotFound, a disabled one PermissionDenied.
+  EXPECT_EQ(db_->GetAccount(Actor::User(kUnknownUser), a_).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->GetEntity(Actor::User(disabled_), d_a1).status().code(),
+            Code::kPermissionDenied);
+}
+
+
 TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
   auto keys = [](const std::vector<Account>& as) {
     std::vector<std::string> out;

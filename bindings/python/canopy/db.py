@@ -293,11 +293,12 @@ class Db:
                     ctypes.byref(out))
         return out.value
 
-    def get_account(self, account_id):
-        """The account with that id. Raises NotFound."""
+    def get_account(self, account_id, *, viewer=None):
+        """The account with that id (as ``viewer`` may see it). Raises
+        NotFound."""
+        fn, pre = self._viewed(lib.canopy_account_get, lib.canopy_account_get_as, viewer)
         with cv.handle_out(lib.canopy_account_destroy) as out:
-            cv.call(lib.canopy_account_get, self._h(), cv.ident(account_id, "account_id"),
-                    ctypes.byref(out))
+            cv.call(fn, self._h(), *pre, cv.ident(account_id, "account_id"), ctypes.byref(out))
             return _account(out)
 
     @staticmethod
@@ -387,9 +388,12 @@ class Db:
                 k, ctypes.byref(direct), ctypes.byref(subtree))
         return model.EntityCounts(direct.value, subtree.value)
 
-    def ancestors(self, account_id):
-        """The account's ancestors, root tenant first."""
-        return self._accounts(lib.canopy_account_ancestors, cv.ident(account_id, "account_id"))
+    def ancestors(self, account_id, *, viewer=None):
+        """The account's ancestors, root tenant first; with ``viewer``,
+        those it sees, of an account it sees."""
+        fn, pre = self._viewed(lib.canopy_account_ancestors, lib.canopy_account_ancestors_as,
+                               viewer)
+        return self._accounts(fn, *pre, cv.ident(account_id, "account_id"))
 
     def descendants(self, account_id, max_levels=0, *, viewer=None):
         """The account's descendants in tree order, at most ``max_levels``
@@ -449,9 +453,11 @@ class Db:
                     ctypes.byref(out))
         return out.value
 
-    def get_entity(self, entity_id):
-        """The entity with that id. Raises NotFound."""
-        return self._entity(lib.canopy_entity_get, cv.ident(entity_id, "entity_id"))
+    def get_entity(self, entity_id, *, viewer=None):
+        """The entity with that id (as ``viewer`` may see it). Raises
+        NotFound."""
+        fn, pre = self._viewed(lib.canopy_entity_get, lib.canopy_entity_get_as, viewer)
+        return self._entity(fn, *pre, cv.ident(entity_id, "entity_id"))
 
     def find_entity(self, kind, key, *, viewer=None):
         """The entity of ``kind`` with that key (as ``viewer`` may see it).
@@ -538,9 +544,11 @@ class Db:
             cv.call(lib.canopy_user_create, self._h(), cv.actor(actor), spec, ctypes.byref(out))
         return out.value
 
-    def get_user(self, user_id):
-        """The user with that id. Raises NotFound."""
-        return self._user(lib.canopy_user_get, cv.ident(user_id, "user_id"))
+    def get_user(self, user_id, *, viewer=None):
+        """The user with that id (as ``viewer`` may see it). Raises
+        NotFound."""
+        fn, pre = self._viewed(lib.canopy_user_get, lib.canopy_user_get_as, viewer)
+        return self._user(fn, *pre, cv.ident(user_id, "user_id"))
 
     def find_user(self, login, *, viewer=None):
         """The user with that login (as ``viewer`` may see it). Raises
@@ -648,11 +656,12 @@ class Db:
         """Deletes a custom role that no membership uses."""
         cv.call(lib.canopy_role_delete, self._h(), cv.actor(actor), cv.ident(role_id, "role_id"))
 
-    def get_role(self, role_id):
-        """The role with that id. Raises NotFound."""
+    def get_role(self, role_id, *, viewer=None):
+        """The role with that id (with ``viewer``: a custom role when it
+        sees the role's root tenant). Raises NotFound."""
+        fn, pre = self._viewed(lib.canopy_role_get, lib.canopy_role_get_as, viewer)
         with cv.handle_out(lib.canopy_role_destroy) as out:
-            cv.call(lib.canopy_role_get, self._h(), cv.ident(role_id, "role_id"),
-                    ctypes.byref(out))
+            cv.call(fn, self._h(), *pre, cv.ident(role_id, "role_id"), ctypes.byref(out))
             return _role(out)
 
     def find_role(self, tenant, name):
@@ -663,11 +672,13 @@ class Db:
                     cv.text(name, "name"), ctypes.byref(out))
             return _role(out)
 
-    def list_roles(self, tenant=None):
+    def list_roles(self, tenant=None, *, viewer=None):
         """The built-in roles and the custom roles of ``tenant``'s root
-        tenant (None: built-ins only), by id."""
+        tenant (None: built-ins only), by id; with ``viewer``, for a
+        ``tenant`` it sees."""
+        fn, pre = self._viewed(lib.canopy_role_list, lib.canopy_role_list_as, viewer)
         with cv.handle_out(lib.canopy_roles_destroy) as out:
-            cv.call(lib.canopy_role_list, self._h(), cv.ident(tenant, "tenant", optional=True),
+            cv.call(fn, self._h(), *pre, cv.ident(tenant, "tenant", optional=True),
                     ctypes.byref(out))
             return [_role(lib.canopy_roles_at(out, i)) for i in range(lib.canopy_roles_count(out))]
 

@@ -1749,6 +1749,36 @@ static void TestViewerReads(World* w) {
   OK(canopy_account_find_as(db, CANOPY_SYSTEM_ACTOR, "acme-b", &account, &err));
   canopy_account_destroy(account);
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'key'", canopy_account_find_as(db, w->a, NULL, &account, &err));
+  // By id: out of sight is worded as a missing id.
+  OK(canopy_account_get_as(db, w->a, w->acme_a, &account, &err));
+  CHECK(canopy_account_id(account) == w->acme_a);
+  canopy_account_destroy(account);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no account with id ",
+             canopy_account_get_as(db, w->a, w->acme_b, &account, &err));
+  CHECK(account == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'account'",
+             canopy_account_get_as(db, w->a, w->acme_a, NULL, &err));
+  canopy_accounts_t* above = NULL;
+  OK(canopy_account_ancestors_as(db, w->a, w->acme_a, &above, &err));
+  CHECK(canopy_accounts_count(above) == 0);  // acme is out of its sight
+  canopy_accounts_destroy(above);
+  OK(canopy_account_ancestors_as(db, CANOPY_SYSTEM_ACTOR, w->acme_a, &above, &err));
+  CHECK(canopy_accounts_count(above) == 1);
+  canopy_accounts_destroy(above);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_ancestors_as(db, w->a, w->acme_b, &above, &err));
+  canopy_user_t* seen_user = NULL;
+  OK(canopy_user_get_as(db, w->a, w->a, &seen_user, &err));
+  CHECK(canopy_user_id(seen_user) == w->a);
+  canopy_user_destroy(seen_user);
+  FAILS(CANOPY_NOT_FOUND, canopy_user_get_as(db, w->a, w->admin, &seen_user, &err));
+  canopy_role_t* role = NULL;
+  OK(canopy_role_get_as(db, w->a, w->viewer, &role, &err));
+  canopy_role_destroy(role);
+  canopy_roles_t* roles = NULL;
+  OK(canopy_role_list_as(db, w->a, CANOPY_NO_ID, &roles, &err));
+  CHECK(canopy_roles_count(roles) >= 3);
+  canopy_roles_destroy(roles);
+  FAILS(CANOPY_NOT_FOUND, canopy_role_list_as(db, w->a, w->acme_b, &roles, &err));
 
   uint64_t* ids = NULL;
   size_t n = 0;
@@ -1771,7 +1801,16 @@ static void TestViewerReads(World* w) {
 
   canopy_entity_t* entity = NULL;
   OK(canopy_entity_find_as(db, w->a, CANOPY_KIND_DEVICE, "dev-a1", &entity, &err));
+  const uint64_t dev_a1 = canopy_entity_id(entity);
   canopy_entity_destroy(entity);
+  OK(canopy_entity_get_as(db, w->a, dev_a1, &entity, &err));
+  CHECK_STR(canopy_entity_key(entity), "dev-a1");
+  canopy_entity_destroy(entity);
+  OK(canopy_entity_find(db, CANOPY_KIND_DEVICE, "dev-c1", &entity, &err));
+  const uint64_t dev_c1 = canopy_entity_id(entity);
+  canopy_entity_destroy(entity);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no entity with id ",
+             canopy_entity_get_as(db, w->a, dev_c1, &entity, &err));
   FAILS_WITH(CANOPY_NOT_FOUND, "no device with key 'dev-c1'",
              canopy_entity_find_as(db, w->a, CANOPY_KIND_DEVICE, "dev-c1", &entity, &err));
   OK(canopy_entity_find_by_unit_id_as(db, w->a, "U-0101", &entity, &err));

@@ -293,6 +293,18 @@ class ViewerReadsTest(WorldTestCase):
         self.assertEqual([m.user for m in db.members_of(w.acme_a, viewer=w.a)], [w.a])
         with self.assertRaises(canopy.NotFound):
             db.memberships_of(w.admin, viewer=w.a)
+        self.assertEqual(db.get_account(w.acme_a, viewer=w.a).key, "acme-a")
+        with self.assertRaises(canopy.NotFound):
+            db.get_account(w.acme_b, viewer=w.a)
+        self.assertEqual(db.ancestors(w.acme_a, viewer=w.a), [])
+        self.assertEqual([a.key for a in db.ancestors(w.acme_a)], ["acme"])
+        self.assertEqual(db.get_user(w.a, viewer=w.a).id, w.a)
+        with self.assertRaises(canopy.NotFound):
+            db.get_user(w.admin, viewer=w.a)
+        self.assertEqual(db.get_role(w.viewer, viewer=w.a).name, "viewer")
+        self.assertEqual(len(db.list_roles(viewer=w.a)), len(db.list_roles()))
+        with self.assertRaises(canopy.NotFound):
+            db.list_roles(w.acme_b, viewer=w.a)
         s = db.summary(w.acme_a, viewer=w.a)
         self.assertEqual((s.path, s.path_names), (["acme-a"], ["Nested customer A"]))
         self.assertEqual(db.summary(w.acme_a).path, ["acme", "acme-a"])
