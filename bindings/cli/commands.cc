@@ -20,6 +20,8 @@ Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
 Command CheckpointCommand();
+Command BackupCommand();
+Command RestoreCommand();
 Command ReplicaCommand();
 Command BenchCommand();
 
@@ -28,7 +30,8 @@ const std::vector<Command>& Commands() {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
-      CheckDbCommand(), CheckpointCommand(), ReplicaCommand(), BenchCommand(),
+      CheckDbCommand(), CheckpointCommand(), BackupCommand(), RestoreCommand(),
+      ReplicaCommand(), BenchCommand(),
   };
   return commands;
 }
