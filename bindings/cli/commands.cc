@@ -19,6 +19,7 @@ Command LogCommand();
 Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
+Command StatsCommand();
 Command CheckpointCommand();
 Command BackupCommand();
 Command RestoreCommand();
@@ -30,7 +31,7 @@ const std::vector<Command>& Commands() {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
-      CheckDbCommand(), CheckpointCommand(), BackupCommand(), RestoreCommand(),
+      CheckDbCommand(), StatsCommand(), CheckpointCommand(), BackupCommand(), RestoreCommand(),
       ReplicaCommand(), BenchCommand(),
   };
   return commands;
