@@ -225,6 +225,85 @@ void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n) 
   if (options != nullptr) options->options.replication.checkpoint_every = n;
 }
 
+canopy_code_t canopy_options_set_compression(canopy_options_t* options, int compression,
+                                             char** errmsg) {
+  return Guard("canopy_options_set_compression", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    if (compression < CANOPY_COMPRESSION_DEFAULT || compression > CANOPY_COMPRESSION_ZSTD) {
+      return call.Invalid("compression " + std::to_string(compression) +
+                          " is not a CANOPY_COMPRESSION_* value (0..3)");
+    }
+    options->options.compression = static_cast<canopy::Compression>(compression);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_wal_dir(canopy_options_t* options, const char* dir,
+                                         char** errmsg) {
+  return Guard("canopy_options_set_wal_dir", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    options->options.wal_dir = dir != nullptr ? dir : "";
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_max_open_files(canopy_options_t* options, int n, char** errmsg) {
+  return Guard("canopy_options_set_max_open_files", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    options->options.max_open_files = n;  // its range is checked by canopy_db_open
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_background_write_bytes_per_second(canopy_options_t* options,
+                                                                   uint64_t bytes, char** errmsg) {
+  return Guard("canopy_options_set_background_write_bytes_per_second", errmsg,
+               [&](const Call& call) -> Status {
+                 CANOPY_C_REQUIRE(call, options);
+                 options->options.background_write_bytes_per_second = bytes;
+                 return Status::Ok();
+               });
+}
+
+canopy_code_t canopy_options_set_statistics(canopy_options_t* options, int on, char** errmsg) {
+  return Guard("canopy_options_set_statistics", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    options->options.statistics = on != 0;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_log_level(canopy_options_t* options, int level, char** errmsg) {
+  return Guard("canopy_options_set_log_level", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    if (level < CANOPY_LOG_DEBUG || level > CANOPY_LOG_ERROR) {
+      return call.Invalid("level " + std::to_string(level) + " is not a CANOPY_LOG_* value (0..3)");
+    }
+    options->options.log_level = static_cast<canopy::LogLevel>(level);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_log(canopy_options_t* options, canopy_log_fn fn, void* arg,
+                                     char** errmsg) {
+  return Guard("canopy_options_set_log", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    if (fn == nullptr) {
+      options->options.log = nullptr;
+      return Status::Ok();
+    }
+    options->options.log = [fn, arg](canopy::LogLevel level, std::string_view message) {
+      // NUL-terminated for C; nothing may escape into RocksDB's threads.
+      try {
+        const std::string text(message);
+        fn(arg, static_cast<int>(level), text.c_str(), text.size());
+      } catch (...) {
+      }
+    };
+    return Status::Ok();
+  });
+}
+
 // ---- Database ---------------------------------------------------------------
 
 canopy_code_t canopy_db_open(const canopy_options_t* options, const char* path, canopy_db_t** db,
@@ -366,6 +445,31 @@ canopy_code_t canopy_db_check_integrity(canopy_db_t* db, canopy_progress_fn prog
     // The problems are the point of a failed check: hand them over too.
     if (problems != nullptr) *problems = out.release();
     return s;
+  });
+}
+
+canopy_code_t canopy_get_property(canopy_db_t* db, const char* name, char** value,
+                                  char** errmsg) {
+  return Guard("canopy_get_property", errmsg, [&](const Call& call) -> Status {
+    if (value != nullptr) *value = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, name);
+    CANOPY_C_REQUIRE(call, value);
+    canopy::StatusOr<std::string> v = db->db->GetProperty(name);
+    CANOPY_RETURN_IF_ERROR(v.status());
+    *value = canopy::c_api::MallocString(*v);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_property_names(canopy_strings_t** names, char** errmsg) {
+  return Guard("canopy_property_names", errmsg, [&](const Call& call) -> Status {
+    if (names != nullptr) *names = nullptr;
+    CANOPY_C_REQUIRE(call, names);
+    auto out = std::make_unique<canopy_strings_t>();
+    out->items = canopy::Db::PropertyNames();
+    *names = out.release();
+    return Status::Ok();
   });
 }
 

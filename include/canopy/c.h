@@ -250,6 +250,52 @@ CANOPY_EXPORT void canopy_options_set_checkpoint_dir(canopy_options_t* options, 
 // Revisions between automatic checkpoints (0: only on request).
 CANOPY_EXPORT void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n);
 
+// Storage tuning and diagnostics (options.h, "Storage tuning"). These
+// setters are checked: INVALID_ARGUMENT naming the parameter for a NULL
+// `options` or a value out of range, and the options are then unchanged.
+// Values within range that the build or the system cannot honour (a codec
+// not compiled in) are refused by canopy_db_open.
+#define CANOPY_COMPRESSION_DEFAULT 0  // LZ4, and ZSTD for the oldest (largest) level
+#define CANOPY_COMPRESSION_NONE 1
+#define CANOPY_COMPRESSION_LZ4 2
+#define CANOPY_COMPRESSION_ZSTD 3
+CANOPY_EXPORT canopy_code_t canopy_options_set_compression(canopy_options_t* options,
+                                                           int compression, char** errmsg);
+// A folder for the write-ahead log (e.g. on a faster disk); NULL or "":
+// inside the database folder. Open it with the same one every time.
+CANOPY_EXPORT canopy_code_t canopy_options_set_wal_dir(canopy_options_t* options, const char* dir,
+                                                       char** errmsg);
+// Table files kept open at once: -1 (the default) keeps all open; else at
+// least 16 (canopy_db_open refuses fewer).
+CANOPY_EXPORT canopy_code_t canopy_options_set_max_open_files(canopy_options_t* options, int n,
+                                                              char** errmsg);
+// A cap on the bytes per second background flushes and compactions write;
+// 0 (the default): none.
+CANOPY_EXPORT canopy_code_t canopy_options_set_background_write_bytes_per_second(
+    canopy_options_t* options, uint64_t bytes, char** errmsg);
+// Collect RocksDB's statistics (canopy_get_property "rocksdb.statistics").
+CANOPY_EXPORT canopy_code_t canopy_options_set_statistics(canopy_options_t* options, int on,
+                                                          char** errmsg);
+// Message levels (canopy::LogLevel).
+#define CANOPY_LOG_DEBUG 0
+#define CANOPY_LOG_INFO 1
+#define CANOPY_LOG_WARN 2
+#define CANOPY_LOG_ERROR 3
+// The lowest level passed to the log callback (default CANOPY_LOG_WARN).
+CANOPY_EXPORT canopy_code_t canopy_options_set_log_level(canopy_options_t* options, int level,
+                                                         char** errmsg);
+// Receives RocksDB's messages (flushes, compactions, errors) and Canopy's
+// own at the log level and above: `message` is `length` bytes followed by
+// a NUL, valid during the call; `arg` is passed through untouched. Called
+// from any thread, RocksDB's background threads included; it must not call
+// into the database, and `arg` must stay valid while a database opened
+// with these options is open.
+typedef void (*canopy_log_fn)(void* arg, int level, const char* message, size_t length);
+// `fn` NULL: no callback (RocksDB writes a LOG file in the database
+// folder, the default).
+CANOPY_EXPORT canopy_code_t canopy_options_set_log(canopy_options_t* options, canopy_log_fn fn,
+                                                   void* arg, char** errmsg);
+
 // ---- Database ----------------------------------------------------------
 
 // Opens (or, with create_if_missing, creates) the database in the folder
@@ -1061,6 +1107,18 @@ CANOPY_EXPORT canopy_code_t canopy_db_check_integrity(canopy_db_t* db, canopy_pr
 CANOPY_EXPORT void canopy_strings_destroy(canopy_strings_t* strings);
 CANOPY_EXPORT size_t canopy_strings_count(const canopy_strings_t* strings);
 CANOPY_EXPORT const char* canopy_strings_at(const canopy_strings_t* strings, size_t i);
+
+// ---- Statistics ----------------------------------------------------------
+
+// One statistic by name (canopy::Db::GetProperty: canopy.* counts and
+// revisions, rocksdb.NAME summed over the key spaces, rocksdb.NAME@SPACE,
+// rocksdb.statistics): *value receives a copy as text, to free with
+// canopy_free. Errors: NOT_FOUND (no such statistic, named),
+// INVALID_ARGUMENT (NULL arguments), FAILED_PRECONDITION (closed).
+CANOPY_EXPORT canopy_code_t canopy_get_property(canopy_db_t* db, const char* name, char** value,
+                                                char** errmsg);
+// The names worth watching (canopy::Db::PropertyNames), as a new list.
+CANOPY_EXPORT canopy_code_t canopy_property_names(canopy_strings_t** names, char** errmsg);
 
 // ---- Change log ----------------------------------------------------------
 //

@@ -29,6 +29,11 @@ PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64,
                                ctypes.c_uint64)
 _PROGRESS = PROGRESS_FN
 
+#: ``void (*)(void* arg, int level, const char* message, size_t length)``:
+#: the log callback (``canopy_options_set_log``).
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+_LOG = LOG_FN
+
 # name: (restype, argtypes), in the order of include/canopy/c.h.
 SIGNATURES = {
     "canopy_free": (None, [_P]),
@@ -51,6 +56,13 @@ SIGNATURES = {
     "canopy_options_set_replication_prefix": (None, [_P, _S]),
     "canopy_options_set_checkpoint_dir": (None, [_P, _S]),
     "canopy_options_set_checkpoint_every": (None, [_P, _U64]),
+    "canopy_options_set_compression": (_I, [_P, _I, _PP]),
+    "canopy_options_set_wal_dir": (_I, [_P, _S, _PP]),
+    "canopy_options_set_max_open_files": (_I, [_P, _I, _PP]),
+    "canopy_options_set_background_write_bytes_per_second": (_I, [_P, _U64, _PP]),
+    "canopy_options_set_statistics": (_I, [_P, _I, _PP]),
+    "canopy_options_set_log_level": (_I, [_P, _I, _PP]),
+    "canopy_options_set_log": (_I, [_P, _LOG, _P, _PP]),
     "canopy_db_open": (_I, [_P, _S, _PP, _PP]),
     "canopy_db_close": (_I, [_P, _PP]),
     "canopy_attributes_create": (_P, []),
@@ -307,6 +319,8 @@ SIGNATURES = {
     "canopy_strings_destroy": (None, [_P]),
     "canopy_strings_count": (_SZ, [_P]),
     "canopy_strings_at": (_S, [_P, _SZ]),
+    "canopy_get_property": (_I, [_P, _S, _PP, _PP]),
+    "canopy_property_names": (_I, [_PP, _PP]),
     "canopy_db_revision": (_U64, [_P]),
     "canopy_db_last_committed_revision": (_U64, [_P]),
     "canopy_db_log_id": (_I, [_P, _PP, _PP]),

@@ -2795,6 +2795,92 @@ static void TestReopen(const char* path) {
   err = NULL;
 }
 
+// The log callback: counts messages and checks each is NUL-terminated at
+// its length.
+typedef struct {
+  int messages;
+  int bad;
+  int below_level;
+} LogSeen;
+
+static void CountLog(void* arg, int level, const char* message, size_t length) {
+  LogSeen* seen = (LogSeen*)arg;
+  seen->messages++;
+  if (message == NULL || strlen(message) != length) seen->bad++;
+  if (level < CANOPY_LOG_INFO || level > CANOPY_LOG_ERROR) seen->below_level++;
+}
+
+// Statistics (canopy_get_property, canopy_property_names) and the checked
+// storage-tuning setters, with the log callback.
+static void TestStatsAndTuning(void) {
+  phase = "stats";
+  char path[512];
+  Path(path, sizeof path, "tuned");
+  char wal[512];
+  Path(wal, sizeof wal, "tuned-wal");
+  canopy_options_t* options = canopy_options_create();
+  CHECK(options != NULL);
+  LogSeen seen = {0, 0, 0};
+  OK(canopy_options_set_compression(options, CANOPY_COMPRESSION_ZSTD, &err));
+  OK(canopy_options_set_wal_dir(options, wal, &err));
+  OK(canopy_options_set_max_open_files(options, 64, &err));
+  OK(canopy_options_set_background_write_bytes_per_second(options, 1 << 20, &err));
+  OK(canopy_options_set_statistics(options, 1, &err));
+  OK(canopy_options_set_log_level(options, CANOPY_LOG_INFO, &err));
+  OK(canopy_options_set_log(options, CountLog, &seen, &err));
+  // Bad values and NULL handles are named; the options keep their values.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_compression(NULL, CANOPY_COMPRESSION_NONE, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "compression 7",
+             canopy_options_set_compression(options, 7, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "compression -1",
+             canopy_options_set_compression(options, -1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_wal_dir(NULL, wal, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_max_open_files(NULL, 64, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_background_write_bytes_per_second(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_statistics(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_log_level(NULL, CANOPY_LOG_WARN, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "level 4", canopy_options_set_log_level(options, 4, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_log(NULL, CountLog, NULL, &err));
+
+  canopy_db_t* db = NULL;
+  OK(canopy_db_open(options, path, &db, &err));
+  uint64_t acme = CANOPY_NO_ID;
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "acme", "ACME", CANOPY_NO_ID, NULL, 1,
+                   CANOPY_ACCESS_DEFAULT_OFF, &acme, &err));
+  char* value = (char*)1;
+  OK(canopy_get_property(db, "canopy.accounts", &value, &err));
+  CHECK_STR(value, "1");
+  canopy_free(value);
+  OK(canopy_get_property(db, "rocksdb.statistics", &value, &err));
+  CHECK(strstr(value, "rocksdb.block.cache") != NULL);
+  canopy_free(value);
+  value = (char*)1;
+  FAILS_WITH(CANOPY_NOT_FOUND, "'canopy.nope'", canopy_get_property(db, "canopy.nope", &value, &err));
+  CHECK(value == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_get_property(NULL, "canopy.users", &value, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'", canopy_get_property(db, NULL, &value, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'value'", canopy_get_property(db, "canopy.users", NULL, &err));
+  canopy_strings_t* names = NULL;
+  OK(canopy_property_names(&names, &err));
+  CHECK(canopy_strings_count(names) > 10);
+  CHECK_STR(canopy_strings_at(names, 0), "canopy.revision");
+  canopy_strings_destroy(names);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'names'", canopy_property_names(NULL, &err));
+  OK(canopy_db_close(db, &err));
+  CHECK(seen.messages > 0);  // RocksDB logs its options at open, at info level
+  CHECK(seen.bad == 0);
+  CHECK(seen.below_level == 0);
+
+  // An out-of-range value the setter stores is refused by canopy_db_open.
+  OK(canopy_options_set_max_open_files(options, 3, &err));
+  OK(canopy_options_set_log(options, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "max_open_files", canopy_db_open(options, path, &db, &err));
+  canopy_options_destroy(options);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/canopy-c-api-test-XXXXXX");
   if (mkdtemp(dir) == NULL) {
@@ -2825,6 +2911,7 @@ int main(void) {
   TestReplication(&w);
   TestCompacted();
   TestCheckpointAndReplicaOptions();
+  TestStatsAndTuning();
   phase = "close";
   OK(canopy_db_close(w.db, &err));
   TestReopen(path);
