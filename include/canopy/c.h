@@ -206,6 +206,7 @@ typedef struct canopy_summary_t canopy_summary_t;
 typedef struct canopy_import_report_t canopy_import_report_t;
 typedef struct canopy_strings_t canopy_strings_t;
 typedef struct canopy_changes_t canopy_changes_t;
+typedef struct canopy_changes_request_t canopy_changes_request_t;
 typedef struct canopy_log_entries_t canopy_log_entries_t;
 typedef struct canopy_apply_report_t canopy_apply_report_t;
 
@@ -1164,27 +1165,61 @@ CANOPY_EXPORT canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** jso
 CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms,
                                                     uint64_t* revision, char** errmsg);
 
-// One page of the log from revision `since` (the first is 1): at most
-// `limit` (1..100000) entries, in revision order, into a new page handle.
-// `viewer` CANOPY_SYSTEM_ACTOR sees every change; a user id gets the audit
-// view: only the changes inside accounts where the user holds audit.read
-// (entries with none are left out; a record side outside that reach reads
-// as ""; so do the arguments of an entry not wholly shown and actors whose
-// home account lies outside it). `account` (CANOPY_NO_ID: all) keeps only
-// the changes inside that account's subtree; `types`, `n_types` record type
-// names ("account", "entity", "user", "membership", "role", "meta"; NULL
-// and 0: all) keep only those types. `values` 0 leaves out the records'
-// JSON (before and after read as ""; type, action and id stay), like etcd's
-// keys_only: enough to invalidate caches and several times faster; nonzero
-// includes them. `min_revision` (0: any) is a
-// consistency token: FAILED_PRECONDITION while the database has not
-// reached it. A filtered page may be short, even empty, without being the
-// last: read on from canopy_changes_next until it is past
-// canopy_changes_revision. Errors: INVALID_ARGUMENT (since 0, limit, an
-// unknown type, a NULL entry of `types`), NOT_FOUND (viewer, account),
+// The selection of canopy_changes_read_request (canopy::ChangesRequest),
+// a builder like the account and entity specs: a new field gets a setter,
+// never a changed signature. NULL only when memory is exhausted. The
+// setters are checked: a NULL `request` (or `type`) is INVALID_ARGUMENT
+// naming it, and the request is then unchanged; values are checked when
+// the request is read.
+//   viewer   CANOPY_SYSTEM_ACTOR sees every change; a user id gets the
+//            audit view: only the changes inside accounts where the user
+//            holds audit.read (entries with none are left out; a record
+//            side outside that reach reads as ""; so do the arguments of an
+//            entry not wholly shown and actors whose home account lies
+//            outside it)
+//   since    the first revision to read (default 1; 0 is refused)
+//   limit    1..100000 entries per page (default 1000)
+//   account  only the changes inside this account's subtree (default
+//            CANOPY_NO_ID: all)
+//   types    record type names ("account", "entity", "user", "membership",
+//            "role", "meta"), added one at a time; none (the default): all
+//   values   0 leaves out the records' JSON (before and after read as "";
+//            type, action and id stay), like etcd's keys_only: enough to
+//            invalidate caches and several times faster; nonzero (the
+//            default) includes them
+//   min_revision  a consistency token (0, the default: any):
+//            FAILED_PRECONDITION while the database has not reached it
+CANOPY_EXPORT canopy_changes_request_t* canopy_changes_request_create(uint64_t viewer);
+CANOPY_EXPORT void canopy_changes_request_destroy(canopy_changes_request_t* request);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_since(canopy_changes_request_t* request,
+                                                             uint64_t since, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_limit(canopy_changes_request_t* request,
+                                                             size_t limit, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_account(canopy_changes_request_t* request,
+                                                               uint64_t account, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_add_type(canopy_changes_request_t* request,
+                                                            const char* type, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_values(canopy_changes_request_t* request,
+                                                              int on, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_min_revision(
+    canopy_changes_request_t* request, uint64_t revision, char** errmsg);
+
+// One page of the log as `request` selects it, in revision order, into a
+// new page handle. A filtered page may be short, even empty, without being
+// the last: read on from canopy_changes_next until it is past
+// canopy_changes_revision. Errors: INVALID_ARGUMENT (NULL arguments, since
+// 0, limit, an unknown type), NOT_FOUND (viewer, account),
 // PERMISSION_DENIED (a user viewer filtering by an account where it lacks
 // audit.read), COMPACTED (`since` was trimmed by retention; the message
 // names the oldest revision kept), FAILED_PRECONDITION (min_revision).
+CANOPY_EXPORT canopy_code_t canopy_changes_read_request(canopy_db_t* db,
+                                                        const canopy_changes_request_t* request,
+                                                        canopy_changes_t** changes, char** errmsg);
+
+// Deprecated: canopy_changes_read_request with a canopy_changes_request_t
+// instead (this one changes whenever the request gains a field). The same
+// selection with every field positional: `types`, `n_types` (NULL and 0:
+// all; a NULL entry is INVALID_ARGUMENT naming it).
 CANOPY_EXPORT canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer, uint64_t since,
                                                 size_t limit, uint64_t account,
                                                 const char* const* types, size_t n_types,

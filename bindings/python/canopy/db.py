@@ -1126,21 +1126,33 @@ class Db:
                 names the oldest revision kept).
             FailedPrecondition: the database has not reached ``min_revision``.
         """
-        if types is None:
-            array, n = None, 0
-        else:
-            array, n = cv.texts(types, "types")
-        with cv.handle_out(lib.canopy_changes_destroy) as out:
-            cv.call(lib.canopy_changes_read, self._h(),
-                    cv.actor(viewer if viewer is not None else model.SYSTEM_ACTOR, "viewer"),
-                    cv.count(since, "since"), cv.count(limit, "limit"),
-                    cv.ident(account, "account", optional=True), array, n,
-                    cv.flag(values, "values"), cv.count(min_revision, "min_revision"),
-                    ctypes.byref(out))
-            return model.ChangesPage(
-                entries=[_change_entry(out, i) for i in range(lib.canopy_changes_count(out))],
-                next=lib.canopy_changes_next(out),
-                revision=lib.canopy_changes_revision(out))
+        setters = [
+            (lib.canopy_changes_request_set_since, cv.count(since, "since")),
+            (lib.canopy_changes_request_set_limit, cv.count(limit, "limit")),
+            (lib.canopy_changes_request_set_account, cv.ident(account, "account", optional=True)),
+            (lib.canopy_changes_request_set_values, cv.flag(values, "values")),
+            (lib.canopy_changes_request_set_min_revision, cv.count(min_revision, "min_revision")),
+        ]
+        if types is not None:
+            if isinstance(types, (str, bytes)) or not hasattr(types, "__iter__"):
+                raise TypeError("types must be a list of str, not %s" % type(types).__name__)
+            setters += [(lib.canopy_changes_request_add_type, cv.text(t, "types[%d]" % i))
+                        for i, t in enumerate(types)]
+        viewer_id = cv.actor(viewer if viewer is not None else model.SYSTEM_ACTOR, "viewer")
+        request = lib.canopy_changes_request_create(viewer_id)
+        if not request:
+            raise MemoryError("canopy_changes_request_create")
+        try:
+            for setter, value in setters:
+                cv.call(setter, request, value)
+            with cv.handle_out(lib.canopy_changes_destroy) as out:
+                cv.call(lib.canopy_changes_read_request, self._h(), request, ctypes.byref(out))
+                return model.ChangesPage(
+                    entries=[_change_entry(out, i) for i in range(lib.canopy_changes_count(out))],
+                    next=lib.canopy_changes_next(out),
+                    revision=lib.canopy_changes_revision(out))
+        finally:
+            lib.canopy_changes_request_destroy(request)
 
     def wait_for_changes(self, after, timeout=1.0):
         """Blocks until the revision passes ``after`` or ``timeout``
