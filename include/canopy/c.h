@@ -213,43 +213,57 @@ typedef struct canopy_apply_report_t canopy_apply_report_t;
 // ---- Options -----------------------------------------------------------
 
 // Options with canopy::Options' defaults (see options.h for each field and
-// why it defaults as it does). NULL only when memory is exhausted. Setters
-// on a NULL handle do nothing; values are checked by canopy_db_open.
+// why it defaults as it does). NULL only when memory is exhausted. Every
+// setter returns INVALID_ARGUMENT naming `options` when it is NULL (and a
+// NULL string where none is allowed, naming it); values are checked by
+// canopy_db_open.
 CANOPY_EXPORT canopy_options_t* canopy_options_create(void);
 CANOPY_EXPORT void canopy_options_destroy(canopy_options_t* options);
-CANOPY_EXPORT void canopy_options_set_create_if_missing(canopy_options_t* options, int on);
-CANOPY_EXPORT void canopy_options_set_error_if_exists(canopy_options_t* options, int on);
+CANOPY_EXPORT canopy_code_t canopy_options_set_create_if_missing(canopy_options_t* options, int on,
+                                                                 char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_error_if_exists(canopy_options_t* options, int on,
+                                                               char** errmsg);
 // Open without the folder's lock beside a writer: a fixed view; every
 // mutation, import, ApplyChanges and checkpoint is FAILED_PRECONDITION.
-CANOPY_EXPORT void canopy_options_set_read_only(canopy_options_t* options, int on);
+CANOPY_EXPORT canopy_code_t canopy_options_set_read_only(canopy_options_t* options, int on,
+                                                         char** errmsg);
 // 1..255; fixed when the database is created.
-CANOPY_EXPORT void canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth);
-CANOPY_EXPORT void canopy_options_set_sync(canopy_options_t* options, int on);
-CANOPY_EXPORT void canopy_options_set_block_cache_bytes(canopy_options_t* options, size_t bytes);
-CANOPY_EXPORT void canopy_options_set_cursor_ttl_seconds(canopy_options_t* options,
-                                                         uint32_t seconds);
+CANOPY_EXPORT canopy_code_t canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth,
+                                                         char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_sync(canopy_options_t* options, int on,
+                                                    char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_block_cache_bytes(canopy_options_t* options,
+                                                                 size_t bytes, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_cursor_ttl_seconds(canopy_options_t* options,
+                                                                  uint32_t seconds, char** errmsg);
 // At least 1.
-CANOPY_EXPORT void canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n);
+CANOPY_EXPORT canopy_code_t canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n,
+                                                                char** errmsg);
 // Change-log retention: entries beyond the newest `n` (0: no limit; the
 // default keeps a million) / older than `seconds` (0, the default: no
 // limit) are trimmed; reading a trimmed revision is CANOPY_COMPACTED.
-CANOPY_EXPORT void canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n);
-CANOPY_EXPORT void canopy_options_set_log_retention_seconds(canopy_options_t* options,
-                                                            uint64_t seconds);
+CANOPY_EXPORT canopy_code_t canopy_options_set_log_retention_count(canopy_options_t* options,
+                                                                   uint64_t n, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_log_retention_seconds(canopy_options_t* options,
+                                                                     uint64_t seconds,
+                                                                     char** errmsg);
 // Replication (docs/replication.md): open the database as a replica of the
 // change log kept in etcd at these client URLs, comma-separated
 // ("http://127.0.0.1:2379,http://127.0.0.1:2381"); NULL or "": not a
 // replica (the default).
-CANOPY_EXPORT void canopy_options_set_etcd_endpoints(canopy_options_t* options,
-                                                     const char* urls);
-// The log's etcd key prefix (default "canopy"); NULL keeps the default.
-CANOPY_EXPORT void canopy_options_set_replication_prefix(canopy_options_t* options,
-                                                         const char* prefix);
+CANOPY_EXPORT canopy_code_t canopy_options_set_etcd_endpoints(canopy_options_t* options,
+                                                              const char* urls, char** errmsg);
+// The log's etcd key prefix (default "canopy"); not NULL.
+CANOPY_EXPORT canopy_code_t canopy_options_set_replication_prefix(canopy_options_t* options,
+                                                                  const char* prefix,
+                                                                  char** errmsg);
 // The folder of checkpoints (new replicas start from the newest; etcd is
 // trimmed below it); NULL or "": none.
-CANOPY_EXPORT void canopy_options_set_checkpoint_dir(canopy_options_t* options, const char* dir);
+CANOPY_EXPORT canopy_code_t canopy_options_set_checkpoint_dir(canopy_options_t* options,
+                                                              const char* dir, char** errmsg);
 // Revisions between automatic checkpoints (0: only on request).
-CANOPY_EXPORT void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n);
+CANOPY_EXPORT canopy_code_t canopy_options_set_checkpoint_every(canopy_options_t* options,
+                                                                uint64_t n, char** errmsg);
 
 // Storage tuning and diagnostics (options.h, "Storage tuning"). These
 // setters are checked: INVALID_ARGUMENT naming the parameter for a NULL
@@ -785,44 +799,48 @@ CANOPY_EXPORT const canopy_role_t* canopy_roles_at(const canopy_roles_t* roles, 
 // The selection of canopy_visible_list, canopy_visible_count and
 // canopy_visible_iterator_create (canopy::VisibleRequest): the `kind`
 // (CANOPY_KIND_*) entities that `viewer` (a user id, or CANOPY_SYSTEM_ACTOR
-// for everything) may see. NULL only when memory is exhausted. Setters on
-// a NULL request do nothing; values are checked when the request is used
+// for everything) may see. NULL only when memory is exhausted. Every
+// setter returns INVALID_ARGUMENT naming `request` when it is NULL (the
+// request is then unchanged); values are checked when the request is used
 // (INVALID_ARGUMENT).
 CANOPY_EXPORT canopy_visible_request_t* canopy_visible_request_create(uint64_t viewer, int kind);
 CANOPY_EXPORT void canopy_visible_request_destroy(canopy_visible_request_t* request);
 // The permission needed on each entity; NULL or "" means "<kind>.read".
-CANOPY_EXPORT void canopy_visible_request_set_permission(canopy_visible_request_t* request,
-                                                         const char* permission);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_permission(canopy_visible_request_t* request,
+                                                                  const char* permission,
+                                                                  char** errmsg);
 // Exact type filter; NULL removes the filter ("" selects untyped ones).
-CANOPY_EXPORT void canopy_visible_request_set_type(canopy_visible_request_t* request,
-                                                   const char* type);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_type(canopy_visible_request_t* request,
+                                                            const char* type, char** errmsg);
 // Name prefix filter; NULL or "" removes it.
-CANOPY_EXPORT void canopy_visible_request_set_name_prefix(canopy_visible_request_t* request,
-                                                          const char* prefix);
-// attributes[name] == value; a NULL name removes the filter (a NULL value
-// with a name means "").
-CANOPY_EXPORT void canopy_visible_request_set_attribute(canopy_visible_request_t* request,
-                                                        const char* name, const char* value);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_name_prefix(
+    canopy_visible_request_t* request, const char* prefix, char** errmsg);
+// attributes[name] == value; a NULL name removes the filter (`value` is
+// then not read); a NULL value with a name is INVALID_ARGUMENT naming
+// `value`.
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_attribute(canopy_visible_request_t* request,
+                                                                 const char* name,
+                                                                 const char* value, char** errmsg);
 // Only this account's subtree; CANOPY_NO_ID (the default) for no limit.
-CANOPY_EXPORT void canopy_visible_request_set_within(canopy_visible_request_t* request,
-                                                     uint64_t account);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_within(canopy_visible_request_t* request,
+                                                              uint64_t account, char** errmsg);
 // Only entities owned directly by an account where the viewer holds a
 // membership (with `within`: owned by `within` itself).
-CANOPY_EXPORT void canopy_visible_request_set_direct_only(canopy_visible_request_t* request,
-                                                          int on);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_direct_only(
+    canopy_visible_request_t* request, int on, char** errmsg);
 // Paging (canopy_visible_list only): 1..10000 items per page (default 100).
-CANOPY_EXPORT void canopy_visible_request_set_limit(canopy_visible_request_t* request,
-                                                    size_t limit);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_limit(canopy_visible_request_t* request,
+                                                             size_t limit, char** errmsg);
 // Resumes after the page that returned this cursor; NULL or "" starts at
 // the beginning. See query.h for what a resumed page guarantees.
-CANOPY_EXPORT void canopy_visible_request_set_cursor(canopy_visible_request_t* request,
-                                                     const char* cursor);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_cursor(canopy_visible_request_t* request,
+                                                              const char* cursor, char** errmsg);
 // Consistency token ("at least as fresh as"): the request fails with
 // FAILED_PRECONDITION while the database has not reached this revision
 // (the canopy_db_last_committed_revision of the write to read back). 0
 // (the default): any.
-CANOPY_EXPORT void canopy_visible_request_set_min_revision(canopy_visible_request_t* request,
-                                                           uint64_t revision);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_min_revision(
+    canopy_visible_request_t* request, uint64_t revision, char** errmsg);
 
 // One page of the selection, in scan order (tree order of the owner, then
 // id), into a new page handle. Errors: INVALID_ARGUMENT (bad kind,

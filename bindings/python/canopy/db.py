@@ -217,37 +217,37 @@ class Db:
         if not opts:
             raise MemoryError("canopy_options_create")
         try:
-            lib.canopy_options_set_create_if_missing(
+            cv.call(lib.canopy_options_set_create_if_missing,
                 opts, cv.flag(options["create_if_missing"], "create_if_missing"))
-            lib.canopy_options_set_error_if_exists(
+            cv.call(lib.canopy_options_set_error_if_exists,
                 opts, cv.flag(options["error_if_exists"], "error_if_exists"))
-            lib.canopy_options_set_read_only(
+            cv.call(lib.canopy_options_set_read_only,
                 opts, cv.flag(options.get("read_only", False), "read_only"))
-            lib.canopy_options_set_max_depth(
+            cv.call(lib.canopy_options_set_max_depth,
                 opts, cv.count(options["max_depth"], "max_depth", _MAX_U32))
-            lib.canopy_options_set_sync(opts, cv.flag(options["sync"], "sync"))
-            lib.canopy_options_set_block_cache_bytes(
+            cv.call(lib.canopy_options_set_sync, opts, cv.flag(options["sync"], "sync"))
+            cv.call(lib.canopy_options_set_block_cache_bytes,
                 opts, cv.count(options["block_cache_bytes"], "block_cache_bytes"))
-            lib.canopy_options_set_cursor_ttl_seconds(
+            cv.call(lib.canopy_options_set_cursor_ttl_seconds,
                 opts, cv.count(options["cursor_ttl_seconds"], "cursor_ttl_seconds", _MAX_U32))
-            lib.canopy_options_set_max_open_cursors(
+            cv.call(lib.canopy_options_set_max_open_cursors,
                 opts, cv.count(options["max_open_cursors"], "max_open_cursors"))
-            lib.canopy_options_set_log_retention_count(
+            cv.call(lib.canopy_options_set_log_retention_count,
                 opts, cv.count(options.get("log_retention_count", 1000000),
                                "log_retention_count"))
-            lib.canopy_options_set_log_retention_seconds(
+            cv.call(lib.canopy_options_set_log_retention_seconds,
                 opts, cv.count(options.get("log_retention_seconds", 0), "log_retention_seconds"))
             etcd = options.get("etcd")
             if etcd is not None:
                 if not isinstance(etcd, str):
                     etcd = ",".join(cv.text(u, "etcd").decode("utf-8") for u in etcd)
-                lib.canopy_options_set_etcd_endpoints(opts, cv.text(etcd, "etcd"))
-                lib.canopy_options_set_replication_prefix(
+                cv.call(lib.canopy_options_set_etcd_endpoints, opts, cv.text(etcd, "etcd"))
+                cv.call(lib.canopy_options_set_replication_prefix,
                     opts, cv.text(options.get("prefix", "canopy"), "prefix"))
                 if options.get("checkpoint_dir"):
-                    lib.canopy_options_set_checkpoint_dir(
+                    cv.call(lib.canopy_options_set_checkpoint_dir,
                         opts, cv.text(options["checkpoint_dir"], "checkpoint_dir"))
-                lib.canopy_options_set_checkpoint_every(
+                cv.call(lib.canopy_options_set_checkpoint_every,
                     opts, cv.count(options.get("checkpoint_every", 100000), "checkpoint_every"))
             cv.call(lib.canopy_options_set_compression, opts,
                     _choice(options.get("compression", "default"), _COMPRESSIONS, "compression"))
@@ -758,10 +758,14 @@ class Db:
         request = lib.canopy_visible_request_create(cv.actor(viewer, "viewer"), k)
         if not request:
             raise MemoryError("canopy_visible_request_create")
-        for setter, value in values:
-            setter(request, value)
-        if attribute is not None:
-            lib.canopy_visible_request_set_attribute(request, *attr)
+        try:
+            for setter, value in values:
+                cv.call(setter, request, value)
+            if attribute is not None:
+                cv.call(lib.canopy_visible_request_set_attribute, request, *attr)
+        except BaseException:
+            lib.canopy_visible_request_destroy(request)
+            raise
         return request
 
     def visible_page(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
@@ -787,8 +791,8 @@ class Db:
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
                                 direct_only, min_revision)
         try:
-            lib.canopy_visible_request_set_limit(request, cv.count(limit, "limit"))
-            lib.canopy_visible_request_set_cursor(request, cv.text(cursor, "cursor",
+            cv.call(lib.canopy_visible_request_set_limit, request, cv.count(limit, "limit"))
+            cv.call(lib.canopy_visible_request_set_cursor, request, cv.text(cursor, "cursor",
                                                                    optional=True))
             with cv.handle_out(lib.canopy_visible_page_destroy) as out:
                 cv.call(lib.canopy_visible_list, self._h(), request, ctypes.byref(out))
