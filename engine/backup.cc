@@ -100,8 +100,12 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
   if (fs::exists(fs::symlink_status(target, ec))) {
     return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");
   }
-  const std::string scratch = ScratchBeside(target);
-  ScratchGuard guard(scratch);
+  // The checkpoint goes one level down, into a scratch folder beside the
+  // target: never directly inside the folder of a replica's checkpoints,
+  // where Checkpoint would register it in etcd under its scratch name.
+  const std::string scratch_root = ScratchBeside(target);
+  ScratchGuard guard(scratch_root);
+  const std::string scratch = (fs::path(scratch_root) / "db").string();
   StatusOr<uint64_t> rev = Checkpoint(scratch);  // synced, parents created
   if (!rev.ok()) return rev.status();
   CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'"));
@@ -113,9 +117,8 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
     return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +
                            ec.message());
   }
-  guard.Keep();
   CANOPY_RETURN_IF_ERROR(SyncPath(ParentOf(target), true));
-  return *rev;
+  return *rev;  // the guard removes the emptied scratch folder
 }
 
 Status Db::Restore(std::string_view backup, std::string_view dir) {
