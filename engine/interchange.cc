@@ -455,6 +455,23 @@ class Fields {
     out->emplace(obj);
     return Status::Ok();
   }
+  // An optional time in microseconds since the Unix epoch: an integer
+  // 0..2^63-1; *out stays as it is when absent.
+  Status Time(std::string_view name, int64_t* out) {
+    simdjson::dom::element e;
+    if (!Take(name, &e)) return Status::Ok();
+    if (!e.is_number()) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be a number");
+    }
+    int64_t v;
+    if (e.get_int64().get(v) || v < 0) {
+      return Status::InvalidArgument("field '" + std::string(name) +
+                                     "' must be an integer from 0 to 9223372036854775807 "
+                                     "(microseconds since the Unix epoch)");
+    }
+    *out = v;
+    return Status::Ok();
+  }
   Status Uint(std::string_view name, uint64_t* out) {
     simdjson::dom::element e;
     if (!Take(name, &e)) return Status::InvalidArgument("missing field '" + std::string(name) + "'");
@@ -499,6 +516,35 @@ class Fields {
   std::vector<uint8_t> used_;
 };
 
+// A record's optional `created_us` and `updated_us` (docs/interchange.md,
+// "Times"): -1 where absent. Read with the other fields, checked with the
+// texts, resolved against the import's time when the records are written.
+struct Times {
+  int64_t created = -1, updated = -1;
+
+  Status Read(Fields& f, bool with_updated) {
+    CANOPY_RETURN_IF_ERROR(f.Time("created_us", &created));
+    if (with_updated) CANOPY_RETURN_IF_ERROR(f.Time("updated_us", &updated));
+    return Status::Ok();
+  }
+  Status Check() const {
+    if (updated < 0) return Status::Ok();
+    if (created < 0) {
+      return Status::InvalidArgument("field 'updated_us' is given without 'created_us'");
+    }
+    if (updated < created) {
+      return Status::InvalidArgument("updated_us " + std::to_string(updated) +
+                                     " is before created_us " + std::to_string(created));
+    }
+    return Status::Ok();
+  }
+  // Absent: created is the import's time; updated is created.
+  void Resolve(int64_t now, int64_t* created_us, int64_t* updated_us = nullptr) const {
+    *created_us = created >= 0 ? created : now;
+    if (updated_us != nullptr) *updated_us = updated >= 0 ? updated : *created_us;
+  }
+};
+
 // The texts naming an entity kind's fields in messages ("device key", ...),
 // made once instead of for every line.
 struct KindTexts {
@@ -521,6 +567,7 @@ const KindTexts& TextsOf(EntityKind kind) {
 struct EntityFields {
   std::string_view key, name, account, unit, type;
   bool has_unit = false;
+  Times times;
 };
 
 // Reads and checks an entity line's fields, in the order (and with the
@@ -536,7 +583,10 @@ Status ParseEntity(Fields& f, EntityKind kind, EntityFields* out, Attributes* at
   CANOPY_RETURN_IF_ERROR(
       f.String(kind == EntityKind::kDevice ? "device_type" : "type", false, &out->type));
   CANOPY_RETURN_IF_ERROR(f.StringMap("attributes", attrs, spare));
+  out->times = Times();
+  CANOPY_RETURN_IF_ERROR(out->times.Read(f, true));
   CANOPY_RETURN_IF_ERROR(f.NoneLeft(t.record));
+  CANOPY_RETURN_IF_ERROR(out->times.Check());
   CANOPY_RETURN_IF_ERROR(CheckText(t.key, out->key));
   CANOPY_RETURN_IF_ERROR(CheckText(t.name, out->name));
   CANOPY_RETURN_IF_ERROR(CheckText(t.type, out->type, true));
@@ -751,7 +801,7 @@ class EntityEncoder final : public storage::KvSink {
       e_.name.assign(in.f.name);
       e_.type.assign(in.f.type);
       e_.owner = in.owner;
-      e_.created_us = e_.updated_us = now;
+      in.f.times.Resolve(now, &e_.created_us, &e_.updated_us);
       // The attributes, in key order already: recycled nodes, appended.
       while (!e_.attributes.empty()) spare_.push_back(e_.attributes.extract(e_.attributes.begin()));
       for (uint32_t i = 0; i < in.attrs_count; ++i) {
@@ -830,6 +880,7 @@ struct StagedAccount {
   uint32_t depth;
   std::string label;
   storage::AccountRecord record;
+  Times times;
 };
 
 // What an import stages in its sequential step (stage 3): the state every
@@ -968,7 +1019,10 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.StringMap("attributes", &attrs));
     std::optional<Fields> settings;
     CANOPY_RETURN_IF_ERROR(f.Object("settings", &settings));
+    Times times;
+    CANOPY_RETURN_IF_ERROR(times.Read(f, true));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("account record"));
+    CANOPY_RETURN_IF_ERROR(times.Check());
     AccountSettings st;
     if (settings) {
       std::optional<bool> mgmt;
@@ -1023,6 +1077,7 @@ class Importer {
     a.record.account.attributes = std::move(attrs);
     a.record.account.settings = st;
     a.record.label = label;
+    a.times = times;
     staged_keys_.emplace(std::string(key), a.id);
     accounts_.push_back(std::move(a));
     report_->accounts++;
@@ -1081,7 +1136,10 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
     CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
     CANOPY_RETURN_IF_ERROR(f.Bool("disabled", &disabled));
+    Times times;
+    CANOPY_RETURN_IF_ERROR(times.Read(f, true));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("user record"));
+    CANOPY_RETURN_IF_ERROR(times.Check());
     CANOPY_RETURN_IF_ERROR(CheckText("login", login));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", name));
     AccountRef a;
@@ -1096,6 +1154,7 @@ class Importer {
     u.account = a.id;
     u.disabled = disabled.value_or(false);
     users_.push_back(std::move(u));
+    user_times_.push_back(times);
     staged_users_.emplace(std::string(login), users_.back().id);
     report_->users++;
     return Status::Ok();
@@ -1108,6 +1167,8 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
     CANOPY_RETURN_IF_ERROR(f.String("role", true, &role));
     CANOPY_RETURN_IF_ERROR(f.Bool("branch", &branch));
+    Times times;
+    CANOPY_RETURN_IF_ERROR(times.Read(f, false));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("membership record"));
     UserId uid;
     AccountId home = kNoId;
@@ -1166,7 +1227,7 @@ class Importer {
     canopy::Membership m;
     m.role = rid;
     m.branch = b;
-    memberships_.push_back({uid, a.id, m});
+    memberships_.push_back({uid, a.id, m, times});
     report_->memberships++;
     return Status::Ok();
   }
@@ -1249,12 +1310,14 @@ class Importer {
   std::map<AccountId, uint64_t> existing_ordinals_;
   std::unordered_map<std::string, RoleId> staged_roles_;
   std::vector<canopy::User> users_;
+  std::vector<Times> user_times_;  // beside users_
   std::unordered_map<std::string, UserId> staged_users_;
   std::set<std::pair<UserId, AccountId>> staged_memberships_;
   struct StagedMembership {
     UserId user;
     AccountId account;
     canopy::Membership m;
+    Times times;
   };
   std::vector<StagedMembership> memberships_;
   // Owners by account key: the reference and the entities it owns
@@ -1268,7 +1331,7 @@ class Importer {
 
 Status Importer::Finish(int64_t now) {
   for (StagedAccount& a : accounts_) {
-    a.record.account.created_us = a.record.account.updated_us = now;
+    a.times.Resolve(now, &a.record.account.created_us, &a.record.account.updated_us);
     storage::WriteAccount(*out_, nullptr, &a.record);
   }
   for (const auto& [id, next] : existing_ordinals_) {
@@ -1280,12 +1343,13 @@ Status Importer::Finish(int64_t now) {
     after.next_child_ordinal = next;
     storage::WriteAccount(*out_, &before, &after);
   }
-  for (canopy::User& u : users_) {
-    u.created_us = u.updated_us = now;
+  for (size_t i = 0; i < users_.size(); ++i) {
+    canopy::User& u = users_[i];
+    user_times_[i].Resolve(now, &u.created_us, &u.updated_us);
     storage::WriteUser(*out_, nullptr, &u);
   }
   for (StagedMembership& s : memberships_) {
-    s.m.created_us = now;
+    s.times.Resolve(now, &s.m.created_us);
     s.m.user = s.user;
     s.m.account = s.account;
     storage::WriteMembership(*out_, nullptr, &s.m);
@@ -2447,6 +2511,15 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     }
     line.push_back('}');
   };
+  // The record's times (docs/interchange.md, "Times"), last on its line.
+  auto times = [&](int64_t created, const int64_t* updated) {
+    line.append(",\"created_us\":");
+    line.append(std::to_string(created));
+    if (updated != nullptr) {
+      line.append(",\"updated_us\":");
+      line.append(std::to_string(*updated));
+    }
+  };
   auto scan = [&](int cf, auto&& fn) -> Status {
     auto it = store_->NewIterator(cf, snap, "", "", false);
     for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
@@ -2479,7 +2552,9 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     line.append(a.settings.sub_account_management ? "true" : "false");
     line.append(",\"sub_account_access\":\"");
     line.append(SubAccountAccessName(a.settings.sub_account_access));
-    line.append("\"}}");
+    line.append("\"}");
+    times(a.created_us, &a.updated_us);
+    line.append("}");
     rep->accounts++;
     return emit();
   }));
@@ -2514,6 +2589,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     line.append(",\"account\":");
     query::AppendJsonString(&line, account_keys[u.account]);
     if (u.disabled) line.append(",\"disabled\":true");
+    times(u.created_us, &u.updated_us);
     line.append("}");
     rep->users++;
     return emit();
@@ -2528,7 +2604,9 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     query::AppendJsonString(&line, account_keys[storage::DecodeFixed64BE(k.data() + 8)]);
     line.append(",\"role\":");
     query::AppendJsonString(&line, role_names[m.role]);
-    line.append(m.branch ? ",\"branch\":true}" : ",\"branch\":false}");
+    line.append(m.branch ? ",\"branch\":true" : ",\"branch\":false");
+    times(m.created_us, nullptr);
+    line.append("}");
     rep->memberships++;
     return emit();
   }));
@@ -2556,6 +2634,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     line.append(",\"account\":");
     query::AppendJsonString(&line, account_keys[e.owner]);
     attrs(e.attributes);
+    times(e.created_us, &e.updated_us);
     line.append("}");
     rep->entities++;
     if (progress && rep->entities % kProgressEvery == 0 && !progress(rep->entities, total_entities)) {

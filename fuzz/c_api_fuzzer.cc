@@ -223,7 +223,7 @@ uint64_t Device(const char* key, const char* unit, const char* name, uint64_t ow
 
 canopy_visible_request_t* FirstPageRequest() {
   canopy_visible_request_t* r = canopy_visible_request_create(CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE);
-  canopy_visible_request_set_limit(r, 1);
+  canopy_visible_request_set_limit(r, 1, nullptr);
   return r;
 }
 
@@ -361,19 +361,19 @@ void Visible(const Input& in, const char* cursor) {
   canopy_visible_request_t* r =
       canopy_visible_request_create((in.flags & 0x10) ? w->user_a : CANOPY_SYSTEM_ACTOR, in.flags % 6);
   if (cursor == nullptr) {
-    canopy_visible_request_set_permission(r, in.S(0));
-    canopy_visible_request_set_type(r, in.S(1));
-    canopy_visible_request_set_name_prefix(r, in.S(2));
-    canopy_visible_request_set_attribute(r, in.S(3), in.S(4));
-    canopy_visible_request_set_cursor(r, in.S(5));
-    if (in.flags & 0x40) canopy_visible_request_set_within(r, w->acme_a);
-    if (in.flags & 0x80) canopy_visible_request_set_direct_only(r, 1);
+    canopy_visible_request_set_permission(r, in.S(0), nullptr);
+    canopy_visible_request_set_type(r, in.S(1), nullptr);
+    canopy_visible_request_set_name_prefix(r, in.S(2), nullptr);
+    canopy_visible_request_set_attribute(r, in.S(3), in.S(4), nullptr);
+    canopy_visible_request_set_cursor(r, in.S(5), nullptr);
+    if (in.flags & 0x40) canopy_visible_request_set_within(r, w->acme_a, nullptr);
+    if (in.flags & 0x80) canopy_visible_request_set_direct_only(r, 1, nullptr);
   } else {
     canopy_visible_request_destroy(r);
     r = FirstPageRequest();
-    canopy_visible_request_set_cursor(r, cursor);
+    canopy_visible_request_set_cursor(r, cursor, nullptr);
   }
-  canopy_visible_request_set_limit(r, 1 + (in.flags >> 5));
+  canopy_visible_request_set_limit(r, 1 + (in.flags >> 5), nullptr);
   canopy_visible_page_t* page = nullptr;
   if (CALL(canopy_visible_list, w->db, r, &page) == CANOPY_OK) {
     for (size_t i = 0; i < canopy_visible_page_count(page); ++i) {
@@ -456,8 +456,8 @@ void AttributeMaps(const Input& in) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   w = new World();
   canopy_options_t* o = canopy_options_create();
-  canopy_options_set_sync(o, 0);
-  canopy_options_set_block_cache_bytes(o, 1 << 20);
+  canopy_options_set_sync(o, 0, nullptr);
+  canopy_options_set_block_cache_bytes(o, 1 << 20, nullptr);
   MUST(canopy_db_open, o, (canopy::fuzz::ScratchDir() + "/db").c_str(), &w->db);
   canopy_options_destroy(o);
   w->acme = Account("acme", "ACME Corp", CANOPY_NO_ID, 1, CANOPY_ACCESS_DEFAULT_OFF);

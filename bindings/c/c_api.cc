@@ -137,6 +137,22 @@ using canopy::Status;
 using canopy::c_api::Call;
 using canopy::c_api::Guard;
 
+namespace {
+
+// An options setter: INVALID_ARGUMENT naming `options` when it is NULL
+// (CANOPY_C_REQUIRE), else `set` on the options.
+template <typename Set>
+canopy_code_t SetOption(const char* function, canopy_options_t* options, char** errmsg,
+                        Set&& set) noexcept {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    set(options->options);
+    return Status::Ok();
+  });
+}
+
+}  // namespace
+
 extern "C" {
 
 // ---- Codes, memory, versions ------------------------------------------------
@@ -158,71 +174,167 @@ canopy_options_t* canopy_options_create(void) { return new (std::nothrow) canopy
 
 void canopy_options_destroy(canopy_options_t* options) { delete options; }
 
-void canopy_options_set_create_if_missing(canopy_options_t* options, int on) {
-  if (options != nullptr) options->options.create_if_missing = on != 0;
+canopy_code_t canopy_options_set_create_if_missing(canopy_options_t* options, int on,
+                                                   char** errmsg) {
+  return SetOption("canopy_options_set_create_if_missing", options, errmsg,
+                   [&](canopy::Options& o) { o.create_if_missing = on != 0; });
 }
 
-void canopy_options_set_error_if_exists(canopy_options_t* options, int on) {
-  if (options != nullptr) options->options.error_if_exists = on != 0;
+canopy_code_t canopy_options_set_error_if_exists(canopy_options_t* options, int on, char** errmsg) {
+  return SetOption("canopy_options_set_error_if_exists", options, errmsg,
+                   [&](canopy::Options& o) { o.error_if_exists = on != 0; });
 }
 
-void canopy_options_set_read_only(canopy_options_t* options, int on) {
-  if (options != nullptr) options->options.read_only = on != 0;
+canopy_code_t canopy_options_set_read_only(canopy_options_t* options, int on, char** errmsg) {
+  return SetOption("canopy_options_set_read_only", options, errmsg,
+                   [&](canopy::Options& o) { o.read_only = on != 0; });
 }
 
-void canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth) {
-  if (options != nullptr) options->options.max_depth = depth;
+canopy_code_t canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth,
+                                           char** errmsg) {
+  return SetOption("canopy_options_set_max_depth", options, errmsg,
+                   [&](canopy::Options& o) { o.max_depth = depth; });
 }
 
-void canopy_options_set_sync(canopy_options_t* options, int on) {
-  if (options != nullptr) options->options.sync = on != 0;
+canopy_code_t canopy_options_set_sync(canopy_options_t* options, int on, char** errmsg) {
+  return SetOption("canopy_options_set_sync", options, errmsg,
+                   [&](canopy::Options& o) { o.sync = on != 0; });
 }
 
-void canopy_options_set_block_cache_bytes(canopy_options_t* options, size_t bytes) {
-  if (options != nullptr) options->options.block_cache_bytes = bytes;
+canopy_code_t canopy_options_set_block_cache_bytes(canopy_options_t* options, size_t bytes,
+                                                   char** errmsg) {
+  return SetOption("canopy_options_set_block_cache_bytes", options, errmsg,
+                   [&](canopy::Options& o) { o.block_cache_bytes = bytes; });
 }
 
-void canopy_options_set_cursor_ttl_seconds(canopy_options_t* options, uint32_t seconds) {
-  if (options != nullptr) options->options.cursor_ttl_seconds = seconds;
+canopy_code_t canopy_options_set_cursor_ttl_seconds(canopy_options_t* options, uint32_t seconds,
+                                                    char** errmsg) {
+  return SetOption("canopy_options_set_cursor_ttl_seconds", options, errmsg,
+                   [&](canopy::Options& o) { o.cursor_ttl_seconds = seconds; });
 }
 
-void canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n) {
-  if (options != nullptr) options->options.max_open_cursors = n;
+canopy_code_t canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n,
+                                                  char** errmsg) {
+  return SetOption("canopy_options_set_max_open_cursors", options, errmsg,
+                   [&](canopy::Options& o) { o.max_open_cursors = n; });
 }
 
-void canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n) {
-  if (options != nullptr) options->options.log_retention_count = n;
+canopy_code_t canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n,
+                                                     char** errmsg) {
+  return SetOption("canopy_options_set_log_retention_count", options, errmsg,
+                   [&](canopy::Options& o) { o.log_retention_count = n; });
 }
 
-void canopy_options_set_log_retention_seconds(canopy_options_t* options, uint64_t seconds) {
-  if (options != nullptr) options->options.log_retention_seconds = seconds;
+canopy_code_t canopy_options_set_log_retention_seconds(canopy_options_t* options, uint64_t seconds,
+                                                       char** errmsg) {
+  return SetOption("canopy_options_set_log_retention_seconds", options, errmsg,
+                   [&](canopy::Options& o) { o.log_retention_seconds = seconds; });
 }
 
-void canopy_options_set_etcd_endpoints(canopy_options_t* options, const char* urls) {
-  if (options == nullptr) return;
-  auto& out = options->options.replication.etcd_endpoints;
-  out.clear();
-  if (urls == nullptr) return;
-  std::string_view s(urls);
-  while (!s.empty()) {
-    const size_t comma = s.find(',');
-    out.emplace_back(s.substr(0, comma));  // an empty URL is refused by canopy_db_open
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
-    if (s.empty()) out.emplace_back();
-  }
+canopy_code_t canopy_options_set_etcd_endpoints(canopy_options_t* options, const char* urls,
+                                                char** errmsg) {
+  return SetOption("canopy_options_set_etcd_endpoints", options, errmsg, [&](canopy::Options& o) {
+    std::vector<std::string> out;
+    std::string_view s(urls != nullptr ? urls : "");
+    while (!s.empty()) {
+      const size_t comma = s.find(',');
+      out.emplace_back(s.substr(0, comma));  // an empty URL is refused by canopy_db_open
+      if (comma == std::string_view::npos) break;
+      s.remove_prefix(comma + 1);
+      if (s.empty()) out.emplace_back();
+    }
+    o.replication.etcd_endpoints = std::move(out);
+  });
 }
 
-void canopy_options_set_replication_prefix(canopy_options_t* options, const char* prefix) {
-  if (options != nullptr && prefix != nullptr) options->options.replication.prefix = prefix;
+canopy_code_t canopy_options_set_replication_prefix(canopy_options_t* options, const char* prefix,
+                                                    char** errmsg) {
+  return Guard("canopy_options_set_replication_prefix", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    CANOPY_C_REQUIRE(call, prefix);
+    options->options.replication.prefix = prefix;
+    return Status::Ok();
+  });
 }
 
-void canopy_options_set_checkpoint_dir(canopy_options_t* options, const char* dir) {
-  if (options != nullptr) options->options.replication.checkpoint_dir = dir != nullptr ? dir : "";
+canopy_code_t canopy_options_set_checkpoint_dir(canopy_options_t* options, const char* dir,
+                                                char** errmsg) {
+  return SetOption("canopy_options_set_checkpoint_dir", options, errmsg, [&](canopy::Options& o) {
+    o.replication.checkpoint_dir = dir != nullptr ? dir : "";
+  });
 }
 
-void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n) {
-  if (options != nullptr) options->options.replication.checkpoint_every = n;
+canopy_code_t canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n,
+                                                  char** errmsg) {
+  return SetOption("canopy_options_set_checkpoint_every", options, errmsg,
+                   [&](canopy::Options& o) { o.replication.checkpoint_every = n; });
+}
+
+canopy_code_t canopy_options_set_compression(canopy_options_t* options, int compression,
+                                             char** errmsg) {
+  return Guard("canopy_options_set_compression", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    if (compression < CANOPY_COMPRESSION_DEFAULT || compression > CANOPY_COMPRESSION_ZSTD) {
+      return call.Invalid("compression " + std::to_string(compression) +
+                          " is not a CANOPY_COMPRESSION_* value (0..3)");
+    }
+    options->options.compression = static_cast<canopy::Compression>(compression);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_wal_dir(canopy_options_t* options, const char* dir,
+                                         char** errmsg) {
+  return SetOption("canopy_options_set_wal_dir", options, errmsg,
+                   [&](canopy::Options& o) { o.wal_dir = dir != nullptr ? dir : ""; });
+}
+
+canopy_code_t canopy_options_set_max_open_files(canopy_options_t* options, int n, char** errmsg) {
+  // Its range is checked by canopy_db_open.
+  return SetOption("canopy_options_set_max_open_files", options, errmsg,
+                   [&](canopy::Options& o) { o.max_open_files = n; });
+}
+
+canopy_code_t canopy_options_set_background_write_bytes_per_second(canopy_options_t* options,
+                                                                   uint64_t bytes, char** errmsg) {
+  return SetOption("canopy_options_set_background_write_bytes_per_second", options, errmsg,
+                   [&](canopy::Options& o) { o.background_write_bytes_per_second = bytes; });
+}
+
+canopy_code_t canopy_options_set_statistics(canopy_options_t* options, int on, char** errmsg) {
+  return SetOption("canopy_options_set_statistics", options, errmsg,
+                   [&](canopy::Options& o) { o.statistics = on != 0; });
+}
+
+canopy_code_t canopy_options_set_log_level(canopy_options_t* options, int level, char** errmsg) {
+  return Guard("canopy_options_set_log_level", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    if (level < CANOPY_LOG_DEBUG || level > CANOPY_LOG_ERROR) {
+      return call.Invalid("level " + std::to_string(level) + " is not a CANOPY_LOG_* value (0..3)");
+    }
+    options->options.log_level = static_cast<canopy::LogLevel>(level);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_options_set_log(canopy_options_t* options, canopy_log_fn fn, void* arg,
+                                     char** errmsg) {
+  return Guard("canopy_options_set_log", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, options);
+    if (fn == nullptr) {
+      options->options.log = nullptr;
+      return Status::Ok();
+    }
+    options->options.log = [fn, arg](canopy::LogLevel level, std::string_view message) {
+      // NUL-terminated for C; nothing may escape into RocksDB's threads.
+      try {
+        const std::string text(message);
+        fn(arg, static_cast<int>(level), text.c_str(), text.size());
+      } catch (...) {
+      }
+    };
+    return Status::Ok();
+  });
 }
 
 // ---- Database ---------------------------------------------------------------
@@ -366,6 +478,31 @@ canopy_code_t canopy_db_check_integrity(canopy_db_t* db, canopy_progress_fn prog
     // The problems are the point of a failed check: hand them over too.
     if (problems != nullptr) *problems = out.release();
     return s;
+  });
+}
+
+canopy_code_t canopy_get_property(canopy_db_t* db, const char* name, char** value,
+                                  char** errmsg) {
+  return Guard("canopy_get_property", errmsg, [&](const Call& call) -> Status {
+    if (value != nullptr) *value = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, name);
+    CANOPY_C_REQUIRE(call, value);
+    canopy::StatusOr<std::string> v = db->db->GetProperty(name);
+    CANOPY_RETURN_IF_ERROR(v.status());
+    *value = canopy::c_api::MallocString(*v);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_property_names(canopy_strings_t** names, char** errmsg) {
+  return Guard("canopy_property_names", errmsg, [&](const Call& call) -> Status {
+    if (names != nullptr) *names = nullptr;
+    CANOPY_C_REQUIRE(call, names);
+    auto out = std::make_unique<canopy_strings_t>();
+    out->items = canopy::Db::PropertyNames();
+    *names = out.release();
+    return Status::Ok();
   });
 }
 

@@ -24,6 +24,17 @@ const canopy::RecordChangeView* RecordAt(const canopy_changes_t* changes, size_t
   return e != nullptr ? At(e->changes, j) : nullptr;
 }
 
+// The page of `request` into a new handle in *changes (both checked by the
+// caller): what canopy_changes_read_request and its deprecated positional
+// form share.
+Status ReadChanges(canopy_db_t* db, const canopy::ChangesRequest& request,
+                   canopy_changes_t** changes) {
+  auto out = std::make_unique<canopy_changes_t>();
+  CANOPY_RETURN_IF_ERROR(db->db->ReadChanges(request, &out->page));
+  *changes = out.release();
+  return Status::Ok();
+}
+
 }  // namespace
 
 extern "C" {
@@ -89,6 +100,80 @@ canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms, uint
 
 // ---- Reading and following ------------------------------------------------------
 
+canopy_changes_request_t* canopy_changes_request_create(uint64_t viewer) {
+  auto* request = new (std::nothrow) canopy_changes_request_t();
+  if (request != nullptr) request->request.viewer = ToActor(viewer);
+  return request;
+}
+
+void canopy_changes_request_destroy(canopy_changes_request_t* request) { delete request; }
+
+canopy_code_t canopy_changes_request_set_since(canopy_changes_request_t* request, uint64_t since,
+                                               char** errmsg) {
+  return Guard("canopy_changes_request_set_since", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
+    request->request.since = since;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_changes_request_set_limit(canopy_changes_request_t* request, size_t limit,
+                                               char** errmsg) {
+  return Guard("canopy_changes_request_set_limit", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
+    request->request.limit = limit;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_changes_request_set_account(canopy_changes_request_t* request,
+                                                 uint64_t account, char** errmsg) {
+  return Guard("canopy_changes_request_set_account", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
+    request->request.account = account;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_changes_request_add_type(canopy_changes_request_t* request, const char* type,
+                                              char** errmsg) {
+  return Guard("canopy_changes_request_add_type", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
+    CANOPY_C_REQUIRE(call, type);
+    request->request.types.emplace_back(type);
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_changes_request_set_values(canopy_changes_request_t* request, int on,
+                                                char** errmsg) {
+  return Guard("canopy_changes_request_set_values", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
+    request->request.values = on != 0;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_changes_request_set_min_revision(canopy_changes_request_t* request,
+                                                      uint64_t revision, char** errmsg) {
+  return Guard("canopy_changes_request_set_min_revision", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
+    request->request.min_revision = revision;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_changes_read_request(canopy_db_t* db, const canopy_changes_request_t* request,
+                                          canopy_changes_t** changes, char** errmsg) {
+  return Guard("canopy_changes_read_request", errmsg, [&](const Call& call) -> Status {
+    if (changes != nullptr) *changes = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, request);
+    CANOPY_C_REQUIRE(call, changes);
+    return ReadChanges(db, request->request, changes);
+  });
+}
+
 canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer, uint64_t since, size_t limit,
                                   uint64_t account, const char* const* types, size_t n_types,
                                   int values, uint64_t min_revision, canopy_changes_t** changes,
@@ -105,10 +190,7 @@ canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer, uint64_t sin
         canopy::c_api::ToStrings(call, types, n_types, "types", &request.types));
     request.values = values != 0;
     request.min_revision = min_revision;
-    auto out = std::make_unique<canopy_changes_t>();
-    CANOPY_RETURN_IF_ERROR(db->db->ReadChanges(request, &out->page));
-    *changes = out.release();
-    return Status::Ok();
+    return ReadChanges(db, request, changes);
   });
 }
 

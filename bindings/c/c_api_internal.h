@@ -166,6 +166,10 @@ struct canopy_changes_t {
   canopy::ChangesPage page;
 };
 
+struct canopy_changes_request_t {
+  canopy::ChangesRequest request;
+};
+
 struct canopy_log_entries_t {
   std::vector<std::string> items;
 };

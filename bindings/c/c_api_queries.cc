@@ -30,21 +30,27 @@ Status ToRequest(const Call& call, const canopy_visible_request_t& in,
   return Status::Ok();
 }
 
-// Runs a request setter; when it throws (out of memory) the request is
-// marked broken, so that its next use fails instead of running a query
-// that silently lacks a filter.
+// A request setter: INVALID_ARGUMENT naming `request` when it is NULL
+// (CANOPY_C_REQUIRE), else `set(call, request)`. When it throws (out of
+// memory) the code says so and the request is also marked broken, so that
+// its next use fails instead of running a query that silently lacks a
+// filter, should the caller have ignored the code.
 template <typename Set>
-void Setter(canopy_visible_request_t* request, const char* what, Set&& set) noexcept {
-  if (request == nullptr) return;
-  try {
-    set(*request);
-  } catch (...) {
+canopy_code_t Setter(const char* function, canopy_visible_request_t* request, const char* what,
+                     char** errmsg, Set&& set) noexcept {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, request);
     try {
-      request->broken = std::string("could not store the ") + what + " of the request";
+      return set(call, *request);
     } catch (...) {
-      request->broken.clear();  // leave it usable rather than throw across C
+      try {
+        request->broken = std::string("could not store the ") + what + " of the request";
+      } catch (...) {
+        request->broken.clear();  // leave it usable rather than throw across C
+      }
+      throw;
     }
-  }
+  });
 }
 
 // Copies the iterator's current item into NUL-terminated strings.
@@ -120,54 +126,91 @@ canopy_visible_request_t* canopy_visible_request_create(uint64_t viewer, int kin
 
 void canopy_visible_request_destroy(canopy_visible_request_t* request) { delete request; }
 
-void canopy_visible_request_set_permission(canopy_visible_request_t* request,
-                                           const char* permission) {
-  Setter(request, "permission", [&](canopy_visible_request_t& r) {
-    r.permission = permission != nullptr ? permission : "";
-  });
+canopy_code_t canopy_visible_request_set_permission(canopy_visible_request_t* request,
+                                                    const char* permission, char** errmsg) {
+  return Setter("canopy_visible_request_set_permission", request, "permission", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.permission = permission != nullptr ? permission : "";
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_type(canopy_visible_request_t* request, const char* type) {
-  Setter(request, "type filter",
-         [&](canopy_visible_request_t& r) { r.type = canopy::c_api::OptionalString(type); });
+canopy_code_t canopy_visible_request_set_type(canopy_visible_request_t* request, const char* type,
+                                              char** errmsg) {
+  return Setter("canopy_visible_request_set_type", request, "type filter", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.type = canopy::c_api::OptionalString(type);
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_name_prefix(canopy_visible_request_t* request, const char* prefix) {
-  Setter(request, "name prefix",
-         [&](canopy_visible_request_t& r) { r.name_prefix = prefix != nullptr ? prefix : ""; });
+canopy_code_t canopy_visible_request_set_name_prefix(canopy_visible_request_t* request,
+                                                     const char* prefix, char** errmsg) {
+  return Setter("canopy_visible_request_set_name_prefix", request, "name prefix", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.name_prefix = prefix != nullptr ? prefix : "";
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_attribute(canopy_visible_request_t* request, const char* name,
-                                          const char* value) {
-  Setter(request, "attribute filter", [&](canopy_visible_request_t& r) {
-    if (name == nullptr) {
-      r.attribute.reset();
-    } else {
-      r.attribute = canopy::AttributeFilter{name, value != nullptr ? value : ""};
-    }
-  });
+canopy_code_t canopy_visible_request_set_attribute(canopy_visible_request_t* request,
+                                                   const char* name, const char* value,
+                                                   char** errmsg) {
+  return Setter("canopy_visible_request_set_attribute", request, "attribute filter", errmsg,
+                [&](const Call& call, canopy_visible_request_t& r) -> Status {
+                  if (name == nullptr) {
+                    r.attribute.reset();
+                    return Status::Ok();
+                  }
+                  CANOPY_C_REQUIRE(call, value);
+                  r.attribute = canopy::AttributeFilter{name, value};
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_within(canopy_visible_request_t* request, uint64_t account) {
-  if (request != nullptr) request->within = account;
+canopy_code_t canopy_visible_request_set_within(canopy_visible_request_t* request,
+                                                uint64_t account, char** errmsg) {
+  return Setter("canopy_visible_request_set_within", request, "account", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.within = account;
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_direct_only(canopy_visible_request_t* request, int on) {
-  if (request != nullptr) request->direct_only = on != 0;
+canopy_code_t canopy_visible_request_set_direct_only(canopy_visible_request_t* request, int on,
+                                                     char** errmsg) {
+  return Setter("canopy_visible_request_set_direct_only", request, "direct-only flag", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.direct_only = on != 0;
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_limit(canopy_visible_request_t* request, size_t limit) {
-  if (request != nullptr) request->limit = limit;
+canopy_code_t canopy_visible_request_set_limit(canopy_visible_request_t* request, size_t limit,
+                                               char** errmsg) {
+  return Setter("canopy_visible_request_set_limit", request, "limit", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.limit = limit;
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_cursor(canopy_visible_request_t* request, const char* cursor) {
-  Setter(request, "cursor",
-         [&](canopy_visible_request_t& r) { r.cursor = cursor != nullptr ? cursor : ""; });
+canopy_code_t canopy_visible_request_set_cursor(canopy_visible_request_t* request,
+                                                const char* cursor, char** errmsg) {
+  return Setter("canopy_visible_request_set_cursor", request, "cursor", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.cursor = cursor != nullptr ? cursor : "";
+                  return Status::Ok();
+                });
 }
 
-void canopy_visible_request_set_min_revision(canopy_visible_request_t* request,
-                                             uint64_t revision) {
-  if (request != nullptr) request->min_revision = revision;
+canopy_code_t canopy_visible_request_set_min_revision(canopy_visible_request_t* request,
+                                                      uint64_t revision, char** errmsg) {
+  return Setter("canopy_visible_request_set_min_revision", request, "minimum revision", errmsg,
+                [&](const Call&, canopy_visible_request_t& r) {
+                  r.min_revision = revision;
+                  return Status::Ok();
+                });
 }
 
 // ---- Pages and counts -------------------------------------------------------------

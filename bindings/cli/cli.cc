@@ -115,8 +115,26 @@ void Args::AtMost(size_t n) const {
   if (positionals_.size() > n) throw UsageError{"unexpected argument '" + positionals_[n] + "'"};
 }
 
-bool Context::Open(bool create) {
-  if (db) return true;
+bool Context::Reopen() {
+  if (db) {
+    Status s = db->Close();
+    db.reset();
+    if (!s.ok()) {
+      Fail(s);
+      return false;
+    }
+  }
+  // Db::Open itself tries again while the writer replaces files.
+  Status s = Db::Open(OpenOptions(false), db_path, &db);
+  if (!s.ok()) {
+    db.reset();
+    Fail(s);
+    return false;
+  }
+  return LookUpActor();  // again, in the new view
+}
+
+Options Context::OpenOptions(bool create) const {
   Options o;
   // A replica's folder is created on first use: it joins the log in etcd.
   o.create_if_missing = (create && !actor_given) || !etcd_endpoints.empty();
@@ -124,6 +142,12 @@ bool Context::Open(bool create) {
   if (!etcd_prefix.empty()) o.replication.prefix = etcd_prefix;
   o.replication.checkpoint_dir = checkpoint_dir;
   o.read_only = read_only;
+  return o;
+}
+
+bool Context::Open(bool create) {
+  if (db) return true;
+  Options o = OpenOptions(create);
   Status s = Db::Open(o, db_path, &db);
   if (s.code() == Code::kIOError && !read_only && etcd_endpoints.empty() &&
       s.message().find("in use by another process") != std::string::npos &&
@@ -149,15 +173,18 @@ bool Context::Open(bool create) {
     }
     return false;
   }
-  if (actor_given) {
-    User u;
-    actor = Actor::System();  // the actor itself is looked up unscoped
-    if (!FindUser(*this, actor_login, &u)) {
-      db.reset();
-      return false;
-    }
-    actor = Actor::User(u.id);
+  return LookUpActor();
+}
+
+bool Context::LookUpActor() {
+  if (!actor_given) return true;
+  User u;
+  actor = Actor::System();  // the actor itself is looked up unscoped
+  if (!FindUser(*this, actor_login, &u)) {
+    db.reset();
+    return false;
   }
+  actor = Actor::User(u.id);
   return true;
 }
 

@@ -134,6 +134,14 @@ struct Context {
   // from then on every look-up and every name printed is what the actor
   // may see. On failure prints the error and returns false.
   bool Open(bool create = true);
+  // Closes the database and opens it again as before (never creating it):
+  // for a read-only view, a fresh one. Prints and returns false on failure.
+  bool Reopen();
+  // The options Open and Reopen open with (`create`: may create it).
+  Options OpenOptions(bool create) const;
+  // With the database open: resolves --actor (when given) into `actor`;
+  // prints, closes and returns false when the login is unknown.
+  bool LookUpActor();
   // The resolved --actor (opening the database first if needed); prints and
   // returns false on an unknown login.
   bool ResolveActor(Actor* actor);

@@ -19,7 +19,10 @@ Command LogCommand();
 Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
+Command StatsCommand();
 Command CheckpointCommand();
+Command BackupCommand();
+Command RestoreCommand();
 Command ReplicaCommand();
 Command BenchCommand();
 
@@ -28,7 +31,8 @@ const std::vector<Command>& Commands() {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
-      CheckDbCommand(), CheckpointCommand(), ReplicaCommand(), BenchCommand(),
+      CheckDbCommand(), StatsCommand(), CheckpointCommand(), BackupCommand(), RestoreCommand(),
+      ReplicaCommand(), BenchCommand(),
   };
   return commands;
 }

@@ -5,9 +5,11 @@
 // type, seen as a user's audit view, or followed as it grows.
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <limits>
+#include <thread>
 
 #include <simdjson.h>
 
@@ -35,7 +37,10 @@ const char kUsage[] =
     "                  the revision to continue from is printed (see below)\n"
     "  --follow        after the newest entry keep waiting for new ones and print\n"
     "                  them as they are committed, until interrupted (Ctrl-C or\n"
-    "                  SIGTERM end it with exit status 0); takes no --limit\n"
+    "                  SIGTERM end it with exit status 0); takes no --limit. On a\n"
+    "                  database another process holds (opened read-only, a view as\n"
+    "                  of its open) it follows that process's commits by opening a\n"
+    "                  fresh read-only view every 200 ms\n"
     "  --user LOGIN    the audit view of this user: only the changes inside accounts\n"
     "                  where it holds audit.read (a record outside that reach is\n"
     "                  left out, or shown without its hidden side). Run with\n"
@@ -201,6 +206,14 @@ int Run(Context& ctx, Args& args) {
     // Wait for the next commit, looking at the stop flag between waits.
     for (;;) {
       if (g_stop.load()) return kExitOk;
+      if (ctx.read_only) {
+        // A read-only open is a view as of its open, which never moves:
+        // follow the writer through a fresh view now and then.
+        std::this_thread::sleep_for(std::chrono::milliseconds(kWaitMs));
+        if (!ctx.Reopen()) return kExitFailed;
+        if (ctx.db->Revision() > page.revision) break;
+        continue;
+      }
       auto rev = ctx.db->WaitForChanges(page.revision, kWaitMs);
       if (!rev.ok()) return ctx.Fail(rev.status());
       if (*rev > page.revision) break;

@@ -1,7 +1,8 @@
 // Copyright (c) Canopy authors.
 //
-// canopy replica status | canopy checkpoint DIR: where a replica stands
-// against the change log in etcd, and consistent copies of a database.
+// canopy replica status | canopy checkpoint DIR | canopy backup DIR |
+// canopy restore BACKUP DIR: where a replica stands against the change log
+// in etcd, and consistent copies of a database.
 
 #include "cli.h"
 #include "output.h"
@@ -35,6 +36,26 @@ const char kCheckpointUsage[] =
     "taken; reads go on. On a replica, a checkpoint written directly inside the\n"
     "--checkpoints folder is registered in etcd: new replicas start from it, and\n"
     "etcd trims the log below it (and below every live replica).\n";
+
+const char kBackupUsage[] =
+    "usage: canopy [--db DIR] backup DEST\n\n"
+    "Writes a verified backup of the database into the new folder DEST and prints\n"
+    "its revision: a consistent copy (as checkpoint writes it) is made under a\n"
+    "scratch name beside DEST (DEST.partial-...), opened and put through the\n"
+    "integrity check, and only then renamed to DEST and synced. Writes wait while\n"
+    "the copy is taken; reads go on. DEST must not exist. Put it on another disk\n"
+    "to survive the loss of this one (on the same file system its files are hard\n"
+    "links; RocksDB never rewrites them). `canopy restore` puts it back.\n";
+
+const char kRestoreUsage[] =
+    "usage: canopy restore BACKUP DIR\n\n"
+    "Makes the folder DIR a database restored from BACKUP (a folder `canopy\n"
+    "backup` or `canopy checkpoint` wrote). DIR must not exist or be an empty\n"
+    "folder: restore never replaces a database. The backup is copied under a\n"
+    "scratch name beside DIR and synced; the copy is opened and put through the\n"
+    "integrity check; only then is it renamed to DIR in one step. On any error DIR\n"
+    "is left as it was and the scratch copy is removed. The backup is not changed.\n"
+    "--db is not used: open the result with --db DIR.\n";
 
 std::string Time(int64_t us) { return us == 0 ? "never" : FormatTime(us); }
 
@@ -114,7 +135,51 @@ int RunCheckpoint(Context& ctx, Args& args) {
   return kExitOk;
 }
 
+int RunBackup(Context& ctx, Args& args) {
+  args.Parse({}, {});
+  const std::string dest = args.Positional(0, "the backup folder DEST");
+  args.AtMost(1);
+  if (!ctx.RequireSystem("backup")) return kExitFailed;
+  if (!ctx.Open(false)) return kExitFailed;
+  StatusOr<uint64_t> rev = ctx.db->Backup(dest);
+  if (!rev.ok()) return ctx.Fail(rev.status());
+  if (ctx.json) {
+    *ctx.out << JsonObject().Str("folder", dest).Uint("revision", *rev).str() << "\n";
+  } else {
+    *ctx.out << "backup of revision " << *rev << " written to " << Printable(dest)
+             << " (integrity check passed)\n";
+  }
+  return kExitOk;
+}
+
+int RunRestore(Context& ctx, Args& args) {
+  args.Parse({}, {});
+  const std::string backup = args.Positional(0, "the backup folder BACKUP");
+  const std::string dest = args.Positional(1, "the database folder DIR");
+  args.AtMost(2);
+  if (!ctx.RequireSystem("restore")) return kExitFailed;
+  Status s = Db::Restore(backup, dest);
+  if (!s.ok()) return ctx.Fail(s);
+  if (ctx.json) {
+    *ctx.out << JsonObject().Str("backup", backup).Str("folder", dest).str() << "\n";
+  } else {
+    *ctx.out << "restored " << Printable(backup) << " to " << Printable(dest)
+             << " (integrity check passed)\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
+
+Command BackupCommand() {
+  return {"backup", "write a verified backup of the database to a new folder", kBackupUsage,
+          RunBackup};
+}
+
+Command RestoreCommand() {
+  return {"restore", "make a new database folder from a backup, verified first", kRestoreUsage,
+          RunRestore};
+}
 
 Command ReplicaCommand() {
   return {"replica", "a replica's standing against the change log in etcd", kReplicaUsage,

@@ -206,49 +206,110 @@ typedef struct canopy_summary_t canopy_summary_t;
 typedef struct canopy_import_report_t canopy_import_report_t;
 typedef struct canopy_strings_t canopy_strings_t;
 typedef struct canopy_changes_t canopy_changes_t;
+typedef struct canopy_changes_request_t canopy_changes_request_t;
 typedef struct canopy_log_entries_t canopy_log_entries_t;
 typedef struct canopy_apply_report_t canopy_apply_report_t;
 
 // ---- Options -----------------------------------------------------------
 
 // Options with canopy::Options' defaults (see options.h for each field and
-// why it defaults as it does). NULL only when memory is exhausted. Setters
-// on a NULL handle do nothing; values are checked by canopy_db_open.
+// why it defaults as it does). NULL only when memory is exhausted. Every
+// setter returns INVALID_ARGUMENT naming `options` when it is NULL (and a
+// NULL string where none is allowed, naming it); values are checked by
+// canopy_db_open.
 CANOPY_EXPORT canopy_options_t* canopy_options_create(void);
 CANOPY_EXPORT void canopy_options_destroy(canopy_options_t* options);
-CANOPY_EXPORT void canopy_options_set_create_if_missing(canopy_options_t* options, int on);
-CANOPY_EXPORT void canopy_options_set_error_if_exists(canopy_options_t* options, int on);
+CANOPY_EXPORT canopy_code_t canopy_options_set_create_if_missing(canopy_options_t* options, int on,
+                                                                 char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_error_if_exists(canopy_options_t* options, int on,
+                                                               char** errmsg);
 // Open without the folder's lock beside a writer: a fixed view; every
 // mutation, import, ApplyChanges and checkpoint is FAILED_PRECONDITION.
-CANOPY_EXPORT void canopy_options_set_read_only(canopy_options_t* options, int on);
+CANOPY_EXPORT canopy_code_t canopy_options_set_read_only(canopy_options_t* options, int on,
+                                                         char** errmsg);
 // 1..255; fixed when the database is created.
-CANOPY_EXPORT void canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth);
-CANOPY_EXPORT void canopy_options_set_sync(canopy_options_t* options, int on);
-CANOPY_EXPORT void canopy_options_set_block_cache_bytes(canopy_options_t* options, size_t bytes);
-CANOPY_EXPORT void canopy_options_set_cursor_ttl_seconds(canopy_options_t* options,
-                                                         uint32_t seconds);
+CANOPY_EXPORT canopy_code_t canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth,
+                                                         char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_sync(canopy_options_t* options, int on,
+                                                    char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_block_cache_bytes(canopy_options_t* options,
+                                                                 size_t bytes, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_cursor_ttl_seconds(canopy_options_t* options,
+                                                                  uint32_t seconds, char** errmsg);
 // At least 1.
-CANOPY_EXPORT void canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n);
+CANOPY_EXPORT canopy_code_t canopy_options_set_max_open_cursors(canopy_options_t* options, size_t n,
+                                                                char** errmsg);
 // Change-log retention: entries beyond the newest `n` (0: no limit; the
 // default keeps a million) / older than `seconds` (0, the default: no
 // limit) are trimmed; reading a trimmed revision is CANOPY_COMPACTED.
-CANOPY_EXPORT void canopy_options_set_log_retention_count(canopy_options_t* options, uint64_t n);
-CANOPY_EXPORT void canopy_options_set_log_retention_seconds(canopy_options_t* options,
-                                                            uint64_t seconds);
+CANOPY_EXPORT canopy_code_t canopy_options_set_log_retention_count(canopy_options_t* options,
+                                                                   uint64_t n, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_options_set_log_retention_seconds(canopy_options_t* options,
+                                                                     uint64_t seconds,
+                                                                     char** errmsg);
 // Replication (docs/replication.md): open the database as a replica of the
 // change log kept in etcd at these client URLs, comma-separated
 // ("http://127.0.0.1:2379,http://127.0.0.1:2381"); NULL or "": not a
 // replica (the default).
-CANOPY_EXPORT void canopy_options_set_etcd_endpoints(canopy_options_t* options,
-                                                     const char* urls);
-// The log's etcd key prefix (default "canopy"); NULL keeps the default.
-CANOPY_EXPORT void canopy_options_set_replication_prefix(canopy_options_t* options,
-                                                         const char* prefix);
+CANOPY_EXPORT canopy_code_t canopy_options_set_etcd_endpoints(canopy_options_t* options,
+                                                              const char* urls, char** errmsg);
+// The log's etcd key prefix (default "canopy"); not NULL.
+CANOPY_EXPORT canopy_code_t canopy_options_set_replication_prefix(canopy_options_t* options,
+                                                                  const char* prefix,
+                                                                  char** errmsg);
 // The folder of checkpoints (new replicas start from the newest; etcd is
 // trimmed below it); NULL or "": none.
-CANOPY_EXPORT void canopy_options_set_checkpoint_dir(canopy_options_t* options, const char* dir);
+CANOPY_EXPORT canopy_code_t canopy_options_set_checkpoint_dir(canopy_options_t* options,
+                                                              const char* dir, char** errmsg);
 // Revisions between automatic checkpoints (0: only on request).
-CANOPY_EXPORT void canopy_options_set_checkpoint_every(canopy_options_t* options, uint64_t n);
+CANOPY_EXPORT canopy_code_t canopy_options_set_checkpoint_every(canopy_options_t* options,
+                                                                uint64_t n, char** errmsg);
+
+// Storage tuning and diagnostics (options.h, "Storage tuning"). These
+// setters are checked: INVALID_ARGUMENT naming the parameter for a NULL
+// `options` or a value out of range, and the options are then unchanged.
+// Values within range that the build or the system cannot honour (a codec
+// not compiled in) are refused by canopy_db_open.
+#define CANOPY_COMPRESSION_DEFAULT 0  // LZ4, and ZSTD for the oldest (largest) level
+#define CANOPY_COMPRESSION_NONE 1
+#define CANOPY_COMPRESSION_LZ4 2
+#define CANOPY_COMPRESSION_ZSTD 3
+CANOPY_EXPORT canopy_code_t canopy_options_set_compression(canopy_options_t* options,
+                                                           int compression, char** errmsg);
+// A folder for the write-ahead log (e.g. on a faster disk); NULL or "":
+// inside the database folder. Open it with the same one every time.
+CANOPY_EXPORT canopy_code_t canopy_options_set_wal_dir(canopy_options_t* options, const char* dir,
+                                                       char** errmsg);
+// Table files kept open at once: -1 (the default) keeps all open; else at
+// least 16 (canopy_db_open refuses fewer).
+CANOPY_EXPORT canopy_code_t canopy_options_set_max_open_files(canopy_options_t* options, int n,
+                                                              char** errmsg);
+// A cap on the bytes per second background flushes and compactions write;
+// 0 (the default): none.
+CANOPY_EXPORT canopy_code_t canopy_options_set_background_write_bytes_per_second(
+    canopy_options_t* options, uint64_t bytes, char** errmsg);
+// Collect RocksDB's statistics (canopy_get_property "rocksdb.statistics").
+CANOPY_EXPORT canopy_code_t canopy_options_set_statistics(canopy_options_t* options, int on,
+                                                          char** errmsg);
+// Message levels (canopy::LogLevel).
+#define CANOPY_LOG_DEBUG 0
+#define CANOPY_LOG_INFO 1
+#define CANOPY_LOG_WARN 2
+#define CANOPY_LOG_ERROR 3
+// The lowest level passed to the log callback (default CANOPY_LOG_WARN).
+CANOPY_EXPORT canopy_code_t canopy_options_set_log_level(canopy_options_t* options, int level,
+                                                         char** errmsg);
+// Receives RocksDB's messages (flushes, compactions, errors) and Canopy's
+// own at the log level and above: `message` is `length` bytes followed by
+// a NUL, valid during the call; `arg` is passed through untouched. Called
+// from any thread, RocksDB's background threads included; it must not call
+// into the database, and `arg` must stay valid while a database opened
+// with these options is open.
+typedef void (*canopy_log_fn)(void* arg, int level, const char* message, size_t length);
+// `fn` NULL: no callback (RocksDB writes a LOG file in the database
+// folder, the default).
+CANOPY_EXPORT canopy_code_t canopy_options_set_log(canopy_options_t* options, canopy_log_fn fn,
+                                                   void* arg, char** errmsg);
 
 // ---- Database ----------------------------------------------------------
 
@@ -738,44 +799,48 @@ CANOPY_EXPORT const canopy_role_t* canopy_roles_at(const canopy_roles_t* roles, 
 // The selection of canopy_visible_list, canopy_visible_count and
 // canopy_visible_iterator_create (canopy::VisibleRequest): the `kind`
 // (CANOPY_KIND_*) entities that `viewer` (a user id, or CANOPY_SYSTEM_ACTOR
-// for everything) may see. NULL only when memory is exhausted. Setters on
-// a NULL request do nothing; values are checked when the request is used
+// for everything) may see. NULL only when memory is exhausted. Every
+// setter returns INVALID_ARGUMENT naming `request` when it is NULL (the
+// request is then unchanged); values are checked when the request is used
 // (INVALID_ARGUMENT).
 CANOPY_EXPORT canopy_visible_request_t* canopy_visible_request_create(uint64_t viewer, int kind);
 CANOPY_EXPORT void canopy_visible_request_destroy(canopy_visible_request_t* request);
 // The permission needed on each entity; NULL or "" means "<kind>.read".
-CANOPY_EXPORT void canopy_visible_request_set_permission(canopy_visible_request_t* request,
-                                                         const char* permission);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_permission(canopy_visible_request_t* request,
+                                                                  const char* permission,
+                                                                  char** errmsg);
 // Exact type filter; NULL removes the filter ("" selects untyped ones).
-CANOPY_EXPORT void canopy_visible_request_set_type(canopy_visible_request_t* request,
-                                                   const char* type);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_type(canopy_visible_request_t* request,
+                                                            const char* type, char** errmsg);
 // Name prefix filter; NULL or "" removes it.
-CANOPY_EXPORT void canopy_visible_request_set_name_prefix(canopy_visible_request_t* request,
-                                                          const char* prefix);
-// attributes[name] == value; a NULL name removes the filter (a NULL value
-// with a name means "").
-CANOPY_EXPORT void canopy_visible_request_set_attribute(canopy_visible_request_t* request,
-                                                        const char* name, const char* value);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_name_prefix(
+    canopy_visible_request_t* request, const char* prefix, char** errmsg);
+// attributes[name] == value; a NULL name removes the filter (`value` is
+// then not read); a NULL value with a name is INVALID_ARGUMENT naming
+// `value`.
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_attribute(canopy_visible_request_t* request,
+                                                                 const char* name,
+                                                                 const char* value, char** errmsg);
 // Only this account's subtree; CANOPY_NO_ID (the default) for no limit.
-CANOPY_EXPORT void canopy_visible_request_set_within(canopy_visible_request_t* request,
-                                                     uint64_t account);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_within(canopy_visible_request_t* request,
+                                                              uint64_t account, char** errmsg);
 // Only entities owned directly by an account where the viewer holds a
 // membership (with `within`: owned by `within` itself).
-CANOPY_EXPORT void canopy_visible_request_set_direct_only(canopy_visible_request_t* request,
-                                                          int on);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_direct_only(
+    canopy_visible_request_t* request, int on, char** errmsg);
 // Paging (canopy_visible_list only): 1..10000 items per page (default 100).
-CANOPY_EXPORT void canopy_visible_request_set_limit(canopy_visible_request_t* request,
-                                                    size_t limit);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_limit(canopy_visible_request_t* request,
+                                                             size_t limit, char** errmsg);
 // Resumes after the page that returned this cursor; NULL or "" starts at
 // the beginning. See query.h for what a resumed page guarantees.
-CANOPY_EXPORT void canopy_visible_request_set_cursor(canopy_visible_request_t* request,
-                                                     const char* cursor);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_cursor(canopy_visible_request_t* request,
+                                                              const char* cursor, char** errmsg);
 // Consistency token ("at least as fresh as"): the request fails with
 // FAILED_PRECONDITION while the database has not reached this revision
 // (the canopy_db_last_committed_revision of the write to read back). 0
 // (the default): any.
-CANOPY_EXPORT void canopy_visible_request_set_min_revision(canopy_visible_request_t* request,
-                                                           uint64_t revision);
+CANOPY_EXPORT canopy_code_t canopy_visible_request_set_min_revision(
+    canopy_visible_request_t* request, uint64_t revision, char** errmsg);
 
 // One page of the selection, in scan order (tree order of the owner, then
 // id), into a new page handle. Errors: INVALID_ARGUMENT (bad kind,
@@ -1082,6 +1147,18 @@ CANOPY_EXPORT void canopy_strings_destroy(canopy_strings_t* strings);
 CANOPY_EXPORT size_t canopy_strings_count(const canopy_strings_t* strings);
 CANOPY_EXPORT const char* canopy_strings_at(const canopy_strings_t* strings, size_t i);
 
+// ---- Statistics ----------------------------------------------------------
+
+// One statistic by name (canopy::Db::GetProperty: canopy.* counts and
+// revisions, rocksdb.NAME summed over the key spaces, rocksdb.NAME@SPACE,
+// rocksdb.statistics): *value receives a copy as text, to free with
+// canopy_free. Errors: NOT_FOUND (no such statistic, named),
+// INVALID_ARGUMENT (NULL arguments), FAILED_PRECONDITION (closed).
+CANOPY_EXPORT canopy_code_t canopy_get_property(canopy_db_t* db, const char* name, char** value,
+                                                char** errmsg);
+// The names worth watching (canopy::Db::PropertyNames), as a new list.
+CANOPY_EXPORT canopy_code_t canopy_property_names(canopy_strings_t** names, char** errmsg);
+
 // ---- Change log ----------------------------------------------------------
 //
 // Every mutation that changes something commits one revision (1, 2, 3...
@@ -1126,27 +1203,61 @@ CANOPY_EXPORT canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** jso
 CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms,
                                                     uint64_t* revision, char** errmsg);
 
-// One page of the log from revision `since` (the first is 1): at most
-// `limit` (1..100000) entries, in revision order, into a new page handle.
-// `viewer` CANOPY_SYSTEM_ACTOR sees every change; a user id gets the audit
-// view: only the changes inside accounts where the user holds audit.read
-// (entries with none are left out; a record side outside that reach reads
-// as ""; so do the arguments of an entry not wholly shown and actors whose
-// home account lies outside it). `account` (CANOPY_NO_ID: all) keeps only
-// the changes inside that account's subtree; `types`, `n_types` record type
-// names ("account", "entity", "user", "membership", "role", "meta"; NULL
-// and 0: all) keep only those types. `values` 0 leaves out the records'
-// JSON (before and after read as ""; type, action and id stay), like etcd's
-// keys_only: enough to invalidate caches and several times faster; nonzero
-// includes them. `min_revision` (0: any) is a
-// consistency token: FAILED_PRECONDITION while the database has not
-// reached it. A filtered page may be short, even empty, without being the
-// last: read on from canopy_changes_next until it is past
-// canopy_changes_revision. Errors: INVALID_ARGUMENT (since 0, limit, an
-// unknown type, a NULL entry of `types`), NOT_FOUND (viewer, account),
+// The selection of canopy_changes_read_request (canopy::ChangesRequest),
+// a builder like the account and entity specs: a new field gets a setter,
+// never a changed signature. NULL only when memory is exhausted. The
+// setters are checked: a NULL `request` (or `type`) is INVALID_ARGUMENT
+// naming it, and the request is then unchanged; values are checked when
+// the request is read.
+//   viewer   CANOPY_SYSTEM_ACTOR sees every change; a user id gets the
+//            audit view: only the changes inside accounts where the user
+//            holds audit.read (entries with none are left out; a record
+//            side outside that reach reads as ""; so do the arguments of an
+//            entry not wholly shown and actors whose home account lies
+//            outside it)
+//   since    the first revision to read (default 1; 0 is refused)
+//   limit    1..100000 entries per page (default 1000)
+//   account  only the changes inside this account's subtree (default
+//            CANOPY_NO_ID: all)
+//   types    record type names ("account", "entity", "user", "membership",
+//            "role", "meta"), added one at a time; none (the default): all
+//   values   0 leaves out the records' JSON (before and after read as "";
+//            type, action and id stay), like etcd's keys_only: enough to
+//            invalidate caches and several times faster; nonzero (the
+//            default) includes them
+//   min_revision  a consistency token (0, the default: any):
+//            FAILED_PRECONDITION while the database has not reached it
+CANOPY_EXPORT canopy_changes_request_t* canopy_changes_request_create(uint64_t viewer);
+CANOPY_EXPORT void canopy_changes_request_destroy(canopy_changes_request_t* request);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_since(canopy_changes_request_t* request,
+                                                             uint64_t since, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_limit(canopy_changes_request_t* request,
+                                                             size_t limit, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_account(canopy_changes_request_t* request,
+                                                               uint64_t account, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_add_type(canopy_changes_request_t* request,
+                                                            const char* type, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_values(canopy_changes_request_t* request,
+                                                              int on, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_changes_request_set_min_revision(
+    canopy_changes_request_t* request, uint64_t revision, char** errmsg);
+
+// One page of the log as `request` selects it, in revision order, into a
+// new page handle. A filtered page may be short, even empty, without being
+// the last: read on from canopy_changes_next until it is past
+// canopy_changes_revision. Errors: INVALID_ARGUMENT (NULL arguments, since
+// 0, limit, an unknown type), NOT_FOUND (viewer, account),
 // PERMISSION_DENIED (a user viewer filtering by an account where it lacks
 // audit.read), COMPACTED (`since` was trimmed by retention; the message
 // names the oldest revision kept), FAILED_PRECONDITION (min_revision).
+CANOPY_EXPORT canopy_code_t canopy_changes_read_request(canopy_db_t* db,
+                                                        const canopy_changes_request_t* request,
+                                                        canopy_changes_t** changes, char** errmsg);
+
+// Deprecated: canopy_changes_read_request with a canopy_changes_request_t
+// instead (this one changes whenever the request gains a field). The same
+// selection with every field positional: `types`, `n_types` (NULL and 0:
+// all; a NULL entry is INVALID_ARGUMENT naming it).
 CANOPY_EXPORT canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer, uint64_t since,
                                                 size_t limit, uint64_t account,
                                                 const char* const* types, size_t n_types,

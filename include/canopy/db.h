@@ -446,6 +446,23 @@ class Db {
   // checkpoint folder, a checkpoint written there is also registered in
   // etcd, so new replicas start from it and etcd may trim below it.
   virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
+  // A verified backup in the new folder `dir` (docs/index.md, "Backup and
+  // restore"): a checkpoint written under a scratch name beside `dir`
+  // (`dir.partial-...`), opened read-only and integrity-checked, then
+  // renamed to `dir` and synced with its folder; returns its revision.
+  // Online as Checkpoint is. AlreadyExists when `dir` exists; Corruption
+  // when the copy fails its check (nothing is left behind then); IOError.
+  StatusOr<uint64_t> Backup(std::string_view dir);
+  // Puts the backup in `backup` (a folder Backup or Checkpoint wrote) in
+  // place as the database folder `dir`: copies every file under a scratch
+  // name beside `dir` (the backup itself is never changed), syncs the
+  // copy, opens it read-only and runs the integrity check, then renames it
+  // to `dir` in one step and syncs its folder. `dir` must not exist or be
+  // an empty folder (AlreadyExists otherwise: a restore never replaces a
+  // database). NotFound: no backup there; InvalidArgument: not a folder;
+  // Corruption: not a Canopy database, or damaged. On any error `dir` is as
+  // it was and no scratch copy is left.
+  static Status Restore(std::string_view backup, std::string_view dir);
   // Where this replica stands; asks every etcd member for its health.
   virtual StatusOr<ReplicaStatus> GetReplicaStatus() const = 0;
   // On a replica: waits (at most timeout_ms) until this replica has

@@ -314,6 +314,27 @@ TEST_F(ReplicaTest, NewReplicaStartsFromACheckpointAndEtcdIsTrimmed) {
   EXPECT_EQ(testing::KeysIn(c.get(), root).size(), 301u);
 }
 
+// A backup written inside the replicas' checkpoint folder is not a
+// checkpoint of theirs: it is never registered in etcd (under its scratch
+// name, which the rename then takes away), so a new replica still starts.
+TEST_F(ReplicaTest, ABackupInTheCheckpointFolderIsNotRegistered) {
+  Options o = ReplicaOptions();
+  o.replication.checkpoint_dir = dir_.Sub("checkpoints");
+  o.replication.checkpoint_every = 0;  // on request only
+  auto a = Replica("a", o);
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  testing::MakeDevice(a.get(), "dev-1", root);
+  auto rev = a->Backup(dir_.Sub("checkpoints") + "/backup");
+  ASSERT_OK(rev);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // housekeeping runs
+  auto st = a->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_EQ(st->checkpoint, 0u);
+  auto c = Replica("c", o);
+  ExpectConverged({a.get(), c.get()});
+  ASSERT_OK(Db::Restore(dir_.Sub("checkpoints") + "/backup", dir_.Sub("restored")));
+}
+
 TEST_F(ReplicaTest, AFarBehindReplicaIsToldToStartFromACheckpoint) {
   Options o = ReplicaOptions();
   o.replication.checkpoint_dir = dir_.Sub("checkpoints");

@@ -26,8 +26,22 @@ from canopy import _convert as cv
 from canopy import errors
 from canopy import model
 from canopy._lib import PROGRESS_FN, lib
+from canopy._signatures import LOG_FN
 
 _MAX_U32 = (1 << 32) - 1
+_COMPRESSIONS = {"default": 0, "none": 1, "lz4": 2, "zstd": 3}
+_LOG_LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3}
+_LOG_LEVEL_NAMES = {v: k for k, v in _LOG_LEVELS.items()}
+
+
+def _choice(value, table, what):
+    """One of the names of ``table`` (e.g. ``"zstd"``) as its C value."""
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str, not %s" % (what, type(value).__name__))
+    if value not in table:
+        raise errors.InvalidArgument("%s must be one of %s, not %r" %
+                                     (what, ", ".join(sorted(table, key=table.get)), value))
+    return table[value]
 
 
 def version():
@@ -43,7 +57,9 @@ def storage_format_version():
 def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False,  # noqa: A001
          max_depth=32, sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
          max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0,
-         etcd=None, prefix="canopy", checkpoint_dir=None, checkpoint_every=100000):
+         etcd=None, prefix="canopy", checkpoint_dir=None, checkpoint_every=100000,
+         compression="default", wal_dir=None, max_open_files=-1,
+         background_write_bytes_per_second=0, statistics=False, log=None, log_level="warn"):
     """Opens (or creates) the database in the folder ``path``.
 
     Use it as a context manager, which closes the database on exit::
@@ -66,6 +82,17 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
     write checkpoints (every ``checkpoint_every`` revisions) and where a new
     replica starts from the newest one.
 
+    Storage tuning and diagnostics: ``compression`` (``"default"``: LZ4, and
+    ZSTD for the oldest level; ``"none"``, ``"lz4"``, ``"zstd"``),
+    ``wal_dir`` (a folder for the write-ahead log), ``max_open_files`` (-1:
+    all open; else at least 16), ``background_write_bytes_per_second`` (0:
+    no cap), ``statistics`` (collect RocksDB's counters, read with
+    ``db.property("rocksdb.statistics")``), ``log`` (a callable taking
+    ``(level, message)``, level ``"debug"``, ``"info"``, ``"warn"`` or
+    ``"error"``, for RocksDB's and Canopy's messages at ``log_level`` and
+    above, instead of a LOG file in the folder; called from RocksDB's
+    threads too, it must not call the database; what it raises is ignored).
+
     Raises:
         NotFound: the folder is missing and ``create_if_missing`` is False.
         AlreadyExists: ``error_if_exists`` and there is a database.
@@ -78,7 +105,10 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
               cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors,
               log_retention_count=log_retention_count,
               log_retention_seconds=log_retention_seconds, etcd=etcd, prefix=prefix,
-              checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
+              checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+              compression=compression, wal_dir=wal_dir, max_open_files=max_open_files,
+              background_write_bytes_per_second=background_write_bytes_per_second,
+              statistics=statistics, log=log, log_level=log_level)
 
 
 class _Progress:
@@ -177,44 +207,76 @@ class Db:
     def __init__(self, path, **options):
         self._handle = None
         self._streams = weakref.WeakSet()
+        self._log_fn = None  # the C callback; kept alive while open
         self.path = path
         path_bytes = cv.text(path, "path")
+        log = options.get("log")
+        if log is not None and not callable(log):
+            raise TypeError("log must be callable, not %s" % type(log).__name__)
         opts = lib.canopy_options_create()
         if not opts:
             raise MemoryError("canopy_options_create")
         try:
-            lib.canopy_options_set_create_if_missing(
+            cv.call(lib.canopy_options_set_create_if_missing,
                 opts, cv.flag(options["create_if_missing"], "create_if_missing"))
-            lib.canopy_options_set_error_if_exists(
+            cv.call(lib.canopy_options_set_error_if_exists,
                 opts, cv.flag(options["error_if_exists"], "error_if_exists"))
-            lib.canopy_options_set_read_only(
+            cv.call(lib.canopy_options_set_read_only,
                 opts, cv.flag(options.get("read_only", False), "read_only"))
-            lib.canopy_options_set_max_depth(
+            cv.call(lib.canopy_options_set_max_depth,
                 opts, cv.count(options["max_depth"], "max_depth", _MAX_U32))
-            lib.canopy_options_set_sync(opts, cv.flag(options["sync"], "sync"))
-            lib.canopy_options_set_block_cache_bytes(
+            cv.call(lib.canopy_options_set_sync, opts, cv.flag(options["sync"], "sync"))
+            cv.call(lib.canopy_options_set_block_cache_bytes,
                 opts, cv.count(options["block_cache_bytes"], "block_cache_bytes"))
-            lib.canopy_options_set_cursor_ttl_seconds(
+            cv.call(lib.canopy_options_set_cursor_ttl_seconds,
                 opts, cv.count(options["cursor_ttl_seconds"], "cursor_ttl_seconds", _MAX_U32))
-            lib.canopy_options_set_max_open_cursors(
+            cv.call(lib.canopy_options_set_max_open_cursors,
                 opts, cv.count(options["max_open_cursors"], "max_open_cursors"))
-            lib.canopy_options_set_log_retention_count(
+            cv.call(lib.canopy_options_set_log_retention_count,
                 opts, cv.count(options.get("log_retention_count", 1000000),
                                "log_retention_count"))
-            lib.canopy_options_set_log_retention_seconds(
+            cv.call(lib.canopy_options_set_log_retention_seconds,
                 opts, cv.count(options.get("log_retention_seconds", 0), "log_retention_seconds"))
             etcd = options.get("etcd")
             if etcd is not None:
                 if not isinstance(etcd, str):
                     etcd = ",".join(cv.text(u, "etcd").decode("utf-8") for u in etcd)
-                lib.canopy_options_set_etcd_endpoints(opts, cv.text(etcd, "etcd"))
-                lib.canopy_options_set_replication_prefix(
+                cv.call(lib.canopy_options_set_etcd_endpoints, opts, cv.text(etcd, "etcd"))
+                cv.call(lib.canopy_options_set_replication_prefix,
                     opts, cv.text(options.get("prefix", "canopy"), "prefix"))
                 if options.get("checkpoint_dir"):
-                    lib.canopy_options_set_checkpoint_dir(
+                    cv.call(lib.canopy_options_set_checkpoint_dir,
                         opts, cv.text(options["checkpoint_dir"], "checkpoint_dir"))
-                lib.canopy_options_set_checkpoint_every(
+                cv.call(lib.canopy_options_set_checkpoint_every,
                     opts, cv.count(options.get("checkpoint_every", 100000), "checkpoint_every"))
+            cv.call(lib.canopy_options_set_compression, opts,
+                    _choice(options.get("compression", "default"), _COMPRESSIONS, "compression"))
+            if options.get("wal_dir") is not None:
+                cv.call(lib.canopy_options_set_wal_dir, opts,
+                        cv.text(options["wal_dir"], "wal_dir"))
+            max_open_files = options.get("max_open_files", -1)
+            if not isinstance(max_open_files, int) or isinstance(max_open_files, bool):
+                raise TypeError("max_open_files must be an int, not %s" %
+                                type(max_open_files).__name__)
+            if not -(1 << 31) <= max_open_files < (1 << 31):
+                raise errors.InvalidArgument("max_open_files %d is out of range" % max_open_files)
+            cv.call(lib.canopy_options_set_max_open_files, opts, max_open_files)
+            cv.call(lib.canopy_options_set_background_write_bytes_per_second, opts,
+                    cv.count(options.get("background_write_bytes_per_second", 0),
+                             "background_write_bytes_per_second"))
+            cv.call(lib.canopy_options_set_statistics, opts,
+                    cv.flag(options.get("statistics", False), "statistics"))
+            cv.call(lib.canopy_options_set_log_level, opts,
+                    _choice(options.get("log_level", "warn"), _LOG_LEVELS, "log_level"))
+            if log is not None:
+                def relay(_arg, level, message, length):
+                    try:
+                        log(_LOG_LEVEL_NAMES.get(level, str(level)),
+                            ctypes.string_at(message, length).decode("utf-8", "replace"))
+                    except Exception:  # noqa: BLE001 - nothing may reach RocksDB's threads
+                        pass
+                self._log_fn = LOG_FN(relay)
+                cv.call(lib.canopy_options_set_log, opts, self._log_fn, None)
             out = ctypes.c_void_p()
             cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(out))
             self._handle = out.value
@@ -707,10 +769,14 @@ class Db:
         request = lib.canopy_visible_request_create(cv.actor(viewer, "viewer"), k)
         if not request:
             raise MemoryError("canopy_visible_request_create")
-        for setter, value in values:
-            setter(request, value)
-        if attribute is not None:
-            lib.canopy_visible_request_set_attribute(request, *attr)
+        try:
+            for setter, value in values:
+                cv.call(setter, request, value)
+            if attribute is not None:
+                cv.call(lib.canopy_visible_request_set_attribute, request, *attr)
+        except BaseException:
+            lib.canopy_visible_request_destroy(request)
+            raise
         return request
 
     def visible_page(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
@@ -736,8 +802,8 @@ class Db:
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
                                 direct_only, min_revision)
         try:
-            lib.canopy_visible_request_set_limit(request, cv.count(limit, "limit"))
-            lib.canopy_visible_request_set_cursor(request, cv.text(cursor, "cursor",
+            cv.call(lib.canopy_visible_request_set_limit, request, cv.count(limit, "limit"))
+            cv.call(lib.canopy_visible_request_set_cursor, request, cv.text(cursor, "cursor",
                                                                    optional=True))
             with cv.handle_out(lib.canopy_visible_page_destroy) as out:
                 cv.call(lib.canopy_visible_list, self._h(), request, ctypes.byref(out))
@@ -1077,21 +1143,33 @@ class Db:
                 names the oldest revision kept).
             FailedPrecondition: the database has not reached ``min_revision``.
         """
-        if types is None:
-            array, n = None, 0
-        else:
-            array, n = cv.texts(types, "types")
-        with cv.handle_out(lib.canopy_changes_destroy) as out:
-            cv.call(lib.canopy_changes_read, self._h(),
-                    cv.actor(viewer if viewer is not None else model.SYSTEM_ACTOR, "viewer"),
-                    cv.count(since, "since"), cv.count(limit, "limit"),
-                    cv.ident(account, "account", optional=True), array, n,
-                    cv.flag(values, "values"), cv.count(min_revision, "min_revision"),
-                    ctypes.byref(out))
-            return model.ChangesPage(
-                entries=[_change_entry(out, i) for i in range(lib.canopy_changes_count(out))],
-                next=lib.canopy_changes_next(out),
-                revision=lib.canopy_changes_revision(out))
+        setters = [
+            (lib.canopy_changes_request_set_since, cv.count(since, "since")),
+            (lib.canopy_changes_request_set_limit, cv.count(limit, "limit")),
+            (lib.canopy_changes_request_set_account, cv.ident(account, "account", optional=True)),
+            (lib.canopy_changes_request_set_values, cv.flag(values, "values")),
+            (lib.canopy_changes_request_set_min_revision, cv.count(min_revision, "min_revision")),
+        ]
+        if types is not None:
+            if isinstance(types, (str, bytes)) or not hasattr(types, "__iter__"):
+                raise TypeError("types must be a list of str, not %s" % type(types).__name__)
+            setters += [(lib.canopy_changes_request_add_type, cv.text(t, "types[%d]" % i))
+                        for i, t in enumerate(types)]
+        viewer_id = cv.actor(viewer if viewer is not None else model.SYSTEM_ACTOR, "viewer")
+        request = lib.canopy_changes_request_create(viewer_id)
+        if not request:
+            raise MemoryError("canopy_changes_request_create")
+        try:
+            for setter, value in setters:
+                cv.call(setter, request, value)
+            with cv.handle_out(lib.canopy_changes_destroy) as out:
+                cv.call(lib.canopy_changes_read_request, self._h(), request, ctypes.byref(out))
+                return model.ChangesPage(
+                    entries=[_change_entry(out, i) for i in range(lib.canopy_changes_count(out))],
+                    next=lib.canopy_changes_next(out),
+                    revision=lib.canopy_changes_revision(out))
+        finally:
+            lib.canopy_changes_request_destroy(request)
 
     def wait_for_changes(self, after, timeout=1.0):
         """Blocks until the revision passes ``after`` or ``timeout``
@@ -1193,6 +1271,39 @@ class Db:
                     e.report = _apply_report(out)
                 raise
             return _apply_report(out)
+
+    # ---- Statistics ------------------------------------------------------------------
+    # Last in the class: the method named ``property`` shadows the builtin
+    # decorator for anything defined below it here.
+
+    def property(self, name):
+        """One statistic as text (``Db::GetProperty``): ``canopy.*`` counts
+        and revisions, ``rocksdb.NAME`` (summed over the key spaces when a
+        number), ``rocksdb.NAME@SPACE``, ``rocksdb.statistics``. Raises
+        NotFound, naming it, for an unknown name."""
+        out = ctypes.c_void_p()
+        cv.call(lib.canopy_get_property, self._h(), cv.text(name, "name"), ctypes.byref(out))
+        try:
+            return ctypes.string_at(out.value).decode("utf-8", "replace")
+        finally:
+            lib.canopy_free(out)
+
+    @staticmethod
+    def property_names():
+        """The names of the statistics worth watching, as a list."""
+        with cv.handle_out(lib.canopy_strings_destroy) as out:
+            cv.call(lib.canopy_property_names, ctypes.byref(out))
+            return [cv.string(lib.canopy_strings_at(out, i))
+                    for i in range(lib.canopy_strings_count(out))]
+
+    def stats(self):
+        """Every statistic of :meth:`property_names` as a dict, whole
+        numbers as ints (what ``canopy stats --json`` prints)."""
+        out = {}
+        for name in self.property_names():
+            value = self.property(name)
+            out[name] = int(value) if value.isascii() and value.isdigit() else value
+        return out
 
 # ---- Handles to values ----------------------------------------------------------
 

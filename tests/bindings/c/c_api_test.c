@@ -299,25 +299,38 @@ static canopy_db_t* TestOpen(const char* path) {
   phase = "open";
   canopy_options_t* options = canopy_options_create();
   CHECK(options != NULL);
-  canopy_options_set_create_if_missing(options, 1);
-  canopy_options_set_error_if_exists(options, 0);
-  canopy_options_set_max_depth(options, 8);
-  canopy_options_set_sync(options, 0);  // a test: no fsync per mutation
-  canopy_options_set_block_cache_bytes(options, (size_t)8 << 20);
-  canopy_options_set_cursor_ttl_seconds(options, 60);
-  canopy_options_set_max_open_cursors(options, 16);
-  canopy_options_set_log_retention_count(options, 0);  // keep every entry
-  canopy_options_set_log_retention_seconds(options, 0);
-  // Setters on NULL do nothing; destroy accepts NULL.
-  canopy_options_set_create_if_missing(NULL, 1);
-  canopy_options_set_error_if_exists(NULL, 1);
-  canopy_options_set_max_depth(NULL, 1);
-  canopy_options_set_sync(NULL, 1);
-  canopy_options_set_block_cache_bytes(NULL, 1);
-  canopy_options_set_cursor_ttl_seconds(NULL, 1);
-  canopy_options_set_max_open_cursors(NULL, 1);
-  canopy_options_set_log_retention_count(NULL, 1);
-  canopy_options_set_log_retention_seconds(NULL, 1);
+  OK(canopy_options_set_create_if_missing(options, 1, &err));
+  OK(canopy_options_set_error_if_exists(options, 0, &err));
+  OK(canopy_options_set_max_depth(options, 8, &err));
+  OK(canopy_options_set_sync(options, 0, &err));  // a test: no fsync per mutation
+  OK(canopy_options_set_block_cache_bytes(options, (size_t)8 << 20, &err));
+  OK(canopy_options_set_cursor_ttl_seconds(options, 60, &err));
+  OK(canopy_options_set_max_open_cursors(options, 16, &err));
+  OK(canopy_options_set_log_retention_count(options, 0, &err));  // keep every entry
+  OK(canopy_options_set_log_retention_seconds(options, 0, &err));
+  // Every setter refuses a NULL handle, naming it (no setter ignores one
+  // silently); so does the prefix a NULL string. destroy accepts NULL.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_options_set_read_only: argument 'options' is NULL",
+             canopy_options_set_read_only(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_etcd_endpoints(NULL, "http://127.0.0.1:1", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_replication_prefix(NULL, "p", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'prefix'",
+             canopy_options_set_replication_prefix(options, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_checkpoint_dir(NULL, "d", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_checkpoint_every(NULL, 1, &err));
+  // Without errmsg the code still comes back.
+  CHECK(canopy_options_set_sync(NULL, 1, NULL) == CANOPY_INVALID_ARGUMENT);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_create_if_missing(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_error_if_exists(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_max_depth(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_sync(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_block_cache_bytes(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_cursor_ttl_seconds(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_max_open_cursors(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_log_retention_count(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_log_retention_seconds(NULL, 1, &err));
   canopy_options_destroy(NULL);
 
   canopy_db_t* db = (canopy_db_t*)1;  // cleared by the failing call
@@ -329,13 +342,13 @@ static canopy_db_t* TestOpen(const char* path) {
   CHECK(canopy_db_open(options, NULL, &db, NULL) == CANOPY_INVALID_ARGUMENT);
 
   canopy_options_t* bad = canopy_options_create();
-  canopy_options_set_max_depth(bad, 0);
+  OK(canopy_options_set_max_depth(bad, 0, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "max_depth", canopy_db_open(bad, path, &db, &err));
-  canopy_options_set_max_depth(bad, 8);
-  canopy_options_set_max_open_cursors(bad, 0);
+  OK(canopy_options_set_max_depth(bad, 8, &err));
+  OK(canopy_options_set_max_open_cursors(bad, 0, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open(bad, path, &db, &err));
-  canopy_options_set_max_open_cursors(bad, 16);
-  canopy_options_set_create_if_missing(bad, 0);
+  OK(canopy_options_set_max_open_cursors(bad, 16, &err));
+  OK(canopy_options_set_create_if_missing(bad, 0, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_db_open(bad, path, &db, &err));
   CHECK(db == NULL);
   canopy_options_destroy(bad);
@@ -1118,7 +1131,7 @@ static void TestBuilders(void) {
   char path[512];
   Path(path, sizeof path, "builders");
   canopy_options_t* options = canopy_options_create();
-  canopy_options_set_sync(options, 0);
+  OK(canopy_options_set_sync(options, 0, &err));
   canopy_db_t* db = NULL;
   OK(canopy_db_open(options, path, &db, &err));
   canopy_options_destroy(options);
@@ -1434,7 +1447,7 @@ static void TestVisible(World* w) {
   canopy_visible_page_destroy(NULL);
 
   // Paging with a cursor; a forged or foreign cursor is refused.
-  canopy_visible_request_set_limit(req, 2);
+  OK(canopy_visible_request_set_limit(req, 2, &err));
   OK(canopy_visible_list(db, req, &page, &err));
   PageKeys(page, keys, sizeof keys);
   CHECK_STR(keys, "dev-a1,dev-a2");
@@ -1442,7 +1455,7 @@ static void TestVisible(World* w) {
   snprintf(cursor, sizeof cursor, "%s", canopy_visible_page_next_cursor(page));
   CHECK(strlen(cursor) > 0);
   canopy_visible_page_destroy(page);
-  canopy_visible_request_set_cursor(req, cursor);
+  OK(canopy_visible_request_set_cursor(req, cursor, &err));
   OK(canopy_visible_list(db, req, &page, &err));
   PageKeys(page, keys, sizeof keys);
   CHECK_STR(keys, "dev-a11");
@@ -1451,60 +1464,60 @@ static void TestVisible(World* w) {
   char forged[512];
   snprintf(forged, sizeof forged, "%s", cursor);
   forged[strlen(forged) / 2] = forged[strlen(forged) / 2] == 'A' ? 'B' : 'A';
-  canopy_visible_request_set_cursor(req, forged);
+  OK(canopy_visible_request_set_cursor(req, forged, &err));
   page = (canopy_visible_page_t*)1;
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "cursor", canopy_visible_list(db, req, &page, &err));
   CHECK(page == NULL);
-  canopy_visible_request_set_cursor(req, "not a cursor!");
+  OK(canopy_visible_request_set_cursor(req, "not a cursor!", &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_cursor(req, cursor);
-  canopy_visible_request_set_name_prefix(req, "Truck");  // another request now
+  OK(canopy_visible_request_set_cursor(req, cursor, &err));
+  OK(canopy_visible_request_set_name_prefix(req, "Truck", &err));  // another request now
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "another request", canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_cursor(req, NULL);
-  canopy_visible_request_set_limit(req, 100);
+  OK(canopy_visible_request_set_cursor(req, NULL, &err));
+  OK(canopy_visible_request_set_limit(req, 100, &err));
 
   // Filters.
   VisibleKeys(db, req, keys, sizeof keys);
   CHECK_STR(keys, "dev-a1,dev-a11");
-  canopy_visible_request_set_name_prefix(req, NULL);
-  canopy_visible_request_set_type(req, "camera");
+  OK(canopy_visible_request_set_name_prefix(req, NULL, &err));
+  OK(canopy_visible_request_set_type(req, "camera", &err));
   VisibleKeys(db, req, keys, sizeof keys);
   CHECK_STR(keys, "dev-a2");
-  canopy_visible_request_set_type(req, NULL);
-  canopy_visible_request_set_attribute(req, "vin", "V1");
+  OK(canopy_visible_request_set_type(req, NULL, &err));
+  OK(canopy_visible_request_set_attribute(req, "vin", "V1", &err));
   VisibleKeys(db, req, keys, sizeof keys);
   CHECK_STR(keys, "dev-a1");
-  canopy_visible_request_set_attribute(req, NULL, NULL);
-  canopy_visible_request_set_within(req, w->acme_a1);
+  OK(canopy_visible_request_set_attribute(req, NULL, NULL, &err));
+  OK(canopy_visible_request_set_within(req, w->acme_a1, &err));
   VisibleKeys(db, req, keys, sizeof keys);
   CHECK_STR(keys, "dev-a11");
-  canopy_visible_request_set_within(req, w->acme_a);
-  canopy_visible_request_set_direct_only(req, 1);
+  OK(canopy_visible_request_set_within(req, w->acme_a, &err));
+  OK(canopy_visible_request_set_direct_only(req, 1, &err));
   VisibleKeys(db, req, keys, sizeof keys);
   CHECK_STR(keys, "dev-a1,dev-a2");
-  canopy_visible_request_set_direct_only(req, 0);
-  canopy_visible_request_set_within(req, CANOPY_NO_ID);
-  canopy_visible_request_set_permission(req, "device.assign");
+  OK(canopy_visible_request_set_direct_only(req, 0, &err));
+  OK(canopy_visible_request_set_within(req, CANOPY_NO_ID, &err));
+  OK(canopy_visible_request_set_permission(req, "device.assign", &err));
   VisibleKeys(db, req, keys, sizeof keys);
   CHECK_STR(keys, "dev-a1,dev-a2,dev-a11");
 
   // Bad requests.
-  canopy_visible_request_set_permission(req, "account.read");
+  OK(canopy_visible_request_set_permission(req, "account.read", &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "account.read", canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_permission(req, "device.fly");
+  OK(canopy_visible_request_set_permission(req, "device.fly", &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_permission(req, NULL);
-  canopy_visible_request_set_limit(req, 0);
+  OK(canopy_visible_request_set_permission(req, NULL, &err));
+  OK(canopy_visible_request_set_limit(req, 0, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit", canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_limit(req, 10001);
+  OK(canopy_visible_request_set_limit(req, 10001, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_limit(req, 100);
-  canopy_visible_request_set_name_prefix(req, "\xFF");
+  OK(canopy_visible_request_set_limit(req, 100, &err));
+  OK(canopy_visible_request_set_name_prefix(req, "\xFF", &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8", canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_name_prefix(req, "");
-  canopy_visible_request_set_within(req, 4242);
+  OK(canopy_visible_request_set_name_prefix(req, "", &err));
+  OK(canopy_visible_request_set_within(req, 4242, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_visible_list(db, req, &page, &err));
-  canopy_visible_request_set_within(req, CANOPY_NO_ID);
+  OK(canopy_visible_request_set_within(req, CANOPY_NO_ID, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_visible_list(NULL, req, &page, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_list(db, NULL, &page, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'page'", canopy_visible_list(db, req, NULL, &err));
@@ -1515,15 +1528,26 @@ static void TestVisible(World* w) {
   canopy_visible_request_t* stranger = canopy_visible_request_create(4242, CANOPY_KIND_DEVICE);
   FAILS(CANOPY_NOT_FOUND, canopy_visible_list(db, stranger, &page, &err));
   canopy_visible_request_destroy(stranger);
-  // Setters on NULL do nothing; destroy accepts NULL.
-  canopy_visible_request_set_permission(NULL, "device.read");
-  canopy_visible_request_set_type(NULL, "x");
-  canopy_visible_request_set_name_prefix(NULL, "x");
-  canopy_visible_request_set_attribute(NULL, "x", "y");
-  canopy_visible_request_set_within(NULL, 1);
-  canopy_visible_request_set_direct_only(NULL, 1);
-  canopy_visible_request_set_limit(NULL, 1);
-  canopy_visible_request_set_cursor(NULL, "x");
+  // Every setter refuses a NULL request, naming it; an attribute filter
+  // with a name needs a value, and a refused setter leaves the request as
+  // it was. destroy accepts NULL.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT,
+             "canopy_visible_request_set_min_revision: argument 'request' is NULL",
+             canopy_visible_request_set_min_revision(NULL, 1, &err));
+  char before_keys[512];
+  VisibleKeys(db, req, before_keys, sizeof before_keys);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'value'",
+             canopy_visible_request_set_attribute(req, "vin", NULL, &err));
+  VisibleKeys(db, req, keys, sizeof keys);
+  CHECK_STR(keys, before_keys);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_permission(NULL, "device.read", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_type(NULL, "x", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_name_prefix(NULL, "x", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_attribute(NULL, "x", "y", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_within(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_direct_only(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_limit(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_cursor(NULL, "x", &err));
   canopy_visible_request_destroy(NULL);
 
   // The system viewer sees every device; b sees its own; assets are apart.
@@ -1544,18 +1568,18 @@ static void TestVisible(World* w) {
   CHECK(n == 5);
   OK(canopy_visible_count(db, req, &n, &err));
   CHECK(n == 3);
-  canopy_visible_request_set_type(req, "tracker");
+  OK(canopy_visible_request_set_type(req, "tracker", &err));
   OK(canopy_visible_count(db, req, &n, &err));  // filtered: a scan
   CHECK(n == 2);
-  canopy_visible_request_set_type(req, NULL);
-  canopy_visible_request_set_limit(req, 0);  // ignored by count
+  OK(canopy_visible_request_set_type(req, NULL, &err));
+  OK(canopy_visible_request_set_limit(req, 0, &err));  // ignored by count
   OK(canopy_visible_count(db, req, &n, &err));
   CHECK(n == 3);
-  canopy_visible_request_set_limit(req, 100);
-  canopy_visible_request_set_permission(req, "asset.read");
+  OK(canopy_visible_request_set_limit(req, 100, &err));
+  OK(canopy_visible_request_set_permission(req, "asset.read", &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_count(db, req, &n, &err));
   CHECK(n == 0);
-  canopy_visible_request_set_permission(req, NULL);
+  OK(canopy_visible_request_set_permission(req, NULL, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'count'", canopy_visible_count(db, req, NULL, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_count(db, NULL, &n, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_count(NULL, req, &n, &err));
@@ -1590,19 +1614,19 @@ static void TestVisible(World* w) {
   canopy_visible_iterator_destroy(it);
   canopy_visible_iterator_destroy(NULL);
   // An iterator ignores limit and cursor.
-  canopy_visible_request_set_limit(req, 0);
-  canopy_visible_request_set_cursor(req, "ignored");
+  OK(canopy_visible_request_set_limit(req, 0, &err));
+  OK(canopy_visible_request_set_cursor(req, "ignored", &err));
   OK(canopy_visible_iterator_create(db, req, &it, &err));
   CHECK(canopy_visible_iterator_valid(it) == 1);
   CHECK_STR(canopy_visible_iterator_key(it), "dev-a1");
   canopy_visible_iterator_destroy(it);
-  canopy_visible_request_set_limit(req, 100);
-  canopy_visible_request_set_cursor(req, "");
+  OK(canopy_visible_request_set_limit(req, 100, &err));
+  OK(canopy_visible_request_set_cursor(req, "", &err));
   it = (canopy_visible_iterator_t*)1;
-  canopy_visible_request_set_permission(req, "device.fly");
+  OK(canopy_visible_request_set_permission(req, "device.fly", &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_visible_iterator_create(db, req, &it, &err));
   CHECK(it == NULL);
-  canopy_visible_request_set_permission(req, "");
+  OK(canopy_visible_request_set_permission(req, "", &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'iterator'",
              canopy_visible_iterator_create(db, req, NULL, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'",
@@ -1868,7 +1892,7 @@ static void TestViewerReads(World* w) {
 static void TestReadOnly(World* w, const char* path) {
   phase = "read-only";
   canopy_options_t* options = canopy_options_create();
-  canopy_options_set_read_only(options, 1);
+  OK(canopy_options_set_read_only(options, 1, &err));
   canopy_db_t* ro = NULL;
   OK(canopy_db_open(options, path, &ro, &err));
   canopy_options_destroy(options);
@@ -2480,14 +2504,14 @@ static void TestChanges(World* w) {
 
   // Consistency tokens on the other reads, and the revision they read at.
   canopy_visible_request_t* req = canopy_visible_request_create(w->a, CANOPY_KIND_DEVICE);
-  canopy_visible_request_set_min_revision(req, rev);
-  canopy_visible_request_set_min_revision(NULL, rev);
+  OK(canopy_visible_request_set_min_revision(req, rev, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_visible_request_set_min_revision(NULL, rev, &err));
   canopy_visible_page_t* vpage = NULL;
   OK(canopy_visible_list(db, req, &vpage, &err));
   CHECK(canopy_visible_page_count(vpage) > 0);
   CHECK(canopy_visible_page_revision(vpage) == rev);
   canopy_visible_page_destroy(vpage);
-  canopy_visible_request_set_min_revision(req, rev + 1);
+  OK(canopy_visible_request_set_min_revision(req, rev + 1, &err));
   vpage = (canopy_visible_page_t*)1;
   FAILS_WITH(CANOPY_FAILED_PRECONDITION, "revision", canopy_visible_list(db, req, &vpage, &err));
   CHECK(vpage == NULL);
@@ -2540,9 +2564,9 @@ static void TestCompacted(void) {
   char path[512];
   Path(path, sizeof path, "small-log");
   canopy_options_t* options = canopy_options_create();
-  canopy_options_set_sync(options, 0);
-  canopy_options_set_log_retention_count(options, 2);
-  canopy_options_set_log_retention_seconds(options, 3600);
+  OK(canopy_options_set_sync(options, 0, &err));
+  OK(canopy_options_set_log_retention_count(options, 2, &err));
+  OK(canopy_options_set_log_retention_seconds(options, 3600, &err));
   canopy_db_t* db = NULL;
   OK(canopy_db_open(options, path, &db, &err));
   canopy_options_destroy(options);
@@ -2580,7 +2604,7 @@ static void TestCheckpointAndReplicaOptions(void) {
   Path(copy, sizeof copy, "cp-copy");
   Path(bad, sizeof bad, "cp-bad");
   canopy_options_t* options = canopy_options_create();
-  canopy_options_set_sync(options, 0);
+  OK(canopy_options_set_sync(options, 0, &err));
   canopy_db_t* db = NULL;
   OK(canopy_db_open(options, path, &db, &err));
   OK(CreateAccount(db, 0, "cp", "Checkpointed", CANOPY_NO_ID, NULL, 0, 0, NULL, &err));
@@ -2606,17 +2630,17 @@ static void TestCheckpointAndReplicaOptions(void) {
   canopy_account_destroy(account);
   OK(canopy_db_close(db, &err));
   // Bad replication options are refused at open, before any folder is made.
-  canopy_options_set_etcd_endpoints(options, "127.0.0.1:2379");
-  canopy_options_set_replication_prefix(options, "canopy-test");
-  canopy_options_set_checkpoint_dir(options, copy);
-  canopy_options_set_checkpoint_every(options, 10);
+  OK(canopy_options_set_etcd_endpoints(options, "127.0.0.1:2379", &err));
+  OK(canopy_options_set_replication_prefix(options, "canopy-test", &err));
+  OK(canopy_options_set_checkpoint_dir(options, copy, &err));
+  OK(canopy_options_set_checkpoint_every(options, 10, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "127.0.0.1:2379", canopy_db_open(options, bad, &db, &err));
-  canopy_options_set_etcd_endpoints(options, "http://127.0.0.1:1,");
+  OK(canopy_options_set_etcd_endpoints(options, "http://127.0.0.1:1,", &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open(options, bad, &db, &err));
-  canopy_options_set_etcd_endpoints(options, "http://127.0.0.1:2379");
-  canopy_options_set_replication_prefix(options, "/bad prefix");
+  OK(canopy_options_set_etcd_endpoints(options, "http://127.0.0.1:2379", &err));
+  OK(canopy_options_set_replication_prefix(options, "/bad prefix", &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "prefix", canopy_db_open(options, bad, &db, &err));
-  canopy_options_set_etcd_endpoints(options, NULL);  // not a replica again
+  OK(canopy_options_set_etcd_endpoints(options, NULL, &err));  // not a replica again
   canopy_options_destroy(options);
 }
 
@@ -2812,7 +2836,7 @@ static void TestReplication(World* w) {
 static void TestReopen(const char* path) {
   phase = "reopen";
   canopy_options_t* options = canopy_options_create();
-  canopy_options_set_error_if_exists(options, 1);
+  OK(canopy_options_set_error_if_exists(options, 1, &err));
   canopy_db_t* db = NULL;
   FAILS(CANOPY_ALREADY_EXISTS, canopy_db_open(options, path, &db, &err));
   canopy_options_destroy(options);
@@ -2836,6 +2860,179 @@ static void TestReopen(const char* path) {
   CHECK(code != CANOPY_OK && db == NULL && err != NULL && err[0] != '\0');
   canopy_free(err);
   err = NULL;
+}
+
+// The changes request builder reads what the positional (deprecated)
+// canopy_changes_read reads; its setters refuse a NULL request or type by
+// name.
+static void TestChangesRequest(World* w) {
+  phase = "changes request";
+  canopy_db_t* db = w->db;
+  canopy_changes_request_t* request = canopy_changes_request_create(CANOPY_SYSTEM_ACTOR);
+  CHECK(request != NULL);
+  OK(canopy_changes_request_set_since(request, 2, &err));
+  OK(canopy_changes_request_set_limit(request, 3, &err));
+  canopy_changes_t* page = (canopy_changes_t*)1;
+  OK(canopy_changes_read_request(db, request, &page, &err));
+  CHECK(canopy_changes_count(page) == 3);
+  CHECK(canopy_changes_entry_revision(page, 0) == 2);
+  CHECK(canopy_changes_next(page) == 5);
+  canopy_changes_destroy(page);
+
+  // Types, values, account, min_revision: the same page as positionally.
+  canopy_changes_request_t* typed = canopy_changes_request_create(CANOPY_SYSTEM_ACTOR);
+  OK(canopy_changes_request_add_type(typed, "user", &err));
+  OK(canopy_changes_request_add_type(typed, "membership", &err));
+  OK(canopy_changes_request_set_values(typed, 0, &err));
+  OK(canopy_changes_request_set_min_revision(typed, 1, &err));
+  OK(canopy_changes_read_request(db, typed, &page, &err));
+  canopy_changes_t* positional = NULL;
+  const char* user_types[] = {"user", "membership"};
+  OK(canopy_changes_read(db, 0, 1, 1000, CANOPY_NO_ID, user_types, 2, 0, 1, &positional, &err));
+  CHECK(canopy_changes_count(page) >= 5);
+  CHECK(canopy_changes_count(page) == canopy_changes_count(positional));
+  for (size_t i = 0; i < canopy_changes_count(page); ++i) {
+    CHECK(canopy_changes_entry_revision(page, i) == canopy_changes_entry_revision(positional, i));
+    for (size_t j = 0; j < canopy_changes_record_count(page, i); ++j) {
+      const char* type = canopy_changes_record_type(page, i, j);
+      CHECK(strcmp(type, "user") == 0 || strcmp(type, "membership") == 0);
+      CHECK(strcmp(canopy_changes_record_after(page, i, j), "") == 0);
+    }
+  }
+  canopy_changes_destroy(page);
+  canopy_changes_destroy(positional);
+  canopy_changes_request_t* within = canopy_changes_request_create(CANOPY_SYSTEM_ACTOR);
+  OK(canopy_changes_request_set_account(within, w->globex, &err));
+  OK(canopy_changes_read_request(db, within, &page, &err));
+  CHECK(canopy_changes_count(page) >= 1);
+  CHECK(!ChangesMention(page, "\"key\":\"acme\""));
+  canopy_changes_destroy(page);
+  canopy_changes_request_destroy(within);
+
+  // The audit view through the builder: b holds audit.read nowhere.
+  canopy_changes_request_t* as_b = canopy_changes_request_create(w->b);
+  page = (canopy_changes_t*)1;
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "audit.read",
+             canopy_changes_read_request(db, as_b, &page, &err));
+  CHECK(page == NULL);
+  canopy_changes_request_destroy(as_b);
+
+  // Bad values are refused when read; NULLs by the setter, by name.
+  OK(canopy_changes_request_set_since(request, 0, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_changes_read_request(db, request, &page, &err));
+  OK(canopy_changes_request_set_since(request, 1, &err));
+  OK(canopy_changes_request_set_limit(request, 0, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit", canopy_changes_read_request(db, request, &page, &err));
+  OK(canopy_changes_request_set_limit(request, 10, &err));
+  OK(canopy_changes_request_add_type(typed, "gadget", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "gadget", canopy_changes_read_request(db, typed, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'type'", canopy_changes_request_add_type(request, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_changes_request_set_since(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_changes_request_set_limit(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'",
+             canopy_changes_request_set_account(NULL, CANOPY_NO_ID, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'",
+             canopy_changes_request_add_type(NULL, "user", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_changes_request_set_values(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'",
+             canopy_changes_request_set_min_revision(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'request'", canopy_changes_read_request(db, NULL, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_changes_read_request(NULL, request, &page, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'changes'",
+             canopy_changes_read_request(db, request, NULL, &err));
+  // The request read after a refusal still works.
+  OK(canopy_changes_read_request(db, request, &page, &err));
+  CHECK(canopy_changes_count(page) == 10);
+  canopy_changes_destroy(page);
+  canopy_changes_request_destroy(typed);
+  canopy_changes_request_destroy(request);
+  canopy_changes_request_destroy(NULL);
+}
+
+// The log callback: counts messages and checks each is NUL-terminated at
+// its length.
+typedef struct {
+  int messages;
+  int bad;
+  int below_level;
+} LogSeen;
+
+static void CountLog(void* arg, int level, const char* message, size_t length) {
+  LogSeen* seen = (LogSeen*)arg;
+  seen->messages++;
+  if (message == NULL || strlen(message) != length) seen->bad++;
+  if (level < CANOPY_LOG_INFO || level > CANOPY_LOG_ERROR) seen->below_level++;
+}
+
+// Statistics (canopy_get_property, canopy_property_names) and the checked
+// storage-tuning setters, with the log callback.
+static void TestStatsAndTuning(void) {
+  phase = "stats";
+  char path[512];
+  Path(path, sizeof path, "tuned");
+  char wal[512];
+  Path(wal, sizeof wal, "tuned-wal");
+  canopy_options_t* options = canopy_options_create();
+  CHECK(options != NULL);
+  LogSeen seen = {0, 0, 0};
+  OK(canopy_options_set_compression(options, CANOPY_COMPRESSION_ZSTD, &err));
+  OK(canopy_options_set_wal_dir(options, wal, &err));
+  OK(canopy_options_set_max_open_files(options, 64, &err));
+  OK(canopy_options_set_background_write_bytes_per_second(options, 1 << 20, &err));
+  OK(canopy_options_set_statistics(options, 1, &err));
+  OK(canopy_options_set_log_level(options, CANOPY_LOG_INFO, &err));
+  OK(canopy_options_set_log(options, CountLog, &seen, &err));
+  // Bad values and NULL handles are named; the options keep their values.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_compression(NULL, CANOPY_COMPRESSION_NONE, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "compression 7",
+             canopy_options_set_compression(options, 7, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "compression -1",
+             canopy_options_set_compression(options, -1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_wal_dir(NULL, wal, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_max_open_files(NULL, 64, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_background_write_bytes_per_second(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_statistics(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_log_level(NULL, CANOPY_LOG_WARN, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "level 4", canopy_options_set_log_level(options, 4, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_log(NULL, CountLog, NULL, &err));
+
+  canopy_db_t* db = NULL;
+  OK(canopy_db_open(options, path, &db, &err));
+  uint64_t acme = CANOPY_NO_ID;
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "acme", "ACME", CANOPY_NO_ID, NULL, 1,
+                   CANOPY_ACCESS_DEFAULT_OFF, &acme, &err));
+  char* value = (char*)1;
+  OK(canopy_get_property(db, "canopy.accounts", &value, &err));
+  CHECK_STR(value, "1");
+  canopy_free(value);
+  OK(canopy_get_property(db, "rocksdb.statistics", &value, &err));
+  CHECK(strstr(value, "rocksdb.block.cache") != NULL);
+  canopy_free(value);
+  value = (char*)1;
+  FAILS_WITH(CANOPY_NOT_FOUND, "'canopy.nope'", canopy_get_property(db, "canopy.nope", &value, &err));
+  CHECK(value == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_get_property(NULL, "canopy.users", &value, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'", canopy_get_property(db, NULL, &value, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'value'", canopy_get_property(db, "canopy.users", NULL, &err));
+  canopy_strings_t* names = NULL;
+  OK(canopy_property_names(&names, &err));
+  CHECK(canopy_strings_count(names) > 10);
+  CHECK_STR(canopy_strings_at(names, 0), "canopy.revision");
+  canopy_strings_destroy(names);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'names'", canopy_property_names(NULL, &err));
+  OK(canopy_db_close(db, &err));
+  CHECK(seen.messages > 0);  // RocksDB logs its options at open, at info level
+  CHECK(seen.bad == 0);
+  CHECK(seen.below_level == 0);
+
+  // An out-of-range value the setter stores is refused by canopy_db_open.
+  OK(canopy_options_set_max_open_files(options, 3, &err));
+  OK(canopy_options_set_log(options, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "max_open_files", canopy_db_open(options, path, &db, &err));
+  canopy_options_destroy(options);
 }
 
 int main(void) {
@@ -2863,11 +3060,13 @@ int main(void) {
   TestReadOnly(&w, path);
   TestViews(&w);
   TestChanges(&w);
+  TestChangesRequest(&w);
   TestDeletes(&w);
   TestInterchange(&w);
   TestReplication(&w);
   TestCompacted();
   TestCheckpointAndReplicaOptions();
+  TestStatsAndTuning();
   phase = "close";
   OK(canopy_db_close(w.db, &err));
   TestReopen(path);

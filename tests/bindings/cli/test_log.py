@@ -250,7 +250,8 @@ class LogFollowTest(CliTestCase):
     """--follow in a process of its own. The database folder is locked by
     the process that has it open, so no other process can write while it
     follows: the test checks that it prints what is there, waits, and ends
-    cleanly on SIGTERM / SIGINT."""
+    cleanly on SIGTERM / SIGINT; beside another process that holds the
+    folder it follows that process's writes through read-only views."""
 
     def setUp(self):
         super().setUp()
@@ -303,6 +304,47 @@ class LogFollowTest(CliTestCase):
         err = self.refused("account", "create", "initech", "--name", "Initech")
         self.assertIn("in use", err)
         self.stop(p, signal.SIGTERM)
+
+    def test_follows_a_writer_in_another_process(self):
+        # A process of the Python binding holds the database open for
+        # writing; the follower falls back to read-only views and prints
+        # what the writer commits.
+        here = os.path.dirname(os.path.abspath(__file__))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+        lib = os.path.join(os.path.dirname(os.path.dirname(CANOPY)), "c", "libcanopy.so")
+        env = dict(os.environ, PYTHONPATH=os.path.join(root, "bindings", "python"),
+                   CANOPY_LIBRARY=lib)
+        writer = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys, canopy\n"
+             "db = canopy.open(sys.argv[1])\n"
+             "print('ready', flush=True)\n"
+             "sys.stdin.readline()\n"
+             "for i in range(3):\n"
+             "    db.create_account(canopy.SYSTEM_ACTOR, 'late-%d' % i, 'Late')\n"
+             "print('wrote', flush=True)\n"
+             "sys.stdin.readline()\n"
+             "db.close()\n", self.db],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(lambda: writer.poll() is None and writer.kill())
+        self.assertEqual(writer.stdout.readline(), "ready\n")
+        p, lines = self.start("--json", "--keys-only")
+        entries = [json.loads(l) for l in self.read(lines, 2)]
+        self.assertEqual([e["revision"] for e in entries], [1, 2])
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        self.assertEqual(writer.stdout.readline(), "wrote\n")
+        entries = [json.loads(l) for l in self.read(lines, 3)]
+        self.assertEqual([e["revision"] for e in entries], [3, 4, 5])
+        self.assertEqual([e["operation"] for e in entries], ["account.create"] * 3)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=10), 0)
+        self.assertIn("opened read-only", p.stderr.read())
+        writer.stdin.write("close\n")
+        writer.stdin.flush()
+        self.assertEqual(writer.wait(timeout=30), 0)
+        writer.stdin.close()
+        writer.stdout.close()
 
     def test_ends_on_sigint(self):
         p, lines = self.start("--since", "2")

@@ -51,6 +51,48 @@ class ReplicaFlagsTest(CliTestCase):
         got = self.json_one("checkpoint", self.path("copy2"))
         self.assertEqual(got["revision"], 1)
 
+    def test_backup_and_restore(self):
+        self.seed()
+        out = self.ok("backup", self.path("b1"))
+        self.assertIn("backup of revision 1 written to", out)
+        self.assertIn("integrity check passed", out)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["b1", "db", "seed.jsonl"])
+        self.assertIn("already exists", self.refused("backup", self.path("b1")))
+        self.usage_error("backup")
+        self.usage_error("backup", "x", "y")
+        self.assertIn("system actor", self.refused("--actor", "admin@acme.example", "backup",
+                                                   self.path("b2")))
+        self.assertFalse(os.path.exists(self.path("b2")))
+        # The database changes after the backup; the restore has it as it was.
+        before = self.export_text("before.jsonl")
+        self.ok("account", "create", "after-backup", "--name", "X")
+        out = self.ok("restore", self.path("b1"), self.path("r1"), db=False)
+        self.assertIn("restored", out)
+        tree = self.ok("--db", self.path("r1"), "tree", db=False)
+        self.assertIn("acme-a1", tree)
+        self.assertNotIn("after-backup", tree)
+        self.ok("--db", self.path("r1"), "export", self.path("restored.jsonl"), db=False)
+        self.assertEqual(self.read("restored.jsonl"), before)
+        got = self.json_one("restore", self.path("b1"), self.path("r2"), db=False)
+        self.assertEqual(got, {"backup": self.path("b1"), "folder": self.path("r2")})
+
+    def test_restore_refuses_bad_inputs(self):
+        self.seed()
+        self.ok("backup", self.path("b"))
+        os.mkdir(self.path("full"))
+        self.write("full/mine.txt", "keep")
+        self.assertIn("is not empty", self.refused("restore", self.path("b"), self.path("full")))
+        self.assertEqual(os.listdir(self.path("full")), ["mine.txt"])
+        self.assertIn("is not empty", self.refused("restore", self.path("b"), self.db))
+        self.assertIn("does not exist", self.refused("restore", self.path("nope"), self.path("t")))
+        os.mkdir(self.path("junk"))
+        self.write("junk/data.txt", "not a database")
+        self.assertIn("does not open as a Canopy database",
+                      self.refused("restore", self.path("junk"), self.path("t")))
+        self.usage_error("restore", self.path("b"))
+        self.assertFalse(os.path.exists(self.path("t")))
+        self.assertEqual(sorted(n for n in os.listdir(self.dir) if "partial" in n), [])
+
     def test_checkpoint_of_a_missing_database(self):
         self.refused("checkpoint", self.path("copy"))
         self.assertFalse(os.path.exists(self.path("copy")))

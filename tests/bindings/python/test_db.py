@@ -90,6 +90,57 @@ class OpenCloseTest(DbTestCase):
                 db.create_account(SYSTEM, "g", "G", child)
 
 
+class StatsAndTuningTest(DbTestCase):
+
+    def test_property_and_stats(self):
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        self.db.create_entity(SYSTEM, "device", "d1", "D", acme)
+        self.assertEqual(self.db.property("canopy.accounts"), "1")
+        self.assertEqual(self.db.property("canopy.devices"), "1")
+        self.assertIn("Compaction Stats", self.db.property("rocksdb.stats@entities"))
+        names = canopy.Db.property_names()
+        self.assertIn("canopy.revision", names)
+        stats = self.db.stats()
+        self.assertEqual(list(stats), names)
+        self.assertEqual(stats["canopy.revision"], 2)
+        self.assertEqual(stats["canopy.devices"], 1)
+        with self.assertRaisesRegex(canopy.NotFound, "'canopy.nope'"):
+            self.db.property("canopy.nope")
+        with self.assertRaises(TypeError):
+            self.db.property(5)
+
+    def test_tuning_options_and_log(self):
+        messages = []
+        with canopy.open(self.path("tuned"), compression="zstd", wal_dir=self.path("wal"),
+                         max_open_files=64, background_write_bytes_per_second=1 << 20,
+                         statistics=True, log=lambda level, text: messages.append((level, text)),
+                         log_level="info") as db:
+            db.create_account(SYSTEM, "acme", "ACME")
+            self.assertIn("rocksdb.block.cache", db.property("rocksdb.statistics"))
+        self.assertTrue(os.listdir(self.path("wal")))
+        self.assertTrue(messages)
+        self.assertTrue(all(level in ("info", "warn", "error") for level, _ in messages))
+        self.assertFalse([n for n in os.listdir(self.path("tuned")) if n.startswith("LOG")])
+        # Without statistics collected, there are none to read.
+        with self.assertRaises(canopy.CanopyError):
+            self.db.property("rocksdb.statistics")
+
+    def test_bad_tuning_options(self):
+        with self.assertRaisesRegex(canopy.InvalidArgument, "compression must be one of"):
+            canopy.open(self.path("x"), compression="brotli")
+        with self.assertRaisesRegex(canopy.InvalidArgument, "log_level must be one of"):
+            canopy.open(self.path("x"), log_level="loud")
+        with self.assertRaisesRegex(canopy.InvalidArgument, "max_open_files"):
+            canopy.open(self.path("x"), max_open_files=3)
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("x"), log="not callable")
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("x"), compression=2)
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("x"), max_open_files="16")
+        self.assertFalse(os.path.exists(self.path("x")))
+
+
 class VersionTest(unittest.TestCase):
 
     def test_versions(self):

@@ -59,6 +59,7 @@ C_TO_ALIAS = {
     "const uint8_t*": "_P",
     "const uint8_t* const*": "_PP",
     "canopy_progress_fn": "_PROGRESS",
+    "canopy_log_fn": "_LOG",
 }
 
 #: What each alias must be.
@@ -203,6 +204,10 @@ class SignatureTest(unittest.TestCase):
         self.assertIs(module.PROGRESS_FN._restype_, ctypes.c_int)
         self.assertEqual(module.PROGRESS_FN._argtypes_,
                          (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64))
+        self.assertIs(module._LOG, module.LOG_FN)
+        self.assertIs(module.LOG_FN._restype_, None)
+        self.assertEqual(module.LOG_FN._argtypes_,
+                         (ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t))
         # The table as loaded is the table as written.
         self.assertEqual(sorted(module.SIGNATURES), sorted(self.table))
 

@@ -1,0 +1,194 @@
+// Copyright (c) Canopy authors.
+//
+// Db::Backup and Db::Restore (include/canopy/db.h): a backup is a
+// checkpoint written under a scratch name beside its folder, opened and
+// integrity-checked, then renamed to its name; a restore copies a backup
+// under a scratch name beside the target, checks the copy the same way and
+// renames it into place. Either way the name appears only for a copy that
+// passed, and is synced with its folder.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <system_error>
+
+#include "canopy/db.h"
+
+namespace canopy {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A name beside `dir` for its copy in progress; nothing there yet.
+std::string ScratchBeside(const fs::path& dir) {
+  std::random_device rd;
+  for (;;) {
+    fs::path p = dir;
+    p += ".partial-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(p, ec))) return p.string();
+  }
+}
+
+Status SyncPath(const std::string& path, bool folder) {
+  const int fd = ::open(path.c_str(), (folder ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot open '" + path + "' to sync it: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::IOError("cannot sync '" + path + "': " + std::strerror(err));
+  return Status::Ok();
+}
+
+// The parent folder of `dir` ("." for a bare name).
+std::string ParentOf(const fs::path& dir) {
+  const fs::path parent = fs::absolute(dir).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+// Opens the copy in `dir` read-only and runs the integrity check; `what`
+// names it in errors ("backup '<dir>'").
+Status Verify(const std::string& dir, const std::string& what) {
+  Options o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(o, dir, &db);
+  if (!s.ok()) {
+    return Status(s.code() == Code::kIOError ? Code::kIOError : Code::kCorruption,
+                  what + " does not open as a Canopy database: " + s.message());
+  }
+  std::vector<std::string> problems;
+  s = db->CheckIntegrity(&problems);
+  if (!s.ok()) {
+    std::string first = problems.empty() ? s.message() : problems.front();
+    return Status(s.code() == Code::kIOError ? Code::kIOError : Code::kCorruption,
+                  what + " fails the integrity check (" + std::to_string(problems.size()) +
+                      " problem(s)): " + first);
+  }
+  return db->Close();
+}
+
+// Removes a scratch copy when the operation fails (or is left unfinished).
+class ScratchGuard {
+ public:
+  explicit ScratchGuard(std::string path) : path_(std::move(path)) {}
+  ~ScratchGuard() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+    }
+  }
+  void Keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+StatusOr<uint64_t> Db::Backup(std::string_view dir) {
+  if (dir.empty()) return Status::InvalidArgument("backup folder is empty");
+  const fs::path target{std::string(dir)};
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(target, ec))) {
+    return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");
+  }
+  // The checkpoint goes one level down, into a scratch folder beside the
+  // target: never directly inside the folder of a replica's checkpoints,
+  // where Checkpoint would register it in etcd under its scratch name.
+  const std::string scratch_root = ScratchBeside(target);
+  ScratchGuard guard(scratch_root);
+  const std::string scratch = (fs::path(scratch_root) / "db").string();
+  StatusOr<uint64_t> rev = Checkpoint(scratch);  // synced, parents created
+  if (!rev.ok()) return rev.status();
+  CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'"));
+  if (fs::exists(fs::symlink_status(target, ec))) {
+    return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");
+  }
+  fs::rename(scratch, target, ec);
+  if (ec) {
+    return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +
+                           ec.message());
+  }
+  CANOPY_RETURN_IF_ERROR(SyncPath(ParentOf(target), true));
+  return *rev;  // the guard removes the emptied scratch folder
+}
+
+Status Db::Restore(std::string_view backup, std::string_view dir) {
+  if (backup.empty()) return Status::InvalidArgument("backup folder is empty");
+  if (dir.empty()) return Status::InvalidArgument("restore folder is empty");
+  const fs::path from{std::string(backup)}, target{std::string(dir)};
+  const std::string what = "backup '" + from.string() + "'";
+  std::error_code ec;
+  const auto from_status = fs::status(from, ec);
+  if (!fs::exists(from_status)) return Status::NotFound(what + " does not exist");
+  if (!fs::is_directory(from_status)) {
+    return Status::InvalidArgument(what + " is not a folder (a backup is the folder canopy backup wrote)");
+  }
+  // The target: absent, or an empty folder (replaced by the rename).
+  const auto target_status = fs::symlink_status(target, ec);
+  if (fs::exists(target_status)) {
+    if (!fs::is_directory(target_status)) {
+      return Status::AlreadyExists("restore target '" + target.string() + "' exists and is not a folder");
+    }
+    if (!fs::is_empty(target, ec) || ec) {
+      return Status::AlreadyExists("restore target '" + target.string() +
+                                   "' is not empty (restore never replaces a database; give a new folder)");
+    }
+  }
+  if (fs::equivalent(from, target, ec)) {
+    return Status::InvalidArgument("restore target '" + target.string() + "' is the backup itself");
+  }
+  const fs::path parent = ParentOf(target);
+  fs::create_directories(parent, ec);
+  if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());
+
+  const std::string scratch = ScratchBeside(target);
+  ScratchGuard guard(scratch);
+  // A real copy (not hard links): the restored database appends to its
+  // files, which must not change the backup.
+  fs::create_directory(scratch, ec);
+  if (ec) return Status::IOError("cannot create '" + scratch + "': " + ec.message());
+  for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const fs::path rel = fs::relative(it->path(), from, ec);
+    if (ec) break;
+    const fs::path to = fs::path(scratch) / rel;
+    const auto st = it->symlink_status(ec);
+    if (ec) break;
+    if (fs::is_directory(st)) {
+      fs::create_directory(to, ec);
+    } else if (fs::is_regular_file(st)) {
+      if (rel == "LOCK") continue;  // RocksDB's lock file: the copy makes its own
+      fs::copy_file(it->path(), to, ec);
+      if (!ec) CANOPY_RETURN_IF_ERROR(SyncPath(to.string(), false));
+    } else {
+      return Status::InvalidArgument(what + " holds '" + rel.string() +
+                                     "', which is neither a file nor a folder");
+    }
+    if (ec) break;
+  }
+  if (ec) return Status::IOError("cannot copy " + what + ": " + ec.message());
+  for (auto it = fs::recursive_directory_iterator(scratch, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory()) CANOPY_RETURN_IF_ERROR(SyncPath(it->path().string(), true));
+  }
+  CANOPY_RETURN_IF_ERROR(SyncPath(scratch, true));
+  CANOPY_RETURN_IF_ERROR(Verify(scratch, what));
+  fs::rename(scratch, target, ec);
+  if (ec) {
+    return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +
+                           ec.message());
+  }
+  guard.Keep();
+  return SyncPath(parent.string(), true);
+}
+
+}  // namespace canopy

@@ -1,0 +1,178 @@
+// Copyright (c) Canopy authors.
+//
+// Db::Backup and Db::Restore: a backup taken while writes go on restores
+// to exactly its revision; bad inputs (an existing or non-empty target, a
+// missing backup, a folder that is no database, a damaged one) are refused
+// with nothing left behind and nothing changed.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::DumpAll;
+using testing::MakeAccount;
+using testing::MakeDevice;
+using testing::OpenDb;
+using testing::TempDir;
+
+// The names in `dir` (no scratch copy may be left there).
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Backup, RestoredBackupIsTheDatabase) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId acme = MakeAccount(db.get(), "acme");
+  const AccountId a = MakeAccount(db.get(), "a", acme);
+  for (int i = 0; i < 20; ++i) MakeDevice(db.get(), "d" + std::to_string(i), a);
+  const auto before = DumpAll(db.get());
+  StatusOr<uint64_t> rev = db->Backup(dir.Sub("backups/b1"));
+  ASSERT_OK(rev);
+  EXPECT_EQ(*rev, db->Revision());
+  EXPECT_EQ(Names(dir.Sub("backups")), std::vector<std::string>{"b1"});
+
+  ASSERT_OK(Db::Restore(dir.Sub("backups/b1"), dir.Sub("restored")));
+  {
+    auto r = OpenDb(dir.Sub("restored"));
+    EXPECT_EQ(DumpAll(r.get()), before);
+    EXPECT_EQ(r->Revision(), *rev);
+    EXPECT_OK(r->CheckIntegrity(nullptr));
+    // The restored database is one of its own: writing it changes neither
+    // the backup nor the source.
+    MakeAccount(r.get(), "only-restored");
+  }
+  EXPECT_EQ(DumpAll(db.get()), before);
+  ASSERT_OK(Db::Restore(dir.Sub("backups/b1"), dir.Sub("again")));
+  auto again = OpenDb(dir.Sub("again"));
+  EXPECT_EQ(DumpAll(again.get()), before);
+
+  // An empty folder is a valid target too.
+  fs::create_directories(dir.Sub("empty"));
+  ASSERT_OK(Db::Restore(dir.Sub("backups/b1"), dir.Sub("empty")));
+  EXPECT_EQ(DumpAll(OpenDb(dir.Sub("empty")).get()), before);
+}
+
+// Online: writers go on while the backup is taken, and the backup holds
+// exactly the revision it returns.
+TEST(Backup, BackupWhileWritingHoldsItsRevision) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId acme = MakeAccount(db.get(), "acme");
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      if (!db->CreateEntity(Actor::System(), {.key = "w" + std::to_string(i), .name = "W", .owner = acme})
+               .ok()) {
+        break;
+      }
+      written.fetch_add(1);
+    }
+  });
+  while (written.load() < 50) std::this_thread::yield();
+  StatusOr<uint64_t> rev = db->Backup(dir.Sub("b"));
+  const int after_backup = written.load();
+  while (written.load() < after_backup + 50) std::this_thread::yield();
+  stop = true;
+  writer.join();
+  ASSERT_OK(rev);
+  ASSERT_OK(Db::Restore(dir.Sub("b"), dir.Sub("r")));
+  auto r = OpenDb(dir.Sub("r"));
+  EXPECT_EQ(r->Revision(), *rev);
+  EXPECT_LT(*rev, db->Revision());
+  // Revision 1 made the account; each later one a device.
+  EXPECT_EQ(r->CountOwned(acme, EntityKind::kDevice)->direct, *rev - 1);
+  EXPECT_OK(r->CheckIntegrity(nullptr));
+}
+
+TEST(Backup, BadTargetsAreRefused) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  MakeAccount(db.get(), "acme");
+  const auto before = DumpAll(db.get());
+  EXPECT_EQ(db->Backup("").status().code(), Code::kInvalidArgument);
+  fs::create_directories(dir.Sub("taken"));
+  StatusOr<uint64_t> taken = db->Backup(dir.Sub("taken"));
+  EXPECT_EQ(taken.status().code(), Code::kAlreadyExists);
+  EXPECT_NE(taken.status().message().find("'" + dir.Sub("taken") + "' already exists"), std::string::npos)
+      << taken.status().ToString();
+  EXPECT_TRUE(fs::is_empty(dir.Sub("taken")));
+  std::ofstream(dir.Sub("file")) << "x";
+  EXPECT_EQ(db->Backup(dir.Sub("file")).status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(DumpAll(db.get()), before);
+  EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "file", "taken"}));
+}
+
+TEST(Restore, BadInputsAreRefusedAndLeaveNothing) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.Sub("db"));
+    MakeAccount(db.get(), "acme");
+    ASSERT_OK(db->Backup(dir.Sub("good")));
+  }
+  auto expect = [&](const Status& s, Code code, const std::string& words) {
+    EXPECT_EQ(s.code(), code) << s.ToString();
+    EXPECT_NE(s.message().find(words), std::string::npos) << s.ToString();
+  };
+  // Empty arguments, a missing backup, a file as the backup.
+  expect(Db::Restore("", dir.Sub("t")), Code::kInvalidArgument, "backup folder is empty");
+  expect(Db::Restore(dir.Sub("good"), ""), Code::kInvalidArgument, "restore folder is empty");
+  expect(Db::Restore(dir.Sub("missing"), dir.Sub("t")), Code::kNotFound,
+         "backup '" + dir.Sub("missing") + "' does not exist");
+  std::ofstream(dir.Sub("a-file")) << "not a folder";
+  expect(Db::Restore(dir.Sub("a-file"), dir.Sub("t")), Code::kInvalidArgument, "is not a folder");
+  // A target that is not empty, or not a folder: untouched.
+  fs::create_directories(dir.Sub("full"));
+  std::ofstream(dir.Sub("full/keep.txt")) << "mine";
+  expect(Db::Restore(dir.Sub("good"), dir.Sub("full")), Code::kAlreadyExists, "is not empty");
+  EXPECT_EQ(Names(dir.Sub("full")), std::vector<std::string>{"keep.txt"});
+  expect(Db::Restore(dir.Sub("good"), dir.Sub("a-file")), Code::kAlreadyExists, "is not a folder");
+  expect(Db::Restore(dir.Sub("good"), dir.Sub("db")), Code::kAlreadyExists, "is not empty");
+  // A folder that is no database.
+  fs::create_directories(dir.Sub("notes"));
+  std::ofstream(dir.Sub("notes/readme.txt")) << "hello";
+  expect(Db::Restore(dir.Sub("notes"), dir.Sub("t")), Code::kCorruption,
+         "backup '" + dir.Sub("notes") + "' does not open as a Canopy database");
+  fs::create_directories(dir.Sub("hollow"));
+  expect(Db::Restore(dir.Sub("hollow"), dir.Sub("t")), Code::kCorruption, "does not open");
+  // A damaged backup: every table file overwritten in its middle.
+  fs::copy(dir.Sub("good"), dir.Sub("damaged"));
+  int tables = 0;
+  for (const auto& e : fs::directory_iterator(dir.Sub("damaged"))) {
+    if (e.path().extension() != ".sst") continue;
+    ++tables;
+    const auto size = fs::file_size(e.path());
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 4));
+    const std::string junk(static_cast<size_t>(size / 2), '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  ASSERT_GT(tables, 0);
+  const Status damaged = Db::Restore(dir.Sub("damaged"), dir.Sub("t"));
+  EXPECT_EQ(damaged.code(), Code::kCorruption) << damaged.ToString();
+  EXPECT_NE(damaged.message().find("backup '" + dir.Sub("damaged") + "'"), std::string::npos)
+      << damaged.ToString();
+
+  // Nothing was made: no target, no scratch copy beside it.
+  EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"a-file", "damaged", "db", "full", "good",
+                                                         "hollow", "notes"}));
+  // The good backup still restores.
+  ASSERT_OK(Db::Restore(dir.Sub("good"), dir.Sub("t")));
+  EXPECT_TRUE(OpenDb(dir.Sub("t"))->FindAccount("acme").ok());
+}
+
+}  // namespace
+}  // namespace canopy

@@ -1,0 +1,72 @@
+// Copyright (c) Canopy authors.
+//
+// The UTF-8 check every text goes through (engine/validate.h): well-formed
+// sequences pass; overlong forms, surrogates, code points past U+10FFFF,
+// stray continuation bytes and truncated sequences fail, also through the
+// API (CheckText's message).
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/validate.h"
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using engine::IsValidUtf8;
+
+TEST(Utf8, WellFormedSequencesPass) {
+  for (const std::string& s : {std::string(), std::string("plain ascii"), std::string("\xC2\x80"),
+                              std::string("caf\xC3\xA9"), std::string("\xE0\xA0\x80"),
+                              std::string("\xED\x9F\xBF"),       // U+D7FF, below the surrogates
+                              std::string("\xEE\x80\x80"),       // U+E000, above them
+                              std::string("\xEF\xBF\xBF"),       // U+FFFF
+                              std::string("\xF0\x90\x80\x80"),   // U+10000
+                              std::string("\xF4\x8F\xBF\xBF")}) {  // U+10FFFF
+    EXPECT_TRUE(IsValidUtf8(s)) << ::testing::PrintToString(s);
+  }
+  // Long enough for a vectorised path, with the multi-byte text at the end.
+  EXPECT_TRUE(IsValidUtf8(std::string(100, 'a') + "\xF0\x9F\x98\x80"));
+}
+
+TEST(Utf8, OverlongSurrogatesAndOutOfRangeFail) {
+  for (const std::string& s : {
+           std::string("\xC0\x80"),               // overlong NUL
+           std::string("\xC1\xBF"),               // overlong U+007F
+           std::string("\xE0\x80\x80"),           // overlong U+0000 in 3 bytes
+           std::string("\xE0\x9F\xBF"),           // overlong U+07FF
+           std::string("\xF0\x80\x80\x80"),       // overlong in 4 bytes
+           std::string("\xF0\x8F\xBF\xBF"),       // overlong U+FFFF
+           std::string("\xED\xA0\x80"),           // U+D800, a high surrogate
+           std::string("\xED\xBF\xBF"),           // U+DFFF, a low surrogate
+           std::string("\xED\xA0\xBD\xED\xB8\x80"),  // a surrogate pair (CESU-8)
+           std::string("\xF4\x90\x80\x80"),       // U+110000
+           std::string("\xF5\x80\x80\x80"),       // lead byte past F4
+           std::string("\xF8\x88\x80\x80\x80"),   // a 5-byte form
+           std::string("\xFF"), std::string("\xFE"),
+           std::string("\x80"),                   // a stray continuation byte
+           std::string("a\xC3"),                  // truncated at the end
+           std::string("\xE2\x82"),               // truncated 3-byte sequence
+           std::string("\xE2\x28\xA1"),           // a bad continuation byte
+       }) {
+    EXPECT_FALSE(IsValidUtf8(s)) << ::testing::PrintToString(s);
+    EXPECT_FALSE(IsValidUtf8(std::string(100, 'a') + s)) << ::testing::PrintToString(s);
+  }
+}
+
+TEST(Utf8, TheApiRefusesIllFormedTextNamingIt) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  for (const std::string& bad : {std::string("\xC0\xAF"), std::string("\xED\xA0\x80")}) {
+    StatusOr<AccountId> id = db->CreateAccount(Actor::System(), {.key = "k" + bad, .name = "N"});
+    EXPECT_EQ(id.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(id.status().message().find("account key is not valid UTF-8"), std::string::npos)
+        << id.status().ToString();
+  }
+  EXPECT_TRUE(db->Roots().empty());
+}
+
+}  // namespace
+}  // namespace canopy
