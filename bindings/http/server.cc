@@ -278,6 +278,9 @@ class ServerImpl : public Server {
     const size_t threads = options_.threads;
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_.set_payload_max_length(options_.max_body_bytes);
+    // Headers and body are written separately: without TCP_NODELAY a small
+    // answer waits for the client's delayed ACK (tens of ms).
+    server_.set_tcp_nodelay(true);
     Routes();
     if (options_.port == 0) {
       port_ = server_.bind_to_any_port(options_.listen);
@@ -328,6 +331,12 @@ class ServerImpl : public Server {
 
   void Routes() {
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // Answers go uncompressed. cpp-httplib compresses whenever the client
+      // accepts it, with Brotli at its slowest quality when offered (50 ms
+      // for the page's script): a loss over loopback. The library has no
+      // switch for it, so the header is dropped before it is looked at (the
+      // request is the server's own object, handed here as const).
+      const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
       return Authorize(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                  : httplib::Server::HandlerResponse::Handled;
     });

@@ -46,6 +46,10 @@ function showError(id, err) { $(id).textContent = err ? err.message : ''; }
 function time(ms) { return new Date(ms).toISOString().slice(0, 19).replace('T', ' '); }
 
 const session = {viewer: '', system: true};
+// When the table and the first page of devices were first drawn, in ms
+// since navigation began (read by the benchmark, bench/ui_latency.py).
+window.canopyTimings = {};
+function stamp(what) { if (!(what in window.canopyTimings)) window.canopyTimings[what] = performance.now(); }
 
 async function refreshRevision() {
   try { $('revision').textContent = (await api('/api/session')).revision; } catch (e) { /* shown elsewhere */ }
@@ -82,6 +86,7 @@ async function loadTable() {
     $('table-info').textContent = page.data.length
       ? `rows ${first + 1}–${first + page.data.length} of ${page.totalElements}`
       : 'no accounts the viewer may read';
+    stamp('table');
     $('table-prev').disabled = table.index === 0;
     $('table-next').disabled = !page.hasNext;
     for (const th of document.querySelectorAll('#table th')) {
@@ -123,7 +128,7 @@ function svg(tag, attrs, text) {
 
 async function loadGraph() {
   try {
-    const g = await api('/api/graph?depth=2');
+    const g = await api('/api/graph?depth=1');
     graph.roots = g.accounts;
     graph.open.clear();
     if (graph.roots.length <= 20) for (const r of graph.roots) graph.open.add(r.key);
@@ -134,7 +139,7 @@ async function loadGraph() {
   }
 }
 
-// Children not loaded yet (the graph is fetched two levels at a time).
+// Children not loaded yet (the graph is fetched a level or two at a time).
 function unloaded(n) { return n.sub_accounts > 0 && n.children.length === 0; }
 
 async function toggle(n) {
@@ -239,6 +244,7 @@ async function loadDevices() {
     $('dev-info').textContent = page.data.length
       ? `devices ${first + 1}–${first + page.data.length} of ${devices.total} (exact count)`
       : `no devices (${devices.total} in all)`;
+    stamp('devices');
     $('dev-prev').disabled = devices.index === 0;
     $('dev-next').disabled = !page.hasNext;
   } catch (err) {
@@ -399,6 +405,9 @@ function on(id, event, fn) {
 }
 
 async function main() {
+  // The table is asked for at once, beside the session: it is what the
+  // page shows first (the graph and the log follow once it is drawn).
+  const firstTable = loadTable();
   try {
     const s = await api('/api/session');
     Object.assign(session, s);
@@ -437,8 +446,9 @@ async function main() {
   on('reassign-form', 'submit', reassign);
   on('audit-load', 'click', () => loadAudit(1));
   on('audit-next', 'click', () => loadAudit());
-  await Promise.all([loadTable(), loadGraph(), loadAudit(1)]);
-  if (!session.system) await loadDevices();
+  // A user viewer's own devices load with the table.
+  await Promise.all([firstTable, session.system ? null : loadDevices()]);
+  await Promise.all([loadGraph(), loadAudit(1)]);
   document.body.dataset.ready = 'true';
 }
 
