@@ -32,7 +32,11 @@ const char kUsage[] =
 int Run(Context& ctx, Args& args) {
   args.Parse({"as", "port", "listen", "threads"}, {});
   args.AtMost(0);
-  if (auto login = args.Get("as")) ctx.SetActor(*login);
+  if (auto login = args.Get("as")) {
+    if (ctx.actor_given) throw UsageError{"give --as or --actor, not both (they are the same)"};
+    if (login->empty()) throw UsageError{"--as needs a login (leave it out for the system actor)"};
+    ctx.SetActor(*login);
+  }
   http::ServerOptions options;
   options.port = static_cast<int>(GetNumber(args, "port", 0, 65535).value_or(0));
   options.threads = GetNumber(args, "threads", 1, 256).value_or(8);

@@ -105,6 +105,7 @@ async function pick(key) {
   $('create-parent').value = key;
   $('move-account').value = key;
   $('reassign-target').value = key;
+  mayDo(key);
   try {
     const users = await api('/api/users' + query({account: key}));
     const list = $('user-list');
@@ -112,6 +113,26 @@ async function pick(key) {
       if (![...list.options].some((o) => o.value === u.login)) list.append(el('option', {value: u.login}));
     }
   } catch (e) { /* the table already shows what the viewer sees */ }
+}
+
+// What the viewer may do on an account, as the engine answers check for
+// it (the system actor may do everything).
+async function mayDo(key) {
+  if (session.system) {
+    $('picked').textContent = `${key}: the system actor may do everything here`;
+    return;
+  }
+  const parts = [];
+  for (const [permission, what] of [['account.create', 'create sub-accounts'],
+                                    ['account.move', 'move it, or accounts into it']]) {
+    try {
+      const r = await api('/api/check' + query({permission, account: key}));
+      parts.push(`${r.allowed ? '✓' : '✗'} ${what}${r.allowed ? '' : ' (' + r.reason + ')'}`);
+    } catch (err) {
+      parts.push(`✗ ${what} (${err.message})`);
+    }
+  }
+  $('picked').textContent = `${key}: ${parts.join('; ')}`;
 }
 
 // ---- The hierarchy graph (SVG) --------------------------------------------
@@ -128,7 +149,10 @@ function svg(tag, attrs, text) {
 
 async function loadGraph() {
   try {
-    const g = await api('/api/graph?depth=1');
+    // depth counts levels below the root tenants: the system actor gets
+    // them and one level more (the rest on expansion); a user, whose top
+    // accounts may sit at any depth, its whole reach at once.
+    const g = await api('/api/graph' + query({depth: session.system ? 1 : ''}));
     graph.roots = g.accounts;
     graph.open.clear();
     if (graph.roots.length <= 20) for (const r of graph.roots) graph.open.add(r.key);

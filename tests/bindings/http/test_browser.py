@@ -224,6 +224,12 @@ def main():
         check(own == visible[:20], "a user viewer sees its own devices at once")
         table_rows = page.texts("#table tbody tr td:first-child")
         check(table_rows == ["customer-a-east", "customer-a-east-1"], "and only its accounts in the table")
+        page.wait.until(lambda d: nodes() == ["customer-a-east", "customer-a-east-1"])
+        check(True, "its graph shows its own accounts, from its top account down")
+        driver.find_element(By.CSS_SELECTOR, '#table a.acct[data-key="customer-a-east-1"]').click()
+        page.wait.until(lambda d: "✓ create sub-accounts" in page.by_id("picked").text)
+        check(page.by_id("create-parent").get_attribute("value") == "customer-a-east-1",
+              "picking an account says what the viewer may do there and fills the forms")
         engine = canopy(db, "account", "create", "sneaky", "--name", "Sneaky", "--parent",
                         "customer-a", actor=NESTED, check=False)
         check(engine.returncode == 1, "the engine refuses it on the command line too")
