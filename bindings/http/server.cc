@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -292,9 +293,19 @@ class ServerImpl : public Server {
                              std::to_string(options_.port) +
                              " (address in use, or not an address of this machine)");
     }
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // Stop only stops a server that runs: wait until it does.
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      listen_returned_ = true;
+    });
+    // Stop only stops a server that runs: wait until it does (or failed).
+    while (!server_.is_running() && !listen_returned_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (listen_returned_) {
+      thread_.join();
+      return Status::IOError("the server on " + options_.listen + ":" + std::to_string(port_) +
+                             " stopped as it started");
+    }
     return Status::Ok();
   }
 
@@ -834,6 +845,7 @@ class ServerImpl : public Server {
   ServerOptions options_;
   httplib::Server server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
   std::mutex stop_mu_;
   int port_ = -1;
 };
