@@ -722,26 +722,7 @@ class ServerImpl : public Server {
     std::string data = "[";
     for (const ChangeEntry& e : page.entries) {
       if (data.size() > 1) data.push_back(',');
-      std::string changes = "[";
-      for (const RecordChangeView& c : e.changes) {
-        if (changes.size() > 1) changes.push_back(',');
-        changes += JsonObject()
-                       .Str("type", c.type)
-                       .Str("action", c.action)
-                       .Str("id", c.id)
-                       .Raw("before", c.before.empty() ? "null" : c.before)
-                       .Raw("after", c.after.empty() ? "null" : c.after)
-                       .Take();
-      }
-      changes.push_back(']');
-      data += JsonObject()
-                  .Uint("revision", e.revision)
-                  .Int("time_us", e.time_us)
-                  .Raw("actor", e.actor.empty() ? "null" : JsonString(e.actor))
-                  .Str("operation", e.operation)
-                  .Raw("arguments", e.arguments.empty() ? "null" : e.arguments)
-                  .Raw("changes", changes)
-                  .Take();
+      data += ChangeEntryJson(e);
     }
     data.push_back(']');
     Reply(res, 200,
