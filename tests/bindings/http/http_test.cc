@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <simdjson.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -198,6 +201,33 @@ TEST_F(HttpTest, ListensOnLoopbackOnlyByDefault) {
   EXPECT_EQ(system_->token().size(), 32u);
   // Each server draws its own token.
   EXPECT_NE(START_AS(Actor::System(), "")->token(), system_->token());
+}
+
+// A non-loopback IPv4 address of this machine, or "" when it has none.
+std::string OtherAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof(text));
+    if (std::string(text).rfind("127.", 0) != 0) found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST_F(HttpTest, NotReachableThroughOtherAddresses) {
+  const std::string other = OtherAddress();
+  if (other.empty()) GTEST_SKIP() << "this machine has no address but loopback";
+  httplib::Client c(other, system_->port());
+  c.set_connection_timeout(2, 0);
+  c.set_default_headers({{"Authorization", "Bearer " + system_->token()}});
+  auto r = c.Get("/api/session");
+  EXPECT_FALSE(r) << "answered on " << other << ": " << r->status;
+  // Loopback answers.
+  Expect(Get("/api/session"), 200);
 }
 
 TEST_F(HttpTest, MissingTokenIs401AndWrongTokenIs403) {
