@@ -56,6 +56,8 @@ int StatusOf(const Status& s) {
       return 409;
     case Code::kPermissionDenied:
       return 403;
+    case Code::kCompacted:  // a revision the log no longer keeps
+      return 410;
     case Code::kUnavailable:
       return 503;
     default:

@@ -681,6 +681,28 @@ TEST_F(HttpTest, AuditLogAsTheViewerMayReadIt) {
   Expect(Get("/api/audit?account=nope"), 404);
 }
 
+TEST_F(HttpTest, AuditOfATrimmedRevisionIs410) {
+  // A database whose log keeps only its newest entries.
+  Options o;
+  o.create_if_missing = true;
+  o.log_retention_count = 2;
+  std::unique_ptr<Db> db;
+  ASSERT_TRUE(Db::Open(o, dir_ + "/trimmed", &db).ok());
+  for (int i = 0; i < 6; ++i) {
+    AccountSpec spec;
+    spec.key = "t" + std::to_string(i);
+    spec.name = spec.key;
+    ASSERT_TRUE(db->CreateAccount(Actor::System(), spec).ok());
+  }
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db.get(), ServerOptions(), &server).ok());
+  auto j = Expect(ClientOf(*server)->Get("/api/audit?since=1"), 410);
+  EXPECT_EQ(j->Str("code"), "compacted");
+  server->Stop();
+  server.reset();
+  EXPECT_TRUE(db->Close().ok());
+}
+
 // ---- Many threads --------------------------------------------------------
 
 TEST_F(HttpTest, ConcurrentReadsAndWritesOverOneDb) {
