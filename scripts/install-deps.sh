@@ -8,7 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   librocksdb-dev libflatbuffers-dev flatbuffers-compiler libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsimdjson-dev
-  libcurl4-openssl-dev libcli11-dev etcd-server etcd-client
+  libcurl4-openssl-dev libcli11-dev etcd-server etcd-client libcpp-httplib-dev
+  chromium chromium-driver python3-selenium
   python3 python3-venv python3-setuptools python3-wheel
 )
 

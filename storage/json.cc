@@ -151,4 +151,28 @@ std::string ReplicaStatusJson(const ReplicaStatus& st) {
       .str();
 }
 
+std::string ChangeEntryJson(const ChangeEntry& e) {
+  std::string changes = "[";
+  for (size_t i = 0; i < e.changes.size(); ++i) {
+    const RecordChangeView& c = e.changes[i];
+    if (i > 0) changes.push_back(',');
+    changes += JsonObject()
+                   .Str("type", c.type)
+                   .Str("action", c.action)
+                   .Str("id", c.id)
+                   .Raw("before", c.before.empty() ? "null" : c.before)
+                   .Raw("after", c.after.empty() ? "null" : c.after)
+                   .Take();
+  }
+  changes.push_back(']');
+  return JsonObject()
+      .Int("revision", static_cast<int64_t>(e.revision))
+      .Int("time_us", e.time_us)
+      .Raw("actor", e.actor.empty() ? "null" : JsonString(e.actor))
+      .Str("operation", e.operation)
+      .Raw("arguments", e.arguments.empty() ? "null" : e.arguments)
+      .Raw("changes", changes)
+      .Take();
+}
+
 }  // namespace canopy

@@ -16,6 +16,7 @@ Command VisibleCommand();
 Command CheckCommand();
 Command WhoCanCommand();
 Command LogCommand();
+Command UiCommand();
 Command ImportCommand();
 Command ExportCommand();
 Command CheckDbCommand();
@@ -30,7 +31,7 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
       RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
-      WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
+      WhoCanCommand(), LogCommand(),    UiCommand(),    ImportCommand(),  ExportCommand(),
       CheckDbCommand(), StatsCommand(), CheckpointCommand(), BackupCommand(), RestoreCommand(),
       ReplicaCommand(), BenchCommand(),
   };

@@ -89,28 +89,7 @@ class Printer {
   void Entry(const ChangeEntry& e) {
     std::ostream& out = *ctx_.out;
     if (ctx_.json) {
-      std::string changes = "[";
-      for (size_t i = 0; i < e.changes.size(); ++i) {
-        const RecordChangeView& c = e.changes[i];
-        if (i > 0) changes.push_back(',');
-        changes += JsonObject()
-                       .Str("type", c.type)
-                       .Str("action", c.action)
-                       .Str("id", c.id)
-                       .Raw("before", c.before.empty() ? "null" : c.before)
-                       .Raw("after", c.after.empty() ? "null" : c.after)
-                       .str();
-      }
-      changes.push_back(']');
-      out << JsonObject()
-                 .Int("revision", static_cast<int64_t>(e.revision))
-                 .Int("time_us", e.time_us)
-                 .Raw("actor", e.actor.empty() ? "null" : JsonString(e.actor))
-                 .Str("operation", e.operation)
-                 .Raw("arguments", e.arguments.empty() ? "null" : e.arguments)
-                 .Raw("changes", changes)
-                 .str()
-          << "\n";
+      out << ChangeEntryJson(e) << "\n";
       return;
     }
     out << e.revision << " " << FormatTime(e.time_us) << " "

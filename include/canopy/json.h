@@ -77,6 +77,13 @@ std::string JsonAttributes(const Attributes& attributes);
 // and of canopy_db_replica_status.
 std::string ReplicaStatusJson(const ReplicaStatus& status);
 
+// One change-log entry (Db::ReadChanges) as one JSON object: revision,
+// time_us, actor (null when none), operation, arguments (null when the
+// audit view hides them) and changes (each: type, action, id, and the
+// records before and after, null when absent). The shape of `canopy log
+// --json` and of `canopy ui`'s audit log (docs/changes.md).
+std::string ChangeEntryJson(const ChangeEntry& entry);
+
 }  // namespace canopy
 
 #endif  // CANOPY_JSON_H_

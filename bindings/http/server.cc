@@ -1,0 +1,847 @@
+// Copyright (c) Canopy authors.
+//
+// The routes of docs/http.md over the public API. Each handler parses its
+// parameters (an unknown or malformed one is 400, naming it), asks the Db
+// as the server's viewer, and answers JSON built with canopy/json.h. The
+// engine's refusals keep their message; their code picks the HTTP status
+// (StatusOf).
+
+#include "server.h"
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "canopy/json.h"
+#include "static_assets.h"
+
+namespace canopy::http {
+
+namespace {
+
+constexpr size_t kMaxPageSize = 10000;
+constexpr size_t kMaxAuditPage = 1000;
+constexpr const char* kCookie = "canopy_token";
+constexpr const char* kJson = "application/json";
+
+// A request that cannot be answered: the HTTP status and the message.
+struct HttpError {
+  int status;
+  std::string message;
+};
+
+int StatusOf(const Status& s) {
+  switch (s.code()) {
+    case Code::kOk:
+      return 200;
+    case Code::kNotFound:
+      return 404;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kAlreadyExists:
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kCompacted:  // a revision the log no longer keeps
+      return 410;
+    case Code::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void Reply(httplib::Response& res, int status, const std::string& json) {
+  res.status = status;
+  res.set_content(json, kJson);
+}
+
+// The error body: {"status":403,"code":"PermissionDenied","message":"..."}.
+void ReplyError(httplib::Response& res, int status, const std::string& code,
+                const std::string& message) {
+  Reply(res, status,
+        JsonObject().Int("status", status).Str("code", code).Str("message", message).str());
+}
+
+void ReplyStatus(httplib::Response& res, const Status& s) {
+  ReplyError(res, StatusOf(s), CodeName(s.code()), s.message());
+}
+
+// ---- Query parameters ----------------------------------------------------
+
+// The query parameters of one request, checked against those the route
+// accepts ("token" is accepted everywhere).
+class Params {
+ public:
+  Params(const httplib::Request& req, std::set<std::string> known) : req_(req) {
+    known.insert("token");
+    for (const auto& [name, value] : req.params) {
+      if (!known.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
+      if (req.get_param_value_count(name) > 1) {
+        throw HttpError{400, "parameter '" + name + "' given more than once"};
+      }
+    }
+  }
+  std::optional<std::string> Get(const std::string& name) const {
+    if (!req_.has_param(name)) return std::nullopt;
+    return req_.get_param_value(name);
+  }
+  std::string Require(const std::string& name) const {
+    auto v = Get(name);
+    if (!v || v->empty()) throw HttpError{400, "parameter '" + name + "' is required"};
+    return *v;
+  }
+  uint64_t Number(const std::string& name, uint64_t lo, uint64_t hi, uint64_t fallback) const {
+    auto v = Get(name);
+    if (!v) return fallback;
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < lo || n > hi) {
+      throw HttpError{400, "parameter '" + name + "' must be a number from " + std::to_string(lo) +
+                               " to " + std::to_string(hi) + ", not '" + *v + "'"};
+    }
+    return n;
+  }
+  bool Flag(const std::string& name) const {
+    auto v = Get(name);
+    if (!v) return false;
+    if (*v == "true" || *v == "1" || v->empty()) return true;
+    if (*v == "false" || *v == "0") return false;
+    throw HttpError{400, "parameter '" + name + "' must be true or false, not '" + *v + "'"};
+  }
+
+ private:
+  const httplib::Request& req_;
+};
+
+// ---- JSON bodies ---------------------------------------------------------
+
+// A request body: one JSON object whose fields are among `known`.
+class Body {
+ public:
+  Body(const httplib::Request& req, const std::set<std::string>& known) {
+    if (parser_.parse(req.body).get(doc_) != simdjson::SUCCESS ||
+        doc_.type() != simdjson::dom::element_type::OBJECT) {
+      simdjson::dom::element probe;
+      auto err = parser_.parse(req.body).get(probe);
+      throw HttpError{400, err != simdjson::SUCCESS
+                               ? std::string("the body is not valid JSON: ") +
+                                     simdjson::error_message(err)
+                               : "the body must be a JSON object"};
+    }
+    simdjson::dom::object object;
+    if (doc_.get(object) != simdjson::SUCCESS) throw HttpError{400, "the body must be a JSON object"};
+    for (auto field : object) {
+      std::string key(field.key);
+      if (!known.count(key)) throw HttpError{400, "unknown field '" + key + "'"};
+    }
+  }
+  std::optional<std::string> Str(const char* name) const {
+    simdjson::dom::element e;
+    if (doc_[name].get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
+    std::string_view v;
+    if (e.get(v) != simdjson::SUCCESS) {
+      throw HttpError{400, std::string("field '") + name + "' must be a string"};
+    }
+    return std::string(v);
+  }
+  std::string RequireStr(const char* name) const {
+    auto v = Str(name);
+    if (!v || v->empty()) throw HttpError{400, std::string("field '") + name + "' is required"};
+    return *v;
+  }
+  std::optional<bool> Bool(const char* name) const {
+    simdjson::dom::element e;
+    if (doc_[name].get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
+    bool v = false;
+    if (e.get(v) != simdjson::SUCCESS) {
+      throw HttpError{400, std::string("field '") + name + "' must be true or false"};
+    }
+    return v;
+  }
+  std::vector<std::string> Strings(const char* name) const {
+    simdjson::dom::element e;
+    if (doc_[name].get(e) != simdjson::SUCCESS) {
+      throw HttpError{400, std::string("field '") + name + "' is required"};
+    }
+    simdjson::dom::array a;
+    if (e.get(a) != simdjson::SUCCESS) {
+      throw HttpError{400, std::string("field '") + name + "' must be an array of strings"};
+    }
+    std::vector<std::string> out;
+    for (auto item : a) {
+      std::string_view v;
+      if (item.get(v) != simdjson::SUCCESS) {
+        throw HttpError{400, std::string("field '") + name + "' must be an array of strings"};
+      }
+      out.emplace_back(v);
+    }
+    return out;
+  }
+
+ private:
+  simdjson::dom::parser parser_;
+  simdjson::dom::element doc_;
+};
+
+// The value of one cookie in the Cookie header, or "".
+std::string CookieValue(const httplib::Request& req, const std::string& name) {
+  const std::string header = req.get_header_value("Cookie");
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t end = header.find(';', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string part = header.substr(pos, end - pos);
+    size_t start = part.find_first_not_of(' ');
+    if (start != std::string::npos) part = part.substr(start);
+    if (part.size() > name.size() && part.compare(0, name.size(), name) == 0 &&
+        part[name.size()] == '=') {
+      return part.substr(name.size() + 1);
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
+// Compares without stopping at the first difference (the time taken says
+// nothing about how much of a guess was right).
+bool SameToken(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string RandomToken() {
+  std::random_device rd;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 32; ++i) out.push_back(kHex[rd() & 15]);
+  return out;
+}
+
+const char* OutcomeName(ReassignItem::Outcome o) {
+  switch (o) {
+    case ReassignItem::Outcome::kMoved:
+      return "moved";
+    case ReassignItem::Outcome::kUnchanged:
+      return "unchanged";
+    case ReassignItem::Outcome::kUnknown:
+      return "unknown";
+    case ReassignItem::Outcome::kDenied:
+      return "denied";
+    case ReassignItem::Outcome::kDuplicate:
+      return "duplicate";
+  }
+  return "?";
+}
+
+// A page of results in the platform servers' shape: data, totalElements
+// (when known), hasNext and the cursor of the next page.
+std::string PageJson(const std::string& data, std::optional<uint64_t> total,
+                     const std::string& next_cursor, uint64_t revision) {
+  JsonObject o;
+  o.Raw("data", data);
+  if (total) o.Uint("totalElements", *total);
+  o.Bool("hasNext", !next_cursor.empty())
+      .Raw("nextPage", next_cursor.empty() ? "null" : JsonString(next_cursor))
+      .Uint("revision", revision);
+  return o.Take();
+}
+
+class ServerImpl : public Server {
+ public:
+  ServerImpl(Db* db, ServerOptions options) : db_(*db), options_(std::move(options)) {}
+  ~ServerImpl() override { Stop(); }
+
+  Status Bind() {
+    if (options_.token.empty()) options_.token = RandomToken();
+    if (options_.port < 0 || options_.port > 65535) {
+      return Status::InvalidArgument("port " + std::to_string(options_.port) +
+                                     " is not in 0..65535");
+    }
+    if (options_.threads == 0) return Status::InvalidArgument("threads must be at least 1");
+    if (!options_.viewer.is_system() && options_.viewer_login.empty()) {
+      return Status::InvalidArgument("a user viewer needs its login (viewer_login)");
+    }
+    const size_t threads = options_.threads;
+    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_.set_payload_max_length(options_.max_body_bytes);
+    // Headers and body are written separately: without TCP_NODELAY a small
+    // answer waits for the client's delayed ACK (tens of ms).
+    server_.set_tcp_nodelay(true);
+    Routes();
+    if (options_.port == 0) {
+      port_ = server_.bind_to_any_port(options_.listen);
+    } else {
+      port_ = server_.bind_to_port(options_.listen, options_.port) ? options_.port : -1;
+    }
+    if (port_ <= 0) {
+      return Status::IOError("cannot listen on " + options_.listen + ":" +
+                             std::to_string(options_.port) +
+                             " (address in use, or not an address of this machine)");
+    }
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      listen_returned_ = true;
+    });
+    // Stop only stops a server that runs: wait until it does (or failed).
+    while (!server_.is_running() && !listen_returned_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (listen_returned_) {
+      thread_.join();
+      return Status::IOError("the server on " + options_.listen + ":" + std::to_string(port_) +
+                             " stopped as it started");
+    }
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const override { return port_; }
+  const std::string& token() const override { return options_.token; }
+  std::string url() const override {
+    std::string host = options_.listen == "0.0.0.0" ? "127.0.0.1" : options_.listen;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    return "http://" + host + ":" + std::to_string(port_) + "/?token=" + options_.token;
+  }
+
+ private:
+  using Handler = void (ServerImpl::*)(const httplib::Request&, httplib::Response&);
+
+  // Wraps a handler: HttpError and exceptions become JSON errors.
+  httplib::Server::Handler Wrap(Handler h) {
+    return [this, h](const httplib::Request& req, httplib::Response& res) {
+      try {
+        (this->*h)(req, res);
+      } catch (const Status& s) {
+        ReplyStatus(res, s);
+      } catch (const HttpError& e) {
+        ReplyError(res, e.status, e.status == 413 ? "payload_too_large" : "bad_request", e.message);
+      } catch (const std::exception& e) {
+        ReplyError(res, 500, "internal", e.what());
+      }
+    };
+  }
+
+  void Routes() {
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // Answers go uncompressed. cpp-httplib compresses whenever the client
+      // accepts it, with Brotli at its slowest quality when offered (50 ms
+      // for the page's script): a loss over loopback. The library has no
+      // switch for it, so the header is dropped before it is looked at (the
+      // request is the server's own object, handed here as const).
+      const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+      return Authorize(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                 : httplib::Server::HandlerResponse::Handled;
+    });
+    server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 404) {
+        ReplyError(res, 404, "not_found", "no route " + req.method + " " + req.path);
+      } else if (res.status == 413) {
+        ReplyError(res, 413, "payload_too_large", "the request body is too large");
+      } else {
+        ReplyError(res, res.status, "bad_request", "the request could not be read");
+      }
+    });
+    server_.Get("/", Wrap(&ServerImpl::Page));
+    for (const StaticAsset& a : StaticAssets()) {
+      const StaticAsset* asset = &a;
+      if (std::string(asset->path) == "/index.html") continue;
+      server_.Get(asset->path, [asset](const httplib::Request&, httplib::Response& res) {
+        res.set_content(reinterpret_cast<const char*>(asset->data), asset->size, asset->type);
+      });
+    }
+    server_.Get("/api/session", Wrap(&ServerImpl::Session));
+    server_.Get("/api/accounts", Wrap(&ServerImpl::AccountsTable));
+    server_.Get("/api/graph", Wrap(&ServerImpl::Graph));
+    server_.Get("/api/users", Wrap(&ServerImpl::Users));
+    server_.Get("/api/devices", Wrap(&ServerImpl::Devices));
+    server_.Get("/api/check", Wrap(&ServerImpl::Check));
+    server_.Get("/api/who-can", Wrap(&ServerImpl::WhoCan));
+    server_.Get("/api/audit", Wrap(&ServerImpl::Audit));
+    server_.Post("/api/accounts", Wrap(&ServerImpl::CreateAccount));
+    server_.Post("/api/accounts/move", Wrap(&ServerImpl::MoveAccount));
+    server_.Post("/api/devices/reassign", Wrap(&ServerImpl::Reassign));
+  }
+
+  // The token check of every request; false after answering 401 or 403.
+  bool Authorize(const httplib::Request& req, httplib::Response& res) {
+    std::string given;
+    if (req.has_param("token")) {
+      given = req.get_param_value("token");
+    } else if (req.has_header("X-Canopy-Token")) {
+      given = req.get_header_value("X-Canopy-Token");
+    } else if (req.has_header("Authorization")) {
+      const std::string h = req.get_header_value("Authorization");
+      given = h.rfind("Bearer ", 0) == 0 ? h.substr(7) : h;
+    } else {
+      given = CookieValue(req, kCookie);
+    }
+    if (given.empty()) {
+      ReplyError(res, 401, "unauthorized",
+                 "a token is required: open the URL that 'canopy ui' printed (it ends in "
+                 "?token=...), or send the header 'Authorization: Bearer TOKEN'");
+      return false;
+    }
+    if (!SameToken(given, options_.token)) {
+      ReplyError(res, 403, "forbidden", "wrong token");
+      return false;
+    }
+    return true;
+  }
+
+  // ---- Helpers -----------------------------------------------------------
+
+  std::string ViewerName() const {
+    return options_.viewer.is_system() ? "system" : options_.viewer_login;
+  }
+
+  Account FindAccount(const std::string& key) const {
+    auto a = db_.FindAccount(options_.viewer, key);
+    if (!a.ok()) throw a.status();
+    return std::move(a).value();
+  }
+
+  // The user a read is asked for ("view as user"): any user for the system
+  // viewer; a user viewer answers for itself.
+  User QuestionUser(const std::optional<std::string>& login) const {
+    if (!options_.viewer.is_system()) {
+      if (login && !login->empty() && *login != options_.viewer_login) {
+        throw Status::PermissionDenied("the viewer '" + options_.viewer_login +
+                                       "' answers for itself only, not for user '" + *login +
+                                       "' (only the system viewer may view as another user)");
+      }
+      auto u = db_.FindUser(options_.viewer, options_.viewer_login);
+      if (!u.ok()) throw u.status();
+      return std::move(u).value();
+    }
+    if (!login || login->empty()) throw HttpError{400, "parameter 'user' is required"};
+    auto u = db_.FindUser(*login);
+    if (!u.ok()) throw u.status();
+    return std::move(u).value();
+  }
+
+  // Account keys of the ids the engine answered the viewer with (owners
+  // of what it sees, the accounts of memberships it sees), cached per
+  // request.
+  class Keys {
+   public:
+    explicit Keys(const Db& db) : db_(db) {}
+    const std::string& Of(AccountId id) {
+      auto it = cache_.find(static_cast<uint64_t>(id));
+      if (it != cache_.end()) return it->second;
+      auto a = db_.GetAccount(id);
+      return cache_[static_cast<uint64_t>(id)] = a.ok() ? a->key : "#" + std::to_string(static_cast<uint64_t>(id));
+    }
+
+   private:
+    const Db& db_;
+    std::map<uint64_t, std::string> cache_;
+  };
+
+  // ---- Routes ------------------------------------------------------------
+
+  void Page(const httplib::Request& req, httplib::Response& res) {
+    if (req.has_param("token")) {
+      // The token moves into a cookie and out of the address bar.
+      res.set_header("Set-Cookie", std::string(kCookie) + "=" + options_.token +
+                                       "; Path=/; HttpOnly; SameSite=Strict");
+      res.set_redirect("/");
+      return;
+    }
+    for (const StaticAsset& a : StaticAssets()) {
+      if (std::string(a.path) == "/index.html") {
+        res.set_content(reinterpret_cast<const char*>(a.data), a.size, a.type);
+        return;
+      }
+    }
+    ReplyError(res, 404, "not_found", "the page is not built in");
+  }
+
+  void Session(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {});
+    Reply(res, 200,
+          JsonObject()
+              .Str("viewer", ViewerName())
+              .Bool("system", options_.viewer.is_system())
+              .Uint("revision", db_.Revision())
+              .str());
+  }
+
+  void AccountsTable(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"pageSize", "page", "sortProperty", "sortOrder", "root"});
+    static const std::map<std::string, TableSort> kSorts = {
+        {"tree", TableSort::kTree},
+        {"name", TableSort::kName},
+        {"created", TableSort::kCreated},
+        {"users", TableSort::kUsers},
+        {"subAccounts", TableSort::kSubAccounts},
+        {"devices", TableSort::kDevicesDirect},
+        {"devicesSubtree", TableSort::kDevicesSubtree}};
+    TableRequest tr(options_.viewer);
+    const std::string sort = p.Get("sortProperty").value_or("tree");
+    auto it = kSorts.find(sort);
+    if (it == kSorts.end()) {
+      throw HttpError{400, "parameter 'sortProperty' must be tree, name, created, users, "
+                           "subAccounts, devices or devicesSubtree, not '" + sort + "'"};
+    }
+    tr.sort = it->second;
+    const std::string order = p.Get("sortOrder").value_or("ASC");
+    if (order != "ASC" && order != "DESC") {
+      throw HttpError{400, "parameter 'sortOrder' must be ASC or DESC, not '" + order + "'"};
+    }
+    tr.descending = order == "DESC";
+    tr.limit = p.Number("pageSize", 1, kMaxPageSize, 20);
+    tr.cursor = p.Get("page").value_or("");
+    if (auto root = p.Get("root"); root && !root->empty()) tr.root = FindAccount(*root).id;
+    TablePage page;
+    Must(db_.AccountsTable(tr, &page));
+    std::string data = "[";
+    Keys keys(db_);
+    for (const AccountRow& r : page.rows) {
+      if (data.size() > 1) data.push_back(',');
+      data += JsonObject()
+                  .Str("key", r.key)
+                  .Str("name", r.name)
+                  .Raw("parent", r.parent == kNoId ? "null" : JsonString(keys.Of(r.parent)))
+                  .Uint("depth", r.depth)
+                  .Raw("path", JsonStrings(r.path))
+                  .Uint("users", r.users)
+                  .Uint("subAccounts", r.sub_accounts)
+                  .Uint("devices", r.devices_direct)
+                  .Uint("devicesSubtree", r.devices_subtree)
+                  .Int("createdTime", r.created_us / 1000)
+                  .Take();
+    }
+    data.push_back(']');
+    Reply(res, 200, PageJson(data, page.total, page.next_cursor, page.revision));
+  }
+
+  void Graph(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"root", "depth"});
+    AccountId root = kNoId;
+    if (auto key = p.Get("root"); key && !key->empty()) root = FindAccount(*key).id;
+    const auto depth = static_cast<uint32_t>(p.Number("depth", 0, 64, 0));
+    auto json = db_.GraphJson(options_.viewer, root, depth);
+    Must(json.status());
+    Reply(res, 200, *json);
+  }
+
+  void Users(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"account"});
+    const Account a = FindAccount(p.Require("account"));
+    auto users = db_.UsersOf(options_.viewer, a.id);
+    Must(users.status());
+    std::string data = "[";
+    for (const User& u : *users) {
+      if (data.size() > 1) data.push_back(',');
+      data += JsonObject()
+                  .Str("login", u.login)
+                  .Str("name", u.name)
+                  .Str("account", a.key)
+                  .Bool("disabled", u.disabled)
+                  .Take();
+    }
+    data.push_back(']');
+    Reply(res, 200, JsonObject().Raw("data", data).str());
+  }
+
+  void Devices(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"user", "kind", "permission", "type", "namePrefix", "attribute", "within",
+                   "direct", "pageSize", "page", "count"});
+    const User user = QuestionUser(p.Get("user"));
+    VisibleRequest vr(Actor::User(user.id));
+    if (auto kind = p.Get("kind")) {
+      auto k = ParseEntityKind(*kind);
+      if (!k) {
+        throw HttpError{400, "parameter 'kind' must be device, asset, dashboard or entity_view, "
+                             "not '" + *kind + "'"};
+      }
+      vr.kind = *k;
+    }
+    vr.permission = p.Get("permission").value_or("");
+    if (auto t = p.Get("type"); t && !t->empty()) vr.type = *t;
+    vr.name_prefix = p.Get("namePrefix").value_or("");
+    if (auto a = p.Get("attribute"); a && !a->empty()) {
+      const size_t eq = a->find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw HttpError{400, "parameter 'attribute' must be NAME=VALUE, not '" + *a + "'"};
+      }
+      vr.attribute = AttributeFilter{a->substr(0, eq), a->substr(eq + 1)};
+    }
+    if (auto w = p.Get("within"); w && !w->empty()) vr.within = FindAccount(*w).id;
+    vr.direct_only = p.Flag("direct");
+    vr.limit = p.Number("pageSize", 1, kMaxPageSize, 20);
+    vr.cursor = p.Get("page").value_or("");
+    VisiblePage page;
+    Must(db_.Visible(vr, &page));
+    // The exact count of the whole selection (maintained counters where
+    // the filters allow; asked once, on the first page, unless count=true).
+    std::optional<uint64_t> total;
+    if (vr.cursor.empty() || p.Flag("count")) {
+      auto n = db_.Count(vr);
+      Must(n.status());
+      total = *n;
+    }
+    Keys keys(db_);
+    std::string data = "[";
+    for (const VisibleItem& it : page.items) {
+      if (data.size() > 1) data.push_back(',');
+      data += JsonObject()
+                  .Str("key", it.key)
+                  .Str("name", it.name)
+                  .Str("type", it.type)
+                  .Str("account", keys.Of(it.owner))
+                  .Uint("id", static_cast<uint64_t>(it.id))
+                  .Take();
+    }
+    data.push_back(']');
+    Reply(res, 200, PageJson(data, total, page.next_cursor, page.revision));
+  }
+
+  void Check(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"user", "permission", "entity", "account"});
+    const User user = QuestionUser(p.Get("user"));
+    const std::string permission = p.Require("permission");
+    const std::string key = TargetKey(p);
+    Explanation ex;
+    Status s = db_.Explain(user.id, permission, key, &ex);
+    if (s.IsNotFound() && options_.viewer.is_system()) {
+      // The user cannot see it, and the library answers as for a missing
+      // key. The system viewer may know whether it exists: then the answer
+      // is "denied", saying why (as `canopy check` without --actor does).
+      const std::string family = permission.substr(0, permission.find('.'));
+      const std::optional<EntityKind> kind = ParseEntityKind(family);
+      if (kind) {
+        if (auto e = db_.FindEntity(*kind, key); e.ok()) {
+          ex = Explanation();
+          ex.owner = e->owner;
+          ex.reason = "user '" + user.login + "' cannot see " + family + " '" + key +
+                      "': it holds no " + family + " permission on its account (directly, " +
+                      "or branch-wide above it)";
+          s = Status::Ok();
+        }
+      } else if (auto a = db_.FindAccount(key); a.ok()) {
+        ex = Explanation();
+        ex.owner = a->id;
+        ex.reason = "user '" + user.login + "' cannot see account '" + key +
+                    "': it holds no permission there (directly, or branch-wide above it)";
+        s = Status::Ok();
+      }
+    }
+    Must(s);
+    Keys keys(db_);
+    JsonObject o;
+    o.Bool("allowed", ex.allowed)
+        .Str("user", user.login)
+        .Str("permission", permission)
+        .Str(p.Get("entity") ? "entity" : "account", key)
+        .Str("owner", keys.Of(ex.owner))
+        .Str("reason", ex.reason);
+    if (ex.allowed) {
+      o.Str("viaAccount", keys.Of(ex.via_account))
+          .Str("role", ex.via_role_name)
+          .Bool("branch", ex.via_branch)
+          .Raw("path", JsonStrings(ex.path));
+    }
+    Reply(res, 200, o.str());
+  }
+
+  static std::string TargetKey(const Params& p) {
+    auto entity = p.Get("entity");
+    auto account = p.Get("account");
+    if (entity && account) throw HttpError{400, "give 'entity' or 'account', not both"};
+    if ((!entity || entity->empty()) && (!account || account->empty())) {
+      throw HttpError{400, "parameter 'entity' (an entity's key) or 'account' (an account's "
+                           "key) is required"};
+    }
+    return entity ? *entity : *account;
+  }
+
+  void WhoCan(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"permission", "entity", "account", "pageSize", "page"});
+    WhoCanRequest wr;
+    wr.viewer = options_.viewer;
+    wr.permission = p.Require("permission");
+    wr.entity_key = TargetKey(p);
+    wr.limit = p.Number("pageSize", 1, kMaxPageSize, 20);
+    wr.cursor = p.Get("page").value_or("");
+    WhoCanPage page;
+    Must(db_.WhoCan(wr, &page));
+    Keys keys(db_);
+    std::string data = "[";
+    for (const WhoCanItem& it : page.items) {
+      if (data.size() > 1) data.push_back(',');
+      auto role = db_.GetRole(it.role);
+      data += JsonObject()
+                  .Str("login", it.login)
+                  .Str("account", keys.Of(it.via_account))
+                  .Str("role", role.ok() ? role->name : "#" + std::to_string(static_cast<uint64_t>(it.role)))
+                  .Bool("branch", it.branch)
+                  .Take();
+    }
+    data.push_back(']');
+    Reply(res, 200, PageJson(data, std::nullopt, page.next_cursor, page.revision));
+  }
+
+  void Audit(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {"since", "pageSize", "account", "type"});
+    ChangesRequest cr(options_.viewer);
+    cr.since = p.Number("since", 1, std::numeric_limits<uint64_t>::max(), 1);
+    cr.limit = p.Number("pageSize", 1, kMaxAuditPage, 50);
+    if (auto a = p.Get("account"); a && !a->empty()) cr.account = FindAccount(*a).id;
+    if (auto t = p.Get("type"); t && !t->empty()) {
+      size_t pos = 0;
+      while (pos <= t->size()) {
+        size_t comma = t->find(',', pos);
+        if (comma == std::string::npos) comma = t->size();
+        if (comma > pos) cr.types.push_back(t->substr(pos, comma - pos));
+        pos = comma + 1;
+      }
+    }
+    ChangesPage page;
+    Must(db_.ReadChanges(cr, &page));
+    std::string data = "[";
+    for (const ChangeEntry& e : page.entries) {
+      if (data.size() > 1) data.push_back(',');
+      data += ChangeEntryJson(e);
+    }
+    data.push_back(']');
+    Reply(res, 200,
+          JsonObject()
+              .Raw("data", data)
+              .Bool("hasNext", page.next <= page.revision)
+              .Uint("nextSince", page.next)
+              .Uint("revision", page.revision)
+              .str());
+  }
+
+  void CreateAccount(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {});
+    Body b(req, {"key", "name", "parent", "subAccountManagement"});
+    AccountSpec spec;
+    spec.key = b.RequireStr("key");
+    spec.name = b.Str("name").value_or(spec.key);
+    if (auto parent = b.Str("parent"); parent && !parent->empty()) {
+      spec.parent = FindAccount(*parent).id;
+    }
+    spec.settings.sub_account_management = b.Bool("subAccountManagement").value_or(false);
+    auto id = db_.CreateAccount(options_.viewer, spec);
+    Must(id.status());
+    Reply(res, 201,
+          JsonObject()
+              .Str("key", spec.key)
+              .Str("name", spec.name)
+              .Raw("parent", b.Str("parent") ? JsonString(*b.Str("parent")) : "null")
+              .Uint("revision", db_.LastCommittedRevision())
+              .str());
+  }
+
+  void MoveAccount(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {});
+    Body b(req, {"account", "parent"});
+    const Account a = FindAccount(b.RequireStr("account"));
+    const Account parent = FindAccount(b.RequireStr("parent"));
+    Must(db_.MoveAccount(options_.viewer, a.id, parent.id));
+    Reply(res, 200,
+          JsonObject()
+              .Str("account", a.key)
+              .Str("parent", parent.key)
+              .Uint("revision", db_.LastCommittedRevision())
+              .str());
+  }
+
+  void Reassign(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {});
+    Body b(req, {"by", "refs", "target", "kind"});
+    const std::string by = b.Str("by").value_or("key");
+    if (by != "key" && by != "unitId") {
+      throw HttpError{400, "field 'by' must be \"key\" or \"unitId\", not '" + by + "'"};
+    }
+    EntityKind kind = EntityKind::kDevice;
+    if (auto k = b.Str("kind")) {
+      auto parsed = ParseEntityKind(*k);
+      if (!parsed) throw HttpError{400, "field 'kind' names no entity kind: '" + *k + "'"};
+      kind = *parsed;
+    }
+    std::vector<std::string> refs = b.Strings("refs");
+    const Account target = FindAccount(b.RequireStr("target"));
+    ReassignReport report;
+    Status s = db_.ReassignEntities(options_.viewer, kind,
+                                    by == "key" ? EntityRef::kKey : EntityRef::kUnitId, refs,
+                                    target.id, &report);
+    Keys keys(db_);
+    std::string items = "[";
+    for (const ReassignItem& it : report.items) {
+      if (items.size() > 1) items.push_back(',');
+      JsonObject o;
+      o.Str("ref", it.ref).Str("outcome", OutcomeName(it.outcome));
+      if (it.previous_owner != kNoId) o.Str("previousOwner", keys.Of(it.previous_owner));
+      if (!it.message.empty()) o.Str("message", it.message);
+      items += o.Take();
+    }
+    items.push_back(']');
+    JsonObject o;
+    o.Bool("ok", s.ok())
+        .Str("target", target.key)
+        .Uint("moved", report.moved)
+        .Uint("unchanged", report.unchanged)
+        .Uint("unknown", report.unknown)
+        .Uint("denied", report.denied)
+        .Uint("duplicate", report.duplicate)
+        .Raw("items", items);
+    if (!s.ok()) {
+      // Refused as a whole: nothing moved; the report says which items.
+      o.Str("code", CodeName(s.code())).Str("message", s.message());
+      o.Int("status", StatusOf(s));
+    }
+    Reply(res, s.ok() ? 200 : StatusOf(s), o.str());
+  }
+
+  // Throws a failed Status: Wrap answers it with the engine's message and
+  // the HTTP status of its code.
+  static void Must(const Status& s) {
+    if (!s.ok()) throw s;
+  }
+
+  Db& db_;
+  ServerOptions options_;
+  httplib::Server server_;
+  std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
+  std::mutex stop_mu_;
+  int port_ = -1;
+};
+
+}  // namespace
+
+Status Server::Start(Db* db, const ServerOptions& options, std::unique_ptr<Server>* server) {
+  if (db == nullptr) return Status::InvalidArgument("no database");
+  auto impl = std::make_unique<ServerImpl>(db, options);
+  Status s = impl->Bind();
+  if (!s.ok()) return s;
+  *server = std::move(impl);
+  return Status::Ok();
+}
+
+}  // namespace canopy::http

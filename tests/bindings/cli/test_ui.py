@@ -1,0 +1,84 @@
+# Copyright (c) Canopy authors.
+"""canopy ui: the server's command line — the URL it prints, the viewer,
+loopback by default, refusals, and a clean stop on SIGINT / SIGTERM. The
+routes themselves are tested in tests/bindings/http/ (http_test, ui_browser)."""
+
+import json
+import signal
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from cli_harness import CANOPY, CliTestCase
+
+
+class UiTest(CliTestCase):
+    def start(self, *args):
+        p = subprocess.Popen([CANOPY, "--db", self.db] + list(args), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        url = p.stdout.readline().strip()
+        self.assertRegex(url, r"^http://127\.0\.0\.1:\d+/\?token=[0-9a-f]{32}$")
+        return p, url
+
+    def get(self, url, path, token=None):
+        u = urllib.parse.urlparse(url)
+        req = urllib.request.Request(f"http://127.0.0.1:{u.port}{path}")
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def stop(self, p, sig=signal.SIGINT):
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("canopy ui: stopped", err)
+
+    def test_serves_as_the_system_actor_until_interrupted(self):
+        self.seed()
+        p, url = self.start("ui")
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["token"][0]
+        self.assertEqual(self.get(url, "/api/session")[0], 401)
+        status, body = self.get(url, "/api/session", token)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["viewer"], "system")
+        status, body = self.get(url, "/api/accounts?pageSize=2", token)
+        self.assertEqual(body["totalElements"], 4)
+        self.assertEqual([r["key"] for r in body["data"]], ["acme", "acme-a"])
+        self.stop(p)
+
+    def test_as_a_user(self):
+        self.seed()
+        for args in (["ui", "--as", "a@acme.example"], ["--actor", "a@acme.example", "ui"]):
+            p, url = self.start(*args)
+            token = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["token"][0]
+            status, body = self.get(url, "/api/devices", token)
+            self.assertEqual(status, 200)
+            self.assertEqual(body["totalElements"], 3)  # dev-a1, dev-a2, dev-a11
+            status, body = self.get(url, "/api/devices?user=b@acme.example", token)
+            self.assertEqual(status, 403)
+            self.stop(p, signal.SIGTERM)
+
+    def test_bad_arguments(self):
+        self.seed()
+        self.assertIn("no user", self.refused("ui", "--as", "nobody@acme.example"))
+        self.assertIn("give --as or --actor, not both",
+                      self.usage_error("--actor", "a@acme.example", "ui", "--as", "b@acme.example"))
+        self.assertIn("--as needs a login", self.usage_error("ui", "--as="))
+        self.assertIn("--port", self.usage_error("ui", "--port", "http"))
+        self.assertIn("--port", self.usage_error("ui", "--port", "70000"))
+        self.assertIn("--listen", self.usage_error("ui", "--listen="))
+        self.usage_error("ui", "extra")
+        err = self.refused("ui", "--listen", "203.0.113.77")
+        self.assertIn("cannot listen on 203.0.113.77", err)
+
+    def test_help(self):
+        out = self.ok("ui", "--help", db=False)
+        self.assertIn("usage: canopy [--db DIR] ui [--as LOGIN]", out)
+        self.assertIn("127.0.0.1", out)
+        self.assertIn("docs/http.md", out)

@@ -1,0 +1,751 @@
+// Copyright (c) Canopy authors.
+//
+// The REST API of canopy_http (docs/http.md), through a real HTTP client
+// (cpp-httplib's) against a real server on an ephemeral loopback port:
+// every route, its paging and filters, and every error — wrong or missing
+// token, unknown route or parameter, bad JSON, oversized body, a forged
+// cursor, the engine's refusals — and that nothing changed after one.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <simdjson.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "canopy/db.h"
+#include "server.h"
+
+namespace canopy::http {
+namespace {
+
+// One parsed JSON answer; keeps its parser alive.
+struct Json {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  explicit Json(const std::string& text) {
+    EXPECT_EQ(parser.parse(text).get(root), simdjson::SUCCESS) << text;
+  }
+  std::string Str(const char* field) {
+    std::string_view v;
+    if (root[field].get(v) != simdjson::SUCCESS) return "<none>";
+    return std::string(v);
+  }
+  int64_t Int(const char* field) {
+    int64_t v = -1;
+    if (root[field].get(v) != simdjson::SUCCESS) {
+      uint64_t u = 0;
+      if (root[field].get(u) == simdjson::SUCCESS) return static_cast<int64_t>(u);
+      return -1;
+    }
+    return v;
+  }
+  bool Bool(const char* field) {
+    bool v = false;
+    EXPECT_EQ(root[field].get(v), simdjson::SUCCESS) << field;
+    return v;
+  }
+  // The string `field` of each element of the array `array`.
+  std::vector<std::string> Column(const char* array, const char* field) {
+    std::vector<std::string> out;
+    simdjson::dom::array a;
+    if (root[array].get(a) != simdjson::SUCCESS) return out;
+    for (auto e : a) {
+      std::string_view v;
+      if (e[field].get(v) == simdjson::SUCCESS) out.emplace_back(v);
+    }
+    return out;
+  }
+};
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/canopy_http_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    Options o;
+    o.create_if_missing = true;
+    ASSERT_TRUE(Db::Open(o, dir_ + "/db", &db_).ok());
+    Seed();
+    system_ = StartAs(Actor::System(), "").get();
+  }
+  void TearDown() override {
+    servers_.clear();
+    if (db_) {
+      EXPECT_TRUE(db_->Close().ok());
+    }
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  AccountId Account(const std::string& key, AccountId parent, bool management = true) {
+    AccountSpec spec;
+    spec.key = key;
+    spec.name = "Name of " + key;
+    spec.parent = parent;
+    spec.settings.sub_account_management = management;
+    auto id = db_->CreateAccount(Actor::System(), spec);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : AccountId(kNoId);
+  }
+  void Device(const std::string& key, AccountId owner, const std::string& type = "sensor") {
+    EntitySpec spec;
+    spec.key = key;
+    spec.unit_id = "unit-" + key;
+    spec.name = "Device " + key;
+    spec.type = type;
+    spec.owner = owner;
+    auto id = db_->CreateEntity(Actor::System(), spec);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+  }
+  UserId Member(const std::string& login, AccountId account, const char* role, bool branch) {
+    auto u = db_->CreateUser(Actor::System(), {login, login, account});
+    EXPECT_TRUE(u.ok()) << u.status().ToString();
+    auto r = db_->FindRole(account, role);
+    EXPECT_TRUE(r.ok());
+    EXPECT_TRUE(db_->Invite(Actor::System(), *u, account, r->id, branch).ok());
+    return *u;
+  }
+
+  // acme > acme-a > acme-a1, acme > acme-b, other; alice administers
+  // acme-a's branch, bob views acme-a1 only.
+  void Seed() {
+    acme_ = Account("acme", kNoId);
+    acme_a_ = Account("acme-a", acme_);
+    acme_a1_ = Account("acme-a1", acme_a_);
+    acme_b_ = Account("acme-b", acme_);
+    other_ = Account("other", kNoId);
+    Device("d-root", acme_);
+    Device("d-a1", acme_a_, "tracker");
+    Device("d-a2", acme_a_);
+    Device("d-a3", acme_a_);
+    Device("d-a1-1", acme_a1_);
+    Device("d-a1-2", acme_a1_, "tracker");
+    Device("d-b", acme_b_);
+    Device("d-other", other_);
+    Member("admin@acme", acme_, "account_admin", true);
+    Member("alice", acme_a_, "account_admin", true);
+    Member("bob", acme_a1_, "viewer", false);
+  }
+
+  std::unique_ptr<Server>& StartAs(Actor viewer, const std::string& login,
+                                   size_t max_body = 1 << 20) {
+    ServerOptions o;
+    o.viewer = viewer;
+    o.viewer_login = login;
+    o.max_body_bytes = max_body;
+    o.threads = 4;
+    servers_.emplace_back();
+    Status s = Server::Start(db_.get(), o, &servers_.back());
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return servers_.back();
+  }
+  UserId UserIdOf(const std::string& login) { return db_->FindUser(login)->id; }
+
+  // A client of `server` that sends its token.
+  static std::unique_ptr<httplib::Client> ClientOf(const Server& server) {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", server.port());
+    c->set_default_headers({{"Authorization", "Bearer " + server.token()}});
+    c->set_read_timeout(30, 0);
+    return c;
+  }
+  httplib::Result Get(const std::string& path) { return ClientOf(*system_)->Get(path.c_str()); }
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       const Server* server = nullptr) {
+    return ClientOf(server ? *server : *system_)->Post(path.c_str(), body, "application/json");
+  }
+  // Asserts the status and returns the parsed body.
+  static std::unique_ptr<Json> Expect(const httplib::Result& r, int status) {
+    EXPECT_TRUE(r) << "no answer";
+    if (!r) return std::make_unique<Json>("{}");
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << r->body;
+    return std::make_unique<Json>(r->body);
+  }
+  uint64_t AccountCount() {
+    TablePage page;
+    TableRequest req(Actor::System());
+    EXPECT_TRUE(db_->AccountsTable(req, &page).ok());
+    return page.total;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Db> db_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  Server* system_ = nullptr;
+  AccountId acme_ = kNoId, acme_a_ = kNoId, acme_a1_ = kNoId, acme_b_ = kNoId, other_ = kNoId;
+};
+
+// StartAs returns a reference into servers_; keep a plain pointer.
+#define START_AS(viewer, login) (StartAs(viewer, login).get())
+
+// ---- Access ------------------------------------------------------------
+
+TEST_F(HttpTest, ListensOnLoopbackOnlyByDefault) {
+  ServerOptions defaults;
+  EXPECT_EQ(defaults.listen, "127.0.0.1");
+  EXPECT_EQ(system_->url().rfind("http://127.0.0.1:" + std::to_string(system_->port()) +
+                                     "/?token=",
+                                 0),
+            0u)
+      << system_->url();
+  EXPECT_EQ(system_->token().size(), 32u);
+  // Each server draws its own token.
+  EXPECT_NE(START_AS(Actor::System(), "")->token(), system_->token());
+}
+
+// A non-loopback IPv4 address of this machine, or "" when it has none.
+std::string OtherAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof(text));
+    if (std::string(text).rfind("127.", 0) != 0) found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST_F(HttpTest, NotReachableThroughOtherAddresses) {
+  const std::string other = OtherAddress();
+  if (other.empty()) GTEST_SKIP() << "this machine has no address but loopback";
+  httplib::Client c(other, system_->port());
+  c.set_connection_timeout(2, 0);
+  c.set_default_headers({{"Authorization", "Bearer " + system_->token()}});
+  auto r = c.Get("/api/session");
+  EXPECT_FALSE(r) << "answered on " << other << ": " << r->status;
+  // Loopback answers.
+  Expect(Get("/api/session"), 200);
+}
+
+TEST_F(HttpTest, MissingTokenIs401AndWrongTokenIs403) {
+  httplib::Client c("127.0.0.1", system_->port());
+  auto r = c.Get("/api/session");
+  auto j = Expect(r, 401);
+  EXPECT_NE(j->Str("message").find("token is required"), std::string::npos);
+  EXPECT_EQ(c.Get("/")->status, 401);
+  j = Expect(c.Get("/api/session?token=nope"), 403);
+  EXPECT_EQ(j->Str("message"), "wrong token");
+  c.set_default_headers({{"Authorization", "Bearer " + std::string(32, 'a')}});
+  Expect(c.Get("/api/accounts"), 403);
+  // A write without the token changes nothing.
+  httplib::Client anon("127.0.0.1", system_->port());
+  const uint64_t before = AccountCount();
+  Expect(anon.Post("/api/accounts", R"({"key":"x"})", "application/json"), 401);
+  EXPECT_EQ(AccountCount(), before);
+}
+
+TEST_F(HttpTest, TokenInTheUrlBecomesACookie) {
+  httplib::Client c("127.0.0.1", system_->port());
+  auto r = c.Get(("/?token=" + system_->token()).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(r->get_header_value("Location"), "/");
+  const std::string cookie = r->get_header_value("Set-Cookie");
+  EXPECT_EQ(cookie.rfind("canopy_token=" + system_->token() + ";", 0), 0u) << cookie;
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  c.set_default_headers({{"Cookie", "canopy_token=" + system_->token()}});
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("<title>Canopy</title>"), std::string::npos);
+  EXPECT_EQ(c.Get("/app.js")->status, 200);
+  // The other header form.
+  httplib::Client h("127.0.0.1", system_->port());
+  h.set_default_headers({{"X-Canopy-Token", system_->token()}});
+  Expect(h.Get("/api/session"), 200);
+}
+
+TEST_F(HttpTest, UnknownRouteIs404) {
+  auto j = Expect(Get("/api/nothing"), 404);
+  EXPECT_EQ(j->Str("message"), "no route GET /api/nothing");
+  Expect(Post("/api/session", "{}"), 404);
+}
+
+TEST_F(HttpTest, UnknownOrRepeatedParameterIs400) {
+  auto j = Expect(Get("/api/accounts?pagesize=3"), 400);
+  EXPECT_EQ(j->Str("message"), "unknown parameter 'pagesize'");
+  j = Expect(Get("/api/accounts?pageSize=3&pageSize=4"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
+}
+
+TEST_F(HttpTest, Session) {
+  auto j = Expect(Get("/api/session"), 200);
+  EXPECT_EQ(j->Str("viewer"), "system");
+  EXPECT_TRUE(j->Bool("system"));
+  EXPECT_EQ(j->Int("revision"), static_cast<int64_t>(db_->Revision()));
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  j = Expect(ClientOf(*alice)->Get("/api/session"), 200);
+  EXPECT_EQ(j->Str("viewer"), "alice");
+  EXPECT_FALSE(j->Bool("system"));
+}
+
+// ---- The accounts table ---------------------------------------------------
+
+TEST_F(HttpTest, AccountsTablePagesWithTheCursor) {
+  std::vector<std::string> keys;
+  std::string cursor;
+  int pages = 0;
+  for (;;) {
+    std::string path = "/api/accounts?pageSize=2";
+    if (!cursor.empty()) path += "&page=" + httplib::detail::encode_query_param(cursor);
+    auto j = Expect(Get(path), 200);
+    EXPECT_EQ(j->Int("totalElements"), 5);
+    for (auto& k : j->Column("data", "key")) keys.push_back(k);
+    ++pages;
+    if (!j->Bool("hasNext")) break;
+    cursor = j->Str("nextPage");
+    ASSERT_LT(pages, 10);
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(keys, (std::vector<std::string>{"acme", "acme-a", "acme-a1", "acme-b", "other"}));
+}
+
+TEST_F(HttpTest, AccountsTableRowsAndSort) {
+  auto j = Expect(Get("/api/accounts?sortProperty=devicesSubtree&sortOrder=DESC&pageSize=10"),
+                  200);
+  EXPECT_EQ(j->Column("data", "key"),
+            (std::vector<std::string>{"acme", "acme-a", "acme-a1", "acme-b", "other"}));
+  simdjson::dom::element row = j->root["data"].at(1);
+  EXPECT_EQ(std::string_view(row["key"]), "acme-a");
+  EXPECT_EQ(uint64_t(row["devices"]), 3u);
+  EXPECT_EQ(uint64_t(row["devicesSubtree"]), 5u);
+  EXPECT_EQ(uint64_t(row["users"]), 1u);
+  EXPECT_EQ(uint64_t(row["subAccounts"]), 1u);
+  EXPECT_EQ(std::string_view(row["parent"]), "acme");
+  EXPECT_GT(int64_t(row["createdTime"]), 1600000000000);
+  j = Expect(Get("/api/accounts?sortProperty=name&root=acme-a"), 200);
+  EXPECT_EQ(j->Column("data", "key"), (std::vector<std::string>{"acme-a", "acme-a1"}));
+  EXPECT_EQ(j->Int("totalElements"), 2);
+  // As alice: her branch only.
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  j = Expect(ClientOf(*alice)->Get("/api/accounts"), 200);
+  EXPECT_EQ(j->Column("data", "key"), (std::vector<std::string>{"acme-a", "acme-a1"}));
+}
+
+TEST_F(HttpTest, AccountsTableBadInput) {
+  auto j = Expect(Get("/api/accounts?sortProperty=size"), 400);
+  EXPECT_NE(j->Str("message").find("'sortProperty' must be tree, name"), std::string::npos);
+  j = Expect(Get("/api/accounts?sortOrder=up"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'sortOrder' must be ASC or DESC, not 'up'");
+  j = Expect(Get("/api/accounts?pageSize=0"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'pageSize' must be a number from 1 to 10000, not '0'");
+  Expect(Get("/api/accounts?pageSize=12x"), 400);
+  j = Expect(Get("/api/accounts?root=nope"), 404);
+  EXPECT_EQ(j->Str("code"), "not_found");
+  EXPECT_NE(j->Str("message").find("nope"), std::string::npos);
+  // A forged cursor: the engine's message, 400.
+  j = Expect(Get("/api/accounts?page=AAAAforged"), 400);
+  EXPECT_EQ(j->Str("code"), "invalid_argument");
+  EXPECT_NE(j->Str("message").find("cursor"), std::string::npos) << j->Str("message");
+}
+
+// ---- The graph ------------------------------------------------------------
+
+TEST_F(HttpTest, Graph) {
+  auto r = Get("/api/graph");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto expected = db_->GraphJson(Actor::System(), kNoId, 0);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(r->body, *expected);
+  Json j(r->body);
+  r = Get("/api/graph?root=acme-a&depth=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, *db_->GraphJson(Actor::System(), acme_a_, 1));
+  Expect(Get("/api/graph?root=nope"), 404);
+  Expect(Get("/api/graph?depth=65"), 400);
+  // Bob sees his account only.
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  r = ClientOf(*bob)->Get("/api/graph");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, *db_->GraphJson(Actor::User(UserIdOf("bob")), kNoId, 0));
+  EXPECT_EQ(r->body.find("acme-b"), std::string::npos);
+}
+
+TEST_F(HttpTest, Users) {
+  auto j = Expect(Get("/api/users?account=acme-a"), 200);
+  EXPECT_EQ(j->Column("data", "login"), (std::vector<std::string>{"alice"}));
+  j = Expect(Get("/api/users"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'account' is required");
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  Expect(ClientOf(*bob)->Get("/api/users?account=acme-b"), 404);
+}
+
+// ---- Visible devices --------------------------------------------------------
+
+TEST_F(HttpTest, DevicesOfAUserPageWithCursorAndExactCount) {
+  std::vector<std::string> keys;
+  std::string cursor;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10);
+    std::string path = "/api/devices?user=alice&pageSize=2";
+    if (!cursor.empty()) path += "&page=" + httplib::detail::encode_query_param(cursor);
+    auto j = Expect(Get(path), 200);
+    if (cursor.empty()) {
+      EXPECT_EQ(j->Int("totalElements"), 5);
+    } else {
+      EXPECT_EQ(j->Int("totalElements"), -1);  // counted once, on the first page
+    }
+    for (auto& k : j->Column("data", "key")) keys.push_back(k);
+    if (!j->Bool("hasNext")) break;
+    cursor = j->Str("nextPage");
+  }
+  // Exactly what the library lists for alice.
+  VisibleRequest req(Actor::User(UserIdOf("alice")));
+  req.limit = 100;
+  VisiblePage page;
+  ASSERT_TRUE(db_->Visible(req, &page).ok());
+  std::vector<std::string> expected;
+  for (auto& it : page.items) expected.push_back(it.key);
+  EXPECT_EQ(keys, expected);
+  EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()),
+            (std::set<std::string>{"d-a1", "d-a2", "d-a3", "d-a1-1", "d-a1-2"}));
+}
+
+TEST_F(HttpTest, DevicesFilters) {
+  auto j = Expect(Get("/api/devices?user=alice&type=tracker"), 200);
+  EXPECT_EQ(j->Column("data", "key"), (std::vector<std::string>{"d-a1", "d-a1-2"}));
+  EXPECT_EQ(j->Int("totalElements"), 2);
+  EXPECT_EQ(j->Column("data", "account"), (std::vector<std::string>{"acme-a", "acme-a1"}));
+  j = Expect(Get("/api/devices?user=alice&within=acme-a1"), 200);
+  EXPECT_EQ(j->Int("totalElements"), 2);
+  j = Expect(Get("/api/devices?user=alice&direct=true"), 200);
+  EXPECT_EQ(j->Int("totalElements"), 3);
+  j = Expect(Get("/api/devices?user=alice&namePrefix=Device%20d-a1"), 200);
+  EXPECT_EQ(j->Int("totalElements"), 3);
+  j = Expect(Get("/api/devices?user=bob&count=true&page="), 200);
+  EXPECT_EQ(j->Int("totalElements"), 2);
+}
+
+TEST_F(HttpTest, DevicesBadInput) {
+  auto j = Expect(Get("/api/devices"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'user' is required");
+  j = Expect(Get("/api/devices?user=nobody"), 404);
+  EXPECT_NE(j->Str("message").find("nobody"), std::string::npos);
+  j = Expect(Get("/api/devices?user=alice&kind=car"), 400);
+  EXPECT_NE(j->Str("message").find("'kind'"), std::string::npos);
+  j = Expect(Get("/api/devices?user=alice&attribute=novalue"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'attribute' must be NAME=VALUE, not 'novalue'");
+  j = Expect(Get("/api/devices?user=alice&direct=maybe"), 400);
+  j = Expect(Get("/api/devices?user=alice&permission=device.fly"), 400);
+  EXPECT_EQ(j->Str("code"), "invalid_argument");
+  // A forged cursor, and one bound to another request.
+  j = Expect(Get("/api/devices?user=alice&page=Zm9yZ2Vk"), 400);
+  EXPECT_EQ(j->Str("code"), "invalid_argument");
+  auto first = Expect(Get("/api/devices?user=alice&pageSize=1"), 200);
+  const std::string cursor = first->Str("nextPage");
+  j = Expect(Get("/api/devices?user=bob&pageSize=1&page=" +
+                 httplib::detail::encode_query_param(cursor)),
+             400);
+  EXPECT_EQ(j->Str("code"), "invalid_argument");
+}
+
+TEST_F(HttpTest, AUserViewerAnswersForItselfOnly) {
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  auto c = ClientOf(*bob);
+  auto j = Expect(c->Get("/api/devices"), 200);
+  EXPECT_EQ(j->Column("data", "key"), (std::vector<std::string>{"d-a1-1", "d-a1-2"}));
+  Expect(c->Get("/api/devices?user=bob"), 200);
+  j = Expect(c->Get("/api/devices?user=alice"), 403);
+  EXPECT_EQ(j->Str("code"), "permission_denied");
+  EXPECT_NE(j->Str("message").find("answers for itself"), std::string::npos);
+  Expect(c->Get("/api/check?user=alice&permission=device.read&entity=d-a1"), 403);
+}
+
+// ---- Check, explain, who-can ------------------------------------------------
+
+TEST_F(HttpTest, CheckAndExplain) {
+  auto j = Expect(Get("/api/check?user=alice&permission=device.read&entity=d-a1-1"), 200);
+  EXPECT_TRUE(j->Bool("allowed"));
+  EXPECT_EQ(j->Str("owner"), "acme-a1");
+  EXPECT_EQ(j->Str("viaAccount"), "acme-a");
+  EXPECT_EQ(j->Str("role"), "account_admin");
+  EXPECT_TRUE(j->Bool("branch"));
+  Explanation ex;
+  ASSERT_TRUE(db_->Explain(UserIdOf("alice"), "device.read", "d-a1-1", &ex).ok());
+  EXPECT_EQ(j->Str("reason"), ex.reason);
+  // Bob may read but not reassign.
+  j = Expect(Get("/api/check?user=bob&permission=device.assign&entity=d-a1-1"), 200);
+  EXPECT_FALSE(j->Bool("allowed"));
+  EXPECT_NE(j->Str("reason"), "<none>");
+  // An account-level permission.
+  j = Expect(Get("/api/check?user=alice&permission=account.create&account=acme-a1"), 200);
+  EXPECT_TRUE(j->Bool("allowed"));
+  // What the user cannot see: denied, saying so (the system viewer knows it exists).
+  j = Expect(Get("/api/check?user=bob&permission=device.read&entity=d-b"), 200);
+  EXPECT_FALSE(j->Bool("allowed"));
+  EXPECT_NE(j->Str("reason").find("cannot see"), std::string::npos);
+  j = Expect(Get("/api/check?user=bob&permission=account.read&account=acme"), 200);
+  EXPECT_FALSE(j->Bool("allowed"));
+  // Bad input.
+  Expect(Get("/api/check?user=bob&permission=device.read&entity=missing"), 404);
+  j = Expect(Get("/api/check?user=bob&entity=d-b"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'permission' is required");
+  j = Expect(Get("/api/check?user=bob&permission=device.read"), 400);
+  Expect(Get("/api/check?user=bob&permission=device.read&entity=d-b&account=acme"), 400);
+  Expect(Get("/api/check?user=bob&permission=device.fly&entity=d-b"), 400);
+  // As bob itself, what bob cannot see is missing.
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  Expect(ClientOf(*bob)->Get("/api/check?permission=device.read&entity=d-b"), 404);
+  j = Expect(ClientOf(*bob)->Get("/api/check?permission=device.read&entity=d-a1-2"), 200);
+  EXPECT_TRUE(j->Bool("allowed"));
+}
+
+TEST_F(HttpTest, WhoCan) {
+  auto j = Expect(Get("/api/who-can?permission=device.read&entity=d-a1-1"), 200);
+  EXPECT_EQ(j->Column("data", "login"),
+            (std::vector<std::string>{"admin@acme", "alice", "bob"}));
+  EXPECT_EQ(j->Column("data", "account"),
+            (std::vector<std::string>{"acme", "acme-a", "acme-a1"}));
+  EXPECT_EQ(j->Column("data", "role"),
+            (std::vector<std::string>{"account_admin", "account_admin", "viewer"}));
+  // Paged.
+  j = Expect(Get("/api/who-can?permission=device.read&entity=d-a1-1&pageSize=2"), 200);
+  EXPECT_TRUE(j->Bool("hasNext"));
+  j = Expect(Get("/api/who-can?permission=device.read&entity=d-a1-1&pageSize=2&page=" +
+                 httplib::detail::encode_query_param(j->Str("nextPage"))),
+             200);
+  EXPECT_EQ(j->Column("data", "login"), (std::vector<std::string>{"bob"}));
+  Expect(Get("/api/who-can?permission=device.read&entity=d-a1-1&page=garbage"), 400);
+  Expect(Get("/api/who-can?permission=device.read&entity=nope"), 404);
+  Expect(Get("/api/who-can?entity=d-a1-1"), 400);
+  // As alice: only the memberships she sees.
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  j = Expect(ClientOf(*alice)->Get("/api/who-can?permission=device.read&entity=d-a1-1"), 200);
+  EXPECT_EQ(j->Column("data", "login"), (std::vector<std::string>{"alice", "bob"}));
+}
+
+// ---- Actions -----------------------------------------------------------
+
+TEST_F(HttpTest, CreateSubAccountAsTheViewer) {
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  auto j = Expect(Post("/api/accounts", R"({"key":"acme-a2","name":"A2","parent":"acme-a"})",
+                       alice),
+                  201);
+  EXPECT_EQ(j->Str("key"), "acme-a2");
+  auto a = db_->FindAccount("acme-a2");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->parent, acme_a_);
+  // The change log says alice did it.
+  ChangesRequest cr;
+  cr.since = db_->Revision();
+  ChangesPage page;
+  ASSERT_TRUE(db_->ReadChanges(cr, &page).ok());
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].actor, "alice");
+  EXPECT_EQ(page.entries[0].operation, "account.create");
+}
+
+TEST_F(HttpTest, ActionAboveTheViewersAccountIsRefusedWithTheEnginesMessage) {
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  const uint64_t accounts = AccountCount();
+  const uint64_t revision = db_->Revision();
+  // acme is above alice's branch: she cannot even see it.
+  auto j = Expect(Post("/api/accounts", R"({"key":"x","parent":"acme"})", alice), 404);
+  EXPECT_EQ(j->Str("code"), "not_found");
+  // Bob sees acme-a1 but may not create there.
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  j = Expect(Post("/api/accounts", R"({"key":"x","parent":"acme-a1"})", bob), 403);
+  EXPECT_EQ(j->Str("code"), "permission_denied");
+  const AccountId bob_parent = acme_a1_;
+  Status direct = db_->CreateAccount(Actor::User(UserIdOf("bob")),
+                                     AccountSpec{"x", "x", bob_parent, {}, {}})
+                      .status();
+  EXPECT_EQ(j->Str("message"), direct.message());
+  // A root tenant only the system actor may create.
+  j = Expect(Post("/api/accounts", R"({"key":"x"})", alice), 403);
+  EXPECT_EQ(AccountCount(), accounts);
+  EXPECT_EQ(db_->Revision(), revision);
+}
+
+TEST_F(HttpTest, WritesCannotNameAnotherActor) {
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  auto j = Expect(Post("/api/accounts", R"({"key":"x","parent":"acme-a1","actor":"alice"})", bob),
+                  400);
+  EXPECT_EQ(j->Str("message"), "unknown field 'actor'");
+  j = Expect(Post("/api/accounts?as=alice", R"({"key":"x","parent":"acme-a1"})", bob), 400);
+  EXPECT_EQ(j->Str("message"), "unknown parameter 'as'");
+  EXPECT_FALSE(db_->FindAccount("x").ok());
+}
+
+TEST_F(HttpTest, BadBodies) {
+  const uint64_t revision = db_->Revision();
+  auto j = Expect(Post("/api/accounts", "{\"key\":", nullptr), 400);
+  EXPECT_EQ(j->Str("message").rfind("the body is not valid JSON: ", 0), 0u) << j->Str("message");
+  j = Expect(Post("/api/accounts", "[1,2]"), 400);
+  EXPECT_EQ(j->Str("message"), "the body must be a JSON object");
+  j = Expect(Post("/api/accounts", R"({"name":"n"})"), 400);
+  EXPECT_EQ(j->Str("message"), "field 'key' is required");
+  j = Expect(Post("/api/accounts", R"({"key":7})"), 400);
+  EXPECT_EQ(j->Str("message"), "field 'key' must be a string");
+  j = Expect(Post("/api/accounts", R"({"key":"acme"})"), 409);
+  EXPECT_EQ(j->Str("code"), "already_exists");
+  j = Expect(Post("/api/devices/reassign", R"({"refs":"d-a1","target":"acme"})"), 400);
+  EXPECT_EQ(j->Str("message"), "field 'refs' must be an array of strings");
+  EXPECT_EQ(db_->Revision(), revision);
+}
+
+TEST_F(HttpTest, OversizedBodyIs413) {
+  Server* small = StartAs(Actor::System(), "", 64).get();
+  const std::string body = R"({"key":"big","name":")" + std::string(200, 'n') + "\"}";
+  auto r = Post("/api/accounts", body, small);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  Json j(r->body);
+  EXPECT_EQ(j.Str("code"), "payload_too_large");
+  EXPECT_FALSE(db_->FindAccount("big").ok());
+  // Within the limit it passes.
+  Expect(Post("/api/accounts", R"({"key":"ok"})", small), 201);
+}
+
+TEST_F(HttpTest, MoveAccount) {
+  auto j = Expect(Post("/api/accounts/move", R"({"account":"acme-a1","parent":"acme-b"})"), 200);
+  EXPECT_EQ(j->Str("parent"), "acme-b");
+  EXPECT_EQ(db_->FindAccount("acme-a1")->parent, acme_b_);
+  // Alice cannot move her sub-account out of her branch: she cannot see acme-b.
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  Expect(Post("/api/accounts/move", R"({"account":"acme-a","parent":"other"})", alice), 404);
+  j = Expect(Post("/api/accounts/move", R"({"account":"acme","parent":"acme-a"})"), 409);
+  EXPECT_EQ(j->Str("code"), "failed_precondition");
+  Expect(Post("/api/accounts/move", R"({"account":"acme"})"), 400);
+}
+
+TEST_F(HttpTest, ReassignByKeysAndUnitIdsWithTheReport) {
+  auto j = Expect(Post("/api/devices/reassign",
+                       R"({"refs":["d-a1","d-b"],"target":"acme-a1"})"),
+                  200);
+  EXPECT_TRUE(j->Bool("ok"));
+  EXPECT_EQ(j->Int("moved"), 2);
+  EXPECT_EQ(j->Column("items", "outcome"), (std::vector<std::string>{"moved", "moved"}));
+  EXPECT_EQ(j->Column("items", "previousOwner"), (std::vector<std::string>{"acme-a", "acme-b"}));
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-b")->owner, acme_a1_);
+  j = Expect(Post("/api/devices/reassign",
+                  R"({"by":"unitId","refs":["unit-d-root","unit-d-a1"],"target":"acme-a1"})"),
+             200);
+  EXPECT_EQ(j->Column("items", "outcome"), (std::vector<std::string>{"moved", "unchanged"}));
+  // Alice may not take a device she cannot see (to her, it is unknown):
+  // refused as a whole, with the report per item.
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  const uint64_t revision = db_->Revision();
+  j = Expect(Post("/api/devices/reassign",
+                  R"({"refs":["d-a2","d-other","nope","d-a2"],"target":"acme-a1"})", alice),
+             404);
+  EXPECT_FALSE(j->Bool("ok"));
+  EXPECT_EQ(j->Str("code"), "not_found");
+  EXPECT_EQ(j->Column("items", "outcome"),
+            (std::vector<std::string>{"moved", "unknown", "unknown", "duplicate"}));
+  EXPECT_EQ(db_->Revision(), revision);
+  EXPECT_EQ(db_->FindEntity(EntityKind::kDevice, "d-a2")->owner, acme_a_);
+  j = Expect(Post("/api/devices/reassign", R"({"by":"serial","refs":[],"target":"acme"})"), 400);
+  EXPECT_NE(j->Str("message").find("'by'"), std::string::npos);
+  Expect(Post("/api/devices/reassign", R"({"refs":["d-a2"],"target":"nope"})"), 404);
+}
+
+// ---- Audit ---------------------------------------------------------------
+
+TEST_F(HttpTest, AuditLogAsTheViewerMayReadIt) {
+  auto j = Expect(Get("/api/audit?pageSize=5"), 200);
+  auto ops = j->Column("data", "operation");
+  EXPECT_EQ(ops.size(), 5u);
+  EXPECT_EQ(ops[0], "account.create");
+  EXPECT_TRUE(j->Bool("hasNext"));
+  const int64_t next = j->Int("nextSince");
+  j = Expect(Get("/api/audit?pageSize=1000&since=" + std::to_string(next)), 200);
+  EXPECT_FALSE(j->Bool("hasNext"));
+  EXPECT_EQ(j->Int("revision"), static_cast<int64_t>(db_->Revision()));
+  // Alice reads only what happened inside her branch.
+  Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
+  j = Expect(ClientOf(*alice)->Get("/api/audit?pageSize=1000"), 200);
+  std::string body = j->root.is_object() ? simdjson::to_string(j->root["data"]) : "";
+  EXPECT_EQ(body.find("d-other"), std::string::npos);
+  EXPECT_EQ(body.find("\"d-b\""), std::string::npos);
+  EXPECT_NE(body.find("d-a1-1"), std::string::npos);
+  // Bob holds audit.read nowhere.
+  Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
+  j = Expect(ClientOf(*bob)->Get("/api/audit"), 403);
+  EXPECT_EQ(j->Str("code"), "permission_denied");
+  Expect(Get("/api/audit?since=0"), 400);
+  Expect(Get("/api/audit?account=nope"), 404);
+}
+
+TEST_F(HttpTest, AuditOfATrimmedRevisionIs410) {
+  // A database whose log keeps only its newest entries.
+  Options o;
+  o.create_if_missing = true;
+  o.log_retention_count = 2;
+  std::unique_ptr<Db> db;
+  ASSERT_TRUE(Db::Open(o, dir_ + "/trimmed", &db).ok());
+  for (int i = 0; i < 6; ++i) {
+    AccountSpec spec;
+    spec.key = "t" + std::to_string(i);
+    spec.name = spec.key;
+    ASSERT_TRUE(db->CreateAccount(Actor::System(), spec).ok());
+  }
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db.get(), ServerOptions(), &server).ok());
+  auto j = Expect(ClientOf(*server)->Get("/api/audit?since=1"), 410);
+  EXPECT_EQ(j->Str("code"), "compacted");
+  server->Stop();
+  server.reset();
+  EXPECT_TRUE(db->Close().ok());
+}
+
+// ---- Many threads --------------------------------------------------------
+
+TEST_F(HttpTest, ConcurrentReadsAndWritesOverOneDb) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = ClientOf(*system_);
+      for (int i = 0; i < 25; ++i) {
+        auto a = c->Get("/api/accounts?pageSize=3");
+        auto d = c->Get("/api/devices?user=alice&pageSize=2");
+        auto w = c->Post("/api/accounts",
+                         "{\"key\":\"c" + std::to_string(t) + "-" + std::to_string(i) +
+                             "\",\"parent\":\"acme-b\"}",
+                         "application/json");
+        if (!a || a->status != 200 || !d || d->status != 200 || !w || w->status != 201) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto j = Expect(Get("/api/accounts?root=acme-b&pageSize=1"), 200);
+  EXPECT_EQ(j->Int("totalElements"), 101);
+}
+
+TEST_F(HttpTest, StartRefusesBadOptions) {
+  std::unique_ptr<Server> s;
+  ServerOptions o;
+  o.listen = "203.0.113.77";  // not an address of this machine
+  o.port = 0;
+  Status st = Server::Start(db_.get(), o, &s);
+  EXPECT_EQ(st.code(), Code::kIOError);
+  EXPECT_NE(st.message().find("203.0.113.77"), std::string::npos);
+  o = ServerOptions();
+  o.viewer = Actor::User(UserIdOf("bob"));
+  EXPECT_EQ(Server::Start(db_.get(), o, &s).code(), Code::kInvalidArgument);
+  o = ServerOptions();
+  o.port = 70000;
+  EXPECT_EQ(Server::Start(db_.get(), o, &s).code(), Code::kInvalidArgument);
+  EXPECT_EQ(Server::Start(nullptr, ServerOptions(), &s).code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace canopy::http
