@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "storage/keys.h"
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
@@ -122,9 +123,9 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* owner = cat().account(e->owner);
-  if (owner == nullptr || !query::SeesEntity(cat(), viewer, kind, *owner)) {
-    return EntityNotFound(kind, key);
-  }
+  bool sees = false;
+  if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(viewer, kind, e->id, *owner, &sees));
+  if (!sees) return EntityNotFound(kind, key);
   return e;
 }
 
@@ -135,7 +136,11 @@ StatusOr<Entity> DbImpl::FindDeviceByUnitId(const Actor& viewer, std::string_vie
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* owner = cat().account(e->owner);
-  if (owner == nullptr || !query::SeesEntity(cat(), viewer, EntityKind::kDevice, *owner)) {
+  bool sees = false;
+  if (owner != nullptr) {
+    CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(viewer, EntityKind::kDevice, e->id, *owner, &sees));
+  }
+  if (!sees) {
     return Status::NotFound("no device with unit id '" + std::string(unit_id) + "'");
   }
   return e;
@@ -207,6 +212,10 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
     CANOPY_RETURN_IF_ERROR(
         Require(cat(), actor, EntityPerm(e.kind, EntityAction::kDelete), *owner));
+    // Its group memberships go with it (groups keep their other members).
+    GroupEdits edits;
+    CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberEntity, e.id, kNoId, &edits, txn));
+    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
     txn->Entity(&e, nullptr);
     txn->counts.AddDirect(cat(), owner->id, e.kind, -1);
     return Status::Ok();
@@ -349,6 +358,13 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     }
 
     const int64_t now = NowMicros();
+    // A new owner: the entity leaves the groups of its old owner (an
+    // entity group holds only entities its owner owns).
+    GroupEdits edits;
+    for (const Entity& e : moving) {
+      CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberEntity, e.id, kNoId, &edits, txn));
+    }
+    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
     for (Entity& e : moving) {
       const Entity before = e;
       e.owner = to->id;

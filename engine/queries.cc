@@ -312,7 +312,9 @@ Status DbImpl::FindTarget(const Actor& asker, Perm perm, std::string_view key,
     if (target->account == nullptr) {
       return Status::Corruption("entity '" + std::string(key) + "' has no owner");
     }
-    if (!query::SeesEntity(cat(), asker, kind, *target->account)) return EntityNotFound(kind, key);
+    bool sees = false;
+    CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(asker, kind, target->entity, *target->account, &sees));
+    if (!sees) return EntityNotFound(kind, key);
     return Status::Ok();
   }
   // An account-level permission: the key names an account.
@@ -344,7 +346,14 @@ StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
   Target target;
   CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
   if (u == nullptr) return true;  // the system actor
-  return query::PermsOn(cat(), *u, *target.account).Has(perm);
+  if (query::PermsOn(cat(), *u, *target.account).Has(perm)) return true;
+  if (target.entity == kNoId) return false;
+  EntityKind kind;
+  query::EntityAction action;
+  query::IsEntityPerm(perm, &kind, &action);
+  const query::GroupGrantNode* via = nullptr;
+  CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, perm, target.entity, &via));
+  return via != nullptr;
 }
 
 Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view key,
@@ -371,6 +380,31 @@ Status DbImpl::Explain(UserId user, std::string_view permission, std::string_vie
     explanation->reason = "the system actor may do anything";
   } else {
     *explanation = query::ExplainAccess(cat(), *u, perm, *target.account);
+    EntityKind kind;
+    query::EntityAction action;
+    if (!explanation->allowed && target.entity != kNoId &&
+        query::IsEntityPerm(perm, &kind, &action)) {
+      const query::GroupGrantNode* via = nullptr;
+      CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, perm, target.entity, &via));
+      if (via != nullptr) {
+        const query::GroupNode* ug = cat().group(via->user_group);
+        const query::GroupNode* t = cat().group(via->target);
+        const query::RoleNode* r = cat().role(via->role);
+        Explanation e;
+        e.allowed = true;
+        e.via_account = t->owner;
+        e.via_role = r->id;
+        e.via_role_name = r->name;
+        e.via_user_group = ug->id;
+        e.via_group = t->id;
+        e.path.push_back(target.account->key);
+        e.reason = "user '" + u->login + "' is in user group '" + ug->name + "', which has role " +
+                   r->name + " on " + EntityKindName(kind) + " group '" + t->name +
+                   "' of account " + query::Quote(*cat().account(t->owner)) + ", which holds " +
+                   EntityKindName(kind) + " '" + std::string(key) + "'";
+        *explanation = std::move(e);
+      }
+    }
   }
   explanation->owner = target.account->id;
   explanation->entity = target.entity;
@@ -409,6 +443,12 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   Target target;
   CANOPY_RETURN_IF_ERROR(FindTarget(request.viewer, perm, request.entity_key, &target));
   std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account);
+  if (target.entity != kNoId) {
+    EntityKind kind;
+    query::EntityAction action;
+    query::IsEntityPerm(perm, &kind, &action);
+    CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &all));
+  }
   std::erase_if(all, [&](const WhoCanItem& item) {
     return !query::SeesMembership(cat(), request.viewer, *cat().user(item.user),
                                   *cat().account(item.via_account));

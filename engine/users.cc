@@ -168,6 +168,9 @@ Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
       CANOPY_RETURN_IF_ERROR(LoadMembership(id, m.account, &mem));
       txn->Membership(&mem, nullptr);
     }
+    GroupEdits edits;
+    CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberUser, id, kNoId, &edits, txn));
+    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
     txn->User(&u, nullptr);

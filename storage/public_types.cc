@@ -88,4 +88,29 @@ std::optional<SubAccountAccess> ParseSubAccountAccess(std::string_view name) {
   return std::nullopt;
 }
 
+const char* GroupKindName(GroupKind kind) {
+  switch (kind) {
+    case GroupKind::kDevice: return "device";
+    case GroupKind::kAsset: return "asset";
+    case GroupKind::kDashboard: return "dashboard";
+    case GroupKind::kEntityView: return "entity_view";
+    case GroupKind::kUser: return "user";
+    case GroupKind::kAccount: return "account";
+  }
+  return "unknown";
+}
+
+std::optional<GroupKind> ParseGroupKind(std::string_view name) {
+  for (GroupKind k : kAllGroupKinds) {
+    if (name == GroupKindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
+std::optional<EntityKind> GroupEntityKind(GroupKind kind) {
+  const auto v = static_cast<uint8_t>(kind);
+  if (v >= 1 && v <= 4) return static_cast<EntityKind>(v);
+  return std::nullopt;
+}
+
 }  // namespace canopy
