@@ -7,6 +7,8 @@
 
 #include <rocksdb/db.h>
 
+#include <algorithm>
+
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "query/access.h"
@@ -83,7 +85,13 @@ bool StillCovered(const std::vector<query::Grant>& before, const std::vector<que
   for (const auto& g : before) {
     bool covered = false;
     for (const auto& n : now) {
-      if ((n.label == g.label && (n.branch || !g.branch)) ||
+      // A sparse grant is covered by a full one, or by a sparse one of the
+      // same account reaching at least its groups.
+      const bool groups_ok =
+          n.groups.empty() ||
+          (!g.groups.empty() &&
+           std::includes(n.groups.begin(), n.groups.end(), g.groups.begin(), g.groups.end()));
+      if ((n.label == g.label && (n.branch || !g.branch) && groups_ok) ||
           (n.branch && storage::IsProperAncestorLabel(n.label, g.label))) {
         covered = true;
         break;
@@ -148,7 +156,7 @@ Status DbImpl::PlanView(const VisibleRequest& request, Perm perm, uint64_t finge
                         std::shared_ptr<const query::ScanView>* view) const {
   std::vector<query::Grant> grants;
   CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
-                                           request.direct_only, &grants));
+                                           request.direct_only, &grants, /*with_groups=*/true));
   const ReadContext* ctx = ReadContextOfThisThread();
   auto v = std::make_shared<query::ScanView>(ctx != nullptr ? ctx->snapshot : NewSnapshot(),
                                              std::move(grants), fingerprint);
@@ -215,7 +223,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
       if (view != nullptr) {
         std::vector<query::Grant> now;
         Status planned = query::PlanGrants(cat(), request.viewer, perm, request.within,
-                                           request.direct_only, &now);
+                                           request.direct_only, &now, /*with_groups=*/true);
         if (!planned.ok() || !StillCovered(view->grants(), now)) {
           views_.Erase(view_id);
           view = nullptr;
@@ -282,12 +290,31 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
     // No scan: sum the maintained counters over the disjoint grants.
     std::vector<query::Grant> grants;
     CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
-                                             request.direct_only, &grants));
+                                             request.direct_only, &grants, /*with_groups=*/true));
+    // Sparse grants (entity groups) are disjoint from the ranges and from
+    // each other's accounts: one group counts as its size; several groups
+    // of one account may overlap, so their union is counted by a merge of
+    // their member lists.
     int64_t total = 0;
-    for (const auto& g : grants) {
-      const auto& c = cat().account(g.account)->count(request.kind);
-      total += g.branch ? c.subtree : c.direct;
+    std::vector<query::Grant> merge;
+    for (auto& g : grants) {
+      if (g.groups.size() == 1) {
+        total += static_cast<int64_t>(cat().group(g.groups[0])->size);
+      } else if (!g.groups.empty()) {
+        merge.push_back(std::move(g));
+      } else {
+        const auto& c = cat().account(g.account)->count(request.kind);
+        total += g.branch ? c.subtree : c.direct;
+      }
     }
+    if (merge.empty()) return static_cast<uint64_t>(total);
+    const ReadContext* ctx = ReadContextOfThisThread();
+    auto view = std::make_shared<query::ScanView>(ctx != nullptr ? ctx->snapshot : NewSnapshot(),
+                                                  std::move(merge), 0);
+    scope.ReleaseCatalog();
+    query::ScanIterator it(store_.get(), std::move(view), filter, "");
+    for (; it.Valid(); it.Next()) ++total;
+    CANOPY_RETURN_IF_ERROR(it.status());
     return static_cast<uint64_t>(total);
   }
   std::shared_ptr<const query::ScanView> view;

@@ -164,7 +164,7 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
 }
 
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
-                  bool direct_only, std::vector<Grant>* out) {
+                  bool direct_only, std::vector<Grant>* out, bool with_groups) {
   out->clear();
   const AccountNode* w = nullptr;
   if (within != kNoId) {
@@ -176,7 +176,7 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
   }
   std::vector<Grant> grants;
   if (viewer.is_system()) {
-    for (AccountId r : c.roots) grants.push_back({c.account(r)->label, true, r});
+    for (AccountId r : c.roots) grants.push_back({c.account(r)->label, true, r, {}});
   } else {
     const UserNode* u = c.user(viewer.user());
     if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(viewer.user()));
@@ -184,17 +184,38 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
     ForEachHeld(c, *u, [&](const Held& h) {
       if (!c.role(h.m.role)->perms.Has(perm)) return;
       const AccountNode* a = c.account(h.m.account);
-      grants.push_back({a->label, h.m.branch, a->id});
+      grants.push_back({a->label, h.m.branch, a->id, {}});
     });
+    EntityKind kind;
+    EntityAction action;
+    if (with_groups && IsEntityPerm(perm, &kind, &action)) {
+      for (GroupId gid : u->groups) {
+        for (const GroupGrantNode& g : c.group(gid)->grants) {
+          if (g.target == kNoId || !c.role(g.role)->perms.Has(perm)) continue;
+          const GroupNode* t = c.group(g.target);
+          if (GroupEntityKind(t->kind) != kind || !GrantActive(c, g)) continue;
+          const AccountNode* a = c.account(t->owner);
+          grants.push_back({a->label, false, a->id, {t->id}});
+        }
+      }
+    }
   }
   // Restrict to `within` and direct_only.
   std::vector<Grant> kept;
   for (auto& g : grants) {
+    if (w != nullptr && !g.groups.empty()) {
+      // A sparse grant stays when its account lies within (or is) `within`.
+      if (g.account == w->id ||
+          (!direct_only && storage::IsProperAncestorLabel(w->label, g.label))) {
+        kept.push_back(std::move(g));
+      }
+      continue;
+    }
     if (w != nullptr) {
       if (g.account == w->id || (g.branch && storage::IsProperAncestorLabel(g.label, w->label))) {
         // The grant covers `within` itself.
         bool branch = g.branch && !direct_only;
-        kept.push_back({w->label, branch, w->id});
+        kept.push_back({w->label, branch, w->id, {}});
         continue;
       }
       if (!storage::IsProperAncestorLabel(w->label, g.label) || direct_only) continue;
@@ -202,16 +223,31 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
     if (direct_only) g.branch = false;
     kept.push_back(std::move(g));
   }
-  // Sort by label, a branch grant before a direct one on the same account,
-  // then drop grants that lie inside a kept branch grant.
+  // Sort by label, a branch grant before a direct one on the same account
+  // and a sparse one last, then drop grants that lie inside a kept branch
+  // grant, sparse ones covered by a full direct grant, and merge the
+  // sparse grants of one account.
   std::sort(kept.begin(), kept.end(), [](const Grant& a, const Grant& b) {
     if (a.label != b.label) return a.label < b.label;
-    return a.branch > b.branch;
+    if (a.branch != b.branch) return a.branch > b.branch;
+    return a.groups.size() < b.groups.size();
   });
   std::string cover;  // the last kept branch grant's label; "" while none
   for (auto& g : kept) {
     if (!cover.empty() && storage::IsSelfOrAncestorLabel(cover, g.label)) continue;
     if (g.branch) cover = g.label;
+    if (!out->empty() && out->back().label == g.label) {
+      Grant& prev = out->back();
+      if (prev.groups.empty()) continue;  // a full range covers it (or is a duplicate)
+      if (g.groups.empty()) {
+        prev = std::move(g);  // cannot happen after the sort; kept for safety
+        continue;
+      }
+      prev.groups.insert(prev.groups.end(), g.groups.begin(), g.groups.end());
+      std::sort(prev.groups.begin(), prev.groups.end());
+      prev.groups.erase(std::unique(prev.groups.begin(), prev.groups.end()), prev.groups.end());
+      continue;
+    }
     out->push_back(std::move(g));
   }
   return Status::Ok();

@@ -114,13 +114,20 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
 // restricted to `within`'s subtree (kNoId: everywhere) and, with
 // direct_only, to the accounts themselves. Sorted by label and disjoint: no
 // range lies inside another.
+//
+// With `with_groups` (an entity permission), a grant may also be sparse:
+// `groups` not empty names the entity groups (all owned by `account`, so
+// their members lie in its direct range) whose members alone it reaches,
+// through the viewer's user groups' grants in force. A sparse grant is left
+// out when a kept range covers its account.
 struct Grant {
   std::string label;
   bool branch = false;
   AccountId account = kNoId;
+  std::vector<GroupId> groups;  // sorted; empty: the whole range
 };
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
-                  bool direct_only, std::vector<Grant>* out);
+                  bool direct_only, std::vector<Grant>* out, bool with_groups = false);
 
 // check() and explain() for an entity owned by `owner`.
 Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
