@@ -669,14 +669,15 @@ StatusOr<std::vector<AccountId>> DbImpl::Roots(const Actor& viewer) const {
   // Every account a user sees is a membership's account or lies below a
   // branch membership's (whose parent it then sees too): the tops are
   // among the membership accounts.
+  // (Group grants count as memberships here: query::ForEachHeld.)
   std::vector<AccountId> out;
-  for (const auto& m : cat().user(viewer.user())->memberships) {
-    const AccountNode* a = cat().account(m.account);
+  query::ForEachHeld(cat(), *cat().user(viewer.user()), [&](const query::Held& h) {
+    const AccountNode* a = cat().account(h.m.account);
     const AccountNode* parent = cat().account(a->parent);
-    if (!query::SeesAccount(cat(), viewer, *a)) continue;
-    if (parent != nullptr && query::SeesAccount(cat(), viewer, *parent)) continue;
+    if (!query::SeesAccount(cat(), viewer, *a)) return;
+    if (parent != nullptr && query::SeesAccount(cat(), viewer, *parent)) return;
     out.push_back(a->id);
-  }
+  });
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

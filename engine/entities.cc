@@ -282,7 +282,9 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
         // An entity the actor can neither read nor assign is reported like
         // a missing one, so a refusal does not reveal that it exists.
         const AccountNode* owner = cat().account(e.owner);
-        if (owner == nullptr || !query::SeesEntity(cat(), actor, kind, *owner)) {
+        bool sees = false;
+        if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(actor, kind, e.id, *owner, &sees));
+        if (!sees) {
           found = Status::NotFound(by == EntityRef::kKey
                                        ? "no " + std::string(EntityKindName(kind)) + " with key '" + ref + "'"
                                        : "no device with unit id '" + ref + "'");

@@ -77,12 +77,16 @@ Status RequireGives(const query::Catalog& c, const Actor& actor, const GroupGran
     return query::RequireHolds(c, actor, EntityPart(r->perms, *kind), false,
                                *c.account(t->owner), what);
   }
-  if (account != kNoId) {
-    return query::RequireHolds(c, actor, r->perms, g.branch, *c.account(account), what);
-  }
-  for (uint64_t a : t->members) {
-    CANOPY_RETURN_IF_ERROR(query::RequireHolds(c, actor, r->perms, g.branch, *c.account(a), what));
-  }
+  auto on = [&](AccountId id) -> Status {
+    const AccountNode* a = c.account(id);
+    if (!query::SeesAccount(c, actor, *a)) {  // refused in any case; named only when seen
+      return Status::PermissionDenied(std::string(what) +
+                                      ": the grant reaches an account outside the actor's reach");
+    }
+    return query::RequireHolds(c, actor, r->perms, g.branch, *a, what);
+  };
+  if (account != kNoId) return on(account);
+  for (uint64_t a : t->members) CANOPY_RETURN_IF_ERROR(on(a));
   return Status::Ok();
 }
 
@@ -659,10 +663,12 @@ Status DbImpl::GrantGroup(const Actor& actor, const GroupGrant& grant) {
         }
         const AccountNode* tenant = cat().account(owner->tenant);
         if (!tenant->settings.group_sharing) {
-          return Status::FailedPrecondition("group sharing is off in root tenant " +
-                                            Quote(*tenant) + ": " + Named(*t) + " of account " +
-                                            Quote(*towner) + " cannot be shared down to account " +
-                                            Quote(*owner));
+          // (The root tenant is named only to an actor that sees it.)
+          return Status::FailedPrecondition(
+              "group sharing is off in root tenant " +
+              (query::SeesAccount(cat(), actor, *tenant) ? Quote(*tenant) + "" : "of account " + Quote(*owner)) +
+              ": " + Named(*t) + " of account " + Quote(*towner) +
+              " cannot be shared down to account " + Quote(*owner));
         }
         CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupShare, *towner));
       }

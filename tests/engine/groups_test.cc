@@ -306,7 +306,7 @@ TEST_F(GroupsTest, SharingDownNeedsTheTenantsGroupSharing) {
   Add(ops, {a1_user_});
   const Actor admin = Actor::User(a_admin_);
   ExpectRefused([&] { return db_->GrantGroup(admin, GroupGrant{ops, kViewer, fleet, false}); },
-                Code::kFailedPrecondition, "group sharing is off in root tenant 'acme'");
+                Code::kFailedPrecondition, "group sharing is off in root tenant of account 'acme-a1'");
   // Only the system actor switches it; only on a root tenant.
   AccountPatch on;
   on.group_sharing = true;
