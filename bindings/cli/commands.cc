@@ -11,6 +11,8 @@ Command TreeCommand();
 Command AccountCommand();
 Command UserCommand();
 Command RoleCommand();
+Command GroupCommand();
+Command GrantCommand();
 Command DeviceCommand();
 Command VisibleCommand();
 Command CheckCommand();
@@ -26,7 +28,7 @@ Command BenchCommand();
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
-      RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
+      RoleCommand(),   GroupCommand(),  GrantCommand(), DeviceCommand(), VisibleCommand(), CheckCommand(),
       WhoCanCommand(), LogCommand(),    ImportCommand(),  ExportCommand(),
       CheckDbCommand(), CheckpointCommand(), ReplicaCommand(), BenchCommand(),
   };
