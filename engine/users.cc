@@ -471,7 +471,7 @@ Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kRoleManage, *cat().account(r->tenant)));
     if (r->uses > 0) {
       return Status::FailedPrecondition("role '" + r->name + "' is used by " +
-                                        std::to_string(r->uses) + " membership(s)");
+                                        std::to_string(r->uses) + " membership(s) or group grant(s)");
     }
     Role role;
     CANOPY_RETURN_IF_ERROR(LoadRole(id, &role));
