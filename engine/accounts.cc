@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "storage/keys.h"
 #include "engine/rules.h"
 #include "engine/validate.h"
 #include "query/access.h"
@@ -57,6 +58,10 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
                                         u->login + "')");
       }
     } else {
+      if (spec.settings.group_sharing) {
+        return Status::InvalidArgument("group_sharing is a root tenant's setting; account '" +
+                                       spec.key + "' is not a root tenant");
+      }
       CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.parent, "parent", &parent));
       CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountCreate, *parent));
       if (!actor.is_system() && !parent->settings.sub_account_management) {
@@ -175,6 +180,7 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     if (patch.sub_account_access) {
       args.Str("sub_account_access", SubAccountAccessName(*patch.sub_account_access));
     }
+    if (patch.group_sharing) args.Bool("group_sharing", *patch.group_sharing);
     txn->arguments = args.str();
     if (patch.name) CANOPY_RETURN_IF_ERROR(CheckText("account name", *patch.name));
     if (patch.attributes) CANOPY_RETURN_IF_ERROR(CheckAttributes("account", *patch.attributes));
@@ -210,6 +216,18 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
                                        *cat().account(a->parent)));
       }
     }
+    if (patch.group_sharing) {
+      if (a->parent != kNoId) {
+        return Status::InvalidArgument("group_sharing is a root tenant's setting; account " +
+                                       Quote(*a) + " is not a root tenant");
+      }
+      const query::UserNode* u = nullptr;
+      CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), actor, &u));
+      if (u != nullptr) {
+        return Status::PermissionDenied("only the system actor may switch group sharing of root "
+                                        "tenant " + Quote(*a) + " (user '" + u->login + "')");
+      }
+    }
     // always_on gives every current member branch access: the actor must
     // hold each such role on the whole branch itself.
     if (patch.sub_account_access) {
@@ -234,9 +252,11 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     AccountSettings settings = a->settings;
     if (patch.sub_account_management) settings.sub_account_management = *patch.sub_account_management;
     if (patch.sub_account_access) settings.sub_account_access = *patch.sub_account_access;
+    if (patch.group_sharing) settings.group_sharing = *patch.group_sharing;
     const bool settings_change =
         settings.sub_account_management != a->settings.sub_account_management ||
-        settings.sub_account_access != a->settings.sub_account_access;
+        settings.sub_account_access != a->settings.sub_account_access ||
+        settings.group_sharing != a->settings.group_sharing;
     if (!patch.name && !patch.attributes && !settings_change) return Status::Ok();
     storage::AccountRecord rec;
     CANOPY_RETURN_IF_ERROR(LoadAccountRecord(id, &rec));
@@ -336,6 +356,52 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
                 "' of its current tenant");
           }
         }
+      }
+    }
+
+    // Groups (docs/model.md, "Groups"): the moved account leaves its old
+    // parent's account groups; a user group of the subtree loses the
+    // grants onto groups of accounts that are no longer above it.
+    std::vector<std::pair<AccountId, const query::GroupGrantNode*>> lost;  // (user group owner, grant)
+    for (const AccountNode* n : subtree) {
+      for (GroupId gid : n->groups) {
+        const query::GroupNode* g = cat().group(gid);
+        for (const query::GroupGrantNode& x : g->grants) {
+          const query::RoleNode* r = cat().role(x.role);
+          if (np->tenant != a->tenant && !r->builtin) {
+            return Status::FailedPrecondition(
+                "cannot move account " + Quote(*a) + " to another root tenant: user group '" +
+                g->name + "' of account " + Quote(*n) + " holds custom role '" + r->name +
+                "' of its current tenant");
+          }
+          if (x.target == kNoId) continue;
+          const AccountNode* towner = cat().account(cat().group(x.target)->owner);
+          if (Catalog::IsSelfOrAncestor(*a, *towner) || Catalog::IsSelfOrAncestor(*towner, *np)) {
+            continue;
+          }
+          lost.emplace_back(n->id, &x);
+        }
+      }
+    }
+    if (!lost.empty() || !a->in_groups.empty()) {
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *op));
+    }
+    {
+      GroupEdits edits;
+      CANOPY_RETURN_IF_ERROR(
+          DropMemberships(storage::kMemberAccount, a->id, kNoId, &edits, txn));
+      CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
+      for (const auto& [owner, x] : lost) {
+        std::string bytes;
+        CANOPY_RETURN_IF_ERROR(store_->Get(storage::kGroups,
+                                           storage::GroupGrantKey(x->user_group, x->role, x->target),
+                                           &bytes, snap()));
+        GroupGrant gg;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeGroupGrant(bytes, &gg));
+        gg.user_group = x->user_group;
+        gg.role = x->role;
+        gg.target = x->target;
+        txn->GroupGrant(owner, &gg, nullptr);
       }
     }
 
@@ -481,9 +547,26 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     }
   }
 
-  // The change set, in an order its readers can apply one by one:
-  // entities and users leave first, then memberships go, then the accounts
-  // (children before parents), then a deleted tenant's custom roles.
+  // Groups owned by a deleted account go (with their links and grants):
+  // the actor needs group.write there. Its entities and users leave those
+  // groups with them; the account itself leaves its parent's account groups.
+  for (const AccountNode* n : nodes) {
+    if (!n->groups.empty()) CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *n));
+  }
+
+  // The change set, in an order its readers can apply one by one: group
+  // links and groups first, then entities and users leave, then
+  // memberships go, then the accounts (children before parents), then a
+  // deleted tenant's custom roles.
+  GroupEdits group_edits;
+  for (const AccountNode* n : nodes) {
+    for (GroupId gid : n->groups) CANOPY_RETURN_IF_ERROR(DropGroup(gid, &group_edits, txn));
+  }
+  for (const AccountNode* n : nodes) {
+    CANOPY_RETURN_IF_ERROR(
+        DropMemberships(storage::kMemberAccount, n->id, kNoId, &group_edits, txn));
+  }
+  CANOPY_RETURN_IF_ERROR(EmitGroupEdits(group_edits, txn));
   const int64_t now = NowMicros();
   for (const AccountNode* n : nodes) {
     for (EntityKind kind : kAllEntityKinds) {
@@ -620,14 +703,15 @@ StatusOr<std::vector<AccountId>> DbImpl::Roots(const Actor& viewer) const {
   // Every account a user sees is a membership's account or lies below a
   // branch membership's (whose parent it then sees too): the tops are
   // among the membership accounts.
+  // (Group grants count as memberships here: query::ForEachHeld.)
   std::vector<AccountId> out;
-  for (const auto& m : cat().user(viewer.user())->memberships) {
-    const AccountNode* a = cat().account(m.account);
+  query::ForEachHeld(cat(), *cat().user(viewer.user()), [&](const query::Held& h) {
+    const AccountNode* a = cat().account(h.m.account);
     const AccountNode* parent = cat().account(a->parent);
-    if (!query::SeesAccount(cat(), viewer, *a)) continue;
-    if (parent != nullptr && query::SeesAccount(cat(), viewer, *parent)) continue;
+    if (!query::SeesAccount(cat(), viewer, *a)) return;
+    if (parent != nullptr && query::SeesAccount(cat(), viewer, *parent)) return;
     out.push_back(a->id);
-  }
+  });
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

@@ -52,6 +52,16 @@ Status RecordJson(storage::RecordType type, std::string_view key, std::string_vi
       return storage::MembershipJson(bytes, storage::DecodeFixed64BE(key.data()),
                                      storage::DecodeFixed64BE(key.data() + 8), out);
     case RecordType::kRole: return storage::RoleJson(bytes, out);
+    case RecordType::kGroup: return storage::GroupJson(bytes, out);
+    case RecordType::kGroupMember:
+      if (key.size() != 16) return Status::Corruption("damaged group member key in the change log");
+      return storage::GroupMemberJson(bytes, storage::DecodeFixed64BE(key.data()),
+                                      storage::DecodeFixed64BE(key.data() + 8), out);
+    case RecordType::kGroupGrant:
+      if (key.size() != 24) return Status::Corruption("damaged group grant key in the change log");
+      return storage::GroupGrantJson(bytes, storage::DecodeFixed64BE(key.data()),
+                                     storage::DecodeFixed64BE(key.data() + 8),
+                                     storage::DecodeFixed64BE(key.data() + 16), out);
     case RecordType::kMeta: {
       if (bytes.size() != 8) return Status::Corruption("damaged meta value in the change log");
       *out = query::JsonObject().Uint("value", storage::DecodeFixed64BE(bytes.data())).Take();
@@ -63,7 +73,13 @@ Status RecordJson(storage::RecordType type, std::string_view key, std::string_vi
 
 std::string RecordId(storage::RecordType type, std::string_view key) {
   if (type == storage::RecordType::kMeta) return std::string(key);
-  if (type == storage::RecordType::kMembership && key.size() == 16) {
+  if (type == storage::RecordType::kGroupGrant && key.size() == 24) {
+    return std::to_string(storage::DecodeFixed64BE(key.data())) + "/" +
+           std::to_string(storage::DecodeFixed64BE(key.data() + 8)) + "/" +
+           std::to_string(storage::DecodeFixed64BE(key.data() + 16));
+  }
+  if ((type == storage::RecordType::kMembership || type == storage::RecordType::kGroupMember) &&
+      key.size() == 16) {
     return std::to_string(storage::DecodeFixed64BE(key.data())) + "/" +
            std::to_string(storage::DecodeFixed64BE(key.data() + 8));
   }
@@ -344,12 +360,12 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxChangesPage) +
                                    ", not " + std::to_string(request.limit));
   }
-  uint8_t type_mask = 0;
+  uint32_t type_mask = 0;
   for (const std::string& t : request.types) {
     bool known = false;
-    for (uint8_t i = 1; i <= static_cast<uint8_t>(storage::RecordType::kMeta); ++i) {
+    for (uint8_t i = 1; i <= storage::kLastRecordType; ++i) {
       if (t == storage::RecordTypeName(static_cast<storage::RecordType>(i))) {
-        type_mask |= static_cast<uint8_t>(1u << i);
+        type_mask |= 1u << i;
         known = true;
       }
     }

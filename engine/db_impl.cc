@@ -241,6 +241,32 @@ void Txn::Role(const canopy::Role* before, const canopy::Role* after) {
       [&](const canopy::Role& x) { return LabelAfter(x.tenant); });
 }
 
+void Txn::Group(const canopy::Group* before, const canopy::Group* after) {
+  Add(storage::RecordType::kGroup, storage::IdKey(after ? after->id : before->id), before, after,
+      storage::EncodeGroup, [&](const canopy::Group& g) { return LabelBefore(g.owner); },
+      [&](const canopy::Group& g) { return LabelAfter(g.owner); });
+}
+
+void Txn::GroupMember(const storage::GroupMemberRecord* before,
+                      const storage::GroupMemberRecord* after) {
+  const storage::GroupMemberRecord& m = after ? *after : *before;
+  const query::GroupNode* g = c_.group(m.group);
+  const AccountId owner = g != nullptr ? g->owner : kNoId;
+  Add(storage::RecordType::kGroupMember, storage::PairKey(m.group, m.member), before, after,
+      storage::EncodeGroupMember, [&](const auto&) { return LabelBefore(owner); },
+      [&](const auto&) { return LabelAfter(owner); });
+}
+
+void Txn::GroupGrant(AccountId owner, const canopy::GroupGrant* before,
+                     const canopy::GroupGrant* after) {
+  const canopy::GroupGrant& g = after ? *after : *before;
+  std::string key = storage::PairKey(g.user_group, g.role);
+  storage::PutFixed64BE(&key, g.target);
+  Add(storage::RecordType::kGroupGrant, std::move(key), before, after, storage::EncodeGroupGrant,
+      [&](const auto&) { return LabelBefore(owner); },
+      [&](const auto&) { return LabelAfter(owner); });
+}
+
 void Txn::Meta(std::string_view name, uint64_t before, uint64_t after) {
   storage::RecordChange r;
   r.type = storage::RecordType::kMeta;
@@ -538,6 +564,19 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
         if (r.after.size() != 8) return Status::Corruption("change set: damaged meta value");
         sink->Put(storage::kMeta, r.key, r.after);
         break;
+      case RecordType::kGroup:
+        storage::WriteGroup(*sink, std::get_if<Group>(&r.before_record),
+                            std::get_if<Group>(&r.after_record), r.after);
+        break;
+      case RecordType::kGroupMember:
+        storage::WriteGroupMember(*sink, std::get_if<storage::GroupMemberRecord>(&r.before_record),
+                                  std::get_if<storage::GroupMemberRecord>(&r.after_record),
+                                  r.after);
+        break;
+      case RecordType::kGroupGrant:
+        storage::WriteGroupGrant(*sink, std::get_if<GroupGrant>(&r.before_record),
+                                 std::get_if<GroupGrant>(&r.after_record), r.after);
+        break;
     }
   }
   for (const auto& c : changes.counters) {
@@ -609,7 +648,9 @@ Status DbImpl::LoadEntity(EntityId id, Entity* e) const {
 Status DbImpl::LoadEntity(EntityId id, Entity* e, const Actor& actor) const {
   CANOPY_RETURN_IF_ERROR(LoadEntity(id, e));
   const query::AccountNode* owner = cat().account(e->owner);
-  if (owner != nullptr && !query::SeesEntity(cat(), actor, e->kind, *owner)) {
+  bool sees = true;
+  if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(actor, e->kind, id, *owner, &sees));
+  if (!sees) {
     *e = Entity();
     return Status::NotFound("no entity with id " + std::to_string(id));
   }

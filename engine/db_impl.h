@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -107,6 +108,11 @@ class Txn {
   void User(const canopy::User* before, const canopy::User* after);
   void Membership(const canopy::Membership* before, const canopy::Membership* after);
   void Role(const canopy::Role* before, const canopy::Role* after);
+  void Group(const canopy::Group* before, const canopy::Group* after);
+  void GroupMember(const storage::GroupMemberRecord* before, const storage::GroupMemberRecord* after);
+  // A grant's scope is its user group's owner.
+  void GroupGrant(AccountId user_group_owner, const canopy::GroupGrant* before,
+                  const canopy::GroupGrant* after);
   // A meta value (a sequence) going from `before` (0: never set) to `after`.
   void Meta(std::string_view name, uint64_t before, uint64_t after);
 
@@ -225,6 +231,25 @@ class DbImpl final : public Db {
                                   uint32_t max_levels) const override;
   StatusOr<std::string> GraphDot(const Actor& viewer, AccountId root,
                                  uint32_t max_levels) const override;
+
+  // Groups (groups.cc)
+  StatusOr<GroupId> CreateGroup(const Actor& actor, const GroupSpec& spec) override;
+  Status RenameGroup(const Actor& actor, GroupId id, std::string_view name) override;
+  Status DeleteGroup(const Actor& actor, GroupId id) override;
+  Status AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,
+                         GroupMembersReport* report) override;
+  Status RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,
+                            GroupMembersReport* report) override;
+  StatusOr<Group> GetGroup(const Actor& viewer, GroupId id) const override;
+  StatusOr<std::vector<Group>> GroupsOf(const Actor& viewer, AccountId owner) const override;
+  Status GroupMembers(const Actor& viewer, GroupId id, uint64_t after, size_t limit,
+                      GroupMembersPage* page) const override;
+  StatusOr<std::vector<Group>> GroupsOfMember(const Actor& viewer, GroupKind kind,
+                                              uint64_t member) const override;
+  Status GrantGroup(const Actor& actor, const GroupGrant& grant) override;
+  Status RevokeGroup(const Actor& actor, GroupId user_group, RoleId role,
+                     GroupId target) override;
+  StatusOr<std::vector<GroupGrant>> GroupGrants(const Actor& viewer, GroupId id) const override;
 
   // Interchange (interchange.cc) and integrity (integrity.cc)
   Status Import(const Actor& actor, std::string_view path, const ImportOptions& options,
@@ -467,6 +492,46 @@ class DbImpl final : public Db {
   // The role `id` as `actor` may know it: a custom role of a tenant the
   // actor cannot see is reported like a missing one.
   Status RequireRole(const Actor& actor, RoleId id, const query::RoleNode** out) const;
+
+  // Groups (groups.cc), with write_mu_ held. The group `id` as `actor`
+  // may know it (group.read on its owner): NotFound otherwise.
+  Status RequireGroup(const Actor& actor, GroupId id, const query::GroupNode** out) const;
+  // Group changes a mutation gathers before adding them to its change set
+  // (EmitGroupEdits): each changed group's size is written once.
+  struct GroupEdits {
+    std::map<GroupId, int64_t> size_delta;
+    std::set<GroupId> dropped;
+  };
+  // Adds to `txn` the removal of every group membership of `member` (of
+  // class `c`): all of them (keep_owner kNoId), or those in groups owned by
+  // another account than keep_owner.
+  Status DropMemberships(storage::MemberClass c, uint64_t member, AccountId keep_owner,
+                         GroupEdits* edits, Txn* txn) const;
+  // Adds to `txn` the deletion of group `id`: its grants (held and onto
+  // it), its member links, its record.
+  Status DropGroup(GroupId id, GroupEdits* edits, Txn* txn) const;
+  // Adds the size changes of the groups that remain.
+  Status EmitGroupEdits(const GroupEdits& edits, Txn* txn) const;
+  Status LoadGroup(GroupId id, Group* g) const;
+  // The members of a group on disk (after `after`, at most `limit`; 0: all).
+  Status ScanGroupMembers(GroupId id, uint64_t after, size_t limit,
+                          std::vector<uint64_t>* out) const;
+  // Does entity group `group` hold `entity`? (a point read)
+  Status InGroup(GroupId group, uint64_t entity, bool* in) const;
+  // The grant (in force) of one of `u`'s user groups onto an entity group
+  // of `kind` holding `entity` whose role has `perm` (with perm unset: any
+  // permission of that kind), or null in *via. One point read per such
+  // grant.
+  Status EntityGrantOf(const query::UserNode& u, EntityKind kind, std::optional<query::Perm> perm,
+                       EntityId entity, const query::GroupGrantNode** via) const;
+  // query::SeesEntity, or reached through a group grant (any permission
+  // of its kind).
+  Status SeesEntityOrGroup(const Actor& actor, EntityKind kind, EntityId entity,
+                           const query::AccountNode& owner, bool* sees) const;
+  // The users reached through grants onto the entity groups holding
+  // `entity` whose role has `perm`, appended to *out unless already in it.
+  Status EntityGrantees(EntityId entity, EntityKind kind, query::Perm perm,
+                        std::vector<WhoCanItem>* out) const;
 
   // Shared by DeleteAccount(s) (accounts.cc).
   Status BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids, AccountId receiver,

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "storage/keys.h"
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
@@ -109,9 +110,9 @@ StatusOr<Entity> DbImpl::GetEntity(const Actor& viewer, EntityId id) const {
   Entity e;
   CANOPY_RETURN_IF_ERROR(LoadEntity(id, &e));
   const AccountNode* owner = cat().account(e.owner);
-  if (owner == nullptr || !query::SeesEntity(cat(), viewer, e.kind, *owner)) {
-    return Status::NotFound("no entity with id " + std::to_string(id));
-  }
+  bool sees = false;
+  if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(viewer, e.kind, e.id, *owner, &sees));
+  if (!sees) return Status::NotFound("no entity with id " + std::to_string(id));
   return e;
 }
 
@@ -135,9 +136,9 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* owner = cat().account(e->owner);
-  if (owner == nullptr || !query::SeesEntity(cat(), viewer, kind, *owner)) {
-    return EntityNotFound(kind, key);
-  }
+  bool sees = false;
+  if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(viewer, kind, e->id, *owner, &sees));
+  if (!sees) return EntityNotFound(kind, key);
   return e;
 }
 
@@ -148,7 +149,11 @@ StatusOr<Entity> DbImpl::FindDeviceByUnitId(const Actor& viewer, std::string_vie
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* owner = cat().account(e->owner);
-  if (owner == nullptr || !query::SeesEntity(cat(), viewer, EntityKind::kDevice, *owner)) {
+  bool sees = false;
+  if (owner != nullptr) {
+    CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(viewer, EntityKind::kDevice, e->id, *owner, &sees));
+  }
+  if (!sees) {
     return Status::NotFound("no device with unit id '" + std::string(unit_id) + "'");
   }
   return e;
@@ -220,6 +225,10 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");
     CANOPY_RETURN_IF_ERROR(
         Require(cat(), actor, EntityPerm(e.kind, EntityAction::kDelete), *owner));
+    // Its group memberships go with it (groups keep their other members).
+    GroupEdits edits;
+    CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberEntity, e.id, kNoId, &edits, txn));
+    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
     txn->Entity(&e, nullptr);
     txn->counts.AddDirect(cat(), owner->id, e.kind, -1);
     return Status::Ok();
@@ -286,7 +295,9 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
         // An entity the actor can neither read nor assign is reported like
         // a missing one, so a refusal does not reveal that it exists.
         const AccountNode* owner = cat().account(e.owner);
-        if (owner == nullptr || !query::SeesEntity(cat(), actor, kind, *owner)) {
+        bool sees = false;
+        if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(actor, kind, e.id, *owner, &sees));
+        if (!sees) {
           found = Status::NotFound(by == EntityRef::kKey
                                        ? "no " + std::string(EntityKindName(kind)) + " with key '" + ref + "'"
                                        : "no device with unit id '" + ref + "'");
@@ -362,6 +373,13 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     }
 
     const int64_t now = NowMicros();
+    // A new owner: the entity leaves the groups of its old owner (an
+    // entity group holds only entities its owner owns).
+    GroupEdits edits;
+    for (const Entity& e : moving) {
+      CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberEntity, e.id, kNoId, &edits, txn));
+    }
+    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
     for (Entity& e : moving) {
       const Entity before = e;
       e.owner = to->id;

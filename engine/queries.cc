@@ -7,6 +7,8 @@
 
 #include <rocksdb/db.h>
 
+#include <algorithm>
+
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "query/access.h"
@@ -83,7 +85,13 @@ bool StillCovered(const std::vector<query::Grant>& before, const std::vector<que
   for (const auto& g : before) {
     bool covered = false;
     for (const auto& n : now) {
-      if ((n.label == g.label && (n.branch || !g.branch)) ||
+      // A sparse grant is covered by a full one, or by a sparse one of the
+      // same account reaching at least its groups.
+      const bool groups_ok =
+          n.groups.empty() ||
+          (!g.groups.empty() &&
+           std::includes(n.groups.begin(), n.groups.end(), g.groups.begin(), g.groups.end()));
+      if ((n.label == g.label && (n.branch || !g.branch) && groups_ok) ||
           (n.branch && storage::IsProperAncestorLabel(n.label, g.label))) {
         covered = true;
         break;
@@ -148,7 +156,7 @@ Status DbImpl::PlanView(const VisibleRequest& request, Perm perm, uint64_t finge
                         std::shared_ptr<const query::ScanView>* view) const {
   std::vector<query::Grant> grants;
   CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
-                                           request.direct_only, &grants));
+                                           request.direct_only, &grants, /*with_groups=*/true));
   const ReadContext* ctx = ReadContextOfThisThread();
   auto v = std::make_shared<query::ScanView>(ctx != nullptr ? ctx->snapshot : NewSnapshot(),
                                              std::move(grants), fingerprint);
@@ -215,7 +223,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
       if (view != nullptr) {
         std::vector<query::Grant> now;
         Status planned = query::PlanGrants(cat(), request.viewer, perm, request.within,
-                                           request.direct_only, &now);
+                                           request.direct_only, &now, /*with_groups=*/true);
         if (!planned.ok() || !StillCovered(view->grants(), now)) {
           views_.Erase(view_id);
           view = nullptr;
@@ -282,12 +290,31 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
     // No scan: sum the maintained counters over the disjoint grants.
     std::vector<query::Grant> grants;
     CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
-                                             request.direct_only, &grants));
+                                             request.direct_only, &grants, /*with_groups=*/true));
+    // Sparse grants (entity groups) are disjoint from the ranges and from
+    // each other's accounts: one group counts as its size; several groups
+    // of one account may overlap, so their union is counted by a merge of
+    // their member lists.
     int64_t total = 0;
-    for (const auto& g : grants) {
-      const auto& c = cat().account(g.account)->count(request.kind);
-      total += g.branch ? c.subtree : c.direct;
+    std::vector<query::Grant> merge;
+    for (auto& g : grants) {
+      if (g.groups.size() == 1) {
+        total += static_cast<int64_t>(cat().group(g.groups[0])->size);
+      } else if (!g.groups.empty()) {
+        merge.push_back(std::move(g));
+      } else {
+        const auto& c = cat().account(g.account)->count(request.kind);
+        total += g.branch ? c.subtree : c.direct;
+      }
     }
+    if (merge.empty()) return static_cast<uint64_t>(total);
+    const ReadContext* ctx = ReadContextOfThisThread();
+    auto view = std::make_shared<query::ScanView>(ctx != nullptr ? ctx->snapshot : NewSnapshot(),
+                                                  std::move(merge), 0);
+    scope.ReleaseCatalog();
+    query::ScanIterator it(store_.get(), std::move(view), filter, "");
+    for (; it.Valid(); it.Next()) ++total;
+    CANOPY_RETURN_IF_ERROR(it.status());
     return static_cast<uint64_t>(total);
   }
   std::shared_ptr<const query::ScanView> view;
@@ -312,7 +339,9 @@ Status DbImpl::FindTarget(const Actor& asker, Perm perm, std::string_view key,
     if (target->account == nullptr) {
       return Status::Corruption("entity '" + std::string(key) + "' has no owner");
     }
-    if (!query::SeesEntity(cat(), asker, kind, *target->account)) return EntityNotFound(kind, key);
+    bool sees = false;
+    CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(asker, kind, target->entity, *target->account, &sees));
+    if (!sees) return EntityNotFound(kind, key);
     return Status::Ok();
   }
   // An account-level permission: the key names an account.
@@ -344,7 +373,14 @@ StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
   Target target;
   CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
   if (u == nullptr) return true;  // the system actor
-  return query::PermsOn(cat(), *u, *target.account).Has(perm);
+  if (query::PermsOn(cat(), *u, *target.account).Has(perm)) return true;
+  if (target.entity == kNoId) return false;
+  EntityKind kind;
+  query::EntityAction action;
+  query::IsEntityPerm(perm, &kind, &action);
+  const query::GroupGrantNode* via = nullptr;
+  CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, perm, target.entity, &via));
+  return via != nullptr;
 }
 
 Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view key,
@@ -371,6 +407,31 @@ Status DbImpl::Explain(UserId user, std::string_view permission, std::string_vie
     explanation->reason = "the system actor may do anything";
   } else {
     *explanation = query::ExplainAccess(cat(), *u, perm, *target.account);
+    EntityKind kind;
+    query::EntityAction action;
+    if (!explanation->allowed && target.entity != kNoId &&
+        query::IsEntityPerm(perm, &kind, &action)) {
+      const query::GroupGrantNode* via = nullptr;
+      CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, perm, target.entity, &via));
+      if (via != nullptr) {
+        const query::GroupNode* ug = cat().group(via->user_group);
+        const query::GroupNode* t = cat().group(via->target);
+        const query::RoleNode* r = cat().role(via->role);
+        Explanation e;
+        e.allowed = true;
+        e.via_account = t->owner;
+        e.via_role = r->id;
+        e.via_role_name = r->name;
+        e.via_user_group = ug->id;
+        e.via_group = t->id;
+        e.path.push_back(target.account->key);
+        e.reason = "user '" + u->login + "' is in user group '" + ug->name + "', which has role " +
+                   r->name + " on " + EntityKindName(kind) + " group '" + t->name +
+                   "' of account " + query::Quote(*cat().account(t->owner)) + ", which holds " +
+                   EntityKindName(kind) + " '" + std::string(key) + "'";
+        *explanation = std::move(e);
+      }
+    }
   }
   explanation->owner = target.account->id;
   explanation->entity = target.entity;
@@ -409,6 +470,12 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   Target target;
   CANOPY_RETURN_IF_ERROR(FindTarget(request.viewer, perm, request.entity_key, &target));
   std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account);
+  if (target.entity != kNoId) {
+    EntityKind kind;
+    query::EntityAction action;
+    query::IsEntityPerm(perm, &kind, &action);
+    CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &all));
+  }
   std::erase_if(all, [&](const WhoCanItem& item) {
     return !query::SeesMembership(cat(), request.viewer, *cat().user(item.user),
                                   *cat().account(item.via_account));

@@ -181,6 +181,9 @@ Status DbImpl::RemoveUser(const Actor& actor, UserId id) {
       CANOPY_RETURN_IF_ERROR(LoadMembership(id, m.account, &mem));
       txn->Membership(&mem, nullptr);
     }
+    GroupEdits edits;
+    CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberUser, id, kNoId, &edits, txn));
+    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
     User u;
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
     txn->User(&u, nullptr);
@@ -481,7 +484,7 @@ Status DbImpl::DeleteRole(const Actor& actor, RoleId id) {
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kRoleManage, *cat().account(r->tenant)));
     if (r->uses > 0) {
       return Status::FailedPrecondition("role '" + r->name + "' is used by " +
-                                        std::to_string(r->uses) + " membership(s)");
+                                        std::to_string(r->uses) + " membership(s) or group grant(s)");
     }
     Role role;
     CANOPY_RETURN_IF_ERROR(LoadRole(id, &role));

@@ -3,6 +3,7 @@
 #include "query/access.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include "storage/labels.h"
@@ -29,20 +30,20 @@ bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target
 PermSet PermsOn(const Catalog& c, const UserNode& user, const AccountNode& a) {
   PermSet perms;
   if (user.disabled) return perms;
-  for (const auto& m : user.memberships) {
-    if (Covers(c, m, a)) perms.AddAll(c.role(m.role)->perms);
-  }
+  ForEachHeld(c, user, [&](const Held& h) {
+    if (Covers(c, h.m, a)) perms.AddAll(c.role(h.m.role)->perms);
+  });
   return perms;
 }
 
 PermSet BranchPermsOn(const Catalog& c, const UserNode& user, const AccountNode& a) {
   PermSet perms;
   if (user.disabled) return perms;
-  for (const auto& m : user.memberships) {
-    if (!m.branch) continue;
-    const AccountNode* ma = c.account(m.account);
-    if (Catalog::IsSelfOrAncestor(*ma, a)) perms.AddAll(c.role(m.role)->perms);
-  }
+  ForEachHeld(c, user, [&](const Held& h) {
+    if (!h.m.branch) return;
+    const AccountNode* ma = c.account(h.m.account);
+    if (Catalog::IsSelfOrAncestor(*ma, a)) perms.AddAll(c.role(h.m.role)->perms);
+  });
   return perms;
 }
 
@@ -171,7 +172,7 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
 }
 
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
-                  bool direct_only, std::vector<Grant>* out) {
+                  bool direct_only, std::vector<Grant>* out, bool with_groups) {
   out->clear();
   const AccountNode* w = nullptr;
   if (within != kNoId) {
@@ -183,25 +184,46 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
   }
   std::vector<Grant> grants;
   if (viewer.is_system()) {
-    for (AccountId r : c.roots) grants.push_back({c.account(r)->label, true, r});
+    for (AccountId r : c.roots) grants.push_back({c.account(r)->label, true, r, {}});
   } else {
     const UserNode* u = c.user(viewer.user());
     if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(viewer.user()));
     if (u->disabled) return Status::Ok();  // holds nothing
-    for (const auto& m : u->memberships) {
-      if (!c.role(m.role)->perms.Has(perm)) continue;
-      const AccountNode* a = c.account(m.account);
-      grants.push_back({a->label, m.branch, a->id});
+    ForEachHeld(c, *u, [&](const Held& h) {
+      if (!c.role(h.m.role)->perms.Has(perm)) return;
+      const AccountNode* a = c.account(h.m.account);
+      grants.push_back({a->label, h.m.branch, a->id, {}});
+    });
+    EntityKind kind;
+    EntityAction action;
+    if (with_groups && IsEntityPerm(perm, &kind, &action)) {
+      for (GroupId gid : u->groups) {
+        for (const GroupGrantNode& g : c.group(gid)->grants) {
+          if (g.target == kNoId || !c.role(g.role)->perms.Has(perm)) continue;
+          const GroupNode* t = c.group(g.target);
+          if (GroupEntityKind(t->kind) != kind || !GrantActive(c, g)) continue;
+          const AccountNode* a = c.account(t->owner);
+          grants.push_back({a->label, false, a->id, {t->id}});
+        }
+      }
     }
   }
   // Restrict to `within` and direct_only.
   std::vector<Grant> kept;
   for (auto& g : grants) {
+    if (w != nullptr && !g.groups.empty()) {
+      // A sparse grant stays when its account lies within (or is) `within`.
+      if (g.account == w->id ||
+          (!direct_only && storage::IsProperAncestorLabel(w->label, g.label))) {
+        kept.push_back(std::move(g));
+      }
+      continue;
+    }
     if (w != nullptr) {
       if (g.account == w->id || (g.branch && storage::IsProperAncestorLabel(g.label, w->label))) {
         // The grant covers `within` itself.
         bool branch = g.branch && !direct_only;
-        kept.push_back({w->label, branch, w->id});
+        kept.push_back({w->label, branch, w->id, {}});
         continue;
       }
       if (!storage::IsProperAncestorLabel(w->label, g.label) || direct_only) continue;
@@ -209,16 +231,31 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
     if (direct_only) g.branch = false;
     kept.push_back(std::move(g));
   }
-  // Sort by label, a branch grant before a direct one on the same account,
-  // then drop grants that lie inside a kept branch grant.
+  // Sort by label, a branch grant before a direct one on the same account
+  // and a sparse one last, then drop grants that lie inside a kept branch
+  // grant, sparse ones covered by a full direct grant, and merge the
+  // sparse grants of one account.
   std::sort(kept.begin(), kept.end(), [](const Grant& a, const Grant& b) {
     if (a.label != b.label) return a.label < b.label;
-    return a.branch > b.branch;
+    if (a.branch != b.branch) return a.branch > b.branch;
+    return a.groups.size() < b.groups.size();
   });
   std::string cover;  // the last kept branch grant's label; "" while none
   for (auto& g : kept) {
     if (!cover.empty() && storage::IsSelfOrAncestorLabel(cover, g.label)) continue;
     if (g.branch) cover = g.label;
+    if (!out->empty() && out->back().label == g.label) {
+      Grant& prev = out->back();
+      if (prev.groups.empty()) continue;  // a full range covers it (or is a duplicate)
+      if (g.groups.empty()) {
+        prev = std::move(g);  // cannot happen after the sort; kept for safety
+        continue;
+      }
+      prev.groups.insert(prev.groups.end(), g.groups.begin(), g.groups.end());
+      std::sort(prev.groups.begin(), prev.groups.end());
+      prev.groups.erase(std::unique(prev.groups.begin(), prev.groups.end()), prev.groups.end());
+      continue;
+    }
     out->push_back(std::move(g));
   }
   return Status::Ok();
@@ -233,19 +270,22 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
     return e;
   }
   // Prefer the membership closest to the owner.
-  const MembershipNode* best = nullptr;
+  std::optional<Held> best;
   const AccountNode* best_account = nullptr;
   std::vector<std::string> near_misses;
-  for (const auto& m : user.memberships) {
+  ForEachHeld(c, user, [&](const Held& h) {
+    const MembershipNode& m = h.m;
     const AccountNode* a = c.account(m.account);
     const RoleNode* r = c.role(m.role);
     bool covers = Covers(c, m, owner);
     if (covers && r->perms.Has(perm)) {
-      if (best_account == nullptr || a->depth > best_account->depth) {
-        best = &m;
+      // The closest; a membership of its own before a group's grant.
+      if (best_account == nullptr || a->depth > best_account->depth ||
+          (a->depth == best_account->depth && best->via != nullptr && h.via == nullptr)) {
+        best = h;
         best_account = a;
       }
-      continue;
+      return;
     }
     std::string why;
     if (!covers) {
@@ -257,16 +297,22 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
     } else {
       why = "role lacks " + PermName(perm);
     }
-    near_misses.push_back(r->name + " on " + Quote(*a) + (m.branch ? " (branch)" : "") + ": " +
-                          why);
-  }
-  if (best != nullptr) {
-    const RoleNode* r = c.role(best->role);
+    near_misses.push_back(r->name + " on " + Quote(*a) + (m.branch ? " (branch)" : "") +
+                          (h.via ? " through user group '" + c.group(h.via->user_group)->name + "'"
+                                 : "") +
+                          ": " + why);
+  });
+  if (best) {
+    const RoleNode* r = c.role(best->m.role);
     e.allowed = true;
     e.via_account = best_account->id;
     e.via_role = r->id;
     e.via_role_name = r->name;
-    e.via_branch = best->branch;
+    e.via_branch = best->m.branch;
+    if (best->via != nullptr) {
+      e.via_user_group = best->via->user_group;
+      e.via_group = best->via->target;
+    }
     std::vector<const AccountNode*> chain;
     for (const AccountNode* n = &owner; n != nullptr; n = c.account(n->parent)) {
       chain.push_back(n);
@@ -277,9 +323,15 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
                Quote(*best_account) +
                (best_account->id == owner.id ? "" : " with branch access, which contains " +
                                                         Quote(owner));
+    if (best->via != nullptr) {
+      e.reason += " through user group '" + c.group(best->via->user_group)->name + "'" +
+                  (best->via->target == kNoId
+                       ? std::string()
+                       : " (granted on account group '" + c.group(best->via->target)->name + "')");
+    }
     return e;
   }
-  e.reason = "no membership of user '" + user.login + "' grants " + PermName(perm) +
+  e.reason = "no membership or group of user '" + user.login + "' grants " + PermName(perm) +
              " on account " + Quote(owner);
   if (near_misses.empty()) {
     e.reason += " (the user has no memberships)";
@@ -306,6 +358,32 @@ std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNo
       if (!c.role(m->role)->perms.Has(perm)) continue;
       if (!seen.insert(uid).second) continue;
       out.push_back(WhoCanItem{uid, u->login, a->id, m->role, m->branch});
+    }
+  }
+  // Users reached through a user group's grant: generic grants of user
+  // groups owned on the path, and grants onto account groups holding an
+  // account on the path (a membership of the user's own, found above,
+  // comes first).
+  for (const AccountNode* a = &owner; a != nullptr; a = c.account(a->parent)) {
+    auto consider = [&](const GroupGrantNode& g, AccountId via) {
+      if (a != &owner && !g.branch) return;
+      if (!GrantActive(c, g)) return;
+      if (!c.role(g.role)->perms.Has(perm)) return;
+      for (UserId uid : c.group(g.user_group)->members) {
+        const UserNode* u = c.user(uid);
+        if (u->disabled || !seen.insert(uid).second) continue;
+        out.push_back(WhoCanItem{uid, u->login, via, g.role, g.branch, g.user_group, g.target});
+      }
+    };
+    for (GroupId gid : a->groups) {
+      const GroupNode* ug = c.group(gid);
+      if (ug->kind != GroupKind::kUser) continue;
+      for (const GroupGrantNode& g : ug->grants) {
+        if (g.target == kNoId) consider(g, a->id);
+      }
+    }
+    for (GroupId gid : a->in_groups) {
+      for (const GroupGrantNode& g : c.group(gid)->granted_to) consider(g, a->id);
     }
   }
   std::sort(out.begin(), out.end(),

@@ -22,6 +22,42 @@
 
 namespace canopy::query {
 
+// A role a user holds on an account: one of its memberships, or one it
+// holds through a user group's grant (`via` set): a generic grant on the
+// user group's owner, or a grant onto an account group for each of its
+// accounts. Entity group grants reach entities, not accounts: not here.
+struct Held {
+  MembershipNode m;
+  const GroupGrantNode* via = nullptr;
+};
+// Is grant g in force? A grant onto a group of another account than the
+// user group's owner (shared down) is only while its root tenant's
+// group_sharing is on.
+inline bool GrantActive(const Catalog& c, const GroupGrantNode& g) {
+  if (g.target == kNoId) return true;
+  const GroupNode* ug = c.group(g.user_group);
+  const GroupNode* t = c.group(g.target);
+  if (t->owner == ug->owner) return true;
+  return c.account(c.account(ug->owner)->tenant)->settings.group_sharing;
+}
+
+template <typename Fn>
+void ForEachHeld(const Catalog& c, const UserNode& user, Fn&& fn) {
+  for (const auto& m : user.memberships) fn(Held{m, nullptr});
+  for (GroupId gid : user.groups) {
+    const GroupNode* ug = c.group(gid);
+    for (const GroupGrantNode& g : ug->grants) {
+      if (g.target == kNoId) {
+        fn(Held{MembershipNode{ug->owner, g.role, g.branch}, &g});
+        continue;
+      }
+      const GroupNode* t = c.group(g.target);
+      if (t->kind != GroupKind::kAccount || !GrantActive(c, g)) continue;
+      for (uint64_t a : t->members) fn(Held{MembershipNode{a, g.role, g.branch}, &g});
+    }
+  }
+}
+
 // Does membership m grant anything on `target`?
 bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target);
 
@@ -78,13 +114,20 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
 // restricted to `within`'s subtree (kNoId: everywhere) and, with
 // direct_only, to the accounts themselves. Sorted by label and disjoint: no
 // range lies inside another.
+//
+// With `with_groups` (an entity permission), a grant may also be sparse:
+// `groups` not empty names the entity groups (all owned by `account`, so
+// their members lie in its direct range) whose members alone it reaches,
+// through the viewer's user groups' grants in force. A sparse grant is left
+// out when a kept range covers its account.
 struct Grant {
   std::string label;
   bool branch = false;
   AccountId account = kNoId;
+  std::vector<GroupId> groups;  // sorted; empty: the whole range
 };
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
-                  bool direct_only, std::vector<Grant>* out);
+                  bool direct_only, std::vector<Grant>* out, bool with_groups = false);
 
 // check() and explain() for an entity owned by `owner`.
 Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,

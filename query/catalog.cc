@@ -51,6 +51,7 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
   roots.clear();
   users.clear();
   roles.clear();
+  groups.clear();
   max_depth = store.format().max_depth;
 
   for (const auto& b : BuiltinRoles()) {
@@ -149,6 +150,57 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     AddMembership(uid, MembershipNode{aid, m.role, m.branch});
     return Status::Ok();
   }));
+
+  // Groups: records, then the members of user and account groups (entity
+  // group members stay on disk), then grants.
+  auto for_prefix = [&](char prefix, auto&& fn) -> Status {
+    const std::string lo(1, prefix), hi(1, static_cast<char>(prefix + 1));
+    auto it = store.NewIterator(storage::kGroups, snapshot, lo, hi, /*fill_cache=*/false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Slice k = (*it)->key();
+      rocksdb::Slice v = (*it)->value();
+      CANOPY_RETURN_IF_ERROR(fn(std::string_view(k.data() + 1, k.size() - 1),
+                                std::string_view(v.data(), v.size())));
+    }
+    return storage::FromRocks((*it)->status(), "load groups");
+  };
+  CANOPY_RETURN_IF_ERROR(for_prefix(storage::kGroupPrefix, [&](auto k, auto v) -> Status {
+    Group g;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroup(v, &g));
+    if (k.size() != 8 || storage::DecodeFixed64BE(k.data()) != g.id) {
+      return Bad("group record key does not match its id " + std::to_string(g.id));
+    }
+    AccountNode* o = mutable_account(g.owner);
+    if (o == nullptr) return Bad("group " + std::to_string(g.id) + " of a missing account");
+    groups[g.id] = GroupNode{g.id, g.owner, g.kind, g.name, g.size, {}, {}, {}};
+    o->groups.insert(std::lower_bound(o->groups.begin(), o->groups.end(), g.id), g.id);
+    return Status::Ok();
+  }));
+  for (auto& [id, g] : groups) {
+    if (g.kind != GroupKind::kUser && g.kind != GroupKind::kAccount) continue;
+    const std::string lo = storage::GroupMembersPrefix(id);
+    auto it = store.NewIterator(storage::kGroups, snapshot, lo, storage::PrefixSuccessor(lo),
+                                /*fill_cache=*/false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Slice k = (*it)->key();
+      if (k.size() != 17) return Bad("damaged group member key");
+      CANOPY_RETURN_IF_ERROR(AddGroupMember(id, storage::DecodeFixed64BE(k.data() + 9)));
+    }
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "load group members"));
+    if (g.members.size() != g.size) {
+      return Bad("group " + std::to_string(id) + " records " + std::to_string(g.size) +
+                 " members but holds " + std::to_string(g.members.size()));
+    }
+  }
+  CANOPY_RETURN_IF_ERROR(for_prefix(storage::kGroupGrantPrefix, [&](auto k, auto v) -> Status {
+    if (k.size() != 24) return Bad("damaged group grant key");
+    GroupGrant g;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroupGrant(v, &g));
+    return AddGroupGrant(GroupGrantNode{storage::DecodeFixed64BE(k.data()),
+                                        storage::DecodeFixed64BE(k.data() + 8),
+                                        storage::DecodeFixed64BE(k.data() + 16), g.branch});
+  }));
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqGroup, &last_group_id, snapshot));
 
   CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqAccount, &last_account_id, snapshot));
   CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqUser, &last_user_id, snapshot));
@@ -336,6 +388,63 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
           last_role_id = v;
         } else if (r.key == storage::kSeqRootOrdinal) {
           next_root_ordinal = v;
+        } else if (r.key == storage::kSeqGroup) {
+          last_group_id = v;
+        }
+        break;
+      }
+      case RecordType::kGroup: {
+        const auto* gp = std::get_if<Group>(deleted ? &r.before_record : &r.after_record);
+        if (gp == nullptr) return Bad("a group change without its record");
+        const Group& g = *gp;
+        GroupNode* n = mutable_group(g.id);
+        if (deleted) {
+          if (n == nullptr) return Bad("change deletes missing group " + std::to_string(g.id));
+          if (!n->members.empty() || !n->grants.empty() || !n->granted_to.empty()) {
+            return Bad("change deletes group " + std::to_string(g.id) +
+                       " that still has members or grants");
+          }
+          if (AccountNode* o = mutable_account(n->owner)) {
+            auto it = std::lower_bound(o->groups.begin(), o->groups.end(), g.id);
+            if (it != o->groups.end() && *it == g.id) o->groups.erase(it);
+          }
+          groups.erase(g.id);
+          break;
+        }
+        AccountNode* o = mutable_account(g.owner);
+        if (o == nullptr) return Bad("change puts group " + std::to_string(g.id) + " in a missing account");
+        if (created != (n == nullptr)) return Bad("change to group " + std::to_string(g.id) + " does not fit");
+        if (n == nullptr) {
+          n = &groups[g.id];
+          n->id = g.id;
+          o->groups.insert(std::lower_bound(o->groups.begin(), o->groups.end(), g.id), g.id);
+        } else if (n->owner != g.owner || n->kind != g.kind) {
+          return Bad("change moves group " + std::to_string(g.id));
+        }
+        n->owner = g.owner;
+        n->kind = g.kind;
+        n->name = g.name;
+        n->size = g.size;
+        break;
+      }
+      case RecordType::kGroupMember: {
+        if (r.key.size() != 16) return Bad("damaged group member key in a change");
+        const GroupId gid = storage::DecodeFixed64BE(r.key.data());
+        const uint64_t member = storage::DecodeFixed64BE(r.key.data() + 8);
+        const GroupNode* g = group(gid);
+        if (g == nullptr) return Bad("member change of missing group " + std::to_string(gid));
+        if (g->kind != GroupKind::kUser && g->kind != GroupKind::kAccount) break;  // on disk only
+        if (!created) RemoveGroupMember(gid, member);
+        if (!deleted) CANOPY_RETURN_IF_ERROR(AddGroupMember(gid, member));
+        break;
+      }
+      case RecordType::kGroupGrant: {
+        const auto* gp = std::get_if<GroupGrant>(deleted ? &r.before_record : &r.after_record);
+        if (gp == nullptr) return Bad("a group grant change without its record");
+        if (!created) RemoveGroupGrant(gp->user_group, gp->role, gp->target);
+        if (!deleted) {
+          CANOPY_RETURN_IF_ERROR(
+              AddGroupGrant(GroupGrantNode{gp->user_group, gp->role, gp->target, gp->branch}));
         }
         break;
       }
@@ -353,6 +462,86 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
     }
   }
   return Status::Ok();
+}
+
+const GroupGrantNode* Catalog::grant(GroupId user_group, RoleId role, GroupId target) const {
+  const GroupNode* g = group(user_group);
+  if (g == nullptr) return nullptr;
+  for (const auto& x : g->grants) {
+    if (x.role == role && x.target == target) return &x;
+  }
+  return nullptr;
+}
+
+namespace {
+template <typename T>
+void InsertSorted(std::vector<T>& v, T x) {
+  auto it = std::lower_bound(v.begin(), v.end(), x);
+  if (it == v.end() || *it != x) v.insert(it, x);
+}
+template <typename T>
+void EraseSorted(std::vector<T>& v, T x) {
+  auto it = std::lower_bound(v.begin(), v.end(), x);
+  if (it != v.end() && *it == x) v.erase(it);
+}
+}  // namespace
+
+Status Catalog::AddGroupMember(GroupId gid, uint64_t member) {
+  GroupNode* g = mutable_group(gid);
+  if (g->kind == GroupKind::kUser) {
+    UserNode* u = mutable_user(member);
+    if (u == nullptr) return Bad("group " + std::to_string(gid) + " holds missing user " + std::to_string(member));
+    InsertSorted(u->groups, gid);
+  } else {
+    AccountNode* a = mutable_account(member);
+    if (a == nullptr) {
+      return Bad("group " + std::to_string(gid) + " holds missing account " + std::to_string(member));
+    }
+    InsertSorted(a->in_groups, gid);
+  }
+  InsertSorted(g->members, member);
+  return Status::Ok();
+}
+
+void Catalog::RemoveGroupMember(GroupId gid, uint64_t member) {
+  GroupNode* g = mutable_group(gid);
+  EraseSorted(g->members, member);
+  if (g->kind == GroupKind::kUser) {
+    if (UserNode* u = mutable_user(member)) EraseSorted(u->groups, gid);
+  } else if (AccountNode* a = mutable_account(member)) {
+    EraseSorted(a->in_groups, gid);
+  }
+}
+
+Status Catalog::AddGroupGrant(const GroupGrantNode& x) {
+  GroupNode* ug = mutable_group(x.user_group);
+  if (ug == nullptr || ug->kind != GroupKind::kUser || role(x.role) == nullptr) {
+    return Bad("group grant of a missing user group or role");
+  }
+  if (x.target != kNoId) {
+    GroupNode* t = mutable_group(x.target);
+    if (t == nullptr || t->kind == GroupKind::kUser) return Bad("group grant onto a missing group");
+    t->granted_to.push_back(x);
+  }
+  ug->grants.push_back(x);
+  roles[x.role].uses += 1;
+  return Status::Ok();
+}
+
+void Catalog::RemoveGroupGrant(GroupId user_group, RoleId role_id, GroupId target) {
+  auto drop = [&](std::vector<GroupGrantNode>& v) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it->user_group == user_group && it->role == role_id && it->target == target) {
+        v.erase(it);
+        return true;
+      }
+    }
+    return false;
+  };
+  GroupNode* ug = mutable_group(user_group);
+  if (ug == nullptr || !drop(ug->grants)) return;
+  if (GroupNode* t = mutable_group(target)) drop(t->granted_to);
+  roles[role_id].uses -= 1;
 }
 
 void Catalog::AddMembership(UserId uid, const MembershipNode& m) {

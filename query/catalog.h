@@ -54,6 +54,8 @@ struct AccountNode {
   std::vector<AccountId> children;  // in label (creation) order
   std::vector<UserId> members;      // users with a membership here, sorted
   std::array<KindCounts, 5> counts{};  // indexed by EntityKind (1..4)
+  std::vector<GroupId> groups;         // groups it owns, sorted
+  std::vector<GroupId> in_groups;      // account groups holding it, sorted
   int64_t descendants = 0;             // sub-accounts at every level below
 
   KindCounts& count(EntityKind k) { return counts[static_cast<int>(k)]; }
@@ -72,6 +74,26 @@ struct UserNode {
   bool disabled = false;
   std::string login;
   std::vector<MembershipNode> memberships;  // sorted by account
+  std::vector<GroupId> groups;              // user groups holding it, sorted
+};
+
+struct GroupGrantNode {
+  GroupId user_group = kNoId;
+  RoleId role = kNoId;
+  GroupId target = kNoId;  // kNoId: generic (on the user group's owner)
+  bool branch = false;
+};
+
+struct GroupNode {
+  GroupId id = kNoId;
+  AccountId owner = kNoId;
+  GroupKind kind = GroupKind::kDevice;
+  std::string name;
+  uint64_t size = 0;
+  // User and account groups only (entity group members stay on disk).
+  std::vector<uint64_t> members;  // sorted
+  std::vector<GroupGrantNode> grants;      // user groups: the grants they hold
+  std::vector<GroupGrantNode> granted_to;  // entity and account groups: grants onto them
 };
 
 struct RoleNode {
@@ -98,12 +120,14 @@ struct Catalog {
   std::vector<AccountId> roots;  // in label (creation) order
   std::unordered_map<UserId, UserNode> users;
   std::unordered_map<RoleId, RoleNode> roles;
+  std::unordered_map<GroupId, GroupNode> groups;
   // Sequences: the last id handed out, and the next root ordinal.
   uint64_t last_account_id = 0;
   uint64_t last_user_id = 0;
   uint64_t last_entity_id = 0;
   uint64_t last_role_id = kFirstCustomRoleId - 1;
   uint64_t next_root_ordinal = 0;
+  uint64_t last_group_id = 0;
 
   // Reads the whole stored state: the latest one, or the state of
   // `snapshot` when it is not null. Corruption when stored records
@@ -129,6 +153,12 @@ struct Catalog {
     return it == roles.end() ? nullptr : &it->second;
   }
   const MembershipNode* membership(UserId user, AccountId account) const;
+  const GroupNode* group(GroupId id) const {
+    auto it = groups.find(id);
+    return it == groups.end() ? nullptr : &it->second;
+  }
+  // The grant (user_group, role, target), or null.
+  const GroupGrantNode* grant(GroupId user_group, RoleId role, GroupId target) const;
 
   // Is `a` the account `d` or one of its ancestors?
   static bool IsSelfOrAncestor(const AccountNode& a, const AccountNode& d);
@@ -150,6 +180,15 @@ struct Catalog {
     auto it = users.find(id);
     return it == users.end() ? nullptr : &it->second;
   }
+  GroupNode* mutable_group(GroupId id) {
+    auto it = groups.find(id);
+    return it == groups.end() ? nullptr : &it->second;
+  }
+  // Group members and grants (keep both directions and role uses in step).
+  Status AddGroupMember(GroupId group, uint64_t member);
+  void RemoveGroupMember(GroupId group, uint64_t member);
+  Status AddGroupGrant(const GroupGrantNode& g);
+  void RemoveGroupGrant(GroupId user_group, RoleId role, GroupId target);
   // Adds or removes a membership (keeps members, role uses in step).
   void AddMembership(UserId user, const MembershipNode& m);
   void RemoveMembership(UserId user, AccountId account);

@@ -14,7 +14,8 @@ constexpr std::array<const char*, static_cast<int>(Perm::kFirstEntityPerm)> kAcc
     "account.delete", "account.move",   "account.manage_sub_accounts",
     "access.grant",   "user.read",      "user.invite",
     "user.update",    "user.remove",    "role.manage",
-    "audit.read"};
+    "audit.read",     "group.read",     "group.write",
+    "group.share"};
 constexpr std::array<const char*, 4> kActionNames = {"read", "write", "assign", "delete"};
 
 struct FronteggName {

@@ -32,6 +32,9 @@ enum class Perm : uint8_t {
   kUserRemove,
   kRoleManage,
   kAuditRead,  // read the change log's entries touching the account (audit)
+  kGroupRead,   // see the account's groups, their members and grants
+  kGroupWrite,  // create, rename, delete the account's groups; add and remove members
+  kGroupShare,  // share the account's groups down to user groups of sub-accounts
   kFirstEntityPerm,  // then 4 per entity kind: read, write, assign, delete
 };
 

@@ -24,9 +24,31 @@ ScanIterator::ScanIterator(const storage::Store* store, std::shared_ptr<const Sc
 
 bool ScanIterator::OpenGrant(size_t g) {
   it_.reset();
+  group_its_.clear();
+  sparse_ = false;
   if (g >= view_->grants().size()) return false;
   const uint8_t kind = static_cast<uint8_t>(filter_.kind);
   const Grant& grant = view_->grants()[g];
+  if (!grant.groups.empty()) {
+    // Members of the account's entity groups: their index keys all lie in
+    // the account's direct range, in id order.
+    sparse_ = true;
+    uint64_t first = 0;
+    const std::string lower = storage::IndexRangeStart(kind, grant.label, false);
+    if (!resume_after_.empty() && resume_after_ >= lower &&
+        resume_after_.size() == lower.size() + 8 &&
+        resume_after_.compare(0, lower.size(), lower) == 0) {
+      first = storage::DecodeFixed64BE(resume_after_.data() + lower.size()) + 1;
+    }
+    for (GroupId gid : grant.groups) {
+      const std::string prefix = storage::GroupMembersPrefix(gid);
+      group_its_.push_back(store_->NewIterator(storage::kGroups, view_->snapshot(),
+                                               storage::GroupMemberKey(gid, first),
+                                               storage::PrefixSuccessor(prefix)));
+      (*group_its_.back())->SeekToFirst();
+    }
+    return true;
+  }
   std::string lower = storage::IndexRangeStart(kind, grant.label, grant.branch);
   std::string upper = storage::IndexRangeLimit(kind, grant.label, grant.branch);
   it_ = store_->NewIterator(storage::kVisibility, view_->snapshot(), lower, upper);
@@ -41,11 +63,65 @@ bool ScanIterator::OpenGrant(size_t g) {
   return true;
 }
 
+bool ScanIterator::NextSparse() {
+  uint64_t id = 0;
+  bool any = false;
+  for (auto& it : group_its_) {
+    if (!(*it)->Valid()) {
+      if (!(*it)->status().ok()) {
+        status_ = storage::FromRocks((*it)->status(), "scan group members");
+        return false;
+      }
+      continue;
+    }
+    rocksdb::Slice k = (*it)->key();
+    if (k.size() != 17) {
+      status_ = Status::Corruption("a group member key is damaged");
+      return false;
+    }
+    const uint64_t m = storage::DecodeFixed64BE(k.data() + 9);
+    if (!any || m < id) id = m;
+    any = true;
+  }
+  if (!any) return false;
+  for (auto& it : group_its_) {
+    if ((*it)->Valid() && storage::DecodeFixed64BE((*it)->key().data() + 9) == id) (*it)->Next();
+  }
+  const Grant& grant = view_->grants()[grant_];
+  sparse_key_ = storage::IndexKey(static_cast<uint8_t>(filter_.kind), grant.label, id);
+  Status s = store_->Get(storage::kVisibility, sparse_key_, &sparse_value_, view_->snapshot());
+  if (!s.ok()) {
+    status_ = s.IsNotFound() ? Status::Corruption("group member " + std::to_string(id) +
+                                                  " is not in its owner's visibility index")
+                             : s;
+    return false;
+  }
+  return true;
+}
+
 void ScanIterator::Settle() {
   valid_ = false;
-  while (it_ != nullptr) {
+  while (sparse_ || it_ != nullptr) {
+    if (sparse_) {
+      while (NextSparse()) {
+        if (Matches(sparse_key_, sparse_value_)) {
+          valid_ = true;
+          return;
+        }
+        if (!status_.ok()) return;
+      }
+      if (!status_.ok()) {
+        group_its_.clear();
+        sparse_ = false;
+        return;
+      }
+      OpenGrant(++grant_);
+      continue;
+    }
     while ((*it_)->Valid()) {
-      if (Matches()) {
+      rocksdb::Slice k = (*it_)->key();
+      rocksdb::Slice v = (*it_)->value();
+      if (Matches(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) {
         valid_ = true;
         return;
       }
@@ -61,13 +137,11 @@ void ScanIterator::Settle() {
   }
 }
 
-bool ScanIterator::Matches() {
-  rocksdb::Slice k = (*it_)->key();
-  rocksdb::Slice v = (*it_)->value();
-  if (k.size() < 11 ||
-      !storage::DecodeIndexValue(std::string_view(v.data(), v.size()), &value_)) {
+bool ScanIterator::Matches(std::string_view k, std::string_view v) {
+  if (k.size() < 11 || !storage::DecodeIndexValue(v, &value_)) {
     status_ = Status::Corruption("visibility index entry is damaged");
     it_.reset();
+    sparse_ = false;
     return false;
   }
   id_ = storage::DecodeFixed64BE(k.data() + k.size() - 8);
@@ -84,6 +158,7 @@ bool ScanIterator::Matches() {
     if (!s.ok()) {
       status_ = s.WithContext("entity " + std::to_string(id_) + " of the visibility index");
       it_.reset();
+      sparse_ = false;
       return false;
     }
     auto a = e.attributes.find(filter_.attribute->name);
@@ -94,11 +169,12 @@ bool ScanIterator::Matches() {
 
 void ScanIterator::Next() {
   if (!valid_) return;
-  (*it_)->Next();
+  if (!sparse_) (*it_)->Next();
   Settle();
 }
 
 std::string_view ScanIterator::index_key() const {
+  if (sparse_) return sparse_key_;
   rocksdb::Slice k = (*it_)->key();
   return {k.data(), k.size()};
 }

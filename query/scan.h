@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "canopy/query.h"
 #include "query/cursor.h"
@@ -52,7 +53,12 @@ class ScanIterator final : public VisibleIterator {
   // opening the next grants' iterators as needed.
   void Settle();
   bool OpenGrant(size_t g);
-  bool Matches();
+  bool Matches(std::string_view k, std::string_view v);
+  // A sparse grant (entity groups): moves to the next member of the union
+  // of its groups (in id order, each once) and reads its index entry into
+  // sparse_key_ / sparse_value_. False when they are exhausted (or on an
+  // error, in status_).
+  bool NextSparse();
 
   const storage::Store* store_;
   std::shared_ptr<const ScanView> view_;
@@ -60,6 +66,11 @@ class ScanIterator final : public VisibleIterator {
   std::string resume_after_;
   size_t grant_ = 0;
   std::unique_ptr<storage::Store::BoundedIterator> it_;
+  // A sparse grant's member iterators, one per group, and its current entry.
+  bool sparse_ = false;
+  std::vector<std::unique_ptr<storage::Store::BoundedIterator>> group_its_;
+  std::string sparse_key_;
+  std::string sparse_value_;
   bool valid_ = false;
   EntityId id_ = kNoId;
   storage::IndexValue value_;

@@ -33,6 +33,9 @@ const char* RecordTypeName(RecordType t) {
     case RecordType::kMembership: return "membership";
     case RecordType::kRole: return "role";
     case RecordType::kMeta: return "meta";
+    case RecordType::kGroup: return "group";
+    case RecordType::kGroupMember: return "group_member";
+    case RecordType::kGroupGrant: return "group_grant";
   }
   return "?";
 }
@@ -82,6 +85,31 @@ Status DecodeRecord(RecordType type, std::string_view key, std::string_view byte
       if (bytes.size() != 8) return Status::Corruption("change set: damaged meta value");
       *out = std::monostate();
       return Status::Ok();
+    case RecordType::kGroup: {
+      Group g;
+      CANOPY_RETURN_IF_ERROR(DecodeGroup(bytes, &g));
+      *out = std::move(g);
+      return Status::Ok();
+    }
+    case RecordType::kGroupMember: {
+      if (key.size() != 16) return Status::Corruption("change set: damaged group member key");
+      GroupMemberRecord m;
+      CANOPY_RETURN_IF_ERROR(DecodeGroupMember(bytes, &m));
+      m.group = DecodeFixed64BE(key.data());
+      m.member = DecodeFixed64BE(key.data() + 8);
+      *out = std::move(m);
+      return Status::Ok();
+    }
+    case RecordType::kGroupGrant: {
+      if (key.size() != 24) return Status::Corruption("change set: damaged group grant key");
+      GroupGrant g;
+      CANOPY_RETURN_IF_ERROR(DecodeGroupGrant(bytes, &g));
+      g.user_group = DecodeFixed64BE(key.data());
+      g.role = DecodeFixed64BE(key.data() + 8);
+      g.target = DecodeFixed64BE(key.data() + 16);
+      *out = std::move(g);
+      return Status::Ok();
+    }
   }
   return Status::Corruption("change set: unknown record type");
 }
@@ -173,7 +201,7 @@ Status DecodeLogEntry(std::string_view bytes, LogEntry* e) {
     e->changes.records.reserve(r->records()->size());
     for (const auto* c : *r->records()) {
       RecordChange rc;
-      if (c->type() < 1 || c->type() > static_cast<uint8_t>(RecordType::kMeta)) {
+      if (c->type() < 1 || c->type() > kLastRecordType) {
         return Status::Corruption("change-log entry " + std::to_string(e->revision) +
                                   " has an unknown record type " + std::to_string(c->type()));
       }

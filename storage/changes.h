@@ -41,11 +41,16 @@ enum class RecordType : uint8_t {
   kMembership = 4,  // key: u64 user id, u64 account id; MembershipRecord
   kRole = 5,        // key: u64 role id; RoleRecord
   kMeta = 6,        // key: meta name ("seq.account"...); u64 BE value
+  kGroup = 7,       // key: u64 group id; GroupRecord
+  kGroupMember = 8, // key: u64 group id, u64 member id; GroupMemberRecord
+  kGroupGrant = 9,  // key: u64 user group, u64 role, u64 target group; GroupGrantRecord
 };
+inline constexpr uint8_t kLastRecordType = 9;
 const char* RecordTypeName(RecordType t);  // "account", "entity", ...
 
 // A record in its in-memory form (none for meta values).
-using Record = std::variant<std::monostate, AccountRecord, Entity, User, Membership, Role>;
+using Record = std::variant<std::monostate, AccountRecord, Entity, User, Membership, Role, Group,
+                            GroupMemberRecord, GroupGrant>;
 
 struct RecordChange {
   RecordType type = RecordType::kMeta;

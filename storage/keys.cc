@@ -12,8 +12,54 @@ const char* CfName(int cf) {
   static const char* const kNames[kNumCfs] = {
       "default",  "meta",        "accounts",   "account_keys", "tree",        "entities",
       "entity_keys", "unit_ids", "visibility", "counters",     "users",       "user_logins",
-      "user_homes",  "memberships", "members",  "roles",        "role_names",  "changes"};
+      "user_homes",  "memberships", "members",  "roles",        "role_names",  "changes",
+      "groups"};
   return (cf >= 0 && cf < kNumCfs) ? kNames[cf] : "?";
+}
+
+MemberClass MemberClassOf(uint8_t group_kind) {
+  if (group_kind == 5) return kMemberUser;
+  if (group_kind == 6) return kMemberAccount;
+  return kMemberEntity;
+}
+
+std::string GroupKey(uint64_t group) {
+  std::string k(1, kGroupPrefix);
+  PutFixed64BE(&k, group);
+  return k;
+}
+
+std::string GroupMemberKey(uint64_t group, uint64_t member) {
+  std::string k = GroupMembersPrefix(group);
+  PutFixed64BE(&k, member);
+  return k;
+}
+
+std::string GroupMembersPrefix(uint64_t group) {
+  std::string k(1, kGroupMemberPrefix);
+  PutFixed64BE(&k, group);
+  return k;
+}
+
+std::string MemberGroupKey(MemberClass c, uint64_t member, uint64_t group) {
+  std::string k = MemberGroupsPrefix(c, member);
+  PutFixed64BE(&k, group);
+  return k;
+}
+
+std::string MemberGroupsPrefix(MemberClass c, uint64_t member) {
+  std::string k(1, kMemberGroupPrefix);
+  k.push_back(static_cast<char>(c));
+  PutFixed64BE(&k, member);
+  return k;
+}
+
+std::string GroupGrantKey(uint64_t user_group, uint64_t role, uint64_t target) {
+  std::string k(1, kGroupGrantPrefix);
+  PutFixed64BE(&k, user_group);
+  PutFixed64BE(&k, role);
+  PutFixed64BE(&k, target);
+  return k;
 }
 
 bool DecodeEntityKeyValue(std::string_view v, uint64_t* entity, uint64_t* owner) {

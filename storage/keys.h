@@ -22,6 +22,10 @@
 //   roles          role id                               RoleRecord
 //   role_names     tenant id, name                       role id
 //   changes        revision [, chunk]                    LogEntry (storage/changes.h)
+//   groups         'g' group id                          GroupRecord       (since format 3)
+//                  'm' group id, member id               GroupMemberRecord
+//                  'r' class(1), member id, group id     (empty): member -> its groups
+//                  'a' user group, role, target group    GroupGrantRecord
 
 #ifndef CANOPY_STORAGE_KEYS_H_
 #define CANOPY_STORAGE_KEYS_H_
@@ -54,6 +58,7 @@ enum Cf : int {
   kRoles,
   kRoleNames,
   kChanges,  // the change log (storage/changes.h); since format 2
+  kGroups,   // groups, their members and grants; since format 3
   kNumCfs,
 };
 const char* CfName(int cf);
@@ -65,6 +70,7 @@ inline constexpr std::string_view kSeqUser = "seq.user";
 inline constexpr std::string_view kSeqEntity = "seq.entity";
 inline constexpr std::string_view kSeqRole = "seq.role";
 inline constexpr std::string_view kSeqRootOrdinal = "seq.root_ordinal";
+inline constexpr std::string_view kSeqGroup = "seq.group";
 // "log.id", "log.first": see storage/changes.h.
 
 inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
@@ -75,6 +81,23 @@ inline std::string PairKey(uint64_t a, uint64_t b) {
   PutFixed64BE(&k, b);
   return k;
 }
+
+// groups: one key space, four kinds of key told apart by their first byte.
+inline constexpr char kGroupPrefix = 'g';
+inline constexpr char kGroupMemberPrefix = 'm';
+inline constexpr char kMemberGroupPrefix = 'r';
+inline constexpr char kGroupGrantPrefix = 'a';
+// The id space of a member ('r' keys): entity, user or account.
+enum MemberClass : uint8_t { kMemberEntity = 1, kMemberUser = 2, kMemberAccount = 3 };
+MemberClass MemberClassOf(uint8_t group_kind);
+std::string GroupKey(uint64_t group);
+std::string GroupMemberKey(uint64_t group, uint64_t member);
+// The first key of `group`'s members (all share this prefix).
+std::string GroupMembersPrefix(uint64_t group);
+std::string MemberGroupKey(MemberClass c, uint64_t member, uint64_t group);
+// The prefix of every 'r' key of one member.
+std::string MemberGroupsPrefix(MemberClass c, uint64_t member);
+std::string GroupGrantKey(uint64_t user_group, uint64_t role, uint64_t target);
 
 // entity_keys: kind(1) key.
 inline std::string EntityKeyKey(uint8_t kind, std::string_view key) {

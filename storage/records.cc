@@ -11,6 +11,9 @@
 
 #include "storage/schema/account_generated.h"
 #include "storage/schema/entity_generated.h"
+#include "storage/schema/group_generated.h"
+#include "storage/schema/group_grant_generated.h"
+#include "storage/schema/group_member_generated.h"
 #include "storage/schema/membership_generated.h"
 #include "storage/schema/meta_generated.h"
 #include "storage/schema/role_generated.h"
@@ -89,6 +92,7 @@ std::string EncodeAccount(const AccountRecord& r) {
   rb.add_attributes(attrs);
   rb.add_sub_account_management(a.settings.sub_account_management);
   rb.add_sub_account_access(static_cast<uint8_t>(a.settings.sub_account_access));
+  rb.add_group_sharing(a.settings.group_sharing);
   b.Finish(rb.Finish(), fb::AccountRecordIdentifier());
   return Finish(b);
 }
@@ -113,6 +117,7 @@ Status DecodeAccount(std::string_view bytes, AccountRecord* r) {
   ReadAttributes(fr->attributes(), &a.attributes);
   a.settings.sub_account_management = fr->sub_account_management();
   a.settings.sub_account_access = static_cast<SubAccountAccess>(fr->sub_account_access());
+  a.settings.group_sharing = fr->group_sharing();
   r->label.assign(reinterpret_cast<const char*>(fr->label()->data()), fr->label()->size());
   r->next_child_ordinal = fr->next_child_ordinal();
   return Status::Ok();
@@ -251,6 +256,89 @@ Status DecodeRole(std::string_view bytes, Role* r) {
   return Status::Ok();
 }
 
+std::string EncodeGroup(const Group& g) {
+  FlatBufferBuilder b(128);
+  auto name = b.CreateString(g.name);
+  fb::GroupRecordBuilder rb(b);
+  rb.add_id(g.id);
+  rb.add_owner(g.owner);
+  rb.add_kind(static_cast<uint8_t>(g.kind));
+  rb.add_name(name);
+  rb.add_size(g.size);
+  rb.add_created_us(g.created_us);
+  rb.add_updated_us(g.updated_us);
+  b.Finish(rb.Finish(), fb::GroupRecordIdentifier());
+  return Finish(b);
+}
+
+namespace {
+bool ValidGroupKind(uint8_t k) { return k >= 1 && k <= 6; }
+}  // namespace
+
+Status DecodeGroup(std::string_view bytes, Group* g) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::GroupRecord>(bytes, &scratch, fb::GroupRecordIdentifier(),
+                                             fb::VerifyGroupRecordBuffer, "group", &s);
+  if (!fr) return s;
+  if (!ValidGroupKind(fr->kind())) return Status::Corruption("stored group record has an unknown kind");
+  g->id = fr->id();
+  g->owner = fr->owner();
+  g->kind = static_cast<GroupKind>(fr->kind());
+  g->name = fr->name()->str();
+  g->size = fr->size();
+  g->created_us = fr->created_us();
+  g->updated_us = fr->updated_us();
+  return Status::Ok();
+}
+
+std::string EncodeGroupMember(const GroupMemberRecord& m) {
+  FlatBufferBuilder b(64);
+  fb::GroupMemberRecordBuilder rb(b);
+  rb.add_kind(static_cast<uint8_t>(m.kind));
+  rb.add_created_us(m.created_us);
+  b.Finish(rb.Finish(), fb::GroupMemberRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeGroupMember(std::string_view bytes, GroupMemberRecord* m) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::GroupMemberRecord>(bytes, &scratch,
+                                                   fb::GroupMemberRecordIdentifier(),
+                                                   fb::VerifyGroupMemberRecordBuffer,
+                                                   "group member", &s);
+  if (!fr) return s;
+  if (!ValidGroupKind(fr->kind())) {
+    return Status::Corruption("stored group member record has an unknown kind");
+  }
+  m->kind = static_cast<GroupKind>(fr->kind());
+  m->created_us = fr->created_us();
+  return Status::Ok();
+}
+
+std::string EncodeGroupGrant(const GroupGrant& g) {
+  FlatBufferBuilder b(64);
+  fb::GroupGrantRecordBuilder rb(b);
+  rb.add_branch(g.branch);
+  rb.add_created_us(g.created_us);
+  b.Finish(rb.Finish(), fb::GroupGrantRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeGroupGrant(std::string_view bytes, GroupGrant* g) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::GroupGrantRecord>(bytes, &scratch,
+                                                  fb::GroupGrantRecordIdentifier(),
+                                                  fb::VerifyGroupGrantRecordBuffer,
+                                                  "group grant", &s);
+  if (!fr) return s;
+  g->branch = fr->branch();
+  g->created_us = fr->created_us();
+  return Status::Ok();
+}
+
 std::string EncodeFormat(const FormatRecord& f) {
   FlatBufferBuilder b(128);
   auto magic = b.CreateString(f.magic);
@@ -321,6 +409,7 @@ Status AccountJson(std::string_view bytes, std::string* out) {
       .Bool("sub_account_management", fr->sub_account_management())
       .Str("sub_account_access",
            SubAccountAccessName(static_cast<SubAccountAccess>(fr->sub_account_access())));
+  if (fr->group_sharing()) o.Bool("group_sharing", true);
   AttributesJson(&o, fr->attributes());
   o.Int("created_us", fr->created_us()).Int("updated_us", fr->updated_us());
   *out = o.Take();
@@ -401,6 +490,47 @@ Status RoleJson(std::string_view bytes, std::string* out) {
   JsonObject o;
   o.Uint("id", fr->id()).Uint("tenant", fr->tenant()).Str("name", View(fr->name()));
   o.Raw("permissions", perms);
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status GroupJson(std::string_view bytes, std::string* out) {
+  Group g;
+  CANOPY_RETURN_IF_ERROR(DecodeGroup(bytes, &g));
+  JsonObject o;
+  o.Uint("id", g.id)
+      .Str("kind", GroupKindName(g.kind))
+      .Str("name", g.name)
+      .Uint("owner", g.owner)
+      .Uint("size", g.size)
+      .Int("created_us", g.created_us)
+      .Int("updated_us", g.updated_us);
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status GroupMemberJson(std::string_view bytes, uint64_t group, uint64_t member, std::string* out) {
+  GroupMemberRecord m;
+  CANOPY_RETURN_IF_ERROR(DecodeGroupMember(bytes, &m));
+  JsonObject o;
+  o.Uint("group", group)
+      .Uint("member", member)
+      .Str("kind", GroupKindName(m.kind))
+      .Int("created_us", m.created_us);
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status GroupGrantJson(std::string_view bytes, uint64_t user_group, uint64_t role,
+                      uint64_t target, std::string* out) {
+  GroupGrant g;
+  CANOPY_RETURN_IF_ERROR(DecodeGroupGrant(bytes, &g));
+  JsonObject o;
+  o.Uint("user_group", user_group)
+      .Uint("role", role)
+      .Uint("target", target)
+      .Bool("branch", g.branch)
+      .Int("created_us", g.created_us);
   *out = o.Take();
   return Status::Ok();
 }

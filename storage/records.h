@@ -48,6 +48,29 @@ Status UserJson(std::string_view bytes, std::string* out);
 Status MembershipJson(std::string_view bytes, uint64_t user, uint64_t account, std::string* out);
 Status RoleJson(std::string_view bytes, std::string* out);
 
+std::string EncodeGroup(const Group& g);
+Status DecodeGroup(std::string_view bytes, Group* g);
+
+// A group member: group and member are its key; the record names the
+// group's kind (so the member's id space) and the time it was added.
+struct GroupMemberRecord {
+  GroupId group = kNoId;
+  uint64_t member = 0;
+  GroupKind kind = GroupKind::kDevice;
+  int64_t created_us = 0;
+};
+std::string EncodeGroupMember(const GroupMemberRecord& m);
+Status DecodeGroupMember(std::string_view bytes, GroupMemberRecord* m);
+
+// A group grant: user group, role and target are its key.
+std::string EncodeGroupGrant(const GroupGrant& g);
+Status DecodeGroupGrant(std::string_view bytes, GroupGrant* g);
+
+Status GroupJson(std::string_view bytes, std::string* out);
+Status GroupMemberJson(std::string_view bytes, uint64_t group, uint64_t member, std::string* out);
+Status GroupGrantJson(std::string_view bytes, uint64_t user_group, uint64_t role,
+                      uint64_t target, std::string* out);
+
 struct FormatRecord {
   std::string magic;
   uint32_t version = 0;

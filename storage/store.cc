@@ -374,7 +374,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     }
     for (int i = 0; i < kNumCfs; ++i) {
       if (std::find(names.begin(), names.end(), CfName(i)) == names.end()) {
-        if (i == kChanges) {
+        if (i == kChanges || i == kGroups) {
           if (options.read_only) {
             return Status::NotSupported("database '" + path +
                                         "' has an older storage format; open it once for "
@@ -509,7 +509,8 @@ Status Store::CheckOrWriteFormat(bool created, const StoreOptions& options) {
   }
   if (format_.version < kStorageFormatVersion) {
     // Format 1 -> 2 adds the change log (an empty key space, created on
-    // open); its log starts at the next mutation.
+    // open); its log starts at the next mutation. 2 -> 3 adds the groups
+    // key space (empty, created on open).
     format_.version = kStorageFormatVersion;
     rocksdb::WriteBatch batch;
     batch.Put(cf(kMeta), std::string(kFormatKey), EncodeFormat(format_));

@@ -159,6 +159,46 @@ void WriteRole(KvSink& sink, const Role* before, const Role* after, std::string_
   }
 }
 
+void WriteGroup(KvSink& sink, const Group* before, const Group* after,
+                std::string_view after_bytes) {
+  if (after == nullptr) {
+    if (before != nullptr) sink.Delete(kGroups, GroupKey(before->id));
+    return;
+  }
+  PutRecord(sink, kGroups, GroupKey(after->id), after_bytes, [&] { return EncodeGroup(*after); });
+}
+
+void WriteGroupMember(KvSink& sink, const GroupMemberRecord* before,
+                      const GroupMemberRecord* after, std::string_view after_bytes) {
+  if (after == nullptr) {
+    if (before == nullptr) return;
+    sink.Delete(kGroups, GroupMemberKey(before->group, before->member));
+    sink.Delete(kGroups, MemberGroupKey(MemberClassOf(static_cast<uint8_t>(before->kind)),
+                                        before->member, before->group));
+    return;
+  }
+  PutRecord(sink, kGroups, GroupMemberKey(after->group, after->member), after_bytes,
+            [&] { return EncodeGroupMember(*after); });
+  if (before == nullptr) {
+    sink.Put(kGroups,
+             MemberGroupKey(MemberClassOf(static_cast<uint8_t>(after->kind)), after->member,
+                            after->group),
+             "");
+  }
+}
+
+void WriteGroupGrant(KvSink& sink, const GroupGrant* before, const GroupGrant* after,
+                     std::string_view after_bytes) {
+  if (after == nullptr) {
+    if (before != nullptr) {
+      sink.Delete(kGroups, GroupGrantKey(before->user_group, before->role, before->target));
+    }
+    return;
+  }
+  PutRecord(sink, kGroups, GroupGrantKey(after->user_group, after->role, after->target),
+            after_bytes, [&] { return EncodeGroupGrant(*after); });
+}
+
 void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta) {
   sink.Merge(kCounters, CounterKey(account, counter), CounterValue(delta));
 }

@@ -81,6 +81,19 @@ void WriteMembership(KvSink& sink, const Membership* before, const Membership* a
 void WriteRole(KvSink& sink, const Role* before, const Role* after,
                std::string_view after_bytes = {});
 
+// groups: the group record ('g').
+void WriteGroup(KvSink& sink, const Group* before, const Group* after,
+                std::string_view after_bytes = {});
+
+// groups: a member in both directions ('m' group -> member, 'r' member ->
+// group); group and member come from the record.
+void WriteGroupMember(KvSink& sink, const GroupMemberRecord* before,
+                      const GroupMemberRecord* after, std::string_view after_bytes = {});
+
+// groups: a grant ('a'); the key is user group, role, target.
+void WriteGroupGrant(KvSink& sink, const GroupGrant* before, const GroupGrant* after,
+                     std::string_view after_bytes = {});
+
 // Adds `delta` to one counter of `account` (a merge operand).
 void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta);
 

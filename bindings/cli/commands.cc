@@ -11,6 +11,8 @@ Command TreeCommand();
 Command AccountCommand();
 Command UserCommand();
 Command RoleCommand();
+Command GroupCommand();
+Command GrantCommand();
 Command DeviceCommand();
 Command VisibleCommand();
 Command CheckCommand();
@@ -30,10 +32,10 @@ Command BenchCommand();
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       DemoCommand(),   TreeCommand(),   AccountCommand(), UserCommand(),
-      RoleCommand(),   DeviceCommand(), VisibleCommand(), CheckCommand(),
-      WhoCanCommand(), LogCommand(),    UiCommand(),    ImportCommand(),  ExportCommand(),
-      CheckDbCommand(), StatsCommand(), CheckpointCommand(), BackupCommand(), RestoreCommand(),
-      ReplicaCommand(), BenchCommand(),
+      RoleCommand(),   GroupCommand(),  GrantCommand(), DeviceCommand(), VisibleCommand(),
+      CheckCommand(),  WhoCanCommand(), LogCommand(),    UiCommand(),    ImportCommand(),
+      ExportCommand(), CheckDbCommand(), StatsCommand(), CheckpointCommand(), BackupCommand(),
+      RestoreCommand(), ReplicaCommand(), BenchCommand(),
   };
   return commands;
 }

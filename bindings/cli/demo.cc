@@ -110,6 +110,64 @@ void ShowVisible(Context& ctx, const User& u) {
   *ctx.out << "\n";
 }
 
+// The group `name` of `kind` owned by `owner`, created when missing.
+StatusOr<GroupId> EnsureGroup(Db& db, const Actor& actor, GroupKind kind, const std::string& name,
+                              AccountId owner) {
+  auto groups = db.GroupsOf(actor, owner);
+  if (!groups.ok()) return groups.status();
+  for (const Group& g : *groups) {
+    if (g.kind == kind && g.name == name) return g.id;
+  }
+  return db.CreateGroup(actor, GroupSpec{kind, name, owner});
+}
+
+// A group shared down at work: the customer shares a device group of its
+// own with a user group of nested customer A, then takes it back.
+void ShowSharedGroup(Context& ctx) {
+  Db& db = *ctx.db;
+  auto top = db.FindAccount("customer");
+  auto a = db.FindAccount("customer-a");
+  auto admin = db.FindUser("admin@customer.example");
+  auto user_a = db.FindUser("user-a@customer.example");
+  auto viewer = db.FindRole(kNoId, "viewer");
+  if (!top.ok() || !a.ok() || !admin.ok() || !user_a.ok() || !viewer.ok()) return;
+  const Actor as_admin = Actor::User(admin->id);
+  *ctx.out << "\nA group shared down (canopy group, canopy grant):\n";
+  auto print = [&](const std::string& what, const Status& s) {
+    *ctx.out << "  " << what << ": " << s.ToString() << "\n";
+  };
+  auto vans = EnsureGroup(db, as_admin, GroupKind::kDevice, "shared-vans", top->id);
+  auto crew = EnsureGroup(db, as_admin, GroupKind::kUser, "crew", a->id);
+  if (!vans.ok() || !crew.ok()) {
+    print("create the groups", !vans.ok() ? vans.status() : crew.status());
+    return;
+  }
+  auto dev = db.FindEntity(EntityKind::kDevice, "dev-c1");
+  if (dev.ok()) {
+    (void)db.AddGroupMembers(as_admin, *vans, std::vector<uint64_t>{dev->id}, nullptr);
+  }
+  (void)db.AddGroupMembers(as_admin, *crew, std::vector<uint64_t>{user_a->id}, nullptr);
+  const GroupGrant grant{*crew, viewer->id, *vans, false};
+  print("share device group 'shared-vans' (dev-c1) with user group 'crew' of customer-a, "
+        "sharing off",
+        db.GrantGroup(as_admin, grant));
+  AccountPatch on;
+  on.group_sharing = true;
+  (void)db.UpdateAccount(Actor::System(), top->id, on);
+  print("the same once the platform turns group_sharing on", db.GrantGroup(as_admin, grant));
+  Explanation ex;
+  if (db.Explain(user_a->id, "device.read", "dev-c1", &ex).ok()) {
+    *ctx.out << "  check user-a dev-c1: " << (ex.allowed ? "allowed: " : "denied: ") << ex.reason
+             << "\n";
+  }
+  ShowVisible(ctx, *user_a);
+  print("revoke it", db.RevokeGroup(as_admin, *crew, viewer->id, *vans));
+  AccountPatch off;
+  off.group_sharing = false;
+  (void)db.UpdateAccount(Actor::System(), top->id, off);
+  ShowVisible(ctx, *user_a);
+}
+
 int Run(Context& ctx, Args& args) {
   args.Parse({}, {});
   args.AtMost(0);
@@ -165,6 +223,7 @@ int Run(Context& ctx, Args& args) {
       *ctx.out << "  user-a hands dev-a1 up to the customer: " << s.ToString() << "\n";
     }
   }
+  ShowSharedGroup(ctx);
   *ctx.out << "\nTry: canopy visible --user user-a@customer.example, canopy tree --format dot,\n"
               "     canopy check --user admin@customer.example --permission device.read --entity "
               "dev-b1 --explain,\n"

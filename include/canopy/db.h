@@ -389,6 +389,63 @@ class Db {
   virtual Status CheckIntegrity(std::vector<std::string>* problems,
                                 const ProgressFn& progress = nullptr) const = 0;
 
+  // ---- Groups (docs/model.md, "Groups") -----------------------------------
+  // Groups are owned by an account. An entity group holds entities of its
+  // kind owned by that account; a user group, users created in it; an
+  // account group, its direct sub-accounts. Reading a group needs
+  // group.read on its owner (a group out of sight is NotFound, worded as a
+  // missing one); changing one needs group.write there.
+
+  // Creates a group. Errors: InvalidArgument (name), NotFound (owner),
+  // AlreadyExists (a group of that kind and name in the owner).
+  virtual StatusOr<GroupId> CreateGroup(const Actor& actor, const GroupSpec& spec) = 0;
+  virtual Status RenameGroup(const Actor& actor, GroupId id, std::string_view name) = 0;
+  // Deletes the group, its member links and every grant it holds or that
+  // is made onto it (revoking each as RevokeGroup would); the members
+  // themselves stay.
+  virtual Status DeleteGroup(const Actor& actor, GroupId id) = 0;
+  // Adds (removes) members by id, all or nothing; *report (may be null)
+  // gets one item per id as ReassignEntities does: NotFound when any is
+  // unknown (or out of the actor's sight), PermissionDenied when any is
+  // denied (not one the group may hold, or one whose grants the actor
+  // could not hand on), InvalidArgument for a duplicate. Adding a user
+  // needs user.invite on the owner, removing one user.remove. Whoever adds
+  // a member hands it (or its grantees) the grants of the group: the actor
+  // must hold what each grant gives there (no escalation).
+  virtual Status AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,
+                                 GroupMembersReport* report) = 0;
+  virtual Status RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,
+                                    GroupMembersReport* report) = 0;
+  virtual StatusOr<Group> GetGroup(const Actor& viewer, GroupId id) const = 0;
+  // The owner's groups the viewer sees, by id.
+  virtual StatusOr<std::vector<Group>> GroupsOf(const Actor& viewer, AccountId owner) const = 0;
+  // A page of the group's members (ids above `after`, at most `limit`,
+  // 1..100000), in id order.
+  virtual Status GroupMembers(const Actor& viewer, GroupId id, uint64_t after, size_t limit,
+                              GroupMembersPage* page) const = 0;
+  // The groups (that the viewer sees) holding the entity, user or account
+  // `member`: kind kUser names a user, kAccount an account, any entity kind
+  // an entity.
+  virtual StatusOr<std::vector<Group>> GroupsOfMember(const Actor& viewer, GroupKind kind,
+                                                      uint64_t member) const = 0;
+  // Grants a role to a user group: generic (target kNoId), on an entity
+  // group (branch must be false) or on an account group. The target is
+  // owned by the user group's owner or one of its ancestors; when by an
+  // ancestor (sharing down), the root tenant's group_sharing must be on
+  // and the actor needs group.share on the target's owner. Always
+  // user.invite on the user group's owner, and the actor must itself hold
+  // what the grant gives. Errors: NotFound, InvalidArgument,
+  // FailedPrecondition (upward or sideways; sharing off; a custom role of
+  // another tenant), PermissionDenied, AlreadyExists.
+  virtual Status GrantGroup(const Actor& actor, const GroupGrant& grant) = 0;
+  // Revokes a grant: user.invite on the user group's owner, and the actor
+  // must hold what the grant gives.
+  virtual Status RevokeGroup(const Actor& actor, GroupId user_group, RoleId role,
+                             GroupId target) = 0;
+  // The grants a user group holds, or (any other group) those onto it.
+  virtual StatusOr<std::vector<GroupGrant>> GroupGrants(const Actor& viewer,
+                                                        GroupId id) const = 0;
+
   // ---- Change log (changes.h, docs/changes.md) ----------------------------
 
   // The revision of the last committed mutation (0: none yet). Every

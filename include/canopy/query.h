@@ -132,6 +132,11 @@ struct Explanation {
   RoleId via_role = kNoId;
   std::string via_role_name;
   bool via_branch = false;
+  // ...through the grant of this user group (kNoId: a membership of the
+  // user's own), onto this group (kNoId: the grant's generic role on the
+  // user group's owner, or a membership)...
+  GroupId via_user_group = kNoId;
+  GroupId via_group = kNoId;
   // ...and the account path (keys) from that membership's account down to
   // the owner (a single key when it is the owner itself).
   std::vector<std::string> path;
@@ -160,6 +165,8 @@ struct WhoCanItem {
   AccountId via_account = kNoId;  // the membership that grants it
   RoleId role = kNoId;
   bool branch = false;
+  GroupId via_user_group = kNoId;  // reached through this user group's grant (kNoId: a membership)
+  GroupId via_group = kNoId;       // onto this group (kNoId: generic or a membership)
 };
 
 struct WhoCanPage {

@@ -96,11 +96,13 @@ struct Account;
 struct User;
 struct Entity;
 struct Role;
+struct Group;
 }  // namespace id_kind
 using AccountId = Id<id_kind::Account>;
 using UserId = Id<id_kind::User>;
 using EntityId = Id<id_kind::Entity>;
 using RoleId = Id<id_kind::Role>;
+using GroupId = Id<id_kind::Group>;
 
 // kNoId: "no id", of any kind (a root tenant's parent, the system actor's
 // user). It converts to every id type and to the integer 0, so that
@@ -166,6 +168,9 @@ struct AccountSettings {
   // "isReseller")? The system actor may always create them.
   bool sub_account_management = false;
   SubAccountAccess sub_account_access = SubAccountAccess::kDefaultOff;
+  // Root tenants only: may a group be shared down to a user group of a
+  // sub-account (docs/model.md, "Groups")? Ignored on other accounts.
+  bool group_sharing = false;
 };
 
 // What CreateAccount needs. `parent` = kNoId makes a root tenant.
@@ -196,6 +201,7 @@ struct AccountPatch {
   std::optional<Attributes> attributes;
   std::optional<bool> sub_account_management;
   std::optional<SubAccountAccess> sub_account_access;
+  std::optional<bool> group_sharing;
 };
 
 // What CreateEntity needs.
@@ -248,6 +254,9 @@ struct ReassignItem {
   AccountId previous_owner = kNoId;  // its owner before the call, when known
   std::string message;               // why, for kUnknown / kDenied / kDuplicate
 };
+// "moved", "unchanged", "unknown", "denied", "duplicate".
+const char* ReassignOutcomeName(ReassignItem::Outcome outcome);
+
 struct ReassignReport {
   std::vector<ReassignItem> items;  // in the order given
   size_t moved = 0;
@@ -302,6 +311,85 @@ struct Role {
   std::string name;
   std::vector<std::string> permissions;  // canonical names, sorted
   bool builtin = false;
+};
+
+// ---- Groups (docs/model.md, "Groups") ----------------------------------
+
+// What a group holds. Entity groups hold entities of one kind owned by the
+// group's owner; user groups hold users created in it; account groups hold
+// its direct sub-accounts. Persisted: do not change these values.
+enum class GroupKind : uint8_t {
+  kDevice = 1,
+  kAsset = 2,
+  kDashboard = 3,
+  kEntityView = 4,
+  kUser = 5,
+  kAccount = 6,
+};
+inline constexpr GroupKind kAllGroupKinds[] = {GroupKind::kDevice,     GroupKind::kAsset,
+                                               GroupKind::kDashboard,  GroupKind::kEntityView,
+                                               GroupKind::kUser,       GroupKind::kAccount};
+// "device", "asset", "dashboard", "entity_view", "user", "account".
+const char* GroupKindName(GroupKind kind);
+std::optional<GroupKind> ParseGroupKind(std::string_view name);
+// The entity kind of an entity group (nullopt for user and account groups).
+std::optional<EntityKind> GroupEntityKind(GroupKind kind);
+
+struct GroupSpec {
+  GroupKind kind = GroupKind::kDevice;
+  std::string name;  // unique among the owner's groups of that kind
+  AccountId owner = kNoId;
+};
+
+struct Group {
+  GroupId id = kNoId;
+  GroupKind kind = GroupKind::kDevice;
+  std::string name;
+  AccountId owner = kNoId;
+  uint64_t size = 0;  // members
+  int64_t created_us = 0;
+  int64_t updated_us = 0;
+};
+
+// The per-item report of AddGroupMembers / RemoveGroupMembers.
+struct GroupMemberItem {
+  enum class Outcome : uint8_t {
+    kDone = 0,       // added / removed (or would have been, had the batch passed)
+    kUnchanged = 1,  // already a member / not a member
+    kUnknown = 2,    // no such entity, user or account (or not one the actor may see)
+    kDenied = 3,     // not one the group may hold, or the actor may not add it
+    kDuplicate = 4,  // named twice in the batch
+  };
+  uint64_t member = 0;
+  Outcome outcome = Outcome::kDone;
+  std::string message;  // why, for kUnknown / kDenied / kDuplicate
+};
+struct GroupMembersReport {
+  std::vector<GroupMemberItem> items;  // in the order given
+  size_t done = 0;
+  size_t unchanged = 0;
+  size_t unknown = 0;
+  size_t denied = 0;
+  size_t duplicate = 0;
+};
+
+// A role given to every member of a user group: on the user group's owner
+// (target kNoId, "generic"; with branch also on its sub-accounts), on the
+// entities of an entity group (target an entity group; the role's
+// permissions of that kind), or on the accounts of an account group (with
+// branch also on their sub-accounts).
+struct GroupGrant {
+  GroupId user_group = kNoId;
+  RoleId role = kNoId;
+  GroupId target = kNoId;
+  bool branch = false;
+  int64_t created_us = 0;
+};
+
+// A page of a group's members, by id.
+struct GroupMembersPage {
+  std::vector<uint64_t> members;
+  uint64_t next = 0;  // pass as `after` for the next page; 0: this was the last
 };
 
 }  // namespace canopy

@@ -15,7 +15,7 @@ const char* Version();
 // The on-disk format this library writes. A database whose format is newer,
 // or whose magic value is not Canopy's, is refused on open (NotSupported /
 // Corruption); see docs/format.md.
-inline constexpr uint32_t kStorageFormatVersion = 2;
+inline constexpr uint32_t kStorageFormatVersion = 3;
 
 }  // namespace canopy
 

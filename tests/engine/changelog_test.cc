@@ -684,7 +684,7 @@ TEST(ChangeLogUpgrade, AFormatOneDatabaseIsUpgradedOnOpen) {
     rocksdb::ColumnFamilyHandle* meta = nullptr;
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] == "meta") meta = handles[i];
-      if (names[i] == "changes") {
+      if (names[i] == "changes" || names[i] == "groups") {
         ASSERT_TRUE(raw->DropColumnFamily(handles[i]).ok());
       }
     }
@@ -704,7 +704,7 @@ TEST(ChangeLogUpgrade, AFormatOneDatabaseIsUpgradedOnOpen) {
   auto db = OpenDb(path);
   ASSERT_NE(db, nullptr);
   auto* impl = static_cast<engine::DbImpl*>(db.get());
-  EXPECT_EQ(impl->store()->format().version, 2u);
+  EXPECT_EQ(impl->store()->format().version, 3u);
   EXPECT_EQ(db->Revision(), 0u);
   EXPECT_FALSE(db->LogId().empty());
   ASSERT_OK(db->FindEntity(EntityKind::kDevice, "d"));

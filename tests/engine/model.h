@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "canopy/db.h"
@@ -28,7 +29,8 @@ inline const std::vector<std::string>& AllPerms() {
                                   "account.delete", "account.move",
                                   "account.manage_sub_accounts",     "access.grant",
                                   "user.read",      "user.invite",    "user.update",
-                                  "user.remove",    "role.manage",    "audit.read"};
+                                  "user.remove",    "role.manage",    "audit.read",
+                                  "group.read",     "group.write",    "group.share"};
     for (const char* k : {"device", "asset", "dashboard", "entity_view"}) {
       for (const char* a : {"read", "write", "assign", "delete"}) {
         v.push_back(std::string(k) + "." + a);
@@ -74,6 +76,17 @@ struct MEntity {
   std::string unit;
 };
 
+// A group: device groups hold entity keys, user groups user ids.
+struct MGroup {
+  AccountId owner = kNoId;
+  GroupKind kind = GroupKind::kDevice;
+  std::string name;
+  std::set<std::string> entities;  // device keys
+  std::set<UserId> users;
+};
+// A grant: (user group, role, target group or 0) -> branch.
+using MGrantKey = std::tuple<GroupId, RoleId, GroupId>;
+
 class Model {
  public:
   Model() {
@@ -93,6 +106,75 @@ class Model {
   std::map<RoleId, MRole> roles;
   std::map<UserId, MUser> users;
   std::map<std::pair<EntityKind, std::string>, MEntity> entities;
+  std::map<GroupId, MGroup> groups;
+  std::map<MGrantKey, bool> grants;
+  std::set<AccountId> sharing;  // root tenants with group_sharing on
+
+  // ---- groups ----
+  bool GrantActive(const MGrantKey& g) const {
+    const GroupId target = std::get<2>(g);
+    if (target == kNoId) return true;
+    const AccountId ug_owner = groups.at(std::get<0>(g)).owner;
+    if (groups.at(target).owner == ug_owner) return true;
+    return sharing.count(Tenant(ug_owner)) > 0;
+  }
+  // The generic grants of the user's groups, as (owner, role, branch).
+  std::vector<std::tuple<AccountId, RoleId, bool>> GenericGrants(UserId uid) const {
+    std::vector<std::tuple<AccountId, RoleId, bool>> out;
+    for (const auto& [g, branch] : grants) {
+      if (std::get<2>(g) != kNoId) continue;
+      const MGroup& ug = groups.at(std::get<0>(g));
+      if (ug.users.count(uid)) out.emplace_back(ug.owner, std::get<1>(g), branch);
+    }
+    return out;
+  }
+  // Does a grant of one of the user's groups onto a device group holding
+  // `key` give `perm` (any device permission when perm is empty)?
+  bool GroupReach(UserId uid, EntityKind kind, const std::string& key,
+                  const std::string& perm) const {
+    if (kind != EntityKind::kDevice || users.at(uid).disabled) return false;
+    for (const auto& [g, branch] : grants) {
+      const GroupId target = std::get<2>(g);
+      if (target == kNoId || !groups.at(std::get<0>(g)).users.count(uid)) continue;
+      if (!groups.at(target).entities.count(key) || !GrantActive(g)) continue;
+      const Perms& rp = roles.at(std::get<1>(g)).perms;
+      if (!perm.empty()) {
+        if (rp.count(perm)) return true;
+        continue;
+      }
+      for (const char* a : {"read", "write", "assign", "delete"}) {
+        if (rp.count(KindPerm(kind, a))) return true;
+      }
+    }
+    return false;
+  }
+  // The invariants the engine keeps after every change: groups of missing
+  // accounts go; entity members are the owner's own entities, user members
+  // users created in the owner; grants refer to existing groups whose
+  // owner is the user group's owner or an ancestor.
+  void Normalize() {
+    for (auto it = groups.begin(); it != groups.end();) {
+      it = accounts.count(it->second.owner) ? std::next(it) : groups.erase(it);
+    }
+    for (auto& [id, g] : groups) {
+      for (auto it = g.entities.begin(); it != g.entities.end();) {
+        auto e = entities.find({EntityKind::kDevice, *it});
+        it = e != entities.end() && e->second.owner == g.owner ? std::next(it) : g.entities.erase(it);
+      }
+      for (auto it = g.users.begin(); it != g.users.end();) {
+        auto u = users.find(*it);
+        it = u != users.end() && u->second.home == g.owner ? std::next(it) : g.users.erase(it);
+      }
+    }
+    for (auto it = grants.begin(); it != grants.end();) {
+      const auto& [ug, role, target] = it->first;
+      bool keep = groups.count(ug) && roles.count(role) &&
+                  (target == kNoId ||
+                   (groups.count(target) &&
+                    IsSelfOrAncestor(groups.at(target).owner, groups.at(ug).owner)));
+      it = keep ? std::next(it) : grants.erase(it);
+    }
+  }
 
   // ---- tree ----
   bool IsSelfOrAncestor(AccountId a, AccountId d) const {
@@ -149,6 +231,12 @@ class Model {
         out.insert(p.begin(), p.end());
       }
     }
+    for (const auto& [m, role, branch] : GenericGrants(uid)) {
+      if (m == a || (branch && IsProperAncestor(m, a))) {
+        const auto& p = roles.at(role).perms;
+        out.insert(p.begin(), p.end());
+      }
+    }
     return out;
   }
   Perms BranchPermsOn(UserId uid, AccountId a) const {
@@ -158,6 +246,12 @@ class Model {
     for (const auto& [m, mem] : u.memberships) {
       if (mem.branch && IsSelfOrAncestor(m, a)) {
         const auto& p = roles.at(mem.role).perms;
+        out.insert(p.begin(), p.end());
+      }
+    }
+    for (const auto& [m, role, branch] : GenericGrants(uid)) {
+      if (branch && IsSelfOrAncestor(m, a)) {
+        const auto& p = roles.at(role).perms;
         out.insert(p.begin(), p.end());
       }
     }
@@ -215,6 +309,17 @@ class Model {
       if (held.count(KindPerm(kind, a))) return true;
     }
     return false;
+  }
+  // The same for one entity: also when a group grant reaches it.
+  bool SeesEntityKey(const Actor& actor, EntityKind kind, const std::string& key) const {
+    if (SeesEntity(actor, kind, entities.at({kind, key}).owner)) return true;
+    return GroupReach(actor.user(), kind, key, "");
+  }
+  // Does the viewer see the groups of `owner`?
+  bool SeesGroups(const Actor& actor, AccountId owner) const {
+    if (Seer(actor) == nullptr) return true;
+    Perms held = PermsOn(actor.user(), owner);
+    return held.count("group.read") || held.count("group.write") || held.count("group.share");
   }
   bool SeesUsersOn(const Actor& actor, AccountId a) const {
     Perms held = PermsOn(actor.user(), a);
@@ -281,7 +386,10 @@ class Model {
   std::set<std::string> Visible(UserId uid, EntityKind kind, const std::string& perm) const {
     std::set<std::string> out;
     for (const auto& [k, e] : entities) {
-      if (k.first == kind && PermsOn(uid, e.owner).count(perm)) out.insert(k.second);
+      if (k.first == kind &&
+          (PermsOn(uid, e.owner).count(perm) || GroupReach(uid, kind, k.second, perm))) {
+        out.insert(k.second);
+      }
     }
     return out;
   }

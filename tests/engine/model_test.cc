@@ -202,6 +202,24 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
       }
     }
+    if (want == Code::kOk && m_.accounts.count(a) && m_.accounts[a].parent != kNoId &&
+        np != m_.accounts[a].parent) {
+      // Groups: a user group of the subtree may not carry a custom role
+      // across tenants; grants onto groups no longer above it go (the
+      // actor needs group.write on the old parent then).
+      bool lost = false;
+      for (const auto& [g, branch] : m_.grants) {
+        const model::MGroup& ug = m_.groups[std::get<0>(g)];
+        if (!m_.IsSelfOrAncestor(a, ug.owner)) continue;
+        if (m_.Tenant(np) != m_.Tenant(a) && m_.roles[std::get<1>(g)].tenant != kNoId) {
+          want = Code::kFailedPrecondition;
+        }
+        if (std::get<2>(g) == kNoId) continue;
+        AccountId towner = m_.groups[std::get<2>(g)].owner;
+        if (!m_.IsSelfOrAncestor(a, towner) && !m_.IsSelfOrAncestor(towner, np)) lost = true;
+      }
+      if (want == Code::kOk && lost) want = m_.Require(actor, "group.write", m_.accounts[a].parent);
+    }
     Status s = db_->MoveAccount(actor, a, np);
     Expect(actor, want, s, "move account");
     if (s.ok()) m_.accounts[a].parent = np;
@@ -282,6 +300,13 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         if (want != Code::kOk) break;
       }
     }
+    if (want == Code::kOk) {
+      for (AccountId id : sorted) {  // its groups go with it
+        bool owns_groups = false;
+        for (const auto& [gid, g] : m_.groups) owns_groups |= g.owner == id;
+        if (owns_groups && want == Code::kOk) want = m_.Require(actor, "group.write", id);
+      }
+    }
     Status s = db_->DeleteAccounts(actor, ids, receiver);
     Expect(actor, want, s, "delete accounts");
     if (!s.ok()) return;
@@ -339,7 +364,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     auto key = PickKey(m_.entities);
     auto e = db_->FindEntity(key.first, key.second);
     ASSERT_OK(e);
-    Code want = !m_.SeesEntity(actor, key.first, m_.entities[key].owner)
+    Code want = !m_.SeesEntityKey(actor, key.first, key.second)
                     ? Code::kNotFound
                     : m_.Require(actor, KindPerm(key.first, "delete"), m_.entities[key].owner);
     Status s = db_->DeleteEntity(actor, e->id);
@@ -380,7 +405,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
             unknown = true;
             continue;
           }
-          if (!m_.SeesEntity(actor, kind, it->second.owner)) {  // looks missing
+          if (!m_.SeesEntityKey(actor, kind, ref)) {  // looks missing
             unknown = true;
             continue;
           }
@@ -608,6 +633,163 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
+  // Groups (docs/model.md, "Groups"): device and user groups, members
+  // one at a time, grants (generic or onto a device group, shared down
+  // when the tenant allows), the tenant's group_sharing, by random actors.
+  Code RequireGives(const Actor& actor, const model::MGrantKey& g, bool branch) {
+    const Perms& rp = m_.roles[std::get<1>(g)].perms;
+    const GroupId target = std::get<2>(g);
+    if (target == kNoId) return m_.RequireHolds(actor, rp, branch, m_.groups[std::get<0>(g)].owner);
+    Perms part;
+    for (const char* a : {"read", "write", "assign", "delete"}) {
+      if (rp.count(KindPerm(EntityKind::kDevice, a))) part.insert(KindPerm(EntityKind::kDevice, a));
+    }
+    return m_.RequireHolds(actor, part, false, m_.groups[target].owner);
+  }
+  bool GroupFound(const Actor& actor, GroupId g) {
+    return m_.groups.count(g) && m_.SeesGroups(actor, m_.groups[g].owner);
+  }
+  GroupId PickGroup(std::optional<GroupKind> kind = std::nullopt) {
+    std::vector<GroupId> ids;
+    for (const auto& [id, g] : m_.groups) {
+      if (!kind || g.kind == *kind) ids.push_back(id);
+    }
+    if (ids.empty() || P(3)) return 555555;
+    return ids[R(ids.size())];
+  }
+
+  void GroupOp() {
+    Actor actor = PickActor();
+    const int r = static_cast<int>(R(100));
+    if (r < 25 || m_.groups.empty()) {
+      if (m_.accounts.empty()) return;
+      AccountId owner = PickAccount();
+      GroupKind kind = P(50) ? GroupKind::kDevice : GroupKind::kUser;
+      std::string name = "g" + std::to_string(R(4));
+      Code want = !m_.Found(actor, owner) ? Code::kNotFound : m_.Require(actor, "group.write", owner);
+      if (want == Code::kOk) {
+        for (const auto& [id, g] : m_.groups) {
+          if (g.owner == owner && g.kind == kind && g.name == name) want = Code::kAlreadyExists;
+        }
+      }
+      auto got = db_->CreateGroup(actor, GroupSpec{kind, name, owner});
+      Expect(actor, want, got.status(), "create group");
+      if (got.ok()) m_.groups[*got] = model::MGroup{owner, kind, name, {}, {}};
+    } else if (r < 60) {
+      // Add (or, now and then, remove) one member.
+      GroupId gid = PickGroup();
+      const bool remove = P(20);
+      uint64_t member = 0;
+      std::string ekey;
+      const bool user_group = m_.groups.count(gid) && m_.groups[gid].kind == GroupKind::kUser;
+      if (user_group) {
+        if (m_.users.empty()) return;
+        member = PickKey(m_.users);
+        for (const auto& [uid, u] : m_.users) {  // mostly the owner's own users
+          if (u.home == m_.groups[gid].owner && P(60)) member = uid;
+        }
+      } else {
+        std::vector<std::string> devices;
+        for (const auto& [k, e] : m_.entities) {
+          if (k.first == EntityKind::kDevice) devices.push_back(k.second);
+        }
+        if (devices.empty()) return;
+        ekey = devices[R(devices.size())];
+        if (m_.groups.count(gid)) {
+          for (const auto& d : devices) {
+            if (m_.entities[{EntityKind::kDevice, d}].owner == m_.groups[gid].owner && P(50)) ekey = d;
+          }
+        }
+        member = db_->FindEntity(EntityKind::kDevice, ekey)->id;
+      }
+      Code want = GroupFound(actor, gid) ? Code::kOk : Code::kNotFound;
+      model::MGroup* g = want == Code::kOk ? &m_.groups[gid] : nullptr;
+      if (want == Code::kOk) want = m_.Require(actor, "group.write", g->owner);
+      if (want == Code::kOk && user_group) {
+        want = m_.Require(actor, remove ? "user.remove" : "user.invite", g->owner);
+        for (const auto& [k, branch] : m_.grants) {
+          if (want == Code::kOk && std::get<0>(k) == gid) want = RequireGives(actor, k, branch);
+        }
+      } else if (want == Code::kOk && !remove) {
+        for (const auto& [k, branch] : m_.grants) {
+          if (want == Code::kOk && std::get<2>(k) == gid) want = RequireGives(actor, k, branch);
+        }
+      }
+      bool change = false;
+      if (want == Code::kOk && remove) {
+        change = user_group ? g->users.count(member) > 0 : g->entities.count(ekey) > 0;
+      } else if (want == Code::kOk) {
+        if (user_group) {
+          if (!m_.SeesUser(actor, member)) want = Code::kNotFound;
+          else if (m_.users[member].home != g->owner) want = Code::kPermissionDenied;
+          else change = !g->users.count(member);
+        } else {
+          if (!m_.SeesEntityKey(actor, EntityKind::kDevice, ekey)) want = Code::kNotFound;
+          else if (m_.entities[{EntityKind::kDevice, ekey}].owner != g->owner) want = Code::kPermissionDenied;
+          else change = !g->entities.count(ekey);
+        }
+      }
+      GroupMembersReport rep;
+      const std::vector<uint64_t> one{member};
+      Status st = remove ? db_->RemoveGroupMembers(actor, gid, one, &rep)
+                         : db_->AddGroupMembers(actor, gid, one, &rep);
+      Expect(actor, want, st, remove ? "remove group member" : "add group member");
+      if (st.ok() && change) {
+        if (user_group) {
+          if (remove) g->users.erase(member); else g->users.insert(member);
+        } else {
+          if (remove) g->entities.erase(ekey); else g->entities.insert(ekey);
+        }
+      }
+    } else if (r < 92) {
+      GroupId ug = PickGroup(GroupKind::kUser);
+      RoleId role = P(70) ? RoleId(model::Model().roles.begin()->first + R(3)) : PickRole();
+      GroupId target = P(30) ? kNoId : PickGroup(GroupKind::kDevice);
+      const bool branch = target == kNoId && P(40);
+      const model::MGrantKey key{ug, role, target};
+      Code want = GroupFound(actor, ug) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk && !m_.FoundRole(actor, role)) want = Code::kNotFound;
+      AccountId owner = want == Code::kOk ? m_.groups[ug].owner : kNoId;
+      if (want == Code::kOk && m_.roles[role].tenant != kNoId &&
+          m_.roles[role].tenant != m_.Tenant(owner)) {
+        want = Code::kFailedPrecondition;
+      }
+      if (want == Code::kOk) want = m_.Require(actor, "user.invite", owner);
+      if (want == Code::kOk && target != kNoId) {
+        if (!GroupFound(actor, target)) {
+          want = Code::kNotFound;
+        } else {
+          AccountId towner = m_.groups[target].owner;
+          if (towner != owner) {
+            if (!m_.IsSelfOrAncestor(towner, owner)) want = Code::kFailedPrecondition;
+            else if (!m_.sharing.count(m_.Tenant(owner))) want = Code::kFailedPrecondition;
+            else want = m_.Require(actor, "group.share", towner);
+          }
+        }
+      }
+      if (want == Code::kOk) want = RequireGives(actor, key, branch);
+      if (want == Code::kOk && m_.grants.count(key)) want = Code::kAlreadyExists;
+      Status st = db_->GrantGroup(actor, GroupGrant{ug, role, target, branch});
+      Expect(actor, want, st, "grant group");
+      if (st.ok()) m_.grants[key] = branch;
+    } else {
+      // The system switches a tenant's group sharing.
+      std::vector<AccountId> roots;
+      for (const auto& [id, a] : m_.accounts) {
+        if (a.parent == kNoId) roots.push_back(id);
+      }
+      if (roots.empty()) return;
+      AccountId t = roots[R(roots.size())];
+      AccountPatch patch;
+      patch.group_sharing = !m_.sharing.count(t);
+      Status st = db_->UpdateAccount(Actor::System(), t, patch);
+      Expect(Actor::System(), Code::kOk, st, "switch group sharing");
+      if (st.ok()) {
+        if (*patch.group_sharing) m_.sharing.insert(t); else m_.sharing.erase(t);
+      }
+    }
+  }
+
   void RoleOp() {
     if (m_.accounts.empty()) return;
     Actor actor = PickActor();
@@ -644,6 +826,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           for (const auto& [a, m] : u.memberships) {
             if (m.role == r) want = Code::kFailedPrecondition;
           }
+        }
+        for (const auto& [g, branch] : m_.grants) {
+          if (std::get<1>(g) == r) want = Code::kFailedPrecondition;
         }
       }
       Status s = db_->DeleteRole(actor, r);
@@ -1070,8 +1255,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         Status es = db_->Explain(uid, p, key.second, &ex);
         // An entity out of the user's sight is "no such entity", exactly
         // as a missing one; a disabled user is denied everything.
-        if (!u.disabled && !m_.SeesEntity(Actor::User(uid), key.first,
-                                          m_.entities[key].owner)) {
+        if (!u.disabled && !m_.SeesEntityKey(Actor::User(uid), key.first, key.second)) {
           const std::string missing = std::string("no ") + EntityKindName(key.first) +
                                       " with key '" + key.second + "'";
           ASSERT_EQ(c.status().code(), Code::kNotFound) << u.login << " " << p << " " << key.second;
@@ -1098,7 +1282,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
         std::set<UserId> want_who;
         for (const auto& [other, ou] : m_.users) {
-          if (m_.PermsOn(other, m_.entities[key].owner).count(p)) want_who.insert(other);
+          if (m_.Visible(other, key.first, p).count(key.second)) want_who.insert(other);
         }
         ASSERT_EQ(who, want_who) << p << " " << key.second;
       }
@@ -1319,8 +1503,10 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
     else if (r < 86) ChangeMembership();
     else if (r < 91) ChangeSettings();
     else if (r < 93) Import();
-    else RoleOp();
+    else if (r < 95) RoleOp();
+    else GroupOp();
     if (::testing::Test::HasFatalFailure()) return;
+    m_.Normalize();
     if (op_ % cfg.verify_every == cfg.verify_every - 1) {
       VerifyTree();
       if (::testing::Test::HasFatalFailure()) return;

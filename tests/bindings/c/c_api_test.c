@@ -283,7 +283,7 @@ typedef struct {
 static void TestVersions(void) {
   phase = "versions";
   CHECK_STR(canopy_version(), CANOPY_EXPECTED_VERSION);
-  CHECK(canopy_storage_format_version() == 2);
+  CHECK(canopy_storage_format_version() == 3);
   CHECK_STR(canopy_code_name(CANOPY_OK), "ok");
   CHECK_STR(canopy_code_name(CANOPY_NOT_FOUND), "not_found");
   CHECK_STR(canopy_code_name(CANOPY_PERMISSION_DENIED), "permission_denied");

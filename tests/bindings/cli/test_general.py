@@ -279,6 +279,9 @@ class OtherCommandsTest(CliTestCase):
     def test_demo_seeds_and_its_users_work_with_visible(self):
         out = self.ok("demo")
         self.assertIn("Seeded the example", out)
+        # A group shared down at work, then taken back.
+        self.assertIn("allowed: user 'user-a@customer.example' is in user group 'crew'", out)
+        self.assertIn("user-a@customer.example (4): dev-c1, dev-a1, dev-a2, dev-a3", out)
         self.assertNotIn("SPEC", out)
         self.assertEqual(self.visible_keys("user-a@customer.example"),
                          ["dev-a1", "dev-a2", "dev-a3"])

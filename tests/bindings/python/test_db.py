@@ -146,7 +146,7 @@ class VersionTest(unittest.TestCase):
     def test_versions(self):
         self.assertRegex(canopy.version(), r"^\d+\.\d+\.\d+")
         self.assertEqual(canopy.__version__, canopy.version())
-        self.assertEqual(canopy.storage_format_version(), 2)
+        self.assertEqual(canopy.storage_format_version(), 3)
 
 
 class LibraryTest(unittest.TestCase):

@@ -1,0 +1,292 @@
+// Copyright (c) Canopy authors.
+//
+// Groups (docs/model.md, "Groups") beside raw RocksDB, in one run:
+//
+//   group_first_page/engine/K, group_first_page/raw/K   the first page of 100
+//       for a user whose visibility is a subtree grant plus K granted device
+//       groups (K = 1, 10, 100) of --members devices each; raw: the same
+//       ranges merged by hand (one iterator per group over its member keys,
+//       a point read of each member's index entry, one over the subtree)
+//   group_count/engine/K       the exact count for the same users
+//   group_check/engine, group_check/raw   check through a group grant; raw:
+//       one point read of the entity key index
+//   group_add/engine           adding 100k members to a group, 10k per call
+//
+//   canopy_group_bench [--members N] [--dir DIR] [benchmark flags]
+//
+// The database (100 groups of N devices, N = 10000 by default: 1M devices)
+// is built once under DIR (default /tmp/canopy-group-bench).
+
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "canopy/db.h"
+#include "engine/db_impl.h"
+#include "storage/keys.h"
+#include "storage/labels.h"
+
+namespace canopy::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kGroups = 100;
+constexpr int kSubtreeDevices = 1000;
+std::unique_ptr<Db> db;
+uint64_t members = 10000;
+std::string dir = "/tmp/canopy-group-bench";
+std::vector<GroupId> groups;          // g0..g99 of account t
+std::vector<std::vector<EntityId>> group_members;
+UserId users[3];                      // reach 1, 10, 100 groups
+const int kReach[3] = {1, 10, 100};
+std::vector<std::string> member_keys;  // keys of g0's members
+
+storage::Store* store() { return static_cast<engine::DbImpl*>(db.get())->store(); }
+
+void Die(const Status& s, const char* what) {
+  if (s.ok()) return;
+  std::cerr << "setup: " << what << ": " << s.ToString() << "\n";
+  std::exit(1);
+}
+
+void Build() {
+  const std::string path = dir + "/db-" + std::to_string(members);
+  const bool exists = fs::exists(path);
+  Options o;
+  o.create_if_missing = true;
+  o.sync = false;
+  Die(Db::Open(o, path, &db), "open");
+  const Actor sys = Actor::System();
+  if (!exists) {
+    const std::string file = dir + "/seed-" + std::to_string(members) + ".jsonl";
+    {
+      std::ofstream out(file);
+      out << R"({"type":"account","key":"t","name":"T","settings":{"sub_account_management":true,"sub_account_access":"default_off"}})"
+          << "\n";
+      out << R"({"type":"account","key":"c","name":"C","parent":"t"})" << "\n";
+      for (uint64_t i = 0; i < kGroups * members; ++i) {
+        out << R"({"type":"device","key":"d)" << i << R"(","name":"D)" << i
+            << R"(","account":"t"})" << "\n";
+      }
+      for (int i = 0; i < kSubtreeDevices; ++i) {
+        out << R"({"type":"device","key":"c)" << i << R"(","name":"C)" << i
+            << R"(","account":"c"})" << "\n";
+      }
+    }
+    ImportReport rep;
+    Die(db->Import(sys, file, ImportOptions(), &rep), "import");
+    fs::remove(file);
+    auto t = db->FindAccount("t");
+    auto c = db->FindAccount("c");
+    AccountPatch on;
+    on.group_sharing = true;
+    Die(db->UpdateAccount(sys, t->id, on), "group sharing");
+    for (int g = 0; g < kGroups; ++g) {
+      auto id = db->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "g" + std::to_string(g), t->id});
+      Die(id.status(), "create group");
+      std::vector<uint64_t> batch;
+      for (uint64_t i = 0; i < members; ++i) {
+        batch.push_back(db->FindEntity(EntityKind::kDevice, "d" + std::to_string(g * members + i))->id);
+        if (batch.size() == 10000 || i + 1 == members) {
+          Die(db->AddGroupMembers(sys, *id, batch, nullptr), "add members");
+          batch.clear();
+        }
+      }
+    }
+    for (int r = 0; r < 3; ++r) {
+      const std::string n = "u" + std::to_string(kReach[r]);
+      auto u = db->CreateUser(sys, {n + "@x", n, c->id});
+      Die(u.status(), "user");
+      Die(db->Invite(sys, *u, c->id, 3, true), "invite");
+      auto ug = db->CreateGroup(sys, GroupSpec{GroupKind::kUser, "crew" + n, c->id});
+      Die(ug.status(), "user group");
+      Die(db->AddGroupMembers(sys, *ug, std::vector<uint64_t>{*u}, nullptr), "crew");
+      auto all = db->GroupsOf(sys, t->id);
+      for (int g = 0; g < kReach[r]; ++g) {
+        Die(db->GrantGroup(sys, GroupGrant{*ug, 3, (*all)[g].id, false}), "grant");
+      }
+    }
+  }
+  auto t = db->FindAccount("t");
+  auto c = db->FindAccount("c");
+  auto listed = db->GroupsOf(Actor::System(), t->id);
+  Die(listed.status(), "groups");
+  const std::vector<Group> all_groups = *listed;
+  for (const Group& g : all_groups) {
+    if (g.kind != GroupKind::kDevice || g.name == "big") continue;
+    groups.push_back(g.id);
+    GroupMembersPage page;
+    Die(db->GroupMembers(Actor::System(), g.id, 0, 100000, &page), "members");
+    group_members.emplace_back(page.members.begin(), page.members.end());
+  }
+  for (int r = 0; r < 3; ++r) users[r] = db->FindUser("u" + std::to_string(kReach[r]) + "@x")->id;
+  for (EntityId e : group_members[0]) member_keys.push_back(db->GetEntity(e)->key);
+  (void)c;
+}
+
+void EngineFirstPage(benchmark::State& state, int r) {
+  for (auto _ : state) {
+    VisibleRequest req{Actor::User(users[r])};
+    req.limit = 100;
+    VisiblePage page;
+    if (!db->Visible(req, &page).ok() || page.items.size() != 100) state.SkipWithError("visible");
+    benchmark::DoNotOptimize(page.items.data());
+  }
+}
+
+// The same ranges merged by hand: the groups' member keys (their index
+// entries read point by point) and the subtree's index range.
+void RawFirstPage(benchmark::State& state, int r) {
+  const uint8_t kind = static_cast<uint8_t>(EntityKind::kDevice);
+  auto t = db->FindAccount("t");
+  (void)t;
+  // The owner labels, from the index keys of a member and a subtree device.
+  std::string t_label, c_label;
+  {
+    auto it = store()->NewIterator(storage::kVisibility, nullptr, "", "");
+    (*it)->SeekToFirst();
+    std::string_view label;
+    uint8_t k;
+    uint64_t id;
+    rocksdb::Slice key = (*it)->key();
+    storage::DecodeIndexKey(std::string_view(key.data(), key.size()), &k, &label, &id);
+    t_label = std::string(label);
+  }
+  {
+    auto e = db->FindEntity(EntityKind::kDevice, "c0");
+    (void)e;
+    auto it = store()->NewIterator(storage::kVisibility, nullptr, "", "");
+    (*it)->SeekToLast();
+    std::string_view label;
+    uint8_t k;
+    uint64_t id;
+    rocksdb::Slice key = (*it)->key();
+    storage::DecodeIndexKey(std::string_view(key.data(), key.size()), &k, &label, &id);
+    c_label = std::string(label);
+  }
+  uint64_t bytes = 0;
+  std::string v;
+  for (auto _ : state) {
+    std::vector<std::unique_ptr<storage::Store::BoundedIterator>> its;
+    for (int g = 0; g < kReach[r]; ++g) {
+      const std::string prefix = storage::GroupMembersPrefix(groups[g]);
+      its.push_back(store()->NewIterator(storage::kGroups, nullptr, prefix,
+                                         storage::PrefixSuccessor(prefix)));
+      (*its.back())->SeekToFirst();
+    }
+    auto sub = store()->NewIterator(storage::kVisibility, nullptr,
+                                    storage::IndexRangeStart(kind, c_label, true),
+                                    storage::IndexRangeLimit(kind, c_label, true));
+    (*sub)->SeekToFirst();
+    int n = 0;
+    // t's members sort before c's subtree (t is c's parent): groups first.
+    while (n < 100) {
+      uint64_t best = UINT64_MAX;
+      for (auto& it : its) {
+        if ((*it)->Valid()) best = std::min(best, storage::DecodeFixed64BE((*it)->key().data() + 9));
+      }
+      if (best == UINT64_MAX) break;
+      for (auto& it : its) {
+        if ((*it)->Valid() && storage::DecodeFixed64BE((*it)->key().data() + 9) == best) (*it)->Next();
+      }
+      (void)store()->Get(storage::kVisibility, storage::IndexKey(kind, t_label, best), &v);
+      bytes += v.size();
+      ++n;
+    }
+    for (; n < 100 && (*sub)->Valid(); (*sub)->Next(), ++n) bytes += (*sub)->value().size();
+  }
+  benchmark::DoNotOptimize(bytes);
+}
+
+void EngineCount(benchmark::State& state, int r) {
+  const uint64_t want = static_cast<uint64_t>(kReach[r]) * members + kSubtreeDevices;
+  for (auto _ : state) {
+    auto c = db->Count(VisibleRequest{Actor::User(users[r])});
+    if (!c.ok() || *c != want) state.SkipWithError("count differs");
+  }
+}
+
+void EngineCheck(benchmark::State& state) {
+  size_t i = 0;
+  for (auto _ : state) {
+    auto r = db->Check(users[0], "device.read", member_keys[i++ % member_keys.size()]);
+    if (!r.ok() || !*r) state.SkipWithError("check");
+  }
+}
+
+void RawCheck(benchmark::State& state) {
+  size_t i = 0;
+  std::string v;
+  const uint8_t kind = static_cast<uint8_t>(EntityKind::kDevice);
+  for (auto _ : state) {
+    Status s = store()->Get(storage::kEntityKeys,
+                            storage::EntityKeyKey(kind, member_keys[i++ % member_keys.size()]), &v);
+    benchmark::DoNotOptimize(s);
+  }
+}
+
+void EngineAdd(benchmark::State& state) {
+  const Actor sys = Actor::System();
+  auto t = db->FindAccount("t");
+  std::vector<uint64_t> pool;
+  for (const auto& m : group_members) pool.insert(pool.end(), m.begin(), m.end());
+  pool.resize(std::min<size_t>(pool.size(), 100000));
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto id = db->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "big", t->id});
+    state.ResumeTiming();
+    for (size_t i = 0; i < pool.size(); i += 10000) {
+      std::vector<uint64_t> batch(pool.begin() + i,
+                                  pool.begin() + std::min(pool.size(), i + 10000));
+      if (!db->AddGroupMembers(sys, *id, batch, nullptr).ok()) state.SkipWithError("add");
+    }
+    state.PauseTiming();
+    (void)db->DeleteGroup(sys, *id);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pool.size()));
+}
+
+}  // namespace
+}  // namespace canopy::bench
+
+int main(int argc, char** argv) {
+  using namespace canopy::bench;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--members=", 0) == 0) {
+      members = std::stoull(a.substr(10));
+    } else if (a.rfind("--dir=", 0) == 0) {
+      dir = a.substr(6);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  std::filesystem::create_directories(dir);
+  Build();
+  for (int r = 0; r < 3; ++r) {
+    const std::string k = std::to_string(kReach[r]);
+    benchmark::RegisterBenchmark(("group_first_page/engine/" + k).c_str(), EngineFirstPage, r)
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("group_first_page/raw/" + k).c_str(), RawFirstPage, r)
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("group_count/engine/" + k).c_str(), EngineCount, r)
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::RegisterBenchmark("group_check/engine", EngineCheck)->UseRealTime();
+  benchmark::RegisterBenchmark("group_check/raw", RawCheck)->UseRealTime();
+  benchmark::RegisterBenchmark("group_add/engine", EngineAdd)
+      ->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  (void)db->Close();
+  return 0;
+}

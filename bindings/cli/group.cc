@@ -1,0 +1,326 @@
+// Copyright (c) Canopy authors.
+//
+// canopy group create|rename|delete|add|remove|list|members and canopy
+// grant: groups of an account and the roles given to user groups
+// (docs/model.md, "Groups"). A group is named by its owner's key, its kind
+// and its name.
+
+#include "cli.h"
+#include "output.h"
+
+namespace canopy::cli {
+
+namespace {
+
+const char kUsage[] =
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] group SUBCOMMAND ...\n\n"
+    "  group create NAME --owner KEY --kind KIND\n"
+    "      Creates a group of the account (needs group.write there).\n"
+    "  group rename NAME --owner KEY --kind KIND --to NEW\n"
+    "  group delete NAME --owner KEY --kind KIND\n"
+    "      Deletes the group with its grants; its members stay.\n"
+    "  group add NAME --owner KEY --kind KIND MEMBER...\n"
+    "  group remove NAME --owner KEY --kind KIND MEMBER...\n"
+    "      Adds (removes) members, all or nothing: entity keys for an entity group,\n"
+    "      logins for a user group, account keys for an account group.\n"
+    "  group list --owner KEY\n"
+    "      The account's groups (those the actor may see).\n"
+    "  group members NAME --owner KEY --kind KIND\n"
+    "      The group's members, by key or login.\n\n"
+    "Flags:\n"
+    "  --owner KEY    the account that owns the group\n"
+    "  --kind KIND    device, asset, dashboard, entity_view, user or account\n"
+    "  --to NAME      the new name (rename)\n"
+    "With --json each group is one object: name, kind, owner, size, id; members are\n"
+    "one object each: member.\n";
+
+const char kGrantUsage[] =
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] grant USER-GROUP --owner KEY --role ROLE\n"
+    "                  [--on GROUP --on-owner KEY --on-kind KIND] [--branch] [--revoke]\n\n"
+    "Gives every member of the user group USER-GROUP of account --owner the role: on\n"
+    "the group's owner (generic; --branch: also on its sub-accounts), or with --on on\n"
+    "the entities or accounts of that group (owned by --owner or one of its\n"
+    "ancestors; sharing down needs the root tenant's group_sharing on). --revoke\n"
+    "takes the grant back.\n";
+
+GroupKind KindFlag(const Args& args, const std::string& flag) {
+  const std::string k = args.Require(flag);
+  auto kind = ParseGroupKind(k);
+  if (!kind) {
+    throw UsageError{"--" + flag + " must be device, asset, dashboard, entity_view, user or "
+                     "account, not '" + k + "'"};
+  }
+  return *kind;
+}
+
+// The group `name` of kind `kind` owned by the account `owner_key`.
+bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const std::string& name,
+               Group* out) {
+  Account owner;
+  if (!FindAccount(ctx, owner_key, &owner)) return false;
+  auto groups = ctx.db->GroupsOf(ctx.actor, owner.id);
+  if (!groups.ok()) {
+    ctx.Fail(groups.status());
+    return false;
+  }
+  for (const Group& g : *groups) {
+    if (g.kind == kind && g.name == name) {
+      *out = g;
+      return true;
+    }
+  }
+  ctx.Fail("no " + std::string(GroupKindName(kind)) + " group named '" + name +
+           "' in account '" + owner_key + "'");
+  return false;
+}
+
+JsonObject GroupJson(const Group& g, Names& names) {
+  JsonObject o;
+  o.Str("name", g.name)
+      .Str("kind", GroupKindName(g.kind))
+      .Str("owner", names.AccountKey(g.owner))
+      .Uint("size", g.size)
+      .Uint("id", g.id);
+  return o;
+}
+
+int Create(Context& ctx, Args& args) {
+  args.Parse({"owner", "kind"}, {});
+  const std::string name = args.Positional(0, "NAME (the group's name)");
+  args.AtMost(1);
+  const std::string owner_key = args.Require("owner");
+  const GroupKind kind = KindFlag(args, "kind");
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  Account owner;
+  if (!FindAccount(ctx, owner_key, &owner)) return kExitFailed;
+  auto id = ctx.db->CreateGroup(actor, GroupSpec{kind, name, owner.id});
+  if (!id.ok()) return ctx.Fail(id.status());
+  if (ctx.json) {
+    Names names(ctx);
+    *ctx.out << GroupJson(*ctx.db->GetGroup(Actor::System(), *id), names).str() << "\n";
+  } else {
+    *ctx.out << "created " << GroupKindName(kind) << " group '" << Printable(name) << "' (id "
+             << *id << ") in account '" << Printable(owner_key) << "'\n";
+  }
+  return kExitOk;
+}
+
+int RenameOrDelete(Context& ctx, Args& args, bool rename) {
+  if (rename) {
+    args.Parse({"owner", "kind", "to"}, {});
+  } else {
+    args.Parse({"owner", "kind"}, {});
+  }
+  const std::string name = args.Positional(0, "NAME (the group's name)");
+  args.AtMost(1);
+  const std::string owner_key = args.Require("owner");
+  const GroupKind kind = KindFlag(args, "kind");
+  const std::string to = rename ? args.Require("to") : "";
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  Group g;
+  if (!FindGroup(ctx, owner_key, kind, name, &g)) return kExitFailed;
+  Status s = rename ? ctx.db->RenameGroup(actor, g.id, to) : ctx.db->DeleteGroup(actor, g.id);
+  if (!s.ok()) return ctx.Fail(s);
+  if (ctx.json) {
+    JsonObject o;
+    o.Str("name", rename ? to : name).Str("kind", GroupKindName(kind)).Str("owner", owner_key);
+    o.Bool(rename ? "renamed" : "deleted", true);
+    *ctx.out << o.str() << "\n";
+  } else {
+    *ctx.out << (rename ? "renamed " : "deleted ") << GroupKindName(kind) << " group '"
+             << Printable(name) << "'" << (rename ? " to '" + Printable(to) + "'" : "") << "\n";
+  }
+  return kExitOk;
+}
+
+int AddOrRemove(Context& ctx, Args& args, bool add) {
+  args.Parse({"owner", "kind"}, {});
+  const std::string name = args.Positional(0, "NAME (the group's name)");
+  args.Positional(1, "MEMBER (an entity key, login or account key)");
+  const std::string owner_key = args.Require("owner");
+  const GroupKind kind = KindFlag(args, "kind");
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  Group g;
+  if (!FindGroup(ctx, owner_key, kind, name, &g)) return kExitFailed;
+  std::vector<uint64_t> ids;
+  std::vector<std::string> refs(args.positionals().begin() + 1, args.positionals().end());
+  for (const std::string& ref : refs) {
+    if (kind == GroupKind::kUser) {
+      User u;
+      if (!FindUser(ctx, ref, &u)) return kExitFailed;
+      ids.push_back(u.id);
+    } else if (kind == GroupKind::kAccount) {
+      Account a;
+      if (!FindAccount(ctx, ref, &a)) return kExitFailed;
+      ids.push_back(a.id);
+    } else {
+      auto e = ctx.db->FindEntity(ctx.actor, *GroupEntityKind(kind), ref);
+      if (!e.ok()) return ctx.Fail(e.status());
+      ids.push_back(e->id);
+    }
+  }
+  GroupMembersReport rep;
+  Status s = add ? ctx.db->AddGroupMembers(actor, g.id, ids, &rep)
+                 : ctx.db->RemoveGroupMembers(actor, g.id, ids, &rep);
+  if (!s.ok()) return ctx.Fail(s);
+  if (ctx.json) {
+    *ctx.out << JsonObject()
+                    .Str("name", name)
+                    .Str("kind", GroupKindName(kind))
+                    .Str("owner", owner_key)
+                    .Uint(add ? "added" : "removed", rep.done)
+                    .Uint("unchanged", rep.unchanged)
+                    .str()
+             << "\n";
+  } else {
+    *ctx.out << (add ? "added " : "removed ") << rep.done << " of " << refs.size()
+             << (add ? " to " : " from ") << GroupKindName(kind) << " group '" << Printable(name)
+             << "' (" << rep.unchanged << " unchanged)\n";
+  }
+  return kExitOk;
+}
+
+int List(Context& ctx, Args& args) {
+  args.Parse({"owner"}, {}, Args::Output::kTable);
+  args.AtMost(0);
+  const std::string owner_key = args.Require("owner");
+  if (!ctx.Open(false)) return kExitFailed;
+  Account owner;
+  if (!FindAccount(ctx, owner_key, &owner)) return kExitFailed;
+  auto groups = ctx.db->GroupsOf(ctx.actor, owner.id);
+  if (!groups.ok()) return ctx.Fail(groups.status());
+  Names names(ctx);
+  Table table({"GROUP", "KIND", "MEMBERS"});
+  CsvWriter csv(*ctx.out, {"name", "kind", "owner", "size", "id"});
+  for (const Group& g : *groups) {
+    if (ctx.json) {
+      *ctx.out << GroupJson(g, names).str() << "\n";
+    } else if (ctx.csv) {
+      csv.Row({g.name, GroupKindName(g.kind), owner_key, std::to_string(g.size),
+               std::to_string(g.id)});
+    } else {
+      table.Add({g.name, GroupKindName(g.kind), std::to_string(g.size)});
+    }
+  }
+  if (ctx.csv) {
+    csv.Finish();
+  } else if (!ctx.json) {
+    table.Flush(*ctx.out);
+  }
+  return kExitOk;
+}
+
+int Members(Context& ctx, Args& args) {
+  args.Parse({"owner", "kind"}, {});
+  const std::string name = args.Positional(0, "NAME (the group's name)");
+  args.AtMost(1);
+  const std::string owner_key = args.Require("owner");
+  const GroupKind kind = KindFlag(args, "kind");
+  if (!ctx.Open(false)) return kExitFailed;
+  Group g;
+  if (!FindGroup(ctx, owner_key, kind, name, &g)) return kExitFailed;
+  Names names(ctx);
+  uint64_t after = 0;
+  for (;;) {
+    GroupMembersPage page;
+    Status s = ctx.db->GroupMembers(ctx.actor, g.id, after, 1000, &page);
+    if (!s.ok()) return ctx.Fail(s);
+    for (uint64_t m : page.members) {
+      std::string label;
+      if (kind == GroupKind::kUser) {
+        label = names.Login(m);
+      } else if (kind == GroupKind::kAccount) {
+        label = names.AccountKey(m);
+      } else {
+        auto e = ctx.db->GetEntity(m);
+        label = e.ok() ? e->key : "#" + std::to_string(m);
+      }
+      if (ctx.json) {
+        *ctx.out << JsonObject().Str("member", label).str() << "\n";
+      } else {
+        *ctx.out << Printable(label) << "\n";
+      }
+    }
+    if (page.next == 0) break;
+    after = page.next;
+  }
+  return kExitOk;
+}
+
+int Run(Context& ctx, Args& args) {
+  const std::string sub =
+      args.Subcommand({"create", "rename", "delete", "add", "remove", "list", "members"});
+  if (sub == "create") return Create(ctx, args);
+  if (sub == "rename") return RenameOrDelete(ctx, args, true);
+  if (sub == "delete") return RenameOrDelete(ctx, args, false);
+  if (sub == "add") return AddOrRemove(ctx, args, true);
+  if (sub == "remove") return AddOrRemove(ctx, args, false);
+  if (sub == "list") return List(ctx, args);
+  return Members(ctx, args);
+}
+
+int RunGrant(Context& ctx, Args& args) {
+  args.Parse({"owner", "role", "on", "on-owner", "on-kind"}, {"branch", "revoke"});
+  const std::string name = args.Positional(0, "USER-GROUP (the user group's name)");
+  args.AtMost(1);
+  const std::string owner_key = args.Require("owner");
+  const std::string role_name = args.Require("role");
+  const auto on = args.Get("on");
+  std::string on_owner;
+  GroupKind on_kind = GroupKind::kDevice;
+  if (on) {
+    on_owner = args.Require("on-owner");
+    on_kind = KindFlag(args, "on-kind");
+  } else if (args.Get("on-owner") || args.Get("on-kind")) {
+    throw UsageError{"--on-owner and --on-kind go with --on GROUP"};
+  }
+  if (!ctx.Open(false)) return kExitFailed;
+  Actor actor = Actor::System();
+  if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  Group ug;
+  if (!FindGroup(ctx, owner_key, GroupKind::kUser, name, &ug)) return kExitFailed;
+  Role role;
+  if (!FindRole(ctx, ug.owner, role_name, &role)) return kExitFailed;
+  Group target;
+  if (on && !FindGroup(ctx, on_owner, on_kind, *on, &target)) return kExitFailed;
+  const GroupId target_id = on ? target.id : kNoId;
+  Status s = args.Has("revoke")
+                 ? ctx.db->RevokeGroup(actor, ug.id, role.id, target_id)
+                 : ctx.db->GrantGroup(actor, GroupGrant{ug.id, role.id, target_id,
+                                                        args.Has("branch")});
+  if (!s.ok()) return ctx.Fail(s);
+  const std::string what = on ? std::string(GroupKindName(on_kind)) + " group '" + *on +
+                                    "' of account '" + on_owner + "'"
+                              : "account '" + owner_key + "'";
+  if (ctx.json) {
+    JsonObject o;
+    o.Str("user_group", name).Str("owner", owner_key).Str("role", role_name);
+    if (on) o.Str("on", *on).Str("on_owner", on_owner).Str("on_kind", GroupKindName(on_kind));
+    o.Bool("branch", args.Has("branch")).Bool(args.Has("revoke") ? "revoked" : "granted", true);
+    *ctx.out << o.str() << "\n";
+  } else {
+    *ctx.out << (args.Has("revoke") ? "revoked role " : "granted role ") << Printable(role_name)
+             << (args.Has("revoke") ? " from" : " to") << " user group '" << Printable(name)
+             << "' on " << Printable(what) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command GroupCommand() {
+  return {"group", "create, rename, delete groups; add, remove and list members", kUsage, Run};
+}
+
+Command GrantCommand() {
+  return {"grant", "give (or --revoke) a role to a user group, generic or on a group",
+          kGrantUsage, RunGrant};
+}
+
+}  // namespace canopy::cli

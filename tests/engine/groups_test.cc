@@ -1,0 +1,545 @@
+// Copyright (c) Canopy authors.
+//
+// Groups (docs/model.md, "Groups"): entity, user and account groups, their
+// members in all-or-nothing batches, group grants and sharing down, the
+// escalation attempts through groups that are refused, and what deleting,
+// reassigning and moving do to groups. Every refusal is checked to change
+// nothing (DumpAll before and after).
+//
+//   acme            root-admin (account_admin, branch)
+//   |_ acme-a       a-admin (account_admin, branch), a-viewer (viewer, branch)
+//   |  |_ acme-a1   a1-user (no membership), a1-manager (device_manager, branch)
+//   |_ acme-b       b-admin (account_admin, branch)
+//
+// Devices: d-acme, d-a1, d-a2 (acme-a), d-x (acme-a1), d-b (acme-b).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+using testing::Allowed;
+using testing::DumpAll;
+using testing::MakeAccount;
+using testing::MakeDevice;
+using testing::MakeUser;
+using testing::OpenDb;
+using testing::TempDir;
+
+constexpr RoleId kAdmin = 1;
+constexpr RoleId kManager = 2;
+constexpr RoleId kViewer = 3;
+
+class GroupsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = OpenDb(dir_.Sub("db"));
+    acme_ = MakeAccount(db_.get(), "acme");
+    a_ = MakeAccount(db_.get(), "acme-a", acme_);
+    a1_ = MakeAccount(db_.get(), "acme-a1", a_);
+    b_ = MakeAccount(db_.get(), "acme-b", acme_);
+    root_admin_ = Member("root-admin", acme_, kAdmin);
+    a_admin_ = Member("a-admin", a_, kAdmin);
+    a_viewer_ = Member("a-viewer", a_, kViewer);
+    a1_user_ = MakeUser(db_.get(), "a1-user", a1_);
+    a1_manager_ = Member("a1-manager", a1_, kManager);
+    b_admin_ = Member("b-admin", b_, kAdmin);
+    d_acme_ = MakeDevice(db_.get(), "d-acme", acme_);
+    d_a1_ = MakeDevice(db_.get(), "d-a1", a_);
+    d_a2_ = MakeDevice(db_.get(), "d-a2", a_);
+    d_x_ = MakeDevice(db_.get(), "d-x", a1_);
+    d_b_ = MakeDevice(db_.get(), "d-b", b_);
+  }
+
+  UserId Member(const std::string& login, AccountId account, RoleId role) {
+    UserId u = MakeUser(db_.get(), login, account);
+    EXPECT_OK(db_->Invite(Actor::System(), u, account, role, true));
+    return u;
+  }
+
+  GroupId MakeGroup(GroupKind kind, const std::string& name, AccountId owner,
+                    const Actor& actor = Actor::System()) {
+    auto g = db_->CreateGroup(actor, GroupSpec{kind, name, owner});
+    EXPECT_OK(g);
+    return g.ok() ? *g : kNoId;
+  }
+
+  void Add(GroupId g, std::vector<uint64_t> members, const Actor& actor = Actor::System()) {
+    GroupMembersReport rep;
+    ASSERT_OK(db_->AddGroupMembers(actor, g, members, &rep));
+  }
+
+  // Expects `call` to fail with `code` and a message containing `text`,
+  // leaving every key as it was.
+  template <typename Fn>
+  void ExpectRefused(Fn&& call, Code code, const std::string& text) {
+    const auto before = DumpAll(db_.get());
+    const uint64_t rev = db_->Revision();
+    Status s = testing::StatusOf(call());
+    EXPECT_EQ(s.code(), code) << s.ToString();
+    EXPECT_NE(s.message().find(text), std::string::npos) << s.ToString();
+    EXPECT_EQ(db_->Revision(), rev);
+    EXPECT_TRUE(DumpAll(db_.get()) == before) << testing::DescribeDiff(before, DumpAll(db_.get()));
+  }
+
+  std::vector<uint64_t> Members(GroupId g) {
+    GroupMembersPage page;
+    EXPECT_OK(db_->GroupMembers(Actor::System(), g, 0, 1000, &page));
+    return page.members;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Db> db_;
+  AccountId acme_, a_, a1_, b_;
+  UserId root_admin_, a_admin_, a_viewer_, a1_user_, a1_manager_, b_admin_;
+  EntityId d_acme_, d_a1_, d_a2_, d_x_, d_b_;
+};
+
+TEST_F(GroupsTest, CreateRenameListAndDelete) {
+  const Actor admin = Actor::User(a_admin_);
+  GroupId g = MakeGroup(GroupKind::kDevice, "trucks", a_, admin);
+  auto got = db_->GetGroup(admin, g);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->name, "trucks");
+  EXPECT_EQ(got->owner, a_);
+  EXPECT_EQ(got->kind, GroupKind::kDevice);
+  EXPECT_EQ(got->size, 0u);
+  // Same name, other kind: fine; same kind: refused.
+  MakeGroup(GroupKind::kAsset, "trucks", a_, admin);
+  ExpectRefused([&] { return db_->CreateGroup(admin, GroupSpec{GroupKind::kDevice, "trucks", a_}); },
+                Code::kAlreadyExists, "already has a device group named 'trucks'");
+  ExpectRefused([&] { return db_->CreateGroup(admin, GroupSpec{GroupKind::kDevice, "", a_}); },
+                Code::kInvalidArgument, "group name");
+  ExpectRefused(
+      [&] { return db_->CreateGroup(admin, GroupSpec{static_cast<GroupKind>(9), "x", a_}); },
+      Code::kInvalidArgument, "unknown group kind");
+  ExpectRefused(
+      [&] { return db_->CreateGroup(Actor::User(a_viewer_), GroupSpec{GroupKind::kDevice, "v", a_}); },
+      Code::kPermissionDenied, "permission group.write missing on account 'acme-a'");
+  // Another branch's admin does not see acme-a's groups: they look missing.
+  ExpectRefused([&] { return db_->RenameGroup(Actor::User(b_admin_), g, "x"); }, Code::kNotFound,
+                "no group with id");
+  EXPECT_EQ(db_->GetGroup(Actor::User(b_admin_), g).status().code(), Code::kNotFound);
+
+  ASSERT_OK(db_->RenameGroup(admin, g, "lorries"));
+  EXPECT_EQ(db_->GetGroup(admin, g)->name, "lorries");
+  auto list = db_->GroupsOf(admin, a_);
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "lorries");
+  // The viewer sees the account but holds no group.* there: no groups.
+  EXPECT_TRUE(db_->GroupsOf(Actor::User(a_viewer_), a_)->empty());
+
+  Add(g, {d_a1_, d_a2_}, admin);
+  ASSERT_OK(db_->DeleteGroup(admin, g));
+  EXPECT_EQ(db_->GetGroup(admin, g).status().code(), Code::kNotFound);
+  // Members stay as entities.
+  EXPECT_OK(db_->GetEntity(d_a1_));
+  EXPECT_TRUE(db_->GroupsOfMember(admin, GroupKind::kDevice, d_a1_)->empty());
+}
+
+TEST_F(GroupsTest, MembersAreAddedAllOrNothingWithAReport) {
+  const Actor admin = Actor::User(a_admin_);
+  GroupId g = MakeGroup(GroupKind::kDevice, "fleet", a_, admin);
+  GroupMembersReport rep;
+  ASSERT_OK(db_->AddGroupMembers(admin, g, std::vector<uint64_t>{d_a1_}, &rep));
+  EXPECT_EQ(rep.done, 1u);
+
+  // A foreign entity (another owner) is denied; the batch changes nothing.
+  ExpectRefused(
+      [&] {
+        return db_->AddGroupMembers(admin, g, std::vector<uint64_t>{d_a2_, d_x_, d_a1_}, &rep);
+      },
+      Code::kPermissionDenied, "device 'd-x' is not owned by account 'acme-a'");
+  ASSERT_EQ(rep.items.size(), 3u);
+  EXPECT_EQ(rep.items[0].outcome, GroupMemberItem::Outcome::kDone);
+  EXPECT_EQ(rep.items[1].outcome, GroupMemberItem::Outcome::kDenied);
+  EXPECT_EQ(rep.items[2].outcome, GroupMemberItem::Outcome::kUnchanged);
+  // Unknown, and one the actor cannot see, read alike.
+  ExpectRefused([&] { return db_->AddGroupMembers(admin, g, std::vector<uint64_t>{999999}, &rep); },
+                Code::kNotFound, "no entity with id 999999");
+  ExpectRefused([&] { return db_->AddGroupMembers(admin, g, std::vector<uint64_t>{d_b_}, &rep); },
+                Code::kNotFound, "no entity with id");
+  ExpectRefused(
+      [&] { return db_->AddGroupMembers(admin, g, std::vector<uint64_t>{d_a2_, d_a2_}, &rep); },
+      Code::kInvalidArgument, "named more than once");
+  ExpectRefused([&] { return db_->AddGroupMembers(admin, g, std::vector<uint64_t>{}, &rep); },
+                Code::kInvalidArgument, "no members");
+  ExpectRefused(
+      [&] { return db_->AddGroupMembers(Actor::User(a_viewer_), g, std::vector<uint64_t>{d_a2_}, &rep); },
+      Code::kNotFound, "no group with id");
+
+  ASSERT_OK(db_->AddGroupMembers(admin, g, std::vector<uint64_t>{d_a2_}, &rep));
+  EXPECT_EQ(db_->GetGroup(admin, g)->size, 2u);
+  // Pages.
+  GroupMembersPage page;
+  ASSERT_OK(db_->GroupMembers(admin, g, 0, 1, &page));
+  ASSERT_EQ(page.members, std::vector<uint64_t>{d_a1_});
+  ASSERT_NE(page.next, 0u);
+  ASSERT_OK(db_->GroupMembers(admin, g, page.next, 1, &page));
+  EXPECT_EQ(page.members, std::vector<uint64_t>{d_a2_});
+  EXPECT_EQ(page.next, 0u);
+  EXPECT_EQ(db_->GroupMembers(admin, g, 0, 0, &page).code(), Code::kInvalidArgument);
+  auto of = db_->GroupsOfMember(admin, GroupKind::kDevice, d_a1_);
+  ASSERT_OK(of);
+  ASSERT_EQ(of->size(), 1u);
+  EXPECT_EQ((*of)[0].id, g);
+
+  ASSERT_OK(db_->RemoveGroupMembers(admin, g, std::vector<uint64_t>{d_a1_, 424242}, &rep));
+  EXPECT_EQ(rep.done, 1u);
+  EXPECT_EQ(rep.unchanged, 1u);
+  EXPECT_EQ(Members(g), std::vector<uint64_t>{d_a2_});
+  EXPECT_EQ(db_->GetGroup(admin, g)->size, 1u);
+}
+
+TEST_F(GroupsTest, UserAndAccountGroupsHoldTheirOwnersUsersAndChildren) {
+  GroupId users = MakeGroup(GroupKind::kUser, "ops", a1_);
+  GroupId accounts = MakeGroup(GroupKind::kAccount, "customers", acme_);
+  GroupMembersReport rep;
+  Add(users, {a1_user_});
+  // A user created elsewhere may not join (it would gain above its home).
+  ExpectRefused([&] { return db_->AddGroupMembers(Actor::System(), users,
+                                                  std::vector<uint64_t>{a_admin_}, &rep); },
+                Code::kPermissionDenied, "was not created in account 'acme-a1'");
+  Add(accounts, {a_, b_});
+  ExpectRefused([&] { return db_->AddGroupMembers(Actor::System(), accounts,
+                                                  std::vector<uint64_t>{a1_}, &rep); },
+                Code::kPermissionDenied, "is not a direct sub-account of account 'acme'");
+  EXPECT_EQ(db_->GroupsOfMember(Actor::System(), GroupKind::kUser, a1_user_)->size(), 1u);
+  EXPECT_EQ(db_->GroupsOfMember(Actor::System(), GroupKind::kAccount, b_)->size(), 1u);
+  // Removing the user takes it out of its groups.
+  ASSERT_OK(db_->RemoveUser(Actor::System(), a1_user_));
+  EXPECT_TRUE(Members(users).empty());
+  EXPECT_EQ(db_->GetGroup(Actor::System(), users)->size, 0u);
+}
+
+TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a1_);
+  Add(ops, {a1_user_});
+  Add(fleet, {d_x_});
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "device.read", "d-x"));
+  const Actor admin = Actor::User(a_admin_);
+  ASSERT_OK(db_->GrantGroup(admin, GroupGrant{ops, kViewer, fleet, false}));
+  EXPECT_TRUE(Allowed(*db_, a1_user_, "device.read", "d-x"));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "device.write", "d-x"));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "account.read", "acme-a1"));
+  Explanation e;
+  ASSERT_OK(db_->Explain(a1_user_, "device.read", "d-x", &e));
+  EXPECT_TRUE(e.allowed);
+  EXPECT_EQ(e.via_user_group, ops);
+  EXPECT_EQ(e.via_group, fleet);
+  EXPECT_NE(e.reason.find("user group 'ops'"), std::string::npos) << e.reason;
+  EXPECT_NE(e.reason.find("device group 'fleet'"), std::string::npos) << e.reason;
+  WhoCanRequest req;
+  req.permission = "device.read";
+  req.entity_key = "d-x";
+  WhoCanPage page;
+  ASSERT_OK(db_->WhoCan(req, &page));
+  bool found = false;
+  for (const auto& item : page.items) {
+    if (item.user == a1_user_) {
+      found = true;
+      EXPECT_EQ(item.via_user_group, ops);
+      EXPECT_EQ(item.via_group, fleet);
+    }
+  }
+  EXPECT_TRUE(found);
+  // The entity is visible to it: FindEntity and GetEntity do not say missing.
+  auto through_group = db_->FindEntity(Actor::User(a1_user_), EntityKind::kDevice, "d-x");
+  ASSERT_OK(through_group.status());
+  EXPECT_OK(db_->GetEntity(Actor::User(a1_user_), through_group->id));
+
+  // A generic grant: the role on the user group's owner.
+  ASSERT_OK(db_->GrantGroup(admin, GroupGrant{ops, kViewer, kNoId, false}));
+  EXPECT_TRUE(Allowed(*db_, a1_user_, "account.read", "acme-a1"));
+  ASSERT_OK(db_->Explain(a1_user_, "account.read", "acme-a1", &e));
+  EXPECT_EQ(e.via_user_group, ops);
+  ExpectRefused([&] { return db_->GrantGroup(admin, GroupGrant{ops, kViewer, kNoId, false}); },
+                Code::kAlreadyExists, "already has role viewer");
+
+  // Leaving the group ends it; so does revoking.
+  GroupMembersReport rep;
+  ASSERT_OK(db_->RemoveGroupMembers(Actor::System(), ops, std::vector<uint64_t>{a1_user_}, &rep));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "device.read", "d-x"));
+  Add(ops, {a1_user_});
+  EXPECT_TRUE(Allowed(*db_, a1_user_, "device.read", "d-x"));
+  ASSERT_OK(db_->RevokeGroup(admin, ops, kViewer, fleet));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "device.write", "d-x"));
+  ExpectRefused([&] { return db_->RevokeGroup(admin, ops, kViewer, fleet); }, Code::kNotFound,
+                "has no such grant");
+
+  // Deleting a group takes its grants along.
+  ASSERT_OK(db_->DeleteGroup(admin, ops));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "account.read", "acme-a1"));
+}
+
+TEST_F(GroupsTest, AccountGroupGrantsCoverTheirAccounts) {
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", acme_);
+  GroupId customers = MakeGroup(GroupKind::kAccount, "customers", acme_);
+  UserId u = MakeUser(db_.get(), "acme-ops", acme_);
+  Add(ops, {u});
+  Add(customers, {b_});
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{ops, kViewer, customers, true}));
+  EXPECT_TRUE(Allowed(*db_, u, "device.read", "d-b"));
+  EXPECT_FALSE(Allowed(*db_, u, "device.read", "d-a1"));
+  EXPECT_FALSE(Allowed(*db_, u, "device.read", "d-acme"));
+  Add(customers, {a_});
+  EXPECT_TRUE(Allowed(*db_, u, "device.read", "d-x"));  // branch
+  // Moving acme-a away from acme takes it out of acme's account groups.
+  ASSERT_OK(db_->MoveAccount(Actor::System(), a_, b_));
+  EXPECT_EQ(Members(customers), std::vector<uint64_t>{b_});
+  EXPECT_TRUE(Allowed(*db_, u, "device.read", "d-x"));  // now under acme-b
+  ExpectRefused(
+      [&] { return db_->GrantGroup(Actor::System(), GroupGrant{ops, kViewer, customers, true}); },
+      Code::kAlreadyExists, "already has role");
+}
+
+TEST_F(GroupsTest, SharingDownNeedsTheTenantsGroupSharing) {
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);  // the parent's devices
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);       // the child's users
+  Add(fleet, {d_a1_});
+  Add(ops, {a1_user_});
+  const Actor admin = Actor::User(a_admin_);
+  ExpectRefused([&] { return db_->GrantGroup(admin, GroupGrant{ops, kViewer, fleet, false}); },
+                Code::kFailedPrecondition, "group sharing is off in root tenant of account 'acme-a1'");
+  // Only the system actor switches it; only on a root tenant.
+  AccountPatch on;
+  on.group_sharing = true;
+  ExpectRefused([&] { return db_->UpdateAccount(Actor::User(root_admin_), acme_, on); },
+                Code::kPermissionDenied, "only the system actor may switch group sharing");
+  ExpectRefused([&] { return db_->UpdateAccount(Actor::System(), a_, on); },
+                Code::kInvalidArgument, "root tenant's setting");
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, on));
+  EXPECT_TRUE(db_->GetAccount(acme_)->settings.group_sharing);
+  // A manager of the child holds no group.share on the parent.
+  ExpectRefused(
+      [&] { return db_->GrantGroup(Actor::User(a1_manager_), GroupGrant{ops, kViewer, fleet, false}); },
+      Code::kNotFound, "no group with id");
+  ASSERT_OK(db_->GrantGroup(admin, GroupGrant{ops, kViewer, fleet, false}));
+  EXPECT_TRUE(Allowed(*db_, a1_user_, "device.read", "d-a1"));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "device.read", "d-a2"));  // not in the group
+  // Rule 1: with sharing off again, the child's user never sees the
+  // parent's device, whatever groups exist.
+  AccountPatch off;
+  off.group_sharing = false;
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, off));
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "device.read", "d-a1"));
+  EXPECT_EQ(db_->FindEntity(Actor::User(a1_user_), EntityKind::kDevice, "d-a1").status().code(),
+            Code::kNotFound);
+  const EntityId d_a1 = db_->FindEntity(EntityKind::kDevice, "d-a1")->id;
+  EXPECT_EQ(db_->GetEntity(Actor::User(a1_user_), d_a1).status().code(), Code::kNotFound);
+}
+
+TEST_F(GroupsTest, EscalationThroughGroupsIsRefused) {
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, [] {
+    AccountPatch p;
+    p.group_sharing = true;
+    return p;
+  }()));
+  GroupId a_users = MakeGroup(GroupKind::kUser, "a-users", a_);
+  GroupId a1_fleet = MakeGroup(GroupKind::kDevice, "a1-fleet", a1_);
+  GroupId b_fleet = MakeGroup(GroupKind::kDevice, "b-fleet", b_);
+  GroupId a1_users = MakeGroup(GroupKind::kUser, "a1-users", a1_);
+  const Actor sys = Actor::System();
+  // Upward: a group of a sub-account granted to its parent's user group.
+  ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a_users, kViewer, a1_fleet, false}); },
+                Code::kFailedPrecondition, "never up or sideways");
+  // Sideways.
+  ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a_users, kViewer, b_fleet, false}); },
+                Code::kFailedPrecondition, "never up or sideways");
+  // Granting a role one does not hold: a group operator of acme-a1 holds
+  // group and user permissions, not account_admin's.
+  auto role = db_->CreateRole(sys, acme_, "group-op",
+                              {"account.read", "group.read", "group.write", "user.read",
+                               "user.invite", "device.read", "asset.read", "dashboard.read",
+                               "entity_view.read"});
+  ASSERT_OK(role);
+  UserId op = MakeUser(db_.get(), "group-op", a1_);
+  ASSERT_OK(db_->Invite(sys, op, a1_, *role, false));
+  const Actor group_op = Actor::User(op);
+  ExpectRefused(
+      [&] { return db_->GrantGroup(group_op, GroupGrant{a1_users, kAdmin, kNoId, false}); },
+      Code::kPermissionDenied, "cannot grant role account_admin: user 'group-op' does not itself hold");
+  ASSERT_OK(db_->GrantGroup(group_op, GroupGrant{a1_users, kViewer, kNoId, false}));
+  // A viewer grants nothing (it does not even see the groups).
+  ExpectRefused(
+      [&] { return db_->GrantGroup(Actor::User(a_viewer_), GroupGrant{a_users, kViewer, kNoId, false}); },
+      Code::kNotFound, "no group with id");
+  // Grants onto user groups, and branch on an entity group, are malformed.
+  ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a1_users, kViewer, a_users, false}); },
+                Code::kInvalidArgument, "not on user group");
+  ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a1_users, kViewer, a1_fleet, true}); },
+                Code::kInvalidArgument, "branch applies to account groups");
+  ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a1_fleet, kViewer, kNoId, false}); },
+                Code::kInvalidArgument, "is not a user group");
+  ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a1_users, 777, kNoId, false}); },
+                Code::kNotFound, "no role with id 777");
+  // Joining a user of another owner, or adding a foreign device.
+  GroupMembersReport rep;
+  ExpectRefused([&] { return db_->AddGroupMembers(sys, a1_users, std::vector<uint64_t>{a_viewer_}, &rep); },
+                Code::kPermissionDenied, "was not created in account 'acme-a1'");
+  ExpectRefused([&] { return db_->AddGroupMembers(sys, a1_fleet, std::vector<uint64_t>{d_b_}, &rep); },
+                Code::kPermissionDenied, "is not owned by account 'acme-a1'");
+  // Adding a user to a group whose grants the actor could not hand on:
+  // the operator may invite, but the group's role is account_admin.
+  UserId fresh = MakeUser(db_.get(), "fresh", a1_);
+  ASSERT_OK(db_->AddGroupMembers(group_op, a1_users, std::vector<uint64_t>{fresh}, &rep));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{a1_users, kAdmin, kNoId, false}));
+  UserId fresh2 = MakeUser(db_.get(), "fresh2", a1_);
+  ExpectRefused(
+      [&] { return db_->AddGroupMembers(group_op, a1_users, std::vector<uint64_t>{fresh2}, &rep); },
+      Code::kPermissionDenied, "cannot add members to user group 'a1-users', which has role account_admin");
+}
+
+TEST_F(GroupsTest, ReassignDeleteAndAccountDeleteKeepGroupsConsistent) {
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
+  GroupId a1_fleet = MakeGroup(GroupKind::kDevice, "a1-fleet", a1_);
+  GroupId a1_users = MakeGroup(GroupKind::kUser, "a1-users", a1_);
+  Add(fleet, {d_a1_, d_a2_});
+  Add(a1_fleet, {d_x_});
+  Add(a1_users, {a1_user_});
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{a1_users, kViewer, a1_fleet, false}));
+  // Reassign: the entity leaves its old owner's groups.
+  ReassignReport rr;
+  ASSERT_OK(db_->ReassignEntities(Actor::System(), EntityKind::kDevice, EntityRef::kKey,
+                                  std::vector<std::string>{"d-a1"}, b_, &rr));
+  EXPECT_EQ(Members(fleet), std::vector<uint64_t>{d_a2_});
+  EXPECT_EQ(db_->GetGroup(Actor::System(), fleet)->size, 1u);
+  // Delete: the same.
+  ASSERT_OK(db_->DeleteEntity(Actor::System(), d_a2_));
+  EXPECT_TRUE(Members(fleet).empty());
+  // Deleting acme-a1 into acme-a: its groups go (grants too), its device
+  // and user move to the receiver as plain members of nothing.
+  ASSERT_OK(db_->DeleteAccount(Actor::System(), a1_, a_));
+  EXPECT_EQ(db_->GetGroup(Actor::System(), a1_fleet).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->GetGroup(Actor::System(), a1_users).status().code(), Code::kNotFound);
+  EXPECT_EQ(db_->GetEntity(d_x_)->owner, a_);
+  EXPECT_TRUE(db_->GroupsOfMember(Actor::System(), GroupKind::kDevice, d_x_)->empty());
+  EXPECT_TRUE(db_->GroupsOfMember(Actor::System(), GroupKind::kUser, a1_user_)->empty());
+  std::vector<std::string> problems;
+  ASSERT_OK(db_->CheckIntegrity(&problems));
+  EXPECT_TRUE(problems.empty()) << problems[0];
+}
+
+// Every key the viewer lists, paging `limit` at a time.
+std::vector<std::string> ListAll(Db* db, VisibleRequest req, size_t limit) {
+  std::vector<std::string> keys;
+  req.limit = limit;
+  for (;;) {
+    VisiblePage page;
+    Status s = db->Visible(req, &page);
+    EXPECT_OK(s);
+    if (!s.ok()) break;
+    for (const auto& item : page.items) keys.push_back(item.key);
+    if (page.next_cursor.empty()) break;
+    req.cursor = page.next_cursor;
+  }
+  return keys;
+}
+
+TEST_F(GroupsTest, ListAndCountAgreeWithCheckEachEntityOnce) {
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, [] {
+    AccountPatch p;
+    p.group_sharing = true;
+    return p;
+  }()));
+  // a1-user: viewer on acme-a1 through a generic grant; shared groups of
+  // acme-a (two overlapping) and of acme (one) on top.
+  for (int i = 0; i < 5; ++i) MakeDevice(db_.get(), "d-a-" + std::to_string(i), a_);
+  auto id = [&](const std::string& key) { return db_->FindEntity(EntityKind::kDevice, key)->id; };
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  Add(ops, {a1_user_});
+  GroupId g1 = MakeGroup(GroupKind::kDevice, "g1", a_);
+  GroupId g2 = MakeGroup(GroupKind::kDevice, "g2", a_);
+  GroupId top = MakeGroup(GroupKind::kDevice, "top", acme_);
+  Add(g1, {d_a1_, id("d-a-1"), id("d-a-3")});
+  Add(g2, {id("d-a-3"), id("d-a-4")});
+  Add(top, {d_acme_});
+  const Actor sys = Actor::System();
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ops, kViewer, kNoId, true}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ops, kViewer, g1, false}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ops, kViewer, g2, false}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ops, kViewer, top, false}));
+
+  VisibleRequest req{Actor::User(a1_user_)};
+  const std::vector<std::string> expected = {"d-acme", "d-a1", "d-a-1", "d-a-3", "d-a-4", "d-x"};
+  for (size_t limit : {1, 2, 100}) {
+    EXPECT_EQ(ListAll(db_.get(), req, limit), expected) << "limit " << limit;
+  }
+  EXPECT_EQ(*db_->Count(req), expected.size());
+  // Filters go through the same scan (the count then scans too).
+  VisibleRequest named = req;
+  named.name_prefix = "Device d-a-";
+  EXPECT_EQ(ListAll(db_.get(), named, 1), (std::vector<std::string>{"d-a-1", "d-a-3", "d-a-4"}));
+  EXPECT_EQ(*db_->Count(named), 3u);
+  // `within` names an account the viewer sees: its own; the shared groups
+  // of accounts above lie outside it.
+  VisibleRequest within = req;
+  within.within = a1_;
+  EXPECT_EQ(ListAll(db_.get(), within, 2), (std::vector<std::string>{"d-x"}));
+  EXPECT_EQ(*db_->Count(within), 1u);
+  within.within = a_;  // seen by nothing the user holds: worded as missing
+  VisiblePage page;
+  EXPECT_EQ(db_->Visible(within, &page).code(), Code::kNotFound);
+  // Every listed entity checks allowed, every other one denied.
+  for (const std::string key : {"d-acme", "d-a1", "d-a2", "d-a-0", "d-a-1", "d-a-2", "d-a-3",
+                                 "d-a-4", "d-x", "d-b"}) {
+    const bool listed = std::find(expected.begin(), expected.end(), key) != expected.end();
+    EXPECT_EQ(Allowed(*db_, a1_user_, "device.read", key), listed) << key;
+  }
+  // A single group counts as its size; with one grant, still exact.
+  ASSERT_OK(db_->RevokeGroup(sys, ops, kViewer, g2));
+  EXPECT_EQ(*db_->Count(req), 5u);
+  EXPECT_EQ(ListAll(db_.get(), req, 3).size(), 5u);
+  // A full range over the group's owner makes the group redundant.
+  ASSERT_OK(db_->Invite(sys, a1_user_, a1_, kViewer, true));
+  EXPECT_EQ(*db_->Count(req), 5u);
+  // Sharing off: only the user's own account remains.
+  AccountPatch off;
+  off.group_sharing = false;
+  ASSERT_OK(db_->UpdateAccount(sys, acme_, off));
+  EXPECT_EQ(ListAll(db_.get(), req, 2), (std::vector<std::string>{"d-x"}));
+  EXPECT_EQ(*db_->Count(req), 1u);
+}
+
+TEST_F(GroupsTest, GroupsSurviveAReopenAndAreInTheChangeLog) {
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a1_);
+  Add(ops, {a1_user_});
+  Add(fleet, {d_x_});
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{ops, kViewer, fleet, false}));
+  ChangesRequest req;
+  req.types = {"group", "group_member", "group_grant"};
+  ChangesPage page;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  std::vector<std::string> ops_seen;
+  for (const auto& e : page.entries) ops_seen.push_back(e.operation);
+  EXPECT_EQ(ops_seen, (std::vector<std::string>{"group.create", "group.create", "group.add",
+                                                "group.add", "group.grant"}));
+  const auto before = DumpAll(db_.get());
+  ASSERT_OK(db_->Close());
+  db_.reset();
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_TRUE(DumpAll(db_.get()) == before);
+  EXPECT_TRUE(Allowed(*db_, a1_user_, "device.read", "d-x"));
+  EXPECT_EQ(db_->GetGroup(Actor::System(), ops)->size, 1u);
+
+  // A follower replaying the log holds the same keys.
+  std::vector<std::string> entries;
+  ASSERT_OK(db_->ReadLogEntries(1, 100000, &entries));
+  auto follower = OpenDb(dir_.Sub("follower"));
+  ApplyReport ar;
+  ASSERT_OK(follower->ApplyChanges(entries, &ar));
+  EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+  EXPECT_TRUE(Allowed(*follower, a1_user_, "device.read", "d-x"));
+}
+
+}  // namespace
+}  // namespace canopy
