@@ -1077,11 +1077,13 @@ TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
   // Summary: totals and path only of what it sees.
   auto full = db_->Summary(Actor::System(), a_);
   ASSERT_OK(full.status());
-  EXPECT_EQ(full->path, (std::vector<std::string>{"Account acme", "Account acme-a"}));
+  EXPECT_EQ(full->path, (std::vector<std::string>{"acme", "acme-a"}));
+  EXPECT_EQ(full->path_names, (std::vector<std::string>{"Account acme", "Account acme-a"}));
   EXPECT_EQ((std::pair{full->sub_accounts, full->devices_subtree}), (std::pair{uint64_t{1}, uint64_t{2}}));
   auto mine = db_->Summary(f, a_);
   ASSERT_OK(mine.status());
-  EXPECT_EQ(mine->path, std::vector<std::string>{"Account acme-a"});
+  EXPECT_EQ(mine->path, std::vector<std::string>{"acme-a"});
+  EXPECT_EQ(mine->path_names, std::vector<std::string>{"Account acme-a"});
   EXPECT_EQ((std::pair{mine->sub_accounts, mine->devices_subtree}), (std::pair{uint64_t{0}, uint64_t{1}}));
   auto branch = db_->Summary(a, a_);
   EXPECT_EQ((std::pair{branch->sub_accounts, branch->devices_subtree}), (std::pair{uint64_t{1}, uint64_t{2}}));

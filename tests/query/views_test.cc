@@ -468,7 +468,8 @@ TEST_F(ViewsTest, SummaryGivesPathAndNumbers) {
     EXPECT_EQ(s->account.id, id);
     EXPECT_EQ(s->account.key, info.key);
     EXPECT_EQ(s->account.name, info.name);
-    EXPECT_EQ(s->path, PathOf(id, /*names=*/true));
+    EXPECT_EQ(s->path, PathOf(id, /*names=*/false));
+    EXPECT_EQ(s->path_names, PathOf(id, /*names=*/true));
     EXPECT_EQ(s->users, world_->MembersOn(id));
     EXPECT_EQ(s->sub_accounts, world_->SubtreeOf(id).size());
     EXPECT_EQ(s->devices_direct, world_->DevicesDirect(id));
@@ -476,7 +477,8 @@ TEST_F(ViewsTest, SummaryGivesPathAndNumbers) {
   }
   auto s = db_->Summary(A("a1x"));
   ASSERT_OK(s);
-  EXPECT_EQ(s->path,
+  EXPECT_EQ(s->path, (std::vector<std::string>{"acme", "a", "a1", "a1x"}));
+  EXPECT_EQ(s->path_names,
             (std::vector<std::string>{"Account acme", "Account a", "Account a1", "Account a1x"}));
 }
 
