@@ -71,6 +71,17 @@ std::optional<EntityKind> ParseEntityKind(std::string_view name) {
   return std::nullopt;
 }
 
+const char* ReassignOutcomeName(ReassignItem::Outcome outcome) {
+  switch (outcome) {
+    case ReassignItem::Outcome::kMoved: return "moved";
+    case ReassignItem::Outcome::kUnchanged: return "unchanged";
+    case ReassignItem::Outcome::kUnknown: return "unknown";
+    case ReassignItem::Outcome::kDenied: return "denied";
+    case ReassignItem::Outcome::kDuplicate: return "duplicate";
+  }
+  return "unknown";
+}
+
 const char* SubAccountAccessName(SubAccountAccess access) {
   switch (access) {
     case SubAccountAccess::kDefaultOff: return "default_off";
@@ -85,6 +96,31 @@ std::optional<SubAccountAccess> ParseSubAccountAccess(std::string_view name) {
                  SubAccountAccess::kAlwaysOn}) {
     if (name == SubAccountAccessName(a)) return a;
   }
+  return std::nullopt;
+}
+
+const char* GroupKindName(GroupKind kind) {
+  switch (kind) {
+    case GroupKind::kDevice: return "device";
+    case GroupKind::kAsset: return "asset";
+    case GroupKind::kDashboard: return "dashboard";
+    case GroupKind::kEntityView: return "entity_view";
+    case GroupKind::kUser: return "user";
+    case GroupKind::kAccount: return "account";
+  }
+  return "unknown";
+}
+
+std::optional<GroupKind> ParseGroupKind(std::string_view name) {
+  for (GroupKind k : kAllGroupKinds) {
+    if (name == GroupKindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
+std::optional<EntityKind> GroupEntityKind(GroupKind kind) {
+  const auto v = static_cast<uint8_t>(kind);
+  if (v >= 1 && v <= 4) return static_cast<EntityKind>(v);
   return std::nullopt;
 }
 

@@ -225,22 +225,6 @@ int Delete(Context& ctx, Args& args) {
   return kExitOk;
 }
 
-const char* OutcomeName(ReassignItem::Outcome o) {
-  switch (o) {
-    case ReassignItem::Outcome::kMoved:
-      return "moved";
-    case ReassignItem::Outcome::kUnchanged:
-      return "unchanged";
-    case ReassignItem::Outcome::kUnknown:
-      return "unknown";
-    case ReassignItem::Outcome::kDenied:
-      return "denied";
-    case ReassignItem::Outcome::kDuplicate:
-      return "duplicate";
-  }
-  return "?";
-}
-
 // Reads one reference per line, skipping blank lines and '#' comments.
 bool ReadRefs(Context& ctx, const std::string& path, std::vector<std::string>* refs) {
   std::ifstream in(path);
@@ -305,12 +289,12 @@ int Reassign(Context& ctx, Args& args) {
         item.previous_owner == kNoId ? "" : names.AccountKey(item.previous_owner);
     if (ctx.json) {
       JsonObject o;
-      o.Str("ref", item.ref).Str("outcome", OutcomeName(item.outcome));
+      o.Str("ref", item.ref).Str("outcome", ReassignOutcomeName(item.outcome));
       if (item.previous_owner != kNoId) o.Str("previous_owner", previous_owner);
       if (!item.message.empty()) o.Str("message", item.message);
       *ctx.out << o.str() << "\n";
     } else {
-      table.Add({item.ref, OutcomeName(item.outcome), previous_owner, item.message});
+      table.Add({item.ref, ReassignOutcomeName(item.outcome), previous_owner, item.message});
     }
   }
   if (ctx.json) {

@@ -234,22 +234,6 @@ std::string RandomToken() {
   return out;
 }
 
-const char* OutcomeName(ReassignItem::Outcome o) {
-  switch (o) {
-    case ReassignItem::Outcome::kMoved:
-      return "moved";
-    case ReassignItem::Outcome::kUnchanged:
-      return "unchanged";
-    case ReassignItem::Outcome::kUnknown:
-      return "unknown";
-    case ReassignItem::Outcome::kDenied:
-      return "denied";
-    case ReassignItem::Outcome::kDuplicate:
-      return "duplicate";
-  }
-  return "?";
-}
-
 // A page of results in the platform servers' shape: data, totalElements
 // (when known), hasNext and the cursor of the next page.
 std::string PageJson(const std::string& data, std::optional<uint64_t> total,
@@ -795,7 +779,7 @@ class ServerImpl : public Server {
     for (const ReassignItem& it : report.items) {
       if (items.size() > 1) items.push_back(',');
       JsonObject o;
-      o.Str("ref", it.ref).Str("outcome", OutcomeName(it.outcome));
+      o.Str("ref", it.ref).Str("outcome", ReassignOutcomeName(it.outcome));
       if (it.previous_owner != kNoId) o.Str("previousOwner", keys.Of(it.previous_owner));
       if (!it.message.empty()) o.Str("message", it.message);
       items += o.Take();
