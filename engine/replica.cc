@@ -604,15 +604,21 @@ StatusOr<uint64_t> DbImpl::SyncWithLog(uint32_t timeout_ms) {
   }
   NoteContact(head, first);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (revision_.load() < head) {
-    // The follower applies it; if it is slow (or reconnecting), fetch here.
+  // Readers see the published revision, which trails the applied one
+  // while a batch of applied entries awaits its sync and publication: wait
+  // for the published one, or the barrier would return before a read
+  // could see what it promises.
+  while (published_.load() < head) {
+    // The follower applies it; if it is slow (or reconnecting), fetch and
+    // publish here.
     std::unique_lock<WriterMutex> w(write_mu_, std::defer_lock);
     if (w.try_lock()) {
-      CANOPY_RETURN_IF_ERROR(CatchUpLocked(head));
-      break;
+      if (revision_.load() < head) CANOPY_RETURN_IF_ERROR(CatchUpLocked(head));
+      CANOPY_RETURN_IF_ERROR(PublishLocked());
+      if (published_.load() >= head) break;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Aborted("replica at revision " + std::to_string(revision_.load()) +
+      return Status::Aborted("replica at revision " + std::to_string(published_.load()) +
                              " did not reach revision " + std::to_string(head) + " within " +
                              std::to_string(timeout_ms) + " ms");
     }

@@ -106,6 +106,16 @@ void LogEntry(std::string_view bytes) {
                                  st::DecodeFixed64BE(c.key.data() + 8), &json);
           break;
         case st::RecordType::kRole: v = st::RoleJson(*side, &json); break;
+        case st::RecordType::kGroup: v = st::GroupJson(*side, &json); break;
+        case st::RecordType::kGroupMember:  // DecodeRecords checked the key's size
+          v = st::GroupMemberJson(*side, st::DecodeFixed64BE(c.key.data()),
+                                  st::DecodeFixed64BE(c.key.data() + 8), &json);
+          break;
+        case st::RecordType::kGroupGrant:
+          v = st::GroupGrantJson(*side, st::DecodeFixed64BE(c.key.data()),
+                                 st::DecodeFixed64BE(c.key.data() + 8),
+                                 st::DecodeFixed64BE(c.key.data() + 16), &json);
+          break;
         case st::RecordType::kMeta: continue;
       }
       FUZZ_CHECK(v.ok(), "a record DecodeRecords accepted has no JSON view: " + v.ToString());

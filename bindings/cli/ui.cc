@@ -4,7 +4,9 @@
 // the database until interrupted — the HTTP server of bindings/http/.
 
 #include <csignal>
-#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "cli.h"
 #include "server.h"
@@ -12,6 +14,15 @@
 namespace canopy::cli {
 
 namespace {
+
+// The write end is written by the signal handler (async-signal-safe).
+int g_stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  const ssize_t n = write(g_stop_pipe[1], &c, 1);
+  (void)n;
+}
 
 const char kUsage[] =
     "usage: canopy [--db DIR] ui [--as LOGIN] [--port N] [--listen ADDR] [--threads N]\n\n"
@@ -44,17 +55,20 @@ int Run(Context& ctx, Args& args) {
     if (listen->empty()) throw UsageError{"--listen needs an address"};
     options.listen = *listen;
   }
+  // SIGINT and SIGTERM stop the server cleanly. A handler (process-wide,
+  // whichever thread the signal lands on: RocksDB's background threads
+  // may predate this call) writes to a pipe the main thread waits on; a
+  // signal mask would not cover threads started before it.
+  if (pipe(g_stop_pipe) != 0) return ctx.Fail(Status::IOError("canopy ui: cannot make a pipe"));
+  struct sigaction on_stop {};
+  on_stop.sa_handler = OnStopSignal;
+  sigemptyset(&on_stop.sa_mask);
+  sigaction(SIGINT, &on_stop, nullptr);
+  sigaction(SIGTERM, &on_stop, nullptr);
+
   if (!ctx.Open(false)) return kExitFailed;
   if (!ctx.ResolveActor(&options.viewer)) return kExitFailed;
   options.viewer_login = ctx.actor_login;
-
-  // SIGINT and SIGTERM are taken by sigwait below: block them before the
-  // server's threads start, so that they inherit the mask.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   std::unique_ptr<http::Server> server;
   Status s = http::Server::Start(ctx.db.get(), options, &server);
@@ -65,8 +79,9 @@ int Run(Context& ctx, Args& args) {
                                           : "user '" + ctx.actor_login + "'")
            << (ctx.read_only ? " (read-only)" : "") << "; open the URL above; Ctrl-C stops"
            << std::endl;
-  int sig = 0;
-  sigwait(&stop, &sig);
+  char sig = 0;
+  while (read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+  }
   server->Stop();
   *ctx.err << "canopy ui: stopped" << std::endl;
   return kExitOk;
