@@ -26,18 +26,17 @@ with canopy.open(sys.argv[1], sync=False, log_retention_count=2) as db:
 """
 
 
-def _make_trimmed_database(path):
-    """Makes a database whose log retention trimmed old revisions (which the
-    command line itself cannot do) with the Python binding over the
-    libcanopy built next to the binary under test, in a child Python (with
-    the sanitizer runtime preloaded when that library was built with one).
-    Returns False when the library is not there."""
+def _binding_env():
+    """The environment for a child Python that uses the Python binding over
+    the libcanopy built next to the binary under test (with the sanitizer
+    runtime preloaded when that library was built with one), or None when
+    the library is not there."""
     build = os.path.dirname(os.path.dirname(os.path.abspath(CANOPY)))
     library = os.path.join(build, "c", "libcanopy.so")
     package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                            "bindings", "python")
     if not os.path.exists(library) or not os.path.isdir(os.path.join(package, "canopy")):
-        return False
+        return None
     env = dict(os.environ, CANOPY_LIBRARY=library, PYTHONPATH=os.path.abspath(package))
     linked = subprocess.run(["ldd", library], capture_output=True, text=True).stdout
     runtimes = [line.split("=>")[1].split()[0] for line in linked.splitlines()
@@ -45,6 +44,16 @@ def _make_trimmed_database(path):
     if runtimes:
         env["LD_PRELOAD"] = ":".join(runtimes)
         env["ASAN_OPTIONS"] = "detect_leaks=0"  # CPython keeps memory at exit
+    return env
+
+
+def _make_trimmed_database(path):
+    """Makes a database whose log retention trimmed old revisions (which the
+    command line itself cannot do) in a child Python (_binding_env).
+    Returns False when the library is not there."""
+    env = _binding_env()
+    if env is None:
+        return False
     subprocess.run([sys.executable, "-c", _TRIM_SCRIPT, path], env=env, check=True, timeout=120)
     return True
 
@@ -309,11 +318,9 @@ class LogFollowTest(CliTestCase):
         # A process of the Python binding holds the database open for
         # writing; the follower falls back to read-only views and prints
         # what the writer commits.
-        here = os.path.dirname(os.path.abspath(__file__))
-        root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
-        lib = os.path.join(os.path.dirname(os.path.dirname(CANOPY)), "c", "libcanopy.so")
-        env = dict(os.environ, PYTHONPATH=os.path.join(root, "bindings", "python"),
-                   CANOPY_LIBRARY=lib)
+        env = _binding_env()
+        if env is None:
+            self.skipTest("libcanopy.so is not built next to the binary under test")
         writer = subprocess.Popen(
             [sys.executable, "-c",
              "import sys, canopy\n"
