@@ -398,7 +398,16 @@ TEST_F(ConcurrencyTest, EverythingAtOnceThenClose) {
       checks++;
     }
   });
+  // At least kRunFor, and on a slow machine (sanitizers, a loaded CI
+  // runner) on until every kind of work has run often enough to mean
+  // something; a minute without that is a stall, and fails below.
+  const auto started = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(kRunFor);
+  while ((writes_.load() <= 20 || own_reads.load() <= 5 || imports.load() == 0 ||
+          exports.load() == 0 || checks.load() == 0) &&
+         std::chrono::steady_clock::now() - started < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   stop = true;
   for (auto& t : threads) t.join();
   problems_.Expect();
