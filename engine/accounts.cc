@@ -13,6 +13,7 @@
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
+#include "query/views.h"
 #include "storage/labels.h"
 #include "storage/records.h"
 
@@ -630,13 +631,18 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
 }
 
 StatusOr<EntityCounts> DbImpl::CountOwned(AccountId id, EntityKind kind) const {
+  return CountOwned(Actor::System(), id, kind);
+}
+
+StatusOr<EntityCounts> DbImpl::CountOwned(const Actor& viewer, AccountId id,
+                                          EntityKind kind) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   if (!ParseEntityKind(EntityKindName(kind))) return Status::InvalidArgument("unknown entity kind");
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   const AccountNode* a = nullptr;
-  CANOPY_RETURN_IF_ERROR(RequireAccount(id, "count", &a));
-  return EntityCounts{static_cast<uint64_t>(a->count(kind).direct),
-                      static_cast<uint64_t>(a->count(kind).subtree)};
+  CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, id, "count", &a));
+  return query::SeeSubtree(cat(), viewer, *a, kind).counts;
 }
 
 StatusOr<std::vector<Account>> DbImpl::Ancestors(AccountId id) const {

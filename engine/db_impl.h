@@ -152,6 +152,8 @@ class DbImpl final : public Db {
   Status DeleteAccounts(const Actor& actor, Span<AccountId> ids,
                         AccountId receiver) override;
   StatusOr<EntityCounts> CountOwned(AccountId id, EntityKind kind) const override;
+  StatusOr<EntityCounts> CountOwned(const Actor& viewer, AccountId id,
+                                    EntityKind kind) const override;
   StatusOr<std::vector<Account>> Ancestors(AccountId id) const override;
   StatusOr<std::vector<Account>> Descendants(AccountId id, uint32_t max_levels) const override;
   std::vector<AccountId> Roots() const override;

@@ -233,31 +233,35 @@ Status Summarize(const Catalog& c, const storage::Store& store,
   }
   out->path.push_back(out->account.key);
   out->path_names.push_back(out->account.name);
-  out->devices_direct = Devices(*n, false);
-  const UserNode* u = viewer.is_system() ? nullptr : c.user(viewer.user());
-  if (u == nullptr) {
-    out->users = n->members.size();
-    out->sub_accounts = static_cast<uint64_t>(n->descendants);
-    out->devices_subtree = Devices(*n, true);
-    return Status::Ok();
-  }
+  const SeenSubtree seen = SeeSubtree(c, viewer, *n, EntityKind::kDevice);
   out->users = SeenMembers(c, viewer, *n);
-  if (!BranchPermsOn(c, *u, *n).empty()) {
+  out->sub_accounts = seen.sub_accounts;
+  out->devices_direct = seen.counts.direct;
+  out->devices_subtree = seen.counts.subtree;
+  return Status::Ok();
+}
+
+SeenSubtree SeeSubtree(const Catalog& c, const Actor& viewer, const AccountNode& n,
+                       EntityKind kind) {
+  SeenSubtree out;
+  const auto& k = n.count(kind);
+  out.counts.direct = static_cast<uint64_t>(k.direct);
+  const UserNode* u = viewer.is_system() ? nullptr : c.user(viewer.user());
+  if (u == nullptr || !BranchPermsOn(c, *u, n).empty()) {
     // It sees the whole subtree: the maintained counters hold.
-    out->sub_accounts = static_cast<uint64_t>(n->descendants);
-    out->devices_subtree = Devices(*n, true);
-    return Status::Ok();
+    out.sub_accounts = static_cast<uint64_t>(n.descendants);
+    out.counts.subtree = static_cast<uint64_t>(k.subtree);
+    return out;
   }
   // Only the sub-accounts it sees count, so that no total reveals what
   // lies out of its reach.
-  out->sub_accounts = 0;
-  out->devices_subtree = out->devices_direct;
-  c.ForEachInSubtree(*n, kNoDepthLimit, [&](const AccountNode& d) {
-    if (d.id == n->id || !SeesAccount(c, viewer, d)) return;
-    out->sub_accounts++;
-    out->devices_subtree += Devices(d, false);
+  out.counts.subtree = out.counts.direct;
+  c.ForEachInSubtree(n, kNoDepthLimit, [&](const AccountNode& d) {
+    if (d.id == n.id || !SeesAccount(c, viewer, d)) return;
+    out.sub_accounts++;
+    out.counts.subtree += static_cast<uint64_t>(d.count(kind).direct);
   });
-  return Status::Ok();
+  return out;
 }
 
 Status Graph(const Catalog& c, const storage::Store& store,

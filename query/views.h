@@ -28,6 +28,19 @@ Status Summarize(const Catalog& c, const storage::Store& store,
               const rocksdb::Snapshot* snapshot, const Actor& viewer, AccountId id,
                  AccountSummary* out);
 
+// The sub-accounts below `n` and the `kind` entities of `n` and of its
+// subtree as `viewer` may know them: the maintained counters when the
+// viewer reads the whole subtree (the system, or a branch-wide
+// permission on `n`), otherwise only the sub-accounts it sees add up, so
+// that no total reveals what lies out of its reach. The caller has checked
+// that the viewer is enabled and sees `n`. (Summary, CountOwned.)
+struct SeenSubtree {
+  uint64_t sub_accounts = 0;
+  EntityCounts counts;
+};
+SeenSubtree SeeSubtree(const Catalog& c, const Actor& viewer, const AccountNode& n,
+                       EntityKind kind);
+
 enum class GraphFormat { kJson, kDot };
 Status Graph(const Catalog& c, const storage::Store& store,
               const rocksdb::Snapshot* snapshot, const Actor& viewer, AccountId root,

@@ -319,20 +319,35 @@ canopy_code_t canopy_account_find_as(canopy_db_t* db, uint64_t viewer, const cha
   return canopy_account_findImpl("canopy_account_find_as", db, viewer, key, account, errmsg);
 }
 
-canopy_code_t canopy_account_count_owned(canopy_db_t* db, uint64_t id, int kind, uint64_t* direct,
-                                         uint64_t* subtree, char** errmsg) {
-  return Guard("canopy_account_count_owned", errmsg, [&](const Call& call) -> Status {
+static canopy_code_t canopy_account_count_ownedImpl(const char* function, canopy_db_t* db,
+                                                   uint64_t viewer, uint64_t id, int kind,
+                                                   uint64_t* direct, uint64_t* subtree,
+                                                   char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (direct != nullptr) *direct = 0;
     if (subtree != nullptr) *subtree = 0;
     CANOPY_C_REQUIRE(call, db);
     canopy::EntityKind k;
     CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &k));
-    auto counts = db->db->CountOwned(id, k);
+    auto counts = db->db->CountOwned(ToActor(viewer), id, k);
     CANOPY_RETURN_IF_ERROR(counts.status());
     if (direct != nullptr) *direct = counts->direct;
     if (subtree != nullptr) *subtree = counts->subtree;
     return Status::Ok();
   });
+}
+
+canopy_code_t canopy_account_count_owned(canopy_db_t* db, uint64_t id, int kind, uint64_t* direct,
+                                         uint64_t* subtree, char** errmsg) {
+  return canopy_account_count_ownedImpl("canopy_account_count_owned", db, CANOPY_SYSTEM_ACTOR, id,
+                                        kind, direct, subtree, errmsg);
+}
+
+canopy_code_t canopy_account_count_owned_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                            int kind, uint64_t* direct, uint64_t* subtree,
+                                            char** errmsg) {
+  return canopy_account_count_ownedImpl("canopy_account_count_owned_as", db, viewer, id, kind,
+                                        direct, subtree, errmsg);
 }
 
 static canopy_code_t canopy_account_ancestorsImpl(const char* function, canopy_db_t* db,

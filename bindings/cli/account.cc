@@ -135,34 +135,13 @@ int Show(Context& ctx, Args& args) {
   if (!FindAccount(ctx, key, &a)) return kExitFailed;
   auto summary = ctx.db->Summary(ctx.actor, a.id);
   if (!summary.ok()) return ctx.Fail(summary.status());
-  // Devices come with the summary; the other kinds from the counters. An
-  // --actor that does not see the whole subtree (fewer sub-accounts than
-  // there are) adds up only the sub-accounts it sees.
-  std::vector<Account> seen_below;
-  bool partial = false;
-  if (!ctx.actor.is_system()) {
-    auto all = ctx.db->Summary(a.id);
-    if (!all.ok()) return ctx.Fail(all.status());
-    partial = summary->sub_accounts != all->sub_accounts;
-  }
-  if (partial) {
-    auto d = ctx.db->Descendants(ctx.actor, a.id, 0);
-    if (!d.ok()) return ctx.Fail(d.status());
-    seen_below = std::move(d).value();
-  }
+  // Devices come with the summary; the other kinds from the counters, both
+  // as the actor may know them.
   std::vector<std::pair<EntityKind, EntityCounts>> others;
   for (EntityKind kind : kAllEntityKinds) {
     if (kind == EntityKind::kDevice) continue;
-    auto c = ctx.db->CountOwned(a.id, kind);
+    auto c = ctx.db->CountOwned(ctx.actor, a.id, kind);
     if (!c.ok()) return ctx.Fail(c.status());
-    if (partial) {
-      c->subtree = c->direct;
-      for (const Account& d : seen_below) {
-        auto below = ctx.db->CountOwned(d.id, kind);
-        if (!below.ok()) return ctx.Fail(below.status());
-        c->subtree += below->direct;
-      }
-    }
     others.emplace_back(kind, *c);
   }
   Names names(ctx);

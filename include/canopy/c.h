@@ -1054,6 +1054,11 @@ CANOPY_EXPORT canopy_code_t canopy_account_find_as(canopy_db_t* db, uint64_t vie
                                                    char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_account_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                   canopy_account_t** account, char** errmsg);
+// The counts of canopy_account_count_owned as the viewer may know them:
+// *subtree adds up only the sub-accounts it sees.
+CANOPY_EXPORT canopy_code_t canopy_account_count_owned_as(canopy_db_t* db, uint64_t viewer,
+                                                          uint64_t id, int kind, uint64_t* direct,
+                                                          uint64_t* subtree, char** errmsg);
 // The ancestors the viewer sees, of an account it sees.
 CANOPY_EXPORT canopy_code_t canopy_account_ancestors_as(canopy_db_t* db, uint64_t viewer,
                                                         uint64_t id, canopy_accounts_t** accounts,

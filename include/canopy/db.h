@@ -155,6 +155,12 @@ class Db {
 
   // The maintained counts of `kind` entities of the account (no scan).
   virtual StatusOr<EntityCounts> CountOwned(AccountId id, EntityKind kind) const = 0;
+  // The same counts as `viewer` may know them (see "Reads as a viewer"):
+  // `subtree` adds up only the sub-accounts the viewer sees, as Summary's
+  // device totals do (the maintained counters, without a walk, when it
+  // reads the whole subtree).
+  virtual StatusOr<EntityCounts> CountOwned(const Actor& viewer, AccountId id,
+                                            EntityKind kind) const = 0;
 
   // The account's ancestors, root tenant first, not including itself.
   virtual StatusOr<std::vector<Account>> Ancestors(AccountId id) const = 0;

@@ -1087,6 +1087,26 @@ TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
   EXPECT_EQ((std::pair{mine->sub_accounts, mine->devices_subtree}), (std::pair{uint64_t{0}, uint64_t{1}}));
   auto branch = db_->Summary(a, a_);
   EXPECT_EQ((std::pair{branch->sub_accounts, branch->devices_subtree}), (std::pair{uint64_t{1}, uint64_t{2}}));
+  // CountOwned as a viewer follows the summary's rule, for every kind.
+  for (EntityKind kind : kAllEntityKinds) {
+    auto all = db_->CountOwned(a_, kind);
+    auto flat = db_->CountOwned(f, a_, kind);
+    auto wide = db_->CountOwned(a, a_, kind);
+    ASSERT_OK(all.status());
+    ASSERT_OK(flat.status());
+    ASSERT_OK(wide.status());
+    EXPECT_EQ(flat->direct, all->direct) << EntityKindName(kind);
+    EXPECT_EQ(flat->subtree, flat->direct) << EntityKindName(kind);  // sees no sub-account
+    EXPECT_EQ((std::pair{wide->direct, wide->subtree}), (std::pair{all->direct, all->subtree}));
+  }
+  EXPECT_EQ(db_->CountOwned(f, a_, EntityKind::kDevice)->subtree, mine->devices_subtree);
+  EXPECT_EQ(db_->CountOwned(f, acme_, EntityKind::kDevice).status().code(), Code::kNotFound);
+  // Out of sight reads as missing.
+  EXPECT_NE(db_->CountOwned(f, acme_, EntityKind::kDevice).status().ToString().find(
+                "no account with id " + std::to_string(acme_)),
+            std::string::npos);
+  EXPECT_EQ(db_->CountOwned(Actor::User(987654), a_, EntityKind::kDevice).status().code(),
+            Code::kNotFound);
 
   // who-can as a viewer: only what it sees, only users it sees.
   WhoCanRequest req;

@@ -1131,9 +1131,11 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       auto users = db_->UsersOf(viewer, a);
       auto members = db_->MembersOf(viewer, a);
       auto summary = db_->Summary(viewer, a);
+      const EntityKind kind = kAllEntityKinds[rng_() % std::size(kAllEntityKinds)];
+      auto owned = db_->CountOwned(viewer, a, kind);
       if (!m_.Found(viewer, a)) {
         for (const Status& s : {below.status(), users.status(), members.status(),
-                                summary.status()}) {
+                                summary.status(), owned.status()}) {
           ASSERT_EQ(s.code(), Code::kNotFound) << who << " account " << a << ": " << s.ToString();
         }
         continue;
@@ -1141,12 +1143,19 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       ASSERT_OK(below.status());
       std::set<AccountId> want_below, got_below;
       uint64_t devices = static_cast<uint64_t>(m_.Direct(a, EntityKind::kDevice));
+      EntityCounts want_owned{static_cast<uint64_t>(m_.Direct(a, kind)),
+                              static_cast<uint64_t>(m_.Direct(a, kind))};
       for (AccountId d : m_.Subtree(a)) {
         if (d != a && m_.Sees(viewer, d)) {
           want_below.insert(d);
           devices += static_cast<uint64_t>(m_.Direct(d, EntityKind::kDevice));
+          want_owned.subtree += static_cast<uint64_t>(m_.Direct(d, kind));
         }
       }
+      ASSERT_OK(owned.status());
+      ASSERT_EQ((std::pair{owned->direct, owned->subtree}),
+                (std::pair{want_owned.direct, want_owned.subtree}))
+          << who << " counts " << EntityKindName(kind) << " of " << a;
       for (const auto& acc : *below) got_below.insert(acc.id);
       ASSERT_EQ(got_below, want_below) << who << " below " << a;
       ASSERT_OK(summary.status());

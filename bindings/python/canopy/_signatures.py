@@ -98,6 +98,7 @@ SIGNATURES = {
     "canopy_account_delete": (_I, [_P, _U64, _U64, _U64, _PP]),
     "canopy_account_delete_many": (_I, [_P, _U64, _PU64, _SZ, _U64, _PP]),
     "canopy_account_count_owned": (_I, [_P, _U64, _I, _PU64, _PU64, _PP]),
+    "canopy_account_count_owned_as": (_I, [_P, _U64, _U64, _I, _PU64, _PU64, _PP]),
     "canopy_account_ancestors": (_I, [_P, _U64, _PP, _PP]),
     "canopy_account_ancestors_as": (_I, [_P, _U64, _U64, _PP, _PP]),
     "canopy_account_descendants": (_I, [_P, _U64, _U32, _PP, _PP]),

@@ -442,11 +442,15 @@ class Db:
         cv.call(lib.canopy_account_delete_many, self._h(), cv.actor(actor), array, len(ids),
                 cv.ident(receiver, "receiver", optional=True))
 
-    def count_owned(self, account_id, kind="device"):
-        """The maintained :class:`EntityCounts` of ``kind`` for the account."""
+    def count_owned(self, account_id, kind="device", *, viewer=None):
+        """The maintained :class:`EntityCounts` of ``kind`` for the account;
+        with ``viewer``, as it may know them (the subtree adds up only the
+        sub-accounts it sees)."""
         k, _ = model.parse_enum(model.EntityKind, kind, "kind")
         direct, subtree = ctypes.c_uint64(), ctypes.c_uint64()
-        cv.call(lib.canopy_account_count_owned, self._h(), cv.ident(account_id, "account_id"),
+        fn, pre = self._viewed(lib.canopy_account_count_owned,
+                               lib.canopy_account_count_owned_as, viewer)
+        cv.call(fn, self._h(), *pre, cv.ident(account_id, "account_id"),
                 k, ctypes.byref(direct), ctypes.byref(subtree))
         return model.EntityCounts(direct.value, subtree.value)
 

@@ -1822,6 +1822,21 @@ static void TestViewerReads(World* w) {
   CHECK(canopy_summary_path_count(summary) == 1);  // acme is out of its sight
   canopy_summary_destroy(summary);
   FAILS(CANOPY_NOT_FOUND, canopy_account_summarize_as(db, w->a, w->acme, &summary, &err));
+  uint64_t direct = 99, subtree = 99, all_direct = 0, all_subtree = 0;
+  OK(canopy_account_count_owned_as(db, w->a, w->acme_a, CANOPY_KIND_DEVICE, &direct, &subtree,
+                                   &err));
+  OK(canopy_account_count_owned(db, w->acme_a, CANOPY_KIND_DEVICE, &all_direct, &all_subtree,
+                                &err));
+  CHECK(direct == all_direct && subtree == all_subtree);  // the branch-wide admin sees all
+  FAILS_WITH(CANOPY_NOT_FOUND, "no account with id",  // out of its sight: looks missing
+             canopy_account_count_owned_as(db, w->a, w->acme, CANOPY_KIND_DEVICE, &direct,
+                                           &subtree, &err));
+  CHECK(direct == 0 && subtree == 0);
+  FAILS(CANOPY_NOT_FOUND, canopy_account_count_owned_as(db, 4242, w->acme_a, CANOPY_KIND_DEVICE,
+                                                        &direct, &subtree, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_account_count_owned_as(NULL, w->a, w->acme_a, CANOPY_KIND_DEVICE, &direct,
+                                      &subtree, &err));
 
   canopy_entity_t* entity = NULL;
   OK(canopy_entity_find_as(db, w->a, CANOPY_KIND_DEVICE, "dev-a1", &entity, &err));

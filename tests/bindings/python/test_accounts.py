@@ -122,6 +122,18 @@ class TreeTest(WorldTestCase):
         with self.assertRaises(canopy.NotFound):
             self.db.count_owned(4242)
 
+    def test_counts_as_viewer(self):
+        w = self.w
+        for viewer, account in ((w.a, w.acme_a), (w.b, w.acme_b), (w.admin, w.acme)):
+            s = self.db.summary(account, viewer=viewer)
+            c = self.db.count_owned(account, viewer=viewer)
+            self.assertEqual((c.direct, c.subtree), (s.devices_direct, s.devices_subtree))
+        self.assertEqual(self.db.count_owned(w.acme, viewer=w.admin), self.db.count_owned(w.acme))
+        with self.assertRaisesRegex(canopy.NotFound, "no account with id"):
+            self.db.count_owned(w.acme_a, viewer=w.b)  # out of its sight: looks missing
+        with self.assertRaises(canopy.NotFound):
+            self.db.count_owned(w.acme, viewer=4242)
+
     def test_update_and_settings(self):
         w = self.w
         self.db.update_account(SYSTEM, w.acme_b, name="Customer B", attributes={"tier": "gold"})
