@@ -74,6 +74,14 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
   return s;
 }
 
+void CatalogVersions::Freeze(query::Catalog catalog, SharedSnapshot snapshot,
+                             uint64_t revision) {
+  Side& side = sides_[current_.load()];
+  side.catalog = std::move(catalog);
+  side.snapshot = std::move(snapshot);
+  side.revision = revision;
+}
+
 void CatalogVersions::DropSnapshots() {
   sides_[0].snapshot.reset();
   sides_[1].snapshot.reset();

@@ -97,6 +97,10 @@ class CatalogVersions {
   // stop serving). Publishing with nothing pending only renews the
   // snapshot and revision.
   Status Publish(SharedSnapshot snapshot, uint64_t revision);
+  // Makes `catalog` the published copy at `revision`, read on `snapshot`,
+  // for a Db that never writes (a snapshot view): the writer's copy stays
+  // empty, so a frozen Db holds one catalog, not two.
+  void Freeze(query::Catalog catalog, SharedSnapshot snapshot, uint64_t revision);
   // Drops both copies' snapshots (before the store closes).
   void DropSnapshots();
 

@@ -277,7 +277,7 @@ void Txn::Meta(std::string_view name, uint64_t before, uint64_t after) {
 }
 
 
-DbImpl::DbImpl(const Options& options, std::unique_ptr<storage::Store> store)
+DbImpl::DbImpl(const Options& options, std::shared_ptr<storage::Store> store)
     : options_(options),
       store_(std::move(store)),
       instance_id_(RandomInstanceId()),
@@ -293,10 +293,53 @@ Status DbImpl::Init() {
   return versions_.Publish(NewSnapshot(), revision_.load());
 }
 
+StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  Options o = options_;
+  o.read_only = true;
+  o.replication = ReplicationOptions();
+  auto view = std::make_unique<DbImpl>(o, store_);
+  view->snapshot_view_ = true;
+  view->open_snapshots_ = open_snapshots_;
+  {
+    WriteGuard w(view->write_mu_);
+    // The copy is taken while this reader's pin holds the published
+    // catalog: a writer publishing meanwhile waits for it (once).
+    view->versions_.Freeze(cat(), scope.snapshot(), head());
+    view->revision_ = head();
+    view->published_ = head();
+    view->log_first_ = log_first_.load();
+    view->log_id_ = LogId();
+  }
+  open_snapshots_->fetch_add(1);
+  return std::unique_ptr<Db>(std::move(view));
+}
+
 Status DbImpl::Close() {
   if (int64_t n = open_iterators_.load(); n > 0) {
     return Status::FailedPrecondition(std::to_string(n) +
                                       " visible iterator(s) still open; destroy them before Close");
+  }
+  if (snapshot_view_) {
+    closing_ = true;  // WaitForChanges on a snapshot returns now
+    {
+      std::lock_guard<std::mutex> g(wait_mu_);
+    }
+    wait_cv_.notify_all();
+    std::unique_lock<std::shared_mutex> open(close_mu_);
+    WriteGuard w(write_mu_);
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    views_.Clear();
+    versions_.DropSnapshots();
+    versions_.Freeze(query::Catalog(), nullptr, 0);  // its memory goes now
+    open_snapshots_->fetch_sub(1);
+    return Status::Ok();
+  }
+  if (int64_t n = open_snapshots_->load(); n > 0) {
+    return Status::FailedPrecondition(std::to_string(n) +
+                                      " snapshot(s) still open; destroy them before Close");
   }
   // A replica stops following etcd first (its threads take the locks below).
   StopReplica();
@@ -314,6 +357,11 @@ Status DbImpl::Close() {
     closing_ = false;
     return Status::FailedPrecondition(std::to_string(n) +
                                       " visible iterator(s) still open; destroy them before Close");
+  }
+  if (int64_t n = open_snapshots_->load(); n > 0) {
+    closing_ = false;
+    return Status::FailedPrecondition(std::to_string(n) +
+                                      " snapshot(s) still open; destroy them before Close");
   }
   closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
@@ -398,6 +446,9 @@ SharedSnapshot DbImpl::NewSnapshot() const {
 
 Status DbImpl::CheckWritable(std::string_view what) const {
   CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (snapshot_view_) {
+    return Status::FailedPrecondition(std::string(what) + ": a snapshot is read-only");
+  }
   if (options_.read_only) {
     return Status::FailedPrecondition(std::string(what) +
                                       ": the database is open read-only (Options::read_only)");

@@ -131,13 +131,14 @@ class Txn {
 
 class DbImpl final : public Db {
  public:
-  DbImpl(const Options& options, std::unique_ptr<storage::Store> store);
+  DbImpl(const Options& options, std::shared_ptr<storage::Store> store);
   ~DbImpl() override;
 
   // Loads the catalog; called once by Db::Open.
   Status Init();
 
   Status Close() override;
+  StatusOr<std::unique_ptr<Db>> OpenSnapshot() const override;
 
   // Accounts (accounts.cc)
   StatusOr<AccountId> CreateAccount(const Actor& actor, const AccountSpec& spec) override;
@@ -547,7 +548,7 @@ class DbImpl final : public Db {
                   std::shared_ptr<const query::ScanView>* view) const;
 
   const Options options_;
-  std::unique_ptr<storage::Store> store_;
+  std::shared_ptr<storage::Store> store_;  // shared with snapshot views
   const uint64_t instance_id_;  // tells this open's cursors from others'
 
   mutable std::shared_mutex close_mu_;
@@ -557,6 +558,12 @@ class DbImpl final : public Db {
   // Streaming iterators handed out and not yet destroyed: Close() refuses
   // while any is open (RocksDB aborts if it closes under an iterator).
   mutable std::atomic<int64_t> open_iterators_{0};
+  // Snapshot views (OpenSnapshot) alive: the Db that opened them counts
+  // them (Close refuses while any is); a view holds the same counter and
+  // knows it is one (it never writes, and never closes the shared store).
+  std::shared_ptr<std::atomic<int64_t>> open_snapshots_ =
+      std::make_shared<std::atomic<int64_t>>(0);
+  bool snapshot_view_ = false;
   // Set once (under write_mu_) when memory no longer matches disk or a sync
   // failed; poisoned_flag_ (release/acquire) tells readers it is set.
   Status poisoned_;

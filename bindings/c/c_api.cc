@@ -363,8 +363,31 @@ canopy_code_t canopy_db_close(canopy_db_t* db, char** errmsg) {
           std::string(call.function()) + ": " + std::to_string(live) +
           " visible iterator(s) of this database are still alive; destroy them first");
     }
+    if (const int64_t snaps = db->snapshots->load(); snaps > 0) {
+      return Status::FailedPrecondition(std::string(call.function()) + ": " +
+                                        std::to_string(snaps) +
+                                        " snapshot(s) of this database are still open; close "
+                                        "them first");
+    }
     std::unique_ptr<canopy_db_t> owned(db);  // freed whatever Close() says
+    if (owned->parent_snapshots) owned->parent_snapshots->fetch_sub(1);
     return owned->db->Close();
+  });
+}
+
+canopy_code_t canopy_db_open_snapshot(canopy_db_t* db, canopy_db_t** snapshot, char** errmsg) {
+  return Guard("canopy_db_open_snapshot", errmsg, [&](const Call& call) -> Status {
+    if (snapshot != nullptr) *snapshot = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, snapshot);
+    auto view = db->db->OpenSnapshot();
+    CANOPY_RETURN_IF_ERROR(view.status());
+    auto handle = std::make_unique<canopy_db_t>();
+    handle->db = std::move(view).value();
+    handle->parent_snapshots = db->snapshots;
+    db->snapshots->fetch_add(1);
+    *snapshot = handle.release();
+    return Status::Ok();
   });
 }
 

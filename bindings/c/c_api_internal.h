@@ -33,6 +33,11 @@ struct canopy_db_t {
   // Live canopy_visible_iterator_t of this database: canopy_db_close refuses
   // to close under them (a VisibleIterator must not outlive its Db).
   std::atomic<int64_t> iterators{0};
+  // Live snapshots opened from this handle (canopy_db_open_snapshot):
+  // canopy_db_close refuses under them too. A snapshot handle holds its
+  // parent's counter in `parent_snapshots` and gives its place back on close.
+  std::shared_ptr<std::atomic<int64_t>> snapshots = std::make_shared<std::atomic<int64_t>>(0);
+  std::shared_ptr<std::atomic<int64_t>> parent_snapshots;
 };
 
 struct canopy_attributes_t {

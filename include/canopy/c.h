@@ -325,10 +325,22 @@ CANOPY_EXPORT canopy_code_t canopy_db_open(const canopy_options_t* options, cons
 
 // Flushes and closes the database and frees the handle, which must not be
 // used again, also when an error is returned (the close itself failed).
-// The one exception: while visible iterators of this database are still
-// alive it returns FAILED_PRECONDITION and does nothing (destroy them and
-// call again). No other thread may be using the handle. NULL: CANOPY_OK.
+// The one exception: while visible iterators or snapshots of this database
+// are still alive it returns FAILED_PRECONDITION and does nothing (destroy
+// or close them and call again). No other thread may be using the handle. NULL: CANOPY_OK.
 CANOPY_EXPORT canopy_code_t canopy_db_close(canopy_db_t* db, char** errmsg);
+
+// A read-only handle fixed at the revision readers of `db` see now: every
+// read through it, as any viewer, answers from that one revision whatever
+// is written to `db` meanwhile (a report of many calls that agrees with
+// itself). Its writes are FAILED_PRECONDITION ("... a snapshot is
+// read-only"). It costs a copy of the in-memory catalog and holds on to
+// data RocksDB would otherwise discard: release it with canopy_db_close.
+// canopy_db_close(db) refuses (FAILED_PRECONDITION, nothing done) while
+// snapshots of `db` are open. Errors: INVALID_ARGUMENT (NULL argument),
+// FAILED_PRECONDITION (closed).
+CANOPY_EXPORT canopy_code_t canopy_db_open_snapshot(canopy_db_t* db, canopy_db_t** snapshot,
+                                                    char** errmsg);
 
 // ---- Attribute maps ----------------------------------------------------
 

@@ -465,6 +465,18 @@ class Db {
   // revision then current): a mutation's consistency token, to pass as
   // min_revision to a read that must see it.
   virtual uint64_t LastCommittedRevision() const = 0;
+  // A read-only Db fixed at the state readers of this one see now (revision
+  // Revision()): every read on it, as any viewer, answers from that one
+  // revision however long it is kept and whatever is written meanwhile,
+  // so that a report or an export of many calls agrees with itself. Its
+  // mutations (and Checkpoint, Import, ApplyChanges) are FailedPrecondition
+  // ("... a snapshot is read-only"); WaitForChanges never sees a change.
+  // Costs one copy of the in-memory catalog, taken here, and keeps RocksDB
+  // from discarding what is overwritten or deleted while it lives (disk
+  // grows with the writes meanwhile): destroy it when done. Close this Db
+  // only after its snapshots are destroyed (FailedPrecondition otherwise).
+  // Safe for many threads, like any Db. FailedPrecondition once closed.
+  virtual StatusOr<std::unique_ptr<Db>> OpenSnapshot() const = 0;
   // This database's lineage id: the id of the database whose log it holds
   // (its own, or the one it follows through ApplyChanges).
   virtual std::string LogId() const = 0;

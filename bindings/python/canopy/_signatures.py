@@ -65,6 +65,7 @@ SIGNATURES = {
     "canopy_options_set_log": (_I, [_P, _LOG, _P, _PP]),
     "canopy_db_open": (_I, [_P, _S, _PP, _PP]),
     "canopy_db_close": (_I, [_P, _PP]),
+    "canopy_db_open_snapshot": (_I, [_P, _PP, _PP]),
     "canopy_attributes_create": (_P, []),
     "canopy_attributes_destroy": (None, [_P]),
     "canopy_attributes_set": (_I, [_P, _S, _S, _PP]),

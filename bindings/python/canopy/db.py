@@ -207,6 +207,7 @@ class Db:
     def __init__(self, path, **options):
         self._handle = None
         self._streams = weakref.WeakSet()
+        self._snapshots = weakref.WeakSet()
         self._log_fn = None  # the C callback; kept alive while open
         self.path = path
         path_bytes = cv.text(path, "path")
@@ -302,8 +303,29 @@ class Db:
             return
         for stream in list(self._streams):
             stream.close()
+        for snapshot in list(self._snapshots):
+            snapshot.close()
         handle, self._handle = self._handle, None
         cv.call(lib.canopy_db_close, handle)  # frees the handle even on error
+
+    def snapshot(self):
+        """A read-only :class:`Db` fixed at the revision readers see now:
+        every read on it, as any viewer, answers from that one revision
+        whatever is written meanwhile (a report of many calls that agrees
+        with itself); its writes raise FailedPrecondition. It costs a copy
+        of the in-memory catalog: close it when done (a ``with`` block does;
+        closing this Db closes its snapshots first)."""
+        out = ctypes.c_void_p()
+        cv.call(lib.canopy_db_open_snapshot, self._h(), ctypes.byref(out))
+        snap = Db.__new__(Db)
+        snap._handle = out.value
+        snap._streams = weakref.WeakSet()
+        snap._snapshots = weakref.WeakSet()
+        snap._log_fn = None
+        snap.path = self.path
+        snap._parent = self  # closed before it (and kept alive by it)
+        self._snapshots.add(snap)
+        return snap
 
     def __enter__(self):
         return self

@@ -1921,6 +1921,34 @@ static void TestReadOnly(World* w, const char* path) {
   OK(canopy_db_close(ro, &err));
 }
 
+static void TestSnapshot(World* w) {
+  phase = "snapshot";
+  canopy_db_t* snap = NULL;
+  OK(canopy_db_open_snapshot(w->db, &snap, &err));
+  const uint64_t rev = canopy_db_revision(w->db);
+  CHECK(canopy_db_revision(snap) == rev);
+  uint64_t id = 0;
+  OK(CreateAccount(w->db, 0, "snap-later", "Later", w->acme, NULL, 0, 0, &id, &err));
+  canopy_account_t* account = NULL;
+  OK(canopy_account_find(w->db, "snap-later", &account, &err));
+  canopy_account_destroy(account);
+  account = NULL;
+  FAILS(CANOPY_NOT_FOUND, canopy_account_find(snap, "snap-later", &account, &err));
+  CHECK(canopy_db_revision(snap) == rev);
+  uint64_t refused = 0;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "a snapshot is read-only",
+             CreateAccount(snap, 0, "snap-x", "X", w->acme, NULL, 0, 0, &refused, &err));
+  // The database does not close under its snapshot, and nothing is done.
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "snapshot(s) of this database are still open",
+             canopy_db_close(w->db, &err));
+  OK(canopy_account_find(w->db, "snap-later", &account, &err));
+  canopy_account_destroy(account);
+  OK(canopy_account_delete(w->db, 0, id, 0, &err));
+  OK(canopy_db_close(snap, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open_snapshot(NULL, &snap, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open_snapshot(w->db, NULL, &err));
+}
+
 static void TestViews(World* w) {
   phase = "views";
   canopy_db_t* db = w->db;
@@ -3073,6 +3101,7 @@ int main(void) {
   TestAccess(&w);
   TestViewerReads(&w);
   TestReadOnly(&w, path);
+  TestSnapshot(&w);
   TestViews(&w);
   TestChanges(&w);
   TestChangesRequest(&w);

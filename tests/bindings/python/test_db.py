@@ -80,6 +80,27 @@ class OpenCloseTest(DbTestCase):
             canopy.open(self.path("none"), read_only=True)
         self.assertFalse(os.path.exists(self.path("none")))
 
+    def test_snapshot_stays_at_its_revision(self):
+        acme = self.db.create_account(SYSTEM, "acme", "ACME", sub_account_management=True)
+        with self.db.snapshot() as snap:
+            rev = snap.revision
+            self.assertEqual(rev, self.db.revision)
+            self.db.create_account(SYSTEM, "later", "Later", acme)
+            self.assertEqual(self.db.find_account("later").name, "Later")
+            with self.assertRaises(canopy.NotFound):
+                snap.find_account("later")
+            self.assertEqual(snap.revision, rev)
+            with self.assertRaisesRegex(canopy.FailedPrecondition, "a snapshot is read-only"):
+                snap.create_account(SYSTEM, "x", "X")
+            self.assertFalse(self.db.closed)
+        self.assertTrue(snap.closed)
+        # Closing the database closes the snapshots it opened first.
+        other = self.db.snapshot()
+        self.db.close()
+        self.assertTrue(other.closed)
+        with self.assertRaises(canopy.FailedPrecondition):
+            self.db.snapshot()
+
     def test_options_take_effect(self):
         with canopy.open(self.path("shallow"), max_depth=2, sync=True,
                          block_cache_bytes=1 << 20, cursor_ttl_seconds=5,
