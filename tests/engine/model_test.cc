@@ -1481,8 +1481,37 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     ASSERT_EQ(expect, db_->Revision() + 1);
   }
 
+  // Every fourth verification opens a snapshot beside a copy of the model;
+  // the next one checks every read on the snapshot against that copy (the
+  // writes between changed nothing it sees), then lets both go.
+  void VerifySnapshot() {
+    if (snapshot_) {
+      const std::mt19937_64 saved = rng_;  // the operations' stream stays the same
+      std::swap(db_, snapshot_);
+      std::swap(m_, snapshot_model_);
+      VerifyTree();
+      if (!::testing::Test::HasFatalFailure()) VerifyQueries();
+      std::swap(db_, snapshot_);
+      std::swap(m_, snapshot_model_);
+      rng_ = saved;
+      if (::testing::Test::HasFatalFailure()) return;
+      ASSERT_LE(snapshot_->Revision(), db_->Revision());
+      snapshot_.reset();
+      snapshot_model_ = Model();
+      return;
+    }
+    if (++verifications_ % 4 != 0) return;
+    auto snap = db_->OpenSnapshot();
+    ASSERT_OK(snap.status());
+    snapshot_ = std::move(snap).value();
+    snapshot_model_ = m_;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Db> db_;
+  std::unique_ptr<Db> snapshot_;  // declared after db_: destroyed before it
+  Model snapshot_model_;
+  int verifications_ = 0;
   std::unique_ptr<Db> follower_;
   std::unique_ptr<Db> peer_;  // the second replica (replicated runs)
   std::vector<std::string> endpoints_;
@@ -1523,8 +1552,11 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
       if (::testing::Test::HasFatalFailure()) return;
       VerifyReplay();
       if (::testing::Test::HasFatalFailure()) return;
+      VerifySnapshot();
+      if (::testing::Test::HasFatalFailure()) return;
     }
   }
+  snapshot_.reset();
   VerifyTree();
   VerifyQueries();
   VerifyReplay();
