@@ -40,16 +40,6 @@ Status CheckGroupKind(GroupKind kind) {
   return Status::Ok();
 }
 
-// Does the actor see the groups of `owner` (group.read, group.write or
-// group.share there)?
-bool SeesGroups(const query::Catalog& c, const Actor& actor, const AccountNode& owner) {
-  if (actor.is_system()) return true;
-  const UserNode* u = c.user(actor.user());
-  if (u == nullptr || u->disabled) return true;  // refused elsewhere with its own message
-  const PermSet held = query::PermsOn(c, *u, owner);
-  return held.Has(Perm::kGroupRead) || held.Has(Perm::kGroupWrite) || held.Has(Perm::kGroupShare);
-}
-
 // What a grant gives on `owner` of an entity group: the role's permissions
 // of that kind only.
 PermSet EntityPart(PermSet perms, EntityKind kind) {
@@ -138,7 +128,7 @@ Status DbImpl::LoadGroup(GroupId id, Group* g) const {
 
 Status DbImpl::RequireGroup(const Actor& actor, GroupId id, const GroupNode** out) const {
   *out = cat().group(id);
-  if (*out != nullptr && !SeesGroups(cat(), actor, *cat().account((*out)->owner))) *out = nullptr;
+  if (*out != nullptr && !query::SeesGroups(cat(), actor, *cat().account((*out)->owner))) *out = nullptr;
   if (*out == nullptr) return Status::NotFound("no group with id " + std::to_string(id));
   return Status::Ok();
 }
@@ -736,7 +726,7 @@ StatusOr<std::vector<Group>> DbImpl::GroupsOf(const Actor& viewer, AccountId own
   const AccountNode* o = nullptr;
   CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, owner, "groups of", &o));
   std::vector<Group> out;
-  if (!SeesGroups(cat(), viewer, *o)) return out;
+  if (!query::SeesGroups(cat(), viewer, *o)) return out;
   for (GroupId gid : o->groups) {
     Group g;
     CANOPY_RETURN_IF_ERROR(LoadGroup(gid, &g));
@@ -799,7 +789,7 @@ StatusOr<std::vector<Group>> DbImpl::GroupsOfMember(const Actor& viewer, GroupKi
   std::vector<Group> out;
   for (GroupId gid : gids) {
     const GroupNode* g = cat().group(gid);
-    if (g == nullptr || !SeesGroups(cat(), viewer, *cat().account(g->owner))) continue;
+    if (g == nullptr || !query::SeesGroups(cat(), viewer, *cat().account(g->owner))) continue;
     Group x;
     CANOPY_RETURN_IF_ERROR(LoadGroup(gid, &x));
     out.push_back(std::move(x));

@@ -27,6 +27,14 @@ bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target
   return ma != nullptr && storage::IsProperAncestorLabel(ma->label, target.label);
 }
 
+bool SeesGroups(const Catalog& c, const Actor& actor, const AccountNode& owner) {
+  if (actor.is_system()) return true;
+  const UserNode* u = c.user(actor.user());
+  if (u == nullptr || u->disabled) return true;
+  const PermSet held = PermsOn(c, *u, owner);
+  return held.Has(Perm::kGroupRead) || held.Has(Perm::kGroupWrite) || held.Has(Perm::kGroupShare);
+}
+
 PermSet PermsOn(const Catalog& c, const UserNode& user, const AccountNode& a) {
   PermSet perms;
   if (user.disabled) return perms;

@@ -95,6 +95,10 @@ bool SeesAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
 bool SeesEntity(const Catalog& c, const Actor& actor, EntityKind kind, const AccountNode& owner);
 bool SeesUser(const Catalog& c, const Actor& actor, const UserNode& u);
 bool SeesMembership(const Catalog& c, const Actor& actor, const UserNode& u, const AccountNode& a);
+// Does the actor see the groups `owner` owns (group.read, group.write or
+// group.share there)? True for an unknown or disabled user, which the
+// caller refuses with its own message.
+bool SeesGroups(const Catalog& c, const Actor& actor, const AccountNode& owner);
 
 // ---- Acting on users and memberships (docs/index.md, "Acting on users") ----
 // An actor may act on what a user holds only when it reaches all of it and

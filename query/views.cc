@@ -83,6 +83,11 @@ uint64_t SeenMembers(const Catalog& c, const Actor& viewer, const AccountNode& a
   return n;
 }
 
+// The groups `a` owns, when the viewer sees them (group.read there).
+uint64_t SeenGroups(const Catalog& c, const Actor& viewer, const AccountNode& a) {
+  return SeesGroups(c, viewer, a) ? a.groups.size() : 0;
+}
+
 // NotFound, worded as for a missing account, unless `id` is an account the
 // viewer sees.
 Status RequireSeenAccount(const Catalog& c, const Actor& viewer, AccountId id) {
@@ -203,6 +208,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
     row.sub_accounts = totals[it.tree_pos].sub_accounts;
     row.devices_direct = Devices(*it.node, false);
     row.devices_subtree = totals[it.tree_pos].devices_subtree;
+    row.groups = SeenGroups(c, req.viewer, *it.node);
     row.created_us = it.record.created_us;
     page->rows.push_back(std::move(row));
   }
@@ -313,6 +319,9 @@ Status Graph(const Catalog& c, const storage::Store& store,
       label.push_back('\n');
       label.append(std::to_string(Devices(n, false)) + " devices, " +
                    std::to_string(SeenMembers(c, viewer, n)) + " users");
+      if (const uint64_t g = SeenGroups(c, viewer, n); g > 0) {
+        label.append(", " + std::to_string(g) + " groups");
+      }
       AppendJsonString(out, label);  // JSON's escapes are valid in DOT strings
       out->append("];\n");
     }
@@ -345,6 +354,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
     out->append(",\"sub_accounts\":" + std::to_string(totals[i].sub_accounts));
     out->append(",\"devices_direct\":" + std::to_string(Devices(n, false)));
     out->append(",\"devices_subtree\":" + std::to_string(totals[i].devices_subtree));
+    out->append(",\"groups\":" + std::to_string(SeenGroups(c, viewer, n)));
     out->append(",\"children\":[");
     for (size_t k = 0; k < kids[i].size(); ++k) {
       if (k) out->push_back(',');

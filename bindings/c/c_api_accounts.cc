@@ -569,6 +569,11 @@ uint64_t canopy_table_page_devices_subtree(const canopy_table_page_t* page, size
   return r != nullptr ? r->devices_subtree : 0;
 }
 
+uint64_t canopy_table_page_groups(const canopy_table_page_t* page, size_t row) {
+  const canopy::AccountRow* r = Row(page, row);
+  return r != nullptr ? r->groups : 0;
+}
+
 int64_t canopy_table_page_created_us(const canopy_table_page_t* page, size_t row) {
   const canopy::AccountRow* r = Row(page, row);
   return r != nullptr ? r->created_us : 0;

@@ -24,8 +24,9 @@ const char kUsage[] =
     "  --desc         reverse the order\n"
     "With --json, the table prints one JSON object per account: key, name, depth,\n"
     "path (the keys from the root tenant), users, sub_accounts, devices,\n"
-    "devices_subtree, created. With --csv, the same columns as CSV (path joined\n"
-    "with ' > '), after a header row.\n";
+    "devices_subtree, groups (those it owns; 0 unless the actor holds group.read\n"
+    "there), created. With --csv, the same columns as CSV (path joined with\n"
+    "' > '), after a header row. The json and dot formats show groups too.\n";
 
 std::string Pad(std::string s, size_t width) {
   // Pads by code points so UTF-8 names line up.
@@ -95,13 +96,14 @@ int Run(Context& ctx, Args& args) {
   }
   if (ctx.csv) {
     CsvWriter csv(*ctx.out, {"key", "name", "depth", "path", "users", "sub_accounts", "devices",
-                             "devices_subtree", "created"});
+                             "devices_subtree", "groups", "created"});
     for (const auto& r : rows) {
       std::string path;
       for (size_t i = 0; i < r.path.size(); ++i) path += (i ? " > " : "") + r.path[i];
       csv.Row({r.key, r.name, std::to_string(r.depth), path, std::to_string(r.users),
                std::to_string(r.sub_accounts), std::to_string(r.devices_direct),
-               std::to_string(r.devices_subtree), FormatTime(r.created_us)});
+               std::to_string(r.devices_subtree), std::to_string(r.groups),
+               FormatTime(r.created_us)});
     }
     csv.Finish();
     return kExitOk;
@@ -117,6 +119,7 @@ int Run(Context& ctx, Args& args) {
                       .Uint("sub_accounts", r.sub_accounts)
                       .Uint("devices", r.devices_direct)
                       .Uint("devices_subtree", r.devices_subtree)
+                      .Uint("groups", r.groups)
                       .Str("created", FormatTime(r.created_us))
                       .str()
                << "\n";

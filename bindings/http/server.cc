@@ -514,6 +514,7 @@ class ServerImpl : public Server {
                   .Uint("subAccounts", r.sub_accounts)
                   .Uint("devices", r.devices_direct)
                   .Uint("devicesSubtree", r.devices_subtree)
+                  .Uint("groups", r.groups)
                   .Int("createdTime", r.created_us / 1000)
                   .Take();
     }

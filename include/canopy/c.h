@@ -1016,6 +1016,8 @@ CANOPY_EXPORT uint64_t canopy_table_page_devices_direct(const canopy_table_page_
                                                         size_t row);
 CANOPY_EXPORT uint64_t canopy_table_page_devices_subtree(const canopy_table_page_t* page,
                                                          size_t row);
+// Groups the account owns (0 unless the viewer holds group.read there).
+CANOPY_EXPORT uint64_t canopy_table_page_groups(const canopy_table_page_t* page, size_t row);
 CANOPY_EXPORT int64_t canopy_table_page_created_us(const canopy_table_page_t* page, size_t row);
 
 // The summary of an account (the Frontegg sub-account page) into a new

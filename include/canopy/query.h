@@ -212,6 +212,7 @@ struct AccountRow {
   uint64_t sub_accounts = 0;      // all descendants
   uint64_t devices_direct = 0;
   uint64_t devices_subtree = 0;
+  uint64_t groups = 0;            // groups it owns (0 unless the viewer sees them)
   int64_t created_us = 0;
 };
 

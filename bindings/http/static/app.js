@@ -202,7 +202,7 @@ function drawGraph() {
     g.append(t, svg('text', {x: w - 6, y: 14, class: 'name', 'text-anchor': 'end'},
                     n.name.length > 24 ? n.name.slice(0, 23) + '…' : n.name));
     g.append(svg('text', {x: 24, y: 27, class: 'counts'},
-      `${n.users} users · ${n.devices_direct} devices (${n.devices_subtree} in subtree) · ${n.sub_accounts} sub-accounts`));
+      `${n.users} users · ${n.devices_direct} devices (${n.devices_subtree} in subtree) · ${n.sub_accounts} sub-accounts${n.groups ? ` · ${n.groups} groups` : ''}`));
     if (hasKids) {
       const tg = svg('text', {x: 7, y: 20, class: 'toggle', 'data-key': n.key}, open ? '▾' : '▸');
       tg.addEventListener('click', () => toggle(n));

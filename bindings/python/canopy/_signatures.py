@@ -301,6 +301,7 @@ SIGNATURES = {
     "canopy_table_page_sub_accounts": (_U64, [_P, _SZ]),
     "canopy_table_page_devices_direct": (_U64, [_P, _SZ]),
     "canopy_table_page_devices_subtree": (_U64, [_P, _SZ]),
+    "canopy_table_page_groups": (_U64, [_P, _SZ]),
     "canopy_table_page_created_us": (_I64, [_P, _SZ]),
     "canopy_account_summarize": (_I, [_P, _U64, _PP, _PP]),
     "canopy_account_summarize_as": (_I, [_P, _U64, _U64, _PP, _PP]),

@@ -985,6 +985,7 @@ class Db:
                 sub_accounts=lib.canopy_table_page_sub_accounts(out, r),
                 devices_direct=lib.canopy_table_page_devices_direct(out, r),
                 devices_subtree=lib.canopy_table_page_devices_subtree(out, r),
+                groups=lib.canopy_table_page_groups(out, r),
                 created_us=lib.canopy_table_page_created_us(out, r))
                 for r in range(lib.canopy_table_page_count(out))]
             return model.TablePage(rows, lib.canopy_table_page_total(out),

@@ -238,6 +238,7 @@ class AccountRow:
     sub_accounts: int  #: all descendants
     devices_direct: int
     devices_subtree: int
+    groups: int  #: groups it owns (0 unless the viewer sees them)
     created_us: int
 
 

@@ -1972,6 +1972,7 @@ static void TestViews(World* w) {
   CHECK(canopy_table_page_sub_accounts(t, 1) == 2);
   CHECK(canopy_table_page_devices_direct(t, 1) == 2);
   CHECK(canopy_table_page_devices_subtree(t, 1) == 3);
+  CHECK(canopy_table_page_groups(t, 1) == 0);  // it owns none
   CHECK(canopy_table_page_created_us(t, 1) > 0);
   // Rows out of range.
   CHECK(canopy_table_page_id(t, 5) == 0);
@@ -1985,6 +1986,7 @@ static void TestViews(World* w) {
   CHECK(canopy_table_page_sub_accounts(t, 5) == 0);
   CHECK(canopy_table_page_devices_direct(t, 5) == 0);
   CHECK(canopy_table_page_devices_subtree(t, 5) == 0);
+  CHECK(canopy_table_page_groups(t, 5) == 0);
   CHECK(canopy_table_page_created_us(t, 5) == 0);
   canopy_table_page_destroy(t);
   canopy_table_page_destroy(NULL);

@@ -1,6 +1,7 @@
 # Copyright (c) Canopy authors.
 """canopy group ... and canopy grant: groups, members and group grants."""
 
+import json
 import unittest
 
 from cli_harness import CliTestCase
@@ -46,6 +47,36 @@ class GroupTest(CliTestCase):
                 "--on-owner", "acme-b", "--on-kind", "device", "--revoke")
         self.assertIn("denied", self.ok("check", "--user", "b@acme.example", "--permission",
                                         "device.write", "--entity", "dev-b1"))
+
+    def test_tree_and_graph_count_the_groups_the_actor_sees(self):
+        self.ok("group", "create", "fleet", "--owner", "acme-b", "--kind", "device")
+        self.ok("group", "create", "crew", "--owner", "acme-b", "--kind", "user")
+        rows = {r["key"]: r for r in self.json_lines("tree")}
+        self.assertEqual((rows["acme-b"]["groups"], rows["acme-a"]["groups"]), (2, 0))
+        csv = self.ok("--csv", "tree").splitlines()
+        groups = csv[0].split(",").index("groups")
+        self.assertEqual([line.split(",")[groups] for line in csv[1:]
+                          if line.startswith("acme-b,")], ["2"])
+        # The admin of acme holds group.read there; b, a viewer, does not.
+        admin = {r["key"]: r for r in self.json_lines("--actor", "admin@acme.example", "tree")}
+        self.assertEqual(admin["acme-b"]["groups"], 2)
+        viewer = {r["key"]: r for r in self.json_lines("--actor", "b@acme.example", "tree")}
+        self.assertEqual(viewer["acme-b"]["groups"], 0)
+        graph = json.loads(self.ok("tree", "--format", "json"))
+
+        def find(nodes, key):
+            for n in nodes:
+                if n["key"] == key:
+                    return n
+                found = find(n["children"], key)
+                if found:
+                    return found
+            return None
+        self.assertEqual(find(graph["accounts"], "acme-b")["groups"], 2)
+        dot = self.ok("tree", "--format", "dot")
+        self.assertIn("2 groups", dot)
+        self.assertNotIn("2 groups", self.ok("--actor", "b@acme.example", "tree", "--format",
+                                             "dot"))
 
     def test_refusals(self):
         self.ok("group", "create", "fleet", "--owner", "acme-a", "--kind", "device")

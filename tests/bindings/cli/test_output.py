@@ -18,7 +18,7 @@ from cli_harness import CANOPY, CliTestCase
 # come from when the names differ or are joined).
 LISTINGS = [
     (["tree"], ["key", "name", "depth", "path", "users", "sub_accounts", "devices",
-                "devices_subtree", "created"]),
+                "devices_subtree", "groups", "created"]),
     (["account", "list", "--depth", "0"],
      ["id", "key", "name", "parent", "depth", "sub_account_management",
       "sub_account_access", "created", "updated"]),
