@@ -227,6 +227,8 @@ class DbImpl final : public Db {
                        std::string_view key) const override;
   Status Explain(UserId user, std::string_view permission, std::string_view key,
                  Explanation* explanation) const override;
+  Status Explain(const Actor& asker, UserId user, std::string_view permission,
+                 std::string_view key, Explanation* explanation) const override;
   Status WhoCan(const WhoCanRequest& request, WhoCanPage* page) const override;
   Status AccountsTable(const TableRequest& request, TablePage* page) const override;
   StatusOr<AccountSummary> Summary(AccountId id) const override;

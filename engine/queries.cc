@@ -385,6 +385,11 @@ StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
 
 Status DbImpl::Explain(UserId user, std::string_view permission, std::string_view key,
                        Explanation* explanation) const {
+  return Explain(Actor::User(user), user, permission, key, explanation);
+}
+
+Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permission,
+                       std::string_view key, Explanation* explanation) const {
   if (explanation == nullptr) return Status::InvalidArgument("explanation is null");
   Perm perm;
   CANOPY_RETURN_IF_ERROR(ResolvePerm(permission, &perm));
@@ -399,9 +404,29 @@ Status DbImpl::Explain(UserId user, std::string_view permission, std::string_vie
     explanation->reason = "user '" + u->login + "' is disabled and holds no permissions";
     return Status::Ok();
   }
-  const Actor asker = u == nullptr ? Actor::System() : Actor::User(user);
+  const Actor subject = u == nullptr ? Actor::System() : Actor::User(user);
   Target target;
-  CANOPY_RETURN_IF_ERROR(FindTarget(asker, perm, key, &target));
+  Status found = FindTarget(subject, perm, key, &target);
+  if (found.IsNotFound() && asker.is_system() && u != nullptr &&
+      FindTarget(Actor::System(), perm, key, &target).ok()) {
+    // It exists, out of the user's sight: the operator may know that.
+    EntityKind kind;
+    query::EntityAction action;
+    const std::string owner = query::Quote(*target.account);
+    if (query::IsEntityPerm(perm, &kind, &action)) {
+      explanation->reason = "user '" + u->login + "' cannot see " + EntityKindName(kind) + " '" +
+                            std::string(key) + "': it holds no " + EntityKindName(kind) +
+                            " permission on account " + owner +
+                            " (directly, branch-wide above it, or through a group)";
+    } else {
+      explanation->reason = "user '" + u->login + "' cannot see account " + owner +
+                            ": it holds no permission there (directly, or branch-wide above it)";
+    }
+    explanation->owner = target.account->id;
+    explanation->entity = target.entity;
+    return Status::Ok();
+  }
+  CANOPY_RETURN_IF_ERROR(found);
   if (u == nullptr) {
     explanation->allowed = true;
     explanation->reason = "the system actor may do anything";

@@ -100,32 +100,10 @@ int RunCheck(Context& ctx, Args& args) {
   if (!FindUser(ctx, login, &user)) return kExitFailed;
   Names names(ctx);
   Explanation ex;
-  Status s = ctx.db->Explain(user.id, permission, key, &ex);
-  if (s.IsNotFound() && !ctx.actor_given) {
-    // The user cannot see it (the library answers as for a missing key).
-    // The operator may know whether it exists: if it does, the answer is
-    // "denied", saying so.
-    if (kind) {
-      auto e = ctx.db->FindEntity(*kind, key);
-      if (e.ok()) {
-        s = Status::Ok();
-        ex = Explanation();
-        ex.owner = e->owner;
-        ex.reason = "user '" + user.login + "' cannot see " + EntityKindName(*kind) + " '" + key +
-                    "': it holds no " + EntityKindName(*kind) + " permission on account '" +
-                    names.AccountKey(e->owner) + "' (directly, or branch-wide above it)";
-      }
-    } else {
-      auto a = ctx.db->FindAccount(key);
-      if (a.ok()) {
-        s = Status::Ok();
-        ex = Explanation();
-        ex.owner = a->id;
-        ex.reason = "user '" + user.login + "' cannot see account '" + key +
-                    "': it holds no permission there (directly, or branch-wide above it)";
-      }
-    }
-  }
+  // Without --actor the operator asks, and may learn that a target exists
+  // which the user cannot see (denied, saying so).
+  Status s = ctx.db->Explain(ctx.actor_given ? ctx.actor : Actor::System(), user.id, permission,
+                             key, &ex);
   if (!s.ok()) return ctx.Fail(s);
   const char* target_field = kind ? "entity" : "account";
   if (ctx.json) {

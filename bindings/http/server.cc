@@ -610,30 +610,9 @@ class ServerImpl : public Server {
     const std::string permission = p.Require("permission");
     const std::string key = TargetKey(p);
     Explanation ex;
-    Status s = db_.Explain(user.id, permission, key, &ex);
-    if (s.IsNotFound() && options_.viewer.is_system()) {
-      // The user cannot see it, and the library answers as for a missing
-      // key. The system viewer may know whether it exists: then the answer
-      // is "denied", saying why (as `canopy check` without --actor does).
-      const std::string family = permission.substr(0, permission.find('.'));
-      const std::optional<EntityKind> kind = ParseEntityKind(family);
-      if (kind) {
-        if (auto e = db_.FindEntity(*kind, key); e.ok()) {
-          ex = Explanation();
-          ex.owner = e->owner;
-          ex.reason = "user '" + user.login + "' cannot see " + family + " '" + key +
-                      "': it holds no " + family + " permission on its account (directly, " +
-                      "or branch-wide above it)";
-          s = Status::Ok();
-        }
-      } else if (auto a = db_.FindAccount(key); a.ok()) {
-        ex = Explanation();
-        ex.owner = a->id;
-        ex.reason = "user '" + user.login + "' cannot see account '" + key +
-                    "': it holds no permission there (directly, or branch-wide above it)";
-        s = Status::Ok();
-      }
-    }
+    // The system viewer may learn that a target exists which the user
+    // cannot see (denied, saying so), as `canopy check` without --actor.
+    Status s = db_.Explain(options_.viewer, user.id, permission, key, &ex);
     Must(s);
     Keys keys(db_);
     JsonObject o;

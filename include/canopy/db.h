@@ -343,6 +343,12 @@ class Db {
   // targets and errors. Its reason names only accounts the user sees.
   virtual Status Explain(UserId user, std::string_view permission, std::string_view key,
                          Explanation* explanation) const = 0;
+  // Explain as `asker` learns it. The system actor (an operator, who sees
+  // everything) is told that a target exists which the user cannot see:
+  // not allowed, the reason saying so, instead of NotFound. Any other
+  // asker gets Explain's answer.
+  virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,
+                         std::string_view key, Explanation* explanation) const = 0;
   // The users that may exercise the permission on the entity (or, for an
   // account-level permission, the account) request.entity_key names,
   // paginated.

@@ -1453,7 +1453,28 @@ TEST_F(AccessTest, AccessFlowsTopDownOnly) {
         EXPECT_EQ(x.code(), Code::kNotFound) << key;
         EXPECT_EQ(x.message(), missing);
         EXPECT_EQ(db_->Check(u, "device.read", key).status().message(), missing);
+        // Asked by the user itself: the same. Asked by the operator (the
+        // system): it exists, and the user cannot see it.
+        EXPECT_EQ(db_->Explain(Actor::User(u), u, "device.read", key, &e).message(), missing);
+        ASSERT_OK(db_->Explain(Actor::System(), u, "device.read", key, &e));
+        EXPECT_FALSE(e.allowed);
+        EXPECT_NE(e.reason.find("cannot see device '" + std::string(key) + "'"),
+                  std::string::npos) << e.reason;
+        EXPECT_EQ(e.owner, db_->FindEntity(EntityKind::kDevice, key)->owner);
+        EXPECT_EQ(e.entity, db_->FindEntity(EntityKind::kDevice, key)->id);
       }
+      // The operator asks about an account out of the user's sight, about
+      // what does not exist, and about an unknown user.
+      ASSERT_OK(db_->Explain(Actor::System(), u, "account.create", "acme", &e));
+      EXPECT_FALSE(e.allowed);
+      EXPECT_NE(e.reason.find("cannot see account 'acme'"), std::string::npos) << e.reason;
+      EXPECT_EQ(db_->Explain(Actor::System(), u, "device.read", "d-none", &e).code(),
+                Code::kNotFound);
+      EXPECT_EQ(db_->Explain(Actor::System(), 987654, "device.read", "d-a", &e).code(),
+                Code::kNotFound);
+      // What it sees is answered as Explain does.
+      ASSERT_OK(db_->Explain(Actor::System(), u, "device.read", "d-a", &e));
+      EXPECT_TRUE(e.allowed);
     }
   }
 }
