@@ -546,6 +546,17 @@ class Db {
   // before the call (a linearizable read barrier). Unavailable when etcd
   // does not answer; Aborted on timeout. Not a replica: the revision.
   virtual StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) = 0;
+  // On a follower (Options::follower): reads what the database's writer
+  // has written since (RocksDB's TryCatchUpWithPrimary), brings the
+  // in-memory catalog to that revision (applying the change-log entries
+  // after the follower's revision, or reloading it when the log was
+  // trimmed past it or an import happened) and returns the new revision
+  // (also Revision()). Waits for the reads under way to finish and holds
+  // new ones off meanwhile; Aborted when reads still hold the state after
+  // 5 seconds (an open visible iterator holds it until destroyed), nothing
+  // changed then. FailedPrecondition on a database not opened as a
+  // follower, or once closed.
+  virtual StatusOr<uint64_t> CatchUp() = 0;
 
   // ---- Statistics ---------------------------------------------------------
 

@@ -74,6 +74,26 @@ struct Options {
   // storage format; replication must be off.
   bool read_only = false;
 
+  // Open as a follower beside the process that has the database open for
+  // writing (RocksDB's secondary instance): like read_only, no lock is
+  // taken and every mutation, import, ApplyChanges and checkpoint is
+  // FailedPrecondition; unlike it, the view moves forward: Db::CatchUp()
+  // (or the automatic interval below) brings it to the writer's latest
+  // written revision. Reads are consistent because a catch-up waits until
+  // no read is under way and holds new ones off while it runs (a follower
+  // has no RocksDB snapshots); it drops paging cursors' saved state (their
+  // next page reads the new state). The database must exist and be of the
+  // current storage format; replication must be off; read_only and
+  // follower exclude each other; max_open_files must stay -1.
+  bool follower = false;
+  // A folder of the follower's own (RocksDB keeps its info log there);
+  // created when missing, never inside the database folder. Empty: a
+  // scratch folder in the system's temporary folder, removed on Close.
+  std::string follower_dir;
+  // Catch up automatically this often (a background thread); 0: only when
+  // Db::CatchUp() is called.
+  uint32_t follower_catch_up_ms = 0;
+
   // The deepest an account may sit (a root tenant is at depth 1). Trees
   // up to 32 deep are the design point; deeper trees cost a byte or more per level in
   // every index key. Checked on create and move; fixed when the database is
