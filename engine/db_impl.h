@@ -390,6 +390,10 @@ class DbImpl final : public Db {
   // Reloads the latest catalog from the store (FollowStoreLocked).
   Status ReloadCatalogLocked();
   void StopFollower();  // joins the catch-up thread (no lock held)
+  // The checkpoint of a follower or a read-only open, with write_mu_ held
+  // (no catch-up meanwhile): a new database in `dir` holding every key of
+  // the state this open reads (*revision), written and synced.
+  Status CopyReaderState(const std::string& dir, uint64_t* revision);
   // Applies a decoded change set to the latest catalog and records it for
   // the next publication (Commit; a follower's catch-up).
   Status ApplyToLatestCatalog(storage::ChangeSet changes);

@@ -249,4 +249,38 @@ Status DbImpl::FollowStoreLocked() {
   return Status::Ok();
 }
 
+Status DbImpl::CopyReaderState(const std::string& dir, uint64_t* revision) {
+  storage::StoreOptions so;
+  so.create_if_missing = true;
+  so.error_if_exists = true;
+  so.max_depth = store_->format().max_depth;
+  so.compression = options_.compression;
+  so.block_cache_bytes = size_t{8} << 20;
+  so.log = options_.log;
+  so.log_level = options_.log_level;
+  std::unique_ptr<storage::Store> copy;
+  CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, dir, &copy));
+  // Every key space key by key (the format record too, replacing the
+  // copy's own), in batches of a few megabytes.
+  constexpr size_t kBatchBytes = size_t{4} << 20;
+  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+    rocksdb::WriteBatch batch;
+    auto it = store_->NewIterator(cf, nullptr, "", "", /*fill_cache=*/false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Status p = batch.Put(copy->cf(cf), (*it)->key(), (*it)->value());
+      if (!p.ok()) return storage::FromRocks(p, "checkpoint '" + dir + "'");
+      if (batch.GetDataSize() >= kBatchBytes) {
+        CANOPY_RETURN_IF_ERROR(copy->Write(&batch));
+        batch.Clear();
+      }
+    }
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "checkpoint: read the database"));
+    if (batch.Count() > 0) CANOPY_RETURN_IF_ERROR(copy->Write(&batch));
+  }
+  CANOPY_RETURN_IF_ERROR(copy->SyncWal());
+  CANOPY_RETURN_IF_ERROR(copy->Close());  // flushes its tables
+  *revision = revision_.load();
+  return Status::Ok();
+}
+
 }  // namespace canopy::engine

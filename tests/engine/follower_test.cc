@@ -189,14 +189,12 @@ TEST(Follower, RefusesEveryMutationNamingTheMode) {
               .status());
   refused(follower->SetUserDisabled(Actor::System(), f.user, true));
   refused(follower->DeleteAccount(Actor::System(), f.acme, kNoId));
-  refused(follower->Checkpoint(f.dir.Sub("cp")).status());
   std::ofstream(f.dir.Sub("in.jsonl")) << "{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\"}\n";
   refused(follower->Import(Actor::System(), f.dir.Sub("in.jsonl"), ImportOptions(), nullptr));
   std::vector<std::string> entries;
   ASSERT_OK(f.writer->ReadLogEntries(1, 10, &entries));
   ApplyReport report;
   refused(follower->ApplyChanges(entries, &report));
-  EXPECT_FALSE(fs::exists(f.dir.Sub("cp")));
   EXPECT_TRUE(before == DumpAll(f.writer.get()));
   ASSERT_OK(follower->CatchUp());
   EXPECT_TRUE(before == DumpAll(follower.get()));
@@ -234,6 +232,62 @@ TEST(Follower, CatchesUpAfterTheWriterTrimmedItsLogOrImported) {
   ASSERT_OK(follower->CatchUp());
   EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
   EXPECT_TRUE(follower->FindEntity(EntityKind::kDevice, "imp-d").ok());
+  ASSERT_OK(follower->Close());
+}
+
+// A backup beside the writer, through a follower: a verified copy of the
+// follower's revision, taken while the writer goes on writing (catch-ups
+// wait for it).
+TEST(Follower, BacksUpBesideTheWriter) {
+  Fixture f;
+  Mutate(f.writer.get(), "one", f.acme, f.user);
+  Options o = FollowerOptions();
+  o.follower_catch_up_ms = 1;
+  std::unique_ptr<Db> follower = OpenFollower(f.path, o);
+  ASSERT_NE(follower, nullptr);
+  auto devices = [](Db* db) {
+    auto n = db->Count(VisibleRequest(Actor::System()));
+    EXPECT_OK(n);
+    return n.ok() ? *n : 0;
+  };
+  const uint64_t base_rev = f.writer->Revision();
+  const uint64_t base_devices = devices(f.writer.get());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      MakeDevice(f.writer.get(), "b" + std::to_string(i), f.acme);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  std::vector<uint64_t> revisions;
+  for (int i = 0; i < 3; ++i) {
+    const std::string dest = f.dir.Sub("backup" + std::to_string(i));
+    auto rev = follower->Backup(dest);
+    ASSERT_OK(rev);
+    revisions.push_back(*rev);
+    std::unique_ptr<Db> copy = OpenDb(dest);
+    ASSERT_NE(copy, nullptr);
+    EXPECT_EQ(copy->Revision(), *rev);
+    // Exactly the devices of that revision: one per revision since.
+    EXPECT_EQ(devices(copy.get()), base_devices + (*rev - base_rev));
+    std::vector<std::string> problems;
+    EXPECT_OK(copy->CheckIntegrity(&problems));
+    EXPECT_EQ(copy->LogId(), f.writer->LogId());
+    ASSERT_OK(copy->Close());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  writer.join();
+  EXPECT_LT(revisions.front(), f.writer->Revision());
+  // With the writer quiet: the copy is the writer's database key by key.
+  ASSERT_OK(follower->CatchUp());
+  ASSERT_OK(follower->Backup(f.dir.Sub("quiet")));
+  std::unique_ptr<Db> copy = OpenDb(f.dir.Sub("quiet"));
+  ASSERT_NE(copy, nullptr);
+  EXPECT_TRUE(DumpAll(copy.get()) == DumpAll(f.writer.get()));
+  EXPECT_EQ(Signature(copy.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(copy->Close());
+  EXPECT_EQ(follower->Backup(f.dir.Sub("quiet")).status().code(), Code::kAlreadyExists);
   ASSERT_OK(follower->Close());
 }
 
