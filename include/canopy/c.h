@@ -224,7 +224,8 @@ CANOPY_EXPORT canopy_code_t canopy_options_set_create_if_missing(canopy_options_
 CANOPY_EXPORT canopy_code_t canopy_options_set_error_if_exists(canopy_options_t* options, int on,
                                                                char** errmsg);
 // Open without the folder's lock beside a writer: a fixed view; every
-// mutation, import, ApplyChanges and checkpoint is FAILED_PRECONDITION.
+// mutation, import and ApplyChanges is FAILED_PRECONDITION (a checkpoint
+// is a copy of the view).
 CANOPY_EXPORT canopy_code_t canopy_options_set_read_only(canopy_options_t* options, int on,
                                                          char** errmsg);
 // Open as a follower beside a writer (RocksDB's secondary instance): like

@@ -519,7 +519,10 @@ class Db {
   // keeps it). Mutations wait meanwhile; reads go on. AlreadyExists when
   // `dir` exists; IOError when it cannot be written. On a replica with a
   // checkpoint folder, a checkpoint written there is also registered in
-  // etcd, so new replicas start from it and etcd may trim below it.
+  // etcd, so new replicas start from it and etcd may trim below it. On a
+  // read-only open or a follower (Options::read_only, ::follower) it is a
+  // new database written key by key from the view (no hard links; a
+  // follower's catch-ups wait meanwhile).
   virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
   // A verified backup in the new folder `dir` (docs/index.md, "Backup and
   // restore"): a checkpoint written under a scratch name beside `dir`
