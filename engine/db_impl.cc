@@ -314,6 +314,13 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
   Options o = options_;
   o.read_only = true;
   o.replication = ReplicationOptions();
+  // A follower's snapshot reads its store under the hold this scope took
+  // (scope.snapshot()), kept for the snapshot's life: the follower's
+  // catch-ups wait for it like for an open iterator. The snapshot itself
+  // never catches up.
+  o.follower = false;
+  o.follower_dir.clear();
+  o.follower_catch_up_ms = 0;
   auto view = std::make_unique<DbImpl>(o, store_);
   view->snapshot_view_ = true;
   view->open_snapshots_ = open_snapshots_;

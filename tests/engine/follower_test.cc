@@ -414,6 +414,32 @@ TEST(Follower, CursorsAndIteratorsAcrossACatchUp) {
   ASSERT_OK(follower->Close());
 }
 
+// A snapshot of a follower stays at its revision: it holds the
+// follower's state, so a catch-up waits for it (and gives up while it
+// stays open); once it is closed the follower catches up.
+TEST(Follower, SnapshotOfAFollowerHoldsItsState) {
+  Fixture f;
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  auto snap = follower->OpenSnapshot();
+  ASSERT_OK(snap);
+  const std::string before = Signature(snap->get(), f.user);
+  const uint64_t at = follower->Revision();
+  MakeDevice(f.writer.get(), "later", f.acme);
+  auto caught = follower->CatchUp();
+  EXPECT_EQ(caught.status().code(), Code::kAborted) << caught.status().ToString();
+  EXPECT_EQ(follower->Revision(), at);
+  EXPECT_EQ(Signature(snap->get(), f.user), before);
+  EXPECT_EQ((*snap)->CatchUp().status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ((*snap)->CreateAccount(Actor::System(), {.key = "x", .name = "X"}).status().code(),
+            Code::kFailedPrecondition);
+  ASSERT_OK((*snap)->Close());
+  snap->reset();
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(follower->Close());
+}
+
 TEST(Follower, ClosesWhileCatchingUp) {
   Fixture f;
   Options o = FollowerOptions();
