@@ -494,7 +494,9 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   // On a follower, write_mu_ keeps catch-ups out: the state stays put (a
   // read-only open's never moves).
   WriteGuard w(write_mu_);
-  const bool reader = options_.follower || options_.read_only;
+  // (A snapshot shares its database's store, which moves on: refused as
+  // a write by CheckWritable.)
+  const bool reader = (options_.follower || options_.read_only) && !snapshot_view_;
   if (reader) {
     CANOPY_RETURN_IF_ERROR(CheckOpen());
   } else {
