@@ -119,7 +119,7 @@ Status DbImpl::InitLog() {
   CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
   std::string id;
   Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
-  if (s.IsNotFound() && options_.read_only) {
+  if (s.IsNotFound() && (options_.read_only || options_.follower)) {
     id.clear();  // a database older than the change log, read as it is
   } else if (s.IsNotFound()) {
     id = NewLogId();
@@ -240,7 +240,7 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
     }
     return w;
   }
-  Status a = versions_.latest().Apply(entry->changes);
+  Status a = ApplyToLatestCatalog(std::move(entry->changes));
   if (!a.ok()) {
     // The batch is written but memory may not match it: refuse further
     // work until the database is reopened (which reloads the catalog).
@@ -248,11 +248,16 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
                             "); close and reopen the database"));
     return poisoned_;
   }
-  versions_.NoteApplied(std::make_shared<const storage::ChangeSet>(std::move(entry->changes)));
   Advance(rev, replayed ? &entry->log_id : nullptr);
   NoteCommitted(rev);
   if (defer) return Status::Ok();
   return PublishLocked();
+}
+
+Status DbImpl::ApplyToLatestCatalog(storage::ChangeSet changes) {
+  CANOPY_RETURN_IF_ERROR(versions_.latest().Apply(changes));
+  versions_.NoteApplied(std::make_shared<const storage::ChangeSet>(std::move(changes)));
+  return Status::Ok();
 }
 
 void DbImpl::Advance(uint64_t rev, const std::string* applied_log_id) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 
 #include "storage/counters.h"
@@ -38,13 +39,26 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     if (options.read_only && !options.replication.etcd_endpoints.empty()) {
       return Status::InvalidArgument("a replica cannot be opened read-only (it applies the log)");
     }
+    std::string follower_scratch;
+    CANOPY_RETURN_IF_ERROR(engine::ValidateFollower(options, path, &follower_scratch));
+    // The scratch folder goes again unless the open succeeds.
+    std::unique_ptr<void, std::function<void(void*)>> scratch_guard(
+        follower_scratch.empty() ? nullptr : &follower_scratch, [](void* p) {
+          std::error_code ec;
+          std::filesystem::remove_all(*static_cast<std::string*>(p), ec);
+        });
     CANOPY_RETURN_IF_ERROR(engine::BootstrapReplica(options.replication, std::string(path)));
     std::unique_ptr<storage::Store> store;
-    CANOPY_RETURN_IF_ERROR(
-        storage::Store::Open(engine::StoreOptionsOf(options), std::string(path), &store));
+    storage::StoreOptions so = engine::StoreOptionsOf(options);
+    if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
+    CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
     auto impl = std::make_unique<engine::DbImpl>(options, std::move(store));
     CANOPY_RETURN_IF_ERROR(impl->Init());
     CANOPY_RETURN_IF_ERROR(impl->StartReplica());
+    if (options.follower) {
+      (void)scratch_guard.release();
+      impl->StartFollower(std::move(follower_scratch));
+    }
     *db = std::move(impl);
     return Status::Ok();
   } catch (const std::exception& e) {
@@ -117,6 +131,7 @@ storage::StoreOptions StoreOptionsOf(const Options& options) {
   so.create_if_missing = options.create_if_missing;
   so.error_if_exists = options.error_if_exists;
   so.read_only = options.read_only;
+  if (options.follower) so.secondary_path = options.follower_dir;
   so.block_cache_bytes = options.block_cache_bytes;
   so.max_depth = options.max_depth;
   so.compression = options.compression;
@@ -299,6 +314,13 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
   Options o = options_;
   o.read_only = true;
   o.replication = ReplicationOptions();
+  // A follower's snapshot reads its store under the hold this scope took
+  // (scope.snapshot()), kept for the snapshot's life: the follower's
+  // catch-ups wait for it like for an open iterator. The snapshot itself
+  // never catches up.
+  o.follower = false;
+  o.follower_dir.clear();
+  o.follower_catch_up_ms = 0;
   auto view = std::make_unique<DbImpl>(o, store_);
   view->snapshot_view_ = true;
   view->open_snapshots_ = open_snapshots_;
@@ -341,8 +363,10 @@ Status DbImpl::Close() {
     return Status::FailedPrecondition(std::to_string(n) +
                                       " snapshot(s) still open; destroy them before Close");
   }
-  // A replica stops following etcd first (its threads take the locks below).
+  // A replica stops following etcd first (its threads take the locks
+  // below), a follower its catch-up thread.
   StopReplica();
+  StopFollower();
   // Wake WaitForChanges callers (they hold the database open) before
   // waiting for every call to return.
   closing_ = true;
@@ -366,7 +390,13 @@ Status DbImpl::Close() {
   closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   versions_.DropSnapshots();
-  return store_->Close();
+  Status closed = store_->Close();
+  if (!follower_scratch_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(follower_scratch_, ec);
+    follower_scratch_.clear();
+  }
+  return closed;
 }
 
 Status DbImpl::CheckOpen() const {
@@ -391,8 +421,16 @@ DbImpl::ReadScope::ReadScope(const DbImpl* db)
     ctx_.revision = db->revision_.load();
     return;
   }
-  ctx_.pin = db->versions_.Enter();
-  ctx_.snapshot = ctx_.pin.snapshot();
+  if (db->options_.follower) {
+    // No snapshots on a follower: the scope holds the state instead (a
+    // scope nested in another of the same database shares its hold).
+    const ReadContext* outer = db->ReadContextOfThisThread();
+    ctx_.snapshot = outer != nullptr ? outer->snapshot : db->HoldState();
+    ctx_.pin = db->versions_.Enter();
+  } else {
+    ctx_.pin = db->versions_.Enter();
+    ctx_.snapshot = ctx_.pin.snapshot();
+  }
   ctx_.revision = ctx_.pin.revision();
   ctx_.prev = static_cast<ReadContext*>(const_cast<void*>(tls_read_context));
   tls_read_context = &ctx_;
@@ -438,6 +476,7 @@ uint64_t DbImpl::head() const {
 }
 
 SharedSnapshot DbImpl::NewSnapshot() const {
+  if (options_.follower) return SharedSnapshot();
   rocksdb::DB* db = store_->db();
   return SharedSnapshot(db->GetSnapshot(), [db](const rocksdb::Snapshot* s) {
     if (s != nullptr) db->ReleaseSnapshot(s);
@@ -452,6 +491,11 @@ Status DbImpl::CheckWritable(std::string_view what) const {
   if (options_.read_only) {
     return Status::FailedPrecondition(std::string(what) +
                                       ": the database is open read-only (Options::read_only)");
+  }
+  if (options_.follower) {
+    return Status::FailedPrecondition(std::string(what) +
+                                      ": the database is open as a follower (Options::follower); "
+                                      "only the process that has it open for writing changes it");
   }
   return Status::Ok();
 }

@@ -68,6 +68,10 @@ Status AccountKeyNotFound(std::string_view key);
 // opens, fills an empty folder from the newest registered checkpoint.
 Status ValidateReplication(const ReplicationOptions& r);
 Status BootstrapReplica(const ReplicationOptions& r, const std::string& path);
+// Followers (follower.cc): checks the follower options against the rest;
+// for a follower without a folder of its own, makes a scratch one
+// (*scratch; empty otherwise).
+Status ValidateFollower(const Options& options, std::string_view path, std::string* scratch);
 
 // Per-account, per-kind entity count changes of one mutation; Emit() adds
 // them to its change set (merges on disk, sums in the catalog). A direct change
@@ -283,6 +287,18 @@ class DbImpl final : public Db {
   // housekeeping threads; called once by Db::Open for a replica.
   Status StartReplica();
 
+  // Followers (follower.cc): Options::follower, on RocksDB's secondary
+  // instance, which has no snapshots. Consistency comes from a gate
+  // instead: every read holds the state (HoldState: a SharedSnapshot with
+  // no RocksDB snapshot in it, released when dropped); CatchUp closes the
+  // gate to new holds, waits until none is left, moves RocksDB and the
+  // catalog forward together, and opens it again.
+  StatusOr<uint64_t> CatchUp() override;
+  // Starts the automatic catch-up thread (Options::follower_catch_up_ms);
+  // called once by Db::Open. `scratch` is a folder this open made for the
+  // secondary's files (empty: none), removed on Close.
+  void StartFollower(std::string scratch);
+
   // For tests: a replica's follower stops applying the log (without
   // holding a lock) while paused, so a test can make this replica stale.
   void TEST_PauseFollower(bool paused) { follower_paused_ = paused; }
@@ -364,8 +380,25 @@ class DbImpl final : public Db {
   // the pinned one for a reader).
   uint64_t head() const;
   const ReadContext* ReadContextOfThisThread() const;
-  // A new snapshot of the store's current state, released when dropped.
+  // A new snapshot of the store's current state, released when dropped
+  // (on a follower: empty; readers hold the state with HoldState instead).
   SharedSnapshot NewSnapshot() const;
+  // A follower's hold on its current state: CatchUp waits until every
+  // hold is dropped. Blocks while a catch-up is under way.
+  SharedSnapshot HoldState() const;
+  // With write_mu_ held and no hold left: brings the latest catalog and
+  // the log's state to the store's last logged revision and publishes it.
+  Status FollowStoreLocked();
+  // Reloads the latest catalog from the store (FollowStoreLocked).
+  Status ReloadCatalogLocked();
+  void StopFollower();  // joins the catch-up thread (no lock held)
+  // The checkpoint of a follower or a read-only open, with write_mu_ held
+  // (no catch-up meanwhile): a new database in `dir` holding every key of
+  // the state this open reads (*revision), written and synced.
+  Status CopyReaderState(const std::string& dir, uint64_t* revision);
+  // Applies a decoded change set to the latest catalog and records it for
+  // the next publication (Commit; a follower's catch-up).
+  Status ApplyToLatestCatalog(storage::ChangeSet changes);
 
   // With write_mu_ held: publishes what the latest catalog holds beyond
   // the published one (syncing the WAL first when Options::sync), then
@@ -588,6 +621,17 @@ class DbImpl final : public Db {
   mutable std::condition_variable wait_cv_;
   std::atomic<bool> closing_{false};  // wakes WaitForChanges on Close
   mutable query::ViewRegistry views_;
+
+  // Follower state (follower.cc).
+  mutable std::mutex hold_mu_;
+  mutable std::condition_variable hold_cv_;
+  mutable int64_t holds_ = 0;   // guarded by hold_mu_
+  bool catching_up_ = false;    // guarded by hold_mu_: new holds wait
+  std::string follower_scratch_;  // removed on Close
+  std::thread catch_up_thread_;
+  std::mutex catch_up_mu_;        // guards stop_catch_up_ with catch_up_cv_
+  std::condition_variable catch_up_cv_;
+  bool stop_catch_up_ = false;
 
   // Replica state (replica.cc); log_ is null for a single-process database.
   std::unique_ptr<replication::EtcdLog> log_;

@@ -491,11 +491,20 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
 
 Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   std::shared_lock<std::shared_mutex> open(close_mu_);
+  // On a follower, write_mu_ keeps catch-ups out: the state stays put (a
+  // read-only open's never moves).
   WriteGuard w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckWritable("checkpoint"));
+  // (A snapshot shares its database's store, which moves on: refused as
+  // a write by CheckWritable.)
+  const bool reader = (options_.follower || options_.read_only) && !snapshot_view_;
+  if (reader) {
+    CANOPY_RETURN_IF_ERROR(CheckOpen());
+  } else {
+    CANOPY_RETURN_IF_ERROR(CheckWritable("checkpoint"));
+  }
   if (dir.empty()) return Status::InvalidArgument("checkpoint folder is empty");
   // A checkpoint holds only published (with sync on: durable) revisions.
-  CANOPY_RETURN_IF_ERROR(PublishLocked());
+  if (!reader) CANOPY_RETURN_IF_ERROR(PublishLocked());
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     return Status::AlreadyExists("checkpoint folder '" + dir + "' already exists");
@@ -509,14 +518,21 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   }
   fs::create_directories(parent, ec);
   if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());
-  rocksdb::Checkpoint* raw = nullptr;
-  CANOPY_RETURN_IF_ERROR(
-      storage::FromRocks(rocksdb::Checkpoint::Create(store_->db(), &raw), "checkpoint"));
-  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
-  // With the write lock held, the checkpoint holds exactly this revision.
-  *revision = revision_.load();
-  CANOPY_RETURN_IF_ERROR(
-      storage::FromRocks(cp->CreateCheckpoint(dir), "checkpoint '" + dir + "'"));
+  if (reader) {
+    // Beside the writer, RocksDB's checkpoint cannot hold off the writer's
+    // file deletions, and it copies the writer's live write-ahead log,
+    // which may hold more than this view: a copy key by key instead.
+    CANOPY_RETURN_IF_ERROR(CopyReaderState(dir, revision));
+  } else {
+    rocksdb::Checkpoint* raw = nullptr;
+    CANOPY_RETURN_IF_ERROR(
+        storage::FromRocks(rocksdb::Checkpoint::Create(store_->db(), &raw), "checkpoint"));
+    std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+    // With the write lock held, the checkpoint holds exactly this revision.
+    *revision = revision_.load();
+    CANOPY_RETURN_IF_ERROR(
+        storage::FromRocks(cp->CreateCheckpoint(dir), "checkpoint '" + dir + "'"));
+  }
   // RocksDB syncs the checkpoint folder, not the folder it renames it into:
   // until that is synced too a power loss can take the new name away.
   for (const fs::path& folder : to_sync) {

@@ -286,12 +286,19 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   }
   CreationClaim claim;
   bool creating = false;
-  if (options.read_only && !exists) {
+  const bool secondary = !options.secondary_path.empty();
+  if (secondary && options.read_only) {
+    return Status::InvalidArgument("a store opens read-only or as a secondary, not both");
+  }
+  // Both open an existing database and never write to it.
+  const bool reader = options.read_only || secondary;
+  const std::string how = secondary ? "as a follower" : "read-only";
+  if (reader && !exists) {
     return Status::NotFound(fs::exists(marker, ec)
                                 ? "the database in '" + path +
                                       "' was never fully created (a crash during its creation); "
-                                      "it cannot be opened read-only"
-                                : "no database in '" + path + "' (opening read-only)");
+                                      "it cannot be opened " + how
+                                : "no database in '" + path + "' (opening " + how + ")");
   }
   if (!exists) {
     const bool unfinished = fs::exists(marker, ec);
@@ -375,10 +382,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     for (int i = 0; i < kNumCfs; ++i) {
       if (std::find(names.begin(), names.end(), CfName(i)) == names.end()) {
         if (i == kChanges || i == kGroups) {
-          if (options.read_only) {
+          if (reader) {
             return Status::NotSupported("database '" + path +
                                         "' has an older storage format; open it once for "
-                                        "writing (which upgrades it) before opening it read-only");
+                                        "writing (which upgrades it) before opening it " + how);
           }
           names.push_back(CfName(i));
           continue;
@@ -404,14 +411,17 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   store->path_ = path;
   store->statistics_ = statistics;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  store->read_only_ = options.read_only;
+  store->read_only_ = reader;
+  store->secondary_ = secondary;
   rocksdb::Status s;
-  if (options.read_only) {
+  if (reader) {
     // Beside a running writer, a flush or compaction may delete a file the
     // MANIFEST just read still names ("No such file or directory"): read
     // the newer MANIFEST and try again, for up to about three seconds.
     for (int attempt = 1;; ++attempt) {
-      s = rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
+      s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
+                                                   &handles, &store->db_)
+                    : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
       if (s.ok() || attempt == 12 ||
           s.ToString().find("No such file or directory") == std::string::npos) {
         break;
@@ -446,7 +456,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // An import that crashed may have left its SST files in a scratch folder;
   // nothing else writes there while the database is locked by this open.
   for (const auto& entry : fs::directory_iterator(path, ec)) {
-    if (options.read_only) break;  // not ours to clean
+    if (reader) break;  // not ours to clean
     if (entry.is_directory(ec) && entry.path().filename().string().rfind(kScratchPrefix, 0) == 0) {
       fs::remove_all(entry.path(), ec);
     }
@@ -587,6 +597,24 @@ Status Store::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.sync = false;
   return FromRocks(db_->Write(wo, batch), "write");
+}
+
+Status Store::CatchUpWithPrimary() {
+  if (!secondary_) {
+    return Status::FailedPrecondition("catch up: the store is not a secondary instance");
+  }
+  // As on open: a file the primary deleted meanwhile means a newer
+  // MANIFEST to read; try again for up to about three seconds.
+  rocksdb::Status s;
+  for (int attempt = 1;; ++attempt) {
+    s = db_->TryCatchUpWithPrimary();
+    if (s.ok() || attempt == 12 ||
+        s.ToString().find("No such file or directory") == std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+  }
+  return FromRocks(s, "catch up with the database's writer");
 }
 
 Status Store::SyncWal() { return FromRocks(db_->SyncWAL(), "sync write-ahead log"); }

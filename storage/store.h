@@ -47,6 +47,10 @@ struct StoreOptions {
   bool error_if_exists = false;
   // RocksDB's read-only instance: no lock, no writes, a fixed view.
   bool read_only = false;
+  // Non-empty: RocksDB's secondary instance, keeping its own files in this
+  // folder: no lock, no writes, a view that moves only on
+  // CatchUpWithPrimary(). read_only must be off.
+  std::string secondary_path;
   size_t block_cache_bytes = size_t{256} << 20;
   uint32_t max_depth = 32;  // written into the format record on creation
   // The RocksDB Env (file system); null for the default. Tests pass one
@@ -103,6 +107,11 @@ class Store {
                                                std::string lower, std::string upper,
                                                bool fill_cache = true) const;
 
+  // A secondary instance: reads what the primary wrote since (its MANIFEST
+  // and write-ahead log). Not thread-safe against reads: the caller keeps
+  // readers out meanwhile.
+  Status CatchUpWithPrimary();
+
   // Applies a batch atomically (without syncing; see SyncWal).
   Status Write(rocksdb::WriteBatch* batch);
   // Makes every applied write durable (fsyncs the write-ahead log).
@@ -121,7 +130,8 @@ class Store {
   bool Empty() const;
 
   std::string path_;
-  bool read_only_ = false;
+  bool read_only_ = false;  // also for a secondary instance
+  bool secondary_ = false;
   rocksdb::DB* db_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};

@@ -190,6 +190,23 @@ canopy_code_t canopy_options_set_read_only(canopy_options_t* options, int on, ch
                    [&](canopy::Options& o) { o.read_only = on != 0; });
 }
 
+canopy_code_t canopy_options_set_follower(canopy_options_t* options, int on, char** errmsg) {
+  return SetOption("canopy_options_set_follower", options, errmsg,
+                   [&](canopy::Options& o) { o.follower = on != 0; });
+}
+
+canopy_code_t canopy_options_set_follower_dir(canopy_options_t* options, const char* dir,
+                                              char** errmsg) {
+  return SetOption("canopy_options_set_follower_dir", options, errmsg,
+                   [&](canopy::Options& o) { o.follower_dir = dir != nullptr ? dir : ""; });
+}
+
+canopy_code_t canopy_options_set_follower_catch_up_ms(canopy_options_t* options, uint32_t ms,
+                                                      char** errmsg) {
+  return SetOption("canopy_options_set_follower_catch_up_ms", options, errmsg,
+                   [&](canopy::Options& o) { o.follower_catch_up_ms = ms; });
+}
+
 canopy_code_t canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth,
                                            char** errmsg) {
   return SetOption("canopy_options_set_max_depth", options, errmsg,

@@ -98,6 +98,18 @@ canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms, uint
   });
 }
 
+canopy_code_t canopy_db_catch_up(canopy_db_t* db, uint64_t* revision, char** errmsg) {
+  return Guard("canopy_db_catch_up", errmsg, [&](const Call& call) -> Status {
+    if (revision != nullptr) *revision = 0;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, revision);
+    auto rev = db->db->CatchUp();
+    CANOPY_RETURN_IF_ERROR(rev.status());
+    *revision = *rev;
+    return Status::Ok();
+  });
+}
+
 // ---- Reading and following ------------------------------------------------------
 
 canopy_changes_request_t* canopy_changes_request_create(uint64_t viewer) {

@@ -40,10 +40,11 @@ std::string OwnFolder() {
 }
 
 int Run(Context& ctx, Args& args) {
-  if (ctx.db_given || ctx.actor_given || ctx.json || ctx.csv || ctx.read_only ||
+  if (ctx.db_given || ctx.actor_given || ctx.json || ctx.csv || ctx.read_only || ctx.follower ||
       !ctx.etcd_endpoints.empty()) {
     throw UsageError{
-        "the global flags (--db, --json, --csv, --actor, --read-only, --etcd) do not apply: "
+        "the global flags (--db, --json, --csv, --actor, --read-only, --follower, --etcd) do "
+        "not apply: "
         "the harness builds its own databases under --cache-dir and writes its JSON report "
         "with --report-json FILE"};
   }

@@ -142,6 +142,8 @@ Options Context::OpenOptions(bool create) const {
   if (!etcd_prefix.empty()) o.replication.prefix = etcd_prefix;
   o.replication.checkpoint_dir = checkpoint_dir;
   o.read_only = read_only;
+  o.follower = follower;
+  if (follower) o.follower_catch_up_ms = follow_ms;
   return o;
 }
 
@@ -149,21 +151,32 @@ bool Context::Open(bool create) {
   if (db) return true;
   Options o = OpenOptions(create);
   Status s = Db::Open(o, db_path, &db);
-  if (s.code() == Code::kIOError && !read_only && etcd_endpoints.empty() &&
+  if (s.code() == Code::kIOError && !read_only && !follower && etcd_endpoints.empty() &&
       s.message().find("in use by another process") != std::string::npos &&
       s.message().find("being created") == std::string::npos) {
     // Another process (a service) has it open for writing: read what it
     // has committed, and say so; a mutation is then refused as read-only.
-    o.read_only = true;
+    // A command that follows the database follows that process's writes
+    // as a follower instead.
+    const bool as_follower = follow_ms > 0;
+    if (as_follower) {
+      o.follower = true;
+      o.follower_catch_up_ms = follow_ms;
+    } else {
+      o.read_only = true;
+    }
     Status ro = Db::Open(o, db_path, &db);
     if (ro.ok()) {
-      read_only = true;
-      *err << "canopy: note: the database is in use by another process; opened read-only "
-              "(a view as of now)\n";
+      (as_follower ? follower : read_only) = true;
+      *err << (as_follower ? "canopy: note: the database is in use by another process; opened "
+                             "as a follower (following that process's writes)\n"
+                           : "canopy: note: the database is in use by another process; opened "
+                             "read-only (a view as of now)\n");
     }
     s = ro.ok() ? ro
-                : ro.WithContext(
-                      "the database is in use by another process; reading it read-only failed");
+                : ro.WithContext(std::string("the database is in use by another process; ") +
+                                 (as_follower ? "following it as a follower failed"
+                                              : "reading it read-only failed"));
   }
   if (!s.ok()) {
     Fail(s);
@@ -252,6 +265,13 @@ void Context::CheckGlobals() const {
   }
   if (read_only && !etcd_endpoints.empty()) {
     throw UsageError{"--read-only does not go with --etcd (a replica applies the log)"};
+  }
+  if (follower && !etcd_endpoints.empty()) {
+    throw UsageError{"--follower does not go with --etcd (a replica applies the log)"};
+  }
+  if (follower && read_only) {
+    throw UsageError{"--follower and --read-only exclude each other (a follower is read-only "
+                     "and catches up with the writer)"};
   }
 }
 

@@ -111,6 +111,13 @@ struct Context {
   bool db_given = false;     // --db seen (likewise)
   // --read-only, or chosen by Open when another process holds the database.
   bool read_only = false;
+  // --follower (Options::follower), or chosen by Open instead of read_only
+  // when another process holds the database and follow_ms is set.
+  bool follower = false;
+  // A command that follows the database (canopy log --follow) sets this
+  // before Open: a follower then catches up this often (and a busy
+  // database is opened as a follower rather than read-only).
+  uint32_t follow_ms = 0;
   // Records --actor / --db: a usage error when given twice or empty, so a
   // wrapper passing an empty variable never runs as the system actor.
   void SetActor(const std::string& login);

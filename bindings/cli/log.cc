@@ -38,9 +38,10 @@ const char kUsage[] =
     "  --follow        after the newest entry keep waiting for new ones and print\n"
     "                  them as they are committed, until interrupted (Ctrl-C or\n"
     "                  SIGTERM end it with exit status 0); takes no --limit. On a\n"
-    "                  database another process holds (opened read-only, a view as\n"
-    "                  of its open) it follows that process's commits by opening a\n"
-    "                  fresh read-only view every 200 ms\n"
+    "                  database another process holds it opens as a follower\n"
+    "                  (saying so) and catches up with that process's commits every\n"
+    "                  200 ms; with --read-only (a view as of its open) it opens a\n"
+    "                  fresh read-only view every 200 ms instead\n"
     "  --user LOGIN    the audit view of this user: only the changes inside accounts\n"
     "                  where it holds audit.read (a record outside that reach is\n"
     "                  left out, or shown without its hidden side). Run with\n"
@@ -136,6 +137,9 @@ int Run(Context& ctx, Args& args) {
     for (std::string& part : SplitList(t)) req.types.push_back(std::move(part));
   }
 
+  // A follower (--follower, or chosen on a busy database) catches up
+  // this often; WaitForChanges below wakes when it does.
+  if (follow) ctx.follow_ms = kWaitMs;
   if (!ctx.Open(false)) return kExitFailed;
   // Run as a user (--actor), the log is that user's audit view; only the
   // system actor reads the whole log or another user's view (--user).

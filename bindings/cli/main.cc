@@ -24,8 +24,9 @@ using canopy::cli::UsageError;
 void PrintHelp(std::ostream& out) {
   out << "canopy " << canopy::Version()
       << " — an embedded graph database for multi-tenant account hierarchies\n\n"
-         "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] [--read-only]\n"
-         "              [--etcd URLS [--prefix P]] COMMAND [ARGS...]\n\n"
+         "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN]\n"
+         "              [--read-only | --follower] [--etcd URLS [--prefix P]]\n"
+         "              COMMAND [ARGS...]\n\n"
          "global flags:\n"
          "  --db DIR       the database folder (default ./canopy-data)\n"
          "  --json         machine-readable output: one JSON object per line (JSON\n"
@@ -44,6 +45,11 @@ void PrintHelp(std::ostream& out) {
          "                 open for writing: a view as of now; mutations are refused.\n"
          "                 Chosen by itself (with a note on stderr) when the database\n"
          "                 is in use by another process\n"
+         "  --follower     open the database as a follower beside a process that has\n"
+         "                 it open for writing: like --read-only, but 'log --follow'\n"
+         "                 catches up with that process's writes every 200 ms. Chosen\n"
+         "                 by itself for 'log --follow' (with a note on stderr) when\n"
+         "                 the database is in use by another process\n"
          "  --version      print the library and storage-format versions\n"
          "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
          "--json, --csv and --actor may also follow the command name\n"
@@ -84,6 +90,7 @@ int main(int argc, char** argv) {
     CLI::Option* json = canopy::cli11::AddBoolean(app, "json");
     CLI::Option* csv = canopy::cli11::AddBoolean(app, "csv");
     CLI::Option* read_only = canopy::cli11::AddBoolean(app, "read-only");
+    CLI::Option* follower = canopy::cli11::AddBoolean(app, "follower");
     CLI::Option* help = app.add_flag("-h,--help")->disable_flag_override();
     CLI::Option* version = canopy::cli11::AddBoolean(app, "version");
     rest = canopy::cli::ParseWithCli11(app, std::vector<std::string>(argv + 1, argv + argc),
@@ -98,6 +105,8 @@ int main(int argc, char** argv) {
     if (csv->count() > 0) ctx.SetCsv();
     if (read_only->count() > 1) throw UsageError{"--read-only is given more than once"};
     ctx.read_only = read_only->count() > 0;
+    if (follower->count() > 1) throw UsageError{"--follower is given more than once"};
+    ctx.follower = follower->count() > 0;
     if (!rest.empty() && !canopy::cli11::UnknownFlag(rest[0]).empty()) {
       throw UsageError{canopy::cli11::UnknownFlag(rest[0])};
     }

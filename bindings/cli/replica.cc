@@ -45,7 +45,9 @@ const char kBackupUsage[] =
     "integrity check, and only then renamed to DEST and synced. Writes wait while\n"
     "the copy is taken; reads go on. DEST must not exist. Put it on another disk\n"
     "to survive the loss of this one (on the same file system its files are hard\n"
-    "links; RocksDB never rewrites them). `canopy restore` puts it back.\n";
+    "links; RocksDB never rewrites them). `canopy restore` puts it back. Beside a\n"
+    "process that holds the database it backs up a read-only view (saying so): a\n"
+    "full copy written key by key.\n";
 
 const char kRestoreUsage[] =
     "usage: canopy restore BACKUP DIR\n\n"

@@ -77,7 +77,10 @@ int Run(Context& ctx, Args& args) {
   *ctx.err << "canopy ui: serving " << ctx.db_path << " as "
            << (options.viewer.is_system() ? std::string("the system actor")
                                           : "user '" + ctx.actor_login + "'")
-           << (ctx.read_only ? " (read-only)" : "") << "; open the URL above; Ctrl-C stops"
+           << (ctx.read_only  ? " (read-only)"
+               : ctx.follower ? " (follower)"
+                              : "")
+           << "; open the URL above; Ctrl-C stops"
            << std::endl;
   char sig = 0;
   while (read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {

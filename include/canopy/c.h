@@ -224,9 +224,22 @@ CANOPY_EXPORT canopy_code_t canopy_options_set_create_if_missing(canopy_options_
 CANOPY_EXPORT canopy_code_t canopy_options_set_error_if_exists(canopy_options_t* options, int on,
                                                                char** errmsg);
 // Open without the folder's lock beside a writer: a fixed view; every
-// mutation, import, ApplyChanges and checkpoint is FAILED_PRECONDITION.
+// mutation, import and ApplyChanges is FAILED_PRECONDITION (a checkpoint
+// is a copy of the view).
 CANOPY_EXPORT canopy_code_t canopy_options_set_read_only(canopy_options_t* options, int on,
                                                          char** errmsg);
+// Open as a follower beside a writer (RocksDB's secondary instance): like
+// read-only, but canopy_db_catch_up (or the automatic interval) moves the
+// view to the writer's latest revision. Excludes read-only.
+CANOPY_EXPORT canopy_code_t canopy_options_set_follower(canopy_options_t* options, int on,
+                                                        char** errmsg);
+// A follower's own folder (NULL or "": a scratch one, removed on close).
+CANOPY_EXPORT canopy_code_t canopy_options_set_follower_dir(canopy_options_t* options,
+                                                            const char* dir, char** errmsg);
+// A follower catches up automatically this often; 0 (the default): only
+// on canopy_db_catch_up.
+CANOPY_EXPORT canopy_code_t canopy_options_set_follower_catch_up_ms(canopy_options_t* options,
+                                                                    uint32_t ms, char** errmsg);
 // 1..255; fixed when the database is created.
 CANOPY_EXPORT canopy_code_t canopy_options_set_max_depth(canopy_options_t* options, uint32_t depth,
                                                          char** errmsg);
@@ -1221,6 +1234,12 @@ CANOPY_EXPORT canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** jso
 // etcd does not answer, ABORTED on timeout. Not a replica: the revision.
 CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t timeout_ms,
                                                     uint64_t* revision, char** errmsg);
+// On a follower: reads what the writer wrote since and stores the new
+// revision (canopy::Db::CatchUp). ABORTED when reads still hold the state
+// after 5 s (an open visible iterator); FAILED_PRECONDITION when the
+// database is not a follower.
+CANOPY_EXPORT canopy_code_t canopy_db_catch_up(canopy_db_t* db, uint64_t* revision,
+                                               char** errmsg);
 
 // The selection of canopy_changes_read_request (canopy::ChangesRequest),
 // a builder like the account and entity specs: a new field gets a setter,

@@ -525,7 +525,10 @@ class Db {
   // keeps it). Mutations wait meanwhile; reads go on. AlreadyExists when
   // `dir` exists; IOError when it cannot be written. On a replica with a
   // checkpoint folder, a checkpoint written there is also registered in
-  // etcd, so new replicas start from it and etcd may trim below it.
+  // etcd, so new replicas start from it and etcd may trim below it. On a
+  // read-only open or a follower (Options::read_only, ::follower) it is a
+  // new database written key by key from the view (no hard links; a
+  // follower's catch-ups wait meanwhile).
   virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
   // A verified backup in the new folder `dir` (docs/index.md, "Backup and
   // restore"): a checkpoint written under a scratch name beside `dir`
@@ -552,6 +555,17 @@ class Db {
   // before the call (a linearizable read barrier). Unavailable when etcd
   // does not answer; Aborted on timeout. Not a replica: the revision.
   virtual StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) = 0;
+  // On a follower (Options::follower): reads what the database's writer
+  // has written since (RocksDB's TryCatchUpWithPrimary), brings the
+  // in-memory catalog to that revision (applying the change-log entries
+  // after the follower's revision, or reloading it when the log was
+  // trimmed past it or an import happened) and returns the new revision
+  // (also Revision()). Waits for the reads under way to finish and holds
+  // new ones off meanwhile; Aborted when reads still hold the state after
+  // 5 seconds (an open visible iterator holds it until destroyed), nothing
+  // changed then. FailedPrecondition on a database not opened as a
+  // follower, or once closed.
+  virtual StatusOr<uint64_t> CatchUp() = 0;
 
   // ---- Statistics ---------------------------------------------------------
 

@@ -69,10 +69,32 @@ struct Options {
   // Open without taking the folder's lock, beside a process that has it
   // open for writing (or on read-only media): the view is the database as
   // it was when opened (open again for a fresh one). Every mutation,
-  // import, ApplyChanges and checkpoint is FailedPrecondition. The database
-  // must exist (create_if_missing does not apply) and be of the current
-  // storage format; replication must be off.
+  // import and ApplyChanges is FailedPrecondition (a checkpoint or backup
+  // is a key-by-key copy of the view). The database must exist
+  // (create_if_missing does not apply) and be of the current storage
+  // format; replication must be off.
   bool read_only = false;
+
+  // Open as a follower beside the process that has the database open for
+  // writing (RocksDB's secondary instance): like read_only, no lock is
+  // taken, every mutation, import and ApplyChanges is FailedPrecondition
+  // and a checkpoint is a copy of the view; unlike it, the view moves
+  // forward: Db::CatchUp() (or the automatic interval below) brings it to
+  // the writer's latest written revision. Reads are consistent because a
+  // catch-up waits until no read is under way and holds new ones off while
+  // it runs (a follower has no RocksDB snapshots); it drops paging
+  // cursors' saved state (their next page reads the new state). The
+  // database must exist and be of the current storage format; replication
+  // must be off; read_only and follower exclude each other
+  // (InvalidArgument); max_open_files must stay -1 (docs/index.md).
+  bool follower = false;
+  // A folder of the follower's own (RocksDB keeps its info log there);
+  // created when missing, never inside the database folder. Empty: a
+  // scratch folder in the system's temporary folder, removed on Close.
+  std::string follower_dir;
+  // Catch up automatically this often (a background thread); 0: only when
+  // Db::CatchUp() is called.
+  uint32_t follower_catch_up_ms = 0;
 
   // The deepest an account may sit (a root tenant is at depth 1). Trees
   // up to 32 deep are the design point; deeper trees cost a byte or more per level in

@@ -460,11 +460,22 @@ TEST(Persistence, ReadOnlyOpenBesideAWriter) {
   refused(reader->CreateAccount(Actor::System(), {.key = "x", .name = "X"}).status());
   refused(reader->CreateEntity(Actor::System(), {.key = "d2", .name = "D2", .owner = acme}).status());
   refused(reader->SetUserDisabled(Actor::System(), u, true));
-  refused(reader->Checkpoint(dir.Sub("cp")).status());
   std::ofstream(dir.Sub("in.jsonl")) << "{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\"}\n";
   refused(reader->Import(Actor::System(), dir.Sub("in.jsonl"), ImportOptions(), nullptr));
-  EXPECT_FALSE(std::filesystem::exists(dir.Sub("cp")));
   EXPECT_TRUE(before == DumpAll(writer.get()));
+  // A checkpoint (so a backup) is a copy of its view, key by key.
+  auto cp = reader->Checkpoint(dir.Sub("cp"));
+  ASSERT_OK(cp);
+  EXPECT_EQ(*cp, reader->Revision());
+  {
+    std::unique_ptr<Db> copy = testing::OpenDb(dir.Sub("cp"));
+    ASSERT_NE(copy, nullptr);
+    EXPECT_EQ(copy->Revision(), *cp);
+    EXPECT_TRUE(DumpAll(copy.get()) == before);
+    EXPECT_EQ(copy->LogId(), writer->LogId());
+    ASSERT_OK(copy->Close());
+  }
+  EXPECT_EQ(reader->Checkpoint(dir.Sub("cp")).status().code(), Code::kAlreadyExists);
 
   // A fixed view: the writer goes on; the reader sees it after a new open.
   MakeDevice(writer.get(), "d3", acme);

@@ -55,7 +55,7 @@ def storage_format_version():
 
 
 def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False,  # noqa: A001
-         max_depth=32, sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
+         follower=False, follower_dir=None, follower_catch_up_ms=0, max_depth=32, sync=True, block_cache_bytes=256 << 20, cursor_ttl_seconds=300,
          max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0,
          etcd=None, prefix="canopy", checkpoint_dir=None, checkpoint_every=100000,
          compression="default", wal_dir=None, max_open_files=-1,
@@ -71,6 +71,11 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
     ``sync=False`` skips the fsync per mutation (bulk loads you can redo);
     ``read_only=True`` opens beside a process that has the database open for
     writing: a view as of the open, every write raises FailedPrecondition;
+    ``follower=True`` opens beside such a process too, but the view moves:
+    :meth:`Db.catch_up` (or every ``follower_catch_up_ms``, 0: only on
+    request) brings it to the writer's latest revision; ``follower_dir`` is
+    a folder of the follower's own (None: a scratch one, removed on close);
+    ``follower`` and ``read_only`` exclude each other (InvalidArgument);
     ``max_depth`` is fixed when the database is created;
     ``log_retention_count`` / ``log_retention_seconds`` (0: no limit) trim
     the change log (reading a trimmed revision raises Compacted).
@@ -101,7 +106,8 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
         Corruption / NotSupported: not a Canopy database, or a newer format.
     """
     return Db(path, create_if_missing=create_if_missing, error_if_exists=error_if_exists,
-              read_only=read_only, max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
+              read_only=read_only, follower=follower, follower_dir=follower_dir,
+              follower_catch_up_ms=follower_catch_up_ms, max_depth=max_depth, sync=sync, block_cache_bytes=block_cache_bytes,
               cursor_ttl_seconds=cursor_ttl_seconds, max_open_cursors=max_open_cursors,
               log_retention_count=log_retention_count,
               log_retention_seconds=log_retention_seconds, etcd=etcd, prefix=prefix,
@@ -224,6 +230,14 @@ class Db:
                 opts, cv.flag(options["error_if_exists"], "error_if_exists"))
             cv.call(lib.canopy_options_set_read_only,
                 opts, cv.flag(options.get("read_only", False), "read_only"))
+            cv.call(lib.canopy_options_set_follower,
+                opts, cv.flag(options.get("follower", False), "follower"))
+            if options.get("follower_dir") is not None:
+                cv.call(lib.canopy_options_set_follower_dir, opts,
+                        cv.text(options["follower_dir"], "follower_dir"))
+            cv.call(lib.canopy_options_set_follower_catch_up_ms, opts,
+                    cv.count(options.get("follower_catch_up_ms", 0), "follower_catch_up_ms",
+                             _MAX_U32))
             cv.call(lib.canopy_options_set_max_depth,
                 opts, cv.count(options["max_depth"], "max_depth", _MAX_U32))
             cv.call(lib.canopy_options_set_sync, opts, cv.flag(options["sync"], "sync"))
@@ -1143,6 +1157,19 @@ class Db:
         rev = ctypes.c_uint64()
         cv.call(lib.canopy_db_sync_with_log, self._h(),
                 cv.count(timeout_ms, "timeout_ms", _MAX_U32), ctypes.byref(rev))
+        return rev.value
+
+    def catch_up(self):
+        """On a follower (``open(..., follower=True)``): reads what the
+        writer wrote since, brings this view to it and returns the new
+        revision. It waits for the reads under way and holds new ones off
+        meanwhile; paging cursors' next pages read the new state.
+
+        Raises Aborted (reads, such as an open visible stream, still hold
+        the state after 5 s; nothing changed) or FailedPrecondition (not a
+        follower, or closed)."""
+        rev = ctypes.c_uint64()
+        cv.call(lib.canopy_db_catch_up, self._h(), ctypes.byref(rev))
         return rev.value
 
     def changes(self, since=1, limit=1000, *, account=None, types=None, viewer=None,

@@ -1949,6 +1949,49 @@ static void TestSnapshot(World* w) {
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_open_snapshot(w->db, NULL, &err));
 }
 
+// A follower beside the writer: sees nothing new until canopy_db_catch_up,
+// then the writer's revision; writes are FAILED_PRECONDITION naming the
+// follower; follower and read-only together are refused.
+static void TestFollower(World* w, const char* path) {
+  phase = "follower";
+  canopy_options_t* options = canopy_options_create();
+  OK(canopy_options_set_follower(options, 1, &err));
+  OK(canopy_options_set_follower_dir(options, NULL, &err));
+  OK(canopy_options_set_follower_catch_up_ms(options, 0, &err));
+  canopy_db_t* f = NULL;
+  OK(canopy_db_open(options, path, &f, &err));
+  const uint64_t at = canopy_db_revision(f);
+  CHECK(at == canopy_db_revision(w->db));
+  uint64_t id = 0;
+  OK(CreateAccount(w->db, 0, "fo-new", "New", 0, NULL, 0, 0, &id, &err));
+  const uint64_t created = id;
+  canopy_account_t* account = NULL;
+  FAILS_WITH(CANOPY_NOT_FOUND, "fo-new", canopy_account_find(f, "fo-new", &account, &err));
+  uint64_t rev = 0;
+  OK(canopy_db_catch_up(f, &rev, &err));
+  CHECK(rev == canopy_db_revision(w->db) && rev > at);
+  OK(canopy_account_find(f, "fo-new", &account, &err));
+  CHECK(canopy_account_id(account) == id);
+  canopy_account_destroy(account);
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "follower",
+             CreateAccount(f, 0, "fo-x", "X", 0, NULL, 0, 0, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'revision'", canopy_db_catch_up(f, NULL, &err));
+  OK(canopy_db_close(f, &err));
+  OK(canopy_account_delete(w->db, 0, created, 0, &err));
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "not open as a follower",
+             canopy_db_catch_up(w->db, &rev, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_follower(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_follower_dir(NULL, "x", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_follower_catch_up_ms(NULL, 1, &err));
+  OK(canopy_options_set_read_only(options, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "read_only and follower exclude each other",
+             canopy_db_open(options, path, &f, &err));
+  CHECK(f == NULL);
+  canopy_options_destroy(options);
+}
+
 static void TestViews(World* w) {
   phase = "views";
   canopy_db_t* db = w->db;
@@ -3113,6 +3156,7 @@ int main(void) {
   TestCompacted();
   TestCheckpointAndReplicaOptions();
   TestStatsAndTuning();
+  TestFollower(&w, path);
   phase = "close";
   OK(canopy_db_close(w.db, &err));
   TestReopen(path);

@@ -365,12 +365,37 @@ class ReadOnlyTest(CliTestCase):
             self.assertIn("read-only", p.stderr.splitlines()[-1])
             p = self.expect(0, "--read-only", "account", "show", "acme")
             self.assertNotIn("note", p.stderr)
+            # A follower beside it, chosen by flag: no note; writes refused.
+            p = self.expect(0, "--follower", "account", "show", "acme")
+            self.assertNotIn("note", p.stderr)
+            p = self.expect(1, "--follower", "account", "create", "x", "--name", "X")
+            self.assertIn("follower", p.stderr.splitlines()[-1])
+            # A backup beside it: a copy of the read-only view, verified.
+            p = self.expect(0, "backup", self.path("bk"))
+            self.assertIn("opened read-only", p.stderr)
+            self.assertRegex(p.stdout, r"^backup of revision \d+ written to ")
+            p = self.expect(0, "--follower", "backup", self.path("bk2"))
+            self.assertRegex(p.stdout, r"^backup of revision \d+ written to ")
         finally:
             holder.terminate()
             holder.wait(timeout=30)
         # Nothing was written meanwhile; afterwards the writer's way is free.
         self.refused("account", "show", "x")
+        for backup in ("bk", "bk2"):
+            self.assertIn("acme-a", self.ok("--db", self.path(backup), "tree", db=False))
         self.ok("account", "create", "x", "--name", "X")
+
+    def test_follower_flag(self):
+        self.assertIn("acme", self.ok("--follower", "account", "list"))
+        err = self.refused("--follower", "account", "create", "y", "--name", "Y")
+        self.assertIn("follower", err)
+        err = self.refused("--follower", "--db", self.path("none"), "tree", db=False)
+        self.assertIn("no database", err)
+        self.assertFalse(os.path.exists(self.path("none")))
+        self.assertIn("more than once", self.usage_error("--follower", "--follower", "tree"))
+        self.assertIn("exclude each other", self.usage_error("--follower", "--read-only", "tree"))
+        self.assertIn("does not go with --etcd",
+                      self.usage_error("--follower", "--etcd", "http://127.0.0.1:1", "tree"))
 
     def test_read_only_flag(self):
         self.assertIn("acme", self.ok("--read-only", "account", "list"))

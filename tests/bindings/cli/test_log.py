@@ -260,7 +260,7 @@ class LogFollowTest(CliTestCase):
     the process that has it open, so no other process can write while it
     follows: the test checks that it prints what is there, waits, and ends
     cleanly on SIGTERM / SIGINT; beside another process that holds the
-    folder it follows that process's writes through read-only views."""
+    folder it follows that process's writes as a follower."""
 
     def setUp(self):
         super().setUp()
@@ -316,8 +316,8 @@ class LogFollowTest(CliTestCase):
 
     def test_follows_a_writer_in_another_process(self):
         # A process of the Python binding holds the database open for
-        # writing; the follower falls back to read-only views and prints
-        # what the writer commits.
+        # writing; `log --follow` opens as a follower and prints what the
+        # writer commits.
         env = _binding_env()
         if env is None:
             self.skipTest("libcanopy.so is not built next to the binary under test")
@@ -346,7 +346,7 @@ class LogFollowTest(CliTestCase):
         self.assertEqual([e["operation"] for e in entries], ["account.create"] * 3)
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=10), 0)
-        self.assertIn("opened read-only", p.stderr.read())
+        self.assertIn("opened as a follower", p.stderr.read())
         writer.stdin.write("close\n")
         writer.stdin.flush()
         self.assertEqual(writer.wait(timeout=30), 0)

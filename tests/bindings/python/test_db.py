@@ -3,6 +3,7 @@
 ctypes prototypes are checked against c.h by test_signatures.py)."""
 
 import os
+import time
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,43 @@ class OpenCloseTest(DbTestCase):
         self.assertTrue(other.closed)
         with self.assertRaises(canopy.FailedPrecondition):
             self.db.snapshot()
+
+    def test_follower_beside_the_writer(self):
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        with canopy.open(self.path("db"), follower=True) as f:
+            at = f.revision
+            self.assertEqual(at, self.db.revision)
+            self.assertEqual(f.find_account("acme").id, acme)
+            later = self.db.create_account(SYSTEM, "later", "Later")
+            with self.assertRaises(canopy.NotFound):
+                f.find_account("later")
+            self.assertEqual(f.catch_up(), self.db.revision)
+            self.assertGreater(f.revision, at)
+            self.assertEqual(f.find_account("later").id, later)
+            with self.assertRaises(canopy.FailedPrecondition) as e:
+                f.create_account(SYSTEM, "x", "X")
+            self.assertIn("follower", str(e.exception))
+        with self.assertRaisesRegex(canopy.FailedPrecondition, "not open as a follower"):
+            self.db.catch_up()
+        with self.assertRaisesRegex(canopy.InvalidArgument, "exclude each other"):
+            canopy.open(self.path("db"), follower=True, read_only=True)
+        with self.assertRaises(canopy.NotFound):
+            canopy.open(self.path("none"), follower=True)
+        self.assertFalse(os.path.exists(self.path("none")))
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("db"), follower="yes")
+        with self.assertRaises(canopy.InvalidArgument):
+            canopy.open(self.path("db"), follower=True, follower_catch_up_ms=-1)
+        # Its own folder, and the automatic catch-up.
+        with canopy.open(self.path("db"), follower=True, follower_dir=self.path("mine"),
+                         follower_catch_up_ms=5) as f:
+            self.db.create_account(SYSTEM, "auto", "Auto")
+            for _ in range(400):
+                if f.revision == self.db.revision:
+                    break
+                time.sleep(0.01)
+            self.assertEqual(f.find_account("auto").key, "auto")
+        self.assertTrue(os.path.isdir(self.path("mine")))
 
     def test_options_take_effect(self):
         with canopy.open(self.path("shallow"), max_depth=2, sync=True,

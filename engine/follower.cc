@@ -1,0 +1,286 @@
+// Copyright (c) Canopy authors.
+//
+// Followers (Options::follower): a database opened on RocksDB's secondary
+// instance beside the process that has it open for writing, moved forward
+// by CatchUp. A secondary instance has no snapshots, so the pairing every
+// read relies on (a catalog copy and the RocksDB state of exactly its
+// revision, engine/db_impl.h) comes from a gate instead: each read holds
+// the state (HoldState) for as long as it reads; CatchUp closes the gate
+// to new holds, waits until the last one is dropped (paging cursors'
+// saved views are dropped, their next page reads the new state), has
+// RocksDB read what the writer wrote since, brings the catalog to the
+// revision the store now holds (the change log's entries, applied as a
+// mutation applies its own; a reload when the log no longer holds them),
+// publishes it, and opens the gate again.
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "engine/db_impl.h"
+#include "storage/keys.h"
+#include "storage/records.h"
+
+namespace canopy::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+// How long CatchUp waits for the reads under way before it gives up.
+constexpr auto kCatchUpWait = std::chrono::seconds(5);
+}  // namespace
+
+Status ValidateFollower(const Options& options, std::string_view path, std::string* scratch) {
+  scratch->clear();
+  if (!options.follower) {
+    if (!options.follower_dir.empty() || options.follower_catch_up_ms != 0) {
+      return Status::InvalidArgument(
+          "follower_dir and follower_catch_up_ms are for a follower (Options::follower is off)");
+    }
+    return Status::Ok();
+  }
+  if (options.read_only) {
+    return Status::InvalidArgument(
+        "read_only and follower exclude each other (a follower is read-only too, and catches up "
+        "with the writer; a read-only open keeps the view it opened with): choose one");
+  }
+  if (!options.replication.etcd_endpoints.empty()) {
+    return Status::InvalidArgument("a replica cannot be a follower (it applies its log from etcd)");
+  }
+  if (options.max_open_files != -1) {
+    return Status::InvalidArgument(
+        "a follower keeps every table file open (RocksDB's secondary instance): max_open_files "
+        "must be -1, not " + std::to_string(options.max_open_files));
+  }
+  std::error_code ec;
+  if (!options.follower_dir.empty()) {
+    const fs::path mine = fs::weakly_canonical(options.follower_dir, ec);
+    const fs::path db = fs::weakly_canonical(std::string(path), ec);
+    const auto rel = mine.lexically_relative(db);
+    if (!rel.empty() && *rel.begin() != "..") {
+      return Status::InvalidArgument("follower_dir '" + options.follower_dir +
+                                     "' is inside the database folder '" + std::string(path) +
+                                     "'; give a folder of the follower's own");
+    }
+    if (fs::exists(options.follower_dir, ec) && !fs::is_directory(options.follower_dir, ec)) {
+      return Status::InvalidArgument("follower_dir '" + options.follower_dir +
+                                     "' exists and is not a folder");
+    }
+    fs::create_directories(options.follower_dir, ec);
+    if (ec) {
+      return Status::IOError("cannot create follower_dir '" + options.follower_dir +
+                             "': " + ec.message());
+    }
+    return Status::Ok();
+  }
+  std::string tmpl = (fs::temp_directory_path(ec) / "canopy-follower-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return Status::IOError("cannot make a scratch folder for the follower ('" + tmpl + "')");
+  }
+  *scratch = tmpl;
+  return Status::Ok();
+}
+
+void DbImpl::StartFollower(std::string scratch) {
+  follower_scratch_ = std::move(scratch);
+  if (options_.follower_catch_up_ms == 0) return;
+  catch_up_thread_ = std::thread([this] {
+    const auto every = std::chrono::milliseconds(options_.follower_catch_up_ms);
+    std::unique_lock<std::mutex> l(catch_up_mu_);
+    while (!catch_up_cv_.wait_for(l, every, [this] { return stop_catch_up_; })) {
+      l.unlock();
+      StatusOr<uint64_t> r = CatchUp();
+      if (!r.ok() && options_.log) {
+        try {
+          options_.log(LogLevel::kWarn, "canopy: follower catch-up: " + r.status().ToString());
+        } catch (...) {
+        }
+      }
+      l.lock();
+    }
+  });
+}
+
+void DbImpl::StopFollower() {
+  {
+    std::lock_guard<std::mutex> g(catch_up_mu_);
+    stop_catch_up_ = true;
+  }
+  catch_up_cv_.notify_all();
+  if (catch_up_thread_.joinable()) catch_up_thread_.join();
+}
+
+SharedSnapshot DbImpl::HoldState() const {
+  std::unique_lock<std::mutex> l(hold_mu_);
+  hold_cv_.wait(l, [this] { return !catching_up_; });
+  ++holds_;
+  return SharedSnapshot(nullptr, [this](const rocksdb::Snapshot*) {
+    {
+      std::lock_guard<std::mutex> g(hold_mu_);
+      --holds_;
+    }
+    hold_cv_.notify_all();
+  });
+}
+
+StatusOr<uint64_t> DbImpl::CatchUp() {
+  std::shared_lock<std::shared_mutex> open(close_mu_);
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  if (!options_.follower) {
+    return Status::FailedPrecondition(
+        "catch up: the database is not open as a follower (Options::follower)");
+  }
+  WriteGuard w(write_mu_);  // one catch-up at a time
+  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  {
+    std::lock_guard<std::mutex> g(hold_mu_);
+    catching_up_ = true;
+  }
+  auto open_gate = [this] {
+    {
+      std::lock_guard<std::mutex> g(hold_mu_);
+      catching_up_ = false;
+    }
+    hold_cv_.notify_all();
+  };
+  const auto deadline = std::chrono::steady_clock::now() + kCatchUpWait;
+  for (;;) {
+    // Paging cursors hold the state between pages: their views go (a
+    // cursor's next page then reads the new state). A read under way may
+    // save one more; it is dropped on the next turn.
+    views_.Clear();
+    std::unique_lock<std::mutex> l(hold_mu_);
+    if (holds_ == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      const int64_t n = holds_;
+      l.unlock();
+      open_gate();
+      return Status::Aborted(
+          "catch up: " + std::to_string(n) +
+          " read(s) still hold the follower's state after 5 s (a visible iterator holds it "
+          "until destroyed); nothing changed");
+    }
+    hold_cv_.wait_for(l, std::chrono::milliseconds(10));
+  }
+  // No reader now, none can start: RocksDB and the catalog move together.
+  Status caught = store_->CatchUpWithPrimary();
+  // Whatever the store now holds (also after a failed catch-up, which may
+  // have read part of the writer's log), the catalog follows it.
+  Status followed = FollowStoreLocked();
+  if (!followed.ok()) {
+    Poison(followed.WithContext("the follower's catalog no longer matches its store; close and "
+                                "reopen the database"));
+  }
+  open_gate();
+  CANOPY_RETURN_IF_ERROR(caught);
+  if (!followed.ok()) return poisoned_;
+  return published_.load();
+}
+
+Status DbImpl::ReloadCatalogLocked() {
+  CANOPY_RETURN_IF_ERROR(versions_.latest().Load(*store_));
+  versions_.NoteReplaced();
+  return Status::Ok();
+}
+
+Status DbImpl::FollowStoreLocked() {
+  uint64_t head = 0, first = 0;
+  CANOPY_RETURN_IF_ERROR(LastLoggedRevision(&head));
+  CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
+  if (first == 0) first = 1;
+  std::string id;
+  Status g = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
+  if (g.IsNotFound()) {
+    id.clear();
+  } else {
+    CANOPY_RETURN_IF_ERROR(g);
+  }
+  const uint64_t at = revision_.load();
+  // Another lineage (the folder holds another database now), a revision
+  // behind ours, or the entries after ours trimmed: load it all again.
+  bool reload = id != LogId() || head < at || (head > at && at + 1 < first);
+  if (!reload && head > at) {
+    auto it = store_->NewIterator(storage::kChanges, nullptr, storage::LogKey(at + 1),
+                                  storage::LogKey(head + 1), false);
+    uint64_t next = at + 1;
+    for ((*it)->SeekToFirst(); (*it)->Valid() && !reload; (*it)->Next()) {
+      rocksdb::Slice k = (*it)->key();
+      uint64_t rev = 0;
+      int64_t chunk = 0;
+      if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), &rev, &chunk)) {
+        return Status::Corruption("a change-log key is damaged");
+      }
+      if (chunk >= 0) continue;  // an import's input
+      storage::LogEntry e;
+      rocksdb::Slice v = (*it)->value();
+      Status d = storage::DecodeLogEntry(std::string_view(v.data(), v.size()), &e);
+      if (!d.ok()) return d.WithContext("change-log revision " + std::to_string(rev));
+      // An import carries its input, not a change set; a gap cannot be
+      // applied: both are loaded instead.
+      if (rev != next || e.revision != rev || e.operation == "import" || e.import_chunks > 0) {
+        reload = true;
+        break;
+      }
+      CANOPY_RETURN_IF_ERROR(storage::DecodeRecords(&e.changes));
+      if (!ApplyToLatestCatalog(std::move(e.changes)).ok()) {
+        reload = true;  // loading it all again repairs a half-applied one
+        break;
+      }
+      ++next;
+    }
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "read the change log"));
+    if (next != head + 1) reload = true;
+  }
+  if (reload) CANOPY_RETURN_IF_ERROR(ReloadCatalogLocked());
+  revision_ = head;
+  log_first_ = first;
+  {
+    std::lock_guard<std::mutex> l(log_id_mu_);
+    log_id_ = id;
+  }
+  CANOPY_RETURN_IF_ERROR(versions_.Publish(SharedSnapshot(), head));
+  published_ = head;
+  {
+    std::lock_guard<std::mutex> l(wait_mu_);
+  }
+  wait_cv_.notify_all();
+  return Status::Ok();
+}
+
+Status DbImpl::CopyReaderState(const std::string& dir, uint64_t* revision) {
+  storage::StoreOptions so;
+  so.create_if_missing = true;
+  so.error_if_exists = true;
+  so.max_depth = store_->format().max_depth;
+  so.compression = options_.compression;
+  so.block_cache_bytes = size_t{8} << 20;
+  so.log = options_.log;
+  so.log_level = options_.log_level;
+  std::unique_ptr<storage::Store> copy;
+  CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, dir, &copy));
+  // Every key space key by key (the format record too, replacing the
+  // copy's own), in batches of a few megabytes.
+  constexpr size_t kBatchBytes = size_t{4} << 20;
+  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+    rocksdb::WriteBatch batch;
+    auto it = store_->NewIterator(cf, nullptr, "", "", /*fill_cache=*/false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Status p = batch.Put(copy->cf(cf), (*it)->key(), (*it)->value());
+      if (!p.ok()) return storage::FromRocks(p, "checkpoint '" + dir + "'");
+      if (batch.GetDataSize() >= kBatchBytes) {
+        CANOPY_RETURN_IF_ERROR(copy->Write(&batch));
+        batch.Clear();
+      }
+    }
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "checkpoint: read the database"));
+    if (batch.Count() > 0) CANOPY_RETURN_IF_ERROR(copy->Write(&batch));
+  }
+  CANOPY_RETURN_IF_ERROR(copy->SyncWal());
+  CANOPY_RETURN_IF_ERROR(copy->Close());  // flushes its tables
+  *revision = revision_.load();
+  return Status::Ok();
+}
+
+}  // namespace canopy::engine

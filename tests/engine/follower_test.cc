@@ -1,0 +1,563 @@
+// Copyright (c) Canopy authors.
+//
+// Followers (Options::follower): a writer and a follower on one folder in
+// one process. The follower sees nothing new until it catches up, then
+// exactly the writer's state; it refuses every mutation; it catches up
+// after the writer trimmed its log, imported, or closed and reopened;
+// readers on other threads never see a torn state while it catches up;
+// it closes while catching up; bad options are refused by name.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "canopy/db.h"
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::DumpAll;
+using testing::KeysIn;
+using testing::MakeAccount;
+using testing::MakeDevice;
+using testing::MakeUser;
+using testing::OpenDb;
+using testing::TempDir;
+
+Options FollowerOptions() {
+  Options o;
+  o.follower = true;
+  return o;
+}
+
+std::unique_ptr<Db> OpenFollower(const std::string& path, Options o = FollowerOptions()) {
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(o, path, &db);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return db;
+}
+
+// Everything a reader can ask, as one text: the tree, every kind's
+// visible pages (system viewer and `user`), counts, a check, properties.
+std::string Signature(Db* db, UserId user) {
+  std::string out = "revision " + std::to_string(db->Revision()) + "\n";
+  for (AccountId root : db->Roots()) {
+    auto g = db->GraphJson(Actor::System(), root, 0);
+    out += g.ok() ? *g : g.status().ToString();
+    out += "\n";
+  }
+  for (EntityKind kind : kAllEntityKinds) {
+    for (Actor viewer : {Actor::System(), Actor::User(user)}) {
+      VisibleRequest r(viewer);
+      r.kind = kind;
+      r.limit = 7;
+      for (;;) {
+        VisiblePage page;
+        Status s = db->Visible(r, &page);
+        if (!s.ok()) {
+          out += s.ToString() + "\n";
+          break;
+        }
+        for (const auto& it : page.items) {
+          out += std::to_string(it.id) + " " + it.key + " " + it.name + " " + it.type + " " +
+                 std::to_string(it.owner) + "\n";
+        }
+        if (page.next_cursor.empty()) break;
+        r.cursor = page.next_cursor;
+      }
+      VisibleRequest c(viewer);
+      c.kind = kind;
+      auto n = db->Count(c);
+      out += "count " + (n.ok() ? std::to_string(*n) : n.status().ToString()) + "\n";
+    }
+  }
+  auto allowed = db->Check(user, "device.read", "d1");
+  out += "check " + (allowed.ok() ? std::to_string(*allowed) : allowed.status().ToString()) + "\n";
+  for (const char* p : {"canopy.revision", "canopy.accounts", "canopy.users", "canopy.roles",
+                        "canopy.devices", "canopy.assets", "canopy.log-first-revision"}) {
+    auto v = db->GetProperty(p);
+    out += std::string(p) + " " + (v.ok() ? *v : v.status().ToString()) + "\n";
+  }
+  return out;
+}
+
+// A few mutations of every sort on `db`, with names made of `tag`.
+void Mutate(Db* db, const std::string& tag, AccountId under, UserId user) {
+  const AccountId a = MakeAccount(db, "acc-" + tag, under);
+  const AccountId b = MakeAccount(db, "sub-" + tag, a);
+  for (int i = 0; i < 5; ++i) MakeDevice(db, "dev-" + tag + "-" + std::to_string(i), b);
+  EntitySpec asset;
+  asset.kind = EntityKind::kAsset;
+  asset.key = "asset-" + tag;
+  asset.name = "Asset " + tag;
+  asset.owner = a;
+  ASSERT_OK(db->CreateEntity(Actor::System(), asset));
+  ASSERT_OK(db->MoveAccount(Actor::System(), b, under));
+  ASSERT_OK(db->UpdateAccount(Actor::System(), a, {.name = "Renamed " + tag}));
+  const UserId u = MakeUser(db, "u-" + tag + "@x", a);
+  ASSERT_OK(db->Invite(Actor::System(), user, a, db->FindRole(kNoId, "viewer")->id, true));
+  auto d = db->FindEntity(EntityKind::kDevice, "dev-" + tag + "-0");
+  ASSERT_OK(d);
+  ASSERT_OK(db->DeleteEntity(Actor::System(), d->id));
+  auto g = db->CreateGroup(Actor::System(), {.kind = GroupKind::kDevice, .name = "g-" + tag,
+                                              .owner = under});
+  ASSERT_OK(g);
+  ASSERT_OK(db->RemoveUser(Actor::System(), u));
+}
+
+struct Fixture {
+  TempDir dir;
+  std::string path = dir.Sub("db");
+  std::unique_ptr<Db> writer;
+  AccountId acme = kNoId;
+  UserId user = kNoId;
+
+  Fixture(Options o = Options()) {
+    writer = OpenDb(path, o);
+    acme = MakeAccount(writer.get(), "acme");
+    MakeDevice(writer.get(), "d1", acme);
+    user = MakeUser(writer.get(), "viewer@acme", acme);
+  }
+};
+
+TEST(Follower, SeesNothingNewUntilCatchUpThenExactlyTheWriters) {
+  Fixture f;
+  Mutate(f.writer.get(), "one", f.acme, f.user);
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+
+  const std::string before = Signature(follower.get(), f.user);
+  const uint64_t rev_before = follower->Revision();
+  Mutate(f.writer.get(), "two", f.acme, f.user);
+  ASSERT_GT(f.writer->Revision(), rev_before);
+  // Nothing new until it catches up.
+  EXPECT_EQ(Signature(follower.get(), f.user), before);
+  EXPECT_EQ(follower->Revision(), rev_before);
+
+  auto rev = follower->CatchUp();
+  ASSERT_OK(rev);
+  EXPECT_EQ(*rev, f.writer->Revision());
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
+  EXPECT_EQ(*follower->GetProperty("canopy.revision"), std::to_string(*rev));
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  EXPECT_TRUE(DumpAll(follower.get()) == DumpAll(f.writer.get()));
+  std::vector<std::string> problems;
+  EXPECT_OK(follower->CheckIntegrity(&problems));
+  // The change log reads the same.
+  ChangesRequest cr;
+  cr.since = rev_before + 1;
+  ChangesPage a, b;
+  ASSERT_OK(follower->ReadChanges(cr, &a));
+  ASSERT_OK(f.writer->ReadChanges(cr, &b));
+  ASSERT_EQ(a.entries.size(), b.entries.size());
+  EXPECT_GT(a.entries.size(), 0u);
+
+  // A catch-up with nothing new changes nothing.
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+
+  // The writer closes (flushing its tables) and opens again; more writes.
+  ASSERT_OK(f.writer->Close());
+  f.writer = OpenDb(f.path);
+  Mutate(f.writer.get(), "three", f.acme, f.user);
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(follower->Close());
+  ASSERT_OK(f.writer->Close());
+}
+
+TEST(Follower, RefusesEveryMutationNamingTheMode) {
+  Fixture f;
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  const auto before = DumpAll(f.writer.get());
+  auto refused = [](const Status& s) {
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find("follower"), std::string::npos) << s.ToString();
+  };
+  refused(follower->CreateAccount(Actor::System(), {.key = "x", .name = "X"}).status());
+  refused(follower->CreateEntity(Actor::System(), {.key = "d2", .name = "D2", .owner = f.acme})
+              .status());
+  refused(follower->SetUserDisabled(Actor::System(), f.user, true));
+  refused(follower->DeleteAccount(Actor::System(), f.acme, kNoId));
+  std::ofstream(f.dir.Sub("in.jsonl")) << "{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\"}\n";
+  refused(follower->Import(Actor::System(), f.dir.Sub("in.jsonl"), ImportOptions(), nullptr));
+  std::vector<std::string> entries;
+  ASSERT_OK(f.writer->ReadLogEntries(1, 10, &entries));
+  ApplyReport report;
+  refused(follower->ApplyChanges(entries, &report));
+  EXPECT_TRUE(before == DumpAll(f.writer.get()));
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_TRUE(before == DumpAll(follower.get()));
+  ASSERT_OK(follower->Close());
+}
+
+TEST(Follower, CatchesUpAfterTheWriterTrimmedItsLogOrImported) {
+  Options o;
+  o.log_retention_count = 4;
+  Fixture f(o);
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  const uint64_t at = follower->Revision();
+  for (int i = 0; i < 40; ++i) MakeDevice(f.writer.get(), "t" + std::to_string(i), f.acme);
+  auto first = f.writer->GetProperty("canopy.log-first-revision");
+  ASSERT_OK(first);
+  ASSERT_GT(std::stoull(*first), at + 1) << "the log must be trimmed past the follower";
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  EXPECT_EQ(*follower->GetProperty("canopy.log-first-revision"), *first);
+  // Reading a trimmed revision is Compacted there too.
+  ChangesRequest cr;
+  cr.since = 1;
+  ChangesPage page;
+  EXPECT_EQ(follower->ReadChanges(cr, &page).code(), Code::kCompacted);
+
+  // An import is one revision carrying its input: the follower loads.
+  std::ofstream(f.dir.Sub("in.jsonl"))
+      << "{\"type\":\"account\",\"key\":\"imp\",\"name\":\"Imported\"}\n"
+      << "{\"type\":\"device\",\"key\":\"imp-d\",\"name\":\"D\",\"account\":\"imp\"}\n";
+  ImportReport rep;
+  ASSERT_OK(f.writer->Import(Actor::System(), f.dir.Sub("in.jsonl"), ImportOptions(), &rep));
+  MakeDevice(f.writer.get(), "after-import", f.acme);
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  EXPECT_TRUE(follower->FindEntity(EntityKind::kDevice, "imp-d").ok());
+  ASSERT_OK(follower->Close());
+}
+
+// A backup beside the writer, through a follower: a verified copy of the
+// follower's revision, taken while the writer goes on writing (catch-ups
+// wait for it).
+TEST(Follower, BacksUpBesideTheWriter) {
+  Fixture f;
+  Mutate(f.writer.get(), "one", f.acme, f.user);
+  Options o = FollowerOptions();
+  o.follower_catch_up_ms = 1;
+  std::unique_ptr<Db> follower = OpenFollower(f.path, o);
+  ASSERT_NE(follower, nullptr);
+  auto devices = [](Db* db) {
+    auto n = db->Count(VisibleRequest(Actor::System()));
+    EXPECT_OK(n);
+    return n.ok() ? *n : 0;
+  };
+  const uint64_t base_rev = f.writer->Revision();
+  const uint64_t base_devices = devices(f.writer.get());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      MakeDevice(f.writer.get(), "b" + std::to_string(i), f.acme);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  std::vector<uint64_t> revisions;
+  for (int i = 0; i < 3; ++i) {
+    const std::string dest = f.dir.Sub("backup" + std::to_string(i));
+    auto rev = follower->Backup(dest);
+    ASSERT_OK(rev);
+    revisions.push_back(*rev);
+    std::unique_ptr<Db> copy = OpenDb(dest);
+    ASSERT_NE(copy, nullptr);
+    EXPECT_EQ(copy->Revision(), *rev);
+    // Exactly the devices of that revision: one per revision since.
+    EXPECT_EQ(devices(copy.get()), base_devices + (*rev - base_rev));
+    std::vector<std::string> problems;
+    EXPECT_OK(copy->CheckIntegrity(&problems));
+    EXPECT_EQ(copy->LogId(), f.writer->LogId());
+    ASSERT_OK(copy->Close());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  writer.join();
+  EXPECT_LT(revisions.front(), f.writer->Revision());
+  // With the writer quiet: the copy is the writer's database key by key.
+  ASSERT_OK(follower->CatchUp());
+  ASSERT_OK(follower->Backup(f.dir.Sub("quiet")));
+  std::unique_ptr<Db> copy = OpenDb(f.dir.Sub("quiet"));
+  ASSERT_NE(copy, nullptr);
+  EXPECT_TRUE(DumpAll(copy.get()) == DumpAll(f.writer.get()));
+  EXPECT_EQ(Signature(copy.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(copy->Close());
+  EXPECT_EQ(follower->Backup(f.dir.Sub("quiet")).status().code(), Code::kAlreadyExists);
+  ASSERT_OK(follower->Close());
+}
+
+// Readers on threads while the writer writes and the follower catches up:
+// every page's items match the revision it reports (the catalog copy and
+// the RocksDB state are of one revision), counts never go back.
+TEST(Follower, ReadersNeverSeeATornStateWhileItCatchesUp) {
+  Fixture f;
+  // One device per revision from here on, all in `pool`.
+  const AccountId pool = MakeAccount(f.writer.get(), "pool");
+  const uint64_t base = f.writer->Revision();
+  Options o = FollowerOptions();
+  o.follower_catch_up_ms = 2;  // the automatic catch-up, besides explicit calls
+  std::unique_ptr<Db> follower = OpenFollower(f.path, o);
+  ASSERT_NE(follower, nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<int> pages{0}, catch_ups{0}, bad{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 400 && !stop; ++i) {
+      MakeDevice(f.writer.get(), "p" + std::to_string(i), pool);
+      std::this_thread::sleep_for(std::chrono::microseconds(300));  // catch-ups in between
+    }
+    stop = true;
+  });
+  std::thread catcher([&] {
+    while (!stop) {
+      if (follower->CatchUp().ok()) ++catch_ups;
+    }
+  });
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      uint64_t last_count = 0;
+      while (!stop) {
+        VisibleRequest r(Actor::System());
+        r.within = pool;
+        r.limit = 10000;
+        VisiblePage page;
+        Status s = follower->Visible(r, &page);
+        if (!s.ok()) {
+          ADD_FAILURE() << s.ToString();
+          ++bad;
+          return;
+        }
+        ++pages;
+        if (page.revision < base || page.items.size() != page.revision - base) {
+          ADD_FAILURE() << "torn read: revision " << page.revision << " with "
+                        << page.items.size() << " devices (thread " << t << ")";
+          ++bad;
+          return;
+        }
+        VisibleRequest c(Actor::System());
+        c.within = pool;
+        auto n = follower->Count(c);
+        if (!n.ok() || *n < last_count || *n < page.items.size()) {
+          ADD_FAILURE() << "count went back or behind the page: " << (n.ok() ? *n : 0) << " after "
+                        << last_count;
+          ++bad;
+          return;
+        }
+        last_count = *n;
+      }
+    });
+  }
+  writer.join();
+  catcher.join();
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(pages.load(), 0);
+  EXPECT_GT(catch_ups.load(), 0);
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(KeysIn(follower.get(), pool).size(), 400u);
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(follower->Close());
+}
+
+// A paging cursor across a catch-up: its next page reads the new state
+// (as after a cursor expired); a streaming iterator holds the state, so a
+// catch-up waits for it and gives up (changing nothing) if it stays.
+TEST(Follower, CursorsAndIteratorsAcrossACatchUp) {
+  Fixture f;
+  for (int i = 0; i < 9; ++i) MakeDevice(f.writer.get(), "c" + std::to_string(i), f.acme);
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  VisibleRequest r(Actor::System());
+  r.limit = 5;
+  VisiblePage first;
+  ASSERT_OK(follower->Visible(r, &first));
+  ASSERT_FALSE(first.next_cursor.empty());
+  EXPECT_EQ(*follower->GetProperty("canopy.open-cursors"), "1");
+  MakeDevice(f.writer.get(), "zz-new", f.acme);
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(*follower->GetProperty("canopy.open-cursors"), "0");
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
+  std::string seen;
+  for (const auto& i : first.items) seen += i.key + " ";
+  r.cursor = first.next_cursor;
+  while (!r.cursor.empty()) {
+    VisiblePage next;
+    ASSERT_OK(follower->Visible(r, &next));
+    EXPECT_EQ(next.revision, follower->Revision());
+    for (const auto& i : next.items) seen += i.key + " ";
+    r.cursor = next.next_cursor;
+  }
+  EXPECT_EQ(seen, "d1 c0 c1 c2 c3 c4 c5 c6 c7 c8 zz-new ");
+
+  std::unique_ptr<VisibleIterator> it;
+  ASSERT_OK(follower->NewVisibleIterator(VisibleRequest(Actor::System()), &it));
+  const uint64_t at = follower->Revision();
+  MakeDevice(f.writer.get(), "held-off", f.acme);
+  auto started = std::chrono::steady_clock::now();
+  auto caught = follower->CatchUp();
+  EXPECT_EQ(caught.status().code(), Code::kAborted) << caught.status().ToString();
+  EXPECT_NE(caught.status().message().find("iterator"), std::string::npos);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(4));
+  EXPECT_EQ(follower->Revision(), at);
+  size_t n = 0;
+  for (; it->Valid(); it->Next()) ++n;
+  EXPECT_OK(it->status());
+  EXPECT_EQ(n, 11u);
+  it.reset();
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
+  ASSERT_OK(follower->Close());
+}
+
+// A snapshot of a follower stays at its revision: it holds the
+// follower's state, so a catch-up waits for it (and gives up while it
+// stays open); once it is closed the follower catches up.
+TEST(Follower, SnapshotOfAFollowerHoldsItsState) {
+  Fixture f;
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  auto snap = follower->OpenSnapshot();
+  ASSERT_OK(snap);
+  const std::string before = Signature(snap->get(), f.user);
+  const uint64_t at = follower->Revision();
+  MakeDevice(f.writer.get(), "later", f.acme);
+  auto caught = follower->CatchUp();
+  EXPECT_EQ(caught.status().code(), Code::kAborted) << caught.status().ToString();
+  EXPECT_EQ(follower->Revision(), at);
+  EXPECT_EQ(Signature(snap->get(), f.user), before);
+  EXPECT_EQ((*snap)->CatchUp().status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ((*snap)->CreateAccount(Actor::System(), {.key = "x", .name = "X"}).status().code(),
+            Code::kFailedPrecondition);
+  ASSERT_OK((*snap)->Close());
+  snap->reset();
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(follower->Close());
+}
+
+TEST(Follower, ClosesWhileCatchingUp) {
+  Fixture f;
+  Options o = FollowerOptions();
+  o.follower_catch_up_ms = 1;
+  for (int round = 0; round < 5; ++round) {
+    std::unique_ptr<Db> follower = OpenFollower(f.path, o);
+    ASSERT_NE(follower, nullptr);
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      for (int i = 0; !stop; ++i) {
+        MakeDevice(f.writer.get(), "w" + std::to_string(round) + "-" + std::to_string(i), f.acme);
+      }
+    });
+    std::thread catcher([&] {
+      for (;;) {
+        auto r = follower->CatchUp();
+        if (!r.ok()) {
+          EXPECT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().ToString();
+          EXPECT_NE(r.status().message().find("closed"), std::string::npos);
+          return;
+        }
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30 + 10 * round));
+    EXPECT_OK(follower->Close());
+    catcher.join();
+    stop = true;
+    writer.join();
+    EXPECT_EQ(follower->CatchUp().status().code(), Code::kFailedPrecondition);
+  }
+  ASSERT_OK(f.writer->Close());
+}
+
+TEST(Follower, BadInputs) {
+  TempDir dir;
+  std::unique_ptr<Db> db;
+  // No database: nothing is created.
+  Status s = Db::Open(FollowerOptions(), dir.Sub("none"), &db);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_NE(s.message().find("follower"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(fs::exists(dir.Sub("none")));
+  // A folder of other files.
+  fs::create_directories(dir.Sub("other"));
+  std::ofstream(dir.Sub("other/notes.txt")) << "hello";
+  s = Db::Open(FollowerOptions(), dir.Sub("other"), &db);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_EQ(fs::directory_iterator(dir.Sub("other"))->path().filename(), "notes.txt");
+
+  std::unique_ptr<Db> writer = OpenDb(dir.Sub("db"));
+  auto refused = [&](Options o, const std::string& words) {
+    std::unique_ptr<Db> d;
+    Status st = Db::Open(o, dir.Sub("db"), &d);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(words), std::string::npos) << st.ToString();
+    EXPECT_EQ(d, nullptr);
+  };
+  Options both = FollowerOptions();
+  both.read_only = true;
+  refused(both, "read_only and follower exclude each other");
+  Options replica = FollowerOptions();
+  replica.replication.etcd_endpoints = {"http://127.0.0.1:1"};
+  refused(replica, "replica");
+  Options files = FollowerOptions();
+  files.max_open_files = 100;
+  refused(files, "max_open_files");
+  Options inside = FollowerOptions();
+  inside.follower_dir = dir.Sub("db/mine");
+  refused(inside, "inside the database folder");
+  EXPECT_FALSE(fs::exists(dir.Sub("db/mine")));
+  std::ofstream(dir.Sub("afile")) << "x";
+  Options file = FollowerOptions();
+  file.follower_dir = dir.Sub("afile");
+  refused(file, "not a folder");
+  Options not_follower;
+  not_follower.follower_dir = dir.Sub("f");
+  refused(not_follower, "Options::follower is off");
+  not_follower.follower_dir.clear();
+  not_follower.follower_catch_up_ms = 5;
+  refused(not_follower, "Options::follower is off");
+
+  // CatchUp on a database that is not a follower.
+  auto c = writer->CatchUp();
+  EXPECT_EQ(c.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(c.status().message().find("not open as a follower"), std::string::npos);
+
+  // A folder of its own: kept; without one, the scratch folder goes on Close.
+  Options own = FollowerOptions();
+  own.follower_dir = dir.Sub("own");
+  std::unique_ptr<Db> follower;
+  ASSERT_OK(Db::Open(own, dir.Sub("db"), &follower));
+  ASSERT_OK(follower->Close());
+  EXPECT_TRUE(fs::is_directory(dir.Sub("own")));
+  // Scratch folders go into the system's temporary folder: this test's own.
+  fs::create_directories(dir.Sub("tmp"));
+  const char* old_tmp = std::getenv("TMPDIR");
+  const std::string saved = old_tmp != nullptr ? old_tmp : "";
+  ::setenv("TMPDIR", dir.Sub("tmp").c_str(), 1);
+  auto scratch_folders = [&] {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir.Sub("tmp"))) {
+      n += e.path().filename().string().rfind("canopy-follower-", 0) == 0;
+    }
+    return n;
+  };
+  ASSERT_OK(Db::Open(FollowerOptions(), dir.Sub("db"), &follower));
+  EXPECT_EQ(scratch_folders(), 1u);
+  ASSERT_OK(follower->Close());
+  EXPECT_EQ(scratch_folders(), 0u);
+  // A failed open leaves none either.
+  EXPECT_FALSE(Db::Open(FollowerOptions(), dir.Sub("none"), &follower).ok());
+  EXPECT_EQ(scratch_folders(), 0u);
+  if (old_tmp != nullptr) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  ASSERT_OK(writer->Close());
+}
+
+}  // namespace
+}  // namespace canopy
