@@ -172,7 +172,7 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     }
     AccountNode* o = mutable_account(g.owner);
     if (o == nullptr) return Bad("group " + std::to_string(g.id) + " of a missing account");
-    groups[g.id] = GroupNode{g.id, g.owner, g.kind, g.name, g.size, {}, {}, {}};
+    groups[g.id] = GroupNode{g.id, g.owner, g.kind, g.name, g.size, {}, {}, {}, g.overlap};
     o->groups.insert(std::lower_bound(o->groups.begin(), o->groups.end(), g.id), g.id);
     return Status::Ok();
   }));
@@ -425,6 +425,7 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         n->kind = g.kind;
         n->name = g.name;
         n->size = g.size;
+        n->overlap = g.overlap;
         break;
       }
       case RecordType::kGroupMember: {
@@ -436,6 +437,16 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         if (g->kind != GroupKind::kUser && g->kind != GroupKind::kAccount) break;  // on disk only
         if (!created) RemoveGroupMember(gid, member);
         if (!deleted) CANOPY_RETURN_IF_ERROR(AddGroupMember(gid, member));
+        break;
+      }
+      case RecordType::kGroupMembers: {
+        const auto* mp = std::get_if<storage::GroupMembersRecord>(&r.after_record);
+        if (mp == nullptr) return Bad("a group members change without its record");
+        const GroupNode* g = group(mp->group);
+        if (g == nullptr) return Bad("member change of missing group " + std::to_string(mp->group));
+        if (g->kind != mp->kind) return Bad("member change of the wrong kind for group " + std::to_string(mp->group));
+        if (g->kind != GroupKind::kUser && g->kind != GroupKind::kAccount) break;  // on disk only
+        for (uint64_t member : mp->members) CANOPY_RETURN_IF_ERROR(AddGroupMember(mp->group, member));
         break;
       }
       case RecordType::kGroupGrant: {

@@ -94,6 +94,11 @@ struct GroupNode {
   std::vector<uint64_t> members;  // sorted
   std::vector<GroupGrantNode> grants;      // user groups: the grants they hold
   std::vector<GroupGrantNode> granted_to;  // entity and account groups: grants onto them
+  // Entity groups: members also in another group (of the same owner, as
+  // every entity group holding an entity is its owner's). 0: the group is
+  // disjoint from every other group, so a union of such groups is counted
+  // as the sum of their sizes (docs/model.md, "Groups").
+  uint64_t overlap = 0;
 };
 
 struct RoleNode {

@@ -71,6 +71,15 @@ class ScanIterator final : public VisibleIterator {
   std::vector<std::unique_ptr<storage::Store::BoundedIterator>> group_its_;
   std::string sparse_key_;
   std::string sparse_value_;
+  // The members merged ahead and their index entries, read in one
+  // MultiGet per batch (8, then twice as many each time, up to 256).
+  bool FillSparse();
+  size_t sparse_batch_ = 8;
+  size_t sparse_at_ = 0;
+  std::vector<uint64_t> sparse_ids_;
+  std::vector<std::string> sparse_keys_;
+  std::vector<rocksdb::PinnableSlice> sparse_values_;
+  std::vector<rocksdb::Status> sparse_statuses_;
   bool valid_ = false;
   EntityId id_ = kNoId;
   storage::IndexValue value_;
