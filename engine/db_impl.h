@@ -470,6 +470,32 @@ class DbImpl final : public Db {
   // The entity group memberships of one entity a call has read already
   // (group, holds it): each is read at most once per call.
   using MembershipMemo = std::vector<std::pair<GroupId, bool>>;
+  // Entity group memberships read by check, explain and who-can, kept for
+  // the next calls while the catalog's members_epoch stays (a membership
+  // change, a group deleted or a reload starts a new epoch, and entries of
+  // another epoch are never used). Bounded: a shard that fills is emptied.
+  // Thread safety: any thread (a mutex per shard).
+  class MembershipCache {
+   public:
+    bool Find(uint64_t epoch, GroupId group, uint64_t entity, bool* in) const;
+    void Put(uint64_t epoch, GroupId group, uint64_t entity, bool in);
+
+   private:
+    static constexpr size_t kShards = 16;
+    static constexpr size_t kMaxPerShard = 8192;
+    struct PairHash {
+      size_t operator()(const std::pair<uint64_t, uint64_t>& p) const {
+        return std::hash<uint64_t>()(p.first * 0x9E3779B97F4A7C15ull ^ p.second);
+      }
+    };
+    struct Shard {
+      mutable std::mutex mu;
+      uint64_t epoch = 0;
+      std::unordered_map<std::pair<uint64_t, uint64_t>, bool, PairHash> in;
+    };
+    Shard& ShardOf(uint64_t entity) const { return shards_[entity % kShards]; }
+    mutable Shard shards_[kShards];
+  };
   struct Target {
     EntityId entity = kNoId;                      // kNoId for an account
     const query::AccountNode* account = nullptr;  // the entity's owner, or the account
@@ -548,7 +574,8 @@ class DbImpl final : public Db {
   // of `kind` holding `entity` whose role has `perm` (with perm unset: any
   // permission of that kind), or null in *via. `owner` is the entity's:
   // only its groups can hold it. One point read per such group not in
-  // `memo` (which keeps what was read, when given).
+  // `memo` (which keeps what was read, when given; with a memo, reads
+  // also go through the membership cache: readers only).
   Status EntityGrantOf(const query::UserNode& u, EntityKind kind, std::optional<query::Perm> perm,
                        EntityId entity, AccountId owner, const query::GroupGrantNode** via,
                        MembershipMemo* memo = nullptr) const;
@@ -606,6 +633,7 @@ class DbImpl final : public Db {
   mutable std::condition_variable wait_cv_;
   std::atomic<bool> closing_{false};  // wakes WaitForChanges on Close
   mutable query::ViewRegistry views_;
+  mutable MembershipCache membership_cache_;
 
   // Replica state (replica.cc); log_ is null for a single-process database.
   std::unique_ptr<replication::EtcdLog> log_;

@@ -161,6 +161,28 @@ Status DbImpl::InGroup(GroupId group, uint64_t entity, bool* in) const {
   return store_->Exists(storage::kGroups, storage::GroupMemberKey(group, entity), in, snap());
 }
 
+bool DbImpl::MembershipCache::Find(uint64_t epoch, GroupId group, uint64_t entity,
+                                   bool* in) const {
+  const Shard& s = ShardOf(entity);
+  std::lock_guard<std::mutex> l(s.mu);
+  if (s.epoch != epoch) return false;
+  auto it = s.in.find({group, entity});
+  if (it == s.in.end()) return false;
+  *in = it->second;
+  return true;
+}
+
+void DbImpl::MembershipCache::Put(uint64_t epoch, GroupId group, uint64_t entity, bool in) {
+  Shard& s = ShardOf(entity);
+  std::lock_guard<std::mutex> l(s.mu);
+  if (epoch < s.epoch) return;  // read on an older state than the shard holds
+  if (epoch != s.epoch || s.in.size() >= kMaxPerShard) {
+    s.in.clear();
+    s.epoch = epoch;
+  }
+  s.in[{group, entity}] = in;
+}
+
 Status DbImpl::LinksOf(storage::MemberClass c, GroupId id,
                        const std::vector<uint64_t>& sorted_members,
                        const std::set<GroupId>* dropped, std::vector<MemberLinks>* out) const {
@@ -352,7 +374,11 @@ Status DbImpl::EntityGrantOf(const UserNode& u, EntityKind kind, std::optional<P
       if (k != known.end()) {
         in = k->second;
       } else {
-        CANOPY_RETURN_IF_ERROR(InGroup(x.target, entity, &in));
+        const uint64_t epoch = cat().members_epoch;
+        if (memo == nullptr || !membership_cache_.Find(epoch, x.target, entity, &in)) {
+          CANOPY_RETURN_IF_ERROR(InGroup(x.target, entity, &in));
+          if (memo != nullptr) membership_cache_.Put(epoch, x.target, entity, in);
+        }
         known.emplace_back(x.target, in);
       }
       if (in) {

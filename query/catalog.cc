@@ -2,6 +2,8 @@
 
 #include "query/catalog.h"
 
+#include <atomic>
+
 #include <algorithm>
 
 #include "storage/changes.h"
@@ -46,7 +48,13 @@ AccountNode NodeOf(const storage::AccountRecord& r) {
 
 }  // namespace
 
+uint64_t Catalog::NewMembersEpoch() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
 Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
+  members_epoch = NewMembersEpoch();
   accounts.clear();
   roots.clear();
   users.clear();
@@ -278,6 +286,10 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
   for (const storage::RecordChange& r : changes.records) {
     const bool created = r.before.empty();
     const bool deleted = r.after.empty();
+    if (r.type == RecordType::kGroupMember || r.type == RecordType::kGroupMembers ||
+        (r.type == RecordType::kGroup && deleted)) {
+      members_epoch = NewMembersEpoch();
+    }
     switch (r.type) {
       case RecordType::kAccount: {
         const auto* ap = std::get_if<storage::AccountRecord>(deleted ? &r.before_record

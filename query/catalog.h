@@ -133,6 +133,13 @@ struct Catalog {
   uint64_t last_role_id = kFirstCustomRoleId - 1;
   uint64_t next_root_ordinal = 0;
   uint64_t last_group_id = 0;
+  // Which state of the entity group members this catalog goes with: a new
+  // value (never handed out before, in this process) on every Load and on
+  // every Apply that changes members or deletes a group. Two catalogs with
+  // the same value read the same members on their snapshots, so a
+  // membership read may be reused under it (DbImpl's membership cache).
+  uint64_t members_epoch = NewMembersEpoch();
+  static uint64_t NewMembersEpoch();
 
   // Reads the whole stored state: the latest one, or the state of
   // `snapshot` when it is not null. Corruption when stored records
