@@ -339,9 +339,11 @@ Status DbImpl::EmitGroupEdits(const GroupEdits& edits, Txn* txn) const {
     const int64_t overlap =
         static_cast<int64_t>(before.overlap) + delta_of(edits.overlap_delta, gid);
     if (size < 0 || overlap < 0 || overlap > size) {
-      return Status::Internal("group " + std::to_string(gid) + " would hold " +
-                              std::to_string(size) + " members, " + std::to_string(overlap) +
-                              " of them also in another group");
+      // Only stored counts that disagree with the member keys get here.
+      return Status::Corruption("group " + std::to_string(gid) + " would hold " +
+                                std::to_string(size) + " members, " + std::to_string(overlap) +
+                                " of them also in another group: its stored size or overlap "
+                                "does not match its members");
     }
     after.size = static_cast<uint64_t>(size);
     after.overlap = static_cast<uint64_t>(overlap);
@@ -557,8 +559,10 @@ void SortedOnce(const std::vector<uint64_t>& list, std::vector<uint32_t>* order,
                 std::vector<uint64_t>* ids) {
   order->resize(list.size());
   for (uint32_t i = 0; i < list.size(); ++i) (*order)[i] = i;
-  std::stable_sort(order->begin(), order->end(),
-                   [&](uint32_t a, uint32_t b) { return list[a] < list[b]; });
+  if (!std::is_sorted(list.begin(), list.end())) {  // a batch often comes in id order
+    std::stable_sort(order->begin(), order->end(),
+                     [&](uint32_t a, uint32_t b) { return list[a] < list[b]; });
+  }
   ids->clear();
   ids->reserve(list.size());
   for (uint32_t i : *order) {
