@@ -237,7 +237,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
   scope.ReleaseCatalog();
   page->revision = view->revision();
 
-  query::ScanIterator it(store_.get(), view, FilterOf(request), resume);
+  query::ScanIterator it(store_.get(), view, FilterOf(request), resume, request.limit + 1);
   std::string last;  // the index key of the last item returned
   page->items.reserve(request.limit);
   while (it.Valid()) {

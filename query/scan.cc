@@ -9,11 +9,12 @@
 namespace canopy::query {
 
 ScanIterator::ScanIterator(const storage::Store* store, std::shared_ptr<const ScanView> view,
-                           ScanFilter filter, std::string resume_after)
+                           ScanFilter filter, std::string resume_after, size_t expected)
     : store_(store),
       view_(std::move(view)),
       filter_(std::move(filter)),
-      resume_after_(std::move(resume_after)) {
+      resume_after_(std::move(resume_after)),
+      expected_(expected) {
   const uint8_t kind = static_cast<uint8_t>(filter_.kind);
   // Skip grants that end at or before the resume point.
   while (grant_ < view_->grants().size() && !resume_after_.empty()) {
@@ -30,7 +31,7 @@ bool ScanIterator::OpenGrant(size_t g) {
   sparse_ = false;
   sparse_ids_.clear();
   sparse_at_ = 0;
-  sparse_batch_ = 8;
+  sparse_batch_ = FirstBatch();
   if (g >= view_->grants().size()) return false;
   const uint8_t kind = static_cast<uint8_t>(filter_.kind);
   const Grant& grant = view_->grants()[g];
@@ -66,6 +67,10 @@ bool ScanIterator::OpenGrant(size_t g) {
     (*it_)->SeekToFirst();
   }
   return true;
+}
+
+size_t ScanIterator::FirstBatch() const {
+  return expected_ == 0 ? 8 : std::clamp<size_t>(expected_, 8, 256);
 }
 
 bool ScanIterator::FillSparse() {
