@@ -6,11 +6,26 @@
 //       for a user whose visibility is a subtree grant plus K granted device
 //       groups (K = 1, 10, 100) of --members devices each; raw: the same
 //       ranges merged by hand (one iterator per group over its member keys,
-//       a point read of each member's index entry, one over the subtree)
-//   group_count/engine/K       the exact count for the same users
+//       a point read of each member's index entry, one over the subtree);
+//       raw_multiget: the same with the page's index entries read in one
+//       MultiGet
+//   group_count/engine/K       the exact count for the same users (the
+//       groups are disjoint: the sum of their sizes, no member is read)
+//   group_count/overlapping/K  the same count once another (not granted)
+//       group holds 100 members of each of the K groups: the K granted
+//       groups now overlap another group, so their union is merged member
+//       by member
 //   group_check/engine, group_check/raw   check through a group grant; raw:
 //       one point read of the entity key index
+//   group_check/engine_cold    the same, each membership read for the first
+//       time (the engine keeps membership reads for later checks until
+//       members change; group_check/engine mostly reuses them)
+//   group_check/engine_tree    check of a device the user reaches through its
+//       membership (no group read), for comparison
 //   group_add/engine           adding 100k members to a group, 10k per call
+//       (members of g0..g9, so every one is also in another group)
+//   group_add/raw              the same 200k keys (member and link) written
+//       by hand in batches of 10k
 //
 //   canopy_group_bench [--members N] [--dir DIR] [benchmark flags]
 //
@@ -30,6 +45,7 @@
 #include "engine/db_impl.h"
 #include "storage/keys.h"
 #include "storage/labels.h"
+#include "storage/records.h"
 
 namespace canopy::bench {
 namespace {
@@ -128,6 +144,13 @@ void Build() {
   for (int r = 0; r < 3; ++r) users[r] = db->FindUser("u" + std::to_string(kReach[r]) + "@x")->id;
   for (EntityId e : group_members[0]) member_keys.push_back(db->GetEntity(e)->key);
   (void)c;
+  // Every run measures the same steady state: each key space compacted
+  // (tables written with the current options).
+  for (int cf = 0; cf < storage::kNumCfs; ++cf) {
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    (void)store()->db()->CompactRange(o, store()->cf(cf), nullptr, nullptr);
+  }
 }
 
 void EngineFirstPage(benchmark::State& state, int r) {
@@ -142,7 +165,9 @@ void EngineFirstPage(benchmark::State& state, int r) {
 
 // The same ranges merged by hand: the groups' member keys (their index
 // entries read point by point) and the subtree's index range.
-void RawFirstPage(benchmark::State& state, int r) {
+// multiget: the members' index entries read with one MultiGet for the
+// page (what the engine does, in batches) instead of a point read each.
+void RawFirstPage(benchmark::State& state, int r, bool multiget) {
   const uint8_t kind = static_cast<uint8_t>(EntityKind::kDevice);
   auto t = db->FindAccount("t");
   (void)t;
@@ -185,6 +210,7 @@ void RawFirstPage(benchmark::State& state, int r) {
                                     storage::IndexRangeLimit(kind, c_label, true));
     (*sub)->SeekToFirst();
     int n = 0;
+    std::vector<std::string> keys;
     // t's members sort before c's subtree (t is c's parent): groups first.
     while (n < 100) {
       uint64_t best = UINT64_MAX;
@@ -195,9 +221,20 @@ void RawFirstPage(benchmark::State& state, int r) {
       for (auto& it : its) {
         if ((*it)->Valid() && storage::DecodeFixed64BE((*it)->key().data() + 9) == best) (*it)->Next();
       }
-      (void)store()->Get(storage::kVisibility, storage::IndexKey(kind, t_label, best), &v);
-      bytes += v.size();
+      if (multiget) {
+        keys.push_back(storage::IndexKey(kind, t_label, best));
+      } else {
+        (void)store()->Get(storage::kVisibility, storage::IndexKey(kind, t_label, best), &v);
+        bytes += v.size();
+      }
       ++n;
+    }
+    if (multiget && !keys.empty()) {
+      std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+      std::vector<rocksdb::PinnableSlice> values;
+      std::vector<rocksdb::Status> statuses;
+      store()->MultiGet(storage::kVisibility, slices, &values, &statuses, nullptr, true);
+      for (const auto& x : values) bytes += x.size();
     }
     for (; n < 100 && (*sub)->Valid(); (*sub)->Next(), ++n) bytes += (*sub)->value().size();
   }
@@ -212,7 +249,60 @@ void EngineCount(benchmark::State& state, int r) {
   }
 }
 
+// The count once a group that is not granted holds 100 members of each of
+// the K granted groups (so that each of them overlaps another group).
+void OverlappingCount(benchmark::State& state, int r) {
+  const Actor sys = Actor::System();
+  const uint64_t want = static_cast<uint64_t>(kReach[r]) * members + kSubtreeDevices;
+  auto t = db->FindAccount("t");
+  auto id = db->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "overlap", t->id});
+  if (!id.ok()) {
+    state.SkipWithError("create overlap group");
+    return;
+  }
+  std::vector<uint64_t> shared;
+  for (int g = 0; g < kReach[r]; ++g) {
+    for (size_t i = 0; i < 100 && i < group_members[g].size(); ++i) {
+      shared.push_back(group_members[g][i]);
+    }
+  }
+  if (!db->AddGroupMembers(sys, *id, shared, nullptr).ok()) state.SkipWithError("add");
+  for (auto _ : state) {
+    auto c = db->Count(VisibleRequest{Actor::User(users[r])});
+    if (!c.ok() || *c != want) state.SkipWithError("count differs");
+  }
+  (void)db->DeleteGroup(sys, *id);
+}
+
 void EngineCheck(benchmark::State& state) {
+  size_t i = 0;
+  for (auto _ : state) {
+    auto r = db->Check(users[0], "device.read", member_keys[i++ % member_keys.size()]);
+    if (!r.ok() || !*r) state.SkipWithError("check");
+  }
+}
+
+// The same check for a device of the user's own subtree (its membership
+// decides; no group is read): the engine's cost beyond the key lookup.
+void TreeCheck(benchmark::State& state) {
+  size_t i = 0;
+  for (auto _ : state) {
+    auto r = db->Check(users[0], "device.read", "c" + std::to_string(i++ % kSubtreeDevices));
+    if (!r.ok() || !*r) state.SkipWithError("check");
+  }
+}
+
+// Each check once, on memberships not read before: a membership change
+// first (a member of g99 out and in again) starts a new epoch, so that no
+// membership read is reused (the engine keeps them for later checks).
+void ColdCheck(benchmark::State& state) {
+  const Actor sys = Actor::System();
+  const std::vector<uint64_t> one{group_members[kGroups - 1][0]};
+  if (!db->RemoveGroupMembers(sys, groups[kGroups - 1], one, nullptr).ok() ||
+      !db->AddGroupMembers(sys, groups[kGroups - 1], one, nullptr).ok()) {
+    state.SkipWithError("membership change");
+    return;
+  }
   size_t i = 0;
   for (auto _ : state) {
     auto r = db->Check(users[0], "device.read", member_keys[i++ % member_keys.size()]);
@@ -253,6 +343,38 @@ void EngineAdd(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pool.size()));
 }
 
+// The keys AddGroupMembers writes for the same 100k members (member key
+// with its record, link key), in batches of 10k, straight into RocksDB.
+void RawAdd(benchmark::State& state) {
+  std::vector<uint64_t> pool;
+  for (const auto& m : group_members) pool.insert(pool.end(), m.begin(), m.end());
+  pool.resize(std::min<size_t>(pool.size(), 100000));
+  const uint64_t gid = 1ull << 40;  // no group has this id
+  const std::string value = storage::EncodeGroupMember(
+      storage::GroupMemberRecord{gid, 0, GroupKind::kDevice, 1});
+  for (auto _ : state) {
+    for (size_t i = 0; i < pool.size(); i += 10000) {
+      rocksdb::WriteBatch batch;
+      for (size_t j = i; j < std::min(pool.size(), i + 10000); ++j) {
+        batch.Put(store()->cf(storage::kGroups), storage::GroupMemberKey(gid, pool[j]), value);
+        batch.Put(store()->cf(storage::kGroups),
+                  storage::MemberGroupKey(storage::kMemberEntity, pool[j], gid), "");
+      }
+      if (!store()->Write(&batch).ok()) state.SkipWithError("write");
+    }
+    state.PauseTiming();
+    rocksdb::WriteBatch undo;
+    for (uint64_t m : pool) {
+      undo.Delete(store()->cf(storage::kGroups), storage::GroupMemberKey(gid, m));
+      undo.Delete(store()->cf(storage::kGroups),
+                  storage::MemberGroupKey(storage::kMemberEntity, m, gid));
+    }
+    (void)store()->Write(&undo);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pool.size()));
+}
+
 }  // namespace
 }  // namespace canopy::bench
 
@@ -275,14 +397,24 @@ int main(int argc, char** argv) {
     const std::string k = std::to_string(kReach[r]);
     benchmark::RegisterBenchmark(("group_first_page/engine/" + k).c_str(), EngineFirstPage, r)
         ->UseRealTime()->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("group_first_page/raw/" + k).c_str(), RawFirstPage, r)
+    benchmark::RegisterBenchmark(("group_first_page/raw/" + k).c_str(), RawFirstPage, r, false)
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("group_first_page/raw_multiget/" + k).c_str(), RawFirstPage, r,
+                                 true)
         ->UseRealTime()->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("group_count/engine/" + k).c_str(), EngineCount, r)
         ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("group_count/overlapping/" + k).c_str(), OverlappingCount, r)
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
   }
+  benchmark::RegisterBenchmark("group_check/engine_cold", ColdCheck)
+      ->UseRealTime()->Iterations(static_cast<int64_t>(std::min<uint64_t>(members, 10000)));
   benchmark::RegisterBenchmark("group_check/engine", EngineCheck)->UseRealTime();
   benchmark::RegisterBenchmark("group_check/raw", RawCheck)->UseRealTime();
+  benchmark::RegisterBenchmark("group_check/engine_tree", TreeCheck)->UseRealTime();
   benchmark::RegisterBenchmark("group_add/engine", EngineAdd)
+      ->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("group_add/raw", RawAdd)
       ->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
   int n = static_cast<int>(rest.size());
   benchmark::Initialize(&n, rest.data());

@@ -62,6 +62,9 @@ Status RecordJson(storage::RecordType type, std::string_view key, std::string_vi
       return storage::GroupGrantJson(bytes, storage::DecodeFixed64BE(key.data()),
                                      storage::DecodeFixed64BE(key.data() + 8),
                                      storage::DecodeFixed64BE(key.data() + 16), out);
+    case RecordType::kGroupMembers:
+      if (key.size() != 8) return Status::Corruption("damaged group members key in the change log");
+      return storage::GroupMembersJson(bytes, storage::DecodeFixed64BE(key.data()), out);
     case RecordType::kMeta: {
       if (bytes.size() != 8) return Status::Corruption("damaged meta value in the change log");
       *out = query::JsonObject().Uint("value", storage::DecodeFixed64BE(bytes.data())).Take();

@@ -272,6 +272,18 @@ void Txn::GroupMember(const storage::GroupMemberRecord* before,
       [&](const auto&) { return LabelAfter(owner); });
 }
 
+void Txn::GroupMembers(storage::GroupMembersRecord added) {
+  const query::GroupNode* g = c_.group(added.group);
+  const AccountId owner = g != nullptr ? g->owner : kNoId;
+  storage::RecordChange r;
+  r.type = storage::RecordType::kGroupMembers;
+  r.key = storage::IdKey(added.group);
+  r.after = storage::EncodeGroupMembers(added);
+  r.after_scope = LabelAfter(owner);
+  r.after_record = std::move(added);
+  changes.records.push_back(std::move(r));
+}
+
 void Txn::GroupGrant(AccountId owner, const canopy::GroupGrant* before,
                      const canopy::GroupGrant* after) {
   const canopy::GroupGrant& g = after ? *after : *before;
@@ -672,6 +684,12 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
         storage::WriteGroupGrant(*sink, std::get_if<GroupGrant>(&r.before_record),
                                  std::get_if<GroupGrant>(&r.after_record), r.after);
         break;
+      case RecordType::kGroupMembers: {
+        const auto* a = std::get_if<storage::GroupMembersRecord>(&r.after_record);
+        if (a == nullptr) return Status::Corruption("change set: empty group members change");
+        storage::WriteGroupMembers(*sink, *a);
+        break;
+      }
     }
   }
   for (const auto& c : changes.counters) {

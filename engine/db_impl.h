@@ -114,6 +114,9 @@ class Txn {
   void Role(const canopy::Role* before, const canopy::Role* after);
   void Group(const canopy::Group* before, const canopy::Group* after);
   void GroupMember(const storage::GroupMemberRecord* before, const storage::GroupMemberRecord* after);
+  // A batch of members joining a group: one change record for all of
+  // them (storage::RecordType::kGroupMembers).
+  void GroupMembers(storage::GroupMembersRecord added);
   // A grant's scope is its user group's owner.
   void GroupGrant(AccountId user_group_owner, const canopy::GroupGrant* before,
                   const canopy::GroupGrant* after);
@@ -502,9 +505,39 @@ class DbImpl final : public Db {
   Status LoadRole(RoleId id, Role* r) const;
   // What check, explain and who-can are asked about: an entity (for an
   // entity permission) or an account (for an account-level one).
+  // The entity group memberships of one entity a call has read already
+  // (group, holds it): each is read at most once per call.
+  using MembershipMemo = std::vector<std::pair<GroupId, bool>>;
+  // Entity group memberships read by check, explain and who-can, kept for
+  // the next calls while the catalog's members_epoch stays (a membership
+  // change, a group deleted or a reload starts a new epoch, and entries of
+  // another epoch are never used). Bounded: a shard that fills is emptied.
+  // Thread safety: any thread (a mutex per shard).
+  class MembershipCache {
+   public:
+    bool Find(uint64_t epoch, GroupId group, uint64_t entity, bool* in) const;
+    void Put(uint64_t epoch, GroupId group, uint64_t entity, bool in);
+
+   private:
+    static constexpr size_t kShards = 16;
+    static constexpr size_t kMaxPerShard = 8192;
+    struct PairHash {
+      size_t operator()(const std::pair<uint64_t, uint64_t>& p) const {
+        return std::hash<uint64_t>()(p.first * 0x9E3779B97F4A7C15ull ^ p.second);
+      }
+    };
+    struct Shard {
+      mutable std::mutex mu;
+      uint64_t epoch = 0;
+      std::unordered_map<std::pair<uint64_t, uint64_t>, bool, PairHash> in;
+    };
+    Shard& ShardOf(uint64_t entity) const { return shards_[entity % kShards]; }
+    mutable Shard shards_[kShards];
+  };
   struct Target {
     EntityId entity = kNoId;                      // kNoId for an account
     const query::AccountNode* account = nullptr;  // the entity's owner, or the account
+    MembershipMemo memo;                          // what finding it read
   };
   // Finds the target `key` names for `perm`, as `asker` may know it: one
   // it cannot see is NotFound, worded exactly as a missing one.
@@ -536,10 +569,29 @@ class DbImpl final : public Db {
   Status RequireGroup(const Actor& actor, GroupId id, const query::GroupNode** out) const;
   // Group changes a mutation gathers before adding them to its change set
   // (EmitGroupEdits): each changed group's size is written once.
+  // Each changed group's overlap (members also in another group) too.
   struct GroupEdits {
     std::map<GroupId, int64_t> size_delta;
+    std::map<GroupId, int64_t> overlap_delta;
     std::set<GroupId> dropped;
   };
+  // The opening shared by AddGroupMembers and RemoveGroupMembers: records
+  // the arguments, refuses an empty list, finds group `id` and requires
+  // group.write on its owner; for a user group also user.invite (adding) or
+  // user.remove there and that the actor holds what each of its grants
+  // gives; adding to an entity group, what each grant onto it gives.
+  Status RequireMemberEdit(const Actor& actor, GroupId id, const std::vector<uint64_t>& list,
+                           bool adding, Txn* txn, const query::GroupNode** out) const;
+  // What the 'r' links say of each of `members` (of class `c`): whether
+  // group `id` holds it, and how many other groups (not dropped by `edits`)
+  // hold it, with one of them. One ordered walk for the whole batch.
+  struct MemberLinks {
+    bool in_group = false;
+    uint32_t others = 0;
+    GroupId other = kNoId;
+  };
+  Status LinksOf(storage::MemberClass c, GroupId id, const std::vector<uint64_t>& sorted_members,
+                 const std::set<GroupId>* dropped, std::vector<MemberLinks>* out) const;
   // Adds to `txn` the removal of every group membership of `member` (of
   // class `c`): all of them (keep_owner kNoId), or those in groups owned by
   // another account than keep_owner.
@@ -558,14 +610,18 @@ class DbImpl final : public Db {
   Status InGroup(GroupId group, uint64_t entity, bool* in) const;
   // The grant (in force) of one of `u`'s user groups onto an entity group
   // of `kind` holding `entity` whose role has `perm` (with perm unset: any
-  // permission of that kind), or null in *via. One point read per such
-  // grant.
+  // permission of that kind), or null in *via. `owner` is the entity's:
+  // only its groups can hold it. One point read per such group not in
+  // `memo` (which keeps what was read, when given; with a memo, reads
+  // also go through the membership cache: readers only).
   Status EntityGrantOf(const query::UserNode& u, EntityKind kind, std::optional<query::Perm> perm,
-                       EntityId entity, const query::GroupGrantNode** via) const;
+                       EntityId entity, AccountId owner, const query::GroupGrantNode** via,
+                       MembershipMemo* memo = nullptr) const;
   // query::SeesEntity, or reached through a group grant (any permission
   // of its kind).
   Status SeesEntityOrGroup(const Actor& actor, EntityKind kind, EntityId entity,
-                           const query::AccountNode& owner, bool* sees) const;
+                           const query::AccountNode& owner, bool* sees,
+                           MembershipMemo* memo = nullptr) const;
   // The users reached through grants onto the entity groups holding
   // `entity` whose role has `perm`, appended to *out unless already in it.
   Status EntityGrantees(EntityId entity, EntityKind kind, query::Perm perm,
@@ -621,6 +677,7 @@ class DbImpl final : public Db {
   mutable std::condition_variable wait_cv_;
   std::atomic<bool> closing_{false};  // wakes WaitForChanges on Close
   mutable query::ViewRegistry views_;
+  mutable MembershipCache membership_cache_;
 
   // Follower state (follower.cc).
   mutable std::mutex hold_mu_;

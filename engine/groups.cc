@@ -151,6 +151,58 @@ Status DbImpl::InGroup(GroupId group, uint64_t entity, bool* in) const {
   return store_->Exists(storage::kGroups, storage::GroupMemberKey(group, entity), in, snap());
 }
 
+bool DbImpl::MembershipCache::Find(uint64_t epoch, GroupId group, uint64_t entity,
+                                   bool* in) const {
+  const Shard& s = ShardOf(entity);
+  std::lock_guard<std::mutex> l(s.mu);
+  if (s.epoch != epoch) return false;
+  auto it = s.in.find({group, entity});
+  if (it == s.in.end()) return false;
+  *in = it->second;
+  return true;
+}
+
+void DbImpl::MembershipCache::Put(uint64_t epoch, GroupId group, uint64_t entity, bool in) {
+  Shard& s = ShardOf(entity);
+  std::lock_guard<std::mutex> l(s.mu);
+  if (epoch < s.epoch) return;  // read on an older state than the shard holds
+  if (epoch != s.epoch || s.in.size() >= kMaxPerShard) {
+    s.in.clear();
+    s.epoch = epoch;
+  }
+  s.in[{group, entity}] = in;
+}
+
+Status DbImpl::LinksOf(storage::MemberClass c, GroupId id,
+                       const std::vector<uint64_t>& sorted_members,
+                       const std::set<GroupId>* dropped, std::vector<MemberLinks>* out) const {
+  out->assign(sorted_members.size(), MemberLinks());
+  if (sorted_members.empty()) return Status::Ok();
+  std::string prefix = storage::MemberGroupsPrefix(c, sorted_members.front());
+  auto it = store_->NewIterator(
+      storage::kGroups, snap(), prefix,
+      storage::PrefixSuccessor(storage::MemberGroupsPrefix(c, sorted_members.back())));
+  (*it)->SeekToFirst();
+  const size_t at = prefix.size() - 8;
+  for (size_t i = 0; i < sorted_members.size(); ++i) {
+    storage::EncodeFixed64BE(prefix.data() + at, sorted_members[i]);
+    storage::SeekForward(it->it(), prefix);
+    MemberLinks& l = (*out)[i];
+    for (; (*it)->Valid() && (*it)->key().starts_with(prefix); (*it)->Next()) {
+      rocksdb::Slice k = (*it)->key();
+      if (k.size() != prefix.size() + 8) return Status::Corruption("a member group key is damaged");
+      const GroupId gid = storage::DecodeFixed64BE(k.data() + prefix.size());
+      if (gid == id) {
+        l.in_group = true;
+      } else if (dropped == nullptr || !dropped->count(gid)) {
+        ++l.others;
+        l.other = gid;
+      }
+    }
+  }
+  return storage::FromRocks((*it)->status(), "scan member groups");
+}
+
 Status DbImpl::DropMemberships(storage::MemberClass c, uint64_t member, AccountId keep_owner,
                                GroupEdits* edits, Txn* txn) const {
   const std::string prefix = storage::MemberGroupsPrefix(c, member);
@@ -165,11 +217,27 @@ Status DbImpl::DropMemberships(storage::MemberClass c, uint64_t member, AccountI
     }
     CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "scan member groups"));
   }
+  // Overlap: each group losing the member counted it when it was in two or
+  // more live groups; a sole remaining group counted it too.
+  std::vector<GroupId> live, removed;
   for (GroupId gid : gids) {
     if (edits->dropped.count(gid)) continue;
+    live.push_back(gid);
     const GroupNode* g = cat().group(gid);
     if (g == nullptr) return Status::Corruption("a member link names missing group " + std::to_string(gid));
-    if (keep_owner != kNoId && g->owner == keep_owner) continue;
+    if (keep_owner == kNoId || g->owner != keep_owner) removed.push_back(gid);
+  }
+  if (c == storage::kMemberEntity && live.size() >= 2) {
+    for (GroupId gid : removed) edits->overlap_delta[gid] -= 1;
+    if (live.size() - removed.size() == 1) {
+      for (GroupId gid : live) {
+        if (std::find(removed.begin(), removed.end(), gid) == removed.end()) {
+          edits->overlap_delta[gid] -= 1;
+        }
+      }
+    }
+  }
+  for (GroupId gid : removed) {
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(
         store_->Get(storage::kGroups, storage::GroupMemberKey(gid, member), &bytes, snap()));
@@ -211,6 +279,15 @@ Status DbImpl::DropGroup(GroupId id, GroupEdits* edits, Txn* txn) const {
   std::vector<uint64_t> members;
   if (GroupEntityKind(g->kind)) {
     CANOPY_RETURN_IF_ERROR(ScanGroupMembers(id, 0, 0, &members));
+    if (g->overlap > 0) {
+      // A member left in exactly one live group no longer overlaps there.
+      std::vector<MemberLinks> links;
+      CANOPY_RETURN_IF_ERROR(
+          LinksOf(storage::kMemberEntity, id, members, &edits->dropped, &links));
+      for (const MemberLinks& l : links) {
+        if (l.others == 1) edits->overlap_delta[l.other] -= 1;
+      }
+    }
   } else {
     members = g->members;
   }
@@ -232,12 +309,34 @@ Status DbImpl::DropGroup(GroupId id, GroupEdits* edits, Txn* txn) const {
 
 Status DbImpl::EmitGroupEdits(const GroupEdits& edits, Txn* txn) const {
   const int64_t now = NowMicros();
+  std::set<GroupId> changed;
   for (const auto& [gid, delta] : edits.size_delta) {
-    if (delta == 0 || edits.dropped.count(gid)) continue;
+    if (delta != 0) changed.insert(gid);
+  }
+  for (const auto& [gid, delta] : edits.overlap_delta) {
+    if (delta != 0) changed.insert(gid);
+  }
+  auto delta_of = [](const std::map<GroupId, int64_t>& m, GroupId gid) -> int64_t {
+    auto it = m.find(gid);
+    return it == m.end() ? 0 : it->second;
+  };
+  for (GroupId gid : changed) {
+    if (edits.dropped.count(gid)) continue;
     Group before;
     CANOPY_RETURN_IF_ERROR(LoadGroup(gid, &before));
     Group after = before;
-    after.size = static_cast<uint64_t>(static_cast<int64_t>(before.size) + delta);
+    const int64_t size = static_cast<int64_t>(before.size) + delta_of(edits.size_delta, gid);
+    const int64_t overlap =
+        static_cast<int64_t>(before.overlap) + delta_of(edits.overlap_delta, gid);
+    if (size < 0 || overlap < 0 || overlap > size) {
+      // Only stored counts that disagree with the member keys get here.
+      return Status::Corruption("group " + std::to_string(gid) + " would hold " +
+                                std::to_string(size) + " members, " + std::to_string(overlap) +
+                                " of them also in another group: its stored size or overlap "
+                                "does not match its members");
+    }
+    after.size = static_cast<uint64_t>(size);
+    after.overlap = static_cast<uint64_t>(overlap);
     after.updated_us = now;
     txn->Group(&before, &after);
   }
@@ -245,18 +344,35 @@ Status DbImpl::EmitGroupEdits(const GroupEdits& edits, Txn* txn) const {
 }
 
 Status DbImpl::EntityGrantOf(const UserNode& u, EntityKind kind, std::optional<Perm> perm,
-                             EntityId entity, const GroupGrantNode** via) const {
+                             EntityId entity, AccountId owner, const GroupGrantNode** via,
+                             MembershipMemo* memo) const {
   *via = nullptr;
   if (u.disabled) return Status::Ok();
+  MembershipMemo local;
+  MembershipMemo& known = memo != nullptr ? *memo : local;
   for (GroupId gid : u.groups) {
     for (const GroupGrantNode& x : cat().group(gid)->grants) {
       if (x.target == kNoId) continue;
       const GroupNode* t = cat().group(x.target);
-      if (GroupEntityKind(t->kind) != kind || !query::GrantActive(cat(), x)) continue;
+      // An entity group holds only entities its owner owns.
+      if (t->owner != owner || GroupEntityKind(t->kind) != kind || !query::GrantActive(cat(), x)) {
+        continue;
+      }
       const PermSet granted = EntityPart(cat().role(x.role)->perms, kind);
       if (perm ? !granted.Has(*perm) : granted.empty()) continue;
+      auto k = std::find_if(known.begin(), known.end(),
+                            [&](const auto& p) { return p.first == x.target; });
       bool in = false;
-      CANOPY_RETURN_IF_ERROR(InGroup(x.target, entity, &in));
+      if (k != known.end()) {
+        in = k->second;
+      } else {
+        const uint64_t epoch = cat().members_epoch;
+        if (memo == nullptr || !membership_cache_.Find(epoch, x.target, entity, &in)) {
+          CANOPY_RETURN_IF_ERROR(InGroup(x.target, entity, &in));
+          if (memo != nullptr) membership_cache_.Put(epoch, x.target, entity, in);
+        }
+        known.emplace_back(x.target, in);
+      }
       if (in) {
         *via = &x;
         return Status::Ok();
@@ -267,13 +383,14 @@ Status DbImpl::EntityGrantOf(const UserNode& u, EntityKind kind, std::optional<P
 }
 
 Status DbImpl::SeesEntityOrGroup(const Actor& actor, EntityKind kind, EntityId entity,
-                                 const AccountNode& owner, bool* sees) const {
+                                 const AccountNode& owner, bool* sees,
+                                 MembershipMemo* memo) const {
   *sees = query::SeesEntity(cat(), actor, kind, owner);
   if (*sees) return Status::Ok();
   const UserNode* u = cat().user(actor.user());
   if (u == nullptr) return Status::Ok();
   const GroupGrantNode* via = nullptr;
-  CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, std::nullopt, entity, &via));
+  CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, std::nullopt, entity, owner.id, &via, memo));
   *sees = via != nullptr;
   return Status::Ok();
 }
@@ -390,9 +507,60 @@ Status DbImpl::DeleteGroup(const Actor& actor, GroupId id) {
       }
     }
     GroupEdits edits;
-    return DropGroup(id, &edits, txn);
+    CANOPY_RETURN_IF_ERROR(DropGroup(id, &edits, txn));
+    return EmitGroupEdits(edits, txn);  // the overlap of groups sharing its members
   });
 }
+
+Status DbImpl::RequireMemberEdit(const Actor& actor, GroupId id,
+                                 const std::vector<uint64_t>& list, bool adding, Txn* txn,
+                                 const GroupNode** out) const {
+  txn->arguments =
+      query::JsonObject().Uint("group", id).Raw("members", query::JsonNumbers(list)).str();
+  if (list.empty()) {
+    return Status::InvalidArgument(adding ? "no members to add" : "no members to remove");
+  }
+  CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, out));
+  const GroupNode* g = *out;
+  const AccountNode* o = cat().account(g->owner);
+  CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *o));
+  const std::string verb = adding ? "cannot add members to " : "cannot remove members from ";
+  if (g->kind == GroupKind::kUser) {
+    CANOPY_RETURN_IF_ERROR(
+        Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o));
+    for (const GroupGrantNode& x : g->grants) {
+      CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
+                                          verb + Named(*g) + ", which has " + GrantText(cat(), x)));
+    }
+  } else if (adding && GroupEntityKind(g->kind)) {
+    for (const GroupGrantNode& x : g->granted_to) {
+      CANOPY_RETURN_IF_ERROR(RequireGives(
+          cat(), actor, x, kNoId, verb + Named(*g) + ", which is granted as " + GrantText(cat(), x)));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// The positions of `list` in ascending order of their ids (the first
+// occurrence of an id first), and the ids once each in that order.
+void SortedOnce(const std::vector<uint64_t>& list, std::vector<uint32_t>* order,
+                std::vector<uint64_t>* ids) {
+  order->resize(list.size());
+  for (uint32_t i = 0; i < list.size(); ++i) (*order)[i] = i;
+  if (!std::is_sorted(list.begin(), list.end())) {  // a batch often comes in id order
+    std::stable_sort(order->begin(), order->end(),
+                     [&](uint32_t a, uint32_t b) { return list[a] < list[b]; });
+  }
+  ids->clear();
+  ids->reserve(list.size());
+  for (uint32_t i : *order) {
+    if (ids->empty() || ids->back() != list[i]) ids->push_back(list[i]);
+  }
+}
+
+}  // namespace
 
 Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,
                                GroupMembersReport* report) {
@@ -401,32 +569,57 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
   *rep = GroupMembersReport();
   const std::vector<uint64_t> list(members.begin(), members.end());
   return Mutate(actor, "group.add", [&](Txn* txn) -> Status {
-    txn->arguments =
-        query::JsonObject().Uint("group", id).Raw("members", query::JsonNumbers(list)).str();
     *rep = GroupMembersReport();
-    if (list.empty()) return Status::InvalidArgument("no members to add");
     const GroupNode* g = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, &g));
+    CANOPY_RETURN_IF_ERROR(RequireMemberEdit(actor, id, list, /*adding=*/true, txn, &g));
     const AccountNode* o = cat().account(g->owner);
-    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *o));
-    if (g->kind == GroupKind::kUser) {
-      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *o));
-      for (const GroupGrantNode& x : g->grants) {
-        CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
-                                            "cannot add members to " + Named(*g) + ", which has " +
-                                                GrantText(cat(), x)));
+    const auto ekind = GroupEntityKind(g->kind);
+    // Entity groups: the batch in id order, probed with one ordered walk
+    // over the owner's index range (an entity of the group's kind that the
+    // owner owns is there) and one over the members' group links (in this
+    // group already? in how many others?), not a look-up per member.
+    std::vector<uint32_t> order;
+    std::vector<uint64_t> ids;
+    std::vector<MemberLinks> links;
+    std::vector<uint8_t> indexed;  // by position in ids
+    std::vector<uint32_t> slot;    // position in `list` -> position in ids
+    std::vector<uint8_t> first;    // by position in `list`: the id's first occurrence
+    bool fast = false;
+    if (ekind) {
+      SortedOnce(list, &order, &ids);
+      slot.resize(list.size());
+      first.assign(list.size(), 0);
+      for (size_t k = 0, j = 0; k < order.size(); ++k) {
+        if (k > 0 && list[order[k]] != list[order[k - 1]]) ++j;
+        slot[order[k]] = static_cast<uint32_t>(j);
+        if (k == 0 || list[order[k]] != list[order[k - 1]]) first[order[k]] = 1;
       }
-    } else if (GroupEntityKind(g->kind)) {
-      for (const GroupGrantNode& x : g->granted_to) {
-        CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
-                                            "cannot add members to " + Named(*g) +
-                                                ", which is granted as " + GrantText(cat(), x)));
+      CANOPY_RETURN_IF_ERROR(LinksOf(storage::kMemberEntity, id, ids, nullptr, &links));
+      // An actor that sees the owner's entities of this kind sees every
+      // indexed member: those need no entity record.
+      fast = query::SeesEntity(cat(), actor, *ekind, *o);
+      if (fast) {
+        const uint8_t k = static_cast<uint8_t>(*ekind);
+        indexed.assign(ids.size(), 0);
+        auto it = store_->NewIterator(storage::kVisibility, snap(),
+                                      storage::IndexRangeStart(k, o->label, false),
+                                      storage::IndexRangeLimit(k, o->label, false));
+        (*it)->SeekToFirst();
+        std::string key = storage::IndexKey(k, o->label, 0);
+        for (size_t j = 0; j < ids.size(); ++j) {
+          storage::EncodeFixed64BE(key.data() + key.size() - 8, ids[j]);
+          storage::SeekForward(it->it(), key);
+          indexed[j] = (*it)->Valid() && (*it)->key() == rocksdb::Slice(key);
+        }
+        CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "scan visibility index"));
       }
     }
-    const auto ekind = GroupEntityKind(g->kind);
     std::unordered_set<uint64_t> seen;
     std::vector<uint64_t> adding;
-    for (uint64_t mid : list) {
+    GroupEdits edits;
+    rep->items.reserve(list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      const uint64_t mid = list[i];
       GroupMemberItem item;
       item.member = mid;
       auto put = [&](GroupMemberItem::Outcome o, std::string msg, size_t* counter) {
@@ -437,37 +630,52 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
       };
       std::string what;
       if (ekind) {
-        Entity e;
-        Status found = LoadEntity(mid, &e, actor);
-        if (found.IsNotFound()) {
-          put(GroupMemberItem::Outcome::kUnknown, "no entity with id " + std::to_string(mid),
-              &rep->unknown);
-          continue;
+        const MemberLinks& l = links[slot[i]];
+        if (fast && indexed[slot[i]]) {
+          if (!first[i]) {
+            Entity e;
+            CANOPY_RETURN_IF_ERROR(LoadEntity(mid, &e));
+            put(GroupMemberItem::Outcome::kDuplicate,
+                std::string(EntityKindName(e.kind)) + " '" + e.key + "' is named more than once",
+                &rep->duplicate);
+            continue;
+          }
+        } else {
+          Entity e;
+          Status found = LoadEntity(mid, &e, actor);
+          if (found.IsNotFound()) {
+            put(GroupMemberItem::Outcome::kUnknown, "no entity with id " + std::to_string(mid),
+                &rep->unknown);
+            continue;
+          }
+          CANOPY_RETURN_IF_ERROR(found);
+          what = std::string(EntityKindName(e.kind)) + " '" + e.key + "'";
+          if (!seen.insert(mid).second) {
+            put(GroupMemberItem::Outcome::kDuplicate, what + " is named more than once",
+                &rep->duplicate);
+            continue;
+          }
+          if (e.kind != *ekind) {
+            put(GroupMemberItem::Outcome::kDenied,
+                what + " is not a " + EntityKindName(*ekind) + " (" + Named(*g) + ")",
+                &rep->denied);
+            continue;
+          }
+          if (e.owner != o->id) {
+            put(GroupMemberItem::Outcome::kDenied,
+                what + " is not owned by account " + Quote(*o) + ", the group's owner",
+                &rep->denied);
+            continue;
+          }
         }
-        CANOPY_RETURN_IF_ERROR(found);
-        what = std::string(EntityKindName(e.kind)) + " '" + e.key + "'";
-        if (!seen.insert(mid).second) {
-          put(GroupMemberItem::Outcome::kDuplicate, what + " is named more than once",
-              &rep->duplicate);
-          continue;
-        }
-        if (e.kind != *ekind) {
-          put(GroupMemberItem::Outcome::kDenied,
-              what + " is not a " + EntityKindName(*ekind) + " (" + Named(*g) + ")", &rep->denied);
-          continue;
-        }
-        if (e.owner != o->id) {
-          put(GroupMemberItem::Outcome::kDenied,
-              what + " is not owned by account " + Quote(*o) + ", the group's owner",
-              &rep->denied);
-          continue;
-        }
-        bool in = false;
-        CANOPY_RETURN_IF_ERROR(InGroup(id, mid, &in));
-        if (in) {
+        if (l.in_group) {
           put(GroupMemberItem::Outcome::kUnchanged, "", &rep->unchanged);
           continue;
         }
+        // Overlap: the group gains a member some other group holds; a sole
+        // other holder now shares it too.
+        if (l.others >= 1) edits.overlap_delta[id] += 1;
+        if (l.others == 1) edits.overlap_delta[l.other] += 1;
       } else if (g->kind == GroupKind::kUser) {
         const UserNode* u = cat().user(mid);
         if (u == nullptr || !query::SeesUser(cat(), actor, *u)) {
@@ -532,17 +740,14 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
     }
     CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "added"));
     if (adding.empty()) return Status::Ok();
-    const int64_t now = NowMicros();
-    for (uint64_t mid : adding) {
-      storage::GroupMemberRecord m;
-      m.group = id;
-      m.member = mid;
-      m.kind = g->kind;
-      m.created_us = now;
-      txn->GroupMember(nullptr, &m);
-    }
-    GroupEdits edits;
     edits.size_delta[id] = static_cast<int64_t>(adding.size());
+    std::sort(adding.begin(), adding.end());
+    storage::GroupMembersRecord batch;
+    batch.group = id;
+    batch.kind = g->kind;
+    batch.created_us = NowMicros();
+    batch.members = std::move(adding);
+    txn->GroupMembers(std::move(batch));
     return EmitGroupEdits(edits, txn);
   });
 }
@@ -554,24 +759,21 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
   *rep = GroupMembersReport();
   const std::vector<uint64_t> list(members.begin(), members.end());
   return Mutate(actor, "group.remove", [&](Txn* txn) -> Status {
-    txn->arguments =
-        query::JsonObject().Uint("group", id).Raw("members", query::JsonNumbers(list)).str();
     *rep = GroupMembersReport();
-    if (list.empty()) return Status::InvalidArgument("no members to remove");
     const GroupNode* g = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, &g));
-    const AccountNode* o = cat().account(g->owner);
-    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *o));
-    if (g->kind == GroupKind::kUser) {
-      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *o));
-      for (const GroupGrantNode& x : g->grants) {
-        CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
-                                            "cannot remove members from " + Named(*g) +
-                                                ", which has " + GrantText(cat(), x)));
-      }
+    CANOPY_RETURN_IF_ERROR(RequireMemberEdit(actor, id, list, /*adding=*/false, txn, &g));
+    const bool entities = GroupEntityKind(g->kind).has_value();
+    std::vector<uint32_t> order;
+    std::vector<uint64_t> ids;
+    std::vector<MemberLinks> links;
+    if (entities) {
+      SortedOnce(list, &order, &ids);
+      CANOPY_RETURN_IF_ERROR(LinksOf(storage::kMemberEntity, id, ids, nullptr, &links));
     }
     std::unordered_set<uint64_t> seen;
     std::vector<storage::GroupMemberRecord> removing;
+    GroupEdits edits;
+    rep->items.reserve(list.size());
     for (uint64_t mid : list) {
       GroupMemberItem item;
       item.member = mid;
@@ -593,13 +795,20 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
         removing.push_back(m);
         item.outcome = GroupMemberItem::Outcome::kDone;
         rep->done++;
+        if (entities) {
+          // Overlap: the group loses a member another group holds; a sole
+          // other holder no longer shares it.
+          const MemberLinks& l =
+              links[std::lower_bound(ids.begin(), ids.end(), mid) - ids.begin()];
+          if (l.others >= 1) edits.overlap_delta[id] -= 1;
+          if (l.others == 1) edits.overlap_delta[l.other] -= 1;
+        }
       }
       rep->items.push_back(std::move(item));
     }
     CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "removed"));
     if (removing.empty()) return Status::Ok();
     for (const auto& m : removing) txn->GroupMember(&m, nullptr);
-    GroupEdits edits;
     edits.size_delta[id] = -static_cast<int64_t>(removing.size());
     return EmitGroupEdits(edits, txn);
   });

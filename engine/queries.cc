@@ -237,7 +237,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
   scope.ReleaseCatalog();
   page->revision = view->revision();
 
-  query::ScanIterator it(store_.get(), view, FilterOf(request), resume);
+  query::ScanIterator it(store_.get(), view, FilterOf(request), resume, request.limit + 1);
   std::string last;  // the index key of the last item returned
   page->items.reserve(request.limit);
   while (it.Valid()) {
@@ -292,16 +292,29 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
     CANOPY_RETURN_IF_ERROR(query::PlanGrants(cat(), request.viewer, perm, request.within,
                                              request.direct_only, &grants, /*with_groups=*/true));
     // Sparse grants (entity groups) are disjoint from the ranges and from
-    // each other's accounts: one group counts as its size; several groups
-    // of one account may overlap, so their union is counted by a merge of
-    // their member lists.
+    // each other's accounts. Within one account, a group whose overlap is 0
+    // shares no member with any other group: it counts as its size. Only
+    // the groups that do overlap (two or more of them) are merged, member
+    // by member.
     int64_t total = 0;
     std::vector<query::Grant> merge;
     for (auto& g : grants) {
-      if (g.groups.size() == 1) {
-        total += static_cast<int64_t>(cat().group(g.groups[0])->size);
-      } else if (!g.groups.empty()) {
-        merge.push_back(std::move(g));
+      if (!g.groups.empty()) {
+        std::vector<GroupId> overlapping;
+        for (GroupId gid : g.groups) {
+          const query::GroupNode* n = cat().group(gid);
+          if (n->overlap == 0) {
+            total += static_cast<int64_t>(n->size);
+          } else {
+            overlapping.push_back(gid);
+          }
+        }
+        if (overlapping.size() == 1) {
+          total += static_cast<int64_t>(cat().group(overlapping[0])->size);
+        } else if (!overlapping.empty()) {
+          g.groups = std::move(overlapping);
+          merge.push_back(std::move(g));
+        }
       } else {
         const auto& c = cat().account(g.account)->count(request.kind);
         total += g.branch ? c.subtree : c.direct;
@@ -340,7 +353,8 @@ Status DbImpl::FindTarget(const Actor& asker, Perm perm, std::string_view key,
       return Status::Corruption("entity '" + std::string(key) + "' has no owner");
     }
     bool sees = false;
-    CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(asker, kind, target->entity, *target->account, &sees));
+    CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(asker, kind, target->entity, *target->account, &sees,
+                                             &target->memo));
     if (!sees) return EntityNotFound(kind, key);
     return Status::Ok();
   }
@@ -379,7 +393,8 @@ StatusOr<bool> DbImpl::Check(UserId user, std::string_view permission,
   query::EntityAction action;
   query::IsEntityPerm(perm, &kind, &action);
   const query::GroupGrantNode* via = nullptr;
-  CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, perm, target.entity, &via));
+  CANOPY_RETURN_IF_ERROR(
+      EntityGrantOf(*u, kind, perm, target.entity, target.account->id, &via, &target.memo));
   return via != nullptr;
 }
 
@@ -437,7 +452,8 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
     if (!explanation->allowed && target.entity != kNoId &&
         query::IsEntityPerm(perm, &kind, &action)) {
       const query::GroupGrantNode* via = nullptr;
-      CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, perm, target.entity, &via));
+      CANOPY_RETURN_IF_ERROR(
+      EntityGrantOf(*u, kind, perm, target.entity, target.account->id, &via, &target.memo));
       if (via != nullptr) {
         const query::GroupNode* ug = cat().group(via->user_group);
         const query::GroupNode* t = cat().group(via->target);

@@ -116,6 +116,9 @@ void LogEntry(std::string_view bytes) {
                                  st::DecodeFixed64BE(c.key.data() + 8),
                                  st::DecodeFixed64BE(c.key.data() + 16), &json);
           break;
+        case st::RecordType::kGroupMembers:
+          v = st::GroupMembersJson(*side, st::DecodeFixed64BE(c.key.data()), &json);
+          break;
         case st::RecordType::kMeta: continue;
       }
       FUZZ_CHECK(v.ok(), "a record DecodeRecords accepted has no JSON view: " + v.ToString());

@@ -2,6 +2,8 @@
 
 #include "query/catalog.h"
 
+#include <atomic>
+
 #include <algorithm>
 
 #include "storage/changes.h"
@@ -46,7 +48,13 @@ AccountNode NodeOf(const storage::AccountRecord& r) {
 
 }  // namespace
 
+uint64_t Catalog::NewMembersEpoch() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
 Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
+  members_epoch = NewMembersEpoch();
   accounts.clear();
   roots.clear();
   users.clear();
@@ -172,7 +180,7 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     }
     AccountNode* o = mutable_account(g.owner);
     if (o == nullptr) return Bad("group " + std::to_string(g.id) + " of a missing account");
-    groups[g.id] = GroupNode{g.id, g.owner, g.kind, g.name, g.size, {}, {}, {}};
+    groups[g.id] = GroupNode{g.id, g.owner, g.kind, g.name, g.size, {}, {}, {}, g.overlap};
     o->groups.insert(std::lower_bound(o->groups.begin(), o->groups.end(), g.id), g.id);
     return Status::Ok();
   }));
@@ -278,6 +286,10 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
   for (const storage::RecordChange& r : changes.records) {
     const bool created = r.before.empty();
     const bool deleted = r.after.empty();
+    if (r.type == RecordType::kGroupMember || r.type == RecordType::kGroupMembers ||
+        (r.type == RecordType::kGroup && deleted)) {
+      members_epoch = NewMembersEpoch();
+    }
     switch (r.type) {
       case RecordType::kAccount: {
         const auto* ap = std::get_if<storage::AccountRecord>(deleted ? &r.before_record
@@ -425,6 +437,7 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         n->kind = g.kind;
         n->name = g.name;
         n->size = g.size;
+        n->overlap = g.overlap;
         break;
       }
       case RecordType::kGroupMember: {
@@ -436,6 +449,16 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         if (g->kind != GroupKind::kUser && g->kind != GroupKind::kAccount) break;  // on disk only
         if (!created) RemoveGroupMember(gid, member);
         if (!deleted) CANOPY_RETURN_IF_ERROR(AddGroupMember(gid, member));
+        break;
+      }
+      case RecordType::kGroupMembers: {
+        const auto* mp = std::get_if<storage::GroupMembersRecord>(&r.after_record);
+        if (mp == nullptr) return Bad("a group members change without its record");
+        const GroupNode* g = group(mp->group);
+        if (g == nullptr) return Bad("member change of missing group " + std::to_string(mp->group));
+        if (g->kind != mp->kind) return Bad("member change of the wrong kind for group " + std::to_string(mp->group));
+        if (g->kind != GroupKind::kUser && g->kind != GroupKind::kAccount) break;  // on disk only
+        for (uint64_t member : mp->members) CANOPY_RETURN_IF_ERROR(AddGroupMember(mp->group, member));
         break;
       }
       case RecordType::kGroupGrant: {

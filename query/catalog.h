@@ -94,6 +94,11 @@ struct GroupNode {
   std::vector<uint64_t> members;  // sorted
   std::vector<GroupGrantNode> grants;      // user groups: the grants they hold
   std::vector<GroupGrantNode> granted_to;  // entity and account groups: grants onto them
+  // Entity groups: members also in another group (of the same owner, as
+  // every entity group holding an entity is its owner's). 0: the group is
+  // disjoint from every other group, so a union of such groups is counted
+  // as the sum of their sizes (docs/model.md, "Groups").
+  uint64_t overlap = 0;
 };
 
 struct RoleNode {
@@ -128,6 +133,13 @@ struct Catalog {
   uint64_t last_role_id = kFirstCustomRoleId - 1;
   uint64_t next_root_ordinal = 0;
   uint64_t last_group_id = 0;
+  // Which state of the entity group members this catalog goes with: a new
+  // value (never handed out before, in this process) on every Load and on
+  // every Apply that changes members or deletes a group. Two catalogs with
+  // the same value read the same members on their snapshots, so a
+  // membership read may be reused under it (DbImpl's membership cache).
+  uint64_t members_epoch = NewMembersEpoch();
+  static uint64_t NewMembersEpoch();
 
   // Reads the whole stored state: the latest one, or the state of
   // `snapshot` when it is not null. Corruption when stored records

@@ -2,16 +2,19 @@
 
 #include "query/scan.h"
 
+#include <algorithm>
+
 #include "storage/records.h"
 
 namespace canopy::query {
 
 ScanIterator::ScanIterator(const storage::Store* store, std::shared_ptr<const ScanView> view,
-                           ScanFilter filter, std::string resume_after)
+                           ScanFilter filter, std::string resume_after, size_t expected)
     : store_(store),
       view_(std::move(view)),
       filter_(std::move(filter)),
-      resume_after_(std::move(resume_after)) {
+      resume_after_(std::move(resume_after)),
+      expected_(expected) {
   const uint8_t kind = static_cast<uint8_t>(filter_.kind);
   // Skip grants that end at or before the resume point.
   while (grant_ < view_->grants().size() && !resume_after_.empty()) {
@@ -26,6 +29,9 @@ bool ScanIterator::OpenGrant(size_t g) {
   it_.reset();
   group_its_.clear();
   sparse_ = false;
+  sparse_ids_.clear();
+  sparse_at_ = 0;
+  sparse_batch_ = FirstBatch();
   if (g >= view_->grants().size()) return false;
   const uint8_t kind = static_cast<uint8_t>(filter_.kind);
   const Grant& grant = view_->grants()[g];
@@ -63,39 +69,66 @@ bool ScanIterator::OpenGrant(size_t g) {
   return true;
 }
 
-bool ScanIterator::NextSparse() {
-  uint64_t id = 0;
-  bool any = false;
-  for (auto& it : group_its_) {
-    if (!(*it)->Valid()) {
-      if (!(*it)->status().ok()) {
-        status_ = storage::FromRocks((*it)->status(), "scan group members");
+size_t ScanIterator::FirstBatch() const {
+  return expected_ == 0 ? 8 : std::clamp<size_t>(expected_, 8, 256);
+}
+
+bool ScanIterator::FillSparse() {
+  sparse_ids_.clear();
+  sparse_at_ = 0;
+  while (sparse_ids_.size() < sparse_batch_) {
+    uint64_t id = 0;
+    bool any = false;
+    for (auto& it : group_its_) {
+      if (!(*it)->Valid()) {
+        if (!(*it)->status().ok()) {
+          status_ = storage::FromRocks((*it)->status(), "scan group members");
+          return false;
+        }
+        continue;
+      }
+      rocksdb::Slice k = (*it)->key();
+      if (k.size() != 17) {
+        status_ = Status::Corruption("a group member key is damaged");
         return false;
       }
-      continue;
+      const uint64_t m = storage::DecodeFixed64BE(k.data() + 9);
+      if (!any || m < id) id = m;
+      any = true;
     }
-    rocksdb::Slice k = (*it)->key();
-    if (k.size() != 17) {
-      status_ = Status::Corruption("a group member key is damaged");
-      return false;
+    if (!any) break;
+    for (auto& it : group_its_) {
+      if ((*it)->Valid() && storage::DecodeFixed64BE((*it)->key().data() + 9) == id) (*it)->Next();
     }
-    const uint64_t m = storage::DecodeFixed64BE(k.data() + 9);
-    if (!any || m < id) id = m;
-    any = true;
+    sparse_ids_.push_back(id);
   }
-  if (!any) return false;
-  for (auto& it : group_its_) {
-    if ((*it)->Valid() && storage::DecodeFixed64BE((*it)->key().data() + 9) == id) (*it)->Next();
-  }
+  if (sparse_ids_.empty()) return false;
+  sparse_batch_ = std::min<size_t>(sparse_batch_ * 2, 256);
   const Grant& grant = view_->grants()[grant_];
-  sparse_key_ = storage::IndexKey(static_cast<uint8_t>(filter_.kind), grant.label, id);
-  Status s = store_->Get(storage::kVisibility, sparse_key_, &sparse_value_, view_->snapshot());
+  const uint8_t kind = static_cast<uint8_t>(filter_.kind);
+  sparse_keys_.resize(sparse_ids_.size());
+  std::vector<rocksdb::Slice> keys(sparse_ids_.size());
+  for (size_t i = 0; i < sparse_ids_.size(); ++i) {
+    sparse_keys_[i] = storage::IndexKey(kind, grant.label, sparse_ids_[i]);
+    keys[i] = sparse_keys_[i];
+  }
+  store_->MultiGet(storage::kVisibility, keys, &sparse_values_, &sparse_statuses_,
+                   view_->snapshot(), /*sorted=*/true);
+  return true;
+}
+
+bool ScanIterator::NextSparse() {
+  if (sparse_at_ >= sparse_ids_.size() && !FillSparse()) return false;
+  const size_t i = sparse_at_++;
+  const rocksdb::Status& s = sparse_statuses_[i];
   if (!s.ok()) {
-    status_ = s.IsNotFound() ? Status::Corruption("group member " + std::to_string(id) +
+    status_ = s.IsNotFound() ? Status::Corruption("group member " + std::to_string(sparse_ids_[i]) +
                                                   " is not in its owner's visibility index")
-                             : s;
+                             : storage::FromRocks(s, "read visibility index");
     return false;
   }
+  sparse_key_ = sparse_keys_[i];
+  sparse_value_.assign(sparse_values_[i].data(), sparse_values_[i].size());
   return true;
 }
 

@@ -32,9 +32,11 @@ struct ScanFilter {
 class ScanIterator final : public VisibleIterator {
  public:
   // Scans `view`'s grants from the beginning, or from just after the index
-  // key `resume_after` when it is not empty.
+  // key `resume_after` when it is not empty. `expected` (0: unknown) is how
+  // many entries the caller means to read (a page): a group grant reads
+  // that many members' index entries in its first batch.
   ScanIterator(const storage::Store* store, std::shared_ptr<const ScanView> view,
-               ScanFilter filter, std::string resume_after);
+               ScanFilter filter, std::string resume_after, size_t expected = 0);
 
   bool Valid() const override { return valid_; }
   void Next() override;
@@ -71,6 +73,18 @@ class ScanIterator final : public VisibleIterator {
   std::vector<std::unique_ptr<storage::Store::BoundedIterator>> group_its_;
   std::string sparse_key_;
   std::string sparse_value_;
+  // The members merged ahead and their index entries, read in one
+  // MultiGet per batch (`expected` or 8, then twice as many each time, up
+  // to 256).
+  bool FillSparse();
+  size_t FirstBatch() const;
+  size_t expected_ = 0;
+  size_t sparse_batch_ = 8;
+  size_t sparse_at_ = 0;
+  std::vector<uint64_t> sparse_ids_;
+  std::vector<std::string> sparse_keys_;
+  std::vector<rocksdb::PinnableSlice> sparse_values_;
+  std::vector<rocksdb::Status> sparse_statuses_;
   bool valid_ = false;
   EntityId id_ = kNoId;
   storage::IndexValue value_;

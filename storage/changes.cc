@@ -36,6 +36,7 @@ const char* RecordTypeName(RecordType t) {
     case RecordType::kGroup: return "group";
     case RecordType::kGroupMember: return "group_member";
     case RecordType::kGroupGrant: return "group_grant";
+    case RecordType::kGroupMembers: return "group_members";
   }
   return "?";
 }
@@ -110,6 +111,14 @@ Status DecodeRecord(RecordType type, std::string_view key, std::string_view byte
       *out = std::move(g);
       return Status::Ok();
     }
+    case RecordType::kGroupMembers: {
+      if (key.size() != 8) return Status::Corruption("change set: damaged group members key");
+      GroupMembersRecord m;
+      CANOPY_RETURN_IF_ERROR(DecodeGroupMembers(bytes, &m));
+      m.group = DecodeFixed64BE(key.data());
+      *out = std::move(m);
+      return Status::Ok();
+    }
   }
   return Status::Corruption("change set: unknown record type");
 }
@@ -121,6 +130,9 @@ Status DecodeRecords(ChangeSet* changes) {
     if (r.type != RecordType::kMeta && r.key.size() < 8) {
       return Status::Corruption(std::string("change set: a ") + RecordTypeName(r.type) +
                                 " change has a damaged key");
+    }
+    if (r.type == RecordType::kGroupMembers && !r.before.empty()) {
+      return Status::Corruption("change set: a group_members change has a before side");
     }
     CANOPY_RETURN_IF_ERROR(DecodeRecord(r.type, r.key, r.before, &r.before_record));
     CANOPY_RETURN_IF_ERROR(DecodeRecord(r.type, r.key, r.after, &r.after_record));

@@ -44,13 +44,17 @@ enum class RecordType : uint8_t {
   kGroup = 7,       // key: u64 group id; GroupRecord
   kGroupMember = 8, // key: u64 group id, u64 member id; GroupMemberRecord
   kGroupGrant = 9,  // key: u64 user group, u64 role, u64 target group; GroupGrantRecord
+  // A batch of members joining one group (after only; never a before):
+  // key: u64 group id; GroupMembersRecord. Written as one kGroupMember
+  // record per member would be.
+  kGroupMembers = 10,
 };
-inline constexpr uint8_t kLastRecordType = 9;
+inline constexpr uint8_t kLastRecordType = 10;
 const char* RecordTypeName(RecordType t);  // "account", "entity", ...
 
 // A record in its in-memory form (none for meta values).
 using Record = std::variant<std::monostate, AccountRecord, Entity, User, Membership, Role, Group,
-                            GroupMemberRecord, GroupGrant>;
+                            GroupMemberRecord, GroupGrant, GroupMembersRecord>;
 
 struct RecordChange {
   RecordType type = RecordType::kMeta;

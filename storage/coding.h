@@ -12,12 +12,17 @@
 
 namespace canopy::storage {
 
-inline void PutFixed64BE(std::string* dst, uint64_t v) {
-  char buf[8];
+// Writes v as 8 big-endian bytes at p (the caller provides the room).
+inline void EncodeFixed64BE(char* p, uint64_t v) {
   for (int i = 7; i >= 0; --i) {
-    buf[i] = static_cast<char>(v & 0xff);
+    p[i] = static_cast<char>(v & 0xff);
     v >>= 8;
   }
+}
+
+inline void PutFixed64BE(std::string* dst, uint64_t v) {
+  char buf[8];
+  EncodeFixed64BE(buf, v);
   dst->append(buf, 8);
 }
 

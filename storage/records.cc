@@ -14,6 +14,7 @@
 #include "storage/schema/group_generated.h"
 #include "storage/schema/group_grant_generated.h"
 #include "storage/schema/group_member_generated.h"
+#include "storage/schema/group_members_generated.h"
 #include "storage/schema/membership_generated.h"
 #include "storage/schema/meta_generated.h"
 #include "storage/schema/role_generated.h"
@@ -267,6 +268,7 @@ std::string EncodeGroup(const Group& g) {
   rb.add_size(g.size);
   rb.add_created_us(g.created_us);
   rb.add_updated_us(g.updated_us);
+  rb.add_overlap(g.overlap);
   b.Finish(rb.Finish(), fb::GroupRecordIdentifier());
   return Finish(b);
 }
@@ -289,6 +291,8 @@ Status DecodeGroup(std::string_view bytes, Group* g) {
   g->size = fr->size();
   g->created_us = fr->created_us();
   g->updated_us = fr->updated_us();
+  g->overlap = fr->overlap();
+  if (g->overlap > g->size) return Status::Corruption("stored group record has overlap > size");
   return Status::Ok();
 }
 
@@ -314,6 +318,42 @@ Status DecodeGroupMember(std::string_view bytes, GroupMemberRecord* m) {
   }
   m->kind = static_cast<GroupKind>(fr->kind());
   m->created_us = fr->created_us();
+  return Status::Ok();
+}
+
+std::string EncodeGroupMembers(const GroupMembersRecord& m) {
+  FlatBufferBuilder b(64 + 8 * m.members.size());
+  auto members = b.CreateVector(m.members);
+  fb::GroupMembersRecordBuilder rb(b);
+  rb.add_kind(static_cast<uint8_t>(m.kind));
+  rb.add_created_us(m.created_us);
+  rb.add_members(members);
+  b.Finish(rb.Finish(), fb::GroupMembersRecordIdentifier());
+  return Finish(b);
+}
+
+Status DecodeGroupMembers(std::string_view bytes, GroupMembersRecord* m) {
+  Status s;
+  std::string scratch;
+  const auto* fr = Verified<fb::GroupMembersRecord>(bytes, &scratch,
+                                                    fb::GroupMembersRecordIdentifier(),
+                                                    fb::VerifyGroupMembersRecordBuffer,
+                                                    "group members", &s);
+  if (!fr) return s;
+  if (!ValidGroupKind(fr->kind())) {
+    return Status::Corruption("stored group members record has an unknown kind");
+  }
+  m->kind = static_cast<GroupKind>(fr->kind());
+  m->created_us = fr->created_us();
+  m->members.clear();
+  if (fr->members() != nullptr) {
+    m->members.assign(fr->members()->begin(), fr->members()->end());
+  }
+  for (size_t i = 1; i < m->members.size(); ++i) {
+    if (m->members[i] <= m->members[i - 1]) {
+      return Status::Corruption("stored group members record lists its members out of order");
+    }
+  }
   return Status::Ok();
 }
 
@@ -503,6 +543,7 @@ Status GroupJson(std::string_view bytes, std::string* out) {
       .Str("name", g.name)
       .Uint("owner", g.owner)
       .Uint("size", g.size)
+      .Uint("overlap", g.overlap)
       .Int("created_us", g.created_us)
       .Int("updated_us", g.updated_us);
   *out = o.Take();
@@ -517,6 +558,18 @@ Status GroupMemberJson(std::string_view bytes, uint64_t group, uint64_t member, 
       .Uint("member", member)
       .Str("kind", GroupKindName(m.kind))
       .Int("created_us", m.created_us);
+  *out = o.Take();
+  return Status::Ok();
+}
+
+Status GroupMembersJson(std::string_view bytes, uint64_t group, std::string* out) {
+  GroupMembersRecord m;
+  CANOPY_RETURN_IF_ERROR(DecodeGroupMembers(bytes, &m));
+  JsonObject o;
+  o.Uint("group", group)
+      .Str("kind", GroupKindName(m.kind))
+      .Int("created_us", m.created_us)
+      .Raw("members", JsonNumbers(m.members));
   *out = o.Take();
   return Status::Ok();
 }

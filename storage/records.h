@@ -62,12 +62,26 @@ struct GroupMemberRecord {
 std::string EncodeGroupMember(const GroupMemberRecord& m);
 Status DecodeGroupMember(std::string_view bytes, GroupMemberRecord* m);
 
+// A batch of members joining one group: the change-log form of a batch
+// add (one record instead of one per member). The group is its key; each
+// member is stored as a GroupMemberRecord{kind, created_us}.
+struct GroupMembersRecord {
+  GroupId group = kNoId;
+  GroupKind kind = GroupKind::kDevice;
+  int64_t created_us = 0;
+  std::vector<uint64_t> members;  // ascending, each once
+};
+std::string EncodeGroupMembers(const GroupMembersRecord& m);
+// Corruption also when the members are not ascending and distinct.
+Status DecodeGroupMembers(std::string_view bytes, GroupMembersRecord* m);
+
 // A group grant: user group, role and target are its key.
 std::string EncodeGroupGrant(const GroupGrant& g);
 Status DecodeGroupGrant(std::string_view bytes, GroupGrant* g);
 
 Status GroupJson(std::string_view bytes, std::string* out);
 Status GroupMemberJson(std::string_view bytes, uint64_t group, uint64_t member, std::string* out);
+Status GroupMembersJson(std::string_view bytes, uint64_t group, std::string* out);
 Status GroupGrantJson(std::string_view bytes, uint64_t user_group, uint64_t role,
                       uint64_t target, std::string* out);
 

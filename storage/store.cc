@@ -7,6 +7,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/rate_limiter.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
@@ -43,7 +44,8 @@ bool Supported(rocksdb::CompressionType t) {
   return std::find(all.begin(), all.end(), t) != all.end();
 }
 
-// Per-column-family tuning. Point-lookup spaces get a bloom filter; the
+// Per-column-family tuning. Point-lookup spaces get a bloom filter (groups
+// too: a check through a group grant reads one member key); the
 // visibility index is scanned, so it gets larger blocks instead.
 rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb::Cache>& cache,
                                        Compression compression) {
@@ -61,6 +63,7 @@ rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb:
     case kUserLogins:
     case kEntities:
     case kAccounts:
+    case kGroups:
       t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       t.whole_key_filtering = true;
       break;
@@ -84,6 +87,13 @@ rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb:
       break;
   }
   if (which == kCounters) o.merge_operator = NewCounterMergeOperator();
+  if (which == kGroups) {
+    // A batch of members is written in key order ('m' group, member...;
+    // 'r' class, member...): the memtable keeps an insert hint per 9-byte
+    // prefix, so such keys go in next to the previous one instead of each
+    // searching the skip list (memory only; nothing on disk changes).
+    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(9));
+  }
   return o;
 }
 
@@ -571,12 +581,39 @@ Status Store::Get(int which, std::string_view key, std::string* value,
   return FromRocks(s, std::string("read from ") + CfName(which));
 }
 
+void Store::MultiGet(int which, const std::vector<rocksdb::Slice>& keys,
+                     std::vector<rocksdb::PinnableSlice>* values,
+                     std::vector<rocksdb::Status>* statuses, const rocksdb::Snapshot* snapshot,
+                     bool sorted) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  values->resize(keys.size());
+  for (auto& v : *values) v.Reset();
+  statuses->resize(keys.size());
+  if (keys.empty()) return;
+  db_->MultiGet(ro, cfs_[which], keys.size(), keys.data(), values->data(), statuses->data(),
+                sorted);
+}
+
+void SeekForward(rocksdb::Iterator* it, std::string_view target, int steps) {
+  const rocksdb::Slice t(target.data(), target.size());
+  for (int i = 0; i < steps; ++i) {
+    if (!it->Valid() || it->key().compare(t) >= 0) return;
+    it->Next();
+  }
+  if (it->Valid() && it->key().compare(t) < 0) it->Seek(t);
+}
+
 Status Store::Exists(int which, std::string_view key, bool* exists,
                      const rocksdb::Snapshot* snapshot) const {
-  std::string ignored;
-  Status s = Get(which, key, &ignored, snapshot);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  rocksdb::PinnableSlice ignored;  // pinned in the block cache: no copy
+  rocksdb::Status s =
+      db_->Get(ro, cfs_[which], rocksdb::Slice(key.data(), key.size()), &ignored);
   *exists = s.ok();
-  return s.IsNotFound() ? Status::Ok() : s;
+  if (s.ok() || s.IsNotFound()) return Status::Ok();
+  return FromRocks(s, std::string("read from ") + CfName(which));
 }
 
 std::unique_ptr<Store::BoundedIterator> Store::NewIterator(int which,

@@ -99,6 +99,14 @@ class Store {
   Status Exists(int which, std::string_view key, bool* exists,
                 const rocksdb::Snapshot* snapshot = nullptr) const;
 
+  // Reads several values of one key space at once (RocksDB MultiGet; keys
+  // ascending when `sorted`): statuses[i] is OK with values[i], NotFound,
+  // or the error. `snapshot` may be null (latest state).
+  void MultiGet(int which, const std::vector<rocksdb::Slice>& keys,
+                std::vector<rocksdb::PinnableSlice>* values,
+                std::vector<rocksdb::Status>* statuses, const rocksdb::Snapshot* snapshot,
+                bool sorted) const;
+
   // An iterator over one column family bounded to [lower, upper) (either
   // may be empty: unbounded). The bounds must outlive the iterator: they are
   // stored in the returned object.
@@ -137,6 +145,12 @@ class Store {
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};
   FormatRecord format_;
 };
+
+// Moves `it` forward to the first key at or after `target` (or past the
+// end): up to `steps` Next() calls when the target is near, then one Seek.
+// For probing ascending keys (a sorted batch) with one iterator: dense
+// keys cost a step each instead of a seek. Never moves backward.
+void SeekForward(rocksdb::Iterator* it, std::string_view target, int steps = 8);
 
 class Store::BoundedIterator {
  public:

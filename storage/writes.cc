@@ -187,6 +187,21 @@ void WriteGroupMember(KvSink& sink, const GroupMemberRecord* before,
   }
 }
 
+void WriteGroupMembers(KvSink& sink, const GroupMembersRecord& after) {
+  const std::string bytes = EncodeGroupMember(GroupMemberRecord{after.group, 0, after.kind,
+                                                                after.created_us});
+  const MemberClass c = MemberClassOf(static_cast<uint8_t>(after.kind));
+  std::string mkey = GroupMemberKey(after.group, 0);
+  std::string rkey = MemberGroupKey(c, 0, after.group);
+  const size_t rat = rkey.size() - 16;  // 'r' class member group
+  for (uint64_t member : after.members) {
+    EncodeFixed64BE(mkey.data() + mkey.size() - 8, member);
+    EncodeFixed64BE(rkey.data() + rat, member);
+    sink.Put(kGroups, mkey, bytes);
+    sink.Put(kGroups, rkey, "");
+  }
+}
+
 void WriteGroupGrant(KvSink& sink, const GroupGrant* before, const GroupGrant* after,
                      std::string_view after_bytes) {
   if (after == nullptr) {

@@ -90,6 +90,11 @@ void WriteGroup(KvSink& sink, const Group* before, const Group* after,
 void WriteGroupMember(KvSink& sink, const GroupMemberRecord* before,
                       const GroupMemberRecord* after, std::string_view after_bytes = {});
 
+// groups: a batch of members joining a group, each written as
+// WriteGroupMember(nullptr, {group, member, kind, created_us}) would
+// (the member record is encoded once for the batch).
+void WriteGroupMembers(KvSink& sink, const GroupMembersRecord& after);
+
 // groups: a grant ('a'); the key is user group, role, target.
 void WriteGroupGrant(KvSink& sink, const GroupGrant* before, const GroupGrant* after,
                      std::string_view after_bytes = {});

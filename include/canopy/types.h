@@ -349,6 +349,10 @@ struct Group {
   uint64_t size = 0;  // members
   int64_t created_us = 0;
   int64_t updated_us = 0;
+  // Entity groups: members also in another group of the owner (kept on
+  // every write; 0 means the group is disjoint from all others, and a count
+  // through it costs nothing per member).
+  uint64_t overlap = 0;
 };
 
 // The per-item report of AddGroupMembers / RemoveGroupMembers.

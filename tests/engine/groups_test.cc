@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -509,6 +510,184 @@ TEST_F(GroupsTest, ListAndCountAgreeWithCheckEachEntityOnce) {
   EXPECT_EQ(*db_->Count(req), 1u);
 }
 
+// Each entity group's overlap (members also in another group) is kept on
+// every write that changes members, and Count uses it: disjoint groups
+// count as their sizes, overlapping ones are merged; the count is exact.
+TEST_F(GroupsTest, OverlapIsKeptOnEveryWriteAndCountStaysExact) {
+  const Actor sys = Actor::System();
+  ASSERT_OK(db_->UpdateAccount(sys, acme_, [] {
+    AccountPatch p;
+    p.group_sharing = true;
+    return p;
+  }()));
+  std::vector<EntityId> d;
+  for (int i = 0; i < 8; ++i) d.push_back(MakeDevice(db_.get(), "d-o-" + std::to_string(i), a_));
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  Add(ops, {a1_user_});
+  GroupId g1 = MakeGroup(GroupKind::kDevice, "g1", a_);
+  GroupId g2 = MakeGroup(GroupKind::kDevice, "g2", a_);
+  GroupId g3 = MakeGroup(GroupKind::kDevice, "g3", a_);
+  for (GroupId g : {g1, g2, g3}) ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ops, kViewer, g, false}));
+  VisibleRequest req{Actor::User(a1_user_)};
+
+  // What every group's overlap must be, from the members themselves, and
+  // the count against the list.
+  auto verify = [&](const std::string& step) {
+    auto groups = db_->GroupsOf(sys, a_);
+    ASSERT_OK(groups);
+    std::map<uint64_t, int> holders;
+    std::map<GroupId, std::vector<uint64_t>> members;
+    for (const Group& g : *groups) {
+      members[g.id] = Members(g.id);
+      for (uint64_t m : members[g.id]) holders[m]++;
+    }
+    for (const Group& g : *groups) {
+      uint64_t want = 0;
+      for (uint64_t m : members[g.id]) want += holders[m] > 1 ? 1 : 0;
+      EXPECT_EQ(g.overlap, want) << step << ": group " << g.name;
+      EXPECT_EQ(g.size, members[g.id].size()) << step << ": group " << g.name;
+    }
+    auto n = db_->Count(req);
+    ASSERT_OK(n);
+    EXPECT_EQ(*n, ListAll(db_.get(), req, 3).size()) << step;
+  };
+  auto overlap = [&](GroupId g) { return db_->GetGroup(sys, g)->overlap; };
+
+  Add(g1, {d[0], d[1], d[2], d[3]});
+  Add(g3, {d[5], d[6]});
+  EXPECT_EQ(overlap(g1), 0u);
+  EXPECT_EQ(*db_->Count(req), 6u);  // disjoint: the sum of the sizes
+  verify("disjoint");
+  Add(g2, {d[3], d[4]});
+  EXPECT_EQ(overlap(g1), 1u);
+  EXPECT_EQ(overlap(g2), 1u);
+  EXPECT_EQ(overlap(g3), 0u);
+  EXPECT_EQ(*db_->Count(req), 7u);  // d-o-3 once
+  verify("g2 shares d-o-3 with g1");
+  Add(g3, {d[3]});  // a third holder: g1 and g2 already count it
+  EXPECT_EQ(overlap(g1), 1u);
+  EXPECT_EQ(overlap(g3), 1u);
+  verify("d-o-3 in three groups");
+  Add(g2, {d[0], d[7]});
+  verify("g2 shares d-o-0 with g1");
+  ASSERT_OK(db_->RemoveGroupMembers(sys, g1, std::vector<uint64_t>{d[3]}, nullptr));
+  verify("d-o-3 leaves g1");
+  ASSERT_OK(db_->RemoveGroupMembers(sys, g3, std::vector<uint64_t>{d[3]}, nullptr));
+  EXPECT_EQ(overlap(g3), 0u);
+  verify("d-o-3 leaves g3");
+  ASSERT_OK(db_->DeleteEntity(sys, d[0]));
+  EXPECT_EQ(overlap(g1), 0u);
+  verify("d-o-0 deleted");
+  ReassignReport rr;
+  ASSERT_OK(db_->ReassignEntities(sys, EntityKind::kDevice, EntityRef::kKey,
+                                  std::vector<std::string>{"d-o-3"}, b_, &rr));
+  verify("d-o-3 reassigned");
+  Add(g3, {d[4]});
+  EXPECT_EQ(overlap(g2), 1u);
+  ASSERT_OK(db_->DeleteGroup(sys, g3));
+  EXPECT_EQ(overlap(g2), 0u);
+  verify("g3 deleted");
+  // A refused batch changes no overlap either.
+  ExpectRefused(
+      [&] { return db_->AddGroupMembers(sys, g1, std::vector<uint64_t>{d[4], d[4]}, nullptr); },
+      Code::kInvalidArgument, "device 'd-o-4' is named more than once");
+  ExpectRefused(
+      [&] { return db_->AddGroupMembers(sys, g1, std::vector<uint64_t>{d[4], d_x_}, nullptr); },
+      Code::kPermissionDenied, "device 'd-x' is not owned by account 'acme-a'");
+  verify("after refusals");
+  // The same state after a reopen (the overlap is stored with the group).
+  ASSERT_OK(db_->Close());
+  db_.reset();
+  db_ = OpenDb(dir_.Sub("db"));
+  verify("reopened");
+}
+
+// Check keeps the memberships it read for later calls (docs/model.md,
+// "Groups"): every change of members is seen at once, by the database and
+// by a follower that replays it.
+TEST_F(GroupsTest, CheckSeesEveryMembershipChangeAtOnce) {
+  const Actor sys = Actor::System();
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a1_);
+  auto follower = OpenDb(dir_.Sub("follower"));
+  // a1-user reaches d-x only through a group grant.
+  GroupId crew = MakeGroup(GroupKind::kUser, "crew", a1_);
+  Add(crew, {a1_user_});
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{crew, kViewer, fleet, false}));
+  auto user_sees = [&](bool want, const std::string& step) {
+    std::vector<std::string> entries;
+    ASSERT_OK(db_->ReadLogEntries(follower->Revision() + 1, 100000, &entries));
+    ApplyReport ar;
+    if (!entries.empty()) ASSERT_OK(follower->ApplyChanges(entries, &ar));
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(Allowed(*db_, a1_user_, "device.read", "d-x"), want) << step << " #" << i;
+      EXPECT_EQ(Allowed(*follower, a1_user_, "device.read", "d-x"), want) << step << " #" << i;
+      Explanation e;
+      Status x = db_->Explain(a1_user_, "device.read", "d-x", &e);
+      // Out of sight reads as missing; through the group, the grant is named.
+      EXPECT_EQ(x.code(), want ? Code::kOk : Code::kNotFound) << step;
+      EXPECT_EQ(e.allowed, want) << step;
+    }
+  };
+  user_sees(false, "empty group");
+  Add(fleet, {d_x_});
+  user_sees(true, "added");
+  ASSERT_OK(db_->RemoveGroupMembers(sys, fleet, std::vector<uint64_t>{d_x_}, nullptr));
+  user_sees(false, "removed");
+  Add(fleet, {d_x_});
+  user_sees(true, "added again");
+  ASSERT_OK(db_->DeleteGroup(sys, fleet));
+  user_sees(false, "group deleted");
+  GroupId fleet2 = MakeGroup(GroupKind::kDevice, "fleet2", a1_);
+  Add(fleet2, {d_x_});
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{crew, kViewer, fleet2, false}));
+  user_sees(true, "another group");
+  ASSERT_OK(db_->DeleteEntity(sys, d_x_));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(db_->Check(a1_user_, "device.read", "d-x").status().code(), Code::kNotFound);
+  }
+}
+
+// A batch add is one group_members change; a follower replaying it holds
+// the same keys and answers alike.
+TEST_F(GroupsTest, ABatchAddIsOneChangeThatReplays) {
+  std::vector<uint64_t> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back(MakeDevice(db_.get(), "d-m-" + std::to_string(i), a1_));
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a1_);
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  std::reverse(batch.begin(), batch.end());
+  Add(fleet, batch);
+  Add(ops, {a1_user_});
+  ChangesRequest req;
+  req.types = {"group_members"};
+  ChangesPage page;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  ASSERT_EQ(page.entries.size(), 2u);
+  ASSERT_EQ(page.entries[0].changes.size(), 1u);
+  const RecordChangeView& c = page.entries[0].changes[0];
+  EXPECT_EQ(c.type, "group_members");
+  EXPECT_EQ(c.action, "created");
+  EXPECT_EQ(c.id, std::to_string(fleet));
+  std::sort(batch.begin(), batch.end());
+  EXPECT_NE(c.after.find("\"members\":[" + std::to_string(batch[0]) + "," +
+                         std::to_string(batch[1]) + ","),
+            std::string::npos)
+      << c.after;
+  EXPECT_EQ(Members(fleet), batch);
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{ops, kViewer, fleet, false}));
+
+  std::vector<std::string> entries;
+  ASSERT_OK(db_->ReadLogEntries(1, 100000, &entries));
+  auto follower = OpenDb(dir_.Sub("follower"));
+  ApplyReport ar;
+  ASSERT_OK(follower->ApplyChanges(entries, &ar));
+  EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+  EXPECT_TRUE(Allowed(*follower, a1_user_, "device.read", "d-m-7"));
+  EXPECT_EQ(*follower->Count(VisibleRequest{Actor::User(a1_user_)}), 50u);
+  std::vector<std::string> problems;
+  ASSERT_OK(follower->CheckIntegrity(&problems));
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
 TEST_F(GroupsTest, GroupsSurviveAReopenAndAreInTheChangeLog) {
   GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
   GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a1_);
@@ -516,7 +695,7 @@ TEST_F(GroupsTest, GroupsSurviveAReopenAndAreInTheChangeLog) {
   Add(fleet, {d_x_});
   ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{ops, kViewer, fleet, false}));
   ChangesRequest req;
-  req.types = {"group", "group_member", "group_grant"};
+  req.types = {"group", "group_member", "group_members", "group_grant"};
   ChangesPage page;
   ASSERT_OK(db_->ReadChanges(req, &page));
   std::vector<std::string> ops_seen;

@@ -729,16 +729,38 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           else change = !g->entities.count(ekey);
         }
       }
+      // Now and then a device group gets a batch: the member above and
+      // more devices of the group's owner (one change record for all;
+      // groups come to overlap).
+      std::vector<std::string> more;
+      if (!user_group && !remove && want == Code::kOk && P(40)) {
+        for (const auto& [k, e] : m_.entities) {
+          if (k.first == EntityKind::kDevice && k.second != ekey && e.owner == g->owner &&
+              more.size() < 4 && P(50)) {
+            more.push_back(k.second);
+          }
+        }
+      }
+      std::vector<uint64_t> batch{member};
+      for (const auto& k : more) {
+        batch.push_back(db_->FindEntity(EntityKind::kDevice, k)->id);
+        if (want == Code::kOk && !m_.SeesEntityKey(actor, EntityKind::kDevice, k)) {
+          want = Code::kNotFound;
+        }
+        if (!g->entities.count(k)) change = true;
+      }
       GroupMembersReport rep;
-      const std::vector<uint64_t> one{member};
-      Status st = remove ? db_->RemoveGroupMembers(actor, gid, one, &rep)
-                         : db_->AddGroupMembers(actor, gid, one, &rep);
+      Status st = remove ? db_->RemoveGroupMembers(actor, gid, batch, &rep)
+                         : db_->AddGroupMembers(actor, gid, batch, &rep);
       Expect(actor, want, st, remove ? "remove group member" : "add group member");
       if (st.ok() && change) {
         if (user_group) {
           if (remove) g->users.erase(member); else g->users.insert(member);
+        } else if (remove) {
+          g->entities.erase(ekey);
         } else {
-          if (remove) g->entities.erase(ekey); else g->entities.insert(ekey);
+          g->entities.insert(ekey);
+          for (const auto& k : more) g->entities.insert(k);
         }
       }
     } else if (r < 92) {
@@ -1191,7 +1213,27 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
+  // Every group's size, and each device group's overlap (members also in
+  // another group), as the model has them.
+  void VerifyGroups() {
+    std::map<std::string, int> holders;
+    for (const auto& [gid, g] : m_.groups) {
+      for (const auto& k : g.entities) holders[k]++;
+    }
+    for (const auto& [gid, g] : m_.groups) {
+      auto got = db_->GetGroup(Actor::System(), gid);
+      ASSERT_OK(got);
+      uint64_t overlap = 0;
+      for (const auto& k : g.entities) overlap += holders[k] > 1 ? 1 : 0;
+      const uint64_t size = g.kind == GroupKind::kUser ? g.users.size() : g.entities.size();
+      ASSERT_EQ(got->size, size) << "group " << g.name << " at op " << op_;
+      ASSERT_EQ(got->overlap, overlap) << "group " << g.name << " at op " << op_;
+    }
+  }
+
   void VerifyQueries() {
+    VerifyGroups();
+    if (::testing::Test::HasFatalFailure()) return;
     WithVerifyRandom([&] { VerifyViewerReads(Actor::System()); });
     if (::testing::Test::HasFatalFailure()) return;
     WithVerifyRandom([&] { VerifyViewerReads(Actor::User(900000)); });

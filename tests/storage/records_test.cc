@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "storage/changes.h"
 #include "storage/keys.h"
 
 namespace canopy::storage {
@@ -105,6 +106,84 @@ TEST(Records, DamagedBytesAreCorruptionNotCrashes) {
     bad[i] = static_cast<char>(bad[i] ^ 0x5a);
     (void)DecodeEntity(bad, &out);  // must not crash (ASan checks)
   }
+}
+
+// A batch of members joining a group (the group_members change) and the
+// group record's overlap: round trips, and what is refused.
+TEST(Records, GroupMembersBatchAndOverlap) {
+  GroupMembersRecord m;
+  m.group = 7;
+  m.kind = GroupKind::kAsset;
+  m.created_us = 123;
+  m.members = {3, 9, 1000000000000ull};
+  GroupMembersRecord out;
+  ASSERT_TRUE(DecodeGroupMembers(EncodeGroupMembers(m), &out).ok());
+  EXPECT_EQ(out.kind, GroupKind::kAsset);
+  EXPECT_EQ(out.created_us, 123);
+  EXPECT_EQ(out.members, m.members);
+  std::string json;
+  ASSERT_TRUE(GroupMembersJson(EncodeGroupMembers(m), 7, &json).ok());
+  EXPECT_NE(json.find("\"members\":[3,9,1000000000000]"), std::string::npos) << json;
+  // Out of order or named twice: Corruption, naming the order.
+  for (std::vector<uint64_t> bad : {std::vector<uint64_t>{9, 3}, std::vector<uint64_t>{3, 3}}) {
+    GroupMembersRecord b = m;
+    b.members = bad;
+    Status s = DecodeGroupMembers(EncodeGroupMembers(b), &out);
+    EXPECT_EQ(s.code(), Code::kCorruption);
+    EXPECT_NE(s.message().find("out of order"), std::string::npos) << s.ToString();
+  }
+  // An unknown kind, another record's bytes, garbage.
+  GroupMembersRecord k = m;
+  k.kind = static_cast<GroupKind>(42);
+  EXPECT_EQ(DecodeGroupMembers(EncodeGroupMembers(k), &out).code(), Code::kCorruption);
+  EXPECT_EQ(DecodeGroupMembers(EncodeGroupMember(GroupMemberRecord{}), &out).code(),
+            Code::kCorruption);
+  EXPECT_EQ(DecodeGroupMembers("garbage-bytes-here", &out).code(), Code::kCorruption);
+
+  Group g;
+  g.id = 7;
+  g.name = "fleet";
+  g.size = 5;
+  g.overlap = 2;
+  Group back;
+  ASSERT_TRUE(DecodeGroup(EncodeGroup(g), &back).ok());
+  EXPECT_EQ(back.overlap, 2u);
+  g.overlap = 6;  // more members in other groups than it holds
+  Status s = DecodeGroup(EncodeGroup(g), &back);
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_NE(s.message().find("overlap"), std::string::npos) << s.ToString();
+}
+
+// A change set read back: a group_members change is decoded from its
+// bytes; one with a before side or a damaged key is refused.
+TEST(Records, GroupMembersChangeDecodesAndRefusesWhatItCannotBe) {
+  GroupMembersRecord m;
+  m.kind = GroupKind::kDevice;
+  m.members = {4, 5};
+  RecordChange r;
+  r.type = RecordType::kGroupMembers;
+  r.key = IdKey(11);
+  r.after = EncodeGroupMembers(m);
+  ChangeSet ok;
+  ok.records.push_back(r);
+  ASSERT_TRUE(DecodeRecords(&ok).ok());
+  const auto* got = std::get_if<GroupMembersRecord>(&ok.records[0].after_record);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->group, 11u);
+  EXPECT_EQ(got->members, (std::vector<uint64_t>{4, 5}));
+  EXPECT_STREQ(RecordTypeName(RecordType::kGroupMembers), "group_members");
+
+  ChangeSet before = ok;
+  before.records[0].before = before.records[0].after;
+  Status s = DecodeRecords(&before);
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_NE(s.message().find("group_members change has a before side"), std::string::npos)
+      << s.ToString();
+  ChangeSet key = ok;
+  key.records[0].key = PairKey(11, 4);
+  s = DecodeRecords(&key);
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_NE(s.message().find("damaged group members key"), std::string::npos) << s.ToString();
 }
 
 TEST(Keys, IndexKeysAndValues) {
