@@ -63,6 +63,9 @@ struct ImportReport {
   uint64_t users = 0;
   uint64_t memberships = 0;
   uint64_t entities = 0;
+  uint64_t groups = 0;
+  uint64_t group_members = 0;
+  uint64_t group_grants = 0;
 };
 
 class Db {
@@ -374,7 +377,8 @@ class Db {
                         ImportReport* report) = 0;
   // Writes the whole database in the same format (parents before children)
   // so that export -> import into an empty database gives the same keys,
-  // names, tree and access (ids are given out again, in file order).
+  // names, tree, groups and access (ids are given out again, in file
+  // order).
   // A regular file is written as PATH.tmp, synced and renamed into place
   // (never half-written); a symbolic link is followed and the file it
   // names replaced, never the link; a pipe or device is written in place;
