@@ -388,7 +388,8 @@ class Db {
 
   // Verifies every invariant: labels and the tree, the visibility index
   // against the entity records, key indexes, counters recomputed from
-  // scratch, memberships and roles. Appends one line per problem to
+  // scratch, memberships, roles and groups (members, both directions of
+  // their links, sizes, grants). Appends one line per problem to
   // *problems (may be null; at most 1000 lines) and returns Corruption if
   // any was found. Online: it checks the state published when it starts
   // (catalog and snapshot of one revision) while mutations and queries go
