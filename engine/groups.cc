@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "engine/db_impl.h"
+#include "engine/rules.h"
 #include "engine/validate.h"
 #include "query/access.h"
 #include "query/json.h"
@@ -840,31 +841,26 @@ Status DbImpl::GrantGroup(const Actor& actor, const GroupGrant& grant) {
     if (grant.target != kNoId) {
       const GroupNode* t = nullptr;
       CANOPY_RETURN_IF_ERROR(RequireGroup(actor, grant.target, &t));
-      if (t->kind == GroupKind::kUser) {
-        return Status::InvalidArgument("a role is granted on an entity or account group, not on "
-                                       "user group '" + t->name + "'");
-      }
-      if (grant.branch && t->kind != GroupKind::kAccount) {
-        return Status::InvalidArgument("branch applies to account groups; " + Named(*t) +
-                                       " holds entities");
-      }
       const AccountNode* towner = cat().account(t->owner);
+      const AccountNode* tenant = cat().account(owner->tenant);
+      rules::GroupGrantShape shape;
+      shape.user_group_name = ug->name;
+      const std::string owner_name = Quote(*owner), towner_name = Quote(*towner);
+      // (The root tenant is named only to an actor that sees it.)
+      const std::string tenant_phrase =
+          "root tenant " + (query::SeesAccount(cat(), actor, *tenant) ? Quote(*tenant)
+                                                                      : "of account " + owner_name);
+      shape.owner_name = owner_name;
+      shape.target_kind = t->kind;
+      shape.target_name = t->name;
+      shape.target_owner_name = towner_name;
+      shape.branch = grant.branch;
+      shape.same_owner = towner->id == owner->id;
+      shape.target_above = query::Catalog::IsSelfOrAncestor(*towner, *owner);
+      shape.sharing = tenant->settings.group_sharing;
+      shape.tenant_phrase = tenant_phrase;
+      CANOPY_RETURN_IF_ERROR(rules::GroupGrantTarget(shape));
       if (towner->id != owner->id) {
-        if (!query::Catalog::IsSelfOrAncestor(*towner, *owner)) {
-          return Status::FailedPrecondition(
-              Named(*t) + " of account " + Quote(*towner) + " cannot be granted to user group '" +
-              ug->name + "' of account " + Quote(*owner) +
-              ": a group is shared only down to its owner's sub-accounts, never up or sideways");
-        }
-        const AccountNode* tenant = cat().account(owner->tenant);
-        if (!tenant->settings.group_sharing) {
-          // (The root tenant is named only to an actor that sees it.)
-          return Status::FailedPrecondition(
-              "group sharing is off in root tenant " +
-              (query::SeesAccount(cat(), actor, *tenant) ? Quote(*tenant) + "" : "of account " + Quote(*owner)) +
-              ": " + Named(*t) + " of account " + Quote(*towner) +
-              " cannot be shared down to account " + Quote(*owner));
-        }
         CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupShare, *towner));
       }
     }

@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <set>
+#include <tuple>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -36,6 +38,7 @@
 
 #include "storage/changes.h"
 #include "storage/counters.h"
+#include "storage/keys.h"
 #include "storage/labels.h"
 #include "storage/records.h"
 
@@ -142,9 +145,32 @@ void CompareWithMemory(const query::Catalog& mem, const query::Catalog& fresh,
     }
   }
   if (mem.roles.size() != fresh.roles.size()) problems.Add("in-memory role set differs");
+  auto same_grants = [](const std::vector<query::GroupGrantNode>& a,
+                        const std::vector<query::GroupGrantNode>& b) {
+    auto key = [](const query::GroupGrantNode& x) {
+      return std::make_tuple(x.user_group.value(), x.role.value(), x.target.value(), x.branch);
+    };
+    if (a.size() != b.size()) return false;
+    std::vector<std::tuple<uint64_t, uint64_t, uint64_t, bool>> ka, kb;
+    for (const auto& x : a) ka.push_back(key(x));
+    for (const auto& x : b) kb.push_back(key(x));
+    std::sort(ka.begin(), ka.end());
+    std::sort(kb.begin(), kb.end());
+    return ka == kb;
+  };
+  for (const auto& [gid, g] : fresh.groups) {
+    const query::GroupNode* m = mem.group(gid);
+    if (m == nullptr || m->owner != g.owner || m->kind != g.kind || m->name != g.name ||
+        m->size != g.size || m->members != g.members || !same_grants(m->grants, g.grants) ||
+        !same_grants(m->granted_to, g.granted_to)) {
+      problems.Add("in-memory group " + Id(gid) + " differs from the stored one");
+    }
+  }
+  if (mem.groups.size() != fresh.groups.size()) problems.Add("in-memory group set differs");
   if (mem.last_account_id != fresh.last_account_id ||
       mem.last_entity_id != fresh.last_entity_id || mem.last_user_id != fresh.last_user_id ||
-      mem.last_role_id != fresh.last_role_id || mem.next_root_ordinal != fresh.next_root_ordinal) {
+      mem.last_role_id != fresh.last_role_id || mem.next_root_ordinal != fresh.next_root_ordinal ||
+      mem.last_group_id != fresh.last_group_id) {
     problems.Add("in-memory sequences differ from the stored ones");
   }
 }
@@ -689,6 +715,171 @@ Status CheckUsersAndRoles(const Checked& c) {
   return Status::Ok();
 }
 
+// ---- Groups -----------------------------------------------------------------
+// The groups key space (storage/keys.h) against the rules of docs/model.md,
+// "Groups": group records (unique names per owner and kind, ids within the
+// sequence), member links in both directions ('m' and 'r'), each member
+// existing, of the group's kind and where the group may hold it, the sizes
+// the records keep, and grants (a user group, a role of its tenant, a
+// target above it that is not a user group, branch only onto account
+// groups). The catalog's load already refuses a user or account group
+// holding a missing member, a size of those groups that differs from their
+// members, and a grant of a missing group or role.
+
+Status CheckGroups(const Checked& c) {
+  const query::Catalog& fresh = c.fresh;
+  auto where = [&](const query::GroupNode& g) {
+    const query::AccountNode* o = fresh.account(g.owner);
+    return std::string(GroupKindName(g.kind)) + " group " + Id(g.id) + " ('" + g.name +
+           "') of account '" + (o != nullptr ? o->key : Id(g.owner)) + "'";
+  };
+  std::set<std::tuple<uint64_t, uint8_t, std::string>> names;
+  for (const auto& [gid, g] : fresh.groups) {
+    if (gid > fresh.last_group_id) c.problems.Add("group id " + Id(gid) + " beyond the sequence");
+    if (!names.emplace(g.owner.value(), static_cast<uint8_t>(g.kind), g.name).second) {
+      c.problems.Add("two " + std::string(GroupKindName(g.kind)) + " groups named '" + g.name +
+                     "' in account " + Id(g.owner));
+    }
+  }
+  // Members: 'm' group, member -> record.
+  std::unordered_map<uint64_t, uint64_t> held;  // group -> members found
+  uint64_t links = 0;
+  const std::string m_lo(1, storage::kGroupMemberPrefix),
+      m_hi(1, static_cast<char>(storage::kGroupMemberPrefix + 1));
+  Status failed;
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kGroups, [&](auto k, auto v) -> bool {
+    if (k.size() != 17) {
+      c.problems.Add("group member key of " + Id(k.size()) + " bytes is damaged");
+      return true;
+    }
+    ++links;
+    const uint64_t gid = storage::DecodeFixed64BE(k.data() + 1);
+    const uint64_t member = storage::DecodeFixed64BE(k.data() + 9);
+    const query::GroupNode* g = fresh.group(gid);
+    if (g == nullptr) {
+      c.problems.Add("member " + Id(member) + " of group " + Id(gid) + ", which does not exist");
+      return true;
+    }
+    ++held[gid];
+    storage::GroupMemberRecord m;
+    Status d = storage::DecodeGroupMember(v, &m);
+    if (!d.ok()) {
+      c.problems.Add("member " + Id(member) + " of " + where(*g) + ": " + d.message());
+      return true;
+    }
+    if (m.kind != g->kind) {
+      c.problems.Add("member " + Id(member) + " of " + where(*g) + " is recorded as of a " +
+                     GroupKindName(m.kind) + " group");
+    }
+    if (auto ekind = GroupEntityKind(g->kind)) {
+      std::string bytes;
+      Status s = c.store.Get(storage::kEntities, storage::IdKey(member), &bytes, c.at);
+      Entity e;
+      if (s.IsNotFound()) {
+        c.problems.Add(where(*g) + " holds missing entity " + Id(member));
+      } else if (!s.ok() || !storage::DecodeEntity(bytes, &e).ok()) {
+        if (!s.ok() && s.code() != Code::kCorruption) {
+          failed = s;
+          return false;
+        }
+        c.problems.Add(where(*g) + " holds entity " + Id(member) + ", whose record is damaged");
+      } else if (e.kind != *ekind) {
+        c.problems.Add(where(*g) + " holds " + EntityKindName(e.kind) + " '" + e.key + "'");
+      } else if (e.owner != g->owner) {
+        c.problems.Add(where(*g) + " holds " + EntityKindName(e.kind) + " '" + e.key +
+                       "' of another account (" + Id(e.owner) + ")");
+      }
+    } else if (g->kind == GroupKind::kUser) {
+      const query::UserNode* u = fresh.user(member);
+      if (u != nullptr && u->home != g->owner) {
+        c.problems.Add(where(*g) + " holds user '" + u->login +
+                       "', who was created in another account");
+      }
+    } else {
+      const query::AccountNode* a = fresh.account(member);
+      if (a != nullptr && a->parent != g->owner) {
+        c.problems.Add(where(*g) + " holds account '" + a->key +
+                       "', which is not one of its owner's direct sub-accounts");
+      }
+    }
+    // The reverse link.
+    bool back = false;
+    Status e = c.store.Exists(
+        storage::kGroups,
+        storage::MemberGroupKey(storage::MemberClassOf(static_cast<uint8_t>(g->kind)), member, gid),
+        &back, c.at);
+    if (!e.ok()) {
+      failed = e;
+      return false;
+    }
+    if (!back) c.problems.Add("member " + Id(member) + " of " + where(*g) + " lacks its reverse link");
+    return true;
+  }, m_lo, m_hi));
+  CANOPY_RETURN_IF_ERROR(failed);
+  for (const auto& [gid, g] : fresh.groups) {
+    auto n = held.find(gid);
+    const uint64_t found = n == held.end() ? 0 : n->second;
+    if (found != g.size) {
+      c.problems.Add(where(g) + " records " + Id(g.size) + " members but holds " + Id(found));
+    }
+  }
+  // Reverse links: 'r' class, member, group -> (empty).
+  uint64_t reverse = 0;
+  const std::string r_lo(1, storage::kMemberGroupPrefix),
+      r_hi(1, static_cast<char>(storage::kMemberGroupPrefix + 1));
+  CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kGroups, [&](auto k, auto) -> bool {
+    ++reverse;
+    if (k.size() != 18) {
+      c.problems.Add("group reverse link key of " + Id(k.size()) + " bytes is damaged");
+      return true;
+    }
+    const auto cls = static_cast<uint8_t>(k[1]);
+    const uint64_t member = storage::DecodeFixed64BE(k.data() + 2);
+    const uint64_t gid = storage::DecodeFixed64BE(k.data() + 10);
+    const query::GroupNode* g = fresh.group(gid);
+    bool there = false;
+    if (g != nullptr && storage::MemberClassOf(static_cast<uint8_t>(g->kind)) == cls) {
+      Status e = c.store.Exists(storage::kGroups, storage::GroupMemberKey(gid, member), &there, c.at);
+      if (!e.ok()) {
+        failed = e;
+        return false;
+      }
+    }
+    if (!there) {
+      c.problems.Add("reverse link of member " + Id(member) + " to group " + Id(gid) +
+                     " without its member entry");
+    }
+    return true;
+  }, r_lo, r_hi));
+  CANOPY_RETURN_IF_ERROR(failed);
+  if (reverse != links) {
+    c.problems.Add("group member links (" + Id(links) + ") and reverse links (" + Id(reverse) +
+                   ") differ in number");
+  }
+  // Grants, as loaded (the load refuses missing groups and roles).
+  for (const auto& [gid, ug] : fresh.groups) {
+    for (const query::GroupGrantNode& x : ug.grants) {
+      const query::RoleNode* r = fresh.role(x.role);
+      const query::AccountNode* owner = fresh.account(ug.owner);
+      const std::string grant = "grant of role '" + r->name + "' to " + where(ug);
+      if (!r->builtin && r->tenant != owner->tenant) {
+        c.problems.Add(grant + " uses a custom role of another tenant");
+      }
+      if (x.target == kNoId) continue;
+      const query::GroupNode* t = fresh.group(x.target);
+      const query::AccountNode* towner = fresh.account(t->owner);
+      if (x.branch && t->kind != GroupKind::kAccount) {
+        c.problems.Add(grant + " onto " + where(*t) + " has branch, which only account groups take");
+      }
+      if (!query::Catalog::IsSelfOrAncestor(*towner, *owner)) {
+        c.problems.Add(grant + " onto " + where(*t) +
+                       ", which is neither its owner's nor one of its ancestors'");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // ---- The change log ---------------------------------------------------------
 
 // Consecutive revisions from the oldest kept to `revision` (the checked
@@ -802,6 +993,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   CANOPY_RETURN_IF_ERROR(CheckEntities(checked, progress, accounts, &direct, &entities));
   CheckCounters(checked, direct);
   CANOPY_RETURN_IF_ERROR(CheckUsersAndRoles(checked));
+  CANOPY_RETURN_IF_ERROR(CheckGroups(checked));
   CANOPY_RETURN_IF_ERROR(CheckChangeLog(checked, revision, LogId()));
 
   if (progress) progress(entities, entities);

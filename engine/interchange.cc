@@ -472,6 +472,16 @@ class Fields {
     *out = v;
     return Status::Ok();
   }
+  // An optional count; *present says whether it was given.
+  Status OptionalUint(std::string_view name, uint64_t* out, bool* present) {
+    simdjson::dom::element e;
+    *present = Take(name, &e);
+    if (!*present) return Status::Ok();
+    if (e.get_uint64().get(*out)) {
+      return Status::InvalidArgument("field '" + std::string(name) + "' must be a number");
+    }
+    return Status::Ok();
+  }
   Status Uint(std::string_view name, uint64_t* out) {
     simdjson::dom::element e;
     if (!Take(name, &e)) return Status::InvalidArgument("missing field '" + std::string(name) + "'");
@@ -895,6 +905,7 @@ class Importer {
     next_user_ = c_.last_user_id;
     next_entity_ = c_.last_entity_id;
     next_role_ = c_.last_role_id;
+    next_group_ = c_.last_group_id;
     next_root_ordinal_ = c_.next_root_ordinal;
     for (AccountId r : c_.roots) {
       for (EntityKind k : kAllEntityKinds) {
@@ -926,6 +937,12 @@ class Importer {
       s = User(f);
     } else if (type == "membership") {
       s = Membership(f);
+    } else if (type == "group") {
+      s = GroupLine(f);
+    } else if (type == "group_member") {
+      s = GroupMemberLine(f, line_no);
+    } else if (type == "group_grant") {
+      s = GroupGrantLine(f);
     } else if (type == "device") {
       s = Entity(f, EntityKind::kDevice, batch, line_index, line_no);
     } else if (type == "entity") {
@@ -965,8 +982,13 @@ class Importer {
   bool ended() const { return ended_; }
   const std::string& end_checksum() const { return end_checksum_; }
 
+  // Resolves the group members that name entities defined in this file,
+  // once every entity line is staged: `staged` holds their entity keys
+  // (kind, key -> id, owner, line). On a refusal *line is the member's line.
+  Status ResolveMembers(const ExternalSorter& staged, uint64_t* line);
+
   // Produces the key/value pairs of everything but the entities (accounts,
-  // users, memberships, counters, sequences) into the sink.
+  // users, memberships, groups, counters, sequences) into the sink.
   Status Finish(int64_t now);
 
  private:
@@ -1025,13 +1047,19 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(times.Check());
     AccountSettings st;
     if (settings) {
-      std::optional<bool> mgmt;
+      std::optional<bool> mgmt, sharing;
       std::string_view access;
       bool has_access = false;
       CANOPY_RETURN_IF_ERROR(settings->Bool("sub_account_management", &mgmt));
       CANOPY_RETURN_IF_ERROR(settings->String("sub_account_access", false, &access, &has_access));
+      CANOPY_RETURN_IF_ERROR(settings->Bool("group_sharing", &sharing));
       CANOPY_RETURN_IF_ERROR(settings->NoneLeft("account settings"));
       st.sub_account_management = mgmt.value_or(false);
+      if (sharing.value_or(false) && has_parent) {
+        return Status::InvalidArgument("settings.group_sharing is a root tenant's setting; account '" +
+                                       std::string(key) + "' has a parent");
+      }
+      st.group_sharing = sharing.value_or(false);
       if (has_access) {
         auto a = ParseSubAccountAccess(access);
         if (!a) return Status::InvalidArgument("unknown sub_account_access '" + std::string(access) + "'");
@@ -1172,10 +1200,33 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("membership record"));
     UserId uid;
     AccountId home = kNoId;
+    CANOPY_RETURN_IF_ERROR(FindUser(login, &uid, &home));
+    AccountRef a;
+    CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
+    CANOPY_RETURN_IF_ERROR(
+        rules::MembershipInReach(login, "'" + std::string(KeyOf(home)) + "'", LabelOf(home), account, *a.label));
+    RoleId rid;
+    CANOPY_RETURN_IF_ERROR(FindRole(role, a.tenant, account, &rid));
+    bool b = false;
+    CANOPY_RETURN_IF_ERROR(rules::MembershipBranch(a.settings, branch, account, &b));
+    if (!staged_memberships_.insert({uid, a.id}).second || c_.membership(uid, a.id) != nullptr) {
+      return Status::AlreadyExists("user '" + std::string(login) + "' is already a member of account '" +
+                                   std::string(account) + "'");
+    }
+    canopy::Membership m;
+    m.role = rid;
+    m.branch = b;
+    memberships_.push_back({uid, a.id, m, times});
+    report_->memberships++;
+    return Status::Ok();
+  }
+
+  // A user defined earlier in the file or in the database: its id and home.
+  Status FindUser(std::string_view login, UserId* uid, AccountId* home) {
     auto su = staged_users_.find(std::string(login));
     if (su != staged_users_.end()) {
-      uid = su->second;
-      home = users_[uid - c_.last_user_id - 1].account;
+      *uid = su->second;
+      *home = users_[*uid - c_.last_user_id - 1].account;
     } else {
       std::string v;
       Status s = store_.Get(storage::kUserLogins, login, &v);
@@ -1188,22 +1239,23 @@ class Importer {
       if (u == nullptr) {
         return Status::Corruption("login index entry of '" + std::string(login) + "' is damaged or stale");
       }
-      uid = u->id;
-      home = u->home;
+      *uid = u->id;
+      *home = u->home;
     }
-    AccountRef a;
-    CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
-    CANOPY_RETURN_IF_ERROR(
-        rules::MembershipInReach(login, "'" + std::string(KeyOf(home)) + "'", LabelOf(home), account, *a.label));
-    RoleId rid;
+    return Status::Ok();
+  }
+
+  // A built-in role's name, or a custom role of `tenant` (staged or stored);
+  // `account` names the account whose tenant it is, for the message.
+  Status FindRole(std::string_view role, AccountId tenant, std::string_view account, RoleId* rid) {
     if (const auto* b = query::FindBuiltinRole(role)) {
-      rid = b->id;
+      *rid = b->id;
     } else {
-      std::string nk = storage::IdKey(a.tenant);
+      std::string nk = storage::IdKey(tenant);
       nk.append(role);
       auto sr = staged_roles_.find(nk);
       if (sr != staged_roles_.end()) {
-        rid = sr->second;
+        *rid = sr->second;
       } else {
         std::string v;
         Status s = store_.Get(storage::kRoleNames, nk, &v);
@@ -1215,20 +1267,262 @@ class Importer {
         if (v.size() != 8 || c_.role(storage::DecodeFixed64BE(v.data())) == nullptr) {
           return Status::Corruption("role name index entry of '" + std::string(role) + "' is damaged");
         }
-        rid = storage::DecodeFixed64BE(v.data());
+        *rid = storage::DecodeFixed64BE(v.data());
       }
     }
-    bool b = false;
-    CANOPY_RETURN_IF_ERROR(rules::MembershipBranch(a.settings, branch, account, &b));
-    if (!staged_memberships_.insert({uid, a.id}).second || c_.membership(uid, a.id) != nullptr) {
-      return Status::AlreadyExists("user '" + std::string(login) + "' is already a member of account '" +
+    return Status::Ok();
+  }
+
+  // ---- Groups (docs/interchange.md, "group", "group_member", "group_grant")
+
+  GroupId first_group_id() const { return c_.last_group_id + 1; }
+  bool StagedGroup(GroupId id) const { return id >= first_group_id(); }
+  const canopy::Group& Staged(GroupId id) const {
+    return staged_groups_[staged_index_.at(id)].g;
+  }
+  GroupKind KindOf(GroupId id) const {
+    return StagedGroup(id) ? Staged(id).kind : c_.group(id)->kind;
+  }
+  AccountId OwnerOf(GroupId id) const {
+    return StagedGroup(id) ? Staged(id).owner : c_.group(id)->owner;
+  }
+  const std::string& NameOf(GroupId id) const {
+    return StagedGroup(id) ? Staged(id).name : c_.group(id)->name;
+  }
+  std::string Named(GroupId id) const { return rules::GroupNamed(KindOf(id), NameOf(id)); }
+  AccountId ParentOf(AccountId id) const {
+    if (id >= first_account_id()) return accounts_[id - first_account_id()].parent;
+    return c_.account(id)->parent;
+  }
+  const AccountSettings& SettingsOf(AccountId id) const {
+    if (id >= first_account_id()) return accounts_[id - first_account_id()].record.account.settings;
+    return c_.account(id)->settings;
+  }
+  static std::string GroupNameKey(AccountId owner, GroupKind kind, std::string_view name) {
+    std::string k = storage::IdKey(owner);
+    k.push_back(static_cast<char>(kind));
+    k.append(name);
+    return k;
+  }
+  static Status ReadGroupKind(std::string_view name, GroupKind* out) {
+    auto k = ParseGroupKind(name);
+    if (!k) return Status::InvalidArgument("unknown group kind '" + std::string(name) + "'");
+    *out = *k;
+    return Status::Ok();
+  }
+  // The group of `owner` with that kind and name, staged or stored (kNoId:
+  // none). Stored ones are remembered once looked up.
+  GroupId LookUpGroup(AccountId owner, GroupKind kind, std::string_view name) {
+    const std::string k = GroupNameKey(owner, kind, name);
+    auto it = group_names_.find(k);
+    if (it != group_names_.end()) return it->second;
+    if (owner >= first_account_id()) return kNoId;
+    for (GroupId gid : c_.account(owner)->groups) {
+      const query::GroupNode* g = c_.group(gid);
+      if (g->kind == kind && g->name == name) {
+        group_names_.emplace(k, gid);
+        return gid;
+      }
+    }
+    return kNoId;
+  }
+  // A group named by its owner's key, kind and name.
+  Status FindGroup(std::string_view account, GroupKind kind, std::string_view name,
+                   std::string_view account_field, GroupId* out) {
+    AccountRef a;
+    CANOPY_RETURN_IF_ERROR(FindAccount(account, account_field, &a));
+    *out = LookUpGroup(a.id, kind, name);
+    if (*out == kNoId) {
+      return Status::NotFound(rules::GroupNamed(kind, name) + " of account '" +
+                              std::string(account) +
+                              "' is not a group defined earlier in the file or in the database");
+    }
+    return Status::Ok();
+  }
+
+  Status GroupLine(Fields& f) {
+    std::string_view kind_name, name, account;
+    uint64_t id = 0;
+    bool has_id = false;
+    CANOPY_RETURN_IF_ERROR(f.String("kind", true, &kind_name));
+    CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
+    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
+    CANOPY_RETURN_IF_ERROR(f.OptionalUint("id", &id, &has_id));
+    Times times;
+    CANOPY_RETURN_IF_ERROR(times.Read(f, true));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("group record"));
+    CANOPY_RETURN_IF_ERROR(times.Check());
+    GroupKind kind;
+    CANOPY_RETURN_IF_ERROR(ReadGroupKind(kind_name, &kind));
+    CANOPY_RETURN_IF_ERROR(CheckText("group name", name));
+    AccountRef a;
+    CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
+    if (LookUpGroup(a.id, kind, name) != kNoId) {
+      return Status::AlreadyExists(rules::GroupNamed(kind, name) + " already exists in account '" +
                                    std::string(account) + "'");
     }
-    canopy::Membership m;
-    m.role = rid;
-    m.branch = b;
-    memberships_.push_back({uid, a.id, m, times});
-    report_->memberships++;
+    if (has_id) {
+      if (id <= next_group_) {
+        return Status::InvalidArgument(
+            "group id " + std::to_string(id) + " is not above " + std::to_string(next_group_) +
+            " (group ids are given in ascending order, above the database's last one)");
+      }
+      next_group_ = id;
+    } else {
+      if (next_group_ == UINT64_MAX) return Status::InvalidArgument("no group id is left");
+      ++next_group_;
+    }
+    staged_index_.emplace(next_group_, staged_groups_.size());
+    StagedGroupRecord g;
+    g.g.id = next_group_;
+    g.g.kind = kind;
+    g.g.name = std::string(name);
+    g.g.owner = a.id;
+    g.times = times;
+    staged_groups_.push_back(std::move(g));
+    group_names_.emplace(GroupNameKey(a.id, kind, name), next_group_);
+    report_->groups++;
+    return Status::Ok();
+  }
+
+  Status GroupMemberLine(Fields& f, uint64_t line_no) {
+    std::string_view account, kind_name, group, member;
+    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
+    CANOPY_RETURN_IF_ERROR(f.String("kind", true, &kind_name));
+    CANOPY_RETURN_IF_ERROR(f.String("group", true, &group));
+    CANOPY_RETURN_IF_ERROR(f.String("member", true, &member));
+    Times times;
+    CANOPY_RETURN_IF_ERROR(times.Read(f, false));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("group member record"));
+    GroupKind kind;
+    CANOPY_RETURN_IF_ERROR(ReadGroupKind(kind_name, &kind));
+    GroupId gid;
+    CANOPY_RETURN_IF_ERROR(FindGroup(account, kind, group, "account", &gid));
+    const AccountId owner = OwnerOf(gid);
+    const std::string owner_text = "account '" + std::string(account) + "', the group's owner";
+    std::string what;
+    if (kind == GroupKind::kUser) {
+      what = "user '" + std::string(member) + "'";
+    } else if (kind == GroupKind::kAccount) {
+      what = "account '" + std::string(member) + "'";
+    } else {
+      what = std::string(EntityKindName(*GroupEntityKind(kind))) + " '" + std::string(member) + "'";
+    }
+    std::string named = GroupNameKey(AccountId(gid.value()), kind, member);
+    if (!member_names_.insert(std::move(named)).second) {
+      return Status::AlreadyExists(what + " is already a member of " + Named(gid));
+    }
+    storage::GroupMemberRecord m;
+    m.group = gid;
+    m.kind = kind;
+    if (kind == GroupKind::kUser) {
+      UserId uid;
+      AccountId home;
+      CANOPY_RETURN_IF_ERROR(FindUser(member, &uid, &home));
+      if (home != owner) {
+        return Status::FailedPrecondition(what + " was not created in " + owner_text);
+      }
+      m.member = uid;
+    } else if (kind == GroupKind::kAccount) {
+      AccountRef a;
+      CANOPY_RETURN_IF_ERROR(FindAccount(member, "member", &a));
+      if (ParentOf(a.id) != owner) {
+        return Status::FailedPrecondition(what + " is not a direct sub-account of " + owner_text);
+      }
+      m.member = a.id;
+    } else {
+      const auto k = static_cast<uint8_t>(*GroupEntityKind(kind));
+      std::string v;
+      Status s = db_has_kind_[k] ? store_.Get(storage::kEntityKeys, storage::EntityKeyKey(k, member), &v)
+                                 : Status::NotFound("");
+      if (!s.IsNotFound()) {
+        CANOPY_RETURN_IF_ERROR(s);
+        uint64_t eid = 0, eowner = 0;
+        if (!storage::DecodeEntityKeyValue(v, &eid, &eowner)) {
+          return Status::Corruption("entity key index entry of '" + std::string(member) + "' is damaged");
+        }
+        if (eowner != owner) return Status::FailedPrecondition(what + " is not owned by " + owner_text);
+        m.member = eid;
+      } else {
+        // Defined in this file (resolved once every entity is staged).
+        pending_.push_back({gid, std::string(member), std::string(account), line_no, times});
+        report_->group_members++;
+        return Status::Ok();
+      }
+    }
+    if (!StagedGroup(gid)) {
+      bool in = false;
+      CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kGroups, storage::GroupMemberKey(gid, m.member), &in));
+      if (in) return Status::AlreadyExists(what + " is already a member of " + Named(gid));
+    }
+    group_members_.push_back({m, times});
+    report_->group_members++;
+    return Status::Ok();
+  }
+
+  Status GroupGrantLine(Fields& f) {
+    std::string_view account, group, role, target_account, target_kind, target;
+    bool has_target_account = false, has_target_kind = false, has_target = false;
+    std::optional<bool> branch;
+    CANOPY_RETURN_IF_ERROR(f.String("account", true, &account));
+    CANOPY_RETURN_IF_ERROR(f.String("group", true, &group));
+    CANOPY_RETURN_IF_ERROR(f.String("role", true, &role));
+    CANOPY_RETURN_IF_ERROR(f.String("target_account", false, &target_account, &has_target_account));
+    CANOPY_RETURN_IF_ERROR(f.String("target_kind", false, &target_kind, &has_target_kind));
+    CANOPY_RETURN_IF_ERROR(f.String("target", false, &target, &has_target));
+    CANOPY_RETURN_IF_ERROR(f.Bool("branch", &branch));
+    Times times;
+    CANOPY_RETURN_IF_ERROR(times.Read(f, false));
+    CANOPY_RETURN_IF_ERROR(f.NoneLeft("group grant record"));
+    if (!has_target && (has_target_kind || has_target_account)) {
+      return Status::InvalidArgument(std::string("field '") +
+                                     (has_target_kind ? "target_kind" : "target_account") +
+                                     "' is given without 'target'");
+    }
+    if (has_target && !has_target_kind) return Status::InvalidArgument("missing field 'target_kind'");
+    GroupId ug;
+    CANOPY_RETURN_IF_ERROR(FindGroup(account, GroupKind::kUser, group, "account", &ug));
+    AccountRef owner;
+    CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &owner));
+    RoleId rid;
+    CANOPY_RETURN_IF_ERROR(FindRole(role, owner.tenant, account, &rid));
+    GroupGrant g;
+    g.user_group = ug;
+    g.role = rid;
+    g.branch = branch.value_or(false);
+    if (has_target) {
+      GroupKind tkind;
+      CANOPY_RETURN_IF_ERROR(ReadGroupKind(target_kind, &tkind));
+      if (!has_target_account) target_account = account;
+      GroupId tid;
+      CANOPY_RETURN_IF_ERROR(FindGroup(target_account, tkind, target, "target_account", &tid));
+      AccountRef towner;
+      CANOPY_RETURN_IF_ERROR(FindAccount(target_account, "target_account", &towner));
+      const std::string owner_name = "'" + std::string(account) + "'";
+      const std::string towner_name = "'" + std::string(target_account) + "'";
+      const std::string tenant_phrase = "root tenant '" + KeyOf(owner.tenant) + "'";
+      rules::GroupGrantShape shape;
+      shape.user_group_name = group;
+      shape.owner_name = owner_name;
+      shape.target_kind = tkind;
+      shape.target_name = target;
+      shape.target_owner_name = towner_name;
+      shape.branch = g.branch;
+      shape.same_owner = towner.id == owner.id;
+      shape.target_above = storage::IsSelfOrAncestorLabel(*towner.label, *owner.label);
+      shape.sharing = SettingsOf(owner.tenant).group_sharing;
+      shape.tenant_phrase = tenant_phrase;
+      CANOPY_RETURN_IF_ERROR(rules::GroupGrantTarget(shape));
+      g.target = tid;
+    }
+    if (!staged_grants_.insert({g.user_group, g.role, g.target}).second ||
+        c_.grant(g.user_group, g.role, g.target) != nullptr) {
+      return Status::AlreadyExists("user group '" + std::string(group) + "' already has role " +
+                                   std::string(role) +
+                                   (g.target == kNoId ? std::string() : " on " + Named(g.target)));
+    }
+    group_grants_.push_back({g, times});
+    report_->group_grants++;
     return Status::Ok();
   }
 
@@ -1295,7 +1589,7 @@ class Importer {
   storage::KvSink* out_;
   simdjson::dom::parser parser_;
   Attributes attrs_;
-  uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_;
+  uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_, next_group_;
   bool db_has_kind_[5] = {};
   uint64_t records_ = 0;
   bool ended_ = false;
@@ -1327,7 +1621,87 @@ class Importer {
     int64_t direct[5];
   };
   std::unordered_map<std::string, OwnerInfo, StringHash, std::equal_to<>> owners_;
+  // Groups: staged ones in file order (and where each id is), names of
+  // staged and looked-up stored ones, members (those of entities defined in
+  // this file pending until every entity is staged) and grants.
+  struct StagedGroupRecord {
+    canopy::Group g;
+    Times times;
+  };
+  std::deque<StagedGroupRecord> staged_groups_;
+  std::unordered_map<GroupId, size_t> staged_index_;
+  std::unordered_map<std::string, GroupId> group_names_;
+  std::unordered_set<std::string> member_names_;
+  struct StagedGroupMember {
+    storage::GroupMemberRecord m;
+    Times times;
+  };
+  std::vector<StagedGroupMember> group_members_;
+  struct PendingMember {
+    GroupId group;
+    std::string key;      // the entity's key (of the group's kind)
+    std::string account;  // the group's owner's key, for messages
+    uint64_t line_no;
+    Times times;
+  };
+  std::vector<PendingMember> pending_;
+  struct StagedGroupGrant {
+    GroupGrant g;
+    Times times;
+  };
+  std::vector<StagedGroupGrant> group_grants_;
+  std::set<std::tuple<uint64_t, uint64_t, uint64_t>> staged_grants_;
 };
+
+Status Importer::ResolveMembers(const ExternalSorter& staged, uint64_t* line) {
+  *line = 0;
+  if (pending_.empty()) return Status::Ok();
+  struct Key {
+    std::string key;  // storage::EntityKeyKey
+    size_t index;     // into pending_
+  };
+  std::vector<Key> keys;
+  keys.reserve(pending_.size());
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const auto kind = static_cast<uint8_t>(*GroupEntityKind(KindOf(pending_[i].group)));
+    keys.push_back({storage::EntityKeyKey(kind, pending_[i].key), i});
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) { return a.key < b.key; });
+  // One merged pass from the first key when many are pending; else a point
+  // read per key.
+  const bool scan = keys.size() > staged.size() / 64;
+  std::unique_ptr<SortedCursor> cur;
+  if (scan) cur = staged.Read(keys.front().key, "");
+  for (const Key& k : keys) {
+    const PendingMember& p = pending_[k.index];
+    if (!scan) cur = staged.Read(k.key, k.key + std::string(1, '\0'));
+    while (cur->Valid() && cur->key() < k.key) cur->Next();
+    CANOPY_RETURN_IF_ERROR(cur->status());
+    const std::string what = std::string(EntityKindName(*GroupEntityKind(KindOf(p.group)))) +
+                             " '" + p.key + "'";
+    uint64_t eid = 0, owner = 0;
+    if (!cur->Valid() || cur->key() != k.key) {
+      *line = p.line_no;
+      return Status::NotFound(what + " is not an entity defined in the file or in the database");
+    }
+    std::string_view v = cur->value();
+    if (v.size() < 8 || !storage::DecodeEntityKeyValue(v.substr(0, v.size() - 8), &eid, &owner)) {
+      return Status::Internal("import: a staged entity key lost its value");
+    }
+    if (owner != OwnerOf(p.group)) {
+      *line = p.line_no;
+      return Status::FailedPrecondition(what + " is not owned by account '" + p.account +
+                                        "', the group's owner");
+    }
+    storage::GroupMemberRecord m;
+    m.group = p.group;
+    m.member = eid;
+    m.kind = KindOf(p.group);
+    group_members_.push_back({m, p.times});
+  }
+  pending_.clear();
+  return Status::Ok();
+}
 
 Status Importer::Finish(int64_t now) {
   for (StagedAccount& a : accounts_) {
@@ -1354,6 +1728,36 @@ Status Importer::Finish(int64_t now) {
     s.m.account = s.account;
     storage::WriteMembership(*out_, nullptr, &s.m);
   }
+  // Groups: members first (they size the groups), then the groups, the
+  // stored ones that gained members, and the grants.
+  std::map<GroupId, uint64_t> added;
+  for (StagedGroupMember& s : group_members_) {
+    s.times.Resolve(now, &s.m.created_us);
+    storage::WriteGroupMember(*out_, nullptr, &s.m);
+    added[s.m.group]++;
+  }
+  for (StagedGroupRecord& s : staged_groups_) {
+    s.times.Resolve(now, &s.g.created_us, &s.g.updated_us);
+    auto n = added.find(s.g.id);
+    s.g.size = n != added.end() ? n->second : 0;
+    storage::WriteGroup(*out_, nullptr, &s.g);
+  }
+  for (const auto& [gid, n] : added) {
+    if (StagedGroup(gid)) continue;
+    std::string bytes;
+    CANOPY_RETURN_IF_ERROR(store_.Get(storage::kGroups, storage::GroupKey(gid), &bytes));
+    canopy::Group before;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroup(bytes, &before));
+    canopy::Group after = before;
+    after.size += n;
+    after.updated_us = now;
+    storage::WriteGroup(*out_, &before, &after);
+  }
+  for (StagedGroupGrant& s : group_grants_) {
+    s.times.Resolve(now, &s.g.created_us);
+    storage::WriteGroupGrant(*out_, nullptr, &s.g);
+  }
+  if (next_group_ != c_.last_group_id) storage::WriteMeta64(*out_, storage::kSeqGroup, next_group_);
   // Counters: direct, plus subtree along every ancestor.
   auto parent_of = [&](AccountId id) -> AccountId {
     if (id >= first_account_id()) return accounts_[id - first_account_id()].parent;
@@ -1549,6 +1953,9 @@ class ImportOutput final : public storage::KvSink {
     CANOPY_RETURN_IF_ERROR(AddPiece(storage::kUnitIds, std::move(b.units)));
     return AddPiece(storage::kVisibility, std::move(b.visibility));
   }
+
+  // What is staged for key space `cf` (read once every batch is committed).
+  const ExternalSorter& sorter(int cf) const { return *sorters_[cf]; }
 
   // Pairs staged so far.
   uint64_t total() const {
@@ -2302,6 +2709,20 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     trace.Mark("parse");
     // The entity key spaces' files start while the rest is staged.
     CANOPY_RETURN_IF_ERROR(out.StartEntityFiles());
+    {
+      uint64_t bad_line = 0;
+      Status resolved = sync.Timed(Work::kFinish, [&] {
+        return im.ResolveMembers(out.sorter(storage::kEntityKeys), &bad_line);
+      });
+      if (!resolved.ok()) {
+        if (bad_line == 0) return resolved;
+        return Status(resolved.code() == Code::kCorruption || resolved.code() == Code::kIOError
+                          ? resolved.code()
+                          : Code::kInvalidArgument,
+                      quoted + " line " + std::to_string(bad_line) + ": " + resolved.message() +
+                          "; nothing was imported");
+      }
+    }
     CANOPY_RETURN_IF_ERROR(sync.Timed(Work::kFinish, [&] { return im.Finish(entry->time_us); }));
     importer.reset();  // what it staged is in `out` now
     // The log entry: one revision for the whole import, its input in
@@ -2520,6 +2941,21 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
       line.append(std::to_string(*updated));
     }
   };
+  auto scan_range = [&](int cf, const std::string& lo, const std::string& hi, auto&& fn) -> Status {
+    auto it = store_->NewIterator(cf, snap, lo, hi, false);
+    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+      rocksdb::Slice k = (*it)->key(), v = (*it)->value();
+      CANOPY_RETURN_IF_ERROR(fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size())));
+    }
+    return storage::FromRocks((*it)->status(), "export");
+  };
+  // The groups key space's records of one kind (their first byte).
+  auto scan_groups = [&](char prefix, auto&& fn) -> Status {
+    const std::string lo(1, prefix), hi(1, static_cast<char>(prefix + 1));
+    return scan_range(storage::kGroups, lo, hi, [&](std::string_view k, std::string_view v) {
+      return fn(k.substr(1), v);
+    });
+  };
   auto scan = [&](int cf, auto&& fn) -> Status {
     auto it = store_->NewIterator(cf, snap, "", "", false);
     for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
@@ -2552,7 +2988,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     line.append(a.settings.sub_account_management ? "true" : "false");
     line.append(",\"sub_account_access\":\"");
     line.append(SubAccountAccessName(a.settings.sub_account_access));
-    line.append("\"}");
+    line.append(a.settings.group_sharing ? "\",\"group_sharing\":true}" : "\"}");
     times(a.created_us, &a.updated_us);
     line.append("}");
     rep->accounts++;
@@ -2610,9 +3046,23 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     rep->memberships++;
     return emit();
   }));
+  // The entities that are members of entity groups: their keys are kept
+  // from the entity scan below, for the group member lines.
+  std::unordered_map<EntityId, std::string> member_keys;
+  CANOPY_RETURN_IF_ERROR(scan_groups(storage::kGroupMemberPrefix, [&](auto k, auto v) -> Status {
+    storage::GroupMemberRecord m;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroupMember(v, &m));
+    if (k.size() != 16) return Status::Corruption("export: a group member key is damaged");
+    if (GroupEntityKind(m.kind)) member_keys.emplace(storage::DecodeFixed64BE(k.data() + 8), "");
+    return Status::Ok();
+  }));
   CANOPY_RETURN_IF_ERROR(scan(storage::kEntities, [&](auto, auto v) -> Status {
     Entity e;
     CANOPY_RETURN_IF_ERROR(storage::DecodeEntity(v, &e));
+    if (!member_keys.empty()) {
+      auto wanted = member_keys.find(e.id);
+      if (wanted != member_keys.end()) wanted->second = e.key;
+    }
     if (e.kind == EntityKind::kDevice) {
       line.append("{\"type\":\"device\",\"key\":");
     } else {
@@ -2640,6 +3090,80 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     if (progress && rep->entities % kProgressEvery == 0 && !progress(rep->entities, total_entities)) {
       return Status::Aborted("export cancelled");
     }
+    return emit();
+  }));
+  // Groups (by id), their members (by group, then member id) and grants
+  // (by user group, role, target).
+  std::unordered_map<GroupId, Group> groups;
+  CANOPY_RETURN_IF_ERROR(scan_groups(storage::kGroupPrefix, [&](auto, auto v) -> Status {
+    Group g;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroup(v, &g));
+    line.append("{\"type\":\"group\",\"id\":");
+    line.append(std::to_string(g.id));
+    line.append(",\"kind\":\"");
+    line.append(GroupKindName(g.kind));
+    line.append("\",\"name\":");
+    query::AppendJsonString(&line, g.name);
+    line.append(",\"account\":");
+    query::AppendJsonString(&line, account_keys[g.owner]);
+    times(g.created_us, &g.updated_us);
+    line.append("}");
+    groups[g.id] = std::move(g);
+    rep->groups++;
+    return emit();
+  }));
+  // "account", "kind" and "group" naming a group, as its records write them.
+  auto group_fields = [&](GroupId id, const char* account, const char* kind, const char* name) {
+    const Group& g = groups[id];
+    line.append(",\"").append(account).append("\":");
+    query::AppendJsonString(&line, account_keys[g.owner]);
+    if (kind != nullptr) line.append(",\"").append(kind).append("\":\"").append(GroupKindName(g.kind)).append("\"");
+    line.append(",\"").append(name).append("\":");
+    query::AppendJsonString(&line, g.name);
+  };
+  CANOPY_RETURN_IF_ERROR(scan_groups(storage::kGroupMemberPrefix, [&](auto k, auto v) -> Status {
+    storage::GroupMemberRecord m;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroupMember(v, &m));
+    const GroupId gid = storage::DecodeFixed64BE(k.data());
+    const uint64_t member = storage::DecodeFixed64BE(k.data() + 8);
+    if (groups.count(gid) == 0) {
+      return Status::Corruption("export: a member of group " + std::to_string(gid) +
+                                ", which does not exist");
+    }
+    line.append("{\"type\":\"group_member\"");
+    group_fields(gid, "account", "kind", "group");
+    line.append(",\"member\":");
+    if (m.kind == GroupKind::kUser) {
+      query::AppendJsonString(&line, logins[member]);
+    } else if (m.kind == GroupKind::kAccount) {
+      query::AppendJsonString(&line, account_keys[member]);
+    } else {
+      query::AppendJsonString(&line, member_keys[member]);
+    }
+    times(m.created_us, nullptr);
+    line.append("}");
+    rep->group_members++;
+    return emit();
+  }));
+  CANOPY_RETURN_IF_ERROR(scan_groups(storage::kGroupGrantPrefix, [&](auto k, auto v) -> Status {
+    GroupGrant g;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeGroupGrant(v, &g));
+    if (k.size() != 24) return Status::Corruption("export: a group grant key is damaged");
+    const GroupId ug = storage::DecodeFixed64BE(k.data());
+    const RoleId role = storage::DecodeFixed64BE(k.data() + 8);
+    const GroupId target = storage::DecodeFixed64BE(k.data() + 16);
+    if (groups.count(ug) == 0 || (target != kNoId && groups.count(target) == 0)) {
+      return Status::Corruption("export: a grant of a group that does not exist");
+    }
+    line.append("{\"type\":\"group_grant\"");
+    group_fields(ug, "account", nullptr, "group");
+    line.append(",\"role\":");
+    query::AppendJsonString(&line, role_names[role]);
+    if (target != kNoId) group_fields(target, "target_account", "target_kind", "target");
+    line.append(g.branch ? ",\"branch\":true" : ",\"branch\":false");
+    times(g.created_us, nullptr);
+    line.append("}");
+    rep->group_grants++;
     return emit();
   }));
   std::string end = "{\"type\":\"end\",\"records\":" + std::to_string(records) + ",\"xxh3\":\"" +

@@ -42,4 +42,36 @@ Status MembershipBranch(const AccountSettings& settings, std::optional<bool> ask
   return Status::Ok();
 }
 
+std::string GroupNamed(GroupKind kind, std::string_view name) {
+  return std::string(GroupKindName(kind)) + " group " + Q(name);
+}
+
+Status GroupGrantTarget(const GroupGrantShape& g) {
+  const std::string target = GroupNamed(g.target_kind, g.target_name);
+  if (g.target_kind == GroupKind::kUser) {
+    return Status::InvalidArgument("a role is granted on an entity or account group, not on "
+                                   "user group " + Q(g.target_name));
+  }
+  if (g.branch && g.target_kind != GroupKind::kAccount) {
+    return Status::InvalidArgument("branch applies to account groups; " + target +
+                                   " holds entities");
+  }
+  if (g.same_owner) return Status::Ok();
+  if (!g.target_above) {
+    return Status::FailedPrecondition(
+        target + " of account " + std::string(g.target_owner_name) +
+        " cannot be granted to user group " + Q(g.user_group_name) + " of account " +
+        std::string(g.owner_name) +
+        ": a group is shared only down to its owner's sub-accounts, never up or sideways");
+  }
+  if (!g.sharing) {
+    return Status::FailedPrecondition("group sharing is off in " + std::string(g.tenant_phrase) +
+                                      ": " + target + " of account " +
+                                      std::string(g.target_owner_name) +
+                                      " cannot be shared down to account " +
+                                      std::string(g.owner_name));
+  }
+  return Status::Ok();
+}
+
 }  // namespace canopy::engine::rules

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "canopy/status.h"
@@ -36,6 +37,31 @@ Status MembershipInReach(std::string_view login, std::string_view home_name,
 // always_on forces true and refuses an explicit false (FailedPrecondition).
 Status MembershipBranch(const AccountSettings& settings, std::optional<bool> asked,
                         std::string_view account_key, bool* branch);
+
+// Groups (docs/model.md, "Groups"). `named` texts read like "device group
+// 'fleet'"; account names are quoted (query::Quote) by the caller.
+std::string GroupNamed(GroupKind kind, std::string_view name);
+
+// Rule 9's shape of a grant from user group `user_group_name` of account
+// `owner_name` onto the group `target_name` of `target_kind` owned by
+// `target_owner_name` (skip for a generic grant): never onto a user group,
+// `branch` only onto an account group (InvalidArgument); the target's owner
+// is the user group's owner or one of its ancestors (`target_above`: its
+// label is a prefix of the owner's), never below or sideways; a group of an
+// ancestor (`same_owner` false) is shared down only while the root
+// tenant's group_sharing is on (`sharing`; `tenant_phrase` names it:
+// "root tenant 'acme'"); FailedPrecondition otherwise.
+struct GroupGrantShape {
+  std::string_view user_group_name, owner_name;
+  GroupKind target_kind = GroupKind::kDevice;
+  std::string_view target_name, target_owner_name;
+  bool branch = false;
+  bool same_owner = false;
+  bool target_above = false;
+  bool sharing = false;
+  std::string_view tenant_phrase;
+};
+Status GroupGrantTarget(const GroupGrantShape& g);
 
 }  // namespace canopy::engine::rules
 

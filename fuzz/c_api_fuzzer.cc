@@ -14,7 +14,8 @@
 //    and the undo must succeed, so every input meets the same database.
 // One family mints visible cursors: the header of a real cursor (instance,
 // view, request fingerprint) with fuzzed bytes after it and a correct
-// checksum, as anyone can forge one, to reach the resume path.
+// checksum, as anyone can forge one, to reach the resume path. One family
+// makes, fills and deletes a group of fuzzed kind and names.
 
 #include <xxhash.h>
 
@@ -438,6 +439,33 @@ void MintedCursor(const Input& in) {
   Visible(in, Mint(raw).c_str());
 }
 
+// Groups: a group of the fuzzed kind and name in acme-a, renamed, given
+// members of every id space, looked up by member, and deleted again.
+void Groups(const Input& in) {
+  const int kind = in.flags % 8;  // 0 and 7 are not kinds
+  canopy_group_spec_t* spec = canopy_group_spec_create();
+  FUZZ_CHECK(spec != nullptr);
+  uint64_t id = 0;
+  canopy_code_t c = CALL(canopy_group_spec_set_kind, spec, kind);
+  if (c == CANOPY_OK) c = CALL(canopy_group_spec_set_name, spec, in.S(0));
+  if (c == CANOPY_OK) c = CALL(canopy_group_spec_set_owner, spec, w->acme_a);
+  if (c == CANOPY_OK) c = CALL(canopy_group_create, w->db, in.Actor(), spec, &id);
+  canopy_group_spec_destroy(spec);
+  canopy_groups_t* groups = nullptr;
+  CALL(canopy_group_list_by_member_as, w->db, in.Actor(), kind, w->dev1, &groups);
+  canopy_groups_destroy(groups);
+  if (c != CANOPY_OK) return;
+  CALL(canopy_group_rename, w->db, in.Actor(), id, in.S(1));
+  const uint64_t members[] = {w->dev1, w->user_a, w->acme_a};
+  canopy_group_members_report_t* report = nullptr;
+  CALL(canopy_group_members_add, w->db, in.Actor(), id, members, 1 + (in.flags >> 3) % 3, &report);
+  for (size_t i = 0; i < canopy_group_members_report_count(report); ++i) {
+    FUZZ_CHECK(canopy_group_members_report_message(report, i) != nullptr);
+  }
+  canopy_group_members_report_destroy(report);
+  MUST(canopy_group_delete, w->db, CANOPY_SYSTEM_ACTOR, id);
+}
+
 void AttributeMaps(const Input& in) {
   canopy_attributes_t* a = canopy_attributes_create();
   for (size_t i = 0; i + 1 < in.strings.size(); i += 2) {
@@ -514,7 +542,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  switch (in.op % 13) {
+  switch (in.op % 14) {
     case 0: Accounts(in); break;
     case 1: AccountUpdate(in); break;
     case 2: Entities(in); break;
@@ -527,6 +555,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 9: Table(in); break;
     case 10: Changes(in); break;
     case 11: MintedCursor(in); break;
+    case 13: Groups(in); break;
     default: AttributeMaps(in); break;
   }
   return 0;

@@ -37,11 +37,13 @@ using canopy::ImportReport;
 using canopy::Status;
 namespace fs = std::filesystem;
 
-// The seeded database: two tenants, a sub-account, a custom role, two users
-// with memberships and entities of three kinds (one typed non-device
-// entity: its "type" is the field export once wrote but import refused).
+// The seeded database: two tenants (acme shares groups), a sub-account, a
+// custom role, two users with memberships, entities of three kinds (one
+// typed non-device entity: its "type" is the field export once wrote but
+// import refused), and groups with members and grants (so lines may name
+// them too).
 constexpr char kSeed[] =
-    R"({"type":"account","key":"acme","name":"ACME Corp","settings":{"sub_account_management":true}}
+    R"({"type":"account","key":"acme","name":"ACME Corp","settings":{"sub_account_management":true,"group_sharing":true}}
 {"type":"account","key":"acme-a","name":"Nested customer A","parent":"acme","attributes":{"home_dashboard":"fleet"},"settings":{"sub_account_management":true,"sub_account_access":"default_on"}}
 {"type":"account","key":"globex","name":"Globex","settings":{"sub_account_access":"always_on"}}
 {"type":"role","tenant":"acme","name":"auditor","permissions":["device.read","account.read"]}
@@ -52,6 +54,16 @@ constexpr char kSeed[] =
 {"type":"device","key":"dev-1","unit_id":"U-0001","name":"Van 1","device_type":"tracker","account":"acme-a","attributes":{"vin":"WVW"}}
 {"type":"entity","kind":"asset","key":"site-7","name":"Depot","account":"acme"}
 {"type":"entity","kind":"dashboard","key":"dash-1","name":"Fleet","type":"overview","account":"acme-a"}
+{"type":"group","kind":"device","name":"vans","account":"acme-a"}
+{"type":"group","kind":"user","name":"crew","account":"acme-a"}
+{"type":"group","kind":"asset","name":"sites","account":"acme"}
+{"type":"group","kind":"account","name":"customers","account":"acme"}
+{"type":"group_member","account":"acme-a","kind":"device","group":"vans","member":"dev-1"}
+{"type":"group_member","account":"acme-a","kind":"user","group":"crew","member":"a@acme.example"}
+{"type":"group_member","account":"acme","kind":"asset","group":"sites","member":"site-7"}
+{"type":"group_member","account":"acme","kind":"account","group":"customers","member":"acme-a"}
+{"type":"group_grant","account":"acme-a","group":"crew","role":"viewer","target_kind":"device","target":"vans"}
+{"type":"group_grant","account":"acme-a","group":"crew","role":"viewer","target_account":"acme","target_kind":"asset","target":"sites"}
 )";
 
 struct State {
@@ -167,7 +179,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  counts.roles == seeded.roles + report.roles &&
                  counts.users == seeded.users + report.users &&
                  counts.memberships == seeded.memberships + report.memberships &&
-                 counts.entities == seeded.entities + report.entities,
+                 counts.entities == seeded.entities + report.entities &&
+                 counts.groups == seeded.groups + report.groups &&
+                 counts.group_members == seeded.group_members + report.group_members &&
+                 counts.group_grants == seeded.group_grants + report.group_grants,
              "the export does not hold what the import reported");
   Close(st.db, st.work);  // changed: the next input starts from a new copy
 

@@ -253,6 +253,13 @@ void JsonLines(const std::string& scratch) {
 {"type":"device","key":"d-1","unit_id":"u-1","name":"Printer","device_type":"printer","account":"initech-east","attributes":{"floor":"2"}}
 {"type":"entity","kind":"dashboard","key":"db-1","name":"Overview","type":"main","account":"initech"}
 {"type":"entity","kind":"entity_view","key":"ev-1","name":"View","account":"initech"}
+{"type":"group","kind":"device","name":"printers","account":"initech-east"}
+{"type":"group","kind":"user","name":"ops","account":"initech"}
+{"type":"group","kind":"account","name":"regions","account":"initech","id":7}
+{"type":"group_member","account":"initech-east","kind":"device","group":"printers","member":"d-1"}
+{"type":"group_member","account":"initech","kind":"user","group":"ops","member":"p@initech.example"}
+{"type":"group_member","account":"initech","kind":"account","group":"regions","member":"initech-east"}
+{"type":"group_grant","account":"initech","group":"ops","role":"ops","target_kind":"account","target":"regions","branch":true}
 )";
   const std::string in = scratch + "/in.jsonl", out = scratch + "/out.jsonl";
   std::ofstream(in, std::ios::binary) << text;
@@ -287,6 +294,14 @@ void JsonLines(const std::string& scratch) {
       R"({"type":"user","login":"new@acme.example","name":"New","account":"acme"})" "\n"
       R"({"type":"membership","login":"new@acme.example","account":"acme-a","role":"auditor","branch":true})" "\n");
   Put("jsonl", "seeded-role", R"({"type":"role","tenant":"acme","name":"ops","permissions":["fe.secure.read.devices"]})" "\r\n");
+  Put("jsonl", "seeded-group",
+      R"({"type":"group","kind":"dashboard","name":"boards","account":"acme-a"})" "\n"
+      R"({"type":"group_member","account":"acme-a","kind":"dashboard","group":"boards","member":"dash-1"})" "\n");
+  Put("jsonl", "seeded-group-member",
+      R"({"type":"user","login":"b@acme.example","name":"B","account":"acme-a"})" "\n"
+      R"({"type":"group_member","account":"acme-a","kind":"user","group":"crew","member":"b@acme.example"})" "\n");
+  Put("jsonl", "seeded-group-grant",
+      R"({"type":"group_grant","account":"acme-a","group":"crew","role":"auditor","branch":true})" "\n");
   Put("jsonl", "end-only", "{\"type\":\"end\",\"records\":0,\"xxh3\":\"2d06800538d394c2\"}\n");
   Put("jsonl", "blank", "\n \t\n");
 }

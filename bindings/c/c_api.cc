@@ -506,6 +506,18 @@ uint64_t canopy_import_report_entities(const canopy_import_report_t* report) {
   return report != nullptr ? report->report.entities : 0;
 }
 
+uint64_t canopy_import_report_groups(const canopy_import_report_t* report) {
+  return report != nullptr ? report->report.groups : 0;
+}
+
+uint64_t canopy_import_report_group_members(const canopy_import_report_t* report) {
+  return report != nullptr ? report->report.group_members : 0;
+}
+
+uint64_t canopy_import_report_group_grants(const canopy_import_report_t* report) {
+  return report != nullptr ? report->report.group_grants : 0;
+}
+
 canopy_code_t canopy_db_check_integrity(canopy_db_t* db, canopy_progress_fn progress,
                                         void* progress_arg, canopy_strings_t** problems,
                                         char** errmsg) {

@@ -189,6 +189,24 @@ canopy_code_t canopy_account_patch_set_sub_account_management(canopy_account_pat
                });
 }
 
+canopy_code_t canopy_account_spec_set_group_sharing(canopy_account_spec_t* spec, int on,
+                                                   char** errmsg) {
+  return Guard("canopy_account_spec_set_group_sharing", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, spec);
+    spec->spec.settings.group_sharing = on != 0;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_account_patch_set_group_sharing(canopy_account_patch_t* patch, int on,
+                                                    char** errmsg) {
+  return Guard("canopy_account_patch_set_group_sharing", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, patch);
+    patch->patch.group_sharing = on != 0;
+    return Status::Ok();
+  });
+}
+
 canopy_code_t canopy_account_patch_set_sub_account_access(canopy_account_patch_t* patch, int access,
                                                           char** errmsg) {
   return Guard("canopy_account_patch_set_sub_account_access", errmsg,
@@ -466,6 +484,10 @@ int canopy_account_sub_account_management(const canopy_account_t* account) {
 
 int canopy_account_sub_account_access(const canopy_account_t* account) {
   return account != nullptr ? static_cast<int>(account->account.settings.sub_account_access) : 0;
+}
+
+int canopy_account_group_sharing(const canopy_account_t* account) {
+  return account != nullptr && account->account.settings.group_sharing ? 1 : 0;
 }
 
 void canopy_accounts_destroy(canopy_accounts_t* accounts) { delete accounts; }

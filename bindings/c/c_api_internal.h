@@ -183,6 +183,30 @@ struct canopy_apply_report_t {
   canopy::ApplyReport report;
 };
 
+struct canopy_group_spec_t {
+  canopy::GroupSpec spec;
+};
+
+struct canopy_group_t {
+  canopy::Group group;
+};
+
+struct canopy_groups_t {
+  std::vector<canopy_group_t> items;
+};
+
+struct canopy_group_members_report_t {
+  canopy::GroupMembersReport report;
+};
+
+struct canopy_group_grant_spec_t {
+  canopy::GroupGrant grant;
+};
+
+struct canopy_group_grants_t {
+  std::vector<canopy::GroupGrant> items;
+};
+
 namespace canopy::c_api {
 
 // One entry point's context: its name, for messages about its arguments.

@@ -19,7 +19,8 @@ namespace {
 const char kImportUsage[] =
     "usage: canopy [--db DIR] [--json] import FILE|-\n\n"
     "Loads a JSON Lines file (the interchange format: accounts, roles,\n"
-    "users, memberships, devices and other entities, parents before children)\n"
+    "users, memberships, devices and other entities, groups with their members\n"
+    "and grants, parents before children)\n"
     "(- reads standard input) into the database, creating the database folder if\n"
     "needed. All or nothing:\n"
     "a bad line fails the import with its line number and nothing is written.\n"
@@ -31,7 +32,8 @@ const char kExportUsage[] =
     "usage: canopy [--db DIR] [--json] export FILE|-\n\n"
     "Writes the whole database to FILE (- : standard output, and the summary\n"
     "goes to stderr) in the JSON Lines interchange format\n"
-    "(accounts in tree order, roles, users, memberships, entities, then an end\n"
+    "(accounts in tree order, roles, users, memberships, entities, groups, group\n"
+    "members and group grants, then an end\n"
     "line with a record count and checksum), so that importing it into an empty\n"
     "database round-trips exactly. FILE is written whole or not at all. A\n"
     "progress bar is shown on stderr when stderr is a terminal; a summary is\n"
@@ -45,7 +47,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // and rate (records per second).
 void PrintSummary(Context& ctx, std::ostream& out, const char* verb, const std::string& file,
                   const ImportReport& r, double seconds) {
-  const uint64_t records = r.accounts + r.roles + r.users + r.memberships + r.entities;
+  const uint64_t groups = r.groups + r.group_members + r.group_grants;
+  const uint64_t records = r.accounts + r.roles + r.users + r.memberships + r.entities + groups;
   const double rate = seconds > 0 ? static_cast<double>(records) / seconds : 0;
   if (ctx.json) {
     out << JsonObject()
@@ -58,6 +61,9 @@ void PrintSummary(Context& ctx, std::ostream& out, const char* verb, const std::
                     .Int("users", static_cast<int64_t>(r.users))
                     .Int("memberships", static_cast<int64_t>(r.memberships))
                     .Int("entities", static_cast<int64_t>(r.entities))
+                    .Int("groups", static_cast<int64_t>(r.groups))
+                    .Int("group_members", static_cast<int64_t>(r.group_members))
+                    .Int("group_grants", static_cast<int64_t>(r.group_grants))
                     .Real("elapsed_s", seconds)
                     .Real("records_per_s", rate)
                     .str()
@@ -69,7 +75,12 @@ void PrintSummary(Context& ctx, std::ostream& out, const char* verb, const std::
   out << verb << " " << records << " records " << (verb[0] == 'i' ? "from" : "to") << " '"
            << Printable(file) << "' " << timing << ": " << r.accounts << " accounts, " << r.roles << " roles, "
            << r.users << " users, " << r.memberships << " memberships, " << r.entities
-           << " entities (" << r.lines << " lines)\n";
+           << " entities";
+  if (groups > 0) {
+    out << ", " << r.groups << " groups, " << r.group_members << " group members, "
+        << r.group_grants << " group grants";
+  }
+  out << " (" << r.lines << " lines)\n";
 }
 
 int RunImport(Context& ctx, Args& args) {

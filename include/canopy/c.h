@@ -209,6 +209,12 @@ typedef struct canopy_changes_t canopy_changes_t;
 typedef struct canopy_changes_request_t canopy_changes_request_t;
 typedef struct canopy_log_entries_t canopy_log_entries_t;
 typedef struct canopy_apply_report_t canopy_apply_report_t;
+typedef struct canopy_group_spec_t canopy_group_spec_t;
+typedef struct canopy_group_t canopy_group_t;
+typedef struct canopy_groups_t canopy_groups_t;
+typedef struct canopy_group_members_report_t canopy_group_members_report_t;
+typedef struct canopy_group_grant_spec_t canopy_group_grant_spec_t;
+typedef struct canopy_group_grants_t canopy_group_grants_t;
 
 // ---- Options -----------------------------------------------------------
 
@@ -399,6 +405,10 @@ canopy_account_spec_set_sub_account_management(canopy_account_spec_t* spec, int 
 // A CANOPY_ACCESS_* value.
 CANOPY_EXPORT canopy_code_t canopy_account_spec_set_sub_account_access(canopy_account_spec_t* spec,
                                                                        int access, char** errmsg);
+// Root tenants only: may their groups be shared down to user groups of
+// sub-accounts (docs/model.md, "Groups")? Default off.
+CANOPY_EXPORT canopy_code_t canopy_account_spec_set_group_sharing(canopy_account_spec_t* spec,
+                                                                  int on, char** errmsg);
 
 // Creates the account `spec` describes and stores its id in *id (`id` may
 // be NULL). Needs account.create on the parent and the parent's
@@ -433,6 +443,9 @@ CANOPY_EXPORT canopy_code_t canopy_account_patch_set_sub_account_management(
 // A CANOPY_ACCESS_* value.
 CANOPY_EXPORT canopy_code_t canopy_account_patch_set_sub_account_access(
     canopy_account_patch_t* patch, int access, char** errmsg);
+// Root tenants only, system actor only (canopy::AccountPatch::group_sharing).
+CANOPY_EXPORT canopy_code_t canopy_account_patch_set_group_sharing(canopy_account_patch_t* patch,
+                                                                   int on, char** errmsg);
 
 // Applies `patch` to the account in one atomic write. Needs account.update
 // for the name and attributes; the settings need what
@@ -518,6 +531,8 @@ CANOPY_EXPORT const canopy_attributes_t* canopy_account_attributes(const canopy_
 CANOPY_EXPORT int canopy_account_sub_account_management(const canopy_account_t* account);
 // A CANOPY_ACCESS_* value.
 CANOPY_EXPORT int canopy_account_sub_account_access(const canopy_account_t* account);
+// The root tenant's group sharing setting (0 on other accounts).
+CANOPY_EXPORT int canopy_account_group_sharing(const canopy_account_t* account);
 
 // Lists of accounts. canopy_accounts_at borrows: the handle it returns is
 // valid while the list lives; never destroy it.
@@ -1137,6 +1152,207 @@ CANOPY_EXPORT canopy_code_t canopy_access_who_can_as(canopy_db_t* db, uint64_t v
                                                      canopy_who_can_page_t** page,
                                                      char** errmsg);
 
+// ---- Groups (docs/model.md, "Groups") ---------------------------------
+//
+// Groups are owned by an account. An entity group holds entities of its
+// kind owned by that account; a user group, users created in it; an
+// account group, its direct sub-accounts. Reading a group needs group.read
+// on its owner (a group out of the viewer's sight is NOT_FOUND, worded as a
+// missing one); changing one needs group.write there. Members are named by
+// id: entity ids, user ids or account ids, as the group's kind says.
+
+// Group kinds (canopy::GroupKind).
+#define CANOPY_GROUP_DEVICE 1
+#define CANOPY_GROUP_ASSET 2
+#define CANOPY_GROUP_DASHBOARD 3
+#define CANOPY_GROUP_ENTITY_VIEW 4
+#define CANOPY_GROUP_USER 5
+#define CANOPY_GROUP_ACCOUNT 6
+
+// Per-item outcomes of a group members report
+// (canopy::GroupMemberItem::Outcome).
+#define CANOPY_MEMBER_DONE 0       // added / removed (or would have been)
+#define CANOPY_MEMBER_UNCHANGED 1  // already a member / not a member
+#define CANOPY_MEMBER_UNKNOWN 2    // no such member, or one out of the actor's sight
+#define CANOPY_MEMBER_DENIED 3     // not one the group may hold, or the actor may not
+#define CANOPY_MEMBER_DUPLICATE 4  // named twice in the batch
+
+// What canopy_group_create makes (canopy::GroupSpec), a builder. A new spec
+// is a CANOPY_GROUP_DEVICE group with no name and no owner (both must be
+// set).
+CANOPY_EXPORT canopy_group_spec_t* canopy_group_spec_create(void);
+CANOPY_EXPORT void canopy_group_spec_destroy(canopy_group_spec_t* spec);
+// A CANOPY_GROUP_* value.
+CANOPY_EXPORT canopy_code_t canopy_group_spec_set_kind(canopy_group_spec_t* spec, int kind,
+                                                       char** errmsg);
+// Unique among the owner's groups of that kind.
+CANOPY_EXPORT canopy_code_t canopy_group_spec_set_name(canopy_group_spec_t* spec, const char* name,
+                                                       char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_spec_set_owner(canopy_group_spec_t* spec, uint64_t owner,
+                                                        char** errmsg);
+
+// Creates the group `spec` describes and stores its id in *id (`id` may be
+// NULL). Needs group.write on the owner. Errors: INVALID_ARGUMENT (NULL db
+// or spec, a name unset or breaking the text rules), NOT_FOUND (owner unset
+// or unknown), ALREADY_EXISTS (a group of that kind and name in the owner),
+// PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_group_create(canopy_db_t* db, uint64_t actor,
+                                                const canopy_group_spec_t* spec, uint64_t* id,
+                                                char** errmsg);
+// Renames a group. Errors: INVALID_ARGUMENT (NULL db or name, text rules),
+// NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_group_rename(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                const char* name, char** errmsg);
+// Deletes the group, its member links and every grant it holds or that is
+// made onto it; the members themselves stay. Errors: NOT_FOUND,
+// PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_group_delete(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                char** errmsg);
+
+// Adds (removes) the `n` members of `members` to (from) the group, all or
+// nothing. Adding or removing users also needs user.invite (user.remove)
+// on the owner, and whoever adds a member hands it the group's grants: the
+// actor must hold what each grant gives there. When `report` is not NULL
+// it receives a new report (one item per id, in order) also when the call
+// fails for an item: NOT_FOUND when an id is unknown (or out of the
+// actor's sight), PERMISSION_DENIED when one is denied, INVALID_ARGUMENT
+// for a duplicate; nothing changes then. Other errors (NULL or empty
+// members, an unknown group) leave *report NULL.
+CANOPY_EXPORT canopy_code_t canopy_group_members_add(canopy_db_t* db, uint64_t actor, uint64_t id,
+                                                     const uint64_t* members, size_t n,
+                                                     canopy_group_members_report_t** report,
+                                                     char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_members_remove(canopy_db_t* db, uint64_t actor,
+                                                        uint64_t id, const uint64_t* members,
+                                                        size_t n,
+                                                        canopy_group_members_report_t** report,
+                                                        char** errmsg);
+
+// Group members reports (canopy::GroupMembersReport).
+CANOPY_EXPORT void canopy_group_members_report_destroy(canopy_group_members_report_t* report);
+// The number of items (one per id given).
+CANOPY_EXPORT size_t canopy_group_members_report_count(const canopy_group_members_report_t* report);
+// How many items had `outcome` (a CANOPY_MEMBER_* value).
+CANOPY_EXPORT size_t canopy_group_members_report_total(const canopy_group_members_report_t* report,
+                                                       int outcome);
+CANOPY_EXPORT uint64_t canopy_group_members_report_member(
+    const canopy_group_members_report_t* report, size_t i);
+// A CANOPY_MEMBER_* value; -1 for an index out of range.
+CANOPY_EXPORT int canopy_group_members_report_outcome(const canopy_group_members_report_t* report,
+                                                      size_t i);
+// Why, for unknown / denied / duplicate items; "" otherwise.
+CANOPY_EXPORT const char* canopy_group_members_report_message(
+    const canopy_group_members_report_t* report, size_t i);
+
+// Reads a group by id into a new handle freed with canopy_group_destroy.
+// Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_group_get(canopy_db_t* db, uint64_t id, canopy_group_t** group,
+                                             char** errmsg);
+// The groups of `owner`, by id. Errors: NOT_FOUND (owner).
+CANOPY_EXPORT canopy_code_t canopy_group_list(canopy_db_t* db, uint64_t owner,
+                                              canopy_groups_t** groups, char** errmsg);
+// The groups holding `member`: `kind` CANOPY_GROUP_USER names a user,
+// CANOPY_GROUP_ACCOUNT an account, any entity group kind an entity.
+// Errors: INVALID_ARGUMENT (kind), NOT_FOUND (member).
+CANOPY_EXPORT canopy_code_t canopy_group_list_by_member(canopy_db_t* db, int kind, uint64_t member,
+                                                        canopy_groups_t** groups, char** errmsg);
+// A page of the group's members by id: ids above `after` (0: from the
+// first), at most `limit` (1..100000). *members is a malloc'd array of
+// *count ids (NULL when there are none) freed with canopy_free; *next is
+// the `after` of the next page (0: this was the last; `next` may be NULL).
+// Errors: INVALID_ARGUMENT (limit, NULL members or count), NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_group_members_list(canopy_db_t* db, uint64_t id, uint64_t after,
+                                                      size_t limit, uint64_t** members,
+                                                      size_t* count, uint64_t* next,
+                                                      char** errmsg);
+
+// The same reads as `viewer` may know them (see "Reads as a viewer"):
+// groups on owners where the viewer lacks group.read are NOT_FOUND and
+// left out of lists.
+CANOPY_EXPORT canopy_code_t canopy_group_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
+                                                canopy_group_t** group, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_list_as(canopy_db_t* db, uint64_t viewer, uint64_t owner,
+                                                 canopy_groups_t** groups, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_list_by_member_as(canopy_db_t* db, uint64_t viewer,
+                                                           int kind, uint64_t member,
+                                                           canopy_groups_t** groups,
+                                                           char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_members_list_as(canopy_db_t* db, uint64_t viewer,
+                                                         uint64_t id, uint64_t after, size_t limit,
+                                                         uint64_t** members, size_t* count,
+                                                         uint64_t* next, char** errmsg);
+
+// Group handles: the fields of canopy::Group.
+CANOPY_EXPORT void canopy_group_destroy(canopy_group_t* group);
+CANOPY_EXPORT uint64_t canopy_group_id(const canopy_group_t* group);
+// A CANOPY_GROUP_* value.
+CANOPY_EXPORT int canopy_group_kind(const canopy_group_t* group);
+CANOPY_EXPORT const char* canopy_group_name(const canopy_group_t* group);
+CANOPY_EXPORT uint64_t canopy_group_owner(const canopy_group_t* group);
+// How many members it holds.
+CANOPY_EXPORT uint64_t canopy_group_size(const canopy_group_t* group);
+CANOPY_EXPORT int64_t canopy_group_created_us(const canopy_group_t* group);
+CANOPY_EXPORT int64_t canopy_group_updated_us(const canopy_group_t* group);
+
+// Lists of groups; canopy_groups_at borrows (valid while the list lives).
+CANOPY_EXPORT void canopy_groups_destroy(canopy_groups_t* groups);
+CANOPY_EXPORT size_t canopy_groups_count(const canopy_groups_t* groups);
+CANOPY_EXPORT const canopy_group_t* canopy_groups_at(const canopy_groups_t* groups, size_t i);
+
+// What canopy_group_grant gives (canopy::GroupGrant), a builder: a role
+// for every member of a user group, generic (target CANOPY_NO_ID: on the
+// user group's owner), on an entity group, or on an account group (with
+// branch, also on their sub-accounts). A new spec names no user group and
+// no role (both must be set), no target, branch off.
+CANOPY_EXPORT canopy_group_grant_spec_t* canopy_group_grant_spec_create(void);
+CANOPY_EXPORT void canopy_group_grant_spec_destroy(canopy_group_grant_spec_t* spec);
+CANOPY_EXPORT canopy_code_t canopy_group_grant_spec_set_user_group(canopy_group_grant_spec_t* spec,
+                                                                   uint64_t user_group,
+                                                                   char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_grant_spec_set_role(canopy_group_grant_spec_t* spec,
+                                                             uint64_t role, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_grant_spec_set_target(canopy_group_grant_spec_t* spec,
+                                                               uint64_t target, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_grant_spec_set_branch(canopy_group_grant_spec_t* spec,
+                                                               int on, char** errmsg);
+
+// Gives the grant `spec` describes. The target is owned by the user
+// group's owner or one of its ancestors; an ancestor's (sharing down)
+// needs the root tenant's group sharing on and group.share on the target's
+// owner. Always user.invite on the user group's owner, and the actor must
+// itself hold what the grant gives. Errors: INVALID_ARGUMENT (NULL db or
+// spec; not a user group; branch on an entity group), NOT_FOUND,
+// FAILED_PRECONDITION (upward or sideways, sharing off, a custom role of
+// another tenant), PERMISSION_DENIED, ALREADY_EXISTS.
+CANOPY_EXPORT canopy_code_t canopy_group_grant(canopy_db_t* db, uint64_t actor,
+                                               const canopy_group_grant_spec_t* spec,
+                                               char** errmsg);
+// Revokes the grant (user group, role, target; CANOPY_NO_ID for a generic
+// one). Needs user.invite on the user group's owner, and the actor must
+// hold what the grant gives. Errors: NOT_FOUND, PERMISSION_DENIED.
+CANOPY_EXPORT canopy_code_t canopy_group_revoke(canopy_db_t* db, uint64_t actor,
+                                                uint64_t user_group, uint64_t role,
+                                                uint64_t target, char** errmsg);
+// The grants a user group holds, or (any other group) those made onto it,
+// into a new list. Errors: NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_group_grant_list(canopy_db_t* db, uint64_t id,
+                                                    canopy_group_grants_t** grants, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_grant_list_as(canopy_db_t* db, uint64_t viewer,
+                                                       uint64_t id, canopy_group_grants_t** grants,
+                                                       char** errmsg);
+
+// Lists of group grants (canopy::GroupGrant), read by index.
+CANOPY_EXPORT void canopy_group_grants_destroy(canopy_group_grants_t* grants);
+CANOPY_EXPORT size_t canopy_group_grants_count(const canopy_group_grants_t* grants);
+CANOPY_EXPORT uint64_t canopy_group_grants_user_group(const canopy_group_grants_t* grants,
+                                                      size_t i);
+CANOPY_EXPORT uint64_t canopy_group_grants_role(const canopy_group_grants_t* grants, size_t i);
+// CANOPY_NO_ID for a generic grant.
+CANOPY_EXPORT uint64_t canopy_group_grants_target(const canopy_group_grants_t* grants, size_t i);
+CANOPY_EXPORT int canopy_group_grants_branch(const canopy_group_grants_t* grants, size_t i);
+CANOPY_EXPORT int64_t canopy_group_grants_created_us(const canopy_group_grants_t* grants,
+                                                     size_t i);
+
 // ---- Interchange and maintenance ---------------------------------------
 
 // Loads the JSON Lines file at `path` (docs/format.md, "Interchange") all
@@ -1164,6 +1380,9 @@ CANOPY_EXPORT uint64_t canopy_import_report_roles(const canopy_import_report_t* 
 CANOPY_EXPORT uint64_t canopy_import_report_users(const canopy_import_report_t* report);
 CANOPY_EXPORT uint64_t canopy_import_report_memberships(const canopy_import_report_t* report);
 CANOPY_EXPORT uint64_t canopy_import_report_entities(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_groups(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_group_members(const canopy_import_report_t* report);
+CANOPY_EXPORT uint64_t canopy_import_report_group_grants(const canopy_import_report_t* report);
 
 // Verifies every invariant of the stored database (see db.h). When
 // `problems` is not NULL it receives a new list of the problems found (at

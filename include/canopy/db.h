@@ -63,6 +63,9 @@ struct ImportReport {
   uint64_t users = 0;
   uint64_t memberships = 0;
   uint64_t entities = 0;
+  uint64_t groups = 0;
+  uint64_t group_members = 0;
+  uint64_t group_grants = 0;
 };
 
 class Db {
@@ -380,7 +383,8 @@ class Db {
                         ImportReport* report) = 0;
   // Writes the whole database in the same format (parents before children)
   // so that export -> import into an empty database gives the same keys,
-  // names, tree and access (ids are given out again, in file order).
+  // names, tree, groups and access (ids are given out again, in file
+  // order).
   // A regular file is written as PATH.tmp, synced and renamed into place
   // (never half-written); a symbolic link is followed and the file it
   // names replaced, never the link; a pipe or device is written in place;
@@ -390,7 +394,8 @@ class Db {
 
   // Verifies every invariant: labels and the tree, the visibility index
   // against the entity records, key indexes, counters recomputed from
-  // scratch, memberships and roles. Appends one line per problem to
+  // scratch, memberships, roles and groups (members, both directions of
+  // their links, sizes, grants). Appends one line per problem to
   // *problems (may be null; at most 1000 lines) and returns Corruption if
   // any was found. Online: it checks the state published when it starts
   // (catalog and snapshot of one revision) while mutations and queries go

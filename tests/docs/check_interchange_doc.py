@@ -131,10 +131,13 @@ if len(records) < 3:
              len(records))
 
 documented_types = {rtype for rtype, _ in records}
-entity_kinds = {kind for (rtype, kind) in records if kind}
+entity_kinds = {kind for (rtype, kind) in records if kind and rtype == "entity"}
 if entity_kinds and entity_kinds != set(facts("kinds")):
     problems.append("the grammar's entity kinds %s differ from the engine's %s" %
                     (sorted(entity_kinds), sorted(facts("kinds"))))
+if set(literals("group-kind")) != set(facts("group-kinds")):
+    problems.append("the grammar's group kinds %s differ from the engine's %s" %
+                    (sorted(literals("group-kind")), sorted(facts("group-kinds"))))
 if set(literals("access")) != set(facts("access")):
     problems.append("the grammar's access values %s differ from the engine's %s" %
                     (sorted(literals("access")), sorted(facts("access"))))
@@ -173,9 +176,19 @@ for line in open(sample, encoding="utf-8"):
 # ---- Probing ------------------------------------------------------------
 
 USERS = 2 * len(candidates) + 50  # a fresh member for every membership probe
+ENTITY_KINDS = ["device", "asset", "dashboard", "entity_view"]
+# What group records name: a group of every kind in `base`, and a member for
+# each (an entity of each kind, a user created in base, a sub-account).
 base = [
     {"type": "account", "key": "base", "name": "Base", "settings": {"sub_account_management": True}},
-] + [{"type": "user", "login": "member-%d" % i, "name": "M", "account": "base"} for i in range(USERS)]
+    {"type": "account", "key": "base-sub", "name": "Sub", "parent": "base"},
+    {"type": "user", "login": "grouped", "name": "G", "account": "base"},
+] + [{"type": "user", "login": "member-%d" % i, "name": "M", "account": "base"} for i in range(USERS)] + [
+    {"type": "entity", "kind": k, "key": "probe-" + k, "name": "E", "account": "base"}
+    for k in ENTITY_KINDS] + [
+    {"type": "group", "kind": k, "name": "probe-" + k, "account": "base"}
+    for k in ENTITY_KINDS + ["user", "account"]]
+GROUP_MEMBERS = dict({k: "probe-" + k for k in ENTITY_KINDS}, user="grouped", account="base-sub")
 counter = [0]
 
 
@@ -210,6 +223,12 @@ def template(rtype, kind):
             continue
         if f == "login":
             value = unique("login") if rtype == "user" else "member-%d" % next(members)
+        elif rtype == "group" and f == "name":
+            value = unique("group")
+        elif f == "group":
+            value = "probe-" + (kind or "user")  # a group_grant's is a user group
+        elif f == "member":
+            value = GROUP_MEMBERS[kind]
         elif f in VALUES:
             value = VALUES[f]()
         else:

@@ -57,8 +57,9 @@ std::unique_ptr<Db> OpenDb(const std::string& dir) {
   return db;
 }
 
-// One account, role, user, membership and entity of every kind, with every
-// optional field set, exported: the fields export writes, from the code.
+// One account, role, user, membership, entity of every kind and group of
+// every kind (with a member and every shape of grant), with every optional
+// field set, exported: the fields export writes, from the code.
 int ExportSample(const std::string& dir, const std::string& file) {
   std::unique_ptr<Db> db = OpenDb(dir);
   if (!db) return 1;
@@ -66,6 +67,7 @@ int ExportSample(const std::string& dir, const std::string& file) {
   AccountSpec root{.key = "root", .name = "Root", .attributes = {{"a", "1"}}};
   root.settings.sub_account_management = true;
   root.settings.sub_account_access = SubAccountAccess::kDefaultOn;
+  root.settings.group_sharing = true;
   auto tenant = db->CreateAccount(system, root);
   if (!tenant.ok()) return Fail("account", tenant.status());
   auto child = db->CreateAccount(
@@ -89,6 +91,35 @@ int ExportSample(const std::string& dir, const std::string& file) {
     if (kind == EntityKind::kDevice) e.unit_id = "unit-1";
     auto id = db->CreateEntity(system, e);
     if (!id.ok()) return Fail("entity", id.status());
+  }
+  auto grandchild = db->CreateAccount(system, {.key = "grandchild", .name = "G", .parent = *child});
+  if (!grandchild.ok()) return Fail("sub-sub-account", grandchild.status());
+  auto member = db->CreateUser(system, {"member@example", "Member", *child});
+  if (!member.ok()) return Fail("user", member.status());
+  GroupId user_group = kNoId, account_group = kNoId, shared = kNoId;
+  for (GroupKind kind : kAllGroupKinds) {
+    auto g = db->CreateGroup(system, {kind, std::string("g-") + GroupKindName(kind), *child});
+    if (!g.ok()) return Fail("group", g.status());
+    uint64_t m = *member;
+    if (kind == GroupKind::kAccount) {
+      m = *grandchild;
+      account_group = *g;
+    } else if (kind == GroupKind::kUser) {
+      user_group = *g;
+    } else {
+      m = db->FindEntity(*GroupEntityKind(kind), std::string("e-") + GroupKindName(kind))->id;
+    }
+    s = db->AddGroupMembers(system, *g, std::vector<uint64_t>{m}, nullptr);
+    if (!s.ok()) return Fail("group member", s);
+  }
+  auto up = db->CreateGroup(system, {GroupKind::kDevice, "shared", *tenant});
+  if (!up.ok()) return Fail("group", up.status());
+  shared = *up;
+  for (const GroupGrant& g : {GroupGrant{user_group, *role, kNoId, true},
+                              GroupGrant{user_group, *role, account_group, true},
+                              GroupGrant{user_group, *role, shared, false}}) {
+    s = db->GrantGroup(system, g);
+    if (!s.ok()) return Fail("group grant", s);
   }
   s = db->Export(file, nullptr, nullptr);
   if (!s.ok()) return Fail("export", s);
@@ -125,6 +156,10 @@ int main(int argc, char** argv) {
   }
   if (command == "kinds" && args.empty()) {
     for (EntityKind k : kAllEntityKinds) std::cout << EntityKindName(k) << "\n";
+    return 0;
+  }
+  if (command == "group-kinds" && args.empty()) {
+    for (GroupKind k : kAllGroupKinds) std::cout << GroupKindName(k) << "\n";
     return 0;
   }
   if (command == "access" && args.empty()) {

@@ -479,5 +479,212 @@ TEST(Integrity, ProgressAndCancellingInBothPasses) {
   EXPECT_EQ(s.code(), Code::kAborted) << s.ToString();
 }
 
+// ---- Groups ------------------------------------------------------------------
+
+// t (root) > s; devices d1 (s), d2 (t); asset a1 (s); users u (s), v (t).
+// Groups of s: device group "fleet" {d1}, user group "ops" {u}; of t:
+// account group "subs" {s}, user group "staff". ops holds viewer on fleet.
+struct GroupDamage {
+  std::unique_ptr<Db> db;
+  AccountId t, s;
+  EntityId d1, d2, a1;
+  UserId u, v;
+  GroupId fleet, ops, subs, staff;
+  RoleId viewer;
+
+  explicit GroupDamage(const std::string& path) : db(OpenDb(path)) {
+    t = MakeAccount(db.get(), "t");
+    s = MakeAccount(db.get(), "s", t);
+    d1 = MakeDevice(db.get(), "d1", s);
+    d2 = MakeDevice(db.get(), "d2", t);
+    a1 = *db->CreateEntity(Actor::System(),
+                           EntitySpec{.kind = EntityKind::kAsset, .key = "a1", .name = "A", .owner = s});
+    u = testing::MakeUser(db.get(), "u@s", s);
+    v = testing::MakeUser(db.get(), "v@t", t);
+    const auto roles = db->ListRoles(Actor::System(), kNoId);
+    EXPECT_OK(roles);
+    for (const Role& r : *roles) {
+      if (r.name == "viewer") viewer = r.id;
+    }
+    fleet = *db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "fleet", s});
+    ops = *db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kUser, "ops", s});
+    subs = *db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kAccount, "subs", t});
+    staff = *db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kUser, "staff", t});
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), fleet, std::vector<uint64_t>{d1}, nullptr));
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), ops, std::vector<uint64_t>{u}, nullptr));
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), subs, std::vector<uint64_t>{s}, nullptr));
+    EXPECT_OK(db->GrantGroup(Actor::System(), GroupGrant{ops, viewer, fleet, false}));
+    EXPECT_OK(db->CheckIntegrity(nullptr));
+  }
+  // Writes a member link behind the engine's back (both directions unless
+  // told otherwise), and the group's record with `size`.
+  void Link(GroupId g, GroupKind kind, uint64_t member, bool reverse = true) {
+    storage::GroupMemberRecord m;
+    m.group = g;
+    m.member = member;
+    m.kind = kind;
+    m.created_us = 1;
+    Put(db.get(), storage::kGroups, storage::GroupMemberKey(g, member), storage::EncodeGroupMember(m));
+    if (reverse) {
+      Put(db.get(), storage::kGroups,
+          storage::MemberGroupKey(storage::MemberClassOf(static_cast<uint8_t>(kind)), member, g), "");
+    }
+  }
+  void Resize(GroupId g, uint64_t size) {
+    std::string bytes;
+    ASSERT_OK(StoreOf(db.get())->Get(storage::kGroups, storage::GroupKey(g), &bytes));
+    Group rec;
+    ASSERT_OK(storage::DecodeGroup(bytes, &rec));
+    rec.size = size;
+    Put(db.get(), storage::kGroups, storage::GroupKey(g), storage::EncodeGroup(rec));
+  }
+  void GrantRaw(GroupId user_group, RoleId role, GroupId target, bool branch) {
+    GroupGrant x{user_group, role, target, branch, 1};
+    Put(db.get(), storage::kGroups, storage::GroupGrantKey(user_group, role, target),
+        storage::EncodeGroupGrant(x));
+  }
+};
+
+TEST(Integrity, EveryKindOfGroupDamageIsReported) {
+  struct Case {
+    std::string name;
+    std::function<void(GroupDamage&)> damage;
+    std::function<std::vector<std::string>(const GroupDamage&)> expected;
+  };
+  const std::vector<Case> cases = {
+      {"entity member missing",
+       [](GroupDamage& w) {
+         w.Link(w.fleet, GroupKind::kDevice, 999);
+         w.Resize(w.fleet, 2);
+       },
+       [](const GroupDamage&) { return std::vector<std::string>{"holds missing entity 999"}; }},
+      {"entity of another account",
+       [](GroupDamage& w) {
+         w.Link(w.fleet, GroupKind::kDevice, w.d2);
+         w.Resize(w.fleet, 2);
+       },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"device group " + Id(1) + " ('fleet') of account 's' holds device 'd2' of another account"};
+       }},
+      {"entity of another kind",
+       [](GroupDamage& w) {
+         w.Link(w.fleet, GroupKind::kDevice, w.a1);
+         w.Resize(w.fleet, 2);
+       },
+       [](const GroupDamage&) { return std::vector<std::string>{"holds asset 'a1'"}; }},
+      {"user created in another account",
+       [](GroupDamage& w) {
+         w.Link(w.ops, GroupKind::kUser, w.v);
+         w.Resize(w.ops, 2);
+       },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"holds user 'v@t', who was created in another account"};
+       }},
+      {"account not a direct sub-account",
+       [](GroupDamage& w) {
+         w.Link(w.subs, GroupKind::kAccount, w.t);
+         w.Resize(w.subs, 2);
+       },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{
+             "holds account 't', which is not one of its owner's direct sub-accounts"};
+       }},
+      {"user group member missing (the load refuses it)",
+       [](GroupDamage& w) {
+         w.Link(w.ops, GroupKind::kUser, 4242);
+         w.Resize(w.ops, 2);
+       },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"does not load", "holds missing user 4242"};
+       }},
+      {"member record of another kind",
+       [](GroupDamage& w) {
+         storage::GroupMemberRecord m;
+         m.kind = GroupKind::kAsset;
+         Put(w.db.get(), storage::kGroups, storage::GroupMemberKey(w.fleet, w.d1),
+             storage::EncodeGroupMember(m));
+       },
+       [](const GroupDamage& w) {
+         return std::vector<std::string>{"member " + Id(w.d1) +
+                                         " of device group 1 ('fleet') of account 's' is recorded "
+                                         "as of a asset group"};
+       }},
+      {"missing reverse link",
+       [](GroupDamage& w) {
+         Delete(w.db.get(), storage::kGroups,
+                storage::MemberGroupKey(storage::kMemberEntity, w.d1, w.fleet));
+       },
+       [](const GroupDamage& w) {
+         return std::vector<std::string>{"member " + Id(w.d1) + " of device group 1 ('fleet') "
+                                         "of account 's' lacks its reverse link",
+                                         "group member links (3) and reverse links (2) differ"};
+       }},
+      {"reverse link without its member",
+       [](GroupDamage& w) {
+         Put(w.db.get(), storage::kGroups,
+             storage::MemberGroupKey(storage::kMemberEntity, w.d2, w.fleet), "");
+       },
+       [](const GroupDamage& w) {
+         return std::vector<std::string>{"reverse link of member " + Id(w.d2) +
+                                         " to group 1 without its member entry"};
+       }},
+      {"size differs from the members",
+       [](GroupDamage& w) { w.Resize(w.fleet, 5); },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"device group 1 ('fleet') of account 's' records 5 "
+                                         "members but holds 1"};
+       }},
+      {"member of a group that does not exist",
+       [](GroupDamage& w) { w.Link(GroupId(777), GroupKind::kDevice, w.d1, false); },
+       [](const GroupDamage& w) {
+         return std::vector<std::string>{"member " + Id(w.d1) + " of group 777, which does not exist"};
+       }},
+      {"two groups of one name, beyond the sequence",
+       [](GroupDamage& w) {
+         Group g{GroupId(50), GroupKind::kDevice, "fleet", w.s, 0, 1, 1};
+         Put(w.db.get(), storage::kGroups, storage::GroupKey(50), storage::EncodeGroup(g));
+       },
+       [](const GroupDamage& w) {
+         return std::vector<std::string>{"group id 50 beyond the sequence",
+                                         "two device groups named 'fleet' in account " + Id(w.s)};
+       }},
+      {"grant of a missing role (the load refuses it)",
+       [](GroupDamage& w) { w.GrantRaw(w.ops, RoleId(9999), kNoId, false); },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"does not load",
+                                         "group grant of a missing user group or role"};
+       }},
+      {"grant onto a group below the user group's owner",
+       [](GroupDamage& w) { w.GrantRaw(w.staff, w.viewer, w.fleet, false); },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{
+             "grant of role 'viewer' to user group 4 ('staff') of account 't' onto device group 1 "
+             "('fleet') of account 's', which is neither its owner's nor one of its ancestors'"};
+       }},
+      {"branch onto an entity group",
+       [](GroupDamage& w) { w.GrantRaw(w.ops, w.viewer, w.fleet, true); },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"has branch, which only account groups take"};
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir dir;
+    GroupDamage w(dir.Sub("db"));
+    c.damage(w);
+    // Readers see the tampering from the next publication on (a reopen
+    // would refuse the cases the catalog's load refuses).
+    MakeAccount(w.db.get(), "published", w.t);
+    std::vector<std::string> problems;
+    Status s = w.db->CheckIntegrity(&problems);
+    EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+    std::string all;
+    for (const std::string& p : problems) all += p + "\n";
+    for (const std::string& want : c.expected(w)) {
+      EXPECT_NE(all.find(want), std::string::npos) << "missing \"" << want << "\" in:\n" << all;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace canopy

@@ -443,5 +443,315 @@ TEST(Interchange, LargeImportsGoThroughSstIngestion) {
   }
 }
 
+// ---- Groups --------------------------------------------------------------
+
+// A database with groups of every kind, members, grants of every shape
+// (generic, onto an entity group, onto an account group with branch, and
+// one shared down from the root tenant) and an id gap (a deleted group).
+struct GroupWorld {
+  AccountId acme, shop, north;
+  EntityId van, truck, crane;
+  UserId ann, bob;
+  GroupId fleet, cranes, ops, subs, shared;
+  RoleId viewer, manager;
+
+  explicit GroupWorld(Db* db) {
+    acme = testing::MakeAccount(db, "acme");
+    EXPECT_OK(db->UpdateAccount(Actor::System(), acme, AccountPatch{.group_sharing = true}));
+    shop = testing::MakeAccount(db, "shop", acme);
+    north = testing::MakeAccount(db, "north", shop);
+    van = testing::MakeDevice(db, "van", shop);
+    truck = testing::MakeDevice(db, "truck", shop);
+    crane = *db->CreateEntity(Actor::System(), EntitySpec{.kind = EntityKind::kAsset,
+                                                          .key = "crane",
+                                                          .name = "Crane",
+                                                          .owner = shop});
+    testing::MakeDevice(db, "hq-1", acme);
+    ann = testing::MakeUser(db, "ann@shop", shop);
+    bob = testing::MakeUser(db, "bob@shop", shop);
+    const auto roles = db->ListRoles(Actor::System(), kNoId);
+    EXPECT_OK(roles);
+    for (const Role& r : *roles) {
+      if (r.name == "viewer") viewer = r.id;
+      if (r.name == "device_manager") manager = r.id;
+    }
+    auto make = [&](GroupKind kind, const char* name, AccountId owner) {
+      auto g = db->CreateGroup(Actor::System(), GroupSpec{kind, name, owner});
+      EXPECT_OK(g);
+      return *g;
+    };
+    const GroupId gone = make(GroupKind::kDevice, "gone", shop);
+    fleet = make(GroupKind::kDevice, "fleet \"one\"", shop);
+    EXPECT_OK(db->DeleteGroup(Actor::System(), gone));
+    cranes = make(GroupKind::kAsset, "cranes", shop);
+    ops = make(GroupKind::kUser, "ops", shop);
+    subs = make(GroupKind::kAccount, "subs", shop);
+    shared = make(GroupKind::kDevice, "shared", acme);
+    const std::vector<uint64_t> vehicles = {van, truck}, assets = {crane}, users = {ann, bob},
+                                accounts = {north};
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), fleet, vehicles, nullptr));
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), cranes, assets, nullptr));
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), ops, users, nullptr));
+    EXPECT_OK(db->AddGroupMembers(Actor::System(), subs, accounts, nullptr));
+    EXPECT_OK(db->GrantGroup(Actor::System(), GroupGrant{ops, viewer, kNoId, true}));
+    EXPECT_OK(db->GrantGroup(Actor::System(), GroupGrant{ops, manager, fleet, false}));
+    EXPECT_OK(db->GrantGroup(Actor::System(), GroupGrant{ops, viewer, subs, true}));
+    EXPECT_OK(db->GrantGroup(Actor::System(), GroupGrant{ops, viewer, shared, false}));
+  }
+};
+
+// Everything the API says about the groups of `owners`: records, members,
+// grants, the groups of each member.
+std::string GroupsOf(Db* db, const std::vector<std::string>& owners) {
+  std::ostringstream out;
+  for (const std::string& key : owners) {
+    const AccountId owner = db->FindAccount(key)->id;
+    out << key << " sharing=" << db->GetAccount(owner)->settings.group_sharing << "\n";
+    const auto groups = db->GroupsOf(Actor::System(), owner);
+    EXPECT_OK(groups);
+    for (const Group& g : *groups) {
+      out << g.id << " " << GroupKindName(g.kind) << " " << g.name << " owner=" << g.owner
+          << " size=" << g.size << " " << g.created_us << "/" << g.updated_us << " members:";
+      GroupMembersPage page;
+      EXPECT_OK(db->GroupMembers(Actor::System(), g.id, 0, 1000, &page));
+      for (uint64_t m : page.members) out << " " << m;
+      out << " grants:";
+      const auto grants = db->GroupGrants(Actor::System(), g.id);
+      EXPECT_OK(grants);
+      for (const GroupGrant& x : *grants) {
+        out << " (" << x.user_group << "," << x.role << "," << x.target << "," << x.branch << ","
+            << x.created_us << ")";
+      }
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+TEST(Interchange, GroupsRoundTripExactly) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  GroupWorld w(db.get());
+  ImportReport counts;
+  ASSERT_OK(db->Export(dir.Sub("out1.jsonl"), nullptr, &counts));
+  EXPECT_EQ(counts.groups, 5u);
+  EXPECT_EQ(counts.group_members, 6u);
+  EXPECT_EQ(counts.group_grants, 4u);
+  const std::string text = Read(dir.Sub("out1.jsonl"));
+  EXPECT_NE(text.find(R"("settings":{"sub_account_management":true,"sub_account_access":"default_off","group_sharing":true})"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"({"type":"group","id":2,"kind":"device","name":"fleet \"one\"","account":"shop",)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"({"type":"group_member","account":"shop","kind":"device","group":"fleet \"one\"","member":"van",)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"({"type":"group_grant","account":"shop","group":"ops","role":"viewer","target_account":"acme","target_kind":"device","target":"shared","branch":false,)"),
+            std::string::npos) << text;
+
+  auto db2 = OpenDb(dir.Sub("db2"));
+  ImportReport report;
+  ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out1.jsonl"), ImportOptions(), &report));
+  EXPECT_EQ(report.groups, 5u);
+  EXPECT_EQ(report.group_members, 6u);
+  EXPECT_EQ(report.group_grants, 4u);
+  EXPECT_OK(db2->CheckIntegrity(nullptr));
+  // The same ids, names, sizes, members, grants and times.
+  EXPECT_EQ(GroupsOf(db.get(), {"acme", "shop", "north"}), GroupsOf(db2.get(), {"acme", "shop", "north"}));
+  EXPECT_EQ(db2->GetGroup(Actor::System(), w.fleet)->name, "fleet \"one\"");
+  ASSERT_OK(db2->Export(dir.Sub("out2.jsonl"), nullptr, nullptr));
+  EXPECT_EQ(text, Read(dir.Sub("out2.jsonl")));
+  // The grants work in the copy: ann sees the shared group's device.
+  auto hq = db2->FindEntity(EntityKind::kDevice, "hq-1");
+  ASSERT_OK(hq);
+  ASSERT_OK(db2->AddGroupMembers(Actor::System(), w.shared, std::vector<uint64_t>{hq->id}, nullptr));
+  EXPECT_TRUE(testing::Allowed(*db2, w.ann, "device.read", "hq-1"));
+  // A new group after the import takes the next id.
+  auto next = db2->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "later", w.shop});
+  ASSERT_OK(next);
+  EXPECT_EQ(*next, GroupId(w.shared.value() + 1));
+}
+
+// Members may name entities defined anywhere in the file: a few (looked up
+// one by one) and many (one merged pass over the staged keys), on the SST
+// path; a member of another account is refused by its line.
+TEST(Interchange, GroupMembersOfEntitiesInTheSameFile) {
+  TempDir dir;
+  std::string text = "{\"type\":\"account\",\"key\":\"t\",\"name\":\"T\"}\n"
+                     "{\"type\":\"account\",\"key\":\"u\",\"name\":\"U\",\"parent\":\"t\"}\n"
+                     "{\"type\":\"group\",\"kind\":\"device\",\"name\":\"few\",\"account\":\"t\"}\n"
+                     "{\"type\":\"group\",\"kind\":\"device\",\"name\":\"many\",\"account\":\"t\"}\n";
+  const int n = 40000;
+  for (int i = 0; i < n; ++i) {
+    text += "{\"type\":\"device\",\"key\":\"dev-" + std::to_string(i) +
+            "\",\"name\":\"Device\",\"account\":\"" + (i == 7 ? "u" : "t") + "\"}\n";
+  }
+  std::string members;
+  for (int i = 0; i < 3; ++i) {
+    members += "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"few\","
+               "\"member\":\"dev-" + std::to_string(i * 1000 + 1) + "\"}\n";
+  }
+  for (int i = 10000; i < 13000; ++i) {
+    members += "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"many\","
+               "\"member\":\"dev-" + std::to_string(i) + "\"}\n";
+  }
+  Write(dir.Sub("groups.jsonl"), text + members);
+  auto db = OpenDb(dir.Sub("db"));
+  ImportReport report;
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("groups.jsonl"), ImportOptions(), &report));
+  EXPECT_EQ(report.group_members, 3003u);
+  const AccountId t = db->FindAccount("t")->id;
+  auto groups = db->GroupsOf(Actor::System(), t);
+  ASSERT_OK(groups);
+  ASSERT_EQ(groups->size(), 2u);
+  EXPECT_EQ((*groups)[0].size, 3u);
+  EXPECT_EQ((*groups)[1].size, 3000u);
+  auto e = db->FindEntity(EntityKind::kDevice, "dev-12345");
+  auto of = db->GroupsOfMember(Actor::System(), GroupKind::kDevice, e->id);
+  ASSERT_OK(of);
+  ASSERT_EQ(of->size(), 1u);
+  EXPECT_EQ((*of)[0].name, "many");
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+
+  // dev-7 is u's: refused, naming the member's line; nothing is written.
+  const int bad_line = 4 + n + 1;
+  Write(dir.Sub("bad.jsonl"),
+        text + "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"few\","
+               "\"member\":\"dev-7\"}\n");
+  auto db2 = OpenDb(dir.Sub("db2"));
+  Status s = db2->Import(Actor::System(), dir.Sub("bad.jsonl"), ImportOptions(), nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("line " + std::to_string(bad_line) +
+                             ": device 'dev-7' is not owned by account 't', the group's owner"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_TRUE(db2->Roots().empty());
+  Write(dir.Sub("bad.jsonl"),
+        text + "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"few\","
+               "\"member\":\"dev-x\"}\n");
+  s = db2->Import(Actor::System(), dir.Sub("bad.jsonl"), ImportOptions(), nullptr);
+  EXPECT_NE(s.message().find("line " + std::to_string(bad_line) +
+                             ": device 'dev-x' is not an entity defined in the file or in the "
+                             "database"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_TRUE(db2->Roots().empty());
+}
+
+TEST(Interchange, BadGroupLinesAreNamedAndNothingIsWritten) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId acme = testing::MakeAccount(db.get(), "acme");
+  const AccountId shop = testing::MakeAccount(db.get(), "shop", acme);
+  testing::MakeAccount(db.get(), "globex");
+  const EntityId d_shop = testing::MakeDevice(db.get(), "d-shop", shop);
+  testing::MakeDevice(db.get(), "d-acme", acme);
+  testing::MakeUser(db.get(), "u@shop", shop);
+  testing::MakeUser(db.get(), "u@acme", acme);
+  const GroupId fleet = *db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "fleet", shop});
+  ASSERT_OK(db->AddGroupMembers(Actor::System(), fleet, std::vector<uint64_t>{d_shop}, nullptr));
+  ASSERT_OK(db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kUser, "ops", shop}));
+  ASSERT_OK(db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "hq", acme}));
+  ASSERT_OK(db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kUser, "staff", acme}));
+  ASSERT_OK(db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kAccount, "subs", acme}));
+  const auto before = DumpAll(db.get());
+  const std::string g = R"({"type":"group",)";
+  const std::string m = R"({"type":"group_member",)";
+  const std::string a = R"({"type":"group_grant",)";
+  struct Case {
+    std::string text;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      // group
+      {g + R"("kind":"gizmo","name":"x","account":"shop"})", "line 1: unknown group kind 'gizmo'"},
+      {g + R"("kind":"device","account":"shop"})", "line 1: missing field 'name'"},
+      {g + R"("kind":"device","name":"","account":"shop"})", "group name is empty"},
+      {g + R"("kind":"device","name":"x","account":"nope"})",
+       "account 'nope' is not an account defined earlier"},
+      {g + R"("kind":"device","name":"fleet","account":"shop"})",
+       "line 1: device group 'fleet' already exists in account 'shop'"},
+      {g + R"("kind":"user","name":"n","account":"shop"})" "\n" + g +
+           R"("kind":"user","name":"n","account":"shop"})",
+       "line 2: user group 'n' already exists in account 'shop'"},
+      {g + R"("kind":"device","name":"x","account":"shop","id":3})",
+       "line 1: group id 3 is not above 5"},
+      {g + R"("kind":"device","name":"x","account":"shop","colour":"red"})",
+       "unknown field 'colour' in group record"},
+      {g + R"("kind":"device","name":"x","account":"shop","created_us":-1})", "created_us"},
+      // group_member
+      {m + R"("account":"shop","kind":"device","group":"nope","member":"d-shop"})",
+       "line 1: device group 'nope' of account 'shop' is not a group defined earlier"},
+      {m + R"("account":"shop","kind":"device","group":"fleet","member":"d-acme"})",
+       "device 'd-acme' is not owned by account 'shop', the group's owner"},
+      {m + R"("account":"shop","kind":"device","group":"fleet","member":"d-shop"})",
+       "device 'd-shop' is already a member of device group 'fleet'"},
+      {m + R"("account":"shop","kind":"device","group":"fleet","member":"ghost"})",
+       "line 1: device 'ghost' is not an entity defined in the file or in the database"},
+      {m + R"("account":"shop","kind":"user","group":"ops","member":"u@acme"})",
+       "user 'u@acme' was not created in account 'shop', the group's owner"},
+      {m + R"("account":"shop","kind":"user","group":"ops","member":"u@shop"})" "\n" + m +
+           R"("account":"shop","kind":"user","group":"ops","member":"u@shop"})",
+       "line 2: user 'u@shop' is already a member of user group 'ops'"},
+      {m + R"("account":"shop","kind":"user","group":"ops","member":"nobody"})",
+       "login 'nobody' is not a user defined earlier"},
+      {m + R"("account":"acme","kind":"account","group":"subs","member":"globex"})",
+       "account 'globex' is not a direct sub-account of account 'acme', the group's owner"},
+      {m + R"("account":"shop","kind":"device","group":"fleet"})", "missing field 'member'"},
+      // group_grant
+      {a + R"("account":"shop","group":"fleet","role":"viewer"})",
+       "user group 'fleet' of account 'shop' is not a group defined earlier"},
+      {a + R"("account":"shop","group":"ops","role":"nope"})",
+       "role 'nope' is neither built in nor a role of the tenant of account 'shop'"},
+      {a + R"("account":"shop","group":"ops","role":"viewer","target_kind":"user","target":"ops"})",
+       "a role is granted on an entity or account group, not on user group 'ops'"},
+      {a + R"("account":"shop","group":"ops","role":"viewer","target_kind":"device","target":"fleet","branch":true})",
+       "branch applies to account groups; device group 'fleet' holds entities"},
+      {a + R"("account":"acme","group":"staff","role":"viewer","target_account":"shop","target_kind":"device","target":"fleet"})",
+       "cannot be granted to user group 'staff' of account 'acme': a group is shared only down"},
+      {a + R"("account":"shop","group":"ops","role":"viewer","target_account":"acme","target_kind":"device","target":"hq"})",
+       "group sharing is off in root tenant 'acme': device group 'hq' of account 'acme' cannot be "
+       "shared down to account 'shop'"},
+      {a + R"("account":"shop","group":"ops","role":"viewer"})" "\n" + a +
+           R"("account":"shop","group":"ops","role":"viewer","branch":true})",
+       "line 2: user group 'ops' already has role viewer"},
+      {a + R"("account":"shop","group":"ops","role":"viewer","target":"fleet"})",
+       "missing field 'target_kind'"},
+      {a + R"("account":"shop","group":"ops","role":"viewer","target_kind":"device"})",
+       "field 'target_kind' is given without 'target'"},
+      // the root tenant's setting
+      {R"({"type":"account","key":"sub","name":"S","parent":"acme","settings":{"group_sharing":true}})",
+       "settings.group_sharing is a root tenant's setting; account 'sub' has a parent"},
+      {R"({"type":"account","key":"t2","name":"T","settings":{"group_sharing":1}})",
+       "field 'group_sharing' must be true or false"},
+  };
+  for (const auto& c : cases) {
+    Write(dir.Sub("bad.jsonl"), c.text + "\n");
+    Status s = db->Import(Actor::System(), dir.Sub("bad.jsonl"), ImportOptions(), nullptr);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.text;
+    EXPECT_NE(s.message().find(c.message), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("nothing was imported"), std::string::npos) << s.ToString();
+    EXPECT_EQ(before, DumpAll(db.get())) << c.text;
+  }
+  // The good ones: into existing groups, a grant, sharing on a new tenant.
+  Write(dir.Sub("ok.jsonl"),
+        m + R"("account":"shop","kind":"user","group":"ops","member":"u@shop"})" "\n" + a +
+            R"("account":"shop","group":"ops","role":"viewer","target_kind":"device","target":"fleet"})" "\n"
+            R"({"type":"account","key":"t3","name":"T","settings":{"group_sharing":true}})" "\n" + g +
+            R"("kind":"device","name":"x","account":"shop","id":9})" "\n" + g +
+            R"("kind":"device","name":"y","account":"shop"})" "\n");
+  ImportReport report;
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("ok.jsonl"), ImportOptions(), &report));
+  EXPECT_EQ(report.groups, 2u);
+  EXPECT_EQ(report.group_members, 1u);
+  EXPECT_EQ(report.group_grants, 1u);
+  EXPECT_TRUE(db->FindAccount("t3")->settings.group_sharing);
+  auto groups = db->GroupsOf(Actor::System(), shop);
+  ASSERT_OK(groups);
+  EXPECT_EQ(groups->back().id, GroupId(10));
+  EXPECT_EQ(groups->back().name, "y");
+  EXPECT_EQ(db->GetGroup(Actor::System(), GroupId(9))->name, "x");
+  EXPECT_EQ(db->GroupGrants(Actor::System(), fleet)->size(), 1u);
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+}
+
 }  // namespace
 }  // namespace canopy

@@ -360,12 +360,14 @@ class Db:
     # ---- Accounts ----------------------------------------------------------
 
     def create_account(self, actor, key, name, parent=None, *, attributes=None,
-                       sub_account_management=False, sub_account_access="default_off"):
+                       sub_account_management=False, sub_account_access="default_off",
+                       group_sharing=False):
         """Creates an account under ``parent`` (None: a root tenant, system
         actor only) and returns its id.
 
         Needs account.create on the parent and the parent's sub-account
-        management on (unless the actor is the system).
+        management on (unless the actor is the system). ``group_sharing``
+        (root tenants: may groups be shared down) is the system actor's.
 
         Raises:
             AlreadyExists: the key is taken.
@@ -386,6 +388,8 @@ class Db:
                     (lib.canopy_account_spec_set_sub_account_management,
                      cv.flag(sub_account_management, "sub_account_management")),
                     (lib.canopy_account_spec_set_sub_account_access, access),
+                    (lib.canopy_account_spec_set_group_sharing,
+                     cv.flag(group_sharing, "group_sharing")),
                 ]) as spec:
             cv.call(lib.canopy_account_create, self._h(), cv.actor(actor), spec,
                     ctypes.byref(out))
@@ -419,12 +423,14 @@ class Db:
             return _account(out)
 
     def update_account(self, actor, account_id, *, name=None, attributes=None,
-                       sub_account_management=None, sub_account_access=None):
+                       sub_account_management=None, sub_account_access=None,
+                       group_sharing=None):
         """Changes the given fields in one atomic write (None keeps one);
         ``attributes`` replaces the whole map. Needs account.update for the
         name and attributes, and for the settings what
         :meth:`set_sub_account_management` and :meth:`set_sub_account_access`
-        need."""
+        need; ``group_sharing`` only the system actor switches, on a root
+        tenant."""
         access = None
         if sub_account_access is not None:
             access, _ = model.parse_enum(model.SubAccountAccess, sub_account_access,
@@ -432,12 +438,16 @@ class Db:
         management = None
         if sub_account_management is not None:
             management = cv.flag(sub_account_management, "sub_account_management")
+        sharing = None
+        if group_sharing is not None:
+            sharing = cv.flag(group_sharing, "group_sharing")
         with cv.attributes(attributes) as attrs, cv.builder(
                 lib.canopy_account_patch_create, lib.canopy_account_patch_destroy, [
                     (lib.canopy_account_patch_set_name, cv.text(name, "name", optional=True)),
                     (lib.canopy_account_patch_set_attributes, attrs),
                     (lib.canopy_account_patch_set_sub_account_management, management),
                     (lib.canopy_account_patch_set_sub_account_access, access),
+                    (lib.canopy_account_patch_set_group_sharing, sharing),
                 ]) as patch:
             cv.call(lib.canopy_account_update, self._h(), cv.actor(actor),
                     cv.ident(account_id, "account_id"), patch)
@@ -783,6 +793,172 @@ class Db:
             cv.call(fn, self._h(), *pre, cv.ident(tenant, "tenant", optional=True),
                     ctypes.byref(out))
             return [_role(lib.canopy_roles_at(out, i)) for i in range(lib.canopy_roles_count(out))]
+
+    # ---- Groups ------------------------------------------------------------------
+    # docs/model.md, "Groups". Reading a group needs group.read on its owner
+    # (a group out of the viewer's sight is NotFound, as a missing one);
+    # changing one needs group.write there. Members are ids: entity, user or
+    # account ids as the group's kind says.
+
+    def create_group(self, actor, kind, name, owner):
+        """Creates a group of ``kind`` (a :class:`GroupKind` or its name)
+        owned by ``owner``; returns its id.
+
+        Raises:
+            AlreadyExists: a group of that kind and name in the owner.
+            NotFound: the owner. InvalidArgument, PermissionDenied.
+        """
+        k, _ = model.parse_enum(model.GroupKind, kind, "kind")
+        out = ctypes.c_uint64()
+        with cv.builder(lib.canopy_group_spec_create, lib.canopy_group_spec_destroy, [
+                (lib.canopy_group_spec_set_kind, k),
+                (lib.canopy_group_spec_set_name, cv.text(name, "name")),
+                (lib.canopy_group_spec_set_owner, cv.ident(owner, "owner")),
+        ]) as spec:
+            cv.call(lib.canopy_group_create, self._h(), cv.actor(actor), spec,
+                    ctypes.byref(out))
+        return out.value
+
+    def rename_group(self, actor, group_id, name):
+        """Renames a group. Raises AlreadyExists for a taken name."""
+        cv.call(lib.canopy_group_rename, self._h(), cv.actor(actor),
+                cv.ident(group_id, "group_id"), cv.text(name, "name"))
+
+    def delete_group(self, actor, group_id):
+        """Deletes a group with its member links and its grants (the members
+        stay)."""
+        cv.call(lib.canopy_group_delete, self._h(), cv.actor(actor),
+                cv.ident(group_id, "group_id"))
+
+    def add_group_members(self, actor, group_id, members):
+        """Adds the ids of ``members`` to the group, all or nothing, and
+        returns the :class:`GroupMembersReport`.
+
+        When an item fails the whole batch is refused: the error raised
+        (NotFound for an unknown id, PermissionDenied for a denied one,
+        InvalidArgument for a duplicate) carries the report as ``.report``.
+        """
+        return self._members(lib.canopy_group_members_add, actor, group_id, members)
+
+    def remove_group_members(self, actor, group_id, members):
+        """Removes the ids of ``members`` from the group, as
+        :meth:`add_group_members` adds them."""
+        return self._members(lib.canopy_group_members_remove, actor, group_id, members)
+
+    def _members(self, fn, actor, group_id, members):
+        if isinstance(members, (str, bytes)) or not hasattr(members, "__iter__"):
+            raise TypeError("members must be a list of int ids, not %s" %
+                            type(members).__name__)
+        ids = [cv.ident(m, "members[%d]" % n) for n, m in enumerate(members)]
+        array = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
+        with cv.handle_out(lib.canopy_group_members_report_destroy) as out:
+            try:
+                cv.call(fn, self._h(), cv.actor(actor), cv.ident(group_id, "group_id"), array,
+                        len(ids), ctypes.byref(out))
+            except errors.CanopyError as e:
+                e.report = _group_report(out) if out.value else None
+                raise
+            return _group_report(out)
+
+    def get_group(self, group_id, *, viewer=None):
+        """The group with that id (as ``viewer`` may see it). Raises
+        NotFound."""
+        fn, pre = self._viewed(lib.canopy_group_get, lib.canopy_group_get_as, viewer)
+        with cv.handle_out(lib.canopy_group_destroy) as out:
+            cv.call(fn, self._h(), *pre, cv.ident(group_id, "group_id"), ctypes.byref(out))
+            return _group(out)
+
+    def groups_of(self, owner, *, viewer=None):
+        """The groups ``owner`` owns (that ``viewer`` sees), by id."""
+        fn, pre = self._viewed(lib.canopy_group_list, lib.canopy_group_list_as, viewer)
+        return self._groups(fn, *pre, cv.ident(owner, "owner"))
+
+    def groups_of_member(self, kind, member, *, viewer=None):
+        """The groups (that ``viewer`` sees) holding ``member``: ``kind``
+        "user" names a user, "account" an account, an entity kind an
+        entity."""
+        k, _ = model.parse_enum(model.GroupKind, kind, "kind")
+        fn, pre = self._viewed(lib.canopy_group_list_by_member,
+                               lib.canopy_group_list_by_member_as, viewer)
+        return self._groups(fn, *pre, k, cv.ident(member, "member"))
+
+    def _groups(self, fn, *args):
+        with cv.handle_out(lib.canopy_groups_destroy) as out:
+            cv.call(fn, self._h(), *args, ctypes.byref(out))
+            return [_group(lib.canopy_groups_at(out, i))
+                    for i in range(lib.canopy_groups_count(out))]
+
+    def group_members_page(self, group_id, *, after=None, limit=1000, viewer=None):
+        """A :class:`GroupMembersPage` of the group's member ids above
+        ``after`` (None: from the first), at most ``limit`` (1..100000)."""
+        fn, pre = self._viewed(lib.canopy_group_members_list, lib.canopy_group_members_list_as,
+                               viewer)
+        ids = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        nxt = ctypes.c_uint64()
+        cv.call(fn, self._h(), *pre, cv.ident(group_id, "group_id"),
+                cv.ident(after, "after", optional=True), cv.count(limit, "limit"),
+                ctypes.byref(ids), ctypes.byref(n), ctypes.byref(nxt))
+        members = []
+        if ids.value:
+            try:
+                array = ctypes.cast(ids, ctypes.POINTER(ctypes.c_uint64))
+                members = [array[i] for i in range(n.value)]
+            finally:
+                lib.canopy_free(ids)
+        return model.GroupMembersPage(members=members, next=cv.optional_id(nxt.value))
+
+    def group_members(self, group_id, *, page_size=1000, viewer=None):
+        """Every member id of the group, in id order, read page by page."""
+        after = None
+        while True:
+            page = self.group_members_page(group_id, after=after, limit=page_size,
+                                           viewer=viewer)
+            yield from page.members
+            if page.next is None:
+                return
+            after = page.next
+
+    def grant_group(self, actor, user_group, role, target=None, *, branch=False):
+        """Gives ``role`` to every member of ``user_group``: generic
+        (``target`` None), on an entity group or on an account group
+        (``branch``: also their sub-accounts). See docs/model.md, "Groups",
+        for what it needs.
+
+        Raises:
+            NotFound, InvalidArgument, PermissionDenied, AlreadyExists,
+            FailedPrecondition (shared upward or sideways, sharing off, a
+            custom role of another tenant).
+        """
+        with cv.builder(lib.canopy_group_grant_spec_create, lib.canopy_group_grant_spec_destroy, [
+                (lib.canopy_group_grant_spec_set_user_group, cv.ident(user_group, "user_group")),
+                (lib.canopy_group_grant_spec_set_role, cv.ident(role, "role")),
+                (lib.canopy_group_grant_spec_set_target,
+                 cv.ident(target, "target", optional=True)),
+                (lib.canopy_group_grant_spec_set_branch, cv.flag(branch, "branch")),
+        ]) as spec:
+            cv.call(lib.canopy_group_grant, self._h(), cv.actor(actor), spec)
+
+    def revoke_group(self, actor, user_group, role, target=None):
+        """Revokes a grant (``target`` None: the generic one)."""
+        cv.call(lib.canopy_group_revoke, self._h(), cv.actor(actor),
+                cv.ident(user_group, "user_group"), cv.ident(role, "role"),
+                cv.ident(target, "target", optional=True))
+
+    def group_grants(self, group_id, *, viewer=None):
+        """The :class:`GroupGrant` list a user group holds, or (any other
+        group) those made onto it."""
+        fn, pre = self._viewed(lib.canopy_group_grant_list, lib.canopy_group_grant_list_as,
+                               viewer)
+        with cv.handle_out(lib.canopy_group_grants_destroy) as out:
+            cv.call(fn, self._h(), *pre, cv.ident(group_id, "group_id"), ctypes.byref(out))
+            return [model.GroupGrant(
+                user_group=lib.canopy_group_grants_user_group(out, i),
+                role=lib.canopy_group_grants_role(out, i),
+                target=cv.optional_id(lib.canopy_group_grants_target(out, i)),
+                branch=bool(lib.canopy_group_grants_branch(out, i)),
+                created_us=lib.canopy_group_grants_created_us(out, i))
+                for i in range(lib.canopy_group_grants_count(out))]
 
     # ---- Visibility queries -----------------------------------------------------
 
@@ -1373,7 +1549,8 @@ def _account(h):
         updated_us=lib.canopy_account_updated_us(h),
         attributes=cv.attributes_of(lib.canopy_account_attributes(h)),
         sub_account_management=bool(lib.canopy_account_sub_account_management(h)),
-        sub_account_access=model.SubAccountAccess(lib.canopy_account_sub_account_access(h)))
+        sub_account_access=model.SubAccountAccess(lib.canopy_account_sub_account_access(h)),
+        group_sharing=bool(lib.canopy_account_group_sharing(h)))
 
 
 def _user(h):
@@ -1414,6 +1591,32 @@ def _report(h):
         duplicate=lib.canopy_reassign_report_total(h, model.Outcome.DUPLICATE))
 
 
+def _group(h):
+    return model.Group(
+        id=lib.canopy_group_id(h),
+        kind=model.GroupKind(lib.canopy_group_kind(h)),
+        name=cv.string(lib.canopy_group_name(h)),
+        owner=lib.canopy_group_owner(h),
+        size=lib.canopy_group_size(h),
+        created_us=lib.canopy_group_created_us(h),
+        updated_us=lib.canopy_group_updated_us(h))
+
+
+def _group_report(h):
+    items = [model.GroupMemberItem(
+        member=lib.canopy_group_members_report_member(h, i),
+        outcome=model.MemberOutcome(lib.canopy_group_members_report_outcome(h, i)),
+        message=cv.string(lib.canopy_group_members_report_message(h, i)))
+        for i in range(lib.canopy_group_members_report_count(h))]
+    return model.GroupMembersReport(
+        items=items,
+        done=lib.canopy_group_members_report_total(h, model.MemberOutcome.DONE),
+        unchanged=lib.canopy_group_members_report_total(h, model.MemberOutcome.UNCHANGED),
+        unknown=lib.canopy_group_members_report_total(h, model.MemberOutcome.UNKNOWN),
+        denied=lib.canopy_group_members_report_total(h, model.MemberOutcome.DENIED),
+        duplicate=lib.canopy_group_members_report_total(h, model.MemberOutcome.DUPLICATE))
+
+
 def _import_report(h):
     return model.ImportReport(
         lines=lib.canopy_import_report_lines(h),
@@ -1421,7 +1624,10 @@ def _import_report(h):
         roles=lib.canopy_import_report_roles(h),
         users=lib.canopy_import_report_users(h),
         memberships=lib.canopy_import_report_memberships(h),
-        entities=lib.canopy_import_report_entities(h))
+        entities=lib.canopy_import_report_entities(h),
+        groups=lib.canopy_import_report_groups(h),
+        group_members=lib.canopy_import_report_group_members(h),
+        group_grants=lib.canopy_import_report_group_grants(h))
 
 
 def _json_or_none(raw):

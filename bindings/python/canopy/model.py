@@ -54,6 +54,29 @@ class Outcome(enum.IntEnum):
     DUPLICATE = 4  #: named twice in the batch
 
 
+class GroupKind(enum.IntEnum):
+    """What a group holds (``CANOPY_GROUP_*``): entities of one kind owned
+    by the group's owner, users created in it, or its direct sub-accounts."""
+
+    DEVICE = 1
+    ASSET = 2
+    DASHBOARD = 3
+    ENTITY_VIEW = 4
+    USER = 5
+    ACCOUNT = 6
+
+
+class MemberOutcome(enum.IntEnum):
+    """What happened to one item of a group member batch
+    (``CANOPY_MEMBER_*``)."""
+
+    DONE = 0  #: added / removed (or would have been, had the batch passed)
+    UNCHANGED = 1  #: already a member / not a member
+    UNKNOWN = 2  #: no such member, or one out of the actor's sight
+    DENIED = 3  #: not one the group may hold, or the actor may not
+    DUPLICATE = 4  #: named twice in the batch
+
+
 class TableSort(enum.IntEnum):
     """Sort orders of the "All accounts" table (``CANOPY_SORT_*``)."""
 
@@ -80,6 +103,7 @@ class Account:
     attributes: Dict[str, str]
     sub_account_management: bool
     sub_account_access: SubAccountAccess
+    group_sharing: bool = False  #: root tenants: may groups be shared down?
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,6 +299,9 @@ class ImportReport:
     users: int
     memberships: int
     entities: int
+    groups: int = 0
+    group_members: int = 0
+    group_grants: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,6 +353,62 @@ class ApplyReport:
     applied: int  #: entries applied
     skipped: int  #: entries already applied (identical), skipped
     revision: int  #: the database's revision afterwards
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """A group of entities, users or accounts, owned by an account."""
+
+    id: int
+    kind: GroupKind
+    name: str
+    owner: int
+    size: int  #: how many members it holds
+    created_us: int
+    updated_us: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupMemberItem:
+    """One item of a group member batch, in the order the ids were given."""
+
+    member: int
+    outcome: MemberOutcome
+    message: str  #: why, for unknown / denied / duplicate items
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupMembersReport:
+    """The per-item report of :meth:`canopy.Db.add_group_members` and
+    :meth:`canopy.Db.remove_group_members`."""
+
+    items: List[GroupMemberItem]
+    done: int
+    unchanged: int
+    unknown: int
+    denied: int
+    duplicate: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupMembersPage:
+    """A page of a group's member ids, in id order."""
+
+    members: List[int]
+    next: Optional[int]  #: the ``after`` of the next page; None after the last
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupGrant:
+    """A role given to every member of a user group: generic (``target``
+    None: on the user group's owner), on an entity group, or on an account
+    group."""
+
+    user_group: int
+    role: int
+    target: Optional[int]
+    branch: bool
+    created_us: int
 
 
 def parse_enum(enum_type, value, what) -> Tuple[int, str]:

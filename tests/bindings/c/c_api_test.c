@@ -2209,6 +2209,9 @@ static void TestInterchange(World* w) {
   canopy_import_report_destroy(counts);
   canopy_import_report_destroy(NULL);
   CHECK(canopy_import_report_lines(NULL) == 0);
+  CHECK(canopy_import_report_groups(NULL) == 0);
+  CHECK(canopy_import_report_group_members(NULL) == 0);
+  CHECK(canopy_import_report_group_grants(NULL) == 0);
   CHECK(AccountOwnerOf(copy, "dev-a11") == AccountId(copy, "acme-a"));
   canopy_strings_t* problems = NULL;
   OK(canopy_db_check_integrity(copy, CountProgress, &progress, &problems, &err));
@@ -2257,6 +2260,430 @@ static void TestInterchange(World* w) {
 }
 
 // Every accessor copes with a NULL handle.
+// Groups (c.h, "Groups") in a database of their own: builders, every call
+// with its refusals (which change nothing), the member report, grants and
+// the viewer forms.
+static canopy_code_t CreateGroup(canopy_db_t* db, uint64_t actor, int kind, const char* name,
+                                 uint64_t owner, uint64_t* id, char** errmsg) {
+  canopy_group_spec_t* spec = canopy_group_spec_create();
+  CHECK(spec != NULL);
+  canopy_code_t code = canopy_group_spec_set_kind(spec, kind, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_spec_set_name(spec, name, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_spec_set_owner(spec, owner, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_create(db, actor, spec, id, errmsg);
+  canopy_group_spec_destroy(spec);
+  return code;
+}
+
+static canopy_code_t Grant(canopy_db_t* db, uint64_t actor, uint64_t user_group, uint64_t role,
+                           uint64_t target, int branch, char** errmsg) {
+  canopy_group_grant_spec_t* spec = canopy_group_grant_spec_create();
+  CHECK(spec != NULL);
+  canopy_code_t code = canopy_group_grant_spec_set_user_group(spec, user_group, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_grant_spec_set_role(spec, role, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_grant_spec_set_target(spec, target, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_grant_spec_set_branch(spec, branch, errmsg);
+  if (code == CANOPY_OK) code = canopy_group_grant(db, actor, spec, errmsg);
+  canopy_group_grant_spec_destroy(spec);
+  return code;
+}
+
+static uint64_t GroupSize(canopy_db_t* db, uint64_t id) {
+  canopy_group_t* g = NULL;
+  OK(canopy_group_get(db, id, &g, &err));
+  uint64_t n = canopy_group_size(g);
+  canopy_group_destroy(g);
+  return n;
+}
+
+static void TestGroups(void) {
+  phase = "groups";
+  char path[512];
+  Path(path, sizeof path, "groups-db");
+  canopy_options_t* options = canopy_options_create();
+  OK(canopy_options_set_create_if_missing(options, 1, &err));
+  canopy_db_t* db = NULL;
+  OK(canopy_db_open(options, path, &db, &err));
+  canopy_options_destroy(options);
+
+  // acme (root, group sharing on) > shop; globex (root). Devices d1, d2 of
+  // shop, hq of acme; users ann (shop, account_admin there) and out
+  // (globex, account_admin there).
+  canopy_account_spec_t* aspec = canopy_account_spec_create();
+  OK(canopy_account_spec_set_key(aspec, "acme", &err));
+  OK(canopy_account_spec_set_name(aspec, "ACME", &err));
+  OK(canopy_account_spec_set_sub_account_management(aspec, 1, &err));
+  OK(canopy_account_spec_set_group_sharing(aspec, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_account_spec_set_group_sharing(NULL, 1, &err));
+  uint64_t acme = 0, shop = 0, globex = 0;
+  OK(canopy_account_create(db, CANOPY_SYSTEM_ACTOR, aspec, &acme, &err));
+  canopy_account_spec_destroy(aspec);
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "shop", "Shop", acme, NULL, 0,
+                   CANOPY_ACCESS_DEFAULT_OFF, &shop, &err));
+  OK(CreateAccount(db, CANOPY_SYSTEM_ACTOR, "globex", "Globex", CANOPY_NO_ID, NULL, 0,
+                   CANOPY_ACCESS_DEFAULT_OFF, &globex, &err));
+  canopy_account_t* acc = NULL;
+  OK(canopy_account_get(db, acme, &acc, &err));
+  CHECK(canopy_account_group_sharing(acc) == 1);
+  canopy_account_destroy(acc);
+  OK(canopy_account_get(db, globex, &acc, &err));
+  CHECK(canopy_account_group_sharing(acc) == 0);
+  canopy_account_destroy(acc);
+  CHECK(canopy_account_group_sharing(NULL) == 0);
+  canopy_account_patch_t* patch = canopy_account_patch_create();
+  OK(canopy_account_patch_set_group_sharing(patch, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'patch'", canopy_account_patch_set_group_sharing(NULL, 1, &err));
+  OK(canopy_account_update(db, CANOPY_SYSTEM_ACTOR, globex, patch, &err));
+  canopy_account_patch_destroy(patch);
+  OK(canopy_account_get(db, globex, &acc, &err));
+  CHECK(canopy_account_group_sharing(acc) == 1);
+  canopy_account_destroy(acc);
+
+  uint64_t d1 = 0, d2 = 0, hq = 0, ann = 0, out = 0;
+  OK(CreateEntity(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE, "d1", NULL, "D1", NULL, shop, NULL, &d1, &err));
+  OK(CreateEntity(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE, "d2", NULL, "D2", NULL, shop, NULL, &d2, &err));
+  OK(CreateEntity(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE, "hq", NULL, "HQ", NULL, acme, NULL, &hq, &err));
+  OK(CreateUser(db, CANOPY_SYSTEM_ACTOR, "ann@shop", "Ann", shop, &ann, &err));
+  OK(CreateUser(db, CANOPY_SYSTEM_ACTOR, "out@globex", "Out", globex, &out, &err));
+  const uint64_t admin = RoleId(db, CANOPY_NO_ID, "account_admin");
+  const uint64_t viewer = RoleId(db, CANOPY_NO_ID, "viewer");
+  OK(canopy_membership_invite(db, CANOPY_SYSTEM_ACTOR, ann, shop, admin, 0, &err));
+  OK(canopy_membership_invite(db, CANOPY_SYSTEM_ACTOR, out, globex, admin, 0, &err));
+  uint64_t vic = 0;
+  OK(CreateUser(db, CANOPY_SYSTEM_ACTOR, "vic@shop", "Vic", shop, &vic, &err));
+  OK(canopy_membership_invite(db, CANOPY_SYSTEM_ACTOR, vic, shop, viewer, 0, &err));
+
+  // Builders: NULL builders and strings, kinds out of range.
+  canopy_group_spec_t* spec = canopy_group_spec_create();
+  CHECK(spec != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_spec_set_kind(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "group kind", canopy_group_spec_set_kind(spec, 0, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "group kind", canopy_group_spec_set_kind(spec, 7, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_spec_set_name(NULL, "x", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'", canopy_group_spec_set_name(spec, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_spec_set_owner(NULL, 1, &err));
+  uint64_t id = 7;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_create(NULL, 0, spec, &id, &err));
+  CHECK(id == CANOPY_NO_ID);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_create(db, 0, NULL, &id, &err));
+  // A new spec has no owner and no name.
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_group_create(db, 0, spec, &id, &err));
+  OK(canopy_group_spec_set_name(spec, "nobody's", &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_create(db, 0, spec, &id, &err));
+  canopy_group_spec_destroy(spec);
+  canopy_group_spec_destroy(NULL);
+  canopy_group_grant_spec_t* gspec = canopy_group_grant_spec_create();
+  CHECK(gspec != NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_grant_spec_set_user_group(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_grant_spec_set_role(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_grant_spec_set_target(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_grant_spec_set_branch(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_grant(NULL, 0, gspec, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'spec'", canopy_group_grant(db, 0, NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_grant(db, 0, gspec, &err));  // no user group set
+  canopy_group_grant_spec_destroy(gspec);
+  canopy_group_grant_spec_destroy(NULL);
+
+  // Create: by ann on her account; refusals change nothing.
+  uint64_t fleet = 0, ops = 0, shared = 0, subs = 0;
+  OK(CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "fleet", shop, &fleet, &err));
+  CHECK(fleet != CANOPY_NO_ID);
+  OK(CreateGroup(db, ann, CANOPY_GROUP_USER, "ops", shop, &ops, &err));
+  OK(CreateGroup(db, CANOPY_SYSTEM_ACTOR, CANOPY_GROUP_DEVICE, "shared", acme, &shared, &err));
+  OK(CreateGroup(db, CANOPY_SYSTEM_ACTOR, CANOPY_GROUP_ACCOUNT, "subs", acme, &subs, &err));
+  const uint64_t revision = canopy_db_revision(db);
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "fleet",
+             CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "fleet", shop, &id, &err));
+  // acme is out of ann's sight: worded as missing; vic sees shop as a viewer.
+  FAILS_WITH(CANOPY_NOT_FOUND, "no account with id",
+             CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "mine", acme, &id, &err));
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "group.write",
+             CreateGroup(db, vic, CANOPY_GROUP_DEVICE, "mine", shop, &id, &err));
+  FAILS(CANOPY_NOT_FOUND, CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "x", 4242, &id, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "", shop, &id, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "UTF-8",
+             CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "bad\xFF", shop, &id, &err));
+  CHECK(canopy_db_revision(db) == revision);
+
+  // Get and the accessors.
+  canopy_group_t* g = (canopy_group_t*)1;
+  OK(canopy_group_get(db, fleet, &g, &err));
+  CHECK(canopy_group_id(g) == fleet);
+  CHECK(canopy_group_kind(g) == CANOPY_GROUP_DEVICE);
+  CHECK_STR(canopy_group_name(g), "fleet");
+  CHECK(canopy_group_owner(g) == shop);
+  CHECK(canopy_group_size(g) == 0);
+  CHECK(canopy_group_created_us(g) > 0);
+  CHECK(canopy_group_updated_us(g) >= canopy_group_created_us(g));
+  canopy_group_destroy(g);
+  canopy_group_destroy(NULL);
+  g = (canopy_group_t*)1;
+  FAILS_WITH(CANOPY_NOT_FOUND, "4242", canopy_group_get(db, 4242, &g, &err));
+  CHECK(g == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_get(NULL, fleet, &g, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'group'", canopy_group_get(db, fleet, NULL, &err));
+
+  // Members: the report names each item; a batch with any bad item changes
+  // nothing.
+  canopy_group_members_report_t* report = (canopy_group_members_report_t*)1;
+  const uint64_t bad_batch[] = {d1, hq, 4242, d1};
+  FAILS(CANOPY_NOT_FOUND, canopy_group_members_add(db, ann, fleet, bad_batch, 4, &report, &err));
+  CHECK(report != NULL);
+  CHECK(canopy_group_members_report_count(report) == 4);
+  CHECK(canopy_group_members_report_member(report, 0) == d1);
+  CHECK(canopy_group_members_report_outcome(report, 0) == CANOPY_MEMBER_DONE);
+  // hq is acme's: out of ann's sight, so unknown like 4242.
+  CHECK(canopy_group_members_report_outcome(report, 1) == CANOPY_MEMBER_UNKNOWN);
+  CHECK(canopy_group_members_report_outcome(report, 2) == CANOPY_MEMBER_UNKNOWN);
+  CHECK(strstr(canopy_group_members_report_message(report, 2), "4242") != NULL);
+  CHECK(canopy_group_members_report_outcome(report, 3) == CANOPY_MEMBER_DUPLICATE);
+  CHECK(strstr(canopy_group_members_report_message(report, 3), "d1") != NULL);
+  CHECK_STR(canopy_group_members_report_message(report, 0), "");
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_DONE) == 1);
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_UNKNOWN) == 2);
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_DUPLICATE) == 1);
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_DENIED) == 0);
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_UNCHANGED) == 0);
+  CHECK(canopy_group_members_report_total(report, 99) == 0);
+  CHECK(canopy_group_members_report_outcome(report, 4) == -1);
+  CHECK(canopy_group_members_report_member(report, 4) == 0);
+  CHECK(canopy_group_members_report_message(report, 4) == NULL);
+  canopy_group_members_report_destroy(report);
+  canopy_group_members_report_destroy(NULL);
+  CHECK(GroupSize(db, fleet) == 0);
+  CHECK(canopy_db_revision(db) == revision);
+  // The system sees hq, which is not shop's: denied, naming the owner.
+  const uint64_t foreign[] = {d1, hq};
+  FAILS_WITH(CANOPY_PERMISSION_DENIED, "hq",
+             canopy_group_members_add(db, CANOPY_SYSTEM_ACTOR, fleet, foreign, 2, &report, &err));
+  CHECK(canopy_group_members_report_outcome(report, 1) == CANOPY_MEMBER_DENIED);
+  CHECK(strstr(canopy_group_members_report_message(report, 1), "shop") != NULL);
+  canopy_group_members_report_destroy(report);
+  CHECK(GroupSize(db, fleet) == 0);
+  // Arguments refused before any item: no report.
+  report = (canopy_group_members_report_t*)1;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_group_members_add(NULL, ann, fleet, bad_batch, 1, &report, &err));
+  CHECK(report == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'members'",
+             canopy_group_members_add(db, ann, fleet, NULL, 1, &report, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, canopy_group_members_add(db, ann, fleet, NULL, 0, &report, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_members_add(db, ann, 4242, bad_batch, 1, &report, &err));
+  CHECK(report == NULL);
+  const uint64_t good[] = {d1, d2};
+  OK(canopy_group_members_add(db, ann, fleet, good, 2, &report, &err));
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_DONE) == 2);
+  canopy_group_members_report_destroy(report);
+  OK(canopy_group_members_add(db, ann, fleet, good, 1, NULL, &err));  // report optional
+  CHECK(GroupSize(db, fleet) == 2);
+  const uint64_t people[] = {ann};
+  OK(canopy_group_members_add(db, ann, ops, people, 1, NULL, &err));
+  // A user is not a device: adding ann's id to fleet names an entity.
+  const uint64_t accounts[] = {shop};
+  OK(canopy_group_members_add(db, CANOPY_SYSTEM_ACTOR, subs, accounts, 1, NULL, &err));
+
+  // The members page: ids in order, resumed from `next`.
+  uint64_t* members = (uint64_t*)1;
+  size_t count = 9;
+  uint64_t next = 9;
+  OK(canopy_group_members_list(db, fleet, 0, 1, &members, &count, &next, &err));
+  CHECK(count == 1 && members[0] == (d1 < d2 ? d1 : d2) && next == members[0]);
+  canopy_free(members);
+  OK(canopy_group_members_list(db, fleet, next, 10, &members, &count, &next, &err));
+  CHECK(count == 1 && members[0] == (d1 < d2 ? d2 : d1) && next == 0);
+  canopy_free(members);
+  OK(canopy_group_members_list(db, fleet, d2 > d1 ? d2 : d1, 10, &members, &count, NULL, &err));
+  CHECK(count == 0 && members == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "limit",
+             canopy_group_members_list(db, fleet, 0, 0, &members, &count, &next, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT,
+        canopy_group_members_list(db, fleet, 0, 100001, &members, &count, &next, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_members_list(db, 4242, 0, 10, &members, &count, &next, &err));
+  CHECK(members == NULL && count == 0 && next == 0);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'members'",
+             canopy_group_members_list(db, fleet, 0, 10, NULL, &count, &next, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'count'",
+             canopy_group_members_list(db, fleet, 0, 10, &members, NULL, &next, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_group_members_list(NULL, fleet, 0, 10, &members, &count, &next, &err));
+
+  // Lists: an owner's groups, a member's groups.
+  canopy_groups_t* list = (canopy_groups_t*)1;
+  OK(canopy_group_list(db, shop, &list, &err));
+  CHECK(canopy_groups_count(list) == 2);
+  CHECK(canopy_group_id(canopy_groups_at(list, 0)) == fleet);
+  CHECK_STR(canopy_group_name(canopy_groups_at(list, 1)), "ops");
+  CHECK(canopy_groups_at(list, 2) == NULL);
+  canopy_groups_destroy(list);
+  canopy_groups_destroy(NULL);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_list(db, 4242, &list, &err));
+  CHECK(list == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'groups'", canopy_group_list(db, shop, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_list(NULL, shop, &list, &err));
+  OK(canopy_group_list_by_member(db, CANOPY_GROUP_DEVICE, d1, &list, &err));
+  CHECK(canopy_groups_count(list) == 1 && canopy_group_id(canopy_groups_at(list, 0)) == fleet);
+  canopy_groups_destroy(list);
+  OK(canopy_group_list_by_member(db, CANOPY_GROUP_USER, ann, &list, &err));
+  CHECK(canopy_groups_count(list) == 1 && canopy_group_id(canopy_groups_at(list, 0)) == ops);
+  canopy_groups_destroy(list);
+  OK(canopy_group_list_by_member(db, CANOPY_GROUP_ACCOUNT, shop, &list, &err));
+  CHECK(canopy_groups_count(list) == 1 && canopy_group_id(canopy_groups_at(list, 0)) == subs);
+  canopy_groups_destroy(list);
+  OK(canopy_group_list_by_member(db, CANOPY_GROUP_DEVICE, hq, &list, &err));
+  CHECK(canopy_groups_count(list) == 0);
+  canopy_groups_destroy(list);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "group kind",
+             canopy_group_list_by_member(db, 0, d1, &list, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_list_by_member(db, CANOPY_GROUP_USER, 4242, &list, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'groups'",
+             canopy_group_list_by_member(db, CANOPY_GROUP_USER, ann, NULL, &err));
+
+  // Grants: onto shop's own group; shared down from acme (sharing on);
+  // upward refused; revoke.
+  OK(Grant(db, ann, ops, viewer, fleet, 0, &err));
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "", Grant(db, ann, ops, viewer, fleet, 0, &err));
+  FAILS(CANOPY_INVALID_ARGUMENT, Grant(db, ann, ops, viewer, fleet, 1, &err));  // branch on entities
+  FAILS(CANOPY_INVALID_ARGUMENT, Grant(db, ann, fleet, viewer, fleet, 0, &err));  // not a user group
+  FAILS(CANOPY_NOT_FOUND, Grant(db, ann, ops, 4242, fleet, 0, &err));
+  OK(Grant(db, CANOPY_SYSTEM_ACTOR, ops, viewer, shared, 0, &err));
+  uint64_t up = 0;
+  OK(CreateGroup(db, CANOPY_SYSTEM_ACTOR, CANOPY_GROUP_USER, "acme-staff", acme, &up, &err));
+  FAILS(CANOPY_FAILED_PRECONDITION, Grant(db, CANOPY_SYSTEM_ACTOR, up, viewer, fleet, 0, &err));
+  canopy_group_grants_t* grants = (canopy_group_grants_t*)1;
+  OK(canopy_group_grant_list(db, ops, &grants, &err));
+  CHECK(canopy_group_grants_count(grants) == 2);
+  CHECK(canopy_group_grants_user_group(grants, 0) == ops);
+  CHECK(canopy_group_grants_role(grants, 0) == viewer);
+  CHECK(canopy_group_grants_target(grants, 0) == (fleet < shared ? fleet : shared));
+  CHECK(canopy_group_grants_branch(grants, 0) == 0);
+  CHECK(canopy_group_grants_created_us(grants, 0) > 0);
+  CHECK(canopy_group_grants_user_group(grants, 2) == 0);
+  CHECK(canopy_group_grants_role(grants, 2) == 0);
+  CHECK(canopy_group_grants_target(grants, 2) == 0);
+  CHECK(canopy_group_grants_branch(grants, 2) == 0);
+  CHECK(canopy_group_grants_created_us(grants, 2) == 0);
+  canopy_group_grants_destroy(grants);
+  canopy_group_grants_destroy(NULL);
+  OK(canopy_group_grant_list(db, fleet, &grants, &err));  // the grants onto it
+  CHECK(canopy_group_grants_count(grants) == 1 && canopy_group_grants_target(grants, 0) == fleet);
+  canopy_group_grants_destroy(grants);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_grant_list(db, 4242, &grants, &err));
+  CHECK(grants == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'grants'", canopy_group_grant_list(db, ops, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_grant_list(NULL, ops, &grants, &err));
+
+  // Viewer forms: out (globex) sees none of shop's groups, worded as
+  // missing; ann sees her own.
+  FAILS_WITH(CANOPY_NOT_FOUND, "4242", canopy_group_get_as(db, out, 4242, &g, &err));
+  char missing[64];
+  snprintf(missing, sizeof missing, "%" PRIu64, fleet);
+  FAILS_WITH(CANOPY_NOT_FOUND, missing, canopy_group_get_as(db, out, fleet, &g, &err));
+  CHECK(g == NULL);
+  OK(canopy_group_get_as(db, ann, fleet, &g, &err));
+  CHECK(canopy_group_size(g) == 2);
+  canopy_group_destroy(g);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_list_as(db, out, shop, &list, &err));
+  OK(canopy_group_list_as(db, ann, shop, &list, &err));
+  CHECK(canopy_groups_count(list) == 2);
+  canopy_groups_destroy(list);
+  OK(canopy_group_list_by_member_as(db, ann, CANOPY_GROUP_DEVICE, d1, &list, &err));
+  CHECK(canopy_groups_count(list) == 1);
+  canopy_groups_destroy(list);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_list_by_member_as(db, out, CANOPY_GROUP_DEVICE, d1, &list, &err));
+  OK(canopy_group_members_list_as(db, ann, fleet, 0, 10, &members, &count, &next, &err));
+  CHECK(count == 2);
+  canopy_free(members);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_members_list_as(db, out, fleet, 0, 10, &members, &count, &next, &err));
+  OK(canopy_group_grant_list_as(db, ann, ops, &grants, &err));
+  CHECK(canopy_group_grants_count(grants) == 2);
+  canopy_group_grants_destroy(grants);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_grant_list_as(db, out, ops, &grants, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_get_as(db, 4242, fleet, &g, &err));  // unknown viewer
+
+  // Rename, revoke, remove members, delete; each refusal changes nothing.
+  uint64_t before = canopy_db_revision(db);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'", canopy_group_rename(db, ann, fleet, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_rename(NULL, ann, fleet, "x", &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_rename(db, ann, 4242, "x", &err));
+  uint64_t spare = 0;
+  OK(CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "spare", shop, &spare, &err));
+  const uint64_t before_rename = canopy_db_revision(db);
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "fleet", canopy_group_rename(db, ann, spare, "fleet", &err));
+  CHECK(canopy_db_revision(db) == before_rename);
+  FAILS(CANOPY_NOT_FOUND, canopy_group_rename(db, out, fleet, "x", &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_revoke(NULL, ann, ops, viewer, fleet, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_revoke(db, ann, ops, admin, fleet, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_delete(NULL, ann, fleet, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_delete(db, ann, 4242, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_delete(db, out, fleet, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
+             canopy_group_members_remove(NULL, ann, fleet, good, 2, &report, &err));
+  // Removing: an id that is no member is unchanged; one named twice
+  // refuses the batch.
+  const uint64_t twice[] = {d1, 4242, d1};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "more than once",
+             canopy_group_members_remove(db, ann, fleet, twice, 3, &report, &err));
+  CHECK(canopy_group_members_report_outcome(report, 0) == CANOPY_MEMBER_DONE);
+  CHECK(canopy_group_members_report_outcome(report, 1) == CANOPY_MEMBER_UNCHANGED);
+  CHECK(canopy_group_members_report_outcome(report, 2) == CANOPY_MEMBER_DUPLICATE);
+  canopy_group_members_report_destroy(report);
+  CHECK(GroupSize(db, fleet) == 2);
+  CHECK(canopy_db_revision(db) == before + 1);  // only the spare group's creation
+  OK(canopy_group_rename(db, ann, fleet, "trucks", &err));
+  OK(canopy_group_get(db, fleet, &g, &err));
+  CHECK_STR(canopy_group_name(g), "trucks");
+  canopy_group_destroy(g);
+  OK(canopy_group_revoke(db, ann, ops, viewer, fleet, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_revoke(db, ann, ops, viewer, fleet, &err));
+  OK(canopy_group_members_remove(db, ann, fleet, good, 1, &report, &err));
+  CHECK(canopy_group_members_report_total(report, CANOPY_MEMBER_DONE) == 1);
+  canopy_group_members_report_destroy(report);
+  CHECK(GroupSize(db, fleet) == 1);
+  OK(canopy_group_delete(db, CANOPY_SYSTEM_ACTOR, shared, &err));
+  OK(canopy_group_grant_list(db, ops, &grants, &err));
+  CHECK(canopy_group_grants_count(grants) == 0);  // the grant onto it went with it
+  canopy_group_grants_destroy(grants);
+  OK(canopy_group_delete(db, ann, fleet, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_get(db, fleet, &g, &err));
+  canopy_entity_t* e = NULL;
+  OK(canopy_entity_get(db, d1, &e, &err));  // members stay
+  canopy_entity_destroy(e);
+  OK(canopy_db_check_integrity(db, NULL, NULL, NULL, &err));
+
+  // Export and import carry the groups, their members and grants.
+  OK(Grant(db, ann, ops, viewer, spare, 0, &err));
+  char exported[512], copy_path[512];
+  Path(exported, sizeof exported, "groups.jsonl");
+  Path(copy_path, sizeof copy_path, "groups-copy");
+  canopy_import_report_t* counts = NULL;
+  OK(canopy_db_export(db, exported, NULL, NULL, &counts, &err));
+  CHECK(canopy_import_report_groups(counts) == 4);  // ops, subs, acme-staff, spare
+  CHECK(canopy_import_report_group_members(counts) == 2);  // ann in ops, shop in subs
+  CHECK(canopy_import_report_group_grants(counts) == 1);
+  canopy_db_t* copy = NULL;
+  OK(canopy_db_open(NULL, copy_path, &copy, &err));
+  canopy_import_report_t* imported = NULL;
+  OK(canopy_db_import(copy, CANOPY_SYSTEM_ACTOR, exported, NULL, NULL, &imported, &err));
+  CHECK(canopy_import_report_groups(imported) == 4);
+  CHECK(canopy_import_report_group_members(imported) == 2);
+  CHECK(canopy_import_report_group_grants(imported) == 1);
+  canopy_import_report_destroy(imported);
+  canopy_import_report_destroy(counts);
+  OK(canopy_group_get(copy, ops, &g, &err));
+  CHECK_STR(canopy_group_name(g), "ops");
+  CHECK(canopy_group_size(g) == 1);
+  canopy_group_destroy(g);
+  OK(canopy_group_grant_list(copy, ops, &grants, &err));
+  CHECK(canopy_group_grants_count(grants) == 1 && canopy_group_grants_target(grants, 0) == spare);
+  canopy_group_grants_destroy(grants);
+  OK(canopy_account_find(copy, "acme", &acc, &err));
+  CHECK(canopy_account_group_sharing(acc) == 1);
+  canopy_account_destroy(acc);
+  OK(canopy_db_check_integrity(copy, NULL, NULL, NULL, &err));
+  OK(canopy_db_close(copy, &err));
+  OK(canopy_db_close(db, &err));
+}
+
 static void TestNullHandles(void) {
   phase = "null handles";
   CHECK(canopy_account_id(NULL) == 0);
@@ -2290,6 +2717,22 @@ static void TestNullHandles(void) {
   CHECK(canopy_reassign_report_entity(NULL, 0) == 0);
   CHECK(canopy_reassign_report_previous_owner(NULL, 0) == 0);
   CHECK(canopy_reassign_report_message(NULL, 0) == NULL);
+  CHECK(canopy_group_id(NULL) == 0);
+  CHECK(canopy_group_kind(NULL) == 0);
+  CHECK(canopy_group_name(NULL) == NULL);
+  CHECK(canopy_group_owner(NULL) == 0);
+  CHECK(canopy_group_size(NULL) == 0);
+  CHECK(canopy_group_created_us(NULL) == 0);
+  CHECK(canopy_group_updated_us(NULL) == 0);
+  CHECK(canopy_groups_count(NULL) == 0);
+  CHECK(canopy_groups_at(NULL, 0) == NULL);
+  CHECK(canopy_group_members_report_count(NULL) == 0);
+  CHECK(canopy_group_members_report_total(NULL, CANOPY_MEMBER_DONE) == 0);
+  CHECK(canopy_group_members_report_member(NULL, 0) == 0);
+  CHECK(canopy_group_members_report_outcome(NULL, 0) == -1);
+  CHECK(canopy_group_members_report_message(NULL, 0) == NULL);
+  CHECK(canopy_group_grants_count(NULL) == 0);
+  CHECK(canopy_group_grants_user_group(NULL, 0) == 0);
   CHECK(canopy_user_id(NULL) == 0);
   CHECK(canopy_user_login(NULL) == NULL);
   CHECK(canopy_user_name(NULL) == NULL);
@@ -3135,6 +3578,7 @@ int main(void) {
   TestVersions();
   TestAttributes();
   TestNullHandles();
+  TestGroups();
   World w;
   memset(&w, 0, sizeof w);
   w.db = TestOpen(path);

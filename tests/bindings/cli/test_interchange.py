@@ -29,6 +29,22 @@ class ImportTest(CliTestCase):
         self.assertGreaterEqual(s["elapsed_s"], 0)
         self.assertGreaterEqual(s["records_per_s"], 0)
 
+    def test_summaries_count_groups(self):
+        f = self.write("groups.jsonl", jsonl(SEED + [
+            {"type": "group", "kind": "device", "name": "vans", "account": "acme-a"},
+            {"type": "group_member", "account": "acme-a", "kind": "device", "group": "vans",
+             "member": "dev-a1"},
+            {"type": "group", "kind": "user", "name": "crew", "account": "acme-a"},
+            {"type": "group_grant", "account": "acme-a", "group": "crew", "role": "viewer",
+             "target_kind": "device", "target": "vans"},
+        ]))
+        out = self.ok("import", f)
+        self.assertRegex(out, r"^imported 23 records .* 6 entities, 2 groups, 1 group members, "
+                              r"1 group grants \(23 lines\)\n$")
+        s = self.json_one("export", self.path("out.jsonl"))
+        self.assertEqual((s["records"], s["groups"], s["group_members"], s["group_grants"]),
+                         (23, 2, 1, 1))
+
     def test_imported_data_is_queryable(self):
         self.seed()
         self.assertEqual(self.visible_keys("a@acme.example"), ["dev-a1", "dev-a2", "dev-a11"])
