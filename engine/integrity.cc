@@ -720,7 +720,8 @@ Status CheckUsersAndRoles(const Checked& c) {
 // "Groups": group records (unique names per owner and kind, ids within the
 // sequence), member links in both directions ('m' and 'r'), each member
 // existing, of the group's kind and where the group may hold it, the sizes
-// the records keep, and grants (a user group, a role of its tenant, a
+// the records keep (and an entity group's overlap: its members another
+// entity group also holds), and grants (a user group, a role of its tenant, a
 // target above it that is not a user group, branch only onto account
 // groups). The catalog's load already refuses a user or account group
 // holding a missing member, a size of those groups that differs from their
@@ -823,8 +824,19 @@ Status CheckGroups(const Checked& c) {
       c.problems.Add(where(g) + " records " + Id(g.size) + " members but holds " + Id(found));
     }
   }
-  // Reverse links: 'r' class, member, group -> (empty).
+  // Reverse links: 'r' class, member, group -> (empty). They come sorted by
+  // member, so each entity member's groups are consecutive: an entity
+  // group's overlap is how many of its members have two or more.
   uint64_t reverse = 0;
+  std::unordered_map<uint64_t, uint64_t> overlap;  // entity group -> shared members
+  uint64_t run_member = 0;
+  std::vector<uint64_t> run;  // the entity groups of run_member
+  auto close_run = [&] {
+    if (run.size() >= 2) {
+      for (uint64_t gid : run) ++overlap[gid];
+    }
+    run.clear();
+  };
   const std::string r_lo(1, storage::kMemberGroupPrefix),
       r_hi(1, static_cast<char>(storage::kMemberGroupPrefix + 1));
   CANOPY_RETURN_IF_ERROR(Scan(c.store, c.at, storage::kGroups, [&](auto k, auto) -> bool {
@@ -837,6 +849,11 @@ Status CheckGroups(const Checked& c) {
     const uint64_t member = storage::DecodeFixed64BE(k.data() + 2);
     const uint64_t gid = storage::DecodeFixed64BE(k.data() + 10);
     const query::GroupNode* g = fresh.group(gid);
+    if (cls == storage::kMemberEntity) {
+      if (member != run_member) close_run();
+      run_member = member;
+      run.push_back(gid);
+    }
     bool there = false;
     if (g != nullptr && storage::MemberClassOf(static_cast<uint8_t>(g->kind)) == cls) {
       Status e = c.store.Exists(storage::kGroups, storage::GroupMemberKey(gid, member), &there, c.at);
@@ -852,6 +869,15 @@ Status CheckGroups(const Checked& c) {
     return true;
   }, r_lo, r_hi));
   CANOPY_RETURN_IF_ERROR(failed);
+  close_run();
+  for (const auto& [gid, g] : fresh.groups) {
+    auto n = overlap.find(gid);
+    const uint64_t found = n == overlap.end() ? 0 : n->second;
+    if (found != g.overlap) {
+      c.problems.Add(where(g) + " records " + Id(g.overlap) +
+                     " members also held by another group but has " + Id(found));
+    }
+  }
   if (reverse != links) {
     c.problems.Add("group member links (" + Id(links) + ") and reverse links (" + Id(reverse) +
                    ") differ in number");

@@ -1736,20 +1736,61 @@ Status Importer::Finish(int64_t now) {
     storage::WriteGroupMember(*out_, nullptr, &s.m);
     added[s.m.group]++;
   }
+  // Overlap (the members another entity group also holds), by the rule
+  // AddGroupMembers applies: an entity member staged here that ends up in
+  // two or more entity groups counts in each staged group holding it, and
+  // in the one stored group that held it alone before.
+  std::map<GroupId, uint64_t> overlap_added;
+  std::map<uint64_t, uint64_t> staged_in;  // entity member -> staged links
+  for (const StagedGroupMember& s : group_members_) {
+    if (storage::MemberClassOf(static_cast<uint8_t>(s.m.kind)) == storage::kMemberEntity) {
+      staged_in[s.m.member]++;
+    }
+  }
+  std::map<uint64_t, uint64_t> links;  // entity member -> its entity groups after the import
+  for (const auto& [member, n] : staged_in) {
+    std::vector<GroupId> stored;
+    if (member <= c_.last_entity_id) {  // it existed before: its stored links
+      auto it = store_.NewIterator(storage::kGroups, nullptr,
+                                   storage::MemberGroupsPrefix(storage::kMemberEntity, member),
+                                   storage::MemberGroupsPrefix(storage::kMemberEntity, member + 1));
+      for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+        rocksdb::Slice k = (*it)->key();
+        if (k.size() < 8) return Status::Corruption("a group member link is damaged");
+        stored.push_back(storage::DecodeFixed64BE(k.data() + k.size() - 8));
+      }
+      CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "import"));
+    }
+    links[member] = stored.size() + n;
+    if (stored.size() == 1 && n >= 1) overlap_added[stored[0]]++;
+  }
+  for (const StagedGroupMember& s : group_members_) {
+    auto l = links.find(s.m.member);
+    if (l != links.end() && l->second >= 2 &&
+        storage::MemberClassOf(static_cast<uint8_t>(s.m.kind)) == storage::kMemberEntity) {
+      overlap_added[s.m.group]++;
+    }
+  }
   for (StagedGroupRecord& s : staged_groups_) {
     s.times.Resolve(now, &s.g.created_us, &s.g.updated_us);
     auto n = added.find(s.g.id);
     s.g.size = n != added.end() ? n->second : 0;
+    auto o = overlap_added.find(s.g.id);
+    s.g.overlap = o != overlap_added.end() ? o->second : 0;
     storage::WriteGroup(*out_, nullptr, &s.g);
   }
-  for (const auto& [gid, n] : added) {
+  std::set<GroupId> changed;
+  for (const auto& [gid, n] : added) changed.insert(gid);
+  for (const auto& [gid, n] : overlap_added) changed.insert(gid);
+  for (GroupId gid : changed) {
     if (StagedGroup(gid)) continue;
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(store_.Get(storage::kGroups, storage::GroupKey(gid), &bytes));
     canopy::Group before;
     CANOPY_RETURN_IF_ERROR(storage::DecodeGroup(bytes, &before));
     canopy::Group after = before;
-    after.size += n;
+    if (auto n = added.find(gid); n != added.end()) after.size += n->second;
+    if (auto o = overlap_added.find(gid); o != overlap_added.end()) after.overlap += o->second;
     after.updated_us = now;
     storage::WriteGroup(*out_, &before, &after);
   }

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <mutex>
 #include <thread>
 
@@ -530,12 +531,13 @@ struct GroupDamage {
           storage::MemberGroupKey(storage::MemberClassOf(static_cast<uint8_t>(kind)), member, g), "");
     }
   }
-  void Resize(GroupId g, uint64_t size) {
+  void Resize(GroupId g, uint64_t size, std::optional<uint64_t> overlap = std::nullopt) {
     std::string bytes;
     ASSERT_OK(StoreOf(db.get())->Get(storage::kGroups, storage::GroupKey(g), &bytes));
     Group rec;
     ASSERT_OK(storage::DecodeGroup(bytes, &rec));
     rec.size = size;
+    if (overlap) rec.overlap = *overlap;
     Put(db.get(), storage::kGroups, storage::GroupKey(g), storage::EncodeGroup(rec));
   }
   void GrantRaw(GroupId user_group, RoleId role, GroupId target, bool branch) {
@@ -633,6 +635,12 @@ TEST(Integrity, EveryKindOfGroupDamageIsReported) {
        [](const GroupDamage&) {
          return std::vector<std::string>{"device group 1 ('fleet') of account 's' records 5 "
                                          "members but holds 1"};
+       }},
+      {"overlap differs from the members other groups hold",
+       [](GroupDamage& w) { w.Resize(w.fleet, 1, 1); },
+       [](const GroupDamage&) {
+         return std::vector<std::string>{"device group 1 ('fleet') of account 's' records 1 "
+                                         "members also held by another group but has 0"};
        }},
       {"member of a group that does not exist",
        [](GroupDamage& w) { w.Link(GroupId(777), GroupKind::kDevice, w.d1, false); },

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -511,7 +512,7 @@ std::string GroupsOf(Db* db, const std::vector<std::string>& owners) {
     EXPECT_OK(groups);
     for (const Group& g : *groups) {
       out << g.id << " " << GroupKindName(g.kind) << " " << g.name << " owner=" << g.owner
-          << " size=" << g.size << " " << g.created_us << "/" << g.updated_us << " members:";
+          << " size=" << g.size << " overlap=" << g.overlap << " " << g.created_us << "/" << g.updated_us << " members:";
       GroupMembersPage page;
       EXPECT_OK(db->GroupMembers(Actor::System(), g.id, 0, 1000, &page));
       for (uint64_t m : page.members) out << " " << m;
@@ -568,6 +569,47 @@ TEST(Interchange, GroupsRoundTripExactly) {
   auto next = db2->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "later", w.shop});
   ASSERT_OK(next);
   EXPECT_EQ(*next, GroupId(w.shared.value() + 1));
+}
+
+// An entity group's overlap (members another group also holds) is derived
+// by import, from an empty database and beside stored groups alike.
+TEST(Interchange, ImportKeepsGroupOverlapExact) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId t = testing::MakeAccount(db.get(), "t");
+  std::vector<uint64_t> d;
+  for (int i = 1; i <= 4; ++i) d.push_back(testing::MakeDevice(db.get(), "d" + std::to_string(i), t));
+  auto g1 = db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "g1", t});
+  auto g2 = db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "g2", t});
+  ASSERT_OK(g1);
+  ASSERT_OK(g2);
+  ASSERT_OK(db->AddGroupMembers(Actor::System(), *g1, std::vector<uint64_t>{d[0], d[1]}, nullptr));
+  ASSERT_OK(db->AddGroupMembers(Actor::System(), *g2, std::vector<uint64_t>{d[1], d[2]}, nullptr));
+  auto overlap = [](Db* x, GroupId g) { return x->GetGroup(Actor::System(), g)->overlap; };
+  ASSERT_EQ((std::pair{overlap(db.get(), *g1), overlap(db.get(), *g2)}), (std::pair<uint64_t, uint64_t>{1, 1}));
+  ASSERT_OK(db->Export(dir.Sub("out.jsonl"), nullptr, nullptr));
+  auto db2 = OpenDb(dir.Sub("db2"));
+  ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out.jsonl"), ImportOptions(), nullptr));
+  EXPECT_EQ(GroupsOf(db.get(), {"t"}), GroupsOf(db2.get(), {"t"}));
+  EXPECT_OK(db2->CheckIntegrity(nullptr));
+  // Into the database that holds them: a new group sharing d1 (g1's alone
+  // until now), d3 (g2's alone) and d4 (nobody's).
+  Write(dir.Sub("more.jsonl"),
+        "{\"type\":\"group\",\"kind\":\"device\",\"name\":\"g3\",\"account\":\"t\"}\n"
+        "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"g3\",\"member\":\"d1\"}\n"
+        "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"g3\",\"member\":\"d3\"}\n"
+        "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"g3\",\"member\":\"d4\"}\n"
+        "{\"type\":\"group_member\",\"account\":\"t\",\"kind\":\"device\",\"group\":\"g1\",\"member\":\"d4\"}\n");
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("more.jsonl"), ImportOptions(), nullptr));
+  auto groups = db->GroupsOf(Actor::System(), t);
+  ASSERT_OK(groups);
+  std::map<std::string, std::pair<uint64_t, uint64_t>> got;  // name -> size, overlap
+  for (const Group& g : *groups) got[g.name] = {g.size, g.overlap};
+  // g1 {d1,d2,d4}: all shared; g2 {d2,d3}: both; g3 {d1,d3,d4}: all.
+  EXPECT_EQ(got["g1"], (std::pair<uint64_t, uint64_t>{3, 3}));
+  EXPECT_EQ(got["g2"], (std::pair<uint64_t, uint64_t>{2, 2}));
+  EXPECT_EQ(got["g3"], (std::pair<uint64_t, uint64_t>{3, 3}));
+  EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
 // Members may name entities defined anywhere in the file: a few (looked up
