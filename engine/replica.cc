@@ -156,6 +156,15 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
     const fs::path tmp = target.parent_path() / (target.filename().string() + ".bootstrap");
     fs::remove_all(tmp, ec);
     CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
+    // A replica whose trim read the live replicas just before the hold was
+    // registered may have trimmed past it meanwhile (the check above came
+    // too early to see it): the copy is then useless; take a newer one.
+    CANOPY_RETURN_IF_ERROR(log.Bounds(&head, &first));
+    if (rev + 1 < first) {
+      fs::remove_all(tmp, ec);
+      (void)log.Unregister(holder, lease);
+      continue;
+    }
     if (unfinished) {
       fs::remove_all(target, ec);
     } else {

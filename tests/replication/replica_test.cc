@@ -308,6 +308,7 @@ TEST_F(ReplicaTest, NewReplicaStartsFromACheckpointAndEtcdIsTrimmed) {
   // A new replica on an empty folder cannot replay from revision 1 any
   // more: it starts from the newest checkpoint and applies the tail.
   auto c = Replica("c", o);
+  ASSERT_NE(c, nullptr);
   EXPECT_GE(c->Revision(), st->checkpoint);
   testing::MakeDevice(c.get(), "from-c", root);
   ExpectConverged({a.get(), b.get(), c.get()});
