@@ -310,7 +310,14 @@ DbImpl::DbImpl(const Options& options, std::shared_ptr<storage::Store> store)
       instance_id_(RandomInstanceId()),
       views_(options.cursor_ttl_seconds, options.max_open_cursors) {}
 
-DbImpl::~DbImpl() { (void)Close(); }
+DbImpl::~DbImpl() {
+  if (!Close().ok()) {
+    // Refused (a snapshot of this Db is still open, and keeps the store):
+    // the threads that use this object stop all the same.
+    StopReplica();
+    StopFollower();
+  }
+}
 
 Status DbImpl::Init() {
   WriteGuard w(write_mu_);

@@ -680,10 +680,15 @@ class DbImpl final : public Db {
   mutable MembershipCache membership_cache_;
 
   // Follower state (follower.cc).
-  mutable std::mutex hold_mu_;
-  mutable std::condition_variable hold_cv_;
-  mutable int64_t holds_ = 0;   // guarded by hold_mu_
-  bool catching_up_ = false;    // guarded by hold_mu_: new holds wait
+  // Shared with every hold handed out (a snapshot of the follower keeps
+  // its hold, and so the gate, after this Db object is gone).
+  struct HoldGate {
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t holds = 0;         // guarded by mu
+    bool catching_up = false;  // guarded by mu: new holds wait
+  };
+  const std::shared_ptr<HoldGate> gate_ = std::make_shared<HoldGate>();
   std::string follower_scratch_;  // removed on Close
   std::thread catch_up_thread_;
   std::mutex catch_up_mu_;        // guards stop_catch_up_ with catch_up_cv_

@@ -113,15 +113,16 @@ void DbImpl::StopFollower() {
 }
 
 SharedSnapshot DbImpl::HoldState() const {
-  std::unique_lock<std::mutex> l(hold_mu_);
-  hold_cv_.wait(l, [this] { return !catching_up_; });
-  ++holds_;
-  return SharedSnapshot(nullptr, [this](const rocksdb::Snapshot*) {
+  HoldGate& gate = *gate_;
+  std::unique_lock<std::mutex> l(gate.mu);
+  gate.cv.wait(l, [&gate] { return !gate.catching_up; });
+  ++gate.holds;
+  return SharedSnapshot(nullptr, [g = gate_](const rocksdb::Snapshot*) {
     {
-      std::lock_guard<std::mutex> g(hold_mu_);
-      --holds_;
+      std::lock_guard<std::mutex> lock(g->mu);
+      --g->holds;
     }
-    hold_cv_.notify_all();
+    g->cv.notify_all();
   });
 }
 
@@ -135,15 +136,15 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
   WriteGuard w(write_mu_);  // one catch-up at a time
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   {
-    std::lock_guard<std::mutex> g(hold_mu_);
-    catching_up_ = true;
+    std::lock_guard<std::mutex> g(gate_->mu);
+    gate_->catching_up = true;
   }
   auto open_gate = [this] {
     {
-      std::lock_guard<std::mutex> g(hold_mu_);
-      catching_up_ = false;
+      std::lock_guard<std::mutex> g(gate_->mu);
+      gate_->catching_up = false;
     }
-    hold_cv_.notify_all();
+    gate_->cv.notify_all();
   };
   const auto deadline = std::chrono::steady_clock::now() + kCatchUpWait;
   for (;;) {
@@ -151,10 +152,10 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
     // cursor's next page then reads the new state). A read under way may
     // save one more; it is dropped on the next turn.
     views_.Clear();
-    std::unique_lock<std::mutex> l(hold_mu_);
-    if (holds_ == 0) break;
+    std::unique_lock<std::mutex> l(gate_->mu);
+    if (gate_->holds == 0) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      const int64_t n = holds_;
+      const int64_t n = gate_->holds;
       l.unlock();
       open_gate();
       return Status::Aborted(
@@ -162,7 +163,7 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
           " read(s) still hold the follower's state after 5 s (a visible iterator holds it "
           "until destroyed); nothing changed");
     }
-    hold_cv_.wait_for(l, std::chrono::milliseconds(10));
+    gate_->cv.wait_for(l, std::chrono::milliseconds(10));
   }
   // No reader now, none can start: RocksDB and the catalog move together.
   Status caught = store_->CatchUpWithPrimary();

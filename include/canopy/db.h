@@ -485,7 +485,9 @@ class Db {
   // Costs one copy of the in-memory catalog, taken here, and keeps RocksDB
   // from discarding what is overwritten or deleted while it lives (disk
   // grows with the writes meanwhile): destroy it when done. Close this Db
-  // only after its snapshots are destroyed (FailedPrecondition otherwise).
+  // only after its snapshots are destroyed (FailedPrecondition otherwise);
+  // destroying this Db object first is allowed (its threads stop, and the
+  // snapshot keeps the files open until it goes).
   // Safe for many threads, like any Db. FailedPrecondition once closed.
   virtual StatusOr<std::unique_ptr<Db>> OpenSnapshot() const = 0;
   // This database's lineage id: the id of the database whose log it holds

@@ -440,6 +440,25 @@ TEST(Follower, SnapshotOfAFollowerHoldsItsState) {
   ASSERT_OK(follower->Close());
 }
 
+// A snapshot may outlive the follower Db object that opened it: the
+// follower's catch-up thread stops, and the snapshot's hold on the
+// follower's state stays valid until it goes.
+TEST(Follower, SnapshotOutlivesTheFollowerObject) {
+  Fixture f;
+  Options o = FollowerOptions();
+  o.follower_catch_up_ms = 1;
+  std::unique_ptr<Db> follower = OpenFollower(f.path, o);
+  ASSERT_NE(follower, nullptr);
+  auto snap = follower->OpenSnapshot();
+  ASSERT_OK(snap);
+  const std::string before = Signature(snap->get(), f.user);
+  MakeDevice(f.writer.get(), "later-2", f.acme);
+  EXPECT_EQ(follower->Close().code(), Code::kFailedPrecondition);
+  follower.reset();
+  EXPECT_EQ(Signature(snap->get(), f.user), before);
+  snap->reset();
+}
+
 TEST(Follower, ClosesWhileCatchingUp) {
   Fixture f;
   Options o = FollowerOptions();
