@@ -41,45 +41,8 @@ Status CheckGroupKind(GroupKind kind) {
   return Status::Ok();
 }
 
-// What a grant gives on `owner` of an entity group: the role's permissions
-// of that kind only.
-PermSet EntityPart(PermSet perms, EntityKind kind) {
-  PermSet out;
-  for (int a = 0; a < 4; ++a) {
-    const Perm p = query::EntityPerm(kind, static_cast<query::EntityAction>(a));
-    if (perms.Has(p)) out.Add(p);
-  }
-  return out;
-}
-
-// OK when the actor itself holds what grant `g` gives: on the user group's
-// owner (generic), on the entity group's owner (that kind's permissions of
-// the role) or on each account of an account group (only `account` when
-// not kNoId: the one being added).
-Status RequireGives(const query::Catalog& c, const Actor& actor, const GroupGrantNode& g,
-                    AccountId account, std::string_view what) {
-  const RoleNode* r = c.role(g.role);
-  const GroupNode* ug = c.group(g.user_group);
-  if (g.target == kNoId) {
-    return query::RequireHolds(c, actor, r->perms, g.branch, *c.account(ug->owner), what);
-  }
-  const GroupNode* t = c.group(g.target);
-  if (auto kind = GroupEntityKind(t->kind)) {
-    return query::RequireHolds(c, actor, EntityPart(r->perms, *kind), false,
-                               *c.account(t->owner), what);
-  }
-  auto on = [&](AccountId id) -> Status {
-    const AccountNode* a = c.account(id);
-    if (!query::SeesAccount(c, actor, *a)) {  // refused in any case; named only when seen
-      return Status::PermissionDenied(std::string(what) +
-                                      ": the grant reaches an account outside the actor's reach");
-    }
-    return query::RequireHolds(c, actor, r->perms, g.branch, *a, what);
-  };
-  if (account != kNoId) return on(account);
-  for (uint64_t a : t->members) CANOPY_RETURN_IF_ERROR(on(a));
-  return Status::Ok();
-}
+using query::EntityPart;
+using query::RequireGives;
 
 std::string GrantText(const query::Catalog& c, const GroupGrantNode& g) {
   std::string s = "role " + c.role(g.role)->name + " of user group '" +

@@ -164,6 +164,46 @@ Status RequireHoldsMembership(const Catalog& c, const Actor& actor, const UserNo
   return RequireHolds(c, actor, r->perms, m.branch, *a, what);
 }
 
+// What a grant gives on `owner` of an entity group: the role's permissions
+// of that kind only.
+PermSet EntityPart(PermSet perms, EntityKind kind) {
+  PermSet out;
+  for (int a = 0; a < 4; ++a) {
+    const Perm p = EntityPerm(kind, static_cast<EntityAction>(a));
+    if (perms.Has(p)) out.Add(p);
+  }
+  return out;
+}
+
+// OK when the actor itself holds what grant `g` gives: on the user group's
+// owner (generic), on the entity group's owner (that kind's permissions of
+// the role) or on each account of an account group (only `account` when
+// not kNoId: the one being added).
+Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
+                    AccountId account, std::string_view what) {
+  const RoleNode* r = c.role(g.role);
+  const GroupNode* ug = c.group(g.user_group);
+  if (g.target == kNoId) {
+    return RequireHolds(c, actor, r->perms, g.branch, *c.account(ug->owner), what);
+  }
+  const GroupNode* t = c.group(g.target);
+  if (auto kind = GroupEntityKind(t->kind)) {
+    return RequireHolds(c, actor, EntityPart(r->perms, *kind), false,
+                               *c.account(t->owner), what);
+  }
+  auto on = [&](AccountId id) -> Status {
+    const AccountNode* a = c.account(id);
+    if (!SeesAccount(c, actor, *a)) {  // refused in any case; named only when seen
+      return Status::PermissionDenied(std::string(what) +
+                                      ": the grant reaches an account outside the actor's reach");
+    }
+    return RequireHolds(c, actor, r->perms, g.branch, *a, what);
+  };
+  if (account != kNoId) return on(account);
+  for (uint64_t a : t->members) CANOPY_RETURN_IF_ERROR(on(a));
+  return Status::Ok();
+}
+
 Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserNode& target,
                        std::string_view what) {
   CANOPY_RETURN_IF_ERROR(Require(c, actor, p, *c.account(target.home)));
@@ -175,6 +215,24 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
              (m.branch ? " with branch access)" : ")");
     }
     CANOPY_RETURN_IF_ERROR(RequireHoldsMembership(c, actor, target, m, why));
+  }
+  // And what it holds through the user groups it is in: the actor must
+  // hold what each of their grants gives.
+  for (GroupId gid : target.groups) {
+    const GroupNode* ug = c.group(gid);
+    if (ug == nullptr) continue;
+    for (const GroupGrantNode& g : ug->grants) {
+      std::string why(what);
+      if (SeesGroups(c, actor, *c.account(ug->owner))) {
+        why += " (it is in user group '" + ug->name + "', which has role " + c.role(g.role)->name;
+        if (g.target != kNoId) {
+          const GroupNode* t = c.group(g.target);
+          why += std::string(" on ") + GroupKindName(t->kind) + " group '" + t->name + "'";
+        }
+        why += ")";
+      }
+      CANOPY_RETURN_IF_ERROR(RequireGives(c, actor, g, kNoId, why));
+    }
   }
   return Status::Ok();
 }

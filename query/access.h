@@ -95,6 +95,15 @@ bool SeesAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
 bool SeesEntity(const Catalog& c, const Actor& actor, EntityKind kind, const AccountNode& owner);
 bool SeesUser(const Catalog& c, const Actor& actor, const UserNode& u);
 bool SeesMembership(const Catalog& c, const Actor& actor, const UserNode& u, const AccountNode& a);
+// What a grant gives on the owner of an entity group: the role's
+// permissions of that kind only.
+PermSet EntityPart(PermSet perms, EntityKind kind);
+// OK when the actor itself holds what grant `g` gives: on the user group's
+// owner (generic), on the entity group's owner (that kind's permissions of
+// the role) or on each account of an account group (only `account` when
+// not kNoId: the one being added). PermissionDenied with `what` otherwise.
+Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
+                    AccountId account, std::string_view what);
 // Does the actor see the groups `owner` owns (group.read, group.write or
 // group.share there)? True for an unknown or disabled user, which the
 // caller refuses with its own message.
@@ -106,8 +115,8 @@ bool SeesGroups(const Catalog& c, const Actor& actor, const AccountNode& owner);
 // every permission of m's role on m's account (on its whole branch when m
 // has `branch`). RequireOverUser, for acting on the user as a whole
 // (rename, disable, enable, remove): `p` on the account the user was
-// created in, and RequireHoldsMembership for every membership it has.
-// `what` starts the refusal ("cannot disable user 'x'"); an account the
+// created in, RequireHoldsMembership for every membership it has, and
+// RequireGives for every grant of the user groups it is in. `what` starts the refusal ("cannot disable user 'x'"); an account the
 // actor cannot see is not named.
 Status RequireHoldsMembership(const Catalog& c, const Actor& actor, const UserNode& target,
                               const MembershipNode& m, std::string_view what);

@@ -265,8 +265,9 @@ class Db {
   // Acting on a user as a whole (UpdateUser, SetUserDisabled, RemoveUser)
   // needs the permission named on the user's account, and the actor must
   // itself hold every permission of each of the user's memberships on that
-  // membership's account (branch-wide for a branch membership): nobody acts
-  // on a user who holds more, or holds it out of the actor's reach.
+  // membership's account (branch-wide for a branch membership), and what
+  // every grant of the user groups it is in gives: nobody acts on a user
+  // who holds more, or holds it out of the actor's reach.
   // Needs user.update on the user's account.
   virtual Status UpdateUser(const Actor& actor, UserId id, const UserPatch& patch) = 0;
   // A disabled user holds no permissions. Needs user.update on its account.

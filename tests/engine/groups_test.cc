@@ -399,6 +399,42 @@ TEST_F(GroupsTest, EscalationThroughGroupsIsRefused) {
       Code::kPermissionDenied, "cannot add members to user group 'a1-users', which has role account_admin");
 }
 
+// Acting on a user as a whole counts what it holds through its user
+// groups: an actor that may update and remove users, but does not hold the
+// role a user group gives, cannot disable, rename or remove its member.
+TEST_F(GroupsTest, ActingOnAUserCountsWhatItsGroupsGive) {
+  const Actor sys = Actor::System();
+  auto role = db_->CreateRole(sys, acme_, "user-op",
+                              {"account.read", "group.read", "user.read", "user.update",
+                               "user.remove", "device.read"});
+  ASSERT_OK(role);
+  UserId op = MakeUser(db_.get(), "user-op", a1_);
+  ASSERT_OK(db_->Invite(sys, op, a1_, *role, false));
+  const Actor user_op = Actor::User(op);
+  GroupId admins = MakeGroup(GroupKind::kUser, "a1-admins", a1_);
+  UserId held = MakeUser(db_.get(), "held", a1_);  // no membership of its own
+  Add(admins, {held});
+  // Before the grant the group gives nothing: the operator may act.
+  ASSERT_OK(db_->UpdateUser(user_op, held, [] {
+    UserPatch p;
+    p.name = "Held";
+    return p;
+  }()));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{admins, kAdmin, kNoId, false}));
+  const std::string why = "(it is in user group 'a1-admins', which has role account_admin)";
+  ExpectRefused([&] { return db_->SetUserDisabled(user_op, held, true); },
+                Code::kPermissionDenied, why);
+  ExpectRefused([&] { return db_->RemoveUser(user_op, held); }, Code::kPermissionDenied, why);
+  ExpectRefused([&] {
+    UserPatch p;
+    p.name = "Renamed";
+    return db_->UpdateUser(user_op, held, p);
+  }, Code::kPermissionDenied, why);
+  // The system, and an admin who holds the role there, may.
+  ASSERT_OK(db_->SetUserDisabled(Actor::User(a_admin_), held, true));
+  ASSERT_OK(db_->RemoveUser(sys, held));
+}
+
 TEST_F(GroupsTest, ReassignDeleteAndAccountDeleteKeepGroupsConsistent) {
   GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
   GroupId a1_fleet = MakeGroup(GroupKind::kDevice, "a1-fleet", a1_);

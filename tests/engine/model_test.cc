@@ -467,6 +467,11 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     Code want = m_.FoundUser(actor, u) ? Code::kOk : Code::kNotFound;
     if (want == Code::kOk) {
       want = m_.RequireOverUser(actor, remove ? "user.remove" : "user.update", u);
+      // What it holds through its user groups counts too.
+      for (const auto& [k, branch] : m_.grants) {
+        const auto& ug = m_.groups[std::get<0>(k)];
+        if (want == Code::kOk && ug.users.count(u)) want = RequireGives(actor, k, branch);
+      }
     }
     Status s = remove ? db_->RemoveUser(actor, u) : db_->SetUserDisabled(actor, u, disabled);
     Expect(actor, want, s, remove ? "remove user" : "disable user");
