@@ -186,8 +186,9 @@ class DbImpl final : public Db {
                                       std::string_view unit_id) const override;
   Status UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& patch) override;
   Status DeleteEntity(const Actor& actor, EntityId id) override;
+  using Db::ReassignEntities;
   Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
-                          Span<std::string> refs, AccountId target,
+                          Span<std::string> refs, AccountId target, Span<GroupId> groups,
                           ReassignReport* report) override;
 
   // Users, memberships, roles (users.cc)
@@ -254,6 +255,8 @@ class DbImpl final : public Db {
                             GroupMembersReport* report) override;
   StatusOr<Group> GetGroup(const Actor& viewer, GroupId id) const override;
   StatusOr<std::vector<Group>> GroupsOf(const Actor& viewer, AccountId owner) const override;
+  StatusOr<Group> FindGroup(const Actor& viewer, AccountId owner, GroupKind kind,
+                            std::string_view name) const override;
   Status GroupMembers(const Actor& viewer, GroupId id, uint64_t after, size_t limit,
                       GroupMembersPage* page) const override;
   StatusOr<std::vector<Group>> GroupsOfMember(const Actor& viewer, GroupKind kind,
@@ -582,6 +585,20 @@ class DbImpl final : public Db {
   // gives; adding to an entity group, what each grant onto it gives.
   Status RequireMemberEdit(const Actor& actor, GroupId id, const std::vector<uint64_t>& list,
                            bool adding, Txn* txn, const query::GroupNode** out) const;
+  // The permissions part of it for group `g`: what adding to (or
+  // removing from) it needs beyond seeing it.
+  Status RequireGroupEdit(const Actor& actor, const query::GroupNode& g, bool adding) const;
+  // The groups a reassignment to `target` names (ReassignEntities): each
+  // seen, of `kind`, owned by `target`, named once, and open to the actor's
+  // additions; in the order given.
+  Status RequireJoinGroups(const Actor& actor, EntityKind kind, const query::AccountNode& target,
+                           Span<GroupId> groups,
+                           std::vector<const query::GroupNode*>* out) const;
+  // Adds to `txn` and `edits` that the entities `sorted_ids` (of no group
+  // before) join each of `groups` (one group_members record per group).
+  void JoinGroups(const std::vector<const query::GroupNode*>& groups,
+                  const std::vector<uint64_t>& sorted_ids, int64_t now, GroupEdits* edits,
+                  Txn* txn) const;
   // What the 'r' links say of each of `members` (of class `c`): whether
   // group `id` holds it, and how many other groups (not dropped by `edits`)
   // hold it, with one of them. One ordered walk for the whole batch.

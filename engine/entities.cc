@@ -237,17 +237,20 @@ Status DbImpl::DeleteEntity(const Actor& actor, EntityId id) {
 
 Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
                                 Span<std::string> refs, AccountId target,
-                                ReassignReport* report) {
+                                Span<GroupId> groups, ReassignReport* report) {
   ReassignReport local;
   ReassignReport* rep = report != nullptr ? report : &local;
   *rep = ReassignReport();
   return Mutate(actor, "entity.reassign", [&](Txn* txn) -> Status {
-    txn->arguments = query::JsonObject()
-                         .Str("kind", EntityKindName(kind))
-                         .Str("by", by == EntityRef::kUnitId ? "unit_id" : "key")
-                         .Raw("refs", query::JsonStrings(std::vector<std::string>(refs.begin(), refs.end())))
-                         .Uint("target", target)
-                         .str();
+    query::JsonObject args;
+    args.Str("kind", EntityKindName(kind))
+        .Str("by", by == EntityRef::kUnitId ? "unit_id" : "key")
+        .Raw("refs", query::JsonStrings(std::vector<std::string>(refs.begin(), refs.end())))
+        .Uint("target", target);
+    if (!groups.empty()) {
+      args.Raw("groups", query::JsonNumbers(std::vector<uint64_t>(groups.begin(), groups.end())));
+    }
+    txn->arguments = args.str();
     *rep = ReassignReport();
     CANOPY_RETURN_IF_ERROR(CheckKind(kind));
     if (by != EntityRef::kKey && by != EntityRef::kUnitId) {
@@ -265,6 +268,10 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     // Denied on the target: every item is denied (and reported as such).
     const Status target_ok = Require(cat(), actor, assign, *to);
     if (!target_ok.ok() && !target_ok.IsPermissionDenied()) return target_ok;
+    // Groups of the new owner the moved entities join: checked before any
+    // item (a bad group is the call's mistake, not an item's).
+    std::vector<const query::GroupNode*> joining;
+    CANOPY_RETURN_IF_ERROR(RequireJoinGroups(actor, kind, *to, groups, &joining));
 
     // Resolve every ref and judge it; nothing is written unless all pass.
     std::unordered_set<EntityId> seen;
@@ -379,7 +386,8 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     for (const Entity& e : moving) {
       CANOPY_RETURN_IF_ERROR(DropMemberships(storage::kMemberEntity, e.id, kNoId, &edits, txn));
     }
-    CANOPY_RETURN_IF_ERROR(EmitGroupEdits(edits, txn));
+    std::vector<uint64_t> moved_ids;
+    moved_ids.reserve(moving.size());
     for (Entity& e : moving) {
       const Entity before = e;
       e.owner = to->id;
@@ -387,8 +395,12 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       txn->Entity(&before, &e);
       txn->counts.AddDirect(cat(), before.owner, kind, -1);
       txn->counts.AddDirect(cat(), to->id, kind, 1);
+      moved_ids.push_back(e.id);
     }
-    return Status::Ok();
+    // ... and, in no group now, joins those of the new owner it names.
+    std::sort(moved_ids.begin(), moved_ids.end());
+    JoinGroups(joining, moved_ids, now, &edits, txn);
+    return EmitGroupEdits(edits, txn);
   });
 }
 

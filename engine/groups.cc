@@ -44,12 +44,6 @@ Status CheckGroupKind(GroupKind kind) {
 using query::EntityPart;
 using query::RequireGives;
 
-std::string GrantText(const query::Catalog& c, const GroupGrantNode& g) {
-  std::string s = "role " + c.role(g.role)->name + " of user group '" +
-                  c.group(g.user_group)->name + "'";
-  if (g.target != kNoId) s += " on " + Named(*c.group(g.target));
-  return s;
-}
 
 const GroupMemberItem* FirstOf(const GroupMembersReport& r, GroupMemberItem::Outcome o) {
   for (const auto& it : r.items) {
@@ -467,7 +461,7 @@ Status DbImpl::DeleteGroup(const Actor& actor, GroupId id) {
         CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *ugo));
         CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
                                             "cannot delete " + Named(*g) + " and with it " +
-                                                GrantText(cat(), x)));
+                                                query::DescribeGrant(cat(), actor, x)));
       }
     }
     GroupEdits edits;
@@ -485,24 +479,68 @@ Status DbImpl::RequireMemberEdit(const Actor& actor, GroupId id,
     return Status::InvalidArgument(adding ? "no members to add" : "no members to remove");
   }
   CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, out));
-  const GroupNode* g = *out;
-  const AccountNode* o = cat().account(g->owner);
+  return RequireGroupEdit(actor, **out, adding);
+}
+
+Status DbImpl::RequireGroupEdit(const Actor& actor, const GroupNode& g, bool adding) const {
+  const AccountNode* o = cat().account(g.owner);
   CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *o));
   const std::string verb = adding ? "cannot add members to " : "cannot remove members from ";
-  if (g->kind == GroupKind::kUser) {
+  if (g.kind == GroupKind::kUser) {
     CANOPY_RETURN_IF_ERROR(
         Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o));
-    for (const GroupGrantNode& x : g->grants) {
+    for (const GroupGrantNode& x : g.grants) {
       CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
-                                          verb + Named(*g) + ", which has " + GrantText(cat(), x)));
+                                          verb + Named(g) + ", which has " + query::DescribeGrant(cat(), actor, x)));
     }
-  } else if (adding && GroupEntityKind(g->kind)) {
-    for (const GroupGrantNode& x : g->granted_to) {
+  } else if (adding && GroupEntityKind(g.kind)) {
+    for (const GroupGrantNode& x : g.granted_to) {
       CANOPY_RETURN_IF_ERROR(RequireGives(
-          cat(), actor, x, kNoId, verb + Named(*g) + ", which is granted as " + GrantText(cat(), x)));
+          cat(), actor, x, kNoId, verb + Named(g) + ", which is granted as " + query::DescribeGrant(cat(), actor, x)));
     }
   }
   return Status::Ok();
+}
+
+Status DbImpl::RequireJoinGroups(const Actor& actor, EntityKind kind, const AccountNode& target,
+                                 Span<GroupId> groups, std::vector<const GroupNode*>* out) const {
+  out->clear();
+  for (GroupId id : groups) {
+    const GroupNode* g = nullptr;
+    CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, &g));
+    if (std::find(out->begin(), out->end(), g) != out->end()) {
+      return Status::InvalidArgument(Named(*g) + " is named more than once");
+    }
+    if (GroupEntityKind(g->kind) != kind) {
+      return Status::InvalidArgument(Named(*g) + " cannot hold a " +
+                                     std::string(EntityKindName(kind)));
+    }
+    if (g->owner != target.id) {
+      return Status::InvalidArgument(Named(*g) + " is not owned by account " + Quote(target) +
+                                     ", the new owner");
+    }
+    CANOPY_RETURN_IF_ERROR(RequireGroupEdit(actor, *g, /*adding=*/true));
+    out->push_back(g);
+  }
+  return Status::Ok();
+}
+
+void DbImpl::JoinGroups(const std::vector<const GroupNode*>& groups,
+                        const std::vector<uint64_t>& sorted_ids, int64_t now, GroupEdits* edits,
+                        Txn* txn) const {
+  if (sorted_ids.empty()) return;
+  const auto n = static_cast<int64_t>(sorted_ids.size());
+  for (const GroupNode* g : groups) {
+    edits->size_delta[g->id] += n;
+    // Each joins every one of the groups: in two or more, it overlaps in each.
+    if (groups.size() >= 2) edits->overlap_delta[g->id] += n;
+    storage::GroupMembersRecord batch;
+    batch.group = g->id;
+    batch.kind = g->kind;
+    batch.created_us = now;
+    batch.members = sorted_ids;
+    txn->GroupMembers(std::move(batch));
+  }
 }
 
 namespace {
@@ -690,7 +728,7 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
         for (const GroupGrantNode& x : g->granted_to) {
           gives = RequireGives(cat(), actor, x, a->id,
                                "cannot add " + what + " to " + Named(*g) + ", granted as " +
-                                   GrantText(cat(), x));
+                                   query::DescribeGrant(cat(), actor, x));
           if (!gives.ok()) break;
         }
         if (!gives.ok()) {
@@ -859,7 +897,7 @@ Status DbImpl::RevokeGroup(const Actor& actor, GroupId user_group, RoleId role, 
     }
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *cat().account(ug->owner)));
     CANOPY_RETURN_IF_ERROR(
-        RequireGives(cat(), actor, *x, kNoId, "cannot revoke " + GrantText(cat(), *x)));
+        RequireGives(cat(), actor, *x, kNoId, "cannot revoke " + query::DescribeGrant(cat(), actor, *x)));
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(store_->Get(storage::kGroups,
                                        storage::GroupGrantKey(user_group, role, target), &bytes,
@@ -901,6 +939,27 @@ StatusOr<std::vector<Group>> DbImpl::GroupsOf(const Actor& viewer, AccountId own
     out.push_back(std::move(g));
   }
   return out;
+}
+
+StatusOr<Group> DbImpl::FindGroup(const Actor& viewer, AccountId owner, GroupKind kind,
+                                  std::string_view name) const {
+  ReadScope scope(this);
+  CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  CANOPY_RETURN_IF_ERROR(CheckGroupKind(kind));
+  const AccountNode* o = nullptr;
+  CANOPY_RETURN_IF_ERROR(RequireAccount(viewer, owner, "groups of", &o));
+  if (query::SeesGroups(cat(), viewer, *o)) {
+    for (GroupId gid : o->groups) {
+      const GroupNode* g = cat().group(gid);
+      if (g->kind != kind || g->name != name) continue;
+      Group out;
+      CANOPY_RETURN_IF_ERROR(LoadGroup(gid, &out));
+      return out;
+    }
+  }
+  return Status::NotFound("no " + std::string(GroupKindName(kind)) + " group named '" +
+                          std::string(name) + "' in account " + Quote(*o));
 }
 
 Status DbImpl::GroupMembers(const Actor& viewer, GroupId id, uint64_t after, size_t limit,

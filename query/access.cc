@@ -182,26 +182,35 @@ PermSet EntityPart(PermSet perms, EntityKind kind) {
 Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
                     AccountId account, std::string_view what) {
   const RoleNode* r = c.role(g.role);
-  const GroupNode* ug = c.group(g.user_group);
-  if (g.target == kNoId) {
-    return RequireHolds(c, actor, r->perms, g.branch, *c.account(ug->owner), what);
-  }
-  const GroupNode* t = c.group(g.target);
-  if (auto kind = GroupEntityKind(t->kind)) {
-    return RequireHolds(c, actor, EntityPart(r->perms, *kind), false,
-                               *c.account(t->owner), what);
-  }
-  auto on = [&](AccountId id) -> Status {
+  // Every check names its account only when the actor sees it; one it
+  // does not see is refused in any case (the actor holds nothing there).
+  auto on = [&](AccountId id, PermSet perms, bool branch) -> Status {
     const AccountNode* a = c.account(id);
-    if (!SeesAccount(c, actor, *a)) {  // refused in any case; named only when seen
+    if (!SeesAccount(c, actor, *a)) {
       return Status::PermissionDenied(std::string(what) +
                                       ": the grant reaches an account outside the actor's reach");
     }
-    return RequireHolds(c, actor, r->perms, g.branch, *a, what);
+    return RequireHolds(c, actor, perms, branch, *a, what);
   };
-  if (account != kNoId) return on(account);
-  for (uint64_t a : t->members) CANOPY_RETURN_IF_ERROR(on(a));
+  if (g.target == kNoId) return on(c.group(g.user_group)->owner, r->perms, g.branch);
+  const GroupNode* t = c.group(g.target);
+  if (auto kind = GroupEntityKind(t->kind)) return on(t->owner, EntityPart(r->perms, *kind), false);
+  if (account != kNoId) return on(account, r->perms, g.branch);
+  for (uint64_t a : t->members) CANOPY_RETURN_IF_ERROR(on(a, r->perms, g.branch));
   return Status::Ok();
+}
+
+std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
+  const std::string kind = std::string(GroupKindName(g.kind)) + " group";
+  if (!SeesGroups(c, actor, *c.account(g.owner))) return "a " + kind + " out of the actor's sight";
+  return kind + " '" + g.name + "'";
+}
+
+std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g) {
+  std::string s = "role " + c.role(g.role)->name + " of " +
+                  DescribeGroup(c, actor, *c.group(g.user_group));
+  if (g.target != kNoId) s += " on " + DescribeGroup(c, actor, *c.group(g.target));
+  return s;
 }
 
 Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserNode& target,
@@ -225,10 +234,7 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
       std::string why(what);
       if (SeesGroups(c, actor, *c.account(ug->owner))) {
         why += " (it is in user group '" + ug->name + "', which has role " + c.role(g.role)->name;
-        if (g.target != kNoId) {
-          const GroupNode* t = c.group(g.target);
-          why += std::string(" on ") + GroupKindName(t->kind) + " group '" + t->name + "'";
-        }
+        if (g.target != kNoId) why += " on " + DescribeGroup(c, actor, *c.group(g.target));
         why += ")";
       }
       CANOPY_RETURN_IF_ERROR(RequireGives(c, actor, g, kNoId, why));

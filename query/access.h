@@ -101,9 +101,16 @@ PermSet EntityPart(PermSet perms, EntityKind kind);
 // OK when the actor itself holds what grant `g` gives: on the user group's
 // owner (generic), on the entity group's owner (that kind's permissions of
 // the role) or on each account of an account group (only `account` when
-// not kNoId: the one being added). PermissionDenied with `what` otherwise.
+// not kNoId: the one being added). PermissionDenied with `what` otherwise;
+// an account the actor cannot see is not named.
 Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
                     AccountId account, std::string_view what);
+// How a message to `actor` names grant `g`: "role R of user group 'U' on
+// device group 'G'", each group named only when the actor sees its
+// owner's groups (a refusal never names what the actor cannot see).
+std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
+// "device group 'G'", or "a device group out of the actor's sight".
+std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
 // Does the actor see the groups `owner` owns (group.read, group.write or
 // group.share there)? True for an unknown or disabled user, which the
 // caller refuses with its own message.
@@ -116,8 +123,9 @@ bool SeesGroups(const Catalog& c, const Actor& actor, const AccountNode& owner);
 // has `branch`). RequireOverUser, for acting on the user as a whole
 // (rename, disable, enable, remove): `p` on the account the user was
 // created in, RequireHoldsMembership for every membership it has, and
-// RequireGives for every grant of the user groups it is in. `what` starts the refusal ("cannot disable user 'x'"); an account the
-// actor cannot see is not named.
+// RequireGives for every grant of the user groups it is in. `what` starts
+// the refusal ("cannot disable user 'x'"); an account or group the actor
+// cannot see is not named.
 Status RequireHoldsMembership(const Catalog& c, const Actor& actor, const UserNode& target,
                               const MembershipNode& m, std::string_view what);
 Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserNode& target,

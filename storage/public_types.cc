@@ -124,4 +124,9 @@ std::optional<EntityKind> GroupEntityKind(GroupKind kind) {
   return std::nullopt;
 }
 
+GroupKind EntityGroupKind(EntityKind kind) {
+  // The entity kinds (1..4) and their group kinds share their values.
+  return static_cast<GroupKind>(static_cast<uint8_t>(kind));
+}
+
 }  // namespace canopy

@@ -256,9 +256,19 @@ canopy_code_t canopy_entity_delete(canopy_db_t* db, uint64_t actor, uint64_t id,
 canopy_code_t canopy_entity_reassign(canopy_db_t* db, uint64_t actor, int kind, int by,
                                      const char* const* refs, size_t n, uint64_t target,
                                      canopy_reassign_report_t** report, char** errmsg) {
-  return Guard("canopy_entity_reassign", errmsg, [&](const Call& call) -> Status {
+  return canopy_entity_reassign_into(db, actor, kind, by, refs, n, target, nullptr, 0, report,
+                                     errmsg);
+}
+
+canopy_code_t canopy_entity_reassign_into(canopy_db_t* db, uint64_t actor, int kind, int by,
+                                          const char* const* refs, size_t n, uint64_t target,
+                                          const uint64_t* groups, size_t n_groups,
+                                          canopy_reassign_report_t** report, char** errmsg) {
+  return Guard(n_groups > 0 ? "canopy_entity_reassign_into" : "canopy_entity_reassign", errmsg,
+               [&](const Call& call) -> Status {
     if (report != nullptr) *report = nullptr;
     CANOPY_C_REQUIRE(call, db);
+    if (n_groups > 0) CANOPY_C_REQUIRE(call, groups);
     canopy::EntityKind k;
     CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &k));
     if (by != CANOPY_REF_KEY && by != CANOPY_REF_UNIT_ID) {
@@ -268,8 +278,9 @@ canopy_code_t canopy_entity_reassign(canopy_db_t* db, uint64_t actor, int kind, 
     std::vector<std::string> items;
     CANOPY_RETURN_IF_ERROR(canopy::c_api::ToStrings(call, refs, n, "refs", &items));
     auto out = std::make_unique<canopy_reassign_report_t>();
+    const std::vector<canopy::GroupId> joining(groups, groups + n_groups);
     Status s = db->db->ReassignEntities(ToActor(actor), k, static_cast<canopy::EntityRef>(by),
-                                        items, target, &out->report);
+                                        items, target, joining, &out->report);
     // The report says which items failed; it is only meaningful when the
     // engine judged every item (one per ref).
     if (report != nullptr && out->report.items.size() == items.size() && !items.empty()) {

@@ -374,6 +374,10 @@ uint64_t canopy_group_size(const canopy_group_t* group) {
   return group != nullptr ? group->group.size : 0;
 }
 
+uint64_t canopy_group_overlap(const canopy_group_t* group) {
+  return group != nullptr ? group->group.overlap : 0;
+}
+
 int64_t canopy_group_created_us(const canopy_group_t* group) {
   return group != nullptr ? group->group.created_us : 0;
 }

@@ -314,6 +314,19 @@ bool FindAccount(Context& ctx, const std::string& key, Account* out) {
   return true;
 }
 
+bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const std::string& name,
+               Group* out) {
+  Account owner;
+  if (!FindAccount(ctx, owner_key, &owner)) return false;
+  auto g = ctx.db->FindGroup(ctx.actor, owner.id, kind, name);
+  if (!g.ok()) {
+    ctx.Fail(g.status());
+    return false;
+  }
+  *out = std::move(g).value();
+  return true;
+}
+
 bool FindUser(Context& ctx, const std::string& login, User* out) {
   auto u = ctx.db->FindUser(ctx.actor, login);
   if (!u.ok()) {

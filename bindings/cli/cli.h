@@ -176,6 +176,9 @@ const std::vector<Command>& Commands();
 // exactly like a missing one.
 bool FindAccount(Context& ctx, const std::string& key, Account* out);
 bool FindUser(Context& ctx, const std::string& login, User* out);
+// The group `name` of kind `kind` owned by the account `owner_key`.
+bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const std::string& name,
+               Group* out);
 // A role by name as seen from `account` (built-in, or a custom role of the
 // account's root tenant).
 bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* out);

@@ -30,11 +30,13 @@ const char kUsage[] =
     "  device delete KEY\n"
     "      Deletes the entity (needs KIND.delete on its owner).\n"
     "  device reassign --to ACCOUNT_KEY (--keys K1,K2,... | --unit-ids U1,U2,... |\n"
-    "                  --from-file F [--by key|unit-id])\n"
+    "                  --from-file F [--by key|unit-id]) [--group NAME]...\n"
     "      Moves the batch to the account, all or nothing, and prints one line per\n"
     "      item: moved, unchanged (already there), unknown, denied or duplicate.\n"
-    "      Exits 1 when the batch was refused: then nothing moved, and 'moved' marks\n"
-    "      the items that would have moved.\n\n"
+    "      Moved entities leave their old owner's groups; with --group they join\n"
+    "      that group of the new owner (needs group.write there). Exits 1 when the\n"
+    "      batch was refused: then nothing moved, and 'moved' marks the items that\n"
+    "      would have moved.\n\n"
     "Flags:\n"
     "  --kind KIND          device (default), asset, dashboard or entity_view\n"
     "  --account KEY        the owner account\n"
@@ -49,6 +51,8 @@ const char kUsage[] =
     "  --from-file F        a file with one key or unit id per line (blank lines and\n"
     "                       lines starting with '#' are skipped)\n"
     "  --by key|unit-id     what the lines of --from-file are (default key)\n"
+    "  --group NAME         reassign: a group of the new owner (of the entities' kind)\n"
+    "                       every moved entity joins (repeatable)\n"
     "With --json: create, show and update print the entity as one object;\n"
     "reassign prints one object per item (ref, outcome, from, message) and then a\n"
     "summary object (ok, moved, unchanged, unknown, denied, duplicate, error).\n";
@@ -247,7 +251,7 @@ bool ReadRefs(Context& ctx, const std::string& path, std::vector<std::string>* r
 }
 
 int Reassign(Context& ctx, Args& args) {
-  args.Parse({"kind", "to", "keys", "unit-ids", "from-file", "by"}, {});
+  args.Parse({"kind", "to", "keys", "unit-ids", "from-file", "by", "group"}, {});
   args.AtMost(0);
   const EntityKind kind = GetKind(args);
   const std::string to = args.Require("to");
@@ -279,9 +283,15 @@ int Reassign(Context& ctx, Args& args) {
   if (refs.empty()) return ctx.Fail(Status::InvalidArgument("'" + *file + "' names no entities"));
   Account target;
   if (!FindAccount(ctx, to, &target)) return kExitFailed;
+  std::vector<GroupId> groups;
+  for (const std::string& name : args.GetAll("group")) {
+    Group g;
+    if (!FindGroup(ctx, to, EntityGroupKind(kind), name, &g)) return kExitFailed;
+    groups.push_back(g.id);
+  }
 
   ReassignReport report;
-  Status s = ctx.db->ReassignEntities(actor, kind, by, refs, target.id, &report);
+  Status s = ctx.db->ReassignEntities(actor, kind, by, refs, target.id, groups, &report);
   Names names(ctx);
   Table table({"REF", "OUTCOME", "PREVIOUS_OWNER", "MESSAGE"});
   for (const auto& item : report.items) {

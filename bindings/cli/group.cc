@@ -53,27 +53,6 @@ GroupKind KindFlag(const Args& args, const std::string& flag) {
   return *kind;
 }
 
-// The group `name` of kind `kind` owned by the account `owner_key`.
-bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const std::string& name,
-               Group* out) {
-  Account owner;
-  if (!FindAccount(ctx, owner_key, &owner)) return false;
-  auto groups = ctx.db->GroupsOf(ctx.actor, owner.id);
-  if (!groups.ok()) {
-    ctx.Fail(groups.status());
-    return false;
-  }
-  for (const Group& g : *groups) {
-    if (g.kind == kind && g.name == name) {
-      *out = g;
-      return true;
-    }
-  }
-  ctx.Fail("no " + std::string(GroupKindName(kind)) + " group named '" + name +
-           "' in account '" + owner_key + "'");
-  return false;
-}
-
 JsonObject GroupJson(const Group& g, Names& names) {
   JsonObject o;
   o.Str("name", g.name)

@@ -173,6 +173,12 @@ class Body {
     }
     return v;
   }
+  // An optional array of strings: empty when absent or null.
+  std::vector<std::string> OptionalStrings(const char* name) const {
+    simdjson::dom::element e;
+    if (doc_[name].get(e) != simdjson::SUCCESS || e.is_null()) return {};
+    return Strings(name);
+  }
   std::vector<std::string> Strings(const char* name) const {
     simdjson::dom::element e;
     if (doc_[name].get(e) != simdjson::SUCCESS) {
@@ -737,7 +743,7 @@ class ServerImpl : public Server {
 
   void Reassign(const httplib::Request& req, httplib::Response& res) {
     Params p(req, {});
-    Body b(req, {"by", "refs", "target", "kind"});
+    Body b(req, {"by", "refs", "target", "kind", "groups"});
     const std::string by = b.Str("by").value_or("key");
     if (by != "key" && by != "unitId") {
       throw HttpError{400, "field 'by' must be \"key\" or \"unitId\", not '" + by + "'"};
@@ -750,10 +756,16 @@ class ServerImpl : public Server {
     }
     std::vector<std::string> refs = b.Strings("refs");
     const Account target = FindAccount(b.RequireStr("target"));
+    std::vector<GroupId> groups;  // the target's groups of the kind, by name
+    for (const std::string& name : b.OptionalStrings("groups")) {
+      auto g = db_.FindGroup(options_.viewer, target.id, EntityGroupKind(kind), name);
+      if (!g.ok()) throw g.status();
+      groups.push_back(g->id);
+    }
     ReassignReport report;
     Status s = db_.ReassignEntities(options_.viewer, kind,
                                     by == "key" ? EntityRef::kKey : EntityRef::kUnitId, refs,
-                                    target.id, &report);
+                                    target.id, groups, &report);
     Keys keys(db_);
     std::string items = "[";
     for (const ReassignItem& it : report.items) {

@@ -627,6 +627,21 @@ CANOPY_EXPORT canopy_code_t canopy_entity_reassign(canopy_db_t* db, uint64_t act
                                                    uint64_t target,
                                                    canopy_reassign_report_t** report,
                                                    char** errmsg);
+// As canopy_entity_reassign, and every entity it moves joins the `n_groups`
+// entity groups of `groups` (of `kind`, owned by `target`). Needs, besides,
+// group.write on the target and what each grant onto those groups gives.
+// A group that is unknown, of another kind, owned by another account or
+// named twice fails the call (NOT_FOUND / INVALID_ARGUMENT /
+// PERMISSION_DENIED) with *report NULL. Entities already owned by the
+// target keep their groups. n_groups 0 (groups may then be NULL) is
+// canopy_entity_reassign.
+CANOPY_EXPORT canopy_code_t canopy_entity_reassign_into(canopy_db_t* db, uint64_t actor,
+                                                        int kind, int by,
+                                                        const char* const* refs, size_t n,
+                                                        uint64_t target, const uint64_t* groups,
+                                                        size_t n_groups,
+                                                        canopy_reassign_report_t** report,
+                                                        char** errmsg);
 
 // Entity handles: the fields of canopy::Entity.
 CANOPY_EXPORT void canopy_entity_destroy(canopy_entity_t* entity);
@@ -1291,6 +1306,10 @@ CANOPY_EXPORT const char* canopy_group_name(const canopy_group_t* group);
 CANOPY_EXPORT uint64_t canopy_group_owner(const canopy_group_t* group);
 // How many members it holds.
 CANOPY_EXPORT uint64_t canopy_group_size(const canopy_group_t* group);
+// Entity groups: how many members another group of the owner also holds
+// (0: disjoint from every other group, so counting through it costs
+// nothing per member). 0 for user and account groups.
+CANOPY_EXPORT uint64_t canopy_group_overlap(const canopy_group_t* group);
 CANOPY_EXPORT int64_t canopy_group_created_us(const canopy_group_t* group);
 CANOPY_EXPORT int64_t canopy_group_updated_us(const canopy_group_t* group);
 

@@ -248,9 +248,21 @@ class Db {
   // arguments, an unknown or disabled actor — leave the report empty.) An entity
   // the actor may neither read nor assign is reported as unknown, exactly
   // like a missing one, so a refusal never reveals what exists elsewhere.
+  Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
+                          Span<std::string> refs, AccountId target, ReassignReport* report) {
+    return ReassignEntities(actor, kind, by, refs, target, {}, report);
+  }
+  // As above, and every entity it moves joins `groups`: entity groups of
+  // `kind` owned by `target` (ThingsBoard's change of owner naming groups
+  // of the new owner). Needs, besides, group.write on the target and, for
+  // a group granted to a user group, what each such grant gives (as
+  // AddGroupMembers). A group that is unknown (or unseen), of another kind,
+  // owned by another account or named twice refuses the call before any
+  // item is judged (report empty), as does a missing permission on one.
+  // Entities already owned by the target ("unchanged") keep their groups.
   virtual Status ReassignEntities(const Actor& actor, EntityKind kind, EntityRef by,
                                   Span<std::string> refs, AccountId target,
-                                  ReassignReport* report) = 0;
+                                  Span<GroupId> groups, ReassignReport* report) = 0;
 
   // ---- Users, memberships, roles ---------------------------------------
 
@@ -437,6 +449,11 @@ class Db {
   virtual StatusOr<Group> GetGroup(const Actor& viewer, GroupId id) const = 0;
   // The owner's groups the viewer sees, by id.
   virtual StatusOr<std::vector<Group>> GroupsOf(const Actor& viewer, AccountId owner) const = 0;
+  // The owner's group of `kind` named `name` (names are unique per owner
+  // and kind). NotFound, naming the group, when there is none the viewer
+  // sees.
+  virtual StatusOr<Group> FindGroup(const Actor& viewer, AccountId owner, GroupKind kind,
+                                    std::string_view name) const = 0;
   // A page of the group's members (ids above `after`, at most `limit`,
   // 1..100000), in id order.
   virtual Status GroupMembers(const Actor& viewer, GroupId id, uint64_t after, size_t limit,

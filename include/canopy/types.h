@@ -334,6 +334,8 @@ const char* GroupKindName(GroupKind kind);
 std::optional<GroupKind> ParseGroupKind(std::string_view name);
 // The entity kind of an entity group (nullopt for user and account groups).
 std::optional<EntityKind> GroupEntityKind(GroupKind kind);
+// The kind of the entity groups that hold entities of `kind`.
+GroupKind EntityGroupKind(EntityKind kind);
 
 struct GroupSpec {
   GroupKind kind = GroupKind::kDevice;

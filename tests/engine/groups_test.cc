@@ -338,6 +338,41 @@ TEST_F(GroupsTest, SharingDownNeedsTheTenantsGroupSharing) {
   EXPECT_EQ(db_->GetEntity(Actor::User(a1_user_), d_a1).status().code(), Code::kNotFound);
 }
 
+// A refusal about a grant shared down from above never names the account
+// or the group above, which the actor does not see: in adding and removing
+// members, deleting the group, revoking, and acting on a user.
+TEST_F(GroupsTest, RefusalsAboutSharedGrantsNameNothingOutOfSight) {
+  AccountPatch on;
+  on.group_sharing = true;
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, on));
+  GroupId secret = MakeGroup(GroupKind::kDevice, "secret-fleet", a_);
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  Add(secret, {d_a1_});
+  Add(ops, {a1_user_});
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{ops, kManager, secret, false}));
+  // a1's own admin: everything in acme-a1, nothing above it.
+  const UserId a1_admin = Member("a1-admin", a1_, kAdmin);
+  const Actor actor = Actor::User(a1_admin);
+  auto expect_quiet = [&](const Status& s, const char* what) {
+    EXPECT_EQ(s.code(), Code::kPermissionDenied) << what << ": " << s.ToString();
+    EXPECT_EQ(s.message().find("acme-a'"), std::string::npos) << what << ": " << s.ToString();
+    EXPECT_EQ(s.message().find("secret-fleet"), std::string::npos) << what << ": " << s.ToString();
+    EXPECT_NE(s.message().find("out of the actor's sight"), std::string::npos)
+        << what << ": " << s.ToString();
+  };
+  const UserId newcomer = MakeUser(db_.get(), "newcomer", a1_);
+  const auto before = DumpAll(db_.get());
+  GroupMembersReport rep;
+  expect_quiet(db_->RemoveGroupMembers(actor, ops, std::vector<uint64_t>{a1_user_}, &rep),
+               "remove member");
+  expect_quiet(db_->AddGroupMembers(actor, ops, std::vector<uint64_t>{newcomer}, &rep),
+               "add member");
+  expect_quiet(db_->DeleteGroup(actor, ops), "delete group");
+  expect_quiet(db_->RevokeGroup(actor, ops, kManager, secret), "revoke");
+  expect_quiet(db_->SetUserDisabled(actor, a1_user_, true), "disable user");
+  EXPECT_TRUE(DumpAll(db_.get()) == before) << testing::DescribeDiff(before, DumpAll(db_.get()));
+}
+
 TEST_F(GroupsTest, EscalationThroughGroupsIsRefused) {
   ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, [] {
     AccountPatch p;
@@ -479,6 +514,96 @@ std::vector<std::string> ListAll(Db* db, VisibleRequest req, size_t limit) {
     req.cursor = page.next_cursor;
   }
   return keys;
+}
+
+TEST_F(GroupsTest, ReassignJoinsGroupsOfTheNewOwner) {
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
+  GroupId b_fleet = MakeGroup(GroupKind::kDevice, "b-fleet", b_);
+  GroupId b_trucks = MakeGroup(GroupKind::kDevice, "b-trucks", b_);
+  GroupId b_assets = MakeGroup(GroupKind::kAsset, "b-assets", b_);
+  GroupId b_ops = MakeGroup(GroupKind::kUser, "b-ops", b_);
+  const UserId b_user = MakeUser(db_.get(), "b-user", b_);
+  Add(fleet, {d_a1_, d_a2_});
+  Add(b_ops, {b_user});
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{b_ops, kViewer, b_fleet, false}));
+  // An actor that may assign devices on both sides and read b's groups, but
+  // not write them; one that administers acme-a but only views acme-b (so
+  // does not see b's groups).
+  auto role = db_->CreateRole(Actor::System(), acme_, "assigner",
+                              {"account.read", "device.read", "device.assign", "group.read"});
+  ASSERT_OK(role);
+  const UserId assigner = Member("assigner", acme_, *role);
+  const UserId split = MakeUser(db_.get(), "split", acme_);
+  ASSERT_OK(db_->Invite(Actor::System(), split, a_, kAdmin, true));
+  ASSERT_OK(db_->Invite(Actor::System(), split, b_, kViewer, false));
+  const std::vector<std::string> both{"d-a1", "d-a2"};
+  auto reassign = [&](const Actor& actor, const std::vector<std::string>& refs,
+                      std::vector<GroupId> groups, ReassignReport* rep) {
+    return db_->ReassignEntities(actor, EntityKind::kDevice, EntityRef::kKey, refs, b_, groups,
+                                 rep);
+  };
+
+  // Bad groups refuse the call before any item, with nothing changed.
+  ReassignReport rep;
+  ExpectRefused([&] { return reassign(Actor::System(), both, {GroupId(999999)}, &rep); },
+                Code::kNotFound, "no group with id 999999");
+  EXPECT_TRUE(rep.items.empty());
+  ExpectRefused([&] { return reassign(Actor::System(), both, {fleet}, &rep); },
+                Code::kInvalidArgument, "device group 'fleet' is not owned by account 'acme-b'");
+  ExpectRefused([&] { return reassign(Actor::System(), both, {b_assets}, &rep); },
+                Code::kInvalidArgument, "asset group 'b-assets' cannot hold a device");
+  ExpectRefused([&] { return reassign(Actor::System(), both, {b_ops}, &rep); },
+                Code::kInvalidArgument, "user group 'b-ops' cannot hold a device");
+  ExpectRefused([&] { return reassign(Actor::System(), both, {b_fleet, b_fleet}, &rep); },
+                Code::kInvalidArgument, "device group 'b-fleet' is named more than once");
+  ExpectRefused([&] { return reassign(Actor::User(assigner), both, {b_trucks}, &rep); },
+                Code::kPermissionDenied, "group.write");
+  // split sees acme-b but none of its groups: they are unknown to it.
+  ExpectRefused([&] { return reassign(Actor::User(split), both, {b_fleet}, &rep); },
+                Code::kNotFound, "no group with id");
+  // Without groups the same actor may move them (the groups are the only
+  // thing it lacked).
+  ASSERT_OK(db_->ReassignEntities(Actor::User(assigner), EntityKind::kDevice, EntityRef::kKey,
+                                  std::vector<std::string>{"d-a2"}, a1_, &rep));
+
+  // A batch with an unchanged item: the moved ones leave their old groups
+  // and join both of b's; the unchanged one keeps its groups.
+  Add(b_trucks, {d_b_});
+  // b-admin owns b's groups but does not see d-a1: unknown to it.
+  EXPECT_EQ(reassign(Actor::User(b_admin_), {"d-a1", "d-b"}, {b_fleet}, &rep).code(),
+            Code::kNotFound);
+  ASSERT_OK(reassign(Actor::User(root_admin_), {"d-a1", "d-a2", "d-b"}, {b_fleet, b_trucks}, &rep));
+  EXPECT_EQ(rep.moved, 2u);
+  EXPECT_EQ(rep.unchanged, 1u);
+  EXPECT_TRUE(Members(fleet).empty());
+  std::vector<uint64_t> moved{d_a1_, d_a2_};
+  std::sort(moved.begin(), moved.end());
+  EXPECT_EQ(Members(b_fleet), moved);
+  std::vector<uint64_t> trucks{d_a1_, d_a2_, d_b_};
+  std::sort(trucks.begin(), trucks.end());
+  EXPECT_EQ(Members(b_trucks), trucks);
+  EXPECT_EQ(db_->GetGroup(Actor::System(), fleet)->size, 0u);
+  EXPECT_EQ(db_->GetGroup(Actor::System(), b_fleet)->size, 2u);
+  EXPECT_EQ(db_->GetGroup(Actor::System(), b_fleet)->overlap, 2u);
+  EXPECT_EQ(db_->GetGroup(Actor::System(), b_trucks)->overlap, 2u);  // d-b is in one group only
+  // The grant onto b-fleet now reaches them; list, count and check agree.
+  EXPECT_TRUE(Allowed(*db_, b_user, "device.read", "d-a1"));
+  EXPECT_FALSE(Allowed(*db_, b_user, "device.read", "d-b"));
+  EXPECT_EQ(*db_->Count(VisibleRequest{Actor::User(b_user)}), 2u);
+  EXPECT_EQ(ListAll(db_.get(), VisibleRequest{Actor::User(b_user)}, 1),
+            (std::vector<std::string>{"d-a1", "d-a2"}));
+  std::vector<std::string> problems;
+  ASSERT_OK(db_->CheckIntegrity(&problems));
+  EXPECT_TRUE(problems.empty()) << problems.front();
+
+  // The change replays: a follower built from the log agrees.
+  std::vector<std::string> entries;
+  ASSERT_OK(db_->ReadLogEntries(1, 100000, &entries));
+  auto follower = OpenDb(dir_.Sub("follower"));
+  ApplyReport ar;
+  ASSERT_OK(follower->ApplyChanges(entries, &ar));
+  EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+  EXPECT_EQ(*follower->Count(VisibleRequest{Actor::User(b_user)}), 2u);
 }
 
 TEST_F(GroupsTest, ListAndCountAgreeWithCheckEachEntityOnce) {

@@ -59,6 +59,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     db_ = testing::OpenDb(dir_.Sub("db"), DbOptions());
     if (GetParam().replicated) peer_ = testing::OpenDb(dir_.Sub("peer"), DbOptions());
     rng_.seed(GetParam().seed);
+    groups_rng_.seed(GetParam().seed + 1000);
   }
 
   // The options of the database under test (and of its peer replica).
@@ -389,12 +390,53 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     if (refs.empty()) return;
     if (P(5)) refs.push_back(refs.front());
     AccountId target = PickAccount();
+    // Now and then the moved entities join groups of the new owner (and
+    // now and then a group that cannot take them).
+    std::vector<GroupId> groups;
+    std::swap(rng_, groups_rng_);  // a stream of its own: the others' stay as they were
+    if (kind == EntityKind::kDevice ? P(20) : P(3)) {
+      if (P(30)) actor = Actor::System();  // so that some get through
+      std::vector<GroupId> device_groups;  // mostly to an owner of groups
+      for (const auto& [id, g] : m_.groups) {
+        if (g.kind == GroupKind::kDevice) device_groups.push_back(id);
+      }
+      if (!device_groups.empty() && P(80)) {
+        target = m_.groups[device_groups[R(device_groups.size())]].owner;
+      }
+      std::vector<GroupId> own;
+      for (const auto& [id, g] : m_.groups) {
+        if (g.owner == target && g.kind == GroupKind::kDevice) own.push_back(id);
+      }
+      for (int i = 1 + static_cast<int>(R(2)); i > 0; --i) {
+        groups.push_back(!own.empty() && P(70) ? own[R(own.size())] : PickGroup());
+      }
+    }
+    std::swap(rng_, groups_rng_);
     Code want = Code::kOk;
+    bool judged = false;  // items were judged (the report has one per ref)
     if (!m_.Found(actor, target)) {
       want = Code::kNotFound;
     } else if (m_.Resolve(actor) != Code::kOk) {
       want = m_.Resolve(actor);
     } else {
+      std::set<GroupId> named;
+      for (GroupId gid : groups) {
+        if (want != Code::kOk) break;
+        if (!GroupFound(actor, gid)) {
+          want = Code::kNotFound;
+        } else if (!named.insert(gid).second || m_.groups[gid].kind != GroupKind::kDevice ||
+                   kind != EntityKind::kDevice || m_.groups[gid].owner != target) {
+          want = Code::kInvalidArgument;
+        } else {
+          want = m_.Require(actor, "group.write", target);
+          for (const auto& [k, branch] : m_.grants) {
+            if (want == Code::kOk && std::get<2>(k) == gid) want = RequireGives(actor, k, branch);
+          }
+        }
+      }
+    }
+    if (want == Code::kOk) {
+      judged = true;
       Code target_ok = m_.Require(actor, KindPerm(kind, "assign"), target);
       {
         bool unknown = false, denied = false, dup = false;
@@ -425,13 +467,21 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
     }
     ReassignReport report;
-    Status s = db_->ReassignEntities(actor, kind, EntityRef::kKey, refs, target, &report);
+    Status s = groups.empty()
+                   ? db_->ReassignEntities(actor, kind, EntityRef::kKey, refs, target, &report)
+                   : db_->ReassignEntities(actor, kind, EntityRef::kKey, refs, target, groups,
+                                           &report);
     Expect(actor, want, s, "reassign");
-    if (m_.Found(actor, target) && m_.Resolve(actor) == Code::kOk) {
-      EXPECT_EQ(report.items.size(), refs.size());  // one item per ref, also on refusal
-    }
+    if (!groups.empty()) Expect(actor, want, s, "reassign into groups");
+    // One item per ref once items are judged, also on refusal; none before.
+    EXPECT_EQ(report.items.size(), judged ? refs.size() : 0u);
     if (!s.ok()) return;
-    for (const auto& ref : refs) m_.entities[{kind, ref}].owner = target;
+    for (const auto& ref : refs) {
+      model::MEntity& e = m_.entities[{kind, ref}];
+      if (e.owner == target) continue;  // unchanged: keeps its groups
+      e.owner = target;
+      for (GroupId gid : groups) m_.groups[gid].entities.insert(ref);
+    }
   }
 
   void CreateUser() {
@@ -1131,6 +1181,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     std::swap(rng_, verify_rng_);
   }
   std::mt19937_64 verify_rng_{99};
+  std::mt19937_64 groups_rng_;  // Reassign's choice of groups
 
   void VerifyViewerReads(const Actor& viewer) {
     const std::string who = viewer.is_system() ? "system" : "user " + std::to_string(viewer.user());

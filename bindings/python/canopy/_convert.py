@@ -67,6 +67,15 @@ def ident(value, what, optional=False):
     return value
 
 
+def idents(values, what):
+    """A list of int ids as a ``const uint64_t*`` array and its length."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError("%s must be a list of int ids, not %s" % (what, type(values).__name__))
+    ids = [ident(v, "%s[%d]" % (what, i)) for i, v in enumerate(values)]
+    array = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
+    return array, len(ids)
+
+
 def actor(value, what="actor"):
     """An actor or viewer: a user id, or canopy.SYSTEM_ACTOR (0)."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -621,22 +621,28 @@ class Db:
         cv.call(lib.canopy_entity_delete, self._h(), cv.actor(actor),
                 cv.ident(entity_id, "entity_id"))
 
-    def reassign_entities(self, actor, kind, refs, target, *, by="key"):
+    def reassign_entities(self, actor, kind, refs, target, *, by="key", groups=()):
         """Reassigns the entities named in ``refs`` (keys, or unit ids with
         ``by="unit_id"``) to ``target``, all or nothing, and returns the
-        :class:`ReassignReport`.
+        :class:`ReassignReport`. Every entity moved joins ``groups`` (ids of
+        entity groups of ``kind`` owned by ``target``; needs group.write
+        there); entities already owned by ``target`` keep their groups.
 
         When an item fails the whole batch is refused: the error raised
         (NotFound for an unknown ref, PermissionDenied for a denied one,
         InvalidArgument for a duplicate) carries the report as ``.report``.
+        A bad group (unknown, of another kind or owner, named twice) is
+        refused before any item, with ``.report`` None.
         """
         k, _ = model.parse_enum(model.EntityKind, kind, "kind")
         ref_kind, _ = model.parse_enum(model.EntityRef, by, "by")
         array, n = cv.texts(refs, "refs")
+        group_array, n_groups = cv.idents(groups, "groups")
         with cv.handle_out(lib.canopy_reassign_report_destroy) as out:
             try:
-                cv.call(lib.canopy_entity_reassign, self._h(), cv.actor(actor), k, ref_kind,
-                        array, n, cv.ident(target, "target"), ctypes.byref(out))
+                cv.call(lib.canopy_entity_reassign_into, self._h(), cv.actor(actor), k, ref_kind,
+                        array, n, cv.ident(target, "target"), group_array, n_groups,
+                        ctypes.byref(out))
             except errors.CanopyError as e:
                 e.report = _report(out) if out.value else None
                 raise
@@ -846,15 +852,11 @@ class Db:
         return self._members(lib.canopy_group_members_remove, actor, group_id, members)
 
     def _members(self, fn, actor, group_id, members):
-        if isinstance(members, (str, bytes)) or not hasattr(members, "__iter__"):
-            raise TypeError("members must be a list of int ids, not %s" %
-                            type(members).__name__)
-        ids = [cv.ident(m, "members[%d]" % n) for n, m in enumerate(members)]
-        array = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
+        array, n = cv.idents(members, "members")
         with cv.handle_out(lib.canopy_group_members_report_destroy) as out:
             try:
                 cv.call(fn, self._h(), cv.actor(actor), cv.ident(group_id, "group_id"), array,
-                        len(ids), ctypes.byref(out))
+                        n, ctypes.byref(out))
             except errors.CanopyError as e:
                 e.report = _group_report(out) if out.value else None
                 raise
@@ -1599,7 +1601,8 @@ def _group(h):
         owner=lib.canopy_group_owner(h),
         size=lib.canopy_group_size(h),
         created_us=lib.canopy_group_created_us(h),
-        updated_us=lib.canopy_group_updated_us(h))
+        updated_us=lib.canopy_group_updated_us(h),
+        overlap=lib.canopy_group_overlap(h))
 
 
 def _group_report(h):

@@ -366,6 +366,9 @@ class Group:
     size: int  #: how many members it holds
     created_us: int
     updated_us: int
+    #: entity groups: members another group (of the owner) also holds; 0
+    #: means disjoint, and a count through it costs nothing per member
+    overlap: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

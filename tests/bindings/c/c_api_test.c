@@ -2681,6 +2681,39 @@ static void TestGroups(void) {
   canopy_account_destroy(acc);
   OK(canopy_db_check_integrity(copy, NULL, NULL, NULL, &err));
   OK(canopy_db_close(copy, &err));
+
+  // Reassign into groups of the new owner; a bad group list refuses the
+  // call before any item (no report, nothing changed).
+  const char* const moving[] = {"hq"};
+  const uint64_t spare_twice[] = {spare, spare};
+  canopy_reassign_report_t* rr = (canopy_reassign_report_t*)1;
+  const uint64_t before_reassign = canopy_db_revision(db);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "more than once",
+             canopy_entity_reassign_into(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE,
+                                         CANOPY_REF_KEY, moving, 1, shop, spare_twice, 2, &rr, &err));
+  CHECK(rr == NULL);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'groups'",
+             canopy_entity_reassign_into(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE,
+                                         CANOPY_REF_KEY, moving, 1, shop, NULL, 1, &rr, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "not owned by account",
+             canopy_entity_reassign_into(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE,
+                                         CANOPY_REF_KEY, moving, 1, acme, spare_twice, 1, &rr, &err));
+  CHECK(canopy_db_revision(db) == before_reassign);
+  OK(canopy_entity_reassign_into(db, CANOPY_SYSTEM_ACTOR, CANOPY_KIND_DEVICE, CANOPY_REF_KEY,
+                                 moving, 1, shop, spare_twice, 1, &rr, &err));
+  CHECK(canopy_reassign_report_total(rr, CANOPY_OUTCOME_MOVED) == 1);
+  canopy_reassign_report_destroy(rr);
+  CHECK(GroupSize(db, spare) == 1);
+  // Overlap: hq in two of shop's groups.
+  uint64_t extra = 0;
+  OK(CreateGroup(db, ann, CANOPY_GROUP_DEVICE, "extra", shop, &extra, &err));
+  const uint64_t just_hq[] = {hq};
+  OK(canopy_group_members_add(db, ann, extra, just_hq, 1, NULL, &err));
+  OK(canopy_group_get(db, spare, &g, &err));
+  CHECK(canopy_group_overlap(g) == 1);
+  canopy_group_destroy(g);
+  CHECK(canopy_group_overlap(NULL) == 0);
+  OK(canopy_db_check_integrity(db, NULL, NULL, NULL, &err));
   OK(canopy_db_close(db, &err));
 }
 

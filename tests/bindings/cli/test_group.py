@@ -48,6 +48,29 @@ class GroupTest(CliTestCase):
         self.assertIn("denied", self.ok("check", "--user", "b@acme.example", "--permission",
                                         "device.write", "--entity", "dev-b1"))
 
+    def test_reassign_into_groups_of_the_new_owner(self):
+        self.ok("group", "create", "fleet", "--owner", "acme-a", "--kind", "device")
+        self.ok("group", "add", "fleet", "--owner", "acme-a", "--kind", "device", "dev-a1")
+        self.ok("group", "create", "buses", "--owner", "acme-b", "--kind", "device")
+        self.ok("group", "create", "ops", "--owner", "acme-b", "--kind", "user")
+        # An unknown group or one of another kind: refused, nothing moved.
+        err = self.refused("device", "reassign", "--to", "acme-b", "--keys", "dev-a1",
+                           "--group", "nope")
+        self.assertIn("no device group named 'nope' in account 'acme-b'", err)
+        err = self.refused("device", "reassign", "--to", "acme-b", "--keys", "dev-a1",
+                           "--group", "ops")
+        self.assertIn("no device group named 'ops'", err)
+        self.assertEqual(self.ok("group", "members", "fleet", "--owner", "acme-a", "--kind",
+                                 "device"), "dev-a1\n")
+        out = self.ok("device", "reassign", "--to", "acme-b", "--keys", "dev-a1,dev-b1",
+                      "--group", "buses")
+        self.assertIn("1 moved to 'acme-b', 1 unchanged", out)
+        # It left acme-a's group and joined acme-b's (dev-b1 was unchanged).
+        self.assertEqual(self.ok("group", "members", "fleet", "--owner", "acme-a", "--kind",
+                                 "device"), "")
+        self.assertEqual(self.ok("group", "members", "buses", "--owner", "acme-b", "--kind",
+                                 "device"), "dev-a1\n")
+
     def test_tree_and_graph_count_the_groups_the_actor_sees(self):
         self.ok("group", "create", "fleet", "--owner", "acme-b", "--kind", "device")
         self.ok("group", "create", "crew", "--owner", "acme-b", "--kind", "user")

@@ -654,6 +654,29 @@ TEST_F(HttpTest, ReassignByKeysAndUnitIdsWithTheReport) {
   Expect(Post("/api/devices/reassign", R"({"refs":["d-a2"],"target":"nope"})"), 404);
 }
 
+TEST_F(HttpTest, ReassignJoinsNamedGroupsOfTheTarget) {
+  auto fleet = db_->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "fleet", acme_b_});
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  const uint64_t revision = db_->Revision();
+  // An unknown group (or one of the wrong field type): refused before any item.
+  auto j = Expect(Post("/api/devices/reassign",
+                       R"({"refs":["d-a1"],"target":"acme-b","groups":["nope"]})"),
+                  404);
+  EXPECT_NE(j->Str("message").find("no device group named 'nope'"), std::string::npos);
+  Expect(Post("/api/devices/reassign", R"({"refs":["d-a1"],"target":"acme-b","groups":"fleet"})"),
+         400);
+  EXPECT_EQ(db_->Revision(), revision);
+  j = Expect(Post("/api/devices/reassign",
+                  R"({"refs":["d-a1"],"target":"acme-b","groups":["fleet"]})"),
+             200);
+  EXPECT_EQ(j->Int("moved"), 1);
+  auto groups = db_->GroupsOfMember(Actor::System(), GroupKind::kDevice,
+                                    db_->FindEntity(EntityKind::kDevice, "d-a1")->id);
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].id, *fleet);
+}
+
 // ---- Audit ---------------------------------------------------------------
 
 TEST_F(HttpTest, AuditLogAsTheViewerMayReadIt) {

@@ -91,6 +91,33 @@ class GroupTest(WorldTestCase):
         self.assertEqual(report.done, 1)
         self.assertEqual(self.db.get_group(self.fleet).size, 1)
 
+    def test_overlap_and_reassign_into_groups(self):
+        w = self.w
+        trucks = self.db.create_group(w.a, "device", "trucks", w.acme_a)
+        self.db.add_group_members(w.a, self.fleet, [w.dev_a1, w.dev_a2])
+        self.db.add_group_members(w.a, trucks, [w.dev_a1])
+        self.assertEqual((self.db.get_group(self.fleet).overlap,
+                          self.db.get_group(trucks).overlap), (1, 1))
+        sub_fleet = self.db.create_group(w.a, "device", "sub-fleet", w.acme_a1)
+        revision = self.db.revision
+        # A group the new owner does not own refuses the call, before any item.
+        with self.assertRaisesRegex(canopy.InvalidArgument, "not owned by account") as cm:
+            self.db.reassign_entities(w.a, "device", ["dev-a1"], w.acme_a1, groups=[trucks])
+        self.assertIsNone(cm.exception.report)
+        with self.assertRaisesRegex(canopy.NotFound, "no group with id 4242"):
+            self.db.reassign_entities(w.a, "device", ["dev-a1"], w.acme_a1, groups=[4242])
+        with self.assertRaises(TypeError):
+            self.db.reassign_entities(w.a, "device", ["dev-a1"], w.acme_a1, groups="trucks")
+        self.assertEqual(self.db.revision, revision)
+        report = self.db.reassign_entities(w.a, "device", ["dev-a1"], w.acme_a1,
+                                           groups=[sub_fleet])
+        self.assertEqual(report.moved, 1)
+        self.assertEqual(list(self.db.group_members(sub_fleet)), [w.dev_a1])
+        self.assertEqual([g.id for g in self.db.groups_of_member("device", w.dev_a1)],
+                         [sub_fleet])
+        self.assertEqual((self.db.get_group(self.fleet).size, self.db.get_group(self.fleet).overlap,
+                          self.db.get_group(trucks).size), (1, 0, 0))
+
     def test_grants(self):
         w = self.w
         viewer = w.viewer
