@@ -38,6 +38,8 @@ const char kUsage[] =
     "  --listen ADDR  the address to listen on (default 127.0.0.1: this machine only;\n"
     "                 anything else exposes the database to the network, token-protected)\n"
     "  --threads N    request threads (default 8)\n"
+    "On a database another process holds (or with --follower) the server follows\n"
+    "that process's commits, catching up twice a second; changes are refused then.\n"
     "The first line on stdout is the URL; requests are not logged.\n";
 
 int Run(Context& ctx, Args& args) {
@@ -66,6 +68,10 @@ int Run(Context& ctx, Args& args) {
   sigaction(SIGINT, &on_stop, nullptr);
   sigaction(SIGTERM, &on_stop, nullptr);
 
+  // A server shows what the database holds now: beside a process that
+  // writes it (or with --follower) it follows that process's commits,
+  // catching up twice a second, instead of serving one frozen view.
+  ctx.follow_ms = 500;
   if (!ctx.Open(false)) return kExitFailed;
   if (!ctx.ResolveActor(&options.viewer)) return kExitFailed;
   options.viewer_login = ctx.actor_login;

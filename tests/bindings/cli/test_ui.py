@@ -6,6 +6,7 @@ routes themselves are tested in tests/bindings/http/ (http_test, ui_browser)."""
 import json
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,6 +52,35 @@ class UiTest(CliTestCase):
         self.assertEqual(body["totalElements"], 4)
         self.assertEqual([r["key"] for r in body["data"]], ["acme", "acme-a"])
         self.stop(p)
+
+    def test_beside_a_writer_it_follows_the_writers_commits(self):
+        self.seed()
+        writer, wurl = self.start("ui")
+        wtoken = urllib.parse.parse_qs(urllib.parse.urlparse(wurl).query)["token"][0]
+        reader = subprocess.Popen([CANOPY, "--db", self.db, "ui"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: reader.poll() is None and reader.kill())
+        rurl = reader.stdout.readline().strip()
+        rtoken = urllib.parse.parse_qs(urllib.parse.urlparse(rurl).query)["token"][0]
+        self.assertEqual(self.get(rurl, "/api/accounts?pageSize=10", rtoken)[1]["totalElements"], 4)
+        u = urllib.parse.urlparse(wurl)
+        req = urllib.request.Request(f"http://127.0.0.1:{u.port}/api/accounts", method="POST",
+                                     data=json.dumps({"key": "acme-new", "parent": "acme"}).encode(),
+                                     headers={"Authorization": "Bearer " + wtoken,
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            self.assertEqual(r.status, 201)
+        deadline = time.monotonic() + 20
+        total = 4
+        while total == 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            total = self.get(rurl, "/api/accounts?pageSize=10", rtoken)[1]["totalElements"]
+        self.assertEqual(total, 5)  # caught up with the writer, within seconds
+        reader.send_signal(signal.SIGINT)
+        _, err = reader.communicate(timeout=30)
+        self.assertEqual(reader.returncode, 0, err)
+        self.assertIn("opened as a follower", err)
+        self.stop(writer)
 
     def test_as_a_user(self):
         self.seed()
