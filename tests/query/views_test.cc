@@ -208,10 +208,10 @@ class JsonParser {
           out->push_back('\t');
           break;
         case 'u': {
-          uint32_t cp;
+          uint32_t cp = 0;
           if (!Hex4(&cp)) return false;
           if (cp >= 0xD800 && cp < 0xDC00) {
-            uint32_t lo;
+            uint32_t lo = 0;
             if (in_.substr(pos_, 2) != "\\u") return Fail("lone surrogate");
             pos_ += 2;
             if (!Hex4(&lo) || lo < 0xDC00 || lo > 0xDFFF) return Fail("bad surrogate pair");
