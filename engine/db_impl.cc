@@ -354,6 +354,10 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
     view->log_id_ = LogId();
   }
   open_snapshots_->fetch_add(1);
+  if (closing_.load()) {  // Close has begun (see Close): the view closes again
+    view.reset();
+    return Status::FailedPrecondition("the database is closing");
+  }
   return std::unique_ptr<Db>(std::move(view));
 }
 
@@ -378,24 +382,11 @@ Status DbImpl::Close() {
     open_snapshots_->fetch_sub(1);
     return Status::Ok();
   }
-  if (int64_t n = open_snapshots_->load(); n > 0) {
-    return Status::FailedPrecondition(std::to_string(n) +
-                                      " snapshot(s) still open; destroy them before Close");
-  }
-  // A replica stops following etcd first (its threads take the locks
-  // below), a follower its catch-up thread.
-  StopReplica();
-  StopFollower();
-  // Wake WaitForChanges callers (they hold the database open) before
-  // waiting for every call to return.
+  // From here no iterator or snapshot opens (each checks closing_ after
+  // counting itself, this checks the counts after setting it: one of the
+  // two sees the other), so once the counts are 0 below, nothing can make
+  // Close refuse after it stopped the replica or the follower's thread.
   closing_ = true;
-  {
-    std::lock_guard<std::mutex> g(wait_mu_);
-  }
-  wait_cv_.notify_all();
-  std::unique_lock<std::shared_mutex> open(close_mu_);
-  WriteGuard w(write_mu_);
-  if (closed_) return Status::Ok();
   if (int64_t n = open_iterators_.load(); n > 0) {
     closing_ = false;
     return Status::FailedPrecondition(std::to_string(n) +
@@ -406,6 +397,19 @@ Status DbImpl::Close() {
     return Status::FailedPrecondition(std::to_string(n) +
                                       " snapshot(s) still open; destroy them before Close");
   }
+  // A replica stops following etcd first (its threads take the locks
+  // below), a follower its catch-up thread.
+  StopReplica();
+  StopFollower();
+  // Wake WaitForChanges callers (they hold the database open) before
+  // waiting for every call to return.
+  {
+    std::lock_guard<std::mutex> g(wait_mu_);
+  }
+  wait_cv_.notify_all();
+  std::unique_lock<std::shared_mutex> open(close_mu_);
+  WriteGuard w(write_mu_);
+  if (closed_) return Status::Ok();
   closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   versions_.DropSnapshots();

@@ -276,6 +276,10 @@ Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
   *it = std::make_unique<TrackedIterator>(
       std::make_unique<query::ScanIterator>(store_.get(), std::move(view), FilterOf(request), ""),
       &open_iterators_);
+  if (closing_.load()) {  // Close has begun (see Close): it counted no iterator
+    it->reset();
+    return Status::FailedPrecondition("the database is closing");
+  }
   return Status::Ok();
 }
 

@@ -87,9 +87,12 @@ class Db {
 
   // Flushes and closes, after the calls in flight on other threads return
   // (it waits for them; a steady stream of new calls can delay it).
-  // FailedPrecondition while a VisibleIterator from NewVisibleIterator is
-  // still alive (nothing is closed then). Later calls other than the
-  // destructor return FailedPrecondition. Idempotent.
+  // FailedPrecondition while a VisibleIterator from NewVisibleIterator or
+  // a snapshot from OpenSnapshot is still alive (nothing is closed then: a
+  // replica keeps following, a follower keeps catching up). Once Close has
+  // begun, a new iterator or snapshot is refused (FailedPrecondition, "the
+  // database is closing"). Later calls other than the destructor return
+  // FailedPrecondition. Idempotent.
   virtual Status Close() = 0;
 
   // ---- Accounts -------------------------------------------------------

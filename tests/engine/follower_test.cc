@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <atomic>
 #include <cstdlib>
 #include <chrono>
@@ -490,6 +492,57 @@ TEST(Follower, ClosesWhileCatchingUp) {
     EXPECT_EQ(follower->CatchUp().status().code(), Code::kFailedPrecondition);
   }
   ASSERT_OK(f.writer->Close());
+}
+
+// A Close refused because an iterator or a snapshot is open leaves the
+// follower following: Close refuses new ones once it has begun, so it never
+// refuses after it stopped the catch-up thread. Here a thread keeps opening
+// both while Close is tried again and again.
+TEST(Follower, ARefusedCloseLeavesItFollowing) {
+  Fixture f;
+  Options o = FollowerOptions();
+  o.follower_catch_up_ms = 1;
+  std::unique_ptr<Db> follower = OpenFollower(f.path, o);
+  ASSERT_NE(follower, nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<int> opened{0}, refused_opens{0};
+  std::thread opener([&] {
+    while (!stop) {
+      std::unique_ptr<VisibleIterator> it;
+      Status s = follower->NewVisibleIterator(VisibleRequest{Actor::System()}, &it);
+      auto snap = follower->OpenSnapshot();
+      if (s.ok() && snap.ok()) {
+        ++opened;
+      } else {
+        const Status& bad = s.ok() ? snap.status() : s;
+        EXPECT_EQ(bad.code(), Code::kFailedPrecondition) << bad.ToString();
+        EXPECT_NE(bad.message().find("clos"), std::string::npos) << bad.ToString();  // closing, closed
+        ++refused_opens;
+      }
+    }
+  });
+  while (opened.load() < 3) std::this_thread::yield();
+  int refusals = 0;
+  for (int i = 0; i < 200 && refusals < 20; ++i) {
+    Status s = follower->Close();
+    if (s.ok()) break;
+    ASSERT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    ++refusals;
+    // Still following: a write of the writer shows up on its own.
+    const std::string key = "after-refusal-" + std::to_string(i);
+    MakeDevice(f.writer.get(), key, f.acme);
+    bool seen = false;
+    for (int wait = 0; wait < 2000 && !seen; ++wait) {
+      seen = follower->FindEntity(EntityKind::kDevice, key).ok();
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(seen) << "the follower stopped catching up after Close was refused (" << i << ")";
+  }
+  stop = true;
+  opener.join();
+  EXPECT_OK(follower->Close());
+  std::cout << refusals << " refused Close calls, " << opened.load() << " iterator and snapshot "
+            << "pairs, " << refused_opens.load() << " refused opens\n";
 }
 
 TEST(Follower, BadInputs) {
