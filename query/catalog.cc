@@ -78,7 +78,9 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
 
   // The tree key space lists labels in pre-order: parents come before
   // children, siblings in ordinal order.
-  std::vector<AccountId> preorder;
+  // Each account with its parent's node (null for a root): node addresses
+  // in the map stay put, so the sums below need no look-up.
+  std::vector<std::pair<AccountNode*, AccountNode*>> preorder;
   preorder.reserve(accounts.size());
   CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kTree, [&](auto k, auto v) -> Status {
     if (v.size() != 8) return Bad("tree entry with a damaged value");
@@ -86,18 +88,23 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     AccountNode* n = mutable_account(id);
     if (n == nullptr) return Bad("tree entry for missing account " + std::to_string(id));
     if (n->label != k) return Bad("tree label of account " + std::to_string(id) + " differs");
+    AccountNode* p = nullptr;
     if (n->parent == kNoId) {
       n->tenant = n->id;
       roots.push_back(id);
     } else {
-      AccountNode* p = mutable_account(n->parent);
+      // Siblings come one after another: their parent is the last one's.
+      p = !preorder.empty() && preorder.back().second != nullptr &&
+                  preorder.back().second->id == n->parent
+              ? preorder.back().second
+              : mutable_account(n->parent);
       if (p == nullptr || !storage::IsProperAncestorLabel(p->label, n->label)) {
         return Bad("account " + std::to_string(id) + " has a missing or misplaced parent");
       }
       n->tenant = p->tenant;
       p->children.push_back(id);
     }
-    preorder.push_back(id);
+    preorder.emplace_back(n, p);
     return Status::Ok();
   }));
   if (preorder.size() != accounts.size()) {
@@ -105,14 +112,16 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
                " account(s) missing from the tree key space");
   }
   for (auto it = preorder.rbegin(); it != preorder.rend(); ++it) {
-    const AccountNode& n = accounts[*it];
-    if (n.parent != kNoId) accounts[n.parent].descendants += 1 + n.descendants;
+    if (it->second != nullptr) it->second->descendants += 1 + it->first->descendants;
   }
 
+  AccountNode* last = nullptr;  // an account's counters are next to each other
   CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kCounters, [&](auto k, auto v) -> Status {
     int64_t value = 0;
     if (k.size() != 9 || !storage::DecodeCounter(v, &value)) return Bad("damaged counter");
-    AccountNode* n = mutable_account(storage::DecodeFixed64BE(k.data()));
+    const AccountId aid = storage::DecodeFixed64BE(k.data());
+    AccountNode* n = last != nullptr && last->id == aid ? last : mutable_account(aid);
+    last = n;
     uint8_t code = static_cast<uint8_t>(k[8]);
     int kind = code & 0x7f;
     if (n == nullptr || kind < 1 || kind > 4) return Bad("counter of a missing account or kind");
