@@ -44,7 +44,6 @@ Status CheckGroupKind(GroupKind kind) {
 using query::EntityPart;
 using query::RequireGives;
 
-
 const GroupMemberItem* FirstOf(const GroupMembersReport& r, GroupMemberItem::Outcome o) {
   for (const auto& it : r.items) {
     if (it.outcome == o) return &it;
@@ -490,13 +489,15 @@ Status DbImpl::RequireGroupEdit(const Actor& actor, const GroupNode& g, bool add
     CANOPY_RETURN_IF_ERROR(
         Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o));
     for (const GroupGrantNode& x : g.grants) {
-      CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
-                                          verb + Named(g) + ", which has " + query::DescribeGrant(cat(), actor, x)));
+      CANOPY_RETURN_IF_ERROR(RequireGives(
+          cat(), actor, x, kNoId,
+          verb + Named(g) + ", which has " + query::DescribeGrant(cat(), actor, x)));
     }
   } else if (adding && GroupEntityKind(g.kind)) {
     for (const GroupGrantNode& x : g.granted_to) {
       CANOPY_RETURN_IF_ERROR(RequireGives(
-          cat(), actor, x, kNoId, verb + Named(g) + ", which is granted as " + query::DescribeGrant(cat(), actor, x)));
+          cat(), actor, x, kNoId,
+          verb + Named(g) + ", which is granted as " + query::DescribeGrant(cat(), actor, x)));
     }
   }
   return Status::Ok();
@@ -896,8 +897,8 @@ Status DbImpl::RevokeGroup(const Actor& actor, GroupId user_group, RoleId role, 
                               std::to_string(role) + ", target " + std::to_string(target) + ")");
     }
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *cat().account(ug->owner)));
-    CANOPY_RETURN_IF_ERROR(
-        RequireGives(cat(), actor, *x, kNoId, "cannot revoke " + query::DescribeGrant(cat(), actor, *x)));
+    CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, *x, kNoId,
+                                        "cannot revoke " + query::DescribeGrant(cat(), actor, *x)));
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(store_->Get(storage::kGroups,
                                        storage::GroupGrantKey(user_group, role, target), &bytes,
