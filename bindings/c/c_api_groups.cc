@@ -90,6 +90,22 @@ canopy_code_t GetImpl(const char* function, canopy_db_t* db, uint64_t viewer, ui
   });
 }
 
+canopy_code_t FindImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t owner,
+                       int kind, const char* name, canopy_group_t** group, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
+    if (group != nullptr) *group = nullptr;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, name);
+    CANOPY_C_REQUIRE(call, group);
+    canopy::GroupKind k;
+    CANOPY_RETURN_IF_ERROR(ToGroupKind(call, kind, &k));
+    auto found = db->db->FindGroup(ToActor(viewer), owner, k, name);
+    CANOPY_RETURN_IF_ERROR(found.status());
+    *group = new canopy_group_t{std::move(found).value()};
+    return Status::Ok();
+  });
+}
+
 canopy_code_t ListImpl(const char* function, canopy_db_t* db, uint64_t viewer, uint64_t owner,
                        canopy_groups_t** groups, char** errmsg) {
   return Guard(function, errmsg, [&](const Call& call) -> Status {
@@ -302,6 +318,16 @@ canopy_code_t canopy_group_get(canopy_db_t* db, uint64_t id, canopy_group_t** gr
 canopy_code_t canopy_group_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                   canopy_group_t** group, char** errmsg) {
   return GetImpl("canopy_group_get_as", db, viewer, id, group, errmsg);
+}
+
+canopy_code_t canopy_group_find(canopy_db_t* db, uint64_t owner, int kind, const char* name,
+                                canopy_group_t** group, char** errmsg) {
+  return FindImpl("canopy_group_find", db, CANOPY_SYSTEM_ACTOR, owner, kind, name, group, errmsg);
+}
+
+canopy_code_t canopy_group_find_as(canopy_db_t* db, uint64_t viewer, uint64_t owner, int kind,
+                                   const char* name, canopy_group_t** group, char** errmsg) {
+  return FindImpl("canopy_group_find_as", db, viewer, owner, kind, name, group, errmsg);
 }
 
 canopy_code_t canopy_group_list(canopy_db_t* db, uint64_t owner, canopy_groups_t** groups,

@@ -1263,6 +1263,12 @@ CANOPY_EXPORT const char* canopy_group_members_report_message(
 // Errors: NOT_FOUND.
 CANOPY_EXPORT canopy_code_t canopy_group_get(canopy_db_t* db, uint64_t id, canopy_group_t** group,
                                              char** errmsg);
+// The group of `kind` named `name` that `owner` owns (names are unique per
+// owner and kind). Errors: NOT_FOUND (owner, or no such group, naming it),
+// INVALID_ARGUMENT (kind, NULL name or group).
+CANOPY_EXPORT canopy_code_t canopy_group_find(canopy_db_t* db, uint64_t owner, int kind,
+                                              const char* name, canopy_group_t** group,
+                                              char** errmsg);
 // The groups of `owner`, by id. Errors: NOT_FOUND (owner).
 CANOPY_EXPORT canopy_code_t canopy_group_list(canopy_db_t* db, uint64_t owner,
                                               canopy_groups_t** groups, char** errmsg);
@@ -1286,6 +1292,9 @@ CANOPY_EXPORT canopy_code_t canopy_group_members_list(canopy_db_t* db, uint64_t 
 // left out of lists.
 CANOPY_EXPORT canopy_code_t canopy_group_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                 canopy_group_t** group, char** errmsg);
+CANOPY_EXPORT canopy_code_t canopy_group_find_as(canopy_db_t* db, uint64_t viewer, uint64_t owner,
+                                                 int kind, const char* name,
+                                                 canopy_group_t** group, char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_group_list_as(canopy_db_t* db, uint64_t viewer, uint64_t owner,
                                                  canopy_groups_t** groups, char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_group_list_by_member_as(canopy_db_t* db, uint64_t viewer,

@@ -355,6 +355,8 @@ SIGNATURES = {
     "canopy_group_owner": (_U64, [_P]),
     "canopy_group_size": (_U64, [_P]),
     "canopy_group_overlap": (_U64, [_P]),
+    "canopy_group_find": (_I, [_P, _U64, _I, _S, _PP, _PP]),
+    "canopy_group_find_as": (_I, [_P, _U64, _U64, _I, _S, _PP, _PP]),
     "canopy_group_created_us": (_I64, [_P]),
     "canopy_group_updated_us": (_I64, [_P]),
     "canopy_groups_destroy": (None, [_P]),

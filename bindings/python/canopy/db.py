@@ -870,6 +870,16 @@ class Db:
             cv.call(fn, self._h(), *pre, cv.ident(group_id, "group_id"), ctypes.byref(out))
             return _group(out)
 
+    def find_group(self, owner, kind, name, *, viewer=None):
+        """The group of ``kind`` named ``name`` that ``owner`` owns (as
+        ``viewer`` may see it). Raises NotFound naming it."""
+        k, _ = model.parse_enum(model.GroupKind, kind, "kind")
+        fn, pre = self._viewed(lib.canopy_group_find, lib.canopy_group_find_as, viewer)
+        with cv.handle_out(lib.canopy_group_destroy) as out:
+            cv.call(fn, self._h(), *pre, cv.ident(owner, "owner"), k, cv.text(name, "name"),
+                    ctypes.byref(out))
+            return _group(out)
+
     def groups_of(self, owner, *, viewer=None):
         """The groups ``owner`` owns (that ``viewer`` sees), by id."""
         fn, pre = self._viewed(lib.canopy_group_list, lib.canopy_group_list_as, viewer)

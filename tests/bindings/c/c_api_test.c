@@ -2713,6 +2713,27 @@ static void TestGroups(void) {
   CHECK(canopy_group_overlap(g) == 1);
   canopy_group_destroy(g);
   CHECK(canopy_group_overlap(NULL) == 0);
+  // Find by name: shop's device group 'extra'; as ann, and as vic (a
+  // viewer of shop, without group.read: not found, as missing).
+  OK(canopy_group_find(db, shop, CANOPY_GROUP_DEVICE, "extra", &g, &err));
+  CHECK(canopy_group_id(g) == extra);
+  canopy_group_destroy(g);
+  OK(canopy_group_find_as(db, ann, shop, CANOPY_GROUP_DEVICE, "extra", &g, &err));
+  CHECK(canopy_group_id(g) == extra);
+  canopy_group_destroy(g);
+  g = (canopy_group_t*)1;
+  FAILS_WITH(CANOPY_NOT_FOUND, "no device group named 'extra'",
+             canopy_group_find_as(db, vic, shop, CANOPY_GROUP_DEVICE, "extra", &g, &err));
+  CHECK(g == NULL);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no asset group named 'extra'",
+             canopy_group_find(db, shop, CANOPY_GROUP_ASSET, "extra", &g, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "group kind",
+             canopy_group_find(db, shop, 0, "extra", &g, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'name'",
+             canopy_group_find(db, shop, CANOPY_GROUP_DEVICE, NULL, &g, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'group'",
+             canopy_group_find(db, shop, CANOPY_GROUP_DEVICE, "extra", NULL, &err));
+  FAILS(CANOPY_NOT_FOUND, canopy_group_find(db, 4242, CANOPY_GROUP_DEVICE, "extra", &g, &err));
   OK(canopy_db_check_integrity(db, NULL, NULL, NULL, &err));
   OK(canopy_db_close(db, &err));
 }

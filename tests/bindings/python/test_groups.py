@@ -98,6 +98,13 @@ class GroupTest(WorldTestCase):
         self.db.add_group_members(w.a, trucks, [w.dev_a1])
         self.assertEqual((self.db.get_group(self.fleet).overlap,
                           self.db.get_group(trucks).overlap), (1, 1))
+        self.assertEqual(self.db.find_group(w.acme_a, "device", "trucks").id, trucks)
+        self.assertEqual(self.db.find_group(w.acme_a, canopy.GroupKind.DEVICE, "trucks",
+                                            viewer=w.a).overlap, 1)
+        with self.assertRaisesRegex(canopy.NotFound, "no user group named 'trucks'"):
+            self.db.find_group(w.acme_a, "user", "trucks")
+        with self.assertRaises(TypeError):
+            self.db.find_group(w.acme_a, "device", 7)
         sub_fleet = self.db.create_group(w.a, "device", "sub-fleet", w.acme_a1)
         revision = self.db.revision
         # A group the new owner does not own refuses the call, before any item.
