@@ -139,7 +139,12 @@ int Run(Context& ctx, Args& args) {
 
   // A follower (--follower, or chosen on a busy database) catches up
   // this often; WaitForChanges below wakes when it does.
-  if (follow) ctx.follow_ms = kWaitMs;
+  if (follow) {
+    ctx.follow_ms = kWaitMs;
+    // Before the open, which can take a while: a signal from then on ends
+    // the command cleanly (it is checked between waits), never kills it.
+    CatchStopSignals();
+  }
   if (!ctx.Open(false)) return kExitFailed;
   // Run as a user (--actor), the log is that user's audit view; only the
   // system actor reads the whole log or another user's view (--user).
@@ -162,7 +167,6 @@ int Run(Context& ctx, Args& args) {
     if (!FindAccount(ctx, *key, &a)) return kExitFailed;
     req.account = a.id;
   }
-  if (follow) CatchStopSignals();
 
   Printer printer(ctx);
   uint64_t printed = 0;
