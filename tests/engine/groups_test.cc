@@ -89,6 +89,21 @@ class GroupsTest : public ::testing::Test {
     EXPECT_TRUE(DumpAll(db_.get()) == before) << testing::DescribeDiff(before, DumpAll(db_.get()));
   }
 
+  // A new database that replayed the whole change log, checked to hold the
+  // same replicated keys (null when the replay failed).
+  std::unique_ptr<Db> Replayed() {
+    std::vector<std::string> entries;
+    Status s = db_->ReadLogEntries(1, 100000, &entries);
+    EXPECT_OK(s);
+    auto follower = OpenDb(dir_.Sub("follower"));
+    ApplyReport ar;
+    Status applied = follower->ApplyChanges(entries, &ar);
+    EXPECT_OK(applied);
+    if (!s.ok() || !applied.ok()) return nullptr;
+    EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+    return follower;
+  }
+
   std::vector<uint64_t> Members(GroupId g) {
     GroupMembersPage page;
     EXPECT_OK(db_->GroupMembers(Actor::System(), g, 0, 1000, &page));
@@ -597,12 +612,8 @@ TEST_F(GroupsTest, ReassignJoinsGroupsOfTheNewOwner) {
   EXPECT_TRUE(problems.empty()) << problems.front();
 
   // The change replays: a follower built from the log agrees.
-  std::vector<std::string> entries;
-  ASSERT_OK(db_->ReadLogEntries(1, 100000, &entries));
-  auto follower = OpenDb(dir_.Sub("follower"));
-  ApplyReport ar;
-  ASSERT_OK(follower->ApplyChanges(entries, &ar));
-  EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+  auto follower = Replayed();
+  ASSERT_NE(follower, nullptr);
   EXPECT_EQ(*follower->Count(VisibleRequest{Actor::User(b_user)}), 2u);
 }
 
@@ -836,12 +847,8 @@ TEST_F(GroupsTest, ABatchAddIsOneChangeThatReplays) {
   EXPECT_EQ(Members(fleet), batch);
   ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{ops, kViewer, fleet, false}));
 
-  std::vector<std::string> entries;
-  ASSERT_OK(db_->ReadLogEntries(1, 100000, &entries));
-  auto follower = OpenDb(dir_.Sub("follower"));
-  ApplyReport ar;
-  ASSERT_OK(follower->ApplyChanges(entries, &ar));
-  EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+  auto follower = Replayed();
+  ASSERT_NE(follower, nullptr);
   EXPECT_TRUE(Allowed(*follower, a1_user_, "device.read", "d-m-7"));
   EXPECT_EQ(*follower->Count(VisibleRequest{Actor::User(a1_user_)}), 50u);
   std::vector<std::string> problems;
@@ -872,12 +879,8 @@ TEST_F(GroupsTest, GroupsSurviveAReopenAndAreInTheChangeLog) {
   EXPECT_EQ(db_->GetGroup(Actor::System(), ops)->size, 1u);
 
   // A follower replaying the log holds the same keys.
-  std::vector<std::string> entries;
-  ASSERT_OK(db_->ReadLogEntries(1, 100000, &entries));
-  auto follower = OpenDb(dir_.Sub("follower"));
-  ApplyReport ar;
-  ASSERT_OK(follower->ApplyChanges(entries, &ar));
-  EXPECT_TRUE(testing::DumpReplicated(follower.get()) == testing::DumpReplicated(db_.get()));
+  auto follower = Replayed();
+  ASSERT_NE(follower, nullptr);
   EXPECT_TRUE(Allowed(*follower, a1_user_, "device.read", "d-x"));
 }
 
