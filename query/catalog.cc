@@ -126,9 +126,9 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     int kind = code & 0x7f;
     if (n == nullptr || kind < 1 || kind > 4) return Bad("counter of a missing account or kind");
     if (code & storage::kCounterSubtreeBit) {
-      n->counts[kind].subtree = value;
+      n->counts[kind - 1].subtree = value;
     } else {
-      n->counts[kind].direct = value;
+      n->counts[kind - 1].direct = value;
     }
     return Status::Ok();
   }));
@@ -150,7 +150,7 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     User u;
     CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
     if (account(u.account) == nullptr) return Bad("user '" + u.login + "' in missing account");
-    users[u.id] = UserNode{u.id, u.account, u.disabled, u.login, {}};
+    users.emplace(u.id, UserNode{u.id, u.account, u.disabled, u.login, {}});
     return Status::Ok();
   }));
 
@@ -356,7 +356,7 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         }
         UserNode* n = mutable_user(u.id);
         if (created != (n == nullptr)) return Bad("change to user " + std::to_string(u.id) + " does not fit");
-        if (n == nullptr) n = &users[u.id];
+        if (n == nullptr) n = users.emplace(u.id, UserNode{}).first;
         n->id = u.id;
         n->home = u.account;
         n->disabled = u.disabled;
@@ -488,9 +488,9 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
     if (n == nullptr) continue;  // deleted by the same change set
     if (kind < 1 || kind > 4) return Bad("change to an unknown counter");
     if (c.counter & storage::kCounterSubtreeBit) {
-      n->counts[kind].subtree += c.delta;
+      n->counts[kind - 1].subtree += c.delta;
     } else {
-      n->counts[kind].direct += c.delta;
+      n->counts[kind - 1].direct += c.delta;
     }
   }
   return Status::Ok();
@@ -507,12 +507,12 @@ const GroupGrantNode* Catalog::grant(GroupId user_group, RoleId role, GroupId ta
 
 namespace {
 template <typename T>
-void InsertSorted(std::vector<T>& v, T x) {
+void InsertSorted(T& v, typename T::value_type x) {
   auto it = std::lower_bound(v.begin(), v.end(), x);
   if (it == v.end() || *it != x) v.insert(it, x);
 }
 template <typename T>
-void EraseSorted(std::vector<T>& v, T x) {
+void EraseSorted(T& v, typename T::value_type x) {
   auto it = std::lower_bound(v.begin(), v.end(), x);
   if (it != v.end() && *it == x) v.erase(it);
 }

@@ -24,6 +24,8 @@
 
 #include "canopy/status.h"
 #include "canopy/types.h"
+#include "query/compact_vector.h"
+#include "query/id_table.h"
 #include "query/permissions.h"
 
 namespace rocksdb {
@@ -51,15 +53,15 @@ struct AccountNode {
   uint64_t next_child_ordinal = 0;
   std::string key;
   std::string label;
-  std::vector<AccountId> children;  // in label (creation) order
-  std::vector<UserId> members;      // users with a membership here, sorted
-  std::array<KindCounts, 5> counts{};  // indexed by EntityKind (1..4)
-  std::vector<GroupId> groups;         // groups it owns, sorted
-  std::vector<GroupId> in_groups;      // account groups holding it, sorted
+  CompactVector<AccountId> children;  // in label (creation) order
+  CompactVector<UserId> members;      // users with a membership here, sorted
+  std::array<KindCounts, 4> counts{};  // by EntityKind (1..4), less one
+  CompactVector<GroupId> groups;       // groups it owns, sorted
+  CompactVector<GroupId> in_groups;    // account groups holding it, sorted
   int64_t descendants = 0;             // sub-accounts at every level below
 
-  KindCounts& count(EntityKind k) { return counts[static_cast<int>(k)]; }
-  const KindCounts& count(EntityKind k) const { return counts[static_cast<int>(k)]; }
+  KindCounts& count(EntityKind k) { return counts[static_cast<int>(k) - 1]; }
+  const KindCounts& count(EntityKind k) const { return counts[static_cast<int>(k) - 1]; }
 };
 
 struct MembershipNode {
@@ -73,8 +75,8 @@ struct UserNode {
   AccountId home = kNoId;
   bool disabled = false;
   std::string login;
-  std::vector<MembershipNode> memberships;  // sorted by account
-  std::vector<GroupId> groups;              // user groups holding it, sorted
+  CompactVector<MembershipNode> memberships;  // sorted by account
+  CompactVector<GroupId> groups;              // user groups holding it, sorted
 };
 
 struct GroupGrantNode {
@@ -121,9 +123,11 @@ inline uint32_t DepthLimit(uint32_t depth, uint32_t max_levels) {
 
 struct Catalog {
   uint32_t max_depth = 32;
-  std::unordered_map<AccountId, AccountNode> accounts;
+  // Accounts and users by id, in pages (query/id_table.h): their ids are
+  // dense, so no per-node allocation or hashing.
+  IdTable<AccountId, AccountNode> accounts;
   std::vector<AccountId> roots;  // in label (creation) order
-  std::unordered_map<UserId, UserNode> users;
+  IdTable<UserId, UserNode> users;
   std::unordered_map<RoleId, RoleNode> roles;
   std::unordered_map<GroupId, GroupNode> groups;
   // Sequences: the last id handed out, and the next root ordinal.
@@ -152,14 +156,8 @@ struct Catalog {
   // reload).
   Status Apply(const storage::ChangeSet& changes);
 
-  const AccountNode* account(AccountId id) const {
-    auto it = accounts.find(id);
-    return it == accounts.end() ? nullptr : &it->second;
-  }
-  const UserNode* user(UserId id) const {
-    auto it = users.find(id);
-    return it == users.end() ? nullptr : &it->second;
-  }
+  const AccountNode* account(AccountId id) const { return accounts.find(id); }
+  const UserNode* user(UserId id) const { return users.find(id); }
   const RoleNode* role(RoleId id) const {
     auto it = roles.find(id);
     return it == roles.end() ? nullptr : &it->second;
@@ -184,14 +182,8 @@ struct Catalog {
   std::vector<const AccountNode*> Ancestors(const AccountNode& a) const;
 
  private:
-  AccountNode* mutable_account(AccountId id) {
-    auto it = accounts.find(id);
-    return it == accounts.end() ? nullptr : &it->second;
-  }
-  UserNode* mutable_user(UserId id) {
-    auto it = users.find(id);
-    return it == users.end() ? nullptr : &it->second;
-  }
+  AccountNode* mutable_account(AccountId id) { return accounts.find(id); }
+  UserNode* mutable_user(UserId id) { return users.find(id); }
   GroupNode* mutable_group(GroupId id) {
     auto it = groups.find(id);
     return it == groups.end() ? nullptr : &it->second;

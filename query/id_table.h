@@ -1,0 +1,186 @@
+// Copyright (c) Canopy authors.
+//
+// IdTable<K, T>: the catalog's nodes by id (of type K), for ids handed out in sequence
+// from 1 (accounts, users). Slots sit in pages of kPageSize, indexed by
+// id / kPageSize, allocated when the first node of a page arrives and freed
+// when its last one goes: no allocation or hashing per node, and a look-up
+// is two array reads. Deleted ids leave holes only within pages that still
+// hold a node. Ids from 2^28 up (far beyond any sequence seen in practice,
+// but a damaged record may carry one) go to an ordered map beside the
+// pages, so no id makes the page index larger than 32 MiB.
+//
+// Like std::unordered_map: a node's address stays put while it lives
+// (pages never move); iteration is in id order. Copying copies every node.
+//
+// Thread safety: none (the catalog's rules apply).
+
+#ifndef CANOPY_QUERY_ID_TABLE_H_
+#define CANOPY_QUERY_ID_TABLE_H_
+
+#include <algorithm>
+#include <array>
+#include <bitset>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace canopy::query {
+
+template <typename K, typename T>
+class IdTable {
+ public:
+  static constexpr uint64_t kPageBits = 6;
+  static constexpr uint64_t kPageSize = uint64_t{1} << kPageBits;
+  static constexpr uint64_t kDenseIds = uint64_t{1} << 28;  // ids below: in pages
+
+  IdTable() = default;
+  IdTable(const IdTable& o) { *this = o; }
+  IdTable& operator=(const IdTable& o) {
+    if (this == &o) return *this;
+    pages_.clear();
+    pages_.resize(o.pages_.size());
+    for (size_t i = 0; i < o.pages_.size(); ++i) {
+      if (o.pages_[i]) pages_[i] = std::make_unique<Page>(*o.pages_[i]);
+    }
+    sparse_ = o.sparse_;
+    size_ = o.size_;
+    return *this;
+  }
+  IdTable(IdTable&& o) noexcept { *this = std::move(o); }
+  IdTable& operator=(IdTable&& o) noexcept {
+    pages_ = std::move(o.pages_);
+    sparse_ = std::move(o.sparse_);
+    size_ = std::exchange(o.size_, 0);
+    o.pages_.clear();
+    o.sparse_.clear();
+    return *this;
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  T* find(uint64_t id) {
+    if (id >= kDenseIds) {
+      auto it = sparse_.find(id);
+      return it == sparse_.end() ? nullptr : &it->second;
+    }
+    const uint64_t p = id >> kPageBits;
+    if (p >= pages_.size() || !pages_[p]) return nullptr;
+    Page& page = *pages_[p];
+    const uint64_t slot = id & (kPageSize - 1);
+    return page.present[slot] ? &page.slots[slot] : nullptr;
+  }
+  const T* find(uint64_t id) const { return const_cast<IdTable*>(this)->find(id); }
+
+  // Inserts `value` under `id` unless a node is there: {node, inserted}.
+  std::pair<T*, bool> emplace(uint64_t id, T value) {
+    if (id >= kDenseIds) {
+      auto [it, inserted] = sparse_.emplace(id, std::move(value));
+      size_ += inserted ? 1 : 0;
+      return {&it->second, inserted};
+    }
+    const uint64_t p = id >> kPageBits;
+    if (p >= pages_.size()) pages_.resize(std::max<uint64_t>(p + 1, pages_.size() * 5 / 4));
+    if (!pages_[p]) pages_[p] = std::make_unique<Page>();
+    Page& page = *pages_[p];
+    const uint64_t slot = id & (kPageSize - 1);
+    if (page.present[slot]) return {&page.slots[slot], false};
+    page.slots[slot] = std::move(value);
+    page.present[slot] = true;
+    ++page.live;
+    ++size_;
+    return {&page.slots[slot], true};
+  }
+
+  // Removes the node of `id`; false when there is none.
+  bool erase(uint64_t id) {
+    if (id >= kDenseIds) {
+      const bool erased = sparse_.erase(id) != 0;
+      size_ -= erased ? 1 : 0;
+      return erased;
+    }
+    const uint64_t p = id >> kPageBits;
+    if (p >= pages_.size() || !pages_[p]) return false;
+    Page& page = *pages_[p];
+    const uint64_t slot = id & (kPageSize - 1);
+    if (!page.present[slot]) return false;
+    page.present[slot] = false;
+    page.slots[slot] = T();
+    --size_;
+    if (--page.live == 0) pages_[p].reset();
+    return true;
+  }
+
+  void clear() {
+    pages_.clear();
+    pages_.shrink_to_fit();
+    sparse_.clear();
+    size_ = 0;
+  }
+
+  // Iteration in id order: each element is {id, node}, as a map's.
+  template <bool kConst>
+  class Iter {
+   public:
+    using Table = std::conditional_t<kConst, const IdTable, IdTable>;
+    using Node = std::conditional_t<kConst, const T, T>;
+    struct Entry {
+      K first;
+      Node& second;
+    };
+    Iter(Table* t, uint64_t id) : t_(t), id_(id) { Settle(); }
+    Entry operator*() const { return Entry{id_, *t_->find(id_)}; }
+    Iter& operator++() {
+      ++id_;
+      Settle();
+      return *this;
+    }
+    bool operator==(const Iter& o) const { return id_ == o.id_; }
+    bool operator!=(const Iter& o) const { return id_ != o.id_; }
+
+   private:
+    // Moves to the first present id from id_ on (End() when none).
+    void Settle() {
+      while (id_ < kDenseIds) {
+        const uint64_t p = id_ >> kPageBits;
+        if (p >= t_->pages_.size()) {
+          id_ = kDenseIds;
+          break;
+        }
+        if (!t_->pages_[p]) {
+          id_ = (p + 1) << kPageBits;
+          continue;
+        }
+        if (t_->pages_[p]->present[id_ & (kPageSize - 1)]) return;
+        ++id_;
+      }
+      auto it = t_->sparse_.lower_bound(id_);
+      id_ = it == t_->sparse_.end() ? End() : it->first;
+    }
+    Table* t_;
+    uint64_t id_;
+  };
+  static constexpr uint64_t End() { return ~uint64_t{0}; }
+
+  Iter<false> begin() { return Iter<false>(this, 0); }
+  Iter<false> end() { return Iter<false>(this, End()); }
+  Iter<true> begin() const { return Iter<true>(this, 0); }
+  Iter<true> end() const { return Iter<true>(this, End()); }
+
+ private:
+  struct Page {
+    std::array<T, kPageSize> slots{};
+    std::bitset<kPageSize> present;
+    uint32_t live = 0;
+  };
+  std::vector<std::unique_ptr<Page>> pages_;
+  std::map<uint64_t, T> sparse_;  // ids from kDenseIds up (ordered: iteration)
+  size_t size_ = 0;
+};
+
+}  // namespace canopy::query
+
+#endif  // CANOPY_QUERY_ID_TABLE_H_

@@ -1,0 +1,194 @@
+// Copyright (c) Canopy authors.
+//
+// The catalog's compact containers (IdTable, CompactVector), each checked
+// against the standard container it replaces under random operations.
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "query/compact_vector.h"
+#include "query/id_table.h"
+
+namespace canopy::query {
+namespace {
+
+struct Node {
+  uint64_t id = 0;
+  std::string name;
+  std::vector<int> list;
+};
+
+using Table = IdTable<uint64_t, Node>;
+
+void ExpectSame(const Table& t, const std::map<uint64_t, Node>& model) {
+  ASSERT_EQ(t.size(), model.size());
+  EXPECT_EQ(t.empty(), model.empty());
+  auto m = model.begin();
+  for (const auto& [id, node] : t) {
+    ASSERT_NE(m, model.end());
+    EXPECT_EQ(id, m->first);
+    EXPECT_EQ(node.id, m->second.id);
+    EXPECT_EQ(node.name, m->second.name);
+    EXPECT_EQ(node.list, m->second.list);
+    ++m;
+  }
+  EXPECT_EQ(m, model.end());
+}
+
+TEST(IdTableTest, AgreesWithAnOrderedMapUnderRandomOperations) {
+  std::mt19937_64 rng(7);
+  Table t;
+  std::map<uint64_t, Node> model;
+  // Dense ids, ids far apart, and ids beyond the paged range.
+  auto pick = [&]() -> uint64_t {
+    switch (rng() % 4) {
+      case 0: return 1 + rng() % 300;
+      case 1: return 1 + rng() % 100000;
+      case 2: return Table::kDenseIds - 2 + rng() % 4;
+      default: return (uint64_t{1} << 40) + rng() % 5;
+    }
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const uint64_t id = pick();
+    switch (rng() % 3) {
+      case 0: {
+        Node n{id, "n" + std::to_string(step), {static_cast<int>(step)}};
+        auto [node, inserted] = t.emplace(id, n);
+        auto [it, model_inserted] = model.emplace(id, n);
+        ASSERT_EQ(inserted, model_inserted) << id;
+        EXPECT_EQ(node->name, it->second.name);  // an existing node is kept
+        break;
+      }
+      case 1:
+        ASSERT_EQ(t.erase(id), model.erase(id) == 1) << id;
+        break;
+      default: {
+        const Node* n = t.find(id);
+        auto it = model.find(id);
+        ASSERT_EQ(n != nullptr, it != model.end()) << id;
+        if (n != nullptr) {
+          EXPECT_EQ(n->name, it->second.name);
+        }
+        if (Node* w = t.find(id)) {  // changes in place
+          w->list.push_back(step);
+          it->second.list.push_back(step);
+        }
+      }
+    }
+    if (step % 5000 == 0) ExpectSame(t, model);
+  }
+  ExpectSame(t, model);
+
+  Table copy = t;  // a deep copy: changing one leaves the other
+  ExpectSame(copy, model);
+  if (!model.empty()) {
+    const uint64_t id = model.begin()->first;
+    copy.find(id)->name = "changed";
+    EXPECT_EQ(t.find(id)->name, model.begin()->second.name);
+    copy.erase(id);
+    EXPECT_NE(t.find(id), nullptr);
+  }
+  Table moved = std::move(t);
+  ExpectSame(moved, model);
+  EXPECT_EQ(t.size(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(t.begin(), t.end());
+  moved.clear();
+  ExpectSame(moved, {});
+}
+
+TEST(IdTableTest, NodesStayPutAndEmptiedPagesGo) {
+  Table t;
+  Node* first = t.emplace(1, Node{1, "one", {}}).first;
+  for (uint64_t id = 2; id < 10 * Table::kPageSize; ++id) t.emplace(id, Node{id, "", {}});
+  EXPECT_EQ(t.find(1), first);  // other inserts did not move it
+  EXPECT_EQ(first->name, "one");
+  for (uint64_t id = 1; id < 10 * Table::kPageSize; ++id) ASSERT_TRUE(t.erase(id));
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(t.begin(), t.end());
+  EXPECT_FALSE(t.erase(1));
+  EXPECT_EQ(t.find(0), nullptr);
+  EXPECT_EQ(t.find(~uint64_t{0} - 1), nullptr);
+}
+
+TEST(CompactVectorTest, AgreesWithStdVectorUnderRandomOperations) {
+  std::mt19937_64 rng(11);
+  CompactVector<uint64_t> v;
+  std::vector<uint64_t> model;
+  for (int step = 0; step < 50000; ++step) {
+    const uint64_t x = rng() % 1000;
+    switch (rng() % 6) {
+      case 0: v.push_back(x); model.push_back(x); break;
+      case 1: {
+        const size_t at = model.empty() ? 0 : rng() % (model.size() + 1);
+        EXPECT_EQ(*v.insert(v.begin() + at, x), x);
+        model.insert(model.begin() + static_cast<std::ptrdiff_t>(at), x);
+        break;
+      }
+      case 2:
+        if (!model.empty()) {
+          const size_t at = rng() % model.size();
+          v.erase(v.begin() + at);
+          model.erase(model.begin() + static_cast<std::ptrdiff_t>(at));
+        }
+        break;
+      case 3:
+        if (!model.empty()) {
+          const size_t a = rng() % model.size(), b = a + rng() % (model.size() - a + 1);
+          v.erase(v.begin() + a, v.begin() + b);
+          model.erase(model.begin() + static_cast<std::ptrdiff_t>(a),
+                      model.begin() + static_cast<std::ptrdiff_t>(b));
+        }
+        break;
+      case 4:
+        if (rng() % 50 == 0) {
+          const size_t n = rng() % 8;
+          v.resize(n);
+          model.resize(n);
+        }
+        break;
+      default:
+        if (!model.empty()) {  // insert one of its own values (it may move while growing)
+          const size_t at = rng() % model.size();
+          v.insert(v.begin(), v[at]);
+          model.insert(model.begin(), model[at]);
+        }
+    }
+    ASSERT_EQ(v.size(), model.size());
+    ASSERT_EQ(v.empty(), model.empty());
+    ASSERT_TRUE(std::equal(v.begin(), v.end(), model.begin(), model.end())) << "step " << step;
+  }
+  ASSERT_FALSE(model.empty());
+  EXPECT_EQ(v.front(), model.front());
+  EXPECT_EQ(v.back(), model.back());
+  EXPECT_TRUE(std::equal(v.rbegin(), v.rend(), model.rbegin(), model.rend()));
+  EXPECT_EQ(static_cast<std::vector<uint64_t>>(v), model);
+
+  CompactVector<uint64_t> copy = v;
+  EXPECT_TRUE(copy == v);
+  copy[0] += 1;
+  EXPECT_FALSE(copy == v);
+  CompactVector<uint64_t> moved = std::move(copy);
+  EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(moved.size(), v.size());
+  moved.clear();
+  EXPECT_TRUE(moved.empty());
+  EXPECT_EQ(moved.begin(), moved.end());
+}
+
+TEST(CompactVectorTest, CostsOnePointerAndNothingWhileEmpty) {
+  static_assert(sizeof(CompactVector<uint64_t>) == sizeof(void*));
+  CompactVector<uint64_t> v;
+  EXPECT_EQ(v.capacity(), 0u);
+  v.push_back(1);
+  v.erase(v.begin());
+  EXPECT_EQ(v.capacity(), 0u);  // emptied: the block is freed
+  EXPECT_EQ(v.data(), nullptr);
+}
+
+}  // namespace
+}  // namespace canopy::query
