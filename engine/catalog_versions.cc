@@ -80,6 +80,8 @@ void CatalogVersions::Freeze(query::Catalog catalog, SharedSnapshot snapshot,
   side.catalog = std::move(catalog);
   side.snapshot = std::move(snapshot);
   side.revision = revision;
+  pending_.clear();
+  replaced_ = false;
 }
 
 void CatalogVersions::DropSnapshots() {

@@ -324,6 +324,12 @@ Status DbImpl::Init() {
   CANOPY_RETURN_IF_ERROR(versions_.latest().Load(*store_));
   versions_.NoteReplaced();
   CANOPY_RETURN_IF_ERROR(InitLog());
+  if (options_.read_only) {
+    // Never written, so one copy of the catalog: the one readers enter (the
+    // writer's stays empty, as a snapshot's does).
+    versions_.Freeze(std::move(versions_.latest()), NewSnapshot(), revision_.load());
+    return Status::Ok();
+  }
   return versions_.Publish(NewSnapshot(), revision_.load());
 }
 
