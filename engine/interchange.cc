@@ -2580,8 +2580,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       rest.clear();
       b->offset = offset;
       size_t cut = 0;
+      bool has_line = b->text.find('\n') != std::string::npos;
+      // Reads grow from 64 KiB to the batch size, so that a small file
+      // does not pay for a whole batch's buffer (resize zero-fills it).
+      size_t step = std::min<size_t>(limits.batch_bytes, size_t{64} << 10);
       while (true) {
-        const bool has_line = b->text.find('\n') != std::string::npos;
         const bool full =
             has_line && ((limits.batch_lines > 0 &&
                           count_lines(b->text, limits.batch_lines, &cut) >= limits.batch_lines) ||
@@ -2595,13 +2598,18 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
           return Status::Ok();
         }
         const size_t old = b->text.size();
-        b->text.resize(old + limits.batch_bytes + simdjson::SIMDJSON_PADDING);
-        in.read(b->text.data() + old, static_cast<std::streamsize>(limits.batch_bytes));
+        // Up to the batch size (past it only to finish a line).
+        const size_t want =
+            old < limits.batch_bytes ? std::min(step, limits.batch_bytes - old) : step;
+        b->text.resize(old + want + simdjson::SIMDJSON_PADDING);
+        in.read(b->text.data() + old, static_cast<std::streamsize>(want));
         const auto got = static_cast<size_t>(in.gcount());
         b->text.resize(old + got);
         if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
         if (got > 0) carry(b->text.data() + old, got);
         if (got == 0) eof = true;
+        has_line = has_line || std::memchr(b->text.data() + old, '\n', got) != nullptr;
+        step = std::min<size_t>(limits.batch_bytes, step * 2);
       }
       if (limits.batch_lines > 0) {
         count_lines(b->text, limits.batch_lines, &cut);
