@@ -2,9 +2,10 @@
 
 #include "query/catalog.h"
 
-#include <atomic>
-
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
 
 #include "storage/changes.h"
 #include "storage/coding.h"
@@ -65,6 +66,29 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
   for (const auto& b : BuiltinRoles()) {
     roles[b.id] = RoleNode{b.id, kNoId, b.name, b.perms, true, 0};
   }
+
+  // Users load on a second thread while the tree loads on this one (they
+  // meet only at memberships); their home accounts are checked after.
+  IdTable<UserId, UserNode> loaded_users;
+  Status users_loaded = Status::Ok();
+  std::thread users_thread([&] {
+    try {
+      users_loaded = ForEach(store, snapshot, storage::kUsers, [&](auto, auto v) -> Status {
+        User u;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
+        loaded_users.emplace(u.id, UserNode{u.id, u.account, u.disabled, u.login, {}});
+        return Status::Ok();
+      });
+    } catch (const std::exception& e) {
+      users_loaded = Status::Internal(std::string("catalog: loading users: ") + e.what());
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{users_thread};
 
   CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kAccounts, [&](auto k, auto v) -> Status {
     storage::AccountRecord r;
@@ -146,13 +170,12 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     return Status::Ok();
   }));
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kUsers, [&](auto, auto v) -> Status {
-    User u;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
-    if (account(u.account) == nullptr) return Bad("user '" + u.login + "' in missing account");
-    users.emplace(u.id, UserNode{u.id, u.account, u.disabled, u.login, {}});
-    return Status::Ok();
-  }));
+  users_thread.join();
+  CANOPY_RETURN_IF_ERROR(users_loaded);
+  users = std::move(loaded_users);
+  for (const auto& [uid, u] : users) {
+    if (account(u.home) == nullptr) return Bad("user '" + u.login + "' in missing account");
+  }
 
   CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kMemberships, [&](auto k, auto v) -> Status {
     if (k.size() != 16) return Bad("damaged membership key");
