@@ -83,8 +83,9 @@ class CompactVector {
     if (n > capacity()) Grow(n);
   }
   void push_back(const T& v) {
+    const T copy = v;  // v may be one of ours, and growing moves them
     if (size() == capacity()) Grow(size() + 1);
-    block_->values()[block_->size++] = v;
+    block_->values()[block_->size++] = copy;
   }
   iterator insert(const_iterator pos, const T& v) {
     const size_t at = static_cast<size_t>(pos - begin());
@@ -143,9 +144,9 @@ class CompactVector {
   }
   // Room for at least n values: exact for the first few, then 1.5x.
   void Grow(size_t n) {
+    if (n > UINT32_MAX) throw std::bad_alloc();
     size_t cap = capacity();
-    cap = std::max(n, cap < 4 ? cap + 1 : cap + cap / 2);
-    if (cap > UINT32_MAX) throw std::bad_alloc();
+    cap = std::min<size_t>(std::max(n, cap < 4 ? cap + 1 : cap + cap / 2), UINT32_MAX);
     void* b = std::realloc(block_, sizeof(Block) + cap * sizeof(T));
     if (b == nullptr) throw std::bad_alloc();
     const bool fresh = block_ == nullptr;

@@ -51,6 +51,7 @@ class IdTable {
   }
   IdTable(IdTable&& o) noexcept { *this = std::move(o); }
   IdTable& operator=(IdTable&& o) noexcept {
+    if (this == &o) return *this;
     pages_ = std::move(o.pages_);
     sparse_ = std::move(o.sparse_);
     size_ = std::exchange(o.size_, 0);
@@ -131,18 +132,24 @@ class IdTable {
       K first;
       Node& second;
     };
-    Iter(Table* t, uint64_t id) : t_(t), id_(id) { Settle(); }
-    Entry operator*() const { return Entry{id_, *t_->find(id_)}; }
+    Iter(Table* t, bool at_end) : t_(t), done_(at_end) {
+      if (!done_) Settle();
+    }
+    Entry operator*() const { return Entry{K(id_), *t_->find(id_)}; }
     Iter& operator++() {
-      ++id_;
-      Settle();
+      if (id_ == ~uint64_t{0}) {
+        done_ = true;
+      } else {
+        ++id_;
+        Settle();
+      }
       return *this;
     }
-    bool operator==(const Iter& o) const { return id_ == o.id_; }
-    bool operator!=(const Iter& o) const { return id_ != o.id_; }
+    bool operator==(const Iter& o) const { return done_ == o.done_ && (done_ || id_ == o.id_); }
+    bool operator!=(const Iter& o) const { return !(*this == o); }
 
    private:
-    // Moves to the first present id from id_ on (End() when none).
+    // Moves to the first present id from id_ on (the end when none).
     void Settle() {
       while (id_ < kDenseIds) {
         const uint64_t p = id_ >> kPageBits;
@@ -158,17 +165,21 @@ class IdTable {
         ++id_;
       }
       auto it = t_->sparse_.lower_bound(id_);
-      id_ = it == t_->sparse_.end() ? End() : it->first;
+      if (it == t_->sparse_.end()) {
+        done_ = true;
+      } else {
+        id_ = it->first;
+      }
     }
     Table* t_;
-    uint64_t id_;
+    uint64_t id_ = 0;
+    bool done_ = false;
   };
-  static constexpr uint64_t End() { return ~uint64_t{0}; }
 
-  Iter<false> begin() { return Iter<false>(this, 0); }
-  Iter<false> end() { return Iter<false>(this, End()); }
-  Iter<true> begin() const { return Iter<true>(this, 0); }
-  Iter<true> end() const { return Iter<true>(this, End()); }
+  Iter<false> begin() { return Iter<false>(this, false); }
+  Iter<false> end() { return Iter<false>(this, true); }
+  Iter<true> begin() const { return Iter<true>(this, false); }
+  Iter<true> end() const { return Iter<true>(this, true); }
 
  private:
   struct Page {

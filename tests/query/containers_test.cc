@@ -115,6 +115,49 @@ TEST(IdTableTest, NodesStayPutAndEmptiedPagesGo) {
   EXPECT_EQ(t.find(~uint64_t{0} - 1), nullptr);
 }
 
+TEST(IdTableTest, IterationReachesEveryIdUpToTheLargest) {
+  // A damaged record may carry any id: iteration (which the catalog's load
+  // and check-db rely on) must reach it like size() and find() do.
+  Table t;
+  const uint64_t ids[] = {5, Table::kDenseIds - 1, Table::kDenseIds, uint64_t{1} << 40,
+                          ~uint64_t{0} - 1, ~uint64_t{0}};
+  for (uint64_t id : ids) t.emplace(id, Node{id, "", {}});
+  std::vector<uint64_t> seen;
+  for (const auto& [id, node] : t) {
+    EXPECT_EQ(node.id, id);
+    seen.push_back(id);
+  }
+  EXPECT_EQ(seen, std::vector<uint64_t>(std::begin(ids), std::end(ids)));
+  EXPECT_EQ(t.size(), seen.size());
+  const Table& c = t;
+  size_t n = 0;
+  for (auto it = c.begin(); it != c.end(); ++it) ++n;
+  EXPECT_EQ(n, seen.size());
+}
+
+TEST(IdTableTest, MovingATableIntoItselfKeepsIt) {
+  Table t;
+  t.emplace(1, Node{1, "one", {}});
+  Table& same = t;
+  t = std::move(same);
+  ASSERT_EQ(t.size(), 1u);
+  ASSERT_NE(t.find(1), nullptr);
+  EXPECT_EQ(t.find(1)->name, "one");
+}
+
+TEST(CompactVectorTest, PushingBackItsOwnValueWhileGrowing) {
+  CompactVector<uint64_t> v;
+  for (uint64_t i = 0; i < 200; ++i) {
+    if (v.empty()) {
+      v.push_back(7);
+    } else {
+      v.push_back(v[0]);  // grows (and moves the values) at every full capacity
+    }
+  }
+  ASSERT_EQ(v.size(), 200u);
+  for (uint64_t x : v) EXPECT_EQ(x, 7u);
+}
+
 TEST(CompactVectorTest, AgreesWithStdVectorUnderRandomOperations) {
   std::mt19937_64 rng(11);
   CompactVector<uint64_t> v;
