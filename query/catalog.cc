@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "storage/changes.h"
@@ -67,28 +70,67 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     roles[b.id] = RoleNode{b.id, kNoId, b.name, b.perms, true, 0};
   }
 
-  // Users load on a second thread while the tree loads on this one (they
-  // meet only at memberships); their home accounts are checked after.
-  IdTable<UserId, UserNode> loaded_users;
-  Status users_loaded = Status::Ok();
-  std::thread users_thread([&] {
+  // Two threads. This one loads accounts and roles, then the tree and
+  // the counters; the other loads users, then, once accounts and roles are
+  // in, checks the users' home accounts and loads memberships. They change
+  // different fields of an account (tree and counters; members), and only
+  // the other thread touches users and role uses until both are done.
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  enum class Gate { kWait, kGo, kStop } gate = Gate::kWait;
+  auto set_gate = [&](Gate g) {
+    {
+      std::lock_guard<std::mutex> l(gate_mu);
+      if (gate == Gate::kWait) gate = g;
+    }
+    gate_cv.notify_all();
+  };
+  Status second = Status::Ok();
+  std::thread second_thread([&] {
     try {
-      users_loaded = ForEach(store, snapshot, storage::kUsers, [&](auto, auto v) -> Status {
+      second = ForEach(store, snapshot, storage::kUsers, [&](auto, auto v) -> Status {
         User u;
         CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
-        loaded_users.emplace(u.id, UserNode{u.id, u.account, u.disabled, u.login, {}});
+        users.emplace(u.id, UserNode{u.id, u.account, u.disabled, u.login, {}});
+        return Status::Ok();
+      });
+      if (!second.ok()) return;
+      {
+        std::unique_lock<std::mutex> l(gate_mu);
+        gate_cv.wait(l, [&] { return gate != Gate::kWait; });
+        if (gate == Gate::kStop) return;
+      }
+      for (const auto& [uid, u] : users) {
+        if (account(u.home) == nullptr) {
+          second = Bad("user '" + u.login + "' in missing account");
+          return;
+        }
+      }
+      second = ForEach(store, snapshot, storage::kMemberships, [&](auto k, auto v) -> Status {
+        if (k.size() != 16) return Bad("damaged membership key");
+        Membership m;
+        CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
+        UserId uid = storage::DecodeFixed64BE(k.data());
+        AccountId aid = storage::DecodeFixed64BE(k.data() + 8);
+        if (user(uid) == nullptr || account(aid) == nullptr || role(m.role) == nullptr) {
+          return Bad("membership of user " + std::to_string(uid) + " on account " +
+                     std::to_string(aid) + " refers to something missing");
+        }
+        AddMembership(uid, MembershipNode{aid, m.role, m.branch});
         return Status::Ok();
       });
     } catch (const std::exception& e) {
-      users_loaded = Status::Internal(std::string("catalog: loading users: ") + e.what());
+      second = Status::Internal(std::string("catalog: loading users: ") + e.what());
     }
   });
-  struct Joiner {
+  struct Joiner {  // on every way out: stop the other thread, or let it end
+    std::function<void(Gate)> set_gate;
     std::thread& t;
     ~Joiner() {
+      set_gate(Gate::kStop);
       if (t.joinable()) t.join();
     }
-  } joiner{users_thread};
+  } joiner{set_gate, second_thread};
 
   CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kAccounts, [&](auto k, auto v) -> Status {
     storage::AccountRecord r;
@@ -99,6 +141,20 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     accounts.emplace(r.account.id, NodeOf(r));
     return Status::Ok();
   }));
+
+  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kRoles, [&](auto, auto v) -> Status {
+    Role r;
+    CANOPY_RETURN_IF_ERROR(storage::DecodeRole(v, &r));
+    PermSet perms;
+    Status s = ParsePermNames(r.permissions, &perms);
+    if (!s.ok()) return Bad("role '" + r.name + "': " + s.message());
+    if (r.id < kFirstCustomRoleId || account(r.tenant) == nullptr) {
+      return Bad("role '" + r.name + "' has a bad id or tenant");
+    }
+    roles[r.id] = RoleNode{r.id, r.tenant, r.name, perms, false, 0};
+    return Status::Ok();
+  }));
+  set_gate(Gate::kGo);
 
   // The tree key space lists labels in pre-order: parents come before
   // children, siblings in ordinal order.
@@ -157,39 +213,10 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     return Status::Ok();
   }));
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kRoles, [&](auto, auto v) -> Status {
-    Role r;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeRole(v, &r));
-    PermSet perms;
-    Status s = ParsePermNames(r.permissions, &perms);
-    if (!s.ok()) return Bad("role '" + r.name + "': " + s.message());
-    if (r.id < kFirstCustomRoleId || account(r.tenant) == nullptr) {
-      return Bad("role '" + r.name + "' has a bad id or tenant");
-    }
-    roles[r.id] = RoleNode{r.id, r.tenant, r.name, perms, false, 0};
-    return Status::Ok();
-  }));
 
-  users_thread.join();
-  CANOPY_RETURN_IF_ERROR(users_loaded);
-  users = std::move(loaded_users);
-  for (const auto& [uid, u] : users) {
-    if (account(u.home) == nullptr) return Bad("user '" + u.login + "' in missing account");
-  }
+  second_thread.join();
+  CANOPY_RETURN_IF_ERROR(second);
 
-  CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kMemberships, [&](auto k, auto v) -> Status {
-    if (k.size() != 16) return Bad("damaged membership key");
-    Membership m;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
-    UserId uid = storage::DecodeFixed64BE(k.data());
-    AccountId aid = storage::DecodeFixed64BE(k.data() + 8);
-    if (user(uid) == nullptr || account(aid) == nullptr || role(m.role) == nullptr) {
-      return Bad("membership of user " + std::to_string(uid) + " on account " +
-                 std::to_string(aid) + " refers to something missing");
-    }
-    AddMembership(uid, MembershipNode{aid, m.role, m.branch});
-    return Status::Ok();
-  }));
 
   // Groups: records, then the members of user and account groups (entity
   // group members stay on disk), then grants.
