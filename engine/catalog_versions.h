@@ -99,8 +99,8 @@ class CatalogVersions {
   Status Publish(SharedSnapshot snapshot, uint64_t revision);
   // Makes `catalog` the published copy at `revision`, read on `snapshot`,
   // for a Db that never writes (a snapshot view, a read-only Db; `catalog`
-  // may be moved out of latest()): the writer's copy stays
-  // empty, so a frozen Db holds one catalog, not two.
+  // may be moved out of latest()): the writer's copy stays empty, so a
+  // frozen Db holds one catalog, not two.
   void Freeze(query::Catalog catalog, SharedSnapshot snapshot, uint64_t revision);
   // Drops both copies' snapshots (before the store closes).
   void DropSnapshots();

@@ -147,7 +147,8 @@ struct Catalog {
 
   // Reads the whole stored state: the latest one, or the state of
   // `snapshot` when it is not null. Corruption when stored records
-  // contradict each other (a dangling parent, a bad label...).
+  // contradict each other (a dangling parent, a bad label...). Reads on
+  // two threads (this one and one it starts and joins before returning).
   Status Load(const storage::Store& store, const rocksdb::Snapshot* snapshot = nullptr);
 
   // Applies a committed change set (storage/changes.h), record by record
