@@ -30,6 +30,7 @@ namespace {
 using testing::DumpAll;
 using testing::MakeAccount;
 using testing::MakeDevice;
+using testing::MakeUser;
 using testing::OpenDb;
 using testing::TempDir;
 
@@ -113,6 +114,79 @@ TEST(Integrity, CatalogLoadsTheStateOfASnapshot) {
       << s.ToString();
   st->db()->ReleaseSnapshot(damaged);
   st->db()->ReleaseSnapshot(before);
+}
+
+// Catalog::Load reads on two threads (accounts, roles, tree and counters
+// on one; users, their home accounts and memberships on the other): damage
+// found by either names what is wrong, and damage found by the first while
+// the second waits for it stops both (Load returns, nothing hangs).
+TEST(Integrity, CatalogLoadNamesDamageFoundByEitherThread) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId a = MakeAccount(db.get(), "a");
+  const AccountId b = MakeAccount(db.get(), "b", a);
+  const UserId u = MakeUser(db.get(), "u@x", a);
+  const UserId v = MakeUser(db.get(), "v@x", a);
+  auto role = db->FindRole(a, "account_admin");
+  ASSERT_OK(role);
+  ASSERT_OK(db->Invite(Actor::System(), v, b, role->id));
+  storage::Store* st = StoreOf(db.get());
+  query::Catalog fine;
+  ASSERT_OK(fine.Load(*st));
+  ASSERT_NE(fine.user(v), nullptr);
+  ASSERT_EQ(fine.user(v)->memberships.size(), 1u);
+  EXPECT_EQ(fine.account(b)->members.size(), 1u);
+
+  std::string user_u, user_v;
+  ASSERT_OK(st->Get(storage::kUsers, storage::IdKey(u), &user_u));
+  ASSERT_OK(st->Get(storage::kUsers, storage::IdKey(v), &user_v));
+  User homeless;
+  ASSERT_OK(storage::DecodeUser(user_u, &homeless));
+  homeless.account = 999;
+
+  struct Case {
+    std::string name;
+    std::function<void()> damage, repair;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"a damaged user record (second thread, before the accounts are in)",
+       [&] { Put(db.get(), storage::kUsers, storage::IdKey(u), "\x01garbage"); },
+       [&] { Put(db.get(), storage::kUsers, storage::IdKey(u), user_u); }, ""},
+      {"a user whose home account is missing (second thread)",
+       [&] { Put(db.get(), storage::kUsers, storage::IdKey(u), storage::EncodeUser(homeless)); },
+       [&] { Put(db.get(), storage::kUsers, storage::IdKey(u), user_u); },
+       "user 'u@x' in missing account"},
+      {"a membership of a missing user (second thread)",
+       [&] { Delete(db.get(), storage::kUsers, storage::IdKey(v)); },
+       [&] { Put(db.get(), storage::kUsers, storage::IdKey(v), user_v); },
+       "membership of user " + std::to_string(v) + " on account " + std::to_string(b) +
+           " refers to something missing"},
+      {"a tree entry of a missing account (first thread; the second stops at its gate)",
+       [&] { Put(db.get(), storage::kTree, "\x01\x7f", storage::IdKey(999)); },
+       [&] { Delete(db.get(), storage::kTree, "\x01\x7f"); }, "tree entry for missing account 999"},
+      {"damage on both threads: the first thread's is named",
+       [&] {
+         Put(db.get(), storage::kTree, "\x01\x7f", storage::IdKey(999));
+         Delete(db.get(), storage::kUsers, storage::IdKey(v));
+       },
+       [&] {
+         Delete(db.get(), storage::kTree, "\x01\x7f");
+         Put(db.get(), storage::kUsers, storage::IdKey(v), user_v);
+       },
+       "tree entry for missing account 999"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    c.damage();
+    query::Catalog damaged;
+    Status s = damaged.Load(*st);
+    EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+    EXPECT_NE(s.message().find(c.expected), std::string::npos) << s.ToString();
+    c.repair();
+    query::Catalog repaired;
+    EXPECT_OK(repaired.Load(*st));
+  }
 }
 
 // ---- Online ------------------------------------------------------------------
