@@ -3,7 +3,7 @@
 // canopy_catalog_bench: what the in-memory catalog costs on an existing
 // database, beside raw RocksDB reading the same key spaces, in one run.
 //
-//   canopy_catalog_bench --db DIR [--runs N]
+//   canopy_catalog_bench --db DIR [--runs N] [--max-open-files N]
 //
 // DIR is a database folder (for instance the one the capacity harness
 // caches: canopy-bench --cache-dir). Each run, on a read-only store:
@@ -13,7 +13,8 @@
 //      touching each key and value and decoding nothing;
 //   2. load: Catalog::Load of the same store: seconds, and its heap (bytes
 //      malloc reports in use, after a trim) in total, per account and
-//      per user (the users' part is what freeing them gives back);
+//      per user (the users' part is what freeing them gives back); copy:
+//      seconds to copy the loaded catalog (a writing Db's second copy);
 //   3. open: Db::Open read-only through the public API, as `canopy --db DIR
 //      --read-only` opens: seconds and heap growth (the catalog, and RocksDB's
 //      table readers and filters).
@@ -54,8 +55,9 @@ double Per(uint64_t bytes, uint64_t n) {
   return n == 0 ? 0.0 : static_cast<double>(bytes) / static_cast<double>(n);
 }
 
-int Run(const std::string& dir, int runs) {
+int Run(const std::string& dir, int runs, int max_open_files) {
   storage::StoreOptions so;
+  so.max_open_files = max_open_files;
   so.read_only = true;
   so.create_if_missing = false;
   std::unique_ptr<storage::Store> store;
@@ -67,9 +69,9 @@ int Run(const std::string& dir, int runs) {
   const int spaces[] = {storage::kAccounts, storage::kTree,        storage::kCounters,
                         storage::kRoles,    storage::kUsers,       storage::kMemberships,
                         storage::kGroups};
-  std::printf("%-4s %10s %10s %12s %10s %10s %14s %12s %12s %10s %10s\n", "run", "accounts",
-              "users", "memberships", "raw s", "load s", "load/raw", "heap MiB", "B/account",
-              "B/user", "B/(a+u)");
+  std::printf("%-4s %10s %10s %12s %10s %10s %14s %10s %12s %12s %10s %10s\n", "run",
+              "accounts", "users", "memberships", "raw s", "load s", "load/raw", "copy s",
+              "heap MiB", "B/account", "B/user", "B/(a+u)");
   for (int run = 1; run <= runs; ++run) {
     auto t0 = Clock::now();
     uint64_t touched = 0, memberships = 0;
@@ -96,6 +98,11 @@ int Run(const std::string& dir, int runs) {
       return 1;
     }
     const uint64_t with_all = HeapInUse();
+    // The second copy a writing Db makes at open.
+    t0 = Clock::now();
+    auto copy = std::make_unique<query::Catalog>(*catalog);
+    const double copy_s = Since(t0);
+    copy.reset();
     const uint64_t accounts = catalog->accounts.size(), users = catalog->users.size();
     catalog->users = {};
     const uint64_t without_users = HeapInUse();
@@ -103,10 +110,10 @@ int Run(const std::string& dir, int runs) {
     const uint64_t total = with_all - before;
     const uint64_t user_bytes = with_all - without_users;
     const uint64_t account_bytes = total - user_bytes;  // and roles, groups: few
-    std::printf("%-4d %10llu %10llu %12llu %10.2f %10.2f %13.2fx %12.1f %12.1f %10.1f %10.1f\n",
+    std::printf("%-4d %10llu %10llu %12llu %10.2f %10.2f %13.2fx %10.2f %12.1f %12.1f %10.1f %10.1f\n",
                 run, static_cast<unsigned long long>(accounts),
                 static_cast<unsigned long long>(users),
-                static_cast<unsigned long long>(memberships), raw, load, load / raw,
+                static_cast<unsigned long long>(memberships), raw, load, load / raw, copy_s,
                 static_cast<double>(total) / (1 << 20), Per(account_bytes, accounts),
                 Per(user_bytes, users), Per(total, accounts + users));
     if (touched == 0 && accounts != 0) return 1;  // keeps the raw loop's reads
@@ -117,6 +124,7 @@ int Run(const std::string& dir, int runs) {
     Options o;
     o.read_only = true;
     o.create_if_missing = false;
+    o.max_open_files = max_open_files;
     const uint64_t before = HeapInUse();
     auto t0 = Clock::now();
     std::unique_ptr<Db> db;
@@ -141,6 +149,9 @@ int main(int argc, char** argv) {
   int runs = 3;
   app.add_option("--db", dir, "an existing database folder")->required();
   app.add_option("--runs", runs, "runs of each measurement")->check(CLI::Range(1, 100));
+  int max_open_files = -1;
+  app.add_option("--max-open-files", max_open_files,
+                 "Options::max_open_files of the stores opened (-1: all, at open)");
   CLI11_PARSE(app, argc, argv);
-  return canopy::bench::Run(dir, runs);
+  return canopy::bench::Run(dir, runs, max_open_files);
 }

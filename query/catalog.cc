@@ -37,16 +37,21 @@ Status ForEach(const Store& store, const rocksdb::Snapshot* snapshot, int cf, Fn
 
 Status Bad(const std::string& what) { return Status::Corruption("catalog: " + what); }
 
+Status Missing(UserId user, AccountId account) {
+  return Bad("membership of user " + std::to_string(user) + " on account " +
+             std::to_string(account) + " refers to something missing");
+}
+
 // The node of a stored account (tenant, children and counts are derived).
-AccountNode NodeOf(const storage::AccountRecord& r) {
+AccountNode NodeOf(storage::AccountRecord r) {
   AccountNode n;
   n.id = r.account.id;
   n.parent = r.account.parent;
   n.depth = r.account.depth;
   n.settings = r.account.settings;
   n.next_child_ordinal = r.next_child_ordinal;
-  n.key = r.account.key;
-  n.label = r.label;
+  n.key = std::move(r.account.key);
+  n.label = std::move(r.label);
   return n;
 }
 
@@ -90,8 +95,8 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
     try {
       second = ForEach(store, snapshot, storage::kUsers, [&](auto, auto v) -> Status {
         User u;
-        CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u));
-        users.emplace(u.id, UserNode{u.id, u.account, u.disabled, u.login, {}});
+        CANOPY_RETURN_IF_ERROR(storage::DecodeUser(v, &u, storage::RecordDetail::kCatalog));
+        users.emplace(u.id, UserNode{u.id, u.account, u.disabled, std::move(u.login), {}});
         return Status::Ok();
       });
       if (!second.ok()) return;
@@ -106,19 +111,47 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
           return;
         }
       }
+      // Memberships come in (user, account) order: each user's list is
+      // appended to in order, and the accounts' member lists are filled
+      // afterwards in account order, from the pairs sorted, so that the
+      // account nodes are visited once each, in sequence.
+      std::vector<std::pair<AccountId, UserId>> links;
       second = ForEach(store, snapshot, storage::kMemberships, [&](auto k, auto v) -> Status {
         if (k.size() != 16) return Bad("damaged membership key");
         Membership m;
         CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
-        UserId uid = storage::DecodeFixed64BE(k.data());
-        AccountId aid = storage::DecodeFixed64BE(k.data() + 8);
-        if (user(uid) == nullptr || account(aid) == nullptr || role(m.role) == nullptr) {
-          return Bad("membership of user " + std::to_string(uid) + " on account " +
-                     std::to_string(aid) + " refers to something missing");
+        const UserId uid = storage::DecodeFixed64BE(k.data());
+        const AccountId aid = storage::DecodeFixed64BE(k.data() + 8);
+        UserNode* u = mutable_user(uid);
+        auto r = roles.find(m.role);
+        if (u == nullptr || r == roles.end()) return Missing(uid, aid);
+        const MembershipNode node{aid, m.role, m.branch};
+        auto& list = u->memberships;
+        if (list.empty() || list.back().account < aid) {
+          list.push_back(node);
+        } else {  // not in key order: keep the list sorted all the same
+          auto at = std::lower_bound(
+              list.begin(), list.end(), aid,
+              [](const MembershipNode& x, AccountId a) { return x.account < a; });
+          if (at != list.end() && at->account == aid) return Bad("duplicate membership");
+          list.insert(at, node);
         }
-        AddMembership(uid, MembershipNode{aid, m.role, m.branch});
+        r->second.uses += 1;
+        links.emplace_back(aid, uid);
         return Status::Ok();
       });
+      if (!second.ok()) return;
+      std::sort(links.begin(), links.end());
+      for (size_t i = 0, j = 0; i < links.size(); i = j) {
+        AccountNode* a = mutable_account(links[i].first);
+        if (a == nullptr) {
+          second = Missing(links[i].second, links[i].first);
+          return;
+        }
+        for (j = i; j < links.size() && links[j].first == links[i].first; ++j) {}
+        a->members.reserve(j - i);
+        for (size_t x = i; x < j; ++x) a->members.push_back(links[x].second);
+      }
     } catch (const std::exception& e) {
       second = Status::Internal(std::string("catalog: loading users: ") + e.what());
     }
@@ -134,11 +167,12 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
 
   CANOPY_RETURN_IF_ERROR(ForEach(store, snapshot, storage::kAccounts, [&](auto k, auto v) -> Status {
     storage::AccountRecord r;
-    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(v, &r));
+    CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(v, &r, storage::RecordDetail::kCatalog));
     if (k.size() != 8 || storage::DecodeFixed64BE(k.data()) != r.account.id) {
       return Bad("account record key does not match its id " + std::to_string(r.account.id));
     }
-    accounts.emplace(r.account.id, NodeOf(r));
+    const AccountId id = r.account.id;
+    accounts.emplace(id, NodeOf(std::move(r)));
     return Status::Ok();
   }));
 

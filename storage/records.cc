@@ -51,14 +51,21 @@ std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::strin
 
 // FlatBuffers reads scalars in place, so the buffer must be aligned to the
 // widest scalar (8 bytes). Values read through RocksDB iterators point into
-// blocks at any offset: those are copied into `scratch` first (a
-// std::string's buffer is suitably aligned).
+// blocks at any offset: those are copied into this thread's scratch buffer
+// first (a std::string's buffer is suitably aligned; kept between calls, so
+// a decode allocates only for a record longer than any before it). The
+// record returned may point into that buffer: read it before the thread's
+// next Verified call (every caller reads it to the end first).
 template <typename T>
-const T* Verified(std::string_view bytes, std::string* scratch, const char* identifier,
+const T* Verified(std::string_view bytes, const char* identifier,
                   bool (*verify)(flatbuffers::Verifier&), const char* what, Status* status) {
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
-    scratch->assign(bytes.data(), bytes.size());
-    bytes = *scratch;
+    thread_local std::string scratch;
+    if (scratch.capacity() > (size_t{1} << 20) && bytes.size() < (size_t{1} << 16)) {
+      std::string().swap(scratch);  // a huge record's buffer does not stay
+    }
+    scratch.assign(bytes.data(), bytes.size());
+    bytes = scratch;
   }
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
   flatbuffers::Verifier verifier(data, bytes.size());
@@ -98,10 +105,9 @@ std::string EncodeAccount(const AccountRecord& r) {
   return Finish(b);
 }
 
-Status DecodeAccount(std::string_view bytes, AccountRecord* r) {
+Status DecodeAccount(std::string_view bytes, AccountRecord* r, RecordDetail detail) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::AccountRecord>(bytes, &scratch, fb::AccountRecordIdentifier(),
+  const auto* fr = Verified<fb::AccountRecord>(bytes, fb::AccountRecordIdentifier(),
                                                fb::VerifyAccountRecordBuffer, "account", &s);
   if (!fr) return s;
   if (fr->sub_account_access() > static_cast<uint8_t>(SubAccountAccess::kAlwaysOn)) {
@@ -110,12 +116,12 @@ Status DecodeAccount(std::string_view bytes, AccountRecord* r) {
   Account& a = r->account;
   a.id = fr->id();
   a.key = fr->key()->str();
-  a.name = fr->name()->str();
+  if (detail == RecordDetail::kFull) a.name = fr->name()->str();
   a.parent = fr->parent();
   a.depth = fr->depth();
   a.created_us = fr->created_us();
   a.updated_us = fr->updated_us();
-  ReadAttributes(fr->attributes(), &a.attributes);
+  if (detail == RecordDetail::kFull) ReadAttributes(fr->attributes(), &a.attributes);
   a.settings.sub_account_management = fr->sub_account_management();
   a.settings.sub_account_access = static_cast<SubAccountAccess>(fr->sub_account_access());
   a.settings.group_sharing = fr->group_sharing();
@@ -151,8 +157,7 @@ std::string EncodeEntity(const Entity& e) {
 
 Status DecodeEntity(std::string_view bytes, Entity* e) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::EntityRecord>(bytes, &scratch, fb::EntityRecordIdentifier(),
+  const auto* fr = Verified<fb::EntityRecord>(bytes, fb::EntityRecordIdentifier(),
                                               fb::VerifyEntityRecordBuffer, "entity", &s);
   if (!fr) return s;
   if (fr->kind() < 1 || fr->kind() > 4) {
@@ -188,15 +193,14 @@ std::string EncodeUser(const User& u) {
   return Finish(b);
 }
 
-Status DecodeUser(std::string_view bytes, User* u) {
+Status DecodeUser(std::string_view bytes, User* u, RecordDetail detail) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::UserRecord>(bytes, &scratch, fb::UserRecordIdentifier(),
+  const auto* fr = Verified<fb::UserRecord>(bytes, fb::UserRecordIdentifier(),
                                             fb::VerifyUserRecordBuffer, "user", &s);
   if (!fr) return s;
   u->id = fr->id();
   u->login = fr->login()->str();
-  u->name = fr->name()->str();
+  if (detail == RecordDetail::kFull) u->name = fr->name()->str();
   u->account = fr->account();
   u->disabled = fr->disabled();
   u->created_us = fr->created_us();
@@ -216,8 +220,7 @@ std::string EncodeMembership(const Membership& m) {
 
 Status DecodeMembership(std::string_view bytes, Membership* m) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::MembershipRecord>(bytes, &scratch, fb::MembershipRecordIdentifier(),
+  const auto* fr = Verified<fb::MembershipRecord>(bytes, fb::MembershipRecordIdentifier(),
                                                   fb::VerifyMembershipRecordBuffer,
                                                   "membership", &s);
   if (!fr) return s;
@@ -242,8 +245,7 @@ std::string EncodeRole(const Role& r) {
 
 Status DecodeRole(std::string_view bytes, Role* r) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::RoleRecord>(bytes, &scratch, fb::RoleRecordIdentifier(),
+  const auto* fr = Verified<fb::RoleRecord>(bytes, fb::RoleRecordIdentifier(),
                                             fb::VerifyRoleRecordBuffer, "role", &s);
   if (!fr) return s;
   r->id = fr->id();
@@ -279,8 +281,7 @@ bool ValidGroupKind(uint8_t k) { return k >= 1 && k <= 6; }
 
 Status DecodeGroup(std::string_view bytes, Group* g) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::GroupRecord>(bytes, &scratch, fb::GroupRecordIdentifier(),
+  const auto* fr = Verified<fb::GroupRecord>(bytes, fb::GroupRecordIdentifier(),
                                              fb::VerifyGroupRecordBuffer, "group", &s);
   if (!fr) return s;
   if (!ValidGroupKind(fr->kind())) return Status::Corruption("stored group record has an unknown kind");
@@ -307,9 +308,7 @@ std::string EncodeGroupMember(const GroupMemberRecord& m) {
 
 Status DecodeGroupMember(std::string_view bytes, GroupMemberRecord* m) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::GroupMemberRecord>(bytes, &scratch,
-                                                   fb::GroupMemberRecordIdentifier(),
+  const auto* fr = Verified<fb::GroupMemberRecord>(bytes, fb::GroupMemberRecordIdentifier(),
                                                    fb::VerifyGroupMemberRecordBuffer,
                                                    "group member", &s);
   if (!fr) return s;
@@ -334,9 +333,7 @@ std::string EncodeGroupMembers(const GroupMembersRecord& m) {
 
 Status DecodeGroupMembers(std::string_view bytes, GroupMembersRecord* m) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::GroupMembersRecord>(bytes, &scratch,
-                                                    fb::GroupMembersRecordIdentifier(),
+  const auto* fr = Verified<fb::GroupMembersRecord>(bytes, fb::GroupMembersRecordIdentifier(),
                                                     fb::VerifyGroupMembersRecordBuffer,
                                                     "group members", &s);
   if (!fr) return s;
@@ -368,9 +365,7 @@ std::string EncodeGroupGrant(const GroupGrant& g) {
 
 Status DecodeGroupGrant(std::string_view bytes, GroupGrant* g) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::GroupGrantRecord>(bytes, &scratch,
-                                                  fb::GroupGrantRecordIdentifier(),
+  const auto* fr = Verified<fb::GroupGrantRecord>(bytes, fb::GroupGrantRecordIdentifier(),
                                                   fb::VerifyGroupGrantRecordBuffer,
                                                   "group grant", &s);
   if (!fr) return s;
@@ -395,8 +390,7 @@ std::string EncodeFormat(const FormatRecord& f) {
 
 Status DecodeFormat(std::string_view bytes, FormatRecord* f) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::FormatRecord>(bytes, &scratch, fb::FormatRecordIdentifier(),
+  const auto* fr = Verified<fb::FormatRecord>(bytes, fb::FormatRecordIdentifier(),
                                               fb::VerifyFormatRecordBuffer, "format", &s);
   if (!fr) return s;
   f->magic = fr->magic()->str();
@@ -433,8 +427,7 @@ void AttributesJson(JsonObject* o, const flatbuffers::Vector<Offset<fb::KeyValue
 
 Status AccountJson(std::string_view bytes, std::string* out) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::AccountRecord>(bytes, &scratch, fb::AccountRecordIdentifier(),
+  const auto* fr = Verified<fb::AccountRecord>(bytes, fb::AccountRecordIdentifier(),
                                                fb::VerifyAccountRecordBuffer, "account", &s);
   if (!fr) return s;
   if (fr->sub_account_access() > static_cast<uint8_t>(SubAccountAccess::kAlwaysOn)) {
@@ -458,8 +451,7 @@ Status AccountJson(std::string_view bytes, std::string* out) {
 
 Status EntityJson(std::string_view bytes, std::string* out) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::EntityRecord>(bytes, &scratch, fb::EntityRecordIdentifier(),
+  const auto* fr = Verified<fb::EntityRecord>(bytes, fb::EntityRecordIdentifier(),
                                               fb::VerifyEntityRecordBuffer, "entity", &s);
   if (!fr) return s;
   if (fr->kind() < 1 || fr->kind() > 4) {
@@ -480,8 +472,7 @@ Status EntityJson(std::string_view bytes, std::string* out) {
 
 Status UserJson(std::string_view bytes, std::string* out) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::UserRecord>(bytes, &scratch, fb::UserRecordIdentifier(),
+  const auto* fr = Verified<fb::UserRecord>(bytes, fb::UserRecordIdentifier(),
                                             fb::VerifyUserRecordBuffer, "user", &s);
   if (!fr) return s;
   JsonObject o;
@@ -498,8 +489,7 @@ Status UserJson(std::string_view bytes, std::string* out) {
 
 Status MembershipJson(std::string_view bytes, uint64_t user, uint64_t account, std::string* out) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::MembershipRecord>(bytes, &scratch, fb::MembershipRecordIdentifier(),
+  const auto* fr = Verified<fb::MembershipRecord>(bytes, fb::MembershipRecordIdentifier(),
                                                   fb::VerifyMembershipRecordBuffer, "membership",
                                                   &s);
   if (!fr) return s;
@@ -515,8 +505,7 @@ Status MembershipJson(std::string_view bytes, uint64_t user, uint64_t account, s
 
 Status RoleJson(std::string_view bytes, std::string* out) {
   Status s;
-  std::string scratch;
-  const auto* fr = Verified<fb::RoleRecord>(bytes, &scratch, fb::RoleRecordIdentifier(),
+  const auto* fr = Verified<fb::RoleRecord>(bytes, fb::RoleRecordIdentifier(),
                                             fb::VerifyRoleRecordBuffer, "role", &s);
   if (!fr) return s;
   std::string perms = "[";

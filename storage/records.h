@@ -17,19 +17,25 @@
 
 namespace canopy::storage {
 
+// How much of a record a decode fills in: all of it, or only what the
+// in-memory catalog keeps (no names, no attributes: left empty), for
+// loading millions of them.
+enum class RecordDetail { kFull, kCatalog };
+
 struct AccountRecord {
   Account account;
   std::string label;
   uint64_t next_child_ordinal = 0;
 };
 std::string EncodeAccount(const AccountRecord& r);
-Status DecodeAccount(std::string_view bytes, AccountRecord* r);
+Status DecodeAccount(std::string_view bytes, AccountRecord* r,
+                     RecordDetail detail = RecordDetail::kFull);
 
 std::string EncodeEntity(const Entity& e);
 Status DecodeEntity(std::string_view bytes, Entity* e);
 
 std::string EncodeUser(const User& u);
-Status DecodeUser(std::string_view bytes, User* u);
+Status DecodeUser(std::string_view bytes, User* u, RecordDetail detail = RecordDetail::kFull);
 
 // The membership record holds role, branch and time; user and account are
 // its key.

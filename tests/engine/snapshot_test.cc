@@ -201,7 +201,9 @@ TEST_F(SnapshotTest, ReadersOnASnapshotNeverSeeConcurrentWrites) {
   std::vector<std::thread> readers;
   for (int r = 0; r < 3; ++r) {
     readers.emplace_back([&] {
-      for (int i = 0; i < 40; ++i) {
+      // At least 40 reads each, and on until the writer has written (on a
+      // loaded machine its first write may come late).
+      for (int i = 0; i < 40 || (written.load() == 0 && i < 1000000); ++i) {
         if (CountOf(s, sys_) != 10u || Keys(s, sys_) != keys ||
             CountOf(s, Actor::User(user_)) != 5u) {
           mismatches++;
