@@ -3,6 +3,8 @@
 #include "engine/catalog_versions.h"
 
 #include <chrono>
+#include <exception>
+#include <system_error>
 #include <thread>
 
 namespace canopy::engine {
@@ -42,6 +44,7 @@ void CatalogVersions::NoteReplaced() {
 }
 
 Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
+  FinishCopy();
   const int w = 1 - current_.load();
   Side& next = sides_[w];
   Side& old = sides_[1 - w];
@@ -60,7 +63,21 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
   old.snapshot.reset();
   Status s = Status::Ok();
   if (replaced_) {
-    old.catalog = next.catalog;
+    // Copied on a thread of its own; until it ends, only readers use the
+    // published side (the copier reads it too), and nothing the other.
+    copy_owed_ = true;
+    copy_done_ = false;
+    try {
+      copier_ = std::thread([this, &old, &next] {
+        try {
+          copy_done_ = old.catalog.CopyFrom(next.catalog, &stop_copy_);
+        } catch (const std::exception&) {
+          old.catalog = query::Catalog();  // FinishCopy copies again
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread to be had: FinishCopy copies on the writer's next step.
+    }
   } else {
     for (const auto& changes : pending_) {
       s = old.catalog.Apply(*changes);
@@ -74,8 +91,31 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
   return s;
 }
 
+void CatalogVersions::FinishCopy() const {
+  if (!copy_owed_) return;
+  if (copier_.joinable()) copier_.join();
+  if (!copy_done_) {
+    const int c = current_.load();
+    Side& other = const_cast<Side&>(sides_[1 - c]);
+    other.catalog = query::Catalog();
+    other.catalog = sides_[c].catalog;
+  }
+  copy_owed_ = false;
+}
+
+void CatalogVersions::StopCopy() {
+  if (!copier_.joinable()) return;
+  stop_copy_.store(true);
+  copier_.join();
+  stop_copy_.store(false);
+  if (!copy_done_) sides_[1 - current_.load()].catalog = query::Catalog();
+  // Still owed when stopped: should the writer's copy be wanted after all,
+  // FinishCopy makes it then.
+}
+
 void CatalogVersions::Freeze(query::Catalog catalog, SharedSnapshot snapshot,
                              uint64_t revision) {
+  StopCopy();
   Side& side = sides_[current_.load()];
   side.catalog = std::move(catalog);
   side.snapshot = std::move(snapshot);

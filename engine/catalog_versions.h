@@ -18,6 +18,13 @@
 // entered the old copy before the switch, and only as long as they stay in
 // it (readers leave once they have planned; see DbImpl::ReadScope).
 //
+// A publication after the latest copy was replaced wholesale (a load at
+// open, after an import, a follower's catch-up) copies it onto the other
+// side on a thread of its own, so that Db::Open returns without waiting
+// for the copy: the writer waits for it (FinishCopy) before it next
+// touches its copy or publishes, and Freeze and the destructor stop it
+// midway.
+//
 // Memory: two catalogs. Thread safety: Enter() and Pin from any thread;
 // everything else by the single writer (the engine's write mutex).
 
@@ -27,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "canopy/status.h"
@@ -74,6 +82,7 @@ class CatalogVersions {
   CatalogVersions() = default;
   CatalogVersions(const CatalogVersions&) = delete;
   CatalogVersions& operator=(const CatalogVersions&) = delete;
+  ~CatalogVersions() { StopCopy(); }
 
   // Pins the published copy. Never blocks (it retries only when a
   // publication switches copies between its two steps).
@@ -81,9 +90,16 @@ class CatalogVersions {
 
   // ---- The writer's side (serialised by the caller) ----
 
-  // The copy mutations authorise against and change.
-  query::Catalog& latest() { return sides_[1 - current_.load()].catalog; }
-  const query::Catalog& latest() const { return sides_[1 - current_.load()].catalog; }
+  // The copy mutations authorise against and change (waits for the
+  // background copy onto it, if one is under way).
+  query::Catalog& latest() {
+    FinishCopy();
+    return sides_[1 - current_.load()].catalog;
+  }
+  const query::Catalog& latest() const {
+    FinishCopy();
+    return sides_[1 - current_.load()].catalog;
+  }
   // Records that `changes` were applied to latest().
   void NoteApplied(std::shared_ptr<const storage::ChangeSet> changes);
   // Records that latest() was reloaded (or otherwise changed wholesale):
@@ -104,12 +120,24 @@ class CatalogVersions {
   void Freeze(query::Catalog catalog, SharedSnapshot snapshot, uint64_t revision);
   // Drops both copies' snapshots (before the store closes).
   void DropSnapshots();
+  // Stops a background copy midway and frees what it made (a Db that
+  // closes no longer needs the writer's copy); latest() would copy anew.
+  void StopCopy();
 
  private:
+  // Waits for the background copy; when it stopped or failed, copies here
+  // (which may throw: the copy then stays owed).
+  void FinishCopy() const;
+
   Side sides_[2];
   std::atomic<int> current_{0};  // the side readers enter
   std::vector<std::shared_ptr<const storage::ChangeSet>> pending_;
   bool replaced_ = false;
+  // The background copy: from the published side onto the other one.
+  mutable std::thread copier_;
+  mutable bool copy_owed_ = false;  // the other side is not a copy yet
+  bool copy_done_ = false;          // set by the copier before it ends
+  std::atomic<bool> stop_copy_{false};
 };
 
 }  // namespace canopy::engine

@@ -419,6 +419,7 @@ Status DbImpl::Close() {
   closed_ = true;
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   versions_.DropSnapshots();
+  versions_.StopCopy();  // a Db closed right after opening waits for no copy
   Status closed = store_->Close();
   if (!follower_scratch_.empty()) {
     std::error_code ec;

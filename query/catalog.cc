@@ -57,9 +57,19 @@ AccountNode NodeOf(storage::AccountRecord r) {
 
 }  // namespace
 
-uint64_t Catalog::NewMembersEpoch() {
+uint64_t CatalogRest::NewMembersEpoch() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1);
+}
+
+bool Catalog::CopyFrom(const Catalog& o, const std::atomic<bool>* stop) {
+  if (this == &o) return true;
+  *this = Catalog();
+  Catalog c;
+  if (!c.accounts.CopyFrom(o.accounts, stop) || !c.users.CopyFrom(o.users, stop)) return false;
+  static_cast<CatalogRest&>(c) = o;
+  *this = std::move(c);
+  return true;
 }
 
 Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {

@@ -16,6 +16,7 @@
 #define CANOPY_QUERY_CATALOG_H_
 
 #include <array>
+#include <atomic>
 #include <limits>
 #include <cstdint>
 #include <string>
@@ -121,13 +122,13 @@ inline uint32_t DepthLimit(uint32_t depth, uint32_t max_levels) {
   return depth + max_levels;
 }
 
-struct Catalog {
+// Everything a Catalog holds besides its two tables (accounts, users), which
+// hold nearly all of its bytes: Catalog::CopyFrom copies this part whole
+// and the tables a page at a time. A new member of the catalog belongs
+// here (a static_assert below checks that Catalog adds only the tables).
+struct CatalogRest {
   uint32_t max_depth = 32;
-  // Accounts and users by id, in pages (query/id_table.h): their ids are
-  // dense, so no per-node allocation or hashing.
-  IdTable<AccountId, AccountNode> accounts;
   std::vector<AccountId> roots;  // in label (creation) order
-  IdTable<UserId, UserNode> users;
   std::unordered_map<RoleId, RoleNode> roles;
   std::unordered_map<GroupId, GroupNode> groups;
   // Sequences: the last id handed out, and the next root ordinal.
@@ -144,6 +145,19 @@ struct Catalog {
   // membership read may be reused under it (DbImpl's membership cache).
   uint64_t members_epoch = NewMembersEpoch();
   static uint64_t NewMembersEpoch();
+};
+
+struct Catalog : CatalogRest {
+  // Accounts and users by id, in pages (query/id_table.h): their ids are
+  // dense, so no per-node allocation or hashing.
+  IdTable<AccountId, AccountNode> accounts;
+  IdTable<UserId, UserNode> users;
+
+  // Makes this a copy of `o`, as assignment does, checking `stop` (when
+  // not null) as it goes: false when it was set before the copy ended
+  // (this catalog is then empty and must be copied or loaded again). `o`
+  // must not change meanwhile (other threads may read it).
+  bool CopyFrom(const Catalog& o, const std::atomic<bool>* stop);
 
   // Reads the whole stored state: the latest one, or the state of
   // `snapshot` when it is not null. Corruption when stored records
@@ -206,6 +220,10 @@ struct Catalog {
   // Moves an account (with its subtree) under another parent.
   void Reparent(AccountId id, AccountId new_parent);
 };
+
+static_assert(sizeof(Catalog) == sizeof(CatalogRest) + sizeof(Catalog::accounts) +
+                                     sizeof(Catalog::users),
+              "a new member of Catalog belongs in CatalogRest, or CopyFrom misses it");
 
 template <typename Fn>
 void Catalog::ForEachInSubtree(const AccountNode& root, uint32_t depth_limit, Fn&& fn) const {

@@ -10,7 +10,8 @@
 // pages, so no id makes the page index larger than 32 MiB.
 //
 // Like std::unordered_map: a node's address stays put while it lives
-// (pages never move); iteration is in id order. Copying copies every node.
+// (pages never move); iteration is in id order. Copying copies every node
+// (CopyFrom: one that can be stopped midway).
 //
 // Thread safety: none (the catalog's rules apply).
 
@@ -19,6 +20,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
@@ -39,15 +41,26 @@ class IdTable {
   IdTable() = default;
   IdTable(const IdTable& o) { *this = o; }
   IdTable& operator=(const IdTable& o) {
-    if (this == &o) return *this;
-    pages_.clear();
-    pages_.resize(o.pages_.size());
-    for (size_t i = 0; i < o.pages_.size(); ++i) {
-      if (o.pages_[i]) pages_[i] = std::make_unique<Page>(*o.pages_[i]);
-    }
-    sparse_ = o.sparse_;
-    size_ = o.size_;
+    if (this != &o) CopyFrom(o, nullptr);
     return *this;
+  }
+  // Makes this a copy of `o` a page at a time, checking `stop` (when not
+  // null) between pages: false, and this table left empty, when it was
+  // set before the copy ended. `o` must not change meanwhile (other
+  // threads may read it). Should a node's copy throw, this table is left
+  // empty.
+  bool CopyFrom(const IdTable& o, const std::atomic<bool>* stop) {
+    clear();
+    IdTable t;
+    t.pages_.resize(o.pages_.size());
+    for (size_t i = 0; i < o.pages_.size(); ++i) {
+      if (stop != nullptr && i % 64 == 0 && stop->load(std::memory_order_relaxed)) return false;
+      if (o.pages_[i]) t.pages_[i] = std::make_unique<Page>(*o.pages_[i]);
+    }
+    t.sparse_ = o.sparse_;
+    t.size_ = o.size_;
+    *this = std::move(t);
+    return true;
   }
   IdTable(IdTable&& o) noexcept { *this = std::move(o); }
   IdTable& operator=(IdTable&& o) noexcept {

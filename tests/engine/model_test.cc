@@ -914,6 +914,21 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
+  // Closes and opens the database again mid-run, now and then twice in a
+  // row (closed right after opening): the catalog is loaded afresh, and the
+  // next operation comes while the writer's copy of it is still being made
+  // on its own thread (closed at once, that copy is stopped midway).
+  void Reopen() {
+    snapshot_.reset();
+    const int times = reopen_rng_() % 10 < 3 ? 2 : 1;
+    for (int i = 0; i < times; ++i) {
+      ASSERT_OK(db_->Close());
+      db_ = testing::OpenDb(dir_.Sub("db"), DbOptions());
+      ASSERT_NE(db_, nullptr);
+    }
+    outcomes_["reopen"][0]++;
+  }
+
   // Imports a small JSON Lines file by a random actor: new accounts (under
   // existing or earlier new ones), entities, users and memberships, now and
   // then with a bad line. All or nothing: the code is the first bad line's
@@ -1617,6 +1632,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
   uint64_t rev_seen_ = 0;
   Model m_;
   std::mt19937_64 rng_;
+  std::mt19937_64 reopen_rng_{GetParam().seed * 7919 + 1};  // Reopen's own
   uint64_t counter_ = 0;
   int op_ = 0;
   std::map<std::string, std::map<int, int>> outcomes_;  // op -> code -> count
@@ -1641,6 +1657,10 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
     else if (r < 93) Import();
     else if (r < 95) RoleOp();
     else GroupOp();
+    if (::testing::Test::HasFatalFailure()) return;
+    // Rarely (a close flushes every key space: ~0.3 s), and on a random
+    // stream of its own, so that the operations' stream stays what it was.
+    if (reopen_rng_() % 800 == 0) Reopen();
     if (::testing::Test::HasFatalFailure()) return;
     m_.Normalize();
     if (op_ % cfg.verify_every == cfg.verify_every - 1) {

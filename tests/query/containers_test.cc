@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -143,6 +144,44 @@ TEST(IdTableTest, MovingATableIntoItselfKeepsIt) {
   ASSERT_EQ(t.size(), 1u);
   ASSERT_NE(t.find(1), nullptr);
   EXPECT_EQ(t.find(1)->name, "one");
+}
+
+// CopyFrom copies like assignment, and a copy stopped midway leaves the
+// table empty, never partly filled (the catalog's background copy at
+// open is stopped this way when the Db closes).
+TEST(IdTableTest, CopyFromCopiesOrStopsLeavingItEmpty) {
+  Table t;
+  std::map<uint64_t, Node> model;
+  for (uint64_t id = 1; id < 300 * Table::kPageSize; id += 3) {
+    t.emplace(id, Node{id, "n" + std::to_string(id), {static_cast<int>(id % 7)}});
+    model[id] = Node{id, "n" + std::to_string(id), {static_cast<int>(id % 7)}};
+  }
+  t.emplace(Table::kDenseIds + 5, Node{Table::kDenseIds + 5, "sparse", {}});
+  model[Table::kDenseIds + 5] = Node{Table::kDenseIds + 5, "sparse", {}};
+
+  Table copy;
+  copy.emplace(2, Node{2, "stale", {}});
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(copy.CopyFrom(t, &stop));
+  ExpectSame(copy, model);
+  ExpectSame(t, model);  // the source is unchanged
+  ASSERT_TRUE(copy.CopyFrom(t, nullptr));
+  ExpectSame(copy, model);
+
+  stop = true;
+  Table stopped;
+  stopped.emplace(2, Node{2, "stale", {}});
+  EXPECT_FALSE(stopped.CopyFrom(t, &stop));
+  ExpectSame(stopped, {});
+  EXPECT_EQ(stopped.find(1), nullptr);
+  EXPECT_EQ(stopped.find(2), nullptr);
+  // It can be copied again.
+  ASSERT_TRUE(stopped.CopyFrom(t, nullptr));
+  ExpectSame(stopped, model);
+
+  // An empty source empties the copy.
+  ASSERT_TRUE(copy.CopyFrom(Table(), &stop));
+  ExpectSame(copy, {});
 }
 
 TEST(CompactVectorTest, PushingBackItsOwnValueWhileGrowing) {

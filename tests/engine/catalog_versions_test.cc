@@ -1,0 +1,127 @@
+// Copyright (c) Canopy authors.
+//
+// CatalogVersions: the writer's copy of a catalog replaced wholesale (at
+// open, after an import) is made on a thread of its own; readers use the
+// published copy meanwhile, and the writer waits for the copy, or makes it
+// itself when the copy was stopped.
+
+#include "engine/catalog_versions.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "tests/test_util.h"
+
+namespace canopy::engine {
+namespace {
+
+constexpr uint64_t kAccounts = 200000;
+
+query::Catalog Big() {
+  query::Catalog c;
+  for (uint64_t id = 1; id <= kAccounts; ++id) {
+    query::AccountNode n;
+    n.id = AccountId(id);
+    n.key = "account-with-a-long-key-" + std::to_string(id);
+    n.label = std::string(1, static_cast<char>(id % 200));
+    if (id > 1) n.parent = AccountId(1);
+    n.members.push_back(UserId(id));
+    c.accounts.emplace(id, std::move(n));
+  }
+  c.roots.push_back(AccountId(1));
+  c.last_account_id = kAccounts;
+  return c;
+}
+
+void ExpectWhole(const query::Catalog& c) {
+  ASSERT_EQ(c.accounts.size(), kAccounts);
+  EXPECT_EQ(c.roots.size(), 1u);
+  EXPECT_EQ(c.last_account_id, kAccounts);
+  for (uint64_t id : {uint64_t{1}, uint64_t{777}, kAccounts}) {
+    const query::AccountNode* n = c.account(AccountId(id));
+    ASSERT_NE(n, nullptr) << id;
+    EXPECT_EQ(n->key, "account-with-a-long-key-" + std::to_string(id));
+    ASSERT_EQ(n->members.size(), 1u);
+    EXPECT_EQ(n->members[0], UserId(id));
+  }
+}
+
+TEST(CatalogVersionsTest, TheWritersCopyIsMadeBesideReadersAndWaitedFor) {
+  CatalogVersions v;
+  v.latest() = Big();
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, 1));
+  // Readers on other threads use the published copy while it is copied.
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> seen{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto pin = v.Enter();
+      const query::AccountNode* n = pin.catalog().account(AccountId(1 + seen % kAccounts));
+      if (n != nullptr && !n->key.empty()) seen.fetch_add(1);
+    }
+  });
+  ExpectWhole(v.latest());  // waits for the copy
+  done = true;
+  reader.join();
+  EXPECT_GT(seen.load(), 0u);
+  {
+    auto pin = v.Enter();
+    ExpectWhole(pin.catalog());
+    EXPECT_EQ(pin.revision(), 1u);
+  }
+  // Publishing again (nothing pending) lets readers into the copy.
+  ASSERT_OK(v.Publish(nullptr, 2));
+  auto pin = v.Enter();
+  EXPECT_EQ(pin.revision(), 2u);
+  ExpectWhole(pin.catalog());
+}
+
+TEST(CatalogVersionsTest, PublishingRightAwayWaitsForTheCopy) {
+  CatalogVersions v;
+  v.latest() = Big();
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, 1));
+  ASSERT_OK(v.Publish(nullptr, 2));  // the copy becomes the published side
+  auto pin = v.Enter();
+  ExpectWhole(pin.catalog());
+  pin.Release();
+  ExpectWhole(v.latest());
+}
+
+TEST(CatalogVersionsTest, AStoppedCopyIsMadeAgainWhenTheWriterWantsIt) {
+  for (int round = 0; round < 3; ++round) {
+    CatalogVersions v;
+    v.latest() = Big();
+    v.NoteReplaced();
+    ASSERT_OK(v.Publish(nullptr, 1));
+    v.StopCopy();  // most likely midway
+    v.StopCopy();  // twice is harmless
+    ExpectWhole(v.latest());
+    auto pin = v.Enter();
+    ExpectWhole(pin.catalog());
+  }
+  // Stopped and never wanted: destroyed without waiting for a whole copy.
+  CatalogVersions v;
+  v.latest() = Big();
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, 1));
+}
+
+TEST(CatalogVersionsTest, FreezingStopsTheCopyAndKeepsOneCatalog) {
+  CatalogVersions v;
+  v.latest() = Big();
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, 1));
+  v.Freeze(Big(), nullptr, 5);
+  auto pin = v.Enter();
+  EXPECT_EQ(pin.revision(), 5u);
+  ExpectWhole(pin.catalog());
+}
+
+}  // namespace
+}  // namespace canopy::engine
