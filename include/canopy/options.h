@@ -137,8 +137,10 @@ struct Options {
   // the database folder. A database opened with one must be opened with the
   // same one again.
   std::string wal_dir;
-  // Table files kept open at once; -1 (the default) keeps all of them open,
-  // the fastest; a positive number (at least 16) bounds file descriptors.
+  // Table files kept open at once; -1 (the default) opens all of them on
+  // open and keeps them, the fastest reads; a positive number (at least
+  // 16) bounds file descriptors and opens a file when first read, so a
+  // large database opens sooner and with less memory (docs/PERFORMANCE.md).
   int max_open_files = -1;
   // Caps the bytes per second that background flushes and compactions
   // write, so that they do not crowd out a latency-sensitive disk; 0: no cap.
