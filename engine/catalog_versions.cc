@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <exception>
-#include <system_error>
 #include <thread>
 
 namespace canopy::engine {
@@ -75,7 +74,7 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
           old.catalog = query::Catalog();  // FinishCopy copies again
         }
       });
-    } catch (const std::system_error&) {
+    } catch (...) {
       // No thread to be had: FinishCopy copies on the writer's next step.
     }
   } else {
@@ -113,9 +112,17 @@ void CatalogVersions::StopCopy() {
   // FinishCopy makes it then.
 }
 
+query::Catalog& CatalogVersions::LatestToReplace() {
+  StopCopy();
+  copy_owed_ = false;
+  return sides_[1 - current_.load()].catalog;
+}
+
 void CatalogVersions::Freeze(query::Catalog catalog, SharedSnapshot snapshot,
                              uint64_t revision) {
   StopCopy();
+  copy_owed_ = false;
+  sides_[1 - current_.load()].catalog = query::Catalog();  // the writer's copy stays empty
   Side& side = sides_[current_.load()];
   side.catalog = std::move(catalog);
   side.snapshot = std::move(snapshot);

@@ -100,6 +100,9 @@ class CatalogVersions {
     FinishCopy();
     return sides_[1 - current_.load()].catalog;
   }
+  // latest(), to be replaced wholesale (loaded, then NoteReplaced): a
+  // background copy onto it is stopped and dropped instead of waited for.
+  query::Catalog& LatestToReplace();
   // Records that `changes` were applied to latest().
   void NoteApplied(std::shared_ptr<const storage::ChangeSet> changes);
   // Records that latest() was reloaded (or otherwise changed wholesale):

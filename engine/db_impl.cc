@@ -321,7 +321,7 @@ DbImpl::~DbImpl() {
 
 Status DbImpl::Init() {
   WriteGuard w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(versions_.latest().Load(*store_));
+  CANOPY_RETURN_IF_ERROR(versions_.LatestToReplace().Load(*store_));
   versions_.NoteReplaced();
   CANOPY_RETURN_IF_ERROR(InitLog());
   if (options_.read_only) {

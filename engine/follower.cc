@@ -181,7 +181,7 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
 }
 
 Status DbImpl::ReloadCatalogLocked() {
-  CANOPY_RETURN_IF_ERROR(versions_.latest().Load(*store_));
+  CANOPY_RETURN_IF_ERROR(versions_.LatestToReplace().Load(*store_));
   versions_.NoteReplaced();
   return Status::Ok();
 }

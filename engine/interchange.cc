@@ -2864,7 +2864,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         return poisoned_;
       }
       CANOPY_RETURN_IF_ERROR(applied);
-      Status reload = versions_.latest().Load(*store_);
+      Status reload = versions_.LatestToReplace().Load(*store_);
       if (!reload.ok()) {
         Poison(reload.WithContext("reload after import"));
         return poisoned_;

@@ -135,17 +135,9 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
         UserNode* u = mutable_user(uid);
         auto r = roles.find(m.role);
         if (u == nullptr || r == roles.end()) return Missing(uid, aid);
-        const MembershipNode node{aid, m.role, m.branch};
-        auto& list = u->memberships;
-        if (list.empty() || list.back().account < aid) {
-          list.push_back(node);
-        } else {  // not in key order: keep the list sorted all the same
-          auto at = std::lower_bound(
-              list.begin(), list.end(), aid,
-              [](const MembershipNode& x, AccountId a) { return x.account < a; });
-          if (at != list.end() && at->account == aid) return Bad("duplicate membership");
-          list.insert(at, node);
-        }
+        auto& list = u->memberships;  // kept sorted by account: keys come in order
+        if (!list.empty() && !(list.back().account < aid)) return Bad("memberships out of order");
+        list.push_back(MembershipNode{aid, m.role, m.branch});
         r->second.uses += 1;
         links.emplace_back(aid, uid);
         return Status::Ok();

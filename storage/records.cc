@@ -53,14 +53,20 @@ std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::strin
 // widest scalar (8 bytes). Values read through RocksDB iterators point into
 // blocks at any offset: those are copied into this thread's scratch buffer
 // first (a std::string's buffer is suitably aligned; kept between calls, so
-// a decode allocates only for a record longer than any before it). The
+// a decode allocates only for a record longer than any before it, and let
+// go after one over 1 MiB when a small one follows). The
 // record returned may point into that buffer: read it before the thread's
 // next Verified call (every caller reads it to the end first).
+std::string& Scratch() {
+  thread_local std::string scratch;
+  return scratch;
+}
+
 template <typename T>
 const T* Verified(std::string_view bytes, const char* identifier,
                   bool (*verify)(flatbuffers::Verifier&), const char* what, Status* status) {
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
-    thread_local std::string scratch;
+    std::string& scratch = Scratch();
     if (scratch.capacity() > (size_t{1} << 20) && bytes.size() < (size_t{1} << 16)) {
       std::string().swap(scratch);  // a huge record's buffer does not stay
     }
@@ -116,12 +122,16 @@ Status DecodeAccount(std::string_view bytes, AccountRecord* r, RecordDetail deta
   Account& a = r->account;
   a.id = fr->id();
   a.key = fr->key()->str();
-  if (detail == RecordDetail::kFull) a.name = fr->name()->str();
+  a.name = detail == RecordDetail::kFull ? fr->name()->str() : std::string();
   a.parent = fr->parent();
   a.depth = fr->depth();
   a.created_us = fr->created_us();
   a.updated_us = fr->updated_us();
-  if (detail == RecordDetail::kFull) ReadAttributes(fr->attributes(), &a.attributes);
+  if (detail == RecordDetail::kFull) {
+    ReadAttributes(fr->attributes(), &a.attributes);
+  } else {
+    a.attributes.clear();
+  }
   a.settings.sub_account_management = fr->sub_account_management();
   a.settings.sub_account_access = static_cast<SubAccountAccess>(fr->sub_account_access());
   a.settings.group_sharing = fr->group_sharing();
@@ -200,7 +210,7 @@ Status DecodeUser(std::string_view bytes, User* u, RecordDetail detail) {
   if (!fr) return s;
   u->id = fr->id();
   u->login = fr->login()->str();
-  if (detail == RecordDetail::kFull) u->name = fr->name()->str();
+  u->name = detail == RecordDetail::kFull ? fr->name()->str() : std::string();
   u->account = fr->account();
   u->disabled = fr->disabled();
   u->created_us = fr->created_us();

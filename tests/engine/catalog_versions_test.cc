@@ -57,18 +57,20 @@ TEST(CatalogVersionsTest, TheWritersCopyIsMadeBesideReadersAndWaitedFor) {
   ASSERT_OK(v.Publish(nullptr, 1));
   // Readers on other threads use the published copy while it is copied.
   std::atomic<bool> done{false};
-  std::atomic<uint64_t> seen{0};
+  std::atomic<uint64_t> seen{0}, missing{0};
   std::thread reader([&] {
     while (!done.load()) {
       auto pin = v.Enter();
       const query::AccountNode* n = pin.catalog().account(AccountId(1 + seen % kAccounts));
-      if (n != nullptr && !n->key.empty()) seen.fetch_add(1);
+      (n != nullptr && !n->key.empty() ? seen : missing).fetch_add(1);
     }
   });
+  while (seen.load() == 0 && missing.load() == 0) std::this_thread::yield();
   ExpectWhole(v.latest());  // waits for the copy
   done = true;
   reader.join();
   EXPECT_GT(seen.load(), 0u);
+  EXPECT_EQ(missing.load(), 0u);
   {
     auto pin = v.Enter();
     ExpectWhole(pin.catalog());
@@ -105,11 +107,37 @@ TEST(CatalogVersionsTest, AStoppedCopyIsMadeAgainWhenTheWriterWantsIt) {
     auto pin = v.Enter();
     ExpectWhole(pin.catalog());
   }
-  // Stopped and never wanted: destroyed without waiting for a whole copy.
+  // Never wanted: destroyed while the copy is under way (the destructor
+  // stops it; ASan and TSan see what it leaves), readers served meanwhile.
   CatalogVersions v;
   v.latest() = Big();
   v.NoteReplaced();
   ASSERT_OK(v.Publish(nullptr, 1));
+  auto pin = v.Enter();
+  ExpectWhole(pin.catalog());
+}
+
+// A catalog loaded again (after an import, a follower's reload) replaces
+// the writer's copy: the copy under way is dropped, not waited for, and
+// the new catalog is what readers see once it is published.
+TEST(CatalogVersionsTest, ReplacingTheWritersCopyDropsTheCopyUnderWay) {
+  CatalogVersions v;
+  v.latest() = Big();
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, 1));
+  query::Catalog& next = v.LatestToReplace();
+  next = query::Catalog();
+  next.last_account_id = 42;
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, 2));
+  {
+    auto pin = v.Enter();
+    EXPECT_EQ(pin.revision(), 2u);
+    EXPECT_EQ(pin.catalog().last_account_id, 42u);
+    EXPECT_TRUE(pin.catalog().accounts.empty());
+  }
+  EXPECT_EQ(v.latest().last_account_id, 42u);
+  EXPECT_TRUE(v.latest().accounts.empty());
 }
 
 TEST(CatalogVersionsTest, FreezingStopsTheCopyAndKeepsOneCatalog) {
@@ -121,6 +149,10 @@ TEST(CatalogVersionsTest, FreezingStopsTheCopyAndKeepsOneCatalog) {
   auto pin = v.Enter();
   EXPECT_EQ(pin.revision(), 5u);
   ExpectWhole(pin.catalog());
+  pin.Release();
+  // One catalog: the writer's copy is empty (and stays so).
+  EXPECT_TRUE(v.latest().accounts.empty());
+  EXPECT_EQ(v.latest().last_account_id, 0u);
 }
 
 }  // namespace

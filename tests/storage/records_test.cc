@@ -59,6 +59,7 @@ TEST(Records, CatalogDetailLeavesOutNamesAndAttributesOnly) {
   const std::string bytes = EncodeAccount(r);
   AccountRecord full, lean;
   ASSERT_TRUE(DecodeAccount(bytes, &full).ok());
+  ASSERT_TRUE(DecodeAccount(bytes, &lean).ok());  // a reused record: the lean decode empties
   ASSERT_TRUE(DecodeAccount(bytes, &lean, RecordDetail::kCatalog).ok());
   EXPECT_EQ(full.account.name, r.account.name);
   EXPECT_EQ(full.account.attributes, r.account.attributes);
@@ -89,6 +90,7 @@ TEST(Records, CatalogDetailLeavesOutNamesAndAttributesOnly) {
   u.disabled = true;
   u.created_us = 21;
   User ub;
+  ub.name = "stale";
   ASSERT_TRUE(DecodeUser(EncodeUser(u), &ub, RecordDetail::kCatalog).ok());
   EXPECT_EQ(ub.id, 2u);
   EXPECT_EQ(ub.login, u.login);
