@@ -2,6 +2,8 @@
 
 #include "query/cursor.h"
 
+#include <limits>
+
 #include <rocksdb/db.h>
 #include <xxhash.h>
 
@@ -51,39 +53,54 @@ ScanView::ScanView(std::shared_ptr<const rocksdb::Snapshot> snapshot, std::vecto
     : fingerprint_(fingerprint), snapshot_(std::move(snapshot)), grants_(std::move(grants)) {}
 
 ViewRegistry::ViewRegistry(uint32_t ttl_seconds, size_t capacity)
-    : ttl_(std::chrono::seconds(ttl_seconds)), capacity_(capacity) {}
+    : ttl_(std::chrono::seconds(ttl_seconds)),
+      capacity_(capacity),
+      next_expiry_(std::numeric_limits<Clock::rep>::max()) {}
 
-void ViewRegistry::ExpireLocked(Clock::time_point now) {
+void ViewRegistry::ExpireLocked(Clock::time_point now,
+                                std::vector<std::shared_ptr<const ScanView>>* released) {
   while (!lru_.empty()) {
     auto it = entries_.find(lru_.front());
     if (entries_.size() <= capacity_ && now - it->second.last_used < ttl_) break;
+    released->push_back(std::move(it->second.view));
     entries_.erase(it);
     lru_.pop_front();
   }
+  next_expiry_.store(lru_.empty() ? std::numeric_limits<Clock::rep>::max()
+                                  : (entries_.find(lru_.front())->second.last_used + ttl_)
+                                        .time_since_epoch()
+                                        .count(),
+                     std::memory_order_relaxed);
 }
 
 void ViewRegistry::Expire() {
+  const auto now = Clock::now();
+  if (now.time_since_epoch().count() < next_expiry_.load(std::memory_order_relaxed)) return;
+  std::vector<std::shared_ptr<const ScanView>> released;
   std::lock_guard<std::mutex> l(mu_);
-  ExpireLocked(Clock::now());
+  ExpireLocked(now, &released);
 }
 
 uint64_t ViewRegistry::Put(std::shared_ptr<const ScanView> view) {
+  std::vector<std::shared_ptr<const ScanView>> released;
   std::lock_guard<std::mutex> l(mu_);
   auto now = Clock::now();
   uint64_t id = next_id_++;
   lru_.push_back(id);
   entries_[id] = Entry{std::move(view), now, now, std::prev(lru_.end())};
-  ExpireLocked(now);
+  ExpireLocked(now, &released);
   return id;
 }
 
 std::shared_ptr<const ScanView> ViewRegistry::Get(uint64_t id) {
+  std::vector<std::shared_ptr<const ScanView>> released;
   std::lock_guard<std::mutex> l(mu_);
   auto now = Clock::now();
-  ExpireLocked(now);
+  ExpireLocked(now, &released);
   auto it = entries_.find(id);
   if (it == entries_.end()) return nullptr;
   if (now - it->second.created >= 4 * ttl_) {  // refreshed by use, but not for ever
+    released.push_back(std::move(it->second.view));
     lru_.erase(it->second.lru);
     entries_.erase(it);
     return nullptr;
@@ -94,17 +111,21 @@ std::shared_ptr<const ScanView> ViewRegistry::Get(uint64_t id) {
 }
 
 void ViewRegistry::Erase(uint64_t id) {
+  std::shared_ptr<const ScanView> released;
   std::lock_guard<std::mutex> l(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
+  released = std::move(it->second.view);
   lru_.erase(it->second.lru);
   entries_.erase(it);
 }
 
 void ViewRegistry::Clear() {
+  std::unordered_map<uint64_t, Entry> released;
   std::lock_guard<std::mutex> l(mu_);
-  entries_.clear();
+  released.swap(entries_);
   lru_.clear();
+  next_expiry_.store(std::numeric_limits<Clock::rep>::max(), std::memory_order_relaxed);
 }
 
 size_t ViewRegistry::size() {

@@ -11,6 +11,7 @@
 #ifndef CANOPY_QUERY_CURSOR_H_
 #define CANOPY_QUERY_CURSOR_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -70,7 +71,10 @@ class ScanView {
 // The live cursors' views, by id. A view expires when idle for the TTL,
 // when older than four TTLs (so replaying one token cannot pin a snapshot
 // for ever), or when it is the least recently used one over capacity.
-// Expiry runs on every call. Thread-safe.
+// Expiry runs on every call; Expire() takes the lock only once the least
+// recently used view may have expired, so the many first pages that leave
+// no cursor do not contend for it. Views are released outside the lock.
+// Thread-safe.
 class ViewRegistry {
  public:
   ViewRegistry(uint32_t ttl_seconds, size_t capacity);
@@ -92,7 +96,10 @@ class ViewRegistry {
     Clock::time_point last_used;
     std::list<uint64_t>::iterator lru;
   };
-  void ExpireLocked(Clock::time_point now);
+  // Unlinks the expired views, moving them to *released (to be dropped
+  // once mu_ is let go: the last reference to a view releases its
+  // snapshot), and sets next_expiry_.
+  void ExpireLocked(Clock::time_point now, std::vector<std::shared_ptr<const ScanView>>* released);
 
   const Clock::duration ttl_;
   const size_t capacity_;
@@ -100,6 +107,10 @@ class ViewRegistry {
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Entry> entries_;
   std::list<uint64_t> lru_;  // front: least recently used
+  // No idle view can expire before this time (Clock ticks since its
+  // epoch; the maximum when there is none). A lower bound: a view used
+  // since only expires later.
+  std::atomic<Clock::rep> next_expiry_;
 };
 
 }  // namespace canopy::query

@@ -117,6 +117,62 @@ TEST(ViewRegistry, ExpiresIdleOldAndLeastRecentlyUsedViews) {
   EXPECT_EQ(ttl.Get(busy), nullptr);  // over four TTLs old, however busy
 }
 
+// Expiry without a lock while nothing can have expired, and with it once
+// something may have: an idle view goes on the first call after its TTL,
+// whichever call that is. Views are dropped outside the registry's lock:
+// a view's last reference releases its snapshot, and that release may
+// take other locks (RocksDB's) or, here, call back into the registry,
+// which would deadlock under the lock.
+TEST(ViewRegistry, ExpiresOnTheFirstCallAfterTheTtlAndDropsViewsOutsideItsLock) {
+  query::ViewRegistry reg(/*ttl_seconds=*/1, /*capacity=*/2);
+  int released = 0;
+  auto view = [&] {
+    std::shared_ptr<const rocksdb::Snapshot> snapshot(nullptr, [&](const rocksdb::Snapshot*) {
+      (void)reg.size();  // takes the registry's lock
+      ++released;
+    });
+    return std::make_shared<query::ScanView>(std::move(snapshot), std::vector<query::Grant>{}, 1);
+  };
+  // Expire, after a Put.
+  reg.Put(view());
+  reg.Expire();
+  EXPECT_EQ(reg.size(), 1u) << "expired before its TTL";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  reg.Expire();
+  EXPECT_EQ(reg.size(), 0u) << "an idle view outlived its TTL";
+  EXPECT_EQ(released, 1);
+  reg.Expire();  // nothing left: the fast path, and nothing to release
+  EXPECT_EQ(released, 1);
+  // Get, on an id it never had; a Put over capacity; Erase; Clear.
+  reg.Put(view());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(reg.Get(12345), nullptr);
+  EXPECT_EQ(reg.size(), 0u);
+  EXPECT_EQ(released, 2);
+  const uint64_t a = reg.Put(view());
+  reg.Put(view());
+  reg.Put(view());  // over capacity: a goes
+  EXPECT_EQ(reg.Get(a), nullptr);
+  EXPECT_EQ(released, 3);
+  reg.Erase(reg.Put(view()));  // (evicting another over capacity first)
+  EXPECT_EQ(released, 5);
+  EXPECT_EQ(reg.size(), 1u);
+  reg.Clear();
+  EXPECT_EQ(reg.size(), 0u);
+  EXPECT_EQ(released, 6);
+  // A view used since is not expired by a sweep its age alone would start.
+  const uint64_t kept = reg.Put(view());
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  ASSERT_NE(reg.Get(kept), nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  reg.Expire();
+  EXPECT_NE(reg.Get(kept), nullptr) << "expired though used within its TTL";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  reg.Expire();
+  EXPECT_EQ(reg.size(), 0u);
+  EXPECT_EQ(released, 7);
+}
+
 TEST_F(CursorTest, ForgedTruncatedOrAlteredCursorsAreRefused) {
   Open();
   VisibleRequest r{Actor::User(U("root-viewer"))};
