@@ -9,13 +9,17 @@
 //                                   bytes as one Canopy device creation.
 //   durable/canopy/threads:N        N threads each calling CreateEntity with
 //                                   Options::sync (the default).
-//   mixed/reads_only, mixed/reads_with_writes
+//   mixed/canopy/reads_only, mixed/canopy/reads_with_writes
 //                                   threads run check / count / first page
 //                                   in turn on a small tree of accounts,
 //                                   users, memberships and devices; in the
 //                                   second run 10% of the operations are
 //                                   durable device creations. Counters give
-//                                   the reads' p50 and p99 in microseconds.
+//                                   the reads' p50 and p99 in microseconds,
+//                                   all together and per kind.
+//   mixed/raw_rocksdb/...           the same mix on raw RocksDB: a Get, a
+//                                   Get, a 100-key range read; writes are
+//                                   synced batches of a creation's size.
 //
 // The folder for the scratch databases is $CANOPY_BENCH_DIR (default
 // ./canopy-write-bench, removed at the end); $CANOPY_BENCH_THREADS sets the
@@ -28,11 +32,13 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -269,19 +275,25 @@ double Percentile(std::vector<double>* v, double p) {
   return (*v)[i];
 }
 
-// state.range(0): percent of operations that are writes.
-void Mixed(benchmark::State& state) {
-  const int write_percent = static_cast<int>(state.range(0));
-  const std::string path = BenchDir() + "/mixed";
-  Tree t;
-  Status s = BuildTree(path, &t);
-  if (!s.ok()) {
-    Fail(state, s);
-    return;
-  }
-  const int kThreads = std::getenv("CANOPY_BENCH_THREADS") ? std::atoi(std::getenv("CANOPY_BENCH_THREADS")) : 4;
+// What one mixed run drives: Read(kind, customer, rng) does a check (0), a
+// count (1) or a first page (2) as customer's admin; Write(customer, n)
+// makes durable device creation n. Both return a non-OK status to stop
+// the run.
+struct MixedLoad {
+  size_t customers = 0;
+  std::function<Status(int kind, size_t customer, std::mt19937* rng)> read;
+  std::function<Status(size_t customer, uint64_t n)> write;
+};
+
+// Runs `load` on $CANOPY_BENCH_THREADS threads (default 4) for 3 s, with
+// write_percent of the operations writes, and sets the counters: reads,
+// writes, and p50 / p99 in microseconds of all reads and of each kind.
+void RunMixed(benchmark::State& state, const MixedLoad& load, int write_percent) {
+  const char* threads_env = std::getenv("CANOPY_BENCH_THREADS");
+  const int kThreads = threads_env != nullptr ? std::atoi(threads_env) : 4;
   constexpr auto kDuration = std::chrono::seconds(3);
-  std::vector<std::vector<double>> lat(static_cast<size_t>(kThreads));  // read latencies, us
+  // Read latencies in microseconds, per thread and per kind.
+  std::vector<std::array<std::vector<double>, 3>> lat(static_cast<size_t>(kThreads));
   std::atomic<uint64_t> writes{0}, next_device{0};
   std::atomic<bool> failed{false};
   std::string error;
@@ -298,44 +310,20 @@ void Mixed(benchmark::State& state) {
           failed = true;
         };
         for (uint64_t op = 0; std::chrono::steady_clock::now() < end && !failed; ++op) {
-          const size_t c = rng() % t.customers.size();
+          const size_t c = rng() % load.customers;
           if (static_cast<int>(rng() % 100) < write_percent) {
-            EntitySpec e;
-            const uint64_t n = next_device.fetch_add(1);
-            e.key = "new-" + std::to_string(n);
-            e.name = "New " + std::to_string(n);
-            e.owner = t.customers[c];
-            auto id = t.db->CreateEntity(Actor::User(t.users[c]), e);
-            if (!id.ok()) fail(id.status());
+            Status st = load.write(c, next_device.fetch_add(1));
+            if (!st.ok()) fail(st);
             ++writes;
             continue;
           }
+          const int kind = static_cast<int>(op % 3);
           const auto t0 = std::chrono::steady_clock::now();
-          VisibleRequest r(Actor::User(t.users[c]));
-          switch (op % 3) {
-            case 0: {
-              auto ok = t.db->Check(t.users[c], "device.read",
-                                    t.devices[rng() % t.devices.size()]);
-              // Another customer's device is out of sight: NotFound, a denial.
-              if (!ok.ok() && !ok.status().IsNotFound()) fail(ok.status());
-              break;
-            }
-            case 1: {
-              auto n = t.db->Count(r);
-              if (!n.ok()) fail(n.status());
-              break;
-            }
-            default: {
-              VisiblePage page;
-              r.limit = 100;
-              Status st = t.db->Visible(r, &page);
-              if (!st.ok()) fail(st);
-              break;
-            }
-          }
-          lat[th].push_back(
+          Status st = load.read(kind, c, &rng);
+          lat[th][static_cast<size_t>(kind)].push_back(
               std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
                   .count());
+          if (!st.ok()) fail(st);
         }
       });
     }
@@ -343,16 +331,149 @@ void Mixed(benchmark::State& state) {
   }
   if (failed) {
     state.SkipWithError(error.c_str());
-  } else {
-    std::vector<double> all;
-    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-    state.counters["reads"] = static_cast<double>(all.size());
-    state.counters["writes"] = static_cast<double>(writes.load());
-    state.counters["read_p50_us"] = Percentile(&all, 0.50);
-    state.counters["read_p99_us"] = Percentile(&all, 0.99);
+    return;
   }
+  std::vector<double> all;
+  static const char* const kKinds[3] = {"check", "count", "page"};
+  for (size_t k = 0; k < 3; ++k) {
+    std::vector<double> kind;
+    for (auto& v : lat) kind.insert(kind.end(), v[k].begin(), v[k].end());
+    all.insert(all.end(), kind.begin(), kind.end());
+    state.counters[std::string(kKinds[k]) + "_p50_us"] = Percentile(&kind, 0.50);
+    state.counters[std::string(kKinds[k]) + "_p99_us"] = Percentile(&kind, 0.99);
+  }
+  state.counters["reads"] = static_cast<double>(all.size());
+  state.counters["writes"] = static_cast<double>(writes.load());
+  state.counters["read_p50_us"] = Percentile(&all, 0.50);
+  state.counters["read_p99_us"] = Percentile(&all, 0.99);
+}
+
+// state.range(0): percent of operations that are writes.
+void Mixed(benchmark::State& state) {
+  const std::string path = BenchDir() + "/mixed";
+  Tree t;
+  Status s = BuildTree(path, &t);
+  if (!s.ok()) {
+    Fail(state, s);
+    return;
+  }
+  MixedLoad load;
+  load.customers = t.customers.size();
+  load.read = [&t](int kind, size_t c, std::mt19937* rng) -> Status {
+    VisibleRequest r(Actor::User(t.users[c]));
+    switch (kind) {
+      case 0: {
+        auto ok = t.db->Check(t.users[c], "device.read", t.devices[(*rng)() % t.devices.size()]);
+        // Another customer's device is out of sight: NotFound, a denial.
+        return ok.ok() || ok.status().IsNotFound() ? Status::Ok() : ok.status();
+      }
+      case 1:
+        return t.db->Count(r).status();
+      default: {
+        VisiblePage page;
+        r.limit = 100;
+        return t.db->Visible(r, &page);
+      }
+    }
+  };
+  load.write = [&t](size_t c, uint64_t n) -> Status {
+    EntitySpec e;
+    e.key = "new-" + std::to_string(n);
+    e.name = "New " + std::to_string(n);
+    e.owner = t.customers[c];
+    return t.db->CreateEntity(Actor::User(t.users[c]), e).status();
+  };
+  RunMixed(state, load, static_cast<int>(state.range(0)));
   t.db.reset();
   std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+// The same mix on raw RocksDB, the baseline of what the disk, the kernel
+// and RocksDB cost without Canopy: a check is one point Get of a device
+// key, a count one Get of a counter, a first page an iterator reading 100
+// keys of the customer's range; a write is a synced batch of six keys
+// carrying as many bytes as a Canopy device creation, one of them in the
+// customer's range (so pages, like Canopy's, merge new memtable entries).
+void RawMixed(benchmark::State& state) {
+  const std::string path = BenchDir() + "/raw-mixed";
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  std::unique_ptr<rocksdb::DB> db;
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* d = nullptr;
+    rocksdb::Status rs = rocksdb::DB::Open(o, path, &d);
+    if (!rs.ok()) {
+      state.SkipWithError(rs.ToString().c_str());
+      return;
+    }
+    db.reset(d);
+  }
+  constexpr size_t kCustomers = 50, kPerCustomer = 400;
+  auto range_key = [](size_t c, const std::string& device) {
+    char prefix[16];
+    std::snprintf(prefix, sizeof(prefix), "v/%04zu/", c);
+    return prefix + device;
+  };
+  const uint64_t bytes = std::max<uint64_t>(canopy_batch_bytes.load(), 64);
+  const std::string value(bytes / 6, 'v');
+  {
+    rocksdb::WriteBatch batch;
+    for (size_t c = 0; c < kCustomers; ++c) {
+      batch.Put("n/" + std::to_string(c), "00000400");
+      for (size_t i = 0; i < kPerCustomer; ++i) {
+        const std::string dev = "dev-" + std::to_string(c * kPerCustomer + i);
+        batch.Put("d/" + dev, "00000000");
+        batch.Put(range_key(c, dev), value);
+      }
+    }
+    rocksdb::Status rs = db->Write(rocksdb::WriteOptions(), &batch);
+    if (rs.ok()) rs = db->Flush(rocksdb::FlushOptions());
+    if (!rs.ok()) {
+      state.SkipWithError(rs.ToString().c_str());
+      return;
+    }
+  }
+  auto to_status = [](const rocksdb::Status& rs) {
+    return rs.ok() || rs.IsNotFound() ? Status::Ok() : Status::IOError(rs.ToString());
+  };
+  MixedLoad load;
+  load.customers = kCustomers;
+  load.read = [&](int kind, size_t c, std::mt19937* rng) -> Status {
+    std::string v;
+    switch (kind) {
+      case 0:
+        return to_status(db->Get(
+            rocksdb::ReadOptions(),
+            "d/dev-" + std::to_string((*rng)() % (kCustomers * kPerCustomer)), &v));
+      case 1:
+        return to_status(db->Get(rocksdb::ReadOptions(), "n/" + std::to_string(c), &v));
+      default: {
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+        const std::string prefix = range_key(c, "");
+        int n = 0;
+        for (it->Seek(prefix); it->Valid() && n < 100 && it->key().starts_with(prefix);
+             it->Next()) {
+          ++n;
+        }
+        return to_status(it->status());
+      }
+    }
+  };
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  load.write = [&](size_t c, uint64_t n) -> Status {
+    const std::string dev = "new-" + std::to_string(n);
+    rocksdb::WriteBatch batch;
+    batch.Put(range_key(c, dev), value);
+    batch.Put("d/" + dev, value);
+    for (int k = 0; k < 4; ++k) batch.Put("log/" + std::to_string(k) + "/" + dev, value);
+    return to_status(db->Write(sync, &batch));
+  };
+  RunMixed(state, load, static_cast<int>(state.range(0)));
+  db.reset();
   fs::remove_all(path, ec);
 }
 
@@ -380,8 +501,20 @@ int main(int argc, char** argv) {
         ->MinTime(2.0)
         ->Teardown(CanopyDurableTeardown);
   }
-  benchmark::RegisterBenchmark("mixed/reads_only", Mixed)->Arg(0)->Iterations(1)->UseRealTime();
-  benchmark::RegisterBenchmark("mixed/reads_with_writes", Mixed)
+  // Each pair beside the other: Canopy's, then raw RocksDB's.
+  benchmark::RegisterBenchmark("mixed/canopy/reads_only", Mixed)
+      ->Arg(0)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("mixed/canopy/reads_with_writes", Mixed)
+      ->Arg(10)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("mixed/raw_rocksdb/reads_only", RawMixed)
+      ->Arg(0)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("mixed/raw_rocksdb/reads_with_writes", RawMixed)
       ->Arg(10)
       ->Iterations(1)
       ->UseRealTime();
