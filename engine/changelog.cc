@@ -512,7 +512,8 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
 
 StatusOr<uint64_t> DbImpl::WaitForChanges(uint64_t after, uint32_t timeout_ms) const {
   // Holds the database open while it waits; Close() wakes it first.
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   std::unique_lock<std::mutex> l(wait_mu_);
   wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
@@ -580,7 +581,8 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   *skipped = false;
   std::string_view entry_bytes, input;
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   std::unique_lock<WriterMutex> w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
   if (log_) {

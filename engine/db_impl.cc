@@ -429,6 +429,16 @@ Status DbImpl::Close() {
   return closed;
 }
 
+Status DbImpl::HoldOpen(std::shared_lock<std::shared_mutex>* open) const {
+  if (closing_.load(std::memory_order_acquire) && !write_mu_.HeldByMe() &&
+      ReadContextOfThisThread() == nullptr) {
+    return Status::FailedPrecondition(closed_.load() ? "the database is closed"
+                                                     : "the database is closing");
+  }
+  *open = std::shared_lock<std::shared_mutex>(close_mu_);
+  return Status::Ok();
+}
+
 Status DbImpl::CheckOpen() const {
   if (closed_) return Status::FailedPrecondition("the database is closed");
   if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
@@ -441,8 +451,9 @@ namespace {
 thread_local const void* tls_read_context = nullptr;  // a DbImpl::ReadContext
 }  // namespace
 
-DbImpl::ReadScope::ReadScope(const DbImpl* db)
-    : db_(db), open_(db->close_mu_), writer_(db->write_mu_.HeldByMe()) {
+DbImpl::ReadScope::ReadScope(const DbImpl* db) : db_(db), writer_(db->write_mu_.HeldByMe()) {
+  status_ = db->HoldOpen(&open_);
+  if (!status_.ok()) return;
   status_ = db->CheckOpen();
   if (!status_.ok()) return;
   ctx_.db = db;
@@ -532,7 +543,8 @@ Status DbImpl::CheckWritable(std::string_view what) const {
 
 Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
                       const std::function<Status(Txn*)>& build) {
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   uint64_t committed = 0;
   {
     writers_queued_.fetch_add(1);

@@ -386,6 +386,13 @@ class DbImpl final : public Db {
   // the pinned one for a reader).
   uint64_t head() const;
   const ReadContext* ReadContextOfThisThread() const;
+  // Holds the database open for one call (close_mu_ shared). Once Close
+  // has begun, a call that does not already hold it is refused instead
+  // ("the database is closing", FailedPrecondition): the lock lets new
+  // holders in ahead of a waiting Close, so a steady stream of calls would
+  // keep Close waiting for ever. A thread already inside a call of this
+  // database (the writer, a nested read) takes it again unrefused.
+  Status HoldOpen(std::shared_lock<std::shared_mutex>* open) const;
   // A new snapshot of the store's current state, released when dropped
   // (on a follower: empty; readers hold the state with HoldState instead).
   SharedSnapshot NewSnapshot() const;
@@ -662,7 +669,7 @@ class DbImpl final : public Db {
   mutable std::shared_mutex close_mu_;
   mutable WriterMutex write_mu_;
   CatalogVersions versions_;  // latest copy: write_mu_; published: ReadScope
-  bool closed_ = false;  // guarded by close_mu_
+  std::atomic<bool> closed_{false};  // set under close_mu_ (exclusive)
   // Streaming iterators handed out and not yet destroyed: Close() refuses
   // while any is open (RocksDB aborts if it closes under an iterator).
   mutable std::atomic<int64_t> open_iterators_{0};

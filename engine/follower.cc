@@ -92,7 +92,8 @@ void DbImpl::StartFollower(std::string scratch) {
     while (!catch_up_cv_.wait_for(l, every, [this] { return stop_catch_up_; })) {
       l.unlock();
       StatusOr<uint64_t> r = CatchUp();
-      if (!r.ok() && options_.log) {
+      // (Refused once Close has begun: Close stops this thread next.)
+      if (!r.ok() && !closing_.load() && options_.log) {
         try {
           options_.log(LogLevel::kWarn, "canopy: follower catch-up: " + r.status().ToString());
         } catch (...) {
@@ -127,7 +128,8 @@ SharedSnapshot DbImpl::HoldState() const {
 }
 
 StatusOr<uint64_t> DbImpl::CatchUp() {
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   if (!options_.follower) {
     return Status::FailedPrecondition(

@@ -2381,7 +2381,8 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   ImportReport local;
   ImportReport* rep = report != nullptr ? report : &local;
   *rep = ImportReport();
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   WriteGuard w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("import"));
   if (!actor.is_system()) {

@@ -499,7 +499,8 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
 // ---- Checkpoints, status, sync ---------------------------------------------
 
 Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   // On a follower, write_mu_ keeps catch-ups out: the state stays put (a
   // read-only open's never moves).
   WriteGuard w(write_mu_);
@@ -583,7 +584,8 @@ Status DbImpl::CatchUpIfBehind(bool* caught_up) {
 }
 
 StatusOr<ReplicaStatus> DbImpl::GetReplicaStatus() const {
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   ReplicaStatus st;
   st.applied = revision_.load();
@@ -618,7 +620,8 @@ StatusOr<ReplicaStatus> DbImpl::GetReplicaStatus() const {
 }
 
 StatusOr<uint64_t> DbImpl::SyncWithLog(uint32_t timeout_ms) {
-  std::shared_lock<std::shared_mutex> open(close_mu_);
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   if (!log_) return revision_.load();
   uint64_t head = 0, first = 0;

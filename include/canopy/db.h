@@ -86,13 +86,14 @@ class Db {
   virtual ~Db() = default;
 
   // Flushes and closes, after the calls in flight on other threads return
-  // (it waits for them; a steady stream of new calls can delay it).
-  // FailedPrecondition while a VisibleIterator from NewVisibleIterator or
-  // a snapshot from OpenSnapshot is still alive (nothing is closed then: a
-  // replica keeps following, a follower keeps catching up). Once Close has
-  // begun, a new iterator or snapshot is refused (FailedPrecondition, "the
-  // database is closing"). Later calls other than the destructor return
-  // FailedPrecondition. Idempotent.
+  // (it waits for them). Once Close has begun, calls made on other threads
+  // are refused (FailedPrecondition, "the database is closing"), so new
+  // calls cannot keep it waiting. FailedPrecondition while a
+  // VisibleIterator from NewVisibleIterator or a snapshot from OpenSnapshot
+  // is still alive (nothing is closed then: a replica keeps following, a
+  // follower keeps catching up; calls that raced with it may have been
+  // refused as closing). Later calls other than the destructor return
+  // FailedPrecondition ("the database is closed"). Idempotent.
   virtual Status Close() = 0;
 
   // ---- Accounts -------------------------------------------------------

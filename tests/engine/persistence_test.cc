@@ -352,6 +352,82 @@ TEST(Persistence, CloseRefusesWhileAnIteratorIsOpen) {
   EXPECT_OK(db->Close());
 }
 
+// Close is not starved by calls that keep coming: eight threads (four
+// times this machine's cores) call Count, Check and FindAccount back to
+// back, with no pause, while Close waits for the calls under way. Once
+// Close has begun, new calls are refused ("closing" or "closed") instead of
+// queueing ahead of it, so it returns while they go on; every call either
+// answered correctly or was refused, and the data is all there after a
+// reopen.
+TEST(Persistence, CloseIsNotStarvedByCallsThatKeepComing) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  AccountId root = testing::MakeAccount(db.get(), "acme");
+  for (int i = 0; i < 50; ++i) testing::MakeDevice(db.get(), "d" + std::to_string(i), root);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> answered{0}, refused{0}, wrong{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&, t] {
+      for (uint64_t i = 0; !stop.load(); ++i) {
+        Status s;
+        switch ((i + static_cast<uint64_t>(t)) % 3) {
+          case 0: {
+            auto n = db->Count(VisibleRequest{Actor::System()});
+            if (n.ok() && *n != 50) ++wrong;
+            s = n.status();
+            break;
+          }
+          case 1: {
+            auto ok = db->Check(kNoId, "device.read", "d7");
+            if (ok.ok() && !*ok) ++wrong;
+            s = ok.status();
+            break;
+          }
+          default:
+            s = db->FindAccount("acme").status();
+        }
+        if (s.ok()) {
+          ++answered;
+        } else if (s.code() == Code::kFailedPrecondition) {
+          ++refused;
+        } else {
+          ++wrong;
+        }
+      }
+    });
+  }
+  while (answered.load() < 2000) std::this_thread::yield();
+  // Close on a thread of its own, so that a starved Close fails the test
+  // (the callers then stop, letting it finish) instead of hanging it.
+  std::atomic<bool> returned{false};
+  Status closed;
+  uint64_t answered_at_close = 0;
+  std::thread closer([&] {
+    closed = db->Close();
+    answered_at_close = answered.load();
+    returned = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!returned.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool in_time = returned.load();
+  // The callers go on after Close returned: each is refused now.
+  const uint64_t refused_at_close = refused.load();
+  while (in_time && refused.load() < refused_at_close + 1000) std::this_thread::yield();
+  stop = true;
+  for (auto& c : callers) c.join();
+  closer.join();
+  EXPECT_TRUE(in_time) << "Close waited over 30 s behind a stream of new calls";
+  EXPECT_OK(closed);
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GE(answered_at_close, 2000u);
+  db.reset();
+  db = testing::OpenDb(dir.Sub("db"));
+  EXPECT_EQ(*db->Count(VisibleRequest{Actor::System()}), 50u);
+}
+
 // A file system whose write-ahead-log files fail to sync while `fail` is
 // set: the fsync failure a full or failing disk gives.
 class FailingWalSyncFs : public rocksdb::FileSystemWrapper {
