@@ -566,6 +566,10 @@ Status DbImpl::ApplyChanges(const std::vector<std::string>& entries, ApplyReport
   ApplyReport local;
   ApplyReport* rep = report != nullptr ? report : &local;
   *rep = ApplyReport();
+  // Held once for the whole batch: a Close begun meanwhile waits for it
+  // instead of refusing the entries still to come.
+  std::shared_lock<std::shared_mutex> open;
+  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   for (size_t i = 0; i < entries.size(); ++i) {
     bool skipped = false;
     Status s = ApplyOne(entries[i], &skipped);
@@ -581,8 +585,6 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   *skipped = false;
   std::string_view entry_bytes, input;
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
-  std::shared_lock<std::shared_mutex> open;
-  CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   std::unique_lock<WriterMutex> w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
   if (log_) {

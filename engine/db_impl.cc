@@ -362,7 +362,7 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
   open_snapshots_->fetch_add(1);
   if (closing_.load()) {  // Close has begun (see Close): the view closes again
     view.reset();
-    return Status::FailedPrecondition("the database is closing");
+    return Closing();
   }
   return std::unique_ptr<Db>(std::move(view));
 }
@@ -373,7 +373,7 @@ Status DbImpl::Close() {
                                       " visible iterator(s) still open; destroy them before Close");
   }
   if (snapshot_view_) {
-    closing_ = true;  // WaitForChanges on a snapshot returns now
+    closing_.fetch_add(1);  // WaitForChanges on a snapshot returns now
     {
       std::lock_guard<std::mutex> g(wait_mu_);
     }
@@ -392,14 +392,14 @@ Status DbImpl::Close() {
   // counting itself, this checks the counts after setting it: one of the
   // two sees the other), so once the counts are 0 below, nothing can make
   // Close refuse after it stopped the replica or the follower's thread.
-  closing_ = true;
+  closing_.fetch_add(1);
   if (int64_t n = open_iterators_.load(); n > 0) {
-    closing_ = false;
+    closing_.fetch_sub(1);
     return Status::FailedPrecondition(std::to_string(n) +
                                       " visible iterator(s) still open; destroy them before Close");
   }
   if (int64_t n = open_snapshots_->load(); n > 0) {
-    closing_ = false;
+    closing_.fetch_sub(1);
     return Status::FailedPrecondition(std::to_string(n) +
                                       " snapshot(s) still open; destroy them before Close");
   }
@@ -430,13 +430,18 @@ Status DbImpl::Close() {
 }
 
 Status DbImpl::HoldOpen(std::shared_lock<std::shared_mutex>* open) const {
-  if (closing_.load(std::memory_order_acquire) && !write_mu_.HeldByMe() &&
+  if (closing_.load(std::memory_order_acquire) != 0 && !write_mu_.HeldByMe() &&
       ReadContextOfThisThread() == nullptr) {
-    return Status::FailedPrecondition(closed_.load() ? "the database is closed"
-                                                     : "the database is closing");
+    return closed_.load() ? Status::FailedPrecondition("the database is closed") : Closing();
   }
   *open = std::shared_lock<std::shared_mutex>(close_mu_);
   return Status::Ok();
+}
+
+Status DbImpl::Closing() { return Status::FailedPrecondition("the database is closing"); }
+
+bool DbImpl::IsClosing(const Status& s) {
+  return s.code() == Code::kFailedPrecondition && s.message() == "the database is closing";
 }
 
 Status DbImpl::CheckOpen() const {

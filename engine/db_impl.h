@@ -393,6 +393,11 @@ class DbImpl final : public Db {
   // keep Close waiting for ever. A thread already inside a call of this
   // database (the writer, a nested read) takes it again unrefused.
   Status HoldOpen(std::shared_lock<std::shared_mutex>* open) const;
+  // The refusal of a call made after Close began, and its test (the
+  // database's own threads let such a refusal pass silently: Close stops
+  // them next, or, refused, lets them go on at their next turn).
+  static Status Closing();
+  static bool IsClosing(const Status& s);
   // A new snapshot of the store's current state, released when dropped
   // (on a follower: empty; readers hold the state with HoldState instead).
   SharedSnapshot NewSnapshot() const;
@@ -459,7 +464,8 @@ class DbImpl final : public Db {
   void Advance(uint64_t rev, const std::string* applied_log_id);
   // Compacted / FailedPrecondition for a read of the log from `since`.
   Status CheckLogRange(uint64_t since) const;
-  // Applies one entry from another database (ApplyChanges).
+  // Applies one entry from another database (ApplyChanges, which holds the
+  // database open).
   Status ApplyOne(const std::string& bytes, bool* skipped);
   // ApplyOne's core, with write_mu_ held: an encoded entry and its import
   // input, checked against this database's revision and lineage.
@@ -699,7 +705,10 @@ class DbImpl final : public Db {
   int64_t log_first_time_us_ = 0;       // time of the oldest kept entry (0: unknown); write_mu_
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
-  std::atomic<bool> closing_{false};  // wakes WaitForChanges on Close
+  // The Close calls begun (a refused one takes itself back, so of two
+  // at once, one refused leaves the other's mark): nonzero refuses new
+  // calls (HoldOpen), iterators and snapshots, and wakes WaitForChanges.
+  std::atomic<int> closing_{0};
   mutable query::ViewRegistry views_;
   mutable MembershipCache membership_cache_;
 

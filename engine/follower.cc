@@ -92,8 +92,7 @@ void DbImpl::StartFollower(std::string scratch) {
     while (!catch_up_cv_.wait_for(l, every, [this] { return stop_catch_up_; })) {
       l.unlock();
       StatusOr<uint64_t> r = CatchUp();
-      // (Refused once Close has begun: Close stops this thread next.)
-      if (!r.ok() && !closing_.load() && options_.log) {
+      if (!r.ok() && !IsClosing(r.status()) && options_.log) {
         try {
           options_.log(LogLevel::kWarn, "canopy: follower catch-up: " + r.status().ToString());
         } catch (...) {

@@ -278,7 +278,7 @@ Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
       &open_iterators_);
   if (closing_.load()) {  // Close has begun (see Close): it counted no iterator
     it->reset();
-    return Status::FailedPrecondition("the database is closing");
+    return Closing();
   }
   return Status::Ok();
 }

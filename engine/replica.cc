@@ -384,7 +384,11 @@ void DbImpl::HousekeepingLoop() {
     if (now - last_trim_us < 5 * static_cast<int64_t>(r.housekeeping_interval_ms) * 1000) continue;
     last_trim_us = now;
     s = TrimPass(first);
-    if (!s.ok()) NoteError(s);
+    if (IsClosing(s)) {
+      last_trim_us = 0;  // refused as Close began; if that Close is refused, trim next time
+    } else if (!s.ok()) {
+      NoteError(s);
+    }
   }
 }
 

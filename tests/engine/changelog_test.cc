@@ -354,12 +354,16 @@ TEST_F(ChangeLogTest, AFollowerSeesEveryRevisionOnceWhileWritersCommit) {
 // Close wakes a thread waiting for changes and waits for it to return.
 TEST_F(ChangeLogTest, CloseWakesAWaiter) {
   MakeAccount(db_.get(), "t");
-  std::atomic<bool> returned{false};
+  std::atomic<bool> started{false}, returned{false};
+  const uint64_t at = db_->Revision();
   std::thread waiter([&] {
-    auto r = db_->WaitForChanges(db_->Revision(), 60000);
+    started = true;
+    auto r = db_->WaitForChanges(at, 60000);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     returned = true;
   });
+  // (A waiter that came only after Close began would be refused.)
+  while (!started.load()) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_OK(db_->Close());  // returns once the waiter has been woken and left
   waiter.join();

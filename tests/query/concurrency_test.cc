@@ -810,12 +810,11 @@ TEST_F(ConcurrencyTest, EverythingAtOnceThenClose) {
   EXPECT_OK(follower->CheckIntegrity(nullptr));
   problems_.Expect();
 
-  // Close under load: each call either completes or is told "closed" (a
-  // new iterator or snapshot, once Close has begun: "closing"). The
-  // follower closes first; the database refuses while a snapshot of it is
-  // open (saying so), and closes once the last one is destroyed. Close
-  // waits for the calls in flight, and a steady stream of new calls delays
-  // it (db.h: its lock lets new callers in while Close waits), so the
+  // Close under load: each call either completes or is told "closed" (or,
+  // once Close has begun, "closing"). The follower closes first; the
+  // database refuses while a snapshot of it is open (saying so), and
+  // closes once the last one is destroyed. Close waits for the calls in
+  // flight and refuses new ones; as before, the
   // callers stop 200 ms into each Close if it has not ended by then.
   std::atomic<bool> closed{false}, follower_closed{false}, want_close{false};
   std::atomic<Clock::rep> close_asked{0}, follower_close_asked{0};
