@@ -501,7 +501,7 @@ int main(int argc, char** argv) {
         ->MinTime(2.0)
         ->Teardown(CanopyDurableTeardown);
   }
-  // Each pair beside the other: Canopy's, then raw RocksDB's.
+  // Canopy's two runs, then raw RocksDB's, one after the other.
   benchmark::RegisterBenchmark("mixed/canopy/reads_only", Mixed)
       ->Arg(0)
       ->Iterations(1)
