@@ -5,6 +5,7 @@
 // The global flags are parsed with CLI11 (as are each command's, in
 // Args::Parse); the help texts are Canopy's own.
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 
@@ -62,9 +63,11 @@ void PrintHelp(std::ostream& out) {
          "--fail-if-denied: then 3), 1 when Canopy refused or failed (the reason is\n"
          "printed on stderr), 2 for usage errors (unknown flag, missing argument).\n\n"
          "commands:\n";
+  size_t width = 0;  // the longest name, and two spaces before the summary
+  for (const Command& c : Commands()) width = std::max(width, std::strlen(c.name) + 2);
   for (const Command& c : Commands()) {
     out << "  " << c.name;
-    for (size_t i = std::strlen(c.name); i < 10; ++i) out << ' ';
+    for (size_t i = std::strlen(c.name); i < width; ++i) out << ' ';
     out << c.summary << "\n";
   }
   out << "\nRun 'canopy COMMAND --help' for a command's own flags.\n";
