@@ -107,7 +107,9 @@ void CompareWithMemory(const query::Catalog& mem, const query::Catalog& fresh,
         m->descendants != a.descendants || m->tenant != a.tenant ||
         m->settings.sub_account_management != a.settings.sub_account_management ||
         m->settings.sub_account_access != a.settings.sub_account_access ||
-        m->next_child_ordinal != a.next_child_ordinal || m->key != a.key) {
+        m->next_child_ordinal != a.next_child_ordinal || m->key != a.key ||
+        m->settings.group_sharing != a.settings.group_sharing || m->groups != a.groups ||
+        m->in_groups != a.in_groups) {
       problems.Add("in-memory account " + Id(id) + " differs from the stored one");
       continue;
     }
@@ -123,7 +125,7 @@ void CompareWithMemory(const query::Catalog& mem, const query::Catalog& fresh,
   for (const auto& [uid, u] : fresh.users) {
     const query::UserNode* m = mem.user(uid);
     if (m == nullptr || m->home != u.home || m->disabled != u.disabled || m->login != u.login ||
-        m->memberships.size() != u.memberships.size()) {
+        m->memberships.size() != u.memberships.size() || m->groups != u.groups) {
       problems.Add("in-memory user " + Id(uid) + " differs from the stored one");
       continue;
     }
@@ -162,15 +164,12 @@ void CompareWithMemory(const query::Catalog& mem, const query::Catalog& fresh,
     const query::GroupNode* m = mem.group(gid);
     if (m == nullptr || m->owner != g.owner || m->kind != g.kind || m->name != g.name ||
         m->size != g.size || m->members != g.members || !same_grants(m->grants, g.grants) ||
-        !same_grants(m->granted_to, g.granted_to)) {
+        !same_grants(m->granted_to, g.granted_to) || m->overlap != g.overlap) {
       problems.Add("in-memory group " + Id(gid) + " differs from the stored one");
     }
   }
   if (mem.groups.size() != fresh.groups.size()) problems.Add("in-memory group set differs");
-  if (mem.last_account_id != fresh.last_account_id ||
-      mem.last_entity_id != fresh.last_entity_id || mem.last_user_id != fresh.last_user_id ||
-      mem.last_role_id != fresh.last_role_id || mem.next_root_ordinal != fresh.next_root_ordinal ||
-      mem.last_group_id != fresh.last_group_id) {
+  if (!mem.SameSequences(fresh)) {
     problems.Add("in-memory sequences differ from the stored ones");
   }
 }

@@ -303,8 +303,11 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
                                         storage::DecodeFixed64BE(k.data() + 8),
                                         storage::DecodeFixed64BE(k.data() + 16), g.branch});
   }));
-  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqGroup, &last_group_id, snapshot));
+  return LoadSequences(store, snapshot);
+}
 
+Status CatalogRest::LoadSequences(const Store& store, const rocksdb::Snapshot* snapshot) {
+  CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqGroup, &last_group_id, snapshot));
   CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqAccount, &last_account_id, snapshot));
   CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqUser, &last_user_id, snapshot));
   CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqEntity, &last_entity_id, snapshot));
@@ -312,6 +315,12 @@ Status Catalog::Load(const Store& store, const rocksdb::Snapshot* snapshot) {
   if (last_role_id < kFirstCustomRoleId - 1) last_role_id = kFirstCustomRoleId - 1;
   CANOPY_RETURN_IF_ERROR(store.ReadSequence(storage::kSeqRootOrdinal, &next_root_ordinal, snapshot));
   return Status::Ok();
+}
+
+bool CatalogRest::SameSequences(const CatalogRest& o) const {
+  return last_account_id == o.last_account_id && last_user_id == o.last_user_id &&
+         last_entity_id == o.last_entity_id && last_role_id == o.last_role_id &&
+         next_root_ordinal == o.next_root_ordinal && last_group_id == o.last_group_id;
 }
 
 const MembershipNode* Catalog::membership(UserId uid, AccountId aid) const {

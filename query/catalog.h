@@ -145,6 +145,11 @@ struct CatalogRest {
   // membership read may be reused under it (DbImpl's membership cache).
   uint64_t members_epoch = NewMembersEpoch();
   static uint64_t NewMembersEpoch();
+
+  // Reads the sequences above from the store (Load's last step).
+  Status LoadSequences(const storage::Store& store, const rocksdb::Snapshot* snapshot);
+  // Are the sequences above equal to `o`'s?
+  bool SameSequences(const CatalogRest& o) const;
 };
 
 struct Catalog : CatalogRest {
