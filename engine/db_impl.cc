@@ -79,6 +79,7 @@ const std::vector<std::string>& Db::PropertyNames() {
       "canopy.entity-views",
       "canopy.open-cursors",
       "canopy.open-iterators",
+      "canopy.catalog-source",
       "rocksdb.estimate-num-keys",
       "rocksdb.estimate-live-data-size",
       "rocksdb.total-sst-files-size",
@@ -117,6 +118,7 @@ StatusOr<std::string> DbImpl::GetProperty(std::string_view name) const {
   if (name == "canopy.entity-views") return entities(EntityKind::kEntityView);
   if (name == "canopy.open-cursors") return std::to_string(views_.size());
   if (name == "canopy.open-iterators") return std::to_string(open_iterators_.load());
+  if (name == "canopy.catalog-source") return catalog_source_;
   if (name.rfind("rocksdb.", 0) == 0) {
     std::string value;
     CANOPY_RETURN_IF_ERROR(store_->GetProperty(name, &value));
@@ -321,16 +323,45 @@ DbImpl::~DbImpl() {
 
 Status DbImpl::Init() {
   WriteGuard w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(versions_.LatestToReplace().Load(*store_));
+  query::Catalog& latest = versions_.LatestToReplace();
+  catalog_source_ = "key spaces (catalog_image is off)";
+  bool from_image = false;
+  const bool writer = !options_.read_only && !options_.follower;
+  if (UsesCatalogImage()) {
+    query::ImageStamp stamp;
+    CANOPY_RETURN_IF_ERROR(ImageStampNow(&stamp));
+    std::string why = "no change log yet";
+    if (!stamp.log_id.empty() && query::ReadCatalogImage(store_->path(), stamp, &latest, &why)) {
+      // The stamp says the state is the one the image was written of; the
+      // stored sequences are read again all the same (a few keys).
+      query::CatalogRest stored;
+      CANOPY_RETURN_IF_ERROR(stored.LoadSequences(*store_, nullptr));
+      from_image = stored.SameSequences(latest) && latest.max_depth == store_->format().max_depth;
+      if (from_image) {
+        image_read_ = stamp;
+      } else {
+        why = "its sequences differ from the stored ones";
+        latest = query::Catalog();
+      }
+    }
+    catalog_source_ = from_image ? "image" : "key spaces (" + why + ")";
+  }
+  // A writer keeps no image it did not use (stale, or unwanted): Close
+  // writes a current one.
+  if (writer && !from_image) query::RemoveCatalogImage(store_->path());
+  if (!from_image) CANOPY_RETURN_IF_ERROR(latest.Load(*store_));
   versions_.NoteReplaced();
   CANOPY_RETURN_IF_ERROR(InitLog());
   if (options_.read_only) {
     // Never written, so one copy of the catalog: the one readers enter (the
     // writer's stays empty, as a snapshot's does).
     versions_.Freeze(std::move(versions_.latest()), NewSnapshot(), revision_.load());
+    initialised_ = true;
     return Status::Ok();
   }
-  return versions_.Publish(NewSnapshot(), revision_.load());
+  CANOPY_RETURN_IF_ERROR(versions_.Publish(NewSnapshot(), revision_.load()));
+  initialised_ = true;
+  return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
@@ -420,6 +451,7 @@ Status DbImpl::Close() {
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   versions_.DropSnapshots();
   versions_.StopCopy();  // a Db closed right after opening waits for no copy
+  WriteCatalogImageAtClose();
   Status closed = store_->Close();
   if (!follower_scratch_.empty()) {
     std::error_code ec;
@@ -427,6 +459,53 @@ Status DbImpl::Close() {
     follower_scratch_.clear();
   }
   return closed;
+}
+
+bool DbImpl::UsesCatalogImage() const {
+  return options_.catalog_image && !snapshot_view_;
+}
+
+Status DbImpl::ImageStampNow(query::ImageStamp* stamp) const {
+  *stamp = query::ImageStamp();
+  std::string id;
+  Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
+  if (s.IsNotFound()) return Status::Ok();  // no log id yet: no image
+  CANOPY_RETURN_IF_ERROR(s);
+  CANOPY_RETURN_IF_ERROR(LastLoggedRevision(&stamp->revision));
+  stamp->sequence = store_->db()->GetLatestSequenceNumber();
+  stamp->created_us = store_->format().created_us;
+  stamp->max_depth = store_->format().max_depth;
+  stamp->log_id = std::move(id);
+  return Status::Ok();
+}
+
+void DbImpl::WriteCatalogImageAtClose() {
+  // Only a database that opened whole, may write, and whose published
+  // catalog is the stored state: nothing pending, nothing failed.
+  if (!UsesCatalogImage() || !initialised_ || options_.read_only || options_.follower ||
+      poisoned_flag_.load() || versions_.HasPending()) {
+    return;
+  }
+  Status s;
+  try {
+    query::ImageStamp stamp;
+    s = ImageStampNow(&stamp);
+    if (s.ok() && (stamp.log_id.empty() || stamp == image_read_)) return;  // nothing new
+    // The state must be durable before an image of it exists: a power
+    // loss must never take the database back behind its image.
+    if (s.ok()) s = store_->SyncWal();
+    if (s.ok()) {
+      CatalogVersions::Pin pin = versions_.Enter();
+      s = query::WriteCatalogImage(pin.catalog(), stamp, store_->path());
+    }
+  } catch (const std::exception& e) {
+    query::RemoveCatalogImage(store_->path());
+    s = Status::Internal(e.what());
+  }
+  if (!s.ok() && options_.log) {
+    options_.log(LogLevel::kWarn, "canopy: no catalog image written (the next open loads the "
+                                  "catalog from its key spaces): " + s.ToString());
+  }
 }
 
 Status DbImpl::HoldOpen(std::shared_lock<std::shared_mutex>* open) const {

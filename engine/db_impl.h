@@ -42,6 +42,7 @@
 #include "canopy/db.h"
 #include "engine/catalog_versions.h"
 #include "query/catalog.h"
+#include "query/catalog_image.h"
 #include "query/cursor.h"
 #include "storage/changes.h"
 #include "storage/store.h"
@@ -454,6 +455,17 @@ class DbImpl final : public Db {
   // The revision of the change log's last key (0: empty log). The log's
   // newest entry is never trimmed, so this is the database's revision.
   Status LastLoggedRevision(uint64_t* rev) const;
+  // The stamp of the stored state as it is now (no writer may be under
+  // way): the one a catalog image of it carries. An empty log id when the
+  // database has none yet (no image then).
+  Status ImageStampNow(query::ImageStamp* stamp) const;
+  // Is a catalog image read at open and written at Close (the options
+  // say so, and this is not a snapshot view)?
+  bool UsesCatalogImage() const;
+  // Writes the catalog image of the state being closed (Close, under the
+  // write mutex, before the store closes); a failure is logged, never
+  // returned (the next open then loads from the key spaces).
+  void WriteCatalogImageAtClose();
   // Adds the retention trim (if due) to the batch of revision `rev`.
   void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
   // Records `rev` as the calling thread's last committed revision.
@@ -685,6 +697,16 @@ class DbImpl final : public Db {
   std::shared_ptr<std::atomic<int64_t>> open_snapshots_ =
       std::make_shared<std::atomic<int64_t>>(0);
   bool snapshot_view_ = false;
+  // The catalog image (query/catalog_image.h): where Init took the catalog
+  // from, for canopy.catalog-source ("image", or "key spaces" and why not
+  // the image; set before the Db is shared), and the stamp of the image it
+  // read (empty log id: none), so Close writes none again when nothing
+  // changed.
+  std::string catalog_source_ = "copy";
+  query::ImageStamp image_read_;
+  // Init completed (under write_mu_): only then is the catalog one whose
+  // image Close may write.
+  bool initialised_ = false;
   // Set once (under write_mu_) when memory no longer matches disk or a sync
   // failed; poisoned_flag_ (release/acquire) tells readers it is set.
   Status poisoned_;

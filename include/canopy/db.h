@@ -603,6 +603,10 @@ class Db {
   //   canopy.accounts, canopy.users, canopy.roles  how many (roles: custom)
   //   canopy.devices, canopy.assets, canopy.dashboards, canopy.entity-views
   //   canopy.open-cursors, canopy.open-iterators    live paging state
+  //   canopy.catalog-source  where open took the catalog from: "image" (the
+  //                       catalog image, Options::catalog_image) or "key
+  //                       spaces (why not the image)", e.g. "key spaces
+  //                       (catalog_image is off)"; "copy" for a snapshot
   //   rocksdb.NAME        a RocksDB property, summed over the key spaces
   //                       when it is a number (rocksdb.estimate-num-keys,
   //                       rocksdb.total-sst-files-size, rocksdb.block-cache-

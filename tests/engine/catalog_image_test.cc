@@ -1,0 +1,511 @@
+// Copyright (c) Canopy authors.
+//
+// The catalog image (query/catalog_image.h): a writing database leaves its
+// catalog in one file at Close, and the next open reads it instead of the
+// key spaces, but only for exactly the state it was written of. Checked
+// here: every field comes back; any damaged byte, a short file, another
+// state's stamp, and a database written since are all refused (the open
+// then loads from the key spaces, and answers the same); the option turns
+// it off; read-only opens never write one.
+
+#include "query/catalog_image.h"
+
+#include <gtest/gtest.h>
+#include <xxhash.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "rocksdb/write_batch.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+#include "tests/test_util.h"
+
+namespace canopy {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::MakeAccount;
+using testing::MakeDevice;
+using testing::MakeUser;
+using testing::OpenDb;
+using testing::TempDir;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+std::string Source(const Db& db) {
+  auto s = db.GetProperty("canopy.catalog-source");
+  return s.ok() ? *s : s.status().ToString();
+}
+
+std::string Image(const std::string& dir) { return dir + "/" + query::kCatalogImageFile; }
+
+// The stamp an image carries (docs/format.md, "The catalog image": after
+// the 24-byte header).
+query::ImageStamp StampOf(const std::string& image) {
+  query::ImageStamp s;
+  size_t at = 24;
+  auto u64 = [&] {
+    uint64_t v = 0;
+    std::memcpy(&v, image.data() + at, 8);
+    at += 8;
+    return v;
+  };
+  s.sequence = u64();
+  s.revision = u64();
+  s.created_us = u64();
+  uint32_t depth = 0, len = 0;
+  std::memcpy(&depth, image.data() + at, 4);
+  std::memcpy(&len, image.data() + at + 4, 4);
+  s.max_depth = depth;
+  s.log_id = image.substr(at + 8, len);
+  return s;
+}
+
+// `image` with its checksum made right again after a change.
+std::string Rehashed(std::string image) {
+  const uint64_t hash = XXH3_64bits(image.data(), image.size() - 8);
+  std::memcpy(image.data() + image.size() - 8, &hash, 8);
+  return image;
+}
+
+// Every field of two catalogs, compared (the members epoch aside: it is
+// new on every load by design).
+void ExpectSame(const query::Catalog& a, const query::Catalog& b) {
+  EXPECT_EQ(a.max_depth, b.max_depth);
+  EXPECT_EQ(a.roots, b.roots);
+  EXPECT_TRUE(a.SameSequences(b));
+  ASSERT_EQ(a.accounts.size(), b.accounts.size());
+  for (const auto& [id, x] : a.accounts) {
+    const query::AccountNode* y = b.account(id);
+    ASSERT_NE(y, nullptr) << id;
+    EXPECT_EQ(x.id, y->id);
+    EXPECT_EQ(x.parent, y->parent);
+    EXPECT_EQ(x.tenant, y->tenant);
+    EXPECT_EQ(x.depth, y->depth);
+    EXPECT_EQ(x.settings.sub_account_management, y->settings.sub_account_management);
+    EXPECT_EQ(x.settings.sub_account_access, y->settings.sub_account_access);
+    EXPECT_EQ(x.settings.group_sharing, y->settings.group_sharing);
+    EXPECT_EQ(x.next_child_ordinal, y->next_child_ordinal);
+    EXPECT_EQ(x.key, y->key);
+    EXPECT_EQ(x.label, y->label);
+    EXPECT_EQ(x.children, y->children);
+    EXPECT_EQ(x.members, y->members);
+    for (size_t k = 0; k < x.counts.size(); ++k) {
+      EXPECT_EQ(x.counts[k].direct, y->counts[k].direct);
+      EXPECT_EQ(x.counts[k].subtree, y->counts[k].subtree);
+    }
+    EXPECT_EQ(x.groups, y->groups);
+    EXPECT_EQ(x.in_groups, y->in_groups);
+    EXPECT_EQ(x.descendants, y->descendants);
+  }
+  ASSERT_EQ(a.users.size(), b.users.size());
+  for (const auto& [id, x] : a.users) {
+    const query::UserNode* y = b.user(id);
+    ASSERT_NE(y, nullptr) << id;
+    EXPECT_EQ(x.id, y->id);
+    EXPECT_EQ(x.home, y->home);
+    EXPECT_EQ(x.disabled, y->disabled);
+    EXPECT_EQ(x.login, y->login);
+    ASSERT_EQ(x.memberships.size(), y->memberships.size());
+    for (size_t i = 0; i < x.memberships.size(); ++i) {
+      EXPECT_EQ(x.memberships[i].account, y->memberships[i].account);
+      EXPECT_EQ(x.memberships[i].role, y->memberships[i].role);
+      EXPECT_EQ(x.memberships[i].branch, y->memberships[i].branch);
+    }
+    EXPECT_EQ(x.groups, y->groups);
+  }
+  ASSERT_EQ(a.roles.size(), b.roles.size());
+  for (const auto& [id, x] : a.roles) {
+    const query::RoleNode* y = b.role(id);
+    ASSERT_NE(y, nullptr) << id;
+    EXPECT_EQ(x.tenant, y->tenant);
+    EXPECT_EQ(x.name, y->name);
+    EXPECT_TRUE(x.perms == y->perms);
+    EXPECT_EQ(x.builtin, y->builtin);
+    EXPECT_EQ(x.uses, y->uses);
+  }
+  ASSERT_EQ(a.groups.size(), b.groups.size());
+  auto same_grants = [](const std::vector<query::GroupGrantNode>& p,
+                        const std::vector<query::GroupGrantNode>& q) {
+    if (p.size() != q.size()) return false;
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (p[i].user_group != q[i].user_group || p[i].role != q[i].role ||
+          p[i].target != q[i].target || p[i].branch != q[i].branch) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const auto& [id, x] : a.groups) {
+    const query::GroupNode* y = b.group(id);
+    ASSERT_NE(y, nullptr) << id;
+    EXPECT_EQ(x.owner, y->owner);
+    EXPECT_EQ(x.kind, y->kind);
+    EXPECT_EQ(x.name, y->name);
+    EXPECT_EQ(x.size, y->size);
+    EXPECT_EQ(x.members, y->members);
+    EXPECT_TRUE(same_grants(x.grants, y->grants)) << id;
+    EXPECT_TRUE(same_grants(x.granted_to, y->granted_to)) << id;
+    EXPECT_EQ(x.overlap, y->overlap);
+  }
+}
+
+class CatalogImageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = OpenDb(dir_.Sub("db"));
+    Build(db_.get());
+  }
+
+  // A tree with every kind of catalog state: nested accounts with
+  // settings, users (one disabled) with memberships of built-in and custom
+  // roles, groups of every kind (overlapping device groups), grants.
+  void Build(Db* db) {
+    const Actor sys = Actor::System();
+    AccountId acme = MakeAccount(db, "acme");
+    AccountId a = MakeAccount(db, "acme-a", acme);
+    AccountId a1 = MakeAccount(db, "acme-a1", a);
+    AccountId b = MakeAccount(db, "acme-b-with-a-key-longer-than-sso", acme);
+    MakeAccount(db, "other");
+    ASSERT_OK(db->SetSubAccountAccess(sys, a, SubAccountAccess::kDefaultOn));
+    ASSERT_OK(db->SetSubAccountManagement(sys, a, true));
+    AccountPatch sharing;
+    sharing.group_sharing = true;
+    ASSERT_OK(db->UpdateAccount(sys, acme, sharing));
+    auto role = db->CreateRole(sys, acme, "fleet", {"device.read", "device.assign"});
+    ASSERT_OK(role);
+    UserId u1 = MakeUser(db, "u1", acme);
+    UserId u2 = MakeUser(db, "u2", a);
+    UserId u3 = MakeUser(db, "u3", a1);
+    ASSERT_OK(db->Invite(sys, u1, acme, query::kRoleAccountAdmin, true));
+    ASSERT_OK(db->Invite(sys, u2, a, *role, false));
+    ASSERT_OK(db->Invite(sys, u2, a1, query::kRoleViewer, true));
+    ASSERT_OK(db->Invite(sys, u3, a1, query::kRoleDeviceManager));
+    ASSERT_OK(db->SetUserDisabled(sys, u3, true));
+    EntityId d1 = MakeDevice(db, "d1", a);
+    EntityId d2 = MakeDevice(db, "d2", a);
+    MakeDevice(db, "d3", a1);
+    MakeDevice(db, "d4", b);
+    auto trucks = db->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "trucks", a});
+    auto vans = db->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "vans", a});
+    auto ops = db->CreateGroup(sys, GroupSpec{GroupKind::kUser, "ops", acme});
+    auto regions = db->CreateGroup(sys, GroupSpec{GroupKind::kAccount, "regions", acme});
+    ASSERT_OK(trucks);
+    ASSERT_OK(vans);
+    ASSERT_OK(ops);
+    ASSERT_OK(regions);
+    GroupMembersReport rep;
+    ASSERT_OK(db->AddGroupMembers(sys, *trucks, std::vector<uint64_t>{d1, d2}, &rep));
+    ASSERT_OK(db->AddGroupMembers(sys, *vans, std::vector<uint64_t>{d2}, &rep));
+    ASSERT_OK(db->AddGroupMembers(sys, *ops, std::vector<uint64_t>{u1}, &rep));
+    ASSERT_OK(db->AddGroupMembers(sys, *regions, std::vector<uint64_t>{a, b}, &rep));
+    ASSERT_OK(db->GrantGroup(sys, GroupGrant{*ops, query::kRoleViewer, *regions, true}));
+    ASSERT_OK(db->GrantGroup(sys, GroupGrant{*ops, query::kRoleViewer, kNoId, false}));
+    auto crew = db->CreateGroup(sys, GroupSpec{GroupKind::kUser, "crew", a});
+    ASSERT_OK(crew);
+    ASSERT_OK(db->AddGroupMembers(sys, *crew, std::vector<uint64_t>{u2}, &rep));
+    ASSERT_OK(db->GrantGroup(sys, GroupGrant{*crew, *role, *trucks, false}));
+  }
+
+  // The catalog loaded from the key spaces of the (closed) database.
+  query::Catalog LoadFromKeySpaces() {
+    storage::StoreOptions so;
+    so.read_only = true;
+    so.create_if_missing = false;
+    std::unique_ptr<storage::Store> store;
+    EXPECT_OK(storage::Store::Open(so, dir_.Sub("db"), &store));
+    query::Catalog c;
+    if (store != nullptr) EXPECT_OK(c.Load(*store));
+    return c;
+  }
+
+  std::vector<std::string> Problems(Db* db) {
+    std::vector<std::string> problems;
+    EXPECT_OK(db->CheckIntegrity(&problems));
+    return problems;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Db> db_;
+};
+
+TEST_F(CatalogImageTest, EveryFieldComesBackForItsOwnStampOnly) {
+  ASSERT_OK(db_->Close());
+  const query::Catalog loaded = LoadFromKeySpaces();
+  ASSERT_GT(loaded.groups.size(), 3u);
+  const std::string folder = dir_.Sub("images");
+  fs::create_directories(folder);
+  query::ImageStamp stamp{11, 22, 33, 32, "log-id"};
+  ASSERT_OK(query::WriteCatalogImage(loaded, stamp, folder));
+  EXPECT_FALSE(fs::exists(Image(folder) + ".tmp"));
+
+  query::Catalog read;
+  std::string why;
+  ASSERT_TRUE(query::ReadCatalogImage(folder, stamp, &read, &why)) << why;
+  ExpectSame(loaded, read);
+  EXPECT_NE(read.members_epoch, loaded.members_epoch);
+
+  // Each part of the stamp matters.
+  for (int part = 0; part < 5; ++part) {
+    query::ImageStamp other = stamp;
+    if (part == 0) other.sequence += 1;
+    if (part == 1) other.revision += 1;
+    if (part == 2) other.created_us += 1;
+    if (part == 3) other.max_depth += 1;
+    if (part == 4) other.log_id += "x";
+    EXPECT_FALSE(query::ReadCatalogImage(folder, other, &read, &why)) << part;
+    EXPECT_EQ(why, "written for another state");
+    EXPECT_TRUE(read.accounts.empty() && read.users.empty() && read.groups.empty());
+  }
+  query::RemoveCatalogImage(folder);
+  EXPECT_FALSE(query::ReadCatalogImage(folder, stamp, &read, &why));
+  EXPECT_EQ(why, "no image");
+}
+
+TEST_F(CatalogImageTest, AnyDamagedByteOrShortFileIsRefused) {
+  ASSERT_OK(db_->Close());
+  const query::Catalog loaded = LoadFromKeySpaces();
+  const std::string folder = dir_.Sub("images");
+  fs::create_directories(folder);
+  query::ImageStamp stamp{1, 2, 3, 32, "id"};
+  ASSERT_OK(query::WriteCatalogImage(loaded, stamp, folder));
+  const std::string good = ReadFile(Image(folder));
+  ASSERT_GT(good.size(), 200u);
+  query::Catalog read;
+  std::string why;
+  // Every byte, one bit flipped at a time (the bit varies with the offset).
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ (1 << (i % 8)));
+    WriteFile(Image(folder), bad);
+    ASSERT_FALSE(query::ReadCatalogImage(folder, stamp, &read, &why)) << "byte " << i;
+    ASSERT_TRUE(read.accounts.empty() && read.users.empty() && read.roles.empty()) << i;
+  }
+  for (size_t n = 0; n < good.size(); n += 7) {
+    WriteFile(Image(folder), good.substr(0, n));
+    ASSERT_FALSE(query::ReadCatalogImage(folder, stamp, &read, &why)) << "length " << n;
+  }
+  WriteFile(Image(folder), good + "x");
+  EXPECT_FALSE(query::ReadCatalogImage(folder, stamp, &read, &why));
+  WriteFile(Image(folder), good);
+  EXPECT_TRUE(query::ReadCatalogImage(folder, stamp, &read, &why)) << why;
+}
+
+// Damage the checksum does not see (it is made right again): every byte
+// changed in turn, in three ways; the reader never reads out of bounds
+// (the sanitizer builds run this too), and what it accepts has the same
+// nodes (only a value inside one changed), while a changed length, count
+// or reference is refused.
+TEST_F(CatalogImageTest, DamageBehindAGoodChecksumIsRefusedOrHarmless) {
+  ASSERT_OK(db_->Close());
+  const query::Catalog loaded = LoadFromKeySpaces();
+  const std::string folder = dir_.Sub("images");
+  fs::create_directories(folder);
+  query::ImageStamp stamp{1, 2, 3, 32, "id"};
+  ASSERT_OK(query::WriteCatalogImage(loaded, stamp, folder));
+  const std::string good = ReadFile(Image(folder));
+  query::Catalog read;
+  std::string why;
+  size_t refused = 0, accepted = 0, inconsistent = 0;
+  const size_t body = 24 + 8 * 3 + 4 + 4 + stamp.log_id.size();  // header, stamp
+  for (size_t i = body; i + 8 < good.size(); ++i) {
+    for (int way = 0; way < 3; ++way) {
+      std::string bad = good;
+      bad[i] = static_cast<char>(way == 0 ? 0 : way == 1 ? 0xff : bad[i] ^ 0x01);
+      if (bad == good) continue;
+      WriteFile(Image(folder), Rehashed(bad));
+      if (query::ReadCatalogImage(folder, stamp, &read, &why)) {
+        ++accepted;
+        ASSERT_EQ(read.accounts.size(), loaded.accounts.size()) << "byte " << i;
+        ASSERT_EQ(read.users.size(), loaded.users.size()) << "byte " << i;
+        ASSERT_EQ(read.groups.size(), loaded.groups.size()) << "byte " << i;
+      } else {
+        ++refused;
+        inconsistent += why.rfind("inconsistent", 0) == 0;
+        ASSERT_TRUE(read.accounts.empty() && read.users.empty()) << "byte " << i;
+      }
+    }
+  }
+  EXPECT_GT(refused, 100u);
+  EXPECT_GT(accepted, 100u);
+  EXPECT_GT(inconsistent, 10u);  // a dangling id, caught after the parse
+}
+
+TEST_F(CatalogImageTest, OpenUsesTheImageOfExactlyTheStateItWasWrittenOf) {
+  const auto before = testing::DumpAll(db_.get());
+  EXPECT_EQ(Source(*db_), "key spaces (no change log yet)");
+  ASSERT_OK(db_->Close());
+  ASSERT_TRUE(fs::exists(Image(dir_.Sub("db"))));
+  const std::string first_image = ReadFile(Image(dir_.Sub("db")));
+
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_EQ(Source(*db_), "image");
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  EXPECT_TRUE(testing::DumpAll(db_.get()) == before);
+  // Nothing written: Close leaves the image as it was.
+  ASSERT_OK(db_->Close());
+  EXPECT_EQ(ReadFile(Image(dir_.Sub("db"))), first_image);
+
+  // A write, then the earlier image put back (as a crash after the write
+  // would leave it): the open sees another state and loads the key spaces.
+  db_ = OpenDb(dir_.Sub("db"));
+  AccountId late = MakeAccount(db_.get(), "late", db_->FindAccount("acme").value().id);
+  UserId lu = MakeUser(db_.get(), "late-user", late);
+  ASSERT_OK(db_->Invite(Actor::System(), lu, late, query::kRoleViewer));
+  ASSERT_OK(db_->Close());
+  EXPECT_NE(ReadFile(Image(dir_.Sub("db"))), first_image);
+  WriteFile(Image(dir_.Sub("db")), first_image);
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_EQ(Source(*db_), "key spaces (written for another state)");
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  EXPECT_TRUE(testing::Allowed(*db_, lu, "account.read", "late"));
+  ASSERT_OK(db_->Close());
+  // That close wrote the image of the new state, which the next open uses.
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_EQ(Source(*db_), "image");
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  EXPECT_TRUE(testing::Allowed(*db_, lu, "account.read", "late"));
+}
+
+TEST_F(CatalogImageTest, ADamagedImageIsReplacedAndAnsweredFromTheKeySpaces) {
+  ASSERT_OK(db_->Close());
+  std::string bytes = ReadFile(Image(dir_.Sub("db")));
+  bytes[bytes.size() / 2] ^= 0x40;
+  WriteFile(Image(dir_.Sub("db")), bytes);
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_EQ(Source(*db_), "key spaces (checksum mismatch)");
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  ASSERT_OK(db_->Close());
+  db_ = OpenDb(dir_.Sub("db"));
+  EXPECT_EQ(Source(*db_), "image");
+}
+
+// An image of the right state whose ids disagree with the stored
+// sequences, or whose references do not resolve, is not used.
+TEST_F(CatalogImageTest, AnImageThatDisagreesWithTheStoreIsNotUsed) {
+  ASSERT_OK(db_->Close());
+  const std::string db_dir = dir_.Sub("db");
+  const query::ImageStamp stamp = StampOf(ReadFile(Image(db_dir)));
+  query::Catalog c = LoadFromKeySpaces();
+  c.last_account_id = c.last_account_id + 1;
+  ASSERT_OK(query::WriteCatalogImage(c, stamp, db_dir));
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_), "key spaces (its sequences differ from the stored ones)");
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  ASSERT_OK(db_->Close());
+
+  c = LoadFromKeySpaces();
+  query::AccountNode* acme = c.accounts.find(c.roots.front());
+  ASSERT_NE(acme, nullptr);
+  acme->children.push_back(AccountId(999999));
+  ASSERT_OK(query::WriteCatalogImage(c, StampOf(ReadFile(Image(db_dir))), db_dir));
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_).rfind("key spaces (inconsistent: children of account", 0), 0u)
+      << Source(*db_);
+  EXPECT_TRUE(Problems(db_.get()).empty());
+}
+
+// An import large enough to be ingested as table files (which may take no
+// RocksDB sequence number) still moves the stamp: its revision.
+TEST_F(CatalogImageTest, AnIngestedImportMakesTheOldImageStale) {
+  ASSERT_OK(db_->Close());
+  const std::string db_dir = dir_.Sub("db");
+  const std::string before = ReadFile(Image(db_dir));
+  const std::string file = dir_.Sub("big.jsonl");
+  {
+    std::ofstream out(file);
+    out << "{\"type\":\"account\",\"key\":\"imported\",\"name\":\"I\",\"parent\":\"acme\"}\n";
+    for (int i = 0; i < 30000; ++i) {
+      out << "{\"type\":\"device\",\"key\":\"imp-" << i
+          << "\",\"name\":\"D\",\"account\":\"imported\"}\n";
+    }
+  }
+  db_ = OpenDb(db_dir);
+  ImportReport rep;
+  ASSERT_OK(db_->Import(Actor::System(), file, ImportOptions(), &rep));
+  ASSERT_OK(db_->Close());
+  WriteFile(Image(db_dir), before);
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_), "key spaces (written for another state)");
+  EXPECT_OK(db_->FindAccount("imported"));
+  EXPECT_TRUE(Problems(db_.get()).empty());
+}
+
+// A database whose open fails leaves no image behind (its catalog was
+// never whole), and a later good open loads from the key spaces.
+TEST_F(CatalogImageTest, AFailedOpenWritesNoImage) {
+  ASSERT_OK(db_->Close());
+  const std::string db_dir = dir_.Sub("db");
+  {
+    storage::StoreOptions so;
+    so.create_if_missing = false;
+    std::unique_ptr<storage::Store> store;
+    ASSERT_OK(storage::Store::Open(so, db_dir, &store));
+    rocksdb::WriteBatch batch;
+    batch.Put(store->cf(storage::kAccounts), storage::IdKey(AccountId(1)), "garbage");
+    ASSERT_OK(store->Write(&batch));
+    ASSERT_OK(store->SyncWal());
+  }
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(Options(), db_dir, &db);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+  EXPECT_FALSE(fs::exists(Image(db_dir)));
+}
+
+TEST_F(CatalogImageTest, TheOptionTurnsItOffAndReadersNeverWriteOne) {
+  ASSERT_OK(db_->Close());
+  ASSERT_TRUE(fs::exists(Image(dir_.Sub("db"))));
+  // Off, a writer ignores even an image of its state, and removes it.
+  Options off;
+  off.catalog_image = false;
+  db_ = OpenDb(dir_.Sub("db"), off);
+  EXPECT_EQ(Source(*db_), "key spaces (catalog_image is off)");
+  EXPECT_FALSE(fs::exists(Image(dir_.Sub("db"))));
+  MakeAccount(db_.get(), "more");
+  ASSERT_OK(db_->Close());
+  EXPECT_FALSE(fs::exists(Image(dir_.Sub("db"))));
+
+  Options ro;
+  ro.read_only = true;
+  db_ = OpenDb(dir_.Sub("db"), ro);
+  EXPECT_EQ(Source(*db_), "key spaces (no image)");
+  ASSERT_OK(db_->Close());
+  EXPECT_FALSE(fs::exists(Image(dir_.Sub("db"))));
+
+  // A writer's image is read by a read-only open of the same state, and
+  // a snapshot says its catalog is a copy.
+  db_ = OpenDb(dir_.Sub("db"));
+  ASSERT_OK(db_->Close());
+  db_ = OpenDb(dir_.Sub("db"), ro);
+  EXPECT_EQ(Source(*db_), "image");
+  auto snap = db_->OpenSnapshot();
+  ASSERT_OK(snap);
+  EXPECT_EQ(Source(**snap), "copy");
+  snap->reset();
+  ASSERT_OK(db_->Close());
+  // So does a follower.
+  Options follower;
+  follower.follower = true;
+  follower.follower_dir = dir_.Sub("follower");
+  db_ = OpenDb(dir_.Sub("db"), follower);
+  EXPECT_EQ(Source(*db_), "image");
+  auto u1 = db_->FindUser("u1");
+  ASSERT_OK(u1);
+  EXPECT_TRUE(testing::Allowed(*db_, u1->id, "device.read", "d1"));
+}
+
+}  // namespace
+}  // namespace canopy
