@@ -318,6 +318,12 @@ canopy_code_t canopy_options_set_background_write_bytes_per_second(canopy_option
                    [&](canopy::Options& o) { o.background_write_bytes_per_second = bytes; });
 }
 
+canopy_code_t canopy_options_set_catalog_image(canopy_options_t* options, int on,
+                                               char** errmsg) {
+  return SetOption("canopy_options_set_catalog_image", options, errmsg,
+                   [&](canopy::Options& o) { o.catalog_image = on != 0; });
+}
+
 canopy_code_t canopy_options_set_statistics(canopy_options_t* options, int on, char** errmsg) {
   return SetOption("canopy_options_set_statistics", options, errmsg,
                    [&](canopy::Options& o) { o.statistics = on != 0; });

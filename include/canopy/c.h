@@ -307,6 +307,11 @@ CANOPY_EXPORT canopy_code_t canopy_options_set_max_open_files(canopy_options_t* 
 // 0 (the default): none.
 CANOPY_EXPORT canopy_code_t canopy_options_set_background_write_bytes_per_second(
     canopy_options_t* options, uint64_t bytes, char** errmsg);
+// Keep a catalog image (1, the default) or not (0): canopy::Options::
+// catalog_image (a writing database leaves its catalog in one file at close,
+// and the next open of the same state reads it instead of the key spaces).
+CANOPY_EXPORT canopy_code_t canopy_options_set_catalog_image(canopy_options_t* options, int on,
+                                                             char** errmsg);
 // Collect RocksDB's statistics (canopy_get_property "rocksdb.statistics").
 CANOPY_EXPORT canopy_code_t canopy_options_set_statistics(canopy_options_t* options, int on,
                                                           char** errmsg);

@@ -64,6 +64,7 @@ SIGNATURES = {
     "canopy_options_set_max_open_files": (_I, [_P, _I, _PP]),
     "canopy_options_set_background_write_bytes_per_second": (_I, [_P, _U64, _PP]),
     "canopy_options_set_statistics": (_I, [_P, _I, _PP]),
+    "canopy_options_set_catalog_image": (_I, [_P, _I, _PP]),
     "canopy_options_set_log_level": (_I, [_P, _I, _PP]),
     "canopy_options_set_log": (_I, [_P, _LOG, _P, _PP]),
     "canopy_db_open": (_I, [_P, _S, _PP, _PP]),

@@ -59,7 +59,8 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
          max_open_cursors=1024, log_retention_count=1000000, log_retention_seconds=0,
          etcd=None, prefix="canopy", checkpoint_dir=None, checkpoint_every=100000,
          compression="default", wal_dir=None, max_open_files=-1,
-         background_write_bytes_per_second=0, statistics=False, log=None, log_level="warn"):
+         background_write_bytes_per_second=0, statistics=False, catalog_image=True, log=None,
+         log_level="warn"):
     """Opens (or creates) the database in the folder ``path``.
 
     Use it as a context manager, which closes the database on exit::
@@ -92,7 +93,9 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
     ``wal_dir`` (a folder for the write-ahead log), ``max_open_files`` (-1:
     all open; else at least 16), ``background_write_bytes_per_second`` (0:
     no cap), ``statistics`` (collect RocksDB's counters, read with
-    ``db.property("rocksdb.statistics")``), ``log`` (a callable taking
+    ``db.property("rocksdb.statistics")``), ``catalog_image`` (False: no
+    catalog image is written at close nor read at open, so every open
+    rebuilds the catalog from the stored records), ``log`` (a callable taking
     ``(level, message)``, level ``"debug"``, ``"info"``, ``"warn"`` or
     ``"error"``, for RocksDB's and Canopy's messages at ``log_level`` and
     above, instead of a LOG file in the folder; called from RocksDB's
@@ -114,7 +117,7 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
               checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
               compression=compression, wal_dir=wal_dir, max_open_files=max_open_files,
               background_write_bytes_per_second=background_write_bytes_per_second,
-              statistics=statistics, log=log, log_level=log_level)
+              statistics=statistics, catalog_image=catalog_image, log=log, log_level=log_level)
 
 
 class _Progress:
@@ -281,6 +284,8 @@ class Db:
                              "background_write_bytes_per_second"))
             cv.call(lib.canopy_options_set_statistics, opts,
                     cv.flag(options.get("statistics", False), "statistics"))
+            cv.call(lib.canopy_options_set_catalog_image, opts,
+                    cv.flag(options.get("catalog_image", True), "catalog_image"))
             cv.call(lib.canopy_options_set_log_level, opts,
                     _choice(options.get("log_level", "warn"), _LOG_LEVELS, "log_level"))
             if log is not None:

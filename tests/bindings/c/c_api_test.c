@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "canopy/c.h"
 
@@ -3565,6 +3566,7 @@ static void TestStatsAndTuning(void) {
   OK(canopy_options_set_max_open_files(options, 64, &err));
   OK(canopy_options_set_background_write_bytes_per_second(options, 1 << 20, &err));
   OK(canopy_options_set_statistics(options, 1, &err));
+  OK(canopy_options_set_catalog_image(options, 0, &err));
   OK(canopy_options_set_log_level(options, CANOPY_LOG_INFO, &err));
   OK(canopy_options_set_log(options, CountLog, &seen, &err));
   // Bad values and NULL handles are named; the options keep their values.
@@ -3579,6 +3581,8 @@ static void TestStatsAndTuning(void) {
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
              canopy_options_set_background_write_bytes_per_second(NULL, 1, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_statistics(NULL, 1, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
+             canopy_options_set_catalog_image(NULL, 1, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'",
              canopy_options_set_log_level(NULL, CANOPY_LOG_WARN, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "level 4", canopy_options_set_log_level(options, 4, &err));
@@ -3608,10 +3612,27 @@ static void TestStatsAndTuning(void) {
   CHECK_STR(canopy_strings_at(names, 0), "canopy.revision");
   canopy_strings_destroy(names);
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'names'", canopy_property_names(NULL, &err));
+  OK(canopy_get_property(db, "canopy.catalog-source", &value, &err));
+  CHECK_STR(value, "key spaces (catalog_image is off)");
+  canopy_free(value);
   OK(canopy_db_close(db, &err));
   CHECK(seen.messages > 0);  // RocksDB logs its options at open, at info level
   CHECK(seen.bad == 0);
   CHECK(seen.below_level == 0);
+  char image[600];
+  snprintf(image, sizeof image, "%s/CANOPY-CATALOG", path);
+  CHECK(access(image, F_OK) != 0);  // and none written at close
+  // With the image (the default), a reopen of the same state reads it.
+  OK(canopy_options_set_catalog_image(options, 1, &err));
+  OK(canopy_options_set_log(options, NULL, NULL, &err));
+  OK(canopy_db_open(options, path, &db, &err));
+  OK(canopy_db_close(db, &err));
+  CHECK(access(image, F_OK) == 0);
+  OK(canopy_db_open(options, path, &db, &err));
+  OK(canopy_get_property(db, "canopy.catalog-source", &value, &err));
+  CHECK_STR(value, "image");
+  canopy_free(value);
+  OK(canopy_db_close(db, &err));
 
   // An out-of-range value the setter stores is refused by canopy_db_open.
   OK(canopy_options_set_max_open_files(options, 3, &err));

@@ -184,6 +184,20 @@ class StatsAndTuningTest(DbTestCase):
         with self.assertRaises(canopy.CanopyError):
             self.db.property("rocksdb.statistics")
 
+    def test_catalog_image(self):
+        path = self.path("imaged")
+        with canopy.open(path, catalog_image=False) as db:
+            db.create_account(SYSTEM, "acme", "ACME")
+        self.assertNotIn("CANOPY-CATALOG", os.listdir(path))
+        with canopy.open(path) as db:
+            self.assertEqual(db.property("canopy.catalog-source"), "key spaces (no image)")
+        self.assertIn("CANOPY-CATALOG", os.listdir(path))
+        with canopy.open(path, read_only=True) as db:
+            self.assertEqual(db.property("canopy.catalog-source"), "image")
+            self.assertEqual(db.property("canopy.accounts"), "1")
+        with self.assertRaises(TypeError):
+            canopy.open(self.path("y"), catalog_image="yes")
+
     def test_bad_tuning_options(self):
         with self.assertRaisesRegex(canopy.InvalidArgument, "compression must be one of"):
             canopy.open(self.path("x"), compression="brotli")
