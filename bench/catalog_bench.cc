@@ -3,7 +3,7 @@
 // canopy_catalog_bench: what the in-memory catalog costs on an existing
 // database, beside raw RocksDB reading the same key spaces, in one run.
 //
-//   canopy_catalog_bench --db DIR [--runs N] [--max-open-files N]
+//   canopy_catalog_bench --db DIR [--runs N] [--max-open-files N] [--image-dir DIR]
 //
 // DIR is a database folder (for instance the one the capacity harness
 // caches: canopy-bench --cache-dir). Each run, on a read-only store:
@@ -15,17 +15,24 @@
 //      malloc reports in use, after a trim) in total, per account and
 //      per user (the users' part is what freeing them gives back); copy:
 //      seconds to copy the loaded catalog (a writing Db's second copy);
+//      img: seconds to write the catalog image (as Close does, into
+//      --image-dir) and to read it back (as an open does), and its size;
 //   3. open: Db::Open read-only through the public API, as `canopy --db DIR
 //      --read-only` opens: seconds and heap growth (the catalog, and RocksDB's
-//      table readers and filters).
+//      table readers and filters), without the catalog image and with it
+//      (Options::catalog_image; the image is one a writing Db left at Close,
+//      if any: the line says where the catalog came from).
 //
 // A writing Db holds two copies of the catalog (readers never wait for
 // the writer: docs/index.md), so its catalog heap is twice (2).
 
 #include <malloc.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -33,6 +40,7 @@
 #include "bindings/cli/cli11_flags.h"
 #include "canopy/db.h"
 #include "query/catalog.h"
+#include "query/catalog_image.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 
@@ -55,7 +63,8 @@ double Per(uint64_t bytes, uint64_t n) {
   return n == 0 ? 0.0 : static_cast<double>(bytes) / static_cast<double>(n);
 }
 
-int Run(const std::string& dir, int runs, int max_open_files) {
+int Run(const std::string& dir, int runs, int max_open_files, const std::string& image_dir) {
+  auto copy_into = std::make_unique<query::Catalog>();
   storage::StoreOptions so;
   so.max_open_files = max_open_files;
   so.read_only = true;
@@ -69,9 +78,10 @@ int Run(const std::string& dir, int runs, int max_open_files) {
   const int spaces[] = {storage::kAccounts, storage::kTree,        storage::kCounters,
                         storage::kRoles,    storage::kUsers,       storage::kMemberships,
                         storage::kGroups};
-  std::printf("%-4s %10s %10s %12s %10s %10s %14s %10s %12s %12s %10s %10s\n", "run",
-              "accounts", "users", "memberships", "raw s", "load s", "load/raw", "copy s",
-              "heap MiB", "B/account", "B/user", "B/(a+u)");
+  std::printf("%-4s %10s %10s %12s %10s %10s %14s %10s %12s %12s %10s %10s %12s %12s %10s\n",
+              "run", "accounts", "users", "memberships", "raw s", "load s", "load/raw",
+              "copy s", "heap MiB", "B/account", "B/user", "B/(a+u)", "img write s",
+              "img read s", "img MiB");
   for (int run = 1; run <= runs; ++run) {
     auto t0 = Clock::now();
     uint64_t touched = 0, memberships = 0;
@@ -103,6 +113,29 @@ int Run(const std::string& dir, int runs, int max_open_files) {
     auto copy = std::make_unique<query::Catalog>(*catalog);
     const double copy_s = Since(t0);
     copy.reset();
+    // The catalog image: written (as Close does) to a scratch folder, then
+    // read back (as an open does).
+    const std::string scratch = image_dir + "/canopy-catalog-bench-" + std::to_string(::getpid());
+    std::filesystem::create_directories(scratch);
+    const query::ImageStamp stamp{1, 1, 1, catalog->max_depth, "bench"};
+    t0 = Clock::now();
+    s = query::WriteCatalogImage(*catalog, stamp, scratch);
+    const double image_write = Since(t0);
+    const double image_mib =
+        static_cast<double>(std::filesystem::file_size(scratch + "/" + query::kCatalogImageFile)) /
+        (1 << 20);
+    std::string why;
+    t0 = Clock::now();
+    if (s.ok() && !query::ReadCatalogImage(scratch, stamp, copy_into.get(), &why)) {
+      s = Status::Internal("the image written cannot be read: " + why);
+    }
+    const double image_read = Since(t0);
+    *copy_into = query::Catalog();
+    std::filesystem::remove_all(scratch);
+    if (!s.ok()) {
+      std::cerr << "canopy_catalog_bench: " << s.ToString() << "\n";
+      return 1;
+    }
     const uint64_t accounts = catalog->accounts.size(), users = catalog->users.size();
     catalog->users = {};
     const uint64_t without_users = HeapInUse();
@@ -110,32 +143,39 @@ int Run(const std::string& dir, int runs, int max_open_files) {
     const uint64_t total = with_all - before;
     const uint64_t user_bytes = with_all - without_users;
     const uint64_t account_bytes = total - user_bytes;  // and roles, groups: few
-    std::printf("%-4d %10llu %10llu %12llu %10.2f %10.2f %13.2fx %10.2f %12.1f %12.1f %10.1f %10.1f\n",
+    std::printf("%-4d %10llu %10llu %12llu %10.2f %10.2f %13.2fx %10.2f %12.1f %12.1f %10.1f %10.1f %12.2f %12.2f %10.1f\n",
                 run, static_cast<unsigned long long>(accounts),
                 static_cast<unsigned long long>(users),
                 static_cast<unsigned long long>(memberships), raw, load, load / raw, copy_s,
                 static_cast<double>(total) / (1 << 20), Per(account_bytes, accounts),
-                Per(user_bytes, users), Per(total, accounts + users));
+                Per(user_bytes, users), Per(total, accounts + users), image_write, image_read,
+                image_mib);
     if (touched == 0 && accounts != 0) return 1;  // keeps the raw loop's reads
   }
   store.reset();
 
   for (int run = 1; run <= runs; ++run) {
-    Options o;
-    o.read_only = true;
-    o.create_if_missing = false;
-    o.max_open_files = max_open_files;
-    const uint64_t before = HeapInUse();
-    auto t0 = Clock::now();
-    std::unique_ptr<Db> db;
-    s = Db::Open(o, dir, &db);
-    const double open = Since(t0);
-    if (!s.ok()) {
-      std::cerr << "canopy_catalog_bench: " << s.ToString() << "\n";
-      return 1;
+    for (bool image : {false, true}) {
+      Options o;
+      o.read_only = true;
+      o.create_if_missing = false;
+      o.max_open_files = max_open_files;
+      o.catalog_image = image;
+      const uint64_t before = HeapInUse();
+      auto t0 = Clock::now();
+      std::unique_ptr<Db> db;
+      s = Db::Open(o, dir, &db);
+      const double open = Since(t0);
+      if (!s.ok()) {
+        std::cerr << "canopy_catalog_bench: " << s.ToString() << "\n";
+        return 1;
+      }
+      const uint64_t grown = HeapInUse() - before;
+      auto source = db->GetProperty("canopy.catalog-source");
+      std::printf("open %d: Db::Open read-only %.2f s, heap growth %.1f MiB, catalog from %s\n",
+                  run, open, static_cast<double>(grown) / (1 << 20),
+                  source.ok() ? source->c_str() : source.status().ToString().c_str());
     }
-    std::printf("open %d: Db::Open read-only %.2f s, heap growth %.1f MiB\n", run, open,
-                static_cast<double>(HeapInUse() - before) / (1 << 20));
   }
   return 0;
 }
@@ -152,6 +192,9 @@ int main(int argc, char** argv) {
   int max_open_files = -1;
   app.add_option("--max-open-files", max_open_files,
                  "Options::max_open_files of the stores opened (-1: all, at open)");
+  std::string image_dir = std::filesystem::temp_directory_path().string();
+  app.add_option("--image-dir", image_dir,
+                 "where the catalog image is written and read back (a scratch folder in it)");
   CLI11_PARSE(app, argc, argv);
-  return canopy::bench::Run(dir, runs, max_open_files);
+  return canopy::bench::Run(dir, runs, max_open_files, image_dir);
 }
