@@ -333,12 +333,7 @@ void DbImpl::Poison(Status why) {
   if (poisoned_flag_.load()) return;
   poisoned_ = std::move(why);
   poisoned_flag_.store(true, std::memory_order_release);
-  if (options_.log) {
-    try {
-      options_.log(LogLevel::kError, "canopy: the database stops serving: " + poisoned_.ToString());
-    } catch (...) {
-    }
-  }
+  Log(LogLevel::kError, "canopy: the database stops serving: " + poisoned_.ToString());
   {
     std::lock_guard<std::mutex> g(sync_mu_);
   }

@@ -482,8 +482,9 @@ Status DbImpl::ImageStampNow(query::ImageStamp* stamp) const {
 void DbImpl::WriteCatalogImageAtClose() {
   // Only a database that opened whole, may write, and whose published
   // catalog is the stored state: nothing pending, nothing failed.
-  if (!UsesCatalogImage() || !initialised_ || options_.read_only || options_.follower ||
-      poisoned_flag_.load() || versions_.HasPending()) {
+  if (!UsesCatalogImage() || !initialised_ || options_.read_only || options_.follower) return;
+  if (poisoned_flag_.load() || versions_.HasPending() || image_untrusted_.load()) {
+    if (image_untrusted_.load()) query::RemoveCatalogImage(store_->path());
     return;
   }
   Status s;
@@ -502,9 +503,17 @@ void DbImpl::WriteCatalogImageAtClose() {
     query::RemoveCatalogImage(store_->path());
     s = Status::Internal(e.what());
   }
-  if (!s.ok() && options_.log) {
-    options_.log(LogLevel::kWarn, "canopy: no catalog image written (the next open loads the "
-                                  "catalog from its key spaces): " + s.ToString());
+  if (!s.ok()) {
+    Log(LogLevel::kWarn, "canopy: no catalog image written (the next open loads the catalog "
+                         "from its key spaces): " + s.ToString());
+  }
+}
+
+void DbImpl::Log(LogLevel level, const std::string& message) const {
+  if (!options_.log || level < options_.log_level) return;
+  try {  // nothing the callback throws reaches the caller
+    options_.log(level, message);
+  } catch (...) {
   }
 }
 

@@ -466,6 +466,9 @@ class DbImpl final : public Db {
   // write mutex, before the store closes); a failure is logged, never
   // returned (the next open then loads from the key spaces).
   void WriteCatalogImageAtClose();
+  // Canopy's own message to Options::log, when set and at log_level or
+  // above; whatever the callback throws is swallowed.
+  void Log(LogLevel level, const std::string& message) const;
   // Adds the retention trim (if due) to the batch of revision `rev`.
   void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
   // Records `rev` as the calling thread's last committed revision.
@@ -707,6 +710,9 @@ class DbImpl final : public Db {
   // Init completed (under write_mu_): only then is the catalog one whose
   // image Close may write.
   bool initialised_ = false;
+  // CheckIntegrity found memory differing from the stored state: Close
+  // removes the image instead of writing this catalog into one.
+  mutable std::atomic<bool> image_untrusted_{false};
   // Set once (under write_mu_) when memory no longer matches disk or a sync
   // failed; poisoned_flag_ (release/acquire) tells readers it is set.
   Status poisoned_;

@@ -92,11 +92,8 @@ void DbImpl::StartFollower(std::string scratch) {
     while (!catch_up_cv_.wait_for(l, every, [this] { return stop_catch_up_; })) {
       l.unlock();
       StatusOr<uint64_t> r = CatchUp();
-      if (!r.ok() && !IsClosing(r.status()) && options_.log) {
-        try {
-          options_.log(LogLevel::kWarn, "canopy: follower catch-up: " + r.status().ToString());
-        } catch (...) {
-        }
+      if (!r.ok() && !IsClosing(r.status())) {
+        Log(LogLevel::kWarn, "canopy: follower catch-up: " + r.status().ToString());
       }
       l.lock();
     }

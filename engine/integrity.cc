@@ -1008,7 +1008,13 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     problems.Add("stored state does not load: " + loaded.ToString());
     return Status::Corruption("1 problem found: " + loaded.message());
   }
+  const size_t before_memory = problems.count();
   CompareWithMemory(memory, fresh, problems);
+  if (problems.count() != before_memory) {
+    // Memory drifted from the stored state: Close must not keep it in a
+    // catalog image (the next open then loads the stored state afresh).
+    image_untrusted_.store(true);
+  }
 
   const Checked checked{*store_, at, fresh, problems};
   CANOPY_RETURN_IF_ERROR(CheckAccounts(checked));

@@ -22,6 +22,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "canopy/version.h"
+#include "storage/labels.h"
+
 namespace canopy::query {
 
 namespace {
@@ -29,6 +32,18 @@ namespace {
 static_assert(std::endian::native == std::endian::little,
               "the catalog image is written in the machine's order, little-endian");
 static_assert(sizeof(PermSet) == 8 && std::is_trivially_copyable_v<PermSet>);
+
+// A tripwire for whoever adds a field to a catalog node: the image must
+// write and read it too (WriteAccount / ReadAccounts...), and kLayout must
+// go up. The sizes are those of GCC's libstdc++ on x86-64, where CI builds.
+#if defined(__x86_64__) && defined(__GLIBCXX__)
+static_assert(sizeof(AccountNode) == 208 && sizeof(UserNode) == 72 && sizeof(GroupNode) == 144 &&
+                  sizeof(RoleNode) == 72 && sizeof(GroupGrantNode) == 32 &&
+                  sizeof(MembershipNode) == 24 && sizeof(AccountSettings) == 3 &&
+                  sizeof(KindCounts) == 16 && sizeof(CatalogRest) == 200,
+              "a catalog node changed: write and read the change in the catalog image "
+              "(query/catalog_image.cc), bump kLayout, then update these sizes");
+#endif
 
 // docs/format.md, "The catalog image": bump kLayout whenever what is
 // written changes (a node's field, an order), so older images are ignored.
@@ -42,12 +57,13 @@ std::string PathIn(const std::string& folder, const char* name) {
 }
 
 // What of this build the image's bits depend on besides the layout: the
-// permissions' positions in a PermSet and the built-in roles. An image of
-// another build whose permissions differ is refused, so an upgrade that
-// adds a permission never reads old bits as new ones.
+// library's version, the permissions' positions in a PermSet and the
+// built-in roles. An image of another version, or of a build whose
+// permissions differ, is refused: an upgrade never reads old bits as new
+// permissions, and its first open rebuilds the catalog with its own Load.
 uint64_t CodeFingerprint() {
   static const uint64_t fp = [] {
-    std::string s = "layout " + std::to_string(kLayout) + "\n";
+    std::string s = "layout " + std::to_string(kLayout) + ", canopy " + Version() + "\n";
     for (int p = 0; p < kNumPerms; ++p) s += PermName(static_cast<Perm>(p)) + "\n";
     for (const auto& r : BuiltinRoles()) {
       s += std::to_string(r.id) + " " + r.name + ":";
@@ -450,21 +466,39 @@ bool Consistent(const Catalog& c, std::string* why) {
     *why = "inconsistent: " + what;
     return false;
   };
+  // The tree: every account sits below its parent by label (so there is
+  // no cycle), one level deeper, in its parent's tenant, listed once among
+  // its parent's children, which are in label order; the parentless ones
+  // are exactly the roots.
+  size_t parentless = 0, listed_children = 0;
   for (AccountId r : c.roots) {
     const AccountNode* a = c.account(r);
-    if (a == nullptr || a->parent != kNoId) return fail("root " + std::to_string(r));
+    if (a == nullptr || a->parent != kNoId || a->tenant != r) return fail("root " + std::to_string(r));
   }
   for (const auto& [id, a] : c.accounts) {
-    if (a.id != id || (a.parent != kNoId && c.account(a.parent) == nullptr) ||
-        c.account(a.tenant) == nullptr) {
-      return fail("account " + std::to_string(id));
+    if (a.id != id) return fail("account " + std::to_string(id));
+    if (a.parent == kNoId) {
+      ++parentless;
+      if (a.tenant != id || a.depth != 1) return fail("account " + std::to_string(id));
+    } else {
+      const AccountNode* p = c.account(a.parent);
+      if (p == nullptr || !storage::IsProperAncestorLabel(p->label, a.label) ||
+          a.depth != p->depth + 1 || a.tenant != p->tenant) {
+        return fail("account " + std::to_string(id));
+      }
     }
-    for (AccountId ch : a.children) {
-      const AccountNode* n = c.account(ch);
-      if (n == nullptr || n->parent != id) return fail("children of account " + std::to_string(id));
+    listed_children += a.children.size();
+    for (size_t i = 0; i < a.children.size(); ++i) {
+      const AccountNode* n = c.account(a.children[i]);
+      if (n == nullptr || n->parent != id ||
+          (i > 0 && !(c.account(a.children[i - 1])->label < n->label))) {
+        return fail("children of account " + std::to_string(id));
+      }
     }
-    for (UserId u : a.members) {
-      if (c.user(u) == nullptr) return fail("members of account " + std::to_string(id));
+    for (size_t i = 0; i < a.members.size(); ++i) {
+      if (c.user(a.members[i]) == nullptr || (i > 0 && !(a.members[i - 1] < a.members[i]))) {
+        return fail("members of account " + std::to_string(id));
+      }
     }
     for (GroupId g : a.groups) {
       if (c.group(g) == nullptr) return fail("groups of account " + std::to_string(id));
@@ -473,10 +507,15 @@ bool Consistent(const Catalog& c, std::string* why) {
       if (c.group(g) == nullptr) return fail("groups holding account " + std::to_string(id));
     }
   }
+  if (parentless != c.roots.size() || listed_children != c.accounts.size() - parentless) {
+    return fail("the roots or the children lists leave out accounts");
+  }
   for (const auto& [id, u] : c.users) {
     if (u.id != id || c.account(u.home) == nullptr) return fail("user " + std::to_string(id));
-    for (const auto& m : u.memberships) {
-      if (c.account(m.account) == nullptr || c.role(m.role) == nullptr) {
+    for (size_t i = 0; i < u.memberships.size(); ++i) {
+      const MembershipNode& m = u.memberships[i];
+      if (c.account(m.account) == nullptr || c.role(m.role) == nullptr ||
+          (i > 0 && !(u.memberships[i - 1].account < m.account))) {
         return fail("memberships of user " + std::to_string(id));
       }
     }
@@ -490,7 +529,12 @@ bool Consistent(const Catalog& c, std::string* why) {
     }
   }
   for (const auto& [id, g] : c.groups) {
-    if (g.id != id || c.account(g.owner) == nullptr) return fail("group " + std::to_string(id));
+    const bool held = g.kind == GroupKind::kUser || g.kind == GroupKind::kAccount;
+    if (g.id != id || c.account(g.owner) == nullptr ||
+        (held && g.members.size() != g.size) || (!held && !g.members.empty()) ||
+        !std::is_sorted(g.members.begin(), g.members.end())) {
+      return fail("group " + std::to_string(id));
+    }
     for (const auto* grants : {&g.grants, &g.granted_to}) {
       for (const auto& x : *grants) {
         if (c.group(x.user_group) == nullptr || c.role(x.role) == nullptr ||
@@ -617,7 +661,10 @@ bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalo
     return false;
   }
   In in(base + kHeaderBytes, base + users_at);
-  (void)ReadStamp(in);  // checked above, on the same bytes
+  if (!(ReadStamp(in) == stamp)) {  // as read above, unless the file changed since
+    *why = "written for another state";
+    return false;
+  }
   Catalog c;
   // Users on a thread of their own, the rest on this one. Only running out
   // of memory is thrown (from either); anything else refuses the image.

@@ -16,7 +16,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
+#include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -305,11 +308,12 @@ TEST_F(CatalogImageTest, AnyDamagedByteOrShortFileIsRefused) {
 }
 
 // Damage the checksum does not see (it is made right again): every byte
-// changed in turn, in three ways; the reader never reads out of bounds
-// (the sanitizer builds run this too), and what it accepts has the same
-// nodes (only a value inside one changed), while a changed length, count
-// or reference is refused.
-TEST_F(CatalogImageTest, DamageBehindAGoodChecksumIsRefusedOrHarmless) {
+// changed in turn, in three ways. The reader never reads out of bounds
+// (the sanitizer builds run this too); a changed length, count, id or
+// label is refused, and what it accepts has the same nodes (a value inside
+// one changed: a name, a counter, a role or permission bit, which only the
+// checksum can catch, as it does above).
+TEST_F(CatalogImageTest, DamageBehindAGoodChecksumIsRefusedOrKeepsTheNodes) {
   ASSERT_OK(db_->Close());
   const query::Catalog loaded = LoadFromKeySpaces();
   const std::string folder = dir_.Sub("images");
@@ -396,6 +400,9 @@ TEST_F(CatalogImageTest, ADamagedImageIsReplacedAndAnsweredFromTheKeySpaces) {
 // An image of the right state whose ids disagree with the stored
 // sequences, or whose references do not resolve, is not used.
 TEST_F(CatalogImageTest, AnImageThatDisagreesWithTheStoreIsNotUsed) {
+  std::map<std::string, AccountId> ids;
+  for (const char* key : {"acme-a", "acme-a1"}) ids[key] = db_->FindAccount(key).value().id;
+  auto db_id = [&](const std::string& key) { return ids.at(key); };
   ASSERT_OK(db_->Close());
   const std::string db_dir = dir_.Sub("db");
   const query::ImageStamp stamp = StampOf(ReadFile(Image(db_dir)));
@@ -416,6 +423,27 @@ TEST_F(CatalogImageTest, AnImageThatDisagreesWithTheStoreIsNotUsed) {
   EXPECT_EQ(Source(*db_).rfind("key spaces (inconsistent: children of account", 0), 0u)
       << Source(*db_);
   EXPECT_TRUE(Problems(db_.get()).empty());
+  ASSERT_OK(db_->Close());
+
+  // A tree that is not one: an account under its own child (a cycle), and
+  // a child whose label is not below its parent's.
+  for (int way = 0; way < 2; ++way) {
+    c = LoadFromKeySpaces();
+    query::AccountNode* a = c.accounts.find(db_id("acme-a"));
+    query::AccountNode* a1 = c.accounts.find(db_id("acme-a1"));
+    ASSERT_TRUE(a != nullptr && a1 != nullptr);
+    if (way == 0) {
+      a->parent = a1->id;
+    } else {
+      a1->label = "\x7f";
+    }
+    ASSERT_OK(query::WriteCatalogImage(c, StampOf(ReadFile(Image(db_dir))), db_dir));
+    db_ = OpenDb(db_dir);
+    EXPECT_EQ(Source(*db_).rfind("key spaces (inconsistent: ", 0), 0u)
+        << way << ": " << Source(*db_);
+    EXPECT_TRUE(Problems(db_.get()).empty());
+    ASSERT_OK(db_->Close());
+  }
 }
 
 // An import large enough to be ingested as table files (which may take no
@@ -437,6 +465,12 @@ TEST_F(CatalogImageTest, AnIngestedImportMakesTheOldImageStale) {
   ImportReport rep;
   ASSERT_OK(db_->Import(Actor::System(), file, ImportOptions(), &rep));
   ASSERT_OK(db_->Close());
+  // The revision moved, whatever RocksDB's sequence did.
+  const query::ImageStamp old_stamp = StampOf(before);
+  const query::ImageStamp new_stamp = StampOf(ReadFile(Image(db_dir)));
+  EXPECT_EQ(new_stamp.revision, old_stamp.revision + 1);
+  std::cout << "an import of " << rep.entities << " devices moved the sequence by "
+            << new_stamp.sequence - old_stamp.sequence << "\n";
   WriteFile(Image(db_dir), before);
   db_ = OpenDb(db_dir);
   EXPECT_EQ(Source(*db_), "key spaces (written for another state)");
@@ -444,8 +478,9 @@ TEST_F(CatalogImageTest, AnIngestedImportMakesTheOldImageStale) {
   EXPECT_TRUE(Problems(db_.get()).empty());
 }
 
-// A database whose open fails leaves no image behind (its catalog was
-// never whole), and a later good open loads from the key spaces.
+// A database whose open fails leaves no image behind: its catalog was
+// never whole (before the fix, Close wrote the empty one under the real
+// stamp).
 TEST_F(CatalogImageTest, AFailedOpenWritesNoImage) {
   ASSERT_OK(db_->Close());
   const std::string db_dir = dir_.Sub("db");
@@ -463,6 +498,43 @@ TEST_F(CatalogImageTest, AFailedOpenWritesNoImage) {
   Status s = Db::Open(Options(), db_dir, &db);
   EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
   EXPECT_FALSE(fs::exists(Image(db_dir)));
+}
+
+// An image that cannot be written costs nothing but the image: Close
+// succeeds, the old image is gone, the log says why at warn level (and
+// nothing at error level), and a callback that throws changes nothing.
+TEST_F(CatalogImageTest, AnImageThatCannotBeWrittenIsLoggedAndCloseSucceeds) {
+  ASSERT_OK(db_->Close());
+  const std::string db_dir = dir_.Sub("db");
+  ASSERT_TRUE(fs::exists(Image(db_dir)));
+  for (LogLevel level : {LogLevel::kWarn, LogLevel::kError}) {
+    std::vector<std::string> warnings;
+    Options o;
+    o.log_level = level;
+    o.log = [&](LogLevel l, std::string_view message) {
+      if (l == LogLevel::kWarn && message.find("catalog image") != std::string_view::npos) {
+        warnings.emplace_back(message);
+        throw std::runtime_error("a callback that throws");
+      }
+    };
+    db_ = OpenDb(db_dir, o);
+    MakeAccount(db_.get(), level == LogLevel::kWarn ? "w1" : "w2");
+    fs::create_directory(Image(db_dir) + ".tmp");  // where the image is written: not a file
+    ASSERT_OK(db_->Close());
+    db_.reset();
+    EXPECT_FALSE(fs::exists(Image(db_dir)));
+    if (level == LogLevel::kWarn) {
+      ASSERT_EQ(warnings.size(), 1u);
+      EXPECT_NE(warnings[0].find("cannot write the catalog image"), std::string::npos)
+          << warnings[0];
+    } else {
+      EXPECT_TRUE(warnings.empty());
+    }
+    fs::remove(Image(db_dir) + ".tmp");
+  }
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_), "key spaces (no image)");
+  EXPECT_TRUE(Problems(db_.get()).empty());
 }
 
 TEST_F(CatalogImageTest, TheOptionTurnsItOffAndReadersNeverWriteOne) {
