@@ -399,12 +399,24 @@ void SettleGroups() {
   (void)store()->db()->CompactRange(o, store()->cf(storage::kGroups), nullptr, nullptr);
 }
 
+// The 100k members an add benchmark adds, in ascending id order. Adjacent:
+// the first 100k members of the 100 groups, consecutive ids. Scattered:
+// every 10th member of every group, ids 10 apart, as a hand-picked set
+// of devices would be.
+std::vector<uint64_t> AddPool(bool scattered) {
+  std::vector<uint64_t> pool;
+  for (const auto& m : group_members) {
+    for (size_t i = 0; i < m.size(); i += scattered ? 10 : 1) pool.push_back(m[i]);
+  }
+  std::sort(pool.begin(), pool.end());
+  pool.resize(std::min<size_t>(pool.size(), 100000));
+  return pool;
+}
+
 void EngineAdd(benchmark::State& state) {
   const Actor sys = Actor::System();
   auto t = db->FindAccount("t");
-  std::vector<uint64_t> pool;
-  for (const auto& m : group_members) pool.insert(pool.end(), m.begin(), m.end());
-  pool.resize(std::min<size_t>(pool.size(), 100000));
+  const std::vector<uint64_t> pool = AddPool(state.range(0) != 0);
   for (auto _ : state) {
     state.PauseTiming();
     auto id = db->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "big", t->id});
@@ -425,9 +437,7 @@ void EngineAdd(benchmark::State& state) {
 // The keys AddGroupMembers writes for the same 100k members (member key
 // with its record, link key), in batches of 10k, straight into RocksDB.
 void RawAdd(benchmark::State& state) {
-  std::vector<uint64_t> pool;
-  for (const auto& m : group_members) pool.insert(pool.end(), m.begin(), m.end());
-  pool.resize(std::min<size_t>(pool.size(), 100000));
+  const std::vector<uint64_t> pool = AddPool(state.range(0) != 0);
   const uint64_t gid = 1ull << 40;  // no group has this id
   const std::string value = storage::EncodeGroupMember(
       storage::GroupMemberRecord{gid, 0, GroupKind::kDevice, 1});
@@ -496,10 +506,13 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("group_check/engine", EngineCheck)->UseRealTime();
   benchmark::RegisterBenchmark("group_check/raw", RawCheck)->UseRealTime();
   benchmark::RegisterBenchmark("group_check/engine_tree", TreeCheck)->UseRealTime();
-  benchmark::RegisterBenchmark("group_add/engine", EngineAdd)
-      ->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("group_add/raw", RawAdd)
-      ->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  for (int scattered = 0; scattered < 2; ++scattered) {
+    const std::string k = scattered != 0 ? "scattered" : "adjacent";
+    benchmark::RegisterBenchmark(("group_add/engine/" + k).c_str(), EngineAdd)
+        ->Arg(scattered)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("group_add/raw/" + k).c_str(), RawAdd)
+        ->Arg(scattered)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  }
   int n = static_cast<int>(rest.size());
   benchmark::Initialize(&n, rest.data());
   benchmark::RunSpecifiedBenchmarks();

@@ -141,9 +141,10 @@ Status DbImpl::LinksOf(storage::MemberClass c, GroupId id,
       storage::PrefixSuccessor(storage::MemberGroupsPrefix(c, sorted_members.back())));
   (*it)->SeekToFirst();
   const size_t at = prefix.size() - 8;
+  storage::ForwardProbe probe(it->it());
   for (size_t i = 0; i < sorted_members.size(); ++i) {
     storage::EncodeFixed64BE(prefix.data() + at, sorted_members[i]);
-    storage::SeekForward(it->it(), prefix);
+    probe.To(prefix);
     MemberLinks& l = (*out)[i];
     for (; (*it)->Valid() && (*it)->key().starts_with(prefix); (*it)->Next()) {
       rocksdb::Slice k = (*it)->key();
@@ -609,9 +610,10 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
                                       storage::IndexRangeLimit(k, o->label, false));
         (*it)->SeekToFirst();
         std::string key = storage::IndexKey(k, o->label, 0);
+        storage::ForwardProbe probe(it->it());
         for (size_t j = 0; j < ids.size(); ++j) {
           storage::EncodeFixed64BE(key.data() + key.size() - 8, ids[j]);
-          storage::SeekForward(it->it(), key);
+          probe.To(key);
           indexed[j] = (*it)->Valid() && (*it)->key() == rocksdb::Slice(key);
         }
         CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "scan visibility index"));

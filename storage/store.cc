@@ -33,6 +33,27 @@ namespace canopy::storage {
 
 namespace {
 
+// The groups key space's memtable insert hints. A batch of members is
+// written in key order, as pairs: 'm' group member, then 'r' class member
+// group. The memtable keeps one insert position per hint prefix, so that
+// each key goes in next to the previous key of its prefix instead of
+// searching the whole skip list. The prefix is one group's member keys
+// ('m' and the group: 9 bytes), or one class's member links ('r' and the
+// class: 2 bytes; a prefix of 9 bytes would change every few members and
+// cost a fresh position each). Memory only: nothing on disk depends on it.
+class GroupsInsertHint final : public rocksdb::SliceTransform {
+ public:
+  static constexpr const char* kClassName() { return "canopy.GroupsInsertHint"; }
+  const char* Name() const override { return kClassName(); }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key[0] == kGroupMemberPrefix ? 9 : 2);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return (key.size() >= 9 && key[0] == kGroupMemberPrefix) ||
+           (key.size() >= 2 && key[0] == kMemberGroupPrefix);
+  }
+};
+
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -88,11 +109,7 @@ rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb:
   }
   if (which == kCounters) o.merge_operator = NewCounterMergeOperator();
   if (which == kGroups) {
-    // A batch of members is written in key order ('m' group, member...;
-    // 'r' class, member...): the memtable keeps an insert hint per 9-byte
-    // prefix, so such keys go in next to the previous one instead of each
-    // searching the skip list (memory only; nothing on disk changes).
-    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(9));
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<GroupsInsertHint>();
   }
   return o;
 }
@@ -595,13 +612,19 @@ void Store::MultiGet(int which, const std::vector<rocksdb::Slice>& keys,
                 sorted);
 }
 
-void SeekForward(rocksdb::Iterator* it, std::string_view target, int steps) {
+void ForwardProbe::To(std::string_view target) {
   const rocksdb::Slice t(target.data(), target.size());
-  for (int i = 0; i < steps; ++i) {
-    if (!it->Valid() || it->key().compare(t) >= 0) return;
-    it->Next();
+  for (int i = 0; i < steps_; ++i) {
+    if (!it_->Valid() || it_->key().compare(t) >= 0) {
+      steps_ = std::min(steps_ * 2, 64);
+      return;
+    }
+    it_->Next();
   }
-  if (it->Valid() && it->key().compare(t) < 0) it->Seek(t);
+  if (it_->Valid() && it_->key().compare(t) < 0) {
+    it_->Seek(t);
+    steps_ = std::max(steps_ / 2, 4);
+  }
 }
 
 Status Store::Exists(int which, std::string_view key, bool* exists,

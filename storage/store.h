@@ -146,11 +146,22 @@ class Store {
   FormatRecord format_;
 };
 
-// Moves `it` forward to the first key at or after `target` (or past the
-// end): up to `steps` Next() calls when the target is near, then one Seek.
-// For probing ascending keys (a sorted batch) with one iterator: dense
-// keys cost a step each instead of a seek. Never moves backward.
-void SeekForward(rocksdb::Iterator* it, std::string_view target, int steps = 8);
+// Probes ascending keys (a sorted batch) with one iterator: To(target)
+// moves it forward to the first key at or after `target` (or past the
+// end), never backward. A near target costs a few Next() calls instead of
+// a Seek (several times dearer); a far one costs one Seek after the
+// steps. The number of steps adapts to the keys: it halves (down to 4)
+// after each target the steps did not reach and doubles (up to 64) after
+// each they did, so sparse keys do not pay many wasted steps per seek.
+class ForwardProbe {
+ public:
+  explicit ForwardProbe(rocksdb::Iterator* it) : it_(it) {}
+  void To(std::string_view target);
+
+ private:
+  rocksdb::Iterator* it_;
+  int steps_ = 32;
+};
 
 class Store::BoundedIterator {
  public:

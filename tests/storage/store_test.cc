@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,11 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "canopy/version.h"
@@ -343,6 +346,76 @@ TEST(Store, SigkillDuringCreationNeverBricksTheFolder) {
   }
   // Not an assertion on timing: a note of what the run exercised.
   std::cout << "[          ] " << killed_mid_way << " of 40 kills hit a creation under way\n";
+}
+
+// ForwardProbe lands where a seek would, whatever the spacing of the
+// targets (dense, sparse, switching between them, absent keys, past the
+// end), and never moves backward. The keys go through the groups key
+// space's memtable insert hints ('m' and 'r' keys in and out of order,
+// other kinds beside them) and, after a flush, through a table file.
+TEST(Store, ForwardProbeLandsWhereASeekWould) {
+  TempDir dir;
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  std::mt19937_64 rng(7);
+  std::set<std::string> keys;
+  rocksdb::WriteBatch batch;
+  auto put = [&](std::string k) {
+    ASSERT_TRUE(batch.Put(s->cf(kGroups), k, "v").ok());
+    keys.insert(std::move(k));
+  };
+  // Dense ids, then ids 10 and 1000 apart, in two orders.
+  std::vector<uint64_t> ids;
+  for (uint64_t i = 1; i <= 3000; ++i) ids.push_back(i);
+  for (uint64_t i = 0; i < 3000; ++i) ids.push_back(10000 + 10 * i);
+  for (uint64_t i = 0; i < 300; ++i) ids.push_back(100000 + 1000 * i);
+  std::vector<uint64_t> shuffled = ids;
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  for (uint64_t id : ids) put(GroupMemberKey(7, id));
+  for (uint64_t id : shuffled) put(MemberGroupKey(kMemberEntity, id, 7));
+  for (uint64_t id : shuffled) put(GroupMemberKey(3, id));
+  put(GroupKey(7));
+  put(GroupGrantKey(1, 2, 3));
+  ASSERT_TRUE(s->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  for (int pass = 0; pass < 2; ++pass) {
+    // Everything written is there, in order.
+    {
+      std::unique_ptr<rocksdb::Iterator> it(
+          s->db()->NewIterator(rocksdb::ReadOptions(), s->cf(kGroups)));
+      std::vector<std::string> read;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) read.push_back(it->key().ToString());
+      ASSERT_TRUE(it->status().ok());
+      EXPECT_EQ(read, std::vector<std::string>(keys.begin(), keys.end()));
+    }
+    // Ascending targets: present, absent, near and far apart.
+    std::vector<std::string> targets;
+    const uint64_t gaps[] = {1, 2, 5, 15, 150, 600, 4000};  // runs of one gap, then another
+    for (uint64_t t = 0, gap = 1; t < 400000; t += 1 + rng() % gap) {
+      if (rng() % 16 == 0) gap = gaps[rng() % 7];
+      targets.push_back(MemberGroupsPrefix(kMemberEntity, t));
+    }
+    targets.push_back(MemberGroupsPrefix(kMemberEntity, ~0ull));
+    std::unique_ptr<rocksdb::Iterator> it(
+        s->db()->NewIterator(rocksdb::ReadOptions(), s->cf(kGroups)));
+    it->Seek(MemberGroupsPrefix(kMemberEntity, 0));
+    ForwardProbe probe(it.get());
+    std::string last;
+    for (const std::string& t : targets) {
+      probe.To(t);
+      auto want = keys.lower_bound(t);
+      if (want == keys.end()) {
+        ASSERT_FALSE(it->Valid()) << "past the end";
+        continue;
+      }
+      ASSERT_TRUE(it->Valid());
+      ASSERT_EQ(it->key().ToString(), *want);
+      ASSERT_GE(it->key().ToString(), last) << "moved backward";
+      last = it->key().ToString();
+    }
+    ASSERT_TRUE(it->status().ok());
+    ASSERT_TRUE(s->db()->Flush(rocksdb::FlushOptions(), s->cf(kGroups)).ok());
+  }
+  ASSERT_TRUE(s->Close().ok());
 }
 
 }  // namespace
