@@ -243,6 +243,28 @@ void CApi() {
 // JSON Lines: an export of a database built through the API (the whole
 // file, and each line alone), and lines that build on the fuzzer's seeded
 // database (accounts acme, acme-a, globex; role auditor; two users).
+// The catalog image a closing database leaves (query/catalog_image.h), as
+// the catalog_image target reads it: a mode byte (1: recompute the
+// checksum, 2: this build's fingerprint), then the file.
+void CatalogImage(const std::string& folder, const std::string& name) {
+  std::ifstream f(folder + "/CANOPY-CATALOG", std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  if (ss.str().empty()) {
+    std::fprintf(stderr, "make_corpus: no catalog image in %s\n", folder.c_str());
+    std::exit(1);
+  }
+  Put("catalog_image", name, "\x03" + ss.str());
+}
+
+void EmptyCatalogImage(const std::string& scratch) {
+  std::unique_ptr<canopy::Db> db;
+  canopy::Options o;
+  o.sync = false;
+  if (!canopy::Db::Open(o, scratch + "/empty", &db).ok() || !db->Close().ok()) std::exit(1);
+  CatalogImage(scratch + "/empty", "empty");
+}
+
 void JsonLines(const std::string& scratch) {
   const std::string text =
       R"({"type":"account","key":"initech","name":"Initech","attributes":{"tier":"gold"},"settings":{"sub_account_management":true,"sub_account_access":"default_on"}}
@@ -276,6 +298,7 @@ void JsonLines(const std::string& scratch) {
   must(db->Import(canopy::Actor::System(), in, canopy::ImportOptions(), nullptr), "import");
   must(db->Export(out, nullptr, nullptr), "export");
   if (!db->Close().ok()) std::exit(1);
+  CatalogImage(scratch + "/db", "import");
   std::ifstream ex(out, std::ios::binary);
   std::stringstream ss;
   ss << ex.rdbuf();
@@ -321,6 +344,7 @@ int main(int argc, char** argv) {
   Cursors();
   CApi();
   JsonLines(scratch.string());
+  EmptyCatalogImage(scratch.string());
   fs::remove_all(scratch);
   return 0;
 }
