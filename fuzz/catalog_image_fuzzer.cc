@@ -21,6 +21,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -135,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool ok = ReadCatalogImage(f.read, stamp, &c, &why);
   if (!ok) {
     FUZZ_CHECK(!why.empty(), "a refusal without a reason");
-    FUZZ_CHECK(Count(c, 0) == 0 && Count(c, 1) == 0, "a refused image left nodes: " + why);
+    for (int w = 0; w < 4; ++w) FUZZ_CHECK(Count(c, w) == 0, "a refused image left nodes: " + why);
     return 0;
   }
   FUZZ_CHECK(!other_state, "accepted for another state");

@@ -469,11 +469,15 @@ bool Consistent(const Catalog& c, std::string* why) {
   // The tree: every account sits below its parent by label (so there is
   // no cycle), one level deeper, in its parent's tenant, listed once among
   // its parent's children, which are in label order; the parentless ones
-  // are exactly the roots.
+  // are exactly the roots, each once, in label order.
   size_t parentless = 0, listed_children = 0;
-  for (AccountId r : c.roots) {
+  for (size_t i = 0; i < c.roots.size(); ++i) {
+    const AccountId r = c.roots[i];
     const AccountNode* a = c.account(r);
-    if (a == nullptr || a->parent != kNoId || a->tenant != r) return fail("root " + std::to_string(r));
+    if (a == nullptr || a->parent != kNoId || a->tenant != r ||
+        (i > 0 && !(c.account(c.roots[i - 1])->label < a->label))) {
+      return fail("root " + std::to_string(r));
+    }
   }
   for (const auto& [id, a] : c.accounts) {
     if (a.id != id) return fail("account " + std::to_string(id));

@@ -425,6 +425,17 @@ TEST_F(CatalogImageTest, AnImageThatDisagreesWithTheStoreIsNotUsed) {
   EXPECT_TRUE(Problems(db_.get()).empty());
   ASSERT_OK(db_->Close());
 
+  // The roots naming one root twice and leaving the other out: as many
+  // roots as parentless accounts, but not the same ones.
+  c = LoadFromKeySpaces();
+  ASSERT_EQ(c.roots.size(), 2u);
+  c.roots[1] = c.roots[0];
+  ASSERT_OK(query::WriteCatalogImage(c, StampOf(ReadFile(Image(db_dir))), db_dir));
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_).rfind("key spaces (inconsistent: root ", 0), 0u) << Source(*db_);
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  ASSERT_OK(db_->Close());
+
   // A tree that is not one: an account under its own child (a cycle), and
   // a child whose label is not below its parent's.
   for (int way = 0; way < 2; ++way) {

@@ -14,6 +14,9 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
+
+#include <sys/resource.h>
 
 #include "tests/test_util.h"
 
@@ -97,6 +100,60 @@ TEST(ExternalSort, PiecesAndRunsMergeInKeyOrderKeepingTheOrderAdded) {
   const auto want = Expected(added);
   auto cursor = sorter.Read("", "");
   EXPECT_EQ(All(*cursor), want);
+}
+
+// A merge of many more runs than the process may open files, on four
+// threads at once: each run's file is open only while its buffer is
+// filled. (Held open, 300 runs on four threads need 1,200 descriptors.)
+TEST(ExternalSort, MergesMoreRunsThanTheProcessMayOpenFiles) {
+  TempDir dir;
+  int runs = 0;
+  ExternalSorter sorter(RunsIn(dir, &runs));
+  std::mt19937_64 rng(11);
+  std::vector<KvBuffer> added;
+  for (int p = 0; p < 300; ++p) {
+    KvBuffer kv = Piece(rng, p, 40, 2000);
+    added.push_back(kv);
+    sorter.Add(std::move(kv));
+    ASSERT_OK(sorter.Spill());
+  }
+  ASSERT_EQ(sorter.runs(), 300u);
+  const auto want = Expected(added);
+  const std::vector<std::string> cuts = sorter.Splitters(4);
+  ASSERT_EQ(cuts.size(), 3u);
+
+  size_t open_now = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++open_now;
+  }
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = std::min<rlim_t>(old.rlim_cur, open_now + 64);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<std::vector<std::pair<std::string, std::string>>> got(5);
+  std::vector<Status> status(5);
+  {
+    std::vector<std::thread> readers;
+    for (size_t part = 0; part < 4; ++part) {
+      readers.emplace_back([&, part] {
+        auto cursor = sorter.Read(part == 0 ? "" : cuts[part - 1], part == 3 ? "" : cuts[part]);
+        for (; cursor->Valid(); cursor->Next()) got[part].emplace_back(cursor->key(), cursor->value());
+        status[part] = cursor->status();
+      });
+    }
+    for (auto& t : readers) t.join();
+    auto whole = sorter.Read("", "");
+    for (; whole->Valid(); whole->Next()) got[4].emplace_back(whole->key(), whole->value());
+    status[4] = whole->status();
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  for (const Status& st : status) EXPECT_OK(st);
+  EXPECT_EQ(got[4], want);
+  std::vector<std::pair<std::string, std::string>> joined;
+  for (size_t part = 0; part < 4; ++part) joined.insert(joined.end(), got[part].begin(), got[part].end());
+  EXPECT_EQ(joined, want);
 }
 
 TEST(ExternalSort, RangesAndSplittersCoverEveryPairOnce) {
