@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "canopy/db.h"
+#include "query/catalog_image.h"
 #include "query/cursor.h"
 #include "storage/changes.h"
 #include "storage/coding.h"
@@ -240,14 +241,11 @@ void CApi() {
   put("attributes", 12, 0, {"a", "1", "b", "2", "a", "3"});
 }
 
-// JSON Lines: an export of a database built through the API (the whole
-// file, and each line alone), and lines that build on the fuzzer's seeded
-// database (accounts acme, acme-a, globex; role auditor; two users).
 // The catalog image a closing database leaves (query/catalog_image.h), as
 // the catalog_image target reads it: a mode byte (1: recompute the
 // checksum, 2: this build's fingerprint), then the file.
 void CatalogImage(const std::string& folder, const std::string& name) {
-  std::ifstream f(folder + "/CANOPY-CATALOG", std::ios::binary);
+  std::ifstream f(folder + "/" + canopy::query::kCatalogImageFile, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   if (ss.str().empty()) {
@@ -265,6 +263,9 @@ void EmptyCatalogImage(const std::string& scratch) {
   CatalogImage(scratch + "/empty", "empty");
 }
 
+// JSON Lines: an export of a database built through the API (the whole
+// file, and each line alone), and lines that build on the fuzzer's seeded
+// database (accounts acme, acme-a, globex; role auditor; two users).
 void JsonLines(const std::string& scratch) {
   const std::string text =
       R"({"type":"account","key":"initech","name":"Initech","attributes":{"tier":"gold"},"settings":{"sub_account_management":true,"sub_account_access":"default_on"}}
