@@ -679,29 +679,38 @@ struct Batch {
 
 // KvBuffers handed back once written (the entity records' after their SST
 // file), for the next batches to fill: their memory is used again instead
-// of being returned and faulted in afresh.
+// of being returned and faulted in afresh. It keeps up to `keep_bytes` of
+// capacity: what the files in flight and the group being gathered hold, so
+// that in a steady import every records buffer comes from here.
 class BufferPool {
  public:
+  explicit BufferPool(size_t keep_bytes) : keep_bytes_(keep_bytes) {}
+
   KvBuffer Get() {
     std::lock_guard<std::mutex> l(mu_);
     if (free_.empty()) return KvBuffer();
     KvBuffer kv = std::move(free_.back());
     free_.pop_back();
+    kept_ -= kv.capacity();
     return kv;
   }
   void Clear() {
     std::lock_guard<std::mutex> l(mu_);
     free_.clear();
+    kept_ = 0;
   }
   void Put(KvBuffer kv) {
     kv.Clear();
     std::lock_guard<std::mutex> l(mu_);
-    if (free_.size() < kKeep) free_.push_back(std::move(kv));
+    if (kept_ + kv.capacity() > keep_bytes_) return;
+    kept_ += kv.capacity();
+    free_.push_back(std::move(kv));
   }
 
  private:
-  static constexpr size_t kKeep = 8;
+  const size_t keep_bytes_;
   std::mutex mu_;
+  size_t kept_ = 0;  // capacity of free_
   std::vector<KvBuffer> free_;
 };
 
@@ -806,7 +815,10 @@ class EntityEncoder final : public storage::KvSink {
       unit_bytes += in.f.unit.size();
       text_bytes += in.f.key.size() + in.f.name.size() + in.f.type.size();
     }
-    b.records.Reserve(n, b.arena.size() + n * 96);
+    // A record takes about what the previous batches' records took per
+    // entity: reserving less would grow the buffer midway (a copy, and
+    // fresh pages faulted in twice).
+    b.records.Reserve(n, std::max(b.arena.size() + n * 96, n * record_bytes_ + n / 16));
     b.keys.Reserve(n, key_bytes + n * 25);
     b.units.Reserve(n, unit_bytes + n * 16);
     b.visibility.Reserve(n, text_bytes + n * 48);
@@ -840,6 +852,7 @@ class EntityEncoder final : public storage::KvSink {
       tag_ = std::string_view(tag, 8);
       storage::WriteEntity(*this, nullptr, {}, &e_, *in.label);
     }
+    if (n > 0) record_bytes_ = std::max(record_bytes_, b.records.bytes() / n + 1);
     b.keys.Sort();
     b.units.Sort();
     b.visibility.Sort();
@@ -875,6 +888,7 @@ class EntityEncoder final : public storage::KvSink {
 
  private:
   Batch* b_ = nullptr;
+  size_t record_bytes_ = 0;  // the largest bytes per entity of a batch's records so far
   canopy::Entity e_;
   std::vector<Attributes::node_type> spare_;
   std::string_view tag_;
@@ -2512,7 +2526,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     // Two workers, or as many as there are cores up to four: the calling
     // thread reads and sequences, which is light.
     TaskPool pool(std::clamp(std::thread::hardware_concurrency(), 2u, 4u));
-    BufferPool buffers;
+    BufferPool buffers((limits.entity_files_in_flight + 1) * limits.entity_file_bytes);
     ImportOutput out(*store_, &scratch, &pool, &sync, &buffers, limits);
     auto importer = std::make_unique<Importer>(cat(), *store_, rep, &out);
     Importer& im = *importer;

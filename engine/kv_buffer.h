@@ -85,6 +85,8 @@ class KvBuffer {
   }
   // The memory the pairs take (bytes and index entries).
   size_t memory() const { return data_.size() + entries_.size() * sizeof(Entry); }
+  // The memory it holds, used or not.
+  size_t capacity() const { return data_.capacity() + entries_.capacity() * sizeof(Entry); }
 
   // The first 16 bytes of key i, big-endian and zero padded (word 0 or 1):
   // comparing them orders most keys without touching their bytes.
