@@ -8,11 +8,14 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
 
 #include "canopy/db.h"
@@ -355,16 +358,30 @@ TEST_F(ChangeLogTest, AFollowerSeesEveryRevisionOnceWhileWritersCommit) {
 TEST_F(ChangeLogTest, CloseWakesAWaiter) {
   MakeAccount(db_.get(), "t");
   std::atomic<bool> started{false}, returned{false};
+  std::atomic<pid_t> tid{0};
   const uint64_t at = db_->Revision();
   std::thread waiter([&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
     started = true;
     auto r = db_->WaitForChanges(at, 60000);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     returned = true;
   });
-  // (A waiter that came only after Close began would be refused.)
+  // A waiter that came only after Close began would be refused: Close
+  // once the waiter sleeps (its thread's state in /proc is S), however
+  // slowly a loaded machine gets it there.
   while (!started.load()) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool asleep = false;
+  std::string state;
+  while (!asleep && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream stat("/proc/self/task/" + std::to_string(tid.load()) + "/stat");
+    std::getline(stat, state);
+    const size_t paren = state.rfind(')');
+    asleep = paren != std::string::npos && paren + 2 < state.size() && state[paren + 2] == 'S';
+    if (!asleep) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(asleep) << "the waiter never slept: " << state;
   ASSERT_OK(db_->Close());  // returns once the waiter has been woken and left
   waiter.join();
   EXPECT_TRUE(returned.load());

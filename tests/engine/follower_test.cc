@@ -534,7 +534,8 @@ TEST(Follower, ARefusedCloseLeavesItFollowing) {
     const std::string key = "after-refusal-" + std::to_string(i);
     MakeDevice(f.writer.get(), key, f.acme);
     bool seen = false;
-    for (int wait = 0; wait < 2000 && !seen; ++wait) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!seen && std::chrono::steady_clock::now() < deadline) {
       seen = follower->FindEntity(EntityKind::kDevice, key).ok();
       if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -226,6 +227,18 @@ class ConcurrencyTest : public ::testing::Test {
     }
   }
 
+  // Lets the threads run at least kRunFor, and on a slow machine
+  // (sanitizers, a loaded CI runner) on until `enough` says every kind of
+  // work has run often enough to mean something; a minute without that is
+  // a stall, which the caller's checks then report.
+  static void RunAtLeast(const std::function<bool()>& enough) {
+    const auto started = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(kRunFor);
+    while (!enough() && std::chrono::steady_clock::now() - started < std::chrono::seconds(60)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
   void Run(int readers, bool snapshot) {
     std::atomic<bool> stop{false};
     // Sized up front (GCC 12 at -O3 warns, wrongly, of an out-of-bounds
@@ -237,7 +250,9 @@ class ConcurrencyTest : public ::testing::Test {
     for (int i = 0; i < readers; ++i) {
       threads[3 + static_cast<size_t>(i)] = std::thread([&, i] { Reader(100 + i, snapshot, stop); });
     }
-    std::this_thread::sleep_for(kRunFor);
+    RunAtLeast([&] {
+      return writes_.load() > 20 && listings_done_.load() > static_cast<uint64_t>(readers);
+    });
     stop = true;
     for (auto& t : threads) t.join();
     problems_.Expect();
@@ -533,7 +548,7 @@ TEST_F(ConcurrencyTest, ManyReadersOneWriter) {
       }
     });
   }
-  std::this_thread::sleep_for(kRunFor);
+  RunAtLeast([&] { return writes_.load() > 20 && reads.load() > 100; });
   stop = true;
   for (auto& t : threads) t.join();
   problems_.Expect();
@@ -762,20 +777,13 @@ TEST_F(ConcurrencyTest, EverythingAtOnceThenClose) {
       follower_reads++;
     }
   });
-  // At least kRunFor, and on a slow machine (sanitizers, a loaded CI
-  // runner) on until every kind of work has run often enough to mean
-  // something; a minute without that is a stall, and fails below.
   auto enough = [&] {
     return writes_.load() > 20 && group_writes_.load() > 5 && own_reads.load() > 5 &&
            imports.load() > 0 && exports.load() > 0 && checks.load() > 1 &&
            snapshots.load() > 1 && other_reads.load() > 10 && follower_reads.load() > 5 &&
            listings_done_.load() > 3 && follower->Revision() > follower_opened_at;
   };
-  const auto started = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(kRunFor);
-  while (!enough() && std::chrono::steady_clock::now() - started < std::chrono::seconds(60)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  RunAtLeast(enough);
   stop = true;
   for (auto& t : threads) t.join();
   problems_.Expect();

@@ -132,9 +132,8 @@ class OpenCloseTest(DbTestCase):
         with canopy.open(self.path("db"), follower=True, follower_dir=self.path("mine"),
                          follower_catch_up_ms=5) as f:
             self.db.create_account(SYSTEM, "auto", "Auto")
-            for _ in range(400):
-                if f.revision == self.db.revision:
-                    break
+            deadline = time.monotonic() + 60
+            while f.revision != self.db.revision and time.monotonic() < deadline:
                 time.sleep(0.01)
             self.assertEqual(f.find_account("auto").key, "auto")
         self.assertTrue(os.path.isdir(self.path("mine")))
