@@ -86,7 +86,9 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
     if (taken) return Status::AlreadyExists("account key '" + spec.key + "' is taken");
 
     const int64_t now = NowMicros();
-    const AccountId id = cat().last_account_id + 1;
+    uint64_t next = 0;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(cat().last_account_id, "account", &next));
+    const AccountId id(next);
     std::string label;
     uint64_t ordinal;
     storage::AccountRecord parent_rec;

@@ -72,7 +72,9 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
       CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUnitIds, spec.unit_id, &taken));
       if (taken) return Status::AlreadyExists("unit id '" + spec.unit_id + "' is taken");
     }
-    const EntityId id = cat().last_entity_id + 1;
+    uint64_t next = 0;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(cat().last_entity_id, "entity", &next));
+    const EntityId id(next);
     const int64_t now = NowMicros();
     Entity e;
     e.id = id;

@@ -405,7 +405,9 @@ StatusOr<GroupId> DbImpl::CreateGroup(const Actor& actor, const GroupSpec& spec)
                                      GroupKindName(spec.kind) + " group named '" + spec.name + "'");
       }
     }
-    const GroupId id = cat().last_group_id + 1;
+    uint64_t next = 0;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(cat().last_group_id, "group", &next));
+    const GroupId id(next);
     Group g;
     g.id = id;
     g.kind = spec.kind;

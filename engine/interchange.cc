@@ -1100,7 +1100,8 @@ class Importer {
     if (taken) return Status::AlreadyExists("account key '" + std::string(key) + "' is taken");
 
     StagedAccount a;
-    a.id = ++next_account_;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(next_account_, "account", &next_account_));
+    a.id = next_account_;
     std::string label;
     uint64_t ordinal;
     if (has_parent) {
@@ -1170,7 +1171,8 @@ class Importer {
     if (!taken) CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kRoleNames, nk, &taken));
     if (taken) return Status::AlreadyExists("role '" + std::string(name) + "' already exists in tenant '" + std::string(tenant) + "'");
     canopy::Role r;
-    r.id = ++next_role_;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(next_role_, "role", &next_role_));
+    r.id = next_role_;
     r.tenant = t.id;
     r.name = std::string(name);
     r.permissions = set.Names();
@@ -1199,7 +1201,8 @@ class Importer {
     if (!taken) CANOPY_RETURN_IF_ERROR(store_.Exists(storage::kUserLogins, login, &taken));
     if (taken) return Status::AlreadyExists("login '" + std::string(login) + "' is taken");
     canopy::User u;
-    u.id = ++next_user_;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(next_user_, "user", &next_user_));
+    u.id = next_user_;
     u.login = std::string(login);
     u.name = std::string(name);
     u.account = a.id;
@@ -1298,8 +1301,9 @@ class Importer {
 
   // ---- Groups (docs/interchange.md, "group", "group_member", "group_grant")
 
-  GroupId first_group_id() const { return c_.last_group_id + 1; }
-  bool StagedGroup(GroupId id) const { return id >= first_group_id(); }
+  // (Compared without adding 1: the database's last group id may be the
+  // largest there is.)
+  bool StagedGroup(GroupId id) const { return id > c_.last_group_id; }
   const canopy::Group& Staged(GroupId id) const {
     return staged_groups_[staged_index_.at(id)].g;
   }
@@ -1392,8 +1396,7 @@ class Importer {
       }
       next_group_ = id;
     } else {
-      if (next_group_ == UINT64_MAX) return Status::InvalidArgument("no group id is left");
-      ++next_group_;
+      CANOPY_RETURN_IF_ERROR(storage::Store::NextId(next_group_, "group", &next_group_));
     }
     staged_index_.emplace(next_group_, staged_groups_.size());
     StagedGroupRecord g;
@@ -1597,7 +1600,8 @@ class Importer {
         if (taken) return Status::AlreadyExists("unit id '" + std::string(in.f.unit) + "' is taken");
       }
     }
-    in.id = ++next_entity_;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(next_entity_, "entity", &next_entity_));
+    in.id = next_entity_;
     in.owner = owner.id;
     in.label = owner.label;
     in.line_no = line_no;

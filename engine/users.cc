@@ -40,7 +40,9 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
     bool taken = false;
     CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kUserLogins, spec.login, &taken));
     if (taken) return Status::AlreadyExists("login '" + spec.login + "' is taken");
-    const UserId id = cat().last_user_id + 1;
+    uint64_t next = 0;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(cat().last_user_id, "user", &next));
+    const UserId id(next);
     User u;
     u.id = id;
     u.login = spec.login;
@@ -431,7 +433,9 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
       return Status::AlreadyExists("tenant " + Quote(*t) + " already has a role named '" +
                                    std::string(name) + "'");
     }
-    const RoleId id = cat().last_role_id + 1;
+    uint64_t next = 0;
+    CANOPY_RETURN_IF_ERROR(storage::Store::NextId(cat().last_role_id, "role", &next));
+    const RoleId id(next);
     Role r;
     r.id = id;
     r.tenant = tenant;

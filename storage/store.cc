@@ -721,6 +721,15 @@ Status Store::GetProperty(std::string_view name, std::string* value) const {
   return Status::NotFound("no property '" + std::string(name) + "'");
 }
 
+Status Store::NextId(uint64_t last, std::string_view what, uint64_t* next) {
+  if (last == UINT64_MAX) {
+    return Status::FailedPrecondition("no " + std::string(what) + " id is left: the largest, " +
+                                     std::to_string(last) + ", is taken");
+  }
+  *next = last + 1;
+  return Status::Ok();
+}
+
 Status Store::ReadSequence(std::string_view name, uint64_t* last,
                            const rocksdb::Snapshot* snapshot) const {
   std::string v;

@@ -130,6 +130,10 @@ class Store {
   // `snapshot` may be null (latest state).
   Status ReadSequence(std::string_view name, uint64_t* last,
                       const rocksdb::Snapshot* snapshot = nullptr) const;
+  // The id after `last` in a sequence of `what` ids ("account", ...);
+  // FailedPrecondition when `last` is the largest id (an imported group may
+  // take it): an id never wraps to 0 (no id) or to one already handed out.
+  static Status NextId(uint64_t last, std::string_view what, uint64_t* next);
 
  private:
   Store() = default;

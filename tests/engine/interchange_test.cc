@@ -795,5 +795,51 @@ TEST(Interchange, BadGroupLinesAreNamedAndNothingIsWritten) {
   EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
+// A group may be imported with the largest id there is. No id comes after
+// it: creating or importing another group is refused (nothing changes),
+// never wrapped to 0 (no group, so a grant on it would read as one on the
+// whole account) or to an id already held; the groups there stay usable.
+TEST(Interchange, TheLargestGroupIdEndsTheSequence) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId acme = testing::MakeAccount(db.get(), "acme");
+  const EntityId d1 = testing::MakeDevice(db.get(), "d1", acme);
+  testing::MakeDevice(db.get(), "d2", acme);
+  const GroupId fleet = *db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "fleet", acme});
+  ASSERT_OK(db->AddGroupMembers(Actor::System(), fleet, std::vector<uint64_t>{d1}, nullptr));
+  Write(dir.Sub("max.jsonl"),
+        R"({"type":"group","id":18446744073709551615,"kind":"device","name":"big","account":"acme"})"
+        "\n");
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("max.jsonl"), ImportOptions(), nullptr));
+  EXPECT_EQ(db->GetGroup(Actor::System(), GroupId(UINT64_MAX))->name, "big");
+  const auto before = DumpAll(db.get());
+
+  auto created = db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "next", acme});
+  EXPECT_EQ(created.status().code(), Code::kFailedPrecondition) << created.status().ToString();
+  EXPECT_NE(created.status().message().find("no group id is left"), std::string::npos)
+      << created.status().ToString();
+  EXPECT_EQ(before, DumpAll(db.get()));
+
+  Write(dir.Sub("next.jsonl"),
+        R"({"type":"group","kind":"device","name":"next","account":"acme"})" "\n");
+  Status s = db->Import(Actor::System(), dir.Sub("next.jsonl"), ImportOptions(), nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();  // as every bad line
+  EXPECT_NE(s.message().find("line 1: no group id is left"), std::string::npos) << s.ToString();
+  EXPECT_EQ(before, DumpAll(db.get()));
+
+  // The groups there, existing before the file, take members from one.
+  Write(dir.Sub("member.jsonl"),
+        R"({"type":"group_member","account":"acme","kind":"device","group":"fleet","member":"d2"})"
+        "\n"
+        R"({"type":"group_member","account":"acme","kind":"device","group":"big","member":"d1"})"
+        "\n");
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("member.jsonl"), ImportOptions(), nullptr));
+  GroupMembersPage page;
+  ASSERT_OK(db->GroupMembers(Actor::System(), fleet, 0, 100, &page));
+  EXPECT_EQ(page.members.size(), 2u);
+  EXPECT_EQ(db->GetGroup(Actor::System(), fleet)->name, "fleet");
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+}
+
 }  // namespace
 }  // namespace canopy
