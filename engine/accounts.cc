@@ -271,7 +271,7 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
         rec.account.attributes == before.account.attributes && !settings_change) {
       return Status::Ok();  // values it already has: nothing to commit
     }
-    rec.account.updated_us = NowMicros();
+    Touch(&rec.account, NowMicros());
     txn->Account(&before, &rec);
     return Status::Ok();
   });
@@ -428,7 +428,7 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
       rec.account.depth = n->depth - a->depth + new_depth;
       if (n == a) {
         rec.account.parent = np->id;
-        rec.account.updated_us = now;
+        Touch(&rec.account, now);
       }
       txn->Account(&before, &rec);
     }
@@ -588,7 +588,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
         CANOPY_RETURN_IF_ERROR(LoadEntity(eid, &e));
         const Entity before = e;
         e.owner = r->id;
-        e.updated_us = now;
+        Touch(&e, now);
         txn->Entity(&before, &e);
       }
       CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: scan index"));
@@ -601,7 +601,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
         CANOPY_RETURN_IF_ERROR(LoadUser(uid, &u));
         const User before = u;
         u.account = r->id;
-        u.updated_us = now;
+        Touch(&u, now);
         txn->User(&before, &u);
       }
     }

@@ -25,6 +25,7 @@
 
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -55,6 +56,16 @@ class EtcdLog;
 namespace canopy::engine {
 
 int64_t NowMicros();
+
+// Stamps a changed record (an account, entity, user or group) as updated
+// at `now`, or at its creation when that is later (a time imported from
+// the future, or a clock stepped back): updated_us is never before
+// created_us, as import requires of every record, so an export always
+// imports again.
+template <class Record>
+void Touch(Record* r, int64_t now) {
+  r->updated_us = std::max(now, r->created_us);
+}
 
 // The storage options a Db opened with `options` uses (its RocksDB Env is
 // the default; tests set StoreOptions::env to inject faults).

@@ -212,7 +212,7 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
         e.unit_id == before.unit_id) {
       return Status::Ok();  // values it already has: nothing to commit
     }
-    e.updated_us = NowMicros();
+    Touch(&e, NowMicros());
     txn->Entity(&before, &e);
     return Status::Ok();
   });
@@ -393,7 +393,7 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     for (Entity& e : moving) {
       const Entity before = e;
       e.owner = to->id;
-      e.updated_us = now;
+      Touch(&e, now);
       txn->Entity(&before, &e);
       txn->counts.AddDirect(cat(), before.owner, kind, -1);
       txn->counts.AddDirect(cat(), to->id, kind, 1);

@@ -295,7 +295,7 @@ Status DbImpl::EmitGroupEdits(const GroupEdits& edits, Txn* txn) const {
     }
     after.size = static_cast<uint64_t>(size);
     after.overlap = static_cast<uint64_t>(overlap);
-    after.updated_us = now;
+    Touch(&after, now);
     txn->Group(&before, &after);
   }
   return Status::Ok();
@@ -444,7 +444,7 @@ Status DbImpl::RenameGroup(const Actor& actor, GroupId id, std::string_view name
     CANOPY_RETURN_IF_ERROR(LoadGroup(id, &before));
     Group after = before;
     after.name = std::string(name);
-    after.updated_us = NowMicros();
+    Touch(&after, NowMicros());
     txn->Group(&before, &after);
     return Status::Ok();
   });

@@ -1818,7 +1818,7 @@ Status Importer::Finish(int64_t now) {
     canopy::Group after = before;
     if (auto n = added.find(gid); n != added.end()) after.size += n->second;
     if (auto o = overlap_added.find(gid); o != overlap_added.end()) after.overlap += o->second;
-    after.updated_us = now;
+    Touch(&after, now);
     storage::WriteGroup(*out_, &before, &after);
   }
   for (StagedGroupGrant& s : group_grants_) {

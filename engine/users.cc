@@ -146,7 +146,7 @@ Status DbImpl::UpdateUser(const Actor& actor, UserId id, const UserPatch& patch)
     const User before = u;
     if (u.name == *patch.name) return Status::Ok();  // nothing to commit
     u.name = *patch.name;
-    u.updated_us = NowMicros();
+    Touch(&u, NowMicros());
     txn->User(&before, &u);
     return Status::Ok();
   });
@@ -165,7 +165,7 @@ Status DbImpl::SetUserDisabled(const Actor& actor, UserId id, bool disabled) {
     CANOPY_RETURN_IF_ERROR(LoadUser(id, &u));
     const User before = u;
     u.disabled = disabled;
-    u.updated_us = NowMicros();
+    Touch(&u, NowMicros());
     txn->User(&before, &u);
     return Status::Ok();
   });

@@ -795,6 +795,49 @@ TEST(Interchange, BadGroupLinesAreNamedAndNothingIsWritten) {
   EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
+// Times are not checked against the clock: a record may come from the
+// future. A change stamps it updated at the later of now and its
+// creation, so updated_us is never before created_us and its export
+// imports again.
+TEST(Interchange, RecordsCreatedInTheFutureExportAndImportAgainAfterAChange) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const int64_t future =
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count() +
+      int64_t{3600} * 1000000;
+  const std::string t = std::to_string(future);
+  Write(dir.Sub("in.jsonl"),
+        R"({"type":"account","key":"acme","name":"A","created_us":)" + t + "}\n" +
+            R"({"type":"user","login":"u@acme","name":"U","account":"acme","created_us":)" + t +
+            "}\n" +
+            R"({"type":"device","key":"d1","name":"D","account":"acme","created_us":)" + t + "}\n" +
+            R"({"type":"group","kind":"device","name":"g","account":"acme","created_us":)" + t +
+            "}\n");
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("in.jsonl"), ImportOptions(), nullptr));
+  const AccountId acme = db->FindAccount("acme")->id;
+  AccountPatch ap;
+  ap.name = "A2";
+  ASSERT_OK(db->UpdateAccount(Actor::System(), acme, ap));
+  UserPatch up;
+  up.name = "U2";
+  ASSERT_OK(db->UpdateUser(Actor::System(), db->FindUser("u@acme")->id, up));
+  EntityPatch ep;
+  ep.name = "D2";
+  ASSERT_OK(db->UpdateEntity(Actor::System(), db->FindEntity(EntityKind::kDevice, "d1")->id, ep));
+  const GroupId g = db->FindGroup(Actor::System(), acme, GroupKind::kDevice, "g")->id;
+  ASSERT_OK(db->RenameGroup(Actor::System(), g, "g2"));
+  EXPECT_EQ(db->FindAccount("acme")->updated_us, future);
+  EXPECT_EQ(db->FindUser("u@acme")->updated_us, future);
+  EXPECT_EQ(db->FindEntity(EntityKind::kDevice, "d1")->updated_us, future);
+  EXPECT_EQ(db->GetGroup(Actor::System(), g)->updated_us, future);
+  ASSERT_OK(db->Export(dir.Sub("out.jsonl"), nullptr, nullptr));
+  auto db2 = OpenDb(dir.Sub("db2"));
+  ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out.jsonl"), ImportOptions(), nullptr));
+  EXPECT_EQ(db2->FindEntity(EntityKind::kDevice, "d1")->name, "D2");
+  EXPECT_OK(db2->CheckIntegrity(nullptr));
+}
+
 // A group may be imported with the largest id there is. No id comes after
 // it: creating or importing another group is refused (nothing changes),
 // never wrapped to 0 (no group, so a grant on it would read as one on the
