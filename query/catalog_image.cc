@@ -562,7 +562,10 @@ Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
     RemoveCatalogImage(folder);
     return Status::IOError("cannot write the catalog image '" + tmp + "': " + what);
   };
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // A new file, whatever was at that path (a leftover, a pipe, a link):
+  // nothing there can make the write wait or land elsewhere.
+  ::unlink(tmp.c_str());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (fd.get() < 0) return fail(strerror(errno));
   try {
     Out o(fd.get());
@@ -590,7 +593,9 @@ Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
 bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalog* catalog,
                       std::string* why) {
   *catalog = Catalog();
-  Fd fd(::open(PathIn(folder, kCatalogImageFile).c_str(), O_RDONLY | O_CLOEXEC));
+  // Without waiting: a named pipe at that path is refused below (not a
+  // regular file) instead of blocking the open for a writer.
+  Fd fd(::open(PathIn(folder, kCatalogImageFile).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) {
     *why = errno == ENOENT ? "no image" : "cannot open the image: " + std::string(strerror(errno));
     return false;

@@ -258,7 +258,8 @@ class CreationClaim {
 };
 
 Status WriteMarker(const std::filesystem::path& marker) {
-  const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // O_NONBLOCK: a named pipe there is refused (ENXIO) instead of waiting.
+  const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status::IOError("cannot write '" + marker.string() + "': " + std::strerror(errno));
   }

@@ -11,6 +11,7 @@
 #include "query/catalog_image.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -395,6 +396,27 @@ TEST_F(CatalogImageTest, ADamagedImageIsReplacedAndAnsweredFromTheKeySpaces) {
   ASSERT_OK(db_->Close());
   db_ = OpenDb(dir_.Sub("db"));
   EXPECT_EQ(Source(*db_), "image");
+}
+
+// Named pipes where the image is read and written: the open does not wait
+// for a writer to the pipe (it loads from the key spaces), and Close
+// writes a new file in place of both.
+TEST_F(CatalogImageTest, NamedPipesInPlaceOfTheImageAreNotWaitedFor) {
+  ASSERT_OK(db_->Close());
+  const std::string db_dir = dir_.Sub("db");
+  ASSERT_TRUE(fs::remove(Image(db_dir)));
+  ASSERT_EQ(::mkfifo(Image(db_dir).c_str(), 0644), 0) << strerror(errno);
+  ASSERT_EQ(::mkfifo((Image(db_dir) + ".tmp").c_str(), 0644), 0) << strerror(errno);
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_), "key spaces (the image is not a readable file)");
+  MakeAccount(db_.get(), "after-pipe");
+  ASSERT_OK(db_->Close());
+  EXPECT_TRUE(fs::is_regular_file(Image(db_dir)));
+  EXPECT_FALSE(fs::exists(Image(db_dir) + ".tmp"));
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_), "image");
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  EXPECT_TRUE(db_->FindAccount("after-pipe").ok());
 }
 
 // An image of the right state whose ids disagree with the stored
