@@ -450,7 +450,7 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
     explanation->allowed = true;
     explanation->reason = "the system actor may do anything";
   } else {
-    *explanation = query::ExplainAccess(cat(), *u, perm, *target.account);
+    *explanation = query::ExplainAccess(cat(), asker, *u, perm, *target.account);
     EntityKind kind;
     query::EntityAction action;
     if (!explanation->allowed && target.entity != kNoId &&
@@ -469,10 +469,13 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
         e.via_role_name = r->name;
         e.via_user_group = ug->id;
         e.via_group = t->id;
-        e.path.push_back(target.account->key);
-        e.reason = "user '" + u->login + "' is in user group '" + ug->name + "', which has role " +
-                   r->name + " on " + EntityKindName(kind) + " group '" + t->name +
-                   "' of account " + query::Quote(*cat().account(t->owner)) + ", which holds " +
+        // Told to the asker: what it does not see is not named.
+        const query::AccountNode& owner = *cat().account(t->owner);
+        e.path.push_back(query::SeesAccount(cat(), asker, *target.account) ? target.account->key
+                                                                           : "(hidden)");
+        e.reason = "user '" + u->login + "' is in " + query::DescribeGroup(cat(), asker, *ug) +
+                   ", which has role " + r->name + " on " + query::DescribeGroup(cat(), asker, *t) +
+                   " of account " + query::NameAccount(cat(), asker, owner) + ", which holds " +
                    EntityKindName(kind) + " '" + std::string(key) + "'";
         *explanation = std::move(e);
       }

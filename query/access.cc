@@ -206,6 +206,10 @@ std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode&
   return kind + " '" + g.name + "'";
 }
 
+std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a) {
+  return SeesAccount(c, actor, a) ? Quote(a) : "(hidden)";
+}
+
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g) {
   std::string s = "role " + c.role(g.role)->name + " of " +
                   DescribeGroup(c, actor, *c.group(g.user_group));
@@ -333,8 +337,9 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
   return Status::Ok();
 }
 
-Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
+Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& user, Perm perm,
                           const AccountNode& owner) {
+  auto name = [&](const AccountNode& a) { return NameAccount(c, asker, a); };
   Explanation e;
   e.owner = owner.id;
   if (user.disabled) {
@@ -362,16 +367,16 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
     std::string why;
     if (!covers) {
       if (storage::IsProperAncestorLabel(a->label, owner.label)) {
-        why = "not branch-wide, so it does not reach sub-account " + Quote(owner);
+        why = "not branch-wide, so it does not reach sub-account " + name(owner);
       } else {
-        why = "does not contain account " + Quote(owner) + " (access flows top-down only)";
+        why = "does not contain account " + name(owner) + " (access flows top-down only)";
       }
     } else {
       why = "role lacks " + PermName(perm);
     }
-    near_misses.push_back(r->name + " on " + Quote(*a) + (m.branch ? " (branch)" : "") +
-                          (h.via ? " through user group '" + c.group(h.via->user_group)->name + "'"
-                                 : "") +
+    near_misses.push_back(r->name + " on " + name(*a) + (m.branch ? " (branch)" : "") +
+                          (h.via ? " through " + DescribeGroup(c, asker, *c.group(h.via->user_group))
+                                 : std::string()) +
                           ": " + why);
   });
   if (best) {
@@ -390,21 +395,24 @@ Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
       chain.push_back(n);
       if (n == best_account) break;
     }
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) e.path.push_back((*it)->key);
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      e.path.push_back(SeesAccount(c, asker, **it) ? (*it)->key : "(hidden)");
+    }
     e.reason = "user '" + user.login + "' has role " + r->name + " on account " +
-               Quote(*best_account) +
+               name(*best_account) +
                (best_account->id == owner.id ? "" : " with branch access, which contains " +
-                                                        Quote(owner));
+                                                        name(owner));
     if (best->via != nullptr) {
-      e.reason += " through user group '" + c.group(best->via->user_group)->name + "'" +
+      e.reason += " through " + DescribeGroup(c, asker, *c.group(best->via->user_group)) +
                   (best->via->target == kNoId
                        ? std::string()
-                       : " (granted on account group '" + c.group(best->via->target)->name + "')");
+                       : " (granted on " + DescribeGroup(c, asker, *c.group(best->via->target)) +
+                             ")");
     }
     return e;
   }
   e.reason = "no membership or group of user '" + user.login + "' grants " + PermName(perm) +
-             " on account " + Quote(owner);
+             " on account " + name(owner);
   if (near_misses.empty()) {
     e.reason += " (the user has no memberships)";
   } else {

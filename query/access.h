@@ -111,6 +111,9 @@ Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& 
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // "device group 'G'", or "a device group out of the actor's sight".
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
+// How what `actor` is told names account `a`: 'key' (quoted), or
+// "(hidden)" when the actor does not see it.
+std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
 // Does the actor see the groups `owner` owns (group.read, group.write or
 // group.share there)? True for an unknown or disabled user, which the
 // caller refuses with its own message.
@@ -150,8 +153,10 @@ struct Grant {
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
                   bool direct_only, std::vector<Grant>* out, bool with_groups = false);
 
-// check() and explain() for an entity owned by `owner`.
-Explanation ExplainAccess(const Catalog& c, const UserNode& user, Perm perm,
+// check() and explain() for an entity owned by `owner`, told to `asker`:
+// accounts and groups it does not see are not named (NameAccount,
+// DescribeGroup), in the reason and in the path.
+Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& user, Perm perm,
                           const AccountNode& owner);
 
 // Every user that may exercise `perm` on an entity owned by `owner`, with

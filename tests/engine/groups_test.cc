@@ -247,12 +247,24 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
   EXPECT_FALSE(Allowed(*db_, a1_user_, "device.write", "d-x"));
   EXPECT_FALSE(Allowed(*db_, a1_user_, "account.read", "acme-a1"));
   Explanation e;
-  ASSERT_OK(db_->Explain(a1_user_, "device.read", "d-x", &e));
+  ASSERT_OK(db_->Explain(Actor::System(), a1_user_, "device.read", "d-x", &e));
   EXPECT_TRUE(e.allowed);
   EXPECT_EQ(e.via_user_group, ops);
   EXPECT_EQ(e.via_group, fleet);
   EXPECT_NE(e.reason.find("user group 'ops'"), std::string::npos) << e.reason;
-  EXPECT_NE(e.reason.find("device group 'fleet'"), std::string::npos) << e.reason;
+  EXPECT_NE(e.reason.find("device group 'fleet' of account 'acme-a1'"), std::string::npos)
+      << e.reason;
+  EXPECT_EQ(e.path, std::vector<std::string>{"acme-a1"});
+  // Asked by the user itself, which holds no permission on acme-a1 (only
+  // device.read on the group's members): neither that account nor its
+  // groups are named, in the reason or in the path.
+  ASSERT_OK(db_->Explain(a1_user_, "device.read", "d-x", &e));
+  EXPECT_TRUE(e.allowed);
+  EXPECT_EQ(e.via_group, fleet);
+  EXPECT_EQ(e.reason.find("acme-a1"), std::string::npos) << e.reason;
+  EXPECT_EQ(e.reason.find("'fleet'"), std::string::npos) << e.reason;
+  EXPECT_NE(e.reason.find("(hidden)"), std::string::npos) << e.reason;
+  EXPECT_EQ(e.path, std::vector<std::string>{"(hidden)"});
   WhoCanRequest req;
   req.permission = "device.read";
   req.entity_key = "d-x";

@@ -1379,6 +1379,17 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           ASSERT_EQ(*counted, want_w.size());
         }
       }
+      // An explanation told to the user names no account it does not see,
+      // in its reason or its path.
+      auto names_only_seen = [&](const Explanation& ex) {
+        for (const auto& [aid, acc] : m_.accounts) {
+          if (u.disabled || m_.Sees(Actor::User(uid), aid)) continue;
+          ASSERT_EQ(ex.reason.find("'" + acc.key + "'"), std::string::npos)
+              << u.login << " is told of hidden account " << acc.key << ": " << ex.reason;
+          ASSERT_EQ(std::count(ex.path.begin(), ex.path.end(), acc.key), 0)
+              << u.login << " is told of hidden account " << acc.key << " in the path";
+        }
+      };
       // Check agrees with membership in the visible set, and who-can with check.
       for (int i = 0; i < 3 && !m_.entities.empty(); ++i) {
         auto key = PickKey(m_.entities);
@@ -1401,6 +1412,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           ASSERT_EQ(*c, allowed) << u.login << " " << p << " " << key.second;
           ASSERT_OK(es);
           ASSERT_EQ(ex.allowed, allowed) << ex.reason;
+          names_only_seen(ex);
         }
         std::set<UserId> who;
         WhoCanRequest wr;
@@ -1441,6 +1453,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           ASSERT_EQ(*c, allowed) << u.login << " " << p << " " << akey;
           ASSERT_OK(es);
           ASSERT_EQ(ex.allowed, allowed) << ex.reason;
+          names_only_seen(ex);
           if (!u.disabled) {
             ASSERT_EQ(ex.owner, a);
           }
