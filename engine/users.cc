@@ -541,7 +541,11 @@ StatusOr<std::vector<Role>> DbImpl::ListRoles(const Actor& viewer, AccountId ten
   if (tenant != kNoId && (a == nullptr || !query::SeesAccount(cat(), viewer, *a))) {
     return Status::NotFound("no account with id " + std::to_string(tenant));
   }
-  return RolesOf(a == nullptr ? kNoId : a->tenant);
+  // A custom role is seen with its root tenant (as GetRole): below a root
+  // the viewer does not see, the built-ins only.
+  const AccountNode* root = a == nullptr ? nullptr : cat().account(a->tenant);
+  const bool sees_root = root != nullptr && query::SeesAccount(cat(), viewer, *root);
+  return RolesOf(sees_root ? root->id : kNoId);
 }
 
 StatusOr<std::vector<Role>> DbImpl::ListRoles(AccountId tenant) const {

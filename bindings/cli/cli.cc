@@ -339,6 +339,13 @@ bool FindUser(Context& ctx, const std::string& login, User* out) {
 
 bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* out) {
   auto r = ctx.db->FindRole(account, name);
+  // A custom role the actor does not see (its root tenant is out of
+  // sight) is as unknown to it as a missing one, and named as asked.
+  if (r.ok() && !ctx.db->GetRole(ctx.actor, r->id).ok()) {
+    auto a = ctx.db->GetAccount(ctx.actor, account);
+    r = Status::NotFound("no role '" + name + "' in the tenant of " +
+                         (a.ok() ? "account '" + a->key + "'" : std::string("that account")));
+  }
   if (!r.ok()) {
     ctx.Fail(r.status());
     return false;

@@ -127,7 +127,7 @@ int List(Context& ctx, Args& args) {
     if (!FindAccount(ctx, *key, &a)) return kExitFailed;
     tenant = a.id;
   }
-  auto roles = ctx.db->ListRoles(tenant);
+  auto roles = ctx.db->ListRoles(ctx.actor, tenant);
   if (!roles.ok()) return ctx.Fail(roles.status());
   Names names(ctx);
   Table table({"ROLE", "TENANT", "PERMISSIONS"});

@@ -217,7 +217,8 @@ class Db {
   // The ancestors of an account the viewer sees that it sees, root first.
   virtual StatusOr<std::vector<Account>> Ancestors(const Actor& viewer, AccountId id) const = 0;
   // The built-in roles and the custom roles of `tenant`'s root tenant, for
-  // a `tenant` the viewer sees (kNoId: the built-ins only).
+  // a `tenant` the viewer sees (kNoId: the built-ins only); the custom
+  // roles only when the viewer sees that root tenant too.
   virtual StatusOr<std::vector<Role>> ListRoles(const Actor& viewer, AccountId tenant) const = 0;
 
   // ---- Entities -------------------------------------------------------

@@ -1002,6 +1002,11 @@ TEST_F(AccessTest, PointReadsByIdAsAViewer) {
   EXPECT_EQ(roles->size(), db_->ListRoles(acme_)->size());
   EXPECT_EQ(db_->ListRoles(Actor::User(root_admin_), globex_).status().code(), Code::kNotFound);
   EXPECT_EQ(db_->ListRoles(a, kNoId)->size(), db_->ListRoles(kNoId)->size());
+  // acme-a is in a's sight, its root tenant is not: the built-ins only.
+  auto below = db_->ListRoles(a, a_);
+  ASSERT_OK(below.status());
+  EXPECT_EQ(below->size(), db_->ListRoles(kNoId)->size());
+  for (const Role& r : *below) EXPECT_TRUE(r.builtin) << r.name;
 
   // An unknown viewer is NotFound, a disabled one PermissionDenied.
   EXPECT_EQ(db_->GetAccount(Actor::User(kUnknownUser), a_).status().code(), Code::kNotFound);

@@ -48,6 +48,18 @@ class RoleTest(CliTestCase):
                            "acme", "--permissions", "device.read")
         self.assertIn("no account with key 'acme'", err)  # out of its sight
 
+    def test_a_custom_role_of_a_hidden_tenant_is_unknown_to_the_actor(self):
+        # b@acme.example sees acme-b, not its root tenant acme: acme's custom
+        # role is neither listed nor usable, and is named as it was asked for.
+        names = [r["name"] for r in self.json_lines("--actor", "b@acme.example", "role", "list",
+                                                     "--tenant", "acme-b")]
+        self.assertNotIn("auditor", names)
+        self.assertIn("viewer", names)
+        err = self.refused("--actor", "b@acme.example", "user", "invite", "b@acme.example",
+                           "--account", "acme-b", "--role", "auditor")
+        self.assertIn("no role 'auditor' in the tenant of account 'acme-b'", err)
+        self.assertNotIn("with id", err)
+
     def test_usage_errors(self):
         self.assertIn("--tenant is required",
                       self.usage_error("role", "create", "x", "--permissions", "device.read"))
