@@ -777,6 +777,21 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
       SortedOnce(list, &order, &ids);
       CANOPY_RETURN_IF_ERROR(LinksOf(storage::kMemberEntity, id, ids, nullptr, &links));
     }
+    // A member named twice, as the actor may know it: its key or login
+    // when the actor sees it, else the id it gave.
+    auto describe = [&](uint64_t mid) -> std::string {
+      if (entities) {
+        Entity e;
+        if (LoadEntity(mid, &e, actor).ok()) return EntityKindName(e.kind) + (" '" + e.key + "'");
+      } else if (g->kind == GroupKind::kUser) {
+        const UserNode* u = cat().user(mid);
+        if (u != nullptr && query::SeesUser(cat(), actor, *u)) return "user '" + u->login + "'";
+      } else {
+        const AccountNode* a = cat().account(mid);
+        if (a != nullptr && query::SeesAccount(cat(), actor, *a)) return "account " + Quote(*a);
+      }
+      return "member " + std::to_string(mid);
+    };
     std::unordered_set<uint64_t> seen;
     std::vector<storage::GroupMemberRecord> removing;
     GroupEdits edits;
@@ -789,7 +804,7 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
       if (!st.ok() && !st.IsNotFound()) return st;
       if (!seen.insert(mid).second) {
         item.outcome = GroupMemberItem::Outcome::kDuplicate;
-        item.message = "member " + std::to_string(mid) + " is named more than once";
+        item.message = describe(mid) + " is named more than once";
         rep->duplicate++;
       } else if (st.IsNotFound()) {
         item.outcome = GroupMemberItem::Outcome::kUnchanged;
@@ -897,8 +912,19 @@ Status DbImpl::RevokeGroup(const Actor& actor, GroupId user_group, RoleId role, 
     CANOPY_RETURN_IF_ERROR(RequireGroup(actor, user_group, &ug));
     const GroupGrantNode* x = cat().grant(user_group, role, target);
     if (x == nullptr) {
-      return Status::NotFound("user group '" + ug->name + "' has no such grant (role " +
-                              std::to_string(role) + ", target " + std::to_string(target) + ")");
+      // Named as the actor may know them: a role or group out of its
+      // sight by the id it gave.
+      const query::RoleNode* r = nullptr;
+      const query::GroupNode* t = target == kNoId ? nullptr : cat().group(target);
+      std::string what = RequireRole(actor, role, &r).ok() ? "role " + r->name
+                                                            : "role with id " + std::to_string(role);
+      if (target == kNoId) {
+        what += " (generic)";
+      } else {
+        what += " on " + (t != nullptr ? query::DescribeGroup(cat(), actor, *t)
+                                       : "group with id " + std::to_string(target));
+      }
+      return Status::NotFound("user group '" + ug->name + "' has no grant of " + what);
     }
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *cat().account(ug->owner)));
     CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, *x, kNoId,

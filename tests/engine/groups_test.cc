@@ -301,7 +301,16 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
   ASSERT_OK(db_->RevokeGroup(admin, ops, kViewer, fleet));
   EXPECT_FALSE(Allowed(*db_, a1_user_, "device.write", "d-x"));
   ExpectRefused([&] { return db_->RevokeGroup(admin, ops, kViewer, fleet); }, Code::kNotFound,
-                "has no such grant");
+                "user group 'ops' has no grant of role viewer on device group 'fleet'");
+  ExpectRefused([&] { return db_->RevokeGroup(admin, ops, kManager, kNoId); }, Code::kNotFound,
+                "user group 'ops' has no grant of role device_manager (generic)");
+  // A member named twice in a removal is named as the actor knows it.
+  ExpectRefused(
+      [&] {
+        return db_->RemoveGroupMembers(admin, ops, std::vector<uint64_t>{a1_user_, a1_user_},
+                                       &rep);
+      },
+      Code::kInvalidArgument, "user 'a1-user' is named more than once");
 
   // Deleting a group takes its grants along.
   ASSERT_OK(db_->DeleteGroup(admin, ops));
