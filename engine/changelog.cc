@@ -453,12 +453,16 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     out.revision = e.revision;
     out.time_us = e.time_us;
     out.operation = e.operation;
+    // The arguments may name any record of the entry: an audit view shows
+    // them only when every record, filtered out or not, is in its reach.
+    // Filters (by type, by account) hide nothing, so they keep them.
     bool all_shown = true;
     for (const storage::RecordChange& r : e.changes.records) {
-      if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0) {
+      if (audit && ((!r.before.empty() && !InReach(reach, r.before_scope)) ||
+                    (!r.after.empty() && !InReach(reach, r.after_scope)))) {
         all_shown = false;
-        continue;
       }
+      if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0) continue;
       bool show_before = !r.before.empty();
       bool show_after = !r.after.empty();
       if (!within.empty()) {
@@ -469,11 +473,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
         show_before = show_before && InReach(reach, r.before_scope);
         show_after = show_after && InReach(reach, r.after_scope);
       }
-      if (!show_before && !show_after) {
-        all_shown = false;
-        continue;
-      }
-      if (show_before != !r.before.empty() || show_after != !r.after.empty()) all_shown = false;
+      if (!show_before && !show_after) continue;
       RecordChangeView c;
       c.type = storage::RecordTypeName(r.type);
       c.action = r.before.empty() ? "created" : r.after.empty() ? "deleted" : "changed";

@@ -174,9 +174,15 @@ TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
   types.types = {"account"};
   std::vector<ChangeEntry> acc = ReadAll(db_.get(), types);
   ASSERT_EQ(acc.size(), 3u);
+  std::vector<ChangeEntry> all_entries = ReadAll(db_.get(), ChangesRequest());
   for (const auto& e : acc) {
     for (const auto& c : e.changes) EXPECT_EQ(c.type, "account");
+    // A filter hides nothing from the system viewer: the call's arguments
+    // stay (as in the whole log), as they do within an account.
+    EXPECT_FALSE(e.arguments.empty()) << e.revision;
+    EXPECT_EQ(e.arguments, all_entries[e.revision - 1].arguments);
   }
+  for (const auto& e : ReadAll(db_.get(), within)) EXPECT_FALSE(e.arguments.empty()) << e.revision;
   // Bad requests.
   ChangesPage page;
   ChangesRequest bad;
