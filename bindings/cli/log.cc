@@ -31,8 +31,9 @@ const char kUsage[] =
     "                  trimmed by the log's retention is refused\n"
     "  --account KEY   only the changes inside this account's subtree\n"
     "  --type TYPE     only changes of this record type: account, entity, user,\n"
-    "                  membership, role or meta (repeat the flag, or give a\n"
-    "                  comma-separated list, for several)\n"
+    "                  membership, role, meta, group, group_member, group_grant or\n"
+    "                  group_members (repeat the flag, or give a comma-separated\n"
+    "                  list, for several)\n"
     "  --limit N       print at most N entries (1..100000); when the log goes on,\n"
     "                  the revision to continue from is printed (see below)\n"
     "  --follow        after the newest entry keep waiting for new ones and print\n"
@@ -134,7 +135,9 @@ int Run(Context& ctx, Args& args) {
   req.values = !args.Has("keys-only");
   if (follow && limit) throw UsageError{"--follow takes no --limit"};
   for (const std::string& t : args.GetAll("type")) {
-    for (std::string& part : SplitList(t)) req.types.push_back(std::move(part));
+    std::vector<std::string> parts = SplitList(t);
+    if (parts.empty()) throw UsageError{"--type needs a record type (e.g. --type account)"};
+    for (std::string& part : parts) req.types.push_back(std::move(part));
   }
 
   // A follower (--follower, or chosen on a busy database) catches up
