@@ -72,9 +72,11 @@ struct VisibleRequest {
   AccountId within = kNoId;  // only this account's subtree (or itself alone
                              // with direct_only)
   // Only entities owned directly by an account where the viewer holds a
-  // membership (not by its sub-accounts); with `within`, only those owned
-  // by `within` itself. For the system viewer without `within`: those owned
-  // by the root tenants themselves.
+  // membership (not by its sub-accounts), and the members of entity groups
+  // granted to the viewer's user groups (each granted on its members
+  // alone); with `within`, only those owned by `within` itself. For the
+  // system viewer without `within`: those owned by the root tenants
+  // themselves.
   bool direct_only = false;
   // Paging (Visible only): at most `limit` items (1..10000) per page,
   // resumed from `cursor` ("" starts at the beginning).
