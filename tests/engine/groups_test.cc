@@ -467,7 +467,8 @@ TEST_F(GroupsTest, EscalationThroughGroupsIsRefused) {
   UserId fresh2 = MakeUser(db_.get(), "fresh2", a1_);
   ExpectRefused(
       [&] { return db_->AddGroupMembers(group_op, a1_users, std::vector<uint64_t>{fresh2}, &rep); },
-      Code::kPermissionDenied, "cannot add members to user group 'a1-users', which has role account_admin");
+      Code::kPermissionDenied,
+      "cannot add members to user group 'a1-users', which has role account_admin: ");
 }
 
 // Acting on a user as a whole counts what it holds through its user
