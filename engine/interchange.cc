@@ -815,10 +815,11 @@ class EntityEncoder final : public storage::KvSink {
       unit_bytes += in.f.unit.size();
       text_bytes += in.f.key.size() + in.f.name.size() + in.f.type.size();
     }
-    // A record takes about what the previous batches' records took per
-    // entity: reserving less would grow the buffer midway (a copy, and
-    // fresh pages faulted in twice).
-    b.records.Reserve(n, std::max(b.arena.size() + n * 96, n * record_bytes_ + n / 16));
+    // A record takes its strings (the arena) and an overhead per entity
+    // that the previous batches measured: reserving less would grow the
+    // buffer midway (a copy, and fresh pages faulted in twice). Bounded by
+    // the batch's own input, whatever the batches before held.
+    b.records.Reserve(n, b.arena.size() + n * (std::max<size_t>(96, record_overhead_) + 8));
     b.keys.Reserve(n, key_bytes + n * 25);
     b.units.Reserve(n, unit_bytes + n * 16);
     b.visibility.Reserve(n, text_bytes + n * 48);
@@ -852,7 +853,10 @@ class EntityEncoder final : public storage::KvSink {
       tag_ = std::string_view(tag, 8);
       storage::WriteEntity(*this, nullptr, {}, &e_, *in.label);
     }
-    if (n > 0) record_bytes_ = std::max(record_bytes_, b.records.bytes() / n + 1);
+    if (n > 0 && b.records.bytes() > b.arena.size()) {
+      record_overhead_ = std::min<size_t>(
+          1024, std::max(record_overhead_, (b.records.bytes() - b.arena.size()) / n + 1));
+    }
     b.keys.Sort();
     b.units.Sort();
     b.visibility.Sort();
@@ -888,7 +892,9 @@ class EntityEncoder final : public storage::KvSink {
 
  private:
   Batch* b_ = nullptr;
-  size_t record_bytes_ = 0;  // the largest bytes per entity of a batch's records so far
+  // The largest bytes per entity of a batch's records beyond its strings
+  // so far (capped: a record's fixed part is far smaller).
+  size_t record_overhead_ = 0;
   canopy::Entity e_;
   std::vector<Attributes::node_type> spare_;
   std::string_view tag_;

@@ -156,7 +156,7 @@ void ShowSharedGroup(Context& ctx) {
   (void)db.UpdateAccount(Actor::System(), top->id, on);
   print("the same once the platform turns group_sharing on", db.GrantGroup(as_admin, grant));
   Explanation ex;
-  if (db.Explain(user_a->id, "device.read", "dev-c1", &ex).ok()) {
+  if (db.Explain(Actor::System(), user_a->id, "device.read", "dev-c1", &ex).ok()) {
     *ctx.out << "  check user-a dev-c1: " << (ex.allowed ? "allowed: " : "denied: ") << ex.reason
              << "\n";
   }
@@ -202,11 +202,11 @@ int Run(Context& ctx, Args& args) {
   auto user_a = db.FindUser("user-a@customer.example");
   if (user_a.ok()) {
     Explanation ex;
-    if (db.Explain(user_a->id, "device.read", "dev-c1", &ex).ok()) {
+    if (db.Explain(Actor::System(), user_a->id, "device.read", "dev-c1", &ex).ok()) {
       *ctx.out << "  check user-a dev-c1 (parent's device): " << (ex.allowed ? "allowed: " : "denied: ")
                << ex.reason << "\n";
     }
-    if (db.Explain(user_a->id, "device.read", "dev-a1", &ex).ok()) {
+    if (db.Explain(Actor::System(), user_a->id, "device.read", "dev-a1", &ex).ok()) {
       *ctx.out << "  check user-a dev-a1: " << (ex.allowed ? "allowed: " : "denied: ") << ex.reason
                << "\n";
     }

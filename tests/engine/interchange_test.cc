@@ -838,6 +838,33 @@ TEST(Interchange, RecordsCreatedInTheFutureExportAndImportAgainAfterAChange) {
   EXPECT_OK(db2->CheckIntegrity(nullptr));
 }
 
+// A batch of a few entities at the attribute limit (about 1 MiB each)
+// before batches of many small ones: what a batch reserves for its records
+// is bounded by its own input, not by the largest entity seen before (45 k
+// small devices times 1 MiB would ask for tens of GB and fail).
+TEST(Interchange, LargeEntitiesDoNotInflateTheNextBatchesMemory) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  std::string attrs;
+  for (int i = 0; i < 256; ++i) {
+    attrs += (i ? "," : "") + std::string("\"a") + std::to_string(i) + "\":\"" +
+             std::string(4096, 'x') + "\"";
+  }
+  std::string text = R"({"type":"account","key":"acme","name":"A"})" "\n";
+  for (int i = 0; i < 4; ++i) {
+    text += R"({"type":"device","key":"big-)" + std::to_string(i) +
+            R"(","name":"B","account":"acme","attributes":{)" + attrs + "}}\n";
+  }
+  for (int i = 0; i < 60000; ++i) {
+    text += R"({"type":"device","key":"d)" + std::to_string(i) + R"(","name":"D","account":"acme"})" "\n";
+  }
+  Write(dir.Sub("mixed.jsonl"), text);
+  ImportReport report;
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("mixed.jsonl"), ImportOptions(), &report));
+  EXPECT_EQ(report.entities, 60004u);
+  EXPECT_EQ(db->FindEntity(EntityKind::kDevice, "big-3")->attributes.size(), 256u);
+}
+
 // A group may be imported with the largest id there is. No id comes after
 // it: creating or importing another group is refused (nothing changes),
 // never wrapped to 0 (no group, so a grant on it would read as one on the

@@ -281,6 +281,10 @@ class OtherCommandsTest(CliTestCase):
         self.assertIn("Seeded the example", out)
         # A group shared down at work, then taken back.
         self.assertIn("allowed: user 'user-a@customer.example' is in user group 'crew'", out)
+        # The demo explains as the operator: every name is shown.
+        self.assertIn("on device group 'shared-vans' of account 'customer'", out)
+        self.assertNotIn("(hidden)", out)
+        self.assertIn("check user-a dev-c1 (parent's device): denied: ", out)
         self.assertIn("user-a@customer.example (4): dev-c1, dev-a1, dev-a2, dev-a3", out)
         self.assertNotIn("SPEC", out)
         self.assertEqual(self.visible_keys("user-a@customer.example"),
