@@ -432,20 +432,22 @@ class ServerImpl : public Server {
   }
 
   // Account keys of the ids the engine answered the viewer with (owners
-  // of what it sees, the accounts of memberships it sees), cached per
-  // request.
+  // of what it sees, the accounts of memberships it sees, a row's parent),
+  // cached per request: an account the viewer does not see is "(hidden)",
+  // as on the command line.
   class Keys {
    public:
-    explicit Keys(const Db& db) : db_(db) {}
+    Keys(const Db& db, const Actor& viewer) : db_(db), viewer_(viewer) {}
     const std::string& Of(AccountId id) {
       auto it = cache_.find(static_cast<uint64_t>(id));
       if (it != cache_.end()) return it->second;
-      auto a = db_.GetAccount(id);
-      return cache_[static_cast<uint64_t>(id)] = a.ok() ? a->key : "#" + std::to_string(static_cast<uint64_t>(id));
+      auto a = db_.GetAccount(viewer_, id);
+      return cache_[static_cast<uint64_t>(id)] = a.ok() ? a->key : "(hidden)";
     }
 
    private:
     const Db& db_;
+    const Actor viewer_;
     std::map<uint64_t, std::string> cache_;
   };
 
@@ -507,7 +509,7 @@ class ServerImpl : public Server {
     TablePage page;
     Must(db_.AccountsTable(tr, &page));
     std::string data = "[";
-    Keys keys(db_);
+    Keys keys(db_, options_.viewer);
     for (const AccountRow& r : page.rows) {
       if (data.size() > 1) data.push_back(',');
       data += JsonObject()
@@ -594,7 +596,7 @@ class ServerImpl : public Server {
       Must(n.status());
       total = *n;
     }
-    Keys keys(db_);
+    Keys keys(db_, options_.viewer);
     std::string data = "[";
     for (const VisibleItem& it : page.items) {
       if (data.size() > 1) data.push_back(',');
@@ -620,7 +622,7 @@ class ServerImpl : public Server {
     // cannot see (denied, saying so), as `canopy check` without --actor.
     Status s = db_.Explain(options_.viewer, user.id, permission, key, &ex);
     Must(s);
-    Keys keys(db_);
+    Keys keys(db_, options_.viewer);
     JsonObject o;
     o.Bool("allowed", ex.allowed)
         .Str("user", user.login)
@@ -658,7 +660,7 @@ class ServerImpl : public Server {
     wr.cursor = p.Get("page").value_or("");
     WhoCanPage page;
     Must(db_.WhoCan(wr, &page));
-    Keys keys(db_);
+    Keys keys(db_, options_.viewer);
     std::string data = "[";
     for (const WhoCanItem& it : page.items) {
       if (data.size() > 1) data.push_back(',');
@@ -766,7 +768,7 @@ class ServerImpl : public Server {
     Status s = db_.ReassignEntities(options_.viewer, kind,
                                     by == "key" ? EntityRef::kKey : EntityRef::kUnitId, refs,
                                     target.id, groups, &report);
-    Keys keys(db_);
+    Keys keys(db_, options_.viewer);
     std::string items = "[";
     for (const ReassignItem& it : report.items) {
       if (items.size() > 1) items.push_back(',');

@@ -885,7 +885,8 @@ CANOPY_EXPORT canopy_code_t canopy_visible_request_set_attribute(canopy_visible_
 CANOPY_EXPORT canopy_code_t canopy_visible_request_set_within(canopy_visible_request_t* request,
                                                               uint64_t account, char** errmsg);
 // Only entities owned directly by an account where the viewer holds a
-// membership (with `within`: owned by `within` itself).
+// membership, and the members of entity groups granted to the viewer's
+// user groups (with `within`: owned by `within` itself).
 CANOPY_EXPORT canopy_code_t canopy_visible_request_set_direct_only(
     canopy_visible_request_t* request, int on, char** errmsg);
 // Paging (canopy_visible_list only): 1..10000 items per page (default 100).
@@ -1132,7 +1133,8 @@ CANOPY_EXPORT canopy_code_t canopy_user_get_as(canopy_db_t* db, uint64_t viewer,
 // A custom role when the viewer sees its root tenant; a built-in always.
 CANOPY_EXPORT canopy_code_t canopy_role_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                canopy_role_t** role, char** errmsg);
-// For a `tenant` the viewer sees (CANOPY_NO_ID: the built-ins).
+// For a `tenant` the viewer sees (CANOPY_NO_ID: the built-ins); its root
+// tenant's custom roles only when the viewer sees that root too.
 CANOPY_EXPORT canopy_code_t canopy_role_list_as(canopy_db_t* db, uint64_t viewer,
                                                 uint64_t tenant, canopy_roles_t** roles,
                                                 char** errmsg);

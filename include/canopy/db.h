@@ -361,13 +361,15 @@ class Db {
   virtual StatusOr<bool> Check(UserId user, std::string_view permission,
                                std::string_view key) const = 0;
   // Check's verdict with the reason and the granting membership; the same
-  // targets and errors. Its reason names only accounts the user sees.
+  // targets and errors. Its reason and path name only the accounts and
+  // groups the user sees (others as "(hidden)").
   virtual Status Explain(UserId user, std::string_view permission, std::string_view key,
                          Explanation* explanation) const = 0;
   // Explain as `asker` learns it. The system actor (an operator, who sees
   // everything) is told that a target exists which the user cannot see:
   // not allowed, the reason saying so, instead of NotFound. Any other
-  // asker gets Explain's answer.
+  // asker gets Explain's answer. Either way the reason and path name only
+  // the accounts and groups the asker sees.
   virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,
                          std::string_view key, Explanation* explanation) const = 0;
   // The users that may exercise the permission on the entity (or, for an
@@ -432,7 +434,8 @@ class Db {
   // missing one); changing one needs group.write there.
 
   // Creates a group. Errors: InvalidArgument (name), NotFound (owner),
-  // AlreadyExists (a group of that kind and name in the owner).
+  // AlreadyExists (a group of that kind and name in the owner),
+  // FailedPrecondition (no group id is left after the largest).
   virtual StatusOr<GroupId> CreateGroup(const Actor& actor, const GroupSpec& spec) = 0;
   virtual Status RenameGroup(const Actor& actor, GroupId id, std::string_view name) = 0;
   // Deletes the group, its member links and every grant it holds or that

@@ -333,6 +333,9 @@ TEST_F(HttpTest, AccountsTableRowsAndSort) {
   Server* alice = START_AS(Actor::User(UserIdOf("alice")), "alice");
   j = Expect(ClientOf(*alice)->Get("/api/accounts"), 200);
   EXPECT_EQ(j->Column("data", "key"), (std::vector<std::string>{"acme-a", "acme-a1"}));
+  // acme-a's parent, acme, is out of her sight: not named.
+  EXPECT_EQ(std::string_view(j->root["data"].at(0)["parent"]), "(hidden)");
+  EXPECT_EQ(std::string_view(j->root["data"].at(1)["parent"]), "acme-a");
 }
 
 TEST_F(HttpTest, AccountsTableBadInput) {
