@@ -925,8 +925,11 @@ Status DbImpl::RevokeGroup(const Actor& actor, GroupId user_group, RoleId role, 
       if (target == kNoId) {
         what += " (generic)";
       } else {
-        what += " on " + (t != nullptr ? query::DescribeGroup(cat(), actor, *t)
-                                       : "group with id " + std::to_string(target));
+        // A group out of the actor's sight is worded as a missing one (it
+        // must not learn that such a group exists, or its kind).
+        const bool seen = t != nullptr && query::SeesGroups(cat(), actor, *cat().account(t->owner));
+        what += " on " + (seen ? query::DescribeGroup(cat(), actor, *t)
+                               : "group with id " + std::to_string(target));
       }
       return Status::NotFound("user group '" + ug->name + "' has no grant of " + what);
     }

@@ -475,8 +475,10 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
                                                                            : "(hidden)");
         e.reason = "user '" + u->login + "' is in " + query::DescribeGroup(cat(), asker, *ug) +
                    ", which has role " + r->name + " on " + query::DescribeGroup(cat(), asker, *t) +
-                   " of account " + query::NameAccount(cat(), asker, owner) + ", which holds " +
-                   EntityKindName(kind) + " '" + std::string(key) + "'";
+                   (query::SeesGroups(cat(), asker, owner)
+                        ? " of account " + query::NameAccount(cat(), asker, owner)
+                        : std::string()) +
+                   ", which holds " + EntityKindName(kind) + " '" + std::string(key) + "'";
         *explanation = std::move(e);
       }
     }

@@ -263,7 +263,9 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
   EXPECT_EQ(e.via_group, fleet);
   EXPECT_EQ(e.reason.find("acme-a1"), std::string::npos) << e.reason;
   EXPECT_EQ(e.reason.find("'fleet'"), std::string::npos) << e.reason;
-  EXPECT_NE(e.reason.find("(hidden)"), std::string::npos) << e.reason;
+  EXPECT_NE(e.reason.find("on a device group out of the actor's sight, which holds"),
+            std::string::npos)
+      << e.reason;
   EXPECT_EQ(e.path, std::vector<std::string>{"(hidden)"});
   WhoCanRequest req;
   req.permission = "device.read";

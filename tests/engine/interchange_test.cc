@@ -908,6 +908,8 @@ TEST(Interchange, TheLargestGroupIdEndsTheSequence) {
   ASSERT_OK(db->GroupMembers(Actor::System(), fleet, 0, 100, &page));
   EXPECT_EQ(page.members.size(), 2u);
   EXPECT_EQ(db->GetGroup(Actor::System(), fleet)->name, "fleet");
+  ASSERT_OK(db->GroupMembers(Actor::System(), GroupId(UINT64_MAX), 0, 100, &page));
+  EXPECT_EQ(page.members, std::vector<uint64_t>{d1});
   EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
