@@ -303,6 +303,35 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   CANOPY_RETURN_IF_ERROR(CheckTuning(options));
   namespace fs = std::filesystem;
   std::error_code ec;
+  // RocksDB's files are files: a named pipe, socket or device in their
+  // place (CURRENT, an OPTIONS file...) would make the open wait on it or
+  // read from it, so it is refused by name first. (Canopy's own files are
+  // opened without waiting by their readers.)
+  auto rocksdb_file = [](const std::string& n) {
+    auto ends = [&](std::string_view x) {
+      return n.size() >= x.size() && n.compare(n.size() - x.size(), x.size(), x) == 0;
+    };
+    return n == "CURRENT" || n == "IDENTITY" || n == "LOCK" || n == "LOG" ||
+           n.rfind("OPTIONS-", 0) == 0 || n.rfind("MANIFEST-", 0) == 0 || ends(".sst") ||
+           ends(".log") || ends(".blob");
+  };
+  if (fs::is_directory(path, ec)) {
+    for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+      if (!rocksdb_file(it->path().filename().string())) continue;
+      const fs::file_status st = fs::status(it->path(), ec);
+      if (ec) {
+        ec.clear();
+        continue;  // a dangling link: RocksDB says what it misses, if anything
+      }
+      if (fs::is_fifo(st) || fs::is_socket(st) || fs::is_block_file(st) ||
+          fs::is_character_file(st)) {
+        return Status::FailedPrecondition("'" + it->path().string() +
+                                          "' is not a regular file (a pipe, socket or device): "
+                                          "RocksDB's files in a database folder are files");
+      }
+    }
+    ec.clear();
+  }
   const fs::path marker = fs::path(path) / kCreatingMarker;
   bool exists = HoldsDatabase(path);
   if (exists && options.error_if_exists) {

@@ -3,6 +3,7 @@
 #include "storage/store.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -275,6 +276,24 @@ TEST(Store, AnInterruptedCreationIsStartedAgain) {
 
 // A database whose CURRENT file is gone is damaged, whatever the open's
 // options: never "a folder with other files", never "no database".
+// A named pipe in place of one of RocksDB's files is refused by name
+// instead of hanging the open (RocksDB reads CURRENT blocking).
+TEST(Store, APipeInPlaceOfARocksDbFileIsRefusedNotWaitedFor) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> s;
+    ASSERT_OK(Store::Open(StoreOptions(), dir.Sub("db"), &s));
+  }
+  const std::string current = dir.Sub("db") + "/CURRENT";
+  ASSERT_TRUE(std::filesystem::remove(current));
+  ASSERT_EQ(::mkfifo(current.c_str(), 0644), 0);
+  std::unique_ptr<Store> s;
+  Status st = Store::Open(StoreOptions(), dir.Sub("db"), &s);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("CURRENT' is not a regular file"), std::string::npos)
+      << st.ToString();
+}
+
 TEST(Store, ALostCurrentFileIsCorruption) {
   TempDir dir;
   {
