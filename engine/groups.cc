@@ -493,12 +493,9 @@ Status DbImpl::RequireGroupEdit(const Actor& actor, const GroupNode& g, bool add
         Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o));
     for (const GroupGrantNode& x : g.grants) {
       // The grant of this very group: its role and target, not the group again.
-      const std::string held =
-          "role " + cat().role(x.role)->name +
-          (x.target == kNoId ? std::string()
-                             : " on " + query::DescribeGroup(cat(), actor, *cat().group(x.target)));
       CANOPY_RETURN_IF_ERROR(
-          RequireGives(cat(), actor, x, kNoId, verb + Named(g) + ", which has " + held));
+          RequireGives(cat(), actor, x, kNoId,
+                       verb + Named(g) + ", which has " + query::DescribeGrantRole(cat(), actor, x)));
     }
   } else if (adding && GroupEntityKind(g.kind)) {
     for (const GroupGrantNode& x : g.granted_to) {

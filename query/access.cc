@@ -210,6 +210,12 @@ std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode&
   return SeesAccount(c, actor, a) ? Quote(a) : "(hidden)";
 }
 
+std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g) {
+  std::string s = "role " + c.role(g.role)->name;
+  if (g.target != kNoId) s += " on " + DescribeGroup(c, actor, *c.group(g.target));
+  return s;
+}
+
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g) {
   std::string s = "role " + c.role(g.role)->name + " of " +
                   DescribeGroup(c, actor, *c.group(g.user_group));

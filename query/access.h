@@ -109,6 +109,8 @@ Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& 
 // device group 'G'", each group named only when the actor sees its
 // owner's groups (a refusal never names what the actor cannot see).
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
+// The same without the user group: "role R on device group 'G'".
+std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // "device group 'G'", or "a device group out of the actor's sight".
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
 // How what `actor` is told names account `a`: 'key' (quoted), or

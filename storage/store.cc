@@ -318,7 +318,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   if (fs::is_directory(path, ec)) {
     for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
       if (!rocksdb_file(it->path().filename().string())) continue;
-      const fs::file_status st = fs::status(it->path(), ec);
+      // The type the directory listing gave (no stat per file); a link is
+      // followed.
+      fs::file_status st = it->symlink_status(ec);
+      if (!ec && fs::is_symlink(st)) st = fs::status(it->path(), ec);
       if (ec) {
         ec.clear();
         continue;  // a dangling link: RocksDB says what it misses, if anything
