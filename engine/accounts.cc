@@ -243,7 +243,8 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
           const query::RoleNode* r = cat().role(m->role);
           CANOPY_RETURN_IF_ERROR(query::RequireHolds(
               cat(), actor, r->perms, true, *a,
-              "switching to always_on gives role " + r->name + " branch-wide"));
+              "switching to always_on gives role " + query::NameRole(cat(), actor, *r) +
+                  " branch-wide"));
           Membership mem;
           CANOPY_RETURN_IF_ERROR(LoadMembership(uid, id, &mem));
           const Membership before = mem;
@@ -355,7 +356,8 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
           if (!r->builtin) {
             return Status::FailedPrecondition(
                 "cannot move account " + Quote(*a) + " to another root tenant: " +
-                query::QuoteFor(cat(), actor, *n) + " has a membership with custom role '" + r->name +
+                query::QuoteFor(cat(), actor, *n) + " has a membership with custom role '" +
+                query::NameRole(cat(), actor, *r) +
                 "' of its current tenant");
           }
         }
@@ -374,8 +376,8 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
           if (np->tenant != a->tenant && !r->builtin) {
             return Status::FailedPrecondition(
                 "cannot move account " + Quote(*a) + " to another root tenant: user group '" +
-                g->name + "' of account " + Quote(*n) + " holds custom role '" + r->name +
-                "' of its current tenant");
+                g->name + "' of account " + Quote(*n) + " holds custom role '" +
+                query::NameRole(cat(), actor, *r) + "' of its current tenant");
           }
           if (x.target == kNoId) continue;
           const AccountNode* towner = cat().account(cat().group(x.target)->owner);
@@ -542,7 +544,7 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
           cat(), actor, *un, *m,
           "cannot delete account " + Quote(*n) + " and with it the membership of user '" +
-              un->login + "' (role " + cat().role(m->role)->name + ")"));
+              un->login + "' (role " + query::NameRole(cat(), actor, *cat().role(m->role)) + ")"));
     }
     if (!owned.empty() && r == nullptr) {
       return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +

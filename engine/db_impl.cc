@@ -857,10 +857,7 @@ Status DbImpl::RequireUser(const Actor& actor, UserId id, const query::UserNode*
 
 Status DbImpl::RequireRole(const Actor& actor, RoleId id, const query::RoleNode** out) const {
   *out = cat().role(id);
-  if (*out != nullptr && !(*out)->builtin) {
-    const query::AccountNode* t = cat().account((*out)->tenant);
-    if (t == nullptr || !query::SeesAccount(cat(), actor, *t)) *out = nullptr;
-  }
+  if (*out != nullptr && !query::SeesRole(cat(), actor, **out)) *out = nullptr;
   if (*out == nullptr) return Status::NotFound("no role with id " + std::to_string(id));
   return Status::Ok();
 }

@@ -466,15 +466,16 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
         e.allowed = true;
         e.via_account = t->owner;
         e.via_role = r->id;
-        e.via_role_name = r->name;
+        e.via_role_name = query::NameRole(cat(), asker, *r);
         e.via_user_group = ug->id;
         e.via_group = t->id;
         // Told to the asker: what it does not see is not named.
         const query::AccountNode& owner = *cat().account(t->owner);
         e.path.push_back(query::SeesAccount(cat(), asker, *target.account) ? target.account->key
-                                                                           : "(hidden)");
+                                                                           : kHidden);
         e.reason = "user '" + u->login + "' is in " + query::DescribeGroup(cat(), asker, *ug) +
-                   ", which has role " + r->name + " on " + query::DescribeGroup(cat(), asker, *t) +
+                   ", which has role " + e.via_role_name + " on " +
+                   query::DescribeGroup(cat(), asker, *t) +
                    (query::SeesGroups(cat(), asker, owner)
                         ? " of account " + query::NameAccount(cat(), asker, owner)
                         : std::string()) +

@@ -277,7 +277,7 @@ Status DbImpl::ChangeRole(const Actor& actor, UserId user, AccountId account, Ro
     }
     const RoleNode* old = cat().role(m->role);
     CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(cat(), actor, *un, *m,
-                                                         "cannot change role " + old->name));
+                                                         "cannot change role " + query::NameRole(cat(), actor, *old)));
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, r->perms, m->branch, *a,
                                                "cannot grant role " + r->name));
     if (m->role == role) return Status::Ok();
@@ -301,7 +301,8 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
     const RoleNode* r = cat().role(m->role);
     CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
         cat(), actor, *un, *m,
-        "cannot change the branch access of a member with role " + r->name));
+        "cannot change the branch access of a member with role " +
+            query::NameRole(cat(), actor, *r)));
     if (!branch && a->settings.sub_account_access == SubAccountAccess::kAlwaysOn) {
       return Status::FailedPrecondition("account " + Quote(*a) +
                                         " has sub-account access always_on; access to its "
@@ -309,7 +310,7 @@ Status DbImpl::SetBranchAccess(const Actor& actor, UserId user, AccountId accoun
     }
     if (branch) {
       CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, r->perms, true, *a,
-                                                 "cannot give role " + r->name +
+                                                 "cannot give role " + query::NameRole(cat(), actor, *r) +
                                                      " on sub-accounts"));
     }
     if (m->branch == branch) return Status::Ok();
@@ -332,7 +333,7 @@ Status DbImpl::RemoveMembership(const Actor& actor, UserId user, AccountId accou
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *a));
     const RoleNode* r = cat().role(m->role);
     CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
-        cat(), actor, *un, *m, "cannot remove a member with role " + r->name));
+        cat(), actor, *un, *m, "cannot remove a member with role " + query::NameRole(cat(), actor, *r)));
     Membership mem;
     CANOPY_RETURN_IF_ERROR(LoadMembership(user, account, &mem));
     txn->Membership(&mem, nullptr);
@@ -541,11 +542,15 @@ StatusOr<std::vector<Role>> DbImpl::ListRoles(const Actor& viewer, AccountId ten
   if (tenant != kNoId && (a == nullptr || !query::SeesAccount(cat(), viewer, *a))) {
     return Status::NotFound("no account with id " + std::to_string(tenant));
   }
-  // A custom role is seen with its root tenant (as GetRole): below a root
-  // the viewer does not see, the built-ins only.
-  const AccountNode* root = a == nullptr ? nullptr : cat().account(a->tenant);
-  const bool sees_root = root != nullptr && query::SeesAccount(cat(), viewer, *root);
-  return RolesOf(sees_root ? root->id : kNoId);
+  // Only the custom roles the viewer sees (query::SeesRole, as GetRole):
+  // below a root tenant out of its sight, the built-ins only.
+  std::vector<Role> out = RolesOf(a == nullptr ? kNoId : a->tenant);
+  out.erase(std::remove_if(out.begin(), out.end(),
+                           [&](const Role& r) {
+                             return !query::SeesRole(cat(), viewer, *cat().role(r.id));
+                           }),
+            out.end());
+  return out;
 }
 
 StatusOr<std::vector<Role>> DbImpl::ListRoles(AccountId tenant) const {

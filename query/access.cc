@@ -207,17 +207,27 @@ std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode&
 }
 
 std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a) {
-  return SeesAccount(c, actor, a) ? Quote(a) : "(hidden)";
+  return SeesAccount(c, actor, a) ? Quote(a) : kHidden;
+}
+
+bool SeesRole(const Catalog& c, const Actor& actor, const RoleNode& r) {
+  if (r.builtin) return true;
+  const AccountNode* t = c.account(r.tenant);
+  return t != nullptr && SeesAccount(c, actor, *t);
+}
+
+std::string NameRole(const Catalog& c, const Actor& actor, const RoleNode& r) {
+  return SeesRole(c, actor, r) ? r.name : kHidden;
 }
 
 std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g) {
-  std::string s = "role " + c.role(g.role)->name;
+  std::string s = "role " + NameRole(c, actor, *c.role(g.role));
   if (g.target != kNoId) s += " on " + DescribeGroup(c, actor, *c.group(g.target));
   return s;
 }
 
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g) {
-  std::string s = "role " + c.role(g.role)->name + " of " +
+  std::string s = "role " + NameRole(c, actor, *c.role(g.role)) + " of " +
                   DescribeGroup(c, actor, *c.group(g.user_group));
   if (g.target != kNoId) s += " on " + DescribeGroup(c, actor, *c.group(g.target));
   return s;
@@ -230,7 +240,7 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
     const AccountNode* a = c.account(m.account);
     std::string why(what);
     if (SeesAccount(c, actor, *a)) {
-      why += " (it has role " + c.role(m.role)->name + " on account " + Quote(*a) +
+      why += " (it has role " + NameRole(c, actor, *c.role(m.role)) + " on account " + Quote(*a) +
              (m.branch ? " with branch access)" : ")");
     }
     CANOPY_RETURN_IF_ERROR(RequireHoldsMembership(c, actor, target, m, why));
@@ -243,7 +253,8 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
     for (const GroupGrantNode& g : ug->grants) {
       std::string why(what);
       if (SeesGroups(c, actor, *c.account(ug->owner))) {
-        why += " (it is in user group '" + ug->name + "', which has role " + c.role(g.role)->name;
+        why += " (it is in user group '" + ug->name + "', which has role " +
+               NameRole(c, actor, *c.role(g.role));
         if (g.target != kNoId) why += " on " + DescribeGroup(c, actor, *c.group(g.target));
         why += ")";
       }
@@ -380,7 +391,7 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
     } else {
       why = "role lacks " + PermName(perm);
     }
-    near_misses.push_back(r->name + " on " + name(*a) + (m.branch ? " (branch)" : "") +
+    near_misses.push_back(NameRole(c, asker, *r) + " on " + name(*a) + (m.branch ? " (branch)" : "") +
                           (h.via ? " through " + DescribeGroup(c, asker, *c.group(h.via->user_group))
                                  : std::string()) +
                           ": " + why);
@@ -390,7 +401,7 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
     e.allowed = true;
     e.via_account = best_account->id;
     e.via_role = r->id;
-    e.via_role_name = r->name;
+    e.via_role_name = NameRole(c, asker, *r);
     e.via_branch = best->m.branch;
     if (best->via != nullptr) {
       e.via_user_group = best->via->user_group;
@@ -402,9 +413,9 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
       if (n == best_account) break;
     }
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      e.path.push_back(SeesAccount(c, asker, **it) ? (*it)->key : "(hidden)");
+      e.path.push_back(SeesAccount(c, asker, **it) ? (*it)->key : kHidden);
     }
-    e.reason = "user '" + user.login + "' has role " + r->name + " on account " +
+    e.reason = "user '" + user.login + "' has role " + e.via_role_name + " on account " +
                name(*best_account) +
                (best_account->id == owner.id ? "" : " with branch access, which contains " +
                                                         name(owner));

@@ -113,9 +113,18 @@ std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrant
 std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // "device group 'G'", or "a device group out of the actor's sight".
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
-// How what `actor` is told names account `a`: 'key' (quoted), or
-// "(hidden)" when the actor does not see it.
+// How what `actor` is told names account `a`: 'key' (quoted), or kHidden
+// (canopy/query.h) when the actor does not see it.
 std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
+// Does the actor see role `r`? A built-in role always; a custom role when
+// it sees the role's root tenant (an unknown or disabled actor: as
+// SeesAccount).
+bool SeesRole(const Catalog& c, const Actor& actor, const RoleNode& r);
+// How what `actor` is told names role `r`: its name (unquoted; the caller
+// quotes as its sentence needs), or kHidden when the actor does not see it.
+// Every message, explanation and listing that names a role goes through
+// this, so a custom role of a root tenant out of sight is never named.
+std::string NameRole(const Catalog& c, const Actor& actor, const RoleNode& r);
 // Does the actor see the groups `owner` owns (group.read, group.write or
 // group.share there)? True for an unknown or disabled user, which the
 // caller refuses with its own message.

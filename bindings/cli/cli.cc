@@ -359,7 +359,7 @@ const std::string& Names::AccountKey(AccountId id) {
   if (it != accounts_.end()) return it->second;
   auto a = db_.GetAccount(id);
   if (a.ok() && !viewer_.is_system() && !db_.FindAccount(viewer_, a->key).ok()) {
-    return accounts_[id] = "(hidden)";
+    return accounts_[id] = kHidden;
   }
   return accounts_[id] = a.ok() ? a->key : "#" + std::to_string(id);
 }
@@ -368,6 +368,10 @@ const std::string& Names::RoleName(RoleId id) {
   auto it = roles_.find(id);
   if (it != roles_.end()) return it->second;
   auto r = db_.GetRole(id);
+  // A custom role of a root tenant out of the viewer's sight is not named.
+  if (r.ok() && !viewer_.is_system() && !db_.GetRole(viewer_, id).ok()) {
+    return roles_[id] = kHidden;
+  }
   return roles_[id] = r.ok() ? r->name : "#" + std::to_string(id);
 }
 
@@ -376,7 +380,7 @@ const std::string& Names::Login(UserId id) {
   if (it != logins_.end()) return it->second;
   auto u = db_.GetUser(id);
   if (u.ok() && !viewer_.is_system() && !db_.FindUser(viewer_, u->login).ok()) {
-    return logins_[id] = "(hidden)";
+    return logins_[id] = kHidden;
   }
   return logins_[id] = u.ok() ? u->login : "#" + std::to_string(id);
 }

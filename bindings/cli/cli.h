@@ -191,8 +191,8 @@ std::string QuestionUser(const Context& ctx, const Args& args, const char* comma
 // Resolves engine ids to external keys and names for output, caching each
 // answer (a listing names the same few owners again and again). An id that
 // no longer resolves prints as "#<id>".
-// Names are resolved as ctx.actor: what it may not see prints as
-// "(hidden)".
+// Names are resolved as ctx.actor: an account, user or custom role it may
+// not see prints as kHidden, "(hidden)".
 class Names {
  public:
   explicit Names(const Context& ctx) : db_(*ctx.db), viewer_(ctx.actor) {}

@@ -431,10 +431,11 @@ class ServerImpl : public Server {
     return std::move(u).value();
   }
 
-  // Account keys of the ids the engine answered the viewer with (owners
-  // of what it sees, the accounts of memberships it sees, a row's parent),
-  // cached per request: an account the viewer does not see is "(hidden)",
-  // as on the command line.
+  // Account keys (and role names) of the ids the engine answered the
+  // viewer with (owners of what it sees, the accounts and roles of
+  // memberships it sees, a row's parent), cached per request: an account
+  // or custom role the viewer does not see is kHidden, as on the command
+  // line.
   class Keys {
    public:
     Keys(const Db& db, const Actor& viewer) : db_(db), viewer_(viewer) {}
@@ -442,7 +443,12 @@ class ServerImpl : public Server {
       auto it = cache_.find(static_cast<uint64_t>(id));
       if (it != cache_.end()) return it->second;
       auto a = db_.GetAccount(viewer_, id);
-      return cache_[static_cast<uint64_t>(id)] = a.ok() ? a->key : "(hidden)";
+      return cache_[static_cast<uint64_t>(id)] = a.ok() ? a->key : kHidden;
+    }
+    std::string Role(RoleId id) const {
+      auto r = db_.GetRole(viewer_, id);
+      if (r.ok()) return r->name;
+      return db_.GetRole(id).ok() ? kHidden : "#" + std::to_string(static_cast<uint64_t>(id));
     }
 
    private:
@@ -664,11 +670,10 @@ class ServerImpl : public Server {
     std::string data = "[";
     for (const WhoCanItem& it : page.items) {
       if (data.size() > 1) data.push_back(',');
-      auto role = db_.GetRole(it.role);
       data += JsonObject()
                   .Str("login", it.login)
                   .Str("account", keys.Of(it.via_account))
-                  .Str("role", role.ok() ? role->name : "#" + std::to_string(static_cast<uint64_t>(it.role)))
+                  .Str("role", keys.Role(it.role))
                   .Bool("branch", it.branch)
                   .Take();
     }
@@ -689,6 +694,10 @@ class ServerImpl : public Server {
         if (comma == std::string::npos) comma = t->size();
         if (comma > pos) cr.types.push_back(t->substr(pos, comma - pos));
         pos = comma + 1;
+      }
+      // Only commas is no filter at all; say so rather than answer all.
+      if (cr.types.empty()) {
+        throw HttpError{400, "parameter 'type' needs a record type (e.g. type=account)"};
       }
     }
     ChangesPage page;

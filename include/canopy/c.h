@@ -1134,7 +1134,7 @@ CANOPY_EXPORT canopy_code_t canopy_user_get_as(canopy_db_t* db, uint64_t viewer,
 CANOPY_EXPORT canopy_code_t canopy_role_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                canopy_role_t** role, char** errmsg);
 // For a `tenant` the viewer sees (CANOPY_NO_ID: the built-ins); its root
-// tenant's custom roles only when the viewer sees that root too.
+// tenant's custom roles only when the viewer sees them (as role_get_as).
 CANOPY_EXPORT canopy_code_t canopy_role_list_as(canopy_db_t* db, uint64_t viewer,
                                                 uint64_t tenant, canopy_roles_t** roles,
                                                 char** errmsg);

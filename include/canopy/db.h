@@ -218,7 +218,7 @@ class Db {
   virtual StatusOr<std::vector<Account>> Ancestors(const Actor& viewer, AccountId id) const = 0;
   // The built-in roles and the custom roles of `tenant`'s root tenant, for
   // a `tenant` the viewer sees (kNoId: the built-ins only); the custom
-  // roles only when the viewer sees that root tenant too.
+  // roles only when it sees them (as GetRole).
   virtual StatusOr<std::vector<Role>> ListRoles(const Actor& viewer, AccountId tenant) const = 0;
 
   // ---- Entities -------------------------------------------------------
@@ -361,15 +361,16 @@ class Db {
   virtual StatusOr<bool> Check(UserId user, std::string_view permission,
                                std::string_view key) const = 0;
   // Check's verdict with the reason and the granting membership; the same
-  // targets and errors. Its reason and path name only the accounts and
-  // groups the user sees (others as "(hidden)").
+  // targets and errors. Its reason, path and role name name only the
+  // accounts, groups and custom roles the user sees (others as kHidden,
+  // "(hidden)").
   virtual Status Explain(UserId user, std::string_view permission, std::string_view key,
                          Explanation* explanation) const = 0;
   // Explain as `asker` learns it. The system actor (an operator, who sees
   // everything) is told that a target exists which the user cannot see:
   // not allowed, the reason saying so, instead of NotFound. Any other
-  // asker gets Explain's answer. Either way the reason and path name only
-  // the accounts and groups the asker sees.
+  // asker gets Explain's answer. Either way the reason, path and role name
+  // name only the accounts, groups and custom roles the asker sees.
   virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,
                          std::string_view key, Explanation* explanation) const = 0;
   // The users that may exercise the permission on the entity (or, for an

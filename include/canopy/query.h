@@ -123,6 +123,11 @@ class VisibleIterator {
   virtual Status status() const = 0;
 };
 
+// What an answer to a viewer shows in place of the name of an account,
+// user or custom role the viewer does not see: an explanation's reason,
+// path and role name, and the CLI's and the web console's listings.
+inline constexpr const char kHidden[] = "(hidden)";
+
 // Why a permission is allowed or denied on an entity.
 struct Explanation {
   bool allowed = false;
@@ -132,7 +137,7 @@ struct Explanation {
   // When allowed: the membership that grants it...
   AccountId via_account = kNoId;
   RoleId via_role = kNoId;
-  std::string via_role_name;
+  std::string via_role_name;  // kHidden when the asker does not see the role
   bool via_branch = false;
   // ...through the grant of this user group (kNoId: a membership of the
   // user's own), onto this group (kNoId: the grant's generic role on the

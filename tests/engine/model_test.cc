@@ -107,7 +107,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     // a taken key, login or unit id says that something exists.
     if (!s.ok() && s.code() != Code::kAlreadyExists) {
       ASSERT_EQ(m_.LeakedKey(actor, s.message()), "")
-          << "op " << op_ << " (" << what << "): the refusal names an account out of sight: "
+          << "op " << op_ << " (" << what << "): the refusal names what is out of sight: "
           << s.ToString();
     }
     // Revisions: none for a refusal, at most one per success, gap-free.
@@ -874,7 +874,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     Actor actor = PickActor();
     if (P(70)) {
       AccountId t = PickAccount();
-      std::string name = P(5) ? "viewer" : "role" + std::to_string(R(6));
+      // Unique across tenants (the oracle looks for them in messages).
+      std::string name =
+          P(5) ? "viewer" : "role" + std::to_string(R(6)) + "@" + std::to_string(t) + "#";
       std::vector<std::string> perms;
       for (const auto& p : model::AllPerms()) {
         if (P(30)) perms.push_back(p);
@@ -1379,8 +1381,8 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           ASSERT_EQ(*counted, want_w.size());
         }
       }
-      // An explanation told to the user names no account it does not see,
-      // in its reason or its path.
+      // An explanation told to the user names no account or custom role
+      // it does not see, in its reason, its path or its role name.
       auto names_only_seen = [&](const Explanation& ex) {
         for (const auto& [aid, acc] : m_.accounts) {
           if (u.disabled || m_.Sees(Actor::User(uid), aid)) continue;
@@ -1388,6 +1390,16 @@ class ModelTest : public ::testing::TestWithParam<Config> {
               << u.login << " is told of hidden account " << acc.key << ": " << ex.reason;
           ASSERT_EQ(std::count(ex.path.begin(), ex.path.end(), acc.key), 0)
               << u.login << " is told of hidden account " << acc.key << " in the path";
+        }
+        ASSERT_EQ(m_.LeakedKey(Actor::User(uid), ex.reason), "") << ex.reason;
+        if (ex.allowed && !u.disabled) {
+          if (!m_.SeesRole(Actor::User(uid), ex.via_role)) {
+            outcomes_["explained through a role out of sight"][0]++;
+          }
+          ASSERT_EQ(ex.via_role_name, m_.SeesRole(Actor::User(uid), ex.via_role)
+                                          ? m_.roles.at(ex.via_role).name
+                                          : std::string(kHidden))
+              << u.login;
         }
       };
       // Check agrees with membership in the visible set, and who-can with check.

@@ -798,8 +798,8 @@ class Db:
     def list_roles(self, tenant=None, *, viewer=None):
         """The built-in roles and the custom roles of ``tenant``'s root
         tenant (None: built-ins only), by id; with ``viewer``, for a
-        ``tenant`` it sees, and the custom roles only when it sees the root
-        tenant too."""
+        ``tenant`` it sees, and the custom roles only when it sees them
+        (as ``get_role``)."""
         fn, pre = self._viewed(lib.canopy_role_list, lib.canopy_role_list_as, viewer)
         with cv.handle_out(lib.canopy_roles_destroy) as out:
             cv.call(fn, self._h(), *pre, cv.ident(tenant, "tenant", optional=True),

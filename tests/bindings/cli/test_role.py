@@ -3,7 +3,7 @@
 
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import CliTestCase, jsonl
 
 
 class RoleTest(CliTestCase):
@@ -59,6 +59,43 @@ class RoleTest(CliTestCase):
                            "--account", "acme-b", "--role", "auditor")
         self.assertIn("no role 'auditor' in the tenant of account 'acme-b'", err)
         self.assertNotIn("with id", err)
+
+    def test_a_custom_role_of_a_hidden_tenant_is_not_named(self):
+        # b@acme.example sees the membership of aud@acme.example on acme-b
+        # (it holds user.read there), not the custom role it holds: every
+        # listing, answer and refusal shows the role as (hidden).
+        b = ("--actor", "b@acme.example")
+        rows = self.json_lines(*b, "user", "list", "--account", "acme-b", "--members")
+        self.assertEqual([(r["login"], r["role"]) for r in rows],
+                         [("b@acme.example", "viewer"), ("aud@acme.example", "(hidden)")])
+        shown = self.json_one(*b, "user", "show", "aud@acme.example")
+        self.assertEqual([m["role"] for m in shown["memberships"]], ["(hidden)"])
+        out = self.ok(*b, "user", "show", "aud@acme.example")
+        self.assertNotIn("auditor", out)
+        rows = self.json_lines(*b, "who-can", "--permission", "device.read", "--entity", "dev-b1")
+        self.assertIn(("aud@acme.example", "(hidden)"), [(r["login"], r["role"]) for r in rows])
+        # The auditor itself does not see acme either: its own explanation
+        # names the role as (hidden) too. The operator sees it all.
+        why = self.json_one("--actor", "aud@acme.example", "check", "--user", "aud@acme.example",
+                            "--permission", "device.read", "--entity", "dev-b1", "--explain")
+        self.assertEqual(why["role"], "(hidden)")
+        self.assertNotIn("auditor", why["reason"])
+        self.assertEqual(self.json_one("check", "--user", "aud@acme.example", "--permission",
+                                       "device.read", "--entity", "dev-b1", "--explain")["role"],
+                         "auditor")
+        # A refusal to act on the membership does not name it either.
+        more = self.write("more.jsonl", jsonl([
+                   {"type": "role", "tenant": "acme", "name": "remover",
+                    "permissions": ["user.read", "user.remove"]},
+                   {"type": "user", "login": "rem@acme.example", "name": "Rem",
+                    "account": "acme-b"},
+                   {"type": "membership", "login": "rem@acme.example", "account": "acme-b",
+                    "role": "remover", "branch": False}]))
+        self.ok("import", more)
+        err = self.refused("--actor", "rem@acme.example", "user", "uninvite", "aud@acme.example",
+                           "--account", "acme-b")
+        self.assertIn("cannot remove a member with role (hidden)", err)
+        self.assertNotIn("auditor", err)
 
     def test_usage_errors(self):
         self.assertIn("--tenant is required",

@@ -705,6 +705,16 @@ TEST_F(HttpTest, AuditLogAsTheViewerMayReadIt) {
   EXPECT_EQ(j->Str("code"), "permission_denied");
   Expect(Get("/api/audit?since=0"), 400);
   Expect(Get("/api/audit?account=nope"), 404);
+  // A type filter of commas only is refused, not read as no filter.
+  j = Expect(Get("/api/audit?type=,"), 400);
+  EXPECT_NE(j->Str("message").find("parameter 'type' needs a record type"), std::string::npos);
+  auto only = Expect(Get("/api/audit?pageSize=1000&type=,account,"), 200);
+  auto all = Expect(Get("/api/audit?pageSize=1000"), 200);
+  const auto filtered = only->Column("data", "operation");
+  EXPECT_FALSE(filtered.empty());
+  EXPECT_LT(filtered.size(), all->Column("data", "operation").size());
+  EXPECT_EQ(filtered, Expect(Get("/api/audit?pageSize=1000&type=account"), 200)
+                          ->Column("data", "operation"));
 }
 
 TEST_F(HttpTest, AuditOfATrimmedRevisionIs410) {
