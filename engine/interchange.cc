@@ -2987,6 +2987,16 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   }
   if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
+  // Whatever ends the export early (a cancel, a failed write, sync or
+  // rename) removes the PATH.tmp it began: nothing is left behind.
+  struct DropUnfinished {
+    const std::string* path = nullptr;  // null: nothing to remove
+    ~DropUnfinished() {
+      if (path != nullptr) ::unlink(path->c_str());
+    }
+  } unfinished{in_place ? nullptr : &tmp};
+  // Told before the first line, so a cancel already asked for ends it here.
+  if (progress && !progress(0, total_entities)) return Status::Aborted("export cancelled");
   XXH3_state_t* hash = XXH3_createState();
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_owner(hash, XXH3_freeState);
   XXH3_64bits_reset(hash);
@@ -3269,6 +3279,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     if (ec) {
       return Status::IOError("cannot rename '" + tmp + "' to '" + target + "': " + ec.message());
     }
+    unfinished.path = nullptr;  // renamed into place: it is the export now
     // The rename itself survives a power loss once its folder is synced.
     const std::string folder = std::filesystem::path(target).parent_path().string();
     const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);

@@ -4,7 +4,11 @@
 #include "cli11_flags.h"
 #include "output.h"
 
+#include <signal.h>
+
+#include <atomic>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 
 #include "canopy/json.h"
@@ -353,6 +357,23 @@ bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* ou
   *out = std::move(r).value();
   return true;
 }
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
+}  // namespace
+
+void CatchStopSignals() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnStopSignal;
+  sa.sa_flags = SA_RESETHAND;  // a second signal acts as if none were caught
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool StopRequested() { return g_stop.load(); }
 
 const std::string& Names::AccountKey(AccountId id) {
   auto it = accounts_.find(id);

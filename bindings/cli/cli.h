@@ -188,6 +188,14 @@ bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* ou
 // the actor (a user answers for itself). Throws UsageError otherwise.
 std::string QuestionUser(const Context& ctx, const Args& args, const char* command);
 
+// Long commands (log --follow, import, export) end cleanly on SIGINT or
+// SIGTERM: after CatchStopSignals, StopRequested turns true on the first
+// such signal, which the command checks between steps (a cancelled import
+// or export leaves nothing behind). A second signal ends the process as
+// if none were caught.
+void CatchStopSignals();
+bool StopRequested();
+
 // Resolves engine ids to external keys and names for output, caching each
 // answer (a listing names the same few owners again and again). An id that
 // no longer resolves prints as "#<id>".

@@ -23,7 +23,8 @@ const char kImportUsage[] =
     "and grants, parents before children)\n"
     "(- reads standard input) into the database, creating the database folder if\n"
     "needed. All or nothing:\n"
-    "a bad line fails the import with its line number and nothing is written.\n"
+    "a bad line fails the import with its line number and nothing is written;\n"
+    "so does Ctrl-C (SIGINT or SIGTERM; a second one ends it at once).\n"
     "Import needs the system actor (no --actor). A progress bar is shown on\n"
     "stderr when stderr is a terminal; a summary (counts, elapsed time, rate)\n"
     "is printed at the end (one JSON object with --json).\n";
@@ -35,7 +36,8 @@ const char kExportUsage[] =
     "(accounts in tree order, roles, users, memberships, entities, groups, group\n"
     "members and group grants, then an end\n"
     "line with a record count and checksum), so that importing it into an empty\n"
-    "database round-trips exactly. FILE is written whole or not at all. A\n"
+    "database round-trips exactly. FILE is written whole or not at all (Ctrl-C,\n"
+    "SIGINT or SIGTERM, cancels it and leaves FILE as it was). A\n"
     "progress bar is shown on stderr when stderr is a terminal; a summary is\n"
     "printed at the end (one JSON object with --json).\n";
 
@@ -98,13 +100,15 @@ int RunImport(Context& ctx, Args& args) {
     std::filesystem::remove_all(ctx.db_path, ec);
   };
   if (!ctx.RequireSystem("import")) return kExitFailed;
+  // Before the open: from then on Ctrl-C cancels the import cleanly.
+  CatchStopSignals();
   if (!ctx.Open(true)) return kExitFailed;
   const Actor actor = Actor::System();
   ProgressBar bar(*ctx.err, StderrIsTerminal(), false, "importing", "bytes");
   ImportOptions options;
   options.progress = [&bar](uint64_t done, uint64_t total) {
     bar.Update(done, total);
-    return true;
+    return !StopRequested();
   };
   ImportReport report;
   const auto start = std::chrono::steady_clock::now();
@@ -125,6 +129,7 @@ int RunExport(Context& ctx, Args& args) {
   const std::string file = args.Positional(0, "FILE (where to write the export)");
   args.AtMost(1);
   if (!ctx.RequireSystem("export (it writes the whole database)")) return kExitFailed;
+  CatchStopSignals();
   if (!ctx.Open(false)) return kExitFailed;
   ProgressBar bar(*ctx.err, StderrIsTerminal(), false, "exporting", "entities");
   ImportReport report;
@@ -133,7 +138,7 @@ int RunExport(Context& ctx, Args& args) {
       file,
       [&bar](uint64_t done, uint64_t total) {
         bar.Update(done, total);
-        return true;
+        return !StopRequested();
       },
       &report);
   bar.Finish();

@@ -68,20 +68,6 @@ constexpr size_t kMaxLimit = 100000;
 // How long one wait for new entries lasts before the stop flag is looked at.
 constexpr uint32_t kWaitMs = 200;
 
-std::atomic<bool> g_stop{false};
-
-extern "C" void OnSignal(int) { g_stop.store(true); }
-
-// SIGINT and SIGTERM end --follow cleanly (between waits) instead of killing
-// the process mid-line.
-void CatchStopSignals() {
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
 
 // Prints entries as JSON lines or as text.
 class Printer {
@@ -191,11 +177,11 @@ int Run(Context& ctx, Args& args) {
         }
         return kExitOk;
       }
-    } while (page.next <= page.revision && !g_stop.load());
+    } while (page.next <= page.revision && !StopRequested());
     if (!follow) return kExitOk;
     // Wait for the next commit, looking at the stop flag between waits.
     for (;;) {
-      if (g_stop.load()) return kExitOk;
+      if (StopRequested()) return kExitOk;
       if (ctx.read_only) {
         // A read-only open is a view as of its open, which never moves:
         // follow the writer through a fresh view now and then.

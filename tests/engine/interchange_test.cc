@@ -436,6 +436,25 @@ TEST(Interchange, LargeImportsGoThroughSstIngestion) {
   EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("appears twice"), std::string::npos) << s.ToString();
   EXPECT_TRUE(db2->Roots().empty());
+  // An export cancelled before its first line, or midway (after 16384
+  // entities), leaves neither PATH.tmp nor a changed PATH behind.
+  const std::string out = dir.Sub("out.jsonl");
+  for (int stop_after : {0, 1}) {
+    // The first time there is no PATH yet; the second, an older export.
+    if (stop_after == 1) Write(out, "an older export\n");
+    int calls_made = 0;
+    auto cancel = [&](uint64_t, uint64_t) { return calls_made++ < stop_after; };
+    EXPECT_EQ(db->Export(out, cancel, nullptr).code(), Code::kAborted);
+    EXPECT_EQ(calls_made, stop_after + 1);
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+    if (stop_after == 0) {
+      EXPECT_FALSE(std::filesystem::exists(out));
+    }
+  }
+  EXPECT_EQ(Read(out), "an older export\n");
+  ASSERT_OK(db->Export(out, nullptr, nullptr));
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  EXPECT_NE(Read(out).find("\"type\":\"end\""), std::string::npos);
   // No scratch folder is left behind, whatever the outcome.
   for (const char* db_dir : {"db", "db2"}) {
     for (const auto& entry : std::filesystem::directory_iterator(dir.Sub(db_dir))) {

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 CANOPY = os.environ.get("CANOPY_CLI", "canopy")
@@ -116,6 +117,25 @@ class CliTestCase(unittest.TestCase):
         p = self.expect(0, *args, **kw)
         self.assertEqual(p.stderr or "", "", f"unexpected stderr of canopy {args}")
         return p.stdout
+
+    def wait_until_caught(self, p, sig, timeout=30):
+        """Waits until process `p` has its handler for `sig` (the SigCgt
+        mask in /proc): a signal sent before then, while the binary is still
+        starting (slow under a sanitizer), would kill it instead. False when
+        the process ended first."""
+        bit, deadline = 1 << (sig - 1), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if p.poll() is not None:
+                return False
+            try:
+                with open("/proc/%d/status" % p.pid) as f:
+                    caught = [l for l in f if l.startswith("SigCgt:")]
+            except FileNotFoundError:
+                return False
+            if caught and int(caught[0].split()[1], 16) & bit:
+                return True
+            time.sleep(0.02)
+        self.fail("canopy did not catch signal %d within %d s" % (sig, timeout))
 
     def refused(self, *args, code=1, **kw):
         """Runs, asserts failure with `code` and a 'canopy' message; returns stderr."""

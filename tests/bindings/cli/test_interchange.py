@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import threading
 import unittest
@@ -258,6 +259,60 @@ class ProgressTest(CliTestCase):
         self.assertEqual(p.stderr, "")
         p = self.expect(0, "export", self.path("e.jsonl"))
         self.assertEqual(p.stderr, "")
+
+
+class CtrlCTest(CliTestCase):
+    """The first SIGINT cancels an import or an export cleanly. Each test
+    makes the order certain: the command waits on a FIFO, the signal comes
+    while it waits, and only then does the data flow."""
+
+    def start(self, *args):
+        p = subprocess.Popen([CANOPY, "--db", self.db] + list(args), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=self.dir)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        if not self.wait_until_caught(p, signal.SIGINT):
+            self.fail("canopy ended before the signal: %r" % (p.communicate(),))
+        p.send_signal(signal.SIGINT)
+        return p
+
+    def test_ctrl_c_cancels_an_import_and_leaves_no_folder(self):
+        fifo = self.path("in.fifo")
+        os.mkfifo(fifo)
+        p = self.start("import", fifo)
+        lines = [{"type": "account", "key": "t", "name": "T"}] + [
+            {"type": "device", "key": "d-%d" % i, "name": "D", "account": "t"}
+            for i in range(40000)]
+
+        def feed():
+            try:
+                with open(fifo, "w", encoding="utf-8") as f:
+                    f.write(jsonl(lines))
+            except BrokenPipeError:
+                pass  # the import stopped reading: what is being tested
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("import cancelled at line 16384; nothing was imported", err)
+        self.assertEqual(out, "")
+        self.assertFalse(os.path.exists(self.db))  # the folder it created is gone
+
+    def test_ctrl_c_cancels_an_export(self):
+        self.seed()
+        fifo = self.path("out.fifo")
+        os.mkfifo(fifo)
+        p = self.start("export", fifo)  # waits until the FIFO has a reader
+        with open(fifo, encoding="utf-8") as f:
+            written = f.read()
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("export cancelled", err)
+        self.assertEqual((written, out), ("", ""))
+        self.assertEqual(os.listdir(self.dir).count("out.fifo.tmp"), 0)
+        # Nothing changed: a full export follows.
+        self.assertTrue(self.ok("export", self.path("after.jsonl")).startswith(
+            "exported 19 records"))
 
 
 if __name__ == "__main__":

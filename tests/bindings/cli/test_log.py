@@ -290,22 +290,8 @@ class LogFollowTest(CliTestCase):
             got.append(line)
         return got
 
-    def wait_until_caught(self, p, sig, timeout=30):
-        """Waits until the process has its handler for `sig` (the SigCgt
-        mask in /proc): a signal sent before then, while the binary is still
-        starting (slow under a sanitizer), would kill it instead."""
-        bit, deadline = 1 << (sig - 1), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.assertIsNone(p.poll(), "the follower ended before it was stopped")
-            with open("/proc/%d/status" % p.pid) as f:
-                caught = [l for l in f if l.startswith("SigCgt:")]
-            if caught and int(caught[0].split()[1], 16) & bit:
-                return
-            time.sleep(0.02)
-        self.fail("canopy log --follow did not catch signal %d within %d s" % (sig, timeout))
-
     def stop(self, p, sig):
-        self.wait_until_caught(p, sig)
+        self.assertTrue(self.wait_until_caught(p, sig), "the follower ended before it was stopped")
         p.send_signal(sig)
         try:
             code = p.wait(timeout=30)
