@@ -391,6 +391,12 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     if (!lost.empty() || !a->in_groups.empty()) {
       CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *op));
     }
+    for (const auto& [owner, x] : lost) {
+      CANOPY_RETURN_IF_ERROR(query::RequireRevoke(
+          cat(), actor, *x,
+          "cannot move account " + Quote(*a) + " under " + Quote(*np) + " and with it revoke " +
+              query::DescribeGrant(cat(), actor, *x)));
+    }
     {
       GroupEdits edits;
       CANOPY_RETURN_IF_ERROR(
@@ -555,8 +561,22 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
   // Groups owned by a deleted account go (with their links and grants):
   // the actor needs group.write there. Its entities and users leave those
   // groups with them; the account itself leaves its parent's account groups.
+  // Their grants go too, each only as RevokeGroup would let the actor.
   for (const AccountNode* n : nodes) {
     if (!n->groups.empty()) CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *n));
+  }
+  for (const AccountNode* n : nodes) {
+    for (GroupId gid : n->groups) {
+      const query::GroupNode* g = cat().group(gid);
+      for (const auto* list : {&g->grants, &g->granted_to}) {
+        for (const query::GroupGrantNode& x : *list) {
+          CANOPY_RETURN_IF_ERROR(query::RequireRevoke(
+              cat(), actor, x,
+              "cannot delete account " + Quote(*n) + " and with it the grant of " +
+                  query::DescribeGrant(cat(), actor, x)));
+        }
+      }
+    }
   }
 
   // The change set, in an order its readers can apply one by one: group

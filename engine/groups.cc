@@ -459,11 +459,9 @@ Status DbImpl::DeleteGroup(const Actor& actor, GroupId id) {
     // Its grants go with it: the actor must be allowed to revoke each.
     for (const auto* list : {&g->grants, &g->granted_to}) {
       for (const GroupGrantNode& x : *list) {
-        const AccountNode* ugo = cat().account(cat().group(x.user_group)->owner);
-        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *ugo));
-        CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, x, kNoId,
-                                            "cannot delete " + Named(*g) + " and with it " +
-                                                query::DescribeGrant(cat(), actor, x)));
+        CANOPY_RETURN_IF_ERROR(query::RequireRevoke(
+            cat(), actor, x,
+            "cannot delete " + Named(*g) + " and with it " + query::DescribeGrant(cat(), actor, x)));
       }
     }
     GroupEdits edits;
@@ -930,9 +928,8 @@ Status DbImpl::RevokeGroup(const Actor& actor, GroupId user_group, RoleId role, 
       }
       return Status::NotFound("user group '" + ug->name + "' has no grant of " + what);
     }
-    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *cat().account(ug->owner)));
-    CANOPY_RETURN_IF_ERROR(RequireGives(cat(), actor, *x, kNoId,
-                                        "cannot revoke " + query::DescribeGrant(cat(), actor, *x)));
+    CANOPY_RETURN_IF_ERROR(query::RequireRevoke(
+        cat(), actor, *x, "cannot revoke " + query::DescribeGrant(cat(), actor, *x)));
     std::string bytes;
     CANOPY_RETURN_IF_ERROR(store_->Get(storage::kGroups,
                                        storage::GroupGrantKey(user_group, role, target), &bytes,

@@ -1542,7 +1542,12 @@ class Importer {
       shape.branch = g.branch;
       shape.same_owner = towner.id == owner.id;
       shape.target_above = storage::IsSelfOrAncestorLabel(*towner.label, *owner.label);
-      shape.sharing = SettingsOf(owner.tenant).group_sharing;
+      // A grant shared down while the tenant's group_sharing is off is a
+      // state the database keeps (suspended: switched off after the
+      // grant, or carried into another tenant by a move), so it is taken
+      // as it is: an export always imports again. Only GrantGroup asks
+      // for sharing on.
+      shape.sharing = true;
       shape.tenant_phrase = tenant_phrase;
       CANOPY_RETURN_IF_ERROR(rules::GroupGrantTarget(shape));
       g.target = tid;

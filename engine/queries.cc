@@ -527,9 +527,17 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
     query::IsEntityPerm(perm, &kind, &action);
     CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &all));
   }
+  // A user viewer is told of a user only through a route it sees: the
+  // granting membership, or a user group's grant (the user itself, and
+  // the groups of the user group's owner).
   std::erase_if(all, [&](const WhoCanItem& item) {
-    return !query::SeesMembership(cat(), request.viewer, *cat().user(item.user),
-                                  *cat().account(item.via_account));
+    const query::UserNode& u = *cat().user(item.user);
+    if (item.via_user_group == kNoId) {
+      return !query::SeesMembership(cat(), request.viewer, u, *cat().account(item.via_account));
+    }
+    const query::GroupNode* ug = cat().group(item.via_user_group);
+    return !query::SeesUser(cat(), request.viewer, u) ||
+           !query::SeesGroups(cat(), request.viewer, *cat().account(ug->owner));
   });
   size_t i = 0;
   while (i < all.size() && all[i].user <= after) ++i;

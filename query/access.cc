@@ -200,6 +200,12 @@ Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& 
   return Status::Ok();
 }
 
+Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
+                     const std::string& what) {
+  CANOPY_RETURN_IF_ERROR(Require(c, actor, Perm::kUserInvite, *c.account(c.group(g.user_group)->owner)));
+  return RequireGives(c, actor, g, kNoId, what);
+}
+
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
   const std::string kind = std::string(GroupKindName(g.kind)) + " group";
   if (!SeesGroups(c, actor, *c.account(g.owner))) return "a " + kind + " out of the actor's sight";

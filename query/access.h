@@ -105,6 +105,14 @@ PermSet EntityPart(PermSet perms, EntityKind kind);
 // an account the actor cannot see is not named.
 Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
                     AccountId account, std::string_view what);
+// May `actor` take grant `g` away? The one rule of every change that drops
+// a grant: RevokeGroup, deleting its user group or its target group (by
+// DeleteGroup or with their owner's account), and a move after which the
+// target is no longer above the user group. It needs user.invite on the
+// user group's owner and what the grant gives (RequireGives); `what`
+// begins the refusal.
+Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
+                     const std::string& what);
 // How a message to `actor` names grant `g`: "role R of user group 'U' on
 // device group 'G'", each group named only when the actor sees its
 // owner's groups (a refusal never names what the actor cannot see).

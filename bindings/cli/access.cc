@@ -18,8 +18,9 @@ const char kCheckUsage[] =
     "Answers whether the user may exercise the permission on the entity (an entity\n"
     "permission: its kind follows it, device.read -> a device) or on the account\n"
     "(an account-level permission such as account.create, user.invite,\n"
-    "access.grant: whether the user may do that there, by the rule the change\n"
-    "itself applies). Prints 'allowed' or 'denied'.\n"
+    "access.grant: whether the user holds it there, as the change asks; the\n"
+    "change may still refuse for the state of things, such as sub-account\n"
+    "management off). Prints 'allowed' or 'denied'.\n"
     "  --user LOGIN      the user (required; with --actor, the actor itself)\n"
     "  --permission P    a permission, e.g. device.read or account.create (required)\n"
     "  --entity KEY      the entity's key, for an entity permission\n"
@@ -34,15 +35,18 @@ const char kCheckUsage[] =
     "With --json one object: allowed, entity or account, owner (and with --explain\n"
     "reason, account, role, branch, path).\n"
     "Exit status 0 whether allowed or denied (3 when denied with --fail-if-denied);\n"
-    "1 for errors such as an unknown user, entity or permission.\n";
+    "1 for errors such as an unknown user, entity or permission. A disabled user\n"
+    "is denied every key, known or not, and its answer names no owner.\n";
 
 const char kWhoCanUsage[] =
     "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN] who-can --permission P\n"
     "           (--entity KEY | --account KEY)\n\n"
     "Lists every user that may exercise the permission on the entity (or, for an\n"
     "account-level permission, the account), by user id, with the membership that\n"
-    "grants it (all pages). As --actor: only for a target the actor sees, and only\n"
-    "users whose granting membership it sees.\n"
+    "grants it, or for a user reached through a user group's grant the account\n"
+    "the grant applies on and its role (all pages). As --actor: only for a target\n"
+    "the actor sees, and only users whose granting membership it sees (for a\n"
+    "grant: users it sees, in a user group whose owner's groups it sees).\n"
     "  --permission P    a permission, e.g. device.read or user.invite (required)\n"
     "  --entity KEY      the entity's key, for an entity permission\n"
     "  --account KEY     the account's key, for an account-level permission\n"
@@ -84,7 +88,9 @@ std::string TargetKey(Args& args, const std::string& permission) {
 
 std::string JoinPath(const std::vector<std::string>& path) {
   std::string out;
-  for (size_t i = 0; i < path.size(); ++i) out += (i ? " > " : "") + path[i];
+  // Each key escaped as every other printed text is (a key may hold
+  // control characters).
+  for (size_t i = 0; i < path.size(); ++i) out += (i ? " > " : "") + Printable(path[i]);
   return out;
 }
 
@@ -109,7 +115,8 @@ int RunCheck(Context& ctx, Args& args) {
   if (ctx.json) {
     JsonObject o;
     o.Bool("allowed", ex.allowed).Str(target_field, key);
-    if (kind) o.Str("owner", names.AccountKey(ex.owner));
+    // A disabled user's answer names no owner (it is told nothing).
+    if (kind && ex.owner != kNoId) o.Str("owner", names.AccountKey(ex.owner));
     if (args.Has("explain")) {
       o.Str("reason", ex.reason);
       if (ex.allowed) {
@@ -125,7 +132,9 @@ int RunCheck(Context& ctx, Args& args) {
   *ctx.out << (ex.allowed ? "allowed" : "denied") << "\n";
   if (args.Has("explain")) {
     *ctx.out << "reason:   " << Printable(ex.reason) << "\n";
-    if (kind) *ctx.out << "owner:    " << Printable(names.AccountKey(ex.owner)) << "\n";
+    if (kind && ex.owner != kNoId) {
+      *ctx.out << "owner:    " << Printable(names.AccountKey(ex.owner)) << "\n";
+    }
     if (ex.allowed) {
       *ctx.out << "account:  " << Printable(names.AccountKey(ex.via_account))
                << " (the membership)\n"

@@ -406,6 +406,16 @@ const std::string& Names::Login(UserId id) {
   return logins_[id] = u.ok() ? u->login : "#" + std::to_string(id);
 }
 
+const std::string& Names::EntityKey(EntityId id) {
+  auto it = entities_.find(id);
+  if (it != entities_.end()) return it->second;
+  auto e = db_.GetEntity(id);
+  if (e.ok() && !viewer_.is_system() && !db_.GetEntity(viewer_, id).ok()) {
+    return entities_[id] = kHidden;
+  }
+  return entities_[id] = e.ok() ? e->key : "#" + std::to_string(id);
+}
+
 std::optional<uint64_t> GetNumber(const Args& args, const std::string& flag, uint64_t lo,
                                   uint64_t hi) {
   auto text = args.Get(flag);

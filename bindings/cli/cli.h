@@ -199,14 +199,15 @@ bool StopRequested();
 // Resolves engine ids to external keys and names for output, caching each
 // answer (a listing names the same few owners again and again). An id that
 // no longer resolves prints as "#<id>".
-// Names are resolved as ctx.actor: an account, user or custom role it may
-// not see prints as kHidden, "(hidden)".
+// Names are resolved as ctx.actor: an account, user, entity or custom role
+// it may not see prints as kHidden, "(hidden)".
 class Names {
  public:
   explicit Names(const Context& ctx) : db_(*ctx.db), viewer_(ctx.actor) {}
   const std::string& AccountKey(AccountId id);
   const std::string& RoleName(RoleId id);
   const std::string& Login(UserId id);
+  const std::string& EntityKey(EntityId id);
 
  private:
   const Db& db_;
@@ -214,6 +215,7 @@ class Names {
   std::unordered_map<AccountId, std::string> accounts_;
   std::unordered_map<RoleId, std::string> roles_;
   std::unordered_map<UserId, std::string> logins_;
+  std::unordered_map<EntityId, std::string> entities_;
 };
 
 // ---- Argument values ----------------------------------------------------

@@ -26,7 +26,8 @@ const char kUsage[] =
     "  group list --owner KEY\n"
     "      The account's groups (those the actor may see).\n"
     "  group members NAME --owner KEY --kind KIND\n"
-    "      The group's members, by key or login.\n\n"
+    "      The group's members, by key or login ((hidden) for one the actor does\n"
+    "      not see).\n\n"
     "Flags:\n"
     "  --owner KEY    the account that owns the group\n"
     "  --kind KIND    device, asset, dashboard, entity_view, user or account\n"
@@ -217,8 +218,7 @@ int Members(Context& ctx, Args& args) {
       } else if (kind == GroupKind::kAccount) {
         label = names.AccountKey(m);
       } else {
-        auto e = ctx.db->GetEntity(m);
-        label = e.ok() ? e->key : "#" + std::to_string(m);
+        label = names.EntityKey(m);
       }
       if (ctx.json) {
         *ctx.out << JsonObject().Str("member", label).str() << "\n";

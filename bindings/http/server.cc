@@ -95,6 +95,22 @@ class Params {
         throw HttpError{400, "parameter '" + name + "' given more than once"};
       }
     }
+    // The parsed parameters keep one of two identical name=value pairs;
+    // the raw query tells a repeat of the same value too.
+    const auto q = req.target.find('?');
+    if (q != std::string::npos) {
+      std::set<std::string_view> names;
+      std::string_view rest = std::string_view(req.target).substr(q + 1);
+      while (!rest.empty()) {
+        const size_t amp = rest.find('&');
+        std::string_view pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        std::string_view name = pair.substr(0, pair.find('='));
+        if (!name.empty() && !names.insert(name).second) {
+          throw HttpError{400, "parameter '" + std::string(name) + "' given more than once"};
+        }
+      }
+    }
   }
   std::optional<std::string> Get(const std::string& name) const {
     if (!req_.has_param(name)) return std::nullopt;
@@ -145,9 +161,13 @@ class Body {
     }
     simdjson::dom::object object;
     if (doc_.get(object) != simdjson::SUCCESS) throw HttpError{400, "the body must be a JSON object"};
+    std::set<std::string> seen;
     for (auto field : object) {
       std::string key(field.key);
       if (!known.count(key)) throw HttpError{400, "unknown field '" + key + "'"};
+      // JSON leaves a repeated name's meaning open; refuse it rather than
+      // pick one.
+      if (!seen.insert(key).second) throw HttpError{400, "field '" + key + "' given more than once"};
     }
   }
   std::optional<std::string> Str(const char* name) const {
@@ -634,7 +654,7 @@ class ServerImpl : public Server {
         .Str("user", user.login)
         .Str("permission", permission)
         .Str(p.Get("entity") ? "entity" : "account", key)
-        .Str("owner", keys.Of(ex.owner))
+        .Raw("owner", ex.owner == kNoId ? std::string("null") : JsonString(keys.Of(ex.owner)))
         .Str("reason", ex.reason);
     if (ex.allowed) {
       o.Str("viaAccount", keys.Of(ex.via_account))

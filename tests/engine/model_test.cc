@@ -210,7 +210,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       // Groups: a user group of the subtree may not carry a custom role
       // across tenants; grants onto groups no longer above it go (the
       // actor needs group.write on the old parent then).
-      bool lost = false;
+      std::vector<std::pair<model::MGrantKey, bool>> lost;
       for (const auto& [g, branch] : m_.grants) {
         const model::MGroup& ug = m_.groups[std::get<0>(g)];
         if (!m_.IsSelfOrAncestor(a, ug.owner)) continue;
@@ -219,9 +219,16 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
         if (std::get<2>(g) == kNoId) continue;
         AccountId towner = m_.groups[std::get<2>(g)].owner;
-        if (!m_.IsSelfOrAncestor(a, towner) && !m_.IsSelfOrAncestor(towner, np)) lost = true;
+        if (!m_.IsSelfOrAncestor(a, towner) && !m_.IsSelfOrAncestor(towner, np)) {
+          lost.emplace_back(g, branch);
+        }
       }
-      if (want == Code::kOk && lost) want = m_.Require(actor, "group.write", m_.accounts[a].parent);
+      if (want == Code::kOk && !lost.empty()) {
+        want = m_.Require(actor, "group.write", m_.accounts[a].parent);
+      }
+      for (const auto& [g, branch] : lost) {
+        if (want == Code::kOk) want = RequireRevoke(actor, g, branch);
+      }
     }
     Status s = db_->MoveAccount(actor, a, np);
     Expect(actor, want, s, "move account");
@@ -308,6 +315,12 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         bool owns_groups = false;
         for (const auto& [gid, g] : m_.groups) owns_groups |= g.owner == id;
         if (owns_groups && want == Code::kOk) want = m_.Require(actor, "group.write", id);
+      }
+      // And their grants with them, each as a revoke.
+      for (const auto& [g, branch] : m_.grants) {
+        const bool goes = set.count(m_.groups[std::get<0>(g)].owner) ||
+                          (std::get<2>(g) != kNoId && set.count(m_.groups[std::get<2>(g)].owner));
+        if (goes && want == Code::kOk) want = RequireRevoke(actor, g, branch);
       }
     }
     Status s = db_->DeleteAccounts(actor, ids, receiver);
@@ -702,6 +715,13 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       if (rp.count(KindPerm(EntityKind::kDevice, a))) part.insert(KindPerm(EntityKind::kDevice, a));
     }
     return m_.RequireHolds(actor, part, false, m_.groups[target].owner);
+  }
+  // Taking a grant away (with its group, its owner's account, or by a
+  // move) needs what revoking it does: user.invite on the user group's
+  // owner and what the grant gives.
+  Code RequireRevoke(const Actor& actor, const model::MGrantKey& g, bool branch) {
+    Code c = m_.Require(actor, "user.invite", m_.groups[std::get<0>(g)].owner);
+    return c == Code::kOk ? RequireGives(actor, g, branch) : c;
   }
   bool GroupFound(const Actor& actor, GroupId g) {
     return m_.groups.count(g) && m_.SeesGroups(actor, m_.groups[g].owner);
@@ -1443,6 +1463,23 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           if (m_.Visible(other, key.first, p).count(key.second)) want_who.insert(other);
         }
         ASSERT_EQ(who, want_who) << p << " " << key.second;
+        // Asked by the user itself: a subset, and only users it sees.
+        if (!u.disabled && m_.SeesEntityKey(Actor::User(uid), key.first, key.second)) {
+          WhoCanRequest vr;
+          vr.permission = p;
+          vr.entity_key = key.second;
+          vr.viewer = Actor::User(uid);
+          vr.limit = 10000;
+          WhoCanPage vp;
+          ASSERT_OK(db_->WhoCan(vr, &vp));
+          for (const auto& item : vp.items) {
+            ASSERT_TRUE(want_who.count(item.user)) << p << " " << key.second;
+            ASSERT_TRUE(m_.SeesUser(Actor::User(uid), item.user))
+                << u.login << " is told of user " << item.login << " by who-can " << p << " "
+                << key.second;
+            if (item.via_user_group != kNoId) outcomes_["who-can through a group"][0]++;
+          }
+        }
       }
       // Account-level permissions: check, explain and who-can apply the
       // rule the mutations apply; an account out of sight is "no account".

@@ -85,6 +85,23 @@ class CheckTest(CliTestCase):
     def test_disabled_user_is_denied(self):
         self.ok("user", "disable", "a@acme.example")
         self.assertEqual(self.check("a@acme.example", "device.read", "dev-a1"), "denied\n")
+        # Denied every key, known or not, naming no owner (no "#0").
+        for key in ("dev-a1", "no-such"):
+            out = self.check("a@acme.example", "device.read", key, "--explain")
+            self.assertEqual(out.splitlines()[:2],
+                             ["denied", "reason:   user 'a@acme.example' is disabled and holds "
+                              "no permissions"])
+            self.assertNotIn("owner:", out)
+            self.assertNotIn("owner", self.json_one("check", "--user", "a@acme.example",
+                                                    "--permission", "device.read", "--entity",
+                                                    key, "--explain"))
+
+    def test_explain_escapes_the_path(self):
+        self.ok("account", "create", "k\x1b[31m", "--name", "K", "--parent", "acme-a")
+        out = self.ok("check", "--user", "a@acme.example", "--permission", "account.read",
+                      "--account", "k\x1b[31m", "--explain")
+        self.assertNotIn("\x1b", out)
+        self.assertIn("path:     acme-a > k\\x1b[31m", out)
 
     def test_errors(self):
         base = ["check", "--user", "a@acme.example", "--permission", "device.read"]

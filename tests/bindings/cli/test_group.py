@@ -4,7 +4,7 @@
 import json
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import CliTestCase, jsonl
 
 
 class GroupTest(CliTestCase):
@@ -133,6 +133,139 @@ class GroupTest(CliTestCase):
         self.assertIn("go with --on",
                       self.usage_error("grant", "x", "--owner", "acme", "--role", "viewer",
                                        "--on-kind", "device"))
+
+
+# acme (group_sharing on) > a > a1, and the tenant other (sharing off).
+# av: viewer on acme only (no branch), so it sees neither a nor its users;
+# gw: group.read on acme only; aadm: account_admin of a (branch).
+# a-users (u-a) and a1-users (u-a1) are granted viewer on acme's device
+# group acme-devs (shared down); a1-users also on a's group a-devs.
+SHARED = [
+    {"type": "account", "key": "acme", "name": "ACME",
+     "settings": {"sub_account_management": True, "group_sharing": True}},
+    {"type": "account", "key": "a", "name": "A", "parent": "acme",
+     "settings": {"sub_account_management": True}},
+    {"type": "account", "key": "a1", "name": "A1", "parent": "a"},
+    {"type": "account", "key": "other", "name": "Other"},
+    {"type": "role", "tenant": "acme", "name": "gw", "permissions": ["group.read", "account.read"]},
+    {"type": "user", "login": "root", "name": "R", "account": "acme"},
+    {"type": "membership", "login": "root", "account": "acme", "role": "account_admin",
+     "branch": True},
+    {"type": "user", "login": "av", "name": "AV", "account": "acme"},
+    {"type": "membership", "login": "av", "account": "acme", "role": "viewer", "branch": False},
+    {"type": "user", "login": "gw", "name": "GW", "account": "acme"},
+    {"type": "membership", "login": "gw", "account": "acme", "role": "gw", "branch": False},
+    {"type": "user", "login": "aadm", "name": "AA", "account": "a"},
+    {"type": "membership", "login": "aadm", "account": "a", "role": "account_admin",
+     "branch": True},
+    {"type": "user", "login": "u-a", "name": "UA", "account": "a"},
+    {"type": "user", "login": "u-a1", "name": "UA1", "account": "a1"},
+    {"type": "device", "key": "d-acme", "name": "D", "account": "acme"},
+    {"type": "device", "key": "d-a", "name": "D", "account": "a"},
+    {"type": "group", "kind": "device", "name": "acme-devs", "account": "acme"},
+    {"type": "group_member", "account": "acme", "kind": "device", "group": "acme-devs",
+     "member": "d-acme"},
+    {"type": "group", "kind": "device", "name": "a-devs", "account": "a"},
+    {"type": "group_member", "account": "a", "kind": "device", "group": "a-devs", "member": "d-a"},
+    {"type": "group", "kind": "user", "name": "a-users", "account": "a"},
+    {"type": "group_member", "account": "a", "kind": "user", "group": "a-users", "member": "u-a"},
+    {"type": "group", "kind": "user", "name": "a1-users", "account": "a1"},
+    {"type": "group_member", "account": "a1", "kind": "user", "group": "a1-users",
+     "member": "u-a1"},
+    {"type": "group_grant", "account": "a", "group": "a-users", "role": "viewer",
+     "target_account": "acme", "target_kind": "device", "target": "acme-devs"},
+    {"type": "group_grant", "account": "a1", "group": "a1-users", "role": "viewer",
+     "target_account": "acme", "target_kind": "device", "target": "acme-devs"},
+    {"type": "group_grant", "account": "a1", "group": "a1-users", "role": "viewer",
+     "target_account": "a", "target_kind": "device", "target": "a-devs"},
+]
+
+
+class SharedGroupsTest(CliTestCase):
+    """What a group grant shows, and who may take it away."""
+
+    def setUp(self):
+        super().setUp()
+        self.ok("import", self.write("shared.jsonl", jsonl(SHARED)))
+        self.before = self.export_text("before.jsonl")
+
+    def unchanged(self):
+        self.assertEqual(self.export_text("after.jsonl"), self.before)
+
+    def test_who_can_lists_only_users_the_viewer_sees(self):
+        rows = self.json_lines("who-can", "--permission", "device.read", "--entity", "d-acme")
+        self.assertEqual(sorted(r["login"] for r in rows), ["av", "root", "u-a", "u-a1"])
+        # av sees neither u-a nor u-a1 (homed in a and a1): not listed.
+        rows = self.json_lines("--actor", "av", "who-can", "--permission", "device.read",
+                               "--entity", "d-acme")
+        self.assertEqual(sorted(r["login"] for r in rows), ["av", "root"])
+        self.assertIn("no user with login 'u-a'", self.refused("--actor", "av", "user", "show",
+                                                                "u-a"))
+        # aadm sees u-a1 and the groups of a1 (not root's membership on acme).
+        rows = self.json_lines("--actor", "aadm", "who-can", "--permission", "device.read",
+                               "--entity", "d-a")
+        self.assertEqual(sorted(r["login"] for r in rows), ["aadm", "u-a1"])
+
+    def test_group_members_hides_entities_the_actor_does_not_see(self):
+        out = self.ok("--actor", "gw", "group", "members", "acme-devs", "--owner", "acme",
+                      "--kind", "device")
+        self.assertEqual(out, "(hidden)\n")
+        self.assertEqual(self.ok("group", "members", "acme-devs", "--owner", "acme", "--kind",
+                                 "device"), "d-acme\n")
+
+    def test_deleting_or_moving_an_account_takes_grants_only_as_a_revoke_would(self):
+        # aadm may not revoke a1-users' grant on acme's group (it holds
+        # nothing on acme), so neither may it delete the group...
+        err = self.refused("--actor", "aadm", "group", "delete", "a1-users", "--owner", "a1",
+                           "--kind", "user")
+        self.assertIn("outside the actor's reach", err)
+        # ...nor the account that owns it, nor take the grant by a move.
+        err = self.refused("--actor", "aadm", "account", "delete", "a1", "--receiver", "a")
+        self.assertIn("cannot delete account 'a1' and with it the grant of role viewer of user "
+                      "group 'a1-users'", err)
+        self.unchanged()
+        # A mover (account.move and group.write on a, branch-wide, but no
+        # device permission) may not move x out from under m: x's user
+        # group would lose its grant on m's device group.
+        more = [
+            {"type": "account", "key": "m", "name": "M", "parent": "a",
+             "settings": {"sub_account_management": True}},
+            {"type": "account", "key": "x", "name": "X", "parent": "m"},
+            {"type": "role", "tenant": "acme", "name": "mover",
+             "permissions": ["account.read", "account.move", "group.read", "group.write",
+                             "user.read", "user.invite"]},
+            {"type": "user", "login": "mv", "name": "MV", "account": "a"},
+            {"type": "membership", "login": "mv", "account": "a", "role": "mover",
+             "branch": True},
+            {"type": "group", "kind": "device", "name": "md", "account": "m"},
+            {"type": "group", "kind": "user", "name": "xu", "account": "x"},
+            {"type": "group_grant", "account": "x", "group": "xu", "role": "viewer",
+             "target_account": "m", "target_kind": "device", "target": "md"},
+        ]
+        self.ok("import", self.write("more.jsonl", jsonl(more)))
+        self.before = self.export_text("before.jsonl")
+        err = self.refused("--actor", "mv", "account", "move", "x", "--parent", "a")
+        self.assertIn("cannot move account 'x' under 'a' and with it revoke role viewer of user "
+                      "group 'xu' on device group 'md'", err)
+        self.unchanged()
+        self.ok("--actor", "aadm", "account", "move", "x", "--parent", "a")  # it holds viewer
+        # The system may delete a1 with its grants.
+        self.ok("account", "delete", "a1", "--receiver", "a")
+        self.assertEqual(self.ok("check-db").splitlines()[0][:2], "ok")
+
+    def test_a_grant_suspended_by_a_move_to_another_tenant_exports_and_imports(self):
+        self.ok("account", "create", "c", "--name", "C", "--parent", "acme")
+        self.ok("account", "create", "c1", "--name", "C1", "--parent", "c")
+        self.ok("group", "create", "cd", "--owner", "c", "--kind", "device")
+        self.ok("group", "create", "c1u", "--owner", "c1", "--kind", "user")
+        self.ok("grant", "c1u", "--owner", "c1", "--role", "viewer", "--on", "cd", "--on-owner",
+                "c", "--on-kind", "device")
+        self.ok("account", "move", "c", "--parent", "other")  # sharing is off in other
+        text = self.export_text("moved.jsonl")
+        self.assertIn('"group":"c1u","role":"viewer","target_account":"c"', text)
+        self.db = self.path("db2")
+        self.ok("import", self.path("moved.jsonl"))
+        self.assertEqual(self.export_text("again.jsonl"), text)
 
 
 if __name__ == "__main__":

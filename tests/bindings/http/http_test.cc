@@ -279,6 +279,15 @@ TEST_F(HttpTest, UnknownOrRepeatedParameterIs400) {
   EXPECT_EQ(j->Str("message"), "unknown parameter 'pagesize'");
   j = Expect(Get("/api/accounts?pageSize=3&pageSize=4"), 400);
   EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
+  // The same value twice is a repeat too.
+  j = Expect(Get("/api/accounts?pageSize=3&pageSize=3"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
+  // And so is a body field given twice: refused, nothing created.
+  j = Expect(Post("/api/accounts", R"({"key":"dup","name":"D","parent":"acme-a","key":"dup2"})"),
+             400);
+  EXPECT_EQ(j->Str("message"), "field 'key' given more than once");
+  EXPECT_FALSE(db_->FindAccount("dup").ok());
+  EXPECT_FALSE(db_->FindAccount("dup2").ok());
 }
 
 TEST_F(HttpTest, Session) {
