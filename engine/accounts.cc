@@ -375,8 +375,9 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
           const query::RoleNode* r = cat().role(x.role);
           if (np->tenant != a->tenant && !r->builtin) {
             return Status::FailedPrecondition(
-                "cannot move account " + Quote(*a) + " to another root tenant: user group '" +
-                g->name + "' of account " + Quote(*n) + " holds custom role '" +
+                "cannot move account " + Quote(*a) + " to another root tenant: " +
+                query::DescribeGroup(cat(), actor, *g) + " of account " +
+                query::QuoteFor(cat(), actor, *n) + " holds custom role '" +
                 query::NameRole(cat(), actor, *r) + "' of its current tenant");
           }
           if (x.target == kNoId) continue;

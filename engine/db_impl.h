@@ -681,7 +681,8 @@ class DbImpl final : public Db {
   // The users reached through grants onto the entity groups holding
   // `entity` whose role has `perm`, appended to *out unless already in it.
   Status EntityGrantees(EntityId entity, EntityKind kind, query::Perm perm,
-                        std::vector<WhoCanItem>* out) const;
+                        std::vector<WhoCanItem>* out,
+                        const query::WhoCanFilter& shown = nullptr) const;
 
   // Shared by DeleteAccount(s) (accounts.cc).
   Status BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> ids, AccountId receiver,

@@ -354,7 +354,8 @@ Status DbImpl::SeesEntityOrGroup(const Actor& actor, EntityKind kind, EntityId e
 }
 
 Status DbImpl::EntityGrantees(EntityId entity, EntityKind kind, Perm perm,
-                              std::vector<WhoCanItem>* out) const {
+                              std::vector<WhoCanItem>* out,
+                              const query::WhoCanFilter& shown) const {
   const std::string prefix = storage::MemberGroupsPrefix(storage::kMemberEntity, entity);
   std::vector<GroupId> gids;
   auto it = store_->NewIterator(storage::kGroups, snap(), prefix, storage::PrefixSuccessor(prefix));
@@ -373,8 +374,11 @@ Status DbImpl::EntityGrantees(EntityId entity, EntityKind kind, Perm perm,
       if (!query::GrantActive(cat(), x) || !cat().role(x.role)->perms.Has(perm)) continue;
       for (UserId uid : cat().group(x.user_group)->members) {
         const UserNode* u = cat().user(uid);
-        if (u->disabled || !seen.insert(uid).second) continue;
-        out->push_back(WhoCanItem{uid, u->login, t->owner, x.role, false, x.user_group, x.target});
+        if (u->disabled || seen.count(uid)) continue;
+        WhoCanItem item{uid, u->login, t->owner, x.role, false, x.user_group, x.target};
+        if (shown && !shown(item)) continue;
+        seen.insert(uid);
+        out->push_back(std::move(item));
       }
     }
   }
@@ -401,8 +405,8 @@ StatusOr<GroupId> DbImpl::CreateGroup(const Actor& actor, const GroupSpec& spec)
     for (GroupId gid : o->groups) {
       const GroupNode* g = cat().group(gid);
       if (g->kind == spec.kind && g->name == spec.name) {
-        return Status::AlreadyExists("account " + Quote(*o) + " already has a " +
-                                     GroupKindName(spec.kind) + " group named '" + spec.name + "'");
+        return Status::AlreadyExists("account " + Quote(*o) + " already has " +
+                                     query::AGroupOfKind(spec.kind) + " named '" + spec.name + "'");
       }
     }
     uint64_t next = 0;
@@ -435,8 +439,8 @@ Status DbImpl::RenameGroup(const Actor& actor, GroupId id, std::string_view name
     for (GroupId gid : o->groups) {
       const GroupNode* x = cat().group(gid);
       if (x->kind == g->kind && x->name == name) {
-        return Status::AlreadyExists("account " + Quote(*o) + " already has a " +
-                                     GroupKindName(g->kind) + " group named '" +
+        return Status::AlreadyExists("account " + Quote(*o) + " already has " +
+                                     query::AGroupOfKind(g->kind) + " named '" +
                                      std::string(name) + "'");
       }
     }

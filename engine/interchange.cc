@@ -1532,7 +1532,6 @@ class Importer {
       CANOPY_RETURN_IF_ERROR(FindAccount(target_account, "target_account", &towner));
       const std::string owner_name = "'" + std::string(account) + "'";
       const std::string towner_name = "'" + std::string(target_account) + "'";
-      const std::string tenant_phrase = "root tenant '" + KeyOf(owner.tenant) + "'";
       rules::GroupGrantShape shape;
       shape.user_group_name = group;
       shape.owner_name = owner_name;
@@ -1548,7 +1547,6 @@ class Importer {
       // as it is: an export always imports again. Only GrantGroup asks
       // for sharing on.
       shape.sharing = true;
-      shape.tenant_phrase = tenant_phrase;
       CANOPY_RETURN_IF_ERROR(rules::GroupGrantTarget(shape));
       g.target = tid;
     }
@@ -3278,6 +3276,11 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     return Status::IOError("cannot close '" + tmp + "': " + std::strerror(errno));
   }
   rep->lines = records + 1;
+  // The last word before the file takes PATH's place: a cancel asked for
+  // during the scans after the entities' still leaves PATH as it was.
+  if (progress && !progress(total_entities, total_entities)) {
+    return Status::Aborted("export cancelled");
+  }
   if (!in_place) {
     std::error_code ec;
     std::filesystem::rename(tmp, target, ec);
@@ -3293,7 +3296,6 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
       ::close(dir);
     }
   }
-  if (progress) progress(total_entities, total_entities);
   return Status::Ok();
 }
 

@@ -520,25 +520,25 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   page->revision = head();
   Target target;
   CANOPY_RETURN_IF_ERROR(FindTarget(request.viewer, perm, request.entity_key, &target));
-  std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account);
+  // A user viewer is told of a user only through a route it sees (the
+  // closest of those): the granting membership, or a user group's grant
+  // (the user itself, and the groups of the user group's owner).
+  const query::WhoCanFilter shown = [&](const WhoCanItem& item) {
+    const query::UserNode& u = *cat().user(item.user);
+    if (item.via_user_group == kNoId) {
+      return query::SeesMembership(cat(), request.viewer, u, *cat().account(item.via_account));
+    }
+    const query::GroupNode* ug = cat().group(item.via_user_group);
+    return query::SeesUser(cat(), request.viewer, u) &&
+           query::SeesGroups(cat(), request.viewer, *cat().account(ug->owner));
+  };
+  std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account, shown);
   if (target.entity != kNoId) {
     EntityKind kind;
     query::EntityAction action;
     query::IsEntityPerm(perm, &kind, &action);
-    CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &all));
+    CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &all, shown));
   }
-  // A user viewer is told of a user only through a route it sees: the
-  // granting membership, or a user group's grant (the user itself, and
-  // the groups of the user group's owner).
-  std::erase_if(all, [&](const WhoCanItem& item) {
-    const query::UserNode& u = *cat().user(item.user);
-    if (item.via_user_group == kNoId) {
-      return !query::SeesMembership(cat(), request.viewer, u, *cat().account(item.via_account));
-    }
-    const query::GroupNode* ug = cat().group(item.via_user_group);
-    return !query::SeesUser(cat(), request.viewer, u) ||
-           !query::SeesGroups(cat(), request.viewer, *cat().account(ug->owner));
-  });
   size_t i = 0;
   while (i < all.size() && all[i].user <= after) ++i;
   for (; i < all.size() && page->items.size() < request.limit; ++i) page->items.push_back(all[i]);

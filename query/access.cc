@@ -206,10 +206,17 @@ Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode&
   return RequireGives(c, actor, g, kNoId, what);
 }
 
+std::string AGroupOfKind(GroupKind kind) {
+  const std::string name = GroupKindName(kind);
+  return (std::string("aeiou").find(name[0]) == std::string::npos ? "a " : "an ") + name +
+         " group";
+}
+
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
-  const std::string kind = std::string(GroupKindName(g.kind)) + " group";
-  if (!SeesGroups(c, actor, *c.account(g.owner))) return "a " + kind + " out of the actor's sight";
-  return kind + " '" + g.name + "'";
+  if (!SeesGroups(c, actor, *c.account(g.owner))) {
+    return AGroupOfKind(g.kind) + " out of the actor's sight";
+  }
+  return std::string(GroupKindName(g.kind)) + " group '" + g.name + "'";
 }
 
 std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a) {
@@ -447,7 +454,8 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
   return e;
 }
 
-std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner) {
+std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner,
+                                    const WhoCanFilter& shown) {
   std::vector<WhoCanItem> out;
   std::unordered_set<UserId> seen;
   // Walk from the owner up: the first granting membership found is the
@@ -459,8 +467,10 @@ std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNo
       const MembershipNode* m = c.membership(uid, a->id);
       if (m == nullptr || (a != &owner && !m->branch)) continue;
       if (!c.role(m->role)->perms.Has(perm)) continue;
-      if (!seen.insert(uid).second) continue;
-      out.push_back(WhoCanItem{uid, u->login, a->id, m->role, m->branch});
+      WhoCanItem item{uid, u->login, a->id, m->role, m->branch};
+      if (seen.count(uid) || (shown && !shown(item))) continue;
+      seen.insert(uid);
+      out.push_back(std::move(item));
     }
   }
   // Users reached through a user group's grant: generic grants of user
@@ -474,8 +484,11 @@ std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNo
       if (!c.role(g.role)->perms.Has(perm)) return;
       for (UserId uid : c.group(g.user_group)->members) {
         const UserNode* u = c.user(uid);
-        if (u->disabled || !seen.insert(uid).second) continue;
-        out.push_back(WhoCanItem{uid, u->login, via, g.role, g.branch, g.user_group, g.target});
+        if (u->disabled || seen.count(uid)) continue;
+        WhoCanItem item{uid, u->login, via, g.role, g.branch, g.user_group, g.target};
+        if (shown && !shown(item)) continue;
+        seen.insert(uid);
+        out.push_back(std::move(item));
       }
     };
     for (GroupId gid : a->groups) {

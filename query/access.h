@@ -11,6 +11,7 @@
 #ifndef CANOPY_QUERY_ACCESS_H_
 #define CANOPY_QUERY_ACCESS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,8 @@ Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode&
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // The same without the user group: "role R on device group 'G'".
 std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
+// "a device group", "an account group": the kind with its article.
+std::string AGroupOfKind(GroupKind kind);
 // "device group 'G'", or "a device group out of the actor's sight".
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
 // How what `actor` is told names account `a`: 'key' (quoted), or kHidden
@@ -180,8 +183,11 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
 
 // Every user that may exercise `perm` on an entity owned by `owner`, with
 // the membership that grants it (the one closest to the owner), ordered by
-// user id.
-std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner);
+// user id. With `shown`, only routes it accepts count (a user whose
+// closest route it refuses is listed with the next one it accepts).
+using WhoCanFilter = std::function<bool(const WhoCanItem&)>;
+std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner,
+                                    const WhoCanFilter& shown = nullptr);
 
 // "'<key>'" for messages.
 std::string Quote(const AccountNode& a);

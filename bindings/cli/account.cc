@@ -226,13 +226,9 @@ int Update(Context& ctx, Args& args) {
   AccountPatch patch;
   patch.name = name;
   if (!set.empty() || !remove.empty()) {
-    Attributes attributes = a.attributes;
-    for (const auto& k : remove) {
-      if (attributes.erase(k) == 0) {
-        return ctx.Fail(Status::NotFound("account '" + key + "' has no attribute '" + k + "'"));
-      }
-    }
-    for (const auto& [k, v] : set) attributes[k] = v;
+    Attributes attributes;
+    Status merged = UpdatedAttributes(a.attributes, set, remove, "account '" + key + "'", &attributes);
+    if (!merged.ok()) return ctx.Fail(merged);
     patch.attributes = std::move(attributes);
   }
   patch.sub_account_management = management;

@@ -360,14 +360,27 @@ bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* ou
 
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void OnStopSignal(int) { g_stop.store(true); }
+extern "C" void OnStopSignal(int) {
+  g_stop.store(true);
+  // The next SIGINT or SIGTERM, whichever comes, acts as if none were
+  // caught (sigaction is async-signal-safe).
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGINT, &dfl, nullptr);
+  sigaction(SIGTERM, &dfl, nullptr);
+}
 }  // namespace
 
 void CatchStopSignals() {
   struct sigaction sa;
   std::memset(&sa, 0, sizeof(sa));
   sa.sa_handler = OnStopSignal;
-  sa.sa_flags = SA_RESETHAND;  // a second signal acts as if none were caught
+  // A blocking call (opening a FIFO, reading a pipe) goes on after the
+  // handler: the command sees the flag at its next step, instead of that
+  // call failing with EINTR.
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -461,9 +474,32 @@ Attributes GetAttributes(const Args& args, const std::string& flag) {
   Attributes out;
   for (const auto& text : args.GetAll(flag)) {
     auto [name, value] = SplitAssignment(flag, text);
-    out[name] = value;
+    // Two values for one name: which was meant is not for the CLI to guess.
+    if (!out.emplace(name, value).second) {
+      throw UsageError{"--" + flag + " names '" + name + "' more than once"};
+    }
   }
   return out;
+}
+
+Status UpdatedAttributes(const Attributes& current, const Attributes& set,
+                         const std::vector<std::string>& remove, const std::string& what,
+                         Attributes* out) {
+  std::set<std::string> removed;
+  for (const auto& k : remove) {
+    if (set.count(k)) {
+      throw UsageError{"--attribute and --remove-attribute both name '" + k + "'"};
+    }
+    if (!removed.insert(k).second) {
+      throw UsageError{"--remove-attribute names '" + k + "' more than once"};
+    }
+  }
+  *out = current;
+  for (const auto& k : remove) {
+    if (out->erase(k) == 0) return Status::NotFound(what + " has no attribute '" + k + "'");
+  }
+  for (const auto& [k, v] : set) (*out)[k] = v;
+  return Status::Ok();
 }
 
 std::vector<std::string> SplitList(const std::string& s) {

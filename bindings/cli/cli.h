@@ -231,8 +231,16 @@ EntityKind GetKind(const Args& args);
 // "NAME=VALUE" split at the first '='; the name must not be empty.
 std::pair<std::string, std::string> SplitAssignment(const std::string& flag,
                                                     const std::string& text);
-// Every --<flag> NAME=VALUE, as attributes (a repeated name keeps the last).
+// Every --<flag> NAME=VALUE, as attributes; a name given twice is a
+// UsageError.
 Attributes GetAttributes(const Args& args, const std::string& flag);
+// The attributes an update leaves: `current` less the --remove-attribute
+// names, plus the --attribute ones. NotFound (naming `what`, e.g.
+// "device 'd1'") for a removed name `current` lacks; a name both set and
+// removed, or removed twice, is a UsageError.
+Status UpdatedAttributes(const Attributes& current, const Attributes& set,
+                         const std::vector<std::string>& remove, const std::string& what,
+                         Attributes* out);
 
 // Splits "a,b,c" (empty parts dropped).
 std::vector<std::string> SplitList(const std::string& s);

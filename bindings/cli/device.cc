@@ -115,6 +115,9 @@ int Create(Context& ctx, Args& args) {
   const std::string account = args.Require("account");
   spec.name = args.Require("name");
   spec.unit_id = args.Get("unit-id").value_or("");
+  if (args.Get("unit-id") && spec.unit_id.empty()) {
+    throw UsageError{"--unit-id needs a unit id (leave it out for none)"};
+  }
   spec.type = args.Get("type").value_or("");
   spec.attributes = GetAttributes(args, "attribute");
   if (!ctx.Open(false)) return kExitFailed;
@@ -182,14 +185,11 @@ int Update(Context& ctx, Args& args) {
   Entity e;
   if (!FindEntity(ctx, kind, key, &e)) return kExitFailed;
   if (!set.empty() || !remove.empty()) {
-    Attributes attributes = e.attributes;
-    for (const auto& k : remove) {
-      if (attributes.erase(k) == 0) {
-        return ctx.Fail(Status::NotFound(std::string(EntityKindName(kind)) + " '" + key +
-                                         "' has no attribute '" + k + "'"));
-      }
-    }
-    for (const auto& [k, v] : set) attributes[k] = v;
+    Attributes attributes;
+    Status merged = UpdatedAttributes(e.attributes, set, remove,
+                                      std::string(EntityKindName(kind)) + " '" + key + "'",
+                                      &attributes);
+    if (!merged.ok()) return ctx.Fail(merged);
     patch.attributes = std::move(attributes);
   }
   Status s = ctx.db->UpdateEntity(actor, e.id, patch);

@@ -24,7 +24,8 @@ const char kImportUsage[] =
     "(- reads standard input) into the database, creating the database folder if\n"
     "needed. All or nothing:\n"
     "a bad line fails the import with its line number and nothing is written;\n"
-    "so does Ctrl-C (SIGINT or SIGTERM; a second one ends it at once).\n"
+    "so does Ctrl-C (SIGINT or SIGTERM) while the file is being read (it is\n"
+    "looked at every 16384 lines; a second one ends the process at once).\n"
     "Import needs the system actor (no --actor). A progress bar is shown on\n"
     "stderr when stderr is a terminal; a summary (counts, elapsed time, rate)\n"
     "is printed at the end (one JSON object with --json).\n";
@@ -36,8 +37,9 @@ const char kExportUsage[] =
     "(accounts in tree order, roles, users, memberships, entities, groups, group\n"
     "members and group grants, then an end\n"
     "line with a record count and checksum), so that importing it into an empty\n"
-    "database round-trips exactly. FILE is written whole or not at all (Ctrl-C,\n"
-    "SIGINT or SIGTERM, cancels it and leaves FILE as it was). A\n"
+    "database round-trips exactly. FILE is written whole or not at all: Ctrl-C\n"
+    "(SIGINT or SIGTERM) cancels it and leaves FILE as it was (a pipe or '-',\n"
+    "written in place, keeps what it had). A\n"
     "progress bar is shown on stderr when stderr is a terminal; a summary is\n"
     "printed at the end (one JSON object with --json).\n";
 

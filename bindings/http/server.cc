@@ -96,18 +96,21 @@ class Params {
       }
     }
     // The parsed parameters keep one of two identical name=value pairs;
-    // the raw query tells a repeat of the same value too.
+    // the raw query, each '&' piece parsed as httplib parses a query
+    // (trimmed, decoded), tells a repeat of the same value too.
     const auto q = req.target.find('?');
     if (q != std::string::npos) {
-      std::set<std::string_view> names;
+      std::set<std::string> names;
       std::string_view rest = std::string_view(req.target).substr(q + 1);
       while (!rest.empty()) {
         const size_t amp = rest.find('&');
-        std::string_view pair = rest.substr(0, amp);
+        httplib::Params piece;
+        httplib::detail::parse_query_text(std::string(rest.substr(0, amp)), piece);
         rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        std::string_view name = pair.substr(0, pair.find('='));
-        if (!name.empty() && !names.insert(name).second) {
-          throw HttpError{400, "parameter '" + std::string(name) + "' given more than once"};
+        for (const auto& [name, value] : piece) {
+          if (!names.insert(name).second) {
+            throw HttpError{400, "parameter '" + name + "' given more than once"};
+          }
         }
       }
     }

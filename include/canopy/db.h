@@ -139,7 +139,10 @@ class Db {
   // subtree, a root tenant, for a user new_parent's sub_account_management
   // off, depth over the limit, a membership in the
   // subtree that would leave the subtree of its user's home account, or
-  // custom roles of the old tenant in use when crossing tenants).
+  // custom roles of the old tenant in use when crossing tenants). A user
+  // group of the subtree loses its grants onto groups of accounts no
+  // longer above it: that needs group.write on the old parent and, for
+  // each such grant, what revoking it needs (PermissionDenied).
   virtual Status MoveAccount(const Actor& actor, AccountId id, AccountId new_parent) = 0;
 
   // Deletes an account that has no sub-accounts (FailedPrecondition
@@ -148,8 +151,10 @@ class Db {
   // Memberships on the account are removed. Needs account.delete on the
   // account, and device.assign (per kind) plus user.invite on both accounts
   // when things move to the receiver; for each membership on it, user.remove
-  // and every permission of its role, as RemoveMembership. A root tenant
-  // only the system actor deletes (PermissionDenied for a user).
+  // and every permission of its role, as RemoveMembership. Its groups go
+  // with their grants: group.write on it and, for each grant of or onto
+  // them, what revoking it needs. A root tenant only the system actor
+  // deletes (PermissionDenied for a user).
   virtual Status DeleteAccount(const Actor& actor, AccountId id,
                                AccountId receiver = kNoId) = 0;
 

@@ -170,6 +170,22 @@ class UpdateTest(CliTestCase):
         self.assertIn("no account with key 'ghost'",
                       self.refused("account", "update", "ghost", "--name", "G"))
         self.assertIn("nothing to change", self.usage_error("account", "update", "acme"))
+        # Attribute flags that contradict each other are usage errors.
+        self.assertIn("--attribute names 'k' more than once",
+                      self.usage_error("account", "update", "acme", "--attribute", "k=v",
+                                       "--attribute", "k=w"))
+        self.assertIn("--attribute names 'k' more than once",
+                      self.usage_error("account", "create", "z", "--name", "Z", "--parent",
+                                       "acme", "--attribute", "k=v", "--attribute", "k=w"))
+        self.assertIn("--attribute and --remove-attribute both name 'home_dashboard'",
+                      self.usage_error("account", "update", "acme", "--attribute",
+                                       "home_dashboard=x", "--remove-attribute",
+                                       "home_dashboard"))
+        self.assertIn("--remove-attribute names 'home_dashboard' more than once",
+                      self.usage_error("account", "update", "acme", "--remove-attribute",
+                                       "home_dashboard", "--remove-attribute", "home_dashboard"))
+        self.assertEqual(self.json_one("account", "show", "acme")["attributes"],
+                         {"home_dashboard": "fleet"})
         self.assertIn("missing KEY", self.usage_error("account", "update", "--name", "X"))
         self.assertIn("--sub-account-access must be",
                       self.usage_error("account", "update", "acme", "--sub-account-access", "x"))

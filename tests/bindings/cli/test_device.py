@@ -95,6 +95,9 @@ class DeviceTest(CliTestCase):
         self.assertIn("has no attribute 'vin'",
                       self.refused("device", "update", "dev-a1", "--remove-attribute", "vin"))
         self.assertIn("nothing to change", self.usage_error("device", "update", "dev-a1"))
+        self.assertIn("--unit-id needs a unit id",
+                      self.usage_error("device", "create", "d-new", "--account", "acme",
+                                       "--name", "N", "--unit-id", ""))
         err = self.refused("--actor", "b@acme.example", "device", "delete", "dev-b1")
         self.assertIn("permission device.delete missing on account 'acme-b'", err)
         self.assertEqual(self.ok("device", "delete", "dev-b1"), "deleted device 'dev-b1'\n")

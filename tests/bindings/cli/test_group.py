@@ -106,6 +106,10 @@ class GroupTest(CliTestCase):
         self.assertIn("already has a device group named 'fleet'",
                       self.refused("group", "create", "fleet", "--owner", "acme-a", "--kind",
                                    "device"))
+        self.ok("group", "create", "subs", "--owner", "acme", "--kind", "account")
+        self.assertIn("already has an account group named 'subs'",
+                      self.refused("group", "create", "subs", "--owner", "acme", "--kind",
+                                   "account"))
         # A device of another owner: all or nothing.
         err = self.refused("group", "add", "fleet", "--owner", "acme-a", "--kind", "device",
                            "dev-a1", "dev-b1")
@@ -205,6 +209,46 @@ class SharedGroupsTest(CliTestCase):
         rows = self.json_lines("--actor", "aadm", "who-can", "--permission", "device.read",
                                "--entity", "d-a")
         self.assertEqual(sorted(r["login"] for r in rows), ["aadm", "u-a1"])
+
+    def test_who_can_lists_a_user_by_the_closest_route_the_viewer_sees(self):
+        # both: a member of a1 (viewer) and of a's user group a-team, whose
+        # generic grant (viewer, branch) reaches a1 too. vg sees users and
+        # groups on a, but no user on a1: it is told of both through the
+        # group grant. vg2 sees users on a but not a's groups: not at all.
+        more = [
+            {"type": "role", "tenant": "acme", "name": "ug-reader",
+             "permissions": ["account.read", "user.read", "group.read"]},
+            {"type": "role", "tenant": "acme", "name": "u-reader",
+             "permissions": ["account.read", "user.read"]},
+            {"type": "role", "tenant": "acme", "name": "dev-reader",
+             "permissions": ["account.read", "device.read"]},
+            {"type": "device", "key": "d-a1", "name": "D", "account": "a1"},
+            {"type": "user", "login": "both", "name": "B", "account": "a"},
+            {"type": "membership", "login": "both", "account": "a1", "role": "viewer",
+             "branch": False},
+            {"type": "group", "kind": "user", "name": "a-team", "account": "a"},
+            {"type": "group_member", "account": "a", "kind": "user", "group": "a-team",
+             "member": "both"},
+            {"type": "group_grant", "account": "a", "group": "a-team", "role": "viewer",
+             "branch": True},
+        ]
+        for login, role in (("vg", "ug-reader"), ("vg2", "u-reader")):
+            more += [
+                {"type": "user", "login": login, "name": login, "account": "a"},
+                {"type": "membership", "login": login, "account": "a", "role": role,
+                 "branch": False},
+                {"type": "membership", "login": login, "account": "a1", "role": "dev-reader",
+                 "branch": False},
+            ]
+        self.ok("import", self.write("more.jsonl", jsonl(more)))
+
+        def who(actor):
+            rows = self.json_lines("--actor", actor, "who-can", "--permission", "device.read",
+                                   "--entity", "d-a1")
+            return sorted(r["login"] for r in rows)
+
+        self.assertEqual(who("vg"), ["aadm", "both", "vg"])
+        self.assertEqual(who("vg2"), ["aadm", "vg2"])
 
     def test_group_members_hides_entities_the_actor_does_not_see(self):
         out = self.ok("--actor", "gw", "group", "members", "acme-devs", "--owner", "acme",

@@ -282,6 +282,8 @@ TEST_F(HttpTest, UnknownOrRepeatedParameterIs400) {
   // The same value twice is a repeat too.
   j = Expect(Get("/api/accounts?pageSize=3&pageSize=3"), 400);
   EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
+  j = Expect(Get("/api/accounts?pageSize=3&page%53ize=3"), 400);  // decoded alike
+  EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
   // And so is a body field given twice: refused, nothing created.
   j = Expect(Post("/api/accounts", R"({"key":"dup","name":"D","parent":"acme-a","key":"dup2"})"),
              400);
