@@ -415,7 +415,10 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   const query::UserNode* u = cat().user(user);
-  if (u == nullptr && user != kNoId) {
+  // A user out of the asker's sight is as unknown to it as a missing one
+  // (its login, its answer and its verdict alike).
+  if ((u == nullptr && user != kNoId) ||
+      (u != nullptr && !query::SeesUser(cat(), asker, *u))) {
     return Status::NotFound("no user with id " + std::to_string(user));
   }
   *explanation = Explanation();

@@ -225,8 +225,22 @@ std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode&
 
 bool SeesRole(const Catalog& c, const Actor& actor, const RoleNode& r) {
   if (r.builtin) return true;
+  const UserNode* u = Seer(c, actor);
+  if (u == nullptr) return true;
   const AccountNode* t = c.account(r.tenant);
-  return t != nullptr && SeesAccount(c, actor, *t);
+  if (t != nullptr && !PermsOn(c, *u, *t).empty()) return true;
+  // A role it holds itself, as its own memberships are seen.
+  for (const MembershipNode& m : u->memberships) {
+    if (m.role == r.id) return true;
+  }
+  for (GroupId gid : u->groups) {
+    const GroupNode* ug = c.group(gid);
+    if (ug == nullptr) continue;
+    for (const GroupGrantNode& g : ug->grants) {
+      if (g.role == r.id) return true;
+    }
+  }
+  return false;
 }
 
 std::string NameRole(const Catalog& c, const Actor& actor, const RoleNode& r) {

@@ -128,8 +128,9 @@ std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode&
 // (canopy/query.h) when the actor does not see it.
 std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a);
 // Does the actor see role `r`? A built-in role always; a custom role when
-// it sees the role's root tenant (an unknown or disabled actor: as
-// SeesAccount).
+// it sees the role's root tenant, or holds the role itself (a membership
+// of its own, or a grant of a user group it is in), as its own
+// memberships are seen. An unknown or disabled actor: as SeesAccount.
 bool SeesRole(const Catalog& c, const Actor& actor, const RoleNode& r);
 // How what `actor` is told names role `r`: its name (unquoted; the caller
 // quotes as its sentence needs), or kHidden when the actor does not see it.

@@ -344,7 +344,8 @@ bool FindUser(Context& ctx, const std::string& login, User* out) {
 bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* out) {
   auto r = ctx.db->FindRole(account, name);
   // A custom role the actor does not see (its root tenant is out of
-  // sight) is as unknown to it as a missing one, and named as asked.
+  // sight, and it does not hold it) is as unknown to it as a missing one,
+  // and named as asked.
   if (r.ok() && ctx.db->GetRole(ctx.actor, r->id).status().IsNotFound()) {
     auto a = ctx.db->GetAccount(ctx.actor, account);
     r = Status::NotFound("no role '" + name + "' in the tenant of " +

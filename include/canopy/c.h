@@ -1130,7 +1130,8 @@ CANOPY_EXPORT canopy_code_t canopy_entity_get_as(canopy_db_t* db, uint64_t viewe
                                                  canopy_entity_t** entity, char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_user_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                canopy_user_t** user, char** errmsg);
-// A custom role when the viewer sees its root tenant; a built-in always.
+// A custom role when the viewer sees its root tenant or holds the role
+// itself; a built-in always.
 CANOPY_EXPORT canopy_code_t canopy_role_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                canopy_role_t** role, char** errmsg);
 // For a `tenant` the viewer sees (CANOPY_NO_ID: the built-ins); its root

@@ -213,8 +213,8 @@ class Db {
   // only memberships and accounts it sees.
   virtual StatusOr<AccountSummary> Summary(const Actor& viewer, AccountId id) const = 0;
   // The account, entity, user or role with that id as the viewer may know
-  // it (a custom role: when it sees the role's root tenant; a built-in:
-  // always).
+  // it (a custom role: when it sees the role's root tenant or holds the
+  // role itself; a built-in: always).
   virtual StatusOr<Account> GetAccount(const Actor& viewer, AccountId id) const = 0;
   virtual StatusOr<Entity> GetEntity(const Actor& viewer, EntityId id) const = 0;
   virtual StatusOr<User> GetUser(const Actor& viewer, UserId id) const = 0;
@@ -374,8 +374,9 @@ class Db {
   // Explain as `asker` learns it. The system actor (an operator, who sees
   // everything) is told that a target exists which the user cannot see:
   // not allowed, the reason saying so, instead of NotFound. Any other
-  // asker gets Explain's answer. Either way the reason, path and role name
-  // name only the accounts, groups and custom roles the asker sees.
+  // asker gets Explain's answer, and NotFound (no user with id <id>) for a
+  // user it does not see. Either way the reason, path and role name name
+  // only the accounts, groups and custom roles the asker sees.
   virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,
                          std::string_view key, Explanation* explanation) const = 0;
   // The users that may exercise the permission on the entity (or, for an

@@ -1007,6 +1007,26 @@ TEST_F(AccessTest, PointReadsByIdAsAViewer) {
   ASSERT_OK(below.status());
   EXPECT_EQ(below->size(), db_->ListRoles(kNoId)->size());
   for (const Role& r : *below) EXPECT_TRUE(r.builtin) << r.name;
+  // A user holding acme-reader on acme-a sees its own role (and lists it);
+  // acme-a's admin, which sees that membership but not acme, is told of
+  // it as kHidden: in an explanation and in a refusal.
+  const UserId reader = Member("reader@acme", a_, acme_role, false);
+  EXPECT_EQ(db_->GetRole(Actor::User(reader), acme_role)->name, "acme-reader");
+  auto held = db_->ListRoles(Actor::User(reader), a_);
+  ASSERT_OK(held.status());
+  EXPECT_EQ(held->back().name, "acme-reader");
+  Explanation own, told;
+  ASSERT_OK(db_->Explain(Actor::User(reader), reader, "device.read", "d-a", &own));
+  EXPECT_EQ(own.via_role_name, "acme-reader");
+  ASSERT_OK(db_->Explain(a, reader, "device.read", "d-a", &told));
+  EXPECT_TRUE(told.allowed);
+  EXPECT_EQ(told.via_role, acme_role);
+  EXPECT_EQ(told.via_role_name, kHidden);
+  EXPECT_EQ(told.reason.find("acme-reader"), std::string::npos) << told.reason;
+  // A user the asker does not see is unknown to it, as a missing one.
+  Status unseen = db_->Explain(a, root_admin_, "device.read", "d-a", &told);
+  EXPECT_EQ(unseen.code(), Code::kNotFound);
+  EXPECT_EQ(unseen.message(), "no user with id " + std::to_string(root_admin_));
 
   // An unknown viewer is NotFound, a disabled one PermissionDenied.
   EXPECT_EQ(db_->GetAccount(Actor::User(kUnknownUser), a_).status().code(), Code::kNotFound);

@@ -385,10 +385,22 @@ class Model {
   bool FoundRole(const Actor& actor, RoleId r) const {
     return roles.count(r) && SeesRole(actor, r);
   }
-  // A custom role is seen with its root tenant.
+  // A custom role is seen with its root tenant, and by a user holding it
+  // (a membership of its own, or a grant of a user group it is in).
   bool SeesRole(const Actor& actor, RoleId r) const {
     const MRole& role = roles.at(r);
-    return role.tenant == kNoId || Sees(actor, role.tenant);
+    const MUser* u = Seer(actor);
+    if (role.tenant == kNoId || u == nullptr || Sees(actor, role.tenant)) return true;
+    for (const auto& [a, m] : u->memberships) {
+      if (m.role == r) return true;
+    }
+    for (const auto& [key, branch] : grants) {
+      auto ug = groups.find(std::get<0>(key));
+      if (std::get<1>(key) == r && ug != groups.end() && ug->second.users.count(actor.user())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   // ---- queries ----

@@ -1401,25 +1401,29 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           ASSERT_EQ(*counted, want_w.size());
         }
       }
-      // An explanation told to the user names no account or custom role
-      // it does not see, in its reason, its path or its role name.
-      auto names_only_seen = [&](const Explanation& ex) {
+      // An explanation names no account or custom role its asker (the
+      // user, or `asker_id`) does not see, in its reason, its path or its
+      // role name.
+      auto names_only_seen = [&](const Explanation& ex, UserId asker_id = kNoId) {
+        const UserId a_id = asker_id == kNoId ? uid : asker_id;
+        const model::MUser& asker = m_.users.at(a_id);
+        const Actor as = Actor::User(a_id);
         for (const auto& [aid, acc] : m_.accounts) {
-          if (u.disabled || m_.Sees(Actor::User(uid), aid)) continue;
+          if (asker.disabled || m_.Sees(as, aid)) continue;
           ASSERT_EQ(ex.reason.find("'" + acc.key + "'"), std::string::npos)
-              << u.login << " is told of hidden account " << acc.key << ": " << ex.reason;
+              << asker.login << " is told of hidden account " << acc.key << ": " << ex.reason;
           ASSERT_EQ(std::count(ex.path.begin(), ex.path.end(), acc.key), 0)
-              << u.login << " is told of hidden account " << acc.key << " in the path";
+              << asker.login << " is told of hidden account " << acc.key << " in the path";
         }
-        ASSERT_EQ(m_.LeakedKey(Actor::User(uid), ex.reason), "") << ex.reason;
-        if (ex.allowed && !u.disabled) {
-          if (!m_.SeesRole(Actor::User(uid), ex.via_role)) {
+        ASSERT_EQ(m_.LeakedKey(as, ex.reason), "") << asker.login << ": " << ex.reason;
+        if (ex.allowed && !asker.disabled) {
+          if (!m_.SeesRole(as, ex.via_role)) {
             outcomes_["explained through a role out of sight"][0]++;
           }
-          ASSERT_EQ(ex.via_role_name, m_.SeesRole(Actor::User(uid), ex.via_role)
-                                          ? m_.roles.at(ex.via_role).name
-                                          : std::string(kHidden))
-              << u.login;
+          ASSERT_EQ(ex.via_role_name,
+                    m_.SeesRole(as, ex.via_role) ? m_.roles.at(ex.via_role).name
+                                                 : std::string(kHidden))
+              << asker.login;
         }
       };
       // Check agrees with membership in the visible set, and who-can with check.
@@ -1445,6 +1449,23 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           ASSERT_OK(es);
           ASSERT_EQ(ex.allowed, allowed) << ex.reason;
           names_only_seen(ex);
+          // The same question asked by another user: the verdict is the
+          // user's, the names are what the asker sees.
+          // From the verification's own stream (the operations' stays).
+          auto pick = m_.users.begin();
+          std::advance(pick, static_cast<long>(verify_rng_() % m_.users.size()));
+          const UserId other = pick->first;
+          Explanation told;
+          Status ts = db_->Explain(Actor::User(other), uid, p, key.second, &told);
+          if (!m_.SeesUser(Actor::User(other), uid)) {
+            ASSERT_EQ(ts.code(), Code::kNotFound) << ts.ToString();
+            ASSERT_EQ(ts.message(), "no user with id " + std::to_string(uid));
+          } else {
+            ASSERT_OK(ts);
+            ASSERT_EQ(told.allowed, allowed) << told.reason;
+            names_only_seen(told, other);
+            if (other != uid) outcomes_["explained to another user"][0]++;
+          }
         }
         std::set<UserId> who;
         WhoCanRequest wr;

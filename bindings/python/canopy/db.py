@@ -781,7 +781,7 @@ class Db:
 
     def get_role(self, role_id, *, viewer=None):
         """The role with that id (with ``viewer``: a custom role when it
-        sees the role's root tenant). Raises NotFound."""
+        sees the role's root tenant or holds the role). Raises NotFound."""
         fn, pre = self._viewed(lib.canopy_role_get, lib.canopy_role_get_as, viewer)
         with cv.handle_out(lib.canopy_role_destroy) as out:
             cv.call(fn, self._h(), *pre, cv.ident(role_id, "role_id"), ctypes.byref(out))
