@@ -194,12 +194,18 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
     }
     const AccountNode* a = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(id, "account", &a));
-    // An account the actor cannot see looks missing; switching a child's
-    // sub-account management is decided on its parent, which suffices.
+    // An account the actor cannot see looks missing. Switching a child's
+    // sub-account management, and only that, is decided on its parent: an
+    // actor holding account.manage_sub_accounts there may switch a child
+    // it does not see. Merely seeing the parent is not enough, or the
+    // refusal would tell hidden ids from missing ones.
     const AccountNode* parent = cat().account(a->parent);
+    const bool only_sub_account_management =
+        patch.sub_account_management && !patch.name && !patch.attributes &&
+        !patch.sub_account_access && !patch.group_sharing;
     if (!query::SeesAccount(cat(), actor, *a) &&
-        !(patch.sub_account_management && parent != nullptr &&
-          query::SeesAccount(cat(), actor, *parent))) {
+        !(only_sub_account_management && parent != nullptr &&
+          query::Require(cat(), actor, Perm::kAccountManageSubAccounts, *parent).ok())) {
       return Status::NotFound("account: no account with id " + std::to_string(id));
     }
     if (patch.name || patch.attributes) {
@@ -320,18 +326,25 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     }
 
     std::vector<const AccountNode*> subtree;
-    uint32_t deepest = a->depth;
+    uint32_t deepest = a->depth, deepest_seen = a->depth;
     cat().ForEachInSubtree(*a, query::kNoDepthLimit, [&](const AccountNode& n) {
       subtree.push_back(&n);
       deepest = std::max(deepest, n.depth);
+      if (n.depth > deepest_seen && query::SeesAccount(cat(), actor, n)) deepest_seen = n.depth;
     });
     const uint32_t new_depth = np->depth + 1;
     if (new_depth + (deepest - a->depth) > cat().max_depth) {
-      return Status::FailedPrecondition(
-          "moving account " + Quote(*a) + " under " + Quote(*np) + " would put its subtree " +
-          std::to_string(deepest - a->depth + 1) + " levels deep below depth " +
-          std::to_string(np->depth) + ", past the depth limit of " +
-          std::to_string(cat().max_depth));
+      // The subtree's depth is told only when the actor sees its deepest
+      // account: the refusal says nothing of accounts out of sight.
+      const std::string how_deep =
+          deepest_seen == deepest
+              ? "its subtree " + std::to_string(deepest - a->depth + 1) +
+                    " levels deep below depth " + std::to_string(np->depth) + ","
+              : "accounts of its subtree (some out of sight)";
+      return Status::FailedPrecondition("moving account " + Quote(*a) + " under " +
+                                        Quote(*np) + " would put " + how_deep +
+                                        " past the depth limit of " +
+                                        std::to_string(cat().max_depth));
     }
     // Users keep their memberships inside the subtree of the account they
     // were created in (access flows top-down only): a move may not carry a membership
@@ -523,7 +536,11 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "delete: list users"));
   }
   for (const AccountNode* n : nodes) {
+    // What the account still holds, as the refusal without a receiver
+    // names it: counted only where the actor sees it (entities of a kind
+    // it reads there, users it sees); the rest is "more out of sight".
     std::string owned;
+    bool unseen = false;
     for (EntityKind kind : kAllEntityKinds) {
       int64_t c = n->count(kind).direct;
       if (c == 0) continue;
@@ -532,16 +549,28 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
         CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *n));
         CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *r));
       }
+      if (!query::SeesEntity(cat(), actor, kind, *n)) {
+        unseen = true;
+        continue;
+      }
       owned += (owned.empty() ? "" : ", ") + Plural(c, EntityKindName(kind));
     }
-    size_t users = homed.count(n->id) ? homed[n->id].size() : 0;
-    if (users > 0 && r != nullptr) {
+    const std::vector<UserId>& users = homed[n->id];
+    if (!users.empty() && r != nullptr) {
       CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *n));
       CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *r));
     }
-    if (users > 0) {
-      owned += (owned.empty() ? "" : ", ") + Plural(static_cast<int64_t>(users), "user");
+    int64_t seen_users = 0;
+    for (UserId uid : users) {
+      const query::UserNode* un = cat().user(uid);
+      if (un != nullptr && query::SeesUser(cat(), actor, *un)) {
+        ++seen_users;
+      } else {
+        unseen = true;
+      }
     }
+    if (seen_users > 0) owned += (owned.empty() ? "" : ", ") + Plural(seen_users, "user");
+    if (unseen) owned += owned.empty() ? "users or entities out of sight" : " and more out of sight";
     // Deleting an account removes its memberships: the actor must be
     // allowed to remove each, as when uninviting (docs/index.md).
     for (UserId uid : n->members) {
@@ -550,8 +579,8 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *n));
       CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
           cat(), actor, *un, *m,
-          "cannot delete account " + Quote(*n) + " and with it the membership of user '" +
-              un->login + "' (role " + query::NameRole(cat(), actor, *cat().role(m->role)) + ")"));
+          "cannot delete account " + Quote(*n) + " and with it the membership of " +
+              query::QuoteFor(cat(), actor, *un) + " (role " + query::NameRole(cat(), actor, *cat().role(m->role)) + ")"));
     }
     if (!owned.empty() && r == nullptr) {
       return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +

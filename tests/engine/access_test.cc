@@ -1304,6 +1304,56 @@ TEST_F(AccessTest, DefiningARoleWithPermissionsOneLacksIsRefused) {
                 Code::kNotFound, "role tenant: no account with id");
 }
 
+// Refusals tell nothing of what the actor cannot see: a hidden child is
+// missing to an actor that merely sees its parent, and an account delete
+// without a receiver counts only the entities and users the actor sees.
+TEST_F(AccessTest, RefusalsTellNothingOfWhatTheActorCannotSee) {
+  // A viewer of acme-a without branch sees acme-a but not acme-a1: switching
+  // acme-a1's management answers as for an id that does not exist.
+  UserId v = Member("v-nb@acme", a_, viewer_role_, false);
+  for (AccountId id : {a1_, AccountId{987654}}) {
+    ExpectRefused([&] { return db_->SetSubAccountManagement(Actor::User(v), id, true); },
+                  Code::kNotFound, "no account with id " + std::to_string(id));
+    AccountPatch p;
+    p.name = std::string("x");
+    p.sub_account_management = true;
+    ExpectRefused([&] { return db_->UpdateAccount(Actor::User(v), id, p); }, Code::kNotFound,
+                  "no account with id " + std::to_string(id));
+  }
+  // Holding account.manage_sub_accounts on the parent without branch is
+  // enough to switch the child it does not see, but nothing more.
+  RoleId switcher = CustomRole("switcher", {"account.read", "account.manage_sub_accounts"});
+  UserId sw = Member("switcher@acme", a_, switcher, false);
+  AccountPatch both;
+  both.name = std::string("x");
+  both.sub_account_management = false;
+  ExpectRefused([&] { return db_->UpdateAccount(Actor::User(sw), a1_, both); }, Code::kNotFound,
+                "no account with id " + std::to_string(a1_));
+  ASSERT_OK(db_->SetSubAccountManagement(Actor::User(sw), a1_, false));
+  EXPECT_FALSE(db_->GetAccount(a1_)->settings.sub_account_management);
+
+  // A deleter of acme-a (branch) with no user or device permission:
+  // acme-a2 holds a device and is the home of two users (no memberships),
+  // none of which it sees.
+  AccountId a2 = MakeAccount(db_.get(), "acme-a2", a_);
+  MakeDevice(db_.get(), "d-a2", a2);
+  MakeUser(db_.get(), "homed1@acme", a2);
+  MakeUser(db_.get(), "homed2@acme", a2);
+  RoleId deleter = CustomRole("deleter-only", {"account.read", "account.delete"});
+  UserId d = Member("deleter-only@acme", a_, deleter, true);
+  auto del = [&] { return db_->DeleteAccount(Actor::User(d), a2, kNoId); };
+  ExpectRefused(del, Code::kFailedPrecondition,
+                "account 'acme-a2' still has users or entities out of sight; name an account");
+  // With device.read it counts the device, and the rest is out of sight.
+  ASSERT_OK(db_->UpdateRole(Actor::System(), deleter,
+                            {"account.read", "account.delete", "device.read"}));
+  ExpectRefused(del, Code::kFailedPrecondition,
+                "account 'acme-a2' still has 1 device and more out of sight; name an account");
+  // An account admin sees all of it.
+  ExpectRefused([&] { return db_->DeleteAccount(Actor::User(a_admin_), a2, kNoId); },
+                Code::kFailedPrecondition, "account 'acme-a2' still has 1 device, 2 users;");
+}
+
 TEST_F(AccessTest, SwitchingAChildsManagementNeedsItOnTheParent) {
   // A role that may create sub-accounts but not manage their management.
   RoleId creator = CustomRole("creator", {"account.read", "account.create", "account.update"});

@@ -139,6 +139,45 @@ TEST_F(AccountsTest, DepthLimitIsEnforced) {
   EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
+// A move past the depth limit tells the subtree's depth only to an actor
+// that sees its deepest account: it says nothing of accounts out of sight.
+TEST_F(AccountsTest, DepthLimitRefusalMeasuresOnlyWhatTheActorSees) {
+  Options o;
+  o.max_depth = 4;
+  auto db = OpenDb(dir_.Sub("shallow"), o);
+  AccountSpec open_spec;
+  open_spec.key = "t";
+  open_spec.name = "t";
+  open_spec.settings.sub_account_management = true;
+  AccountId t = *db->CreateAccount(Actor::System(), open_spec);
+  auto child = [&](const std::string& key, AccountId parent) {
+    AccountSpec s = open_spec;
+    s.key = key;
+    s.name = key;
+    s.parent = parent;
+    return *db->CreateAccount(Actor::System(), s);
+  };
+  AccountId a = child("a", t), a1 = child("a1", a);
+  child("a1x", a1);
+  AccountId b = child("b", t), b1 = child("b1", b);
+  RoleId mover = *db->CreateRole(Actor::System(), t, "mover", {"account.read", "account.move"});
+  UserId u = testing::MakeUser(db.get(), "mover@t", t);
+  for (AccountId on : {t, a, b1}) ASSERT_OK(db->Invite(Actor::System(), u, on, mover, false));
+  auto before = DumpAll(db.get());
+  Status s = db->MoveAccount(Actor::User(u), a, b1);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("would put accounts of its subtree (some out of sight) past the "
+                             "depth limit of 4"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.message().find("levels deep"), std::string::npos) << s.ToString();
+  // The system actor sees it all and is told how deep.
+  s = db->MoveAccount(Actor::System(), a, b1);
+  EXPECT_NE(s.message().find("its subtree 3 levels deep below depth"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(before, DumpAll(db.get()));
+}
+
 TEST_F(AccountsTest, MoveCarriesTheSubtreeAndItsDevices) {
   AccountId root = MakeAccount(db_.get(), "root");
   AccountId a = MakeAccount(db_.get(), "a", root);
