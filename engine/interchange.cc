@@ -33,6 +33,8 @@
 // when present.
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -2950,8 +2952,8 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   // is what gets replaced: the link itself never is (so "/dev/stdout" on a
   // redirected output replaces the redirection's file, never the device
   // link). A new or regular file is written beside it (PATH.tmp, replacing
-  // one a killed export left) and renamed into place once synced, so PATH
-  // is never half-written. Anything else (a pipe, a FIFO, a device) is
+  // one a killed export left; locked, so one export at a time writes it)
+  // and renamed into place once synced, so PATH is never half-written. Anything else (a pipe, a FIFO, a device) is
   // written in place: renaming over it would replace the special file.
   const bool to_stdout = path == "-";
   std::string target(path);
@@ -2986,7 +2988,32 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     f = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
     if (f == nullptr && fd >= 0) ::close(fd);
   } else {
-    f = std::fopen(tmp.c_str(), "wb");
+    // PATH.tmp is locked (flock) while written: a second export to the
+    // same PATH, in this process or another, is refused rather than
+    // writing into the first one's file. A lock is taken on the file the
+    // name still names (the one before may have been renamed into place
+    // meanwhile), and a killed export's lock goes with its process.
+    for (;;) {
+      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0) break;
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        ::close(fd);
+        if (err == EWOULDBLOCK) {
+          return Status::FailedPrecondition("another export is writing '" + std::string(path) +
+                                            "' (its '" + tmp + "' is in use)");
+        }
+        return Status::IOError("cannot lock '" + tmp + "': " + std::strerror(err));
+      }
+      struct stat opened {}, named {};
+      if (::fstat(fd, &opened) != 0 || ::stat(tmp.c_str(), &named) != 0 ||
+          opened.st_dev != named.st_dev || opened.st_ino != named.st_ino) {
+        ::close(fd);  // renamed or removed by the export that held it: again
+        continue;
+      }
+      if (::ftruncate(fd, 0) != 0 || (f = ::fdopen(fd, "wb")) == nullptr) ::close(fd);
+      break;
+    }
   }
   if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
@@ -3062,10 +3089,32 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   };
 
   std::unordered_map<AccountId, std::string> account_keys;
+  // Each account's place in the file (tree order). Import gives accounts
+  // their ids in that order, so records listed by account (a user's
+  // memberships, an account group's members) are written in it, not in
+  // id order: a re-export of the import is then the same file, byte for
+  // byte, whatever order the accounts were created or moved in.
+  std::unordered_map<AccountId, uint64_t> account_place;
+  // Lines held back to be written in that order: (place, line).
+  std::vector<std::pair<uint64_t, std::string>> held;
+  auto hold = [&](AccountId account) {
+    held.emplace_back(account_place[account], std::move(line));
+    line.clear();
+  };
+  auto flush_held = [&]() -> Status {
+    std::sort(held.begin(), held.end());
+    for (auto& h : held) {
+      line = std::move(h.second);
+      CANOPY_RETURN_IF_ERROR(emit());
+    }
+    held.clear();
+    return Status::Ok();
+  };
   CANOPY_RETURN_IF_ERROR(scan(storage::kTree, [&](auto, auto v) -> Status {
     std::string bytes;
     if (v.size() != 8) return Status::Corruption("export: a tree entry is damaged");
     AccountId id = storage::DecodeFixed64BE(v.data());
+    account_place.emplace(id, account_place.size());
     CANOPY_RETURN_IF_ERROR(store_->Get(storage::kAccounts, storage::IdKey(id), &bytes, snap));
     storage::AccountRecord r;
     CANOPY_RETURN_IF_ERROR(storage::DecodeAccount(bytes, &r));
@@ -3126,22 +3175,30 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     rep->users++;
     return emit();
   }));
+  // A user's memberships, in its accounts' tree order.
+  UserId held_user = kNoId;
   CANOPY_RETURN_IF_ERROR(scan(storage::kMemberships, [&](auto k, auto v) -> Status {
     Membership m;
     CANOPY_RETURN_IF_ERROR(storage::DecodeMembership(v, &m));
     if (k.size() != 16) return Status::Corruption("export: a membership key is damaged");
+    const UserId user = storage::DecodeFixed64BE(k.data());
+    const AccountId account = storage::DecodeFixed64BE(k.data() + 8);
+    if (user != held_user) CANOPY_RETURN_IF_ERROR(flush_held());
+    held_user = user;
     line.append("{\"type\":\"membership\",\"login\":");
-    query::AppendJsonString(&line, logins[storage::DecodeFixed64BE(k.data())]);
+    query::AppendJsonString(&line, logins[user]);
     line.append(",\"account\":");
-    query::AppendJsonString(&line, account_keys[storage::DecodeFixed64BE(k.data() + 8)]);
+    query::AppendJsonString(&line, account_keys[account]);
     line.append(",\"role\":");
     query::AppendJsonString(&line, role_names[m.role]);
     line.append(m.branch ? ",\"branch\":true" : ",\"branch\":false");
     times(m.created_us, nullptr);
     line.append("}");
     rep->memberships++;
-    return emit();
+    hold(account);
+    return Status::Ok();
   }));
+  CANOPY_RETURN_IF_ERROR(flush_held());
   // The entities that are members of entity groups: their keys are kept
   // from the entity scan below, for the group member lines.
   std::unordered_map<EntityId, std::string> member_keys;
@@ -3217,11 +3274,17 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     line.append(",\"").append(name).append("\":");
     query::AppendJsonString(&line, g.name);
   };
+  // An account group's members in tree order (the others in id order,
+  // which import keeps).
+  GroupId held_group = kNoId;
   CANOPY_RETURN_IF_ERROR(scan_groups(storage::kGroupMemberPrefix, [&](auto k, auto v) -> Status {
     storage::GroupMemberRecord m;
     CANOPY_RETURN_IF_ERROR(storage::DecodeGroupMember(v, &m));
+    if (k.size() != 16) return Status::Corruption("export: a group member key is damaged");
     const GroupId gid = storage::DecodeFixed64BE(k.data());
     const uint64_t member = storage::DecodeFixed64BE(k.data() + 8);
+    if (gid != held_group) CANOPY_RETURN_IF_ERROR(flush_held());
+    held_group = gid;
     if (groups.count(gid) == 0) {
       return Status::Corruption("export: a member of group " + std::to_string(gid) +
                                 ", which does not exist");
@@ -3239,8 +3302,13 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     times(m.created_us, nullptr);
     line.append("}");
     rep->group_members++;
+    if (m.kind == GroupKind::kAccount) {
+      hold(member);
+      return Status::Ok();
+    }
     return emit();
   }));
+  CANOPY_RETURN_IF_ERROR(flush_held());
   CANOPY_RETURN_IF_ERROR(scan_groups(storage::kGroupGrantPrefix, [&](auto k, auto v) -> Status {
     GroupGrant g;
     CANOPY_RETURN_IF_ERROR(storage::DecodeGroupGrant(v, &g));
@@ -3272,9 +3340,13 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   if (!in_place && ::fsync(fileno(f)) != 0) {
     return Status::IOError("cannot sync '" + tmp + "': " + std::strerror(errno));
   }
-  if (std::fclose(file.release()) != 0) {
-    return Status::IOError("cannot close '" + tmp + "': " + std::strerror(errno));
-  }
+  auto close_file = [&]() -> Status {
+    if (std::fclose(file.release()) != 0) {
+      return Status::IOError("cannot close '" + tmp + "': " + std::strerror(errno));
+    }
+    return Status::Ok();
+  };
+  if (in_place) CANOPY_RETURN_IF_ERROR(close_file());
   rep->lines = records + 1;
   // The last word before the file takes PATH's place: a cancel asked for
   // during the scans after the entities' still leaves PATH as it was.
@@ -3288,6 +3360,9 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
       return Status::IOError("cannot rename '" + tmp + "' to '" + target + "': " + ec.message());
     }
     unfinished.path = nullptr;  // renamed into place: it is the export now
+    // Closed (its lock let go) only once renamed: an export waiting for
+    // PATH.tmp never takes the file that is now PATH.
+    CANOPY_RETURN_IF_ERROR(close_file());
     // The rename itself survives a power loss once its folder is synced.
     const std::string folder = std::filesystem::path(target).parent_path().string();
     const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);

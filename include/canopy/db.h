@@ -413,7 +413,8 @@ class Db {
   // names, tree, groups and access (ids are given out again, in file
   // order).
   // A regular file is written as PATH.tmp, synced and renamed into place
-  // (never half-written); a symbolic link is followed and the file it
+  // (never half-written; FailedPrecondition while another export writes
+  // the same PATH.tmp); a symbolic link is followed and the file it
   // names replaced, never the link; a pipe or device is written in place;
   // "-" writes to the process's standard output (descriptor 1) as it is.
   virtual Status Export(std::string_view path, const ProgressFn& progress,

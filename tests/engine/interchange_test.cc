@@ -452,9 +452,28 @@ TEST(Interchange, LargeImportsGoThroughSstIngestion) {
     }
   }
   EXPECT_EQ(Read(out), "an older export\n");
+  // A second export to the same PATH while the first writes its PATH.tmp
+  // is refused (it would write into the first one's file); the first ends
+  // whole, and the second succeeds once the first is done.
+  Status second;
+  bool asked = false;
+  auto start_second = [&](uint64_t, uint64_t) {
+    if (!asked) {
+      asked = true;
+      std::thread([&] { second = db->Export(out, nullptr, nullptr); }).join();
+    }
+    return true;
+  };
+  ASSERT_OK(db->Export(out, start_second, nullptr));
+  EXPECT_EQ(second.code(), Code::kFailedPrecondition) << second.ToString();
+  EXPECT_NE(second.message().find("another export is writing"), std::string::npos)
+      << second.ToString();
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  const std::string whole = Read(out);
+  EXPECT_NE(whole.find("\"type\":\"end\""), std::string::npos);
   ASSERT_OK(db->Export(out, nullptr, nullptr));
   EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
-  EXPECT_NE(Read(out).find("\"type\":\"end\""), std::string::npos);
+  EXPECT_EQ(Read(out), whole);
   // No scratch folder is left behind, whatever the outcome.
   for (const char* db_dir : {"db", "db2"}) {
     for (const auto& entry : std::filesystem::directory_iterator(dir.Sub(db_dir))) {
@@ -588,6 +607,41 @@ TEST(Interchange, GroupsRoundTripExactly) {
   auto next = db2->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "later", w.shop});
   ASSERT_OK(next);
   EXPECT_EQ(*next, GroupId(w.shared.value() + 1));
+}
+
+// Import gives accounts ids in file (tree) order, so what an export lists
+// by account (a user's memberships, an account group's members) is written
+// in tree order: accounts created in one order and moved into another
+// still re-export byte for byte.
+TEST(Interchange, AccountsCreatedOutOfTreeOrderRoundTripExactly) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  using testing::MakeAccount;
+  AccountId r = MakeAccount(db.get(), "r");
+  AccountId p = MakeAccount(db.get(), "p", r);
+  AccountId q = MakeAccount(db.get(), "q", r);
+  AccountId p1 = MakeAccount(db.get(), "p1", p);  // after q, but before it in the tree
+  AccountId s = MakeAccount(db.get(), "s", p);
+  AccountId a = MakeAccount(db.get(), "a", r);
+  ASSERT_OK(db->MoveAccount(Actor::System(), s, r));  // now after a
+  UserId u = testing::MakeUser(db.get(), "u@x", r);
+  auto viewer = db->FindRole(r, "viewer");
+  ASSERT_OK(viewer);
+  ASSERT_OK(db->Invite(Actor::System(), u, q, viewer->id, false));
+  ASSERT_OK(db->Invite(Actor::System(), u, p1, viewer->id, false));
+  auto g = db->CreateGroup(Actor::System(), GroupSpec{GroupKind::kAccount, "ag", r});
+  ASSERT_OK(g);
+  ASSERT_OK(db->AddGroupMembers(Actor::System(), *g, std::vector<uint64_t>{s, a, q}, nullptr));
+  ASSERT_OK(db->Export(dir.Sub("out1.jsonl"), nullptr, nullptr));
+  const std::string text = Read(dir.Sub("out1.jsonl"));
+  // Tree order: p, p1, q, a, s.
+  EXPECT_LT(text.find(R"("login":"u@x","account":"p1")"), text.find(R"("login":"u@x","account":"q")"));
+  EXPECT_LT(text.find(R"("member":"q")"), text.find(R"("member":"a")"));
+  EXPECT_LT(text.find(R"("member":"a")"), text.find(R"("member":"s")"));
+  auto db2 = OpenDb(dir.Sub("db2"));
+  ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out1.jsonl"), ImportOptions(), nullptr));
+  ASSERT_OK(db2->Export(dir.Sub("out2.jsonl"), nullptr, nullptr));
+  EXPECT_EQ(text, Read(dir.Sub("out2.jsonl")));
 }
 
 // A grant shared down is suspended while its tenant's group_sharing is off
