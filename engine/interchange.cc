@@ -91,6 +91,8 @@ constexpr size_t kBatchLimit = 100000;  // KV pairs; above it, SST ingestion
 constexpr uint64_t kProgressEvery = 16384;  // lines (import) or entities (export)
 // The longest line accepted (a record's fields are bounded far below).
 constexpr size_t kMaxLineBytes = size_t{64} << 20;
+// The interchange format an export's begin line names.
+constexpr uint64_t kInterchangeFormat = 1;
 
 std::string Hex64(uint64_t v) {
   char buf[17];
@@ -982,6 +984,22 @@ class Importer {
       auto kind = ParseEntityKind(kind_name);
       if (!kind) return Status::InvalidArgument("unknown entity kind '" + std::string(kind_name) + "'");
       s = Entity(f, *kind, batch, line_index, line_no);
+    } else if (type == "begin") {
+      // An export's first line: an end line must follow (a file cut short
+      // at a line's end is refused too).
+      if (begun_ || records_ != 0) {
+        return Status::InvalidArgument("the begin line comes first, before every record");
+      }
+      uint64_t format = 0;
+      CANOPY_RETURN_IF_ERROR(f.Uint("format", &format));
+      CANOPY_RETURN_IF_ERROR(f.NoneLeft("begin record"));
+      if (format != kInterchangeFormat) {
+        return Status::InvalidArgument("begin line: interchange format " + std::to_string(format) +
+                                       " is not the one this Canopy reads (" +
+                                       std::to_string(kInterchangeFormat) + ")");
+      }
+      begun_ = true;
+      return Status::Ok();
     } else if (type == "end") {
       uint64_t records = 0;
       std::string_view checksum;
@@ -1011,6 +1029,7 @@ class Importer {
   }
 
   bool ended() const { return ended_; }
+  bool begun() const { return begun_; }
   const std::string& end_checksum() const { return end_checksum_; }
 
   // Resolves the group members that name entities defined in this file,
@@ -1630,6 +1649,7 @@ class Importer {
   uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_, next_group_;
   bool db_has_kind_[5] = {};
   uint64_t records_ = 0;
+  bool begun_ = false;  // a begin line was read: an end line must follow
   bool ended_ = false;
   std::string end_checksum_;
 
@@ -2666,16 +2686,26 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
 
     // Stage 3: sequences a parsed batch (the calling thread, file order).
     uint64_t line_no = 0;
+    auto too_long = [&](uint64_t at) {
+      return Status::InvalidArgument(quoted + " line " + std::to_string(at) + " is longer than " +
+                                     std::to_string(kMaxLineBytes >> 20) +
+                                     " MiB (is it a JSON Lines file?); nothing was imported");
+    };
     auto sequence = [&](Batch& b) -> Status {
-      if (b.too_long) {
-        return Status::InvalidArgument(quoted + " line " + std::to_string(line_no + 1) +
-                                       " is longer than " + std::to_string(kMaxLineBytes >> 20) +
-                                       " MiB (is it a JSON Lines file?); nothing was imported");
-      }
+      if (b.too_long) return too_long(line_no + 1);
       size_t hashed = 0;  // bytes of b.text in `hash`
       for (uint32_t i = 0; i < b.lines.size(); ++i) {
         const Batch::Line& line = b.lines[i];
         ++line_no;
+        // The cap holds for every line, also one whose newline came in the
+        // read that crossed it (without its line end: \n or \r\n).
+        if (line.size > kMaxLineBytes + 2) {
+          size_t content = line.size;
+          const char* end = b.text.data() + line.begin + line.size;
+          if (content > 0 && end[-1] == '\n') --content, --end;
+          if (content > 0 && end[-1] == '\r') --content;
+          if (content > kMaxLineBytes) return too_long(line_no);
+        }
         Status s;
         if (line.kind == Batch::kEntity) {
           s = im.ParsedEntity(b.entities[line.entity], line_no);
@@ -2789,6 +2819,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       }
     }
     CANOPY_RETURN_IF_ERROR(carried);
+    if (im.begun() && !im.ended()) {
+      return Status::InvalidArgument(quoted + " ends at line " + std::to_string(line_no) +
+                                     " without the end line its begin line promises (an export "
+                                     "cut short?); nothing was imported");
+    }
     rep->lines = line_no;
     // The batches and reusable buffers are done with: their memory goes
     // back before the key spaces are merged.
@@ -2838,6 +2873,9 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
                              .Uint("users", rep->users)
                              .Uint("memberships", rep->memberships)
                              .Uint("entities", rep->entities)
+                             .Uint("groups", rep->groups)
+                             .Uint("group_members", rep->group_members)
+                             .Uint("group_grants", rep->group_grants)
                              .str();
       entry->import_chunks = chunks;
       entry->import_bytes = input_bytes;
@@ -2877,6 +2915,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     }
     if (!duplicate.empty()) {
       return Status::InvalidArgument(quoted + " " + duplicate + "; nothing was imported");
+    }
+    // The last word before the commit (every file has one, however small):
+    // a cancel here still imports nothing.
+    if (options.progress && !options.progress(total, total)) {
+      return Status::Aborted("import cancelled before its commit; nothing was imported");
     }
 
     if (to_etcd) {
@@ -2921,7 +2964,6 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       }));
     }
     trace.Mark("ingest and reload");
-    if (options.progress) options.progress(total, total);
     return Status::Ok();
   } catch (const std::exception& e) {
     return Status::Internal(std::string("import failed: ") + e.what() + "; nothing was imported");
@@ -2987,6 +3029,8 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     const int fd = ::dup(STDOUT_FILENO);
     f = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
     if (f == nullptr && fd >= 0) ::close(fd);
+  } else if (in_place) {
+    f = std::fopen(tmp.c_str(), "wb");
   } else {
     // PATH.tmp is locked (flock) while written: a second export to the
     // same PATH, in this process or another, is refused rather than
@@ -3088,6 +3132,10 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     return storage::FromRocks((*it)->status(), "export");
   };
 
+  // The begin line: an end line follows, so a copy cut short is refused.
+  line = "{\"type\":\"begin\",\"format\":" + std::to_string(kInterchangeFormat) + "}";
+  CANOPY_RETURN_IF_ERROR(emit());
+  --records;  // not a record: the end line counts records only
   std::unordered_map<AccountId, std::string> account_keys;
   // Each account's place in the file (tree order). Import gives accounts
   // their ids in that order, so records listed by account (a user's
@@ -3347,7 +3395,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
     return Status::Ok();
   };
   if (in_place) CANOPY_RETURN_IF_ERROR(close_file());
-  rep->lines = records + 1;
+  rep->lines = records + 2;  // with the begin and end lines
   // The last word before the file takes PATH's place: a cancel asked for
   // during the scans after the entities' still leaves PATH as it was.
   if (progress && !progress(total_entities, total_entities)) {

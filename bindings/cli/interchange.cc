@@ -24,8 +24,9 @@ const char kImportUsage[] =
     "(- reads standard input) into the database, creating the database folder if\n"
     "needed. All or nothing:\n"
     "a bad line fails the import with its line number and nothing is written;\n"
-    "so does Ctrl-C (SIGINT or SIGTERM) while the file is being read (it is\n"
-    "looked at every 16384 lines; a second one ends the process at once).\n"
+    "so does Ctrl-C (SIGINT or SIGTERM) until the commit (it is looked at\n"
+    "every 16384 lines and once more just before the commit; a second one\n"
+    "ends the process at once).\n"
     "Import needs the system actor (no --actor). A progress bar is shown on\n"
     "stderr when stderr is a terminal; a summary (counts, elapsed time, rate)\n"
     "is printed at the end (one JSON object with --json).\n";

@@ -959,10 +959,14 @@ canopy_visible_iterator_status(const canopy_visible_iterator_t* iterator, char**
 
 // ---- Access: check, explain, who can -----------------------------------
 
-// May `user` exercise `permission` (e.g. "device.assign"; the entity kind
-// follows from it) on the entity with key `entity_key`? Stores 1 or 0 in
-// *allowed. Errors: INVALID_ARGUMENT (unknown or non-entity permission),
-// NOT_FOUND (user, entity).
+// May `user` exercise `permission` on what `entity_key` names? For an
+// entity permission (e.g. "device.assign"; the entity kind follows from it)
+// it is an entity's key; for an account-level one (account.*, user.*,
+// access.grant, role.manage, audit.read) an account's key, judged by the
+// rule the mutation itself applies. `user` 0 is the system actor (1 for
+// anything that exists). Stores 1 or 0 in *allowed; a disabled user gets 0.
+// Errors: INVALID_ARGUMENT (unknown permission), NOT_FOUND (user; a key
+// that names nothing or something the user does not see, worded alike).
 CANOPY_EXPORT canopy_code_t canopy_access_check(canopy_db_t* db, uint64_t user,
                                                 const char* permission, const char* entity_key,
                                                 int* allowed, char** errmsg);
@@ -974,7 +978,8 @@ CANOPY_EXPORT canopy_code_t canopy_access_explain(canopy_db_t* db, uint64_t user
                                                   canopy_explanation_t** explanation,
                                                   char** errmsg);
 
-// The users that may exercise `permission` on the entity, by user id, at
+// The users that may exercise `permission` on the entity (or, for an
+// account-level permission, the account) `entity_key` names, by user id, at
 // most `limit` (1..10000) per page, resumed from `cursor` (NULL or "":
 // from the start). Errors: INVALID_ARGUMENT (permission, limit, cursor),
 // NOT_FOUND (entity).
@@ -1396,7 +1401,9 @@ CANOPY_EXPORT int64_t canopy_group_grants_created_us(const canopy_group_grants_t
 // NULL; else it receives a new report on success. Errors:
 // INVALID_ARGUMENT (a bad line, named by number; records that clash with
 // the database), PERMISSION_DENIED (not the system actor), NOT_FOUND (no
-// such file), IO_ERROR, ABORTED (cancelled by `progress`).
+// such file), IO_ERROR, ABORTED (cancelled by `progress`: it is called
+// every 16k lines and once more just before the commit, however small the
+// file; a cancel at any call imports nothing).
 CANOPY_EXPORT canopy_code_t canopy_db_import(canopy_db_t* db, uint64_t actor, const char* path,
                                              canopy_progress_fn progress, void* progress_arg,
                                              canopy_import_report_t** report, char** errmsg);

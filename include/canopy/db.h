@@ -54,7 +54,10 @@ namespace canopy {
 using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ImportOptions {
-  ProgressFn progress;  // called about every 16k lines with bytes read and the file size
+  // Called about every 16k lines with bytes read and the file size, and
+  // once more (done == total) just before the commit, however small the
+  // file: returning false at any call imports nothing (Aborted).
+  ProgressFn progress;
 };
 struct ImportReport {
   uint64_t lines = 0;

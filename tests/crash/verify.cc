@@ -418,8 +418,9 @@ class Verifier {
     }
   }
 
-  // An export file is whole (its end line counts every line before it) and
-  // imports into an empty database; a PATH.tmp a kill left is ignored.
+  // An export file is whole (its end line counts every line between its
+  // begin line and it) and imports into an empty database; a PATH.tmp a
+  // kill left is ignored.
   void CheckExports() {
     for (const auto& entry : fs::directory_iterator(dir_)) {
       const std::string name = entry.path().filename().string();
@@ -431,8 +432,9 @@ class Verifier {
         ++lines;
         last = line;
       }
-      const std::string end = "{\"type\":\"end\",\"records\":" + std::to_string(lines - 1) + ",";
-      if (lines == 0 || last.compare(0, end.size(), end) != 0) {
+      const std::string end =
+          "{\"type\":\"end\",\"records\":" + std::to_string(lines < 2 ? 0 : lines - 2) + ",";
+      if (lines < 2 || last.compare(0, end.size(), end) != 0) {
         Problem("export " + name + " is not whole: its last line is '" + last.substr(0, 80) +
                 "' after " + std::to_string(lines) + " lines");
         continue;

@@ -73,7 +73,25 @@ TEST(Interchange, ImportExportRoundTrip) {
   ASSERT_OK(db2->Import(Actor::System(), dir.Sub("out1.jsonl"), ImportOptions(), nullptr));
   ASSERT_OK(db2->Export(dir.Sub("out2.jsonl"), nullptr, nullptr));
   EXPECT_EQ(Read(dir.Sub("out1.jsonl")), Read(dir.Sub("out2.jsonl")));
+  EXPECT_EQ(Read(dir.Sub("out1.jsonl")).rfind("{\"type\":\"begin\",\"format\":1}\n", 0), 0u);
   EXPECT_NE(Read(dir.Sub("out1.jsonl")).find("{\"type\":\"end\",\"records\":9,"), std::string::npos);
+  // An export cut short at any line's end is refused, nothing imported.
+  {
+    const std::string whole = Read(dir.Sub("out1.jsonl"));
+    size_t cut = 0;
+    auto db3 = OpenDb(dir.Sub("db3"));
+    for (int lines = 1; (cut = whole.find('\n', cut)) != std::string::npos && cut + 1 < whole.size();
+         ++lines) {
+      ++cut;
+      Write(dir.Sub("cut.jsonl"), whole.substr(0, cut));
+      Status s = db3->Import(Actor::System(), dir.Sub("cut.jsonl"), ImportOptions(), nullptr);
+      EXPECT_EQ(s.code(), Code::kInvalidArgument) << lines << ": " << s.ToString();
+      EXPECT_NE(s.message().find("ends at line " + std::to_string(lines) + " without the end line"),
+                std::string::npos)
+          << s.ToString();
+      EXPECT_TRUE(db3->Roots().empty());
+    }
+  }
 }
 
 // Every record's times as the API reads them, by what names the record
@@ -307,6 +325,20 @@ TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
       {"[1,2]\n", "must be a JSON object"},
       {"{\"type\":\"account\",\"key\":\"\\u00ff\\u0000\",\"name\":\"X\"}\n", "NUL"},
       {"{\"type\":\"end\",\"records\":5,\"xxh3\":\"0\"}\n", "end line counts 5 records"},
+      // An export's begin line promises an end line: a copy cut short at a
+      // line's end is refused; the begin line comes first, once.
+      {"{\"type\":\"begin\",\"format\":1}\n"
+       "{\"type\":\"account\",\"key\":\"cut\",\"name\":\"C\"}\n",
+       "ends at line 2 without the end line its begin line promises (an export cut short?)"},
+      {"\n{\"type\":\"begin\",\"format\":1}\n", "ends at line 2 without the end line"},
+      {"{\"type\":\"account\",\"key\":\"cut\",\"name\":\"C\"}\n"
+       "{\"type\":\"begin\",\"format\":1}\n",
+       "line 2: the begin line comes first, before every record"},
+      {"{\"type\":\"begin\",\"format\":1}\n{\"type\":\"begin\",\"format\":1}\n",
+       "line 2: the begin line comes first"},
+      {"{\"type\":\"begin\",\"format\":2}\n", "line 1: begin line: interchange format 2 is not"},
+      {"{\"type\":\"begin\"}\n", "line 1: "},
+      {"{\"type\":\"begin\",\"format\":1,\"x\":1}\n", "unknown field 'x' in begin record"},
   };
   for (const auto& c : cases) {
     Write(dir.Sub("bad.jsonl"), c.text);
@@ -607,6 +639,37 @@ TEST(Interchange, GroupsRoundTripExactly) {
   auto next = db2->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "later", w.shop});
   ASSERT_OK(next);
   EXPECT_EQ(*next, GroupId(w.shared.value() + 1));
+}
+
+// A file too small to reach a progress step is still asked once, just
+// before the commit: a cancel there imports nothing.
+TEST(Interchange, ASmallImportIsCancelledBeforeItsCommit) {
+  TempDir dir;
+  Write(dir.Sub("seed.jsonl"), kSeed);
+  auto db = OpenDb(dir.Sub("db"));
+  const uint64_t before = db->Revision();
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  ImportOptions opts;
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    calls.emplace_back(done, total);
+    return false;
+  };
+  Status s = db->Import(Actor::System(), dir.Sub("seed.jsonl"), opts, nullptr);
+  EXPECT_EQ(s.code(), Code::kAborted) << s.ToString();
+  EXPECT_NE(s.message().find("nothing was imported"), std::string::npos) << s.ToString();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].first, calls[0].second);
+  EXPECT_EQ(db->Revision(), before);
+  EXPECT_TRUE(db->Roots().empty());
+  // Going on imports it, asked once.
+  calls.clear();
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    calls.emplace_back(done, total);
+    return true;
+  };
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("seed.jsonl"), opts, nullptr));
+  EXPECT_EQ(calls.size(), 1u);
+  EXPECT_EQ(db->Revision(), before + 1);
 }
 
 // Import gives accounts ids in file (tree) order, so what an export lists

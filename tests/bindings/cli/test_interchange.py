@@ -197,10 +197,11 @@ class ExportTest(CliTestCase):
         out = self.ok("export", self.path("e.jsonl"))
         self.assertRegex(out, r"^exported 19 records to '.*e\.jsonl' in [0-9.]+ s "
                               r"\([0-9]+ records/s\): 4 accounts, 1 roles, 4 users, "
-                              r"4 memberships, 6 entities \(20 lines\)\n$")
+                              r"4 memberships, 6 entities \(21 lines\)\n$")
         records = [json.loads(l) for l in self.read("e.jsonl").splitlines()]
-        self.assertEqual(records[0]["type"], "account")
-        self.assertEqual(records[0]["key"], "acme")
+        self.assertEqual(records[0], {"type": "begin", "format": 1})
+        self.assertEqual(records[1]["type"], "account")
+        self.assertEqual(records[1]["key"], "acme")
         self.assertEqual(records[-1]["type"], "end")
         self.assertEqual(records[-1]["records"], 19)
         s = self.json_one("export", self.path("e2.jsonl"))
@@ -410,6 +411,15 @@ class SpecialInputTest(CliTestCase):
         err = self.refused("import", "/dev/zero")
         self.assertIn("line 1 is longer than 64 MiB", err)
         self.assertIn("nothing was imported", err)
+        # The cap holds for every line, also one whose newline comes within
+        # the read that crosses it (64 MiB and 1 KiB of text, then a newline).
+        long_file = os.path.join(self.dir, "long.jsonl")
+        with open(long_file, "w") as f:
+            f.write('{"type":"account","key":"acme","name":"Acme"}\n')
+            f.write('{"type":"account","key":"x","name":"' + "n" * ((64 << 20) + 1024) + '"}\n')
+        err = self.refused("import", long_file)
+        self.assertIn("line 2 is longer than 64 MiB", err)
+        os.remove(long_file)
         # Nothing was imported by the refusals.
         self.assertNotIn("acme", self.run_cli("tree").stdout)
 

@@ -77,6 +77,25 @@ class InterchangeTest(WorldTestCase):
         self.assertEqual(report.accounts, 20000)
         self.assertEqual(self.db.find_account("bulk-19999").name, "Bulk 19999")
 
+    def test_a_small_import_is_cancelled_before_its_commit(self):
+        """A file too small to reach a progress step is asked once, just
+        before its commit: False, or an exception, imports nothing."""
+        path = self.path("small.jsonl")
+        with open(path, "w") as f:
+            f.write('{"type":"account","key":"tiny","name":"Tiny"}\n')
+        head = self.db.revision
+
+        def progress(done, total):
+            raise KeyError("from the callback")
+
+        with self.assertRaisesRegex(canopy.Aborted, "nothing was imported"):
+            self.db.import_file(SYSTEM, path, progress=lambda done, total: False)
+        with self.assertRaisesRegex(KeyError, "from the callback"):
+            self.db.import_file(SYSTEM, path, progress=progress)
+        self.assertEqual(self.db.revision, head)
+        with self.assertRaises(canopy.NotFound):
+            self.db.find_account("tiny")
+
     def test_check_integrity(self):
         self.assertIsNone(self.db.check_integrity())
         self.assertIsNone(self.db.check_integrity(progress=lambda done, total: True))
