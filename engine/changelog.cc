@@ -486,8 +486,13 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
       }
       out.changes.push_back(std::move(c));
     }
+    // An import lists no record changes (it carries its input), so no
+    // filter can tell what it touched: the system view lists it under
+    // every filter, for a filtered watcher to learn that records of any
+    // type may have come anywhere.
     const bool filtered = audit || !within.empty() || type_mask != 0;
-    if (filtered && out.changes.empty()) continue;
+    const bool import_seen = !audit && e.operation == "import";
+    if (filtered && out.changes.empty() && !import_seen) continue;
     out.arguments = all_shown ? e.arguments : std::string();
     out.actor = e.actor_user == 0 ? "system" : e.actor_login;
     page->entries.push_back(std::move(out));
@@ -565,6 +570,7 @@ Status DbImpl::ApplyChanges(const std::vector<std::string>& entries, ApplyReport
   // instead of refusing the entries still to come.
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
+  rep->revision = revision_.load();  // also when there is nothing to apply
   for (size_t i = 0; i < entries.size(); ++i) {
     bool skipped = false;
     Status s = ApplyOne(entries[i], &skipped);

@@ -154,6 +154,17 @@ Options Context::OpenOptions(bool create) const {
 bool Context::Open(bool create) {
   if (db) return true;
   Options o = OpenOptions(create);
+  if (prefer_follower && !read_only && !follower && etcd_endpoints.empty()) {
+    Options as_follower = o;
+    as_follower.create_if_missing = false;
+    as_follower.follower = true;
+    as_follower.follower_catch_up_ms = follow_ms;
+    if (Db::Open(as_follower, db_path, &db).ok()) {
+      follower = true;
+      return LookUpActor();
+    }
+    db.reset();  // opened as usual below, which says what is wrong
+  }
   Status s = Db::Open(o, db_path, &db);
   if (s.code() == Code::kIOError && !read_only && !follower && etcd_endpoints.empty() &&
       s.message().find("in use by another process") != std::string::npos &&

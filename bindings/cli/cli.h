@@ -118,6 +118,11 @@ struct Context {
   // before Open: a follower then catches up this often (and a busy
   // database is opened as a follower rather than read-only).
   uint32_t follow_ms = 0;
+  // A command that only reads and follows (log --follow) sets this: Open
+  // then tries a follower first, so it never holds the folder's lock and
+  // keeps writers (other processes) out; it opens as usual when a
+  // follower cannot (no database yet, one to upgrade first).
+  bool prefer_follower = false;
   // Records --actor / --db: a usage error when given twice or empty, so a
   // wrapper passing an empty variable never runs as the system actor.
   void SetActor(const std::string& login);

@@ -38,11 +38,11 @@ const char kUsage[] =
     "                  the revision to continue from is printed (see below)\n"
     "  --follow        after the newest entry keep waiting for new ones and print\n"
     "                  them as they are committed, until interrupted (Ctrl-C or\n"
-    "                  SIGTERM end it with exit status 0); takes no --limit. On a\n"
-    "                  database another process holds it opens as a follower\n"
-    "                  (saying so) and catches up with that process's commits every\n"
-    "                  200 ms; with --read-only (a view as of its open) it opens a\n"
-    "                  fresh read-only view every 200 ms instead\n"
+    "                  SIGTERM end it with exit status 0); takes no --limit. It\n"
+    "                  opens as a follower (it never locks the database: other\n"
+    "                  processes write meanwhile) and catches up with their\n"
+    "                  commits every 200 ms; with --read-only (a view as of its\n"
+    "                  open) it opens a fresh read-only view every 200 ms instead\n"
     "  --user LOGIN    the audit view of this user: only the changes inside accounts\n"
     "                  where it holds audit.read (a record outside that reach is\n"
     "                  left out, or shown without its hidden side). Run with\n"
@@ -130,6 +130,7 @@ int Run(Context& ctx, Args& args) {
   // this often; WaitForChanges below wakes when it does.
   if (follow) {
     ctx.follow_ms = kWaitMs;
+    ctx.prefer_follower = true;  // a reader: it never locks writers out
     // Before the open, which can take a while: a signal from then on ends
     // the command cleanly (it is checked between waits), never kills it.
     CatchStopSignals();

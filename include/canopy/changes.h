@@ -51,6 +51,8 @@ struct ChangesRequest {
   size_t limit = 1000;          // 1..100000 entries per page
   AccountId account = kNoId;    // only changes inside this account's subtree
   // Only changes of these record types ("account", "entity", ...); empty: all.
+  // An import lists no changes (it carries its input): the system view
+  // lists it under every filter, so a filtered watcher learns of it.
   std::vector<std::string> types;
   // false: each change carries type, action and id only, not the records
   // before and after (like etcd's keys_only: enough to invalidate caches,

@@ -509,6 +509,10 @@ TEST_F(ApplyTest, AppliesInOrderAndSkipsRepeats) {
   EXPECT_EQ(r.skipped, 3u);
   EXPECT_EQ(r.applied, 4u);
   EXPECT_EQ(follower_->Revision(), 7u);
+  // Nothing to apply still reports the revision afterwards.
+  ASSERT_OK(follower_->ApplyChanges({}, &r));
+  EXPECT_EQ(r.applied + r.skipped, 0u);
+  EXPECT_EQ(r.revision, 7u);
   EXPECT_EQ(follower_->LogId(), db_->LogId());
   auto d = follower_->FindEntity(EntityKind::kDevice, "d4");
   ASSERT_OK(d);
@@ -606,7 +610,24 @@ TEST_F(ApplyTest, ImportsAndMovesReplay) {
   ASSERT_OK(db_->ReadChanges(req, &page));
   ASSERT_EQ(page.entries.size(), 1u);
   EXPECT_EQ(page.entries[0].operation, "import");
-  EXPECT_NE(page.entries[0].arguments.find("\"entities\":1"), std::string::npos);
+  EXPECT_NE(page.entries[0].arguments.find("\"entities\":1,\"groups\":0,\"group_members\":0,"
+                                           "\"group_grants\":0"),
+            std::string::npos)
+      << page.entries[0].arguments;
+  // It lists no record changes, so every filter of the system view keeps
+  // it (a filtered watcher learns that records may have come); a user's
+  // audit view does not list imports.
+  for (int filter = 0; filter < 3; ++filter) {
+    ChangesRequest f = req;
+    if (filter == 0) f.types = {"entity"};
+    if (filter == 1) f.types = {"group_member"};
+    if (filter == 2) f.account = t;
+    ChangesPage filtered;
+    ASSERT_OK(db_->ReadChanges(f, &filtered));
+    ASSERT_EQ(filtered.entries.size(), 1u) << filter;
+    EXPECT_EQ(filtered.entries[0].operation, "import");
+    EXPECT_EQ(filtered.entries[0].arguments, page.entries[0].arguments);
+  }
 }
 
 // An import larger than one log chunk (4 MiB): its input streams to its

@@ -355,11 +355,12 @@ class ReadOnlyTest(CliTestCase):
         import subprocess
         import time
         from cli_harness import CANOPY
-        # `log --follow` holds the database open (and its lock) until stopped.
-        holder = subprocess.Popen([CANOPY, "--db", self.db, "log", "--follow"],
+        # `ui` holds the database open (and its lock) until stopped (`log
+        # --follow` would not: it follows as a follower, never locking).
+        holder = subprocess.Popen([CANOPY, "--db", self.db, "ui"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            holder.stdout.readline()  # it has opened the database
+            self.assertIn("127.0.0.1", holder.stdout.readline())  # it has opened the database
             p = self.expect(0, "tree")
             self.assertIn("acme-a", p.stdout)
             self.assertIn("opened read-only", p.stderr)
