@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "canopy/db.h"
+#include "query/catalog_image.h"
 
 namespace canopy {
 
@@ -146,6 +147,24 @@ Status Db::Restore(std::string_view backup, std::string_view dir) {
   if (fs::equivalent(from, target, ec)) {
     return Status::InvalidArgument("restore target '" + target.string() + "' is the backup itself");
   }
+  {
+    // A database another process has open changes under the copy: refused
+    // (its LOCK file is locked; a backup's never is). `canopy backup`
+    // copies a live database consistently.
+    const int fd = ::open((from / "LOCK").c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      struct flock probe {};
+      probe.l_type = F_WRLCK;
+      probe.l_whence = SEEK_SET;
+      const bool locked = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+      ::close(fd);
+      if (locked) {
+        return Status::FailedPrecondition(
+            what + " is a database another process has open, not a backup; make one with "
+                   "canopy backup (Db::Backup), which copies a database in use consistently");
+      }
+    }
+  }
   const fs::path parent = ParentOf(target);
   fs::create_directories(parent, ec);
   if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());
@@ -167,6 +186,12 @@ Status Db::Restore(std::string_view backup, std::string_view dir) {
       fs::create_directory(to, ec);
     } else if (fs::is_regular_file(st)) {
       if (rel == "LOCK") continue;  // RocksDB's lock file: the copy makes its own
+      // A catalog image belongs to the folder that wrote it (a backup has
+      // none): the restored database builds its own.
+      if (rel == query::kCatalogImageFile ||
+          rel == std::string(query::kCatalogImageFile) + ".tmp") {
+        continue;
+      }
       fs::copy_file(it->path(), to, ec);
       if (!ec) CANOPY_RETURN_IF_ERROR(SyncPath(to.string(), false));
     } else {

@@ -91,6 +91,24 @@ class ReplicaFlagsTest(CliTestCase):
                       self.refused("restore", self.path("junk"), self.path("t")))
         self.usage_error("restore", self.path("b"))
         self.assertFalse(os.path.exists(self.path("t")))
+        # A database folder that is not in use restores (without its catalog
+        # image, which belongs to the folder that wrote it); one another
+        # process has open (here `canopy ui`) is refused: it changes under
+        # the copy.
+        self.ok("tree")  # writes the database's catalog image at its close
+        self.assertTrue(os.path.exists(os.path.join(self.db, "CANOPY-CATALOG")))
+        self.ok("restore", self.db, self.path("from-db"), db=False)
+        self.assertFalse(os.path.exists(self.path("from-db/CANOPY-CATALOG")))
+        self.assertIn("acme-a1", self.ok("--db", self.path("from-db"), "tree", db=False))
+        ui = subprocess.Popen([CANOPY, "--db", self.db, "ui"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: ui.poll() is None and ui.kill())
+        self.assertIn("127.0.0.1", ui.stdout.readline())
+        err = self.refused("restore", self.db, self.path("t"), db=False)
+        self.assertIn("is a database another process has open, not a backup", err)
+        self.assertFalse(os.path.exists(self.path("t")))
+        ui.terminate()
+        ui.communicate(timeout=30)
         self.assertEqual(sorted(n for n in os.listdir(self.dir) if "partial" in n), [])
 
     def test_checkpoint_of_a_missing_database(self):
