@@ -18,12 +18,41 @@ from canopy._lib import lib
 _U64_MAX = (1 << 64) - 1
 
 
+class Use:
+    """A call's hold on an open handle (what ``Db._h()`` returns): ctypes
+    passes it as the handle itself, and the handle is not closed while any
+    hold is alive. :func:`call` lets go of its holds when the C function
+    returns; one dropped without a call (an argument refused before it)
+    lets go when it is collected."""
+
+    __slots__ = ("_as_parameter_", "_owner", "_thread")
+
+    def __init__(self, owner, handle, thread):
+        self._as_parameter_ = handle
+        self._owner = owner
+        self._thread = thread
+
+    def release(self):
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner._release(self._thread)
+
+    def __del__(self):
+        self.release()
+
+
 def call(fn, *args):
     """Calls a fallible C function with ``args`` plus an errmsg
     out-parameter; raises the :mod:`canopy.errors` class of a non-OK code
-    with the library's message (which it frees)."""
+    with the library's message (which it frees). Holds on a handle
+    (:class:`Use`) among ``args`` are let go once it returns."""
     err = ctypes.c_void_p()
-    code = fn(*args, ctypes.byref(err))
+    try:
+        code = fn(*args, ctypes.byref(err))
+    finally:
+        for a in args:
+            if type(a) is Use:
+                a.release()
     message = ""
     if err.value:
         message = ctypes.string_at(err.value).decode("utf-8", "replace")

@@ -14,11 +14,16 @@ Conventions of every method:
 
 A :class:`Db` may be shared by threads (libcanopy is thread-safe and ctypes
 releases the GIL during calls); a :class:`VisibleStream` is used by one
-thread at a time.
+thread at a time. :meth:`Db.close` on one thread while others are inside
+calls waits for those calls to return (a :meth:`Db.wait_for_changes` ends
+early) and then closes; calls that come later raise FailedPrecondition.
+Closing from inside one of its own calls (a progress callback) raises
+FailedPrecondition, as it would wait for itself.
 """
 
 import ctypes
 import json
+import threading
 import time
 import weakref
 
@@ -165,6 +170,7 @@ class VisibleStream:
     def __init__(self, db, handle):
         self._db = db
         self._handle = handle
+        self._closed_by_db = False  # closed by Db.close before its end
 
     def __iter__(self):
         return self
@@ -172,21 +178,28 @@ class VisibleStream:
     def __next__(self):
         h = self._handle
         if h is None:
+            if self._closed_by_db:
+                raise errors.FailedPrecondition(
+                    "the stream was closed with its database before its end")
             raise StopIteration
-        if not lib.canopy_visible_iterator_valid(h):
-            try:
-                cv.call(lib.canopy_visible_iterator_status, h)
-            finally:
-                self.close()
-            raise StopIteration
-        item = model.VisibleItem(
-            id=lib.canopy_visible_iterator_id(h),
-            key=cv.string(lib.canopy_visible_iterator_key(h)),
-            name=cv.string(lib.canopy_visible_iterator_name(h)),
-            type=cv.string(lib.canopy_visible_iterator_type(h)),
-            owner=lib.canopy_visible_iterator_owner(h))
-        lib.canopy_visible_iterator_next(h)
-        return item
+        use = self._db._h()  # the database stays open until this step ends
+        try:
+            if not lib.canopy_visible_iterator_valid(h):
+                try:
+                    cv.call(lib.canopy_visible_iterator_status, h)
+                finally:
+                    self.close()
+                raise StopIteration
+            item = model.VisibleItem(
+                id=lib.canopy_visible_iterator_id(h),
+                key=cv.string(lib.canopy_visible_iterator_key(h)),
+                name=cv.string(lib.canopy_visible_iterator_name(h)),
+                type=cv.string(lib.canopy_visible_iterator_type(h)),
+                owner=lib.canopy_visible_iterator_owner(h))
+            lib.canopy_visible_iterator_next(h)
+            return item
+        finally:
+            use.release()
 
     @property
     def closed(self):
@@ -215,6 +228,7 @@ class Db:
 
     def __init__(self, path, **options):
         self._handle = None
+        self._init_holds()
         self._streams = weakref.WeakSet()
         self._snapshots = weakref.WeakSet()
         self._log_fn = None  # the C callback; kept alive while open
@@ -305,22 +319,54 @@ class Db:
 
     # ---- Lifetime --------------------------------------------------------
 
+    def _init_holds(self):
+        # Calls in flight hold the handle (cv.Use): close waits for them.
+        self._cond = threading.Condition(threading.Lock())
+        self._holds = {}  # thread id -> holds it has now
+        self._closing = False
+
     def _h(self):
-        if self._handle is None:
-            raise errors.FailedPrecondition("the database is closed")
-        return self._handle
+        """The handle for one C call, held until that call returns."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._handle is None or self._closing:
+                raise errors.FailedPrecondition("the database is closed")
+            self._holds[me] = self._holds.get(me, 0) + 1
+            return cv.Use(self, self._handle, me)
+
+    def _release(self, thread):
+        with self._cond:
+            left = self._holds.get(thread, 0) - 1
+            if left > 0:
+                self._holds[thread] = left
+            else:
+                self._holds.pop(thread, None)
+                if not self._holds:
+                    self._cond.notify_all()
 
     @property
     def closed(self):
-        """True once :meth:`close` has run."""
-        return self._handle is None
+        """True once :meth:`close` has begun."""
+        return self._handle is None or self._closing
 
     def close(self):
-        """Closes open streams, flushes and closes the database. Later calls
-        raise FailedPrecondition; closing again does nothing."""
-        if self._handle is None:
-            return
+        """Closes open streams, flushes and closes the database. Calls other
+        threads are inside are waited for; later calls raise
+        FailedPrecondition; closing again does nothing. From inside one of
+        its own calls (a progress callback) it raises FailedPrecondition."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._handle is None or self._closing:
+                return
+            if self._holds.get(me):
+                raise errors.FailedPrecondition(
+                    "close() from inside a call of this database (a progress callback?) "
+                    "would wait for that call to end")
+            self._closing = True
+            while self._holds:
+                self._cond.wait()
         for stream in list(self._streams):
+            stream._closed_by_db = stream._handle is not None
             stream.close()
         for snapshot in list(self._snapshots):
             snapshot.close()
@@ -337,6 +383,7 @@ class Db:
         out = ctypes.c_void_p()
         cv.call(lib.canopy_db_open_snapshot, self._h(), ctypes.byref(out))
         snap = Db.__new__(Db)
+        snap._init_holds()
         snap._handle = out.value
         snap._streams = weakref.WeakSet()
         snap._snapshots = weakref.WeakSet()
@@ -1298,14 +1345,22 @@ class Db:
     def revision(self):
         """The revision of the last committed mutation (0: none yet). Every
         mutation that changes something commits the next revision."""
-        return lib.canopy_db_revision(self._h())
+        use = self._h()
+        try:
+            return lib.canopy_db_revision(use)
+        finally:
+            use.release()
 
     @property
     def last_committed_revision(self):
         """The revision committed by this thread's last successful mutation
         on this database (0: none): the consistency token to pass as
         ``min_revision`` to a read that must see that write."""
-        return lib.canopy_db_last_committed_revision(self._h())
+        use = self._h()
+        try:
+            return lib.canopy_db_last_committed_revision(use)
+        finally:
+            use.release()
 
     @property
     def log_id(self):
@@ -1421,18 +1476,25 @@ class Db:
 
     def wait_for_changes(self, after, timeout=1.0):
         """Blocks until the revision passes ``after`` or ``timeout``
-        seconds elapse (or the database closes); returns the revision then.
+        seconds elapse (``float("inf")``: no limit), or the database closes
+        (here or on another thread); returns the revision then.
         """
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError("timeout must be a number of seconds, not %s" %
                             type(timeout).__name__)
-        if timeout < 0:
-            raise errors.InvalidArgument("timeout %r is negative" % (timeout,))
-        ms = min(int(timeout * 1000), _MAX_U32)
+        if timeout != timeout or timeout < 0:
+            raise errors.InvalidArgument("timeout %r is not a number of seconds >= 0" % (timeout,))
+        after = cv.count(after, "after")
+        deadline = time.monotonic() + timeout
         out = ctypes.c_uint64()
-        cv.call(lib.canopy_changes_wait, self._h(), cv.count(after, "after"), ms,
-                ctypes.byref(out))
-        return out.value
+        # In slices of at most 200 ms, so that a close() on another thread,
+        # which waits for the calls in flight, is not held up.
+        while True:
+            left = deadline - time.monotonic()
+            ms = 0 if left <= 0 else 200 if left >= 0.2 else int(left * 1000) + 1
+            cv.call(lib.canopy_changes_wait, self._h(), after, ms, ctypes.byref(out))
+            if out.value > after or left <= 0 or self._closing:
+                return out.value
 
     def watch(self, since=1, *, follow=False, timeout=None, page_size=1000, account=None,
               types=None, viewer=None, values=True):
@@ -1450,6 +1512,9 @@ class Db:
                                     not isinstance(timeout, (int, float))):
             raise TypeError("timeout must be a number of seconds or None, not %s" %
                             type(timeout).__name__)
+        if timeout is not None and (timeout != timeout or timeout < 0):
+            raise errors.InvalidArgument("timeout %r is not a number of seconds >= 0" %
+                                         (timeout,))
         while True:
             page = self.changes(since, page_size, account=account, types=types, viewer=viewer,
                                 values=values)

@@ -263,6 +263,14 @@ class WatchTest(WorldTestCase):
         self.assertGreaterEqual(time.monotonic() - started, 0.04)
         with self.assertRaises(canopy.InvalidArgument):
             self.db.wait_for_changes(head, timeout=-1)
+        with self.assertRaises(canopy.InvalidArgument):
+            self.db.wait_for_changes(head, timeout=float("nan"))
+        with self.assertRaises(canopy.InvalidArgument):
+            list(self.db.watch(head, follow=True, timeout=float("nan")))
+        # No limit: it ends when a change commits (here, on another thread).
+        import threading
+        threading.Timer(0.1, lambda: self.db.create_account(SYSTEM, "later", "L")).start()
+        self.assertEqual(self.db.wait_for_changes(head, timeout=float("inf")), head + 1)
         with self.assertRaises(TypeError):
             self.db.wait_for_changes(head, timeout=None)
 

@@ -37,6 +37,76 @@ class OpenCloseTest(DbTestCase):
             list(self.db.visible(SYSTEM))
         self.assertIn("closed", repr(self.db))
 
+    def test_close_waits_for_calls_other_threads_are_inside(self):
+        """close() on one thread while others read, stream and wait: each
+        other call ends with its answer or FailedPrecondition, never a
+        crash; a stream cut short says so instead of ending quietly."""
+        import threading
+        path = self.path("racing")
+        db = canopy.open(path, sync=False)
+        acme = db.create_account(SYSTEM, "acme", "ACME")
+        for i in range(300):
+            db.create_entity(SYSTEM, "device", "d%d" % i, "D", acme)
+        db.close()
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # interleave the threads as much as possible
+        try:
+            for _ in range(20):
+                db = canopy.open(path, sync=False)
+                stream = db.stream(SYSTEM)
+                outcomes = []
+
+                def reads():
+                    try:
+                        while True:
+                            db.get_account(acme)
+                            db.revision
+                    except canopy.FailedPrecondition:
+                        outcomes.append("reads refused")
+
+                def streams():
+                    try:
+                        outcomes.append("streamed %d" % sum(1 for _ in stream))
+                    except canopy.FailedPrecondition as e:
+                        outcomes.append("stream: " + str(e))
+
+                def waits():
+                    try:
+                        db.wait_for_changes(db.revision, timeout=float("inf"))
+                        outcomes.append("wait ended")
+                    except canopy.FailedPrecondition:
+                        outcomes.append("wait refused")
+
+                threads = [threading.Thread(target=f) for f in (reads, streams, waits)]
+                for t in threads:
+                    t.start()
+                time.sleep(0.002)
+                db.close()
+                for t in threads:
+                    t.join(30)
+                    self.assertFalse(t.is_alive())
+                self.assertIn("reads refused", outcomes)
+                self.assertEqual(len(outcomes), 3, outcomes)
+                for o in outcomes:
+                    if o.startswith("stream"):
+                        self.assertTrue(o == "streamed 300" or "closed" in o, o)
+        finally:
+            sys.setswitchinterval(switch)
+
+    def test_close_from_inside_its_own_call_is_refused(self):
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        self.db.create_entity(SYSTEM, "device", "d", "D", acme)
+
+        def closes(done, total):
+            self.db.close()
+            return True
+
+        with self.assertRaisesRegex(canopy.FailedPrecondition, "would wait for that call"):
+            self.db.export_file(self.path("out.jsonl"), progress=closes)
+        self.assertFalse(os.path.exists(self.path("out.jsonl")))
+        self.assertFalse(self.db.closed)
+        self.assertEqual(self.db.find_account("acme").id, acme)
+
     def test_open_errors(self):
         with self.assertRaises(canopy.NotFound):
             canopy.open(self.path("missing"), create_if_missing=False)
