@@ -326,14 +326,17 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     }
 
     std::vector<const AccountNode*> subtree;
-    uint32_t deepest = a->depth, deepest_seen = a->depth;
+    uint32_t deepest = a->depth;
     cat().ForEachInSubtree(*a, query::kNoDepthLimit, [&](const AccountNode& n) {
       subtree.push_back(&n);
       deepest = std::max(deepest, n.depth);
-      if (n.depth > deepest_seen && query::SeesAccount(cat(), actor, n)) deepest_seen = n.depth;
     });
     const uint32_t new_depth = np->depth + 1;
     if (new_depth + (deepest - a->depth) > cat().max_depth) {
+      uint32_t deepest_seen = a->depth;
+      for (const AccountNode* n : subtree) {
+        if (n->depth > deepest_seen && query::SeesAccount(cat(), actor, *n)) deepest_seen = n->depth;
+      }
       // The subtree's depth is told only when the actor sees its deepest
       // account: the refusal says nothing of accounts out of sight.
       const std::string how_deep =

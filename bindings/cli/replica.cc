@@ -57,6 +57,8 @@ const char kRestoreUsage[] =
     "scratch name beside DIR and synced; the copy is opened and put through the\n"
     "integrity check; only then is it renamed to DIR in one step. On any error DIR\n"
     "is left as it was and the scratch copy is removed. The backup is not changed.\n"
+    "A database folder that is open (by another process, e.g. a service) is\n"
+    "refused: it would change under the copy; back it up with `canopy backup`.\n"
     "--db is not used: open the result with --db DIR.\n";
 
 std::string Time(int64_t us) { return us == 0 ? "never" : FormatTime(us); }

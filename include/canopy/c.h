@@ -962,8 +962,9 @@ canopy_visible_iterator_status(const canopy_visible_iterator_t* iterator, char**
 // May `user` exercise `permission` on what `entity_key` names? For an
 // entity permission (e.g. "device.assign"; the entity kind follows from it)
 // it is an entity's key; for an account-level one (account.*, user.*,
-// access.grant, role.manage, audit.read) an account's key, judged by the
-// rule the mutation itself applies. `user` 0 is the system actor (1 for
+// access.grant, role.manage, audit.read) an account's key: whether the
+// user holds the permission there (not whether a given change would pass
+// with the state as it is). `user` 0 is the system actor (1 for
 // anything that exists). Stores 1 or 0 in *allowed; a disabled user gets 0.
 // Errors: INVALID_ARGUMENT (unknown permission), NOT_FOUND (user; a key
 // that names nothing or something the user does not see, worded alike).
@@ -1410,7 +1411,9 @@ CANOPY_EXPORT canopy_code_t canopy_db_import(canopy_db_t* db, uint64_t actor, co
 
 // Writes the whole database to `path` in the same format, so that export
 // then import into an empty database round-trips. `progress` and `counts`
-// may be NULL. Errors: IO_ERROR, ABORTED.
+// may be NULL. Errors: INVALID_ARGUMENT (a folder, a symbolic link to
+// nothing), FAILED_PRECONDITION (another export is writing the same
+// path), IO_ERROR, ABORTED (cancelled by `progress`; `path` is as it was).
 CANOPY_EXPORT canopy_code_t canopy_db_export(canopy_db_t* db, const char* path,
                                              canopy_progress_fn progress, void* progress_arg,
                                              canopy_import_report_t** counts, char** errmsg);

@@ -588,8 +588,11 @@ class Db {
   // to `dir` in one step and syncs its folder. `dir` must not exist or be
   // an empty folder (AlreadyExists otherwise: a restore never replaces a
   // database). NotFound: no backup there; InvalidArgument: not a folder;
-  // Corruption: not a Canopy database, or damaged. On any error `dir` is as
-  // it was and no scratch copy is left.
+  // Corruption: not a Canopy database, or damaged; FailedPrecondition: a
+  // database folder that is open (in this process or another: it would
+  // change under the copy; a closed one restores like a backup). A catalog
+  // image in it is not copied (the restored database builds its own). On
+  // any error `dir` is as it was and no scratch copy is left.
   static Status Restore(std::string_view backup, std::string_view dir);
   // Where this replica stands; asks every etcd member for its health.
   virtual StatusOr<ReplicaStatus> GetReplicaStatus() const = 0;

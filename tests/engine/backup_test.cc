@@ -141,6 +141,19 @@ TEST(Restore, BadInputsAreRefusedAndLeaveNothing) {
   EXPECT_EQ(Names(dir.Sub("full")), std::vector<std::string>{"keep.txt"});
   expect(Db::Restore(dir.Sub("good"), dir.Sub("a-file")), Code::kAlreadyExists, "is not a folder");
   expect(Db::Restore(dir.Sub("good"), dir.Sub("db")), Code::kAlreadyExists, "is not empty");
+  // A database this process has open is refused (it changes under the
+  // copy), and asking leaves its lock in place: a second open still fails.
+  {
+    auto open = OpenDb(dir.Sub("db"));
+    expect(Db::Restore(dir.Sub("db"), dir.Sub("t")), Code::kFailedPrecondition,
+           "is a database that is open, not a backup");
+    EXPECT_FALSE(fs::exists(dir.Sub("t")));
+    std::unique_ptr<Db> second;
+    EXPECT_FALSE(Db::Open(Options(), dir.Sub("db"), &second).ok());
+  }
+  // Closed, its folder restores like a backup.
+  ASSERT_OK(Db::Restore(dir.Sub("db"), dir.Sub("from-closed")));
+  fs::remove_all(dir.Sub("from-closed"));
   // A folder that is no database.
   fs::create_directories(dir.Sub("notes"));
   std::ofstream(dir.Sub("notes/readme.txt")) << "hello";

@@ -1673,8 +1673,6 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     ASSERT_OK(s);
   }
 
-  // Watch: the whole log read in pages of random size gives every
-  // revision once, in order, with the operation named.
   // Every state the rules let the database reach exports, imports into an
   // empty database, and exports again as the same file, byte for byte
   // (accounts created in one order and moved into another included).
@@ -1704,6 +1702,8 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
+  // Watch: the whole log read in pages of random size gives every
+  // revision once, in order, with the operation named.
   void VerifyWatch() {
     ChangesRequest req;
     req.since = 1;

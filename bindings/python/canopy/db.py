@@ -171,6 +171,7 @@ class VisibleStream:
         self._db = db
         self._handle = handle
         self._closed_by_db = False  # closed by Db.close before its end
+        self._lock = threading.Lock()
 
     def __iter__(self):
         return self
@@ -208,9 +209,17 @@ class VisibleStream:
 
     def close(self):
         """Releases the iterator and its snapshot. Idempotent."""
-        if self._handle is not None:
-            lib.canopy_visible_iterator_destroy(self._handle)
-            self._handle = None
+        self._close(by_db=False)
+
+    def _close(self, by_db):
+        # The handle is taken under a lock, so a close here and one by
+        # Db.close on another thread never both destroy it.
+        with self._lock:
+            h, self._handle = self._handle, None
+            if h is not None and by_db:
+                self._closed_by_db = True
+        if h is not None:
+            lib.canopy_visible_iterator_destroy(h)
             self._db._streams.discard(self)
 
     def __enter__(self):
@@ -321,7 +330,9 @@ class Db:
 
     def _init_holds(self):
         # Calls in flight hold the handle (cv.Use): close waits for them.
-        self._cond = threading.Condition(threading.Lock())
+        # Reentrant: a hold dropped by the garbage collector may be let go
+        # on a thread that is inside this lock already.
+        self._cond = threading.Condition(threading.RLock())
         self._holds = {}  # thread id -> holds it has now
         self._closing = False
 
@@ -354,24 +365,44 @@ class Db:
         threads are inside are waited for; later calls raise
         FailedPrecondition; closing again does nothing. From inside one of
         its own calls (a progress callback) it raises FailedPrecondition."""
-        me = threading.get_ident()
+        if self._inside(threading.get_ident()):
+            raise errors.FailedPrecondition(
+                "close() from inside a call of this database (a progress callback?) "
+                "would wait for that call to end")
         with self._cond:
-            if self._handle is None or self._closing:
+            if self._handle is None:
                 return
-            if self._holds.get(me):
-                raise errors.FailedPrecondition(
-                    "close() from inside a call of this database (a progress callback?) "
-                    "would wait for that call to end")
+            if self._closing:
+                # Another thread is closing it: this close ends with that one.
+                while self._handle is not None and self._closing:
+                    self._cond.wait()
+                return
             self._closing = True
             while self._holds:
                 self._cond.wait()
-        for stream in list(self._streams):
-            stream._closed_by_db = stream._handle is not None
-            stream.close()
-        for snapshot in list(self._snapshots):
-            snapshot.close()
-        handle, self._handle = self._handle, None
-        cv.call(lib.canopy_db_close, handle)  # frees the handle even on error
+        try:
+            for stream in list(self._streams):
+                stream._close(by_db=True)
+            for snapshot in list(self._snapshots):
+                snapshot.close()
+        except BaseException:
+            with self._cond:  # still open: usable, and closable again
+                self._closing = False
+                self._cond.notify_all()
+            raise
+        try:
+            cv.call(lib.canopy_db_close, self._handle)  # frees the handle even on error
+        finally:
+            with self._cond:  # closed: a close() waiting on another thread returns
+                self._handle = None
+                self._cond.notify_all()
+
+    def _inside(self, thread):
+        """Is ``thread`` inside a call of this Db or of one of its snapshots?"""
+        with self._cond:
+            if self._holds.get(thread):
+                return True
+        return any(snap._inside(thread) for snap in list(self._snapshots))
 
     def snapshot(self):
         """A read-only :class:`Db` fixed at the revision readers see now:
@@ -1489,10 +1520,18 @@ class Db:
         out = ctypes.c_uint64()
         # In slices of at most 200 ms, so that a close() on another thread,
         # which waits for the calls in flight, is not held up.
+        waited = False
         while True:
             left = deadline - time.monotonic()
             ms = 0 if left <= 0 else 200 if left >= 0.2 else int(left * 1000) + 1
-            cv.call(lib.canopy_changes_wait, self._h(), after, ms, ctypes.byref(out))
+            try:
+                use = self._h()
+            except errors.FailedPrecondition:
+                if waited:
+                    return out.value  # closed meanwhile: the revision then
+                raise
+            cv.call(lib.canopy_changes_wait, use, after, ms, ctypes.byref(out))
+            waited = True
             if out.value > after or left <= 0 or self._closing:
                 return out.value
 

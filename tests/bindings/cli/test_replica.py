@@ -105,7 +105,7 @@ class ReplicaFlagsTest(CliTestCase):
         self.addCleanup(lambda: ui.poll() is None and ui.kill())
         self.assertIn("127.0.0.1", ui.stdout.readline())
         err = self.refused("restore", self.db, self.path("t"), db=False)
-        self.assertIn("is a database another process has open, not a backup", err)
+        self.assertIn("is a database that is open, not a backup", err)
         self.assertFalse(os.path.exists(self.path("t")))
         ui.terminate()
         ui.communicate(timeout=30)

@@ -93,6 +93,36 @@ class OpenCloseTest(DbTestCase):
         finally:
             sys.setswitchinterval(switch)
 
+    def test_two_closes_at_once_both_end_closed(self):
+        """A close() while another thread's close() waits for a call ends
+        when the database is closed, not before."""
+        import threading
+        db = canopy.open(self.path("twice"), sync=False)
+        acme = db.create_account(SYSTEM, "acme", "ACME")
+        for i in range(2000):
+            db.create_entity(SYSTEM, "device", "d%d" % i, "D", acme)
+        started = threading.Event()
+
+        def slow(done, total):
+            started.set()
+            time.sleep(0.3)
+            return True
+
+        exporter = threading.Thread(target=lambda: db.export_file(self.path("x.jsonl"), progress=slow))
+        exporter.start()
+        started.wait(30)
+        first = threading.Thread(target=db.close)
+        first.start()
+        time.sleep(0.05)
+        db.close()  # returns once the first close has closed it
+        self.assertTrue(db.closed)
+        with self.assertRaises(canopy.FailedPrecondition):
+            db.roots()
+        # Closed for real: the folder opens again.
+        canopy.open(self.path("twice")).close()
+        first.join(30)
+        exporter.join(30)
+
     def test_close_from_inside_its_own_call_is_refused(self):
         acme = self.db.create_account(SYSTEM, "acme", "ACME")
         self.db.create_entity(SYSTEM, "device", "d", "D", acme)
@@ -104,6 +134,12 @@ class OpenCloseTest(DbTestCase):
         with self.assertRaisesRegex(canopy.FailedPrecondition, "would wait for that call"):
             self.db.export_file(self.path("out.jsonl"), progress=closes)
         self.assertFalse(os.path.exists(self.path("out.jsonl")))
+        self.assertFalse(self.db.closed)
+        # Likewise from inside a call of one of its snapshots; both stay usable.
+        with self.db.snapshot() as snap:
+            with self.assertRaisesRegex(canopy.FailedPrecondition, "would wait for that call"):
+                snap.export_file(self.path("snap.jsonl"), progress=closes)
+            self.assertEqual(snap.find_account("acme").id, acme)
         self.assertFalse(self.db.closed)
         self.assertEqual(self.db.find_account("acme").id, acme)
 
