@@ -327,6 +327,10 @@ void JsonLines(const std::string& scratch) {
   Put("jsonl", "seeded-group-grant",
       R"({"type":"group_grant","account":"acme-a","group":"crew","role":"auditor","branch":true})" "\n");
   Put("jsonl", "end-only", "{\"type\":\"end\",\"records\":0,\"xxh3\":\"2d06800538d394c2\"}\n");
+  // An export's begin line, cut short before its end line (refused).
+  Put("jsonl", "begin-cut",
+      R"({"type":"begin","format":1})" "\n"
+      R"({"type":"account","key":"cut","name":"Cut"})" "\n");
   Put("jsonl", "blank", "\n \t\n");
 }
 
