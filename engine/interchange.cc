@@ -2997,8 +2997,9 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
   // redirected output replaces the redirection's file, never the device
   // link). A new or regular file is written beside it (PATH.tmp, replacing
   // one a killed export left; locked, so one export at a time writes it)
-  // and renamed into place once synced, so PATH is never half-written. Anything else (a pipe, a FIFO, a device) is
-  // written in place: renaming over it would replace the special file.
+  // and renamed into place once synced, so PATH is never half-written.
+  // Anything else (a pipe, a FIFO, a device) is written in place:
+  // renaming over it would replace the special file.
   const bool to_stdout = path == "-";
   std::string target(path);
   if (!to_stdout) {
