@@ -251,15 +251,8 @@ void Context::SetDb(const std::string& path) {
 
 void Context::SetEtcd(const std::string& urls) {
   if (!etcd_endpoints.empty()) throw UsageError{"--etcd is given more than once"};
-  size_t start = 0;
-  while (start <= urls.size()) {
-    size_t comma = urls.find(',', start);
-    if (comma == std::string::npos) comma = urls.size();
-    std::string url = urls.substr(start, comma - start);
-    if (url.empty()) throw UsageError{"--etcd needs URLs separated by commas, with none empty"};
-    etcd_endpoints.push_back(url);
-    start = comma + 1;
-  }
+  if (urls.empty()) throw UsageError{"--etcd needs URLs separated by commas"};
+  etcd_endpoints = SplitList("--etcd", urls);
 }
 
 void Context::SetPrefix(const std::string& prefix) {
@@ -514,13 +507,18 @@ Status UpdatedAttributes(const Attributes& current, const Attributes& set,
   return Status::Ok();
 }
 
-std::vector<std::string> SplitList(const std::string& s) {
+std::vector<std::string> SplitList(const std::string& flag, const std::string& s) {
   std::vector<std::string> out;
+  if (s.empty()) return out;
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
     if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
+    if (comma == start) {
+      throw UsageError{flag + " has an empty item in '" + s +
+                       "': separate the items with single commas"};
+    }
+    out.push_back(s.substr(start, comma - start));
     start = comma + 1;
   }
   return out;

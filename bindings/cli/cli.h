@@ -247,8 +247,10 @@ Status UpdatedAttributes(const Attributes& current, const Attributes& set,
                          const std::vector<std::string>& remove, const std::string& what,
                          Attributes* out);
 
-// Splits "a,b,c" (empty parts dropped).
-std::vector<std::string> SplitList(const std::string& s);
+// Splits the value of `flag`, "a,b,c", into its items. "" is no items (the
+// caller says what is missing); an empty item ("a,,b", "a,") is a
+// UsageError naming the flag.
+std::vector<std::string> SplitList(const std::string& flag, const std::string& s);
 // "YYYY-MM-DDTHH:MM:SSZ" from microseconds since the epoch.
 std::string FormatTime(int64_t micros);
 

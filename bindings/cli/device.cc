@@ -272,8 +272,8 @@ int Reassign(Context& ctx, Args& args) {
     throw UsageError{"only devices have unit ids"};
   }
   std::vector<std::string> refs;
-  if (keys) refs = SplitList(*keys);
-  if (units) refs = SplitList(*units);
+  if (keys) refs = SplitList("--keys", *keys);
+  if (units) refs = SplitList("--unit-ids", *units);
   if (!file && refs.empty()) throw UsageError{"the list of entities to reassign is empty"};
 
   if (!ctx.Open(false)) return kExitFailed;

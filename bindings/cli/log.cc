@@ -123,7 +123,7 @@ int Run(Context& ctx, Args& args) {
   req.values = !args.Has("keys-only");
   if (follow && limit) throw UsageError{"--follow takes no --limit"};
   for (const std::string& t : args.GetAll("type")) {
-    std::vector<std::string> parts = SplitList(t);
+    std::vector<std::string> parts = SplitList("--type", t);
     if (parts.empty()) throw UsageError{"--type needs a record type (e.g. --type account)"};
     for (std::string& part : parts) req.types.push_back(std::move(part));
   }

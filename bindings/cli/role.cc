@@ -46,7 +46,7 @@ JsonObject RoleJson(const Role& r, Names& names) {
 }
 
 std::vector<std::string> GetPermissions(const Args& args) {
-  std::vector<std::string> perms = SplitList(args.Require("permissions"));
+  std::vector<std::string> perms = SplitList("--permissions", args.Require("permissions"));
   if (perms.empty()) throw UsageError{"--permissions needs at least one permission name"};
   return perms;
 }

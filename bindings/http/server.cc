@@ -711,16 +711,19 @@ class ServerImpl : public Server {
     cr.limit = p.Number("pageSize", 1, kMaxAuditPage, 50);
     if (auto a = p.Get("account"); a && !a->empty()) cr.account = FindAccount(*a).id;
     if (auto t = p.Get("type"); t && !t->empty()) {
+      // Every item named: "a,,b" or only commas is refused, never read as
+      // fewer types (or as no filter at all).
       size_t pos = 0;
       while (pos <= t->size()) {
         size_t comma = t->find(',', pos);
         if (comma == std::string::npos) comma = t->size();
-        if (comma > pos) cr.types.push_back(t->substr(pos, comma - pos));
+        if (comma == pos) {
+          throw HttpError{400, "parameter 'type' has an empty item in '" + *t +
+                                   "': name record types separated by single commas "
+                                   "(e.g. type=account,entity)"};
+        }
+        cr.types.push_back(t->substr(pos, comma - pos));
         pos = comma + 1;
-      }
-      // Only commas is no filter at all; say so rather than answer all.
-      if (cr.types.empty()) {
-        throw HttpError{400, "parameter 'type' needs a record type (e.g. type=account)"};
       }
     }
     ChangesPage page;

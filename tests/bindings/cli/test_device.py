@@ -205,7 +205,13 @@ class ReassignTest(CliTestCase):
         f = self.write("k.txt", "dev-a1\n")
         self.assertIn("--by must be key or unit-id",
                       self.usage_error(*r, "--to", "acme", "--from-file", f, "--by", "vin"))
-        self.assertIn("is empty", self.usage_error(*r, "--to", "acme", "--keys", ",,"))
+        self.assertIn("--keys has an empty item",
+                      self.usage_error(*r, "--to", "acme", "--keys", ",,"))
+        self.assertIn("--keys has an empty item",
+                      self.usage_error(*r, "--to", "acme", "--keys", "dev-a1,,dev-a2"))
+        self.assertIn("--unit-ids has an empty item",
+                      self.usage_error(*r, "--to", "acme", "--unit-ids", "U-1,"))
+        self.assertIn("is empty", self.usage_error(*r, "--to", "acme", "--keys", ""))
         self.assertIn("only devices have unit ids",
                       self.usage_error(*r, "--to", "acme", "--unit-ids", "U-1", "--kind", "asset"))
         self.assertIn("unexpected argument", self.usage_error(*r, "--to", "acme", "dev-a1"))

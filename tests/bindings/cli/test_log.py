@@ -227,7 +227,8 @@ class LogTest(CliTestCase):
     def test_bad_arguments(self):
         for flags in (["--since", "0"], ["--since", "abc"], ["--since", "-1"],
                       ["--limit", "0"], ["--limit", "x"], ["--follow", "--limit", "3"],
-                      ["--bogus"], ["extra"], ["--type", ""], ["--type", ","]):
+                      ["--bogus"], ["extra"], ["--type", ""], ["--type", ","],
+                      ["--type", "account,,entity"], ["--type", "entity,"]):
             with self.subTest(flags=flags):
                 err = self.usage_error("log", *flags)
                 self.assertIn("canopy log", err)

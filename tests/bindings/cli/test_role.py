@@ -103,7 +103,11 @@ class RoleTest(CliTestCase):
                       self.usage_error("role", "create", "x", "--tenant", "acme"))
         self.assertIn("at least one permission",
                       self.usage_error("role", "update", "x", "--tenant", "acme",
-                                       "--permissions", ","))
+                                       "--permissions", ""))
+        for bad in (",", "device.read,,account.read", "device.read,"):
+            self.assertIn("--permissions has an empty item",
+                          self.usage_error("role", "update", "x", "--tenant", "acme",
+                                           "--permissions", bad))
         self.assertIn("missing NAME", self.usage_error("role", "delete", "--tenant", "acme"))
 
 
