@@ -772,14 +772,45 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
     *rep = GroupMembersReport();
     const GroupNode* g = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireMemberEdit(actor, id, list, /*adding=*/false, txn, &g));
-    const bool entities = GroupEntityKind(g->kind).has_value();
+    const auto ekind = GroupEntityKind(g->kind);
+    const bool entities = ekind.has_value();
     std::vector<uint32_t> order;
     std::vector<uint64_t> ids;
     std::vector<MemberLinks> links;
+    // An actor that sees the owner's entities of this kind sees every
+    // member of the group (each is one of them): only ids not in the group
+    // are looked up, to tell an unknown id from a non-member.
+    bool fast = false;
     if (entities) {
       SortedOnce(list, &order, &ids);
       CANOPY_RETURN_IF_ERROR(LinksOf(storage::kMemberEntity, id, ids, nullptr, &links));
+      fast = query::SeesEntity(cat(), actor, *ekind, *cat().account(g->owner));
     }
+    // Whether `mid` names something the actor sees, as adding asks: an id
+    // that is unknown, or out of the actor's sight, is NotFound whether or
+    // not it is a member, so removing tells nothing adding would not.
+    auto known = [&](uint64_t mid, bool member, std::string* unknown) -> Status {
+      unknown->clear();
+      if (entities) {
+        if (fast && member) return Status::Ok();
+        Entity e;
+        Status found = LoadEntity(mid, &e, actor);
+        if (found.IsNotFound()) *unknown = "no entity with id " + std::to_string(mid);
+        return found.IsNotFound() ? Status::Ok() : found;
+      }
+      if (g->kind == GroupKind::kUser) {
+        const UserNode* u = cat().user(mid);
+        if (u == nullptr || !query::SeesUser(cat(), actor, *u)) {
+          *unknown = "no user with id " + std::to_string(mid);
+        }
+        return Status::Ok();
+      }
+      const AccountNode* a = cat().account(mid);
+      if (a == nullptr || !query::SeesAccount(cat(), actor, *a)) {
+        *unknown = "no account with id " + std::to_string(mid);
+      }
+      return Status::Ok();
+    };
     // A member named twice, as the actor may know it: its key or login
     // when the actor sees it, else the id it gave.
     auto describe = [&](uint64_t mid) -> std::string {
@@ -805,7 +836,13 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
       std::string bytes;
       Status st = store_->Get(storage::kGroups, storage::GroupMemberKey(id, mid), &bytes, snap());
       if (!st.ok() && !st.IsNotFound()) return st;
-      if (!seen.insert(mid).second) {
+      std::string unknown;
+      CANOPY_RETURN_IF_ERROR(known(mid, st.ok(), &unknown));
+      if (!unknown.empty()) {
+        item.outcome = GroupMemberItem::Outcome::kUnknown;
+        item.message = std::move(unknown);
+        rep->unknown++;
+      } else if (!seen.insert(mid).second) {
         item.outcome = GroupMemberItem::Outcome::kDuplicate;
         item.message = describe(mid) + " is named more than once";
         rep->duplicate++;

@@ -57,6 +57,18 @@ Status GroupGrantTarget(const GroupGrantShape& g) {
                                    " holds entities");
   }
   if (g.same_owner) return Status::Ok();
+  if (g.target_kind == GroupKind::kAccount) {
+    // An account group holds its owner's sub-accounts and gives a role on
+    // each: shared down, it would give the user group's users a role on
+    // their own account's ancestors or their siblings (rule 1).
+    return Status::FailedPrecondition(
+        target + " of account " + std::string(g.target_owner_name) +
+        " cannot be granted to user group " + Q(g.user_group_name) + " of account " +
+        std::string(g.owner_name) +
+        ": an account group gives a role on its accounts, so only its own owner's user groups "
+        "are granted it; shared down it would reach above or beside account " +
+        std::string(g.owner_name));
+  }
   if (!g.target_above) {
     return Status::FailedPrecondition(
         target + " of account " + std::string(g.target_owner_name) +

@@ -47,7 +47,9 @@ std::string GroupNamed(GroupKind kind, std::string_view name);
 // `target_owner_name` (skip for a generic grant): never onto a user group,
 // `branch` only onto an account group (InvalidArgument); the target's owner
 // is the user group's owner or one of its ancestors (`target_above`: its
-// label is a prefix of the owner's), never below or sideways; a group of an
+// label is a prefix of the owner's), never below or sideways, and for an
+// account group the owner itself (it holds accounts beside or above the
+// user group's owner: no user gains a role above its own account); a group of an
 // ancestor (`same_owner` false) is shared down only while the root
 // tenant's group_sharing is on (`sharing`; `tenant_phrase` names it:
 // "root tenant 'acme'"); FailedPrecondition otherwise.

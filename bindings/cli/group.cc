@@ -40,8 +40,9 @@ const char kGrantUsage[] =
     "                  [--on GROUP --on-owner KEY --on-kind KIND] [--branch] [--revoke]\n\n"
     "Gives every member of the user group USER-GROUP of account --owner the role: on\n"
     "the group's owner (generic; --branch: also on its sub-accounts), or with --on on\n"
-    "the entities or accounts of that group (owned by --owner or one of its\n"
-    "ancestors; sharing down needs the root tenant's group_sharing on). --revoke\n"
+    "the entities or accounts of that group (an entity group owned by --owner or\n"
+    "one of its ancestors, sharing down needing the root tenant's group_sharing on;\n"
+    "an account group owned by --owner). --revoke\n"
     "takes the grant back.\n";
 
 GroupKind KindFlag(const Args& args, const std::string& flag) {

@@ -484,7 +484,8 @@ class Db {
                                                       uint64_t member) const = 0;
   // Grants a role to a user group: generic (target kNoId), on an entity
   // group (branch must be false) or on an account group. The target is
-  // owned by the user group's owner or one of its ancestors; when by an
+  // owned by the user group's owner or one of its ancestors (an account
+  // group: by the user group's owner itself); when by an
   // ancestor (sharing down), the root tenant's group_sharing must be on
   // and the actor needs group.share on the target's owner. Always
   // user.invite on the user group's owner, and the actor must itself hold

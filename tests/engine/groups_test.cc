@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <map>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -207,7 +208,11 @@ TEST_F(GroupsTest, MembersAreAddedAllOrNothingWithAReport) {
   ASSERT_EQ(of->size(), 1u);
   EXPECT_EQ((*of)[0].id, g);
 
-  ASSERT_OK(db_->RemoveGroupMembers(admin, g, std::vector<uint64_t>{d_a1_, 424242}, &rep));
+  // An unknown id is NotFound in removing too; nothing is removed.
+  ExpectRefused(
+      [&] { return db_->RemoveGroupMembers(admin, g, std::vector<uint64_t>{d_a1_, 424242}, &rep); },
+      Code::kNotFound, "1 of 2 unknown (first: no entity with id 424242)");
+  ASSERT_OK(db_->RemoveGroupMembers(admin, g, std::vector<uint64_t>{d_a1_, d_x_}, &rep));
   EXPECT_EQ(rep.done, 1u);
   EXPECT_EQ(rep.unchanged, 1u);
   EXPECT_EQ(Members(g), std::vector<uint64_t>{d_a2_});
@@ -374,6 +379,116 @@ TEST_F(GroupsTest, SharingDownNeedsTheTenantsGroupSharing) {
             Code::kNotFound);
   const EntityId d_a1 = db_->FindEntity(EntityKind::kDevice, "d-a1")->id;
   EXPECT_EQ(db_->GetEntity(Actor::User(a1_user_), d_a1).status().code(), Code::kNotFound);
+}
+
+// Removing members asks what adding asks first: an id that is unknown or
+// out of the actor's sight is NotFound, member or not, and nothing is
+// removed; so removing never takes out what the actor cannot see, nor
+// tells a hidden member from a missing id.
+TEST_F(GroupsTest, RemovingAMemberOutOfSightIsNotFound) {
+  const Actor sys = Actor::System();
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
+  GroupId subs = MakeGroup(GroupKind::kAccount, "subs", a_);
+  GroupId crew = MakeGroup(GroupKind::kUser, "crew", a_);
+  Add(fleet, {d_a1_});
+  Add(subs, {a1_});
+  Add(crew, {a_viewer_});
+  // Group work on acme-a, but no sight of its devices or its sub-accounts
+  // (no branch). Its users it sees: user.remove, which removing a user
+  // from a group needs, shows them.
+  auto role = db_->CreateRole(sys, acme_, "grouper",
+                              {"account.read", "group.read", "group.write", "user.remove"});
+  ASSERT_OK(role);
+  const UserId grouper = MakeUser(db_.get(), "grouper", a_);
+  ASSERT_OK(db_->Invite(sys, grouper, a_, *role, false));
+  const Actor actor = Actor::User(grouper);
+  const uint64_t missing = 999999;
+  for (GroupId g : {fleet, subs, crew}) {
+    const uint64_t member =
+        g == fleet ? d_a1_.value() : g == subs ? a1_.value() : a_viewer_.value();
+    const std::string what = g == fleet ? "no entity with id " : g == subs ? "no account with id "
+                                                                           : "no user with id ";
+    for (uint64_t id : {member, missing}) {
+      if (g == crew && id == member) continue;  // seen, see above
+      GroupMembersReport rep;
+      ExpectRefused(
+          [&] { return db_->RemoveGroupMembers(actor, g, std::vector<uint64_t>{id}, &rep); },
+          Code::kNotFound, "1 of 1 unknown (first: " + what + std::to_string(id) + ")");
+      ASSERT_EQ(rep.items.size(), 1u);
+      EXPECT_EQ(rep.items[0].outcome, GroupMemberItem::Outcome::kUnknown);
+    }
+    // The system actor: a missing id is NotFound too, not "unchanged".
+    ExpectRefused(
+        [&] {
+          GroupMembersReport rep;
+          return db_->RemoveGroupMembers(sys, g, std::vector<uint64_t>{member, missing}, &rep);
+        },
+        Code::kNotFound, "1 of 2 unknown (first: " + what + std::to_string(missing) + ")");
+    EXPECT_EQ(Members(g), std::vector<uint64_t>{member});
+  }
+  // A known non-member is still reported unchanged, and a member removed.
+  GroupMembersReport rep;
+  ASSERT_OK(db_->RemoveGroupMembers(sys, fleet, std::vector<uint64_t>{d_a2_, d_a1_}, &rep));
+  EXPECT_EQ(rep.unchanged, 1u);
+  EXPECT_EQ(rep.done, 1u);
+  EXPECT_TRUE(Members(fleet).empty());
+}
+
+// An account group holds its owner's sub-accounts and gives a role on
+// each, so it is never shared down: shared to a sub-account's user group it
+// would give that group's users a role on their own account's parent or
+// siblings (rule 1: a user gains nothing above the account it was created
+// in). Refused for every actor, sharing on or off, and in an import.
+TEST_F(GroupsTest, AccountGroupsAreNeverSharedDown) {
+  AccountPatch on;
+  on.group_sharing = true;
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), acme_, on));
+  GroupId tops = MakeGroup(GroupKind::kAccount, "tops", acme_);  // holds acme-a: a1's parent
+  GroupId subs = MakeGroup(GroupKind::kAccount, "subs", a_);     // holds acme-a1 itself
+  Add(tops, {a_, b_});
+  Add(subs, {a1_});
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  Add(ops, {a1_user_});
+  for (const Actor& actor : {Actor::System(), Actor::User(root_admin_)}) {
+    for (GroupId target : {tops, subs}) {
+      for (bool branch : {true, false}) {
+        ExpectRefused(
+            [&] { return db_->GrantGroup(actor, GroupGrant{ops, kAdmin, target, branch}); },
+            Code::kFailedPrecondition, "an account group gives a role on its accounts");
+      }
+    }
+  }
+  EXPECT_FALSE(Allowed(*db_, a1_user_, "account.update", "acme-a"));
+  // Its own account groups a user group is granted as before.
+  GroupId mine = MakeGroup(GroupKind::kUser, "mine", a_);
+  const UserId a_user = MakeUser(db_.get(), "a-user", a_);
+  Add(mine, {a_user});
+  ASSERT_OK(db_->GrantGroup(Actor::System(), GroupGrant{mine, kViewer, subs, true}));
+  EXPECT_TRUE(Allowed(*db_, a_user, "device.read", "d-x"));
+  EXPECT_FALSE(Allowed(*db_, a_user, "device.read", "d-a1"));  // acme-a's own device
+  // An import naming such a grant is refused whole.
+  const std::string file = dir_.Sub("shared.jsonl");
+  {
+    std::ofstream out(file);
+    out << R"({"type":"account","key":"t","name":"T","settings":{"group_sharing":true}})" "\n"
+        << R"({"type":"account","key":"c","name":"C","parent":"t"})" "\n"
+        << R"({"type":"account","key":"c1","name":"C1","parent":"c"})" "\n"
+        << R"({"type":"user","login":"u","name":"U","account":"c1"})" "\n"
+        << R"({"type":"group","kind":"user","name":"ug","account":"c1"})" "\n"
+        << R"({"type":"group_member","account":"c1","kind":"user","group":"ug","member":"u"})" "\n"
+        << R"({"type":"group","kind":"account","name":"ag","account":"t"})" "\n"
+        << R"({"type":"group_member","account":"t","kind":"account","group":"ag","member":"c"})" "\n"
+        << R"({"type":"group_grant","account":"c1","group":"ug","role":"account_admin",)"
+        << R"("target_account":"t","target_kind":"account","target":"ag","branch":true})" "\n";
+  }
+  auto fresh = OpenDb(dir_.Sub("import"));
+  ImportReport report;
+  Status s = fresh->Import(Actor::System(), file, ImportOptions{}, &report);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("line 9"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("an account group gives a role on its accounts"), std::string::npos)
+      << s.ToString();
+  EXPECT_FALSE(fresh->FindAccount("t").ok());
 }
 
 // A refusal about a grant shared down from above never names the account
