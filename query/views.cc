@@ -69,10 +69,29 @@ std::vector<Totals> ViewerTotals(const std::vector<Grant>& grants,
   return out;
 }
 
-void AppendDotId(std::string* out, std::string_view key) {
-  // DOT quoted ids use the same escapes as JSON for '"' and '\'.
-  AppendJsonString(out, key);
+// `s` as a DOT quoted string: JSON's escapes, which DOT reads for '"' and
+// '\', and DEL and the C1 controls (U+0080..U+009F) escaped too, as JSON
+// escapes the C0 ones: a name can never drive the terminal the graph is
+// printed on.
+void AppendDotString(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string json;
+  AppendJsonString(&json, s);
+  for (size_t i = 0; i < json.size(); ++i) {
+    const auto c = static_cast<unsigned char>(json[i]);
+    const auto next = i + 1 < json.size() ? static_cast<unsigned char>(json[i + 1]) : 0;
+    if (c == 0x7f || (c == 0xC2 && next >= 0x80 && next <= 0x9F)) {
+      const unsigned char code = c == 0x7f ? c : next;
+      out->append("\\u00");
+      out->push_back(kHex[code >> 4]);
+      out->push_back(kHex[code & 15]);
+      if (c == 0xC2) ++i;
+    } else {
+      out->push_back(static_cast<char>(c));
+    }
+  }
 }
+
 
 // The members of `a` whose membership there the viewer sees (all of them
 // for the system viewer).
@@ -309,7 +328,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
     for (size_t i = 0; i < nodes.size(); ++i) {
       const AccountNode& n = *nodes[i];
       out->append("  ");
-      AppendDotId(out, n.key);
+      AppendDotString(out, n.key);
       // The label is a DOT quoted string: escape backslashes and quotes of
       // the name and key, then join the lines with DOT's \n.
       out->append(" [label=");
@@ -322,15 +341,15 @@ Status Graph(const Catalog& c, const storage::Store& store,
       if (const uint64_t g = SeenGroups(c, viewer, n); g > 0) {
         label.append(", " + std::to_string(g) + " groups");
       }
-      AppendJsonString(out, label);  // JSON's escapes are valid in DOT strings
+      AppendDotString(out, label);
       out->append("];\n");
     }
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (parent[i] < 0) continue;
       out->append("  ");
-      AppendDotId(out, nodes[parent[i]]->key);
+      AppendDotString(out, nodes[parent[i]]->key);
       out->append(" -> ");
-      AppendDotId(out, nodes[i]->key);
+      AppendDotString(out, nodes[i]->key);
       out->append(";\n");
     }
     out->append("}\n");

@@ -31,13 +31,21 @@ std::string Printable(std::string_view s) {
     } else if (c < 0x20 || c == 0x7f) {
       std::snprintf(buf, sizeof(buf), "\\x%02x", c);
       out += buf;
-    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+    } else if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if (const size_t n = Utf8CharLength(s.substr(i)); n == 0) {
+      // Not UTF-8 (echoed from the input: stored text is always UTF-8); a
+      // lone 0x9b is a terminal's CSI.
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else if (c == 0xC2 && static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      // A C1 control (U+0080..U+009F).
       std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(s[i + 1]));
       out += buf;
       ++i;
     } else {
-      out.push_back(static_cast<char>(c));
+      out.append(s.data() + i, n);
+      i += n - 1;
     }
   }
   return out;

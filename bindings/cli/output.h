@@ -23,7 +23,8 @@ namespace canopy::cli {
 
 // `s` safe to print on a terminal: control characters (C0, DEL and the
 // C1 range U+0080..U+009F) are written as escapes (\n, \r, \t, \x1b,
-// \u009b), so a stored name can neither forge a row nor move the cursor.
+// \u009b), and so are bytes that are not UTF-8 (\x9b: only given text
+// has them), so a stored name can neither forge a row nor move the cursor.
 // Every human-readable output prints stored or given text through it
 // (tables do it for their cells); JSON output escapes by itself.
 std::string Printable(std::string_view s);

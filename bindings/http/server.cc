@@ -12,6 +12,7 @@
 #include <simdjson.h>
 
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -87,37 +88,53 @@ void ReplyStatus(httplib::Response& res, const Status& s) {
 // accepts ("token" is accepted everywhere).
 class Params {
  public:
-  Params(const httplib::Request& req, std::set<std::string> known) : req_(req) {
+  Params(const httplib::Request& req, std::set<std::string> known) {
     known.insert("token");
-    for (const auto& [name, value] : req.params) {
-      if (!known.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
-      if (req.get_param_value_count(name) > 1) {
+    // The values are read from the raw query, each '&' piece split at its
+    // first '=' and decoded: httplib's parsed parameters keep one of two
+    // identical name=value pairs and cut a value at a raw '=' inside it
+    // (attribute=color=red). A name given twice is refused; so is a name
+    // or value that is not UTF-8 (it could not be echoed in a JSON error).
+    const auto q = req.target.find('?');
+    std::string_view rest =
+        q == std::string::npos ? std::string_view() : std::string_view(req.target).substr(q + 1);
+    while (!rest.empty()) {
+      const size_t amp = rest.find('&');
+      const std::string_view piece = rest.substr(0, amp);
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      if (piece.empty()) continue;
+      const size_t eq = piece.find('=');
+      const std::string name = httplib::detail::decode_url(std::string(piece.substr(0, eq)), true);
+      std::string value =
+          eq == std::string_view::npos
+              ? std::string()
+              : httplib::detail::decode_url(std::string(piece.substr(eq + 1)), true);
+      for (const std::string* text : {&name, static_cast<const std::string*>(&value)}) {
+        for (size_t i = 0; i < text->size();) {
+          const size_t n = Utf8CharLength(std::string_view(*text).substr(i));
+          if (n == 0) {
+            throw HttpError{400, (text == &name ? "a parameter name" : "parameter '" + name + "'") +
+                                     std::string(" is not valid UTF-8")};
+          }
+          i += n;
+        }
+      }
+      if (!values_.emplace(name, std::move(value)).second) {
         throw HttpError{400, "parameter '" + name + "' given more than once"};
       }
     }
-    // The parsed parameters keep one of two identical name=value pairs;
-    // the raw query, each '&' piece parsed as httplib parses a query
-    // (trimmed, decoded), tells a repeat of the same value too.
-    const auto q = req.target.find('?');
-    if (q != std::string::npos) {
-      std::set<std::string> names;
-      std::string_view rest = std::string_view(req.target).substr(q + 1);
-      while (!rest.empty()) {
-        const size_t amp = rest.find('&');
-        httplib::Params piece;
-        httplib::detail::parse_query_text(std::string(rest.substr(0, amp)), piece);
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        for (const auto& [name, value] : piece) {
-          if (!names.insert(name).second) {
-            throw HttpError{400, "parameter '" + name + "' given more than once"};
-          }
-        }
-      }
+    // httplib's parsed parameters also hold a form body's.
+    for (const auto& [name, value] : req.params) {
+      if (!values_.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
+    }
+    for (const auto& [name, value] : values_) {
+      if (!known.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
     }
   }
   std::optional<std::string> Get(const std::string& name) const {
-    if (!req_.has_param(name)) return std::nullopt;
-    return req_.get_param_value(name);
+    auto it = values_.find(name);
+    if (it == values_.end()) return std::nullopt;
+    return it->second;
   }
   std::string Require(const std::string& name) const {
     auto v = Get(name);
@@ -144,7 +161,7 @@ class Params {
   }
 
  private:
-  const httplib::Request& req_;
+  std::map<std::string, std::string> values_;
 };
 
 // ---- JSON bodies ---------------------------------------------------------
@@ -363,8 +380,9 @@ class ServerImpl : public Server {
       // switch for it, so the header is dropped before it is looked at (the
       // request is the server's own object, handed here as const).
       const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
-      return Authorize(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                 : httplib::Server::HandlerResponse::Handled;
+      return Authorize(req, res) && Admit(req, res)
+                 ? httplib::Server::HandlerResponse::Unhandled
+                 : httplib::Server::HandlerResponse::Handled;
     });
     server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -406,7 +424,7 @@ class ServerImpl : public Server {
       given = req.get_header_value("X-Canopy-Token");
     } else if (req.has_header("Authorization")) {
       const std::string h = req.get_header_value("Authorization");
-      given = h.rfind("Bearer ", 0) == 0 ? h.substr(7) : h;
+      given = Lower(h.substr(0, 7)) == "bearer " ? h.substr(7) : h;  // the scheme: any case
     } else {
       given = CookieValue(req, kCookie);
     }
@@ -421,6 +439,59 @@ class ServerImpl : public Server {
       return false;
     }
     return true;
+  }
+
+  // What is checked of every request before its body is read (after the
+  // token); false after answering. Runs before cpp-httplib reads a body,
+  // whose size limit counts only a Content-Length body as sent:
+  // - a chunked or compressed body is refused (411, 415): it could grow
+  //   past the 1 MiB limit as it is read or inflated;
+  // - a request that writes (any method but GET and HEAD) carries its body
+  //   as application/json (415 otherwise), and an Origin header, when a
+  //   browser sends one, must be this server's own (403): a page of
+  //   another origin, even on this machine, can neither post a "simple"
+  //   text/plain or form request nor write with the console's cookie.
+  bool Admit(const httplib::Request& req, httplib::Response& res) {
+    const std::string te = Lower(req.get_header_value("Transfer-Encoding"));
+    if (!te.empty() && te != "identity") {
+      ReplyError(res, 411, "length_required",
+                 "send the request body with a Content-Length (Transfer-Encoding '" + te +
+                     "' is not read)");
+      return false;
+    }
+    const std::string ce = Lower(req.get_header_value("Content-Encoding"));
+    if (!ce.empty() && ce != "identity") {
+      ReplyError(res, 415, "unsupported_media_type",
+                 "send the request body uncompressed (Content-Encoding '" + ce + "' is not read)");
+      return false;
+    }
+    if (req.method == "GET" || req.method == "HEAD") return true;
+    if (req.has_header("Origin")) {
+      const std::string origin = req.get_header_value("Origin");
+      const std::string own = "http://" + req.get_header_value("Host");
+      if (Lower(origin) != Lower(own)) {
+        ReplyError(res, 403, "forbidden",
+                   "cross-origin request refused: Origin '" + origin + "' is not " + own);
+        return false;
+      }
+    }
+    const std::string length = req.get_header_value("Content-Length");
+    const bool has_body = !length.empty() && length.find_first_not_of('0') != std::string::npos;
+    std::string type = Lower(req.get_header_value("Content-Type"));
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ') type.pop_back();
+    if (has_body && type != "application/json") {
+      ReplyError(res, 415, "unsupported_media_type",
+                 "the request body must be JSON sent as Content-Type: application/json, not '" +
+                     req.get_header_value("Content-Type") + "'");
+      return false;
+    }
+    return true;
+  }
+
+  static std::string Lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
   }
 
   // ---- Helpers -----------------------------------------------------------
@@ -749,7 +820,10 @@ class ServerImpl : public Server {
     AccountSpec spec;
     spec.key = b.RequireStr("key");
     spec.name = b.Str("name").value_or(spec.key);
-    if (auto parent = b.Str("parent"); parent && !parent->empty()) {
+    if (auto parent = b.Str("parent"); parent) {
+      if (parent->empty()) {
+        throw HttpError{400, "field 'parent' is empty: leave it out (or null) for a root tenant"};
+      }
       spec.parent = FindAccount(*parent).id;
     }
     spec.settings.sub_account_management = b.Bool("subAccountManagement").value_or(false);

@@ -25,8 +25,16 @@
 
 namespace canopy {
 
-// Appends `s` as a JSON string literal, quotes included.
+// Appends `s` as a JSON string literal, quotes included. A byte that is
+// not part of well-formed UTF-8 (stored text never has one; an error
+// message may echo one from the input) is written as U+FFFD, so the output
+// is always valid JSON.
 void AppendJsonString(std::string* out, std::string_view s);
+
+// The length (1 to 4) of the well-formed UTF-8 character that `s` starts
+// with, or 0 when it starts with none: empty, a stray continuation byte, an
+// overlong form, a surrogate, a code point past U+10FFFF, or cut short.
+size_t Utf8CharLength(std::string_view s);
 
 // `s` as a JSON string literal, quotes included: JsonString("a\"b") is
 // the six characters "a\"b" with the quotes.

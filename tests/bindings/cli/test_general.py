@@ -309,19 +309,21 @@ class TerminalTest(CliTestCase):
 
     def test_control_characters_are_escaped_everywhere(self):
         self.seed()
-        self.ok("account", "update", "acme-b", "--name", "B\nacme-x  Fake  0  0")
+        self.ok("account", "update", "acme-b", "--name", "B\nacme-x  Fake  0  0\u009b\x7f")
         self.ok("device", "update", "dev-a1", "--name", self.FORGED)
         outputs = {
             "visible": self.ok("visible", "--user", "admin@acme.example"),
             "tree": self.ok("tree"),
+            "tree dot": self.ok("tree", "--format", "dot"),
             "device show": self.ok("device", "show", "dev-a1"),
             "account show": self.ok("account", "show", "acme-b"),
             "log": self.ok("log"),
             "account list": self.ok("account", "list"),
         }
         for what, out in outputs.items():
-            for bad in ("\x1b", "\r", "\u009b"):
+            for bad in ("\x1b", "\r", "\u009b", "\x7f"):
                 self.assertNotIn(bad, out, f"{what} printed a raw control character")
+        self.assertIn("\\u009b\\u007f", outputs["tree dot"])
         self.assertIn("Van\\ndev-secret  Stolen\\x1b[31m red\\x1b[0m\\r\\u009b2J",
                       outputs["device show"])
         # One row per device and per account: no forged lines.
@@ -342,6 +344,10 @@ class TerminalTest(CliTestCase):
         self.assertIn("no\\x1b[2Jsuch", err)
         err = self.usage_error("--nonsense\x1b[2J")
         self.assertNotIn("\x1b", err)
+        # A byte that is not UTF-8 (a lone 0x9b is a terminal's CSI) is
+        # escaped as such; the test would fail to decode it otherwise.
+        err = self.refused("device", "show", "no\udc9b[2Jsuch")
+        self.assertIn("no\\x9b[2Jsuch", err)
 
 class ReadOnlyTest(CliTestCase):
     """Beside a process that holds the database open for writing, commands

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "canopy/db.h"
+#include "canopy/json.h"
 #include "server.h"
 
 namespace canopy::http {
@@ -610,6 +611,66 @@ TEST_F(HttpTest, BadBodies) {
   j = Expect(Post("/api/devices/reassign", R"({"refs":"d-a1","target":"acme"})"), 400);
   EXPECT_EQ(j->Str("message"), "field 'refs' must be an array of strings");
   EXPECT_EQ(db_->Revision(), revision);
+}
+
+// A write from a page of another origin (even on this machine, where the
+// console's cookie would go along), a body that is not declared JSON (a
+// "simple" cross-origin request), and a body whose size cpp-httplib's
+// limit does not see as sent (chunked, compressed) are refused before the
+// body is read; nothing is written.
+TEST_F(HttpTest, WritesOfAnotherOriginOrShapeAreRefused) {
+  const uint64_t revision = db_->Revision();
+  auto client = ClientOf(*system_);
+  const std::string body = R"({"key":"x","parent":"acme"})";
+  auto j = Expect(client->Post("/api/accounts", {{"Origin", "http://127.0.0.1:9"}}, body,
+                               "application/json"),
+                  403);
+  EXPECT_NE(j->Str("message").find("cross-origin request refused"), std::string::npos);
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
+    j = Expect(client->Post("/api/accounts", body, type), 415);
+    EXPECT_EQ(j->Str("code"), "unsupported_media_type") << type;
+  }
+  j = Expect(client->Post("/api/accounts", {{"Content-Encoding", "gzip"}}, body,
+                          "application/json"),
+             415);
+  EXPECT_NE(j->Str("message").find("uncompressed"), std::string::npos);
+  j = Expect(client->Post("/api/accounts", {{"Transfer-Encoding", "chunked"}}, body,
+                          "application/json"),
+             411);
+  EXPECT_EQ(j->Str("code"), "length_required");
+  EXPECT_EQ(db_->Revision(), revision);
+  EXPECT_FALSE(db_->FindAccount("x").ok());
+  // The console's own origin, and a charset, pass; the scheme "bearer" in
+  // any case.
+  const std::string own = "http://127.0.0.1:" + std::to_string(system_->port());
+  Expect(client->Post("/api/accounts", {{"Origin", own}}, body, "application/json; charset=utf-8"),
+         201);
+  httplib::Client lower("127.0.0.1", system_->port());
+  lower.set_default_headers({{"Authorization", "bearer " + system_->token()}});
+  Expect(lower.Get("/api/session"), 200);
+  // Empty parent: refused, not read as "a root tenant".
+  j = Expect(Post("/api/accounts", R"({"key":"t2","parent":""})"), 400);
+  EXPECT_NE(j->Str("message").find("field 'parent' is empty"), std::string::npos);
+  EXPECT_FALSE(db_->FindAccount("t2").ok());
+}
+
+// A query value is everything after its name's first '=' (a raw '=' in it
+// does not cut it), and a name or value that is not UTF-8 is a 400 whose
+// body is still valid JSON.
+TEST_F(HttpTest, QueryValuesAreReadWholeAndMustBeUtf8) {
+  auto j = Expect(Get("/api/accounts?root=zz=acme-b"), 404);
+  EXPECT_NE(j->Str("message").find("zz=acme-b"), std::string::npos);
+  Expect(Get("/api/accounts?root=acme%3Db"), 404);
+  j = Expect(Get("/api/accounts?root=a%FFb"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'root' is not valid UTF-8");
+  j = Expect(Get("/api/accounts?x%FF=1"), 400);
+  EXPECT_EQ(j->Str("message"), "a parameter name is not valid UTF-8");
+  // The JSON writer never emits a byte that is not UTF-8.
+  // (A cut sequence is one replacement per byte: \xe2 cut short, then a
+  // stray \x82.)
+  EXPECT_EQ(canopy::JsonString("a\xff\xc0" "b\xe2\x82"),
+            "\"a\xef\xbf\xbd\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd\"");
+  EXPECT_EQ(canopy::JsonString("\xe2\x82\xac\xf0\x9f\x8c\xb2"), "\"\xe2\x82\xac\xf0\x9f\x8c\xb2\"");
 }
 
 TEST_F(HttpTest, OversizedBodyIs413) {
