@@ -2923,6 +2923,15 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     if (options.progress && !options.progress(total, total)) {
       return Status::Aborted("import cancelled before its commit; nothing was imported");
     }
+    // A file of no records (empty, blank lines, a begin and an end line)
+    // changes nothing, so it commits nothing: no revision, no log entry, as
+    // for any call that changes nothing. A replayed one commits as its log
+    // entry did (logs written before this rule hold such entries).
+    if (!replayed && rep->accounts + rep->roles + rep->users + rep->memberships + rep->entities +
+                             rep->groups + rep->group_members + rep->group_grants ==
+                         0) {
+      return Status::Ok();
+    }
 
     if (to_etcd) {
       bool conflict = false;

@@ -559,6 +559,7 @@ Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
+  CANOPY_RETURN_IF_ERROR(CheckViewer(request.viewer));
   const uint64_t at = head();
   CANOPY_RETURN_IF_ERROR(query::AccountsTable(cat(), *store_, snap(), request, page));
   page->revision = at;
@@ -584,6 +585,7 @@ StatusOr<std::string> DbImpl::GraphJson(const Actor& viewer, AccountId root,
                                         uint32_t max_levels) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   std::string out;
   CANOPY_RETURN_IF_ERROR(
       query::Graph(cat(), *store_, snap(), viewer, root, max_levels, query::GraphFormat::kJson, &out));
@@ -594,6 +596,7 @@ StatusOr<std::string> DbImpl::GraphDot(const Actor& viewer, AccountId root,
                                        uint32_t max_levels) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
   std::string out;
   CANOPY_RETURN_IF_ERROR(
       query::Graph(cat(), *store_, snap(), viewer, root, max_levels, query::GraphFormat::kDot, &out));

@@ -82,8 +82,8 @@ void Args::Parse(const std::set<std::string>& valued, const std::set<std::string
     if (csv != nullptr && csv->count() > 0) globals_->SetCsv();
     if (globals_->csv && output != Output::kTable) {
       throw UsageError{
-          "--csv is for listings (tree, account list, user list, role list, visible, "
-          "who-can); this command prints no table"};
+          "--csv is for listings (tree, account list, user list, role list, group list, "
+          "visible, who-can); this command prints no table"};
     }
   }
 }

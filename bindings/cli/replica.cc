@@ -67,7 +67,7 @@ int ShowStatus(Context& ctx, Args& args) {
   args.Parse({}, {});
   args.AtMost(0);
   if (ctx.etcd_endpoints.empty()) {
-    return ctx.Fail("replica status needs --etcd URLS (this command describes a replica)");
+    throw UsageError{"replica status needs --etcd URLS (this command describes a replica)"};
   }
   if (!ctx.RequireSystem("replica status")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
@@ -104,7 +104,7 @@ int RunSync(Context& ctx, Args& args) {
   args.Parse({"timeout-ms"}, {});
   args.AtMost(0);
   const uint64_t timeout = GetNumber(args, "timeout-ms", 1, 3600000).value_or(10000);
-  if (ctx.etcd_endpoints.empty()) return ctx.Fail("replica sync needs --etcd URLS");
+  if (ctx.etcd_endpoints.empty()) throw UsageError{"replica sync needs --etcd URLS"};
   if (!ctx.RequireSystem("replica sync")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   StatusOr<uint64_t> rev = ctx.db->SyncWithLog(static_cast<uint32_t>(timeout));

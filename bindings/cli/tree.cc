@@ -59,6 +59,9 @@ int Run(Context& ctx, Args& args) {
       {"devices_subtree", TableSort::kDevicesSubtree}};
   std::string sort = args.Get("sort").value_or("tree");
   if (!kSorts.count(sort)) throw UsageError{"unknown --sort '" + sort + "'"};
+  if (format != "table" && (args.Get("sort") || args.Has("desc"))) {
+    throw UsageError{"--sort and --desc order the table: not with --format " + format};
+  }
   if (!ctx.Open(false)) return kExitFailed;
   Actor viewer = Actor::System();
   if (!ctx.ResolveActor(&viewer)) return kExitFailed;

@@ -390,7 +390,9 @@ class Db {
   // ---- Views ------------------------------------------------------------
 
   // The "All accounts" table: the accounts the viewer may read
-  // (account.read), sorted and paginated.
+  // (account.read), sorted and paginated. The table and the graph views
+  // refuse an unknown viewer (NotFound) and a disabled one
+  // (PermissionDenied), as every read taking a viewer does.
   virtual Status AccountsTable(const TableRequest& request, TablePage* page) const = 0;
   virtual StatusOr<AccountSummary> Summary(AccountId id) const = 0;
   // The graph view of `root`'s subtree (at most max_levels below it, 0: all)

@@ -672,6 +672,31 @@ TEST(Interchange, ASmallImportIsCancelledBeforeItsCommit) {
   EXPECT_EQ(db->Revision(), before + 1);
 }
 
+// A file of no records changes nothing, so it commits nothing: no
+// revision, no log entry (an empty file, blank lines, an empty database's
+// export).
+TEST(Interchange, AFileOfNoRecordsCommitsNothing) {
+  TempDir dir;
+  auto empty = OpenDb(dir.Sub("empty"));
+  ASSERT_OK(empty->Export(dir.Sub("none.jsonl"), nullptr, nullptr));
+  Write(dir.Sub("blank.jsonl"), "\n\n  \n");
+  Write(dir.Sub("zero.jsonl"), "");
+  auto db = OpenDb(dir.Sub("db"));
+  Write(dir.Sub("seed.jsonl"), kSeed);
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("seed.jsonl"), ImportOptions(), nullptr));
+  const uint64_t before = db->Revision();
+  for (const char* name : {"none.jsonl", "blank.jsonl", "zero.jsonl"}) {
+    ImportReport report;
+    Status st = db->Import(Actor::System(), dir.Sub(name), ImportOptions(), &report);
+    ASSERT_TRUE(st.ok()) << name << ": " << st.ToString();
+    EXPECT_EQ(report.accounts + report.users + report.entities, 0u) << name;
+    EXPECT_EQ(db->Revision(), before) << name;
+  }
+  std::vector<std::string> entries;
+  ASSERT_OK(db->ReadLogEntries(1, 1000, &entries));
+  EXPECT_EQ(entries.size(), before);
+}
+
 // Import gives accounts ids in file (tree) order, so what an export lists
 // by account (a user's memberships, an account group's members) is written
 // in tree order: accounts created in one order and moved into another

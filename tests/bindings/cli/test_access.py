@@ -335,7 +335,8 @@ class ScopedReadsTest(CliTestCase):
     def test_a_disabled_actor_reads_nothing(self):
         self.ok("user", "disable", "flat@acme.example")
         for args in (["account", "show", "acme-a"], ["account", "list"], ["user", "list"],
-                     ["visible"], ["device", "show", "dev-a1"]):
+                     ["visible"], ["device", "show", "dev-a1"], ["tree"],
+                     ["tree", "--format", "json"], ["tree", "--format", "dot"]):
             err = self.refused("--actor", "flat@acme.example", *args)
             self.assertIn("is disabled", err)
 

@@ -208,7 +208,7 @@ class FlagSyntaxTest(CliTestCase):
 
     def test_flags_of_replica_sync(self):
         # --timeout-ms used to be declared under a wrong name and refused.
-        err = self.refused("replica", "sync", "--timeout-ms", "5")
+        err = self.usage_error("replica", "sync", "--timeout-ms", "5")
         self.assertIn("needs --etcd", err)
         self.assertIn("--timeout-ms needs a number",
                       self.usage_error("replica", "sync", "--timeout-ms", "soon"))

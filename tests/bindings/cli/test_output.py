@@ -130,6 +130,10 @@ class CsvTest(CliTestCase):
             with self.subTest(argv=argv):
                 self.assertIn("--json and --csv exclude each other", self.usage_error(*argv))
         self.assertIn("not with --format dot", self.usage_error("--csv", "tree", "--format", "dot"))
+        for flags in (["--sort", "name"], ["--desc"]):
+            self.assertIn("order the table: not with --format json",
+                          self.usage_error("tree", "--format", "json", *flags))
+        self.assertIn("group list", self.usage_error("--csv", "account", "show", "acme"))
         self.assertIn("--csv takes no value", self.usage_error("--csv=yes", "tree"))
 
 

@@ -32,8 +32,8 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertFalse(os.path.exists(self.db))
 
     def test_replica_commands_need_etcd(self):
-        self.assertIn("needs --etcd", self.refused("replica", "status"))
-        self.assertIn("needs --etcd", self.refused("replica", "sync"))
+        self.assertIn("needs --etcd", self.usage_error("replica", "status"))
+        self.assertIn("needs --etcd", self.usage_error("replica", "sync"))
         self.usage_error("replica", "nonsense")
 
     def test_checkpoint_copies_a_database(self):
