@@ -478,11 +478,19 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
       c.type = storage::RecordTypeName(r.type);
       c.action = r.before.empty() ? "created" : r.after.empty() ? "deleted" : "changed";
       c.id = RecordId(r.type, r.key);
-      if (request.values && show_before) {
+      if ((request.values || audit) && show_before) {
         CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.before, &c.before));
       }
-      if (request.values && show_after) {
+      if ((request.values || audit) && show_after) {
         CANOPY_RETURN_IF_ERROR(RecordJson(r.type, r.key, r.after, &c.after));
+      }
+      // A change that leaves every shown field as it was (an account's own
+      // bookkeeping when a sub-account comes or goes under it) tells an
+      // audit view only that something it cannot see happened there.
+      if (audit && show_before && show_after && c.before == c.after) continue;
+      if (!request.values) {
+        c.before.clear();
+        c.after.clear();
       }
       out.changes.push_back(std::move(c));
     }

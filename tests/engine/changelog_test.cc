@@ -396,6 +396,41 @@ TEST_F(ChangeLogTest, CloseWakesAWaiter) {
   EXPECT_EQ(db_->WaitForChanges(0, 10).status().code(), Code::kFailedPrecondition);
 }
 
+// An admin of an account without branch access sees nothing of what
+// happens to the sub-accounts it cannot see: their creation, move and
+// delete change only the parent's own bookkeeping, which its audit view
+// does not list.
+TEST_F(ChangeLogTest, AuditTellsNothingOfSubAccountsOutOfSight) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  AccountId p = MakeAccount(db_.get(), "p", t);
+  AccountId q = MakeAccount(db_.get(), "q", t);
+  UserId admin = MakeUser(db_.get(), "admin@p", p);
+  ASSERT_OK(db_->Invite(Actor::System(), admin, p, query::kRoleAccountAdmin, false));
+  const ChangesRequest audit{Actor::User(admin)};
+  const size_t before = ReadAll(db_.get(), audit).size();
+  AccountId hidden = MakeAccount(db_.get(), "hidden", p);
+  ASSERT_OK(db_->MoveAccount(Actor::System(), hidden, q));
+  ASSERT_OK(db_->MoveAccount(Actor::System(), hidden, p));
+  ASSERT_OK(db_->DeleteAccount(Actor::System(), hidden, kNoId));
+  for (bool values : {true, false}) {
+    ChangesRequest r = audit;
+    r.values = values;
+    const auto seen = ReadAll(db_.get(), r);
+    EXPECT_EQ(seen.size(), before) << "values " << values;
+    for (const auto& e : seen) {
+      for (const auto& c : e.changes) {
+        EXPECT_EQ(c.after.find("hidden"), std::string::npos) << c.after;
+        EXPECT_NE(c.id, std::to_string(hidden.value()));
+      }
+    }
+  }
+  // A change it sees is still listed.
+  AccountPatch rename;
+  rename.name = "P2";
+  ASSERT_OK(db_->UpdateAccount(Actor::System(), p, rename));
+  EXPECT_EQ(ReadAll(db_.get(), audit).size(), before + 1);
+}
+
 TEST_F(ChangeLogTest, AuditShowsANestedAdminOnlyItsReach) {
   AccountId t1 = MakeAccount(db_.get(), "t1");
   AccountId t2 = MakeAccount(db_.get(), "t2");

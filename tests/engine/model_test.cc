@@ -1550,6 +1550,13 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       TableRequest tr{Actor::User(uid)};
       tr.limit = 10000;
       TablePage table;
+      if (u.disabled) {
+        // Refused, as every read as a disabled viewer.
+        ASSERT_EQ(db_->AccountsTable(tr, &table).code(), Code::kPermissionDenied) << u.login;
+        ASSERT_EQ(db_->GraphJson(Actor::User(uid), kNoId, 0).status().code(),
+                  Code::kPermissionDenied);
+        continue;
+      }
       ASSERT_OK(db_->AccountsTable(tr, &table));
       std::set<AccountId> readable;
       for (const auto& [id, a] : m_.accounts) {

@@ -2619,14 +2619,19 @@ static void TestGroups(void) {
   FAILS(CANOPY_NOT_FOUND, canopy_group_delete(db, out, fleet, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'",
              canopy_group_members_remove(NULL, ann, fleet, good, 2, &report, &err));
-  // Removing: an id that is no member is unchanged; one named twice
-  // refuses the batch.
-  const uint64_t twice[] = {d1, 4242, d1};
-  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "more than once",
-             canopy_group_members_remove(db, ann, fleet, twice, 3, &report, &err));
+  // Removing: an unknown id refuses the batch, as in adding; so does one
+  // named twice.
+  const uint64_t unknown[] = {d1, 4242};
+  FAILS_WITH(CANOPY_NOT_FOUND, "no entity with id 4242",
+             canopy_group_members_remove(db, ann, fleet, unknown, 2, &report, &err));
   CHECK(canopy_group_members_report_outcome(report, 0) == CANOPY_MEMBER_DONE);
-  CHECK(canopy_group_members_report_outcome(report, 1) == CANOPY_MEMBER_UNCHANGED);
-  CHECK(canopy_group_members_report_outcome(report, 2) == CANOPY_MEMBER_DUPLICATE);
+  CHECK(canopy_group_members_report_outcome(report, 1) == CANOPY_MEMBER_UNKNOWN);
+  canopy_group_members_report_destroy(report);
+  const uint64_t twice[] = {d1, d1};
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "more than once",
+             canopy_group_members_remove(db, ann, fleet, twice, 2, &report, &err));
+  CHECK(canopy_group_members_report_outcome(report, 0) == CANOPY_MEMBER_DONE);
+  CHECK(canopy_group_members_report_outcome(report, 1) == CANOPY_MEMBER_DUPLICATE);
   canopy_group_members_report_destroy(report);
   CHECK(GroupSize(db, fleet) == 2);
   CHECK(canopy_db_revision(db) == before + 1);  // only the spare group's creation
