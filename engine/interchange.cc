@@ -931,9 +931,11 @@ struct StagedAccount {
 // pairs go to `out`.
 class Importer {
  public:
+  // `replayed`: the import replays a log entry (its input was accepted
+  // once, under the rules of its day).
   Importer(const Catalog& catalog, const storage::Store& store, ImportReport* report,
-           storage::KvSink* out)
-      : c_(catalog), store_(store), report_(report), out_(out) {
+           storage::KvSink* out, bool replayed)
+      : c_(catalog), store_(store), report_(report), out_(out), replayed_(replayed) {
     next_account_ = c_.last_account_id;
     next_user_ = c_.last_user_id;
     next_entity_ = c_.last_entity_id;
@@ -1568,6 +1570,7 @@ class Importer {
       // as it is: an export always imports again. Only GrantGroup asks
       // for sharing on.
       shape.sharing = true;
+      shape.accepted_before = replayed_;
       CANOPY_RETURN_IF_ERROR(rules::GroupGrantTarget(shape));
       g.target = tid;
     }
@@ -1644,6 +1647,7 @@ class Importer {
   const storage::Store& store_;
   ImportReport* report_;
   storage::KvSink* out_;
+  const bool replayed_;
   simdjson::dom::parser parser_;
   Attributes attrs_;
   uint64_t next_account_, next_user_, next_entity_, next_role_, next_root_ordinal_, next_group_;
@@ -2563,7 +2567,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     TaskPool pool(std::clamp(std::thread::hardware_concurrency(), 2u, 4u));
     BufferPool buffers((limits.entity_files_in_flight + 1) * limits.entity_file_bytes);
     ImportOutput out(*store_, &scratch, &pool, &sync, &buffers, limits);
-    auto importer = std::make_unique<Importer>(cat(), *store_, rep, &out);
+    auto importer = std::make_unique<Importer>(cat(), *store_, rep, &out, replayed);
     Importer& im = *importer;
     std::deque<std::unique_ptr<Batch>> batches;  // in file order, not yet committed
     std::vector<std::unique_ptr<Batch>> spare_batches;

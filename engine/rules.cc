@@ -57,7 +57,7 @@ Status GroupGrantTarget(const GroupGrantShape& g) {
                                    " holds entities");
   }
   if (g.same_owner) return Status::Ok();
-  if (g.target_kind == GroupKind::kAccount) {
+  if (g.target_kind == GroupKind::kAccount && !g.accepted_before) {
     // An account group holds its owner's sub-accounts and gives a role on
     // each: shared down, it would give the user group's users a role on
     // their own account's ancestors or their siblings (rule 1).

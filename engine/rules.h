@@ -62,6 +62,10 @@ struct GroupGrantShape {
   bool target_above = false;
   bool sharing = false;
   std::string_view tenant_phrase;
+  // A replayed import's grant, accepted when it was first imported: the
+  // account-group rule, newer than some logs, is not asked again (a log
+  // must replay to the same state).
+  bool accepted_before = false;
 };
 Status GroupGrantTarget(const GroupGrantShape& g);
 

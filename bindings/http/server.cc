@@ -475,8 +475,15 @@ class ServerImpl : public Server {
         return false;
       }
     }
+    // A write without a Content-Length would be read until the connection
+    // closes, past any limit.
     const std::string length = req.get_header_value("Content-Length");
-    const bool has_body = !length.empty() && length.find_first_not_of('0') != std::string::npos;
+    if (length.empty()) {
+      ReplyError(res, 411, "length_required",
+                 "a " + req.method + " request sends its body with a Content-Length");
+      return false;
+    }
+    const bool has_body = length.find_first_not_of('0') != std::string::npos;
     std::string type = Lower(req.get_header_value("Content-Type"));
     type = type.substr(0, type.find(';'));
     while (!type.empty() && type.back() == ' ') type.pop_back();

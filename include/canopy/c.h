@@ -1359,13 +1359,15 @@ CANOPY_EXPORT canopy_code_t canopy_group_grant_spec_set_branch(canopy_group_gran
                                                                int on, char** errmsg);
 
 // Gives the grant `spec` describes. The target is owned by the user
-// group's owner or one of its ancestors; an ancestor's (sharing down)
+// group's owner or one of its ancestors (an account group: by the user
+// group's owner itself); an ancestor's (sharing down)
 // needs the root tenant's group sharing on and group.share on the target's
 // owner. Always user.invite on the user group's owner, and the actor must
 // itself hold what the grant gives. Errors: INVALID_ARGUMENT (NULL db or
 // spec; not a user group; branch on an entity group), NOT_FOUND,
-// FAILED_PRECONDITION (upward or sideways, sharing off, a custom role of
-// another tenant), PERMISSION_DENIED, ALREADY_EXISTS.
+// FAILED_PRECONDITION (upward or sideways, an account group of another
+// account, sharing off, a custom role of another tenant), PERMISSION_DENIED,
+// ALREADY_EXISTS.
 CANOPY_EXPORT canopy_code_t canopy_group_grant(canopy_db_t* db, uint64_t actor,
                                                const canopy_group_grant_spec_t* spec,
                                                char** errmsg);

@@ -392,7 +392,8 @@ class Db {
   // The "All accounts" table: the accounts the viewer may read
   // (account.read), sorted and paginated. The table and the graph views
   // refuse an unknown viewer (NotFound) and a disabled one
-  // (PermissionDenied), as every read taking a viewer does.
+  // (PermissionDenied), as the reads as a viewer do (docs/model.md;
+  // Visible, Count and Check answer a disabled viewer with nothing).
   virtual Status AccountsTable(const TableRequest& request, TablePage* page) const = 0;
   virtual StatusOr<AccountSummary> Summary(AccountId id) const = 0;
   // The graph view of `root`'s subtree (at most max_levels below it, 0: all)

@@ -1023,8 +1023,9 @@ class Db:
 
         Raises:
             NotFound, InvalidArgument, PermissionDenied, AlreadyExists,
-            FailedPrecondition (shared upward or sideways, sharing off, a
-            custom role of another tenant).
+            FailedPrecondition (shared upward or sideways, an account group
+            of another account than the user group's, sharing off, a custom
+            role of another tenant).
         """
         with cv.builder(lib.canopy_group_grant_spec_create, lib.canopy_group_grant_spec_destroy, [
                 (lib.canopy_group_grant_spec_set_user_group, cv.ident(user_group, "user_group")),
