@@ -196,8 +196,11 @@ bool Context::Open(bool create) {
   if (!s.ok()) {
     Fail(s);
     if (s.IsNotFound() && !create) {
-      *err << "canopy: create one with 'canopy --db " << db_path
-           << " account create KEY --name NAME' or 'canopy --db " << db_path << " import FILE'\n";
+      // A sub-account (--parent) or an actor (--actor) needs a database
+      // that exists: the hint names the commands that start one.
+      *err << "canopy: create one with a root tenant, 'canopy --db " << db_path
+           << " account create KEY --name NAME' (no --parent, no --actor), or 'canopy --db "
+           << db_path << " import FILE'\n";
     }
     return false;
   }

@@ -44,6 +44,9 @@ class CreateTest(CliTestCase):
     def test_unknown_parent_fails_without_creating_a_database(self):
         err = self.refused("account", "create", "x", "--name", "X", "--parent", "nowhere")
         self.assertIn("no database in", err)
+        # The hint says how to start one: not the very command refused.
+        self.assertIn("with a root tenant", err)
+        self.assertIn("(no --parent, no --actor)", err)
         self.assertFalse(os.path.exists(self.db))
         self.ok("account", "create", "acme", "--name", "ACME")
         err = self.refused("account", "create", "x", "--name", "X", "--parent", "nowhere")
