@@ -13,6 +13,7 @@
 #include <random>
 
 #include "storage/counters.h"
+#include "storage/forks.h"
 #include "storage/keys.h"
 #include "storage/records.h"
 #include "query/access.h"
@@ -26,6 +27,8 @@ namespace canopy {
 Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<Db>* db) {
   if (db == nullptr) return Status::InvalidArgument("Db::Open: db is null");
   db->reset();
+  // Before anything touches a folder or etcd (Store::Open refuses too).
+  if (storage::InForkedChild()) return storage::ForkedChildRefusal("open a database");
   try {
     if (path.empty()) return Status::InvalidArgument("database path is empty");
     if (options.max_depth < 1 || options.max_depth > 255) {
@@ -313,6 +316,15 @@ DbImpl::DbImpl(const Options& options, std::shared_ptr<storage::Store> store)
       views_(options.cursor_ttl_seconds, options.max_open_cursors) {}
 
 DbImpl::~DbImpl() {
+  if (storage::InForkedChild()) {
+    // This is a copy of the parent's object, without the parent's threads
+    // (storage/forks.h): let go of them and of the store untouched.
+    for (std::thread* t : {&catch_up_thread_, &follower_, &housekeeper_}) {
+      if (t->joinable()) t->detach();
+    }
+    (void)log_.release();
+    return;
+  }
   if (!Close().ok()) {
     // Refused (a snapshot of this Db is still open, and keeps the store):
     // the threads that use this object stop all the same.
@@ -399,6 +411,7 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
 }
 
 Status DbImpl::Close() {
+  if (storage::InForkedChild()) return ForkedChild();
   if (int64_t n = open_iterators_.load(); n > 0) {
     return Status::FailedPrecondition(std::to_string(n) +
                                       " visible iterator(s) still open; destroy them before Close");
@@ -518,6 +531,7 @@ void DbImpl::Log(LogLevel level, const std::string& message) const {
 }
 
 Status DbImpl::HoldOpen(std::shared_lock<std::shared_mutex>* open) const {
+  if (storage::InForkedChild()) return ForkedChild();
   if (closing_.load(std::memory_order_acquire) != 0 && !write_mu_.HeldByMe() &&
       ReadContextOfThisThread() == nullptr) {
     return closed_.load() ? Status::FailedPrecondition("the database is closed") : Closing();
@@ -532,7 +546,12 @@ bool DbImpl::IsClosing(const Status& s) {
   return s.code() == Code::kFailedPrecondition && s.message() == "the database is closing";
 }
 
+Status DbImpl::ForkedChild() {
+  return storage::ForkedChildRefusal("use or close a database opened before fork()");
+}
+
 Status DbImpl::CheckOpen() const {
+  if (storage::InForkedChild()) return ForkedChild();
   if (closed_) return Status::FailedPrecondition("the database is closed");
   if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
   return Status::Ok();

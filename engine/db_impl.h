@@ -410,6 +410,9 @@ class DbImpl final : public Db {
   // them next, or, refused, lets them go on at their next turn).
   static Status Closing();
   static bool IsClosing(const Status& s);
+  // The refusal of every call, Close included, in a process forked from
+  // the one that opened this database (storage/forks.h).
+  static Status ForkedChild();
   // A new snapshot of the store's current state, released when dropped
   // (on a follower: empty; readers hold the state with HoldState instead).
   SharedSnapshot NewSnapshot() const;

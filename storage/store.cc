@@ -28,6 +28,7 @@
 
 #include "canopy/version.h"
 #include "storage/counters.h"
+#include "storage/forks.h"
 
 namespace canopy::storage {
 
@@ -300,6 +301,8 @@ bool HoldsDatabase(const std::string& path) {
 Status Store::Open(const StoreOptions& options, const std::string& path,
                    std::unique_ptr<Store>* out) {
   out->reset();
+  if (InForkedChild()) return ForkedChildRefusal("open a database");
+  WatchForks();
   CANOPY_RETURN_IF_ERROR(CheckTuning(options));
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -600,10 +603,14 @@ bool Store::Empty() const {
   return true;
 }
 
-Store::~Store() { (void)Close(); }
+Store::~Store() {
+  // In a forked child the engine is let go of untouched (storage/forks.h).
+  if (!InForkedChild()) (void)Close();
+}
 
 Status Store::Close() {
   if (db_ == nullptr) return Status::Ok();
+  if (InForkedChild()) return ForkedChildRefusal("close a database");
   Status result;
   if (!read_only_) {
     rocksdb::FlushOptions fo;

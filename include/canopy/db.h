@@ -9,6 +9,14 @@
 // atomic (one RocksDB write batch) and durable when it returns
 // (Options::sync).
 //
+// fork(): the storage engine's background threads are not copied into a
+// forked child, so a process forked from one that had opened a database
+// (even one closed since) cannot open, use or close any: every call there,
+// Open and Close included, is FailedPrecondition, and destroying a Db there
+// lets go of it untouched (the parent's database is not affected). Such a
+// child ends, when it calls exit(), as if by _exit() after flushing stdio.
+// Fork before the first Open, or start workers with exec.
+//
 // Every mutation takes an Actor and is authorised by the rules of docs/index.md: a
 // refusal is PermissionDenied naming the missing permission and the account
 // ("permission device.assign missing on account 'acme-a'"). Every refusal,

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "engine/db_impl.h"
+#include "storage/forks.h"
 #include "storage/store.h"
 #include "tests/test_util.h"
 
@@ -34,6 +35,12 @@ using testing::MakeAccount;
 using testing::MakeDevice;
 using testing::OpenDb;
 using testing::TempDir;
+
+// Why a test that opens databases in forked children skips in a process
+// that has opened one already: such a child could not open any.
+constexpr const char* kForkAlone =
+    "this process has opened a database, so its forked children cannot: run this test in a "
+    "process of its own (ctest runs each test alone)";
 
 TEST(Persistence, CloseAndReopenGiveEqualState) {
   TempDir dir;
@@ -176,13 +183,19 @@ class Workload {
 TEST(Persistence, SigkillMidStreamLeavesEveryMutationWholeOrAbsent) {
 #if defined(__SANITIZE_THREAD__)
   // ThreadSanitizer cannot run a child forked from a process with threads
-  // (RocksDB's, from the seeds before); the Release and ASan runs cover it.
+  // (RocksDB's); the Release and ASan runs cover it.
   GTEST_SKIP() << "fork() after threads is not supported under ThreadSanitizer";
 #endif
-  for (uint64_t seed : {11, 12, 13}) {
-    TempDir dir;
-    const std::string db_path = dir.Sub("db");
-    const std::string progress = dir.Sub("progress");
+  // A child of a process that has opened a database cannot open one
+  // (storage/forks.h): every child is forked before this test opens any.
+  if (storage::OpenedAStore()) GTEST_SKIP() << kForkAlone;
+  const std::vector<uint64_t> seeds = {11, 12, 13};
+  std::vector<std::unique_ptr<TempDir>> dirs;
+  std::vector<uint64_t> done_steps;
+  for (uint64_t seed : seeds) {
+    dirs.push_back(std::make_unique<TempDir>());
+    const std::string db_path = dirs.back()->Sub("db");
+    const std::string progress = dirs.back()->Sub("progress");
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -190,7 +203,10 @@ TEST(Persistence, SigkillMidStreamLeavesEveryMutationWholeOrAbsent) {
       Options o;
       o.sync = false;  // a process crash must not lose returned writes anyway
       std::unique_ptr<Db> db;
-      if (!Db::Open(o, db_path, &db).ok()) _exit(2);
+      if (Status s = Db::Open(o, db_path, &db); !s.ok()) {
+        std::fprintf(stderr, "child: %s\n", s.ToString().c_str());
+        _exit(2);
+      }
       Workload w(seed);
       for (uint64_t i = 1;; ++i) {
         if (!w.Step(db.get()).ok()) _exit(3);
@@ -213,9 +229,14 @@ TEST(Persistence, SigkillMidStreamLeavesEveryMutationWholeOrAbsent) {
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited on its own with " << WEXITSTATUS(status);
-    const uint64_t done = steps_done();
-    ASSERT_GT(done, 0u);
-
+    done_steps.push_back(steps_done());
+    ASSERT_GT(done_steps.back(), 0u);
+  }
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    const uint64_t seed = seeds[k];
+    const uint64_t done = done_steps[k];
+    TempDir& dir = *dirs[k];
+    const std::string db_path = dir.Sub("db");
     auto db = OpenDb(db_path);
     ASSERT_NE(db, nullptr);
     std::vector<std::string> problems;
@@ -253,6 +274,7 @@ namespace {
 
 // Writes `n` durable accounts in a child process that then dies by SIGKILL,
 // so the writes live only in the write-ahead log (no flush, no clean close).
+// The caller has opened no database yet (see kForkAlone).
 void WriteThenDie(const std::string& path, int n) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -260,7 +282,10 @@ void WriteThenDie(const std::string& path, int n) {
     Options o;
     o.sync = true;
     std::unique_ptr<Db> db;
-    if (!Db::Open(o, path, &db).ok()) _exit(2);
+    if (Status s = Db::Open(o, path, &db); !s.ok()) {
+      std::fprintf(stderr, "child: %s\n", s.ToString().c_str());
+      _exit(2);
+    }
     for (int i = 0; i < n; ++i) {
       AccountSpec spec;
       spec.key = "acc-" + std::to_string(i);
@@ -292,6 +317,7 @@ TEST(Persistence, ADamagedWalRecordIsCorruptionNotASilentLoss) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "fork() after threads is not supported under ThreadSanitizer";
 #endif
+  if (storage::OpenedAStore()) GTEST_SKIP() << kForkAlone;
   TempDir dir;
   const std::string path = dir.Sub("db");
   WriteThenDie(path, 200);
@@ -319,6 +345,7 @@ TEST(Persistence, ATornLastWalRecordIsTolerated) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "fork() after threads is not supported under ThreadSanitizer";
 #endif
+  if (storage::OpenedAStore()) GTEST_SKIP() << kForkAlone;
   TempDir dir;
   const std::string path = dir.Sub("db");
   WriteThenDie(path, 50);

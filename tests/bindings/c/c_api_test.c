@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "canopy/c.h"
@@ -3646,6 +3649,47 @@ static void TestStatsAndTuning(void) {
   canopy_options_destroy(options);
 }
 
+// fork(): in the child every call on the parent's database, and any open,
+// is FAILED_PRECONDITION naming the fork; close frees the handle without
+// touching the parent's database; exit() returns (it would wait for ever
+// on the storage engine's threads, which stayed in the parent). The parent
+// goes on as before.
+static void TestFork(World* w) {
+  phase = "fork";
+  char other[512];
+  Path(other, sizeof other, "forked");
+  fflush(NULL);
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    canopy_account_t* a = NULL;
+    FAILS_WITH(CANOPY_FAILED_PRECONDITION, "forked", canopy_account_get(w->db, w->acme, &a, &err));
+    CHECK(a == NULL);
+    canopy_db_t* db2 = NULL;
+    FAILS_WITH(CANOPY_FAILED_PRECONDITION, "forked", canopy_db_open(NULL, other, &db2, &err));
+    CHECK(db2 == NULL);
+    FAILS_WITH(CANOPY_FAILED_PRECONDITION, "forked", canopy_db_close(w->db, &err));
+    exit(0);  // Fail() exits with 1
+  }
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 3000 && done == 0; ++i) {  // up to 30 s
+    done = waitpid(child, &status, WNOHANG);
+    if (done == 0) nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+  }
+  if (done == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    Fail(__LINE__, "the forked child did not end within 30 s", NULL);
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  struct stat st;
+  CHECK(stat(other, &st) != 0);  // the child created nothing
+  canopy_account_t* a = NULL;
+  OK(canopy_account_get(w->db, w->acme, &a, &err));
+  canopy_account_destroy(a);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/canopy-c-api-test-XXXXXX");
   if (mkdtemp(dir) == NULL) {
@@ -3681,6 +3725,7 @@ int main(void) {
   TestCheckpointAndReplicaOptions();
   TestStatsAndTuning();
   TestFollower(&w, path);
+  TestFork(&w);
   phase = "close";
   OK(canopy_db_close(w.db, &err));
   TestReopen(path);
