@@ -19,10 +19,16 @@ calls waits for those calls to return (a :meth:`Db.wait_for_changes` ends
 early) and then closes; calls that come later raise FailedPrecondition.
 Closing from inside one of its own calls (a progress callback) raises
 FailedPrecondition, as it would wait for itself.
+
+In a process forked from one that had opened a database, every call raises
+FailedPrecondition (the storage engine's threads stay in the parent) and
+:meth:`Db.close` lets go of the handle untouched: open databases in the
+process that uses them (``multiprocessing``'s ``spawn`` method does).
 """
 
 import ctypes
 import json
+import os
 import threading
 import time
 import weakref
@@ -164,19 +170,26 @@ class VisibleStream:
 
     Use it as a context manager, or let iteration finish (it then closes
     itself); :meth:`Db.close` closes streams still open. An error met while
-    streaming is raised by the iteration.
+    streaming is raised by the iteration. Steps and :meth:`close` take
+    turns: a close on another thread waits for the step in progress.
     """
 
     def __init__(self, db, handle):
         self._db = db
         self._handle = handle
         self._closed_by_db = False  # closed by Db.close before its end
-        self._lock = threading.Lock()
+        # Held by each step and by close: the handle is never destroyed
+        # under a step. Reentrant: a step that reaches the end closes.
+        self._lock = threading.RLock()
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        with self._lock:
+            return self._step()
+
+    def _step(self):
         h = self._handle
         if h is None:
             if self._closed_by_db:
@@ -212,15 +225,19 @@ class VisibleStream:
         self._close(by_db=False)
 
     def _close(self, by_db):
-        # The handle is taken under a lock, so a close here and one by
-        # Db.close on another thread never both destroy it.
+        # Under the lock: a close here and one by Db.close on another thread
+        # never both destroy the handle, nor destroy it under a step.
+        if self._db._pid != os.getpid():  # a forked child: see Db.close
+            self._handle = None
+            return
         with self._lock:
             h, self._handle = self._handle, None
-            if h is not None and by_db:
+            if h is None:
+                return
+            if by_db:
                 self._closed_by_db = True
-        if h is not None:
             lib.canopy_visible_iterator_destroy(h)
-            self._db._streams.discard(self)
+        self._db._forget(self._db._streams, self)
 
     def __enter__(self):
         return self
@@ -238,8 +255,6 @@ class Db:
     def __init__(self, path, **options):
         self._handle = None
         self._init_holds()
-        self._streams = weakref.WeakSet()
-        self._snapshots = weakref.WeakSet()
         self._log_fn = None  # the C callback; kept alive while open
         self.path = path
         path_bytes = cv.text(path, "path")
@@ -335,6 +350,28 @@ class Db:
         self._cond = threading.Condition(threading.RLock())
         self._holds = {}  # thread id -> holds it has now
         self._closing = False
+        # Streams and snapshots still open, changed and read under _cond.
+        self._streams = weakref.WeakSet()
+        self._snapshots = weakref.WeakSet()
+        # The process that opened it. In a forked child the library refuses
+        # every call; close() there lets go of the handle without waiting
+        # for threads or locks of the parent (see close).
+        self._pid = os.getpid()
+
+    def _adopt(self, into, obj):
+        """Registers a new stream or snapshot for close(); called while the
+        call that made it still holds the handle, so a close on another
+        thread cannot run between its making and its registering."""
+        with self._cond:
+            into.add(obj)
+
+    def _forget(self, into, obj):
+        with self._cond:
+            into.discard(obj)
+
+    def _open_ones(self, into):
+        with self._cond:
+            return list(into)
 
     def _h(self):
         """The handle for one C call, held until that call returns."""
@@ -364,7 +401,16 @@ class Db:
         """Closes open streams, flushes and closes the database. Calls other
         threads are inside are waited for; later calls raise
         FailedPrecondition; closing again does nothing. From inside one of
-        its own calls (a progress callback) it raises FailedPrecondition."""
+        its own calls (a progress callback) it raises FailedPrecondition.
+        In a process forked from the one that opened it, where every other
+        call raises FailedPrecondition, it lets go of the handle and returns
+        (the parent's database is untouched)."""
+        if self._pid != os.getpid():
+            # A forked child: the handle is the parent's (its threads and
+            # locks, Python's too, are not this process's): let go of it
+            # untouched.
+            self._handle = None
+            return
         if self._inside(threading.get_ident()):
             raise errors.FailedPrecondition(
                 "close() from inside a call of this database (a progress callback?) "
@@ -381,28 +427,40 @@ class Db:
             while self._holds:
                 self._cond.wait()
         try:
-            for stream in list(self._streams):
+            for stream in self._open_ones(self._streams):
                 stream._close(by_db=True)
-            for snapshot in list(self._snapshots):
+            for snapshot in self._open_ones(self._snapshots):
                 snapshot.close()
         except BaseException:
-            with self._cond:  # still open: usable, and closable again
-                self._closing = False
-                self._cond.notify_all()
+            self._stay_open()
             raise
         try:
-            cv.call(lib.canopy_db_close, self._handle)  # frees the handle even on error
+            cv.call(lib.canopy_db_close, self._handle)
+        except errors.FailedPrecondition:
+            # Something of it is still open, and the C close did nothing:
+            # still open, usable, and closable again.
+            self._stay_open()
+            raise
         finally:
-            with self._cond:  # closed: a close() waiting on another thread returns
-                self._handle = None
-                self._cond.notify_all()
+            if self._closing:  # any other outcome frees the handle
+                self._closed_now()
+
+    def _stay_open(self):
+        with self._cond:
+            self._closing = False
+            self._cond.notify_all()
+
+    def _closed_now(self):
+        with self._cond:  # closed: a close() waiting on another thread returns
+            self._handle = None
+            self._cond.notify_all()
 
     def _inside(self, thread):
         """Is ``thread`` inside a call of this Db or of one of its snapshots?"""
         with self._cond:
             if self._holds.get(thread):
                 return True
-        return any(snap._inside(thread) for snap in list(self._snapshots))
+        return any(snap._inside(thread) for snap in self._open_ones(self._snapshots))
 
     def snapshot(self):
         """A read-only :class:`Db` fixed at the revision readers see now:
@@ -412,17 +470,19 @@ class Db:
         of the in-memory catalog: close it when done (a ``with`` block does;
         closing this Db closes its snapshots first)."""
         out = ctypes.c_void_p()
-        cv.call(lib.canopy_db_open_snapshot, self._h(), ctypes.byref(out))
-        snap = Db.__new__(Db)
-        snap._init_holds()
-        snap._handle = out.value
-        snap._streams = weakref.WeakSet()
-        snap._snapshots = weakref.WeakSet()
-        snap._log_fn = None
-        snap.path = self.path
-        snap._parent = self  # closed before it (and kept alive by it)
-        self._snapshots.add(snap)
-        return snap
+        keep = self._h()  # held until the snapshot is registered for close()
+        try:
+            cv.call(lib.canopy_db_open_snapshot, self._h(), ctypes.byref(out))
+            snap = Db.__new__(Db)
+            snap._init_holds()
+            snap._handle = out.value
+            snap._log_fn = None
+            snap.path = self.path
+            snap._parent = self  # closed before it (and kept alive by it)
+            self._adopt(self._snapshots, snap)
+            return snap
+        finally:
+            keep.release()
 
     def __enter__(self):
         return self
@@ -1159,14 +1219,16 @@ class Db:
         here."""
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
                                 direct_only, min_revision)
+        keep = self._h()  # held until the stream is registered for close()
         try:
             out = ctypes.c_void_p()
             cv.call(lib.canopy_visible_iterator_create, self._h(), request, ctypes.byref(out))
+            stream = VisibleStream(self, out.value)
+            self._adopt(self._streams, stream)
+            return stream
         finally:
             lib.canopy_visible_request_destroy(request)
-        stream = VisibleStream(self, out.value)
-        self._streams.add(stream)
-        return stream
+            keep.release()
 
     def count(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
               name_prefix=None, attribute=None, within=None, direct_only=False, min_revision=0):

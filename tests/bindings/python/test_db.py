@@ -143,6 +143,124 @@ class OpenCloseTest(DbTestCase):
         self.assertFalse(self.db.closed)
         self.assertEqual(self.db.find_account("acme").id, acme)
 
+    def test_stream_closed_by_another_thread_while_iterated(self):
+        """A stream's close() on another thread waits for the step in
+        progress: the iterating thread ends with a whole prefix of the
+        items, never a crash."""
+        import threading
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        for i in range(2000):
+            self.db.create_entity(SYSTEM, "device", "d%04d" % i, "D", acme)
+        everything = [e.key for e in self.db.stream(SYSTEM)]
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            for round_ in range(30):
+                stream = self.db.stream(SYSTEM)
+                got = []
+                reader = threading.Thread(target=lambda: got.extend(e.key for e in stream))
+                reader.start()
+                time.sleep(0.0002 * round_)
+                stream.close()
+                reader.join(30)
+                self.assertFalse(reader.is_alive())
+                self.assertTrue(stream.closed)
+                self.assertEqual(got, everything[:len(got)])
+        finally:
+            sys.setswitchinterval(switch)
+
+    def test_close_racing_snapshot_and_stream_creation(self):
+        """A snapshot or stream made on one thread while another closes the
+        Db is either refused or closed by that close: the database is
+        closed for real afterwards (the folder opens again)."""
+        import threading
+        path = self.path("race")
+        canopy.open(path, sync=False).close()
+        made = {"snapshot": 0, "stream": 0, "refused": 0}
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        self.addCleanup(sys.setswitchinterval, switch)
+        for _ in range(30):
+            db = canopy.open(path, sync=False)
+            kept = []  # left open for db.close() to close
+            makers = {"snapshot": db.snapshot, "stream": lambda: db.stream(SYSTEM)}
+
+            def makes(what):
+                try:
+                    while True:
+                        kept.append(makers[what]())
+                        made[what] += 1
+                except canopy.FailedPrecondition:
+                    made["refused"] += 1
+
+            threads = [threading.Thread(target=makes, args=(w,)) for w in ("snapshot", "stream")]
+            for t in threads:
+                t.start()
+            time.sleep(0.002)
+            db.close()
+            for t in threads:
+                t.join(30)
+                self.assertFalse(t.is_alive())
+            self.assertTrue(db.closed)
+            self.assertTrue(all(k.closed for k in kept))
+            canopy.open(path, sync=False).close()  # no snapshot kept it open
+        self.assertEqual(made["refused"], 60)
+        self.assertGreater(made["snapshot"] + made["stream"], 0)
+
+    def test_forked_child_is_refused_and_exits(self):
+        """A process forked from one with an open database: every call and
+        any open raise FailedPrecondition naming the fork, close() lets go
+        of the handle, and the child's normal exit returns (the storage
+        engine's threads stayed in the parent). The parent goes on."""
+        script = r"""
+import os, sys, canopy
+db = canopy.open(sys.argv[1], sync=False)
+acme = db.create_account(canopy.SYSTEM_ACTOR, "acme", "ACME")
+stream = db.stream(canopy.SYSTEM_ACTOR)
+pid = os.fork()
+if pid == 0:
+    problems = []
+    def refused(call):
+        try:
+            call()
+            problems.append("not refused")
+        except canopy.FailedPrecondition as e:
+            if "forked" not in str(e):
+                problems.append(str(e))
+    refused(lambda: db.get_account(acme))
+    refused(lambda: db.create_account(canopy.SYSTEM_ACTOR, "child", "Child"))
+    refused(lambda: canopy.open(sys.argv[2]))
+    refused(lambda: canopy.open(sys.argv[1]))
+    stream.close()
+    db.close()
+    print("child:", problems or "ok", flush=True)
+    sys.exit(3 if problems else 0)   # a normal exit: finalizers and exit handlers run
+import signal, time
+for _ in range(3000):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.01)
+else:
+    os.kill(pid, signal.SIGKILL)
+    print("parent: the child hung", flush=True)
+    sys.exit(1)
+print("parent: child status", status, flush=True)
+db.create_account(canopy.SYSTEM_ACTOR, "after", "After")
+assert sorted(db.get_account(a).key for a in db.roots()) == ["acme", "after"], db.roots()
+stream.close()
+db.close()
+print("parent: ok", flush=True)
+"""
+        out = subprocess.run([sys.executable, "-c", script, self.path("forked"),
+                              self.path("forked-other")],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("child: ok", out.stdout, out.stderr)
+        self.assertIn("parent: child status 0", out.stdout, out.stderr)
+        self.assertIn("parent: ok", out.stdout, out.stderr)
+        self.assertFalse(os.path.exists(self.path("forked-other")))
+
     def test_open_errors(self):
         with self.assertRaises(canopy.NotFound):
             canopy.open(self.path("missing"), create_if_missing=False)
