@@ -110,7 +110,12 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
   ScratchGuard guard(scratch_root);
   const std::string scratch = (fs::path(scratch_root) / "db").string();
   StatusOr<uint64_t> rev = Checkpoint(scratch);  // synced, parents created
-  if (!rev.ok()) return rev.status();
+  if (!rev.ok()) {
+    if (rev.status().code() != Code::kInvalidArgument) return rev.status();
+    // E.g. inside the database folder: say which argument was wrong.
+    return Status::InvalidArgument("backup folder '" + target.string() + "': " +
+                                   rev.status().message());
+  }
   CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'"));
   if (fs::exists(fs::symlink_status(target, ec))) {
     return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");

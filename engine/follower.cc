@@ -56,10 +56,7 @@ Status ValidateFollower(const Options& options, std::string_view path, std::stri
   }
   std::error_code ec;
   if (!options.follower_dir.empty()) {
-    const fs::path mine = fs::weakly_canonical(options.follower_dir, ec);
-    const fs::path db = fs::weakly_canonical(std::string(path), ec);
-    const auto rel = mine.lexically_relative(db);
-    if (!rel.empty() && *rel.begin() != "..") {
+    if (storage::IsInsideFolder(options.follower_dir, std::string(path))) {
       return Status::InvalidArgument("follower_dir '" + options.follower_dir +
                                      "' is inside the database folder '" + std::string(path) +
                                      "'; give a folder of the follower's own");

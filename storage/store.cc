@@ -292,6 +292,16 @@ bool LostItsCurrentFile(const std::string& path) {
 }
 }  // namespace
 
+bool IsInsideFolder(const std::string& dir, const std::string& folder) {
+  std::error_code ec;
+  const std::filesystem::path d = std::filesystem::weakly_canonical(dir, ec);
+  if (ec) return false;
+  const std::filesystem::path f = std::filesystem::weakly_canonical(folder, ec);
+  if (ec) return false;
+  const std::filesystem::path rel = d.lexically_relative(f);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
 bool HoldsDatabase(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec) &&

@@ -584,7 +584,8 @@ class Db {
   // etcd, so new replicas start from it and etcd may trim below it. On a
   // read-only open or a follower (Options::read_only, ::follower) it is a
   // new database written key by key from the view (no hard links; a
-  // follower's catch-ups wait meanwhile).
+  // follower's catch-ups wait meanwhile). InvalidArgument when `dir` is
+  // inside the database folder (Backup's too).
   virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
   // A verified backup in the new folder `dir` (docs/index.md, "Backup and
   // restore"): a checkpoint written under a scratch name beside `dir`

@@ -30,7 +30,8 @@ struct ReplicationOptions {
   std::string prefix = "canopy";
   // A folder (shared by the replicas, or reachable from them) where
   // checkpoints are written and where a new replica looks for the newest
-  // one. Empty: no checkpoints, and etcd keeps the whole log.
+  // one. Empty: no checkpoints, and etcd keeps the whole log. Outside the
+  // database folder (Db::Open: InvalidArgument otherwise).
   std::string checkpoint_dir;
   // Take a checkpoint into checkpoint_dir automatically once this many
   // revisions were appended after the newest one (0: only on request).

@@ -116,6 +116,45 @@ TEST(Backup, BadTargetsAreRefused) {
   EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "file", "taken"}));
 }
 
+// A copy inside the database folder would be taken for part of it (an
+// "import-..." folder is removed by the next open): refused, by any path
+// that leads there, and nothing is written.
+TEST(Backup, CopiesInsideTheDatabaseFolderAreRefused) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  MakeAccount(db.get(), "acme");
+  const auto before = DumpAll(db.get());
+  const auto names = Names(dir.Sub("db"));
+  fs::create_symlink(dir.Sub("db"), dir.Sub("link"));
+  for (const std::string& inside :
+       {dir.Sub("db/import-1"), dir.Sub("db/a/b"), dir.Sub("link/copy"), dir.Sub("db/../db/x")}) {
+    StatusOr<uint64_t> cp = db->Checkpoint(inside);
+    EXPECT_EQ(cp.status().code(), Code::kInvalidArgument) << inside;
+    EXPECT_NE(cp.status().message().find("is inside the database folder"), std::string::npos)
+        << cp.status().ToString();
+    StatusOr<uint64_t> b = db->Backup(inside);
+    EXPECT_EQ(b.status().code(), Code::kInvalidArgument) << inside;
+    EXPECT_EQ(b.status().message().rfind("backup folder '" + inside + "': ", 0), 0u)
+        << b.status().ToString();
+  }
+  EXPECT_EQ(Names(dir.Sub("db")), names);
+  EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "link"}));
+  EXPECT_EQ(DumpAll(db.get()), before);
+  // Beside it is fine, and a name that merely starts like it is beside it.
+  EXPECT_TRUE(db->Checkpoint(dir.Sub("db-copy")).ok());
+  EXPECT_TRUE(db->Backup(dir.Sub("db2")).ok());
+  // A replica's checkpoint folder likewise (refused before etcd is asked).
+  ASSERT_OK(db->Close());
+  Options o;
+  o.replication.etcd_endpoints = {"http://127.0.0.1:1"};
+  o.replication.checkpoint_dir = dir.Sub("db/checkpoints");
+  std::unique_ptr<Db> replica;
+  Status s = Db::Open(o, dir.Sub("db"), &replica);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("checkpoint_dir"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(fs::exists(dir.Sub("db/checkpoints")));
+}
+
 TEST(Restore, BadInputsAreRefusedAndLeaveNothing) {
   TempDir dir;
   {

@@ -3208,6 +3208,12 @@ static void TestCheckpointAndReplicaOptions(void) {
   FAILS_WITH(CANOPY_ALREADY_EXISTS, "already exists", canopy_db_checkpoint(db, copy, &rev, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_checkpoint(db, NULL, &rev, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_checkpoint(db, "", &rev, &err));
+  char inside[600];
+  snprintf(inside, sizeof inside, "%s/import-copy", path);
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "inside the database folder",
+             canopy_db_checkpoint(db, inside, &rev, &err));
+  struct stat st;
+  CHECK(stat(inside, &st) != 0);
   char* json = NULL;
   OK(canopy_db_replica_status(db, &json, &err));
   CHECK(strstr(json, "\"replicated\":false") != NULL);
