@@ -43,11 +43,13 @@ const char kBackupUsage[] =
     "its revision: a consistent copy (as checkpoint writes it) is made under a\n"
     "scratch name beside DEST (DEST.partial-...), opened and put through the\n"
     "integrity check, and only then renamed to DEST and synced. Writes wait while\n"
-    "the copy is taken; reads go on. DEST must not exist. Put it on another disk\n"
-    "to survive the loss of this one (on the same file system its files are hard\n"
-    "links; RocksDB never rewrites them). `canopy restore` puts it back. Beside a\n"
-    "process that holds the database it backs up a read-only view (saying so): a\n"
-    "full copy written key by key.\n";
+    "the copy is taken; reads go on. DEST must not exist, nor be inside the\n"
+    "database folder. Put it on another disk to survive the loss of this one (on\n"
+    "the same file system its files are hard links; RocksDB never rewrites them).\n"
+    "`canopy restore` puts it back. Beside a process that holds the database it\n"
+    "backs up a read-only view (saying so): a full copy written key by key. A\n"
+    "scratch copy a killed backup left (DEST.partial-PID-N) goes at the next\n"
+    "backup to DEST.\n";
 
 const char kRestoreUsage[] =
     "usage: canopy restore BACKUP DIR\n\n"
@@ -56,7 +58,8 @@ const char kRestoreUsage[] =
     "folder: restore never replaces a database. The backup is copied under a\n"
     "scratch name beside DIR and synced; the copy is opened and put through the\n"
     "integrity check; only then is it renamed to DIR in one step. On any error DIR\n"
-    "is left as it was and the scratch copy is removed. The backup is not changed.\n"
+    "is left as it was and the scratch copy is removed (one a killed restore left\n"
+    "goes at the next restore to DIR). The backup is not changed.\n"
     "A database folder that is open (by another process, e.g. a service) is\n"
     "refused: it would change under the copy; back it up with `canopy backup`.\n"
     "--db is not used: open the result with --db DIR.\n";

@@ -593,6 +593,8 @@ class Db {
   // renamed to `dir` and synced with its folder; returns its revision.
   // Online as Checkpoint is. AlreadyExists when `dir` exists; Corruption
   // when the copy fails its check (nothing is left behind then); IOError.
+  // Scratch copies beside `dir` of processes that no longer run (killed
+  // mid-way) are removed first; Restore does the same.
   StatusOr<uint64_t> Backup(std::string_view dir);
   // Puts the backup in `backup` (a folder Backup or Checkpoint wrote) in
   // place as the database folder `dir`: copies every file under a scratch

@@ -116,6 +116,36 @@ TEST(Backup, BadTargetsAreRefused) {
   EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "file", "taken"}));
 }
 
+// A backup or restore killed mid-way (kill -9, power loss) leaves its
+// scratch copy "DEST.partial-PID-N"; the next backup or restore to DEST
+// removes those of processes that no longer run, and leaves a live
+// process's alone.
+TEST(Backup, ScratchCopiesOfKilledProcessesAreRemoved) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  MakeAccount(db.get(), "acme");
+  long pid_max = 4194304;  // no process has this pid (pids stay below it)
+  std::ifstream("/proc/sys/kernel/pid_max") >> pid_max;
+  const std::string dead = dir.Sub("b1.partial-" + std::to_string(pid_max) + "-7");
+  const std::string live = dir.Sub("b1.partial-1-8");  // init's
+  const std::string other = dir.Sub("b2.partial-" + std::to_string(pid_max) + "-9");
+  for (const std::string& d : {dead, live, other}) {
+    fs::create_directories(d + "/db");
+    std::ofstream(d + "/db/000001.sst") << "half a copy";
+  }
+  ASSERT_TRUE(db->Backup(dir.Sub("b1")).ok());
+  EXPECT_EQ(Names(dir.path()),
+            (std::vector<std::string>{"b1", "b1.partial-1-8",
+                                      "b2.partial-" + std::to_string(pid_max) + "-9", "db"}));
+  // A restore cleans up beside its target the same way.
+  const std::string dead_restore = dir.Sub("r.partial-" + std::to_string(pid_max) + "-3");
+  fs::create_directories(dead_restore);
+  ASSERT_OK(db->Close());
+  ASSERT_OK(Db::Restore(dir.Sub("b1"), dir.Sub("r")));
+  EXPECT_FALSE(fs::exists(dead_restore));
+  EXPECT_TRUE(fs::exists(dir.Sub("r/CURRENT")));
+}
+
 // A copy inside the database folder would be taken for part of it (an
 // "import-..." folder is removed by the next open): refused, by any path
 // that leads there, and nothing is written.
