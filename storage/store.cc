@@ -193,18 +193,30 @@ Status CheckTuning(const StoreOptions& o) {
 
 Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
+  // RocksDB's text, with a kind it repeats ("Corruption: Corruption: ...")
+  // said once.
+  std::string text = s.ToString();
+  for (size_t colon = text.find(": "); colon != std::string::npos; colon = text.find(": ")) {
+    const std::string head = text.substr(0, colon + 2);
+    if (text.compare(head.size(), head.size(), head) != 0) break;
+    text.erase(0, head.size());
+  }
   std::string msg(context);
   if (!msg.empty()) msg += ": ";
-  msg += s.ToString();
+  msg += text;
   if (s.IsNotFound()) return Status::NotFound(msg);
   if (s.IsCorruption()) return Status::Corruption(msg);
   if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
   if (s.IsNotSupported()) return Status::NotSupported(msg);
   if (s.IsIOError()) {
-    if (s.ToString().find("lock") != std::string::npos) {
+    if (text.find("lock hold by current process") != std::string::npos) {
       return Status::IOError(std::string(context) +
-                             ": the database folder is in use by another process (" +
-                             s.ToString() + ")");
+                             ": the database folder is in use by this process, already open in it (" +
+                             text + "); use that Db, or close it first");
+    }
+    if (text.find("lock") != std::string::npos) {
+      return Status::IOError(std::string(context) +
+                             ": the database folder is in use by another process (" + text + ")");
     }
     return Status::IOError(msg);
   }
