@@ -17,6 +17,17 @@ from harness import SYSTEM, DbTestCase
 
 class OpenCloseTest(DbTestCase):
 
+    def close_while_running(self, db, threads):
+        """Starts `threads`, closes `db` 2 ms later, and checks that every
+        thread then ends."""
+        for t in threads:
+            t.start()
+        time.sleep(0.002)
+        db.close()
+        for t in threads:
+            t.join(30)
+            self.assertFalse(t.is_alive())
+
     def test_context_manager_closes(self):
         with canopy.open(self.path("other"), sync=False) as db:
             self.assertFalse(db.closed)
@@ -77,14 +88,8 @@ class OpenCloseTest(DbTestCase):
                     except canopy.FailedPrecondition:
                         outcomes.append("wait refused")
 
-                threads = [threading.Thread(target=f) for f in (reads, streams, waits)]
-                for t in threads:
-                    t.start()
-                time.sleep(0.002)
-                db.close()
-                for t in threads:
-                    t.join(30)
-                    self.assertFalse(t.is_alive())
+                self.close_while_running(db, [threading.Thread(target=f)
+                                              for f in (reads, streams, waits)])
                 self.assertIn("reads refused", outcomes)
                 self.assertEqual(len(outcomes), 3, outcomes)
                 for o in outcomes:
@@ -193,14 +198,8 @@ class OpenCloseTest(DbTestCase):
                 except canopy.FailedPrecondition:
                     made["refused"] += 1
 
-            threads = [threading.Thread(target=makes, args=(w,)) for w in ("snapshot", "stream")]
-            for t in threads:
-                t.start()
-            time.sleep(0.002)
-            db.close()
-            for t in threads:
-                t.join(30)
-                self.assertFalse(t.is_alive())
+            self.close_while_running(db, [threading.Thread(target=makes, args=(w,))
+                                          for w in ("snapshot", "stream")])
             self.assertTrue(db.closed)
             self.assertTrue(all(k.closed for k in kept))
             canopy.open(path, sync=False).close()  # no snapshot kept it open
