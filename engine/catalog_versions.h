@@ -126,6 +126,11 @@ class CatalogVersions {
   // Stops a background copy midway and frees what it made (a Db that
   // closes no longer needs the writer's copy); latest() would copy anew.
   void StopCopy();
+  // In a forked child (storage/forks.h): lets go of a background copy's
+  // thread, which the child does not have, instead of waiting for it.
+  void LetGoOfCopierAfterFork() {
+    if (copier_.joinable()) copier_.detach();
+  }
 
  private:
   // Waits for the background copy; when it stopped or failed, copies here

@@ -329,6 +329,7 @@ DbImpl::~DbImpl() {
     for (std::thread* t : {&catch_up_thread_, &follower_, &housekeeper_}) {
       if (t->joinable()) t->detach();
     }
+    versions_.LetGoOfCopierAfterFork();
     (void)log_.release();
     return;
   }
