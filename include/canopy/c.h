@@ -1489,8 +1489,9 @@ CANOPY_EXPORT canopy_code_t canopy_db_log_id(canopy_db_t* db, char** log_id, cha
 // Writes a consistent copy of the database into the new folder `dir` and
 // stores its revision in *revision (a replica with a checkpoint folder
 // registers a copy written directly inside it). Errors: INVALID_ARGUMENT
-// (NULL or empty, or inside the database folder), ALREADY_EXISTS (`dir` exists), IO_ERROR, UNAVAILABLE
-// (a replica could not register it in etcd; the copy is written).
+// (NULL or empty, or inside the database folder), ALREADY_EXISTS (`dir`
+// exists), IO_ERROR, UNAVAILABLE (a replica could not register it in
+// etcd; the copy is written).
 CANOPY_EXPORT canopy_code_t canopy_db_checkpoint(canopy_db_t* db, const char* dir,
                                                  uint64_t* revision, char** errmsg);
 // Where a replica stands, as a malloc'd JSON object in *json (free with

@@ -1219,16 +1219,18 @@ class Db:
         here."""
         request = self._request(viewer, kind, permission, type, name_prefix, attribute, within,
                                 direct_only, min_revision)
-        keep = self._h()  # held until the stream is registered for close()
         try:
-            out = ctypes.c_void_p()
-            cv.call(lib.canopy_visible_iterator_create, self._h(), request, ctypes.byref(out))
-            stream = VisibleStream(self, out.value)
-            self._adopt(self._streams, stream)
-            return stream
+            keep = self._h()  # held until the stream is registered for close()
+            try:
+                out = ctypes.c_void_p()
+                cv.call(lib.canopy_visible_iterator_create, self._h(), request, ctypes.byref(out))
+                stream = VisibleStream(self, out.value)
+                self._adopt(self._streams, stream)
+                return stream
+            finally:
+                keep.release()
         finally:
             lib.canopy_visible_request_destroy(request)
-            keep.release()
 
     def count(self, viewer, kind="device", *, permission=None, type=None,  # noqa: A002
               name_prefix=None, attribute=None, within=None, direct_only=False, min_revision=0):
