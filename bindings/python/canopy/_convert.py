@@ -11,6 +11,7 @@ handed to the caller points into library memory.
 
 import contextlib
 import ctypes
+import os
 
 from canopy import errors
 from canopy._lib import lib
@@ -72,6 +73,20 @@ def text(value, what, optional=False):
     if "\0" in value:
         raise errors.InvalidArgument("%s contains a NUL byte" % what)
     return value.encode("utf-8", "surrogatepass")
+
+
+def path(value, what, optional=False):
+    """A file or folder name: a str, or an ``os.PathLike`` of one
+    (``pathlib.Path``), as :func:`text` gives it. Bytes are refused."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+        if not isinstance(value, str):
+            raise TypeError("%s must be a str or an os.PathLike of str, not a path of %s" %
+                            (what, type(value).__name__))
+    elif value is not None and not isinstance(value, str):
+        raise TypeError("%s must be a str or an os.PathLike of str%s, not %s" %
+                        (what, " or None" if optional else "", type(value).__name__))
+    return text(value, what, optional)
 
 
 def texts(values, what):

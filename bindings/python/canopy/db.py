@@ -257,7 +257,8 @@ class Db:
         self._init_holds()
         self._log_fn = None  # the C callback; kept alive while open
         self.path = path
-        path_bytes = cv.text(path, "path")
+        path_bytes = cv.path(path, "path")
+        self.path = path_bytes.decode("utf-8", "surrogatepass")  # a str, as given or from a Path
         log = options.get("log")
         if log is not None and not callable(log):
             raise TypeError("log must be callable, not %s" % type(log).__name__)
@@ -275,7 +276,7 @@ class Db:
                 opts, cv.flag(options.get("follower", False), "follower"))
             if options.get("follower_dir") is not None:
                 cv.call(lib.canopy_options_set_follower_dir, opts,
-                        cv.text(options["follower_dir"], "follower_dir"))
+                        cv.path(options["follower_dir"], "follower_dir"))
             cv.call(lib.canopy_options_set_follower_catch_up_ms, opts,
                     cv.count(options.get("follower_catch_up_ms", 0), "follower_catch_up_ms",
                              _MAX_U32))
@@ -302,14 +303,14 @@ class Db:
                     opts, cv.text(options.get("prefix", "canopy"), "prefix"))
                 if options.get("checkpoint_dir"):
                     cv.call(lib.canopy_options_set_checkpoint_dir,
-                        opts, cv.text(options["checkpoint_dir"], "checkpoint_dir"))
+                        opts, cv.path(options["checkpoint_dir"], "checkpoint_dir"))
                 cv.call(lib.canopy_options_set_checkpoint_every,
                     opts, cv.count(options.get("checkpoint_every", 100000), "checkpoint_every"))
             cv.call(lib.canopy_options_set_compression, opts,
                     _choice(options.get("compression", "default"), _COMPRESSIONS, "compression"))
             if options.get("wal_dir") is not None:
                 cv.call(lib.canopy_options_set_wal_dir, opts,
-                        cv.text(options["wal_dir"], "wal_dir"))
+                        cv.path(options["wal_dir"], "wal_dir"))
             max_open_files = options.get("max_open_files", -1)
             if not isinstance(max_open_files, int) or isinstance(max_open_files, bool):
                 raise TypeError("max_open_files must be an int, not %s" %
@@ -1407,7 +1408,7 @@ class Db:
         file."""
         p = _Progress(progress)
         with cv.handle_out(lib.canopy_import_report_destroy) as out:
-            p.run(lib.canopy_db_import, self._h(), cv.actor(actor), cv.text(path, "path"),
+            p.run(lib.canopy_db_import, self._h(), cv.actor(actor), cv.path(path, "path"),
                   p.c_fn, None, ctypes.byref(out))
             return _import_report(out)
 
@@ -1417,7 +1418,7 @@ class Db:
         the counts written."""
         p = _Progress(progress)
         with cv.handle_out(lib.canopy_import_report_destroy) as out:
-            p.run(lib.canopy_db_export, self._h(), cv.text(path, "path"), p.c_fn, None,
+            p.run(lib.canopy_db_export, self._h(), cv.path(path, "path"), p.c_fn, None,
                   ctypes.byref(out))
             return _import_report(out)
 
@@ -1477,7 +1478,7 @@ class Db:
 
         Raises AlreadyExists (the folder exists), IoError, Unavailable."""
         rev = ctypes.c_uint64()
-        cv.call(lib.canopy_db_checkpoint, self._h(), cv.text(folder, "folder"), ctypes.byref(rev))
+        cv.call(lib.canopy_db_checkpoint, self._h(), cv.path(folder, "folder"), ctypes.byref(rev))
         return rev.value
 
     def replica_status(self):

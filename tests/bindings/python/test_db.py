@@ -281,6 +281,29 @@ print("parent: ok", flush=True)
         with self.assertRaises(canopy.CanopyError):
             canopy.open(self.path("junk"))
 
+    def test_paths_may_be_path_objects(self):
+        import pathlib
+        base = pathlib.Path(self.dir)
+        with canopy.open(base / "p", sync=False) as db:
+            self.assertEqual(db.path, str(base / "p"))
+            db.create_account(SYSTEM, "acme", "ACME")
+            db.export_file(base / "out.jsonl")
+            db.checkpoint(base / "cp")
+        with canopy.open(base / "q", sync=False) as db:
+            db.import_file(SYSTEM, base / "out.jsonl")
+            self.assertEqual(db.find_account("acme").name, "ACME")
+        with canopy.open(base / "cp", read_only=True) as db:
+            self.assertEqual(db.find_account("acme").name, "ACME")
+
+        class BytesPath:
+            def __fspath__(self):
+                return b"/tmp/bytes-path"
+
+        with self.assertRaisesRegex(TypeError, "os.PathLike of str"):
+            canopy.open(BytesPath())
+        with self.assertRaisesRegex(TypeError, "os.PathLike of str"):
+            self.db.checkpoint(b"/tmp/bytes-path")
+
     def test_open_type_errors(self):
         with self.assertRaises(TypeError):
             canopy.open(42)
