@@ -42,12 +42,9 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     if (options.read_only && !options.replication.etcd_endpoints.empty()) {
       return Status::InvalidArgument("a replica cannot be opened read-only (it applies the log)");
     }
-    if (!options.replication.checkpoint_dir.empty() &&
-        storage::IsInsideFolder(options.replication.checkpoint_dir, std::string(path))) {
-      return Status::InvalidArgument("replication checkpoint_dir '" +
-                                     options.replication.checkpoint_dir +
-                                     "' is inside the database folder '" + std::string(path) +
-                                     "'; give a folder outside it");
+    if (!options.replication.checkpoint_dir.empty()) {
+      CANOPY_RETURN_IF_ERROR(storage::RefuseInsideFolder(
+          "replication checkpoint_dir", options.replication.checkpoint_dir, std::string(path)));
     }
     std::string follower_scratch;
     CANOPY_RETURN_IF_ERROR(engine::ValidateFollower(options, path, &follower_scratch));

@@ -56,11 +56,8 @@ Status ValidateFollower(const Options& options, std::string_view path, std::stri
   }
   std::error_code ec;
   if (!options.follower_dir.empty()) {
-    if (storage::IsInsideFolder(options.follower_dir, std::string(path))) {
-      return Status::InvalidArgument("follower_dir '" + options.follower_dir +
-                                     "' is inside the database folder '" + std::string(path) +
-                                     "'; give a folder of the follower's own");
-    }
+    CANOPY_RETURN_IF_ERROR(
+        storage::RefuseInsideFolder("follower_dir", options.follower_dir, std::string(path)));
     if (fs::exists(options.follower_dir, ec) && !fs::is_directory(options.follower_dir, ec)) {
       return Status::InvalidArgument("follower_dir '" + options.follower_dir +
                                      "' exists and is not a folder");

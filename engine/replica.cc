@@ -517,11 +517,7 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
     CANOPY_RETURN_IF_ERROR(CheckWritable("checkpoint"));
   }
   if (dir.empty()) return Status::InvalidArgument("checkpoint folder is empty");
-  if (storage::IsInsideFolder(dir, store_->path())) {
-    return Status::InvalidArgument("checkpoint folder '" + dir + "' is inside the database folder '" +
-                                   store_->path() + "'; give a folder outside it (a database " +
-                                   "folder holds only the database's own files)");
-  }
+  CANOPY_RETURN_IF_ERROR(storage::RefuseInsideFolder("checkpoint folder", dir, store_->path()));
   // A checkpoint holds only published (with sync on: durable) revisions.
   if (!reader) CANOPY_RETURN_IF_ERROR(PublishLocked());
   std::error_code ec;

@@ -43,7 +43,7 @@ void WatchForks() {
   });
 }
 
-bool OpenedAStore() { return opener.load() != 0 || InForkedChild(); }
+bool OpenedAStore() { return opener.load() != 0; }  // a child inherits it
 
 bool InForkedChild() { return forked_child.load(std::memory_order_relaxed); }
 

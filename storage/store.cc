@@ -304,14 +304,19 @@ bool LostItsCurrentFile(const std::string& path) {
 }
 }  // namespace
 
-bool IsInsideFolder(const std::string& dir, const std::string& folder) {
+Status RefuseInsideFolder(std::string_view what, const std::string& dir,
+                          const std::string& folder) {
   std::error_code ec;
   const std::filesystem::path d = std::filesystem::weakly_canonical(dir, ec);
-  if (ec) return false;
+  if (ec) return Status::Ok();
   const std::filesystem::path f = std::filesystem::weakly_canonical(folder, ec);
-  if (ec) return false;
+  if (ec) return Status::Ok();
   const std::filesystem::path rel = d.lexically_relative(f);
-  return !rel.empty() && *rel.begin() != "..";
+  if (rel.empty() || *rel.begin() == "..") return Status::Ok();
+  return Status::InvalidArgument(std::string(what) + " '" + dir +
+                                 "' is inside the database folder '" + folder +
+                                 "'; give a folder outside it (a database folder holds only the "
+                                 "database's own files)");
 }
 
 bool HoldsDatabase(const std::string& path) {
@@ -625,10 +630,7 @@ bool Store::Empty() const {
   return true;
 }
 
-Store::~Store() {
-  // In a forked child the engine is let go of untouched (storage/forks.h).
-  if (!InForkedChild()) (void)Close();
-}
+Store::~Store() { (void)Close(); }  // in a forked child it refuses, touching nothing
 
 Status Store::Close() {
   if (db_ == nullptr) return Status::Ok();

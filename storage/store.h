@@ -38,12 +38,14 @@ inline constexpr std::string_view kScratchPrefix = "import-";
 // that still holds it after a crash is created again by the next open.
 inline constexpr std::string_view kCreatingMarker = "CANOPY-CREATING";
 
-// True when the folder `dir` is `folder` or lies inside it, both resolved
-// as far as they exist (links followed, "..", relative to the working
-// folder). A database's folder holds only its own files: a copy or a
-// folder of another kind placed inside it would be taken for part of it,
-// or removed by the next open (kScratchPrefix).
-bool IsInsideFolder(const std::string& dir, const std::string& folder);
+// InvalidArgument when the folder `dir` (named `what` in the message) is
+// the database folder `folder` or lies inside it, both resolved as far as
+// they exist (links followed, "..", relative to the working folder); else
+// OK. A database's folder holds only its own files: a copy or a folder of
+// another kind placed inside it would be taken for part of it, or removed
+// by the next open (kScratchPrefix).
+Status RefuseInsideFolder(std::string_view what, const std::string& dir,
+                          const std::string& folder);
 
 // True when `path` holds a database whose creation finished (a RocksDB
 // CURRENT file and no creation marker).

@@ -40,6 +40,13 @@ Dump DumpAll(Db* db);
 // follower that replayed the whole log must hold exactly.
 Dump DumpReplicated(Db* db);
 
+// Why a test that opens databases in forked children skips in a process
+// that has opened one already (storage::OpenedAStore): such a child could
+// not open any.
+inline constexpr const char* kForkAlone =
+    "this process has opened a database, so its forked children cannot: run this test in a "
+    "process of its own (ctest runs each test alone)";
+
 // Opens a database (asserting success) with sync off for test speed.
 std::unique_ptr<Db> OpenDb(const std::string& path, Options options = Options());
 

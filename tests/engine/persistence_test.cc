@@ -36,11 +36,7 @@ using testing::MakeDevice;
 using testing::OpenDb;
 using testing::TempDir;
 
-// Why a test that opens databases in forked children skips in a process
-// that has opened one already: such a child could not open any.
-constexpr const char* kForkAlone =
-    "this process has opened a database, so its forked children cannot: run this test in a "
-    "process of its own (ctest runs each test alone)";
+using testing::kForkAlone;
 
 TEST(Persistence, CloseAndReopenGiveEqualState) {
   TempDir dir;

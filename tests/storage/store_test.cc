@@ -349,10 +349,7 @@ TEST(Store, SigkillDuringCreationNeverBricksTheFolder) {
 #endif
   // A child of a process that has opened a store cannot open one
   // (storage/forks.h): every child is forked before this test opens any.
-  if (OpenedAStore()) {
-    GTEST_SKIP() << "this process has opened a database, so its forked children cannot: run "
-                    "this test in a process of its own (ctest runs each test alone)";
-  }
+  if (OpenedAStore()) GTEST_SKIP() << canopy::testing::kForkAlone;
   TempDir dir;
   std::mt19937_64 rng(7);
   int killed_mid_way = 0;

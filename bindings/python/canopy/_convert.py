@@ -80,10 +80,7 @@ def path(value, what, optional=False):
     (``pathlib.Path``), as :func:`text` gives it. Bytes are refused."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-        if not isinstance(value, str):
-            raise TypeError("%s must be a str or an os.PathLike of str, not a path of %s" %
-                            (what, type(value).__name__))
-    elif value is not None and not isinstance(value, str):
+    if value is not None and not isinstance(value, str):
         raise TypeError("%s must be a str or an os.PathLike of str%s, not %s" %
                         (what, " or None" if optional else "", type(value).__name__))
     return text(value, what, optional)
