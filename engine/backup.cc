@@ -8,13 +8,11 @@
 // passed, and is synced with its folder.
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <system_error>
 
@@ -22,6 +20,7 @@
 
 #include "canopy/db.h"
 #include "query/catalog_image.h"
+#include "storage/store.h"
 
 namespace canopy {
 
@@ -32,46 +31,11 @@ namespace {
 // `dir` without a trailing slash ("b/" is "b").
 fs::path Named(const fs::path& dir) { return dir.has_filename() ? dir : dir.parent_path(); }
 
-// "<dir>.partial-" + the pid of the process that writes it + "-<n>".
-std::string ScratchPrefix(const fs::path& dir) { return Named(dir).filename().string() + ".partial-"; }
-
-// Removes the copies beside `dir` left unfinished by processes that no
-// longer run (killed mid-way, or a power loss): a live process's, this
-// one's included, are left alone.
-void RemoveAbandonedScratch(const fs::path& dir) {
-  std::error_code ec;
-  const fs::path parent = fs::absolute(Named(dir), ec).parent_path();
-  const std::string prefix = ScratchPrefix(dir);
-  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::string rest = name.substr(prefix.size());  // "<pid>-<n>"
-    const size_t dash = rest.find('-');
-    if (dash == 0 || dash == std::string::npos) continue;
-    if (rest.find_first_not_of("0123456789-") != std::string::npos) continue;
-    pid_t pid = 0;
-    try {
-      pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
-    } catch (...) {
-      continue;
-    }
-    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
-    std::error_code rm;
-    fs::remove_all(it->path(), rm);
-  }
-}
-
-// A name beside `dir` for its copy in progress; nothing there yet. Copies
-// that killed processes left there go first.
+// A name beside `dir` for its copy in progress, "<dir>.partial-<pid>-<n>";
+// nothing there yet. Copies that killed processes left there go first.
 std::string ScratchBeside(const fs::path& dir) {
-  RemoveAbandonedScratch(dir);
-  std::random_device rd;
-  for (;;) {
-    fs::path p = Named(dir).parent_path() / ScratchPrefix(dir);
-    p += std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
-    std::error_code ec;
-    if (!fs::exists(fs::symlink_status(p, ec))) return p.string();
-  }
+  return storage::PidScratchName(Named(dir).parent_path(),
+                                 Named(dir).filename().string() + ".partial-");
 }
 
 Status SyncPath(const std::string& path, bool folder) {

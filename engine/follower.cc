@@ -13,7 +13,6 @@
 // mutation applies its own; a reload when the log no longer holds them),
 // publishes it, and opens the gate again.
 
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -69,12 +68,20 @@ Status ValidateFollower(const Options& options, std::string_view path, std::stri
     }
     return Status::Ok();
   }
-  std::string tmpl = (fs::temp_directory_path(ec) / "canopy-follower-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return Status::IOError("cannot make a scratch folder for the follower ('" + tmpl + "')");
+  // Named after this process, so that the next follower removes the
+  // folders of followers that were killed instead of closed.
+  const fs::path tmp = fs::temp_directory_path(ec);
+  for (int attempt = 0;; ++attempt) {
+    const std::string dir = storage::PidScratchName(tmp, "canopy-follower-");
+    if (fs::create_directory(dir, ec)) {
+      *scratch = dir;
+      return Status::Ok();
+    }
+    if (ec || attempt == 16) {
+      return Status::IOError("cannot make a scratch folder for the follower ('" + dir +
+                             "'): " + (ec ? ec.message() : "it exists"));
+    }
   }
-  *scratch = tmpl;
-  return Status::Ok();
 }
 
 void DbImpl::StartFollower(std::string scratch) {

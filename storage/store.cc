@@ -13,6 +13,7 @@
 #include <rocksdb/utilities/options_util.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -319,6 +321,30 @@ Status RefuseInsideFolder(std::string_view what, const std::string& dir,
                                  "database's own files)");
 }
 
+std::string PidScratchName(const std::filesystem::path& parent, const std::string& stem) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path where = parent.empty() ? fs::path(".") : parent;
+  for (fs::directory_iterator it(where, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(stem, 0) != 0) continue;
+    const std::string rest = name.substr(stem.size());  // "<pid>-<n>"
+    const size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || dash > 9) continue;
+    if (rest.find_first_not_of("0123456789-") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+  }
+  std::random_device rd;
+  for (;;) {
+    fs::path p = parent / stem;
+    p += std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
+    if (!fs::exists(fs::symlink_status(p, ec))) return p.string();
+  }
+}
+
 bool HoldsDatabase(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec) &&
@@ -374,6 +400,11 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     return Status::Corruption("'" + path + "' holds a database without its CURRENT file (damaged; "
                               "restore it from a checkpoint or an export)");
   }
+  if (!exists && fs::exists(path, ec) && !fs::is_directory(path, ec)) {
+    // Whatever the mode: "no database" would send the reader to create one.
+    return Status::InvalidArgument("'" + path + "' exists and is not a folder (a database is a "
+                                   "folder)");
+  }
   CreationClaim claim;
   bool creating = false;
   const bool secondary = !options.secondary_path.empty();
@@ -398,9 +429,6 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
                                                "creation); create_if_missing is off"
                                          : "no database in '" + path +
                                                "' (create_if_missing is off)");
-    }
-    if (fs::exists(path, ec) && !fs::is_directory(path, ec)) {
-      return Status::InvalidArgument("'" + path + "' exists and is not a folder");
     }
     CANOPY_RETURN_IF_ERROR(claim.Claim(path));
     // Decided again under the claim: another process may have finished or
@@ -543,12 +571,18 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     }
     CANOPY_RETURN_IF_ERROR(claim.SyncFolder(path));
   }
-  // An import that crashed may have left its SST files in a scratch folder;
-  // nothing else writes there while the database is locked by this open.
+  // What killed processes left, removed while this open holds the lock:
+  // an import's SST files in its scratch folder, and the temporary
+  // options file of an open killed midway (RocksDB writes OPTIONS-N.dbtmp,
+  // then renames it; it writes one only within an open, which is over).
   for (const auto& entry : fs::directory_iterator(path, ec)) {
     if (reader) break;  // not ours to clean
-    if (entry.is_directory(ec) && entry.path().filename().string().rfind(kScratchPrefix, 0) == 0) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory(ec) && name.rfind(kScratchPrefix, 0) == 0) {
       fs::remove_all(entry.path(), ec);
+    } else if (name.rfind("OPTIONS-", 0) == 0 && name.size() > 14 &&
+               name.compare(name.size() - 6, 6, ".dbtmp") == 0 && entry.is_regular_file(ec)) {
+      fs::remove(entry.path(), ec);
     }
   }
   *out = std::move(store);

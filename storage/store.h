@@ -16,6 +16,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,13 @@ inline constexpr std::string_view kCreatingMarker = "CANOPY-CREATING";
 // by the next open (kScratchPrefix).
 Status RefuseInsideFolder(std::string_view what, const std::string& dir,
                           const std::string& folder);
+
+// A scratch name that carries this process's id, "<parent>/<stem><pid>-<n>",
+// where nothing is yet, so that a later run can tell what a killed process
+// left (kill -9, a power loss): every "<stem><pid>-<n>" in `parent` whose
+// process no longer runs is removed first. A live process's (this one's
+// included) are left alone. An empty `parent` is the working folder.
+std::string PidScratchName(const std::filesystem::path& parent, const std::string& stem);
 
 // True when `path` holds a database whose creation finished (a RocksDB
 // CURRENT file and no creation marker).

@@ -14,8 +14,10 @@ const char kUsage[] =
     "Verifies every invariant: account labels and the tree, the visibility index\n"
     "against the entity records, the key indexes, the counters (recomputed),\n"
     "memberships, roles, and groups (members, links, sizes, grants). Prints each\n"
-    "problem; exits 1 when any is found.\n"
-    "It reads every entity (about 10 s per million): progress (entities checked\n"
+    "problem; exits 1 when any is found, or when the check cannot finish (a block\n"
+    "it cannot read: the error names it). --json: {\"ok\", \"problems\": [...]}, and\n"
+    "\"error\" when not ok.\n"
+    "It reads every entity (about a second per million): progress (entities checked\n"
     "of all) is drawn on stderr when stderr is a terminal.\n"
     "  --progress  print progress on stderr also when it is not a terminal, one\n"
     "              line per update ('checking  50% (65536/131072 entities)')\n";
@@ -35,8 +37,12 @@ int Run(Context& ctx, Args& args) {
   });
   bar.Finish();
   if (ctx.json) {
-    *ctx.out << JsonObject().Bool("ok", s.ok()).Raw("problems", JsonStrings(problems)).str()
-             << "\n";
+    // A check that stopped (a block it could not read, the database closed)
+    // may have found no problem yet: "error" says why it is not ok.
+    JsonObject o;
+    o.Bool("ok", s.ok()).Raw("problems", JsonStrings(problems));
+    if (!s.ok()) o.Str("error", s.ToString());
+    *ctx.out << o.str() << "\n";
   } else if (s.ok()) {
     *ctx.out << "ok: every invariant holds\n";
   } else {

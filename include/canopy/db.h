@@ -83,10 +83,11 @@ class Db {
  public:
   // Opens (or, with options.create_if_missing, creates) the database in the
   // folder `path`. Stores the database in *db and returns OK, or stores
-  // nullptr and returns: InvalidArgument (bad options), NotFound (missing and
-  // not create_if_missing), AlreadyExists (error_if_exists), NotSupported (a
-  // newer storage format), Corruption (not a Canopy database or damaged),
-  // IOError (for example, the folder is locked by another process).
+  // nullptr and returns: InvalidArgument (bad options; `path` is a file, not
+  // a folder), NotFound (missing and not create_if_missing), AlreadyExists
+  // (error_if_exists), NotSupported (a newer storage format), Corruption
+  // (not a Canopy database or damaged), IOError (for example, the folder is
+  // locked by another process).
   static Status Open(const Options& options, std::string_view path, std::unique_ptr<Db>* db);
 
   Db() = default;

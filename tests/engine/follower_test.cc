@@ -8,6 +8,7 @@
 // it closes while catching up; bad options are refused by name.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -619,8 +620,23 @@ TEST(Follower, BadInputs) {
     }
     return n;
   };
+  // A killed follower's folder (its pid in the name, no longer running)
+  // goes at the next follower's open; a live process's stays.
+  long pid_max = 4194304;  // no process has this pid (pids stay below it)
+  std::ifstream("/proc/sys/kernel/pid_max") >> pid_max;
+  const std::string dead = dir.Sub("tmp/canopy-follower-" + std::to_string(pid_max) + "-5");
+  const std::string live = dir.Sub("tmp/canopy-follower-1-6");  // init's
+  for (const std::string& d : {dead, live}) {
+    fs::create_directories(d);
+    std::ofstream(d + "/LOG") << "a follower's log";
+  }
   ASSERT_OK(Db::Open(FollowerOptions(), dir.Sub("db"), &follower));
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live));
+  fs::remove_all(live);
   EXPECT_EQ(scratch_folders(), 1u);
+  const std::string mine = "canopy-follower-" + std::to_string(::getpid()) + "-";
+  EXPECT_EQ(fs::directory_iterator(dir.Sub("tmp"))->path().filename().string().rfind(mine, 0), 0u);
   ASSERT_OK(follower->Close());
   EXPECT_EQ(scratch_folders(), 0u);
   // A failed open leaves none either.

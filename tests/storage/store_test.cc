@@ -192,17 +192,34 @@ TEST(Store, RefusesDataWithoutAFormatRecord) {
 }
 
 // Scratch folders of an import that crashed are removed on open.
-TEST(Store, RemovesLeftoverImportFoldersOnOpen) {
+// What killed processes leave in a database folder (an import's scratch
+// folder, an open's temporary options file) is removed by the next open
+// for writing; a read-only open leaves the folder as it is.
+TEST(Store, RemovesWhatKilledProcessesLeftOnOpen) {
   TempDir dir;
+  const std::string db = dir.Sub("db");
   {
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+    ASSERT_TRUE(Store::Open(StoreOptions(), db, &s).ok());
   }
-  std::filesystem::create_directories(dir.Sub("db") + "/import-0123456789abcdef");
-  std::ofstream(dir.Sub("db") + "/import-0123456789abcdef/000001.sst") << "partial";
+  const std::vector<std::string> debris = {db + "/import-0123456789abcdef",
+                                           db + "/OPTIONS-000099.dbtmp"};
+  std::filesystem::create_directories(debris[0]);
+  std::ofstream(debris[0] + "/000001.sst") << "partial";
+  std::ofstream(debris[1]) << "[Version]\n";  // cut short by the kill
+  {
+    StoreOptions ro;
+    ro.read_only = true;
+    std::unique_ptr<Store> s;
+    ASSERT_OK(Store::Open(ro, db, &s));
+    for (const auto& d : debris) EXPECT_TRUE(std::filesystem::exists(d)) << d;
+  }
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
-  EXPECT_FALSE(std::filesystem::exists(dir.Sub("db") + "/import-0123456789abcdef"));
+  ASSERT_OK(Store::Open(StoreOptions(), db, &s));
+  for (const auto& d : debris) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+  for (const auto& e : std::filesystem::directory_iterator(db)) {
+    EXPECT_NE(e.path().extension(), ".dbtmp") << "left: " << e.path();
+  }
 }
 
 TEST(Store, SecondOpenOfTheSameFolderIsAnIOError) {
@@ -319,6 +336,30 @@ TEST(Store, ALostCurrentFileIsCorruption) {
     EXPECT_EQ(st.code(), Code::kCorruption) << mode << ": " << st.ToString();
     EXPECT_NE(st.message().find("without its CURRENT file"), std::string::npos) << st.ToString();
   }
+}
+
+// A path that names a file, not a folder, is said to be one in every mode
+// (never "no database", which would send the reader to create one there),
+// and the file is left as it was.
+TEST(Store, AFileInPlaceOfTheFolderIsNamedInEveryMode) {
+  TempDir dir;
+  const std::string p = dir.Sub("a-file");
+  std::ofstream(p) << "not a database";
+  for (int mode = 0; mode < 4; ++mode) {
+    StoreOptions o;
+    o.create_if_missing = mode == 0;
+    o.read_only = mode == 2;
+    if (mode == 3) o.secondary_path = dir.Sub("secondary");
+    std::unique_ptr<Store> s;
+    Status st = Store::Open(o, p, &s);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << mode << ": " << st.ToString();
+    EXPECT_NE(st.message().find("'" + p + "' exists and is not a folder"), std::string::npos)
+        << mode << ": " << st.ToString();
+  }
+  std::ifstream in(p);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "not a database");
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("secondary")));
 }
 
 // Two processes never create in one folder at once: the one that finds

@@ -6,7 +6,7 @@ import os
 import re
 import unittest
 
-from cli_harness import CliTestCase
+from cli_harness import CliTestCase, jsonl
 
 # Every command and the flags its --help must describe.
 FLAGS = {
@@ -230,6 +230,15 @@ class GlobalFlagTest(CliTestCase):
         self.assertIn("no database in", err)
         self.assertFalse(os.path.exists(self.db))
 
+    def test_a_file_in_place_of_the_database_folder_is_named(self):
+        self.write("db", "notes\n")
+        for args in (["account", "show", "x"], ["--read-only", "stats"], ["check-db"],
+                     ["account", "create", "x", "--name", "X"]):
+            err = self.refused(*args)
+            self.assertIn("exists and is not a folder", err)
+            self.assertNotIn("no database", err)
+        self.assertEqual(self.read("db"), "notes\n")
+
     def test_json_and_actor_after_the_command_name(self):
         self.seed()
         before = self.json_lines("visible", "--user", "a@acme.example")
@@ -295,6 +304,29 @@ class OtherCommandsTest(CliTestCase):
         self.seed()
         self.assertIn("every invariant holds", self.ok("check-db"))
         self.assertEqual(self.json_one("check-db"), {"ok": True, "problems": []})
+
+    def test_check_db_that_cannot_read_a_block_says_why(self):
+        """A damaged data block stops the check before any problem is listed:
+        the JSON object says why it is not ok, and the text names the file."""
+        records = [{"type": "account", "key": "t", "name": "T"}]
+        records += [{"type": "device", "key": "dev-%05d" % i, "name": "Device %d" % i,
+                     "account": "t"} for i in range(20000)]
+        self.ok("import", self.write("many.jsonl", jsonl(records)))
+        tables = sorted((f for f in os.listdir(self.db) if f.endswith(".sst")),
+                        key=lambda f: os.path.getsize(os.path.join(self.db, f)))
+        biggest = os.path.join(self.db, tables[-1])
+        with open(biggest, "r+b") as f:  # one byte in the middle of its data blocks
+            f.seek(os.path.getsize(biggest) // 3)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 0xFF]))
+        p = self.expect(1, "--json", "check-db")
+        report = json.loads(p.stdout)
+        self.assertFalse(report["ok"])
+        self.assertIn("error", report)
+        self.assertTrue(report["problems"] or "checksum" in report["error"], report)
+        self.assertIn(tables[-1], p.stderr)
+        self.assertIn(tables[-1], self.refused("check-db"))
 
 
 if __name__ == "__main__":
