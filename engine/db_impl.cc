@@ -348,7 +348,9 @@ Status DbImpl::Init() {
     query::ImageStamp stamp;
     CANOPY_RETURN_IF_ERROR(ImageStampNow(&stamp));
     std::string why = "no change log yet";
-    if (!stamp.log_id.empty() && query::ReadCatalogImage(store_->path(), stamp, &latest, &why)) {
+    query::ImageStamp written;
+    if (!stamp.log_id.empty() &&
+        query::ReadCatalogImage(store_->path(), stamp, &latest, &why, &written)) {
       // The stamp says the state is the one the image was written of; the
       // stored sequences are read again all the same (a few keys).
       query::CatalogRest stored;
@@ -362,6 +364,19 @@ Status DbImpl::Init() {
       }
     }
     catalog_source_ = from_image ? "image" : "key spaces (" + why + ")";
+    if (!from_image && query::StampIsAhead(written, stamp)) {
+      // Refused in every mode, and the image kept as the evidence: opened
+      // for writing, the older state would be built on for good.
+      return Status::Corruption(
+          "the database in '" + store_->path() + "' went back to an older state: it was closed "
+          "at revision " + std::to_string(written.revision) + " (RocksDB sequence " +
+          std::to_string(written.sequence) + ", as its catalog image " +
+          query::kCatalogImageFile + " records), and its files now hold revision " +
+          std::to_string(stamp.revision) + " (sequence " + std::to_string(stamp.sequence) +
+          "): its MANIFEST is damaged, files were lost, or older files were copied over it. "
+          "Restore it from a backup; to open the older state as it is, remove " +
+          query::kCatalogImageFile + " from the folder");
+    }
   }
   // A writer keeps no image it did not use (stale, or unwanted): Close
   // writes a current one.

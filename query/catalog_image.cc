@@ -590,8 +590,13 @@ Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
   return Status::Ok();
 }
 
+bool StampIsAhead(const ImageStamp& written, const ImageStamp& now) {
+  return written.log_id == now.log_id && written.created_us == now.created_us &&
+         (written.sequence > now.sequence || written.revision > now.revision);
+}
+
 bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalog* catalog,
-                      std::string* why) {
+                      std::string* why, ImageStamp* written_out) {
   *catalog = Catalog();
   // Without waiting: a named pipe at that path is refused below (not a
   // regular file) instead of blocking the open for a writer.
@@ -635,6 +640,7 @@ bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalo
       return false;
     }
     const ImageStamp written = ReadStamp(h);
+    if (h.ok() && written_out != nullptr) *written_out = written;
     if (!h.ok() || !(written == stamp)) {
       *why = "written for another state";
       return false;

@@ -65,8 +65,18 @@ Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
 // state costs one small read; a whole image is checked against its
 // checksum, then every reference between its nodes. Never throws, except
 // std::bad_alloc.
+// `*written` (when given) receives the image's own stamp once its header
+// is read (of this build and layout), whatever the outcome.
 bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalog* catalog,
-                      std::string* why);
+                      std::string* why, ImageStamp* written = nullptr);
+
+// True when an image stamped `written` is of a later state of the same
+// database than the stored state `now` (same change log id and creation
+// time; a larger RocksDB sequence number or revision): the stored state
+// went back after the image was written (a damaged MANIFEST, lost files,
+// or older files copied over newer ones), which no crash can cause, as an
+// image is only ever written of a durable state.
+bool StampIsAhead(const ImageStamp& written, const ImageStamp& now);
 
 // Removes the image in `folder`, if any, and what a write that was cut
 // short left of one (best effort).
