@@ -676,6 +676,13 @@ class DbImpl final : public Db {
   Status EntityGrantOf(const query::UserNode& u, EntityKind kind, std::optional<query::Perm> perm,
                        EntityId entity, AccountId owner, const query::GroupGrantNode** via,
                        MembershipMemo* memo = nullptr) const;
+  // query::Require(actor, perm, owner), or else `perm` given on entity `e`
+  // itself by a grant onto an entity group that holds it (EntityGrantOf),
+  // as Check answers: what updating and deleting one entity need. A user
+  // who holds nothing on the owner is told of the entity, never of the
+  // owner (out of its sight).
+  Status RequireOnEntity(const Actor& actor, query::Perm perm, const Entity& e,
+                         const query::AccountNode& owner) const;
   // query::SeesEntity, or reached through a group grant (any permission
   // of its kind).
   Status SeesEntityOrGroup(const Actor& actor, EntityKind kind, EntityId entity,

@@ -324,6 +324,44 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
   EXPECT_FALSE(Allowed(*db_, a1_user_, "account.read", "acme-a1"));
 }
 
+// Updating and deleting one entity take what Check answers: the
+// permission on the owner, or on the entity through a group grant. A
+// grant that reads only, or a group that does not hold the entity, gives
+// neither; a refused user that holds nothing on the owner is told of the
+// entity, never of the owner.
+TEST_F(GroupsTest, UpdateAndDeleteTakeWhatAGroupGrantGivesOnTheEntity) {
+  GroupId ops = MakeGroup(GroupKind::kUser, "ops", a1_);
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a1_);
+  const EntityId d_y = MakeDevice(db_.get(), "d-y", a1_);
+  Add(ops, {a1_user_});
+  Add(fleet, {d_x_});
+  const Actor admin = Actor::User(a_admin_);
+  const Actor user = Actor::User(a1_user_);
+  EntityPatch rename;
+  rename.name = "renamed";
+  ASSERT_OK(db_->GrantGroup(admin, GroupGrant{ops, kViewer, fleet, false}));
+  ExpectRefused([&] { return db_->UpdateEntity(user, d_x_, rename); }, Code::kPermissionDenied,
+                "permission device.write missing on device 'd-x' (user 'a1-user')");
+  ExpectRefused([&] { return db_->DeleteEntity(user, d_x_); }, Code::kPermissionDenied,
+                "permission device.delete missing on device 'd-x' (user 'a1-user')");
+
+  ASSERT_OK(db_->GrantGroup(admin, GroupGrant{ops, kManager, fleet, false}));
+  EXPECT_TRUE(Allowed(*db_, a1_user_, "device.write", "d-x"));
+  ASSERT_OK(db_->UpdateEntity(user, d_x_, rename));
+  EXPECT_EQ(db_->GetEntity(Actor::System(), d_x_)->name, "renamed");
+  // Not in the group: out of its sight.
+  ExpectRefused([&] { return db_->UpdateEntity(user, d_y, rename); }, Code::kNotFound,
+                "no entity with id");
+  // A member of the owner without device.write is told of the owner.
+  ExpectRefused([&] { return db_->DeleteEntity(Actor::User(a_viewer_), d_x_); },
+                Code::kPermissionDenied, "permission device.delete missing on account 'acme-a1'");
+  ASSERT_OK(db_->DeleteEntity(user, d_x_));
+  EXPECT_TRUE(db_->GetEntity(Actor::System(), d_x_).status().IsNotFound());
+  std::vector<std::string> problems;
+  ASSERT_OK(db_->CheckIntegrity(&problems));
+  EXPECT_TRUE(problems.empty());
+}
+
 TEST_F(GroupsTest, AccountGroupGrantsCoverTheirAccounts) {
   GroupId ops = MakeGroup(GroupKind::kUser, "ops", acme_);
   GroupId customers = MakeGroup(GroupKind::kAccount, "customers", acme_);
