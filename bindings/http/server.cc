@@ -314,6 +314,13 @@ class ServerImpl : public Server {
     // Headers and body are written separately: without TCP_NODELAY a small
     // answer waits for the client's delayed ACK (tens of ms).
     server_.set_tcp_nodelay(true);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with
+    // which a second server (another process of the same user) binds the
+    // same port and the kernel splits the connections between the two.
+    server_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     Routes();
     if (options_.port == 0) {
       port_ = server_.bind_to_any_port(options_.listen);

@@ -890,5 +890,18 @@ TEST_F(HttpTest, StartRefusesBadOptions) {
   EXPECT_EQ(Server::Start(nullptr, ServerOptions(), &s).code(), Code::kInvalidArgument);
 }
 
+// A port a server listens on is refused to a second one (as another
+// process's would be), instead of both listening and the kernel dealing
+// connections to either.
+TEST_F(HttpTest, APortInUseIsRefused) {
+  ServerOptions o;
+  o.port = system_->port();
+  std::unique_ptr<Server> second;
+  Status st = Server::Start(db_.get(), o, &second);
+  EXPECT_EQ(st.code(), Code::kIOError) << st.ToString();
+  EXPECT_NE(st.message().find("address in use"), std::string::npos) << st.ToString();
+  EXPECT_EQ(second, nullptr);
+}
+
 }  // namespace
 }  // namespace canopy::http
