@@ -13,7 +13,6 @@
 // mutation applies its own; a reload when the log no longer holds them),
 // publishes it, and opens the gate again.
 
-
 #include <chrono>
 #include <filesystem>
 #include <system_error>

@@ -208,7 +208,9 @@ Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode&
 
 std::string AGroupOfKind(GroupKind kind) {
   const std::string name = GroupKindName(kind);
-  return (std::string("aeiou").find(name[0]) == std::string::npos ? "a " : "an ") + name +
+  // "an account group", "an asset group", "an entity_view group", but "a
+  // user group" (said "you-ser").
+  return (std::string("aeio").find(name[0]) == std::string::npos ? "a " : "an ") + name +
          " group";
 }
 

@@ -271,6 +271,8 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
   EXPECT_NE(e.reason.find("on a device group out of the actor's sight, which holds"),
             std::string::npos)
       << e.reason;
+  EXPECT_NE(e.reason.find("is in a user group out of the actor's sight"), std::string::npos)
+      << e.reason;
   EXPECT_EQ(e.path, std::vector<std::string>{"(hidden)"});
   WhoCanRequest req;
   req.permission = "device.read";
