@@ -25,15 +25,16 @@ const char kCheckUsage[] =
     "  --permission P    a permission, e.g. device.read or account.create (required)\n"
     "  --entity KEY      the entity's key, for an entity permission\n"
     "  --account KEY     the account's key, for an account-level permission\n"
-    "  --explain         also print why: the reason, and when allowed the membership\n"
-    "                    account, role, whether it is a branch membership and the path\n"
-    "                    of accounts from the membership down to the target\n"
+    "  --explain         also print why: the reason, and when allowed the account of\n"
+    "                    the membership (or of the user group's grant), the role,\n"
+    "                    whether it reaches sub-accounts (branch) and the path of\n"
+    "                    accounts from that account down to the target\n"
     "  --fail-if-denied  exit with status 3 when the answer is 'denied' (for scripts)\n"
     "What the user cannot see at all is, to the user, missing: with --actor the\n"
     "answer is an error worded as for an unknown key; without --actor (an\n"
     "operator asking) it is 'denied', saying that the user cannot see it.\n"
     "With --json one object: allowed, entity or account, owner (and with --explain\n"
-    "reason, account, role, branch, path).\n"
+    "reason, account, via ('membership' or 'group_grant'), role, branch, path).\n"
     "Exit status 0 whether allowed or denied (3 when denied with --fail-if-denied);\n"
     "1 for errors such as an unknown user, entity or permission. A disabled user\n"
     "is denied every key, known or not, and its answer names no owner.\n";
@@ -121,6 +122,7 @@ int RunCheck(Context& ctx, Args& args) {
       o.Str("reason", ex.reason);
       if (ex.allowed) {
         o.Str("account", names.AccountKey(ex.via_account))
+            .Str("via", ex.via_user_group == kNoId ? "membership" : "group_grant")
             .Str("role", ex.via_role_name)
             .Bool("branch", ex.via_branch)
             .Raw("path", JsonStrings(ex.path));
@@ -137,7 +139,8 @@ int RunCheck(Context& ctx, Args& args) {
     }
     if (ex.allowed) {
       *ctx.out << "account:  " << Printable(names.AccountKey(ex.via_account))
-               << " (the membership)\n"
+               << (ex.via_user_group == kNoId ? " (the membership)\n"
+                                              : " (through a user group's grant)\n")
                << "role:     " << Printable(ex.via_role_name) << "\n"
                << "branch:   " << YesNo(ex.via_branch) << "\n"
                << "path:     " << JoinPath(ex.path) << "\n";

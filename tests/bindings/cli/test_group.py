@@ -43,6 +43,18 @@ class GroupTest(CliTestCase):
                               "'buses' of account 'acme-b'\n")
         out = self.ok("check", "--user", "b@acme.example", "--permission", "device.write", "--entity", "dev-b1")
         self.assertIn("allowed", out)
+        # Explained as a grant, not as a membership; and the change it
+        # allows is allowed (update, as Check says).
+        out = self.ok("check", "--user", "b@acme.example", "--permission", "device.write",
+                      "--entity", "dev-b1", "--explain")
+        self.assertIn("is in user group 'ops'", out)
+        self.assertIn("account:  acme-b (through a user group's grant)", out)
+        j = self.json_one("check", "--user", "b@acme.example", "--permission", "device.write",
+                          "--entity", "dev-b1", "--explain")
+        self.assertEqual(j["via"], "group_grant")
+        self.assertIn("updated device 'dev-b1'",
+                      self.ok("--actor", "b@acme.example", "device", "update", "dev-b1",
+                              "--name", "Bus 1"))
         self.ok("grant", "ops", "--owner", "acme-b", "--role", "device_manager", "--on", "buses",
                 "--on-owner", "acme-b", "--on-kind", "device", "--revoke")
         self.assertIn("denied", self.ok("check", "--user", "b@acme.example", "--permission",
