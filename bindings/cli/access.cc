@@ -52,8 +52,8 @@ const char kWhoCanUsage[] =
     "  --entity KEY      the entity's key, for an entity permission\n"
     "  --account KEY     the account's key, for an account-level permission\n"
     "With --json one object per user: login, account (the membership's account\n"
-    "key), role, branch, user (the id); with --csv the same columns after a\n"
-    "header row.\n";
+    "key), role, branch, user (the id), via ('membership' or 'group_grant'); with\n"
+    "--csv the same columns after a header row.\n";
 
 // The kind of entity an entity permission like "asset.write" applies to;
 // nothing for an account-level permission ("account.create").
@@ -159,8 +159,8 @@ int RunWhoCan(Context& ctx, Args& args) {
   if (!ctx.Open(false)) return kExitFailed;
   req.viewer = ctx.actor;
   Names names(ctx);
-  Table table({"LOGIN", "ACCOUNT", "ROLE", "BRANCH"});
-  CsvWriter csv(*ctx.out, {"login", "account", "role", "branch", "user"});
+  Table table({"LOGIN", "ACCOUNT", "ROLE", "BRANCH", "VIA"});
+  CsvWriter csv(*ctx.out, {"login", "account", "role", "branch", "user", "via"});
   for (;;) {
     WhoCanPage page;
     Status s = ctx.db->WhoCan(req, &page);
@@ -168,8 +168,11 @@ int RunWhoCan(Context& ctx, Args& args) {
     for (const auto& item : page.items) {
       const std::string& account = names.AccountKey(item.via_account);
       const std::string& role = names.RoleName(item.role);
+      // A membership, or a grant of one of the user's user groups.
+      const std::string via = item.via_user_group == kNoId ? "membership" : "group_grant";
       if (ctx.csv) {
-        csv.Row({item.login, account, role, TrueFalse(item.branch), std::to_string(item.user)});
+        csv.Row({item.login, account, role, TrueFalse(item.branch), std::to_string(item.user),
+                 via});
       } else if (ctx.json) {
         *ctx.out << JsonObject()
                         .Str("login", item.login)
@@ -177,10 +180,12 @@ int RunWhoCan(Context& ctx, Args& args) {
                         .Str("role", role)
                         .Bool("branch", item.branch)
                         .Int("user", static_cast<int64_t>(item.user))
+                        .Str("via", via)
                         .str()
                  << "\n";
       } else {
-        table.Add({item.login, account, role, YesNo(item.branch)});
+        table.Add({item.login, account, role, YesNo(item.branch),
+                   via == "membership" ? "membership" : "group grant"});
       }
     }
     if (page.next_cursor.empty()) break;

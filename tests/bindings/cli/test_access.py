@@ -145,6 +145,7 @@ class WhoCanTest(CliTestCase):
              ("b@acme.example", "acme-b", "viewer", False),
              ("aud@acme.example", "acme-b", "auditor", False)])
         self.assertTrue(all(isinstance(r["user"], int) for r in rows))
+        self.assertEqual({r["via"] for r in rows}, {"membership"})
 
     def test_permission_matters(self):
         rows = self.json_lines("who-can", "--permission", "device.assign", "--entity", "dev-a11")
@@ -153,10 +154,10 @@ class WhoCanTest(CliTestCase):
     def test_table(self):
         out = self.ok("who-can", "--permission", "device.read", "--entity", "dev-a1")
         lines = out.splitlines()
-        self.assertEqual(lines[0].split(), ["LOGIN", "ACCOUNT", "ROLE", "BRANCH"])
+        self.assertEqual(lines[0].split(), ["LOGIN", "ACCOUNT", "ROLE", "BRANCH", "VIA"])
         self.assertEqual([l.split() for l in lines[1:]],
-                         [["admin@acme.example", "acme", "account_admin", "yes"],
-                          ["a@acme.example", "acme-a", "account_admin", "yes"]])
+                         [["admin@acme.example", "acme", "account_admin", "yes", "membership"],
+                          ["a@acme.example", "acme-a", "account_admin", "yes", "membership"]])
 
     def test_other_kinds(self):
         rows = self.json_lines("who-can", "--permission", "asset.read", "--entity", "site-7")

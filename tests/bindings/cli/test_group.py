@@ -52,6 +52,9 @@ class GroupTest(CliTestCase):
         j = self.json_one("check", "--user", "b@acme.example", "--permission", "device.write",
                           "--entity", "dev-b1", "--explain")
         self.assertEqual(j["via"], "group_grant")
+        rows = self.json_lines("who-can", "--permission", "device.write", "--entity", "dev-b1")
+        self.assertIn(("b@acme.example", "acme-b", "device_manager", "group_grant"),
+                      [(r["login"], r["account"], r["role"], r["via"]) for r in rows])
         self.assertIn("updated device 'dev-b1'",
                       self.ok("--actor", "b@acme.example", "device", "update", "dev-b1",
                               "--name", "Bus 1"))

@@ -27,7 +27,7 @@ LISTINGS = [
     (["role", "list", "--tenant", "acme"], ["name", "tenant", "builtin", "permissions", "id"]),
     (["visible", "--user", "admin@acme.example"], ["key", "name", "account", "type", "kind", "id"]),
     (["who-can", "--permission", "device.read", "--entity", "dev-a1"],
-     ["login", "account", "role", "branch", "user"]),
+     ["login", "account", "role", "branch", "user", "via"]),
 ]
 
 
