@@ -730,7 +730,7 @@ class ServerImpl : public Server {
     Params p(req, {"user", "permission", "entity", "account"});
     const User user = QuestionUser(p.Get("user"));
     const std::string permission = p.Require("permission");
-    const std::string key = TargetKey(p);
+    const std::string key = TargetKey(p, permission);
     Explanation ex;
     // The system viewer may learn that a target exists which the user
     // cannot see (denied, saying so), as `canopy check` without --actor.
@@ -753,15 +753,32 @@ class ServerImpl : public Server {
     Reply(res, 200, o.str());
   }
 
-  static std::string TargetKey(const Params& p) {
+  // The target named by the parameter that fits the permission: `entity`
+  // for an entity permission (device.read), `account` for an account-level
+  // one (account.create); the other one is refused, never read as it.
+  static std::string TargetKey(const Params& p, const std::string& permission) {
     auto entity = p.Get("entity");
     auto account = p.Get("account");
     if (entity && account) throw HttpError{400, "give 'entity' or 'account', not both"};
-    if ((!entity || entity->empty()) && (!account || account->empty())) {
-      throw HttpError{400, "parameter 'entity' (an entity's key) or 'account' (an account's "
-                           "key) is required"};
+    const size_t dot = permission.find('.');
+    const bool of_entity =
+        dot != std::string::npos && ParseEntityKind(permission.substr(0, dot)).has_value();
+    const char* wanted = of_entity ? "entity" : "account";
+    if ((of_entity && account) || (!of_entity && entity)) {
+      throw HttpError{400, std::string("parameter '") + (of_entity ? "account" : "entity") +
+                               "' does not fit permission '" + permission + "': give '" +
+                               wanted + "' (" +
+                               (of_entity ? "an entity's key, for an entity permission"
+                                          : "an account's key, for an account-level permission") +
+                               ")"};
     }
-    return entity ? *entity : *account;
+    auto key = of_entity ? entity : account;
+    if (!key || key->empty()) {
+      throw HttpError{400, std::string("parameter '") + wanted + "' (" +
+                               (of_entity ? "an entity's key" : "an account's key") +
+                               ") is required for permission '" + permission + "'"};
+    }
+    return *key;
   }
 
   void WhoCan(const httplib::Request& req, httplib::Response& res) {
@@ -769,7 +786,7 @@ class ServerImpl : public Server {
     WhoCanRequest wr;
     wr.viewer = options_.viewer;
     wr.permission = p.Require("permission");
-    wr.entity_key = TargetKey(p);
+    wr.entity_key = TargetKey(p, wr.permission);
     wr.limit = p.Number("pageSize", 1, kMaxPageSize, 20);
     wr.cursor = p.Get("page").value_or("");
     WhoCanPage page;

@@ -513,7 +513,20 @@ TEST_F(HttpTest, CheckAndExplain) {
   j = Expect(Get("/api/check?user=bob&entity=d-b"), 400);
   EXPECT_EQ(j->Str("message"), "parameter 'permission' is required");
   j = Expect(Get("/api/check?user=bob&permission=device.read"), 400);
+  EXPECT_EQ(j->Str("message"),
+            "parameter 'entity' (an entity's key) is required for permission 'device.read'");
   Expect(Get("/api/check?user=bob&permission=device.read&entity=d-b&account=acme"), 400);
+  // The parameter that does not fit the permission is refused, never read
+  // as the other one.
+  j = Expect(Get("/api/check?user=alice&permission=device.read&account=d-a1-1"), 400);
+  EXPECT_NE(j->Str("message").find("parameter 'account' does not fit permission 'device.read'"),
+            std::string::npos)
+      << j->Str("message");
+  j = Expect(Get("/api/check?user=alice&permission=account.create&entity=acme-a1"), 400);
+  EXPECT_NE(j->Str("message").find("parameter 'entity' does not fit permission 'account.create'"),
+            std::string::npos)
+      << j->Str("message");
+  Expect(Get("/api/who-can?permission=device.read&account=d-a1-1"), 400);
   Expect(Get("/api/check?user=bob&permission=device.fly&entity=d-b"), 400);
   // As bob itself, what bob cannot see is missing.
   Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
