@@ -696,7 +696,17 @@ class ServerImpl : public Server {
       }
       vr.attribute = AttributeFilter{a->substr(0, eq), a->substr(eq + 1)};
     }
-    if (auto w = p.Get("within"); w && !w->empty()) vr.within = FindAccount(*w).id;
+    if (auto w = p.Get("within"); w && !w->empty()) {
+      vr.within = FindAccount(*w).id;
+      // The user asked for may not see it: named by its key, not by the id
+      // the engine would name it by.
+      auto seen = db_.FindAccount(vr.viewer, *w);
+      if (seen.status().IsNotFound()) {
+        throw Status::NotFound("within: user '" + user.login + "' cannot see account '" + *w +
+                               "'");
+      }
+      Must(seen.status());
+    }
     vr.direct_only = p.Flag("direct");
     vr.limit = p.Number("pageSize", 1, kMaxPageSize, 20);
     vr.cursor = p.Get("page").value_or("");

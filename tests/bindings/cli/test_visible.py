@@ -119,12 +119,17 @@ class VisibleTest(CliTestCase):
                                            "--name-prefix", "Truck A1"), ["dev-a1", "dev-a11"])
 
     def test_within_out_of_the_users_sight_is_a_missing_account(self):
-        # a@acme.example cannot see its sibling acme-b: worded as a missing
-        # account, never as an empty selection that would say it exists.
+        # a@acme.example cannot see its sibling acme-b: refused as missing to
+        # it, never answered as an empty selection. The operator, who named
+        # the account, is told so by key (not by an internal id).
         err = self.refused("visible", "--user", "a@acme.example", "--within", "acme-b")
-        self.assertRegex(err, r"not_found: within: no account with id \d+\n")
-        self.assertNotIn("acme-b", err)
+        self.assertEqual(err, "canopy: not_found: within: user 'a@acme.example' cannot see "
+                              "account 'acme-b'\n")
         self.refused("visible", "--count", "--user", "a@acme.example", "--within", "acme-b")
+        # Asked as that user: the account is unknown to it, like a missing one.
+        err = self.refused("--actor", "a@acme.example", "visible", "--user", "a@acme.example",
+                           "--within", "acme-b")
+        self.assertIn("no account with key 'acme-b'", err)
 
     def test_permission(self):
         # The auditor role holds device.read only; the viewer likewise.

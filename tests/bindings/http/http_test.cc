@@ -458,6 +458,9 @@ TEST_F(HttpTest, DevicesBadInput) {
   j = Expect(Get("/api/devices?user=alice&attribute=novalue"), 400);
   EXPECT_EQ(j->Str("message"), "parameter 'attribute' must be NAME=VALUE, not 'novalue'");
   j = Expect(Get("/api/devices?user=alice&direct=maybe"), 400);
+  // An account the user asked for cannot see: named by key, not by id.
+  j = Expect(Get("/api/devices?user=bob&within=acme-b"), 404);
+  EXPECT_EQ(j->Str("message"), "within: user 'bob' cannot see account 'acme-b'");
   j = Expect(Get("/api/devices?user=alice&permission=device.fly"), 400);
   EXPECT_EQ(j->Str("code"), "invalid_argument");
   // A forged cursor, and one bound to another request.
