@@ -424,17 +424,23 @@ class ServerImpl : public Server {
 
   // The token check of every request; false after answering 401 or 403.
   bool Authorize(const httplib::Request& req, httplib::Response& res) {
+    // The first of these that is given and not empty.
     std::string given;
-    if (req.has_param("token")) {
-      given = req.get_param_value("token");
-    } else if (req.has_header("X-Canopy-Token")) {
+    if (req.has_param("token")) given = req.get_param_value("token");
+    if (given.empty() && req.has_header("X-Canopy-Token")) {
       given = req.get_header_value("X-Canopy-Token");
-    } else if (req.has_header("Authorization")) {
-      const std::string h = req.get_header_value("Authorization");
-      given = Lower(h.substr(0, 7)) == "bearer " ? h.substr(7) : h;  // the scheme: any case
-    } else {
-      given = CookieValue(req, kCookie);
     }
+    if (given.empty() && req.has_header("Authorization")) {
+      // "Bearer TOKEN", the scheme in any case and one or more spaces after
+      // it; a bare token is taken as it is.
+      std::string h = req.get_header_value("Authorization");
+      if (Lower(h.substr(0, 6)) == "bearer" && (h.size() == 6 || h[6] == ' ')) {
+        const size_t at = h.find_first_not_of(' ', 6);
+        h = at == std::string::npos ? std::string() : h.substr(at);
+      }
+      given = h;
+    }
+    if (given.empty()) given = CookieValue(req, kCookie);
     if (given.empty()) {
       ReplyError(res, 401, "unauthorized",
                  "a token is required: open the URL that 'canopy ui' printed (it ends in "

@@ -244,6 +244,13 @@ TEST_F(HttpTest, MissingTokenIs401AndWrongTokenIs403) {
   EXPECT_EQ(j->Str("message"), "wrong token");
   c.set_default_headers({{"Authorization", "Bearer " + std::string(32, 'a')}});
   Expect(c.Get("/api/accounts"), 403);
+  // Spaces after the scheme are allowed; an empty ?token= does not hide
+  // the header's token.
+  c.set_default_headers({{"Authorization", "Bearer   " + system_->token()}});
+  Expect(c.Get("/api/session"), 200);
+  Expect(c.Get("/api/session?token="), 200);
+  c.set_default_headers({{"Authorization", "Bearer "}});
+  Expect(c.Get("/api/session"), 401);
   // A write without the token changes nothing.
   httplib::Client anon("127.0.0.1", system_->port());
   const uint64_t before = AccountCount();
