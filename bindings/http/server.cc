@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -417,9 +418,18 @@ class ServerImpl : public Server {
     server_.Get("/api/check", Wrap(&ServerImpl::Check));
     server_.Get("/api/who-can", Wrap(&ServerImpl::WhoCan));
     server_.Get("/api/audit", Wrap(&ServerImpl::Audit));
-    server_.Post("/api/accounts", Wrap(&ServerImpl::CreateAccount));
-    server_.Post("/api/accounts/move", Wrap(&ServerImpl::MoveAccount));
-    server_.Post("/api/devices/reassign", Wrap(&ServerImpl::Reassign));
+    for (const auto& [path, handler] : Writes()) server_.Post(path, Wrap(handler));
+  }
+
+  // The routes that write: POST only. Admit answers any other write
+  // request 404 before it looks at its body.
+  static const std::vector<std::pair<std::string, Handler>>& Writes() {
+    static const std::vector<std::pair<std::string, Handler>> writes = {
+        {"/api/accounts", &ServerImpl::CreateAccount},
+        {"/api/accounts/move", &ServerImpl::MoveAccount},
+        {"/api/devices/reassign", &ServerImpl::Reassign},
+    };
+    return writes;
   }
 
   // The token check of every request; false after answering 401 or 403.
@@ -479,6 +489,14 @@ class ServerImpl : public Server {
       return false;
     }
     if (req.method == "GET" || req.method == "HEAD") return true;
+    // No route: said as for a read (before a body is asked for).
+    const auto& writes = Writes();
+    if (req.method != "POST" ||
+        std::none_of(writes.begin(), writes.end(),
+                     [&](const auto& w) { return w.first == req.path; })) {
+      ReplyError(res, 404, "not_found", "no route " + req.method + " " + req.path);
+      return false;
+    }
     if (req.has_header("Origin")) {
       const std::string origin = req.get_header_value("Origin");
       const std::string own = "http://" + req.get_header_value("Host");

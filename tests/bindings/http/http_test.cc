@@ -279,10 +279,43 @@ TEST_F(HttpTest, TokenInTheUrlBecomesACookie) {
   Expect(h.Get("/api/session"), 200);
 }
 
+// Sends `raw` as it is to `server` and returns everything it answers
+// (the request should ask "Connection: close").
+std::string RawExchange(const Server& server, const std::string& raw) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval wait{};
+  wait.tv_sec = 20;  // a server that never answers fails the test, not hangs it
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) == 0 &&
+      send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) {
+      answer.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return answer;
+}
+
 TEST_F(HttpTest, UnknownRouteIs404) {
   auto j = Expect(Get("/api/nothing"), 404);
   EXPECT_EQ(j->Str("message"), "no route GET /api/nothing");
   Expect(Post("/api/session", "{}"), 404);
+  // Any other method, with or without a body's length: no route (not 411
+  // "send the body with a Content-Length").
+  for (const std::string method : {"DELETE", "OPTIONS", "PUT", "PATCH"}) {
+    const std::string answer = RawExchange(
+        *system_, method + " /api/accounts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                      system_->token() + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << method << ": " << answer;
+    EXPECT_NE(answer.find("no route " + method + " /api/accounts"), std::string::npos) << answer;
+  }
 }
 
 TEST_F(HttpTest, UnknownOrRepeatedParameterIs400) {
