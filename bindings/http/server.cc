@@ -780,6 +780,7 @@ class ServerImpl : public Server {
         .Str("reason", ex.reason);
     if (ex.allowed) {
       o.Str("viaAccount", keys.Of(ex.via_account))
+          .Str("via", ex.via_user_group == kNoId ? "membership" : "group_grant")
           .Str("role", ex.via_role_name)
           .Bool("branch", ex.via_branch)
           .Raw("path", JsonStrings(ex.path));
@@ -834,6 +835,7 @@ class ServerImpl : public Server {
                   .Str("account", keys.Of(it.via_account))
                   .Str("role", keys.Role(it.role))
                   .Bool("branch", it.branch)
+                  .Str("via", it.via_user_group == kNoId ? "membership" : "group_grant")
                   .Take();
     }
     data.push_back(']');

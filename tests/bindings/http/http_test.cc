@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <set>
@@ -535,6 +536,7 @@ TEST_F(HttpTest, CheckAndExplain) {
   EXPECT_EQ(j->Str("viaAccount"), "acme-a");
   EXPECT_EQ(j->Str("role"), "account_admin");
   EXPECT_TRUE(j->Bool("branch"));
+  EXPECT_EQ(j->Str("via"), "membership");
   Explanation ex;
   ASSERT_TRUE(db_->Explain(UserIdOf("alice"), "device.read", "d-a1-1", &ex).ok());
   EXPECT_EQ(j->Str("reason"), ex.reason);
@@ -576,6 +578,29 @@ TEST_F(HttpTest, CheckAndExplain) {
   Expect(ClientOf(*bob)->Get("/api/check?permission=device.read&entity=d-b"), 404);
   j = Expect(ClientOf(*bob)->Get("/api/check?permission=device.read&entity=d-a1-2"), 200);
   EXPECT_TRUE(j->Bool("allowed"));
+
+  // Reached through a user group's grant: check and who-can say so.
+  const Actor sys = Actor::System();
+  auto crew = db_->CreateGroup(sys, GroupSpec{GroupKind::kUser, "crew", acme_a1_});
+  auto vans = db_->CreateGroup(sys, GroupSpec{GroupKind::kDevice, "vans", acme_a1_});
+  ASSERT_TRUE(crew.ok() && vans.ok());
+  auto device = db_->FindEntity(EntityKind::kDevice, "d-a1-1");
+  auto manager = db_->FindRole(acme_, "device_manager");
+  ASSERT_TRUE(device.ok() && manager.ok());
+  ASSERT_TRUE(db_->AddGroupMembers(sys, *crew, std::vector<uint64_t>{UserIdOf("bob")}, nullptr).ok());
+  ASSERT_TRUE(db_->AddGroupMembers(sys, *vans, std::vector<uint64_t>{device->id}, nullptr).ok());
+  ASSERT_TRUE(db_->GrantGroup(sys, GroupGrant{*crew, manager->id, *vans, false}).ok());
+  j = Expect(Get("/api/check?user=bob&permission=device.write&entity=d-a1-1"), 200);
+  EXPECT_TRUE(j->Bool("allowed"));
+  EXPECT_EQ(j->Str("via"), "group_grant");
+  j = Expect(Get("/api/who-can?permission=device.write&entity=d-a1-1"), 200);
+  const auto logins = j->Column("data", "login");
+  const auto vias = j->Column("data", "via");
+  ASSERT_EQ(logins.size(), vias.size());
+  for (size_t i = 0; i < logins.size(); ++i) {
+    EXPECT_EQ(vias[i], logins[i] == "bob" ? "group_grant" : "membership") << logins[i];
+  }
+  EXPECT_NE(std::find(logins.begin(), logins.end(), "bob"), logins.end());
 }
 
 TEST_F(HttpTest, WhoCan) {
