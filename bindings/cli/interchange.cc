@@ -94,15 +94,25 @@ int RunImport(Context& ctx, Args& args) {
   args.Parse({}, {});
   const std::string file = args.Positional(0, "FILE (the JSON Lines file to import)");
   args.AtMost(1);
-  // A failed import into a folder that did not exist leaves no empty
-  // database behind: "nothing was imported" holds for the folder too.
+  // A failed import into a folder that did not exist, or was empty, leaves
+  // no empty database behind: "nothing was imported" holds for the folder
+  // too (an empty folder it found stays, empty).
+  namespace fs = std::filesystem;
   std::error_code ec;
-  const bool fresh = !std::filesystem::exists(ctx.db_path, ec) && !ec;
+  const bool fresh = !fs::exists(ctx.db_path, ec) && !ec;
+  const bool was_empty = !fresh && fs::is_directory(ctx.db_path, ec) && fs::is_empty(ctx.db_path, ec) && !ec;
   auto discard = [&] {
-    if (!fresh || !ctx.db) return;
+    if ((!fresh && !was_empty) || !ctx.db) return;
     static_cast<void>(ctx.db->Close());  // a failed close changes nothing here
     ctx.db.reset();
-    std::filesystem::remove_all(ctx.db_path, ec);
+    if (fresh) {
+      fs::remove_all(ctx.db_path, ec);
+      return;
+    }
+    for (const auto& entry : fs::directory_iterator(ctx.db_path, ec)) {
+      std::error_code rm;
+      fs::remove_all(entry.path(), rm);
+    }
   };
   if (!ctx.RequireSystem("import")) return kExitFailed;
   // Before the open: from then on Ctrl-C cancels the import cleanly.

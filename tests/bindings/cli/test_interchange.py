@@ -146,6 +146,11 @@ class BadInputTest(CliTestCase):
         err = self.refused("import", f)
         self.assertIn("line 1:", err)  # n1's parent 'acme' does not exist yet
         self.assertFalse(os.path.exists(self.db))
+        # Into an empty folder it found: the folder stays, empty.
+        os.mkdir(self.db)
+        err = self.refused("import", f)
+        self.assertIn("nothing was imported", err)
+        self.assertEqual(os.listdir(self.db), [])
 
     def test_edited_export_fails_its_checksum(self):
         self.seed()
