@@ -490,18 +490,22 @@ class Fields {
     simdjson::dom::element e;
     *present = Take(name, &e);
     if (!*present) return Status::Ok();
-    if (e.get_uint64().get(*out)) {
-      return Status::InvalidArgument("field '" + std::string(name) + "' must be a number");
-    }
-    return Status::Ok();
+    return WholeNumber(name, e, out);
   }
   Status Uint(std::string_view name, uint64_t* out) {
     simdjson::dom::element e;
     if (!Take(name, &e)) return Status::InvalidArgument("missing field '" + std::string(name) + "'");
-    if (e.get_uint64().get(*out)) {
+    return WholeNumber(name, e, out);
+  }
+  // A whole number 0..2^64-1: "must be a number" for another type, the
+  // range for a negative or fractional one.
+  static Status WholeNumber(std::string_view name, simdjson::dom::element e, uint64_t* out) {
+    if (!e.get_uint64().get(*out)) return Status::Ok();
+    if (!e.is_number()) {
       return Status::InvalidArgument("field '" + std::string(name) + "' must be a number");
     }
-    return Status::Ok();
+    return Status::InvalidArgument("field '" + std::string(name) +
+                                   "' must be a whole number from 0 to 18446744073709551615");
   }
   // InvalidArgument naming the first field nobody asked for (one given
   // more often than it was asked for is repeated, not unknown).
@@ -956,6 +960,13 @@ class Importer {
     simdjson::dom::element doc;
     // The line lies in the batch's text, with its padding.
     auto err = parser_.parse(line.data(), line.size(), false).get(doc);
+    if (err == simdjson::NUMBER_ERROR || err == simdjson::NUMBER_OUT_OF_RANGE) {
+      // The parser's words ("Problem while parsing a number") also stand
+      // for an integer past 2^64, which JSON allows and no field takes.
+      return Status::InvalidArgument(
+          "a number is malformed or out of range: the records' integers are at most "
+          "18446744073709551615, times at most 9223372036854775807");
+    }
     if (err) return Status::InvalidArgument(std::string("not valid JSON: ") + simdjson::error_message(err));
     simdjson::dom::object obj;
     if (doc.get_object().get(obj)) return Status::InvalidArgument("a record must be a JSON object");

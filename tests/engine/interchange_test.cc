@@ -209,6 +209,16 @@ TEST(Interchange, ImportTimesDefaultsAndRefusals) {
        "line 2: field 'created_us' must be an integer"},
       {"{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\",\"created_us\":\"5\"}",
        "line 2: field 'created_us' must be a number"},
+      // Past 2^64: valid JSON, out of every field's range (not "invalid").
+      {"{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\",\"created_us\":100000000000000000000}",
+       "line 2: a number is malformed or out of range: the records' integers are at most "
+       "18446744073709551615"},
+      {"{\"type\":\"device\",\"key\":\"e\",\"name\":\"E\",\"account\":\"a\",\"created_us\":100000000000000000000}",
+       "line 2: a number is malformed or out of range"},
+      {"{\"type\":\"group\",\"kind\":\"device\",\"name\":\"g\",\"account\":\"a\",\"id\":-1}",
+       "line 2: field 'id' must be a whole number from 0 to 18446744073709551615"},
+      {"{\"type\":\"group\",\"kind\":\"device\",\"name\":\"g\",\"account\":\"a\",\"id\":\"1\"}",
+       "line 2: field 'id' must be a number"},
       {"{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\",\"created_us\":null}",
        "line 2: field 'created_us' must be a number"},
       {"{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\",\"created_us\":10,\"updated_us\":9}",
