@@ -960,6 +960,11 @@ class Importer {
     simdjson::dom::element doc;
     // The line lies in the batch's text, with its padding.
     auto err = parser_.parse(line.data(), line.size(), false).get(doc);
+    if (err && line.substr(0, 3) == "\xEF\xBB\xBF") {
+      return Status::InvalidArgument(
+          "the line starts with a byte order mark (BOM), which the format does not allow: save "
+          "the file as UTF-8 without one");
+    }
     if (err == simdjson::NUMBER_ERROR || err == simdjson::NUMBER_OUT_OF_RANGE) {
       // The parser's words ("Problem while parsing a number") also stand
       // for an integer past 2^64, which JSON allows and no field takes.

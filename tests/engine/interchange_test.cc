@@ -215,6 +215,8 @@ TEST(Interchange, ImportTimesDefaultsAndRefusals) {
        "18446744073709551615"},
       {"{\"type\":\"device\",\"key\":\"e\",\"name\":\"E\",\"account\":\"a\",\"created_us\":100000000000000000000}",
        "line 2: a number is malformed or out of range"},
+      {"\xEF\xBB\xBF{\"type\":\"account\",\"key\":\"y\",\"name\":\"Y\"}",
+       "line 2: the line starts with a byte order mark (BOM)"},
       {"{\"type\":\"group\",\"kind\":\"device\",\"name\":\"g\",\"account\":\"a\",\"id\":-1}",
        "line 2: field 'id' must be a whole number from 0 to 18446744073709551615"},
       {"{\"type\":\"group\",\"kind\":\"device\",\"name\":\"g\",\"account\":\"a\",\"id\":\"1\"}",
