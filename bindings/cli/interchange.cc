@@ -100,7 +100,8 @@ int RunImport(Context& ctx, Args& args) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool fresh = !fs::exists(ctx.db_path, ec) && !ec;
-  const bool was_empty = !fresh && fs::is_directory(ctx.db_path, ec) && fs::is_empty(ctx.db_path, ec) && !ec;
+  const bool was_empty =
+      !fresh && fs::is_directory(ctx.db_path, ec) && fs::is_empty(ctx.db_path, ec) && !ec;
   auto discard = [&] {
     if ((!fresh && !was_empty) || !ctx.db) return;
     static_cast<void>(ctx.db->Close());  // a failed close changes nothing here
