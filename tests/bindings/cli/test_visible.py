@@ -126,6 +126,9 @@ class VisibleTest(CliTestCase):
         self.assertEqual(err, "canopy: not_found: within: user 'a@acme.example' cannot see "
                               "account 'acme-b'\n")
         self.refused("visible", "--count", "--user", "a@acme.example", "--within", "acme-b")
+        # A disabled user sees nothing, within any account (not an error).
+        self.ok("user", "disable", "b@acme.example")
+        self.assertEqual(self.visible_keys("b@acme.example", "--within", "acme-b"), [])
         # Asked as that user: the account is unknown to it, like a missing one.
         err = self.refused("--actor", "a@acme.example", "visible", "--user", "a@acme.example",
                            "--within", "acme-b")
