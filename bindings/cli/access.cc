@@ -63,6 +63,12 @@ std::optional<EntityKind> KindOfPermission(const std::string& permission) {
   return ParseEntityKind(permission.substr(0, dot));
 }
 
+// How a user holds what it holds: its membership, or a grant of one of its
+// user groups (`via_user_group`); the `via` field of check and who-can.
+const char* Via(GroupId via_user_group) {
+  return via_user_group == kNoId ? "membership" : "group_grant";
+}
+
 // The target key from --entity or --account, whichever fits the permission.
 std::string TargetKey(Args& args, const std::string& permission) {
   const auto entity = args.Get("entity");
@@ -122,7 +128,7 @@ int RunCheck(Context& ctx, Args& args) {
       o.Str("reason", ex.reason);
       if (ex.allowed) {
         o.Str("account", names.AccountKey(ex.via_account))
-            .Str("via", ex.via_user_group == kNoId ? "membership" : "group_grant")
+            .Str("via", Via(ex.via_user_group))
             .Str("role", ex.via_role_name)
             .Bool("branch", ex.via_branch)
             .Raw("path", JsonStrings(ex.path));
@@ -168,8 +174,7 @@ int RunWhoCan(Context& ctx, Args& args) {
     for (const auto& item : page.items) {
       const std::string& account = names.AccountKey(item.via_account);
       const std::string& role = names.RoleName(item.role);
-      // A membership, or a grant of one of the user's user groups.
-      const std::string via = item.via_user_group == kNoId ? "membership" : "group_grant";
+      const std::string via = Via(item.via_user_group);
       if (ctx.csv) {
         csv.Row({item.login, account, role, TrueFalse(item.branch), std::to_string(item.user),
                  via});

@@ -779,12 +779,18 @@ class ServerImpl : public Server {
         .Str("reason", ex.reason);
     if (ex.allowed) {
       o.Str("viaAccount", keys.Of(ex.via_account))
-          .Str("via", ex.via_user_group == kNoId ? "membership" : "group_grant")
+          .Str("via", Via(ex.via_user_group))
           .Str("role", ex.via_role_name)
           .Bool("branch", ex.via_branch)
           .Raw("path", JsonStrings(ex.path));
     }
     Reply(res, 200, o.str());
+  }
+
+  // How a user holds what it holds: its membership, or a grant of one of
+  // its user groups (`via_user_group`).
+  static const char* Via(GroupId via_user_group) {
+    return via_user_group == kNoId ? "membership" : "group_grant";
   }
 
   // The target named by the parameter that fits the permission: `entity`
@@ -834,7 +840,7 @@ class ServerImpl : public Server {
                   .Str("account", keys.Of(it.via_account))
                   .Str("role", keys.Role(it.role))
                   .Bool("branch", it.branch)
-                  .Str("via", it.via_user_group == kNoId ? "membership" : "group_grant")
+                  .Str("via", Via(it.via_user_group))
                   .Take();
     }
     data.push_back(']');

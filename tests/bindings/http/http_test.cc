@@ -732,21 +732,7 @@ TEST_F(HttpTest, WritesOfAnotherOriginOrShapeAreRefused) {
     const std::string raw = "POST /api/accounts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                             "Authorization: Bearer " + system_->token() +
                             "\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(system_->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    timeval wait{};
-    wait.tv_sec = 20;  // a server that never answers fails the test, not hangs it
-    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)), 0);
-    ASSERT_EQ(send(fd, raw.data(), raw.size(), 0), static_cast<ssize_t>(raw.size()));
-    std::string answer;
-    char buf[4096];
-    for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, static_cast<size_t>(n));
-    close(fd);
+    const std::string answer = RawExchange(*system_, raw);
     EXPECT_EQ(answer.rfind("HTTP/1.1 411", 0), 0u) << answer;
     EXPECT_NE(answer.find("sends its body with a Content-Length"), std::string::npos) << answer;
   }
