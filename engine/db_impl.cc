@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "storage/counters.h"
 #include "storage/forks.h"
@@ -58,9 +59,24 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     std::unique_ptr<storage::Store> store;
     storage::StoreOptions so = engine::StoreOptionsOf(options);
     if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
-    CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
-    auto impl = std::make_unique<engine::DbImpl>(options, std::move(store));
-    CANOPY_RETURN_IF_ERROR(impl->Init());
+    std::unique_ptr<engine::DbImpl> impl;
+    for (int attempt = 1;; ++attempt) {
+      CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
+      impl = std::make_unique<engine::DbImpl>(options, std::move(store));
+      Status init = impl->Init();
+      if (init.ok()) break;
+      // A read-only or follower open takes no lock: a writer that closed
+      // after this open read the files left an image of a newer state than
+      // they hold. Read them again, as Store::Open does for a file list
+      // that changed under it (up to about three seconds); an image still
+      // ahead of them then is a rollback (DbImpl::Init).
+      const bool locked = !options.read_only && !options.follower;
+      if (locked || !impl->ImageAheadOfFiles() || attempt == 12) {
+        return init;
+      }
+      impl.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    }
     CANOPY_RETURN_IF_ERROR(impl->StartReplica());
     if (options.follower) {
       (void)scratch_guard.release();
@@ -364,7 +380,8 @@ Status DbImpl::Init() {
       }
     }
     catalog_source_ = from_image ? "image" : "key spaces (" + why + ")";
-    if (!from_image && query::StampIsAhead(written, stamp)) {
+    image_ahead_ = !from_image && query::StampIsAhead(written, stamp);
+    if (image_ahead_) {
       // Refused in every mode, and the image kept as the evidence: opened
       // for writing, the older state would be built on for good.
       return Status::Corruption(

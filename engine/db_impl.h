@@ -155,6 +155,8 @@ class DbImpl final : public Db {
 
   // Loads the catalog; called once by Db::Open.
   Status Init();
+  // After a failed Init: was it an image of a newer state than the files?
+  bool ImageAheadOfFiles() const { return image_ahead_; }
 
   Status Close() override;
   StatusOr<std::unique_ptr<Db>> OpenSnapshot() const override;
@@ -729,6 +731,10 @@ class DbImpl final : public Db {
   // changed.
   std::string catalog_source_ = "copy";
   query::ImageStamp image_read_;
+  // Init found the catalog image written of a newer state than the files
+  // hold (refused as a rollback; Db::Open reads the files again first when
+  // it took no lock).
+  bool image_ahead_ = false;
   // Init completed (under write_mu_): only then is the catalog one whose
   // image Close may write.
   bool initialised_ = false;
