@@ -111,9 +111,15 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
   StatusOr<uint64_t> rev = Checkpoint(scratch);  // synced, parents created
   if (!rev.ok()) {
     if (rev.status().code() != Code::kInvalidArgument) return rev.status();
-    // E.g. inside the database folder: say which argument was wrong.
-    return Status::InvalidArgument("backup folder '" + target.string() + "': " +
-                                   rev.status().message());
+    // E.g. inside the database folder: say which argument was wrong, by
+    // the name the caller gave (the scratch folder is ours, not theirs).
+    const std::string named = "checkpoint folder '" + scratch + "'";
+    const std::string& m = rev.status().message();
+    if (m.rfind(named, 0) == 0) {
+      return Status::InvalidArgument("backup folder '" + target.string() + "'" +
+                                     m.substr(named.size()));
+    }
+    return Status::InvalidArgument("backup folder '" + target.string() + "': " + m);
   }
   CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'"));
   if (fs::exists(fs::symlink_status(target, ec))) {
