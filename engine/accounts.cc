@@ -22,6 +22,7 @@ namespace canopy::engine {
 using query::AccountNode;
 using query::Catalog;
 using query::Perm;
+using query::Plural;
 using query::Quote;
 using query::Require;
 
@@ -33,10 +34,6 @@ Status CheckSettings(const AccountSettings& s) {
                                    std::to_string(static_cast<int>(s.sub_account_access)));
   }
   return Status::Ok();
-}
-
-std::string Plural(int64_t n, const char* what) {
-  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
 }
 
 }  // namespace

@@ -12,6 +12,10 @@ namespace canopy::query {
 
 std::string Quote(const AccountNode& a) { return "'" + a.key + "'"; }
 
+std::string Plural(uint64_t n, std::string_view noun) {
+  return std::to_string(n) + " " + std::string(noun) + (n == 1 ? "" : "s");
+}
+
 std::string QuoteFor(const Catalog& c, const Actor& actor, const AccountNode& a) {
   return SeesAccount(c, actor, a) ? Quote(a) : "an account you cannot see";
 }

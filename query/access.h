@@ -192,6 +192,9 @@ std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNo
 
 // "'<key>'" for messages.
 std::string Quote(const AccountNode& a);
+// "1 device", "2 devices": a count and a noun made plural by an "s" when
+// the count is not 1 (every noun used with it takes one).
+std::string Plural(uint64_t n, std::string_view noun);
 // How a refusal to `actor` names an account or a user that the call did
 // not name itself (a sub-account, a member's home, a member): quoted as
 // Quote does when the actor sees it, else "an account you cannot see" /

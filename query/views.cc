@@ -336,11 +336,9 @@ Status Graph(const Catalog& c, const storage::Store& store,
       label.push_back('\n');
       label.append(n.key);
       label.push_back('\n');
-      label.append(std::to_string(Devices(n, false)) + " devices, " +
-                   std::to_string(SeenMembers(c, viewer, n)) + " users");
-      if (const uint64_t g = SeenGroups(c, viewer, n); g > 0) {
-        label.append(", " + std::to_string(g) + " groups");
-      }
+      label.append(Plural(Devices(n, false), "device") + ", " +
+                   Plural(SeenMembers(c, viewer, n), "user"));
+      if (const uint64_t g = SeenGroups(c, viewer, n); g > 0) label.append(", " + Plural(g, "group"));
       AppendDotString(out, label);
       out->append("];\n");
     }

@@ -715,7 +715,7 @@ TEST_F(ViewsTest, TableAndGraphNameAndCountOnlyWhatTheViewerSees) {
   // The graph counts the same.
   auto dot = db_->GraphDot(Actor::User(U("assigner")), kNoId, 0);
   ASSERT_OK(dot);
-  EXPECT_NE(dot->find("\"a\" [label=\"Account a\\na\\n6 devices, 1 users\"];"), std::string::npos)
+  EXPECT_NE(dot->find("\"a\" [label=\"Account a\\na\\n6 devices, 1 user\"];"), std::string::npos)
       << *dot;
   // A root out of sight is missing, for the table and both graphs alike.
   t = TableRequest{Actor::User(U("assigner"))};
