@@ -67,10 +67,20 @@ int Run(Context& ctx, Args& args) {
   execvp(kProgram, argv.data());
   const int path_errno = errno;
   if (beside_errno == ENOENT && path_errno == ENOENT) {
-    return ctx.Fail(std::string("bench needs the ") + kProgram + " program, found neither in " +
-                    (folder.empty() ? std::string("canopy's folder") : "'" + folder + "'") +
-                    " nor on PATH: build it (the benchmarks, CANOPY_BUILD_BENCH=ON: ninja "
-                    "canopy_bench_cli) or install it beside canopy");
+    const std::string missing =
+        std::string("bench needs the ") + kProgram + " program, found neither in " +
+        (folder.empty() ? std::string("canopy's folder") : "'" + folder + "'") +
+        " nor on PATH: build it (the benchmarks, CANOPY_BUILD_BENCH=ON: ninja "
+        "canopy_bench_cli) or install it beside canopy";
+    // Asked for help: what this command is, then why its flags cannot be
+    // listed here.
+    for (const std::string& a : args.raw()) {
+      if (a == "--help" || a == "-h") {
+        *ctx.out << kUsage << "\n" << missing << "\n";
+        return kExitOk;
+      }
+    }
+    return ctx.Fail(missing);
   }
   const int why = beside_errno != ENOENT ? beside_errno : path_errno;
   return ctx.Fail(std::string("cannot run ") +

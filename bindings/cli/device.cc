@@ -54,8 +54,9 @@ const char kUsage[] =
     "  --group NAME         reassign: a group of the new owner (of the entities' kind)\n"
     "                       every moved entity joins (repeatable)\n"
     "With --json: create, show and update print the entity as one object;\n"
-    "reassign prints one object per item (ref, outcome, from, message) and then a\n"
-    "summary object (ok, moved, unchanged, unknown, denied, duplicate, error).\n";
+    "reassign prints one object per item (ref, outcome, previous_owner, message) and\n"
+    "then a summary object (ok, to, moved, unchanged, unknown, denied, duplicate,\n"
+    "error).\n";
 
 JsonObject EntityJson(const Entity& e, Names& names) {
   JsonObject o;

@@ -21,8 +21,9 @@ namespace canopy::cli {
 namespace {
 
 const char kUsage[] =
-    "usage: canopy [--db DIR] [--json] log [--since REV] [--account KEY] [--type TYPE]...\n"
-    "           [--limit N] [--follow] [--user LOGIN] [--keys-only] [--json]\n\n"
+    "usage: canopy [--db DIR] [--json] [--actor LOGIN] log [--since REV] [--account KEY]\n"
+    "           [--type TYPE]... [--limit N] [--follow] [--user LOGIN] [--keys-only]\n"
+    "           [--json]\n\n"
     "Prints the change log: one entry per committed mutation, in revision order,\n"
     "from --since to the newest, then exits (or, with --follow, keeps waiting).\n"
     "Every mutation that changes something commits the next revision (1, 2, 3...)\n"

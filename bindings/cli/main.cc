@@ -26,7 +26,8 @@ void PrintHelp(std::ostream& out) {
   out << "canopy " << canopy::Version()
       << " — an embedded graph database for multi-tenant account hierarchies\n\n"
          "usage: canopy [--db DIR] [--json | --csv] [--actor LOGIN]\n"
-         "              [--read-only | --follower] [--etcd URLS [--prefix P]]\n"
+         "              [--read-only | --follower]\n"
+         "              [--etcd URLS [--prefix P] [--checkpoints DIR]]\n"
          "              COMMAND [ARGS...]\n\n"
          "global flags:\n"
          "  --db DIR       the database folder (default ./canopy-data)\n"

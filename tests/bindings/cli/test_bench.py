@@ -72,7 +72,7 @@ class BenchCommandTest(CliTestCase):
 
     def test_missing_program_is_a_clear_error(self):
         lonely = self.copy_of_canopy()
-        p = subprocess.run([lonely, "bench", "--help"], stdout=subprocess.PIPE,
+        p = subprocess.run([lonely, "bench", "--sizes", "1000"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=120,
                            env=dict(os.environ, PATH="/usr/bin:/bin"))
         self.assertEqual(p.returncode, 1, p.stderr)
@@ -80,6 +80,17 @@ class BenchCommandTest(CliTestCase):
         self.assertIn("canopy: bench needs the canopy-bench program", p.stderr)
         self.assertIn(os.path.dirname(lonely), p.stderr)
         self.assertIn("PATH", p.stderr)
+
+    def test_help_without_the_program_says_what_bench_is_and_what_is_missing(self):
+        lonely = self.copy_of_canopy()
+        for flag in ("--help", "-h"):
+            p = subprocess.run([lonely, "bench", flag], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=120,
+                               env=dict(os.environ, PATH="/usr/bin:/bin"))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("usage: canopy bench [FLAGS]", p.stdout)
+            self.assertIn("bench needs the canopy-bench program", p.stdout)
+            self.assertIn(os.path.dirname(lonely), p.stdout)
 
 
 class LinkTest(CliTestCase):
