@@ -13,6 +13,7 @@
 
 #include "engine/db_impl.h"
 #include "query/access.h"
+#include "query/cursor.h"
 #include "query/json.h"
 #include "storage/coding.h"
 #include "storage/labels.h"
@@ -158,6 +159,8 @@ std::string DbImpl::LogId() const {
   std::lock_guard<std::mutex> l(log_id_mu_);
   return log_id_;
 }
+
+uint64_t DbImpl::CursorScope() const { return query::Hash64(LogId()); }
 
 void DbImpl::TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink) {
   uint64_t first = log_first_.load();

@@ -292,6 +292,10 @@ class DbImpl final : public Db {
   uint64_t Revision() const override;
   uint64_t LastCommittedRevision() const override;
   std::string LogId() const override;
+  // What every paging cursor of this database is bound to, beside its
+  // request: its change log's id (the same in its copies, snapshots and
+  // replicas), hashed.
+  uint64_t CursorScope() const;
   Status ReadChanges(const ChangesRequest& request, ChangesPage* page) const override;
   StatusOr<uint64_t> WaitForChanges(uint64_t after, uint32_t timeout_ms) const override;
   Status ReadLogEntries(uint64_t since, size_t limit,

@@ -102,9 +102,15 @@ bool StillCovered(const std::vector<query::Grant>& before, const std::vector<que
   return true;
 }
 
-// Binds a cursor to everything that selects its entities.
-uint64_t Fingerprint(const VisibleRequest& r, Perm perm) {
+constexpr char kOtherVisibleRequest[] =
+    "cursor belongs to another request (viewer, kind, permission or filters differ) or to "
+    "another database";
+
+// Binds a cursor to everything that selects its entities, on this database
+// (`scope`, DbImpl::CursorScope).
+uint64_t Fingerprint(const VisibleRequest& r, Perm perm, uint64_t scope) {
   std::string s;
+  storage::PutFixed64BE(&s, scope);
   s.push_back(r.viewer.is_system() ? 1 : 0);
   storage::PutFixed64BE(&s, r.viewer.is_system() ? kNoId : r.viewer.user());
   s.push_back(static_cast<char>(r.kind));
@@ -182,7 +188,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
   if (request.limit == 0 || request.limit > kMaxPage) {
     return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxPage));
   }
-  const uint64_t fingerprint = Fingerprint(request, perm);
+  const uint64_t fingerprint = Fingerprint(request, perm, CursorScope());
   uint64_t view_id = 0;
   std::string resume;
 
@@ -205,8 +211,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
       return Status::InvalidArgument("cursor is malformed");
     }
     if (storage::DecodeFixed64BE(payload.data() + 16) != fingerprint) {
-      return Status::InvalidArgument(
-          "cursor belongs to another request (viewer, kind, permission or filters differ)");
+      return Status::InvalidArgument(kOtherVisibleRequest);
     }
     if (storage::DecodeFixed64BE(payload.data()) == instance_id_) {
       view_id = storage::DecodeFixed64BE(payload.data() + 8);
@@ -214,8 +219,7 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
       // The checksum is public: anyone can mint a token naming any view id.
       // A view serves only the request it was planned for.
       if (view != nullptr && view->fingerprint() != fingerprint) {
-        return Status::InvalidArgument(
-            "cursor belongs to another request (viewer, kind, permission or filters differ)");
+        return Status::InvalidArgument(kOtherVisibleRequest);
       }
       // Access withdrawn since the first page (a membership removed, the
       // user disabled, an account moved out of reach) ends the snapshot:
@@ -272,7 +276,7 @@ Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
   CANOPY_RETURN_IF_ERROR(scope.status());
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   std::shared_ptr<const query::ScanView> view;
-  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm), &view));
+  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm, CursorScope()), &view));
   *it = std::make_unique<TrackedIterator>(
       std::make_unique<query::ScanIterator>(store_.get(), std::move(view), FilterOf(request), ""),
       &open_iterators_);
@@ -335,7 +339,7 @@ StatusOr<uint64_t> DbImpl::Count(const VisibleRequest& request) const {
     return static_cast<uint64_t>(total);
   }
   std::shared_ptr<const query::ScanView> view;
-  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm), &view));
+  CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm, CursorScope()), &view));
   scope.ReleaseCatalog();
   uint64_t n = 0;
   query::ScanIterator it(store_.get(), std::move(view), filter, "");
@@ -506,13 +510,16 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
   fp_src.append(request.entity_key);
   fp_src.push_back('\0');
   fp_src.append(request.viewer.is_system() ? "system" : std::to_string(request.viewer.user()));
+  storage::PutFixed64BE(&fp_src, CursorScope());
   const uint64_t fingerprint = query::Hash64(fp_src);
   UserId after = 0;
   if (!request.cursor.empty()) {
     std::string payload;
     CANOPY_RETURN_IF_ERROR(query::DecodeToken(request.cursor, query::TokenType::kWhoCan, &payload));
     if (payload.size() != 16 || storage::DecodeFixed64BE(payload.data()) != fingerprint) {
-      return Status::InvalidArgument("cursor belongs to another who-can request");
+      return Status::InvalidArgument(
+          "cursor belongs to another who-can request (permission, key or viewer differ) or to "
+          "another database");
     }
     after = storage::DecodeFixed64BE(payload.data() + 8);
   }
@@ -561,7 +568,8 @@ Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const
   CANOPY_RETURN_IF_ERROR(CheckFresh(request.min_revision));
   CANOPY_RETURN_IF_ERROR(CheckViewer(request.viewer));
   const uint64_t at = head();
-  CANOPY_RETURN_IF_ERROR(query::AccountsTable(cat(), *store_, snap(), request, page));
+  CANOPY_RETURN_IF_ERROR(
+      query::AccountsTable(cat(), *store_, snap(), request, CursorScope(), page));
   page->revision = at;
   return Status::Ok();
 }

@@ -132,8 +132,8 @@ Status ReadAccount(const storage::Store& store, const rocksdb::Snapshot* snapsho
 }
 
 Status AccountsTable(const Catalog& c, const storage::Store& store,
-              const rocksdb::Snapshot* snapshot, const TableRequest& req,
-                     TablePage* page) {
+                     const rocksdb::Snapshot* snapshot, const TableRequest& req,
+                     uint64_t scope, TablePage* page) {
   page->rows.clear();
   page->next_cursor.clear();
   page->total = 0;
@@ -153,13 +153,16 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
   storage::PutFixed64BE(&fp, req.root);
   fp.push_back(static_cast<char>(req.sort));
   fp.push_back(req.descending ? 1 : 0);
+  storage::PutFixed64BE(&fp, scope);
   const uint64_t fingerprint = Hash64(fp);
   uint64_t offset = 0;
   if (!req.cursor.empty()) {
     std::string payload;
     CANOPY_RETURN_IF_ERROR(DecodeToken(req.cursor, TokenType::kTable, &payload));
     if (payload.size() != 16 || storage::DecodeFixed64BE(payload.data()) != fingerprint) {
-      return Status::InvalidArgument("cursor belongs to another table request");
+      return Status::InvalidArgument(
+          "cursor belongs to another table request (viewer, root or order differ) or to another "
+          "database");
     }
     offset = storage::DecodeFixed64BE(payload.data() + 8);
   }

@@ -19,9 +19,11 @@ namespace canopy::query {
 Status ReadAccount(const storage::Store& store, const rocksdb::Snapshot* snapshot, AccountId id,
                    Account* out);
 
+// `scope` names the database a page's cursor is bound to (with the
+// request): a cursor of another database is refused.
 Status AccountsTable(const Catalog& c, const storage::Store& store,
-              const rocksdb::Snapshot* snapshot, const TableRequest& request,
-                     TablePage* page);
+                     const rocksdb::Snapshot* snapshot, const TableRequest& request,
+                     uint64_t scope, TablePage* page);
 // The summary as `viewer` may know it (Db::Summary(viewer, id)); the caller
 // has checked that the viewer is enabled and sees the account.
 Status Summarize(const Catalog& c, const storage::Store& store,

@@ -586,5 +586,68 @@ TEST_F(CursorTest, WhoCanAndTableCursorsSurviveReopen) {
   EXPECT_EQ(rows, world_->TreeOrder());
 }
 
+// A cursor is bound to the database that gave it (its change log's id), as
+// well as to its request: one from another database with the same shape is
+// refused, not resumed at a position that means nothing there (a listing
+// there could end early, or skip what it holds). Visible, who-can and the
+// accounts table alike. A copy of the database (same log) takes it.
+TEST(CursorScope, ACursorOfAnotherDatabaseIsRefused) {
+  TempDir dir;
+  auto build = [&](const std::string& name, int n) {
+    std::unique_ptr<Db> db = OpenDb(dir.Sub(name));
+    const AccountId acme = testing::MakeAccount(db.get(), "acme");
+    const RoleId viewer = db->FindRole(acme, "viewer")->id;
+    for (int i = 0; i < n; ++i) {
+      const std::string k = std::to_string(100 + i);
+      testing::MakeAccount(db.get(), "c" + k, acme);
+      testing::MakeDevice(db.get(), "d" + k, acme);
+      const UserId u = testing::MakeUser(db.get(), "u" + k, acme);
+      EXPECT_OK(db->Invite(Actor::System(), u, acme, viewer));
+    }
+    return db;
+  };
+  std::unique_ptr<Db> a = build("a", 6);
+  std::unique_ptr<Db> b = build("b", 12);
+
+  VisibleRequest v{Actor::System()};
+  v.limit = 5;
+  VisiblePage vp;
+  ASSERT_OK(b->Visible(v, &vp));
+  ASSERT_FALSE(vp.next_cursor.empty());
+  WhoCanRequest w;
+  w.permission = "device.read";
+  w.entity_key = "d100";
+  w.limit = 5;
+  WhoCanPage wp;
+  ASSERT_OK(b->WhoCan(w, &wp));
+  ASSERT_FALSE(wp.next_cursor.empty());
+  TableRequest t{Actor::System()};
+  t.limit = 5;
+  TablePage tp;
+  ASSERT_OK(b->AccountsTable(t, &tp));
+  ASSERT_FALSE(tp.next_cursor.empty());
+
+  v.cursor = vp.next_cursor;
+  w.cursor = wp.next_cursor;
+  t.cursor = tp.next_cursor;
+  auto refused = [](const Status& s, const char* what) {
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << what << ": " << s.ToString();
+    EXPECT_NE(s.message().find("another database"), std::string::npos) << s.ToString();
+  };
+  refused(a->Visible(v, &vp), "visible");
+  refused(a->WhoCan(w, &wp), "who-can");
+  refused(a->AccountsTable(t, &tp), "table");
+  // On its own database, and on a checkpoint of it, it resumes.
+  EXPECT_OK(b->Visible(v, &vp));
+  EXPECT_OK(b->WhoCan(w, &wp));
+  EXPECT_OK(b->AccountsTable(t, &tp));
+  ASSERT_OK(b->Checkpoint(dir.Sub("b-copy")));
+  std::unique_ptr<Db> copy = OpenDb(dir.Sub("b-copy"));
+  EXPECT_OK(copy->Visible(v, &vp));
+  EXPECT_EQ(vp.items.size(), 5u);
+  EXPECT_OK(copy->WhoCan(w, &wp));
+  EXPECT_OK(copy->AccountsTable(t, &tp));
+}
+
 }  // namespace
 }  // namespace canopy
