@@ -28,11 +28,17 @@ class CreateTest(CliTestCase):
         self.assertIsNone(a["parent"])
         self.assertEqual(a["attributes"], {"home_dashboard": "fleet", "address": "1 Main St, X=Y"})
         self.assertEqual(a["settings"], {"sub_account_management": True,
-                                         "sub_account_access": "always_on"})
+                                         "sub_account_access": "always_on",
+                                         "group_sharing": False})
 
     def test_defaults(self):
         a = self.json_one("account", "create", "acme", "--name", "ACME")
         self.assertEqual(a["settings"], {"sub_account_management": False,
+                                         "sub_account_access": "default_off",
+                                         "group_sharing": False})
+        # group_sharing is a root tenant's setting: a sub-account's JSON has none.
+        b = self.json_one("account", "create", "b", "--name", "B", "--parent", "acme")
+        self.assertEqual(b["settings"], {"sub_account_management": False,
                                          "sub_account_access": "default_off"})
         self.assertEqual(a["attributes"], {})
 
@@ -152,6 +158,58 @@ class UpdateTest(CliTestCase):
         # always_on gives every current member branch access.
         rows = self.json_lines("user", "list", "--account", "acme-b", "--members")
         self.assertTrue(all(r["branch"] for r in rows), rows)
+
+    def test_group_sharing_is_the_system_actors_switch_on_root_tenants(self):
+        self.assertIn("group sharing:          off", self.ok("account", "show", "acme"))
+        self.assertNotIn("group sharing", self.ok("account", "show", "acme-a"))
+        a = self.json_one("account", "update", "acme", "--group-sharing", "on")
+        self.assertTrue(a["settings"]["group_sharing"])
+        self.assertIn("group sharing:          on", self.ok("account", "show", "acme"))
+        r = self.json_one("account", "create", "r", "--name", "R", "--group-sharing", "on")
+        self.assertTrue(r["settings"]["group_sharing"])
+        before = self.export_text("before.jsonl")
+        err = self.refused("account", "update", "acme-a", "--group-sharing", "on")
+        self.assertIn("group_sharing is a root tenant's setting; account 'acme-a'", err)
+        err = self.refused("account", "create", "z", "--name", "Z", "--parent", "acme",
+                           "--group-sharing", "on")
+        self.assertIn("group_sharing is a root tenant's setting; account 'z'", err)
+        err = self.refused("--actor", "admin@acme.example", "account", "update", "acme",
+                           "--group-sharing", "off")
+        self.assertIn("only the system actor may switch group sharing of root tenant 'acme'", err)
+        self.assertIn("--group-sharing must be",
+                      self.usage_error("account", "update", "acme", "--group-sharing", "maybe"))
+        self.assertEqual(self.export_text("after.jsonl"), before)
+
+    def test_management_is_switched_by_the_parents_manager_who_need_not_see_the_account(self):
+        # chief manages acme's sub-accounts but holds nothing below acme;
+        # peek merely sees acme.
+        self.ok("account", "create", "hidden", "--name", "H", "--parent", "acme")
+        for login, role in (("chief@acme.example", "account_admin"),
+                            ("peek@acme.example", "viewer")):
+            self.ok("user", "create", login, "--name", login, "--account", "acme")
+            self.ok("user", "invite", login, "--account", "acme", "--role", role, "--no-branch")
+        self.assertIn("no account with key 'hidden'",
+                      self.refused("--actor", "chief@acme.example", "account", "show", "hidden"))
+        self.assertEqual(self.ok("--actor", "chief@acme.example", "account", "update", "hidden",
+                                 "--sub-account-management", "on"),
+                         "updated account 'hidden'\n")
+        self.assertTrue(self.json_one("account", "show", "hidden")["settings"]
+                        ["sub_account_management"])
+        self.assertEqual(self.json_one("--actor", "chief@acme.example", "account", "update",
+                                       "hidden", "--sub-account-management", "off"),
+                         {"key": "hidden", "settings": {"sub_account_management": False}})
+        before = self.export_text("before.jsonl")
+        # Anything else about it needs sight of it; and one that merely sees
+        # the parent is answered as for a missing key (hidden and ghost alike).
+        for actor, key, flags in (
+                ("chief@acme.example", "hidden", ("--name", "X")),
+                ("chief@acme.example", "hidden", ("--sub-account-management", "on",
+                                                  "--name", "X")),
+                ("peek@acme.example", "hidden", ("--sub-account-management", "on")),
+                ("peek@acme.example", "ghost", ("--sub-account-management", "on"))):
+            err = self.refused("--actor", actor, "account", "update", key, *flags)
+            self.assertIn("not_found: no account with key '%s'" % key, err)
+        self.assertEqual(self.export_text("after.jsonl"), before)
 
     def test_refusal_names_the_permission_and_changes_nothing(self):
         err = self.refused("--actor", "b@acme.example", "account", "update", "acme-b",
