@@ -55,6 +55,27 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
           std::error_code ec;
           std::filesystem::remove_all(*static_cast<std::string*>(p), ec);
         });
+    // A replica's first open that fails (etcd refuses it: another log, a
+    // trimmed one...) leaves a folder that was new or empty as it was: a
+    // database at revision 0 of no log would only be in the way of the
+    // next try.
+    std::error_code fs_error;
+    const bool existed = std::filesystem::exists(std::string(path), fs_error);
+    const bool fresh = !options.replication.etcd_endpoints.empty() &&
+                       (!existed || std::filesystem::is_empty(std::string(path), fs_error));
+    auto undo_creation = [&](std::unique_ptr<engine::DbImpl>* made, const Status& why) {
+      if (!fresh) return why;
+      made->reset();  // closed first
+      std::error_code ec;
+      if (!existed) {
+        std::filesystem::remove_all(std::string(path), ec);
+      } else {
+        for (const auto& e : std::filesystem::directory_iterator(std::string(path), ec)) {
+          std::filesystem::remove_all(e.path(), ec);
+        }
+      }
+      return why;
+    };
     CANOPY_RETURN_IF_ERROR(engine::BootstrapReplica(options.replication, std::string(path)));
     std::unique_ptr<storage::Store> store;
     storage::StoreOptions so = engine::StoreOptionsOf(options);
@@ -72,12 +93,14 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       // ahead of them then is a rollback (DbImpl::Init).
       const bool locked = !options.read_only && !options.follower;
       if (locked || !impl->ImageAheadOfFiles() || attempt == 12) {
-        return init;
+        return undo_creation(&impl, init);
       }
       impl.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
     }
-    CANOPY_RETURN_IF_ERROR(impl->StartReplica());
+    if (Status started = impl->StartReplica(); !started.ok()) {
+      return undo_creation(&impl, started);
+    }
     if (options.follower) {
       (void)scratch_guard.release();
       impl->StartFollower(std::move(follower_scratch));

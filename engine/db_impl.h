@@ -540,8 +540,10 @@ class DbImpl final : public Db {
   Status ReplayImport(const storage::LogEntry& entry, std::string_view input);
   // The import's core: validates `path` and commits it as one revision
   // with time `now_us`; `entry` carries actor and operation (interchange.cc).
+  // Messages name the file `shown` (the caller's name for a copy it
+  // imports), or `path` when empty.
   Status ImportFile(std::string_view path, const ImportOptions& options, ImportReport* report,
-                    storage::LogEntry* entry, bool replayed);
+                    storage::LogEntry* entry, bool replayed, std::string_view shown = {});
   // FailedPrecondition once closed, or the poisoned state (see Mutate).
   Status CheckOpen() const;
 

@@ -2519,7 +2519,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     entry.operation = "import";
     import_conflict_ = false;
     *rep = ImportReport();
-    Status s = ImportFile(copy, options, rep, &entry, /*replayed=*/false);
+    Status s = ImportFile(copy, options, rep, &entry, /*replayed=*/false, path);
     if (!import_conflict_) {
       // Refused on a state behind etcd's? Then import again on the newest.
       bool caught_up = false;
@@ -2552,25 +2552,25 @@ Status DbImpl::ReplayImport(const storage::LogEntry& e, std::string_view input) 
 }
 
 Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, ImportReport* rep,
-                          storage::LogEntry* entry, bool replayed) {
+                          storage::LogEntry* entry, bool replayed, std::string_view shown) {
+  const std::string name(shown.empty() ? path : shown);
   // A regular file is read with its size known (for progress); a pipe, a
   // FIFO or a device is streamed (size unknown: progress reports 0); a
   // folder is refused.
   std::error_code fs_error;
   const auto kind = std::filesystem::status(std::string(path), fs_error);
   if (!fs_error && std::filesystem::is_directory(kind)) {
-    return Status::InvalidArgument("import '" + std::string(path) +
-                                   "' is a folder, not a JSON Lines file");
+    return Status::InvalidArgument("import '" + name + "' is a folder, not a JSON Lines file");
   }
   std::ifstream in{std::string(path), std::ios::binary};
-  if (!in) return Status::NotFound("cannot open import file '" + std::string(path) + "'");
+  if (!in) return Status::NotFound("cannot open import file '" + name + "'");
   uint64_t total = 0;
   if (!fs_error && std::filesystem::is_regular_file(kind)) {
     in.seekg(0, std::ios::end);
     total = static_cast<uint64_t>(in.tellg());
     in.seekg(0);
   }
-  const std::string quoted = "import '" + std::string(path) + "'";
+  const std::string quoted = "import '" + name + "'";
 
   PhaseTrace trace;
   const ImportLimits limits = ImportLimits::FromEnvironment();
@@ -2684,7 +2684,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         in.read(b->text.data() + old, static_cast<std::streamsize>(want));
         const auto got = static_cast<size_t>(in.gcount());
         b->text.resize(old + got);
-        if (in.bad()) return Status::IOError("cannot read import file '" + std::string(path) + "'");
+        if (in.bad()) return Status::IOError("cannot read import file '" + name + "'");
         if (got > 0) carry(b->text.data() + old, got);
         if (got == 0) eof = true;
         has_line = has_line || std::memchr(b->text.data() + old, '\n', got) != nullptr;

@@ -43,16 +43,6 @@ bool ValidPrefix(std::string_view p) {
   return true;
 }
 
-std::string NewReplicaId() {
-  char host[64] = {0};
-  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-  std::random_device rd;
-  char buf[160];
-  std::snprintf(buf, sizeof(buf), "%s-%d-%08x", host[0] ? host : "host", static_cast<int>(getpid()),
-                rd());
-  return buf;
-}
-
 // Copies a checkpoint folder to `to`: SST files are immutable, so they are
 // hard-linked when the file system allows; the others are copied (RocksDB
 // appends to its MANIFEST, which must not be shared).
@@ -127,7 +117,7 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
   // replica) before the copy starts, so that no replica trims the log past
   // it meanwhile; should a newer checkpoint have been registered and the
   // log trimmed before that, start again from the newer one.
-  const std::string holder = "bootstrap-" + NewReplicaId();
+  const std::string holder = "bootstrap-" + replication::NewReplicaId();
   for (int attempt = 0; attempt < 5; ++attempt) {
     uint64_t rev = 0;
     std::string folder;
@@ -187,7 +177,7 @@ Status DbImpl::StartReplica() {
   const ReplicationOptions& r = options_.replication;
   if (r.etcd_endpoints.empty()) return Status::Ok();
   log_ = std::make_unique<replication::EtcdLog>(LogOptionsOf(r));
-  replica_id_ = NewReplicaId();
+  replica_id_ = replication::NewReplicaId();
   {
     // Where do we stand against the log in etcd?
     WriteGuard w(write_mu_);
@@ -205,10 +195,27 @@ Status DbImpl::StartReplica() {
                        : "; it follows another log, or etcd lost data"));
       }
       if (local + 1 < first) {
-        return Status::Compacted(
-            "this replica is at revision " + std::to_string(local) +
-            ", and etcd keeps the log from revision " + std::to_string(first) +
-            " only; move this folder away and open again to start from the newest checkpoint");
+        // Only a checkpoint can start it now (an empty folder is started
+        // from one by the open): say where one comes from.
+        const std::string with_folder =
+            r.checkpoint_dir.empty()
+                ? " with the replicas' checkpoint folder (--checkpoints DIR, "
+                  "ReplicationOptions::checkpoint_dir)"
+                : "";
+        std::string advice;
+        if (local > 0) {
+          advice = "move this folder away and open again" + with_folder +
+                   " to start from the newest checkpoint";
+        } else if (r.checkpoint_dir.empty()) {
+          advice = "open it" + with_folder + " to start from the newest checkpoint";
+        } else {
+          advice = "no checkpoint is registered for this log in etcd; let a replica write one "
+                   "into '" + r.checkpoint_dir + "' (checkpoint_every, or 'canopy checkpoint "
+                   "DIR'), then open again";
+        }
+        return Status::Compacted("this replica is at revision " + std::to_string(local) +
+                                 ", and etcd keeps the log from revision " +
+                                 std::to_string(first) + " only; " + advice);
       }
       if (local > 0 && local >= first) {
         // The entry both hold must be the same (same lineage, no divergence).
@@ -225,9 +232,18 @@ Status DbImpl::StartReplica() {
                                             r.prefix + "): it belongs to another database");
         }
       }
-      // Catch up before the first read (best effort: a short outage of etcd
-      // leaves the follower to finish).
-      (void)CatchUpLocked(head);
+      // Catch up before the first read. An outage of etcd (or a revision
+      // trimmed meanwhile) leaves the follower to finish, and shows in the
+      // replica's status; a log this replica cannot apply (damaged, or not
+      // this database's) fails the open, as it would fail every write.
+      Status c = CatchUpLocked(head);
+      if (!c.ok()) {
+        if (c.code() != Code::kUnavailable && c.code() != Code::kIOError &&
+            c.code() != Code::kCompacted && c.code() != Code::kFailedPrecondition) {
+          return c.WithContext("catching up with the log in etcd (" + r.prefix + ")");
+        }
+        NoteError(c);
+      }
     } else {
       NoteError(b);
     }

@@ -4,6 +4,9 @@
 
 #include "replication/log.h"
 
+#include <unistd.h>
+
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -61,6 +64,31 @@ std::string RevisionDigits(uint64_t rev) {
   return buf;
 }
 
+std::string NewReplicaId() {
+  char host[64] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::random_device rd;
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%s-%d-%08x", host[0] ? host : "host", static_cast<int>(getpid()),
+                rd());
+  return buf;
+}
+
+bool IsReplicaId(std::string_view id) {
+  // "<host>-<pid>-<8 hex digits>" (engine/replica.cc, NewReplicaId).
+  const size_t dash = id.rfind('-');
+  if (dash == std::string_view::npos || dash == 0 || id.size() - dash - 1 != 8) return false;
+  for (char c : id.substr(dash + 1)) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  const size_t before = id.rfind('-', dash - 1);
+  if (before == std::string_view::npos || before + 1 == dash) return false;
+  for (char c : id.substr(before + 1, dash - before - 1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return id.find('/') == std::string_view::npos;
+}
+
 bool ParseRevision(std::string_view digits, uint64_t* rev) {
   if (digits.empty() || digits.size() > 20) return false;
   uint64_t v = 0;
@@ -77,6 +105,13 @@ bool ParseRevision(std::string_view digits, uint64_t* rev) {
 EtcdLog::EtcdLog(LogOptions options) : options_(std::move(options)), etcd_(options_.etcd) {}
 
 std::string EtcdLog::EntryKey(uint64_t rev) const { return Key("log/" + RevisionDigits(rev)); }
+
+// Every read and watch of the log covers [P/log/0, P/log/:): the keys made
+// of digits (EntryKey) and nothing else. Another database's keys under a
+// prefix nested in this one ("P/log" keeps "P/log/head", "P/log/log/...")
+// sort after ':' and are never taken for entries.
+std::string EtcdLog::EntriesBegin() const { return Key("log/0"); }
+std::string EtcdLog::EntriesEnd() const { return Key("log/:"); }
 
 Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
                        uint64_t* current_head) {
@@ -193,8 +228,8 @@ Status EtcdLog::Bounds(uint64_t* head, uint64_t* first) {
   ops[0].type = EtcdOp::Type::kRange;
   ops[0].key = Key("head");
   ops[1].type = EtcdOp::Type::kRange;
-  ops[1].key = Key("log/");
-  ops[1].range_end = PrefixEnd(Key("log/"));
+  ops[1].key = EntriesBegin();
+  ops[1].range_end = EntriesEnd();
   ops[1].limit = 1;
   EtcdTxnResult r;
   CANOPY_RETURN_IF_ERROR(etcd_.Txn({}, ops, {}, &r));
@@ -262,7 +297,7 @@ Status EtcdLog::Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* en
   ops[0].key = Key("head");
   ops[1].type = EtcdOp::Type::kRange;
   ops[1].key = EntryKey(from);
-  ops[1].range_end = PrefixEnd(Key("log/"));
+  ops[1].range_end = EntriesEnd();
   ops[1].limit = static_cast<int64_t>(limit);
   EtcdTxnResult r;
   CANOPY_RETURN_IF_ERROR(etcd_.Txn({}, ops, {}, &r));
@@ -306,7 +341,7 @@ Status EtcdLog::Follow(int64_t etcd_revision, const std::function<Status(LogEntr
   const std::string prefix = Key("log/");
   Status failed;
   Status w = etcd_.Watch(
-      prefix, PrefixEnd(prefix), etcd_revision + 1,
+      EntriesBegin(), EntriesEnd(), etcd_revision + 1,
       [&](const std::vector<EtcdWatchEvent>& events, int64_t) {
         for (const EtcdWatchEvent& ev : events) {
           if (ev.is_delete) continue;  // trimming
@@ -352,7 +387,9 @@ Status EtcdLog::LiveReplicas(std::vector<LiveReplica>* replicas) {
   for (const EtcdKv& kv : kvs) {
     LiveReplica r;
     r.id = kv.key.substr(prefix.size());
-    if (!ParseRevision(kv.value, &r.applied)) continue;  // not ours; ignore
+    // Not ours (a key of a database whose prefix is nested in this one,
+    // such as "P/replicas/head"): ignored.
+    if (!IsReplicaId(r.id) || !ParseRevision(kv.value, &r.applied)) continue;
     replicas->push_back(std::move(r));
   }
   return Status::Ok();

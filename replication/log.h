@@ -110,6 +110,9 @@ class EtcdLog {
 
  private:
   std::string Key(std::string_view suffix) const { return options_.prefix + "/" + std::string(suffix); }
+  // The log entries' key range (EntryKey's keys only).
+  std::string EntriesBegin() const;
+  std::string EntriesEnd() const;
   // Turns a stored value into the entry bytes (reading chunks if needed).
   Status Materialize(uint64_t rev, const std::string& value, std::string* entry);
   LogOptions options_;
@@ -119,6 +122,10 @@ class EtcdLog {
 // Revision <-> the 20-digit decimal used in keys.
 std::string RevisionDigits(uint64_t rev);
 bool ParseRevision(std::string_view digits, uint64_t* rev);
+// A new replica's id, "<host>-<pid>-<8 hex digits>", and whether `id` has
+// that shape (a key under "P/replicas/" that has not is another database's).
+std::string NewReplicaId();
+bool IsReplicaId(std::string_view id);
 
 }  // namespace canopy::replication
 

@@ -271,8 +271,11 @@ TEST_F(ReplicaTest, LargeImportIsChunkedThroughEtcd) {
   const uint64_t rev = a->Revision();
   const std::string bad = dir_.Sub("bad.jsonl");
   std::ofstream(bad) << R"({"type":"device","key":"x","name":"X","account":"nowhere"})" << "\n";
-  EXPECT_EQ(a->Import(Actor::System(), bad, ImportOptions(), nullptr).code(),
-            Code::kInvalidArgument);
+  Status refused = a->Import(Actor::System(), bad, ImportOptions(), nullptr);
+  EXPECT_EQ(refused.code(), Code::kInvalidArgument);
+  // Named as the caller named it, not by the replica's copy of it.
+  EXPECT_EQ(refused.message().rfind("import '" + bad + "' line 1", 0), 0u) << refused.ToString();
+  EXPECT_EQ(refused.message().find("replica-import"), std::string::npos) << refused.ToString();
   ASSERT_OK(b->SyncWithLog(10000));
   EXPECT_EQ(b->Revision(), rev);
 }
@@ -366,7 +369,26 @@ TEST_F(ReplicaTest, AFarBehindReplicaIsToldToStartFromACheckpoint) {
   std::unique_ptr<Db> stale;
   Status s = Db::Open(o, dir_.Sub("b"), &stale);
   EXPECT_EQ(s.code(), Code::kCompacted) << s.ToString();
-  EXPECT_NE(s.message().find("checkpoint"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("move this folder away and open again to start from the newest "
+                             "checkpoint"),
+            std::string::npos)
+      << s.ToString();
+  // A new folder without the checkpoint folder is told to give it, and is
+  // left as it was (not made a database at revision 0 of no log).
+  Options bare = ReplicaOptions();
+  std::filesystem::create_directories(dir_.Sub("empty"));
+  for (const std::string& name : {dir_.Sub("new"), dir_.Sub("empty")}) {
+    s = Db::Open(bare, name, &stale);
+    EXPECT_EQ(s.code(), Code::kCompacted) << s.ToString();
+    EXPECT_NE(s.message().find("open it with the replicas' checkpoint folder (--checkpoints DIR"),
+              std::string::npos)
+        << s.ToString();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("new")));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.Sub("empty")));
+  auto started = Replica("new", o);
+  ExpectConverged({a.get(), started.get()});
+  ASSERT_OK(started->Close());
   // Moved away, the folder starts again from the checkpoint.
   std::filesystem::rename(dir_.Sub("b"), dir_.Sub("b.old"));
   auto fresh = Replica("b", o);
@@ -393,6 +415,40 @@ TEST_F(ReplicaTest, ADatabaseOfItsOwnCannotJoinALog) {
   std::vector<std::string> entries;
   ASSERT_OK(a->ReadLogEntries(1, 10, &entries));
   EXPECT_EQ(a->ApplyChanges(entries, nullptr).code(), Code::kFailedPrecondition);
+}
+
+// A prefix nested in another ("P/log", "P/replicas", "P/blob" under "P")
+// names a database of its own: its keys lie inside P's key families, but
+// neither database takes the other's keys for its own (a new replica of P
+// used to stop at the first of them, open as an empty database and say
+// nothing).
+TEST_F(ReplicaTest, APrefixNestedInAnotherIsADatabaseOfItsOwn) {
+  auto a = Replica("a");
+  const AccountId acme = testing::MakeAccount(a.get(), "acme");
+  testing::MakeDevice(a.get(), "dev-1", acme, "U-1");
+  std::vector<std::unique_ptr<Db>> nested;
+  for (const char* family : {"log", "replicas", "blob", "head"}) {
+    Options o = ReplicaOptions();
+    o.replication.prefix = prefix_ + "/" + family;
+    nested.push_back(Replica(std::string("nested-") + family, o));
+    testing::MakeAccount(nested.back().get(), std::string("in-") + family);
+    testing::MakeAccount(nested.back().get(), std::string("more-in-") + family);
+  }
+  testing::MakeAccount(a.get(), "after");
+  auto b = Replica("b");  // new: replays P's whole log
+  EXPECT_EQ(b->Revision(), a->Revision());
+  ASSERT_OK(b->FindAccount("after"));
+  EXPECT_TRUE(b->FindAccount("in-log").status().IsNotFound());
+  EXPECT_EQ(b->GetReplicaStatus()->error, "");
+  ExpectConverged({a.get(), b.get()});
+  for (const char* family : {"log", "replicas", "blob", "head"}) {
+    Options o = ReplicaOptions();
+    o.replication.prefix = prefix_ + "/" + family;
+    auto n = Replica(std::string("new-nested-") + family, o);
+    EXPECT_EQ(n->Revision(), 2u) << family;
+    ASSERT_OK(n->FindAccount(std::string("more-in-") + family));
+    EXPECT_TRUE(n->FindAccount("acme").status().IsNotFound()) << family;
+  }
 }
 
 TEST_F(ReplicaTest, BadReplicationOptionsAreRefused) {
