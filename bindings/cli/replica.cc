@@ -82,14 +82,21 @@ int ShowStatus(Context& ctx, Args& args) {
     *ctx.out << ReplicaStatusJson(*st) << "\n";
   } else {
     auto& o = *ctx.out;
+    // What only etcd can tell is unknown until it has answered once.
+    const bool heard = st->last_contact_us != 0;
+    const std::string unknown = "unknown (etcd not reached)";
     o << "replica      " << Printable(st->replica_id) << "\n"
       << "applied      " << st->applied << "\n"
-      << "etcd head    " << st->head << "\n"
-      << "lag          " << st->lag << " revision(s)\n"
+      << "etcd head    " << (heard ? std::to_string(st->head) : unknown) << "\n"
+      << "lag          " << (heard ? std::to_string(st->lag) + " revision(s)" : unknown) << "\n"
       << "last contact " << Time(st->last_contact_us) << "\n"
-      << "checkpoint   " << (st->checkpoint == 0 ? std::string("none") : std::to_string(st->checkpoint))
+      << "checkpoint   "
+      << (!heard ? unknown : st->checkpoint == 0 ? std::string("none") : std::to_string(st->checkpoint))
       << "\n"
-      << "etcd keeps   revisions " << st->log_first << ".." << st->head << "\n";
+      << "etcd keeps   "
+      << (heard ? "revisions " + std::to_string(st->log_first) + ".." + std::to_string(st->head)
+                : unknown)
+      << "\n";
     if (!st->error.empty()) o << "last error   " << Printable(st->error) << "\n";
     for (const auto& m : st->members) {
       o << "member       " << Printable(m.endpoint) << "  "

@@ -31,6 +31,16 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertIn("prefix", err)
         self.assertFalse(os.path.exists(self.db))
 
+    def test_status_without_etcd_says_what_it_cannot_know(self):
+        # Nothing listens on port 1: what only etcd can tell is unknown, not
+        # the local revision passed off as etcd's head.
+        p = self.expect(1, "--etcd", "http://127.0.0.1:1", "replica", "status")
+        self.assertIn("etcd head    unknown (etcd not reached)", p.stdout)
+        self.assertIn("lag          unknown (etcd not reached)", p.stdout)
+        self.assertIn("etcd keeps   unknown (etcd not reached)", p.stdout)
+        self.assertIn("last contact never", p.stdout)
+        self.assertIn("unreachable", p.stdout)
+
     def test_replica_commands_need_etcd(self):
         self.assertIn("needs --etcd", self.usage_error("replica", "status"))
         self.assertIn("needs --etcd", self.usage_error("replica", "sync"))
