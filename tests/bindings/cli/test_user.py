@@ -144,6 +144,23 @@ class UserTest(CliTestCase):
                       self.refused("user", "show", "b@acme.example"))
         self.assertIn("--name is required", self.usage_error("user", "update", "a@acme.example"))
 
+    def test_a_disabled_actor_is_refused_and_asked_about_sees_nothing(self):
+        self.ok("user", "disable", "a@acme.example")
+        before = self.export_text("before.jsonl")
+        for argv in (["visible"], ["visible", "--count"],
+                     ["check", "--permission", "device.read", "--entity", "dev-a1"],
+                     ["account", "show", "acme-a"],
+                     ["account", "create", "a9", "--name", "A9", "--parent", "acme-a"]):
+            with self.subTest(argv=argv):
+                err = self.refused("--actor", "a@acme.example", *argv)
+                self.assertIn("user 'a@acme.example' is disabled and holds no permissions", err)
+        self.assertEqual(self.export_text("after.jsonl"), before)
+        # Asked about by the system actor: nothing visible, everything denied.
+        self.assertEqual(self.visible_keys("a@acme.example"), [])
+        self.assertEqual(self.ok("visible", "--user", "a@acme.example", "--count"), "0\n")
+        self.assertEqual(self.ok("check", "--user", "a@acme.example", "--permission",
+                                 "device.read", "--entity", "dev-a1"), "denied\n")
+
     def test_user_mutations_refused_via_actor(self):
         for argv, perm in ((["user", "disable", "b@acme.example"], "user.update"),
                            (["user", "update", "b@acme.example", "--name", "X"], "user.update"),
