@@ -56,13 +56,13 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
           std::filesystem::remove_all(*static_cast<std::string*>(p), ec);
         });
     // A replica's first open that fails (etcd refuses it: another log, a
-    // trimmed one...) leaves a folder that was new or empty as it was: a
-    // database at revision 0 of no log would only be in the way of the
-    // next try.
+    // trimmed one...) leaves a folder in which it created the database as
+    // it was: a database at revision 0 of no log would only be in the way
+    // of the next try. (Decided by the store, under its claim on the
+    // folder: a database another process made meanwhile is never touched.)
     std::error_code fs_error;
     const bool existed = std::filesystem::exists(std::string(path), fs_error);
-    const bool fresh = !options.replication.etcd_endpoints.empty() &&
-                       (!existed || std::filesystem::is_empty(std::string(path), fs_error));
+    bool fresh = false;
     auto undo_creation = [&](std::unique_ptr<engine::DbImpl>* made, const Status& why) {
       if (!fresh) return why;
       made->reset();  // closed first
@@ -83,20 +83,21 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     std::unique_ptr<engine::DbImpl> impl;
     for (int attempt = 1;; ++attempt) {
       CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
+      fresh = !options.replication.etcd_endpoints.empty() && store->created();
       impl = std::make_unique<engine::DbImpl>(options, std::move(store));
       Status init = impl->Init();
       if (init.ok()) break;
       // A read-only or follower open takes no lock: a writer that closed
       // after this open read the files left an image of a newer state than
       // they hold. Read them again, as Store::Open does for a file list
-      // that changed under it (up to about three seconds); an image still
-      // ahead of them then is a rollback (DbImpl::Init).
+      // that changed under it; an image still ahead of them then is a
+      // rollback (DbImpl::Init).
       const bool locked = !options.read_only && !options.follower;
-      if (locked || !impl->ImageAheadOfFiles() || attempt == 12) {
+      if (locked || !impl->ImageAheadOfFiles() || attempt == storage::kReaderAttempts) {
         return undo_creation(&impl, init);
       }
       impl.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+      std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
     }
     if (Status started = impl->StartReplica(); !started.ok()) {
       return undo_creation(&impl, started);

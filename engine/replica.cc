@@ -93,6 +93,12 @@ Status ValidateReplication(const ReplicationOptions& r) {
                                    "' must be 1..200 of letters, digits and _-./, not starting "
                                    "or ending with '/'");
   }
+  if (const std::string_view f = replication::KeyFamilyIn(r.prefix); !f.empty()) {
+    return Status::InvalidArgument(
+        "replication prefix '" + r.prefix + "' has a part named '" + std::string(f) +
+        "', a name Canopy's own keys use under every prefix (head, log, blob, replicas, "
+        "checkpoint): its keys would lie among another database's; choose another name");
+  }
   if (r.lease_ttl_seconds < 2) return Status::InvalidArgument("lease_ttl_seconds must be at least 2");
   if (r.request_timeout_ms < 10) return Status::InvalidArgument("request_timeout_ms must be at least 10");
   if (r.write_timeout_ms < r.request_timeout_ms) {
@@ -209,9 +215,18 @@ Status DbImpl::StartReplica() {
         } else if (r.checkpoint_dir.empty()) {
           advice = "open it" + with_folder + " to start from the newest checkpoint";
         } else {
-          advice = "no checkpoint is registered for this log in etcd; let a replica write one "
-                   "into '" + r.checkpoint_dir + "' (checkpoint_every, or 'canopy checkpoint "
-                   "DIR'), then open again";
+          uint64_t newest = 0;
+          std::string where;
+          if (log_->NewestCheckpoint(&newest, &where).ok() && newest != 0) {
+            // The folder held an empty database, which the open keeps.
+            advice = "this folder holds an empty database, so the open did not start it from "
+                     "the newest checkpoint (revision " + std::to_string(newest) +
+                     "): move the folder away, or empty it, and open again";
+          } else {
+            advice = "no checkpoint is registered for this log in etcd; let a replica write "
+                     "one into '" + r.checkpoint_dir + "' (checkpoint_every, or 'canopy "
+                     "checkpoint DIR'), then open again";
+          }
         }
         return Status::Compacted("this replica is at revision " + std::to_string(local) +
                                  ", and etcd keeps the log from revision " +
@@ -232,17 +247,15 @@ Status DbImpl::StartReplica() {
                                             r.prefix + "): it belongs to another database");
         }
       }
-      // Catch up before the first read. An outage of etcd (or a revision
-      // trimmed meanwhile) leaves the follower to finish, and shows in the
-      // replica's status; a log this replica cannot apply (damaged, or not
-      // this database's) fails the open, as it would fail every write.
+      // Catch up before the first read. An outage of etcd leaves the
+      // follower to finish, and shows in the replica's status; anything
+      // else (a log this replica cannot apply, a revision trimmed meanwhile,
+      // a local write that failed) fails the open, as it would every write.
       Status c = CatchUpLocked(head);
-      if (!c.ok()) {
-        if (c.code() != Code::kUnavailable && c.code() != Code::kIOError &&
-            c.code() != Code::kCompacted && c.code() != Code::kFailedPrecondition) {
-          return c.WithContext("catching up with the log in etcd (" + r.prefix + ")");
-        }
+      if (c.code() == Code::kUnavailable) {
         NoteError(c);
+      } else if (!c.ok()) {
+        return c.WithContext("catching up with the log in etcd (" + r.prefix + ")");
       }
     } else {
       NoteError(b);
@@ -343,9 +356,11 @@ void DbImpl::FollowLoop() {
         NoteApplied(e.bytes);
       }
     }
+    bool watched = false;
     if (s.ok() && !stop_replica_.load()) {
       NoteContact(revision_.load(), 0);
       backoff_ms = 20;
+      watched = true;
       s = log_->Follow(
           etcd_rev,
           [this](replication::LogEntryBytes&& e) -> Status {
@@ -360,9 +375,15 @@ void DbImpl::FollowLoop() {
           &stop_replica_);
     }
     if (stop_replica_.load()) break;
-    if (s.code() == Code::kFailedPrecondition || s.code() == Code::kCompacted) {
-      continue;  // a gap or compacted history: read again from the applied revision
+    if (watched &&
+        (s.code() == Code::kFailedPrecondition || s.code() == Code::kCompacted)) {
+      // A gap in what the watch gave, or etcd's history compacted past its
+      // start (trimming does that): read again from the applied revision.
+      continue;
     }
+    // Otherwise (etcd down; or this replica's next revision trimmed from
+    // the log, where only a new start from a checkpoint helps) it says so
+    // in its status and tries again, less and less often.
     if (!s.ok()) {
       NoteError(s);
       if (!SleepUnlessStopped(backoff_ms)) break;

@@ -64,9 +64,31 @@ std::string RevisionDigits(uint64_t rev) {
   return buf;
 }
 
+std::string_view KeyFamilyIn(std::string_view prefix) {
+  static constexpr std::string_view kFamilies[] = {"head", "log", "blob", "replicas",
+                                                   "checkpoint"};
+  size_t slash = prefix.find('/');
+  while (slash != std::string_view::npos) {
+    const size_t next = prefix.find('/', slash + 1);
+    const std::string_view part = prefix.substr(
+        slash + 1, next == std::string_view::npos ? std::string_view::npos : next - slash - 1);
+    for (std::string_view f : kFamilies) {
+      if (part == f) return f;
+    }
+    slash = next;
+  }
+  return {};
+}
+
 std::string NewReplicaId() {
   char host[64] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  // Only characters a key and IsReplicaId take ('/' would not do).
+  for (char* c = host; *c != '\0'; ++c) {
+    if (!std::isalnum(static_cast<unsigned char>(*c)) && *c != '.' && *c != '-' && *c != '_') {
+      *c = '_';
+    }
+  }
   std::random_device rd;
   char buf[160];
   std::snprintf(buf, sizeof(buf), "%s-%d-%08x", host[0] ? host : "host", static_cast<int>(getpid()),
@@ -75,14 +97,14 @@ std::string NewReplicaId() {
 }
 
 bool IsReplicaId(std::string_view id) {
-  // "<host>-<pid>-<8 hex digits>" (engine/replica.cc, NewReplicaId).
+  // "<host>-<pid>-<8 hex digits>" (NewReplicaId).
   const size_t dash = id.rfind('-');
   if (dash == std::string_view::npos || dash == 0 || id.size() - dash - 1 != 8) return false;
   for (char c : id.substr(dash + 1)) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
   }
   const size_t before = id.rfind('-', dash - 1);
-  if (before == std::string_view::npos || before + 1 == dash) return false;
+  if (before == std::string_view::npos || before == 0 || before + 1 == dash) return false;
   for (char c : id.substr(before + 1, dash - before - 1)) {
     if (c < '0' || c > '9') return false;
   }
@@ -282,6 +304,13 @@ Status EtcdLog::Materialize(uint64_t rev, const std::string& value, std::string*
   for (const EtcdKv& kv : kvs) entry->append(kv.value);
   if (kvs.size() != m.chunks || entry->size() != m.bytes ||
       Hex64(XXH3_64bits(entry->data(), entry->size())) != m.hash) {
+    // Trimmed between reading the entry and its chunks: not damage.
+    uint64_t head = 0, first = 0;
+    if (Bounds(&head, &first).ok() && rev < first) {
+      return Status::Compacted("revision " + std::to_string(rev) +
+                               " was trimmed from the log in etcd while it was read; the oldest "
+                               "kept is " + std::to_string(first));
+    }
     return Status::Corruption("the chunks of log revision " + std::to_string(rev) +
                               " in etcd are missing or damaged (" + std::to_string(kvs.size()) +
                               " of " + std::to_string(m.chunks) + " chunks)");
@@ -445,11 +474,12 @@ Status EtcdLog::TrimUpTo(uint64_t upto, int64_t* deleted) {
   if (upto >= head) upto = head == 0 ? 0 : head - 1;  // the head entry stays
   std::vector<EtcdOp> ops(2);
   ops[0].type = EtcdOp::Type::kDeleteRange;
-  ops[0].key = Key("log/");
+  ops[0].key = EntriesBegin();
   ops[0].range_end = EntryKey(upto + 1);
-  // Chunks of trimmed entries, and any a failed writer left behind.
+  // Chunks of trimmed entries, and any a failed writer left behind (their
+  // keys start with the revision's digits too).
   ops[1].type = EtcdOp::Type::kDeleteRange;
-  ops[1].key = Key("blob/");
+  ops[1].key = Key("blob/0");
   ops[1].range_end = Key("blob/" + RevisionDigits(upto + 1));
   EtcdTxnResult r;
   CANOPY_RETURN_IF_ERROR(etcd_.Txn({}, ops, {}, &r));

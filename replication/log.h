@@ -122,6 +122,12 @@ class EtcdLog {
 // Revision <-> the 20-digit decimal used in keys.
 std::string RevisionDigits(uint64_t rev);
 bool ParseRevision(std::string_view digits, uint64_t* rev);
+// The component of `prefix` (after its first) that names one of the key
+// families every prefix P holds (P/head, P/log/..., P/blob/...,
+// P/replicas/..., P/checkpoint), or "" when none does. A prefix with such a
+// component would put its keys among another database's ("a/log" inside
+// "a"'s log), so replication options refuse it.
+std::string_view KeyFamilyIn(std::string_view prefix);
 // A new replica's id, "<host>-<pid>-<8 hex digits>", and whether `id` has
 // that shape (a key under "P/replicas/" that has not is another database's).
 std::string NewReplicaId();

@@ -531,20 +531,21 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   store->read_only_ = reader;
   store->secondary_ = secondary;
+  store->created_ = creating;
   rocksdb::Status s;
   if (reader) {
     // Beside a running writer, a flush or compaction may delete a file the
     // MANIFEST just read still names ("No such file or directory"): read
-    // the newer MANIFEST and try again, for up to about three seconds.
+    // the newer MANIFEST and try again (kReaderAttempts).
     for (int attempt = 1;; ++attempt) {
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() || attempt == 12 ||
+      if (s.ok() || attempt == kReaderAttempts ||
           s.ToString().find("No such file or directory") == std::string::npos) {
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+      std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
     }
   } else {
     s = rocksdb::DB::Open(dbo, path, descs, &handles, &store->db_);
@@ -762,15 +763,15 @@ Status Store::CatchUpWithPrimary() {
     return Status::FailedPrecondition("catch up: the store is not a secondary instance");
   }
   // As on open: a file the primary deleted meanwhile means a newer
-  // MANIFEST to read; try again for up to about three seconds.
+  // MANIFEST to read; try again (kReaderAttempts).
   rocksdb::Status s;
   for (int attempt = 1;; ++attempt) {
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() || attempt == 12 ||
+    if (s.ok() || attempt == kReaderAttempts ||
         s.ToString().find("No such file or directory") == std::string::npos) {
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
   }
   return FromRocks(s, "catch up with the database's writer");
 }

@@ -39,6 +39,13 @@ inline constexpr std::string_view kScratchPrefix = "import-";
 // that still holds it after a crash is created again by the next open.
 inline constexpr std::string_view kCreatingMarker = "CANOPY-CREATING";
 
+// An open that takes no lock (read-only, follower) and a follower's
+// catch-up read the files again when a writer changed them under it: up to
+// kReaderAttempts times, pausing ReaderPauseMs(attempt) after attempt n
+// (about 1.3 s in all).
+inline constexpr int kReaderAttempts = 12;
+inline int ReaderPauseMs(int attempt) { return 20 * attempt; }
+
 // InvalidArgument when the folder `dir` (named `what` in the message) is
 // the database folder `folder` or lies inside it, both resolved as far as
 // they exist (links followed, "..", relative to the working folder); else
@@ -107,6 +114,8 @@ class Store {
   const FormatRecord& format() const { return format_; }
   const std::string& path() const { return path_; }
   bool read_only() const { return read_only_; }
+  // This open created the database (the folder held none).
+  bool created() const { return created_; }
 
   // Reads one value. NotFound when absent (message names cf and nothing
   // more; callers give context). `snapshot` may be null (latest state).
@@ -161,6 +170,7 @@ class Store {
   std::string path_;
   bool read_only_ = false;  // also for a secondary instance
   bool secondary_ = false;
+  bool created_ = false;
   rocksdb::DB* db_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};

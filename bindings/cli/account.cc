@@ -54,7 +54,10 @@ const char kUsage[] =
     "                                   sub-account (shared down)\n"
     "  --receiver KEY                   takes the deleted accounts' entities and users\n"
     "  --depth N                        levels to list (0: all)\n"
-    "With --json: create, show, update and move print the account as one object;\n"
+    "With --json: create, show, update and move print the account as one object\n"
+    "(an update of an account out of the actor's sight, switching\n"
+    "--sub-account-management from the parent, prints only its key and that\n"
+    "setting);\n"
     "list prints one object per account; delete prints {\"deleted\":[...]}.\n"
     "With --csv (list only): id, key, name, parent, depth, sub_account_management,\n"
     "sub_account_access, created, updated, after a header row.\n";
@@ -243,27 +246,29 @@ int Update(Context& ctx, Args& args) {
   if (!ctx.ResolveActor(&actor)) return kExitFailed;
   auto seen = ctx.db->FindAccount(ctx.actor, key);
   if (!seen.ok()) {
-    // Switching sub-account management alone is judged from the parent:
-    // an actor holding account.manage_sub_accounts there need not see the
-    // account. The engine decides; anything it refuses as missing is told
-    // as the key's look-up was, so that nothing out of sight is named.
-    const bool management_only =
-        management && !name && set.empty() && remove.empty() && !access && !sharing;
-    if (!management_only || !seen.status().IsNotFound()) return ctx.Fail(seen.status());
+    // Out of the actor's sight: the engine decides whether it may still
+    // change it (switching sub-account management is judged from the
+    // parent), and anything it refuses as missing is told as the key's
+    // look-up was, so that nothing out of sight is named. Attribute edits
+    // need the attributes, which the actor cannot read.
+    if (!seen.status().IsNotFound() || !set.empty() || !remove.empty()) {
+      return ctx.Fail(seen.status());
+    }
     auto any = ctx.db->FindAccount(Actor::System(), key);
     if (!any.ok()) return ctx.Fail(seen.status());
     AccountPatch patch;
+    patch.name = name;
     patch.sub_account_management = management;
+    patch.sub_account_access = access;
+    patch.group_sharing = sharing;
     Status s = ctx.db->UpdateAccount(actor, any->id, patch);
     if (s.IsNotFound()) return ctx.Fail(seen.status());
     if (!s.ok()) return ctx.Fail(s);
     if (ctx.json) {
-      *ctx.out << JsonObject()
-                      .Str("key", key)
-                      .Raw("settings",
-                           JsonObject().Bool("sub_account_management", *management).str())
-                      .str()
-               << "\n";
+      // Only what the actor set: the rest of the account is out of its sight.
+      JsonObject changed;
+      if (management) changed.Bool("sub_account_management", *management);
+      *ctx.out << JsonObject().Str("key", key).Raw("settings", changed.str()).str() << "\n";
     } else {
       *ctx.out << "updated account '" << Printable(key) << "'\n";
     }

@@ -8,6 +8,7 @@
 // PrefixEnd) run without one.
 
 #include "replication/etcd_client.h"
+#include "replication/log.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -125,6 +126,36 @@ TEST(EtcdPrefixEndTest, IncrementsTheLastByteBelow0xff) {
   EXPECT_EQ(PrefixEnd(std::string("\x00", 1)), std::string("\x01", 1));
   EXPECT_EQ(PrefixEnd(""), std::string("\0", 1));
   EXPECT_EQ(PrefixEnd(std::string("\xff\xff", 2)), std::string("\0", 1));
+}
+
+// ---- the log's key shapes (no cluster) ---------------------------------------
+
+TEST(EtcdLogKeysTest, PrefixPartsNamedLikeAKeyFamilyAreFound) {
+  using replication::KeyFamilyIn;
+  for (const char* ok : {"canopy", "prod/tenants", "log", "a/logs", "a/b.log", "a/sub/x",
+                         "head", "a/heads/b", "a/checkpoints"}) {
+    EXPECT_EQ(KeyFamilyIn(ok), "") << ok;
+  }
+  EXPECT_EQ(KeyFamilyIn("a/log"), "log");
+  EXPECT_EQ(KeyFamilyIn("a/log/b"), "log");
+  EXPECT_EQ(KeyFamilyIn("a/b/replicas"), "replicas");
+  EXPECT_EQ(KeyFamilyIn("a/blob/0"), "blob");
+  EXPECT_EQ(KeyFamilyIn("a/head"), "head");
+  EXPECT_EQ(KeyFamilyIn("a/checkpoint"), "checkpoint");
+}
+
+TEST(EtcdLogKeysTest, EveryNewReplicaIdHasTheShapeOfOne) {
+  using replication::IsReplicaId;
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = replication::NewReplicaId();
+    EXPECT_TRUE(IsReplicaId(id)) << id;
+    EXPECT_TRUE(IsReplicaId("bootstrap-" + id)) << id;
+  }
+  EXPECT_TRUE(IsReplicaId("host.example-12-0123abcd"));
+  for (const char* not_one : {"head", "log", "h-12-0123abc", "h-12-0123abcde", "h-x-0123abcd",
+                              "h--0123abcd", "-12-0123abcd", "a/b-12-0123abcd", "h-12-0123abcg"}) {
+    EXPECT_FALSE(IsReplicaId(not_one)) << not_one;
+  }
 }
 
 // ---- key-values ---------------------------------------------------------------

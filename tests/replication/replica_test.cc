@@ -23,6 +23,7 @@
 #include "canopy/db.h"
 #include "engine/db_impl.h"
 #include "replication/etcd_client.h"
+#include "replication/log.h"
 #include "tests/test_util.h"
 
 namespace canopy {
@@ -417,38 +418,70 @@ TEST_F(ReplicaTest, ADatabaseOfItsOwnCannotJoinALog) {
   EXPECT_EQ(a->ApplyChanges(entries, nullptr).code(), Code::kFailedPrecondition);
 }
 
-// A prefix nested in another ("P/log", "P/replicas", "P/blob" under "P")
-// names a database of its own: its keys lie inside P's key families, but
-// neither database takes the other's keys for its own (a new replica of P
-// used to stop at the first of them, open as an empty database and say
-// nothing).
-TEST_F(ReplicaTest, APrefixNestedInAnotherIsADatabaseOfItsOwn) {
+// A prefix nested in another names a database of its own, unless a part
+// of it is one of the names every prefix's own keys use (P/head, P/log/...,
+// P/blob/..., P/replicas/..., P/checkpoint): "P/log" would put its keys in
+// P's log. Those are refused. And whatever foreign keys lie under P's key
+// families (put there by hand, or by an older Canopy that took such a
+// prefix), a replica of P neither reads them as its own nor trims them: a
+// new replica of P used to stop at 'P/log/head', open as an empty database
+// and say nothing.
+TEST_F(ReplicaTest, KeysUnderAPrefixThatAreNotItsOwnAreLeftAlone) {
+  for (const char* family : {"log", "replicas", "blob", "head", "checkpoint"}) {
+    Options o = ReplicaOptions();
+    o.replication.prefix = prefix_ + "/" + family + "/x";
+    std::unique_ptr<Db> db;
+    Status s = Db::Open(o, dir_.Sub(std::string("refused-") + family), &db);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find(std::string("has a part named '") + family + "'"),
+              std::string::npos)
+        << s.ToString();
+    EXPECT_FALSE(std::filesystem::exists(dir_.Sub(std::string("refused-") + family)));
+  }
+  // Foreign keys inside P's families, as a nested "P/log" or "P/replicas"
+  // database would have written them.
+  replication::EtcdOptions eo;
+  eo.endpoints = endpoints_;
+  replication::EtcdClient etcd(eo);
+  const std::vector<std::pair<std::string, std::string>> foreign = {
+      {prefix_ + "/log/head", "7"},
+      {prefix_ + "/log/log/00000000000000000001", "Ixyz"},
+      {prefix_ + "/log/-x/head", "3"},
+      {prefix_ + "/blob/-x/head", "3"},
+      {prefix_ + "/replicas/head", "5"},
+  };
+  for (const auto& [k, v] : foreign) ASSERT_OK(etcd.Put(k, v));
   auto a = Replica("a");
   const AccountId acme = testing::MakeAccount(a.get(), "acme");
-  testing::MakeDevice(a.get(), "dev-1", acme, "U-1");
-  std::vector<std::unique_ptr<Db>> nested;
-  for (const char* family : {"log", "replicas", "blob", "head"}) {
-    Options o = ReplicaOptions();
-    o.replication.prefix = prefix_ + "/" + family;
-    nested.push_back(Replica(std::string("nested-") + family, o));
-    testing::MakeAccount(nested.back().get(), std::string("in-") + family);
-    testing::MakeAccount(nested.back().get(), std::string("more-in-") + family);
-  }
-  testing::MakeAccount(a.get(), "after");
+  for (int i = 0; i < 5; ++i) testing::MakeDevice(a.get(), "dev-" + std::to_string(i), acme);
   auto b = Replica("b");  // new: replays P's whole log
   EXPECT_EQ(b->Revision(), a->Revision());
-  ASSERT_OK(b->FindAccount("after"));
-  EXPECT_TRUE(b->FindAccount("in-log").status().IsNotFound());
   EXPECT_EQ(b->GetReplicaStatus()->error, "");
   ExpectConverged({a.get(), b.get()});
-  for (const char* family : {"log", "replicas", "blob", "head"}) {
-    Options o = ReplicaOptions();
-    o.replication.prefix = prefix_ + "/" + family;
-    auto n = Replica(std::string("new-nested-") + family, o);
-    EXPECT_EQ(n->Revision(), 2u) << family;
-    ASSERT_OK(n->FindAccount(std::string("more-in-") + family));
-    EXPECT_TRUE(n->FindAccount("acme").status().IsNotFound()) << family;
+  // A nested prefix of another name is a database of its own beside P.
+  Options o = ReplicaOptions();
+  o.replication.prefix = prefix_ + "/sub";
+  auto n = Replica("nested", o);
+  testing::MakeAccount(n.get(), "inside");
+  EXPECT_EQ(n->Revision(), 1u);
+  ASSERT_OK(a->SyncWithLog(10000));
+  EXPECT_TRUE(a->FindAccount("inside").status().IsNotFound());
+  // Trimming P deletes its own entries only; its live replicas are a and b.
+  replication::LogOptions lo;
+  lo.etcd = eo;
+  lo.prefix = prefix_;
+  replication::EtcdLog log(lo);
+  int64_t deleted = 0;
+  ASSERT_OK(log.TrimUpTo(a->Revision() - 1, &deleted));
+  EXPECT_EQ(deleted, static_cast<int64_t>(a->Revision() - 1));
+  for (const auto& [k, v] : foreign) {
+    std::vector<replication::EtcdKv> kvs;
+    ASSERT_OK(etcd.Range(k, "", 1, &kvs));
+    EXPECT_EQ(kvs.size(), 1u) << k << " was deleted";
   }
+  std::vector<replication::LiveReplica> live;
+  ASSERT_OK(log.LiveReplicas(&live));
+  for (const auto& r : live) EXPECT_NE(r.id, "head");
 }
 
 TEST_F(ReplicaTest, BadReplicationOptionsAreRefused) {
