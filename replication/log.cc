@@ -128,10 +128,11 @@ EtcdLog::EtcdLog(LogOptions options) : options_(std::move(options)), etcd_(optio
 
 std::string EtcdLog::EntryKey(uint64_t rev) const { return Key("log/" + RevisionDigits(rev)); }
 
-// Every read and watch of the log covers [P/log/0, P/log/:): the keys made
-// of digits (EntryKey) and nothing else. Another database's keys under a
-// prefix nested in this one ("P/log" keeps "P/log/head", "P/log/log/...")
-// sort after ':' and are never taken for entries.
+// Every read, watch and trim of the log covers [P/log/0, P/log/:): the
+// keys made of digits (EntryKey) and nothing else. Keys that are not ours
+// under P/log/ (put there by hand, or by a database whose prefix nests in
+// P's families, which replication options now refuse: KeyFamilyIn) are
+// neither taken for entries nor deleted.
 std::string EtcdLog::EntriesBegin() const { return Key("log/0"); }
 std::string EtcdLog::EntriesEnd() const { return Key("log/:"); }
 
@@ -416,8 +417,8 @@ Status EtcdLog::LiveReplicas(std::vector<LiveReplica>* replicas) {
   for (const EtcdKv& kv : kvs) {
     LiveReplica r;
     r.id = kv.key.substr(prefix.size());
-    // Not ours (a key of a database whose prefix is nested in this one,
-    // such as "P/replicas/head"): ignored.
+    // Not ours (such as "P/replicas/head" of a database whose prefix was
+    // "P/replicas"): ignored.
     if (!IsReplicaId(r.id) || !ParseRevision(kv.value, &r.applied)) continue;
     replicas->push_back(std::move(r));
   }
