@@ -262,7 +262,12 @@ int Update(Context& ctx, Args& args) {
     patch.sub_account_access = access;
     patch.group_sharing = sharing;
     Status s = ctx.db->UpdateAccount(actor, any->id, patch);
-    if (s.IsNotFound()) return ctx.Fail(seen.status());
+    // A refusal (even of the input, which the engine checks first) is told
+    // as for a missing key: a hidden key and a missing one answer alike.
+    if (s.code() == Code::kNotFound || s.code() == Code::kInvalidArgument ||
+        s.code() == Code::kPermissionDenied || s.code() == Code::kFailedPrecondition) {
+      return ctx.Fail(seen.status());
+    }
     if (!s.ok()) return ctx.Fail(s);
     if (ctx.json) {
       // Only what the actor set: the rest of the account is out of its sight.

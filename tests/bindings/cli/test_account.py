@@ -206,7 +206,10 @@ class UpdateTest(CliTestCase):
                 ("chief@acme.example", "hidden", ("--sub-account-management", "on",
                                                   "--name", "X")),
                 ("peek@acme.example", "hidden", ("--sub-account-management", "on")),
-                ("peek@acme.example", "ghost", ("--sub-account-management", "on"))):
+                ("peek@acme.example", "ghost", ("--sub-account-management", "on")),
+                ("peek@acme.example", "hidden", ("--name", "")),
+                ("peek@acme.example", "ghost", ("--name", "")),
+                ("chief@acme.example", "hidden", ("--sub-account-access", "always_on"))):
             err = self.refused("--actor", actor, "account", "update", key, *flags)
             self.assertIn("not_found: no account with key '%s'" % key, err)
         self.assertEqual(self.export_text("after.jsonl"), before)
