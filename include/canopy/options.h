@@ -26,7 +26,9 @@ struct ReplicationOptions {
   // replica (a single-process database, the default).
   std::vector<std::string> etcd_endpoints;
   // The etcd key prefix of this log: replicas with the same prefix share
-  // one database. Letters, digits and "_-./" only.
+  // one database. Letters, digits and "_-./" only, and no part after the
+  // first named head, log, blob, replicas or checkpoint (the names of its
+  // own keys: docs/replication.md, "Keys in etcd").
   std::string prefix = "canopy";
   // A folder (shared by the replicas, or reachable from them) where
   // checkpoints are written and where a new replica looks for the newest
