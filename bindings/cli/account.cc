@@ -244,6 +244,11 @@ int Update(Context& ctx, Args& args) {
   if (!ctx.Open(false)) return kExitFailed;
   Actor actor = Actor::System();
   if (!ctx.ResolveActor(&actor)) return kExitFailed;
+  AccountPatch patch;
+  patch.name = name;
+  patch.sub_account_management = management;
+  patch.sub_account_access = access;
+  patch.group_sharing = sharing;
   auto seen = ctx.db->FindAccount(ctx.actor, key);
   if (!seen.ok()) {
     // Out of the actor's sight: the engine decides whether it may still
@@ -256,11 +261,6 @@ int Update(Context& ctx, Args& args) {
     }
     auto any = ctx.db->FindAccount(Actor::System(), key);
     if (!any.ok()) return ctx.Fail(seen.status());
-    AccountPatch patch;
-    patch.name = name;
-    patch.sub_account_management = management;
-    patch.sub_account_access = access;
-    patch.group_sharing = sharing;
     Status s = ctx.db->UpdateAccount(actor, any->id, patch);
     // A refusal (even of the input, which the engine checks first) is told
     // as for a missing key: a hidden key and a missing one answer alike.
@@ -280,17 +280,12 @@ int Update(Context& ctx, Args& args) {
     return kExitOk;
   }
   const Account& a = *seen;
-  AccountPatch patch;
-  patch.name = name;
   if (!set.empty() || !remove.empty()) {
     Attributes attributes;
     Status merged = UpdatedAttributes(a.attributes, set, remove, "account '" + key + "'", &attributes);
     if (!merged.ok()) return ctx.Fail(merged);
     patch.attributes = std::move(attributes);
   }
-  patch.sub_account_management = management;
-  patch.sub_account_access = access;
-  patch.group_sharing = sharing;
   // One atomic call: a refusal of any part changes nothing.
   Status s = ctx.db->UpdateAccount(actor, a.id, patch);
   if (!s.ok()) return ctx.Fail(s);
