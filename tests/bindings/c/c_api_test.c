@@ -3655,7 +3655,11 @@ static void TestStatsAndTuning(void) {
   canopy_options_destroy(options);
 }
 
-#if !defined(__SANITIZE_THREAD__)
+// Not under the sanitizers: TSan cannot run a child forked from a process
+// with threads, and ASan's allocator (GCC 12's libasan) takes no lock around
+// fork(), so the child can deadlock in malloc if a RocksDB thread of the
+// parent was inside it at that moment. The Release run covers it.
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 // fork(): in the child every call on the parent's database, and any open,
 // is FAILED_PRECONDITION naming the fork; close frees the handle without
 // touching the parent's database; exit() returns (it would wait for ever
@@ -3733,7 +3737,7 @@ int main(void) {
   TestCheckpointAndReplicaOptions();
   TestStatsAndTuning();
   TestFollower(&w, path);
-#if !defined(__SANITIZE_THREAD__)  // TSan cannot run a child forked from a process with threads
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)  // see TestFork
   TestFork(&w);
 #endif
   phase = "close";

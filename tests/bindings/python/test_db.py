@@ -206,6 +206,11 @@ class OpenCloseTest(DbTestCase):
         self.assertEqual(made["refused"], 60)
         self.assertGreater(made["snapshot"] + made["stream"], 0)
 
+    # Not under AddressSanitizer (its runtime preloaded): GCC 12's libasan
+    # takes no lock around fork(), so the child can deadlock in malloc when
+    # one of the parent's threads was inside the allocator at that moment.
+    @unittest.skipIf("libasan" in os.environ.get("LD_PRELOAD", ""),
+                     "fork() after threads is not fork-safe under AddressSanitizer")
     def test_forked_child_is_refused_and_exits(self):
         """A process forked from one with an open database: every call and
         any open raise FailedPrecondition naming the fork, close() lets go
