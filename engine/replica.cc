@@ -651,8 +651,10 @@ StatusOr<ReplicaStatus> DbImpl::GetReplicaStatus() const {
     st.members.push_back(std::move(v));
   }
   std::lock_guard<std::mutex> g(replica_mu_);
-  st.head = std::max(head_seen_, st.applied);
-  st.lag = st.head - st.applied;
+  // Until etcd has answered once, its head is unknown: 0, not the local
+  // revision passed off as etcd's.
+  st.head = last_contact_us_ != 0 ? std::max(head_seen_, st.applied) : 0;
+  st.lag = st.head > st.applied ? st.head - st.applied : 0;
   st.last_contact_us = last_contact_us_;
   st.apply_delay_us = apply_delay_us_;
   st.checkpoint = checkpoint_seen_;

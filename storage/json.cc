@@ -174,16 +174,19 @@ std::string ReplicaStatusJson(const ReplicaStatus& st) {
                    .str();
   }
   members += "]";
+  // What only etcd can tell is null until it has answered once.
+  const bool heard = st.last_contact_us != 0;
+  auto from_etcd = [heard](uint64_t v) { return heard ? std::to_string(v) : std::string("null"); };
   return JsonObject()
       .Bool("replicated", st.replicated)
       .Str("replica_id", st.replica_id)
       .Uint("applied", st.applied)
-      .Uint("head", st.head)
-      .Uint("lag", st.lag)
+      .Raw("head", from_etcd(st.head))
+      .Raw("lag", from_etcd(st.lag))
       .Int("last_contact_us", st.last_contact_us)
       .Int("apply_delay_us", st.apply_delay_us)
-      .Uint("checkpoint", st.checkpoint)
-      .Uint("log_first", st.log_first)
+      .Raw("checkpoint", from_etcd(st.checkpoint))
+      .Raw("log_first", from_etcd(st.log_first))
       .Str("error", st.error)
       .Raw("members", members)
       .str();

@@ -1498,7 +1498,9 @@ CANOPY_EXPORT canopy_code_t canopy_db_checkpoint(canopy_db_t* db, const char* di
 // canopy_free): {"replicated", "replica_id", "applied", "head", "lag",
 // "last_contact_us", "apply_delay_us", "checkpoint", "log_first", "error",
 // "members": [{"endpoint", "reachable", "has_leader", "version", "error"}]}
-// (see canopy::ReplicaStatus). Asks every etcd member for its health.
+// (see canopy::ReplicaStatus); "head", "lag", "checkpoint" and "log_first"
+// are null while etcd never answered ("last_contact_us" 0). Asks every
+// etcd member for its health.
 CANOPY_EXPORT canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** json,
                                                      char** errmsg);
 // On a replica: waits at most timeout_ms until everything etcd held when

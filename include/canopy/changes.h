@@ -92,6 +92,8 @@ struct ReplicaStatus {
   bool replicated = false;
   std::string replica_id;    // this process's registration in etcd
   uint64_t applied = 0;      // the local revision (applied from the log)
+  // While last_contact_us is 0 (etcd never answered), head, lag,
+  // checkpoint and log_first are unknown and 0; JSON shows them as null.
   uint64_t head = 0;         // the log's head in etcd when last seen
   uint64_t lag = 0;          // head - applied (revisions not yet applied)
   int64_t last_contact_us = 0;   // when etcd last answered (0: never)

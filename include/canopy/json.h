@@ -81,8 +81,9 @@ std::string JsonAttributes(const Attributes& attributes);
 // A replica's status (Db::GetReplicaStatus) as one JSON object: replicated,
 // replica_id, applied, head, lag, last_contact_us, apply_delay_us,
 // checkpoint, log_first, error and members (each: endpoint, reachable,
-// has_leader, version, error). The shape of `canopy replica status --json`
-// and of canopy_db_replica_status.
+// has_leader, version, error); head, lag, checkpoint and log_first are null
+// while etcd never answered (last_contact_us 0). The shape of `canopy
+// replica status --json` and of canopy_db_replica_status.
 std::string ReplicaStatusJson(const ReplicaStatus& status);
 
 // One change-log entry (Db::ReadChanges) as one JSON object: revision,

@@ -1486,7 +1486,9 @@ class Db:
         ``replica_id``, ``applied``, ``head``, ``lag``, ``last_contact_us``,
         ``apply_delay_us``, ``checkpoint``, ``log_first``, ``error`` and
         ``members`` (each etcd member's ``endpoint``, ``reachable``,
-        ``has_leader``, ``version``, ``error``)."""
+        ``has_leader``, ``version``, ``error``). ``head``, ``lag``,
+        ``checkpoint`` and ``log_first`` are None while etcd never answered
+        (``last_contact_us`` 0)."""
         out = ctypes.c_void_p()
         cv.call(lib.canopy_db_replica_status, self._h(), ctypes.byref(out))
         try:

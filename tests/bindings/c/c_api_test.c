@@ -3218,6 +3218,7 @@ static void TestCheckpointAndReplicaOptions(void) {
   OK(canopy_db_replica_status(db, &json, &err));
   CHECK(strstr(json, "\"replicated\":false") != NULL);
   CHECK(strstr(json, "\"applied\":1") != NULL);
+  CHECK(strstr(json, "\"head\":null,\"lag\":null") != NULL);  // no etcd to tell them
   canopy_free(json);
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_db_replica_status(db, NULL, &err));
   OK(canopy_db_sync_with_log(db, 100, &rev, &err));

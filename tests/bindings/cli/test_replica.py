@@ -40,6 +40,13 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertIn("etcd keeps   unknown (etcd not reached)", p.stdout)
         self.assertIn("last contact never", p.stdout)
         self.assertIn("unreachable", p.stdout)
+        # The JSON says the same with nulls.
+        p = self.expect(1, "--etcd", "http://127.0.0.1:1", "--json", "replica", "status")
+        status = json.loads(p.stdout)
+        for field in ("head", "lag", "checkpoint", "log_first"):
+            self.assertIsNone(status[field], field)
+        self.assertEqual(status["last_contact_us"], 0)
+        self.assertIsInstance(status["applied"], int)
 
     def test_replica_commands_need_etcd(self):
         self.assertIn("needs --etcd", self.usage_error("replica", "status"))

@@ -32,6 +32,8 @@ class CheckpointTest(DbTestCase):
         self.assertFalse(status["replicated"])
         self.assertEqual(status["applied"], 1)
         self.assertEqual(status["members"], [])
+        for field in ("head", "lag", "checkpoint", "log_first"):  # no etcd to tell them
+            self.assertIsNone(status[field], field)
         self.assertEqual(self.db.sync_with_log(10), 1)
 
     def test_bad_replication_options(self):
