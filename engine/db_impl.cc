@@ -81,21 +81,33 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     storage::StoreOptions so = engine::StoreOptionsOf(options);
     if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
     std::unique_ptr<engine::DbImpl> impl;
+    // A read-only or follower open takes no lock, so a writer may change
+    // the folder while it reads: its files in the middle of a flush (one
+    // key space read before it, another after), or an image that a writer
+    // wrote when it closed after this open read the files, of a newer
+    // state than they hold. Such a Corruption is read again, as Store::Open
+    // does for a file list that changed under it; only the same Corruption
+    // on kSameSightings reads in a row is the folder's own (a rollback, a
+    // damaged key space). Writers that keep changing the folder through
+    // every attempt leave the last one to open the files it reads without
+    // the image.
+    constexpr int kSameSightings = 3;
+    std::string seen;
+    int same = 0;
     for (int attempt = 1;; ++attempt) {
       CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
       fresh = !options.replication.etcd_endpoints.empty() && store->created();
       impl = std::make_unique<engine::DbImpl>(options, std::move(store));
+      const bool locked = !options.read_only && !options.follower;
+      if (!locked && attempt == storage::kReaderAttempts) impl->IgnoreImageAhead();
       Status init = impl->Init();
       if (init.ok()) break;
-      // A read-only or follower open takes no lock: a writer that closed
-      // after this open read the files left an image of a newer state than
-      // they hold. Read them again, as Store::Open does for a file list
-      // that changed under it; an image still ahead of them then is a
-      // rollback (DbImpl::Init).
-      const bool locked = !options.read_only && !options.follower;
-      if (locked || !impl->ImageAheadOfFiles() || attempt == storage::kReaderAttempts) {
+      if (locked || init.code() != Code::kCorruption) return undo_creation(&impl, init);
+      same = same > 0 && init.message() == seen ? same + 1 : 1;
+      if (same == kSameSightings || attempt == storage::kReaderAttempts) {
         return undo_creation(&impl, init);
       }
+      seen = init.message();
       impl.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
     }
@@ -404,8 +416,16 @@ Status DbImpl::Init() {
       }
     }
     catalog_source_ = from_image ? "image" : "key spaces (" + why + ")";
-    image_ahead_ = !from_image && query::StampIsAhead(written, stamp);
-    if (image_ahead_) {
+    // An image written of a newer state than the files hold: a rollback
+    // (refused; Db::Open reads the files again first when it took no lock).
+    bool image_ahead = !from_image && query::StampIsAhead(written, stamp);
+    if (image_ahead && ignore_image_ahead_) {
+      image_ahead = false;
+      catalog_source_ =
+          "key spaces (its image is of a newer state than the files this open read: a writer "
+          "changed the folder during the open)";
+    }
+    if (image_ahead) {
       // Refused in every mode, and the image kept as the evidence: opened
       // for writing, the older state would be built on for good.
       return Status::Corruption(

@@ -155,8 +155,10 @@ class DbImpl final : public Db {
 
   // Loads the catalog; called once by Db::Open.
   Status Init();
-  // After a failed Init: was it an image of a newer state than the files?
-  bool ImageAheadOfFiles() const { return image_ahead_; }
+  // Before Init, on an open that takes no lock: an image ahead of the files
+  // is not used, nor refused (writers kept changing the folder while the
+  // open read it, so what it saw says nothing of a rollback).
+  void IgnoreImageAhead() { ignore_image_ahead_ = true; }
 
   Status Close() override;
   StatusOr<std::unique_ptr<Db>> OpenSnapshot() const override;
@@ -737,10 +739,8 @@ class DbImpl final : public Db {
   // changed.
   std::string catalog_source_ = "copy";
   query::ImageStamp image_read_;
-  // Init found the catalog image written of a newer state than the files
-  // hold (refused as a rollback; Db::Open reads the files again first when
-  // it took no lock).
-  bool image_ahead_ = false;
+  // Set by IgnoreImageAhead.
+  bool ignore_image_ahead_ = false;
   // Init completed (under write_mu_): only then is the catalog one whose
   // image Close may write.
   bool initialised_ = false;
