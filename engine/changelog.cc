@@ -345,8 +345,20 @@ void DbImpl::Poison(Status why) {
 
 // ---- Reading --------------------------------------------------------------
 
-Status DbImpl::CheckLogRange(uint64_t since) const {
+Status DbImpl::CheckLogRange(uint64_t since, uint64_t head) const {
   if (since == 0) return Status::InvalidArgument("revisions start at 1; since must be at least 1");
+  // head + 1 is where a reader that has seen everything resumes; past it
+  // lies no revision of this database yet: a cursor of another database,
+  // of a replica further on, or of this one before it went back (restored
+  // from an older backup). Read as "nothing new", it would skip the
+  // revisions committed up to it.
+  if (since > head + 1) {
+    return Status::FailedPrecondition(
+        "revision " + std::to_string(since) + " is past this database's head (revision " +
+        std::to_string(head) + "; a reader resumes at " + std::to_string(head + 1) +
+        " at most): a cursor of another database, of a replica further on, or of this "
+        "one before it was restored");
+  }
   const uint64_t first = log_first_.load();
   if (since < first) {
     return Status::Compacted("revision " + std::to_string(since) +
@@ -425,7 +437,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   page->revision = head;
   const rocksdb::Snapshot* snap = scope.snapshot().get();
   scope.ReleaseCatalog();
-  CANOPY_RETURN_IF_ERROR(CheckLogRange(request.since));
+  CANOPY_RETURN_IF_ERROR(CheckLogRange(request.since, head));
   page->next = request.since;
   if (request.since > head) return Status::Ok();
 
@@ -545,7 +557,7 @@ Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
   const uint64_t head = this->head();
   const rocksdb::Snapshot* snap = scope.snapshot().get();
   scope.ReleaseCatalog();
-  CANOPY_RETURN_IF_ERROR(CheckLogRange(since));
+  CANOPY_RETURN_IF_ERROR(CheckLogRange(since, head));
   if (since > head) return Status::Ok();
   auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(since),
                                 storage::LogKey(head + 1));

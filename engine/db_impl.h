@@ -500,7 +500,7 @@ class DbImpl final : public Db {
   // lineage it brings.
   void Advance(uint64_t rev, const std::string* applied_log_id);
   // Compacted / FailedPrecondition for a read of the log from `since`.
-  Status CheckLogRange(uint64_t since) const;
+  Status CheckLogRange(uint64_t since, uint64_t head) const;
   // Applies one entry from another database (ApplyChanges, which holds the
   // database open).
   Status ApplyOne(const std::string& bytes, bool* skipped);

@@ -1562,7 +1562,9 @@ CANOPY_EXPORT canopy_code_t canopy_changes_request_set_min_revision(
 // 0, limit, an unknown type), NOT_FOUND (viewer, account),
 // PERMISSION_DENIED (a user viewer filtering by an account where it lacks
 // audit.read), COMPACTED (`since` was trimmed by retention; the message
-// names the oldest revision kept), FAILED_PRECONDITION (min_revision).
+// names the oldest revision kept), FAILED_PRECONDITION (min_revision not
+// reached, or `since` past the revision + 1: a cursor of another database,
+// or of this one before it was restored from an older backup).
 CANOPY_EXPORT canopy_code_t canopy_changes_read_request(canopy_db_t* db,
                                                         const canopy_changes_request_t* request,
                                                         canopy_changes_t** changes, char** errmsg);
@@ -1628,8 +1630,9 @@ CANOPY_EXPORT const char* canopy_changes_record_after(const canopy_changes_t* ch
 // Replication: the stored log entries from revision `since`, at most
 // `limit` (1..100000), each an opaque checksummed byte string for
 // canopy_changes_apply on another database, into a new list (empty when
-// `since` is past the head). Errors: INVALID_ARGUMENT (since 0, limit),
-// COMPACTED (`since` was trimmed by retention).
+// `since` is the revision + 1). Errors: INVALID_ARGUMENT (since 0, limit),
+// COMPACTED (`since` was trimmed by retention), FAILED_PRECONDITION
+// (`since` past the revision + 1).
 CANOPY_EXPORT canopy_code_t canopy_log_entries_read(canopy_db_t* db, uint64_t since, size_t limit,
                                                     canopy_log_entries_t** entries, char** errmsg);
 

@@ -552,7 +552,9 @@ class Db {
   // a bad limit or type); NotFound (unknown account or viewer);
   // PermissionDenied (a user viewer holding audit.read nowhere or not on
   // the filtered account, or disabled); FailedPrecondition (min_revision
-  // not reached).
+  // not reached, or `since` past Revision() + 1: no revision of this
+  // database, such as a cursor of another database or of this one before
+  // it was restored from an older backup).
   virtual Status ReadChanges(const ChangesRequest& request, ChangesPage* page) const = 0;
   // Blocks until the revision passes `after` or `timeout_ms` elapses, and
   // returns the revision then (follow mode: read, then wait for more).
@@ -561,7 +563,8 @@ class Db {
 
   // Replication: the stored log entries from `since` (at most `limit`),
   // each an opaque, checksummed byte string for ApplyChanges on another
-  // database. Compacted as for ReadChanges.
+  // database; none when `since` is Revision() + 1. Compacted and
+  // FailedPrecondition (`since` past Revision() + 1) as for ReadChanges.
   virtual Status ReadLogEntries(uint64_t since, size_t limit,
                                 std::vector<std::string>* entries) const = 0;
   // Applies entries read from another database, in revision order: each

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <thread>
 
@@ -201,11 +202,65 @@ TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
   bad.min_revision = db_->Revision() + 1;
   EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kFailedPrecondition);
   EXPECT_EQ(db_->ReadChanges(ChangesRequest(), nullptr).code(), Code::kInvalidArgument);
-  // Past the head: an empty page.
-  bad = ChangesRequest();
-  bad.since = db_->Revision() + 5;
-  ASSERT_OK(db_->ReadChanges(bad, &page));
+  // At the head + 1 (a reader that has seen everything): an empty page
+  // that says so.
+  const uint64_t head = db_->Revision();
+  ChangesRequest caught_up;
+  caught_up.since = head + 1;
+  ASSERT_OK(db_->ReadChanges(caught_up, &page));
   EXPECT_TRUE(page.entries.empty());
+  EXPECT_EQ(page.revision, head);
+  EXPECT_EQ(page.next, head + 1);
+  std::vector<std::string> raw;
+  ASSERT_OK(db_->ReadLogEntries(head + 1, 10, &raw));
+  EXPECT_TRUE(raw.empty());
+  // Past it: no revision of this database, refused (read as "nothing new"
+  // it would skip what is committed up to it), naming the head.
+  for (uint64_t since : {head + 2, head + 5, std::numeric_limits<uint64_t>::max()}) {
+    bad = ChangesRequest();
+    bad.since = since;
+    Status s = db_->ReadChanges(bad, &page);
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find("revision " + std::to_string(since) +
+                               " is past this database's head (revision " +
+                               std::to_string(head)),
+              std::string::npos)
+        << s.ToString();
+    EXPECT_TRUE(page.entries.empty());
+    s = db_->ReadLogEntries(since, 10, &raw);
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_TRUE(raw.empty());
+  }
+  EXPECT_EQ(db_->Revision(), head);
+}
+
+// A cursor taken from a database that was then restored from an older
+// copy is past the restored head: refused, not an empty page that would
+// hide the revisions committed after the restore up to the cursor.
+TEST_F(ChangeLogTest, ACursorFromBeforeARestoreIsRefused) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  auto copy = db_->Checkpoint(dir_.Sub("backup"));
+  ASSERT_OK(copy.status());
+  for (int i = 0; i < 5; ++i) MakeDevice(db_.get(), "d" + std::to_string(i), t);
+  const uint64_t cursor = db_->Revision() + 1;
+  ASSERT_OK(db_->Close());
+  db_.reset();
+  auto restored = OpenDb(dir_.Sub("backup"));
+  ASSERT_EQ(restored->Revision(), *copy);
+  ChangesRequest req;
+  req.since = cursor;
+  ChangesPage page;
+  Status s = restored->ReadChanges(req, &page);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("restored"), std::string::npos) << s.ToString();
+  // From its own head + 1 it reads on, and sees the next write.
+  req.since = *copy + 1;
+  ASSERT_OK(restored->ReadChanges(req, &page));
+  EXPECT_TRUE(page.entries.empty());
+  MakeDevice(restored.get(), "after", t);
+  ASSERT_OK(restored->ReadChanges(req, &page));
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].revision, *copy + 1);
 }
 
 TEST_F(ChangeLogTest, RetentionByCountTrimsAndSaysCompacted) {

@@ -1543,7 +1543,9 @@ class Db:
                 lacks audit.read.
             Compacted: ``since`` was trimmed by retention (the message
                 names the oldest revision kept).
-            FailedPrecondition: the database has not reached ``min_revision``.
+            FailedPrecondition: the database has not reached ``min_revision``,
+                or ``since`` is past the revision + 1 (a cursor of another
+                database, or of this one before it was restored).
         """
         setters = [
             (lib.canopy_changes_request_set_since, cv.count(since, "since")),
@@ -1645,9 +1647,11 @@ class Db:
     def log_entries(self, since=1, limit=1000):
         """Replication: the stored log entries from revision ``since`` (at
         most ``limit``, 1..100000), each an opaque ``bytes`` for
-        :meth:`apply_changes` on another database. Empty past the head.
+        :meth:`apply_changes` on another database. Empty when ``since`` is
+        the revision + 1.
 
-        Raises InvalidArgument (``since`` 0, limit) or Compacted."""
+        Raises InvalidArgument (``since`` 0, limit), Compacted, or
+        FailedPrecondition (``since`` past the revision + 1)."""
         with cv.handle_out(lib.canopy_log_entries_destroy) as out:
             cv.call(lib.canopy_log_entries_read, self._h(), cv.count(since, "since"),
                     cv.count(limit, "limit"), ctypes.byref(out))

@@ -3186,6 +3186,14 @@ static void TestCompacted(void) {
   OK(canopy_log_entries_read(db, 8, 100, &entries, &err));
   CHECK(canopy_log_entries_count(entries) == 1);
   canopy_log_entries_destroy(entries);
+  // At the head + 1, an empty page; past it, no revision of this database.
+  OK(canopy_changes_read(db, 0, 9, 100, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(canopy_changes_count(page) == 0);
+  canopy_changes_destroy(page);
+  page = (canopy_changes_t*)1;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "revision 10 is past this database's head (revision 8",
+             canopy_changes_read(db, 0, 10, 100, CANOPY_NO_ID, NULL, 0, 1, 0, &page, &err));
+  CHECK(page == NULL);
   OK(canopy_db_close(db, &err));
 }
 
@@ -3403,11 +3411,15 @@ static void TestReplication(World* w) {
   CHECK(canopy_db_revision(follower) == head + 2);
   CHECK(AccountId(follower, "umbrella") == AccountId(db, "umbrella"));
 
-  // Reading entries: refusals, and an empty list past the head.
+  // Reading entries: an empty list at the head + 1, refusals past it.
   canopy_log_entries_t* none = (canopy_log_entries_t*)1;
   OK(canopy_log_entries_read(db, head + 3, 10, &none, &err));
   CHECK(canopy_log_entries_count(none) == 0);
   canopy_log_entries_destroy(none);
+  none = (canopy_log_entries_t*)1;
+  FAILS_WITH(CANOPY_FAILED_PRECONDITION, "past this database's head",
+             canopy_log_entries_read(db, head + 4, 10, &none, &err));
+  CHECK(none == NULL);
   canopy_log_entries_destroy(NULL);
   none = (canopy_log_entries_t*)1;
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "since", canopy_log_entries_read(db, 0, 10, &none, &err));

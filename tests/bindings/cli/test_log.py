@@ -140,7 +140,16 @@ class LogTest(CliTestCase):
         self.assertEqual(self.revisions("--since", "4"), [4, 5, 6])
         self.assertEqual(self.revisions("--since", "6"), [6])
         self.assertEqual(self.ok("log", "--since", "7"), "")
-        self.assertEqual(self.ok("log", "--since", "1000"), "")
+        # Past the head + 1 is no revision of this database (a cursor of
+        # another one, or of this one before a restore): refused, not an
+        # empty answer that would skip what is committed up to it.
+        for since in ("8", "1000", str(2**64 - 1)):
+            with self.subTest(since=since):
+                err = self.refused("log", "--since", since)
+                self.assertIn("failed_precondition: revision %s is past this database's head "
+                              "(revision 6; a reader resumes at 7 at most)" % since, err)
+                err = self.refused("--json", "log", "--since", since, "--keys-only")
+                self.assertIn("past this database's head", err)
         # With --json, stdout holds the entries only; where to go on is on
         # stderr, as in text output.
         p = self.expect(0, "--json", "log", "--limit", "2")
@@ -364,12 +373,20 @@ class LogFollowTest(CliTestCase):
         self.assertRegex(head, r"^2 \S+ system account\.create\n$")
         self.stop(p, signal.SIGINT)
 
-    def test_from_past_the_head_prints_nothing_until_stopped(self):
-        p, lines = self.start("--since", "50", "--user", "admin@acme.example")
+    def test_from_the_head_prints_nothing_until_stopped(self):
+        head = int(self.ok("--json", "log", "--keys-only").splitlines()[-1].split(",")[0]
+                   .split(":")[1])
+        p, lines = self.start("--since", str(head + 1), "--user", "admin@acme.example")
         time.sleep(0.5)
         self.assertIsNone(p.poll())
         self.assertTrue(lines.empty())
         self.stop(p, signal.SIGTERM)
+
+    def test_from_past_the_head_fails_at_once(self):
+        p = self.run_cli("log", "--follow", "--since", "50")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("revision 50 is past this database's head", p.stderr)
+        self.assertEqual(p.stdout, "")
 
     def test_a_bad_follow_fails_at_once(self):
         p = self.run_cli("log", "--follow", "--account", "nope")

@@ -873,6 +873,11 @@ TEST_F(HttpTest, AuditLogAsTheViewerMayReadIt) {
   j = Expect(ClientOf(*bob)->Get("/api/audit"), 403);
   EXPECT_EQ(j->Str("code"), "permission_denied");
   Expect(Get("/api/audit?since=0"), 400);
+  // Past the revision + 1: no revision of this database (a cursor of
+  // another one), refused as a state that forbids it.
+  j = Expect(Get("/api/audit?since=" + std::to_string(db_->Revision() + 2)), 409);
+  EXPECT_EQ(j->Str("code"), "failed_precondition");
+  Expect(Get("/api/audit?since=" + std::to_string(db_->Revision() + 1)), 200);
   Expect(Get("/api/audit?account=nope"), 404);
   // A type filter with an empty item (commas only, or a stray comma) is
   // refused, not read as no filter or as fewer types.

@@ -146,9 +146,22 @@ class ChangesTest(WorldTestCase):
             if page.at_head:
                 break
         self.assertEqual(seen, list(range(1, self.db.revision + 1)))
-        past = self.db.changes(self.db.revision + 5)
-        self.assertEqual(past.entries, [])
-        self.assertTrue(past.at_head)
+        caught_up = self.db.changes(self.db.revision + 1)
+        self.assertEqual(caught_up.entries, [])
+        self.assertTrue(caught_up.at_head)
+        self.assertEqual(self.db.log_entries(self.db.revision + 1), [])
+        # Past the head + 1: no revision of this database (a cursor of
+        # another one, or of this one before a restore), refused.
+        head = self.db.revision
+        with self.assertRaisesRegex(canopy.FailedPrecondition,
+                                    "revision %d is past this database's head "
+                                    r"\(revision %d;" % (head + 5, head)):
+            self.db.changes(head + 5)
+        with self.assertRaises(canopy.FailedPrecondition):
+            self.db.log_entries(head + 2)
+        with self.assertRaises(canopy.FailedPrecondition):
+            next(self.db.watch(head + 2, follow=True, timeout=0))
+        self.assertEqual(self.db.revision, head)
 
     def test_account_and_type_filters(self):
         page = self.db.changes(account=self.w.globex)
