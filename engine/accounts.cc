@@ -403,7 +403,13 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
       }
     }
     if (!lost.empty() || !a->in_groups.empty()) {
-      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *op));
+      // (A refusal says what needs it: a bare "group.write missing" would
+      // not tell why a move asks for it.)
+      CANOPY_RETURN_IF_ERROR(
+          Require(cat(), actor, Perm::kGroupWrite, *op)
+              .WithContext("cannot move account " + Quote(*a) + " under " + Quote(*np) +
+                           " and with it take it out of the account groups of " + Quote(*op) +
+                           " or revoke grants of its user groups"));
     }
     for (const auto& [owner, x] : lost) {
       CANOPY_RETURN_IF_ERROR(query::RequireRevoke(
@@ -546,8 +552,10 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       if (c == 0) continue;
       if (r != nullptr) {
         Perm p = query::EntityPerm(kind, query::EntityAction::kAssign);
-        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *n));
-        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *r));
+        const std::string why = "cannot delete account " + Quote(*n) + " and give its " +
+                                EntityKindName(kind) + "s to " + query::QuoteFor(cat(), actor, *r);
+        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *n).WithContext(why));
+        CANOPY_RETURN_IF_ERROR(Require(cat(), actor, p, *r).WithContext(why));
       }
       if (!query::SeesEntity(cat(), actor, kind, *n)) {
         unseen = true;
@@ -557,8 +565,10 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     }
     const std::vector<UserId>& users = homed[n->id];
     if (!users.empty() && r != nullptr) {
-      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *n));
-      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *r));
+      const std::string why = "cannot delete account " + Quote(*n) + " and move its users to " +
+                              query::QuoteFor(cat(), actor, *r);
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *n).WithContext(why));
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserInvite, *r).WithContext(why));
     }
     int64_t seen_users = 0;
     for (UserId uid : users) {
@@ -576,11 +586,12 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
     for (UserId uid : n->members) {
       const query::UserNode* un = cat().user(uid);
       const query::MembershipNode* m = cat().membership(uid, n->id);
-      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *n));
-      CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(
-          cat(), actor, *un, *m,
+      const std::string why =
           "cannot delete account " + Quote(*n) + " and with it the membership of " +
-              query::QuoteFor(cat(), actor, *un) + " (role " + query::NameRole(cat(), actor, *cat().role(m->role)) + ")"));
+          query::QuoteFor(cat(), actor, *un) + " (role " +
+          query::NameRole(cat(), actor, *cat().role(m->role)) + ")";
+      CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kUserRemove, *n).WithContext(why));
+      CANOPY_RETURN_IF_ERROR(query::RequireHoldsMembership(cat(), actor, *un, *m, why));
     }
     if (!owned.empty() && r == nullptr) {
       return Status::FailedPrecondition("account " + Quote(*n) + " still has " + owned +
@@ -593,7 +604,11 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
   // groups with them; the account itself leaves its parent's account groups.
   // Their grants go too, each only as RevokeGroup would let the actor.
   for (const AccountNode* n : nodes) {
-    if (!n->groups.empty()) CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *n));
+    if (n->groups.empty()) continue;
+    CANOPY_RETURN_IF_ERROR(
+        Require(cat(), actor, Perm::kGroupWrite, *n)
+            .WithContext("cannot delete account " + Quote(*n) + " and with it its " +
+                         std::to_string(n->groups.size()) + " group(s)"));
   }
   for (const AccountNode* n : nodes) {
     for (GroupId gid : n->groups) {

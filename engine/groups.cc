@@ -492,7 +492,8 @@ Status DbImpl::RequireGroupEdit(const Actor& actor, const GroupNode& g, bool add
   const std::string verb = adding ? "cannot add members to " : "cannot remove members from ";
   if (g.kind == GroupKind::kUser) {
     CANOPY_RETURN_IF_ERROR(
-        Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o));
+        Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o)
+            .WithContext(verb + Named(g)));
     for (const GroupGrantNode& x : g.grants) {
       // The grant of this very group: its role and target, not the group again.
       CANOPY_RETURN_IF_ERROR(

@@ -206,7 +206,10 @@ Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& 
 
 Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
                      const std::string& what) {
-  CANOPY_RETURN_IF_ERROR(Require(c, actor, Perm::kUserInvite, *c.account(c.group(g.user_group)->owner)));
+  // The refusal says what it was needed for (`what`), as RequireGives does.
+  CANOPY_RETURN_IF_ERROR(
+      Require(c, actor, Perm::kUserInvite, *c.account(c.group(g.user_group)->owner))
+          .WithContext(what));
   return RequireGives(c, actor, g, kNoId, what);
 }
 

@@ -631,6 +631,89 @@ TEST_F(GroupsTest, EscalationThroughGroupsIsRefused) {
 // Acting on a user as a whole counts what it holds through its user
 // groups: an actor that may update and remove users, but does not hold the
 // role a user group gives, cannot disable, rename or remove its member.
+// A write that takes more with it (a group's grants, an account's groups,
+// members, devices and users, a moved account's group links) needs a
+// permission for each; a refusal of one of those says which part of the
+// write needed it, not only the permission, and names nothing out of the
+// actor's sight.
+TEST_F(GroupsTest, ARefusalOfWhatAWriteTakesWithItSaysWhatNeededIt) {
+  const Actor sys = Actor::System();
+  AccountPatch on;
+  on.group_sharing = true;
+  ASSERT_OK(db_->UpdateAccount(sys, acme_, on));
+  auto actor_with = [&](const std::string& login, std::vector<std::string> perms,
+                        bool branch) {
+    auto role = db_->CreateRole(sys, acme_, login, perms);
+    EXPECT_OK(role);
+    UserId u = MakeUser(db_.get(), login, acme_);
+    EXPECT_OK(db_->Invite(sys, u, acme_, role.ok() ? *role : kViewer, branch));
+    return Actor::User(u);
+  };
+  // Deleting a group shared down to a user group out of the actor's sight
+  // (its grant goes with it).
+  GroupId top = MakeGroup(GroupKind::kDevice, "top-fleet", acme_);
+  Add(top, {d_acme_});
+  GroupId a_users = MakeGroup(GroupKind::kUser, "a-users", a_);
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{a_users, kViewer, top, false}));
+  const Actor grouper = actor_with(
+      "top-grouper", {"account.read", "group.read", "group.write", "device.read"}, false);
+  ExpectRefused([&] { return db_->DeleteGroup(grouper, top); }, Code::kPermissionDenied,
+                "cannot delete device group 'top-fleet' and with it role viewer of a user "
+                "group out of the actor's sight on device group 'top-fleet'");
+  ExpectRefused([&] { return db_->DeleteGroup(grouper, top); }, Code::kPermissionDenied,
+                ": permission user.invite missing");
+  EXPECT_EQ(testing::StatusOf(db_->DeleteGroup(grouper, top)).message().find("acme-a'"),
+            std::string::npos);
+  // Deleting an account: its devices and users go to the receiver, its
+  // groups go.
+  const AccountId c = MakeAccount(db_.get(), "acme-c", acme_);
+  MakeDevice(db_.get(), "d-c", c);
+  const Actor no_assign =
+      actor_with("no-assign", {"account.read", "account.delete", "device.read"}, true);
+  ExpectRefused([&] { return db_->DeleteAccount(no_assign, c, b_); }, Code::kPermissionDenied,
+                "cannot delete account 'acme-c' and give its devices to 'acme-b': permission "
+                "device.assign missing");
+  MakeUser(db_.get(), "homed-in-c", c);
+  const Actor no_invite = actor_with(
+      "no-invite", {"account.read", "account.delete", "device.read", "device.assign"}, true);
+  ExpectRefused([&] { return db_->DeleteAccount(no_invite, c, b_); }, Code::kPermissionDenied,
+                "cannot delete account 'acme-c' and move its users to 'acme-b': permission "
+                "user.invite missing");
+  const AccountId d = MakeAccount(db_.get(), "acme-d", acme_);
+  MakeGroup(GroupKind::kDevice, "d-fleet", d);
+  ExpectRefused([&] { return db_->DeleteAccount(no_assign, d); }, Code::kPermissionDenied,
+                "cannot delete account 'acme-d' and with it its 1 group(s): permission "
+                "group.write missing");
+  // Moving an account out of its parent's account groups.
+  GroupId a_children = MakeGroup(GroupKind::kAccount, "a-children", a_);
+  Add(a_children, {a1_});
+  const Actor mover = actor_with("mover", {"account.read", "account.move"}, true);
+  ExpectRefused([&] { return db_->MoveAccount(mover, a1_, b_); }, Code::kPermissionDenied,
+                "cannot move account 'acme-a1' under 'acme-b' and with it take it out of the "
+                "account groups of 'acme-a'");
+  // A user group's members: adding one is inviting, removing one removing.
+  const Actor member_editor =
+      actor_with("member-editor", {"account.read", "group.read", "group.write", "user.read"},
+                 true);
+  GroupId plain = MakeGroup(GroupKind::kUser, "plain-users", a_);
+  ExpectRefused(
+      [&] {
+        GroupMembersReport rep;
+        return db_->AddGroupMembers(member_editor, plain, std::vector<uint64_t>{a_viewer_}, &rep);
+      },
+      Code::kPermissionDenied,
+      "cannot add members to user group 'plain-users': permission user.invite missing");
+  Add(plain, {a_viewer_});
+  ExpectRefused(
+      [&] {
+        GroupMembersReport rep;
+        return db_->RemoveGroupMembers(member_editor, plain, std::vector<uint64_t>{a_viewer_},
+                                       &rep);
+      },
+      Code::kPermissionDenied,
+      "cannot remove members from user group 'plain-users': permission user.remove missing");
+}
+
 TEST_F(GroupsTest, ActingOnAUserCountsWhatItsGroupsGive) {
   const Actor sys = Actor::System();
   auto role = db_->CreateRole(sys, acme_, "user-op",
