@@ -11,9 +11,10 @@
 // the same snapshot as the first page while the cursor is live (it was
 // used within Options::cursor_ttl_seconds, is younger than four times that,
 // is on the same open Db, is among the Options::max_open_cursors most
-// recently used, and the viewer's grants — its memberships, their roles
-// and branch flags, its disabled flag, where the accounts they sit on are
-// — are as they were); it then neither skips nor repeats an entity whatever
+// recently used, and the viewer's grants — its memberships and the grants
+// of its user groups, their roles, branch flags and granted groups, its
+// disabled flag, where the accounts they sit on are — reach at least what
+// they reached); it then neither skips nor repeats an entity whatever
 // other threads write meanwhile, and shows entities where they were in the
 // snapshot (one reassigned or moved out of the viewer's reach since still
 // appears). A cursor that is no longer live (or that crosses a close and
