@@ -10,13 +10,21 @@
 
 #include <httplib.h>
 #include <simdjson.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -294,9 +302,157 @@ std::string PageJson(const std::string& data, std::optional<uint64_t> total,
   return o.Take();
 }
 
+// The server's connections, kept in sight from outside cpp-httplib (Debian
+// builds it as a library whose connection handling is private). The
+// library bounds each read of a socket (5 s), not a whole request: a client
+// that sends its headers a byte at a time holds a pool thread as long as it
+// likes, and a few such clients stall every other request, and Stop, which
+// waits for the pool. A watchdog lists the process's sockets connected to
+// the server's port every 200 ms (/proc/self/fd) and gives each connection
+// `deadline` from its opening, or from its last request's headers, to send
+// its next request's headers, counting only while the server waits for it
+// (none of its bytes unread); past it the connection's reading side is
+// shut down, which ends the library's read. An answer being written still
+// goes out (only reading is shut). Stopping shortens the deadline to a
+// second.
+class ConnectionWatch {
+ public:
+  explicit ConnectionWatch(std::chrono::milliseconds deadline) : deadline_(deadline) {}
+  ~ConnectionWatch() { End(); }
+
+  void Start(int port, int listen_fd) {
+    port_ = port;
+    listen_fd_ = listen_fd;
+    thread_ = std::thread([this] { Watch(); });
+  }
+  // A request's headers arrived on the connection from `peer`.
+  void Heard(const std::string& peer) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = conns_.find(peer);
+    if (it != conns_.end()) it->second.since = Clock::now();
+  }
+  // Shortens the deadline to `grace` (Stop).
+  void Hurry(std::chrono::milliseconds grace) {
+    std::lock_guard<std::mutex> g(mu_);
+    deadline_ = std::min(deadline_, grace);
+    cv_.notify_all();
+  }
+  void End() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      ending_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // "ADDR:PORT" of a peer, as the library gives it in a request.
+  static std::string PeerName(const std::string& addr, int port) {
+    return addr + ":" + std::to_string(port);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Conn {
+    Clock::time_point since;  // first seen, or its last request's headers
+    bool shut = false;
+    bool present = false;     // seen in the latest scan
+  };
+
+  // The peer of `fd` when it is a socket connected to this server's port.
+  std::optional<std::string> PeerOf(int fd) const {
+    if (fd == listen_fd_) return std::nullopt;
+    sockaddr_storage local{}, peer{};
+    socklen_t n = sizeof(local);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &n) != 0) return std::nullopt;
+    if (PortOf(local) != port_) return std::nullopt;
+    n = sizeof(peer);
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &n) != 0) return std::nullopt;
+    char host[INET6_ADDRSTRLEN] = {0};
+    const void* a = peer.ss_family == AF_INET6
+                        ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr)
+                        : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr);
+    if (::inet_ntop(peer.ss_family, a, host, sizeof(host)) == nullptr) return std::nullopt;
+    return PeerName(host, PortOf(peer));
+  }
+  static int PortOf(const sockaddr_storage& a) {
+    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&a)->sin_port);
+    if (a.ss_family == AF_INET6) {
+      return ntohs(reinterpret_cast<const sockaddr_in6*>(&a)->sin6_port);
+    }
+    return -1;
+  }
+
+  void Scan() {
+    struct Found {
+      int fd;
+      std::string peer;
+      bool pending;  // bytes sent by the client and not yet read
+    };
+    std::vector<Found> found;
+    std::error_code ec;
+    // (Stepped with an error code: descriptors close while it is listed.)
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      int fd = -1;
+      const std::string name = it->path().filename().string();
+      if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
+      struct stat st {};
+      if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+      int unread = 0;
+      if (auto peer = PeerOf(fd)) {
+        found.push_back(Found{fd, std::move(*peer), ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0});
+      }
+    }
+    std::lock_guard<std::mutex> g(mu_);
+    const auto now = Clock::now();
+    for (auto& [peer, c] : conns_) c.present = false;
+    for (const auto& [fd, peer, pending] : found) {
+      auto [it, added] = conns_.try_emplace(peer);
+      Conn& c = it->second;
+      // Unread bytes: the server is behind, not the client (a connection
+      // waiting in the pool's queue, or a pipelined request); its clock
+      // starts again.
+      if (added || pending) c.since = now;
+      c.present = true;
+      // (The same peer still on the same descriptor: checked again just
+      // before, so that a descriptor reused meanwhile is left alone.)
+      if (!c.shut && now - c.since > deadline_ && PeerOf(fd) == peer) {
+        ::shutdown(fd, SHUT_RD);
+        c.shut = true;
+      }
+    }
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      it = it->second.present ? std::next(it) : conns_.erase(it);
+    }
+  }
+
+  void Watch() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!ending_) {
+      l.unlock();
+      Scan();
+      l.lock();
+      cv_.wait_for(l, std::chrono::milliseconds(200));
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::chrono::milliseconds deadline_;
+  bool ending_ = false;
+  int port_ = -1;
+  int listen_fd_ = -1;
+  std::map<std::string, Conn> conns_;
+  std::thread thread_;
+};
+
 class ServerImpl : public Server {
  public:
-  ServerImpl(Db* db, ServerOptions options) : db_(*db), options_(std::move(options)) {}
+  ServerImpl(Db* db, ServerOptions options)
+      : db_(*db),
+        options_(std::move(options)),
+        watch_(std::chrono::milliseconds(options_.request_timeout_ms)) {}
   ~ServerImpl() override { Stop(); }
 
   Status Bind() {
@@ -306,6 +462,9 @@ class ServerImpl : public Server {
                                      " is not in 0..65535");
     }
     if (options_.threads == 0) return Status::InvalidArgument("threads must be at least 1");
+    if (options_.request_timeout_ms == 0) {
+      return Status::InvalidArgument("request_timeout_ms must be at least 1");
+    }
     if (!options_.viewer.is_system() && options_.viewer_login.empty()) {
       return Status::InvalidArgument("a user viewer needs its login (viewer_login)");
     }
@@ -318,9 +477,10 @@ class ServerImpl : public Server {
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with
     // which a second server (another process of the same user) binds the
     // same port and the kernel splits the connections between the two.
-    server_.set_socket_options([](socket_t sock) {
+    server_.set_socket_options([this](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_fd_ = sock;
     });
     Routes();
     if (options_.port == 0) {
@@ -333,6 +493,11 @@ class ServerImpl : public Server {
                              std::to_string(options_.port) +
                              " (address in use, or not an address of this machine)");
     }
+    // The library listens with a backlog of 5 (fixed when Debian built
+    // it): more clients connecting at once were reset. Listening again
+    // sets the backlog of the same socket.
+    if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
+    watch_.Start(port_, listen_fd_);
     thread_ = std::thread([this] {
       server_.listen_after_bind();
       listen_returned_ = true;
@@ -351,8 +516,10 @@ class ServerImpl : public Server {
 
   void Stop() override {
     std::lock_guard<std::mutex> lock(stop_mu_);
+    watch_.Hurry(std::chrono::milliseconds(1000));
     server_.stop();
     if (thread_.joinable()) thread_.join();
+    watch_.End();
   }
   int port() const override { return port_; }
   const std::string& token() const override { return options_.token; }
@@ -388,6 +555,7 @@ class ServerImpl : public Server {
       // switch for it, so the header is dropped before it is looked at (the
       // request is the server's own object, handed here as const).
       const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+      watch_.Heard(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
       return Authorize(req, res) && Admit(req, res)
                  ? httplib::Server::HandlerResponse::Unhandled
                  : httplib::Server::HandlerResponse::Handled;
@@ -475,6 +643,21 @@ class ServerImpl : public Server {
   //   another origin, even on this machine, can neither post a "simple"
   //   text/plain or form request nor write with the console's cookie.
   bool Admit(const httplib::Request& req, httplib::Response& res) {
+    // One Content-Length, digits only: the library reads a malformed one
+    // as some number (abc as 0, 1e3 as 1, -5 as huge) and the first of
+    // several, where a proxy in front may take another (smuggling).
+    if (req.get_header_value_count("Content-Length") > 1) {
+      ReplyError(res, 400, "bad_request", "the header Content-Length is given more than once");
+      return false;
+    }
+    if (req.has_header("Content-Length")) {
+      const std::string n = req.get_header_value("Content-Length");
+      if (n.empty() || n.size() > 18 || n.find_first_not_of("0123456789") != std::string::npos) {
+        ReplyError(res, 400, "bad_request",
+                   "the header Content-Length must be a number of bytes, not '" + n + "'");
+        return false;
+      }
+    }
     const std::string te = Lower(req.get_header_value("Transfer-Encoding"));
     if (!te.empty() && te != "identity") {
       ReplyError(res, 411, "length_required",
@@ -738,7 +921,8 @@ class ServerImpl : public Server {
     // The exact count of the whole selection (maintained counters where
     // the filters allow; asked once, on the first page, unless count=true).
     std::optional<uint64_t> total;
-    if (vr.cursor.empty() || p.Flag("count")) {
+    const bool count = p.Flag("count");  // checked on every page, not only on later ones
+    if (vr.cursor.empty() || count) {
       auto n = db_.Count(vr);
       Must(n.status());
       total = *n;
@@ -986,6 +1170,8 @@ class ServerImpl : public Server {
   Db& db_;
   ServerOptions options_;
   httplib::Server server_;
+  ConnectionWatch watch_;
+  int listen_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
   std::mutex stop_mu_;

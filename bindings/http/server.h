@@ -24,6 +24,7 @@
 #define CANOPY_BINDINGS_HTTP_SERVER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,12 @@ struct ServerOptions {
   std::string token;
   size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   size_t threads = 8;               // the request thread pool
+  // How long the server waits for a connection's next request headers,
+  // from its opening or from its previous request's headers, while it has
+  // read everything the client sent; past it the connection is closed, so
+  // that slow or stalled clients cannot hold the pool's threads. An answer
+  // being written is finished first. Stop gives connections one second.
+  uint32_t request_timeout_ms = 10000;
 };
 
 class Server {
@@ -54,7 +61,8 @@ class Server {
   static Status Start(Db* db, const ServerOptions& options, std::unique_ptr<Server>* server);
 
   virtual ~Server() = default;
-  // Stops accepting, finishes the requests in flight, and returns.
+  // Stops accepting, finishes the requests in flight (closing within about
+  // a second the connections that are not being answered), and returns.
   virtual void Stop() = 0;
   virtual int port() const = 0;
   virtual const std::string& token() const = 0;

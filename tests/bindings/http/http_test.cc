@@ -304,6 +304,71 @@ std::string RawExchange(const Server& server, const std::string& raw) {
   return answer;
 }
 
+// A client that sends its request a byte at a time holds a pool thread
+// only until request_timeout_ms: then its connection is closed, the one
+// thread serves others, and Stop does not wait for such clients.
+TEST_F(HttpTest, SlowClientsAreCutOffAndDoNotHoldStop) {
+  ServerOptions o;
+  o.threads = 1;
+  o.request_timeout_ms = 400;
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  std::atomic<bool> trickling{true};
+  std::atomic<int> cut{0};
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 3; ++i) {
+    slow.emplace_back([&] {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
+      const std::string head = "GET /api/session HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+      (void)send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+      while (trickling) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (send(fd, "a", 1, MSG_NOSIGNAL) != 1) break;
+        char c;
+        if (recv(fd, &c, 1, MSG_DONTWAIT) == 0) {  // the server closed it
+          ++cut;
+          break;
+        }
+      }
+      close(fd);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  Expect(ClientOf(*server)->Get("/api/session"), 200);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(waited, std::chrono::seconds(10));  // without the cut: never, while they trickle
+  // Stop with a client trickling: it returns (the trickling is cut).
+  std::thread again([&] {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      (void)send(fd, "GET / HTTP/1.1\r\n", 16, MSG_NOSIGNAL);
+      for (int i = 0; i < 200 && send(fd, "a", 1, MSG_NOSIGNAL) == 1; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server->Stop();
+  trickling = false;
+  for (auto& t : slow) t.join();
+  again.join();
+  EXPECT_GE(cut.load(), 1);
+  ServerOptions bad;
+  bad.request_timeout_ms = 0;
+  EXPECT_EQ(Server::Start(db_.get(), bad, &server).code(), Code::kInvalidArgument);
+}
+
 TEST_F(HttpTest, UnknownRouteIs404) {
   auto j = Expect(Get("/api/nothing"), 404);
   EXPECT_EQ(j->Str("message"), "no route GET /api/nothing");
@@ -499,6 +564,9 @@ TEST_F(HttpTest, DevicesBadInput) {
   j = Expect(Get("/api/devices?user=alice&attribute=novalue"), 400);
   EXPECT_EQ(j->Str("message"), "parameter 'attribute' must be NAME=VALUE, not 'novalue'");
   j = Expect(Get("/api/devices?user=alice&direct=maybe"), 400);
+  // Checked on the first page too, where the count is given anyway.
+  j = Expect(Get("/api/devices?user=alice&count=maybe"), 400);
+  EXPECT_EQ(j->Str("message"), "parameter 'count' must be true or false, not 'maybe'");
   // An account the user asked for cannot see: named by key, not by id.
   j = Expect(Get("/api/devices?user=bob&within=acme-b"), 404);
   EXPECT_EQ(j->Str("message"), "within: user 'bob' cannot see account 'acme-b'");
@@ -735,6 +803,21 @@ TEST_F(HttpTest, WritesOfAnotherOriginOrShapeAreRefused) {
     const std::string answer = RawExchange(*system_, raw);
     EXPECT_EQ(answer.rfind("HTTP/1.1 411", 0), 0u) << answer;
     EXPECT_NE(answer.find("sends its body with a Content-Length"), std::string::npos) << answer;
+  }
+  // A Content-Length given twice, or not a plain number of bytes: 400
+  // before a body is read (the library would take the first, or read
+  // 'abc' as 0 and '1e3' as 1).
+  for (const std::string lengths :
+       {"Content-Length: 2\r\nContent-Length: 50\r\n", "Content-Length: abc\r\n",
+        "Content-Length: 1e3\r\n", "Content-Length: -5\r\n",
+        "Content-Length: 99999999999999999999999\r\n"}) {
+    const std::string raw = "POST /api/accounts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            "Authorization: Bearer " + system_->token() +
+                            "\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+                            lengths + "\r\n";
+    const std::string answer = RawExchange(*system_, raw);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << lengths << answer;
+    EXPECT_NE(answer.find("Content-Length"), std::string::npos) << answer;
   }
   EXPECT_EQ(db_->Revision(), revision);
   EXPECT_FALSE(db_->FindAccount("x").ok());
