@@ -10,6 +10,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
+#include <rocksdb/transaction_log.h>
 #include <rocksdb/utilities/options_util.h>
 
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -351,6 +353,39 @@ bool HoldsDatabase(const std::string& path) {
          !std::filesystem::exists(std::filesystem::path(path) / kCreatingMarker, ec);
 }
 
+namespace {
+
+// RocksDB (before 8.3, facebook/rocksdb#11313) starts a new write-ahead log
+// file at every open and deletes the previous one only once a flush moves
+// past it, so opens that write nothing (every read-only command of the CLI
+// on an idle database) leave one empty file each. An empty file holds
+// nothing to recover; with the lock held none is written but the current
+// one, and the manifest does not list WAL files (track_and_verify_wals_in_
+// manifest is off), so those older than the current one are removed here,
+// as RocksDB's fix does. A failure only leaves a file behind.
+void RemoveEmptyOldWals(rocksdb::DB* db, const std::string& wal_dir) {
+  namespace fs = std::filesystem;
+  std::unique_ptr<rocksdb::LogFile> current;
+  if (!db->GetCurrentWalFile(&current).ok() || current == nullptr) return;
+  const uint64_t now = current->LogNumber();
+  std::error_code ec;
+  for (fs::directory_iterator it(wal_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) continue;
+    uint64_t number = 0;
+    const char* first = name.data();
+    const char* last = name.data() + name.size() - 4;
+    auto [p, e] = std::from_chars(first, last, number);
+    if (e != std::errc() || p != last || number >= now) continue;
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec) && fs::file_size(it->path(), size_ec) == 0 && !size_ec) {
+      fs::remove(it->path(), size_ec);
+    }
+  }
+}
+
+}  // namespace
+
 Status Store::Open(const StoreOptions& options, const std::string& path,
                    std::unique_ptr<Store>* out) {
   out->reset();
@@ -586,6 +621,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
       fs::remove(entry.path(), ec);
     }
   }
+  if (!reader) RemoveEmptyOldWals(store->db_, options.wal_dir.empty() ? path : options.wal_dir);
   *out = std::move(store);
   return Status::Ok();
 }

@@ -222,6 +222,52 @@ TEST(Store, RemovesWhatKilledProcessesLeftOnOpen) {
   }
 }
 
+// RocksDB 7 starts a new write-ahead log at every open and keeps the
+// previous one until a flush moves past it: opens that write nothing left
+// one empty file each (a cron job reading every minute, 1440 a day). The
+// writer's open removes the empty ones; a log with records stays until
+// RocksDB is done with it, and nothing written is lost.
+TEST(Store, OpensThatWriteNothingLeaveNoEmptyWalFilesBehind) {
+  TempDir dir;
+  for (const bool outside : {false, true}) {
+    const std::string db = dir.Sub(outside ? "db-outside" : "db");
+    const std::string wal = outside ? dir.Sub("wal") : db;
+    StoreOptions o;
+    if (outside) o.wal_dir = wal;
+    auto wal_files = [&] {
+      size_t n = 0;
+      for (const auto& e : std::filesystem::directory_iterator(wal)) n += e.path().extension() == ".log";
+      return n;
+    };
+    {
+      std::unique_ptr<Store> s;
+      ASSERT_OK(Store::Open(o, db, &s));
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      ASSERT_TRUE(s->db()->Put(wo, s->cf(kMeta), "kept", "yes").ok());
+      // Not closed: the log with the record is what holds it.
+    }
+    for (int i = 0; i < 6; ++i) {
+      std::unique_ptr<Store> s;
+      ASSERT_OK(Store::Open(o, db, &s));
+      std::string v;
+      ASSERT_OK(s->Get(kMeta, "kept", &v));
+      EXPECT_EQ(v, "yes");
+      ASSERT_OK(s->Close());
+    }
+    EXPECT_LE(wal_files(), 2u) << (outside ? "wal_dir outside" : "wal in the folder");
+    // Read-only opens create no log and remove none.
+    const size_t before = wal_files();
+    StoreOptions ro = o;
+    ro.read_only = true;
+    for (int i = 0; i < 3; ++i) {
+      std::unique_ptr<Store> s;
+      ASSERT_OK(Store::Open(ro, db, &s));
+    }
+    EXPECT_EQ(wal_files(), before);
+  }
+}
+
 TEST(Store, SecondOpenOfTheSameFolderIsAnIOError) {
   TempDir dir;
   std::unique_ptr<Store> a, b;
