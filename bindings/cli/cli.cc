@@ -115,6 +115,12 @@ std::string Args::Positional(size_t i, const std::string& what) const {
   return positionals_[i];
 }
 
+std::string Args::Path(size_t i, const std::string& what) const {
+  std::string path = Positional(i, what);
+  if (path.empty()) throw UsageError{what + " is empty"};
+  return path;
+}
+
 void Args::AtMost(size_t n) const {
   if (positionals_.size() > n) throw UsageError{"unexpected argument '" + positionals_[n] + "'"};
 }

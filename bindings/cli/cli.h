@@ -78,6 +78,8 @@ class Args {
   const std::vector<std::string>& positionals() const { return positionals_; }
   // The positional at `i`, or a UsageError naming `what`.
   std::string Positional(size_t i, const std::string& what) const;
+  // The same for a file or folder: an empty one is a UsageError too.
+  std::string Path(size_t i, const std::string& what) const;
   // Throws UsageError when more than `n` positionals were given.
   void AtMost(size_t n) const;
 

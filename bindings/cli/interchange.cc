@@ -92,7 +92,7 @@ void PrintSummary(Context& ctx, std::ostream& out, const char* verb, const std::
 
 int RunImport(Context& ctx, Args& args) {
   args.Parse({}, {});
-  const std::string file = args.Positional(0, "FILE (the JSON Lines file to import)");
+  const std::string file = args.Path(0, "FILE (the JSON Lines file to import)");
   args.AtMost(1);
   // A failed import into a folder that did not exist, or was empty, leaves
   // no empty database behind: "nothing was imported" holds for the folder
@@ -142,7 +142,7 @@ int RunImport(Context& ctx, Args& args) {
 
 int RunExport(Context& ctx, Args& args) {
   args.Parse({}, {});
-  const std::string file = args.Positional(0, "FILE (where to write the export)");
+  const std::string file = args.Path(0, "FILE (where to write the export)");
   args.AtMost(1);
   if (!ctx.RequireSystem("export (it writes the whole database)")) return kExitFailed;
   CatchStopSignals();

@@ -135,7 +135,7 @@ int RunReplica(Context& ctx, Args& args) {
 
 int RunCheckpoint(Context& ctx, Args& args) {
   args.Parse({}, {});
-  const std::string dest = args.Positional(0, "the checkpoint folder DEST");
+  const std::string dest = args.Path(0, "the checkpoint folder DEST");
   args.AtMost(1);
   if (!ctx.RequireSystem("checkpoint")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
@@ -151,7 +151,7 @@ int RunCheckpoint(Context& ctx, Args& args) {
 
 int RunBackup(Context& ctx, Args& args) {
   args.Parse({}, {});
-  const std::string dest = args.Positional(0, "the backup folder DEST");
+  const std::string dest = args.Path(0, "the backup folder DEST");
   args.AtMost(1);
   if (!ctx.RequireSystem("backup")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
@@ -168,8 +168,8 @@ int RunBackup(Context& ctx, Args& args) {
 
 int RunRestore(Context& ctx, Args& args) {
   args.Parse({}, {});
-  const std::string backup = args.Positional(0, "the backup folder BACKUP");
-  const std::string dest = args.Positional(1, "the database folder DIR");
+  const std::string backup = args.Path(0, "the backup folder BACKUP");
+  const std::string dest = args.Path(1, "the database folder DIR");
   args.AtMost(2);
   if (!ctx.RequireSystem("restore")) return kExitFailed;
   Status s = Db::Restore(backup, dest);

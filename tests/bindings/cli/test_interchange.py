@@ -73,6 +73,10 @@ class ImportTest(CliTestCase):
         err = self.usage_error("import")
         self.assertIn("missing FILE", err)
         self.usage_error("import", "a.jsonl", "b.jsonl")
+        # An empty FILE is no file: a usage error too, naming it.
+        self.assertIn("FILE (the JSON Lines file to import) is empty",
+                      self.usage_error("import", ""))
+        self.assertFalse(os.path.exists(self.db))
 
     def test_import_needs_the_system_actor(self):
         self.seed()
@@ -226,6 +230,7 @@ class ExportTest(CliTestCase):
         self.seed()
         err = self.usage_error("export")
         self.assertIn("missing FILE", err)
+        self.assertIn("FILE (where to write the export) is empty", self.usage_error("export", ""))
 
 
 class ProgressTest(CliTestCase):

@@ -65,6 +65,7 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertNotIn("only-in-copy", self.ok("tree"))
         self.assertIn("already exists", self.refused("checkpoint", self.path("copy")))
         self.usage_error("checkpoint")
+        self.assertIn("checkpoint folder DEST is empty", self.usage_error("checkpoint", ""))
         got = self.json_one("checkpoint", self.path("copy2"))
         self.assertEqual(got["revision"], 1)
 
@@ -77,6 +78,7 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertIn("already exists", self.refused("backup", self.path("b1")))
         self.usage_error("backup")
         self.usage_error("backup", "x", "y")
+        self.assertIn("backup folder DEST is empty", self.usage_error("backup", ""))
         self.assertIn("system actor", self.refused("--actor", "admin@acme.example", "backup",
                                                    self.path("b2")))
         self.assertFalse(os.path.exists(self.path("b2")))
@@ -107,6 +109,9 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertIn("does not open as a Canopy database",
                       self.refused("restore", self.path("junk"), self.path("t")))
         self.usage_error("restore", self.path("b"))
+        self.assertIn("database folder DIR is empty", self.usage_error("restore", self.path("b"), ""))
+        self.assertIn("backup folder BACKUP is empty",
+                      self.usage_error("restore", "", self.path("t")))
         self.assertFalse(os.path.exists(self.path("t")))
         # A database folder that is not in use restores (without its catalog
         # image, which belongs to the folder that wrote it); one another
