@@ -54,9 +54,20 @@ std::string ParentOf(const fs::path& dir) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-// Opens the copy in `dir` read-only and runs the integrity check; `what`
-// names it in errors ("backup '<dir>'").
-Status Verify(const std::string& dir, const std::string& what) {
+// `text` with every mention of the folder `from` said as `to`.
+std::string Renamed(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// Opens the copy in `dir` read-only and runs the integrity check (which
+// reads every block of every table file too); `what` names it in errors
+// ("backup '<dir>'"), and `source` is the folder whose files `dir` copies:
+// a damaged file is named there, not in the scratch copy the error
+// removes.
+Status Verify(const std::string& dir, const std::string& what, const std::string& source) {
   Options o;
   o.read_only = true;
   o.create_if_missing = false;
@@ -64,15 +75,19 @@ Status Verify(const std::string& dir, const std::string& what) {
   Status s = Db::Open(o, dir, &db);
   if (!s.ok()) {
     return Status(s.code() == Code::kIOError ? Code::kIOError : Code::kCorruption,
-                  what + " does not open as a Canopy database: " + s.message());
+                  what + " does not open as a Canopy database: " +
+                      Renamed(s.message(), dir, source));
   }
   std::vector<std::string> problems;
   s = db->CheckIntegrity(&problems);
   if (!s.ok()) {
-    std::string first = problems.empty() ? s.message() : problems.front();
+    // Problems found, or a read that failed before they could be counted.
+    const std::string found =
+        problems.empty() ? "" : " (" + std::to_string(problems.size()) + " problem(s))";
+    const std::string first = problems.empty() ? s.message() : problems.front();
     return Status(s.code() == Code::kIOError ? Code::kIOError : Code::kCorruption,
-                  what + " fails the integrity check (" + std::to_string(problems.size()) +
-                      " problem(s)): " + first);
+                  what + " fails the integrity check" + found + ": " +
+                      Renamed(first, dir, source));
   }
   return db->Close();
 }
@@ -121,7 +136,8 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
     }
     return Status::InvalidArgument("backup folder '" + target.string() + "': " + m);
   }
-  CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'"));
+  // (The copy's files are the database's, linked or copied.)
+  CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'", "the database folder"));
   if (fs::exists(fs::symlink_status(target, ec))) {
     return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");
   }
@@ -230,7 +246,7 @@ Status Db::Restore(std::string_view backup, std::string_view dir) {
     if (it->is_directory()) CANOPY_RETURN_IF_ERROR(SyncPath(it->path().string(), true));
   }
   CANOPY_RETURN_IF_ERROR(SyncPath(scratch, true));
-  CANOPY_RETURN_IF_ERROR(Verify(scratch, what));
+  CANOPY_RETURN_IF_ERROR(Verify(scratch, what, Named(from).string()));
   fs::rename(scratch, target, ec);
   if (ec) {
     return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +

@@ -438,7 +438,9 @@ class Db {
   // Verifies every invariant: labels and the tree, the visibility index
   // against the entity records, key indexes, counters recomputed from
   // scratch, memberships, roles and groups (members, both directions of
-  // their links, sizes, grants). Appends one line per problem to
+  // their links, sizes, grants), and every block of every table file
+  // against its checksum (damage no read touches, such as a bloom
+  // filter's, included). Appends one line per problem to
   // *problems (may be null; at most 1000 lines) and returns Corruption if
   // any was found. Online: it checks the state published when it starts
   // (catalog and snapshot of one revision) while mutations and queries go
