@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 #include <vector>
@@ -529,6 +530,17 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path, &names);
     if (!ls.ok()) return FromRocks(ls, "cannot read database '" + path + "'");
     if (std::find(names.begin(), names.end(), CfName(kMeta)) == names.end()) {
+      // An emptied manifest reads as a database of the default key space
+      // alone: damage, not another program's database.
+      std::string manifest;
+      std::error_code ec;
+      std::ifstream(fs::path(path) / "CURRENT") >> manifest;
+      if (!manifest.empty() && fs::is_regular_file(fs::path(path) / manifest, ec) &&
+          fs::file_size(fs::path(path) / manifest, ec) == 0 && !ec) {
+        return Status::Corruption("database '" + path + "' is damaged: its manifest file '" +
+                                  manifest + "' (named by CURRENT) is empty; restore it from a "
+                                  "backup");
+      }
       return Status::Corruption("'" + path + "' is a RocksDB database but not a Canopy database "
                                 "(no 'meta' key space)");
     }

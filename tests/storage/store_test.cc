@@ -384,6 +384,34 @@ TEST(Store, ALostCurrentFileIsCorruption) {
   }
 }
 
+// An emptied manifest reads (to RocksDB) as a database of one default key
+// space: said to be damage, in every mode, never "not a Canopy database",
+// which would send the reader the wrong way.
+TEST(Store, AnEmptiedManifestIsDamageNotAnotherProgramsDatabase) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  }
+  std::string manifest;
+  std::ifstream(dir.Sub("db") + "/CURRENT") >> manifest;
+  ASSERT_FALSE(manifest.empty());
+  std::ofstream(dir.Sub("db") + "/" + manifest, std::ios::trunc).close();
+  for (int mode = 0; mode < 3; ++mode) {
+    StoreOptions o;
+    o.create_if_missing = mode != 1;
+    o.read_only = mode == 2;
+    std::unique_ptr<Store> s;
+    Status st = Store::Open(o, dir.Sub("db"), &s);
+    EXPECT_EQ(st.code(), Code::kCorruption) << mode << ": " << st.ToString();
+    EXPECT_NE(st.message().find("is damaged: its manifest file '" + manifest +
+                                "' (named by CURRENT) is empty"),
+              std::string::npos)
+        << st.ToString();
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir.Sub("db") + "/" + manifest), 0u);
+}
+
 // A path that names a file, not a folder, is said to be one in every mode
 // (never "no database", which would send the reader to create one there),
 // and the file is left as it was.
