@@ -385,6 +385,26 @@ void RemoveEmptyOldWals(rocksdb::DB* db, const std::string& wal_dir) {
   }
 }
 
+// The write-ahead log files in `wal_dir` that hold records, as
+// "000455.log" or "000455.log, 000460.log" (empty: none).
+std::string NonEmptyWals(const std::string& wal_dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(wal_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code size_ec;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0 &&
+        it->is_regular_file(size_ec) && fs::file_size(it->path(), size_ec) > 0 && !size_ec) {
+      found.push_back(name);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::string out;
+  for (const std::string& f : found) out += (out.empty() ? "" : ", ") + f;
+  return out;
+}
+
 }  // namespace
 
 Status Store::Open(const StoreOptions& options, const std::string& path,
@@ -596,6 +616,21 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     }
   } else {
     s = rocksdb::DB::Open(dbo, path, descs, &handles, &store->db_);
+  }
+  if (s.IsCorruption()) {
+    // RocksDB names the file of a damaged table or manifest, not that of
+    // a damaged write-ahead log record ("checksum mismatch"): name the
+    // logs it replayed.
+    const std::string text = s.ToString();
+    const std::string logs =
+        text.find(".sst") == std::string::npos && text.find("MANIFEST") == std::string::npos &&
+                text.find(".log") == std::string::npos
+            ? NonEmptyWals(options.wal_dir.empty() ? path : options.wal_dir)
+            : "";
+    if (!logs.empty()) {
+      return Status::Corruption(FromRocks(s, "cannot open database '" + path + "'").message() +
+                                " (in the write-ahead log replayed on open: " + logs + ")");
+    }
   }
   if (!s.ok()) return FromRocks(s, "cannot open database '" + path + "'");
   for (size_t i = 0; i < names.size(); ++i) {

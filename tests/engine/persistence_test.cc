@@ -335,6 +335,16 @@ TEST(Persistence, ADamagedWalRecordIsCorruptionNotASilentLoss) {
   Status s = Db::Open(Options(), path, &db);
   EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
   EXPECT_EQ(db, nullptr);
+  // The message names the damaged log (RocksDB's own does not).
+  const std::string name = std::filesystem::path(wal).filename().string();
+  EXPECT_NE(s.message().find("(in the write-ahead log replayed on open: "), std::string::npos)
+      << s.ToString();
+  EXPECT_NE(s.message().find(name), std::string::npos) << s.ToString();
+  Options ro;
+  ro.read_only = true;
+  s = Db::Open(ro, path, &db);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(name), std::string::npos) << s.ToString();
 }
 
 TEST(Persistence, ATornLastWalRecordIsTolerated) {
