@@ -206,9 +206,12 @@ Status DbImpl::Visible(const VisibleRequest& request, VisiblePage* page) const {
     std::string_view label;
     uint64_t entity;
     if (payload.size() < 24 ||
-        !storage::DecodeIndexKey(std::string_view(payload).substr(24), &kind, &label, &entity) ||
-        kind != static_cast<uint8_t>(request.kind)) {
+        !storage::DecodeIndexKey(std::string_view(payload).substr(24), &kind, &label, &entity)) {
       return Status::InvalidArgument("cursor is malformed");
+    }
+    // A well-formed cursor of a listing of another kind: another request.
+    if (kind != static_cast<uint8_t>(request.kind)) {
+      return Status::InvalidArgument(kOtherVisibleRequest);
     }
     if (storage::DecodeFixed64BE(payload.data() + 16) != fingerprint) {
       return Status::InvalidArgument(kOtherVisibleRequest);

@@ -308,6 +308,16 @@ TEST_F(CursorTest, CursorsOfOtherQueryKindsAreRefused) {
 
   ExpectBadCursor(v, who_cursor, "who-can cursor in Visible");
   ExpectBadCursor(v, table_cursor, "table cursor in Visible");
+  // A device listing's cursor in an asset listing: well formed, but of
+  // another request, and said so (not "malformed").
+  VisibleRequest assets = v;
+  assets.kind = EntityKind::kAsset;
+  assets.cursor = visible_cursor;
+  VisiblePage other_kind;
+  Status s = db_->Visible(assets, &other_kind);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("cursor belongs to another request"), std::string::npos)
+      << s.ToString();
   w.cursor = visible_cursor;
   EXPECT_EQ(db_->WhoCan(w, &wp).code(), Code::kInvalidArgument);
   w.cursor = table_cursor;
