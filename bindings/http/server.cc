@@ -128,6 +128,9 @@ class Params {
           i += n;
         }
       }
+      if (name.empty()) {
+        throw HttpError{400, "a parameter has no name (value '" + value + "')"};
+      }
       if (!values_.emplace(name, std::move(value)).second) {
         throw HttpError{400, "parameter '" + name + "' given more than once"};
       }
@@ -602,7 +605,12 @@ class ServerImpl : public Server {
 
   // The token check of every request; false after answering 401 or 403.
   bool Authorize(const httplib::Request& req, httplib::Response& res) {
-    // The first of these that is given and not empty.
+    // The first of these that is given and not empty. A token given twice
+    // is refused whichever comes first (the library keeps one of them).
+    if (req.get_param_value_count("token") > 1) {
+      ReplyError(res, 400, "bad_request", "parameter 'token' given more than once");
+      return false;
+    }
     std::string given;
     if (req.has_param("token")) given = req.get_param_value("token");
     if (given.empty() && req.has_header("X-Canopy-Token")) {

@@ -392,6 +392,16 @@ TEST_F(HttpTest, UnknownOrRepeatedParameterIs400) {
   // The same value twice is a repeat too.
   j = Expect(Get("/api/accounts?pageSize=3&pageSize=3"), 400);
   EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
+  // A parameter without a name is said so (not named by its value).
+  j = Expect(Get("/api/accounts?=1"), 400);
+  EXPECT_EQ(j->Str("message"), "a parameter has no name (value '1')");
+  // The token given twice: refused whichever of the two is empty.
+  for (const std::string& q : {"?token=&token=" + system_->token(),
+                              "?token=" + system_->token() + "&token="}) {
+    httplib::Client bare("127.0.0.1", system_->port());
+    j = Expect(bare.Get(("/api/session" + q).c_str()), 400);
+    EXPECT_EQ(j->Str("message"), "parameter 'token' given more than once") << q;
+  }
   j = Expect(Get("/api/accounts?pageSize=3&page%53ize=3"), 400);  // decoded alike
   EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
   // And so is a body field given twice: refused, nothing created.
