@@ -326,6 +326,11 @@ class ConnectionWatch {
   void Start(int port, int listen_fd) {
     port_ = port;
     listen_fd_ = listen_fd;
+    socklen_t n = sizeof(listen_addr_);
+    if (listen_fd < 0 ||
+        ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&listen_addr_), &n) != 0) {
+      listen_addr_ = sockaddr_storage{};
+    }
     thread_ = std::thread([this] { Watch(); });
   }
   // A request's headers arrived on the connection from `peer`.
@@ -368,7 +373,7 @@ class ConnectionWatch {
     sockaddr_storage local{}, peer{};
     socklen_t n = sizeof(local);
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &n) != 0) return std::nullopt;
-    if (PortOf(local) != port_) return std::nullopt;
+    if (PortOf(local) != port_ || !SameAddress(local)) return std::nullopt;
     n = sizeof(peer);
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &n) != 0) return std::nullopt;
     char host[INET6_ADDRSTRLEN] = {0};
@@ -377,6 +382,25 @@ class ConnectionWatch {
                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr);
     if (::inet_ntop(peer.ss_family, a, host, sizeof(host)) == nullptr) return std::nullopt;
     return PeerName(host, PortOf(peer));
+  }
+  // Whether a connection's local address is one the server listens on (any
+  // address when it listens on all): another server of this process may
+  // use the same port on another address.
+  bool SameAddress(const sockaddr_storage& local) const {
+    if (listen_addr_.ss_family == AF_INET) {
+      const auto& l = reinterpret_cast<const sockaddr_in&>(listen_addr_);
+      if (l.sin_addr.s_addr == htonl(INADDR_ANY)) return true;
+      return local.ss_family == AF_INET &&
+             reinterpret_cast<const sockaddr_in&>(local).sin_addr.s_addr == l.sin_addr.s_addr;
+    }
+    if (listen_addr_.ss_family == AF_INET6) {
+      const auto& l = reinterpret_cast<const sockaddr_in6&>(listen_addr_);
+      if (IN6_IS_ADDR_UNSPECIFIED(&l.sin6_addr)) return true;
+      return local.ss_family == AF_INET6 &&
+             IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6&>(local).sin6_addr,
+                                &l.sin6_addr);
+    }
+    return true;  // unknown: by port alone
   }
   static int PortOf(const sockaddr_storage& a) {
     if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&a)->sin_port);
@@ -446,6 +470,7 @@ class ConnectionWatch {
   bool ending_ = false;
   int port_ = -1;
   int listen_fd_ = -1;
+  sockaddr_storage listen_addr_{};
   std::map<std::string, Conn> conns_;
   std::thread thread_;
 };
