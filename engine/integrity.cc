@@ -1027,9 +1027,9 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   CANOPY_RETURN_IF_ERROR(CheckGroups(checked));
   CANOPY_RETURN_IF_ERROR(CheckChangeLog(checked, revision, LogId()));
   // Every block of every table file against its checksum: what the reads
-  // above never touch (bloom filters, blocks of keys no check reads, the
-  // change log's stored import input) is damaged silently otherwise, and a
-  // damaged filter block would make point reads miss keys that exist.
+  // above never touch (bloom filters, which RocksDB skips when damaged,
+  // blocks of keys no check reads, the change log's stored import input)
+  // would stay damaged unseen until a backup of them is needed.
   // A read-only or follower open holds no file: a writer beside it may
   // have removed one it lists (compacted away), which is no damage.
   const rocksdb::Status sums = store_->db()->VerifyChecksum(rocksdb::ReadOptions());
