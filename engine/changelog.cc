@@ -387,7 +387,14 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
         known = true;
       }
     }
-    if (!known) return Status::InvalidArgument("unknown change type '" + t + "'");
+    if (!known) {
+      std::string names;
+      for (uint8_t i = 1; i <= storage::kLastRecordType; ++i) {
+        names += (i > 1 ? ", " : "") +
+                 std::string(storage::RecordTypeName(static_cast<storage::RecordType>(i)));
+      }
+      return Status::InvalidArgument("unknown change type '" + t + "' (one of: " + names + ")");
+    }
   }
   // Audit: the reach of a user is where it holds audit.read.
   const bool audit = !request.viewer.is_system();

@@ -194,7 +194,13 @@ TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
   EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kInvalidArgument);
   bad = ChangesRequest();
   bad.types = {"spaceship"};
-  EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kInvalidArgument);
+  Status unknown_type = db_->ReadChanges(bad, &page);
+  EXPECT_EQ(unknown_type.code(), Code::kInvalidArgument);
+  // The refusal names the type and the ones there are.
+  EXPECT_NE(unknown_type.message().find("'spaceship'"), std::string::npos);
+  EXPECT_NE(unknown_type.message().find("account, entity, user"), std::string::npos)
+      << unknown_type.message();
+  EXPECT_NE(unknown_type.message().find("group_members"), std::string::npos);
   bad = ChangesRequest();
   bad.account = 4242;
   EXPECT_EQ(db_->ReadChanges(bad, &page).code(), Code::kNotFound);
