@@ -616,6 +616,7 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   *skipped = false;
   std::string_view entry_bytes, input;
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
+  CANOPY_RETURN_IF_ERROR(RefuseReentry("apply changes"));
   std::unique_lock<WriterMutex> w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
   if (log_) {

@@ -493,6 +493,13 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
 
 Status DbImpl::Close() {
   if (storage::InForkedChild()) return ForkedChild();
+  if (const char* in = CallbackInProgress()) {
+    return Status::FailedPrecondition(
+        std::string("Close called from inside the progress callback of ") + in +
+        " on the same database: the " + in +
+        " holds the database open until it returns, so Close would wait for itself "
+        "(return false from the callback to cancel it, then close)");
+  }
   if (int64_t n = open_iterators_.load(); n > 0) {
     return Status::FailedPrecondition(std::to_string(n) +
                                       " visible iterator(s) still open; destroy them before Close");
@@ -638,6 +645,47 @@ Status DbImpl::CheckOpen() const {
   return Status::Ok();
 }
 
+// ---- Calls from inside a progress callback --------------------------------
+
+namespace {
+struct CallbackFrame {
+  const void* db;  // a DbImpl
+  const char* operation;
+  const CallbackFrame* prev;
+};
+thread_local const CallbackFrame* tls_callbacks = nullptr;
+}  // namespace
+
+ProgressFn DbImpl::InCallback(const ProgressFn& progress, const char* operation) const {
+  if (!progress) return progress;
+  return [this, progress, operation](uint64_t done, uint64_t total) {
+    const CallbackFrame frame{this, operation, tls_callbacks};
+    tls_callbacks = &frame;
+    struct Pop {
+      const CallbackFrame* prev;
+      ~Pop() { tls_callbacks = prev; }
+    } pop{frame.prev};
+    return progress(done, total);
+  };
+}
+
+const char* DbImpl::CallbackInProgress() const {
+  for (const CallbackFrame* f = tls_callbacks; f != nullptr; f = f->prev) {
+    if (f->db == this) return f->operation;
+  }
+  return nullptr;
+}
+
+Status DbImpl::RefuseReentry(std::string_view what) const {
+  if (!write_mu_.HeldByMe()) return Status::Ok();
+  const char* in = CallbackInProgress();
+  return Status::FailedPrecondition(
+      std::string(what) + " called from inside " +
+      (in != nullptr ? "the progress callback of " + std::string(in) : std::string("a write")) +
+      " on the same database and thread, which holds off writes until it returns: it would "
+      "wait for itself");
+}
+
 // ---- Reading the right state ---------------------------------------------
 
 namespace {
@@ -738,6 +786,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
                       const std::function<Status(Txn*)>& build) {
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
+  CANOPY_RETURN_IF_ERROR(RefuseReentry(operation));
   uint64_t committed = 0;
   {
     writers_queued_.fetch_add(1);

@@ -413,6 +413,18 @@ class DbImpl final : public Db {
   // keep Close waiting for ever. A thread already inside a call of this
   // database (the writer, a nested read) takes it again unrefused.
   Status HoldOpen(std::shared_lock<std::shared_mutex>* open) const;
+
+  // Calls a user's progress callback may not make. A callback runs on the
+  // calling thread while its operation holds this database open (and an
+  // import holds off writes): a Close, or a write during an import, made
+  // from inside it would wait for itself. `progress` wrapped so that this
+  // thread is known to be inside `operation`'s callback while it runs.
+  ProgressFn InCallback(const ProgressFn& progress, const char* operation) const;
+  // The operation whose progress callback this thread is inside, or null.
+  const char* CallbackInProgress() const;
+  // FailedPrecondition naming `what` when this thread already holds the
+  // write lock (so taking it again would never return); Ok otherwise.
+  Status RefuseReentry(std::string_view what) const;
   // The refusal of a call made after Close began, and its test (the
   // database's own threads let such a refusal pass silently: Close stops
   // them next, or, refused, lets them go on at their next turn).

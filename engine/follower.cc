@@ -131,6 +131,7 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
     return Status::FailedPrecondition(
         "catch up: the database is not open as a follower (Options::follower)");
   }
+  CANOPY_RETURN_IF_ERROR(RefuseReentry("catch up"));
   WriteGuard w(write_mu_);  // one catch-up at a time
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   {

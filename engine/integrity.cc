@@ -990,7 +990,8 @@ Status CheckChangeLog(const Checked& c, uint64_t revision, const std::string& li
 }  // namespace
 
 Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
-                              const ProgressFn& progress) const {
+                              const ProgressFn& progress_fn) const {
+  const ProgressFn progress = InCallback(progress_fn, "the integrity check");
   if (problems_out != nullptr) problems_out->clear();
   // One published state: the pinned catalog copy and its snapshot. No lock
   // a writer takes is held: writes go on while the check runs.
@@ -1043,7 +1044,10 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     return storage::FromRocks(sums, "verify the table files' checksums");
   }
 
-  if (progress) progress(entities, entities);
+  // The last call may cancel too, as with few entities it is the only one.
+  if (progress && !progress(entities, entities)) {
+    return Status::Aborted("integrity check cancelled");
+  }
   if (problems.count() == 0) return Status::Ok();
   return Status::Corruption(std::to_string(problems.count()) + " problem(s) found");
 }

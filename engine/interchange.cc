@@ -2454,13 +2454,16 @@ class ImportOutput final : public storage::KvSink {
 
 }  // namespace
 
-Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOptions& options,
+Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOptions& options_in,
                       ImportReport* report) {
   ImportReport local;
   ImportReport* rep = report != nullptr ? report : &local;
   *rep = ImportReport();
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
+  CANOPY_RETURN_IF_ERROR(RefuseReentry("import"));
+  ImportOptions options = options_in;
+  options.progress = InCallback(options_in.progress, "import");
   WriteGuard w(write_mu_);
   CANOPY_RETURN_IF_ERROR(CheckWritable("import"));
   if (!actor.is_system()) {
@@ -3001,8 +3004,9 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
   }
 }
 
-Status DbImpl::Export(std::string_view path, const ProgressFn& progress,
+Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
                       ImportReport* counts) const {
+  const ProgressFn progress = InCallback(progress_fn, "export");
   ImportReport local;
   ImportReport* rep = counts != nullptr ? counts : &local;
   *rep = ImportReport();

@@ -542,6 +542,7 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
 Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
+  CANOPY_RETURN_IF_ERROR(RefuseReentry("checkpoint"));
   // On a follower, write_mu_ keeps catch-ups out: the state stays put (a
   // read-only open's never moves).
   WriteGuard w(write_mu_);

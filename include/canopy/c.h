@@ -178,7 +178,10 @@ CANOPY_EXPORT uint32_t canopy_storage_format_version(void);
 // Progress of a long operation (import, export, integrity check): `done`
 // of `total` units. Return non-zero to go on, 0 to cancel: the operation
 // then returns CANOPY_ABORTED and changes nothing. Called on the calling
-// thread; `arg` is passed through untouched.
+// thread; `arg` is passed through untouched. It may read the same
+// database; a call that would wait for the operation (canopy_db_close; a
+// write during an import) fails from inside it with
+// CANOPY_FAILED_PRECONDITION naming the callback.
 typedef int (*canopy_progress_fn)(void* arg, uint64_t done, uint64_t total);
 
 // ---- Opaque types ------------------------------------------------------

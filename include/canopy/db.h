@@ -56,9 +56,11 @@ namespace canopy {
 
 // Progress of a long operation: `done` of `total` units (bytes or records).
 // Return false to cancel (the operation then returns Aborted and changes
-// nothing). It runs on the calling thread while the operation holds off
-// mutations: it may query the same Db, but must not mutate it or Close it
-// (that would wait for itself).
+// nothing). It runs on the calling thread while the operation holds the
+// Db open (an import also holds off mutations): it may query the same Db;
+// what would wait for the operation (Close; during an import, a mutation,
+// Import, ApplyChanges, Checkpoint or Backup) is refused from inside it
+// with FailedPrecondition naming the callback.
 using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ImportOptions {
@@ -447,7 +449,8 @@ class Db {
   // on; it reads every entity and every index entry, on two threads.
   // `progress` (may be empty) is called on the calling thread every 64k
   // entities with the entities checked and the total (again from 0 when a
-  // damaged index needs the precise pass), and may cancel (Aborted).
+  // damaged index needs the precise pass), and once more when all are
+  // done (done == total); any call may cancel (Aborted).
   virtual Status CheckIntegrity(std::vector<std::string>* problems,
                                 const ProgressFn& progress = nullptr) const = 0;
 

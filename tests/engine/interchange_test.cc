@@ -684,6 +684,77 @@ TEST(Interchange, ASmallImportIsCancelledBeforeItsCommit) {
   EXPECT_EQ(db->Revision(), before + 1);
 }
 
+// A progress callback runs on the calling thread while its operation holds
+// the database open (an import also holds off writes). Calls from inside it
+// that would wait for that operation (a write or Close during an import, a
+// Close during an export or integrity check) are refused, naming the
+// callback, instead of hanging; reads go on, and so does the operation.
+TEST(Interchange, ProgressCallbacksCannotMakeCallsThatWaitForThemselves) {
+  TempDir dir;
+  Write(dir.Sub("seed.jsonl"), kSeed);
+  Write(dir.Sub("more.jsonl"),
+        R"({"type":"account","key":"other","name":"Other"})"
+        "\n");
+  auto db = OpenDb(dir.Sub("db"));
+  auto refused = [](const Status& s, const char* operation) {
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find(std::string("progress callback of ") + operation),
+              std::string::npos)
+        << s.ToString();
+  };
+
+  int calls = 0;
+  ImportOptions opts;
+  opts.progress = [&](uint64_t, uint64_t) {
+    ++calls;
+    refused(db->CreateAccount(Actor::System(), AccountSpec{"inner", "Inner", kNoId, {}, {}})
+                .status(),
+            "import");
+    refused(db->Import(Actor::System(), dir.Sub("more.jsonl"), ImportOptions(), nullptr),
+            "import");
+    refused(db->Checkpoint(dir.Sub("cp")).status(), "import");
+    refused(db->Close(), "import");
+    EXPECT_TRUE(db->Roots().empty());  // reads go on (the import is not committed yet)
+    return true;
+  };
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("seed.jsonl"), opts, nullptr));
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(db->FindAccount("acme").ok());
+  EXPECT_TRUE(db->FindAccount("inner").status().IsNotFound());
+  EXPECT_TRUE(db->FindAccount("other").status().IsNotFound());
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("cp")));
+
+  // An export holds no write lock: a write from its callback goes through;
+  // a Close does not.
+  calls = 0;
+  auto during_export = [&](uint64_t, uint64_t) {
+    if (calls++ == 0) {
+      auto during = db->CreateAccount(Actor::System(), AccountSpec{"during", "During", kNoId, {}, {}});
+      EXPECT_TRUE(during.ok()) << during.status().ToString();
+    }
+    refused(db->Close(), "export");
+    return true;
+  };
+  ASSERT_OK(db->Export(dir.Sub("out.jsonl"), during_export, nullptr));
+  EXPECT_GE(calls, 2);
+
+  // The integrity check likewise; and its last call may cancel it, which on
+  // a small database is its only call.
+  calls = 0;
+  Status checked = db->CheckIntegrity(nullptr, [&](uint64_t, uint64_t) {
+    ++calls;
+    refused(db->Close(), "the integrity check");
+    return false;
+  });
+  EXPECT_EQ(checked.code(), Code::kAborted) << checked.ToString();
+  EXPECT_EQ(calls, 1);
+  ASSERT_OK(db->CheckIntegrity(nullptr, [](uint64_t, uint64_t) { return true; }));
+
+  // Outside the callbacks all of it works again.
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("more.jsonl"), ImportOptions(), nullptr));
+  ASSERT_OK(db->Close());
+}
+
 // A file of no records changes nothing, so it commits nothing: no
 // revision, no log entry (an empty file, blank lines, an empty database's
 // export).

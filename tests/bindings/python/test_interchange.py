@@ -99,6 +99,31 @@ class InterchangeTest(WorldTestCase):
     def test_check_integrity(self):
         self.assertIsNone(self.db.check_integrity())
         self.assertIsNone(self.db.check_integrity(progress=lambda done, total: True))
+        # Its last call (all done) may cancel too: on a small database it
+        # is the only one.
+        with self.assertRaisesRegex(canopy.Aborted, "integrity check cancelled"):
+            self.db.check_integrity(progress=lambda done, total: False)
+
+    def test_a_write_from_an_import_callback_is_refused_not_a_hang(self):
+        """An import holds off writes while its callback runs: a write from
+        inside it would wait for itself, so it is refused; reads go on."""
+        path = self.path("one.jsonl")
+        with open(path, "w") as f:
+            f.write('{"type":"account","key":"one","name":"One"}\n')
+        seen = []
+
+        def progress(done, total):
+            with self.assertRaisesRegex(canopy.FailedPrecondition,
+                                        "progress callback of import"):
+                self.db.create_account(SYSTEM, "inner", "Inner")
+            seen.append(self.db.find_account("acme").key)
+            return True
+
+        self.db.import_file(SYSTEM, path, progress=progress)
+        self.assertEqual(seen, ["acme"])
+        self.assertEqual(self.db.find_account("one").key, "one")
+        with self.assertRaises(canopy.NotFound):
+            self.db.find_account("inner")
 
 
 if __name__ == "__main__":
