@@ -205,7 +205,11 @@ Status DbImpl::UpdateAccount(const Actor& actor, AccountId id, const AccountPatc
           query::Require(cat(), actor, Perm::kAccountManageSubAccounts, *parent).ok())) {
       return Status::NotFound("account: no account with id " + std::to_string(id));
     }
-    if (patch.name || patch.attributes) {
+    // An empty patch changes nothing, but is still an update of the
+    // account: it needs what a name change needs.
+    const bool empty_patch = !patch.name && !patch.attributes && !patch.sub_account_management &&
+                             !patch.sub_account_access && !patch.group_sharing;
+    if (patch.name || patch.attributes || empty_patch) {
       CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountUpdate, *a));
     }
     if (patch.sub_account_management) {

@@ -814,6 +814,14 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
     Status built;
     try {
       built = build(&txn);
+      // A mutation's checks refuse an unknown or disabled actor where they
+      // first ask what it holds (docs/model.md, "The actor of a call"); one
+      // that asked nothing (nothing to change, nothing checked) must not
+      // succeed for it either: NotFound / PermissionDenied as there.
+      if (built.ok()) {
+        const query::UserNode* who = nullptr;
+        built = query::ResolveActor(catalog, actor, &who);
+      }
       if (built.ok()) txn.counts.Emit(&txn.changes);
     } catch (const std::exception& e) {
       return Status::Internal(std::string("mutation failed before writing: ") + e.what());

@@ -1428,6 +1428,41 @@ TEST_F(AccessTest, DisabledUserCanDoNothing) {
   EXPECT_OK(db_->UpdateAccount(d, a_, AccountPatch{std::string("x"), std::nullopt}));
 }
 
+// Every mutation resolves its actor before anything else, so that a call
+// that would change nothing (an empty patch, a setting set to what it is)
+// is still refused to an unknown or disabled actor, and an empty patch
+// still needs the permission a change would.
+TEST_F(AccessTest, NoOpMutationsAreRefusedToActorsThatMayNotMakeThem) {
+  auto group = db_->CreateGroup(Actor::System(), GroupSpec{GroupKind::kDevice, "fleet", a_});
+  ASSERT_OK(group);
+  auto calls_as = [&](const Actor& x) {
+    return std::vector<std::function<Status()>>{
+        [=, this] { return db_->UpdateAccount(x, a_, AccountPatch{}); },
+        [=, this] { return db_->UpdateEntity(x, DeviceId("d-a"), EntityPatch{}); },
+        [=, this] { return db_->UpdateUser(x, a_viewer_, UserPatch{}); },
+        [=, this] { return db_->SetSubAccountManagement(x, a_, true); },
+        [=, this] { return db_->SetSubAccountAccess(x, a_, SubAccountAccess::kDefaultOff); },
+        [=, this] { return db_->SetUserDisabled(x, a_viewer_, false); },
+        [=, this] { return db_->SetBranchAccess(x, a_viewer_, a_, true); },
+        [=, this] { return db_->ChangeRole(x, a_viewer_, a_, viewer_role_); },
+        [=, this] { return db_->RenameGroup(x, *group, "fleet"); },
+    };
+  };
+  for (const Refusal& r : {Unknown(), Disabled()}) {
+    SCOPED_TRACE("actor: " + r.who);
+    const auto calls = calls_as(r.actor);
+    for (size_t i = 0; i < calls.size(); ++i) {
+      SCOPED_TRACE("call #" + std::to_string(i));
+      ExpectRefused(calls[i], r.code, r.text);
+    }
+  }
+  // An empty patch of an account is an update of it.
+  ExpectRefusedFor(OutsidersOfA("account.update"), [this](const Actor& actor) {
+    return db_->UpdateAccount(actor, a_, AccountPatch{});
+  });
+  EXPECT_OK(db_->UpdateAccount(Actor::User(a_admin_), a_, AccountPatch{}));
+}
+
 // ---- Sub-account access (Frontegg) -------------------------
 
 TEST_F(AccessTest, DefaultOffGivesNoBranchUnlessAsked) {
