@@ -2459,6 +2459,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   ImportReport local;
   ImportReport* rep = report != nullptr ? report : &local;
   *rep = ImportReport();
+  if (path.empty()) return Status::InvalidArgument("import file path is empty");
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(RefuseReentry("import"));
@@ -3010,6 +3011,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
   ImportReport local;
   ImportReport* rep = counts != nullptr ? counts : &local;
   *rep = ImportReport();
+  if (path.empty()) return Status::InvalidArgument("export file path is empty");
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
   const rocksdb::Snapshot* snap = scope.snapshot().get();

@@ -684,6 +684,23 @@ TEST(Interchange, ASmallImportIsCancelledBeforeItsCommit) {
   EXPECT_EQ(db->Revision(), before + 1);
 }
 
+// An empty path is a bad argument, named as one, before any file is
+// touched (an export wrote a scratch '.tmp' in the working folder, then
+// failed to rename it to '').
+TEST(Interchange, EmptyPathsAreRefusedAsSuch) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const uint64_t before = db->Revision();
+  Status s = db->Import(Actor::System(), "", ImportOptions(), nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message(), "import file path is empty");
+  s = db->Export("", nullptr, nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message(), "export file path is empty");
+  EXPECT_FALSE(std::filesystem::exists(".tmp"));
+  EXPECT_EQ(db->Revision(), before);
+}
+
 // A progress callback runs on the calling thread while its operation holds
 // the database open (an import also holds off writes). Calls from inside it
 // that would wait for that operation (a write or Close during an import, a
