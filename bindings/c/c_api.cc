@@ -10,6 +10,7 @@
 // so that no exception crosses the C boundary. Accessors only read fields
 // of immutable handles: they neither allocate nor throw.
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -43,6 +44,16 @@ namespace canopy::c_api {
 Status Call::NotNull(const void* p, const char* argument) const {
   if (p != nullptr) return Status::Ok();
   return Status::InvalidArgument(std::string(function_) + ": argument '" + argument + "' is NULL");
+}
+
+Status Call::Array(const void* items, size_t n, size_t item_size, const char* argument,
+                   const char* count) const {
+  if (n == 0) return Status::Ok();
+  if (n > static_cast<size_t>(PTRDIFF_MAX) / item_size) {
+    return Invalid(std::string("argument '") + count + "' (" + std::to_string(n) +
+                   ") is more items than an array '" + argument + "' can hold");
+  }
+  return NotNull(items, argument);
 }
 
 Status Call::Invalid(std::string_view message) const {
@@ -98,7 +109,7 @@ Status ToStrings(const Call& call, const char* const* items, size_t n, const cha
                  std::vector<std::string>* out) {
   out->clear();
   if (n == 0) return Status::Ok();
-  CANOPY_RETURN_IF_ERROR(call.NotNull(items, argument));
+  CANOPY_RETURN_IF_ERROR(call.Array(items, n, sizeof(*items), argument, "n"));
   out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (items[i] == nullptr) {

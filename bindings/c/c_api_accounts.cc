@@ -283,7 +283,7 @@ canopy_code_t canopy_account_delete_many(canopy_db_t* db, uint64_t actor, const 
                                          size_t n, uint64_t receiver, char** errmsg) {
   return Guard("canopy_account_delete_many", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
-    if (n > 0) CANOPY_C_REQUIRE(call, ids);
+    CANOPY_C_ARRAY(call, ids, n);
     const std::vector<canopy::AccountId> list(ids, ids + n);
     return db->db->DeleteAccounts(ToActor(actor), list, receiver);
   });

@@ -325,10 +325,8 @@ canopy_code_t canopy_changes_apply(canopy_db_t* db, const uint8_t* const* entrie
   return Guard("canopy_changes_apply", errmsg, [&](const Call& call) -> Status {
     if (report != nullptr) *report = nullptr;
     CANOPY_C_REQUIRE(call, db);
-    if (n > 0) {
-      CANOPY_C_REQUIRE(call, entries);
-      CANOPY_C_REQUIRE(call, sizes);
-    }
+    CANOPY_C_ARRAY(call, entries, n);
+    CANOPY_C_ARRAY(call, sizes, n);
     std::vector<std::string> items;
     items.reserve(n);
     for (size_t i = 0; i < n; ++i) {

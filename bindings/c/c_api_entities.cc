@@ -268,7 +268,7 @@ canopy_code_t canopy_entity_reassign_into(canopy_db_t* db, uint64_t actor, int k
                [&](const Call& call) -> Status {
     if (report != nullptr) *report = nullptr;
     CANOPY_C_REQUIRE(call, db);
-    if (n_groups > 0) CANOPY_C_REQUIRE(call, groups);
+    CANOPY_C_ARRAY(call, groups, n_groups);
     canopy::EntityKind k;
     CANOPY_RETURN_IF_ERROR(canopy::c_api::ToKind(call, kind, &k));
     if (by != CANOPY_REF_KEY && by != CANOPY_REF_UNIT_ID) {

@@ -65,7 +65,7 @@ canopy_code_t MembersImpl(const char* function, Batch batch, canopy_db_t* db, ui
   return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (report != nullptr) *report = nullptr;
     CANOPY_C_REQUIRE(call, db);
-    if (n > 0) CANOPY_C_REQUIRE(call, members);
+    CANOPY_C_ARRAY(call, members, n);
     std::vector<uint64_t> items(members, members + n);
     auto out = std::make_unique<canopy_group_members_report_t>();
     Status s = ((*db->db).*batch)(ToActor(actor), id, items, &out->report);

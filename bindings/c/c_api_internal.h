@@ -217,6 +217,11 @@ class Call {
 
   // InvalidArgument naming the argument when `p` is NULL.
   Status NotNull(const void* p, const char* argument) const;
+  // An array argument `items` of `n` items of `item_size` bytes: NULL is
+  // refused when n > 0, and so is an `n` no array in memory can have (a
+  // count gone wrong), before any item is read. `count` names n.
+  Status Array(const void* items, size_t n, size_t item_size, const char* argument,
+               const char* count) const;
   // InvalidArgument "<function>: <message>".
   Status Invalid(std::string_view message) const;
 
@@ -227,6 +232,9 @@ class Call {
 // `CANOPY_C_REQUIRE(call, ptr)`: returns InvalidArgument naming `ptr` (the
 // parameter's name in c.h) from the enclosing lambda when it is NULL.
 #define CANOPY_C_REQUIRE(call, ptr) CANOPY_RETURN_IF_ERROR((call).NotNull((ptr), #ptr))
+// `CANOPY_C_ARRAY(call, ptr, n)`: the same for the array `ptr` of `n` items.
+#define CANOPY_C_ARRAY(call, ptr, n) \
+  CANOPY_RETURN_IF_ERROR((call).Array((ptr), (n), sizeof(*(ptr)), #ptr, #n))
 
 // Stores a malloc'd copy of the concatenated parts in *errmsg (when errmsg
 // is not NULL); an empty result is replaced by the code's name. Never

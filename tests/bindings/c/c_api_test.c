@@ -2158,6 +2158,28 @@ static void TestDeletes(World* w) {
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'ids'",
              canopy_account_delete_many(db, 0, NULL, 2, CANOPY_NO_ID, &err));
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(db, 0, NULL, 0, CANOPY_NO_ID, &err));
+  // A count no array can have is refused naming it, before any item is
+  // read (ids + n would wrap around, a copy of n items cannot be made).
+  const size_t huge = (size_t)1 << 62;
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "argument 'n' (4611686018427387904) is more items",
+             canopy_account_delete_many(db, 0, partial, huge, CANOPY_NO_ID, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "argument 'n' (4611686018427387904) is more items",
+             canopy_group_members_add(db, 0, 1, partial, huge, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'refs' can hold",
+             canopy_entity_reassign(db, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY,
+                                    (const char* const*)partial, huge, x1, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'groups' can hold",
+             canopy_entity_reassign_into(db, 0, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, NULL, 0, x1,
+                                         partial, huge, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'permissions' can hold",
+             canopy_role_update(db, 0, 4242, (const char* const*)partial, huge, &err));
+  {
+    const uint8_t* entries[1] = {NULL};
+    size_t sizes[1] = {0};
+    FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'entries' can hold",
+               canopy_changes_apply(db, entries, sizes, huge, NULL, &err));
+  }
+  CHECK(AccountOwnerOf(db, "dev-a11") == w->acme_a);
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(NULL, 0, partial, 2, 0, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_account_delete_many(db, w->a, partial, 2, 0, &err));
   uint64_t branch[] = {x1, x3, x2};
