@@ -634,6 +634,8 @@ class DbImpl final : public Db {
   // Groups (groups.cc), with write_mu_ held. The group `id` as `actor`
   // may know it (group.read on its owner): NotFound otherwise.
   Status RequireGroup(const Actor& actor, GroupId id, const query::GroupNode** out) const;
+  // RequireGroup, and InvalidArgument naming it when it is not a user group.
+  Status RequireUserGroup(const Actor& actor, GroupId id, const query::GroupNode** out) const;
   // Group changes a mutation gathers before adding them to its change set
   // (EmitGroupEdits): each changed group's size is written once.
   // Each changed group's overlap (members also in another group) too.

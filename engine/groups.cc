@@ -877,6 +877,17 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
   });
 }
 
+// The group a grant is given to (or revoked from): one the actor sees, of
+// kind user.
+Status DbImpl::RequireUserGroup(const Actor& actor, GroupId id, const GroupNode** out) const {
+  CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, out));
+  if ((*out)->kind != GroupKind::kUser) {
+    return Status::InvalidArgument(Named(**out) + " is not a user group: roles are granted to "
+                                   "user groups");
+  }
+  return Status::Ok();
+}
+
 Status DbImpl::GrantGroup(const Actor& actor, const GroupGrant& grant) {
   return Mutate(actor, "group.grant", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject()
@@ -886,11 +897,7 @@ Status DbImpl::GrantGroup(const Actor& actor, const GroupGrant& grant) {
                          .Bool("branch", grant.branch)
                          .str();
     const GroupNode* ug = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireGroup(actor, grant.user_group, &ug));
-    if (ug->kind != GroupKind::kUser) {
-      return Status::InvalidArgument(Named(*ug) + " is not a user group: roles are granted to "
-                                     "user groups");
-    }
+    CANOPY_RETURN_IF_ERROR(RequireUserGroup(actor, grant.user_group, &ug));
     const RoleNode* r = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireRole(actor, grant.role, &r));
     const AccountNode* owner = cat().account(ug->owner);
@@ -950,7 +957,7 @@ Status DbImpl::RevokeGroup(const Actor& actor, GroupId user_group, RoleId role, 
                          .Uint("target", target)
                          .str();
     const GroupNode* ug = nullptr;
-    CANOPY_RETURN_IF_ERROR(RequireGroup(actor, user_group, &ug));
+    CANOPY_RETURN_IF_ERROR(RequireUserGroup(actor, user_group, &ug));
     const GroupGrantNode* x = cat().grant(user_group, role, target);
     if (x == nullptr) {
       // Named as the actor may know them: a role or group out of its

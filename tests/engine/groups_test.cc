@@ -608,6 +608,9 @@ TEST_F(GroupsTest, EscalationThroughGroupsIsRefused) {
                 Code::kInvalidArgument, "branch applies to account groups");
   ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a1_fleet, kViewer, kNoId, false}); },
                 Code::kInvalidArgument, "is not a user group");
+  // Revoking from one says the same (not "user group 'a1-fleet' has no grant").
+  ExpectRefused([&] { return db_->RevokeGroup(sys, a1_fleet, kViewer, kNoId); },
+                Code::kInvalidArgument, "is not a user group");
   ExpectRefused([&] { return db_->GrantGroup(sys, GroupGrant{a1_users, 777, kNoId, false}); },
                 Code::kNotFound, "no role with id 777");
   // Joining a user of another owner, or adding a foreign device.
