@@ -41,8 +41,10 @@ const char kUsage[] =
     "  user show LOGIN\n"
     "      The user and its memberships.\n"
     "  user list [--account KEY] [--members]\n"
-    "      The users created in the account (without --account: every user, by\n"
-    "      account in tree order); with --members the memberships on the account.\n\n"
+    "      The users created in the account (without --account: every user the\n"
+    "      actor sees, by account in tree order, then those it sees only through\n"
+    "      a membership, their account hidden); with --members the memberships\n"
+    "      on the account.\n\n"
     "Flags:\n"
     "  --name NAME     the user's display name\n"
     "  --account KEY   the account (created in / the membership's account)\n"
@@ -331,17 +333,37 @@ int List(Context& ctx, Args& args) {
   }
   Table table({"LOGIN", "NAME", "ACCOUNT", "DISABLED"});
   CsvWriter csv(*ctx.out, {"id", "login", "name", "account", "disabled", "created"});
+  auto print = [&](const User& u) {
+    if (ctx.csv) {
+      csv.Row({std::to_string(u.id), u.login, u.name, names.AccountKey(u.account),
+               TrueFalse(u.disabled), FormatTime(u.created_us)});
+    } else if (ctx.json) {
+      *ctx.out << UserJson(u, names).str() << "\n";
+    } else {
+      table.Add({u.login, u.name, names.AccountKey(u.account), YesNo(u.disabled)});
+    }
+  };
+  std::set<UserId> listed;
   for (AccountId id : accounts) {
     auto users = ctx.db->UsersOf(ctx.actor, id);
     if (!users.ok()) return ctx.Fail(users.status());
     for (const auto& u : *users) {
-      if (ctx.csv) {
-        csv.Row({std::to_string(u.id), u.login, u.name, names.AccountKey(u.account),
-                 TrueFalse(u.disabled), FormatTime(u.created_us)});
-      } else if (ctx.json) {
-        *ctx.out << UserJson(u, names).str() << "\n";
-      } else {
-        table.Add({u.login, u.name, names.AccountKey(u.account), YesNo(u.disabled)});
+      listed.insert(u.id);
+      print(u);
+    }
+  }
+  // Every user: also those the actor sees through a membership on an
+  // account it sees, though created in one it does not (their account is
+  // shown hidden), after the others, in the order their memberships come.
+  if (!key && !ctx.actor.is_system()) {
+    for (AccountId id : accounts) {
+      auto members = ctx.db->MembersOf(ctx.actor, id);
+      if (!members.ok()) return ctx.Fail(members.status());
+      for (const auto& m : *members) {
+        if (!listed.insert(m.user).second) continue;
+        auto u = ctx.db->GetUser(ctx.actor, m.user);
+        if (!u.ok()) return ctx.Fail(u.status());
+        print(*u);
       }
     }
   }

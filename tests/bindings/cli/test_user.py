@@ -197,6 +197,25 @@ class UserTest(CliTestCase):
         self.assertIn("--members needs --account", self.usage_error("user", "list", "--members"))
         self.assertIn("no account", self.refused("user", "list", "--account", "ghost"))
 
+    def test_list_as_a_user_shows_users_it_sees_only_through_a_membership(self):
+        """aud@ is created in acme, which an admin of acme-b does not see, and
+        is a member of acme-b: 'user show' shows it there, so 'user list'
+        (every user) lists it too, its account hidden."""
+        self.ok("user", "create", "badmin@acme.example", "--name", "B admin", "--account", "acme-b")
+        self.ok("user", "invite", "badmin@acme.example", "--account", "acme-b", "--role",
+                "account_admin")
+        rows = self.json_lines("--actor", "badmin@acme.example", "user", "list")
+        self.assertEqual([(r["login"], r["account"]) for r in rows],
+                         [("b@acme.example", "acme-b"), ("badmin@acme.example", "acme-b"),
+                          ("aud@acme.example", "(hidden)")])
+        out = self.ok("--actor", "badmin@acme.example", "user", "list")
+        self.assertEqual([(l.split()[0], l.split()[-2]) for l in out.splitlines()[1:]],
+                         [("b@acme.example", "acme-b"), ("badmin@acme.example", "acme-b"),
+                          ("aud@acme.example", "(hidden)")])
+        # A user of acme-a sees none of acme-b's users.
+        rows = self.json_lines("--actor", "a@acme.example", "user", "list")
+        self.assertNotIn("aud@acme.example", [r["login"] for r in rows])
+
 
 class ReachTest(CliTestCase):
     """Acting on a user needs reaching and holding what the user holds."""
