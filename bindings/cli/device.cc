@@ -49,7 +49,8 @@ const char kUsage[] =
     "  --keys LIST          comma-separated entity keys (device ids)\n"
     "  --unit-ids LIST      comma-separated unit ids (devices only)\n"
     "  --from-file F        a file with one key or unit id per line (blank lines and\n"
-    "                       lines starting with '#' are skipped)\n"
+    "                       lines starting with '#' are skipped; spaces around a\n"
+    "                       line and a leading byte order mark are not part of it)\n"
     "  --by key|unit-id     what the lines of --from-file are (default key)\n"
     "  --group NAME         reassign: a group of the new owner (of the entities' kind)\n"
     "                       every moved entity joins (repeatable)\n"
@@ -238,7 +239,10 @@ bool ReadRefs(Context& ctx, const std::string& path, std::vector<std::string>* r
     return false;
   }
   std::string line;
-  while (std::getline(in, line)) {
+  for (bool first_line = true; std::getline(in, line); first_line = false) {
+    // A byte order mark (as editors save "UTF-8 with BOM") is not part of
+    // the first reference.
+    if (first_line && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     const auto first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] == '#') continue;
     const auto last = line.find_last_not_of(" \t\r");

@@ -142,6 +142,10 @@ class ReassignTest(CliTestCase):
         f = self.write("keys2.txt", "dev-a1\n")
         self.ok("device", "reassign", "--to", "acme", "--from-file", f, "--by", "key")
         self.assertEqual(self.owners("dev-a1"), ["acme"])
+        # A byte order mark (Notepad's "UTF-8 with BOM") is not part of the first key.
+        f = self.write("bom.txt", "\ufeffdev-a1\r\ndev-a2\r\n")
+        self.ok("device", "reassign", "--to", "acme-b", "--from-file", f)
+        self.assertEqual(self.owners("dev-a1", "dev-a2"), ["acme-b", "acme-b"])
 
     def test_other_kinds(self):
         self.ok("device", "reassign", "--kind", "asset", "--to", "acme-b", "--keys", "site-7")
