@@ -56,7 +56,10 @@
 // - A required pointer argument that is NULL makes the call return
 //   CANOPY_INVALID_ARGUMENT with a message naming the argument; it never
 //   crashes. Enumerated values (entity kinds, sort orders...) out of range
-//   are CANOPY_INVALID_ARGUMENT as well.
+//   are CANOPY_INVALID_ARGUMENT as well. An array passed with its count
+//   (ids, n) may be NULL only when the count is 0, and a count larger than
+//   any array can be is CANOPY_INVALID_ARGUMENT naming it, before any item
+//   is read.
 // - Every mutation takes an actor as `uint64_t actor`: a user id, or
 //   CANOPY_SYSTEM_ACTOR (0), the platform's system actor that bootstraps
 //   root tenants and is allowed everything. Viewers of queries are passed
