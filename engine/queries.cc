@@ -61,9 +61,8 @@ Status ValidateVisible(const VisibleRequest& r, Perm* perm) {
   CANOPY_RETURN_IF_ERROR(CheckText("name prefix", r.name_prefix, true));
   if (r.attribute) {
     CANOPY_RETURN_IF_ERROR(CheckText("attribute filter name", r.attribute->name));
-    if (r.attribute->value.size() > kMaxAttributeValueBytes) {
-      return Status::InvalidArgument("attribute filter value is too long");
-    }
+    // As a stored value is checked (any other value could match nothing).
+    CANOPY_RETURN_IF_ERROR(CheckAttributeValue("attribute filter value", r.attribute->value));
   }
   return Status::Ok();
 }

@@ -34,6 +34,10 @@ Status CheckBytes(std::string_view what, std::string_view s, size_t max) {
 }
 }  // namespace
 
+Status CheckAttributeValue(std::string_view what, std::string_view value) {
+  return CheckBytes(what, value, kMaxAttributeValueBytes);
+}
+
 Status CheckText(std::string_view what, std::string_view s, bool allow_empty) {
   if (s.empty() && !allow_empty) return Status::InvalidArgument(std::string(what) + " is empty");
   return CheckBytes(what, s, kMaxNameBytes);
@@ -48,8 +52,7 @@ Status CheckAttributes(std::string_view owner, const Attributes& attributes) {
   for (const auto& [k, v] : attributes) {
     if (!k.empty() && BytesOk(k, kMaxNameBytes) && BytesOk(v, kMaxAttributeValueBytes)) continue;
     CANOPY_RETURN_IF_ERROR(CheckText(std::string(owner) + " attribute name", k));
-    CANOPY_RETURN_IF_ERROR(
-        CheckBytes(std::string(owner) + " attribute '" + k + "'", v, kMaxAttributeValueBytes));
+    CANOPY_RETURN_IF_ERROR(CheckAttributeValue(std::string(owner) + " attribute '" + k + "'", v));
   }
   return Status::Ok();
 }

@@ -24,8 +24,13 @@ bool IsValidUtf8(std::string_view s);
 // most kMaxNameBytes long, and not empty unless allow_empty.
 Status CheckText(std::string_view what, std::string_view s, bool allow_empty = false);
 
-// Attribute names follow CheckText; values may be empty and up to
-// kMaxAttributeValueBytes; at most kMaxAttributes entries.
+// An attribute value (`what` names it): valid UTF-8 without NUL bytes, at
+// most kMaxAttributeValueBytes, maybe empty. Stored values and the values
+// queries filter on alike.
+Status CheckAttributeValue(std::string_view what, std::string_view value);
+
+// Attribute names follow CheckText; values CheckAttributeValue; at most
+// kMaxAttributes entries.
 Status CheckAttributes(std::string_view owner, const Attributes& attributes);
 
 }  // namespace canopy::engine

@@ -68,5 +68,26 @@ TEST(Utf8, TheApiRefusesIllFormedTextNamingIt) {
   EXPECT_TRUE(db->Roots().empty());
 }
 
+// A query's attribute filter value is checked as a stored value is: every
+// request that names bad text is refused naming it, by Visible and Count.
+TEST(Utf8, AttributeFilterValuesAreCheckedAsStoredValuesAre) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  for (const std::string& bad :
+       {std::string("\xC0\xAF"), std::string("a\0b", 3), std::string(4097, 'v')}) {
+    VisibleRequest r(Actor::System());
+    r.attribute = AttributeFilter{"color", bad};
+    VisiblePage page;
+    Status s = db->Visible(r, &page);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find("attribute filter value"), std::string::npos) << s.ToString();
+    EXPECT_EQ(db->Count(r).status().code(), Code::kInvalidArgument);
+  }
+  VisibleRequest ok(Actor::System());
+  ok.attribute = AttributeFilter{"color", ""};  // empty, as a stored value may be
+  VisiblePage page;
+  EXPECT_TRUE(db->Visible(ok, &page).ok());
+}
+
 }  // namespace
 }  // namespace canopy
