@@ -5,9 +5,12 @@
 // applying another database's entries (docs/changes.md).
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include <xxhash.h>
 
@@ -23,8 +26,9 @@ namespace canopy::engine {
 
 namespace {
 
-thread_local const void* tls_db = nullptr;
-thread_local uint64_t tls_revision = 0;
+// The calling thread's last committed revision per Db (instance number,
+// revision), the most recent first, at most DbImpl::kThreadRevisions.
+thread_local std::vector<std::pair<uint64_t, uint64_t>> tls_revisions;
 
 constexpr size_t kMaxChangesPage = 100000;
 // A filtered read scans at most this many entries per page (then returns a
@@ -146,13 +150,34 @@ Status DbImpl::InitLog() {
 
 uint64_t DbImpl::Revision() const { return published_.load(); }
 
+uint64_t DbImpl::NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
 uint64_t DbImpl::LastCommittedRevision() const {
-  return tls_db == this ? tls_revision : 0;
+  for (const auto& [db, rev] : tls_revisions) {
+    if (db == instance_) return rev;
+  }
+  return 0;
 }
 
 void DbImpl::NoteCommitted(uint64_t rev) const {
-  tls_db = this;
-  tls_revision = rev;
+  auto& v = tls_revisions;
+  try {
+    if (v.capacity() < kThreadRevisions) v.reserve(kThreadRevisions);
+  } catch (const std::bad_alloc&) {  // nothing recorded then: 0, never a stale token
+    v.clear();
+    return;
+  }
+  auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.first == instance_; });
+  if (it == v.end()) {
+    if (v.size() >= kThreadRevisions) v.pop_back();
+    v.emplace(v.begin(), instance_, rev);
+  } else {
+    it->second = rev;
+    std::rotate(v.begin(), it, it + 1);  // most recent first
+  }
 }
 
 std::string DbImpl::LogId() const {

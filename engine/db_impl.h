@@ -505,8 +505,14 @@ class DbImpl final : public Db {
   void Log(LogLevel level, const std::string& message) const;
   // Adds the retention trim (if due) to the batch of revision `rev`.
   void TrimLog(uint64_t rev, int64_t now_us, storage::BatchSink* sink);
-  // Records `rev` as the calling thread's last committed revision.
+  // Records `rev` as the calling thread's last committed revision on this
+  // Db (kept per thread for the kThreadRevisions databases it wrote to
+  // last, by instance_, never by address: an address is reused).
   void NoteCommitted(uint64_t rev) const;
+  static constexpr size_t kThreadRevisions = 64;
+  // This Db's number among every Db the process opened (from 1).
+  const uint64_t instance_ = NextInstance();
+  static uint64_t NextInstance();
   // Makes revision `rev` the latest one (with write_mu_ held, right after
   // its writes and catalog changes); an applied entry 1 also sets the
   // lineage it brings.

@@ -1483,8 +1483,11 @@ CANOPY_EXPORT canopy_code_t canopy_property_names(canopy_strings_t** names, char
 // The revision of the last committed mutation (0: none yet; 0 for NULL).
 CANOPY_EXPORT uint64_t canopy_db_revision(canopy_db_t* db);
 // The revision committed by the calling thread's last successful mutation
-// on this database (0: none; 0 for NULL): the consistency token to pass as
-// min_revision to a read that must see that write.
+// on this database (0: none; 0 for NULL; after a call that changed nothing,
+// the revision then current): the consistency token to pass as
+// min_revision to a read that must see that write. Each thread keeps it
+// for the 64 databases it wrote to last (then 0), whatever it writes to
+// other databases in between.
 CANOPY_EXPORT uint64_t canopy_db_last_committed_revision(canopy_db_t* db);
 // The database's lineage id: the id of the database whose log it holds (its
 // own, or the one it follows through canopy_changes_apply), as a malloc'd

@@ -529,7 +529,8 @@ class Db {
   // The revision committed by the calling thread's last successful
   // mutation on this Db (0: none; after a call that changed nothing, the
   // revision then current): a mutation's consistency token, to pass as
-  // min_revision to a read that must see it.
+  // min_revision to a read that must see it. Each thread keeps it for the
+  // 64 Dbs it wrote to last (then 0), whatever it writes to others between.
   virtual uint64_t LastCommittedRevision() const = 0;
   // A read-only Db fixed at the state readers of this one see now (revision
   // Revision()): every read on it, as any viewer, answers from that one

@@ -145,6 +145,32 @@ TEST_F(ChangeLogTest, RevisionsAreKeptAcrossAReopenAndPerThread) {
   EXPECT_EQ(all[3].revision, 4u);
 }
 
+// A thread's token is per database: writing to another one keeps it, and
+// a database opened later (maybe at the freed one's address) has its own.
+TEST_F(ChangeLogTest, AThreadsTokenIsKeptPerDatabase) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  MakeAccount(db_.get(), "a", t);
+  ASSERT_EQ(db_->LastCommittedRevision(), 2u);
+  auto other = OpenDb(dir_.Sub("other"));
+  EXPECT_EQ(other->LastCommittedRevision(), 0u);
+  MakeAccount(other.get(), "x");
+  EXPECT_EQ(other->LastCommittedRevision(), 1u);
+  EXPECT_EQ(db_->LastCommittedRevision(), 2u);  // not erased by the other's write
+  MakeAccount(db_.get(), "b", t);
+  EXPECT_EQ(db_->LastCommittedRevision(), 3u);
+  EXPECT_EQ(other->LastCommittedRevision(), 1u);
+  MakeAccount(other.get(), "y");  // the thread's last write: on the Db freed next
+  EXPECT_EQ(other->LastCommittedRevision(), 2u);
+  ASSERT_OK(other->Close());
+  other.reset();
+  for (int i = 0; i < 3; ++i) {  // a freed Db's address may come back: no token of its
+    auto fresh = OpenDb(dir_.Sub("fresh" + std::to_string(i)));
+    EXPECT_EQ(fresh->LastCommittedRevision(), 0u);
+    ASSERT_OK(fresh->Close());
+  }
+  EXPECT_EQ(db_->LastCommittedRevision(), 3u);
+}
+
 TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
   AccountId t = MakeAccount(db_.get(), "t");
   AccountId a = MakeAccount(db_.get(), "a", t);
