@@ -1542,7 +1542,8 @@ CANOPY_EXPORT canopy_code_t canopy_db_catch_up(canopy_db_t* db, uint64_t* revisi
 //   account  only the changes inside this account's subtree (default
 //            CANOPY_NO_ID: all)
 //   types    record type names ("account", "entity", "user", "membership",
-//            "role", "meta"), added one at a time; none (the default): all
+//            "role", "meta", "group", "group_member", "group_members",
+//            "group_grant"), added one at a time; none (the default): all
 //   values   0 leaves out the records' JSON (before and after read as "";
 //            type, action and id stay), like etcd's keys_only: enough to
 //            invalidate caches and several times faster; nonzero (the
@@ -1620,13 +1621,16 @@ CANOPY_EXPORT const char* canopy_changes_entry_arguments(const canopy_changes_t*
                                                          size_t i);
 // Record changes of entry `i`.
 CANOPY_EXPORT size_t canopy_changes_record_count(const canopy_changes_t* changes, size_t i);
-// "account", "entity", "user", "membership", "role" or "meta".
+// "account", "entity", "user", "membership", "role", "meta", "group",
+// "group_member", "group_members" or "group_grant".
 CANOPY_EXPORT const char* canopy_changes_record_type(const canopy_changes_t* changes, size_t i,
                                                      size_t j);
 // "created", "changed" or "deleted".
 CANOPY_EXPORT const char* canopy_changes_record_action(const canopy_changes_t* changes, size_t i,
                                                        size_t j);
-// The record's id; "<user>/<account>" for a membership.
+// The record's id; "<user>/<account>" for a membership, "<group>/<member>"
+// for a group member, "<user group>/<role>/<target>" for a group grant, the
+// name for meta.
 CANOPY_EXPORT const char* canopy_changes_record_id(const canopy_changes_t* changes, size_t i,
                                                    size_t j);
 // The record as a JSON object before / after the change; "" when it did

@@ -20,9 +20,12 @@ namespace canopy {
 
 // One record's change within a log entry.
 struct RecordChangeView {
-  std::string type;    // "account", "entity", "user", "membership", "role", "meta"
+  std::string type;    // "account", "entity", "user", "membership", "role", "meta",
+                       // "group", "group_member", "group_members", "group_grant"
   std::string action;  // "created", "changed", "deleted"
-  std::string id;      // the record's id; "<user>/<account>" for a membership
+  std::string id;      // the record's id; "<user>/<account>" for a membership,
+                       // "<group>/<member>" for a group member,
+                       // "<user group>/<role>/<target>" for a group grant
   // The record as a JSON object before and after (docs/changes.md). Empty
   // when it did not exist / no longer exists, or, in an audit view, when
   // that side lies outside the viewer's reach.

@@ -1530,7 +1530,8 @@ class Db:
         where it holds audit.read (hidden sides, arguments and actors read
         as None). ``account`` (an id) keeps the changes inside its subtree,
         ``types`` (a list of record type names: "account", "entity",
-        "user", "membership", "role", "meta") only those types. ``values``
+        "user", "membership", "role", "meta", "group", "group_member",
+        "group_members", "group_grant") only those types. ``values``
         False leaves out the records (``before`` and ``after`` are None;
         type, action and id stay), like etcd's keys_only. Read on
         from the page's ``next`` while it is not ``at_head``, or use

@@ -308,9 +308,13 @@ class ImportReport:
 class RecordChange:
     """One record's change within a change-log entry."""
 
-    type: str  #: "account", "entity", "user", "membership", "role" or "meta"
+    #: "account", "entity", "user", "membership", "role", "meta", "group",
+    #: "group_member", "group_members" or "group_grant"
+    type: str
     action: str  #: "created", "changed" or "deleted"
-    id: str  #: the record's id; "<user>/<account>" for a membership
+    #: the record's id; "<user>/<account>" for a membership, "<group>/<member>"
+    #: for a group member, "<user group>/<role>/<target>" for a group grant
+    id: str
     #: the record (parsed JSON) before / after the change; None when it did
     #: not exist / no longer exists, or lies outside an audit viewer's reach
     before: Optional[Dict[str, Any]]
