@@ -10,11 +10,13 @@
 // so that no exception crosses the C boundary. Accessors only read fields
 // of immutable handles: they neither allocate nor throw.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <new>
 
 #include "bindings/c/c_api_internal.h"
+#include "storage/forks.h"
 #include "canopy/version.h"
 
 // The C constants are the C++ enums' values; c.h promises it.
@@ -47,9 +49,9 @@ Status Call::NotNull(const void* p, const char* argument) const {
 }
 
 Status Call::Array(const void* items, size_t n, size_t item_size, const char* argument,
-                   const char* count) const {
+                   const char* count, size_t copy_size) const {
   if (n == 0) return Status::Ok();
-  if (n > static_cast<size_t>(PTRDIFF_MAX) / item_size) {
+  if (n > kMaxArrayBytes / std::max(item_size, copy_size)) {
     return Invalid(std::string("argument '") + count + "' (" + std::to_string(n) +
                    ") is more items than an array '" + argument + "' can hold");
   }
@@ -106,10 +108,10 @@ Status ToAccess(const Call& call, int access, SubAccountAccess* out) {
 }
 
 Status ToStrings(const Call& call, const char* const* items, size_t n, const char* argument,
-                 std::vector<std::string>* out) {
+                 const char* count, std::vector<std::string>* out) {
   out->clear();
   if (n == 0) return Status::Ok();
-  CANOPY_RETURN_IF_ERROR(call.Array(items, n, sizeof(*items), argument, "n"));
+  CANOPY_RETURN_IF_ERROR(call.Array(items, n, sizeof(*items), argument, count, sizeof(std::string)));
   out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (items[i] == nullptr) {
@@ -403,9 +405,18 @@ canopy_code_t canopy_db_close(canopy_db_t* db, char** errmsg) {
                                         " snapshot(s) of this database are still open; close "
                                         "them first");
     }
-    std::unique_ptr<canopy_db_t> owned(db);  // freed whatever Close() says
+    // Close refuses, and closes nothing, with FailedPrecondition (from
+    // inside a progress callback of an operation it would wait for): the
+    // handle stays the caller's, still in use on the stack. Otherwise it
+    // is freed whatever Close() says; in a forked child too (c.h), where
+    // every call is FailedPrecondition.
+    Status closed = db->db->Close();
+    if (closed.code() == canopy::Code::kFailedPrecondition && !canopy::storage::InForkedChild()) {
+      return closed;
+    }
+    std::unique_ptr<canopy_db_t> owned(db);
     if (owned->parent_snapshots) owned->parent_snapshots->fetch_sub(1);
-    return owned->db->Close();
+    return closed;
   });
 }
 

@@ -199,7 +199,7 @@ canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer, uint64_t sin
     request.limit = limit;
     request.account = account;
     CANOPY_RETURN_IF_ERROR(
-        canopy::c_api::ToStrings(call, types, n_types, "types", &request.types));
+        canopy::c_api::ToStrings(call, types, n_types, "types", "n_types", &request.types));
     request.values = values != 0;
     request.min_revision = min_revision;
     return ReadChanges(db, request, changes);
@@ -325,7 +325,7 @@ canopy_code_t canopy_changes_apply(canopy_db_t* db, const uint8_t* const* entrie
   return Guard("canopy_changes_apply", errmsg, [&](const Call& call) -> Status {
     if (report != nullptr) *report = nullptr;
     CANOPY_C_REQUIRE(call, db);
-    CANOPY_C_ARRAY(call, entries, n);
+    CANOPY_C_ARRAY_COPIED(call, entries, n, sizeof(std::string));
     CANOPY_C_ARRAY(call, sizes, n);
     std::vector<std::string> items;
     items.reserve(n);

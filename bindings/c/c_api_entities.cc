@@ -276,14 +276,18 @@ canopy_code_t canopy_entity_reassign_into(canopy_db_t* db, uint64_t actor, int k
                           " (expected CANOPY_REF_KEY or CANOPY_REF_UNIT_ID)");
     }
     std::vector<std::string> items;
-    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToStrings(call, refs, n, "refs", &items));
+    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToStrings(call, refs, n, "refs", "n", &items));
     auto out = std::make_unique<canopy_reassign_report_t>();
     const std::vector<canopy::GroupId> joining(groups, groups + n_groups);
     Status s = db->db->ReassignEntities(ToActor(actor), k, static_cast<canopy::EntityRef>(by),
                                         items, target, joining, &out->report);
     // The report says which items failed; it is only meaningful when the
-    // engine judged every item (one per ref).
-    if (report != nullptr && out->report.items.size() == items.size() && !items.empty()) {
+    // engine judged every item (one per ref), and it is handed out for a
+    // success or a failure of items only (c.h): an error after every item
+    // passed (a write that failed) changed nothing a report could describe.
+    const auto& r = out->report;
+    if (report != nullptr && r.items.size() == items.size() && !items.empty() &&
+        (s.ok() || r.unknown + r.denied + r.duplicate > 0)) {
       *report = out.release();
     }
     return s;

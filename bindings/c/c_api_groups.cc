@@ -69,8 +69,13 @@ canopy_code_t MembersImpl(const char* function, Batch batch, canopy_db_t* db, ui
     std::vector<uint64_t> items(members, members + n);
     auto out = std::make_unique<canopy_group_members_report_t>();
     Status s = ((*db->db).*batch)(ToActor(actor), id, items, &out->report);
-    // The report is only meaningful when the engine judged every item.
-    if (report != nullptr && out->report.items.size() == items.size() && !items.empty()) {
+    // The report is only meaningful when the engine judged every item, and
+    // it is handed out for a success or a failure of items only (c.h): an
+    // error after every item passed (a write that failed) changed nothing
+    // that a report of done items would describe.
+    const auto& r = out->report;
+    if (report != nullptr && r.items.size() == items.size() && !items.empty() &&
+        (s.ok() || r.unknown + r.denied + r.duplicate > 0)) {
       *report = out.release();
     }
     return s;

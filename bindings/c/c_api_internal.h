@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -219,9 +220,11 @@ class Call {
   Status NotNull(const void* p, const char* argument) const;
   // An array argument `items` of `n` items of `item_size` bytes: NULL is
   // refused when n > 0, and so is an `n` no array in memory can have (a
-  // count gone wrong), before any item is read. `count` names n.
+  // count gone wrong: more than kMaxArrayBytes of items, or of the copy
+  // the call then makes, `copy_size` bytes per item), before any item is
+  // read. `count` names n.
   Status Array(const void* items, size_t n, size_t item_size, const char* argument,
-               const char* count) const;
+               const char* count, size_t copy_size = 0) const;
   // InvalidArgument "<function>: <message>".
   Status Invalid(std::string_view message) const;
 
@@ -229,12 +232,20 @@ class Call {
   const char* function_;
 };
 
+// The largest array a process can hold: 128 TiB, the whole user address
+// space of 64-bit Linux (x86-64 and arm64 with 4-level page tables). A
+// count beyond it is a count gone wrong, whatever the item.
+inline constexpr uint64_t kMaxArrayBytes = uint64_t{1} << 47;
+
 // `CANOPY_C_REQUIRE(call, ptr)`: returns InvalidArgument naming `ptr` (the
 // parameter's name in c.h) from the enclosing lambda when it is NULL.
 #define CANOPY_C_REQUIRE(call, ptr) CANOPY_RETURN_IF_ERROR((call).NotNull((ptr), #ptr))
 // `CANOPY_C_ARRAY(call, ptr, n)`: the same for the array `ptr` of `n` items.
 #define CANOPY_C_ARRAY(call, ptr, n) \
   CANOPY_RETURN_IF_ERROR((call).Array((ptr), (n), sizeof(*(ptr)), #ptr, #n))
+// The same, for an array the call copies into items of `copy` bytes each.
+#define CANOPY_C_ARRAY_COPIED(call, ptr, n, copy) \
+  CANOPY_RETURN_IF_ERROR((call).Array((ptr), (n), sizeof(*(ptr)), #ptr, #n, (copy)))
 
 // Stores a malloc'd copy of the concatenated parts in *errmsg (when errmsg
 // is not NULL); an empty result is replaced by the code's name. Never
@@ -255,6 +266,8 @@ canopy_code_t Guard(const char* function, char** errmsg, Body&& body) noexcept {
     Status s = body(call);
     if (s.ok()) return CANOPY_OK;
     return SetError(errmsg, static_cast<canopy_code_t>(s.code()), s.message());
+  } catch (const std::bad_alloc&) {  // not a bug: the process ran out of memory
+    return SetError(errmsg, CANOPY_INTERNAL, function, ": out of memory");
   } catch (const std::exception& e) {
     // Nothing here allocates with new: the handler must not throw itself.
     return SetError(errmsg, CANOPY_INTERNAL, function,
@@ -279,9 +292,10 @@ inline std::optional<std::string> OptionalString(const char* s) {
   if (s == nullptr) return std::nullopt;
   return std::string(s);
 }
-// Up to n NUL-terminated strings, each required ("<argument>[i] is NULL").
+// Up to n NUL-terminated strings, each required ("<argument>[i] is NULL");
+// `count` names n.
 Status ToStrings(const Call& call, const char* const* items, size_t n, const char* argument,
-                 std::vector<std::string>* out);
+                 const char* count, std::vector<std::string>* out);
 // A progress callback for the C++ API (empty when `fn` is NULL).
 ProgressFn ToProgress(canopy_progress_fn fn, void* arg);
 

@@ -52,7 +52,8 @@
 //   with accessor functions (canopy_account_key(a)), never as structs by
 //   value, so that fields can be added without breaking the ABI. Accessors
 //   never fail: given a NULL handle or an index out of range they return
-//   NULL (strings and handles) or 0 (numbers).
+//   NULL (strings and handles) or 0 (numbers), except where one says
+//   otherwise (an outcome is -1, as 0 is an outcome).
 // - A required pointer argument that is NULL makes the call return
 //   CANOPY_INVALID_ARGUMENT with a message naming the argument; it never
 //   crashes. Enumerated values (entity kinds, sort orders...) out of range
@@ -69,7 +70,8 @@
 //   pass CANOPY_NO_ID.
 // - Flags going in or coming out are int: 0 is false, anything else true.
 // - No C++ exception crosses this API: any that escapes the engine becomes
-//   CANOPY_INTERNAL with its message.
+//   CANOPY_INTERNAL with its message ("<function>: out of memory" when
+//   memory ran out).
 // - Thread safety: a canopy_db_t may be used by many threads at once, as
 //   canopy::Db. Result handles are immutable and may be read from several
 //   threads. Options, attribute maps, builders, visible requests and
@@ -119,7 +121,8 @@ typedef int canopy_code_t;
 #define CANOPY_CORRUPTION 6           // stored bytes are not what Canopy wrote
 #define CANOPY_IO_ERROR 7             // the file system or RocksDB failed
 #define CANOPY_NOT_SUPPORTED 8        // e.g. a database of a newer storage format
-#define CANOPY_INTERNAL 9             // a bug in Canopy; please report it
+#define CANOPY_INTERNAL 9             // a bug in Canopy (please report it), or
+                                      // memory ran out ("<function>: out of memory")
 #define CANOPY_ABORTED 10             // a long operation was cancelled by its caller
 #define CANOPY_COMPACTED 11           // a change-log revision trimmed by retention
 #define CANOPY_UNAVAILABLE 12         // etcd (for a replica) does not answer
@@ -360,9 +363,11 @@ CANOPY_EXPORT canopy_code_t canopy_db_open(const canopy_options_t* options, cons
 
 // Flushes and closes the database and frees the handle, which must not be
 // used again, also when an error is returned (the close itself failed).
-// The one exception: while visible iterators or snapshots of this database
-// are still alive it returns FAILED_PRECONDITION and does nothing (destroy
-// or close them and call again). No other thread may be using the handle. NULL: CANOPY_OK.
+// The exceptions: while visible iterators or snapshots of this database
+// are still alive, and from inside a progress callback of an operation of
+// this database, it returns FAILED_PRECONDITION and does nothing (the
+// handle stays valid: destroy or close them, or return from the callback,
+// and call again). No other thread may be using the handle. NULL: CANOPY_OK.
 CANOPY_EXPORT canopy_code_t canopy_db_close(canopy_db_t* db, char** errmsg);
 
 // A read-only handle fixed at the revision readers of `db` see now: every
@@ -683,7 +688,8 @@ CANOPY_EXPORT size_t canopy_reassign_report_total(const canopy_reassign_report_t
                                                   int outcome);
 CANOPY_EXPORT const char* canopy_reassign_report_ref(const canopy_reassign_report_t* report,
                                                      size_t i);
-// A CANOPY_OUTCOME_* value; -1 for an index out of range.
+// A CANOPY_OUTCOME_* value; -1 for an index out of range or a NULL report
+// (0 would read as an outcome).
 CANOPY_EXPORT int canopy_reassign_report_outcome(const canopy_reassign_report_t* report, size_t i);
 // The entity and its owner before the call, when known (else 0).
 CANOPY_EXPORT uint64_t canopy_reassign_report_entity(const canopy_reassign_report_t* report,
@@ -1277,7 +1283,8 @@ CANOPY_EXPORT size_t canopy_group_members_report_total(const canopy_group_member
                                                        int outcome);
 CANOPY_EXPORT uint64_t canopy_group_members_report_member(
     const canopy_group_members_report_t* report, size_t i);
-// A CANOPY_MEMBER_* value; -1 for an index out of range.
+// A CANOPY_MEMBER_* value; -1 for an index out of range or a NULL report
+// (0 would read as an outcome).
 CANOPY_EXPORT int canopy_group_members_report_outcome(const canopy_group_members_report_t* report,
                                                       size_t i);
 // Why, for unknown / denied / duplicate items; "" otherwise.

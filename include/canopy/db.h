@@ -104,9 +104,11 @@ class Db {
   // are refused (FailedPrecondition, "the database is closing"), so new
   // calls cannot keep it waiting. FailedPrecondition while a
   // VisibleIterator from NewVisibleIterator or a snapshot from OpenSnapshot
-  // is still alive (nothing is closed then: a replica keeps following, a
+  // is still alive, or from inside a progress callback of an operation of
+  // this Db (nothing is closed then: a replica keeps following, a
   // follower keeps catching up; calls that raced with it may have been
-  // refused as closing). Later calls other than the destructor return
+  // refused as closing). Outside a forked child, FailedPrecondition from
+  // Close always means that nothing was closed. Later calls other than the destructor return
   // FailedPrecondition ("the database is closed"). Idempotent.
   virtual Status Close() = 0;
 

@@ -241,6 +241,21 @@ static int CountProgress(void* arg, uint64_t done, uint64_t total) {
   return 1;
 }
 
+// Tries to close the database whose operation is calling it (arg: the
+// handle), counting the refusals; the operation goes on.
+static int close_refusals = 0;
+static int CloseFromProgress(void* arg, uint64_t done, uint64_t total) {
+  (void)done;
+  (void)total;
+  char* e = NULL;
+  if (canopy_db_close((canopy_db_t*)arg, &e) == CANOPY_FAILED_PRECONDITION && e != NULL &&
+      strstr(e, "progress callback") != NULL) {
+    close_refusals++;
+  }
+  canopy_free(e);
+  return 1;
+}
+
 static int CancelProgress(void* arg, uint64_t done, uint64_t total) {
   (void)done;
   (void)total;
@@ -2179,6 +2194,30 @@ static void TestDeletes(World* w) {
     FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'entries' can hold",
                canopy_changes_apply(db, entries, sizes, huge, NULL, &err));
   }
+  // Counts below that but beyond any address space (128 TiB), of the
+  // caller's array or of the copy the call makes (32 bytes a string): the
+  // same, never INTERNAL from a copy that cannot be made.
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "argument 'n' (288230376151711744) is more items",
+             canopy_account_delete_many(db, 0, partial, (size_t)1 << 58, CANOPY_NO_ID, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'members' can hold",
+             canopy_group_members_add(db, 0, 1, partial, (size_t)1 << 45, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'permissions' can hold",
+             canopy_role_update(db, 0, 4242, (const char* const*)partial,
+                                ((size_t)1 << 42) + 1, &err));
+  {
+    const uint8_t* entries[1] = {NULL};
+    size_t sizes[1] = {0};
+    FAILS_WITH(CANOPY_INVALID_ARGUMENT, "than an array 'entries' can hold",
+               canopy_changes_apply(db, entries, sizes, ((size_t)1 << 42) + 1, NULL, &err));
+  }
+  {
+    canopy_changes_t* changes = NULL;
+    const char* types[1] = {"account"};
+    FAILS_WITH(CANOPY_INVALID_ARGUMENT, "argument 'n_types'",
+               canopy_changes_read(db, CANOPY_SYSTEM_ACTOR, 1, 10, CANOPY_NO_ID, types, SIZE_MAX,
+                                   1, 0, &changes, &err));
+    CHECK(changes == NULL);
+  }
   CHECK(AccountOwnerOf(db, "dev-a11") == w->acme_a);
   FAILS(CANOPY_INVALID_ARGUMENT, canopy_account_delete_many(NULL, 0, partial, 2, 0, &err));
   FAILS(CANOPY_NOT_FOUND, canopy_account_delete_many(db, w->a, partial, 2, 0, &err));
@@ -2208,6 +2247,12 @@ static void TestInterchange(World* w) {
   CHECK(canopy_import_report_entities(counts) == 6);
   CHECK(canopy_import_report_lines(counts) >= 19);
   OK(canopy_db_export(db, exported, NULL, NULL, NULL, &err));  // everything optional
+  // Closing from inside the export's own callback is refused and frees
+  // nothing: the export finishes and the handle stays usable.
+  close_refusals = 0;
+  OK(canopy_db_export(db, exported, CloseFromProgress, db, NULL, &err));
+  CHECK(close_refusals >= 1);
+  CHECK(AccountId(db, "acme-a") != 0);
   canopy_import_report_t* report = (canopy_import_report_t*)1;
   FAILS(CANOPY_IO_ERROR,
         canopy_db_export(db, "/nonexistent-canopy-dir/x.jsonl", NULL, NULL, &report, &err));
