@@ -111,7 +111,8 @@ Status ToStrings(const Call& call, const char* const* items, size_t n, const cha
                  const char* count, std::vector<std::string>* out) {
   out->clear();
   if (n == 0) return Status::Ok();
-  CANOPY_RETURN_IF_ERROR(call.Array(items, n, sizeof(*items), argument, count, sizeof(std::string)));
+  CANOPY_RETURN_IF_ERROR(
+      call.Array(items, n, sizeof(*items), argument, count, sizeof(std::string)));
   out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (items[i] == nullptr) {

@@ -346,7 +346,8 @@ canopy_code_t canopy_role_create(canopy_db_t* db, uint64_t actor, uint64_t tenan
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, name);
     std::vector<std::string> perms;
-    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToStrings(call, permissions, n, "permissions", "n", &perms));
+    CANOPY_RETURN_IF_ERROR(
+        canopy::c_api::ToStrings(call, permissions, n, "permissions", "n", &perms));
     auto created = db->db->CreateRole(ToActor(actor), tenant, name, perms);
     CANOPY_RETURN_IF_ERROR(created.status());
     if (id != nullptr) *id = *created;
@@ -359,7 +360,8 @@ canopy_code_t canopy_role_update(canopy_db_t* db, uint64_t actor, uint64_t id,
   return Guard("canopy_role_update", errmsg, [&](const Call& call) -> Status {
     CANOPY_C_REQUIRE(call, db);
     std::vector<std::string> perms;
-    CANOPY_RETURN_IF_ERROR(canopy::c_api::ToStrings(call, permissions, n, "permissions", "n", &perms));
+    CANOPY_RETURN_IF_ERROR(
+        canopy::c_api::ToStrings(call, permissions, n, "permissions", "n", &perms));
     return db->db->UpdateRole(ToActor(actor), id, perms);
   });
 }
