@@ -79,8 +79,9 @@
 // - fork(): in a process forked from one that had opened a database, every
 //   call on a database is FAILED_PRECONDITION, canopy_db_open included
 //   (the storage engine's threads stay in the parent); canopy_db_close
-//   there frees the handle without touching the parent's database and
-//   returns FAILED_PRECONDITION. canopy/db.h says more.
+//   there frees the handle (once its iterators and snapshots are gone, as
+//   anywhere) without touching the parent's database and returns
+//   FAILED_PRECONDITION. canopy/db.h says more.
 // - Stability: from version 1.0 on, a function's signature and meaning
 //   never change once shipped: a changed function is added under a new
 //   name ending in _v2 (then _v3), and the old one keeps working.
