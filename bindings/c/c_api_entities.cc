@@ -11,6 +11,7 @@ using canopy::Status;
 using canopy::c_api::At;
 using canopy::c_api::Call;
 using canopy::c_api::Guard;
+using canopy::c_api::ItemReportFor;
 using canopy::c_api::MakeEntity;
 using canopy::c_api::ToActor;
 
@@ -281,13 +282,7 @@ canopy_code_t canopy_entity_reassign_into(canopy_db_t* db, uint64_t actor, int k
     const std::vector<canopy::GroupId> joining(groups, groups + n_groups);
     Status s = db->db->ReassignEntities(ToActor(actor), k, static_cast<canopy::EntityRef>(by),
                                         items, target, joining, &out->report);
-    // The report says which items failed; it is only meaningful when the
-    // engine judged every item (one per ref), and it is handed out for a
-    // success or a failure of items only (c.h): an error after every item
-    // passed (a write that failed) changed nothing a report could describe.
-    const auto& r = out->report;
-    if (report != nullptr && r.items.size() == items.size() && !items.empty() &&
-        (s.ok() || r.unknown + r.denied + r.duplicate > 0)) {
+    if (report != nullptr && ItemReportFor(s, out->report, items.size())) {
       *report = out.release();
     }
     return s;

@@ -12,6 +12,7 @@ using canopy::Status;
 using canopy::c_api::At;
 using canopy::c_api::Call;
 using canopy::c_api::Guard;
+using canopy::c_api::ItemReportFor;
 using canopy::c_api::ToActor;
 
 static_assert(CANOPY_GROUP_DEVICE == static_cast<int>(canopy::GroupKind::kDevice));
@@ -69,13 +70,7 @@ canopy_code_t MembersImpl(const char* function, Batch batch, canopy_db_t* db, ui
     std::vector<uint64_t> items(members, members + n);
     auto out = std::make_unique<canopy_group_members_report_t>();
     Status s = ((*db->db).*batch)(ToActor(actor), id, items, &out->report);
-    // The report is only meaningful when the engine judged every item, and
-    // it is handed out for a success or a failure of items only (c.h): an
-    // error after every item passed (a write that failed) changed nothing
-    // that a report of done items would describe.
-    const auto& r = out->report;
-    if (report != nullptr && r.items.size() == items.size() && !items.empty() &&
-        (s.ok() || r.unknown + r.denied + r.duplicate > 0)) {
+    if (report != nullptr && ItemReportFor(s, out->report, items.size())) {
       *report = out.release();
     }
     return s;

@@ -292,6 +292,16 @@ inline std::optional<std::string> OptionalString(const char* s) {
   if (s == nullptr) return std::nullopt;
   return std::string(s);
 }
+// Whether a batch call's per-item report (canopy::ReassignReport,
+// canopy::GroupMembersReport) of `n` items goes to the caller after the
+// call returned `s`: only when the engine judged every item, and for a
+// success or a failure of items (c.h); an error after every item passed
+// (a write that failed) changed nothing that a report could describe.
+template <typename Report>
+bool ItemReportFor(const Status& s, const Report& r, size_t n) {
+  return n > 0 && r.items.size() == n && (s.ok() || r.unknown + r.denied + r.duplicate > 0);
+}
+
 // Up to n NUL-terminated strings, each required ("<argument>[i] is NULL");
 // `count` names n.
 Status ToStrings(const Call& call, const char* const* items, size_t n, const char* argument,

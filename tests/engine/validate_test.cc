@@ -74,7 +74,7 @@ TEST(Utf8, AttributeFilterValuesAreCheckedAsStoredValuesAre) {
   testing::TempDir dir;
   auto db = testing::OpenDb(dir.Sub("db"));
   for (const std::string& bad :
-       {std::string("\xC0\xAF"), std::string("a\0b", 3), std::string(4097, 'v')}) {
+       {std::string("\xC0\xAF"), std::string("a\0b", 3), std::string(engine::kMaxAttributeValueBytes + 1, 'v')}) {
     VisibleRequest r(Actor::System());
     r.attribute = AttributeFilter{"color", bad};
     VisiblePage page;
