@@ -171,6 +171,33 @@ TEST_F(ChangeLogTest, AThreadsTokenIsKeptPerDatabase) {
   EXPECT_EQ(db_->LastCommittedRevision(), 3u);
 }
 
+// A thread keeps tokens for the 64 databases it wrote to last: writing to
+// 63 others keeps the first one's, a 64th other pushes it out (0, as db.h
+// says), and writing to it again brings it back.
+TEST_F(ChangeLogTest, AThreadKeepsTokensForItsLast64Databases) {
+  MakeAccount(db_.get(), "t");
+  ASSERT_EQ(db_->LastCommittedRevision(), 1u);
+  std::vector<std::unique_ptr<Db>> others;
+  Options quick;
+  quick.sync = false;  // 64 databases: no fsync per write
+  for (int i = 0; i < 64; ++i) {
+    others.push_back(OpenDb(dir_.Sub("o" + std::to_string(i)), quick));
+    MakeAccount(others.back().get(), "x");
+    EXPECT_EQ(db_->LastCommittedRevision(), i < 63 ? 1u : 0u) << "after " << i + 1 << " others";
+  }
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(others[i]->LastCommittedRevision(), 1u) << i;
+  MakeAccount(db_.get(), "u");
+  EXPECT_EQ(db_->LastCommittedRevision(), 2u);
+  EXPECT_EQ(others[0]->LastCommittedRevision(), 0u);  // now the 65th most recent
+  EXPECT_EQ(others[63]->LastCommittedRevision(), 1u);
+  // Another thread never wrote to any of them.
+  uint64_t seen = 1;
+  std::thread th([&] { seen = db_->LastCommittedRevision(); });
+  th.join();
+  EXPECT_EQ(seen, 0u);
+  for (auto& o : others) ASSERT_OK(o->Close());
+}
+
 TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
   AccountId t = MakeAccount(db_.get(), "t");
   AccountId a = MakeAccount(db_.get(), "a", t);
