@@ -157,11 +157,13 @@ StatusOr<Account> DbImpl::FindAccount(std::string_view key) const {
 }
 
 StatusOr<Account> DbImpl::FindAccount(const Actor& viewer, std::string_view key) const {
-  auto a = FindAccount(key);
-  if (!a.ok()) return a;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  // The viewer before the look-up: an unknown or disabled one learns
+  // nothing of what exists.
   CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  auto a = FindAccount(key);
+  if (!a.ok()) return a;
   const AccountNode* n = cat().account(a->id);
   if (n == nullptr || !query::SeesAccount(cat(), viewer, *n)) {
     return AccountKeyNotFound(key);

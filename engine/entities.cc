@@ -132,11 +132,11 @@ StatusOr<Entity> DbImpl::FindEntity(EntityKind kind, std::string_view key) const
 
 StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
                                     std::string_view key) const {
-  auto e = FindEntity(kind, key);
-  if (!e.ok()) return e;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));  // first: see FindAccount
+  auto e = FindEntity(kind, key);
+  if (!e.ok()) return e;
   const AccountNode* owner = cat().account(e->owner);
   bool sees = false;
   if (owner != nullptr) CANOPY_RETURN_IF_ERROR(SeesEntityOrGroup(viewer, kind, e->id, *owner, &sees));
@@ -145,11 +145,11 @@ StatusOr<Entity> DbImpl::FindEntity(const Actor& viewer, EntityKind kind,
 }
 
 StatusOr<Entity> DbImpl::FindDeviceByUnitId(const Actor& viewer, std::string_view unit_id) const {
-  auto e = FindDeviceByUnitId(unit_id);
-  if (!e.ok()) return e;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));  // first: see FindAccount
+  auto e = FindDeviceByUnitId(unit_id);
+  if (!e.ok()) return e;
   const AccountNode* owner = cat().account(e->owner);
   bool sees = false;
   if (owner != nullptr) {

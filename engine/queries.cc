@@ -420,6 +420,9 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
   CANOPY_RETURN_IF_ERROR(ResolvePerm(permission, &perm));
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  // An asker other than the user itself is a viewer, resolved before any
+  // look-up: an unknown or disabled one learns nothing of what exists.
+  if (asker.is_system() || asker.user() != user) CANOPY_RETURN_IF_ERROR(CheckViewer(asker));
   const query::UserNode* u = cat().user(user);
   // A user out of the asker's sight is as unknown to it as a missing one
   // (its login, its answer and its verdict alike).

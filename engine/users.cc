@@ -93,11 +93,11 @@ StatusOr<User> DbImpl::FindUser(std::string_view login) const {
 }
 
 StatusOr<User> DbImpl::FindUser(const Actor& viewer, std::string_view login) const {
-  auto u = FindUser(login);
-  if (!u.ok()) return u;
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
-  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));
+  CANOPY_RETURN_IF_ERROR(CheckViewer(viewer));  // first: see FindAccount
+  auto u = FindUser(login);
+  if (!u.ok()) return u;
   const UserNode* n = cat().user(u->id);
   if (n == nullptr || !query::SeesUser(cat(), viewer, *n)) {
     return Status::NotFound("no user with login '" + std::string(login) + "'");

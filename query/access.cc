@@ -303,6 +303,14 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
 Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId within,
                   bool direct_only, std::vector<Grant>* out, bool with_groups) {
   out->clear();
+  // The viewer before `within`: an unknown or disabled one learns nothing
+  // of which accounts exist.
+  const UserNode* u = nullptr;
+  if (!viewer.is_system()) {
+    u = c.user(viewer.user());
+    if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(viewer.user()));
+    if (u->disabled) return Status::Ok();  // holds nothing
+  }
   const AccountNode* w = nullptr;
   if (within != kNoId) {
     w = c.account(within);
@@ -315,9 +323,6 @@ Status PlanGrants(const Catalog& c, const Actor& viewer, Perm perm, AccountId wi
   if (viewer.is_system()) {
     for (AccountId r : c.roots) grants.push_back({c.account(r)->label, true, r, {}});
   } else {
-    const UserNode* u = c.user(viewer.user());
-    if (u == nullptr) return Status::NotFound("no user with id " + std::to_string(viewer.user()));
-    if (u->disabled) return Status::Ok();  // holds nothing
     ForEachHeld(c, *u, [&](const Held& h) {
       if (!c.role(h.m.role)->perms.Has(perm)) return;
       const AccountNode* a = c.account(h.m.account);

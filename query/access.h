@@ -160,7 +160,8 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
 // The account ranges a viewer may read entities through, for `perm`,
 // restricted to `within`'s subtree (kNoId: everywhere) and, with
 // direct_only, to the accounts themselves. Sorted by label and disjoint: no
-// range lies inside another.
+// range lies inside another. The viewer is resolved first: an unknown one
+// is NotFound and a disabled one gets no ranges, whatever `within` names.
 //
 // With `with_groups` (an entity permission), a grant may also be sparse:
 // `groups` not empty names the entity groups (all owned by `account`, so

@@ -392,7 +392,9 @@ class Db {
   // not allowed, the reason saying so, instead of NotFound. Any other
   // asker gets Explain's answer, and NotFound (no user with id <id>) for a
   // user it does not see. Either way the reason, path and role name name
-  // only the accounts, groups and custom roles the asker sees.
+  // only the accounts, groups and custom roles the asker sees. An asker
+  // that is another user is refused first when unknown (NotFound, actor:
+  // no user with id <id>) or disabled (PermissionDenied).
   virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,
                          std::string_view key, Explanation* explanation) const = 0;
   // The users that may exercise the permission on the entity (or, for an

@@ -1428,6 +1428,89 @@ TEST_F(AccessTest, DisabledUserCanDoNothing) {
   EXPECT_OK(db_->UpdateAccount(d, a_, AccountPatch{std::string("x"), std::nullopt}));
 }
 
+// Every read as a viewer resolves the viewer before it looks up what the
+// call names: an unknown or disabled viewer gets the same answer whether
+// that exists (out of its sight, in another tenant) or not, so it cannot
+// probe for keys, logins, unit ids or account ids.
+TEST_F(AccessTest, AnUnknownOrDisabledViewerLearnsNothingOfWhatExists) {
+  constexpr uint64_t kMissing = 999999;
+  const EntityId d_globex = DeviceId("d-globex");
+  using Read = std::function<Status(const Actor&, bool exists)>;
+  const std::vector<std::pair<std::string, Read>> reads = {
+      {"FindAccount", [&](const Actor& v, bool x) {
+         return db_->FindAccount(v, x ? "globex" : "nope").status();
+       }},
+      {"FindEntity", [&](const Actor& v, bool x) {
+         return db_->FindEntity(v, EntityKind::kDevice, x ? "d-globex" : "nope").status();
+       }},
+      {"FindUser", [&](const Actor& v, bool x) {
+         return db_->FindUser(v, x ? "globex-admin@globex" : "nope@nowhere").status();
+       }},
+      {"FindDeviceByUnitId", [&](const Actor& v, bool x) {
+         return db_->FindDeviceByUnitId(v, x ? "U-A1" : "nope").status();
+       }},
+      {"GetAccount", [&](const Actor& v, bool x) {
+         return db_->GetAccount(v, x ? globex_ : AccountId{kMissing}).status();
+       }},
+      {"GetEntity", [&](const Actor& v, bool x) {
+         return db_->GetEntity(v, x ? d_globex : EntityId{kMissing}).status();
+       }},
+      {"GetUser", [&](const Actor& v, bool x) {
+         return db_->GetUser(v, x ? globex_admin_ : UserId{kMissing}).status();
+       }},
+      {"Summary", [&](const Actor& v, bool x) {
+         return db_->Summary(v, x ? globex_ : AccountId{kMissing}).status();
+       }},
+      {"Descendants", [&](const Actor& v, bool x) {
+         return db_->Descendants(v, x ? globex_ : AccountId{kMissing}, 2).status();
+       }},
+      {"Explain by another user", [&](const Actor& v, bool x) {
+         Explanation ex;
+         return db_->Explain(v, x ? globex_admin_ : UserId{kMissing}, "device.read",
+                             x ? "d-globex" : "nope", &ex);
+       }},
+      {"WhoCan", [&](const Actor& v, bool x) {
+         WhoCanRequest req;
+         req.viewer = v;
+         req.permission = "device.read";
+         req.entity_key = x ? "d-globex" : "nope";
+         WhoCanPage page;
+         return db_->WhoCan(req, &page);
+       }},
+  };
+  for (const Refusal& r : {Unknown(), Disabled()}) {
+    SCOPED_TRACE("viewer: " + r.who);
+    for (const auto& [name, read] : reads) {
+      SCOPED_TRACE(name);
+      for (bool exists : {true, false}) {
+        ExpectRefused([&] { return read(r.actor, exists); }, r.code, r.text);
+      }
+    }
+  }
+  // Visible and Count within an account: an unknown viewer is refused and
+  // a disabled one selects nothing, whether `within` exists or not.
+  for (AccountId within : {globex_, AccountId{kMissing}}) {
+    SCOPED_TRACE("within " + std::to_string(within));
+    VisibleRequest req(Unknown().actor);
+    req.within = within;
+    ExpectRefused([&] { return db_->Count(req).status(); }, Code::kNotFound,
+                  Unknown().text);
+    VisiblePage page;
+    ExpectRefused([&] { return db_->Visible(req, &page); }, Code::kNotFound, Unknown().text);
+    req.viewer = Disabled().actor;
+    auto n = db_->Count(req);
+    ASSERT_OK(n);
+    EXPECT_EQ(*n, 0u);
+    ASSERT_OK(db_->Visible(req, &page));
+    EXPECT_TRUE(page.items.empty());
+  }
+  // A user explaining itself while disabled is told so, naming nothing.
+  Explanation ex;
+  ASSERT_OK(db_->Explain(Actor::User(disabled_), disabled_, "device.read", "d-globex", &ex));
+  EXPECT_FALSE(ex.allowed);
+  EXPECT_NE(ex.reason.find("is disabled"), std::string::npos) << ex.reason;
+}
+
 // Every mutation resolves its actor before anything else, so that a call
 // that would change nothing (an empty patch, a setting set to what it is)
 // is still refused to an unknown or disabled actor, and an empty patch

@@ -1398,7 +1398,11 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         req.type.reset();
         req.within = w;
         auto counted = db_->Count(req);
-        if (!m_.Found(Actor::User(uid), w)) {
+        if (u.disabled) {
+          // Holds nothing, whatever `within` names (it learns nothing of it).
+          ASSERT_OK(counted.status());
+          ASSERT_EQ(*counted, 0u) << u.login << " within " << w;
+        } else if (!m_.Found(Actor::User(uid), w)) {
           // Out of sight (or missing): worded as a missing one.
           ASSERT_EQ(counted.status().code(), Code::kNotFound) << u.login << " within " << w;
           ASSERT_EQ(counted.status().message(), "within: no account with id " + std::to_string(w));
@@ -1467,7 +1471,13 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           const UserId other = pick->first;
           Explanation told;
           Status ts = db_->Explain(Actor::User(other), uid, p, key.second, &told);
-          if (!m_.SeesUser(Actor::User(other), uid)) {
+          if (other != uid && pick->second.disabled) {
+            // A disabled asker is refused before anything is looked up.
+            ASSERT_EQ(ts.code(), Code::kPermissionDenied) << ts.ToString();
+            ASSERT_EQ(ts.message(),
+                      "user '" + pick->second.login + "' is disabled and holds no permissions");
+            outcomes_["explain refused to a disabled asker"][0]++;
+          } else if (!m_.SeesUser(Actor::User(other), uid)) {
             ASSERT_EQ(ts.code(), Code::kNotFound) << ts.ToString();
             ASSERT_EQ(ts.message(), "no user with id " + std::to_string(uid));
           } else {
