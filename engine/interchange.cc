@@ -33,6 +33,7 @@
 // when present.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #if defined(__GLIBC__)
@@ -2566,13 +2567,39 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
   if (!fs_error && std::filesystem::is_directory(kind)) {
     return Status::InvalidArgument("import '" + name + "' is a folder, not a JSON Lines file");
   }
-  std::ifstream in{std::string(path), std::ios::binary};
-  if (!in) return Status::NotFound("cannot open import file '" + name + "'");
+  // A pipe, a FIFO or a device is read from a descriptor as its data
+  // comes, waiting with poll: a cancel (the progress callback) is heard
+  // while no input arrives, not only when more of it does.
+  const bool streamed = fs_error || !std::filesystem::is_regular_file(kind);
+  std::ifstream in;
+  int stream_fd = -1;
+  struct CloseFd {
+    const int* fd;
+    ~CloseFd() {
+      if (*fd >= 0) ::close(*fd);
+    }
+  } close_stream{&stream_fd};
+  errno = 0;
+  if (streamed) {
+    stream_fd = ::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC);
+  } else {
+    in.open(std::string(path), std::ios::binary);
+  }
+  if (streamed ? stream_fd < 0 : !in) {
+    const int err = errno;  // why: missing, not readable...
+    return Status::NotFound("cannot open import file '" + name + "'" +
+                            (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
+  }
   uint64_t total = 0;
-  if (!fs_error && std::filesystem::is_regular_file(kind)) {
+  if (!streamed) {
+    // A file that cannot seek (procfs, some FUSE files) is streamed: its
+    // size stays unknown, and the stream must not stay failed by the try.
     in.seekg(0, std::ios::end);
-    total = static_cast<uint64_t>(in.tellg());
+    const std::streamoff end = in ? static_cast<std::streamoff>(in.tellg()) : -1;
+    in.clear();
     in.seekg(0);
+    in.clear();
+    total = end > 0 ? static_cast<uint64_t>(end) : 0;
   }
   const std::string quoted = "import '" + name + "'";
 
@@ -2658,6 +2685,36 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       }
       return n;
     };
+    // Up to `want` bytes: as many as a regular file has, as many as have
+    // come from a stream (at least one; 0 only at its end).
+    auto read_some = [&](char* to, size_t want, size_t* got) -> Status {
+      *got = 0;
+      if (!streamed) {
+        in.read(to, static_cast<std::streamsize>(want));
+        *got = static_cast<size_t>(in.gcount());
+        if (in.bad()) return Status::IOError("cannot read import file '" + name + "'");
+        return Status::Ok();
+      }
+      for (;;) {
+        pollfd p{stream_fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, 200);
+        if (ready == 0 || (ready < 0 && errno == EINTR)) {
+          if (options.progress && !options.progress(offset + rest.size(), 0)) {
+            return Status::Aborted("import cancelled while waiting for input; nothing was "
+                                   "imported");
+          }
+          continue;
+        }
+        const ssize_t n = ready < 0 ? -1 : ::read(stream_fd, to, want);
+        if (n < 0) {
+          if (errno == EINTR || errno == EAGAIN) continue;
+          return Status::IOError("cannot read import file '" + name + "': " +
+                                 std::strerror(errno));
+        }
+        *got = static_cast<size_t>(n);
+        return Status::Ok();
+      }
+    };
     auto read_batch = [&](Batch* b) -> Status {
       b->text.assign(rest);
       rest.clear();
@@ -2685,10 +2742,10 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         const size_t want =
             old < limits.batch_bytes ? std::min(step, limits.batch_bytes - old) : step;
         b->text.resize(old + want + simdjson::SIMDJSON_PADDING);
-        in.read(b->text.data() + old, static_cast<std::streamsize>(want));
-        const auto got = static_cast<size_t>(in.gcount());
+        size_t got = 0;
+        const Status r = read_some(b->text.data() + old, want, &got);
         b->text.resize(old + got);
-        if (in.bad()) return Status::IOError("cannot read import file '" + name + "'");
+        CANOPY_RETURN_IF_ERROR(r);
         if (got > 0) carry(b->text.data() + old, got);
         if (got == 0) eof = true;
         has_line = has_line || std::memchr(b->text.data() + old, '\n', got) != nullptr;
@@ -3033,6 +3090,10 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
   // link). A new or regular file is written beside it (PATH.tmp, replacing
   // one a killed export left; locked, so one export at a time writes it)
   // and renamed into place once synced, so PATH is never half-written.
+  // PATH.tmp must be a plain file of that one name: a symbolic link or a
+  // hard link there (which would make the export write into whatever it
+  // names) is refused. The new PATH keeps the permissions (and, for root,
+  // the owner) of the file it replaces.
   // Anything else (a pipe, a FIFO, a device) is written in place:
   // renaming over it would replace the special file.
   const bool to_stdout = path == "-";
@@ -3075,9 +3136,30 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
     // writing into the first one's file. A lock is taken on the file the
     // name still names (the one before may have been renamed into place
     // meanwhile), and a killed export's lock goes with its process.
+    struct stat replaced {};
+    const bool replacing = ::stat(target.c_str(), &replaced) == 0 && S_ISREG(replaced.st_mode);
     for (;;) {
-      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-      if (fd < 0) return Status::IOError("cannot write '" + tmp + "': " + std::strerror(errno));
+      // Non-blocking, so that a FIFO left at PATH.tmp cannot hang the open.
+      const int fd =
+          ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+      if (fd < 0) {
+        const int err = errno;
+        if (err == ELOOP) {
+          return Status::FailedPrecondition("cannot write '" + tmp +
+                                            "': it is a symbolic link (an export writes its "
+                                            "scratch file only as a plain file; remove it)");
+        }
+        return Status::IOError("cannot write '" + tmp + "': " + std::strerror(err));
+      }
+      struct stat own {};
+      if (::fstat(fd, &own) != 0 || !S_ISREG(own.st_mode) || own.st_nlink != 1) {
+        ::close(fd);
+        return Status::FailedPrecondition(
+            "cannot write '" + tmp +
+            "': it is not a plain file of that one name (a hard link, a FIFO or a device; an "
+            "export writes its scratch file only as a plain file; remove it)");
+      }
+      (void)::fcntl(fd, F_SETFL, 0);  // blocking writes from here on
       if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         ::close(fd);
@@ -3092,6 +3174,11 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
           opened.st_dev != named.st_dev || opened.st_ino != named.st_ino) {
         ::close(fd);  // renamed or removed by the export that held it: again
         continue;
+      }
+      if (replacing) {
+        // As the file it replaces: who may read an export is not widened.
+        if (::geteuid() == 0) (void)::fchown(fd, replaced.st_uid, replaced.st_gid);
+        (void)::fchmod(fd, replaced.st_mode & 07777);
       }
       if (::ftruncate(fd, 0) != 0 || (f = ::fdopen(fd, "wb")) == nullptr) ::close(fd);
       break;

@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import threading
+import time
 import unittest
 
 from cli_harness import CANOPY, SEED, CliTestCase, jsonl
@@ -68,6 +69,17 @@ class ImportTest(CliTestCase):
         err = self.refused("import", self.path("nope.jsonl"))
         self.assertIn("cannot open import file", err)
         self.assertFalse(os.path.exists(self.db), "a failed import left a database behind")
+
+    def test_a_file_that_cannot_seek_is_read_as_a_stream(self):
+        # procfs files report size 0 and refuse to seek to their end: read
+        # as a stream, their lines are judged (not silently "0 lines").
+        err = self.refused("import", "/proc/self/status")
+        self.assertIn("line 1", err)
+        self.assertFalse(os.path.exists(self.db))
+
+    def test_why_a_file_cannot_be_opened_is_said(self):
+        err = self.refused("import", self.path("nope.jsonl"))
+        self.assertIn("No such file or directory", err)
 
     def test_missing_file_argument_is_a_usage_error(self):
         err = self.usage_error("import")
@@ -310,6 +322,29 @@ class CtrlCTest(CliTestCase):
         self.assertEqual(out, "")
         self.assertFalse(os.path.exists(self.db))  # the folder it created is gone
 
+    def test_ctrl_c_is_heard_while_a_pipe_brings_nothing(self):
+        # The writer keeps the pipe open and sends nothing more: the first
+        # signal ends the import (it does not wait for more input).
+        p = subprocess.Popen([CANOPY, "--db", self.db, "import", "-"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=self.dir)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        p.stdin.write(jsonl([{"type": "account", "key": "t", "name": "T"}]))
+        p.stdin.flush()
+        self.assertTrue(self.wait_until_caught(p, signal.SIGINT))
+        time.sleep(0.5)  # reading by now
+        p.send_signal(signal.SIGINT)
+        try:
+            rc = p.wait(timeout=20)
+        finally:
+            p.stdin.close()
+        err = p.stderr.read()
+        p.stdout.close()
+        p.stderr.close()
+        self.assertEqual(rc, 1, err)
+        self.assertIn("import cancelled while waiting for input; nothing was imported", err)
+        self.assertFalse(os.path.exists(self.db))
+
     def test_ctrl_c_cancels_an_export(self):
         self.seed()
         fifo = self.path("out.fifo")
@@ -458,3 +493,35 @@ class ExportTargetTest(CliTestCase):
         self.ok("--db", other, "import", out, db=False)
         err = self.refused("export", self.dir)
         self.assertIn("is a folder", err)
+
+    def test_a_link_at_the_scratch_name_is_refused_and_left_alone(self):
+        # A symbolic or hard link at PATH.tmp would make the export write
+        # into the file it names (someone else's, in a shared folder).
+        self.seed()
+        out = self.path("out.jsonl")
+        victim = self.write("victim.txt", "precious\n")
+        for make in (os.symlink, os.link):
+            with self.subTest(make.__name__):
+                make(victim, out + ".tmp")
+                err = self.refused("export", out)
+                self.assertIn("out.jsonl.tmp", err)
+                self.assertIn("remove it", err)
+                with open(victim) as f:
+                    self.assertEqual(f.read(), "precious\n")
+                self.assertFalse(os.path.exists(out))
+                os.unlink(out + ".tmp")
+        self.ok("export", out)  # once the link is gone
+
+    def test_an_export_keeps_the_replaced_files_permissions(self):
+        self.seed()
+        out = self.write("out.jsonl", "old\n")
+        os.chmod(out, 0o600)
+        self.ok("export", out)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        fresh = self.path("fresh.jsonl")
+        old_mask = os.umask(0o022)
+        try:
+            self.ok("export", fresh)
+        finally:
+            os.umask(old_mask)
+        self.assertEqual(os.stat(fresh).st_mode & 0o777, 0o644)
