@@ -1,6 +1,7 @@
 // Copyright (c) Canopy authors.
 
 #include "cli.h"
+
 #include "cli11_flags.h"
 #include "output.h"
 
@@ -10,6 +11,7 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "canopy/json.h"
 
@@ -160,6 +162,15 @@ Options Context::OpenOptions(bool create) const {
 bool Context::Open(bool create) {
   if (db) return true;
   Options o = OpenOptions(create);
+  if (o.create_if_missing && etcd_endpoints.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(db_path, ec) && !ec) {
+      created_ = Created::kFolder;
+    } else if (fs::is_directory(db_path, ec) && fs::is_empty(db_path, ec) && !ec) {
+      created_ = Created::kContents;
+    }
+  }
   if (prefer_follower && !read_only && !follower && etcd_endpoints.empty()) {
     Options as_follower = o;
     as_follower.create_if_missing = false;
@@ -201,6 +212,12 @@ bool Context::Open(bool create) {
   }
   if (!s.ok()) {
     Fail(s);
+    if (s.code() == Code::kIOError && !o.read_only &&
+        s.message().find("Permission denied") != std::string::npos) {
+      // Opening for writing needs a writable folder, even to read.
+      *err << "canopy: to read a database whose folder this user cannot write, add "
+              "--read-only\n";
+    }
     if (s.IsNotFound() && !create) {
       // A sub-account (--parent) or an actor (--actor) needs a database
       // that exists: the hint names the commands that start one.
@@ -211,6 +228,23 @@ bool Context::Open(bool create) {
     return false;
   }
   return LookUpActor();
+}
+
+void Context::DiscardIfCreated() {
+  if (created_ == Created::kNo || !db || db->Revision() != 0) return;
+  namespace fs = std::filesystem;
+  static_cast<void>(db->Close());  // a failed close changes nothing here
+  db.reset();
+  std::error_code ec;
+  if (created_ == Created::kFolder) {
+    fs::remove_all(db_path, ec);
+  } else {
+    for (const auto& entry : fs::directory_iterator(db_path, ec)) {
+      std::error_code rm;
+      fs::remove_all(entry.path(), rm);
+    }
+  }
+  created_ = Created::kNo;
 }
 
 bool Context::LookUpActor() {

@@ -167,6 +167,16 @@ struct Context {
   // Prints "canopy: <status>" to err and returns kExitFailed.
   int Fail(const Status& s) const;
   int Fail(const std::string& message) const;
+  // After a command failed: when Open created the database (the folder did
+  // not exist, or was empty) and nothing was committed to it, closes it and
+  // removes what it created (the folder, or its contents), so that a
+  // refused command leaves no new database behind. Not for a replica,
+  // whose folder joins the log in etcd on first use.
+  void DiscardIfCreated();
+
+ private:
+  enum class Created { kNo, kFolder, kContents };
+  Created created_ = Created::kNo;
 };
 
 struct Command {

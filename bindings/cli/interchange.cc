@@ -95,26 +95,9 @@ int RunImport(Context& ctx, Args& args) {
   const std::string file = args.Path(0, "FILE (the JSON Lines file to import)");
   args.AtMost(1);
   // A failed import into a folder that did not exist, or was empty, leaves
-  // no empty database behind: "nothing was imported" holds for the folder
-  // too (an empty folder it found stays, empty).
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const bool fresh = !fs::exists(ctx.db_path, ec) && !ec;
-  const bool was_empty =
-      !fresh && fs::is_directory(ctx.db_path, ec) && fs::is_empty(ctx.db_path, ec) && !ec;
-  auto discard = [&] {
-    if ((!fresh && !was_empty) || !ctx.db) return;
-    static_cast<void>(ctx.db->Close());  // a failed close changes nothing here
-    ctx.db.reset();
-    if (fresh) {
-      fs::remove_all(ctx.db_path, ec);
-      return;
-    }
-    for (const auto& entry : fs::directory_iterator(ctx.db_path, ec)) {
-      std::error_code rm;
-      fs::remove_all(entry.path(), rm);
-    }
-  };
+  // no empty database behind (main: Context::DiscardIfCreated): "nothing
+  // was imported" holds for the folder too (an empty folder it found
+  // stays, empty).
   if (!ctx.RequireSystem("import")) return kExitFailed;
   // Before the open: from then on Ctrl-C cancels the import cleanly.
   CatchStopSignals();
@@ -131,9 +114,7 @@ int RunImport(Context& ctx, Args& args) {
   Status s = ctx.db->Import(actor, file == "-" ? "/dev/stdin" : file, options, &report);
   bar.Finish();
   if (!s.ok()) {
-    ctx.Fail(s);
-    discard();
-    return kExitFailed;
+    return ctx.Fail(s);
   }
   PrintSummary(ctx, *ctx.out, "imported", file == "-" ? "(stdin)" : file, report,
                SecondsSince(start));

@@ -6,6 +6,8 @@
 // Args::Parse); the help texts are Canopy's own.
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 
@@ -75,6 +77,23 @@ void PrintHelp(std::ostream& out) {
   out << "\nRun 'canopy COMMAND --help' for a command's own flags.\n";
 }
 
+// What a command printed must reach standard output: a full disk or a
+// closed file behind a redirect is a failure (exit 1), never a silent
+// success with the output cut short.
+int Finished(int rc) {
+  std::cout.flush();
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || std::cout.bad();
+  if (!failed) return rc;
+  // The reason, when the last write is the one that failed (an earlier
+  // failure's errno is gone by now).
+  const int err = errno;
+  std::cerr << "canopy: cannot write to standard output"
+            << (err != 0 ? std::string(" (") + std::strerror(err) + ")" : std::string())
+            << ": the output is incomplete\n";
+  return rc == canopy::cli::kExitOk ? canopy::cli::kExitFailed : rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,12 +136,12 @@ int main(int argc, char** argv) {
     }
     if (help->count() > 0 || (!rest.empty() && rest[0] == "help")) {
       PrintHelp(std::cout);
-      return canopy::cli::kExitOk;
+      return Finished(canopy::cli::kExitOk);
     }
     if (version->count() > 0) {
       std::cout << "canopy " << canopy::Version() << " (storage format "
                 << canopy::kStorageFormatVersion << ")\n";
-      return canopy::cli::kExitOk;
+      return Finished(canopy::cli::kExitOk);
     }
     ctx.CheckGlobals();
   } catch (const UsageError& e) {
@@ -150,11 +169,12 @@ int main(int argc, char** argv) {
   for (size_t k = 1; k < rest.size() && !command->own_help && rest[k] != "--"; ++k) {
     if (rest[k] == "--help" || rest[k] == "-h") {
       std::cout << command->usage;
-      return canopy::cli::kExitOk;
+      return Finished(canopy::cli::kExitOk);
     }
   }
+  int rc = canopy::cli::kExitOk;
   try {
-    return command->run(ctx, args);
+    rc = command->run(ctx, args);
   } catch (const UsageError& e) {
     // The synopsis (the usage text up to its first blank line) and a pointer
     // to the full text keep the error itself in view.
@@ -162,9 +182,12 @@ int main(int argc, char** argv) {
     usage = usage.substr(0, usage.find("\n\n") + 1);
     std::cerr << "canopy " << command->name << ": " << canopy::cli::Printable(e.message) << "\n"
               << usage << "Run 'canopy " << command->name << " --help' for every flag.\n";
-    return canopy::cli::kExitUsage;
+    rc = canopy::cli::kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "canopy: internal error: " << e.what() << "\n";
-    return canopy::cli::kExitFailed;
+    rc = canopy::cli::kExitFailed;
   }
+  // A refused command leaves no new database folder behind.
+  if (rc != canopy::cli::kExitOk) ctx.DiscardIfCreated();
+  return Finished(rc);
 }

@@ -4,9 +4,10 @@
 import json
 import os
 import re
+import subprocess
 import unittest
 
-from cli_harness import CliTestCase, jsonl
+from cli_harness import CANOPY, CliTestCase, jsonl
 
 # Every command and the flags its --help must describe.
 FLAGS = {
@@ -230,6 +231,20 @@ class GlobalFlagTest(CliTestCase):
         self.assertIn("no database in", err)
         self.assertFalse(os.path.exists(self.db))
 
+    def test_a_refused_command_leaves_no_new_database(self):
+        # A root tenant refused (an empty key) in a folder that did not
+        # exist, or was empty: nothing is left, as after a refused import.
+        err = self.refused("account", "create", "", "--name", "X")
+        self.assertIn("empty", err)
+        self.assertFalse(os.path.exists(self.db))
+        os.mkdir(self.db)
+        self.refused("account", "create", "", "--name", "X")
+        self.assertEqual(os.listdir(self.db), [])
+        # One that commits keeps it; a refusal after that changes nothing.
+        self.ok("account", "create", "acme", "--name", "Acme")
+        self.refused("account", "create", "", "--name", "X")
+        self.assertIn("acme", self.ok("tree"))
+
     def test_a_file_in_place_of_the_database_folder_is_named(self):
         self.write("db", "notes\n")
         for args in (["account", "show", "x"], ["--read-only", "stats"], ["check-db"],
@@ -267,6 +282,19 @@ class OtherCommandsTest(CliTestCase):
         self.assertEqual([r["key"] for r in rows], ["acme", "acme-a", "acme-a1", "acme-b"])
         rows = self.json_lines("tree", "--actor", "a@acme.example")
         self.assertEqual([r["key"] for r in rows], ["acme-a", "acme-a1"])
+
+    def test_output_that_cannot_be_written_fails(self):
+        # A full disk behind a redirect: exit 1 and a message, not a
+        # silent success with the output lost.
+        self.seed()
+        for args in (["tree"], ["--json", "tree"], ["--csv", "tree"],
+                     ["visible", "--user", "a@acme.example"], ["--version"]):
+            with self.subTest(args=args), open("/dev/full", "w") as full:
+                p = subprocess.run([CANOPY, "--db", self.db, *args], stdout=full,
+                                   stderr=subprocess.PIPE, text=True, timeout=60)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("cannot write to standard output", p.stderr)
+                self.assertIn("the output is incomplete", p.stderr)
 
     def test_tree_formats_and_bad_flags(self):
         self.seed()
