@@ -176,6 +176,16 @@ Status Db::Restore(std::string_view backup, std::string_view dir) {
     return Status::InvalidArgument("restore target '" + target.string() + "' is the backup itself");
   }
   {
+    // Nor inside it: the copy would copy itself (and add to the backup).
+    std::error_code ca, cb;
+    const fs::path src = fs::weakly_canonical(from, ca), dst = fs::weakly_canonical(target, cb);
+    const fs::path rel = dst.lexically_relative(src);
+    if (!ca && !cb && !rel.empty() && *rel.begin() != "..") {
+      return Status::InvalidArgument("restore target '" + target.string() + "' is inside " + what +
+                                     "; restore into a folder outside it");
+    }
+  }
+  {
     // A database open (in this process or another) changes under the
     // copy: refused, its LOCK file being locked (a backup's never is).
     // RocksDB's own LockFile asks: it knows this process's locks without

@@ -113,6 +113,12 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertIn("backup folder BACKUP is empty",
                       self.usage_error("restore", "", self.path("t")))
         self.assertFalse(os.path.exists(self.path("t")))
+        # Into the backup itself: it would copy into itself.
+        files = sorted(os.listdir(self.path("b")))
+        for inner in ("b/inner", "b/x/y"):
+            self.assertIn("is inside backup", self.refused("restore", self.path("b"),
+                                                           self.path(inner)))
+        self.assertEqual(sorted(os.listdir(self.path("b"))), files)
         # A database folder that is not in use restores (without its catalog
         # image, which belongs to the folder that wrote it); one another
         # process has open (here `canopy ui`) is refused: it changes under
