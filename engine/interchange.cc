@@ -76,6 +76,7 @@
 #include "query/access.h"
 #include "query/json.h"
 #include "storage/coding.h"
+#include "storage/fd.h"
 #include "storage/keys.h"
 #include "storage/labels.h"
 #include "storage/records.h"
@@ -2572,20 +2573,10 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
   // while no input arrives, not only when more of it does.
   const bool streamed = fs_error || !std::filesystem::is_regular_file(kind);
   std::ifstream in;
-  int stream_fd = -1;
-  struct CloseFd {
-    const int* fd;
-    ~CloseFd() {
-      if (*fd >= 0) ::close(*fd);
-    }
-  } close_stream{&stream_fd};
   errno = 0;
-  if (streamed) {
-    stream_fd = ::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC);
-  } else {
-    in.open(std::string(path), std::ios::binary);
-  }
-  if (streamed ? stream_fd < 0 : !in) {
+  storage::Fd stream(streamed ? ::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC) : -1);
+  if (!streamed) in.open(std::string(path), std::ios::binary);
+  if (streamed ? stream.get() < 0 : !in) {
     const int err = errno;  // why: missing, not readable...
     return Status::NotFound("cannot open import file '" + name + "'" +
                             (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
@@ -2696,7 +2687,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         return Status::Ok();
       }
       for (;;) {
-        pollfd p{stream_fd, POLLIN, 0};
+        pollfd p{stream.get(), POLLIN, 0};
         const int ready = ::poll(&p, 1, 200);
         if (ready == 0 || (ready < 0 && errno == EINTR)) {
           if (options.progress && !options.progress(offset + rest.size(), 0)) {
@@ -2705,7 +2696,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
           }
           continue;
         }
-        const ssize_t n = ready < 0 ? -1 : ::read(stream_fd, to, want);
+        const ssize_t n = ready < 0 ? -1 : ::read(stream.get(), to, want);
         if (n < 0) {
           if (errno == EINTR || errno == EAGAIN) continue;
           return Status::IOError("cannot read import file '" + name + "': " +
@@ -3142,22 +3133,20 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
       // Non-blocking, so that a FIFO left at PATH.tmp cannot hang the open.
       const int fd =
           ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+      auto not_plain = [&](const char* what) {
+        return Status::FailedPrecondition("cannot write '" + tmp + "': it is " + what +
+                                          " (an export writes its scratch file only as a "
+                                          "plain file of one name; remove it)");
+      };
       if (fd < 0) {
         const int err = errno;
-        if (err == ELOOP) {
-          return Status::FailedPrecondition("cannot write '" + tmp +
-                                            "': it is a symbolic link (an export writes its "
-                                            "scratch file only as a plain file; remove it)");
-        }
+        if (err == ELOOP) return not_plain("a symbolic link");
         return Status::IOError("cannot write '" + tmp + "': " + std::strerror(err));
       }
       struct stat own {};
       if (::fstat(fd, &own) != 0 || !S_ISREG(own.st_mode) || own.st_nlink != 1) {
         ::close(fd);
-        return Status::FailedPrecondition(
-            "cannot write '" + tmp +
-            "': it is not a plain file of that one name (a hard link, a FIFO or a device; an "
-            "export writes its scratch file only as a plain file; remove it)");
+        return not_plain("a hard link, a FIFO or a device");
       }
       (void)::fcntl(fd, F_SETFL, 0);  // blocking writes from here on
       if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -23,11 +23,14 @@
 #include <utility>
 
 #include "canopy/version.h"
+#include "storage/fd.h"
 #include "storage/labels.h"
 
 namespace canopy::query {
 
 namespace {
+
+using storage::Fd;
 
 static_assert(std::endian::native == std::endian::little,
               "the catalog image is written in the machine's order, little-endian");
@@ -424,26 +427,6 @@ bool ReadUsers(In& in, Catalog* c) {
   }
   return in.ok();
 }
-
-// A file descriptor, closed on destruction.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now: false (errno set) when close reports an error.
-  bool Close() {
-    const int fd = std::exchange(fd_, -1);
-    return fd < 0 || ::close(fd) == 0;
-  }
-
- private:
-  int fd_;
-};
 
 // Reads exactly `n` bytes at `offset`: false when the file is shorter or a
 // read fails.
