@@ -302,15 +302,20 @@ class CtrlCTest(CliTestCase):
     def test_ctrl_c_cancels_an_import_and_leaves_no_folder(self):
         fifo = self.path("in.fifo")
         os.mkfifo(fifo)
-        p = self.start("import", fifo)
-        lines = [{"type": "account", "key": "t", "name": "T"}] + [
+        # The lines are ready before the FIFO opens: an import that waits
+        # 200 ms for its first bytes asks whether to go on (and, cancelled,
+        # ends "while waiting for input", not at a line).
+        payload = jsonl([{"type": "account", "key": "t", "name": "T"}] + [
             {"type": "device", "key": "d-%d" % i, "name": "D", "account": "t"}
-            for i in range(40000)]
+            for i in range(40000)]).encode("utf-8")
+        p = self.start("import", fifo)
 
         def feed():
             try:
-                with open(fifo, "w", encoding="utf-8") as f:
-                    f.write(jsonl(lines))
+                with open(fifo, "wb", buffering=0) as f:
+                    view = memoryview(payload)
+                    while view:
+                        view = view[f.write(view):]
             except BrokenPipeError:
                 pass  # the import stopped reading: what is being tested
 
