@@ -223,7 +223,10 @@ std::string AGroupOfKind(GroupKind kind) {
 
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
   if (!SeesGroups(c, actor, *c.account(g.owner))) {
-    return AGroupOfKind(g.kind) + " out of the actor's sight";
+    // Not even its kind, but for a user group: only a user group holds a
+    // grant or users, so where one is named its kind is known anyway.
+    return g.kind == GroupKind::kUser ? "a user group out of the actor's sight"
+                                      : "a group out of the actor's sight";
   }
   return std::string(GroupKindName(g.kind)) + " group '" + g.name + "'";
 }

@@ -122,7 +122,10 @@ std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrant
 std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // "a device group", "an account group": the kind with its article.
 std::string AGroupOfKind(GroupKind kind);
-// "device group 'G'", or "a device group out of the actor's sight".
+// "device group 'G'", or "a group out of the actor's sight" (of a group
+// whose owner's groups the actor does not see: its kind is not told either,
+// but a user group's, "a user group out of the actor's sight", which is
+// known wherever one is named: only user groups hold grants and users).
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
 // How what `actor` is told names account `a`: 'key' (quoted), or kHidden
 // (canopy/query.h) when the actor does not see it.

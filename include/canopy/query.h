@@ -16,8 +16,8 @@
 // disabled flag, where the accounts they sit on are — reach at least what
 // they reached); it then neither skips nor repeats an entity whatever
 // other threads write meanwhile, and shows entities where they were in the
-// snapshot (one reassigned or moved out of the viewer's reach since still
-// appears). A cursor that is no longer live (or that crosses a close and
+// snapshot (one reassigned or moved out of the viewer's reach since, or
+// taken out of a group granted to the viewer, still appears). A cursor that is no longer live (or that crosses a close and
 // reopen) resumes on the latest state — with the viewer's current access —
 // just after the last key returned, in the same order: every entity that
 // stays where it was is still returned exactly once; entities created,
