@@ -8,18 +8,23 @@
 // passed, and is synced with its folder.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <rocksdb/env.h>
 
 #include "canopy/db.h"
 #include "query/catalog_image.h"
+#include "storage/fd.h"
 #include "storage/store.h"
 
 namespace canopy {
@@ -67,7 +72,10 @@ std::string Renamed(std::string text, const std::string& from, const std::string
 // ("backup '<dir>'"), and `source` is the folder whose files `dir` copies:
 // a damaged file is named there, not in the scratch copy the error
 // removes.
-Status Verify(const std::string& dir, const std::string& what, const std::string& source) {
+// `progress` (may be empty) is the check's (CheckIntegrity): Aborted when
+// it cancels, with `cancelled` as the message.
+Status Verify(const std::string& dir, const std::string& what, const std::string& source,
+              const ProgressFn& progress, const std::string& cancelled) {
   Options o;
   o.read_only = true;
   o.create_if_missing = false;
@@ -79,7 +87,8 @@ Status Verify(const std::string& dir, const std::string& what, const std::string
                       Renamed(s.message(), dir, source));
   }
   std::vector<std::string> problems;
-  s = db->CheckIntegrity(&problems);
+  s = db->CheckIntegrity(&problems, progress);
+  if (s.code() == Code::kAborted) return Status::Aborted(cancelled);
   if (!s.ok()) {
     // Problems found, or a read that failed before they could be counted.
     const std::string found =
@@ -90,6 +99,61 @@ Status Verify(const std::string& dir, const std::string& what, const std::string
                       Renamed(first, dir, source));
   }
   return db->Close();
+}
+
+// Copies the regular file `from` to the new file `to` with its permission
+// bits, and syncs it; `copied(n)` hears of every piece of n bytes copied
+// and returns false to stop (*stopped is then set, and `to` is left for
+// the caller's scratch folder to take away).
+Status CopyFile(const fs::path& from, const fs::path& to,
+                const std::function<bool(uint64_t)>& copied, bool* stopped) {
+  *stopped = false;
+  const auto failed = [](const std::string& what, const fs::path& path) {
+    return Status::IOError("cannot " + what + " '" + path.string() + "': " + std::strerror(errno));
+  };
+  storage::Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return failed("open", from);
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return failed("read", from);
+  storage::Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777));
+  if (out.get() < 0) return failed("create", to);
+  // Pieces of 8 MiB: the kernel copies them (copy_file_range), or, where
+  // it cannot between these file systems, read and write do.
+  constexpr size_t kPiece = size_t{8} << 20;
+  bool in_kernel = true;
+  std::vector<char> buffer;
+  for (;;) {
+    ssize_t n = -1;
+    if (in_kernel) {
+      n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, kPiece, 0);
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+                    errno == EPERM)) {
+        in_kernel = false;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return failed("copy", from);
+    } else {
+      buffer.resize(kPiece);
+      n = ::read(in.get(), buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return failed("read", from);
+      for (ssize_t at = 0; at < n;) {
+        const ssize_t w = ::write(out.get(), buffer.data() + at, static_cast<size_t>(n - at));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return failed("write", to);
+        at += w;
+      }
+    }
+    if (n == 0) break;
+    if (!copied(static_cast<uint64_t>(n))) {
+      *stopped = true;
+      return Status::Ok();
+    }
+  }
+  if (::fsync(out.get()) != 0) return failed("sync", to);
+  if (!out.Close()) return failed("close", to);
+  return Status::Ok();
 }
 
 // Removes a scratch copy when the operation fails (or is left unfinished).
@@ -110,7 +174,7 @@ class ScratchGuard {
 
 }  // namespace
 
-StatusOr<uint64_t> Db::Backup(std::string_view dir) {
+StatusOr<uint64_t> Db::Backup(std::string_view dir, const ProgressFn& progress) {
   if (dir.empty()) return Status::InvalidArgument("backup folder is empty");
   const fs::path target{std::string(dir)};
   std::error_code ec;
@@ -137,7 +201,9 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
     return Status::InvalidArgument("backup folder '" + target.string() + "': " + m);
   }
   // (The copy's files are the database's, linked or copied.)
-  CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'", "the database folder"));
+  CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'", "the database folder",
+                                progress,
+                                "backup cancelled; '" + target.string() + "' was not written"));
   if (fs::exists(fs::symlink_status(target, ec))) {
     return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");
   }
@@ -150,7 +216,7 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir) {
   return *rev;  // the guard removes the emptied scratch folder
 }
 
-Status Db::Restore(std::string_view backup, std::string_view dir) {
+Status Db::Restore(std::string_view backup, std::string_view dir, const ProgressFn& progress) {
   if (backup.empty()) return Status::InvalidArgument("backup folder is empty");
   if (dir.empty()) return Status::InvalidArgument("restore folder is empty");
   const fs::path from{std::string(backup)}, target{std::string(dir)};
@@ -222,18 +288,24 @@ Status Db::Restore(std::string_view backup, std::string_view dir) {
   const std::string scratch = ScratchBeside(target);
   ScratchGuard guard(scratch);
   // A real copy (not hard links): the restored database appends to its
-  // files, which must not change the backup.
+  // files, which must not change the backup. What is copied is listed
+  // first, so that progress can say how many bytes are left.
   fs::create_directory(scratch, ec);
   if (ec) return Status::IOError("cannot create '" + scratch + "': " + ec.message());
+  struct Item {
+    fs::path from, to;
+    bool folder;
+  };
+  std::vector<Item> items;
+  uint64_t total = 0;
   for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     const fs::path rel = fs::relative(it->path(), from, ec);
     if (ec) break;
-    const fs::path to = fs::path(scratch) / rel;
     const auto st = it->symlink_status(ec);
     if (ec) break;
     if (fs::is_directory(st)) {
-      fs::create_directory(to, ec);
+      items.push_back({it->path(), fs::path(scratch) / rel, true});
     } else if (fs::is_regular_file(st)) {
       if (rel == "LOCK") continue;  // RocksDB's lock file: the copy makes its own
       // A catalog image belongs to the folder that wrote it (a backup has
@@ -242,21 +314,44 @@ Status Db::Restore(std::string_view backup, std::string_view dir) {
           rel == std::string(query::kCatalogImageFile) + ".tmp") {
         continue;
       }
-      fs::copy_file(it->path(), to, ec);
-      if (!ec) CANOPY_RETURN_IF_ERROR(SyncPath(to.string(), false));
+      const uint64_t size = it->file_size(ec);
+      if (ec) break;
+      items.push_back({it->path(), fs::path(scratch) / rel, false});
+      total += size;
     } else {
       return Status::InvalidArgument(what + " holds '" + rel.string() +
                                      "', which is neither a file nor a folder");
     }
-    if (ec) break;
   }
-  if (ec) return Status::IOError("cannot copy " + what + ": " + ec.message());
+  if (ec) return Status::IOError("cannot read " + what + ": " + ec.message());
+  const std::string cancelled = "restore cancelled; '" + target.string() + "' is as it was";
+  uint64_t done = 0;
+  const auto report = [&](uint64_t n) {
+    done += n;
+    return !progress || progress(std::min(done, total), std::max(done, total));
+  };
+  if (!report(0)) return Status::Aborted(cancelled);
+  for (const Item& item : items) {
+    if (item.folder) {
+      fs::create_directory(item.to, ec);
+      if (ec) {
+        return Status::IOError("cannot create '" + item.to.string() + "': " + ec.message());
+      }
+      continue;
+    }
+    bool stopped = false;
+    CANOPY_RETURN_IF_ERROR(CopyFile(item.from, item.to, report, &stopped));
+    if (stopped) return Status::Aborted(cancelled);
+  }
+  // The copy's last report says done == total (a file that shrank since
+  // it was listed leaves it short).
+  if (progress && done != total && !progress(done, done)) return Status::Aborted(cancelled);
   for (auto it = fs::recursive_directory_iterator(scratch, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (it->is_directory()) CANOPY_RETURN_IF_ERROR(SyncPath(it->path().string(), true));
   }
   CANOPY_RETURN_IF_ERROR(SyncPath(scratch, true));
-  CANOPY_RETURN_IF_ERROR(Verify(scratch, what, Named(from).string()));
+  CANOPY_RETURN_IF_ERROR(Verify(scratch, what, Named(from).string(), progress, cancelled));
   fs::rename(scratch, target, ec);
   if (ec) {
     return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +

@@ -38,7 +38,7 @@ const char kCheckpointUsage[] =
     "etcd trims the log below it (and below every live replica).\n";
 
 const char kBackupUsage[] =
-    "usage: canopy [--db DIR] backup DEST\n\n"
+    "usage: canopy [--db DIR] backup DEST [--progress]\n\n"
     "Writes a verified backup of the database into the new folder DEST and prints\n"
     "its revision: a consistent copy (as checkpoint writes it) is made under a\n"
     "scratch name beside DEST (DEST.partial-...), opened and put through the\n"
@@ -49,10 +49,13 @@ const char kBackupUsage[] =
     "`canopy restore` puts it back. Beside a process that holds the database it\n"
     "backs up a read-only view (saying so): a full copy written key by key. A\n"
     "scratch copy a killed backup left (DEST.partial-PID-N) goes at the next\n"
-    "backup to DEST.\n";
+    "backup to DEST. The check reads every entity: its progress is drawn on stderr\n"
+    "when stderr is a terminal; Ctrl-C (or SIGTERM) stops it and leaves nothing.\n"
+    "  --progress  print progress on stderr also when it is not a terminal, one\n"
+    "              line per update ('checking  50% (65536/131072 entities)')\n";
 
 const char kRestoreUsage[] =
-    "usage: canopy restore BACKUP DIR\n\n"
+    "usage: canopy restore BACKUP DIR [--progress]\n\n"
     "Makes the folder DIR a database restored from BACKUP (a folder `canopy\n"
     "backup` or `canopy checkpoint` wrote). DIR must not exist or be an empty\n"
     "folder: restore never replaces a database. The backup is copied under a\n"
@@ -62,7 +65,11 @@ const char kRestoreUsage[] =
     "goes at the next restore to DIR). The backup is not changed.\n"
     "A database folder that is open (by another process, e.g. a service) is\n"
     "refused: it would change under the copy; back it up with `canopy backup`.\n"
-    "--db is not used: open the result with --db DIR.\n";
+    "--db is not used: open the result with --db DIR.\n"
+    "Progress (bytes copied, then entities checked) is drawn on stderr when it is a\n"
+    "terminal; Ctrl-C (or SIGTERM) stops the restore and leaves DIR as it was.\n"
+    "  --progress  print progress on stderr also when it is not a terminal, one\n"
+    "              line per update ('copying  50% (8388608/16777216 bytes)')\n";
 
 std::string Time(int64_t us) { return us == 0 ? "never" : FormatTime(us); }
 
@@ -149,13 +156,51 @@ int RunCheckpoint(Context& ctx, Args& args) {
   return kExitOk;
 }
 
+// Progress of backup and restore on stderr: a bar when it is a terminal,
+// lines with --progress otherwise. Restore reports its copy (bytes) first,
+// ending at done == total, then its check (entities); backup only the
+// check. Either stops at the first SIGINT or SIGTERM (CatchStopSignals).
+class CopyProgress {
+ public:
+  CopyProgress(Context& ctx, const Args& args, bool copies)
+      : copying_(*ctx.err, Shown(args), !StderrIsTerminal(), "copying", "bytes"),
+        checking_(*ctx.err, Shown(args), !StderrIsTerminal(), "checking", "entities"),
+        copied_(!copies) {}
+  ProgressFn Fn() {
+    return [this](uint64_t done, uint64_t total) {
+      if (!copied_) {
+        copying_.Update(done, total);
+        if (done == total) {
+          copying_.Finish();
+          copied_ = true;
+        }
+      } else {
+        checking_.Update(done, total);
+      }
+      return !StopRequested();
+    };
+  }
+  void Finish() {
+    copying_.Finish();
+    checking_.Finish();
+  }
+
+ private:
+  static bool Shown(const Args& args) { return StderrIsTerminal() || args.Has("progress"); }
+  ProgressBar copying_, checking_;
+  bool copied_;
+};
+
 int RunBackup(Context& ctx, Args& args) {
-  args.Parse({}, {});
+  args.Parse({}, {"progress"});
   const std::string dest = args.Path(0, "the backup folder DEST");
   args.AtMost(1);
   if (!ctx.RequireSystem("backup")) return kExitFailed;
+  CatchStopSignals();
   if (!ctx.Open(false)) return kExitFailed;
-  StatusOr<uint64_t> rev = ctx.db->Backup(dest);
+  CopyProgress progress(ctx, args, /*copies=*/false);
+  StatusOr<uint64_t> rev = ctx.db->Backup(dest, progress.Fn());
+  progress.Finish();
   if (!rev.ok()) return ctx.Fail(rev.status());
   if (ctx.json) {
     *ctx.out << JsonObject().Str("folder", dest).Uint("revision", *rev).str() << "\n";
@@ -167,12 +212,15 @@ int RunBackup(Context& ctx, Args& args) {
 }
 
 int RunRestore(Context& ctx, Args& args) {
-  args.Parse({}, {});
+  args.Parse({}, {"progress"});
   const std::string backup = args.Path(0, "the backup folder BACKUP");
   const std::string dest = args.Path(1, "the database folder DIR");
   args.AtMost(2);
   if (!ctx.RequireSystem("restore")) return kExitFailed;
-  Status s = Db::Restore(backup, dest);
+  CatchStopSignals();
+  CopyProgress progress(ctx, args, /*copies=*/true);
+  Status s = Db::Restore(backup, dest, progress.Fn());
+  progress.Finish();
   if (!s.ok()) return ctx.Fail(s);
   if (ctx.json) {
     *ctx.out << JsonObject().Str("backup", backup).Str("folder", dest).str() << "\n";

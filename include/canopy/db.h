@@ -608,8 +608,11 @@ class Db {
   // Online as Checkpoint is. AlreadyExists when `dir` exists; Corruption
   // when the copy fails its check (nothing is left behind then); IOError.
   // Scratch copies beside `dir` of processes that no longer run (killed
-  // mid-way) are removed first; Restore does the same.
-  StatusOr<uint64_t> Backup(std::string_view dir);
+  // mid-way) are removed first; Restore does the same. `progress` (may be
+  // empty) is the copy's integrity check's, as CheckIntegrity calls it
+  // (entities checked, total); any call may cancel: Aborted, and nothing
+  // is left behind.
+  StatusOr<uint64_t> Backup(std::string_view dir, const ProgressFn& progress = nullptr);
   // Puts the backup in `backup` (a folder Backup or Checkpoint wrote) in
   // place as the database folder `dir`: copies every file under a scratch
   // name beside `dir` (the backup itself is never changed), syncs the
@@ -621,8 +624,13 @@ class Db {
   // database folder that is open (in this process or another: it would
   // change under the copy; a closed one restores like a backup). A catalog
   // image in it is not copied (the restored database builds its own). On
-  // any error `dir` is as it was and no scratch copy is left.
-  static Status Restore(std::string_view backup, std::string_view dir);
+  // any error `dir` is as it was and no scratch copy is left. `progress`
+  // (may be empty) is called on the calling thread first with the bytes
+  // copied and the bytes to copy (after each piece of at most 8 MiB, last
+  // with done == total), then from 0 again as the copy's integrity check calls it
+  // (entities); any call may cancel: Aborted, `dir` as it was.
+  static Status Restore(std::string_view backup, std::string_view dir,
+                        const ProgressFn& progress = nullptr);
   // Where this replica stands; asks every etcd member for its health.
   virtual StatusOr<ReplicaStatus> GetReplicaStatus() const = 0;
   // On a replica: waits (at most timeout_ms) until this replica has

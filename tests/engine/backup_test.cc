@@ -65,6 +65,75 @@ TEST(Backup, RestoredBackupIsTheDatabase) {
   EXPECT_EQ(DumpAll(OpenDb(dir.Sub("empty")).get()), before);
 }
 
+// Progress: a backup reports its check (entities), a restore its copy
+// (bytes, ending at done == total) and then its check; each stops at the
+// first call that says so (Aborted), leaving nothing behind, and neither
+// the database nor the backup changed.
+TEST(Backup, ProgressIsReportedAndACancelLeavesNothing) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const AccountId acme = MakeAccount(db.get(), "acme");
+  for (int i = 0; i < 30; ++i) MakeDevice(db.get(), "d" + std::to_string(i), acme);
+  const auto before = DumpAll(db.get());
+  fs::create_directories(dir.Sub("out"));
+
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  const auto record = [&calls](uint64_t done, uint64_t total) {
+    calls.emplace_back(done, total);
+    return true;
+  };
+  ASSERT_OK(db->Backup(dir.Sub("out/b"), record));
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back(), std::make_pair(uint64_t{30}, uint64_t{30}));  // the check's entities
+
+  // Cancelled at the first call, or at the last: nothing is left beside
+  // the target, and a backup that was cancelled can be taken again.
+  for (const size_t stop_at : {size_t{0}, calls.size() - 1}) {
+    size_t n = 0;
+    StatusOr<uint64_t> r = db->Backup(dir.Sub("out/c"), [&](uint64_t, uint64_t) { return n++ < stop_at; });
+    EXPECT_EQ(r.status().code(), Code::kAborted) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("backup cancelled; '" + dir.Sub("out/c") + "' was not written"),
+              std::string::npos)
+        << r.status().ToString();
+    EXPECT_EQ(Names(dir.Sub("out")), std::vector<std::string>{"b"});
+  }
+  EXPECT_EQ(DumpAll(db.get()), before);
+
+  uint64_t bytes = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir.Sub("out/b"))) {
+    if (e.is_regular_file() && e.path().filename() != "LOCK") bytes += e.file_size();
+  }
+  calls.clear();
+  ASSERT_OK(Db::Restore(dir.Sub("out/b"), dir.Sub("out/r"), record));
+  // The copy's bytes, rising to their total, then the check from 0.
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls.front(), std::make_pair(uint64_t{0}, bytes));
+  size_t copied = 0;
+  while (copied < calls.size() && calls[copied].second == bytes) ++copied;
+  ASSERT_LT(copied, calls.size());
+  EXPECT_EQ(calls[copied - 1], std::make_pair(bytes, bytes));
+  for (size_t i = 1; i < copied; ++i) EXPECT_GE(calls[i].first, calls[i - 1].first);
+  EXPECT_EQ(calls.back(), std::make_pair(uint64_t{30}, uint64_t{30}));
+  EXPECT_EQ(DumpAll(OpenDb(dir.Sub("out/r")).get()), before);
+
+  // A restore cancelled in its copy, or in its check, leaves its target as
+  // it was: absent, or an empty folder.
+  fs::create_directories(dir.Sub("out/empty"));
+  for (const size_t stop_at : {size_t{0}, copied, calls.size() - 1}) {
+    for (const char* target : {"out/s", "out/empty"}) {
+      size_t n = 0;
+      Status s = Db::Restore(dir.Sub("out/b"), dir.Sub(target),
+                             [&](uint64_t, uint64_t) { return n++ < stop_at; });
+      EXPECT_EQ(s.code(), Code::kAborted) << stop_at << ": " << s.ToString();
+      EXPECT_NE(s.message().find("restore cancelled; '" + dir.Sub(target) + "' is as it was"),
+                std::string::npos)
+          << s.ToString();
+      EXPECT_EQ(Names(dir.Sub("out")), (std::vector<std::string>{"b", "empty", "r"}));
+      EXPECT_TRUE(fs::is_empty(dir.Sub("out/empty")));
+    }
+  }
+}
+
 // Online: writers go on while the backup is taken, and the backup holds
 // exactly the revision it returns.
 TEST(Backup, BackupWhileWritingHoldsItsRevision) {

@@ -7,6 +7,7 @@ cluster that ctest starts (CANOPY_ETCD_ENDPOINTS); it is skipped without it.
 
 import json
 import os
+import re
 import random
 import subprocess
 import unittest
@@ -94,6 +95,29 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertEqual(self.read("restored.jsonl"), before)
         got = self.json_one("restore", self.path("b1"), self.path("r2"), db=False)
         self.assertEqual(got, {"backup": self.path("b1"), "folder": self.path("r2")})
+
+    def test_backup_and_restore_progress(self):
+        # Off when stderr is no terminal; with --progress, one line per
+        # update: the backup's check, the restore's copy then its check.
+        self.seed()
+        self.assertEqual(self.expect(0, "backup", self.path("quiet")).stderr, "")
+        p = self.expect(0, "backup", self.path("b"), "--progress")
+        lines = p.stderr.splitlines()
+        self.assertTrue(lines, p.stderr)
+        self.assertTrue(all(re.fullmatch(r"checking +\d+% \(\d+/\d+ entities\)", l) for l in lines),
+                        p.stderr)
+        self.assertRegex(lines[-1], r"100% \((\d+)/\1 entities\)")
+        p = self.expect(0, "restore", self.path("b"), self.path("r"), "--progress", db=False)
+        lines = p.stderr.splitlines()
+        copying = [l for l in lines if l.startswith("copying")]
+        self.assertTrue(copying, p.stderr)
+        self.assertEqual(lines[:len(copying)], copying)  # the copy first
+        self.assertRegex(copying[0], r"^copying +0% \(0/\d+ bytes\)$")
+        self.assertRegex(copying[-1], r"^copying 100% \((\d+)/\1 bytes\)$")
+        self.assertRegex(lines[-1], r"^checking 100% \((\d+)/\1 entities\)$")
+        self.assertIn("integrity check passed", p.stdout)
+        self.assertIn("--progress", self.ok("restore", "--help", db=False))
+        self.assertIn("--progress", self.ok("backup", "--help"))
 
     def test_restore_refuses_bad_inputs(self):
         self.seed()
