@@ -73,6 +73,29 @@ canopy_code_t canopy_db_checkpoint(canopy_db_t* db, const char* dir, uint64_t* r
   });
 }
 
+canopy_code_t canopy_db_backup(canopy_db_t* db, const char* dir, canopy_progress_fn progress,
+                               void* progress_arg, uint64_t* revision, char** errmsg) {
+  return Guard("canopy_db_backup", errmsg, [&](const Call& call) -> Status {
+    if (revision != nullptr) *revision = 0;
+    CANOPY_C_REQUIRE(call, db);
+    CANOPY_C_REQUIRE(call, dir);
+    CANOPY_C_REQUIRE(call, revision);
+    auto rev = db->db->Backup(dir, canopy::c_api::ToProgress(progress, progress_arg));
+    CANOPY_RETURN_IF_ERROR(rev.status());
+    *revision = *rev;
+    return Status::Ok();
+  });
+}
+
+canopy_code_t canopy_restore(const char* backup, const char* dir, canopy_progress_fn progress,
+                             void* progress_arg, char** errmsg) {
+  return Guard("canopy_restore", errmsg, [&](const Call& call) -> Status {
+    CANOPY_C_REQUIRE(call, backup);
+    CANOPY_C_REQUIRE(call, dir);
+    return canopy::Db::Restore(backup, dir, canopy::c_api::ToProgress(progress, progress_arg));
+  });
+}
+
 canopy_code_t canopy_db_replica_status(canopy_db_t* db, char** json, char** errmsg) {
   return Guard("canopy_db_replica_status", errmsg, [&](const Call& call) -> Status {
     if (json != nullptr) *json = nullptr;

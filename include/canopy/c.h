@@ -1511,6 +1511,29 @@ CANOPY_EXPORT canopy_code_t canopy_db_log_id(canopy_db_t* db, char** log_id, cha
 // etcd; the copy is written).
 CANOPY_EXPORT canopy_code_t canopy_db_checkpoint(canopy_db_t* db, const char* dir,
                                                  uint64_t* revision, char** errmsg);
+// A verified backup in the new folder `dir` (canopy::Db::Backup: a
+// checkpoint written under a scratch name beside `dir`, opened and
+// integrity-checked, then renamed to `dir`); stores its revision in
+// *revision. `progress` may be NULL; it hears the check (entities checked,
+// total) and may cancel. Errors: INVALID_ARGUMENT (NULL or empty, or
+// inside the database folder), ALREADY_EXISTS, CORRUPTION (the copy fails
+// its check), IO_ERROR, ABORTED (cancelled); nothing is left behind.
+CANOPY_EXPORT canopy_code_t canopy_db_backup(canopy_db_t* db, const char* dir,
+                                             canopy_progress_fn progress, void* progress_arg,
+                                             uint64_t* revision, char** errmsg);
+// Makes the folder `dir` (absent or empty) a database restored from the
+// backup in `backup` (canopy::Db::Restore: copied under a scratch name,
+// synced, integrity-checked, renamed); needs no open database. `progress`
+// may be NULL; it hears the copy (bytes copied, bytes to copy; last with
+// done == total), then the check from 0 (entities), and may cancel.
+// Errors: INVALID_ARGUMENT (NULL or empty; not a folder; `dir` inside the
+// backup), NOT_FOUND (no backup there), ALREADY_EXISTS (`dir` not empty),
+// FAILED_PRECONDITION (`backup` is a database open for writing),
+// CORRUPTION, IO_ERROR, ABORTED (cancelled); on any error `dir` is as it
+// was.
+CANOPY_EXPORT canopy_code_t canopy_restore(const char* backup, const char* dir,
+                                           canopy_progress_fn progress, void* progress_arg,
+                                           char** errmsg);
 // Where a replica stands, as a malloc'd JSON object in *json (free with
 // canopy_free): {"replicated", "replica_id", "applied", "head", "lag",
 // "last_contact_us", "apply_delay_us", "checkpoint", "log_first", "error",

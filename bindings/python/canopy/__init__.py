@@ -25,7 +25,9 @@ call. The library is found through ``CANOPY_LIBRARY``, in the prefix
 system's library path (see ``canopy._lib`` and docs/python.md).
 """
 
-from canopy.db import Db, VisibleStream, open, storage_format_version, version  # noqa: A004
+from canopy.db import (  # noqa: A004
+    Db, VisibleStream, open, restore, storage_format_version, version,
+)
 from canopy.errors import (
     Aborted,
     Compacted,
@@ -91,5 +93,5 @@ __all__ = [
     "RecordChange", "Role",
     "SYSTEM_ACTOR", "SubAccountAccess", "Summary", "TablePage", "TableSort", "Unavailable", "User",
     "VisibleItem", "VisiblePage", "VisibleStream", "WhoCanItem", "WhoCanPage", "error_for",
-    "open", "storage_format_version", "version",
+    "open", "restore", "storage_format_version", "version",
 ]

@@ -402,6 +402,8 @@ SIGNATURES = {
     "canopy_db_last_committed_revision": (_U64, [_P]),
     "canopy_db_log_id": (_I, [_P, _PP, _PP]),
     "canopy_db_checkpoint": (_I, [_P, _S, _PU64, _PP]),
+    "canopy_db_backup": (_I, [_P, _S, _PROGRESS, _P, _PU64, _PP]),
+    "canopy_restore": (_I, [_S, _S, _PROGRESS, _P, _PP]),
     "canopy_db_replica_status": (_I, [_P, _PP, _PP]),
     "canopy_db_sync_with_log": (_I, [_P, _U32, _PU64, _PP]),
     "canopy_db_catch_up": (_I, [_P, _PU64, _PP]),

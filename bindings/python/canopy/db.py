@@ -60,6 +60,23 @@ def version():
     return cv.string(lib.canopy_version())
 
 
+def restore(backup, folder, progress=None):
+    """Makes ``folder`` (absent, or an empty folder) a database restored
+    from ``backup`` (a folder :meth:`Db.backup` or :meth:`Db.checkpoint`
+    wrote): copied under a scratch name beside it, synced, integrity-checked,
+    then renamed into place; the backup is not changed. ``progress(done,
+    total)`` hears the copy (bytes; last with done == total), then the check
+    from 0 (entities); returning False cancels, and ``folder`` is left as it
+    was.
+
+    Raises NotFound (no backup), InvalidArgument (not a folder; ``folder``
+    inside the backup), AlreadyExists (``folder`` not empty),
+    FailedPrecondition (``backup`` is a database open for writing),
+    Corruption, IoError, Aborted (cancelled)."""
+    p = _Progress(progress)
+    p.run(lib.canopy_restore, cv.path(backup, "backup"), cv.path(folder, "folder"), p.c_fn, None)
+
+
 def storage_format_version():
     """The on-disk format version libcanopy writes."""
     return lib.canopy_storage_format_version()
@@ -1479,6 +1496,22 @@ class Db:
         Raises AlreadyExists (the folder exists), IoError, Unavailable."""
         rev = ctypes.c_uint64()
         cv.call(lib.canopy_db_checkpoint, self._h(), cv.path(folder, "folder"), ctypes.byref(rev))
+        return rev.value
+
+    def backup(self, folder, progress=None):
+        """Writes a verified backup of the database into the new folder
+        ``folder`` and returns its revision: a checkpoint written under a
+        scratch name beside it, opened and integrity-checked, then renamed
+        to ``folder``. ``progress(done, total)`` hears the check (entities);
+        returning False cancels it, and nothing is left behind.
+
+        Raises AlreadyExists (the folder exists), InvalidArgument (inside
+        the database folder), Corruption (the copy fails its check),
+        IoError, Aborted (cancelled)."""
+        p = _Progress(progress)
+        rev = ctypes.c_uint64()
+        p.run(lib.canopy_db_backup, self._h(), cv.path(folder, "folder"), p.c_fn, None,
+              ctypes.byref(rev))
         return rev.value
 
     def replica_status(self):

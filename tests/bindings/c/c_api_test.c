@@ -3289,6 +3289,45 @@ static void TestCheckpointAndReplicaOptions(void) {
              canopy_db_checkpoint(db, inside, &rev, &err));
   struct stat st;
   CHECK(stat(inside, &st) != 0);
+  // A verified backup, with its check's progress; a cancelled one leaves
+  // nothing. A restore from it, with its copy's and check's progress.
+  char backup[512], restored[512], cancelled[512];
+  Path(backup, sizeof backup, "cp-backup");
+  Path(restored, sizeof restored, "cp-restored");
+  Path(cancelled, sizeof cancelled, "cp-cancelled");
+  Progress progress = {0, 0, 0};
+  FAILS_WITH(CANOPY_ABORTED, "backup cancelled",
+             canopy_db_backup(db, cancelled, CancelProgress, &progress, &rev, &err));
+  CHECK(progress.calls == 1 && rev == 0);
+  CHECK(stat(cancelled, &st) != 0);
+  OK(canopy_db_backup(db, backup, CountProgress, &progress, &rev, &err));
+  CHECK(rev == canopy_db_revision(db));
+  CHECK(progress.calls >= 2 && progress.last_done == 0 && progress.last_total == 0);  // no entity
+  OK(canopy_db_backup(db, cancelled, NULL, NULL, &rev, &err));  // no progress: fine too
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "already exists",
+             canopy_db_backup(db, backup, NULL, NULL, &rev, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "dir", canopy_db_backup(db, NULL, NULL, NULL, &rev, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "revision",
+             canopy_db_backup(db, backup, NULL, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "db", canopy_db_backup(NULL, backup, NULL, NULL, &rev, &err));
+  progress.calls = 0;
+  FAILS_WITH(CANOPY_ABORTED, "restore cancelled",
+             canopy_restore(backup, restored, CancelProgress, &progress, &err));
+  CHECK(progress.calls == 1);
+  CHECK(stat(restored, &st) != 0);
+  progress.calls = 0;
+  OK(canopy_restore(backup, restored, CountProgress, &progress, &err));
+  CHECK(progress.calls >= 3 && progress.last_done == progress.last_total);
+  FAILS_WITH(CANOPY_ALREADY_EXISTS, "not empty", canopy_restore(backup, restored, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "does not exist", canopy_restore(bad, restored, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "backup", canopy_restore(NULL, restored, NULL, NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "dir", canopy_restore(backup, NULL, NULL, NULL, &err));
+  canopy_db_t* again = NULL;
+  OK(canopy_db_open(options, restored, &again, &err));
+  canopy_account_t* found = NULL;
+  OK(canopy_account_find(again, "cp", &found, &err));
+  canopy_account_destroy(found);
+  OK(canopy_db_close(again, &err));
   char* json = NULL;
   OK(canopy_db_replica_status(db, &json, &err));
   CHECK(strstr(json, "\"replicated\":false") != NULL);

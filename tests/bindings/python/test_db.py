@@ -3,6 +3,7 @@
 ctypes prototypes are checked against c.h by test_signatures.py)."""
 
 import os
+import pathlib
 import time
 import subprocess
 import sys
@@ -287,7 +288,6 @@ print("parent: ok", flush=True)
             canopy.open(self.path("junk"))
 
     def test_paths_may_be_path_objects(self):
-        import pathlib
         base = pathlib.Path(self.dir)
         with canopy.open(base / "p", sync=False) as db:
             self.assertEqual(db.path, str(base / "p"))
@@ -308,6 +308,43 @@ print("parent: ok", flush=True)
             canopy.open(BytesPath())
         with self.assertRaisesRegex(TypeError, "os.PathLike of str"):
             self.db.checkpoint(b"/tmp/bytes-path")
+
+    def test_backup_and_restore(self):
+        base = pathlib.Path(self.dir)
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        for i in range(5):
+            self.db.create_entity(SYSTEM, "device", "d%d" % i, "D", acme)
+        calls = []
+        rev = self.db.backup(base / "b", progress=lambda d, t: calls.append((d, t)))
+        self.assertEqual(rev, self.db.revision)
+        self.assertEqual(calls[-1], (5, 5))  # the check's entities
+        # Cancelled (False, or an exception, which is raised again): nothing
+        # is left behind.
+        with self.assertRaisesRegex(canopy.Aborted, "backup cancelled"):
+            self.db.backup(base / "c", progress=lambda d, t: False)
+        with self.assertRaises(ZeroDivisionError):
+            self.db.backup(base / "c", progress=lambda d, t: 1 / 0)
+        self.assertFalse((base / "c").exists())
+        with self.assertRaises(canopy.AlreadyExists):
+            self.db.backup(base / "b")
+        with self.assertRaises(TypeError):
+            self.db.backup(base / "c", progress=3)
+
+        calls.clear()
+        canopy.restore(base / "b", base / "r", progress=lambda d, t: calls.append((d, t)))
+        copy_total = calls[0][1]
+        self.assertEqual(calls[0], (0, copy_total))
+        self.assertIn((copy_total, copy_total), calls)
+        self.assertEqual(calls[-1], (5, 5))
+        with self.assertRaisesRegex(canopy.Aborted, "restore cancelled"):
+            canopy.restore(base / "b", base / "s", progress=lambda d, t: False)
+        self.assertFalse((base / "s").exists())
+        with self.assertRaises(canopy.AlreadyExists):
+            canopy.restore(base / "b", base / "r")
+        with self.assertRaises(canopy.NotFound):
+            canopy.restore(base / "missing", base / "s")
+        with canopy.open(base / "r", read_only=True) as db:
+            self.assertEqual(db.count_owned(acme).direct, 5)
 
     def test_open_type_errors(self):
         with self.assertRaises(TypeError):
