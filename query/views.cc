@@ -3,6 +3,7 @@
 #include "query/views.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "query/access.h"
@@ -40,31 +41,38 @@ uint64_t Devices(const AccountNode& a, bool subtree) {
 // The sub-account and device totals each collected node shows the viewer:
 // the maintained counters where a branch grant covers the node (the viewer
 // reads its whole subtree); for an account read without branch access, only
-// the readable accounts collected inside its subtree count, so a row never
-// reveals what lies below the viewer's reach. `nodes` is in tree order.
+// the readable accounts inside its subtree count, so a row never reveals
+// what lies below the viewer's reach. They are counted from the grants
+// (disjoint, in tree order: those inside an account follow it), not from
+// the collected nodes, which a depth limit may have cut short.
 struct Totals {
   uint64_t sub_accounts = 0;
   uint64_t devices_subtree = 0;
 };
-std::vector<Totals> ViewerTotals(const std::vector<Grant>& grants,
+std::vector<Totals> ViewerTotals(const Catalog& c, const std::vector<Grant>& grants,
                                  const std::vector<const AccountNode*>& nodes) {
-  std::unordered_set<AccountId> partial;
-  for (const auto& g : grants) {
-    if (!g.branch) partial.insert(g.account);
+  std::unordered_map<AccountId, Totals> partial;
+  for (size_t i = 0; i < grants.size(); ++i) {
+    if (grants[i].branch) continue;
+    const AccountNode* a = c.account(grants[i].account);
+    Totals t;
+    t.devices_subtree = Devices(*a, false);
+    for (size_t j = i + 1; j < grants.size(); ++j) {
+      const AccountNode* b = c.account(grants[j].account);
+      if (!Catalog::IsSelfOrAncestor(*a, *b)) break;
+      t.sub_accounts += 1 + (grants[j].branch ? static_cast<uint64_t>(b->descendants) : 0);
+      t.devices_subtree += Devices(*b, grants[j].branch);
+    }
+    partial[a->id] = t;
   }
   std::vector<Totals> out(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!partial.count(nodes[i]->id)) {
-      out[i].sub_accounts = static_cast<uint64_t>(nodes[i]->descendants);
-      out[i].devices_subtree = Devices(*nodes[i], true);
+    if (auto it = partial.find(nodes[i]->id); it != partial.end()) {
+      out[i] = it->second;
       continue;
     }
-    out[i].devices_subtree = Devices(*nodes[i], false);
-    for (size_t j = i + 1; j < nodes.size() && Catalog::IsSelfOrAncestor(*nodes[i], *nodes[j]);
-         ++j) {
-      out[i].sub_accounts++;
-      out[i].devices_subtree += Devices(*nodes[j], false);
-    }
+    out[i].sub_accounts = static_cast<uint64_t>(nodes[i]->descendants);
+    out[i].devices_subtree = Devices(*nodes[i], true);
   }
   return out;
 }
@@ -171,7 +179,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, req.viewer, Perm::kAccountRead, req.root, false, &grants));
   std::vector<const AccountNode*> nodes = Collect(c, grants, kNoDepthLimit);
   page->total = nodes.size();
-  const std::vector<Totals> totals = ViewerTotals(grants, nodes);
+  const std::vector<Totals> totals = ViewerTotals(c, grants, nodes);
 
   struct Item {
     const AccountNode* node;
@@ -308,7 +316,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
   std::vector<Grant> grants;
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, viewer, Perm::kAccountRead, root, false, &grants));
   std::vector<const AccountNode*> nodes = Collect(c, grants, depth_limit);
-  const std::vector<Totals> totals = ViewerTotals(grants, nodes);
+  const std::vector<Totals> totals = ViewerTotals(c, grants, nodes);
 
   // The nearest shown ancestor of each node (pre-order + a stack of labels).
   std::vector<int> parent(nodes.size(), -1);

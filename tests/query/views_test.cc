@@ -536,11 +536,19 @@ TEST_F(ViewsTest, AncestorsAndDescendantsWithDepthLimits) {
 TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
   // Names that need escaping.
   world_->AddAccount("odd", "b", "Quote \" back\\slash\nnew line\ttab \xc3\xa9 \x01");
+  // Two accounts, one below the other, each read without branch access:
+  // the upper one's totals count the lower one also where the levels shown
+  // stop above it.
+  world_->AddUser("split", "acme");
+  world_->AddMember("split", "b", "viewer", false);
+  world_->AddMember("split", "b1", "viewer", false);
   for (UserId viewer : world_->viewers()) {
     if (RefusedAsDisabled(viewer)) continue;
-    for (AccountId root : {AccountId(), A("acme"), A("a")}) {
-      SCOPED_TRACE("viewer " + std::to_string(viewer) + " root " + std::to_string(root));
-      auto text = db_->GraphJson(World::ActorOf(viewer), root, 0);
+    for (AccountId root : {AccountId(), A("acme"), A("a"), A("b")})
+    for (uint32_t levels : {0u, 1u, 2u}) {
+      SCOPED_TRACE("viewer " + std::to_string(viewer) + " root " + std::to_string(root) +
+                   " levels " + std::to_string(levels));
+      auto text = db_->GraphJson(World::ActorOf(viewer), root, levels);
       if (root != kNoId && !world_->SeesAccount(viewer, root)) {
         // Out of sight: worded as a missing root.
         EXPECT_EQ(text.status().code(), Code::kNotFound) << text.status().ToString();
@@ -583,7 +591,7 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
         EXPECT_EQ(node.Get("depth")->number, world_->Depth(id));
         EXPECT_EQ(node.Get("devices_direct")->number, world_->DevicesDirect(id));
         // Totals count only what the viewer reads below (all of it when a
-        // branch grant covers the node).
+        // branch grant covers the node), also below the levels shown.
         size_t below = 0;
         double devices = world_->DevicesDirect(id);
         for (AccountId r : readable) {
@@ -608,7 +616,13 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
         for (const Json& child : children->array) walk(child, id);
       };
       for (const Json& top : accounts->array) walk(top, kNoId);
-      EXPECT_EQ(seen, world_->ReadableAccounts(viewer, root));
+      // Down to `levels` below the root (or the roots) when given.
+      std::vector<AccountId> shown;
+      const uint32_t base = root != kNoId ? world_->Depth(root) : 1;
+      for (AccountId r : readable) {
+        if (levels == 0 || world_->Depth(r) <= base + levels) shown.push_back(r);
+      }
+      EXPECT_EQ(seen, shown);
     }
   }
   // Depth limits count from the root given.
