@@ -37,7 +37,8 @@ const char kUsage[] =
     "  --port N       the port (default 0: any free port, printed)\n"
     "  --listen ADDR  the address to listen on (default 127.0.0.1: this machine only;\n"
     "                 anything else exposes the database to the network, token-protected)\n"
-    "  --threads N    request threads (default 8)\n"
+    "  --threads N    request threads kept (default 8); up to 64 more start while\n"
+    "                 all are busy\n"
     "On a database another process holds (or with --follower) the server follows\n"
     "that process's commits, catching up twice a second; changes are refused then.\n"
     "The first line on stdout is the URL; requests are not logged.\n";

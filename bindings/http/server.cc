@@ -23,6 +23,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -44,7 +45,6 @@ namespace {
 
 constexpr size_t kMaxPageSize = 10000;
 constexpr size_t kMaxAuditPage = 1000;
-constexpr const char* kCookie = "canopy_token";
 constexpr const char* kJson = "application/json";
 
 // A request that cannot be answered: the HTTP status and the message.
@@ -256,9 +256,13 @@ class Body {
   simdjson::dom::element doc_;
 };
 
-// The value of one cookie in the Cookie header, or "".
-std::string CookieValue(const httplib::Request& req, const std::string& name) {
+// The value of one cookie in the Cookie header, or ""; *twice tells
+// whether the header names it more than once.
+std::string CookieValue(const httplib::Request& req, const std::string& name, bool* twice) {
   const std::string header = req.get_header_value("Cookie");
+  std::string value;
+  bool found = false;
+  *twice = false;
   size_t pos = 0;
   while (pos < header.size()) {
     size_t end = header.find(';', pos);
@@ -268,11 +272,13 @@ std::string CookieValue(const httplib::Request& req, const std::string& name) {
     if (start != std::string::npos) part = part.substr(start);
     if (part.size() > name.size() && part.compare(0, name.size(), name) == 0 &&
         part[name.size()] == '=') {
-      return part.substr(name.size() + 1);
+      if (found) *twice = true;
+      if (!found) value = part.substr(name.size() + 1);
+      found = true;
     }
     pos = end + 1;
   }
-  return "";
+  return value;
 }
 
 // Compares without stopping at the first difference (the time taken says
@@ -318,6 +324,9 @@ std::string PageJson(const std::string& data, std::optional<uint64_t> total,
 // shut down, which ends the library's read. An answer being written still
 // goes out (only reading is shut). Stopping shortens the deadline to a
 // second.
+// Request threads beyond ServerOptions::threads, at most (ElasticPool).
+constexpr size_t kMaxExtraThreads = 64;
+
 class ConnectionWatch {
  public:
   explicit ConnectionWatch(std::chrono::milliseconds deadline) : deadline_(deadline) {}
@@ -333,11 +342,14 @@ class ConnectionWatch {
     }
     thread_ = std::thread([this] { Watch(); });
   }
-  // A request's headers arrived on the connection from `peer`.
+  // A request with the token arrived on the connection from `peer`.
   void Heard(const std::string& peer) {
     std::lock_guard<std::mutex> g(mu_);
     auto it = conns_.find(peer);
-    if (it != conns_.end()) it->second.since = Clock::now();
+    if (it != conns_.end()) {
+      it->second.since = Clock::now();
+      it->second.heard = true;
+    }
   }
   // Shortens the deadline to `grace` (Stop).
   void Hurry(std::chrono::milliseconds grace) {
@@ -363,6 +375,7 @@ class ConnectionWatch {
   using Clock = std::chrono::steady_clock;
   struct Conn {
     Clock::time_point since;  // first seen, or its last request's headers
+    bool heard = false;       // a request with the token came on it
     bool shut = false;
     bool present = false;     // seen in the latest scan
   };
@@ -444,7 +457,12 @@ class ConnectionWatch {
       c.present = true;
       // (The same peer still on the same descriptor: checked again just
       // before, so that a descriptor reused meanwhile is left alone.)
-      if (!c.shut && now - c.since > deadline_ && PeerOf(fd) == peer) {
+      // Until a request with the token comes, a connection has
+      // kFirstDeadline: anyone who can connect could otherwise hold a pool
+      // thread for the whole deadline with a connection that sends nothing
+      // (or requests without the token).
+      const auto limit = c.heard ? deadline_ : std::min(deadline_, kFirstDeadline);
+      if (!c.shut && now - c.since > limit && PeerOf(fd) == peer) {
         ::shutdown(fd, SHUT_RD);
         c.shut = true;
       }
@@ -464,6 +482,8 @@ class ConnectionWatch {
     }
   }
 
+  static constexpr std::chrono::milliseconds kFirstDeadline{2000};
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::chrono::milliseconds deadline_;
@@ -473,6 +493,75 @@ class ConnectionWatch {
   sockaddr_storage listen_addr_{};
   std::map<std::string, Conn> conns_;
   std::thread thread_;
+};
+
+// The request threads: `core` threads always, and more, up to `max`, while
+// every one is busy when a connection comes (each extra thread ends after
+// a few idle seconds). A connection holds its thread while it waits for a
+// request, so a fixed pool is held by a handful of clients that connect
+// and send nothing, until the watchdog cuts them (ConnectionWatch); the
+// extra threads keep serving everyone else meanwhile.
+class ElasticPool : public httplib::TaskQueue {
+ public:
+  ElasticPool(size_t core, size_t max) : max_(max) {
+    std::lock_guard<std::mutex> g(mu_);
+    for (size_t i = 0; i < core; ++i) Spawn(/*core=*/true);
+  }
+  ~ElasticPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> g(mu_);
+    jobs_.push_back(std::move(fn));
+    if (idle_ < jobs_.size() && live_ < max_) Spawn(/*core=*/false);
+    cv_.notify_one();
+  }
+
+  // Runs the jobs already queued, then returns once every thread ended.
+  void shutdown() override {
+    std::unique_lock<std::mutex> l(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+    done_.wait(l, [this] { return live_ == 0; });
+  }
+
+ private:
+  void Spawn(bool core) {
+    ++live_;
+    std::thread([this, core] { Work(core); }).detach();
+  }
+
+  void Work(bool core) {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      ++idle_;
+      const auto ready = [this] { return stopping_ || !jobs_.empty(); };
+      if (core) {
+        cv_.wait(l, ready);
+      } else {
+        cv_.wait_for(l, std::chrono::seconds(5), ready);
+      }
+      --idle_;
+      if (jobs_.empty()) {
+        if (stopping_ || !core) break;
+        continue;
+      }
+      std::function<void()> fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      l.unlock();
+      fn();
+      l.lock();
+    }
+    // The last thing this thread does under the pool's lock: shutdown (and
+    // the pool's destruction) waits for it.
+    if (--live_ == 0) done_.notify_all();
+  }
+
+  const size_t max_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  std::deque<std::function<void()>> jobs_;
+  size_t idle_ = 0, live_ = 0;
+  bool stopping_ = false;
 };
 
 class ServerImpl : public Server {
@@ -497,7 +586,9 @@ class ServerImpl : public Server {
       return Status::InvalidArgument("a user viewer needs its login (viewer_login)");
     }
     const size_t threads = options_.threads;
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_.new_task_queue = [threads] {
+      return new ElasticPool(threads, std::max<size_t>(kMaxExtraThreads, threads) + threads);
+    };
     server_.set_payload_max_length(options_.max_body_bytes);
     // Headers and body are written separately: without TCP_NODELAY a small
     // answer waits for the client's delayed ACK (tens of ms).
@@ -582,9 +673,21 @@ class ServerImpl : public Server {
       // for the page's script): a loss over loopback. The library has no
       // switch for it, so the header is dropped before it is looked at (the
       // request is the server's own object, handed here as const).
-      const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+      auto& request = const_cast<httplib::Request&>(req);
+      request.headers.erase("Accept-Encoding");
+      // Every answer is whole: the library would serve any answer (a JSON
+      // page, an error) in the byte ranges a Range header asks for, under
+      // 200, and as many of them as it lists (a few kilobytes of header
+      // made it build gigabytes).
+      request.ranges.clear();
+      request.headers.erase("Range");
+      // No page of another origin may frame the console (and click it).
+      res.set_header("X-Frame-Options", "DENY");
+      res.set_header("Content-Security-Policy", "frame-ancestors 'none'");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      if (!Single(req, res) || !Authorize(req, res)) return httplib::Server::HandlerResponse::Handled;
       watch_.Heard(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
-      return Authorize(req, res) && Admit(req, res)
+      return Admit(req, res)
                  ? httplib::Server::HandlerResponse::Unhandled
                  : httplib::Server::HandlerResponse::Handled;
     });
@@ -628,6 +731,26 @@ class ServerImpl : public Server {
     return writes;
   }
 
+  // The headers the server decides by, each given at most once (the
+  // library keeps the first of several, where a proxy in front may take
+  // another); false after answering 400.
+  static bool Single(const httplib::Request& req, httplib::Response& res) {
+    for (const char* name :
+         {"X-Canopy-Token", "Authorization", "Cookie", "Origin", "Content-Type", "Host"}) {
+      if (req.get_header_value_count(name) > 1) {
+        ReplyError(res, 400, "bad_request",
+                   std::string("the header ") + name + " is given more than once");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // The console's cookie: named after the port, so that consoles on other
+  // ports of the same host (cookies are not kept apart by port) neither
+  // replace nor are sent each other's token.
+  std::string CookieName() const { return "canopy_token_" + std::to_string(port_); }
+
   // The token check of every request; false after answering 401 or 403.
   bool Authorize(const httplib::Request& req, httplib::Response& res) {
     // The first of these that is given and not empty. A token given twice
@@ -651,7 +774,14 @@ class ServerImpl : public Server {
       }
       given = h;
     }
-    if (given.empty()) given = CookieValue(req, kCookie);
+    if (given.empty()) {
+      bool twice = false;
+      given = CookieValue(req, CookieName(), &twice);
+      if (twice) {
+        ReplyError(res, 400, "bad_request", "cookie '" + CookieName() + "' given more than once");
+        return false;
+      }
+    }
     if (given.empty()) {
       ReplyError(res, 401, "unauthorized",
                  "a token is required: open the URL that 'canopy ui' printed (it ends in "
@@ -810,7 +940,7 @@ class ServerImpl : public Server {
   void Page(const httplib::Request& req, httplib::Response& res) {
     if (req.has_param("token")) {
       // The token moves into a cookie and out of the address bar.
-      res.set_header("Set-Cookie", std::string(kCookie) + "=" + options_.token +
+      res.set_header("Set-Cookie", CookieName() + "=" + options_.token +
                                        "; Path=/; HttpOnly; SameSite=Strict");
       res.set_redirect("/");
       return;

@@ -44,7 +44,7 @@ struct ServerOptions {
   // The access token; empty: 32 random hex digits.
   std::string token;
   size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
-  size_t threads = 8;               // the request thread pool
+  size_t threads = 8;               // request threads kept (up to 64 more while all are busy)
   // How long the server waits for a connection's next request headers,
   // from its opening or from its previous request's headers, while it has
   // read everything the client sent; past it the connection is closed, so

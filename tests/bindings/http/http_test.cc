@@ -266,9 +266,15 @@ TEST_F(HttpTest, TokenInTheUrlBecomesACookie) {
   EXPECT_EQ(r->status, 302);
   EXPECT_EQ(r->get_header_value("Location"), "/");
   const std::string cookie = r->get_header_value("Set-Cookie");
-  EXPECT_EQ(cookie.rfind("canopy_token=" + system_->token() + ";", 0), 0u) << cookie;
+  // Named after the port: consoles on other ports of the host keep theirs.
+  const std::string name = "canopy_token_" + std::to_string(system_->port());
+  EXPECT_EQ(cookie.rfind(name + "=" + system_->token() + ";", 0), 0u) << cookie;
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
   c.set_default_headers({{"Cookie", "canopy_token=" + system_->token()}});
+  Expect(c.Get("/api/session"), 401);  // another console's cookie is no token here
+  c.set_default_headers({{"Cookie", name + "=; " + name + "=" + system_->token()}});
+  Expect(c.Get("/api/session"), 400);  // named twice
+  c.set_default_headers({{"Cookie", "other=1; " + name + "=" + system_->token()}});
   auto page = c.Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -282,6 +288,97 @@ TEST_F(HttpTest, TokenInTheUrlBecomesACookie) {
 
 // Sends `raw` as it is to `server` and returns everything it answers
 // (the request should ask "Connection: close").
+std::string RawExchange(const Server& server, const std::string& raw);
+
+// Every answer is whole, whatever Range asks (the library would slice any
+// answer under 200, and build one part per range listed), and forbids
+// framing.
+TEST_F(HttpTest, RangeIsIgnoredAndFramingRefused) {
+  httplib::Client c("127.0.0.1", system_->port());
+  c.set_default_headers({{"X-Canopy-Token", system_->token()}, {"Range", "bytes=0-9"}});
+  auto r = c.Get("/api/session");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(r->has_header("Content-Range"));
+  EXPECT_NE(r->body.find("\"viewer\""), std::string::npos);
+  EXPECT_EQ(r->body.back(), '}') << r->body;
+  EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY");
+  EXPECT_EQ(r->get_header_value("Content-Security-Policy"), "frame-ancestors 'none'");
+  std::string many = "bytes=0-";
+  for (int i = 0; i < 500; ++i) many += ",0-";
+  httplib::Client plain("127.0.0.1", system_->port());
+  plain.set_default_headers({{"X-Canopy-Token", system_->token()}});
+  const size_t whole = plain.Get("/app.js")->body.size();
+  EXPECT_GT(whole, 1000u);
+  c.set_default_headers({{"X-Canopy-Token", system_->token()}, {"Range", many}});
+  r = c.Get("/app.js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.size(), whole);
+  // Refusals too: a 401 is whole and forbids framing.
+  plain.set_default_headers({{"Range", "bytes=0-3"}});
+  r = plain.Get("/api/session");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_NE(r->body.find("a token is required"), std::string::npos);
+  EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY");
+}
+
+// A header the server decides by, given twice, is refused whichever copy
+// it would have read.
+TEST_F(HttpTest, AHeaderTheServerDecidesByGivenTwiceIs400) {
+  const std::string token = system_->token();
+  for (const std::string& twice :
+       {"X-Canopy-Token: " + token + "\r\nX-Canopy-Token: " + token,
+        "Authorization: Bearer " + token + "\r\nAuthorization: Bearer " + token,
+        "X-Canopy-Token: " + token + "\r\nOrigin: http://a\r\nOrigin: http://b",
+        "X-Canopy-Token: " + token + "\r\nCookie: a=1\r\nCookie: b=2"}) {
+    const std::string answer = RawExchange(
+        *system_, "GET /api/session HTTP/1.1\r\nHost: x\r\n" + twice + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << twice << "\n" << answer;
+    EXPECT_NE(answer.find("is given more than once"), std::string::npos) << answer;
+  }
+}
+
+// A connection that brings no request with the token is closed after two
+// seconds, not the whole request timeout: connecting and sending nothing
+// (or requests without the token) does not hold a request thread.
+TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
+  ServerOptions o;
+  o.threads = 1;
+  o.request_timeout_ms = 120000;
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    if (i % 2 == 1) {  // one request without the token, then nothing
+      const std::string req = "GET /api/session HTTP/1.1\r\nHost: x\r\n\r\n";
+      ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    }
+    idle.push_back(fd);
+  }
+  // Served meanwhile (beside the idle connections, on more threads).
+  Expect(ClientOf(*server)->Get("/api/session"), 200);
+  for (int fd : idle) {
+    timeval wait{};
+    wait.tv_sec = 60;  // far below the request timeout
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)), 0);
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {  // the 401, if any
+    }
+    EXPECT_EQ(n, 0) << "the server did not close an idle connection without the token";
+    close(fd);
+  }
+  server->Stop();
+}
+
 std::string RawExchange(const Server& server, const std::string& raw) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
