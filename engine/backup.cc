@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -328,7 +328,7 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
   uint64_t done = 0;
   const auto report = [&](uint64_t n) {
     done += n;
-    return !progress || progress(std::min(done, total), std::max(done, total));
+    return !progress || progress(done, std::max(done, total));  // (a file may have grown)
   };
   if (!report(0)) return Status::Aborted(cancelled);
   for (const Item& item : items) {

@@ -23,8 +23,8 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -32,6 +32,8 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -311,6 +313,9 @@ std::string PageJson(const std::string& data, std::optional<uint64_t> total,
   return o.Take();
 }
 
+// Request threads beyond ServerOptions::threads, at most (ElasticPool).
+constexpr size_t kMaxExtraThreads = 64;
+
 // The server's connections, kept in sight from outside cpp-httplib (Debian
 // builds it as a library whose connection handling is private). The
 // library bounds each read of a socket (5 s), not a whole request: a client
@@ -324,9 +329,6 @@ std::string PageJson(const std::string& data, std::optional<uint64_t> total,
 // shut down, which ends the library's read. An answer being written still
 // goes out (only reading is shut). Stopping shortens the deadline to a
 // second.
-// Request threads beyond ServerOptions::threads, at most (ElasticPool).
-constexpr size_t kMaxExtraThreads = 64;
-
 class ConnectionWatch {
  public:
   explicit ConnectionWatch(std::chrono::milliseconds deadline) : deadline_(deadline) {}
@@ -512,7 +514,13 @@ class ElasticPool : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     std::lock_guard<std::mutex> g(mu_);
     jobs_.push_back(std::move(fn));
-    if (idle_ < jobs_.size() && live_ < max_) Spawn(/*core=*/false);
+    if (idle_ < jobs_.size() && live_ < max_) {
+      try {
+        Spawn(/*core=*/false);
+      } catch (const std::system_error&) {
+        // No thread to be had now: the job waits for one of the others.
+      }
+    }
     cv_.notify_one();
   }
 
@@ -525,9 +533,11 @@ class ElasticPool : public httplib::TaskQueue {
   }
 
  private:
+  // (Under mu_, which the new thread takes first: it counts itself out
+  // only after this counted it in.)
   void Spawn(bool core) {
-    ++live_;
     std::thread([this, core] { Work(core); }).detach();
+    ++live_;
   }
 
   void Work(bool core) {
@@ -587,7 +597,7 @@ class ServerImpl : public Server {
     }
     const size_t threads = options_.threads;
     server_.new_task_queue = [threads] {
-      return new ElasticPool(threads, std::max<size_t>(kMaxExtraThreads, threads) + threads);
+      return new ElasticPool(threads, threads + kMaxExtraThreads);
     };
     server_.set_payload_max_length(options_.max_body_bytes);
     // Headers and body are written separately: without TCP_NODELAY a small
