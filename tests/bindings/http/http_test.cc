@@ -286,6 +286,21 @@ TEST_F(HttpTest, TokenInTheUrlBecomesACookie) {
   Expect(h.Get("/api/session"), 200);
 }
 
+// A socket connected to `server` on the loopback address, or -1.
+int ConnectTo(const Server& server) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // Sends `raw` as it is to `server` and returns everything it answers
 // (the request should ask "Connection: close").
 std::string RawExchange(const Server& server, const std::string& raw);
@@ -351,12 +366,8 @@ TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
   ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
   std::vector<int> idle;
   for (int i = 0; i < 4; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(server->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const int fd = ConnectTo(*server);
+    ASSERT_GE(fd, 0);
     if (i % 2 == 1) {  // one request without the token, then nothing
       const std::string req = "GET /api/session HTTP/1.1\r\nHost: x\r\n\r\n";
       ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
@@ -380,17 +391,12 @@ TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
 }
 
 std::string RawExchange(const Server& server, const std::string& raw) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectTo(server);
   if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   timeval wait{};
   wait.tv_sec = 20;  // a server that never answers fails the test, not hangs it
   std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) == 0 &&
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) == 0 &&
       send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size())) {
     char buf[4096];
     for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) {
@@ -415,12 +421,8 @@ TEST_F(HttpTest, SlowClientsAreCutOffAndDoNotHoldStop) {
   std::vector<std::thread> slow;
   for (int i = 0; i < 3; ++i) {
     slow.emplace_back([&] {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<uint16_t>(server->port()));
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
+      const int fd = ConnectTo(*server);
+      if (fd < 0) return;
       const std::string head = "GET /api/session HTTP/1.1\r\nHost: x\r\nX-Slow: ";
       (void)send(fd, head.data(), head.size(), MSG_NOSIGNAL);
       while (trickling) {
@@ -442,18 +444,14 @@ TEST_F(HttpTest, SlowClientsAreCutOffAndDoNotHoldStop) {
   EXPECT_LT(waited, std::chrono::seconds(10));  // without the cut: never, while they trickle
   // Stop with a client trickling: it returns (the trickling is cut).
   std::thread again([&] {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(server->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const int fd = ConnectTo(*server);
+    if (fd >= 0) {
       (void)send(fd, "GET / HTTP/1.1\r\n", 16, MSG_NOSIGNAL);
       for (int i = 0; i < 200 && send(fd, "a", 1, MSG_NOSIGNAL) == 1; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
+      close(fd);
     }
-    close(fd);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server->Stop();
