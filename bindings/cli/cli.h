@@ -205,10 +205,10 @@ bool FindRole(Context& ctx, AccountId account, const std::string& name, Role* ou
 // the actor (a user answers for itself). Throws UsageError otherwise.
 std::string QuestionUser(const Context& ctx, const Args& args, const char* command);
 
-// Long commands (log --follow, import, export) end cleanly on SIGINT or
-// SIGTERM: after CatchStopSignals, StopRequested turns true on the first
-// such signal, which the command checks between steps (a cancelled import
-// or export leaves nothing behind). A second signal ends the process as
+// Long commands (log --follow, import, export, backup, restore) end cleanly
+// on SIGINT or SIGTERM: after CatchStopSignals, StopRequested turns true on
+// the first such signal, which the command checks between steps (a
+// cancelled import, export, backup or restore leaves nothing behind). A second signal ends the process as
 // if none were caught.
 void CatchStopSignals();
 bool StopRequested();
