@@ -23,6 +23,7 @@
 #include <rocksdb/env.h>
 
 #include "canopy/db.h"
+#include "engine/db_impl.h"
 #include "query/catalog_image.h"
 #include "storage/fd.h"
 #include "storage/store.h"
@@ -200,9 +201,12 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir, const ProgressFn& progress) 
     }
     return Status::InvalidArgument("backup folder '" + target.string() + "': " + m);
   }
-  // (The copy's files are the database's, linked or copied.)
+  // (The copy's files are the database's, linked or copied.) The check
+  // runs on the copy, but its callback runs inside this call: this
+  // database refuses a Close from it, as from its own operations' callbacks.
+  const auto* impl = dynamic_cast<const engine::DbImpl*>(this);
   CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'", "the database folder",
-                                progress,
+                                impl != nullptr ? impl->InCallback(progress, "backup") : progress,
                                 "backup cancelled; '" + target.string() + "' was not written"));
   if (fs::exists(fs::symlink_status(target, ec))) {
     return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");

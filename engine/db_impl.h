@@ -333,6 +333,10 @@ class DbImpl final : public Db {
   storage::Store* store() const { return store_.get(); }
 
   private:
+  // Db's non-virtual calls (Backup, engine/backup.cc) wrap their progress
+  // callbacks in InCallback as this class's own operations do.
+  friend class canopy::Db;
+
   // write_mu_'s type: a mutex that knows which thread holds it, so that
   // code shared by readers and the writer reads the right catalog copy.
   class WriterMutex {

@@ -3304,6 +3304,14 @@ static void TestCheckpointAndReplicaOptions(void) {
   CHECK(rev == canopy_db_revision(db));
   CHECK(progress.calls >= 2 && progress.last_done == 0 && progress.last_total == 0);  // no entity
   OK(canopy_db_backup(db, cancelled, NULL, NULL, &rev, &err));  // no progress: fine too
+  // Closing from inside the backup's own callback is refused and frees
+  // nothing: the backup finishes and the handle stays usable.
+  char closed_in[512];
+  Path(closed_in, sizeof closed_in, "cp-backup-close");
+  close_refusals = 0;
+  OK(canopy_db_backup(db, closed_in, CloseFromProgress, db, &rev, &err));
+  CHECK(close_refusals >= 1);
+  CHECK(rev == canopy_db_revision(db));
   FAILS_WITH(CANOPY_ALREADY_EXISTS, "already exists",
              canopy_db_backup(db, backup, NULL, NULL, &rev, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "dir", canopy_db_backup(db, NULL, NULL, NULL, &rev, &err));
