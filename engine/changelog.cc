@@ -474,9 +474,14 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   if (request.since > head) return Status::Ok();
 
   std::vector<uint64_t> actors;  // per entry, for the audit check below
+  // A log read is a scan read once (an audit, a replica catching up): its
+  // blocks do not go into the block cache, where they would push out the
+  // key spaces that queries read again (and cost fresh memory per block).
   auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(request.since),
-                                storage::LogKey(head + 1));
+                                storage::LogKey(head + 1), /*fill_cache=*/false);
   size_t scanned = 0;
+  storage::LogEntryView e;  // views into `buffer`, both reused entry after entry
+  std::string buffer;
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     rocksdb::Slice k = (*it)->key();
     uint64_t rev;
@@ -488,9 +493,8 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     if (page->entries.size() >= request.limit || scanned >= kMaxScanPerPage) break;
     ++scanned;
     page->next = rev + 1;
-    storage::LogEntry e;
     rocksdb::Slice v = (*it)->value();
-    Status d = storage::DecodeLogEntry(std::string_view(v.data(), v.size()), &e);
+    Status d = storage::DecodeLogEntryView(std::string_view(v.data(), v.size()), &buffer, &e);
     if (!d.ok()) return d.WithContext("change-log revision " + std::to_string(rev));
     if (e.revision != rev) {
       return Status::Corruption("change-log entry under revision " + std::to_string(rev) +
@@ -504,7 +508,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     // them only when every record, filtered out or not, is in its reach.
     // Filters (by type, by account) hide nothing, so they keep them.
     bool all_shown = true;
-    for (const storage::RecordChange& r : e.changes.records) {
+    for (const storage::RecordChangeRef& r : e.records) {
       if (audit && ((!r.before.empty() && !InReach(reach, r.before_scope)) ||
                     (!r.after.empty() && !InReach(reach, r.after_scope)))) {
         all_shown = false;
@@ -548,8 +552,8 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     const bool filtered = audit || !within.empty() || type_mask != 0;
     const bool import_seen = !audit && e.operation == "import";
     if (filtered && out.changes.empty() && !import_seen) continue;
-    out.arguments = all_shown ? e.arguments : std::string();
-    out.actor = e.actor_user == 0 ? "system" : e.actor_login;
+    if (all_shown) out.arguments = e.arguments;
+    out.actor = e.actor_user == 0 ? std::string_view("system") : e.actor_login;
     page->entries.push_back(std::move(out));
     actors.push_back(e.actor_user);
   }
@@ -592,7 +596,7 @@ Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
   CANOPY_RETURN_IF_ERROR(CheckLogRange(since, head));
   if (since > head) return Status::Ok();
   auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(since),
-                                storage::LogKey(head + 1));
+                                storage::LogKey(head + 1), /*fill_cache=*/false);  // as above
   std::string* current = nullptr;
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     rocksdb::Slice k = (*it)->key();

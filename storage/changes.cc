@@ -17,11 +17,13 @@ flatbuffers::Offset<flatbuffers::Vector<uint8_t>> Bytes(flatbuffers::FlatBufferB
   return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
-std::string Str(const flatbuffers::Vector<uint8_t>* v) {
-  return v == nullptr ? std::string()
-                      : std::string(reinterpret_cast<const char*>(v->data()), v->size());
+std::string_view View(const flatbuffers::Vector<uint8_t>* v) {
+  return v == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(v->data()), v->size());
 }
-std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+std::string_view View(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s->data(), s->size());
+}
 
 }  // namespace
 
@@ -186,54 +188,93 @@ std::string EncodeLogEntry(const LogEntry& e) {
   return out;
 }
 
-Status DecodeLogEntry(std::string_view bytes, LogEntry* e) {
+namespace {
+
+// Verifies and opens an entry; `buffer` gets the aligned copy it reads.
+Status OpenLogEntry(std::string_view bytes, std::string* buffer, const fb::LogEntry** out) {
   if (bytes.size() < 16) return Status::Corruption("change-log entry is truncated");
   const size_t n = bytes.size() - 8;
   if (XXH3_64bits(bytes.data(), n) != DecodeFixed64BE(bytes.data() + n)) {
     return Status::Corruption("change-log entry fails its checksum");
   }
   // FlatBuffers reads scalars in place: align the buffer.
-  std::string aligned(bytes.data(), n);
-  const auto* data = reinterpret_cast<const uint8_t*>(aligned.data());
+  buffer->assign(bytes.data(), n);
+  const auto* data = reinterpret_cast<const uint8_t*>(buffer->data());
   flatbuffers::Verifier verifier(data, n);
   if (!flatbuffers::BufferHasIdentifier(data, fb::LogEntryIdentifier()) ||
       !fb::VerifyLogEntryBuffer(verifier)) {
     return Status::Corruption("change-log entry is not a valid log record");
   }
-  const fb::LogEntry* r = fb::GetLogEntry(data);
-  *e = LogEntry();
+  *out = fb::GetLogEntry(data);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DecodeLogEntryView(std::string_view bytes, std::string* buffer, LogEntryView* e) {
+  const fb::LogEntry* r = nullptr;
+  CANOPY_RETURN_IF_ERROR(OpenLogEntry(bytes, buffer, &r));
   e->revision = r->revision();
   e->time_us = r->time_us();
-  e->log_id = Str(r->log_id());
+  e->log_id = View(r->log_id());
   e->actor_user = r->actor_user();
-  e->actor_login = Str(r->actor_login());
-  e->operation = Str(r->operation());
-  e->arguments = Str(r->arguments());
+  e->actor_login = View(r->actor_login());
+  e->operation = View(r->operation());
+  e->arguments = View(r->arguments());
+  e->records.clear();
   if (r->records() != nullptr) {
-    e->changes.records.reserve(r->records()->size());
+    e->records.reserve(r->records()->size());
     for (const auto* c : *r->records()) {
-      RecordChange rc;
       if (c->type() < 1 || c->type() > kLastRecordType) {
         return Status::Corruption("change-log entry " + std::to_string(e->revision) +
                                   " has an unknown record type " + std::to_string(c->type()));
       }
+      RecordChangeRef& rc = e->records.emplace_back();
       rc.type = static_cast<RecordType>(c->type());
-      rc.key = Str(c->key());
-      rc.before = Str(c->before());
-      rc.after = Str(c->after());
-      rc.before_scope = Str(c->before_scope());
-      rc.after_scope = Str(c->after_scope());
-      e->changes.records.push_back(std::move(rc));
-    }
-  }
-  if (r->counters() != nullptr) {
-    for (const auto* c : *r->counters()) {
-      e->changes.counters.push_back({c->account(), c->counter(), c->delta()});
+      rc.key = View(c->key());
+      rc.before = View(c->before());
+      rc.after = View(c->after());
+      rc.before_scope = View(c->before_scope());
+      rc.after_scope = View(c->after_scope());
     }
   }
   e->import_chunks = r->import_chunks();
   e->import_bytes = r->import_bytes();
   e->import_hash = r->import_hash();
+  return Status::Ok();
+}
+
+Status DecodeLogEntry(std::string_view bytes, LogEntry* e) {
+  std::string buffer;
+  LogEntryView v;
+  CANOPY_RETURN_IF_ERROR(DecodeLogEntryView(bytes, &buffer, &v));
+  *e = LogEntry();
+  e->revision = v.revision;
+  e->time_us = v.time_us;
+  e->log_id = v.log_id;
+  e->actor_user = v.actor_user;
+  e->actor_login = v.actor_login;
+  e->operation = v.operation;
+  e->arguments = v.arguments;
+  e->changes.records.reserve(v.records.size());
+  for (const RecordChangeRef& c : v.records) {
+    RecordChange& rc = e->changes.records.emplace_back();
+    rc.type = c.type;
+    rc.key = c.key;
+    rc.before = c.before;
+    rc.after = c.after;
+    rc.before_scope = c.before_scope;
+    rc.after_scope = c.after_scope;
+  }
+  const fb::LogEntry* r = fb::GetLogEntry(reinterpret_cast<const uint8_t*>(buffer.data()));
+  if (r->counters() != nullptr) {
+    for (const auto* c : *r->counters()) {
+      e->changes.counters.push_back({c->account(), c->counter(), c->delta()});
+    }
+  }
+  e->import_chunks = v.import_chunks;
+  e->import_bytes = v.import_bytes;
+  e->import_hash = v.import_hash;
   return Status::Ok();
 }
 

@@ -115,6 +115,29 @@ std::string EncodeLogEntry(const LogEntry& e);
 // Verifies the checksum and the buffer: Corruption otherwise.
 Status DecodeLogEntry(std::string_view bytes, LogEntry* e);
 
+// The same entry without copying its strings (a log read decodes every
+// entry it passes, most of which it only turns into JSON): views into
+// `*buffer`, which DecodeLogEntryView fills (an aligned copy of the entry)
+// and which must outlive the view and stay unchanged. No decoded records
+// and no counters. Reusing one view and one buffer across entries keeps
+// their memory.
+struct RecordChangeRef {
+  RecordType type = RecordType::kMeta;
+  std::string_view key, before, after, before_scope, after_scope;
+};
+struct LogEntryView {
+  uint64_t revision = 0;
+  int64_t time_us = 0;
+  std::string_view log_id;
+  uint64_t actor_user = 0;
+  std::string_view actor_login, operation, arguments;
+  std::vector<RecordChangeRef> records;
+  uint32_t import_chunks = 0;
+  uint64_t import_bytes = 0;
+  uint64_t import_hash = 0;
+};
+Status DecodeLogEntryView(std::string_view bytes, std::string* buffer, LogEntryView* e);
+
 // The transport form of one log entry (Db::ReadLogEntries, ApplyChanges,
 // the log in etcd): a u32 big-endian length, the encoded entry, then the
 // import input it carries (if any).
