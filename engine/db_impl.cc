@@ -63,8 +63,17 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     std::error_code fs_error;
     const bool existed = std::filesystem::exists(std::string(path), fs_error);
     bool fresh = false;
-    auto undo_creation = [&](std::unique_ptr<engine::DbImpl>* made, const Status& why) {
-      if (!fresh) return why;
+    // A folder filled from a checkpoint (a new replica) is undone the same
+    // way: a damaged or unusable copy must not stay where the next open
+    // would take it for this replica's own database.
+    std::string copied_from;
+    auto undo_creation = [&](std::unique_ptr<engine::DbImpl>* made, Status why) {
+      if (!copied_from.empty()) {
+        why = why.WithContext("starting this replica from the checkpoint in '" + copied_from +
+                              "' (its copy was removed again)");
+      } else if (!fresh) {
+        return why;
+      }
       made->reset();  // closed first
       std::error_code ec;
       if (!existed) {
@@ -76,7 +85,8 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       }
       return why;
     };
-    CANOPY_RETURN_IF_ERROR(engine::BootstrapReplica(options.replication, std::string(path)));
+    CANOPY_RETURN_IF_ERROR(
+        engine::BootstrapReplica(options.replication, std::string(path), &copied_from));
     std::unique_ptr<storage::Store> store;
     storage::StoreOptions so = engine::StoreOptionsOf(options);
     if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
@@ -95,7 +105,9 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     std::string seen;
     int same = 0;
     for (int attempt = 1;; ++attempt) {
-      CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, std::string(path), &store));
+      if (Status o = storage::Store::Open(so, std::string(path), &store); !o.ok()) {
+        return undo_creation(&impl, o);
+      }
       fresh = !options.replication.etcd_endpoints.empty() && store->created();
       impl = std::make_unique<engine::DbImpl>(options, std::move(store));
       const bool locked = !options.read_only && !options.follower;

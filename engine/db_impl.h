@@ -79,7 +79,9 @@ Status AccountKeyNotFound(std::string_view key);
 // Replicas (replica.cc): checks the replication options; before the store
 // opens, fills an empty folder from the newest registered checkpoint.
 Status ValidateReplication(const ReplicationOptions& r);
-Status BootstrapReplica(const ReplicationOptions& r, const std::string& path);
+// *copied_from: the checkpoint folder copied into `path` ("" when none was).
+Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
+                        std::string* copied_from);
 // Followers (follower.cc): checks the follower options against the rest;
 // for a follower without a folder of its own, makes a scratch one
 // (*scratch; empty otherwise).
@@ -555,8 +557,15 @@ class DbImpl final : public Db {
   void FollowLoop();
   void HousekeepingLoop();
   Status TrimPass(uint64_t first);
+  // What a replica does in the background or on request; each keeps its
+  // own last error, which only its own next success clears, so that one
+  // activity going well never hides another's failure (the status shows
+  // the newest error still standing).
+  enum class ReplicaWork : int { kFollow, kHousekeeping, kCheckpoints, kWrites, kProbe, kCount };
+  // etcd answered (head, first as read; first 0: not read).
   void NoteContact(uint64_t head, uint64_t first);
-  void NoteError(const Status& s);
+  void NoteError(ReplicaWork work, const Status& s);
+  void ClearError(ReplicaWork work);
   void NoteApplied(const std::string& framed);
   // Sleeps `ms` unless the replica stops (false: stopping).
   bool SleepUnlessStopped(int ms);
@@ -829,7 +838,12 @@ class DbImpl final : public Db {
   uint64_t checkpoint_seen_ = 0;
   int64_t last_contact_us_ = 0;
   int64_t apply_delay_us_ = 0;
-  std::string replica_error_;
+  struct WorkError {
+    std::string message;  // "" while none stands
+    uint64_t order = 0;   // when it was noted (a sequence number)
+  };
+  WorkError replica_errors_[static_cast<int>(ReplicaWork::kCount)];
+  uint64_t replica_error_seq_ = 0;
   // Set by ImportFile when its append lost the race to another replica.
   bool import_conflict_ = false;
 };

@@ -33,6 +33,14 @@ constexpr int kMaxWriteAttempts = 1000;  // a safety net; the time budget below 
 constexpr auto kWriteBudget = std::chrono::seconds(10);
 constexpr std::string_view kCheckpointPrefix = "checkpoint-";
 
+// The start of the name of a checkpoint of the log `lineage` at revision
+// `rev`: "checkpoint-<rev, 20 digits>-<lineage>-" (then the replica's id).
+// A checkpoint folder may be shared by several databases: each removes
+// only the checkpoints whose names carry its own lineage.
+std::string CheckpointNamePrefix(uint64_t rev, const std::string& lineage) {
+  return std::string(kCheckpointPrefix) + replication::RevisionDigits(rev) + "-" + lineage + "-";
+}
+
 bool ValidPrefix(std::string_view p) {
   if (p.empty() || p.size() > 200 || p.front() == '/' || p.back() == '/') return false;
   for (char c : p) {
@@ -110,7 +118,9 @@ Status ValidateReplication(const ReplicationOptions& r) {
   return Status::Ok();
 }
 
-Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
+Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
+                        std::string* copied_from) {
+  copied_from->clear();
   if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
   std::error_code ec;
   if (storage::HoldsDatabase(path)) return Status::Ok();
@@ -141,9 +151,13 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
     }
     if (!fs::exists(fs::path(folder) / "CURRENT", ec)) {
       (void)log.Unregister(holder, lease);
-      return Status::NotFound("the newest checkpoint (revision " + std::to_string(rev) +
-                              ") is registered in folder '" + folder +
-                              "', which this machine cannot read");
+      // (Not NotFound: the database is there, its copy is out of reach.)
+      return Status::FailedPrecondition(
+          "the newest checkpoint (revision " + std::to_string(rev) +
+          ") is registered in folder '" + folder +
+          "', which this machine cannot read; make it readable here (a shared file system, "
+          "or a copy at the same path), or open without the checkpoint folder to replay the "
+          "log from revision 1 while etcd still keeps it");
     }
     // Copy beside the target, then rename: a crash never leaves half a copy
     // where a database is expected. The hold lapses with its lease once
@@ -171,6 +185,7 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path) {
       return Status::IOError("cannot move the copied checkpoint into '" + path + "': " +
                              ec.message());
     }
+    *copied_from = folder;
     return Status::Ok();
   }
   return Status::Unavailable("etcd: newer checkpoints kept replacing the one being copied; "
@@ -191,6 +206,12 @@ Status DbImpl::StartReplica() {
     Status b = log_->Bounds(&head, &first);
     if (b.ok()) {
       NoteContact(head, first);
+      uint64_t checkpoint = 0;
+      std::string folder;
+      if (log_->NewestCheckpoint(&checkpoint, &folder).ok()) {
+        std::lock_guard<std::mutex> g(replica_mu_);
+        checkpoint_seen_ = checkpoint;
+      }
       const uint64_t local = revision_.load();
       if (local > head) {
         return Status::FailedPrecondition(
@@ -253,12 +274,12 @@ Status DbImpl::StartReplica() {
       // a local write that failed) fails the open, as it would every write.
       Status c = CatchUpLocked(head);
       if (c.code() == Code::kUnavailable) {
-        NoteError(c);
+        NoteError(ReplicaWork::kFollow, c);
       } else if (!c.ok()) {
         return c.WithContext("catching up with the log in etcd (" + r.prefix + ")");
       }
     } else {
-      NoteError(b);
+      NoteError(ReplicaWork::kFollow, b);
     }
   }
   stop_replica_ = false;
@@ -285,12 +306,18 @@ void DbImpl::NoteContact(uint64_t head, uint64_t first) {
   if (head > head_seen_) head_seen_ = head;
   if (first != 0) log_first_seen_ = first;
   last_contact_us_ = NowMicros();
-  replica_error_.clear();
 }
 
-void DbImpl::NoteError(const Status& s) {
+void DbImpl::NoteError(ReplicaWork work, const Status& s) {
   std::lock_guard<std::mutex> g(replica_mu_);
-  replica_error_ = s.ToString();
+  WorkError& e = replica_errors_[static_cast<int>(work)];
+  e.message = s.ToString();
+  e.order = ++replica_error_seq_;
+}
+
+void DbImpl::ClearError(ReplicaWork work) {
+  std::lock_guard<std::mutex> g(replica_mu_);
+  replica_errors_[static_cast<int>(work)].message.clear();
 }
 
 bool DbImpl::SleepUnlessStopped(int ms) {
@@ -303,7 +330,22 @@ bool DbImpl::SleepUnlessStopped(int ms) {
 
 Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision) {
   // With write_mu_ held.
-  if (revision <= revision_.load()) return Status::Ok();  // this replica wrote it
+  if (revision <= revision_.load()) {
+    // Normally this replica's own write, which the watch brings back: the
+    // entry it holds must be the very same (else the log in etcd is not
+    // the one it wrote to).
+    std::string_view entry, input;
+    CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(framed, &entry, &input));
+    std::string stored;
+    Status g = store_->Get(storage::kChanges, storage::LogKey(revision), &stored);
+    if (g.IsNotFound() || (g.ok() && stored == entry)) return Status::Ok();  // (or trimmed here)
+    CANOPY_RETURN_IF_ERROR(g);
+    return Status::FailedPrecondition(
+        "revision " + std::to_string(revision) + " in the log in etcd (" +
+        options_.replication.prefix +
+        ") differs from this replica's own: the databases diverged (the log in etcd was "
+        "replaced or rewritten)");
+  }
   if (revision != revision_.load() + 1) {
     return Status::FailedPrecondition("gap in the log: at revision " +
                                       std::to_string(revision_.load()) + ", got " +
@@ -321,7 +363,9 @@ Status DbImpl::CatchUpLocked(uint64_t target) {
   while (revision_.load() < target) {
     std::vector<replication::LogEntryBytes> entries;
     int64_t er = 0;
-    CANOPY_RETURN_IF_ERROR(log_->Read(revision_.load() + 1, kReadBatch, &entries, &er));
+    // Retried while etcd elects a leader, as appends are.
+    CANOPY_RETURN_IF_ERROR(
+        log_->ReadRetrying(revision_.load() + 1, kReadBatch, &entries, &er));
     if (entries.empty()) break;  // etcd's head moved back? (it cannot); stop here
     for (replication::LogEntryBytes& e : entries) {
       CANOPY_RETURN_IF_ERROR(ApplyFromLog(e.bytes, e.revision));
@@ -359,6 +403,7 @@ void DbImpl::FollowLoop() {
     bool watched = false;
     if (s.ok() && !stop_replica_.load()) {
       NoteContact(revision_.load(), 0);
+      ClearError(ReplicaWork::kFollow);
       backoff_ms = 20;
       watched = true;
       s = log_->Follow(
@@ -378,14 +423,16 @@ void DbImpl::FollowLoop() {
     if (watched &&
         (s.code() == Code::kFailedPrecondition || s.code() == Code::kCompacted)) {
       // A gap in what the watch gave, or etcd's history compacted past its
-      // start (trimming does that): read again from the applied revision.
+      // start (trimming does that): read again from the applied revision
+      // (which clears this note, unless the read finds it again).
+      NoteError(ReplicaWork::kFollow, s);
       continue;
     }
     // Otherwise (etcd down; or this replica's next revision trimmed from
     // the log, where only a new start from a checkpoint helps) it says so
     // in its status and tries again, less and less often.
     if (!s.ok()) {
-      NoteError(s);
+      NoteError(ReplicaWork::kFollow, s);
       if (!SleepUnlessStopped(backoff_ms)) break;
       backoff_ms = std::min(backoff_ms * 2, 1000);
     }
@@ -412,11 +459,12 @@ void DbImpl::HousekeepingLoop() {
     uint64_t head = 0, first = 0;
     if (s.ok()) s = log_->Bounds(&head, &first);
     if (!s.ok()) {
-      NoteError(s);
+      NoteError(ReplicaWork::kHousekeeping, s);
       if (lease_ == 0 && !SleepUnlessStopped(500)) break;
       continue;
     }
     NoteContact(head, first);
+    ClearError(ReplicaWork::kHousekeeping);
     const int64_t now = NowMicros();
     if (now - last_trim_us < 5 * static_cast<int64_t>(r.housekeeping_interval_ms) * 1000) continue;
     last_trim_us = now;
@@ -424,7 +472,9 @@ void DbImpl::HousekeepingLoop() {
     if (IsClosing(s)) {
       last_trim_us = 0;  // refused as Close began; if that Close is refused, trim next time
     } else if (!s.ok()) {
-      NoteError(s);
+      NoteError(ReplicaWork::kCheckpoints, s.WithContext("checkpoints and trimming"));
+    } else {
+      ClearError(ReplicaWork::kCheckpoints);
     }
   }
 }
@@ -443,9 +493,7 @@ Status DbImpl::TrimPass(uint64_t first) {
     fs::remove_all(scratch, ec);
     uint64_t rev = 0;
     CANOPY_RETURN_IF_ERROR(TakeCheckpoint(scratch.string(), &rev));
-    const fs::path named = fs::path(r.checkpoint_dir) /
-                           (std::string(kCheckpointPrefix) + replication::RevisionDigits(rev) +
-                            "-" + replica_id_);
+    const fs::path named = fs::path(r.checkpoint_dir) / (CheckpointNamePrefix(rev, LogId()) + replica_id_);
     fs::rename(scratch, named, ec);
     if (ec) return Status::IOError("cannot name checkpoint '" + named.string() + "': " + ec.message());
     CANOPY_RETURN_IF_ERROR(log_->PublishCheckpoint(rev, fs::weakly_canonical(named, ec).string()));
@@ -465,7 +513,8 @@ Status DbImpl::TrimPass(uint64_t first) {
     CANOPY_RETURN_IF_ERROR(log_->TrimUpTo(upto, &deleted));
   }
   // Checkpoints older than the registered one are no longer needed, but the
-  // newest of them stays a while (a new replica may be copying it).
+  // newest of them stays a while (a new replica may be copying it). Only
+  // this database's: the folder may hold other databases' checkpoints.
   if (!r.checkpoint_dir.empty()) {
     std::error_code ec;
     std::vector<std::pair<uint64_t, fs::path>> older;
@@ -473,7 +522,8 @@ Status DbImpl::TrimPass(uint64_t first) {
       const std::string name = f.path().filename().string();
       uint64_t rev = 0;
       if (name.rfind(kCheckpointPrefix, 0) != 0 ||
-          !replication::ParseRevision(name.substr(kCheckpointPrefix.size(), 20), &rev)) {
+          !replication::ParseRevision(name.substr(kCheckpointPrefix.size(), 20), &rev) ||
+          name.rfind(CheckpointNamePrefix(rev, LogId()), 0) != 0) {
         continue;
       }
       if (rev < cp && fs::weakly_canonical(f.path(), ec) != fs::path(folder)) {
@@ -497,10 +547,21 @@ Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
   const uint64_t at = revision_.load();
   Status s = log_->Append(at, framed, &committed, &head);
   if (!s.ok()) {
-    NoteError(s);
+    NoteError(ReplicaWork::kWrites, s);
     return s;
   }
   NoteContact(head, 0);
+  if (!committed && head < at) {
+    // etcd's log ends before what this replica applied from it: its keys
+    // were deleted, or etcd lost data. Nothing to catch up with.
+    s = Status::FailedPrecondition(
+        "the log in etcd (" + options_.replication.prefix + ") ends at revision " +
+        std::to_string(head) + ", behind this replica's " + std::to_string(at) +
+        ": etcd lost or deleted its entries; this replica appends nothing to it");
+    NoteError(ReplicaWork::kWrites, s);
+    return s;
+  }
+  ClearError(ReplicaWork::kWrites);
   if (committed) return Status::Ok();
   // Another replica appended first: apply what it wrote, then the caller
   // authorises and builds its change again on the new state.
@@ -608,6 +669,12 @@ StatusOr<uint64_t> DbImpl::Checkpoint(std::string_view dir) {
     const fs::path mine = fs::weakly_canonical(std::string(dir), ec);
     if (mine.parent_path() == root) {
       CANOPY_RETURN_IF_ERROR(log_->PublishCheckpoint(rev, mine.string()));
+      uint64_t newest = 0;
+      std::string folder;
+      if (log_->NewestCheckpoint(&newest, &folder).ok()) {
+        std::lock_guard<std::mutex> g(replica_mu_);
+        checkpoint_seen_ = newest;
+      }
     }
   }
   return rev;
@@ -637,10 +704,12 @@ StatusOr<ReplicaStatus> DbImpl::GetReplicaStatus() const {
   st.replica_id = replica_id_;
   uint64_t head = 0, first = 0;
   Status b = log_->Bounds(&head, &first);
+  DbImpl* self = const_cast<DbImpl*>(this);
   if (b.ok()) {
-    const_cast<DbImpl*>(this)->NoteContact(head, first);
+    self->NoteContact(head, first);
+    self->ClearError(ReplicaWork::kProbe);
   } else {
-    const_cast<DbImpl*>(this)->NoteError(b);
+    self->NoteError(ReplicaWork::kProbe, b);
   }
   for (const auto& m : log_->etcd().MemberStatus()) {
     EtcdMemberView v;
@@ -660,7 +729,12 @@ StatusOr<ReplicaStatus> DbImpl::GetReplicaStatus() const {
   st.apply_delay_us = apply_delay_us_;
   st.checkpoint = checkpoint_seen_;
   st.log_first = log_first_seen_;
-  st.error = replica_error_;
+  // The newest error still standing, of whichever activity.
+  const WorkError* newest = nullptr;
+  for (const WorkError& e : replica_errors_) {
+    if (!e.message.empty() && (newest == nullptr || e.order > newest->order)) newest = &e;
+  }
+  st.error = newest != nullptr ? newest->message : std::string();
   return st;
 }
 
@@ -672,10 +746,11 @@ StatusOr<uint64_t> DbImpl::SyncWithLog(uint32_t timeout_ms) {
   uint64_t head = 0, first = 0;
   Status b = log_->Bounds(&head, &first);
   if (!b.ok()) {
-    NoteError(b);
+    NoteError(ReplicaWork::kProbe, b);
     return b;
   }
   NoteContact(head, first);
+  ClearError(ReplicaWork::kProbe);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   // Readers see the published revision, which trails the applied one
   // while a batch of applied entries awaits its sync and publication: wait

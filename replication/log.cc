@@ -171,16 +171,25 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
     value = "C" + std::to_string(entry.size()) + " " + std::to_string(n) + " " +
             Hex64(XXH3_64bits(entry.data(), entry.size())) + " " + id;
   }
-  EtcdCompare c;
-  c.key = Key("head");
+  std::vector<EtcdCompare> compares(1);
+  compares[0].key = Key("head");
   if (head == 0) {
-    c.target = EtcdCompare::Target::kVersion;  // no head yet
-    c.number = 0;
+    compares[0].target = EtcdCompare::Target::kVersion;  // no head yet
+    compares[0].number = 0;
   } else {
-    c.target = EtcdCompare::Target::kValue;
-    c.value = std::to_string(head);
+    compares[0].target = EtcdCompare::Target::kValue;
+    compares[0].value = std::to_string(head);
+    // The same head key this log has followed (log.h: the log's identity).
+    const int64_t created = head_created_.load();
+    if (created != 0) {
+      EtcdCompare same;
+      same.key = Key("head");
+      same.target = EtcdCompare::Target::kCreateRevision;
+      same.number = created;
+      compares.push_back(same);
+    }
   }
-  std::vector<EtcdOp> success(2), failure(1);
+  std::vector<EtcdOp> success(2), failure(2);
   success[0].type = EtcdOp::Type::kPut;
   success[0].key = EntryKey(rev);
   success[0].value = value;
@@ -189,48 +198,56 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
   success[1].value = std::to_string(rev);
   failure[0].type = EtcdOp::Type::kRange;
   failure[0].key = Key("head");
+  failure[1].type = EtcdOp::Type::kRange;
+  failure[1].key = EntryKey(rev);
+  auto drop_chunks = [&] {
+    if (!blob_prefix.empty()) (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
+  };
   // Retried while etcd is unavailable (a leader election after a member
   // died takes a second or two), within a budget. Retrying is safe: the
   // compare makes a second attempt fail if the first one was applied, and
-  // the read-back below then finds this very entry.
+  // the failure's read of revision `rev` then finds this very entry. (The
+  // client itself may also have sent one call twice, to two members.)
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
   int backoff_ms = 20;
-  bool retried = false;
   while (true) {
     EtcdTxnResult result;
-    Status s = etcd_.Txn({c}, success, failure, &result);
+    Status s = etcd_.Txn(compares, success, failure, &result);
     if (s.ok() && result.succeeded) {
+      if (head == 0) {
+        // This append created the head: its create revision is the txn's.
+        int64_t none = 0;
+        head_created_.compare_exchange_strong(none, result.header_revision);
+      }
       *committed = true;
       *current_head = rev;
       return Status::Ok();
     }
     if (s.ok()) {
-      if (retried) {
-        // Was it an earlier attempt of ours that moved the head?
-        std::vector<EtcdKv> kvs;
-        Status r = etcd_.Range(EntryKey(rev), "", 1, &kvs);
-        if (r.ok() && !kvs.empty() && kvs[0].value == value) {
-          *committed = true;
-          *current_head = rev;
-          return Status::Ok();
-        }
-        if (!r.ok()) s = r;
+      if (result.ranges.size() != 2) {
+        drop_chunks();
+        return Status::Internal("etcd answered a two-range read with " +
+                                std::to_string(result.ranges.size()) + " ranges");
       }
-      if (s.ok()) {
-        if (!blob_prefix.empty()) (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
-        uint64_t h = 0;
-        if (!result.ranges.empty() && !result.ranges[0].empty() &&
-            !ParseRevision(result.ranges[0][0].value, &h)) {
-          return Status::Corruption("etcd key '" + Key("head") + "' holds '" +
-                                    result.ranges[0][0].value + "', not a revision");
-        }
-        *current_head = h;
+      if (!result.ranges[1].empty() && result.ranges[1][0].value == value) {
+        // An earlier attempt of this very append moved the head.
+        *committed = true;
+        *current_head = rev;
         return Status::Ok();
       }
+      drop_chunks();
+      CANOPY_RETURN_IF_ERROR(CheckHead(result.ranges[0]));
+      uint64_t h = 0;
+      if (!result.ranges[0].empty() && !ParseRevision(result.ranges[0][0].value, &h)) {
+        return Status::Corruption("etcd key '" + Key("head") + "' holds '" +
+                                  result.ranges[0][0].value + "', not a revision");
+      }
+      *current_head = h;
+      return Status::Ok();
     }
     if (s.code() != Code::kUnavailable) {
-      if (!blob_prefix.empty()) (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
+      drop_chunks();
       return s.WithContext("appending revision " + std::to_string(rev));
     }
     if (std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms) >= deadline) {
@@ -242,7 +259,41 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, 500);
-    retried = true;
+  }
+}
+
+Status EtcdLog::CheckHead(const std::vector<EtcdKv>& head) {
+  int64_t seen = head_created_.load();
+  if (head.empty()) {
+    if (seen == 0) return Status::Ok();
+    return Status::FailedPrecondition(
+        "the log in etcd under prefix '" + options_.prefix +
+        "' is gone: its head key, there when this replica last read it, no longer is (the "
+        "prefix was deleted, or etcd lost its data); this replica appends nothing to it");
+  }
+  const int64_t created = head[0].create_revision;
+  if (seen == 0 && head_created_.compare_exchange_strong(seen, created)) return Status::Ok();
+  if (created == seen) return Status::Ok();
+  return Status::FailedPrecondition(
+      "the log in etcd under prefix '" + options_.prefix +
+      "' was replaced: its head key was created again (at etcd revision " +
+      std::to_string(created) + "; this replica followed the one created at " +
+      std::to_string(seen) +
+      "), so it holds another history; this replica appends nothing to it");
+}
+
+Status EtcdLog::Retrying(const std::function<Status()>& call) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
+  int backoff_ms = 20;
+  while (true) {
+    Status s = call();
+    if (s.code() != Code::kUnavailable ||
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms) >= deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms = std::min(backoff_ms * 2, 500);
   }
 }
 
@@ -262,6 +313,7 @@ Status EtcdLog::Bounds(uint64_t* head, uint64_t* first) {
   if (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, head)) {
     return Status::Corruption("etcd key '" + Key("head") + "' is not a revision");
   }
+  CANOPY_RETURN_IF_ERROR(CheckHead(r.ranges[0]));
   *first = *head + 1;
   if (!r.ranges[1].empty()) {
     const std::string& k = r.ranges[1][0].key;
@@ -273,18 +325,12 @@ Status EtcdLog::Bounds(uint64_t* head, uint64_t* first) {
 }
 
 Status EtcdLog::BoundsRetrying(uint64_t* head, uint64_t* first) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
-  int backoff_ms = 20;
-  while (true) {
-    Status s = Bounds(head, first);
-    if (s.code() != Code::kUnavailable ||
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms) >= deadline) {
-      return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-    backoff_ms = std::min(backoff_ms * 2, 500);
-  }
+  return Retrying([&] { return Bounds(head, first); });
+}
+
+Status EtcdLog::ReadRetrying(uint64_t from, size_t limit, std::vector<LogEntryBytes>* entries,
+                             int64_t* etcd_revision) {
+  return Retrying([&] { return Read(from, limit, entries, etcd_revision); });
 }
 
 Status EtcdLog::Materialize(uint64_t rev, const std::string& value, std::string* entry) {
@@ -337,6 +383,7 @@ Status EtcdLog::Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* en
   if (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, &head)) {
     return Status::Corruption("etcd key '" + Key("head") + "' is not a revision");
   }
+  CANOPY_RETURN_IF_ERROR(CheckHead(r.ranges[0]));
   uint64_t expect = from;
   for (EtcdKv& kv : r.ranges[1]) {
     uint64_t rev = 0;

@@ -15,6 +15,14 @@
 // Append is one etcd transaction: "if P/head is still R, put P/log/R+1 and
 // P/head = R+1", so revisions are dense and ordered (linearizable writes).
 //
+// The log's identity is its head key's etcd create revision: the head is
+// created by the first append and never deleted, so a head created again
+// (the prefix deleted, or etcd's data lost, and a new log started there)
+// is another log. Once an EtcdLog has seen the head, every read and append
+// checks that it is still the same key (FailedPrecondition otherwise), and
+// an append compares it too: a replica never appends to a log it did not
+// follow.
+//
 // Thread safety: every method may be called from any thread.
 
 #ifndef CANOPY_REPLICATION_LOG_H_
@@ -65,9 +73,13 @@ class EtcdLog {
 
   // Appends `entry` as revision head+1 if the log's head is still `head`.
   // *committed tells which; when not, *current_head is the head found. An
-  // entry over max_entry_bytes is InvalidArgument. Unavailable when etcd
-  // does not answer and the outcome could not be read back (the entry may
-  // or may not be in the log; the replica learns which when it follows).
+  // entry already stored as revision head+1 with the same bytes counts as
+  // committed (an earlier attempt of this call, which the client may have
+  // sent again to another member). An entry over max_entry_bytes is
+  // InvalidArgument. FailedPrecondition when the log was replaced (above).
+  // Unavailable when etcd does not answer and the outcome could not be
+  // read back (the entry may or may not be in the log; the replica learns
+  // which when it follows).
   Status Append(uint64_t head, std::string_view entry, bool* committed, uint64_t* current_head);
 
   // The head revision and the first revision kept (head + 1 when empty).
@@ -80,6 +92,9 @@ class EtcdLog {
   // (watch from the one after it). Compacted when `from` was trimmed.
   Status Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* entries,
               int64_t* etcd_revision);
+  // Read, retried like Append while etcd is unavailable.
+  Status ReadRetrying(uint64_t from, size_t limit, std::vector<LogEntryBytes>* entries,
+                      int64_t* etcd_revision);
 
   // Follows the log: calls `apply` with each entry appended after etcd
   // revision `etcd_revision`, in revision order, until `*stop` or an error
@@ -115,8 +130,14 @@ class EtcdLog {
   std::string EntriesEnd() const;
   // Turns a stored value into the entry bytes (reading chunks if needed).
   Status Materialize(uint64_t rev, const std::string& value, std::string* entry);
+  // Checks a read of P/head (empty: absent) against the head seen before,
+  // and remembers the first one seen.
+  Status CheckHead(const std::vector<EtcdKv>& head);
+  // Runs `call` again while it is Unavailable, within append_timeout_ms.
+  Status Retrying(const std::function<Status()>& call);
   LogOptions options_;
   EtcdClient etcd_;
+  std::atomic<int64_t> head_created_{0};  // etcd create revision of P/head; 0: not seen
 };
 
 // Revision <-> the 20-digit decimal used in keys.

@@ -396,6 +396,201 @@ TEST_F(ReplicaTest, AFarBehindReplicaIsToldToStartFromACheckpoint) {
   ExpectConverged({a.get(), fresh.get()});
 }
 
+// An append the etcd client sent twice (its first member answered too
+// late, so it asked the next one) finds its own entry where the compare
+// failed: committed, not a race lost to another replica. (The replica then
+// applied its own entry as another's, authorised the change again on the
+// new state and refused it: "already exists" for a write that was made.)
+TEST_F(ReplicaTest, AnAppendMadeTwiceIsCommittedOnce) {
+  replication::LogOptions lo;
+  lo.etcd.endpoints = endpoints_;
+  lo.prefix = prefix_;
+  replication::EtcdLog log(lo);
+  // (Inline entries: a chunked one's value names chunks under a random id,
+  // so only a resend of the same request, not a second call, repeats it.)
+  for (const std::string& entry : {std::string("first entry"), std::string("second entry")}) {
+    uint64_t head = 0, first = 0;
+    ASSERT_OK(log.Bounds(&head, &first));
+    bool committed = false;
+    uint64_t now = 0;
+    ASSERT_OK(log.Append(head, entry, &committed, &now));
+    EXPECT_TRUE(committed);
+    EXPECT_EQ(now, head + 1);
+    // The same append again.
+    committed = false;
+    ASSERT_OK(log.Append(head, entry, &committed, &now));
+    EXPECT_TRUE(committed) << "entry of " << entry.size() << " bytes";
+    EXPECT_EQ(now, head + 1);
+    // Another entry at the same place lost the race.
+    ASSERT_OK(log.Append(head, entry + "!", &committed, &now));
+    EXPECT_FALSE(committed);
+    EXPECT_EQ(now, head + 1);
+  }
+  uint64_t head = 0, first = 0;
+  ASSERT_OK(log.Bounds(&head, &first));
+  EXPECT_EQ(head, 2u);
+}
+
+// The log in etcd deleted under a running replica, or replaced by another
+// database's (a new replica started on the emptied prefix): the replica
+// appends nothing to it, says why, and changes nothing locally; the new
+// log's replicas are not disturbed.
+TEST_F(ReplicaTest, AReplicaRefusesALogThatWasDeletedOrReplaced) {
+  auto a = Replica("a");
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  testing::MakeDevice(a.get(), "dev-1", root);
+  const uint64_t at = a->Revision();
+  replication::EtcdOptions eo;
+  eo.endpoints = endpoints_;
+  replication::EtcdClient etcd(eo);
+  ASSERT_OK(etcd.DeleteRange(prefix_ + "/", replication::PrefixEnd(prefix_ + "/")));
+  EntitySpec e;
+  e.key = "dev-2";
+  e.name = "dev-2";
+  e.owner = root;
+  Status s = a->CreateEntity(Actor::System(), e).status();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("etcd"), std::string::npos) << s.ToString();
+  EXPECT_EQ(a->Revision(), at);
+  // Another database starts on the emptied prefix.
+  auto b = Replica("b");
+  testing::MakeAccount(b.get(), "other");
+  testing::MakeAccount(b.get(), "other-2");
+  s = a->CreateEntity(Actor::System(), e).status();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("replaced"), std::string::npos) << s.ToString();
+  EXPECT_EQ(a->Revision(), at);
+  // Its status says so, and keeps saying it.
+  auto st = a->GetReplicaStatus();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (st.ok() && st->error.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    st = a->GetReplicaStatus();
+  }
+  ASSERT_OK(st);
+  EXPECT_NE(st->error, "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  st = a->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_NE(st->error, "") << "the error was cleared by a later contact with etcd";
+  EXPECT_EQ(a->Revision(), at);
+  // The new log goes on, with a second replica of its own.
+  auto c = Replica("c");
+  testing::MakeAccount(c.get(), "third");
+  ExpectConverged({b.get(), c.get()});
+  EXPECT_EQ(b->Revision(), 3u);
+}
+
+// A replica's status keeps a background activity's error while another
+// activity succeeds (each contact with etcd used to clear it), and shows
+// the registered checkpoint from the open on.
+TEST_F(ReplicaTest, StatusKeepsEachActivitysError) {
+  Options o = ReplicaOptions();
+  o.replication.checkpoint_dir = dir_.Sub("checkpoints");
+  o.replication.checkpoint_every = 0;
+  auto a = Replica("a", o);
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  ASSERT_OK(a->Checkpoint(dir_.Sub("checkpoints") + "/manual"));
+  const uint64_t registered = a->Revision();
+  auto b = Replica("b", o);
+  auto st = b->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_EQ(st->checkpoint, registered);
+  // A checkpoint folder that is a file: every checkpoint fails.
+  Options broken = o;
+  std::ofstream(dir_.Sub("not-a-folder")) << "x";
+  broken.replication.checkpoint_dir = dir_.Sub("not-a-folder");
+  broken.replication.checkpoint_every = 1;
+  auto c = Replica("c", broken);
+  for (int i = 0; i < 5; ++i) testing::MakeDevice(c.get(), "dev-" + std::to_string(i), root);
+  st = c->GetReplicaStatus();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (st.ok() && st->error.find("checkpoint") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    st = c->GetReplicaStatus();
+  }
+  ASSERT_OK(st);
+  EXPECT_NE(st->error.find("checkpoint"), std::string::npos) << st->error;
+  // Writes and reads of etcd go on meanwhile; the error stands.
+  for (int i = 0; i < 10; ++i) {
+    testing::MakeDevice(c.get(), "more-" + std::to_string(i), root);
+    st = c->GetReplicaStatus();
+    ASSERT_OK(st);
+    EXPECT_NE(st->error.find("checkpoint"), std::string::npos) << "write " << i;
+  }
+}
+
+// Databases sharing one checkpoint folder each remove only their own old
+// checkpoints (one used to remove another's only registered checkpoint,
+// after which that database could start no new replica).
+TEST_F(ReplicaTest, ASharedCheckpointFolderKeepsEveryDatabasesCheckpoints) {
+  Options one = ReplicaOptions();
+  one.replication.checkpoint_dir = dir_.Sub("shared");
+  one.replication.checkpoint_every = 0;
+  Options two = one;
+  two.replication.prefix = prefix_ + "-two";
+  two.replication.checkpoint_every = 3;
+  auto a = Replica("a", one);
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  testing::MakeDevice(a.get(), "dev", root);
+  // Named as housekeeping names them, at an old revision.
+  auto cp = a->Checkpoint(dir_.Sub("shared") + "/checkpoint-00000000000000000001-x-y-1-00000000");
+  ASSERT_OK(cp);
+  auto registered = a->GetReplicaStatus();
+  ASSERT_OK(registered);
+  ASSERT_EQ(registered->checkpoint, *cp);
+  auto b = Replica("b", two);
+  const AccountId other = testing::MakeAccount(b.get(), "other");
+  for (int i = 0; i < 30; ++i) testing::MakeDevice(b.get(), "d-" + std::to_string(i), other);
+  // b's housekeeping takes checkpoints every 3 revisions and removes its
+  // older ones: wait until it has removed some.
+  auto own = [&] {
+    size_t n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir_.Sub("shared"))) {
+      if (f.path().filename().string().find(b->LogId()) != std::string::npos) ++n;
+    }
+    return n;
+  };
+  auto st = b->GetReplicaStatus();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (st.ok() && st->checkpoint < 30 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    st = b->GetReplicaStatus();
+  }
+  ASSERT_OK(st);
+  ASSERT_GE(st->checkpoint, 30u) << st->error;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a trim pass or two
+  EXPECT_LE(own(), 3u);
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("shared") +
+                                      "/checkpoint-00000000000000000001-x-y-1-00000000"));
+  // a's log still starts a new replica from its checkpoint.
+  auto c = Replica("c", one);
+  ExpectConverged({a.get(), c.get()});
+}
+
+// A new replica whose copy of the newest checkpoint cannot be opened (the
+// checkpoint is damaged) removes the copy again: the folder does not stay
+// a damaged database that every later open refuses.
+TEST_F(ReplicaTest, ADamagedCheckpointLeavesNoCopyBehind) {
+  Options o = ReplicaOptions();
+  o.replication.checkpoint_dir = dir_.Sub("checkpoints");
+  o.replication.checkpoint_every = 0;
+  auto a = Replica("a", o);
+  testing::MakeAccount(a.get(), "root");
+  const std::string cp = dir_.Sub("checkpoints") + "/manual";
+  ASSERT_OK(a->Checkpoint(cp));
+  std::string manifest;
+  std::ifstream(cp + "/CURRENT") >> manifest;
+  ASSERT_FALSE(manifest.empty());
+  std::filesystem::resize_file(cp + "/" + manifest, 0);
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(o, dir_.Sub("new"), &db);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(cp), std::string::npos) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("new")));
+}
+
 TEST_F(ReplicaTest, ADatabaseOfItsOwnCannotJoinALog) {
   // A single-process database with history cannot become a replica of an
   // empty log (it would fork the history), nor of another one.
