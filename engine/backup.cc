@@ -34,6 +34,27 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Moves the finished copy `scratch` to `target`. A backup's target must not
+// exist (RENAME_NOREPLACE: nothing that appeared meanwhile is replaced); a
+// restore's may be an empty folder, which the rename replaces. Either way
+// a target another backup or restore filled meanwhile is AlreadyExists,
+// as when it was there before the call.
+Status MoveCopyInto(const std::string& scratch, const fs::path& target, bool may_be_empty_folder,
+                    const std::string& what) {
+  const int r = may_be_empty_folder
+                    ? ::rename(scratch.c_str(), target.c_str())
+                    : ::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, target.c_str(),
+                                  RENAME_NOREPLACE);
+  if (r == 0) return Status::Ok();
+  const int err = errno;
+  if (err == EEXIST || err == ENOTEMPTY) {
+    return Status::AlreadyExists(what + " '" + target.string() +
+                                 "' was written by another call meanwhile");
+  }
+  return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() +
+                         "': " + std::strerror(err));
+}
+
 // `dir` without a trailing slash ("b/" is "b").
 fs::path Named(const fs::path& dir) { return dir.has_filename() ? dir : dir.parent_path(); }
 
@@ -188,12 +209,24 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir, const ProgressFn& progress) 
   const std::string scratch_root = ScratchBeside(target);
   ScratchGuard guard(scratch_root);
   const std::string scratch = (fs::path(scratch_root) / "db").string();
-  StatusOr<uint64_t> rev = Checkpoint(scratch);  // synced, parents created
+  // (The copy's files are the database's, linked or copied.) Its check
+  // runs on the copy, but its callback runs inside this call: this
+  // database refuses a Close from it, as from its own operations' callbacks.
+  auto* impl = dynamic_cast<engine::DbImpl*>(this);
+  // A checkpoint, synced, parents created; refusals name the backup (and
+  // the scratch folder is never registered as a replica's checkpoint).
+  StatusOr<uint64_t> rev = [&]() -> StatusOr<uint64_t> {
+    if (impl == nullptr) return Checkpoint(scratch);
+    uint64_t at = 0;
+    CANOPY_RETURN_IF_ERROR(impl->TakeCheckpoint(scratch, &at, "backup"));
+    return at;
+  }();
   if (!rev.ok()) {
     if (rev.status().code() != Code::kInvalidArgument) return rev.status();
     // E.g. inside the database folder: say which argument was wrong, by
     // the name the caller gave (the scratch folder is ours, not theirs).
-    const std::string named = "checkpoint folder '" + scratch + "'";
+    const std::string named =
+        std::string(impl != nullptr ? "backup" : "checkpoint") + " folder '" + scratch + "'";
     const std::string& m = rev.status().message();
     if (m.rfind(named, 0) == 0) {
       return Status::InvalidArgument("backup folder '" + target.string() + "'" +
@@ -201,21 +234,13 @@ StatusOr<uint64_t> Db::Backup(std::string_view dir, const ProgressFn& progress) 
     }
     return Status::InvalidArgument("backup folder '" + target.string() + "': " + m);
   }
-  // (The copy's files are the database's, linked or copied.) The check
-  // runs on the copy, but its callback runs inside this call: this
-  // database refuses a Close from it, as from its own operations' callbacks.
-  const auto* impl = dynamic_cast<const engine::DbImpl*>(this);
   CANOPY_RETURN_IF_ERROR(Verify(scratch, "backup '" + target.string() + "'", "the database folder",
                                 impl != nullptr ? impl->InCallback(progress, "backup") : progress,
                                 "backup cancelled; '" + target.string() + "' was not written"));
   if (fs::exists(fs::symlink_status(target, ec))) {
     return Status::AlreadyExists("backup folder '" + target.string() + "' already exists");
   }
-  fs::rename(scratch, target, ec);
-  if (ec) {
-    return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +
-                           ec.message());
-  }
+  CANOPY_RETURN_IF_ERROR(MoveCopyInto(scratch, target, false, "backup folder"));
   CANOPY_RETURN_IF_ERROR(SyncPath(ParentOf(target), true));
   return *rev;  // the guard removes the emptied scratch folder
 }
@@ -356,11 +381,7 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
   }
   CANOPY_RETURN_IF_ERROR(SyncPath(scratch, true));
   CANOPY_RETURN_IF_ERROR(Verify(scratch, what, Named(from).string(), progress, cancelled));
-  fs::rename(scratch, target, ec);
-  if (ec) {
-    return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() + "': " +
-                           ec.message());
-  }
+  CANOPY_RETURN_IF_ERROR(MoveCopyInto(scratch, target, true, "restore target"));
   guard.Keep();
   return SyncPath(parent.string(), true);
 }

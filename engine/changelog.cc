@@ -424,7 +424,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   // Audit: the reach of a user is where it holds audit.read.
   const bool audit = !request.viewer.is_system();
   const query::UserNode* u = nullptr;
-  if (audit) CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), request.viewer, &u));
+  if (audit) CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), request.viewer, &u, "viewer"));
   std::string within;
   if (request.account != kNoId) {
     const query::AccountNode* a = cat().account(request.account);

@@ -993,7 +993,7 @@ Status DbImpl::WriteChangeSet(const storage::ChangeSet& changes, storage::BatchS
 
 Status DbImpl::CheckViewer(const Actor& viewer) const {
   const query::UserNode* u = nullptr;
-  return query::ResolveActor(cat(), viewer, &u);
+  return query::ResolveActor(cat(), viewer, &u, "viewer");
 }
 
 Status DbImpl::RequireAccount(AccountId id, std::string_view what,

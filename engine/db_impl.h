@@ -551,8 +551,10 @@ class DbImpl final : public Db {
   // holds newer revisions, applies them and sets *caught_up (the caller
   // then authorises again). Errors only when etcd does not answer.
   Status CatchUpIfBehind(bool* caught_up);
-  // Checkpoint() without registering it (holds off mutations meanwhile).
-  Status TakeCheckpoint(const std::string& dir, uint64_t* revision);
+  // Checkpoint() without registering it (holds off mutations meanwhile);
+  // refusals name `operation` (a backup takes one too).
+  Status TakeCheckpoint(const std::string& dir, uint64_t* revision,
+                        std::string_view operation = "checkpoint");
   void StopReplica();  // joins the threads (no lock held)
   void FollowLoop();
   void HousekeepingLoop();

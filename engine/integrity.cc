@@ -991,7 +991,7 @@ Status CheckChangeLog(const Checked& c, uint64_t revision, const std::string& li
 
 Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
                               const ProgressFn& progress_fn) const {
-  const ProgressFn progress = InCallback(progress_fn, "the integrity check");
+  const ProgressFn progress = InCallback(progress_fn, "integrity check");
   if (problems_out != nullptr) problems_out->clear();
   // One published state: the pinned catalog copy and its snapshot. No lock
   // a writer takes is held: writes go on while the check runs.

@@ -3106,6 +3106,12 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
       }  // else a pipe, device...: written in place through the link
     }
   }
+  // Never into the database's own folder: replacing CURRENT or LOCK there
+  // (by any path that leads to them) made the database unopenable, or let
+  // a second process open it for writing.
+  if (!to_stdout) {
+    CANOPY_RETURN_IF_ERROR(storage::RefuseInsideFolder("export file", target, store_->path()));
+  }
   std::error_code kind_error;
   const auto kind = std::filesystem::status(target, kind_error);
   const bool in_place = to_stdout || (!kind_error && std::filesystem::exists(kind) &&

@@ -600,10 +600,12 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
 
 // ---- Checkpoints, status, sync ---------------------------------------------
 
-Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
+Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
+                              std::string_view operation) {
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
-  CANOPY_RETURN_IF_ERROR(RefuseReentry("checkpoint"));
+  CANOPY_RETURN_IF_ERROR(RefuseReentry(operation));
+  const std::string folder_named = std::string(operation) + " folder";
   // On a follower, write_mu_ keeps catch-ups out: the state stays put (a
   // read-only open's never moves).
   WriteGuard w(write_mu_);
@@ -613,15 +615,15 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision) {
   if (reader) {
     CANOPY_RETURN_IF_ERROR(CheckOpen());
   } else {
-    CANOPY_RETURN_IF_ERROR(CheckWritable("checkpoint"));
+    CANOPY_RETURN_IF_ERROR(CheckWritable(operation));
   }
-  if (dir.empty()) return Status::InvalidArgument("checkpoint folder is empty");
-  CANOPY_RETURN_IF_ERROR(storage::RefuseInsideFolder("checkpoint folder", dir, store_->path()));
+  if (dir.empty()) return Status::InvalidArgument(folder_named + " is empty");
+  CANOPY_RETURN_IF_ERROR(storage::RefuseInsideFolder(folder_named, dir, store_->path()));
   // A checkpoint holds only published (with sync on: durable) revisions.
   if (!reader) CANOPY_RETURN_IF_ERROR(PublishLocked());
   std::error_code ec;
   if (fs::exists(dir, ec)) {
-    return Status::AlreadyExists("checkpoint folder '" + dir + "' already exists");
+    return Status::AlreadyExists(folder_named + " '" + dir + "' already exists");
   }
   const fs::path parent = fs::absolute(fs::path(dir), ec).parent_path();
   // The folders that hold the new name: the parent, and each ancestor the

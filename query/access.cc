@@ -59,12 +59,14 @@ PermSet BranchPermsOn(const Catalog& c, const UserNode& user, const AccountNode&
   return perms;
 }
 
-Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out) {
+Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out,
+                    std::string_view role) {
   *out = nullptr;
   if (actor.is_system()) return Status::Ok();
   const UserNode* u = c.user(actor.user());
   if (u == nullptr) {
-    return Status::NotFound("actor: no user with id " + std::to_string(actor.user()));
+    return Status::NotFound(std::string(role) + ": no user with id " +
+                            std::to_string(actor.user()));
   }
   if (u->disabled) {
     return Status::PermissionDenied("user '" + u->login + "' is disabled and holds no permissions");

@@ -69,8 +69,11 @@ PermSet PermsOn(const Catalog& c, const UserNode& user, const AccountNode& a);
 PermSet BranchPermsOn(const Catalog& c, const UserNode& user, const AccountNode& a);
 
 // Resolves a user actor: NotFound for an unknown user, PermissionDenied
-// for a disabled one. *out is null for the system actor.
-Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out);
+// for a disabled one. *out is null for the system actor. `role` names the
+// user in the NotFound message: "actor" for a mutation, "viewer" for a
+// query asked on a user's behalf.
+Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out,
+                    std::string_view role = "actor");
 
 // OK when the actor holds `p` on account `a`; otherwise PermissionDenied
 // "permission <p> missing on account '<key>' (user '<login>')", or, when

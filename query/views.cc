@@ -153,7 +153,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
   }
   if (req.root != kNoId) CANOPY_RETURN_IF_ERROR(RequireSeenAccount(c, req.viewer, req.root));
   if (!req.viewer.is_system() && c.user(req.viewer.user()) == nullptr) {
-    return Status::NotFound("no user with id " + std::to_string(req.viewer.user()));
+    return Status::NotFound("viewer: no user with id " + std::to_string(req.viewer.user()));
   }
   std::string fp;
   storage::PutFixed64BE(&fp, req.viewer.is_system() ? kNoId : req.viewer.user());
@@ -311,7 +311,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
   }
   const uint32_t depth_limit = DepthLimit(base_depth, max_levels);
   if (!viewer.is_system() && c.user(viewer.user()) == nullptr) {
-    return Status::NotFound("no user with id " + std::to_string(viewer.user()));
+    return Status::NotFound("viewer: no user with id " + std::to_string(viewer.user()));
   }
   std::vector<Grant> grants;
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, viewer, Perm::kAccountRead, root, false, &grants));

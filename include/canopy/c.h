@@ -1433,8 +1433,9 @@ CANOPY_EXPORT canopy_code_t canopy_db_import(canopy_db_t* db, uint64_t actor, co
 // Writes the whole database to `path` in the same format, so that export
 // then import into an empty database round-trips. `progress` and `counts`
 // may be NULL. Errors: INVALID_ARGUMENT (a folder, a symbolic link to
-// nothing), FAILED_PRECONDITION (another export is writing the same
-// path), IO_ERROR, ABORTED (cancelled by `progress`; `path` is as it was).
+// nothing, a path inside the database folder), FAILED_PRECONDITION
+// (another export is writing the same path), IO_ERROR, ABORTED (cancelled
+// by `progress`; `path` is as it was).
 CANOPY_EXPORT canopy_code_t canopy_db_export(canopy_db_t* db, const char* path,
                                              canopy_progress_fn progress, void* progress_arg,
                                              canopy_import_report_t** counts, char** errmsg);

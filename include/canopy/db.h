@@ -438,6 +438,8 @@ class Db {
   // the same PATH.tmp); a symbolic link is followed and the file it
   // names replaced, never the link; a pipe or device is written in place;
   // "-" writes to the process's standard output (descriptor 1) as it is.
+  // A path inside the database folder (by any way there) is
+  // InvalidArgument: the folder holds only the database's own files.
   virtual Status Export(std::string_view path, const ProgressFn& progress,
                         ImportReport* counts) const = 0;
 

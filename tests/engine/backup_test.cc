@@ -238,6 +238,17 @@ TEST(Backup, CopiesInsideTheDatabaseFolderAreRefused) {
     EXPECT_EQ(b.status().message().rfind(named, 0), 0u) << b.status().ToString();
     EXPECT_EQ(b.status().message().find(".partial-"), std::string::npos) << b.status().ToString();
   }
+  // An export likewise, onto the database's own files too (replacing CURRENT
+  // or LOCK made it unopenable, or let a second process open it for writing).
+  for (const std::string& inside : {dir.Sub("db/CURRENT"), dir.Sub("db/LOCK"), dir.Sub("db/x.jsonl"),
+                                    dir.Sub("link/CURRENT"), dir.Sub("db/../db/LOCK")}) {
+    Status e = db->Export(inside, nullptr, nullptr);
+    EXPECT_EQ(e.code(), Code::kInvalidArgument) << inside;
+    EXPECT_NE(e.message().find("is inside the database folder"), std::string::npos) << e.ToString();
+  }
+  fs::create_symlink(dir.Sub("db/CURRENT"), dir.Sub("current-link"));
+  EXPECT_EQ(db->Export(dir.Sub("current-link"), nullptr, nullptr).code(), Code::kInvalidArgument);
+  fs::remove(dir.Sub("current-link"));
   EXPECT_EQ(Names(dir.Sub("db")), names);
   EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "link"}));
   EXPECT_EQ(DumpAll(db.get()), before);
@@ -245,6 +256,9 @@ TEST(Backup, CopiesInsideTheDatabaseFolderAreRefused) {
   EXPECT_TRUE(db->Checkpoint(dir.Sub("db-copy")).ok());
   EXPECT_TRUE(db->Backup(dir.Sub("db2")).ok());
   // A replica's checkpoint folder likewise (refused before etcd is asked).
+  EXPECT_TRUE(db->Export(dir.Sub("db.jsonl"), nullptr, nullptr).ok());
+  ASSERT_OK(db->Close());
+  ASSERT_OK(Db::Open(Options(), dir.Sub("db"), &db));  // still opens
   ASSERT_OK(db->Close());
   Options o;
   o.replication.etcd_endpoints = {"http://127.0.0.1:1"};
@@ -254,6 +268,40 @@ TEST(Backup, CopiesInsideTheDatabaseFolderAreRefused) {
   EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("checkpoint_dir"), std::string::npos) << s.ToString();
   EXPECT_FALSE(fs::exists(dir.Sub("db/checkpoints")));
+}
+
+// Two calls writing the same new folder at once: one writes it, the other
+// is AlreadyExists, as if the folder had been there first (the loser's
+// rename used to fail with an IOError, "Directory not empty").
+TEST(Backup, TwoCopiesIntoOneFolderAtOnceLeaveOneAndSayAlreadyExists) {
+  TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  MakeAccount(db.get(), "acme");
+  ASSERT_OK(db->Backup(dir.Sub("b")));
+  for (int round = 0; round < 5; ++round) {
+    const std::string restored = dir.Sub("r" + std::to_string(round));
+    const std::string backup = dir.Sub("b" + std::to_string(round));
+    Status got[4];
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] {
+        got[i] = i < 2 ? Db::Restore(dir.Sub("b"), restored) : db->Backup(backup).status();
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int pair = 0; pair < 2; ++pair) {
+      const Status& a = got[2 * pair];
+      const Status& b = got[2 * pair + 1];
+      EXPECT_NE(a.ok(), b.ok()) << a.ToString() << " / " << b.ToString();
+      const Status& loser = a.ok() ? b : a;
+      EXPECT_EQ(loser.code(), Code::kAlreadyExists) << loser.ToString();
+    }
+    EXPECT_TRUE(fs::exists(restored + "/CURRENT"));
+    EXPECT_TRUE(fs::exists(backup + "/CURRENT"));
+  }
+  // Nothing but the folders written: no scratch copy stays.
+  std::vector<std::string> names = Names(dir.path());
+  for (const std::string& n : names) EXPECT_EQ(n.find(".partial-"), std::string::npos) << n;
 }
 
 TEST(Restore, BadInputsAreRefusedAndLeaveNothing) {

@@ -760,7 +760,7 @@ TEST(Interchange, ProgressCallbacksCannotMakeCallsThatWaitForThemselves) {
   calls = 0;
   Status checked = db->CheckIntegrity(nullptr, [&](uint64_t, uint64_t) {
     ++calls;
-    refused(db->Close(), "the integrity check");
+    refused(db->Close(), "integrity check");
     return false;
   });
   EXPECT_EQ(checked.code(), Code::kAborted) << checked.ToString();
