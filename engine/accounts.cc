@@ -557,6 +557,14 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
       int64_t c = n->count(kind).direct;
       if (c == 0) continue;
       if (r != nullptr) {
+        // A kind the actor does not see there is not named (assigning it
+        // would need a permission that would let the actor see it).
+        if (!query::SeesEntity(cat(), actor, kind, *n)) {
+          return Status::PermissionDenied(
+              "cannot delete account " + Quote(*n) + " and give what it holds to " +
+              query::QuoteFor(cat(), actor, *r) +
+              ": it holds entities out of the actor's sight, which the actor may not reassign");
+        }
         Perm p = query::EntityPerm(kind, query::EntityAction::kAssign);
         const std::string why = "cannot delete account " + Quote(*n) + " and give its " +
                                 EntityKindName(kind) + "s to " + query::QuoteFor(cat(), actor, *r);

@@ -33,46 +33,73 @@ std::vector<const AccountNode*> Collect(const Catalog& c, const std::vector<Gran
   return out;
 }
 
-uint64_t Devices(const AccountNode& a, bool subtree) {
-  const auto& k = a.count(EntityKind::kDevice);
-  return static_cast<uint64_t>(subtree ? k.subtree : k.direct);
+// The `kind` entities of `n` (direct) and of its subtree that `viewer`
+// sees: those whose owner it holds a permission of their kind on (as an
+// entity is seen anywhere else). An account it reads without any such
+// permission counts none of them: a total never reveals what lies out of
+// its sight. The counters where a branch-wide permission of the kind on
+// `n` covers the subtree; else a walk of the subtree.
+EntityCounts SeenIn(const Catalog& c, const Actor& viewer, const AccountNode& n,
+                    EntityKind kind) {
+  EntityCounts out;
+  const UserNode* u = viewer.is_system() ? nullptr : c.user(viewer.user());
+  bool everywhere = u == nullptr;
+  if (!everywhere) {
+    const PermSet branch = BranchPermsOn(c, *u, n);
+    for (EntityAction action : {EntityAction::kRead, EntityAction::kWrite, EntityAction::kAssign,
+                                EntityAction::kDelete}) {
+      everywhere = everywhere || branch.Has(EntityPerm(kind, action));
+    }
+  }
+  if (everywhere) {
+    out.direct = static_cast<uint64_t>(n.count(kind).direct);
+    out.subtree = static_cast<uint64_t>(n.count(kind).subtree);
+    return out;
+  }
+  c.ForEachInSubtree(n, kNoDepthLimit, [&](const AccountNode& d) {
+    if (d.count(kind).direct == 0 || !SeesEntity(c, viewer, kind, d)) return;
+    out.subtree += static_cast<uint64_t>(d.count(kind).direct);
+    if (d.id == n.id) out.direct = static_cast<uint64_t>(d.count(kind).direct);
+  });
+  return out;
 }
 
 // The sub-account and device totals each collected node shows the viewer:
-// the maintained counters where a branch grant covers the node (the viewer
-// reads its whole subtree); for an account read without branch access, only
-// the readable accounts inside its subtree count, so a row never reveals
-// what lies below the viewer's reach. They are counted from the grants
-// (disjoint, in tree order: those inside an account follow it), not from
-// the collected nodes, which a depth limit may have cut short.
+// sub-accounts from its account.read grants (`grants`): the maintained
+// counter where a branch grant covers the node (the viewer reads its whole
+// subtree); for an account read without branch access, only the readable
+// accounts inside its subtree count, so a row never reveals what lies
+// below the viewer's reach. They are counted from the grants (disjoint, in
+// tree order: those inside an account follow it), not from the collected
+// nodes, which a depth limit may have cut short. Devices as SeenIn says.
 struct Totals {
   uint64_t sub_accounts = 0;
+  uint64_t devices_direct = 0;
   uint64_t devices_subtree = 0;
 };
-std::vector<Totals> ViewerTotals(const Catalog& c, const std::vector<Grant>& grants,
+std::vector<Totals> ViewerTotals(const Catalog& c, const Actor& viewer,
+                                 const std::vector<Grant>& grants,
                                  const std::vector<const AccountNode*>& nodes) {
-  std::unordered_map<AccountId, Totals> partial;
+  std::unordered_map<AccountId, uint64_t> partial;
   for (size_t i = 0; i < grants.size(); ++i) {
     if (grants[i].branch) continue;
     const AccountNode* a = c.account(grants[i].account);
-    Totals t;
-    t.devices_subtree = Devices(*a, false);
+    uint64_t sub_accounts = 0;
     for (size_t j = i + 1; j < grants.size(); ++j) {
       const AccountNode* b = c.account(grants[j].account);
       if (!Catalog::IsSelfOrAncestor(*a, *b)) break;
-      t.sub_accounts += 1 + (grants[j].branch ? static_cast<uint64_t>(b->descendants) : 0);
-      t.devices_subtree += Devices(*b, grants[j].branch);
+      sub_accounts += 1 + (grants[j].branch ? static_cast<uint64_t>(b->descendants) : 0);
     }
-    partial[a->id] = t;
+    partial[a->id] = sub_accounts;
   }
   std::vector<Totals> out(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (auto it = partial.find(nodes[i]->id); it != partial.end()) {
-      out[i] = it->second;
-      continue;
-    }
-    out[i].sub_accounts = static_cast<uint64_t>(nodes[i]->descendants);
-    out[i].devices_subtree = Devices(*nodes[i], true);
+    auto it = partial.find(nodes[i]->id);
+    out[i].sub_accounts =
+        it != partial.end() ? it->second : static_cast<uint64_t>(nodes[i]->descendants);
+    const EntityCounts d = SeenIn(c, viewer, *nodes[i], EntityKind::kDevice);
+    out[i].devices_direct = d.direct;
+    out[i].devices_subtree = d.subtree;
   }
   return out;
 }
@@ -179,7 +206,8 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, req.viewer, Perm::kAccountRead, req.root, false, &grants));
   std::vector<const AccountNode*> nodes = Collect(c, grants, kNoDepthLimit);
   page->total = nodes.size();
-  const std::vector<Totals> totals = ViewerTotals(c, grants, nodes);
+  const std::vector<Totals> totals =
+      ViewerTotals(c, req.viewer, grants, nodes);
 
   struct Item {
     const AccountNode* node;
@@ -203,7 +231,8 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
       case TableSort::kCreated: return it.record.created_us;
       case TableSort::kUsers: return static_cast<int64_t>(SeenMembers(c, req.viewer, *it.node));
       case TableSort::kSubAccounts: return static_cast<int64_t>(totals[it.tree_pos].sub_accounts);
-      case TableSort::kDevicesDirect: return it.node->count(EntityKind::kDevice).direct;
+      case TableSort::kDevicesDirect:
+        return static_cast<int64_t>(totals[it.tree_pos].devices_direct);
       case TableSort::kDevicesSubtree:
         return static_cast<int64_t>(totals[it.tree_pos].devices_subtree);
       default: return 0;
@@ -236,7 +265,7 @@ Status AccountsTable(const Catalog& c, const storage::Store& store,
     row.path.push_back(it.node->key);
     row.users = SeenMembers(c, req.viewer, *it.node);
     row.sub_accounts = totals[it.tree_pos].sub_accounts;
-    row.devices_direct = Devices(*it.node, false);
+    row.devices_direct = totals[it.tree_pos].devices_direct;
     row.devices_subtree = totals[it.tree_pos].devices_subtree;
     row.groups = SeenGroups(c, req.viewer, *it.node);
     row.created_us = it.record.created_us;
@@ -280,22 +309,17 @@ Status Summarize(const Catalog& c, const storage::Store& store,
 SeenSubtree SeeSubtree(const Catalog& c, const Actor& viewer, const AccountNode& n,
                        EntityKind kind) {
   SeenSubtree out;
-  const auto& k = n.count(kind);
-  out.counts.direct = static_cast<uint64_t>(k.direct);
+  out.counts = SeenIn(c, viewer, n, kind);
   const UserNode* u = viewer.is_system() ? nullptr : c.user(viewer.user());
   if (u == nullptr || !BranchPermsOn(c, *u, n).empty()) {
-    // It sees the whole subtree: the maintained counters hold.
+    // It sees every sub-account: the maintained counter holds.
     out.sub_accounts = static_cast<uint64_t>(n.descendants);
-    out.counts.subtree = static_cast<uint64_t>(k.subtree);
     return out;
   }
   // Only the sub-accounts it sees count, so that no total reveals what
   // lies out of its reach.
-  out.counts.subtree = out.counts.direct;
   c.ForEachInSubtree(n, kNoDepthLimit, [&](const AccountNode& d) {
-    if (d.id == n.id || !SeesAccount(c, viewer, d)) return;
-    out.sub_accounts++;
-    out.counts.subtree += static_cast<uint64_t>(d.count(kind).direct);
+    if (d.id != n.id && SeesAccount(c, viewer, d)) out.sub_accounts++;
   });
   return out;
 }
@@ -316,7 +340,8 @@ Status Graph(const Catalog& c, const storage::Store& store,
   std::vector<Grant> grants;
   CANOPY_RETURN_IF_ERROR(PlanGrants(c, viewer, Perm::kAccountRead, root, false, &grants));
   std::vector<const AccountNode*> nodes = Collect(c, grants, depth_limit);
-  const std::vector<Totals> totals = ViewerTotals(c, grants, nodes);
+  const std::vector<Totals> totals =
+      ViewerTotals(c, viewer, grants, nodes);
 
   // The nearest shown ancestor of each node (pre-order + a stack of labels).
   std::vector<int> parent(nodes.size(), -1);
@@ -347,7 +372,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
       label.push_back('\n');
       label.append(n.key);
       label.push_back('\n');
-      label.append(Plural(Devices(n, false), "device") + ", " +
+      label.append(Plural(totals[i].devices_direct, "device") + ", " +
                    Plural(SeenMembers(c, viewer, n), "user"));
       if (const uint64_t g = SeenGroups(c, viewer, n); g > 0) label.append(", " + Plural(g, "group"));
       AppendDotString(out, label);
@@ -380,7 +405,7 @@ Status Graph(const Catalog& c, const storage::Store& store,
     out->append(",\"depth\":" + std::to_string(n.depth));
     out->append(",\"users\":" + std::to_string(SeenMembers(c, viewer, n)));
     out->append(",\"sub_accounts\":" + std::to_string(totals[i].sub_accounts));
-    out->append(",\"devices_direct\":" + std::to_string(Devices(n, false)));
+    out->append(",\"devices_direct\":" + std::to_string(totals[i].devices_direct));
     out->append(",\"devices_subtree\":" + std::to_string(totals[i].devices_subtree));
     out->append(",\"groups\":" + std::to_string(SeenGroups(c, viewer, n)));
     out->append(",\"children\":[");

@@ -31,10 +31,10 @@ Status Summarize(const Catalog& c, const storage::Store& store,
                  AccountSummary* out);
 
 // The sub-accounts below `n` and the `kind` entities of `n` and of its
-// subtree as `viewer` may know them: the maintained counters when the
-// viewer reads the whole subtree (the system, or a branch-wide
-// permission on `n`), otherwise only the sub-accounts it sees add up, so
-// that no total reveals what lies out of its reach. The caller has checked
+// subtree as `viewer` may know them, so that no total reveals what lies
+// out of its reach: sub-accounts it sees (all of them with a branch-wide
+// permission on `n`), and entities it sees (in accounts where it holds a
+// permission of their kind, as everywhere else). The caller has checked
 // that the viewer is enabled and sees `n`. (Summary, CountOwned.)
 struct SeenSubtree {
   uint64_t sub_accounts = 0;

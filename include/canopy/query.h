@@ -73,11 +73,14 @@ struct VisibleRequest {
   AccountId within = kNoId;  // only this account's subtree (or itself alone
                              // with direct_only)
   // Only entities owned directly by an account where the viewer holds a
-  // membership (not by its sub-accounts), and the members of entity groups
-  // granted to the viewer's user groups (each granted on its members
-  // alone); with `within`, only those owned by `within` itself. For the
-  // system viewer without `within`: those owned by the root tenants
-  // themselves.
+  // membership whose role grants the permission (not by its sub-accounts,
+  // nor where it holds the permission only through a membership above),
+  // and the members of entity groups granted to the viewer's user groups
+  // (each granted on its members alone). With `within`, a different set,
+  // not a narrowing of that one: the entities owned by `within` itself
+  // that the viewer holds the permission on, through whichever membership.
+  // For the system viewer without `within`: those owned by the root
+  // tenants themselves.
   bool direct_only = false;
   // Paging (Visible only): at most `limit` items (1..10000) per page,
   // resumed from `cursor` ("" starts at the beginning).

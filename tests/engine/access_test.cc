@@ -387,6 +387,31 @@ TEST_F(AccessTest, DeleteAccountNeedsUserInviteOnTheDeletedAccountToo) {
                 Code::kPermissionDenied, "permission user.invite missing on account 'acme-a1'");
 }
 
+// Deleting with a receiver needs <kind>.assign for every kind the account
+// owns; the refusal never names a kind of entity the actor does not see
+// there (it used to say "permission asset.assign missing", telling that
+// the account holds assets).
+TEST_F(AccessTest, DeleteWithAReceiverNamesNoKindOutOfSight) {
+  RoleId accounts_only = CustomRole("accounts-only", {"account.read", "account.delete"});
+  UserId d = MakeUser(db_.get(), "del@acme", acme_);
+  ASSERT_OK(db_->Invite(Actor::System(), d, a1_, accounts_only, false));
+  ASSERT_OK(db_->Invite(Actor::System(), d, b_, manager_role_, true));
+  EntitySpec asset;
+  asset.kind = EntityKind::kAsset;
+  asset.key = "hidden-asset";
+  asset.name = "Hidden";
+  asset.owner = a1_;
+  ASSERT_OK(db_->CreateEntity(Actor::System(), asset));
+  const auto before = DumpAll(db_.get());
+  Status s = db_->DeleteAccount(Actor::User(d), a1_, b_);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  for (const char* kind : {"device", "asset"}) {
+    EXPECT_EQ(s.message().find(kind), std::string::npos) << s.ToString();
+  }
+  EXPECT_NE(s.message().find("out of the actor's sight"), std::string::npos) << s.ToString();
+  EXPECT_EQ(DumpAll(db_.get()), before);
+}
+
 TEST_F(AccessTest, DeleteAccounts) {
   std::vector<AccountId> branch = {a_, a1_};
   auto del = [&](AccountId receiver) {

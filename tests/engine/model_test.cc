@@ -1279,15 +1279,18 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
       ASSERT_OK(below.status());
       std::set<AccountId> want_below, got_below;
-      uint64_t devices = static_cast<uint64_t>(m_.Direct(a, EntityKind::kDevice));
-      EntityCounts want_owned{static_cast<uint64_t>(m_.Direct(a, kind)),
-                              static_cast<uint64_t>(m_.Direct(a, kind))};
+      // Counts name only what the viewer sees: sub-accounts it sees, and
+      // entities in accounts where it holds a permission of their kind.
+      auto seen = [&](AccountId d, EntityKind k) {
+        return m_.SeesEntity(viewer, k, d) ? static_cast<uint64_t>(m_.Direct(d, k)) : 0;
+      };
+      uint64_t devices = seen(a, EntityKind::kDevice);
+      EntityCounts want_owned{seen(a, kind), seen(a, kind)};
       for (AccountId d : m_.Subtree(a)) {
-        if (d != a && m_.Sees(viewer, d)) {
-          want_below.insert(d);
-          devices += static_cast<uint64_t>(m_.Direct(d, EntityKind::kDevice));
-          want_owned.subtree += static_cast<uint64_t>(m_.Direct(d, kind));
-        }
+        if (d == a) continue;
+        if (m_.Sees(viewer, d)) want_below.insert(d);
+        devices += seen(d, EntityKind::kDevice);
+        want_owned.subtree += seen(d, kind);
       }
       ASSERT_OK(owned.status());
       ASSERT_EQ((std::pair{owned->direct, owned->subtree}),
@@ -1581,17 +1584,23 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       std::set<AccountId> rows;
       for (const auto& row : table.rows) {
         rows.insert(row.id);
-        // Totals count only the readable accounts below the row: a row
-        // read without branch access reveals nothing under it.
-        uint64_t below = 0, devices = static_cast<uint64_t>(m_.Direct(row.id, EntityKind::kDevice));
+        // Totals count only the readable accounts below the row (a row
+        // read without branch access reveals nothing under it), and only
+        // the devices the viewer sees (a device permission on the owner).
+        auto seen_devices = [&](AccountId d) {
+          return m_.SeesEntity(Actor::User(uid), EntityKind::kDevice, d)
+                     ? static_cast<uint64_t>(m_.Direct(d, EntityKind::kDevice))
+                     : 0;
+        };
+        uint64_t below = 0, devices = seen_devices(row.id);
         for (AccountId r : readable) {
-          if (r != row.id && m_.IsProperAncestor(row.id, r)) {
-            below++;
-            devices += static_cast<uint64_t>(m_.Direct(r, EntityKind::kDevice));
-          }
+          if (r != row.id && m_.IsProperAncestor(row.id, r)) below++;
+        }
+        for (AccountId d : m_.Subtree(row.id)) {
+          if (d != row.id) devices += seen_devices(d);
         }
         ASSERT_EQ(row.devices_subtree, devices);
-        ASSERT_EQ(row.devices_direct, static_cast<uint64_t>(m_.Direct(row.id, EntityKind::kDevice)));
+        ASSERT_EQ(row.devices_direct, seen_devices(row.id));
         // Users and the path count and name only what the viewer sees.
         ASSERT_EQ(row.users, m_.SeenMembers(Actor::User(uid), row.id)) << u.login;
         ASSERT_EQ(row.path, m_.SeenPath(Actor::User(uid), row.id)) << u.login;

@@ -315,6 +315,25 @@ class ViewsTest : public ::testing::Test {
     return ids;
   }
 
+  // The devices of `id` (and of its subtree) that `viewer` sees (a device
+  // permission on their owner): what the table and graph count, so that no
+  // total tells of devices out of its sight.
+  uint64_t SeenDevices(UserId viewer, AccountId id, bool subtree) {
+    uint64_t n = 0;
+    auto add = [&](AccountId a) {
+      bool sees = viewer == kNoId;
+      for (const char* p : {"device.read", "device.write", "device.assign", "device.delete"}) {
+        sees = sees || world_->Allows(viewer, p, a);
+      }
+      if (sees) n += world_->DevicesDirect(a);
+    };
+    add(id);
+    if (subtree) {
+      for (AccountId d : world_->SubtreeOf(id)) add(d);
+    }
+    return n;
+  }
+
   // The oracle's value of a row for a sort order (names for kName), as
   // `viewer` sees it.
   int64_t Metric(const AccountRow& row, TableSort sort, UserId viewer) {
@@ -326,9 +345,9 @@ class ViewsTest : public ::testing::Test {
       case TableSort::kSubAccounts:
         return static_cast<int64_t>(world_->SubtreeOf(row.id).size());
       case TableSort::kDevicesDirect:
-        return static_cast<int64_t>(world_->DevicesDirect(row.id));
+        return static_cast<int64_t>(SeenDevices(viewer, row.id, false));
       case TableSort::kDevicesSubtree:
-        return static_cast<int64_t>(world_->DevicesSubtree(row.id));
+        return static_cast<int64_t>(SeenDevices(viewer, row.id, true));
       default:
         return 0;
     }
@@ -589,23 +608,22 @@ TEST_F(ViewsTest, GraphJsonIsTheReadableTree) {
           EXPECT_EQ(node.Get(field)->type, Json::kNumber) << field;
         }
         EXPECT_EQ(node.Get("depth")->number, world_->Depth(id));
-        EXPECT_EQ(node.Get("devices_direct")->number, world_->DevicesDirect(id));
+        EXPECT_EQ(node.Get("devices_direct")->number, SeenDevices(viewer, id, false));
         // Totals count only what the viewer reads below (all of it when a
-        // branch grant covers the node), also below the levels shown.
+        // branch grant covers the node), also below the levels shown:
+        // accounts it reads, devices it reads.
         size_t below = 0;
-        double devices = world_->DevicesDirect(id);
         for (AccountId r : readable) {
           if (r == id) continue;
           for (AccountId p = world_->accounts().at(r).parent; p != kNoId;
                p = world_->accounts().at(p).parent) {
             if (p == id) {
               below++;
-              devices += world_->DevicesDirect(r);
               break;
             }
           }
         }
-        EXPECT_EQ(node.Get("devices_subtree")->number, devices);
+        EXPECT_EQ(node.Get("devices_subtree")->number, SeenDevices(viewer, id, true));
         EXPECT_EQ(node.Get("sub_accounts")->number, below);
         if (viewer == kNoId) {
           EXPECT_EQ(node.Get("devices_subtree")->number, world_->DevicesSubtree(id));
@@ -706,6 +724,12 @@ TEST_F(ViewsTest, TableAndGraphNameAndCountOnlyWhatTheViewerSees) {
         ASSERT_OK(summary);
         EXPECT_EQ(row.users, summary->users) << row.key;
         EXPECT_EQ(row.path.size(), summary->path.size()) << row.key;
+        // Devices it sees, in the row and the summary alike (an account it
+        // reads without a device permission there counts none).
+        EXPECT_EQ(summary->devices_direct, SeenDevices(viewer, row.id, false)) << row.key;
+        EXPECT_EQ(summary->devices_subtree, SeenDevices(viewer, row.id, true)) << row.key;
+        EXPECT_EQ(row.devices_direct, summary->devices_direct) << row.key;
+        EXPECT_EQ(row.devices_subtree, summary->devices_subtree) << row.key;
       }
     }
   }
