@@ -771,11 +771,138 @@ Status Store::Close() {
   return result.ok() ? closed : result;
 }
 
+// ---- Overlay ---------------------------------------------------------------
+
+namespace {
+
+thread_local const Store::Overlay* t_overlay = nullptr;
+
+// An overlay's iterator (a RocksDB base-delta iterator) kept inside
+// [lower, upper): the delta part does not honour the read options' bounds.
+class BoundedView final : public rocksdb::Iterator {
+ public:
+  BoundedView(rocksdb::Iterator* inner, rocksdb::Slice lower, rocksdb::Slice upper)
+      : inner_(inner), lower_(lower), upper_(upper) {}
+  bool Valid() const override { return inner_->Valid() && Inside(inner_->key()); }
+  void SeekToFirst() override {
+    if (lower_.empty()) {
+      inner_->SeekToFirst();
+    } else {
+      inner_->Seek(lower_);
+    }
+  }
+  void SeekToLast() override {
+    if (upper_.empty()) {
+      inner_->SeekToLast();
+      return;
+    }
+    inner_->SeekForPrev(upper_);
+    if (inner_->Valid() && inner_->key().compare(upper_) >= 0) inner_->Prev();
+  }
+  void Seek(const rocksdb::Slice& target) override {
+    inner_->Seek(!lower_.empty() && target.compare(lower_) < 0 ? lower_ : target);
+  }
+  void SeekForPrev(const rocksdb::Slice& target) override {
+    const bool past = !upper_.empty() && target.compare(upper_) >= 0;
+    inner_->SeekForPrev(past ? upper_ : target);
+    if (past && inner_->Valid() && inner_->key().compare(upper_) >= 0) inner_->Prev();
+  }
+  void Next() override { inner_->Next(); }
+  void Prev() override { inner_->Prev(); }
+  rocksdb::Slice key() const override { return inner_->key(); }
+  rocksdb::Slice value() const override { return inner_->value(); }
+  rocksdb::Status status() const override { return inner_->status(); }
+
+ private:
+  bool Inside(const rocksdb::Slice& k) const {
+    return (lower_.empty() || k.compare(lower_) >= 0) && (upper_.empty() || k.compare(upper_) < 0);
+  }
+  std::unique_ptr<rocksdb::Iterator> inner_;
+  rocksdb::Slice lower_, upper_;
+};
+
+}  // namespace
+
+Store::Overlay::Overlay(const Store& store)
+    : store_(store), index_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true) {}
+
+Status Store::Overlay::Add(const rocksdb::WriteBatch& batch, bool* complete) {
+  struct Adder : rocksdb::WriteBatch::Handler {
+    Overlay* o = nullptr;
+    bool complete = true;
+    rocksdb::ColumnFamilyHandle* Cf(uint32_t id, int* which) const {
+      for (int i = 0; i < kNumCfs; ++i) {
+        if (o->store_.cfs_[i] != nullptr && o->store_.cfs_[i]->GetID() == id) {
+          *which = i;
+          return o->store_.cfs_[i];
+        }
+      }
+      return nullptr;
+    }
+    rocksdb::Status PutCF(uint32_t id, const rocksdb::Slice& key,
+                          const rocksdb::Slice& value) override {
+      int which = 0;
+      rocksdb::ColumnFamilyHandle* cf = Cf(id, &which);
+      if (cf == nullptr) return rocksdb::Status::InvalidArgument("unknown key space");
+      ++o->count_;
+      return o->index_.Put(cf, key, value);
+    }
+    rocksdb::Status DeleteCF(uint32_t id, const rocksdb::Slice& key) override {
+      int which = 0;
+      rocksdb::ColumnFamilyHandle* cf = Cf(id, &which);
+      if (cf == nullptr) return rocksdb::Status::InvalidArgument("unknown key space");
+      ++o->count_;
+      return o->index_.Delete(cf, key);
+    }
+    rocksdb::Status SingleDeleteCF(uint32_t id, const rocksdb::Slice& key) override {
+      return DeleteCF(id, key);
+    }
+    rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&,
+                                  const rocksdb::Slice&) override {
+      complete = false;
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status MergeCF(uint32_t id, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      int which = 0;
+      if (Cf(id, &which) == nullptr || which != kCounters) complete = false;
+      return rocksdb::Status::OK();
+    }
+  };
+  Adder adder;
+  adder.o = this;
+  rocksdb::Status s = batch.Iterate(&adder);
+  *complete = adder.complete && s.ok();
+  return FromRocks(s, "stage a write");
+}
+
+void Store::Overlay::Clear() {
+  index_.Clear();
+  count_ = 0;
+}
+
+Store::Overlay::Scope::Scope(const Overlay* overlay) : previous_(t_overlay) {
+  t_overlay = overlay;
+}
+
+Store::Overlay::Scope::~Scope() { t_overlay = previous_; }
+
+// The overlay a read of `store` with `snapshot` goes through (null: none).
+static const Store::Overlay* OverlayOf(const Store* store, const rocksdb::Snapshot* snapshot) {
+  const Store::Overlay* o = t_overlay;
+  if (o == nullptr || snapshot != nullptr || o->empty()) return nullptr;
+  return o->StoreIs(store) ? o : nullptr;
+}
+
 Status Store::Get(int which, std::string_view key, std::string* value,
                   const rocksdb::Snapshot* snapshot) const {
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
-  rocksdb::Status s = db_->Get(ro, cfs_[which], rocksdb::Slice(key.data(), key.size()), value);
+  const rocksdb::Slice k(key.data(), key.size());
+  const Overlay* o = OverlayOf(this, snapshot);
+  rocksdb::Status s = o != nullptr
+                          ? const_cast<Overlay*>(o)->index_.GetFromBatchAndDB(db_, ro, cfs_[which],
+                                                                              k, value)
+                          : db_->Get(ro, cfs_[which], k, value);
   if (s.IsNotFound()) return Status::NotFound(std::string("not in ") + CfName(which));
   return FromRocks(s, std::string("read from ") + CfName(which));
 }
@@ -790,6 +917,12 @@ void Store::MultiGet(int which, const std::vector<rocksdb::Slice>& keys,
   for (auto& v : *values) v.Reset();
   statuses->resize(keys.size());
   if (keys.empty()) return;
+  if (const Overlay* o = OverlayOf(this, snapshot)) {
+    const_cast<Overlay*>(o)->index_.MultiGetFromBatchAndDB(db_, ro, cfs_[which], keys.size(),
+                                                            keys.data(), values->data(),
+                                                            statuses->data(), sorted);
+    return;
+  }
   db_->MultiGet(ro, cfs_[which], keys.size(), keys.data(), values->data(), statuses->data(),
                 sorted);
 }
@@ -814,8 +947,12 @@ Status Store::Exists(int which, std::string_view key, bool* exists,
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   rocksdb::PinnableSlice ignored;  // pinned in the block cache: no copy
+  const rocksdb::Slice k(key.data(), key.size());
+  const Overlay* o = OverlayOf(this, snapshot);
   rocksdb::Status s =
-      db_->Get(ro, cfs_[which], rocksdb::Slice(key.data(), key.size()), &ignored);
+      o != nullptr
+          ? const_cast<Overlay*>(o)->index_.GetFromBatchAndDB(db_, ro, cfs_[which], k, &ignored)
+          : db_->Get(ro, cfs_[which], k, &ignored);
   *exists = s.ok();
   if (s.ok() || s.IsNotFound()) return Status::Ok();
   return FromRocks(s, std::string("read from ") + CfName(which));
@@ -826,12 +963,19 @@ std::unique_ptr<Store::BoundedIterator> Store::NewIterator(int which,
                                                            std::string lower, std::string upper,
                                                            bool fill_cache) const {
   auto bi = std::make_unique<BoundedIterator>(std::move(lower), std::move(upper));
-  rocksdb::ReadOptions ro;
+  rocksdb::ReadOptions& ro = bi->read_options_;
   ro.snapshot = snapshot;
   ro.fill_cache = fill_cache;
   if (!bi->lower_.empty()) ro.iterate_lower_bound = &bi->lower_slice_;
   if (!bi->upper_.empty()) ro.iterate_upper_bound = &bi->upper_slice_;
-  bi->it_.reset(db_->NewIterator(ro, cfs_[which]));
+  rocksdb::Iterator* base = db_->NewIterator(ro, cfs_[which]);
+  if (const Overlay* o = OverlayOf(this, snapshot)) {
+    rocksdb::Iterator* merged =
+        const_cast<Overlay*>(o)->index_.NewIteratorWithBase(cfs_[which], base, &ro);
+    bi->it_.reset(new BoundedView(merged, bi->lower_slice_, bi->upper_slice_));
+  } else {
+    bi->it_.reset(base);
+  }
   return bi;
 }
 

@@ -5,12 +5,14 @@
 // interface the layers above use: point reads, bounded iterators, snapshots
 // and atomic write batches.
 //
-// Thread safety: safe for concurrent use; callers serialise writes.
+// Thread safety: safe for concurrent use; callers serialise writes. An
+// Overlay is the writer's (see there).
 
 #ifndef CANOPY_STORAGE_STORE_H_
 #define CANOPY_STORAGE_STORE_H_
 
 #include <rocksdb/db.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_batch.h>
 
 #include <array>
@@ -141,6 +143,15 @@ class Store {
                                                std::string lower, std::string upper,
                                                bool fill_cache = true) const;
 
+  // Writes staged on top of the latest state that are not in RocksDB yet
+  // (a replica's mutations while etcd has not accepted them). The reads of
+  // the latest state (no snapshot) that the thread inside a Scope makes
+  // see them as if written: Get, Exists, MultiGet, NewIterator and
+  // ReadSequence. Reads with a snapshot never do, nor other threads.
+  // Merges are left out (only counters are merged, and nothing reads a
+  // counter back while it writes). Thread safety: the writer's alone.
+  class Overlay;
+
   // A secondary instance: reads what the primary wrote since (its MANIFEST
   // and write-ahead log). Not thread-safe against reads: the caller keeps
   // readers out meanwhile.
@@ -206,7 +217,44 @@ class Store::BoundedIterator {
   std::string upper_;
   rocksdb::Slice lower_slice_;
   rocksdb::Slice upper_slice_;
+  rocksdb::ReadOptions read_options_;  // an overlay's iterator keeps a pointer to it
   std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+class Store::Overlay {
+ public:
+  explicit Overlay(const Store& store);
+  Overlay(const Overlay&) = delete;
+  Overlay& operator=(const Overlay&) = delete;
+
+  // Adds the puts and deletes of `batch`, written after everything added
+  // before. *complete is false when the batch holds something an overlay
+  // cannot show (a range delete, a merge outside the counters): reads
+  // through it are then not the state with `batch` written, and the
+  // writer must write what it staged before reading again.
+  Status Add(const rocksdb::WriteBatch& batch, bool* complete);
+  void Clear();
+  bool empty() const { return count_ == 0; }
+  bool StoreIs(const Store* store) const { return &store_ == store; }
+
+  // While alive, the calling thread's reads of `store`'s latest state go
+  // through `overlay` (null: none). Scopes nest.
+  class Scope {
+   public:
+    explicit Scope(const Overlay* overlay);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    const Overlay* previous_;
+  };
+
+ private:
+  friend class Store;
+  const Store& store_;
+  rocksdb::WriteBatchWithIndex index_;
+  size_t count_ = 0;
 };
 
 }  // namespace canopy::storage
