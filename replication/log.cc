@@ -138,32 +138,51 @@ std::string EtcdLog::EntriesEnd() const { return Key("log/:"); }
 
 Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
                        uint64_t* current_head) {
+  return Append(head, std::vector<std::string_view>{entry}, committed, current_head);
+}
+
+Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entries,
+                       bool* committed, uint64_t* current_head,
+                       std::vector<LogEntryBytes>* missed) {
   *committed = false;
   *current_head = head;
-  if (entry.size() > options_.max_entry_bytes) {
-    return Status::InvalidArgument(
-        "a change of " + std::to_string(entry.size()) + " bytes exceeds the " +
-        std::to_string(options_.max_entry_bytes) +
-        "-byte limit of one replicated change (split the import into smaller files)");
+  if (missed != nullptr) missed->clear();
+  if (entries.empty()) return Status::InvalidArgument("an append of no entries");
+  for (std::string_view entry : entries) {
+    if (entry.size() > options_.max_entry_bytes) {
+      return Status::InvalidArgument(
+          "a change of " + std::to_string(entry.size()) + " bytes exceeds the " +
+          std::to_string(options_.max_entry_bytes) +
+          "-byte limit of one replicated change (split the import into smaller files)");
+    }
   }
-  const uint64_t rev = head + 1;
-  std::string value;
-  std::string blob_prefix;
-  if (entry.size() <= options_.inline_bytes) {
-    value.reserve(entry.size() + 1);
-    value.push_back('I');
-    value.append(entry);
-  } else {
+  const uint64_t last = head + entries.size();
+  std::vector<std::string> values(entries.size());
+  std::vector<std::string> blob_prefixes;
+  auto drop_chunks = [&] {
+    for (const std::string& p : blob_prefixes) (void)etcd_.DeleteRange(p, PrefixEnd(p));
+  };
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string_view entry = entries[i];
+    const uint64_t rev = head + 1 + i;
+    std::string& value = values[i];
+    if (entry.size() <= options_.inline_bytes) {
+      value.reserve(entry.size() + 1);
+      value.push_back('I');
+      value.append(entry);
+      continue;
+    }
     // Chunks first, under a name no other writer uses; the entry (the
     // manifest) is appended only if they are all in etcd.
     const std::string id = RandomId();
-    blob_prefix = Key("blob/" + RevisionDigits(rev) + "/" + id + "/");
+    const std::string blob_prefix = Key("blob/" + RevisionDigits(rev) + "/" + id + "/");
+    blob_prefixes.push_back(blob_prefix);
     size_t n = 0;
     for (size_t off = 0; off < entry.size(); off += options_.chunk_bytes, ++n) {
       Status s = etcd_.Put(blob_prefix + ChunkDigits(n),
                            entry.substr(off, std::min(options_.chunk_bytes, entry.size() - off)));
       if (!s.ok()) {
-        (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
+        drop_chunks();
         return s.WithContext("appending revision " + std::to_string(rev) + " (chunk " +
                              std::to_string(n) + ")");
       }
@@ -189,25 +208,32 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
       compares.push_back(same);
     }
   }
-  std::vector<EtcdOp> success(2), failure(2);
-  success[0].type = EtcdOp::Type::kPut;
-  success[0].key = EntryKey(rev);
-  success[0].value = value;
-  success[1].type = EtcdOp::Type::kPut;
-  success[1].key = Key("head");
-  success[1].value = std::to_string(rev);
+  std::vector<EtcdOp> success(entries.size() + 1), failure(2);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    success[i].type = EtcdOp::Type::kPut;
+    success[i].key = EntryKey(head + 1 + i);
+    success[i].value = values[i];
+  }
+  success.back().type = EtcdOp::Type::kPut;
+  success.back().key = Key("head");
+  success.back().value = std::to_string(last);
+  // On a failed compare: the head, and the entries from revision head+1 on
+  // (those this append wanted: ours when an earlier attempt of this very
+  // append was committed; else the ones the caller missed).
   failure[0].type = EtcdOp::Type::kRange;
   failure[0].key = Key("head");
   failure[1].type = EtcdOp::Type::kRange;
-  failure[1].key = EntryKey(rev);
-  auto drop_chunks = [&] {
-    if (!blob_prefix.empty()) (void)etcd_.DeleteRange(blob_prefix, PrefixEnd(blob_prefix));
-  };
+  failure[1].key = EntryKey(head + 1);
+  failure[1].range_end = EntriesEnd();
+  failure[1].limit = static_cast<int64_t>(std::max<size_t>(entries.size(), kMissedEntries));
+  const std::string what = entries.size() == 1 ? "revision " + std::to_string(last)
+                                               : "revisions " + std::to_string(head + 1) +
+                                                     " to " + std::to_string(last);
   // Retried while etcd is unavailable (a leader election after a member
   // died takes a second or two), within a budget. Retrying is safe: the
   // compare makes a second attempt fail if the first one was applied, and
-  // the failure's read of revision `rev` then finds this very entry. (The
-  // client itself may also have sent one call twice, to two members.)
+  // the failure's reads of the revisions then find these very entries.
+  // (The client itself may also have sent one call twice, to two members.)
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
   int backoff_ms = 20;
@@ -221,7 +247,7 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
         head_created_.compare_exchange_strong(none, result.header_revision);
       }
       *committed = true;
-      *current_head = rev;
+      *current_head = last;
       return Status::Ok();
     }
     if (s.ok()) {
@@ -230,10 +256,14 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
         return Status::Internal("etcd answered a two-range read with " +
                                 std::to_string(result.ranges.size()) + " ranges");
       }
-      if (!result.ranges[1].empty() && result.ranges[1][0].value == value) {
+      const std::vector<EtcdKv>& after = result.ranges[1];
+      const size_t n = entries.size();
+      if (after.size() >= n && after.front().key == EntryKey(head + 1) &&
+          after.front().value == values.front() && after[n - 1].key == EntryKey(last) &&
+          after[n - 1].value == values.back()) {
         // An earlier attempt of this very append moved the head.
         *committed = true;
-        *current_head = rev;
+        *current_head = last;
         return Status::Ok();
       }
       drop_chunks();
@@ -244,18 +274,28 @@ Status EtcdLog::Append(uint64_t head, std::string_view entry, bool* committed,
                                   result.ranges[0][0].value + "', not a revision");
       }
       *current_head = h;
+      // What the caller missed, in order from head+1, as far as it reads
+      // cleanly (the caller reads the rest).
+      for (size_t i = 0; missed != nullptr && i < after.size(); ++i) {
+        LogEntryBytes e;
+        e.revision = head + 1 + i;
+        if (after[i].key != EntryKey(e.revision) ||
+            !Materialize(e.revision, after[i].value, &e.bytes).ok()) {
+          break;
+        }
+        missed->push_back(std::move(e));
+      }
       return Status::Ok();
     }
     if (s.code() != Code::kUnavailable) {
       drop_chunks();
-      return s.WithContext("appending revision " + std::to_string(rev));
+      return s.WithContext("appending " + what);
     }
     if (std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms) >= deadline) {
       // The request may have been applied before the connection broke, or
       // may still be (a proposal in flight): the replica learns which when
       // it follows the log.
-      return Status::Unavailable(s.message() + "; revision " + std::to_string(rev) +
-                                 " may or may not have been appended");
+      return Status::Unavailable(s.message() + "; " + what + " may or may not have been appended");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, 500);

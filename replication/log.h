@@ -13,7 +13,8 @@
 //   P/checkpoint           the newest checkpoint: "<rev> <folder>"
 //
 // Append is one etcd transaction: "if P/head is still R, put P/log/R+1 and
-// P/head = R+1", so revisions are dense and ordered (linearizable writes).
+// P/head = R+1" (or R+1..R+k and P/head = R+k for a group of entries), so
+// revisions are dense and ordered (linearizable writes).
 //
 // The log's identity is its head key's etcd create revision: the head is
 // created by the first append and never deleted, so a head created again
@@ -81,6 +82,16 @@ class EtcdLog {
   // read back (the entry may or may not be in the log; the replica learns
   // which when it follows).
   Status Append(uint64_t head, std::string_view entry, bool* committed, uint64_t* current_head);
+  // Appends `entries` as revisions head+1, head+2, ... in one transaction,
+  // all or none, as Append does one (a replica's group of writes). The
+  // caller keeps the transaction within etcd's limits (a few dozen
+  // entries, well under its request size). When not committed, *missed
+  // (may be null) holds the entries after `head` that the same
+  // transaction read (up to kMissedEntries, in order, from head+1): the
+  // loser of a race catches up without another round trip.
+  static constexpr size_t kMissedEntries = 64;
+  Status Append(uint64_t head, const std::vector<std::string_view>& entries, bool* committed,
+                uint64_t* current_head, std::vector<LogEntryBytes>* missed = nullptr);
 
   // The head revision and the first revision kept (head + 1 when empty).
   Status Bounds(uint64_t* head, uint64_t* first);

@@ -431,6 +431,51 @@ TEST_F(ReplicaTest, AnAppendMadeTwiceIsCommittedOnce) {
   EXPECT_EQ(head, 2u);
 }
 
+// A group of entries is one transaction: all appended, in order, or none;
+// the same group sent again counts as committed (the client may resend
+// it), another group at the same head lost the race. Entries over the
+// inline size go in chunks inside a group too.
+TEST_F(ReplicaTest, AGroupOfEntriesIsAppendedWholeOrNotAtAll) {
+  replication::LogOptions lo;
+  lo.etcd.endpoints = endpoints_;
+  lo.prefix = prefix_;
+  lo.inline_bytes = 16;
+  lo.chunk_bytes = 10;
+  replication::EtcdLog log(lo);
+  bool committed = false;
+  uint64_t now = 0;
+  ASSERT_OK(log.Append(0, std::string_view("zero"), &committed, &now));
+  ASSERT_TRUE(committed);
+  const std::vector<std::string> group = {"one", "two is longer than sixteen bytes", "three"};
+  const std::vector<std::string_view> views(group.begin(), group.end());
+  ASSERT_OK(log.Append(1, views, &committed, &now));
+  EXPECT_TRUE(committed);
+  EXPECT_EQ(now, 4u);
+  ASSERT_OK(log.Append(1, views, &committed, &now));
+  EXPECT_TRUE(committed) << "the same group again";
+  EXPECT_EQ(now, 4u);
+  std::vector<std::string_view> other = views;
+  other.back() = "three!";
+  ASSERT_OK(log.Append(1, other, &committed, &now));
+  EXPECT_FALSE(committed);
+  EXPECT_EQ(now, 4u);
+  // At a stale head, nothing of a group is written.
+  ASSERT_OK(log.Append(2, views, &committed, &now));
+  EXPECT_FALSE(committed);
+  EXPECT_EQ(now, 4u);
+  EXPECT_EQ(log.Append(4, std::vector<std::string_view>{}, &committed, &now).code(),
+            Code::kInvalidArgument);
+  std::vector<replication::LogEntryBytes> entries;
+  int64_t er = 0;
+  ASSERT_OK(log.Read(1, 10, &entries, &er));
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(entries[0].bytes, "zero");
+  for (size_t i = 0; i < group.size(); ++i) {
+    EXPECT_EQ(entries[i + 1].revision, i + 2);
+    EXPECT_EQ(entries[i + 1].bytes, group[i]);
+  }
+}
+
 // The log in etcd deleted under a running replica, or replaced by another
 // database's (a new replica started on the emptied prefix): the replica
 // appends nothing to it, says why, and changes nothing locally; the new
