@@ -90,6 +90,20 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
   return s;
 }
 
+Status CatalogVersions::DiscardPending() {
+  FinishCopy();
+  if (!HasPending()) return Status::Ok();
+  const int c = current_.load();
+  try {
+    sides_[1 - c].catalog = sides_[c].catalog;
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("taking back unpublished changes: ") + e.what());
+  }
+  pending_.clear();
+  replaced_ = false;
+  return Status::Ok();
+}
+
 void CatalogVersions::FinishCopy() const {
   if (!copy_owed_) return;
   if (copier_.joinable()) copier_.join();

@@ -108,6 +108,11 @@ class CatalogVersions {
   // Records that latest() was reloaded (or otherwise changed wholesale):
   // the next publication copies it instead of replaying change sets.
   void NoteReplaced();
+  // Takes back the changes applied to latest() since the last publication
+  // (a replica's group of writes that etcd refused): latest() becomes a
+  // copy of the published copy again. Costs a copy of the catalog.
+  // Internal when the copy fails (the caller must stop serving).
+  Status DiscardPending();
   // Are there changes in latest() that readers do not see yet?
   bool HasPending() const { return replaced_ || !pending_.empty(); }
   // Makes latest() the published copy at `revision`, read on `snapshot`

@@ -248,29 +248,8 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
   // both the write and the catalog.
   if (replayed) CANOPY_RETURN_IF_ERROR(storage::DecodeRecords(&entry->changes));
   rocksdb::WriteBatch batch;
-  storage::BatchSink sink(*store_, &batch);
-  CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry->changes, &sink));
-  sink.Put(storage::kChanges, storage::LogKey(rev), storage::EncodeLogEntry(*entry));
-  if (replayed && rev == 1) {
-    // The first entry applied to an empty database: adopt its lineage.
-    sink.Put(storage::kMeta, storage::kMetaLogId, entry->log_id);
-  }
-  const uint64_t first_before = log_first_.load();
-  TrimLog(rev, entry->time_us, &sink);
-  Status w = store_->Write(&batch);
-  if (!w.ok()) {
-    log_first_ = first_before;
-    // A failed write to the log leaves the file system's state unknown
-    // (and RocksDB's log writer unusable): refuse further work until the
-    // database is reopened, as after a failed sync.
-    if (w.code() == Code::kIOError) {
-      Poison(Status::IOError("writing to the write-ahead log failed (" + w.message() +
-                             "); nothing of this change was applied; close and reopen the "
-                             "database"));
-      return poisoned_;
-    }
-    return w;
-  }
+  CANOPY_RETURN_IF_ERROR(WriteEntryKeys(*entry, storage::EncodeLogEntry(*entry), replayed, &batch));
+  CANOPY_RETURN_IF_ERROR(WriteRevision(&batch, rev, entry->time_us));
   Status a = ApplyToLatestCatalog(std::move(entry->changes));
   if (!a.ok()) {
     // The batch is written but memory may not match it: refuse further
@@ -283,6 +262,37 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
   NoteCommitted(rev);
   if (defer) return Status::Ok();
   return PublishLocked();
+}
+
+Status DbImpl::WriteEntryKeys(const storage::LogEntry& entry, std::string_view encoded,
+                              bool adopt_lineage, rocksdb::WriteBatch* batch) const {
+  storage::BatchSink sink(*store_, batch);
+  CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry.changes, &sink));
+  sink.Put(storage::kChanges, storage::LogKey(entry.revision), encoded);
+  if (adopt_lineage && entry.revision == 1) {
+    // The first entry applied to an empty database: adopt its lineage.
+    sink.Put(storage::kMeta, storage::kMetaLogId, entry.log_id);
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::WriteRevision(rocksdb::WriteBatch* batch, uint64_t rev, int64_t time_us) {
+  storage::BatchSink sink(*store_, batch);
+  const uint64_t first_before = log_first_.load();
+  TrimLog(rev, time_us, &sink);
+  Status w = store_->Write(batch);
+  if (w.ok()) return w;
+  log_first_ = first_before;
+  // A failed write to the log leaves the file system's state unknown
+  // (and RocksDB's log writer unusable): refuse further work until the
+  // database is reopened, as after a failed sync.
+  if (w.code() == Code::kIOError) {
+    Poison(Status::IOError("writing to the write-ahead log failed (" + w.message() +
+                           "); nothing of this change was applied; close and reopen the "
+                           "database"));
+    return poisoned_;
+  }
+  return w;
 }
 
 Status DbImpl::ApplyToLatestCatalog(storage::ChangeSet changes) {
@@ -303,6 +313,8 @@ Status DbImpl::PublishLocked() {
   // After a failed write or sync nothing more is synced or shown (RocksDB's
   // log writer is unusable then; the pending changes may not be durable).
   if (poisoned_flag_.load()) return poisoned_;
+  // A replica's staged writes are published once etcd holds them.
+  if (log_ && !staged_.empty()) return SettleLocked();
   if (!versions_.HasPending()) return Status::Ok();
   if (options_.sync) {
     Status s = store_->SyncWal();
@@ -656,7 +668,8 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   return ApplyLocked(entry_bytes, input, skipped);
 }
 
-Status DbImpl::ApplyLocked(std::string_view entry_bytes, std::string_view input, bool* skipped) {
+Status DbImpl::ApplyLocked(std::string_view entry_bytes, std::string_view input, bool* skipped,
+                           bool defer) {
   *skipped = false;
   storage::LogEntry e;
   CANOPY_RETURN_IF_ERROR(storage::DecodeLogEntry(entry_bytes, &e));
@@ -699,7 +712,7 @@ Status DbImpl::ApplyLocked(std::string_view entry_bytes, std::string_view input,
   if (e.operation == "import") {
     return ReplayImport(e, input);
   }
-  return Commit(&e, /*replayed=*/true);
+  return Commit(&e, /*replayed=*/true, defer);
 }
 
 }  // namespace canopy::engine

@@ -799,26 +799,47 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(RefuseReentry(operation));
-  uint64_t committed = 0;
-  {
-    writers_queued_.fetch_add(1);
-    std::unique_lock<WriterMutex> w(write_mu_);
-    writers_queued_.fetch_sub(1);
-    Status s = MutateLocked(actor, operation, build, &committed);
-    if (!s.ok() || committed == 0) return s;
+  WriteTries tries;
+  for (;;) {
+    uint64_t committed = 0, ticket = 0;
+    {
+      writers_queued_.fetch_add(1);
+      if (log_) staging_.fetch_add(1);
+      std::unique_lock<WriterMutex> w(write_mu_);
+      writers_queued_.fetch_sub(1);
+      Status s = MutateLocked(actor, operation, build, &tries, &committed, &ticket);
+      if (log_) staging_.fetch_sub(1);
+      if (!s.ok()) return s;
+    }
+    if (ticket != 0) {
+      // A replica's write: acknowledged once its group is in etcd and
+      // written here; built again when the group lost the race.
+      bool lost = false;
+      Status s = WaitSettled(ticket, &lost);
+      if (!s.ok() || !lost) return s;
+      CANOPY_RETURN_IF_ERROR(AfterLostRace(tries.attempt, tries.started));
+      ++tries.attempt;
+      continue;
+    }
+    if (committed == 0) return Status::Ok();
+    // A durable mutation: visible (and acknowledged) once its group is synced.
+    return WaitPublished(committed);
   }
-  // A durable mutation: visible (and acknowledged) once its group is synced.
-  return WaitPublished(committed);
 }
 
 Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
-                            const std::function<Status(Txn*)>& build, uint64_t* deferred) {
+                            const std::function<Status(Txn*)>& build, WriteTries* tries,
+                            uint64_t* deferred, uint64_t* ticket) {
   *deferred = 0;
+  *ticket = 0;
+  // On a replica, the writer's reads see the writes staged before it.
+  storage::Store::Overlay::Scope staged(log_ ? overlay_.get() : nullptr);
   // A replica that loses the race for the next revision to another one
   // catches up and authorises and builds the change again on the new state.
-  const auto started = std::chrono::steady_clock::now();
-  for (int attempt = 1;; ++attempt) {
+  for (;; ++tries->attempt) {
     CANOPY_RETURN_IF_ERROR(CheckWritable(operation));
+    // A staged write that must be written before anything is built on it.
+    if (log_ && staged_closed_) CANOPY_RETURN_IF_ERROR(SettleLocked());
     const query::Catalog& catalog = cat();
     Txn txn(catalog);
     txn.operation = std::string(operation);
@@ -838,11 +859,23 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
     } catch (const std::exception& e) {
       return Status::Internal(std::string("mutation failed before writing: ") + e.what());
     }
+    // A refusal, or nothing to change, decided on staged writes stands only
+    // once they are in etcd: settle them first, and decide again if they
+    // were taken back.
+    if (log_ && !staged_.empty() && (!built.ok() || txn.changes.empty())) {
+      bool taken_back = false;
+      CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back));
+      if (taken_back) {
+        CANOPY_RETURN_IF_ERROR(AfterLostRace(tries->attempt, tries->started));
+        continue;
+      }
+    }
     if (!built.ok()) {
       // A replica behind etcd decides again on the newest state; without
       // etcd, the refusal stands on the state it has.
       bool caught_up = false;
-      if (log_ && attempt < MaxWriteAttempts() && CatchUpIfBehind(&caught_up).ok() && caught_up) {
+      if (log_ && tries->attempt < MaxWriteAttempts() && CatchUpIfBehind(&caught_up).ok() &&
+          caught_up) {
         continue;
       }
       return built;
@@ -865,13 +898,7 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
       entry.actor_user = u->id;
       entry.actor_login = u->login;
     }
-    if (log_) {
-      bool conflict = false;
-      CANOPY_RETURN_IF_ERROR(CommitReplicated(&entry, &conflict));
-      if (!conflict) return Status::Ok();
-      CANOPY_RETURN_IF_ERROR(AfterLostRace(attempt, started));
-      continue;
-    }
+    if (log_) return StageLocked(&entry, ticket);
     // With sync on, the group's leader syncs and publishes (WaitPublished).
     CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false, /*defer=*/options_.sync));
     if (options_.sync) *deferred = entry.revision;

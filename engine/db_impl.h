@@ -474,12 +474,23 @@ class DbImpl final : public Db {
 
   // Runs `build` under the write mutex; when it returns OK, commits the
   // transaction (Commit), then syncs the WAL. `operation` names it in the log.
+  // On a replica, stages it in a group of writes instead (StageLocked) and
+  // waits for the group's append (WaitSettled); a write whose group lost
+  // the race for the log's head is built again.
   Status Mutate(const Actor& actor, std::string_view operation,
                 const std::function<Status(Txn*)>& build);
+  // A write's tries on a replica: the count and when the first began
+  // (AfterLostRace).
+  struct WriteTries {
+    int attempt = 1;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  };
   // Mutate's part under write_mu_; sets *deferred to the revision to wait
-  // for (WaitPublished) when the mutation is durable and not yet published.
+  // for (WaitPublished) when the mutation is durable and not yet published,
+  // or *ticket to the staged write to wait for (WaitSettled) on a replica.
   Status MutateLocked(const Actor& actor, std::string_view operation,
-                      const std::function<Status(Txn*)>& build, uint64_t* deferred);
+                      const std::function<Status(Txn*)>& build, WriteTries* tries,
+                      uint64_t* deferred, uint64_t* ticket);
   // With write_mu_ held: gives the change set the next revision, writes its
   // keys, the log entry and the revision in one batch and applies it to the
   // latest catalog; then publishes it (PublishLocked) unless `defer`, when
@@ -487,6 +498,14 @@ class DbImpl final : public Db {
   // `entry` carries time, actor and operation; its revision and log id are
   // set here unless `replayed` (an entry from another database, kept as is).
   Status Commit(storage::LogEntry* entry, bool replayed, bool defer = false);
+  // The keys of revision entry.revision into `batch`: its change set's
+  // (WriteChangeSet), its log entry (`encoded`) and, for revision 1 when
+  // `adopt_lineage`, the lineage it brings. With write_mu_ held.
+  Status WriteEntryKeys(const storage::LogEntry& entry, std::string_view encoded,
+                        bool adopt_lineage, rocksdb::WriteBatch* batch) const;
+  // Adds the log's retention trim to `batch` and writes it as revision
+  // `rev` (poisoning the database when the write fails with an I/O error).
+  Status WriteRevision(rocksdb::WriteBatch* batch, uint64_t rev, int64_t time_us);
   // Writes a change set's keys into `sink` (reads labels from the catalog,
   // the pre-state). With write_mu_ held.
   Status WriteChangeSet(const storage::ChangeSet& changes, storage::BatchSink* sink) const;
@@ -530,21 +549,53 @@ class DbImpl final : public Db {
   Status ApplyOne(const std::string& bytes, bool* skipped);
   // ApplyOne's core, with write_mu_ held: an encoded entry and its import
   // input, checked against this database's revision and lineage.
-  Status ApplyLocked(std::string_view entry_bytes, std::string_view input, bool* skipped);
+  Status ApplyLocked(std::string_view entry_bytes, std::string_view input, bool* skipped,
+                     bool defer = false);
 
   // Replicas (replica.cc). All with write_mu_ held unless said otherwise.
   // Appends a framed entry as revision revision_ + 1 in etcd; on a lost
   // race, catches up and sets *conflict (the caller rebuilds and retries).
   Status AppendToLog(const std::string& framed, bool* conflict);
-  // A mutation's entry: appended in etcd, then committed here.
-  Status CommitReplicated(storage::LogEntry* entry, bool* conflict);
+  // Groups of writes (replica.cc). A replica's mutation is built on the
+  // latest state including the writes staged before it, then staged: its
+  // keys go to overlay_ (which the writer's reads see), its changes to
+  // the latest catalog (unpublished), its entry to staged_. One append in
+  // etcd takes the whole group (SettleLocked): then the keys are written
+  // and the group published; a group that lost the race is taken back
+  // and its writers build again on the new state.
+  //
+  // Stages `entry` as the revision after the staged ones; *ticket is what
+  // its writer waits for. Settles at once when nothing may be built on it
+  // before it is written (the overlay cannot show it, or the group is full).
+  Status StageLocked(storage::LogEntry* entry, uint64_t* ticket);
+  // Appends the staged group in etcd and writes and publishes it, or takes
+  // it back; records each staged write's outcome. *taken_back (may be
+  // null): the group was taken back (lost the race, or etcd failed), so
+  // whatever was decided on it must be decided again. Errors only when
+  // the database stops serving (the writers' own errors go to their
+  // outcomes).
+  Status SettleLocked(bool* taken_back = nullptr);
+  // Takes the staged group back (overlay, catalog, staged_) and returns
+  // its tickets, unresolved. Errors only when the database stops serving.
+  Status TakeBackStagedLocked(std::vector<uint64_t>* tickets);
+  // Gives each ticket its outcome (with its revision, when committed) and
+  // wakes the writers waiting for them.
+  void ResolveStaged(const std::vector<uint64_t>& tickets, const std::vector<uint64_t>& revisions,
+                     bool lost, const Status& outcome);
+  // TakeBackStagedLocked, then ResolveStaged with `lost` and `outcome`.
+  Status DiscardStagedLocked(bool lost, const Status& outcome);
+  // Without write_mu_: returns once staged write `ticket` is settled
+  // (leading a settlement when none is under way): its outcome, *lost when
+  // its group lost the race.
+  Status WaitSettled(uint64_t ticket, bool* lost);
   // Applies entries from etcd until the revision reaches `target`.
   Status CatchUpLocked(uint64_t target);
   // Applies one entry read from etcd (skips one already applied here).
-  Status ApplyFromLog(const std::string& framed, uint64_t revision);
+  // With `defer`, leaves the publication to the caller (PublishLocked).
+  Status ApplyFromLog(const std::string& framed, uint64_t revision, bool defer = false);
   static int MaxWriteAttempts();
   // After a write lost the race for the next revision (attempt n): Unavailable
-  // once the write's time budget is spent, else backs off (from the third
+  // once the write's time budget is spent, else backs off (from the eighth
   // attempt on, a random few milliseconds) before the caller tries again.
   static Status AfterLostRace(int attempt, std::chrono::steady_clock::time_point started);
   // A refusal on a replica may come from a state behind etcd's: when etcd
@@ -848,6 +899,33 @@ class DbImpl final : public Db {
   uint64_t replica_error_seq_ = 0;
   // Set by ImportFile when its append lost the race to another replica.
   bool import_conflict_ = false;
+  // The staged group of writes (write_mu_).
+  struct Staged {
+    uint64_t ticket = 0;
+    uint64_t revision = 0;
+    int64_t time_us = 0;
+    std::string log_id;
+    std::string framed;       // the entry as etcd stores it
+    std::string batch;        // its keys (a WriteBatch's bytes)
+  };
+  std::vector<Staged> staged_;
+  size_t staged_bytes_ = 0;
+  bool staged_closed_ = false;  // settle before building on it
+  std::unique_ptr<storage::Store::Overlay> overlay_;
+  uint64_t next_ticket_ = 0;
+  // Settled writes (sync_mu_): every ticket up to settled_ticket_ has an
+  // outcome in outcomes_ until its writer takes it.
+  struct Outcome {
+    Status status;
+    bool lost = false;
+    uint64_t revision = 0;
+  };
+  uint64_t settled_ticket_ = 0;
+  std::unordered_map<uint64_t, Outcome> outcomes_;
+  bool settle_leader_ = false;
+  // Writers between entering Mutate and staging (or failing): a group's
+  // leader waits briefly for them to join.
+  std::atomic<int> staging_{0};
 };
 
 }  // namespace canopy::engine

@@ -2520,6 +2520,8 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   }
   const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
+    // The writes staged before it go first: an import reads the store.
+    CANOPY_RETURN_IF_ERROR(SettleLocked());
     storage::LogEntry entry;
     entry.time_us = NowMicros();
     entry.operation = "import";

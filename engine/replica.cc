@@ -28,6 +28,12 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kReadBatch = 256;       // entries per catch-up read
+// A group of writes appended in one etcd transaction: at most this many
+// entries, and this many bytes once one more would pass it (etcd refuses
+// transactions of more than 128 operations, and requests over 1.5 MiB).
+constexpr size_t kGroupEntries = 64;
+constexpr size_t kGroupBytes = size_t{256} << 10;
+constexpr auto kGatherFor = std::chrono::microseconds(500);
 constexpr int kMaxWriteAttempts = 1000;  // a safety net; the time budget below rules
 // A write that keeps losing the race for the next revision gives up after this long.
 constexpr auto kWriteBudget = std::chrono::seconds(10);
@@ -198,6 +204,7 @@ Status DbImpl::StartReplica() {
   const ReplicationOptions& r = options_.replication;
   if (r.etcd_endpoints.empty()) return Status::Ok();
   log_ = std::make_unique<replication::EtcdLog>(LogOptionsOf(r));
+  overlay_ = std::make_unique<storage::Store::Overlay>(*store_);
   replica_id_ = replication::NewReplicaId();
   {
     // Where do we stand against the log in etcd?
@@ -328,7 +335,7 @@ bool DbImpl::SleepUnlessStopped(int ms) {
 
 // ---- Applying the log ------------------------------------------------------
 
-Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision) {
+Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision, bool defer) {
   // With write_mu_ held.
   if (revision <= revision_.load()) {
     // Normally this replica's own write, which the watch brings back: the
@@ -346,6 +353,9 @@ Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision) {
         ") differs from this replica's own: the databases diverged (the log in etcd was "
         "replaced or rewritten)");
   }
+  // Another replica's entry where this one's staged group would go: the
+  // group lost the race (its append will fail); take it back first.
+  if (!staged_.empty()) CANOPY_RETURN_IF_ERROR(DiscardStagedLocked(/*lost=*/true, Status::Ok()));
   if (revision != revision_.load() + 1) {
     return Status::FailedPrecondition("gap in the log: at revision " +
                                       std::to_string(revision_.load()) + ", got " +
@@ -354,7 +364,7 @@ Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision) {
   bool skipped = false;
   std::string_view entry, input;
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(framed, &entry, &input));
-  Status s = ApplyLocked(entry, input, &skipped);
+  Status s = ApplyLocked(entry, input, &skipped, defer);
   if (!s.ok()) return s.WithContext("applying revision " + std::to_string(revision) + " from etcd");
   return Status::Ok();
 }
@@ -367,9 +377,16 @@ Status DbImpl::CatchUpLocked(uint64_t target) {
     CANOPY_RETURN_IF_ERROR(
         log_->ReadRetrying(revision_.load() + 1, kReadBatch, &entries, &er));
     if (entries.empty()) break;  // etcd's head moved back? (it cannot); stop here
+    // Published once per batch read (readers see the batch at once). (A
+    // staged group left means nothing was applied: it stays staged.)
+    Status a;
     for (replication::LogEntryBytes& e : entries) {
-      CANOPY_RETURN_IF_ERROR(ApplyFromLog(e.bytes, e.revision));
+      a = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
+      if (!a.ok()) break;
     }
+    Status p = staged_.empty() ? PublishLocked() : Status::Ok();
+    CANOPY_RETURN_IF_ERROR(a);
+    CANOPY_RETURN_IF_ERROR(p);
   }
   return Status::Ok();
 }
@@ -395,10 +412,13 @@ void DbImpl::FollowLoop() {
       WriteGuard w(write_mu_);
       if (!CheckOpen().ok()) return;
       for (replication::LogEntryBytes& e : entries) {
-        s = ApplyFromLog(e.bytes, e.revision);
+        s = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
         if (!s.ok()) break;
         NoteApplied(e.bytes);
       }
+      // Published once per batch read (as in CatchUpLocked).
+      const Status p = staged_.empty() ? PublishLocked() : Status::Ok();
+      if (s.ok()) s = p;
     }
     bool watched = false;
     if (s.ok() && !stop_replica_.load()) {
@@ -542,6 +562,7 @@ Status DbImpl::TrimPass(uint64_t first) {
 Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
   // With write_mu_ held; the entry is revision revision_ + 1.
   *conflict = false;
+  CANOPY_RETURN_IF_ERROR(SettleLocked());
   bool committed = false;
   uint64_t head = 0;
   const uint64_t at = revision_.load();
@@ -569,15 +590,220 @@ Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
   return CatchUpLocked(head);
 }
 
-Status DbImpl::CommitReplicated(storage::LogEntry* entry, bool* conflict) {
-  entry->revision = revision_.load() + 1;
+// ---- Groups of writes -------------------------------------------------------
+
+Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket) {
+  // Changes published before the group begins (a replica publishes each
+  // applied entry at once; this only guards the rule that a discarded
+  // group takes back nothing but itself).
+  if (staged_.empty() && versions_.HasPending()) CANOPY_RETURN_IF_ERROR(PublishLocked());
+  Staged st;
+  st.revision = revision_.load() + staged_.size() + 1;
+  entry->revision = st.revision;
   entry->log_id = LogId();
-  const std::string framed = storage::FrameLogEntry(storage::EncodeLogEntry(*entry), {});
-  CANOPY_RETURN_IF_ERROR(AppendToLog(framed, conflict));
-  if (*conflict) return Status::Ok();
-  // In etcd: apply it here before returning (read-your-writes). Should
-  // this fail, the follower applies the entry from etcd instead.
-  return Commit(entry, /*replayed=*/true);
+  const std::string encoded = storage::EncodeLogEntry(*entry);
+  st.framed = storage::FrameLogEntry(encoded, {});
+  rocksdb::WriteBatch batch;
+  CANOPY_RETURN_IF_ERROR(WriteEntryKeys(*entry, encoded, /*adopt_lineage=*/true, &batch));
+  // Too big to join the group: the group goes first, and this write is
+  // built again should the group be taken back.
+  if (!staged_.empty() && staged_bytes_ + st.framed.size() > kGroupBytes) {
+    bool taken_back = false;
+    CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back));
+    if (taken_back) {
+      // Built on writes that are gone: the writer builds it again.
+      *ticket = ++next_ticket_;
+      ResolveStaged({*ticket}, {}, /*lost=*/true, Status::Ok());
+      return Status::Ok();
+    }
+  }
+  bool complete = true;
+  Status added = overlay_->Add(batch, &complete);
+  if (!added.ok()) {
+    // The overlay may hold part of it: take the whole group back.
+    CANOPY_RETURN_IF_ERROR(DiscardStagedLocked(/*lost=*/false, added));
+    return added;
+  }
+  st.time_us = entry->time_us;
+  st.log_id = entry->log_id;
+  st.batch = batch.Data();
+  st.ticket = *ticket = ++next_ticket_;
+  Status a = ApplyToLatestCatalog(std::move(entry->changes));
+  if (!a.ok()) {
+    Poison(Status::Internal("in-memory state lost while staging a write (" + a.message() +
+                            "); close and reopen the database"));
+    return poisoned_;
+  }
+  staged_bytes_ += st.framed.size();
+  staged_.push_back(std::move(st));
+  if (!complete || staged_.size() >= kGroupEntries) staged_closed_ = true;
+  // Settle at once when nothing may be built on this write before it is
+  // written (the overlay cannot show it), or the group is full.
+  if (staged_closed_) CANOPY_RETURN_IF_ERROR(SettleLocked());
+  return Status::Ok();
+}
+
+Status DbImpl::TakeBackStagedLocked(std::vector<uint64_t>* tickets) {
+  tickets->clear();
+  if (staged_.empty() && overlay_->empty()) return Status::Ok();
+  for (const Staged& st : staged_) tickets->push_back(st.ticket);
+  staged_.clear();
+  staged_bytes_ = 0;
+  staged_closed_ = false;
+  overlay_->Clear();
+  Status d = versions_.DiscardPending();
+  if (!d.ok()) {
+    Poison(d.WithContext("close and reopen the database"));
+    return poisoned_;
+  }
+  return Status::Ok();
+}
+
+void DbImpl::ResolveStaged(const std::vector<uint64_t>& tickets,
+                           const std::vector<uint64_t>& revisions, bool lost,
+                           const Status& outcome) {
+  if (tickets.empty()) return;
+  {
+    std::lock_guard<std::mutex> g(sync_mu_);
+    for (size_t i = 0; i < tickets.size(); ++i) {
+      Outcome& o = outcomes_[tickets[i]];
+      o.lost = lost;
+      o.status = outcome;
+      o.revision = i < revisions.size() ? revisions[i] : 0;
+      settled_ticket_ = std::max(settled_ticket_, tickets[i]);
+    }
+  }
+  sync_cv_.notify_all();
+}
+
+Status DbImpl::DiscardStagedLocked(bool lost, const Status& outcome) {
+  std::vector<uint64_t> tickets;
+  Status t = TakeBackStagedLocked(&tickets);
+  ResolveStaged(tickets, {}, lost, t.ok() ? outcome : t);
+  return t;
+}
+
+Status DbImpl::SettleLocked(bool* taken_back) {
+  if (taken_back != nullptr) *taken_back = false;
+  if (staged_.empty()) return Status::Ok();
+  if (poisoned_flag_.load()) return poisoned_;
+  const uint64_t at = revision_.load();
+  std::vector<std::string_view> frames;
+  frames.reserve(staged_.size());
+  for (const Staged& st : staged_) frames.push_back(st.framed);
+  bool committed = false;
+  uint64_t head = 0;
+  std::vector<replication::LogEntryBytes> missed;
+  Status s = log_->Append(at, frames, &committed, &head, &missed);
+  if (s.ok() && !committed && head < at) {
+    // etcd's log ends before what this replica applied from it: its keys
+    // were deleted, or etcd lost data. Nothing to catch up with.
+    s = Status::FailedPrecondition(
+        "the log in etcd (" + options_.replication.prefix + ") ends at revision " +
+        std::to_string(head) + ", behind this replica's " + std::to_string(at) +
+        ": etcd lost or deleted its entries; this replica appends nothing to it");
+  }
+  if (!s.ok()) {
+    // Not appended, or not known to be (the follower applies it from etcd
+    // if it was): taken back here, and each writer told why.
+    if (taken_back != nullptr) *taken_back = true;
+    NoteError(ReplicaWork::kWrites, s);
+    return DiscardStagedLocked(/*lost=*/false, s);
+  }
+  NoteContact(head, 0);
+  ClearError(ReplicaWork::kWrites);
+  if (!committed) {
+    // Another replica appended first: take the group back and apply what
+    // the other wrote (the failed transaction brought it; read only what
+    // it did not); then the writers build again on the new state.
+    if (taken_back != nullptr) *taken_back = true;
+    std::vector<uint64_t> tickets;
+    CANOPY_RETURN_IF_ERROR(TakeBackStagedLocked(&tickets));
+    Status c;
+    for (const replication::LogEntryBytes& e : missed) {
+      if (e.revision <= revision_.load()) continue;
+      c = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
+      if (!c.ok()) break;
+    }
+    const Status p = PublishLocked();
+    if (c.ok()) c = p;
+    if (c.ok()) c = CatchUpLocked(head);
+    if (!c.ok()) NoteError(ReplicaWork::kFollow, c);
+    // Built again, unless catching up failed for good (etcd unreachable is
+    // for the next append to find out).
+    const bool again = c.ok() || c.code() == Code::kUnavailable;
+    ResolveStaged(tickets, {}, again, again ? Status::Ok() : c);
+    return poisoned_flag_.load() ? poisoned_ : Status::Ok();
+  }
+  // In etcd: write the group here before acknowledging it (read-your-writes).
+  std::vector<Staged> group;
+  group.swap(staged_);
+  staged_bytes_ = 0;
+  staged_closed_ = false;
+  overlay_->Clear();
+  Status w;
+  for (Staged& st : group) {
+    rocksdb::WriteBatch batch(std::move(st.batch));
+    w = WriteRevision(&batch, st.revision, st.time_us);
+    if (!w.ok()) break;
+    Advance(st.revision, &st.log_id);
+  }
+  if (w.ok()) w = PublishLocked();
+  if (!w.ok() && !poisoned_flag_.load()) {
+    // The catalog holds the whole group, the store part of it: stop
+    // serving (a reopen loads the store, and the follower applies the
+    // rest from etcd).
+    Poison(w.WithContext("writing a group of writes appended in etcd; close and reopen the "
+                         "database"));
+  }
+  std::vector<uint64_t> tickets, revisions;
+  for (const Staged& st : group) {
+    tickets.push_back(st.ticket);
+    revisions.push_back(st.revision);
+  }
+  ResolveStaged(tickets, revisions, /*lost=*/false, w.ok() ? Status::Ok() : poisoned_);
+  return w.ok() ? Status::Ok() : poisoned_;
+}
+
+Status DbImpl::WaitSettled(uint64_t ticket, bool* lost) {
+  *lost = false;
+  std::unique_lock<std::mutex> g(sync_mu_);
+  while (settled_ticket_ < ticket) {
+    if (poisoned_flag_.load(std::memory_order_acquire)) break;
+    if (settle_leader_) {
+      sync_cv_.wait(g);
+      continue;
+    }
+    settle_leader_ = true;
+    g.unlock();
+    // Let the writers on their way join this group (each stages its
+    // write, then waits here), but never for long: a build takes
+    // microseconds, the append a round trip.
+    const auto until = std::chrono::steady_clock::now() + kGatherFor;
+    while (staging_.load() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    {
+      WriteGuard w(write_mu_);
+      (void)SettleLocked();  // outcomes (and a poisoned state) are read below
+    }
+    g.lock();
+    settle_leader_ = false;
+    sync_cv_.notify_all();
+  }
+  auto it = outcomes_.find(ticket);
+  if (it == outcomes_.end()) {
+    return poisoned_flag_.load() ? poisoned_ : Status::Internal("a staged write has no outcome");
+  }
+  Outcome o = std::move(it->second);
+  outcomes_.erase(it);
+  g.unlock();
+  if (o.lost) {
+    *lost = true;
+    return Status::Ok();
+  }
+  if (o.status.ok()) NoteCommitted(o.revision);
+  return o.status;
 }
 
 int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
@@ -588,11 +814,13 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
                                " attempts to append lost to other replicas' writes in " +
                                std::to_string(kWriteBudget.count()) + " s; try again");
   }
-  if (attempt >= 2) {
-    // Replicas that keep colliding back off by a random few milliseconds,
-    // so that one of them wins the next round.
+  if (attempt >= 8) {
+    // A write that keeps losing backs off by a random few milliseconds, so
+    // that one replica wins the next round. (Not sooner: a lost group
+    // learns what it missed from the refusal itself and is built again at
+    // once, and earlier sleeps split the next group and cost throughput.)
     thread_local std::mt19937 rng(std::random_device{}());
-    const int cap = std::min(1 << std::min(attempt, 5), 16);
+    const int cap = std::min(1 << std::min(attempt - 7, 5), 4);
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap * 1000)));
   }
   return Status::Ok();
