@@ -443,9 +443,12 @@ void DbImpl::FollowLoop() {
     if (watched &&
         (s.code() == Code::kFailedPrecondition || s.code() == Code::kCompacted)) {
       // A gap in what the watch gave, or etcd's history compacted past its
-      // start (trimming does that): read again from the applied revision
-      // (which clears this note, unless the read finds it again).
-      NoteError(ReplicaWork::kFollow, s);
+      // start: read again from the applied revision (which clears this
+      // note, unless the read finds it again). A compaction is routine
+      // (every trim compacts etcd's history, maybe between the read and
+      // the watch's start) and is not shown: it would hide a standing
+      // error of another activity until the read.
+      if (s.code() == Code::kFailedPrecondition) NoteError(ReplicaWork::kFollow, s);
       continue;
     }
     // Otherwise (etcd down; or this replica's next revision trimmed from

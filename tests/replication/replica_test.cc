@@ -782,7 +782,8 @@ TEST_F(ReplicaTest, StatusKeepsEachActivitysError) {
     testing::MakeDevice(c.get(), "more-" + std::to_string(i), root);
     st = c->GetReplicaStatus();
     ASSERT_OK(st);
-    EXPECT_NE(st->error.find("checkpoint"), std::string::npos) << "write " << i;
+    EXPECT_NE(st->error.find("checkpoint"), std::string::npos)
+        << "write " << i << ": " << st->error;
   }
 }
 
