@@ -350,20 +350,16 @@ Status DbImpl::WaitPublished(uint64_t rev) {
       sync_cv_.wait(g);
       continue;
     }
-    sync_leader_ = true;
-    g.unlock();
-    // Let the mutations already queued for the write mutex join this
-    // group (each waits for its own turn there, then for this sync), but
-    // never for long: a steady stream must not starve the group.
-    for (int i = 0; i < 200 && writers_queued_.load() > 0; ++i) std::this_thread::yield();
     Status s;
     {
+      LeaderTurn turn(g, sync_leader_, sync_cv_);
+      // Let the mutations already queued for the write mutex join this
+      // group (each waits for its own turn there, then for this sync), but
+      // never for long: a steady stream must not starve the group.
+      for (int i = 0; i < 200 && writers_queued_.load() > 0; ++i) std::this_thread::yield();
       WriteGuard w(write_mu_);
       s = PublishLocked();
     }
-    g.lock();
-    sync_leader_ = false;
-    sync_cv_.notify_all();
     if (!s.ok()) return s;
   }
   return Status::Ok();

@@ -803,12 +803,16 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
   for (;;) {
     uint64_t committed = 0, ticket = 0;
     {
+      // On a replica, counted as building until it has staged (or failed),
+      // whatever way MutateLocked ends.
+      std::atomic<int>* building = log_ ? &staging_ : nullptr;
+      if (building != nullptr) building->fetch_add(1);
+      const std::unique_ptr<std::atomic<int>, void (*)(std::atomic<int>*)> built(
+          building, [](std::atomic<int>* n) { n->fetch_sub(1); });
       writers_queued_.fetch_add(1);
-      if (log_) staging_.fetch_add(1);
       std::unique_lock<WriterMutex> w(write_mu_);
       writers_queued_.fetch_sub(1);
       Status s = MutateLocked(actor, operation, build, &tries, &committed, &ticket);
-      if (log_) staging_.fetch_sub(1);
       if (!s.ok()) return s;
     }
     if (ticket != 0) {
@@ -864,7 +868,9 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
     // were taken back.
     if (log_ && !staged_.empty() && (!built.ok() || txn.changes.empty())) {
       bool taken_back = false;
-      CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back));
+      Status failed;
+      CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back, &failed));
+      if (!failed.ok()) return failed;  // etcd failed them: this one with them
       if (taken_back) {
         CANOPY_RETURN_IF_ERROR(AfterLostRace(tries->attempt, tries->started));
         continue;

@@ -365,6 +365,30 @@ class DbImpl final : public Db {
     std::atomic<std::thread::id> owner_{};
   };
   using WriteGuard = std::lock_guard<WriterMutex>;
+  // A group's leader's turn (WaitPublished, WaitSettled): sets `flag` and
+  // unlocks `g`; however the turn ends (an exception included), locks `g`
+  // again, clears `flag` and wakes the waiters, so none waits for a
+  // leader that is gone.
+  class LeaderTurn {
+   public:
+    LeaderTurn(std::unique_lock<std::mutex>& g, bool& flag, std::condition_variable& cv)
+        : g_(g), flag_(flag), cv_(cv) {
+      flag_ = true;
+      g_.unlock();
+    }
+    ~LeaderTurn() {
+      g_.lock();
+      flag_ = false;
+      cv_.notify_all();
+    }
+    LeaderTurn(const LeaderTurn&) = delete;
+    LeaderTurn& operator=(const LeaderTurn&) = delete;
+
+   private:
+    std::unique_lock<std::mutex>& g_;
+    bool& flag_;
+    std::condition_variable& cv_;
+  };
 
   // A reader's view, found by cat()/snap()/head() through a thread-local
   // stack (ReadScopes may nest, also across databases).
@@ -571,10 +595,10 @@ class DbImpl final : public Db {
   // Appends the staged group in etcd and writes and publishes it, or takes
   // it back; records each staged write's outcome. *taken_back (may be
   // null): the group was taken back (lost the race, or etcd failed), so
-  // whatever was decided on it must be decided again. Errors only when
-  // the database stops serving (the writers' own errors go to their
-  // outcomes).
-  Status SettleLocked(bool* taken_back = nullptr);
+  // whatever was decided on it must be decided again; *failed (may be
+  // null): etcd's error when that was why. Errors only when the database
+  // stops serving (the writers' own errors go to their outcomes).
+  Status SettleLocked(bool* taken_back = nullptr, Status* failed = nullptr);
   // Takes the staged group back (overlay, catalog, staged_) and returns
   // its tickets, unresolved. Errors only when the database stops serving.
   Status TakeBackStagedLocked(std::vector<uint64_t>* tickets);

@@ -428,14 +428,23 @@ void DbImpl::FollowLoop() {
       watched = true;
       s = log_->Follow(
           etcd_rev,
-          [this](replication::LogEntryBytes&& e) -> Status {
+          [this](std::vector<replication::LogEntryBytes>&& batch) -> Status {
             WhilePaused(follower_paused_, stop_replica_);
+            // A batch under one hold of the write lock, published once
+            // (a group another replica appended arrives whole: this
+            // replica's writers never stage on half of it).
             WriteGuard w(write_mu_);
             CANOPY_RETURN_IF_ERROR(CheckOpen());
-            CANOPY_RETURN_IF_ERROR(ApplyFromLog(e.bytes, e.revision));
-            NoteApplied(e.bytes);
-            NoteContact(e.revision, 0);
-            return Status::Ok();
+            Status a;
+            for (replication::LogEntryBytes& e : batch) {
+              a = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
+              if (!a.ok()) break;
+              NoteApplied(e.bytes);
+              NoteContact(e.revision, 0);
+            }
+            const Status p = staged_.empty() ? PublishLocked() : Status::Ok();
+            CANOPY_RETURN_IF_ERROR(a);
+            return p;
           },
           &stop_replica_);
     }
@@ -563,9 +572,15 @@ Status DbImpl::TrimPass(uint64_t first) {
 // ---- Writes through etcd ----------------------------------------------------
 
 Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
-  // With write_mu_ held; the entry is revision revision_ + 1.
+  // With write_mu_ held; the entry is revision revision_ + 1, built with
+  // nothing staged (an import settles first: the entry's revision and
+  // state would not hold after a settle here).
   *conflict = false;
-  CANOPY_RETURN_IF_ERROR(SettleLocked());
+  if (!staged_.empty()) {
+    return Status::Internal("an entry was built for revision " +
+                            std::to_string(revision_.load() + 1) + " while " +
+                            std::to_string(staged_.size()) + " writes were staged");
+  }
   bool committed = false;
   uint64_t head = 0;
   const uint64_t at = revision_.load();
@@ -612,9 +627,12 @@ Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket) {
   // built again should the group be taken back.
   if (!staged_.empty() && staged_bytes_ + st.framed.size() > kGroupBytes) {
     bool taken_back = false;
-    CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back));
+    Status failed;
+    CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back, &failed));
+    // Built on writes that are gone: built again after a lost race; after
+    // etcd failed, this write fails as they did.
+    if (!failed.ok()) return failed;
     if (taken_back) {
-      // Built on writes that are gone: the writer builds it again.
       *ticket = ++next_ticket_;
       ResolveStaged({*ticket}, {}, /*lost=*/true, Status::Ok());
       return Status::Ok();
@@ -623,8 +641,9 @@ Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket) {
   bool complete = true;
   Status added = overlay_->Add(batch, &complete);
   if (!added.ok()) {
-    // The overlay may hold part of it: take the whole group back.
-    CANOPY_RETURN_IF_ERROR(DiscardStagedLocked(/*lost=*/false, added));
+    // The overlay may hold part of it: take the whole group back (the
+    // others build again) and refuse this one.
+    CANOPY_RETURN_IF_ERROR(DiscardStagedLocked(/*lost=*/true, Status::Ok()));
     return added;
   }
   st.time_us = entry->time_us;
@@ -686,8 +705,9 @@ Status DbImpl::DiscardStagedLocked(bool lost, const Status& outcome) {
   return t;
 }
 
-Status DbImpl::SettleLocked(bool* taken_back) {
+Status DbImpl::SettleLocked(bool* taken_back, Status* failed) {
   if (taken_back != nullptr) *taken_back = false;
+  if (failed != nullptr) *failed = Status::Ok();
   if (staged_.empty()) return Status::Ok();
   if (poisoned_flag_.load()) return poisoned_;
   const uint64_t at = revision_.load();
@@ -710,6 +730,7 @@ Status DbImpl::SettleLocked(bool* taken_back) {
     // Not appended, or not known to be (the follower applies it from etcd
     // if it was): taken back here, and each writer told why.
     if (taken_back != nullptr) *taken_back = true;
+    if (failed != nullptr) *failed = s;
     NoteError(ReplicaWork::kWrites, s);
     return DiscardStagedLocked(/*lost=*/false, s);
   }
@@ -777,8 +798,7 @@ Status DbImpl::WaitSettled(uint64_t ticket, bool* lost) {
       sync_cv_.wait(g);
       continue;
     }
-    settle_leader_ = true;
-    g.unlock();
+    LeaderTurn turn(g, settle_leader_, sync_cv_);
     // Let the writers on their way join this group (each stages its
     // write, then waits here), but never for long: a build takes
     // microseconds, the append a round trip.
@@ -786,13 +806,8 @@ Status DbImpl::WaitSettled(uint64_t ticket, bool* lost) {
     while (staging_.load() > 0 && std::chrono::steady_clock::now() < until) {
       std::this_thread::yield();
     }
-    {
-      WriteGuard w(write_mu_);
-      (void)SettleLocked();  // outcomes (and a poisoned state) are read below
-    }
-    g.lock();
-    settle_leader_ = false;
-    sync_cv_.notify_all();
+    WriteGuard w(write_mu_);
+    (void)SettleLocked();  // outcomes (and a poisoned state) are read below
   }
   auto it = outcomes_.find(ticket);
   if (it == outcomes_.end()) {

@@ -453,25 +453,32 @@ Status EtcdLog::Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* en
   return Status::Ok();
 }
 
-Status EtcdLog::Follow(int64_t etcd_revision, const std::function<Status(LogEntryBytes&&)>& apply,
+Status EtcdLog::Follow(int64_t etcd_revision,
+                       const std::function<Status(std::vector<LogEntryBytes>&&)>& apply,
                        const std::atomic<bool>* stop) {
   const std::string prefix = Key("log/");
   Status failed;
   Status w = etcd_.Watch(
       EntriesBegin(), EntriesEnd(), etcd_revision + 1,
       [&](const std::vector<EtcdWatchEvent>& events, int64_t) {
+        std::vector<LogEntryBytes> batch;
         for (const EtcdWatchEvent& ev : events) {
           if (ev.is_delete) continue;  // trimming
           LogEntryBytes e;
           if (!ParseRevision(std::string_view(ev.kv.key).substr(prefix.size()), &e.revision)) {
             failed = Status::Corruption("etcd key '" + ev.kv.key + "' is not a log key");
-            return false;
+            break;
           }
           failed = Materialize(e.revision, ev.kv.value, &e.bytes);
-          if (failed.ok()) failed = apply(std::move(e));
-          if (!failed.ok()) return false;
+          if (!failed.ok()) break;
+          batch.push_back(std::move(e));
         }
-        return true;
+        // What was read cleanly is applied even when a later event failed.
+        if (!batch.empty()) {
+          Status a = apply(std::move(batch));
+          if (failed.ok()) failed = a;
+        }
+        return failed.ok();
       },
       stop);
   if (!failed.ok()) return failed;

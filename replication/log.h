@@ -107,11 +107,14 @@ class EtcdLog {
   Status ReadRetrying(uint64_t from, size_t limit, std::vector<LogEntryBytes>* entries,
                       int64_t* etcd_revision);
 
-  // Follows the log: calls `apply` with each entry appended after etcd
-  // revision `etcd_revision`, in revision order, until `*stop` or an error
-  // (Unavailable: re-read from the applied revision and follow again;
-  // Compacted: the same). `apply` returning an error ends Follow with it.
-  Status Follow(int64_t etcd_revision, const std::function<Status(LogEntryBytes&&)>& apply,
+  // Follows the log: calls `apply` with the entries appended after etcd
+  // revision `etcd_revision`, in revision order, those etcd reported at
+  // once together (a group appended in one transaction arrives as one
+  // batch), until `*stop` or an error (Unavailable: re-read from the
+  // applied revision and follow again; Compacted: the same). `apply`
+  // returning an error ends Follow with it.
+  Status Follow(int64_t etcd_revision,
+                const std::function<Status(std::vector<LogEntryBytes>&&)>& apply,
                 const std::atomic<bool>* stop);
 
   // Registers (or refreshes) a replica's applied revision under `*lease`
