@@ -794,6 +794,24 @@ Status DbImpl::CheckWritable(std::string_view what) const {
   return Status::Ok();
 }
 
+namespace {
+// Counts one (in *n, when not null) for as long as it lives.
+class Counted {
+ public:
+  explicit Counted(std::atomic<int>* n) : n_(n) {
+    if (n_ != nullptr) n_->fetch_add(1);
+  }
+  ~Counted() {
+    if (n_ != nullptr) n_->fetch_sub(1);
+  }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+
+ private:
+  std::atomic<int>* n_;
+};
+}  // namespace
+
 Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
                       const std::function<Status(Txn*)>& build) {
   std::shared_lock<std::shared_mutex> open;
@@ -805,10 +823,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
     {
       // On a replica, counted as building until it has staged (or failed),
       // whatever way MutateLocked ends.
-      std::atomic<int>* building = log_ ? &staging_ : nullptr;
-      if (building != nullptr) building->fetch_add(1);
-      const std::unique_ptr<std::atomic<int>, void (*)(std::atomic<int>*)> built(
-          building, [](std::atomic<int>* n) { n->fetch_sub(1); });
+      const Counted building(log_ ? &staging_ : nullptr);
       writers_queued_.fetch_add(1);
       std::unique_lock<WriterMutex> w(write_mu_);
       writers_queued_.fetch_sub(1);
@@ -842,8 +857,6 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
   // catches up and authorises and builds the change again on the new state.
   for (;; ++tries->attempt) {
     CANOPY_RETURN_IF_ERROR(CheckWritable(operation));
-    // A staged write that must be written before anything is built on it.
-    if (log_ && staged_closed_) CANOPY_RETURN_IF_ERROR(SettleLocked());
     const query::Catalog& catalog = cat();
     Txn txn(catalog);
     txn.operation = std::string(operation);

@@ -51,6 +51,7 @@
 
 namespace canopy::replication {
 class EtcdLog;
+struct LogEntryBytes;
 }
 
 namespace canopy::engine {
@@ -617,6 +618,10 @@ class DbImpl final : public Db {
   // Applies one entry read from etcd (skips one already applied here).
   // With `defer`, leaves the publication to the caller (PublishLocked).
   Status ApplyFromLog(const std::string& framed, uint64_t revision, bool defer = false);
+  // Applies entries read from etcd, in order, and publishes them once;
+  // `follower`: records the last one's apply delay. The first error, after
+  // publishing what was applied before it.
+  Status ApplyBatchLocked(const std::vector<replication::LogEntryBytes>& entries, bool follower);
   static int MaxWriteAttempts();
   // After a write lost the race for the next revision (attempt n): Unavailable
   // once the write's time budget is spent, else backs off (from the eighth
@@ -934,7 +939,6 @@ class DbImpl final : public Db {
   };
   std::vector<Staged> staged_;
   size_t staged_bytes_ = 0;
-  bool staged_closed_ = false;  // settle before building on it
   std::unique_ptr<storage::Store::Overlay> overlay_;
   uint64_t next_ticket_ = 0;
   // Settled writes (sync_mu_): every ticket up to settled_ticket_ has an

@@ -377,18 +377,26 @@ Status DbImpl::CatchUpLocked(uint64_t target) {
     CANOPY_RETURN_IF_ERROR(
         log_->ReadRetrying(revision_.load() + 1, kReadBatch, &entries, &er));
     if (entries.empty()) break;  // etcd's head moved back? (it cannot); stop here
-    // Published once per batch read (readers see the batch at once). (A
-    // staged group left means nothing was applied: it stays staged.)
-    Status a;
-    for (replication::LogEntryBytes& e : entries) {
-      a = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
-      if (!a.ok()) break;
-    }
-    Status p = staged_.empty() ? PublishLocked() : Status::Ok();
-    CANOPY_RETURN_IF_ERROR(a);
-    CANOPY_RETURN_IF_ERROR(p);
+    CANOPY_RETURN_IF_ERROR(ApplyBatchLocked(entries, /*follower=*/false));
   }
   return Status::Ok();
+}
+
+Status DbImpl::ApplyBatchLocked(const std::vector<replication::LogEntryBytes>& entries,
+                                bool follower) {
+  Status a;
+  const replication::LogEntryBytes* last = nullptr;
+  for (const replication::LogEntryBytes& e : entries) {
+    a = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
+    if (!a.ok()) break;
+    last = &e;
+  }
+  // Published once (readers see the batch at once). A staged group left
+  // means nothing was applied: it stays staged.
+  const Status p = staged_.empty() ? PublishLocked() : Status::Ok();
+  if (follower && last != nullptr) NoteApplied(last->bytes);
+  CANOPY_RETURN_IF_ERROR(a);
+  return p;
 }
 
 namespace {
@@ -411,14 +419,7 @@ void DbImpl::FollowLoop() {
       WhilePaused(follower_paused_, stop_replica_);
       WriteGuard w(write_mu_);
       if (!CheckOpen().ok()) return;
-      for (replication::LogEntryBytes& e : entries) {
-        s = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
-        if (!s.ok()) break;
-        NoteApplied(e.bytes);
-      }
-      // Published once per batch read (as in CatchUpLocked).
-      const Status p = staged_.empty() ? PublishLocked() : Status::Ok();
-      if (s.ok()) s = p;
+      s = ApplyBatchLocked(entries, /*follower=*/true);
     }
     bool watched = false;
     if (s.ok() && !stop_replica_.load()) {
@@ -435,16 +436,8 @@ void DbImpl::FollowLoop() {
             // replica's writers never stage on half of it).
             WriteGuard w(write_mu_);
             CANOPY_RETURN_IF_ERROR(CheckOpen());
-            Status a;
-            for (replication::LogEntryBytes& e : batch) {
-              a = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
-              if (!a.ok()) break;
-              NoteApplied(e.bytes);
-              NoteContact(e.revision, 0);
-            }
-            const Status p = staged_.empty() ? PublishLocked() : Status::Ok();
-            CANOPY_RETURN_IF_ERROR(a);
-            return p;
+            NoteContact(batch.back().revision, 0);
+            return ApplyBatchLocked(batch, /*follower=*/true);
           },
           &stop_replica_);
     }
@@ -473,9 +466,10 @@ void DbImpl::FollowLoop() {
 
 void DbImpl::NoteApplied(const std::string& framed) {
   std::string_view entry, input;
-  storage::LogEntry e;
+  std::string buffer;
+  storage::LogEntryView e;
   if (!storage::UnframeLogEntry(framed, &entry, &input).ok()) return;
-  if (!storage::DecodeLogEntry(entry, &e).ok()) return;
+  if (!storage::DecodeLogEntryView(entry, &buffer, &e).ok()) return;
   std::lock_guard<std::mutex> g(replica_mu_);
   apply_delay_us_ = NowMicros() - e.time_us;
 }
@@ -658,10 +652,9 @@ Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket) {
   }
   staged_bytes_ += st.framed.size();
   staged_.push_back(std::move(st));
-  if (!complete || staged_.size() >= kGroupEntries) staged_closed_ = true;
   // Settle at once when nothing may be built on this write before it is
   // written (the overlay cannot show it), or the group is full.
-  if (staged_closed_) CANOPY_RETURN_IF_ERROR(SettleLocked());
+  if (!complete || staged_.size() >= kGroupEntries) CANOPY_RETURN_IF_ERROR(SettleLocked());
   return Status::Ok();
 }
 
@@ -671,7 +664,6 @@ Status DbImpl::TakeBackStagedLocked(std::vector<uint64_t>* tickets) {
   for (const Staged& st : staged_) tickets->push_back(st.ticket);
   staged_.clear();
   staged_bytes_ = 0;
-  staged_closed_ = false;
   overlay_->Clear();
   Status d = versions_.DiscardPending();
   if (!d.ok()) {
@@ -743,14 +735,7 @@ Status DbImpl::SettleLocked(bool* taken_back, Status* failed) {
     if (taken_back != nullptr) *taken_back = true;
     std::vector<uint64_t> tickets;
     CANOPY_RETURN_IF_ERROR(TakeBackStagedLocked(&tickets));
-    Status c;
-    for (const replication::LogEntryBytes& e : missed) {
-      if (e.revision <= revision_.load()) continue;
-      c = ApplyFromLog(e.bytes, e.revision, /*defer=*/true);
-      if (!c.ok()) break;
-    }
-    const Status p = PublishLocked();
-    if (c.ok()) c = p;
+    Status c = ApplyBatchLocked(missed, /*follower=*/false);
     if (c.ok()) c = CatchUpLocked(head);
     if (!c.ok()) NoteError(ReplicaWork::kFollow, c);
     // Built again, unless catching up failed for good (etcd unreachable is
@@ -763,7 +748,6 @@ Status DbImpl::SettleLocked(bool* taken_back, Status* failed) {
   std::vector<Staged> group;
   group.swap(staged_);
   staged_bytes_ = 0;
-  staged_closed_ = false;
   overlay_->Clear();
   Status w;
   for (Staged& st : group) {
