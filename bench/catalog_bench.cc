@@ -14,7 +14,10 @@
 //   2. load: Catalog::Load of the same store: seconds, and its heap (bytes
 //      malloc reports in use, after a trim) in total, per account and
 //      per user (the users' part is what freeing them gives back); copy:
-//      seconds to copy the loaded catalog (a writing Db's second copy);
+//      seconds to copy the loaded catalog (a writing Db's second copy, and
+//      what a replica paid to take back a group of writes etcd refused);
+//      undo: microseconds to take back one account creation by undoing
+//      its change set (how a replica takes a group back now);
 //      img: seconds to write the catalog image (as Close does, into
 //      --image-dir) and to read it back (as an open does), and its size;
 //   3. open: Db::Open read-only through the public API, as `canopy --db DIR
@@ -41,6 +44,8 @@
 #include "canopy/db.h"
 #include "query/catalog.h"
 #include "query/catalog_image.h"
+#include "storage/changes.h"
+#include "storage/coding.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 
@@ -63,6 +68,63 @@ double Per(uint64_t bytes, uint64_t n) {
   return n == 0 ? 0.0 : static_cast<double>(bytes) / static_cast<double>(n);
 }
 
+std::string Fixed(uint64_t v) {
+  std::string b(8, '\0');
+  storage::EncodeFixed64BE(b.data(), v);
+  return b;
+}
+
+// The mean time Catalog::Undo takes to take back an account created under
+// the first root tenant (its record, its parent's next ordinal, the
+// account sequence), as a replica takes back a refused write; -1 when the
+// catalog has no account or the change does not apply.
+double UndoMicros(query::Catalog* catalog) {
+  if (catalog->roots.empty()) return -1;
+  const query::AccountNode& root = *catalog->account(catalog->roots.front());
+  storage::AccountRecord parent_before;
+  parent_before.account.id = root.id;
+  parent_before.account.key = root.key;
+  parent_before.account.depth = root.depth;
+  parent_before.account.settings = root.settings;
+  parent_before.label = root.label;
+  parent_before.next_child_ordinal = root.next_child_ordinal;
+  storage::AccountRecord parent_after = parent_before;
+  ++parent_after.next_child_ordinal;
+  storage::AccountRecord created;
+  created.account.id = AccountId(catalog->last_account_id + 1);
+  created.account.key = "catalog-bench-undo";
+  created.account.parent = root.id;
+  created.account.depth = root.depth + 1;
+  created.label = root.label + "\xff\xff";
+  storage::ChangeSet cs;
+  storage::RecordChange r;
+  r.type = storage::RecordType::kMeta;
+  r.key = std::string(storage::kSeqAccount);
+  r.before = Fixed(catalog->last_account_id);
+  r.after = Fixed(catalog->last_account_id + 1);
+  cs.records.push_back(r);
+  r = storage::RecordChange();
+  r.type = storage::RecordType::kAccount;
+  r.before = r.after = "-";  // only whether they are empty matters here
+  r.before_record = parent_before;
+  r.after_record = parent_after;
+  cs.records.push_back(r);
+  r = storage::RecordChange();
+  r.type = storage::RecordType::kAccount;
+  r.after = "-";
+  r.after_record = created;
+  cs.records.push_back(r);
+  const int rounds = 1000;
+  double total = 0;
+  for (int i = 0; i < rounds; ++i) {
+    if (!catalog->Apply(cs).ok()) return -1;
+    const auto t0 = Clock::now();
+    if (!catalog->Undo(cs).ok()) return -1;
+    total += Since(t0);
+  }
+  return total / rounds * 1e6;
+}
+
 int Run(const std::string& dir, int runs, int max_open_files, const std::string& image_dir) {
   auto copy_into = std::make_unique<query::Catalog>();
   storage::StoreOptions so;
@@ -78,9 +140,9 @@ int Run(const std::string& dir, int runs, int max_open_files, const std::string&
   const int spaces[] = {storage::kAccounts, storage::kTree,        storage::kCounters,
                         storage::kRoles,    storage::kUsers,       storage::kMemberships,
                         storage::kGroups};
-  std::printf("%-4s %10s %10s %12s %10s %10s %14s %10s %12s %12s %10s %10s %12s %12s %10s\n",
+  std::printf("%-4s %10s %10s %12s %10s %10s %14s %10s %10s %12s %12s %10s %10s %12s %12s %10s\n",
               "run", "accounts", "users", "memberships", "raw s", "load s", "load/raw",
-              "copy s", "heap MiB", "B/account", "B/user", "B/(a+u)", "img write s",
+              "copy s", "undo us", "heap MiB", "B/account", "B/user", "B/(a+u)", "img write s",
               "img read s", "img MiB");
   for (int run = 1; run <= runs; ++run) {
     auto t0 = Clock::now();
@@ -113,6 +175,7 @@ int Run(const std::string& dir, int runs, int max_open_files, const std::string&
     auto copy = std::make_unique<query::Catalog>(*catalog);
     const double copy_s = Since(t0);
     copy.reset();
+    const double undo_us = UndoMicros(catalog.get());
     // The catalog image: written (as Close does) to a scratch folder, then
     // read back (as an open does).
     const std::string scratch = image_dir + "/canopy-catalog-bench-" + std::to_string(::getpid());
@@ -143,10 +206,10 @@ int Run(const std::string& dir, int runs, int max_open_files, const std::string&
     const uint64_t total = with_all - before;
     const uint64_t user_bytes = with_all - without_users;
     const uint64_t account_bytes = total - user_bytes;  // and roles, groups: few
-    std::printf("%-4d %10llu %10llu %12llu %10.2f %10.2f %13.2fx %10.2f %12.1f %12.1f %10.1f %10.1f %12.2f %12.2f %10.1f\n",
+    std::printf("%-4d %10llu %10llu %12llu %10.2f %10.2f %13.2fx %10.2f %10.1f %12.1f %12.1f %10.1f %10.1f %12.2f %12.2f %10.1f\n",
                 run, static_cast<unsigned long long>(accounts),
                 static_cast<unsigned long long>(users),
-                static_cast<unsigned long long>(memberships), raw, load, load / raw, copy_s,
+                static_cast<unsigned long long>(memberships), raw, load, load / raw, copy_s, undo_us,
                 static_cast<double>(total) / (1 << 20), Per(account_bytes, accounts),
                 Per(user_bytes, users), Per(total, accounts + users), image_write, image_read,
                 image_mib);

@@ -94,6 +94,25 @@ Status CatalogVersions::DiscardPending() {
   FinishCopy();
   if (!HasPending()) return Status::Ok();
   const int c = current_.load();
+  if (!replaced_) {
+    // Each change set taken back, newest first: costs what applying them
+    // cost. A set that cannot be taken back (or a failure midway) leaves
+    // the copy below to do it.
+    Status s = Status::Ok();
+    try {
+      for (auto it = pending_.rbegin(); it != pending_.rend() && s.ok(); ++it) {
+        s = sides_[1 - c].catalog.Undo(**it);
+      }
+    } catch (const std::exception& e) {
+      s = Status::Internal(e.what());
+    }
+    if (s.ok()) {
+      pending_.clear();
+      ++undone_;
+      return s;
+    }
+  }
+  ++copied_back_;
   try {
     sides_[1 - c].catalog = sides_[c].catalog;
   } catch (const std::exception& e) {

@@ -109,10 +109,17 @@ class CatalogVersions {
   // the next publication copies it instead of replaying change sets.
   void NoteReplaced();
   // Takes back the changes applied to latest() since the last publication
-  // (a replica's group of writes that etcd refused): latest() becomes a
-  // copy of the published copy again. Costs a copy of the catalog.
+  // (a replica's group of writes that etcd refused), so that latest()
+  // equals the published copy again: by undoing their change sets newest
+  // first (query::Catalog::Undo; costs what applying them cost), or, when
+  // one cannot be undone (an account deletion) or latest() was replaced,
+  // by copying the published copy (costs a copy of the catalog).
   // Internal when the copy fails (the caller must stop serving).
   Status DiscardPending();
+  // How many DiscardPending calls undid their changes and how many copied
+  // the catalog instead (for tests and benchmarks).
+  uint64_t undone() const { return undone_; }
+  uint64_t copied_back() const { return copied_back_; }
   // Are there changes in latest() that readers do not see yet?
   bool HasPending() const { return replaced_ || !pending_.empty(); }
   // Makes latest() the published copy at `revision`, read on `snapshot`
@@ -146,6 +153,8 @@ class CatalogVersions {
   std::atomic<int> current_{0};  // the side readers enter
   std::vector<std::shared_ptr<const storage::ChangeSet>> pending_;
   bool replaced_ = false;
+  uint64_t undone_ = 0;
+  uint64_t copied_back_ = 0;
   // The background copy: from the published side onto the other one.
   mutable std::thread copier_;
   mutable bool copy_owed_ = false;  // the other side is not a copy yet

@@ -98,82 +98,6 @@ struct Checked {
 
 // ---- Memory against the stored state (while the copy is pinned) ----------
 
-void CompareWithMemory(const query::Catalog& mem, const query::Catalog& fresh,
-                       Problems& problems) {
-  for (const auto& [id, a] : fresh.accounts) {
-    const query::AccountNode* m = mem.account(id);
-    if (m == nullptr || m->label != a.label || m->parent != a.parent || m->depth != a.depth ||
-        m->children != a.children || m->members != a.members ||
-        m->descendants != a.descendants || m->tenant != a.tenant ||
-        m->settings.sub_account_management != a.settings.sub_account_management ||
-        m->settings.sub_account_access != a.settings.sub_account_access ||
-        m->next_child_ordinal != a.next_child_ordinal || m->key != a.key ||
-        m->settings.group_sharing != a.settings.group_sharing || m->groups != a.groups ||
-        m->in_groups != a.in_groups) {
-      problems.Add("in-memory account " + Id(id) + " differs from the stored one");
-      continue;
-    }
-    for (EntityKind k : kAllEntityKinds) {
-      if (m->count(k).direct != a.count(k).direct || m->count(k).subtree != a.count(k).subtree) {
-        problems.Add("in-memory counts of account " + Id(id) + " differ from the stored ones");
-      }
-    }
-  }
-  if (mem.accounts.size() != fresh.accounts.size() || mem.roots != fresh.roots) {
-    problems.Add("in-memory account set differs from the stored one");
-  }
-  for (const auto& [uid, u] : fresh.users) {
-    const query::UserNode* m = mem.user(uid);
-    if (m == nullptr || m->home != u.home || m->disabled != u.disabled || m->login != u.login ||
-        m->memberships.size() != u.memberships.size() || m->groups != u.groups) {
-      problems.Add("in-memory user " + Id(uid) + " differs from the stored one");
-      continue;
-    }
-    for (size_t i = 0; i < u.memberships.size(); ++i) {
-      const auto& a = u.memberships[i];
-      const auto& b = m->memberships[i];
-      if (a.account != b.account || a.role != b.role || a.branch != b.branch) {
-        problems.Add("in-memory membership of user " + Id(uid) + " differs from the stored one");
-      }
-    }
-  }
-  if (mem.users.size() != fresh.users.size()) problems.Add("in-memory user set differs");
-  for (const auto& [rid, r] : fresh.roles) {
-    if (r.builtin) continue;
-    const query::RoleNode* m = mem.role(rid);
-    if (m == nullptr || !(m->perms == r.perms) || m->uses != r.uses || m->name != r.name) {
-      problems.Add("in-memory role '" + r.name + "' differs from the stored one (uses " +
-                   (m ? Id(m->uses) : "-") + " vs " + Id(r.uses) + ")");
-    }
-  }
-  if (mem.roles.size() != fresh.roles.size()) problems.Add("in-memory role set differs");
-  auto same_grants = [](const std::vector<query::GroupGrantNode>& a,
-                        const std::vector<query::GroupGrantNode>& b) {
-    auto key = [](const query::GroupGrantNode& x) {
-      return std::make_tuple(x.user_group.value(), x.role.value(), x.target.value(), x.branch);
-    };
-    if (a.size() != b.size()) return false;
-    std::vector<std::tuple<uint64_t, uint64_t, uint64_t, bool>> ka, kb;
-    for (const auto& x : a) ka.push_back(key(x));
-    for (const auto& x : b) kb.push_back(key(x));
-    std::sort(ka.begin(), ka.end());
-    std::sort(kb.begin(), kb.end());
-    return ka == kb;
-  };
-  for (const auto& [gid, g] : fresh.groups) {
-    const query::GroupNode* m = mem.group(gid);
-    if (m == nullptr || m->owner != g.owner || m->kind != g.kind || m->name != g.name ||
-        m->size != g.size || m->members != g.members || !same_grants(m->grants, g.grants) ||
-        !same_grants(m->granted_to, g.granted_to) || m->overlap != g.overlap) {
-      problems.Add("in-memory group " + Id(gid) + " differs from the stored one");
-    }
-  }
-  if (mem.groups.size() != fresh.groups.size()) problems.Add("in-memory group set differs");
-  if (!mem.SameSequences(fresh)) {
-    problems.Add("in-memory sequences differ from the stored ones");
-  }
-}
-
 // ---- Accounts: labels, depth, parent links, key index ---------------------
 
 Status CheckAccounts(const Checked& c) {
@@ -1010,7 +934,7 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     return Status::Corruption("1 problem found: " + loaded.message());
   }
   const size_t before_memory = problems.count();
-  CompareWithMemory(memory, fresh, problems);
+  query::CompareCatalogs(memory, fresh, [&](std::string p) { problems.Add(std::move(p)); });
   if (problems.count() != before_memory) {
     // Memory drifted from the stored state: Close must not keep it in a
     // catalog image (the next open then loads the stored state afresh).

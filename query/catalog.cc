@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "storage/changes.h"
 #include "storage/coding.h"
@@ -373,19 +374,68 @@ void Catalog::EraseAccount(AccountId id) {
   accounts.erase(id);
 }
 
-void Catalog::Reparent(AccountId id, AccountId new_parent) {
+void Catalog::Reparent(AccountId id, AccountId new_parent, bool in_label_order) {
   AccountNode* a = mutable_account(id);
   const int64_t size = 1 + a->descendants;
   AccountNode* op = mutable_account(a->parent);
   op->children.erase(std::find(op->children.begin(), op->children.end(), id));
   for (AccountNode* p = op; p != nullptr; p = mutable_account(p->parent)) p->descendants -= size;
   AccountNode* np = mutable_account(new_parent);
-  np->children.push_back(id);  // the newest ordinal: last in label order
+  if (in_label_order) {
+    auto at = std::lower_bound(np->children.begin(), np->children.end(), a->label,
+                               [this](AccountId c, const std::string& label) {
+                                 return account(c)->label < label;
+                               });
+    np->children.insert(at, id);
+  } else {
+    np->children.push_back(id);  // the newest ordinal: last in label order
+  }
   for (AccountNode* p = np; p != nullptr; p = mutable_account(p->parent)) p->descendants += size;
   a->parent = new_parent;
 }
 
 Status Catalog::Apply(const storage::ChangeSet& changes) {
+  return ApplyChanges(changes, /*undo=*/false);
+}
+
+Status Catalog::Undo(const storage::ChangeSet& changes) {
+  using storage::RecordType;
+  storage::ChangeSet back;
+  back.records.reserve(changes.records.size());
+  for (auto it = changes.records.rbegin(); it != changes.records.rend(); ++it) {
+    if (it->type == RecordType::kAccount && it->after.empty()) {
+      return Status::FailedPrecondition(
+          "catalog: a change set that deletes an account cannot be taken back from its records");
+    }
+    storage::RecordChange r;
+    r.type = it->type;
+    r.key = it->key;
+    r.before = it->after;
+    r.after = it->before;
+    r.before_record = it->after_record;
+    r.after_record = it->before_record;
+    back.records.push_back(std::move(r));
+  }
+  back.counters.reserve(changes.counters.size());
+  for (const storage::CounterChange& c : changes.counters) {
+    back.counters.push_back(storage::CounterChange{c.account, c.counter, -c.delta});
+  }
+  CANOPY_RETURN_IF_ERROR(ApplyChanges(back, /*undo=*/true));
+  // A subtree moved to another root tenant goes back to its old one: the
+  // reversed records came children first, so their tenants are set again
+  // in the set's own order, parents first.
+  for (const storage::RecordChange& r : changes.records) {
+    if (r.type != RecordType::kAccount) continue;
+    const auto* ap = std::get_if<storage::AccountRecord>(&r.before_record);
+    if (ap == nullptr) continue;  // created by the set: gone again
+    AccountNode* n = mutable_account(ap->account.id);
+    if (n == nullptr) return Bad("undo lost account " + std::to_string(ap->account.id));
+    n->tenant = n->parent == kNoId ? n->id : account(n->parent)->tenant;
+  }
+  return Status::Ok();
+}
+
+Status Catalog::ApplyChanges(const storage::ChangeSet& changes, bool undo) {
   using storage::RecordType;
   for (const storage::RecordChange& r : changes.records) {
     const bool created = r.before.empty();
@@ -420,7 +470,8 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
           if (n->parent == kNoId || a.account.parent == kNoId) {
             return Bad("change moves root tenant " + std::to_string(id));
           }
-          Reparent(id, a.account.parent);
+          if (undo) n->label = a.label;  // its place among its old siblings
+          Reparent(id, a.account.parent, /*in_label_order=*/undo);
         }
         n->depth = a.account.depth;
         n->settings = a.account.settings;
@@ -492,8 +543,10 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         break;
       }
       case RecordType::kMeta: {
-        if (r.after.size() != 8) return Bad("damaged meta value in a change");
-        const uint64_t v = storage::DecodeFixed64BE(r.after.data());
+        // Taking back a sequence's first value leaves it unset (0).
+        const bool unset = undo && r.after.empty();
+        if (r.after.size() != 8 && !unset) return Bad("damaged meta value in a change");
+        const uint64_t v = unset ? 0 : storage::DecodeFixed64BE(r.after.data());
         if (r.key == storage::kSeqAccount) {
           last_account_id = v;
         } else if (r.key == storage::kSeqUser) {
@@ -501,7 +554,7 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         } else if (r.key == storage::kSeqEntity) {
           last_entity_id = v;
         } else if (r.key == storage::kSeqRole) {
-          last_role_id = v;
+          last_role_id = std::max<uint64_t>(v, kFirstCustomRoleId - 1);  // as LoadSequences
         } else if (r.key == storage::kSeqRootOrdinal) {
           next_root_ordinal = v;
         } else if (r.key == storage::kSeqGroup) {
@@ -556,13 +609,22 @@ Status Catalog::Apply(const storage::ChangeSet& changes) {
         break;
       }
       case RecordType::kGroupMembers: {
-        const auto* mp = std::get_if<storage::GroupMembersRecord>(&r.after_record);
+        // A batch only ever joins; taken back (undo), it leaves.
+        const bool leave = undo && deleted;
+        const auto* mp =
+            std::get_if<storage::GroupMembersRecord>(leave ? &r.before_record : &r.after_record);
         if (mp == nullptr) return Bad("a group members change without its record");
         const GroupNode* g = group(mp->group);
         if (g == nullptr) return Bad("member change of missing group " + std::to_string(mp->group));
         if (g->kind != mp->kind) return Bad("member change of the wrong kind for group " + std::to_string(mp->group));
         if (g->kind != GroupKind::kUser && g->kind != GroupKind::kAccount) break;  // on disk only
-        for (uint64_t member : mp->members) CANOPY_RETURN_IF_ERROR(AddGroupMember(mp->group, member));
+        for (uint64_t member : mp->members) {
+          if (leave) {
+            RemoveGroupMember(mp->group, member);
+          } else {
+            CANOPY_RETURN_IF_ERROR(AddGroupMember(mp->group, member));
+          }
+        }
         break;
       }
       case RecordType::kGroupGrant: {
@@ -640,6 +702,25 @@ void Catalog::RemoveGroupMember(GroupId gid, uint64_t member) {
   }
 }
 
+namespace {
+
+// Grants are kept in the order of their keys (user group, role, target),
+// the order a load reads them in, wherever they were added from: so both
+// copies of a catalog, and a change undone and made again, list them alike
+// (the first grant found is the one a who-can or an explanation names).
+void InsertGrant(std::vector<GroupGrantNode>* v, const GroupGrantNode& x) {
+  auto key = [](const GroupGrantNode& g) {
+    return std::make_tuple(g.user_group.value(), g.role.value(), g.target.value());
+  };
+  v->insert(std::upper_bound(v->begin(), v->end(), x,
+                             [&](const GroupGrantNode& a, const GroupGrantNode& b) {
+                               return key(a) < key(b);
+                             }),
+            x);
+}
+
+}  // namespace
+
 Status Catalog::AddGroupGrant(const GroupGrantNode& x) {
   GroupNode* ug = mutable_group(x.user_group);
   if (ug == nullptr || ug->kind != GroupKind::kUser || role(x.role) == nullptr) {
@@ -648,9 +729,9 @@ Status Catalog::AddGroupGrant(const GroupGrantNode& x) {
   if (x.target != kNoId) {
     GroupNode* t = mutable_group(x.target);
     if (t == nullptr || t->kind == GroupKind::kUser) return Bad("group grant onto a missing group");
-    t->granted_to.push_back(x);
+    InsertGrant(&t->granted_to, x);
   }
-  ug->grants.push_back(x);
+  InsertGrant(&ug->grants, x);
   roles[x.role].uses += 1;
   return Status::Ok();
 }
@@ -692,6 +773,82 @@ void Catalog::RemoveMembership(UserId uid, AccountId aid) {
     auto& members = a->members;
     auto mit = std::lower_bound(members.begin(), members.end(), uid);
     if (mit != members.end() && *mit == uid) members.erase(mit);
+  }
+}
+
+void CompareCatalogs(const Catalog& mem, const Catalog& fresh,
+                     const std::function<void(std::string)>& problem) {
+  for (const auto& [id, a] : fresh.accounts) {
+    const AccountNode* m = mem.account(id);
+    if (m == nullptr || m->label != a.label || m->parent != a.parent || m->depth != a.depth ||
+        m->children != a.children || m->members != a.members ||
+        m->descendants != a.descendants || m->tenant != a.tenant ||
+        m->settings.sub_account_management != a.settings.sub_account_management ||
+        m->settings.sub_account_access != a.settings.sub_account_access ||
+        m->next_child_ordinal != a.next_child_ordinal || m->key != a.key ||
+        m->settings.group_sharing != a.settings.group_sharing || m->groups != a.groups ||
+        m->in_groups != a.in_groups) {
+      problem("in-memory account " + std::to_string(id) + " differs from the stored one");
+      continue;
+    }
+    for (EntityKind k : kAllEntityKinds) {
+      if (m->count(k).direct != a.count(k).direct || m->count(k).subtree != a.count(k).subtree) {
+        problem("in-memory counts of account " + std::to_string(id) + " differ from the stored ones");
+      }
+    }
+  }
+  if (mem.accounts.size() != fresh.accounts.size() || mem.roots != fresh.roots) {
+    problem("in-memory account set differs from the stored one");
+  }
+  for (const auto& [uid, u] : fresh.users) {
+    const UserNode* m = mem.user(uid);
+    if (m == nullptr || m->home != u.home || m->disabled != u.disabled || m->login != u.login ||
+        m->memberships.size() != u.memberships.size() || m->groups != u.groups) {
+      problem("in-memory user " + std::to_string(uid) + " differs from the stored one");
+      continue;
+    }
+    for (size_t i = 0; i < u.memberships.size(); ++i) {
+      const auto& a = u.memberships[i];
+      const auto& b = m->memberships[i];
+      if (a.account != b.account || a.role != b.role || a.branch != b.branch) {
+        problem("in-memory membership of user " + std::to_string(uid) + " differs from the stored one");
+      }
+    }
+  }
+  if (mem.users.size() != fresh.users.size()) problem("in-memory user set differs");
+  for (const auto& [rid, r] : fresh.roles) {
+    if (r.builtin) continue;
+    const RoleNode* m = mem.role(rid);
+    if (m == nullptr || !(m->perms == r.perms) || m->uses != r.uses || m->name != r.name) {
+      problem("in-memory role '" + r.name + "' differs from the stored one (uses " +
+                   (m ? std::to_string(m->uses) : "-") + " vs " + std::to_string(r.uses) + ")");
+    }
+  }
+  if (mem.roles.size() != fresh.roles.size()) problem("in-memory role set differs");
+  auto same_grants = [](const std::vector<GroupGrantNode>& a,
+                        const std::vector<GroupGrantNode>& b) {
+    auto key = [](const GroupGrantNode& x) {
+      return std::make_tuple(x.user_group.value(), x.role.value(), x.target.value(), x.branch);
+    };
+    if (a.size() != b.size()) return false;
+    std::vector<std::tuple<uint64_t, uint64_t, uint64_t, bool>> ka, kb;
+    for (const auto& x : a) ka.push_back(key(x));
+    for (const auto& x : b) kb.push_back(key(x));
+    std::sort(ka.begin(), ka.end());
+    std::sort(kb.begin(), kb.end());
+    return ka == kb;
+  };
+  for (const auto& [gid, g] : fresh.groups) {
+    const GroupNode* m = mem.group(gid);
+    if (m == nullptr || m->owner != g.owner || m->kind != g.kind || m->name != g.name ||
+        m->size != g.size || m->members != g.members || !same_grants(m->grants, g.grants) ||
+        !same_grants(m->granted_to, g.granted_to) || m->overlap != g.overlap) {
+      problem("in-memory group " + std::to_string(gid) + " differs from the stored one");
+    }
+  }
+  if (mem.groups.size() != fresh.groups.size()) problem("in-memory group set differs");
+  if (!mem.SameSequences(fresh)) {
+    problem("in-memory sequences differ from the stored ones");
   }
 }
 

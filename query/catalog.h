@@ -19,6 +19,7 @@
 #include <atomic>
 #include <limits>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -175,6 +176,15 @@ struct Catalog : CatalogRest {
   // when a change does not fit the current state (the caller must then
   // reload).
   Status Apply(const storage::ChangeSet& changes);
+  // Takes back `changes`, the change set applied last: its records in
+  // reverse order, each from its after state back to its before state,
+  // and its counter changes negated, so that the catalog is as it was
+  // before Apply (a replica's group of writes that etcd refused). Costs
+  // what applying it cost, not a copy. FailedPrecondition when the set
+  // cannot be taken back from what it holds (it deletes an account, whose
+  // counts it does not carry); Corruption when a change does not fit.
+  // After a refusal the catalog may be part-way: copy or reload it.
+  Status Undo(const storage::ChangeSet& changes);
 
   const AccountNode* account(AccountId id) const { return accounts.find(id); }
   const UserNode* user(UserId id) const { return users.find(id); }
@@ -222,9 +232,22 @@ struct Catalog : CatalogRest {
   // Removes a childless account and its member links (the change set
   // removes the memberships first).
   void EraseAccount(AccountId id);
-  // Moves an account (with its subtree) under another parent.
-  void Reparent(AccountId id, AccountId new_parent);
+  // Moves an account (with its subtree) under another parent: last among
+  // its children (a move gives it the newest ordinal), or, taking a move
+  // back, at its place in label order (its old label set beforehand).
+  void Reparent(AccountId id, AccountId new_parent, bool in_label_order = false);
+  // Apply, or Undo's inverted change set (undo: a move goes back to its
+  // place, a sequence may go back to unset, a batch of members leaves).
+  Status ApplyChanges(const storage::ChangeSet& changes, bool undo);
 };
+
+// Compares two catalogs node by node, links, counts and sequences
+// included: calls `problem` once for each account, user, role or group
+// that differs (and for a differing set or sequences), naming `mem` the
+// in-memory one and `fresh` the stored one (the integrity check compares
+// the catalog with a fresh load; tests compare a catalog with its undo).
+void CompareCatalogs(const Catalog& mem, const Catalog& fresh,
+                     const std::function<void(std::string)>& problem);
 
 static_assert(sizeof(Catalog) == sizeof(CatalogRest) + sizeof(Catalog::accounts) +
                                      sizeof(Catalog::users),

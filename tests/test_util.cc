@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
+#include <utility>
 
 #include "engine/db_impl.h"
 #include "storage/keys.h"
+#include "storage/store.h"
 
 namespace canopy::testing {
 
@@ -152,6 +155,115 @@ std::string DescribeDiff(const Dump& before, const Dump& after, size_t max_keys)
   if (total == 0) return "no difference";
   if (total > shown) out += "\n  ... " + std::to_string(total - shown) + " more";
   return std::to_string(total) + " keys differ:" + out;
+}
+
+Status ReadLog(Db* db, std::vector<storage::LogEntry>* entries) {
+  entries->clear();
+  for (uint64_t since = 1;;) {
+    std::vector<std::string> page;
+    CANOPY_RETURN_IF_ERROR(db->ReadLogEntries(since, 500, &page));
+    if (page.empty()) return Status::Ok();
+    for (const std::string& bytes : page) {
+      storage::LogEntry e;
+      std::string_view entry, input;
+      CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry, &input));
+      CANOPY_RETURN_IF_ERROR(storage::DecodeLogEntry(entry, &e));
+      CANOPY_RETURN_IF_ERROR(storage::DecodeRecords(&e.changes));
+      since = e.revision + 1;
+      entries->push_back(std::move(e));
+    }
+  }
+}
+
+Status StoredCatalog(const std::string& folder, query::Catalog* catalog) {
+  storage::StoreOptions so;
+  so.read_only = true;
+  so.create_if_missing = false;
+  std::unique_ptr<storage::Store> store;
+  CANOPY_RETURN_IF_ERROR(storage::Store::Open(so, folder, &store));
+  *catalog = query::Catalog();
+  return catalog->Load(*store);
+}
+
+Status EmptyCatalog(const std::string& scratch, query::Catalog* catalog) {
+  OpenDb(scratch).reset();
+  return StoredCatalog(scratch, catalog);
+}
+
+std::vector<std::string> CheckUndoAlongTheLog(Db* db, const std::string& scratch,
+                                              size_t* entries, size_t* undone) {
+  std::vector<std::string> problems;
+  *entries = 0;
+  *undone = 0;
+  auto fail = [&](const storage::LogEntry& e, const std::string& what) {
+    problems.push_back("entry " + std::to_string(e.revision) + " (" + e.operation + "): " + what);
+  };
+  query::Catalog cat;
+  Status s = EmptyCatalog(scratch, &cat);
+  if (!s.ok()) return {"the empty catalog: " + s.ToString()};
+  std::vector<storage::LogEntry> log;
+  if (!(s = ReadLog(db, &log)).ok()) return {"read the log: " + s.ToString()};
+  // The last entries and the catalog before each: runs of them are undone
+  // newest first, as a replica takes back a group of writes.
+  std::deque<std::pair<const storage::LogEntry*, query::Catalog>> recent;
+  auto deletes_an_account = [](const storage::LogEntry& e) {
+    for (const auto& r : e.changes.records) {
+      if (r.type == storage::RecordType::kAccount && r.after.empty()) return true;
+    }
+    return false;
+  };
+  for (const storage::LogEntry& e : log) {
+    ++*entries;
+    if (e.import_chunks > 0 || e.import_bytes > 0) {
+      fail(e, "an import (its entry carries its input, not its records)");
+      return problems;
+    }
+    const query::Catalog before = cat;
+    if (!(s = cat.Apply(e.changes)).ok()) {
+      fail(e, "apply: " + s.ToString());
+      return problems;
+    }
+    const query::Catalog after = cat;
+    const bool deletes_account = deletes_an_account(e);
+    recent.emplace_back(&e, before);
+    if (recent.size() > 8) recent.pop_front();
+    // Every third entry, a run of the last 2..8 undone, newest first.
+    const size_t n = 2 + *entries % 7;
+    if (*entries % 3 == 0 && recent.size() >= n) {
+      bool undoable = true;
+      for (size_t i = recent.size() - n; i < recent.size(); ++i) {
+        undoable &= !deletes_an_account(*recent[i].first);
+      }
+      query::Catalog run = cat;
+      for (size_t i = recent.size(); undoable && i-- > recent.size() - n;) {
+        if (!(s = run.Undo(recent[i].first->changes)).ok()) {
+          fail(*recent[i].first, "undo in a run of " + std::to_string(n) + ": " + s.ToString());
+          undoable = false;
+        }
+      }
+      if (undoable) {
+        query::CompareCatalogs(run, recent[recent.size() - n].second, [&](std::string p) {
+          fail(e, "a run of " + std::to_string(n) + " entries undone: " + p);
+        });
+      }
+    }
+    s = cat.Undo(e.changes);
+    if (deletes_account || !s.ok()) {
+      if (!deletes_account || s.code() != Code::kFailedPrecondition) fail(e, "undo: " + s.ToString());
+      cat = after;
+      continue;
+    }
+    ++*undone;
+    query::CompareCatalogs(cat, before, [&](std::string p) { fail(e, "undone: " + p); });
+    if (!(s = cat.Apply(e.changes)).ok()) {
+      fail(e, "applied again: " + s.ToString());
+      cat = after;
+      continue;
+    }
+    query::CompareCatalogs(cat, after, [&](std::string p) { fail(e, "applied again: " + p); });
+    if (problems.size() > 20) return problems;
+  }
+  return problems;
 }
 
 }  // namespace canopy::testing

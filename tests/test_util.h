@@ -12,8 +12,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "canopy/db.h"
+#include "query/catalog.h"
+#include "storage/changes.h"
 
 namespace canopy::testing {
 
@@ -67,6 +70,29 @@ UserId MakeUser(Db* db, const std::string& login, AccountId account,
 // via the system viewer's scan.
 std::vector<std::string> KeysIn(Db* db, AccountId account, EntityKind kind = EntityKind::kDevice,
                                  bool direct_only = false);
+
+// Every entry of `db`'s change log from revision 1, decoded with its
+// records (an import's entry has none: it carries its input).
+Status ReadLog(Db* db, std::vector<storage::LogEntry>* entries);
+// The catalog loaded from the key spaces of the (closed) database in
+// `folder`, opened read-only.
+Status StoredCatalog(const std::string& folder, query::Catalog* catalog);
+// The catalog of a new, empty database made in `scratch`: where replaying
+// a log from revision 1 starts.
+Status EmptyCatalog(const std::string& scratch, query::Catalog* catalog);
+
+// Replays the change log of `db` (every entry from revision 1; none may
+// be an import, whose entry carries its input, not its records) onto the
+// catalog of a new empty database made in `scratch`, and checks each entry
+// against query::Catalog::Undo: undone, the catalog equals the one before
+// the entry (or the undo is refused as documented: the entry deletes an
+// account), and applied again, the one after it; every third entry, a run
+// of the last 2..8 entries undone newest first gives back the catalog
+// before the run (a replica's group of writes). Returns what differed,
+// each naming the entry; empty when every entry was taken back exactly.
+// *entries counts the entries replayed, *undone those that were undone.
+std::vector<std::string> CheckUndoAlongTheLog(Db* db, const std::string& scratch,
+                                              size_t* entries, size_t* undone);
 
 // A short, readable account of how `after` differs from `before`: the
 // added, removed and changed keys (escaped, at most `max_keys` of them),

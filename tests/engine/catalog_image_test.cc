@@ -229,13 +229,8 @@ class CatalogImageTest : public ::testing::Test {
 
   // The catalog loaded from the key spaces of the (closed) database.
   query::Catalog LoadFromKeySpaces() {
-    storage::StoreOptions so;
-    so.read_only = true;
-    so.create_if_missing = false;
-    std::unique_ptr<storage::Store> store;
-    EXPECT_OK(storage::Store::Open(so, dir_.Sub("db"), &store));
     query::Catalog c;
-    if (store != nullptr) EXPECT_OK(c.Load(*store));
+    EXPECT_OK(testing::StoredCatalog(dir_.Sub("db"), &c));
     return c;
   }
 

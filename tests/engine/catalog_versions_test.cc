@@ -3,7 +3,8 @@
 // CatalogVersions: the writer's copy of a catalog replaced wholesale (at
 // open, after an import) is made on a thread of its own; readers use the
 // published copy meanwhile, and the writer waits for the copy, or makes it
-// itself when the copy was stopped.
+// itself when the copy was stopped. Changes not published yet are taken
+// back by undoing them, or by a copy.
 
 #include "engine/catalog_versions.h"
 
@@ -11,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -153,6 +155,91 @@ TEST(CatalogVersionsTest, FreezingStopsTheCopyAndKeepsOneCatalog) {
   // One catalog: the writer's copy is empty (and stays so).
   EXPECT_TRUE(v.latest().accounts.empty());
   EXPECT_EQ(v.latest().last_account_id, 0u);
+}
+
+// A replica's group of writes that etcd refused is taken back: the
+// writer's copy becomes equal to the published one again, by undoing the
+// group's change sets (query::Catalog::Undo, at the cost of applying
+// them) or, when a set deletes an account, by copying the published copy.
+TEST(CatalogVersionsTest, ChangesNotPublishedAreUndoneOrCopiedBack) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  const Actor sys = Actor::System();
+  const AccountId t = testing::MakeAccount(db.get(), "t");
+  const AccountId a = testing::MakeAccount(db.get(), "a", t);
+  const AccountId b = testing::MakeAccount(db.get(), "b", t);
+  const AccountId other = testing::MakeAccount(db.get(), "other");  // another root tenant
+  testing::MakeDevice(db.get(), "d1", a);
+  const uint64_t published_at = db->Revision();
+  // The group: every kind of change a replica may stage.
+  const AccountId c = testing::MakeAccount(db.get(), "c", a);
+  testing::MakeDevice(db.get(), "d2", c);
+  const UserId x = testing::MakeUser(db.get(), "x", c);
+  ASSERT_OK(db->Invite(sys, x, c, RoleId(3), true));  // the built-in viewer
+  auto crew = db->CreateGroup(sys, GroupSpec{GroupKind::kUser, "crew", c});
+  ASSERT_OK(crew);
+  ASSERT_OK(db->AddGroupMembers(sys, *crew, std::vector<uint64_t>{x.value()}, nullptr));
+  auto subs = db->CreateGroup(sys, GroupSpec{GroupKind::kAccount, "subs", t});
+  ASSERT_OK(subs);
+  ASSERT_OK(db->AddGroupMembers(sys, *subs, std::vector<uint64_t>{b.value()}, nullptr));
+  ASSERT_OK(db->RenameGroup(sys, *subs, "branches"));
+  ASSERT_OK(db->MoveAccount(sys, b, a));      // leaves the account group
+  ASSERT_OK(db->MoveAccount(sys, a, other));  // to another root tenant, subtree and all
+  const uint64_t undoable_to = db->Revision();
+  const AccountId e = testing::MakeAccount(db.get(), "e", t);
+  ASSERT_OK(db->DeleteAccount(sys, e));
+
+  std::vector<storage::LogEntry> log;
+  ASSERT_OK(testing::ReadLog(db.get(), &log));
+  query::Catalog at_publication;
+  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), &at_publication));
+  for (const auto& entry : log) {
+    if (entry.revision <= published_at) ASSERT_OK(at_publication.Apply(entry.changes));
+  }
+  CatalogVersions v;
+  v.LatestToReplace() = at_publication;
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, published_at));
+  auto stage = [&](uint64_t last) {
+    for (const auto& entry : log) {
+      if (entry.revision <= published_at || entry.revision > last) continue;
+      ASSERT_OK(v.latest().Apply(entry.changes));
+      v.NoteApplied(std::make_shared<const storage::ChangeSet>(entry.changes));
+    }
+  };
+  auto expect_published = [&](const char* when) {
+    std::vector<std::string> diffs;
+    query::CompareCatalogs(v.latest(), v.Enter().catalog(),
+                           [&](std::string d) { diffs.push_back(std::move(d)); });
+    query::CompareCatalogs(v.latest(), at_publication,
+                           [&](std::string d) { diffs.push_back(std::move(d)); });
+    EXPECT_TRUE(diffs.empty()) << when << ": " << diffs.front();
+  };
+
+  stage(undoable_to);
+  ASSERT_NE(v.latest().account(c), nullptr);
+  ASSERT_OK(v.DiscardPending());
+  EXPECT_EQ(v.undone(), 1u);
+  EXPECT_EQ(v.copied_back(), 0u);
+  EXPECT_EQ(v.latest().account(c), nullptr);
+  expect_published("undone");
+
+  stage(db->Revision());  // with the deletion: copied back
+  ASSERT_OK(v.DiscardPending());
+  EXPECT_EQ(v.undone(), 1u);
+  EXPECT_EQ(v.copied_back(), 1u);
+  expect_published("copied back");
+
+  // Staged again and published, the copies hold the database's state.
+  stage(db->Revision());
+  ASSERT_OK(v.Publish(nullptr, db->Revision()));
+  db.reset();
+  query::Catalog stored;
+  ASSERT_OK(testing::StoredCatalog(dir.Sub("db"), &stored));
+  std::vector<std::string> diffs;
+  query::CompareCatalogs(v.Enter().catalog(), stored, [&](std::string d) { diffs.push_back(d); });
+  query::CompareCatalogs(v.latest(), stored, [&](std::string d) { diffs.push_back(d); });
+  EXPECT_TRUE(diffs.empty()) << diffs.front();
 }
 
 }  // namespace
