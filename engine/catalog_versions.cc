@@ -108,11 +108,11 @@ Status CatalogVersions::DiscardPending() {
     }
     if (s.ok()) {
       pending_.clear();
-      ++undone_;
+      undone_.fetch_add(1, std::memory_order_relaxed);
       return s;
     }
   }
-  ++copied_back_;
+  copied_back_.fetch_add(1, std::memory_order_relaxed);
   try {
     sides_[1 - c].catalog = sides_[c].catalog;
   } catch (const std::exception& e) {

@@ -117,9 +117,9 @@ class CatalogVersions {
   // Internal when the copy fails (the caller must stop serving).
   Status DiscardPending();
   // How many DiscardPending calls undid their changes and how many copied
-  // the catalog instead (for tests and benchmarks).
-  uint64_t undone() const { return undone_; }
-  uint64_t copied_back() const { return copied_back_; }
+  // the catalog instead (any thread may read them).
+  uint64_t undone() const { return undone_.load(std::memory_order_relaxed); }
+  uint64_t copied_back() const { return copied_back_.load(std::memory_order_relaxed); }
   // Are there changes in latest() that readers do not see yet?
   bool HasPending() const { return replaced_ || !pending_.empty(); }
   // Makes latest() the published copy at `revision`, read on `snapshot`
@@ -153,8 +153,8 @@ class CatalogVersions {
   std::atomic<int> current_{0};  // the side readers enter
   std::vector<std::shared_ptr<const storage::ChangeSet>> pending_;
   bool replaced_ = false;
-  uint64_t undone_ = 0;
-  uint64_t copied_back_ = 0;
+  std::atomic<uint64_t> undone_{0};
+  std::atomic<uint64_t> copied_back_{0};
   // The background copy: from the published side onto the other one.
   mutable std::thread copier_;
   mutable bool copy_owed_ = false;  // the other side is not a copy yet

@@ -151,6 +151,8 @@ const std::vector<std::string>& Db::PropertyNames() {
       "canopy.open-cursors",
       "canopy.open-iterators",
       "canopy.catalog-source",
+      "canopy.groups-undone",
+      "canopy.groups-copied-back",
       "rocksdb.estimate-num-keys",
       "rocksdb.estimate-live-data-size",
       "rocksdb.total-sst-files-size",
@@ -190,6 +192,8 @@ StatusOr<std::string> DbImpl::GetProperty(std::string_view name) const {
   if (name == "canopy.open-cursors") return std::to_string(views_.size());
   if (name == "canopy.open-iterators") return std::to_string(open_iterators_.load());
   if (name == "canopy.catalog-source") return catalog_source_;
+  if (name == "canopy.groups-undone") return std::to_string(versions_.undone());
+  if (name == "canopy.groups-copied-back") return std::to_string(versions_.copied_back());
   if (name.rfind("rocksdb.", 0) == 0) {
     std::string value;
     CANOPY_RETURN_IF_ERROR(store_->GetProperty(name, &value));

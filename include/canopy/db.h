@@ -664,6 +664,10 @@ class Db {
   //                       catalog image, Options::catalog_image) or "key
   //                       spaces (why not the image)", e.g. "key spaces
   //                       (catalog_image is off)"; "copy" for a snapshot
+  //   canopy.groups-undone, canopy.groups-copied-back   a replica's groups
+  //                       of writes that lost the race for etcd's head,
+  //                       taken back by undoing them or (one deleting an
+  //                       account) by copying the catalog; 0 elsewhere
   //   rocksdb.NAME        a RocksDB property, summed over the key spaces
   //                       when it is a number (rocksdb.estimate-num-keys,
   //                       rocksdb.total-sst-files-size, rocksdb.block-cache-

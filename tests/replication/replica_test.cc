@@ -332,6 +332,16 @@ TEST_F(ReplicaTest, GroupsOfWritesSeeEachOtherAndLeaveOneWinnerPerKey) {
   EXPECT_EQ(kvs.size(), a->Revision());
   EXPECT_LT(transactions.size(), kvs.size()) << "no two writes shared an append";
   std::printf("%zu entries in %zu etcd transactions\n", kvs.size(), transactions.size());
+  // No write here deletes an account: every lost group was undone in
+  // memory, none copied the catalog back.
+  for (Db* r : replicas) {
+    auto undone = r->GetProperty("canopy.groups-undone");
+    auto copied = r->GetProperty("canopy.groups-copied-back");
+    ASSERT_OK(undone);
+    ASSERT_OK(copied);
+    EXPECT_EQ(*copied, "0");
+    std::printf("lost groups undone: %s\n", undone->c_str());
+  }
 }
 
 // Random writes of every kind from many threads on two replicas, over a
