@@ -224,10 +224,22 @@ TEST(CatalogVersionsTest, ChangesNotPublishedAreUndoneOrCopiedBack) {
   EXPECT_EQ(v.latest().account(c), nullptr);
   expect_published("undone");
 
-  stage(db->Revision());  // with the deletion: copied back
+  // A set that does not fit the writer's copy (noted, never applied: its
+  // undo deletes an account that is not there) is copied back too.
+  for (const auto& entry : log) {
+    if (entry.revision == published_at + 1) {
+      v.NoteApplied(std::make_shared<const storage::ChangeSet>(entry.changes));
+    }
+  }
   ASSERT_OK(v.DiscardPending());
   EXPECT_EQ(v.undone(), 1u);
   EXPECT_EQ(v.copied_back(), 1u);
+  expect_published("a failed undo copied back");
+
+  stage(db->Revision());  // with the deletion: copied back
+  ASSERT_OK(v.DiscardPending());
+  EXPECT_EQ(v.undone(), 1u);
+  EXPECT_EQ(v.copied_back(), 2u);
   expect_published("copied back");
 
   // Staged again and published, the copies hold the database's state.
