@@ -820,7 +820,9 @@ TEST_F(ReplicaTest, ASharedCheckpointFolderKeepsEveryDatabasesCheckpoints) {
   const AccountId other = testing::MakeAccount(b.get(), "other");
   for (int i = 0; i < 30; ++i) testing::MakeDevice(b.get(), "d-" + std::to_string(i), other);
   // b's housekeeping takes checkpoints every 3 revisions and removes its
-  // older ones: wait until it has removed some.
+  // older ones: wait until it has removed some. It takes one only once the
+  // revision is 3 past the last, so the newest can stop short of the last
+  // write (at 29 of 31, say): write on while waiting.
   auto own = [&] {
     size_t n = 0;
     for (const auto& f : std::filesystem::directory_iterator(dir_.Sub("shared"))) {
@@ -830,8 +832,10 @@ TEST_F(ReplicaTest, ASharedCheckpointFolderKeepsEveryDatabasesCheckpoints) {
   };
   auto st = b->GetReplicaStatus();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (st.ok() && st->checkpoint < 30 && std::chrono::steady_clock::now() < deadline) {
+  for (int i = 0; st.ok() && st->checkpoint < 30 && std::chrono::steady_clock::now() < deadline;
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (i % 5 == 4) testing::MakeDevice(b.get(), "more-" + std::to_string(i), other);
     st = b->GetReplicaStatus();
   }
   ASSERT_OK(st);
