@@ -516,6 +516,9 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     // them only when every record, filtered out or not, is in its reach.
     // Filters (by type, by account) hide nothing, so they keep them.
     bool all_shown = true;
+    // Unfiltered, every record is listed (filtered, a large entry may show
+    // few, and a reservation would stay with the page).
+    if (type_mask == 0 && within.empty() && !audit) out.changes.reserve(e.records.size());
     for (const storage::RecordChangeRef& r : e.records) {
       if (audit && ((!r.before.empty() && !InReach(reach, r.before_scope)) ||
                     (!r.after.empty() && !InReach(reach, r.after_scope)))) {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace canopy {
 
@@ -35,17 +36,42 @@ size_t Utf8CharLength(std::string_view s) {
   return n;
 }
 
+namespace {
+// Bytes copied as they are inside a JSON string: printable ASCII other than
+// the quote and the backslash. Everything else takes the slow path below.
+struct PlainBytes {
+  bool plain[256];
+  constexpr PlainBytes() : plain() {
+    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+  }
+};
+constexpr PlainBytes kPlain;
+}  // namespace
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n && kPlain.plain[static_cast<unsigned char>(s[i])]) ++i;
+  if (i == n) {  // the common case: nothing to escape or check
+    const size_t at = out->size();
+    out->resize(at + n + 2);
+    char* p = out->data() + at;
+    p[0] = '"';
+    if (n > 0) std::memcpy(p + 1, s.data(), n);
+    p[n + 1] = '"';
+    return;
+  }
   out->push_back('"');
   // Runs of characters that need no escape are copied at once.
   size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (; i < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (kPlain.plain[c]) continue;
     if (c >= 0x80) {
-      const size_t n = Utf8CharLength(s.substr(i));
-      if (n > 0) {
-        i += n - 1;
+      const size_t len = Utf8CharLength(s.substr(i));
+      if (len > 0) {
+        i += len - 1;
         continue;
       }
       out->append(s.data() + run, i - run);
@@ -53,7 +79,6 @@ void AppendJsonString(std::string* out, std::string_view s) {
       out->append("\xEF\xBF\xBD");  // U+FFFD
       continue;
     }
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -65,14 +90,12 @@ void AppendJsonString(std::string* out, std::string_view s) {
       case '\b': out->append("\\b"); break;
       case '\f': out->append("\\f"); break;
       default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        }
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 15]);
     }
   }
-  out->append(s.data() + run, s.size() - run);
+  out->append(s.data() + run, n - run);
   out->push_back('"');
 }
 
@@ -193,11 +216,22 @@ std::string ReplicaStatusJson(const ReplicaStatus& st) {
 }
 
 std::string ChangeEntryJson(const ChangeEntry& e) {
-  std::string changes = "[";
+  // Each string is allocated once at about its final size (a log read
+  // prints millions of them).
+  constexpr size_t kChangeFields = 80;  // the field names, quotes, commas
+  size_t room = 2;
+  for (const RecordChangeView& c : e.changes) {
+    room += kChangeFields + c.type.size() + c.action.size() + c.id.size() + c.before.size() +
+            c.after.size();
+  }
+  std::string changes;
+  changes.reserve(room);
+  changes.push_back('[');
   for (size_t i = 0; i < e.changes.size(); ++i) {
     const RecordChangeView& c = e.changes[i];
     if (i > 0) changes.push_back(',');
-    changes += JsonObject()
+    changes += JsonObject(kChangeFields + c.type.size() + c.action.size() + c.id.size() +
+                          c.before.size() + c.after.size())
                    .Str("type", c.type)
                    .Str("action", c.action)
                    .Str("id", c.id)
@@ -206,7 +240,8 @@ std::string ChangeEntryJson(const ChangeEntry& e) {
                    .Take();
   }
   changes.push_back(']');
-  return JsonObject()
+  return JsonObject(changes.size() + e.actor.size() + e.operation.size() + e.arguments.size() +
+                    128)
       .Int("revision", static_cast<int64_t>(e.revision))
       .Int("time_us", e.time_us)
       .Raw("actor", e.actor.empty() ? "null" : JsonString(e.actor))

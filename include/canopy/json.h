@@ -49,6 +49,10 @@ inline std::string JsonString(std::string_view s) {
 //   JsonObject().Str("key", "acme").Int("depth", 1).str()  ->  {"key":"acme","depth":1}
 class JsonObject {
  public:
+  JsonObject() = default;
+  // Room for `capacity` bytes up front, for a caller that knows about how
+  // long the object will be (it still grows past that as needed).
+  explicit JsonObject(size_t capacity) { body_.reserve(capacity); }
   JsonObject& Str(std::string_view key, std::string_view value);
   JsonObject& Int(std::string_view key, int64_t value);
   JsonObject& Uint(std::string_view key, uint64_t value);

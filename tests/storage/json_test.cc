@@ -1,0 +1,133 @@
+// Copyright (c) Canopy authors.
+//
+// The JSON writer (include/canopy/json.h): string escaping against a
+// byte-by-byte oracle of its documented rules, objects, and the change-log
+// entry shape.
+
+#include "canopy/json.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+namespace canopy {
+namespace {
+
+// The rules as the header states them, one byte or character at a time:
+// quote and backslash escaped, U+0000..U+001F as \n, \t, ... or \u00XX,
+// well-formed UTF-8 copied, every other byte U+FFFD.
+std::string Oracle(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\b') {
+      out += "\\b";
+    } else if (c == '\f') {
+      out += "\\f";
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      const size_t n = Utf8CharLength(s.substr(i));
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+        continue;
+      }
+    }
+    ++i;
+  }
+  return out + "\"";
+}
+
+TEST(JsonTest, StringsAreEscapedAsDocumented) {
+  EXPECT_EQ(JsonString(""), "\"\"");
+  EXPECT_EQ(JsonString("acme"), "\"acme\"");
+  EXPECT_EQ(JsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(JsonString("l1\nl2\r\t\b\f"), "\"l1\\nl2\\r\\t\\b\\f\"");
+  EXPECT_EQ(JsonString(std::string_view("\x00\x01\x1f", 3)), "\"\\u0000\\u0001\\u001f\"");
+  EXPECT_EQ(JsonString("\x7f"), "\"\x7f\"");  // DEL is not a control character in JSON
+  EXPECT_EQ(JsonString("Zürich 東京 🌲"), "\"Zürich 東京 🌲\"");
+  // Not well-formed UTF-8: a stray continuation byte, a cut-short character,
+  // an overlong form, a surrogate.
+  EXPECT_EQ(JsonString("a\x80z"), "\"a\xEF\xBF\xBDz\"");
+  EXPECT_EQ(JsonString("\xC3"), "\"\xEF\xBF\xBD\"");
+  EXPECT_EQ(JsonString("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(JsonString("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+}
+
+// Plain text takes a fast path and text needing escapes a slow one; both
+// agree with the oracle wherever the first special byte falls, and the
+// output is appended to what the string held.
+TEST(JsonTest, RandomStringsMatchTheOracle) {
+  std::mt19937_64 rng(7);
+  const std::string alphabet[] = {"a", "Z", "0", " ", "\"", "\\", "\n", "\x01", "\x7f",
+                                  "\xC3\xA9", "\xE6\x9D\xB1", "\xF0\x9F\x8C\xB2", "\x80",
+                                  "\xC3", "\xED\xA0\x80", "\xF5"};
+  for (int round = 0; round < 20000; ++round) {
+    std::string s;
+    const size_t len = rng() % 24;
+    const bool plain = rng() % 2 == 0;
+    for (size_t i = 0; i < len; ++i) s += alphabet[rng() % (plain ? 4 : std::size(alphabet))];
+    std::string out = "prefix";
+    AppendJsonString(&out, s);
+    ASSERT_EQ(out, "prefix" + Oracle(s)) << "input of " << s.size() << " bytes, round " << round;
+  }
+}
+
+TEST(JsonTest, ObjectsKeepFieldOrderAndTheirRoomDoesNotShowInTheOutput) {
+  for (size_t room : {size_t{0}, size_t{3}, size_t{4096}}) {
+    JsonObject o(room);
+    o.Str("key", "ac\"me").Int("depth", -1).Uint("id", 18446744073709551615u).Bool("on", true)
+        .Real("rate", 1.5).Raw("tags", "[1,2]");
+    EXPECT_EQ(o.Take(),
+              "{\"key\":\"ac\\\"me\",\"depth\":-1,\"id\":18446744073709551615,\"on\":true,"
+              "\"rate\":1.5,\"tags\":[1,2]}");
+    EXPECT_EQ(o.Str("again", "x").str(), "{\"again\":\"x\"}");  // Take left it empty
+  }
+  EXPECT_EQ(JsonObject().str(), "{}");
+}
+
+TEST(JsonTest, AChangeEntryHasItsDocumentedShape) {
+  ChangeEntry e;
+  e.revision = 12;
+  e.time_us = 1700000000000000;
+  e.actor = "ops\"lead";
+  e.operation = "entity.reassign";
+  e.arguments = "{\"to\":2}";
+  RecordChangeView created{"entity", "created", "5", "", "{\"id\":5}"};
+  RecordChangeView changed{"account", "changed", "2", "{\"id\":2,\"name\":\"a\"}",
+                           "{\"id\":2,\"name\":\"b\"}"};
+  e.changes = {created, changed};
+  EXPECT_EQ(ChangeEntryJson(e),
+            "{\"revision\":12,\"time_us\":1700000000000000,\"actor\":\"ops\\\"lead\","
+            "\"operation\":\"entity.reassign\",\"arguments\":{\"to\":2},\"changes\":["
+            "{\"type\":\"entity\",\"action\":\"created\",\"id\":\"5\",\"before\":null,"
+            "\"after\":{\"id\":5}},"
+            "{\"type\":\"account\",\"action\":\"changed\",\"id\":\"2\","
+            "\"before\":{\"id\":2,\"name\":\"a\"},\"after\":{\"id\":2,\"name\":\"b\"}}]}");
+  ChangeEntry hidden;  // an audit view's entry: no actor, no arguments, no changes
+  hidden.revision = 1;
+  EXPECT_EQ(ChangeEntryJson(hidden),
+            "{\"revision\":1,\"time_us\":0,\"actor\":null,\"operation\":\"\","
+            "\"arguments\":null,\"changes\":[]}");
+}
+
+}  // namespace
+}  // namespace canopy
