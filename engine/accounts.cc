@@ -43,7 +43,7 @@ StatusOr<AccountId> DbImpl::CreateAccount(const Actor& actor, const AccountSpec&
   Status s = Mutate(actor, "account.create", [&](Txn* txn) -> Status {
     txn->arguments =
         query::JsonObject().Str("key", spec.key).Str("name", spec.name).Uint("parent", spec.parent).str();
-    CANOPY_RETURN_IF_ERROR(CheckText("account key", spec.key));
+    CANOPY_RETURN_IF_ERROR(CheckKey("account key", spec.key));
     CANOPY_RETURN_IF_ERROR(CheckText("account name", spec.name));
     CANOPY_RETURN_IF_ERROR(CheckAttributes("account", spec.attributes));
     CANOPY_RETURN_IF_ERROR(CheckSettings(spec.settings));

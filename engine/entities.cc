@@ -48,7 +48,7 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
                          .str();
     CANOPY_RETURN_IF_ERROR(CheckKind(spec.kind));
     const std::string kind_name = EntityKindName(spec.kind);
-    CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " key", spec.key));
+    CANOPY_RETURN_IF_ERROR(CheckKey(kind_name + " key", spec.key));
     CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " name", spec.name));
     CANOPY_RETURN_IF_ERROR(CheckText(kind_name + " type", spec.type, /*allow_empty=*/true));
     CANOPY_RETURN_IF_ERROR(CheckAttributes(kind_name, spec.attributes));

@@ -616,7 +616,7 @@ Status ParseEntity(Fields& f, EntityKind kind, EntityFields* out, Attributes* at
   CANOPY_RETURN_IF_ERROR(out->times.Read(f, true));
   CANOPY_RETURN_IF_ERROR(f.NoneLeft(t.record));
   CANOPY_RETURN_IF_ERROR(out->times.Check());
-  CANOPY_RETURN_IF_ERROR(CheckText(t.key, out->key));
+  CANOPY_RETURN_IF_ERROR(CheckKey(t.key, out->key));
   CANOPY_RETURN_IF_ERROR(CheckText(t.name, out->name));
   CANOPY_RETURN_IF_ERROR(CheckText(t.type, out->type, true));
   CANOPY_RETURN_IF_ERROR(CheckAttributes(t.kind, *attrs));
@@ -1136,7 +1136,7 @@ class Importer {
         st.sub_account_access = *a;
       }
     }
-    CANOPY_RETURN_IF_ERROR(CheckText("account key", key));
+    CANOPY_RETURN_IF_ERROR(CheckKey("account key", key));
     CANOPY_RETURN_IF_ERROR(CheckText("account name", name));
     CANOPY_RETURN_IF_ERROR(CheckAttributes("account", attrs));
     if (staged_keys_.count(key)) {
@@ -1201,7 +1201,7 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
     CANOPY_RETURN_IF_ERROR(f.StringList("permissions", &perms));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("role record"));
-    CANOPY_RETURN_IF_ERROR(CheckText("role name", name));
+    CANOPY_RETURN_IF_ERROR(CheckKey("role name", name));
     query::PermSet set;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(perms, &set));
     AccountRef t;
@@ -1240,7 +1240,7 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(times.Read(f, true));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("user record"));
     CANOPY_RETURN_IF_ERROR(times.Check());
-    CANOPY_RETURN_IF_ERROR(CheckText("login", login));
+    CANOPY_RETURN_IF_ERROR(CheckKey("login", login));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", name));
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));

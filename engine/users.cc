@@ -32,7 +32,7 @@ StatusOr<UserId> DbImpl::CreateUser(const Actor& actor, const UserSpec& spec) {
   Status s = Mutate(actor, "user.create", [&](Txn* txn) -> Status {
     txn->arguments =
         query::JsonObject().Str("login", spec.login).Str("name", spec.name).Uint("account", spec.account).str();
-    CANOPY_RETURN_IF_ERROR(CheckText("login", spec.login));
+    CANOPY_RETURN_IF_ERROR(CheckKey("login", spec.login));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", spec.name));
     const AccountNode* a = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.account, "user account", &a));
@@ -413,7 +413,7 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
   Status s = Mutate(actor, "role.create", [&](Txn* txn) -> Status {
     txn->arguments =
         query::JsonObject().Uint("tenant", tenant).Str("name", name).Raw("permissions", query::JsonStrings(permissions)).str();
-    CANOPY_RETURN_IF_ERROR(CheckText("role name", name));
+    CANOPY_RETURN_IF_ERROR(CheckKey("role name", name));
     query::PermSet perms;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(permissions, &perms));
     const AccountNode* t = nullptr;

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "canopy/query.h"
+
 namespace canopy::engine {
 
 bool IsValidUtf8(std::string_view s) {
@@ -41,6 +43,15 @@ Status CheckAttributeValue(std::string_view what, std::string_view value) {
 Status CheckText(std::string_view what, std::string_view s, bool allow_empty) {
   if (s.empty() && !allow_empty) return Status::InvalidArgument(std::string(what) + " is empty");
   return CheckBytes(what, s, kMaxNameBytes);
+}
+
+Status CheckKey(std::string_view what, std::string_view s) {
+  CANOPY_RETURN_IF_ERROR(CheckText(what, s));
+  if (s == kHidden) {
+    return Status::InvalidArgument(std::string(what) + " '" + kHidden +
+                                   "' is reserved: it stands for a name out of the reader's sight");
+  }
+  return Status::Ok();
 }
 
 Status CheckAttributes(std::string_view owner, const Attributes& attributes) {

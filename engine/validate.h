@@ -24,6 +24,12 @@ bool IsValidUtf8(std::string_view s);
 // most kMaxNameBytes long, and not empty unless allow_empty.
 Status CheckText(std::string_view what, std::string_view s, bool allow_empty = false);
 
+// An account key, entity key, login or role name: CheckText, and not
+// kHidden, "(hidden)", which stands in every answer (text, JSON, the web
+// console, explanations) for a name the reader may not see: a record
+// really named so could not be told from one out of sight.
+Status CheckKey(std::string_view what, std::string_view s);
+
 // An attribute value (`what` names it): valid UTF-8 without NUL bytes, at
 // most kMaxAttributeValueBytes, maybe empty. Stored values and the values
 // queries filter on alike.

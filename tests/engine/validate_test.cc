@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "engine/validate.h"
@@ -87,6 +88,56 @@ TEST(Utf8, AttributeFilterValuesAreCheckedAsStoredValuesAre) {
   ok.attribute = AttributeFilter{"color", ""};  // empty, as a stored value may be
   VisiblePage page;
   EXPECT_TRUE(db->Visible(ok, &page).ok());
+}
+
+// "(hidden)" stands for a name out of the reader's sight in every answer,
+// so nothing may be named so: refused by each call that names a record and
+// by import, naming the field, with nothing changed.
+TEST(ReservedName, HiddenIsNoKeyLoginOrRoleName) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  const AccountId acme = testing::MakeAccount(db.get(), "acme");
+  const uint64_t revision = db->Revision();
+  auto refused = [](const Status& s, const std::string& what) {
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << what << ": " << s.ToString();
+    EXPECT_NE(s.message().find(what + " '(hidden)' is reserved"), std::string::npos)
+        << s.ToString();
+  };
+  refused(db->CreateAccount(Actor::System(), {.key = kHidden, .name = "H", .parent = acme}).status(),
+          "account key");
+  for (EntityKind kind : {EntityKind::kDevice, EntityKind::kAsset}) {
+    EntitySpec e;
+    e.kind = kind;
+    e.key = kHidden;
+    e.name = "H";
+    e.owner = acme;
+    refused(db->CreateEntity(Actor::System(), e).status(), std::string(EntityKindName(kind)) + " key");
+  }
+  refused(db->CreateUser(Actor::System(), {.login = kHidden, .name = "H", .account = acme}).status(),
+          "login");
+  refused(db->CreateRole(Actor::System(), acme, kHidden, {"device.read"}).status(), "role name");
+  // Near misses are names like any other.
+  EXPECT_TRUE(db->CreateAccount(Actor::System(), {.key = "(hidden) ", .name = "H", .parent = acme}).ok());
+  EXPECT_TRUE(db->CreateUser(Actor::System(), {.login = "hidden", .name = "H", .account = acme}).ok());
+  const uint64_t after_near_misses = db->Revision();
+  EXPECT_EQ(after_near_misses, revision + 2);
+
+  const std::string lines[] = {
+      R"j({"type":"account","key":"(hidden)","name":"H","parent":"acme"})j",
+      R"j({"type":"device","key":"(hidden)","name":"H","account":"acme"})j",
+      R"j({"type":"entity","kind":"asset","key":"(hidden)","name":"H","account":"acme"})j",
+      R"j({"type":"user","login":"(hidden)","name":"H","account":"acme"})j",
+      R"j({"type":"role","tenant":"acme","name":"(hidden)","permissions":["device.read"]})j",
+  };
+  const std::string whats[] = {"account key", "device key", "asset key", "login", "role name"};
+  for (size_t i = 0; i < std::size(lines); ++i) {
+    const std::string path = dir.Sub("in-" + std::to_string(i) + ".jsonl");
+    std::ofstream(path) << R"j({"type":"device","key":"fine","name":"F","account":"acme"})j" << "\n"
+                        << lines[i] << "\n";
+    refused(db->Import(Actor::System(), path, ImportOptions(), nullptr), whats[i]);
+    EXPECT_EQ(db->Revision(), after_near_misses) << lines[i];
+  }
+  EXPECT_EQ(db->FindEntity(EntityKind::kDevice, "fine").status().code(), Code::kNotFound);
 }
 
 }  // namespace
