@@ -20,6 +20,7 @@
 #include <rocksdb/sst_file_writer.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iomanip>

@@ -601,9 +601,10 @@ struct EntityFields {
 
 // Reads and checks an entity line's fields, in the order (and with the
 // messages) of every other record: required fields, types, no unknown
-// field, texts, attributes (into *attrs), unit id.
+// field, texts, attributes (into *attrs), unit id. `replayed` as for
+// CheckKey.
 Status ParseEntity(Fields& f, EntityKind kind, EntityFields* out, Attributes* attrs,
-                   std::vector<Attributes::node_type>* spare) {
+                   std::vector<Attributes::node_type>* spare, bool replayed) {
   const KindTexts& t = TextsOf(kind);
   CANOPY_RETURN_IF_ERROR(f.String("key", true, &out->key));
   CANOPY_RETURN_IF_ERROR(f.String("name", true, &out->name));
@@ -616,7 +617,7 @@ Status ParseEntity(Fields& f, EntityKind kind, EntityFields* out, Attributes* at
   CANOPY_RETURN_IF_ERROR(out->times.Read(f, true));
   CANOPY_RETURN_IF_ERROR(f.NoneLeft(t.record));
   CANOPY_RETURN_IF_ERROR(out->times.Check());
-  CANOPY_RETURN_IF_ERROR(CheckKey(t.key, out->key));
+  CANOPY_RETURN_IF_ERROR(CheckKey(t.key, out->key, replayed));
   CANOPY_RETURN_IF_ERROR(CheckText(t.name, out->name));
   CANOPY_RETURN_IF_ERROR(CheckText(t.type, out->type, true));
   CANOPY_RETURN_IF_ERROR(CheckAttributes(t.kind, *attrs));
@@ -784,7 +785,9 @@ class LineParser {
     }
     EntityInput in;
     in.kind = kind;
-    if (!ParseEntity(fields_, kind, &in.f, &attrs_, &spare_).ok()) return false;
+    // Strict: a replayed line refused here is checked again, as a replay,
+    // by the calling thread (Importer::Entity).
+    if (!ParseEntity(fields_, kind, &in.f, &attrs_, &spare_, /*replayed=*/false).ok()) return false;
     const size_t arena_before = b.arena.size(), attrs_before = b.attrs.size();
     bool kept = b.Keep(&in.f.key) && b.Keep(&in.f.name) && b.Keep(&in.f.account) &&
                 b.Keep(&in.f.unit) && b.Keep(&in.f.type);
@@ -1136,7 +1139,7 @@ class Importer {
         st.sub_account_access = *a;
       }
     }
-    CANOPY_RETURN_IF_ERROR(CheckKey("account key", key));
+    CANOPY_RETURN_IF_ERROR(CheckKey("account key", key, replayed_));
     CANOPY_RETURN_IF_ERROR(CheckText("account name", name));
     CANOPY_RETURN_IF_ERROR(CheckAttributes("account", attrs));
     if (staged_keys_.count(key)) {
@@ -1201,7 +1204,7 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(f.String("name", true, &name));
     CANOPY_RETURN_IF_ERROR(f.StringList("permissions", &perms));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("role record"));
-    CANOPY_RETURN_IF_ERROR(CheckKey("role name", name));
+    CANOPY_RETURN_IF_ERROR(CheckKey("role name", name, replayed_));
     query::PermSet set;
     CANOPY_RETURN_IF_ERROR(query::ParsePermNames(perms, &set));
     AccountRef t;
@@ -1240,7 +1243,7 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(times.Read(f, true));
     CANOPY_RETURN_IF_ERROR(f.NoneLeft("user record"));
     CANOPY_RETURN_IF_ERROR(times.Check());
-    CANOPY_RETURN_IF_ERROR(CheckKey("login", login));
+    CANOPY_RETURN_IF_ERROR(CheckKey("login", login, replayed_));
     CANOPY_RETURN_IF_ERROR(CheckText("user name", name));
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
@@ -1608,7 +1611,7 @@ class Importer {
   Status Entity(Fields& f, EntityKind kind, Batch* batch, uint32_t line_index, uint64_t line_no) {
     EntityInput in;
     in.kind = kind;
-    CANOPY_RETURN_IF_ERROR(ParseEntity(f, kind, &in.f, &attrs_, nullptr));
+    CANOPY_RETURN_IF_ERROR(ParseEntity(f, kind, &in.f, &attrs_, nullptr, replayed_));
     for (std::string_view* s : {&in.f.key, &in.f.name, &in.f.account, &in.f.unit, &in.f.type}) {
       *s = batch->extra.emplace_back(*s);
     }

@@ -45,9 +45,9 @@ Status CheckText(std::string_view what, std::string_view s, bool allow_empty) {
   return CheckBytes(what, s, kMaxNameBytes);
 }
 
-Status CheckKey(std::string_view what, std::string_view s) {
+Status CheckKey(std::string_view what, std::string_view s, bool replayed) {
   CANOPY_RETURN_IF_ERROR(CheckText(what, s));
-  if (s == kHidden) {
+  if (!replayed && s == kHidden) {
     return Status::InvalidArgument(std::string(what) + " '" + kHidden +
                                    "' is reserved: it stands for a name out of the reader's sight");
   }

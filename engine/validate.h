@@ -27,8 +27,10 @@ Status CheckText(std::string_view what, std::string_view s, bool allow_empty = f
 // An account key, entity key, login or role name: CheckText, and not
 // kHidden, "(hidden)", which stands in every answer (text, JSON, the web
 // console, explanations) for a name the reader may not see: a record
-// really named so could not be told from one out of sight.
-Status CheckKey(std::string_view what, std::string_view s);
+// really named so could not be told from one out of sight. `replayed`: an
+// import replayed from the change log, whose input was accepted once under
+// the rules of its day, is held to CheckText alone.
+Status CheckKey(std::string_view what, std::string_view s, bool replayed = false);
 
 // An attribute value (`what` names it): valid UTF-8 without NUL bytes, at
 // most kMaxAttributeValueBytes, maybe empty. Stored values and the values

@@ -639,11 +639,12 @@ class Db {
   // applied every entry that etcd held when the call began, and returns
   // that revision: a read after it sees every write acknowledged anywhere
   // before the call (a linearizable read barrier). Unavailable when etcd
-  // does not answer; Aborted on timeout. timeout_ms bounds the wait to
-  // catch up; asking etcd for its head, and settling writes of other
-  // threads that wait for etcd meanwhile, take up to their own
-  // ReplicationOptions::request_timeout_ms and write_timeout_ms on top.
-  // Not a replica: the revision.
+  // does not answer; Aborted on timeout. timeout_ms is checked between
+  // steps, not within one: asking etcd for its head (up to
+  // ReplicationOptions::request_timeout_ms per member), catching up with
+  // the backlog once begun (every batch until the head), and settling
+  // writes of other threads that wait for etcd (up to write_timeout_ms)
+  // run to their end. Not a replica: the revision.
   virtual StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) = 0;
   // On a follower (Options::follower): reads what the database's writer
   // has written since (RocksDB's TryCatchUpWithPrimary), brings the

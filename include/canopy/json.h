@@ -7,8 +7,9 @@
 //
 // Every string goes in as UTF-8 and comes out as a JSON string literal:
 // quotes and backslashes are escaped, control characters (U+0000..U+001F)
-// become \n, \t, ... or \u00XX, and every other byte is copied as it is
-// (so UTF-8 stays UTF-8 and invalid UTF-8 is not repaired).
+// become \n, \t, ... or \u00XX, well-formed UTF-8 is copied as it is, and
+// a byte that is not part of well-formed UTF-8 becomes U+FFFD (so the
+// output is always valid JSON).
 //
 // Thread safety: plain functions and values.
 

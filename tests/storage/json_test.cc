@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -70,6 +71,19 @@ TEST(JsonTest, StringsAreEscapedAsDocumented) {
   EXPECT_EQ(JsonString("\xC3"), "\"\xEF\xBF\xBD\"");
   EXPECT_EQ(JsonString("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
   EXPECT_EQ(JsonString("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  // The oracle below takes well-formedness from Utf8CharLength: its edges.
+  EXPECT_EQ(Utf8CharLength("\xC2\x80"), 2u);          // U+0080
+  EXPECT_EQ(Utf8CharLength("\xC1\xBF"), 0u);          // overlong
+  EXPECT_EQ(Utf8CharLength("\xE0\xA0\x80"), 3u);      // U+0800
+  EXPECT_EQ(Utf8CharLength("\xE0\x9F\xBF"), 0u);      // overlong
+  EXPECT_EQ(Utf8CharLength("\xED\x9F\xBF"), 3u);      // U+D7FF
+  EXPECT_EQ(Utf8CharLength("\xF0\x90\x80\x80"), 4u);  // U+10000
+  EXPECT_EQ(Utf8CharLength("\xF0\x8F\xBF\xBF"), 0u);  // overlong
+  EXPECT_EQ(Utf8CharLength("\xF4\x8F\xBF\xBF"), 4u);  // U+10FFFF
+  EXPECT_EQ(Utf8CharLength("\xF4\x90\x80\x80"), 0u);  // past U+10FFFF
+  EXPECT_EQ(Utf8CharLength("\xF5\x80\x80\x80"), 0u);
+  EXPECT_EQ(Utf8CharLength("\xE6\x9D"), 0u);          // cut short
+  EXPECT_EQ(Utf8CharLength(""), 0u);
 }
 
 // Plain text takes a fast path and text needing escapes a slow one; both
