@@ -482,6 +482,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   if (request.since > head) return Status::Ok();
 
   std::vector<uint64_t> actors;  // per entry, for the audit check below
+  const bool filtered = audit || !within.empty() || type_mask != 0;
   // A log read is a scan read once (an audit, a replica catching up): its
   // blocks do not go into the block cache, where they would push out the
   // key spaces that queries read again (and cost fresh memory per block).
@@ -518,7 +519,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     bool all_shown = true;
     // Unfiltered, every record is listed (filtered, a large entry may show
     // few, and a reservation would stay with the page).
-    if (type_mask == 0 && within.empty() && !audit) out.changes.reserve(e.records.size());
+    if (!filtered) out.changes.reserve(e.records.size());
     for (const storage::RecordChangeRef& r : e.records) {
       if (audit && ((!r.before.empty() && !InReach(reach, r.before_scope)) ||
                     (!r.after.empty() && !InReach(reach, r.after_scope)))) {
@@ -560,7 +561,6 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     // filter can tell what it touched: the system view lists it under
     // every filter, for a filtered watcher to learn that records of any
     // type may have come anywhere.
-    const bool filtered = audit || !within.empty() || type_mask != 0;
     const bool import_seen = !audit && e.operation == "import";
     if (filtered && out.changes.empty() && !import_seen) continue;
     if (all_shown) out.arguments = e.arguments;

@@ -218,20 +218,20 @@ std::string ReplicaStatusJson(const ReplicaStatus& st) {
 std::string ChangeEntryJson(const ChangeEntry& e) {
   // Each string is allocated once at about its final size (a log read
   // prints millions of them).
-  constexpr size_t kChangeFields = 80;  // the field names, quotes, commas
+  auto room_of = [](const RecordChangeView& c) {
+    constexpr size_t kFields = 80;  // the field names, quotes, commas
+    return kFields + c.type.size() + c.action.size() + c.id.size() + c.before.size() +
+           c.after.size();
+  };
   size_t room = 2;
-  for (const RecordChangeView& c : e.changes) {
-    room += kChangeFields + c.type.size() + c.action.size() + c.id.size() + c.before.size() +
-            c.after.size();
-  }
+  for (const RecordChangeView& c : e.changes) room += room_of(c);
   std::string changes;
   changes.reserve(room);
   changes.push_back('[');
   for (size_t i = 0; i < e.changes.size(); ++i) {
     const RecordChangeView& c = e.changes[i];
     if (i > 0) changes.push_back(',');
-    changes += JsonObject(kChangeFields + c.type.size() + c.action.size() + c.id.size() +
-                          c.before.size() + c.after.size())
+    changes += JsonObject(room_of(c))
                    .Str("type", c.type)
                    .Str("action", c.action)
                    .Str("id", c.id)
