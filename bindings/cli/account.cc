@@ -304,7 +304,11 @@ int Move(Context& ctx, Args& args) {
   if (!FindAccount(ctx, key, &a) || !FindAccount(ctx, parent, &p)) return kExitFailed;
   Status s = ctx.db->MoveAccount(actor, a.id, p.id);
   if (!s.ok()) return ctx.Fail(s);
-  return Confirm(ctx, key, "moved account '" + key + "' under '" + parent + "'");
+  // (A move to the parent it has commits nothing.)
+  return Confirm(ctx, key,
+                 a.parent == p.id ? "account '" + key + "' is already under '" + parent +
+                                        "' (nothing changed)"
+                                  : "moved account '" + key + "' under '" + parent + "'");
 }
 
 int Delete(Context& ctx, Args& args) {

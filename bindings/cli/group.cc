@@ -22,7 +22,8 @@ const char kUsage[] =
     "  group add NAME --owner KEY --kind KIND MEMBER...\n"
     "  group remove NAME --owner KEY --kind KIND MEMBER...\n"
     "      Adds (removes) members, all or nothing: entity keys for an entity group,\n"
-    "      logins for a user group, account keys for an account group.\n"
+    "      logins for a user group, account keys for an account group. A refusal\n"
+    "      lists each member that is unknown, denied or named twice, with why.\n"
     "  group list --owner KEY\n"
     "      The account's groups (those the actor may see).\n"
     "  group members NAME --owner KEY --kind KIND\n"
@@ -33,7 +34,9 @@ const char kUsage[] =
     "  --kind KIND    device, asset, dashboard, entity_view, user or account\n"
     "  --to NAME      the new name (rename)\n"
     "With --json each group is one object: name, kind, owner, size, id; members are\n"
-    "one object each: member.\n";
+    "one object each: member. A refused add or remove prints one object per item\n"
+    "refused (member, outcome, message), then {ok: false, unknown, denied,\n"
+    "duplicate, error}.\n";
 
 const char kGrantUsage[] =
     "usage: canopy [--db DIR] [--json] [--actor LOGIN] grant USER-GROUP --owner KEY --role ROLE\n"
@@ -106,16 +109,50 @@ int RenameOrDelete(Context& ctx, Args& args, bool rename) {
   if (!FindGroup(ctx, owner_key, kind, name, &g)) return kExitFailed;
   Status s = rename ? ctx.db->RenameGroup(actor, g.id, to) : ctx.db->DeleteGroup(actor, g.id);
   if (!s.ok()) return ctx.Fail(s);
+  // (A rename to the name it has commits nothing.)
+  const bool same = rename && to == name;
   if (ctx.json) {
     JsonObject o;
     o.Str("name", rename ? to : name).Str("kind", GroupKindName(kind)).Str("owner", owner_key);
-    o.Bool(rename ? "renamed" : "deleted", true);
+    o.Bool(rename ? "renamed" : "deleted", !same);
     *ctx.out << o.str() << "\n";
+  } else if (same) {
+    *ctx.out << GroupKindName(kind) << " group '" << Printable(name)
+             << "' already has that name (nothing changed)\n";
   } else {
     *ctx.out << (rename ? "renamed " : "deleted ") << GroupKindName(kind) << " group '"
              << Printable(name) << "'" << (rename ? " to '" + Printable(to) + "'" : "") << "\n";
   }
   return kExitOk;
+}
+
+// The member named `ref` (an entity key, login or account key) as the
+// viewer knows it: its id, or the look-up's error.
+StatusOr<uint64_t> MemberId(Context& ctx, GroupKind kind, const std::string& ref) {
+  if (kind == GroupKind::kUser) {
+    auto u = ctx.db->FindUser(ctx.actor, ref);
+    if (!u.ok()) return u.status();
+    return u->id;
+  }
+  if (kind == GroupKind::kAccount) {
+    auto a = ctx.db->FindAccount(ctx.actor, ref);
+    if (!a.ok()) return a.status();
+    return a->id;
+  }
+  auto e = ctx.db->FindEntity(ctx.actor, *GroupEntityKind(kind), ref);
+  if (!e.ok()) return e.status();
+  return e->id;
+}
+
+const char* MemberOutcomeName(GroupMemberItem::Outcome o) {
+  switch (o) {
+    case GroupMemberItem::Outcome::kDone: return "done";
+    case GroupMemberItem::Outcome::kUnchanged: return "unchanged";
+    case GroupMemberItem::Outcome::kUnknown: return "unknown";
+    case GroupMemberItem::Outcome::kDenied: return "denied";
+    case GroupMemberItem::Outcome::kDuplicate: return "duplicate";
+  }
+  return "?";
 }
 
 int AddOrRemove(Context& ctx, Args& args, bool add) {
@@ -129,38 +166,90 @@ int AddOrRemove(Context& ctx, Args& args, bool add) {
   if (!ctx.ResolveActor(&actor)) return kExitFailed;
   Group g;
   if (!FindGroup(ctx, owner_key, kind, name, &g)) return kExitFailed;
+  const std::vector<std::string> refs(args.positionals().begin() + 1, args.positionals().end());
+  // Every name is looked up first; the batch goes to the database only when
+  // all are known (it is all or nothing), else each unknown one is reported.
   std::vector<uint64_t> ids;
-  std::vector<std::string> refs(args.positionals().begin() + 1, args.positionals().end());
-  for (const std::string& ref : refs) {
-    if (kind == GroupKind::kUser) {
-      User u;
-      if (!FindUser(ctx, ref, &u)) return kExitFailed;
-      ids.push_back(u.id);
-    } else if (kind == GroupKind::kAccount) {
-      Account a;
-      if (!FindAccount(ctx, ref, &a)) return kExitFailed;
-      ids.push_back(a.id);
+  GroupMembersReport rep;
+  std::vector<size_t> ref_of;  // rep.items[k] is about refs[ref_of[k]]
+  for (size_t i = 0; i < refs.size(); ++i) {
+    StatusOr<uint64_t> id = MemberId(ctx, kind, refs[i]);
+    if (id.ok()) {
+      ids.push_back(*id);
+    } else if (id.status().IsNotFound()) {
+      GroupMemberItem item;
+      item.outcome = GroupMemberItem::Outcome::kUnknown;
+      item.message = id.status().message();
+      rep.items.push_back(std::move(item));
+      ref_of.push_back(i);
+      ++rep.unknown;
     } else {
-      auto e = ctx.db->FindEntity(ctx.actor, *GroupEntityKind(kind), ref);
-      if (!e.ok()) return ctx.Fail(e.status());
-      ids.push_back(e->id);
+      return ctx.Fail(id.status());
     }
   }
-  GroupMembersReport rep;
-  Status s = add ? ctx.db->AddGroupMembers(actor, g.id, ids, &rep)
-                 : ctx.db->RemoveGroupMembers(actor, g.id, ids, &rep);
+  const char* verb = add ? "added" : "removed";
+  Status s;
+  if (rep.unknown > 0) {
+    s = Status::NotFound(std::to_string(rep.unknown) + " of " + std::to_string(refs.size()) +
+                         " unknown (first: " + rep.items[0].message + "); nothing was " + verb);
+  } else {
+    s = add ? ctx.db->AddGroupMembers(actor, g.id, ids, &rep)
+            : ctx.db->RemoveGroupMembers(actor, g.id, ids, &rep);
+    ref_of.clear();
+    for (size_t i = 0; i < rep.items.size(); ++i) ref_of.push_back(i);
+  }
+  if (!s.ok() && rep.unknown + rep.denied + rep.duplicate > 0) {
+    // A refusal of items lists them, one by one: each one unknown, denied
+    // or named twice (the others would have been fine).
+    Table table({"MEMBER", "OUTCOME", "MESSAGE"});
+    for (size_t k = 0; k < rep.items.size(); ++k) {
+      const GroupMemberItem& item = rep.items[k];
+      if (item.outcome == GroupMemberItem::Outcome::kDone ||
+          item.outcome == GroupMemberItem::Outcome::kUnchanged) {
+        continue;
+      }
+      const std::string& ref = ref_of[k] < refs.size() ? refs[ref_of[k]] : std::string();
+      if (ctx.json) {
+        *ctx.out << JsonObject()
+                        .Str("member", ref)
+                        .Str("outcome", MemberOutcomeName(item.outcome))
+                        .Str("message", item.message)
+                        .str()
+                 << "\n";
+      } else {
+        table.Add({ref, MemberOutcomeName(item.outcome), item.message});
+      }
+    }
+    if (ctx.json) {
+      *ctx.out << JsonObject()
+                      .Bool("ok", false)
+                      .Str("name", name)
+                      .Str("kind", GroupKindName(kind))
+                      .Str("owner", owner_key)
+                      .Uint("unknown", rep.unknown)
+                      .Uint("denied", rep.denied)
+                      .Uint("duplicate", rep.duplicate)
+                      .Str("error", s.ToString())
+                      .str()
+               << "\n";
+    } else {
+      table.Flush(*ctx.out);
+      *ctx.out << "refused, nothing " << verb << ": " << rep.unknown << " unknown, " << rep.denied
+               << " denied, " << rep.duplicate << " duplicate\n";
+    }
+  }
   if (!s.ok()) return ctx.Fail(s);
   if (ctx.json) {
     *ctx.out << JsonObject()
                     .Str("name", name)
                     .Str("kind", GroupKindName(kind))
                     .Str("owner", owner_key)
-                    .Uint(add ? "added" : "removed", rep.done)
+                    .Uint(verb, rep.done)
                     .Uint("unchanged", rep.unchanged)
                     .str()
              << "\n";
   } else {
-    *ctx.out << (add ? "added " : "removed ") << rep.done << " of " << refs.size()
+    *ctx.out << verb << " " << rep.done << " of " << refs.size()
              << (add ? " to " : " from ") << GroupKindName(kind) << " group '" << Printable(name)
              << "' (" << rep.unchanged << " unchanged)\n";
   }

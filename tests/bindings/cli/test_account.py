@@ -269,6 +269,11 @@ class MoveTest(CliTestCase):
         self.assertIn("dev-a11", self.visible_keys("admin@acme.example", "--within", "acme-b"))
         # b's viewer membership on acme-b has no branch: the moved account stays out of reach.
         self.assertNotIn("dev-a11", self.visible_keys("b@acme.example"))
+        # To the parent it has: nothing is committed, and it says so.
+        log = self.ok("log")
+        self.assertEqual(self.ok("account", "move", "acme-a1", "--parent", "acme-b"),
+                         "account 'acme-a1' is already under 'acme-b' (nothing changed)\n")
+        self.assertEqual(self.ok("log"), log)
 
     def test_json(self):
         a = self.json_one("account", "move", "acme-a1", "--parent", "acme")

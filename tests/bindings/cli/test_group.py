@@ -28,6 +28,13 @@ class GroupTest(CliTestCase):
                 "trucks")
         self.assertEqual(self.ok("group", "members", "trucks", "--owner", "acme-a", "--kind",
                                  "device"), "dev-a1\n")
+        log = self.ok("log")
+        self.assertEqual(self.ok("group", "rename", "trucks", "--owner", "acme-a", "--kind",
+                                 "device", "--to", "trucks"),
+                         "device group 'trucks' already has that name (nothing changed)\n")
+        self.assertFalse(self.json_one("group", "rename", "trucks", "--owner", "acme-a",
+                                       "--kind", "device", "--to", "trucks")["renamed"])
+        self.assertEqual(self.ok("log"), log)
         self.assertEqual(self.ok("group", "delete", "trucks", "--owner", "acme-a", "--kind",
                                  "device"), "deleted device group 'trucks'\n")
         self.assertEqual(self.json_lines("group", "list", "--owner", "acme-a"), [])
@@ -139,6 +146,41 @@ class GroupTest(CliTestCase):
                       self.refused("grant", "ops", "--owner", "acme-a1", "--role", "viewer",
                                    "--on", "fleet", "--on-owner", "acme-a", "--on-kind",
                                    "device"))
+
+    def test_a_refused_batch_reports_each_refused_member(self):
+        self.ok("group", "create", "fleet", "--owner", "acme-a", "--kind", "device")
+        self.ok("group", "create", "ops", "--owner", "acme-b", "--kind", "user")
+        log = self.ok("log")
+        before = self.export_text("before.jsonl")
+        # Unknown names: each is listed, the batch is not sent.
+        p = self.expect(1, "group", "add", "fleet", "--owner", "acme-a", "--kind", "device",
+                        "dev-a1", "nope", "dev-b1", "nope2")
+        self.assertIn("nope    unknown  no device with key 'nope'", p.stdout)
+        self.assertIn("nope2   unknown  no device with key 'nope2'", p.stdout)
+        self.assertIn("refused, nothing added: 2 unknown", p.stdout)
+        self.assertIn("not_found: 2 of 4 unknown (first: no device with key 'nope')", p.stderr)
+        # Known but refused: the database's per-item verdict, by the names given.
+        p = self.expect(1, "--json", "group", "add", "fleet", "--owner", "acme-a", "--kind",
+                        "device", "dev-a1", "dev-b1", "dev-a1")
+        lines = [json.loads(x) for x in p.stdout.splitlines()]
+        self.assertEqual([(x.get("member"), x.get("outcome")) for x in lines[:-1]],
+                         [("dev-b1", "denied"), ("dev-a1", "duplicate")])
+        self.assertIn("is not owned by account 'acme-a'", lines[0]["message"])
+        self.assertEqual((lines[-1]["ok"], lines[-1]["unknown"], lines[-1]["denied"],
+                          lines[-1]["duplicate"]), (False, 0, 1, 1))
+        self.assertIn("permission_denied", p.stderr)
+        # Users and removals alike.
+        p = self.expect(1, "group", "remove", "ops", "--owner", "acme-b", "--kind", "user",
+                        "b@acme.example", "ghost@acme.example")
+        self.assertIn("ghost@acme.example  unknown  no user", p.stdout)
+        self.assertIn("refused, nothing removed: 1 unknown", p.stdout)
+        # Nothing changed.
+        self.assertEqual(self.ok("log"), log)
+        self.assertEqual(self.export_text("after.jsonl"), before)
+        # A refusal that is no item's (the group is unknown) lists none.
+        p = self.expect(1, "group", "add", "nofleet", "--owner", "acme-a", "--kind", "device",
+                        "dev-a1")
+        self.assertEqual(p.stdout, "")
 
     def test_usage_errors(self):
         self.assertIn("--kind must be",
