@@ -515,14 +515,18 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     out.operation = e.operation;
     // The arguments may name any record of the entry: an audit view shows
     // them only when every record, filtered out or not, is in its reach.
-    // Filters (by type, by account) hide nothing, so they keep them.
+    // Filters (by type, by account) hide nothing, so they keep them. The
+    // database's id counters (meta records, which belong to no account and
+    // are never shown in an audit view) name nothing: they do not count,
+    // else no creation's arguments would ever be shown.
     bool all_shown = true;
     // Unfiltered, every record is listed (filtered, a large entry may show
     // few, and a reservation would stay with the page).
     if (!filtered) out.changes.reserve(e.records.size());
     for (const storage::RecordChangeRef& r : e.records) {
-      if (audit && ((!r.before.empty() && !InReach(reach, r.before_scope)) ||
-                    (!r.after.empty() && !InReach(reach, r.after_scope)))) {
+      if (audit && r.type != storage::RecordType::kMeta &&
+          ((!r.before.empty() && !InReach(reach, r.before_scope)) ||
+           (!r.after.empty() && !InReach(reach, r.after_scope)))) {
         all_shown = false;
       }
       if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0) continue;

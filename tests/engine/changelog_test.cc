@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -586,6 +587,41 @@ TEST_F(ChangeLogTest, AuditShowsANestedAdminOnlyItsReach) {
     }
   }
   EXPECT_TRUE(saw_reassign);
+  // A creation inside the reach keeps its arguments (the id counter it
+  // advances belongs to no account and does not hide them); one outside is
+  // not listed at all.
+  EntitySpec da2;
+  da2.key = "da2";
+  da2.name = "Da2";
+  da2.owner = a;
+  auto created_entity = db_->CreateEntity(Actor::User(admin), da2);
+  ASSERT_OK(created_entity.status());
+  AccountSpec sub;
+  sub.key = "a-sub";
+  sub.name = "A sub";
+  sub.parent = a;
+  auto created_account = db_->CreateAccount(Actor::User(admin), sub);
+  ASSERT_OK(created_account.status());
+  std::map<std::string, std::string> args_of;
+  for (const auto& e : ReadAll(db_.get(), audit)) {
+    if (e.operation == "entity.create" || e.operation == "account.create") {
+      EXPECT_EQ(e.arguments.find("\"key\":\"db\""), std::string::npos) << e.arguments;
+      EXPECT_EQ(e.arguments.find("\"key\":\"b\""), std::string::npos) << e.arguments;
+      for (const auto& c : e.changes) {
+        if (!c.after.empty() && c.before.empty()) args_of[c.after] = e.arguments;
+      }
+    }
+  }
+  size_t creations_with_arguments = 0;
+  for (const auto& [after, arguments] : args_of) {
+    for (const char* key : {"\"key\":\"da2\"", "\"key\":\"a-sub\"", "\"key\":\"da\""}) {
+      if (after.find(key) != std::string::npos) {
+        EXPECT_NE(arguments.find(key), std::string::npos) << after << " created with " << arguments;
+        ++creations_with_arguments;
+      }
+    }
+  }
+  EXPECT_EQ(creations_with_arguments, 3u);
   // The tenant admin sees both sides and its own name.
   ChangesRequest top{Actor::User(root)};
   for (const auto& e : ReadAll(db_.get(), top)) {
