@@ -518,9 +518,14 @@ StatusOr<Role> DbImpl::GetRole(const Actor& viewer, RoleId id) const {
 StatusOr<Role> DbImpl::FindRole(AccountId tenant, std::string_view name) const {
   ReadScope scope(this);
   CANOPY_RETURN_IF_ERROR(scope.status());
+  // An unknown tenant is NotFound whatever the name, as ListRoles has it
+  // (kNoId asks for a built-in role only).
+  const AccountNode* a = tenant == kNoId ? nullptr : cat().account(tenant);
+  if (tenant != kNoId && a == nullptr) {
+    return Status::NotFound("no account with id " + std::to_string(tenant));
+  }
   if (const auto* b = query::FindBuiltinRole(name)) return ToRole(*cat().role(b->id));
-  const AccountNode* a = cat().account(tenant);
-  if (a == nullptr) return Status::NotFound("no account with id " + std::to_string(tenant));
+  if (a == nullptr) return Status::NotFound("no built-in role '" + std::string(name) + "'");
   std::string v;
   Status s = store_->Get(storage::kRoleNames, RoleNameKey(a->tenant, name), &v, snap());
   if (s.IsNotFound()) {

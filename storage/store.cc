@@ -66,6 +66,29 @@ int64_t NowMicros() {
       .count();
 }
 
+// A reader's open or catch-up found a file its MANIFEST names gone.
+bool FileVanished(const rocksdb::Status& s) {
+  return s.ToString().find("No such file or directory") != std::string::npos;
+}
+
+// Which MANIFEST the folder's CURRENT names, and how long it is: a writer
+// that flushes, compacts or opens changes it.
+std::string ManifestState(const std::string& path) {
+  std::string manifest;
+  std::ifstream(std::filesystem::path(path) / "CURRENT") >> manifest;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(std::filesystem::path(path) / manifest, ec);
+  return manifest + ":" + (ec ? std::string("?") : std::to_string(size));
+}
+
+// A reader that kept finding files gone while a writer replaced them:
+// busy, not damaged, and worth trying again (Unavailable).
+Status WriterRace(const std::string& what, const rocksdb::Status& last) {
+  return Status::Unavailable("cannot " + what + ": a writer kept replacing the files being read (" +
+                             std::to_string(kReaderAttempts) + " attempts; last: " +
+                             last.ToString() + "); try again");
+}
+
 bool Supported(rocksdb::CompressionType t) {
   auto all = rocksdb::GetSupportedCompressions();
   return std::find(all.begin(), all.end(), t) != all.end();
@@ -604,12 +627,18 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     // Beside a running writer, a flush or compaction may delete a file the
     // MANIFEST just read still names ("No such file or directory"): read
     // the newer MANIFEST and try again (kReaderAttempts).
+    const std::string manifest_before = ManifestState(path);
     for (int attempt = 1;; ++attempt) {
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() || attempt == kReaderAttempts ||
-          s.ToString().find("No such file or directory") == std::string::npos) {
+      if (s.ok() || !FileVanished(s)) break;
+      if (attempt == kReaderAttempts) {
+        // Still missing files: damage if nothing wrote meanwhile; else a
+        // writer kept replacing them (busy, not damaged).
+        if (ManifestState(path) != manifest_before) {
+          return WriterRace("open database '" + path + "' " + how, s);
+        }
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
@@ -992,10 +1021,14 @@ Status Store::CatchUpWithPrimary() {
   // As on open: a file the primary deleted meanwhile means a newer
   // MANIFEST to read; try again (kReaderAttempts).
   rocksdb::Status s;
+  const std::string manifest_before = ManifestState(path_);
   for (int attempt = 1;; ++attempt) {
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() || attempt == kReaderAttempts ||
-        s.ToString().find("No such file or directory") == std::string::npos) {
+    if (s.ok() || !FileVanished(s)) break;
+    if (attempt == kReaderAttempts) {
+      if (ManifestState(path_) != manifest_before) {
+        return WriterRace("catch up with the database's writer", s);
+      }
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));

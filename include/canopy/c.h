@@ -126,7 +126,8 @@ typedef int canopy_code_t;
                                       // memory ran out ("<function>: out of memory")
 #define CANOPY_ABORTED 10             // a long operation was cancelled by its caller
 #define CANOPY_COMPACTED 11           // a change-log revision trimmed by retention
-#define CANOPY_UNAVAILABLE 12         // etcd (for a replica) does not answer
+#define CANOPY_UNAVAILABLE 12         // etcd (for a replica) does not answer, or a
+                                      // reader's open raced a busy writer: try again
 
 // The system actor (and the all-seeing viewer), and "no account".
 #define CANOPY_SYSTEM_ACTOR ((uint64_t)0)
@@ -845,7 +846,8 @@ CANOPY_EXPORT canopy_code_t canopy_role_delete(canopy_db_t* db, uint64_t actor, 
                                                char** errmsg);
 
 // Reads a role by id; or by name, a built-in role or a custom role of the
-// root tenant of account `tenant`. Errors: NOT_FOUND.
+// root tenant of account `tenant` (0: built-ins only). Errors: NOT_FOUND
+// (also for an unknown tenant).
 CANOPY_EXPORT canopy_code_t canopy_role_get(canopy_db_t* db, uint64_t id, canopy_role_t** role,
                                             char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_role_find(canopy_db_t* db, uint64_t tenant, const char* name,

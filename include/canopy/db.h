@@ -89,7 +89,9 @@ class Db {
   // a folder), NotFound (missing and not create_if_missing), AlreadyExists
   // (error_if_exists), NotSupported (a newer storage format), Corruption
   // (not a Canopy database or damaged), IOError (for example, the folder is
-  // locked by another process).
+  // locked by another process), Unavailable (a read-only or follower open
+  // kept finding files gone as a running writer replaced them, about 1.3 s
+  // of attempts: try again).
   static Status Open(const Options& options, std::string_view path, std::unique_ptr<Db>* db);
 
   Db() = default;
@@ -351,7 +353,8 @@ class Db {
   // FailedPrecondition while a membership uses it or for a built-in role.
   virtual Status DeleteRole(const Actor& actor, RoleId id) = 0;
   virtual StatusOr<Role> GetRole(RoleId id) const = 0;
-  // A built-in role by name, or a custom role of `tenant`'s root tenant.
+  // A built-in role by name, or a custom role of `tenant`'s root tenant
+  // (kNoId: built-ins only). NotFound for an unknown tenant or name.
   virtual StatusOr<Role> FindRole(AccountId tenant, std::string_view name) const = 0;
   // The built-in roles and `tenant`'s custom roles (kNoId: built-ins only).
   virtual StatusOr<std::vector<Role>> ListRoles(AccountId tenant) const = 0;

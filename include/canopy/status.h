@@ -35,7 +35,8 @@ enum class Code : int {
   kInternal = 9,            // a bug in Canopy; please report it
   kAborted = 10,            // a long operation was cancelled by its caller
   kCompacted = 11,          // a change-log revision trimmed by retention
-  kUnavailable = 12,        // a service it needs (etcd, for a replica) does not answer
+  kUnavailable = 12,        // a service it needs (etcd, for a replica) does not answer,
+                            // or a reader's open raced a busy writer: try again
 };
 
 // Returns the stable lower-case name of a code, e.g. "permission_denied".

@@ -668,6 +668,18 @@ TEST_F(AccessTest, CreateRole) {
   EXPECT_FALSE(role->builtin);
   EXPECT_EQ(db_->FindRole(a1_, "auditor")->id, *id);  // usable in the whole tree
   EXPECT_EQ(db_->FindRole(globex_, "auditor").status().code(), Code::kNotFound);
+  // kNoId asks for a built-in role; an unknown tenant is NotFound, even
+  // for a built-in name (as ListRoles has it).
+  EXPECT_EQ(db_->FindRole(kNoId, "viewer")->id, db_->FindRole(acme_, "viewer")->id);
+  EXPECT_EQ(db_->FindRole(kNoId, "auditor").status().code(), Code::kNotFound);
+  for (AccountId unknown : {AccountId{uint64_t{1} << 62}, AccountId{~uint64_t{0}}}) {
+    for (const char* name : {"viewer", "auditor"}) {
+      auto r = db_->FindRole(unknown, name);
+      EXPECT_EQ(r.status().code(), Code::kNotFound) << name;
+      EXPECT_NE(r.status().message().find("no account with id"), std::string::npos)
+          << r.status().ToString();
+    }
+  }
   ExpectRefused([&] { return create(acme_, "auditor")(Actor::User(root_admin_)); },
                 Code::kAlreadyExists, "already has a role named 'auditor'");
   ExpectRefused([&] { return create(acme_, "viewer")(Actor::System()); }, Code::kAlreadyExists,

@@ -457,14 +457,22 @@ TEST_F(CatalogImageTest, AnImageNewerThanTheFilesBecauseAWriterClosedMeanwhileIs
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   });
-  int opens = 0;
+  int opens = 0, busy = 0;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < until || opens < 20) {
+  while ((std::chrono::steady_clock::now() < until || opens < 20) && busy < 20) {
     Options o;
     o.read_only = opens % 2 == 0;
     o.follower = !o.read_only;
     std::unique_ptr<Db> r;
     Status s = Db::Open(o, db_dir, &r);
+    // Writers that wear out a reader's attempts (a slow, loaded machine, a
+    // sanitizer) make it Unavailable, "try again": never Corruption.
+    if (s.code() == Code::kUnavailable) {
+      EXPECT_NE(s.message().find("a writer kept replacing the files"), std::string::npos)
+          << s.ToString();
+      ++busy;
+      continue;
+    }
     EXPECT_TRUE(s.ok()) << "open " << opens << (o.read_only ? " (read-only): " : " (follower): ")
                         << s.ToString();
     if (!s.ok()) break;
@@ -477,6 +485,7 @@ TEST_F(CatalogImageTest, AnImageNewerThanTheFilesBecauseAWriterClosedMeanwhileIs
   writer.join();
   ASSERT_OK(writer_failed);
   EXPECT_GE(cycles.load(), 3);
+  EXPECT_GE(opens, 20) << busy << " opens were Unavailable";
   db_ = OpenDb(db_dir);
   EXPECT_TRUE(Problems(db_.get()).empty());
 }

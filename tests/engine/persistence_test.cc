@@ -601,6 +601,35 @@ TEST(Persistence, ReadOnlyOpenBesideAWriter) {
   ASSERT_OK(writer->Close());
 }
 
+// A table file really gone (nothing writes): after its attempts a
+// read-only open is Corruption naming the file, never Unavailable ("try
+// again"), which is kept for files a busy writer replaced meanwhile.
+TEST(Persistence, ReaderOpenOfADatabaseMissingATableFileIsCorruption) {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  {
+    std::unique_ptr<Db> writer = OpenDb(path);
+    const AccountId acme = MakeAccount(writer.get(), "acme");
+    MakeDevice(writer.get(), "d1", acme);
+    ASSERT_OK(writer->Close());
+  }
+  std::string gone;
+  for (const auto& e : std::filesystem::directory_iterator(path)) {
+    if (e.path().extension() == ".sst") gone = e.path().filename().string();
+  }
+  ASSERT_FALSE(gone.empty());
+  std::filesystem::remove(path + "/" + gone);
+  Options o;
+  o.read_only = true;
+  std::unique_ptr<Db> db;
+  const Status s = Db::Open(o, path, &db);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+  // (RocksDB names the file by its number, as .sst or its old name .ldb.)
+  EXPECT_NE(s.message().find(gone.substr(0, gone.size() - 4)), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(db, nullptr);
+}
+
 TEST(Persistence, ReadOnlyOpenRefusals) {
   TempDir dir;
   Options ro;

@@ -945,7 +945,8 @@ class Db:
 
     def find_role(self, tenant, name):
         """A built-in role by name, or a custom role of the root tenant of
-        account ``tenant``. Raises NotFound."""
+        account ``tenant`` (None: built-ins only). Raises NotFound, also
+        for an unknown tenant."""
         with cv.handle_out(lib.canopy_role_destroy) as out:
             cv.call(lib.canopy_role_find, self._h(), cv.ident(tenant, "tenant", optional=True),
                     cv.text(name, "name"), ctypes.byref(out))

@@ -143,7 +143,9 @@ class Compacted(CanopyError):
 class Unavailable(CanopyError):
     """A service the database needs does not answer: for a replica, etcd
     (no quorum, or no endpoint reachable). Reads go on locally; a write that
-    failed this way may still have been committed (read back to know)."""
+    failed this way may still have been committed (read back to know). Also
+    a read-only or follower open that kept finding files gone as a busy
+    writer replaced them: try again."""
 
     code = UNAVAILABLE
     code_name = "unavailable"
