@@ -620,6 +620,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   store->statistics_ = statistics;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   store->read_only_ = reader;
+  store->merge_files_at_ = options.merge_files_at;
   store->secondary_ = secondary;
   store->created_ = creating;
   rocksdb::Status s;
@@ -660,6 +661,18 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
       return Status::Corruption(FromRocks(s, "cannot open database '" + path + "'").message() +
                                 " (in the write-ahead log replayed on open: " + logs + ")");
     }
+  }
+  if (!s.ok() && s.ToString().find("Too many open files") != std::string::npos) {
+    // Every table file is kept open (max_open_files -1).
+    size_t tables = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
+      if (e.path().extension() == ".sst") ++tables;
+    }
+    return Status::IOError(FromRocks(s, "cannot open database '" + path + "'").message() +
+                           " (the database has " + std::to_string(tables) +
+                           " table files, each kept open: raise the process's limit on open "
+                           "files, ulimit -n)");
   }
   if (!s.ok()) return FromRocks(s, "cannot open database '" + path + "'");
   for (size_t i = 0; i < names.size(); ++i) {
@@ -787,6 +800,7 @@ Status Store::Close() {
     rocksdb::FlushOptions fo;
     std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
     result = FromRocks(db_->Flush(fo, all), "flush on close");
+    if (result.ok()) MergeSmallFiles();
   }
   for (auto*& h : cfs_) {
     if (h != nullptr) {
@@ -798,6 +812,38 @@ Status Store::Close() {
   delete db_;
   db_ = nullptr;
   return result.ok() ? closed : result;
+}
+
+void Store::MergeSmallFiles() {
+  constexpr uint64_t kSmallFile = 1 << 20;
+  constexpr size_t kRun = 8;
+  for (int c = 0; c < kNumCfs; ++c) {
+    if (cfs_[c] == nullptr) continue;
+    rocksdb::ColumnFamilyMetaData meta;
+    db_->GetColumnFamilyMetaData(cfs_[c], &meta);
+    if (meta.file_count < merge_files_at_) continue;
+    // The key ranges of the runs of small files side by side in a level
+    // (below level 0, a level's files are in key order and disjoint).
+    std::vector<std::pair<std::string, std::string>> runs;
+    for (const rocksdb::LevelMetaData& level : meta.levels) {
+      if (level.level == 0) continue;
+      size_t start = 0;
+      for (size_t i = 0; i <= level.files.size(); ++i) {
+        if (i < level.files.size() && level.files[i].size < kSmallFile) continue;
+        if (i - start >= kRun) {
+          runs.emplace_back(level.files[start].smallestkey, level.files[i - 1].largestkey);
+        }
+        start = i + 1;
+      }
+    }
+    for (const auto& [first, last] : runs) {
+      rocksdb::CompactRangeOptions o;
+      // The last level too: that is where the moved files lie.
+      o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      const rocksdb::Slice begin(first), end(last);
+      (void)db_->CompactRange(o, cfs_[c], &begin, &end);
+    }
+  }
 }
 
 // ---- Overlay ---------------------------------------------------------------

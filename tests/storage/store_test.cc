@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +159,40 @@ TEST(Store, ReadSequenceAtASnapshot) {
   ASSERT_TRUE(s->ReadSequence("seq.test", &v, five).ok());
   EXPECT_EQ(v, 5u);
   for (const rocksdb::Snapshot* snap : {empty, five, damaged}) s->db()->ReleaseSnapshot(snap);
+}
+
+// A process that opens, writes a little and closes, again and again (the
+// command line), flushes small files whose keys overlap nothing (new ids):
+// RocksDB moves them down a level without merging them there, so without
+// the merge on close they pile up; with it a key space keeps few, and
+// every key is still there. (merge_files_at lowered from 32 to 8 to keep
+// the test short.)
+TEST(Store, ClosesThatFlushSmallFilesDoNotPileThemUp) {
+  TempDir dir;
+  StoreOptions o;
+  o.merge_files_at = 8;
+  const int closes = 120;
+  for (int i = 0; i < closes; ++i) {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(o, dir.Sub("db"), &s).ok());
+    for (int cf : {kEntities, kChanges}) {
+      ASSERT_TRUE(s->db()->Put(rocksdb::WriteOptions(), s->cf(cf), Fixed64BE(i), "v").ok());
+    }
+    ASSERT_TRUE(s->Close().ok());
+  }
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(o, dir.Sub("db"), &s).ok());
+  for (int cf : {kEntities, kChanges}) {
+    rocksdb::ColumnFamilyMetaData meta;
+    s->db()->GetColumnFamilyMetaData(s->cf(cf), &meta);
+    EXPECT_LT(meta.file_count, 16u) << cf;
+    EXPECT_GT(meta.file_count, 0u) << cf;
+    for (int i = 0; i < closes; ++i) {
+      std::string v;
+      ASSERT_TRUE(s->Get(cf, Fixed64BE(i), &v).ok()) << cf << " " << i;
+      EXPECT_EQ(v, "v");
+    }
+  }
 }
 
 // A creation that crashed after RocksDB made its files but before the
@@ -496,6 +531,63 @@ TEST(Store, SigkillDuringCreationNeverBricksTheFolder) {
   }
   // Not an assertion on timing: a note of what the run exercised.
   std::cout << "[          ] " << killed_mid_way << " of 40 kills hit a creation under way\n";
+}
+
+// Every table file is kept open: an open that runs out of file
+// descriptors says so, and what to do (not only RocksDB's "Too many open
+// files" on some file).
+TEST(Store, AnOpenShortOfFileDescriptorsSaysWhatToRaise) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "fork() after threads is not supported under ThreadSanitizer";
+#endif
+  if (OpenedAStore()) GTEST_SKIP() << canopy::testing::kForkAlone;
+  TempDir dir;
+  const std::string p = dir.Sub("db");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // makes a database of a few table files
+    std::unique_ptr<Store> s;
+    bool ok = Store::Open(StoreOptions(), p, &s).ok();
+    for (int cf : {kEntities, kChanges, kAccounts}) {
+      ok = ok && s->db()->Put(rocksdb::WriteOptions(), s->cf(cf), "k", "v").ok();
+    }
+    _exit(ok && s->Close().ok() ? 0 : 2);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // opens it with two descriptors to spare
+    ::close(out[0]);
+    size_t open_fds = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      (void)e;
+      ++open_fds;
+    }
+    const rlimit lim{open_fds + 2, open_fds + 2};
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    std::unique_ptr<Store> s;
+    const Status st = Store::Open(StoreOptions(), p, &s);
+    const std::string text = st.ToString();
+    (void)!::write(out[1], text.data(), text.size());
+    _exit(0);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_NE(text.find("io_error"), std::string::npos) << text;
+  EXPECT_NE(text.find("Too many open files"), std::string::npos) << text;
+  EXPECT_NE(text.find("raise the process's limit on open files, ulimit -n"), std::string::npos)
+      << text;
+  // With the usual limit it opens.
+  std::unique_ptr<Store> s;
+  EXPECT_TRUE(Store::Open(StoreOptions(), p, &s).ok());
 }
 
 // ForwardProbe lands where a seek would, whatever the spacing of the
