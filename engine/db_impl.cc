@@ -569,6 +569,12 @@ Status DbImpl::Close() {
   versions_.DropSnapshots();
   versions_.StopCopy();  // a Db closed right after opening waits for no copy
   WriteCatalogImageAtClose();
+  // A database that opened whole and may write merges its small table
+  // files (storage::Store::MergeSmallFiles); one refused at open is left
+  // as it was found.
+  if (initialised_ && !options_.read_only && !options_.follower && !poisoned_flag_.load()) {
+    store_->MergeSmallFiles();
+  }
   Status closed = store_->Close();
   if (!follower_scratch_.empty()) {
     std::error_code ec;

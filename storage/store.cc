@@ -66,11 +66,6 @@ int64_t NowMicros() {
       .count();
 }
 
-// A reader's open or catch-up found a file its MANIFEST names gone.
-bool FileVanished(const rocksdb::Status& s) {
-  return s.ToString().find("No such file or directory") != std::string::npos;
-}
-
 // Which MANIFEST the folder's CURRENT names, and how long it is: a writer
 // that flushes, compacts or opens changes it.
 std::string ManifestState(const std::string& path) {
@@ -80,6 +75,34 @@ std::string ManifestState(const std::string& path) {
   const auto size = std::filesystem::file_size(std::filesystem::path(path) / manifest, ec);
   return manifest + ":" + (ec ? std::string("?") : std::to_string(size));
 }
+
+// A reader's attempts (open or catch-up) that find a file its MANIFEST
+// names gone. After the last one: a writer's race (it kept replacing the
+// files being read: busy, not damaged) when the MANIFEST changed since
+// the first miss and the last misses were not all of one file; damage
+// when nothing wrote, or when the same file stayed missing however often
+// the MANIFEST was read again (a writer keeps its files open, so it can go
+// on writing beside a deleted one).
+class VanishedFiles {
+ public:
+  explicit VanishedFiles(std::string path) : path_(std::move(path)) {}
+  // False for any other error (no retry).
+  bool Saw(const rocksdb::Status& s) {
+    std::string text = s.ToString();
+    if (text.find("No such file or directory") == std::string::npos) return false;
+    if (first_manifest_.empty()) first_manifest_ = ManifestState(path_);
+    same_ = text == last_ ? same_ + 1 : 1;
+    last_ = std::move(text);
+    return true;
+  }
+  bool WriterRace() const { return same_ < 3 && ManifestState(path_) != first_manifest_; }
+
+ private:
+  std::string path_;
+  std::string first_manifest_;
+  std::string last_;
+  int same_ = 0;
+};
 
 // A reader that kept finding files gone while a writer replaced them:
 // busy, not damaged, and worth trying again (Unavailable).
@@ -628,18 +651,14 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     // Beside a running writer, a flush or compaction may delete a file the
     // MANIFEST just read still names ("No such file or directory"): read
     // the newer MANIFEST and try again (kReaderAttempts).
-    const std::string manifest_before = ManifestState(path);
+    VanishedFiles vanished(path);
     for (int attempt = 1;; ++attempt) {
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() || !FileVanished(s)) break;
+      if (s.ok() || !vanished.Saw(s)) break;
       if (attempt == kReaderAttempts) {
-        // Still missing files: damage if nothing wrote meanwhile; else a
-        // writer kept replacing them (busy, not damaged).
-        if (ManifestState(path) != manifest_before) {
-          return WriterRace("open database '" + path + "' " + how, s);
-        }
+        if (vanished.WriterRace()) return WriterRace("open database '" + path + "' " + how, s);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
@@ -671,8 +690,9 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     }
     return Status::IOError(FromRocks(s, "cannot open database '" + path + "'").message() +
                            " (the database has " + std::to_string(tables) +
-                           " table files, each kept open: raise the process's limit on open "
-                           "files, ulimit -n)");
+                           " table files, each kept open (max_open_files -1): raise the "
+                           "process's limit on open files, ulimit -n, or set max_open_files to "
+                           "a number below it)");
   }
   if (!s.ok()) return FromRocks(s, "cannot open database '" + path + "'");
   for (size_t i = 0; i < names.size(); ++i) {
@@ -800,7 +820,6 @@ Status Store::Close() {
     rocksdb::FlushOptions fo;
     std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
     result = FromRocks(db_->Flush(fo, all), "flush on close");
-    if (result.ok()) MergeSmallFiles();
   }
   for (auto*& h : cfs_) {
     if (h != nullptr) {
@@ -815,6 +834,7 @@ Status Store::Close() {
 }
 
 void Store::MergeSmallFiles() {
+  if (db_ == nullptr || read_only_) return;
   constexpr uint64_t kSmallFile = 1 << 20;
   constexpr size_t kRun = 8;
   for (int c = 0; c < kNumCfs; ++c) {
@@ -822,26 +842,26 @@ void Store::MergeSmallFiles() {
     rocksdb::ColumnFamilyMetaData meta;
     db_->GetColumnFamilyMetaData(cfs_[c], &meta);
     if (meta.file_count < merge_files_at_) continue;
-    // The key ranges of the runs of small files side by side in a level
-    // (below level 0, a level's files are in key order and disjoint).
-    std::vector<std::pair<std::string, std::string>> runs;
     for (const rocksdb::LevelMetaData& level : meta.levels) {
       if (level.level == 0) continue;
+      // Runs of small files side by side (below level 0 a level's files
+      // are in key order and disjoint), each compacted into its own level:
+      // exactly those files, nothing above or below them.
       size_t start = 0;
       for (size_t i = 0; i <= level.files.size(); ++i) {
-        if (i < level.files.size() && level.files[i].size < kSmallFile) continue;
+        if (i < level.files.size() && level.files[i].size < kSmallFile &&
+            !level.files[i].being_compacted) {
+          continue;
+        }
         if (i - start >= kRun) {
-          runs.emplace_back(level.files[start].smallestkey, level.files[i - 1].largestkey);
+          std::vector<std::string> run;
+          for (size_t k = start; k < i; ++k) run.push_back(level.files[k].name);
+          // Best effort: refused (a background compaction took one of
+          // them meanwhile) or failed, the files stay as they were.
+          (void)db_->CompactFiles(rocksdb::CompactionOptions(), cfs_[c], run, level.level);
         }
         start = i + 1;
       }
-    }
-    for (const auto& [first, last] : runs) {
-      rocksdb::CompactRangeOptions o;
-      // The last level too: that is where the moved files lie.
-      o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-      const rocksdb::Slice begin(first), end(last);
-      (void)db_->CompactRange(o, cfs_[c], &begin, &end);
     }
   }
 }
@@ -1067,14 +1087,12 @@ Status Store::CatchUpWithPrimary() {
   // As on open: a file the primary deleted meanwhile means a newer
   // MANIFEST to read; try again (kReaderAttempts).
   rocksdb::Status s;
-  const std::string manifest_before = ManifestState(path_);
+  VanishedFiles vanished(path_);
   for (int attempt = 1;; ++attempt) {
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() || !FileVanished(s)) break;
+    if (s.ok() || !vanished.Saw(s)) break;
     if (attempt == kReaderAttempts) {
-      if (ManifestState(path_) != manifest_before) {
-        return WriterRace("catch up with the database's writer", s);
-      }
+      if (vanished.WriterRace()) return WriterRace("catch up with the database's writer", s);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));

@@ -107,10 +107,23 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Flushes memtables and closes RocksDB. Idempotent. A writer first
-  // merges the table files of a key space that holds many small ones
-  // (MergeSmallFiles).
+  // Flushes memtables and closes RocksDB. Idempotent.
   Status Close();
+
+  // In a key space holding at least merge_files_at table files, compacts
+  // every run of at least 8 files of under 1 MiB lying side by side in a
+  // level (by key) into that same level: exactly those files, nothing
+  // above or below them, so the cost is the run's bytes (under 8 MiB or
+  // so). A writer's close calls it (engine): a process that opens, writes
+  // a little and closes, again and again (the command line), flushes small
+  // files at each close, and RocksDB moves them down a level without
+  // merging them with the files there when their keys overlap none (new
+  // ids, new revisions); they would pile up without bound, each kept open
+  // by every later open (with the usual limit of 1,024 descriptors, a
+  // database edited by a thousand commands could no longer be opened).
+  // Best effort: a refused or failed merge leaves the files as they were.
+  // A read-only store does nothing.
+  void MergeSmallFiles();
 
   rocksdb::DB* db() const { return db_; }
   // A RocksDB property: "rocksdb.NAME" is summed over the key spaces when
@@ -179,18 +192,6 @@ class Store {
   static Status NextId(uint64_t last, std::string_view what, uint64_t* next);
 
  private:
-  // In a key space holding at least merge_files_at table files, every run
-  // of at least 8 files of under 1 MiB lying side by side in a level (by
-  // key) is compacted into one. A process that opens, writes a little and
-  // closes, again and again (the command line), flushes small files at
-  // each close, and RocksDB moves them down a level without merging them
-  // with the files there when their keys overlap none (new ids, new
-  // revisions): they would pile up without bound, each kept open by every
-  // later open (with the usual limit of 1,024 descriptors, a database
-  // edited by a thousand commands could no longer be opened). The cost is
-  // the run's bytes, under 8 MiB or so. Best effort: a failed merge leaves
-  // the files as they were.
-  void MergeSmallFiles();
   size_t merge_files_at_ = 32;
 
   Store() = default;

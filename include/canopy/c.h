@@ -1555,7 +1555,8 @@ CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t ti
 // On a follower: reads what the writer wrote since and stores the new
 // revision (canopy::Db::CatchUp). ABORTED when reads still hold the state
 // after 5 s (an open visible iterator); FAILED_PRECONDITION when the
-// database is not a follower.
+// database is not a follower; UNAVAILABLE when the writer kept replacing
+// the files being read (try again).
 CANOPY_EXPORT canopy_code_t canopy_db_catch_up(canopy_db_t* db, uint64_t* revision,
                                                char** errmsg);
 

@@ -658,7 +658,8 @@ class Db {
   // new ones off meanwhile; Aborted when reads still hold the state after
   // 5 seconds (an open visible iterator holds it until destroyed), nothing
   // changed then. FailedPrecondition on a database not opened as a
-  // follower, or once closed.
+  // follower, or once closed. Unavailable when the writer kept replacing
+  // the files being read (about 1.3 s of attempts): try again.
   virtual StatusOr<uint64_t> CatchUp() = 0;
 
   // ---- Statistics ---------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_batch.h>
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -164,9 +166,9 @@ TEST(Store, ReadSequenceAtASnapshot) {
 // A process that opens, writes a little and closes, again and again (the
 // command line), flushes small files whose keys overlap nothing (new ids):
 // RocksDB moves them down a level without merging them there, so without
-// the merge on close they pile up; with it a key space keeps few, and
-// every key is still there. (merge_files_at lowered from 32 to 8 to keep
-// the test short.)
+// the merge at a writer's close they pile up; with it a key space keeps
+// few, and every key is still there. (merge_files_at lowered from 32 to 8
+// to keep the test short.)
 TEST(Store, ClosesThatFlushSmallFilesDoNotPileThemUp) {
   TempDir dir;
   StoreOptions o;
@@ -178,6 +180,7 @@ TEST(Store, ClosesThatFlushSmallFilesDoNotPileThemUp) {
     for (int cf : {kEntities, kChanges}) {
       ASSERT_TRUE(s->db()->Put(rocksdb::WriteOptions(), s->cf(cf), Fixed64BE(i), "v").ok());
     }
+    s->MergeSmallFiles();  // as a writer's close does (engine)
     ASSERT_TRUE(s->Close().ok());
   }
   std::unique_ptr<Store> s;
@@ -533,6 +536,78 @@ TEST(Store, SigkillDuringCreationNeverBricksTheFolder) {
   std::cout << "[          ] " << killed_mid_way << " of 40 kills hit a creation under way\n";
 }
 
+// A file system on which every table file a reader opens is missing:
+// each time with another message (as when a busy writer keeps replacing
+// its files), or always the same one (a file really gone).
+class VanishingTables : public rocksdb::FileSystemWrapper {
+ public:
+  VanishingTables(bool same) : FileSystemWrapper(rocksdb::FileSystem::Default()), same_(same) {}
+  static const char* kClassName() { return "VanishingTables"; }
+  const char* Name() const override { return kClassName(); }
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& f, const rocksdb::FileOptions& o,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* r,
+                                        rocksdb::IODebugContext* d) override {
+    // (RocksDB tries a table's old name, .ldb, after .sst.)
+    const std::string ext = f.size() > 4 ? f.substr(f.size() - 4) : "";
+    if (ext == ".sst" || ext == ".ldb") {
+      const int n = ++misses_;
+      return rocksdb::IOStatus::PathNotFound("No such file or directory: " +
+                                             (same_ ? std::string("000007.sst")
+                                                    : std::to_string(n) + ".sst"));
+    }
+    return target()->NewRandomAccessFile(f, o, r, d);
+  }
+
+ private:
+  bool same_;
+  std::atomic<int> misses_{0};
+};
+
+// A reader's open that keeps finding table files gone is Unavailable ("try
+// again") only when a writer changed the file list meanwhile and the
+// missing file kept changing; the same file missing attempt after attempt,
+// or nothing written, is not a race (Corruption or IOError, as RocksDB
+// words it).
+TEST(Store, AReaderRacingABusyWriterIsUnavailableAndAGoneFileIsNot) {
+  TempDir dir;
+  const std::string p = dir.Sub("db");
+  std::unique_ptr<Store> writer;
+  ASSERT_TRUE(Store::Open(StoreOptions(), p, &writer).ok());
+  ASSERT_TRUE(writer->db()->Put(rocksdb::WriteOptions(), writer->cf(kEntities), "k", "v").ok());
+  ASSERT_TRUE(writer->db()->Flush(rocksdb::FlushOptions(), writer->cf(kEntities)).ok());
+  auto read = [&](bool same, bool busy) {
+    std::atomic<bool> stop{false};
+    std::thread writes([&] {
+      for (int i = 0; busy && !stop.load(); ++i) {
+        (void)writer->db()->Put(rocksdb::WriteOptions(), writer->cf(kChanges), Fixed64BE(i), "v");
+        (void)writer->db()->Flush(rocksdb::FlushOptions(), writer->cf(kChanges));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+    auto fs = std::make_shared<VanishingTables>(same);
+    std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+    StoreOptions o;
+    o.read_only = true;
+    o.env = env.get();
+    std::unique_ptr<Store> reader;
+    const Status st = Store::Open(o, p, &reader);
+    stop = true;
+    writes.join();
+    return st;
+  };
+  Status st = read(/*same=*/false, /*busy=*/true);
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("a writer kept replacing the files being read"), std::string::npos)
+      << st.ToString();
+  EXPECT_NE(st.message().find("try again"), std::string::npos) << st.ToString();
+  st = read(/*same=*/true, /*busy=*/true);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.code(), Code::kUnavailable) << st.ToString();
+  st = read(/*same=*/false, /*busy=*/false);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.code(), Code::kUnavailable) << st.ToString();
+}
+
 // Every table file is kept open: an open that runs out of file
 // descriptors says so, and what to do (not only RocksDB's "Too many open
 // files" on some file).
@@ -585,6 +660,7 @@ TEST(Store, AnOpenShortOfFileDescriptorsSaysWhatToRaise) {
   EXPECT_NE(text.find("Too many open files"), std::string::npos) << text;
   EXPECT_NE(text.find("raise the process's limit on open files, ulimit -n"), std::string::npos)
       << text;
+  EXPECT_NE(text.find("or set max_open_files"), std::string::npos) << text;
   // With the usual limit it opens.
   std::unique_ptr<Store> s;
   EXPECT_TRUE(Store::Open(StoreOptions(), p, &s).ok());

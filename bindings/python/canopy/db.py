@@ -1548,8 +1548,9 @@ class Db:
         meanwhile; paging cursors' next pages read the new state.
 
         Raises Aborted (reads, such as an open visible stream, still hold
-        the state after 5 s; nothing changed) or FailedPrecondition (not a
-        follower, or closed)."""
+        the state after 5 s; nothing changed), FailedPrecondition (not a
+        follower, or closed) or Unavailable (the writer kept replacing the
+        files being read: try again)."""
         rev = ctypes.c_uint64()
         cv.call(lib.canopy_db_catch_up, self._h(), ctypes.byref(rev))
         return rev.value
