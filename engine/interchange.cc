@@ -3184,7 +3184,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
       break;
     }
   }
-  if (f == nullptr) return Status::IOError("cannot write '" + tmp + "'");
+  if (f == nullptr) return Status::IOError("cannot write '" + tmp + "': " + std::strerror(errno));
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, std::fclose);
   // Whatever ends the export early (a cancel, a failed write, sync or
   // rename) removes the PATH.tmp it began: nothing is left behind.
@@ -3205,7 +3205,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
     line.push_back('\n');
     XXH3_64bits_update(hash, line.data(), line.size());
     if (std::fwrite(line.data(), 1, line.size(), f) != line.size()) {
-      return Status::IOError("cannot write '" + tmp + "'");
+      return Status::IOError("cannot write '" + tmp + "': " + std::strerror(errno));
     }
     ++records;
     line.clear();
@@ -3506,7 +3506,7 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
   std::string end = "{\"type\":\"end\",\"records\":" + std::to_string(records) + ",\"xxh3\":\"" +
                     Hex64(XXH3_64bits_digest(hash)) + "\"}\n";
   if (std::fwrite(end.data(), 1, end.size(), f) != end.size() || std::fflush(f) != 0) {
-    return Status::IOError("cannot write '" + tmp + "'");
+    return Status::IOError("cannot write '" + tmp + "': " + std::strerror(errno));
   }
   // Durable before it is renamed into place (a regular file only: a pipe
   // cannot be synced).

@@ -16,7 +16,12 @@
 #include <random>
 #include <thread>
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "engine/db_impl.h"
 #include "replication/log.h"
@@ -868,7 +873,26 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
     // Beside the writer, RocksDB's checkpoint cannot hold off the writer's
     // file deletions, and it copies the writer's live write-ahead log,
     // which may hold more than this view: a copy key by key instead.
-    CANOPY_RETURN_IF_ERROR(CopyReaderState(dir, revision));
+    // It is written under a scratch name beside `dir` and renamed when
+    // whole, so that a copy cut short (a full disk, a kill) never stands
+    // under the name asked for, looking like a checkpoint.
+    const fs::path named = fs::path(dir).has_filename() ? fs::path(dir) : fs::path(dir).parent_path();
+    const std::string scratch =
+        storage::PidScratchName(named.parent_path(), named.filename().string() + ".partial-");
+    Status copied = CopyReaderState(scratch, revision);
+    if (copied.ok() &&
+        ::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+      const int err = errno;
+      copied = err == EEXIST || err == ENOTEMPTY
+                   ? Status::AlreadyExists(folder_named + " '" + dir +
+                                           "' was written by another call meanwhile")
+                   : Status::IOError("cannot rename '" + scratch + "' to '" + dir +
+                                     "': " + std::strerror(err));
+    }
+    if (!copied.ok()) {
+      fs::remove_all(scratch, ec);
+      return copied;
+    }
   } else {
     rocksdb::Checkpoint* raw = nullptr;
     CANOPY_RETURN_IF_ERROR(

@@ -25,8 +25,10 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -166,6 +168,61 @@ rocksdb::ColumnFamilyOptions CfOptions(int which, const std::shared_ptr<rocksdb:
   return o;
 }
 
+// RocksDB's messages for a database opened for writing without
+// StoreOptions::log: appended to LOG in its folder (when LOG passes
+// kFolderLogBytes it becomes LOG.old, replacing the one before), which is
+// opened at the first message. What cannot be written (a full disk, a
+// read-only folder) is dropped: RocksDB's own file logger aborts the
+// process (an assertion in its file writer) at the first message after a
+// failed write, so a full disk would kill every writer.
+class FolderLog {
+ public:
+  static constexpr long kFolderLogBytes = 8 << 20;
+  explicit FolderLog(const std::string& folder)
+      : path_((std::filesystem::path(folder) / "LOG").string()),
+        old_((std::filesystem::path(folder) / "LOG.old").string()) {}
+  FolderLog(const FolderLog&) = delete;
+  FolderLog& operator=(const FolderLog&) = delete;
+  ~FolderLog() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  void Write(LogLevel level, std::string_view text) {
+    static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+    const long micros = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+        1000000);
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    char stamp[64];
+    std::snprintf(stamp, sizeof(stamp), "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  micros, kNames[std::min<size_t>(static_cast<size_t>(level), 3)]);
+    std::string line = stamp;
+    line.append(text);
+    if (line.back() != '\n') line += '\n';
+    std::lock_guard<std::mutex> lock(mu_);
+    if (file_ != nullptr && std::ftell(file_) > kFolderLogBytes) {
+      std::fclose(file_);
+      file_ = nullptr;
+      std::rename(path_.c_str(), old_.c_str());
+    }
+    if (file_ == nullptr) file_ = std::fopen(path_.c_str(), "ae");
+    if (file_ == nullptr) return;
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() ||
+        std::fflush(file_) != 0) {
+      std::clearerr(file_);
+    }
+  }
+
+ private:
+  const std::string path_;
+  const std::string old_;
+  std::mutex mu_;
+  std::FILE* file_ = nullptr;
+};
+
 // RocksDB's messages to Options::log.
 class CallbackLogger final : public rocksdb::Logger {
  public:
@@ -265,7 +322,10 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
                              ": the database folder is in use by this process, already open in it (" +
                              text + "); use that Db, or close it first");
     }
-    if (text.find("lock") != std::string::npos) {
+    // Another process's lock is EAGAIN from flock; a lock file that
+    // cannot be made (a read-only folder, no permission) is not.
+    if (text.find("lock") != std::string::npos &&
+        text.find("Resource temporarily unavailable") != std::string::npos) {
       return Status::IOError(std::string(context) +
                              ": the database folder is in use by another process (" + text + ")");
     }
@@ -567,7 +627,6 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // the format record upgraded) on open.
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
-  dbo.keep_log_file_num = 3;
   // Replaying the write-ahead log tolerates a torn last record (a crash
   // mid-write) and nothing else: a damaged record anywhere before the tail
   // makes Open fail with Corruption instead of silently dropping it and
@@ -585,11 +644,19 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     statistics = rocksdb::CreateDBStatistics();
     dbo.statistics = statistics;
   }
-  if (options.log) {
-    dbo.info_log = std::make_shared<CallbackLogger>(options.log, options.log_level);
+  // Without a callback, a writer's messages go to the folder's LOG (see
+  // FolderLog); a reader's (read-only, follower) are dropped: a reader
+  // writes nothing into the folder, which may be read-only or another
+  // process's.
+  std::function<void(LogLevel, std::string_view)> sink = options.log;
+  if (!sink && !reader) {
+    sink = [log = std::make_shared<FolderLog>(path)](LogLevel level, std::string_view text) {
+      log->Write(level, text);
+    };
   }
-  dbo.info_log_level = options.log ? CallbackLogger::ToRocks(options.log_level)
-                                   : rocksdb::WARN_LEVEL;
+  if (!sink) sink = [](LogLevel, std::string_view) {};
+  dbo.info_log = std::make_shared<CallbackLogger>(std::move(sink), options.log_level);
+  dbo.info_log_level = CallbackLogger::ToRocks(options.log_level);
 
   std::vector<std::string> names;
   if (exists) {
@@ -1125,6 +1192,17 @@ Status Store::GetProperty(std::string_view name, std::string* value) const {
     }
     return Status::NotFound("no key space '" + space + "' (property '" + std::string(name) + "')");
   }
+  // Properties of the whole database (the key spaces share one block
+  // cache) read the same through every key space: they are not summed.
+  static constexpr std::string_view kWhole[] = {
+      "rocksdb.block-cache-capacity",     "rocksdb.block-cache-usage",
+      "rocksdb.block-cache-pinned-usage", "rocksdb.num-snapshots",
+      "rocksdb.oldest-snapshot-time",     "rocksdb.oldest-snapshot-sequence",
+      "rocksdb.is-file-deletions-enabled", "rocksdb.background-errors",
+      "rocksdb.num-running-compactions",  "rocksdb.num-running-flushes",
+      "rocksdb.actual-delayed-write-rate", "rocksdb.is-write-stopped",
+      "rocksdb.min-log-number-to-keep",   "rocksdb.min-obsolete-sst-number-to-keep"};
+  const bool whole = std::find(std::begin(kWhole), std::end(kWhole), n) != std::end(kWhole);
   uint64_t sum = 0;
   bool numeric = true;
   for (int i = 0; i < kNumCfs && numeric; ++i) {
@@ -1132,6 +1210,7 @@ Status Store::GetProperty(std::string_view name, std::string* value) const {
     if (cfs_[i] == nullptr) continue;
     if (db_->GetIntProperty(cfs_[i], n, &v)) {
       sum += v;
+      if (whole) break;
     } else {
       numeric = false;
     }

@@ -32,7 +32,7 @@ const char kCheckUsage[] =
     "  --fail-if-denied  exit with status 3 when the answer is 'denied' (for scripts)\n"
     "What the user cannot see at all is, to the user, missing: with --actor the\n"
     "answer is an error worded as for an unknown key; without --actor (an\n"
-    "operator asking) it is 'denied', saying that the user cannot see it.\n"
+    "operator asking) it is 'denied' (--explain adds that the user cannot see it).\n"
     "With --json one object: allowed, entity or account, owner (and with --explain\n"
     "reason, account, via ('membership' or 'group_grant'), role, branch, path).\n"
     "Exit status 0 whether allowed or denied (3 when denied with --fail-if-denied);\n"

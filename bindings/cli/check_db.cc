@@ -16,7 +16,7 @@ const char kUsage[] =
     "memberships, roles, and groups (members, links, sizes, grants). Prints each\n"
     "problem; exits 1 when any is found, or when the check cannot finish (a block\n"
     "it cannot read: the error names it). --json: {\"ok\", \"problems\": [...]}, and\n"
-    "\"error\" when not ok.\n"
+    "\"error\" when not ok (also when the database does not open).\n"
     "It reads every entity (about a second per million): progress (entities checked\n"
     "of all) is drawn on stderr when stderr is a terminal.\n"
     "  --progress  print progress on stderr also when it is not a terminal, one\n"
@@ -26,7 +26,16 @@ int Run(Context& ctx, Args& args) {
   args.Parse({}, {"progress"});
   args.AtMost(0);
   if (!ctx.RequireSystem("check-db")) return kExitFailed;
-  if (!ctx.Open(false)) return kExitFailed;
+  if (!ctx.Open(false)) {
+    // A monitor reading --json gets its object also when the database does
+    // not open (damaged files it cannot get past, say).
+    if (ctx.json && !ctx.open_error.ok()) {
+      JsonObject o;
+      o.Bool("ok", false).Raw("problems", "[]").Str("error", ctx.open_error.ToString());
+      *ctx.out << o.str() << "\n";
+    }
+    return kExitFailed;
+  }
   const bool terminal = StderrIsTerminal();
   ProgressBar bar(*ctx.err, terminal || args.Has("progress"), /*lines=*/!terminal, "checking",
                   "entities");

@@ -183,13 +183,30 @@ bool Context::Open(bool create) {
     db.reset();  // opened as usual below, which says what is wrong
   }
   Status s = Db::Open(o, db_path, &db);
-  if (s.code() == Code::kIOError && !read_only && !follower && etcd_endpoints.empty() &&
-      s.message().find("in use by another process") != std::string::npos &&
-      s.message().find("being created") == std::string::npos) {
-    // Another process (a service) has it open for writing: read what it
-    // has committed, and say so; a mutation is then refused as read-only.
-    // A command that follows the database follows that process's writes
-    // as a follower instead.
+  // Why a database that exists cannot be opened for writing, when reading
+  // it is still possible: another process (a service) has it open for
+  // writing, or the folder cannot be written (a full disk, a read-only
+  // mount, no permission).
+  std::string why_not_writable;
+  if (s.code() == Code::kIOError && !read_only && !follower && etcd_endpoints.empty()) {
+    const std::string& m = s.message();
+    if (m.find("in use by another process") != std::string::npos &&
+        m.find("being created") == std::string::npos) {
+      why_not_writable = "the database is in use by another process";
+    } else if (created_ == Created::kNo) {
+      for (const char* reason : {"No space left on device", "Read-only file system",
+                                 "Permission denied", "Disk quota exceeded"}) {
+        if (m.find(reason) != std::string::npos) {
+          why_not_writable = std::string("the database folder cannot be written (") + reason + ")";
+          break;
+        }
+      }
+    }
+  }
+  if (!why_not_writable.empty()) {
+    // Read what is committed, and say so; a mutation is then refused as
+    // read-only. A command that follows the database follows the writing
+    // process as a follower instead.
     const bool as_follower = follow_ms > 0;
     if (as_follower) {
       o.follower = true;
@@ -200,24 +217,21 @@ bool Context::Open(bool create) {
     Status ro = Db::Open(o, db_path, &db);
     if (ro.ok()) {
       (as_follower ? follower : read_only) = true;
-      *err << (as_follower ? "canopy: note: the database is in use by another process; opened "
-                             "as a follower (following that process's writes)\n"
-                           : "canopy: note: the database is in use by another process; opened "
-                             "read-only (a view as of now)\n");
+      *err << "canopy: note: " << why_not_writable << "; opened "
+           << (as_follower ? "as a follower (following its writer's writes)\n"
+                           : "read-only (a view as of now)\n");
+    } else {
+      // Say why it was not opened for writing, then why not read-only.
+      *err << "canopy: note: opening for writing failed: " << s.message() << "\n";
     }
     s = ro.ok() ? ro
-                : ro.WithContext(std::string("the database is in use by another process; ") +
+                : ro.WithContext(why_not_writable + "; " +
                                  (as_follower ? "following it as a follower failed"
                                               : "reading it read-only failed"));
   }
   if (!s.ok()) {
+    open_error = s;
     Fail(s);
-    if (s.code() == Code::kIOError && !o.read_only &&
-        s.message().find("Permission denied") != std::string::npos) {
-      // Opening for writing needs a writable folder, even to read.
-      *err << "canopy: to read a database whose folder this user cannot write, add "
-              "--read-only\n";
-    }
     if (s.IsNotFound() && !create) {
       // A sub-account (--parent) or an actor (--actor) needs a database
       // that exists: the hint names the commands that start one.

@@ -148,6 +148,9 @@ struct Context {
   // from then on every look-up and every name printed is what the actor
   // may see. On failure prints the error and returns false.
   bool Open(bool create = true);
+  // Why the last Open failed to open the database (Ok: it opened, or it
+  // failed after, e.g. looking up the actor).
+  Status open_error;
   // Closes the database and opens it again as before (never creating it):
   // for a read-only view, a fresh one. Prints and returns false on failure.
   bool Reopen();

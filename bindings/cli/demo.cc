@@ -223,7 +223,14 @@ int Run(Context& ctx, Args& args) {
       *ctx.out << "  user-a hands dev-a1 up to the customer: " << s.ToString() << "\n";
     }
   }
-  ShowSharedGroup(ctx);
+  // The sharing is shown by doing it, so only while seeding: a later run
+  // only shows, and must not undo what a user has set up since.
+  if (!seeded) {
+    ShowSharedGroup(ctx);
+  } else {
+    *ctx.out << "\nA group shared down: shown when the demo seeded this database (canopy log\n"
+                "lists the grant and its revocation).\n";
+  }
   *ctx.out << "\nTry: canopy visible --user user-a@customer.example, canopy tree --format dot,\n"
               "     canopy check --user admin@customer.example --permission device.read --entity "
               "dev-b1 --explain,\n"

@@ -23,6 +23,8 @@ const char kUsage[] =
     "  canopy.entity-views, canopy.open-cursors, canopy.open-iterators,\n"
     "  canopy.catalog-source (where the open took the catalog from: image or key spaces)\n"
     "  rocksdb.NAME         a RocksDB property, summed over the key spaces when a number\n"
+    "                       (a whole database's, e.g. the shared block cache's\n"
+    "                       rocksdb.block-cache-usage, is read once)\n"
     "  rocksdb.NAME@SPACE   one key space's (e.g. rocksdb.stats@entities)\n"
     "  rocksdb.statistics   RocksDB's counters (when the database collects them)\n"
     "An unknown name fails the command (exit 1), naming it.\n"

@@ -346,8 +346,8 @@ CANOPY_EXPORT canopy_code_t canopy_options_set_log_level(canopy_options_t* optio
 // into the database, and `arg` must stay valid while a database opened
 // with these options is open.
 typedef void (*canopy_log_fn)(void* arg, int level, const char* message, size_t length);
-// `fn` NULL: no callback (RocksDB writes a LOG file in the database
-// folder, the default).
+// `fn` NULL: no callback (the default: a database open for writing
+// appends the messages to a LOG file in its folder, see Options::log).
 CANOPY_EXPORT canopy_code_t canopy_options_set_log(canopy_options_t* options, canopy_log_fn fn,
                                                    void* arg, char** errmsg);
 

@@ -31,9 +31,10 @@
 // write_timeout_ms; such a write may still appear later, once, in order.
 // Reads never wait for etcd.
 //
-// Input rules: keys, names, logins and attribute entries are valid UTF-8 of
-// 1..256 bytes (names and keys must not be empty; a type may be empty);
-// otherwise InvalidArgument. Unknown ids, keys or logins are NotFound.
+// Input rules: keys, names, logins and attribute names are valid UTF-8 of
+// 1..256 bytes (a type may be empty), attribute values 0..4096 bytes, at
+// most 256 attributes (docs/model.md, "Input limits"); otherwise
+// InvalidArgument. Unknown ids, keys or logins are NotFound.
 
 #ifndef CANOPY_DB_H_
 #define CANOPY_DB_H_
@@ -603,7 +604,9 @@ class Db {
   // etcd, so new replicas start from it and etcd may trim below it. On a
   // read-only open or a follower (Options::read_only, ::follower) it is a
   // new database written key by key from the view (no hard links; a
-  // follower's catch-ups wait meanwhile). InvalidArgument when `dir` is
+  // follower's catch-ups wait meanwhile), under a scratch name beside
+  // `dir` (`dir.partial-...`) renamed to `dir` when whole, so that a copy
+  // cut short is never found under `dir`. InvalidArgument when `dir` is
   // inside the database folder (Backup's too).
   virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
   // A verified backup in the new folder `dir` (docs/index.md, "Backup and
@@ -679,8 +682,11 @@ class Db {
   //                       account) by copying the catalog; 0 elsewhere
   //   rocksdb.NAME        a RocksDB property, summed over the key spaces
   //                       when it is a number (rocksdb.estimate-num-keys,
-  //                       rocksdb.total-sst-files-size, rocksdb.block-cache-
-  //                       usage, rocksdb.cur-size-all-mem-tables, ...)
+  //                       rocksdb.total-sst-files-size,
+  //                       rocksdb.cur-size-all-mem-tables, ...), but read
+  //                       once for the whole database's (the shared block
+  //                       cache's rocksdb.block-cache-usage and -capacity,
+  //                       rocksdb.num-running-compactions, ...)
   //   rocksdb.NAME@SPACE  one key space's (e.g. rocksdb.stats@entities)
   //   rocksdb.statistics  RocksDB's counters (with Options::statistics)
   // NotFound for an unknown name; FailedPrecondition once closed.

@@ -164,8 +164,10 @@ struct Options {
   bool statistics = false;
   // Where messages go: RocksDB's (flushes, compactions, errors) and
   // Canopy's own (a failed sync that stops the database...), at `log_level`
-  // and above. Null: RocksDB writes them into a LOG file in the database
-  // folder (keeping 3). Called from any thread, also RocksDB's background
+  // and above. Null: a database open for writing appends them to a LOG
+  // file in its folder (past 8 MiB it becomes LOG.old, replacing the one
+  // before), dropping what it cannot write (a full disk); read-only and
+  // follower opens write none. Called from any thread, also RocksDB's background
   // threads; it must not call back into the database.
   std::function<void(LogLevel level, std::string_view message)> log;
   LogLevel log_level = LogLevel::kWarn;

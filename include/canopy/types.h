@@ -116,7 +116,8 @@ struct NoId {
 };
 inline constexpr NoId kNoId{};
 
-// Names, keys, logins and attribute entries are UTF-8, 1..256 bytes.
+// Names, keys, logins and attribute names are UTF-8, 1..256 bytes
+// (attribute values: 0..4096 bytes).
 inline constexpr size_t kMaxNameBytes = 256;
 
 // The kinds of entity an account can own. Persisted: do not change these

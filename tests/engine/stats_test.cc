@@ -54,6 +54,12 @@ TEST(Stats, PropertiesCountWhatTheDatabaseHolds) {
   EXPECT_NE(bad.status().message().find("canopy.nope"), std::string::npos);
   EXPECT_EQ(db->GetProperty("rocksdb.nope").status().code(), Code::kNotFound);
   EXPECT_EQ(db->GetProperty("rocksdb.stats@nospace").status().code(), Code::kNotFound);
+  // The key spaces share one block cache: its figures are read once, not
+  // summed over the key spaces (which once said 19 x the capacity).
+  EXPECT_EQ(*db->GetProperty("rocksdb.block-cache-capacity"),
+            std::to_string(Options().block_cache_bytes));
+  EXPECT_EQ(*db->GetProperty("rocksdb.block-cache-usage"),
+            *db->GetProperty("rocksdb.block-cache-usage@entities"));
   ASSERT_OK(db->Close());
   EXPECT_EQ(db->GetProperty("canopy.accounts").status().code(), Code::kFailedPrecondition);
 }

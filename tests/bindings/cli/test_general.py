@@ -326,7 +326,18 @@ class OtherCommandsTest(CliTestCase):
         self.assertNotIn("SPEC", out)
         self.assertEqual(self.visible_keys("user-a@customer.example"),
                          ["dev-a1", "dev-a2", "dev-a3"])
-        self.assertIn("Already seeded", self.ok("demo"))
+        # A second run only shows: what a user set up since (sharing on, a
+        # grant of its own) stays, and no revision is made.
+        self.ok("account", "update", "customer", "--group-sharing", "on")
+        self.ok("grant", "crew", "--owner", "customer-a", "--role", "viewer", "--on",
+                "shared-vans", "--on-owner", "customer", "--on-kind", "device")
+        revision = self.ok("stats", "canopy.revision")
+        again = self.ok("demo")
+        self.assertIn("Already seeded", again)
+        self.assertNotIn("revoke it", again)
+        self.assertEqual(self.ok("stats", "canopy.revision"), revision)
+        self.assertEqual(self.visible_keys("user-a@customer.example"),
+                         ["dev-c1", "dev-a1", "dev-a2", "dev-a3"])
 
     def test_check_db(self):
         self.seed()
@@ -355,6 +366,13 @@ class OtherCommandsTest(CliTestCase):
         self.assertTrue(report["problems"] or "checksum" in report["error"], report)
         self.assertIn(tables[-1], p.stderr)
         self.assertIn(tables[-1], self.refused("check-db"))
+        # A table file gone: the database does not open, and --json still
+        # prints its object, saying why.
+        os.remove(biggest)
+        p = self.expect(1, "--json", "check-db")
+        report = json.loads(p.stdout)
+        self.assertEqual((report["ok"], report["problems"]), (False, []))
+        self.assertIn(tables[-1][:-4], report["error"])
 
 
 if __name__ == "__main__":
