@@ -8,8 +8,14 @@
 
 #include "bench/harness/harness.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <tuple>
 #include <ctime>
 #include <exception>
 #include <fstream>
@@ -166,6 +172,37 @@ Status WriteText(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
+// Can the file `path` (or, with `folder`, files in the folder `path`,
+// made here if missing) be written? Asked before measuring, so that a
+// mistyped output path costs no run.
+Status CheckOutput(const std::string& flag, const std::string& path, bool folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (folder) {
+    fs::create_directories(path, ec);
+    if (ec) return Status::IOError(flag + ": cannot create " + path + ": " + ec.message());
+    if (::access(path.c_str(), W_OK) != 0) {
+      return Status::IOError(flag + ": cannot write in " + path + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+  if (fs::is_directory(path, ec)) return Status::IOError(flag + ": " + path + " is a folder");
+  if (fs::exists(path, ec)) {
+    if (::access(path.c_str(), W_OK) != 0) {
+      return Status::IOError(flag + ": cannot write " + path + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+  const fs::path parent = fs::absolute(fs::path(path), ec).parent_path();
+  if (!fs::is_directory(parent, ec)) {
+    return Status::IOError(flag + ": cannot write " + path + ": no folder " + parent.string());
+  }
+  if (::access(parent.c_str(), W_OK) != 0) {
+    return Status::IOError(flag + ": cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
 // The run itself (RunBenchCommand adds the exception firewall).
 int RunBench(const std::string& program, const std::vector<std::string>& args, std::ostream& out,
              std::ostream& err) {
@@ -209,6 +246,17 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
     if (Status s = ScaleSpec(config.tree, config.tree.devices, &target); !s.ok()) {
       err << me << "planned tree: " << s.message() << "\n";
       return 2;
+    }
+  }
+
+  for (const auto& [flag, path, folder] :
+       {std::tuple<std::string, std::string, bool>{"--markdown", config.markdown_path, false},
+        {"--report-json", config.json_path, false},
+        {"--plots", config.plots_dir, true}}) {
+    if (path.empty()) continue;
+    if (Status s = CheckOutput(flag, path, folder); !s.ok()) {
+      err << me << s.message() << "\n";
+      return 1;
     }
   }
 

@@ -2,6 +2,7 @@
 
 #include "bench/harness/workload.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -47,7 +48,10 @@ class Worker {
       Step(phase == 1);
       if (phase == 1) shared->done.fetch_add(1, std::memory_order_relaxed);
     }
+    finished = Clock::now();
   }
+
+  Clock::time_point finished;  // when Run returned
 
   std::array<OpStats, kNumOps> ops;
   std::vector<std::pair<uint64_t, uint64_t>> scan_samples;
@@ -314,6 +318,13 @@ WorkloadResult RunWorkload(Dataset* dataset, const WorkloadConfig& config, Progr
   WorkloadResult r;
   r.threads = config.threads;
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!timed) {
+    // A fixed number of operations took until the last worker finished,
+    // not until the watch loop (which polls every 10 ms) saw it.
+    Clock::time_point last = start;
+    for (auto& w : workers) last = std::max(last, w->finished);
+    r.seconds = std::chrono::duration<double>(last - start).count();
+  }
   uint64_t sink = 0;
   for (auto& w : workers) {
     for (int k = 0; k < kNumOps; ++k) r.ops[k].Merge(w->ops[k]);

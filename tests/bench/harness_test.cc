@@ -111,6 +111,25 @@ TEST(HarnessTest, HelpNamesTheProgramAsInvoked) {
   EXPECT_EQ(err2.str().rfind("canopy bench: unknown flag --frobnicate", 0), 0u) << err2.str();
 }
 
+// An output that cannot be written is refused before anything is measured
+// (a mistyped path used to cost the whole run, refused at its end).
+TEST(HarnessTest, UnwritableOutputsAreRefusedBeforeMeasuring) {
+  testing::TempDir dir;
+  const std::string cache = dir.Sub("cache");
+  for (const auto& [flag, path] :
+       std::vector<std::pair<std::string, std::string>>{{"--markdown", dir.Sub("none/x.md")},
+                                                        {"--report-json", dir.Sub("none/x.json")},
+                                                        {"--markdown", dir.path()},
+                                                        {"--plots", "/proc/x"}}) {
+    BenchRun r = Bench({flag, path, "--devices", "1k", "--accounts", "100", "--sweep", "none",
+                        "--duration", "1s", "--cache-dir", cache, "--quiet"});
+    EXPECT_EQ(r.rc, 1) << flag << " " << path;
+    EXPECT_NE(r.err.find(flag + ": "), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing measured";
+    EXPECT_FALSE(std::filesystem::exists(cache)) << "no tree was built";
+  }
+}
+
 TEST(HarnessTest, FlagSyntaxIsRefusedByName) {
   // The old --json FILE is now --report-json FILE (canopy's --json is its
   // output format): refused with a pointer to the new name.
