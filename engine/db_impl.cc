@@ -6,6 +6,8 @@
 #include "engine/db_impl.h"
 #include "replication/log.h"
 
+#include <rocksdb/env.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -633,7 +635,19 @@ void DbImpl::WriteCatalogImageAtClose() {
 }
 
 void DbImpl::Log(LogLevel level, const std::string& message) const {
-  if (!options_.log || level < options_.log_level) return;
+  if (level < options_.log_level) return;
+  if (!options_.log) {
+    // Where RocksDB's messages go: the LOG file of a writer (nowhere for a
+    // reader), through the store's logger.
+    if (store_ == nullptr || store_->db() == nullptr) return;
+    const std::shared_ptr<rocksdb::Logger> logger = store_->db()->GetDBOptions().info_log;
+    const rocksdb::InfoLogLevel l = level == LogLevel::kError  ? rocksdb::ERROR_LEVEL
+                                    : level == LogLevel::kWarn ? rocksdb::WARN_LEVEL
+                                    : level == LogLevel::kInfo ? rocksdb::INFO_LEVEL
+                                                               : rocksdb::DEBUG_LEVEL;
+    if (logger != nullptr) rocksdb::Log(l, logger, "%s", message.c_str());
+    return;
+  }
   try {  // nothing the callback throws reaches the caller
     options_.log(level, message);
   } catch (...) {

@@ -2511,7 +2511,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     to.close();
     if (from.bad() || !to) {
       return Status::IOError("cannot copy import file '" + std::string(path) + "' to '" + copy +
-                             "'");
+                             "': " + std::strerror(errno));
     }
     if (size + 4096 > limit) {
       return Status::InvalidArgument(
@@ -2553,7 +2553,10 @@ Status DbImpl::ReplayImport(const storage::LogEntry& e, std::string_view input) 
     std::ofstream out(path, std::ios::binary);
     out.write(input.data(), static_cast<std::streamsize>(input.size()));
     out.close();
-    if (!out) return Status::IOError("cannot write '" + path + "' to replay an import");
+    if (!out) {
+      return Status::IOError("cannot write '" + path + "' to replay an import: " +
+                             std::strerror(errno));
+    }
   }
   storage::LogEntry entry = e;
   ImportReport report;

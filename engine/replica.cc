@@ -857,10 +857,13 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
   // A checkpoint holds only published (with sync on: durable) revisions.
   if (!reader) CANOPY_RETURN_IF_ERROR(PublishLocked());
   std::error_code ec;
-  if (fs::exists(dir, ec)) {
+  // `dir` without a trailing slash ("cp/" is "cp"): the name made.
+  const fs::path named =
+      fs::path(dir).has_filename() ? fs::path(dir) : fs::path(dir).parent_path();
+  if (fs::exists(fs::symlink_status(named, ec))) {
     return Status::AlreadyExists(folder_named + " '" + dir + "' already exists");
   }
-  const fs::path parent = fs::absolute(fs::path(dir), ec).parent_path();
+  const fs::path parent = fs::absolute(named, ec).parent_path();
   // The folders that hold the new name: the parent, and each ancestor the
   // parent's creation adds an entry to.
   std::vector<fs::path> to_sync{parent};
@@ -876,12 +879,19 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
     // It is written under a scratch name beside `dir` and renamed when
     // whole, so that a copy cut short (a full disk, a kill) never stands
     // under the name asked for, looking like a checkpoint.
-    const fs::path named = fs::path(dir).has_filename() ? fs::path(dir) : fs::path(dir).parent_path();
     const std::string scratch =
         storage::PidScratchName(named.parent_path(), named.filename().string() + ".partial-");
     Status copied = CopyReaderState(scratch, revision);
-    if (copied.ok() &&
-        ::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+    if (!copied.ok()) {
+      // Named by the folder asked for: the scratch one is gone when told.
+      std::string m = copied.message();
+      for (size_t at = m.find(scratch); at != std::string::npos; at = m.find(scratch, at)) {
+        m.replace(at, scratch.size(), named.string());
+        at += named.string().size();
+      }
+      copied = Status(copied.code(), m);
+    } else if (::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, named.c_str(),
+                           RENAME_NOREPLACE) != 0) {
       const int err = errno;
       copied = err == EEXIST || err == ENOTEMPTY
                    ? Status::AlreadyExists(folder_named + " '" + dir +
@@ -901,7 +911,7 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
     // With the write lock held, the checkpoint holds exactly this revision.
     *revision = revision_.load();
     CANOPY_RETURN_IF_ERROR(
-        storage::FromRocks(cp->CreateCheckpoint(dir), "checkpoint '" + dir + "'"));
+        storage::FromRocks(cp->CreateCheckpoint(named.string()), "checkpoint '" + dir + "'"));
   }
   // RocksDB syncs the checkpoint folder, not the folder it renames it into:
   // until that is synced too a power loss can take the new name away.

@@ -14,6 +14,7 @@
 #include <rocksdb/utilities/options_util.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -203,13 +204,20 @@ class FolderLog {
     line.append(text);
     if (line.back() != '\n') line += '\n';
     std::lock_guard<std::mutex> lock(mu_);
-    if (file_ != nullptr && std::ftell(file_) > kFolderLogBytes) {
+    if (file_ != nullptr && rotate_ && std::ftell(file_) > kFolderLogBytes) {
       std::fclose(file_);
       file_ = nullptr;
-      std::rename(path_.c_str(), old_.c_str());
+      // A LOG.old that cannot be replaced: LOG grows on, not reopened at
+      // every message.
+      rotate_ = std::rename(path_.c_str(), old_.c_str()) == 0;
     }
-    if (file_ == nullptr) file_ = std::fopen(path_.c_str(), "ae");
-    if (file_ == nullptr) return;
+    // After failed opens, tried again at every 64th message only.
+    if (file_ == nullptr && (failed_opens_ < 3 || failed_opens_ % 64 == 0)) file_ = Open();
+    if (file_ == nullptr) {
+      ++failed_opens_;
+      return;
+    }
+    failed_opens_ = 0;
     if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() ||
         std::fflush(file_) != 0) {
       std::clearerr(file_);
@@ -217,21 +225,51 @@ class FolderLog {
   }
 
  private:
+  // A regular file only, not followed through a link and never waited for
+  // (a FIFO).
+  std::FILE* Open() const {
+    const int fd = ::open(path_.c_str(),
+                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+    if (fd < 0) return nullptr;
+    struct stat st;
+    std::FILE* f = nullptr;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) f = ::fdopen(fd, "a");
+    if (f == nullptr) ::close(fd);
+    return f;
+  }
+
   const std::string path_;
   const std::string old_;
   std::mutex mu_;
   std::FILE* file_ = nullptr;
+  bool rotate_ = true;
+  uint64_t failed_opens_ = 0;
 };
 
-// RocksDB's messages to Options::log.
+// RocksDB's messages to a sink: Options::log, a FolderLog, or nowhere.
 class CallbackLogger final : public rocksdb::Logger {
  public:
-  CallbackLogger(std::function<void(LogLevel, std::string_view)> fn, LogLevel level)
-      : rocksdb::Logger(ToRocks(level)), fn_(std::move(fn)) {}
+  // `headers`: RocksDB's header lines (its version and options, at each
+  // open) are passed on at any level, as its own LOG file keeps them.
+  CallbackLogger(std::function<void(LogLevel, std::string_view)> fn, LogLevel level,
+                 bool headers = false)
+      : rocksdb::Logger(ToRocks(level)), fn_(std::move(fn)), headers_(headers) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override { Logv(rocksdb::INFO_LEVEL, format, ap); }
+  void LogHeader(const char* format, va_list ap) override {
+    if (headers_) {
+      Emit(rocksdb::INFO_LEVEL, format, ap);
+    } else {
+      Logv(rocksdb::INFO_LEVEL, format, ap);
+    }
+  }
   void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
     if (level < GetInfoLogLevel()) return;
+    Emit(level, format, ap);
+  }
+
+ private:
+  void Emit(const rocksdb::InfoLogLevel level, const char* format, va_list ap) {
     char buf[1024];
     va_list copy;
     va_copy(copy, ap);
@@ -252,6 +290,8 @@ class CallbackLogger final : public rocksdb::Logger {
     }
   }
 
+
+ public:
   static rocksdb::InfoLogLevel ToRocks(LogLevel l) {
     switch (l) {
       case LogLevel::kDebug: return rocksdb::DEBUG_LEVEL;
@@ -270,6 +310,7 @@ class CallbackLogger final : public rocksdb::Logger {
 
  private:
   std::function<void(LogLevel, std::string_view)> fn_;
+  const bool headers_;
 };
 
 Status CheckTuning(const StoreOptions& o) {
@@ -322,10 +363,10 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
                              ": the database folder is in use by this process, already open in it (" +
                              text + "); use that Db, or close it first");
     }
-    // Another process's lock is EAGAIN from flock; a lock file that
-    // cannot be made (a read-only folder, no permission) is not.
-    if (text.find("lock") != std::string::npos &&
-        text.find("Resource temporarily unavailable") != std::string::npos) {
+    // RocksDB says "While lock file" when the lock itself is refused
+    // (another process holds it), "while open a file for lock" when the
+    // lock file cannot be made (a read-only folder, no permission).
+    if (text.find("While lock file") != std::string::npos) {
       return Status::IOError(std::string(context) +
                              ": the database folder is in use by another process (" + text + ")");
     }
@@ -649,13 +690,14 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // writes nothing into the folder, which may be read-only or another
   // process's.
   std::function<void(LogLevel, std::string_view)> sink = options.log;
-  if (!sink && !reader) {
+  const bool to_folder = !sink && !reader;
+  if (to_folder) {
     sink = [log = std::make_shared<FolderLog>(path)](LogLevel level, std::string_view text) {
       log->Write(level, text);
     };
   }
   if (!sink) sink = [](LogLevel, std::string_view) {};
-  dbo.info_log = std::make_shared<CallbackLogger>(std::move(sink), options.log_level);
+  dbo.info_log = std::make_shared<CallbackLogger>(std::move(sink), options.log_level, to_folder);
   dbo.info_log_level = CallbackLogger::ToRocks(options.log_level);
 
   std::vector<std::string> names;

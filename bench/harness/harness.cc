@@ -168,7 +168,7 @@ Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f << text;
   f.close();
-  if (!f) return Status::IOError("cannot write " + path);
+  if (!f) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
   return Status::Ok();
 }
 

@@ -2,6 +2,8 @@
 //
 // The SVG plots of a run (see report.h).
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -16,7 +18,7 @@ Status WriteFile(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f << text;
   f.close();
-  if (!f) return Status::IOError("cannot write " + path);
+  if (!f) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
   return Status::Ok();
 }
 

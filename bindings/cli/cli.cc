@@ -193,7 +193,9 @@ bool Context::Open(bool create) {
     if (m.find("in use by another process") != std::string::npos &&
         m.find("being created") == std::string::npos) {
       why_not_writable = "the database is in use by another process";
-    } else if (created_ == Created::kNo) {
+    } else if (created_ == Created::kNo && follow_ms == 0) {
+      // (Not for a command that follows, such as the console's server: it
+      // would go on serving a database it can never write to.)
       for (const char* reason : {"No space left on device", "Read-only file system",
                                  "Permission denied", "Disk quota exceeded"}) {
         if (m.find(reason) != std::string::npos) {
@@ -218,8 +220,9 @@ bool Context::Open(bool create) {
     if (ro.ok()) {
       (as_follower ? follower : read_only) = true;
       *err << "canopy: note: " << why_not_writable << "; opened "
-           << (as_follower ? "as a follower (following its writer's writes)\n"
+           << (as_follower ? "as a follower (following that process's writes)\n"
                            : "read-only (a view as of now)\n");
+      read_only_because_ = why_not_writable;
     } else {
       // Say why it was not opened for writing, then why not read-only.
       *err << "canopy: note: opening for writing failed: " << s.message() << "\n";
@@ -347,7 +350,14 @@ bool Context::ResolveActor(Actor* actor) {
 }
 
 int Context::Fail(const Status& s) const {
-  *err << "canopy: " << Printable(s.ToString()) << "\n";
+  *err << "canopy: " << Printable(s.ToString());
+  // A mutation refused because Open fell back to read-only says why it did.
+  if (!read_only_because_.empty() && s.code() == Code::kFailedPrecondition &&
+      (s.message().find("open read-only") != std::string::npos ||
+       s.message().find("open as a follower") != std::string::npos)) {
+    *err << " (opened so because " << read_only_because_ << ")";
+  }
+  *err << "\n";
   return kExitFailed;
 }
 

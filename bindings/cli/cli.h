@@ -111,7 +111,8 @@ struct Context {
   std::string actor_login;  // empty: the system actor
   bool actor_given = false;  // --actor seen (it may be given once, not empty)
   bool db_given = false;     // --db seen (likewise)
-  // --read-only, or chosen by Open when another process holds the database.
+  // --read-only, or chosen by Open when another process holds the database
+  // or its folder cannot be written (a full disk, a read-only mount).
   bool read_only = false;
   // --follower (Options::follower), or chosen by Open instead of read_only
   // when another process holds the database and follow_ms is set.
@@ -180,6 +181,8 @@ struct Context {
  private:
   enum class Created { kNo, kFolder, kContents };
   Created created_ = Created::kNo;
+  // Why Open fell back to read-only (or follower); empty when it did not.
+  std::string read_only_because_;
 };
 
 struct Command {

@@ -91,7 +91,7 @@ struct Options {
   // must be off; read_only and follower exclude each other
   // (InvalidArgument); max_open_files must stay -1 (docs/index.md).
   bool follower = false;
-  // A folder of the follower's own (RocksDB keeps its info log there);
+  // A folder of the follower's own (for RocksDB's secondary instance);
   // created when missing, never inside the database folder. Empty: a
   // scratch folder in the system's temporary folder, removed on Close.
   std::string follower_dir;

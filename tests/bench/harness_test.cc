@@ -117,8 +117,8 @@ TEST(HarnessTest, UnwritableOutputsAreRefusedBeforeMeasuring) {
   testing::TempDir dir;
   const std::string cache = dir.Sub("cache");
   for (const auto& [flag, path] :
-       std::vector<std::pair<std::string, std::string>>{{"--markdown", dir.Sub("none/x.md")},
-                                                        {"--report-json", dir.Sub("none/x.json")},
+       std::vector<std::pair<std::string, std::string>>{{"--markdown", dir.Sub("missing/report")},
+                                                        {"--report-json", dir.Sub("missing/report-json")},
                                                         {"--markdown", dir.path()},
                                                         {"--plots", "/proc/x"}}) {
     BenchRun r = Bench({flag, path, "--devices", "1k", "--accounts", "100", "--sweep", "none",

@@ -587,6 +587,22 @@ TEST(Persistence, ReadOnlyOpenBesideAWriter) {
     ASSERT_OK(copy->Close());
   }
   EXPECT_EQ(reader->Checkpoint(dir.Sub("cp")).status().code(), Code::kAlreadyExists);
+  // A name with a trailing slash is the folder's name; the copy was made
+  // under a scratch name beside it, which is gone.
+  std::filesystem::create_directory_symlink(dir.Sub("nowhere"), dir.Sub("dangling"));
+  EXPECT_EQ(reader->Checkpoint(dir.Sub("dangling")).status().code(), Code::kAlreadyExists);
+  for (Db* db : {reader.get(), writer.get()}) {
+    const std::string named = dir.Sub(db == writer.get() ? "cp-w" : "cp-r");
+    auto slashed = db->Checkpoint(named + "/");
+    ASSERT_OK(slashed);
+    std::unique_ptr<Db> copy = testing::OpenDb(named);
+    ASSERT_NE(copy, nullptr);
+    EXPECT_EQ(copy->Revision(), *slashed);
+    ASSERT_OK(copy->Close());
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos) << e.path();
+  }
 
   // A fixed view: the writer goes on; the reader sees it after a new open.
   MakeDevice(writer.get(), "d3", acme);

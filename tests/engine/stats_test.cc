@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -91,6 +93,33 @@ TEST(Stats, LogCallbackReceivesMessagesAndNoLogFileIsWritten) {
   std::lock_guard<std::mutex> g(mu);
   EXPECT_FALSE(got.empty());  // RocksDB logs its options at info level on open
   EXPECT_FALSE(std::filesystem::exists(dir.Sub("db") + "/LOG"));
+}
+
+// Without a callback a writer's messages go to LOG in its folder (RocksDB's
+// header at each open among them), Canopy's own too; a read-only open
+// beside it writes none and leaves the writer's LOG where it is.
+TEST(Stats, WithoutACallbackTheWriterKeepsALogFileAndReadersWriteNone) {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  std::unique_ptr<Db> db;
+  ASSERT_OK(Db::Open(Options(), path, &db));
+  ASSERT_TRUE(db->CreateAccount(Actor::System(), {.key = "t", .name = "T"}).ok());
+  auto read_log = [&] {
+    std::ifstream f(path + "/LOG");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string log = read_log();
+  EXPECT_NE(log.find("RocksDB version"), std::string::npos) << log.substr(0, 200);
+  Options ro;
+  ro.read_only = true;
+  std::unique_ptr<Db> reader;
+  ASSERT_OK(Db::Open(ro, path, &reader));
+  ASSERT_OK(reader->Close());
+  EXPECT_EQ(read_log(), log) << "a reader wrote into the writer's LOG";
+  for (const auto& e : std::filesystem::directory_iterator(path)) {
+    EXPECT_EQ(e.path().filename().string().rfind("LOG.old", 0), std::string::npos) << e.path();
+  }
+  ASSERT_OK(db->Close());
 }
 
 TEST(Stats, TuningOptionsApplyAndBadOnesAreRefused) {

@@ -80,7 +80,8 @@ class FullDiskTest(CliTestCase):
         self.assertIn("cannot be written (Read-only file system); opened read-only", p.stderr)
         p = self.cli(db, "account", "create", "zz", "--name", "Z")
         self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("read-only", p.stderr)
+        self.assertIn("open read-only (Options::read_only) (opened so because the database "
+                      "folder cannot be written (Read-only file system))", p.stderr)
 
     def test_a_checkpoint_cut_short_leaves_nothing_under_its_name(self):
         # A database beside a writer is copied key by key (read-only):
