@@ -24,6 +24,7 @@
 
 #include "canopy/db.h"
 #include "engine/db_impl.h"
+#include "engine/folder_copies.h"
 #include "query/catalog_image.h"
 #include "storage/fd.h"
 #include "storage/store.h"
@@ -34,36 +35,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Moves the finished copy `scratch` to `target`. A backup's target must not
-// exist (RENAME_NOREPLACE: nothing that appeared meanwhile is replaced); a
-// restore's may be an empty folder, which the rename replaces. Either way
-// a target another backup or restore filled meanwhile is AlreadyExists,
-// as when it was there before the call.
-Status MoveCopyInto(const std::string& scratch, const fs::path& target, bool may_be_empty_folder,
-                    const std::string& what) {
-  const int r = may_be_empty_folder
-                    ? ::rename(scratch.c_str(), target.c_str())
-                    : ::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, target.c_str(),
-                                  RENAME_NOREPLACE);
-  if (r == 0) return Status::Ok();
-  const int err = errno;
-  if (err == EEXIST || err == ENOTEMPTY) {
-    return Status::AlreadyExists(what + " '" + target.string() +
-                                 "' was written by another call meanwhile");
-  }
-  return Status::IOError("cannot rename '" + scratch + "' to '" + target.string() +
-                         "': " + std::strerror(err));
-}
-
-// `dir` without a trailing slash ("b/" is "b").
-fs::path Named(const fs::path& dir) { return dir.has_filename() ? dir : dir.parent_path(); }
-
-// A name beside `dir` for its copy in progress, "<dir>.partial-<pid>-<n>";
-// nothing there yet. Copies that killed processes left there go first.
-std::string ScratchBeside(const fs::path& dir) {
-  return storage::PidScratchName(Named(dir).parent_path(),
-                                 Named(dir).filename().string() + ".partial-");
-}
+using engine::MoveCopyInto;
+using engine::Named;
+using engine::Renamed;
+using engine::ScratchBeside;
 
 Status SyncPath(const std::string& path, bool folder) {
   const int fd = ::open(path.c_str(), (folder ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
@@ -79,14 +54,6 @@ Status SyncPath(const std::string& path, bool folder) {
 std::string ParentOf(const fs::path& dir) {
   const fs::path parent = fs::absolute(dir).parent_path();
   return parent.empty() ? std::string(".") : parent.string();
-}
-
-// `text` with every mention of the folder `from` said as `to`.
-std::string Renamed(std::string text, const std::string& from, const std::string& to) {
-  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
 }
 
 // Opens the copy in `dir` read-only and runs the integrity check (which

@@ -6,8 +6,6 @@
 #include "engine/db_impl.h"
 #include "replication/log.h"
 
-#include <rocksdb/env.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -638,14 +636,8 @@ void DbImpl::Log(LogLevel level, const std::string& message) const {
   if (level < options_.log_level) return;
   if (!options_.log) {
     // Where RocksDB's messages go: the LOG file of a writer (nowhere for a
-    // reader), through the store's logger.
-    if (store_ == nullptr || store_->db() == nullptr) return;
-    const std::shared_ptr<rocksdb::Logger> logger = store_->db()->GetDBOptions().info_log;
-    const rocksdb::InfoLogLevel l = level == LogLevel::kError  ? rocksdb::ERROR_LEVEL
-                                    : level == LogLevel::kWarn ? rocksdb::WARN_LEVEL
-                                    : level == LogLevel::kInfo ? rocksdb::INFO_LEVEL
-                                                               : rocksdb::DEBUG_LEVEL;
-    if (logger != nullptr) rocksdb::Log(l, logger, "%s", message.c_str());
+    // reader).
+    if (store_ != nullptr) store_->Log(level, message);
     return;
   }
   try {  // nothing the callback throws reaches the caller

@@ -16,14 +16,10 @@
 #include <random>
 #include <thread>
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
 #include "engine/db_impl.h"
+#include "engine/folder_copies.h"
 #include "replication/log.h"
 
 namespace canopy::engine {
@@ -857,9 +853,7 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
   // A checkpoint holds only published (with sync on: durable) revisions.
   if (!reader) CANOPY_RETURN_IF_ERROR(PublishLocked());
   std::error_code ec;
-  // `dir` without a trailing slash ("cp/" is "cp"): the name made.
-  const fs::path named =
-      fs::path(dir).has_filename() ? fs::path(dir) : fs::path(dir).parent_path();
+  const fs::path named = Named(dir);
   if (fs::exists(fs::symlink_status(named, ec))) {
     return Status::AlreadyExists(folder_named + " '" + dir + "' already exists");
   }
@@ -879,25 +873,13 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
     // It is written under a scratch name beside `dir` and renamed when
     // whole, so that a copy cut short (a full disk, a kill) never stands
     // under the name asked for, looking like a checkpoint.
-    const std::string scratch =
-        storage::PidScratchName(named.parent_path(), named.filename().string() + ".partial-");
+    const std::string scratch = ScratchBeside(named);
     Status copied = CopyReaderState(scratch, revision);
     if (!copied.ok()) {
       // Named by the folder asked for: the scratch one is gone when told.
-      std::string m = copied.message();
-      for (size_t at = m.find(scratch); at != std::string::npos; at = m.find(scratch, at)) {
-        m.replace(at, scratch.size(), named.string());
-        at += named.string().size();
-      }
-      copied = Status(copied.code(), m);
-    } else if (::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, named.c_str(),
-                           RENAME_NOREPLACE) != 0) {
-      const int err = errno;
-      copied = err == EEXIST || err == ENOTEMPTY
-                   ? Status::AlreadyExists(folder_named + " '" + dir +
-                                           "' was written by another call meanwhile")
-                   : Status::IOError("cannot rename '" + scratch + "' to '" + dir +
-                                     "': " + std::strerror(err));
+      copied = Status(copied.code(), Renamed(copied.message(), scratch, named.string()));
+    } else {
+      copied = MoveCopyInto(scratch, named, false, folder_named);
     }
     if (!copied.ok()) {
       fs::remove_all(scratch, ec);

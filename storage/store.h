@@ -180,6 +180,10 @@ class Store {
   Status Write(rocksdb::WriteBatch* batch);
   // Makes every applied write durable (fsyncs the write-ahead log).
   Status SyncWal();
+  // Writes `message` where RocksDB's messages go (StoreOptions::log; else
+  // the LOG file of a writer, nowhere for a reader), at `level` and above
+  // StoreOptions::log_level. Any thread.
+  void Log(LogLevel level, std::string_view message) const;
 
   // The last value handed out by a meta sequence ("seq.account"...); 0 when
   // none was. Writers store the new value in the mutation's own batch.
@@ -205,6 +209,7 @@ class Store {
   bool created_ = false;
   rocksdb::DB* db_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics
+  std::shared_ptr<rocksdb::Logger> logger_;           // RocksDB's info_log
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> cfs_{};
   FormatRecord format_;
 };

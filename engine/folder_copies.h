@@ -1,0 +1,39 @@
+// Copyright (c) Canopy authors.
+//
+// Whole-folder copies made under a scratch name beside their target and
+// renamed into place only when whole (backups, restores, the checkpoints
+// of read-only and follower opens): a copy cut short never stands under
+// the name asked for. Stateless; any thread.
+
+#ifndef CANOPY_ENGINE_FOLDER_COPIES_H_
+#define CANOPY_ENGINE_FOLDER_COPIES_H_
+
+#include <filesystem>
+#include <string>
+
+#include "canopy/status.h"
+
+namespace canopy::engine {
+
+// `dir` without a trailing slash ("b/" is "b"): the name made.
+std::filesystem::path Named(const std::filesystem::path& dir);
+
+// A name beside `dir` for its copy in progress, "<dir>.partial-<pid>-<n>";
+// nothing there yet. Copies that killed processes left there go first.
+std::string ScratchBeside(const std::filesystem::path& dir);
+
+// Moves the finished copy `scratch` to `target`. A target that must not
+// exist is never replaced (RENAME_NOREPLACE); with `may_be_empty_folder`
+// (a restore) an empty folder there is. Either way a target another call
+// filled meanwhile is AlreadyExists ("<what> '<target>' was written by
+// another call meanwhile"); IOError otherwise.
+Status MoveCopyInto(const std::string& scratch, const std::filesystem::path& target,
+                    bool may_be_empty_folder, const std::string& what);
+
+// `text` with every mention of the folder `from` said as `to` (an error
+// about a scratch copy, told by the name the caller gave).
+std::string Renamed(std::string text, const std::string& from, const std::string& to);
+
+}  // namespace canopy::engine
+
+#endif  // CANOPY_ENGINE_FOLDER_COPIES_H_
