@@ -104,6 +104,13 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     constexpr int kSameSightings = 3;
     std::string seen;
     int same = 0;
+    // A writer's open of files that went back behind the catalog image
+    // (older files copied over, a cut MANIFEST) is refused before RocksDB
+    // opens them: RocksDB would delete the newer files it takes for
+    // obsolete, before Init could see the rollback.
+    if (!options.read_only && !options.follower) {
+      CANOPY_RETURN_IF_ERROR(query::RefuseFilesBehindImage(std::string(path)));
+    }
     for (int attempt = 1;; ++attempt) {
       if (Status o = storage::Store::Open(so, std::string(path), &store); !o.ok()) {
         return undo_creation(&impl, o);
@@ -568,13 +575,14 @@ Status DbImpl::Close() {
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   versions_.DropSnapshots();
   versions_.StopCopy();  // a Db closed right after opening waits for no copy
-  WriteCatalogImageAtClose();
   // A database that opened whole and may write merges its small table
   // files (storage::Store::MergeSmallFiles); one refused at open is left
-  // as it was found.
+  // as it was found. Before the image, which records where the files then
+  // stand (the merge's edits included).
   if (initialised_ && !options_.read_only && !options_.follower && !poisoned_flag_.load()) {
     store_->MergeSmallFiles();
   }
+  WriteCatalogImageAtClose();
   Status closed = store_->Close();
   if (!follower_scratch_.empty()) {
     std::error_code ec;
@@ -618,9 +626,15 @@ void DbImpl::WriteCatalogImageAtClose() {
     // The state must be durable before an image of it exists: a power
     // loss must never take the database back behind its image.
     if (s.ok()) s = store_->SyncWal();
+    // Where the files stand, once the close's flush has run and nothing
+    // else may change them: the next writer's open is refused before it
+    // touches a folder whose files went back behind that.
+    if (s.ok()) s = store_->Settle();
+    storage::FilesPosition files;
+    if (s.ok()) s = storage::FilesPositionOf(*store_, &files);
     if (s.ok()) {
       CatalogVersions::Pin pin = versions_.Enter();
-      s = query::WriteCatalogImage(pin.catalog(), stamp, store_->path());
+      s = query::WriteCatalogImage(pin.catalog(), stamp, store_->path(), files);
     }
   } catch (const std::exception& e) {
     query::RemoveCatalogImage(store_->path());

@@ -927,12 +927,7 @@ Store::~Store() { (void)Close(); }  // in a forked child it refuses, touching no
 Status Store::Close() {
   if (db_ == nullptr) return Status::Ok();
   if (InForkedChild()) return ForkedChildRefusal("close a database");
-  Status result;
-  if (!read_only_) {
-    rocksdb::FlushOptions fo;
-    std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
-    result = FromRocks(db_->Flush(fo, all), "flush on close");
-  }
+  const Status result = Settle();
   for (auto*& h : cfs_) {
     if (h != nullptr) {
       db_->DestroyColumnFamilyHandle(h);
@@ -943,6 +938,21 @@ Status Store::Close() {
   delete db_;
   db_ = nullptr;
   return result.ok() ? closed : result;
+}
+
+Status Store::Settle() {
+  if (db_ == nullptr || read_only_ || settled_) return settle_status_;
+  settled_ = true;
+  rocksdb::FlushOptions fo;
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  for (auto* h : cfs_) {
+    if (h != nullptr) all.push_back(h);
+  }
+  settle_status_ = FromRocks(db_->Flush(fo, all), "flush on close");
+  // Waits for the work running now (a compaction the flush set off); none
+  // starts after it. Close cancels what stays queued.
+  (void)db_->PauseBackgroundWork();
+  return settle_status_;
 }
 
 void Store::MergeSmallFiles() {

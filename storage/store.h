@@ -107,8 +107,15 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Flushes memtables and closes RocksDB. Idempotent.
+  // Flushes memtables (unless Settle did) and closes RocksDB. Idempotent.
   Status Close();
+
+  // The first half of a writer's Close: flushes every key space, then
+  // lets no background work (compaction, flush) start or go on, so the
+  // files stay as they are until Close; a position read meanwhile
+  // (storage/files_position.h) is the one Close leaves. The flush's error,
+  // which Close then returns again. Once; a read-only store does nothing.
+  Status Settle();
 
   // In a key space holding at least merge_files_at table files, compacts
   // every run of at least 8 files of under 1 MiB lying side by side in a
@@ -205,6 +212,8 @@ class Store {
 
   std::string path_;
   bool read_only_ = false;  // also for a secondary instance
+  bool settled_ = false;
+  Status settle_status_;
   bool secondary_ = false;
   bool created_ = false;
   rocksdb::DB* db_ = nullptr;

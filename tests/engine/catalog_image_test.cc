@@ -422,6 +422,135 @@ TEST_F(CatalogImageTest, FilesOlderThanTheImageAreRefusedNotOpened) {
   EXPECT_TRUE(Problems(db_.get()).empty());
 }
 
+// Every file in a folder with its bytes: to show that an open changed
+// nothing.
+std::map<std::string, std::string> FolderBytes(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename() == "LOG" || e.path().filename() == "LOCK") continue;
+    out[e.path().filename().string()] = ReadFile(e.path().string());
+  }
+  return out;
+}
+
+// The folder's files went back behind its image while the newer files are
+// still beside them: older files copied over newer ones (CURRENT then
+// names an older MANIFEST), or the MANIFEST cut at its end. RocksDB's
+// writable open would take the newer table files, log and MANIFEST for
+// obsolete and delete them before Init could see the rollback; so a
+// writer is refused before anything opens, and the folder stays exactly
+// as it was, from which the newer state can still be brought back. Every
+// other mode is refused too (by Init), and leaves it alone as well.
+TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
+  const std::string db_dir = dir_.Sub("db");
+  ASSERT_OK(db_->Close());
+  const std::string older = dir_.Sub("older");
+  fs::copy(db_dir, older, fs::copy_options::recursive);
+  fs::remove(Image(older));
+  db_ = OpenDb(db_dir);
+  const AccountId acme = db_->FindAccount("acme").value().id;
+  for (int i = 0; i < 20; ++i) MakeAccount(db_.get(), "late" + std::to_string(i), acme);
+  ASSERT_OK(db_->Close());
+  db_.reset();
+  // What RocksDB's writable open would delete: table files the older copy
+  // does not have.
+  int newer_tables = 0;
+  for (const auto& e : fs::directory_iterator(db_dir)) {
+    newer_tables += e.path().extension() == ".sst" && !fs::exists(fs::path(older) / e.path().filename());
+  }
+  ASSERT_GT(newer_tables, 0);
+  const std::string newer_current = ReadFile(db_dir + "/CURRENT");
+
+  auto refused_everywhere = [&](const std::string& what) {
+    const auto before = FolderBytes(db_dir);
+    for (int mode = 0; mode < 3; ++mode) {
+      Options o;
+      o.read_only = mode == 1;
+      o.follower = mode == 2;
+      std::unique_ptr<Db> db;
+      Status st = Db::Open(o, db_dir, &db);
+      EXPECT_EQ(st.code(), Code::kCorruption) << what << " " << mode << ": " << st.ToString();
+      EXPECT_NE(st.message().find("went back to an older state"), std::string::npos)
+          << st.ToString();
+      EXPECT_NE(st.message().find("remove CANOPY-CATALOG"), std::string::npos) << st.ToString();
+      if (mode == 0) {
+        EXPECT_NE(st.message().find("Nothing was opened or changed"), std::string::npos)
+            << st.ToString();
+      }
+      EXPECT_EQ(db, nullptr);
+      EXPECT_TRUE(FolderBytes(db_dir) == before) << what << " " << mode << ": the folder changed";
+    }
+  };
+
+  // Older files copied over newer ones (the older copy's CURRENT among
+  // them; every newer file stays).
+  for (const auto& e : fs::directory_iterator(older)) {
+    fs::copy(e.path(), fs::path(db_dir) / e.path().filename(), fs::copy_options::overwrite_existing);
+  }
+  ASSERT_NE(ReadFile(db_dir + "/CURRENT"), newer_current);
+  refused_everywhere("older files copied over");
+  {
+    std::unique_ptr<Db> db;
+    Status st = Db::Open(Options(), db_dir, &db);
+    EXPECT_NE(st.message().find("is still in the folder"), std::string::npos) << st.ToString();
+    EXPECT_NE(st.message().find(newer_current.substr(0, newer_current.size() - 1)),
+              std::string::npos)
+        << st.ToString();
+  }
+  // As the message says: CURRENT back at the newer MANIFEST, and the newer
+  // state opens whole.
+  WriteFile(db_dir + "/CURRENT", newer_current);
+  db_ = OpenDb(db_dir);
+  EXPECT_EQ(Source(*db_), "image");
+  EXPECT_TRUE(db_->FindAccount("late19").ok());
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  ASSERT_OK(db_->Close());
+  db_.reset();
+
+  // The MANIFEST cut at its end (its last edits lost), after a writer that
+  // changed something closed (and so recorded where its files stood).
+  db_ = OpenDb(db_dir);
+  MakeAccount(db_.get(), "latest", acme);
+  ASSERT_OK(db_->Close());
+  db_.reset();
+  std::string manifest = ReadFile(db_dir + "/CURRENT");
+  while (!manifest.empty() && manifest.back() == '\n') manifest.pop_back();
+  const std::string whole = ReadFile(db_dir + "/" + manifest);
+  ASSERT_GT(whole.size(), 64u);
+  WriteFile(db_dir + "/" + manifest, whole.substr(0, whole.size() - 40));
+  {
+    std::unique_ptr<Db> db;
+    Status st = Db::Open(Options(), db_dir, &db);
+    EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+    EXPECT_NE(st.message().find("fewer than the " + std::to_string(whole.size())),
+              std::string::npos)
+        << st.ToString();
+    EXPECT_EQ(ReadFile(db_dir + "/" + manifest).size(), whole.size() - 40);
+  }
+  WriteFile(db_dir + "/" + manifest, whole);
+  db_ = OpenDb(db_dir);
+  EXPECT_TRUE(db_->FindAccount("latest").ok());
+  EXPECT_TRUE(Problems(db_.get()).empty());
+  ASSERT_OK(db_->Close());
+  db_.reset();
+
+  // Another database's files under this one's image: not a rollback of
+  // this database (another identity), so it opens, and its writer drops
+  // the image it does not use.
+  const std::string other = dir_.Sub("other");
+  {
+    auto o = OpenDb(other);
+    MakeAccount(o.get(), "stranger", kNoId);
+    ASSERT_OK(o->Close());
+  }
+  const std::string image = ReadFile(Image(db_dir));
+  fs::remove_all(db_dir);
+  fs::copy(other, db_dir, fs::copy_options::recursive);
+  WriteFile(Image(db_dir), image);
+  db_ = OpenDb(db_dir);
+  EXPECT_TRUE(db_->FindAccount("stranger").ok());
+}
+
 // A read-only or follower open beside writers that open, write and close in
 // turn: a writer that closes after the open read the files leaves an image
 // of a newer state than they hold. That is a race, not a rollback: the open
