@@ -126,6 +126,7 @@ std::string Mix::ToString() const {
 
 Status ParseMix(std::string_view text, Mix* mix) {
   Mix m;
+  bool seen[kNumMixKeys] = {};
   for (std::string_view item : Split(text)) {
     size_t eq = item.find('=');
     std::string_view name = item.substr(0, eq);
@@ -143,7 +144,12 @@ Status ParseMix(std::string_view text, Mix* mix) {
                                      "' (scan, page, count, check, who_can, reassign, create, "
                                      "move)");
     }
-    m.weight[key] += w;
+    if (seen[key]) {
+      return Status::InvalidArgument("--mix names '" + std::string(name) +
+                                     "' twice: give each operation one weight");
+    }
+    seen[key] = true;
+    m.weight[key] = w;
   }
   if (m.Total() <= 0) return Status::InvalidArgument("--mix needs a weight above 0");
   *mix = m;
@@ -226,8 +232,9 @@ fan-out, skew stay):
                          itself (1e4,1e5,1e6), or devices/100, devices/10,
                          devices for small trees. With --devices given it is
                          always measured (within the cap).
-  --max-measured-devices N   measure no size above N; larger sizes are
-                         extrapolated from the sweep's growth fits
+  --max-measured-devices N   measure no size above N: --sweep sizes above it
+                         are left out (with a note), and --plan extrapolates
+                         to --devices from the growth fits
                          (default: no cap; 2e6 with --plan)
   --plan                 capacity plan: measure up to the cap, fit growth, and
                          predict disk, memory, p99 latency per operation and
@@ -235,7 +242,7 @@ fan-out, skew stay):
                          figures are measured and which extrapolated
 
 Workload (run at every size, with the database reused from the cache):
-  --mix LIST             operation weights (default
+  --mix LIST             operation weights, each operation once (default
                          scan=1,page=40,count=20,check=30,who_can=5,reassign=4):
                            scan      stream every device the user may see
                            page      a listing: first page, then up to
@@ -377,6 +384,12 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
         flag == "--seed" || flag == "--ops" || flag == "--max-measured-devices" ||
         flag == "--compare-samples" || flag == "--page-size" || flag == "--block-cache") {
       if (!ParseCount(value, &n)) return Bad(flag, value, "want a count like 1000, 1e6 or 2M");
+      if (n == 0 && flag == "--ops") {
+        return Bad(flag, value, "want 1 or more (leave --ops out to run for --duration)");
+      }
+      if (n == 0 && (flag == "--compare-samples" || flag == "--max-measured-devices")) {
+        return Bad(flag, value, "want 1 or more");
+      }
       if (flag == "--roots") c.tree.roots = n;
       if (flag == "--accounts") c.tree.accounts = n;
       if (flag == "--devices") c.tree.devices = n, c.devices_given = true;
@@ -437,6 +450,10 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
         }
         c.threads_sweep.push_back(t);
       }
+    } else if (value.empty() && (flag == "--cache-dir" || flag == "--report-json" ||
+                                 flag == "--write-tree" || flag == "--plots" ||
+                                 flag == "--markdown")) {
+      return Bad(flag, value, "want a path");
     } else if (flag == "--cache-dir") {
       c.cache_dir = value;
     } else if (flag == "--report-json") {

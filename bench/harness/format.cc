@@ -70,6 +70,8 @@ std::string FormatRatio(double r) {
   return Sig3(r, "x");
 }
 
+std::string ThreadCount(int n) { return std::to_string(n) + (n == 1 ? " thread" : " threads"); }
+
 std::string Fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.*f", digits, v);

@@ -23,6 +23,8 @@ std::string FormatCount(double n);
 std::string FormatRate(double per_second);
 // A ratio such as 1.37 -> "1.37x"; "—" for 0 or non-finite.
 std::string FormatRatio(double r);
+// 1 -> "1 thread", 4 -> "4 threads".
+std::string ThreadCount(int n);
 // printf("%.*f").
 std::string Fixed(double v, int digits);
 

@@ -106,7 +106,7 @@ Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, P
 
   const std::string where = "at " + FormatCount(static_cast<double>(spec.devices)) + " devices";
   out->workload = RunWorkload(ds.get(), WorkloadOf(c, c.threads), progress,
-                              "workload " + where + ", " + std::to_string(c.threads) + " threads");
+                              "workload " + where + ", " + ThreadCount(c.threads));
   out->after_workload = ReadMemoryInfo();
   NoteProblems(where, out->workload, &run->problems);
 
@@ -122,8 +122,8 @@ Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, P
       }
       run->threads_sweep.push_back(
           RunWorkload(ds.get(), WorkloadOf(c, t), progress,
-                      "threads sweep " + where + ", " + std::to_string(t) + " threads"));
-      NoteProblems(where + ", " + std::to_string(t) + " threads", run->threads_sweep.back(),
+                      "threads sweep " + where + ", " + ThreadCount(t)));
+      NoteProblems(where + ", " + ThreadCount(t), run->threads_sweep.back(),
                    &run->problems);
     }
   }
@@ -232,6 +232,20 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
     return 0;
   }
   const std::vector<uint64_t> sizes = MeasuredSizes(config);
+  if (config.max_measured_devices > 0 && config.sweep_given) {
+    std::string above;
+    for (uint64_t n : config.sweep) {
+      if (n > config.max_measured_devices) {
+        above += (above.empty() ? "" : ", ") + FormatCount(static_cast<double>(n));
+      }
+    }
+    if (!above.empty()) {
+      err << me << "note: --sweep sizes above --max-measured-devices "
+          << FormatCount(static_cast<double>(config.max_measured_devices))
+          << " are not measured: " << above
+          << (config.plan ? " (the plan extrapolates to --devices)" : "") << "\n";
+    }
+  }
   std::vector<TreeSpec> specs;
   for (uint64_t n : sizes) {
     TreeSpec spec;

@@ -54,8 +54,7 @@ void Header(std::ostringstream& o, const RunResult& run) {
   }
   o << " — each the tree above scaled to that size (accounts, roots and users keep their "
        "ratio to devices, with at least 100 users).\n"
-    << "- Workload: mix `" << c.mix.ToString() << "`, " << c.threads << " thread"
-    << (c.threads > 1 ? "s" : "") << ", ";
+    << "- Workload: mix `" << c.mix.ToString() << "`, " << ThreadCount(c.threads) << ", ";
   if (c.ops > 0) {
     o << c.ops << " operations per size";
   } else {
@@ -69,9 +68,8 @@ void Header(std::ostringstream& o, const RunResult& run) {
 void Summary(std::ostringstream& o, const SizeResult& s) {
   const WorkloadResult& w = s.workload;
   o << "## Throughput and latency at " << Devices(s.spec.devices) << " devices\n\n"
-    << "Total " << FormatRate(w.OpsPerSecond()) << " over " << w.threads << " thread"
-    << (w.threads > 1 ? "s" : "") << " (" << w.total_ops << " operations in " << Fixed(w.seconds, 2)
-    << " s).\n\n"
+    << "Total " << FormatRate(w.OpsPerSecond()) << " over " << ThreadCount(w.threads) << " ("
+    << w.total_ops << " operations in " << Fixed(w.seconds, 2) << " s).\n\n"
     << "| operation | share | ops/s | p50 | p95 | p99 | max | mean | errors | notes |\n"
     << "|---|---|---|---|---|---|---|---|---|---|\n";
   for (int k = 0; k < kNumOps; ++k) {
@@ -308,7 +306,9 @@ std::string RenderMarkdown(const RunResult& run, const Analysis& analysis, const
   }
   o << "## Problems\n\n";
   if (run.problems.empty()) {
-    o << "none: every operation succeeded and every baseline agreed with Canopy.\n";
+    o << "none: every operation succeeded"
+      << (run.config.raw_baseline || run.config.sqlite_baseline ? " and every baseline agreed with Canopy" : "")
+      << ".\n";
   } else {
     for (const std::string& p : run.problems) o << "- " << p << "\n";
   }

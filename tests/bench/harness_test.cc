@@ -179,6 +179,23 @@ TEST(HarnessTest, BadFlagsAreRefusedByName) {
   r = Bench({"--device-attributes", "5"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--device-attributes"), std::string::npos) << r.err;
+  // Values that used to mean something else silently: 0 for "the
+  // default", an operation weighed twice summed, an empty path for the
+  // working folder.
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--ops", "0"},
+                                             {"--compare-samples", "0"},
+                                             {"--max-measured-devices", "0"},
+                                             {"--mix", "count=1,count=2"},
+                                             {"--cache-dir", ""},
+                                             {"--markdown", ""},
+                                             {"--report-json", ""},
+                                             {"--plots", ""},
+                                             {"--write-tree", ""}}) {
+    r = Bench(bad);
+    EXPECT_EQ(r.rc, 2) << bad[0] << " " << bad[1];
+    EXPECT_NE(r.err.find(bad[0]), std::string::npos) << r.err;
+  }
 }
 
 // --write-tree only writes the tree's file (nothing is measured): the file
