@@ -151,6 +151,7 @@ const std::vector<std::string>& Db::PropertyNames() {
       "canopy.accounts",
       "canopy.users",
       "canopy.roles",
+      "canopy.groups",
       "canopy.devices",
       "canopy.assets",
       "canopy.dashboards",
@@ -192,6 +193,7 @@ StatusOr<std::string> DbImpl::GetProperty(std::string_view name) const {
     for (const auto& [id, r] : c.roles) custom += r.builtin ? 0 : 1;
     return std::to_string(custom);
   }
+  if (name == "canopy.groups") return std::to_string(c.groups.size());
   if (name == "canopy.devices") return entities(EntityKind::kDevice);
   if (name == "canopy.assets") return entities(EntityKind::kAsset);
   if (name == "canopy.dashboards") return entities(EntityKind::kDashboard);

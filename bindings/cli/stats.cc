@@ -19,7 +19,7 @@ const char kUsage[] =
     "numbers, summed over the key spaces); with NAMEs, those, in that order, any\n"
     "name Db::GetProperty knows:\n"
     "  canopy.revision, canopy.log-first-revision, canopy.accounts, canopy.users,\n"
-    "  canopy.roles, canopy.devices, canopy.assets, canopy.dashboards,\n"
+    "  canopy.roles, canopy.groups, canopy.devices, canopy.assets, canopy.dashboards,\n"
     "  canopy.entity-views, canopy.open-cursors, canopy.open-iterators,\n"
     "  canopy.catalog-source (where the open took the catalog from: image or key spaces)\n"
     "  rocksdb.NAME         a RocksDB property, summed over the key spaces when a number\n"

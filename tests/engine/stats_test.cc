@@ -37,6 +37,12 @@ TEST(Stats, PropertiesCountWhatTheDatabaseHolds) {
   }
   EXPECT_EQ(*db->GetProperty("canopy.accounts"), "1");
   EXPECT_EQ(*db->GetProperty("canopy.devices"), "3");
+  EXPECT_EQ(*db->GetProperty("canopy.groups"), "0");
+  for (GroupKind kind : {GroupKind::kDevice, GroupKind::kUser}) {
+    auto g = db->CreateGroup(Actor::System(), {.kind = kind, .name = "g", .owner = *t});
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+  }
+  EXPECT_EQ(*db->GetProperty("canopy.groups"), "2");
   EXPECT_EQ(*db->GetProperty("canopy.assets"), "0");
   EXPECT_EQ(*db->GetProperty("canopy.revision"), std::to_string(db->Revision()));
   for (const std::string& name : Db::PropertyNames()) {
