@@ -170,11 +170,56 @@ void ExpectSame(const query::Catalog& a, const query::Catalog& b) {
   }
 }
 
+// Every file in a folder with its bytes: to show that an open changed
+// nothing.
+std::map<std::string, std::string> FolderBytes(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename() == "LOG" || e.path().filename() == "LOCK") continue;
+    out[e.path().filename().string()] = ReadFile(e.path().string());
+  }
+  return out;
+}
+
 class CatalogImageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = OpenDb(dir_.Sub("db"));
     Build(db_.get());
+  }
+
+  // Closes the database and keeps a copy of its folder as it is now,
+  // without its image: the older files a test copies back later.
+  std::string KeepOlderCopy() {
+    EXPECT_OK(db_->Close());
+    db_.reset();
+    const std::string older = dir_.Sub("older");
+    fs::copy(dir_.Sub("db"), older, fs::copy_options::recursive);
+    fs::remove(older + "/" + query::kCatalogImageFile);
+    return older;
+  }
+
+  // Every open of `dir` (for writing, read-only, as a follower) is refused
+  // as a rollback, and leaves every byte of the folder as it was.
+  void ExpectRefusedAsRollback(const std::string& dir, const std::string& what) {
+    const auto before = FolderBytes(dir);
+    for (int mode = 0; mode < 3; ++mode) {
+      Options o;
+      o.read_only = mode == 1;
+      o.follower = mode == 2;
+      std::unique_ptr<Db> db;
+      Status st = Db::Open(o, dir, &db);
+      EXPECT_EQ(st.code(), Code::kCorruption) << what << " " << mode << ": " << st.ToString();
+      EXPECT_NE(st.message().find("went back to an older state"), std::string::npos)
+          << st.ToString();
+      EXPECT_NE(st.message().find("remove CANOPY-CATALOG"), std::string::npos) << st.ToString();
+      if (mode == 0) {
+        EXPECT_NE(st.message().find("Nothing was opened or changed"), std::string::npos)
+            << st.ToString();
+      }
+      EXPECT_EQ(db, nullptr);
+      EXPECT_TRUE(FolderBytes(dir) == before) << what << " " << mode << ": the folder changed";
+    }
   }
 
   // A tree with every kind of catalog state: nested accounts with
@@ -390,47 +435,20 @@ TEST_F(CatalogImageTest, OpenUsesTheImageOfExactlyTheStateItWasWrittenOf) {
 // once it is removed by hand, the older state opens.
 TEST_F(CatalogImageTest, FilesOlderThanTheImageAreRefusedNotOpened) {
   const std::string db_dir = dir_.Sub("db");
-  ASSERT_OK(db_->Close());
-  const std::string older = dir_.Sub("older");
-  fs::copy(db_dir, older, fs::copy_options::recursive);
-  fs::remove(Image(older));
+  const std::string older = KeepOlderCopy();
   db_ = OpenDb(db_dir);
   MakeAccount(db_.get(), "late", db_->FindAccount("acme").value().id);
   ASSERT_OK(db_->Close());
-  const std::string image = ReadFile(Image(db_dir));
   for (const auto& e : fs::directory_iterator(db_dir)) {
     if (e.path().filename() != query::kCatalogImageFile) fs::remove_all(e.path());
   }
   fs::copy(older, db_dir, fs::copy_options::recursive);
-  for (int mode = 0; mode < 3; ++mode) {
-    Options o;
-    o.read_only = mode == 1;
-    o.follower = mode == 2;
-    std::unique_ptr<Db> db;
-    Status st = Db::Open(o, db_dir, &db);
-    EXPECT_EQ(st.code(), Code::kCorruption) << mode << ": " << st.ToString();
-    EXPECT_NE(st.message().find("went back to an older state"), std::string::npos)
-        << st.ToString();
-    EXPECT_NE(st.message().find("remove CANOPY-CATALOG"), std::string::npos) << st.ToString();
-    EXPECT_EQ(db, nullptr);
-    EXPECT_EQ(ReadFile(Image(db_dir)), image) << mode;
-  }
+  ExpectRefusedAsRollback(db_dir, "older files in place of newer ones");
   fs::remove(Image(db_dir));
   db_ = OpenDb(db_dir);
   EXPECT_TRUE(db_->FindAccount("acme").ok());
   EXPECT_TRUE(db_->FindAccount("late").status().IsNotFound());
   EXPECT_TRUE(Problems(db_.get()).empty());
-}
-
-// Every file in a folder with its bytes: to show that an open changed
-// nothing.
-std::map<std::string, std::string> FolderBytes(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename() == "LOG" || e.path().filename() == "LOCK") continue;
-    out[e.path().filename().string()] = ReadFile(e.path().string());
-  }
-  return out;
 }
 
 // The folder's files went back behind its image while the newer files are
@@ -443,10 +461,7 @@ std::map<std::string, std::string> FolderBytes(const std::string& dir) {
 // other mode is refused too (by Init), and leaves it alone as well.
 TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
   const std::string db_dir = dir_.Sub("db");
-  ASSERT_OK(db_->Close());
-  const std::string older = dir_.Sub("older");
-  fs::copy(db_dir, older, fs::copy_options::recursive);
-  fs::remove(Image(older));
+  const std::string older = KeepOlderCopy();
   db_ = OpenDb(db_dir);
   const AccountId acme = db_->FindAccount("acme").value().id;
   for (int i = 0; i < 20; ++i) MakeAccount(db_.get(), "late" + std::to_string(i), acme);
@@ -456,39 +471,20 @@ TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
   // does not have.
   int newer_tables = 0;
   for (const auto& e : fs::directory_iterator(db_dir)) {
-    newer_tables += e.path().extension() == ".sst" && !fs::exists(fs::path(older) / e.path().filename());
+    newer_tables += e.path().extension() == ".sst" &&
+                    !fs::exists(fs::path(older) / e.path().filename());
   }
   ASSERT_GT(newer_tables, 0);
   const std::string newer_current = ReadFile(db_dir + "/CURRENT");
 
-  auto refused_everywhere = [&](const std::string& what) {
-    const auto before = FolderBytes(db_dir);
-    for (int mode = 0; mode < 3; ++mode) {
-      Options o;
-      o.read_only = mode == 1;
-      o.follower = mode == 2;
-      std::unique_ptr<Db> db;
-      Status st = Db::Open(o, db_dir, &db);
-      EXPECT_EQ(st.code(), Code::kCorruption) << what << " " << mode << ": " << st.ToString();
-      EXPECT_NE(st.message().find("went back to an older state"), std::string::npos)
-          << st.ToString();
-      EXPECT_NE(st.message().find("remove CANOPY-CATALOG"), std::string::npos) << st.ToString();
-      if (mode == 0) {
-        EXPECT_NE(st.message().find("Nothing was opened or changed"), std::string::npos)
-            << st.ToString();
-      }
-      EXPECT_EQ(db, nullptr);
-      EXPECT_TRUE(FolderBytes(db_dir) == before) << what << " " << mode << ": the folder changed";
-    }
-  };
-
   // Older files copied over newer ones (the older copy's CURRENT among
   // them; every newer file stays).
   for (const auto& e : fs::directory_iterator(older)) {
-    fs::copy(e.path(), fs::path(db_dir) / e.path().filename(), fs::copy_options::overwrite_existing);
+    fs::copy(e.path(), fs::path(db_dir) / e.path().filename(),
+             fs::copy_options::overwrite_existing);
   }
   ASSERT_NE(ReadFile(db_dir + "/CURRENT"), newer_current);
-  refused_everywhere("older files copied over");
+  ExpectRefusedAsRollback(db_dir, "older files copied over");
   {
     std::unique_ptr<Db> db;
     Status st = Db::Open(Options(), db_dir, &db);
