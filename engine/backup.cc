@@ -26,6 +26,7 @@
 #include "engine/db_impl.h"
 #include "engine/folder_copies.h"
 #include "query/catalog_image.h"
+#include "storage/files_position.h"
 #include "storage/fd.h"
 #include "storage/store.h"
 
@@ -304,10 +305,13 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
       items.push_back({it->path(), fs::path(scratch) / rel, true});
     } else if (fs::is_regular_file(st)) {
       if (rel == "LOCK") continue;  // RocksDB's lock file: the copy makes its own
-      // A catalog image belongs to the folder that wrote it (a backup has
-      // none): the restored database builds its own.
+      // A catalog image and a files record belong to the folder that
+      // wrote them (a backup has neither): the restored database writes
+      // its own.
       if (rel == query::kCatalogImageFile ||
-          rel == std::string(query::kCatalogImageFile) + ".tmp") {
+          rel == std::string(query::kCatalogImageFile) + ".tmp" ||
+          rel == storage::kFilesRecordFile ||
+          rel == std::string(storage::kFilesRecordFile) + ".tmp") {
         continue;
       }
       const uint64_t size = it->file_size(ec);

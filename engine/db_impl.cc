@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "storage/counters.h"
+#include "storage/files_position.h"
 #include "storage/forks.h"
 #include "storage/keys.h"
 #include "storage/records.h"
@@ -104,13 +105,14 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     constexpr int kSameSightings = 3;
     std::string seen;
     int same = 0;
-    // A writer's open of files that went back behind the catalog image
-    // (older files copied over, a cut MANIFEST) is refused before RocksDB
-    // opens them: RocksDB would delete the newer files it takes for
-    // obsolete, before Init could see the rollback.
-    if (!options.read_only && !options.follower) {
-      CANOPY_RETURN_IF_ERROR(query::RefuseFilesBehindImage(std::string(path)));
-    }
+    // Files that went back behind where the last writer left them (older
+    // files copied over, a cut MANIFEST) are refused before RocksDB opens
+    // them: a writable open would delete the newer files it takes for
+    // obsolete before Init could see the rollback, and a reader would
+    // answer the older state. (Without a lock: CURRENT's MANIFEST number
+    // and a MANIFEST's size only grow, so a writer meanwhile never makes
+    // the files look behind its record.)
+    CANOPY_RETURN_IF_ERROR(storage::RefuseFilesBehindRecord(std::string(path)));
     for (int attempt = 1;; ++attempt) {
       if (Status o = storage::Store::Open(so, std::string(path), &store); !o.ok()) {
         return undo_creation(&impl, o);
@@ -130,6 +132,7 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       impl.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
     }
+    if (!options.read_only && !options.follower) impl->RecordFilesPosition();
     if (Status started = impl->StartReplica(); !started.ok()) {
       return undo_creation(&impl, started);
     }
@@ -461,7 +464,7 @@ Status DbImpl::Init() {
           std::to_string(stamp.revision) + " (sequence " + std::to_string(stamp.sequence) +
           "): its MANIFEST is damaged, files were lost, or older files were copied over it. "
           "Restore it from a backup; to open the older state as it is, remove " +
-          query::kCatalogImageFile + " from the folder");
+          query::kCatalogImageFile + " and " + storage::kFilesRecordFile + " from the folder");
     }
   }
   // A writer keeps no image it did not use (stale, or unwanted): Close
@@ -577,14 +580,15 @@ Status DbImpl::Close() {
   views_.Clear();  // releases the cursors' snapshots before RocksDB closes
   versions_.DropSnapshots();
   versions_.StopCopy();  // a Db closed right after opening waits for no copy
+  WriteCatalogImageAtClose();
   // A database that opened whole and may write merges its small table
   // files (storage::Store::MergeSmallFiles); one refused at open is left
-  // as it was found. Before the image, which records where the files then
-  // stand (the merge's edits included).
+  // as it was found. Then the close's flush, after which nothing changes
+  // the files (Store::Settle), and the record of where they stand.
   if (initialised_ && !options_.read_only && !options_.follower && !poisoned_flag_.load()) {
     store_->MergeSmallFiles();
+    if (store_->Settle().ok()) RecordFilesPosition();
   }
-  WriteCatalogImageAtClose();
   Status closed = store_->Close();
   if (!follower_scratch_.empty()) {
     std::error_code ec;
@@ -628,15 +632,9 @@ void DbImpl::WriteCatalogImageAtClose() {
     // The state must be durable before an image of it exists: a power
     // loss must never take the database back behind its image.
     if (s.ok()) s = store_->SyncWal();
-    // Where the files stand, once the close's flush has run and nothing
-    // else may change them: the next writer's open is refused before it
-    // touches a folder whose files went back behind that.
-    if (s.ok()) s = store_->Settle();
-    storage::FilesPosition files;
-    if (s.ok()) s = storage::FilesPositionOf(*store_, &files);
     if (s.ok()) {
       CatalogVersions::Pin pin = versions_.Enter();
-      s = query::WriteCatalogImage(pin.catalog(), stamp, store_->path(), files);
+      s = query::WriteCatalogImage(pin.catalog(), stamp, store_->path());
     }
   } catch (const std::exception& e) {
     query::RemoveCatalogImage(store_->path());
@@ -645,6 +643,18 @@ void DbImpl::WriteCatalogImageAtClose() {
   if (!s.ok()) {
     Log(LogLevel::kWarn, "canopy: no catalog image written (the next open loads the catalog "
                          "from its key spaces): " + s.ToString());
+  }
+}
+
+void DbImpl::RecordFilesPosition() {
+  storage::FilesPosition files;
+  Status s = storage::FilesPositionOf(*store_, &files);
+  if (s.ok()) s = storage::WriteFilesRecord(store_->path(), files);
+  if (!s.ok()) {
+    Log(LogLevel::kWarn, "canopy: the record of where the files stand (" +
+                             std::string(storage::kFilesRecordFile) +
+                             ") is not up to date; a later rollback of the files may go "
+                             "unnoticed: " + s.ToString());
   }
 }
 

@@ -162,6 +162,10 @@ class DbImpl final : public Db {
   // is not used, nor refused (writers kept changing the folder while the
   // open read it, so what it saw says nothing of a rollback).
   void IgnoreImageAhead() { ignore_image_ahead_ = true; }
+  // A writer's record of where its files stand (storage/files_position.h),
+  // written by Db::Open once it has opened, and by Close; best effort (a
+  // failure is logged).
+  void RecordFilesPosition();
 
   Status Close() override;
   StatusOr<std::unique_ptr<Db>> OpenSnapshot() const override;

@@ -51,7 +51,7 @@ static_assert(sizeof(AccountNode) == 208 && sizeof(UserNode) == 72 && sizeof(Gro
 // docs/format.md, "The catalog image": bump kLayout whenever what is
 // written changes (a node's field, an order), so older images are ignored.
 constexpr char kMagic[8] = {'C', 'N', 'P', 'Y', 'C', 'A', 'T', 'I'};
-constexpr uint32_t kLayout = 2;
+constexpr uint32_t kLayout = 1;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8;  // magic, layout, 0, code
 constexpr size_t kTrailerBytes = 8 + 8;      // users at, hash
 
@@ -243,12 +243,6 @@ void WriteStamp(Out& o, const ImageStamp& s) {
   o.Str(s.log_id);
 }
 
-void WriteFiles(Out& o, const storage::FilesPosition& f) {
-  o.Str(f.identity);
-  o.Put<uint64_t>(f.manifest_number);
-  o.Put<uint64_t>(f.manifest_size);
-}
-
 // ---- Reading: every read bounds-checked -----------------------------------
 
 class In {
@@ -327,14 +321,6 @@ ImageStamp ReadStamp(In& in) {
   s.max_depth = in.Get<uint32_t>();
   s.log_id = in.Str();
   return s;
-}
-
-storage::FilesPosition ReadFiles(In& in) {
-  storage::FilesPosition f;
-  f.identity = in.Str();
-  f.manifest_number = in.Get<uint64_t>();
-  f.manifest_size = in.Get<uint64_t>();
-  return f;
 }
 
 bool ReadRest(In& in, Catalog* c) {
@@ -551,7 +537,7 @@ bool Consistent(const Catalog& c, std::string* why) {
 }  // namespace
 
 Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
-                         const std::string& folder, const storage::FilesPosition& files) {
+                         const std::string& folder) {
   const std::string path = PathIn(folder, kCatalogImageFile);
   const std::string tmp = path + ".tmp";
   auto fail = [&](const std::string& what) {
@@ -571,7 +557,6 @@ Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
     o.Put<uint32_t>(0);
     o.Put<uint64_t>(CodeFingerprint());
     WriteStamp(o, stamp);
-    WriteFiles(o, files);
     WriteRest(o, catalog);
     o.Put<uint64_t>(catalog.accounts.size());
     for (const auto& [id, a] : catalog.accounts) WriteAccount(o, a);
@@ -593,118 +578,53 @@ bool StampIsAhead(const ImageStamp& written, const ImageStamp& now) {
          (written.sequence > now.sequence || written.revision > now.revision);
 }
 
-namespace {
-
-// An image's file, opened without waiting: a named pipe at that path is
-// refused (not a regular file) instead of blocking an open for a writer.
-bool OpenImage(const std::string& folder, Fd* fd, uint64_t* size, std::string* why) {
-  *fd = Fd(::open(PathIn(folder, kCatalogImageFile).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (fd->get() < 0) {
+bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalog* catalog,
+                      std::string* why, ImageStamp* written_out) {
+  *catalog = Catalog();
+  // Without waiting: a named pipe at that path is refused below (not a
+  // regular file) instead of blocking the open for a writer.
+  Fd fd(::open(PathIn(folder, kCatalogImageFile).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) {
     *why = errno == ENOENT ? "no image" : "cannot open the image: " + std::string(strerror(errno));
     return false;
   }
   struct stat st {};
-  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     *why = "the image is not a readable file";
     return false;
   }
-  *size = static_cast<uint64_t>(st.st_size);
-  if (*size < kHeaderBytes + kTrailerBytes) {
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < kHeaderBytes + kTrailerBytes) {
     *why = "the image is too short";
     return false;
   }
-  return true;
-}
-
-// The header, the stamp and the files position, in one small read (an
-// image of another state or build costs no more). False when it is no
-// image of this layout; `*same_code` tells whether this build wrote it.
-bool ReadHeader(int fd, uint64_t size, ImageStamp* stamp, storage::FilesPosition* files,
-                bool* same_code, std::string* why) {
-  std::string head(static_cast<size_t>(std::min<uint64_t>(size, 4096)), '\0');
-  if (!ReadAt(fd, head.data(), head.size(), 0)) {
-    *why = "cannot read the image";
-    return false;
-  }
-  if (std::memcmp(head.data(), kMagic, 8) != 0) {
-    *why = "not a catalog image";
-    return false;
-  }
-  In h(head.data() + 8, head.data() + head.size());
-  const uint32_t layout = h.Get<uint32_t>();
-  const uint32_t zero = h.Get<uint32_t>();
-  const uint64_t code = h.Get<uint64_t>();
-  if (layout != kLayout || zero != 0) {
-    *why = "an image of another layout";
-    return false;
-  }
-  *same_code = code == CodeFingerprint();
-  *stamp = ReadStamp(h);
-  *files = ReadFiles(h);
-  if (!h.ok()) {
-    *why = "damaged";
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-Status RefuseFilesBehindImage(const std::string& folder) {
-  Fd fd;
-  uint64_t size = 0;
-  std::string why;
-  ImageStamp stamp;
-  storage::FilesPosition then, now;
-  bool same_code = false;
-  // The image first, the files after: a writer that closes meanwhile
-  // records a position the files then hold at least (CURRENT's MANIFEST
-  // number only grows, a MANIFEST only grows).
-  if (!OpenImage(folder, &fd, &size, &why) ||
-      !ReadHeader(fd.get(), size, &stamp, &then, &same_code, &why) ||
-      !storage::ReadFilesPosition(folder, &now)) {
-    return Status::Ok();
-  }
-  std::string how;
-  if (!storage::FilesWentBack(then, now, &how)) return Status::Ok();
-  std::string newer;
-  if (now.manifest_number < then.manifest_number) {
-    // The newest MANIFEST at or after the recorded one (a writer that
-    // changed nothing since the image left a later one).
-    uint64_t newest = 0;
-    if (storage::NewestManifest(folder, &newest) && newest >= then.manifest_number) {
-      const std::string name = storage::ManifestName(newest);
-      newer = " A newer " + name + " is still in the folder: older files were copied over "
-              "newer ones, and pointing CURRENT back at it (a file holding the line \"" +
-              name + "\") may bring the newer state back.";
-    }
-  }
-  return Status::Corruption(
-      "the database in '" + folder + "' went back to an older state: " + how +
-      " (at revision " + std::to_string(stamp.revision) + ", as its catalog image " +
-      kCatalogImageFile + " records): its MANIFEST is damaged or cut, or older files were "
-      "copied over it. Nothing was opened or changed." + newer +
-      " Restore it from a backup; to open the older state as it is, remove " + kCatalogImageFile +
-      " from the folder (opening it for writing then deletes the newer files)");
-}
-
-bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalog* catalog,
-                      std::string* why, ImageStamp* written_out) {
-  *catalog = Catalog();
-  Fd fd;
-  uint64_t size = 0;
-  if (!OpenImage(folder, &fd, &size, why)) return false;
+  // The header and the stamp first, so that an image of another state or
+  // build costs one small read, not the whole file.
   {
-    ImageStamp written;
-    storage::FilesPosition files;
-    bool same_code = false;
-    if (!ReadHeader(fd.get(), size, &written, &files, &same_code, why)) return false;
-    if (!same_code) {
+    std::string head(static_cast<size_t>(std::min<uint64_t>(size, 4096)), '\0');
+    if (!ReadAt(fd.get(), head.data(), head.size(), 0)) {
+      *why = "cannot read the image";
+      return false;
+    }
+    if (std::memcmp(head.data(), kMagic, 8) != 0) {
+      *why = "not a catalog image";
+      return false;
+    }
+    In h(head.data() + 8, head.data() + head.size());
+    const uint32_t layout = h.Get<uint32_t>();
+    const uint32_t zero = h.Get<uint32_t>();
+    const uint64_t code = h.Get<uint64_t>();
+    if (layout != kLayout || zero != 0) {
+      *why = "an image of another layout";
+      return false;
+    }
+    if (code != CodeFingerprint()) {
       *why = "written by a build of Canopy with other permissions";
       return false;
     }
-    if (written_out != nullptr) *written_out = written;
-    if (!(written == stamp)) {
+    const ImageStamp written = ReadStamp(h);
+    if (h.ok() && written_out != nullptr) *written_out = written;
+    if (!h.ok() || !(written == stamp)) {
       *why = "written for another state";
       return false;
     }
@@ -743,7 +663,6 @@ bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalo
     *why = "written for another state";
     return false;
   }
-  (void)ReadFiles(in);
   Catalog c;
   // Users on a thread of their own, the rest on this one. Only running out
   // of memory is thrown (from either); anything else refuses the image.

@@ -25,7 +25,6 @@
 
 #include "canopy/status.h"
 #include "query/catalog.h"
-#include "storage/files_position.h"
 
 namespace canopy::storage {
 class Store;
@@ -55,12 +54,9 @@ struct ImageStamp {
 // the old image once whole, so a reader never sees half an image. The
 // caller makes that state durable first (an image must never be of a state
 // a power loss could take back). IOError (naming the file) when it cannot
-// be written; the old image is then removed too. `files` is where the
-// folder's RocksDB files stood when that state was made durable (see
-// RefuseFilesBehindImage; an empty identity records nothing).
+// be written; the old image is then removed too.
 Status WriteCatalogImage(const Catalog& catalog, const ImageStamp& stamp,
-                         const std::string& folder,
-                         const storage::FilesPosition& files = storage::FilesPosition());
+                         const std::string& folder);
 
 // Reads the image in `folder` into `*catalog` when there is one for
 // `stamp` and it is whole: true. False otherwise, with `*catalog` empty
@@ -81,16 +77,6 @@ bool ReadCatalogImage(const std::string& folder, const ImageStamp& stamp, Catalo
 // or older files copied over newer ones), which no crash can cause, as an
 // image is only ever written of a durable state.
 bool StampIsAhead(const ImageStamp& written, const ImageStamp& now);
-
-// Before a writer opens the files in `folder`: Corruption ("went back to
-// an older state") when the folder holds an image whose recorded files
-// position (storage/files_position.h) is ahead of the folder's files, for
-// the same database: its CURRENT names an older MANIFEST, or its MANIFEST
-// was cut. Decided from the files alone, so nothing is opened, and
-// RocksDB's open cannot delete the newer files such a folder may still
-// hold. Ok otherwise, including when there is no image, no record, or no
-// readable position (the open then decides as usual).
-Status RefuseFilesBehindImage(const std::string& folder);
 
 // Removes the image in `folder`, if any, and what a write that was cut
 // short left of one (best effort).

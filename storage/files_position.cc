@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <vector>
@@ -91,8 +93,10 @@ bool ReadFilesPosition(const std::string& folder, FilesPosition* position) {
   *position = FilesPosition();
   std::string identity, current;
   uint64_t number = 0;
-  if (!ReadSmallFile(folder + "/IDENTITY", &identity) ||
-      !ReadSmallFile(folder + "/CURRENT", &current) || !ManifestNumber(current, &number)) {
+  // Without IDENTITY (RocksDB makes a new one at open) the identity stays
+  // empty: the files are then nobody's in particular.
+  (void)ReadSmallFile(folder + "/IDENTITY", &identity);
+  if (!ReadSmallFile(folder + "/CURRENT", &current) || !ManifestNumber(current, &number)) {
     return false;
   }
   struct stat st {};
@@ -123,16 +127,120 @@ bool FilesWentBack(const FilesPosition& then, const FilesPosition& now, std::str
   if (then.identity.empty() || then.identity != now.identity) return false;
   if (now.manifest_number < then.manifest_number) {
     *how = "its CURRENT file names " + ManifestName(now.manifest_number) + ", older than " +
-           ManifestName(then.manifest_number) + " that it was closed with";
+           ManifestName(then.manifest_number) + ", which a writer last left it with";
     return true;
   }
   if (now.manifest_number == then.manifest_number && now.manifest_size < then.manifest_size) {
     *how = "its " + ManifestName(now.manifest_number) + " holds " +
            std::to_string(now.manifest_size) + " bytes, fewer than the " +
-           std::to_string(then.manifest_size) + " it held when it was closed";
+           std::to_string(then.manifest_size) + " a writer last left it with";
     return true;
   }
   return false;
+}
+
+Status WriteFilesRecord(const std::string& folder, const FilesPosition& position) {
+  const std::string path = folder + "/" + kFilesRecordFile;
+  const std::string tmp = path + ".tmp";
+  const std::string text = "identity " + position.identity + "\nmanifest " +
+                           std::to_string(position.manifest_number) + "\nmanifest-size " +
+                           std::to_string(position.manifest_size) + "\n";
+  ::unlink(tmp.c_str());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  bool ok = fd.get() >= 0 && ::write(fd.get(), text.data(), text.size()) ==
+                                 static_cast<ssize_t>(text.size());
+  ok = fd.Close() && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return Status::IOError("cannot write '" + path + "': " + std::strerror(e));
+  }
+  return Status::Ok();
+}
+
+bool ReadFilesRecord(const std::string& folder, FilesPosition* position) {
+  *position = FilesPosition();
+  std::string text;
+  if (!ReadSmallFile(folder + "/" + kFilesRecordFile, &text)) return false;
+  FilesPosition p;
+  bool has_number = false, has_size = false;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    at = end + 1;
+    const size_t space = line.find(' ');
+    if (space == std::string::npos) return false;
+    const std::string name = line.substr(0, space), value = line.substr(space + 1);
+    auto number = [&](uint64_t* out) {
+      if (value.empty() || value.size() > 19 ||
+          value.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+      }
+      *out = std::stoull(value);
+      return true;
+    };
+    if (name == "identity") {
+      p.identity = value;
+    } else if (name == "manifest") {
+      if (!number(&p.manifest_number)) return false;
+      has_number = true;
+    } else if (name == "manifest-size") {
+      if (!number(&p.manifest_size)) return false;
+      has_size = true;
+    }  // other lines: written by a later version, ignored
+  }
+  if (p.identity.empty() || !has_number || !has_size) return false;
+  *position = std::move(p);
+  return true;
+}
+
+Status RefuseFilesBehindRecord(const std::string& folder) {
+  FilesPosition then, now;
+  // The record first, the files after: a writer that writes a record
+  // meanwhile records a position the files then hold at least (CURRENT's
+  // MANIFEST number only grows, a MANIFEST only grows).
+  if (!ReadFilesRecord(folder, &then) || !ReadFilesPosition(folder, &now)) return Status::Ok();
+  std::string how;
+  if (!FilesWentBack(then, now, &how)) {
+    // Another database's files (another IDENTITY, or none) beside the
+    // MANIFEST of the one last written here: its files would be deleted.
+    struct stat st {};
+    const std::string recorded = ManifestName(then.manifest_number);
+    if (then.identity == now.identity || now.manifest_number == then.manifest_number ||
+        ::stat((folder + "/" + recorded).c_str(), &st) != 0) {
+      return Status::Ok();
+    }
+    how = "its CURRENT file names " + ManifestName(now.manifest_number) + " of another " +
+          "database (" + (now.identity.empty() ? "no IDENTITY file" : "IDENTITY " + now.identity) +
+          "), while " + recorded + " of the database last written here (IDENTITY " +
+          then.identity + ") is still in the folder";
+  }
+  // The MANIFEST to point CURRENT back at, when it is still there: the
+  // newest one at or after the recorded one (a writer that changed nothing
+  // may have left a later one than the record names).
+  std::string back;
+  uint64_t newest = 0;
+  if (then.identity != now.identity) {
+    back = ManifestName(then.manifest_number);
+  } else if (now.manifest_number < then.manifest_number && NewestManifest(folder, &newest) &&
+             newest >= then.manifest_number) {
+    back = ManifestName(newest);
+  }
+  std::string newer;
+  if (!back.empty()) {
+    newer = " " + back + " is still in the folder: other files were copied over newer ones, "
+            "and pointing CURRENT back at it (a file holding the line \"" + back +
+            "\") may bring the newer state back.";
+  }
+  return Status::Corruption(
+      "the database in '" + folder + "' went back to an older state: " + how +
+      " (as Canopy's record of its files, " + kFilesRecordFile + ", says): its MANIFEST is "
+      "damaged or cut, or older files were copied over it. Nothing was opened or changed." +
+      newer + " Restore it from a backup; to open the older state as it is, remove " +
+      kFilesRecordFile + " and CANOPY-CATALOG from the folder (opening it for writing then "
+      "deletes the newer files)");
 }
 
 }  // namespace canopy::storage

@@ -10,6 +10,10 @@
 // stopped before RocksDB's open deletes the newer files such a folder
 // still holds (it takes them for obsolete).
 //
+// Canopy keeps the position a writer last left in the folder's files
+// record, CANOPY-FILES (written when a writer has opened, and when it
+// closes), and refuses a writer's open whose files are behind it.
+//
 // Thread safety: plain functions sharing nothing.
 
 #ifndef CANOPY_STORAGE_FILES_POSITION_H_
@@ -34,10 +38,11 @@ struct FilesPosition {
 // bookkeeping).
 Status FilesPositionOf(const Store& store, FilesPosition* position);
 
-// The position of the files in `folder`, read without opening them: false
-// when any part is missing or unreadable (no IDENTITY, no CURRENT, a
-// CURRENT that names no MANIFEST file...), where RocksDB's open says what
-// is wrong, if anything. Never waits on a pipe.
+// The position of the files in `folder`, read without opening them (an
+// empty identity without an IDENTITY file): false when the rest is missing
+// or unreadable (no CURRENT, a CURRENT that names no MANIFEST file...),
+// where RocksDB's open says what is wrong, if anything. Never waits on a
+// pipe.
 bool ReadFilesPosition(const std::string& folder, FilesPosition* position);
 
 // True when `now` is behind `then` for the same database: an older
@@ -48,6 +53,30 @@ bool FilesWentBack(const FilesPosition& then, const FilesPosition& now, std::str
 // The highest number of a MANIFEST-<number> file in `folder`: false when
 // there is none.
 bool NewestManifest(const std::string& folder, uint64_t* number);
+
+// The files record's name inside the database folder.
+inline constexpr const char* kFilesRecordFile = "CANOPY-FILES";
+
+// Writes `position` as the files record of `folder` (to a temporary file
+// renamed over the old one; not synced: after a power loss it may be an
+// older record, never one ahead of the files, whose MANIFEST RocksDB
+// syncs first). IOError naming the file when it cannot be written.
+Status WriteFilesRecord(const std::string& folder, const FilesPosition& position);
+
+// Reads the files record of `folder`: false when there is none or it is
+// unreadable (then nothing is known).
+bool ReadFilesRecord(const std::string& folder, FilesPosition* position);
+
+// Before a writer opens the files in `folder`: Corruption ("went back to
+// an older state ... Nothing was opened or changed") when the files are
+// behind the files record for the same database (FilesWentBack), or when
+// CURRENT names another database's MANIFEST (another IDENTITY, or none)
+// while the MANIFEST the record names is still in the folder (files copied
+// over the database last written here, whose files RocksDB would delete).
+// Names a newer MANIFEST still in the folder if there is one. Ok
+// otherwise, including when there is no record or no CURRENT (the open
+// then decides as usual).
+Status RefuseFilesBehindRecord(const std::string& folder);
 
 // "MANIFEST-000012": RocksDB's name for MANIFEST number `number`.
 std::string ManifestName(uint64_t number);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "rocksdb/write_batch.h"
+#include "storage/files_position.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/test_util.h"
@@ -188,14 +189,16 @@ class CatalogImageTest : public ::testing::Test {
     Build(db_.get());
   }
 
-  // Closes the database and keeps a copy of its folder as it is now,
-  // without its image: the older files a test copies back later.
+  // Closes the database and keeps a copy of its RocksDB files as they are
+  // now (without Canopy's image and files record): the older files a test
+  // copies back later.
   std::string KeepOlderCopy() {
     EXPECT_OK(db_->Close());
     db_.reset();
     const std::string older = dir_.Sub("older");
     fs::copy(dir_.Sub("db"), older, fs::copy_options::recursive);
     fs::remove(older + "/" + query::kCatalogImageFile);
+    fs::remove(older + "/" + storage::kFilesRecordFile);
     return older;
   }
 
@@ -212,11 +215,9 @@ class CatalogImageTest : public ::testing::Test {
       EXPECT_EQ(st.code(), Code::kCorruption) << what << " " << mode << ": " << st.ToString();
       EXPECT_NE(st.message().find("went back to an older state"), std::string::npos)
           << st.ToString();
-      EXPECT_NE(st.message().find("remove CANOPY-CATALOG"), std::string::npos) << st.ToString();
-      if (mode == 0) {
-        EXPECT_NE(st.message().find("Nothing was opened or changed"), std::string::npos)
-            << st.ToString();
-      }
+      EXPECT_NE(st.message().find("remove CANOPY-"), std::string::npos) << st.ToString();
+      EXPECT_NE(st.message().find("Nothing was opened or changed"), std::string::npos)
+          << st.ToString();
       EXPECT_EQ(db, nullptr);
       EXPECT_TRUE(FolderBytes(dir) == before) << what << " " << mode << ": the folder changed";
     }
@@ -440,26 +441,30 @@ TEST_F(CatalogImageTest, FilesOlderThanTheImageAreRefusedNotOpened) {
   MakeAccount(db_.get(), "late", db_->FindAccount("acme").value().id);
   ASSERT_OK(db_->Close());
   for (const auto& e : fs::directory_iterator(db_dir)) {
-    if (e.path().filename() != query::kCatalogImageFile) fs::remove_all(e.path());
+    if (e.path().filename() != query::kCatalogImageFile &&
+        e.path().filename() != storage::kFilesRecordFile) {
+      fs::remove_all(e.path());
+    }
   }
   fs::copy(older, db_dir, fs::copy_options::recursive);
   ExpectRefusedAsRollback(db_dir, "older files in place of newer ones");
   fs::remove(Image(db_dir));
+  fs::remove(db_dir + "/" + storage::kFilesRecordFile);
   db_ = OpenDb(db_dir);
   EXPECT_TRUE(db_->FindAccount("acme").ok());
   EXPECT_TRUE(db_->FindAccount("late").status().IsNotFound());
   EXPECT_TRUE(Problems(db_.get()).empty());
 }
 
-// The folder's files went back behind its image while the newer files are
-// still beside them: older files copied over newer ones (CURRENT then
-// names an older MANIFEST), or the MANIFEST cut at its end. RocksDB's
-// writable open would take the newer table files, log and MANIFEST for
-// obsolete and delete them before Init could see the rollback; so a
-// writer is refused before anything opens, and the folder stays exactly
-// as it was, from which the newer state can still be brought back. Every
-// other mode is refused too (by Init), and leaves it alone as well.
-TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
+// The folder's files went back behind where the last writer left them
+// (its files record, CANOPY-FILES) while the newer files are still beside
+// them: older files copied over newer ones (CURRENT then names an older
+// MANIFEST), or the MANIFEST cut at its end. RocksDB's writable open would
+// take the newer table files, log and MANIFEST for obsolete and delete
+// them before Init could see the rollback; so every open is refused before
+// anything opens, the folder stays exactly as it was, and the newer state
+// can still be brought back.
+TEST_F(CatalogImageTest, FilesBehindTheRecordAreRefusedBeforeAnythingOpens) {
   const std::string db_dir = dir_.Sub("db");
   const std::string older = KeepOlderCopy();
   db_ = OpenDb(db_dir);
@@ -503,8 +508,7 @@ TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
   ASSERT_OK(db_->Close());
   db_.reset();
 
-  // The MANIFEST cut at its end (its last edits lost), after a writer that
-  // changed something closed (and so recorded where its files stood).
+  // The MANIFEST cut at its end (its last edits lost).
   db_ = OpenDb(db_dir);
   MakeAccount(db_.get(), "latest", acme);
   ASSERT_OK(db_->Close());
@@ -530,9 +534,10 @@ TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
   ASSERT_OK(db_->Close());
   db_.reset();
 
-  // Another database's files under this one's image: not a rollback of
-  // this database (another identity), so it opens, and its writer drops
-  // the image it does not use.
+  // Another database's files in place of this one's (none of this one's
+  // left), under this one's image and files record: not a rollback of this
+  // database (another identity), so it opens, and its writer drops the
+  // image it does not use.
   const std::string other = dir_.Sub("other");
   {
     auto o = OpenDb(other);
@@ -540,9 +545,12 @@ TEST_F(CatalogImageTest, AWriterRefusesFilesBehindTheImageBeforeOpeningThem) {
     ASSERT_OK(o->Close());
   }
   const std::string image = ReadFile(Image(db_dir));
+  const std::string record = ReadFile(db_dir + "/" + storage::kFilesRecordFile);
+  ASSERT_FALSE(record.empty());
   fs::remove_all(db_dir);
   fs::copy(other, db_dir, fs::copy_options::recursive);
   WriteFile(Image(db_dir), image);
+  WriteFile(db_dir + "/" + storage::kFilesRecordFile, record);
   db_ = OpenDb(db_dir);
   EXPECT_TRUE(db_->FindAccount("stranger").ok());
 }

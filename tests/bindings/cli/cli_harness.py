@@ -70,6 +70,27 @@ FLAT_ADMIN = [
 ]
 
 
+def binding_env():
+    """The environment for a child Python that uses the Python binding over
+    the libcanopy built next to the binary under test (with the sanitizer
+    runtime preloaded when that library was built with one), or None when
+    the library is not there."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(CANOPY)))
+    library = os.path.join(build, "c", "libcanopy.so")
+    package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                           "bindings", "python")
+    if not os.path.exists(library) or not os.path.isdir(os.path.join(package, "canopy")):
+        return None
+    env = dict(os.environ, CANOPY_LIBRARY=library, PYTHONPATH=os.path.abspath(package))
+    linked = subprocess.run(["ldd", library], capture_output=True, text=True).stdout
+    runtimes = [line.split("=>")[1].split()[0] for line in linked.splitlines()
+                if "=>" in line and ("libasan" in line or "libubsan" in line)]
+    if runtimes:
+        env["LD_PRELOAD"] = ":".join(runtimes)
+        env["ASAN_OPTIONS"] = "detect_leaks=0"  # CPython keeps memory at exit
+    return env
+
+
 def jsonl(records):
     return "".join(json.dumps(r) + "\n" for r in records)
 

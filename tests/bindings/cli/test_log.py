@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from cli_harness import CANOPY, CliTestCase
+from cli_harness import CANOPY, CliTestCase, binding_env
 
 LINE = re.compile(r"^(\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (\S+) (\S+)$")
 
@@ -26,32 +26,11 @@ with canopy.open(sys.argv[1], sync=False, log_retention_count=2) as db:
 """
 
 
-def _binding_env():
-    """The environment for a child Python that uses the Python binding over
-    the libcanopy built next to the binary under test (with the sanitizer
-    runtime preloaded when that library was built with one), or None when
-    the library is not there."""
-    build = os.path.dirname(os.path.dirname(os.path.abspath(CANOPY)))
-    library = os.path.join(build, "c", "libcanopy.so")
-    package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
-                           "bindings", "python")
-    if not os.path.exists(library) or not os.path.isdir(os.path.join(package, "canopy")):
-        return None
-    env = dict(os.environ, CANOPY_LIBRARY=library, PYTHONPATH=os.path.abspath(package))
-    linked = subprocess.run(["ldd", library], capture_output=True, text=True).stdout
-    runtimes = [line.split("=>")[1].split()[0] for line in linked.splitlines()
-                if "=>" in line and ("libasan" in line or "libubsan" in line)]
-    if runtimes:
-        env["LD_PRELOAD"] = ":".join(runtimes)
-        env["ASAN_OPTIONS"] = "detect_leaks=0"  # CPython keeps memory at exit
-    return env
-
-
 def _make_trimmed_database(path):
     """Makes a database whose log retention trimmed old revisions (which the
-    command line itself cannot do) in a child Python (_binding_env).
+    command line itself cannot do) in a child Python (binding_env).
     Returns False when the library is not there."""
-    env = _binding_env()
+    env = binding_env()
     if env is None:
         return False
     subprocess.run([sys.executable, "-c", _TRIM_SCRIPT, path], env=env, check=True, timeout=120)
@@ -332,7 +311,7 @@ class LogFollowTest(CliTestCase):
         # A process of the Python binding holds the database open for
         # writing; `log --follow` opens as a follower and prints what the
         # writer commits.
-        env = _binding_env()
+        env = binding_env()
         if env is None:
             self.skipTest("libcanopy.so is not built next to the binary under test")
         writer = subprocess.Popen(
