@@ -323,12 +323,12 @@ constexpr size_t kMaxExtraThreads = 64;
 // likes, and a few such clients stall every other request, and Stop, which
 // waits for the pool. A watchdog lists the process's sockets connected to
 // the server's port every 200 ms (/proc/self/fd) and gives each connection
-// `deadline` from its opening, or from its last request's headers, to send
-// its next request's headers, counting only while the server waits for it
-// (none of its bytes unread); past it the connection's reading side is
-// shut down, which ends the library's read. An answer being written still
-// goes out (only reading is shut). Stopping shortens the deadline to a
-// second.
+// `deadline` from its opening, or from its last answer, to send its next
+// request's headers, counting only while the server waits for it (none of
+// its bytes unread, no request of it being answered); past it the
+// connection's reading side is shut down, which ends the library's read.
+// An answer being written still goes out (only reading is shut). Stopping
+// shortens the deadline to a second.
 class ConnectionWatch {
  public:
   explicit ConnectionWatch(std::chrono::milliseconds deadline) : deadline_(deadline) {}
@@ -344,13 +344,24 @@ class ConnectionWatch {
     }
     thread_ = std::thread([this] { Watch(); });
   }
-  // A request with the token arrived on the connection from `peer`.
+  // A request with the token arrived on the connection from `peer`: it is
+  // being answered, and is never cut until Answered (a write waiting for
+  // etcd may take seconds). Also for a connection no scan has seen yet.
   void Heard(const std::string& peer) {
+    std::lock_guard<std::mutex> g(mu_);
+    Conn& c = conns_[peer];
+    c.since = Clock::now();
+    c.heard = true;
+    c.busy = true;
+  }
+  // The answer to its request is about to be written: its clock for the
+  // next request's headers starts.
+  void Answered(const std::string& peer) {
     std::lock_guard<std::mutex> g(mu_);
     auto it = conns_.find(peer);
     if (it != conns_.end()) {
       it->second.since = Clock::now();
-      it->second.heard = true;
+      it->second.busy = false;
     }
   }
   // Shortens the deadline to `grace` (Stop).
@@ -378,6 +389,7 @@ class ConnectionWatch {
   struct Conn {
     Clock::time_point since;  // first seen, or its last request's headers
     bool heard = false;       // a request with the token came on it
+    bool busy = false;        // that request is being answered
     bool shut = false;
     bool present = false;     // seen in the latest scan
   };
@@ -432,6 +444,7 @@ class ConnectionWatch {
       bool pending;  // bytes sent by the client and not yet read
     };
     std::vector<Found> found;
+    const auto listed_at = Clock::now();
     std::error_code ec;
     // (Stepped with an error code: descriptors close while it is listed.)
     for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
@@ -464,13 +477,14 @@ class ConnectionWatch {
       // thread for the whole deadline with a connection that sends nothing
       // (or requests without the token).
       const auto limit = c.heard ? deadline_ : std::min(deadline_, kFirstDeadline);
-      if (!c.shut && now - c.since > limit && PeerOf(fd) == peer) {
+      if (!c.shut && !c.busy && now - c.since > limit && PeerOf(fd) == peer) {
         ::shutdown(fd, SHUT_RD);
         c.shut = true;
       }
     }
+    // Gone, unless heard since the listing began (accepted after it).
     for (auto it = conns_.begin(); it != conns_.end();) {
-      it = it->second.present ? std::next(it) : conns_.erase(it);
+      it = it->second.present || it->second.since >= listed_at ? std::next(it) : conns_.erase(it);
     }
   }
 
@@ -700,6 +714,11 @@ class ServerImpl : public Server {
       return Admit(req, res)
                  ? httplib::Server::HandlerResponse::Unhandled
                  : httplib::Server::HandlerResponse::Handled;
+    });
+    // Called before every answer is written (the library's post-routing
+    // handler), also for one the pre-routing handler gave.
+    server_.set_post_routing_handler([this](const httplib::Request& req, httplib::Response&) {
+      watch_.Answered(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
     });
     server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;

@@ -46,10 +46,11 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   size_t threads = 8;               // request threads kept (up to 64 more while all are busy)
   // How long the server waits for a connection's next request headers,
-  // from its opening or from its previous request's headers, while it has
-  // read everything the client sent; past it the connection is closed, so
-  // that slow or stalled clients cannot hold the pool's threads. An answer
-  // being written is finished first. Stop gives connections one second.
+  // from its opening or from its previous answer, while it has read
+  // everything the client sent; past it the connection is closed, so that
+  // slow or stalled clients cannot hold the pool's threads. A request being
+  // answered (a write waiting for etcd, say) is never cut, and its answer
+  // is written whole. Stop gives idle connections one second.
   uint32_t request_timeout_ms = 10000;
 };
 

@@ -19,7 +19,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -462,6 +465,56 @@ TEST_F(HttpTest, SlowClientsAreCutOffAndDoNotHoldStop) {
   ServerOptions bad;
   bad.request_timeout_ms = 0;
   EXPECT_EQ(Server::Start(db_.get(), bad, &server).code(), Code::kInvalidArgument);
+}
+
+// A request that takes longer than request_timeout_ms to answer (here a
+// write waiting behind an import that holds the write lock; on a replica,
+// a write waiting for etcd) gets its answer, on a fresh connection as on a
+// reused one: the watchdog cut such a connection while it was answered,
+// and the client got no answer for a write that was made.
+TEST_F(HttpTest, ARequestSlowerThanTheTimeoutIsAnsweredNotCut) {
+  ServerOptions o;
+  o.request_timeout_ms = 300;
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  for (const std::string key : {"slow1", "slow2"}) {
+    const std::string file = dir_ + "/" + key + ".jsonl";
+    {
+      std::ofstream f(file);
+      f << R"({"type":"account","key":"imported-)" << key << R"(","name":"I"})" << "\n";
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    bool holding = false, release = false;
+    std::thread import([&] {
+      ImportOptions io;
+      io.progress = [&](uint64_t, uint64_t) {
+        std::unique_lock<std::mutex> l(mu);
+        holding = true;
+        cv.notify_all();
+        cv.wait(l, [&] { return release; });
+        return true;
+      };
+      ImportReport report;
+      (void)db_->Import(Actor::System(), file, io, &report);
+    });
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return holding; });
+    }
+    std::thread releaser([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // 5 x the timeout
+      std::lock_guard<std::mutex> l(mu);
+      release = true;
+      cv.notify_all();
+    });
+    const std::string body = R"({"key":")" + key + R"(","name":"S"})";
+    auto j = Expect(ClientOf(*server)->Post("/api/accounts", body, "application/json"), 201);
+    EXPECT_EQ(j->Str("key"), key);
+    releaser.join();
+    import.join();
+    EXPECT_TRUE(db_->FindAccount(key).ok()) << key;
+  }
 }
 
 TEST_F(HttpTest, UnknownRouteIs404) {
