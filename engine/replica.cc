@@ -481,10 +481,19 @@ void DbImpl::HousekeepingLoop() {
   const ReplicationOptions& r = options_.replication;
   int64_t last_trim_us = 0;
   while (SleepUnlessStopped(lease_ == 0 ? 0 : static_cast<int>(r.housekeeping_interval_ms))) {
-    Status s = log_->Register(replica_id_, revision_.load(),
-                              static_cast<int64_t>(r.lease_ttl_seconds), &lease_);
+    // The log first: one that is gone or was replaced (FailedPrecondition,
+    // for good) is no longer this replica's, and a registration there
+    // would hold back the trimming of the new database's log.
     uint64_t head = 0, first = 0;
-    if (s.ok()) s = log_->Bounds(&head, &first);
+    Status s = log_->Bounds(&head, &first);
+    if (s.code() == Code::kFailedPrecondition && lease_ != 0) {
+      (void)log_->Unregister(replica_id_, lease_);
+      lease_ = 0;
+    }
+    if (s.ok()) {
+      s = log_->Register(replica_id_, revision_.load(),
+                         static_cast<int64_t>(r.lease_ttl_seconds), &lease_);
+    }
     if (!s.ok()) {
       NoteError(ReplicaWork::kHousekeeping, s);
       if (lease_ == 0 && !SleepUnlessStopped(500)) break;

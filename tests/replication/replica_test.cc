@@ -754,6 +754,21 @@ TEST_F(ReplicaTest, AReplicaRefusesALogThatWasDeletedOrReplaced) {
   testing::MakeAccount(c.get(), "third");
   ExpectConverged({b.get(), c.get()});
   EXPECT_EQ(b->Revision(), 3u);
+  // Registered there: b and c, never a (its applied revision would hold
+  // back the new log's trimming).
+  auto registered = [&] {
+    std::vector<replication::EtcdKv> kvs;
+    const std::string from = prefix_ + "/replicas/";
+    EXPECT_OK(etcd.Range(from, replication::PrefixEnd(from), 0, &kvs));
+    return kvs.size();
+  };
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (registered() != 2 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(registered(), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a's housekeeping runs again
+  EXPECT_EQ(registered(), 2u);
 }
 
 // A replica's status keeps a background activity's error while another
