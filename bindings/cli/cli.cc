@@ -235,6 +235,15 @@ bool Context::Open(bool create) {
   if (!s.ok()) {
     open_error = s;
     Fail(s);
+    if (!etcd_endpoints.empty() && s.code() == Code::kIOError &&
+        s.message().find("in use by another process") != std::string::npos) {
+      // Not read-only by itself: a replica applies the log, so it opens
+      // for writing or not at all.
+      *err << "canopy: another process has this replica's folder open (one process per "
+              "replica folder): run the command in that process, give this one a folder of "
+              "its own, or read the folder as it is with 'canopy --db " << db_path
+           << " --read-only ...' (without --etcd)\n";
+    }
     if (s.IsNotFound() && !create) {
       // A sub-account (--parent) or an actor (--actor) needs a database
       // that exists: the hint names the commands that start one.

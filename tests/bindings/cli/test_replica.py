@@ -207,6 +207,26 @@ class ReplicaClusterTest(CliTestCase):
                                          "x", "--account", "acme-b", "--name", "X"), db=False)
         self.assertIn("permission", err)
 
+    def test_a_replica_folder_held_by_another_process_says_what_to_do(self):
+        seed = self.write("seed.jsonl", jsonl(SEED))
+        self.ok(*self.replica("r1", "import", seed), db=False)
+        holder = subprocess.Popen([CANOPY] + self.replica("r1", "ui"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("127.0.0.1", holder.stdout.readline())  # it has opened the folder
+            err = self.refused(*self.replica("r1", "tree"), db=False)
+            self.assertIn("in use by another process", err)
+            self.assertIn("one process per replica folder", err)
+            self.assertIn("--read-only", err)
+            # As it says: the folder read as it is, beside the replica.
+            out = self.ok("--db", self.path("r1"), "--read-only", "tree", db=False)
+            self.assertIn("acme-a1", out)
+        finally:
+            holder.terminate()
+            holder.wait(timeout=30)
+            holder.stdout.close()
+            holder.stderr.close()
+
     def test_import_from_a_pipe_through_a_replica(self):
         p = subprocess.run([CANOPY] + self.replica("r1", "import", "/dev/stdin"),
                            input=jsonl(SEED), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
