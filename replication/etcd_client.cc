@@ -423,6 +423,9 @@ struct EtcdClient::Impl {
     // False: the endpoint did not serve it (no connection, a timeout, an
     // availability error); `failure` says why and the next one is tried.
     bool answered = false;
+    // Not answered, and the request certainly never left: no connection
+    // could be made (refused, unresolvable).
+    bool unsent = false;
     std::string failure;
     Status status;  // when answered and etcd refused the request
   };
@@ -441,6 +444,8 @@ struct EtcdClient::Impl {
     const CURLcode rc = curl_easy_perform(c->curl);
     if (rc != CURLE_OK) {
       r.failure = endpoint + ": " + (c->error[0] != '\0' ? c->error : curl_easy_strerror(rc));
+      r.unsent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                 rc == CURLE_COULDNT_RESOLVE_PROXY;
       return r;
     }
     long http = 0;
@@ -478,19 +483,25 @@ struct EtcdClient::Impl {
   // A unary call: tries the endpoints in turn from the one that answered
   // last; `parse` reads a successful reply.
   template <typename Parse>
-  Status Call(std::string_view op, std::string_view path, const std::string& body, Parse&& parse) {
+  // `*reached` (when given): false when every endpoint failed without the
+  // request leaving (Reply::unsent), so it was certainly not applied.
+  Status Call(std::string_view op, std::string_view path, const std::string& body, Parse&& parse,
+              bool* reached = nullptr) {
+    if (reached != nullptr) *reached = true;
     if (InitCurlOnce() != CURLE_OK) return Status::Internal("etcd: curl_global_init failed");
     std::unique_ptr<Conn> c = Acquire();
     if (c == nullptr) return Status::Internal("etcd: curl_easy_init failed");
     const size_t n = options.endpoints.size();
     const size_t first = preferred.load(std::memory_order_relaxed);
     std::string last_failure;
+    bool any_sent = false;
     for (size_t i = 0; i < n; ++i) {
       const size_t idx = (first + i) % n;
       object doc;
       Reply r = PostOnce(c.get(), op, options.endpoints[idx], path, body,
                          options.request_timeout_ms, &doc);
       if (!r.answered) {
+        any_sent = any_sent || !r.unsent;
         last_failure = std::move(r.failure);
         continue;
       }
@@ -508,6 +519,7 @@ struct EtcdClient::Impl {
       return s;
     }
     Release(std::move(c));
+    if (reached != nullptr) *reached = any_sent;
     return NoEndpoint(op, first, last_failure);
   }
 
@@ -878,7 +890,7 @@ Status EtcdClient::Txn(const std::vector<EtcdCompare>& compares, const std::vect
                               " ranges for " + std::to_string(wanted) + " range operations");
     }
     return Status::Ok();
-  });
+  }, &result->reached);
 }
 
 Status EtcdClient::Compact(int64_t revision) {

@@ -78,6 +78,10 @@ struct EtcdTxnResult {
   int64_t header_revision = 0;
   // For each kRange operation of the branch taken, its key-values.
   std::vector<std::vector<EtcdKv>> ranges;
+  // On an Unavailable error: false when the request reached no member
+  // (every connection refused or unresolvable), so it was certainly not
+  // applied; true when it may have been.
+  bool reached = true;
 };
 
 struct EtcdWatchEvent {

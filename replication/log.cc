@@ -237,9 +237,11 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
   int backoff_ms = 20;
+  bool maybe_applied = false;  // an attempt may have reached etcd
   while (true) {
     EtcdTxnResult result;
     Status s = etcd_.Txn(compares, success, failure, &result);
+    maybe_applied = maybe_applied || result.reached;
     if (s.ok() && result.succeeded) {
       if (head == 0) {
         // This append created the head: its create revision is the txn's.
@@ -295,7 +297,10 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
       // The request may have been applied before the connection broke, or
       // may still be (a proposal in flight): the replica learns which when
       // it follows the log.
-      return Status::Unavailable(s.message() + "; " + what + " may or may not have been appended");
+      return Status::Unavailable(
+          s.message() + "; " + what +
+          (maybe_applied ? " may or may not have been appended"
+                         : " was not appended (no attempt reached an etcd member)"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, 500);

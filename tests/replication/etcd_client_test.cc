@@ -986,6 +986,36 @@ TEST(EtcdUnreachableTest, SilentEndpointTimesOut) {
   EXPECT_LT(ElapsedMs(started), 10000);
 }
 
+// An append that gives up says whether etcd may have applied it: not when
+// no member could even be connected to (it certainly was not), and
+// possibly when a request went out and no answer came back.
+TEST(EtcdUnreachableTest, AnAppendSaysWhetherItMayHaveBeenAppended) {
+  for (bool silent_member : {false, true}) {
+    SilentListener silent;
+    ASSERT_NE(silent.port(), 0);
+    LogOptions lo;
+    lo.etcd.endpoints = {"http://127.0.0.1:1"};
+    if (silent_member) lo.etcd.endpoints.push_back(silent.url());
+    lo.etcd.connect_timeout_ms = 300;
+    lo.etcd.request_timeout_ms = 300;
+    lo.prefix = "p";
+    lo.append_timeout_ms = 200;
+    EtcdLog log(lo);
+    bool committed = true;
+    uint64_t now = 0;
+    Status s = log.Append(0, "entry", &committed, &now);
+    EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+    EXPECT_FALSE(committed);
+    EXPECT_EQ(Contains(s.message(), "revision 1 was not appended (no attempt reached an etcd "
+                                    "member)"),
+              !silent_member)
+        << s.message();
+    EXPECT_EQ(Contains(s.message(), "revision 1 may or may not have been appended"),
+              silent_member)
+        << s.message();
+  }
+}
+
 TEST_F(EtcdClientTest, MovesOnPastASilentEndpoint) {
   SilentListener silent;
   ASSERT_NE(silent.port(), 0);
