@@ -1,10 +1,11 @@
 # Copyright (c) Canopy authors.
 """A database folder whose files went back to an older state: older files
-copied over newer ones, or a writer that committed and was killed before
-its close, then older files copied back. A writer's open is refused before
-RocksDB opens the files (which would delete the newer ones it takes for
-obsolete), the folder is left byte for byte as it was, and pointing
-CURRENT back at the newer MANIFEST brings the newer state back."""
+copied over newer ones, a writer that committed and was killed before its
+close and then older files copied back, or another database's files copied
+over. Every open is refused before RocksDB opens the files (a writable open
+would delete the newer ones it takes for obsolete), the folder is left byte
+for byte as it was, and pointing CURRENT back at the newer MANIFEST brings
+the newer state back."""
 
 import hashlib
 import os
