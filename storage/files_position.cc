@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <xxhash.h>
 
 #include "storage/fd.h"
 #include "storage/store.h"
@@ -56,6 +58,37 @@ bool ReadSmallFile(const std::string& path, std::string* text) {
   return !text->empty();
 }
 
+// XXH3-64 of the first `size` bytes of the file at `path`: false when it
+// holds fewer or cannot be read. Opened without waiting (a pipe is no
+// MANIFEST).
+bool HashPrefix(const std::string& path, uint64_t size, uint64_t* hash) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) < size) {
+    return false;
+  }
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) return false;
+  XXH3_64bits_reset(state);
+  char buf[1 << 16];
+  uint64_t left = size;
+  bool ok = true;
+  while (left > 0) {
+    const ssize_t n = ::read(fd.get(), buf, static_cast<size_t>(std::min<uint64_t>(left, sizeof buf)));
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      ok = false;
+      break;
+    }
+    XXH3_64bits_update(state, buf, static_cast<size_t>(n));
+    left -= static_cast<uint64_t>(n);
+  }
+  if (ok) *hash = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return ok;
+}
+
 }  // namespace
 
 std::string ManifestName(uint64_t number) {
@@ -83,6 +116,8 @@ Status FilesPositionOf(const Store& store, FilesPosition* position) {
       position->identity = std::move(identity);
       position->manifest_number = number;
       position->manifest_size = size;
+      position->has_manifest_hash =
+          HashPrefix(store.path() + "/" + ManifestName(number), size, &position->manifest_hash);
       return Status::Ok();
     }
   }
@@ -142,9 +177,15 @@ bool FilesWentBack(const FilesPosition& then, const FilesPosition& now, std::str
 Status WriteFilesRecord(const std::string& folder, const FilesPosition& position) {
   const std::string path = folder + "/" + kFilesRecordFile;
   const std::string tmp = path + ".tmp";
-  const std::string text = "identity " + position.identity + "\nmanifest " +
-                           std::to_string(position.manifest_number) + "\nmanifest-size " +
-                           std::to_string(position.manifest_size) + "\n";
+  std::string text = "identity " + position.identity + "\nmanifest " +
+                     std::to_string(position.manifest_number) + "\nmanifest-size " +
+                     std::to_string(position.manifest_size) + "\n";
+  if (position.has_manifest_hash) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(position.manifest_hash));
+    text += "manifest-hash " + std::string(hex) + "\n";
+  }
   ::unlink(tmp.c_str());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   bool ok = fd.get() >= 0 && ::write(fd.get(), text.data(), text.size()) ==
@@ -189,6 +230,12 @@ bool ReadFilesRecord(const std::string& folder, FilesPosition* position) {
     } else if (name == "manifest-size") {
       if (!number(&p.manifest_size)) return false;
       has_size = true;
+    } else if (name == "manifest-hash") {
+      if (value.size() != 16 || value.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return false;
+      }
+      p.manifest_hash = std::stoull(value, nullptr, 16);
+      p.has_manifest_hash = true;
     }  // other lines: written by a later version, ignored
   }
   if (p.identity.empty() || !has_number || !has_size) return false;
@@ -203,13 +250,22 @@ Status RefuseFilesBehindRecord(const std::string& folder) {
   // MANIFEST number only grows, a MANIFEST only grows).
   if (!ReadFilesRecord(folder, &then) || !ReadFilesPosition(folder, &now)) return Status::Ok();
   std::string how;
-  if (!FilesWentBack(then, now, &how)) {
+  uint64_t hash = 0;
+  const std::string recorded_manifest = folder + "/" + ManifestName(then.manifest_number);
+  if (!then.identity.empty() && then.identity == now.identity &&
+      now.manifest_number == then.manifest_number && now.manifest_size >= then.manifest_size &&
+      then.has_manifest_hash && HashPrefix(recorded_manifest, then.manifest_size, &hash) &&
+      hash != then.manifest_hash) {
+    how = "the first " + std::to_string(then.manifest_size) + " bytes of its " +
+          ManifestName(now.manifest_number) + " are not those a writer last left it with "
+          "(changed in place: damage RocksDB may read past, opening an older state)";
+  } else if (!FilesWentBack(then, now, &how)) {
     // Another database's files (another IDENTITY, or none) beside the
     // MANIFEST of the one last written here: its files would be deleted.
     struct stat st {};
     const std::string recorded = ManifestName(then.manifest_number);
     if (then.identity == now.identity || now.manifest_number == then.manifest_number ||
-        ::stat((folder + "/" + recorded).c_str(), &st) != 0) {
+        ::stat(recorded_manifest.c_str(), &st) != 0) {
       return Status::Ok();
     }
     how = "its CURRENT file names " + ManifestName(now.manifest_number) + " of another " +

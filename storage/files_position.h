@@ -32,10 +32,14 @@ struct FilesPosition {
   std::string identity;          // RocksDB's IDENTITY; empty: unknown
   uint64_t manifest_number = 0;  // MANIFEST-<number>, as CURRENT names it
   uint64_t manifest_size = 0;    // its size in bytes
+  // XXH3-64 of those manifest_size bytes (FilesPositionOf only; absent
+  // when they could not be read).
+  bool has_manifest_hash = false;
+  uint64_t manifest_hash = 0;
 };
 
-// The position of an open store's files now (no I/O beyond RocksDB's own
-// bookkeeping).
+// The position of an open store's files now, with the hash of its
+// MANIFEST (read back from the file: a few kilobytes to a megabyte).
 Status FilesPositionOf(const Store& store, FilesPosition* position);
 
 // The position of the files in `folder`, read without opening them (an
@@ -47,7 +51,8 @@ bool ReadFilesPosition(const std::string& folder, FilesPosition* position);
 
 // True when `now` is behind `then` for the same database: an older
 // MANIFEST, or the same one shorter. `*how` then says which, naming the
-// files (for a message that goes on "...: <how>").
+// files (for a message that goes on "...: <how>"). (The recorded bytes'
+// hash is compared by RefuseFilesBehindRecord, which reads them.)
 bool FilesWentBack(const FilesPosition& then, const FilesPosition& now, std::string* how);
 
 // The highest number of a MANIFEST-<number> file in `folder`: false when
@@ -69,7 +74,9 @@ bool ReadFilesRecord(const std::string& folder, FilesPosition* position);
 
 // Before a writer opens the files in `folder`: Corruption ("went back to
 // an older state ... Nothing was opened or changed") when the files are
-// behind the files record for the same database (FilesWentBack), or when
+// behind the files record for the same database (FilesWentBack), or the
+// MANIFEST's recorded bytes changed in place (damage RocksDB may read as
+// padding, silently opening an older state), or when
 // CURRENT names another database's MANIFEST (another IDENTITY, or none)
 // while the MANIFEST the record names is still in the folder (files copied
 // over the database last written here, whose files RocksDB would delete).

@@ -508,7 +508,7 @@ TEST_F(CatalogImageTest, FilesBehindTheRecordAreRefusedBeforeAnythingOpens) {
   ASSERT_OK(db_->Close());
   db_.reset();
 
-  // The MANIFEST cut at its end (its last edits lost).
+  // The MANIFEST cut at its end (its last edits lost), or damaged in place.
   db_ = OpenDb(db_dir);
   MakeAccount(db_.get(), "latest", acme);
   ASSERT_OK(db_->Close());
@@ -526,6 +526,21 @@ TEST_F(CatalogImageTest, FilesBehindTheRecordAreRefusedBeforeAnythingOpens) {
               std::string::npos)
         << st.ToString();
     EXPECT_EQ(ReadFile(db_dir + "/" + manifest).size(), whole.size() - 40);
+  }
+  // Its last records overwritten with zeros, the length kept (damage that
+  // RocksDB's reader takes for padding, and opens the state before them).
+  WriteFile(db_dir + "/" + manifest, whole.substr(0, whole.size() - 40) + std::string(40, '\0'));
+  {
+    std::unique_ptr<Db> db;
+    for (int mode = 0; mode < 2; ++mode) {
+      Options o;
+      o.read_only = mode == 1;
+      Status st = Db::Open(o, db_dir, &db);
+      EXPECT_EQ(st.code(), Code::kCorruption) << mode << ": " << st.ToString();
+      EXPECT_NE(st.message().find("are not those a writer last left it with"), std::string::npos)
+          << st.ToString();
+    }
+    EXPECT_EQ(ReadFile(db_dir + "/" + manifest).size(), whole.size());
   }
   WriteFile(db_dir + "/" + manifest, whole);
   db_ = OpenDb(db_dir);
