@@ -387,7 +387,7 @@ class ConnectionWatch {
  private:
   using Clock = std::chrono::steady_clock;
   struct Conn {
-    Clock::time_point since;  // first seen, or its last request's headers
+    Clock::time_point since;  // first seen, its last request's headers, or its last answer
     bool heard = false;       // a request with the token came on it
     bool busy = false;        // that request is being answered
     bool shut = false;
