@@ -28,7 +28,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -36,6 +35,7 @@
 
 #include "canopy/version.h"
 #include "storage/counters.h"
+#include "storage/files_position.h"
 #include "storage/forks.h"
 
 namespace canopy::storage {
@@ -72,11 +72,9 @@ int64_t NowMicros() {
 // Which MANIFEST the folder's CURRENT names, and how long it is: a writer
 // that flushes, compacts or opens changes it.
 std::string ManifestState(const std::string& path) {
-  std::string manifest;
-  std::ifstream(std::filesystem::path(path) / "CURRENT") >> manifest;
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(std::filesystem::path(path) / manifest, ec);
-  return manifest + ":" + (ec ? std::string("?") : std::to_string(size));
+  FilesPosition p;
+  if (!ReadFilesPosition(path, &p)) return "?";
+  return ManifestName(p.manifest_number) + ":" + std::to_string(p.manifest_size);
 }
 
 // A reader's attempts (open or catch-up) that find a file its MANIFEST
@@ -709,14 +707,11 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     if (std::find(names.begin(), names.end(), CfName(kMeta)) == names.end()) {
       // An emptied manifest reads as a database of the default key space
       // alone: damage, not another program's database.
-      std::string manifest;
-      std::error_code ec;
-      std::ifstream(fs::path(path) / "CURRENT") >> manifest;
-      if (!manifest.empty() && fs::is_regular_file(fs::path(path) / manifest, ec) &&
-          fs::file_size(fs::path(path) / manifest, ec) == 0 && !ec) {
+      FilesPosition p;
+      if (ReadFilesPosition(path, &p) && p.manifest_size == 0) {
         return Status::Corruption("database '" + path + "' is damaged: its manifest file '" +
-                                  manifest + "' (named by CURRENT) is empty; restore it from a "
-                                  "backup");
+                                  ManifestName(p.manifest_number) +
+                                  "' (named by CURRENT) is empty; restore it from a backup");
       }
       return Status::Corruption("'" + path + "' is a RocksDB database but not a Canopy database "
                                 "(no 'meta' key space)");
