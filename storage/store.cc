@@ -532,23 +532,31 @@ void RemoveEmptyOldWals(rocksdb::DB* db, const std::string& wal_dir) {
   }
 }
 
-// The write-ahead log files in `wal_dir` that hold records, as
-// "000455.log" or "000455.log, 000460.log" (empty: none).
-std::string NonEmptyWals(const std::string& wal_dir) {
+// The write-ahead log files in `wal_dir` by name ("000455.log"), sorted;
+// with `non_empty`, only those that hold records.
+std::vector<std::string> WalFiles(const std::string& wal_dir, bool non_empty) {
   namespace fs = std::filesystem;
   std::vector<std::string> found;
   std::error_code ec;
   for (fs::directory_iterator it(wal_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
+    if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) continue;
     std::error_code size_ec;
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0 &&
-        it->is_regular_file(size_ec) && fs::file_size(it->path(), size_ec) > 0 && !size_ec) {
-      found.push_back(name);
+    if (non_empty && !(it->is_regular_file(size_ec) && fs::file_size(it->path(), size_ec) > 0 &&
+                       !size_ec)) {
+      continue;
     }
+    found.push_back(name);
   }
   std::sort(found.begin(), found.end());
+  return found;
+}
+
+// The write-ahead log files in `wal_dir` that hold records, as
+// "000455.log" or "000455.log, 000460.log" (empty: none).
+std::string NonEmptyWals(const std::string& wal_dir) {
   std::string out;
-  for (const std::string& f : found) out += (out.empty() ? "" : ", ") + f;
+  for (const std::string& f : WalFiles(wal_dir, true)) out += (out.empty() ? "" : ", ") + f;
   return out;
 }
 
@@ -668,6 +676,13 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // the format record upgraded) on open.
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
+  // A flush commits every key space's memtable in one MANIFEST record.
+  // Recovery needs no such thing (the log holds what a key space had not
+  // flushed), but a reader beside the writer does: a follower catching up,
+  // or a read-only open, reads the MANIFEST and the logs while the writer
+  // works, and with key spaces flushed one by one it could find some of
+  // them past a write and others before it (see also Open's reader loop).
+  dbo.atomic_flush = true;
   // Replaying the write-ahead log tolerates a torn last record (a crash
   // mid-write) and nothing else: a damaged record anywhere before the tail
   // makes Open fail with Corruption instead of silently dropping it and
@@ -747,6 +762,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   std::unique_ptr<Store> store(new Store());
   store->logger_ = dbo.info_log;
   store->path_ = path;
+  store->wal_dir_ = options.wal_dir;
   store->statistics_ = statistics;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   store->read_only_ = reader;
@@ -758,13 +774,37 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     // Beside a running writer, a flush or compaction may delete a file the
     // MANIFEST just read still names ("No such file or directory"): read
     // the newer MANIFEST and try again (kReaderAttempts).
+    //
+    // RocksDB reads the MANIFEST, then lists the write-ahead logs. A
+    // writer's flush that ends between the two deletes a log the MANIFEST
+    // just read still counts on: the view would lack that log's writes
+    // and hold the later logs' (a write without the ones before it), and
+    // with key spaces flushed one by one (a writer before atomic flushes)
+    // hold some key spaces' flushed state and not the others'. A flush
+    // deletes a log, or starts one, only by changing the set of logs: an
+    // open during which the set changed is opened again.
     VanishedFiles vanished(path);
+    const std::string wal_dir = options.wal_dir.empty() ? path : options.wal_dir;
     for (int attempt = 1;; ++attempt) {
+      const std::vector<std::string> wals = WalFiles(wal_dir, false);
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() || !vanished.Saw(s)) break;
-      if (attempt == kReaderAttempts) {
+      if (s.ok() && WalFiles(wal_dir, false) != wals) {
+        for (auto* h : handles) store->db_->DestroyColumnFamilyHandle(h);
+        handles.clear();
+        delete store->db_;
+        store->db_ = nullptr;
+        if (attempt == kReaderAttempts) {
+          return WriterRace("open database '" + path + "' " + how,
+                            rocksdb::Status::Busy("the write-ahead logs changed during the open"));
+        }
+        // The flush is over: its MANIFEST record is there to read.
+        std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
+        continue;
+      } else if (s.ok() || !vanished.Saw(s)) {
+        break;
+      } else if (attempt == kReaderAttempts) {
         if (vanished.WriterRace()) return WriterRace("open database '" + path + "' " + how, s);
         break;
       }
@@ -1203,12 +1243,26 @@ Status Store::CatchUpWithPrimary() {
   }
   // As on open: a file the primary deleted meanwhile means a newer
   // MANIFEST to read; try again (kReaderAttempts).
+  // As on open too: a log deleted or started during the catch-up (a
+  // writer's flush) may have left a hole in what was read; catch up
+  // again, which reads the MANIFEST that recorded the flush.
   rocksdb::Status s;
   VanishedFiles vanished(path_);
+  const std::string wal_dir = wal_dir_.empty() ? path_ : wal_dir_;
   for (int attempt = 1;; ++attempt) {
+    const std::vector<std::string> wals = WalFiles(wal_dir, false);
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() || !vanished.Saw(s)) break;
-    if (attempt == kReaderAttempts) {
+    if (s.ok() && WalFiles(wal_dir, false) != wals) {
+      if (attempt == kReaderAttempts) {
+        return WriterRace("catch up with the database's writer",
+                          rocksdb::Status::Busy("the write-ahead logs changed during the catch-up"));
+      }
+      // The flush is over: its MANIFEST record is there to read.
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
+      continue;
+    } else if (s.ok() || !vanished.Saw(s)) {
+      break;
+    } else if (attempt == kReaderAttempts) {
       if (vanished.WriterRace()) return WriterRace("catch up with the database's writer", s);
       break;
     }
