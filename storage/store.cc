@@ -552,6 +552,13 @@ std::vector<std::string> WalFiles(const std::string& wal_dir, bool non_empty) {
   return found;
 }
 
+// True when a log of `before` is not in `after` (both sorted): a flush
+// deleted it. (A log only added, by a writer's open or a flush under way,
+// takes nothing from what a reader read before it.)
+bool LostALog(const std::vector<std::string>& before, const std::vector<std::string>& after) {
+  return !std::includes(after.begin(), after.end(), before.begin(), before.end());
+}
+
 // The write-ahead log files in `wal_dir` that hold records, as
 // "000455.log" or "000455.log, 000460.log" (empty: none).
 std::string NonEmptyWals(const std::string& wal_dir) {
@@ -780,27 +787,29 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     // just read still counts on: the view would lack that log's writes
     // and hold the later logs' (a write without the ones before it), and
     // with key spaces flushed one by one (a writer before atomic flushes)
-    // hold some key spaces' flushed state and not the others'. A flush
-    // deletes a log, or starts one, only by changing the set of logs: an
-    // open during which the set changed is opened again.
+    // hold some key spaces' flushed state and not the others'. An open
+    // during which a log was deleted is opened again (kReaderAttempts
+    // times too, counted apart, with short pauses: the flush is over and
+    // its MANIFEST record there to read).
     VanishedFiles vanished(path);
     const std::string wal_dir = options.wal_dir.empty() ? path : options.wal_dir;
+    int lost_logs = 0;
     for (int attempt = 1;; ++attempt) {
       const std::vector<std::string> wals = WalFiles(wal_dir, false);
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() && WalFiles(wal_dir, false) != wals) {
+      if (s.ok() && LostALog(wals, WalFiles(wal_dir, false))) {
         for (auto* h : handles) store->db_->DestroyColumnFamilyHandle(h);
         handles.clear();
         delete store->db_;
         store->db_ = nullptr;
-        if (attempt == kReaderAttempts) {
+        if (++lost_logs == kReaderAttempts) {
           return WriterRace("open database '" + path + "' " + how,
-                            rocksdb::Status::Busy("the write-ahead logs changed during the open"));
+                            rocksdb::Status::Busy("a write-ahead log was deleted during the open"));
         }
-        // The flush is over: its MANIFEST record is there to read.
-        std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
+        --attempt;
+        std::this_thread::sleep_for(std::chrono::milliseconds(lost_logs));
         continue;
       } else if (s.ok() || !vanished.Saw(s)) {
         break;
@@ -1243,22 +1252,23 @@ Status Store::CatchUpWithPrimary() {
   }
   // As on open: a file the primary deleted meanwhile means a newer
   // MANIFEST to read; try again (kReaderAttempts).
-  // As on open too: a log deleted or started during the catch-up (a
-  // writer's flush) may have left a hole in what was read; catch up
-  // again, which reads the MANIFEST that recorded the flush.
+  // As on open too: a log deleted during the catch-up (a writer's flush)
+  // may have left a hole in what was read; catch up again, which reads
+  // the MANIFEST that recorded the flush.
   rocksdb::Status s;
   VanishedFiles vanished(path_);
   const std::string wal_dir = wal_dir_.empty() ? path_ : wal_dir_;
+  int lost_logs = 0;
   for (int attempt = 1;; ++attempt) {
     const std::vector<std::string> wals = WalFiles(wal_dir, false);
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() && WalFiles(wal_dir, false) != wals) {
-      if (attempt == kReaderAttempts) {
+    if (s.ok() && LostALog(wals, WalFiles(wal_dir, false))) {
+      if (++lost_logs == kReaderAttempts) {
         return WriterRace("catch up with the database's writer",
-                          rocksdb::Status::Busy("the write-ahead logs changed during the catch-up"));
+                          rocksdb::Status::Busy("a write-ahead log was deleted during the catch-up"));
       }
-      // The flush is over: its MANIFEST record is there to read.
-      std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
+      --attempt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(lost_logs));
       continue;
     } else if (s.ok() || !vanished.Saw(s)) {
       break;
