@@ -167,9 +167,12 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
   // No reader now, none can start: RocksDB and the catalog move together.
   Status caught = store_->CatchUpWithPrimary();
   // Whatever the store now holds (also after a failed catch-up, which may
-  // have read part of the writer's log), the catalog follows it.
-  Status followed = FollowStoreLocked();
-  if (!followed.ok()) {
+  // have read part of the writer's log), the catalog follows it; a store
+  // that may hold a hole is never served.
+  Status followed = store_->Whole() ? FollowStoreLocked() : caught;
+  if (!store_->Whole()) {
+    Poison(Status::Unavailable(caught.message() + "; close and reopen the database"));
+  } else if (!followed.ok()) {
     Poison(followed.WithContext("the follower's catalog no longer matches its store; close and "
                                 "reopen the database"));
   }

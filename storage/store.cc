@@ -532,38 +532,51 @@ void RemoveEmptyOldWals(rocksdb::DB* db, const std::string& wal_dir) {
   }
 }
 
-// The write-ahead log files in `wal_dir` by name ("000455.log"), sorted;
-// with `non_empty`, only those that hold records.
-std::vector<std::string> WalFiles(const std::string& wal_dir, bool non_empty) {
+// A write-ahead log file: its name ("000455.log") and size.
+struct WalFile {
+  std::string name;
+  uint64_t size = 0;
+  bool operator<(const WalFile& o) const { return name < o.name; }
+};
+
+// The write-ahead log files in `wal_dir`, sorted by name (which is by
+// number: RocksDB pads them); with `non_empty`, only those that hold
+// records.
+std::vector<WalFile> WalFiles(const std::string& wal_dir, bool non_empty) {
   namespace fs = std::filesystem;
-  std::vector<std::string> found;
+  std::vector<WalFile> found;
   std::error_code ec;
   for (fs::directory_iterator it(wal_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) continue;
     std::error_code size_ec;
-    if (non_empty && !(it->is_regular_file(size_ec) && fs::file_size(it->path(), size_ec) > 0 &&
-                       !size_ec)) {
-      continue;
-    }
-    found.push_back(name);
+    const uint64_t size = it->is_regular_file(size_ec) ? fs::file_size(it->path(), size_ec) : 0;
+    if (size_ec) continue;
+    if (non_empty && size == 0) continue;
+    found.push_back({name, size});
   }
   std::sort(found.begin(), found.end());
   return found;
 }
 
-// True when a log of `before` is not in `after` (both sorted): a flush
-// deleted it. (A log only added, by a writer's open or a flush under way,
-// takes nothing from what a reader read before it.)
-bool LostALog(const std::vector<std::string>& before, const std::vector<std::string>& after) {
-  return !std::includes(after.begin(), after.end(), before.begin(), before.end());
+// True when a log of `before` that may have held writes is not in `after`
+// (both as WalFiles lists them): a flush deleted it. An empty log that a
+// newer one had already replaced held nothing (a writer's open removes
+// those); a log only added (a writer's open, a flush under way) takes
+// nothing from what a reader read before it.
+bool LostALog(const std::vector<WalFile>& before, const std::vector<WalFile>& after) {
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (before[i].size == 0 && i + 1 < before.size()) continue;
+    if (!std::binary_search(after.begin(), after.end(), before[i])) return true;
+  }
+  return false;
 }
 
 // The write-ahead log files in `wal_dir` that hold records, as
 // "000455.log" or "000455.log, 000460.log" (empty: none).
 std::string NonEmptyWals(const std::string& wal_dir) {
   std::string out;
-  for (const std::string& f : WalFiles(wal_dir, true)) out += (out.empty() ? "" : ", ") + f;
+  for (const WalFile& f : WalFiles(wal_dir, true)) out += (out.empty() ? "" : ", ") + f.name;
   return out;
 }
 
@@ -795,7 +808,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     const std::string wal_dir = options.wal_dir.empty() ? path : options.wal_dir;
     int lost_logs = 0;
     for (int attempt = 1;; ++attempt) {
-      const std::vector<std::string> wals = WalFiles(wal_dir, false);
+      const std::vector<WalFile> wals = WalFiles(wal_dir, false);
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
@@ -1254,22 +1267,32 @@ Status Store::CatchUpWithPrimary() {
   // MANIFEST to read; try again (kReaderAttempts).
   // As on open too: a log deleted during the catch-up (a writer's flush)
   // may have left a hole in what was read; catch up again, which reads
-  // the MANIFEST that recorded the flush.
+  // the MANIFEST that recorded the flush. A catch-up cannot be taken back:
+  // until one ends with no log lost, the store is not whole (Whole()).
   rocksdb::Status s;
   VanishedFiles vanished(path_);
   const std::string wal_dir = wal_dir_.empty() ? path_ : wal_dir_;
   int lost_logs = 0;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (int attempt = 1;; ++attempt) {
-    const std::vector<std::string> wals = WalFiles(wal_dir, false);
+    const std::vector<WalFile> wals = WalFiles(wal_dir, false);
     s = db_->TryCatchUpWithPrimary();
     if (s.ok() && LostALog(wals, WalFiles(wal_dir, false))) {
-      if (++lost_logs == kReaderAttempts) {
-        return WriterRace("catch up with the database's writer",
-                          rocksdb::Status::Busy("a write-ahead log was deleted during the catch-up"));
+      whole_ = false;
+      ++lost_logs;
+      if (std::chrono::steady_clock::now() >= give_up) {
+        return Status::Unavailable(
+            "cannot catch up with the database's writer: a write-ahead log was deleted during "
+            "each of " + std::to_string(lost_logs) + " catch-ups in 5 s (a writer flushing "
+            "without pause), so what was read may lack that log's writes");
       }
       --attempt;
-      std::this_thread::sleep_for(std::chrono::milliseconds(lost_logs));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lost_logs, 20)));
       continue;
+    }
+    if (s.ok()) whole_ = true;
+    if (s.ok() || !vanished.Saw(s)) {
+      break;
     } else if (s.ok() || !vanished.Saw(s)) {
       break;
     } else if (attempt == kReaderAttempts) {

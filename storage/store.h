@@ -182,6 +182,10 @@ class Store {
   // and write-ahead log). Not thread-safe against reads: the caller keeps
   // readers out meanwhile.
   Status CatchUpWithPrimary();
+  // False once a catch-up read while the writer deleted a write-ahead log
+  // and no later one ended without that: the view may lack the deleted
+  // log's writes (a hole), which only a clean catch-up mends.
+  bool Whole() const { return whole_; }
 
   // Applies a batch atomically (without syncing; see SyncWal).
   Status Write(rocksdb::WriteBatch* batch);
@@ -216,6 +220,7 @@ class Store {
   bool settled_ = false;
   Status settle_status_;
   bool secondary_ = false;
+  bool whole_ = true;  // see Whole()
   bool created_ = false;
   rocksdb::DB* db_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics

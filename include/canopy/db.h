@@ -662,7 +662,10 @@ class Db {
   // 5 seconds (an open visible iterator holds it until destroyed), nothing
   // changed then. FailedPrecondition on a database not opened as a
   // follower, or once closed. Unavailable when the writer kept replacing
-  // the files being read (about 1.3 s of attempts): try again.
+  // the files being read (about 1.3 s of attempts): try again. A catch-up
+  // during which the writer deleted a write-ahead log is done again; when
+  // that goes on for 5 s the follower stops serving (Unavailable from then
+  // on: close and reopen it), as what it read may lack that log's writes.
   virtual StatusOr<uint64_t> CatchUp() = 0;
 
   // ---- Statistics ---------------------------------------------------------

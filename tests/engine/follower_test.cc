@@ -19,7 +19,15 @@
 #include <fstream>
 #include <thread>
 
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
 #include "canopy/db.h"
+#include "tests/fault_fs.h"
 #include "tests/test_util.h"
 
 namespace canopy {
@@ -173,6 +181,93 @@ TEST(Follower, SeesNothingNewUntilCatchUpThenExactlyTheWriters) {
   f.writer = OpenDb(f.path);
   Mutate(f.writer.get(), "three", f.acme, f.user);
   ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(follower->Close());
+  ASSERT_OK(f.writer->Close());
+}
+
+// Runs `at` inside every listing of the folder while armed: where a
+// follower's catch-up lists the write-ahead logs to read.
+class ListingHook : public rocksdb::FileSystemWrapper {
+ public:
+  explicit ListingHook(std::function<void()> at)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()), at_(std::move(at)) {}
+  static const char* kClassName() { return "ListingHook"; }
+  const char* Name() const override { return kClassName(); }
+  rocksdb::IOStatus GetChildren(const std::string& dir, const rocksdb::IOOptions& o,
+                                std::vector<std::string>* r, rocksdb::IODebugContext* d) override {
+    if (armed.load()) {
+      ++calls;
+      at_();
+    }
+    return target()->GetChildren(dir, o, r, d);
+  }
+  std::atomic<bool> armed{false};
+  std::atomic<int> calls{0};
+
+ private:
+  std::function<void()> at_;
+};
+
+std::vector<std::string> LogsIn(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() > 4 && n.compare(n.size() - 4, 4, ".log") == 0) out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A catch-up during which the writer deleted a write-ahead log may lack
+// that log's writes; it is done again, and a follower whose every
+// catch-up for 5 s lost a log stops serving (close and reopen) rather
+// than serve a state with a hole. Here each listing of the follower's
+// catch-up makes the writer write, then flush (a checkpoint flushes) and
+// so delete the log the catch-up was reading.
+TEST(Follower, AFollowerThatKeepsLosingALogStopsServingRatherThanServeAHole) {
+  Fixture f;
+  TempDir scratch;
+  int n = 0;
+  auto hook = std::make_shared<ListingHook>([&] {
+    const std::vector<std::string> logs = LogsIn(f.path);
+    MakeAccount(f.writer.get(), "k" + std::to_string(n));
+    const std::string cp = scratch.Sub("cp" + std::to_string(n++));
+    (void)f.writer->Checkpoint(cp);
+    fs::remove_all(cp);
+    for (int i = 0; i < 200 && !logs.empty(); ++i) {
+      const std::vector<std::string> now = LogsIn(f.path);
+      if (!std::binary_search(now.begin(), now.end(), logs.back())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(hook);
+  std::unique_ptr<Db> follower;
+  Options fo = FollowerOptions();
+  fo.follower_dir = scratch.Sub("follower");
+  ASSERT_OK(testing::OpenDbWithEnv(fo, f.path, env.get(), &follower));
+  hook->armed = true;
+  const auto started = std::chrono::steady_clock::now();
+  auto rev = follower->CatchUp();
+  hook->armed = false;
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_GT(hook->calls.load(), 1);
+  ASSERT_FALSE(rev.ok());
+  EXPECT_EQ(rev.status().code(), Code::kUnavailable) << rev.status().ToString();
+  EXPECT_NE(rev.status().message().find("a write-ahead log was deleted during each of"),
+            std::string::npos)
+      << rev.status().ToString();
+  // It stops serving, saying why.
+  VisibleRequest r(Actor::System());
+  auto count = follower->Count(r);
+  ASSERT_FALSE(count.ok());
+  EXPECT_NE(count.status().message().find("close and reopen"), std::string::npos)
+      << count.status().ToString();
+  (void)follower->Close();
+  // Opened again, with the writer quiet, it holds every write.
+  follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
   EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
   ASSERT_OK(follower->Close());
   ASSERT_OK(f.writer->Close());
