@@ -184,6 +184,45 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   std::function<void(const std::string&)> hook_;
 };
 
+// A file system that runs `at` inside directory listings, where RocksDB
+// lists the write-ahead logs to read (a reader's open after it read the
+// MANIFEST and IDENTITY; a follower's catch-up): with `after` empty, in
+// every listing while `armed`; else once, in the first listing after a
+// file whose path ends with `after` was opened for reading. `calls`
+// counts the runs. Safe for concurrent use.
+class ListingHook : public rocksdb::FileSystemWrapper {
+ public:
+  ListingHook(std::function<void()> at, std::string after = "")
+      : FileSystemWrapper(rocksdb::FileSystem::Default()),
+        at_(std::move(at)),
+        after_(std::move(after)) {}
+  static const char* kClassName() { return "ListingHook"; }
+  const char* Name() const override { return kClassName(); }
+  rocksdb::IOStatus NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* r,
+                                      rocksdb::IODebugContext* d) override {
+    if (!after_.empty() && calls.load() == 0 && f.size() >= after_.size() &&
+        f.compare(f.size() - after_.size(), after_.size(), after_) == 0) {
+      armed = true;
+    }
+    return target()->NewSequentialFile(f, o, r, d);
+  }
+  rocksdb::IOStatus GetChildren(const std::string& dir, const rocksdb::IOOptions& o,
+                                std::vector<std::string>* r, rocksdb::IODebugContext* d) override {
+    if (after_.empty() ? armed.load() : armed.exchange(false)) {
+      ++calls;
+      at_();
+    }
+    return target()->GetChildren(dir, o, r, d);
+  }
+  std::atomic<bool> armed{false};
+  std::atomic<int> calls{0};
+
+ private:
+  std::function<void()> at_;
+  std::string after_;
+};
+
 // Opens a Canopy database whose RocksDB uses `env` (e.g. FaultFs::NewEnv):
 // what Db::Open does for a database that is not a replica.
 Status OpenDbWithEnv(const Options& options, const std::string& path, rocksdb::Env* env,

@@ -186,29 +186,6 @@ TEST(Follower, SeesNothingNewUntilCatchUpThenExactlyTheWriters) {
   ASSERT_OK(f.writer->Close());
 }
 
-// Runs `at` inside every listing of the folder while armed: where a
-// follower's catch-up lists the write-ahead logs to read.
-class ListingHook : public rocksdb::FileSystemWrapper {
- public:
-  explicit ListingHook(std::function<void()> at)
-      : FileSystemWrapper(rocksdb::FileSystem::Default()), at_(std::move(at)) {}
-  static const char* kClassName() { return "ListingHook"; }
-  const char* Name() const override { return kClassName(); }
-  rocksdb::IOStatus GetChildren(const std::string& dir, const rocksdb::IOOptions& o,
-                                std::vector<std::string>* r, rocksdb::IODebugContext* d) override {
-    if (armed.load()) {
-      ++calls;
-      at_();
-    }
-    return target()->GetChildren(dir, o, r, d);
-  }
-  std::atomic<bool> armed{false};
-  std::atomic<int> calls{0};
-
- private:
-  std::function<void()> at_;
-};
-
 std::vector<std::string> LogsIn(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) {
@@ -229,7 +206,7 @@ TEST(Follower, AFollowerThatKeepsLosingALogStopsServingRatherThanServeAHole) {
   Fixture f;
   TempDir scratch;
   int n = 0;
-  auto hook = std::make_shared<ListingHook>([&] {
+  auto hook = std::make_shared<testing::ListingHook>([&] {
     const std::vector<std::string> logs = LogsIn(f.path);
     MakeAccount(f.writer.get(), "k" + std::to_string(n));
     const std::string cp = scratch.Sub("cp" + std::to_string(n++));

@@ -30,6 +30,7 @@
 #include "canopy/version.h"
 #include "storage/forks.h"
 #include "storage/records.h"
+#include "tests/fault_fs.h"
 #include "tests/test_util.h"
 
 namespace canopy::storage {
@@ -609,34 +610,6 @@ TEST(Store, AReaderRacingABusyWriterIsUnavailableAndAGoneFileIsNot) {
   EXPECT_NE(st.code(), Code::kUnavailable) << st.ToString();
 }
 
-// Runs `at` once, inside the first directory listing after the database's
-// IDENTITY file is read: where RocksDB's read-only open, having read the
-// MANIFEST and then IDENTITY, lists the write-ahead logs to replay.
-class ListingAfterTheManifest : public rocksdb::FileSystemWrapper {
- public:
-  explicit ListingAfterTheManifest(std::function<void()> at)
-      : FileSystemWrapper(rocksdb::FileSystem::Default()), at_(std::move(at)) {}
-  static const char* kClassName() { return "ListingAfterTheManifest"; }
-  const char* Name() const override { return kClassName(); }
-  rocksdb::IOStatus NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
-                                      std::unique_ptr<rocksdb::FSSequentialFile>* r,
-                                      rocksdb::IODebugContext* d) override {
-    if (f.size() >= 9 && f.compare(f.size() - 9, 9, "/IDENTITY") == 0) read_identity_ = true;
-    return target()->NewSequentialFile(f, o, r, d);
-  }
-  rocksdb::IOStatus GetChildren(const std::string& dir, const rocksdb::IOOptions& o,
-                                std::vector<std::string>* r, rocksdb::IODebugContext* d) override {
-    if (read_identity_ && !ran_.exchange(true)) at_();
-    return target()->GetChildren(dir, o, r, d);
-  }
-  bool ran() const { return ran_.load(); }
-
- private:
-  std::function<void()> at_;
-  std::atomic<bool> read_identity_{false};
-  std::atomic<bool> ran_{false};
-};
-
 std::vector<std::string> LogFiles(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -680,13 +653,15 @@ TEST(Store, AReadOnlyOpenNeverHoldsAViewTornByAWritersFlush) {
   const std::vector<std::string> logs = LogFiles(p);
   ASSERT_GE(logs.size(), 2u) << "the first flush starts a new log and keeps the old one";
   std::string flushed;
-  auto fs = std::make_shared<ListingAfterTheManifest>([&] {
+  // Where RocksDB's read-only open, having read the MANIFEST and then
+  // IDENTITY, lists the write-ahead logs to replay.
+  auto fs = std::make_shared<canopy::testing::ListingHook>([&] {
     flushed = writer->db()->Flush(rocksdb::FlushOptions(), all).ToString();
     // The flush retires the first log; wait until it is gone.
     for (int i = 0; i < 500 && LogFiles(p).front() == logs.front(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-  });
+  }, "/IDENTITY");
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
   StoreOptions o;
   o.read_only = true;
@@ -694,7 +669,7 @@ TEST(Store, AReadOnlyOpenNeverHoldsAViewTornByAWritersFlush) {
   std::unique_ptr<Store> reader;
   const Status st = Store::Open(o, p, &reader);
   ASSERT_TRUE(st.ok()) << st.ToString();
-  ASSERT_TRUE(fs->ran());
+  ASSERT_EQ(fs->calls.load(), 1);
   EXPECT_EQ(flushed, "OK");
   EXPECT_NE(LogFiles(p).front(), logs.front()) << "the retired log was not deleted";
   EXPECT_EQ(ValuesOfN(reader.get()), std::set<std::string>{"1"});
@@ -760,29 +735,24 @@ TEST(Store, ReadersBesideAFlushingWriterSeeWholeWrites) {
       (void)write(after + 1);
     });
     go = true;
+    auto tally = [&](const Status& read, Store* view, const char* who, int* reads) {
+      if (read.ok()) {
+        ++*reads;
+        if (std::string w = whole(view); !w.empty()) torn.push_back(who + (": " + w));
+      } else if (read.code() == Code::kUnavailable) {
+        ++busy;
+      } else {
+        ADD_FAILURE() << read.ToString();
+      }
+    };
     if (round % 4 == 3) {
       StoreOptions ro;
       ro.read_only = true;
       std::unique_ptr<Store> reader;
       st = Store::Open(ro, p, &reader);
-      if (st.ok()) {
-        ++opens;
-        if (std::string w = whole(reader.get()); !w.empty()) torn.push_back("read-only: " + w);
-      } else if (st.code() == Code::kUnavailable) {
-        ++busy;
-      } else {
-        ADD_FAILURE() << st.ToString();
-      }
+      tally(st, reader.get(), "read-only", &opens);
     } else {
-      st = follower->CatchUpWithPrimary();
-      if (st.ok()) {
-        ++catchups;
-        if (std::string w = whole(follower.get()); !w.empty()) torn.push_back("follower: " + w);
-      } else if (st.code() == Code::kUnavailable) {
-        ++busy;
-      } else {
-        ADD_FAILURE() << st.ToString();
-      }
+      tally(follower->CatchUpWithPrimary(), follower.get(), "follower", &catchups);
     }
     flush.join();
   }
