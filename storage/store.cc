@@ -1293,8 +1293,6 @@ Status Store::CatchUpWithPrimary() {
     if (s.ok()) whole_ = true;
     if (s.ok() || !vanished.Saw(s)) {
       break;
-    } else if (s.ok() || !vanished.Saw(s)) {
-      break;
     } else if (attempt == kReaderAttempts) {
       if (vanished.WriterRace()) return WriterRace("catch up with the database's writer", s);
       break;
