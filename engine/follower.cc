@@ -169,13 +169,14 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
   // Whatever the store now holds (also after a failed catch-up, which may
   // have read part of the writer's log), the catalog follows it; a store
   // that may hold a hole is never served.
-  Status followed = store_->Whole() ? FollowStoreLocked() : caught;
+  Status followed = Status::Ok();
   if (!store_->Whole()) {
-    Poison(Status::Unavailable(caught.message() + "; close and reopen the database"));
-  } else if (!followed.ok()) {
-    Poison(followed.WithContext("the follower's catalog no longer matches its store; close and "
-                                "reopen the database"));
+    followed = Status::Unavailable(caught.message() + "; close and reopen the database");
+  } else if (followed = FollowStoreLocked(); !followed.ok()) {
+    followed = followed.WithContext("the follower's catalog no longer matches its store; close "
+                                    "and reopen the database");
   }
+  if (!followed.ok()) Poison(followed);
   open_gate();
   CANOPY_RETURN_IF_ERROR(caught);
   if (!followed.ok()) return poisoned_;

@@ -782,7 +782,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   std::unique_ptr<Store> store(new Store());
   store->logger_ = dbo.info_log;
   store->path_ = path;
-  store->wal_dir_ = options.wal_dir;
+  store->wal_dir_ = options.wal_dir.empty() ? path : options.wal_dir;
   store->statistics_ = statistics;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   store->read_only_ = reader;
@@ -805,14 +805,13 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     // times too, counted apart, with short pauses: the flush is over and
     // its MANIFEST record there to read).
     VanishedFiles vanished(path);
-    const std::string wal_dir = options.wal_dir.empty() ? path : options.wal_dir;
     int lost_logs = 0;
     for (int attempt = 1;; ++attempt) {
-      const std::vector<WalFile> wals = WalFiles(wal_dir, false);
+      const std::vector<WalFile> wals = WalFiles(store->wal_dir_, false);
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() && LostALog(wals, WalFiles(wal_dir, false))) {
+      if (s.ok() && LostALog(wals, WalFiles(store->wal_dir_, false))) {
         for (auto* h : handles) store->db_->DestroyColumnFamilyHandle(h);
         handles.clear();
         delete store->db_;
@@ -843,7 +842,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     const std::string logs =
         text.find(".sst") == std::string::npos && text.find("MANIFEST") == std::string::npos &&
                 text.find(".log") == std::string::npos
-            ? NonEmptyWals(options.wal_dir.empty() ? path : options.wal_dir)
+            ? NonEmptyWals(store->wal_dir_)
             : "";
     if (!logs.empty()) {
       return Status::Corruption(FromRocks(s, "cannot open database '" + path + "'").message() +
@@ -899,7 +898,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
       fs::remove(entry.path(), ec);
     }
   }
-  if (!reader) RemoveEmptyOldWals(store->db_, options.wal_dir.empty() ? path : options.wal_dir);
+  if (!reader) RemoveEmptyOldWals(store->db_, store->wal_dir_);
   *out = std::move(store);
   return Status::Ok();
 }
@@ -1271,13 +1270,12 @@ Status Store::CatchUpWithPrimary() {
   // until one ends with no log lost, the store is not whole (Whole()).
   rocksdb::Status s;
   VanishedFiles vanished(path_);
-  const std::string wal_dir = wal_dir_.empty() ? path_ : wal_dir_;
   int lost_logs = 0;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (int attempt = 1;; ++attempt) {
-    const std::vector<WalFile> wals = WalFiles(wal_dir, false);
+    const std::vector<WalFile> wals = WalFiles(wal_dir_, false);
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() && LostALog(wals, WalFiles(wal_dir, false))) {
+    if (s.ok() && LostALog(wals, WalFiles(wal_dir_, false))) {
       whole_ = false;
       ++lost_logs;
       if (std::chrono::steady_clock::now() >= give_up) {

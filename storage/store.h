@@ -215,7 +215,7 @@ class Store {
   bool Empty() const;
 
   std::string path_;
-  std::string wal_dir_;  // the write-ahead logs' folder: path_ when empty
+  std::string wal_dir_;  // the write-ahead logs' folder (path_ unless set apart)
   bool read_only_ = false;  // also for a secondary instance
   bool settled_ = false;
   Status settle_status_;

@@ -182,6 +182,15 @@ std::map<std::string, std::string> FolderBytes(const std::string& dir) {
   return out;
 }
 
+// The three ways to open a folder: 0 for writing, 1 read-only, 2 as a
+// follower.
+Options InMode(int mode) {
+  Options o;
+  o.read_only = mode == 1;
+  o.follower = mode == 2;
+  return o;
+}
+
 class CatalogImageTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -207,11 +216,8 @@ class CatalogImageTest : public ::testing::Test {
   void ExpectRefusedAsRollback(const std::string& dir, const std::string& what) {
     const auto before = FolderBytes(dir);
     for (int mode = 0; mode < 3; ++mode) {
-      Options o;
-      o.read_only = mode == 1;
-      o.follower = mode == 2;
       std::unique_ptr<Db> db;
-      Status st = Db::Open(o, dir, &db);
+      Status st = Db::Open(InMode(mode), dir, &db);
       EXPECT_EQ(st.code(), Code::kCorruption) << what << " " << mode << ": " << st.ToString();
       EXPECT_NE(st.message().find("went back to an older state"), std::string::npos)
           << st.ToString();
@@ -533,9 +539,7 @@ TEST_F(CatalogImageTest, FilesBehindTheRecordAreRefusedBeforeAnythingOpens) {
   {
     std::unique_ptr<Db> db;
     for (int mode = 0; mode < 2; ++mode) {
-      Options o;
-      o.read_only = mode == 1;
-      Status st = Db::Open(o, db_dir, &db);
+      Status st = Db::Open(InMode(mode), db_dir, &db);
       EXPECT_EQ(st.code(), Code::kCorruption) << mode << ": " << st.ToString();
       EXPECT_NE(st.message().find("are not those a writer last left it with"), std::string::npos)
           << st.ToString();
@@ -598,11 +602,8 @@ TEST_F(CatalogImageTest, AFilesRecordThatCannotBeReadOrIsBehindRefusesNothing) {
     storage::FilesPosition read;
     EXPECT_EQ(storage::ReadFilesRecord(db_dir, &read), what == "behind") << what;
     for (int mode = 0; mode < 3; ++mode) {
-      Options o;
-      o.read_only = mode == 1;
-      o.follower = mode == 2;
       std::unique_ptr<Db> db;
-      Status st = Db::Open(o, db_dir, &db);
+      Status st = Db::Open(InMode(mode), db_dir, &db);
       ASSERT_TRUE(st.ok()) << what << " " << mode << ": " << st.ToString();
       EXPECT_TRUE(db->FindAccount("acme").ok());
       ASSERT_OK(db->Close());
@@ -707,12 +708,9 @@ TEST_F(CatalogImageTest, AnImageThatKeepsChangingAheadOfTheFilesIsNoRollback) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
-  for (int mode = 0; mode < 2; ++mode) {
-    Options o;
-    o.read_only = mode == 0;
-    o.follower = mode == 1;
+  for (int mode = 1; mode < 3; ++mode) {  // read-only, follower
     std::unique_ptr<Db> r;
-    Status s = Db::Open(o, db_dir, &r);
+    Status s = Db::Open(InMode(mode), db_dir, &r);
     EXPECT_TRUE(s.ok()) << mode << ": " << s.ToString();
     if (!s.ok()) continue;
     EXPECT_NE(Source(*r).find("a writer changed the folder during the open"), std::string::npos)
