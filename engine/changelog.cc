@@ -138,6 +138,14 @@ Status DbImpl::InitLog() {
   } else {
     CANOPY_RETURN_IF_ERROR(s);
   }
+  if (!options_.read_only && !options_.follower) {
+    // An import that no logged write has named yet (the writer that
+    // ingested it closed first): the next write names it.
+    uint64_t ingested = 0, seen = 0;
+    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngested, &ingested));
+    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngestSeen, &seen));
+    ingest_unseen_ = ingested > seen ? ingested : 0;
+  }
   revision_ = rev;
   published_ = rev;
   log_first_ = first == 0 ? 1 : first;
@@ -280,8 +288,14 @@ Status DbImpl::WriteRevision(rocksdb::WriteBatch* batch, uint64_t rev, int64_t t
   storage::BatchSink sink(*store_, batch);
   const uint64_t first_before = log_first_.load();
   TrimLog(rev, time_us, &sink);
+  if (ingest_unseen_ != 0) {
+    storage::WriteMeta64(sink, storage::kMetaIngestSeen, ingest_unseen_);
+  }
   Status w = store_->Write(batch);
-  if (w.ok()) return w;
+  if (w.ok()) {
+    ingest_unseen_ = 0;
+    return w;
+  }
   log_first_ = first_before;
   // A failed write to the log leaves the file system's state unknown
   // (and RocksDB's log writer unusable): refuse further work until the

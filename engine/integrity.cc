@@ -908,6 +908,19 @@ Status CheckChangeLog(const Checked& c, uint64_t revision, const std::string& li
     c.problems.Add("the change log's last entry is revision " + Id(last) +
                    " but its last key says " + Id(last_key));
   }
+  // An import's mark and the later write's that names it.
+  uint64_t ingested = 0, seen = 0;
+  CANOPY_RETURN_IF_ERROR(c.store.ReadSequence(storage::kMetaIngested, &ingested, c.at));
+  CANOPY_RETURN_IF_ERROR(c.store.ReadSequence(storage::kMetaIngestSeen, &seen, c.at));
+  if (seen > ingested) {
+    c.problems.Add("a write names the import of revision " + Id(seen) +
+                   ", but the last import stored is of revision " + Id(ingested) +
+                   " (ingest.seen above ingest.last: a write without the import before it)");
+  }
+  if (ingested > last_key) {
+    c.problems.Add("the last import is marked as revision " + Id(ingested) +
+                   ", past the database's revision " + Id(last_key));
+  }
   return Status::Ok();
 }
 

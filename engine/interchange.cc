@@ -2965,6 +2965,9 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     }
     const std::string encoded = storage::EncodeLogEntry(*entry);
     out.Put(storage::kChanges, storage::LogKey(rev), encoded);
+    // Ingested files carry no log record: the next logged write names this
+    // import (ingest_unseen_), so that a reader can tell it missed it.
+    storage::WriteMeta64(out, storage::kMetaIngested, rev);
     CANOPY_RETURN_IF_ERROR(out.status());
     trace.Mark("finish");
 
@@ -3043,6 +3046,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         return poisoned_;
       }
       versions_.NoteReplaced();
+      ingest_unseen_ = rev;
       Advance(rev, replayed ? &entry->log_id : nullptr);
       NoteCommitted(rev);
       return PublishLocked();

@@ -5,7 +5,7 @@
 // keys are 8-byte big-endian, so byte order is numeric order.
 //
 //   column family  key                                   value
-//   meta           "format" | "seq.<name>"               FormatRecord | u64 BE
+//   meta           "format" | "seq.<name>" | "ingest.*"  FormatRecord | u64 BE
 //   accounts       account id                            AccountRecord
 //   account_keys   external key                          account id
 //   tree           label                                 account id
@@ -72,6 +72,16 @@ inline constexpr std::string_view kSeqRole = "seq.role";
 inline constexpr std::string_view kSeqRootOrdinal = "seq.root_ordinal";
 inline constexpr std::string_view kSeqGroup = "seq.group";
 // "log.id", "log.first": see storage/changes.h.
+
+// Meta keys that let a reader tell that it missed an import. An import's
+// files, ingested without a write-ahead log record, carry kMetaIngested
+// (u64: the import's revision); the writer's next logged write carries
+// kMetaIngestSeen (the same revision). A reader that read RocksDB's
+// MANIFEST before the files were ingested, and then replayed that later
+// write from the log, holds seen > ingested: a write without the import
+// before it (Store::Open and CatchUpWithPrimary read again).
+inline constexpr std::string_view kMetaIngested = "ingest.last";
+inline constexpr std::string_view kMetaIngestSeen = "ingest.seen";
 
 inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
 inline std::string PairKey(uint64_t a, uint64_t b) {

@@ -572,6 +572,41 @@ bool LostALog(const std::vector<WalFile>& before, const std::vector<WalFile>& af
   return false;
 }
 
+// Whether a reader's view holds a logged write that followed an import
+// without the import (kMetaIngestSeen above kMetaIngested): RocksDB read
+// the MANIFEST before the import's files were ingested, then the later
+// write from the log. A view that says so again with the same table files
+// as the last one that did is not a race but what is stored (damage, for
+// CheckIntegrity to name): it is kept, so that such a folder still opens.
+class ImportGap {
+ public:
+  // `meta`: the meta key space's handle (null: a folder without one).
+  bool Torn(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* meta) {
+    if (meta == nullptr) return false;
+    auto read = [&](std::string_view key) -> uint64_t {
+      std::string v;
+      if (!db->Get(rocksdb::ReadOptions(), meta, rocksdb::Slice(key.data(), key.size()), &v)
+               .ok() ||
+          v.size() != 8) {
+        return 0;  // none yet (a damaged value is for CheckIntegrity to name)
+      }
+      return DecodeFixed64BE(v.data());
+    };
+    if (read(kMetaIngestSeen) <= read(kMetaIngested)) return false;
+    std::vector<rocksdb::LiveFileMetaData> live;
+    db->GetLiveFilesMetaData(&live);
+    std::vector<std::string> tables;
+    for (const auto& f : live) tables.push_back(f.name);
+    std::sort(tables.begin(), tables.end());
+    if (tables == last_tables_) return false;
+    last_tables_ = std::move(tables);
+    return true;
+  }
+
+ private:
+  std::vector<std::string> last_tables_;
+};
+
 // The write-ahead log files in `wal_dir` that hold records, as
 // "000455.log" or "000455.log, 000460.log" (empty: none).
 std::string NonEmptyWals(const std::string& wal_dir) {
@@ -804,21 +839,35 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     // during which a log was deleted is opened again (kReaderAttempts
     // times too, counted apart, with short pauses: the flush is over and
     // its MANIFEST record there to read).
+    //
+    // An import's files are ingested without a log record: an open that
+    // read the MANIFEST before they were, and then a later logged write
+    // from the log, holds that write without the import (ImportGap).
+    // It is opened again too: the new MANIFEST names the import's files.
     VanishedFiles vanished(path);
+    ImportGap gap;
     int lost_logs = 0;
+    size_t meta = descs.size();
+    for (size_t i = 0; i < descs.size(); ++i) {
+      if (descs[i].name == CfName(kMeta)) meta = i;
+    }
     for (int attempt = 1;; ++attempt) {
       const std::vector<WalFile> wals = WalFiles(store->wal_dir_, false);
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      if (s.ok() && LostALog(wals, WalFiles(store->wal_dir_, false))) {
+      const bool lost_log = s.ok() && LostALog(wals, WalFiles(store->wal_dir_, false));
+      if (lost_log || (s.ok() && gap.Torn(store->db_,
+                                          meta < handles.size() ? handles[meta] : nullptr))) {
         for (auto* h : handles) store->db_->DestroyColumnFamilyHandle(h);
         handles.clear();
         delete store->db_;
         store->db_ = nullptr;
         if (++lost_logs == kReaderAttempts) {
           return WriterRace("open database '" + path + "' " + how,
-                            rocksdb::Status::Busy("a write-ahead log was deleted during the open"));
+                            rocksdb::Status::Busy(lost_log
+                                                      ? "a write-ahead log was deleted during the open"
+                                                      : "an import was ingested during the open"));
         }
         --attempt;
         std::this_thread::sleep_for(std::chrono::milliseconds(lost_logs));
@@ -1266,23 +1315,31 @@ Status Store::CatchUpWithPrimary() {
   // MANIFEST to read; try again (kReaderAttempts).
   // As on open too: a log deleted during the catch-up (a writer's flush)
   // may have left a hole in what was read; catch up again, which reads
-  // the MANIFEST that recorded the flush. A catch-up cannot be taken back:
-  // until one ends with no log lost, the store is not whole (Whole()).
+  // the MANIFEST that recorded the flush. So is a catch-up that read a
+  // logged write without the import before it (ImportGap): the next
+  // one reads the MANIFEST record of the import's files. A catch-up cannot
+  // be taken back: until one ends whole, the store is not (Whole()).
   rocksdb::Status s;
   VanishedFiles vanished(path_);
+  ImportGap gap;
   int lost_logs = 0;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (int attempt = 1;; ++attempt) {
     const std::vector<WalFile> wals = WalFiles(wal_dir_, false);
     s = db_->TryCatchUpWithPrimary();
-    if (s.ok() && LostALog(wals, WalFiles(wal_dir_, false))) {
+    const bool lost_log = s.ok() && LostALog(wals, WalFiles(wal_dir_, false));
+    if (lost_log || (s.ok() && gap.Torn(db_, cfs_[kMeta]))) {
       whole_ = false;
       ++lost_logs;
       if (std::chrono::steady_clock::now() >= give_up) {
         return Status::Unavailable(
-            "cannot catch up with the database's writer: a write-ahead log was deleted during "
-            "each of " + std::to_string(lost_logs) + " catch-ups in 5 s (a writer flushing "
-            "without pause), so what was read may lack that log's writes");
+            lost_log ? "cannot catch up with the database's writer: a write-ahead log was "
+                       "deleted during each of " + std::to_string(lost_logs) +
+                           " catch-ups in 5 s (a writer flushing without pause), so what was "
+                           "read may lack that log's writes"
+                     : "cannot catch up with the database's writer: for 5 s (" +
+                           std::to_string(lost_logs) + " catch-ups) what was read held a "
+                           "write without the import before it");
       }
       --attempt;
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lost_logs, 20)));

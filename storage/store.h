@@ -182,9 +182,10 @@ class Store {
   // and write-ahead log). Not thread-safe against reads: the caller keeps
   // readers out meanwhile.
   Status CatchUpWithPrimary();
-  // False once a catch-up read while the writer deleted a write-ahead log
-  // and no later one ended without that: the view may lack the deleted
-  // log's writes (a hole), which only a clean catch-up mends.
+  // False once a catch-up read while the writer deleted a write-ahead log,
+  // or read a logged write without the import before it, and no later one
+  // ended without either: the view may lack writes (a hole), which only a
+  // whole catch-up mends.
   bool Whole() const { return whole_; }
 
   // Applies a batch atomically (without syncing; see SyncWal).

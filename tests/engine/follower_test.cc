@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "canopy/db.h"
+#include "storage/keys.h"
+#include "storage/store.h"
 #include "tests/fault_fs.h"
 #include "tests/test_util.h"
 
@@ -247,6 +249,155 @@ TEST(Follower, AFollowerThatKeepsLosingALogStopsServingRatherThanServeAHole) {
   EXPECT_EQ(follower->Revision(), f.writer->Revision());
   EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
   ASSERT_OK(follower->Close());
+  ASSERT_OK(f.writer->Close());
+}
+
+// A file of one account `account` and `devices` devices in it ("<account>-<i>").
+std::string ImportFile(const TempDir& dir, const std::string& account, uint64_t devices) {
+  const std::string path = dir.Sub(account + ".jsonl");
+  std::ofstream out(path);
+  out << "{\"type\":\"account\",\"key\":\"" << account << "\",\"name\":\"Imported\"}\n";
+  for (uint64_t i = 0; i < devices; ++i) {
+    out << "{\"type\":\"device\",\"key\":\"" << account << "-" << i
+        << "\",\"name\":\"D\",\"account\":\"" << account << "\"}\n";
+  }
+  return path;
+}
+
+// Enough devices for an import to be ingested as files rather than
+// written as one logged batch.
+constexpr uint64_t kIngestedDevices = 40000;
+
+// An import's files are ingested without a log record. A reader that read
+// RocksDB's MANIFEST before they were, and then the writer's next logged
+// write from the log, would hold that write without the import (the
+// import's revision missing, its devices too). The writer's write names
+// the import, and a view that has the name without the import is read
+// again: by a read-only open, and by a follower's catch-up.
+TEST(Follower, AReaderNeverHoldsAWriteWithoutTheImportBeforeIt) {
+  Fixture f;
+  // One import (each into a new account: an import's keys must be new),
+  // then a logged write.
+  int round = 0;
+  auto import_then_write = [&] {
+    const std::string account = "imp" + std::to_string(round);
+    const std::string file = ImportFile(f.dir, account, kIngestedDevices);
+    ImportReport rep;
+    EXPECT_OK(f.writer->Import(Actor::System(), file, ImportOptions(), &rep));
+    EXPECT_EQ(rep.entities, kIngestedDevices);
+    auto in_memory = f.writer->GetProperty("rocksdb.num-entries-active-mem-table@entities");
+    EXPECT_OK(in_memory);
+    if (in_memory.ok()) {
+      EXPECT_EQ(*in_memory, "0") << "the import was written through the log, not ingested";
+    }
+    MakeDevice(f.writer.get(), "after-" + std::to_string(round), f.acme);
+    ++round;
+  };
+  auto Devices = [](Db* db) -> uint64_t {
+    auto n = db->Count(VisibleRequest(Actor::System()));
+    EXPECT_OK(n);
+    return n.ok() ? *n : 0;
+  };
+  // The writer reopened: its memtable is empty, so the ingestion flushes
+  // nothing (a flush deletes a log, which readers tell already).
+  auto reopen_writer = [&] {
+    ASSERT_OK(f.writer->Close());
+    f.writer = testing::OpenDb(f.path);
+    ASSERT_NE(f.writer, nullptr);
+  };
+  reopen_writer();
+
+  // A read-only open: the import and the write come where RocksDB, having
+  // read the MANIFEST and then IDENTITY, lists the logs to replay.
+  {
+    auto hook = std::make_shared<testing::ListingHook>(import_then_write, "/IDENTITY");
+    std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(hook);
+    Options ro;
+    ro.read_only = true;
+    std::unique_ptr<Db> reader;
+    ASSERT_OK(testing::OpenDbWithEnv(ro, f.path, env.get(), &reader));
+    ASSERT_EQ(hook->calls.load(), 1);
+    EXPECT_EQ(reader->Revision(), f.writer->Revision());
+    EXPECT_TRUE(reader->FindEntity(EntityKind::kDevice, "imp0-39999").ok());
+    EXPECT_EQ(Devices(reader.get()), Devices(f.writer.get()));
+    EXPECT_OK(reader->CheckIntegrity(nullptr));
+    ASSERT_OK(reader->Close());
+  }
+
+  // A follower's catch-up: the same, in the first listing of its logs.
+  reopen_writer();
+  {
+    TempDir scratch;
+    std::shared_ptr<testing::ListingHook> hook;
+    hook = std::make_shared<testing::ListingHook>([&] {
+      hook->armed = false;
+      import_then_write();
+    });
+    std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(hook);
+    Options fo = FollowerOptions();
+    fo.follower_dir = scratch.Sub("follower");
+    std::unique_ptr<Db> follower;
+    ASSERT_OK(testing::OpenDbWithEnv(fo, f.path, env.get(), &follower));
+    hook->armed = true;
+    auto rev = follower->CatchUp();
+    ASSERT_OK(rev);
+    ASSERT_EQ(hook->calls.load(), 1);
+    EXPECT_EQ(*rev, f.writer->Revision());
+    EXPECT_TRUE(follower->FindEntity(EntityKind::kDevice, "imp1-39999").ok());
+    EXPECT_EQ(Devices(follower.get()), Devices(f.writer.get()));
+    EXPECT_OK(follower->CheckIntegrity(nullptr));
+    ASSERT_OK(follower->Close());
+  }
+  ASSERT_OK(f.writer->Close());
+}
+
+// The writer's side of the rule above: an import's files carry its
+// revision (ingest.last), and the next logged write names it (ingest.seen)
+// - in the same process, or after the writer closed and opened again in
+// between; a small import, written through the log, follows the same rule.
+TEST(Follower, AnImportIsNamedByTheWritersNextLoggedWrite) {
+  Fixture f;
+  auto marks = [&] {
+    storage::StoreOptions o;
+    o.read_only = true;
+    std::unique_ptr<storage::Store> store;
+    Status st = storage::Store::Open(o, f.path, &store);
+    EXPECT_OK(st);
+    std::pair<uint64_t, uint64_t> out{0, 0};
+    if (st.ok()) {
+      EXPECT_OK(store->ReadSequence(storage::kMetaIngested, &out.first));
+      EXPECT_OK(store->ReadSequence(storage::kMetaIngestSeen, &out.second));
+    }
+    return out;
+  };
+  using Marks = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(marks(), Marks(0, 0));
+  ASSERT_OK(f.writer->Import(Actor::System(), ImportFile(f.dir, "a", kIngestedDevices),
+                             ImportOptions(), nullptr));
+  const uint64_t first = f.writer->Revision();
+  EXPECT_EQ(marks(), Marks(first, 0));
+  MakeDevice(f.writer.get(), "w1", f.acme);
+  EXPECT_EQ(marks(), Marks(first, first));
+  MakeDevice(f.writer.get(), "w2", f.acme);
+  EXPECT_EQ(marks(), Marks(first, first));
+
+  // Imported, closed, opened again: the first write of the new writer.
+  ASSERT_OK(f.writer->Import(Actor::System(), ImportFile(f.dir, "b", kIngestedDevices),
+                             ImportOptions(), nullptr));
+  const uint64_t second = f.writer->Revision();
+  ASSERT_OK(f.writer->Close());
+  f.writer = testing::OpenDb(f.path);
+  ASSERT_NE(f.writer, nullptr);
+  EXPECT_EQ(marks(), Marks(second, first));
+  MakeDevice(f.writer.get(), "w3", f.acme);
+  EXPECT_EQ(marks(), Marks(second, second));
+
+  // A small import (one logged batch).
+  ASSERT_OK(f.writer->Import(Actor::System(), ImportFile(f.dir, "c", 2), ImportOptions(),
+                             nullptr));
+  const uint64_t third = f.writer->Revision();
+  MakeDevice(f.writer.get(), "w4", f.acme);
+  EXPECT_EQ(marks(), Marks(third, third));
   ASSERT_OK(f.writer->Close());
 }
 

@@ -473,6 +473,54 @@ TEST(Integrity, EveryKindOfIndexDamageIsNamed) {
   }
 }
 
+// The import marks (a reader's test for a view that holds a write without
+// the import before it) are checked: a write naming an import the store
+// lacks, and an import marked past the database's revision.
+TEST(Integrity, ImportMarksOutOfOrderAreNamed) {
+  TempDir dir;
+  for (const bool past : {false, true}) {
+    SCOPED_TRACE(past ? "marked past the revision" : "named without the import");
+    const std::string path = dir.Sub(past ? "past" : "named");
+    std::unique_ptr<Db> db = OpenDb(path);
+    ASSERT_NE(db, nullptr);
+    const AccountId a = MakeAccount(db.get(), "a");
+    ASSERT_OK(db->Import(Actor::System(), BulkFile(dir, 3), ImportOptions(), nullptr));
+    MakeDevice(db.get(), "after", a);
+    ASSERT_OK(db->CheckIntegrity(nullptr));
+    const uint64_t rev = db->Revision();
+    if (past) {
+      Put(db.get(), storage::kMeta, std::string(storage::kMetaIngested), storage::Fixed64BE(rev + 7));
+      Put(db.get(), storage::kMeta, std::string(storage::kMetaIngestSeen), storage::Fixed64BE(rev + 7));
+    } else {
+      Put(db.get(), storage::kMeta, std::string(storage::kMetaIngestSeen), storage::Fixed64BE(rev));
+    }
+    // Reopened: the check reads the published state's snapshot.
+    ASSERT_OK(db->Close());
+    db = OpenDb(path);
+    ASSERT_NE(db, nullptr);
+    std::vector<std::string> problems;
+    Status s = db->CheckIntegrity(&problems);
+    EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+    const std::vector<std::string> want = {
+        past ? "the last import is marked as revision " + Id(rev + 7) +
+                   ", past the database's revision " + Id(rev)
+             : "a write names the import of revision " + Id(rev) +
+                   ", but the last import stored is of revision " + Id(rev - 1) +
+                   " (ingest.seen above ingest.last: a write without the import before it)"};
+    EXPECT_EQ(problems, want);
+    ASSERT_OK(db->Close());
+    // A reader opens such a folder (what it holds is no race with a
+    // writer: the same table files say so again), and names it too.
+    Options ro;
+    ro.read_only = true;
+    ASSERT_OK(Db::Open(ro, path, &db));
+    problems.clear();
+    EXPECT_EQ(db->CheckIntegrity(&problems).code(), Code::kCorruption);
+    EXPECT_EQ(problems, want);
+    ASSERT_OK(db->Close());
+  }
+}
+
 // The entity records are checked in chunks of ids up to the entity
 // sequence; a damaged, huge sequence still makes a bounded number of them
 // (else this check would not end), and every record is still checked.
