@@ -6,12 +6,18 @@
 # Prints how many check-db runs there were, how many reported a problem
 # (a torn view) and how many were refused as busy ("try again").
 #
-#   bench/readers_beside_writers.sh [SECONDS] [LIBDIR]
+#   bench/readers_beside_writers.sh [--imports] [SECONDS] [LIBDIR]
 #
+# --imports adds a fourth writer loop: `canopy import` of a new account
+# with 40,000 devices (ingested as table files, which writes no log
+# record; tried again while another writer holds the folder), then a pause
+# of a second, round after round.
 # SECONDS defaults to 60. LIBDIR, when given, is the folder of the
 # libcanopy.so the CLI loads (LD_LIBRARY_PATH): another build's library, to
 # compare. Uses build/bindings/cli/canopy and a scratch folder it removes.
 set -u
+imports=0
+if [ "${1:-}" = --imports ]; then imports=1; shift; fi
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cli="$root/build/bindings/cli/canopy"
@@ -32,6 +38,22 @@ writer() {  # KIND ARGS...: create one record after another until the end
 writer device --account customer --name D &
 writer account --name A &
 writer user --account customer --name U &
+if [ $imports = 1 ]; then
+  ( i=0
+    while [ $SECONDS -lt $end ]; do
+      i=$((i + 1))
+      awk -v a="imported-$i" 'BEGIN {
+        printf "{\"type\":\"account\",\"key\":\"%s\",\"name\":\"I\"}\n", a
+        for (d = 0; d < 40000; d++)
+          printf "{\"type\":\"device\",\"key\":\"%s-%d\",\"name\":\"D\",\"account\":\"%s\"}\n", a, d, a
+      }' > "$work/import.jsonl"
+      # Tried again while another writer holds the folder.
+      until "$cli" --db "$db" import "$work/import.jsonl" > /dev/null 2>&1; do
+        [ $SECONDS -lt $end ] || break
+      done && echo >> "$work/imported"
+      sleep 1
+    done ) &
+fi
 ( while [ $SECONDS -lt $end ]; do
     "$cli" --db "$db" --read-only visible --user admin@customer.example --count > /dev/null 2>&1
   done ) &
@@ -47,4 +69,7 @@ while [ $SECONDS -lt $end ]; do
 done
 wait
 echo "check-db runs: $runs, reporting a problem: $problems, refused as busy: $busy"
+if [ $imports = 1 ]; then
+  echo "imports done: $(cat "$work/imported" 2>/dev/null | wc -l)"
+fi
 "$cli" --db "$db" check-db | tail -1
