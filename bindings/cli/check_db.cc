@@ -18,7 +18,9 @@ const char kUsage[] =
     "it cannot read: the error names it). --json: {\"ok\", \"problems\": [...]}, and\n"
     "\"error\" when not ok (also when the database does not open).\n"
     "It reads every entity (about a second per million): progress (entities checked\n"
-    "of all) is drawn on stderr when stderr is a terminal.\n"
+    "of all) is drawn on stderr when stderr is a terminal. It opens the database\n"
+    "read-only when it can (a view as of its start), so other processes go on\n"
+    "writing meanwhile.\n"
     "  --progress  print progress on stderr also when it is not a terminal, one\n"
     "              line per update ('checking  50% (65536/131072 entities)')\n";
 
@@ -26,6 +28,7 @@ int Run(Context& ctx, Args& args) {
   args.Parse({}, {"progress"});
   args.AtMost(0);
   if (!ctx.RequireSystem("check-db")) return kExitFailed;
+  ctx.prefer_read_only = true;  // a check never keeps writers out
   if (!ctx.Open(false)) {
     // A monitor reading --json gets its object also when the database does
     // not open (damaged files it cannot get past, say).

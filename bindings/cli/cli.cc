@@ -182,6 +182,16 @@ bool Context::Open(bool create) {
     }
     db.reset();  // opened as usual below, which says what is wrong
   }
+  if (prefer_read_only && !read_only && !follower && etcd_endpoints.empty()) {
+    Options view = o;
+    view.create_if_missing = false;
+    view.read_only = true;
+    if (Db::Open(view, db_path, &db).ok()) {
+      read_only = true;
+      return LookUpActor();
+    }
+    db.reset();  // opened as usual below, which says what is wrong
+  }
   Status s = Db::Open(o, db_path, &db);
   // Why a database that exists cannot be opened for writing, when reading
   // it is still possible: another process (a service) has it open for

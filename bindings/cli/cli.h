@@ -126,6 +126,12 @@ struct Context {
   // keeps writers (other processes) out; it opens as usual when a
   // follower cannot (no database yet, one to upgrade first).
   bool prefer_follower = false;
+  // A command that only reads, and may read for long (check-db, export),
+  // sets this: Open then tries a read-only open first (a view as of now),
+  // so that it never holds the folder's lock and keeps writers (other
+  // processes) out meanwhile; it opens as usual when a read-only open
+  // cannot (no database yet, one to upgrade first).
+  bool prefer_read_only = false;
   // Records --actor / --db: a usage error when given twice or empty, so a
   // wrapper passing an empty variable never runs as the system actor.
   void SetActor(const std::string& login);

@@ -44,7 +44,9 @@ const char kExportUsage[] =
     "(SIGINT or SIGTERM) cancels it and leaves FILE as it was (a pipe or '-',\n"
     "written in place, keeps what it had). A\n"
     "progress bar is shown on stderr when stderr is a terminal; a summary is\n"
-    "printed at the end (one JSON object with --json).\n";
+    "printed at the end (one JSON object with --json). It opens the database\n"
+    "read-only when it can (a view as of its start), so other processes go on\n"
+    "writing meanwhile.\n";
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -127,6 +129,7 @@ int RunExport(Context& ctx, Args& args) {
   args.AtMost(1);
   if (!ctx.RequireSystem("export (it writes the whole database)")) return kExitFailed;
   CatchStopSignals();
+  ctx.prefer_read_only = true;  // an export never keeps writers out
   if (!ctx.Open(false)) return kExitFailed;
   ProgressBar bar(*ctx.err, StderrIsTerminal(), false, "exporting", "entities");
   ImportReport report;

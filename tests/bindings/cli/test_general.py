@@ -427,6 +427,54 @@ class TerminalTest(CliTestCase):
         err = self.refused("device", "show", "no\udc9b[2Jsuch")
         self.assertIn("no\\x9b[2Jsuch", err)
 
+class LongReadersTest(CliTestCase):
+    """The commands that read the whole database keep no writer out."""
+
+    def test_check_db_and_export_keep_no_writer_out(self):
+        """check-db and export read a view as of their start, opened
+        read-only: another process writes meanwhile, and they see none of
+        it (they used to hold the folder for their whole run, so that
+        every mutation meanwhile was refused as read-only)."""
+        import signal
+        import subprocess
+        from cli_harness import CANOPY, SEED
+        extra = [{"type": "device", "key": "bulk-%d" % i, "name": "D", "account": "acme-b"}
+                 for i in range(70000)]  # check-db reports progress every 65,536
+        self.seed(extra)
+        # An export to a pipe nobody reads yet: it stops once the pipe is full.
+        export = subprocess.Popen([CANOPY, "--db", self.db, "export", "-"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = export.stdout.read(1024)  # it has opened the database
+            self.assertIn(b'"type":"begin"', first)
+            p = self.expect(0, "account", "create", "during-export", "--name", "X")
+            self.assertNotIn("note", p.stderr)
+            rest = export.stdout.read()
+            self.assertEqual(export.wait(timeout=60), 0)
+        finally:
+            if export.poll() is None:
+                export.kill()
+                export.wait()
+        self.assertNotIn(b"during-export", first + rest)
+        self.assertEqual(first.count(b"\n") + rest.count(b"\n"), len(SEED) + 70002)
+        # A check-db stopped while it checks.
+        check = subprocess.Popen([CANOPY, "--db", self.db, "check-db", "--progress"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("checking", check.stderr.readline())  # mid-check
+            check.send_signal(signal.SIGSTOP)
+            p = self.expect(0, "account", "create", "during-check", "--name", "X")
+            self.assertNotIn("note", p.stderr)
+            check.send_signal(signal.SIGCONT)
+            out, _ = check.communicate(timeout=60)
+            self.assertEqual(check.returncode, 0)
+            self.assertIn("every invariant holds", out)
+        finally:
+            if check.poll() is None:
+                check.kill()
+                check.wait()
+        self.assertIn("during-check", self.ok("account", "show", "during-check"))
+
 class ReadOnlyTest(CliTestCase):
     """Beside a process that holds the database open for writing, commands
     read it read-only (saying so) and mutations are refused as such."""
