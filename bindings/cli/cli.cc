@@ -171,23 +171,20 @@ bool Context::Open(bool create) {
       created_ = Created::kContents;
     }
   }
-  if (prefer_follower && !read_only && !follower && etcd_endpoints.empty()) {
-    Options as_follower = o;
-    as_follower.create_if_missing = false;
-    as_follower.follower = true;
-    as_follower.follower_catch_up_ms = follow_ms;
-    if (Db::Open(as_follower, db_path, &db).ok()) {
-      follower = true;
-      return LookUpActor();
-    }
-    db.reset();  // opened as usual below, which says what is wrong
-  }
-  if (prefer_read_only && !read_only && !follower && etcd_endpoints.empty()) {
+  // A reader that never holds the folder's lock (a follower, or a
+  // read-only view) when the command prefers one and it opens.
+  if ((prefer_follower || prefer_read_only) && !read_only && !follower &&
+      etcd_endpoints.empty()) {
     Options view = o;
     view.create_if_missing = false;
-    view.read_only = true;
+    if (prefer_follower) {
+      view.follower = true;
+      view.follower_catch_up_ms = follow_ms;
+    } else {
+      view.read_only = true;
+    }
     if (Db::Open(view, db_path, &db).ok()) {
-      read_only = true;
+      (prefer_follower ? follower : read_only) = true;
       return LookUpActor();
     }
     db.reset();  // opened as usual below, which says what is wrong
