@@ -1235,8 +1235,13 @@ void Store::MultiGet(int which, const std::vector<rocksdb::Slice>& keys,
                      bool sorted) const {
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
+  // Never move a PinnableSlice (a vector's resize moves its elements when
+  // it grows): RocksDB 7.8's move leaves a pinned slice without its own
+  // buffer, and a later value read from the memtable into it is copied
+  // through that dangling pointer. Destroyed and made anew instead (the
+  // capacity stays, so nothing is moved later either).
+  values->clear();
   values->resize(keys.size());
-  for (auto& v : *values) v.Reset();
   statuses->resize(keys.size());
   if (keys.empty()) return;
   if (const Overlay* o = OverlayOf(this, snapshot)) {

@@ -155,7 +155,8 @@ class Store {
 
   // Reads several values of one key space at once (RocksDB MultiGet; keys
   // ascending when `sorted`): statuses[i] is OK with values[i], NotFound,
-  // or the error. `snapshot` may be null (latest state).
+  // or the error. `snapshot` may be null (latest state). `values` may be
+  // reused from call to call (its slices are released and made anew).
   void MultiGet(int which, const std::vector<rocksdb::Slice>& keys,
                 std::vector<rocksdb::PinnableSlice>* values,
                 std::vector<rocksdb::Status>* statuses, const rocksdb::Snapshot* snapshot,

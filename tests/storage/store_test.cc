@@ -825,6 +825,49 @@ TEST(Store, AnOpenShortOfFileDescriptorsSaysWhatToRaise) {
 // end), and never moves backward. The keys go through the groups key
 // space's memtable insert hints ('m' and 'r' keys in and out of order,
 // other kinds beside them) and, after a flush, through a table file.
+// One vector of values reused across MultiGet calls (as a scan over
+// group members reuses its own): a larger call after one whose values
+// were pinned in table files, where a value now comes from the memtable,
+// reads every value right (a grown vector moved pinned slices, and RocksDB
+// 7.8's move leaves them without a buffer for a memtable value: a crash,
+// or heap damage).
+TEST(Store, AReusedMultiGetVectorReadsRightAfterPinnedValues) {
+  TempDir dir;
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(StoreOptions(), dir.Sub("db"), &s).ok());
+  auto put = [&](int k, const std::string& v) {
+    rocksdb::WriteBatch b;
+    ASSERT_TRUE(b.Put(s->cf(kEntities), "k" + std::to_string(100 + k), v).ok());
+    ASSERT_TRUE(s->Write(&b).ok());
+  };
+  for (int k = 0; k < 64; ++k) put(k, "stored-" + std::to_string(k));
+  ASSERT_TRUE(s->db()->Flush(rocksdb::FlushOptions(), s->cf(kEntities)).ok());
+  std::vector<rocksdb::PinnableSlice> values;
+  std::vector<rocksdb::Status> statuses;
+  std::map<int, std::string> want;
+  for (int k = 0; k < 64; ++k) want[k] = "stored-" + std::to_string(k);
+  size_t last = 0;  // the last call's size
+  for (size_t n : {1, 2, 3, 5, 9, 17, 33, 64}) {
+    // The last call's values were pinned in the table file's blocks; now
+    // the last of them is in the memtable (a longer value than its own).
+    if (last > 0) {
+      put(static_cast<int>(last - 1), std::string(40 + n, 'm'));
+      want[static_cast<int>(last - 1)] = std::string(40 + n, 'm');
+    }
+    last = n;
+    std::vector<std::string> owned;
+    for (size_t k = 0; k < n; ++k) owned.push_back("k" + std::to_string(100 + k));
+    std::vector<rocksdb::Slice> keys(owned.begin(), owned.end());
+    s->MultiGet(kEntities, keys, &values, &statuses, nullptr, /*sorted=*/true);
+    ASSERT_EQ(values.size(), n);
+    for (size_t k = 0; k < n; ++k) {
+      ASSERT_TRUE(statuses[k].ok()) << n << " " << k << " " << statuses[k].ToString();
+      EXPECT_EQ(values[k].ToString(), want[static_cast<int>(k)]) << n << " " << k;
+    }
+    ASSERT_TRUE(s->db()->Flush(rocksdb::FlushOptions(), s->cf(kEntities)).ok());
+  }
+}
+
 TEST(Store, ForwardProbeLandsWhereASeekWould) {
   TempDir dir;
   std::unique_ptr<Store> s;
