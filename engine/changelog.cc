@@ -125,6 +125,14 @@ Status DbImpl::InitLog() {
   uint64_t rev = 0, first = 0;
   CANOPY_RETURN_IF_ERROR(LastLoggedRevision(&rev));
   CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogFirst, &first));
+  if (!options_.read_only && !options_.follower) {
+    // An import that no logged write has named yet (the writer that
+    // ingested it closed first): the next write names it (WriteLogged).
+    uint64_t ingested = 0, seen = 0;
+    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngested, &ingested));
+    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngestSeen, &seen));
+    ingest_unseen_ = ingested > seen ? ingested : 0;
+  }
   std::string id;
   Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
   if (s.IsNotFound() && (options_.read_only || options_.follower)) {
@@ -133,18 +141,10 @@ Status DbImpl::InitLog() {
     id = NewLogId();
     rocksdb::WriteBatch batch;
     batch.Put(store_->cf(storage::kMeta), std::string(storage::kMetaLogId), id);
-    CANOPY_RETURN_IF_ERROR(store_->Write(&batch));
+    CANOPY_RETURN_IF_ERROR(WriteLogged(&batch));
     CANOPY_RETURN_IF_ERROR(store_->SyncWal());
   } else {
     CANOPY_RETURN_IF_ERROR(s);
-  }
-  if (!options_.read_only && !options_.follower) {
-    // An import that no logged write has named yet (the writer that
-    // ingested it closed first): the next write names it.
-    uint64_t ingested = 0, seen = 0;
-    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngested, &ingested));
-    CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngestSeen, &seen));
-    ingest_unseen_ = ingested > seen ? ingested : 0;
   }
   revision_ = rev;
   published_ = rev;
@@ -284,18 +284,22 @@ Status DbImpl::WriteEntryKeys(const storage::LogEntry& entry, std::string_view e
   return Status::Ok();
 }
 
+Status DbImpl::WriteLogged(rocksdb::WriteBatch* batch) {
+  if (ingest_unseen_ != 0) {
+    storage::BatchSink sink(*store_, batch);
+    storage::WriteMeta64(sink, storage::kMetaIngestSeen, ingest_unseen_);
+  }
+  Status w = store_->Write(batch);
+  if (w.ok()) ingest_unseen_ = 0;
+  return w;
+}
+
 Status DbImpl::WriteRevision(rocksdb::WriteBatch* batch, uint64_t rev, int64_t time_us) {
   storage::BatchSink sink(*store_, batch);
   const uint64_t first_before = log_first_.load();
   TrimLog(rev, time_us, &sink);
-  if (ingest_unseen_ != 0) {
-    storage::WriteMeta64(sink, storage::kMetaIngestSeen, ingest_unseen_);
-  }
-  Status w = store_->Write(batch);
-  if (w.ok()) {
-    ingest_unseen_ = 0;
-    return w;
-  }
+  Status w = WriteLogged(batch);
+  if (w.ok()) return w;
   log_first_ = first_before;
   // A failed write to the log leaves the file system's state unknown
   // (and RocksDB's log writer unusable): refuse further work until the

@@ -532,9 +532,15 @@ class DbImpl final : public Db {
   // `adopt_lineage`, the lineage it brings. With write_mu_ held.
   Status WriteEntryKeys(const storage::LogEntry& entry, std::string_view encoded,
                         bool adopt_lineage, rocksdb::WriteBatch* batch) const;
-  // Adds the log's retention trim (and kMetaIngestSeen after an import)
-  // to `batch` and writes it as revision `rev` (poisoning the database
-  // when the write fails with an I/O error).
+  // Writes `batch` through the write-ahead log: every write of a writer
+  // to the log goes through here (a revision, a small import's batch, the
+  // lineage's first record). The first after an ingested import also
+  // names it (kMetaIngestSeen), so that a reader that missed the import
+  // can tell. With write_mu_ held (or alone, on open).
+  Status WriteLogged(rocksdb::WriteBatch* batch);
+  // Adds the log's retention trim to `batch` and writes it as revision
+  // `rev` (WriteLogged; poisoning the database when the write fails with
+  // an I/O error).
   Status WriteRevision(rocksdb::WriteBatch* batch, uint64_t rev, int64_t time_us);
   // Writes a change set's keys into `sink` (reads labels from the catalog,
   // the pre-state). With write_mu_ held.
@@ -884,8 +890,7 @@ class DbImpl final : public Db {
   std::atomic<uint64_t> log_first_{1};  // oldest revision kept
   // The revision of an import whose files were ingested (kMetaIngested)
   // and which no logged write has named yet (kMetaIngestSeen): the next
-  // one names it, so that a reader can tell it missed the import. 0: none.
-  // write_mu_.
+  // one names it (WriteLogged). 0: none. write_mu_.
   uint64_t ingest_unseen_ = 0;
   std::string log_id_;                  // guarded by write_mu_ (set once on open / first apply)
   mutable std::mutex log_id_mu_;        // for LogId() readers

@@ -2965,15 +2965,16 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     }
     const std::string encoded = storage::EncodeLogEntry(*entry);
     out.Put(storage::kChanges, storage::LogKey(rev), encoded);
-    // Ingested files carry no log record: the next logged write names this
-    // import (ingest_unseen_), so that a reader can tell it missed it.
-    storage::WriteMeta64(out, storage::kMetaIngested, rev);
+    // Every key space merged and written (SST files, or one write batch
+    // for a small import), duplicates refused. Ingested files carry no log
+    // record: they carry the import's revision instead, and the next
+    // logged write names it (WriteLogged), so that a reader can tell it
+    // missed the import. A small import is such a logged write itself.
+    const bool use_batch = out.UseBatch();
+    if (!use_batch) storage::WriteMeta64(out, storage::kMetaIngested, rev);
     CANOPY_RETURN_IF_ERROR(out.status());
     trace.Mark("finish");
 
-    // Every key space merged and written (SST files, or one write batch
-    // for a small import), duplicates refused.
-    const bool use_batch = out.UseBatch();
     rocksdb::WriteBatch batch;
     std::vector<rocksdb::IngestExternalFileArg> args;
     std::string duplicate;
@@ -3046,13 +3047,13 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         return poisoned_;
       }
       versions_.NoteReplaced();
-      ingest_unseen_ = rev;
+      if (!use_batch) ingest_unseen_ = rev;
       Advance(rev, replayed ? &entry->log_id : nullptr);
       NoteCommitted(rev);
       return PublishLocked();
     };
     if (use_batch) {
-      CANOPY_RETURN_IF_ERROR(commit([&] { return store_->Write(&batch); }));
+      CANOPY_RETURN_IF_ERROR(commit([&] { return WriteLogged(&batch); }));
     } else {
       CANOPY_RETURN_IF_ERROR(commit([&] {
         return storage::FromRocks(store_->db()->IngestExternalFiles(args), "import: ingest");

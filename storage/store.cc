@@ -29,6 +29,7 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -575,9 +576,11 @@ bool LostALog(const std::vector<WalFile>& before, const std::vector<WalFile>& af
 // Whether a reader's view holds a logged write that followed an import
 // without the import (kMetaIngestSeen above kMetaIngested): RocksDB read
 // the MANIFEST before the import's files were ingested, then the later
-// write from the log. A view that says so again with the same table files
-// as the last one that did is not a race but what is stored (damage, for
-// CheckIntegrity to name): it is kept, so that such a folder still opens.
+// write from the log. Read again, the MANIFEST names the import's files,
+// so kMetaIngested grows: a view that says so again with the same
+// kMetaIngested as the last one that did is not a race but what is stored
+// (damage, for CheckIntegrity to name), kept so that such a folder still
+// opens (flushes and compactions beside it change nothing of this).
 class ImportGap {
  public:
   // `meta`: the meta key space's handle (null: a folder without one).
@@ -592,19 +595,15 @@ class ImportGap {
       }
       return DecodeFixed64BE(v.data());
     };
-    if (read(kMetaIngestSeen) <= read(kMetaIngested)) return false;
-    std::vector<rocksdb::LiveFileMetaData> live;
-    db->GetLiveFilesMetaData(&live);
-    std::vector<std::string> tables;
-    for (const auto& f : live) tables.push_back(f.name);
-    std::sort(tables.begin(), tables.end());
-    if (tables == last_tables_) return false;
-    last_tables_ = std::move(tables);
+    const uint64_t ingested = read(kMetaIngested);
+    if (read(kMetaIngestSeen) <= ingested) return false;
+    if (last_torn_ingested_ == ingested) return false;
+    last_torn_ingested_ = ingested;
     return true;
   }
 
  private:
-  std::vector<std::string> last_tables_;
+  std::optional<uint64_t> last_torn_ingested_;
 };
 
 // The write-ahead log files in `wal_dir` that hold records, as

@@ -49,7 +49,12 @@ Dump DumpAll(Db* db) {
 
 Dump DumpReplicated(Db* db) {
   Dump out = DumpAll(db);
-  out.erase(std::string(storage::CfName(storage::kMeta)) + "/" + std::string(storage::kFormatKey));
+  const std::string meta = std::string(storage::CfName(storage::kMeta)) + "/";
+  out.erase(meta + std::string(storage::kFormatKey));
+  // How this database wrote its imports (files or a logged batch, by its
+  // own import's sizes), for its readers: not the replicated state.
+  out.erase(meta + std::string(storage::kMetaIngested));
+  out.erase(meta + std::string(storage::kMetaIngestSeen));
   return out;
 }
 

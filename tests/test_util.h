@@ -39,8 +39,9 @@ class TempDir {
 // Every key/value of every key space, keyed by "<cf>/<key bytes>".
 using Dump = std::map<std::string, std::string>;
 Dump DumpAll(Db* db);
-// DumpAll without the format record (it holds the creation time): what a
-// follower that replayed the whole log must hold exactly.
+// DumpAll without the format record (it holds the creation time) and the
+// import marks (storage/keys.h: they say how this database wrote its
+// imports): what a follower that replayed the whole log must hold exactly.
 Dump DumpReplicated(Db* db);
 
 // Why a test that opens databases in forked children skips in a process
