@@ -624,6 +624,17 @@ Status DbImpl::BuildDeleteAccounts(const Actor& actor, std::vector<AccountId> id
             .WithContext("cannot delete account " + Quote(*n) + " and with it its " +
                          std::to_string(n->groups.size()) + " group(s)"));
   }
+  // Taking it out of its parent's account groups needs group.write on the
+  // parent, as moving it out does (unless the parent goes too, with its
+  // groups, which needs that already).
+  for (const AccountNode* n : nodes) {
+    if (n->in_groups.empty() || set.count(n->parent)) continue;
+    CANOPY_RETURN_IF_ERROR(
+        Require(cat(), actor, Perm::kGroupWrite, *cat().account(n->parent))
+            .WithContext("cannot delete account " + Quote(*n) +
+                         " and with it take it out of the account groups of " +
+                         query::QuoteFor(cat(), actor, *cat().account(n->parent))));
+  }
   for (const AccountNode* n : nodes) {
     for (GroupId gid : n->groups) {
       const query::GroupNode* g = cat().group(gid);

@@ -697,6 +697,13 @@ TEST_F(GroupsTest, ARefusalOfWhatAWriteTakesWithItSaysWhatNeededIt) {
   ExpectRefused([&] { return db_->MoveAccount(mover, a1_, b_); }, Code::kPermissionDenied,
                 "cannot move account 'acme-a1' under 'acme-b' and with it take it out of the "
                 "account groups of 'acme-a'");
+  // Deleting one takes it out of them too: the same permission.
+  const AccountId a9 = MakeAccount(db_.get(), "acme-a9", a_);
+  Add(a_children, {a9});
+  const Actor deleter = actor_with("deleter", {"account.read", "account.delete"}, true);
+  ExpectRefused([&] { return db_->DeleteAccount(deleter, a9); }, Code::kPermissionDenied,
+                "cannot delete account 'acme-a9' and with it take it out of the account "
+                "groups of 'acme-a': permission group.write missing");
   // A user group's members: adding one is inviting, removing one removing.
   const Actor member_editor =
       actor_with("member-editor", {"account.read", "group.read", "group.write", "user.read"},
