@@ -451,6 +451,14 @@ int canopy_explanation_via_branch(const canopy_explanation_t* explanation) {
   return explanation != nullptr && explanation->explanation.via_branch ? 1 : 0;
 }
 
+uint64_t canopy_explanation_via_user_group(const canopy_explanation_t* explanation) {
+  return explanation != nullptr ? explanation->explanation.via_user_group : canopy::kNoId;
+}
+
+uint64_t canopy_explanation_via_group(const canopy_explanation_t* explanation) {
+  return explanation != nullptr ? explanation->explanation.via_group : canopy::kNoId;
+}
+
 size_t canopy_explanation_path_count(const canopy_explanation_t* explanation) {
   return explanation != nullptr ? explanation->explanation.path.size() : 0;
 }
@@ -489,6 +497,16 @@ uint64_t canopy_who_can_page_role(const canopy_who_can_page_t* page, size_t i) {
 int canopy_who_can_page_branch(const canopy_who_can_page_t* page, size_t i) {
   const canopy::WhoCanItem* item = WhoCanAt(page, i);
   return item != nullptr && item->branch ? 1 : 0;
+}
+
+uint64_t canopy_who_can_page_via_user_group(const canopy_who_can_page_t* page, size_t i) {
+  const canopy::WhoCanItem* item = WhoCanAt(page, i);
+  return item != nullptr ? item->via_user_group : canopy::kNoId;
+}
+
+uint64_t canopy_who_can_page_via_group(const canopy_who_can_page_t* page, size_t i) {
+  const canopy::WhoCanItem* item = WhoCanAt(page, i);
+  return item != nullptr ? item->via_group : canopy::kNoId;
 }
 
 const char* canopy_who_can_page_next_cursor(const canopy_who_can_page_t* page) {

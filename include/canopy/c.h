@@ -1027,6 +1027,12 @@ CANOPY_EXPORT uint64_t canopy_explanation_via_account(const canopy_explanation_t
 CANOPY_EXPORT uint64_t canopy_explanation_via_role(const canopy_explanation_t* explanation);
 CANOPY_EXPORT const char* canopy_explanation_via_role_name(const canopy_explanation_t* explanation);
 CANOPY_EXPORT int canopy_explanation_via_branch(const canopy_explanation_t* explanation);
+// When allowed through a group grant instead of a membership: the user
+// group whose grant gives it, and the group the grant is on
+// (CANOPY_NO_ID: the grant is generic, or it is a membership; then
+// via_account is the account the grant reaches and via_role its role).
+CANOPY_EXPORT uint64_t canopy_explanation_via_user_group(const canopy_explanation_t* explanation);
+CANOPY_EXPORT uint64_t canopy_explanation_via_group(const canopy_explanation_t* explanation);
 // The account keys from the granting membership's account down to the
 // owner.
 CANOPY_EXPORT size_t canopy_explanation_path_count(const canopy_explanation_t* explanation);
@@ -1041,6 +1047,11 @@ CANOPY_EXPORT const char* canopy_who_can_page_login(const canopy_who_can_page_t*
 CANOPY_EXPORT uint64_t canopy_who_can_page_via_account(const canopy_who_can_page_t* page, size_t i);
 CANOPY_EXPORT uint64_t canopy_who_can_page_role(const canopy_who_can_page_t* page, size_t i);
 CANOPY_EXPORT int canopy_who_can_page_branch(const canopy_who_can_page_t* page, size_t i);
+// Reached through a group grant: its user group, and the group it is on
+// (CANOPY_NO_ID: a membership, or a generic grant), as for explanations.
+CANOPY_EXPORT uint64_t canopy_who_can_page_via_user_group(const canopy_who_can_page_t* page,
+                                                          size_t i);
+CANOPY_EXPORT uint64_t canopy_who_can_page_via_group(const canopy_who_can_page_t* page, size_t i);
 // "" when there is nothing more.
 CANOPY_EXPORT const char* canopy_who_can_page_next_cursor(const canopy_who_can_page_t* page);
 // The revision the page was read at.

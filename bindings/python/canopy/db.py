@@ -1293,6 +1293,8 @@ class Db:
                 via_role=cv.optional_id(lib.canopy_explanation_via_role(out)),
                 via_role_name=cv.string(lib.canopy_explanation_via_role_name(out)),
                 via_branch=bool(lib.canopy_explanation_via_branch(out)),
+                via_user_group=cv.optional_id(lib.canopy_explanation_via_user_group(out)),
+                via_group=cv.optional_id(lib.canopy_explanation_via_group(out)),
                 path=[cv.string(lib.canopy_explanation_path(out, i))
                       for i in range(lib.canopy_explanation_path_count(out))])
 
@@ -1312,7 +1314,11 @@ class Db:
                                       login=cv.string(lib.canopy_who_can_page_login(out, i)),
                                       via_account=lib.canopy_who_can_page_via_account(out, i),
                                       role=lib.canopy_who_can_page_role(out, i),
-                                      branch=bool(lib.canopy_who_can_page_branch(out, i)))
+                                      branch=bool(lib.canopy_who_can_page_branch(out, i)),
+                                      via_user_group=cv.optional_id(
+                                          lib.canopy_who_can_page_via_user_group(out, i)),
+                                      via_group=cv.optional_id(
+                                          lib.canopy_who_can_page_via_group(out, i)))
                      for i in range(lib.canopy_who_can_page_count(out))]
             return model.WhoCanPage(items, cv.string(lib.canopy_who_can_page_next_cursor(out)),
                                     lib.canopy_who_can_page_revision(out))

@@ -225,18 +225,26 @@ class Explanation:
     via_role_name: str
     via_branch: bool
     path: List[str]  #: account keys from via_account down to the owner
+    #: when allowed through a group grant: its user group (None: a membership)
+    via_user_group: Optional[int] = None
+    #: the group that grant is on (None: a generic grant, or a membership)
+    via_group: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class WhoCanItem:
-    """A user who may exercise a permission, and the membership that
-    grants it."""
+    """A user who may exercise a permission, and the membership (or group
+    grant) that grants it."""
 
     user: int
     login: str
     via_account: int
     role: int
     branch: bool
+    #: reached through a group grant: its user group (None: a membership)
+    via_user_group: Optional[int] = None
+    #: the group that grant is on (None: a generic grant, or a membership)
+    via_group: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)

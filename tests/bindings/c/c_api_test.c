@@ -2643,6 +2643,45 @@ static void TestGroups(void) {
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'grants'", canopy_group_grant_list(db, ops, NULL, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'db'", canopy_group_grant_list(NULL, ops, &grants, &err));
 
+  // Reached through a group grant, and named as such: its user group and
+  // the group it is on (a membership leaves both CANOPY_NO_ID).
+  const uint64_t hq_only[] = {hq};
+  OK(canopy_group_members_add(db, CANOPY_SYSTEM_ACTOR, shared, hq_only, 1, NULL, &err));
+  canopy_explanation_t* through = NULL;
+  OK(canopy_access_explain(db, ann, "device.read", "hq", &through, &err));
+  CHECK(canopy_explanation_allowed(through) == 1);
+  CHECK(canopy_explanation_via_user_group(through) == ops);
+  CHECK(canopy_explanation_via_group(through) == shared);
+  canopy_explanation_destroy(through);
+  OK(canopy_access_explain(db, vic, "device.read", "d1", &through, &err));  // a membership
+  CHECK(canopy_explanation_allowed(through) == 1);
+  CHECK(canopy_explanation_via_user_group(through) == CANOPY_NO_ID);
+  CHECK(canopy_explanation_via_group(through) == CANOPY_NO_ID);
+  canopy_explanation_destroy(through);
+  CHECK(canopy_explanation_via_user_group(NULL) == CANOPY_NO_ID);
+  CHECK(canopy_explanation_via_group(NULL) == CANOPY_NO_ID);
+  canopy_who_can_page_t* who = NULL;
+  OK(canopy_access_who_can(db, "device.read", "hq", 100, NULL, &who, &err));
+  int ann_listed = 0;
+  for (size_t i = 0; i < canopy_who_can_page_count(who); ++i) {
+    if (canopy_who_can_page_user(who, i) != ann) continue;
+    ann_listed = 1;
+    CHECK(canopy_who_can_page_via_user_group(who, i) == ops);
+    CHECK(canopy_who_can_page_via_group(who, i) == shared);
+  }
+  CHECK(ann_listed);
+  CHECK(canopy_who_can_page_via_user_group(who, 1000) == CANOPY_NO_ID);
+  CHECK(canopy_who_can_page_via_group(who, 1000) == CANOPY_NO_ID);
+  canopy_who_can_page_destroy(who);
+  OK(canopy_access_who_can(db, "device.read", "d2", 100, NULL, &who, &err));
+  for (size_t i = 0; i < canopy_who_can_page_count(who); ++i) {
+    if (canopy_who_can_page_user(who, i) != vic) continue;
+    CHECK(canopy_who_can_page_via_user_group(who, i) == CANOPY_NO_ID);
+    CHECK(canopy_who_can_page_via_group(who, i) == CANOPY_NO_ID);
+  }
+  canopy_who_can_page_destroy(who);
+  CHECK(canopy_who_can_page_via_user_group(NULL, 0) == CANOPY_NO_ID);
+
   // Viewer forms: out (globex) sees none of shop's groups, worded as
   // missing; ann sees her own.
   FAILS_WITH(CANOPY_NOT_FOUND, "4242", canopy_group_get_as(db, out, 4242, &g, &err));

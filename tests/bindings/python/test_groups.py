@@ -141,6 +141,18 @@ class GroupTest(WorldTestCase):
         self.db.update_account(SYSTEM, w.acme, group_sharing=True)
         self.assertTrue(self.db.get_account(w.acme).group_sharing)
         self.db.grant_group(SYSTEM, self.ops, viewer, shared)
+        # Reached through the grant on `shared`: explain and who-can name
+        # the user group and the group (a membership names neither).
+        hq = self.db.create_entity(SYSTEM, "device", "hq", "HQ", w.acme)
+        self.db.add_group_members(SYSTEM, shared, [hq])
+        self.db.add_group_members(SYSTEM, self.ops, [w.a])
+        why = self.db.explain(w.a, "device.read", "hq")
+        self.assertTrue(why.allowed)
+        self.assertEqual((why.via_user_group, why.via_group), (self.ops, shared))
+        items = [i for i in self.db.who_can("device.read", "hq") if i.user == w.a]
+        self.assertEqual([(i.via_user_group, i.via_group) for i in items], [(self.ops, shared)])
+        own = self.db.explain(w.a, "device.read", self.db.get_entity(w.dev_a1).key)
+        self.assertEqual((own.via_user_group, own.via_group), (None, None))
         self.db.grant_group(w.a, self.ops, viewer)  # generic
         grants = self.db.group_grants(self.ops)
         self.assertEqual(len(grants), 3)
