@@ -961,6 +961,13 @@ class ModelTest : public ::testing::TestWithParam<Config> {
   // Each close leaves a catalog image that the next open reads (checked
   // here), unless the image is deleted first (one time in four), when the
   // open loads the key spaces: the oracle checks the answers of both.
+  void Flush() {
+    const std::string cp = dir_.Sub("flush-checkpoint");
+    ASSERT_OK(db_->Checkpoint(cp));
+    std::filesystem::remove_all(cp);
+    outcomes_["flush"][0]++;
+  }
+
   void Reopen() {
     snapshot_.reset();
     const int times = reopen_rng_() % 10 < 3 ? 2 : 1;
@@ -1826,6 +1833,11 @@ TEST_P(ModelTest, RandomOperationsMatchTheModel) {
     // Rarely (a close flushes every key space: ~0.3 s), and on a random
     // stream of its own, so that the operations' stream stays what it was.
     if (reopen_rng_() % 800 == 0) Reopen();
+    if (::testing::Test::HasFatalFailure()) return;
+    // More often, a flush (a checkpoint flushes every key space): reads
+    // then meet values in table files and in the memtable side by side,
+    // as a long-running process's do.
+    if (reopen_rng_() % 60 == 0) Flush();
     if (::testing::Test::HasFatalFailure()) return;
     m_.Normalize();
     if (op_ % cfg.verify_every == cfg.verify_every - 1) {
