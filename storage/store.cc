@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -68,6 +69,13 @@ int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The number of the MANIFEST the folder's CURRENT names (0: unknown). A
+// writer's open starts a new one.
+uint64_t ManifestNumber(const std::string& path) {
+  FilesPosition p;
+  return ReadFilesPosition(path, &p) ? p.manifest_number : 0;
 }
 
 // Which MANIFEST the folder's CURRENT names, and how long it is: a writer
@@ -852,10 +860,15 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     }
     for (int attempt = 1;; ++attempt) {
       const std::vector<WalFile> wals = WalFiles(store->wal_dir_, false);
+      const uint64_t manifest = ManifestNumber(path);
       s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
                                                    &handles, &store->db_)
                     : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      const bool lost_log = s.ok() && LostALog(wals, WalFiles(store->wal_dir_, false));
+      // A follower must know which writer's session it read (CatchUp):
+      // one that opened meanwhile makes it open again too.
+      const bool lost_log = s.ok() && (LostALog(wals, WalFiles(store->wal_dir_, false)) ||
+                                       (secondary && ManifestNumber(path) != manifest));
+      if (s.ok()) store->manifest_number_ = manifest;
       if (lost_log || (s.ok() && gap.Torn(store->db_,
                                           meta < handles.size() ? handles[meta] : nullptr))) {
         for (auto* h : handles) store->db_->DestroyColumnFamilyHandle(h);
@@ -911,6 +924,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
                            "a number below it)");
   }
   if (!s.ok()) return FromRocks(s, "cannot open database '" + path + "'");
+  if (secondary) {
+    store->secondary_open_ = std::make_unique<SecondaryOpen>(
+        SecondaryOpen{dbo, descs, options.secondary_path});
+  }
   for (size_t i = 0; i < names.size(); ++i) {
     for (int c = 0; c < kNumCfs; ++c) {
       if (names[i] == CfName(c)) store->cfs_[c] = handles[i];
@@ -1323,6 +1340,18 @@ Status Store::CatchUpWithPrimary() {
   // logged write without the import before it (ImportGap): the next
   // one reads the MANIFEST record of the import's files. A catch-up cannot
   // be taken back: until one ends whole, the store is not (Whole()).
+  // A writer that closed and opened the database again since this
+  // instance opened started a new MANIFEST. RocksDB 7.8's secondary
+  // instance follows it, but keeps in memory what it had replayed from the
+  // old session's logs, which that writer's close flushed to table files:
+  // counter updates (merges) then count twice, and older values hide newer
+  // ones in the files. Such a view cannot be mended by catching up: the
+  // instance is opened again instead (ReopenSecondary).
+  auto writer_reopened = [this] {
+    const uint64_t now = ManifestNumber(path_);
+    return now != 0 && now != manifest_number_;
+  };
+  if (writer_reopened()) return ReopenSecondary();
   rocksdb::Status s;
   VanishedFiles vanished(path_);
   ImportGap gap;
@@ -1331,6 +1360,7 @@ Status Store::CatchUpWithPrimary() {
   for (int attempt = 1;; ++attempt) {
     const std::vector<WalFile> wals = WalFiles(wal_dir_, false);
     s = db_->TryCatchUpWithPrimary();
+    if (writer_reopened()) return ReopenSecondary();
     const bool lost_log = s.ok() && LostALog(wals, WalFiles(wal_dir_, false));
     if (lost_log || (s.ok() && gap.Torn(db_, cfs_[kMeta]))) {
       whole_ = false;
@@ -1361,6 +1391,66 @@ Status Store::CatchUpWithPrimary() {
   return FromRocks(s, "catch up with the database's writer");
 }
 
+Status Store::ReopenSecondary() {
+  std::unique_lock<std::shared_mutex> l(reopen_mu_);
+  const SecondaryOpen& o = *secondary_open_;
+  auto drop = [this](std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+    for (auto* h : *handles) db_->DestroyColumnFamilyHandle(h);
+    handles->clear();
+    (void)db_->Close();
+    delete db_;
+    db_ = nullptr;
+  };
+  for (auto*& h : cfs_) {
+    if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
+    h = nullptr;
+  }
+  (void)db_->Close();
+  delete db_;
+  db_ = nullptr;
+  whole_ = false;  // until an open below succeeds
+  // As on open: a log deleted, a writer's session begun, or an import
+  // missed during the open is opened again.
+  ImportGap gap;
+  size_t meta = o.families.size();
+  for (size_t i = 0; i < o.families.size(); ++i) {
+    if (o.families[i].name == CfName(kMeta)) meta = i;
+  }
+  rocksdb::Status s;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  for (int attempt = 1;; ++attempt) {
+    const std::vector<WalFile> wals = WalFiles(wal_dir_, false);
+    const uint64_t manifest = ManifestNumber(path_);
+    s = rocksdb::DB::OpenAsSecondary(o.db_options, path_, o.secondary_path, o.families, &handles,
+                                     &db_);
+    if (s.ok() && !LostALog(wals, WalFiles(wal_dir_, false)) &&
+        ManifestNumber(path_) == manifest &&
+        !gap.Torn(db_, meta < handles.size() ? handles[meta] : nullptr)) {
+      manifest_number_ = manifest;
+      break;
+    }
+    if (s.ok()) drop(&handles);
+    if (attempt == kReaderAttempts) {
+      return s.ok() ? WriterRace("open the database again after its writer reopened it",
+                                 rocksdb::Status::Busy("the writer kept changing it"))
+                    : FromRocks(s, "open the database again after its writer reopened it");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
+  }
+  for (size_t i = 0; i < o.families.size(); ++i) {
+    bool known = false;
+    for (int c = 0; c < kNumCfs; ++c) {
+      if (o.families[i].name == CfName(c)) {
+        cfs_[c] = handles[i];
+        known = true;
+      }
+    }
+    if (!known) db_->DestroyColumnFamilyHandle(handles[i]);
+  }
+  whole_ = true;
+  return Status::Ok();
+}
+
 void Store::Log(LogLevel level, std::string_view message) const {
   rocksdb::Log(CallbackLogger::ToRocks(level), logger_, "%.*s", static_cast<int>(message.size()),
                message.data());
@@ -1370,6 +1460,8 @@ Status Store::SyncWal() { return FromRocks(db_->SyncWAL(), "sync write-ahead log
 
 Status Store::GetProperty(std::string_view name, std::string* value) const {
   value->clear();
+  std::shared_lock<std::shared_mutex> l(reopen_mu_);
+  if (db_ == nullptr) return Status::FailedPrecondition("the database is not open");
   std::string n(name);
   if (n == "rocksdb.statistics") {
     if (statistics_ == nullptr) {

@@ -21,7 +21,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <shared_mutex>
 #include <string_view>
+#include <vector>
 
 #include "canopy/options.h"
 #include "canopy/status.h"
@@ -186,7 +188,8 @@ class Store {
   // False once a catch-up read while the writer deleted a write-ahead log,
   // or read a logged write without the import before it, and no later one
   // ended without either: the view may lack writes (a hole), which only a
-  // whole catch-up mends.
+  // whole catch-up mends. False for good once the writer closed and opened
+  // the database again since this instance opened (Unavailable: reopen).
   bool Whole() const { return whole_; }
 
   // Applies a batch atomically (without syncing; see SyncWal).
@@ -223,6 +226,19 @@ class Store {
   Status settle_status_;
   bool secondary_ = false;
   bool whole_ = true;  // see Whole()
+  uint64_t manifest_number_ = 0;  // a reader's: the MANIFEST it opened on (CatchUpWithPrimary)
+  // A secondary instance's open, kept to open it again when its writer
+  // started a new session (CatchUpWithPrimary).
+  struct SecondaryOpen {
+    rocksdb::DBOptions db_options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    std::string secondary_path;
+  };
+  std::unique_ptr<SecondaryOpen> secondary_open_;
+  // Held shared by GetProperty, exclusive while a secondary instance is
+  // opened again (its other reads are kept out by the caller).
+  mutable std::shared_mutex reopen_mu_;
+  Status ReopenSecondary();
   bool created_ = false;
   rocksdb::DB* db_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics
