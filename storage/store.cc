@@ -622,6 +622,77 @@ std::string NonEmptyWals(const std::string& wal_dir) {
   return out;
 }
 
+// Opens a reader's RocksDB instance beside a running writer: read-only,
+// or a secondary instance in `secondary_path` when it is set.
+//
+// Beside a running writer, a flush or compaction may delete a file the
+// MANIFEST just read still names ("No such file or directory"): the newer
+// MANIFEST is read and the open tried again (kReaderAttempts).
+//
+// RocksDB reads the MANIFEST, then lists the write-ahead logs. A writer's
+// flush that ends between the two deletes a log the MANIFEST just read
+// still counts on: the view would lack that log's writes and hold the
+// later logs' (a write without the ones before it), and with key spaces
+// flushed one by one (a writer before atomic flushes) hold some key
+// spaces' flushed state and not the others'. An import's files are
+// ingested without a log record: an open that read the MANIFEST before
+// they were, and then a later logged write from the log, holds that write
+// without the import (ImportGap). A secondary instance must know which of
+// the writer's sessions it read (Store::CatchUpWithPrimary): a session
+// begun meanwhile (a new MANIFEST) counts too. Each of these opens again
+// (kReaderAttempts times, counted apart, with short pauses: the writer's
+// MANIFEST record of what it did is there to read by then).
+//
+// Returns the last attempt's status (`handles` and `db` set when it is
+// OK, `manifest` the MANIFEST number it read); `refused` is set instead
+// when the writer kept racing the open (WriterRace, named `what`).
+rocksdb::Status OpenReader(const rocksdb::DBOptions& dbo, const std::string& path,
+                           const std::string& wal_dir, const std::string& secondary_path,
+                           const std::vector<rocksdb::ColumnFamilyDescriptor>& descs,
+                           const std::string& what,
+                           std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** db,
+                           uint64_t* manifest, Status* refused) {
+  const bool secondary = !secondary_path.empty();
+  VanishedFiles vanished(path);
+  ImportGap gap;
+  int lost_logs = 0;
+  size_t meta = descs.size();
+  for (size_t i = 0; i < descs.size(); ++i) {
+    if (descs[i].name == CfName(kMeta)) meta = i;
+  }
+  rocksdb::Status s;
+  for (int attempt = 1;; ++attempt) {
+    const std::vector<WalFile> wals = WalFiles(wal_dir, false);
+    *manifest = ManifestNumber(path);
+    s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, secondary_path, descs, handles, db)
+                  : rocksdb::DB::OpenForReadOnly(dbo, path, descs, handles, db);
+    const bool lost_log = s.ok() && (LostALog(wals, WalFiles(wal_dir, false)) ||
+                                     (secondary && ManifestNumber(path) != *manifest));
+    if (lost_log || (s.ok() && gap.Torn(*db, meta < handles->size() ? (*handles)[meta]
+                                                                    : nullptr))) {
+      for (auto* h : *handles) (*db)->DestroyColumnFamilyHandle(h);
+      handles->clear();
+      delete *db;
+      *db = nullptr;
+      if (++lost_logs == kReaderAttempts) {
+        *refused = WriterRace(what, rocksdb::Status::Busy(
+                                        lost_log ? "a write-ahead log was deleted during the open"
+                                                 : "an import was ingested during the open"));
+        return s;
+      }
+      --attempt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(lost_logs));
+      continue;
+    } else if (s.ok() || !vanished.Saw(s)) {
+      return s;
+    } else if (attempt == kReaderAttempts) {
+      if (vanished.WriterRace()) *refused = WriterRace(what, s);
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
+  }
+}
+
 }  // namespace
 
 Status Store::Open(const StoreOptions& options, const std::string& path,
@@ -833,65 +904,12 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   store->created_ = creating;
   rocksdb::Status s;
   if (reader) {
-    // Beside a running writer, a flush or compaction may delete a file the
-    // MANIFEST just read still names ("No such file or directory"): read
-    // the newer MANIFEST and try again (kReaderAttempts).
-    //
-    // RocksDB reads the MANIFEST, then lists the write-ahead logs. A
-    // writer's flush that ends between the two deletes a log the MANIFEST
-    // just read still counts on: the view would lack that log's writes
-    // and hold the later logs' (a write without the ones before it), and
-    // with key spaces flushed one by one (a writer before atomic flushes)
-    // hold some key spaces' flushed state and not the others'. An open
-    // during which a log was deleted is opened again (kReaderAttempts
-    // times too, counted apart, with short pauses: the flush is over and
-    // its MANIFEST record there to read).
-    //
-    // An import's files are ingested without a log record: an open that
-    // read the MANIFEST before they were, and then a later logged write
-    // from the log, holds that write without the import (ImportGap).
-    // It is opened again too: the new MANIFEST names the import's files.
-    VanishedFiles vanished(path);
-    ImportGap gap;
-    int lost_logs = 0;
-    size_t meta = descs.size();
-    for (size_t i = 0; i < descs.size(); ++i) {
-      if (descs[i].name == CfName(kMeta)) meta = i;
-    }
-    for (int attempt = 1;; ++attempt) {
-      const std::vector<WalFile> wals = WalFiles(store->wal_dir_, false);
-      const uint64_t manifest = ManifestNumber(path);
-      s = secondary ? rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_path, descs,
-                                                   &handles, &store->db_)
-                    : rocksdb::DB::OpenForReadOnly(dbo, path, descs, &handles, &store->db_);
-      // A follower must know which writer's session it read (CatchUp):
-      // one that opened meanwhile makes it open again too.
-      const bool lost_log = s.ok() && (LostALog(wals, WalFiles(store->wal_dir_, false)) ||
-                                       (secondary && ManifestNumber(path) != manifest));
-      if (s.ok()) store->manifest_number_ = manifest;
-      if (lost_log || (s.ok() && gap.Torn(store->db_,
-                                          meta < handles.size() ? handles[meta] : nullptr))) {
-        for (auto* h : handles) store->db_->DestroyColumnFamilyHandle(h);
-        handles.clear();
-        delete store->db_;
-        store->db_ = nullptr;
-        if (++lost_logs == kReaderAttempts) {
-          return WriterRace("open database '" + path + "' " + how,
-                            rocksdb::Status::Busy(lost_log
-                                                      ? "a write-ahead log was deleted during the open"
-                                                      : "an import was ingested during the open"));
-        }
-        --attempt;
-        std::this_thread::sleep_for(std::chrono::milliseconds(lost_logs));
-        continue;
-      } else if (s.ok() || !vanished.Saw(s)) {
-        break;
-      } else if (attempt == kReaderAttempts) {
-        if (vanished.WriterRace()) return WriterRace("open database '" + path + "' " + how, s);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
-    }
+    // Beside a running writer: see OpenReader.
+    Status refused;
+    s = OpenReader(dbo, path, store->wal_dir_, options.secondary_path, descs,
+                   "open database '" + path + "' " + how, &handles, &store->db_,
+                   &store->manifest_number_, &refused);
+    CANOPY_RETURN_IF_ERROR(refused);
   } else {
     s = rocksdb::DB::Open(dbo, path, descs, &handles, &store->db_);
   }
@@ -928,18 +946,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     store->secondary_open_ = std::make_unique<SecondaryOpen>(
         SecondaryOpen{dbo, descs, options.secondary_path});
   }
-  for (size_t i = 0; i < names.size(); ++i) {
-    for (int c = 0; c < kNumCfs; ++c) {
-      if (names[i] == CfName(c)) store->cfs_[c] = handles[i];
-    }
-  }
-  // Key spaces of a newer format stay open (RocksDB requires it) but
-  // unused; the version check below refuses such a database.
-  for (size_t i = 0; i < handles.size(); ++i) {
-    bool known = false;
-    for (int c = 0; c < kNumCfs; ++c) known |= store->cfs_[c] == handles[i];
-    if (!known) store->db_->DestroyColumnFamilyHandle(handles[i]);
-  }
+  store->AdoptHandles(descs, handles);
   CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(creating, options));
   if (creating) {
     // Every key space and the format record are durable: the database is.
@@ -1394,13 +1401,6 @@ Status Store::CatchUpWithPrimary() {
 Status Store::ReopenSecondary() {
   std::unique_lock<std::shared_mutex> l(reopen_mu_);
   const SecondaryOpen& o = *secondary_open_;
-  auto drop = [this](std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
-    for (auto* h : *handles) db_->DestroyColumnFamilyHandle(h);
-    handles->clear();
-    (void)db_->Close();
-    delete db_;
-    db_ = nullptr;
-  };
   for (auto*& h : cfs_) {
     if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
     h = nullptr;
@@ -1408,47 +1408,33 @@ Status Store::ReopenSecondary() {
   (void)db_->Close();
   delete db_;
   db_ = nullptr;
-  whole_ = false;  // until an open below succeeds
-  // As on open: a log deleted, a writer's session begun, or an import
-  // missed during the open is opened again.
-  ImportGap gap;
-  size_t meta = o.families.size();
-  for (size_t i = 0; i < o.families.size(); ++i) {
-    if (o.families[i].name == CfName(kMeta)) meta = i;
-  }
-  rocksdb::Status s;
+  whole_ = false;  // until the open below succeeds
+  const std::string what = "open the database again after its writer reopened it";
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  for (int attempt = 1;; ++attempt) {
-    const std::vector<WalFile> wals = WalFiles(wal_dir_, false);
-    const uint64_t manifest = ManifestNumber(path_);
-    s = rocksdb::DB::OpenAsSecondary(o.db_options, path_, o.secondary_path, o.families, &handles,
-                                     &db_);
-    if (s.ok() && !LostALog(wals, WalFiles(wal_dir_, false)) &&
-        ManifestNumber(path_) == manifest &&
-        !gap.Torn(db_, meta < handles.size() ? handles[meta] : nullptr)) {
-      manifest_number_ = manifest;
-      break;
-    }
-    if (s.ok()) drop(&handles);
-    if (attempt == kReaderAttempts) {
-      return s.ok() ? WriterRace("open the database again after its writer reopened it",
-                                 rocksdb::Status::Busy("the writer kept changing it"))
-                    : FromRocks(s, "open the database again after its writer reopened it");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(ReaderPauseMs(attempt)));
-  }
-  for (size_t i = 0; i < o.families.size(); ++i) {
+  Status refused;
+  rocksdb::Status s = OpenReader(o.db_options, path_, wal_dir_, o.secondary_path, o.families,
+                                 what, &handles, &db_, &manifest_number_, &refused);
+  CANOPY_RETURN_IF_ERROR(refused);
+  if (!s.ok()) return FromRocks(s, what);
+  AdoptHandles(o.families, handles);
+  whole_ = true;
+  return Status::Ok();
+}
+
+void Store::AdoptHandles(const std::vector<rocksdb::ColumnFamilyDescriptor>& families,
+                         const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  for (size_t i = 0; i < families.size(); ++i) {
     bool known = false;
     for (int c = 0; c < kNumCfs; ++c) {
-      if (o.families[i].name == CfName(c)) {
+      if (families[i].name == CfName(c)) {
         cfs_[c] = handles[i];
         known = true;
       }
     }
+    // Key spaces of a newer format stay open (RocksDB requires it) but
+    // unused; the version check refuses such a database.
     if (!known) db_->DestroyColumnFamilyHandle(handles[i]);
   }
-  whole_ = true;
-  return Status::Ok();
 }
 
 void Store::Log(LogLevel level, std::string_view message) const {

@@ -239,6 +239,10 @@ class Store {
   // opened again (its other reads are kept out by the caller).
   mutable std::shared_mutex reopen_mu_;
   Status ReopenSecondary();
+  // Keeps the handles of the known key spaces (by `families`' names, in
+  // the order RocksDB returned `handles`) and lets the others go.
+  void AdoptHandles(const std::vector<rocksdb::ColumnFamilyDescriptor>& families,
+                    const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
   bool created_ = false;
   rocksdb::DB* db_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;  // with StoreOptions::statistics
