@@ -758,14 +758,22 @@ class DbImpl final : public Db {
   };
   // The opening shared by AddGroupMembers and RemoveGroupMembers: records
   // the arguments, refuses an empty list, finds group `id` and requires
-  // group.write on its owner; for a user group also user.invite (adding) or
-  // user.remove there and that the actor holds what each of its grants
-  // gives; adding to an entity group, what each grant onto it gives.
+  // RequireGroupEdit.
   Status RequireMemberEdit(const Actor& actor, GroupId id, const std::vector<uint64_t>& list,
                            bool adding, Txn* txn, const query::GroupNode** out) const;
-  // The permissions part of it for group `g`: what adding to (or
-  // removing from) it needs beyond seeing it.
+  // What editing group `g`'s members needs, whatever they are: group.write
+  // on its owner; for a user group also user.invite (adding) or
+  // user.remove there.
   Status RequireGroupEdit(const Actor& actor, const query::GroupNode& g, bool adding) const;
+  // What it needs when members do join (adding) or leave: they take the
+  // group's grants with them, so the actor must hold what each gives
+  // (RequireGives) — each grant of a user group, each grant onto an
+  // entity group. (An account group's grants give a role on each account:
+  // checked per account, `account` here, or kNoId to skip them; `item`
+  // then begins the refusal: "cannot add account 'x' to account group
+  // 'g'".)
+  Status RequireGrantsFollow(const Actor& actor, const query::GroupNode& g, bool adding,
+                             AccountId account, std::string_view item = {}) const;
   // The groups a reassignment to `target` names (ReassignEntities): each
   // seen, of `kind`, owned by `target`, named once, and open to the actor's
   // additions; in the order given.

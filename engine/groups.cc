@@ -489,22 +489,31 @@ Status DbImpl::RequireMemberEdit(const Actor& actor, GroupId id,
 Status DbImpl::RequireGroupEdit(const Actor& actor, const GroupNode& g, bool adding) const {
   const AccountNode* o = cat().account(g.owner);
   CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *o));
-  const std::string verb = adding ? "cannot add members to " : "cannot remove members from ";
   if (g.kind == GroupKind::kUser) {
     CANOPY_RETURN_IF_ERROR(
         Require(cat(), actor, adding ? Perm::kUserInvite : Perm::kUserRemove, *o)
-            .WithContext(verb + Named(g)));
+            .WithContext((adding ? "cannot add members to " : "cannot remove members from ") +
+                         Named(g)));
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::RequireGrantsFollow(const Actor& actor, const GroupNode& g, bool adding,
+                                   AccountId account, std::string_view item) const {
+  const std::string verb = adding ? "cannot add members to " : "cannot remove members from ";
+  if (g.kind == GroupKind::kUser) {
     for (const GroupGrantNode& x : g.grants) {
       // The grant of this very group: its role and target, not the group again.
       CANOPY_RETURN_IF_ERROR(
           RequireGives(cat(), actor, x, kNoId,
                        verb + Named(g) + ", which has " + query::DescribeGrantRole(cat(), actor, x)));
     }
-  } else if (adding && GroupEntityKind(g.kind)) {
+  } else if (GroupEntityKind(g.kind) || account != kNoId) {
+    const std::string head =
+        item.empty() ? verb + Named(g) + ", which is granted as " : std::string(item) + ", granted as ";
     for (const GroupGrantNode& x : g.granted_to) {
-      CANOPY_RETURN_IF_ERROR(RequireGives(
-          cat(), actor, x, kNoId,
-          verb + Named(g) + ", which is granted as " + query::DescribeGrant(cat(), actor, x)));
+      CANOPY_RETURN_IF_ERROR(
+          RequireGives(cat(), actor, x, account, head + query::DescribeGrant(cat(), actor, x)));
     }
   }
   return Status::Ok();
@@ -528,6 +537,7 @@ Status DbImpl::RequireJoinGroups(const Actor& actor, EntityKind kind, const Acco
                                      ", the new owner");
     }
     CANOPY_RETURN_IF_ERROR(RequireGroupEdit(actor, *g, /*adding=*/true));
+    CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(actor, *g, /*adding=*/true, kNoId));
     out->push_back(g);
   }
   return Status::Ok();
@@ -733,13 +743,8 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
           put(GroupMemberItem::Outcome::kUnchanged, "", &rep->unchanged);
           continue;
         }
-        Status gives;
-        for (const GroupGrantNode& x : g->granted_to) {
-          gives = RequireGives(cat(), actor, x, a->id,
-                               "cannot add " + what + " to " + Named(*g) + ", granted as " +
-                                   query::DescribeGrant(cat(), actor, x));
-          if (!gives.ok()) break;
-        }
+        Status gives = RequireGrantsFollow(actor, *g, /*adding=*/true, a->id,
+                                           "cannot add " + what + " to " + Named(*g));
         if (!gives.ok()) {
           if (!gives.IsPermissionDenied()) return gives;
           put(GroupMemberItem::Outcome::kDenied, gives.message(), &rep->denied);
@@ -750,7 +755,10 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
       adding.push_back(mid);
     }
     CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "added"));
-    if (adding.empty()) return Status::Ok();
+    if (adding.empty()) return Status::Ok();  // unchanged: nothing is handed on
+    if (g->kind != GroupKind::kAccount) {
+      CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(actor, *g, /*adding=*/true, kNoId));
+    }
     edits.size_delta[id] = static_cast<int64_t>(adding.size());
     std::sort(adding.begin(), adding.end());
     storage::GroupMembersRecord batch;
@@ -850,6 +858,18 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
       } else if (st.IsNotFound()) {
         item.outcome = GroupMemberItem::Outcome::kUnchanged;
         rep->unchanged++;
+      } else if (Status gives = g->kind == GroupKind::kAccount
+                                    ? RequireGrantsFollow(actor, *g, /*adding=*/false, mid,
+                                                          "cannot remove " + describe(mid) +
+                                                              " from " + Named(*g))
+                                    : Status::Ok();
+                 !gives.ok()) {
+        // An account leaving a granted account group takes the grants'
+        // role on it away from their users.
+        if (!gives.IsPermissionDenied()) return gives;
+        item.outcome = GroupMemberItem::Outcome::kDenied;
+        item.message = gives.message();
+        rep->denied++;
       } else {
         storage::GroupMemberRecord m;
         CANOPY_RETURN_IF_ERROR(storage::DecodeGroupMember(bytes, &m));
@@ -870,7 +890,10 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
       rep->items.push_back(std::move(item));
     }
     CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "removed"));
-    if (removing.empty()) return Status::Ok();
+    if (removing.empty()) return Status::Ok();  // unchanged: nothing is taken away
+    if (g->kind != GroupKind::kAccount) {
+      CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(actor, *g, /*adding=*/false, kNoId));
+    }
     for (const auto& m : removing) txn->GroupMember(&m, nullptr);
     edits.size_delta[id] = -static_cast<int64_t>(removing.size());
     return EmitGroupEdits(edits, txn);

@@ -409,24 +409,17 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
     e.reason = "user '" + user.login + "' is disabled and holds no permissions";
     return e;
   }
-  // Prefer the membership closest to the owner.
-  std::optional<Held> best;
-  const AccountNode* best_account = nullptr;
+  // The best route: the closest to the owner (GrantingRoutes).
+  const std::vector<Held> routes = GrantingRoutes(c, user, perm, owner);
+  const Held* best = routes.empty() ? nullptr : &routes.front();
+  const AccountNode* best_account = best ? c.account(best->m.account) : nullptr;
+  // Without one, what each of the user's roles lacks.
   std::vector<std::string> near_misses;
-  ForEachHeld(c, user, [&](const Held& h) {
+  if (best == nullptr) ForEachHeld(c, user, [&](const Held& h) {
     const MembershipNode& m = h.m;
     const AccountNode* a = c.account(m.account);
     const RoleNode* r = c.role(m.role);
     bool covers = Covers(c, m, owner);
-    if (covers && r->perms.Has(perm)) {
-      // The closest; a membership of its own before a group's grant.
-      if (best_account == nullptr || a->depth > best_account->depth ||
-          (a->depth == best_account->depth && best->via != nullptr && h.via == nullptr)) {
-        best = h;
-        best_account = a;
-      }
-      return;
-    }
     std::string why;
     if (!covers) {
       if (storage::IsProperAncestorLabel(a->label, owner.label)) {
@@ -487,52 +480,59 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
   return e;
 }
 
+std::vector<Held> GrantingRoutes(const Catalog& c, const UserNode& user, Perm perm,
+                                 const AccountNode& owner) {
+  std::vector<Held> routes;
+  if (user.disabled) return routes;
+  ForEachHeld(c, user, [&](const Held& h) {
+    if (Covers(c, h.m, owner) && c.role(h.m.role)->perms.Has(perm)) routes.push_back(h);
+  });
+  // Stable: ForEachHeld gives memberships before grants, and keeps the
+  // grants' order among themselves.
+  std::stable_sort(routes.begin(), routes.end(), [&](const Held& x, const Held& y) {
+    return c.account(x.m.account)->depth > c.account(y.m.account)->depth;
+  });
+  return routes;
+}
+
 std::vector<WhoCanItem> UsersWhoCan(const Catalog& c, Perm perm, const AccountNode& owner,
                                     const WhoCanFilter& shown) {
-  std::vector<WhoCanItem> out;
-  std::unordered_set<UserId> seen;
-  // Walk from the owner up: the first granting membership found is the
-  // closest one.
+  // The candidates: members of the accounts from the owner up, and the
+  // users of the user groups whose grants reach one of them (generic
+  // grants of user groups owned there, grants onto account groups holding
+  // one). Each is listed with its best route (GrantingRoutes, as explain
+  // names it), or the best one `shown` accepts.
+  std::unordered_set<UserId> candidates;
   for (const AccountNode* a = &owner; a != nullptr; a = c.account(a->parent)) {
-    for (UserId uid : a->members) {
-      const UserNode* u = c.user(uid);
-      if (u->disabled) continue;
-      const MembershipNode* m = c.membership(uid, a->id);
-      if (m == nullptr || (a != &owner && !m->branch)) continue;
-      if (!c.role(m->role)->perms.Has(perm)) continue;
-      WhoCanItem item{uid, u->login, a->id, m->role, m->branch};
-      if (seen.count(uid) || (shown && !shown(item))) continue;
-      seen.insert(uid);
-      out.push_back(std::move(item));
-    }
-  }
-  // Users reached through a user group's grant: generic grants of user
-  // groups owned on the path, and grants onto account groups holding an
-  // account on the path (a membership of the user's own, found above,
-  // comes first).
-  for (const AccountNode* a = &owner; a != nullptr; a = c.account(a->parent)) {
-    auto consider = [&](const GroupGrantNode& g, AccountId via) {
-      if (a != &owner && !g.branch) return;
-      if (!GrantActive(c, g)) return;
-      if (!c.role(g.role)->perms.Has(perm)) return;
-      for (UserId uid : c.group(g.user_group)->members) {
-        const UserNode* u = c.user(uid);
-        if (u->disabled || seen.count(uid)) continue;
-        WhoCanItem item{uid, u->login, via, g.role, g.branch, g.user_group, g.target};
-        if (shown && !shown(item)) continue;
-        seen.insert(uid);
-        out.push_back(std::move(item));
-      }
+    candidates.insert(a->members.begin(), a->members.end());
+    auto add_users_of = [&](const GroupGrantNode& g) {
+      if ((a != &owner && !g.branch) || !c.role(g.role)->perms.Has(perm)) return;
+      const auto& users = c.group(g.user_group)->members;
+      candidates.insert(users.begin(), users.end());
     };
     for (GroupId gid : a->groups) {
       const GroupNode* ug = c.group(gid);
       if (ug->kind != GroupKind::kUser) continue;
       for (const GroupGrantNode& g : ug->grants) {
-        if (g.target == kNoId) consider(g, a->id);
+        if (g.target == kNoId) add_users_of(g);
       }
     }
     for (GroupId gid : a->in_groups) {
-      for (const GroupGrantNode& g : c.group(gid)->granted_to) consider(g, a->id);
+      for (const GroupGrantNode& g : c.group(gid)->granted_to) add_users_of(g);
+    }
+  }
+  std::vector<WhoCanItem> out;
+  for (UserId uid : candidates) {
+    const UserNode* u = c.user(uid);
+    for (const Held& h : GrantingRoutes(c, *u, perm, owner)) {
+      WhoCanItem item{uid, u->login, h.m.account, h.m.role, h.m.branch};
+      if (h.via != nullptr) {
+        item.via_user_group = h.via->user_group;
+        item.via_group = h.via->target;
+      }
+      if (shown && !shown(item)) continue;
+      out.push_back(std::move(item));
+      break;
     }
   }
   std::sort(out.begin(), out.end(),

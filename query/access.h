@@ -62,6 +62,14 @@ void ForEachHeld(const Catalog& c, const UserNode& user, Fn&& fn) {
 // Does membership m grant anything on `target`?
 bool Covers(const Catalog& c, const MembershipNode& m, const AccountNode& target);
 
+// The routes by which `user` holds `perm` on `owner` (memberships and
+// grants of its user groups that cover it with a role that has it), best
+// first: the one on the account closest to `owner`; on the same account a
+// membership of its own before a group's grant, grants in ForEachHeld's
+// order. Explain names the first; who-can the first its filter accepts.
+std::vector<Held> GrantingRoutes(const Catalog& c, const UserNode& user, Perm perm,
+                                 const AccountNode& owner);
+
 // The permissions `user` holds on `a` (through any covering membership).
 PermSet PermsOn(const Catalog& c, const UserNode& user, const AccountNode& a);
 // The permissions `user` holds on `a` and every descendant of `a` alike:

@@ -484,10 +484,12 @@ class Db {
   // gets one item per id as ReassignEntities does: NotFound when any is
   // unknown (or out of the actor's sight), PermissionDenied when any is
   // denied (not one the group may hold, or one whose grants the actor
-  // could not hand on), InvalidArgument for a duplicate. Adding a user
-  // needs user.invite on the owner, removing one user.remove. Whoever adds
-  // a member hands it (or its grantees) the grants of the group: the actor
-  // must hold what each grant gives there (no escalation).
+  // could not hand on or take away), InvalidArgument for a duplicate.
+  // Adding a user needs user.invite on the owner, removing one
+  // user.remove. A member that joins or leaves takes the group's grants
+  // with it (to or from it, or its grantees): the actor must hold what
+  // each grant gives there (no escalation); a member reported unchanged
+  // needs nothing of it.
   virtual Status AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,
                                  GroupMembersReport* report) = 0;
   virtual Status RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> members,

@@ -760,6 +760,140 @@ TEST_F(GroupsTest, ActingOnAUserCountsWhatItsGroupsGive) {
   ASSERT_OK(db_->RemoveUser(sys, held));
 }
 
+// Members that join or leave a granted group take its grants with them,
+// whatever the kind: adding or removing a user (a user group's grants), a
+// device (the grants onto a device group) or an account (the role on that
+// account) needs what each grant gives. A member reported unchanged takes
+// nothing, so it needs nothing of the grants.
+TEST_F(GroupsTest, MembersJoiningOrLeavingAGrantedGroupNeedWhatItsGrantsGive) {
+  const Actor sys = Actor::System();
+  auto role = db_->CreateRole(sys, acme_, "grouper",
+                              {"account.read", "group.read", "group.write", "user.read",
+                               "user.invite", "user.remove", "device.read"});
+  ASSERT_OK(role);
+  UserId g_user = MakeUser(db_.get(), "grouper", a_);
+  ASSERT_OK(db_->Invite(sys, g_user, a_, *role, true));
+  const Actor grouper = Actor::User(g_user);
+  // A user group of acme-a with device_manager on a device group and on an
+  // account group of acme-a: the grouper holds neither role's permissions.
+  GroupId crew = MakeGroup(GroupKind::kUser, "crew", a_);
+  GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
+  GroupId subs = MakeGroup(GroupKind::kAccount, "subs", a_);
+  const AccountId a2 = MakeAccount(db_.get(), "acme-a2", a_);
+  UserId in_crew = MakeUser(db_.get(), "in-crew", a_);
+  UserId not_in_crew = MakeUser(db_.get(), "not-in-crew", a_);
+  Add(crew, {in_crew});
+  Add(fleet, {d_a1_});
+  Add(subs, {a1_});
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{crew, kManager, fleet, false}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{crew, kManager, subs, false}));
+  auto add = [&](GroupId g, uint64_t m) {
+    GroupMembersReport rep;
+    return db_->AddGroupMembers(grouper, g, std::vector<uint64_t>{m}, &rep);
+  };
+  auto remove = [&](GroupId g, uint64_t m) {
+    GroupMembersReport rep;
+    return db_->RemoveGroupMembers(grouper, g, std::vector<uint64_t>{m}, &rep);
+  };
+  // Joining or leaving: refused, each saying which grant needed it.
+  ExpectRefused([&] { return add(crew, not_in_crew); }, Code::kPermissionDenied,
+                "cannot add members to user group 'crew', which has role device_manager");
+  ExpectRefused([&] { return remove(crew, in_crew); }, Code::kPermissionDenied,
+                "cannot remove members from user group 'crew', which has role device_manager");
+  ExpectRefused([&] { return add(fleet, d_a2_); }, Code::kPermissionDenied,
+                "cannot add members to device group 'fleet', which is granted as role "
+                "device_manager");
+  ExpectRefused([&] { return remove(fleet, d_a1_); }, Code::kPermissionDenied,
+                "cannot remove members from device group 'fleet', which is granted as role "
+                "device_manager");
+  ExpectRefused([&] { return add(subs, a2); }, Code::kPermissionDenied,
+                "cannot add account 'acme-a2' to account group 'subs', granted as role "
+                "device_manager");
+  ExpectRefused([&] { return remove(subs, a1_); }, Code::kPermissionDenied,
+                "cannot remove account 'acme-a1' from account group 'subs', granted as role "
+                "device_manager");
+  // Unchanged members: allowed, reported unchanged, nothing written.
+  const uint64_t rev = db_->Revision();
+  for (auto [g, m, adding] : {std::tuple{crew, uint64_t{in_crew}, true},
+                              std::tuple{crew, uint64_t{not_in_crew}, false},
+                              std::tuple{fleet, uint64_t{d_a1_}, true},
+                              std::tuple{fleet, uint64_t{d_a2_}, false},
+                              std::tuple{subs, uint64_t{a1_}, true},
+                              std::tuple{subs, uint64_t{a2}, false}}) {
+    GroupMembersReport rep;
+    const std::vector<uint64_t> one{m};
+    Status s = adding ? db_->AddGroupMembers(grouper, g, one, &rep)
+                      : db_->RemoveGroupMembers(grouper, g, one, &rep);
+    EXPECT_TRUE(s.ok()) << s.ToString() << " group " << g << " member " << m << (adding ? " add" : " remove");
+    EXPECT_EQ(rep.unchanged, 1u);
+  }
+  EXPECT_EQ(db_->Revision(), rev);
+  // A group without grants needs none; and one who holds the role may.
+  GroupId spare = MakeGroup(GroupKind::kDevice, "spare", a_);
+  ASSERT_OK(add(spare, d_a2_));
+  ASSERT_OK(remove(spare, d_a2_));
+  const Actor admin = Actor::User(a_admin_);
+  for (GroupId g : {fleet, subs}) {
+    GroupMembersReport rep;
+    const std::vector<uint64_t> one{g == fleet ? uint64_t{d_a1_} : uint64_t{a1_}};
+    ASSERT_OK(db_->RemoveGroupMembers(admin, g, one, &rep));
+    ASSERT_OK(db_->AddGroupMembers(admin, g, one, &rep));
+  }
+  ASSERT_OK(remove(crew, not_in_crew));  // not a member: unchanged
+  GroupMembersReport rep;
+  ASSERT_OK(db_->RemoveGroupMembers(admin, crew, std::vector<uint64_t>{in_crew}, &rep));
+  EXPECT_FALSE(Allowed(*db_, in_crew, "device.write", "d-a1"));
+}
+
+// Who-can names the route explain names: the closest to the entity's
+// owner, whether a membership or a group's grant.
+TEST_F(GroupsTest, WhoCanAndExplainNameTheSameClosestRoute) {
+  const Actor sys = Actor::System();
+  UserId u = MakeUser(db_.get(), "two-routes", a_);
+  ASSERT_OK(db_->Invite(sys, u, a_, kAdmin, true));  // branch-wide on acme-a
+  GroupId crew = MakeGroup(GroupKind::kUser, "crew", a_);
+  GroupId subs = MakeGroup(GroupKind::kAccount, "subs", a_);
+  Add(crew, {u});
+  Add(subs, {a1_});
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{crew, kManager, subs, false}));  // on acme-a1
+  // Also a generic grant on acme-a itself, level with the membership.
+  GroupId crew2 = MakeGroup(GroupKind::kUser, "crew2", a_);
+  Add(crew2, {u});
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{crew2, kViewer, kNoId, true}));
+  for (const char* key : {"d-x", "d-a1"}) {
+    Explanation ex;
+    ASSERT_OK(db_->Explain(u, "device.read", key, &ex));
+    ASSERT_TRUE(ex.allowed);
+    WhoCanRequest req;
+    req.permission = "device.read";
+    req.entity_key = key;
+    req.limit = 100;
+    WhoCanPage page;
+    ASSERT_OK(db_->WhoCan(req, &page));
+    bool listed = false;
+    for (const auto& item : page.items) {
+      if (item.user != u) continue;
+      listed = true;
+      EXPECT_EQ(item.via_account, ex.via_account) << key;
+      EXPECT_EQ(item.role, ex.via_role) << key;
+      EXPECT_EQ(item.branch, ex.via_branch) << key;
+      EXPECT_EQ(item.via_user_group, ex.via_user_group) << key;
+      EXPECT_EQ(item.via_group, ex.via_group) << key;
+    }
+    EXPECT_TRUE(listed) << key;
+  }
+  // On acme-a1 the account group's grant is the closer route; on acme-a
+  // the membership comes before the generic grant there.
+  Explanation ex;
+  ASSERT_OK(db_->Explain(u, "device.read", "d-x", &ex));
+  EXPECT_EQ(ex.via_account, a1_);
+  EXPECT_EQ(ex.via_user_group, crew);
+  EXPECT_EQ(ex.via_group, subs);
+  ASSERT_OK(db_->Explain(u, "device.read", "d-a1", &ex));
+  EXPECT_EQ(ex.via_account, a_);
+  EXPECT_EQ(ex.via_user_group, kNoId);
+}
+
 TEST_F(GroupsTest, ReassignDeleteAndAccountDeleteKeepGroupsConsistent) {
   GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
   GroupId a1_fleet = MakeGroup(GroupKind::kDevice, "a1-fleet", a1_);

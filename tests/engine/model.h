@@ -76,13 +76,15 @@ struct MEntity {
   std::string unit;
 };
 
-// A group: device groups hold entity keys, user groups user ids.
+// A group: device groups hold entity keys, user groups user ids, account
+// groups the owner's direct sub-accounts.
 struct MGroup {
   AccountId owner = kNoId;
   GroupKind kind = GroupKind::kDevice;
   std::string name;
   std::set<std::string> entities;  // device keys
   std::set<UserId> users;
+  std::set<AccountId> accounts;
 };
 // A grant: (user group, role, target group or 0) -> branch.
 using MGrantKey = std::tuple<GroupId, RoleId, GroupId>;
@@ -128,6 +130,20 @@ class Model {
     }
     return out;
   }
+  // The grants of the user's groups onto account groups, as (member
+  // account, role, branch): each gives the role on the member (with
+  // branch, on its subtree). Only the group's own owner's user groups
+  // hold one, so it is never a shared grant.
+  std::vector<std::tuple<AccountId, RoleId, bool>> AccountGroupGrants(UserId uid) const {
+    std::vector<std::tuple<AccountId, RoleId, bool>> out;
+    for (const auto& [g, branch] : grants) {
+      const GroupId target = std::get<2>(g);
+      if (target == kNoId || groups.at(target).kind != GroupKind::kAccount) continue;
+      if (!groups.at(std::get<0>(g)).users.count(uid)) continue;
+      for (AccountId m : groups.at(target).accounts) out.emplace_back(m, std::get<1>(g), branch);
+    }
+    return out;
+  }
   // Does a grant of one of the user's groups onto a device group holding
   // `key` give `perm` (any device permission when perm is empty)?
   bool GroupReach(UserId uid, EntityKind kind, const std::string& key,
@@ -164,6 +180,11 @@ class Model {
       for (auto it = g.users.begin(); it != g.users.end();) {
         auto u = users.find(*it);
         it = u != users.end() && u->second.home == g.owner ? std::next(it) : g.users.erase(it);
+      }
+      for (auto it = g.accounts.begin(); it != g.accounts.end();) {
+        auto a = accounts.find(*it);
+        it = a != accounts.end() && a->second.parent == g.owner ? std::next(it)
+                                                                : g.accounts.erase(it);
       }
     }
     for (auto it = grants.begin(); it != grants.end();) {
@@ -231,10 +252,12 @@ class Model {
         out.insert(p.begin(), p.end());
       }
     }
-    for (const auto& [m, role, branch] : GenericGrants(uid)) {
-      if (m == a || (branch && IsProperAncestor(m, a))) {
-        const auto& p = roles.at(role).perms;
-        out.insert(p.begin(), p.end());
+    for (const auto& list : {GenericGrants(uid), AccountGroupGrants(uid)}) {
+      for (const auto& [m, role, branch] : list) {
+        if (m == a || (branch && IsProperAncestor(m, a))) {
+          const auto& p = roles.at(role).perms;
+          out.insert(p.begin(), p.end());
+        }
       }
     }
     return out;
@@ -249,10 +272,12 @@ class Model {
         out.insert(p.begin(), p.end());
       }
     }
-    for (const auto& [m, role, branch] : GenericGrants(uid)) {
-      if (branch && IsSelfOrAncestor(m, a)) {
-        const auto& p = roles.at(role).perms;
-        out.insert(p.begin(), p.end());
+    for (const auto& list : {GenericGrants(uid), AccountGroupGrants(uid)}) {
+      for (const auto& [m, role, branch] : list) {
+        if (branch && IsSelfOrAncestor(m, a)) {
+          const auto& p = roles.at(role).perms;
+          out.insert(p.begin(), p.end());
+        }
       }
     }
     return out;

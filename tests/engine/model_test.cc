@@ -228,7 +228,9 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           lost.emplace_back(g, branch);
         }
       }
-      if (want == Code::kOk && !lost.empty()) {
+      bool in_account_groups = false;
+      for (const auto& [gid, g] : m_.groups) in_account_groups |= g.accounts.count(a) > 0;
+      if (want == Code::kOk && (!lost.empty() || in_account_groups)) {
         want = m_.Require(actor, "group.write", m_.accounts[a].parent);
       }
       for (const auto& [g, branch] : lost) {
@@ -320,6 +322,14 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         bool owns_groups = false;
         for (const auto& [gid, g] : m_.groups) owns_groups |= g.owner == id;
         if (owns_groups && want == Code::kOk) want = m_.Require(actor, "group.write", id);
+      }
+      // Out of its parent's account groups (unless the parent goes too).
+      for (AccountId id : sorted) {
+        bool in_account_groups = false;
+        for (const auto& [gid, g] : m_.groups) in_account_groups |= g.accounts.count(id) > 0;
+        if (in_account_groups && !set.count(m_.accounts[id].parent) && want == Code::kOk) {
+          want = m_.Require(actor, "group.write", m_.accounts[id].parent);
+        }
       }
       // And their grants with them, each as a revoke.
       for (const auto& [g, branch] : m_.grants) {
@@ -718,13 +728,22 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     }
   }
 
-  // Groups (docs/model.md, "Groups"): device and user groups, members
-  // one at a time, grants (generic or onto a device group, shared down
-  // when the tenant allows), the tenant's group_sharing, by random actors.
+  // Groups (docs/model.md, "Groups"): device, user and account groups,
+  // members one at a time (device groups now and then in batches), grants
+  // (generic, onto a device group shared down when the tenant allows, or
+  // onto an account group, with or without branch), revokes, renames,
+  // deletes, the tenant's group_sharing, by random actors.
   Code RequireGives(const Actor& actor, const model::MGrantKey& g, bool branch) {
     const Perms& rp = m_.roles[std::get<1>(g)].perms;
     const GroupId target = std::get<2>(g);
     if (target == kNoId) return m_.RequireHolds(actor, rp, branch, m_.groups[std::get<0>(g)].owner);
+    if (m_.groups[target].kind == GroupKind::kAccount) {  // the role on each account of the group
+      for (AccountId a : m_.groups[target].accounts) {
+        Code c = m_.RequireHolds(actor, rp, branch, a);
+        if (c != Code::kOk) return c;
+      }
+      return Code::kOk;
+    }
     Perms part;
     for (const char* a : {"read", "write", "assign", "delete"}) {
       if (rp.count(KindPerm(EntityKind::kDevice, a))) part.insert(KindPerm(EntityKind::kDevice, a));
@@ -756,7 +775,8 @@ class ModelTest : public ::testing::TestWithParam<Config> {
     if (r < 25 || m_.groups.empty()) {
       if (m_.accounts.empty()) return;
       AccountId owner = PickAccount();
-      GroupKind kind = P(50) ? GroupKind::kDevice : GroupKind::kUser;
+      const int k = static_cast<int>(R(10));
+      GroupKind kind = k < 4 ? GroupKind::kDevice : k < 8 ? GroupKind::kUser : GroupKind::kAccount;
       std::string name = "g" + std::to_string(R(4));
       Code want = !m_.Found(actor, owner) ? Code::kNotFound : m_.Require(actor, "group.write", owner);
       if (want == Code::kOk) {
@@ -766,15 +786,21 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
       auto got = db_->CreateGroup(actor, GroupSpec{kind, name, owner});
       Expect(actor, want, got.status(), "create group");
-      if (got.ok()) m_.groups[*got] = model::MGroup{owner, kind, name, {}, {}};
-    } else if (r < 60) {
+      if (got.ok()) m_.groups[*got] = model::MGroup{owner, kind, name, {}, {}, {}};
+    } else if (r < 55) {
       // Add (or, now and then, remove) one member.
       GroupId gid = PickGroup();
       const bool remove = P(20);
       uint64_t member = 0;
       std::string ekey;
       const bool user_group = m_.groups.count(gid) && m_.groups[gid].kind == GroupKind::kUser;
-      if (user_group) {
+      const bool account_group = m_.groups.count(gid) && m_.groups[gid].kind == GroupKind::kAccount;
+      if (account_group) {
+        member = PickAccount();
+        for (AccountId c : m_.Children(m_.groups[gid].owner)) {  // mostly the owner's own
+          if (P(60)) member = c;
+        }
+      } else if (user_group) {
         if (m_.users.empty()) return;
         member = PickKey(m_.users);
         for (const auto& [uid, u] : m_.users) {  // mostly the owner's own users
@@ -799,19 +825,23 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       if (want == Code::kOk) want = m_.Require(actor, "group.write", g->owner);
       if (want == Code::kOk && user_group) {
         want = m_.Require(actor, remove ? "user.remove" : "user.invite", g->owner);
-        for (const auto& [k, branch] : m_.grants) {
-          if (want == Code::kOk && std::get<0>(k) == gid) want = RequireGives(actor, k, branch);
-        }
-      } else if (want == Code::kOk && !remove) {
-        for (const auto& [k, branch] : m_.grants) {
-          if (want == Code::kOk && std::get<2>(k) == gid) want = RequireGives(actor, k, branch);
-        }
       }
       bool change = false;
       if (want == Code::kOk && remove) {
-        change = user_group ? g->users.count(member) > 0 : g->entities.count(ekey) > 0;
+        // An id the actor does not see is unknown, member or not.
+        const bool seen = account_group ? m_.Found(actor, member)
+                          : user_group  ? m_.FoundUser(actor, member)
+                                        : m_.SeesEntityKey(actor, EntityKind::kDevice, ekey);
+        if (!seen) want = Code::kNotFound;
+        else if (account_group) change = g->accounts.count(member) > 0;
+        else change = user_group ? g->users.count(member) > 0 : g->entities.count(ekey) > 0;
       } else if (want == Code::kOk) {
-        if (user_group) {
+        if (account_group) {
+          // One the actor sees, and a direct sub-account of the owner.
+          if (!m_.Found(actor, member)) want = Code::kNotFound;
+          else if (m_.accounts[member].parent != g->owner) want = Code::kPermissionDenied;
+          else change = !g->accounts.count(member);
+        } else if (user_group) {
           if (!m_.SeesUser(actor, member)) want = Code::kNotFound;
           else if (m_.users[member].home != g->owner) want = Code::kPermissionDenied;
           else change = !g->users.count(member);
@@ -825,7 +855,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       // more devices of the group's owner (one change record for all;
       // groups come to overlap).
       std::vector<std::string> more;
-      if (!user_group && !remove && want == Code::kOk && P(40)) {
+      if (!user_group && !account_group && !remove && want == Code::kOk && P(40)) {
         for (const auto& [k, e] : m_.entities) {
           if (k.first == EntityKind::kDevice && k.second != ekey && e.owner == g->owner &&
               more.size() < 4 && P(50)) {
@@ -841,12 +871,29 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
         if (!g->entities.count(k)) change = true;
       }
+      // Members that join or leave take the group's grants with them: the
+      // actor holds what each gives (a user group's grants; the grants
+      // onto a device group; onto an account group, the role on that
+      // account). Nothing of it when nothing changes.
+      for (const auto& [k, branch] : m_.grants) {
+        if (want != Code::kOk || !change) break;
+        if (user_group && std::get<0>(k) == gid) want = RequireGives(actor, k, branch);
+        if (!user_group && std::get<2>(k) == gid) {
+          want = account_group
+                     ? m_.RequireHolds(actor, m_.roles[std::get<1>(k)].perms, branch, member)
+                     : RequireGives(actor, k, branch);
+        }
+      }
       GroupMembersReport rep;
       Status st = remove ? db_->RemoveGroupMembers(actor, gid, batch, &rep)
                          : db_->AddGroupMembers(actor, gid, batch, &rep);
-      Expect(actor, want, st, remove ? "remove group member" : "add group member");
+      Expect(actor, want, st,
+             std::string(remove ? "remove group member" : "add group member") +
+                 (account_group ? " (account)" : ""));
       if (st.ok() && change) {
-        if (user_group) {
+        if (account_group) {
+          if (remove) g->accounts.erase(member); else g->accounts.insert(member);
+        } else if (user_group) {
           if (remove) g->users.erase(member); else g->users.insert(member);
         } else if (remove) {
           g->entities.erase(ekey);
@@ -855,11 +902,17 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           for (const auto& k : more) g->entities.insert(k);
         }
       }
-    } else if (r < 92) {
+    } else if (r < 78) {
       GroupId ug = PickGroup(GroupKind::kUser);
       RoleId role = P(70) ? RoleId(model::Model().roles.begin()->first + R(3)) : PickRole();
-      GroupId target = P(30) ? kNoId : PickGroup(GroupKind::kDevice);
-      const bool branch = target == kNoId && P(40);
+      GroupId target = P(30)   ? kNoId
+                       : P(35) ? PickGroup(GroupKind::kAccount)
+                               : PickGroup(GroupKind::kDevice);
+      const bool onto_accounts =
+          target != kNoId && m_.groups.count(target) && m_.groups[target].kind == GroupKind::kAccount;
+      // Branch with a generic or account group grant; now and then, wrongly,
+      // with a device group.
+      const bool branch = (target == kNoId || onto_accounts) ? P(40) : P(4);
       const model::MGrantKey key{ug, role, target};
       Code want = GroupFound(actor, ug) ? Code::kOk : Code::kNotFound;
       if (want == Code::kOk && !m_.FoundRole(actor, role)) want = Code::kNotFound;
@@ -874,8 +927,12 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           want = Code::kNotFound;
         } else {
           AccountId towner = m_.groups[target].owner;
-          if (towner != owner) {
-            if (!m_.IsSelfOrAncestor(towner, owner)) want = Code::kFailedPrecondition;
+          if (branch && !onto_accounts) {
+            want = Code::kInvalidArgument;  // branch applies to account groups
+          } else if (towner != owner) {
+            // An account group only to its own owner's user groups.
+            if (onto_accounts) want = Code::kFailedPrecondition;
+            else if (!m_.IsSelfOrAncestor(towner, owner)) want = Code::kFailedPrecondition;
             else if (!m_.sharing.count(m_.Tenant(owner))) want = Code::kFailedPrecondition;
             else want = m_.Require(actor, "group.share", towner);
           }
@@ -884,8 +941,54 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       if (want == Code::kOk) want = RequireGives(actor, key, branch);
       if (want == Code::kOk && m_.grants.count(key)) want = Code::kAlreadyExists;
       Status st = db_->GrantGroup(actor, GroupGrant{ug, role, target, branch});
-      Expect(actor, want, st, "grant group");
+      Expect(actor, want, st, onto_accounts ? "grant group onto an account group" : "grant group");
       if (st.ok()) m_.grants[key] = branch;
+    } else if (r < 86) {
+      // Revoke a grant (mostly one that exists).
+      model::MGrantKey key{PickGroup(GroupKind::kUser), PickRole(), kNoId};
+      if (!m_.grants.empty() && P(80)) {
+        auto it = m_.grants.begin();
+        std::advance(it, static_cast<long>(R(m_.grants.size())));
+        key = it->first;
+      } else if (P(50)) {
+        std::get<2>(key) = PickGroup();
+      }
+      const auto& [ug, role, target] = key;
+      Code want = GroupFound(actor, ug) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk && m_.groups[ug].kind != GroupKind::kUser) want = Code::kInvalidArgument;
+      if (want == Code::kOk && !m_.grants.count(key)) want = Code::kNotFound;
+      if (want == Code::kOk) want = RequireRevoke(actor, key, m_.grants[key]);
+      Status st = db_->RevokeGroup(actor, ug, role, target);
+      Expect(actor, want, st, "revoke group");
+      if (st.ok()) m_.grants.erase(key);
+    } else if (r < 92) {
+      // Delete a group (its grants go, each as a revoke) or rename one.
+      GroupId gid = PickGroup();
+      const bool rename = P(30);
+      Code want = GroupFound(actor, gid) ? Code::kOk : Code::kNotFound;
+      if (want == Code::kOk) want = m_.Require(actor, "group.write", m_.groups[gid].owner);
+      if (rename) {
+        const std::string name = "g" + std::to_string(R(4));
+        if (want == Code::kOk && m_.groups[gid].name != name) {
+          for (const auto& [id, g] : m_.groups) {
+            if (g.owner == m_.groups[gid].owner && g.kind == m_.groups[gid].kind && g.name == name) {
+              want = Code::kAlreadyExists;
+            }
+          }
+        }
+        Status st = db_->RenameGroup(actor, gid, name);
+        Expect(actor, want, st, "rename group");
+        if (st.ok()) m_.groups[gid].name = name;
+      } else {
+        for (const auto& [k, branch] : m_.grants) {
+          if (want == Code::kOk && (std::get<0>(k) == gid || std::get<2>(k) == gid)) {
+            want = RequireRevoke(actor, k, branch);
+          }
+        }
+        Status st = db_->DeleteGroup(actor, gid);
+        Expect(actor, want, st, "delete group");
+        if (st.ok()) m_.groups.erase(gid);  // Normalize drops its grants
+      }
     } else {
       // The system switches a tenant's group sharing.
       std::vector<AccountId> roots;
@@ -1355,9 +1458,24 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       ASSERT_OK(got);
       uint64_t overlap = 0;
       for (const auto& k : g.entities) overlap += holders[k] > 1 ? 1 : 0;
-      const uint64_t size = g.kind == GroupKind::kUser ? g.users.size() : g.entities.size();
+      const uint64_t size = g.kind == GroupKind::kUser      ? g.users.size()
+                            : g.kind == GroupKind::kAccount ? g.accounts.size()
+                                                            : g.entities.size();
       ASSERT_EQ(got->size, size) << "group " << g.name << " at op " << op_;
       ASSERT_EQ(got->overlap, overlap) << "group " << g.name << " at op " << op_;
+      // Its members, page by page, are exactly the model's.
+      std::set<uint64_t> want, listed;
+      for (UserId u : g.users) want.insert(u);
+      for (AccountId a : g.accounts) want.insert(a);
+      for (const auto& k : g.entities) want.insert(db_->FindEntity(EntityKind::kDevice, k)->id);
+      for (uint64_t after = 0;;) {
+        GroupMembersPage page;
+        ASSERT_OK(db_->GroupMembers(Actor::System(), gid, after, 3, &page));
+        for (uint64_t m : page.members) ASSERT_TRUE(listed.insert(m).second);
+        if (page.next == 0) break;
+        after = page.next;
+      }
+      ASSERT_EQ(listed, want) << "members of group " << g.name << " at op " << op_;
     }
   }
 
