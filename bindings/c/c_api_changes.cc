@@ -11,6 +11,7 @@ using canopy::Status;
 using canopy::c_api::At;
 using canopy::c_api::Call;
 using canopy::c_api::Guard;
+using canopy::c_api::kMaxArrayBytes;
 using canopy::c_api::ToActor;
 
 namespace {
@@ -350,6 +351,19 @@ canopy_code_t canopy_changes_apply(canopy_db_t* db, const uint8_t* const* entrie
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_ARRAY_COPIED(call, entries, n, sizeof(std::string));
     CANOPY_C_ARRAY(call, sizes, n);
+    // Every size is checked before any entry is read or copied: one no
+    // buffer can have (alone or with the others) is a wrong argument.
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      total += std::min<uint64_t>(sizes[i], kMaxArrayBytes + 1);
+      if (sizes[i] > kMaxArrayBytes || total > kMaxArrayBytes) {
+        return call.Invalid("argument 'sizes[" + std::to_string(i) + "]' (" +
+                            std::to_string(sizes[i]) + ") " +
+                            (sizes[i] > kMaxArrayBytes ? "is more bytes than an entry can hold"
+                                                       : "makes the entries more bytes than an "
+                                                         "array can hold"));
+      }
+    }
     std::vector<std::string> items;
     items.reserve(n);
     for (size_t i = 0; i < n; ++i) {

@@ -3,6 +3,8 @@
 // The C API (include/canopy/c.h): the visibility-filtered queries (pages,
 // counts, streaming iterators) and access checks (check, explain, who can).
 
+#include <optional>
+
 #include "bindings/c/c_api_internal.h"
 
 using canopy::Status;
@@ -378,20 +380,41 @@ canopy_code_t canopy_access_check(canopy_db_t* db, uint64_t user, const char* pe
   });
 }
 
-canopy_code_t canopy_access_explain(canopy_db_t* db, uint64_t user, const char* permission,
-                                    const char* entity_key, canopy_explanation_t** explanation,
-                                    char** errmsg) {
-  return Guard("canopy_access_explain", errmsg, [&](const Call& call) -> Status {
+namespace {
+
+// canopy_access_explain and its _as form; no asker: the user asks itself.
+canopy_code_t Explain(const char* function, canopy_db_t* db, std::optional<uint64_t> asker,
+                      uint64_t user, const char* permission, const char* entity_key,
+                      canopy_explanation_t** explanation, char** errmsg) {
+  return Guard(function, errmsg, [&](const Call& call) -> Status {
     if (explanation != nullptr) *explanation = nullptr;
     CANOPY_C_REQUIRE(call, db);
     CANOPY_C_REQUIRE(call, permission);
     CANOPY_C_REQUIRE(call, entity_key);
     CANOPY_C_REQUIRE(call, explanation);
     auto out = std::make_unique<canopy_explanation_t>();
-    CANOPY_RETURN_IF_ERROR(db->db->Explain(user, permission, entity_key, &out->explanation));
+    CANOPY_RETURN_IF_ERROR(
+        asker ? db->db->Explain(ToActor(*asker), user, permission, entity_key, &out->explanation)
+              : db->db->Explain(user, permission, entity_key, &out->explanation));
     *explanation = out.release();
     return Status::Ok();
   });
+}
+
+}  // namespace
+
+canopy_code_t canopy_access_explain(canopy_db_t* db, uint64_t user, const char* permission,
+                                    const char* entity_key, canopy_explanation_t** explanation,
+                                    char** errmsg) {
+  return Explain("canopy_access_explain", db, std::nullopt, user, permission, entity_key,
+                 explanation, errmsg);
+}
+
+canopy_code_t canopy_access_explain_as(canopy_db_t* db, uint64_t asker, uint64_t user,
+                                       const char* permission, const char* entity_key,
+                                       canopy_explanation_t** explanation, char** errmsg) {
+  return Explain("canopy_access_explain_as", db, asker, user, permission, entity_key, explanation,
+                 errmsg);
 }
 
 canopy_code_t canopy_access_who_can(canopy_db_t* db, const char* permission, const char* entity_key,

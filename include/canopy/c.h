@@ -1205,6 +1205,17 @@ CANOPY_EXPORT canopy_code_t canopy_membership_list_by_user_as(canopy_db_t* db, u
 CANOPY_EXPORT canopy_code_t canopy_membership_list_by_account_as(
     canopy_db_t* db, uint64_t viewer, uint64_t account, canopy_memberships_t** memberships,
     char** errmsg);
+// canopy_access_explain as `asker` learns it (canopy::Db::Explain with an
+// asker): another user gets the answer only for a user it sees (NOT_FOUND,
+// "no user with id <id>", otherwise), and the reason, path and role name
+// name only what the asker sees. CANOPY_SYSTEM_ACTOR, an operator, is
+// told that a target exists which the user cannot see (not allowed, the
+// reason saying so) instead of NOT_FOUND.
+CANOPY_EXPORT canopy_code_t canopy_access_explain_as(canopy_db_t* db, uint64_t asker,
+                                                     uint64_t user, const char* permission,
+                                                     const char* entity_key,
+                                                     canopy_explanation_t** explanation,
+                                                     char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_access_who_can_as(canopy_db_t* db, uint64_t viewer,
                                                      const char* permission,
                                                      const char* entity_key, size_t limit,
@@ -1271,8 +1282,9 @@ CANOPY_EXPORT canopy_code_t canopy_group_delete(canopy_db_t* db, uint64_t actor,
 
 // Adds (removes) the `n` members of `members` to (from) the group, all or
 // nothing. Adding or removing users also needs user.invite (user.remove)
-// on the owner, and whoever adds a member hands it the group's grants: the
-// actor must hold what each grant gives there. When `report` is not NULL
+// on the owner, and a member that joins or leaves takes the group's grants
+// with it: the actor must hold what each grant gives there (nothing of it
+// for a member reported unchanged). When `report` is not NULL
 // it receives a new report (one item per id, in order) also when the call
 // fails for an item: NOT_FOUND when an id is unknown (or out of the
 // actor's sight), PERMISSION_DENIED when one is denied, INVALID_ARGUMENT
@@ -1713,7 +1725,8 @@ CANOPY_EXPORT size_t canopy_log_entries_size(const canopy_log_entries_t* entries
 // `report` is not NULL it receives a new report whatever the call returns
 // (saying how far it got), unless an argument is invalid. `entries` and
 // `sizes` may be NULL only when n is 0. Errors: INVALID_ARGUMENT (NULL
-// arguments), FAILED_PRECONDITION (a gap, a repeated revision with other
+// arguments; a size, or all sizes together, larger than any buffer can
+// be, naming that size, before any entry is read), FAILED_PRECONDITION (a gap, a repeated revision with other
 // contents, another lineage, a database with data but no log to follow
 // from), CORRUPTION (a damaged entry).
 CANOPY_EXPORT canopy_code_t canopy_changes_apply(canopy_db_t* db, const uint8_t* const* entries,

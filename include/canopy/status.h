@@ -74,7 +74,10 @@ class [[nodiscard]] Status {
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
-  // The message without the code name; empty for OK.
+  // The message without the code name; empty for OK. At most about 1 KiB:
+  // a longer one (a huge input quoted back) keeps its first 768 and last
+  // 192 bytes, cut on character boundaries, and says in between how many
+  // bytes were left out.
   const std::string& message() const { return message_; }
   // "ok", or "<code name>: <message>".
   std::string ToString() const;

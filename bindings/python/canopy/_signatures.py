@@ -269,6 +269,7 @@ SIGNATURES = {
     "canopy_visible_iterator_status": (_I, [_P, _PP]),
     "canopy_access_check": (_I, [_P, _U64, _S, _S, _PI, _PP]),
     "canopy_access_explain": (_I, [_P, _U64, _S, _S, _PP, _PP]),
+    "canopy_access_explain_as": (_I, [_P, _U64, _U64, _S, _S, _PP, _PP]),
     "canopy_access_who_can": (_I, [_P, _S, _S, _SZ, _S, _PP, _PP]),
     "canopy_access_who_can_v2": (_I, [_P, _S, _S, _SZ, _S, _U64, _PP, _PP]),
     "canopy_access_who_can_as": (_I, [_P, _U64, _S, _S, _SZ, _S, _U64, _PP, _PP]),

@@ -1277,11 +1277,17 @@ class Db:
                 ctypes.byref(out))
         return bool(out.value)
 
-    def explain(self, user, permission, entity_key):
+    def explain(self, user, permission, entity_key, *, asker=None):
         """The :class:`Explanation` of :meth:`check`: the membership, role
-        and account path that allow it, or why not."""
+        and account path that allow it, or why not. With ``asker`` (a user
+        id or SYSTEM_ACTOR): as that asker learns it. Another user gets it
+        only for a user it sees (NotFound otherwise), and the reason, path
+        and role name name only what the asker sees; SYSTEM_ACTOR, an
+        operator, is told when the target exists out of the user's sight
+        (not allowed, the reason saying so) instead of NotFound."""
+        fn, pre = self._viewed(lib.canopy_access_explain, lib.canopy_access_explain_as, asker)
         with cv.handle_out(lib.canopy_explanation_destroy) as out:
-            cv.call(lib.canopy_access_explain, self._h(), cv.ident(user, "user"),
+            cv.call(fn, self._h(), *pre, cv.ident(user, "user"),
                     cv.text(permission, "permission"), cv.text(entity_key, "entity_key"),
                     ctypes.byref(out))
             return model.Explanation(

@@ -1695,6 +1695,24 @@ static void TestAccess(World* w) {
              canopy_access_check(db, w->a, "device.read", "dev-a1", NULL, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_access_check(NULL, w->a, "device.read", "dev-a1", &allowed, &err));
+  /* A huge input is not quoted back whole: the message keeps its
+     beginning and end and says what it left out. */
+  {
+    const size_t n = (size_t)1 << 20;
+    char* big = malloc(n + 1);
+    CHECK(big != NULL);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    FAILS_WITH(CANOPY_NOT_FOUND, "no device with key 'aaa",
+               canopy_access_check(db, w->a, "device.read", big, &allowed, &err));
+    FAILS_WITH(CANOPY_INVALID_ARGUMENT, "bytes left out",
+               canopy_access_check(db, w->a, big, "dev-a1", &allowed, &err));
+    char* msg = NULL;
+    CHECK(canopy_access_check(db, w->a, big, "dev-a1", &allowed, &msg) == CANOPY_INVALID_ARGUMENT);
+    CHECK(msg != NULL && strlen(msg) < 1100);
+    canopy_free(msg);
+    free(big);
+  }
 
   canopy_explanation_t* why = NULL;
   OK(canopy_access_explain(db, w->a, "device.read", "dev-a11", &why, &err));
@@ -1729,6 +1747,34 @@ static void TestAccess(World* w) {
              canopy_access_explain(db, w->a, "device.read", "dev-a1", NULL, &err));
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_access_explain(NULL, w->a, "device.read", "dev-a1", &why, &err));
+
+  /* As an asker learns it. The operator is told that dev-a11 exists out
+     of b's sight (not allowed, saying so), where b itself is told "no
+     device"; a asking about b, whom it does not see, learns nothing; b
+     asking about itself gets explain's own answer. */
+  OK(canopy_access_explain_as(db, CANOPY_SYSTEM_ACTOR, w->b, "device.read", "dev-a11", &why,
+                              &err));
+  CHECK(canopy_explanation_allowed(why) == 0);
+  CHECK(strstr(canopy_explanation_reason(why), "cannot see device 'dev-a11'") != NULL);
+  CHECK(canopy_explanation_owner(why) == w->acme_a1);
+  canopy_explanation_destroy(why);
+  OK(canopy_access_explain_as(db, CANOPY_SYSTEM_ACTOR, w->a, "device.read", "dev-a11", &why,
+                              &err));
+  CHECK(canopy_explanation_allowed(why) == 1);
+  CHECK(canopy_explanation_via_account(why) == w->acme_a);
+  canopy_explanation_destroy(why);
+  why = (canopy_explanation_t*)1;
+  FAILS_WITH(CANOPY_NOT_FOUND, "no user with id",
+             canopy_access_explain_as(db, w->a, w->b, "device.read", "dev-b1", &why, &err));
+  CHECK(why == NULL);
+  FAILS_WITH(CANOPY_NOT_FOUND, "no device with key 'dev-a11'",
+             canopy_access_explain_as(db, w->b, w->b, "device.read", "dev-a11", &why, &err));
+  FAILS_WITH(CANOPY_NOT_FOUND, "no user with id 424242",
+             canopy_access_explain_as(db, 424242, w->a, "device.read", "dev-a1", &why, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'explanation'",
+             canopy_access_explain_as(db, w->a, w->a, "device.read", "dev-a1", NULL, &err));
+  FAILS_WITH(CANOPY_INVALID_ARGUMENT, "canopy_access_explain_as: argument 'db'",
+             canopy_access_explain_as(NULL, w->a, w->a, "device.read", "dev-a1", &why, &err));
 
   // Who can read dev-a11: admin (acme, branch) and a (acme-a, branch), by id.
   canopy_who_can_page_t* page = NULL;
@@ -3557,6 +3603,19 @@ static void TestReplication(World* w) {
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'entries[0]'",
              canopy_changes_apply(follower, null_data, sizes, 1, &report, &err));
   CHECK(report == NULL);
+  /* A size no buffer can have, alone or added to the others, is named
+     before any entry is read (not an attempt to copy it). */
+  const size_t huge_sizes[][3] = {{sizes[0], SIZE_MAX, sizes[2]},
+                                  {sizes[0], SIZE_MAX / 2, sizes[2]},
+                                  {(size_t)1 << 62, sizes[1], sizes[2]},
+                                  {(size_t)1 << 46, (size_t)1 << 46, (size_t)1 << 46}};
+  const char* named[] = {"'sizes[1]'", "'sizes[1]'", "'sizes[0]'", "'sizes[2]'"};
+  for (size_t i = 0; i < 4; ++i) {
+    report = (canopy_apply_report_t*)1;
+    FAILS_WITH(CANOPY_INVALID_ARGUMENT, named[i],
+               canopy_changes_apply(follower, data, huge_sizes[i], 3, &report, &err));
+    CHECK(report == NULL);
+  }
   CHECK(canopy_db_revision(follower) == head);
 
   // It catches up with the two new revisions.

@@ -160,6 +160,22 @@ class AccessTest(WorldTestCase):
         with self.assertRaises(canopy.NotFound):
             self.db.explain(w.a, "device.read", "dev-zz")
 
+    def test_explain_as_an_asker(self):
+        w = self.w
+        # The operator learns that dev-a11 exists out of b's sight.
+        told = self.db.explain(w.b, "device.read", "dev-a11", asker=canopy.SYSTEM_ACTOR)
+        self.assertFalse(told.allowed)
+        self.assertIn("cannot see device 'dev-a11'", told.reason)
+        self.assertEqual(told.owner, w.acme_a1)
+        # a does not see user b: as missing.
+        with self.assertRaisesRegex(canopy.NotFound, "no user with id %d" % w.b):
+            self.db.explain(w.b, "device.read", "dev-b1", asker=w.a)
+        # Asked by the user itself: explain's own answer.
+        self.assertEqual(self.db.explain(w.a, "device.read", "dev-a11", asker=w.a),
+                         self.db.explain(w.a, "device.read", "dev-a11"))
+        with self.assertRaises(TypeError):
+            self.db.explain(w.a, "device.read", "dev-a11", asker="a")
+
     def test_who_can(self):
         w = self.w
         everyone = list(self.db.who_can("device.read", "dev-a11", page_size=1))

@@ -1,0 +1,64 @@
+// Copyright (c) Canopy authors.
+//
+// Status: a message a person can act on, never a huge input quoted back
+// whole.
+
+#include "canopy/status.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace canopy {
+namespace {
+
+bool ValidUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+TEST(Status, AShortMessageIsKeptWhole) {
+  const std::string m = "no device with key '" + std::string(900, 'k') + "'";
+  EXPECT_EQ(Status::NotFound(m).message(), m);
+  EXPECT_EQ(Status::NotFound(std::string(1024, 'x')).message().size(), 1024u);
+  EXPECT_EQ(Status::Ok().message(), "");
+}
+
+TEST(Status, AHugeInputQuotedBackKeepsBeginningAndEndAndSaysWhatWasLeftOut) {
+  const std::string key(1 << 20, 'a');
+  Status s = Status::NotFound("no device with key '" + key + "'; nothing was changed");
+  const std::string& m = s.message();
+  EXPECT_LT(m.size(), 1100u);
+  EXPECT_EQ(m.rfind("no device with key 'aaa", 0), 0u) << m.substr(0, 40);
+  EXPECT_NE(m.find("bytes left out"), std::string::npos);
+  EXPECT_EQ(m.substr(m.size() - 22), "'; nothing was changed");
+  // Context added afterwards is kept in front, and the whole stays short.
+  Status w = s.WithContext("entry 1 of 1");
+  EXPECT_EQ(w.message().rfind("entry 1 of 1: no device", 0), 0u);
+  EXPECT_LT(w.message().size(), 1100u);
+  EXPECT_EQ(w.code(), Code::kNotFound);
+}
+
+TEST(Status, ShorteningNeverCutsACharacter) {
+  // Two-, three- and four-byte characters at every alignment of the cuts.
+  for (const std::string ch : {"\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x8C\xB3"}) {
+    for (size_t pad = 0; pad < 4; ++pad) {
+      std::string m(pad, 'p');
+      while (m.size() < 5000) m += ch;
+      Status s = Status::InvalidArgument(m);
+      EXPECT_TRUE(ValidUtf8(s.message())) << "pad " << pad << " char " << ch.size();
+      EXPECT_LT(s.message().size(), 1100u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace canopy
