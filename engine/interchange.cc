@@ -1029,6 +1029,10 @@ class Importer {
       CANOPY_RETURN_IF_ERROR(f.Uint("records", &records));
       CANOPY_RETURN_IF_ERROR(f.String("xxh3", true, &checksum));
       CANOPY_RETURN_IF_ERROR(f.NoneLeft("end record"));
+      if (checksum.size() != 16 ||
+          checksum.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+        return Status::InvalidArgument("end line: xxh3 must be 16 lower-case hexadecimal digits");
+      }
       if (records != records_) {
         return Status::InvalidArgument("end line counts " + std::to_string(records) +
                                        " records, the file has " + std::to_string(records_) +
@@ -2479,11 +2483,12 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     storage::LogEntry entry;
     entry.time_us = NowMicros();
     entry.operation = "import";
-    return ImportFile(path, options, rep, &entry, /*replayed=*/false);
+    return ImportFile(path, options, rep, &entry, /*replayed=*/false, options.name);
   }
   // A replica appends the import (with its input) to the log in etcd
   // before it applies it; losing that race to another replica means
   // importing again on the new state, so the input is read from a copy.
+  const std::string shown = options.name.empty() ? std::string(path) : options.name;
   ScratchDir scratch(store_->path());
   std::string copy;
   CANOPY_RETURN_IF_ERROR(scratch.File("replica-import.jsonl", &copy));
@@ -2492,11 +2497,11 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     // replicated change.
     std::error_code ec;
     if (std::filesystem::is_directory(std::string(path), ec)) {
-      return Status::InvalidArgument("import '" + std::string(path) +
+      return Status::InvalidArgument("import '" + shown +
                                      "' is a folder, not a JSON Lines file");
     }
     std::ifstream from{std::string(path), std::ios::binary};
-    if (!from) return Status::NotFound("cannot open import file '" + std::string(path) + "'");
+    if (!from) return Status::NotFound("cannot open import file '" + shown + "'");
     std::ofstream to(copy, std::ios::binary);
     const uint64_t limit = log_->options().max_entry_bytes;
     uint64_t size = 0;
@@ -2510,12 +2515,12 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     }
     to.close();
     if (from.bad() || !to) {
-      return Status::IOError("cannot copy import file '" + std::string(path) + "' to '" + copy +
+      return Status::IOError("cannot copy import file '" + shown + "' to '" + copy +
                              "': " + std::strerror(errno));
     }
     if (size + 4096 > limit) {
       return Status::InvalidArgument(
-          "import '" + std::string(path) + "' has more than " + std::to_string(size) +
+          "import '" + shown + "' has more than " + std::to_string(size) +
           " bytes; one replicated change carries at most " + std::to_string(limit) +
           " (split the file, or import into one database and start the replicas from its "
           "checkpoint); nothing was imported");
@@ -2530,7 +2535,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     entry.operation = "import";
     import_conflict_ = false;
     *rep = ImportReport();
-    Status s = ImportFile(copy, options, rep, &entry, /*replayed=*/false, path);
+    Status s = ImportFile(copy, options, rep, &entry, /*replayed=*/false, shown);
     if (!import_conflict_) {
       // Refused on a state behind etcd's? Then import again on the newest.
       bool caught_up = false;

@@ -107,6 +107,7 @@ int RunImport(Context& ctx, Args& args) {
   const Actor actor = Actor::System();
   ProgressBar bar(*ctx.err, StderrIsTerminal(), false, "importing", "bytes");
   ImportOptions options;
+  if (file == "-") options.name = "(stdin)";  // as the summary names it
   options.progress = [&bar](uint64_t done, uint64_t total) {
     bar.Update(done, total);
     return !StopRequested();

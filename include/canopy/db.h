@@ -69,6 +69,9 @@ struct ImportOptions {
   // once more (done == total) just before the commit, however small the
   // file: returning false at any call imports nothing (Aborted).
   ProgressFn progress;
+  // How refusals name the input (empty: the path given), e.g. "(stdin)"
+  // for "/dev/stdin".
+  std::string name;
 };
 struct ImportReport {
   uint64_t lines = 0;

@@ -208,7 +208,7 @@ TEST(ImportChunked, AFailureMidwayChangesNothingAndLeavesNoScratch) {
       {41, Device(41, "nowhere"), "line 41: account 'nowhere' is not an account"},
       {38, "{\"type\":\"device\",\"key\":\"\",\"name\":\"D\",\"account\":\"acc\"}\n",
        "line 38: device key is empty"},
-      {44, "{\"type\":\"end\",\"records\":3,\"xxh3\":\"0\"}\n", "line 44: end line counts 3 records"},
+      {44, "{\"type\":\"end\",\"records\":3,\"xxh3\":\"0000000000000000\"}\n", "line 44: end line counts 3 records"},
       {40, "{\"type\":\"device\",\"key\":\"d\",\"name\":\"D\",\"account\":\"acc\",\"colour\":\"red\"}\n",
        "line 40: unknown field 'colour' in device record"},
   };

@@ -336,7 +336,7 @@ TEST(Interchange, BadLinesAreNamedAndNothingIsWritten) {
        "line 3: user 's@x' may hold roles only in the account it was created in"},
       {"[1,2]\n", "must be a JSON object"},
       {"{\"type\":\"account\",\"key\":\"\\u00ff\\u0000\",\"name\":\"X\"}\n", "NUL"},
-      {"{\"type\":\"end\",\"records\":5,\"xxh3\":\"0\"}\n", "end line counts 5 records"},
+      {"{\"type\":\"end\",\"records\":5,\"xxh3\":\"0000000000000000\"}\n", "end line counts 5 records"},
       // An export's begin line promises an end line: a copy cut short at a
       // line's end is refused; the begin line comes first, once.
       {"{\"type\":\"begin\",\"format\":1}\n"
@@ -410,6 +410,26 @@ TEST(Interchange, AlteredExportIsRefusedByItsChecksum) {
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_NE(s.message().find("checksum mismatch"), std::string::npos) << s.ToString();
   EXPECT_TRUE(db2->Roots().empty());
+  // A checksum not written as the grammar says (16 lower-case hex digits)
+  // is a malformed end line, not a mismatch.
+  const std::string exported = Read(dir.Sub("out.jsonl"));
+  const size_t at = exported.rfind("\"xxh3\":\"") + 8;
+  for (const std::string& bad : {std::string("ABCDEF0123456789"), std::string("abc"),
+                                 std::string("0123456789abcdef0"), std::string("0123456789abcdeg")}) {
+    std::string text = exported;
+    text.replace(at, 16, bad);
+    Write(dir.Sub("badhex.jsonl"), text);
+    s = db2->Import(Actor::System(), dir.Sub("badhex.jsonl"), ImportOptions(), nullptr);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("xxh3 must be 16 lower-case hexadecimal digits"), std::string::npos)
+        << s.ToString();
+    EXPECT_TRUE(db2->Roots().empty());
+  }
+  // The caller may name the input in refusals.
+  ImportOptions named;
+  named.name = "(the edited copy)";
+  s = db2->Import(Actor::System(), dir.Sub("edited.jsonl"), named, nullptr);
+  EXPECT_EQ(s.message().rfind("import '(the edited copy)' line", 0), 0u) << s.ToString();
 }
 
 // Devices naming an account that was defined before many later accounts:

@@ -409,6 +409,12 @@ class SpecialInputTest(CliTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("from '(stdin)'", p.stdout)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "-")))
+        # A refusal names standard input as the summary does.
+        p = subprocess.run([CANOPY, "--db", self.db, "import", "-"],
+                           input='{"type":"account","key":"x"}\n', stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("import '(stdin)' line 1: missing field 'name'", p.stderr)
         p = subprocess.run([CANOPY, "--db", self.db, "export", "-"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=60, cwd=self.dir)
         self.assertEqual(p.returncode, 0, p.stderr)
