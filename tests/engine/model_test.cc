@@ -1577,7 +1577,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       for (int i = 0; i < 3 && !m_.entities.empty(); ++i) {
         auto key = PickKey(m_.entities);
         std::string p = KindPerm(key.first, action);
-        bool allowed = m_.Visible(uid, key.first, p).count(key.second) > 0;
+        bool allowed = m_.Holds(uid, key.first, key.second, p);
         auto c = db_->Check(uid, p, key.second);
         Explanation ex;
         Status es = db_->Explain(uid, p, key.second, &ex);
@@ -1634,7 +1634,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
         std::set<UserId> want_who;
         for (const auto& [other, ou] : m_.users) {
-          if (m_.Visible(other, key.first, p).count(key.second)) want_who.insert(other);
+          if (m_.Holds(other, key.first, key.second, p)) want_who.insert(other);
         }
         ASSERT_EQ(who, want_who) << p << " " << key.second;
         // Asked by the user itself: a subset, and only users it sees.
