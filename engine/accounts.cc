@@ -417,6 +417,16 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
                            " and with it take it out of the account groups of " + Quote(*op) +
                            " or revoke grants of its user groups"));
     }
+    // Leaving an account group takes what its grants give on the account
+    // away from their users: the actor must hold that, as for
+    // RemoveGroupMembers.
+    for (GroupId gid : a->in_groups) {
+      const query::GroupNode* g = cat().group(gid);
+      CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(
+          actor, *g, /*adding=*/false, a->id,
+          "cannot move account " + Quote(*a) + " under " + Quote(*np) + " and with it take it out of " +
+              query::DescribeGroup(cat(), actor, *g)));
+    }
     for (const auto& [owner, x] : lost) {
       CANOPY_RETURN_IF_ERROR(query::RequireRevoke(
           cat(), actor, *x,

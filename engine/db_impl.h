@@ -776,7 +776,8 @@ class DbImpl final : public Db {
                              AccountId account, std::string_view item = {}) const;
   // The groups a reassignment to `target` names (ReassignEntities): each
   // seen, of `kind`, owned by `target`, named once, and open to the actor's
-  // additions; in the order given.
+  // additions (RequireGroupEdit; what their grants need is asked only once
+  // entities do move); in the order given.
   Status RequireJoinGroups(const Actor& actor, EntityKind kind, const query::AccountNode& target,
                            Span<GroupId> groups,
                            std::vector<const query::GroupNode*>* out) const;
@@ -785,6 +786,8 @@ class DbImpl final : public Db {
   void JoinGroups(const std::vector<const query::GroupNode*>& groups,
                   const std::vector<uint64_t>& sorted_ids, int64_t now, GroupEdits* edits,
                   Txn* txn) const;
+  // The groups `member` (of class `c`) is in, by id, from its links.
+  Status MemberGroups(storage::MemberClass c, uint64_t member, std::vector<GroupId>* out) const;
   // What the 'r' links say of each of `members` (of class `c`): whether
   // group `id` holds it, and how many other groups (not dropped by `edits`)
   // hold it, with one of them. One ordered walk for the whole batch.

@@ -291,6 +291,19 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     std::vector<const query::GroupNode*> joining;
     CANOPY_RETURN_IF_ERROR(RequireJoinGroups(actor, kind, *to, groups, &joining));
 
+    // Does `owner` have a group of this kind with grants onto it?
+    std::unordered_map<AccountId, bool> granted;
+    auto granted_groups = [&](AccountId owner) {
+      auto it = granted.find(owner);
+      if (it != granted.end()) return it->second;
+      bool any = false;
+      for (GroupId gid : cat().account(owner)->groups) {
+        const query::GroupNode* g = cat().group(gid);
+        any |= g->kind == EntityGroupKind(kind) && !g->granted_to.empty();
+      }
+      return granted.emplace(owner, any).first->second;
+    };
+
     // Resolve every ref and judge it; nothing is written unless all pass.
     std::unordered_set<EntityId> seen;
     std::unordered_map<AccountId, Status> source_ok;
@@ -361,10 +374,27 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
                         : Require(cat(), actor, assign, *from);
         judged = source_ok.emplace(e.owner, st).first;
       }
-      if (!judged->second.ok()) {
-        if (!judged->second.IsPermissionDenied()) return judged->second;
+      // A new owner takes it out of its old owner's groups, and with it
+      // what their grants give on it: the actor must hold that too
+      // (as for RemoveGroupMembers). Links are read only when the old
+      // owner has a group of this kind that is granted.
+      Status leaves = judged->second;
+      if (leaves.ok() && granted_groups(e.owner)) {
+        std::vector<GroupId> in;
+        CANOPY_RETURN_IF_ERROR(MemberGroups(storage::kMemberEntity, e.id, &in));
+        for (GroupId gid : in) {
+          const query::GroupNode* g = cat().group(gid);
+          if (g == nullptr || g->granted_to.empty()) continue;
+          leaves = RequireGrantsFollow(actor, *g, /*adding=*/false, kNoId,
+                                       "cannot reassign " + Describe(kind, e.key) + " out of " +
+                                           query::DescribeGroup(cat(), actor, *g));
+          if (!leaves.ok()) break;
+        }
+      }
+      if (!leaves.ok()) {
+        if (!leaves.IsPermissionDenied()) return leaves;
         item.outcome = ReassignItem::Outcome::kDenied;
-        item.message = judged->second.message();
+        item.message = leaves.message();
         rep->denied++;
         rep->items.push_back(std::move(item));
         continue;
@@ -373,6 +403,25 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       rep->moved++;
       rep->items.push_back(std::move(item));
       moving.push_back(std::move(e));
+    }
+    // The groups they join hand them their grants: once any entity moves,
+    // the actor must hold what those give; if not, the moving ones are
+    // denied, saying why.
+    if (!moving.empty()) {
+      for (const query::GroupNode* g : joining) {
+        Status gives = RequireGrantsFollow(actor, *g, /*adding=*/true, kNoId);
+        if (gives.ok()) continue;
+        if (!gives.IsPermissionDenied()) return gives;
+        for (ReassignItem& it : rep->items) {
+          if (it.outcome != ReassignItem::Outcome::kMoved) continue;
+          it.outcome = ReassignItem::Outcome::kDenied;
+          it.message = gives.message();
+          rep->moved--;
+          rep->denied++;
+        }
+        moving.clear();
+        break;
+      }
     }
     auto first_of = [&](ReassignItem::Outcome o) -> const ReassignItem* {
       for (const auto& it : rep->items) {

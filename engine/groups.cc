@@ -71,6 +71,21 @@ Status Verdict(const GroupMembersReport& rep, size_t n, std::string_view verb) {
   return Status::Ok();
 }
 
+// When members would join or leave and `gives` (what the group's grants
+// need of the actor) refuses: each of those members is denied with its
+// message, so the report says why, as for a member denied on its own.
+Status DenyChanging(const Status& gives, GroupMembersReport* rep) {
+  if (gives.ok() || !gives.IsPermissionDenied()) return gives;
+  for (GroupMemberItem& it : rep->items) {
+    if (it.outcome != GroupMemberItem::Outcome::kDone) continue;
+    it.outcome = GroupMemberItem::Outcome::kDenied;
+    it.message = gives.message();
+    --rep->done;
+    ++rep->denied;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // ---- Helpers shared with accounts.cc, entities.cc, users.cc ----------------
@@ -161,20 +176,23 @@ Status DbImpl::LinksOf(storage::MemberClass c, GroupId id,
   return storage::FromRocks((*it)->status(), "scan member groups");
 }
 
+Status DbImpl::MemberGroups(storage::MemberClass c, uint64_t member,
+                            std::vector<GroupId>* out) const {
+  out->clear();
+  const std::string prefix = storage::MemberGroupsPrefix(c, member);
+  auto it = store_->NewIterator(storage::kGroups, snap(), prefix, storage::PrefixSuccessor(prefix));
+  for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
+    rocksdb::Slice k = (*it)->key();
+    if (k.size() != prefix.size() + 8) return Status::Corruption("a member group key is damaged");
+    out->push_back(storage::DecodeFixed64BE(k.data() + prefix.size()));
+  }
+  return storage::FromRocks((*it)->status(), "scan member groups");
+}
+
 Status DbImpl::DropMemberships(storage::MemberClass c, uint64_t member, AccountId keep_owner,
                                GroupEdits* edits, Txn* txn) const {
-  const std::string prefix = storage::MemberGroupsPrefix(c, member);
   std::vector<GroupId> gids;
-  {
-    auto it = store_->NewIterator(storage::kGroups, snap(), prefix,
-                                  storage::PrefixSuccessor(prefix));
-    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
-      rocksdb::Slice k = (*it)->key();
-      if (k.size() != prefix.size() + 8) return Status::Corruption("a member group key is damaged");
-      gids.push_back(storage::DecodeFixed64BE(k.data() + prefix.size()));
-    }
-    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "scan member groups"));
-  }
+  CANOPY_RETURN_IF_ERROR(MemberGroups(c, member, &gids));
   // Overlap: each group losing the member counted it when it was in two or
   // more live groups; a sole remaining group counted it too.
   std::vector<GroupId> live, removed;
@@ -537,7 +555,6 @@ Status DbImpl::RequireJoinGroups(const Actor& actor, EntityKind kind, const Acco
                                      ", the new owner");
     }
     CANOPY_RETURN_IF_ERROR(RequireGroupEdit(actor, *g, /*adding=*/true));
-    CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(actor, *g, /*adding=*/true, kNoId));
     out->push_back(g);
   }
   return Status::Ok();
@@ -754,11 +771,14 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
       put(GroupMemberItem::Outcome::kDone, "", &rep->done);
       adding.push_back(mid);
     }
-    CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "added"));
-    if (adding.empty()) return Status::Ok();  // unchanged: nothing is handed on
-    if (g->kind != GroupKind::kAccount) {
-      CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(actor, *g, /*adding=*/true, kNoId));
+    // Members that join take the group's grants (an account group's were
+    // checked per account above); unchanged ones take nothing.
+    if (!adding.empty() && g->kind != GroupKind::kAccount) {
+      CANOPY_RETURN_IF_ERROR(
+          DenyChanging(RequireGrantsFollow(actor, *g, /*adding=*/true, kNoId), rep));
     }
+    CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "added"));
+    if (adding.empty()) return Status::Ok();
     edits.size_delta[id] = static_cast<int64_t>(adding.size());
     std::sort(adding.begin(), adding.end());
     storage::GroupMembersRecord batch;
@@ -889,11 +909,13 @@ Status DbImpl::RemoveGroupMembers(const Actor& actor, GroupId id, Span<uint64_t>
       }
       rep->items.push_back(std::move(item));
     }
-    CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "removed"));
-    if (removing.empty()) return Status::Ok();  // unchanged: nothing is taken away
-    if (g->kind != GroupKind::kAccount) {
-      CANOPY_RETURN_IF_ERROR(RequireGrantsFollow(actor, *g, /*adding=*/false, kNoId));
+    // Members that leave take the group's grants away (as above).
+    if (!removing.empty() && g->kind != GroupKind::kAccount) {
+      CANOPY_RETURN_IF_ERROR(
+          DenyChanging(RequireGrantsFollow(actor, *g, /*adding=*/false, kNoId), rep));
     }
+    CANOPY_RETURN_IF_ERROR(Verdict(*rep, list.size(), "removed"));
+    if (removing.empty()) return Status::Ok();
     for (const auto& m : removing) txn->GroupMember(&m, nullptr);
     edits.size_delta[id] = -static_cast<int64_t>(removing.size());
     return EmitGroupEdits(edits, txn);

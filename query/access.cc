@@ -484,11 +484,33 @@ std::vector<Held> GrantingRoutes(const Catalog& c, const UserNode& user, Perm pe
                                  const AccountNode& owner) {
   std::vector<Held> routes;
   if (user.disabled) return routes;
-  ForEachHeld(c, user, [&](const Held& h) {
-    if (Covers(c, h.m, owner) && c.role(h.m.role)->perms.Has(perm)) routes.push_back(h);
-  });
-  // Stable: ForEachHeld gives memberships before grants, and keeps the
-  // grants' order among themselves.
+  // What ForEachHeld yields that covers `owner`, in its order, but an
+  // account group's grant is looked for on the path from `owner` up (its
+  // accounts' in_groups), not through every account of the group: a
+  // who-can asks this for every candidate.
+  for (const MembershipNode& m : user.memberships) {
+    if (Covers(c, m, owner) && c.role(m.role)->perms.Has(perm)) routes.push_back(Held{m, nullptr});
+  }
+  for (GroupId gid : user.groups) {
+    const GroupNode* ug = c.group(gid);
+    for (const GroupGrantNode& g : ug->grants) {
+      if (!c.role(g.role)->perms.Has(perm)) continue;
+      if (g.target == kNoId) {
+        const MembershipNode m{ug->owner, g.role, g.branch};
+        if (Covers(c, m, owner)) routes.push_back(Held{m, &g});
+        continue;
+      }
+      const GroupNode* t = c.group(g.target);
+      if (t->kind != GroupKind::kAccount || !GrantActive(c, g)) continue;
+      for (const AccountNode* a = &owner; a != nullptr; a = g.branch ? c.account(a->parent) : nullptr) {
+        if (std::binary_search(a->in_groups.begin(), a->in_groups.end(), t->id)) {
+          routes.push_back(Held{MembershipNode{a->id, g.role, g.branch}, &g});
+        }
+      }
+    }
+  }
+  // Stable: memberships come before grants, and the grants keep their
+  // order among themselves (one route per account of the path each).
   std::stable_sort(routes.begin(), routes.end(), [&](const Held& x, const Held& y) {
     return c.account(x.m.account)->depth > c.account(y.m.account)->depth;
   });

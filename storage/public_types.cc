@@ -35,32 +35,28 @@ const char* CodeName(Code code) {
 
 namespace {
 
-// A message longer than this (a huge input quoted back) keeps its
-// beginning and its end, each cut on a character boundary, and says how
-// much was left out between them.
-constexpr size_t kMaxMessageBytes = 1024;
-constexpr size_t kMessageHead = 768;
-constexpr size_t kMessageTail = 192;
-
 bool Continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-void Shorten(std::string* m) {
-  if (m->size() <= kMaxMessageBytes) return;
-  size_t head = kMessageHead;
-  while (head > 0 && Continuation((*m)[head])) --head;
-  size_t tail = m->size() - kMessageTail;
-  while (tail < m->size() && Continuation((*m)[tail])) ++tail;
-  std::string out = m->substr(0, head);
-  out += "... [" + std::to_string(tail - head) + " bytes left out] ...";
-  out.append(*m, tail, std::string::npos);
-  *m = std::move(out);
-}
 
 }  // namespace
 
+std::string ShortMessage(std::string_view m) {
+  // Longer than this (a huge input quoted back), a message keeps its
+  // beginning and its end, each cut on a character boundary, and says how
+  // much was left out between them.
+  constexpr size_t kMaxBytes = 1024, kHead = 768, kTail = 192;
+  if (m.size() <= kMaxBytes) return std::string(m);
+  size_t head = kHead;
+  while (head > 0 && Continuation(m[head])) --head;
+  size_t tail = m.size() - kTail;
+  while (tail < m.size() && Continuation(m[tail])) ++tail;
+  std::string out(m.substr(0, head));
+  out += "... [" + std::to_string(tail - head) + " bytes left out] ...";
+  out.append(m.substr(tail));
+  return out;
+}
+
 Status::Status(Code code, std::string message) : code_(code), message_(std::move(message)) {
   if (code_ == Code::kOk) message_.clear();
-  Shorten(&message_);
 }
 
 std::string Status::ToString() const {

@@ -265,7 +265,7 @@ canopy_code_t Guard(const char* function, char** errmsg, Body&& body) noexcept {
     const Call call(function);
     Status s = body(call);
     if (s.ok()) return CANOPY_OK;
-    return SetError(errmsg, static_cast<canopy_code_t>(s.code()), s.message());
+    return SetError(errmsg, static_cast<canopy_code_t>(s.code()), ShortMessage(s.message()));
   } catch (const std::bad_alloc&) {  // not a bug: the process ran out of memory
     return SetError(errmsg, CANOPY_INTERNAL, function, ": out of memory");
   } catch (const std::exception& e) {

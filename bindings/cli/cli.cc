@@ -366,7 +366,7 @@ bool Context::ResolveActor(Actor* actor) {
 }
 
 int Context::Fail(const Status& s) const {
-  *err << "canopy: " << Printable(s.ToString());
+  *err << "canopy: " << CodeName(s.code()) << ": " << Printable(ShortMessage(s.message()));
   // A mutation refused because Open fell back to read-only says why it did.
   if (!read_only_because_.empty() && s.code() == Code::kFailedPrecondition &&
       (s.message().find("open read-only") != std::string::npos ||

@@ -90,7 +90,7 @@ void ReplyError(httplib::Response& res, int status, const std::string& code,
 }
 
 void ReplyStatus(httplib::Response& res, const Status& s) {
-  ReplyError(res, StatusOf(s), CodeName(s.code()), s.message());
+  ReplyError(res, StatusOf(s), CodeName(s.code()), ShortMessage(s.message()));
 }
 
 // ---- Query parameters ----------------------------------------------------
@@ -1347,7 +1347,7 @@ class ServerImpl : public Server {
         .Raw("items", items);
     if (!s.ok()) {
       // Refused as a whole: nothing moved; the report says which items.
-      o.Str("code", CodeName(s.code())).Str("message", s.message());
+      o.Str("code", CodeName(s.code())).Str("message", ShortMessage(s.message()));
       o.Int("status", StatusOf(s));
     }
     Reply(res, s.ok() ? 200 : StatusOf(s), o.str());

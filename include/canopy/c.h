@@ -1210,7 +1210,9 @@ CANOPY_EXPORT canopy_code_t canopy_membership_list_by_account_as(
 // "no user with id <id>", otherwise), and the reason, path and role name
 // name only what the asker sees. CANOPY_SYSTEM_ACTOR, an operator, is
 // told that a target exists which the user cannot see (not allowed, the
-// reason saying so) instead of NOT_FOUND.
+// reason saying so) instead of NOT_FOUND. An asker that is another user is
+// refused first when unknown (NOT_FOUND, "actor: no user with id <id>") or
+// disabled (PERMISSION_DENIED).
 CANOPY_EXPORT canopy_code_t canopy_access_explain_as(canopy_db_t* db, uint64_t asker,
                                                      uint64_t user, const char* permission,
                                                      const char* entity_key,

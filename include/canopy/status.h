@@ -42,6 +42,12 @@ enum class Code : int {
 // Returns the stable lower-case name of a code, e.g. "permission_denied".
 const char* CodeName(Code code);
 
+// A message as it is shown to a person: at most about 1 KiB. A longer one
+// (a huge input quoted back) keeps its first 768 and last 192 bytes, cut
+// on character boundaries, and says in between how many bytes were left
+// out.
+std::string ShortMessage(std::string_view message);
+
 class [[nodiscard]] Status {
  public:
   // An OK status. Cheap to create and copy.
@@ -74,10 +80,8 @@ class [[nodiscard]] Status {
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
-  // The message without the code name; empty for OK. At most about 1 KiB:
-  // a longer one (a huge input quoted back) keeps its first 768 and last
-  // 192 bytes, cut on character boundaries, and says in between how many
-  // bytes were left out.
+  // The message without the code name; empty for OK. (Shown to a person,
+  // by the C API, the command line and the HTTP API, it is ShortMessage.)
   const std::string& message() const { return message_; }
   // "ok", or "<code name>: <message>".
   std::string ToString() const;

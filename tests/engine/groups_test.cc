@@ -812,6 +812,56 @@ TEST_F(GroupsTest, MembersJoiningOrLeavingAGrantedGroupNeedWhatItsGrantsGive) {
   ExpectRefused([&] { return remove(subs, a1_); }, Code::kPermissionDenied,
                 "cannot remove account 'acme-a1' from account group 'subs', granted as role "
                 "device_manager");
+  // The report says why too: the member that would have joined is denied.
+  {
+    GroupMembersReport rep;
+    Status s = db_->AddGroupMembers(grouper, crew, std::vector<uint64_t>{not_in_crew, in_crew}, &rep);
+    EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+    ASSERT_EQ(rep.items.size(), 2u);
+    EXPECT_EQ(rep.items[0].outcome, GroupMemberItem::Outcome::kDenied);
+    EXPECT_NE(rep.items[0].message.find("which has role device_manager"), std::string::npos);
+    EXPECT_EQ(rep.items[1].outcome, GroupMemberItem::Outcome::kUnchanged);
+    EXPECT_EQ(rep.done, 0u);
+    EXPECT_EQ(rep.denied, 1u);
+  }
+  // Leaving by another way takes the same: a device reassigned out of a
+  // granted device group, an account moved out of a granted account group.
+  auto mover_role = db_->CreateRole(sys, acme_, "mover",
+                                    {"account.read", "account.move", "device.read",
+                                     "device.assign", "group.read", "group.write"});
+  ASSERT_OK(mover_role);
+  UserId m_user = MakeUser(db_.get(), "mover", acme_);
+  ASSERT_OK(db_->Invite(sys, m_user, acme_, *mover_role, true));
+  const Actor mover = Actor::User(m_user);
+  ExpectRefused(
+      [&] {
+        ReassignReport rr;
+        return db_->ReassignEntities(mover, EntityKind::kDevice, EntityRef::kKey,
+                                     std::vector<std::string>{"d-a1"}, b_, &rr);
+      },
+      Code::kPermissionDenied,
+      "cannot reassign device 'd-a1' out of device group 'fleet', granted as role device_manager");
+  ExpectRefused([&] { return db_->MoveAccount(mover, a1_, b_); }, Code::kPermissionDenied,
+                "cannot move account 'acme-a1' under 'acme-b' and with it take it out of account "
+                "group 'subs', granted as role device_manager");
+  // Joining a granted group by a reassign needs its grants only when an
+  // entity does move: naming it for one already there changes nothing.
+  {
+    ReassignReport rr;
+    ASSERT_OK(db_->ReassignEntities(mover, EntityKind::kDevice, EntityRef::kKey,
+                                    std::vector<std::string>{"d-a2"}, a_,
+                                    std::vector<GroupId>{fleet}, &rr));
+    EXPECT_EQ(rr.unchanged, 1u);
+    ExpectRefused(
+        [&] {
+          return db_->ReassignEntities(mover, EntityKind::kDevice, EntityRef::kKey,
+                                       std::vector<std::string>{"d-b"}, a_,
+                                       std::vector<GroupId>{fleet}, &rr);
+        },
+        Code::kPermissionDenied, "cannot add members to device group 'fleet', which is granted");
+    EXPECT_EQ(rr.items.size(), 1u);
+    EXPECT_EQ(rr.items[0].outcome, ReassignItem::Outcome::kDenied);
+  }
   // Unchanged members: allowed, reported unchanged, nothing written.
   const uint64_t rev = db_->Revision();
   for (auto [g, m, adding] : {std::tuple{crew, uint64_t{in_crew}, true},

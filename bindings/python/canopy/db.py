@@ -565,7 +565,7 @@ class Db:
             return _account(out)
 
     @staticmethod
-    def _viewed(plain, scoped, viewer):
+    def _viewed(plain, scoped, viewer, what="viewer"):
         """The C function and leading arguments of a read as ``viewer``
         (None: every record; else a user id or SYSTEM_ACTOR, which sees
         only what that user may see: out of its sight is NotFound, as
@@ -573,7 +573,7 @@ class Db:
         PermissionDenied)."""
         if viewer is None:
             return plain, ()
-        return scoped, (cv.actor(viewer, "viewer"),)
+        return scoped, (cv.actor(viewer, what),)
 
     def find_account(self, key, *, viewer=None):
         """The account with that external key (as ``viewer`` may see it).
@@ -1285,7 +1285,8 @@ class Db:
         and role name name only what the asker sees; SYSTEM_ACTOR, an
         operator, is told when the target exists out of the user's sight
         (not allowed, the reason saying so) instead of NotFound."""
-        fn, pre = self._viewed(lib.canopy_access_explain, lib.canopy_access_explain_as, asker)
+        fn, pre = self._viewed(lib.canopy_access_explain, lib.canopy_access_explain_as, asker,
+                               "asker")
         with cv.handle_out(lib.canopy_explanation_destroy) as out:
             cv.call(fn, self._h(), *pre, cv.ident(user, "user"),
                     cv.text(permission, "permission"), cv.text(entity_key, "entity_key"),

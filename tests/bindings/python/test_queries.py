@@ -173,7 +173,7 @@ class AccessTest(WorldTestCase):
         # Asked by the user itself: explain's own answer.
         self.assertEqual(self.db.explain(w.a, "device.read", "dev-a11", asker=w.a),
                          self.db.explain(w.a, "device.read", "dev-a11"))
-        with self.assertRaises(TypeError):
+        with self.assertRaisesRegex(TypeError, "asker"):
             self.db.explain(w.a, "device.read", "dev-a11", asker="a")
 
     def test_who_can(self):
