@@ -1358,7 +1358,8 @@ Status Store::CatchUpWithPrimary() {
     const uint64_t now = ManifestNumber(path_);
     return now != 0 && now != manifest_number_;
   };
-  if (writer_reopened()) return ReopenSecondary();
+  // (No instance: the last open again failed; try it once more.)
+  if (db_ == nullptr || writer_reopened()) return ReopenSecondary();
   rocksdb::Status s;
   VanishedFiles vanished(path_);
   ImportGap gap;
@@ -1401,13 +1402,15 @@ Status Store::CatchUpWithPrimary() {
 Status Store::ReopenSecondary() {
   std::unique_lock<std::shared_mutex> l(reopen_mu_);
   const SecondaryOpen& o = *secondary_open_;
-  for (auto*& h : cfs_) {
-    if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
-    h = nullptr;
+  if (db_ != nullptr) {
+    for (auto*& h : cfs_) {
+      if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
+      h = nullptr;
+    }
+    (void)db_->Close();
+    delete db_;
+    db_ = nullptr;
   }
-  (void)db_->Close();
-  delete db_;
-  db_ = nullptr;
   whole_ = false;  // until the open below succeeds
   const std::string what = "open the database again after its writer reopened it";
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

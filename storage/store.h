@@ -188,8 +188,9 @@ class Store {
   // False once a catch-up read while the writer deleted a write-ahead log,
   // or read a logged write without the import before it, and no later one
   // ended without either: the view may lack writes (a hole), which only a
-  // whole catch-up mends. False for good once the writer closed and opened
-  // the database again since this instance opened (Unavailable: reopen).
+  // whole catch-up mends. A writer that closed and opened the database
+  // again makes a catch-up open this instance again; false while that open
+  // has not succeeded.
   bool Whole() const { return whole_; }
 
   // Applies a batch atomically (without syncing; see SyncWal).

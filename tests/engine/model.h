@@ -144,6 +144,13 @@ class Model {
     }
     return out;
   }
+  // Is account `a` in an account group (its parent's)?
+  bool InAccountGroups(AccountId a) const {
+    for (const auto& [id, g] : groups) {
+      if (g.accounts.count(a)) return true;
+    }
+    return false;
+  }
   // Does a grant of one of the user's groups onto a device group holding
   // `key` give `perm` (any device permission when perm is empty)?
   bool GroupReach(UserId uid, EntityKind kind, const std::string& key,

@@ -228,9 +228,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           lost.emplace_back(g, branch);
         }
       }
-      bool in_account_groups = false;
-      for (const auto& [gid, g] : m_.groups) in_account_groups |= g.accounts.count(a) > 0;
-      if (want == Code::kOk && (!lost.empty() || in_account_groups)) {
+      if (want == Code::kOk && (!lost.empty() || m_.InAccountGroups(a))) {
         want = m_.Require(actor, "group.write", m_.accounts[a].parent);
       }
       // Out of an account group: what its grants give on the account.
@@ -332,9 +330,7 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       }
       // Out of its parent's account groups (unless the parent goes too).
       for (AccountId id : sorted) {
-        bool in_account_groups = false;
-        for (const auto& [gid, g] : m_.groups) in_account_groups |= g.accounts.count(id) > 0;
-        if (in_account_groups && !set.count(m_.accounts[id].parent) && want == Code::kOk) {
+        if (m_.InAccountGroups(id) && !set.count(m_.accounts[id].parent) && want == Code::kOk) {
           want = m_.Require(actor, "group.write", m_.accounts[id].parent);
         }
       }
