@@ -431,6 +431,12 @@ void EngineLogEntriesRead(benchmark::State& state) {
     }
   }
   state.SetItemsProcessed(entries);
+  // What the log takes on disk, per entry (its compression's other side).
+  uint64_t bytes = 0;
+  ScratchStore()->db()->GetIntProperty(ScratchStore()->cf(storage::kChanges),
+                                       "rocksdb.total-sst-files-size", &bytes);
+  uint64_t kept = scratch->db->Revision();
+  if (kept > 0) state.counters["disk_bytes_per_entry"] = static_cast<double>(bytes) / kept;
 }
 #endif
 
