@@ -46,6 +46,11 @@ void TaskPool::Wait() {
   idle_cv_.wait(l, [&] { return queue_.empty() && running_ == 0; });
 }
 
+bool TaskPool::WaitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> l(mu_);
+  return idle_cv_.wait_for(l, timeout, [&] { return queue_.empty() && running_ == 0; });
+}
+
 void TaskPool::Run() {
   std::unique_lock<std::mutex> l(mu_);
   while (true) {

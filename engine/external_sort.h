@@ -23,6 +23,7 @@
 #ifndef CANOPY_ENGINE_EXTERNAL_SORT_H_
 #define CANOPY_ENGINE_EXTERNAL_SORT_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -51,6 +52,8 @@ class TaskPool {
   void Submit(std::function<void()> task, bool urgent = false);
   // Blocks until every task submitted so far has finished.
   void Wait();
+  // As Wait, for at most `timeout`: true when every task has finished.
+  bool WaitFor(std::chrono::milliseconds timeout);
   unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
 
  private:

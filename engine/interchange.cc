@@ -2112,12 +2112,22 @@ class ImportOutput final : public storage::KvSink {
   // Writes the SST files of every key space not written yet, waits for all
   // of them, and returns the ingestion arguments; or, when an entity key
   // or unit id appears twice, *duplicate names it (nothing is ingested).
-  Status WriteFiles(std::vector<rocksdb::IngestExternalFileArg>* args, std::string* duplicate) {
+  // `go_on` is asked as the workers start to merge and write, then about
+  // every 100 ms until they are done (the longest wait of a large import
+  // after its last line): false stops them, and the import is Aborted.
+  Status WriteFiles(std::vector<rocksdb::IngestExternalFileArg>* args, std::string* duplicate,
+                    const std::function<bool()>& go_on) {
     if (!group_.empty()) CANOPY_RETURN_IF_ERROR(WriteEntityFile());
     FlushStaged();
     for (int cf = 0; cf < storage::kNumCfs; ++cf) CANOPY_RETURN_IF_ERROR(WriteKeySpace(cf));
     Status streamed = log_stream_ != nullptr ? log_stream_->Finish() : Status::Ok();
-    pool_->Wait();
+    do {
+      if (!go_on()) {
+        sync_->cancelled = true;  // queued and running merges stop early
+        pool_->Wait();
+        return Status::Aborted("import cancelled while writing its files; nothing was imported");
+      }
+    } while (!pool_->WaitFor(std::chrono::milliseconds(100)));
     CANOPY_RETURN_IF_ERROR(sync_->failed());
     CANOPY_RETURN_IF_ERROR(streamed);
     if (FirstDuplicate(duplicate)) return Status::Ok();
@@ -2987,7 +2997,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       storage::BatchSink sink(*store_, &batch);
       CANOPY_RETURN_IF_ERROR(out.FillBatch(&sink, &duplicate));
     } else {
-      CANOPY_RETURN_IF_ERROR(out.WriteFiles(&args, &duplicate));
+      // Progress goes on with the whole input read (done == total), so
+      // that a cancel is heard while the files are written.
+      CANOPY_RETURN_IF_ERROR(out.WriteFiles(&args, &duplicate, [&] {
+        return !options.progress || options.progress(input_bytes, input_bytes);
+      }));
     }
     // Only the files (or the batch) are needed from here on: the memory
     // goes back before the catalog is reloaded.
@@ -3009,7 +3023,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
     }
     // The last word before the commit (every file has one, however small):
     // a cancel here still imports nothing.
-    if (options.progress && !options.progress(total, total)) {
+    if (options.progress && !options.progress(input_bytes, input_bytes)) {
       return Status::Aborted("import cancelled before its commit; nothing was imported");
     }
     // A file of no records (empty, blank lines, a begin and an end line)

@@ -25,8 +25,9 @@ const char kImportUsage[] =
     "needed. All or nothing:\n"
     "a bad line fails the import with its line number and nothing is written;\n"
     "so does Ctrl-C (SIGINT or SIGTERM) until the commit (it is looked at\n"
-    "every 16384 lines and once more just before the commit; a second one\n"
-    "ends the process at once).\n"
+    "every 16384 lines, every 100 ms while the sorted records are written\n"
+    "after the last line, and once more just before the commit; a second\n"
+    "one ends the process at once).\n"
     "Import needs the system actor (no --actor). A progress bar is shown on\n"
     "stderr when stderr is a terminal; a summary (counts, elapsed time, rate)\n"
     "is printed at the end (one JSON object with --json).\n";
@@ -109,6 +110,8 @@ int RunImport(Context& ctx, Args& args) {
   ImportOptions options;
   if (file == "-") options.name = "(stdin)";  // as the summary names it
   options.progress = [&bar](uint64_t done, uint64_t total) {
+    // Once the whole input is read, what is left is writing it.
+    if (total > 0 && done == total) bar.SetNote(", writing");
     bar.Update(done, total);
     return !StopRequested();
   };

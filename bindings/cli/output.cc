@@ -124,15 +124,15 @@ void ProgressBar::Update(uint64_t done, uint64_t total) {
   char pct[16];
   std::snprintf(pct, sizeof(pct), "%3.0f%%", frac * 100);
   if (lines_) {
-    err_ << label_ << " " << pct << " (" << done << "/" << total << " " << unit_ << ")\n"
-         << std::flush;
+    err_ << label_ << " " << pct << " (" << done << "/" << total << " " << unit_ << ")" << note_
+         << "\n" << std::flush;
     return;
   }
   const int filled = static_cast<int>(frac * kWidth);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), '.');
   err_ << "\r" << label_ << " [" << bar << "] " << pct << " (" << done << "/" << total << " "
-       << unit_ << ")" << std::flush;
+       << unit_ << ")" << note_ << std::flush;
   drawn_ = true;
 }
 

@@ -88,6 +88,8 @@ class ProgressBar {
       : err_(err), enabled_(enabled), lines_(lines), label_(std::move(label)), unit_(std::move(unit)) {}
 
   void Update(uint64_t done, uint64_t total);
+  // Text drawn after the figures from the next Update on (e.g. a phase).
+  void SetNote(std::string note) { note_ = std::move(note); }
   // Ends the bar's line so the summary starts on a fresh one.
   void Finish();
 
@@ -97,6 +99,7 @@ class ProgressBar {
   bool lines_;
   std::string label_;
   std::string unit_;
+  std::string note_;
   bool drawn_ = false;
 };
 

@@ -1451,8 +1451,10 @@ CANOPY_EXPORT int64_t canopy_group_grants_created_us(const canopy_group_grants_t
 // INVALID_ARGUMENT (a bad line, named by number; records that clash with
 // the database), PERMISSION_DENIED (not the system actor), NOT_FOUND (no
 // such file), IO_ERROR, ABORTED (cancelled by `progress`: it is called
-// every 16k lines and once more just before the commit, however small the
-// file; a cancel at any call imports nothing).
+// every 16k lines with the bytes read and the file's size; after the last
+// line with done == total == the bytes read, every 100 ms while a large
+// import's sorted records are written and once more just before the
+// commit, however small the file; a cancel at any call imports nothing).
 CANOPY_EXPORT canopy_code_t canopy_db_import(canopy_db_t* db, uint64_t actor, const char* path,
                                              canopy_progress_fn progress, void* progress_arg,
                                              canopy_import_report_t** report, char** errmsg);

@@ -65,9 +65,11 @@ namespace canopy {
 using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ImportOptions {
-  // Called about every 16k lines with bytes read and the file size, and
-  // once more (done == total) just before the commit, however small the
-  // file: returning false at any call imports nothing (Aborted).
+  // Called about every 16k lines with bytes read and the file size (0
+  // while a pipe's is unknown); after the last line with done == total ==
+  // the bytes read, every 100 ms while a large import's sorted records are
+  // written and once more just before the commit, however small the file:
+  // returning false at any call imports nothing (Aborted).
   ProgressFn progress;
   // How refusals name the input (empty: the path given), e.g. "(stdin)"
   // for "/dev/stdin".

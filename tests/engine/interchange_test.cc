@@ -495,6 +495,37 @@ TEST(Interchange, LargeImportsGoThroughSstIngestion) {
   EXPECT_EQ(db2->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr).code(),
             Code::kAborted);
   EXPECT_EQ(progress_calls, 2);
+  // After the last line progress goes on with the whole input read
+  // (done == total) while the files are written, and once more before the
+  // commit: a cancel at the first such call stops the writing.
+  const uint64_t size = std::filesystem::file_size(dir.Sub("big.jsonl"));
+  std::vector<std::pair<uint64_t, uint64_t>> seen;
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    seen.emplace_back(done, total);
+    return done < total;
+  };
+  const uint64_t rev2 = db2->Revision();
+  Status cancel = db2->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr);
+  EXPECT_EQ(cancel.code(), Code::kAborted) << cancel.ToString();
+  EXPECT_EQ(cancel.message(), "import cancelled while writing its files; nothing was imported");
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), std::make_pair(size, size));
+  EXPECT_TRUE(db2->Roots().empty());
+  EXPECT_EQ(db2->Revision(), rev2);
+  for (const auto& e : std::filesystem::directory_iterator(dir.Sub("db2"))) {
+    EXPECT_EQ(e.path().filename().string().rfind(storage::kScratchPrefix, 0), std::string::npos)
+        << "scratch left behind: " << e.path();
+  }
+  seen.clear();
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    seen.emplace_back(done, total);
+    return true;
+  };
+  auto db3 = OpenDb(dir.Sub("db3"));
+  ASSERT_OK(db3->Import(Actor::System(), dir.Sub("big.jsonl"), opts, nullptr));
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[seen.size() - 2], std::make_pair(size, size));  // writing
+  EXPECT_EQ(seen.back(), std::make_pair(size, size));             // before the commit
   Write(dir.Sub("bad-end.jsonl"), text + "{\"type\":\"device\",\"key\":\"dev-0\",\"name\":\"D\",\"account\":\"t\"}\n");
   Status s = db2->Import(Actor::System(), dir.Sub("bad-end.jsonl"), ImportOptions(), nullptr);
   EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
