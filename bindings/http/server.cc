@@ -318,17 +318,29 @@ constexpr size_t kMaxExtraThreads = 64;
 
 // The server's connections, kept in sight from outside cpp-httplib (Debian
 // builds it as a library whose connection handling is private). The
-// library bounds each read of a socket (5 s), not a whole request: a client
-// that sends its headers a byte at a time holds a pool thread as long as it
-// likes, and a few such clients stall every other request, and Stop, which
-// waits for the pool. A watchdog lists the process's sockets connected to
-// the server's port every 200 ms (/proc/self/fd) and gives each connection
-// `deadline` from its opening, or from its last answer, to send its next
-// request's headers, counting only while the server waits for it (none of
-// its bytes unread, no request of it being answered); past it the
-// connection's reading side is shut down, which ends the library's read.
-// An answer being written still goes out (only reading is shut). Stopping
-// shortens the deadline to a second.
+// library bounds each read and write of a socket (5 s), not a whole
+// request or answer: a client that sends its headers or its body a byte at
+// a time, or reads an answer a few bytes at a time, holds a pool thread as
+// long as it likes, and a few such clients stall every other request, and
+// Stop, which waits for the pool. A watchdog lists the process's sockets
+// connected to the server's port every 200 ms (/proc/self/fd) and gives
+// each connection `deadline` for each step that waits for the client:
+// - its next request's headers, from its opening or its last answer
+//   (until a request with the token comes, at most kFirstDeadline);
+// - the body of a request with the token, from its headers;
+// - taking an answer: the answer's bytes still unsent `deadline` after it
+//   began to be written.
+// Past it the connection is shut (the reading side while the server reads,
+// both sides while it writes), which ends the library's wait. A request
+// being answered (from its handler's start to its answer: a write waiting
+// for etcd, say) is never cut, and the clock of a connection with bytes
+// the server has not read yet (queued for a thread) starts again. Stopping
+// shortens every deadline to a second.
+//
+// A connection is known by its socket (the descriptor's inode), not by its
+// peer's address alone: a client that reconnects from the same address
+// and port between two scans gets a new connection's clock, never the
+// state of the one before (which the watchdog may have cut).
 class ConnectionWatch {
  public:
   explicit ConnectionWatch(std::chrono::milliseconds deadline) : deadline_(deadline) {}
@@ -344,30 +356,21 @@ class ConnectionWatch {
     }
     thread_ = std::thread([this] { Watch(); });
   }
-  // A request with the token arrived on the connection from `peer`: it is
-  // being answered, and is never cut until Answered (a write waiting for
-  // etcd may take seconds). Also for a connection no scan has seen yet.
-  void Heard(const std::string& peer) {
-    std::lock_guard<std::mutex> g(mu_);
-    Conn& c = conns_[peer];
-    c.since = Clock::now();
-    c.heard = true;
-    c.busy = true;
-  }
-  // The answer to its request is about to be written: its clock for the
-  // next request's headers starts.
-  void Answered(const std::string& peer) {
-    std::lock_guard<std::mutex> g(mu_);
-    auto it = conns_.find(peer);
-    if (it != conns_.end()) {
-      it->second.since = Clock::now();
-      it->second.busy = false;
-    }
-  }
-  // Shortens the deadline to `grace` (Stop).
+  // A request with the token arrived on the connection from `peer` (its
+  // headers read): its body, if any, is read next. Also for a connection
+  // no scan has seen yet.
+  void Heard(const std::string& peer) { Step(peer, Phase::kBody, /*heard=*/true); }
+  // The request's handler starts: it is never cut until Answered (a write
+  // waiting for etcd may take seconds).
+  void Handling(const std::string& peer) { Step(peer, Phase::kHandling, /*heard=*/true); }
+  // The answer to its request is about to be written: the clocks for
+  // taking it and for the next request's headers start.
+  void Answered(const std::string& peer) { Step(peer, Phase::kWriting, /*heard=*/false); }
+  // Shortens every deadline to `grace` (Stop).
   void Hurry(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> g(mu_);
     deadline_ = std::min(deadline_, grace);
+    stopping_ = true;
     cv_.notify_all();
   }
   void End() {
@@ -386,13 +389,30 @@ class ConnectionWatch {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Conn {
-    Clock::time_point since;  // first seen, its last request's headers, or its last answer
-    bool heard = false;       // a request with the token came on it
-    bool busy = false;        // that request is being answered
-    bool shut = false;
-    bool present = false;     // seen in the latest scan
+  enum class Phase {
+    kWaiting,   // for a request's headers
+    kBody,      // reading the body of a request with the token
+    kHandling,  // its handler runs
+    kWriting,   // its answer is written (then: waiting for the next request)
   };
+  struct Conn {
+    ino_t socket = 0;         // the descriptor's inode (0: not seen by a scan yet)
+    Clock::time_point since;  // when the current step began
+    Clock::time_point touched;  // the last Heard, Handling or Answered
+    Phase phase = Phase::kWaiting;
+    bool heard = false;    // a request with the token came on it
+    bool shut = false;     // its reading side was shut
+    bool cut = false;      // both sides were shut
+    bool present = false;  // seen in the latest scan
+  };
+
+  void Step(const std::string& peer, Phase phase, bool heard) {
+    std::lock_guard<std::mutex> g(mu_);
+    Conn& c = conns_[peer];
+    c.since = c.touched = Clock::now();
+    c.phase = phase;
+    c.heard = c.heard || heard;
+  }
 
   // The peer of `fd` when it is a socket connected to this server's port.
   std::optional<std::string> PeerOf(int fd) const {
@@ -436,12 +456,20 @@ class ConnectionWatch {
     }
     return -1;
   }
+  // The socket of `fd` is still the one listed (`peer`, `socket`): a
+  // descriptor closed and reused meanwhile is left alone.
+  bool Still(int fd, const std::string& peer, ino_t socket) const {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && st.st_ino == socket && PeerOf(fd) == peer;
+  }
 
   void Scan() {
     struct Found {
       int fd;
       std::string peer;
-      bool pending;  // bytes sent by the client and not yet read
+      ino_t socket;
+      bool pending;   // bytes sent by the client and not yet read
+      bool unsent;    // bytes of an answer not yet taken by the client
     };
     std::vector<Found> found;
     const auto listed_at = Clock::now();
@@ -454,38 +482,62 @@ class ConnectionWatch {
       if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
       struct stat st {};
       if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-      int unread = 0;
+      int unread = 0, queued = 0;
       if (auto peer = PeerOf(fd)) {
-        found.push_back(Found{fd, std::move(*peer), ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0});
+        found.push_back(Found{fd, std::move(*peer), st.st_ino,
+                              ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0,
+                              ::ioctl(fd, TIOCOUTQ, &queued) == 0 && queued > 0});
       }
     }
     std::lock_guard<std::mutex> g(mu_);
     const auto now = Clock::now();
     for (auto& [peer, c] : conns_) c.present = false;
-    for (const auto& [fd, peer, pending] : found) {
+    for (const auto& [fd, peer, socket, pending, unsent] : found) {
       auto [it, added] = conns_.try_emplace(peer);
       Conn& c = it->second;
+      if (added) c.since = now;
+      if (c.socket != socket) {
+        // A new connection from this peer. What was told of the peer since
+        // the scan before may be of this one (its request came before the
+        // scan saw it); anything older was of the connection before.
+        if (c.socket != 0 && c.touched < last_listed_) {
+          c.phase = Phase::kWaiting;
+          c.heard = false;
+          c.since = now;
+        }
+        c.socket = socket;
+        c.shut = c.cut = false;
+      }
       // Unread bytes: the server is behind, not the client (a connection
-      // waiting in the pool's queue, or a pipelined request); its clock
-      // starts again.
-      if (added || pending) c.since = now;
+      // waiting in the pool's queue); its clock starts again.
+      if (pending) c.since = now;
       c.present = true;
-      // (The same peer still on the same descriptor: checked again just
-      // before, so that a descriptor reused meanwhile is left alone.)
+      if (c.cut) continue;
+      if (c.phase == Phase::kHandling) continue;  // never, not even when stopping
       // Until a request with the token comes, a connection has
       // kFirstDeadline: anyone who can connect could otherwise hold a pool
       // thread for the whole deadline with a connection that sends nothing
       // (or requests without the token).
       const auto limit = c.heard ? deadline_ : std::min(deadline_, kFirstDeadline);
-      if (!c.shut && !c.busy && now - c.since > limit && PeerOf(fd) == peer) {
+      if (now - c.since <= limit) continue;
+      // The server is writing (an answer not yet taken), or stopping: both
+      // sides, which also ends a write; otherwise the reading side, which
+      // ends the wait for a request's bytes and lets an answer go out.
+      const bool writing = c.phase == Phase::kWriting && unsent;
+      if ((writing || stopping_) && Still(fd, peer, socket)) {
+        ::shutdown(fd, SHUT_RDWR);
+        c.shut = c.cut = true;
+      } else if (!c.shut && Still(fd, peer, socket)) {
         ::shutdown(fd, SHUT_RD);
         c.shut = true;
       }
     }
-    // Gone, unless heard since the listing began (accepted after it).
+    // Gone, unless told of since the listing began (accepted after it).
     for (auto it = conns_.begin(); it != conns_.end();) {
-      it = it->second.present || it->second.since >= listed_at ? std::next(it) : conns_.erase(it);
+      it = it->second.present || it->second.touched >= listed_at ? std::next(it)
+                                                                 : conns_.erase(it);
     }
+    last_listed_ = listed_at;
   }
 
   void Watch() {
@@ -503,11 +555,13 @@ class ConnectionWatch {
   std::mutex mu_;
   std::condition_variable cv_;
   std::chrono::milliseconds deadline_;
+  bool stopping_ = false;
   bool ending_ = false;
   int port_ = -1;
   int listen_fd_ = -1;
   sockaddr_storage listen_addr_{};
   std::map<std::string, Conn> conns_;
+  Clock::time_point last_listed_{};  // when the scan before began listing
   std::thread thread_;
 };
 
@@ -678,6 +732,7 @@ class ServerImpl : public Server {
   // Wraps a handler: HttpError and exceptions become JSON errors.
   httplib::Server::Handler Wrap(Handler h) {
     return [this, h](const httplib::Request& req, httplib::Response& res) {
+      watch_.Handling(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
       try {
         (this->*h)(req, res);
       } catch (const Status& s) {
@@ -691,6 +746,13 @@ class ServerImpl : public Server {
   }
 
   void Routes() {
+    // No page of another origin may frame the console (and click it), nor
+    // read an answer as another type than it is. Default headers go on
+    // every answer, also those the library gives by itself (a request line
+    // too long, a method it does not know).
+    server_.set_default_headers({{"X-Frame-Options", "DENY"},
+                                 {"Content-Security-Policy", "frame-ancestors 'none'"},
+                                 {"X-Content-Type-Options", "nosniff"}});
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       // Answers go uncompressed. cpp-httplib compresses whenever the client
       // accepts it, with Brotli at its slowest quality when offered (50 ms
@@ -705,10 +767,6 @@ class ServerImpl : public Server {
       // made it build gigabytes).
       request.ranges.clear();
       request.headers.erase("Range");
-      // No page of another origin may frame the console (and click it).
-      res.set_header("X-Frame-Options", "DENY");
-      res.set_header("Content-Security-Policy", "frame-ancestors 'none'");
-      res.set_header("X-Content-Type-Options", "nosniff");
       if (!Single(req, res) || !Authorize(req, res)) return httplib::Server::HandlerResponse::Handled;
       watch_.Heard(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
       return Admit(req, res)
@@ -889,11 +947,12 @@ class ServerImpl : public Server {
                  "a " + req.method + " request sends its body with a Content-Length");
       return false;
     }
-    const bool has_body = length.find_first_not_of('0') != std::string::npos;
+    // Also for an empty body: every write route reads a JSON object, and
+    // the rule is the same whatever the length.
     std::string type = Lower(req.get_header_value("Content-Type"));
     type = type.substr(0, type.find(';'));
     while (!type.empty() && type.back() == ' ') type.pop_back();
-    if (has_body && type != "application/json") {
+    if (type != "application/json") {
       ReplyError(res, 415, "unsupported_media_type",
                  "the request body must be JSON sent as Content-Type: application/json, not '" +
                      req.get_header_value("Content-Type") + "'");
@@ -1172,7 +1231,7 @@ class ServerImpl : public Server {
   // The target named by the parameter that fits the permission: `entity`
   // for an entity permission (device.read), `account` for an account-level
   // one (account.create); the other one is refused, never read as it.
-  static std::string TargetKey(const Params& p, const std::string& permission) {
+  std::string TargetKey(const Params& p, const std::string& permission) const {
     auto entity = p.Get("entity");
     auto account = p.Get("account");
     if (entity && account) throw HttpError{400, "give 'entity' or 'account', not both"};
@@ -1181,6 +1240,10 @@ class ServerImpl : public Server {
         dot != std::string::npos && ParseEntityKind(permission.substr(0, dot)).has_value();
     const char* wanted = of_entity ? "entity" : "account";
     if ((of_entity && account) || (!of_entity && entity)) {
+      // A misspelt permission (devices.read) is unknown, not an account
+      // one: the engine's answer says so (it checks the name first).
+      Status known = db_.Check(kNoId, permission, "").status();
+      if (known.code() == Code::kInvalidArgument) throw known;
       throw HttpError{400, std::string("parameter '") + (of_entity ? "account" : "entity") +
                                "' does not fit permission '" + permission + "': give '" +
                                wanted + "' (" +

@@ -333,6 +333,17 @@ TEST_F(HttpTest, RangeIsIgnoredAndFramingRefused) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body.size(), whole);
+  // So do the answers the library gives by itself (a request line too
+  // long, a method it does not know).
+  for (const std::string& raw :
+       {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        std::string("FOO / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")}) {
+    const std::string answer = RawExchange(*system_, raw);
+    EXPECT_TRUE(answer.rfind("HTTP/1.1 414", 0) == 0 || answer.rfind("HTTP/1.1 400", 0) == 0)
+        << answer.substr(0, 100);
+    EXPECT_NE(answer.find("X-Frame-Options: DENY"), std::string::npos) << answer.substr(0, 300);
+    EXPECT_NE(answer.find("X-Content-Type-Options: nosniff"), std::string::npos);
+  }
   // Refusals too: a 401 is whole and forbids framing.
   plain.set_default_headers({{"Range", "bytes=0-3"}});
   r = plain.Get("/api/session");
@@ -465,6 +476,148 @@ TEST_F(HttpTest, SlowClientsAreCutOffAndDoNotHoldStop) {
   ServerOptions bad;
   bad.request_timeout_ms = 0;
   EXPECT_EQ(Server::Start(db_.get(), bad, &server).code(), Code::kInvalidArgument);
+}
+
+// Reads from `fd` until the server closes it (or `seconds` pass), `chunk`
+// bytes at a time with `pause` between reads; returns what came.
+std::string Drain(int fd, size_t chunk, std::chrono::milliseconds pause, int seconds) {
+  timeval wait{};
+  wait.tv_sec = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  std::string got;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::vector<char> buf(chunk);
+  while (std::chrono::steady_clock::now() < end) {
+    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+    if (n > 0) got.append(buf.data(), static_cast<size_t>(n));
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+  }
+  return got;
+}
+
+// The class of slow clients, beyond request headers sent a byte at a time:
+// a client that reconnects from the same address and port after being cut
+// is cut again (the watchdog knew connections by their peer's address and
+// port, and took the new one for the one it had cut); a token holder that
+// sends its body a byte at a time, and a client that takes its answer a
+// few bytes at a time, are cut after request_timeout_ms too, and Stop
+// does not wait for any of them.
+TEST_F(HttpTest, SlowBodiesSlowReadersAndReconnectsAreCut) {
+  ServerOptions o;
+  o.threads = 1;
+  o.request_timeout_ms = 600;
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  // Reconnecting from the same port: cut each time (2 s without the token).
+  const uint16_t local_port = static_cast<uint16_t>(20000 + getpid() % 20000);
+  auto connect_from = [&]() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(local_port);
+    sockaddr_in to = a;
+    to.sin_port = htons(static_cast<uint16_t>(server->port()));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  };
+  for (int round = 0; round < 2; ++round) {
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; ++i) {  // the port may be briefly busy
+      fd = connect_from();
+      if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_GE(fd, 0) << "round " << round;
+    const auto t0 = std::chrono::steady_clock::now();
+    (void)send(fd, "GET / HTTP/1.1\r\n", 16, MSG_NOSIGNAL);
+    Drain(fd, 64, std::chrono::milliseconds(0), 15);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6)) << "round " << round;
+    close(fd);
+  }
+  // A body sent a byte at a time, with the token.
+  {
+    const int fd = ConnectTo(*server);
+    ASSERT_GE(fd, 0);
+    const std::string head = "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                             server->token() +
+                             "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+    const auto t0 = std::chrono::steady_clock::now();
+    bool closed = false;
+    for (int i = 0; i < 99 && !closed; ++i) {  // never the whole body
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (send(fd, " ", 1, MSG_NOSIGNAL) != 1) closed = true;
+      char c;
+      if (recv(fd, &c, 1, MSG_DONTWAIT) >= 0) closed = true;  // an answer, or the end
+    }
+    EXPECT_TRUE(closed) << "a body sent a byte at a time held its connection for 10 s";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6));
+    close(fd);
+  }
+  // Stop with a body trickling in and an answer of megabytes taken a few
+  // bytes at a time (its write would otherwise go on as long as the client
+  // reads): it returns within about a second.
+  std::string file = dir_ + "/many.jsonl";
+  {
+    std::ofstream f(file);
+    f << R"({"type":"account","key":"many","name":"M"})" << "\n"
+      << R"({"type":"user","login":"many-admin","name":"A","account":"many"})" << "\n"
+      << R"({"type":"membership","login":"many-admin","account":"many","role":"account_admin","branch":true})"
+      << "\n";
+    for (int i = 0; i < 10000; ++i) {
+      f << R"({"type":"device","key":"many-)" << i << R"(","name":")" << std::string(250, 'n')
+        << R"(","account":"many"})" << "\n";
+    }
+  }
+  ASSERT_TRUE(db_->Import(Actor::System(), file, ImportOptions(), nullptr).ok());
+  std::atomic<bool> trickling{true};
+  std::thread reader([&] {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 2048;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<uint16_t>(server->port()));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+      close(fd);
+      return;
+    }
+    const std::string req = "GET /api/devices?user=many-admin&pageSize=10000 HTTP/1.1\r\n"
+                            "Host: x\r\nAuthorization: Bearer " + server->token() + "\r\n\r\n";
+    (void)send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    char buf[64];
+    while (trickling && recv(fd, buf, sizeof(buf), 0) > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    close(fd);
+  });
+  std::thread slow([&] {
+    const int fd = ConnectTo(*server);
+    if (fd < 0) return;
+    const std::string head = "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                             server->token() +
+                             "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    (void)send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+    while (trickling && send(fd, " ", 1, MSG_NOSIGNAL) == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto t0 = std::chrono::steady_clock::now();
+  server->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+  trickling = false;
+  slow.join();
+  reader.join();
 }
 
 // A request that takes longer than request_timeout_ms to answer (here a
@@ -799,6 +952,14 @@ TEST_F(HttpTest, CheckAndExplain) {
       << j->Str("message");
   Expect(Get("/api/who-can?permission=device.read&account=d-a1-1"), 400);
   Expect(Get("/api/check?user=bob&permission=device.fly&entity=d-b"), 400);
+  // A misspelt permission is unknown, whichever target parameter it has
+  // (its kind unknown, it read as an account-level one).
+  for (const std::string route : {"/api/check?user=bob&", "/api/who-can?"}) {
+    for (const std::string perm : {"devices.read", "Device.Read", "nope"}) {
+      j = Expect(Get(route + "permission=" + perm + "&entity=d-b"), 400);
+      EXPECT_EQ(j->Str("message"), "unknown permission '" + perm + "'") << route;
+    }
+  }
   // As bob itself, what bob cannot see is missing.
   Server* bob = START_AS(Actor::User(UserIdOf("bob")), "bob");
   Expect(ClientOf(*bob)->Get("/api/check?permission=device.read&entity=d-b"), 404);
@@ -940,6 +1101,11 @@ TEST_F(HttpTest, WritesOfAnotherOriginOrShapeAreRefused) {
     j = Expect(client->Post("/api/accounts", body, type), 415);
     EXPECT_EQ(j->Str("code"), "unsupported_media_type") << type;
   }
+  // An empty body too (it was 400, "empty JSON", where the rule says 415).
+  const std::string empty = RawExchange(
+      *system_, "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                    system_->token() + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(empty.rfind("HTTP/1.1 415", 0), 0u) << empty;
   j = Expect(client->Post("/api/accounts", {{"Content-Encoding", "gzip"}}, body,
                           "application/json"),
              415);
