@@ -4,7 +4,8 @@
 // database folder — a customer with an admin user; nested customers A and
 // B, each with a user and devices — through the same authorised calls a
 // platform would make, then prints the tree and what each user may see.
-// Running it again on a seeded database only prints.
+// Running it again on a seeded database only prints; a database that holds
+// part of the seed (or other data under its names) is refused unchanged.
 
 #include "cli.h"
 
@@ -16,7 +17,9 @@ const char kUsage[] =
     "usage: canopy [--db DIR] demo\n\n"
     "Creates the database folder (default ./canopy-data) if needed, seeds the\n"
     "example tenant tree (once), prints the account tree, what each user may\n"
-    "see, and a few refusals of the top-down rule.\n";
+    "see, and a few refusals of the top-down rule. A database that holds part\n"
+    "of the example (or other data under its account keys, logins, device keys\n"
+    "or unit ids) is refused, unchanged.\n";
 
 struct Seeder {
   Context& ctx;
@@ -32,6 +35,45 @@ struct Seeder {
   }
 };
 
+// What the seed creates, in one place: the seeding below and the check
+// of what a database already holds both read it.
+constexpr const char* kAccounts[] = {"customer", "customer-a", "customer-b"};
+constexpr const char* kNested[2][2] = {{"customer-a", "Nested customer A"},
+                                       {"customer-b", "Nested customer B"}};
+constexpr const char* kAdminLogin = "admin@customer.example";
+constexpr const char* kUsers[2][2] = {{"user-a@customer.example", "User A"},
+                                      {"user-b@customer.example", "User B"}};
+// key, unit id, name
+constexpr const char* kFleet[7][3] = {{"dev-c1", "U-0001", "Van 1"},      {"dev-c2", "U-0002", "Van 2"},
+                                      {"dev-a1", "U-0101", "Truck A1"},   {"dev-a2", "U-0102", "Truck A2"},
+                                      {"dev-a3", "U-0103", "Trailer A3"}, {"dev-b1", "U-0201", "Bus B1"},
+                                      {"dev-b2", "U-0202", "Bus B2"}};
+
+// What of the seed the database holds: every account, user, device key and
+// unit id of it (`all`), none of them, or some (`*some` names the first
+// found, `*missing` the first not found).
+enum class Held { kNone, kAll, kSome };
+Held SeedHeld(Db& db, std::string* some, std::string* missing) {
+  std::vector<std::pair<std::string, bool>> names;
+  for (const char* a : kAccounts) names.emplace_back("account '" + std::string(a) + "'", db.FindAccount(a).ok());
+  names.emplace_back("user '" + std::string(kAdminLogin) + "'", db.FindUser(kAdminLogin).ok());
+  for (const auto& u : kUsers) names.emplace_back("user '" + std::string(u[0]) + "'", db.FindUser(u[0]).ok());
+  for (const auto& d : kFleet) {
+    names.emplace_back("device '" + std::string(d[0]) + "'",
+                       db.FindEntity(EntityKind::kDevice, d[0]).ok());
+    names.emplace_back("unit id '" + std::string(d[1]) + "'", db.FindDeviceByUnitId(d[1]).ok());
+  }
+  size_t found = 0;
+  for (const auto& [name, in] : names) {
+    if (in) {
+      if (found++ == 0) *some = name;
+    } else if (missing->empty()) {
+      *missing = name;
+    }
+  }
+  return found == 0 ? Held::kNone : found == names.size() ? Held::kAll : Held::kSome;
+}
+
 Status Seed(Context& ctx) {
   Db& db = *ctx.db;
   Seeder s{ctx, Status::Ok()};
@@ -39,13 +81,12 @@ Status Seed(Context& ctx) {
 
   // The platform bootstraps the root tenant and its administrator.
   AccountSpec root;
-  root.key = "customer";
+  root.key = kAccounts[0];
   root.name = "Customer";
   root.settings.sub_account_management = true;
   root.attributes = {{"home_dashboard", "fleet-overview"}};
   AccountId customer = s.Ok(db.CreateAccount(system, root), "create customer");
-  UserId admin =
-      s.Ok(db.CreateUser(system, {"admin@customer.example", "Admin", customer}), "create admin");
+  UserId admin = s.Ok(db.CreateUser(system, {kAdminLogin, "Admin", customer}), "create admin");
   auto admin_role = db.FindRole(customer, "account_admin");
   if (!admin_role.ok()) return admin_role.status();
   s.Ok(db.Invite(system, admin, customer, admin_role->id, true), "invite admin");
@@ -54,21 +95,15 @@ Status Seed(Context& ctx) {
   // From here on the admin acts: create the nested customers...
   const Actor as_admin = Actor::User(admin);
   AccountId ids[2];
-  const char* keys[2] = {"customer-a", "customer-b"};
-  const char* names[2] = {"Nested customer A", "Nested customer B"};
   for (int i = 0; i < 2; ++i) {
     AccountSpec spec;
-    spec.key = keys[i];
-    spec.name = names[i];
+    spec.key = kNested[i][0];
+    spec.name = kNested[i][1];
     spec.parent = customer;
     ids[i] = s.Ok(db.CreateAccount(as_admin, spec), "create nested customer");
   }
   // ...register the fleet in the top account...
-  const char* fleet[7][3] = {{"dev-c1", "U-0001", "Van 1"},      {"dev-c2", "U-0002", "Van 2"},
-                             {"dev-a1", "U-0101", "Truck A1"},   {"dev-a2", "U-0102", "Truck A2"},
-                             {"dev-a3", "U-0103", "Trailer A3"}, {"dev-b1", "U-0201", "Bus B1"},
-                             {"dev-b2", "U-0202", "Bus B2"}};
-  for (const auto& d : fleet) {
+  for (const auto& d : kFleet) {
     EntitySpec e;
     e.key = d[0];
     e.unit_id = d[1];
@@ -79,18 +114,16 @@ Status Seed(Context& ctx) {
   }
   // ...assign devices to each nested customer ("Manage devices -> Process",
   // by unit ids for A and by device ids for B)...
-  std::vector<std::string> to_a = {"U-0101", "U-0102", "U-0103"};
-  std::vector<std::string> to_b = {"dev-b1", "dev-b2"};
+  std::vector<std::string> to_a = {kFleet[2][1], kFleet[3][1], kFleet[4][1]};
+  std::vector<std::string> to_b = {kFleet[5][0], kFleet[6][0]};
   s.Ok(
       db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kUnitId, to_a, ids[0], nullptr),
       "assign devices to A");
   s.Ok(db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kKey, to_b, ids[1], nullptr),
        "assign devices to B");
   // ...and create an administrator user on each nested account.
-  const char* logins[2] = {"user-a@customer.example", "user-b@customer.example"};
-  const char* user_names[2] = {"User A", "User B"};
   for (int i = 0; i < 2; ++i) {
-    UserId u = s.Ok(db.CreateUser(as_admin, {logins[i], user_names[i], ids[i]}), "create user");
+    UserId u = s.Ok(db.CreateUser(as_admin, {kUsers[i][0], kUsers[i][1], ids[i]}), "create user");
     s.Ok(db.Invite(as_admin, u, ids[i], admin_role->id, std::nullopt), "invite user");
   }
   return s.status;
@@ -174,7 +207,19 @@ int Run(Context& ctx, Args& args) {
   if (!ctx.RequireSystem("demo")) return kExitFailed;
   if (!ctx.Open(true)) return kExitFailed;
   Db& db = *ctx.db;
-  const bool seeded = db.FindAccount("customer").ok();
+  // Seeded when the database holds the whole seed; seeded here when it
+  // holds none of it; refused, before any write, when it holds part of it
+  // (its keys taken by other data, or a seed cut short), rather than
+  // seeding half and showing a broken example.
+  std::string some, missing;
+  const Held held = SeedHeld(db, &some, &missing);
+  if (held == Held::kSome) {
+    return ctx.Fail(Status::FailedPrecondition(
+        "demo: this database already holds " + some + " but not " + missing +
+        ", so it holds part of the example or other data under its names; nothing was "
+        "changed: run the demo on a new folder (canopy --db DIR demo)"));
+  }
+  const bool seeded = held == Held::kAll;
   *ctx.out << "Canopy demo — database folder " << ctx.db_path << "\n";
   if (!seeded) {
     Status s = Seed(ctx);

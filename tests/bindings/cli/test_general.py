@@ -339,6 +339,26 @@ class OtherCommandsTest(CliTestCase):
         self.assertEqual(self.visible_keys("user-a@customer.example"),
                          ["dev-c1", "dev-a1", "dev-a2", "dev-a3"])
 
+    def test_demo_on_a_database_holding_part_of_it_is_refused_unchanged(self):
+        """The seed is checked before any write: a database holding part of it
+        (another account's device under one of its keys, or a seed cut
+        short) is refused, naming what it holds, with nothing written; a
+        second run says the same, never 'Already seeded'."""
+        self.ok("account", "create", "other", "--name", "O")
+        self.ok("device", "create", "dev-a1", "--account", "other", "--name", "clash")
+        revision = self.ok("stats", "canopy.revision")
+        for _ in range(2):
+            err = self.refused("demo")
+            self.assertIn("already holds device 'dev-a1' but not account 'customer'", err)
+            self.assertIn("nothing was changed", err)
+            self.assertEqual(self.ok("stats", "canopy.revision"), revision)
+        # A seed cut short (here: the whole example but one device).
+        partial = self.path("partial")
+        self.ok("--db", partial, "demo", db=False)
+        self.ok("--db", partial, "device", "delete", "dev-c2", db=False)
+        err = self.refused("--db", partial, "demo", db=False)
+        self.assertIn("but not device 'dev-c2'", err)
+
     def test_check_db(self):
         self.seed()
         self.assertIn("every invariant holds", self.ok("check-db"))
