@@ -70,7 +70,20 @@ void AppendJsonString(std::string* out, std::string_view s) {
     if (kPlain.plain[c]) continue;
     if (c >= 0x80) {
       const size_t len = Utf8CharLength(s.substr(i));
-      if (len > 0) {
+      // U+0085, U+2028 and U+2029 end a line for some readers (Python's
+      // splitlines, JavaScript before ES2019): escaped, so that a record
+      // stays on its one line of JSON Lines.
+      const bool line_end = (len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) == 0x85) ||
+                            (len == 3 && c == 0xE2 && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+                             (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xA8);
+      if (len > 0 && !line_end) {
+        i += len - 1;
+        continue;
+      }
+      if (line_end) {
+        out->append(s.data() + run, i - run);
+        run = i + len;
+        out->append(len == 2 ? "\\u0085" : s[i + 2] == '\xA8' ? "\\u2028" : "\\u2029");
         i += len - 1;
         continue;
       }

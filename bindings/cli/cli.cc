@@ -226,7 +226,7 @@ bool Context::Open(bool create) {
     Status ro = Db::Open(o, db_path, &db);
     if (ro.ok()) {
       (as_follower ? follower : read_only) = true;
-      *err << "canopy: note: " << why_not_writable << "; opened "
+      *err << "canopy: note: " << Printable(why_not_writable) << "; opened "
            << (as_follower ? "as a follower (following that process's writes)\n"
                            : "read-only (a view as of now)\n");
       read_only_because_ = why_not_writable;
@@ -248,15 +248,15 @@ bool Context::Open(bool create) {
       // for writing or not at all.
       *err << "canopy: another process has this replica's folder open (one process per "
               "replica folder): run the command in that process, give this one a folder of "
-              "its own, or read the folder as it is with 'canopy --db " << db_path
+              "its own, or read the folder as it is with 'canopy --db " << Printable(db_path)
            << " --read-only ...' (without --etcd)\n";
     }
     if (s.IsNotFound() && !create) {
       // A sub-account (--parent) or an actor (--actor) needs a database
       // that exists: the hint names the commands that start one.
-      *err << "canopy: create one with a root tenant, 'canopy --db " << db_path
+      *err << "canopy: create one with a root tenant, 'canopy --db " << Printable(db_path)
            << " account create KEY --name NAME' (no --parent, no --actor), or 'canopy --db "
-           << db_path << " import FILE'\n";
+           << Printable(db_path) << " import FILE'\n";
     }
     return false;
   }

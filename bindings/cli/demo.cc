@@ -8,6 +8,7 @@
 // part of the seed (or other data under its names) is refused unchanged.
 
 #include "cli.h"
+#include "output.h"
 
 namespace canopy::cli {
 
@@ -139,7 +140,7 @@ void ShowVisible(Context& ctx, const User& u) {
     *ctx.out << s.ToString() << "\n";
     return;
   }
-  for (size_t i = 0; i < page.items.size(); ++i) *ctx.out << (i ? ", " : "") << page.items[i].key;
+  for (size_t i = 0; i < page.items.size(); ++i) *ctx.out << (i ? ", " : "") << Printable(page.items[i].key);
   *ctx.out << "\n";
 }
 
@@ -190,7 +191,7 @@ void ShowSharedGroup(Context& ctx) {
   print("the same once the platform turns group_sharing on", db.GrantGroup(as_admin, grant));
   Explanation ex;
   if (db.Explain(Actor::System(), user_a->id, "device.read", "dev-c1", &ex).ok()) {
-    *ctx.out << "  check user-a dev-c1: " << (ex.allowed ? "allowed: " : "denied: ") << ex.reason
+    *ctx.out << "  check user-a dev-c1: " << (ex.allowed ? "allowed: " : "denied: ") << Printable(ex.reason)
              << "\n";
   }
   ShowVisible(ctx, *user_a);
@@ -220,7 +221,7 @@ int Run(Context& ctx, Args& args) {
         "changed: run the demo on a new folder (canopy --db DIR demo)"));
   }
   const bool seeded = held == Held::kAll;
-  *ctx.out << "Canopy demo — database folder " << ctx.db_path << "\n";
+  *ctx.out << "Canopy demo — database folder " << Printable(ctx.db_path) << "\n";
   if (!seeded) {
     Status s = Seed(ctx);
     if (!s.ok()) return ctx.Fail(s);
@@ -249,10 +250,10 @@ int Run(Context& ctx, Args& args) {
     Explanation ex;
     if (db.Explain(Actor::System(), user_a->id, "device.read", "dev-c1", &ex).ok()) {
       *ctx.out << "  check user-a dev-c1 (parent's device): " << (ex.allowed ? "allowed: " : "denied: ")
-               << ex.reason << "\n";
+               << Printable(ex.reason) << "\n";
     }
     if (db.Explain(Actor::System(), user_a->id, "device.read", "dev-a1", &ex).ok()) {
-      *ctx.out << "  check user-a dev-a1: " << (ex.allowed ? "allowed: " : "denied: ") << ex.reason
+      *ctx.out << "  check user-a dev-a1: " << (ex.allowed ? "allowed: " : "denied: ") << Printable(ex.reason)
                << "\n";
     }
     std::vector<std::string> steal = {"dev-b1"};

@@ -16,6 +16,29 @@ size_t DisplayWidth(std::string_view s) {
   return n;
 }
 
+namespace {
+
+// The code point of one well-formed UTF-8 character (Utf8CharLength bytes).
+uint32_t CodePoint(std::string_view c) {
+  const auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(c[i])); };
+  switch (c.size()) {
+    case 2: return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+    case 3: return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+    case 4: return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+    default: return b(0);
+  }
+}
+
+// The characters that reorder text around them or end its line: the
+// bidirectional marks, embeddings, overrides and isolates ("Trojan
+// Source"), and the Unicode line and paragraph separators.
+bool ReordersOrBreaks(uint32_t cp) {
+  return cp == 0x061C || cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+}  // namespace
+
 std::string Printable(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -43,6 +66,12 @@ std::string Printable(std::string_view s) {
       std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(s[i + 1]));
       out += buf;
       ++i;
+    } else if (const uint32_t cp = CodePoint(s.substr(i, n)); ReordersOrBreaks(cp)) {
+      // A bidirectional control or a line/paragraph separator: it could
+      // reorder what a row shows, or break it, on the terminal.
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(cp));
+      out += buf;
+      i += n - 1;
     } else {
       out.append(s.data() + i, n);
       i += n - 1;

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "cli.h"
+#include "output.h"
 #include "server.h"
 
 namespace canopy::cli {
@@ -81,7 +82,7 @@ int Run(Context& ctx, Args& args) {
   Status s = http::Server::Start(ctx.db.get(), options, &server);
   if (!s.ok()) return ctx.Fail(s);
   *ctx.out << server->url() << std::endl;
-  *ctx.err << "canopy ui: serving " << ctx.db_path << " as "
+  *ctx.err << "canopy ui: serving " << Printable(ctx.db_path) << " as "
            << (options.viewer.is_system() ? std::string("the system actor")
                                           : "user '" + ctx.actor_login + "'")
            << (ctx.read_only  ? " (read-only)"

@@ -7,7 +7,9 @@
 //
 // Every string goes in as UTF-8 and comes out as a JSON string literal:
 // quotes and backslashes are escaped, control characters (U+0000..U+001F)
-// become \n, \t, ... or \u00XX, well-formed UTF-8 is copied as it is, and
+// become \n, \t, ... or \u00XX, the characters some readers take for a
+// line's end (U+0085, U+2028, U+2029) \u0085, \u2028 and \u2029, other
+// well-formed UTF-8 is copied as it is, and
 // a byte that is not part of well-formed UTF-8 becomes U+FFFD (so the
 // output is always valid JSON).
 //

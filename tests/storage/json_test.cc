@@ -17,7 +17,8 @@ namespace {
 
 // The rules as the header states them, one byte or character at a time:
 // quote and backslash escaped, U+0000..U+001F as \n, \t, ... or \u00XX,
-// well-formed UTF-8 copied, every other byte U+FFFD.
+// U+0085, U+2028 and U+2029 as \u0085, \u2028, \u2029, other well-formed
+// UTF-8 copied, every other byte U+FFFD.
 std::string Oracle(std::string_view s) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size();) {
@@ -44,8 +45,13 @@ std::string Oracle(std::string_view s) {
       out.push_back(static_cast<char>(c));
     } else {
       const size_t n = Utf8CharLength(s.substr(i));
+      const std::string_view ch = s.substr(i, n);
       if (n == 0) {
         out += "\xEF\xBF\xBD";
+      } else if (ch == "\xC2\x85" || ch == "\xE2\x80\xA8" || ch == "\xE2\x80\xA9") {
+        out += ch == "\xC2\x85" ? "\\u0085" : ch == "\xE2\x80\xA8" ? "\\u2028" : "\\u2029";
+        i += n;
+        continue;
       } else {
         out.append(s.substr(i, n));
         i += n;
@@ -65,6 +71,10 @@ TEST(JsonTest, StringsAreEscapedAsDocumented) {
   EXPECT_EQ(JsonString(std::string_view("\x00\x01\x1f", 3)), "\"\\u0000\\u0001\\u001f\"");
   EXPECT_EQ(JsonString("\x7f"), "\"\x7f\"");  // DEL is not a control character in JSON
   EXPECT_EQ(JsonString("Zürich 東京 🌲"), "\"Zürich 東京 🌲\"");
+  // What some readers take for a line's end, so that a record of JSON
+  // Lines stays on its line; neighbours of the same lead bytes are copied.
+  EXPECT_EQ(JsonString("a\xC2\x85" "b\xE2\x80\xA8" "c\xE2\x80\xA9" "d\xE2\x80\xAA\xC2\x84"),
+            "\"a\\u0085b\\u2028c\\u2029d\xE2\x80\xAA\xC2\x84\"");
   // Not well-formed UTF-8: a stray continuation byte, a cut-short character,
   // an overlong form, a surrogate.
   EXPECT_EQ(JsonString("a\x80z"), "\"a\xEF\xBF\xBDz\"");
@@ -93,7 +103,8 @@ TEST(JsonTest, RandomStringsMatchTheOracle) {
   std::mt19937_64 rng(7);
   const std::string alphabet[] = {"a", "Z", "0", " ", "\"", "\\", "\n", "\x01", "\x7f",
                                   "\xC3\xA9", "\xE6\x9D\xB1", "\xF0\x9F\x8C\xB2", "\x80",
-                                  "\xC3", "\xED\xA0\x80", "\xF5"};
+                                  "\xC3", "\xED\xA0\x80", "\xF5", "\xC2\x85", "\xE2\x80\xA8",
+                                  "\xE2\x80\xA9", "\xE2\x80\xAE"};
   for (int round = 0; round < 20000; ++round) {
     std::string s;
     const size_t len = rng() % 24;

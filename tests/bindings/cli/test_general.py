@@ -435,6 +435,24 @@ class TerminalTest(CliTestCase):
         shown = self.json_one("device", "show", "dev-a1")
         self.assertEqual(shown["name"], self.FORGED)
 
+    def test_bidirectional_controls_are_escaped(self):
+        """A right-to-left override (or any bidirectional control, or a
+        line separator) in a name could reorder a row on the terminal
+        ("Trojan Source"): text output escapes them, JSON keeps them."""
+        self.seed()
+        name = "Truck \u202eevil\u202c \u2066x\u2069\u2028row\u200f"
+        self.ok("device", "update", "dev-a1", "--name", name)
+        self.ok("account", "update", "acme-b", "--name", "B\u202e")
+        for what, out in {"visible": self.ok("visible", "--user", "admin@acme.example"),
+                          "tree": self.ok("tree"),
+                          "device show": self.ok("device", "show", "dev-a1"),
+                          "account list": self.ok("account", "list")}.items():
+            for bad in ("\u202e", "\u202c", "\u2066", "\u2069", "\u2028", "\u200f"):
+                self.assertNotIn(bad, out, f"{what} printed {bad!r} raw")
+        self.assertIn("Truck \\u202eevil\\u202c \\u2066x\\u2069\\u2028row\\u200f",
+                      self.ok("device", "show", "dev-a1"))
+        self.assertEqual(self.json_one("device", "show", "dev-a1")["name"], name)
+
     def test_errors_are_escaped_too(self):
         self.seed()
         err = self.refused("device", "show", "no\x1b[2Jsuch")
