@@ -297,8 +297,9 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
   uint64_t total = 0;
   for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
-    const fs::path rel = fs::relative(it->path(), from, ec);
-    if (ec) break;
+    // Lexically: fs::relative follows symbolic links, and a link would be
+    // named by what it points to.
+    const fs::path rel = it->path().lexically_relative(from);
     const auto st = it->symlink_status(ec);
     if (ec) break;
     if (fs::is_directory(st)) {
@@ -319,8 +320,10 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
       items.push_back({it->path(), fs::path(scratch) / rel, false});
       total += size;
     } else {
-      return Status::InvalidArgument(what + " holds '" + rel.string() +
-                                     "', which is neither a file nor a folder");
+      return Status::InvalidArgument(
+          what + " holds '" + rel.string() + "', " +
+          (fs::is_symlink(st) ? "a symbolic link (a backup holds files and folders only)"
+                              : "which is neither a file nor a folder"));
     }
   }
   if (ec) return Status::IOError("cannot read " + what + ": " + ec.message());

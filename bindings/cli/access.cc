@@ -79,7 +79,10 @@ std::string TargetKey(Args& args, const std::string& permission) {
   const bool account_perm = family == "account" || family == "user" || family == "access" ||
                             family == "role" || family == "audit";
   if (!entity && !account) {
-    throw UsageError{account_perm ? "--account is required" : "--entity is required"};
+    throw UsageError{account_perm ? "--account is required (an account's key, for an "
+                                    "account-level permission)"
+                                  : "--entity is required (an entity's key; or --account, "
+                                    "for an account-level permission)"};
   }
   if (!entity_perm && !account_perm) return entity ? *entity : *account;  // the engine refuses it
   if (entity && !entity_perm) {

@@ -289,7 +289,13 @@ int Update(Context& ctx, Args& args) {
   // One atomic call: a refusal of any part changes nothing.
   Status s = ctx.db->UpdateAccount(actor, a.id, patch);
   if (!s.ok()) return ctx.Fail(s);
-  return Confirm(ctx, key, "updated account '" + key + "'");
+  // A patch that changes nothing commits nothing (the account keeps its
+  // update time): said so, as a move to the same parent is.
+  auto after = ctx.db->FindAccount(actor, key);
+  const bool same = after.ok() && after->updated_us == a.updated_us;
+  return Confirm(ctx, key,
+                 same ? "account '" + key + "' already is so (nothing changed)"
+                      : "updated account '" + key + "'");
 }
 
 int Move(Context& ctx, Args& args) {

@@ -53,6 +53,27 @@ inline std::vector<std::string> Parse(CLI::App& app, const std::vector<std::stri
                                       const std::set<std::string>& valued) {
   // CLI11 reads "--name=" as "--name" waiting for the next argument; here
   // it is an empty value, which the flag's own rules accept or refuse.
+  // A boolean flag takes no value: CLI11 accepts --name=true (its own
+  // value) as the flag; every value is refused, as the words above say.
+  // Looked for up to the first positional of a prefix command (the rest
+  // is the command's, parsed by its own app).
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (!a.starts_with("--")) {
+      if (app.get_prefix_command()) break;
+      continue;
+    }
+    const size_t eq = a.find('=');
+    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    if (valued.count(name) > 0) {
+      if (eq == std::string::npos) ++i;  // its value follows
+      continue;
+    }
+    if (eq != std::string::npos && app.get_option_no_throw("--" + name) != nullptr) {
+      throw FlagError{"--" + name + " takes no value"};
+    }
+  }
   std::vector<std::string> argv;
   bool positional_only = false;
   for (const std::string& a : args) {

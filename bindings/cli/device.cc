@@ -6,6 +6,8 @@
 // with its per-item report.
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "cli.h"
@@ -233,9 +235,12 @@ int Delete(Context& ctx, Args& args) {
 
 // Reads one reference per line, skipping blank lines and '#' comments.
 bool ReadRefs(Context& ctx, const std::string& path, std::vector<std::string>* refs) {
+  errno = 0;
   std::ifstream in(path);
   if (!in) {
-    ctx.Fail(Status::NotFound("cannot open '" + path + "'"));
+    const int err = errno;
+    ctx.Fail(Status::NotFound("cannot open '" + path + "'" +
+                              (err != 0 ? std::string(": ") + std::strerror(err) : std::string())));
     return false;
   }
   std::string line;

@@ -36,7 +36,7 @@ const char kUsage[] =
     "                        --limit every page is printed\n"
     "  --cursor C            resume after the page that returned cursor C (same flags)\n"
     "  --count               print only the number of matching entities, a bare number\n"
-    "                        (also with --json); takes no --limit or --cursor\n"
+    "                        ({\"count\":N} with --json); takes no --limit or --cursor\n"
     "  --json                one JSON object per line with key, name, account (the\n"
     "                        owner's key), type, kind and id\n"
     "  --csv                 the same columns as CSV, after a header row\n"
@@ -147,7 +147,12 @@ int Run(Context& ctx, Args& args) {
   if (count) {
     auto n = ctx.db->Count(req);
     if (!n.ok()) return ctx.Fail(n.status());
-    *ctx.out << *n << "\n";
+    // With --json an object, as every --json line is.
+    if (ctx.json) {
+      *ctx.out << JsonObject().Uint("count", *n).str() << "\n";
+    } else {
+      *ctx.out << *n << "\n";
+    }
     return kExitOk;
   }
 

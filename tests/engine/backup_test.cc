@@ -339,6 +339,17 @@ TEST(Restore, BadInputsAreRefusedAndLeaveNothing) {
     std::unique_ptr<Db> second;
     EXPECT_FALSE(Db::Open(Options(), dir.Sub("db"), &second).ok());
   }
+  // A symbolic link inside a backup is named as itself, a link (it was
+  // named by what it points to, a regular file, "neither a file nor a
+  // folder"); nothing is left behind.
+  fs::copy(dir.Sub("good"), dir.Sub("linked"), fs::copy_options::recursive);
+  std::ofstream(dir.Sub("real.txt")) << "x";
+  fs::create_symlink(dir.Sub("real.txt"), dir.Sub("linked/alias"));
+  expect(Db::Restore(dir.Sub("linked"), dir.Sub("t")), Code::kInvalidArgument,
+         "holds 'alias', a symbolic link");
+  EXPECT_FALSE(fs::exists(dir.Sub("t")));
+  fs::remove_all(dir.Sub("linked"));
+  fs::remove(dir.Sub("real.txt"));
   // Closed, its folder restores like a backup.
   ASSERT_OK(Db::Restore(dir.Sub("db"), dir.Sub("from-closed")));
   fs::remove_all(dir.Sub("from-closed"));

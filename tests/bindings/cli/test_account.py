@@ -143,6 +143,12 @@ class UpdateTest(CliTestCase):
     def test_name_and_attributes(self):
         self.assertEqual(self.ok("account", "update", "acme", "--name", "ACME Inc",
                                  "--attribute", "region=eu"), "updated account 'acme'\n")
+        # The same again commits nothing, and says so.
+        revision = self.ok("stats", "canopy.revision")
+        self.assertEqual(self.ok("account", "update", "acme", "--name", "ACME Inc",
+                                 "--attribute", "region=eu"),
+                         "account 'acme' already is so (nothing changed)\n")
+        self.assertEqual(self.ok("stats", "canopy.revision"), revision)
         a = self.json_one("account", "show", "acme")
         self.assertEqual(a["name"], "ACME Inc")
         self.assertEqual(a["attributes"], {"home_dashboard": "fleet", "region": "eu"})

@@ -191,7 +191,7 @@ class ReassignTest(CliTestCase):
     def test_errors(self):
         self.assertIn("no account with key 'ghost'",
                       self.refused("device", "reassign", "--to", "ghost", "--keys", "dev-a1"))
-        self.assertIn("cannot open",
+        self.assertIn("cannot open '" + self.path("missing.txt") + "': No such file or directory",
                       self.refused("device", "reassign", "--to", "acme", "--from-file",
                                    self.path("missing.txt")))
         f = self.write("empty.txt", "# nothing\n\n")

@@ -206,6 +206,11 @@ class FlagSyntaxTest(CliTestCase):
         self.assertIn("unknown flag -d", self.usage_error("-d", self.db, "tree", db=False))
         self.assertIn("--json takes no value", self.usage_error("--json=yes", "tree"))
         self.assertIn("--json takes no value", self.usage_error("tree", "--json=1"))
+        # =true too (CLI11 took a flag's own value for the flag itself).
+        for args, flag in ((["--json=true", "tree"], "--json"), (["tree", "--desc=true"], "--desc"),
+                           (["visible", "--user", "admin@acme.example", "--count=true"], "--count"),
+                           (["check-db", "--progress=true"], "--progress")):
+            self.assertIn(flag + " takes no value", self.usage_error(*args))
 
     def test_flags_of_replica_sync(self):
         # --timeout-ms used to be declared under a wrong name and refused.

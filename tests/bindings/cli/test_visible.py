@@ -45,8 +45,8 @@ class VisibleTest(CliTestCase):
 
     def test_count(self):
         self.assertEqual(self.ok("visible", "--user", "admin@acme.example", "--count"), "30\n")
-        self.assertEqual(self.ok("visible", "--user", "a@acme.example", "--count", "--json"),
-                         "3\n")
+        self.assertEqual(self.json_one("visible", "--user", "a@acme.example", "--count", "--json"),
+                         {"count": 3})
         self.assertEqual(self.ok("visible", "--user", "admin@acme.example", "--count",
                                  "--type", "sensor"), "25\n")
 
