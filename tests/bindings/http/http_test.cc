@@ -541,13 +541,14 @@ TEST_F(HttpTest, SlowBodiesSlowReadersAndReconnectsAreCut) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6)) << "round " << round;
     close(fd);
   }
-  // A body sent a byte at a time, with the token.
+  // A body sent a byte at a time, with the token (these headers, then
+  // spaces).
+  const std::string head = "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           server->token() +
+                           "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
   {
     const int fd = ConnectTo(*server);
     ASSERT_GE(fd, 0);
-    const std::string head = "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                             server->token() +
-                             "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
     ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
     const auto t0 = std::chrono::steady_clock::now();
     bool closed = false;
@@ -602,9 +603,6 @@ TEST_F(HttpTest, SlowBodiesSlowReadersAndReconnectsAreCut) {
   std::thread slow([&] {
     const int fd = ConnectTo(*server);
     if (fd < 0) return;
-    const std::string head = "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                             server->token() +
-                             "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
     (void)send(fd, head.data(), head.size(), MSG_NOSIGNAL);
     while (trickling && send(fd, " ", 1, MSG_NOSIGNAL) == 1) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
