@@ -278,6 +278,13 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
       }
     }
   }
+  // A folder without RocksDB's CURRENT file is no database: said before
+  // its bytes are copied (a large folder took the whole copy to be told).
+  if (!fs::is_regular_file(from / "CURRENT", ec)) {
+    return Status::Corruption(what + " does not open as a Canopy database: it has no CURRENT "
+                                     "file, so it holds no database (a backup is the folder "
+                                     "canopy backup wrote)");
+  }
   const fs::path parent = ParentOf(target);
   fs::create_directories(parent, ec);
   if (ec) return Status::IOError("cannot create '" + parent.string() + "': " + ec.message());

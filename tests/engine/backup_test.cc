@@ -360,6 +360,9 @@ TEST(Restore, BadInputsAreRefusedAndLeaveNothing) {
          "backup '" + dir.Sub("notes") + "' does not open as a Canopy database");
   fs::create_directories(dir.Sub("hollow"));
   expect(Db::Restore(dir.Sub("hollow"), dir.Sub("t")), Code::kCorruption, "does not open");
+  // Told before any byte is copied: no scratch copy was made beside it.
+  expect(Db::Restore(dir.Sub("notes"), dir.Sub("t")), Code::kCorruption, "it has no CURRENT file");
+  EXPECT_FALSE(fs::exists(dir.Sub("t")));
   // A damaged backup: every table file overwritten in its middle.
   fs::copy(dir.Sub("good"), dir.Sub("damaged"));
   int tables = 0;
