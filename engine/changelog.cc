@@ -133,6 +133,12 @@ Status DbImpl::InitLog() {
     CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaIngestSeen, &seen));
     ingest_unseen_ = ingested > seen ? ingested : 0;
   }
+  Status of = store_->Get(storage::kMeta, storage::kMetaReplicaOf, &replica_of_);
+  if (of.IsNotFound()) {
+    replica_of_.clear();
+  } else {
+    CANOPY_RETURN_IF_ERROR(of);
+  }
   std::string id;
   Status s = store_->Get(storage::kMeta, storage::kMetaLogId, &id);
   if (s.IsNotFound() && (options_.read_only || options_.follower)) {
@@ -680,7 +686,7 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
   CANOPY_RETURN_IF_ERROR(RefuseReentry("apply changes"));
   std::unique_lock<WriterMutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
+  CANOPY_RETURN_IF_ERROR(CheckChangeable("apply changes"));
   if (log_) {
     return Status::FailedPrecondition(
         "a replica applies only the log it follows in etcd; ApplyChanges is for databases "

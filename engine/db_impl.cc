@@ -133,7 +133,7 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
     }
     if (!options.read_only && !options.follower) impl->RecordFilesPosition();
-    if (Status started = impl->StartReplica(); !started.ok()) {
+    if (Status started = impl->StartReplica(fresh); !started.ok()) {
       return undo_creation(&impl, started);
     }
     if (options.follower) {
@@ -836,6 +836,20 @@ Status DbImpl::CheckWritable(std::string_view what) const {
   return Status::Ok();
 }
 
+Status DbImpl::CheckChangeable(std::string_view what) const {
+  CANOPY_RETURN_IF_ERROR(CheckWritable(what));
+  if (!replica_of_.empty() && !log_) {
+    return Status::FailedPrecondition(
+        std::string(what) + ": this database is a replica of the log in etcd under prefix '" +
+        replica_of_ + "'; a change made without etcd would fork it from the log (the other "
+        "replicas would never see it, and it could never follow the log again): open it with "
+        "the log's endpoints (canopy --etcd URLS --prefix " + replica_of_ +
+        ", ReplicationOptions) to change it; without them it can be read, exported, backed up "
+        "and checkpointed");
+  }
+  return Status::Ok();
+}
+
 namespace {
 // Counts one (in *n, when not null) for as long as it lives.
 class Counted {
@@ -898,7 +912,7 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
   // A replica that loses the race for the next revision to another one
   // catches up and authorises and builds the change again on the new state.
   for (;; ++tries->attempt) {
-    CANOPY_RETURN_IF_ERROR(CheckWritable(operation));
+    CANOPY_RETURN_IF_ERROR(CheckChangeable(operation));
     const query::Catalog& catalog = cat();
     Txn txn(catalog);
     txn.operation = std::string(operation);

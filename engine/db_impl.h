@@ -318,7 +318,10 @@ class DbImpl final : public Db {
   StatusOr<uint64_t> SyncWithLog(uint32_t timeout_ms) override;
   // Joins etcd (checks lineage, catches up) and starts the follower and
   // housekeeping threads; called once by Db::Open for a replica.
-  Status StartReplica();
+  // `fresh`: the open created the folder's database (refused, and the
+  // folder removed again, when etcd does not answer: a new replica has
+  // nothing to serve before it has read the log).
+  Status StartReplica(bool fresh);
 
   // Followers (follower.cc): Options::follower, on RocksDB's secondary
   // instance, which has no snapshots. Consistency comes from a gate
@@ -727,6 +730,10 @@ class DbImpl final : public Db {
   const query::AccountNode* AccountOrNull(AccountId id) const { return cat().account(id); }
   // CheckOpen, and FailedPrecondition naming `what` on a read-only open.
   Status CheckWritable(std::string_view what) const;
+  // CheckWritable, and, for a replica's folder opened without etcd, the
+  // refusal of a change (it would fork the folder from the log): every
+  // mutation, import and ApplyChanges asks it.
+  Status CheckChangeable(std::string_view what) const;
   // A viewer-scoped read's viewer: OK for the system and an enabled user;
   // NotFound for an unknown user, PermissionDenied for a disabled one.
   Status CheckViewer(const Actor& viewer) const;
@@ -904,6 +911,7 @@ class DbImpl final : public Db {
   // one names it (WriteLogged). 0: none. write_mu_.
   uint64_t ingest_unseen_ = 0;
   std::string log_id_;                  // guarded by write_mu_ (set once on open / first apply)
+  std::string replica_of_;              // kMetaReplicaOf as read at open (guarded by write_mu_ after)
   mutable std::mutex log_id_mu_;        // for LogId() readers
   int64_t log_first_time_us_ = 0;       // time of the oldest kept entry (0: unknown); write_mu_
   mutable std::mutex wait_mu_;

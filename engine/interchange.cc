@@ -2485,7 +2485,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   ImportOptions options = options_in;
   options.progress = InCallback(options_in.progress, "import");
   WriteGuard w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckWritable("import"));
+  CANOPY_RETURN_IF_ERROR(CheckChangeable("import"));
   if (!actor.is_system()) {
     return Status::PermissionDenied("import needs the system actor (it bypasses per-record rules)");
   }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -201,9 +202,18 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
 
 // ---- Start and stop -------------------------------------------------------
 
-Status DbImpl::StartReplica() {
+Status DbImpl::StartReplica(bool fresh) {
   const ReplicationOptions& r = options_.replication;
   if (r.etcd_endpoints.empty()) return Status::Ok();
+  // A folder that followed one log follows no other (its history is that
+  // log's): said before etcd is asked, so also while it does not answer.
+  if (!replica_of_.empty() && replica_of_ != r.prefix) {
+    return Status::FailedPrecondition(
+        "this database is a replica of the log in etcd under prefix '" + replica_of_ +
+        "', not '" + r.prefix + "': open it with --prefix " + replica_of_ +
+        " (ReplicationOptions::prefix); a replica of another log starts from an empty folder "
+        "or a checkpoint of that log");
+  }
   log_ = std::make_unique<replication::EtcdLog>(LogOptionsOf(r));
   overlay_ = std::make_unique<storage::Store::Overlay>(*store_);
   replica_id_ = replication::NewReplicaId();
@@ -273,8 +283,19 @@ Status DbImpl::StartReplica() {
             entry != stored) {
           return Status::FailedPrecondition("revision " + std::to_string(local) +
                                             " of this database differs from the log in etcd (" +
-                                            r.prefix + "): it belongs to another database");
+                                            r.prefix + "): this folder holds another "
+                                            "history (another database's, or a change made to "
+                                            "it without etcd)");
         }
+      }
+      // From here on the folder follows this log: a change made to it
+      // without etcd would fork it (CheckChangeable refuses one).
+      if (replica_of_.empty()) {
+        rocksdb::WriteBatch batch;
+        batch.Put(store_->cf(storage::kMeta), std::string(storage::kMetaReplicaOf), r.prefix);
+        CANOPY_RETURN_IF_ERROR(WriteLogged(&batch));
+        CANOPY_RETURN_IF_ERROR(store_->SyncWal());
+        replica_of_ = r.prefix;
       }
       // Catch up before the first read. An outage of etcd leaves the
       // follower to finish, and shows in the replica's status; anything
@@ -286,6 +307,13 @@ Status DbImpl::StartReplica() {
       } else if (!c.ok()) {
         return c.WithContext("catching up with the log in etcd (" + r.prefix + ")");
       }
+    } else if (fresh) {
+      // A new replica has nothing to answer with until it has read the
+      // log: refused (and its folder removed again), not opened empty.
+      return Status(b.code() == Code::kUnavailable ? Code::kUnavailable : b.code(),
+                    "cannot start a new replica of the log in etcd under prefix '" + r.prefix +
+                        "': " + b.message() + "; nothing was created: open again once etcd "
+                        "answers");
     } else {
       NoteError(ReplicaWork::kFollow, b);
     }
@@ -821,10 +849,18 @@ Status DbImpl::WaitSettled(uint64_t ticket, bool* lost) {
 int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
 
 Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point started) {
-  if (attempt >= kMaxWriteAttempts || std::chrono::steady_clock::now() - started > kWriteBudget) {
-    return Status::Unavailable("etcd: " + std::to_string(attempt) +
-                               " attempts to append lost to other replicas' writes in " +
-                               std::to_string(kWriteBudget.count()) + " s; try again");
+  const auto spent = std::chrono::steady_clock::now() - started;
+  if (attempt >= kMaxWriteAttempts || spent > kWriteBudget) {
+    // Neutral about why: a group is taken back when another replica's write
+    // took the revision, but also when etcd failed the group or a write
+    // staged before it was taken back (an outage's, say).
+    char took[32];
+    std::snprintf(took, sizeof(took), "%.1f",
+                  std::chrono::duration<double>(spent).count());
+    return Status::Unavailable(
+        "etcd: this write was not appended after " + std::to_string(attempt) + " attempt" +
+        (attempt == 1 ? "" : "s") + " in " + took + " s (each time its group was taken back: "
+        "another replica's write took the revision first, or etcd failed the group); try again");
   }
   if (attempt >= 8) {
     // A write that keeps losing backs off by a random few milliseconds, so

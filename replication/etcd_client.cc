@@ -502,7 +502,8 @@ struct EtcdClient::Impl {
                          options.request_timeout_ms, &doc);
       if (!r.answered) {
         any_sent = any_sent || !r.unsent;
-        last_failure = std::move(r.failure);
+        if (!last_failure.empty()) last_failure += "; ";
+        last_failure += r.failure;
         continue;
       }
       preferred.store(idx, std::memory_order_relaxed);
@@ -523,19 +524,19 @@ struct EtcdClient::Impl {
     return NoEndpoint(op, first, last_failure);
   }
 
-  // Every endpoint failed, tried in turn from `first`.
-  Status NoEndpoint(std::string_view op, size_t first, const std::string& last_failure) const {
+  // Every endpoint failed, tried in turn from `first`; `failures` says how
+  // each did ("; " between them). A member that answered "no leader"
+  // (the cluster lost its quorum) is said first: it is the cause to act on.
+  Status NoEndpoint(std::string_view op, size_t first, const std::string& failures) const {
     std::string msg = "etcd: ";
     msg += op;
-    msg += ": no endpoint answered (tried ";
-    const size_t n = options.endpoints.size();
-    for (size_t i = 0; i < n; ++i) {
-      if (i > 0) msg += ", ";
-      msg += options.endpoints[(first + i) % n];
-    }
-    msg += ": ";
-    msg += last_failure;
+    msg += failures.find("no leader") != std::string::npos
+               ? ": the cluster has no leader (a majority of its members down or cut off?); "
+                 "no endpoint answered ("
+               : ": no endpoint answered (";
+    msg += failures.empty() ? std::string("tried none") : failures;
     msg += ")";
+    (void)first;
     return Status::Unavailable(std::move(msg));
   }
 
@@ -1111,7 +1112,8 @@ Status EtcdClient::Watch(
         result = Status::Unavailable("etcd: the watch stream broke (" + why + ")");
         done = true;
       } else {
-        last_failure = std::move(why);
+        if (!last_failure.empty()) last_failure += "; ";
+        last_failure += why;
       }
     }
   }

@@ -100,6 +100,9 @@ struct LogEntry {
 // Meta keys of the change log.
 inline constexpr std::string_view kMetaLogId = "log.id";       // the lineage id (text)
 inline constexpr std::string_view kMetaLogFirst = "log.first";  // u64: oldest revision kept
+// The etcd prefix of the log a replica's folder follows (text; absent: a
+// single-process database). Written when a replica first opens on a log.
+inline constexpr std::string_view kMetaReplicaOf = "replica.of";
 
 std::string LogKey(uint64_t revision);
 std::string LogChunkKey(uint64_t revision, uint32_t chunk);

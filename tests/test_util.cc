@@ -55,6 +55,9 @@ Dump DumpReplicated(Db* db) {
   // own import's sizes), for its readers: not the replicated state.
   out.erase(meta + std::string(storage::kMetaIngested));
   out.erase(meta + std::string(storage::kMetaIngestSeen));
+  // Which log in etcd this folder follows (a replica's own mark, which a
+  // database following it through ApplyChanges does not carry).
+  out.erase(meta + std::string(storage::kMetaReplicaOf));
   return out;
 }
 

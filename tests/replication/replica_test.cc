@@ -908,6 +908,63 @@ TEST_F(ReplicaTest, ADatabaseOfItsOwnCannotJoinALog) {
   EXPECT_EQ(a->ApplyChanges(entries, nullptr).code(), Code::kFailedPrecondition);
 }
 
+// A replica's folder changes only through its log. Opened without etcd it
+// was written as a single-process database, silently: that revision was
+// in no other replica, and the next replica open either refused the folder
+// for good or, at the trim boundary or with etcd down, applied the log on
+// top of the fork. Such a change is refused now (reads, export and
+// checkpoints go on), and the folder opens as a replica of no other log.
+TEST_F(ReplicaTest, AReplicasFolderChangesOnlyThroughItsLog) {
+  {
+    auto a = Replica("a");
+    testing::MakeAccount(a.get(), "x");
+  }
+  {
+    std::unique_ptr<Db> plain;
+    Options o;
+    o.sync = false;
+    ASSERT_OK(Db::Open(o, dir_.Sub("a"), &plain));
+    const uint64_t rev = plain->Revision();
+    AccountSpec spec;
+    spec.key = "y";
+    spec.name = "Y";
+    auto made = plain->CreateAccount(Actor::System(), spec);
+    EXPECT_EQ(made.status().code(), Code::kFailedPrecondition) << made.status().ToString();
+    EXPECT_NE(made.status().message().find("replica of the log in etcd under prefix '" + prefix_ +
+                                           "'"),
+              std::string::npos)
+        << made.status().ToString();
+    {
+      std::ofstream f(dir_.Sub("one.jsonl"));
+      f << R"({"type":"account","key":"z","name":"Z"})" << "\n";
+    }
+    EXPECT_EQ(plain->Import(Actor::System(), dir_.Sub("one.jsonl"), ImportOptions(), nullptr).code(),
+              Code::kFailedPrecondition);
+    EXPECT_EQ(plain->Revision(), rev);
+    EXPECT_TRUE(plain->FindAccount("x").ok());
+    EXPECT_FALSE(plain->FindAccount("y").ok());
+    auto copied = plain->Checkpoint(dir_.Sub("copy"));
+    EXPECT_OK(copied.status());
+  }
+  // Another prefix is refused, also where etcd does not answer.
+  Options other = ReplicaOptions();
+  other.replication.prefix = prefix_ + "-other";
+  std::unique_ptr<Db> db;
+  for (bool reachable : {true, false}) {
+    if (!reachable) other.replication.etcd_endpoints = {"http://127.0.0.1:1"};
+    Status s = Db::Open(other, dir_.Sub("a"), &db);
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find("is a replica of the log in etcd under prefix '" + prefix_ +
+                               "', not '" + prefix_ + "-other'"),
+              std::string::npos)
+        << s.ToString();
+  }
+  // Its own log: it opens and writes as before.
+  auto again = Replica("a");
+  testing::MakeAccount(again.get(), "y");
+  EXPECT_TRUE(again->FindAccount("y").ok());
+}
+
 // A prefix nested in another names a database of its own, unless a part
 // of it is one of the names every prefix's own keys use (P/head, P/log/...,
 // P/blob/..., P/replicas/..., P/checkpoint): "P/log" would put its keys in
@@ -1025,6 +1082,8 @@ TEST_F(ReplicaTest, QuorumLostWritesFailCleanlyAndReadsGoOn) {
   ASSERT_EQ(restarted, 0);
   EXPECT_EQ(failed.code(), Code::kUnavailable) << failed.ToString();
   EXPECT_EQ(failed.message().rfind("etcd", 0), 0u) << failed.ToString();
+  // The cause to act on is named: the member left up answers "no leader".
+  EXPECT_NE(failed.message().find("no leader"), std::string::npos) << failed.ToString();
   ASSERT_OK(read);
   EXPECT_EQ(page.revision, rev);
   ASSERT_OK(st);

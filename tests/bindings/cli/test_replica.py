@@ -33,8 +33,17 @@ class ReplicaFlagsTest(CliTestCase):
         self.assertFalse(os.path.exists(self.db))
 
     def test_status_without_etcd_says_what_it_cannot_know(self):
-        # Nothing listens on port 1: what only etcd can tell is unknown, not
-        # the local revision passed off as etcd's head.
+        # A new folder cannot start a replica while etcd does not answer: it
+        # would answer every read, empty, as if it were the database. The
+        # open is refused and the folder it made removed.
+        err = self.refused("--etcd", "http://127.0.0.1:1", "account", "list")
+        self.assertIn("cannot start a new replica of the log in etcd under prefix 'canopy'", err)
+        self.assertIn("nothing was created", err)
+        self.assertFalse(os.path.exists(self.db))
+        # A folder that holds a database opens on what it has. Nothing
+        # listens on port 1: what only etcd can tell is unknown, not the
+        # local revision passed off as etcd's head.
+        self.ok("account", "create", "t", "--name", "T")
         p = self.expect(1, "--etcd", "http://127.0.0.1:1", "replica", "status")
         self.assertIn("etcd head    unknown (etcd not reached)", p.stdout)
         self.assertIn("lag          unknown (etcd not reached)", p.stdout)
