@@ -44,9 +44,10 @@ struct ReplicationOptions {
   uint32_t lease_ttl_seconds = 10;
   // One etcd request waits this long on one member before trying the next.
   uint32_t request_timeout_ms = 2000;
-  // A write keeps trying this long while etcd cannot commit it (a leader
+  // An append keeps trying this long while etcd cannot commit it (a leader
   // election after a member died takes a second or two; under load more)
-  // before it fails with Unavailable.
+  // before it fails with Unavailable. A call may wait longer: for the group
+  // of writes ahead of it first (docs/replication.md).
   uint32_t write_timeout_ms = 10000;
   // How often registration is refreshed and trimming considered.
   uint32_t housekeeping_interval_ms = 1000;
