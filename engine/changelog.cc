@@ -686,7 +686,11 @@ Status DbImpl::ApplyOne(const std::string& bytes, bool* skipped) {
   CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(bytes, &entry_bytes, &input));
   CANOPY_RETURN_IF_ERROR(RefuseReentry("apply changes"));
   std::unique_lock<WriterMutex> w(write_mu_);
-  CANOPY_RETURN_IF_ERROR(CheckChangeable("apply changes"));
+  // (CheckWritable, not CheckChangeable: the entries applied are of this
+  // database's own lineage, checked below, so a replica's folder opened
+  // without etcd may follow the replicated log through them, as a copy of
+  // it does, without forking from it.)
+  CANOPY_RETURN_IF_ERROR(CheckWritable("apply changes"));
   if (log_) {
     return Status::FailedPrecondition(
         "a replica applies only the log it follows in etcd; ApplyChanges is for databases "

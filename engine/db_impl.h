@@ -731,8 +731,9 @@ class DbImpl final : public Db {
   // CheckOpen, and FailedPrecondition naming `what` on a read-only open.
   Status CheckWritable(std::string_view what) const;
   // CheckWritable, and, for a replica's folder opened without etcd, the
-  // refusal of a change (it would fork the folder from the log): every
-  // mutation, import and ApplyChanges asks it.
+  // refusal of a change of its own (it would fork the folder from the
+  // log): every mutation and import asks it (ApplyChanges applies entries
+  // of the log's own lineage, which fork nothing).
   Status CheckChangeable(std::string_view what) const;
   // A viewer-scoped read's viewer: OK for the system and an enabled user;
   // NotFound for an unknown user, PermissionDenied for a disabled one.

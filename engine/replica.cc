@@ -302,6 +302,13 @@ Status DbImpl::StartReplica(bool fresh) {
       // else (a log this replica cannot apply, a revision trimmed meanwhile,
       // a local write that failed) fails the open, as it would every write.
       Status c = CatchUpLocked(head);
+      if (c.code() == Code::kUnavailable && fresh) {
+        // A new replica cut off part-way through its first catch-up would
+        // answer reads on part of the log as if it were the database.
+        return Status::Unavailable("cannot start a new replica of the log in etcd under prefix '" +
+                                   r.prefix + "': " + c.message() +
+                                   "; nothing was created: open again once etcd answers");
+      }
       if (c.code() == Code::kUnavailable) {
         NoteError(ReplicaWork::kFollow, c);
       } else if (!c.ok()) {

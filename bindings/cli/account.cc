@@ -289,10 +289,14 @@ int Update(Context& ctx, Args& args) {
   // One atomic call: a refusal of any part changes nothing.
   Status s = ctx.db->UpdateAccount(actor, a.id, patch);
   if (!s.ok()) return ctx.Fail(s);
-  // A patch that changes nothing commits nothing (the account keeps its
-  // update time): said so, as a move to the same parent is.
+  // A patch that changes nothing commits nothing: said so, as a move to
+  // the same parent is. (Judged by the fields, not by the update time,
+  // which a clock behind the creation time leaves as it was.)
   auto after = ctx.db->FindAccount(actor, key);
-  const bool same = after.ok() && after->updated_us == a.updated_us;
+  const bool same = after.ok() && after->name == a.name && after->attributes == a.attributes &&
+                    after->settings.sub_account_management == a.settings.sub_account_management &&
+                    after->settings.sub_account_access == a.settings.sub_account_access &&
+                    after->settings.group_sharing == a.settings.group_sharing;
   return Confirm(ctx, key,
                  same ? "account '" + key + "' already is so (nothing changed)"
                       : "updated account '" + key + "'");

@@ -54,16 +54,29 @@ constexpr const char* kFleet[7][3] = {{"dev-c1", "U-0001", "Van 1"},      {"dev-
 // unit id of it (`all`), none of them, or some (`*some` names the first
 // found, `*missing` the first not found).
 enum class Held { kNone, kAll, kSome };
-Held SeedHeld(Db& db, std::string* some, std::string* missing) {
+Status SeedHeld(Db& db, Held* held, std::string* some, std::string* missing) {
   std::vector<std::pair<std::string, bool>> names;
-  for (const char* a : kAccounts) names.emplace_back("account '" + std::string(a) + "'", db.FindAccount(a).ok());
-  names.emplace_back("user '" + std::string(kAdminLogin) + "'", db.FindUser(kAdminLogin).ok());
-  for (const auto& u : kUsers) names.emplace_back("user '" + std::string(u[0]) + "'", db.FindUser(u[0]).ok());
+  Status failed;
+  // Present, absent (NotFound), or a failure to ask, which decides nothing.
+  auto in = [&](const Status& s) {
+    if (!s.ok() && !s.IsNotFound() && failed.ok()) failed = s;
+    return s.ok();
+  };
+  for (const char* a : kAccounts) {
+    names.emplace_back("account '" + std::string(a) + "'", in(db.FindAccount(a).status()));
+  }
+  names.emplace_back("user '" + std::string(kAdminLogin) + "'",
+                     in(db.FindUser(kAdminLogin).status()));
+  for (const auto& u : kUsers) {
+    names.emplace_back("user '" + std::string(u[0]) + "'", in(db.FindUser(u[0]).status()));
+  }
   for (const auto& d : kFleet) {
     names.emplace_back("device '" + std::string(d[0]) + "'",
-                       db.FindEntity(EntityKind::kDevice, d[0]).ok());
-    names.emplace_back("unit id '" + std::string(d[1]) + "'", db.FindDeviceByUnitId(d[1]).ok());
+                       in(db.FindEntity(EntityKind::kDevice, d[0]).status()));
+    names.emplace_back("unit id '" + std::string(d[1]) + "'",
+                       in(db.FindDeviceByUnitId(d[1]).status()));
   }
+  CANOPY_RETURN_IF_ERROR(failed);
   size_t found = 0;
   for (const auto& [name, in] : names) {
     if (in) {
@@ -72,7 +85,8 @@ Held SeedHeld(Db& db, std::string* some, std::string* missing) {
       *missing = name;
     }
   }
-  return found == 0 ? Held::kNone : found == names.size() ? Held::kAll : Held::kSome;
+  *held = found == 0 ? Held::kNone : found == names.size() ? Held::kAll : Held::kSome;
+  return Status::Ok();
 }
 
 Status Seed(Context& ctx) {
@@ -87,6 +101,7 @@ Status Seed(Context& ctx) {
   root.settings.sub_account_management = true;
   root.attributes = {{"home_dashboard", "fleet-overview"}};
   AccountId customer = s.Ok(db.CreateAccount(system, root), "create customer");
+  CANOPY_RETURN_IF_ERROR(s.status);
   UserId admin = s.Ok(db.CreateUser(system, {kAdminLogin, "Admin", customer}), "create admin");
   auto admin_role = db.FindRole(customer, "account_admin");
   if (!admin_role.ok()) return admin_role.status();
@@ -102,6 +117,7 @@ Status Seed(Context& ctx) {
     spec.name = kNested[i][1];
     spec.parent = customer;
     ids[i] = s.Ok(db.CreateAccount(as_admin, spec), "create nested customer");
+    CANOPY_RETURN_IF_ERROR(s.status);  // the first failure ends the seed
   }
   // ...register the fleet in the top account...
   for (const auto& d : kFleet) {
@@ -112,6 +128,7 @@ Status Seed(Context& ctx) {
     e.type = "tracker";
     e.owner = customer;
     s.Ok(db.CreateEntity(as_admin, e), "create device");
+    CANOPY_RETURN_IF_ERROR(s.status);
   }
   // ...assign devices to each nested customer ("Manage devices -> Process",
   // by unit ids for A and by device ids for B)...
@@ -120,12 +137,16 @@ Status Seed(Context& ctx) {
   s.Ok(
       db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kUnitId, to_a, ids[0], nullptr),
       "assign devices to A");
+  CANOPY_RETURN_IF_ERROR(s.status);
   s.Ok(db.ReassignEntities(as_admin, EntityKind::kDevice, EntityRef::kKey, to_b, ids[1], nullptr),
        "assign devices to B");
+  CANOPY_RETURN_IF_ERROR(s.status);
   // ...and create an administrator user on each nested account.
   for (int i = 0; i < 2; ++i) {
     UserId u = s.Ok(db.CreateUser(as_admin, {kUsers[i][0], kUsers[i][1], ids[i]}), "create user");
+    CANOPY_RETURN_IF_ERROR(s.status);
     s.Ok(db.Invite(as_admin, u, ids[i], admin_role->id, std::nullopt), "invite user");
+    CANOPY_RETURN_IF_ERROR(s.status);
   }
   return s.status;
 }
@@ -213,7 +234,8 @@ int Run(Context& ctx, Args& args) {
   // (its keys taken by other data, or a seed cut short), rather than
   // seeding half and showing a broken example.
   std::string some, missing;
-  const Held held = SeedHeld(db, &some, &missing);
+  Held held = Held::kNone;
+  if (Status s = SeedHeld(db, &held, &some, &missing); !s.ok()) return ctx.Fail(s);
   if (held == Held::kSome) {
     return ctx.Fail(Status::FailedPrecondition(
         "demo: this database already holds " + some + " but not " + missing +

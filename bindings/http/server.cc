@@ -382,9 +382,15 @@ class ConnectionWatch {
     if (thread_.joinable()) thread_.join();
   }
 
-  // "ADDR:PORT" of a peer, as the library gives it in a request.
-  static std::string PeerName(const std::string& addr, int port) {
-    return addr + ":" + std::to_string(port);
+  // A connection's name, "LOCAL_ADDR:PORT>PEER_ADDR:PORT", from what the
+  // library gives in a request: both ends, since one client port may be
+  // connected to two of the server's addresses at once.
+  static std::string ConnName(const httplib::Request& req) {
+    return Name(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  }
+  static std::string Name(const std::string& local, int local_port, const std::string& peer,
+                          int peer_port) {
+    return local + ":" + std::to_string(local_port) + ">" + peer + ":" + std::to_string(peer_port);
   }
 
  private:
@@ -398,7 +404,8 @@ class ConnectionWatch {
   struct Conn {
     ino_t socket = 0;         // the descriptor's inode (0: not seen by a scan yet)
     Clock::time_point since;  // when the current step began
-    Clock::time_point touched;  // the last Heard, Handling or Answered
+    Clock::time_point touched;  // the last Heard, Handling or Answered (epoch: none yet)
+    Clock::time_point first_seen;  // by a scan
     Phase phase = Phase::kWaiting;
     bool heard = false;    // a request with the token came on it
     bool shut = false;     // its reading side was shut
@@ -414,7 +421,8 @@ class ConnectionWatch {
     c.heard = c.heard || heard;
   }
 
-  // The peer of `fd` when it is a socket connected to this server's port.
+  // The name (ConnName) of `fd` when it is a socket connected to this
+  // server's port.
   std::optional<std::string> PeerOf(int fd) const {
     if (fd == listen_fd_) return std::nullopt;
     sockaddr_storage local{}, peer{};
@@ -423,12 +431,17 @@ class ConnectionWatch {
     if (PortOf(local) != port_ || !SameAddress(local)) return std::nullopt;
     n = sizeof(peer);
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &n) != 0) return std::nullopt;
-    char host[INET6_ADDRSTRLEN] = {0};
-    const void* a = peer.ss_family == AF_INET6
-                        ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr)
-                        : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr);
-    if (::inet_ntop(peer.ss_family, a, host, sizeof(host)) == nullptr) return std::nullopt;
-    return PeerName(host, PortOf(peer));
+    auto text = [](const sockaddr_storage& a) -> std::optional<std::string> {
+      char host[INET6_ADDRSTRLEN] = {0};
+      const void* in = a.ss_family == AF_INET6
+                           ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr)
+                           : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&a)->sin_addr);
+      if (::inet_ntop(a.ss_family, in, host, sizeof(host)) == nullptr) return std::nullopt;
+      return std::string(host);
+    };
+    auto l = text(local), p = text(peer);
+    if (!l || !p) return std::nullopt;
+    return Name(*l, PortOf(local), *p, PortOf(peer));
   }
   // Whether a connection's local address is one the server listens on (any
   // address when it listens on all): another server of this process may
@@ -504,13 +517,21 @@ class ConnectionWatch {
           c.phase = Phase::kWaiting;
           c.heard = false;
           c.since = now;
+          c.touched = Clock::time_point{};
         }
         c.socket = socket;
+        c.first_seen = now;
         c.shut = c.cut = false;
       }
-      // Unread bytes: the server is behind, not the client (a connection
-      // waiting in the pool's queue); its clock starts again.
-      if (pending) c.since = now;
+      // Unread bytes on a connection no request thread has taken up yet:
+      // it waits in the pool's queue (the server is behind, not the
+      // client), and its clock starts again, for three deadlines at most.
+      // Not later: a thread that is writing an answer does not read what
+      // the client sends meanwhile, and a client streaming a body or a
+      // header keeps bytes unread while being read.
+      if (pending && c.touched == Clock::time_point{} && now - c.first_seen < 3 * deadline_) {
+        c.since = now;
+      }
       c.present = true;
       if (c.cut) continue;
       if (c.phase == Phase::kHandling) continue;  // never, not even when stopping
@@ -732,7 +753,7 @@ class ServerImpl : public Server {
   // Wraps a handler: HttpError and exceptions become JSON errors.
   httplib::Server::Handler Wrap(Handler h) {
     return [this, h](const httplib::Request& req, httplib::Response& res) {
-      watch_.Handling(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
+      watch_.Handling(ConnectionWatch::ConnName(req));
       try {
         (this->*h)(req, res);
       } catch (const Status& s) {
@@ -768,7 +789,7 @@ class ServerImpl : public Server {
       request.ranges.clear();
       request.headers.erase("Range");
       if (!Single(req, res) || !Authorize(req, res)) return httplib::Server::HandlerResponse::Handled;
-      watch_.Heard(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
+      watch_.Heard(ConnectionWatch::ConnName(req));
       return Admit(req, res)
                  ? httplib::Server::HandlerResponse::Unhandled
                  : httplib::Server::HandlerResponse::Handled;
@@ -776,7 +797,7 @@ class ServerImpl : public Server {
     // Called before every answer is written (the library's post-routing
     // handler), also for one the pre-routing handler gave.
     server_.set_post_routing_handler([this](const httplib::Request& req, httplib::Response&) {
-      watch_.Answered(ConnectionWatch::PeerName(req.remote_addr, req.remote_port));
+      watch_.Answered(ConnectionWatch::ConnName(req));
     });
     server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -905,6 +926,16 @@ class ServerImpl : public Server {
       if (n.empty() || n.size() > 18 || n.find_first_not_of("0123456789") != std::string::npos) {
         ReplyError(res, 400, "bad_request",
                    "the header Content-Length must be a number of bytes, not '" + n + "'");
+        return false;
+      }
+      // Refused at once: the library would read (and drop) a body over the
+      // limit whole before answering, as long as the client sends it.
+      if (std::stoull(n) > options_.max_body_bytes) {
+        ReplyError(res, 413, "payload_too_large",
+                   "the request body is too large (" + n + " bytes; the limit is " +
+                       std::to_string(options_.max_body_bytes) + ")");
+        // Its body is never read: the connection cannot carry another request.
+        res.set_header("Connection", "close");
         return false;
       }
     }

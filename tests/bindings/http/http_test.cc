@@ -594,6 +594,9 @@ TEST_F(HttpTest, SlowBodiesSlowReadersAndReconnectsAreCut) {
     const std::string req = "GET /api/devices?user=many-admin&pageSize=10000 HTTP/1.1\r\n"
                             "Host: x\r\nAuthorization: Bearer " + server->token() + "\r\n\r\n";
     (void)send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    // A byte more, which the thread writing the answer never reads: unread
+    // bytes must not pass for a connection waiting in the pool's queue.
+    (void)send(fd, "G", 1, MSG_NOSIGNAL);
     char buf[64];
     while (trickling && recv(fd, buf, sizeof(buf), 0) > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1099,6 +1102,14 @@ TEST_F(HttpTest, WritesOfAnotherOriginOrShapeAreRefused) {
     j = Expect(client->Post("/api/accounts", body, type), 415);
     EXPECT_EQ(j->Str("code"), "unsupported_media_type") << type;
   }
+  // A declared body over the limit: 413 at once, before any of it is sent.
+  const std::string huge = RawExchange(
+      *system_, "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                    system_->token() +
+                    "\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n"
+                    "Connection: close\r\n\r\n");
+  EXPECT_EQ(huge.rfind("HTTP/1.1 413", 0), 0u) << huge;
+  EXPECT_NE(huge.find("the limit is 1048576"), std::string::npos) << huge;
   // An empty body too (it was 400, "empty JSON", where the rule says 415).
   const std::string empty = RawExchange(
       *system_, "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
