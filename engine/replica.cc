@@ -214,6 +214,13 @@ Status DbImpl::StartReplica(bool fresh) {
         " (ReplicationOptions::prefix); a replica of another log starts from an empty folder "
         "or a checkpoint of that log");
   }
+  // A new folder (`fresh`) that etcd failed while it started: the open
+  // undoes its creation.
+  auto cannot_start = [&](const Status& why) {
+    return Status(why.code(), "cannot start a new replica of the log in etcd under prefix '" +
+                                  r.prefix + "': " + why.message() +
+                                  "; nothing was created: open again once etcd answers");
+  };
   log_ = std::make_unique<replication::EtcdLog>(LogOptionsOf(r));
   overlay_ = std::make_unique<storage::Store::Overlay>(*store_);
   replica_id_ = replication::NewReplicaId();
@@ -305,9 +312,7 @@ Status DbImpl::StartReplica(bool fresh) {
       if (c.code() == Code::kUnavailable && fresh) {
         // A new replica cut off part-way through its first catch-up would
         // answer reads on part of the log as if it were the database.
-        return Status::Unavailable("cannot start a new replica of the log in etcd under prefix '" +
-                                   r.prefix + "': " + c.message() +
-                                   "; nothing was created: open again once etcd answers");
+        return cannot_start(c);
       }
       if (c.code() == Code::kUnavailable) {
         NoteError(ReplicaWork::kFollow, c);
@@ -317,10 +322,7 @@ Status DbImpl::StartReplica(bool fresh) {
     } else if (fresh) {
       // A new replica has nothing to answer with until it has read the
       // log: refused (and its folder removed again), not opened empty.
-      return Status(b.code() == Code::kUnavailable ? Code::kUnavailable : b.code(),
-                    "cannot start a new replica of the log in etcd under prefix '" + r.prefix +
-                        "': " + b.message() + "; nothing was created: open again once etcd "
-                        "answers");
+      return cannot_start(b);
     } else {
       NoteError(ReplicaWork::kFollow, b);
     }

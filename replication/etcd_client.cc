@@ -521,13 +521,13 @@ struct EtcdClient::Impl {
     }
     Release(std::move(c));
     if (reached != nullptr) *reached = any_sent;
-    return NoEndpoint(op, first, last_failure);
+    return NoEndpoint(op, last_failure);
   }
 
-  // Every endpoint failed, tried in turn from `first`; `failures` says how
-  // each did ("; " between them). A member that answered "no leader"
-  // (the cluster lost its quorum) is said first: it is the cause to act on.
-  Status NoEndpoint(std::string_view op, size_t first, const std::string& failures) const {
+  // Every endpoint failed; `failures` says how each did, in the order
+  // tried ("; " between them). A member that answered "no leader" (the
+  // cluster lost its quorum) is said first: it is the cause to act on.
+  Status NoEndpoint(std::string_view op, const std::string& failures) const {
     std::string msg = "etcd: ";
     msg += op;
     msg += failures.find("no leader") != std::string::npos
@@ -536,7 +536,6 @@ struct EtcdClient::Impl {
                : ": no endpoint answered (";
     msg += failures.empty() ? std::string("tried none") : failures;
     msg += ")";
-    (void)first;
     return Status::Unavailable(std::move(msg));
   }
 
@@ -1121,7 +1120,7 @@ Status EtcdClient::Watch(
   impl_->Release(std::move(c));
   if (done) return result;
   if (stopped()) return Status::Ok();
-  return impl_->NoEndpoint("watch", first, last_failure);
+  return impl_->NoEndpoint("watch", last_failure);
 }
 
 }  // namespace canopy::replication
