@@ -69,13 +69,18 @@ bool DecodeEntityKeyValue(std::string_view v, uint64_t* entity, uint64_t* owner)
   return true;
 }
 
+void IndexKeyTo(std::string* k, uint8_t kind, std::string_view label, uint64_t entity) {
+  k->clear();
+  k->push_back(static_cast<char>(kind));
+  k->append(label);
+  k->push_back('\0');
+  PutFixed64BE(k, entity);
+}
+
 std::string IndexKey(uint8_t kind, std::string_view label, uint64_t entity) {
   std::string k;
   k.reserve(label.size() + 10);
-  k.push_back(static_cast<char>(kind));
-  k.append(label);
-  k.push_back('\0');
-  PutFixed64BE(&k, entity);
+  IndexKeyTo(&k, kind, label, entity);
   return k;
 }
 

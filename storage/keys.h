@@ -84,11 +84,20 @@ inline constexpr std::string_view kMetaIngested = "ingest.last";
 inline constexpr std::string_view kMetaIngestSeen = "ingest.seen";
 
 inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
+// The *To forms write the same key into *k (its old contents replaced), so
+// that a caller writing millions of them (an import) reuses one buffer.
+inline void IdKeyTo(std::string* k, uint64_t id) {
+  k->resize(8);
+  EncodeFixed64BE(k->data(), id);
+}
+inline void PairKeyTo(std::string* k, uint64_t a, uint64_t b) {
+  k->resize(16);
+  EncodeFixed64BE(k->data(), a);
+  EncodeFixed64BE(k->data() + 8, b);
+}
 inline std::string PairKey(uint64_t a, uint64_t b) {
   std::string k;
-  k.reserve(16);
-  PutFixed64BE(&k, a);
-  PutFixed64BE(&k, b);
+  PairKeyTo(&k, a, b);
   return k;
 }
 
@@ -110,19 +119,27 @@ std::string MemberGroupsPrefix(MemberClass c, uint64_t member);
 std::string GroupGrantKey(uint64_t user_group, uint64_t role, uint64_t target);
 
 // entity_keys: kind(1) key.
+inline void EntityKeyKeyTo(std::string* k, uint8_t kind, std::string_view key) {
+  k->clear();
+  k->push_back(static_cast<char>(kind));
+  k->append(key);
+}
 inline std::string EntityKeyKey(uint8_t kind, std::string_view key) {
   std::string k;
   k.reserve(1 + key.size());
-  k.push_back(static_cast<char>(kind));
-  k.append(key);
+  EntityKeyKeyTo(&k, kind, key);
   return k;
 }
 // entity_keys value: entity id, owner id (both u64 BE).
+inline void EntityKeyValueTo(std::string* v, uint64_t entity, uint64_t owner) {
+  PairKeyTo(v, entity, owner);
+}
 inline std::string EntityKeyValue(uint64_t entity, uint64_t owner) { return PairKey(entity, owner); }
 bool DecodeEntityKeyValue(std::string_view v, uint64_t* entity, uint64_t* owner);
 
 // visibility: kind(1) label 0x00 entity-id(8).
 std::string IndexKey(uint8_t kind, std::string_view label, uint64_t entity);
+void IndexKeyTo(std::string* k, uint8_t kind, std::string_view label, uint64_t entity);
 // The first key of the entities of `kind` owned by the subtree of `label`
 // (branch) or by the account itself (!branch); Upper is exclusive.
 std::string IndexRangeStart(uint8_t kind, std::string_view label, bool branch);

@@ -31,14 +31,16 @@ std::string Finish(FlatBufferBuilder& b) {
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
-Offset<flatbuffers::Vector<Offset<fb::KeyValue>>> BuildAttributes(FlatBufferBuilder& b,
-                                                                   const Attributes& attrs) {
-  std::vector<Offset<fb::KeyValue>> kvs;
-  kvs.reserve(attrs.size());
+// `kvs`: scratch for the offsets, cleared first (a caller encoding many
+// records keeps one).
+Offset<flatbuffers::Vector<Offset<fb::KeyValue>>> BuildAttributes(
+    FlatBufferBuilder& b, const Attributes& attrs, std::vector<Offset<fb::KeyValue>>* kvs) {
+  kvs->clear();
+  kvs->reserve(attrs.size());
   for (const auto& [k, v] : attrs) {
-    kvs.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
+    kvs->push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
   }
-  return b.CreateVector(kvs);
+  return b.CreateVector(*kvs);
 }
 
 void ReadAttributes(const flatbuffers::Vector<Offset<fb::KeyValue>>* kvs, Attributes* out) {
@@ -92,7 +94,8 @@ std::string EncodeAccount(const AccountRecord& r) {
   auto key = b.CreateString(a.key);
   auto name = b.CreateString(a.name);
   auto label = b.CreateVector(reinterpret_cast<const uint8_t*>(r.label.data()), r.label.size());
-  auto attrs = BuildAttributes(b, a.attributes);
+  std::vector<Offset<fb::KeyValue>> kvs;
+  auto attrs = BuildAttributes(b, a.attributes, &kvs);
   fb::AccountRecordBuilder rb(b);
   rb.add_id(a.id);
   rb.add_key(key);
@@ -140,16 +143,24 @@ Status DecodeAccount(std::string_view bytes, AccountRecord* r, RecordDetail deta
   return Status::Ok();
 }
 
-std::string EncodeEntity(const Entity& e) {
-  // Imports encode millions of entities: reuse one builder per thread.
-  thread_local FlatBufferBuilder b(256);
+std::string EncodeEntity(const Entity& e) { return std::string(EncodeEntityInPlace(e)); }
+
+std::string_view EncodeEntityInPlace(const Entity& e) {
+  // Imports encode millions of entities: reuse one builder per thread
+  // (one look-up of the thread's storage per record).
+  struct Build {
+    FlatBufferBuilder b{256};
+    std::vector<Offset<fb::KeyValue>> kvs;
+  };
+  thread_local Build build;
+  FlatBufferBuilder& b = build.b;
   b.Clear();
   auto key = b.CreateString(e.key);
   auto unit = e.unit_id.empty() ? Offset<flatbuffers::String>() : b.CreateString(e.unit_id);
   auto name = b.CreateString(e.name);
   auto type = e.type.empty() ? Offset<flatbuffers::String>() : b.CreateString(e.type);
   auto attrs = e.attributes.empty() ? Offset<flatbuffers::Vector<Offset<fb::KeyValue>>>()
-                                    : BuildAttributes(b, e.attributes);
+                                    : BuildAttributes(b, e.attributes, &build.kvs);
   fb::EntityRecordBuilder rb(b);
   rb.add_id(e.id);
   rb.add_kind(static_cast<uint8_t>(e.kind));
@@ -162,7 +173,7 @@ std::string EncodeEntity(const Entity& e) {
   rb.add_updated_us(e.updated_us);
   if (!e.attributes.empty()) rb.add_attributes(attrs);
   b.Finish(rb.Finish(), fb::EntityRecordIdentifier());
-  return Finish(b);
+  return std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
 Status DecodeEntity(std::string_view bytes, Entity* e) {

@@ -32,6 +32,9 @@ Status DecodeAccount(std::string_view bytes, AccountRecord* r,
                      RecordDetail detail = RecordDetail::kFull);
 
 std::string EncodeEntity(const Entity& e);
+// The same bytes, in a buffer of this thread's that the next call on the
+// thread overwrites (no allocation: imports encode millions).
+std::string_view EncodeEntityInPlace(const Entity& e);
 Status DecodeEntity(std::string_view bytes, Entity* e);
 
 std::string EncodeUser(const User& u);

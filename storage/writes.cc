@@ -87,14 +87,25 @@ void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_lab
     return;
   }
   const uint8_t k = static_cast<uint8_t>(after->kind);
-  const std::string id = IdKey(after->id);
-  PutRecord(sink, kEntities, id, after_bytes, [&] { return EncodeEntity(*after); });
+  // Keys and values are built in buffers of this thread's, reused (an
+  // import writes millions of entities; a sink copies what it keeps).
+  struct Buffers {
+    std::string id, key, value;
+  };
+  thread_local Buffers buffers;  // one look-up of the thread's storage
+  std::string& id = buffers.id;
+  std::string& key = buffers.key;
+  std::string& value = buffers.value;
+  IdKeyTo(&id, after->id);
+  PutRecord(sink, kEntities, id, after_bytes, [&] { return EncodeEntityInPlace(*after); });
   if (before == nullptr || before->key != after->key || before->owner != after->owner ||
       before->kind != after->kind) {
     if (before != nullptr && (before->key != after->key || before->kind != after->kind)) {
       sink.Delete(kEntityKeys, EntityKeyKey(static_cast<uint8_t>(before->kind), before->key));
     }
-    sink.Put(kEntityKeys, EntityKeyKey(k, after->key), EntityKeyValue(after->id, after->owner));
+    EntityKeyKeyTo(&key, k, after->key);
+    EntityKeyValueTo(&value, after->id, after->owner);
+    sink.Put(kEntityKeys, key, value);
   }
   if (before == nullptr || before->unit_id != after->unit_id) {
     if (before != nullptr && !before->unit_id.empty()) sink.Delete(kUnitIds, before->unit_id);
@@ -106,9 +117,9 @@ void WriteEntity(KvSink& sink, const Entity* before, std::string_view before_lab
   }
   if (moved || before->owner != after->owner || before->key != after->key ||
       before->name != after->name || before->type != after->type) {
-    std::string value;
     IndexEntry(&value, *after);
-    sink.Put(kVisibility, IndexKey(k, after_label, after->id), value);
+    IndexKeyTo(&key, k, after_label, after->id);
+    sink.Put(kVisibility, key, value);
   }
 }
 

@@ -33,7 +33,8 @@ namespace canopy::storage {
 class Store;
 
 // Where key changes go. Put/Delete/DeleteRange as in RocksDB; Merge adds a
-// counter operand (storage/counters.h).
+// counter operand (storage/counters.h). A sink copies what it keeps before
+// returning: the writers below pass views of buffers they reuse.
 class KvSink {
  public:
   virtual ~KvSink() = default;
