@@ -101,9 +101,10 @@ class CliTestCase(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="canopy-cli-test-")
         self.db = os.path.join(self.dir, "db")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # A cleanup, not tearDown: cleanups run last-in first-out after
+        # tearDown, so what a test registers later (unmounting a file
+        # system inside the folder) runs before the folder is removed.
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
 
     def path(self, name):
         return os.path.join(self.dir, name)
