@@ -65,7 +65,8 @@ struct BenchEnv {
   Status Reopen(bool private_copy, const std::function<void()>& between = nullptr);
   // Opens the SQLite baseline on the same tree (building it on first use).
   Status OpenSqlite();
-  // Bytes of the cached database folder (the built tree, before any write).
+  // Bytes of the cached database folder as built (the tree just imported
+  // and closed; RocksDB's text log left out), the same on every run.
   uint64_t CachedDiskBytes() const;
 
   storage::Store* store() const;
@@ -79,13 +80,22 @@ struct BenchEnv {
 
  private:
   Status OpenDb(bool private_copy);
+  Status OpenDbAt(bool private_copy);
   Status CloseDb();
   void Log(const std::string& message) const;
+  // Generates the tree's file and imports it into a new cached database
+  // (with the cache entry's lock held exclusively); removes what it left
+  // unfinished when it fails.
+  Status Build();
   PrepareOptions options_;
   std::string copy_path_;  // the private copy, when open
+  // The cache entry's lock (DIR/build.lock): held shared while this
+  // environment uses the cached database, exclusively while building it,
+  // so that no run builds or rebuilds a tree another run is using.
+  int lock_fd_ = -1;
 };
 
-// Bytes of a folder's files.
+// Bytes of a folder's files, RocksDB's text log (LOG, LOG.old...) left out.
 uint64_t FolderBytes(const std::string& path);
 
 }  // namespace canopy::bench

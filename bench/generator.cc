@@ -3,20 +3,43 @@
 #include "bench/generator.h"
 
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 
 namespace canopy::bench {
 
+namespace {
+
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+}  // namespace
+
+std::string SpellReal(double v) {
+  if (v == 0) v = 0;  // -0 is spelt as 0: the same tree
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.2f", v);
+  if (std::strtod(buf, nullptr) == v) return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("nan");
+}
+
+void RequestStop() { stop_requested.store(true, std::memory_order_relaxed); }
+bool StopRequested() { return stop_requested.load(std::memory_order_relaxed); }
+
 std::string TreeSpec::Name() const {
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "r%llu-a%llu-d%u-f%u-v%llu-z%.2f-u%llu-b%.2f-s%llu",
-                (unsigned long long)roots, (unsigned long long)accounts, depth, fanout,
-                (unsigned long long)devices, zipf, (unsigned long long)users, branch_share,
-                (unsigned long long)seed);
-  std::string name = buf;
+  // Every field of the spec is in the name (a cached database is found by
+  // it): numbers spelt exactly, never cut short.
+  std::string name = "r" + std::to_string(roots) + "-a" + std::to_string(accounts) + "-d" +
+                     std::to_string(depth) + "-f" + std::to_string(fanout) + "-v" +
+                     std::to_string(devices) + "-z" + SpellReal(zipf) + "-u" +
+                     std::to_string(users) + "-b" + SpellReal(branch_share) + "-s" +
+                     std::to_string(seed);
   if (memberships_per_user != 1) name += "-m" + std::to_string(memberships_per_user);
   if (device_attributes != 0) name += "-x" + std::to_string(device_attributes);
   return name;
@@ -154,10 +177,15 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
   }
   if (path.empty()) return Status::Ok();
 
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!f) return Status::IOError("cannot write " + path);
+  const bool to_stdout = path == "-";
+  // The buffer outlives the file (closing it flushes through the buffer).
   std::vector<char> buffer(1 << 20);
-  std::setvbuf(f.get(), buffer.data(), _IOFBF, buffer.size());
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(
+      to_stdout ? stdout : std::fopen(path.c_str(), "wb"),
+      to_stdout ? +[](std::FILE*) { return 0; } : &std::fclose);
+  if (!f) return Status::IOError("cannot write " + path);
+  if (!to_stdout) std::setvbuf(f.get(), buffer.data(), _IOFBF, buffer.size());
+  const Status stopped = Status::Aborted("stopped (interrupted) while writing " + path);
   for (uint64_t i = 0; i < n; ++i) {
     if (out->parent[i] == UINT32_MAX) {
       std::fprintf(f.get(),
@@ -173,6 +201,7 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
   }
   size_t next_membership = 0;
   for (uint64_t u = 0; u < spec.users; ++u) {
+    if (u % 65536 == 0 && StopRequested()) return stopped;
     std::fprintf(f.get(),
                  "{\"type\":\"user\",\"login\":\"user-%llu@bench\",\"name\":\"User %llu\","
                  "\"account\":\"acc-%u\"}\n",
@@ -192,6 +221,7 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
   static const char* const kRegions[] = {"eu-west", "eu-north", "us-east", "ap-south", "sa-east"};
   char attrs[160];
   for (uint64_t d = 0; d < spec.devices; ++d) {
+    if (d % 65536 == 0 && StopRequested()) return stopped;
     // Attributes: a firmware version, a region, a SIM number, an install
     // year (the first device_attributes of them).
     int n = 0;
@@ -220,7 +250,9 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
                  (unsigned long long)d, (unsigned long long)d, (unsigned long long)d,
                  kTypes[d % 4], out->device_owner[d], attrs);
   }
-  if (std::fflush(f.get()) != 0) return Status::IOError("cannot write " + path);
+  if (std::fflush(f.get()) != 0 || std::ferror(f.get())) {
+    return Status::IOError("cannot write " + path);
+  }
   return Status::Ok();
 }
 

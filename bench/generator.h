@@ -77,8 +77,22 @@ struct GeneratedTree {
 };
 
 // Generates the tree for `spec` (deterministic), and writes it as JSON Lines
-// to `path` when it is not empty.
+// to `path` when it is not empty ("-": standard output). Aborted when a
+// stop was requested (RequestStop) while it wrote; the file is then
+// incomplete (the caller removes it).
 Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* out);
+
+// A real number as the tree's name and reports spell it: with two decimals
+// when that spelling is exact ("0.80", the names earlier runs used), else
+// the shortest spelling that reads back as the same number ("0.804"), so
+// that two different values never look the same.
+std::string SpellReal(double v);
+
+// A stop asked for from outside (the harness's Ctrl-C handler; safe to call
+// from a signal handler): long loops of the generator, the environment's
+// import and the harness's workloads end early when StopRequested().
+void RequestStop();
+bool StopRequested();
 
 }  // namespace canopy::bench
 

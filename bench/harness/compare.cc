@@ -81,7 +81,7 @@ class Runner {
     auto start = Clock::now();
     for (size_t i = 0; i < n; i += batch) {
       CANOPY_RETURN_IF_ERROR(Batch(op, i, std::min(n, i + batch), false));
-      if (Seconds(start) >= c_.seconds_per_op / 3) break;
+      if (Seconds(start) >= c_.seconds_per_op / 3 || StopRequested()) break;
     }
     start = Clock::now();
     for (size_t i = 0; i < n; i += batch) {
@@ -90,7 +90,7 @@ class Runner {
         progress_->Update(std::to_string(std::min(n, i + batch)) + "/" + std::to_string(n) +
                           " samples");
       }
-      if (Seconds(start) >= c_.seconds_per_op) break;
+      if (Seconds(start) >= c_.seconds_per_op || StopRequested()) break;
     }
     out->samples = out->at(Variant::kCanopy).latency.count();
     return Status::Ok();

@@ -115,8 +115,12 @@ std::string HelpText(const std::string& program);
 
 // "50e6", "2M", "10k", "1000" -> a count. False when malformed.
 bool ParseCount(std::string_view text, uint64_t* out);
-// "10s", "500ms", "2m", "1.5" (seconds) -> seconds. False when malformed.
+// "10s", "500ms", "2m", "1h", "1.5" (seconds) -> seconds. False when
+// malformed or above kMaxDurationSeconds.
+inline constexpr double kMaxDurationSeconds = 24 * 3600;
 bool ParseDuration(std::string_view text, double* seconds);
+// "268435456", "256M", "1G", "64k" (binary multiples) -> bytes.
+bool ParseBytes(std::string_view text, uint64_t* out);
 
 // The largest size the run measures: devices capped by
 // max_measured_devices (or the sweep's largest when only --sweep is

@@ -4,13 +4,17 @@
 // and the sizes of the scaling sweep.
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
 
+#include <filesystem>
+
 #include "bench/harness/config.h"
 #include "bindings/cli/cli11_flags.h"
+#include "canopy/options.h"
 
 namespace canopy::bench {
 
@@ -22,10 +26,14 @@ constexpr const char* kOpNames[kNumOps] = {"scan",    "page_first", "page_next",
                                            "who_can", "reassign",   "create",    "move"};
 constexpr const char* kDefaultMix = "scan=1,page=40,count=20,check=30,who_can=5,reassign=4";
 constexpr uint64_t kPlanCap = 2000000;
+// Accounts and users are numbered with 32 bits by the generator.
+constexpr uint64_t kMaxIndexed = 1000000000;
 
 bool ParseDouble(std::string_view text, double* out) {
   std::string s(text);
-  if (s.empty()) return false;
+  // Decimal only: strtod alone would also take leading spaces, hexadecimal
+  // ("0x10"), "inf" and "nan".
+  if (s.empty() || s.find_first_not_of("0123456789.eE+-") != std::string::npos) return false;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
   if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
@@ -40,7 +48,7 @@ bool ParseInt(std::string_view text, int* out) {
   return true;
 }
 
-Status Bad(const std::string& flag, std::string_view value, const char* want) {
+Status Bad(const std::string& flag, std::string_view value, const std::string& want) {
   return Status::InvalidArgument("bad value '" + std::string(value) + "' for " + flag + ": " +
                                  want + " (see --help)");
 }
@@ -184,6 +192,32 @@ bool ParseCount(std::string_view text, uint64_t* out) {
   return true;
 }
 
+bool ParseBytes(std::string_view text, uint64_t* out) {
+  if (text.empty()) return false;
+  uint64_t scale = 1;
+  switch (text.back()) {
+    case 'k':
+    case 'K':
+      scale = uint64_t{1} << 10;
+      break;
+    case 'M':
+      scale = uint64_t{1} << 20;
+      break;
+    case 'G':
+      scale = uint64_t{1} << 30;
+      break;
+    default:
+      break;
+  }
+  if (scale != 1) text.remove_suffix(1);
+  double v;
+  if (!ParseDouble(text, &v) || v < 0) return false;
+  v *= static_cast<double>(scale);
+  if (v > 1e15 || v != std::floor(v)) return false;
+  *out = static_cast<uint64_t>(v);
+  return true;
+}
+
 bool ParseDuration(std::string_view text, double* seconds) {
   double scale = 1;
   if (text.size() > 2 && text.substr(text.size() - 2) == "ms") {
@@ -195,7 +229,9 @@ bool ParseDuration(std::string_view text, double* seconds) {
   }
   double v;
   if (!ParseDouble(text, &v) || v < 0) return false;
-  *seconds = v * scale;
+  v *= scale;
+  if (!std::isfinite(v) || v > kMaxDurationSeconds) return false;
+  *seconds = v;
   return true;
 }
 
@@ -205,13 +241,15 @@ and a query mix: what latency, throughput, disk and memory, how each cost grows
 with size, beside a raw RocksDB loop over the same keys and SQLite on the same tree.
 
 usage: PROGRAM [flags]        (flags take "--flag value" or "--flag=value")
-Counts accept 1e6, 50e6, 2M, 10k; durations 10s, 500ms, 2m.
+Counts accept 1e6, 50e6, 2M, 10k; durations 10s, 500ms, 2m, 1h (at most
+24h); byte sizes 256M, 1G (binary: M = 2^20).
 
 Tree (the one you plan for; generated from a seed and imported with Db::Import):
   --roots N              root tenants                                 (1)
   --accounts N           accounts, roots included                     (10000)
   --devices N            devices                                      (1e6)
-  --depth D              deepest level, a root is level 1             (6)
+  --depth D              deepest level, a root is level 1; at most 32,  (6)
+                         Canopy's default depth limit
   --fanout F             at most F sub-accounts per account           (16)
   --zipf S               Zipf skew of devices over accounts; 0 = even (0.8)
   --users N              users, each created in a random account      (1000)
@@ -224,8 +262,8 @@ Tree (the one you plan for; generated from a seed and imported with Db::Import):
   --seed N               generator and workload seed                  (42)
 
 Sizes (each size is the tree above scaled to that many devices: accounts,
-roots and users keep their ratio to devices, with at least 100 users; depth,
-fan-out, skew stay):
+roots and users keep their ratio to devices, with at least 2 accounts and
+100 users; depth, fan-out, skew stay):
   --sweep LIST           device counts to measure, e.g. 1e4,1e5,1e6 (up to 1e7
                          and beyond when asked), or "none". Default: the
                          decades from 1e4 below --devices plus --devices
@@ -286,7 +324,10 @@ Output:
   --write-tree FILE      only write the tree (at --devices; the sweep and the
                          workload are not run) as a JSON Lines file for
                          `canopy import`, e.g. --devices 1e6 --accounts 10000
-                         --depth 4 --fanout 32 --users 20000 --device-attributes 2
+                         --depth 4 --fanout 32 --users 20000 --device-attributes 2;
+                         "-" writes it to standard output (the summary line
+                         goes to stderr). Takes none of the flags of a
+                         measuring run (workload, sizes, baselines, output)
   --report-json FILE     the full results as JSON
   --plots DIR            SVG plots: latency against size (log-log, all
                          operations and one per operation with baselines),
@@ -298,8 +339,10 @@ Output:
   -h, --help             this text
 
 A flag that takes a value may be given once.
-Exit status: 0 when every operation succeeded, 1 when any operation failed or
-Canopy and a baseline disagreed on an answer, 2 for bad flags.
+Exit status: 0 when every operation succeeded, 1 when any operation failed,
+none completed, or Canopy and a baseline disagreed on an answer, 2 for bad
+flags, 130 when stopped by Ctrl-C (no report is written; a tree whose build
+was cut short is removed from the cache; a second Ctrl-C ends it at once).
 )";
   for (size_t at; (at = text.find("PROGRAM")) != std::string::npos;) {
     text.replace(at, 7, program);
@@ -382,8 +425,20 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
     double d = 0;
     if (flag == "--roots" || flag == "--accounts" || flag == "--devices" || flag == "--users" ||
         flag == "--seed" || flag == "--ops" || flag == "--max-measured-devices" ||
-        flag == "--compare-samples" || flag == "--page-size" || flag == "--block-cache") {
-      if (!ParseCount(value, &n)) return Bad(flag, value, "want a count like 1000, 1e6 or 2M");
+        flag == "--compare-samples" || flag == "--page-size") {
+      const bool digits = !value.empty() && value.find_first_not_of("0123456789") == value.npos;
+      if (flag == "--seed" && digits) {
+        // Any 64-bit seed, written out (counts like 2M stop at 1e15).
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc() || end != value.data() + value.size()) {
+          return Bad(flag, value, "want a number from 0 to 18446744073709551615");
+        }
+      } else if (!ParseCount(value, &n)) {
+        return Bad(flag, value, "want a count like 1000, 1e6 or 2M");
+      }
+      if ((flag == "--accounts" || flag == "--users" || flag == "--roots") && n > kMaxIndexed) {
+        return Bad(flag, value, "want at most 1e9");
+      }
       if (n == 0 && flag == "--ops") {
         return Bad(flag, value, "want 1 or more (leave --ops out to run for --duration)");
       }
@@ -399,7 +454,9 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       if (flag == "--max-measured-devices") c.max_measured_devices = n, cap_given = true;
       if (flag == "--compare-samples") c.compare_samples = n;
       if (flag == "--page-size") c.page_size = n;
-      if (flag == "--block-cache") c.block_cache_bytes = n;
+    } else if (flag == "--block-cache") {
+      if (!ParseBytes(value, &n)) return Bad(flag, value, "want a size in bytes like 256M or 1G");
+      c.block_cache_bytes = n;
     } else if (flag == "--device-attributes") {
       if (!ParseCount(value, &n) || n > TreeSpec::kMaxDeviceAttributes) {
         return Bad(flag, value, "want 0..4");
@@ -409,6 +466,12 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       if (!ParseCount(value, &n) || n == 0 || n > 1000000) {
         return Bad(flag, value, "want a whole number >= 1");
       }
+      if (flag == "--depth" && n > Options().max_depth) {
+        // Deeper trees would be refused by the import (Options::max_depth).
+        return Bad(flag, value,
+                   "want 1.." + std::to_string(Options().max_depth) +
+                       " (Canopy's default depth limit, Options::max_depth)");
+      }
       if (flag == "--depth") c.tree.depth = static_cast<uint32_t>(n);
       if (flag == "--fanout") c.tree.fanout = static_cast<uint32_t>(n);
       if (flag == "--memberships") c.tree.memberships_per_user = static_cast<uint32_t>(n);
@@ -416,10 +479,13 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
       if (!ParseDouble(value, &d) || d < 0 || (flag == "--branch-share" && d > 1)) {
         return Bad(flag, value, flag == "--zipf" ? "want a number >= 0" : "want 0..1");
       }
+      if (d == 0) d = 0;  // not -0
       if (flag == "--zipf") c.tree.zipf = d;
       if (flag == "--branch-share") c.tree.branch_share = d;
     } else if (flag == "--duration" || flag == "--warmup" || flag == "--compare-seconds") {
-      if (!ParseDuration(value, &d)) return Bad(flag, value, "want a duration like 10s or 500ms");
+      if (!ParseDuration(value, &d)) {
+        return Bad(flag, value, "want a duration like 10s or 500ms, at most 24h");
+      }
       if (flag == "--duration") c.duration_s = d;
       if (flag == "--warmup") c.warmup_s = d;
       if (flag == "--compare-seconds") c.compare_seconds = d;
@@ -480,6 +546,36 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
   if (has("quiet") && values.at("progress").size() > 0) {
     return Status::InvalidArgument("--quiet and --progress exclude each other");
   }
+  if (!c.write_tree_path.empty()) {
+    // Only the tree is written: a flag of a measuring run would be ignored.
+    for (const char* name :
+         {"sweep", "max-measured-devices", "mix", "threads", "duration", "ops", "warmup",
+          "page-size", "pages-per-listing", "threads-sweep", "compare-seconds", "compare-samples",
+          "cache-dir", "block-cache", "report-json", "plots", "markdown"}) {
+      if (!values.at(name).empty()) {
+        return Status::InvalidArgument(std::string("--write-tree only writes the tree; --") +
+                                       name + " is for a measuring run (see --help)");
+      }
+    }
+    for (const char* name : {"plan", "sync", "no-raw", "no-sqlite", "no-baselines"}) {
+      if (has(name)) {
+        return Status::InvalidArgument(std::string("--write-tree only writes the tree; --") +
+                                       name + " is for a measuring run (see --help)");
+      }
+    }
+  }
+  {
+    // Two outputs into one file would overwrite each other.
+    namespace fs = std::filesystem;
+    const std::pair<const char*, std::string> files[] = {{"--report-json", c.json_path},
+                                                         {"--markdown", c.markdown_path}};
+    std::error_code ec;
+    if (!files[0].second.empty() && !files[1].second.empty() &&
+        fs::weakly_canonical(files[0].second, ec) == fs::weakly_canonical(files[1].second, ec)) {
+      return Status::InvalidArgument("--report-json and --markdown name the same file '" +
+                                     files[0].second + "'");
+    }
+  }
   if (c.tree.devices == 0) return Status::InvalidArgument("--devices must be at least 1");
   if (c.tree.users == 0) return Status::InvalidArgument("--users must be at least 1");
   if (c.tree.roots == 0 || c.tree.accounts < c.tree.roots) {
@@ -539,7 +635,9 @@ Status ScaleSpec(const TreeSpec& target, uint64_t devices, TreeSpec* out) {
     };
     s.devices = devices;
     s.roots = scaled(target.roots);
-    s.accounts = std::max(s.roots, scaled(target.accounts));
+    // At least two accounts (or all of them): with one, a reassign or a
+    // move has nowhere to go and would be timed as a no-op.
+    s.accounts = std::max({s.roots, scaled(target.accounts), std::min<uint64_t>(target.accounts, 2)});
     // At least 100 users (or all of them): enough distinct viewers for
     // visibility to vary at small sizes.
     s.users = std::max(scaled(target.users), std::min<uint64_t>(target.users, 100));

@@ -18,6 +18,7 @@
 #include <tuple>
 #include <ctime>
 #include <exception>
+#include <new>
 #include <fstream>
 #include <thread>
 
@@ -67,6 +68,12 @@ std::vector<Op> ComparedOps(const Mix& mix) {
 
 void NoteProblems(const std::string& where, const WorkloadResult& w,
                   std::vector<std::string>* problems) {
+  if (w.total_ops == 0 && !StopRequested()) {
+    char took[32];
+    std::snprintf(took, sizeof(took), "%.3g", w.seconds);
+    problems->push_back(where + ": no operation completed in " + took +
+                        " s, so nothing was measured; give a longer --duration or --ops");
+  }
   for (int k = 0; k < kNumOps; ++k) {
     const OpStats& s = w.ops[k];
     if (s.errors == 0) continue;
@@ -218,17 +225,35 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
     return 0;
   }
   if (!config.write_tree_path.empty()) {
+    // The tree alone; its summary goes to stderr, so that the file may be
+    // standard output ("-") piped into `canopy import -`.
+    const std::string& path = config.write_tree_path;
+    const bool to_stdout = path == "-";
+    if (!to_stdout) {
+      if (Status s = CheckOutput("--write-tree", path, false); !s.ok()) {
+        err << me << s.message() << "\n";
+        return 1;
+      }
+    }
     TreeSpec spec;
     GeneratedTree tree;
     Status s = ScaleSpec(config.tree, config.tree.devices, &spec);
-    if (s.ok()) s = Generate(spec, config.write_tree_path, &tree);
+    if (s.ok()) s = Generate(spec, path, &tree);
     if (!s.ok()) {
-      err << "canopy bench: --write-tree: " << s.message() << "\n";
+      std::error_code ec;
+      if (!to_stdout && s.code() != Code::kInvalidArgument) std::filesystem::remove(path, ec);
+      if (StopRequested()) {
+        err << me << "stopped (interrupted); " << (to_stdout ? "the tree written is incomplete"
+                                                              : "the unfinished file was removed")
+            << "\n";
+        return 130;
+      }
+      err << me << "--write-tree: " << s.message() << "\n";
       return s.code() == Code::kInvalidArgument ? 2 : 1;
     }
-    out << "wrote " << config.write_tree_path << ": " << spec.accounts << " accounts, "
-        << spec.users << " users, " << tree.memberships.size() << " memberships, "
-        << spec.devices << " devices (" << spec.Name() << ")\n";
+    err << me << "wrote " << (to_stdout ? "the tree to standard output" : path) << ": "
+        << spec.accounts << " accounts, " << spec.users << " users, " << tree.memberships.size()
+        << " memberships, " << spec.devices << " devices (" << spec.Name() << ")\n";
     return 0;
   }
   const std::vector<uint64_t> sizes = MeasuredSizes(config);
@@ -283,6 +308,15 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
   for (size_t i = 0; i < specs.size(); ++i) {
     SizeResult r;
     Status s = MeasureSize(config, specs[i], i + 1 == specs.size(), &progress, &r, &run);
+    if (StopRequested()) {
+      progress.Finish();
+      err << me << "stopped (interrupted): no report was written";
+      if (!s.ok() && s.code() == Code::kAborted) {
+        err << "; " << s.message() << ", and what it had built was removed";
+      }
+      err << "\n";
+      return 130;
+    }
     if (!s.ok()) {
       progress.Finish();
       err << me << "cannot measure " << specs[i].Name() << ": " << s.ToString() << "\n";
@@ -332,6 +366,9 @@ int RunBenchCommand(const std::string& program, const std::vector<std::string>& 
   // system error) ends the run with a message.
   try {
     return RunBench(program, args, out, err);
+  } catch (const std::bad_alloc&) {
+    err << "\n" << program << ": out of memory: the tree does not fit in this machine's "
+                                "memory (lower --devices, --accounts or --users)\n";
   } catch (const std::exception& e) {
     err << "\n" << program << ": failed: " << e.what() << "\n";
   } catch (...) {

@@ -25,7 +25,10 @@ namespace canopy::bench {
 // or "canopy bench" when the canopy command runs it). The Markdown report
 // goes to `out` (unless --markdown names a file), progress and errors to
 // `err`. Returns 0 on success, 1 when an operation failed, a baseline
-// disagreed with Canopy or the run could not complete, and 2 for bad flags.
+// disagreed with Canopy or the run could not complete, 2 for bad flags, and
+// 130 when a stop was requested (RequestStop, bench/generator.h; the
+// program calls it on SIGINT and SIGTERM): the run stops at its next step,
+// writes no report, and removes what it left unfinished.
 int RunBenchCommand(const std::string& program, const std::vector<std::string>& args,
                     std::ostream& out, std::ostream& err);
 

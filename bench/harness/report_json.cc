@@ -46,6 +46,7 @@ void Tree(JsonWriter& j, const TreeSpec& t) {
   j.Key("users").Uint(t.users);
   j.Key("memberships_per_user").Uint(t.memberships_per_user);
   j.Key("branch_share").Number(t.branch_share);
+  j.Key("device_attributes").Uint(t.device_attributes);
   j.Key("seed").Uint(t.seed);
   j.EndObject();
 }
@@ -154,6 +155,18 @@ std::string RenderJson(const RunResult& run, const Analysis& a, const Plan* plan
   j.Key("sync").Bool(c.sync);
   j.Key("block_cache_bytes").Uint(c.block_cache_bytes);
   j.Key("max_measured_devices").Uint(c.max_measured_devices);
+  j.Key("plan").Bool(c.plan);
+  j.Key("sweep").BeginArray();  // as given by --sweep (empty: the default sizes)
+  for (uint64_t n : c.sweep) j.Uint(n);
+  j.EndArray();
+  j.Key("threads_sweep").BeginArray();
+  for (int t : c.threads_sweep) j.Int(t);
+  j.EndArray();
+  j.Key("raw_baseline").Bool(c.raw_baseline);
+  j.Key("sqlite_baseline").Bool(c.sqlite_baseline);
+  j.Key("compare_seconds").Number(c.compare_seconds);
+  j.Key("compare_samples").Uint(c.compare_samples);
+  j.Key("cache_dir").String(c.cache_dir);
   j.EndObject();
 
   j.Key("sizes").BeginArray();

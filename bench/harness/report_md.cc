@@ -46,8 +46,8 @@ void Header(std::ostringstream& o, const RunResult& run) {
     << " cores, " << Fixed(run.seconds, 1) << " s in all.\n"
     << "- Tree planned for: " << Devices(t.devices) << " devices, " << Devices(t.accounts)
     << " accounts, root tenants: " << Devices(t.roots) << ", depth " << t.depth << ", fan-out "
-    << t.fanout << ", Zipf skew " << Fixed(t.zipf, 2) << ", " << Devices(t.users) << " users × "
-    << t.memberships_per_user << " memberships (branch share " << Fixed(t.branch_share, 2)
+    << t.fanout << ", Zipf skew " << SpellReal(t.zipf) << ", " << Devices(t.users) << " users × "
+    << t.memberships_per_user << " memberships (branch share " << SpellReal(t.branch_share)
     << "), seed " << t.seed << ".\n- Sizes measured (devices): ";
   for (size_t i = 0; i < run.sizes.size(); ++i) {
     o << (i ? ", " : "") << Devices(run.sizes[i].spec.devices);
@@ -152,12 +152,18 @@ void Scans(std::ostringstream& o, const RunResult& run, const Analysis& a) {
   for (size_t i = 0; i < run.sizes.size() && i < a.scan_linear.size(); ++i) {
     const LinearFit& f = a.scan_linear[i];
     o << "| " << Devices(run.sizes[i].spec.devices) << " | " << run.sizes[i].ScanSamples().size()
-      << " | " << (f.ok ? FormatNanos(f.intercept) : "—") << " | "
+      << " | "
+      << (!f.ok ? std::string("—")
+                : f.intercept >= 0 ? FormatNanos(f.intercept)
+                                   : "≈ 0 (fit: " + FormatNanos(f.intercept) + ")")
+      << " | "
       << (f.ok ? Fixed(f.slope, 1) + " ns" : "—") << " | " << (f.ok ? Fixed(f.r2, 2) : "—")
       << " |\n";
   }
   o << "\nLeast squares of scan latency = fixed cost + cost per device × devices returned, "
-       "at each size; the cost per device should stay put as the database grows.\n\n";
+       "at each size; the cost per device should stay put as the database grows. A fixed "
+       "cost the fit puts below zero is too small to measure beside the per-device cost "
+       "(shown ≈ 0, with the fit's value).\n\n";
   std::map<uint64_t, std::map<size_t, AnswerBucket>> table;  // lo -> size index -> bucket
   for (size_t i = 0; i < run.sizes.size(); ++i) {
     for (const AnswerBucket& b : AnswerBuckets(run.sizes[i].ScanSamples())) table[b.lo][i] = b;

@@ -287,7 +287,8 @@ WorkloadResult RunWorkload(Dataset* dataset, const WorkloadConfig& config, Progr
   Clock::time_point start = Clock::now();
   for (auto& w : workers) threads.emplace_back([&shared, &w] { w->Run(&shared); });
   if (warm) {
-    while (Clock::now() - start < std::chrono::duration<double>(config.warmup_s)) {
+    while (Clock::now() - start < std::chrono::duration<double>(config.warmup_s) &&
+           !StopRequested()) {
       if (progress) progress->Update("warming up");
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -300,6 +301,7 @@ WorkloadResult RunWorkload(Dataset* dataset, const WorkloadConfig& config, Progr
     const uint64_t done = shared.done.load(std::memory_order_relaxed);
     if (timed && elapsed >= config.duration_s) break;
     if (!timed && done >= config.ops) break;
+    if (StopRequested()) break;  // the caller sees it and reports nothing
     if (progress) {
       char status[96];
       if (timed) {

@@ -68,6 +68,31 @@ TEST(GeneratorTest, NamesOfEarlierTreesAreUnchanged) {
   EXPECT_EQ(s.Name(), "r1-a10000-d6-f16-v1000000-z0.80-u1000-b0.70-s42-m3-x2");
 }
 
+TEST(GeneratorTest, DifferentTreesNeverShareAName) {
+  // A cached database is found by its tree's name: every field is spelt
+  // exactly, whatever its size.
+  TreeSpec a, b;
+  b.zipf = 0.804;
+  EXPECT_NE(a.Name(), b.Name());
+  EXPECT_NE(b.Name().find("-z0.804-"), std::string::npos) << b.Name();
+  b = a;
+  b.branch_share = 0.7000001;
+  EXPECT_NE(a.Name(), b.Name());
+  // A huge value does not cut the name short: users and seed still count.
+  TreeSpec c = a, d = a;
+  c.zipf = d.zipf = 1e308;
+  d.seed = 43;
+  EXPECT_NE(c.Name(), d.Name());
+  d = c;
+  d.users = 1001;
+  EXPECT_NE(c.Name(), d.Name());
+  // Spelt as before where two decimals are exact; -0 as 0.
+  EXPECT_EQ(SpellReal(0.8), "0.80");
+  EXPECT_EQ(SpellReal(1), "1.00");
+  EXPECT_EQ(SpellReal(-0.0), "0.00");
+  EXPECT_EQ(SpellReal(0.125), "0.125");
+}
+
 TEST(GeneratorTest, DeviceAttributesAreWrittenAndImported) {
   testing::TempDir dir;
   TreeSpec spec = Small();

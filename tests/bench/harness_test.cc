@@ -204,10 +204,11 @@ TEST(HarnessTest, WriteTreeWritesAnImportableFileAndStops) {
   testing::TempDir dir;
   BenchRun r = Bench({"--devices", "3000", "--accounts", "50", "--roots", "2", "--depth", "4",
                       "--fanout", "8", "--users", "40", "--device-attributes", "2",
-                      "--cache-dir", dir.Sub("cache"), "--write-tree", dir.Sub("tree.jsonl")});
+                      "--write-tree", dir.Sub("tree.jsonl")});
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.out.find("3000 devices"), std::string::npos) << r.out;
-  EXPECT_FALSE(std::filesystem::exists(dir.Sub("cache")));  // no database was built
+  // The summary goes to stderr (standard output may be the file: "-").
+  EXPECT_NE(r.err.find("3000 devices"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
   auto db = testing::OpenDb(dir.Sub("db"));
   ImportReport report;
   ASSERT_OK(db->Import(Actor::System(), dir.Sub("tree.jsonl"), ImportOptions(), &report));
@@ -220,6 +221,73 @@ TEST(HarnessTest, WriteTreeWritesAnImportableFileAndStops) {
   r = Bench({"--devices", "100", "--write-tree", dir.Sub("no/such/folder/tree.jsonl")});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("no/such/folder/tree.jsonl"), std::string::npos) << r.err;
+  // A folder is named as one, and nothing is written into it.
+  std::filesystem::create_directories(dir.Sub("adir"));
+  r = Bench({"--devices", "100", "--write-tree", dir.Sub("adir")});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("is a folder"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.Sub("adir")));
+  // A flag of a measuring run would be ignored: refused instead, and no
+  // file is written.
+  for (const std::vector<std::string>& extra : std::vector<std::vector<std::string>>{
+           {"--report-json", dir.Sub("r.json")},
+           {"--markdown", dir.Sub("report-markdown")},
+           {"--plan"},
+           {"--cache-dir", dir.Sub("cache")},
+           {"--sweep", "1e3"},
+           {"--mix", "count=1"}}) {
+    std::vector<std::string> args = {"--devices", "100", "--write-tree", dir.Sub("x.jsonl")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    r = Bench(args);
+    EXPECT_EQ(r.rc, 2) << extra[0];
+    EXPECT_NE(r.err.find(extra[0]), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.Sub("x.jsonl")));
+  }
+}
+
+// Values the harness once misread: each is refused (exit 2, naming the
+// flag) or read as the help says.
+TEST(HarnessTest, NumbersAreReadStrictlyAndWithinLimits) {
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--devices", "0x10"},             // hexadecimal
+           {"--devices", " 100"},             // leading space
+           {"--zipf", "nan"},
+           {"--duration", "1e308h"},          // infinite once scaled
+           {"--warmup", "25h"},               // over a day
+           {"--compare-seconds", "1e308"},
+           {"--depth", "33"},                 // deeper than an import allows
+           {"--accounts", "5e9"},             // the generator numbers them with 32 bits
+           {"--users", "5e9"},
+           {"--block-cache", "1.5"},
+           {"--seed", "18446744073709551616"}}) {  // 2^64
+    BenchRun r = Bench(bad);
+    EXPECT_EQ(r.rc, 2) << bad[0] << " " << bad[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(bad[0]), std::string::npos) << r.err;
+  }
+  HarnessConfig c;
+  bool help;
+  // Byte sizes are binary, as the help's default (256M) is.
+  ASSERT_OK(ParseFlags({"--block-cache", "256M"}, &c, &help));
+  EXPECT_EQ(c.block_cache_bytes, size_t{256} << 20);
+  EXPECT_EQ(HarnessConfig().block_cache_bytes, size_t{256} << 20);
+  ASSERT_OK(ParseFlags({"--block-cache", "1G"}, &c, &help));
+  EXPECT_EQ(c.block_cache_bytes, size_t{1} << 30);
+  // Any 64-bit seed, written out.
+  ASSERT_OK(ParseFlags({"--seed", "18446744073709551615"}, &c, &help));
+  EXPECT_EQ(c.tree.seed, UINT64_MAX);
+  ASSERT_OK(ParseFlags({"--depth", "32", "--duration", "24h"}, &c, &help));
+  EXPECT_EQ(c.tree.depth, 32u);
+  EXPECT_EQ(c.duration_s, 86400);
+  // -0 is 0: the same tree, the same name.
+  ASSERT_OK(ParseFlags({"--branch-share", "-0"}, &c, &help));
+  HarnessConfig zero;
+  ASSERT_OK(ParseFlags({"--branch-share", "0"}, &zero, &help));
+  EXPECT_EQ(c.tree.Name(), zero.tree.Name());
+  // Two reports into one file would overwrite each other.
+  testing::TempDir dir;
+  BenchRun r = Bench({"--report-json", dir.Sub("same"), "--markdown", dir.Sub("./same")});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("same file"), std::string::npos) << r.err;
 }
 
 TEST(HarnessTest, SizesOfTheSweep) {
@@ -325,6 +393,55 @@ TEST(HarnessTest, TinyRunReportsEveryOperationWithoutError) {
     EXPECT_FALSE(bool(size["built"]));
   }
   EXPECT_NE(again.out.find("| reused |"), std::string::npos);
+}
+
+// The cache of built trees: found again by name, measured the same on
+// every run (its disk figure as built), and built again when damaged.
+TEST(HarnessTest, TheCacheIsReusedMeasuredAlikeAndRebuiltWhenDamaged) {
+  testing::TempDir dir;
+  const std::string cache = dir.Sub("cache");
+  auto run = [&](const std::string& json) {
+    return Bench(Tree(cache) + std::vector<std::string>{"--sweep", "none", "--ops", "50", "--mix",
+                                                       "count=1", "--no-baselines",
+                                                       "--report-json", json});
+  };
+  auto size_of = [&](const std::string& json, const char* field) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    EXPECT_EQ(parser.parse(simdjson::padded_string(ReadAll(json))).get(doc), simdjson::SUCCESS);
+    simdjson::dom::element v = doc["sizes"].at(0)[field];
+    return v.is_bool() ? uint64_t(bool(v)) : uint64_t(v);
+  };
+  BenchRun r = run(dir.Sub("1.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(size_of(dir.Sub("1.json"), "built"), 1u);
+  std::string entry;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) entry = e.path().string();
+  ASSERT_FALSE(entry.empty());
+  // Reused: not built again, and the same bytes on disk although each open
+  // and close of the cache writes RocksDB's log and may flush or compact.
+  for (const char* json : {"2.json", "3.json"}) {
+    r = run(dir.Sub(json));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(size_of(dir.Sub(json), "built"), 0u);
+    EXPECT_EQ(size_of(dir.Sub(json), "disk_bytes"), size_of(dir.Sub("1.json"), "disk_bytes"));
+  }
+  // A damaged cached database is built again, with a note, not a failure.
+  {
+    std::ofstream current(entry + "/canopy/CURRENT", std::ios::trunc);
+    current << "garbage\n";
+  }
+  r = run(dir.Sub("4.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("building it again"), std::string::npos) << r.err;
+  EXPECT_EQ(size_of(dir.Sub("4.json"), "built"), 1u);
+  // So is one whose folder went missing behind its marker.
+  std::filesystem::remove_all(entry + "/canopy");
+  r = run(dir.Sub("5.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("building it again"), std::string::npos) << r.err;
+  EXPECT_EQ(size_of(dir.Sub("5.json"), "built"), 1u);
+  EXPECT_FALSE(std::filesystem::exists(entry + "/tree.jsonl"));  // removed once imported
 }
 
 TEST(HarnessTest, PlanSaysWhatItExtrapolated) {

@@ -54,6 +54,58 @@ class BenchCommandTest(CliTestCase):
         self.assertEqual(doc["format"], "canopy-bench/1")
         self.assertEqual(len(doc["sizes"]), 1)
 
+    def bench_argv(self, cache, *extra):
+        return [CANOPY, "bench", "--accounts", "2000", "--users", "200", "--sweep", "none",
+                "--cache-dir", cache, "--progress", "lines"] + list(extra)
+
+    def test_ctrl_c_stops_cleanly_and_leaves_no_half_built_tree(self):
+        """SIGINT: exit 130, a message, no report; the cache holds either the
+        whole tree (built before the signal) or nothing of it, never half."""
+        cache = self.path("cache")
+        p = subprocess.Popen(self.bench_argv(cache, "--devices", "1e6", "--duration", "30s"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Signal once the build is under way (its progress lines are on stderr).
+        seen = ""
+        for line in p.stderr:
+            seen += line
+            if "generating" in line or "importing" in line:
+                break
+        p.send_signal(subprocess.signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        err = seen + err
+        self.assertEqual(p.returncode, 130, err)
+        self.assertIn("stopped (interrupted)", err)
+        self.assertEqual(out, "")  # no report
+        entries = os.listdir(cache)
+        self.assertEqual(len(entries), 1, entries)
+        entry = os.path.join(cache, entries[0])
+        left = sorted(os.listdir(entry))
+        if "canopy.done" in left:
+            self.assertTrue(os.path.exists(os.path.join(entry, "canopy", "CURRENT")), left)
+        else:
+            self.assertNotIn("canopy", left)
+            self.assertNotIn("tree.jsonl", left)
+        self.assertFalse([n for n in left if n.startswith("work-")], left)
+
+    def test_two_runs_on_one_cache_share_the_tree(self):
+        """Started together on an empty cache: one builds the tree, the other
+        waits for it and reuses it; both measure and report."""
+        cache = self.path("cache")
+        argv = self.bench_argv(cache, "--devices", "2e5", "--ops", "200", "--mix", "count=1",
+                               "--compare-seconds", "0.2")
+        runs = [subprocess.Popen(argv + ["--report-json", self.path(f"r{i}.json")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for i in range(2)]
+        results = [r.communicate(timeout=300) for r in runs]
+        for r, (out, err) in zip(runs, results):
+            self.assertEqual(r.returncode, 0, err)
+            self.assertIn("## Throughput and latency at 200k devices", out)
+        built = []
+        for i in range(2):
+            with open(self.path(f"r{i}.json"), encoding="utf-8") as f:
+                built.append(json.load(f)["sizes"][0]["built"])
+        self.assertEqual(sorted(built), [False, True], results)
+
     def copy_of_canopy(self):
         """canopy copied alone into a folder of its own (no canopy-bench beside it)."""
         folder = self.path("lonely")
