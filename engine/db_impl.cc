@@ -929,6 +929,9 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
         built = query::ResolveActor(catalog, actor, &who);
       }
       if (built.ok()) txn.counts.Emit(&txn.changes);
+      // Every mutation's change set becomes one log entry: refused here,
+      // before anything is written, when it could not be stored as one.
+      if (built.ok()) built = storage::LogEntryFits(txn.changes, operation);
     } catch (const std::exception& e) {
       return Status::Internal(std::string("mutation failed before writing: ") + e.what());
     }

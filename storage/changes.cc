@@ -2,6 +2,8 @@
 
 #include "storage/changes.h"
 
+#include <algorithm>
+
 #include <flatbuffers/flatbuffers.h>
 #include <xxhash.h>
 
@@ -188,6 +190,29 @@ std::string EncodeLogEntry(const LogEntry& e) {
   return out;
 }
 
+uint64_t LogEntryBytesBound(const ChangeSet& changes) {
+  // Each record change: its five byte strings (length, padding, offset)
+  // and its table; each counter change a table of three scalars; the
+  // entry's own fields and vectors (its strings are bounded by the input
+  // limits, far below the slack).
+  uint64_t bytes = 64 * 1024;
+  for (const RecordChange& r : changes.records) {
+    bytes += 96 + r.key.size() + r.before.size() + r.after.size() + r.before_scope.size() +
+             r.after_scope.size();
+  }
+  return bytes + 48 * changes.counters.size();
+}
+
+Status LogEntryFits(const ChangeSet& changes, std::string_view operation) {
+  const uint64_t bytes = LogEntryBytesBound(changes);
+  if (bytes <= kMaxLogEntryBytes) return Status::Ok();
+  return Status::InvalidArgument(
+      std::string(operation) + " would change " + std::to_string(changes.records.size()) +
+      " records at once, about " + std::to_string(bytes >> 20) +
+      " MiB of change log; one call may write at most " + std::to_string(kMaxLogEntryBytes >> 20) +
+      " MiB: split it into smaller calls (nothing was changed)");
+}
+
 namespace {
 
 // Verifies and opens an entry; `buffer` gets the aligned copy it reads.
@@ -200,7 +225,13 @@ Status OpenLogEntry(std::string_view bytes, std::string* buffer, const fb::LogEn
   // FlatBuffers reads scalars in place: align the buffer.
   buffer->assign(bytes.data(), n);
   const auto* data = reinterpret_cast<const uint8_t*>(buffer->data());
-  flatbuffers::Verifier verifier(data, n);
+  if (n >= FLATBUFFERS_MAX_BUFFER_SIZE) return Status::Corruption("change-log entry is too large");
+  // As many tables as the entry can hold (one per record and counter
+  // change): the default limit (a million) refused the entries of large
+  // calls that were written and committed. A table takes 4 bytes at least,
+  // so verifying stays linear in the entry's size.
+  flatbuffers::Verifier verifier(data, n, /*max_depth=*/64,
+                                 static_cast<flatbuffers::uoffset_t>(std::max<size_t>(1000000, n / 4)));
   if (!flatbuffers::BufferHasIdentifier(data, fb::LogEntryIdentifier()) ||
       !fb::VerifyLogEntryBuffer(verifier)) {
     return Status::Corruption("change-log entry is not a valid log record");

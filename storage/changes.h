@@ -115,6 +115,16 @@ bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk);
 Status DecodeRecords(ChangeSet* changes);
 
 std::string EncodeLogEntry(const LogEntry& e);
+
+// The most one change-log entry may hold: one mutation's records, before
+// and after (FlatBuffers cannot go past 2 GiB). A mutation whose change set
+// would pass it is refused before anything is written (LogEntryFits).
+inline constexpr uint64_t kMaxLogEntryBytes = uint64_t{1} << 30;
+// An upper bound of the encoded size of an entry holding `changes`.
+uint64_t LogEntryBytesBound(const ChangeSet& changes);
+// InvalidArgument, naming the size, when that bound passes
+// kMaxLogEntryBytes for a call of `operation`.
+Status LogEntryFits(const ChangeSet& changes, std::string_view operation);
 // Verifies the checksum and the buffer: Corruption otherwise.
 Status DecodeLogEntry(std::string_view bytes, LogEntry* e);
 

@@ -301,6 +301,44 @@ TEST(Records, GroupMembersChangeDecodesAndRefusesWhatItCannotBe) {
   EXPECT_NE(s.message().find("damaged group members key"), std::string::npos) << s.ToString();
 }
 
+// A large call writes one entry with a table per record and counter
+// change: one with more than the FlatBuffers verifier's default million
+// tables reads back (it was committed and then unreadable), and the bound
+// the write path checks covers what the encoder writes.
+TEST(Records, LogEntriesOfMillionsOfChangesReadBackAndFitTheirBound) {
+  LogEntry e;
+  e.revision = 2;
+  e.operation = "device.reassign";
+  e.changes.counters.resize(1100000);
+  for (size_t i = 0; i < e.changes.counters.size(); ++i) {
+    e.changes.counters[i] = CounterChange{i + 1, 1, -1};
+  }
+  for (int i = 0; i < 1000; ++i) {
+    RecordChange r;
+    r.type = RecordType::kEntity;
+    r.key = IdKey(static_cast<uint64_t>(i));
+    r.before = std::string(100 + i % 7, 'b');
+    r.after = std::string(90 + i % 5, 'a');
+    r.before_scope = "\x01\x02";
+    r.after_scope = "\x01\x03";
+    e.changes.records.push_back(std::move(r));
+  }
+  const std::string bytes = EncodeLogEntry(e);
+  EXPECT_LE(bytes.size(), LogEntryBytesBound(e.changes));
+  LogEntry back;
+  ASSERT_TRUE(DecodeLogEntry(bytes, &back).ok());
+  EXPECT_EQ(back.changes.counters.size(), e.changes.counters.size());
+  EXPECT_EQ(back.changes.records.size(), e.changes.records.size());
+  EXPECT_EQ(back.changes.records[999].after, e.changes.records[999].after);
+  std::string buffer;
+  LogEntryView view;
+  ASSERT_TRUE(DecodeLogEntryView(bytes, &buffer, &view).ok());
+  EXPECT_EQ(view.records.size(), 1000u);
+  EXPECT_TRUE(LogEntryFits(e.changes, "device.reassign").ok());
+  // Small entries fit their bound too, the empty one included.
+  EXPECT_LE(EncodeLogEntry(LogEntry()).size(), LogEntryBytesBound(ChangeSet()));
+}
+
 TEST(Keys, IndexKeysAndValues) {
   std::string label("\x01\x05", 2);
   std::string k = IndexKey(1, label, 99);
