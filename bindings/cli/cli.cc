@@ -8,10 +8,12 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 
 #include "canopy/json.h"
 
@@ -588,6 +590,32 @@ Status UpdatedAttributes(const Attributes& current, const Attributes& set,
   }
   for (const auto& [k, v] : set) (*out)[k] = v;
   return Status::Ok();
+}
+
+bool ReadRefs(Context& ctx, const std::string& path, std::vector<std::string>* refs) {
+  errno = 0;
+  std::ifstream in(path);
+  if (!in) {
+    const int err = errno;
+    ctx.Fail(Status::NotFound("cannot open '" + path + "'" +
+                              (err != 0 ? std::string(": ") + std::strerror(err) : std::string())));
+    return false;
+  }
+  std::string line;
+  for (bool first_line = true; std::getline(in, line); first_line = false) {
+    // A byte order mark (as editors save "UTF-8 with BOM") is not part of
+    // the first reference.
+    if (first_line && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const auto last = line.find_last_not_of(" \t\r");
+    refs->push_back(line.substr(first, last - first + 1));
+  }
+  if (in.bad()) {
+    ctx.Fail(Status::IOError("cannot read '" + path + "'"));
+    return false;
+  }
+  return true;
 }
 
 std::vector<std::string> SplitList(const std::string& flag, const std::string& s) {

@@ -271,6 +271,11 @@ Status UpdatedAttributes(const Attributes& current, const Attributes& set,
                          const std::vector<std::string>& remove, const std::string& what,
                          Attributes* out);
 
+// Appends the references of the file `path` (--from-file), one per line:
+// surrounding blanks trimmed, blank lines and '#' comments skipped, a
+// UTF-8 byte order mark ignored. False (the failure reported on ctx) when
+// it cannot be opened or read.
+bool ReadRefs(Context& ctx, const std::string& path, std::vector<std::string>* refs);
 // Splits the value of `flag`, "a,b,c", into its items. "" is no items (the
 // caller says what is missing); an empty item ("a,,b", "a,") is a
 // UsageError naming the flag.

@@ -19,10 +19,12 @@ const char kUsage[] =
     "  group rename NAME --owner KEY --kind KIND --to NEW\n"
     "  group delete NAME --owner KEY --kind KIND\n"
     "      Deletes the group with its grants; its members stay.\n"
-    "  group add NAME --owner KEY --kind KIND MEMBER...\n"
-    "  group remove NAME --owner KEY --kind KIND MEMBER...\n"
+    "  group add NAME --owner KEY --kind KIND (MEMBER... | --from-file F)\n"
+    "  group remove NAME --owner KEY --kind KIND (MEMBER... | --from-file F)\n"
     "      Adds (removes) members, all or nothing: entity keys for an entity group,\n"
-    "      logins for a user group, account keys for an account group. A refusal\n"
+    "      logins for a user group, account keys for an account group; named on the\n"
+    "      command line or, for batches larger than it holds, in a file (one per\n"
+    "      line; blank lines and lines starting with # skipped). A refusal\n"
     "      lists the members refused, with why: the unknown names first (the batch\n"
     "      is then not sent), else each one denied or named twice.\n"
     "  group list --owner KEY\n"
@@ -34,6 +36,7 @@ const char kUsage[] =
     "  --owner KEY    the account that owns the group\n"
     "  --kind KIND    device, asset, dashboard, entity_view, user or account\n"
     "  --to NAME      the new name (rename)\n"
+    "  --from-file F  the members to add or remove, one per line (add, remove)\n"
     "With --json each group is one object: name, kind, owner, size, id; members are\n"
     "one object each: member. A refused add or remove prints one object per item\n"
     "refused (member, outcome, message), then {ok: false, unknown, denied,\n"
@@ -157,9 +160,13 @@ const char* MemberOutcomeName(GroupMemberItem::Outcome o) {
 }
 
 int AddOrRemove(Context& ctx, Args& args, bool add) {
-  args.Parse({"owner", "kind"}, {});
+  args.Parse({"owner", "kind", "from-file"}, {});
   const std::string name = args.Positional(0, "NAME (the group's name)");
-  args.Positional(1, "MEMBER (an entity key, login or account key)");
+  const auto file = args.Get("from-file");
+  if (file && args.positionals().size() > 1) {
+    throw UsageError{"give the members on the command line or with --from-file, not both"};
+  }
+  if (!file) args.Positional(1, "MEMBER (an entity key, login or account key)");
   const std::string owner_key = args.Require("owner");
   const GroupKind kind = KindFlag(args, "kind");
   if (!ctx.Open(false)) return kExitFailed;
@@ -167,7 +174,9 @@ int AddOrRemove(Context& ctx, Args& args, bool add) {
   if (!ctx.ResolveActor(&actor)) return kExitFailed;
   Group g;
   if (!FindGroup(ctx, owner_key, kind, name, &g)) return kExitFailed;
-  const std::vector<std::string> refs(args.positionals().begin() + 1, args.positionals().end());
+  std::vector<std::string> refs(args.positionals().begin() + 1, args.positionals().end());
+  if (file && !ReadRefs(ctx, *file, &refs)) return kExitFailed;
+  if (refs.empty()) return ctx.Fail(Status::InvalidArgument("'" + *file + "' names no members"));
   // Every name is looked up first; the batch goes to the database only when
   // all are known (it is all or nothing), else each unknown one is reported.
   std::vector<uint64_t> ids;

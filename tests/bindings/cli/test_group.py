@@ -39,6 +39,40 @@ class GroupTest(CliTestCase):
                                  "device"), "deleted device group 'trucks'\n")
         self.assertEqual(self.json_lines("group", "list", "--owner", "acme-a"), [])
 
+    def test_members_from_a_file(self):
+        """Batches larger than a command line holds come from a file: one
+        member per line, blanks and comments skipped; all or nothing."""
+        self.ok("group", "create", "fleet", "--owner", "acme-a", "--kind", "device")
+        path = self.write("members.txt", "\ufeff# the fleet\ndev-a1\n\n  dev-a2  \r\n")
+        out = self.ok("group", "add", "fleet", "--owner", "acme-a", "--kind", "device",
+                      "--from-file", path)
+        self.assertEqual(out, "added 2 of 2 to device group 'fleet' (0 unchanged)\n")
+        self.assertEqual(self.ok("group", "members", "fleet", "--owner", "acme-a", "--kind",
+                                 "device"), "dev-a1\ndev-a2\n")
+        # An unknown member refuses the whole file.
+        bad = self.write("bad.txt", "dev-a1\nno-such-device\n")
+        p = self.expect(1, "group", "remove", "fleet", "--owner", "acme-a", "--kind", "device",
+                        "--from-file", bad)
+        self.assertIn("no-such-device", p.stdout + p.stderr)
+        self.assertEqual(self.ok("group", "members", "fleet", "--owner", "acme-a", "--kind",
+                                 "device"), "dev-a1\ndev-a2\n")
+        self.ok("group", "remove", "fleet", "--owner", "acme-a", "--kind", "device",
+                "--from-file", path)
+        self.assertEqual(self.ok("group", "members", "fleet", "--owner", "acme-a", "--kind",
+                                 "device"), "")
+        # A file that cannot be opened, or names nobody, is an error; members
+        # both on the line and in a file are a usage error.
+        p = self.expect(1, "group", "add", "fleet", "--owner", "acme-a", "--kind", "device",
+                        "--from-file", self.path("missing.txt"))
+        self.assertIn("cannot open", p.stderr)
+        empty = self.write("empty.txt", "# nobody\n\n")
+        p = self.expect(1, "group", "add", "fleet", "--owner", "acme-a", "--kind", "device",
+                        "--from-file", empty)
+        self.assertIn("names no members", p.stderr)
+        err = self.usage_error("group", "add", "fleet", "--owner", "acme-a", "--kind", "device",
+                               "dev-a1", "--from-file", path)
+        self.assertIn("not both", err)
+
     def test_grant_reaches_the_user_group(self):
         self.ok("group", "create", "ops", "--owner", "acme-b", "--kind", "user")
         self.ok("group", "create", "buses", "--owner", "acme-b", "--kind", "device")
