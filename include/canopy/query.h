@@ -21,7 +21,9 @@
 // reopen) resumes on the latest state — with the viewer's current access —
 // just after the last key returned, in the same order: every entity that
 // stays where it was is still returned exactly once; entities created,
-// deleted or reassigned meanwhile may or may not appear. Expired cursors
+// deleted or reassigned meanwhile may or may not appear, and so may those
+// of an account moved meanwhile (a move changes where its subtree's
+// entities sort: they may appear twice, or not at all). Expired cursors
 // release their snapshots at the next visible query. A cursor
 // is bound to its request: reusing it with other filters, another viewer or
 // a changed token is refused with InvalidArgument; `limit` may change
