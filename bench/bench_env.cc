@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "engine/db_impl.h"
 #include "storage/records.h"
@@ -21,42 +22,48 @@ namespace canopy::bench {
 
 namespace fs = std::filesystem;
 
-uint64_t FolderBytes(const std::string& path) {
-  uint64_t n = 0;
-  std::error_code ec;
-  for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
-    // RocksDB's text log (LOG, LOG.old...) is not the database: it grows
-    // by every open, so counting it would make the same data weigh more
-    // each run.
-    if (e.path().filename().string().rfind("LOG", 0) == 0) continue;
-    if (e.is_regular_file(ec)) n += e.file_size(ec);
-  }
-  return n;
-}
-
 namespace {
 
-// flock(2) on `fd`, waiting (`waiting` called once first when another
-// process holds a conflicting lock); a stop request ends the wait.
+// RocksDB's text log (LOG, LOG.old...): not the database. It grows by
+// every open, so it is neither counted nor copied.
+bool IsInfoLog(const fs::path& file) { return file.filename().string().rfind("LOG", 0) == 0; }
+
+// A lock file (created if missing), opened for flock(2); -1 and *status
+// set when it cannot be.
+int OpenLockFile(const std::string& path, Status* status) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) *status = Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+// flock(2) `how` on `fd`, waiting while another process holds a
+// conflicting lock (`waiting` called once first); polled, so that a stop
+// request ends the wait whenever it comes.
 Status Lock(int fd, int how, const std::string& path, const std::function<void()>& waiting) {
-  if (::flock(fd, how | LOCK_NB) == 0) return Status::Ok();
-  if (errno != EWOULDBLOCK) {
-    return Status::IOError("cannot lock " + path + ": " + std::strerror(errno));
-  }
-  waiting();
-  while (::flock(fd, how) != 0) {
-    if (errno != EINTR) return Status::IOError("cannot lock " + path + ": " + std::strerror(errno));
-    if (StopRequested()) return Status::Aborted("stopped (interrupted) while waiting for " + path);
+  bool told = false;
+  while (::flock(fd, how | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return Status::IOError("cannot lock " + path + ": " + std::strerror(errno));
+    }
+    if (StopRequested()) return Status::Aborted("stopped while waiting for " + path);
+    if (!told) waiting();
+    told = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Status::Ok();
 }
 
-bool InUse(const Status& s) {
-  return s.code() == Code::kIOError &&
-         s.message().find("in use by another process") != std::string::npos;
-}
-
 }  // namespace
+
+uint64_t FolderBytes(const std::string& path) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
+    if (IsInfoLog(e.path())) continue;
+    if (e.is_regular_file(ec)) n += e.file_size(ec);
+  }
+  return n;
+}
 
 Status BenchEnv::Prepare(const TreeSpec& spec, const std::string& root_dir, bool with_sqlite,
                          bool verbose, std::unique_ptr<BenchEnv>* out) {
@@ -76,48 +83,56 @@ Status BenchEnv::Prepare(const TreeSpec& spec, const std::string& root_dir,
   fs::create_directories(env->dir, ec);
   if (ec) return Status::IOError("cannot create " + env->dir + ": " + ec.message());
   const std::string lock_path = env->dir + "/build.lock";
-  env->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (env->lock_fd_ < 0) {
-    return Status::IOError("cannot open " + lock_path + ": " + std::strerror(errno));
-  }
+  Status s;
+  env->lock_fd_ = OpenLockFile(lock_path, &s);
+  CANOPY_RETURN_IF_ERROR(s);
   auto waiting = [&] { env->Log("waiting for another run that is building " + spec.Name()); };
   auto built = [&] {
-    return fs::exists(env->dir + "/canopy.done") && fs::exists(env->dir + "/canopy/CURRENT");
+    return fs::exists(env->MarkerPath()) && fs::exists(env->CachedPath() + "/CURRENT");
   };
-  // Shared while the tree is used; exclusive (once no other run uses it)
-  // to build it, or to build it again when the cached copy is damaged.
+  // Shared while the tree is used (its private copies are made of a
+  // closed database: only a builder, holding the lock exclusively, opens
+  // the cached one); exclusive to build it, once no other run uses it.
+  // Linux drops a shared lock that fails to become exclusive at once, so
+  // the state is looked at again after each exclusive lock is taken.
   CANOPY_RETURN_IF_ERROR(Lock(env->lock_fd_, LOCK_SH, lock_path, waiting));
   bool reuse = built();
   if (!reuse) {
     CANOPY_RETURN_IF_ERROR(Lock(env->lock_fd_, LOCK_EX, lock_path, waiting));
     reuse = built();  // another run may have built it meanwhile
-    if (!reuse && fs::exists(env->dir + "/canopy.done")) {
-      env->Log("the cached database " + env->dir + "/canopy is missing or incomplete; building "
-               "it again");
+    if (!reuse) {
+      if (fs::exists(env->MarkerPath())) {
+        env->Log("the cached database " + env->CachedPath() +
+                 " is missing or incomplete; building it again");
+      }
+      CANOPY_RETURN_IF_ERROR(env->Build());
     }
-    if (!reuse) CANOPY_RETURN_IF_ERROR(env->Build());
     CANOPY_RETURN_IF_ERROR(Lock(env->lock_fd_, LOCK_SH, lock_path, waiting));
   }
   if (reuse) {
     env->Log("generating " + spec.Name());
     CANOPY_RETURN_IF_ERROR(Generate(spec, "", &env->tree));
   }
-  const std::string db_path = env->dir + "/canopy";
-  Status opened = env->OpenDb(options.private_copy);
-  if (!opened.ok() && reuse && opened.code() == Code::kCorruption) {
-    // A cached database that cannot be read is a cache entry to build
-    // again (once no other run uses it), not a failure of the run.
-    env->Log("the cached database " + db_path + " cannot be opened (" + opened.message() +
-             "); building it again");
+  Status opened = env->OpenDb();
+  if (!opened.ok() && reuse && !StopRequested()) {
+    // A cached database that cannot be opened (damaged, or files gone) is
+    // a cache entry to build again, not a failure of every later run;
+    // unless another run, meanwhile, built it again and it opens now.
     (void)env->CloseDb();
     CANOPY_RETURN_IF_ERROR(Lock(env->lock_fd_, LOCK_EX, lock_path, [&] {
       env->Log("waiting for the other runs using " + spec.Name() + " to build it again");
     }));
-    CANOPY_RETURN_IF_ERROR(env->Build());
+    opened = env->OpenDb();
+    if (!opened.ok()) {
+      env->Log("the cached database " + env->CachedPath() + " cannot be opened (" +
+               opened.message() + "); building it again");
+      (void)env->CloseDb();
+      CANOPY_RETURN_IF_ERROR(env->Build());
+      opened = env->OpenDb();
+    }
     CANOPY_RETURN_IF_ERROR(Lock(env->lock_fd_, LOCK_SH, lock_path, waiting));
-    opened = env->OpenDb(options.private_copy);
   }
-  if (!opened.ok()) return opened.WithContext("the cached database " + db_path);
+  if (!opened.ok()) return opened.WithContext("the cached database " + env->CachedPath());
   if (options.with_sqlite) CANOPY_RETURN_IF_ERROR(env->OpenSqlite());
   *out = std::move(env);
   return Status::Ok();
@@ -125,8 +140,8 @@ Status BenchEnv::Prepare(const TreeSpec& spec, const std::string& root_dir,
 
 Status BenchEnv::Build() {
   std::error_code ec;
-  const std::string db_path = dir + "/canopy";
-  const std::string done_marker = dir + "/canopy.done";
+  const std::string db_path = CachedPath();
+  const std::string done_marker = MarkerPath();
   const std::string jsonl = dir + "/tree.jsonl";
   // What an unfinished build leaves is removed: the next run starts over.
   auto unfinished = [&](const Status& why) {
@@ -134,7 +149,9 @@ Status BenchEnv::Build() {
     fs::remove(done_marker, ec);
     fs::remove(jsonl, ec);
     fs::remove_all(db_path, ec);
-    return StopRequested() ? Status::Aborted("it was building " + dir) : why;
+    return StopRequested() ? Status::Aborted("stopped while building " + dir +
+                                             "; what it had built was removed")
+                           : why;
   };
   fs::remove(done_marker, ec);
   fs::remove_all(db_path, ec);
@@ -202,57 +219,42 @@ Status BenchEnv::CloseDb() {
   return s;
 }
 
-Status BenchEnv::OpenDb(bool private_copy) {
-  Status s = OpenDbAt(private_copy);
-  if (!private_copy && InUse(s)) {
-    // Another run has the cached database open: measure a private copy
-    // (nothing is written to it either way).
-    Log("the cached database is open in another run; using a private copy of it");
-    s = OpenDbAt(true);
+Status BenchEnv::OpenDb() {
+  const std::string cached = CachedPath();
+  // Private copies of crashed runs (their process is gone) are removed.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("work-", 0) != 0) continue;
+    pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + 5, nullptr, 10));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
   }
-  return s;
-}
-
-Status BenchEnv::OpenDbAt(bool private_copy) {
-  const std::string cached = dir + "/canopy";
-  db_path = cached;
-  if (private_copy) {
-    // Private copies of crashed runs (their process is gone) are removed.
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.rfind("work-", 0) != 0) continue;
-      pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + 5, nullptr, 10));
-      if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+  copy_path_ = dir + "/work-" + std::to_string(getpid());
+  fs::remove_all(copy_path_, ec);
+  fs::create_directories(copy_path_, ec);
+  if (ec) return Status::IOError("cannot create " + copy_path_ + ": " + ec.message());
+  for (const auto& e : fs::directory_iterator(cached, ec)) {
+    if (!e.is_regular_file(ec) || IsInfoLog(e.path())) continue;
+    const fs::path to = fs::path(copy_path_) / e.path().filename();
+    if (e.path().extension() == ".sst") {
+      fs::create_hard_link(e.path(), to, ec);
+    } else {
+      fs::copy_file(e.path(), to, ec);
     }
-    copy_path_ = dir + "/work-" + std::to_string(getpid());
-    fs::remove_all(copy_path_, ec);
-    fs::create_directories(copy_path_, ec);
-    if (ec) return Status::IOError("cannot create " + copy_path_ + ": " + ec.message());
-    for (const auto& e : fs::directory_iterator(cached, ec)) {
-      const std::string name = e.path().filename().string();
-      if (!e.is_regular_file(ec) || name.rfind("LOG", 0) == 0) continue;
-      const fs::path to = fs::path(copy_path_) / name;
-      if (e.path().extension() == ".sst") {
-        fs::create_hard_link(e.path(), to, ec);
-      } else {
-        fs::copy_file(e.path(), to, ec);
-      }
-      if (ec) return Status::IOError("cannot copy " + e.path().string() + ": " + ec.message());
-    }
-    if (ec) return Status::IOError("cannot list " + cached + ": " + ec.message());
-    db_path = copy_path_;
+    if (ec) return Status::IOError("cannot copy " + e.path().string() + ": " + ec.message());
   }
+  if (ec) return Status::IOError("cannot list " + cached + ": " + ec.message());
+  db_path = copy_path_;
   auto start = std::chrono::steady_clock::now();
   CANOPY_RETURN_IF_ERROR(Db::Open(options_.db_options, db_path, &db));
   open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return Status::Ok();
 }
 
-Status BenchEnv::Reopen(bool private_copy, const std::function<void()>& between) {
+Status BenchEnv::Reopen(const std::function<void()>& between) {
   CANOPY_RETURN_IF_ERROR(CloseDb());
   if (between) between();
-  return OpenDb(private_copy);
+  return OpenDb();
 }
 
 Status BenchEnv::OpenSqlite() {
@@ -260,10 +262,11 @@ Status BenchEnv::OpenSqlite() {
   // One run at a time loads the baseline (without a journal: a reader
   // beside the load would see it half written).
   const std::string lock_path = dir + "/sqlite.lock";
-  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot open " + lock_path + ": " + std::strerror(errno));
-  Status s = Lock(fd, LOCK_EX, lock_path,
-                  [&] { Log("waiting for another run that is loading SQLite for " + spec.Name()); });
+  Status s;
+  const int fd = OpenLockFile(lock_path, &s);
+  CANOPY_RETURN_IF_ERROR(s);
+  s = Lock(fd, LOCK_EX, lock_path,
+           [&] { Log("waiting for another run that is loading SQLite for " + spec.Name()); });
   if (s.ok()) {
     Log("preparing SQLite");
     s = SqliteBaseline::Open(tree, dir + "/sqlite.db", &sqlite);
@@ -298,20 +301,18 @@ UserId BenchEnv::AdminOf(uint32_t index, bool branch) {
   return *u;
 }
 
-uint64_t BenchEnv::DiskBytes() const {
-  return FolderBytes(db_path.empty() ? dir + "/canopy" : db_path);
-}
+uint64_t BenchEnv::DiskBytes() const { return FolderBytes(db_path.empty() ? CachedPath() : db_path); }
 
 uint64_t BenchEnv::CachedDiskBytes() const {
   // As built (written in the marker); measured now for a cache built
   // before the marker held it.
-  if (std::FILE* f = std::fopen((dir + "/canopy.done").c_str(), "r")) {
+  if (std::FILE* f = std::fopen(MarkerPath().c_str(), "r")) {
     unsigned long long bytes = 0;
     const bool read = std::fscanf(f, "%llu", &bytes) == 1;
     std::fclose(f);
     if (read && bytes > 0) return bytes;
   }
-  return FolderBytes(dir + "/canopy");
+  return FolderBytes(CachedPath());
 }
 
 }  // namespace canopy::bench

@@ -23,11 +23,6 @@ namespace canopy::bench {
 struct PrepareOptions {
   bool with_sqlite = false;
   bool verbose = false;  // phase messages, to `log` or else to stderr
-  // Open a private copy of the cached database instead of the cache itself,
-  // so that a workload that writes never changes it. The copy hard-links
-  // the SST files (RocksDB never rewrites one in place) and copies the few
-  // other files; it is deleted when the environment is destroyed.
-  bool private_copy = false;
   // Options of Db::Open; sync is off as benchmarks measure the engine, not
   // the disk's fsync.
   Options db_options = [] {
@@ -48,9 +43,17 @@ struct BenchEnv {
   double import_seconds = 0;     // 0 when the database was reused
   uint64_t import_bytes = 0;
   double open_seconds = 0;       // the last Db::Open (catalog load included)
-  std::string db_path;           // the folder `db` was opened from
+  std::string db_path;           // the folder `db` was opened from (the private copy)
 
-  // Builds (or reuses) the environment for `spec` under `root_dir`.
+  // Builds (or reuses) the environment for `spec` under `root_dir`. The
+  // cached database itself is opened only to build it: every environment
+  // opens a private copy of it, so that a workload that writes never
+  // changes the cache, and runs that share a cache never open one
+  // database twice. The copy hard-links the SST files (RocksDB never
+  // rewrites one in place) and copies the few other files; it is deleted
+  // when the environment is destroyed. Runs sharing a cache wait for the
+  // one building a tree (a lock per tree: shared while a tree is used,
+  // exclusive to build it); a tree found damaged is built again.
   static Status Prepare(const TreeSpec& spec, const std::string& root_dir, bool with_sqlite,
                         bool verbose, std::unique_ptr<BenchEnv>* out);
   static Status Prepare(const TreeSpec& spec, const std::string& root_dir,
@@ -58,11 +61,11 @@ struct BenchEnv {
   // Closes the database (and deletes a private copy).
   ~BenchEnv();
 
-  // Closes the database and opens it again: the cached one, or a fresh
-  // private copy of it (see PrepareOptions::private_copy). `between`, when
-  // set, runs once the database is closed and before it opens again (to
-  // measure what opening costs).
-  Status Reopen(bool private_copy, const std::function<void()>& between = nullptr);
+  // Closes the database and opens a fresh private copy of the cached one
+  // (the tree as built, whatever was written to the last copy). `between`,
+  // when set, runs once the database is closed and before it opens again
+  // (to measure what opening costs).
+  Status Reopen(const std::function<void()>& between = nullptr);
   // Opens the SQLite baseline on the same tree (building it on first use).
   Status OpenSqlite();
   // Bytes of the cached database folder as built (the tree just imported
@@ -79,9 +82,11 @@ struct BenchEnv {
   uint64_t DiskBytes() const;
 
  private:
-  Status OpenDb(bool private_copy);
-  Status OpenDbAt(bool private_copy);
+  // Opens a fresh private copy of the cached database (a shared lock held).
+  Status OpenDb();
   Status CloseDb();
+  std::string CachedPath() const { return dir + "/canopy"; }
+  std::string MarkerPath() const { return dir + "/canopy.done"; }
   void Log(const std::string& message) const;
   // Generates the tree's file and imports it into a new cached database
   // (with the cache entry's lock held exclusively); removes what it left

@@ -110,7 +110,9 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
   std::uniform_real_distribution<double> uni(0.0, sum);
   out->direct.assign(n, 0);
   out->device_owner.resize(spec.devices);
+  const Status stopped_early = Status::Aborted("stopped while generating the tree");
   for (uint64_t d = 0; d < spec.devices; ++d) {
+    if (d % (1 << 20) == 0 && StopRequested()) return stopped_early;
     uint64_t r = std::lower_bound(cdf.begin(), cdf.end(), uni(rng)) - cdf.begin();
     uint32_t a = rank[std::min<uint64_t>(r, n - 1)];
     out->device_owner[d] = a;
@@ -185,8 +187,9 @@ Status Generate(const TreeSpec& spec, const std::string& path, GeneratedTree* ou
       to_stdout ? +[](std::FILE*) { return 0; } : &std::fclose);
   if (!f) return Status::IOError("cannot write " + path);
   if (!to_stdout) std::setvbuf(f.get(), buffer.data(), _IOFBF, buffer.size());
-  const Status stopped = Status::Aborted("stopped (interrupted) while writing " + path);
+  const Status stopped = Status::Aborted("stopped while writing " + path);
   for (uint64_t i = 0; i < n; ++i) {
+    if (i % 65536 == 0 && StopRequested()) return stopped;
     if (out->parent[i] == UINT32_MAX) {
       std::fprintf(f.get(),
                    "{\"type\":\"account\",\"key\":\"acc-%llu\",\"name\":\"Account %llu\","

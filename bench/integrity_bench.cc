@@ -150,7 +150,6 @@ int Main(int argc, char** argv) {
   spec.devices = f.devices;
   PrepareOptions prepare;
   prepare.verbose = true;
-  prepare.private_copy = true;
   prepare.db_options.sync = f.durable;
   std::unique_ptr<BenchEnv> env;
   Status s = BenchEnv::Prepare(spec, f.dir, prepare, &env);

@@ -87,6 +87,11 @@ Status SqliteBaseline::Open(const GeneratedTree& tree, const std::string& path,
     static const char* const kTypes[] = {"tracker", "sensor", "camera", "gateway"};
     ins = b->Prepare("INSERT INTO devices VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     for (uint64_t d = 0; d < tree.device_owner.size(); ++d) {
+      if (d % 65536 == 0 && StopRequested()) {
+        // Loaded again by the next run (the marker is written last).
+        sqlite3_finalize(ins);
+        return Status::Aborted("stopped while loading SQLite");
+      }
       std::string key = GeneratedTree::DeviceKey(d);
       std::string name = "Device " + std::to_string(d);
       uint32_t a = tree.device_owner[d];

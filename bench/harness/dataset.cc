@@ -29,7 +29,6 @@ Status Dataset::Open(const TreeSpec& spec, const DatasetOptions& options,
   std::unique_ptr<Dataset> ds(new Dataset());
   Progress* progress = options.progress;
   PrepareOptions po;
-  po.private_copy = options.private_copy;
   po.db_options = options.db_options;
   po.log = [progress](const std::string& message) {
     if (progress != nullptr) progress->Phase(message);
@@ -57,7 +56,9 @@ Status Dataset::Resolve() {
   const GeneratedTree& t = env_->tree;
   const uint32_t n = static_cast<uint32_t>(t.parent.size());
   account_ids_.resize(n);
+  const Status stopped = Status::Aborted("stopped while reading the tree's ids");
   for (uint32_t a = 0; a < n; ++a) {
+    if (a % 65536 == 0 && StopRequested()) return stopped;
     auto acc = db()->FindAccount(GeneratedTree::AccountKey(a));
     if (!acc.ok()) return acc.status().WithContext("generated account missing from the database");
     account_ids_[a] = acc->id;
@@ -66,6 +67,7 @@ Status Dataset::Resolve() {
   }
   user_ids_.resize(t.user_account.size());
   for (uint32_t u = 0; u < user_ids_.size(); ++u) {
+    if (u % 65536 == 0 && StopRequested()) return stopped;
     auto user = db()->FindUser(GeneratedTree::UserLogin(u));
     if (!user.ok()) return user.status().WithContext("generated user missing from the database");
     user_ids_[u] = user->id;

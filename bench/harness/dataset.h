@@ -26,7 +26,6 @@ namespace canopy::bench {
 
 struct DatasetOptions {
   std::string cache_dir;
-  bool private_copy = false;  // the workload writes: work on a copy
   Options db_options;
   Progress* progress = nullptr;  // may be null
 };

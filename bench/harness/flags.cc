@@ -164,21 +164,25 @@ Status ParseMix(std::string_view text, Mix* mix) {
   return Status::Ok();
 }
 
-bool ParseCount(std::string_view text, uint64_t* out) {
+namespace {
+
+// A whole number with an optional suffix (k, M, G) worth `unit` to the
+// power 1, 2, 3: 1000 for counts, 1024 for bytes.
+bool ParseScaled(std::string_view text, double unit, uint64_t* out) {
   if (text.empty()) return false;
   double scale = 1;
   switch (text.back()) {
     case 'k':
     case 'K':
-      scale = 1e3;
+      scale = unit;
       break;
     case 'M':
     case 'm':
-      scale = 1e6;
+      scale = unit * unit;
       break;
     case 'G':
     case 'g':
-      scale = 1e9;
+      scale = unit * unit * unit;
       break;
     default:
       break;
@@ -192,31 +196,11 @@ bool ParseCount(std::string_view text, uint64_t* out) {
   return true;
 }
 
-bool ParseBytes(std::string_view text, uint64_t* out) {
-  if (text.empty()) return false;
-  uint64_t scale = 1;
-  switch (text.back()) {
-    case 'k':
-    case 'K':
-      scale = uint64_t{1} << 10;
-      break;
-    case 'M':
-      scale = uint64_t{1} << 20;
-      break;
-    case 'G':
-      scale = uint64_t{1} << 30;
-      break;
-    default:
-      break;
-  }
-  if (scale != 1) text.remove_suffix(1);
-  double v;
-  if (!ParseDouble(text, &v) || v < 0) return false;
-  v *= static_cast<double>(scale);
-  if (v > 1e15 || v != std::floor(v)) return false;
-  *out = static_cast<uint64_t>(v);
-  return true;
-}
+}  // namespace
+
+bool ParseCount(std::string_view text, uint64_t* out) { return ParseScaled(text, 1e3, out); }
+
+bool ParseBytes(std::string_view text, uint64_t* out) { return ParseScaled(text, 1024, out); }
 
 bool ParseDuration(std::string_view text, double* seconds) {
   double scale = 1;
@@ -551,14 +535,10 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
     for (const char* name :
          {"sweep", "max-measured-devices", "mix", "threads", "duration", "ops", "warmup",
           "page-size", "pages-per-listing", "threads-sweep", "compare-seconds", "compare-samples",
-          "cache-dir", "block-cache", "report-json", "plots", "markdown"}) {
-      if (!values.at(name).empty()) {
-        return Status::InvalidArgument(std::string("--write-tree only writes the tree; --") +
-                                       name + " is for a measuring run (see --help)");
-      }
-    }
-    for (const char* name : {"plan", "sync", "no-raw", "no-sqlite", "no-baselines"}) {
-      if (has(name)) {
+          "cache-dir", "block-cache", "report-json", "plots", "markdown", "plan", "sync",
+          "no-raw", "no-sqlite", "no-baselines"}) {
+      const bool given = booleans.count(name) ? has(name) : !values.at(name).empty();
+      if (given) {
         return Status::InvalidArgument(std::string("--write-tree only writes the tree; --") +
                                        name + " is for a measuring run (see --help)");
       }
@@ -569,9 +549,10 @@ Status ParseFlags(const std::vector<std::string>& args, HarnessConfig* config, b
     namespace fs = std::filesystem;
     const std::pair<const char*, std::string> files[] = {{"--report-json", c.json_path},
                                                          {"--markdown", c.markdown_path}};
-    std::error_code ec;
+    std::error_code ec0, ec1;
     if (!files[0].second.empty() && !files[1].second.empty() &&
-        fs::weakly_canonical(files[0].second, ec) == fs::weakly_canonical(files[1].second, ec)) {
+        fs::weakly_canonical(files[0].second, ec0) == fs::weakly_canonical(files[1].second, ec1) &&
+        !ec0 && !ec1) {
       return Status::InvalidArgument("--report-json and --markdown name the same file '" +
                                      files[0].second + "'");
     }
@@ -626,6 +607,20 @@ std::vector<uint64_t> MeasuredSizes(const HarnessConfig& c) {
   return {sizes.begin(), sizes.end()};
 }
 
+namespace {
+
+// Accounts the depth and fan-out can hold under the roots (capped at 1e18).
+uint64_t Capacity(const TreeSpec& s) {
+  double capacity = 0, level = static_cast<double>(s.roots);
+  for (uint32_t d = 0; d < s.depth && capacity < 1e18; ++d) {
+    capacity += level;
+    level *= s.fanout;
+  }
+  return capacity >= 1e18 ? uint64_t{1000000000000000000} : static_cast<uint64_t>(capacity);
+}
+
+}  // namespace
+
 Status ScaleSpec(const TreeSpec& target, uint64_t devices, TreeSpec* out) {
   TreeSpec s = target;
   if (devices != target.devices) {
@@ -635,22 +630,18 @@ Status ScaleSpec(const TreeSpec& target, uint64_t devices, TreeSpec* out) {
     };
     s.devices = devices;
     s.roots = scaled(target.roots);
-    // At least two accounts (or all of them): with one, a reassign or a
-    // move has nowhere to go and would be timed as a no-op.
-    s.accounts = std::max({s.roots, scaled(target.accounts), std::min<uint64_t>(target.accounts, 2)});
+    // At least two accounts (or all of them, or as many as the roots,
+    // depth and fan-out hold): with one, a reassign or a move has nowhere
+    // to go and would be timed as a no-op.
+    s.accounts = std::max({s.roots, scaled(target.accounts),
+                           std::min<uint64_t>({target.accounts, 2, Capacity(s)})});
     // At least 100 users (or all of them): enough distinct viewers for
     // visibility to vary at small sizes.
     s.users = std::max(scaled(target.users), std::min<uint64_t>(target.users, 100));
     s.memberships_per_user =
         static_cast<uint32_t>(std::min<uint64_t>(target.memberships_per_user, s.accounts));
   }
-  // Accounts the depth and fan-out can hold under the roots.
-  double capacity = 0, level = static_cast<double>(s.roots);
-  for (uint32_t d = 0; d < s.depth && capacity < 1e18; ++d) {
-    capacity += level;
-    level *= s.fanout;
-  }
-  if (capacity < static_cast<double>(s.accounts)) {
+  if (Capacity(s) < s.accounts) {
     return Status::InvalidArgument(
         "depth " + std::to_string(s.depth) + " and fan-out " + std::to_string(s.fanout) +
         " cannot hold " + std::to_string(s.accounts) + " accounts under " +

@@ -91,12 +91,14 @@ Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, P
   const bool writes = c.mix.HasWrites();
   DatasetOptions o;
   o.cache_dir = c.cache_dir;
-  o.private_copy = writes;
   o.db_options.sync = c.sync;
   o.db_options.block_cache_bytes = c.block_cache_bytes;
   o.progress = progress;
   std::unique_ptr<Dataset> ds;
   CANOPY_RETURN_IF_ERROR(Dataset::Open(spec, o, &ds));
+  // A stop request (Ctrl-C) ends the size between its steps; the caller
+  // sees it and reports nothing.
+  if (StopRequested()) return Status::Ok();
   out->built = ds->built();
   out->import_seconds = ds->env().import_seconds;
   out->disk_bytes = ds->env().CachedDiskBytes();
@@ -104,18 +106,20 @@ Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, P
   // Open again from a trimmed heap, so that open time and memory are the
   // database's alone (not the generator's or the import's).
   progress->Phase("opening " + FormatCount(static_cast<double>(spec.devices)) + " devices");
-  CANOPY_RETURN_IF_ERROR(ds->env().Reopen(writes, [out] {
+  CANOPY_RETURN_IF_ERROR(ds->env().Reopen([out] {
     TrimHeap();
     out->before_open = ReadMemoryInfo();
   }));
   out->after_open = ReadMemoryInfo();
   out->open_seconds = ds->env().open_seconds;
+  if (StopRequested()) return Status::Ok();
 
   const std::string where = "at " + FormatCount(static_cast<double>(spec.devices)) + " devices";
   out->workload = RunWorkload(ds.get(), WorkloadOf(c, c.threads), progress,
                               "workload " + where + ", " + ThreadCount(c.threads));
   out->after_workload = ReadMemoryInfo();
   NoteProblems(where, out->workload, &run->problems);
+  if (StopRequested()) return Status::Ok();
 
   if (largest && !c.threads_sweep.empty()) {
     std::vector<int> counts = c.threads_sweep;
@@ -123,6 +127,7 @@ Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, P
     counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
     run->threads_sweep_devices = spec.devices;
     for (int t : counts) {
+      if (StopRequested()) return Status::Ok();
       if (t == c.threads) {
         run->threads_sweep.push_back(out->workload);
         continue;
@@ -136,13 +141,14 @@ Status MeasureSize(const HarnessConfig& c, const TreeSpec& spec, bool largest, P
   }
 
   const std::vector<Op> compared = ComparedOps(c.mix);
-  if ((c.raw_baseline || c.sqlite_baseline) && !compared.empty()) {
+  if ((c.raw_baseline || c.sqlite_baseline) && !compared.empty() && !StopRequested()) {
     // The baselines hold the tree as generated: compare on the cached
     // database, never on the copy the workload wrote to.
-    if (writes) CANOPY_RETURN_IF_ERROR(ds->env().Reopen(false));
+    if (writes) CANOPY_RETURN_IF_ERROR(ds->env().Reopen());
     if (c.sqlite_baseline) {
       progress->Phase("loading SQLite " + where);
       CANOPY_RETURN_IF_ERROR(ds->env().OpenSqlite());
+      if (StopRequested()) return Status::Ok();
       out->sqlite_disk_bytes = ds->env().sqlite->DiskBytes();
     }
     CompareConfig cc;
@@ -240,11 +246,15 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
     Status s = ScaleSpec(config.tree, config.tree.devices, &spec);
     if (s.ok()) s = Generate(spec, path, &tree);
     if (!s.ok()) {
+      // An unfinished file is removed, if it is one: never what a symbolic
+      // link or a device (/dev/stdout) names.
       std::error_code ec;
-      if (!to_stdout && s.code() != Code::kInvalidArgument) std::filesystem::remove(path, ec);
+      const bool removed = !to_stdout && s.code() != Code::kInvalidArgument &&
+                           std::filesystem::is_regular_file(std::filesystem::symlink_status(path, ec)) &&
+                           std::filesystem::remove(path, ec);
       if (StopRequested()) {
-        err << me << "stopped (interrupted); " << (to_stdout ? "the tree written is incomplete"
-                                                              : "the unfinished file was removed")
+        err << me << "stopped (interrupted); "
+            << (removed ? "the unfinished file was removed" : "what was written is incomplete")
             << "\n";
         return 130;
       }
@@ -311,9 +321,7 @@ int RunBench(const std::string& program, const std::vector<std::string>& args, s
     if (StopRequested()) {
       progress.Finish();
       err << me << "stopped (interrupted): no report was written";
-      if (!s.ok() && s.code() == Code::kAborted) {
-        err << "; " << s.message() << ", and what it had built was removed";
-      }
+      if (!s.ok() && s.code() == Code::kAborted) err << "; " << s.message();
       err << "\n";
       return 130;
     }

@@ -156,7 +156,8 @@ std::string RenderJson(const RunResult& run, const Analysis& a, const Plan* plan
   j.Key("block_cache_bytes").Uint(c.block_cache_bytes);
   j.Key("max_measured_devices").Uint(c.max_measured_devices);
   j.Key("plan").Bool(c.plan);
-  j.Key("sweep").BeginArray();  // as given by --sweep (empty: the default sizes)
+  j.Key("sweep_given").Bool(c.sweep_given);  // false: the default sizes
+  j.Key("sweep").BeginArray();                // as given by --sweep (empty: none)
   for (uint64_t n : c.sweep) j.Uint(n);
   j.EndArray();
   j.Key("threads_sweep").BeginArray();

@@ -290,6 +290,20 @@ TEST(HarnessTest, NumbersAreReadStrictlyAndWithinLimits) {
   EXPECT_NE(r.err.find("same file"), std::string::npos) << r.err;
 }
 
+TEST(HarnessTest, ScaledSizesKeepTwoAccountsWhereTheTreeCanHoldThem) {
+  HarnessConfig c;
+  bool help;
+  TreeSpec at;
+  ASSERT_OK(ParseFlags({"--devices", "1e6", "--accounts", "1000"}, &c, &help));
+  ASSERT_OK(ScaleSpec(c.tree, 100, &at));
+  EXPECT_EQ(at.accounts, 2u);  // 1000 per 1e6 devices would be 0.1, so 1
+  // A flat tree (depth 1) holds only its roots: scaled as before.
+  ASSERT_OK(ParseFlags({"--depth", "1", "--roots", "10", "--accounts", "10", "--devices", "1e4"},
+                       &c, &help));
+  ASSERT_OK(ScaleSpec(c.tree, 1000, &at));
+  EXPECT_EQ(at.accounts, at.roots);
+}
+
 TEST(HarnessTest, SizesOfTheSweep) {
   HarnessConfig c;
   bool help;
@@ -442,6 +456,20 @@ TEST(HarnessTest, TheCacheIsReusedMeasuredAlikeAndRebuiltWhenDamaged) {
   EXPECT_NE(r.err.find("building it again"), std::string::npos) << r.err;
   EXPECT_EQ(size_of(dir.Sub("5.json"), "built"), 1u);
   EXPECT_FALSE(std::filesystem::exists(entry + "/tree.jsonl"));  // removed once imported
+  // And one that lost a file (an error other than damage when opened).
+  for (const auto& e : std::filesystem::directory_iterator(entry + "/canopy")) {
+    if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) std::filesystem::remove(e.path());
+  }
+  r = run(dir.Sub("6.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("building it again"), std::string::npos) << r.err;
+  EXPECT_EQ(size_of(dir.Sub("6.json"), "built"), 1u);
+  // Every run measured a private copy: none is left, and the cached
+  // database was never opened by the runs that reused it (its LOG holds
+  // the opens of its builds only).
+  for (const auto& e : std::filesystem::directory_iterator(entry)) {
+    EXPECT_NE(e.path().filename().string().rfind("work-", 0), 0u) << e.path();
+  }
 }
 
 TEST(HarnessTest, PlanSaysWhatItExtrapolated) {

@@ -60,32 +60,53 @@ class BenchCommandTest(CliTestCase):
 
     def test_ctrl_c_stops_cleanly_and_leaves_no_half_built_tree(self):
         """SIGINT: exit 130, a message, no report; the cache holds either the
-        whole tree (built before the signal) or nothing of it, never half."""
-        cache = self.path("cache")
-        p = subprocess.Popen(self.bench_argv(cache, "--devices", "1e6", "--duration", "30s"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # Signal once the build is under way (its progress lines are on stderr).
-        seen = ""
-        for line in p.stderr:
-            seen += line
-            if "generating" in line or "importing" in line:
-                break
-        p.send_signal(subprocess.signal.SIGINT)
-        out, err = p.communicate(timeout=120)
-        err = seen + err
-        self.assertEqual(p.returncode, 130, err)
-        self.assertIn("stopped (interrupted)", err)
-        self.assertEqual(out, "")  # no report
-        entries = os.listdir(cache)
-        self.assertEqual(len(entries), 1, entries)
-        entry = os.path.join(cache, entries[0])
-        left = sorted(os.listdir(entry))
-        if "canopy.done" in left:
-            self.assertTrue(os.path.exists(os.path.join(entry, "canopy", "CURRENT")), left)
-        else:
-            self.assertNotIn("canopy", left)
-            self.assertNotIn("tree.jsonl", left)
-        self.assertFalse([n for n in left if n.startswith("work-")], left)
+        whole tree (built before the signal) or nothing of it, never half.
+        Signalled while the tree is generated, imported, and measured."""
+        for i, phase in enumerate(("generating", "importing", "workload")):
+            with self.subTest(phase=phase):
+                cache = self.path(f"cache-{i}")
+                p = subprocess.Popen(
+                    self.bench_argv(cache, "--devices", "1e6", "--duration", "30s"),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                # Signalled once the phase has begun (progress lines on stderr).
+                seen = ""
+                for line in p.stderr:
+                    seen += line
+                    if "] " + phase in line:  # "[   0.3s] importing ..."
+                        break
+                p.send_signal(subprocess.signal.SIGINT)
+                out, err = p.communicate(timeout=120)
+                err = seen + err
+                self.assertEqual(p.returncode, 130, err)
+                self.assertIn("stopped (interrupted)", err)
+                self.assertEqual(out, "")  # no report
+                entries = os.listdir(cache)
+                self.assertEqual(len(entries), 1, entries)
+                entry = os.path.join(cache, entries[0])
+                left = sorted(os.listdir(entry))
+                if "canopy.done" in left:
+                    self.assertTrue(os.path.exists(os.path.join(entry, "canopy", "CURRENT")), left)
+                else:
+                    self.assertNotIn("canopy", left)
+                    self.assertNotIn("tree.jsonl", left)
+                if phase == "workload":
+                    self.assertIn("canopy.done", left)  # built before the signal: kept
+                self.assertFalse([n for n in left if n.startswith("work-")], left)
+
+    def test_write_tree_to_standard_output_pipes_into_import(self):
+        bench = subprocess.Popen([CANOPY, "bench", "--devices", "500", "--accounts", "20",
+                                  "--users", "10", "--write-tree", "-"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        imp = subprocess.run([CANOPY, "--db", self.db, "import", "-"], stdin=bench.stdout,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             timeout=120)
+        bench.stdout.close()
+        err = bench.stderr.read().decode()
+        self.assertEqual(bench.wait(timeout=60), 0, err)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        self.assertIn("500 entities", imp.stdout)
+        self.assertIn("wrote the tree to standard output: 20 accounts", err)
+        self.assertFalse(os.path.exists(self.path("-")))
 
     def test_two_runs_on_one_cache_share_the_tree(self):
         """Started together on an empty cache: one builds the tree, the other
