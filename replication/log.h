@@ -38,6 +38,7 @@
 
 #include "canopy/status.h"
 #include "replication/etcd_client.h"
+#include "storage/changes.h"
 
 namespace canopy::replication {
 
@@ -51,8 +52,9 @@ struct LogOptions {
   size_t chunk_bytes = size_t{512} << 10;
   // Append retries this long while etcd is unavailable.
   int append_timeout_ms = 10000;
-  // The largest entry a replica may append (an import carries its input).
-  uint64_t max_entry_bytes = uint64_t{256} << 20;
+  // The largest entry a replica may append (an import carries its input):
+  // by default the bound every call's entry has (storage::LogEntryFits).
+  uint64_t max_entry_bytes = storage::kMaxLogEntryBytes;
 };
 
 struct LogEntryBytes {

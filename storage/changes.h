@@ -117,9 +117,12 @@ Status DecodeRecords(ChangeSet* changes);
 std::string EncodeLogEntry(const LogEntry& e);
 
 // The most one change-log entry may hold: one mutation's records, before
-// and after (FlatBuffers cannot go past 2 GiB). A mutation whose change set
-// would pass it is refused before anything is written (LogEntryFits).
-inline constexpr uint64_t kMaxLogEntryBytes = uint64_t{1} << 30;
+// and after. The bound a replica's entries have in etcd
+// (replication::LogOptions::max_entry_bytes), so that any database's calls
+// are calls a replica could make; far below FlatBuffers' 2 GiB. A mutation
+// whose change set would pass it is refused before anything is written
+// (LogEntryFits).
+inline constexpr uint64_t kMaxLogEntryBytes = uint64_t{256} << 20;
 // An upper bound of the encoded size of an entry holding `changes`.
 uint64_t LogEntryBytesBound(const ChangeSet& changes);
 // InvalidArgument, naming the size, when that bound passes
