@@ -50,14 +50,15 @@ def call(fn, *args):
     err = ctypes.c_void_p()
     try:
         code = fn(*args, ctypes.byref(err))
+        message = ""
+        if err.value:
+            message = ctypes.string_at(err.value).decode("utf-8", "replace")
     finally:
         for a in args:
             if type(a) is Use:
                 a.release()
-    message = ""
-    if err.value:
-        message = ctypes.string_at(err.value).decode("utf-8", "replace")
-        lib.canopy_free(err)
+        if err.value:  # freed whatever happens (an interrupt included)
+            lib.canopy_free(err)
     if code != errors.OK:
         raise errors.error_for(code, message)
 

@@ -29,6 +29,7 @@ process that uses them (``multiprocessing``'s ``spawn`` method does).
 import ctypes
 import json
 import os
+import signal
 import threading
 import time
 import weakref
@@ -151,34 +152,66 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
 class _Progress:
     """A Python progress callback as a C one. The callable gets
     ``(done, total)``; returning False cancels (None goes on). An exception
-    it raises cancels the operation and is raised again afterwards."""
+    it raises cancels the operation and is raised again afterwards.
+
+    Ctrl-C cancels too, with or without a callable. Python runs its SIGINT
+    handler only between two steps of Python code, which a long C call
+    reaches only in this callback: raised there, the KeyboardInterrupt
+    would come before the callback's own ``try`` and be lost in ctypes
+    (the operation went on and committed). So, on the main thread and
+    while SIGINT has Python's default handler, ``run`` puts in a handler
+    that only notes the signal; the next progress call cancels (Aborted,
+    nothing changed) and ``run`` raises KeyboardInterrupt. A signal after
+    the last progress call finds the operation done: it is raised once the
+    call returns, and the operation's result stands."""
 
     def __init__(self, fn):
         if fn is not None and not callable(fn):
             raise TypeError("progress must be callable or None, not %s" % type(fn).__name__)
         self._fn = fn
         self.error = None
-        # A NULL function pointer when there is no callback.
-        self.c_fn = PROGRESS_FN(self._call) if fn is not None else PROGRESS_FN()
+        self.interrupted = False
+        # Always a callback: it is where Ctrl-C cancels.
+        self.c_fn = PROGRESS_FN(self._call)
 
     def _call(self, _arg, done, total):
         try:
+            if self.interrupted:
+                return 0
+            if self._fn is None:
+                return 1
             return 0 if self._fn(done, total) is False else 1
         except BaseException as e:  # noqa: B902 - handed back to the caller below
             self.error = e
             return 0
 
+    def _note_interrupt(self, _signum, _frame):
+        self.interrupted = True
+
     def run(self, fn, *args):
         """Calls the C function ``fn`` with ``args`` (which hold ``c_fn``)
-        and re-raises an exception the Python callback raised."""
+        and re-raises an exception the Python callback raised, or the
+        KeyboardInterrupt that cancelled it."""
+        previous = None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            previous = signal.signal(signal.SIGINT, self._note_interrupt)
         try:
-            cv.call(fn, *args)
-        except errors.Aborted:
-            if self.error is not None:
-                raise self.error
-            raise
+            try:
+                cv.call(fn, *args)
+            except errors.Aborted:
+                if self.error is not None:
+                    raise self.error
+                if self.interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         if self.error is not None:  # raised by the final progress call
             raise self.error
+        if self.interrupted:  # after the last progress call: the call was done
+            raise KeyboardInterrupt
 
 
 class VisibleStream:
@@ -191,13 +224,25 @@ class VisibleStream:
     turns: a close on another thread waits for the step in progress.
     """
 
-    def __init__(self, db, handle):
+    def __init__(self, db):
         self._db = db
-        self._handle = handle
+        # The C call that makes the iterator writes its handle straight into
+        # this slot of a stream already registered with the Db: no moment
+        # (a KeyboardInterrupt between two lines) where the handle is the
+        # library's and no object of ours owns it.
+        self._slot = ctypes.c_void_p()
         self._closed_by_db = False  # closed by Db.close before its end
         # Held by each step and by close: the handle is never destroyed
         # under a step. Reentrant: a step that reaches the end closes.
         self._lock = threading.RLock()
+
+    @property
+    def _handle(self):
+        return self._slot.value
+
+    @_handle.setter
+    def _handle(self, value):
+        self._slot.value = value
 
     def __iter__(self):
         return self
@@ -270,7 +315,6 @@ class Db:
     """An open Canopy database. Create it with :func:`canopy.open`."""
 
     def __init__(self, path, **options):
-        self._handle = None
         self._init_holds()
         self._log_fn = None  # the C callback; kept alive while open
         self.path = path
@@ -353,15 +397,24 @@ class Db:
                         pass
                 self._log_fn = LOG_FN(relay)
                 cv.call(lib.canopy_options_set_log, opts, self._log_fn, None)
-            out = ctypes.c_void_p()
-            cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(out))
-            self._handle = out.value
+            cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(self._slot))
         finally:
             lib.canopy_options_destroy(opts)
 
     # ---- Lifetime --------------------------------------------------------
 
+    @property
+    def _handle(self):
+        return self._slot.value
+
+    @_handle.setter
+    def _handle(self, value):
+        self._slot.value = value
+
     def _init_holds(self):
+        # The C call that opens the database (or a snapshot) writes its
+        # handle straight into this slot (no moment where it is no one's).
+        self._slot = ctypes.c_void_p()
         # Calls in flight hold the handle (cv.Use): close waits for them.
         # Reentrant: a hold dropped by the garbage collector may be let go
         # on a thread that is inside this lock already.
@@ -487,17 +540,21 @@ class Db:
         with itself); its writes raise FailedPrecondition. It costs a copy
         of the in-memory catalog: close it when done (a ``with`` block does;
         closing this Db closes its snapshots first)."""
-        out = ctypes.c_void_p()
         keep = self._h()  # held until the snapshot is registered for close()
         try:
-            cv.call(lib.canopy_db_open_snapshot, self._h(), ctypes.byref(out))
+            # Registered first; the call fills its handle (see _init_holds).
             snap = Db.__new__(Db)
             snap._init_holds()
-            snap._handle = out.value
             snap._log_fn = None
             snap.path = self.path
             snap._parent = self  # closed before it (and kept alive by it)
             self._adopt(self._snapshots, snap)
+            try:
+                cv.call(lib.canopy_db_open_snapshot, self._h(), ctypes.byref(snap._slot))
+            except BaseException:
+                snap.close()
+                self._forget(self._snapshots, snap)
+                raise
             return snap
         finally:
             keep.release()
@@ -686,16 +743,13 @@ class Db:
         """The root tenants' ids, in creation order; with ``viewer``, its
         top accounts (those it sees whose parent it does not), by id."""
         fn, pre = self._viewed(lib.canopy_account_roots, lib.canopy_account_roots_as, viewer)
-        ids = ctypes.c_void_p()
         n = ctypes.c_size_t()
-        cv.call(fn, self._h(), *pre, ctypes.byref(ids), ctypes.byref(n))
-        if not ids.value:
-            return []
-        try:
+        with cv.handle_out(lib.canopy_free) as ids:  # freed whatever happens
+            cv.call(fn, self._h(), *pre, ctypes.byref(ids), ctypes.byref(n))
+            if not ids.value:
+                return []
             array = ctypes.cast(ids, ctypes.POINTER(ctypes.c_uint64))
             return [array[i] for i in range(n.value)]
-        finally:
-            lib.canopy_free(ids)
 
     # ---- Entities ------------------------------------------------------------
 
@@ -1068,19 +1122,16 @@ class Db:
         ``after`` (None: from the first), at most ``limit`` (1..100000)."""
         fn, pre = self._viewed(lib.canopy_group_members_list, lib.canopy_group_members_list_as,
                                viewer)
-        ids = ctypes.c_void_p()
         n = ctypes.c_size_t()
         nxt = ctypes.c_uint64()
-        cv.call(fn, self._h(), *pre, cv.ident(group_id, "group_id"),
-                cv.ident(after, "after", optional=True), cv.count(limit, "limit"),
-                ctypes.byref(ids), ctypes.byref(n), ctypes.byref(nxt))
         members = []
-        if ids.value:
-            try:
+        with cv.handle_out(lib.canopy_free) as ids:  # freed whatever happens
+            cv.call(fn, self._h(), *pre, cv.ident(group_id, "group_id"),
+                    cv.ident(after, "after", optional=True), cv.count(limit, "limit"),
+                    ctypes.byref(ids), ctypes.byref(n), ctypes.byref(nxt))
+            if ids.value:
                 array = ctypes.cast(ids, ctypes.POINTER(ctypes.c_uint64))
                 members = [array[i] for i in range(n.value)]
-            finally:
-                lib.canopy_free(ids)
         return model.GroupMembersPage(members=members, next=cv.optional_id(nxt.value))
 
     def group_members(self, group_id, *, page_size=1000, viewer=None):
@@ -1241,10 +1292,16 @@ class Db:
         try:
             keep = self._h()  # held until the stream is registered for close()
             try:
-                out = ctypes.c_void_p()
-                cv.call(lib.canopy_visible_iterator_create, self._h(), request, ctypes.byref(out))
-                stream = VisibleStream(self, out.value)
+                # Registered first; the call fills its handle (see VisibleStream).
+                stream = VisibleStream(self)
                 self._adopt(self._streams, stream)
+                try:
+                    cv.call(lib.canopy_visible_iterator_create, self._h(), request,
+                            ctypes.byref(stream._slot))
+                except BaseException:
+                    stream.close()
+                    self._forget(self._streams, stream)
+                    raise
                 return stream
             finally:
                 keep.release()
@@ -1418,15 +1475,13 @@ class Db:
         return self._graph(lib.canopy_account_graph_dot, viewer, root, max_levels)
 
     def _graph(self, fn, viewer, root, max_levels):
-        text = ctypes.c_void_p()
         length = ctypes.c_size_t()
-        cv.call(fn, self._h(), cv.actor(viewer, "viewer"), cv.ident(root, "root", optional=True),
-                cv.count(max_levels, "max_levels", _MAX_U32), ctypes.byref(text),
-                ctypes.byref(length))
-        try:
+        with cv.handle_out(lib.canopy_free) as text:  # freed whatever happens
+            cv.call(fn, self._h(), cv.actor(viewer, "viewer"),
+                    cv.ident(root, "root", optional=True),
+                    cv.count(max_levels, "max_levels", _MAX_U32), ctypes.byref(text),
+                    ctypes.byref(length))
             return ctypes.string_at(text.value, length.value).decode("utf-8", "replace")
-        finally:
-            lib.canopy_free(text)
 
     # ---- Interchange and maintenance ------------------------------------------------
 
@@ -1494,12 +1549,9 @@ class Db:
     def log_id(self):
         """The lineage id: the id of the database whose log this one holds
         (its own, or the one it follows through :meth:`apply_changes`)."""
-        out = ctypes.c_void_p()
-        cv.call(lib.canopy_db_log_id, self._h(), ctypes.byref(out))
-        try:
+        with cv.handle_out(lib.canopy_free) as out:  # freed whatever happens
+            cv.call(lib.canopy_db_log_id, self._h(), ctypes.byref(out))
             return ctypes.string_at(out.value).decode("utf-8", "replace")
-        finally:
-            lib.canopy_free(out)
 
     def checkpoint(self, folder):
         """Writes a consistent copy of the database into the new folder
@@ -1536,12 +1588,9 @@ class Db:
         ``has_leader``, ``version``, ``error``). ``head``, ``lag``,
         ``checkpoint`` and ``log_first`` are None while etcd never answered
         (``last_contact_us`` 0)."""
-        out = ctypes.c_void_p()
-        cv.call(lib.canopy_db_replica_status, self._h(), ctypes.byref(out))
-        try:
+        with cv.handle_out(lib.canopy_free) as out:  # freed whatever happens
+            cv.call(lib.canopy_db_replica_status, self._h(), ctypes.byref(out))
             return json.loads(ctypes.string_at(out.value).decode("utf-8"))
-        finally:
-            lib.canopy_free(out)
 
     def sync_with_log(self, timeout_ms=10000):
         """On a replica: waits until everything etcd held when the call began
@@ -1754,12 +1803,9 @@ class Db:
         and revisions, ``rocksdb.NAME`` (summed over the key spaces when a
         number), ``rocksdb.NAME@SPACE``, ``rocksdb.statistics``. Raises
         NotFound, naming it, for an unknown name."""
-        out = ctypes.c_void_p()
-        cv.call(lib.canopy_get_property, self._h(), cv.text(name, "name"), ctypes.byref(out))
-        try:
+        with cv.handle_out(lib.canopy_free) as out:  # freed whatever happens
+            cv.call(lib.canopy_get_property, self._h(), cv.text(name, "name"), ctypes.byref(out))
             return ctypes.string_at(out.value).decode("utf-8", "replace")
-        finally:
-            lib.canopy_free(out)
 
     @staticmethod
     def property_names():
