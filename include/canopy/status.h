@@ -42,10 +42,11 @@ enum class Code : int {
 // Returns the stable lower-case name of a code, e.g. "permission_denied".
 const char* CodeName(Code code);
 
-// A message as it is shown to a person: at most about 1 KiB. A longer one
-// (a huge input quoted back) keeps its first 768 and last 192 bytes, cut
-// on character boundaries, and says in between how many bytes were left
-// out.
+// A message as it is shown to a person: valid UTF-8 (a byte of input that
+// is not, quoted back, is written \xNN) and at most about 1 KiB. A longer
+// one (a huge input quoted back) keeps its first 768 and last 192 bytes,
+// cut on character boundaries, and says in between how many bytes were
+// left out.
 std::string ShortMessage(std::string_view message);
 
 class [[nodiscard]] Status {

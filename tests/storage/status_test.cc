@@ -33,6 +33,25 @@ TEST(Status, AShortMessageIsShownWhole) {
   EXPECT_EQ(ShortMessage(""), "");
 }
 
+// A message quotes input back; shown (C API, command line, HTTP), it is
+// always valid UTF-8: a byte that is not part of a well-formed sequence is
+// written \xNN, and well-formed text (any script) is kept as it is.
+TEST(Status, AShownMessageIsValidUtf8WhateverTheInputWas) {
+  EXPECT_EQ(ShortMessage("no account with key '\xff\xfe\xc3'"),
+            "no account with key '\\xff\\xfe\\xc3'");
+  const std::string text = "k\xc3\xa9y \xe2\x82\xac \xf0\x9f\x98\x80 \xe6\x97\xa5";
+  EXPECT_EQ(ShortMessage(text), text);
+  // Overlong forms, surrogates, past U+10FFFF, cut short.
+  EXPECT_EQ(ShortMessage("\xc0\xaf"), "\\xc0\\xaf");
+  EXPECT_EQ(ShortMessage("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+  EXPECT_EQ(ShortMessage("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+  EXPECT_EQ(ShortMessage("ok \xe2\x82"), "ok \\xe2\\x82");
+  // A long one with bad bytes is cut on characters all the same.
+  const std::string shown = ShortMessage(std::string(2000, '\xff'));
+  EXPECT_LT(shown.size(), 2000u);
+  EXPECT_EQ(shown.find('\xff'), std::string::npos);
+}
+
 TEST(Status, AHugeInputQuotedBackKeepsBeginningAndEndAndSaysWhatWasLeftOut) {
   const std::string key(1 << 20, 'a');
   Status s = Status::NotFound("no device with key '" + key + "'; nothing was changed");
