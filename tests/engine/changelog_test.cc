@@ -865,6 +865,22 @@ TEST_F(ApplyTest, ABigImportReplays) {
   Status s = fresh->ApplyChanges(all, nullptr);
   EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
   EXPECT_EQ(fresh->Revision(), rev - 1);
+  // A page of changes passes over the import's input (it seeks past its
+  // chunks, never reading them) to the entries after it.
+  MakeDevice(db_.get(), "after-import", db_->FindAccount("a")->id);
+  ChangesRequest req;
+  req.since = rev;
+  req.limit = 2;
+  ChangesPage page;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  ASSERT_EQ(page.entries.size(), 2u);
+  EXPECT_EQ(page.entries[0].operation, "import");
+  EXPECT_EQ(page.entries[1].revision, rev + 1);
+  EXPECT_EQ(page.entries[1].operation, "entity.create");
+  req.values = false;
+  ASSERT_OK(db_->ReadChanges(req, &page));
+  ASSERT_EQ(page.entries.size(), 2u);
+  EXPECT_EQ(page.entries[1].revision, rev + 1);
 }
 
 TEST_F(ChangeLogTest, DamagedLogIsCorruptionNotACrash) {
