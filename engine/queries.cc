@@ -15,6 +15,7 @@
 #include "query/scan.h"
 #include "query/views.h"
 #include "storage/coding.h"
+#include "storage/forks.h"
 #include "storage/labels.h"
 
 namespace canopy::engine {
@@ -130,7 +131,9 @@ uint64_t Fingerprint(const VisibleRequest& r, Perm perm, uint64_t scope) {
 namespace {
 
 // A scan handed to the caller, counted so that Close() can refuse while it
-// is alive.
+// is alive. In a process forked from its own it is not valid and its
+// status is the refusal every other call there gets: the storage engine's
+// threads were not copied.
 class TrackedIterator final : public VisibleIterator {
  public:
   TrackedIterator(std::unique_ptr<query::ScanIterator> it, std::atomic<int64_t>* open)
@@ -141,14 +144,21 @@ class TrackedIterator final : public VisibleIterator {
     it_.reset();  // before the count drops: Close() may run right after
     open_->fetch_sub(1);
   }
-  bool Valid() const override { return it_->Valid(); }
-  void Next() override { it_->Next(); }
+  bool Valid() const override { return !storage::InForkedChild() && it_->Valid(); }
+  void Next() override {
+    if (!storage::InForkedChild()) it_->Next();
+  }
   EntityId id() const override { return it_->id(); }
   std::string_view key() const override { return it_->key(); }
   std::string_view name() const override { return it_->name(); }
   std::string_view type() const override { return it_->type(); }
   AccountId owner() const override { return it_->owner(); }
-  Status status() const override { return it_->status(); }
+  Status status() const override {
+    if (storage::InForkedChild()) {
+      return storage::ForkedChildRefusal("use an iterator made before fork()");
+    }
+    return it_->status();
+  }
 
  private:
   std::unique_ptr<query::ScanIterator> it_;
