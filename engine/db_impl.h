@@ -923,6 +923,30 @@ class DbImpl final : public Db {
   std::atomic<int> closing_{0};
   mutable query::ViewRegistry views_;
   mutable MembershipCache membership_cache_;
+  // Who-can answers kept for the pages after the first: a page is cut from
+  // the whole answer, which costs as much to work out as the whole answer,
+  // so paging through N users one page at a time cost N²/page. Each kept
+  // answer is for one request (its cursor's fingerprint) at one revision,
+  // and used only at that revision: the same answer the page would work
+  // out. A few answers, and a bounded number of users in all.
+  class WhoCanAnswers {
+   public:
+    using Items = std::shared_ptr<const std::vector<WhoCanItem>>;
+    Items Find(uint64_t fingerprint, uint64_t revision);
+    void Keep(uint64_t fingerprint, uint64_t revision, Items items);
+
+   private:
+    static constexpr size_t kMaxAnswers = 8;
+    static constexpr size_t kMaxUsers = 1000000;
+    struct Answer {
+      uint64_t fingerprint, revision, used;
+      Items items;
+    };
+    std::mutex mu_;
+    std::vector<Answer> answers_;
+    uint64_t clock_ = 0;
+  };
+  mutable WhoCanAnswers who_can_answers_;
 
   // Follower state (follower.cc).
   // Shared with every hold handed out (a snapshot of the follower keeps

@@ -557,23 +557,67 @@ Status DbImpl::WhoCan(const WhoCanRequest& request, WhoCanPage* page) const {
     return query::SeesUser(cat(), request.viewer, u) &&
            query::SeesGroups(cat(), request.viewer, *cat().account(ug->owner));
   };
-  std::vector<WhoCanItem> all = query::UsersWhoCan(cat(), perm, *target.account, shown);
-  if (target.entity != kNoId) {
-    EntityKind kind;
-    query::EntityAction action;
-    query::IsEntityPerm(perm, &kind, &action);
-    CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &all, shown));
+  // A later page at the revision of the one before reuses its answer.
+  WhoCanAnswers::Items kept;
+  if (!request.cursor.empty()) kept = who_can_answers_.Find(fingerprint, page->revision);
+  if (kept == nullptr) {
+    std::vector<WhoCanItem> worked = query::UsersWhoCan(cat(), perm, *target.account, shown);
+    if (target.entity != kNoId) {
+      EntityKind kind;
+      query::EntityAction action;
+      query::IsEntityPerm(perm, &kind, &action);
+      CANOPY_RETURN_IF_ERROR(EntityGrantees(target.entity, kind, perm, &worked, shown));
+    }
+    kept = std::make_shared<const std::vector<WhoCanItem>>(std::move(worked));
   }
-  size_t i = 0;
-  while (i < all.size() && all[i].user <= after) ++i;
+  const std::vector<WhoCanItem>& all = *kept;
+  size_t i = std::upper_bound(all.begin(), all.end(), after,
+                              [](UserId a, const WhoCanItem& item) { return a < item.user; }) -
+             all.begin();
   for (; i < all.size() && page->items.size() < request.limit; ++i) page->items.push_back(all[i]);
   if (i < all.size()) {
+    who_can_answers_.Keep(fingerprint, page->revision, kept);
     std::string payload;
     storage::PutFixed64BE(&payload, fingerprint);
     storage::PutFixed64BE(&payload, page->items.back().user);
     page->next_cursor = query::EncodeToken(query::TokenType::kWhoCan, payload);
   }
   return Status::Ok();
+}
+
+DbImpl::WhoCanAnswers::Items DbImpl::WhoCanAnswers::Find(uint64_t fingerprint,
+                                                          uint64_t revision) {
+  std::lock_guard<std::mutex> g(mu_);
+  for (Answer& a : answers_) {
+    if (a.fingerprint == fingerprint && a.revision == revision) {
+      a.used = ++clock_;
+      return a.items;
+    }
+  }
+  return nullptr;
+}
+
+void DbImpl::WhoCanAnswers::Keep(uint64_t fingerprint, uint64_t revision, Items items) {
+  if (items->size() > kMaxUsers) return;
+  std::lock_guard<std::mutex> g(mu_);
+  for (Answer& a : answers_) {
+    if (a.fingerprint == fingerprint) {  // the request's answer at another revision: replaced
+      a = Answer{fingerprint, revision, ++clock_, std::move(items)};
+      return;
+    }
+  }
+  answers_.push_back(Answer{fingerprint, revision, ++clock_, std::move(items)});
+  // Within bounds: the least recently used go first.
+  auto users = [&] {
+    size_t n = 0;
+    for (const Answer& a : answers_) n += a.items->size();
+    return n;
+  };
+  while (answers_.size() > kMaxAnswers || (answers_.size() > 1 && users() > kMaxUsers)) {
+    auto oldest = std::min_element(answers_.begin(), answers_.end(),
+                                   [](const Answer& a, const Answer& b) { return a.used < b.used; });
+    answers_.erase(oldest);
+  }
 }
 
 Status DbImpl::AccountsTable(const TableRequest& request, TablePage* page) const {

@@ -596,6 +596,55 @@ TEST_F(CursorTest, WhoCanAndTableCursorsSurviveReopen) {
   EXPECT_EQ(rows, world_->TreeOrder());
 }
 
+// Who-can's later pages come from the answer the first page worked out
+// (paging N users one page at a time cost N squared / page before), but
+// only at the revision it was worked out at: after a write, the next page
+// is of the new state, as a page without the kept answer would be.
+TEST_F(CursorTest, WhoCanPagesReuseTheirAnswerOnlyAtItsRevision) {
+  Open();
+  WhoCanRequest w;
+  w.permission = "device.read";
+  w.entity_key = "dev-03";
+  auto all_at_once = [&] {
+    WhoCanRequest r = w;
+    r.limit = 1000;
+    r.cursor.clear();
+    WhoCanPage p;
+    EXPECT_OK(db_->WhoCan(r, &p));
+    EXPECT_TRUE(p.next_cursor.empty());
+    std::vector<UserId> ids;
+    for (const auto& i : p.items) ids.push_back(i.user);
+    return ids;
+  };
+  const std::vector<UserId> want = all_at_once();
+  ASSERT_GE(want.size(), 3u);
+  // One user per page: the same users, in order, each once.
+  w.limit = 1;
+  std::vector<UserId> paged;
+  WhoCanPage p;
+  for (w.cursor.clear();;) {
+    ASSERT_OK(db_->WhoCan(w, &p));
+    for (const auto& i : p.items) paged.push_back(i.user);
+    if (p.next_cursor.empty()) break;
+    w.cursor = p.next_cursor;
+  }
+  EXPECT_EQ(paged, want);
+  // A write between two pages: the rest is of the new state (a new user
+  // that may read the device shows, as it would with a fresh answer).
+  w.cursor.clear();
+  ASSERT_OK(db_->WhoCan(w, &p));
+  ASSERT_FALSE(p.next_cursor.empty());
+  std::vector<UserId> after_write = {p.items[0].user};
+  const UserId late = world_->AddUser("late-reader", "acme");
+  world_->AddMember("late-reader", "acme", "viewer", true);
+  for (w.cursor = p.next_cursor; !w.cursor.empty(); w.cursor = p.next_cursor) {
+    ASSERT_OK(db_->WhoCan(w, &p));
+    for (const auto& i : p.items) after_write.push_back(i.user);
+  }
+  EXPECT_EQ(after_write, all_at_once());
+  EXPECT_EQ(after_write.back(), late);
+}
+
 // A cursor is bound to the database that gave it (its change log's id), as
 // well as to its request: one from another database with the same shape is
 // refused, not resumed at a position that means nothing there (a listing
