@@ -149,6 +149,13 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
               statistics=statistics, catalog_image=catalog_image, log=log, log_level=log_level)
 
 
+def _slot_handle():
+    """A ``_handle`` attribute kept in the object's ctypes slot ``_slot``,
+    which the C call that makes the handle writes into directly."""
+    return property(lambda self: self._slot.value,
+                    lambda self, value: setattr(self._slot, "value", value))
+
+
 class _Progress:
     """A Python progress callback as a C one. The callable gets
     ``(done, total)``; returning False cancels (None goes on). An exception
@@ -236,13 +243,7 @@ class VisibleStream:
         # under a step. Reentrant: a step that reaches the end closes.
         self._lock = threading.RLock()
 
-    @property
-    def _handle(self):
-        return self._slot.value
-
-    @_handle.setter
-    def _handle(self, value):
-        self._slot.value = value
+    _handle = _slot_handle()
 
     def __iter__(self):
         return self
@@ -403,13 +404,7 @@ class Db:
 
     # ---- Lifetime --------------------------------------------------------
 
-    @property
-    def _handle(self):
-        return self._slot.value
-
-    @_handle.setter
-    def _handle(self, value):
-        self._slot.value = value
+    _handle = _slot_handle()
 
     def _init_holds(self):
         # The C call that opens the database (or a snapshot) writes its

@@ -4,9 +4,6 @@ integrity check."""
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import unittest
 
@@ -128,53 +125,31 @@ class InterchangeTest(WorldTestCase):
             self.assertEqual(self.db.count(SYSTEM), 300000)
 
     def test_ctrl_c_never_strands_a_stream_or_a_snapshot(self):
-        """KeyboardInterrupts at any moment while streams and snapshots are
-        made and closed: close() still closes the database (a handle made
-        just before an interrupt was once no one's, and close() refused
-        forever because of it)."""
-        script = textwrap.dedent("""
-            import os, signal, sys, threading, time
-            import canopy
-            db = canopy.open(sys.argv[1], sync=False)
-            a = db.create_account(canopy.SYSTEM_ACTOR, "a", "A")
-            for i in range(20):
-                db.create_entity(canopy.SYSTEM_ACTOR, "device", "d%d" % i, "D", a)
-            stop = False
-            go = threading.Event()
-            def spam():
-                go.wait()
-                while not stop:
-                    os.kill(os.getpid(), signal.SIGINT)
-                    time.sleep(0.0005)
-            t = threading.Thread(target=spam, daemon=True)
-            t.start()
-            interrupts = 0
-            deadline = time.time() + 1.5
-            go.set()
-            while True:
-                try:
-                    try:
-                        if time.time() > deadline:
-                            signal.signal(signal.SIGINT, signal.SIG_IGN)
-                            break
-                        s = db.stream(canopy.SYSTEM_ACTOR)
-                        s.close()
-                        snap = db.snapshot()
-                        snap.close()
-                    except KeyboardInterrupt:
-                        interrupts += 1
-                except KeyboardInterrupt:
-                    interrupts += 1
-            stop = True
-            t.join()
-            db.close()
-            print("closed after", interrupts, "interrupts")
-        """)
-        p = subprocess.run([sys.executable, "-c", script, self.path("spam-db")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
-                           env=os.environ)
-        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-        self.assertIn("closed after", p.stdout)
+        """A KeyboardInterrupt just after the C call that made a stream or a
+        snapshot returned (Python raises a pending one at the next step of
+        Python code) left a handle that no object owned, and close() refused
+        for ever ("1 visible iterator(s) ... still alive"). The handle now
+        lands in an object registered before the call."""
+        from canopy import _convert, db as dbmodule
+        real_call = _convert.call
+        makers = {"canopy_visible_iterator_create", "canopy_db_open_snapshot"}
+
+        def interrupted_after(fn, *args):
+            real_call(fn, *args)
+            if getattr(fn, "__name__", "") in makers:
+                raise KeyboardInterrupt
+        with canopy.open(self.path("strand"), sync=False) as db:
+            db.create_account(SYSTEM, "a", "A")
+            dbmodule.cv.call = interrupted_after
+            try:
+                with self.assertRaises(KeyboardInterrupt):
+                    db.stream(SYSTEM)
+                with self.assertRaises(KeyboardInterrupt):
+                    db.snapshot()
+            finally:
+                dbmodule.cv.call = real_call
+            db.close()  # refused before: the handles were no one's
+            self.assertTrue(db.closed)
 
     def test_a_small_import_is_cancelled_before_its_commit(self):
         """A file too small to reach a progress step is asked once, just
