@@ -83,12 +83,16 @@ inline constexpr std::string_view kSeqGroup = "seq.group";
 inline constexpr std::string_view kMetaIngested = "ingest.last";
 inline constexpr std::string_view kMetaIngestSeen = "ingest.seen";
 
-inline std::string IdKey(uint64_t id) { return Fixed64BE(id); }
 // The *To forms write the same key into *k (its old contents replaced), so
 // that a caller writing millions of them (an import) reuses one buffer.
 inline void IdKeyTo(std::string* k, uint64_t id) {
   k->resize(8);
   EncodeFixed64BE(k->data(), id);
+}
+inline std::string IdKey(uint64_t id) {
+  std::string k;
+  IdKeyTo(&k, id);
+  return k;
 }
 inline void PairKeyTo(std::string* k, uint64_t a, uint64_t b) {
   k->resize(16);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "canopy/json.h"
 #include "canopy/status.h"
 #include "canopy/types.h"
 #include "canopy/version.h"
@@ -37,41 +38,13 @@ namespace {
 
 bool Continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
-// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no
-// overlong forms, no surrogates, nothing past U+10FFFF), 0 when there is none.
-size_t Utf8SequenceAt(std::string_view s, size_t i) {
-  const auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = at(i);
-  if (c < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (!Continuation(s[i + k])) return 0;
-  }
-  return n;
-}
-
 // `m` with every byte that is not part of well-formed UTF-8 written as
 // \xNN, so that a message quoting bad input is always text.
 std::string ValidUtf8(std::string_view m) {
   std::string out;
   size_t i = 0, copied = 0;
   while (i < m.size()) {
-    const size_t n = Utf8SequenceAt(m, i);
+    const size_t n = Utf8CharLength(m.substr(i));
     if (n > 0) {
       i += n;
       continue;

@@ -6,9 +6,6 @@
 // with its per-item report.
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 
 #include "cli.h"
 #include "output.h"
