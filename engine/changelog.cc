@@ -109,6 +109,21 @@ bool InReach(const std::vector<query::Grant>& grants, std::string_view scope) {
 
 Status DbImpl::LastLoggedRevision(uint64_t* rev) const {
   *rev = 0;
+  // The end marker, when no key follows it: a seek past the marker's entry
+  // reads no block of that entry (a table's index holds its last key), where
+  // a seek to the last key reads the whole entry.
+  uint64_t marked = 0;
+  CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogLast, &marked));
+  if (marked > 0) {
+    auto after = store_->NewIterator(storage::kChanges, nullptr, storage::LogKey(marked + 1), "",
+                                     false);
+    (*after)->Seek(storage::LogKey(marked + 1));
+    CANOPY_RETURN_IF_ERROR(storage::FromRocks((*after)->status(), "read the change log's end"));
+    if (!(*after)->Valid()) {
+      *rev = marked;
+      return Status::Ok();
+    }
+  }
   auto it = store_->NewIterator(storage::kChanges, nullptr, "", "", false);
   (*it)->SeekToLast();
   if ((*it)->Valid()) {
@@ -282,7 +297,7 @@ Status DbImpl::WriteEntryKeys(const storage::LogEntry& entry, std::string_view e
                               bool adopt_lineage, rocksdb::WriteBatch* batch) const {
   storage::BatchSink sink(*store_, batch);
   CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry.changes, &sink));
-  sink.Put(storage::kChanges, storage::LogKey(entry.revision), encoded);
+  storage::WriteLogEntry(sink, entry.revision, encoded);
   if (adopt_lineage && entry.revision == 1) {
     // The first entry applied to an empty database: adopt its lineage.
     sink.Put(storage::kMeta, storage::kMetaLogId, entry.log_id);

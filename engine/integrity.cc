@@ -908,6 +908,14 @@ Status CheckChangeLog(const Checked& c, uint64_t revision, const std::string& li
     c.problems.Add("the change log's last entry is revision " + Id(last) +
                    " but its last key says " + Id(last_key));
   }
+  // The end marker is written with every entry: never past the last one
+  // (behind it only when a build without the marker wrote after it).
+  uint64_t marked = 0;
+  CANOPY_RETURN_IF_ERROR(c.store.ReadSequence(storage::kMetaLogLast, &marked, c.at));
+  if (marked > last_key) {
+    c.problems.Add("the change log's end is marked as revision " + Id(marked) +
+                   " (log.last), past its last key's " + Id(last_key));
+  }
   // An import's mark and the later write's that names it.
   uint64_t ingested = 0, seen = 0;
   CANOPY_RETURN_IF_ERROR(c.store.ReadSequence(storage::kMetaIngested, &ingested, c.at));

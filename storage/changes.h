@@ -100,6 +100,11 @@ struct LogEntry {
 // Meta keys of the change log.
 inline constexpr std::string_view kMetaLogId = "log.id";       // the lineage id (text)
 inline constexpr std::string_view kMetaLogFirst = "log.first";  // u64: oldest revision kept
+// u64: the newest revision logged, written with every entry (WriteLogEntry)
+// so that finding the log's end never reads the last entry, which a large
+// call makes tens of MB. A hint, checked on read: an entry after it (a
+// build before it wrote one) is found, and the last key is read instead.
+inline constexpr std::string_view kMetaLogLast = "log.last";
 // The etcd prefix of the log a replica's folder follows (text; absent: a
 // single-process database). Written when a replica first opens on a log.
 inline constexpr std::string_view kMetaReplicaOf = "replica.of";

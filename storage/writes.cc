@@ -4,6 +4,7 @@
 
 #include "storage/writes.h"
 
+#include "storage/changes.h"
 #include "storage/coding.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -231,6 +232,11 @@ void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta) 
 
 void WriteMeta64(KvSink& sink, std::string_view name, uint64_t value) {
   sink.Put(kMeta, name, Fixed64BE(value));
+}
+
+void WriteLogEntry(KvSink& sink, uint64_t revision, std::string_view encoded) {
+  sink.Put(kChanges, LogKey(revision), encoded);
+  WriteMeta64(sink, kMetaLogLast, revision);
 }
 
 Status MoveIndexRange(const Store& store, BatchSink& sink, std::string_view old_label,

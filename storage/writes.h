@@ -106,6 +106,10 @@ void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta);
 // A meta value (sequences, revision): u64 big-endian.
 void WriteMeta64(KvSink& sink, std::string_view name, uint64_t value);
 
+// changes: the entry of `revision` (`encoded`, storage/changes.h) and the
+// log's end marker (kMetaLogLast). Every writer of an entry calls this.
+void WriteLogEntry(KvSink& sink, uint64_t revision, std::string_view encoded);
+
 // The role_names key of a custom role.
 std::string RoleNameKey(uint64_t tenant, std::string_view name);
 

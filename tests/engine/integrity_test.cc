@@ -522,6 +522,70 @@ TEST(Integrity, ImportMarksOutOfOrderAreNamed) {
   }
 }
 
+// The change log's end marker (log.last) is written with every entry: by
+// a mutation, a small import (one batch) and a large one (table files). A
+// marker behind the log (a build before it wrote after it) is read past;
+// one past the last key is named by the check.
+TEST(Integrity, TheLogsEndMarkerFollowsEveryEntry) {
+  TempDir dir;
+  auto marked = [](Db* db) {
+    uint64_t m = 0;
+    EXPECT_OK(StoreOf(db)->ReadSequence(storage::kMetaLogLast, &m));
+    return m;
+  };
+  auto ingested = [](Db* db) {
+    uint64_t m = 0;
+    EXPECT_OK(StoreOf(db)->ReadSequence(storage::kMetaIngested, &m));
+    return m;
+  };
+  const std::string path = dir.Sub("db");
+  std::unique_ptr<Db> db = OpenDb(path);
+  ASSERT_NE(db, nullptr);
+  // A large import, ingested as table files (it marks ingest.last).
+  ASSERT_OK(db->Import(Actor::System(), BulkFile(dir, 30000), ImportOptions(), nullptr));
+  EXPECT_EQ(ingested(db.get()), db->Revision());
+  EXPECT_EQ(marked(db.get()), db->Revision());
+  const AccountId a = MakeAccount(db.get(), "a");
+  EXPECT_EQ(marked(db.get()), db->Revision());
+  // A small import, written as one batch (no ingest.last of its own).
+  {
+    const std::string small = dir.Sub("small.jsonl");
+    std::ofstream(small) << "{\"type\":\"device\",\"key\":\"s-1\",\"name\":\"S\","
+                            "\"account\":\"a\"}\n";
+    ASSERT_OK(db->Import(Actor::System(), small, ImportOptions(), nullptr));
+  }
+  EXPECT_LT(ingested(db.get()), db->Revision());
+  EXPECT_EQ(marked(db.get()), db->Revision());
+  const uint64_t rev = db->Revision();
+  ASSERT_OK(db->CheckIntegrity(nullptr));
+
+  // Behind: the revision is still the last key's, and the next write marks.
+  Put(db.get(), storage::kMeta, std::string(storage::kMetaLogLast), storage::Fixed64BE(1));
+  ASSERT_OK(db->Close());
+  db = OpenDb(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->Revision(), rev);
+  ASSERT_OK(db->CheckIntegrity(nullptr));
+  MakeDevice(db.get(), "after", a);
+  EXPECT_EQ(db->Revision(), rev + 1);
+  EXPECT_EQ(marked(db.get()), rev + 1);
+
+  // Past the last key: named (with the revision it misled the open into).
+  Put(db.get(), storage::kMeta, std::string(storage::kMetaLogLast), storage::Fixed64BE(rev + 7));
+  ASSERT_OK(db->Close());
+  db = OpenDb(path);
+  ASSERT_NE(db, nullptr);
+  std::vector<std::string> problems;
+  EXPECT_EQ(db->CheckIntegrity(&problems).code(), Code::kCorruption);
+  std::sort(problems.begin(), problems.end());
+  const std::vector<std::string> want = {
+      "stored revision " + Id(rev + 1) + " differs from the in-memory " + Id(rev + 7),
+      "the change log's end is marked as revision " + Id(rev + 7) +
+          " (log.last), past its last key's " + Id(rev + 1)};
+  EXPECT_EQ(problems, want);
+  ASSERT_OK(db->Close());
+}
+
 // The entity records are checked in chunks of ids up to the entity
 // sequence; a damaged, huge sequence still makes a bounded number of them
 // (else this check would not end), and every record is still checked.
