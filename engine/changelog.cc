@@ -30,6 +30,9 @@ namespace {
 // revision), the most recent first, at most DbImpl::kThreadRevisions.
 thread_local std::vector<std::pair<uint64_t, uint64_t>> tls_revisions;
 
+// A logged write at least this large is flushed to table files at once
+// (WriteLogged).
+constexpr size_t kFlushAfterBytes = size_t{4} << 20;
 constexpr size_t kMaxChangesPage = 100000;
 // A filtered read scans at most this many entries per page (then returns a
 // page, maybe empty, whose `next` resumes the scan).
@@ -312,6 +315,11 @@ Status DbImpl::WriteLogged(rocksdb::WriteBatch* batch) {
   }
   Status w = store_->Write(batch);
   if (w.ok()) ingest_unseen_ = 0;
+  // A large write (a reassign of 10k+ devices, a small import's input)
+  // goes to table files at once, in the background: left in the
+  // write-ahead log, every reader opening beside this writer, and this
+  // writer's next open after a crash, would replay it into memory.
+  if (w.ok() && batch->GetDataSize() >= kFlushAfterBytes) store_->FlushSoon();
   return w;
 }
 

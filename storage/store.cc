@@ -1089,6 +1089,18 @@ Status Store::Settle() {
   return settle_status_;
 }
 
+void Store::FlushSoon() {
+  if (db_ == nullptr || read_only_ || settled_ || InForkedChild()) return;
+  rocksdb::FlushOptions fo;
+  fo.wait = false;
+  fo.allow_write_stall = true;  // never waits for a stall to clear either
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  for (auto* h : cfs_) {
+    if (h != nullptr) all.push_back(h);
+  }
+  (void)db_->Flush(fo, all);
+}
+
 void Store::MergeSmallFiles() {
   if (db_ == nullptr || read_only_) return;
   constexpr uint64_t kSmallFile = 1 << 20;

@@ -134,6 +134,14 @@ class Store {
   // A read-only store does nothing.
   void MergeSmallFiles();
 
+  // Asks for every key space's memtable to be written to table files in
+  // the background, without waiting (after a large write: a reader that
+  // opens beside the writer, and the writer's next open after a crash,
+  // replay the write-ahead log's unflushed writes into memory; a write of
+  // tens of MB costs them as much). Best effort: a refusal changes nothing
+  // and is only logged by RocksDB. A read-only store does nothing.
+  void FlushSoon();
+
   rocksdb::DB* db() const { return db_; }
   // A RocksDB property: "rocksdb.NAME" is summed over the key spaces when
   // it is a number (else the default key space's text), "rocksdb.NAME@SPACE"
