@@ -408,14 +408,17 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
         }
       }
     }
-    if (!lost.empty() || !a->in_groups.empty()) {
+    // Leaving the old parent's account groups is a change of those groups
+    // (group.write on their owner). A grant lost needs what revoking it
+    // needs (RequireRevoke, below), as RevokeGroup: nothing of the old
+    // parent, which owns neither the user group nor the target.
+    if (!a->in_groups.empty()) {
       // (A refusal says what needs it: a bare "group.write missing" would
       // not tell why a move asks for it.)
       CANOPY_RETURN_IF_ERROR(
           Require(cat(), actor, Perm::kGroupWrite, *op)
               .WithContext("cannot move account " + Quote(*a) + " under " + Quote(*np) +
-                           " and with it take it out of the account groups of " + Quote(*op) +
-                           " or revoke grants of its user groups"));
+                           " and with it take it out of the account groups of " + Quote(*op)));
     }
     // Leaving an account group takes what its grants give on the account
     // away from their users: the actor must hold that, as for

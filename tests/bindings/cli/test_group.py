@@ -388,6 +388,42 @@ class SharedGroupsTest(CliTestCase):
         self.ok("account", "delete", "a1", "--receiver", "a")
         self.assertEqual(self.ok("check-db").splitlines()[0][:2], "ok")
 
+    def test_a_move_that_drops_a_grant_needs_what_a_revoke_needs_and_no_more(self):
+        """Losing a grant by a move needs what revoking it needs (user.invite
+        on the user group's owner, what the grant gives), as RevokeGroup:
+        not group.write on the old parent, which owns neither the user
+        group nor its target. (It did, and the refusal named the old
+        parent's account groups, of which there were none.)"""
+        more = [
+            {"type": "account", "key": "p1", "name": "P1", "parent": "a",
+             "settings": {"sub_account_management": True}},
+            {"type": "account", "key": "p1x", "name": "P1X", "parent": "p1"},
+            {"type": "account", "key": "q", "name": "Q", "parent": "acme",
+             "settings": {"sub_account_management": True}},
+            {"type": "user", "login": "x1", "name": "X1", "account": "p1x"},
+            {"type": "group", "kind": "user", "name": "xug", "account": "p1x"},
+            {"type": "group_member", "account": "p1x", "kind": "user", "group": "xug",
+             "member": "x1"},
+            {"type": "group_grant", "account": "p1x", "group": "xug", "role": "viewer",
+             "target_account": "a", "target_kind": "device", "target": "a-devs"},
+            {"type": "role", "tenant": "acme", "name": "mv",
+             "permissions": ["account.read", "account.move", "user.invite", "device.read"]},
+            {"type": "role", "tenant": "acme", "name": "mvgw",
+             "permissions": ["account.read", "account.move", "user.invite", "device.read",
+                             "group.write"]},
+            {"type": "user", "login": "z", "name": "Z", "account": "acme"},
+        ] + [{"type": "membership", "login": "z", "account": k, "role": "mv", "branch": False}
+             for k in ("p1x", "p1", "q")] + [
+            {"type": "membership", "login": "z", "account": "a", "role": "mvgw", "branch": False},
+        ]
+        self.ok("import", self.write("more.jsonl", jsonl(more)))
+        self.assertEqual(self.json_lines("group", "list", "--owner", "p1"), [])
+        before = self.export_text("with-grant.jsonl")
+        self.assertIn('"group":"xug","role":"viewer"', before)
+        self.ok("--actor", "z", "account", "move", "p1x", "--parent", "q")
+        self.assertNotIn('"group":"xug","role":"viewer"', self.export_text("moved.jsonl"))
+        self.assertEqual(self.ok("check-db").splitlines()[0][:2], "ok")
+
     def test_a_grant_suspended_by_a_move_to_another_tenant_exports_and_imports(self):
         self.ok("account", "create", "c", "--name", "C", "--parent", "acme")
         self.ok("account", "create", "c1", "--name", "C1", "--parent", "c")
