@@ -49,8 +49,8 @@ const char kGrantUsage[] =
     "the group's owner (generic; --branch: also on its sub-accounts), or with --on on\n"
     "the entities or accounts of that group (an entity group owned by --owner or\n"
     "one of its ancestors, sharing down needing the root tenant's group_sharing on;\n"
-    "an account group owned by --owner). --revoke\n"
-    "takes the grant back.\n";
+    "an account group owned by --owner). --revoke takes back the grant of that\n"
+    "user group, role and --on (without --branch: the grant is named by those).\n";
 
 GroupKind KindFlag(const Args& args, const std::string& flag) {
   const std::string k = args.Require(flag);
@@ -358,6 +358,12 @@ int RunGrant(Context& ctx, Args& args) {
     on_kind = KindFlag(args, "on-kind");
   } else if (args.Get("on-owner") || args.Get("on-kind")) {
     throw UsageError{"--on-owner and --on-kind go with --on GROUP"};
+  }
+  if (args.Has("revoke") && args.Has("branch")) {
+    // A grant is named by its user group, role and target; its branch
+    // flag is what it gives, not which grant it is.
+    throw UsageError{"--branch goes with a grant, not with --revoke (a grant is named by its "
+                     "user group, --role and --on)"};
   }
   if (!ctx.Open(false)) return kExitFailed;
   Actor actor = Actor::System();

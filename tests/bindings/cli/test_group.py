@@ -99,6 +99,14 @@ class GroupTest(CliTestCase):
         self.assertIn("updated device 'dev-b1'",
                       self.ok("--actor", "b@acme.example", "device", "update", "dev-b1",
                               "--name", "Bus 1"))
+        # --branch names no grant: with --revoke it is a usage error, not
+        # ignored (the grant stays).
+        err = self.usage_error("grant", "ops", "--owner", "acme-b", "--role", "device_manager",
+                               "--on", "buses", "--on-owner", "acme-b", "--on-kind", "device",
+                               "--revoke", "--branch")
+        self.assertIn("--branch goes with a grant, not with --revoke", err)
+        self.assertIn("allowed", self.ok("check", "--user", "b@acme.example", "--permission",
+                                         "device.write", "--entity", "dev-b1"))
         self.ok("grant", "ops", "--owner", "acme-b", "--role", "device_manager", "--on", "buses",
                 "--on-owner", "acme-b", "--on-kind", "device", "--revoke")
         self.assertIn("denied", self.ok("check", "--user", "b@acme.example", "--permission",
