@@ -112,20 +112,30 @@ bool InReach(const std::vector<query::Grant>& grants, std::string_view scope) {
 
 Status DbImpl::LastLoggedRevision(uint64_t* rev) const {
   *rev = 0;
-  // The end marker, when no key follows it: a seek past the marker's entry
-  // reads no block of that entry (a table's index holds its last key), where
-  // a seek to the last key reads the whole entry.
+  // From the end marker, the few small entries after it: a seek past the
+  // marker's entry reads no block of that entry (a table's index holds its
+  // last key), where a seek to the last key reads the whole entry.
   uint64_t marked = 0;
   CANOPY_RETURN_IF_ERROR(store_->ReadSequence(storage::kMetaLogLast, &marked));
   if (marked > 0) {
     auto after = store_->NewIterator(storage::kChanges, nullptr, storage::LogKey(marked + 1), "",
                                      false);
-    (*after)->Seek(storage::LogKey(marked + 1));
+    uint64_t last = marked;
+    uint64_t walked = 0;
+    for ((*after)->Seek(storage::LogKey(marked + 1));
+         (*after)->Valid() && walked <= storage::kLogMarkEvery; (*after)->Next(), ++walked) {
+      int64_t chunk;
+      rocksdb::Slice k = (*after)->key();
+      if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), &last, &chunk)) {
+        return Status::Corruption("a change-log key is damaged");
+      }
+    }
     CANOPY_RETURN_IF_ERROR(storage::FromRocks((*after)->status(), "read the change log's end"));
     if (!(*after)->Valid()) {
-      *rev = marked;
+      *rev = last;
       return Status::Ok();
     }
+    // More than the marker leaves: written by a build before it.
   }
   auto it = store_->NewIterator(storage::kChanges, nullptr, "", "", false);
   (*it)->SeekToLast();
@@ -300,7 +310,7 @@ Status DbImpl::WriteEntryKeys(const storage::LogEntry& entry, std::string_view e
                               bool adopt_lineage, rocksdb::WriteBatch* batch) const {
   storage::BatchSink sink(*store_, batch);
   CANOPY_RETURN_IF_ERROR(WriteChangeSet(entry.changes, &sink));
-  storage::WriteLogEntry(sink, entry.revision, encoded);
+  storage::WriteLogEntry(sink, entry, encoded);
   if (adopt_lineage && entry.revision == 1) {
     // The first entry applied to an empty database: adopt its lineage.
     sink.Put(storage::kMeta, storage::kMetaLogId, entry.log_id);

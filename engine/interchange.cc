@@ -2979,7 +2979,7 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       entry->import_hash = input_digest;
     }
     const std::string encoded = storage::EncodeLogEntry(*entry);
-    storage::WriteLogEntry(out, rev, encoded);
+    storage::WriteLogEntry(out, *entry, encoded);
     // Every key space merged and written (SST files, or one write batch
     // for a small import), duplicates refused. Ingested files carry no log
     // record: they carry the import's revision instead, and the next

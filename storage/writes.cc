@@ -234,9 +234,11 @@ void WriteMeta64(KvSink& sink, std::string_view name, uint64_t value) {
   sink.Put(kMeta, name, Fixed64BE(value));
 }
 
-void WriteLogEntry(KvSink& sink, uint64_t revision, std::string_view encoded) {
-  sink.Put(kChanges, LogKey(revision), encoded);
-  WriteMeta64(sink, kMetaLogLast, revision);
+void WriteLogEntry(KvSink& sink, const LogEntry& e, std::string_view encoded) {
+  sink.Put(kChanges, LogKey(e.revision), encoded);
+  if (encoded.size() >= kLogMarkBytes || e.import_chunks > 0 || e.revision % kLogMarkEvery == 0) {
+    WriteMeta64(sink, kMetaLogLast, e.revision);
+  }
 }
 
 Status MoveIndexRange(const Store& store, BatchSink& sink, std::string_view old_label,

@@ -26,6 +26,7 @@
 
 #include "canopy/status.h"
 #include "canopy/types.h"
+#include "storage/changes.h"
 #include "storage/records.h"
 
 namespace canopy::storage {
@@ -106,9 +107,10 @@ void WriteCount(KvSink& sink, uint64_t account, uint8_t counter, int64_t delta);
 // A meta value (sequences, revision): u64 big-endian.
 void WriteMeta64(KvSink& sink, std::string_view name, uint64_t value);
 
-// changes: the entry of `revision` (`encoded`, storage/changes.h) and the
-// log's end marker (kMetaLogLast). Every writer of an entry calls this.
-void WriteLogEntry(KvSink& sink, uint64_t revision, std::string_view encoded);
+// changes: the entry `e` (`encoded`, storage/changes.h) and, when it is
+// large, an import or a kLogMarkEvery-th revision, the log's end marker
+// (kMetaLogLast). Every writer of an entry calls this.
+void WriteLogEntry(KvSink& sink, const LogEntry& e, std::string_view encoded);
 
 // The role_names key of a custom role.
 std::string RoleNameKey(uint64_t tenant, std::string_view name);

@@ -522,11 +522,13 @@ TEST(Integrity, ImportMarksOutOfOrderAreNamed) {
   }
 }
 
-// The change log's end marker (log.last) is written with every entry: by
-// a mutation, a small import (one batch) and a large one (table files). A
-// marker behind the log (a build before it wrote after it) is read past;
-// one past the last key is named by the check.
-TEST(Integrity, TheLogsEndMarkerFollowsEveryEntry) {
+// The change log's end marker (log.last) is written with every large
+// entry, every import (a small one, one batch; a large one, table files)
+// and every kLogMarkEvery-th revision; the revision read at open is the
+// last entry's whichever the marker is: a few small entries after it,
+// more than the marker leaves (a build before it wrote them), or none.
+// One past the last key is named by the check.
+TEST(Integrity, TheLogsEndMarkerLeavesOnlyAFewSmallEntriesAfterIt) {
   TempDir dir;
   auto marked = [](Db* db) {
     uint64_t m = 0;
@@ -541,12 +543,23 @@ TEST(Integrity, TheLogsEndMarkerFollowsEveryEntry) {
   const std::string path = dir.Sub("db");
   std::unique_ptr<Db> db = OpenDb(path);
   ASSERT_NE(db, nullptr);
+  auto reopened_revision = [&] {
+    const uint64_t before = db->Revision();
+    EXPECT_OK(db->Close());
+    db = OpenDb(path);
+    EXPECT_NE(db, nullptr);
+    EXPECT_EQ(db->Revision(), before);
+    EXPECT_OK(db->CheckIntegrity(nullptr));
+  };
   // A large import, ingested as table files (it marks ingest.last).
   ASSERT_OK(db->Import(Actor::System(), BulkFile(dir, 30000), ImportOptions(), nullptr));
   EXPECT_EQ(ingested(db.get()), db->Revision());
   EXPECT_EQ(marked(db.get()), db->Revision());
+  // A small mutation leaves the marker where it was.
+  const uint64_t import_rev = db->Revision();
   const AccountId a = MakeAccount(db.get(), "a");
-  EXPECT_EQ(marked(db.get()), db->Revision());
+  EXPECT_EQ(marked(db.get()), import_rev);
+  reopened_revision();
   // A small import, written as one batch (no ingest.last of its own).
   {
     const std::string small = dir.Sub("small.jsonl");
@@ -556,19 +569,32 @@ TEST(Integrity, TheLogsEndMarkerFollowsEveryEntry) {
   }
   EXPECT_LT(ingested(db.get()), db->Revision());
   EXPECT_EQ(marked(db.get()), db->Revision());
+  // A large entry (a reassign of 1,000 devices) marks.
+  {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 1000; ++i) keys.push_back("dev-" + std::to_string(i));
+    ReassignReport rep;
+    ASSERT_OK(db->ReassignEntities(Actor::System(), EntityKind::kDevice, EntityRef::kKey, keys, a,
+                                   &rep));
+  }
+  EXPECT_EQ(marked(db.get()), db->Revision());
+  // Small mutations up to a kLogMarkEvery-th revision: it marks.
+  const uint64_t every = storage::kLogMarkEvery;
+  while ((db->Revision() + 1) % every != 0) {
+    MakeDevice(db.get(), "x-" + std::to_string(db->Revision()), a);
+    EXPECT_LT(marked(db.get()), db->Revision());
+  }
+  reopened_revision();  // kLogMarkEvery - 1 small entries after the marker at most
+  MakeDevice(db.get(), "x-marked", a);
+  EXPECT_EQ(db->Revision() % every, 0u);
+  EXPECT_EQ(marked(db.get()), db->Revision());
   const uint64_t rev = db->Revision();
-  ASSERT_OK(db->CheckIntegrity(nullptr));
 
-  // Behind: the revision is still the last key's, and the next write marks.
+  // Far behind (more than the marker leaves after it): the last key's.
   Put(db.get(), storage::kMeta, std::string(storage::kMetaLogLast), storage::Fixed64BE(1));
-  ASSERT_OK(db->Close());
-  db = OpenDb(path);
-  ASSERT_NE(db, nullptr);
-  EXPECT_EQ(db->Revision(), rev);
-  ASSERT_OK(db->CheckIntegrity(nullptr));
+  reopened_revision();
   MakeDevice(db.get(), "after", a);
   EXPECT_EQ(db->Revision(), rev + 1);
-  EXPECT_EQ(marked(db.get()), rev + 1);
 
   // Past the last key: named (with the revision it misled the open into).
   Put(db.get(), storage::kMeta, std::string(storage::kMetaLogLast), storage::Fixed64BE(rev + 7));
