@@ -908,8 +908,9 @@ Status CheckChangeLog(const Checked& c, uint64_t revision, const std::string& li
     c.problems.Add("the change log's last entry is revision " + Id(last) +
                    " but its last key says " + Id(last_key));
   }
-  // The end marker is written with every entry: never past the last one
-  // (behind it only when a build without the marker wrote after it).
+  // The end marker is never past the last entry (behind it by fewer than
+  // storage::kLogMarkEvery small entries, or by more when a build before
+  // the marker wrote them).
   uint64_t marked = 0;
   CANOPY_RETURN_IF_ERROR(c.store.ReadSequence(storage::kMetaLogLast, &marked, c.at));
   if (marked > last_key) {
