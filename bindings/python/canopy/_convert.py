@@ -4,8 +4,10 @@
 Inputs are checked here before anything reaches the library: the wrong
 Python type is a :class:`TypeError`; text is encoded as UTF-8 (lone
 surrogates pass through, so the engine judges invalid UTF-8 and says so);
-a NUL character, which a C string cannot carry, is refused here with the
-engine's own wording. Outputs are decoded and copied at once, so nothing
+a NUL character, which a C string cannot carry, is refused here in the
+engine's words but naming the Python argument (``name contains a NUL
+byte``, where the engine, checking a field, says ``group name ...``).
+Outputs are decoded and copied at once, so nothing
 handed to the caller points into library memory.
 """
 
