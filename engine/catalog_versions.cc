@@ -82,6 +82,9 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
       s = old.catalog.Apply(*changes);
       if (!s.ok()) break;
     }
+    // Level again: the pages either copy wrote are shared once more, so
+    // the two copies cost one catalog between publications.
+    if (s.ok()) old.catalog.ShareChangedFrom(next.catalog);
   }
   old.revision = revision;
   pending_.clear();
@@ -107,6 +110,7 @@ Status CatalogVersions::DiscardPending() {
       s = Status::Internal(e.what());
     }
     if (s.ok()) {
+      sides_[1 - c].catalog.ShareChangedFrom(sides_[c].catalog);
       pending_.clear();
       undone_.fetch_add(1, std::memory_order_relaxed);
       return s;

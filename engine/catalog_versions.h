@@ -25,7 +25,14 @@
 // touches its copy or publishes, and Freeze and the destructor stop it
 // midway.
 //
-// Memory: two catalogs. Thread safety: Enter() and Pin from any thread;
+// Memory: one catalog, and the account and user pages written since the
+// last publication. The copies share their pages (query/id_table.h): a
+// write copies the pages it changes on the writer's side, and once the
+// other copy is level the two share them again. A copy onto the other
+// side copies page references, not nodes, and the rest of the catalog
+// (roles, groups, roots, sequences) whole.
+//
+// Thread safety: Enter() and Pin from any thread;
 // everything else by the single writer (the engine's write mutex).
 
 #ifndef CANOPY_ENGINE_CATALOG_VERSIONS_H_

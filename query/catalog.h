@@ -9,12 +9,15 @@
 // It changes only through Load and Apply (a committed change set), so the
 // stored state, the change log and memory are changed by one description.
 //
-// Thread safety: none of its own. Readers hold the engine's shared lock,
-// the engine's writer holds the exclusive lock while it changes anything.
+// Thread safety: none of its own. The engine's writer changes a copy no
+// reader is in (engine/catalog_versions.h). Copies share the pages of
+// their account and user tables, and a shared page is never changed, so
+// one copy may be changed, copied or destroyed while others are read.
 
 #ifndef CANOPY_QUERY_CATALOG_H_
 #define CANOPY_QUERY_CATALOG_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <limits>
@@ -80,6 +83,15 @@ struct UserNode {
   CompactVector<MembershipNode> memberships;  // sorted by account
   CompactVector<GroupId> groups;              // user groups holding it, sorted
 };
+
+// The longest list a write to a shared copy of the node would copy
+// (query/id_table.h keeps pages with long lists apart).
+inline size_t ValuesCopiedOnWrite(const AccountNode& n) {
+  return std::max({n.children.size(), n.members.size(), n.groups.size(), n.in_groups.size()});
+}
+inline size_t ValuesCopiedOnWrite(const UserNode& n) {
+  return std::max(n.memberships.size(), n.groups.size());
+}
 
 struct GroupGrantNode {
   GroupId user_group = kNoId;
@@ -155,7 +167,8 @@ struct CatalogRest {
 
 struct Catalog : CatalogRest {
   // Accounts and users by id, in pages (query/id_table.h): their ids are
-  // dense, so no per-node allocation or hashing.
+  // dense, so no per-node allocation or hashing. A copy of the catalog
+  // shares these pages until one side writes to them.
   IdTable<AccountId, AccountNode> accounts;
   IdTable<UserId, UserNode> users;
 
@@ -164,6 +177,13 @@ struct Catalog : CatalogRest {
   // (this catalog is then empty and must be copied or loaded again). `o`
   // must not change meanwhile (other threads may read it).
   bool CopyFrom(const Catalog& o, const std::atomic<bool>* stop);
+  // Shares again the account and user pages that this catalog and `o`
+  // hold separate copies of (query/id_table.h), once both hold the same
+  // state: the writer's copy brought level with the published one.
+  void ShareChangedFrom(Catalog& o) {
+    accounts.ShareChangedFrom(o.accounts);
+    users.ShareChangedFrom(o.users);
+  }
 
   // Reads the whole stored state: the latest one, or the state of
   // `snapshot` when it is not null. Corruption when stored records

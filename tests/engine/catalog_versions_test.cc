@@ -254,5 +254,102 @@ TEST(CatalogVersionsTest, ChangesNotPublishedAreUndoneOrCopiedBack) {
   EXPECT_TRUE(diffs.empty()) << diffs.front();
 }
 
+// The two copies share their account and user pages: a copy onto the
+// other side copies page references, each write copies the pages it
+// changes on the writer's side, and once the other side is level (by
+// replay at publication, or by undo) the two share every page again. So a
+// writing database holds one catalog, not two, between writes.
+TEST(CatalogVersionsTest, TheCopiesShareTheirPagesOnceLevel) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  const Actor sys = Actor::System();
+  // Several pages of accounts and users, a few levels deep.
+  const AccountId t = testing::MakeAccount(db.get(), "t");
+  std::vector<AccountId> accounts{t};
+  std::vector<UserId> users;
+  for (int i = 0; i < 400; ++i) {
+    accounts.push_back(testing::MakeAccount(db.get(), "a" + std::to_string(i),
+                                            accounts[static_cast<size_t>(i) / 4]));
+    if (i % 2 == 0) {
+      users.push_back(testing::MakeUser(db.get(), "u" + std::to_string(i), accounts.back()));
+    }
+  }
+  const uint64_t published_at = db->Revision();
+  // The writes that follow: every kind that touches accounts or users.
+  testing::MakeDevice(db.get(), "d1", accounts[350]);  // counts up the ancestors
+  const AccountId fresh = testing::MakeAccount(db.get(), "fresh", accounts[399]);
+  ASSERT_OK(db->Invite(sys, users[10], accounts[85], RoleId(3), true));  // u20, below its home a20
+  ASSERT_OK(db->MoveAccount(sys, accounts[300], accounts[2]));
+  ASSERT_OK(db->SetUserDisabled(sys, users[20], true));
+  auto crew = db->CreateGroup(sys, GroupSpec{GroupKind::kUser, "crew", accounts[0]});
+  ASSERT_OK(crew);
+  const UserId x = testing::MakeUser(db.get(), "x", accounts[0]);
+  ASSERT_OK(db->AddGroupMembers(sys, *crew, std::vector<uint64_t>{x.value()}, nullptr));
+  ASSERT_OK(db->DeleteAccount(sys, fresh));
+  const uint64_t last = db->Revision();
+
+  std::vector<storage::LogEntry> log;
+  ASSERT_OK(testing::ReadLog(db.get(), &log));
+  query::Catalog at_publication;
+  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), &at_publication));
+  for (const auto& entry : log) {
+    if (entry.revision <= published_at) ASSERT_OK(at_publication.Apply(entry.changes));
+  }
+  ASSERT_GE(at_publication.accounts.pages(), 5u);
+  CatalogVersions v;
+  v.LatestToReplace() = at_publication;
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, published_at));
+  auto expect_shared = [&](const std::string& when) {
+    auto pin = v.Enter();
+    const query::Catalog& w = v.latest();
+    const query::Catalog& r = pin.catalog();
+    EXPECT_EQ(w.accounts.SharedPages(r.accounts), r.accounts.pages()) << when;
+    EXPECT_EQ(w.accounts.pages(), r.accounts.pages()) << when;
+    EXPECT_EQ(w.users.SharedPages(r.users), r.users.pages()) << when;
+    EXPECT_EQ(w.users.pages(), r.users.pages()) << when;
+    std::vector<std::string> diffs;
+    query::CompareCatalogs(w, r, [&](std::string d) { diffs.push_back(std::move(d)); });
+    EXPECT_TRUE(diffs.empty()) << when << ": " << diffs.front();
+  };
+  expect_shared("after the copy at publication");
+
+  // Each write alone: published, replayed onto the other side, shared.
+  // A write taken back (a replica's refused group) is shared again too.
+  for (const auto& entry : log) {
+    if (entry.revision <= published_at) continue;
+    const std::string when = "revision " + std::to_string(entry.revision);
+    auto shared = [&] {
+      auto pin = v.Enter();
+      return v.latest().accounts.SharedPages(pin.catalog().accounts) +
+             v.latest().users.SharedPages(pin.catalog().users);
+    };
+    const size_t before = shared();
+    ASSERT_OK(v.latest().Apply(entry.changes));
+    v.NoteApplied(std::make_shared<const storage::ChangeSet>(entry.changes));
+    const size_t after = shared();  // the readers' copy is untouched by the write
+    EXPECT_LT(after, before) << when;      // every write here changes a node
+    EXPECT_GE(after + 8, before) << when;  // only the pages it wrote
+    if (entry.revision % 2 == 0) {
+      ASSERT_OK(v.DiscardPending());  // undone, or copied back (a deletion)
+      expect_shared(when + ", taken back");
+      ASSERT_OK(v.latest().Apply(entry.changes));
+      v.NoteApplied(std::make_shared<const storage::ChangeSet>(entry.changes));
+    }
+    ASSERT_OK(v.Publish(nullptr, entry.revision));
+    expect_shared(when);
+  }
+  EXPECT_GT(v.undone(), 0u);
+
+  // And the copies hold the stored state.
+  db.reset();
+  query::Catalog stored;
+  ASSERT_OK(testing::StoredCatalog(dir.Sub("db"), &stored));
+  std::vector<std::string> diffs;
+  query::CompareCatalogs(v.Enter().catalog(), stored, [&](std::string d) { diffs.push_back(d); });
+  EXPECT_TRUE(diffs.empty()) << diffs.front();
+  EXPECT_EQ(v.Enter().revision(), last);
+}
+
 }  // namespace
 }  // namespace canopy::engine

@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "query/compact_vector.h"
@@ -23,6 +24,10 @@ struct Node {
   std::string name;
   std::vector<int> list;
 };
+
+// What a write to a shared copy of the node copies (IdTable keeps pages
+// with long lists apart): the length of its list, as if copies shared it.
+size_t ValuesCopiedOnWrite(const Node& n) { return n.list.size(); }
 
 using Table = IdTable<uint64_t, Node>;
 
@@ -184,6 +189,109 @@ TEST(IdTableTest, CopyFromCopiesOrStopsLeavingItEmpty) {
   ExpectSame(copy, {});
 }
 
+// Copies share pages: a copy costs its page index, a write copies the
+// page it changes (never the other table's), and two tables brought to the
+// same nodes share every page again after ShareChangedFrom. Checked under
+// random operations against two models, the operations applied to one
+// table first (the writer's copy) and then to the other (the copy brought
+// level), as the catalog's two copies are.
+TEST(IdTableTest, CopiesSharePagesUntilWrittenAndShareThemAgainOnceLevel) {
+  std::mt19937_64 rng(11);
+  Table a;
+  std::map<uint64_t, Node> model;
+  for (uint64_t id = 1; id < 40 * Table::kPageSize; ++id) {
+    a.emplace(id, Node{id, "n" + std::to_string(id), {}});
+    model[id] = Node{id, "n" + std::to_string(id), {}};
+  }
+  a.emplace(Table::kDenseIds + 1, Node{Table::kDenseIds + 1, "sparse", {}});
+  model[Table::kDenseIds + 1] = Node{Table::kDenseIds + 1, "sparse", {}};
+  Table b = a;
+  ASSERT_EQ(b.pages(), a.pages());
+  EXPECT_EQ(b.SharedPages(a), a.pages());  // nothing copied but the index
+  struct Op {
+    int what;
+    uint64_t id;
+    int value;
+  };
+  auto apply = [](Table& t, std::map<uint64_t, Node>& m, const Op& op) {
+    switch (op.what) {
+      case 0:
+        t.emplace(op.id, Node{op.id, "new" + std::to_string(op.value), {}});
+        m.emplace(op.id, Node{op.id, "new" + std::to_string(op.value), {}});
+        break;
+      case 1:
+        t.erase(op.id);
+        m.erase(op.id);
+        break;
+      default:
+        if (Node* n = t.find(op.id)) n->list.push_back(op.value);
+        if (auto it = m.find(op.id); it != m.end()) it->second.list.push_back(op.value);
+    }
+  };
+  for (int round = 0; round < 50; ++round) {
+    std::map<uint64_t, Node> before = model;
+    std::vector<Op> ops;
+    const int n = 1 + static_cast<int>(rng() % 8);
+    for (int i = 0; i < n; ++i) {
+      uint64_t id = 1 + rng() % (48 * Table::kPageSize);
+      if (rng() % 10 == 0) id = Table::kDenseIds + rng() % 3;
+      ops.push_back(Op{static_cast<int>(rng() % 3), id, round * 100 + i});
+    }
+    for (const Op& op : ops) apply(b, model, op);
+    ExpectSame(b, model);
+    ExpectSame(a, before);  // the shared pages were copied, not changed
+    // At most one page copied, made or dropped per operation.
+    EXPECT_GE(b.SharedPages(a) + ops.size(), std::min(a.pages(), b.pages())) << round;
+    std::map<uint64_t, Node> level = before;
+    for (const Op& op : ops) apply(a, level, op);
+    ExpectSame(a, model);
+    a.ShareChangedFrom(b);
+    ExpectSame(a, model);
+    ExpectSame(b, model);
+    ASSERT_EQ(a.pages(), b.pages()) << round;
+    EXPECT_EQ(a.SharedPages(b), b.pages()) << round;
+    std::swap(a, b);  // the other table writes next, as the copies take turns
+  }
+  // A table destroyed while its copy is read on another thread leaves the
+  // copy whole (the pages go with their last holder).
+  Table c = a;
+  std::thread reader([&] { ExpectSame(c, model); });
+  a = Table();
+  b = Table();
+  reader.join();
+  ExpectSame(c, model);
+}
+
+// A page with a long list is not shared again: each table keeps its own
+// copy and changes it in place, so appending to a long list does not copy
+// it at every write. Its other pages are shared as before.
+TEST(IdTableTest, PagesWithLongListsStayApartOnceWritten) {
+  Table a;
+  for (uint64_t id = 1; id <= 10 * Table::kPageSize; ++id) a.emplace(id, Node{id, "", {}});
+  a.find(3)->list.assign(Table::kPrivateValues, 7);
+  Table b = a;
+  ASSERT_EQ(b.SharedPages(a), a.pages());
+  for (int round = 0; round < 4; ++round) {
+    Table& w = round % 2 == 0 ? b : a;  // the copies take turns
+    Table& r = round % 2 == 0 ? a : b;
+    w.find(3)->list.push_back(round);
+    w.find(5 * Table::kPageSize)->list.push_back(round);
+    EXPECT_EQ(r.find(3)->list.size(), Table::kPrivateValues + round);  // untouched
+    r.find(3)->list.push_back(round);
+    r.find(5 * Table::kPageSize)->list.push_back(round);
+    const Node* before = r.find(3);
+    r.ShareChangedFrom(w);
+    EXPECT_EQ(r.SharedPages(w), w.pages() - 1) << round;  // all but the long list's page
+    EXPECT_EQ(r.find(3), before);  // kept, not replaced by the other's copy
+    EXPECT_EQ(r.find(3)->list, w.find(3)->list);
+    EXPECT_EQ(r.find(3)->list.back(), round);
+    std::vector<int> rounds;
+    for (int i = 0; i <= round; ++i) rounds.push_back(i);
+    EXPECT_EQ(r.find(5 * Table::kPageSize)->list, rounds);
+    EXPECT_EQ(w.find(5 * Table::kPageSize)->list, rounds);
+  }
+}
+
 TEST(CompactVectorTest, PushingBackItsOwnValueWhileGrowing) {
   CompactVector<uint64_t> v;
   for (uint64_t i = 0; i < 200; ++i) {
@@ -195,6 +303,90 @@ TEST(CompactVectorTest, PushingBackItsOwnValueWhileGrowing) {
   }
   ASSERT_EQ(v.size(), 200u);
   for (uint64_t x : v) EXPECT_EQ(x, 7u);
+}
+
+// Copies share their values until one of them changes: under random
+// operations on several vectors copied from one another, each agrees with
+// its own std::vector, a change to one never shows in another, and every
+// change through a copy leaves room for what it writes. Positions are
+// taken through a const reference too (from the shared values) before the
+// change that makes the values a vector's own.
+TEST(CompactVectorTest, CopiesShareValuesUntilChangedUnderRandomOperations) {
+  std::mt19937_64 rng(13);
+  constexpr int kVectors = 4;
+  std::vector<CompactVector<uint64_t>> v(kVectors);
+  std::vector<std::vector<uint64_t>> model(kVectors);
+  size_t shared_seen = 0;
+  for (int step = 0; step < 40000; ++step) {
+    const int i = static_cast<int>(rng() % kVectors);
+    CompactVector<uint64_t>& w = v[i];
+    const CompactVector<uint64_t>& r = w;
+    std::vector<uint64_t>& m = model[i];
+    const uint64_t x = rng() % 1000;
+    switch (rng() % 9) {
+      case 0:
+      case 1: {  // copy another vector into this one
+        const int j = static_cast<int>(rng() % kVectors);
+        w = v[j];
+        m = model[j];
+        if (i != j && !m.empty()) {
+          EXPECT_TRUE(w.SharesValuesWith(v[j]));
+          ++shared_seen;
+        }
+        break;
+      }
+      case 2: w.push_back(x); m.push_back(x); break;
+      case 3: {
+        const size_t at = m.empty() ? 0 : rng() % (m.size() + 1);
+        EXPECT_EQ(*w.insert(r.begin() + at, x), x);  // a position in the shared values
+        m.insert(m.begin() + static_cast<std::ptrdiff_t>(at), x);
+        break;
+      }
+      case 4:
+        if (!m.empty()) {
+          const size_t a = rng() % m.size(), b = a + rng() % (m.size() - a + 1);
+          w.erase(r.begin() + a, r.begin() + b);
+          m.erase(m.begin() + static_cast<std::ptrdiff_t>(a), m.begin() + static_cast<std::ptrdiff_t>(b));
+        }
+        break;
+      case 5:
+        if (!m.empty()) {
+          const size_t at = rng() % m.size();
+          w[at] = x;
+          m[at] = x;
+        }
+        break;
+      case 6: {
+        const size_t n = rng() % (m.size() + 4);
+        w.resize(n);
+        m.resize(n);
+        break;
+      }
+      case 7: {
+        const size_t n = m.size() + rng() % 3;
+        w.reserve(n);
+        EXPECT_GE(w.capacity(), n);
+        for (size_t k = m.size(); k < n; ++k) {
+          w.push_back(k);
+          m.push_back(k);
+        }
+        break;
+      }
+      default:
+        if (!m.empty()) {  // one of its own values, from the shared ones
+          const size_t at = rng() % m.size();
+          w.push_back(r[at]);
+          m.push_back(m[at]);
+        }
+    }
+    for (int k = 0; k < kVectors; ++k) {
+      ASSERT_EQ(v[k].size(), model[k].size()) << "step " << step << " vector " << k;
+      ASSERT_GE(v[k].capacity(), v[k].size()) << "step " << step << " vector " << k;
+      ASSERT_TRUE(std::equal(v[k].cbegin(), v[k].cend(), model[k].begin(), model[k].end()))
+          << "step " << step << " vector " << k;
+    }
+  }
+  EXPECT_GT(shared_seen, 1000u);
 }
 
 TEST(CompactVectorTest, AgreesWithStdVectorUnderRandomOperations) {
