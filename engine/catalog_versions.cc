@@ -78,13 +78,17 @@ Status CatalogVersions::Publish(SharedSnapshot snapshot, uint64_t revision) {
       // No thread to be had: FinishCopy copies on the writer's next step.
     }
   } else {
-    for (const auto& changes : pending_) {
-      s = old.catalog.Apply(*changes);
-      if (!s.ok()) break;
+    try {
+      for (const auto& changes : pending_) {
+        s = old.catalog.Apply(*changes);
+        if (!s.ok()) break;
+      }
+    } catch (const std::exception& e) {  // out of memory midway
+      s = Status::Internal(std::string("replaying onto the other copy: ") + e.what());
     }
     // Level again: the pages either copy wrote are shared once more, so
     // the two copies cost one catalog between publications.
-    if (s.ok()) old.catalog.ShareChangedFrom(next.catalog);
+    if (s.ok()) ShareLevelPages(&old.catalog, &next.catalog);
   }
   old.revision = revision;
   pending_.clear();
@@ -110,8 +114,8 @@ Status CatalogVersions::DiscardPending() {
       s = Status::Internal(e.what());
     }
     if (s.ok()) {
-      sides_[1 - c].catalog.ShareChangedFrom(sides_[c].catalog);
       pending_.clear();
+      ShareLevelPages(&sides_[1 - c].catalog, &sides_[c].catalog);
       undone_.fetch_add(1, std::memory_order_relaxed);
       return s;
     }
@@ -125,6 +129,14 @@ Status CatalogVersions::DiscardPending() {
   pending_.clear();
   replaced_ = false;
   return Status::Ok();
+}
+
+void CatalogVersions::ShareLevelPages(query::Catalog* level, query::Catalog* with) {
+  try {
+    level->ShareChangedFrom(*with);
+  } catch (const std::exception&) {
+    // Out of memory for a page index: the copies stay equal, only apart.
+  }
 }
 
 void CatalogVersions::FinishCopy() const {

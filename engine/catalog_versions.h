@@ -152,6 +152,10 @@ class CatalogVersions {
   }
 
  private:
+  // `level`, equal to `with`, takes `with`'s pages where it holds copies
+  // of them (query::Catalog::ShareChangedFrom); saves memory only, so a
+  // failure leaves the copies apart.
+  static void ShareLevelPages(query::Catalog* level, query::Catalog* with);
   // Waits for the background copy; when it stopped or failed, copies here
   // (which may throw: the copy then stays owed).
   void FinishCopy() const;

@@ -5,7 +5,7 @@
 // id / kPageSize, allocated when the first node of a page arrives and freed
 // when its last one goes: no allocation or hashing per node, and a look-up
 // is two array reads. Deleted ids leave holes only within pages that still
-// hold a node. Ids from 2^28 up (far beyond any sequence seen in practice,
+// hold a node. Ids from 2^26 up (far beyond any sequence seen in practice,
 // but a damaged record may carry one) go to an ordered map beside the
 // pages, so no id makes the page index larger than 32 MiB.
 //
@@ -20,7 +20,9 @@
 // Like std::unordered_map: a node's address stays put while it lives and
 // its table is not copied (pages never move); a pointer read through the
 // const find() of a table that shares the node's page goes stale, but stays
-// readable, once that table writes to the page. Iteration is in id order.
+// readable, once that table writes to the page. ShareChangedFrom replaces
+// pages, and frees those no other table holds: a pointer into a table is
+// good until its next ShareChangedFrom. Iteration is in id order.
 //
 // Thread safety: none (the catalog's rules apply), with one exception: a
 // table may be copied, changed and destroyed on one thread while other
@@ -55,7 +57,7 @@ class IdTable {
  public:
   static constexpr uint64_t kPageBits = 4;
   static constexpr uint64_t kPageSize = uint64_t{1} << kPageBits;
-  static constexpr uint64_t kDenseIds = uint64_t{1} << 28;  // ids below: in pages
+  static constexpr uint64_t kDenseIds = uint64_t{1} << 26;  // ids below: in pages
 
   IdTable() = default;
   IdTable(const IdTable& o) { *this = o; }
@@ -131,8 +133,8 @@ class IdTable {
     const uint64_t p = id >> kPageBits;
     if (p >= pages_.size()) pages_.resize(std::max<uint64_t>(p + 1, pages_.size() * 5 / 4));
     if (!pages_[p]) {
+      changed_.push_back(static_cast<uint32_t>(p));  // first: nothing changed if it throws
       pages_[p] = PageRef::Make();
-      changed_.push_back(static_cast<uint32_t>(p));
     }
     const uint64_t slot = id & (kPageSize - 1);
     if (pages_[p]->present[slot]) return {find(id), false};
@@ -155,16 +157,17 @@ class IdTable {
     if (p >= pages_.size() || !pages_[p]) return false;
     const uint64_t slot = id & (kPageSize - 1);
     if (!pages_[p]->present[slot]) return false;
-    --size_;
     if (pages_[p]->live == 1) {  // its last node: the page goes (no copy)
-      pages_[p] = PageRef();
       changed_.push_back(static_cast<uint32_t>(p));
+      pages_[p] = PageRef();
+      --size_;
       return true;
     }
     Page& page = *Own(p);
     page.present[slot] = false;
     page.slots[slot] = T();
     --page.live;
+    --size_;
     return true;
   }
 
@@ -330,8 +333,9 @@ class IdTable {
   // Page `p` (present), copied first when another table shares it.
   Page* Own(uint64_t p) {
     if (!pages_[p].unique()) {
-      pages_[p] = PageRef::CopyOf(*pages_[p]);
-      changed_.push_back(static_cast<uint32_t>(p));
+      PageRef copy = PageRef::CopyOf(*pages_[p]);
+      changed_.push_back(static_cast<uint32_t>(p));  // before the swap: neither throws after
+      pages_[p] = std::move(copy);
     }
     return pages_[p].get();
   }

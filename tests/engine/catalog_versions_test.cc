@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -351,5 +352,86 @@ TEST(CatalogVersionsTest, TheCopiesShareTheirPagesOnceLevel) {
   EXPECT_EQ(v.Enter().revision(), last);
 }
 
+// With a tenant of 1,100 sub-accounts (its page stays as two copies once
+// written) and random writes, some taken back and applied again: after
+// every publication both copies equal a catalog the writes were applied
+// to alone, and copies taken from the published side earlier (as
+// snapshots are) keep the state they were taken at.
+TEST(CatalogVersionsTest, LongListsTakenBackWritesAndSnapshotsKeepTheirStates) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  const Actor sys = Actor::System();
+  const AccountId t = testing::MakeAccount(db.get(), "t");
+  std::vector<AccountId> kids;
+  for (int i = 0; i < 1100; ++i) {
+    kids.push_back(testing::MakeAccount(db.get(), "k" + std::to_string(i), t));
+  }
+  std::vector<UserId> users;
+  for (int i = 0; i < 40; ++i) users.push_back(testing::MakeUser(db.get(), "u" + std::to_string(i), t));
+  const uint64_t published_at = db->Revision();
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 60; ++i) {
+    switch (i % 6) {
+      case 0: testing::MakeAccount(db.get(), "n" + std::to_string(i), t); break;
+      case 1: testing::MakeDevice(db.get(), "d" + std::to_string(i), kids[rng() % 1100]); break;
+      case 2: ASSERT_OK(db->Invite(sys, users[rng() % 40], kids[rng() % 1100], RoleId(3), true)); break;
+      case 3: ASSERT_OK(db->MoveAccount(sys, kids[100 + i], kids[200 + i])); break;
+      case 4: ASSERT_OK(db->SetUserDisabled(sys, users[rng() % 40], (i / 6) % 2 == 0)); break;
+      default: testing::MakeDevice(db.get(), "e" + std::to_string(i), t); break;
+    }
+  }
+  std::vector<storage::LogEntry> log;
+  ASSERT_OK(testing::ReadLog(db.get(), &log));
+  query::Catalog at;
+  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), &at));
+  for (const auto& entry : log) {
+    if (entry.revision <= published_at) ASSERT_OK(at.Apply(entry.changes));
+  }
+  CatalogVersions v;
+  v.LatestToReplace() = at;
+  v.NoteReplaced();
+  ASSERT_OK(v.Publish(nullptr, published_at));
+  std::vector<std::pair<std::unique_ptr<query::Catalog>, std::unique_ptr<query::Catalog>>> snaps;
+  query::Catalog model = at;  // the writes applied to it alone
+  auto same = [&](const query::Catalog& a, const query::Catalog& b, const std::string& when) {
+    std::vector<std::string> diffs;
+    query::CompareCatalogs(a, b, [&](std::string d) { diffs.push_back(std::move(d)); });
+    query::CompareCatalogs(b, a, [&](std::string d) { diffs.push_back(std::move(d)); });
+    EXPECT_TRUE(diffs.empty()) << when << ": " << diffs.front();
+  };
+  for (const auto& entry : log) {
+    if (entry.revision <= published_at) continue;
+    const std::string when = "rev " + std::to_string(entry.revision);
+    if (rng() % 3 == 0) {
+      auto pin = v.Enter();
+      snaps.emplace_back(std::make_unique<query::Catalog>(pin.catalog()),
+                         std::make_unique<query::Catalog>(model));
+    }
+    ASSERT_OK(v.latest().Apply(entry.changes));
+    v.NoteApplied(std::make_shared<const storage::ChangeSet>(entry.changes));
+    if (rng() % 2 == 0) {
+      ASSERT_OK(v.DiscardPending());
+      same(v.latest(), v.Enter().catalog(), when + " undone");
+      ASSERT_OK(v.latest().Apply(entry.changes));
+      v.NoteApplied(std::make_shared<const storage::ChangeSet>(entry.changes));
+    }
+    ASSERT_OK(model.Apply(entry.changes));
+    ASSERT_OK(v.Publish(nullptr, entry.revision));
+    same(v.latest(), v.Enter().catalog(), when);
+    same(v.latest(), model, when + " model");
+    for (auto& [s, m] : snaps) same(*s, *m, when + " snapshot");
+    if (snaps.size() > 4) snaps.erase(snaps.begin());
+  }
+  const auto* tn = v.Enter().catalog().account(t);
+  EXPECT_GE(tn->children.size(), 1100u);
+  // The tenant's page is apart, the others shared.
+  EXPECT_EQ(v.latest().accounts.SharedPages(v.Enter().catalog().accounts) + 1,
+            v.latest().accounts.pages());
+  db.reset();
+  query::Catalog stored;
+  ASSERT_OK(testing::StoredCatalog(dir.Sub("db"), &stored));
+  same(v.Enter().catalog(), stored, "stored");
+  same(v.latest(), stored, "stored latest");
+}
 }  // namespace
 }  // namespace canopy::engine
