@@ -53,6 +53,22 @@ void ExpectWhole(const query::Catalog& c) {
   }
 }
 
+// The database's log, and the catalog of its state at `published_at`
+// (replayed onto an empty one), published in `v` as a catalog loaded whole
+// is.
+void PublishLoggedState(testing::TempDir& dir, Db* db, uint64_t published_at,
+                        std::vector<storage::LogEntry>* log, query::Catalog* at,
+                        CatalogVersions* v) {
+  ASSERT_OK(testing::ReadLog(db, log));
+  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), at));
+  for (const auto& entry : *log) {
+    if (entry.revision <= published_at) ASSERT_OK(at->Apply(entry.changes));
+  }
+  v->LatestToReplace() = *at;
+  v->NoteReplaced();
+  ASSERT_OK(v->Publish(nullptr, published_at));
+}
+
 TEST(CatalogVersionsTest, TheWritersCopyIsMadeBesideReadersAndWaitedFor) {
   CatalogVersions v;
   v.latest() = Big();
@@ -191,16 +207,10 @@ TEST(CatalogVersionsTest, ChangesNotPublishedAreUndoneOrCopiedBack) {
   ASSERT_OK(db->DeleteAccount(sys, e));
 
   std::vector<storage::LogEntry> log;
-  ASSERT_OK(testing::ReadLog(db.get(), &log));
   query::Catalog at_publication;
-  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), &at_publication));
-  for (const auto& entry : log) {
-    if (entry.revision <= published_at) ASSERT_OK(at_publication.Apply(entry.changes));
-  }
   CatalogVersions v;
-  v.LatestToReplace() = at_publication;
-  v.NoteReplaced();
-  ASSERT_OK(v.Publish(nullptr, published_at));
+  ASSERT_NO_FATAL_FAILURE(
+      PublishLoggedState(dir, db.get(), published_at, &log, &at_publication, &v));
   auto stage = [&](uint64_t last) {
     for (const auto& entry : log) {
       if (entry.revision <= published_at || entry.revision > last) continue;
@@ -290,17 +300,11 @@ TEST(CatalogVersionsTest, TheCopiesShareTheirPagesOnceLevel) {
   const uint64_t last = db->Revision();
 
   std::vector<storage::LogEntry> log;
-  ASSERT_OK(testing::ReadLog(db.get(), &log));
   query::Catalog at_publication;
-  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), &at_publication));
-  for (const auto& entry : log) {
-    if (entry.revision <= published_at) ASSERT_OK(at_publication.Apply(entry.changes));
-  }
-  ASSERT_GE(at_publication.accounts.pages(), 5u);
   CatalogVersions v;
-  v.LatestToReplace() = at_publication;
-  v.NoteReplaced();
-  ASSERT_OK(v.Publish(nullptr, published_at));
+  ASSERT_NO_FATAL_FAILURE(
+      PublishLoggedState(dir, db.get(), published_at, &log, &at_publication, &v));
+  ASSERT_GE(at_publication.accounts.pages(), 5u);
   auto expect_shared = [&](const std::string& when) {
     auto pin = v.Enter();
     const query::Catalog& w = v.latest();
@@ -381,16 +385,9 @@ TEST(CatalogVersionsTest, LongListsTakenBackWritesAndSnapshotsKeepTheirStates) {
     }
   }
   std::vector<storage::LogEntry> log;
-  ASSERT_OK(testing::ReadLog(db.get(), &log));
   query::Catalog at;
-  ASSERT_OK(testing::EmptyCatalog(dir.Sub("empty"), &at));
-  for (const auto& entry : log) {
-    if (entry.revision <= published_at) ASSERT_OK(at.Apply(entry.changes));
-  }
   CatalogVersions v;
-  v.LatestToReplace() = at;
-  v.NoteReplaced();
-  ASSERT_OK(v.Publish(nullptr, published_at));
+  ASSERT_NO_FATAL_FAILURE(PublishLoggedState(dir, db.get(), published_at, &log, &at, &v));
   std::vector<std::pair<std::unique_ptr<query::Catalog>, std::unique_ptr<query::Catalog>>> snaps;
   query::Catalog model = at;  // the writes applied to it alone
   auto same = [&](const query::Catalog& a, const query::Catalog& b, const std::string& when) {
