@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <rocksdb/perf_context.h>
+
 #include "tests/test_util.h"
 
 namespace canopy {
@@ -217,6 +219,78 @@ TEST_F(GroupsTest, MembersAreAddedAllOrNothingWithAReport) {
   EXPECT_EQ(rep.unchanged, 1u);
   EXPECT_EQ(Members(g), std::vector<uint64_t>{d_a2_});
   EXPECT_EQ(db_->GetGroup(admin, g)->size, 1u);
+}
+
+// An add reads the owner's index by exact key when the members lie far
+// apart in it (several of the owner's entities between two of them), and
+// walks it when they lie close: either way every member gets the same
+// outcome, and a batch with any bad member changes nothing.
+TEST_F(GroupsTest, MembersFarApartAndCloseTogetherAreJudgedAlike) {
+  // a's devices interleaved with b's, and an asset of a's among them.
+  std::vector<EntityId> mine, theirs;
+  for (int i = 0; i < 300; ++i) {
+    mine.push_back(MakeDevice(db_.get(), "far-a-" + std::to_string(i), a_));
+    theirs.push_back(MakeDevice(db_.get(), "far-b-" + std::to_string(i), b_));
+  }
+  auto asset = db_->CreateEntity(Actor::System(),
+                                 EntitySpec{EntityKind::kAsset, "far-asset", "", "far-asset", "", a_, {}});
+  ASSERT_OK(asset);
+  std::vector<uint64_t> far, close;
+  for (size_t i = 0; i < mine.size(); i += 20) far.push_back(mine[i]);
+  for (size_t i = 101; i < 111; ++i) close.push_back(mine[i]);  // none of them far
+
+  auto multiget_bytes = [&](GroupId g, const std::vector<uint64_t>& batch,
+                            GroupMembersReport* rep) {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    rocksdb::get_perf_context()->Reset();
+    Status s = db_->AddGroupMembers(Actor::System(), g, batch, rep);
+    const uint64_t bytes = rocksdb::get_perf_context()->multiget_read_bytes;
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    return std::make_pair(s, bytes);
+  };
+  const GroupId g = MakeGroup(GroupKind::kDevice, "far", a_);
+  // Far apart, with one bad member of each kind: refused, item by item.
+  std::vector<uint64_t> bad = far;
+  bad.push_back(theirs[7]);   // another owner's
+  bad.push_back(*asset);      // not a device
+  bad.push_back(987654321);   // unknown
+  bad.push_back(far[3]);      // named twice
+  GroupMembersReport rep;
+  const auto before = DumpAll(db_.get());
+  auto [refused, read_by_key] = multiget_bytes(g, bad, &rep);
+  EXPECT_EQ(refused.code(), Code::kNotFound) << refused.ToString();
+  EXPECT_GT(read_by_key, 0u);  // the far members were read by key
+  EXPECT_TRUE(DumpAll(db_.get()) == before);
+  ASSERT_EQ(rep.items.size(), bad.size());
+  for (size_t i = 0; i < far.size(); ++i) {
+    EXPECT_EQ(rep.items[i].outcome, GroupMemberItem::Outcome::kDone) << i;
+  }
+  EXPECT_EQ(rep.items[far.size()].outcome, GroupMemberItem::Outcome::kDenied);
+  EXPECT_NE(rep.items[far.size()].message.find("is not owned by account 'acme-a'"),
+            std::string::npos);
+  EXPECT_EQ(rep.items[far.size() + 1].outcome, GroupMemberItem::Outcome::kDenied);
+  EXPECT_NE(rep.items[far.size() + 1].message.find("is not a device"), std::string::npos);
+  EXPECT_EQ(rep.items[far.size() + 2].outcome, GroupMemberItem::Outcome::kUnknown);
+  EXPECT_EQ(rep.items[far.size() + 3].outcome, GroupMemberItem::Outcome::kDuplicate);
+
+  // The far members alone, then the close ones (walked), then both again.
+  auto [added, far_bytes] = multiget_bytes(g, far, &rep);
+  ASSERT_OK(added);
+  EXPECT_GT(far_bytes, 0u);
+  EXPECT_EQ(rep.done, far.size());
+  auto [walked, close_bytes] = multiget_bytes(g, close, &rep);
+  ASSERT_OK(walked);
+  EXPECT_EQ(close_bytes, 0u);  // a walk, no read by key
+  EXPECT_EQ(rep.done, close.size());
+  std::vector<uint64_t> both = far;
+  both.insert(both.end(), close.begin(), close.end());
+  ASSERT_OK(db_->AddGroupMembers(Actor::System(), g, both, &rep));
+  EXPECT_EQ(rep.unchanged, both.size());
+  std::vector<uint64_t> expected = both;
+  std::sort(expected.begin(), expected.end());
+  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+  EXPECT_EQ(Members(g), expected);
+  EXPECT_EQ(db_->GetGroup(Actor::System(), g)->size, expected.size());
 }
 
 TEST_F(GroupsTest, UserAndAccountGroupsHoldTheirOwnersUsersAndChildren) {
