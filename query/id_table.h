@@ -192,8 +192,14 @@ class IdTable {
   // (O(its length) for an append); kept apart, each table changes its own
   // copy in place, as a catalog without shared pages would.
   void ShareChangedFrom(IdTable& o) {
-    if (pages_.size() != o.pages_.size()) {
-      pages_ = o.pages_;
+    if (pages_.size() != o.pages_.size()) {  // rare: every page, one by one
+      std::vector<PageRef> next = o.pages_;
+      for (size_t p = 0; p < next.size() && p < pages_.size(); ++p) {
+        if (pages_[p] && next[p] && pages_[p].get() != next[p].get() && HasLongList(*next[p])) {
+          next[p] = pages_[p];
+        }
+      }
+      pages_ = std::move(next);
     } else {
       auto share = [&](uint32_t p) {
         if (pages_[p].get() == o.pages_[p].get()) return;
