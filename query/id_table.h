@@ -192,20 +192,17 @@ class IdTable {
   // (O(its length) for an append); kept apart, each table changes its own
   // copy in place, as a catalog without shared pages would.
   void ShareChangedFrom(IdTable& o) {
-    if (pages_.size() != o.pages_.size()) {  // rare: every page, one by one
-      std::vector<PageRef> next = o.pages_;
-      for (size_t p = 0; p < next.size() && p < pages_.size(); ++p) {
-        if (pages_[p] && next[p] && pages_[p].get() != next[p].get() && HasLongList(*next[p])) {
-          next[p] = pages_[p];
-        }
-      }
-      pages_ = std::move(next);
+    auto share = [&](size_t p) {
+      if (pages_[p].get() == o.pages_[p].get()) return;
+      if (o.pages_[p] && pages_[p] && HasLongList(*o.pages_[p])) return;
+      pages_[p] = o.pages_[p];
+    };
+    if (pages_.size() != o.pages_.size()) {
+      // Rare (a write that grew one index, taken back): every page. Past
+      // `o`'s end neither holds a node, so those pages are empty.
+      pages_.resize(o.pages_.size());
+      for (size_t p = 0; p < pages_.size(); ++p) share(p);
     } else {
-      auto share = [&](uint32_t p) {
-        if (pages_[p].get() == o.pages_[p].get()) return;
-        if (o.pages_[p] && pages_[p] && HasLongList(*o.pages_[p])) return;
-        pages_[p] = o.pages_[p];
-      };
       for (uint32_t p : changed_) share(p);
       for (uint32_t p : o.changed_) share(p);
     }
