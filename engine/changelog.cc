@@ -297,7 +297,7 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
     // The batch is written but memory may not match it: refuse further
     // work until the database is reopened (which reloads the catalog).
     Poison(Status::Internal("in-memory state lost after a write (" + a.message() +
-                            "); close and reopen the database"));
+                            "); close and reopen the database"), /*local=*/true);
     return poisoned_;
   }
   Advance(rev, replayed ? &entry->log_id : nullptr);
@@ -346,7 +346,8 @@ Status DbImpl::WriteRevision(rocksdb::WriteBatch* batch, uint64_t rev, int64_t t
   if (w.code() == Code::kIOError) {
     Poison(Status::IOError("writing to the write-ahead log failed (" + w.message() +
                            "); nothing of this change was applied; close and reopen the "
-                           "database"));
+                           "database"),
+           /*local=*/true);
     return poisoned_;
   }
   return w;
@@ -381,14 +382,15 @@ Status DbImpl::PublishLocked() {
       // until the database is reopened.
       Poison(Status::IOError("syncing the write-ahead log failed (" + s.message() +
                              "); the last changes may not be durable and were not made "
-                             "visible; close and reopen the database"));
+                             "visible; close and reopen the database"),
+             /*local=*/true);
       return poisoned_;
     }
   }
   const uint64_t rev = revision_.load();
   Status p = versions_.Publish(NewSnapshot(), rev);
   if (!p.ok()) {
-    Poison(p.WithContext("publish revision " + std::to_string(rev)));
+    Poison(p.WithContext("publish revision " + std::to_string(rev)), /*local=*/true);
     return poisoned_;
   }
   published_ = rev;
@@ -422,11 +424,15 @@ Status DbImpl::WaitPublished(uint64_t rev) {
   return Status::Ok();
 }
 
-void DbImpl::Poison(Status why) {
+void DbImpl::Poison(Status why, bool local) {
   if (poisoned_flag_.load()) return;
   poisoned_ = std::move(why);
+  const bool reads = !local || log_ != nullptr || options_.follower;
+  poisoned_reads_.store(reads, std::memory_order_relaxed);
   poisoned_flag_.store(true, std::memory_order_release);
-  Log(LogLevel::kError, "canopy: the database stops serving: " + poisoned_.ToString());
+  Log(LogLevel::kError, std::string("canopy: the database stops serving ") +
+                            (reads ? "" : "writes (reads go on from the state last published)") +
+                            ": " + poisoned_.ToString());
   {
     std::lock_guard<std::mutex> g(sync_mu_);
   }

@@ -589,7 +589,17 @@ Status DbImpl::Close() {
     store_->MergeSmallFiles();
     if (store_->Settle().ok()) RecordFilesPosition();
   }
-  Status closed = store_->Close();
+  // After a failed write or sync RocksDB refuses to flush (its error
+  // stays until reopened): close without, as a crash would; its
+  // write-ahead log holds what was written, and the next open replays it.
+  const bool poisoned = poisoned_flag_.load();
+  Status closed = store_->Close(/*flush=*/!poisoned);
+  if (poisoned && !closed.ok()) {
+    // RocksDB repeats the failure it kept (the write was refused, and
+    // said so, then): the close itself is done.
+    Log(LogLevel::kWarn, "canopy: closed after a failed write: " + closed.ToString());
+    closed = Status::Ok();
+  }
   if (!follower_scratch_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(follower_scratch_, ec);
@@ -692,9 +702,18 @@ Status DbImpl::ForkedChild() {
   return storage::ForkedChildRefusal("use or close a database opened before fork()");
 }
 
-Status DbImpl::CheckOpen() const {
+Status DbImpl::CheckReadable() const {
   if (storage::InForkedChild()) return ForkedChild();
   if (closed_) return Status::FailedPrecondition("the database is closed");
+  if (poisoned_flag_.load(std::memory_order_acquire) &&
+      poisoned_reads_.load(std::memory_order_relaxed)) {
+    return poisoned_;
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::CheckOpen() const {
+  CANOPY_RETURN_IF_ERROR(CheckReadable());
   if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
   return Status::Ok();
 }
@@ -749,7 +768,10 @@ thread_local const void* tls_read_context = nullptr;  // a DbImpl::ReadContext
 DbImpl::ReadScope::ReadScope(const DbImpl* db) : db_(db), writer_(db->write_mu_.HeldByMe()) {
   status_ = db->HoldOpen(&open_);
   if (!status_.ok()) return;
-  status_ = db->CheckOpen();
+  // After a failed write or sync of its own (Poison) readers still read
+  // the state last published, which the failure never touched; the
+  // writer's own reads (of the latest state) stop with the writes.
+  status_ = writer_ ? db->CheckOpen() : db->CheckReadable();
   if (!status_.ok()) return;
   ctx_.db = db;
   if (writer_) {

@@ -500,9 +500,13 @@ class DbImpl final : public Db {
   // (becoming the group's sync leader when no sync is under way), or the
   // database's poisoned state.
   Status WaitPublished(uint64_t rev);
-  // With write_mu_ held: refuse every further call with `why` (the first
-  // reason stays).
-  void Poison(Status why);
+  // With write_mu_ held: refuse every further write with `why` (the first
+  // reason stays). Reads go on from the state last published when the
+  // failure was this database's own write (`local`: a write, sync, apply
+  // or import that failed, none of it acknowledged) and it follows no one;
+  // they stop too on a follower or replica, whose published state would
+  // then fall behind the writes it follows without a word.
+  void Poison(Status why, bool local = false);
 
   // Runs `build` under the write mutex; when it returns OK, commits the
   // transaction (Commit), then syncs the WAL. `operation` names it in the log.
@@ -675,6 +679,9 @@ class DbImpl final : public Db {
                     storage::LogEntry* entry, bool replayed, std::string_view shown = {});
   // FailedPrecondition once closed, or the poisoned state (see Mutate).
   Status CheckOpen() const;
+  // What readers check: FailedPrecondition once closed, or the poisoned
+  // state when it stops reads too (Poison).
+  Status CheckReadable() const;
 
   // Record helpers (latest state; callers hold write_mu_ or a read lock).
   Status LoadAccountRecord(AccountId id, storage::AccountRecord* r) const;
@@ -896,6 +903,8 @@ class DbImpl final : public Db {
   // failed; poisoned_flag_ (release/acquire) tells readers it is set.
   Status poisoned_;
   std::atomic<bool> poisoned_flag_{false};
+  // Set with it (before): readers are refused too (Poison).
+  std::atomic<bool> poisoned_reads_{false};
   // The change log. revision_ is the latest revision (the writer's, under
   // write_mu_); published_ the one readers see. They differ only while a
   // group of durable mutations waits for its sync.

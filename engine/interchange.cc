@@ -3054,15 +3054,16 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
       Status applied = apply();  // nothing applied when it fails
       if (applied.code() == Code::kIOError) {
         // The file system's state is unknown after a failed write: stop
-        // serving until the database is reopened (as Commit does).
+        // writing until the database is reopened (as Commit does).
         Poison(Status::IOError("import: writing failed (" + applied.message() +
-                               "); nothing was imported; close and reopen the database"));
+                               "); nothing was imported; close and reopen the database"),
+               /*local=*/true);
         return poisoned_;
       }
       CANOPY_RETURN_IF_ERROR(applied);
       Status reload = versions_.LatestToReplace().Load(*store_);
       if (!reload.ok()) {
-        Poison(reload.WithContext("reload after import"));
+        Poison(reload.WithContext("reload after import"), /*local=*/true);
         return poisoned_;
       }
       versions_.NoteReplaced();

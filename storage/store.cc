@@ -1058,9 +1058,13 @@ bool Store::Empty() const {
 
 Store::~Store() { (void)Close(); }  // in a forked child it refuses, touching nothing
 
-Status Store::Close() {
+Status Store::Close(bool flush) {
   if (db_ == nullptr) return Status::Ok();
   if (InForkedChild()) return ForkedChildRefusal("close a database");
+  if (!flush && !read_only_ && !settled_) {
+    settled_ = true;
+    (void)db_->PauseBackgroundWork();
+  }
   const Status result = Settle();
   for (auto*& h : cfs_) {
     if (h != nullptr) {

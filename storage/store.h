@@ -109,8 +109,10 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Flushes memtables (unless Settle did) and closes RocksDB. Idempotent.
-  Status Close();
+  // Flushes memtables (unless Settle did, or `flush` is false: after a
+  // failed write, whose error RocksDB keeps until reopened, the
+  // write-ahead log holds them) and closes RocksDB. Idempotent.
+  Status Close(bool flush = true);
 
   // The first half of a writer's Close: flushes every key space, then
   // lets no background work (compaction, flush) start or go on, so the

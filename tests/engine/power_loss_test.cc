@@ -690,6 +690,61 @@ TEST(PowerLoss, ReadersNeverSeeAChangeThatDoesNotSurvive) {
          "loss took it away";
 }
 
+// A write that fails (the disk refuses it: here, the power is cut) stops
+// writes until the database is reopened, not reads: they go on from the
+// state last published, which holds every acknowledged write and nothing
+// of the failed one. Closing then succeeds, and the reopened database
+// holds the acknowledged writes only.
+TEST(PowerLoss, AFailedWriteStopsWritesButNotReads) {
+  TempDir dir(kMemoryFolder);
+  const std::string path = dir.Sub("db");
+  auto fs = std::make_shared<FaultFs>(rocksdb::FileSystem::Default(), dir.Sub("trash"));
+  auto env = FaultFs::NewEnv(fs);
+  const Actor sys = Actor::System();
+  {
+    std::unique_ptr<Db> db;
+    ASSERT_OK(testing::OpenDbWithEnv(Options(), path, env.get(), &db));
+    const AccountId a = testing::MakeAccount(db.get(), "a");
+    testing::MakeDevice(db.get(), "d1", a);
+    fs->CutPower();
+    auto lost = db->CreateAccount(sys, {.key = "lost", .name = "Lost"});
+    const Status failed = lost.status();
+    ASSERT_EQ(failed.code(), Code::kIOError) << failed.ToString();
+    EXPECT_NE(failed.message().find("close and reopen the database"), std::string::npos)
+        << failed.ToString();
+    // Writes stay refused, saying why...
+    auto later = db->CreateAccount(sys, {.key = "later", .name = "Later"});
+    const Status again = later.status();
+    EXPECT_EQ(again.code(), Code::kIOError);
+    EXPECT_EQ(again.message(), failed.message());
+    // ... reads go on.
+    EXPECT_OK(db->FindAccount("a"));
+    EXPECT_FALSE(db->FindAccount("lost").ok());
+    auto count = db->Count(VisibleRequest{sys});
+    ASSERT_OK(count.status());
+    EXPECT_EQ(*count, 1u);
+    auto checked = db->Check(kNoId, "device.read", "d1");
+    ASSERT_OK(checked.status());
+    EXPECT_TRUE(*checked);
+    {
+      auto snapshot = db->OpenSnapshot();
+      ASSERT_OK(snapshot.status());
+      EXPECT_OK((*snapshot)->FindAccount("a"));
+    }
+    std::vector<std::string> problems;
+    EXPECT_OK(db->CheckIntegrity(&problems));
+    for (const auto& p : problems) ADD_FAILURE() << p;
+    EXPECT_OK(db->Close());
+  }
+  ASSERT_TRUE(fs->Reboot().ok());
+  std::unique_ptr<Db> db;
+  ASSERT_OK(Db::Open(Options(), path, &db));
+  EXPECT_OK(db->FindAccount("a"));
+  EXPECT_OK(db->FindEntity(EntityKind::kDevice, "d1"));
+  EXPECT_FALSE(db->FindAccount("lost").ok());
+  EXPECT_FALSE(db->FindAccount("later").ok());
+}
+
 // Group commit: threads writing durably at once share syncs of the
 // write-ahead log, and every mutation acknowledged to any of them survives
 // a power loss right after the last one returns.
