@@ -289,7 +289,14 @@ Status DbImpl::Commit(storage::LogEntry* entry, bool replayed, bool defer) {
   // An entry read back carries bytes only: decode its records once, for
   // both the write and the catalog.
   if (replayed) CANOPY_RETURN_IF_ERROR(storage::DecodeRecords(&entry->changes));
-  rocksdb::WriteBatch batch;
+  // Room for the records' writes and the entry, at about twice the
+  // records' bytes: a large call's batch (hundreds of MB) would otherwise
+  // grow by doubling, copied into fresh memory each time. Pages reserved
+  // and not written cost nothing.
+  const uint64_t records =
+      storage::LogEntryBytesBound(entry->changes) - storage::LogEntryOverheadBytes(0);
+  rocksdb::WriteBatch batch(static_cast<size_t>(
+      std::min<uint64_t>(4096 + 2 * records, uint64_t{1} << 30)));
   CANOPY_RETURN_IF_ERROR(WriteEntryKeys(*entry, storage::EncodeLogEntry(*entry), replayed, &batch));
   CANOPY_RETURN_IF_ERROR(WriteRevision(&batch, rev, entry->time_us));
   Status a = ApplyToLatestCatalog(std::move(entry->changes));

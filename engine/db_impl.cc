@@ -309,7 +309,30 @@ void Txn::Add(storage::RecordType type, std::string key, const R* before, const 
     r.after_scope = scope_after(*after);
     r.after_record = *after;
   }
+  Push(std::move(r));
+}
+
+void Txn::Push(storage::RecordChange r) {
+  added_ += storage::RecordChangeBytes(r);
   changes.records.push_back(std::move(r));
+  CheckRoom();
+}
+
+void Txn::Expect(uint64_t records, uint64_t bytes) {
+  expected_records_ = records;
+  expected_ = bytes;
+  CheckRoom();
+}
+
+void Txn::CheckRoom() const {
+  // The records alone (and the entry's fixed part): counters and the
+  // arguments are added once the call is built (LogEntryFits).
+  const uint64_t bytes = storage::LogEntryOverheadBytes(0) + added_ + expected_;
+  if (bytes <= limit_) return;
+  // The call is not built whole: it would change this many or more.
+  const uint64_t records = changes.records.size() + expected_records_;
+  throw CallTooLarge(
+      storage::CallTooLarge(operation, records, bytes, limit_, /*at_least=*/true));
 }
 
 void Txn::Account(const storage::AccountRecord* before, const storage::AccountRecord* after) {
@@ -370,7 +393,7 @@ void Txn::GroupMembers(storage::GroupMembersRecord added) {
   r.after = storage::EncodeGroupMembers(added);
   r.after_scope = LabelAfter(owner);
   r.after_record = std::move(added);
-  changes.records.push_back(std::move(r));
+  Push(std::move(r));
 }
 
 void Txn::GroupGrant(AccountId owner, const canopy::GroupGrant* before,
@@ -389,7 +412,7 @@ void Txn::Meta(std::string_view name, uint64_t before, uint64_t after) {
   r.key = std::string(name);
   if (before != 0) r.before = storage::Fixed64BE(before);
   r.after = storage::Fixed64BE(after);
-  changes.records.push_back(std::move(r));
+  Push(std::move(r));
 }
 
 
@@ -936,7 +959,7 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
   for (;; ++tries->attempt) {
     CANOPY_RETURN_IF_ERROR(CheckChangeable(operation));
     const query::Catalog& catalog = cat();
-    Txn txn(catalog);
+    Txn txn(catalog, max_call_bytes_);
     txn.operation = std::string(operation);
     storage::LogEntry entry;
     Status built;
@@ -953,7 +976,14 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
       if (built.ok()) txn.counts.Emit(&txn.changes);
       // Every mutation's change set becomes one log entry: refused here,
       // before anything is written, when it could not be stored as one.
-      if (built.ok()) built = storage::LogEntryFits(txn.changes, operation);
+      if (built.ok()) {
+        // Its other strings (operation, login, lineage) are short, within
+        // the bound's slack; the arguments carry a batch's whole list.
+        built = storage::LogEntryFits(txn.changes, operation, txn.arguments.size(),
+                                      max_call_bytes_);
+      }
+    } catch (const CallTooLarge& e) {
+      built = e.status();
     } catch (const std::exception& e) {
       return Status::Internal(std::string("mutation failed before writing: ") + e.what());
     }

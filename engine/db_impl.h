@@ -109,13 +109,29 @@ class CountDeltas {
   std::map<std::pair<AccountId, uint8_t>, Delta> deltas_;
 };
 
+// Thrown by a Txn once its call is known to be too large for one
+// change-log entry; MutateLocked turns it into the refusal it carries.
+class CallTooLarge : public std::exception {
+ public:
+  explicit CallTooLarge(Status s) : status_(std::move(s)) {}
+  const char* what() const noexcept override { return "call too large"; }
+  const Status& status() const { return status_; }
+
+ private:
+  Status status_;
+};
+
 // One mutation in the making: the operation with its arguments (for the
 // log) and its change set, built record by record. Nothing else describes
 // what a mutation writes: Commit() turns the change set into keys
 // (storage/writes.h), the catalog applies it, the log stores it.
 class Txn {
  public:
-  explicit Txn(const query::Catalog& c) : c_(c) {}
+  // `limit`: the most the call's change-log entry may take (bytes). Once
+  // the records added, and those the call says it will add (Expect), pass
+  // it, the next Add or Expect throws CallTooLarge: a call too large is
+  // refused as soon as that is known, not once it has built everything.
+  Txn(const query::Catalog& c, uint64_t limit) : c_(c), limit_(limit) {}
   std::string operation;   // "account.create", ...
   std::string arguments;   // a JSON object (query::JsonObject)
   CountDeltas counts;      // emitted into the change set on commit
@@ -138,7 +154,17 @@ class Txn {
   // A meta value (a sequence) going from `before` (0: never set) to `after`.
   void Meta(std::string_view name, uint64_t before, uint64_t after);
 
+  // At least `records` record changes of `bytes` (storage::RecordChangeBytes)
+  // the call is yet to add, judged before building them (0, 0 once it
+  // builds them); throws CallTooLarge when they would not fit.
+  void Expect(uint64_t records, uint64_t bytes);
+  // Room for `n` more record changes.
+  void Reserve(size_t n) { changes.records.reserve(changes.records.size() + n); }
+
  private:
+  void Push(storage::RecordChange r);
+  // Throws CallTooLarge when what is added and expected passes the limit.
+  void CheckRoom() const;
   // Appends one record change: both sides encoded, decoded and scoped.
   template <typename R, typename Encode, typename ScopeBefore, typename ScopeAfter>
   void Add(storage::RecordType type, std::string key, const R* before, const R* after,
@@ -149,6 +175,9 @@ class Txn {
   std::string LabelBefore(AccountId id) const;
   const query::Catalog& c_;
   std::unordered_map<AccountId, std::string> labels_after_;  // accounts changed here
+  uint64_t limit_;
+  uint64_t added_ = 0;     // RecordChangeBytes of the records added
+  uint64_t expected_records_ = 0, expected_ = 0;  // Expect's
 };
 
 class DbImpl final : public Db {
@@ -158,6 +187,12 @@ class DbImpl final : public Db {
 
   // Loads the catalog; called once by Db::Open.
   Status Init();
+  // Tests: lowers the bound of one call's change-log entry (at most
+  // storage::kMaxLogEntryBytes), so that a refusal needs no huge call.
+  // Before any mutation, on the thread that opened the database.
+  void SetMaxCallBytesForTesting(uint64_t bytes) {
+    max_call_bytes_ = std::min(bytes, storage::kMaxLogEntryBytes);
+  }
   // Before Init, on an open that takes no lock: an image ahead of the files
   // is not used, nor refused (writers kept changing the folder while the
   // open read it, so what it saw says nothing of a rollback).
@@ -905,6 +940,8 @@ class DbImpl final : public Db {
   std::atomic<bool> poisoned_flag_{false};
   // Set with it (before): readers are refused too (Poison).
   std::atomic<bool> poisoned_reads_{false};
+  // The most one call's change-log entry may take (Txn); lowered by tests.
+  uint64_t max_call_bytes_ = storage::kMaxLogEntryBytes;
   // The change log. revision_ is the latest revision (the writer's, under
   // write_mu_); published_ the one readers see. They differ only while a
   // group of durable mutations waits for its sync.

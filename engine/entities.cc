@@ -308,6 +308,11 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     std::unordered_set<EntityId> seen;
     std::unordered_map<AccountId, Status> source_ok;
     std::vector<Entity> moving;
+    moving.reserve(refs.size());
+    // At least what the moving ones' record changes will take (before and
+    // after): a call too large for one log entry is refused as soon as
+    // that passes its bound, not once every ref is resolved.
+    uint64_t expected = 0;
     for (const std::string& ref : refs) {
       ReassignItem item;
       item.ref = ref;
@@ -402,8 +407,12 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       item.outcome = ReassignItem::Outcome::kMoved;
       rep->moved++;
       rep->items.push_back(std::move(item));
+      expected += 104 + 2 * storage::EntityBytesAtLeast(e) + to->label.size() +
+                  cat().account(e.owner)->label.size();
+      txn->Expect(moving.size() + 1, expected);
       moving.push_back(std::move(e));
     }
+    txn->Expect(0, 0);  // built below
     // The groups they join hand them their grants: once any entity moves,
     // the actor must hold what those give; if not, the moving ones are
     // denied, saying why.
@@ -455,6 +464,7 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     }
     std::vector<uint64_t> moved_ids;
     moved_ids.reserve(moving.size());
+    txn->Reserve(moving.size());
     for (Entity& e : moving) {
       const Entity before = e;
       e.owner = to->id;

@@ -166,7 +166,14 @@ bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk) {
 }
 
 std::string EncodeLogEntry(const LogEntry& e) {
-  flatbuffers::FlatBufferBuilder b(256 + 64 * e.changes.records.size());
+  // Sized once from the entry's bound without its slack: a large call's
+  // entry (hundreds of MB) would otherwise grow by doubling, copied into
+  // fresh memory each time.
+  const uint64_t texts =
+      e.log_id.size() + e.actor_login.size() + e.operation.size() + e.arguments.size();
+  const uint64_t bound = LogEntryBytesBound(e.changes, texts) - LogEntryOverheadBytes(0);
+  flatbuffers::FlatBufferBuilder b(static_cast<size_t>(
+      std::min<uint64_t>(1024 + bound, FLATBUFFERS_MAX_BUFFER_SIZE / 2)));
   std::vector<flatbuffers::Offset<fb::RecordChange>> records;
   records.reserve(e.changes.records.size());
   for (const RecordChange& r : e.changes.records) {
@@ -194,27 +201,43 @@ std::string EncodeLogEntry(const LogEntry& e) {
   return out;
 }
 
-uint64_t LogEntryBytesBound(const ChangeSet& changes) {
-  // Each record change: its five byte strings (length, padding, offset)
-  // and its table; each counter change a table of three scalars; the
-  // entry's own fields and vectors (its strings are bounded by the input
-  // limits, far below the slack).
-  uint64_t bytes = 64 * 1024;
-  for (const RecordChange& r : changes.records) {
-    bytes += 96 + r.key.size() + r.before.size() + r.after.size() + r.before_scope.size() +
-             r.after_scope.size();
-  }
-  return bytes + 48 * changes.counters.size();
+uint64_t RecordChangeBytes(const RecordChange& r) {
+  // Its five byte strings (length, padding, offset) and its table.
+  return 96 + r.key.size() + r.before.size() + r.after.size() + r.before_scope.size() +
+         r.after_scope.size();
 }
 
-Status LogEntryFits(const ChangeSet& changes, std::string_view operation) {
-  const uint64_t bytes = LogEntryBytesBound(changes);
-  if (bytes <= kMaxLogEntryBytes) return Status::Ok();
+uint64_t LogEntryOverheadBytes(uint64_t text_bytes) {
+  // The entry's own fields, vectors and strings (each string's length,
+  // padding and offset are far below the slack).
+  return 64 * 1024 + text_bytes;
+}
+
+uint64_t LogEntryBytesBound(const ChangeSet& changes, uint64_t text_bytes) {
+  // Each counter change is a table of three scalars.
+  uint64_t bytes = LogEntryOverheadBytes(text_bytes) + 48 * changes.counters.size();
+  for (const RecordChange& r : changes.records) bytes += RecordChangeBytes(r);
+  return bytes;
+}
+
+Status CallTooLarge(std::string_view operation, uint64_t records, uint64_t bytes,
+                    uint64_t limit, bool at_least) {
+  auto size = [](uint64_t b) {
+    return b >= (uint64_t{1} << 20) ? std::to_string(b >> 20) + " MiB"
+                                    : std::to_string(b >> 10) + " KiB";
+  };
   return Status::InvalidArgument(
-      std::string(operation) + " would change " + std::to_string(changes.records.size()) +
-      " records at once, about " + std::to_string(bytes >> 20) +
-      " MiB of change log; one call may write at most " + std::to_string(kMaxLogEntryBytes >> 20) +
-      " MiB: split it into smaller calls (nothing was changed)");
+      std::string(operation) + " would change " + std::to_string(records) +
+      (at_least ? " or more records at once, at least " : " records at once, about ") +
+      size(bytes) + " of change log; one call may write at most " + size(limit) +
+      ": split it into smaller calls (nothing was changed)");
+}
+
+Status LogEntryFits(const ChangeSet& changes, std::string_view operation, uint64_t text_bytes,
+                    uint64_t limit) {
+  const uint64_t bytes = LogEntryBytesBound(changes, text_bytes);
+  if (bytes <= limit) return Status::Ok();
+  return CallTooLarge(operation, changes.records.size(), bytes, limit, /*at_least=*/false);
 }
 
 namespace {

@@ -136,11 +136,24 @@ std::string EncodeLogEntry(const LogEntry& e);
 // whose change set would pass it is refused before anything is written
 // (LogEntryFits).
 inline constexpr uint64_t kMaxLogEntryBytes = uint64_t{256} << 20;
-// An upper bound of the encoded size of an entry holding `changes`.
-uint64_t LogEntryBytesBound(const ChangeSet& changes);
-// InvalidArgument, naming the size, when that bound passes
-// kMaxLogEntryBytes for a call of `operation`.
-Status LogEntryFits(const ChangeSet& changes, std::string_view operation);
+// One record change's part of LogEntryBytesBound.
+uint64_t RecordChangeBytes(const RecordChange& r);
+// What LogEntryBytesBound adds to the records' and counters' parts: the
+// entry's fields and vectors, and its strings (operation, arguments, actor
+// login, lineage id) of `text_bytes` in all.
+uint64_t LogEntryOverheadBytes(uint64_t text_bytes);
+// An upper bound of the encoded size of an entry holding `changes` and
+// strings of `text_bytes`.
+uint64_t LogEntryBytesBound(const ChangeSet& changes, uint64_t text_bytes = 0);
+// InvalidArgument, naming the size, when that bound passes `limit` (at
+// most kMaxLogEntryBytes) for a call of `operation`.
+Status LogEntryFits(const ChangeSet& changes, std::string_view operation,
+                    uint64_t text_bytes = 0, uint64_t limit = kMaxLogEntryBytes);
+// The refusal of a call of `operation` whose entry would take about `bytes`
+// for `records` record changes, past `limit`; `at_least`: known before the
+// call was built whole (it would change that many records or more).
+Status CallTooLarge(std::string_view operation, uint64_t records, uint64_t bytes,
+                    uint64_t limit, bool at_least);
 // Verifies the checksum and the buffer: Corruption otherwise.
 Status DecodeLogEntry(std::string_view bytes, LogEntry* e);
 

@@ -145,6 +145,23 @@ Status DecodeAccount(std::string_view bytes, AccountRecord* r, RecordDetail deta
 
 std::string EncodeEntity(const Entity& e) { return std::string(EncodeEntityInPlace(e)); }
 
+uint64_t EntityBytesAtLeast(const Entity& e) {
+  // What EncodeEntity's buffer holds at least (vtables and padding left
+  // out): its root offset and identifier (8); the table's vtable offset,
+  // id and owner (20; the times and the kind may be defaults, left out);
+  // for each string set, its offset in its table, its length and its
+  // terminator (9 beyond its bytes); for attributes, their vector's offset
+  // and length (8), and per pair its offset there and a table of a vtable
+  // offset and two string offsets (16).
+  auto text = [](const std::string& t) -> uint64_t { return 9 + t.size(); };
+  uint64_t bytes = 28 + text(e.key) + text(e.name);
+  if (!e.unit_id.empty()) bytes += text(e.unit_id);
+  if (!e.type.empty()) bytes += text(e.type);
+  if (!e.attributes.empty()) bytes += 8;
+  for (const auto& [k, v] : e.attributes) bytes += 16 + text(k) + text(v);
+  return bytes;
+}
+
 std::string_view EncodeEntityInPlace(const Entity& e) {
   // Imports encode millions of entities: reuse one builder per thread
   // (one look-up of the thread's storage per record).

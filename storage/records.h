@@ -36,6 +36,9 @@ std::string EncodeEntity(const Entity& e);
 // thread overwrites (no allocation: imports encode millions).
 std::string_view EncodeEntityInPlace(const Entity& e);
 Status DecodeEntity(std::string_view bytes, Entity* e);
+// A lower bound of EncodeEntity(e).size() (its strings and scalars), for
+// judging a call's size before encoding anything.
+uint64_t EntityBytesAtLeast(const Entity& e);
 
 std::string EncodeUser(const User& u);
 Status DecodeUser(std::string_view bytes, User* u, RecordDetail detail = RecordDetail::kFull);

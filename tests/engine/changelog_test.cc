@@ -886,6 +886,82 @@ TEST_F(ApplyTest, ABigImportReplays) {
   EXPECT_EQ(page.entries[1].revision, rev + 1);
 }
 
+// A call too large for one change-log entry is refused, naming its size,
+// and changes nothing: a reassign as soon as the entities it has judged
+// pass the bound (before it reads the rest), an account delete and a group
+// add once their records do. A call that fits goes through.
+TEST_F(ChangeLogTest, ACallTooLargeForOneEntryIsRefusedEarlyAndChangesNothing) {
+  const AccountId a = MakeAccount(db_.get(), "a");
+  const AccountId b = MakeAccount(db_.get(), "b");
+  const int n = 3000;
+  {
+    std::ofstream out(dir_.Sub("devices.jsonl"));
+    const std::string pad(200, 'x');
+    for (int i = 0; i < n; ++i) {
+      out << "{\"type\":\"device\",\"key\":\"dev-" << i
+          << "\",\"name\":\"Device\",\"account\":\"a\",\"attributes\":{\"pad\":\"" << pad
+          << "\"}}\n";
+    }
+  }
+  ASSERT_OK(db_->Import(Actor::System(), dir_.Sub("devices.jsonl"), ImportOptions(), nullptr));
+  auto* impl = static_cast<engine::DbImpl*>(db_.get());
+  impl->SetMaxCallBytesForTesting(512 << 10);
+  const testing::Dump before = DumpAll(db_.get());
+  const uint64_t rev = db_->Revision();
+  auto refused = [&](const Status& s, const std::string& operation) {
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+    EXPECT_EQ(s.message().rfind(operation + " would change ", 0), 0u) << s.ToString();
+    EXPECT_NE(s.message().find(" or more records at once, at least "), std::string::npos)
+        << s.ToString();
+    EXPECT_NE(s.message().find("; one call may write at most 512 KiB: split it into smaller "
+                               "calls (nothing was changed)"),
+              std::string::npos)
+        << s.ToString();
+    EXPECT_EQ(db_->Revision(), rev);
+    EXPECT_TRUE(before == DumpAll(db_.get()));
+  };
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) keys.push_back("dev-" + std::to_string(i));
+  ReassignReport rep;
+  const Status big =
+      db_->ReassignEntities(Actor::System(), EntityKind::kDevice, EntityRef::kKey, keys, b, &rep);
+  refused(big, "entity.reassign");
+  // Each move takes over 500 bytes (the record before and after): the
+  // bound passed after about a thousand, and the rest were never judged;
+  // the refusal counts the ones judged.
+  EXPECT_GT(rep.items.size(), 500u);
+  EXPECT_LT(rep.items.size(), 1500u);
+  EXPECT_EQ(rep.moved, rep.items.size());
+  EXPECT_EQ(big.message().rfind("entity.reassign would change " +
+                                    std::to_string(rep.items.size()) + " or more records",
+                                0),
+            0u)
+      << big.ToString();
+  refused(db_->DeleteAccount(Actor::System(), a, b), "account.delete");
+  // A group add's members are one record: 3,000 ids (24 KB) where 16 KiB
+  // are left beside the entry's own 64.
+  auto g = db_->CreateGroup(Actor::System(), {.kind = GroupKind::kDevice, .name = "all", .owner = a});
+  ASSERT_OK(g.status());
+  std::vector<uint64_t> ids;
+  for (const std::string& k : keys) ids.push_back(db_->FindEntity(EntityKind::kDevice, k)->id);
+  impl->SetMaxCallBytesForTesting(80 << 10);
+  const testing::Dump with_group = DumpAll(db_.get());
+  Status s = db_->AddGroupMembers(Actor::System(), *g, ids, nullptr);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message().rfind("group.add would change ", 0), 0u) << s.ToString();
+  EXPECT_TRUE(with_group == DumpAll(db_.get()));
+  // Calls that fit go through.
+  impl->SetMaxCallBytesForTesting(512 << 10);
+  ASSERT_OK(db_->ReassignEntities(Actor::System(), EntityKind::kDevice, EntityRef::kKey,
+                                  std::vector<std::string>(keys.begin(), keys.begin() + 100), b,
+                                  &rep));
+  EXPECT_EQ(rep.moved, 100u);
+  EXPECT_EQ(db_->CountOwned(b, EntityKind::kDevice)->direct, 100u);
+  ASSERT_OK(db_->AddGroupMembers(Actor::System(), *g,
+                                 std::vector<uint64_t>(ids.begin() + 100, ids.begin() + 1100),
+                                 nullptr));
+}
+
 // Finding the log's end reads its end marker, never the last entry itself:
 // after a large call (a reassign of 20k devices: an entry of 6 MB, about
 // 600 KB compressed in a table file), opening the database reads a small

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -337,6 +338,43 @@ TEST(Records, LogEntriesOfMillionsOfChangesReadBackAndFitTheirBound) {
   EXPECT_TRUE(LogEntryFits(e.changes, "device.reassign").ok());
   // Small entries fit their bound too, the empty one included.
   EXPECT_LE(EncodeLogEntry(LogEntry()).size(), LogEntryBytesBound(ChangeSet()));
+  // A batch's arguments list every item: the bound counts them (they pass
+  // the slack), and the refusal names the call, its size and the limit.
+  LogEntry listed;
+  listed.operation = "group.add";
+  listed.arguments = "{\"members\":[" + std::string(300 << 10, '7') + "]}";
+  const uint64_t bound = LogEntryBytesBound(listed.changes, listed.arguments.size());
+  EXPECT_LE(EncodeLogEntry(listed).size(), bound);
+  EXPECT_GT(EncodeLogEntry(listed).size(), LogEntryBytesBound(listed.changes));
+  Status s = LogEntryFits(listed.changes, "group.add", listed.arguments.size(), 256 << 10);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "group.add would change 0 records at once, about " +
+                             std::to_string(bound >> 10) +
+                             " KiB of change log; one call may write at most 256 KiB: split it "
+                             "into smaller calls (nothing was changed)");
+  EXPECT_TRUE(LogEntryFits(listed.changes, "group.add", listed.arguments.size()).ok());
+}
+
+// EntityBytesAtLeast never passes what EncodeEntity writes: a call judged
+// too large by it is too large.
+TEST(Records, AnEntitysLowerBoundNeverPassesItsEncodedSize) {
+  std::mt19937_64 rng(7);
+  auto text = [&](size_t most) { return std::string(rng() % (most + 1), 'x'); };
+  for (int i = 0; i < 500; ++i) {
+    Entity e;
+    e.id = rng();
+    e.kind = i % 2 ? EntityKind::kDevice : EntityKind::kAsset;
+    e.key = text(40);
+    e.unit_id = text(20);
+    e.name = text(60);
+    e.type = text(10);
+    e.owner = rng();
+    if (i % 3 == 0) e.created_us = e.updated_us = static_cast<int64_t>(rng() >> 1);
+    for (int k = static_cast<int>(rng() % 4); k > 0; --k) e.attributes[text(8)] = text(30);
+    const uint64_t encoded = EncodeEntity(e).size();
+    EXPECT_LE(EntityBytesAtLeast(e), encoded) << i;
+    EXPECT_GE(EntityBytesAtLeast(e) * 2, encoded) << i;  // and not far below it
+  }
 }
 
 TEST(Keys, IndexKeysAndValues) {
