@@ -548,8 +548,7 @@ Status DbImpl::RequireJoinGroups(const Actor& actor, EntityKind kind, const Acco
       return Status::InvalidArgument(Named(*g) + " is named more than once");
     }
     if (GroupEntityKind(g->kind) != kind) {
-      return Status::InvalidArgument(Named(*g) + " cannot hold a " +
-                                     std::string(EntityKindName(kind)));
+      return Status::InvalidArgument(Named(*g) + " cannot hold " + query::AnEntityOfKind(kind));
     }
     if (g->owner != target.id) {
       return Status::InvalidArgument(Named(*g) + " is not owned by account " + Quote(target) +
@@ -726,7 +725,7 @@ Status DbImpl::AddGroupMembers(const Actor& actor, GroupId id, Span<uint64_t> me
           }
           if (e.kind != *ekind) {
             put(GroupMemberItem::Outcome::kDenied,
-                what + " is not a " + EntityKindName(*ekind) + " (" + Named(*g) + ")",
+                what + " is not " + query::AnEntityOfKind(*ekind) + " (" + Named(*g) + ")",
                 &rep->denied);
             continue;
           }

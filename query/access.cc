@@ -223,6 +223,11 @@ std::string AGroupOfKind(GroupKind kind) {
          " group";
 }
 
+std::string AnEntityOfKind(EntityKind kind) {
+  const std::string name = EntityKindName(kind);
+  return (std::string("aeio").find(name[0]) == std::string::npos ? "a " : "an ") + name;
+}
+
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
   if (!SeesGroups(c, actor, *c.account(g.owner))) {
     // Not even its kind, but for a user group: only a user group holds a

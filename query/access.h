@@ -133,6 +133,8 @@ std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrant
 std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // "a device group", "an account group": the kind with its article.
 std::string AGroupOfKind(GroupKind kind);
+// "a device", "an asset", "a dashboard", "an entity_view".
+std::string AnEntityOfKind(EntityKind kind);
 // "device group 'G'", or "a group out of the actor's sight" (of a group
 // whose owner's groups the actor does not see: its kind is not told either,
 // but a user group's, "a user group out of the actor's sight", which is

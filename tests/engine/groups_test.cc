@@ -291,6 +291,13 @@ TEST_F(GroupsTest, MembersFarApartAndCloseTogetherAreJudgedAlike) {
   expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
   EXPECT_EQ(Members(g), expected);
   EXPECT_EQ(db_->GetGroup(Actor::System(), g)->size, expected.size());
+  // A device in an asset group: "not an asset".
+  const GroupId assets = MakeGroup(GroupKind::kAsset, "far-assets", a_);
+  Status s = db_->AddGroupMembers(Actor::System(), assets, std::vector<uint64_t>{mine[0]}, &rep);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  ASSERT_EQ(rep.items.size(), 1u);
+  EXPECT_EQ(rep.items[0].message,
+            "device 'far-a-0' is not an asset (asset group 'far-assets')");
 }
 
 TEST_F(GroupsTest, UserAndAccountGroupsHoldTheirOwnersUsersAndChildren) {
