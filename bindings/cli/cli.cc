@@ -253,7 +253,13 @@ bool Context::Open(bool create) {
               "its own, or read the folder as it is with 'canopy --db " << Printable(db_path)
            << " --read-only ...' (without --etcd)\n";
     }
-    if (s.IsNotFound() && !create) {
+    std::error_code ec;
+    if (s.IsNotFound() && !create && std::filesystem::is_directory(db_path, ec) &&
+        !std::filesystem::is_empty(db_path, ec)) {
+      // A folder of other files: no command creates a database there.
+      *err << "canopy: '" << Printable(db_path)
+           << "' holds other files; give --db a new or empty folder to create a database\n";
+    } else if (s.IsNotFound() && !create) {
       // A sub-account (--parent) or an actor (--actor) needs a database
       // that exists: the hint names the commands that start one.
       *err << "canopy: create one with a root tenant, 'canopy --db " << Printable(db_path)

@@ -236,6 +236,20 @@ class GlobalFlagTest(CliTestCase):
         self.assertIn("no database in", err)
         self.assertFalse(os.path.exists(self.db))
 
+    def test_a_folder_of_other_files_gets_no_hint_to_create_there(self):
+        # Commands that would create a database refuse such a folder: the
+        # hint says so instead of naming them.
+        os.makedirs(self.db)
+        with open(os.path.join(self.db, "notes.txt"), "w") as f:
+            f.write("not a database\n")
+        err = self.refused("account", "show", "x")
+        self.assertIn("no database in", err)
+        self.assertIn("holds other files; give --db a new or empty folder", err)
+        self.assertNotIn("account create KEY", err)
+        err = self.refused("account", "create", "root", "--name", "Root")
+        self.assertIn("folder with other files", err)
+        self.assertEqual(os.listdir(self.db), ["notes.txt"])
+
     def test_a_refused_command_leaves_no_new_database(self):
         # A root tenant refused (an empty key) in a folder that did not
         # exist, or was empty: nothing is left, as after a refused import.
