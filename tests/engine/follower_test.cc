@@ -442,11 +442,12 @@ TEST(Follower, AFolderWithImportMarksOutOfOrderOpensBesideABusyWriter) {
   std::unique_ptr<Db> follower = OpenFollower(f.path, fo);
   ASSERT_NE(follower, nullptr);
   std::atomic<bool> stop{false};
+  std::atomic<int> pause_ms{10};
   std::thread busy([&] {
     for (int i = 0; !stop.load(); ++i) {
       MakeDevice(f.writer.get(), "busy-" + std::to_string(i), f.acme);
       (void)st->db()->Flush(rocksdb::FlushOptions(), st->cf(storage::kMeta));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms.load()));
     }
   });
   // A writer that replaces table files faster than a slow build opens
@@ -458,7 +459,11 @@ TEST(Follower, AFolderWithImportMarksOutOfOrderOpensBesideABusyWriter) {
     EXPECT_EQ(s.message().find("import"), std::string::npos) << s.ToString();
     return false;
   };
-  for (int i = 0; i < 10; ++i) {
+  // Ten tries beside the writer flushing every 10 ms; on a machine slow
+  // enough (a sanitizer, a loaded CI host) that each open outlasts that,
+  // up to twenty more beside it flushing every 200 ms.
+  for (int i = 0; i < 10 || (opened == 0 && i < 30); ++i) {
+    if (i == 10) pause_ms = 200;
     Options ro;
     ro.read_only = true;
     std::unique_ptr<Db> reader;
