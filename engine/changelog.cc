@@ -397,7 +397,9 @@ Status DbImpl::PublishLocked() {
   const uint64_t rev = revision_.load();
   Status p = versions_.Publish(NewSnapshot(), rev);
   if (!p.ok()) {
-    Poison(p.WithContext("publish revision " + std::to_string(rev)), /*local=*/true);
+    // The readers' copy was switched before the other failed to catch
+    // up: they would see writes whose callers are told they failed.
+    Poison(p.WithContext("publish revision " + std::to_string(rev)));
     return poisoned_;
   }
   published_ = rev;

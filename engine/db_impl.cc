@@ -612,13 +612,23 @@ Status DbImpl::Close() {
     store_->MergeSmallFiles();
     if (store_->Settle().ok()) RecordFilesPosition();
   }
-  // After a failed write or sync RocksDB refuses to flush (its error
-  // stays until reopened): close without, as a crash would; its
+  // After a failed write or sync RocksDB may refuse to flush (its error
+  // stays until reopened): then close without, as a crash would; the
   // write-ahead log holds what was written, and the next open replays it.
+  // (After a failure of memory it flushes, as any close does.)
   const bool poisoned = poisoned_flag_.load();
-  Status closed = store_->Close(/*flush=*/!poisoned);
-  if (poisoned && !closed.ok()) {
-    // RocksDB repeats the failure it kept (the write was refused, and
+  bool flush = true;
+  if (poisoned) {
+    Status settled = store_->Settle();
+    if (!settled.ok()) {
+      Log(LogLevel::kWarn, "canopy: closing without a flush after a failed write: " +
+                               settled.ToString());
+      flush = false;
+    }
+  }
+  Status closed = store_->Close(flush);
+  if (!flush && closed.code() == Code::kIOError) {
+    // RocksDB repeats the I/O failure it kept (the write was refused, and
     // said so, then): the close itself is done.
     Log(LogLevel::kWarn, "canopy: closed after a failed write: " + closed.ToString());
     closed = Status::Ok();

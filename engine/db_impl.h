@@ -189,7 +189,7 @@ class DbImpl final : public Db {
   Status Init();
   // Tests: lowers the bound of one call's change-log entry (at most
   // storage::kMaxLogEntryBytes), so that a refusal needs no huge call.
-  // Before any mutation, on the thread that opened the database.
+  // While no other call runs.
   void SetMaxCallBytesForTesting(uint64_t bytes) {
     max_call_bytes_ = std::min(bytes, storage::kMaxLogEntryBytes);
   }

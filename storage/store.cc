@@ -1061,8 +1061,9 @@ Store::~Store() { (void)Close(); }  // in a forked child it refuses, touching no
 Status Store::Close(bool flush) {
   if (db_ == nullptr) return Status::Ok();
   if (InForkedChild()) return ForkedChildRefusal("close a database");
-  if (!flush && !read_only_ && !settled_) {
+  if (!flush && !read_only_) {
     settled_ = true;
+    settle_status_ = Status::Ok();  // a failed flush was already told
     (void)db_->PauseBackgroundWork();
   }
   const Status result = Settle();

@@ -111,7 +111,8 @@ class Store {
 
   // Flushes memtables (unless Settle did, or `flush` is false: after a
   // failed write, whose error RocksDB keeps until reopened, the
-  // write-ahead log holds them) and closes RocksDB. Idempotent.
+  // write-ahead log holds them; a failed Settle is then not reported
+  // again) and closes RocksDB. Idempotent.
   Status Close(bool flush = true);
 
   // The first half of a writer's Close: flushes every key space, then

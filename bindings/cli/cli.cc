@@ -253,9 +253,12 @@ bool Context::Open(bool create) {
               "its own, or read the folder as it is with 'canopy --db " << Printable(db_path)
            << " --read-only ...' (without --etcd)\n";
     }
-    std::error_code ec;
-    if (s.IsNotFound() && !create && std::filesystem::is_directory(db_path, ec) &&
-        !std::filesystem::is_empty(db_path, ec)) {
+    // (A folder left by a creation cut short is "never fully created": a
+    // creating command clears it and creates there.)
+    std::error_code ec, empty_ec;
+    if (s.IsNotFound() && !create && s.message().rfind("no database in", 0) == 0 &&
+        std::filesystem::is_directory(db_path, ec) &&
+        !std::filesystem::is_empty(db_path, empty_ec) && !empty_ec) {
       // A folder of other files: no command creates a database there.
       *err << "canopy: '" << Printable(db_path)
            << "' holds other files; give --db a new or empty folder to create a database\n";

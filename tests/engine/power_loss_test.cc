@@ -734,6 +734,14 @@ TEST(PowerLoss, AFailedWriteStopsWritesButNotReads) {
     std::vector<std::string> problems;
     EXPECT_OK(db->CheckIntegrity(&problems));
     for (const auto& p : problems) ADD_FAILURE() << p;
+    ChangesRequest req;
+    req.since = 1;
+    ChangesPage page;
+    ASSERT_OK(db->ReadChanges(req, &page));
+    EXPECT_EQ(page.entries.size(), 2u);  // the account and the device
+    // No revision will follow: a change feed is told why.
+    auto waited = db->WaitForChanges(db->Revision(), 10);
+    EXPECT_EQ(waited.status().code(), Code::kIOError);
     EXPECT_OK(db->Close());
   }
   ASSERT_TRUE(fs->Reboot().ok());
