@@ -407,7 +407,8 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
       item.outcome = ReassignItem::Outcome::kMoved;
       rep->moved++;
       rep->items.push_back(std::move(item));
-      expected += 104 + 2 * storage::EntityBytesAtLeast(e) + to->label.size() +
+      expected += storage::kRecordChangeFixedBytes + sizeof(uint64_t) /* its id key */ +
+                  2 * storage::EntityBytesAtLeast(e) + to->label.size() +
                   cat().account(e.owner)->label.size();
       txn->Expect(moving.size() + 1, expected);
       moving.push_back(std::move(e));

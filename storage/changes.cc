@@ -202,8 +202,7 @@ std::string EncodeLogEntry(const LogEntry& e) {
 }
 
 uint64_t RecordChangeBytes(const RecordChange& r) {
-  // Its five byte strings (length, padding, offset) and its table.
-  return 96 + r.key.size() + r.before.size() + r.after.size() + r.before_scope.size() +
+  return kRecordChangeFixedBytes + r.key.size() + r.before.size() + r.after.size() + r.before_scope.size() +
          r.after_scope.size();
 }
 

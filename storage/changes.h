@@ -136,7 +136,9 @@ std::string EncodeLogEntry(const LogEntry& e);
 // whose change set would pass it is refused before anything is written
 // (LogEntryFits).
 inline constexpr uint64_t kMaxLogEntryBytes = uint64_t{256} << 20;
-// One record change's part of LogEntryBytesBound.
+// One record change's part of LogEntryBytesBound: this much for its table
+// and its five byte strings' lengths, padding and offsets, plus their bytes.
+inline constexpr uint64_t kRecordChangeFixedBytes = 96;
 uint64_t RecordChangeBytes(const RecordChange& r);
 // What LogEntryBytesBound adds to the records' and counters' parts: the
 // entry's fields and vectors, and its strings (operation, arguments, actor
