@@ -712,6 +712,10 @@ class DbImpl final : public Db {
   // imports), or `path` when empty.
   Status ImportFile(std::string_view path, const ImportOptions& options, ImportReport* report,
                     storage::LogEntry* entry, bool replayed, std::string_view shown = {});
+  // `s` from ImportFile, ending "; nothing was imported" when it is a
+  // refusal that did not reach the commit (the revision is still
+  // `revision_before`) and does not say so already.
+  Status NothingImported(Status s, uint64_t revision_before) const;
   // FailedPrecondition once closed, or the poisoned state (see Mutate).
   Status CheckOpen() const;
   // What readers check: FailedPrecondition once closed, or the poisoned

@@ -2473,6 +2473,18 @@ class ImportOutput final : public storage::KvSink {
 
 }  // namespace
 
+Status DbImpl::NothingImported(Status s, uint64_t revision_before) const {
+  // Every refusal of an import's file says that it changed nothing, as the
+  // refusals of its lines do (a failed read or write of its files, too),
+  // unless the import got as far as its commit (a failed sync after it).
+  static constexpr std::string_view kNothing = "nothing was imported";
+  if (s.ok() || revision_.load() != revision_before ||
+      s.message().find(kNothing) != std::string::npos) {
+    return s;
+  }
+  return Status(s.code(), s.message() + "; " + std::string(kNothing));
+}
+
 Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOptions& options_in,
                       ImportReport* report) {
   ImportReport local;
@@ -2493,7 +2505,8 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     storage::LogEntry entry;
     entry.time_us = NowMicros();
     entry.operation = "import";
-    return ImportFile(path, options, rep, &entry, /*replayed=*/false, options.name);
+    return NothingImported(ImportFile(path, options, rep, &entry, /*replayed=*/false, options.name),
+                           revision_.load());
   }
   // A replica appends the import (with its input) to the log in etcd
   // before it applies it; losing that race to another replica means
@@ -2545,7 +2558,9 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     entry.operation = "import";
     import_conflict_ = false;
     *rep = ImportReport();
-    Status s = ImportFile(copy, options, rep, &entry, /*replayed=*/false, shown);
+    const uint64_t before = revision_.load();
+    Status s = NothingImported(ImportFile(copy, options, rep, &entry, /*replayed=*/false, shown),
+                               before);
     if (!import_conflict_) {
       // Refused on a state behind etcd's? Then import again on the newest.
       bool caught_up = false;

@@ -553,6 +553,7 @@ TEST(PowerLoss, AnImportIsWholeOrAbsentAndSurvivesOnceReturned) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));
     const std::string path = dir.Sub("db-" + std::to_string(attempt));
     bool acknowledged = false;
+    bool said_nothing = false;  // the refusal said "nothing was imported"
     {
       std::unique_ptr<Db> db;
       ASSERT_OK(testing::OpenDbWithEnv(Options(), path, env.get(), &db));
@@ -568,6 +569,7 @@ TEST(PowerLoss, AnImportIsWholeOrAbsentAndSurvivesOnceReturned) {
         import_ops = fs->write_ops() - before;
       } else if (!s.ok()) {
         EXPECT_FALSE(fs->powered()) << s.ToString();
+        said_nothing = s.message().find("nothing was imported") != std::string::npos;
       }
       fs->CutPower();
       (void)db->Close();
@@ -582,6 +584,10 @@ TEST(PowerLoss, AnImportIsWholeOrAbsentAndSurvivesOnceReturned) {
     EXPECT_OK(db->FindAccount("other"));
     auto imp = db->FindAccount("imp");
     if (acknowledged) ASSERT_OK(imp);
+    // A refusal that said so imported nothing, even after the reboot.
+    if (said_nothing) {
+      EXPECT_EQ(imp.status().code(), Code::kNotFound);
+    }
     if (imp.ok()) {
       EXPECT_EQ(testing::KeysIn(db.get(), imp->id).size(), static_cast<size_t>(kDevices));
       EXPECT_OK(db->FindDeviceByUnitId("u-" + std::to_string(kDevices - 1)));
@@ -595,6 +601,45 @@ TEST(PowerLoss, AnImportIsWholeOrAbsentAndSurvivesOnceReturned) {
                 acknowledged ? "acknowledged" : "failed", imp.ok() ? "all there" : "absent");
     ASSERT_OK(db->Close());
   }
+}
+
+// Every refusal of an import says that it imported nothing, a failed write
+// of its files as much as a bad line: here the disk fails at the import's
+// first write (as a full disk would).
+TEST(PowerLoss, AnImportWhoseFilesCannotBeWrittenSaysNothingWasImported) {
+  TempDir dir(kMemoryFolder);
+  const std::string input = dir.Sub("import.jsonl");
+  {
+    std::ofstream out(input);
+    out << R"({"type":"account","key":"imp","name":"Imported"})" << "\n";
+    for (int i = 0; i < 30000; ++i) {  // over the batch limit: table files
+      out << R"({"type":"device","key":"imp-)" << i << R"(","unit_id":"u-)" << i
+          << R"(","name":"Device","device_type":"tracker","account":"imp"})" << "\n";
+    }
+  }
+  auto fs = std::make_shared<FaultFs>(rocksdb::FileSystem::Default(), dir.Sub("trash"));
+  auto env = FaultFs::NewEnv(fs);
+  const std::string path = dir.Sub("db");
+  {
+    std::unique_ptr<Db> db;
+    ASSERT_OK(testing::OpenDbWithEnv(Options(), path, env.get(), &db));
+    ASSERT_OK(db->CreateAccount(Actor::System(), {.key = "other", .name = "Other"}));
+    fs->CutPowerAfter(1);
+    Status s = db->Import(Actor::System(), input, ImportOptions(), nullptr);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("nothing was imported"), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("simulated power loss"), std::string::npos) << s.ToString();
+    // Said once, not twice.
+    EXPECT_EQ(s.message().find("nothing was imported"), s.message().rfind("nothing was imported"))
+        << s.ToString();
+    (void)db->Close();
+  }
+  ASSERT_TRUE(fs->Reboot().ok());
+  std::unique_ptr<Db> db;
+  ASSERT_OK(Db::Open(Options(), path, &db));
+  EXPECT_OK(db->FindAccount("other"));
+  EXPECT_EQ(db->FindAccount("imp").status().code(), Code::kNotFound);
+  ASSERT_OK(db->Close());
 }
 
 // A checkpoint (an online backup; what new replicas start from, and what
