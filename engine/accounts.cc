@@ -25,6 +25,7 @@ using query::Perm;
 using query::Plural;
 using query::Quote;
 using query::Require;
+using query::RequireThroughout;
 
 namespace {
 
@@ -311,7 +312,12 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
                                         " is a root tenant; root tenants cannot be moved");
     }
     const AccountNode* op = cat().account(a->parent);
-    CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountMove, *a));
+    // All that moves: the account and each of its sub-accounts, which the
+    // move hands to the new parent's branch members (as a reassign needs
+    // device.assign over each device it moves).
+    CANOPY_RETURN_IF_ERROR(RequireThroughout(
+        cat(), actor, Perm::kAccountMove, *a,
+        "cannot move account " + Quote(*a) + " with its sub-accounts"));
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountMove, *op));
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kAccountMove, *np));
     if (Catalog::IsSelfOrAncestor(*a, *np)) {
@@ -336,21 +342,13 @@ Status DbImpl::MoveAccount(const Actor& actor, AccountId id, AccountId new_paren
     });
     const uint32_t new_depth = np->depth + 1;
     if (new_depth + (deepest - a->depth) > cat().max_depth) {
-      uint32_t deepest_seen = a->depth;
-      for (const AccountNode* n : subtree) {
-        if (n->depth > deepest_seen && query::SeesAccount(cat(), actor, *n)) deepest_seen = n->depth;
-      }
-      // The subtree's depth is told only when the actor sees its deepest
-      // account: the refusal says nothing of accounts out of sight.
-      const std::string how_deep =
-          deepest_seen == deepest
-              ? "its subtree " + std::to_string(deepest - a->depth + 1) +
-                    " levels deep below depth " + std::to_string(np->depth) + ","
-              : "accounts of its subtree (some out of sight)";
-      return Status::FailedPrecondition("moving account " + Quote(*a) + " under " +
-                                        Quote(*np) + " would put " + how_deep +
-                                        " past the depth limit of " +
-                                        std::to_string(cat().max_depth));
+      // The actor sees every account of the subtree (it holds
+      // account.move on each), so the refusal may say how deep it is.
+      return Status::FailedPrecondition(
+          "moving account " + Quote(*a) + " under " + Quote(*np) + " would put its subtree " +
+          std::to_string(deepest - a->depth + 1) + " levels deep below depth " +
+          std::to_string(np->depth) + ", past the depth limit of " +
+          std::to_string(cat().max_depth));
     }
     // Users keep their memberships inside the subtree of the account they
     // were created in (access flows top-down only): a move may not carry a membership

@@ -95,6 +95,19 @@ Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& 
                                   (u->disabled ? " is disabled and holds no permissions)" : ")"));
 }
 
+Status RequireThroughout(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a,
+                         std::string_view what) {
+  CANOPY_RETURN_IF_ERROR(Require(c, actor, p, a));
+  if (actor.is_system()) return Status::Ok();
+  const UserNode* u = c.user(actor.user());  // known and enabled: Require passed
+  if (BranchPermsOn(c, *u, a).Has(p)) return Status::Ok();
+  Status s;
+  c.ForEachInSubtree(a, kNoDepthLimit, [&](const AccountNode& n) {
+    if (s.ok() && n.id != a.id) s = Require(c, actor, p, n);
+  });
+  return s.ok() ? s : s.WithContext(what);
+}
+
 Status RequireHolds(const Catalog& c, const Actor& actor, PermSet granted, bool branch,
                     const AccountNode& a, std::string_view what) {
   const UserNode* u = nullptr;

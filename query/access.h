@@ -88,6 +88,13 @@ Status ResolveActor(const Catalog& c, const Actor& actor, const UserNode** out,
 // the user holds nothing there (so cannot see it), "permission <p> missing
 // on an account user '<login>' cannot see", which names no account.
 Status Require(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a);
+// As Require, on `a` and on each account of its subtree: what a call
+// that carries the whole subtree along (a move) needs. A branch-wide `p`
+// on `a` covers them all; otherwise each sub-account is checked, and a
+// refusal on one reads "<what>: permission <p> missing on ..." (naming
+// the sub-account only when the actor sees it).
+Status RequireThroughout(const Catalog& c, const Actor& actor, Perm p, const AccountNode& a,
+                         std::string_view what);
 
 // OK when the actor itself holds every permission of `granted` on `a` (on
 // its whole branch when `branch`), so handing them on escalates nothing.

@@ -492,7 +492,8 @@ CANOPY_EXPORT canopy_code_t canopy_account_set_sub_account_access(canopy_db_t* d
                                                                   char** errmsg);
 
 // Moves the account and its whole subtree under new_parent, atomically.
-// Needs account.move on the account, its old and its new parent. Errors:
+// Needs account.move on the account and each of its sub-accounts (or
+// branch-wide on the account), its old and its new parent. Errors:
 // NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION (a cycle, a root tenant,
 // the depth limit, a membership that would leave the subtree of its user's
 // home account, custom roles crossing tenants).

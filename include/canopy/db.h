@@ -158,7 +158,8 @@ class Db {
 
   // Moves the account, with its whole subtree, entities and memberships,
   // under new_parent, as its newest sub-account; visibility changes
-  // atomically. Needs account.move on the account, its old parent and
+  // atomically. Needs account.move on the account and each of its
+  // sub-accounts (or branch-wide on the account), its old parent and
   // new_parent. Errors: FailedPrecondition (new_parent inside the moved
   // subtree, a root tenant, for a user new_parent's sub_account_management
   // off, depth over the limit, a membership in the

@@ -1261,6 +1261,57 @@ TEST_F(AccessTest, MovingOnesOwnAccountToWidenReachIsRefused) {
   EXPECT_EQ(db_->GetAccount(a1_)->parent, a_);
 }
 
+TEST_F(AccessTest, MovingAnAccountNeedsAccountMoveOnEachSubAccountItCarries) {
+  // A move hands the whole subtree to the new parent's branch members:
+  // the mover needs account.move on all that moves, as a reassign needs
+  // device.assign over each device. Here acme-a carries acme-a1 along.
+  const Actor system = Actor::System();
+  ASSERT_OK(db_->SetSubAccountManagement(system, b_, true));
+  ASSERT_OK(db_->SetSubAccountManagement(system, acme_, true));
+  UserId mover = MakeUser(db_.get(), "mover@acme", acme_);
+  for (AccountId on : {a_, acme_, b_}) {
+    ASSERT_OK(db_->Invite(system, mover, on, admin_role_, false));  // no branch
+  }
+  ASSERT_FALSE(Sees(b_admin_, "d-a1"));
+  auto before = DumpAll(db_.get());
+  Status s = db_->MoveAccount(Actor::User(mover), a_, b_);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  EXPECT_EQ(s.message(),
+            "cannot move account 'acme-a' with its sub-accounts: permission account.move missing "
+            "on an account user 'mover@acme' cannot see");
+  EXPECT_TRUE(DumpAll(db_.get()) == before);
+  EXPECT_FALSE(Sees(b_admin_, "d-a1"));
+  // Seeing acme-a1 without account.move there: named.
+  ASSERT_OK(db_->Invite(system, mover, a1_, viewer_role_, false));
+  before = DumpAll(db_.get());
+  ExpectRefused([&] { return db_->MoveAccount(Actor::User(mover), a_, b_); },
+                Code::kPermissionDenied,
+                "cannot move account 'acme-a' with its sub-accounts: permission account.move "
+                "missing on account 'acme-a1' (user 'mover@acme')");
+  EXPECT_TRUE(DumpAll(db_.get()) == before);
+  // With account.move on each account that moves, it may.
+  ASSERT_OK(db_->ChangeRole(system, mover, a1_, admin_role_));
+  ASSERT_OK(db_->MoveAccount(Actor::User(mover), a_, b_));
+  EXPECT_EQ(db_->GetAccount(a_)->parent, b_);
+  EXPECT_TRUE(Sees(b_admin_, "d-a1"));
+  // A branch-wide account.move on the account covers its sub-accounts,
+  // whatever it holds on each.
+  UserId brancher = MakeUser(db_.get(), "brancher@acme", acme_);
+  ASSERT_OK(db_->Invite(system, brancher, a_, admin_role_, true));
+  ASSERT_OK(db_->Invite(system, brancher, b_, admin_role_, false));
+  ASSERT_OK(db_->Invite(system, brancher, acme_, admin_role_, false));
+  ASSERT_OK(db_->MoveAccount(Actor::User(brancher), a_, acme_));
+  EXPECT_EQ(db_->GetAccount(a_)->parent, acme_);
+  // A leaf moves with account.move on itself alone.
+  UserId leaf_mover = MakeUser(db_.get(), "leaf-mover@acme", acme_);
+  for (AccountId on : {a1_, a_, b_}) {
+    ASSERT_OK(db_->Invite(system, leaf_mover, on, admin_role_, false));
+  }
+  ASSERT_OK(db_->MoveAccount(Actor::User(leaf_mover), a1_, b_));
+  EXPECT_EQ(db_->GetAccount(a1_)->parent, b_);
+  EXPECT_OK(db_->CheckIntegrity(nullptr));
+}
+
 TEST_F(AccessTest, ReassigningFromAnAccountOneCannotSeeIsRefused) {
   std::vector<std::string> theirs = {"d-b"};
   ReassignReport report;

@@ -179,7 +179,10 @@ class ModelTest : public ::testing::TestWithParam<Config> {
       want = Code::kFailedPrecondition;
     } else {
       AccountId op = m_.accounts[a].parent;
-      want = m_.Require(actor, "account.move", a);
+      // account.move on all that moves: the account and each sub-account.
+      for (AccountId d : m_.Subtree(a)) {
+        if (want == Code::kOk) want = m_.Require(actor, "account.move", d);
+      }
       if (want == Code::kOk) want = m_.Require(actor, "account.move", op);
       if (want == Code::kOk) want = m_.Require(actor, "account.move", np);
       if (want == Code::kOk && m_.IsSelfOrAncestor(a, np)) want = Code::kFailedPrecondition;
