@@ -416,9 +416,15 @@ class ConnectionWatch {
   void Step(const std::string& peer, Phase phase, bool heard) {
     std::lock_guard<std::mutex> g(mu_);
     Conn& c = conns_[peer];
-    c.since = c.touched = Clock::now();
-    c.phase = phase;
+    const auto now = Clock::now();
+    c.touched = now;
     c.heard = c.heard || heard;
+    // Until a request with the token comes, the clock runs from the
+    // connection's start: refused answers do not restart it, or a client
+    // without the token would hold a thread past kFirstDeadline by sending
+    // a refused request now and then.
+    if (c.heard || c.since == Clock::time_point{}) c.since = now;
+    c.phase = phase;
   }
 
   // The name (ConnName) of `fd` when it is a socket connected to this
@@ -841,10 +847,12 @@ class ServerImpl : public Server {
 
   // The headers the server decides by, each given at most once (the
   // library keeps the first of several, where a proxy in front may take
-  // another); false after answering 400.
+  // another: the framing headers so, a request smuggled past it); false
+  // after answering 400.
   static bool Single(const httplib::Request& req, httplib::Response& res) {
     for (const char* name :
-         {"X-Canopy-Token", "Authorization", "Cookie", "Origin", "Content-Type", "Host"}) {
+         {"X-Canopy-Token", "Authorization", "Cookie", "Origin", "Host", "Content-Type",
+          "Content-Length", "Transfer-Encoding", "Content-Encoding"}) {
       if (req.get_header_value_count(name) > 1) {
         ReplyError(res, 400, "bad_request",
                    std::string("the header ") + name + " is given more than once");
@@ -914,13 +922,8 @@ class ServerImpl : public Server {
   //   another origin, even on this machine, can neither post a "simple"
   //   text/plain or form request nor write with the console's cookie.
   bool Admit(const httplib::Request& req, httplib::Response& res) {
-    // One Content-Length, digits only: the library reads a malformed one
-    // as some number (abc as 0, 1e3 as 1, -5 as huge) and the first of
-    // several, where a proxy in front may take another (smuggling).
-    if (req.get_header_value_count("Content-Length") > 1) {
-      ReplyError(res, 400, "bad_request", "the header Content-Length is given more than once");
-      return false;
-    }
+    // Content-Length digits only (given once: Single): the library reads
+    // a malformed one as some number (abc as 0, 1e3 as 1, -5 as huge).
     if (req.has_header("Content-Length")) {
       const std::string n = req.get_header_value("Content-Length");
       if (n.empty() || n.size() > 18 || n.find_first_not_of("0123456789") != std::string::npos) {

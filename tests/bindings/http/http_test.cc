@@ -361,12 +361,29 @@ TEST_F(HttpTest, AHeaderTheServerDecidesByGivenTwiceIs400) {
        {"X-Canopy-Token: " + token + "\r\nX-Canopy-Token: " + token,
         "Authorization: Bearer " + token + "\r\nAuthorization: Bearer " + token,
         "X-Canopy-Token: " + token + "\r\nOrigin: http://a\r\nOrigin: http://b",
-        "X-Canopy-Token: " + token + "\r\nCookie: a=1\r\nCookie: b=2"}) {
+        "X-Canopy-Token: " + token + "\r\nCookie: a=1\r\nCookie: b=2",
+        "X-Canopy-Token: " + token + "\r\nContent-Length: 0\r\nContent-Length: 0",
+        "X-Canopy-Token: " + token + "\r\nContent-Encoding: identity\r\nContent-Encoding: gzip",
+        "X-Canopy-Token: " + token +
+            "\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked"}) {
     const std::string answer = RawExchange(
         *system_, "GET /api/session HTTP/1.1\r\nHost: x\r\n" + twice + "\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << twice << "\n" << answer;
     EXPECT_NE(answer.find("is given more than once"), std::string::npos) << answer;
   }
+  // A write framed one way by the first Transfer-Encoding and another by
+  // the second (what a proxy in front might read) is refused, and writes
+  // nothing.
+  const std::string body = R"({"key":"te-twice","name":"T"})";
+  const std::string answer = RawExchange(
+      *system_, "POST /api/accounts HTTP/1.1\r\nHost: x\r\nX-Canopy-Token: " + token +
+                    "\r\nContent-Type: application/json\r\nTransfer-Encoding: identity\r\n"
+                    "Transfer-Encoding: chunked\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find("the header Transfer-Encoding is given more than once"), std::string::npos)
+      << answer;
+  EXPECT_EQ(db_->FindAccount("te-twice").status().code(), Code::kNotFound);
 }
 
 // A connection that brings no request with the token is closed after two
@@ -401,6 +418,63 @@ TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
     EXPECT_EQ(n, 0) << "the server did not close an idle connection without the token";
     close(fd);
   }
+  server->Stop();
+}
+
+// A refused answer does not restart a connection's first two seconds: a
+// client sending a request without the token now and then is cut as soon
+// as one that sends nothing.
+TEST_F(HttpTest, RefusedRequestsDoNotExtendAConnectionsFirstSeconds) {
+  ServerOptions o;
+  o.threads = 1;
+  o.request_timeout_ms = 120000;
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  const int fd = ConnectTo(*server);
+  ASSERT_GE(fd, 0);
+  timeval wait{};
+  wait.tv_sec = 10;
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)), 0);
+  const auto opened = std::chrono::steady_clock::now();
+  int answers = 0;
+  bool closed = false;
+  const std::string req = "GET /api/session HTTP/1.1\r\nHost: x\r\n\r\n";
+  // One every 1.5 s: each answer came before the 2 s were up, so
+  // restarting the clock on it would keep the connection for as many
+  // requests as the library allows on one (about 9 s).
+  for (int i = 0; i < 8 && !closed; ++i) {
+    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+      closed = true;
+      break;
+    }
+    // One whole answer: its headers, then Content-Length bytes.
+    std::string answer;
+    size_t end = std::string::npos, want = 0;
+    while (!closed && (end == std::string::npos || answer.size() < end + 4 + want)) {
+      char buf[8192];
+      const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        closed = true;
+        break;
+      }
+      answer.append(buf, static_cast<size_t>(n));
+      end = answer.find("\r\n\r\n");
+      const size_t at = answer.find("Content-Length: ");
+      if (end != std::string::npos && at != std::string::npos && at < end) {
+        want = std::stoul(answer.substr(at + 16));
+      }
+    }
+    if (closed) break;
+    EXPECT_EQ(answer.rfind("HTTP/1.1 401", 0), 0u) << answer;
+    ++answers;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  }
+  const double held =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count();
+  close(fd);
+  EXPECT_TRUE(closed) << "a connection without the token lasted " << answers << " answers";
+  EXPECT_LE(answers, 3) << "held " << held << " s";
+  EXPECT_LT(held, 6.0) << answers << " answers";
   server->Stop();
 }
 
