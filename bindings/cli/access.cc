@@ -34,7 +34,8 @@ const char kCheckUsage[] =
     "answer is an error worded as for an unknown key; without --actor (an\n"
     "operator asking) it is 'denied' (--explain adds that the user cannot see it).\n"
     "With --json one object: allowed, entity or account, owner (and with --explain\n"
-    "reason, account, via ('membership' or 'group_grant'), role, branch, path).\n"
+    "reason, via_account, via ('membership' or 'group_grant'), role, branch,\n"
+    "path).\n"
     "Exit status 0 whether allowed or denied (3 when denied with --fail-if-denied);\n"
     "1 for errors such as an unknown user, entity or permission. A disabled user\n"
     "is denied every key, known or not, and its answer names no owner.\n";
@@ -130,7 +131,8 @@ int RunCheck(Context& ctx, Args& args) {
     if (args.Has("explain")) {
       o.Str("reason", ex.reason);
       if (ex.allowed) {
-        o.Str("account", names.AccountKey(ex.via_account))
+        // (via_account: the target of an account's check is "account".)
+        o.Str("via_account", names.AccountKey(ex.via_account))
             .Str("via", Via(ex.via_user_group))
             .Str("role", ex.via_role_name)
             .Bool("branch", ex.via_branch)

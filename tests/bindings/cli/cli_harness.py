@@ -169,9 +169,18 @@ class CliTestCase(unittest.TestCase):
         return self.refused(*args, code=2, **kw)
 
     def json_lines(self, *args, **kw):
-        """Runs with --json; returns each stdout line parsed as JSON."""
+        """Runs with --json; returns each stdout line parsed as JSON (an
+        object that names a key twice fails the test: parsers differ in
+        which copy they keep)."""
         out = self.ok("--json", *args, **kw)
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [json.loads(line, object_pairs_hook=self._unique_keys)
+                for line in out.splitlines() if line.strip()]
+
+    def _unique_keys(self, pairs):
+        keys = [k for k, _ in pairs]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        self.assertEqual(twice, [], "a JSON object names these keys twice: %r" % pairs)
+        return dict(pairs)
 
     def json_one(self, *args, **kw):
         lines = self.json_lines(*args, **kw)

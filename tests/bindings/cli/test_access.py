@@ -74,8 +74,14 @@ class CheckTest(CliTestCase):
         self.assertEqual(r, {"allowed": True, "entity": "dev-a11", "owner": "acme-a1"})
         r = self.json_one("check", "--user", "aud@acme.example", "--permission", "device.read",
                           "--entity", "dev-b1", "--explain")
-        self.assertEqual((r["allowed"], r["account"], r["role"], r["branch"], r["path"]),
+        self.assertEqual((r["allowed"], r["via_account"], r["role"], r["branch"], r["path"]),
                          (True, "acme-b", "auditor", False, ["acme-b"]))
+        # An account's check: the target is "account", the membership's
+        # account "via_account" (never one key twice: json_lines checks).
+        r = self.json_one("check", "--user", "a@acme.example", "--permission", "account.create",
+                          "--account", "acme-a1", "--explain")
+        self.assertEqual((r["allowed"], r["account"], r["via_account"], r["path"]),
+                         (True, "acme-a1", "acme-a", ["acme-a", "acme-a1"]))
         self.assertIn("reason", r)
         r = self.json_one("check", "--user", "b@acme.example", "--permission", "device.read",
                           "--entity", "dev-a1", "--explain")
