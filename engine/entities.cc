@@ -58,6 +58,7 @@ StatusOr<EntityId> DbImpl::CreateEntity(const Actor& actor, const EntitySpec& sp
                                        spec.key + "')");
       }
       CANOPY_RETURN_IF_ERROR(CheckText("unit id", spec.unit_id));
+      CANOPY_RETURN_IF_ERROR(CheckIdentifier("unit id", spec.unit_id));
     }
     const AccountNode* owner = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.owner, "owner", &owner));
@@ -208,6 +209,7 @@ Status DbImpl::UpdateEntity(const Actor& actor, EntityId id, const EntityPatch& 
                                        ")");
       }
       CANOPY_RETURN_IF_ERROR(CheckText("unit id", *patch.unit_id, true));
+      CANOPY_RETURN_IF_ERROR(CheckIdentifier("unit id", *patch.unit_id));
     }
     const AccountNode* owner = cat().account(e.owner);
     if (owner == nullptr) return Status::Corruption(Describe(e.kind, e.key) + " has no owner");

@@ -624,6 +624,7 @@ Status ParseEntity(Fields& f, EntityKind kind, EntityFields* out, Attributes* at
   if (out->has_unit) {
     if (kind != EntityKind::kDevice) return Status::InvalidArgument("only devices have a unit id");
     CANOPY_RETURN_IF_ERROR(CheckText("unit id", out->unit));
+    if (!replayed) CANOPY_RETURN_IF_ERROR(CheckIdentifier("unit id", out->unit));
   }
   return Status::Ok();
 }

@@ -24,7 +24,16 @@ bool IsValidUtf8(std::string_view s);
 // most kMaxNameBytes long, and not empty unless allow_empty.
 Status CheckText(std::string_view what, std::string_view s, bool allow_empty = false);
 
-// An account key, entity key, login or role name: CheckText, and not
+// What a user types to name a record (a key, a login, a role name, a unit
+// id): valid UTF-8, at most kMaxNameBytes, and none of what would make two
+// names look alike or one look like another: no control characters
+// (U+0000-U+001F, U+007F-U+009F), no invisible ones (zero-width and other
+// format characters, bidirectional controls, line separators), no space
+// at either end. InvalidArgument names the character ("contains a control
+// character (U+0009)", "ends with a space (U+0020)"). Empty passes.
+Status CheckIdentifier(std::string_view what, std::string_view s);
+
+// An account key, entity key, login or role name: CheckText, CheckIdentifier, and not
 // kHidden, "(hidden)", which stands in every answer (text, JSON, the web
 // console, explanations) for a name the reader may not see: a record
 // really named so could not be told from one out of sight. `replayed`: an

@@ -119,7 +119,7 @@ TEST(ReservedName, HiddenIsNoKeyLoginOrRoleName) {
           "login");
   refused(db->CreateRole(Actor::System(), acme, kHidden, {"device.read"}).status(), "role name");
   // Near misses are names like any other.
-  EXPECT_TRUE(db->CreateAccount(Actor::System(), {.key = "(hidden) ", .name = "H", .parent = acme}).ok());
+  EXPECT_TRUE(db->CreateAccount(Actor::System(), {.key = "(hidden)x", .name = "H", .parent = acme}).ok());
   EXPECT_TRUE(db->CreateUser(Actor::System(), {.login = "hidden", .name = "H", .account = acme}).ok());
   const uint64_t after_near_misses = db->Revision();
   EXPECT_EQ(after_near_misses, revision + 2);
@@ -140,6 +140,79 @@ TEST(ReservedName, HiddenIsNoKeyLoginOrRoleName) {
     EXPECT_EQ(db->Revision(), after_near_misses) << lines[i];
   }
   EXPECT_EQ(db->FindEntity(EntityKind::kDevice, "fine").status().code(), Code::kNotFound);
+}
+
+// What a user types to name a record (a key, a login, a role name, a unit
+// id) has no control or invisible characters and no space at either end:
+// two such names would look alike (`viewer` and `viewer ` in a role list),
+// or one would look like another. Refused naming the character, through
+// every call that sets one and through an import, and nothing changes.
+TEST(Identifiers, LookAlikesAreRefusedNamingTheCharacter) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  const AccountId acme = testing::MakeAccount(db.get(), "acme");
+  EntitySpec dev;
+  dev.key = "dev";
+  dev.name = "D";
+  dev.owner = acme;
+  const EntityId d = *db->CreateEntity(Actor::System(), dev);
+  const struct {
+    std::string text, why;
+  } bad[] = {
+      {"viewer ", "ends with a space (U+0020)"},
+      {" viewer", "begins with a space (U+0020)"},
+      {"viewer\xC2\xA0", "ends with a space (U+00A0)"},
+      {"view\ter", "contains a control character (U+0009)"},
+      {"k\x1B[31m", "contains a control character (U+001B)"},
+      {"k\xC2\x9B", "contains a control character (U+009B)"},
+      {"viewer\xE2\x80\x8B", "contains an invisible character (U+200B)"},
+      {"abc\xE2\x80\xAE" "evil", "contains an invisible character (U+202E)"},
+      {"\xEF\xBB\xBF" "acme", "contains an invisible character (U+FEFF)"},
+  };
+  const auto before = testing::DumpAll(db.get());
+  const uint64_t revision = db->Revision();
+  for (const auto& [text, why] : bad) {
+    SCOPED_TRACE(text);
+    auto refused = [&, why = why](const Status& s, const std::string& what) {
+      EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+      EXPECT_EQ(s.message(), what + " " + why);
+    };
+    refused(db->CreateAccount(Actor::System(), {.key = text, .name = "N", .parent = acme}).status(),
+            "account key");
+    EntitySpec e = dev;
+    e.key = text;
+    refused(db->CreateEntity(Actor::System(), e).status(), "device key");
+    e.key = "dev-2";
+    e.unit_id = text;
+    refused(db->CreateEntity(Actor::System(), e).status(), "unit id");
+    EntityPatch patch;
+    patch.unit_id = text;
+    refused(db->UpdateEntity(Actor::System(), d, patch), "unit id");
+    refused(db->CreateUser(Actor::System(), {.login = text, .name = "N", .account = acme}).status(),
+            "login");
+    refused(db->CreateRole(Actor::System(), acme, text, {"device.read"}).status(), "role name");
+    // JSON Lines carries the same text (escaped as JSON).
+    std::string quoted;
+    for (unsigned char ch : text) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), ch < 0x20 ? "\\u%04x" : "%c", ch);
+      quoted += buf;
+    }
+    const std::string path = dir.Sub("in.jsonl");
+    std::ofstream(path) << R"j({"type":"role","tenant":"acme","name":")j" << quoted
+                        << R"j(","permissions":["device.read"]})j" << "\n";
+    Status s = db->Import(Actor::System(), path, ImportOptions(), nullptr);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find("role name " + why), std::string::npos) << s.ToString();
+  }
+  EXPECT_EQ(db->Revision(), revision);
+  EXPECT_TRUE(testing::DumpAll(db.get()) == before);
+  // Spaces inside, letters of any script, symbols: names like any other.
+  for (const std::string& fine :
+       {std::string("Nested customer A"), std::string("caf\xC3\xA9"),
+        std::string("\xE6\x9D\xB1\xE4\xBA\xAC"), std::string("a@b.example")}) {
+    EXPECT_OK(db->CreateAccount(Actor::System(), {.key = fine, .name = fine, .parent = acme}));
+  }
 }
 
 // An import replayed from the change log was accepted once, under the rules
