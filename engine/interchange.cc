@@ -2506,8 +2506,10 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     storage::LogEntry entry;
     entry.time_us = NowMicros();
     entry.operation = "import";
+    // (Read before the call: the order of a call's arguments is not fixed.)
+    const uint64_t before = revision_.load();
     return NothingImported(ImportFile(path, options, rep, &entry, /*replayed=*/false, options.name),
-                           revision_.load());
+                           before);
   }
   // A replica appends the import (with its input) to the log in etcd
   // before it applies it; losing that race to another replica means
