@@ -99,10 +99,10 @@ Status CheckIdentifier(std::string_view what, std::string_view s) {
                                      CodePointName(c) + ")");
     }
   }
-  if (!s.empty() && (IsSpace(first) || IsSpace(last))) {
-    return Status::InvalidArgument(std::string(what) + (IsSpace(first) ? " begins" : " ends") +
-                                   " with a space (" + CodePointName(IsSpace(first) ? first : last) +
-                                   ")");
+  const bool begins = IsSpace(first);  // (false for empty text: first is 0)
+  if (begins || IsSpace(last)) {
+    return Status::InvalidArgument(std::string(what) + (begins ? " begins" : " ends") +
+                                   " with a space (" + CodePointName(begins ? first : last) + ")");
   }
   return Status::Ok();
 }

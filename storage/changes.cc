@@ -202,8 +202,8 @@ std::string EncodeLogEntry(const LogEntry& e) {
 }
 
 uint64_t RecordChangeBytes(const RecordChange& r) {
-  return kRecordChangeFixedBytes + r.key.size() + r.before.size() + r.after.size() + r.before_scope.size() +
-         r.after_scope.size();
+  return kRecordChangeFixedBytes + r.key.size() + r.before.size() + r.after.size() +
+         r.before_scope.size() + r.after_scope.size();
 }
 
 uint64_t LogEntryOverheadBytes(uint64_t text_bytes) {
