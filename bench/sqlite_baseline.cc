@@ -48,6 +48,10 @@ Status SqliteBaseline::Open(const GeneratedTree& tree, const std::string& path,
     return Status::IOError("sqlite: cannot open " + path);
   }
   sqlite3* db = b->db_;
+  // Runs sharing a cache read the baseline while another may still hold
+  // a lock on it (its load's last writes): wait for it instead of taking
+  // "busy" for a baseline not loaded, then failing to load it again.
+  sqlite3_busy_timeout(db, 30000);
   bool loaded = false;
   {
     sqlite3_stmt* st = nullptr;
