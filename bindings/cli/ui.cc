@@ -90,6 +90,12 @@ int Run(Context& ctx, Args& args) {
                               : "")
            << "; open the URL above; Ctrl-C stops"
            << std::endl;
+  if (!server->loopback_only()) {
+    *ctx.err << "canopy ui: warning: listening on " << Printable(options.listen)
+             << ", reachable from other machines: whoever has the token reads and writes as "
+                "the viewer, and plain HTTP carries the token unencrypted"
+             << std::endl;
+  }
   char sig = 0;
   while (read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
   }

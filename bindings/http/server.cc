@@ -677,6 +677,27 @@ class ServerImpl : public Server {
         watch_(std::chrono::milliseconds(options_.request_timeout_ms)) {}
   ~ServerImpl() override { Stop(); }
 
+  // What the listening socket is bound to, as the kernel says (a name
+  // such as "localhost" is resolved by then): a loopback address only, or
+  // every address of a family.
+  void NoteBoundAddress() {
+    sockaddr_storage a{};
+    socklen_t len = sizeof(a);
+    if (listen_fd_ < 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;  // unknown: not called loopback-only
+    }
+    if (a.ss_family == AF_INET) {
+      const uint32_t ip = ntohl(reinterpret_cast<const sockaddr_in*>(&a)->sin_addr.s_addr);
+      loopback_only_ = (ip >> 24) == 127;
+      any_v4_ = ip == INADDR_ANY;
+    } else if (a.ss_family == AF_INET6) {
+      const in6_addr& ip = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
+      loopback_only_ = IN6_IS_ADDR_LOOPBACK(&ip) ||
+                       (IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127);
+      any_v6_ = IN6_IS_ADDR_UNSPECIFIED(&ip);
+    }
+  }
+
   Status Bind() {
     if (options_.token.empty()) options_.token = RandomToken();
     if (options_.port < 0 || options_.port > 65535) {
@@ -721,6 +742,7 @@ class ServerImpl : public Server {
     // it): more clients connecting at once were reset. Listening again
     // sets the backlog of the same socket.
     if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
+    NoteBoundAddress();
     watch_.Start(port_, listen_fd_);
     thread_ = std::thread([this] {
       server_.listen_after_bind();
@@ -748,10 +770,13 @@ class ServerImpl : public Server {
   int port() const override { return port_; }
   const std::string& token() const override { return options_.token; }
   std::string url() const override {
-    std::string host = options_.listen == "0.0.0.0" ? "127.0.0.1" : options_.listen;
+    // Listening on every address (0.0.0.0, ::): the URL names this
+    // machine's loopback of that family, which a browser can open.
+    std::string host = any_v4_ ? "127.0.0.1" : any_v6_ ? "::1" : options_.listen;
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     return "http://" + host + ":" + std::to_string(port_) + "/?token=" + options_.token;
   }
+  bool loopback_only() const override { return loopback_only_; }
 
  private:
   using Handler = void (ServerImpl::*)(const httplib::Request&, httplib::Response&);
@@ -777,9 +802,12 @@ class ServerImpl : public Server {
     // read an answer as another type than it is. Default headers go on
     // every answer, also those the library gives by itself (a request line
     // too long, a method it does not know).
+    // Every answer is whole (below): "Accept-Ranges: none" says so, and
+    // keeps the library from offering "bytes" on HEAD answers.
     server_.set_default_headers({{"X-Frame-Options", "DENY"},
                                  {"Content-Security-Policy", "frame-ancestors 'none'"},
-                                 {"X-Content-Type-Options", "nosniff"}});
+                                 {"X-Content-Type-Options", "nosniff"},
+                                 {"Accept-Ranges", "none"}});
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       // Answers go uncompressed. cpp-httplib compresses whenever the client
       // accepts it, with Brotli at its slowest quality when offered (50 ms
@@ -1465,6 +1493,9 @@ class ServerImpl : public Server {
   std::atomic<bool> listen_returned_{false};
   std::mutex stop_mu_;
   int port_ = -1;
+  bool loopback_only_ = false;  // set by NoteBoundAddress
+  bool any_v4_ = false;
+  bool any_v6_ = false;
 };
 
 }  // namespace

@@ -67,8 +67,13 @@ class Server {
   virtual void Stop() = 0;
   virtual int port() const = 0;
   virtual const std::string& token() const = 0;
-  // http://ADDR:PORT/?token=TOKEN, the URL to open.
+  // http://ADDR:PORT/?token=TOKEN, the URL to open (listening on every
+  // address, 0.0.0.0 or ::, it names this machine's loopback).
   virtual std::string url() const = 0;
+  // Whether only this machine can connect: the socket is bound to a
+  // loopback address (127.0.0.0/8, ::1, or a name that resolved to one).
+  // `canopy ui` warns when it is not.
+  virtual bool loopback_only() const = 0;
 };
 
 }  // namespace canopy::http

@@ -20,7 +20,7 @@ class UiTest(CliTestCase):
                              stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         url = p.stdout.readline().strip()
-        self.assertRegex(url, r"^http://127\.0\.0\.1:\d+/\?token=[0-9a-f]{32}$")
+        self.assertRegex(url, r"^http://127\.0\.0\.\d+:\d+/\?token=[0-9a-f]{32}$")
         return p, url
 
     def get(self, url, path, token=None):
@@ -93,6 +93,26 @@ class UiTest(CliTestCase):
             status, body = self.get(url, "/api/devices?user=b@acme.example", token)
             self.assertEqual(status, 403)
             self.stop(p, signal.SIGTERM)
+
+    def test_warns_when_it_listens_beyond_this_machine(self):
+        self.seed()
+        # Loopback, the default and named: no warning.
+        for args in (["ui"], ["ui", "--listen", "127.0.0.3"]):
+            p, url = self.start(*args)
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertNotIn("warning", err)
+        # Every address: the URL names loopback, and a warning says who can reach it.
+        p, url = self.start("ui", "--listen", "0.0.0.0")
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["token"][0]
+        self.assertEqual(self.get(url, "/api/session", token)[0], 200)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("canopy ui: warning: listening on 0.0.0.0, reachable from other machines",
+                      err)
+        self.assertIn("plain HTTP carries the token unencrypted", err)
 
     def test_bad_arguments(self):
         self.seed()

@@ -211,6 +211,48 @@ TEST_F(HttpTest, ListensOnLoopbackOnlyByDefault) {
   EXPECT_NE(START_AS(Actor::System(), "")->token(), system_->token());
 }
 
+// What a server says of the address it listens on: loopback only or not,
+// and the URL to open, which names a loopback address when it listens on
+// every address (a browser cannot open 0.0.0.0 or [::]).
+TEST_F(HttpTest, SaysWhetherItListensBeyondLoopbackAndGivesAUrlToOpen) {
+  EXPECT_TRUE(system_->loopback_only());
+  struct Case {
+    std::string listen;
+    bool loopback_only;
+    std::string host;  // in the URL
+  };
+  const std::vector<Case> cases = {{"127.0.0.1", true, "127.0.0.1"},
+                                   {"127.0.0.2", true, "127.0.0.2"},
+                                   {"localhost", true, "localhost"},
+                                   {"::1", true, "[::1]"},
+                                   {"0.0.0.0", false, "127.0.0.1"},
+                                   {"::", false, "[::1]"}};
+  for (const Case& c : cases) {
+    ServerOptions o;
+    o.listen = c.listen;
+    std::unique_ptr<Server> server;
+    Status s = Server::Start(db_.get(), o, &server);
+    if (!s.ok() && c.listen.find(':') != std::string::npos) {
+      continue;  // no IPv6 on this machine
+    }
+    ASSERT_TRUE(s.ok()) << c.listen << ": " << s.ToString();
+    EXPECT_EQ(server->loopback_only(), c.loopback_only) << c.listen;
+    const std::string prefix = "http://" + c.host + ":" + std::to_string(server->port()) + "/?token=";
+    EXPECT_EQ(server->url().rfind(prefix, 0), 0u) << c.listen << ": " << server->url();
+    // The URL's address answers.
+    if (c.host != "localhost") {
+      std::string host = c.host;
+      if (host.front() == '[') host = host.substr(1, host.size() - 2);
+      httplib::Client client(host, server->port());
+      client.set_default_headers({{"X-Canopy-Token", server->token()}});
+      auto r = client.Get("/api/session");
+      ASSERT_TRUE(r) << c.listen << ": no answer at " << server->url();
+      EXPECT_EQ(r->status, 200);
+    }
+    server->Stop();
+  }
+}
+
 // A non-loopback IPv4 address of this machine, or "" when it has none.
 std::string OtherAddress() {
   ifaddrs* list = nullptr;
@@ -322,6 +364,17 @@ TEST_F(HttpTest, RangeIsIgnoredAndFramingRefused) {
   EXPECT_EQ(r->body.back(), '}') << r->body;
   EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY");
   EXPECT_EQ(r->get_header_value("Content-Security-Policy"), "frame-ancestors 'none'");
+  // Every answer says it serves no ranges, HEAD answers too (the library
+  // would offer "bytes" there).
+  EXPECT_EQ(r->get_header_value("Accept-Ranges"), "none");
+  for (const char* path : {"/api/session", "/app.js", "/"}) {
+    httplib::Client head("127.0.0.1", system_->port());
+    head.set_default_headers({{"X-Canopy-Token", system_->token()}});
+    auto h = head.Head(path);
+    ASSERT_TRUE(h) << path;
+    EXPECT_EQ(h->get_header_value_count("Accept-Ranges"), 1u) << path;
+    EXPECT_EQ(h->get_header_value("Accept-Ranges"), "none") << path;
+  }
   std::string many = "bytes=0-";
   for (int i = 0; i < 500; ++i) many += ",0-";
   httplib::Client plain("127.0.0.1", system_->port());
