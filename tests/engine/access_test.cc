@@ -1065,6 +1065,18 @@ TEST_F(AccessTest, PointReadsByIdAsAViewer) {
   EXPECT_EQ(unseen.code(), Code::kNotFound);
   EXPECT_EQ(unseen.message(), "no user with id " + std::to_string(root_admin_));
 
+  // Ids are not hidden (docs/model.md, "What an actor can see"): acme-a1's
+  // admin reads acme-a1's parent id and its own home's, but reading the
+  // parent by that id is NotFound, worded as a missing one.
+  const Actor a1_admin = Actor::User(a1_admin_);
+  auto a1 = db_->GetAccount(a1_admin, a1_);
+  ASSERT_OK(a1.status());
+  EXPECT_EQ(a1->parent, a_);
+  EXPECT_EQ(db_->GetUser(a1_admin, a1_admin_)->account, a1_);
+  Status parent = db_->GetAccount(a1_admin, a_).status();
+  EXPECT_EQ(parent.code(), Code::kNotFound);
+  EXPECT_EQ(parent.message(), "no account with id " + std::to_string(a_));
+
   // An unknown viewer is NotFound, a disabled one PermissionDenied.
   EXPECT_EQ(db_->GetAccount(Actor::User(kUnknownUser), a_).status().code(), Code::kNotFound);
   EXPECT_EQ(db_->GetEntity(Actor::User(disabled_), d_a1).status().code(),
