@@ -241,8 +241,25 @@ std::string AnEntityOfKind(EntityKind kind) {
   return (std::string("aeio").find(name[0]) == std::string::npos ? "a " : "an ") + name;
 }
 
+bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
+  if (SeesGroups(c, actor, *c.account(g.owner))) return true;
+  // As a user is told the roles it holds: the user groups it is in, and
+  // the groups their grants are on.
+  const UserNode* u = Seer(c, actor);
+  if (u == nullptr) return false;  // the system actor saw it above
+  for (GroupId gid : u->groups) {
+    if (gid == g.id) return true;
+    const GroupNode* ug = c.group(gid);
+    if (ug == nullptr) continue;
+    for (const GroupGrantNode& x : ug->grants) {
+      if (x.target == g.id) return true;
+    }
+  }
+  return false;
+}
+
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
-  if (!SeesGroups(c, actor, *c.account(g.owner))) {
+  if (!NamesGroup(c, actor, g)) {
     // Not even its kind, but for a user group: only a user group holds a
     // grant or users, so where one is named its kind is known anyway.
     return g.kind == GroupKind::kUser ? "a user group out of the actor's sight"
@@ -311,7 +328,7 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
     if (ug == nullptr) continue;
     for (const GroupGrantNode& g : ug->grants) {
       std::string why(what);
-      if (SeesGroups(c, actor, *c.account(ug->owner))) {
+      if (NamesGroup(c, actor, *ug)) {
         why += " (it is in user group '" + ug->name + "', which has role " +
                NameRole(c, actor, *c.role(g.role));
         if (g.target != kNoId) why += " on " + DescribeGroup(c, actor, *c.group(g.target));

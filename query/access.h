@@ -133,8 +133,8 @@ Status RequireGives(const Catalog& c, const Actor& actor, const GroupGrantNode& 
 Status RequireRevoke(const Catalog& c, const Actor& actor, const GroupGrantNode& g,
                      const std::string& what);
 // How a message to `actor` names grant `g`: "role R of user group 'U' on
-// device group 'G'", each group named only when the actor sees its
-// owner's groups (a refusal never names what the actor cannot see).
+// device group 'G'", each group named only as NamesGroup allows (a
+// refusal never names what the actor cannot see).
 std::string DescribeGrant(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
 // The same without the user group: "role R on device group 'G'".
 std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupGrantNode& g);
@@ -142,10 +142,15 @@ std::string DescribeGrantRole(const Catalog& c, const Actor& actor, const GroupG
 std::string AGroupOfKind(GroupKind kind);
 // "a device", "an asset", "a dashboard", "an entity_view".
 std::string AnEntityOfKind(EntityKind kind);
-// "device group 'G'", or "a group out of the actor's sight" (of a group
-// whose owner's groups the actor does not see: its kind is not told either,
-// but a user group's, "a user group out of the actor's sight", which is
-// known wherever one is named: only user groups hold grants and users).
+// May what `actor` is told name group `g`? When it sees the groups of g's
+// owner (SeesGroups), and, as a user is told the roles it holds, when g is
+// a user group it is in or the group a grant of one is on. Naming is not
+// listing: GroupsOf and GroupMembers still need SeesGroups.
+bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
+// "device group 'G'", or, when NamesGroup says no, "a group out of the
+// actor's sight" (its kind is not told either, but a user group's, "a user
+// group out of the actor's sight", which is known wherever one is named:
+// only user groups hold grants and users).
 std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
 // How what `actor` is told names account `a`: 'key' (quoted), or kHidden
 // (canopy/query.h) when the actor does not see it.

@@ -342,19 +342,33 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
       << e.reason;
   EXPECT_EQ(e.path, std::vector<std::string>{"acme-a1"});
   // Asked by the user itself, which holds no permission on acme-a1 (only
-  // device.read on the group's members): neither that account nor its
-  // groups are named, in the reason or in the path.
+  // device.read on the group's members): that account is not named, in
+  // the reason or in the path, but the user group it is in and the group
+  // their grant is on are, as the role it holds is.
   ASSERT_OK(db_->Explain(a1_user_, "device.read", "d-x", &e));
   EXPECT_TRUE(e.allowed);
   EXPECT_EQ(e.via_group, fleet);
   EXPECT_EQ(e.reason.find("acme-a1"), std::string::npos) << e.reason;
-  EXPECT_EQ(e.reason.find("'fleet'"), std::string::npos) << e.reason;
-  EXPECT_NE(e.reason.find("on a group out of the actor's sight, which holds"),
+  EXPECT_NE(e.reason.find("is in user group 'ops', which has role viewer on device group "
+                          "'fleet', which holds"),
             std::string::npos)
       << e.reason;
-  EXPECT_NE(e.reason.find("is in a user group out of the actor's sight"), std::string::npos)
-      << e.reason;
   EXPECT_EQ(e.path, std::vector<std::string>{"(hidden)"});
+  // Another user of acme-a1 without group.read there is told neither.
+  const UserId other = MakeUser(db_.get(), "other@a1", a1_);
+  ASSERT_OK(db_->Invite(Actor::System(), other, a1_, kViewer, false));
+  ASSERT_OK(db_->Explain(Actor::User(other), a1_user_, "device.read", "d-x", &e));
+  EXPECT_TRUE(e.allowed);
+  EXPECT_EQ(e.reason.find("'fleet'"), std::string::npos) << e.reason;
+  EXPECT_EQ(e.reason.find("'ops'"), std::string::npos) << e.reason;
+  EXPECT_NE(e.reason.find("is in a user group out of the actor's sight, which has role viewer on "
+                          "a group out of the actor's sight"),
+            std::string::npos)
+      << e.reason;
+  // Naming is not listing: the user still lists no group of acme-a1 (it
+  // does not even see that account), nor does the viewer without group.read.
+  EXPECT_EQ(db_->GroupsOf(Actor::User(a1_user_), a1_).status().code(), Code::kNotFound);
+  EXPECT_TRUE(db_->GroupsOf(Actor::User(other), a1_)->empty());
   WhoCanRequest req;
   req.permission = "device.read";
   req.entity_key = "d-x";

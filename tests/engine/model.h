@@ -353,6 +353,21 @@ class Model {
     Perms held = PermsOn(actor.user(), owner);
     return held.count("group.read") || held.count("group.write") || held.count("group.share");
   }
+  // May what the actor is told name group `g`? When it sees its owner's
+  // groups, and, as it is told the roles it holds, when `g` is a user
+  // group it is in or the group a grant of one is on.
+  bool NamesGroup(const Actor& actor, GroupId g) const {
+    if (SeesGroups(actor, groups.at(g).owner)) return true;
+    if (Seer(actor) == nullptr) return false;
+    for (const auto& [gid, ug] : groups) {
+      if (ug.kind != GroupKind::kUser || !ug.users.count(actor.user())) continue;
+      if (gid == g) return true;
+      for (const auto& [key, branch] : grants) {
+        if (std::get<0>(key) == gid && std::get<2>(key) == g) return true;
+      }
+    }
+    return false;
+  }
   bool SeesUsersOn(const Actor& actor, AccountId a) const {
     Perms held = PermsOn(actor.user(), a);
     for (const char* p : {"user.read", "user.invite", "user.update", "user.remove", "access.grant"}) {

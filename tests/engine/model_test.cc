@@ -1587,6 +1587,27 @@ class ModelTest : public ::testing::TestWithParam<Config> {
               << asker.login << " is told of hidden account " << acc.key << " in the path";
         }
         ASSERT_EQ(m_.LeakedKey(as, ex.reason), "") << asker.login << ": " << ex.reason;
+        // A group of the grant that allows it is named exactly when the
+        // asker may be told it (docs/model.md, Groups): else "a (user)
+        // group out of the actor's sight", without its name or kind.
+        auto told_of = [&](GroupId g, bool user_group) {
+          const model::MGroup& grp = m_.groups.at(g);
+          const std::string named = std::string(GroupKindName(grp.kind)) + " group '" + grp.name + "'";
+          const std::string hidden =
+              user_group ? "a user group out of the actor's sight" : "a group out of the actor's sight";
+          const bool names = m_.NamesGroup(as, g);
+          outcomes_[names ? "explained through a group named" : "explained through a group unnamed"][0]++;
+          ASSERT_NE(ex.reason.find(names ? named : hidden), std::string::npos)
+              << asker.login << " " << (names ? "should" : "should not") << " be told of " << named
+              << ": " << ex.reason;
+          if (!names) {
+            ASSERT_EQ(ex.reason.find(named), std::string::npos) << asker.login << ": " << ex.reason;
+          }
+        };
+        if (ex.allowed && !asker.disabled && ex.via_user_group != kNoId) {
+          told_of(ex.via_user_group, true);
+          if (ex.via_group != kNoId) told_of(ex.via_group, false);
+        }
         if (ex.allowed && !asker.disabled) {
           if (!m_.SeesRole(as, ex.via_role)) {
             outcomes_["explained through a role out of sight"][0]++;
