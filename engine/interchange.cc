@@ -1217,9 +1217,7 @@ class Importer {
     if (t.tenant != t.id) {
       return Status::InvalidArgument("role tenant '" + std::string(tenant) + "' is not a root tenant");
     }
-    if (query::FindBuiltinRole(name)) {
-      return Status::AlreadyExists("role name '" + std::string(name) + "' is a built-in role");
-    }
+    CANOPY_RETURN_IF_ERROR(query::CheckCustomRoleName(name, replayed_));
     std::string nk = storage::IdKey(t.id);
     nk.append(name);
     bool taken = staged_roles_.count(nk) > 0;

@@ -425,9 +425,7 @@ StatusOr<RoleId> DbImpl::CreateRole(const Actor& actor, AccountId tenant, std::s
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kRoleManage, *t));
     CANOPY_RETURN_IF_ERROR(query::RequireHolds(cat(), actor, perms, true, *t,
                                                "cannot define role '" + std::string(name) + "'"));
-    if (query::FindBuiltinRole(name) != nullptr) {
-      return Status::AlreadyExists("role name '" + std::string(name) + "' is a built-in role");
-    }
+    CANOPY_RETURN_IF_ERROR(query::CheckCustomRoleName(name));
     bool taken = false;
     CANOPY_RETURN_IF_ERROR(store_->Exists(storage::kRoleNames, RoleNameKey(tenant, name), &taken));
     if (taken) {

@@ -131,4 +131,24 @@ const BuiltinRole* FindBuiltinRole(std::string_view name) {
   return nullptr;
 }
 
+Status CheckCustomRoleName(std::string_view name, bool exact_only) {
+  auto lower = [](char ch) {
+    return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+  };
+  for (const auto& r : BuiltinRoles()) {
+    const std::string_view builtin = r.name;
+    if (name == builtin) {
+      return Status::AlreadyExists("role name '" + std::string(name) + "' is a built-in role");
+    }
+    if (exact_only || name.size() != builtin.size()) continue;
+    if (std::equal(name.begin(), name.end(), builtin.begin(),
+                   [&](char a, char b) { return lower(a) == lower(b); })) {
+      return Status::AlreadyExists("role name '" + std::string(name) +
+                                   "' differs only in case from the built-in role '" +
+                                   std::string(builtin) + "'");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace canopy::query

@@ -97,6 +97,11 @@ struct BuiltinRole {
 };
 const std::vector<BuiltinRole>& BuiltinRoles();
 const BuiltinRole* FindBuiltinRole(std::string_view name);
+// May a custom role be named `name`? Not a built-in role's name, nor one
+// but for ASCII case ("Viewer" would be listed beside "viewer" as its
+// twin): AlreadyExists naming the built-in. `exact_only` (a replayed
+// import, which keeps the rules of its day) refuses the exact name only.
+Status CheckCustomRoleName(std::string_view name, bool exact_only = false);
 
 }  // namespace canopy::query
 

@@ -215,6 +215,46 @@ TEST(Identifiers, LookAlikesAreRefusedNamingTheCharacter) {
   }
 }
 
+// A custom role may not take a built-in role's name in another case: it
+// would be listed beside the built-in as its twin. Through the API and an
+// import alike, and nothing changes.
+TEST(Identifiers, ARoleNameIsNotABuiltInsButForCase) {
+  testing::TempDir dir;
+  auto db = testing::OpenDb(dir.Sub("db"));
+  const AccountId acme = testing::MakeAccount(db.get(), "acme");
+  const auto before = testing::DumpAll(db.get());
+  const uint64_t revision = db->Revision();
+  const struct {
+    std::string name, message;
+  } bad[] = {
+      {"viewer", "role name 'viewer' is a built-in role"},
+      {"Viewer", "role name 'Viewer' differs only in case from the built-in role 'viewer'"},
+      {"ACCOUNT_ADMIN",
+       "role name 'ACCOUNT_ADMIN' differs only in case from the built-in role 'account_admin'"},
+      {"Device_Manager",
+       "role name 'Device_Manager' differs only in case from the built-in role 'device_manager'"},
+  };
+  for (const auto& [name, message] : bad) {
+    SCOPED_TRACE(name);
+    Status s = db->CreateRole(Actor::System(), acme, name, {"device.read"}).status();
+    EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
+    EXPECT_EQ(s.message(), message);
+    const std::string path = dir.Sub("in.jsonl");
+    std::ofstream(path) << R"j({"type":"role","tenant":"acme","name":")j" << name
+                        << R"j(","permissions":["device.read"]})j" << "\n";
+    s = db->Import(Actor::System(), path, ImportOptions(), nullptr);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();  // as every bad line
+    EXPECT_NE(s.message().find("line 1: " + message + "; nothing was imported"), std::string::npos)
+        << s.ToString();
+  }
+  EXPECT_EQ(db->Revision(), revision);
+  EXPECT_TRUE(testing::DumpAll(db.get()) == before);
+  // A name that only contains a built-in's, or differs by more than case.
+  for (const char* fine : {"viewers", "Viewer 2", "site_viewer", "vi\xC3\xA9wer"}) {
+    EXPECT_OK(db->CreateRole(Actor::System(), acme, fine, {"device.read"}));
+  }
+}
+
 // An import replayed from the change log was accepted once, under the rules
 // of its day: a log written before the name was reserved still applies
 // (a replica catching up, a new one started from an old checkpoint). The
