@@ -293,21 +293,22 @@ std::string Txn::LabelBefore(AccountId id) const {
   return n != nullptr ? n->label : std::string();
 }
 
-template <typename R, typename Encode, typename ScopeBefore, typename ScopeAfter>
-void Txn::Add(storage::RecordType type, std::string key, const R* before, const R* after,
-              Encode encode, ScopeBefore scope_before, ScopeAfter scope_after) {
+template <typename P, typename Encode, typename ScopeBefore, typename ScopeAfter>
+void Txn::Add(storage::RecordType type, std::string key, P before, P after, Encode encode,
+              ScopeBefore scope_before, ScopeAfter scope_after) {
   storage::RecordChange r;
   r.type = type;
   r.key = std::move(key);
+  // std::move copies a const record and moves the others.
   if (before) {
     r.before = encode(*before);
     r.before_scope = scope_before(*before);
-    r.before_record = *before;
+    r.before_record = std::move(*before);
   }
   if (after) {
     r.after = encode(*after);
     r.after_scope = scope_after(*after);
-    r.after_record = *after;
+    r.after_record = std::move(*after);
   }
   Push(std::move(r));
 }
@@ -342,10 +343,19 @@ void Txn::Account(const storage::AccountRecord* before, const storage::AccountRe
   if (after) labels_after_[after->account.id] = after->label;
 }
 
-void Txn::Entity(const canopy::Entity* before, const canopy::Entity* after) {
+template <typename P>
+void Txn::EntityChange(P before, P after) {
   Add(storage::RecordType::kEntity, storage::IdKey(after ? after->id : before->id), before, after,
       storage::EncodeEntity, [&](const canopy::Entity& e) { return LabelBefore(e.owner); },
       [&](const canopy::Entity& e) { return LabelAfter(e.owner); });
+}
+
+void Txn::Entity(const canopy::Entity* before, const canopy::Entity* after) {
+  EntityChange(before, after);
+}
+
+void Txn::Entity(canopy::Entity&& before, canopy::Entity&& after) {
+  EntityChange(&before, &after);
 }
 
 void Txn::User(const canopy::User* before, const canopy::User* after) {

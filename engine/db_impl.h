@@ -140,6 +140,9 @@ class Txn {
   // Record changes; null before: created; null after: deleted.
   void Account(const storage::AccountRecord* before, const storage::AccountRecord* after);
   void Entity(const canopy::Entity* before, const canopy::Entity* after);
+  // The same, taking both records over instead of copying them (a batch
+  // that changes many entities).
+  void Entity(canopy::Entity&& before, canopy::Entity&& after);
   void User(const canopy::User* before, const canopy::User* after);
   void Membership(const canopy::Membership* before, const canopy::Membership* after);
   void Role(const canopy::Role* before, const canopy::Role* after);
@@ -166,9 +169,12 @@ class Txn {
   // Throws CallTooLarge when what is added and expected passes the limit.
   void CheckRoom() const;
   // Appends one record change: both sides encoded, decoded and scoped.
-  template <typename R, typename Encode, typename ScopeBefore, typename ScopeAfter>
-  void Add(storage::RecordType type, std::string key, const R* before, const R* after,
-           Encode encode, ScopeBefore scope_before, ScopeAfter scope_after);
+  // The records are copied from const pointers, moved from others.
+  template <typename P, typename Encode, typename ScopeBefore, typename ScopeAfter>
+  void Add(storage::RecordType type, std::string key, P before, P after, Encode encode,
+           ScopeBefore scope_before, ScopeAfter scope_after);
+  template <typename P>
+  void EntityChange(P before, P after);  // both Entity overloads
   // The label of an account as this change set leaves it (its own account
   // changes first, then the catalog); empty when unknown.
   std::string LabelAfter(AccountId id) const;

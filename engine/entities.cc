@@ -469,13 +469,16 @@ Status DbImpl::ReassignEntities(const Actor& actor, EntityKind kind, EntityRef b
     moved_ids.reserve(moving.size());
     txn->Reserve(moving.size());
     for (Entity& e : moving) {
-      const Entity before = e;
-      e.owner = to->id;
-      Touch(&e, now);
-      txn->Entity(&before, &e);
-      txn->counts.AddDirect(cat(), before.owner, kind, -1);
-      txn->counts.AddDirect(cat(), to->id, kind, 1);
+      Entity after = e;
+      after.owner = to->id;
+      Touch(&after, now);
+      const AccountId from = e.owner;
       moved_ids.push_back(e.id);
+      // Both records go into the change set: one copy per entity, and
+      // `moving` keeps none of them.
+      txn->Entity(std::move(e), std::move(after));
+      txn->counts.AddDirect(cat(), from, kind, -1);
+      txn->counts.AddDirect(cat(), to->id, kind, 1);
     }
     // ... and, in no group now, joins those of the new owner it names.
     std::sort(moved_ids.begin(), moved_ids.end());

@@ -3,6 +3,7 @@
 #include "storage/changes.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <flatbuffers/flatbuffers.h>
 #include <xxhash.h>
@@ -26,6 +27,32 @@ std::string_view View(const flatbuffers::Vector<uint8_t>* v) {
 std::string_view View(const flatbuffers::String* s) {
   return s == nullptr ? std::string_view() : std::string_view(s->data(), s->size());
 }
+
+// A FlatBufferBuilder's memory, held in the string the entry is returned
+// in: the finished entry is moved to the string's front in place instead of
+// copied out, so a large entry (hundreds of MB) is in memory once, not
+// twice. The builder never frees it (deallocate keeps the string).
+class StringAllocator final : public flatbuffers::Allocator {
+ public:
+  explicit StringAllocator(std::string* s) : s_(s) {}
+  uint8_t* allocate(size_t size) override {
+    s_->assign(size, '\0');
+    return reinterpret_cast<uint8_t*>(s_->data());
+  }
+  void deallocate(uint8_t*, size_t) override {}
+  uint8_t* reallocate_downward(uint8_t* old_p, size_t old_size, size_t new_size,
+                               size_t in_use_back, size_t in_use_front) override {
+    std::string bigger(new_size, '\0');
+    std::memcpy(bigger.data() + new_size - in_use_back, old_p + old_size - in_use_back,
+                in_use_back);
+    std::memcpy(bigger.data(), old_p, in_use_front);
+    s_->swap(bigger);
+    return reinterpret_cast<uint8_t*>(s_->data());
+  }
+
+ private:
+  std::string* s_;
+};
 
 }  // namespace
 
@@ -165,15 +192,20 @@ bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk) {
   return true;
 }
 
-std::string EncodeLogEntry(const LogEntry& e) {
+std::string EncodeLogEntry(const LogEntry& e, size_t initial_bytes) {
   // Sized once from the entry's bound without its slack: a large call's
   // entry (hundreds of MB) would otherwise grow by doubling, copied into
   // fresh memory each time.
   const uint64_t texts =
       e.log_id.size() + e.actor_login.size() + e.operation.size() + e.arguments.size();
   const uint64_t bound = LogEntryBytesBound(e.changes, texts) - LogEntryOverheadBytes(0);
-  flatbuffers::FlatBufferBuilder b(static_cast<size_t>(
-      std::min<uint64_t>(1024 + bound, FLATBUFFERS_MAX_BUFFER_SIZE / 2)));
+  std::string out;
+  StringAllocator memory(&out);
+  flatbuffers::FlatBufferBuilder b(
+      initial_bytes > 0
+          ? initial_bytes
+          : static_cast<size_t>(std::min<uint64_t>(1024 + bound, FLATBUFFERS_MAX_BUFFER_SIZE / 2)),
+      &memory);
   std::vector<flatbuffers::Offset<fb::RecordChange>> records;
   records.reserve(e.changes.records.size());
   for (const RecordChange& r : e.changes.records) {
@@ -192,11 +224,18 @@ std::string EncodeLogEntry(const LogEntry& e) {
                                  b.CreateVector(records), b.CreateVector(counters),
                                  e.import_chunks, e.import_bytes, e.import_hash);
   b.Finish(root, fb::LogEntryIdentifier());
-  // Sized once: appending the checksum to an exact copy would grow it to
-  // twice the entry (tens of MB for a large call).
-  std::string out;
-  out.reserve(b.GetSize() + 8);
-  out.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  // The entry ends the builder's memory (it is built from the back): moved
+  // to the front, the room it was not built in becomes the checksum's.
+  const size_t size = b.GetSize();
+  const size_t at = static_cast<size_t>(reinterpret_cast<const char*>(b.GetBufferPointer()) -
+                                        out.data());
+  if (at + size != out.size()) {  // never: the builder's layout changed
+    std::string copy(out, at, size);
+    out.swap(copy);
+  } else {
+    std::memmove(out.data(), out.data() + at, size);
+    out.resize(size);
+  }
   PutFixed64BE(&out, XXH3_64bits(out.data(), out.size()));
   return out;
 }

@@ -127,7 +127,9 @@ bool DecodeLogKey(std::string_view key, uint64_t* revision, int64_t* chunk);
 // a record of the change's type.
 Status DecodeRecords(ChangeSet* changes);
 
-std::string EncodeLogEntry(const LogEntry& e);
+// `initial_bytes` (tests): the builder's first buffer instead of one sized
+// from the entry's bound, so that it has to grow.
+std::string EncodeLogEntry(const LogEntry& e, size_t initial_bytes = 0);
 
 // The most one change-log entry may hold: one mutation's records, before
 // and after. The bound a replica's entries have in etcd

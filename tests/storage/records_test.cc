@@ -355,6 +355,38 @@ TEST(Records, LogEntriesOfMillionsOfChangesReadBackAndFitTheirBound) {
   EXPECT_TRUE(LogEntryFits(listed.changes, "group.add", listed.arguments.size()).ok());
 }
 
+// The entry is built in the string it is returned in; when the builder has
+// to grow (a first buffer far too small), the bytes are the same.
+TEST(Records, ALogEntryIsTheSameWhenItsBufferHadToGrow) {
+  LogEntry e;
+  e.revision = 42;
+  e.time_us = 1234567;
+  e.log_id = "lineage";
+  e.operation = "device.reassign";
+  e.arguments = "{\"to\":3}";
+  for (int i = 0; i < 300; ++i) {
+    RecordChange r;
+    r.type = RecordType::kEntity;
+    r.key = IdKey(static_cast<uint64_t>(i + 1));
+    r.before = std::string(static_cast<size_t>(i % 50), 'b');
+    r.after = std::string(static_cast<size_t>(i % 70), 'a');
+    r.after_scope = "\x01\x03";
+    e.changes.records.push_back(std::move(r));
+    e.changes.counters.push_back({static_cast<uint64_t>(i), 1, -1});
+  }
+  const std::string sized = EncodeLogEntry(e);
+  for (size_t first : {size_t{1}, size_t{64}, size_t{1000}, sized.size() - 9}) {
+    SCOPED_TRACE(first);
+    EXPECT_EQ(EncodeLogEntry(e, first), sized);
+  }
+  LogEntry back;
+  ASSERT_TRUE(DecodeLogEntry(sized, &back).ok());
+  ASSERT_EQ(back.changes.records.size(), 300u);
+  EXPECT_EQ(back.changes.records[299].after, e.changes.records[299].after);
+  EXPECT_EQ(back.changes.counters.size(), 300u);
+  EXPECT_EQ(back.arguments, e.arguments);
+}
+
 // EntityBytesAtLeast never passes what EncodeEntity writes: a call judged
 // too large by it is too large.
 TEST(Records, AnEntitysLowerBoundNeverPassesItsEncodedSize) {
