@@ -495,9 +495,9 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
         const query::AccountNode& owner = *cat().account(t->owner);
         e.path.push_back(query::SeesAccount(cat(), asker, *target.account) ? target.account->key
                                                                            : kHidden);
-        e.reason = "user '" + u->login + "' is in " + query::DescribeGroup(cat(), asker, *ug) +
+        e.reason = "user '" + u->login + "' is in " + query::DescribeGroup(cat(), asker, *ug, u) +
                    ", which has role " + e.via_role_name + " on " +
-                   query::DescribeGroup(cat(), asker, *t) +
+                   query::DescribeGroup(cat(), asker, *t, u) +
                    (query::SeesGroups(cat(), asker, owner)
                         ? " of account " + query::NameAccount(cat(), asker, owner)
                         : std::string()) +

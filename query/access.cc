@@ -241,12 +241,14 @@ std::string AnEntityOfKind(EntityKind kind) {
   return (std::string("aeio").find(name[0]) == std::string::npos ? "a " : "an ") + name;
 }
 
-bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
+bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g,
+                const UserNode* subject) {
   if (SeesGroups(c, actor, *c.account(g.owner))) return true;
   // As a user is told the roles it holds: the user groups it is in, and
-  // the groups their grants are on.
+  // the groups their grants are on, where it is told of its own access
+  // (named in another user's, they would tell who else is in them).
   const UserNode* u = Seer(c, actor);
-  if (u == nullptr) return false;  // the system actor saw it above
+  if (u == nullptr || subject == nullptr || subject->id != u->id) return false;
   for (GroupId gid : u->groups) {
     if (gid == g.id) return true;
     const GroupNode* ug = c.group(gid);
@@ -258,8 +260,9 @@ bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
   return false;
 }
 
-std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g) {
-  if (!NamesGroup(c, actor, g)) {
+std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g,
+                          const UserNode* subject) {
+  if (!NamesGroup(c, actor, g, subject)) {
     // Not even its kind, but for a user group: only a user group holds a
     // grant or users, so where one is named its kind is known anyway.
     return g.kind == GroupKind::kUser ? "a user group out of the actor's sight"
@@ -328,7 +331,7 @@ Status RequireOverUser(const Catalog& c, const Actor& actor, Perm p, const UserN
     if (ug == nullptr) continue;
     for (const GroupGrantNode& g : ug->grants) {
       std::string why(what);
-      if (NamesGroup(c, actor, *ug)) {
+      if (SeesGroups(c, actor, *c.account(ug->owner))) {
         why += " (it is in user group '" + ug->name + "', which has role " +
                NameRole(c, actor, *c.role(g.role));
         if (g.target != kNoId) why += " on " + DescribeGroup(c, actor, *c.group(g.target));
@@ -466,7 +469,7 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
       why = "role lacks " + PermName(perm);
     }
     near_misses.push_back(NameRole(c, asker, *r) + " on " + name(*a) + (m.branch ? " (branch)" : "") +
-                          (h.via ? " through " + DescribeGroup(c, asker, *c.group(h.via->user_group))
+                          (h.via ? " through " + DescribeGroup(c, asker, *c.group(h.via->user_group), &user)
                                  : std::string()) +
                           ": " + why);
   });
@@ -494,10 +497,10 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
                (best_account->id == owner.id ? "" : " with branch access, which contains " +
                                                         name(owner));
     if (best->via != nullptr) {
-      e.reason += " through " + DescribeGroup(c, asker, *c.group(best->via->user_group)) +
+      e.reason += " through " + DescribeGroup(c, asker, *c.group(best->via->user_group), &user) +
                   (best->via->target == kNoId
                        ? std::string()
-                       : " (granted on " + DescribeGroup(c, asker, *c.group(best->via->target)) +
+                       : " (granted on " + DescribeGroup(c, asker, *c.group(best->via->target), &user) +
                              ")");
     }
     return e;

@@ -143,15 +143,19 @@ std::string AGroupOfKind(GroupKind kind);
 // "a device", "an asset", "a dashboard", "an entity_view".
 std::string AnEntityOfKind(EntityKind kind);
 // May what `actor` is told name group `g`? When it sees the groups of g's
-// owner (SeesGroups), and, as a user is told the roles it holds, when g is
-// a user group it is in or the group a grant of one is on. Naming is not
-// listing: GroupsOf and GroupMembers still need SeesGroups.
-bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
+// owner (SeesGroups); and, as a user is told the roles it holds, in what
+// tells it of its own access (`subject` is the actor's own user) when g is
+// a user group it is in or the group a grant of one is on. Of another
+// user's access they would tell who else is in the group: not named.
+// Naming is not listing: GroupsOf and GroupMembers still need SeesGroups.
+bool NamesGroup(const Catalog& c, const Actor& actor, const GroupNode& g,
+                const UserNode* subject = nullptr);
 // "device group 'G'", or, when NamesGroup says no, "a group out of the
 // actor's sight" (its kind is not told either, but a user group's, "a user
 // group out of the actor's sight", which is known wherever one is named:
 // only user groups hold grants and users).
-std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g);
+std::string DescribeGroup(const Catalog& c, const Actor& actor, const GroupNode& g,
+                          const UserNode* subject = nullptr);
 // How what `actor` is told names account `a`: 'key' (quoted), or kHidden
 // (canopy/query.h) when the actor does not see it.
 std::string NameAccount(const Catalog& c, const Actor& actor, const AccountNode& a);

@@ -772,7 +772,10 @@ class ServerImpl : public Server {
   std::string url() const override {
     // Listening on every address (0.0.0.0, ::): the URL names this
     // machine's loopback of that family, which a browser can open.
-    std::string host = any_v4_ ? "127.0.0.1" : any_v6_ ? "::1" : options_.listen;
+    // (By the text given when the socket's address could not be read.)
+    std::string host = any_v4_ || options_.listen == "0.0.0.0" ? "127.0.0.1"
+                       : any_v6_ || options_.listen == "::"    ? "::1"
+                                                               : options_.listen;
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     return "http://" + host + ":" + std::to_string(port_) + "/?token=" + options_.token;
   }

@@ -394,7 +394,8 @@ class Db {
   // Check's verdict with the reason and the granting membership; the same
   // targets and errors. Its reason, path and role name name only the
   // accounts, groups and custom roles the user sees (others as kHidden,
-  // "(hidden)").
+  // "(hidden)"), and, of its own access, the user groups it is in and the
+  // groups their grants are on.
   virtual Status Explain(UserId user, std::string_view permission, std::string_view key,
                          Explanation* explanation) const = 0;
   // Explain as `asker` learns it. The system actor (an operator, who sees
@@ -402,7 +403,8 @@ class Db {
   // not allowed, the reason saying so, instead of NotFound. Any other
   // asker gets Explain's answer, and NotFound (no user with id <id>) for a
   // user it does not see. Either way the reason, path and role name name
-  // only the accounts, groups and custom roles the asker sees. An asker
+  // only the accounts, groups and custom roles the asker sees (its own
+  // groups only when the user is the asker itself). An asker
   // that is another user is refused first when unknown (NotFound, actor:
   // no user with id <id>) or disabled (PermissionDenied).
   virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,

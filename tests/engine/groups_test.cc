@@ -365,6 +365,14 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
                           "a group out of the actor's sight"),
             std::string::npos)
       << e.reason;
+  // Told of another user's access, a user in the same group is not told
+  // the group (it would learn who else is in it), nor the group the grant
+  // is on.
+  ASSERT_OK(db_->AddGroupMembers(Actor::System(), ops, std::vector<uint64_t>{other}, nullptr));
+  ASSERT_OK(db_->Explain(Actor::User(other), a1_user_, "device.read", "d-x", &e));
+  EXPECT_TRUE(e.allowed);
+  EXPECT_EQ(e.reason.find("'ops'"), std::string::npos) << e.reason;
+  EXPECT_EQ(e.reason.find("'fleet'"), std::string::npos) << e.reason;
   // Naming is not listing: the user still lists no group of acme-a1 (it
   // does not even see that account), nor does the viewer without group.read.
   EXPECT_EQ(db_->GroupsOf(Actor::User(a1_user_), a1_).status().code(), Code::kNotFound);

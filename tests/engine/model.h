@@ -353,12 +353,13 @@ class Model {
     Perms held = PermsOn(actor.user(), owner);
     return held.count("group.read") || held.count("group.write") || held.count("group.share");
   }
-  // May what the actor is told name group `g`? When it sees its owner's
-  // groups, and, as it is told the roles it holds, when `g` is a user
-  // group it is in or the group a grant of one is on.
-  bool NamesGroup(const Actor& actor, GroupId g) const {
+  // May what the actor is told of `subject`'s access name group `g`? When
+  // it sees its owner's groups, and, told of its own access (as it is told
+  // the roles it holds), when `g` is a user group it is in or the group a
+  // grant of one is on.
+  bool NamesGroup(const Actor& actor, GroupId g, UserId subject) const {
     if (SeesGroups(actor, groups.at(g).owner)) return true;
-    if (Seer(actor) == nullptr) return false;
+    if (Seer(actor) == nullptr || subject != actor.user()) return false;
     for (const auto& [gid, ug] : groups) {
       if (ug.kind != GroupKind::kUser || !ug.users.count(actor.user())) continue;
       if (gid == g) return true;

@@ -1588,14 +1588,15 @@ class ModelTest : public ::testing::TestWithParam<Config> {
         }
         ASSERT_EQ(m_.LeakedKey(as, ex.reason), "") << asker.login << ": " << ex.reason;
         // A group of the grant that allows it is named exactly when the
-        // asker may be told it (docs/model.md, Groups): else "a (user)
-        // group out of the actor's sight", without its name or kind.
+        // asker may be told it (docs/model.md, Groups: its own groups only
+        // in its own explanation): else "a (user) group out of the
+        // actor's sight", without its name or kind.
         auto told_of = [&](GroupId g, bool user_group) {
           const model::MGroup& grp = m_.groups.at(g);
           const std::string named = std::string(GroupKindName(grp.kind)) + " group '" + grp.name + "'";
           const std::string hidden =
               user_group ? "a user group out of the actor's sight" : "a group out of the actor's sight";
-          const bool names = m_.NamesGroup(as, g);
+          const bool names = m_.NamesGroup(as, g, uid);
           outcomes_[names ? "explained through a group named" : "explained through a group unnamed"][0]++;
           ASSERT_NE(ex.reason.find(names ? named : hidden), std::string::npos)
               << asker.login << " " << (names ? "should" : "should not") << " be told of " << named
@@ -1646,14 +1647,28 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           // From the verification's own stream (the operations' stays).
           auto pick = m_.users.begin();
           std::advance(pick, static_cast<long>(verify_rng_() % m_.users.size()));
-          const UserId other = pick->first;
+          UserId other = pick->first;
+          // Half the time, when the user is in a user group, another member
+          // of it asks: its own groups it may be told of, not who else is
+          // in them.
+          if (verify_rng_() % 2 == 0) {
+            for (const auto& [gid, g] : m_.groups) {
+              if (g.kind != GroupKind::kUser || !g.users.count(uid) || g.users.size() < 2) continue;
+              auto member = g.users.begin();
+              std::advance(member, static_cast<long>(verify_rng_() % g.users.size()));
+              other = *member;
+              outcomes_["explained to a member of the user's group"][0]++;
+              break;
+            }
+          }
+          const model::MUser& asking = m_.users.at(other);
           Explanation told;
           Status ts = db_->Explain(Actor::User(other), uid, p, key.second, &told);
-          if (other != uid && pick->second.disabled) {
+          if (other != uid && asking.disabled) {
             // A disabled asker is refused before anything is looked up.
             ASSERT_EQ(ts.code(), Code::kPermissionDenied) << ts.ToString();
             ASSERT_EQ(ts.message(),
-                      "user '" + pick->second.login + "' is disabled and holds no permissions");
+                      "user '" + asking.login + "' is disabled and holds no permissions");
             outcomes_["explain refused to a disabled asker"][0]++;
           } else if (!m_.SeesUser(Actor::User(other), uid)) {
             ASSERT_EQ(ts.code(), Code::kNotFound) << ts.ToString();
