@@ -227,13 +227,13 @@ std::string EncodeLogEntry(const LogEntry& e, size_t initial_bytes) {
   // The entry ends the builder's memory (it is built from the back): moved
   // to the front, the room it was not built in becomes the checksum's.
   const size_t size = b.GetSize();
-  const size_t at = static_cast<size_t>(reinterpret_cast<const char*>(b.GetBufferPointer()) -
-                                        out.data());
-  if (at + size != out.size()) {  // never: the builder's layout changed
-    std::string copy(out, at, size);
+  const char* built = reinterpret_cast<const char*>(b.GetBufferPointer());
+  if (built + size != out.data() + out.size()) {
+    // Never (the builder's layout changed): copy the entry out instead.
+    std::string copy(built, size);
     out.swap(copy);
   } else {
-    std::memmove(out.data(), out.data() + at, size);
+    std::memmove(out.data(), built, size);
     out.resize(size);
   }
   PutFixed64BE(&out, XXH3_64bits(out.data(), out.size()));
