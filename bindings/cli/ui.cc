@@ -92,8 +92,9 @@ int Run(Context& ctx, Args& args) {
            << std::endl;
   if (!server->loopback_only()) {
     *ctx.err << "canopy ui: warning: listening on " << Printable(options.listen)
-             << ", reachable from other machines: whoever has the token reads and writes as "
-                "the viewer, and plain HTTP carries the token unencrypted"
+             << ", reachable from other machines: whoever has the token "
+             << (ctx.read_only || ctx.follower ? "reads" : "reads and writes")
+             << " as the viewer, and plain HTTP carries the token unencrypted"
              << std::endl;
   }
   char sig = 0;

@@ -113,6 +113,14 @@ class UiTest(CliTestCase):
         self.assertIn("canopy ui: warning: listening on 0.0.0.0, reachable from other machines",
                       err)
         self.assertIn("plain HTTP carries the token unencrypted", err)
+        self.assertIn("whoever has the token reads and writes as the viewer", err)
+        # A server that refuses changes says the token gives reads only.
+        for flag in ("--read-only", "--follower"):
+            p, url = self.start(flag, "ui", "--listen", "0.0.0.0")
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn("whoever has the token reads as the viewer, and plain HTTP", err)
 
     def test_bad_arguments(self):
         self.seed()
