@@ -78,6 +78,17 @@ uint64_t ManifestNumber(const std::string& path) {
   return ReadFilesPosition(path, &p) ? p.manifest_number : 0;
 }
 
+// The newest sequence number held in `db`'s table files (of any key
+// space): a flush or an ingestion writes a table newer than all before it;
+// a compaction never does.
+uint64_t NewestTableSeqno(rocksdb::DB* db) {
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db->GetLiveFilesMetaData(&files);
+  uint64_t newest = 0;
+  for (const auto& f : files) newest = std::max<uint64_t>(newest, f.largest_seqno);
+  return newest;
+}
+
 // Which MANIFEST the folder's CURRENT names, and how long it is: a writer
 // that flushes, compacts or opens changes it.
 std::string ManifestState(const std::string& path) {
@@ -951,6 +962,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   if (secondary) {
     store->secondary_open_ = std::make_unique<SecondaryOpen>(
         SecondaryOpen{dbo, descs, options.secondary_path});
+    store->tables_seqno_ = NewestTableSeqno(store->db_);
   }
   store->AdoptHandles(descs, handles);
   CANOPY_RETURN_IF_ERROR(store->CheckOrWriteFormat(creating, options));
@@ -1377,6 +1389,16 @@ Status Store::CatchUpWithPrimary() {
   // counter updates (merges) then count twice, and older values hide newer
   // ones in the files. Such a view cannot be mended by catching up: the
   // instance is opened again instead (ReopenSecondary).
+  // So is a flush within one session of the writer (a close, a
+  // checkpoint, a full memtable, an import's ingestion): RocksDB 7.8's
+  // secondary instance keeps the memtable it had replayed from the flushed
+  // log and reads it before the new table file. A point read then returns
+  // a value the table holds a newer one for, and counter updates count
+  // twice (once in the memtable, once in the table), until the process
+  // opens the database again. A catch-up that finds a table newer than any
+  // the instance opened on opens it again (one open's cost, once per flush
+  // of the writer's).
+  auto flushed = [this] { return NewestTableSeqno(db_) > tables_seqno_; };
   auto writer_reopened = [this] {
     const uint64_t now = ManifestNumber(path_);
     return now != 0 && now != manifest_number_;
@@ -1410,7 +1432,10 @@ Status Store::CatchUpWithPrimary() {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lost_logs, 20)));
       continue;
     }
-    if (s.ok()) whole_ = true;
+    if (s.ok()) {
+      if (flushed()) return ReopenSecondary();
+      whole_ = true;
+    }
     if (s.ok() || !vanished.Saw(s)) {
       break;
     } else if (attempt == kReaderAttempts) {
@@ -1435,7 +1460,7 @@ Status Store::ReopenSecondary() {
     db_ = nullptr;
   }
   whole_ = false;  // until the open below succeeds
-  const std::string what = "open the database again after its writer reopened it";
+  const std::string what = "open the database again after its writer flushed or reopened it";
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   Status refused;
   rocksdb::Status s = OpenReader(o.db_options, path_, wal_dir_, o.secondary_path, o.families,
@@ -1443,6 +1468,7 @@ Status Store::ReopenSecondary() {
   CANOPY_RETURN_IF_ERROR(refused);
   if (!s.ok()) return FromRocks(s, what);
   AdoptHandles(o.families, handles);
+  tables_seqno_ = NewestTableSeqno(db_);
   whole_ = true;
   return Status::Ok();
 }

@@ -239,6 +239,9 @@ class Store {
   bool secondary_ = false;
   bool whole_ = true;  // see Whole()
   uint64_t manifest_number_ = 0;  // a reader's: the MANIFEST it opened on (CatchUpWithPrimary)
+  // A secondary instance's: the newest sequence number in its table files
+  // when it was opened (CatchUpWithPrimary: a writer's flush since then).
+  uint64_t tables_seqno_ = 0;
   // A secondary instance's open, kept to open it again when its writer
   // started a new session (CatchUpWithPrimary).
   struct SecondaryOpen {
