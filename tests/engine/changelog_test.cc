@@ -625,6 +625,20 @@ TEST_F(ChangeLogTest, AuditShowsANestedAdminOnlyItsReach) {
     }
   }
   EXPECT_EQ(creations_with_arguments, 3u);
+  // The creation of the top of the reach changed its parent's bookkeeping
+  // too, which lies outside the reach (not listed): its arguments are empty.
+  bool saw_top = false;
+  for (const auto& e : ReadAll(db_.get(), audit)) {
+    if (e.operation != "account.create") continue;
+    for (const auto& c : e.changes) {
+      if (c.before.empty() && c.after.find("\"key\":\"a\"") != std::string::npos) {
+        saw_top = true;
+        EXPECT_EQ(e.changes.size(), 1u) << "the parent's bookkeeping is not listed";
+        EXPECT_TRUE(e.arguments.empty()) << e.arguments;
+      }
+    }
+  }
+  EXPECT_TRUE(saw_top);
   // The tenant admin sees both sides and its own name.
   ChangesRequest top{Actor::User(root)};
   for (const auto& e : ReadAll(db_.get(), top)) {
