@@ -80,13 +80,22 @@ def text(value, what, optional=False):
 
 def path(value, what, optional=False):
     """A file or folder name: a str, or an ``os.PathLike`` of one
-    (``pathlib.Path``), as :func:`text` gives it. Bytes are refused."""
+    (``pathlib.Path``), as the file system's bytes (``os.fsencode``: a name
+    Python read from the file system, with bytes that are not UTF-8, names
+    that same file). Bytes are refused."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    if value is not None and not isinstance(value, str):
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
         raise TypeError("%s must be a str or an os.PathLike of str%s, not %s" %
                         (what, " or None" if optional else "", type(value).__name__))
-    return text(value, what, optional)
+    if "\0" in value:
+        raise errors.InvalidArgument("%s contains a NUL byte" % what)
+    try:
+        return os.fsencode(value)
+    except UnicodeEncodeError as e:
+        raise errors.InvalidArgument("%s cannot be a file name: %s" % (what, e.reason)) from None
 
 
 def texts(values, what):

@@ -320,7 +320,7 @@ class Db:
         self._log_fn = None  # the C callback; kept alive while open
         self.path = path
         path_bytes = cv.path(path, "path")
-        self.path = path_bytes.decode("utf-8", "surrogatepass")  # a str, as given or from a Path
+        self.path = os.fsdecode(path_bytes)  # a str, as given or from a Path
         log = options.get("log")
         if log is not None and not callable(log):
             raise TypeError("log must be callable, not %s" % type(log).__name__)

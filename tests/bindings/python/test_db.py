@@ -309,6 +309,32 @@ print("parent: ok", flush=True)
         with self.assertRaisesRegex(TypeError, "os.PathLike of str"):
             self.db.checkpoint(b"/tmp/bytes-path")
 
+    def test_a_file_name_that_is_not_utf8_names_that_file(self):
+        # A name read from the file system with a byte that is not UTF-8
+        # (a str with a surrogate escape, as os.listdir gives it) opens,
+        # creates and writes that very file, never a look-alike.
+        base = os.path.join(self.dir, "odd")
+        os.makedirs(os.path.join(os.fsencode(base), b"db\xff"))
+        (name,) = os.listdir(base)
+        self.assertEqual(name, "db\udcff")
+        path = os.path.join(base, name)
+        with canopy.open(path, sync=False) as db:
+            self.assertEqual(db.path, path)
+            db.create_account(SYSTEM, "acme", "ACME")
+            db.export_file(os.path.join(base, "out\udcfe.jsonl"))
+            db.checkpoint(os.path.join(base, "cp\udcfd"))
+        self.assertEqual(sorted(os.listdir(os.fsencode(base))),
+                         [b"cp\xfd", b"db\xff", b"out\xfe.jsonl"])
+        with canopy.open(os.path.join(base, "cp\udcfd"), read_only=True) as db:
+            self.assertEqual(db.find_account("acme").name, "ACME")
+        # A lone surrogate that no file name's byte gives is refused by name.
+        with self.assertRaisesRegex(canopy.InvalidArgument, "^path cannot be a file name"):
+            canopy.open(os.path.join(base, "x\ud800"))
+        with self.assertRaisesRegex(canopy.InvalidArgument, "folder contains a NUL byte"):
+            self.db.checkpoint(os.path.join(base, "a\0b"))
+        self.assertEqual(sorted(os.listdir(os.fsencode(base))),
+                         [b"cp\xfd", b"db\xff", b"out\xfe.jsonl"])
+
     def test_backup_and_restore(self):
         base = pathlib.Path(self.dir)
         acme = self.db.create_account(SYSTEM, "acme", "ACME")
