@@ -670,7 +670,7 @@ StatusOr<uint64_t> DbImpl::WaitForChanges(uint64_t after, uint32_t timeout_ms) c
   // Holds the database open while it waits; Close() wakes it first.
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  CANOPY_RETURN_IF_ERROR(CheckOpenToFollow());  // a follower's gap may end meanwhile
   std::unique_lock<std::mutex> l(wait_mu_);
   wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
     return published_.load() > after || closing_.load();

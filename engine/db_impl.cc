@@ -752,11 +752,22 @@ Status DbImpl::CheckReadable() const {
       poisoned_reads_.load(std::memory_order_relaxed)) {
     return poisoned_;
   }
+  if (gap_flag_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> g(gap_mu_);
+    return gap_;
+  }
   return Status::Ok();
 }
 
 Status DbImpl::CheckOpen() const {
   CANOPY_RETURN_IF_ERROR(CheckReadable());
+  if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
+  return Status::Ok();
+}
+
+Status DbImpl::CheckOpenToFollow() const {
+  if (storage::InForkedChild()) return ForkedChild();
+  if (closed_) return Status::FailedPrecondition("the database is closed");
   if (poisoned_flag_.load(std::memory_order_acquire)) return poisoned_;
   return Status::Ok();
 }

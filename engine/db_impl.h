@@ -724,9 +724,12 @@ class DbImpl final : public Db {
   Status NothingImported(Status s, uint64_t revision_before) const;
   // FailedPrecondition once closed, or the poisoned state (see Mutate).
   Status CheckOpen() const;
-  // What readers check: FailedPrecondition once closed, or the poisoned
-  // state when it stops reads too (Poison).
+  // What readers check: FailedPrecondition once closed, the poisoned
+  // state when it stops reads too (Poison), or a follower's gap.
   Status CheckReadable() const;
+  // CheckOpen without a follower's gap: what a catch-up, which may end
+  // the gap, and a wait for changes check.
+  Status CheckOpenToFollow() const;
 
   // Record helpers (latest state; callers hold write_mu_ or a read lock).
   Status LoadAccountRecord(AccountId id, storage::AccountRecord* r) const;
@@ -950,6 +953,14 @@ class DbImpl final : public Db {
   std::atomic<bool> poisoned_flag_{false};
   // Set with it (before): readers are refused too (Poison).
   std::atomic<bool> poisoned_reads_{false};
+  // A follower whose store is not whole after a catch-up (Store::Whole: a
+  // write-ahead log deleted while it was read, or the open again after the
+  // writer's flush refused by a writer that kept replacing files): every
+  // read is refused with gap_ (Unavailable) until a catch-up ends whole.
+  // Set and cleared by CatchUp (under write_mu_, no read under way).
+  mutable std::mutex gap_mu_;
+  Status gap_;
+  std::atomic<bool> gap_flag_{false};
   // The most one call's change-log entry may take (Txn); lowered by tests.
   uint64_t max_call_bytes_ = storage::kMaxLogEntryBytes;
   // The change log. revision_ is the latest revision (the writer's, under

@@ -126,14 +126,14 @@ SharedSnapshot DbImpl::HoldState() const {
 StatusOr<uint64_t> DbImpl::CatchUp() {
   std::shared_lock<std::shared_mutex> open;
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  CANOPY_RETURN_IF_ERROR(CheckOpenToFollow());
   if (!options_.follower) {
     return Status::FailedPrecondition(
         "catch up: the database is not open as a follower (Options::follower)");
   }
   CANOPY_RETURN_IF_ERROR(RefuseReentry("catch up"));
   WriteGuard w(write_mu_);  // one catch-up at a time
-  CANOPY_RETURN_IF_ERROR(CheckOpen());
+  CANOPY_RETURN_IF_ERROR(CheckOpenToFollow());
   {
     std::lock_guard<std::mutex> g(gate_->mu);
     gate_->catching_up = true;
@@ -167,16 +167,33 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
   // No reader now, none can start: RocksDB and the catalog move together.
   Status caught = store_->CatchUpWithPrimary();
   // Whatever the store now holds (also after a failed catch-up, which may
-  // have read part of the writer's log), the catalog follows it; a store
-  // that may hold a hole is never served.
-  Status followed = Status::Ok();
+  // have read part of the writer's log), the catalog follows it. A store
+  // that may hold a hole (or has no instance: its open again failed) is
+  // not served: reads are Unavailable until a later catch-up ends whole,
+  // which reads the writer's state again (the catalog stays at the last
+  // revision served and then follows).
   if (!store_->Whole()) {
-    followed = Status::Unavailable(caught.message() + "; close and reopen the database");
-  } else if (followed = FollowStoreLocked(); !followed.ok()) {
-    followed = followed.WithContext("the follower's catalog no longer matches its store; close "
-                                    "and reopen the database");
+    Status gap = Status::Unavailable(
+        (caught.ok() ? std::string("the follower's view of the database may lack writes")
+                     : caught.message()) +
+        "; the follower serves no reads until a catch-up succeeds: catch up again");
+    {
+      std::lock_guard<std::mutex> g(gap_mu_);
+      gap_ = gap;
+    }
+    gap_flag_.store(true, std::memory_order_release);
+    open_gate();
+    return gap;
   }
-  if (!followed.ok()) Poison(followed);
+  Status followed = FollowStoreLocked();
+  if (!followed.ok()) {
+    Poison(followed.WithContext(
+        "the follower's catalog no longer matches its store; close and reopen the database"));
+  } else if (gap_flag_.load(std::memory_order_acquire)) {
+    gap_flag_.store(false, std::memory_order_release);
+    std::lock_guard<std::mutex> g(gap_mu_);
+    gap_ = Status::Ok();
+  }
   open_gate();
   CANOPY_RETURN_IF_ERROR(caught);
   if (!followed.ok()) return poisoned_;

@@ -173,6 +173,13 @@ int Run(Context& ctx, Args& args) {
     do {
       req.limit = limit ? std::min<uint64_t>(kPage, *limit - printed) : kPage;
       Status s = ctx.db->ReadChanges(req, &page);
+      // A follower that could not read the writer's state whole serves
+      // nothing until a later catch-up (every kWaitMs) does: wait for it.
+      while (follow && ctx.follower && s.code() == Code::kUnavailable && !StopRequested()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(kWaitMs));
+        s = ctx.db->ReadChanges(req, &page);
+      }
+      if (StopRequested() && !s.ok()) return kExitOk;
       if (!s.ok()) return ctx.Fail(s);
       for (const ChangeEntry& e : page.entries) printer.Entry(e);
       printed += page.entries.size();

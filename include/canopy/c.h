@@ -1584,7 +1584,8 @@ CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t ti
 // revision (canopy::Db::CatchUp). ABORTED when reads still hold the state
 // after 5 s (an open visible iterator); FAILED_PRECONDITION when the
 // database is not a follower; UNAVAILABLE when the writer kept replacing
-// the files being read (try again).
+// the files being read (try again: until a catch-up succeeds, reads are
+// UNAVAILABLE too).
 CANOPY_EXPORT canopy_code_t canopy_db_catch_up(canopy_db_t* db, uint64_t* revision,
                                                char** errmsg);
 

@@ -673,9 +673,11 @@ class Db {
   // changed then. FailedPrecondition on a database not opened as a
   // follower, or once closed. Unavailable when the writer kept replacing
   // the files being read (about 1.3 s of attempts): try again. A catch-up
-  // during which the writer deleted a write-ahead log is done again; when
-  // that goes on for 5 s the follower stops serving (Unavailable from then
-  // on: close and reopen it), as what it read may lack that log's writes.
+  // during which the writer deleted a write-ahead log is done again, for
+  // up to 5 s. After a catch-up that ended Unavailable without a whole view
+  // (those 5 s, or an open again after the writer's flush that the writer
+  // kept racing), every read is Unavailable until a later catch-up ends
+  // whole, as what was read may lack writes.
   virtual StatusOr<uint64_t> CatchUp() = 0;
 
   // ---- Statistics ---------------------------------------------------------

@@ -1607,7 +1607,8 @@ class Db:
         Raises Aborted (reads, such as an open visible stream, still hold
         the state after 5 s; nothing changed), FailedPrecondition (not a
         follower, or closed) or Unavailable (the writer kept replacing the
-        files being read: try again)."""
+        files being read: try again; until a catch-up succeeds, reads raise
+        Unavailable too)."""
         rev = ctypes.c_uint64()
         cv.call(lib.canopy_db_catch_up, self._h(), ctypes.byref(rev))
         return rev.value
