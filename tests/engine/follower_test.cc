@@ -200,6 +200,25 @@ std::vector<std::string> LogsIn(const std::string& dir) {
   return out;
 }
 
+// What a writer does under a reader that is reading its newest log: an
+// account (named `prefix` and a count) and a flush (a checkpoint flushes),
+// then a wait until that log is deleted.
+std::function<void()> WriteAndDropALog(Fixture* f, TempDir* scratch, std::string prefix) {
+  auto n = std::make_shared<int>(0);
+  return [f, scratch, prefix, n] {
+    const std::vector<std::string> logs = LogsIn(f->path);
+    MakeAccount(f->writer.get(), prefix + std::to_string(*n));
+    const std::string cp = scratch->Sub("cp-" + prefix + std::to_string((*n)++));
+    (void)f->writer->Checkpoint(cp);
+    fs::remove_all(cp);
+    for (int i = 0; i < 200 && !logs.empty(); ++i) {
+      const std::vector<std::string> now = LogsIn(f->path);
+      if (!std::binary_search(now.begin(), now.end(), logs.back())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+}
+
 // A catch-up during which the writer deleted a write-ahead log may lack
 // that log's writes; it is done again, and a follower whose every
 // catch-up for 5 s lost a log serves no reads rather than a state with a
@@ -209,19 +228,7 @@ std::vector<std::string> LogsIn(const std::string& dir) {
 TEST(Follower, AFollowerThatKeepsLosingALogServesNoHoleUntilACatchUpEndsWhole) {
   Fixture f;
   TempDir scratch;
-  int n = 0;
-  auto hook = std::make_shared<testing::ListingHook>([&] {
-    const std::vector<std::string> logs = LogsIn(f.path);
-    MakeAccount(f.writer.get(), "k" + std::to_string(n));
-    const std::string cp = scratch.Sub("cp" + std::to_string(n++));
-    (void)f.writer->Checkpoint(cp);
-    fs::remove_all(cp);
-    for (int i = 0; i < 200 && !logs.empty(); ++i) {
-      const std::vector<std::string> now = LogsIn(f.path);
-      if (!std::binary_search(now.begin(), now.end(), logs.back())) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  });
+  auto hook = std::make_shared<testing::ListingHook>(WriteAndDropALog(&f, &scratch, "k"));
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(hook);
   std::unique_ptr<Db> follower;
   Options fo = FollowerOptions();
@@ -302,21 +309,7 @@ class OpenRacer : public rocksdb::FileSystemWrapper {
 TEST(Follower, AFailedOpenAgainAfterAFlushIsTriedAgainByTheNextCatchUp) {
   Fixture f;
   TempDir scratch;
-  int n = 0;
-  auto racer = std::make_shared<OpenRacer>(
-      [&] {
-        const std::vector<std::string> logs = LogsIn(f.path);
-        MakeAccount(f.writer.get(), "r" + std::to_string(n));
-        const std::string cp = scratch.Sub("cp" + std::to_string(n++));
-        (void)f.writer->Checkpoint(cp);
-        fs::remove_all(cp);
-        for (int i = 0; i < 200 && !logs.empty(); ++i) {
-          const std::vector<std::string> now = LogsIn(f.path);
-          if (!std::binary_search(now.begin(), now.end(), logs.back())) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-      },
-      "/MANIFEST-");
+  auto racer = std::make_shared<OpenRacer>(WriteAndDropALog(&f, &scratch, "r"), "/MANIFEST-");
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(racer);
   std::unique_ptr<Db> follower;
   Options fo = FollowerOptions();
