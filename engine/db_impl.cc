@@ -838,6 +838,16 @@ DbImpl::ReadScope::ReadScope(const DbImpl* db) : db_(db), writer_(db->write_mu_.
     // scope nested in another of the same database shares its hold).
     const ReadContext* outer = db->ReadContextOfThisThread();
     ctx_.snapshot = outer != nullptr ? outer->snapshot : db->HoldState();
+    if (outer == nullptr) {
+      // A catch-up that ended while this read waited for it may have left
+      // the follower without a view (a gap): checked again, holding it.
+      status_ = db->CheckReadable();
+      if (!status_.ok()) {
+        ctx_.db = nullptr;
+        ctx_.snapshot.reset();
+        return;
+      }
+    }
     ctx_.pin = db->versions_.Enter();
   } else {
     ctx_.pin = db->versions_.Enter();
