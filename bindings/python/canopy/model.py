@@ -439,6 +439,10 @@ def parse_enum(enum_type, value, what) -> Tuple[int, str]:
         return int(value), value.name.lower()
     if isinstance(value, str):
         try:
+            # Names are lower-case, as the C API, the CLI and JSON Lines
+            # spell them: "DEVICE" is refused there too.
+            if value != value.lower():
+                raise KeyError(value)
             member = enum_type[value.upper()]
         except KeyError:
             names = ", ".join(m.name.lower() for m in enum_type)

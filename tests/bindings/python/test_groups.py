@@ -42,6 +42,11 @@ class GroupTest(WorldTestCase):
             self.db.create_group(w.a, "device", "", w.acme_a)
         with self.assertRaisesRegex(canopy.InvalidArgument, "unknown kind 'gizmo'"):
             self.db.create_group(w.a, "gizmo", "x", w.acme_a)
+        # Kind names are lower-case everywhere (the CLI refuses "DEVICE" too).
+        with self.assertRaisesRegex(canopy.InvalidArgument, "unknown kind 'DEVICE'"):
+            self.db.create_group(w.a, "DEVICE", "x", w.acme_a)
+        with self.assertRaisesRegex(canopy.InvalidArgument, "unknown kind 'Device'"):
+            self.db.create_group(w.a, "Device", "x", w.acme_a)
         with self.assertRaises(TypeError):
             self.db.create_group(w.a, "device", None, w.acme_a)
         with self.assertRaises(TypeError):
