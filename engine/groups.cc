@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "engine/db_impl.h"
@@ -386,6 +388,13 @@ Status DbImpl::EntityGrantees(EntityId entity, EntityKind kind, Perm perm,
   CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "scan member groups"));
   std::unordered_set<UserId> seen;
   for (const auto& item : *out) seen.insert(item.user);
+  // A user reached by several grants is named by the one EntityGrantOf
+  // (explain) finds first: the least (user group, role, group), the order
+  // it walks a user's groups and their grants in.
+  auto route = [](const WhoCanItem& i) {
+    return std::make_tuple(i.via_user_group.value(), i.role.value(), i.via_group.value());
+  };
+  std::unordered_map<UserId, WhoCanItem> best;
   for (GroupId gid : gids) {
     const GroupNode* t = cat().group(gid);
     if (t == nullptr || GroupEntityKind(t->kind) != kind) continue;
@@ -396,11 +405,12 @@ Status DbImpl::EntityGrantees(EntityId entity, EntityKind kind, Perm perm,
         if (u->disabled || seen.count(uid)) continue;
         WhoCanItem item{uid, u->login, t->owner, x.role, false, x.user_group, x.target};
         if (shown && !shown(item)) continue;
-        seen.insert(uid);
-        out->push_back(std::move(item));
+        auto [at, added] = best.try_emplace(uid, item);
+        if (!added && route(item) < route(at->second)) at->second = std::move(item);
       }
     }
   }
+  for (auto& [uid, item] : best) out->push_back(std::move(item));
   std::sort(out->begin(), out->end(),
             [](const WhoCanItem& a, const WhoCanItem& b) { return a.user < b.user; });
   return Status::Ok();

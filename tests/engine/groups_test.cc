@@ -1047,6 +1047,60 @@ TEST_F(GroupsTest, WhoCanAndExplainNameTheSameClosestRoute) {
   EXPECT_EQ(ex.via_user_group, kNoId);
 }
 
+// Several grants onto entity groups holding the device reach one user:
+// explain and who-can name the same one, whichever order the groups'
+// ids and the user groups' ids come in (explain walks the user's groups,
+// who-can the device's).
+TEST_F(GroupsTest, WhoCanAndExplainNameTheSameOfSeveralGroupGrants) {
+  const Actor sys = Actor::System();
+  UserId u = MakeUser(db_.get(), "crossed", a_);
+  GroupId g1 = MakeGroup(GroupKind::kDevice, "g1", a_);
+  GroupId g2 = MakeGroup(GroupKind::kDevice, "g2", a_);
+  GroupId g3 = MakeGroup(GroupKind::kDevice, "g3", a_);
+  GroupId ug1 = MakeGroup(GroupKind::kUser, "ug1", a_);
+  GroupId ug2 = MakeGroup(GroupKind::kUser, "ug2", a_);
+  Add(g1, {d_a1_});
+  Add(g2, {d_a1_});
+  Add(g3, {d_a1_});
+  Add(ug1, {u});
+  Add(ug2, {u});
+  // The user group with the smaller id grants on the group with the larger
+  // one, and the other way round; two roles on one group as well.
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ug2, kViewer, g1, false}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ug1, kManager, g3, false}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ug1, kViewer, g2, false}));
+  ASSERT_OK(db_->GrantGroup(sys, GroupGrant{ug1, kViewer, g3, false}));
+  auto same = [&](const char* perm) {
+    Explanation ex;
+    ASSERT_OK(db_->Explain(u, perm, "d-a1", &ex));
+    ASSERT_TRUE(ex.allowed) << perm;
+    WhoCanRequest req;
+    req.permission = perm;
+    req.entity_key = "d-a1";
+    req.limit = 100;
+    WhoCanPage page;
+    ASSERT_OK(db_->WhoCan(req, &page));
+    int listed = 0;
+    for (const auto& item : page.items) {
+      if (item.user != u) continue;
+      ++listed;
+      EXPECT_EQ(item.via_account, ex.via_account) << perm;
+      EXPECT_EQ(item.role, ex.via_role) << perm;
+      EXPECT_EQ(item.via_user_group, ex.via_user_group) << perm;
+      EXPECT_EQ(item.via_group, ex.via_group) << perm << ": " << ex.reason;
+    }
+    EXPECT_EQ(listed, 1) << perm;
+  };
+  same("device.read");
+  same("device.write");  // the manager's grant alone
+  Explanation ex;
+  ASSERT_OK(db_->Explain(u, "device.read", "d-a1", &ex));
+  EXPECT_EQ(ex.via_user_group, ug1);
+  // The least (user group, role, group): ug1's manager grant (role 2) on g3.
+  EXPECT_EQ(ex.via_role, kManager);
+  EXPECT_EQ(ex.via_group, g3);
+}
+
 TEST_F(GroupsTest, ReassignDeleteAndAccountDeleteKeepGroupsConsistent) {
   GroupId fleet = MakeGroup(GroupKind::kDevice, "fleet", a_);
   GroupId a1_fleet = MakeGroup(GroupKind::kDevice, "a1-fleet", a1_);
