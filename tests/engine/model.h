@@ -153,6 +153,21 @@ class Model {
   }
   // Does a grant of one of the user's groups onto a device group holding
   // `key` give `perm` (any device permission when perm is empty)?
+  // The grants onto entity groups that give `perm` on that entity to the
+  // user, least first (user group, role, group: the route explain and
+  // who-can name when the user has no membership route).
+  std::vector<MGrantKey> GroupRoutes(UserId uid, EntityKind kind, const std::string& key,
+                                     const std::string& perm) const {
+    std::vector<MGrantKey> out;
+    if (kind != EntityKind::kDevice || users.at(uid).disabled) return out;
+    for (const auto& [g, branch] : grants) {  // in (user group, role, group) order
+      const GroupId target = std::get<2>(g);
+      if (target == kNoId || !groups.at(std::get<0>(g)).users.count(uid)) continue;
+      if (!groups.at(target).entities.count(key) || !GrantActive(g)) continue;
+      if (roles.at(std::get<1>(g)).perms.count(perm)) out.push_back(g);
+    }
+    return out;
+  }
   bool GroupReach(UserId uid, EntityKind kind, const std::string& key,
                   const std::string& perm) const {
     if (kind != EntityKind::kDevice || users.at(uid).disabled) return false;
