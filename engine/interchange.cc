@@ -2845,8 +2845,11 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
                         quoted + " line " + std::to_string(line_no) + ": " + s.message() +
                             "; nothing was imported");
         }
+        // A file that grows while it is read (it is read to its end) has
+        // read past its size at the start: the total is then what was read.
         if (line_no % kProgressEvery == 0 && options.progress &&
-            !options.progress(b.offset + line.begin + line.size, total)) {
+            !options.progress(b.offset + line.begin + line.size,
+                              total == 0 ? 0 : std::max<uint64_t>(total, b.offset + line.begin + line.size))) {
           return Status::Aborted("import cancelled at line " + std::to_string(line_no) +
                                  "; nothing was imported");
         }

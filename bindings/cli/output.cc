@@ -149,7 +149,16 @@ bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 void ProgressBar::Update(uint64_t done, uint64_t total) {
   if (!enabled_) return;
   constexpr int kWidth = 30;
-  const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+  // An unknown total (0: a pipe) shows the count alone; a count past its
+  // total (a file that grew) shows as done, never a bar past its end.
+  if (total == 0) {
+    err_ << (lines_ ? "" : "\r") << label_ << " " << done << " " << unit_ << note_
+         << (lines_ ? "\n" : "") << std::flush;
+    drawn_ = !lines_;
+    return;
+  }
+  const double frac =
+      std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
   char pct[16];
   std::snprintf(pct, sizeof(pct), "%3.0f%%", frac * 100);
   if (lines_) {
@@ -157,7 +166,7 @@ void ProgressBar::Update(uint64_t done, uint64_t total) {
          << "\n" << std::flush;
     return;
   }
-  const int filled = static_cast<int>(frac * kWidth);
+  const int filled = std::clamp(static_cast<int>(frac * kWidth), 0, kWidth);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), '.');
   err_ << "\r" << label_ << " [" << bar << "] " << pct << " (" << done << "/" << total << " "

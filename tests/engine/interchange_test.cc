@@ -454,6 +454,44 @@ TEST(Interchange, DevicesInterleavedWithAccountsKeepTheirOwners) {
   EXPECT_OK(db->CheckIntegrity(nullptr));
 }
 
+// A file that grows while it is imported is read to its end (what was
+// appended is imported), and progress never reports more bytes done than
+// in total: the total becomes what was read once it passes the size the
+// file had at the start.
+TEST(Interchange, AFileThatGrowsWhileReadIsReadWholeAndProgressStaysWithinItsTotal) {
+  TempDir dir;
+  std::string text = "{\"type\":\"account\",\"key\":\"t\",\"name\":\"T\"}\n";
+  auto devices = [](int from, int to) {
+    std::string out;
+    for (int i = from; i < to; ++i) {
+      out += "{\"type\":\"device\",\"key\":\"dev-" + std::to_string(i) +
+             "\",\"name\":\"Device\",\"account\":\"t\"}\n";
+    }
+    return out;
+  };
+  Write(dir.Sub("grows.jsonl"), text + devices(0, 200000));
+  auto db = OpenDb(dir.Sub("db"));
+  bool appended = false;
+  uint64_t past_start = 0, calls = 0;
+  const uint64_t start_size = std::filesystem::file_size(dir.Sub("grows.jsonl"));
+  ImportOptions opts;
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    ++calls;
+    EXPECT_LE(done, total);
+    if (total > start_size) ++past_start;
+    if (!appended) {  // at the first call, while the file is being read
+      appended = true;
+      std::ofstream(dir.Sub("grows.jsonl"), std::ios::app) << devices(200000, 300000);
+    }
+    return true;
+  };
+  ASSERT_OK(db->Import(Actor::System(), dir.Sub("grows.jsonl"), opts, nullptr));
+  EXPECT_GT(calls, 2u);
+  EXPECT_GT(past_start, 0u);
+  EXPECT_EQ(db->CountOwned(db->FindAccount("t")->id, EntityKind::kDevice)->subtree, 300000u);
+  EXPECT_OK(db->CheckIntegrity(nullptr));
+}
+
 // Above 100k key/value pairs an import is written as SST files and
 // ingested; the result must be the same as through a write batch.
 TEST(Interchange, LargeImportsGoThroughSstIngestion) {

@@ -276,6 +276,35 @@ class ProgressTest(CliTestCase):
         self.assertIn("exporting [", tty)
         self.assertIn("100%", tty)
 
+    def test_progress_of_a_pipe_counts_bytes_without_a_total(self):
+        # A pipe's size is unknown: the bytes read so far, never a full bar
+        # from the start ("100% (N/0 bytes)").
+        lines = [{"type": "account", "key": "t", "name": "T"}]
+        lines += [{"type": "device", "key": "d-%d" % i, "name": "D", "account": "t"}
+                  for i in range(40000)]
+        f = self.write("pipe.jsonl", jsonl(lines))
+        master, slave = pty.openpty()
+        try:
+            cat = subprocess.Popen(["cat", f], stdout=subprocess.PIPE)  # a pipe, not the file
+            p = subprocess.run([CANOPY, "--db", self.db, "import", "-"], stdin=cat.stdout,
+                               stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+            cat.stdout.close()
+            cat.wait()
+            chunks = []
+            while select.select([master], [], [], 0.2)[0]:
+                data = os.read(master, 65536)
+                if not data:
+                    break
+                chunks.append(data)
+            tty = b"".join(chunks).decode("utf-8", "replace")
+        finally:
+            os.close(master)
+            os.close(slave)
+        self.assertEqual(p.returncode, 0, tty)
+        self.assertRegex(tty, r"importing \d+ bytes")
+        self.assertNotIn("/0 bytes", tty)
+        self.assertTrue(p.stdout.startswith("imported 40001 records"), p.stdout)
+
     def test_no_progress_bar_when_stderr_is_not_a_terminal(self):
         f = self.write("seed.jsonl", jsonl(SEED))
         p = self.expect(0, "import", f)
