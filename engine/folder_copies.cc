@@ -21,6 +21,10 @@ std::string ScratchBeside(const fs::path& dir) {
                                  Named(dir).filename().string() + ".partial-");
 }
 
+void RemoveDeadScratchBeside(const fs::path& dir) {
+  storage::RemoveDeadScratch(Named(dir).parent_path(), Named(dir).filename().string() + ".partial-");
+}
+
 Status MoveCopyInto(const std::string& scratch, const fs::path& target, bool may_be_empty_folder,
                     const std::string& what) {
   const int r = may_be_empty_folder

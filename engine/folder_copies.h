@@ -21,6 +21,10 @@ std::filesystem::path Named(const std::filesystem::path& dir);
 // A name beside `dir` for its copy in progress, "<dir>.partial-<pid>-<n>";
 // nothing there yet. Copies that killed processes left there go first.
 std::string ScratchBeside(const std::filesystem::path& dir);
+// Only that removal: the copies killed processes left beside `dir` (a
+// checkpoint RocksDB writes under a scratch name of its own removes them
+// as every other copy does).
+void RemoveDeadScratchBeside(const std::filesystem::path& dir);
 
 // Moves the finished copy `scratch` to `target`. A target that must not
 // exist is never replaced (RENAME_NOREPLACE); with `may_be_empty_folder`

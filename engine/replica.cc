@@ -940,6 +940,7 @@ Status DbImpl::TakeCheckpoint(const std::string& dir, uint64_t* revision,
       return copied;
     }
   } else {
+    RemoveDeadScratchBeside(named);  // a killed reader's copy of this checkpoint
     rocksdb::Checkpoint* raw = nullptr;
     CANOPY_RETURN_IF_ERROR(
         storage::FromRocks(rocksdb::Checkpoint::Create(store_->db(), &raw), "checkpoint"));

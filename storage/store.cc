@@ -511,7 +511,7 @@ Status RefuseInsideFolder(std::string_view what, const std::string& dir,
                                  "database's own files)");
 }
 
-std::string PidScratchName(const std::filesystem::path& parent, const std::string& stem) {
+void RemoveDeadScratch(const std::filesystem::path& parent, const std::string& stem) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path where = parent.empty() ? fs::path(".") : parent;
@@ -527,6 +527,12 @@ std::string PidScratchName(const std::filesystem::path& parent, const std::strin
     std::error_code rm;
     fs::remove_all(it->path(), rm);
   }
+}
+
+std::string PidScratchName(const std::filesystem::path& parent, const std::string& stem) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  RemoveDeadScratch(parent, stem);
   std::random_device rd;
   for (;;) {
     fs::path p = parent / stem;

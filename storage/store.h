@@ -65,6 +65,9 @@ Status RefuseInsideFolder(std::string_view what, const std::string& dir,
 // process no longer runs is removed first. A live process's (this one's
 // included) are left alone. An empty `parent` is the working folder.
 std::string PidScratchName(const std::filesystem::path& parent, const std::string& stem);
+// Only the removal PidScratchName does first: every "<stem><pid>-<n>" in
+// `parent` whose process no longer runs.
+void RemoveDeadScratch(const std::filesystem::path& parent, const std::string& stem);
 
 // True when `path` holds a database whose creation finished (a RocksDB
 // CURRENT file and no creation marker).

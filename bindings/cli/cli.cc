@@ -22,14 +22,30 @@ namespace canopy::cli {
 std::string Args::Subcommand(const std::vector<std::string>& known) {
   std::string list;
   for (size_t i = 0; i < known.size(); ++i) list += (i ? ", " : "") + known[i];
-  if (raw_.empty() || raw_[0].empty() || raw_[0][0] == '-') {
+  // The global flags that may follow the command name may come before the
+  // subcommand (canopy account --json list): skipped here, parsed with
+  // the subcommand's flags.
+  size_t at = 0;
+  if (globals_ != nullptr) {
+    while (at < raw_.size()) {
+      const std::string& a = raw_[at];
+      if (a == "--json" || a == "--csv" || a.starts_with("--actor=")) {
+        ++at;
+      } else if (a == "--actor" && at + 1 < raw_.size()) {
+        at += 2;
+      } else {
+        break;
+      }
+    }
+  }
+  if (at >= raw_.size() || raw_[at].empty() || raw_[at][0] == '-') {
     throw UsageError{"missing subcommand (one of: " + list + ")"};
   }
-  std::string sub = raw_[0];
+  std::string sub = raw_[at];
   bool ok = false;
   for (const auto& k : known) ok |= k == sub;
   if (!ok) throw UsageError{"unknown subcommand '" + sub + "' (one of: " + list + ")"};
-  raw_.erase(raw_.begin());
+  raw_.erase(raw_.begin() + static_cast<std::ptrdiff_t>(at));
   return sub;
 }
 
@@ -88,6 +104,9 @@ void Args::Parse(const std::set<std::string>& valued, const std::set<std::string
       throw UsageError{
           "--csv is for listings (tree, account list, user list, role list, group list, "
           "visible, who-can); this command prints no table"};
+    }
+    if (globals_->json && output == Output::kText) {
+      throw UsageError{"--json: this command prints text only, with no JSON form"};
     }
   }
 }

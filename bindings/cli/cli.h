@@ -57,16 +57,19 @@ class Args {
   // The arguments as given, for commands that pass them on (bench).
   const std::vector<std::string>& raw() const { return raw_; }
   // Removes and returns the first argument as the subcommand of a command
-  // group (`canopy account create ...`). Throws UsageError listing `known`
-  // when it is missing, a flag, or not one of them.
+  // group (`canopy account create ...`); the global flags that may follow
+  // the command name (--json, --csv, --actor LOGIN) may come before it and
+  // stay for Parse. Throws UsageError listing `known` when it is missing,
+  // a flag, or not one of them.
   std::string Subcommand(const std::vector<std::string>& known);
   // What a (sub)command prints: kTable for listings, which may also be
-  // printed as CSV (--csv); kOther refuses --csv.
-  enum class Output { kOther, kTable };
+  // printed as CSV (--csv); kOther refuses --csv; kText (text alone, no
+  // JSON form) refuses --csv and --json.
+  enum class Output { kOther, kTable, kText };
   // Declares the flags: `valued` take a value (a single-valued one may be
   // given once: see Get), `booleans` do not. Parses, and throws UsageError
-  // on unknown flags, missing values, a value given to a boolean, or --csv
-  // where `output` is not kTable.
+  // on unknown flags, missing values, a value given to a boolean, --csv
+  // where `output` is not kTable, or --json where it is kText.
   void Parse(const std::set<std::string>& valued, const std::set<std::string>& booleans,
              Output output = Output::kOther);
   // The value given for a valued flag; UsageError when it was given twice.

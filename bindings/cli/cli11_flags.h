@@ -6,6 +6,8 @@
 // so that every program reads a flag and words a bad one the same way:
 //
 //   --name value, --name=value (an empty value too: --name=), boolean --name;
+//   a value that begins with "--" only as --name=value (--name --json is
+//   "--name needs a value", never a name "--json");
 //   "--" ends the flags; a flag that takes one value, given twice, is refused;
 //   errors name the flag: "--user needs a value", "--count takes no value",
 //   "--limit is given more than once".
@@ -67,7 +69,16 @@ inline std::vector<std::string> Parse(CLI::App& app, const std::vector<std::stri
     const size_t eq = a.find('=');
     const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     if (valued.count(name) > 0) {
-      if (eq == std::string::npos) ++i;  // its value follows
+      if (eq == std::string::npos) {
+        // Its value follows. An argument that looks like a flag is not
+        // taken for it (`--name --json` would name the thing "--json"):
+        // such a value is written --name=VALUE.
+        if (i + 1 < args.size() && args[i + 1].starts_with("--")) {
+          throw FlagError{"--" + name + " needs a value (a value that begins with -- is written --" +
+                          name + "=VALUE)"};
+        }
+        ++i;
+      }
       continue;
     }
     if (eq != std::string::npos && app.get_option_no_throw("--" + name) != nullptr) {

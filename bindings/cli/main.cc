@@ -58,7 +58,8 @@ void PrintHelp(std::ostream& out) {
          "                 by itself for 'log --follow', so that it does not keep\n"
          "                 other processes from writing\n"
          "  --version      print the library and storage-format versions\n"
-         "  --help         this text; 'canopy COMMAND --help' describes a command's flags\n"
+         "  --help         this text; 'canopy COMMAND --help' (or 'canopy help COMMAND')\n"
+         "                 describes a command's flags\n"
          "--json, --csv and --actor may also follow the command name\n"
          "(canopy visible --user x --json). --db and --actor may be given once each\n"
          "and never empty; a flag of a command that takes one value may be given once.\n"
@@ -138,6 +139,17 @@ int main(int argc, char** argv) {
       throw UsageError{canopy::cli11::UnknownFlag(rest[0])};
     }
     if (help->count() > 0 || (!rest.empty() && rest[0] == "help")) {
+      // canopy help COMMAND: that command's help, as canopy COMMAND --help.
+      if (help->count() == 0 && rest.size() == 2) {
+        for (const Command& c : Commands()) {
+          if (rest[1] == c.name) {
+            std::cout << c.usage;
+            return Finished(canopy::cli::kExitOk);
+          }
+        }
+        throw UsageError{"unknown command '" + rest[1] + "'"};
+      }
+      if (help->count() == 0 && rest.size() > 2) throw UsageError{"help takes one command name"};
       PrintHelp(std::cout);
       return Finished(canopy::cli::kExitOk);
     }

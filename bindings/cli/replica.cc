@@ -35,7 +35,10 @@ const char kCheckpointUsage[] =
     "revision. The copy opens as a database of its own. Writes wait while it is\n"
     "taken; reads go on. On a replica, a checkpoint written directly inside the\n"
     "--checkpoints folder is registered in etcd: new replicas start from it, and\n"
-    "etcd trims the log below it (and below every live replica).\n";
+    "etcd trims the log below it (and below every live replica). Beside a process\n"
+    "that holds the database it copies a read-only view key by key, under a scratch\n"
+    "name beside DEST (DEST.partial-PID-N) renamed when whole; one a killed\n"
+    "checkpoint left goes at the next checkpoint or backup to DEST.\n";
 
 const char kBackupUsage[] =
     "usage: canopy [--db DIR] backup DEST [--progress]\n\n"

@@ -2,6 +2,7 @@
 //
 // canopy stats: the database's statistics (Db::GetProperty).
 
+#include <algorithm>
 #include <cctype>
 
 #include "cli.h"
@@ -21,13 +22,16 @@ const char kUsage[] =
     "  canopy.revision, canopy.log-first-revision, canopy.accounts, canopy.users,\n"
     "  canopy.roles, canopy.groups, canopy.devices, canopy.assets, canopy.dashboards,\n"
     "  canopy.entity-views, canopy.open-cursors, canopy.open-iterators,\n"
-    "  canopy.catalog-source (where the open took the catalog from: image or key spaces)\n"
+    "  canopy.catalog-source (where the open took the catalog from: image or key spaces),\n"
+    "  canopy.groups-undone, canopy.groups-copied-back (a replica's groups of writes\n"
+    "  that lost the race for etcd's head, since open)\n"
     "  rocksdb.NAME         a RocksDB property, summed over the key spaces when a number\n"
     "                       (a whole database's, e.g. the shared block cache's\n"
     "                       rocksdb.block-cache-usage, is read once)\n"
     "  rocksdb.NAME@SPACE   one key space's (e.g. rocksdb.stats@entities)\n"
     "  rocksdb.statistics   RocksDB's counters (when the database collects them)\n"
-    "An unknown name fails the command (exit 1), naming it.\n"
+    "An unknown name fails the command (exit 1), naming it; a name given twice is\n"
+    "printed once.\n"
     "  --json  one JSON object: each name with its value, a number when the value\n"
     "          is a whole number, else a string\n";
 
@@ -42,7 +46,10 @@ bool IsNumber(const std::string& v) {
 
 int Run(Context& ctx, Args& args) {
   args.Parse({}, {});
-  std::vector<std::string> names = args.positionals();
+  std::vector<std::string> names;
+  for (const std::string& name : args.positionals()) {  // each once, in order
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
   if (!ctx.RequireSystem("stats")) return kExitFailed;
   if (!ctx.Open(false)) return kExitFailed;
   if (names.empty()) names = Db::PropertyNames();

@@ -45,9 +45,10 @@ int Run(Context& ctx, Args& args) {
   args.AtMost(0);
   std::string format = args.Get("format").value_or("table");
   if (format != "table" && format != "json" && format != "dot") {
-    throw UsageError{"--format must be table, json or dot"};
+    throw UsageError{"--format must be table, json or dot, not '" + format + "'"};
   }
   if (ctx.csv && format != "table") throw UsageError{"--csv prints the table: not with --format " + format};
+  if (ctx.json && format == "dot") throw UsageError{"--json prints JSON: not with --format dot"};
   const uint32_t depth = static_cast<uint32_t>(GetNumber(args, "depth", 0, 64).value_or(0));
   static const std::map<std::string, TableSort> kSorts = {
       {"tree", TableSort::kTree},

@@ -40,12 +40,13 @@ const char kUsage[] =
     "                 anything else exposes the database to the network, token-protected)\n"
     "  --threads N    request threads kept (default 8); up to 64 more start while\n"
     "                 all are busy\n"
-    "On a database another process holds (or with --follower) the server follows\n"
-    "that process's commits, catching up twice a second; changes are refused then.\n"
+    "On a database another process holds (or with the global flag --follower:\n"
+    "canopy --follower ui) the server follows that process's commits, catching up\n"
+    "twice a second; changes are refused then.\n"
     "The first line on stdout is the URL; requests are not logged.\n";
 
 int Run(Context& ctx, Args& args) {
-  args.Parse({"as", "port", "listen", "threads"}, {});
+  args.Parse({"as", "port", "listen", "threads"}, {}, Args::Output::kText);
   args.AtMost(0);
   if (auto login = args.Get("as")) {
     if (ctx.actor_given) throw UsageError{"give --as or --actor, not both (they are the same)"};

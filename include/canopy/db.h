@@ -66,7 +66,9 @@ using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ImportOptions {
   // Called about every 16k lines with bytes read and the file size (0
-  // while a pipe's is unknown); after the last line with done == total ==
+  // while a pipe's is unknown; the bytes read, once a file that grows
+  // while it is read passes its size at the start: never done > total);
+  // after the last line with done == total ==
   // the bytes read, every 100 ms while a large import's sorted records are
   // written and once more just before the commit, however small the file:
   // returning false at any call imports nothing (Aborted).
@@ -616,8 +618,9 @@ class Db {
   // new database written key by key from the view (no hard links; a
   // follower's catch-ups wait meanwhile), under a scratch name beside
   // `dir` (`dir.partial-...`) renamed to `dir` when whole, so that a copy
-  // cut short is never found under `dir`. InvalidArgument when `dir` is
-  // inside the database folder (Backup's too).
+  // cut short is never found under `dir`; such copies of processes that no
+  // longer run are removed first, by either kind of open. InvalidArgument
+  // when `dir` is inside the database folder (Backup's too).
   virtual StatusOr<uint64_t> Checkpoint(std::string_view dir) = 0;
   // A verified backup in the new folder `dir` (docs/index.md, "Backup and
   // restore"): a checkpoint written under a scratch name beside `dir`

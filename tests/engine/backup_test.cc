@@ -206,6 +206,24 @@ TEST(Backup, ScratchCopiesOfKilledProcessesAreRemoved) {
   EXPECT_EQ(Names(dir.path()),
             (std::vector<std::string>{"b1", "b1.partial-1-8",
                                       "b2.partial-" + std::to_string(pid_max) + "-9", "db"}));
+  // So does a checkpoint, by either path: a writer's (RocksDB's own
+  // scratch name) and a reader's (key by key, under ours).
+  for (const char* cp : {"c1", "c2"}) {
+    const std::string dead_cp = dir.Sub(std::string(cp) + ".partial-" + std::to_string(pid_max) + "-5");
+    fs::create_directories(dead_cp + "/db");
+    if (std::string(cp) == "c1") {
+      auto r = db->Checkpoint(dir.Sub(cp));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    } else {
+      Options ro;
+      ro.read_only = true;
+      auto reader = OpenDb(dir.Sub("db"), ro);
+      auto r = reader->Checkpoint(dir.Sub(cp));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+    EXPECT_FALSE(fs::exists(dead_cp)) << cp;
+    EXPECT_TRUE(fs::exists(dir.Sub(std::string(cp) + "/CURRENT"))) << cp;
+  }
   // A restore cleans up beside its target the same way.
   const std::string dead_restore = dir.Sub("r.partial-" + std::to_string(pid_max) + "-3");
   fs::create_directories(dead_restore);

@@ -4,7 +4,9 @@
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 import unittest
 
 from cli_harness import CANOPY, CliTestCase, jsonl
@@ -185,6 +187,50 @@ class FlagSyntaxTest(CliTestCase):
         self.assertIn("no account with key '--weird'", err)
         self.assertIn("unexpected argument '--bogus'",
                       self.usage_error("account", "show", "acme", "--", "--bogus"))
+
+    def test_a_flag_is_never_taken_for_the_value_before_it(self):
+        # "--name --json" would rename the account "--json": a usage error
+        # naming --name instead, and nothing changes; --name=--json is the
+        # way to give such a value.
+        before = self.export_text()
+        for flag, argv in (("--name", ["account", "update", "acme", "--name", "--json"]),
+                           ("--parent", ["account", "create", "k5", "--parent", "--name", "X"]),
+                           ("--name", ["user", "update", "a@acme.example", "--name", "--csv"]),
+                           ("--user", ["visible", "--user", "--count"])):
+            with self.subTest(argv=argv):
+                err = self.usage_error(*argv)
+                self.assertIn("%s needs a value" % flag, err)
+                self.assertIn("%s=VALUE" % flag, err)
+        err = self.usage_error("--db", "--json", "tree", db=False)
+        self.assertIn("--db needs a value", err)
+        self.assertEqual(self.export_text(), before)
+        self.ok("account", "update", "acme", "--name=--json")
+        self.assertEqual(self.json_one("account", "show", "acme")["name"], "--json")
+
+    def test_global_flags_may_come_before_a_subcommand(self):
+        keys = [a["key"] for a in self.json_lines("account", "--json", "list")]
+        self.assertIn("acme", keys)
+        self.assertEqual(keys, [a["key"] for a in self.json_lines("account", "list")])
+        self.assertIn("key", self.ok("account", "--csv", "list").splitlines()[0])
+        mine = self.ok("account", "--actor", "a@acme.example", "--json", "list")
+        self.assertNotIn('"acme-b"', mine)
+        self.assertIn("missing subcommand", self.usage_error("account", "--json"))
+        self.assertIn("unknown subcommand 'bogus'", self.usage_error("account", "--json", "bogus"))
+
+    def test_json_is_refused_where_no_json_is_printed(self):
+        for argv in (["demo"], ["ui"], ["tree", "--format", "dot"]):
+            for form in (["--json"] + argv, argv + ["--json"]):
+                with self.subTest(argv=form):
+                    err = self.usage_error(*form)
+                    self.assertIn("--json", err)
+        self.assertFalse(os.path.exists(self.path("canopy-data")))
+        self.assertIn("digraph", self.ok("tree", "--format", "dot"))
+        self.json_lines("tree", "--format", "json")
+
+    def test_help_names_a_command(self):
+        self.assertEqual(self.ok("help", "visible", db=False),
+                         self.ok("visible", "--help", db=False))
+        self.assertIn("unknown command 'bogus'", self.usage_error("help", "bogus", db=False))
 
     def test_repeated_single_valued_flags_of_several_commands(self):
         for argv in (["visible", "--user", "a@acme.example", "--limit", "1", "--limit=2"],
@@ -377,6 +423,25 @@ class OtherCommandsTest(CliTestCase):
         self.ok("--db", partial, "device", "delete", "dev-c2", db=False)
         err = self.refused("--db", partial, "demo", db=False)
         self.assertIn("but not device 'dev-c2'", err)
+
+    def test_demo_stopped_by_a_signal_leaves_a_whole_seed(self):
+        """SIGTERM or Ctrl-C while the demo seeds: the seed runs whole and
+        the demo stops after it, so that the next demo shows it (a seed cut
+        short would be refused for good)."""
+        for i, sig in enumerate([signal.SIGTERM, signal.SIGINT] * 3):
+            db = self.path("stopped-%d" % i)
+            p = subprocess.Popen([CANOPY, "--db", db, "demo"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, cwd=self.dir)
+            if self.wait_until_caught(p, sig):
+                time.sleep(0.01 * i)  # at several moments of the seed
+                p.send_signal(sig)
+            out, err = p.communicate(timeout=120)
+            if p.returncode != 0:
+                self.assertEqual(p.returncode, 1, err)
+                self.assertIn("demo: stopped", err)
+            again = self.expect(0, "--db", db, "demo", db=False).stdout
+            self.assertTrue("Already seeded" in again or "Seeded the example" in again, again)
+            self.assertIn("every invariant holds", self.ok("--db", db, "check-db", db=False))
 
     def test_check_db(self):
         self.seed()

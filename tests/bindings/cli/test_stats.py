@@ -36,6 +36,23 @@ class StatsTest(CliTestCase):
         self.assertIn("rocksdb.stats@entities:\n", out)
         self.assertIn("Compaction Stats", out)
 
+    def test_help_names_every_canopy_name_stats_prints(self):
+        self.seed()
+        shown = [line.split(None, 1)[0] for line in self.ok("stats").splitlines()[1:]]
+        helped = self.ok("stats", "--help")
+        for name in shown:
+            if name.startswith("canopy."):
+                self.assertRegex(helped, r"(?<![\w.-])" + name.replace(".", r"\.") + r"(?![\w-])",
+                                 name)
+
+    def test_a_name_given_twice_is_printed_once(self):
+        self.seed()
+        out = self.ok("--json", "stats", "canopy.revision", "canopy.users", "canopy.revision")
+        self.assertEqual(out.count("canopy.revision"), 1, out)
+        self.assertEqual(list(json.loads(out)), ["canopy.revision", "canopy.users"])
+        out = self.ok("stats", "canopy.users", "canopy.users")
+        self.assertEqual(out.count("canopy.users"), 1, out)
+
     def test_bad_names_and_actors_are_refused(self):
         self.seed()
         self.assertIn("no property 'canopy.nope'", self.refused("stats", "canopy.nope"))
