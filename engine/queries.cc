@@ -503,6 +503,23 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
                         : std::string()) +
                    ", which holds " + EntityKindName(kind) + " '" + std::string(key) + "'";
         *explanation = std::move(e);
+      } else {
+        // A grant onto a group holding the entity whose role lacks the
+        // permission (a viewer's, asked for a write): named, as the
+        // memberships that fall short are.
+        const query::GroupGrantNode* near = nullptr;
+        CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, std::nullopt, target.entity,
+                                             target.account->id, &near, &target.memo));
+        if (near != nullptr) {
+          const query::RoleNode* r = cat().role(near->role);
+          explanation->reason +=
+              "; user '" + u->login + "' is in " +
+              query::DescribeGroup(cat(), asker, *cat().group(near->user_group), u) +
+              ", which has role " + query::NameRole(cat(), asker, *r) + " on " +
+              query::DescribeGroup(cat(), asker, *cat().group(near->target), u) +
+              ", which holds " + EntityKindName(kind) + " '" + std::string(key) +
+              "', but that role does not hold " + std::string(permission);
+        }
       }
     }
   }

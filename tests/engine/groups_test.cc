@@ -341,6 +341,20 @@ TEST_F(GroupsTest, GrantsReachUsersThroughTheirGroups) {
   EXPECT_NE(e.reason.find("device group 'fleet' of account 'acme-a1'"), std::string::npos)
       << e.reason;
   EXPECT_EQ(e.path, std::vector<std::string>{"acme-a1"});
+  // A permission the grant's role lacks: denied, naming the grant that
+  // falls short, as a membership that does is named.
+  ASSERT_OK(db_->Explain(Actor::System(), a1_user_, "device.write", "d-x", &e));
+  EXPECT_FALSE(e.allowed);
+  EXPECT_NE(e.reason.find("user 'a1-user' is in user group 'ops', which has role viewer on "
+                          "device group 'fleet', which holds device 'd-x', but that role does "
+                          "not hold device.write"),
+            std::string::npos)
+      << e.reason;
+  ASSERT_OK(db_->Explain(a1_user_, "device.write", "d-x", &e));  // the user asks: acme-a1 unnamed
+  EXPECT_FALSE(e.allowed);
+  EXPECT_NE(e.reason.find("is in user group 'ops', which has role viewer on device group 'fleet'"),
+            std::string::npos)
+      << e.reason;
   // Asked by the user itself, which holds no permission on acme-a1 (only
   // device.read on the group's members): that account is not named, in
   // the reason or in the path, but the user group it is in and the group
