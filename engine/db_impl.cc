@@ -526,8 +526,9 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
   o.replication = ReplicationOptions();
   // A follower's snapshot reads its store under the hold this scope took
   // (scope.snapshot()), kept for the snapshot's life: the follower's
-  // catch-ups wait for it like for an open iterator. The snapshot itself
-  // never catches up.
+  // catch-ups wait for it like for an open iterator, with the follower's
+  // reads going on meanwhile (KeepHold). The snapshot itself never
+  // catches up.
   o.follower = false;
   o.follower_dir.clear();
   o.follower_catch_up_ms = 0;
@@ -538,7 +539,7 @@ StatusOr<std::unique_ptr<Db>> DbImpl::OpenSnapshot() const {
     WriteGuard w(view->write_mu_);
     // The copy is taken while this reader's pin holds the published
     // catalog: a writer publishing meanwhile waits for it (once).
-    view->versions_.Freeze(cat(), scope.snapshot(), head());
+    view->versions_.Freeze(cat(), KeepHold(scope.snapshot()), head());
     view->revision_ = head();
     view->published_ = head();
     view->log_first_ = log_first_.load();

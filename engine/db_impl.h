@@ -518,6 +518,11 @@ class DbImpl final : public Db {
   // A follower's hold on its current state: CatchUp waits until every
   // hold is dropped. Blocks while a catch-up is under way.
   SharedSnapshot HoldState() const;
+  // `held` (a read's hold) kept past the call by a snapshot or a visible
+  // iterator: on a follower also counted as kept, so that CatchUp waits for
+  // it with its gate open (reads go on meanwhile) instead of holding every
+  // new read off for as long as it waits. Elsewhere `held` itself.
+  SharedSnapshot KeepHold(const SharedSnapshot& held) const;
   // With write_mu_ held and no hold left: brings the latest catalog and
   // the log's state to the store's last logged revision and publishes it.
   Status FollowStoreLocked();
@@ -1022,6 +1027,7 @@ class DbImpl final : public Db {
     std::mutex mu;
     std::condition_variable cv;
     int64_t holds = 0;         // guarded by mu
+    int64_t kept = 0;          // guarded by mu: of them, kept past a call (KeepHold)
     bool catching_up = false;  // guarded by mu: new holds wait
   };
   const std::shared_ptr<HoldGate> gate_ = std::make_shared<HoldGate>();

@@ -5,8 +5,11 @@
 // by CatchUp. A secondary instance has no snapshots, so the pairing every
 // read relies on (a catalog copy and the RocksDB state of exactly its
 // revision, engine/db_impl.h) comes from a gate instead: each read holds
-// the state (HoldState) for as long as it reads; CatchUp closes the gate
-// to new holds, waits until the last one is dropped (paging cursors'
+// the state (HoldState) for as long as it reads; CatchUp waits with the
+// gate open until no snapshot or visible iterator keeps a hold (KeepHold:
+// those live as long as their owner likes, and reads must go on
+// meanwhile), then closes the gate to new holds, waits until the last one
+// is dropped (paging cursors'
 // saved views are dropped, their next page reads the new state), has
 // RocksDB read what the writer wrote since, brings the catalog to the
 // revision the store now holds (the change log's entries, applied as a
@@ -109,6 +112,27 @@ void DbImpl::StopFollower() {
   if (catch_up_thread_.joinable()) catch_up_thread_.join();
 }
 
+SharedSnapshot DbImpl::KeepHold(const SharedSnapshot& held) const {
+  if (!options_.follower) return held;
+  {
+    std::lock_guard<std::mutex> l(gate_->mu);
+    ++gate_->kept;
+  }
+  struct Release {
+    std::shared_ptr<HoldGate> gate;
+    mutable SharedSnapshot held;
+    void operator()(const rocksdb::Snapshot*) const {
+      held.reset();  // the hold itself, then the count
+      {
+        std::lock_guard<std::mutex> lock(gate->mu);
+        --gate->kept;
+      }
+      gate->cv.notify_all();
+    }
+  };
+  return SharedSnapshot(held.get(), Release{gate_, held});
+}
+
 SharedSnapshot DbImpl::HoldState() const {
   HoldGate& gate = *gate_;
   std::unique_lock<std::mutex> l(gate.mu);
@@ -132,12 +156,18 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
         "catch up: the database is not open as a follower (Options::follower)");
   }
   CANOPY_RETURN_IF_ERROR(RefuseReentry("catch up"));
+  // A read of this thread (a progress callback of an export or an
+  // integrity check on this follower) holds the state until it returns.
+  if (ReadContextOfThisThread() != nullptr) {
+    const char* in = CallbackInProgress();
+    return Status::FailedPrecondition(
+        std::string("catch up called from inside ") +
+        (in != nullptr ? "the progress callback of " + std::string(in) : std::string("a read")) +
+        " on the same follower and thread, which holds the follower's state until it returns: "
+        "it would wait for itself");
+  }
   WriteGuard w(write_mu_);  // one catch-up at a time
   CANOPY_RETURN_IF_ERROR(CheckOpenToFollow());
-  {
-    std::lock_guard<std::mutex> g(gate_->mu);
-    gate_->catching_up = true;
-  }
   auto open_gate = [this] {
     {
       std::lock_guard<std::mutex> g(gate_->mu);
@@ -152,15 +182,32 @@ StatusOr<uint64_t> DbImpl::CatchUp() {
     // save one more; it is dropped on the next turn.
     views_.Clear();
     std::unique_lock<std::mutex> l(gate_->mu);
-    if (gate_->holds == 0) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      const int64_t n = gate_->holds;
-      l.unlock();
-      open_gate();
-      return Status::Aborted(
-          "catch up: " + std::to_string(n) +
-          " read(s) still hold the follower's state after 5 s (a visible iterator holds it "
-          "until destroyed); nothing changed");
+    const bool late = std::chrono::steady_clock::now() >= deadline;
+    if (gate_->kept > 0) {
+      // Snapshots and visible iterators: waited for with the gate open.
+      // (One kept while the gate was closed, by a read already under way,
+      // opens it again.)
+      if (gate_->catching_up) {
+        gate_->catching_up = false;
+        gate_->cv.notify_all();
+      }
+      if (late) {
+        return Status::Aborted("catch up: " + std::to_string(gate_->kept) +
+                               " snapshot(s) or visible iterator(s) of the follower still hold "
+                               "its state after 5 s (each holds it until destroyed); nothing "
+                               "changed");
+      }
+    } else {
+      gate_->catching_up = true;
+      if (gate_->holds == 0) break;
+      if (late) {
+        const int64_t n = gate_->holds;
+        l.unlock();
+        open_gate();
+        return Status::Aborted("catch up: " + std::to_string(n) +
+                               " read(s) still hold the follower's state after 5 s; nothing "
+                               "changed");
+      }
     }
     gate_->cv.wait_for(l, std::chrono::milliseconds(10));
   }

@@ -136,12 +136,16 @@ namespace {
 // threads were not copied.
 class TrackedIterator final : public VisibleIterator {
  public:
-  TrackedIterator(std::unique_ptr<query::ScanIterator> it, std::atomic<int64_t>* open)
-      : it_(std::move(it)), open_(open) {
+  // `kept`: a follower's hold on its state, kept while the iterator lives
+  // (DbImpl::KeepHold).
+  TrackedIterator(std::unique_ptr<query::ScanIterator> it, std::atomic<int64_t>* open,
+                  SharedSnapshot kept)
+      : it_(std::move(it)), open_(open), kept_(std::move(kept)) {
     open_->fetch_add(1);
   }
   ~TrackedIterator() override {
     it_.reset();  // before the count drops: Close() may run right after
+    kept_.reset();
     open_->fetch_sub(1);
   }
   bool Valid() const override { return !storage::InForkedChild() && it_->Valid(); }
@@ -163,6 +167,7 @@ class TrackedIterator final : public VisibleIterator {
  private:
   std::unique_ptr<query::ScanIterator> it_;
   std::atomic<int64_t>* open_;
+  SharedSnapshot kept_;
 };
 
 }  // namespace
@@ -291,7 +296,7 @@ Status DbImpl::NewVisibleIterator(const VisibleRequest& request,
   CANOPY_RETURN_IF_ERROR(PlanView(request, perm, Fingerprint(request, perm, CursorScope()), &view));
   *it = std::make_unique<TrackedIterator>(
       std::make_unique<query::ScanIterator>(store_.get(), std::move(view), FilterOf(request), ""),
-      &open_iterators_);
+      &open_iterators_, KeepHold(scope.snapshot()));
   if (closing_.load()) {  // Close has begun (see Close): it counted no iterator
     it->reset();
     return Closing();

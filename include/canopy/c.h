@@ -379,7 +379,8 @@ CANOPY_EXPORT canopy_code_t canopy_db_close(canopy_db_t* db, char** errmsg);
 // read-only"). It costs a copy of the in-memory catalog and holds on to
 // data RocksDB would otherwise discard: release it with canopy_db_close.
 // canopy_db_close(db) refuses (FAILED_PRECONDITION, nothing done) while
-// snapshots of `db` are open. Errors: INVALID_ARGUMENT (NULL argument),
+// snapshots of `db` are open. A follower's catch-ups wait for its open
+// snapshots (canopy_db_catch_up). Errors: INVALID_ARGUMENT (NULL argument),
 // FAILED_PRECONDITION (closed).
 CANOPY_EXPORT canopy_code_t canopy_db_open_snapshot(canopy_db_t* db, canopy_db_t** snapshot,
                                                     char** errmsg);
@@ -1582,8 +1583,11 @@ CANOPY_EXPORT canopy_code_t canopy_db_sync_with_log(canopy_db_t* db, uint32_t ti
                                                     uint64_t* revision, char** errmsg);
 // On a follower: reads what the writer wrote since and stores the new
 // revision (canopy::Db::CatchUp). ABORTED when reads still hold the state
-// after 5 s (an open visible iterator); FAILED_PRECONDITION when the
-// database is not a follower; UNAVAILABLE when the writer kept replacing
+// after 5 s (an open snapshot or visible iterator of the follower holds it
+// until destroyed; the follower's reads go on while the call waits for
+// them); FAILED_PRECONDITION when the database is not a follower, or from
+// inside a progress callback of its own export or integrity check;
+// UNAVAILABLE when the writer kept replacing
 // the files being read (try again: until a catch-up succeeds, reads are
 // UNAVAILABLE too).
 CANOPY_EXPORT canopy_code_t canopy_db_catch_up(canopy_db_t* db, uint64_t* revision,

@@ -565,7 +565,9 @@ class Db {
   // grows with the writes meanwhile): destroy it when done. Close this Db
   // only after its snapshots are destroyed (FailedPrecondition otherwise);
   // destroying this Db object first is allowed (its threads stop, and the
-  // snapshot keeps the files open until it goes).
+  // snapshot keeps the files open until it goes). A follower does not
+  // catch up while a snapshot of it lives (CatchUp waits for it, then is
+  // Aborted); its other reads go on.
   // Safe for many threads, like any Db. FailedPrecondition once closed.
   virtual StatusOr<std::unique_ptr<Db>> OpenSnapshot() const = 0;
   // This database's lineage id: the id of the database whose log it holds
@@ -671,10 +673,12 @@ class Db {
   // after the follower's revision, or reloading it when the log was
   // trimmed past it or an import happened) and returns the new revision
   // (also Revision()). Waits for the reads under way to finish and holds
-  // new ones off meanwhile; Aborted when reads still hold the state after
-  // 5 seconds (an open visible iterator holds it until destroyed), nothing
-  // changed then. FailedPrecondition on a database not opened as a
-  // follower, or once closed. Unavailable when the writer kept replacing
+  // new ones off meanwhile; a snapshot (OpenSnapshot) or a visible iterator
+  // of the follower holds the state until destroyed, and is waited for
+  // with new reads going on. Aborted when reads still hold the state after
+  // 5 seconds, nothing changed then. FailedPrecondition on a database not
+  // opened as a follower, once closed, or from inside a progress callback
+  // of this follower's own reads (an export or an integrity check). Unavailable when the writer kept replacing
   // the files being read (about 1.3 s of attempts): try again. A catch-up
   // during which the writer deleted a write-ahead log is done again, for
   // up to 5 s. After a catch-up that ended Unavailable without a whole view

@@ -958,8 +958,25 @@ TEST(Follower, SnapshotOfAFollowerHoldsItsState) {
   const std::string before = Signature(snap->get(), f.user);
   const uint64_t at = follower->Revision();
   MakeDevice(f.writer.get(), "later", f.acme);
-  auto caught = follower->CatchUp();
+  // While the catch-up waits for the snapshot, the follower's own reads
+  // go on: they all end before it gives up (they used to wait for it).
+  std::atomic<bool> waiting{true};
+  StatusOr<uint64_t> caught = Status::Ok();
+  std::thread catching([&] {
+    caught = follower->CatchUp();
+    waiting = false;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it waits by now
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(follower->FindAccount("acme").ok());
+    ASSERT_TRUE(follower->Count(VisibleRequest(Actor::User(f.user))).ok());
+  }
+  EXPECT_TRUE(waiting.load()) << "the reads waited for the catch-up";
+  catching.join();
   EXPECT_EQ(caught.status().code(), Code::kAborted) << caught.status().ToString();
+  EXPECT_NE(caught.status().message().find("snapshot(s) or visible iterator(s)"),
+            std::string::npos)
+      << caught.status().ToString();
   EXPECT_EQ(follower->Revision(), at);
   EXPECT_EQ(Signature(snap->get(), f.user), before);
   EXPECT_EQ((*snap)->CatchUp().status().code(), Code::kFailedPrecondition);
@@ -969,6 +986,38 @@ TEST(Follower, SnapshotOfAFollowerHoldsItsState) {
   snap->reset();
   ASSERT_OK(follower->CatchUp());
   EXPECT_EQ(Signature(follower.get(), f.user), Signature(f.writer.get(), f.user));
+  ASSERT_OK(follower->Close());
+}
+
+// A catch-up asked from inside a progress callback of the follower's own
+// read (an export, an integrity check), which holds the state until it
+// returns, is refused at once, naming the callback (it waited 5 s for
+// itself and blamed an iterator).
+TEST(Follower, CatchUpFromItsOwnReadsCallbackIsRefusedAtOnce) {
+  Fixture f;
+  for (int i = 0; i < 3; ++i) MakeDevice(f.writer.get(), "cb" + std::to_string(i), f.acme);
+  std::unique_ptr<Db> follower = OpenFollower(f.path);
+  ASSERT_NE(follower, nullptr);
+  MakeDevice(f.writer.get(), "later", f.acme);
+  Status inside;
+  auto try_catch_up = [&](uint64_t, uint64_t) {
+    if (inside.ok()) inside = follower->CatchUp().status();
+    return true;
+  };
+  ASSERT_OK(follower->Export(f.dir.Sub("e.jsonl"), try_catch_up, nullptr));
+  EXPECT_EQ(inside.code(), Code::kFailedPrecondition) << inside.ToString();
+  EXPECT_NE(inside.message().find("progress callback of export"), std::string::npos)
+      << inside.ToString();
+  inside = Status::Ok();
+  std::vector<std::string> problems;
+  ASSERT_OK(follower->CheckIntegrity(&problems, try_catch_up));
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(inside.code(), Code::kFailedPrecondition) << inside.ToString();
+  EXPECT_NE(inside.message().find("progress callback of integrity check"), std::string::npos)
+      << inside.ToString();
+  // Outside them it catches up.
+  ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(follower->Revision(), f.writer->Revision());
   ASSERT_OK(follower->Close());
 }
 

@@ -534,7 +534,9 @@ class Db:
         whatever is written meanwhile (a report of many calls that agrees
         with itself); its writes raise FailedPrecondition. It costs a copy
         of the in-memory catalog: close it when done (a ``with`` block does;
-        closing this Db closes its snapshots first)."""
+        closing this Db closes its snapshots first). A follower does not
+        catch up while a snapshot of it is open (:meth:`catch_up` waits
+        for it, then raises Aborted); its other reads go on."""
         keep = self._h()  # held until the snapshot is registered for close()
         try:
             # Registered first; the call fills its handle (see _init_holds).
@@ -1604,9 +1606,12 @@ class Db:
         revision. It waits for the reads under way and holds new ones off
         meanwhile; paging cursors' next pages read the new state.
 
-        Raises Aborted (reads, such as an open visible stream, still hold
-        the state after 5 s; nothing changed), FailedPrecondition (not a
-        follower, or closed) or Unavailable (the writer kept replacing the
+        Raises Aborted (reads still hold the state after 5 s: an open
+        snapshot or visible stream of the follower holds it until closed,
+        and is waited for with other reads going on; nothing changed),
+        FailedPrecondition (not a follower, closed, or called from a
+        progress callback of this follower's own export or integrity
+        check) or Unavailable (the writer kept replacing the
         files being read: try again; until a catch-up succeeds, reads raise
         Unavailable too)."""
         rev = ctypes.c_uint64()
