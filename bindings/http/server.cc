@@ -95,6 +95,33 @@ void ReplyStatus(httplib::Response& res, const Status& s) {
 
 // ---- Query parameters ----------------------------------------------------
 
+// A query name or value decoded as a form's: '+' is a space and "%XX" (two
+// hexadecimal digits) the byte XX; any other '%' stays as it is. (httplib's
+// decoder also reads IIS's "%uXXXX", which no form encodes, and turns a
+// surrogate there into nothing: a filter named that way vanished.)
+std::string FormDecode(std::string_view in) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 // The query parameters of one request, checked against those the route
 // accepts ("token" is accepted everywhere).
 class Params {
@@ -115,11 +142,8 @@ class Params {
       rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
       if (piece.empty()) continue;
       const size_t eq = piece.find('=');
-      const std::string name = httplib::detail::decode_url(std::string(piece.substr(0, eq)), true);
-      std::string value =
-          eq == std::string_view::npos
-              ? std::string()
-              : httplib::detail::decode_url(std::string(piece.substr(eq + 1)), true);
+      const std::string name = FormDecode(piece.substr(0, eq));
+      std::string value = eq == std::string_view::npos ? std::string() : FormDecode(piece.substr(eq + 1));
       for (const std::string* text : {&name, static_cast<const std::string*>(&value)}) {
         for (size_t i = 0; i < text->size();) {
           const size_t n = Utf8CharLength(std::string_view(*text).substr(i));
@@ -137,12 +161,12 @@ class Params {
         throw HttpError{400, "parameter '" + name + "' given more than once"};
       }
     }
+    for (const auto& [name, value] : values_) {
+      if (!known.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
+    }
     // httplib's parsed parameters also hold a form body's.
     for (const auto& [name, value] : req.params) {
       if (!values_.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
-    }
-    for (const auto& [name, value] : values_) {
-      if (!known.count(name)) throw HttpError{400, "unknown parameter '" + name + "'"};
     }
   }
   std::optional<std::string> Get(const std::string& name) const {

@@ -1213,7 +1213,7 @@ CANOPY_EXPORT canopy_code_t canopy_membership_list_by_account_as(
 // name only what the asker sees. CANOPY_SYSTEM_ACTOR, an operator, is
 // told that a target exists which the user cannot see (not allowed, the
 // reason saying so) instead of NOT_FOUND. An asker that is another user is
-// refused first when unknown (NOT_FOUND, "actor: no user with id <id>") or
+// refused first when unknown (NOT_FOUND, "viewer: no user with id <id>") or
 // disabled (PERMISSION_DENIED).
 CANOPY_EXPORT canopy_code_t canopy_access_explain_as(canopy_db_t* db, uint64_t asker,
                                                      uint64_t user, const char* permission,
@@ -1638,8 +1638,8 @@ CANOPY_EXPORT canopy_code_t canopy_changes_request_set_min_revision(
 // the last: read on from canopy_changes_next until it is past
 // canopy_changes_revision. Errors: INVALID_ARGUMENT (NULL arguments, since
 // 0, limit, an unknown type), NOT_FOUND (viewer, account),
-// PERMISSION_DENIED (a user viewer filtering by an account where it lacks
-// audit.read), COMPACTED (`since` was trimmed by retention; the message
+// PERMISSION_DENIED (a user viewer holding audit.read on no account, or
+// filtering by an account where it lacks audit.read), COMPACTED (`since` was trimmed by retention; the message
 // names the oldest revision kept), FAILED_PRECONDITION (min_revision not
 // reached, or `since` past the revision + 1: a cursor of another database,
 // or of this one before it was restored from an older backup).

@@ -1316,6 +1316,17 @@ TEST_F(HttpTest, QueryValuesAreReadWholeAndMustBeUtf8) {
   Expect(raw->Get("/api/accounts?root=a%2Bb"), 200);
   j = Expect(raw->Get("/api/accounts?root=a%zz"), 404);
   EXPECT_NE(j->Str("message").find("'a%zz'"), std::string::npos) << j->Str("message");
+  // "%uXXXX" (IIS's escape) is no form encoding: kept as written, never
+  // read as a character, and never as nothing (a surrogate there made the
+  // filter vanish: every account listed).
+  j = Expect(raw->Get("/api/accounts?root=%uD800"), 404);
+  EXPECT_NE(j->Str("message").find("'%uD800'"), std::string::npos) << j->Str("message");
+  j = Expect(raw->Get("/api/accounts?root=acm%u0065"), 404);
+  EXPECT_NE(j->Str("message").find("'acm%u0065'"), std::string::npos) << j->Str("message");
+  j = Expect(raw->Get("/api/accounts?pageSize=%u0031"), 400);
+  EXPECT_NE(j->Str("message").find("pageSize"), std::string::npos) << j->Str("message");
+  j = Expect(raw->Get("/api/accounts?%u0072oot=acme"), 400);
+  EXPECT_EQ(j->Str("message"), "unknown parameter '%u0072oot'");
   // The JSON writer never emits a byte that is not UTF-8.
   // (A cut sequence is one replacement per byte: \xe2 cut short, then a
   // stray \x82.)
