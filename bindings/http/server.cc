@@ -367,7 +367,10 @@ constexpr size_t kMaxExtraThreads = 64;
 // state of the one before (which the watchdog may have cut).
 class ConnectionWatch {
  public:
-  explicit ConnectionWatch(std::chrono::milliseconds deadline) : deadline_(deadline) {}
+  // `behind`: the request threads' pool has connections waiting for a
+  // thread (ElasticPool).
+  ConnectionWatch(std::chrono::milliseconds deadline, std::shared_ptr<std::atomic<bool>> behind)
+      : deadline_(deadline), behind_(std::move(behind)) {}
   ~ConnectionWatch() { End(); }
 
   void Start(int port, int listen_fd) {
@@ -553,13 +556,18 @@ class ConnectionWatch {
         c.first_seen = now;
         c.shut = c.cut = false;
       }
-      // Unread bytes on a connection no request thread has taken up yet:
-      // it waits in the pool's queue (the server is behind, not the
-      // client), and its clock starts again, for three deadlines at most.
-      // Not later: a thread that is writing an answer does not read what
-      // the client sends meanwhile, and a client streaming a body or a
-      // header keeps bytes unread while being read.
-      if (pending && c.touched == Clock::time_point{} && now - c.first_seen < 3 * deadline_) {
+      // Unread bytes on a connection no request has come on yet, while
+      // the pool has connections waiting for a thread: it may be one of
+      // them (the server is behind, not the client), and its clock starts
+      // again, for three deadlines at most. Not while every waiting
+      // connection has a thread: then unread bytes are a header being
+      // streamed to one (a client that sends an endless header held its
+      // thread, and grew the server by gigabytes, for 30 s instead of
+      // kFirstDeadline). Not later either: a thread that is writing an
+      // answer does not read what the client sends meanwhile, and a client
+      // streaming a body or a header keeps bytes unread while being read.
+      if (pending && c.touched == Clock::time_point{} && behind_->load() &&
+          now - c.first_seen < 3 * deadline_) {
         c.since = now;
       }
       c.present = true;
@@ -606,6 +614,7 @@ class ConnectionWatch {
   std::mutex mu_;
   std::condition_variable cv_;
   std::chrono::milliseconds deadline_;
+  const std::shared_ptr<std::atomic<bool>> behind_;
   bool stopping_ = false;
   bool ending_ = false;
   int port_ = -1;
@@ -624,7 +633,10 @@ class ConnectionWatch {
 // extra threads keep serving everyone else meanwhile.
 class ElasticPool : public httplib::TaskQueue {
  public:
-  ElasticPool(size_t core, size_t max) : max_(max) {
+  // *behind: whether connections wait in the queue with every thread the
+  // pool may have busy (the server is behind; ConnectionWatch reads it).
+  ElasticPool(size_t core, size_t max, std::shared_ptr<std::atomic<bool>> behind)
+      : max_(max), behind_(std::move(behind)) {
     std::lock_guard<std::mutex> g(mu_);
     for (size_t i = 0; i < core; ++i) Spawn(/*core=*/true);
   }
@@ -640,6 +652,7 @@ class ElasticPool : public httplib::TaskQueue {
         // No thread to be had now: the job waits for one of the others.
       }
     }
+    NoteBehind();
     cv_.notify_one();
   }
 
@@ -676,6 +689,7 @@ class ElasticPool : public httplib::TaskQueue {
       }
       std::function<void()> fn = std::move(jobs_.front());
       jobs_.pop_front();
+      NoteBehind();
       l.unlock();
       fn();
       l.lock();
@@ -683,9 +697,15 @@ class ElasticPool : public httplib::TaskQueue {
     // The last thing this thread does under the pool's lock: shutdown (and
     // the pool's destruction) waits for it.
     if (--live_ == 0) done_.notify_all();
+    NoteBehind();
   }
 
+  // (Under mu_.) Jobs waiting that no idle thread takes, and no thread
+  // left to start for them.
+  void NoteBehind() { behind_->store(jobs_.size() > idle_ && live_ >= max_); }
+
   const size_t max_;
+  const std::shared_ptr<std::atomic<bool>> behind_;
   std::mutex mu_;
   std::condition_variable cv_, done_;
   std::deque<std::function<void()>> jobs_;
@@ -698,7 +718,7 @@ class ServerImpl : public Server {
   ServerImpl(Db* db, ServerOptions options)
       : db_(*db),
         options_(std::move(options)),
-        watch_(std::chrono::milliseconds(options_.request_timeout_ms)) {}
+        watch_(std::chrono::milliseconds(options_.request_timeout_ms), behind_) {}
   ~ServerImpl() override { Stop(); }
 
   // What the listening socket is bound to, as the kernel says (a name
@@ -736,8 +756,8 @@ class ServerImpl : public Server {
       return Status::InvalidArgument("a user viewer needs its login (viewer_login)");
     }
     const size_t threads = options_.threads;
-    server_.new_task_queue = [threads] {
-      return new ElasticPool(threads, threads + kMaxExtraThreads);
+    server_.new_task_queue = [threads, behind = behind_] {
+      return new ElasticPool(threads, threads + kMaxExtraThreads, behind);
     };
     server_.set_payload_max_length(options_.max_body_bytes);
     // Headers and body are written separately: without TCP_NODELAY a small
@@ -1514,6 +1534,9 @@ class ServerImpl : public Server {
   Db& db_;
   ServerOptions options_;
   httplib::Server server_;
+  // Whether the request threads are all busy with connections waiting
+  // (ElasticPool): declared before watch_, which reads it.
+  const std::shared_ptr<std::atomic<bool>> behind_ = std::make_shared<std::atomic<bool>>(false);
   ConnectionWatch watch_;
   int listen_fd_ = -1;
   std::thread thread_;

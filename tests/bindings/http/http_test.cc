@@ -474,6 +474,42 @@ TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
   server->Stop();
 }
 
+// A client without the token that streams an endless header block is cut
+// at its first seconds too: unread bytes restart a connection's clock only
+// while connections wait for a thread (the server is behind), not while a
+// thread reads a header that never ends (it held its thread for three
+// request timeouts, and the server grew by gigabytes meanwhile).
+TEST_F(HttpTest, AnEndlessHeaderWithoutTheTokenIsCutSoon) {
+  ServerOptions o;
+  o.threads = 2;
+  o.request_timeout_ms = 120000;
+  std::unique_ptr<Server> server;
+  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  const int fd = ConnectTo(*server);
+  ASSERT_GE(fd, 0);
+  timeval wait{};
+  wait.tv_sec = 1;
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof(wait)), 0);
+  const std::string start = "GET /api/session HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(send(fd, start.data(), start.size(), MSG_NOSIGNAL), static_cast<ssize_t>(start.size()));
+  const std::string line = "X-Filler: " + std::string(1000, 'f') + "\r\n";
+  const auto opened = std::chrono::steady_clock::now();
+  bool cut = false;
+  while (std::chrono::steady_clock::now() - opened < std::chrono::seconds(30)) {
+    const ssize_t n = send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (n <= 0) {
+      cut = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(cut) << "an endless header kept its connection for 30 s";
+  // Served meanwhile and after.
+  Expect(ClientOf(*server)->Get("/api/session"), 200);
+  close(fd);
+  server->Stop();
+}
+
 // A refused answer does not restart a connection's first two seconds: a
 // client sending a request without the token now and then is cut as soon
 // as one that sends nothing.
