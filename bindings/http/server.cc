@@ -894,7 +894,13 @@ class ServerImpl : public Server {
     for (const StaticAsset& a : StaticAssets()) {
       const StaticAsset* asset = &a;
       if (std::string(asset->path) == "/index.html") continue;
-      server_.Get(asset->path, [asset](const httplib::Request&, httplib::Response& res) {
+      server_.Get(asset->path, [asset](const httplib::Request& req, httplib::Response& res) {
+        try {
+          Params p(req, {});  // no parameter but the token, as every route
+        } catch (const HttpError& e) {
+          ReplyError(res, e.status, "bad_request", e.message);
+          return;
+        }
         res.set_content(reinterpret_cast<const char*>(asset->data), asset->size, asset->type);
       });
     }
@@ -1135,6 +1141,7 @@ class ServerImpl : public Server {
   // ---- Routes ------------------------------------------------------------
 
   void Page(const httplib::Request& req, httplib::Response& res) {
+    Params p(req, {});  // no parameter but the token, as every route
     if (req.has_param("token")) {
       // The token moves into a cookie and out of the address bar.
       res.set_header("Set-Cookie", CookieName() + "=" + options_.token +

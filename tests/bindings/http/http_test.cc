@@ -867,6 +867,17 @@ TEST_F(HttpTest, UnknownOrRepeatedParameterIs400) {
     j = Expect(bare.Get(("/api/session" + q).c_str()), 400);
     EXPECT_EQ(j->Str("message"), "parameter 'token' given more than once") << q;
   }
+  // The page and its files take no parameter either (an "as" or "actor"
+  // there looked accepted).
+  for (const char* path : {"/?as=root", "/app.js?actor=x", "/style.css?as=x"}) {
+    j = Expect(Get(path), 400);
+    EXPECT_NE(j->Str("message").find("unknown parameter"), std::string::npos) << path;
+  }
+  for (const char* path : {"/", "/app.js", "/style.css"}) {
+    auto r = Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+  }
   j = Expect(Get("/api/accounts?pageSize=3&page%53ize=3"), 400);  // decoded alike
   EXPECT_EQ(j->Str("message"), "parameter 'pageSize' given more than once");
   // And so is a body field given twice: refused, nothing created.
