@@ -248,11 +248,11 @@ class ExportTest(CliTestCase):
 class ProgressTest(CliTestCase):
     """The progress bar goes to stderr only when stderr is a terminal."""
 
-    def run_with_tty_stderr(self, *args):
+    def run_with_tty_stderr(self, *args, stdin=None):
         master, slave = pty.openpty()
         try:
-            p = subprocess.run([CANOPY, "--db", self.db] + list(args), stdout=subprocess.PIPE,
-                               stderr=slave, text=True, timeout=120)
+            p = subprocess.run([CANOPY, "--db", self.db] + list(args), stdin=stdin,
+                               stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
             chunks = []
             while select.select([master], [], [], 0.2)[0]:
                 data = os.read(master, 65536)
@@ -283,23 +283,12 @@ class ProgressTest(CliTestCase):
         lines += [{"type": "device", "key": "d-%d" % i, "name": "D", "account": "t"}
                   for i in range(40000)]
         f = self.write("pipe.jsonl", jsonl(lines))
-        master, slave = pty.openpty()
+        cat = subprocess.Popen(["cat", f], stdout=subprocess.PIPE)  # a pipe, not the file
         try:
-            cat = subprocess.Popen(["cat", f], stdout=subprocess.PIPE)  # a pipe, not the file
-            p = subprocess.run([CANOPY, "--db", self.db, "import", "-"], stdin=cat.stdout,
-                               stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+            p, tty = self.run_with_tty_stderr("import", "-", stdin=cat.stdout)
+        finally:
             cat.stdout.close()
             cat.wait()
-            chunks = []
-            while select.select([master], [], [], 0.2)[0]:
-                data = os.read(master, 65536)
-                if not data:
-                    break
-                chunks.append(data)
-            tty = b"".join(chunks).decode("utf-8", "replace")
-        finally:
-            os.close(master)
-            os.close(slave)
         self.assertEqual(p.returncode, 0, tty)
         self.assertRegex(tty, r"importing \d+ bytes")
         self.assertNotIn("/0 bytes", tty)

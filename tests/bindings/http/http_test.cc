@@ -331,6 +331,19 @@ TEST_F(HttpTest, TokenInTheUrlBecomesACookie) {
   Expect(h.Get("/api/session"), 200);
 }
 
+// A server on db with `threads` request threads and a request timeout of
+// two minutes: within a test, only the first seconds' rule for a
+// connection without the token cuts one.
+std::unique_ptr<Server> StartPatient(Db* db, size_t threads) {
+  ServerOptions o;
+  o.threads = threads;
+  o.request_timeout_ms = 120000;
+  std::unique_ptr<Server> server;
+  Status s = Server::Start(db, o, &server);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return server;
+}
+
 // A socket connected to `server` on the loopback address, or -1.
 int ConnectTo(const Server& server) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -443,11 +456,8 @@ TEST_F(HttpTest, AHeaderTheServerDecidesByGivenTwiceIs400) {
 // seconds, not the whole request timeout: connecting and sending nothing
 // (or requests without the token) does not hold a request thread.
 TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
-  ServerOptions o;
-  o.threads = 1;
-  o.request_timeout_ms = 120000;
-  std::unique_ptr<Server> server;
-  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  std::unique_ptr<Server> server = StartPatient(db_.get(), 1);
+  ASSERT_NE(server, nullptr);
   std::vector<int> idle;
   for (int i = 0; i < 4; ++i) {
     const int fd = ConnectTo(*server);
@@ -480,11 +490,8 @@ TEST_F(HttpTest, ConnectionsWithoutTheTokenAreCutSoon) {
 // thread reads a header that never ends (it held its thread for three
 // request timeouts, and the server grew by gigabytes meanwhile).
 TEST_F(HttpTest, AnEndlessHeaderWithoutTheTokenIsCutSoon) {
-  ServerOptions o;
-  o.threads = 2;
-  o.request_timeout_ms = 120000;
-  std::unique_ptr<Server> server;
-  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  std::unique_ptr<Server> server = StartPatient(db_.get(), 2);
+  ASSERT_NE(server, nullptr);
   const int fd = ConnectTo(*server);
   ASSERT_GE(fd, 0);
   timeval wait{};
@@ -514,11 +521,8 @@ TEST_F(HttpTest, AnEndlessHeaderWithoutTheTokenIsCutSoon) {
 // client sending a request without the token now and then is cut as soon
 // as one that sends nothing.
 TEST_F(HttpTest, RefusedRequestsDoNotExtendAConnectionsFirstSeconds) {
-  ServerOptions o;
-  o.threads = 1;
-  o.request_timeout_ms = 120000;
-  std::unique_ptr<Server> server;
-  ASSERT_TRUE(Server::Start(db_.get(), o, &server).ok());
+  std::unique_ptr<Server> server = StartPatient(db_.get(), 1);
+  ASSERT_NE(server, nullptr);
   const int fd = ConnectTo(*server);
   ASSERT_GE(fd, 0);
   timeval wait{};
