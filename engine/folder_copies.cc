@@ -22,7 +22,8 @@ std::string ScratchBeside(const fs::path& dir) {
 }
 
 void RemoveDeadScratchBeside(const fs::path& dir) {
-  storage::RemoveDeadScratch(Named(dir).parent_path(), Named(dir).filename().string() + ".partial-");
+  storage::RemoveDeadScratch(Named(dir).parent_path(),
+                             Named(dir).filename().string() + ".partial-");
 }
 
 Status MoveCopyInto(const std::string& scratch, const fs::path& target, bool may_be_empty_folder,

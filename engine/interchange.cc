@@ -2847,9 +2847,9 @@ Status DbImpl::ImportFile(std::string_view path, const ImportOptions& options, I
         }
         // A file that grows while it is read (it is read to its end) has
         // read past its size at the start: the total is then what was read.
+        const uint64_t bytes_read = b.offset + line.begin + line.size;
         if (line_no % kProgressEvery == 0 && options.progress &&
-            !options.progress(b.offset + line.begin + line.size,
-                              total == 0 ? 0 : std::max<uint64_t>(total, b.offset + line.begin + line.size))) {
+            !options.progress(bytes_read, total == 0 ? 0 : std::max<uint64_t>(total, bytes_read))) {
           return Status::Aborted("import cancelled at line " + std::to_string(line_no) +
                                  "; nothing was imported");
         }

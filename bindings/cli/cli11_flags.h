@@ -74,8 +74,8 @@ inline std::vector<std::string> Parse(CLI::App& app, const std::vector<std::stri
         // taken for it (`--name --json` would name the thing "--json"):
         // such a value is written --name=VALUE.
         if (i + 1 < args.size() && args[i + 1].starts_with("--")) {
-          throw FlagError{"--" + name + " needs a value (a value that begins with -- is written --" +
-                          name + "=VALUE)"};
+          throw FlagError{"--" + name + " needs a value (a value that begins with -- is " +
+                          "written --" + name + "=VALUE)"};
         }
         ++i;
       }

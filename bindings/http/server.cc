@@ -143,7 +143,8 @@ class Params {
       if (piece.empty()) continue;
       const size_t eq = piece.find('=');
       const std::string name = FormDecode(piece.substr(0, eq));
-      std::string value = eq == std::string_view::npos ? std::string() : FormDecode(piece.substr(eq + 1));
+      std::string value =
+          eq == std::string_view::npos ? std::string() : FormDecode(piece.substr(eq + 1));
       for (const std::string* text : {&name, static_cast<const std::string*>(&value)}) {
         for (size_t i = 0; i < text->size();) {
           const size_t n = Utf8CharLength(std::string_view(*text).substr(i));

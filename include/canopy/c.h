@@ -1639,8 +1639,9 @@ CANOPY_EXPORT canopy_code_t canopy_changes_request_set_min_revision(
 // canopy_changes_revision. Errors: INVALID_ARGUMENT (NULL arguments, since
 // 0, limit, an unknown type), NOT_FOUND (viewer, account),
 // PERMISSION_DENIED (a user viewer holding audit.read on no account, or
-// filtering by an account where it lacks audit.read), COMPACTED (`since` was trimmed by retention; the message
-// names the oldest revision kept), FAILED_PRECONDITION (min_revision not
+// filtering by an account where it lacks audit.read), COMPACTED (`since`
+// was trimmed by retention; the message names the oldest revision kept),
+// FAILED_PRECONDITION (min_revision not
 // reached, or `since` past the revision + 1: a cursor of another database,
 // or of this one before it was restored from an older backup).
 CANOPY_EXPORT canopy_code_t canopy_changes_read_request(canopy_db_t* db,

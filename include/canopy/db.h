@@ -678,8 +678,9 @@ class Db {
   // with new reads going on. Aborted when reads still hold the state after
   // 5 seconds, nothing changed then. FailedPrecondition on a database not
   // opened as a follower, once closed, or from inside a progress callback
-  // of this follower's own reads (an export or an integrity check). Unavailable when the writer kept replacing
-  // the files being read (about 1.3 s of attempts): try again. A catch-up
+  // of this follower's own reads (an export or an integrity check).
+  // Unavailable when the writer kept replacing the files being read
+  // (about 1.3 s of attempts): try again. A catch-up
   // during which the writer deleted a write-ahead log is done again, for
   // up to 5 s. After a catch-up that ended Unavailable without a whole view
   // (those 5 s, or an open again after the writer's flush that the writer

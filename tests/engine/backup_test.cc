@@ -209,7 +209,8 @@ TEST(Backup, ScratchCopiesOfKilledProcessesAreRemoved) {
   // So does a checkpoint, by either path: a writer's (RocksDB's own
   // scratch name) and a reader's (key by key, under ours).
   for (const char* cp : {"c1", "c2"}) {
-    const std::string dead_cp = dir.Sub(std::string(cp) + ".partial-" + std::to_string(pid_max) + "-5");
+    const std::string dead_cp =
+        dir.Sub(std::string(cp) + ".partial-" + std::to_string(pid_max) + "-5");
     fs::create_directories(dead_cp + "/db");
     if (std::string(cp) == "c1") {
       auto r = db->Checkpoint(dir.Sub(cp));
