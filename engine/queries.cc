@@ -485,6 +485,21 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
       const query::GroupGrantNode* via = nullptr;
       CANOPY_RETURN_IF_ERROR(
       EntityGrantOf(*u, kind, perm, target.entity, target.account->id, &via, &target.memo));
+      // "user 'u' is in <user group>, which has role <r> on <group>[ of
+      // account <owner>], which holds <kind> '<key>'", as the asker may be
+      // told it (what it does not see is not named).
+      auto grant_text = [&](const query::GroupGrantNode& x, bool with_owner) {
+        const query::GroupNode& t = *cat().group(x.target);
+        const query::AccountNode& owner = *cat().account(t.owner);
+        return "user '" + u->login + "' is in " +
+               query::DescribeGroup(cat(), asker, *cat().group(x.user_group), u) +
+               ", which has role " + query::NameRole(cat(), asker, *cat().role(x.role)) + " on " +
+               query::DescribeGroup(cat(), asker, t, u) +
+               (with_owner && query::SeesGroups(cat(), asker, owner)
+                    ? " of account " + query::NameAccount(cat(), asker, owner)
+                    : std::string()) +
+               ", which holds " + EntityKindName(kind) + " '" + std::string(key) + "'";
+      };
       if (via != nullptr) {
         const query::GroupNode* ug = cat().group(via->user_group);
         const query::GroupNode* t = cat().group(via->target);
@@ -496,17 +511,9 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
         e.via_role_name = query::NameRole(cat(), asker, *r);
         e.via_user_group = ug->id;
         e.via_group = t->id;
-        // Told to the asker: what it does not see is not named.
-        const query::AccountNode& owner = *cat().account(t->owner);
         e.path.push_back(query::SeesAccount(cat(), asker, *target.account) ? target.account->key
                                                                            : kHidden);
-        e.reason = "user '" + u->login + "' is in " + query::DescribeGroup(cat(), asker, *ug, u) +
-                   ", which has role " + e.via_role_name + " on " +
-                   query::DescribeGroup(cat(), asker, *t, u) +
-                   (query::SeesGroups(cat(), asker, owner)
-                        ? " of account " + query::NameAccount(cat(), asker, owner)
-                        : std::string()) +
-                   ", which holds " + EntityKindName(kind) + " '" + std::string(key) + "'";
+        e.reason = grant_text(*via, /*with_owner=*/true);
         *explanation = std::move(e);
       } else {
         // A grant onto a group holding the entity whose role lacks the
@@ -516,14 +523,8 @@ Status DbImpl::Explain(const Actor& asker, UserId user, std::string_view permiss
         CANOPY_RETURN_IF_ERROR(EntityGrantOf(*u, kind, std::nullopt, target.entity,
                                              target.account->id, &near, &target.memo));
         if (near != nullptr) {
-          const query::RoleNode* r = cat().role(near->role);
-          explanation->reason +=
-              "; user '" + u->login + "' is in " +
-              query::DescribeGroup(cat(), asker, *cat().group(near->user_group), u) +
-              ", which has role " + query::NameRole(cat(), asker, *r) + " on " +
-              query::DescribeGroup(cat(), asker, *cat().group(near->target), u) +
-              ", which holds " + EntityKindName(kind) + " '" + std::string(key) +
-              "', but that role does not hold " + std::string(permission);
+          explanation->reason += "; " + grant_text(*near, /*with_owner=*/false) +
+                                 ", but that role does not hold " + std::string(permission);
         }
       }
     }

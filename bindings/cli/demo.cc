@@ -231,10 +231,6 @@ int Run(Context& ctx, Args& args) {
   // example, which a later demo refuses: the seed and the shared group's
   // show (which writes too) run whole, and the demo stops after them.
   CatchStopSignals();
-  auto stopped = [&] {
-    return ctx.Fail(Status::Aborted("demo: stopped (Ctrl-C or SIGTERM); what it wrote is whole: "
-                                    "run it again to see the example"));
-  };
   if (!ctx.Open(true)) return kExitFailed;
   Db& db = *ctx.db;
   // Seeded when the database holds the whole seed; seeded here when it
@@ -255,7 +251,10 @@ int Run(Context& ctx, Args& args) {
   if (!seeded) {
     Status s = Seed(ctx);
     if (!s.ok()) return ctx.Fail(s);
-    if (StopRequested()) return stopped();
+    if (StopRequested()) {
+      return ctx.Fail(Status::Aborted("demo: stopped (Ctrl-C or SIGTERM); what it wrote is "
+                                      "whole: run it again to see the example"));
+    }
     *ctx.out << "Seeded the example: a customer with an admin user; nested customers A\n"
                 "and B, each with a user and devices (created by the admin, devices assigned\n"
                 "with 'Manage devices -> Process').\n";
