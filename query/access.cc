@@ -447,13 +447,36 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
     e.reason = "user '" + user.login + "' is disabled and holds no permissions";
     return e;
   }
-  // The best route: the closest to the owner (GrantingRoutes).
+  // A membership of another user is told only to an asker that sees it
+  // (SeesMembership), as MembershipsOf lists it; a route through a group
+  // is told with the groups named as DescribeGroup names them.
+  auto told = [&](const Held& h) {
+    return h.via != nullptr || SeesMembership(c, asker, user, *c.account(h.m.account));
+  };
+  // The best route: the closest to the owner (GrantingRoutes) of those the
+  // asker may be told.
   const std::vector<Held> routes = GrantingRoutes(c, user, perm, owner);
-  const Held* best = routes.empty() ? nullptr : &routes.front();
+  const Held* best = nullptr;
+  for (const Held& h : routes) {
+    if (told(h)) {
+      best = &h;
+      break;
+    }
+  }
+  if (best == nullptr && !routes.empty()) {
+    // Allowed only through memberships out of the asker's sight: the
+    // verdict, and nothing of them.
+    e.allowed = true;
+    e.via_role_name = kHidden;
+    e.reason = "user '" + user.login + "' holds " + PermName(perm) + " on account " + name(owner) +
+               " through a membership out of the asker's sight";
+    return e;
+  }
   const AccountNode* best_account = best ? c.account(best->m.account) : nullptr;
   // Without one, what each of the user's roles lacks.
   std::vector<std::string> near_misses;
   if (best == nullptr) ForEachHeld(c, user, [&](const Held& h) {
+    if (!told(h)) return;
     const MembershipNode& m = h.m;
     const AccountNode* a = c.account(m.account);
     const RoleNode* r = c.role(m.role);
@@ -507,7 +530,11 @@ Explanation ExplainAccess(const Catalog& c, const Actor& asker, const UserNode& 
   }
   e.reason = "no membership or group of user '" + user.login + "' grants " + PermName(perm) +
              " on account " + name(owner);
-  if (near_misses.empty()) {
+  const UserNode* seer = Seer(c, asker);
+  if (near_misses.empty() && seer != nullptr && seer->id != user.id) {
+    // Said whether or not the user holds memberships the asker cannot see.
+    e.reason += " (no membership of the user in the asker's sight)";
+  } else if (near_misses.empty()) {
     e.reason += " (the user has no memberships)";
   } else {
     e.reason += "; memberships: ";

@@ -1104,7 +1104,8 @@ CANOPY_EXPORT uint64_t canopy_table_page_devices_direct(const canopy_table_page_
                                                         size_t row);
 CANOPY_EXPORT uint64_t canopy_table_page_devices_subtree(const canopy_table_page_t* page,
                                                          size_t row);
-// Groups the account owns (0 unless the viewer holds group.read there).
+// Groups the account owns (0 unless the viewer holds a group.* permission
+// there).
 CANOPY_EXPORT uint64_t canopy_table_page_groups(const canopy_table_page_t* page, size_t row);
 CANOPY_EXPORT int64_t canopy_table_page_created_us(const canopy_table_page_t* page, size_t row);
 
@@ -1232,7 +1233,7 @@ CANOPY_EXPORT canopy_code_t canopy_access_who_can_as(canopy_db_t* db, uint64_t v
 // Groups are owned by an account. An entity group holds entities of its
 // kind owned by that account; a user group, users created in it; an
 // account group, its direct sub-accounts. Reading a group needs group.read
-// on its owner (a group out of the viewer's sight is NOT_FOUND, worded as a
+// (or group.write or group.share) on its owner (a group out of the viewer's sight is NOT_FOUND, worded as a
 // missing one); changing one needs group.write there. Members are named by
 // id: entity ids, user ids or account ids, as the group's kind says.
 
@@ -1350,8 +1351,8 @@ CANOPY_EXPORT canopy_code_t canopy_group_members_list(canopy_db_t* db, uint64_t 
                                                       char** errmsg);
 
 // The same reads as `viewer` may know them (see "Reads as a viewer"):
-// groups on owners where the viewer lacks group.read are NOT_FOUND and
-// left out of lists.
+// groups on owners where the viewer holds no group.* permission are
+// NOT_FOUND and left out of lists.
 CANOPY_EXPORT canopy_code_t canopy_group_get_as(canopy_db_t* db, uint64_t viewer, uint64_t id,
                                                 canopy_group_t** group, char** errmsg);
 CANOPY_EXPORT canopy_code_t canopy_group_find_as(canopy_db_t* db, uint64_t viewer, uint64_t owner,

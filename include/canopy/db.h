@@ -406,7 +406,10 @@ class Db {
   // asker gets Explain's answer, and NotFound (no user with id <id>) for a
   // user it does not see. Either way the reason, path and role name name
   // only the accounts, groups and custom roles the asker sees (its own
-  // groups only when the user is the asker itself). An asker
+  // groups only when the user is the asker itself), and of the user's
+  // memberships only those the asker sees (as MembershipsOf lists them): a
+  // verdict allowed only through others says so, with no role, path or
+  // membership account. An asker
   // that is another user is refused first when unknown (NotFound, actor:
   // no user with id <id>) or disabled (PermissionDenied).
   virtual Status Explain(const Actor& asker, UserId user, std::string_view permission,
@@ -478,8 +481,9 @@ class Db {
   // Groups are owned by an account. An entity group holds entities of its
   // kind owned by that account; a user group, users created in it; an
   // account group, its direct sub-accounts. Reading a group needs
-  // group.read on its owner (a group out of sight is NotFound, worded as a
-  // missing one); changing one needs group.write there.
+  // group.read (or group.write or group.share) on its owner (a group out
+  // of sight is NotFound, worded as a missing one); changing one needs
+  // group.write there.
 
   // Creates a group. Errors: InvalidArgument (name), NotFound (owner),
   // AlreadyExists (a group of that kind and name in the owner),

@@ -1084,6 +1084,73 @@ TEST_F(AccessTest, PointReadsByIdAsAViewer) {
 }
 
 
+// Explain asked by another user names only the memberships that asker
+// sees, as MembershipsOf lists them: the one it cannot see is neither named
+// (nor its role), in a denial's "falls short" list or as the route that allows.
+TEST_F(AccessTest, ExplainToAnotherUserNamesOnlyTheMembershipsItSees) {
+  const AccountId a2 = MakeAccount(db_.get(), "acme-a2", a_);
+  // w: a viewer on acme-a1 and on acme-a2. q administers acme-a1 only: it
+  // sees w through the acme-a1 membership, not the acme-a2 one.
+  const UserId w = MakeUser(db_.get(), "w@acme", a_);
+  ASSERT_OK(db_->Invite(Actor::System(), w, a1_, viewer_role_, false));
+  ASSERT_OK(db_->Invite(Actor::System(), w, a2, viewer_role_, false));
+  const UserId q = Member("q@acme", a1_, admin_role_, false);
+  const Actor as_q = Actor::User(q);
+  auto seen = db_->MembershipsOf(as_q, w);
+  ASSERT_OK(seen.status());
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ(seen->front().account, a1_);
+
+  Explanation told, own;
+  ASSERT_OK(db_->Explain(as_q, w, "device.write", "d-a1", &told));
+  EXPECT_FALSE(told.allowed);
+  EXPECT_NE(told.reason.find("viewer on 'acme-a1': role lacks device.write"), std::string::npos)
+      << told.reason;
+  EXPECT_EQ(told.reason.find("(hidden)"), std::string::npos) << told.reason;
+  EXPECT_EQ(told.reason.find("acme-a2"), std::string::npos) << told.reason;
+  // The user itself and the operator are told of both.
+  ASSERT_OK(db_->Explain(Actor::User(w), w, "device.write", "d-a1", &own));
+  EXPECT_NE(own.reason.find("viewer on 'acme-a2'"), std::string::npos) << own.reason;
+  ASSERT_OK(db_->Explain(Actor::System(), w, "device.write", "d-a1", &own));
+  EXPECT_NE(own.reason.find("viewer on 'acme-a2'"), std::string::npos) << own.reason;
+
+  // A user whose only membership q does not see (q sees it as a user of
+  // acme-a1, its home; the membership is on a sub-account of acme-a1, out
+  // of q's reach): no membership is named, worded as for none at all.
+  const AccountId a11 = MakeAccount(db_.get(), "acme-a11", a1_);
+  const UserId v = MakeUser(db_.get(), "v@acme", a1_);
+  ASSERT_OK(db_->Invite(Actor::System(), v, a11, viewer_role_, false));
+  MakeDevice(db_.get(), "d-a11", a11);
+  ASSERT_OK(db_->Explain(as_q, v, "device.write", "d-a11", &told));
+  EXPECT_FALSE(told.allowed);
+  EXPECT_EQ(told.reason,
+            "no membership or group of user 'v@acme' grants device.write on account (hidden) (no "
+            "membership of the user in the asker's sight)");
+
+  // Allowed only through a membership q does not see (device_manager
+  // branch-wide on acme-a): the verdict, with no role, account or path.
+  ASSERT_OK(db_->Invite(Actor::System(), w, a_, manager_role_, true));
+  ASSERT_OK(db_->Explain(as_q, w, "device.write", "d-a1", &told));
+  EXPECT_TRUE(told.allowed);
+  EXPECT_EQ(told.reason,
+            "user 'w@acme' holds device.write on account 'acme-a1' through a membership out of "
+            "the asker's sight");
+  EXPECT_EQ(told.via_account, kNoId);
+  EXPECT_EQ(told.via_role, kNoId);
+  EXPECT_EQ(told.via_role_name, kHidden);
+  EXPECT_TRUE(told.path.empty());
+  ASSERT_OK(db_->Explain(Actor::System(), w, "device.write", "d-a1", &own));
+  EXPECT_EQ(own.via_account, a_);
+  EXPECT_EQ(own.via_role_name, "device_manager");
+  // Once q sees a granting membership, that one is named: a device_manager
+  // membership on acme-a1 itself.
+  ASSERT_OK(db_->ChangeRole(Actor::System(), w, a1_, manager_role_));
+  ASSERT_OK(db_->Explain(as_q, w, "device.write", "d-a1", &told));
+  EXPECT_TRUE(told.allowed);
+  EXPECT_EQ(told.via_account, a1_);
+  EXPECT_EQ(told.via_role_name, "device_manager");
+}
+
 TEST_F(AccessTest, ReadsAsAViewerShowOnlyWhatItSees) {
   auto keys = [](const std::vector<Account>& as) {
     std::vector<std::string> out;

@@ -1673,6 +1673,37 @@ class ModelTest : public ::testing::TestWithParam<Config> {
           told_of(ex.via_user_group, true);
           if (ex.via_group != kNoId) told_of(ex.via_group, false);
         }
+        // Of the user's memberships, only those the asker sees are told
+        // (as MembershipsOf lists them): a falling-short one is worded
+        // "<role> on <account>[ (branch)]: <why>", and a verdict allowed
+        // only through others names no role, account or path.
+        if (!asker.disabled) {
+          for (const auto& [aid, mm] : m_.users.at(uid).memberships) {
+            if (m_.SeesMembership(as, uid, aid)) continue;
+            const std::string role_name =
+                m_.SeesRole(as, mm.role) ? m_.roles.at(mm.role).name : std::string(kHidden);
+            const std::string acc_name =
+                m_.Sees(as, aid) ? "'" + m_.accounts.at(aid).key + "'" : std::string(kHidden);
+            ASSERT_EQ(ex.reason.find(role_name + " on " + acc_name +
+                                     (mm.branch ? " (branch)" : "") + ": "),
+                      std::string::npos)
+                << asker.login << " is told of a membership it does not see: " << ex.reason;
+            outcomes_["explained beside a membership out of the asker's sight"][0]++;
+          }
+          if (ex.allowed && ex.via_user_group == kNoId && ex.via_account != kNoId) {
+            ASSERT_TRUE(m_.SeesMembership(as, uid, ex.via_account)) << asker.login << ": "
+                                                                    << ex.reason;
+          }
+          if (ex.allowed && ex.via_user_group == kNoId && ex.via_account == kNoId) {
+            ASSERT_NE(ex.reason.find("through a membership out of the asker's sight"),
+                      std::string::npos)
+                << ex.reason;
+            ASSERT_TRUE(ex.path.empty());
+            ASSERT_EQ(ex.via_role_name, kHidden);
+            outcomes_["explained as allowed through a membership out of sight"][0]++;
+            return;
+          }
+        }
         if (ex.allowed && !asker.disabled) {
           if (!m_.SeesRole(as, ex.via_role)) {
             outcomes_["explained through a role out of sight"][0]++;
