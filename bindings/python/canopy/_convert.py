@@ -26,22 +26,36 @@ class Use:
     passes it as the handle itself, and the handle is not closed while any
     hold is alive. :func:`call` lets go of its holds when the C function
     returns; one dropped without a call (an argument refused before it)
-    lets go when it is collected."""
+    lets go when it is collected.
+
+    A KeyboardInterrupt may come between any two steps of Python code, so
+    the hold is one entry of its owner's table, keyed by the Use (made
+    first, then entered in one step), and letting go removes that entry
+    (in one step, and again without harm): an interrupt anywhere leaves
+    either no hold or one that this Use lets go of when collected."""
 
     __slots__ = ("_as_parameter_", "_owner", "_thread")
 
-    def __init__(self, owner, handle, thread):
-        self._as_parameter_ = handle
+    def __init__(self, owner, thread):
+        self._as_parameter_ = None
         self._owner = owner
         self._thread = thread
 
     def release(self):
-        owner, self._owner = self._owner, None
+        owner = getattr(self, "_owner", None)  # None: an __init__ cut short
         if owner is not None:
-            owner._release(self._thread)
+            owner._release(id(self))
+            self._owner = None
 
     def __del__(self):
-        self.release()
+        # What __del__ raises is only printed: a Ctrl-C landing here must
+        # not cut the letting go short, so it is tried again.
+        for _ in range(100):
+            try:
+                self.release()
+                return
+            except KeyboardInterrupt:
+                pass
 
 
 def call(fn, *args):
@@ -63,6 +77,22 @@ def call(fn, *args):
             lib.canopy_free(err)
     if code != errors.OK:
         raise errors.error_for(code, message)
+
+
+def seconds(value, what, optional=False):
+    """A number of seconds >= 0 as a float (``float("inf")``, or an int too
+    large for a float: no limit); None stays None when ``optional``."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s must be a number of seconds%s, not %s" %
+                        (what, " or None" if optional else "", type(value).__name__))
+    if value != value or value < 0:
+        raise errors.InvalidArgument("%s %r is not a number of seconds >= 0" % (what, value))
+    try:
+        return float(value)
+    except OverflowError:  # an int past float's range: longer than any wait
+        return float("inf")
 
 
 def text(value, what, optional=False):

@@ -26,6 +26,7 @@ FailedPrecondition (the storage engine's threads stay in the parent) and
 process that uses them (``multiprocessing``'s ``spawn`` method does).
 """
 
+import atexit
 import ctypes
 import json
 import os
@@ -156,6 +157,40 @@ def _slot_handle():
                     lambda self, value: setattr(self._slot, "value", value))
 
 
+# At interpreter exit. Python joins the threads that are not daemons, runs
+# atexit's functions, then ends any thread that calls back into it (a
+# progress or log callback, on a daemon thread or on one of the storage
+# engine's) inside the library, which aborts the process. So, first: the
+# calls in flight that take a progress callback are cancelled at their next
+# progress call and waited for, and every database still open is closed
+# (its log callback silent from then on). Such a call begun later is
+# refused (Aborted) before it starts.
+_exiting = [False]
+_running = {}  # id of each _Progress in a call -> the process it runs in
+_open_dbs = weakref.WeakSet()
+
+
+def _at_exit():
+    _exiting[0] = True
+    me = os.getpid()
+    deadline = time.monotonic() + 30
+    while me in list(_running.values()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    for db in list(_open_dbs):
+        try:
+            db.close()
+        except Exception:  # noqa: BLE001 - nothing can report it now
+            pass
+
+
+atexit.register(_at_exit)
+
+# close() from inside a call of the database on this thread (a progress
+# callback) raises FailedPrecondition and notes it here: the progress call
+# it came from then cancels that call, even if the callback caught it.
+_refused_close = threading.local()
+
+
 class _Progress:
     """A Python progress callback as a C one. The callable gets
     ``(done, total)``; returning False cancels (None goes on). An exception
@@ -183,11 +218,17 @@ class _Progress:
 
     def _call(self, _arg, done, total):
         try:
-            if self.interrupted:
+            if self.interrupted or _exiting[0]:
                 return 0
             if self._fn is None:
                 return 1
-            return 0 if self._fn(done, total) is False else 1
+            _refused_close.error = None
+            go_on = self._fn(done, total) is not False
+            refused, _refused_close.error = getattr(_refused_close, "error", None), None
+            if refused is not None:  # close() was refused in the callback
+                self.error = refused
+                return 0
+            return 1 if go_on else 0
         except BaseException as e:  # noqa: B902 - handed back to the caller below
             self.error = e
             return 0
@@ -203,6 +244,10 @@ class _Progress:
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             previous = signal.signal(signal.SIGINT, self._note_interrupt)
+        _running[id(self)] = os.getpid()  # then the flag: see _at_exit
+        if _exiting[0]:
+            _running.pop(id(self), None)
+            raise errors.Aborted("not started: the interpreter is exiting")
         try:
             try:
                 cv.call(fn, *args)
@@ -213,6 +258,7 @@ class _Progress:
                     raise KeyboardInterrupt from None
                 raise
         finally:
+            _running.pop(id(self), None)
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         if self.error is not None:  # raised by the final progress call
@@ -249,6 +295,7 @@ class VisibleStream:
         return self
 
     def __next__(self):
+        self._db._refuse_if_forked()  # before the lock (see Db._refuse_if_forked)
         with self._lock:
             return self._step()
 
@@ -401,6 +448,7 @@ class Db:
             cv.call(lib.canopy_db_open, opts, path_bytes, ctypes.byref(self._slot))
         finally:
             lib.canopy_options_destroy(opts)
+        _open_dbs.add(self)
 
     # ---- Lifetime --------------------------------------------------------
 
@@ -414,7 +462,7 @@ class Db:
         # Reentrant: a hold dropped by the garbage collector may be let go
         # on a thread that is inside this lock already.
         self._cond = threading.Condition(threading.RLock())
-        self._holds = {}  # thread id -> holds it has now
+        self._holds = {}  # id of each live cv.Use -> the thread it is for
         self._closing = False
         # Streams and snapshots still open, changed and read under _cond.
         self._streams = weakref.WeakSet()
@@ -439,24 +487,33 @@ class Db:
         with self._cond:
             return list(into)
 
+    def _refuse_if_forked(self):
+        """FailedPrecondition in a process forked from the one that opened
+        it, before any lock is taken (one held by a thread of the parent at
+        the fork stays held in the child for good)."""
+        if self._pid != os.getpid():
+            raise errors.FailedPrecondition(
+                "cannot use a database in a process forked from the one that opened it "
+                "(process %d): open databases only in the process that uses them "
+                "(multiprocessing's 'spawn' or 'forkserver' start methods)" % self._pid)
+
     def _h(self):
         """The handle for one C call, held until that call returns."""
-        me = threading.get_ident()
+        self._refuse_if_forked()
+        use = cv.Use(self, threading.get_ident())  # before the hold: see cv.Use
         with self._cond:
             if self._handle is None or self._closing:
                 raise errors.FailedPrecondition("the database is closed")
-            self._holds[me] = self._holds.get(me, 0) + 1
-            return cv.Use(self, self._handle, me)
+            use._as_parameter_ = self._handle
+            self._holds[id(use)] = use._thread  # the hold, taken in one step
+        return use
 
-    def _release(self, thread):
-        with self._cond:
-            left = self._holds.get(thread, 0) - 1
-            if left > 0:
-                self._holds[thread] = left
-            else:
-                self._holds.pop(thread, None)
-                if not self._holds:
-                    self._cond.notify_all()
+    def _release(self, key):
+        # The hold goes in one step (a dict's pop), before the lock, so that
+        # no Ctrl-C can come between taking the lock and letting go.
+        if self._holds.pop(key, None) is not None and not self._holds:
+            with self._cond:
+                self._cond.notify_all()
 
     @property
     def closed(self):
@@ -478,9 +535,11 @@ class Db:
             self._handle = None
             return
         if self._inside(threading.get_ident()):
-            raise errors.FailedPrecondition(
+            refused = errors.FailedPrecondition(
                 "close() from inside a call of this database (a progress callback?) "
-                "would wait for that call to end")
+                "would wait for that call to end; that call is cancelled")
+            _refused_close.error = refused
+            raise refused
         with self._cond:
             if self._handle is None:
                 return
@@ -491,7 +550,9 @@ class Db:
                 return
             self._closing = True
             while self._holds:
-                self._cond.wait()
+                # In steps: a release cut short by Ctrl-C between dropping
+                # its hold and its notify must not leave this waiting.
+                self._cond.wait(0.1)
         try:
             for stream in self._open_ones(self._streams):
                 stream._close(by_db=True)
@@ -524,7 +585,7 @@ class Db:
     def _inside(self, thread):
         """Is ``thread`` inside a call of this Db or of one of its snapshots?"""
         with self._cond:
-            if self._holds.get(thread):
+            if thread in self._holds.values():
                 return True
         return any(snap._inside(thread) for snap in self._open_ones(self._snapshots))
 
@@ -1015,8 +1076,8 @@ class Db:
             return [_role(lib.canopy_roles_at(out, i)) for i in range(lib.canopy_roles_count(out))]
 
     # ---- Groups ------------------------------------------------------------------
-    # docs/model.md, "Groups". Reading a group needs group.read on its owner
-    # (a group out of the viewer's sight is NotFound, as a missing one);
+    # docs/model.md, "Groups". Reading a group needs group.read (or group.write
+    # or group.share) on its owner (a group out of the viewer's sight is NotFound, as a missing one);
     # changing one needs group.write there. Members are ids: entity, user or
     # account ids as the group's kind says.
 
@@ -1679,11 +1740,7 @@ class Db:
         seconds elapse (``float("inf")``: no limit), or the database closes
         (here or on another thread); returns the revision then.
         """
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError("timeout must be a number of seconds, not %s" %
-                            type(timeout).__name__)
-        if timeout != timeout or timeout < 0:
-            raise errors.InvalidArgument("timeout %r is not a number of seconds >= 0" % (timeout,))
+        timeout = cv.seconds(timeout, "timeout")
         after = cv.count(after, "after")
         deadline = time.monotonic() + timeout
         out = ctypes.c_uint64()
@@ -1716,13 +1773,7 @@ class Db:
         never ends; break out of the loop to stop). Arguments are checked on
         the first ``next()``.
         """
-        if timeout is not None and (isinstance(timeout, bool) or
-                                    not isinstance(timeout, (int, float))):
-            raise TypeError("timeout must be a number of seconds or None, not %s" %
-                            type(timeout).__name__)
-        if timeout is not None and (timeout != timeout or timeout < 0):
-            raise errors.InvalidArgument("timeout %r is not a number of seconds >= 0" %
-                                         (timeout,))
+        timeout = cv.seconds(timeout, "timeout", optional=True)
         while True:
             page = self.changes(since, page_size, account=account, types=types, viewer=viewer,
                                 values=values)

@@ -441,9 +441,9 @@ def parse_enum(enum_type, value, what) -> Tuple[int, str]:
         try:
             # Names are lower-case, as the C API, the CLI and JSON Lines
             # spell them: "DEVICE" is refused there too.
-            if value != value.lower():
-                raise KeyError(value)
-            member = enum_type[value.upper()]
+            # Looked up by the exact lower-case name: str.upper() would take
+            # look-alikes ("devıce" with a dotless i) for a name.
+            member = {m.name.lower(): m for m in enum_type}[value]
         except KeyError:
             names = ", ".join(m.name.lower() for m in enum_type)
             raise InvalidArgument("unknown %s '%s' (expected one of: %s)" %

@@ -286,6 +286,10 @@ class WatchTest(WorldTestCase):
         self.assertEqual(self.db.wait_for_changes(head, timeout=float("inf")), head + 1)
         with self.assertRaises(TypeError):
             self.db.wait_for_changes(head, timeout=None)
+        # An int too large for a float is a wait without limit, not an
+        # OverflowError.
+        self.assertEqual(self.db.wait_for_changes(head - 1, timeout=10**400), head + 1)
+        self.assertEqual(len(list(self.db.watch(head + 1, timeout=10**400))), 1)
 
 
 class RetentionTest(DbTestCase):

@@ -149,6 +149,135 @@ class OpenCloseTest(DbTestCase):
         self.assertFalse(self.db.closed)
         self.assertEqual(self.db.find_account("acme").id, acme)
 
+    def test_close_refused_inside_a_callback_cancels_even_when_caught(self):
+        """The call a refused close() came from is cancelled, whether the
+        callback lets the FailedPrecondition out or catches it: an import
+        imports nothing, an export writes no file, and the call raises it."""
+        acme = self.db.create_account(SYSTEM, "acme", "ACME")
+        self.db.create_entity(SYSTEM, "device", "d", "D", acme)
+        self.db.export_file(self.path("in.jsonl"))
+        caught = []
+
+        def closes_quietly(done, total):
+            try:
+                self.db.close()
+            except canopy.FailedPrecondition as e:
+                caught.append(e)
+            return True
+
+        with self.assertRaisesRegex(canopy.FailedPrecondition, "that call is cancelled"):
+            self.db.export_file(self.path("out.jsonl"), progress=closes_quietly)
+        self.assertFalse(os.path.exists(self.path("out.jsonl")))
+        with canopy.open(self.path("other"), sync=False) as other:
+            revision = other.revision
+
+            def closes_other(done, total):
+                try:
+                    other.close()
+                except canopy.FailedPrecondition as e:
+                    caught.append(e)
+
+            with self.assertRaisesRegex(canopy.FailedPrecondition, "that call is cancelled"):
+                other.import_file(SYSTEM, self.path("in.jsonl"), progress=closes_other)
+            self.assertEqual(other.revision, revision)
+            with self.assertRaises(canopy.NotFound):
+                other.find_account("acme")
+            # The next call with a callback that does not close goes on.
+            other.import_file(SYSTEM, self.path("in.jsonl"), progress=lambda d, t: True)
+            self.assertEqual(other.find_account("acme").name, "ACME")
+        self.assertEqual(len(caught), 2)
+        self.assertFalse(self.db.closed)
+
+    def run_script(self, script, *args, timeout=120):
+        return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def test_exit_with_callbacks_still_registered_or_running(self):
+        """At interpreter exit, a database left open with a log callback, and
+        daemon threads inside calls that take a progress callback (an
+        integrity check, a restore), end cleanly: exit status 0, not an
+        abort."""
+        log_left_open = r"""
+import sys, canopy
+db = canopy.open(sys.argv[1], log=lambda level, message: None, log_level="debug")
+db.create_account(canopy.SYSTEM_ACTOR, "acme", "ACME")
+print("end", flush=True)
+"""
+        daemons = r"""
+import json, sys, threading, time, canopy
+S = canopy.SYSTEM_ACTOR
+path, backup = sys.argv[1], sys.argv[2]
+with open(path + ".jsonl", "w") as f:
+    f.write(json.dumps({"type": "account", "key": "acme", "name": "ACME"}) + "\n")
+    for i in range(20000):
+        f.write(json.dumps({"type": "device", "key": "d%d" % i, "name": "D",
+                            "account": "acme"}) + "\n")
+db = canopy.open(path, sync=False)
+db.import_file(S, path + ".jsonl")
+db.backup(backup)
+def checks():
+    while True:
+        db.check_integrity(progress=lambda done, total: True)
+def restores(n=[0]):
+    while True:
+        n[0] += 1
+        try:
+            canopy.restore(backup, "%s-restored-%d" % (path, n[0]), progress=lambda d, t: None)
+        except canopy.Aborted:
+            pass
+for target in (checks, restores):
+    threading.Thread(target=target, daemon=True).start()
+time.sleep(0.5)
+print("end", flush=True)
+"""
+        for name, script in (("log", log_left_open), ("daemons", daemons)):
+            for run in range(3):
+                out = self.run_script(script, self.path("exit-%s-%d" % (name, run)),
+                                      self.path("exit-%s-%d-backup" % (name, run)))
+                self.assertEqual(out.returncode, 0, "%s: %s%s" % (name, out.stdout, out.stderr))
+                self.assertIn("end", out.stdout)
+                self.assertNotIn("FATAL", out.stderr)
+
+    def test_ctrl_c_anywhere_in_a_call_leaves_no_hold(self):
+        """KeyboardInterrupts raised between any two steps of the binding's
+        own code (a timer firing every 50 us, raising only when it lands in
+        the package's code) during short calls: whichever step they cut, no
+        hold on the database is left behind, and close() closes it."""
+        import signal
+        if not hasattr(signal, "setitimer"):
+            self.skipTest("no setitimer")
+        db = canopy.open(self.path("interrupted"), sync=False)
+        acme = db.create_account(SYSTEM, "acme", "ACME")
+
+        package = os.path.dirname(canopy.__file__) + os.sep
+
+        def interrupt(_signum, frame):
+            if frame is not None and frame.f_code.co_filename.startswith(package):
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        interrupted = 0
+        deadline = time.monotonic() + 2
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.00005, 0.00005)
+            while time.monotonic() < deadline:
+                try:
+                    db.revision
+                    db.count(SYSTEM)
+                    db.get_account(acme)
+                except KeyboardInterrupt:
+                    interrupted += 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, previous)
+        import gc
+        gc.collect()
+        self.assertGreater(interrupted, 0)
+        self.assertEqual(db._holds, {})
+        db.close()
+        self.assertTrue(db.closed)
+        canopy.open(self.path("interrupted")).close()  # closed for real
+
     def test_stream_closed_by_another_thread_while_iterated(self):
         """A stream's close() on another thread waits for the step in
         progress: the iterating thread ends with a whole prefix of the
@@ -233,6 +362,9 @@ if pid == 0:
             if "forked" not in str(e):
                 problems.append(str(e))
     refused(lambda: db.get_account(acme))
+    refused(lambda: db.revision)
+    refused(lambda: db.last_committed_revision)
+    refused(lambda: next(stream))
     refused(lambda: db.create_account(canopy.SYSTEM_ACTOR, "child", "Child"))
     refused(lambda: canopy.open(sys.argv[2]))
     refused(lambda: canopy.open(sys.argv[1]))
@@ -265,6 +397,52 @@ print("parent: ok", flush=True)
         self.assertIn("parent: child status 0", out.stdout, out.stderr)
         self.assertIn("parent: ok", out.stdout, out.stderr)
         self.assertFalse(os.path.exists(self.path("forked-other")))
+
+    @unittest.skipIf("libasan" in os.environ.get("LD_PRELOAD", ""),
+                     "fork() after threads is not fork-safe under AddressSanitizer")
+    def test_forked_child_never_waits_for_the_parents_threads(self):
+        """Forks taken while other threads are inside calls (so holding the
+        binding's own locks at that moment): each child's calls raise
+        FailedPrecondition at once instead of waiting for a lock no thread
+        of the child will let go."""
+        script = r"""
+import os, signal, sys, threading, time, canopy
+db = canopy.open(sys.argv[1], sync=False)
+db.create_account(canopy.SYSTEM_ACTOR, "acme", "ACME")
+stop = False
+def reads():
+    while not stop:
+        db.count(canopy.SYSTEM_ACTOR)
+        db.revision
+threads = [threading.Thread(target=reads) for _ in range(3)]
+for t in threads:
+    t.start()
+hung = 0
+for _ in range(60):
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(5)  # a hang ends the child by SIGALRM
+        for call in (lambda: db.count(canopy.SYSTEM_ACTOR), lambda: db.revision):
+            try:
+                call()
+                os._exit(2)
+            except canopy.FailedPrecondition:
+                pass
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        hung += 1
+stop = True
+for t in threads:
+    t.join()
+db.close()
+print("children failed:", hung, flush=True)
+sys.exit(1 if hung else 0)
+"""
+        out = subprocess.run([sys.executable, "-c", script, self.path("forks")],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("children failed: 0", out.stdout)
 
     def test_open_errors(self):
         with self.assertRaises(canopy.NotFound):

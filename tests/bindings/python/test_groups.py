@@ -47,6 +47,16 @@ class GroupTest(WorldTestCase):
             self.db.create_group(w.a, "DEVICE", "x", w.acme_a)
         with self.assertRaisesRegex(canopy.InvalidArgument, "unknown kind 'Device'"):
             self.db.create_group(w.a, "Device", "x", w.acme_a)
+        # Nor a look-alike that str.upper() maps onto a name (a dotless i,
+        # a long s), for any of the enums.
+        with self.assertRaisesRegex(canopy.InvalidArgument, "unknown kind 'dev\u0131ce'"):
+            self.db.create_group(w.a, "dev\u0131ce", "x", w.acme_a)
+        with self.assertRaisesRegex(canopy.InvalidArgument, "unknown kind 'u\u017fer'"):
+            self.db.create_group(w.a, "u\u017fer", "x", w.acme_a)
+        with self.assertRaisesRegex(canopy.InvalidArgument, "a\u017f\u017fet"):
+            self.db.create_entity(SYSTEM, "a\u017f\u017fet", "x-asset", "X", w.acme_a)
+        with self.assertRaisesRegex(canopy.InvalidArgument, "\u017fub_accounts"):
+            list(self.db.accounts_table(SYSTEM, sort="\u017fub_accounts"))
         with self.assertRaises(TypeError):
             self.db.create_group(w.a, "device", None, w.acme_a)
         with self.assertRaises(TypeError):
