@@ -178,8 +178,13 @@ class LogTest(CliTestCase):
         both = self.entries("--type", "entity", "--type", "account")
         self.assertEqual({c["type"] for e in both for c in e["changes"]}, {"entity", "account"})
         self.assertEqual(self.entries("--type", "entity,account"), both)
-        err = self.refused("log", "--type", "bogus")
-        self.assertIn("bogus", err)
+        # A value the log does not know is a usage error (exit 2), as a bad
+        # --since or --limit is, also among known ones and with --follow.
+        for args in (["--type", "bogus"], ["--type", "entity,bogus"],
+                     ["--type", "bogus", "--follow"]):
+            err = self.usage_error("log", *args)
+            self.assertIn("unknown change type 'bogus'", err)
+            self.assertIn("usage: canopy", err)
 
     def test_user_audit_view(self):
         # a@acme.example: account_admin (audit.read) on acme-a's branch only.
