@@ -1008,14 +1008,16 @@ class ServerImpl : public Server {
     // a malformed one as some number (abc as 0, 1e3 as 1, -5 as huge).
     if (req.has_header("Content-Length")) {
       const std::string n = req.get_header_value("Content-Length");
-      if (n.empty() || n.size() > 18 || n.find_first_not_of("0123456789") != std::string::npos) {
+      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) {
         ReplyError(res, 400, "bad_request",
                    "the header Content-Length must be a number of bytes, not '" + n + "'");
         return false;
       }
       // Refused at once: the library would read (and drop) a body over the
-      // limit whole before answering, as long as the client sends it.
-      if (std::stoull(n) > options_.max_body_bytes) {
+      // limit whole before answering, as long as the client sends it. A
+      // number of more than 18 digits (leading zeros aside) is over it too.
+      const size_t digits = n.size() - std::min(n.find_first_not_of('0'), n.size());
+      if (digits > 18 || std::stoull(n) > options_.max_body_bytes) {
         ReplyError(res, 413, "payload_too_large",
                    "the request body is too large (" + n + " bytes; the limit is " +
                        std::to_string(options_.max_body_bytes) + ")");
