@@ -189,7 +189,10 @@ CANOPY_EXPORT uint32_t canopy_storage_format_version(void);
 // thread; `arg` is passed through untouched. It may read the same
 // database; a call that would wait for the operation (canopy_db_close; a
 // write during an import) fails from inside it with
-// CANOPY_FAILED_PRECONDITION naming the callback.
+// CANOPY_FAILED_PRECONDITION naming the callback. Every callback of this
+// API (progress, log) returns to its caller: leaving it another way
+// (longjmp, pthread_exit, a thread cancelled inside it) unwinds through the
+// library, which does not support that, and aborts the process.
 typedef int (*canopy_progress_fn)(void* arg, uint64_t done, uint64_t total);
 
 // ---- Opaque types ------------------------------------------------------
