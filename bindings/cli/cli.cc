@@ -448,6 +448,11 @@ bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const
   return true;
 }
 
+std::string DoneOrUnchanged(const Context& ctx, uint64_t before, const std::string& done,
+                            const std::string& already) {
+  return ctx.db->Revision() == before ? already + " (nothing changed)" : done;
+}
+
 bool FindUser(Context& ctx, const std::string& login, User* out) {
   auto u = ctx.db->FindUser(ctx.actor, login);
   if (!u.ok()) {

@@ -208,6 +208,11 @@ const std::vector<Command>& Commands();
 // exactly like a missing one.
 bool FindAccount(Context& ctx, const std::string& key, Account* out);
 bool FindUser(Context& ctx, const std::string& login, User* out);
+// What a mutation that succeeded prints: `done`, or, when it committed
+// nothing (the database's revision still `before`: what it asked already
+// was so), "<already> (nothing changed)".
+std::string DoneOrUnchanged(const Context& ctx, uint64_t before, const std::string& done,
+                            const std::string& already);
 // The group `name` of kind `kind` owned by the account `owner_key`.
 bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const std::string& name,
                Group* out);

@@ -193,6 +193,7 @@ int Update(Context& ctx, Args& args) {
     if (!merged.ok()) return ctx.Fail(merged);
     patch.attributes = std::move(attributes);
   }
+  const uint64_t before = ctx.db->Revision();
   Status s = ctx.db->UpdateEntity(actor, e.id, patch);
   if (!s.ok()) return ctx.Fail(s);
   if (ctx.json) {
@@ -201,7 +202,9 @@ int Update(Context& ctx, Args& args) {
     PrintEntity(ctx, *updated);
     return kExitOk;
   }
-  *ctx.out << "updated " << EntityKindName(kind) << " '" << Printable(key) << "'\n";
+  const std::string what = std::string(EntityKindName(kind)) + " '" + key + "'";
+  *ctx.out << Printable(DoneOrUnchanged(ctx, before, "updated " + what, what + " already is so"))
+           << "\n";
   return kExitOk;
 }
 

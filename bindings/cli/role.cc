@@ -102,9 +102,12 @@ int UpdateOrDelete(Context& ctx, Args& args, bool update) {
   Role role;
   if (!FindRole(ctx, tenant.id, name, &role)) return kExitFailed;
   if (update) {
+    const uint64_t before = ctx.db->Revision();
     Status s = ctx.db->UpdateRole(actor, role.id, perms);
     if (!s.ok()) return ctx.Fail(s);
-    return Confirm(ctx, tenant, name, "updated role '" + name + "'");
+    return Confirm(ctx, tenant, name,
+                   DoneOrUnchanged(ctx, before, "updated role '" + name + "'",
+                                   "role '" + name + "' already has these permissions"));
   }
   Status s = ctx.db->DeleteRole(actor, role.id);
   if (!s.ok()) return ctx.Fail(s);

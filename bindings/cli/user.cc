@@ -166,11 +166,17 @@ int Grant(Context& ctx, Args& args, bool give) {
   args.Require("account");
   Target t;
   if (!Resolve(ctx, args, true, &t)) return kExitFailed;
+  const uint64_t before = ctx.db->Revision();
   Status s = ctx.db->SetBranchAccess(t.actor, t.user.id, t.account.id, give);
   if (!s.ok()) return ctx.Fail(s);
-  return ConfirmMembership(ctx, t,
-                           std::string(give ? "granted" : "revoked") + " sub-account access for '" +
-                               t.user.login + "' on account '" + t.account.key + "'");
+  const std::string on = " on account '" + t.account.key + "'";
+  return ConfirmMembership(
+      ctx, t,
+      DoneOrUnchanged(ctx, before,
+                      std::string(give ? "granted" : "revoked") + " sub-account access for '" +
+                          t.user.login + "'" + on,
+                      "'" + t.user.login + "' already has " + (give ? "" : "no ") +
+                          "sub-account access" + on));
 }
 
 int SetRole(Context& ctx, Args& args) {
@@ -183,10 +189,15 @@ int SetRole(Context& ctx, Args& args) {
   if (!Resolve(ctx, args, true, &t)) return kExitFailed;
   Role role;
   if (!FindRole(ctx, t.account.id, role_name, &role)) return kExitFailed;
+  const uint64_t before = ctx.db->Revision();
   Status s = ctx.db->ChangeRole(t.actor, t.user.id, t.account.id, role.id);
   if (!s.ok()) return ctx.Fail(s);
-  return ConfirmMembership(
-      ctx, t, "'" + t.user.login + "' is now " + role.name + " on account '" + t.account.key + "'");
+  const std::string now =
+      "'" + t.user.login + "' is now " + role.name + " on account '" + t.account.key + "'";
+  return ConfirmMembership(ctx, t,
+                           DoneOrUnchanged(ctx, before, now,
+                                           "'" + t.user.login + "' already is " + role.name +
+                                               " on account '" + t.account.key + "'"));
 }
 
 int Uninvite(Context& ctx, Args& args) {
@@ -220,9 +231,12 @@ int Update(Context& ctx, Args& args) {
   patch.name = args.Require("name");
   Target t;
   if (!Resolve(ctx, args, false, &t)) return kExitFailed;
+  const uint64_t before = ctx.db->Revision();
   Status s = ctx.db->UpdateUser(t.actor, t.user.id, patch);
   if (!s.ok()) return ctx.Fail(s);
-  return ConfirmUser(ctx, t.user.login, "updated user '" + t.user.login + "'");
+  return ConfirmUser(ctx, t.user.login,
+                     DoneOrUnchanged(ctx, before, "updated user '" + t.user.login + "'",
+                                     "user '" + t.user.login + "' already has that name"));
 }
 
 int Disable(Context& ctx, Args& args, bool disabled) {
@@ -231,11 +245,15 @@ int Disable(Context& ctx, Args& args, bool disabled) {
   args.AtMost(1);
   Target t;
   if (!Resolve(ctx, args, false, &t)) return kExitFailed;
+  const uint64_t before = ctx.db->Revision();
   Status s = ctx.db->SetUserDisabled(t.actor, t.user.id, disabled);
   if (!s.ok()) return ctx.Fail(s);
-  return ConfirmUser(
-      ctx, t.user.login,
-      std::string(disabled ? "disabled" : "enabled") + " user '" + t.user.login + "'");
+  return ConfirmUser(ctx, t.user.login,
+                     DoneOrUnchanged(ctx, before,
+                                     std::string(disabled ? "disabled" : "enabled") + " user '" +
+                                         t.user.login + "'",
+                                     "user '" + t.user.login + "' already is " +
+                                         (disabled ? "disabled" : "enabled")));
 }
 
 int Remove(Context& ctx, Args& args) {

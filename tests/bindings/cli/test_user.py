@@ -106,6 +106,32 @@ class UserTest(CliTestCase):
                          "revoked sub-account access for 'a@acme.example' on account 'acme-a'\n")
         self.assertEqual(self.visible_keys("a@acme.example"), ["dev-a1", "dev-a2"])
 
+    def test_changes_that_change_nothing_say_so(self):
+        """A mutation whose target already is as asked commits nothing and
+        says so, instead of claiming it granted, disabled or updated."""
+        def revision():
+            return len(self.json_lines("log", "--keys-only"))
+
+        before = revision()
+        for args, said in (
+                (["user", "revoke", "b@acme.example", "--account", "acme-b"],
+                 "'b@acme.example' already has no sub-account access on account 'acme-b'"),
+                (["user", "set-role", "b@acme.example", "--account", "acme-b", "--role", "viewer"],
+                 "'b@acme.example' already is viewer on account 'acme-b'"),
+                (["user", "enable", "b@acme.example"], "user 'b@acme.example' already is enabled"),
+                (["user", "update", "b@acme.example", "--name", self.json_one(
+                    "user", "show", "b@acme.example")["name"]],
+                 "user 'b@acme.example' already has that name"),
+                (["device", "update", "dev-b1", "--name", self.json_one(
+                    "device", "show", "dev-b1")["name"]], "device 'dev-b1' already is so")):
+            self.assertEqual(self.ok(*args), said + " (nothing changed)\n", args)
+        self.assertEqual(revision(), before)
+        # The same calls that change something say what they did.
+        self.assertEqual(self.ok("user", "disable", "b@acme.example"),
+                         "disabled user 'b@acme.example'\n")
+        self.assertEqual(self.ok("user", "disable", "b@acme.example"),
+                         "user 'b@acme.example' already is disabled (nothing changed)\n")
+
     def test_grant_revoke_errors(self):
         err = self.refused("--actor", "b@acme.example", "user", "grant", "b@acme.example",
                            "--account", "acme-b")
