@@ -175,6 +175,17 @@ class Params {
     if (it == values_.end()) return std::nullopt;
     return it->second;
   }
+  // A parameter that names something (a key, a permission, a filter): when
+  // given, not empty. An empty one is refused, never read as left out (no
+  // filter at all), as the command line refuses an empty flag value.
+  std::optional<std::string> Named(const std::string& name, const char* what) const {
+    auto v = Get(name);
+    if (v && v->empty()) {
+      throw HttpError{400, "parameter '" + name + "' is empty: give " + what +
+                               ", or leave the parameter out"};
+    }
+    return v;
+  }
   std::string Require(const std::string& name) const {
     auto v = Get(name);
     if (!v || v->empty()) throw HttpError{400, "parameter '" + name + "' is required"};
@@ -1196,7 +1207,7 @@ class ServerImpl : public Server {
     tr.descending = order == "DESC";
     tr.limit = p.Number("pageSize", 1, kMaxPageSize, 20);
     tr.cursor = p.Get("page").value_or("");
-    if (auto root = p.Get("root"); root && !root->empty()) tr.root = FindAccount(*root).id;
+    if (auto root = p.Named("root", "an account's key")) tr.root = FindAccount(*root).id;
     TablePage page;
     Must(db_.AccountsTable(tr, &page));
     std::string data = "[";
@@ -1224,7 +1235,7 @@ class ServerImpl : public Server {
   void Graph(const httplib::Request& req, httplib::Response& res) {
     Params p(req, {"root", "depth"});
     AccountId root = kNoId;
-    if (auto key = p.Get("root"); key && !key->empty()) root = FindAccount(*key).id;
+    if (auto key = p.Named("root", "an account's key")) root = FindAccount(*key).id;
     const auto depth = static_cast<uint32_t>(p.Number("depth", 0, 64, 0));
     auto json = db_.GraphJson(options_.viewer, root, depth);
     Must(json.status());
@@ -1263,17 +1274,18 @@ class ServerImpl : public Server {
       }
       vr.kind = *k;
     }
-    vr.permission = p.Get("permission").value_or("");
-    if (auto t = p.Get("type"); t && !t->empty()) vr.type = *t;
+    vr.permission = p.Named("permission", "a permission (default KIND.read)").value_or("");
+    // An empty type is a filter of its own: the entities without a type.
+    vr.type = p.Get("type");
     vr.name_prefix = p.Get("namePrefix").value_or("");
-    if (auto a = p.Get("attribute"); a && !a->empty()) {
+    if (auto a = p.Named("attribute", "NAME=VALUE")) {
       const size_t eq = a->find('=');
       if (eq == std::string::npos || eq == 0) {
         throw HttpError{400, "parameter 'attribute' must be NAME=VALUE, not '" + *a + "'"};
       }
       vr.attribute = AttributeFilter{a->substr(0, eq), a->substr(eq + 1)};
     }
-    if (auto w = p.Get("within"); w && !w->empty()) {
+    if (auto w = p.Named("within", "an account's key")) {
       vr.within = FindAccount(*w).id;
       // Out of the sight of the user asked for: named by its key, not by
       // the id the engine would name it by. (Any other refusal, such as a
@@ -1410,8 +1422,8 @@ class ServerImpl : public Server {
     ChangesRequest cr(options_.viewer);
     cr.since = p.Number("since", 1, std::numeric_limits<uint64_t>::max(), 1);
     cr.limit = p.Number("pageSize", 1, kMaxAuditPage, 50);
-    if (auto a = p.Get("account"); a && !a->empty()) cr.account = FindAccount(*a).id;
-    if (auto t = p.Get("type"); t && !t->empty()) {
+    if (auto a = p.Named("account", "an account's key")) cr.account = FindAccount(*a).id;
+    if (auto t = p.Named("type", "record types (e.g. type=account,entity)")) {
       // Every item named: "a,,b" or only commas is refused, never read as
       // fewer types (or as no filter at all).
       size_t pos = 0;

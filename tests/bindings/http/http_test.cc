@@ -1051,6 +1051,30 @@ TEST_F(HttpTest, DevicesFilters) {
   EXPECT_EQ(j->Int("totalElements"), 3);
   j = Expect(Get("/api/devices?user=bob&count=true&page="), 200);
   EXPECT_EQ(j->Int("totalElements"), 2);
+  // An empty type is a filter (the entities without a type), as the
+  // command line's --type '': none here.
+  j = Expect(Get("/api/devices?user=alice&type="), 200);
+  EXPECT_EQ(j->Int("totalElements"), 0);
+}
+
+// A parameter that names something, given empty, is refused naming it: it
+// is never read as left out (the audit log's every type, the whole table
+// or tree, every device).
+TEST_F(HttpTest, AnEmptyParameterThatNamesSomethingIs400) {
+  const uint64_t revision = db_->Revision();
+  for (const std::string path :
+       {"/api/audit?type=", "/api/audit?account=", "/api/accounts?root=", "/api/accounts?root",
+        "/api/graph?root=", "/api/devices?user=alice&within=",
+        "/api/devices?user=alice&permission=", "/api/devices?user=alice&attribute="}) {
+    auto j = Expect(Get(path), 400);
+    const std::string name = path.substr(path.rfind('&') != std::string::npos
+                                             ? path.rfind('&') + 1
+                                             : path.find('?') + 1);
+    const std::string param = name.substr(0, name.find('='));
+    EXPECT_EQ(j->Str("message").rfind("parameter '" + param + "' is empty", 0), 0u)
+        << path << ": " << j->Str("message");
+  }
+  EXPECT_EQ(db_->Revision(), revision);
 }
 
 TEST_F(HttpTest, DevicesBadInput) {
