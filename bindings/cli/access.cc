@@ -121,7 +121,7 @@ int RunCheck(Context& ctx, Args& args) {
   // which the user cannot see (denied, saying so).
   Status s = ctx.db->Explain(ctx.actor_given ? ctx.actor : Actor::System(), user.id, permission,
                              key, &ex);
-  if (!s.ok()) return ctx.Fail(s);
+  if (!s.ok()) return FailQuery(ctx, s);
   const char* target_field = kind ? "entity" : "account";
   if (ctx.json) {
     JsonObject o;
@@ -175,7 +175,7 @@ int RunWhoCan(Context& ctx, Args& args) {
   for (;;) {
     WhoCanPage page;
     Status s = ctx.db->WhoCan(req, &page);
-    if (!s.ok()) return ctx.Fail(s);
+    if (!s.ok()) return FailQuery(ctx, s);
     for (const auto& item : page.items) {
       const std::string& account = names.AccountKey(item.via_account);
       const std::string& role = names.RoleName(item.role);

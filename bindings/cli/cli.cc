@@ -448,6 +448,11 @@ bool FindGroup(Context& ctx, const std::string& owner_key, GroupKind kind, const
   return true;
 }
 
+int FailQuery(Context& ctx, const Status& s) {
+  if (s.code() == Code::kInvalidArgument) throw UsageError{s.message()};
+  return ctx.Fail(s);
+}
+
 std::string DoneOrUnchanged(const Context& ctx, uint64_t before, const std::string& done,
                             const std::string& already) {
   return ctx.db->Revision() == before ? already + " (nothing changed)" : done;

@@ -208,6 +208,12 @@ const std::vector<Command>& Commands();
 // exactly like a missing one.
 bool FindAccount(Context& ctx, const std::string& key, Account* out);
 bool FindUser(Context& ctx, const std::string& login, User* out);
+// The failure of a query whose every argument came from the command's
+// flags (check, who-can, visible, log): its InvalidArgument (an unknown
+// permission or record type, a permission of another kind, a malformed
+// cursor) names a flag's value, so it is a usage error (exit 2); any other
+// failure is ctx.Fail's.
+int FailQuery(Context& ctx, const Status& s);
 // What a mutation that succeeded prints: `done`, or, when it committed
 // nothing (the database's revision still `before`: what it asked already
 // was so), "<already> (nothing changed)".

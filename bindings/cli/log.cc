@@ -180,10 +180,7 @@ int Run(Context& ctx, Args& args) {
         s = ctx.db->ReadChanges(req, &page);
       }
       if (StopRequested() && !s.ok()) return kExitOk;
-      // Every InvalidArgument of ReadChanges names a value of a flag
-      // (--type, --since, --limit): a usage error.
-      if (s.code() == Code::kInvalidArgument) throw UsageError{s.message()};
-      if (!s.ok()) return ctx.Fail(s);
+      if (!s.ok()) return FailQuery(ctx, s);
       for (const ChangeEntry& e : page.entries) printer.Entry(e);
       printed += page.entries.size();
       ctx.out->flush();

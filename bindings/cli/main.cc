@@ -154,8 +154,18 @@ int main(int argc, char** argv) {
       return Finished(canopy::cli::kExitOk);
     }
     if (version->count() > 0) {
-      std::cout << "canopy " << canopy::Version() << " (storage format "
-                << canopy::kStorageFormatVersion << ")\n";
+      if (!rest.empty()) throw UsageError{"--version takes no command or argument"};
+      if (csv->count() > 0) throw UsageError{"--version prints no table: it takes no --csv"};
+      if (json->count() > 0) {
+        std::cout << canopy::JsonObject()
+                         .Str("version", canopy::Version())
+                         .Uint("storage_format", canopy::kStorageFormatVersion)
+                         .str()
+                  << "\n";
+      } else {
+        std::cout << "canopy " << canopy::Version() << " (storage format "
+                  << canopy::kStorageFormatVersion << ")\n";
+      }
       return Finished(canopy::cli::kExitOk);
     }
     ctx.CheckGlobals();

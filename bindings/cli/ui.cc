@@ -78,6 +78,16 @@ int Run(Context& ctx, Args& args) {
   if (!ctx.Open(false)) return kExitFailed;
   if (!ctx.ResolveActor(&options.viewer)) return kExitFailed;
   options.viewer_login = ctx.actor_login;
+  // A disabled actor is refused every command, this one too (its server
+  // would answer nothing but refusals).
+  if (!options.viewer.is_system()) {
+    auto u = ctx.db->GetUser(options.viewer.user());
+    if (!u.ok()) return ctx.Fail(u.status());
+    if (u->disabled) {
+      return ctx.Fail(Status::PermissionDenied("user '" + u->login +
+                                               "' is disabled and holds no permissions"));
+    }
+  }
 
   std::unique_ptr<http::Server> server;
   Status s = http::Server::Start(ctx.db.get(), options, &server);

@@ -146,10 +146,15 @@ int Run(Context& ctx, Args& args) {
 
   if (count) {
     auto n = ctx.db->Count(req);
-    if (!n.ok()) return ctx.Fail(n.status());
-    // With --json an object, as every --json line is.
+    if (!n.ok()) return FailQuery(ctx, n.status());
+    // With --json an object, as every --json line is; with --csv a table
+    // of one column and one row, as every --csv output is.
     if (ctx.json) {
       *ctx.out << JsonObject().Uint("count", *n).str() << "\n";
+    } else if (ctx.csv) {
+      CsvWriter csv(*ctx.out, {"count"});
+      csv.Row({std::to_string(*n)});
+      csv.Finish();
     } else {
       *ctx.out << *n << "\n";
     }
@@ -163,7 +168,7 @@ int Run(Context& ctx, Args& args) {
     req.cursor = cursor.value_or("");
     VisiblePage page;
     Status s = ctx.db->Visible(req, &page);
-    if (!s.ok()) return ctx.Fail(s);
+    if (!s.ok()) return FailQuery(ctx, s);
     printer.Page(page);
     printer.Finish();
     // Where the next page starts goes aside, in every output format:
@@ -178,7 +183,7 @@ int Run(Context& ctx, Args& args) {
     for (;;) {
       VisiblePage page;
       Status s = ctx.db->Visible(req, &page);
-      if (!s.ok()) return ctx.Fail(s);
+      if (!s.ok()) return FailQuery(ctx, s);
       printer.Page(page);
       if (page.next_cursor.empty()) break;
       req.cursor = page.next_cursor;
@@ -189,7 +194,7 @@ int Run(Context& ctx, Args& args) {
   // The whole selection as one stream on one snapshot.
   std::unique_ptr<VisibleIterator> it;
   Status s = ctx.db->NewVisibleIterator(req, &it);
-  if (!s.ok()) return ctx.Fail(s);
+  if (!s.ok()) return FailQuery(ctx, s);
   for (; it->Valid(); it->Next()) {
     printer.Item(it->id(), it->key(), it->name(), it->type(), it->owner());
   }

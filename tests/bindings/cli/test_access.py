@@ -118,9 +118,11 @@ class CheckTest(CliTestCase):
         self.assertIn("no user with login 'nobody'",
                       self.refused("check", "--user", "nobody", "--permission", "device.read",
                                 "--entity", "dev-a1"))
+        # A permission name the engine does not know is a bad flag value:
+        # a usage error (exit 2), as check, who-can, visible and log say.
         self.assertIn("unknown permission",
-                      self.refused("check", "--user", "a@acme.example", "--permission", "device.x",
-                                "--entity", "dev-a1"))
+                      self.usage_error("check", "--user", "a@acme.example", "--permission",
+                                       "device.x", "--entity", "dev-a1"))
         self.assertIn("name an account with --account",
                       self.usage_error("check", "--user", "a@acme.example", "--permission",
                                        "account.read", "--entity", "dev-a1"))
@@ -176,7 +178,7 @@ class WhoCanTest(CliTestCase):
         self.assertIn("no device with key 'ghost'",
                       self.refused("who-can", "--permission", "device.read", "--entity", "ghost"))
         self.assertIn("unknown permission",
-                      self.refused("who-can", "--permission", "nope", "--entity", "dev-a1"))
+                      self.usage_error("who-can", "--permission", "nope", "--entity", "dev-a1"))
         self.assertIn("--entity is required",
                       self.usage_error("who-can", "--permission", "device.read"))
         self.assertIn("--permission is required", self.usage_error("who-can", "--entity", "x"))

@@ -66,6 +66,12 @@ class HelpTest(CliTestCase):
     def test_version(self):
         out = self.ok("--version", db=False)
         self.assertRegex(out, r"^canopy \d+\.\d+\.\d+ \(storage format \d+\)")
+        # With --json one JSON object; an argument after it is a usage error.
+        got = json.loads(self.ok("--json", "--version", db=False))
+        self.assertEqual(got["version"], out.split()[1])
+        self.assertIsInstance(got["storage_format"], int)
+        self.usage_error("--version", "tree", db=False)
+        self.usage_error("--csv", "--version", db=False)
 
     def test_no_command_is_a_usage_error(self):
         p = self.expect(2)

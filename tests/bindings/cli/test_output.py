@@ -106,8 +106,9 @@ class CsvTest(CliTestCase):
         p = self.expect(0, "--csv", "visible", "--user", "admin@acme.example", "--limit", "2")
         self.assertEqual(len(p.stdout.splitlines()), 3)
         self.assertRegex(p.stderr, r"^next cursor: \S+\n$")
-        # --count stays a bare number.
-        self.assertEqual(self.ok("--csv", "visible", "--user", "a@acme.example", "--count"), "3\n")
+        # --count is CSV too: a header row, then the number, CRLF ended.
+        self.assertEqual(self.csv_bytes("visible", "--user", "a@acme.example", "--count"),
+                         b"count\r\n3\r\n")
 
     def test_csv_where_there_is_no_table_is_a_usage_error(self):
         before = self.ok("--json", "log", "--keys-only")

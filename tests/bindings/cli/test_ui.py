@@ -125,6 +125,11 @@ class UiTest(CliTestCase):
     def test_bad_arguments(self):
         self.seed()
         self.assertIn("no user", self.refused("ui", "--as", "nobody@acme.example"))
+        # A disabled actor is refused this command too, before serving.
+        self.ok("user", "disable", "b@acme.example")
+        for args in (["ui", "--as", "b@acme.example"], ["--actor", "b@acme.example", "ui"]):
+            err = self.refused(*args)
+            self.assertIn("user 'b@acme.example' is disabled and holds no permissions", err)
         self.assertIn("give --as or --actor, not both",
                       self.usage_error("--actor", "a@acme.example", "ui", "--as", "b@acme.example"))
         self.assertIn("--as needs a login", self.usage_error("ui", "--as="))

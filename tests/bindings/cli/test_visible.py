@@ -98,11 +98,12 @@ class VisibleTest(CliTestCase):
 
     def test_cursor_of_another_request_is_refused(self):
         _, cursor = self.json_page("--limit", "2")
-        err = self.refused("visible", "--user", "admin@acme.example", "--limit", "2",
-                        "--type", "sensor", "--cursor", cursor)
-        self.assertIn("cursor", err)
-        err = self.refused("visible", "--user", "admin@acme.example", "--cursor", "garbage")
-        self.assertIn("invalid_argument", err)
+        # A bad --cursor value: a usage error naming what is wrong with it.
+        err = self.usage_error("visible", "--user", "admin@acme.example", "--limit", "2",
+                               "--type", "sensor", "--cursor", cursor)
+        self.assertIn("cursor belongs to another request", err)
+        err = self.usage_error("visible", "--user", "admin@acme.example", "--cursor", "garbage")
+        self.assertIn("cursor is malformed", err)
 
     def test_filters(self):
         admin = "admin@acme.example"
@@ -169,10 +170,18 @@ class VisibleErrorTest(CliTestCase):
         self.assertIn("no account with key 'nowhere'", err)
 
     def test_bad_permission(self):
-        err = self.refused("visible", "--user", "a@acme.example", "--permission", "device.fly")
-        self.assertIn("unknown permission 'device.fly'", err)
-        err = self.refused("visible", "--user", "a@acme.example", "--permission", "asset.read")
-        self.assertIn("not a permission on device entities", err)
+        # Bad flag values the query refuses are usage errors (exit 2), with
+        # --count, a page or the whole stream alike; so is a forged cursor.
+        for extra in ([], ["--count"], ["--limit", "5"]):
+            err = self.usage_error("visible", "--user", "a@acme.example", "--permission",
+                                   "device.fly", *extra)
+            self.assertIn("unknown permission 'device.fly'", err)
+            err = self.usage_error("visible", "--user", "a@acme.example", "--permission",
+                                   "asset.read", *extra)
+            self.assertIn("not a permission on device entities", err)
+        self.assertIn("cursor", self.usage_error("visible", "--user", "a@acme.example",
+                                                 "--limit", "5", "--cursor", "garbage"))
+
 
     def test_usage_errors(self):
         a = ["visible", "--user", "a@acme.example"]
