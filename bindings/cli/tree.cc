@@ -78,7 +78,20 @@ int Run(Context& ctx, Args& args) {
     auto out = format == "json" ? ctx.db->GraphJson(viewer, root, depth)
                                 : ctx.db->GraphDot(viewer, root, depth);
     if (!out.ok()) return ctx.Fail(out.status());
-    *ctx.out << *out;
+    if (format == "json") {
+      *ctx.out << *out;  // JSON keeps stored text exact, as --json does
+      return kExitOk;
+    }
+    // DOT is text for people: its strings already escape the control
+    // characters; each line also goes through Printable, as all text
+    // output does, so that a bidirectional control or a line separator in
+    // a name is shown escaped (\u202e) instead of reordering the terminal.
+    std::string_view rest = *out;
+    while (!rest.empty()) {
+      const size_t nl = rest.find('\n');
+      *ctx.out << Printable(rest.substr(0, nl)) << (nl == std::string_view::npos ? "" : "\n");
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
     return kExitOk;
   }
   TableRequest req{viewer};

@@ -535,6 +535,7 @@ class TerminalTest(CliTestCase):
         self.ok("account", "update", "acme-b", "--name", "B\u202e")
         for what, out in {"visible": self.ok("visible", "--user", "admin@acme.example"),
                           "tree": self.ok("tree"),
+                          "tree dot": self.ok("tree", "--format", "dot"),
                           "device show": self.ok("device", "show", "dev-a1"),
                           "account list": self.ok("account", "list")}.items():
             for bad in ("\u202e", "\u202c", "\u2066", "\u2069", "\u2028", "\u200f"):
@@ -542,6 +543,8 @@ class TerminalTest(CliTestCase):
         self.assertIn("Truck \\u202eevil\\u202c \\u2066x\\u2069\\u2028row\\u200f",
                       self.ok("device", "show", "dev-a1"))
         self.assertEqual(self.json_one("device", "show", "dev-a1")["name"], name)
+        self.assertIn('"B\\u202e', self.ok("tree", "--format", "dot"))
+        self.assertIn("B\u202e", self.ok("tree", "--format", "json"))  # JSON keeps it
 
     def test_errors_are_escaped_too(self):
         self.seed()
