@@ -329,6 +329,11 @@ constexpr size_t kKeepBufferBytes = size_t{1} << 20;
 
 // A member that answered its status within this long is reachable.
 constexpr int kStatusTimeoutMs = 1000;
+// A watch that has heard nothing from its member for this long asks the
+// member (on another connection) whether it still answers: a member that
+// is wedged (stopped, or its process frozen) keeps the connection open
+// and sends nothing, so only asking tells it from a quiet log.
+constexpr int kWatchIdleProbeMs = 2000;
 
 // How often a watch looks at its stop flag.
 constexpr int kWatchPollMs = 50;
@@ -582,6 +587,8 @@ class WatchStream {
 
   bool created() const { return created_; }
   End end() const { return end_; }
+  // Bytes received so far (events, progress notifications, anything).
+  size_t received() const { return received_; }
   const Status& status() const { return status_; }
   const std::string& failure() const { return failure_; }
   // Bytes received and not handled: the start of an object cut off.
@@ -589,6 +596,7 @@ class WatchStream {
 
  private:
   bool Feed(std::string_view data) {
+    received_ += data.size();
     buf_.append(data);
     size_t i = scan_;
     for (; i < buf_.size(); ++i) {
@@ -721,6 +729,7 @@ class WatchStream {
   simdjson::dom::parser* parser_;
   std::vector<EtcdWatchEvent> events_;
 
+  size_t received_ = 0;
   std::string buf_;
   size_t scan_ = 0;  // buf_ before this is scanned
   size_t object_start_ = 0;
@@ -1048,8 +1057,11 @@ Status EtcdClient::Watch(
 
     bool caller_stopped = false;
     bool create_timed_out = false;
+    std::string silent;  // why the member was given up on while idle
     CURLcode rc = CURLE_OK;
     const auto started = std::chrono::steady_clock::now();
+    auto last_heard = started;
+    size_t heard = 0;
     for (;;) {
       int running = 0;
       const CURLMcode mc = curl_multi_perform(multi, &running);
@@ -1077,11 +1089,38 @@ Status EtcdClient::Watch(
         create_timed_out = true;
         break;
       }
+      // An idle watch asks its member whether it still answers (with a
+      // leader): one that does not is given up on like a broken stream,
+      // and the caller watches again through another member.
+      const auto now = std::chrono::steady_clock::now();
+      if (stream.received() != heard) {
+        heard = stream.received();
+        last_heard = now;
+      } else if (stream.created() && stream.end() == WatchStream::End::kNone &&
+                 now - last_heard > std::chrono::milliseconds(kWatchIdleProbeMs)) {
+        std::unique_ptr<Conn> probe = impl_->Acquire();
+        if (probe != nullptr) {
+          object doc;
+          const Impl::Reply r = impl_->PostOnce(
+              probe.get(), "status", endpoint, "/v3/maintenance/status", "{}",
+              std::min(options_.request_timeout_ms, kStatusTimeoutMs), &doc);
+          if (!r.answered || !r.status.ok()) {
+            silent = r.answered ? r.status.message() : r.failure;
+          }
+          impl_->Release(std::move(probe));
+          if (!silent.empty()) break;
+        }
+        last_heard = std::chrono::steady_clock::now();
+      }
       int ready = 0;
       curl_multi_poll(multi, nullptr, 0, kWatchPollMs, &ready);
     }
     curl_multi_remove_handle(multi, c->curl);
-    if (stream.created()) impl_->preferred.store(idx, std::memory_order_relaxed);
+    // The member that served the watch is preferred from now on, but for
+    // one that stopped answering: the next call starts at the next one.
+    if (stream.created()) {
+      impl_->preferred.store(silent.empty() ? idx : (idx + 1) % n, std::memory_order_relaxed);
+    }
 
     if (caller_stopped || stream.end() == WatchStream::End::kCallerDone) {
       result = Status::Ok();
@@ -1093,6 +1132,9 @@ Status EtcdClient::Watch(
       std::string why;
       if (stream.end() == WatchStream::End::kFailed) {
         why = stream.failure();
+      } else if (!silent.empty()) {
+        why = endpoint + ": the watch heard nothing for " + std::to_string(kWatchIdleProbeMs) +
+              " ms and the member does not answer (" + silent + ")";
       } else if (create_timed_out) {
         why = endpoint + ": the watch was not created within " +
               std::to_string(options_.request_timeout_ms) + " ms";

@@ -13,12 +13,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <set>
@@ -828,6 +830,58 @@ TEST_F(EtcdClientTest, FailoverWhenAMemberDies) {
 // Kills members 1 and 2: member 0 is up but has no leader. Its watch ends
 // (Unavailable), calls fail fast instead of waiting for etcd's own
 // timeout, and its status says why.
+// A member whose process is frozen (SIGSTOP) keeps the watch's connection
+// open and sends nothing: the idle watch asks it whether it answers, and
+// ends (Unavailable) when it does not, for the caller to watch again
+// through another member, instead of waiting for it for good.
+TEST_F(EtcdClientTest, AWatchOnAFrozenMemberEnds) {
+  const std::string dir = EnvOr("CANOPY_ETCD_DIR");
+  if (dir.empty()) GTEST_SKIP() << "CANOPY_ETCD_DIR is not set (the cluster's folder)";
+  ASSERT_GE(endpoints_.size(), 3u);
+  pid_t pid = 0;
+  {
+    std::ifstream f(dir + "/m0.pid");
+    ASSERT_TRUE(f >> pid) << dir << "/m0.pid";
+  }
+  EtcdOptions only0;
+  only0.endpoints = {endpoints_[0]};
+  EtcdClient client0(only0);
+  ASSERT_TRUE(client_->Put(K("frozen"), "1").ok());
+  const int64_t from = Get(K("frozen")).mod_revision;
+  std::atomic<bool> created{false};
+  std::atomic<bool> done{false};
+  Status status;
+  std::thread watcher([&] {
+    status = client0.Watch(
+        K("frozen"), "", from,
+        [&](const std::vector<EtcdWatchEvent>&, int64_t) {
+          created.store(true);
+          return true;
+        },
+        nullptr);
+    done.store(true);
+  });
+  const auto t0 = Clock::now();
+  while (!created.load() && !done.load() && ElapsedMs(t0) < 10000) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(created.load()) << status.ToString();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { EXPECT_EQ(kill(pid, SIGCONT), 0); }
+  } resume{pid};
+  const auto frozen = Clock::now();
+  while (!done.load() && ElapsedMs(frozen) < 20000) std::this_thread::sleep_for(milliseconds(20));
+  const long took = ElapsedMs(frozen);
+  ASSERT_TRUE(done.load()) << "the watch still waits on the frozen member after 20 s";
+  watcher.join();
+  EXPECT_EQ(status.code(), Code::kUnavailable) << status.ToString();
+  EXPECT_NE(status.message().find("does not answer"), std::string::npos) << status.ToString();
+  // The idle probe (2 s) and its timeout (1 s), with room for a loaded machine.
+  EXPECT_LT(took, 10000);
+}
+
 TEST_F(EtcdClientTest, MemberWithoutLeader) {
   const std::string dir = EnvOr("CANOPY_ETCD_DIR");
   if (dir.empty()) GTEST_SKIP() << "CANOPY_ETCD_DIR is not set (the cluster's folder)";
