@@ -1236,9 +1236,10 @@ CANOPY_EXPORT canopy_code_t canopy_access_who_can_as(canopy_db_t* db, uint64_t v
 // Groups are owned by an account. An entity group holds entities of its
 // kind owned by that account; a user group, users created in it; an
 // account group, its direct sub-accounts. Reading a group needs group.read
-// (or group.write or group.share) on its owner (a group out of the viewer's sight is NOT_FOUND, worded as a
-// missing one); changing one needs group.write there. Members are named by
-// id: entity ids, user ids or account ids, as the group's kind says.
+// (or group.write or group.share) on its owner (a group out of the viewer's
+// sight is NOT_FOUND, worded as a missing one); changing one needs
+// group.write there. Members are named by id: entity ids, user ids or
+// account ids, as the group's kind says.
 
 // Group kinds (canopy::GroupKind).
 #define CANOPY_GROUP_DEVICE 1

@@ -1077,9 +1077,9 @@ class Db:
 
     # ---- Groups ------------------------------------------------------------------
     # docs/model.md, "Groups". Reading a group needs group.read (or group.write
-    # or group.share) on its owner (a group out of the viewer's sight is NotFound, as a missing one);
-    # changing one needs group.write there. Members are ids: entity, user or
-    # account ids as the group's kind says.
+    # or group.share) on its owner (a group out of the viewer's sight is
+    # NotFound, as a missing one); changing one needs group.write there.
+    # Members are ids: entity, user or account ids as the group's kind says.
 
     def create_group(self, actor, kind, name, owner):
         """Creates a group of ``kind`` (a :class:`GroupKind` or its name)
