@@ -240,15 +240,15 @@ class _Progress:
         """Calls the C function ``fn`` with ``args`` (which hold ``c_fn``)
         and re-raises an exception the Python callback raised, or the
         KeyboardInterrupt that cancelled it."""
-        previous = None
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            previous = signal.signal(signal.SIGINT, self._note_interrupt)
         _running[id(self)] = os.getpid()  # then the flag: see _at_exit
         if _exiting[0]:
             _running.pop(id(self), None)
             raise errors.Aborted("not started: the interpreter is exiting")
+        previous = None
         try:
+            if (threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+                previous = signal.signal(signal.SIGINT, self._note_interrupt)
             try:
                 cv.call(fn, *args)
             except errors.Aborted:
