@@ -25,8 +25,9 @@ const char kUsage[] =
     "With --json, the table prints one JSON object per account: key, name, depth,\n"
     "path (the keys from the root tenant), users, sub_accounts, devices,\n"
     "devices_subtree, groups (those it owns; 0 unless the actor holds a group.*\n"
-    "permission there), created. With --csv, the same columns as CSV (path joined with\n"
-    "' > '), after a header row. The json and dot formats show groups too.\n";
+    "permission there), created. With --csv, the same columns as CSV (path\n"
+    "joined with ' > '), after a header row. The json and dot formats show groups\n"
+    "too.\n";
 
 std::string Pad(std::string s, size_t width) {
   // Pads by code points so UTF-8 names line up.
