@@ -79,14 +79,11 @@ int Run(Context& ctx, Args& args) {
   if (!ctx.ResolveActor(&options.viewer)) return kExitFailed;
   options.viewer_login = ctx.actor_login;
   // A disabled actor is refused every command, this one too (its server
-  // would answer nothing but refusals).
+  // would answer nothing but refusals): a read as that viewer says so, as
+  // the engine refuses every read of a disabled viewer.
   if (!options.viewer.is_system()) {
-    auto u = ctx.db->GetUser(options.viewer.user());
-    if (!u.ok()) return ctx.Fail(u.status());
-    if (u->disabled) {
-      return ctx.Fail(Status::PermissionDenied("user '" + u->login +
-                                               "' is disabled and holds no permissions"));
-    }
+    Status seen = ctx.db->GetUser(options.viewer, options.viewer.user()).status();
+    if (!seen.ok()) return ctx.Fail(seen);
   }
 
   std::unique_ptr<http::Server> server;

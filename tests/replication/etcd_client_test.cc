@@ -113,6 +113,39 @@ class EtcdClientTest : public ::testing::Test {
     return !kvs.empty();
   }
 
+  // A watch of `key` from revision `from` through member 0 alone, on a
+  // thread of its own (the failover tests stop or kill that member under
+  // it). StartLoneWatch returns once etcd has created it, or it ended, or
+  // 10 s passed since `t0`; `status` is its answer once `done`, and
+  // `returned_ms` when that was, counted from `t0`. The test joins `thread`.
+  struct LoneWatch {
+    std::unique_ptr<EtcdClient> client;
+    std::atomic<bool> created{false};
+    std::atomic<bool> done{false};
+    std::atomic<long> returned_ms{0};
+    Status status;
+    std::thread thread;
+  };
+  void StartLoneWatch(const std::string& key, int64_t from, Clock::time_point t0, LoneWatch* w) {
+    EtcdOptions only0;
+    only0.endpoints = {endpoints_[0]};
+    w->client = std::make_unique<EtcdClient>(only0);
+    w->thread = std::thread([w, key, from, t0] {
+      w->status = w->client->Watch(
+          key, "", from,
+          [w](const std::vector<EtcdWatchEvent>&, int64_t) {
+            w->created.store(true);
+            return true;
+          },
+          nullptr);
+      w->returned_ms.store(ElapsedMs(t0));
+      w->done.store(true);
+    });
+    while (!w->created.load() && !w->done.load() && ElapsedMs(t0) < 10000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
   std::vector<std::string> endpoints_;
   std::unique_ptr<EtcdClient> client_;
   std::string prefix_;
@@ -729,31 +762,12 @@ TEST_F(EtcdClientTest, FailoverWhenAMemberDies) {
   ASSERT_GE(endpoints_.size(), 3u);
 
   // A watch on member 0 alone, running when it dies.
-  EtcdOptions only0;
-  only0.endpoints = {endpoints_[0]};
-  EtcdClient client0(only0);
-  std::atomic<bool> watch_created{false};
-  Status watch_status;
-  std::atomic<bool> watch_done{false};
-  std::atomic<int64_t> watch_returned_ms{0};
   const auto t0 = Clock::now();
   ASSERT_TRUE(client_->Put(K("before"), "1").ok());
   const int64_t from = Get(K("before")).mod_revision;
-  std::thread watcher([&] {
-    watch_status = client0.Watch(
-        K("before"), "", from,
-        [&](const std::vector<EtcdWatchEvent>&, int64_t) {
-          watch_created.store(true);
-          return true;
-        },
-        nullptr);
-    watch_returned_ms.store(ElapsedMs(t0));
-    watch_done.store(true);
-  });
-  while (!watch_created.load() && !watch_done.load() && ElapsedMs(t0) < 10000) {
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  ASSERT_TRUE(watch_created.load()) << watch_status.ToString();
+  LoneWatch watch;
+  StartLoneWatch(K("before"), from, t0, &watch);
+  ASSERT_TRUE(watch.created.load()) << watch.status.ToString();
 
   ASSERT_EQ(Cluster("kill " + dir + " 0"), 0);
   const long killed_ms = ElapsedMs(t0);
@@ -763,10 +777,10 @@ TEST_F(EtcdClientTest, FailoverWhenAMemberDies) {
     ~Restart() { EXPECT_EQ(Cluster("restart " + dir + " 0"), 0); }
   } restart{dir};
 
-  watcher.join();
-  EXPECT_EQ(watch_status.code(), Code::kUnavailable) << watch_status.ToString();
-  EXPECT_TRUE(StartsWith(watch_status.message(), "etcd")) << watch_status.message();
-  EXPECT_LT(watch_returned_ms.load() - killed_ms, 3000);
+  watch.thread.join();
+  EXPECT_EQ(watch.status.code(), Code::kUnavailable) << watch.status.ToString();
+  EXPECT_TRUE(StartsWith(watch.status.message(), "etcd")) << watch.status.message();
+  EXPECT_LT(watch.returned_ms.load() - killed_ms, 3000);
 
   // A fresh client starts at member 0. If it led the cluster, the others
   // elect a new leader first (about a second), and until then every member
@@ -843,41 +857,25 @@ TEST_F(EtcdClientTest, AWatchOnAFrozenMemberEnds) {
     std::ifstream f(dir + "/m0.pid");
     ASSERT_TRUE(f >> pid) << dir << "/m0.pid";
   }
-  EtcdOptions only0;
-  only0.endpoints = {endpoints_[0]};
-  EtcdClient client0(only0);
   ASSERT_TRUE(client_->Put(K("frozen"), "1").ok());
-  const int64_t from = Get(K("frozen")).mod_revision;
-  std::atomic<bool> created{false};
-  std::atomic<bool> done{false};
-  Status status;
-  std::thread watcher([&] {
-    status = client0.Watch(
-        K("frozen"), "", from,
-        [&](const std::vector<EtcdWatchEvent>&, int64_t) {
-          created.store(true);
-          return true;
-        },
-        nullptr);
-    done.store(true);
-  });
-  const auto t0 = Clock::now();
-  while (!created.load() && !done.load() && ElapsedMs(t0) < 10000) {
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  ASSERT_TRUE(created.load()) << status.ToString();
+  LoneWatch watch;
+  StartLoneWatch(K("frozen"), Get(K("frozen")).mod_revision, Clock::now(), &watch);
+  ASSERT_TRUE(watch.created.load()) << watch.status.ToString();
   ASSERT_EQ(kill(pid, SIGSTOP), 0);
   struct Resume {
     pid_t pid;
     ~Resume() { EXPECT_EQ(kill(pid, SIGCONT), 0); }
   } resume{pid};
   const auto frozen = Clock::now();
-  while (!done.load() && ElapsedMs(frozen) < 20000) std::this_thread::sleep_for(milliseconds(20));
+  while (!watch.done.load() && ElapsedMs(frozen) < 20000) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
   const long took = ElapsedMs(frozen);
-  ASSERT_TRUE(done.load()) << "the watch still waits on the frozen member after 20 s";
-  watcher.join();
-  EXPECT_EQ(status.code(), Code::kUnavailable) << status.ToString();
-  EXPECT_NE(status.message().find("does not answer"), std::string::npos) << status.ToString();
+  ASSERT_TRUE(watch.done.load()) << "the watch still waits on the frozen member after 20 s";
+  watch.thread.join();
+  EXPECT_EQ(watch.status.code(), Code::kUnavailable) << watch.status.ToString();
+  EXPECT_NE(watch.status.message().find("does not answer"), std::string::npos)
+      << watch.status.ToString();
   // The idle probe (2 s) and its timeout (1 s), with room for a loaded machine.
   EXPECT_LT(took, 10000);
 }
@@ -886,30 +884,10 @@ TEST_F(EtcdClientTest, MemberWithoutLeader) {
   const std::string dir = EnvOr("CANOPY_ETCD_DIR");
   if (dir.empty()) GTEST_SKIP() << "CANOPY_ETCD_DIR is not set (the cluster's folder)";
   ASSERT_GE(endpoints_.size(), 3u);
-  EtcdOptions only0;
-  only0.endpoints = {endpoints_[0]};
-  EtcdClient client0(only0);
   ASSERT_TRUE(client_->Put(K("k"), "1").ok());
-  const int64_t from = Get(K("k")).mod_revision;
-
-  std::atomic<bool> watch_created{false};
-  std::atomic<bool> watch_done{false};
-  Status watch_status;
-  std::thread watcher([&] {
-    watch_status = client0.Watch(
-        K("k"), "", from,
-        [&](const std::vector<EtcdWatchEvent>&, int64_t) {
-          watch_created.store(true);
-          return true;
-        },
-        nullptr);
-    watch_done.store(true);
-  });
-  const auto t0 = Clock::now();
-  while (!watch_created.load() && !watch_done.load() && ElapsedMs(t0) < 10000) {
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  ASSERT_TRUE(watch_created.load()) << watch_status.ToString();
+  LoneWatch watch;
+  StartLoneWatch(K("k"), Get(K("k")).mod_revision, Clock::now(), &watch);
+  ASSERT_TRUE(watch.created.load()) << watch.status.ToString();
 
   ASSERT_EQ(Cluster("kill " + dir + " 1"), 0);
   struct Restart {
@@ -921,15 +899,15 @@ TEST_F(EtcdClientTest, MemberWithoutLeader) {
   Restart restart2{dir, 2};
   const auto killed = Clock::now();
 
-  watcher.join();
-  EXPECT_EQ(watch_status.code(), Code::kUnavailable) << watch_status.ToString();
-  EXPECT_TRUE(Contains(watch_status.message(), "no leader")) << watch_status.message();
+  watch.thread.join();
+  EXPECT_EQ(watch.status.code(), Code::kUnavailable) << watch.status.ToString();
+  EXPECT_TRUE(Contains(watch.status.message(), "no leader")) << watch.status.message();
   // etcd notices the lost leader after a few election timeouts.
   EXPECT_LT(ElapsedMs(killed), 15000);
 
   const auto t1 = Clock::now();
   std::vector<EtcdKv> kvs;
-  Status s = client0.Range(K("k"), "", 0, &kvs);
+  Status s = watch.client->Range(K("k"), "", 0, &kvs);
   EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
   EXPECT_TRUE(Contains(s.message(), "no leader")) << s.message();
   // Sooner than the client's own timeout (3 s): answered, not timed out.

@@ -1337,6 +1337,9 @@ TEST_F(HttpTest, WritesOfAnotherOriginOrShapeAreRefused) {
                     "00000000000000000000002\r\nConnection: close\r\n\r\n{}");
   EXPECT_EQ(zeros.rfind("HTTP/1.1 4", 0), 0u) << zeros;
   EXPECT_EQ(zeros.find("HTTP/1.1 413"), std::string::npos) << zeros;
+  // Read as the 2 bytes it says (the body's own refusal), not refused as
+  // a malformed length.
+  EXPECT_EQ(zeros.find("must be a number of bytes"), std::string::npos) << zeros;
   // An empty body too (it was 400, "empty JSON", where the rule says 415).
   const std::string empty = RawExchange(
       *system_, "POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
