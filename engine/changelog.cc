@@ -673,9 +673,15 @@ StatusOr<uint64_t> DbImpl::WaitForChanges(uint64_t after, uint32_t timeout_ms) c
   CANOPY_RETURN_IF_ERROR(CheckOpenToFollow());  // a follower's gap may end meanwhile
   std::unique_lock<std::mutex> l(wait_mu_);
   wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
-    return published_.load() > after || closing_.load();
+    return published_.load() > after || closing_.load() || follow_stuck_flag_.load();
   });
-  return published_.load();
+  const uint64_t now = published_.load();
+  // A replica whose follower cannot go on has no revision to wait for.
+  if (now <= after && follow_stuck_flag_.load()) {
+    l.unlock();
+    CANOPY_RETURN_IF_ERROR(FollowStuck());
+  }
+  return now;
 }
 
 Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,

@@ -713,6 +713,12 @@ class DbImpl final : public Db {
   void NoteError(ReplicaWork work, const Status& s);
   void ClearError(ReplicaWork work);
   void NoteApplied(const std::string& framed);
+  // The follower's standing error that retrying does not mend (its next
+  // revision trimmed from etcd, the log gone or replaced, an entry it
+  // cannot apply), or OK: set (waking WaitForChanges) and cleared by the
+  // follower's reads of the log.
+  void NoteFollowStuck(const Status& s);
+  Status FollowStuck() const;
   // Sleeps `ms` unless the replica stops (false: stopping).
   bool SleepUnlessStopped(int ms);
   // Replays an import entry: re-imports its carried input (interchange.cc).
@@ -1058,6 +1064,8 @@ class DbImpl final : public Db {
   };
   WorkError replica_errors_[static_cast<int>(ReplicaWork::kCount)];
   uint64_t replica_error_seq_ = 0;
+  Status follow_stuck_;                        // NoteFollowStuck's (replica_mu_)
+  std::atomic<bool> follow_stuck_flag_{false};  // !follow_stuck_.ok(), for WaitForChanges
   // Set by ImportFile when its append lost the race to another replica.
   bool import_conflict_ = false;
   // The staged group of writes (write_mu_).

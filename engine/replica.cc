@@ -460,9 +460,19 @@ void DbImpl::FollowLoop() {
       s = ApplyBatchLocked(entries, /*follower=*/true);
     }
     bool watched = false;
+    if (!s.ok() && !IsClosing(s) &&
+        (s.code() == Code::kCompacted || s.code() == Code::kFailedPrecondition ||
+         s.code() == Code::kCorruption)) {
+      // Read from the applied revision on, these come back at every retry
+      // (the next revision trimmed, the log gone or replaced, an entry
+      // this replica cannot apply): a waiter for changes is told, rather
+      // than left waiting for revisions that will not come.
+      NoteFollowStuck(s);
+    }
     if (s.ok() && !stop_replica_.load()) {
       NoteContact(revision_.load(), 0);
       ClearError(ReplicaWork::kFollow);
+      NoteFollowStuck(Status::Ok());
       backoff_ms = 20;
       watched = true;
       s = log_->Follow(
@@ -502,6 +512,38 @@ void DbImpl::FollowLoop() {
   }
 }
 
+void DbImpl::NoteFollowStuck(const Status& s) {
+  {
+    std::lock_guard<std::mutex> g(replica_mu_);
+    if (s.ok() == follow_stuck_.ok() && s.message() == follow_stuck_.message()) return;
+    if (s.ok()) {
+      follow_stuck_ = Status::Ok();
+    } else {
+      std::string advice;
+      if (s.code() == Code::kCompacted) {
+        advice = "; only a new start from a checkpoint helps: close it, move its folder away "
+                 "and open again with the replicas' checkpoint folder";
+      }
+      follow_stuck_ = Status(s.code(), "this replica stopped following the log in etcd (" +
+                                           options_.replication.prefix + ") at revision " +
+                                           std::to_string(revision_.load()) + ": " +
+                                           s.message() + advice);
+    }
+    follow_stuck_flag_.store(!s.ok());
+  }
+  if (!s.ok()) {
+    {
+      std::lock_guard<std::mutex> g(wait_mu_);
+    }
+    wait_cv_.notify_all();
+  }
+}
+
+Status DbImpl::FollowStuck() const {
+  std::lock_guard<std::mutex> g(replica_mu_);
+  return follow_stuck_;
+}
+
 void DbImpl::NoteApplied(const std::string& framed) {
   std::string_view entry, input;
   std::string buffer;
@@ -523,6 +565,9 @@ void DbImpl::HousekeepingLoop() {
     // would hold back the trimming of the new database's log.
     uint64_t head = 0, first = 0;
     Status s = log_->Bounds(&head, &first);
+    // Nor can the follower go on, though its watch of the log's entries
+    // may be silent (a deletion is not news to it): its waiters are told.
+    if (s.code() == Code::kFailedPrecondition) NoteFollowStuck(s);
     if (s.code() == Code::kFailedPrecondition && lease_ != 0) {
       (void)log_->Unregister(replica_id_, lease_);
       lease_ = 0;

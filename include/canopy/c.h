@@ -1668,7 +1668,10 @@ CANOPY_EXPORT canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer
 // revision in *revision: follow mode reads to the head, then waits for
 // more. Other threads may use the database meanwhile; closing it still
 // needs every call on it to have returned. Errors: INVALID_ARGUMENT (NULL
-// db or revision).
+// db or revision); on a replica whose follower cannot go on (its next
+// revision trimmed from etcd, the log gone or replaced), the follower's
+// error at once (COMPACTED, FAILED_PRECONDITION or CORRUPTION) to a waiter
+// at or past its revision.
 CANOPY_EXPORT canopy_code_t canopy_changes_wait(canopy_db_t* db, uint64_t after,
                                                 uint32_t timeout_ms, uint64_t* revision,
                                                 char** errmsg);

@@ -592,7 +592,11 @@ class Db {
   virtual Status ReadChanges(const ChangesRequest& request, ChangesPage* page) const = 0;
   // Blocks until the revision passes `after` or `timeout_ms` elapses, and
   // returns the revision then (follow mode: read, then wait for more).
-  // Close() wakes waiters; once closed, FailedPrecondition.
+  // Close() wakes waiters; once closed, FailedPrecondition. On a replica
+  // whose follower cannot go on (its next revision trimmed from etcd, the
+  // log gone or replaced, an entry it cannot apply), a waiter at or past
+  // Revision() gets the follower's error (Compacted, FailedPrecondition or
+  // Corruption) at once instead of waiting.
   virtual StatusOr<uint64_t> WaitForChanges(uint64_t after, uint32_t timeout_ms) const = 0;
 
   // Replication: the stored log entries from `since` (at most `limit`),

@@ -626,6 +626,65 @@ TEST_F(ReplicaTest, AFarBehindReplicaIsToldToStartFromACheckpoint) {
   ExpectConverged({a.get(), fresh.get()});
 }
 
+// A replica cut off from etcd while the revisions it had not read were
+// trimmed (stopped past its lease, say) cannot go on: reading on from its
+// revision finds it trimmed. Its follower keeps trying, but a waiter for
+// its changes (canopy log --follow, Python's watch) is told, Compacted
+// with the remedy, instead of waiting for revisions that will not come.
+TEST_F(ReplicaTest, AWaiterIsToldWhenTheFollowerCannotGoOn) {
+  if (std::getenv("CANOPY_ETCD_DIR") == nullptr) {
+    GTEST_SKIP() << "CANOPY_ETCD_DIR is not set (the cluster's folder)";
+  }
+  ASSERT_GE(endpoints_.size(), 3u);
+  auto a = Replica("a");
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  Options lone = ReplicaOptions();
+  lone.replication.etcd_endpoints = {endpoints_[0]};  // b reaches etcd through member 0 only
+  auto b = Replica("b", lone);
+  ASSERT_OK(b->SyncWithLog(10000));
+  const uint64_t at = b->Revision();
+  ASSERT_EQ(Cluster("kill", 0), 0);
+  struct Restart {
+    bool done = false;
+    ~Restart() {
+      if (!done) {
+        EXPECT_EQ(Cluster("restart", 0), 0);
+      }
+    }
+  } restart;
+  for (int i = 0; i < 5; ++i) testing::MakeDevice(a.get(), "dev-" + std::to_string(i), root);
+  replication::LogOptions lo;
+  lo.etcd.endpoints = {endpoints_[1], endpoints_[2]};
+  lo.prefix = prefix_;
+  replication::EtcdLog log(lo);
+  int64_t deleted = 0;
+  ASSERT_OK(log.TrimUpTo(a->Revision() - 1, &deleted));
+  EXPECT_GE(deleted, 5);
+  restart.done = true;
+  ASSERT_EQ(Cluster("restart", 0), 0);
+  auto waited = b->WaitForChanges(at, 60000);
+  EXPECT_EQ(waited.status().code(), Code::kCompacted) << waited.status().ToString();
+  EXPECT_NE(waited.status().message().find("this replica stopped following the log in etcd (" +
+                                           prefix_ + ") at revision " + std::to_string(at) +
+                                           ": revision " + std::to_string(at + 1) +
+                                           " was trimmed"),
+            std::string::npos)
+      << waited.status().ToString();
+  EXPECT_NE(waited.status().message().find("open again with the replicas' checkpoint folder"),
+            std::string::npos)
+      << waited.status().ToString();
+  EXPECT_EQ(b->Revision(), at);
+  // Its reads go on, at its revision; its status says why it stands still.
+  auto found = b->FindAccount("root");
+  EXPECT_OK(found.status());
+  auto st = b->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_NE(st->error.find("trimmed"), std::string::npos) << st->error;
+  auto behind = b->WaitForChanges(at - 1, 60000);
+  ASSERT_OK(behind);
+  EXPECT_EQ(*behind, at);
+}
+
 // An append the etcd client sent twice (its first member answered too
 // late, so it asked the next one) finds its own entry where the compare
 // failed: committed, not a race lost to another replica. (The replica then
@@ -749,6 +808,18 @@ TEST_F(ReplicaTest, AReplicaRefusesALogThatWasDeletedOrReplaced) {
   ASSERT_OK(st);
   EXPECT_NE(st->error, "") << "the error was cleared by a later contact with etcd";
   EXPECT_EQ(a->Revision(), at);
+  // A waiter for a's changes is told that none will come (not left
+  // waiting out its timeout); one behind a's revision gets it first.
+  auto waited = a->WaitForChanges(at, 60000);
+  EXPECT_EQ(waited.status().code(), Code::kFailedPrecondition) << waited.status().ToString();
+  EXPECT_NE(waited.status().message().find("this replica stopped following the log in etcd ("),
+            std::string::npos)
+      << waited.status().ToString();
+  EXPECT_NE(waited.status().message().find("replaced"), std::string::npos)
+      << waited.status().ToString();
+  auto behind = a->WaitForChanges(at - 1, 60000);
+  ASSERT_OK(behind);
+  EXPECT_EQ(*behind, at);
   // The new log goes on, with a second replica of its own.
   auto c = Replica("c");
   testing::MakeAccount(c.get(), "third");

@@ -1771,7 +1771,9 @@ class Db:
         it then waits for new revisions and yields them as they commit; it
         ends when nothing new arrives for ``timeout`` seconds (None: it
         never ends; break out of the loop to stop). Arguments are checked on
-        the first ``next()``.
+        the first ``next()``. On a replica whose follower cannot go on (its
+        next revision trimmed from etcd, the log replaced), the wait raises
+        the follower's error.
         """
         timeout = cv.seconds(timeout, "timeout", optional=True)
         while True:

@@ -5,12 +5,14 @@ ReplicaFlagsTest needs no etcd. ReplicaClusterTest runs against the test
 cluster that ctest starts (CANOPY_ETCD_ENDPOINTS); it is skipped without it.
 """
 
+import base64
 import json
 import os
 import re
 import random
 import subprocess
 import unittest
+import urllib.request
 
 from cli_harness import CANOPY, CliTestCase, SEED, jsonl
 
@@ -260,6 +262,32 @@ class ReplicaClusterTest(CliTestCase):
                        "--checkpoints", cps, "tree", db=False)
         self.assertIn("acme-a1", tree)
         self.assertTrue(os.path.exists(os.path.join(self.path("r3"), "CURRENT")))
+
+    def test_log_follow_ends_when_the_log_is_deleted(self):
+        # A follower whose log in etcd is gone can never go on: canopy log
+        # --follow says so and exits, rather than waiting for good.
+        seed = self.write("seed.jsonl", jsonl(SEED))
+        self.ok(*self.replica("r1", "import", seed), db=False)
+        follow = subprocess.Popen([CANOPY] + self.replica("r1", "log", "--follow", "--keys-only"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("import", follow.stdout.readline())  # it reads, then waits
+            # Delete the log's keys through etcd's JSON gateway.
+            prefix = (self.prefix + "/").encode()
+            end = prefix[:-1] + bytes([prefix[-1] + 1])
+            body = json.dumps({"key": base64.b64encode(prefix).decode(),
+                               "range_end": base64.b64encode(end).decode()}).encode()
+            url = ENDPOINTS.split(",")[0] + "/v3/kv/deleterange"
+            with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as r:
+                self.assertGreater(int(json.load(r).get("deleted", 0)), 0)
+            out, err = follow.communicate(timeout=60)
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.communicate()
+        self.assertEqual(follow.returncode, 1, err)
+        self.assertIn("this replica stopped following the log in etcd (%s)" % self.prefix, err)
+        self.assertIn("is gone", err)
 
 
 if __name__ == "__main__":

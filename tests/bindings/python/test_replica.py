@@ -3,9 +3,12 @@
 the etcd test cluster that ctest starts (CANOPY_ETCD_ENDPOINTS) and is
 skipped without it."""
 
+import base64
+import json
 import os
 import random
 import unittest
+import urllib.request
 
 import canopy
 
@@ -67,6 +70,28 @@ class ReplicaClusterTest(DbTestCase):
             # A replica applies only its own log.
             with self.assertRaises(canopy.FailedPrecondition):
                 r2.apply_changes(r1.log_entries(1))
+
+    def test_watch_ends_when_another_database_replaces_the_log(self):
+        prefix = "py/%d" % random.getrandbits(48)
+        with canopy.open(self.path("r1"), sync=False, etcd=ENDPOINTS, prefix=prefix) as r1:
+            r1.create_account(SYSTEM, "acme", "ACME")
+            at = r1.revision
+            # The log's keys deleted (through etcd's JSON gateway), and a
+            # new database started on the prefix.
+            key = (prefix + "/").encode()
+            body = json.dumps({"key": base64.b64encode(key).decode(),
+                               "range_end": base64.b64encode(key[:-1] + b"0").decode()})
+            url = ENDPOINTS.split(",")[0] + "/v3/kv/deleterange"
+            with urllib.request.urlopen(url, data=body.encode(), timeout=30) as r:
+                self.assertGreater(int(json.load(r)["deleted"]), 0)
+            with canopy.open(self.path("r2"), sync=False, etcd=ENDPOINTS, prefix=prefix) as r2:
+                r2.create_account(SYSTEM, "other", "Other")
+                watch = r1.watch(at + 1, follow=True, timeout=60)
+                with self.assertRaisesRegex(canopy.FailedPrecondition,
+                                            r"this replica stopped following the log in etcd "
+                                            r"\(%s\) at revision %d" % (prefix, at)):
+                    next(watch)
+            self.assertEqual(r1.revision, at)
 
 
 if __name__ == "__main__":
