@@ -979,7 +979,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
       bool lost = false;
       Status s = WaitSettled(ticket, &lost);
       if (!s.ok() || !lost) return s;
-      CANOPY_RETURN_IF_ERROR(AfterLostRace(tries.attempt, tries.started));
+      CANOPY_RETURN_IF_ERROR(AfterLostRace(&tries));
       ++tries.attempt;
       continue;
     }
@@ -1038,7 +1038,7 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
       CANOPY_RETURN_IF_ERROR(SettleLocked(&taken_back, &failed));
       if (!failed.ok()) return failed;  // etcd failed them: this one with them
       if (taken_back) {
-        CANOPY_RETURN_IF_ERROR(AfterLostRace(tries->attempt, tries->started));
+        CANOPY_RETURN_IF_ERROR(AfterLostRace(tries));
         continue;
       }
     }

@@ -561,11 +561,17 @@ class DbImpl final : public Db {
   // the race for the log's head is built again.
   Status Mutate(const Actor& actor, std::string_view operation,
                 const std::function<Status(Txn*)>& build);
-  // A write's tries on a replica: the count and when the first began
-  // (AfterLostRace).
+  // A write's tries on a replica: the count, when the first began, and the
+  // log whose turn it claimed (AfterLostRace), given back when the write
+  // ends without having appended.
   struct WriteTries {
     int attempt = 1;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    replication::EtcdLog* turn = nullptr;
+    WriteTries() = default;
+    WriteTries(const WriteTries&) = delete;
+    WriteTries& operator=(const WriteTries&) = delete;
+    ~WriteTries();
   };
   // Mutate's part under write_mu_; sets *deferred to the revision to wait
   // for (WaitPublished) when the mutation is durable and not yet published,
@@ -687,10 +693,13 @@ class DbImpl final : public Db {
   // publishing what was applied before it.
   Status ApplyBatchLocked(const std::vector<replication::LogEntryBytes>& entries, bool follower);
   static int MaxWriteAttempts();
-  // After a write lost the race for the next revision (attempt n): Unavailable
-  // once the write's time budget is spent, else backs off (from the eighth
-  // attempt on, a random few milliseconds) before the caller tries again.
-  static Status AfterLostRace(int attempt, std::chrono::steady_clock::time_point started);
+  // After a write lost the race for the next revision (attempt n): claims
+  // the turn to append (EtcdLog::ClaimTurn) for a write that has lost for
+  // long (a large change, built again after each loss); Unavailable once
+  // the write's time budget is spent (unless it has just claimed the
+  // turn), else backs off (from the eighth attempt on, a random few
+  // milliseconds, unless it holds the turn) before the caller tries again.
+  Status AfterLostRace(WriteTries* tries);
   // A refusal on a replica may come from a state behind etcd's: when etcd
   // holds newer revisions, applies them and sets *caught_up (the caller
   // then authorises again). Errors only when etcd does not answer.

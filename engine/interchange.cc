@@ -2550,8 +2550,8 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
           "checkpoint); nothing was imported");
     }
   }
-  const auto started = std::chrono::steady_clock::now();
-  for (int attempt = 1;; ++attempt) {
+  WriteTries tries;
+  for (;; ++tries.attempt) {
     // The writes staged before it go first: an import reads the store.
     CANOPY_RETURN_IF_ERROR(SettleLocked());
     storage::LogEntry entry;
@@ -2570,7 +2570,13 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
         return s;
       }
     }
-    CANOPY_RETURN_IF_ERROR(AfterLostRace(attempt, started));
+    CANOPY_RETURN_IF_ERROR(AfterLostRace(&tries));
+    if (tries.turn != nullptr) {
+      // Built again on the newest state: what other replicas appended
+      // before the turn was claimed.
+      bool caught_up = false;
+      (void)CatchUpIfBehind(&caught_up);
+    }
   }
 }
 

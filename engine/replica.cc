@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -39,6 +40,15 @@ constexpr auto kGatherFor = std::chrono::microseconds(500);
 constexpr int kMaxWriteAttempts = 1000;  // a safety net; the time budget below rules
 // A write that keeps losing the race for the next revision gives up after this long.
 constexpr auto kWriteBudget = std::chrono::seconds(10);
+// A write whose attempts take this long on average (a large change, whose
+// building gives others time to take the revision) claims the turn to
+// append after a lost race, under a lease of kTurnSecondsMin..
+// kTurnSecondsMax (below EtcdLog::kTurnWaitMs, how long other writers wait
+// for a turn). Small writes that lose to each other (an attempt is about
+// one etcd round trip) do not: the groups of writes share the revisions.
+constexpr auto kClaimTurnAttempt = std::chrono::milliseconds(50);
+constexpr int64_t kTurnSecondsMin = 2;
+constexpr int64_t kTurnSecondsMax = 20;
 constexpr std::string_view kCheckpointPrefix = "checkpoint-";
 
 // The start of the name of a checkpoint of the log `lineage` at revision
@@ -902,9 +912,27 @@ Status DbImpl::WaitSettled(uint64_t ticket, bool* lost) {
 
 int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
 
-Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point started) {
-  const auto spent = std::chrono::steady_clock::now() - started;
-  if (attempt >= kMaxWriteAttempts || spent > kWriteBudget) {
+DbImpl::WriteTries::~WriteTries() {
+  if (turn != nullptr) (void)turn->ReleaseTurn();  // no-op once its append ended the turn
+}
+
+Status DbImpl::AfterLostRace(WriteTries* tries) {
+  const int attempt = tries->attempt;
+  const auto spent = std::chrono::steady_clock::now() - tries->started;
+  bool claimed_now = false;
+  if (log_ && tries->turn == nullptr && spent >= kClaimTurnAttempt * attempt) {
+    // Slow to build: claim the turn (others' appends wait for this one's),
+    // under a lease of a few times the time an attempt took.
+    const double per_attempt = std::chrono::duration<double>(spent).count() / attempt;
+    const int64_t ttl = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(3 * per_attempt)) + 1,
+                                            kTurnSecondsMin, kTurnSecondsMax);
+    bool claimed = false;
+    if (log_->ClaimTurn(ttl, &claimed).ok() && claimed) {
+      tries->turn = log_.get();
+      claimed_now = true;
+    }
+  }
+  if (attempt >= kMaxWriteAttempts || (spent > kWriteBudget && !claimed_now)) {
     // Neutral about why: a group is taken back when another replica's write
     // took the revision, but also when etcd failed the group or a write
     // staged before it was taken back (an outage's, say).
@@ -916,7 +944,7 @@ Status DbImpl::AfterLostRace(int attempt, std::chrono::steady_clock::time_point 
         (attempt == 1 ? "" : "s") + " in " + took + " s (each time its group was taken back: "
         "another replica's write took the revision first, or etcd failed the group); try again");
   }
-  if (attempt >= 8) {
+  if (attempt >= 8 && tries->turn == nullptr) {
     // A write that keeps losing backs off by a random few milliseconds, so
     // that one replica wins the next round. (Not sooner: a lost group
     // learns what it missed from the refusal itself and is built again at

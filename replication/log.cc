@@ -124,7 +124,8 @@ bool ParseRevision(std::string_view digits, uint64_t* rev) {
   return true;
 }
 
-EtcdLog::EtcdLog(LogOptions options) : options_(std::move(options)), etcd_(options_.etcd) {}
+EtcdLog::EtcdLog(LogOptions options)
+    : options_(std::move(options)), etcd_(options_.etcd), turn_token_(RandomId() + RandomId()) {}
 
 std::string EtcdLog::EntryKey(uint64_t rev) const { return Key("log/" + RevisionDigits(rev)); }
 
@@ -208,7 +209,11 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
       compares.push_back(same);
     }
   }
-  std::vector<EtcdOp> success(entries.size() + 1), failure(2);
+  // The turn: nobody's, or this EtcdLog's (whose append then ends it).
+  compares.emplace_back();
+  const size_t turn_compare = compares.size() - 1;
+  compares[turn_compare].key = Key("turn");
+  std::vector<EtcdOp> success(entries.size() + 1), failure(3);
   for (size_t i = 0; i < entries.size(); ++i) {
     success[i].type = EtcdOp::Type::kPut;
     success[i].key = EntryKey(head + 1 + i);
@@ -217,6 +222,21 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   success.back().type = EtcdOp::Type::kPut;
   success.back().key = Key("head");
   success.back().value = std::to_string(last);
+  const size_t puts = success.size();
+  auto set_turn = [&](bool holding) {
+    EtcdCompare& c = compares[turn_compare];
+    c.target = holding ? EtcdCompare::Target::kValue : EtcdCompare::Target::kVersion;
+    c.value = holding ? turn_token_ : std::string();
+    c.number = 0;
+    success.resize(puts);
+    if (holding) {
+      success.emplace_back();
+      success.back().type = EtcdOp::Type::kDeleteRange;
+      success.back().key = Key("turn");
+    }
+  };
+  bool holding = turn_held_.load();
+  set_turn(holding);
   // On a failed compare: the head, and the entries from revision head+1 on
   // (those this append wanted: ours when an earlier attempt of this very
   // append was committed; else the ones the caller missed).
@@ -226,6 +246,8 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   failure[1].key = EntryKey(head + 1);
   failure[1].range_end = EntriesEnd();
   failure[1].limit = static_cast<int64_t>(std::max<size_t>(entries.size(), kMissedEntries));
+  failure[2].type = EtcdOp::Type::kRange;
+  failure[2].key = Key("turn");
   const std::string what = entries.size() == 1 ? "revision " + std::to_string(last)
                                                : "revisions " + std::to_string(head + 1) +
                                                      " to " + std::to_string(last);
@@ -243,6 +265,7 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
     Status s = etcd_.Txn(compares, success, failure, &result);
     maybe_applied = maybe_applied || result.reached;
     if (s.ok() && result.succeeded) {
+      if (holding) turn_held_.store(false);
       if (head == 0) {
         // This append created the head: its create revision is the txn's.
         int64_t none = 0;
@@ -253,9 +276,9 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
       return Status::Ok();
     }
     if (s.ok()) {
-      if (result.ranges.size() != 2) {
+      if (result.ranges.size() != 3) {
         drop_chunks();
-        return Status::Internal("etcd answered a two-range read with " +
+        return Status::Internal("etcd answered a three-range read with " +
                                 std::to_string(result.ranges.size()) + " ranges");
       }
       const std::vector<EtcdKv>& after = result.ranges[1];
@@ -264,17 +287,41 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
           after.front().value == values.front() && after[n - 1].key == EntryKey(last) &&
           after[n - 1].value == values.back()) {
         // An earlier attempt of this very append moved the head.
+        if (holding) turn_held_.store(false);
         *committed = true;
         *current_head = last;
         return Status::Ok();
       }
-      drop_chunks();
-      CANOPY_RETURN_IF_ERROR(CheckHead(result.ranges[0]));
+      Status checked = CheckHead(result.ranges[0]);
       uint64_t h = 0;
-      if (!result.ranges[0].empty() && !ParseRevision(result.ranges[0][0].value, &h)) {
-        return Status::Corruption("etcd key '" + Key("head") + "' holds '" +
-                                  result.ranges[0][0].value + "', not a revision");
+      if (checked.ok() && !result.ranges[0].empty() &&
+          !ParseRevision(result.ranges[0][0].value, &h)) {
+        checked = Status::Corruption("etcd key '" + Key("head") + "' holds '" +
+                                     result.ranges[0][0].value + "', not a revision");
       }
+      if (!checked.ok()) {
+        drop_chunks();
+        return checked;
+      }
+      const std::vector<EtcdKv>& turn = result.ranges[2];
+      const bool mine = !turn.empty() && turn[0].value == turn_token_;
+      if (h == head && !mine && (holding || !turn.empty())) {
+        // The head is where this append expects it: the turn refused it.
+        // This EtcdLog's own turn is over (its lease expired); another's
+        // is waited for. Then the same entries are tried again.
+        holding = false;
+        turn_held_.store(false);
+        set_turn(false);
+        if (!turn.empty()) {
+          Status w = WaitForTurn(head);
+          if (!w.ok()) {
+            drop_chunks();
+            return w.WithContext("appending " + what);
+          }
+        }
+        continue;
+      }
+      drop_chunks();
       *current_head = h;
       // What the caller missed, in order from head+1, as far as it reads
       // cleanly (the caller reads the rest).
@@ -488,6 +535,76 @@ Status EtcdLog::Follow(int64_t etcd_revision,
       stop);
   if (!failed.ok()) return failed;
   return w;
+}
+
+Status EtcdLog::ClaimTurn(int64_t ttl_seconds, bool* claimed) {
+  *claimed = false;
+  if (turn_held_.load()) {
+    *claimed = true;
+    return Status::Ok();
+  }
+  int64_t lease = 0;
+  CANOPY_RETURN_IF_ERROR(etcd_.LeaseGrant(ttl_seconds, &lease));
+  EtcdCompare none;
+  none.key = Key("turn");
+  none.target = EtcdCompare::Target::kVersion;
+  none.number = 0;
+  EtcdOp put;
+  put.key = Key("turn");
+  put.value = turn_token_;
+  put.lease = lease;
+  EtcdTxnResult r;
+  Status s = etcd_.Txn({none}, {put}, {}, &r);
+  if (!s.ok() || !r.succeeded) {
+    (void)etcd_.LeaseRevoke(lease);
+    return s;
+  }
+  turn_held_.store(true);
+  *claimed = true;
+  return Status::Ok();
+}
+
+Status EtcdLog::ReleaseTurn() {
+  if (!turn_held_.exchange(false)) return Status::Ok();
+  EtcdCompare mine;
+  mine.key = Key("turn");
+  mine.target = EtcdCompare::Target::kValue;
+  mine.value = turn_token_;
+  EtcdOp del;
+  del.type = EtcdOp::Type::kDeleteRange;
+  del.key = Key("turn");
+  EtcdTxnResult r;
+  return etcd_.Txn({mine}, {del}, {}, &r);
+}
+
+Status EtcdLog::WaitForTurn(uint64_t head) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTurnWaitMs);
+  int pause_ms = 5;
+  std::vector<EtcdOp> ops(2);
+  ops[0].type = EtcdOp::Type::kRange;
+  ops[0].key = Key("head");
+  ops[1].type = EtcdOp::Type::kRange;
+  ops[1].key = Key("turn");
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    pause_ms = std::min(pause_ms * 2, 20);
+    EtcdTxnResult r;
+    Status s = etcd_.Txn({}, ops, {}, &r);
+    if (s.ok() && r.ranges.size() == 2) {
+      uint64_t h = 0;
+      if (r.ranges[1].empty() || r.ranges[0].empty() ||
+          !ParseRevision(r.ranges[0][0].value, &h) || h != head) {
+        return Status::Ok();  // the turn is over, or the head moved: try again
+      }
+    } else if (!s.ok() && s.code() != Code::kUnavailable) {
+      return s;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Unavailable("etcd: another replica has held the turn to append (" +
+                                 Key("turn") + ") for " + std::to_string(kTurnWaitMs / 1000) +
+                                 " s; this write was not appended");
+    }
+  }
 }
 
 Status EtcdLog::Register(const std::string& replica_id, uint64_t applied, int64_t ttl_seconds,

@@ -11,6 +11,8 @@
 //   P/blob/<rev>/<id>/<n>  chunk n of a large entry, written before the entry
 //   P/replicas/<id>        a live replica's applied revision, under its lease
 //   P/checkpoint           the newest checkpoint: "<rev> <folder>"
+//   P/turn                 the writer whose turn it is to append (ClaimTurn),
+//                          under a lease
 //
 // Append is one etcd transaction: "if P/head is still R, put P/log/R+1 and
 // P/head = R+1" (or R+1..R+k and P/head = R+k for a group of entries), so
@@ -95,6 +97,21 @@ class EtcdLog {
   Status Append(uint64_t head, const std::vector<std::string_view>& entries, bool* committed,
                 uint64_t* current_head, std::vector<LogEntryBytes>* missed = nullptr);
 
+  // Turns: a writer whose change keeps losing the race for the next
+  // revision (a large change built again after each loss, while other
+  // replicas append small ones) claims the turn: P/turn, holding this
+  // EtcdLog's token, under a lease of `ttl_seconds`. Until this EtcdLog
+  // appends (its append deletes the key in the same transaction), gives
+  // the turn back, or the lease expires, every other EtcdLog's Append
+  // waits for it (inside Append, as long as the key stays) and tries
+  // again when it is gone or the head moved. *claimed is false when
+  // another writer holds the turn (this one's append then waits like the
+  // others). Errors are etcd's; a writer that cannot claim goes on without.
+  Status ClaimTurn(int64_t ttl_seconds, bool* claimed);
+  // Gives the turn back if this EtcdLog holds it (a write that gave up).
+  Status ReleaseTurn();
+  bool HoldsTurn() const { return turn_held_.load(); }
+
   // The head revision and the first revision kept (head + 1 when empty).
   Status Bounds(uint64_t* head, uint64_t* first);
   // Bounds, retried like Append while etcd is unavailable (an election).
@@ -151,9 +168,15 @@ class EtcdLog {
   Status CheckHead(const std::vector<EtcdKv>& head);
   // Runs `call` again while it is Unavailable, within append_timeout_ms.
   Status Retrying(const std::function<Status()>& call);
+  // Waits until P/turn is gone or P/head is no longer `head` (Append, when
+  // another writer holds the turn); Unavailable after kTurnWaitMs.
+  Status WaitForTurn(uint64_t head);
+  static constexpr int kTurnWaitMs = 30000;  // over the longest lease ClaimTurn is given
   LogOptions options_;
   EtcdClient etcd_;
   std::atomic<int64_t> head_created_{0};  // etcd create revision of P/head; 0: not seen
+  std::string turn_token_;                 // this EtcdLog's value of P/turn
+  std::atomic<bool> turn_held_{false};     // P/turn was claimed with it (as last known)
 };
 
 // Revision <-> the 20-digit decimal used in keys.

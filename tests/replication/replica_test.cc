@@ -511,6 +511,77 @@ TEST_F(ReplicaTest, LargeImportIsChunkedThroughEtcd) {
   EXPECT_EQ(b->Revision(), rev);
 }
 
+// A large write on one replica (an import, built again after each lost
+// race) while another replica appends small writes without pause: each
+// small write took the revision during the import's rebuild, until the
+// import gave up ("not appended after 19 attempts in 10.1 s"). Now the
+// import claims the turn to append: the small writes wait for it, and
+// both go in.
+TEST_F(ReplicaTest, ALargeWriteIsNotStarvedBySmallOnes) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  const std::string file = dir_.Sub("big.jsonl");
+  {
+    std::ofstream out(file);
+    out << R"({"type":"account","key":"big","name":"Big"})" << "\n";
+    for (int i = 0; i < 20000; ++i) {
+      out << R"({"type":"device","key":"dev-)" << i << R"(","name":"Device number )" << i
+          << R"(","account":"big"})" << "\n";
+    }
+  }
+  ASSERT_OK(b->SyncWithLog(10000));
+  std::atomic<bool> stop{false};
+  std::atomic<int> small{0};
+  std::atomic<bool> gave_up{false};
+  Status small_failed;  // (read once the writer has ended)
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      EntitySpec e;
+      e.key = "small-" + std::to_string(i);
+      e.name = e.key;
+      e.owner = root;
+      auto r = b->CreateEntity(Actor::System(), e);
+      if (!r.ok()) {
+        small_failed = r.status();
+        gave_up = true;
+        return;
+      }
+      ++small;
+    }
+  });
+  // The small writes run before the import starts, and while it runs.
+  while (small.load() < 20 && !gave_up.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ImportReport rep;
+  const Status imported = a->Import(Actor::System(), file, ImportOptions(), &rep);
+  const int during = small.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop = true;
+  writer.join();
+  ASSERT_OK(imported);
+  EXPECT_EQ(rep.entities, 20000u);
+  EXPECT_OK(small_failed);
+  EXPECT_GT(small.load(), during) << "the small writes did not go on after the import";
+  ExpectConverged({a.get(), b.get()});
+  auto big = b->FindAccount("big");
+  ASSERT_OK(big);
+  auto n = b->CountOwned(big->id, EntityKind::kDevice);
+  ASSERT_OK(n);
+  EXPECT_EQ(n->subtree, 20000u);
+  auto smalls = a->CountOwned(root, EntityKind::kDevice);
+  ASSERT_OK(smalls);
+  EXPECT_EQ(smalls->direct, static_cast<uint64_t>(small.load()));
+  // No turn is left behind.
+  replication::EtcdOptions eo;
+  eo.endpoints = endpoints_;
+  replication::EtcdClient etcd(eo);
+  std::vector<replication::EtcdKv> kvs;
+  ASSERT_OK(etcd.Range(prefix_ + "/turn", "", 0, &kvs));
+  EXPECT_TRUE(kvs.empty());
+}
+
 TEST_F(ReplicaTest, NewReplicaStartsFromACheckpointAndEtcdIsTrimmed) {
   Options o = ReplicaOptions();
   o.replication.checkpoint_dir = dir_.Sub("checkpoints");
@@ -718,6 +789,73 @@ TEST_F(ReplicaTest, AnAppendMadeTwiceIsCommittedOnce) {
   uint64_t head = 0, first = 0;
   ASSERT_OK(log.Bounds(&head, &first));
   EXPECT_EQ(head, 2u);
+}
+
+// The turn to append: while one writer holds it, another's append waits
+// (it does not take the revision the holder builds for); the holder's
+// append ends the turn, as does giving it back or its lease running out
+// (a holder that went away).
+TEST_F(ReplicaTest, ATurnHoldsOtherAppendsUntilItsHolderAppends) {
+  replication::LogOptions lo;
+  lo.etcd.endpoints = endpoints_;
+  lo.prefix = prefix_;
+  replication::EtcdLog a(lo), b(lo);
+  bool committed = false, claimed = false;
+  uint64_t now = 0;
+  ASSERT_OK(a.Append(0, std::string_view("zero"), &committed, &now));
+  ASSERT_TRUE(committed);
+  ASSERT_OK(a.ClaimTurn(10, &claimed));
+  EXPECT_TRUE(claimed);
+  EXPECT_TRUE(a.HoldsTurn());
+  bool other = true;
+  ASSERT_OK(b.ClaimTurn(10, &other));
+  EXPECT_FALSE(other) << "two writers hold the turn";
+  EXPECT_FALSE(b.HoldsTurn());
+  // b's append at head 1 waits for a's, then finds the head moved.
+  Status a_appended;
+  bool a_committed = false;
+  std::thread holder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    uint64_t h = 0;
+    a_appended = a.Append(1, std::string_view("from a"), &a_committed, &h);
+  });
+  bool b_committed = true;
+  uint64_t b_head = 0;
+  std::vector<replication::LogEntryBytes> missed;
+  ASSERT_OK(b.Append(1, std::vector<std::string_view>{"from b"}, &b_committed, &b_head, &missed));
+  holder.join();
+  ASSERT_OK(a_appended);
+  EXPECT_TRUE(a_committed);
+  EXPECT_FALSE(b_committed) << "b appended while a held the turn";
+  EXPECT_EQ(b_head, 2u);
+  ASSERT_EQ(missed.size(), 1u);
+  EXPECT_EQ(missed[0].bytes, "from a");
+  EXPECT_FALSE(a.HoldsTurn()) << "a's append did not end its turn";
+  replication::EtcdClient etcd(lo.etcd);
+  auto turn_key = [&] {
+    std::vector<replication::EtcdKv> kvs;
+    EXPECT_OK(etcd.Range(prefix_ + "/turn", "", 0, &kvs));
+    return kvs.size();
+  };
+  EXPECT_EQ(turn_key(), 0u);
+  // A turn given back: b appends at once.
+  ASSERT_OK(a.ClaimTurn(10, &claimed));
+  ASSERT_TRUE(claimed);
+  ASSERT_OK(a.ReleaseTurn());
+  EXPECT_EQ(turn_key(), 0u);
+  ASSERT_OK(b.Append(2, std::string_view("from b"), &b_committed, &b_head));
+  EXPECT_TRUE(b_committed);
+  // A holder that went away: its turn ends with its lease, and b goes on.
+  ASSERT_OK(a.ClaimTurn(2, &claimed));
+  ASSERT_TRUE(claimed);
+  ASSERT_OK(b.Append(3, std::string_view("b after the lease"), &b_committed, &b_head));
+  EXPECT_TRUE(b_committed);
+  EXPECT_EQ(b_head, 4u);
+  // a learns at its next append that its turn is over, and appends without it.
+  ASSERT_OK(a.Append(4, std::string_view("a late"), &committed, &now));
+  EXPECT_TRUE(committed);
+  EXPECT_EQ(now, 5u);
+  EXPECT_FALSE(a.HoldsTurn());
 }
 
 // A group of entries is one transaction: all appended, in order, or none;
