@@ -31,10 +31,12 @@ class Use:
     A KeyboardInterrupt may come between any two steps of Python code, so
     the hold is one entry of its owner's table, keyed by the Use (made
     first, then entered in one step), and letting go removes that entry
-    (in one step, and again without harm): an interrupt anywhere leaves
-    either no hold or one that this Use lets go of when collected."""
+    (in one step, and again without harm). The entry refers to the Use
+    weakly: one whose letting go an interrupt cut short, even inside
+    ``__del__``, is dead once collected, and its owner drops it
+    (``Db._live_holds``)."""
 
-    __slots__ = ("_as_parameter_", "_owner", "_thread")
+    __slots__ = ("_as_parameter_", "_owner", "_thread", "__weakref__")
 
     def __init__(self, owner, thread):
         self._as_parameter_ = None

@@ -462,7 +462,8 @@ class Db:
         # Reentrant: a hold dropped by the garbage collector may be let go
         # on a thread that is inside this lock already.
         self._cond = threading.Condition(threading.RLock())
-        self._holds = {}  # id of each live cv.Use -> the thread it is for
+        # id of each cv.Use -> (a weak reference to it, the thread it is for)
+        self._holds = {}
         self._closing = False
         # Streams and snapshots still open, changed and read under _cond.
         self._streams = weakref.WeakSet()
@@ -505,8 +506,17 @@ class Db:
             if self._handle is None or self._closing:
                 raise errors.FailedPrecondition("the database is closed")
             use._as_parameter_ = self._handle
-            self._holds[id(use)] = use._thread  # the hold, taken in one step
+            self._holds[id(use)] = (weakref.ref(use), use._thread)  # taken in one step
         return use
+
+    def _live_holds(self):
+        """Whether a call holds the handle, with _cond held: drops the holds
+        of Uses already collected (whose letting go an interrupt cut short;
+        while _cond is held, no new hold can take a dead one's key)."""
+        for key, hold in list(self._holds.items()):
+            if hold[0]() is None and self._holds.get(key) is hold:
+                self._holds.pop(key, None)
+        return bool(self._holds)
 
     def _release(self, key):
         # The hold goes in one step (a dict's pop), before the lock, so that
@@ -549,7 +559,7 @@ class Db:
                     self._cond.wait()
                 return
             self._closing = True
-            while self._holds:
+            while self._live_holds():
                 # In steps: a release cut short by Ctrl-C between dropping
                 # its hold and its notify must not leave this waiting.
                 self._cond.wait(0.1)
@@ -585,7 +595,7 @@ class Db:
     def _inside(self, thread):
         """Is ``thread`` inside a call of this Db or of one of its snapshots?"""
         with self._cond:
-            if thread in self._holds.values():
+            if any(t == thread and ref() is not None for ref, t in list(self._holds.values())):
                 return True
         return any(snap._inside(thread) for snap in self._open_ones(self._snapshots))
 

@@ -273,6 +273,8 @@ print("end", flush=True)
         import gc
         gc.collect()
         self.assertGreater(interrupted, 0)
+        with db._cond:
+            self.assertFalse(db._live_holds())
         self.assertEqual(db._holds, {})
         db.close()
         self.assertTrue(db.closed)
