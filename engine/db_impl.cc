@@ -961,6 +961,7 @@ Status DbImpl::Mutate(const Actor& actor, std::string_view operation,
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(RefuseReentry(operation));
   WriteTries tries;
+  if (log_) tries.turn_waited_us = log_->TurnWaitedMicros();
   for (;;) {
     uint64_t committed = 0, ticket = 0;
     {
@@ -1070,7 +1071,7 @@ Status DbImpl::MutateLocked(const Actor& actor, std::string_view operation,
       entry.actor_user = u->id;
       entry.actor_login = u->login;
     }
-    if (log_) return StageLocked(&entry, ticket);
+    if (log_) return StageLocked(&entry, ticket, &tries->entry_bytes);
     // With sync on, the group's leader syncs and publishes (WaitPublished).
     CANOPY_RETURN_IF_ERROR(Commit(&entry, /*replayed=*/false, /*defer=*/options_.sync));
     if (options_.sync) *deferred = entry.revision;

@@ -561,13 +561,17 @@ class DbImpl final : public Db {
   // the race for the log's head is built again.
   Status Mutate(const Actor& actor, std::string_view operation,
                 const std::function<Status(Txn*)>& build);
-  // A write's tries on a replica: the count, when the first began, and the
-  // log whose turn it claimed (AfterLostRace), given back when the write
-  // ends without having appended.
+  // A write's tries on a replica: the count, when the first began, the
+  // size of its last log entry (a large one claims the turn to append), and
+  // the log whose turn it claimed (AfterLostRace), given back when the
+  // write ends without having appended.
   struct WriteTries {
     int attempt = 1;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    size_t entry_bytes = 0;
     replication::EtcdLog* turn = nullptr;
+    uint64_t turn_claim = 0;
+    int64_t turn_waited_us = -1;  // the log's TurnWaitedMicros when it was first read
     WriteTries() = default;
     WriteTries(const WriteTries&) = delete;
     WriteTries& operator=(const WriteTries&) = delete;
@@ -662,7 +666,7 @@ class DbImpl final : public Db {
   // Stages `entry` as the revision after the staged ones; *ticket is what
   // its writer waits for. Settles at once when nothing may be built on it
   // before it is written (the overlay cannot show it, or the group is full).
-  Status StageLocked(storage::LogEntry* entry, uint64_t* ticket);
+  Status StageLocked(storage::LogEntry* entry, uint64_t* ticket, size_t* framed_bytes = nullptr);
   // Appends the staged group in etcd and writes and publishes it, or takes
   // it back; records each staged write's outcome. *taken_back (may be
   // null): the group was taken back (lost the race, or etcd failed), so
@@ -694,11 +698,12 @@ class DbImpl final : public Db {
   Status ApplyBatchLocked(const std::vector<replication::LogEntryBytes>& entries, bool follower);
   static int MaxWriteAttempts();
   // After a write lost the race for the next revision (attempt n): claims
-  // the turn to append (EtcdLog::ClaimTurn) for a write that has lost for
-  // long (a large change, built again after each loss); Unavailable once
-  // the write's time budget is spent (unless it has just claimed the
-  // turn), else backs off (from the eighth attempt on, a random few
-  // milliseconds, unless it holds the turn) before the caller tries again.
+  // the turn to append (EtcdLog::ClaimTurn) for a large write (an entry of
+  // kGroupBytes or more, built again after each loss), unless its replica
+  // holds it; Unavailable once the write's time budget is spent (unless it
+  // has just claimed the turn), else backs off (from the eighth attempt on,
+  // a random few milliseconds, unless its replica holds the turn) before
+  // the caller tries again.
   Status AfterLostRace(WriteTries* tries);
   // A refusal on a replica may come from a state behind etcd's: when etcd
   // holds newer revisions, applies them and sets *caught_up (the caller
@@ -723,8 +728,8 @@ class DbImpl final : public Db {
   void ClearError(ReplicaWork work);
   void NoteApplied(const std::string& framed);
   // The follower's standing error that retrying does not mend (its next
-  // revision trimmed from etcd, the log gone or replaced, an entry it
-  // cannot apply), or OK: set (waking WaitForChanges) and cleared by the
+  // revision trimmed from etcd, the log gone or replaced, an entry there
+  // damaged or of another history), or OK: set (waking WaitForChanges) and cleared by the
   // follower's reads of the log.
   void NoteFollowStuck(const Status& s);
   Status FollowStuck() const;

@@ -2516,6 +2516,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
   ScratchDir scratch(store_->path());
   std::string copy;
   CANOPY_RETURN_IF_ERROR(scratch.File("replica-import.jsonl", &copy));
+  uint64_t input_bytes = 0;  // the import's entry carries it
   {
     // Copied as a stream (the input may be a pipe), up to the limit of one
     // replicated change.
@@ -2528,7 +2529,7 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     if (!from) return Status::NotFound("cannot open import file '" + shown + "'");
     std::ofstream to(copy, std::ios::binary);
     const uint64_t limit = log_->options().max_entry_bytes;
-    uint64_t size = 0;
+    uint64_t& size = input_bytes;
     std::vector<char> chunk(size_t{1} << 20);
     while (from && size + 4096 <= limit) {
       from.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
@@ -2551,6 +2552,8 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
     }
   }
   WriteTries tries;
+  tries.entry_bytes = input_bytes;
+  tries.turn_waited_us = log_->TurnWaitedMicros();
   for (;; ++tries.attempt) {
     // The writes staged before it go first: an import reads the store.
     CANOPY_RETURN_IF_ERROR(SettleLocked());

@@ -40,15 +40,15 @@ constexpr auto kGatherFor = std::chrono::microseconds(500);
 constexpr int kMaxWriteAttempts = 1000;  // a safety net; the time budget below rules
 // A write that keeps losing the race for the next revision gives up after this long.
 constexpr auto kWriteBudget = std::chrono::seconds(10);
-// A write whose attempts take this long on average (a large change, whose
-// building gives others time to take the revision) claims the turn to
-// append after a lost race, under a lease of kTurnSecondsMin..
-// kTurnSecondsMax (below EtcdLog::kTurnWaitMs, how long other writers wait
-// for a turn). Small writes that lose to each other (an attempt is about
-// one etcd round trip) do not: the groups of writes share the revisions.
-constexpr auto kClaimTurnAttempt = std::chrono::milliseconds(50);
+// A large write (an entry of kGroupBytes or more: too large to join a group;
+// an import of that much input) claims the turn to append after a lost
+// race, under a lease of kTurnSecondsMin..kTurnSecondsMax (below
+// EtcdLog::kTurnWaitMs, how long other writers wait for a turn). Small
+// writes that lose to each other do not: the groups share the revisions,
+// and their waits (for a group ahead, for another's turn) say nothing of
+// their size.
 constexpr int64_t kTurnSecondsMin = 2;
-constexpr int64_t kTurnSecondsMax = 20;
+constexpr int64_t kTurnSecondsMax = 10;
 constexpr std::string_view kCheckpointPrefix = "checkpoint-";
 
 // The start of the name of a checkpoint of the log `lineage` at revision
@@ -706,7 +706,7 @@ Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
 
 // ---- Groups of writes -------------------------------------------------------
 
-Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket) {
+Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket, size_t* framed_bytes) {
   // Changes published before the group begins (a replica publishes each
   // applied entry at once; this only guards the rule that a discarded
   // group takes back nothing but itself).
@@ -717,6 +717,7 @@ Status DbImpl::StageLocked(storage::LogEntry* entry, uint64_t* ticket) {
   entry->log_id = LogId();
   const std::string encoded = storage::EncodeLogEntry(*entry);
   st.framed = storage::FrameLogEntry(encoded, {});
+  if (framed_bytes != nullptr) *framed_bytes = st.framed.size();
   rocksdb::WriteBatch batch;
   CANOPY_RETURN_IF_ERROR(WriteEntryKeys(*entry, encoded, /*adopt_lineage=*/true, &batch));
   // Too big to join the group: the group goes first, and this write is
@@ -913,22 +914,34 @@ Status DbImpl::WaitSettled(uint64_t ticket, bool* lost) {
 int DbImpl::MaxWriteAttempts() { return kMaxWriteAttempts; }
 
 DbImpl::WriteTries::~WriteTries() {
-  if (turn != nullptr) (void)turn->ReleaseTurn();  // no-op once its append ended the turn
+  if (turn != nullptr) (void)turn->ReleaseTurn(turn_claim);  // its lease, if still its own
 }
 
 Status DbImpl::AfterLostRace(WriteTries* tries) {
   const int attempt = tries->attempt;
+  // Time spent waiting for other replicas' turns (this replica's appends,
+  // whichever writer's they were, meanwhile) is not this write losing.
+  if (log_) {
+    const int64_t waited = log_->TurnWaitedMicros();
+    if (tries->turn_waited_us >= 0) {
+      tries->started += std::chrono::microseconds(waited - tries->turn_waited_us);
+    }
+    tries->turn_waited_us = waited;
+  }
   const auto spent = std::chrono::steady_clock::now() - tries->started;
   bool claimed_now = false;
-  if (log_ && tries->turn == nullptr && spent >= kClaimTurnAttempt * attempt) {
-    // Slow to build: claim the turn (others' appends wait for this one's),
-    // under a lease of a few times the time an attempt took.
+  if (log_ && tries->entry_bytes >= kGroupBytes && !log_->HoldsTurn()) {
+    // Large: claim the turn (others' appends wait for this one's; again if
+    // another write of this replica used it), under a lease of a few times
+    // the time an attempt took.
     const double per_attempt = std::chrono::duration<double>(spent).count() / attempt;
     const int64_t ttl = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(3 * per_attempt)) + 1,
                                             kTurnSecondsMin, kTurnSecondsMax);
     bool claimed = false;
-    if (log_->ClaimTurn(ttl, &claimed).ok() && claimed) {
+    uint64_t claim = 0;
+    if (log_->ClaimTurn(ttl, &claimed, &claim).ok() && claimed) {
       tries->turn = log_.get();
+      tries->turn_claim = claim;
       claimed_now = true;
     }
   }
@@ -942,9 +955,10 @@ Status DbImpl::AfterLostRace(WriteTries* tries) {
     return Status::Unavailable(
         "etcd: this write was not appended after " + std::to_string(attempt) + " attempt" +
         (attempt == 1 ? "" : "s") + " in " + took + " s (each time its group was taken back: "
-        "another replica's write took the revision first, or etcd failed the group); try again");
+        "another replica's write took the revision first, or etcd failed the group; time spent "
+        "waiting for another replica's turn to append not counted); try again");
   }
-  if (attempt >= 8 && tries->turn == nullptr) {
+  if (attempt >= 8 && !(log_ && log_->HoldsTurn())) {
     // A write that keeps losing backs off by a random few milliseconds, so
     // that one replica wins the next round. (Not sooner: a lost group
     // learns what it missed from the refusal itself and is built again at

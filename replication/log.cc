@@ -256,7 +256,7 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   // compare makes a second attempt fail if the first one was applied, and
   // the failure's reads of the revisions then find these very entries.
   // (The client itself may also have sent one call twice, to two members.)
-  const auto deadline =
+  auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.append_timeout_ms);
   int backoff_ms = 20;
   bool maybe_applied = false;  // an attempt may have reached etcd
@@ -305,6 +305,14 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
       }
       const std::vector<EtcdKv>& turn = result.ranges[2];
       const bool mine = !turn.empty() && turn[0].value == turn_token_;
+      if (h == head && mine && !holding) {
+        // This EtcdLog's turn (claimed by another of its writers meanwhile,
+        // or left by a release that failed): appended with, and ended.
+        holding = true;
+        turn_held_.store(true);
+        set_turn(true);
+        continue;
+      }
       if (h == head && !mine && (holding || !turn.empty())) {
         // The head is where this append expects it: the turn refused it.
         // This EtcdLog's own turn is over (its lease expired); another's
@@ -318,6 +326,9 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
             drop_chunks();
             return w.WithContext("appending " + what);
           }
+          // Waiting is not etcd being unavailable: the retries' time starts again.
+          deadline = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(options_.append_timeout_ms);
         }
         continue;
       }
@@ -537,10 +548,13 @@ Status EtcdLog::Follow(int64_t etcd_revision,
   return w;
 }
 
-Status EtcdLog::ClaimTurn(int64_t ttl_seconds, bool* claimed) {
+Status EtcdLog::ClaimTurn(int64_t ttl_seconds, bool* claimed, uint64_t* claim) {
   *claimed = false;
+  *claim = 0;
+  std::lock_guard<std::mutex> g(turn_mu_);
   if (turn_held_.load()) {
     *claimed = true;
+    *claim = turn_claim_;
     return Status::Ok();
   }
   int64_t lease = 0;
@@ -560,25 +574,37 @@ Status EtcdLog::ClaimTurn(int64_t ttl_seconds, bool* claimed) {
     return s;
   }
   turn_held_.store(true);
+  turn_lease_ = lease;
   *claimed = true;
+  *claim = ++turn_claim_;
   return Status::Ok();
 }
 
-Status EtcdLog::ReleaseTurn() {
-  if (!turn_held_.exchange(false)) return Status::Ok();
-  EtcdCompare mine;
-  mine.key = Key("turn");
-  mine.target = EtcdCompare::Target::kValue;
-  mine.value = turn_token_;
-  EtcdOp del;
-  del.type = EtcdOp::Type::kDeleteRange;
-  del.key = Key("turn");
-  EtcdTxnResult r;
-  return etcd_.Txn({mine}, {del}, {}, &r);
+Status EtcdLog::ReleaseTurn(uint64_t claim) {
+  std::lock_guard<std::mutex> g(turn_mu_);
+  if (claim != turn_claim_ || turn_lease_ == 0) return Status::Ok();  // a newer claim's, or done
+  const int64_t lease = turn_lease_;
+  turn_lease_ = 0;
+  // Revoking the lease deletes P/turn if it is still this claim's (it
+  // goes with its lease), and only then; a turn an append used is gone
+  // already. Should the revoke fail, the key waits for its lease, and
+  // this EtcdLog's next append takes it as its own (Append).
+  turn_held_.store(false);
+  return etcd_.LeaseRevoke(lease);
 }
 
 Status EtcdLog::WaitForTurn(uint64_t head) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTurnWaitMs);
+  const auto began = std::chrono::steady_clock::now();
+  struct Count {
+    std::atomic<int64_t>* total;
+    std::chrono::steady_clock::time_point began;
+    ~Count() {
+      *total += std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - began)
+                    .count();
+    }
+  } count{&turn_waited_us_, began};
+  const auto deadline = began + std::chrono::milliseconds(kTurnWaitMs);
   int pause_ms = 5;
   std::vector<EtcdOp> ops(2);
   ops[0].type = EtcdOp::Type::kRange;
@@ -591,9 +617,9 @@ Status EtcdLog::WaitForTurn(uint64_t head) {
     EtcdTxnResult r;
     Status s = etcd_.Txn({}, ops, {}, &r);
     if (s.ok() && r.ranges.size() == 2) {
-      uint64_t h = 0;
-      if (r.ranges[1].empty() || r.ranges[0].empty() ||
-          !ParseRevision(r.ranges[0][0].value, &h) || h != head) {
+      uint64_t h = 0;  // an absent head: an empty log
+      if (r.ranges[1].empty() ||
+          (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, &h)) || h != head) {
         return Status::Ok();  // the turn is over, or the head moved: try again
       }
     } else if (!s.ok() && s.code() != Code::kUnavailable) {

@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,16 +102,23 @@ class EtcdLog {
   // revision (a large change built again after each loss, while other
   // replicas append small ones) claims the turn: P/turn, holding this
   // EtcdLog's token, under a lease of `ttl_seconds`. Until this EtcdLog
-  // appends (its append deletes the key in the same transaction), gives
-  // the turn back, or the lease expires, every other EtcdLog's Append
-  // waits for it (inside Append, as long as the key stays) and tries
-  // again when it is gone or the head moved. *claimed is false when
-  // another writer holds the turn (this one's append then waits like the
-  // others). Errors are etcd's; a writer that cannot claim goes on without.
-  Status ClaimTurn(int64_t ttl_seconds, bool* claimed);
-  // Gives the turn back if this EtcdLog holds it (a write that gave up).
-  Status ReleaseTurn();
+  // appends (its next append deletes the key in the same transaction),
+  // gives the turn back, or the lease expires, every other EtcdLog's
+  // Append waits for it (inside Append, as long as the key stays, at most
+  // kTurnWaitMs) and tries again when it is gone or the head moved.
+  // *claimed is false when another writer holds the turn (this one's
+  // append then waits like the others); *claim numbers this claim, for
+  // ReleaseTurn. Errors are etcd's; a writer that cannot claim goes on
+  // without. The turn is the EtcdLog's (a replica's), not a thread's.
+  Status ClaimTurn(int64_t ttl_seconds, bool* claimed, uint64_t* claim);
+  // Gives the turn back if this EtcdLog still holds it under `claim` (a
+  // write that gave up); a turn its append used, or a newer claim, is left.
+  Status ReleaseTurn(uint64_t claim);
   bool HoldsTurn() const { return turn_held_.load(); }
+  // The time this EtcdLog's appends have spent waiting for other writers'
+  // turns, in all (microseconds): a write's time budget leaves it out.
+  int64_t TurnWaitedMicros() const { return turn_waited_us_.load(); }
+  static constexpr int kTurnWaitMs = 15000;  // over the longest lease a turn is given
 
   // The head revision and the first revision kept (head + 1 when empty).
   Status Bounds(uint64_t* head, uint64_t* first);
@@ -171,12 +179,15 @@ class EtcdLog {
   // Waits until P/turn is gone or P/head is no longer `head` (Append, when
   // another writer holds the turn); Unavailable after kTurnWaitMs.
   Status WaitForTurn(uint64_t head);
-  static constexpr int kTurnWaitMs = 30000;  // over the longest lease ClaimTurn is given
   LogOptions options_;
   EtcdClient etcd_;
   std::atomic<int64_t> head_created_{0};  // etcd create revision of P/head; 0: not seen
   std::string turn_token_;                 // this EtcdLog's value of P/turn
   std::atomic<bool> turn_held_{false};     // P/turn was claimed with it (as last known)
+  std::atomic<int64_t> turn_waited_us_{0};  // TurnWaitedMicros
+  std::mutex turn_mu_;                      // orders ClaimTurn and ReleaseTurn
+  uint64_t turn_claim_ = 0;                 // the newest claim's number (turn_mu_)
+  int64_t turn_lease_ = 0;                  // its lease (turn_mu_)
 };
 
 // Revision <-> the 20-digit decimal used in keys.

@@ -47,7 +47,8 @@ struct ReplicationOptions {
   // An append keeps trying this long while etcd cannot commit it (a leader
   // election after a member died takes a second or two; under load more)
   // before it fails with Unavailable. A call may wait longer: for the group
-  // of writes ahead of it first (docs/replication.md).
+  // of writes ahead of it first, and for another replica's turn to append
+  // (a large write's; up to 15 s more: docs/replication.md).
   uint32_t write_timeout_ms = 10000;
   // How often registration is refreshed and trimming considered.
   uint32_t housekeeping_interval_ms = 1000;

@@ -801,14 +801,15 @@ TEST_F(ReplicaTest, ATurnHoldsOtherAppendsUntilItsHolderAppends) {
   lo.prefix = prefix_;
   replication::EtcdLog a(lo), b(lo);
   bool committed = false, claimed = false;
-  uint64_t now = 0;
+  uint64_t now = 0, claim = 0;
   ASSERT_OK(a.Append(0, std::string_view("zero"), &committed, &now));
   ASSERT_TRUE(committed);
-  ASSERT_OK(a.ClaimTurn(10, &claimed));
+  ASSERT_OK(a.ClaimTurn(10, &claimed, &claim));
   EXPECT_TRUE(claimed);
   EXPECT_TRUE(a.HoldsTurn());
   bool other = true;
-  ASSERT_OK(b.ClaimTurn(10, &other));
+  uint64_t other_claim = 0;
+  ASSERT_OK(b.ClaimTurn(10, &other, &other_claim));
   EXPECT_FALSE(other) << "two writers hold the turn";
   EXPECT_FALSE(b.HoldsTurn());
   // b's append at head 1 waits for a's, then finds the head moved.
@@ -838,15 +839,21 @@ TEST_F(ReplicaTest, ATurnHoldsOtherAppendsUntilItsHolderAppends) {
     return kvs.size();
   };
   EXPECT_EQ(turn_key(), 0u);
-  // A turn given back: b appends at once.
-  ASSERT_OK(a.ClaimTurn(10, &claimed));
+  // A turn given back: b appends at once. (Giving back a claim its append
+  // used, or an older one, leaves a newer claim alone.)
+  ASSERT_OK(a.ReleaseTurn(claim));
+  ASSERT_OK(a.ClaimTurn(10, &claimed, &claim));
   ASSERT_TRUE(claimed);
-  ASSERT_OK(a.ReleaseTurn());
+  ASSERT_OK(a.ReleaseTurn(claim - 1));
+  EXPECT_TRUE(a.HoldsTurn());
+  EXPECT_EQ(turn_key(), 1u);
+  ASSERT_OK(a.ReleaseTurn(claim));
+  EXPECT_FALSE(a.HoldsTurn());
   EXPECT_EQ(turn_key(), 0u);
   ASSERT_OK(b.Append(2, std::string_view("from b"), &b_committed, &b_head));
   EXPECT_TRUE(b_committed);
   // A holder that went away: its turn ends with its lease, and b goes on.
-  ASSERT_OK(a.ClaimTurn(2, &claimed));
+  ASSERT_OK(a.ClaimTurn(2, &claimed, &claim));
   ASSERT_TRUE(claimed);
   ASSERT_OK(b.Append(3, std::string_view("b after the lease"), &b_committed, &b_head));
   EXPECT_TRUE(b_committed);
