@@ -105,6 +105,18 @@ class ReplicaTest : public ::testing::Test {
     }
   }
 
+  // A JSON Lines file of account "big" and `devices` devices in it.
+  std::string BigImport(int devices) {
+    const std::string file = dir_.Sub("big.jsonl");
+    std::ofstream out(file);
+    out << R"({"type":"account","key":"big","name":"Big"})" << "\n";
+    for (int i = 0; i < devices; ++i) {
+      out << R"({"type":"device","key":"dev-)" << i << R"(","name":"Device number )" << i
+          << R"(","account":"big"})" << "\n";
+    }
+    return file;
+  }
+
   // Keys under this test's prefix in etcd.
   size_t EtcdKeys() {
     replication::EtcdOptions eo;
@@ -479,15 +491,7 @@ TEST_F(ReplicaTest, RandomWritesFromManyThreadsKeepEveryIndexRight) {
 TEST_F(ReplicaTest, LargeImportIsChunkedThroughEtcd) {
   auto a = Replica("a");
   auto b = Replica("b");
-  const std::string file = dir_.Sub("big.jsonl");
-  {
-    std::ofstream out(file);
-    out << R"({"type":"account","key":"big","name":"Big"})" << "\n";
-    for (int i = 0; i < 30000; ++i) {
-      out << R"({"type":"device","key":"dev-)" << i << R"(","name":"Device number )" << i
-          << R"(","account":"big"})" << "\n";
-    }
-  }
+  const std::string file = BigImport(30000);
   ASSERT_GT(std::filesystem::file_size(file), size_t{2} << 20);  // several etcd requests
   ImportReport rep;
   ASSERT_OK(a->Import(Actor::System(), file, ImportOptions(), &rep));
@@ -521,15 +525,7 @@ TEST_F(ReplicaTest, ALargeWriteIsNotStarvedBySmallOnes) {
   auto a = Replica("a");
   auto b = Replica("b");
   const AccountId root = testing::MakeAccount(a.get(), "root");
-  const std::string file = dir_.Sub("big.jsonl");
-  {
-    std::ofstream out(file);
-    out << R"({"type":"account","key":"big","name":"Big"})" << "\n";
-    for (int i = 0; i < 20000; ++i) {
-      out << R"({"type":"device","key":"dev-)" << i << R"(","name":"Device number )" << i
-          << R"(","account":"big"})" << "\n";
-    }
-  }
+  const std::string file = BigImport(20000);
   ASSERT_OK(b->SyncWithLog(10000));
   std::atomic<bool> stop{false};
   std::atomic<int> small{0};
