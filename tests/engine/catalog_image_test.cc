@@ -695,6 +695,7 @@ TEST_F(CatalogImageTest, AnImageThatKeepsChangingAheadOfTheFilesIsNoRollback) {
   const query::ImageStamp stamp = StampOf(original);
   const query::Catalog c = LoadFromKeySpaces();
   std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
   Status write_failed;
   std::thread changer([&] {
     for (uint64_t k = 1; !stop.load(); ++k) {
@@ -703,11 +704,19 @@ TEST_F(CatalogImageTest, AnImageThatKeepsChangingAheadOfTheFilesIsNoRollback) {
       ahead.revision += k;
       if (Status s = query::WriteCatalogImage(c, ahead, db_dir); !s.ok()) {
         write_failed = s;
+        stop = true;
         return;
       }
+      ++written;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
+  // The opens begin once the image is ahead of the files (on a loaded
+  // machine the first one could otherwise read the image the files match,
+  // before the changer's first write, and open from it).
+  while (written.load() == 0 && !stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   for (int mode = 1; mode < 3; ++mode) {  // read-only, follower
     std::unique_ptr<Db> r;
     Status s = Db::Open(InMode(mode), db_dir, &r);
