@@ -701,7 +701,7 @@ class DbImpl final : public Db {
   // the turn to append (EtcdLog::ClaimTurn) for a large write (an entry of
   // kGroupBytes or more, built again after each loss), unless its replica
   // holds it; Unavailable once the write's time budget is spent (unless it
-  // has just claimed the turn), else backs off (from the eighth attempt on,
+  // has just claimed its first turn), else backs off (from the eighth attempt on,
   // a random few milliseconds, unless its replica holds the turn) before
   // the caller tries again.
   Status AfterLostRace(WriteTries* tries);

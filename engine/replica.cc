@@ -940,9 +940,11 @@ Status DbImpl::AfterLostRace(WriteTries* tries) {
     bool claimed = false;
     uint64_t claim = 0;
     if (log_->ClaimTurn(ttl, &claimed, &claim).ok() && claimed) {
+      // Only a write's first claim earns it an attempt past its budget: one
+      // whose turns keep being used by others has had its chance.
+      claimed_now = tries->turn == nullptr;
       tries->turn = log_.get();
       tries->turn_claim = claim;
-      claimed_now = true;
     }
   }
   if (attempt >= kMaxWriteAttempts || (spent > kWriteBudget && !claimed_now)) {
