@@ -571,7 +571,7 @@ class DbImpl final : public Db {
     size_t entry_bytes = 0;
     replication::EtcdLog* turn = nullptr;
     uint64_t turn_claim = 0;
-    int64_t turn_waited_us = -1;  // the log's TurnWaitedMicros when it was first read
+    int64_t turn_waited_us = 0;  // the log's TurnWaitedMicros, set as the write begins
     WriteTries() = default;
     WriteTries(const WriteTries&) = delete;
     WriteTries& operator=(const WriteTries&) = delete;

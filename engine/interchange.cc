@@ -2573,10 +2573,11 @@ Status DbImpl::Import(const Actor& actor, std::string_view path, const ImportOpt
         return s;
       }
     }
+    const uint64_t claim = tries.turn_claim;
     CANOPY_RETURN_IF_ERROR(AfterLostRace(&tries));
-    if (tries.turn != nullptr) {
-      // Built again on the newest state: what other replicas appended
-      // before the turn was claimed.
+    if (tries.turn_claim != claim) {
+      // Just claimed the turn: built again on the newest state, with what
+      // other replicas appended before the claim.
       bool caught_up = false;
       (void)CatchUpIfBehind(&caught_up);
     }

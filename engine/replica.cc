@@ -525,8 +525,8 @@ void DbImpl::FollowLoop() {
 void DbImpl::NoteFollowStuck(const Status& s) {
   {
     std::lock_guard<std::mutex> g(replica_mu_);
-    if (s.ok() == follow_stuck_.ok() && s.message() == follow_stuck_.message()) return;
     if (s.ok()) {
+      if (follow_stuck_.ok()) return;  // (the follower's every good read)
       follow_stuck_ = Status::Ok();
     } else {
       std::string advice;
@@ -923,9 +923,7 @@ Status DbImpl::AfterLostRace(WriteTries* tries) {
   // whichever writer's they were, meanwhile) is not this write losing.
   if (log_) {
     const int64_t waited = log_->TurnWaitedMicros();
-    if (tries->turn_waited_us >= 0) {
-      tries->started += std::chrono::microseconds(waited - tries->turn_waited_us);
-    }
+    tries->started += std::chrono::microseconds(waited - tries->turn_waited_us);
     tries->turn_waited_us = waited;
   }
   const auto spent = std::chrono::steady_clock::now() - tries->started;

@@ -117,6 +117,15 @@ class ReplicaTest : public ::testing::Test {
     return file;
   }
 
+  // `db` holds account "big" (BigImport's) with its `devices` devices.
+  void ExpectBigImported(Db* db, uint64_t devices) {
+    auto big = db->FindAccount("big");
+    ASSERT_OK(big);
+    auto n = db->CountOwned(big->id, EntityKind::kDevice);
+    ASSERT_OK(n);
+    EXPECT_EQ(n->subtree, devices);
+  }
+
   // Keys under this test's prefix in etcd.
   size_t EtcdKeys() {
     replication::EtcdOptions eo;
@@ -497,11 +506,7 @@ TEST_F(ReplicaTest, LargeImportIsChunkedThroughEtcd) {
   ASSERT_OK(a->Import(Actor::System(), file, ImportOptions(), &rep));
   EXPECT_EQ(rep.entities, 30000u);
   ExpectConverged({a.get(), b.get()});
-  auto big = b->FindAccount("big");
-  ASSERT_OK(big);
-  auto n = b->CountOwned(big->id, EntityKind::kDevice);
-  ASSERT_OK(n);
-  EXPECT_EQ(n->subtree, 30000u);
+  ExpectBigImported(b.get(), 30000);
   // A bad import is refused before anything reaches etcd.
   const uint64_t rev = a->Revision();
   const std::string bad = dir_.Sub("bad.jsonl");
@@ -561,11 +566,7 @@ TEST_F(ReplicaTest, ALargeWriteIsNotStarvedBySmallOnes) {
   EXPECT_OK(small_failed);
   EXPECT_GT(small.load(), during) << "the small writes did not go on after the import";
   ExpectConverged({a.get(), b.get()});
-  auto big = b->FindAccount("big");
-  ASSERT_OK(big);
-  auto n = b->CountOwned(big->id, EntityKind::kDevice);
-  ASSERT_OK(n);
-  EXPECT_EQ(n->subtree, 20000u);
+  ExpectBigImported(b.get(), 20000);
   auto smalls = a->CountOwned(root, EntityKind::kDevice);
   ASSERT_OK(smalls);
   EXPECT_EQ(smalls->direct, static_cast<uint64_t>(small.load()));

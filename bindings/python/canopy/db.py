@@ -595,7 +595,7 @@ class Db:
     def _inside(self, thread):
         """Is ``thread`` inside a call of this Db or of one of its snapshots?"""
         with self._cond:
-            if any(t == thread and ref() is not None for ref, t in list(self._holds.values())):
+            if self._live_holds() and thread in [t for _, t in list(self._holds.values())]:
                 return True
         return any(snap._inside(thread) for snap in self._open_ones(self._snapshots))
 
