@@ -728,11 +728,19 @@ class DbImpl final : public Db {
   void ClearError(ReplicaWork work);
   void NoteApplied(const std::string& framed);
   // The follower's standing error that retrying does not mend (its next
-  // revision trimmed from etcd, the log gone or replaced, an entry there
-  // damaged or of another history), or OK: set (waking WaitForChanges) and cleared by the
-  // follower's reads of the log.
+  // revision trimmed from etcd, the log gone, replaced or behind, an entry
+  // there damaged or of another history), or OK: set (waking
+  // WaitForChanges) by whichever activity finds it, and cleared by the
+  // follower's good reads unless the log is lost for good (LogLost).
   void NoteFollowStuck(const Status& s);
   Status FollowStuck() const;
+  // The refusal of a log that ends at `head`, before the revision this
+  // replica applied from it (etcd lost or deleted its entries); noted for
+  // LogLost.
+  Status LogEndsBehind(uint64_t head, uint64_t applied);
+  // Whether `s` is the log's refusal for good (gone, replaced, or ending
+  // behind this replica), not etcd's own FailedPrecondition (out of space).
+  bool LogLost(const Status& s) const;
   // Sleeps `ms` unless the replica stops (false: stopping).
   bool SleepUnlessStopped(int ms);
   // Replays an import entry: re-imports its carried input (interchange.cc).
@@ -1079,6 +1087,7 @@ class DbImpl final : public Db {
   WorkError replica_errors_[static_cast<int>(ReplicaWork::kCount)];
   uint64_t replica_error_seq_ = 0;
   Status follow_stuck_;                        // NoteFollowStuck's (replica_mu_)
+  std::atomic<bool> log_behind_{false};        // LogEndsBehind was met
   std::atomic<bool> follow_stuck_flag_{false};  // !follow_stuck_.ok(), for WaitForChanges
   // Set by ImportFile when its append lost the race to another replica.
   bool import_conflict_ = false;

@@ -471,8 +471,7 @@ void DbImpl::FollowLoop() {
     }
     bool watched = false;
     if (!s.ok() && !IsClosing(s) &&
-        (s.code() == Code::kCompacted || s.code() == Code::kFailedPrecondition ||
-         s.code() == Code::kCorruption)) {
+        (s.code() == Code::kCompacted || LogLost(s) || s.code() == Code::kCorruption)) {
       // Read from the applied revision on, these come back at every retry
       // (the next revision trimmed, the log gone or replaced, an entry
       // this replica cannot apply): a waiter for changes is told, rather
@@ -522,11 +521,26 @@ void DbImpl::FollowLoop() {
   }
 }
 
+Status DbImpl::LogEndsBehind(uint64_t head, uint64_t applied) {
+  log_behind_.store(true);
+  return Status::FailedPrecondition(
+      "the log in etcd (" + options_.replication.prefix + ") ends at revision " +
+      std::to_string(head) + ", behind this replica's " + std::to_string(applied) +
+      ": etcd lost or deleted its entries; this replica appends nothing to it");
+}
+
+bool DbImpl::LogLost(const Status& s) const {
+  return s.code() == Code::kFailedPrecondition && (log_->Lost() || log_behind_.load());
+}
+
 void DbImpl::NoteFollowStuck(const Status& s) {
   {
     std::lock_guard<std::mutex> g(replica_mu_);
     if (s.ok()) {
       if (follow_stuck_.ok()) return;  // (the follower's every good read)
+      // A log lost for good stays so (a read past a head that is behind
+      // this replica finds nothing, and succeeds).
+      if (log_->Lost() || log_behind_.load()) return;
       follow_stuck_ = Status::Ok();
     } else {
       std::string advice;
@@ -574,11 +588,14 @@ void DbImpl::HousekeepingLoop() {
     // for good) is no longer this replica's, and a registration there
     // would hold back the trimming of the new database's log.
     uint64_t head = 0, first = 0;
+    const uint64_t applied = revision_.load();  // before the read: a head is never behind it
     Status s = log_->Bounds(&head, &first);
+    if (s.ok() && head < applied) s = LogEndsBehind(head, applied);
     // Nor can the follower go on, though its watch of the log's entries
     // may be silent (a deletion is not news to it): its waiters are told.
-    if (s.code() == Code::kFailedPrecondition) NoteFollowStuck(s);
-    if (s.code() == Code::kFailedPrecondition && lease_ != 0) {
+    const bool lost = LogLost(s);
+    if (lost) NoteFollowStuck(s);
+    if (lost && lease_ != 0) {
       (void)log_->Unregister(replica_id_, lease_);
       lease_ = 0;
     }
@@ -681,21 +698,13 @@ Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
   uint64_t head = 0;
   const uint64_t at = revision_.load();
   Status s = log_->Append(at, framed, &committed, &head);
+  if (s.ok() && !committed && head < at) s = LogEndsBehind(head, at);
   if (!s.ok()) {
+    if (LogLost(s)) NoteFollowStuck(s);
     NoteError(ReplicaWork::kWrites, s);
     return s;
   }
   NoteContact(head, 0);
-  if (!committed && head < at) {
-    // etcd's log ends before what this replica applied from it: its keys
-    // were deleted, or etcd lost data. Nothing to catch up with.
-    s = Status::FailedPrecondition(
-        "the log in etcd (" + options_.replication.prefix + ") ends at revision " +
-        std::to_string(head) + ", behind this replica's " + std::to_string(at) +
-        ": etcd lost or deleted its entries; this replica appends nothing to it");
-    NoteError(ReplicaWork::kWrites, s);
-    return s;
-  }
   ClearError(ReplicaWork::kWrites);
   if (committed) return Status::Ok();
   // Another replica appended first: apply what it wrote, then the caller
@@ -813,15 +822,9 @@ Status DbImpl::SettleLocked(bool* taken_back, Status* failed) {
   uint64_t head = 0;
   std::vector<replication::LogEntryBytes> missed;
   Status s = log_->Append(at, frames, &committed, &head, &missed);
-  if (s.ok() && !committed && head < at) {
-    // etcd's log ends before what this replica applied from it: its keys
-    // were deleted, or etcd lost data. Nothing to catch up with.
-    s = Status::FailedPrecondition(
-        "the log in etcd (" + options_.replication.prefix + ") ends at revision " +
-        std::to_string(head) + ", behind this replica's " + std::to_string(at) +
-        ": etcd lost or deleted its entries; this replica appends nothing to it");
-  }
+  if (s.ok() && !committed && head < at) s = LogEndsBehind(head, at);
   if (!s.ok()) {
+    if (LogLost(s)) NoteFollowStuck(s);
     // Not appended, or not known to be (the follower applies it from etcd
     // if it was): taken back here, and each writer told why.
     if (taken_back != nullptr) *taken_back = true;

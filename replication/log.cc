@@ -369,6 +369,7 @@ Status EtcdLog::CheckHead(const std::vector<EtcdKv>& head) {
   int64_t seen = head_created_.load();
   if (head.empty()) {
     if (seen == 0) return Status::Ok();
+    lost_.store(true);
     return Status::FailedPrecondition(
         "the log in etcd under prefix '" + options_.prefix +
         "' is gone: its head key, there when this replica last read it, no longer is (the "
@@ -377,6 +378,7 @@ Status EtcdLog::CheckHead(const std::vector<EtcdKv>& head) {
   const int64_t created = head[0].create_revision;
   if (seen == 0 && head_created_.compare_exchange_strong(seen, created)) return Status::Ok();
   if (created == seen) return Status::Ok();
+  lost_.store(true);
   return Status::FailedPrecondition(
       "the log in etcd under prefix '" + options_.prefix +
       "' was replaced: its head key was created again (at etcd revision " +

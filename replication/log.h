@@ -124,6 +124,10 @@ class EtcdLog {
   Status Bounds(uint64_t* head, uint64_t* first);
   // Bounds, retried like Append while etcd is unavailable (an election).
   Status BoundsRetrying(uint64_t* head, uint64_t* first);
+  // True once a read of P/head found the log gone or replaced (every call
+  // then fails FailedPrecondition, for good): tells that refusal from
+  // etcd's own FailedPrecondition (out of space, say), which passes.
+  bool Lost() const { return lost_.load(); }
 
   // Reads entries from revision `from` on, at most `limit`, in order,
   // stopping at the head. *etcd_revision is etcd's revision of the read
@@ -182,6 +186,7 @@ class EtcdLog {
   LogOptions options_;
   EtcdClient etcd_;
   std::atomic<int64_t> head_created_{0};  // etcd create revision of P/head; 0: not seen
+  std::atomic<bool> lost_{false};          // Lost()
   std::string turn_token_;                 // this EtcdLog's value of P/turn
   std::atomic<bool> turn_held_{false};     // P/turn was claimed with it (as last known)
   std::atomic<int64_t> turn_waited_us_{0};  // TurnWaitedMicros

@@ -1669,7 +1669,7 @@ CANOPY_EXPORT canopy_code_t canopy_changes_read(canopy_db_t* db, uint64_t viewer
 // more. Other threads may use the database meanwhile; closing it still
 // needs every call on it to have returned. Errors: INVALID_ARGUMENT (NULL
 // db or revision); on a replica whose follower cannot go on (its next
-// revision trimmed from etcd, the log gone or replaced), the follower's
+// revision trimmed from etcd, the log gone, replaced or behind it), the follower's
 // error at once (COMPACTED, FAILED_PRECONDITION or CORRUPTION) to a waiter
 // at or past its revision.
 CANOPY_EXPORT canopy_code_t canopy_changes_wait(canopy_db_t* db, uint64_t after,

@@ -594,7 +594,8 @@ class Db {
   // returns the revision then (follow mode: read, then wait for more).
   // Close() wakes waiters; once closed, FailedPrecondition. On a replica
   // whose follower cannot go on (its next revision trimmed from etcd, the
-  // log gone or replaced, an entry there damaged), a waiter at or past
+  // log gone, replaced or ending behind it, an entry there damaged), a
+  // waiter at or past
   // Revision() gets the follower's error (Compacted, FailedPrecondition or
   // Corruption) at once instead of waiting.
   virtual StatusOr<uint64_t> WaitForChanges(uint64_t after, uint32_t timeout_ms) const = 0;
