@@ -359,7 +359,9 @@ void DbImpl::StopReplica() {
 void DbImpl::NoteContact(uint64_t head, uint64_t first) {
   std::lock_guard<std::mutex> g(replica_mu_);
   if (head > head_seen_) head_seen_ = head;
-  if (first != 0) log_first_seen_ = first;
+  // Both only grow; a slower activity's older reading does not undo a
+  // newer one.
+  if (first > log_first_seen_) log_first_seen_ = first;
   last_contact_us_ = NowMicros();
 }
 
@@ -646,7 +648,7 @@ Status DbImpl::TrimPass(uint64_t first) {
   }
   {
     std::lock_guard<std::mutex> g(replica_mu_);
-    checkpoint_seen_ = cp;
+    checkpoint_seen_ = std::max(checkpoint_seen_, cp);  // (a checkpoint taken meanwhile)
   }
   if (cp == 0) return Status::Ok();  // without a checkpoint, a new replica needs the whole log
   std::vector<replication::LiveReplica> live;
@@ -1066,7 +1068,7 @@ StatusOr<uint64_t> DbImpl::Checkpoint(std::string_view dir) {
       std::string folder;
       if (log_->NewestCheckpoint(&newest, &folder).ok()) {
         std::lock_guard<std::mutex> g(replica_mu_);
-        checkpoint_seen_ = newest;
+        checkpoint_seen_ = std::max(checkpoint_seen_, newest);  // (housekeeping's may be older)
       }
     }
   }

@@ -719,7 +719,16 @@ TEST_F(CatalogImageTest, AnImageThatKeepsChangingAheadOfTheFilesIsNoRollback) {
   }
   for (int mode = 1; mode < 3; ++mode) {  // read-only, follower
     std::unique_ptr<Db> r;
-    Status s = Db::Open(InMode(mode), db_dir, &r);
+    // A changer starved of the processor for the open's three reads (two
+    // pauses of 20 and 40 ms) leaves the same image ahead of the same
+    // files, and the open rightly takes that for a rollback: tried again,
+    // as a user would; three starvations in a row are no race.
+    Status s;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const int before = written.load();
+      s = Db::Open(InMode(mode), db_dir, &r);
+      if (s.ok() || s.code() != Code::kCorruption || written.load() - before >= 3) break;
+    }
     EXPECT_TRUE(s.ok()) << mode << ": " << s.ToString();
     if (!s.ok()) continue;
     EXPECT_NE(Source(*r).find("a writer changed the folder during the open"), std::string::npos)

@@ -191,11 +191,14 @@ TEST(ViewRegistry, ExpiresOnTheFirstCallAfterTheTtlAndDropsViewsOutsideItsLock) 
   const uint64_t kept = reg.Put(view());
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   const auto used_at = Clock::now();
-  ASSERT_NE(reg.Get(kept), nullptr);
+  const bool got = reg.Get(kept) != nullptr;
+  if (!got) {  // only a stall past the TTL since the Put explains it
+    ASSERT_GE(Clock::now() - put_at, std::chrono::seconds(1)) << "expired within its TTL";
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   reg.Expire();
   const auto swept_at = Clock::now();
-  if (swept_at - put_at > std::chrono::seconds(1) &&
+  if (got && swept_at - put_at > std::chrono::seconds(1) &&
       swept_at - used_at < std::chrono::milliseconds(900)) {
     EXPECT_EQ(reg.size(), 1u) << "expired though used within its TTL";
   }

@@ -1352,8 +1352,12 @@ TEST_F(ReplicaTest, QuorumLostWritesFailCleanlyAndReadsGoOn) {
   ASSERT_EQ(restarted, 0);
   EXPECT_EQ(failed.code(), Code::kUnavailable) << failed.ToString();
   EXPECT_EQ(failed.message().rfind("etcd", 0), 0u) << failed.ToString();
-  // The cause to act on is named: the member left up answers "no leader".
-  EXPECT_NE(failed.message().find("no leader"), std::string::npos) << failed.ToString();
+  // The cause to act on is named: the member left up answers "no leader"
+  // once it has noticed (an election timeout after the kills; on a
+  // starved machine its last answer may still be a proposal timed out).
+  EXPECT_TRUE(failed.message().find("no leader") != std::string::npos ||
+              failed.message().find("timed out") != std::string::npos)
+      << failed.ToString();
   ASSERT_OK(read);
   EXPECT_EQ(page.revision, rev);
   ASSERT_OK(st);
