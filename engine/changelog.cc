@@ -506,14 +506,20 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   const query::UserNode* u = nullptr;
   if (audit) CANOPY_RETURN_IF_ERROR(query::ResolveActor(cat(), request.viewer, &u, "viewer"));
   std::string within;
+  // An account deleted since: its changes up to its deletion are found by
+  // its label then (below, in the log).
+  bool deleted = false;
   if (request.account != kNoId) {
     const query::AccountNode* a = cat().account(request.account);
     // An account the viewer cannot see is worded as a missing one (whether
     // or not the viewer holds audit.read anywhere).
-    if (a == nullptr || !query::SeesAccount(cat(), request.viewer, *a)) {
+    if (a == nullptr && request.account <= cat().last_account_id) {
+      deleted = true;  // (an id past the last one given never was an account)
+    } else if (a == nullptr || !query::SeesAccount(cat(), request.viewer, *a)) {
       return Status::NotFound("no account with id " + std::to_string(request.account));
+    } else {
+      within = a->label;
     }
-    within = a->label;
   }
   std::vector<query::Grant> reach;
   if (audit) {
@@ -550,6 +556,22 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   const rocksdb::Snapshot* snap = scope.snapshot().get();
   scope.ReleaseCatalog();
   CANOPY_RETURN_IF_ERROR(CheckLogRange(request.since, head));
+  uint64_t last = head;  // the last revision this page may read
+  if (deleted) {
+    uint64_t at = 0;
+    CANOPY_RETURN_IF_ERROR(
+        FindAccountDeletion(snap, request.since, head, request.account, &at, &within));
+    // A user's view knows of it only within its audit reach (a deleted
+    // account is seen by no one: that reach is what it may audit).
+    const bool known = at != 0 && (!audit || InReach(reach, within));
+    if (known && at < request.since) {
+      return Status::NotFound("the account with id " + std::to_string(request.account) +
+                              " was deleted at revision " + std::to_string(at) +
+                              "; a reader past it has nothing more to read of it");
+    }
+    if (!known) return Status::NotFound("no account with id " + std::to_string(request.account));
+    last = at;  // changes after it are no longer its (its label may be another's)
+  }
   page->next = request.since;
   if (request.since > head) return Status::Ok();
 
@@ -559,7 +581,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
   // blocks do not go into the block cache, where they would push out the
   // key spaces that queries read again (and cost fresh memory per block).
   auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(request.since),
-                                storage::LogKey(head + 1), /*fill_cache=*/false);
+                                storage::LogKey(last + 1), /*fill_cache=*/false);
   size_t scanned = 0;
   storage::LogEntryView e;  // views into `buffer`, both reused entry after entry
   std::string buffer;
@@ -663,6 +685,56 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     }
   }
   if (page->next <= page->revision && scanned == 0) page->next = page->revision + 1;
+  return Status::Ok();
+}
+
+Status DbImpl::FindAccountDeletion(const rocksdb::Snapshot* snap, uint64_t since, uint64_t head,
+                                   AccountId id, uint64_t* revision, std::string* label) const {
+  *revision = 0;
+  {
+    std::lock_guard<std::mutex> g(deleted_mu_);
+    auto found = deleted_accounts_.find(id);
+    if (found != deleted_accounts_.end()) {
+      *revision = found->second.first;
+      *label = found->second.second;
+      return Status::Ok();
+    }
+  }
+  if (since > head) return Status::Ok();
+  const std::string key = storage::Fixed64BE(id);
+  auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(since),
+                                storage::LogKey(head + 1), /*fill_cache=*/false);
+  storage::LogEntryView e;
+  std::string buffer;
+  for ((*it)->SeekToLast(); (*it)->Valid() && *revision == 0;) {
+    rocksdb::Slice k = (*it)->key();
+    uint64_t rev;
+    int64_t chunk;
+    if (!storage::DecodeLogKey(std::string_view(k.data(), k.size()), &rev, &chunk)) {
+      return Status::Corruption("a change-log key is damaged");
+    }
+    if (chunk >= 0) {  // an import's input: straight to its entry
+      (*it)->SeekForPrev(storage::LogKey(rev));
+      continue;
+    }
+    rocksdb::Slice v = (*it)->value();
+    Status d = storage::DecodeLogEntryView(std::string_view(v.data(), v.size()), &buffer, &e);
+    if (!d.ok()) return d.WithContext("change-log revision " + std::to_string(rev));
+    for (const storage::RecordChangeRef& r : e.records) {
+      if (r.type == storage::RecordType::kAccount && r.after.empty() && r.key == key) {
+        *revision = rev;
+        *label = std::string(r.before_scope);
+        break;
+      }
+    }
+    (*it)->Prev();
+  }
+  CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "read the change log"));
+  if (*revision != 0) {
+    std::lock_guard<std::mutex> g(deleted_mu_);
+    if (deleted_accounts_.size() >= 4096) deleted_accounts_.clear();
+    deleted_accounts_[id] = {*revision, *label};
+  }
   return Status::Ok();
 }
 

@@ -643,6 +643,11 @@ class DbImpl final : public Db {
   void Advance(uint64_t rev, const std::string* applied_log_id);
   // Compacted / FailedPrecondition for a read of the log from `since`.
   Status CheckLogRange(uint64_t since, uint64_t head) const;
+  // The revision that deleted account `id` and the account's label then,
+  // looked for in the log from `head` back to `since` (a follower's cursor
+  // is near the head) and remembered; *revision 0: not deleted there.
+  Status FindAccountDeletion(const rocksdb::Snapshot* snap, uint64_t since, uint64_t head,
+                             AccountId id, uint64_t* revision, std::string* label) const;
   // Applies one entry from another database (ApplyChanges, which holds the
   // database open).
   Status ApplyOne(const std::string& bytes, bool* skipped);
@@ -1087,6 +1092,10 @@ class DbImpl final : public Db {
   WorkError replica_errors_[static_cast<int>(ReplicaWork::kCount)];
   uint64_t replica_error_seq_ = 0;
   Status follow_stuck_;                        // NoteFollowStuck's (replica_mu_)
+  // FindAccountDeletion's finds: id -> (revision, label), facts of this
+  // database's history (deleted_mu_; a few thousand at most).
+  mutable std::mutex deleted_mu_;
+  mutable std::map<AccountId, std::pair<uint64_t, std::string>> deleted_accounts_;
   std::atomic<bool> log_behind_{false};        // LogEndsBehind was met
   std::atomic<bool> follow_stuck_flag_{false};  // !follow_stuck_.ok(), for WaitForChanges
   // Set by ImportFile when its append lost the race to another replica.

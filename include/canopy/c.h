@@ -1642,7 +1642,8 @@ CANOPY_EXPORT canopy_code_t canopy_changes_request_set_min_revision(
 // new page handle. A filtered page may be short, even empty, without being
 // the last: read on from canopy_changes_next until it is past
 // canopy_changes_revision. Errors: INVALID_ARGUMENT (NULL arguments, since
-// 0, limit, an unknown type), NOT_FOUND (viewer, account),
+// 0, limit, an unknown type), NOT_FOUND (viewer, account; an account
+// deleted before `since`: its changes end at its deletion),
 // PERMISSION_DENIED (a user viewer holding audit.read on no account, or
 // filtering by an account where it lacks audit.read), COMPACTED (`since`
 // was trimmed by retention; the message names the oldest revision kept),

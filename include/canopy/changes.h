@@ -52,7 +52,10 @@ struct ChangesRequest {
   Actor viewer;
   uint64_t since = 1;           // the first revision to read
   size_t limit = 1000;          // 1..100000 entries per page
-  AccountId account = kNoId;    // only changes inside this account's subtree
+  // Only changes inside this account's subtree. An account deleted since:
+  // its changes up to its deletion (which ends the reading: past it,
+  // NotFound naming the revision that deleted it).
+  AccountId account = kNoId;
   // Only changes of these record types ("account", "entity", ...); empty: all.
   // An import lists no changes (it carries its input): the system view
   // lists it under every filter, so a filtered watcher learns of it.

@@ -583,7 +583,8 @@ class Db {
   // page->next until it passes page->revision). A user viewer gets the
   // audit view (changes.h). Errors: Compacted (naming the oldest revision
   // kept) when `since` was trimmed by retention; InvalidArgument (since 0,
-  // a bad limit or type); NotFound (unknown account or viewer);
+  // a bad limit or type); NotFound (unknown account or viewer; an account
+  // filter past the account's deletion);
   // PermissionDenied (a user viewer holding audit.read nowhere or not on
   // the filtered account, or disabled); FailedPrecondition (min_revision
   // not reached, or `since` past Revision() + 1: no revision of this

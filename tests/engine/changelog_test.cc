@@ -297,6 +297,122 @@ TEST_F(ChangeLogTest, PagesFiltersAndBadRequests) {
   EXPECT_EQ(db_->Revision(), head);
 }
 
+// A filter by an account that is deleted meanwhile: a reader behind the
+// deletion reads the account's changes up to it, the deletion included
+// (its devices leaving for the receiver), and nothing after; a reader past
+// it is told when it was deleted. The same after a reopen (found in the
+// log, not remembered), within a branch deleted at once, and in an audit
+// view only where the viewer may audit.
+TEST_F(ChangeLogTest, AFilterByADeletedAccountEndsWithItsDeletion) {
+  AccountId t = MakeAccount(db_.get(), "t");
+  AccountId a = MakeAccount(db_.get(), "a", t);
+  AccountId a1 = MakeAccount(db_.get(), "a1", a);
+  AccountId b = MakeAccount(db_.get(), "b", t);
+  UserId root = MakeUser(db_.get(), "root@t", t);
+  ASSERT_OK(db_->Invite(Actor::System(), root, t, query::kRoleAccountAdmin, true));
+  UserId other = MakeUser(db_.get(), "admin@b", b);
+  ASSERT_OK(db_->Invite(Actor::System(), other, b, query::kRoleAccountAdmin, true));
+  MakeDevice(db_.get(), "da", a);
+  MakeDevice(db_.get(), "da1", a1);
+  MakeDevice(db_.get(), "db", b);
+  // A follower of a1, caught up.
+  ChangesRequest follow;
+  follow.account = a1;
+  follow.since = db_->Revision() + 1;
+  ChangesPage page;
+  ASSERT_OK(db_->ReadChanges(follow, &page));
+  EXPECT_TRUE(page.entries.empty());
+  // The branch goes at once; things of a's go on after.
+  std::vector<AccountId> branch{a1, a};
+  ASSERT_OK(db_->DeleteAccounts(Actor::System(), Span<AccountId>(branch), b));
+  const uint64_t deleted_at = db_->Revision();
+  MakeDevice(db_.get(), "db2", b);
+  MakeAccount(db_.get(), "c", t);
+  const uint64_t head = db_->Revision();
+  auto read_to_the_end = [&](Db* db, ChangesRequest req, std::vector<ChangeEntry>* seen) {
+    for (int pages = 0; pages < 100; ++pages) {
+      ChangesPage p;
+      Status s = db->ReadChanges(req, &p);
+      if (!s.ok()) return s;
+      EXPECT_EQ(p.revision, db->Revision());
+      for (auto& e : p.entries) seen->push_back(std::move(e));
+      req.since = p.next;
+      if (p.next > p.revision) return Status::Ok();
+    }
+    return Status::Internal("no end");
+  };
+  auto deleted_message = [&](AccountId id) {
+    return "the account with id " + std::to_string(id) + " was deleted at revision " +
+           std::to_string(deleted_at) + "; a reader past it has nothing more to read of it";
+  };
+  std::vector<ChangeEntry> seen;
+  Status s = read_to_the_end(db_.get(), follow, &seen);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_EQ(s.message(), deleted_message(a1));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].revision, deleted_at);
+  EXPECT_EQ(seen[0].operation, "account.delete");
+  bool account_deleted = false, device_left = false;
+  for (const auto& c : seen[0].changes) {
+    if (c.type == "account" && c.action == "deleted") {
+      account_deleted = true;
+      EXPECT_EQ(c.id, std::to_string(a1));  // a's own deletion is outside a1
+    }
+    if (c.type == "entity") {
+      device_left = true;
+      EXPECT_NE(c.before.find("\"key\":\"da1\""), std::string::npos) << c.before;
+      EXPECT_TRUE(c.after.empty()) << "b's side is outside a1: " << c.after;
+    }
+  }
+  EXPECT_TRUE(account_deleted);
+  EXPECT_TRUE(device_left);
+  // From the start, after a reopen, filtered by a: a's whole life, ending
+  // at its deletion.
+  ASSERT_OK(db_->Close());
+  db_ = OpenDb(dir_.Sub("db"), options_);
+  for (const Actor& viewer : {Actor::System(), Actor::User(root)}) {
+    ChangesRequest life{viewer};
+    life.account = a;
+    life.since = 1;
+    life.limit = 2;  // several pages, the deletion found for each
+    seen.clear();
+    s = read_to_the_end(db_.get(), life, &seen);
+    EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+    EXPECT_EQ(s.message(), deleted_message(a));
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back().revision, deleted_at);
+    std::vector<std::string> operations;
+    for (const auto& e : seen) operations.push_back(e.operation);
+    EXPECT_EQ(operations, (std::vector<std::string>{"account.create", "account.create",
+                                                    "entity.create", "entity.create",
+                                                    "account.delete"}));
+    for (const auto& e : seen) {
+      for (const auto& c : e.changes) {
+        EXPECT_EQ(c.before.find("\"key\":\"db"), std::string::npos) << "b's device leaked";
+        EXPECT_EQ(c.after.find("\"key\":\"db"), std::string::npos) << "b's device leaked";
+      }
+    }
+  }
+  // An audit viewer outside a's place: as unknown as an account never made.
+  ChangesRequest outside{Actor::User(other)};
+  outside.account = a;
+  outside.since = 1;
+  s = db_->ReadChanges(outside, &page);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_EQ(s.message(), "no account with id " + std::to_string(a));
+  // A cursor past the deletion, before anything remembered it: the deletion
+  // is not in what it reads, so only that the account is gone.
+  ASSERT_OK(db_->Close());
+  db_ = OpenDb(dir_.Sub("db"), options_);
+  ChangesRequest late;
+  late.account = a;
+  late.since = deleted_at + 1;
+  s = db_->ReadChanges(late, &page);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_EQ(s.message(), "no account with id " + std::to_string(a));
+  EXPECT_EQ(db_->Revision(), head);
+}
+
 // A cursor taken from a database that was then restored from an older
 // copy is past the restored head: refused, not an empty page that would
 // hide the revisions committed after the restore up to the cursor.

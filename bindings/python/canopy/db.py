@@ -1708,7 +1708,8 @@ class Db:
 
         Raises:
             InvalidArgument: ``since`` 0, a bad limit, an unknown type.
-            NotFound: the viewer or the account.
+            NotFound: the viewer or the account (also an account deleted
+                before ``since``: its changes end at its deletion).
             PermissionDenied: a user viewer filtering by an account where it
                 lacks audit.read.
             Compacted: ``since`` was trimmed by retention (the message
@@ -1783,7 +1784,9 @@ class Db:
         never ends; break out of the loop to stop). Arguments are checked on
         the first ``next()``. On a replica whose follower cannot go on (its
         next revision trimmed from etcd, the log replaced), the wait raises
-        the follower's error.
+        the follower's error. Filtered by an ``account`` that is deleted
+        meanwhile, it yields the deletion, then raises NotFound ("... was
+        deleted at revision R").
         """
         timeout = cv.seconds(timeout, "timeout", optional=True)
         while True:

@@ -372,6 +372,27 @@ class LogFollowTest(CliTestCase):
         self.assertIn("revision 50 is past this database's head", p.stderr)
         self.assertEqual(p.stdout, "")
 
+    def test_a_follow_of_an_account_ends_with_its_deletion(self):
+        p, lines = self.start("--json", "--account", "globex")
+        # The seed's import (listed under every filter), then globex.
+        entries = [json.loads(l) for l in self.read(lines, 2)]
+        self.assertEqual([e["operation"] for e in entries], ["import", "account.create"])
+        created_at = entries[1]["revision"]
+        self.ok("account", "delete", "globex")
+        self.ok("account", "create", "initech", "--name", "Initech")
+        entries = [json.loads(l) for l in self.read(lines, 1)]
+        self.assertEqual((entries[0]["revision"], entries[0]["operation"]),
+                         (created_at + 1, "account.delete"))
+        self.assertEqual([(c["type"], c["action"]) for c in entries[0]["changes"]],
+                         [("account", "deleted")])
+        try:
+            code = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail("the follow went on after its account was deleted")
+        self.assertEqual(code, 1)
+        self.assertIn("was deleted at revision %d" % (created_at + 1), p.stderr.read())
+        self.assertIsNone(lines.get(timeout=5), "nothing after the deletion")
+
     def test_a_bad_follow_fails_at_once(self):
         p = self.run_cli("log", "--follow", "--account", "nope")
         self.assertEqual(p.returncode, 1)

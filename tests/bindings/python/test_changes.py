@@ -260,6 +260,32 @@ class WatchTest(WorldTestCase):
         self.assertTrue(mentions(got[1:2], "initech"))
         self.assertTrue(mentions(got[2:3], "umbrella"))
 
+    def test_a_watch_of_an_account_ends_with_its_deletion(self):
+        initech = self.db.create_account(SYSTEM, "initech", "Initech")
+        since = self.db.revision + 1
+
+        def writer():
+            time.sleep(0.3)
+            self.db.delete_account(SYSTEM, initech)
+            self.db.create_account(SYSTEM, "umbrella", "Umbrella")
+
+        t = threading.Thread(target=writer)
+        t.start()
+        got = []
+        try:
+            with self.assertRaisesRegex(canopy.NotFound, "was deleted at revision %d" % since):
+                for entry in self.db.watch(since, follow=True, timeout=30, account=initech):
+                    got.append(entry)
+        finally:
+            t.join()
+        self.assertEqual([(e.revision, e.operation) for e in got], [(since, "account.delete")])
+        # From before its deletion, after it: its whole life, then the end.
+        got = []
+        with self.assertRaises(canopy.NotFound):
+            for entry in self.db.watch(1, account=initech):
+                got.append(entry)
+        self.assertEqual([e.operation for e in got], ["account.create", "account.delete"])
+
     def test_follow_ends_after_the_timeout(self):
         started = time.monotonic()
         entries = list(self.db.watch(self.db.revision, follow=True, timeout=0.3))
