@@ -501,6 +501,14 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
       return Status::InvalidArgument("unknown change type '" + t + "' (one of: " + names + ")");
     }
   }
+  // Not there yet: said before any look-up (an account made at a revision
+  // this database has not reached is not "unknown").
+  const uint64_t head = this->head();
+  if (request.min_revision > head) {
+    return Status::FailedPrecondition("this database is at revision " + std::to_string(head) +
+                                      ", not yet at the requested " +
+                                      std::to_string(request.min_revision));
+  }
   // Audit: the reach of a user is where it holds audit.read.
   const bool audit = !request.viewer.is_system();
   const query::UserNode* u = nullptr;
@@ -546,12 +554,6 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     const query::AccountNode* home = cat().account(au->home);
     return home != nullptr && InReach(reach, home->label);
   };
-  const uint64_t head = this->head();
-  if (request.min_revision > head) {
-    return Status::FailedPrecondition("this database is at revision " + std::to_string(head) +
-                                      ", not yet at the requested " +
-                                      std::to_string(request.min_revision));
-  }
   page->revision = head;
   const rocksdb::Snapshot* snap = scope.snapshot().get();
   scope.ReleaseCatalog();

@@ -120,6 +120,15 @@ class Printer {
   simdjson::dom::parser parser_;
 };
 
+// Does `e` delete account `id` (a change of it, "deleted")?
+bool DeletesAccount(const ChangeEntry& e, AccountId id) {
+  const std::string name = std::to_string(id);
+  for (const auto& c : e.changes) {
+    if (c.type == "account" && c.action == "deleted" && c.id == name) return true;
+  }
+  return false;
+}
+
 int Run(Context& ctx, Args& args) {
   args.Parse({"since", "account", "type", "limit", "user"}, {"follow", "keys-only"});
   args.AtMost(0);
@@ -169,6 +178,9 @@ int Run(Context& ctx, Args& args) {
 
   Printer printer(ctx);
   uint64_t printed = 0;
+  // The filter's account deleted in a page read: its log ends there, and
+  // the read after it says so (at once, not after the next commit).
+  bool account_deleted = false;
   for (;;) {
     // Catch up with the head, page by page.
     ChangesPage page;
@@ -183,7 +195,10 @@ int Run(Context& ctx, Args& args) {
       }
       if (StopRequested() && !s.ok()) return kExitOk;
       if (!s.ok()) return FailQuery(ctx, s);
-      for (const ChangeEntry& e : page.entries) printer.Entry(e);
+      for (const ChangeEntry& e : page.entries) {
+        printer.Entry(e);
+        if (req.account != kNoId && DeletesAccount(e, req.account)) account_deleted = true;
+      }
       printed += page.entries.size();
       ctx.out->flush();
       req.since = page.next;
@@ -194,7 +209,7 @@ int Run(Context& ctx, Args& args) {
         }
         return kExitOk;
       }
-    } while (page.next <= page.revision && !StopRequested());
+    } while ((page.next <= page.revision || account_deleted) && !StopRequested());
     if (!follow) return kExitOk;
     // Wait for the next commit, looking at the stop flag between waits.
     for (;;) {

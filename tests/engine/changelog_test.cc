@@ -393,6 +393,15 @@ TEST_F(ChangeLogTest, AFilterByADeletedAccountEndsWithItsDeletion) {
       }
     }
   }
+  // Not there yet is said before any look-up of the account.
+  ChangesRequest ahead;
+  ahead.account = a;
+  ahead.min_revision = head + 1;
+  s = db_->ReadChanges(ahead, &page);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  ahead.account = 999999;
+  s = db_->ReadChanges(ahead, &page);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
   // An audit viewer outside a's place: as unknown as an account never made.
   ChangesRequest outside{Actor::User(other)};
   outside.account = a;

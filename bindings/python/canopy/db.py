@@ -1794,6 +1794,10 @@ class Db:
                                 values=values)
             yield from page.entries
             since = page.next
+            if account is not None and any(
+                    c.type == "account" and c.action == "deleted" and c.id == str(account)
+                    for e in page.entries for c in e.changes):
+                continue  # its log ends there: the next read says so, at once
             if not page.at_head:
                 continue
             if not follow:

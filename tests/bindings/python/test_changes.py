@@ -264,21 +264,23 @@ class WatchTest(WorldTestCase):
         initech = self.db.create_account(SYSTEM, "initech", "Initech")
         since = self.db.revision + 1
 
-        def writer():
+        def writer():  # the deletion is the head: nothing after it wakes the watch
             time.sleep(0.3)
             self.db.delete_account(SYSTEM, initech)
-            self.db.create_account(SYSTEM, "umbrella", "Umbrella")
 
         t = threading.Thread(target=writer)
         t.start()
         got = []
+        started = time.monotonic()
         try:
             with self.assertRaisesRegex(canopy.NotFound, "was deleted at revision %d" % since):
                 for entry in self.db.watch(since, follow=True, timeout=30, account=initech):
                     got.append(entry)
         finally:
             t.join()
+        self.assertLess(time.monotonic() - started, 10)
         self.assertEqual([(e.revision, e.operation) for e in got], [(since, "account.delete")])
+        self.db.create_account(SYSTEM, "umbrella", "Umbrella")
         # From before its deletion, after it: its whole life, then the end.
         got = []
         with self.assertRaises(canopy.NotFound):
