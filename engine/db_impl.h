@@ -741,8 +741,28 @@ class DbImpl final : public Db {
   Status FollowStuck() const;
   // The refusal of a log that ends at `head`, before the revision this
   // replica applied from it (etcd lost or deleted its entries); noted for
-  // LogLost.
+  // LogLost and LogBehind.
   Status LogEndsBehind(uint64_t head, uint64_t applied);
+  // A log found behind this replica, or holding another entry at its
+  // applied revision (etcd restored from an older backup), stays so for
+  // this open, though its head passes the replica again: NoteLogBehind
+  // keeps the first finding, LogBehind gives it (OK: none). Every read
+  // from etcd, append and apply asks first.
+  void NoteLogBehind(const Status& s);
+  Status LogBehind() const;
+  // Notes an entry of etcd's that is not this folder's at the same
+  // revision (`found`, SameEntry's), or the log's replacement when etcd
+  // tells it, and returns what was noted.
+  Status AnotherHistory(const Status& found);
+  // OK when this folder's entry at `rev` is the one etcd holds (`framed`),
+  // or is not kept here; FailedPrecondition otherwise.
+  Status SameEntry(uint64_t rev, const std::string& framed) const;
+  // Reads from etcd the entries after the applied revision; with `check`,
+  // the applied one too, compared with this folder's (SameEntry) and
+  // dropped. `retrying`: ReadRetrying.
+  Status ReadAfterApplied(bool check, bool retrying, size_t limit,
+                          std::vector<replication::LogEntryBytes>* entries,
+                          int64_t* etcd_revision);
   // Whether `s` is the log's refusal for good (gone, replaced, or ending
   // behind this replica), not etcd's own FailedPrecondition (out of space).
   bool LogLost(const Status& s) const;
@@ -1096,7 +1116,8 @@ class DbImpl final : public Db {
   // database's history (deleted_mu_; a few thousand at most).
   mutable std::mutex deleted_mu_;
   mutable std::map<AccountId, std::pair<uint64_t, std::string>> deleted_accounts_;
-  std::atomic<bool> log_behind_{false};        // LogEndsBehind was met
+  std::atomic<bool> log_behind_{false};        // NoteLogBehind was called
+  Status behind_;                              // its finding (replica_mu_)
   std::atomic<bool> follow_stuck_flag_{false};  // !follow_stuck_.ok(), for WaitForChanges
   // Set by ImportFile when its append lost the race to another replica.
   bool import_conflict_ = false;

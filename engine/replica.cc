@@ -293,11 +293,8 @@ Status DbImpl::StartReplica(bool fresh) {
         std::vector<replication::LogEntryBytes> mine;
         int64_t er = 0;
         CANOPY_RETURN_IF_ERROR(log_->Read(local, 1, &mine, &er));
-        std::string stored;
-        CANOPY_RETURN_IF_ERROR(store_->Get(storage::kChanges, storage::LogKey(local), &stored));
-        std::string_view entry, input;
-        if (mine.empty() || !storage::UnframeLogEntry(mine[0].bytes, &entry, &input).ok() ||
-            entry != stored) {
+        Status same = mine.empty() ? Status::Corruption("no entry") : SameEntry(local, mine[0].bytes);
+        if (!same.ok()) {
           return Status::FailedPrecondition("revision " + std::to_string(local) +
                                             " of this database differs from the log in etcd (" +
                                             r.prefix + "): this folder holds another "
@@ -390,18 +387,9 @@ Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision, bool d
   if (revision <= revision_.load()) {
     // Normally this replica's own write, which the watch brings back: the
     // entry it holds must be the very same (else the log in etcd is not
-    // the one it wrote to).
-    std::string_view entry, input;
-    CANOPY_RETURN_IF_ERROR(storage::UnframeLogEntry(framed, &entry, &input));
-    std::string stored;
-    Status g = store_->Get(storage::kChanges, storage::LogKey(revision), &stored);
-    if (g.IsNotFound() || (g.ok() && stored == entry)) return Status::Ok();  // (or trimmed here)
-    CANOPY_RETURN_IF_ERROR(g);
-    return Status::FailedPrecondition(
-        "revision " + std::to_string(revision) + " in the log in etcd (" +
-        options_.replication.prefix +
-        ") differs from this replica's own: the databases diverged (the log in etcd was "
-        "replaced or rewritten)");
+    // the one it wrote to: it is not followed any further).
+    Status same = SameEntry(revision, framed);
+    return same.code() == Code::kFailedPrecondition ? AnotherHistory(same) : same;
   }
   // Another replica's entry where this one's staged group would go: the
   // group lost the race (its append will fail); take it back first.
@@ -420,15 +408,62 @@ Status DbImpl::ApplyFromLog(const std::string& framed, uint64_t revision, bool d
 }
 
 Status DbImpl::CatchUpLocked(uint64_t target) {
+  bool checked = false;  // the applied entry, compared with etcd's once
   while (revision_.load() < target) {
     std::vector<replication::LogEntryBytes> entries;
     int64_t er = 0;
     // Retried while etcd elects a leader, as appends are.
     CANOPY_RETURN_IF_ERROR(
-        log_->ReadRetrying(revision_.load() + 1, kReadBatch, &entries, &er));
+        ReadAfterApplied(!checked, /*retrying=*/true, kReadBatch, &entries, &er));
+    checked = true;
     if (entries.empty()) break;  // etcd's head moved back? (it cannot); stop here
     CANOPY_RETURN_IF_ERROR(ApplyBatchLocked(entries, /*follower=*/false));
   }
+  return Status::Ok();
+}
+
+Status DbImpl::SameEntry(uint64_t rev, const std::string& framed) const {
+  std::string stored;
+  Status g = store_->Get(storage::kChanges, storage::LogKey(rev), &stored);
+  if (g.IsNotFound()) return Status::Ok();  // not kept here: nothing to compare
+  CANOPY_RETURN_IF_ERROR(g);
+  std::string_view entry, input;
+  if (!storage::UnframeLogEntry(framed, &entry, &input).ok() || entry != stored) {
+    return Status::FailedPrecondition("the log in etcd (" + options_.replication.prefix +
+                                      ") holds another entry at revision " +
+                                      std::to_string(rev) +
+                                      " than this replica applied from it (etcd restored from an "
+                                      "older backup, then written on?); this replica appends "
+                                      "nothing to it");
+  }
+  return Status::Ok();
+}
+
+Status DbImpl::ReadAfterApplied(bool check, bool retrying, size_t limit,
+                                std::vector<replication::LogEntryBytes>* entries,
+                                int64_t* etcd_revision) {
+  CANOPY_RETURN_IF_ERROR(LogBehind());
+  const uint64_t applied = revision_.load();
+  auto read = [&](uint64_t from, size_t n) {
+    return retrying ? log_->ReadRetrying(from, n, entries, etcd_revision)
+                    : log_->Read(from, n, entries, etcd_revision);
+  };
+  if (!check || applied == 0) return read(applied + 1, limit);
+  Status s = read(applied, limit + 1);
+  // Trimmed through the applied revision: nothing left to compare with.
+  if (s.code() == Code::kCompacted) return read(applied + 1, limit);
+  CANOPY_RETURN_IF_ERROR(s);
+  if (entries->empty() || entries->front().revision != applied) {
+    uint64_t head = 0, first = 0;
+    CANOPY_RETURN_IF_ERROR(log_->Bounds(&head, &first));
+    return head < applied ? LogEndsBehind(head, applied) : read(applied + 1, limit);
+  }
+  Status same = SameEntry(applied, entries->front().bytes);
+  if (!same.ok()) {
+    entries->clear();
+    return same.code() == Code::kFailedPrecondition ? AnotherHistory(same) : same;
+  }
+  entries->erase(entries->begin());
   return Status::Ok();
 }
 
@@ -462,9 +497,11 @@ void DbImpl::FollowLoop() {
     // applying), then watch from where the last read ended.
     int64_t etcd_rev = 0;
     Status s;
+    bool checked = false;  // the applied entry, compared with etcd's once a round
     while (s.ok() && !stop_replica_.load()) {
       std::vector<replication::LogEntryBytes> entries;
-      s = log_->Read(revision_.load() + 1, kReadBatch, &entries, &etcd_rev);
+      s = ReadAfterApplied(!checked, /*retrying=*/false, kReadBatch, &entries, &etcd_rev);
+      checked = true;
       if (!s.ok() || entries.empty()) break;
       WhilePaused(follower_paused_, stop_replica_);
       WriteGuard w(write_mu_);
@@ -495,6 +532,7 @@ void DbImpl::FollowLoop() {
             // replica's writers never stage on half of it).
             WriteGuard w(write_mu_);
             CANOPY_RETURN_IF_ERROR(CheckOpen());
+            CANOPY_RETURN_IF_ERROR(LogBehind());
             NoteContact(batch.back().revision, 0);
             return ApplyBatchLocked(batch, /*follower=*/true);
           },
@@ -524,11 +562,34 @@ void DbImpl::FollowLoop() {
 }
 
 Status DbImpl::LogEndsBehind(uint64_t head, uint64_t applied) {
-  log_behind_.store(true);
-  return Status::FailedPrecondition(
+  const Status s = Status::FailedPrecondition(
       "the log in etcd (" + options_.replication.prefix + ") ends at revision " +
       std::to_string(head) + ", behind this replica's " + std::to_string(applied) +
       ": etcd lost or deleted its entries; this replica appends nothing to it");
+  NoteLogBehind(s);
+  return LogBehind();
+}
+
+Status DbImpl::AnotherHistory(const Status& found) {
+  // A log replaced by another database's holds other entries too: that
+  // cause, when etcd tells it, is the one to name.
+  uint64_t head = 0, first = 0;
+  Status b = log_->Bounds(&head, &first);
+  NoteLogBehind(b.code() == Code::kFailedPrecondition && log_->Lost() ? b : found);
+  return LogBehind();
+}
+
+void DbImpl::NoteLogBehind(const Status& s) {
+  std::lock_guard<std::mutex> g(replica_mu_);
+  if (log_behind_.load()) return;  // the first finding stands
+  behind_ = s;
+  log_behind_.store(true);
+}
+
+Status DbImpl::LogBehind() const {
+  if (!log_behind_.load()) return Status::Ok();
+  std::lock_guard<std::mutex> g(replica_mu_);
+  return behind_;
 }
 
 bool DbImpl::LogLost(const Status& s) const {
@@ -593,6 +654,7 @@ void DbImpl::HousekeepingLoop() {
     const uint64_t applied = revision_.load();  // before the read: a head is never behind it
     Status s = log_->Bounds(&head, &first);
     if (s.ok() && head < applied) s = LogEndsBehind(head, applied);
+    if (s.ok()) s = LogBehind();  // for good, though the head has passed it again
     // Nor can the follower go on, though its watch of the log's entries
     // may be silent (a deletion is not news to it): its waiters are told.
     const bool lost = LogLost(s);
@@ -699,7 +761,8 @@ Status DbImpl::AppendToLog(const std::string& framed, bool* conflict) {
   bool committed = false;
   uint64_t head = 0;
   const uint64_t at = revision_.load();
-  Status s = log_->Append(at, framed, &committed, &head);
+  Status s = LogBehind();
+  if (s.ok()) s = log_->Append(at, framed, &committed, &head);
   if (s.ok() && !committed && head < at) s = LogEndsBehind(head, at);
   if (!s.ok()) {
     if (LogLost(s)) NoteFollowStuck(s);
@@ -823,7 +886,8 @@ Status DbImpl::SettleLocked(bool* taken_back, Status* failed) {
   bool committed = false;
   uint64_t head = 0;
   std::vector<replication::LogEntryBytes> missed;
-  Status s = log_->Append(at, frames, &committed, &head, &missed);
+  Status s = LogBehind();
+  if (s.ok()) s = log_->Append(at, frames, &committed, &head, &missed);
   if (s.ok() && !committed && head < at) s = LogEndsBehind(head, at);
   if (!s.ok()) {
     if (LogLost(s)) NoteFollowStuck(s);

@@ -292,7 +292,7 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
         *current_head = last;
         return Status::Ok();
       }
-      Status checked = CheckHead(result.ranges[0]);
+      Status checked = CheckHead(result.ranges[0], result.header_revision);
       uint64_t h = 0;
       if (checked.ok() && !result.ranges[0].empty() &&
           !ParseRevision(result.ranges[0][0].value, &h)) {
@@ -365,10 +365,12 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   }
 }
 
-Status EtcdLog::CheckHead(const std::vector<EtcdKv>& head) {
+Status EtcdLog::CheckHead(const std::vector<EtcdKv>& head, int64_t read_at) {
   int64_t seen = head_created_.load();
   if (head.empty()) {
-    if (seen == 0) return Status::Ok();
+    // Not there yet when etcd served this read (a read racing the append
+    // that created it, whose creation was seen first): nothing is lost.
+    if (seen == 0 || read_at < seen) return Status::Ok();
     lost_.store(true);
     return Status::FailedPrecondition(
         "the log in etcd under prefix '" + options_.prefix +
@@ -418,7 +420,7 @@ Status EtcdLog::Bounds(uint64_t* head, uint64_t* first) {
   if (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, head)) {
     return Status::Corruption("etcd key '" + Key("head") + "' is not a revision");
   }
-  CANOPY_RETURN_IF_ERROR(CheckHead(r.ranges[0]));
+  CANOPY_RETURN_IF_ERROR(CheckHead(r.ranges[0], r.header_revision));
   *first = *head + 1;
   if (!r.ranges[1].empty()) {
     const std::string& k = r.ranges[1][0].key;
@@ -488,7 +490,7 @@ Status EtcdLog::Read(uint64_t from, size_t limit, std::vector<LogEntryBytes>* en
   if (!r.ranges[0].empty() && !ParseRevision(r.ranges[0][0].value, &head)) {
     return Status::Corruption("etcd key '" + Key("head") + "' is not a revision");
   }
-  CANOPY_RETURN_IF_ERROR(CheckHead(r.ranges[0]));
+  CANOPY_RETURN_IF_ERROR(CheckHead(r.ranges[0], r.header_revision));
   uint64_t expect = from;
   for (EtcdKv& kv : r.ranges[1]) {
     uint64_t rev = 0;

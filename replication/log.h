@@ -175,9 +175,10 @@ class EtcdLog {
   std::string EntriesEnd() const;
   // Turns a stored value into the entry bytes (reading chunks if needed).
   Status Materialize(uint64_t rev, const std::string& value, std::string* entry);
-  // Checks a read of P/head (empty: absent) against the head seen before,
-  // and remembers the first one seen.
-  Status CheckHead(const std::vector<EtcdKv>& head);
+  // Checks a read of P/head (empty: absent), served at etcd revision
+  // `read_at`, against the head seen before, and remembers the first one
+  // seen.
+  Status CheckHead(const std::vector<EtcdKv>& head, int64_t read_at);
   // Runs `call` again while it is Unavailable, within append_timeout_ms.
   Status Retrying(const std::function<Status()>& call);
   // Waits until P/turn is gone or P/head is no longer `head` (Append, when

@@ -1032,6 +1032,101 @@ TEST_F(ReplicaTest, AReplicaWhoseLogEndsBehindItStops) {
   auto behind = a->WaitForChanges(at - 1, 60000);
   ASSERT_OK(behind);
   EXPECT_EQ(*behind, at);
+  // Another replica writes on from the shorter log (its entries after 1
+  // gone too), past a's revision: a applies none of that other history,
+  // stays stopped and refuses, though the head has passed it again.
+  replication::LogOptions lo;
+  lo.etcd.endpoints = endpoints_;
+  lo.prefix = prefix_;
+  replication::EtcdLog log(lo);
+  ASSERT_OK(etcd.DeleteRange(log.EntryKey(2), log.EntryKey(100)));
+  const testing::Dump before = testing::DumpReplicated(a.get());
+  auto b = Replica("b");
+  EXPECT_EQ(b->Revision(), 1u);
+  for (const char* key : {"other-1", "other-2", "other-3", "other-4"}) {
+    testing::MakeDevice(b.get(), key, root);
+  }
+  EXPECT_EQ(b->Revision(), 5u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a's follower and housekeeping
+  EXPECT_EQ(a->Revision(), at);
+  EXPECT_TRUE(testing::DumpReplicated(a.get()) == before);
+  s = a->CreateEntity(Actor::System(), e).status();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(a->Revision(), at);
+  waited = a->WaitForChanges(at, 0);
+  EXPECT_EQ(waited.status().code(), Code::kFailedPrecondition) << waited.status().ToString();
+  st = a->GetReplicaStatus();
+  ASSERT_OK(st);
+  EXPECT_NE(st->error, "");
+  // Reopened, it is refused: its revision 3 is not the log's.
+  ASSERT_OK(a->Close());
+  a.reset();
+  std::unique_ptr<Db> again;
+  s = Db::Open(ReplicaOptions(), dir_.Sub("a"), &again);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("revision 3 of this database differs from the log in etcd"),
+            std::string::npos)
+      << s.ToString();
+}
+
+// A replica that was not looking when etcd was restored from an older
+// backup and written on past its revision (its follower cut off, then
+// reading on): the first read compares the entry it applied last with
+// etcd's, finds another history, and applies none of it.
+TEST_F(ReplicaTest, AReplicaFindsAnotherHistoryAtItsRevision) {
+  auto a = Replica("a");
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  testing::MakeDevice(a.get(), "dev-1", root);
+  const uint64_t at = a->Revision();
+  ASSERT_EQ(at, 2u);
+  ASSERT_OK(a->Close());
+  a.reset();
+  // etcd "restored" to revision 1, and another replica writes 2 and 3.
+  replication::EtcdOptions eo;
+  eo.endpoints = endpoints_;
+  replication::EtcdClient etcd(eo);
+  replication::LogOptions lo;
+  lo.etcd.endpoints = endpoints_;
+  lo.prefix = prefix_;
+  replication::EtcdLog log(lo);
+  ASSERT_OK(etcd.Put(prefix_ + "/head", "1"));
+  ASSERT_OK(etcd.DeleteRange(log.EntryKey(2), log.EntryKey(100)));
+  auto b = Replica("b");
+  testing::MakeDevice(b.get(), "other-1", root);
+  testing::MakeDevice(b.get(), "other-2", root);
+  EXPECT_EQ(b->Revision(), 3u);
+  std::unique_ptr<Db> again;
+  Status s = Db::Open(ReplicaOptions(), dir_.Sub("a"), &again);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  // The same while it runs, its follower held: b's history is rewritten
+  // underneath it (a second restore, from b's revision 1), then written
+  // past a's revision 3. Let go, a's follower reads on from its applied
+  // revision, compares that entry first, and applies none of it.
+  auto c = Replica("c");
+  ASSERT_EQ(c->Revision(), 3u);
+  const testing::Dump c_before = testing::DumpReplicated(c.get());
+  Impl(c.get())->TEST_PauseFollower(true);
+  ASSERT_OK(etcd.Put(prefix_ + "/head", "1"));
+  ASSERT_OK(etcd.DeleteRange(log.EntryKey(2), log.EntryKey(100)));
+  ASSERT_OK(b->Close());
+  b.reset();
+  std::filesystem::remove_all(dir_.Sub("b"));
+  auto d = Replica("d");
+  for (const char* key : {"third-1", "third-2", "third-3"}) testing::MakeDevice(d.get(), key, root);
+  EXPECT_EQ(d->Revision(), 4u);
+  Impl(c.get())->TEST_PauseFollower(false);
+  auto waited = c->WaitForChanges(3, 30000);
+  EXPECT_EQ(waited.status().code(), Code::kFailedPrecondition) << waited.status().ToString();
+  EXPECT_EQ(c->Revision(), 3u);
+  EXPECT_TRUE(testing::DumpReplicated(c.get()) == c_before);
+  EntitySpec e;
+  e.key = "from-c";
+  e.name = "from-c";
+  e.owner = root;
+  s = c->CreateEntity(Actor::System(), e).status();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(c->Revision(), 3u);
+  EXPECT_EQ(d->Revision(), 4u);
 }
 
 // A replica's status keeps a background activity's error while another
