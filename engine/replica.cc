@@ -298,8 +298,9 @@ Status DbImpl::StartReplica(bool fresh) {
           return Status::FailedPrecondition("revision " + std::to_string(local) +
                                             " of this database differs from the log in etcd (" +
                                             r.prefix + "): this folder holds another "
-                                            "history (another database's, or a change made to "
-                                            "it without etcd)");
+                                            "history (another database's, a change made to it "
+                                            "without etcd, or etcd restored from an older "
+                                            "backup since)");
         }
       }
       // From here on the folder follows this log: a change made to it
