@@ -534,6 +534,8 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     CANOPY_RETURN_IF_ERROR(
         query::PlanGrants(cat(), request.viewer, query::Perm::kAuditRead, kNoId, false, &reach));
     if (reach.empty()) {
+      // (A deleted account is as unknown to it as one it cannot see.)
+      if (deleted) return Status::NotFound("no account with id " + std::to_string(request.account));
       return Status::PermissionDenied("permission audit.read missing: user '" + u->login +
                                       "' holds it on no account");
     }
@@ -693,6 +695,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
 Status DbImpl::FindAccountDeletion(const rocksdb::Snapshot* snap, uint64_t since, uint64_t head,
                                    AccountId id, uint64_t* revision, std::string* label) const {
   *revision = 0;
+  uint64_t from = since;  // the revisions to look through: [from, head]
   {
     std::lock_guard<std::mutex> g(deleted_mu_);
     auto found = deleted_accounts_.find(id);
@@ -701,10 +704,17 @@ Status DbImpl::FindAccountDeletion(const rocksdb::Snapshot* snap, uint64_t since
       *label = found->second.second;
       return Status::Ok();
     }
+    // Looked through before without finding it: only what came since (a
+    // reader polling past a deletion, or by an id deleted before, does
+    // not scan the log again at every call).
+    auto absent = deletion_absent_.find(id);
+    if (absent != deletion_absent_.end() && absent->second.first <= since) {
+      from = std::max(since, absent->second.second + 1);
+    }
   }
-  if (since > head) return Status::Ok();
+  if (from > head) return Status::Ok();
   const std::string key = storage::Fixed64BE(id);
-  auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(since),
+  auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(from),
                                 storage::LogKey(head + 1), /*fill_cache=*/false);
   storage::LogEntryView e;
   std::string buffer;
@@ -732,10 +742,18 @@ Status DbImpl::FindAccountDeletion(const rocksdb::Snapshot* snap, uint64_t since
     (*it)->Prev();
   }
   CANOPY_RETURN_IF_ERROR(storage::FromRocks((*it)->status(), "read the change log"));
+  std::lock_guard<std::mutex> g(deleted_mu_);
   if (*revision != 0) {
-    std::lock_guard<std::mutex> g(deleted_mu_);
     if (deleted_accounts_.size() >= 4096) deleted_accounts_.clear();
     deleted_accounts_[id] = {*revision, *label};
+    deletion_absent_.erase(id);
+  } else {
+    if (deletion_absent_.size() >= 4096) deletion_absent_.clear();
+    auto& absent = deletion_absent_[id];
+    // [since, head] holds no deletion of it now (a range known before, if
+    // it began at or before `since`, joins on: `from` was its end + 1).
+    if (from == since || absent.first > since || absent.second + 1 < from) absent.first = since;
+    absent.second = head;
   }
   return Status::Ok();
 }

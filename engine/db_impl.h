@@ -1116,6 +1116,8 @@ class DbImpl final : public Db {
   // database's history (deleted_mu_; a few thousand at most).
   mutable std::mutex deleted_mu_;
   mutable std::map<AccountId, std::pair<uint64_t, std::string>> deleted_accounts_;
+  // And the revisions [first, second] looked through without finding one.
+  mutable std::map<AccountId, std::pair<uint64_t, uint64_t>> deletion_absent_;
   std::atomic<bool> log_behind_{false};        // NoteLogBehind was called
   Status behind_;                              // its finding (replica_mu_)
   std::atomic<bool> follow_stuck_flag_{false};  // !follow_stuck_.ok(), for WaitForChanges

@@ -449,6 +449,15 @@ Status DbImpl::ReadAfterApplied(bool check, bool retrying, size_t limit,
     return retrying ? log_->ReadRetrying(from, n, entries, etcd_revision)
                     : log_->Read(from, n, entries, etcd_revision);
   };
+  if (check && applied > 0) {
+    // A large applied entry (an import's, chunked in etcd) is not read
+    // again for this: its chunks would cost megabytes at every catch-up.
+    std::string stored;
+    bool chunked = false;
+    Status g = store_->Get(storage::kChanges, storage::LogKey(applied), &stored);
+    if (g.ok()) g = store_->Exists(storage::kChanges, storage::LogChunkKey(applied, 0), &chunked);
+    if (!g.ok() || chunked || stored.size() >= kGroupBytes) check = false;
+  }
   if (!check || applied == 0) return read(applied + 1, limit);
   Status s = read(applied, limit + 1);
   // Trimmed through the applied revision: nothing left to compare with.
@@ -499,6 +508,7 @@ void DbImpl::FollowLoop() {
     int64_t etcd_rev = 0;
     Status s;
     bool checked = false;  // the applied entry, compared with etcd's once a round
+    bool refused = false;  // an entry read whole that this replica refuses to apply
     while (s.ok() && !stop_replica_.load()) {
       std::vector<replication::LogEntryBytes> entries;
       s = ReadAfterApplied(!checked, /*retrying=*/false, kReadBatch, &entries, &etcd_rev);
@@ -508,10 +518,12 @@ void DbImpl::FollowLoop() {
       WriteGuard w(write_mu_);
       if (!CheckOpen().ok()) return;
       s = ApplyBatchLocked(entries, /*follower=*/true);
+      refused = s.code() == Code::kFailedPrecondition;  // (another database's, say)
     }
     bool watched = false;
     if (!s.ok() && !IsClosing(s) &&
-        (s.code() == Code::kCompacted || LogLost(s) || s.code() == Code::kCorruption)) {
+        (s.code() == Code::kCompacted || LogLost(s) || refused ||
+         s.code() == Code::kCorruption)) {
       // Read from the applied revision on, these come back at every retry
       // (the next revision trimmed, the log gone or replaced, an entry
       // this replica cannot apply): a waiter for changes is told, rather
@@ -908,6 +920,11 @@ Status DbImpl::SettleLocked(bool* taken_back, Status* failed) {
     if (taken_back != nullptr) *taken_back = true;
     std::vector<uint64_t> tickets;
     CANOPY_RETURN_IF_ERROR(TakeBackStagedLocked(&tickets));
+    // etcd's entry at this replica's revision comes first: applying it
+    // compares it with the replica's own (ApplyFromLog), and what follows
+    // another one is another history. Not read (a large entry, or one
+    // trimmed): CatchUpLocked reads from that revision and compares.
+    if (at > 0 && (missed.empty() || missed.front().revision != at)) missed.clear();
     Status c = ApplyBatchLocked(missed, /*follower=*/false);
     if (c.ok()) c = CatchUpLocked(head);
     if (!c.ok()) NoteError(ReplicaWork::kFollow, c);
@@ -1128,6 +1145,18 @@ StatusOr<uint64_t> DbImpl::Checkpoint(std::string_view dir) {
     const fs::path root = fs::weakly_canonical(options_.replication.checkpoint_dir, ec);
     const fs::path mine = fs::weakly_canonical(std::string(dir), ec);
     if (mine.parent_path() == root) {
+      // Not into a log this replica no longer follows: new replicas would
+      // start from another history.
+      Status ours = LogBehind();
+      if (ours.ok() && log_->Lost()) {
+        uint64_t head = 0, first = 0;
+        ours = log_->Bounds(&head, &first);
+      }
+      if (!ours.ok()) {
+        return Status(ours.code(), "the checkpoint in '" + mine.string() +
+                                       "' was written but not registered in etcd: " +
+                                       ours.message());
+      }
       CANOPY_RETURN_IF_ERROR(log_->PublishCheckpoint(rev, mine.string()));
       uint64_t newest = 0;
       std::string folder;
@@ -1203,6 +1232,7 @@ StatusOr<uint64_t> DbImpl::SyncWithLog(uint32_t timeout_ms) {
   CANOPY_RETURN_IF_ERROR(HoldOpen(&open));
   CANOPY_RETURN_IF_ERROR(CheckOpen());
   if (!log_) return revision_.load();
+  CANOPY_RETURN_IF_ERROR(LogBehind());  // a log this replica no longer follows
   uint64_t head = 0, first = 0;
   Status b = log_->Bounds(&head, &first);
   if (!b.ok()) {

@@ -213,7 +213,7 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   compares.emplace_back();
   const size_t turn_compare = compares.size() - 1;
   compares[turn_compare].key = Key("turn");
-  std::vector<EtcdOp> success(entries.size() + 1), failure(3);
+  std::vector<EtcdOp> success(entries.size() + 1), failure(4);
   for (size_t i = 0; i < entries.size(); ++i) {
     success[i].type = EtcdOp::Type::kPut;
     success[i].key = EntryKey(head + 1 + i);
@@ -248,6 +248,10 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
   failure[1].limit = static_cast<int64_t>(std::max<size_t>(entries.size(), kMissedEntries));
   failure[2].type = EtcdOp::Type::kRange;
   failure[2].key = Key("turn");
+  // And the entry at `head` (the caller's last), for the caller to compare
+  // with its own before it applies what it missed.
+  failure[3].type = EtcdOp::Type::kRange;
+  failure[3].key = EntryKey(head);
   const std::string what = entries.size() == 1 ? "revision " + std::to_string(last)
                                                : "revisions " + std::to_string(head + 1) +
                                                      " to " + std::to_string(last);
@@ -276,9 +280,9 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
       return Status::Ok();
     }
     if (s.ok()) {
-      if (result.ranges.size() != 3) {
+      if (result.ranges.size() != 4) {
         drop_chunks();
-        return Status::Internal("etcd answered a three-range read with " +
+        return Status::Internal("etcd answered a four-range read with " +
                                 std::to_string(result.ranges.size()) + " ranges");
       }
       const std::vector<EtcdKv>& after = result.ranges[1];
@@ -334,8 +338,17 @@ Status EtcdLog::Append(uint64_t head, const std::vector<std::string_view>& entri
       }
       drop_chunks();
       *current_head = h;
-      // What the caller missed, in order from head+1, as far as it reads
-      // cleanly (the caller reads the rest).
+      // The entry at `head`, when stored whole in its key (a large one's
+      // chunks are not read for this), then what the caller missed, in
+      // order from head+1, as far as it reads cleanly (the caller reads
+      // the rest).
+      const std::vector<EtcdKv>& at_head = result.ranges[3];
+      if (missed != nullptr && head > 0 && !at_head.empty() && !at_head[0].value.empty() &&
+          at_head[0].value[0] == 'I') {
+        LogEntryBytes e;
+        e.revision = head;
+        if (Materialize(head, at_head[0].value, &e.bytes).ok()) missed->push_back(std::move(e));
+      }
       for (size_t i = 0; missed != nullptr && i < after.size(); ++i) {
         LogEntryBytes e;
         e.revision = head + 1 + i;

@@ -91,9 +91,11 @@ class EtcdLog {
   // all or none, as Append does one (a replica's group of writes). The
   // caller keeps the transaction within etcd's limits (a few dozen
   // entries, well under its request size). When not committed, *missed
-  // (may be null) holds the entries after `head` that the same
-  // transaction read (up to kMissedEntries, in order, from head+1): the
-  // loser of a race catches up without another round trip.
+  // (may be null) holds the entries the same transaction read: etcd's
+  // entry at `head` when it is stored whole (for the caller to compare
+  // with its own), then the entries after `head` (up to kMissedEntries, in
+  // order, from head+1): the loser of a race catches up without another
+  // round trip.
   static constexpr size_t kMissedEntries = 64;
   Status Append(uint64_t head, const std::vector<std::string_view>& entries, bool* committed,
                 uint64_t* current_head, std::vector<LogEntryBytes>* missed = nullptr);

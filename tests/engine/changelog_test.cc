@@ -402,13 +402,17 @@ TEST_F(ChangeLogTest, AFilterByADeletedAccountEndsWithItsDeletion) {
   ahead.account = 999999;
   s = db_->ReadChanges(ahead, &page);
   EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
-  // An audit viewer outside a's place: as unknown as an account never made.
-  ChangesRequest outside{Actor::User(other)};
-  outside.account = a;
-  outside.since = 1;
-  s = db_->ReadChanges(outside, &page);
-  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
-  EXPECT_EQ(s.message(), "no account with id " + std::to_string(a));
+  // An audit viewer outside a's place, and a user who may audit nothing:
+  // as unknown as an account never made.
+  UserId nobody = MakeUser(db_.get(), "nobody@t", t);
+  for (UserId who : {other, nobody}) {
+    ChangesRequest outside{Actor::User(who)};
+    outside.account = a;
+    outside.since = 1;
+    s = db_->ReadChanges(outside, &page);
+    EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+    EXPECT_EQ(s.message(), "no account with id " + std::to_string(a));
+  }
   // A cursor past the deletion, before anything remembered it: the deletion
   // is not in what it reads, so only that the account is gone.
   ASSERT_OK(db_->Close());
@@ -419,7 +423,17 @@ TEST_F(ChangeLogTest, AFilterByADeletedAccountEndsWithItsDeletion) {
   s = db_->ReadChanges(late, &page);
   EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
   EXPECT_EQ(s.message(), "no account with id " + std::to_string(a));
-  EXPECT_EQ(db_->Revision(), head);
+  // Asked again (a reader polling past the deletion), the same answer, from
+  // the revisions looked through before and the ones since.
+  MakeDevice(db_.get(), "db3", b);
+  s = db_->ReadChanges(late, &page);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  late.since = 1;  // from before the deletion: found, the range before notwithstanding
+  ASSERT_OK(db_->ReadChanges(late, &page));
+  EXPECT_EQ(page.entries.back().revision, deleted_at);
+  late.since = deleted_at + 1;
+  s = db_->ReadChanges(late, &page);
+  EXPECT_EQ(s.message(), deleted_message(a));
 }
 
 // A cursor taken from a database that was then restored from an older

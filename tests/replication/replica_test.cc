@@ -826,8 +826,12 @@ TEST_F(ReplicaTest, ATurnHoldsOtherAppendsUntilItsHolderAppends) {
   EXPECT_TRUE(a_committed);
   EXPECT_FALSE(b_committed) << "b appended while a held the turn";
   EXPECT_EQ(b_head, 2u);
-  ASSERT_EQ(missed.size(), 1u);
-  EXPECT_EQ(missed[0].bytes, "from a");
+  // etcd's entry at b's head (revision 1, to compare with its own), then
+  // what b missed.
+  ASSERT_EQ(missed.size(), 2u);
+  EXPECT_EQ(missed[0].revision, 1u);
+  EXPECT_EQ(missed[1].revision, 2u);
+  EXPECT_EQ(missed[1].bytes, "from a");
   EXPECT_FALSE(a.HoldsTurn()) << "a's append did not end its turn";
   replication::EtcdClient etcd(lo.etcd);
   auto turn_key = [&] {
@@ -1098,31 +1102,66 @@ TEST_F(ReplicaTest, AReplicaFindsAnotherHistoryAtItsRevision) {
   std::unique_ptr<Db> again;
   Status s = Db::Open(ReplicaOptions(), dir_.Sub("a"), &again);
   EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
-  // The same while it runs, its follower held: b's history is rewritten
-  // underneath it (a second restore, from b's revision 1), then written
-  // past a's revision 3. Let go, a's follower reads on from its applied
-  // revision, compares that entry first, and applies none of it.
-  auto c = Replica("c");
+  // The same while it runs: b's history rewritten underneath c (at b's
+  // revision 3) in one transaction, by revisions 2 to 4 of a fork of it
+  // from revision 1 (what a restore from an older backup and a writer on
+  // it leave), so that the head is never behind c meanwhile.
+  Options quiet = ReplicaOptions();  // no housekeeping pass to look first
+  quiet.replication.housekeeping_interval_ms = 600000;
+  auto c = Replica("c", quiet);
   ASSERT_EQ(c->Revision(), 3u);
   const testing::Dump c_before = testing::DumpReplicated(c.get());
   Impl(c.get())->TEST_PauseFollower(true);
-  ASSERT_OK(etcd.Put(prefix_ + "/head", "1"));
-  ASSERT_OK(etcd.DeleteRange(log.EntryKey(2), log.EntryKey(100)));
-  ASSERT_OK(b->Close());
-  b.reset();
-  std::filesystem::remove_all(dir_.Sub("b"));
-  auto d = Replica("d");
+  const std::string fork = prefix_ + "-fork";
+  replication::LogOptions flo = lo;
+  flo.prefix = fork;
+  replication::EtcdLog fork_log(flo);
+  std::vector<replication::EtcdKv> kvs;
+  ASSERT_OK(etcd.Range(log.EntryKey(1), "", 0, &kvs));
+  ASSERT_EQ(kvs.size(), 1u);
+  ASSERT_OK(etcd.Put(fork_log.EntryKey(1), kvs[0].value));
+  ASSERT_OK(etcd.Put(fork + "/head", "1"));
+  Options on_fork = ReplicaOptions();
+  on_fork.replication.prefix = fork;
+  auto d = Replica("d", on_fork);
   for (const char* key : {"third-1", "third-2", "third-3"}) testing::MakeDevice(d.get(), key, root);
   EXPECT_EQ(d->Revision(), 4u);
+  std::vector<replication::EtcdOp> rewrite;
+  for (uint64_t rev = 2; rev <= 4; ++rev) {
+    kvs.clear();
+    ASSERT_OK(etcd.Range(fork_log.EntryKey(rev), "", 0, &kvs));
+    ASSERT_EQ(kvs.size(), 1u);
+    replication::EtcdOp put;
+    put.type = replication::EtcdOp::Type::kPut;
+    put.key = log.EntryKey(rev);
+    put.value = kvs[0].value;
+    rewrite.push_back(put);
+  }
+  replication::EtcdOp head;
+  head.type = replication::EtcdOp::Type::kPut;
+  head.key = prefix_ + "/head";
+  head.value = "4";
+  rewrite.push_back(head);
+  replication::EtcdTxnResult done;
+  ASSERT_OK(etcd.Txn({}, rewrite, {}, &done));
+  ASSERT_OK(b->Close());
+  b.reset();
+  // A write of c's first, its follower still held: it loses the race for
+  // the head, and what it would catch up with is that other history.
+  EntitySpec e;
+  e.key = "from-c";
+  e.name = "from-c";
+  e.owner = root;
+  s = c->CreateEntity(Actor::System(), e).status();
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("holds another entry at revision 3"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(c->Revision(), 3u);
   Impl(c.get())->TEST_PauseFollower(false);
   auto waited = c->WaitForChanges(3, 30000);
   EXPECT_EQ(waited.status().code(), Code::kFailedPrecondition) << waited.status().ToString();
   EXPECT_EQ(c->Revision(), 3u);
   EXPECT_TRUE(testing::DumpReplicated(c.get()) == c_before);
-  EntitySpec e;
-  e.key = "from-c";
-  e.name = "from-c";
-  e.owner = root;
   s = c->CreateEntity(Actor::System(), e).status();
   EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
   EXPECT_EQ(c->Revision(), 3u);
