@@ -576,6 +576,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     if (!known) return Status::NotFound("no account with id " + std::to_string(request.account));
     last = at;  // changes after it are no longer its (its label may be another's)
   }
+  const std::string deleted_key = deleted ? storage::Fixed64BE(request.account) : std::string();
   page->next = request.since;
   if (request.since > head) return Status::Ok();
 
@@ -637,7 +638,13 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
            (!r.after.empty() && !InReach(reach, r.after_scope)))) {
         all_shown = false;
       }
-      if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0) continue;
+      // The filter's account's own deletion ends its log: listed under
+      // every type filter, so that a watcher of it learns that it ended.
+      const bool the_end = deleted && rev == last && r.type == storage::RecordType::kAccount &&
+                           r.after.empty() && r.key == deleted_key;
+      if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0 && !the_end) {
+        continue;
+      }
       bool show_before = !r.before.empty();
       bool show_after = !r.after.empty();
       if (!within.empty()) {

@@ -53,8 +53,8 @@ struct ChangesRequest {
   uint64_t since = 1;           // the first revision to read
   size_t limit = 1000;          // 1..100000 entries per page
   // Only changes inside this account's subtree. An account deleted since:
-  // its changes up to its deletion (which ends the reading: past it,
-  // NotFound naming the revision that deleted it).
+  // its changes up to its deletion (which ends the reading, listed under
+  // any type filter: past it, NotFound naming the revision that deleted it).
   AccountId account = kNoId;
   // Only changes of these record types ("account", "entity", ...); empty: all.
   // An import lists no changes (it carries its input): the system view

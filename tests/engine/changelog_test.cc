@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -366,6 +367,20 @@ TEST_F(ChangeLogTest, AFilterByADeletedAccountEndsWithItsDeletion) {
   }
   EXPECT_TRUE(account_deleted);
   EXPECT_TRUE(device_left);
+  // Filtered by type too: the account's own deletion is listed all the
+  // same (its watcher learns that the log ended), and nothing else of
+  // another type.
+  ChangesRequest entities_only = follow;
+  entities_only.types = {"entity"};
+  seen.clear();
+  s = read_to_the_end(db_.get(), entities_only, &seen);
+  EXPECT_EQ(s.message(), deleted_message(a1));
+  ASSERT_EQ(seen.size(), 1u);
+  std::vector<std::pair<std::string, std::string>> kinds;
+  for (const auto& c : seen[0].changes) kinds.emplace_back(c.type, c.action);
+  std::sort(kinds.begin(), kinds.end());
+  EXPECT_EQ(kinds, (std::vector<std::pair<std::string, std::string>>{{"account", "deleted"},
+                                                                      {"entity", "changed"}}));
   // From the start, after a reopen, filtered by a: a's whole life, ending
   // at its deletion.
   ASSERT_OK(db_->Close());
