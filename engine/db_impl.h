@@ -756,7 +756,9 @@ class DbImpl final : public Db {
   Status AnotherHistory(const Status& found);
   // OK when this folder's entry at `rev` is the one etcd holds (`framed`),
   // or is not kept here; FailedPrecondition otherwise.
-  Status SameEntry(uint64_t rev, const std::string& framed) const;
+  // `stored`: this folder's entry when already read.
+  Status SameEntry(uint64_t rev, const std::string& framed,
+                   const std::string* stored = nullptr) const;
   // Reads from etcd the entries after the applied revision; with `check`,
   // the applied one too, compared with this folder's (SameEntry) and
   // dropped. `retrying`: ReadRetrying.
@@ -766,6 +768,8 @@ class DbImpl final : public Db {
   // Whether `s` is the log's refusal for good (gone, replaced, or ending
   // behind this replica), not etcd's own FailedPrecondition (out of space).
   bool LogLost(const Status& s) const;
+  // The log gone, replaced, behind or of another history (for good).
+  bool LostForGood() const;
   // Sleeps `ms` unless the replica stops (false: stopping).
   bool SleepUnlessStopped(int ms);
   // Replays an import entry: re-imports its carried input (interchange.cc).

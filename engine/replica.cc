@@ -423,13 +423,17 @@ Status DbImpl::CatchUpLocked(uint64_t target) {
   return Status::Ok();
 }
 
-Status DbImpl::SameEntry(uint64_t rev, const std::string& framed) const {
-  std::string stored;
-  Status g = store_->Get(storage::kChanges, storage::LogKey(rev), &stored);
-  if (g.IsNotFound()) return Status::Ok();  // not kept here: nothing to compare
-  CANOPY_RETURN_IF_ERROR(g);
+Status DbImpl::SameEntry(uint64_t rev, const std::string& framed,
+                         const std::string* stored) const {
+  std::string read;
+  if (stored == nullptr) {
+    Status g = store_->Get(storage::kChanges, storage::LogKey(rev), &read);
+    if (g.IsNotFound()) return Status::Ok();  // not kept here: nothing to compare
+    CANOPY_RETURN_IF_ERROR(g);
+    stored = &read;
+  }
   std::string_view entry, input;
-  if (!storage::UnframeLogEntry(framed, &entry, &input).ok() || entry != stored) {
+  if (!storage::UnframeLogEntry(framed, &entry, &input).ok() || entry != *stored) {
     return Status::FailedPrecondition("the log in etcd (" + options_.replication.prefix +
                                       ") holds another entry at revision " +
                                       std::to_string(rev) +
@@ -449,10 +453,10 @@ Status DbImpl::ReadAfterApplied(bool check, bool retrying, size_t limit,
     return retrying ? log_->ReadRetrying(from, n, entries, etcd_revision)
                     : log_->Read(from, n, entries, etcd_revision);
   };
+  std::string stored;  // this folder's applied entry, read once
   if (check && applied > 0) {
     // A large applied entry (an import's, chunked in etcd) is not read
     // again for this: its chunks would cost megabytes at every catch-up.
-    std::string stored;
     bool chunked = false;
     Status g = store_->Get(storage::kChanges, storage::LogKey(applied), &stored);
     if (g.ok()) g = store_->Exists(storage::kChanges, storage::LogChunkKey(applied, 0), &chunked);
@@ -468,7 +472,7 @@ Status DbImpl::ReadAfterApplied(bool check, bool retrying, size_t limit,
     CANOPY_RETURN_IF_ERROR(log_->Bounds(&head, &first));
     return head < applied ? LogEndsBehind(head, applied) : read(applied + 1, limit);
   }
-  Status same = SameEntry(applied, entries->front().bytes);
+  Status same = SameEntry(applied, entries->front().bytes, &stored);
   if (!same.ok()) {
     entries->clear();
     return same.code() == Code::kFailedPrecondition ? AnotherHistory(same) : same;
@@ -606,7 +610,11 @@ Status DbImpl::LogBehind() const {
 }
 
 bool DbImpl::LogLost(const Status& s) const {
-  return s.code() == Code::kFailedPrecondition && (log_->Lost() || log_behind_.load());
+  return s.code() == Code::kFailedPrecondition && LostForGood();
+}
+
+bool DbImpl::LostForGood() const {
+  return log_->Lost() || log_behind_.load();
 }
 
 void DbImpl::NoteFollowStuck(const Status& s) {
@@ -616,7 +624,7 @@ void DbImpl::NoteFollowStuck(const Status& s) {
       if (follow_stuck_.ok()) return;  // (the follower's every good read)
       // A log lost for good stays so (a read past a head that is behind
       // this replica finds nothing, and succeeds).
-      if (log_->Lost() || log_behind_.load()) return;
+      if (LostForGood()) return;
       follow_stuck_ = Status::Ok();
     } else {
       std::string advice;
