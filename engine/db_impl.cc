@@ -88,53 +88,69 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     };
     CANOPY_RETURN_IF_ERROR(
         engine::BootstrapReplica(options.replication, std::string(path), &copied_from));
-    std::unique_ptr<storage::Store> store;
-    storage::StoreOptions so = engine::StoreOptionsOf(options);
-    if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
     std::unique_ptr<engine::DbImpl> impl;
-    // A read-only or follower open takes no lock, so a writer may change
-    // the folder while it reads: its files in the middle of a flush (one
-    // key space read before it, another after), or an image that a writer
-    // wrote when it closed after this open read the files, of a newer
-    // state than they hold. Such a Corruption is read again, as Store::Open
-    // does for a file list that changed under it; only the same Corruption
-    // on kSameSightings reads in a row is the folder's own (a rollback, a
-    // damaged key space). Writers that keep changing the folder through
-    // every attempt leave the last one to open the files it reads without
-    // the image.
-    constexpr int kSameSightings = 3;
-    std::string seen;
-    int same = 0;
-    // Files that went back behind where the last writer left them (older
-    // files copied over, a cut MANIFEST) are refused before RocksDB opens
-    // them: a writable open would delete the newer files it takes for
-    // obsolete before Init could see the rollback, and a reader would
-    // answer the older state. (Without a lock: CURRENT's MANIFEST number
-    // and a MANIFEST's size only grow, so a writer meanwhile never makes
-    // the files look behind its record.)
-    CANOPY_RETURN_IF_ERROR(storage::RefuseFilesBehindRecord(std::string(path)));
-    for (int attempt = 1;; ++attempt) {
-      if (Status o = storage::Store::Open(so, std::string(path), &store); !o.ok()) {
-        return undo_creation(&impl, o);
+    // A replica folder the log was trimmed past while it was closed is
+    // opened a second time, from the newest checkpoint (RestartsFromCheckpoint).
+    for (int pass = 0;; ++pass) {
+      std::unique_ptr<storage::Store> store;
+      storage::StoreOptions so = engine::StoreOptionsOf(options);
+      if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
+      // A read-only or follower open takes no lock, so a writer may change
+      // the folder while it reads: its files in the middle of a flush (one
+      // key space read before it, another after), or an image that a writer
+      // wrote when it closed after this open read the files, of a newer
+      // state than they hold. Such a Corruption is read again, as Store::Open
+      // does for a file list that changed under it; only the same Corruption
+      // on kSameSightings reads in a row is the folder's own (a rollback, a
+      // damaged key space). Writers that keep changing the folder through
+      // every attempt leave the last one to open the files it reads without
+      // the image.
+      constexpr int kSameSightings = 3;
+      std::string seen;
+      int same = 0;
+      // Files that went back behind where the last writer left them (older
+      // files copied over, a cut MANIFEST) are refused before RocksDB opens
+      // them: a writable open would delete the newer files it takes for
+      // obsolete before Init could see the rollback, and a reader would
+      // answer the older state. (Without a lock: CURRENT's MANIFEST number
+      // and a MANIFEST's size only grow, so a writer meanwhile never makes
+      // the files look behind its record.)
+      CANOPY_RETURN_IF_ERROR(storage::RefuseFilesBehindRecord(std::string(path)));
+      for (int attempt = 1;; ++attempt) {
+        if (Status o = storage::Store::Open(so, std::string(path), &store); !o.ok()) {
+          return undo_creation(&impl, o);
+        }
+        fresh = !options.replication.etcd_endpoints.empty() && store->created();
+        impl = std::make_unique<engine::DbImpl>(options, std::move(store));
+        const bool locked = !options.read_only && !options.follower;
+        if (!locked && attempt == storage::kReaderAttempts) impl->IgnoreImageAhead();
+        Status init = impl->Init();
+        if (init.ok()) break;
+        if (locked || init.code() != Code::kCorruption) return undo_creation(&impl, init);
+        same = same > 0 && init.message() == seen ? same + 1 : 1;
+        if (same == kSameSightings || attempt == storage::kReaderAttempts) {
+          return undo_creation(&impl, init);
+        }
+        seen = init.message();
+        impl.reset();
+        std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
       }
-      fresh = !options.replication.etcd_endpoints.empty() && store->created();
-      impl = std::make_unique<engine::DbImpl>(options, std::move(store));
-      const bool locked = !options.read_only && !options.follower;
-      if (!locked && attempt == storage::kReaderAttempts) impl->IgnoreImageAhead();
-      Status init = impl->Init();
-      if (init.ok()) break;
-      if (locked || init.code() != Code::kCorruption) return undo_creation(&impl, init);
-      same = same > 0 && init.message() == seen ? same + 1 : 1;
-      if (same == kSameSightings || attempt == storage::kReaderAttempts) {
-        return undo_creation(&impl, init);
+      if (!options.read_only && !options.follower) impl->RecordFilesPosition();
+      Status started = impl->StartReplica(fresh);
+      if (started.ok()) break;
+      if (pass > 0 || !copied_from.empty() || !impl->RestartsFromCheckpoint()) {
+        return undo_creation(&impl, started);
       }
-      seen = init.message();
-      impl.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
-    }
-    if (!options.read_only && !options.follower) impl->RecordFilesPosition();
-    if (Status started = impl->StartReplica(fresh); !started.ok()) {
-      return undo_creation(&impl, started);
+      const uint64_t behind = impl->Revision();
+      const std::string lineage = impl->LogId();
+      impl.reset();  // closed: its folder is replaced
+      CANOPY_RETURN_IF_ERROR(engine::RestartBehindReplica(options.replication, std::string(path),
+                                                          behind, lineage, &copied_from)
+                                 .WithContext("this replica is at revision " +
+                                              std::to_string(behind) +
+                                              ", behind what etcd keeps of the log; starting it "
+                                              "again from the newest checkpoint"));
+      if (copied_from.empty()) return started;  // no checkpoint holds what it holds
     }
     if (options.follower) {
       (void)scratch_guard.release();

@@ -83,6 +83,15 @@ Status ValidateReplication(const ReplicationOptions& r);
 // *copied_from: the checkpoint folder copied into `path` ("" when none was).
 Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
                         std::string* copied_from);
+// A replica folder the log was trimmed past while it was closed (its
+// revision `behind`, its lineage `lineage`; the store closed): replaced by
+// a copy of the newest registered checkpoint when that one is of the same
+// lineage and further on, so that it holds everything the folder held.
+// *copied_from as above ("" when no checkpoint qualified: the folder is
+// left as it was).
+Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path,
+                            uint64_t behind, const std::string& lineage,
+                            std::string* copied_from);
 // Followers (follower.cc): checks the follower options against the rest;
 // for a follower without a folder of its own, makes a scratch one
 // (*scratch; empty otherwise).
@@ -363,6 +372,11 @@ class DbImpl final : public Db {
   // folder removed again, when etcd does not answer: a new replica has
   // nothing to serve before it has read the log).
   Status StartReplica(bool fresh);
+  // After StartReplica refused a folder because etcd trimmed the log past
+  // its revision: true when a checkpoint folder is configured and the
+  // newest registered checkpoint may replace the folder
+  // (RestartBehindReplica; Db::Open does it and opens again).
+  bool RestartsFromCheckpoint() const { return restart_from_checkpoint_; }
 
   // Followers (follower.cc): Options::follower, on RocksDB's secondary
   // instance, which has no snapshots. Consistency comes from a gate
@@ -1003,6 +1017,8 @@ class DbImpl final : public Db {
   query::ImageStamp image_read_;
   // Set by IgnoreImageAhead.
   bool ignore_image_ahead_ = false;
+  // Set by StartReplica (RestartsFromCheckpoint).
+  bool restart_from_checkpoint_ = false;
   // Init completed (under write_mu_): only then is the catalog one whose
   // image Close may write.
   bool initialised_ = false;

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -136,16 +137,42 @@ Status ValidateReplication(const ReplicationOptions& r) {
   return Status::Ok();
 }
 
-Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
-                        std::string* copied_from) {
-  copied_from->clear();
-  if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
+namespace {
+
+// What a copied checkpoint replaces (StartFromCheckpoint).
+struct CopyInto {
+  bool unfinished = false;  // a folder whose creation a crash interrupted
+  bool behind = false;      // a replica's database the log was trimmed past
+  uint64_t revision = 0;    // (behind) its revision
+  std::string lineage;      // (behind) its log's id
+};
+
+// The folder beside `path` named `path` + `suffix`.
+fs::path Beside(const std::string& path, const char* suffix) {
+  const fs::path target(path);
+  return target.parent_path() / (target.filename().string() + suffix);
+}
+
+// Written into a replica's folder before it is moved aside to be replaced
+// by a checkpoint (StartFromCheckpoint): only a folder aside that holds it
+// is ever removed, and one left in a folder that was not moved (a crash in
+// between) is removed by the next open.
+constexpr const char* kReplacedMarker = "CANOPY-REPLACED";
+
+// What a crash left of a replacement: the folder aside (whether or not the
+// copy took its place), or the marker in a folder that stayed.
+void ClearReplacement(const std::string& path) {
   std::error_code ec;
-  if (storage::HoldsDatabase(path)) return Status::Ok();
-  // A folder with other files is refused by the open that follows; one
-  // whose creation a crash interrupted is replaced by the checkpoint.
-  const bool unfinished = fs::exists(fs::path(path) / storage::kCreatingMarker, ec);
-  if (!unfinished && fs::exists(path, ec) && !fs::is_empty(path, ec)) return Status::Ok();
+  const fs::path aside = Beside(path, ".behind");
+  if (fs::exists(aside / kReplacedMarker, ec)) fs::remove_all(aside, ec);
+  fs::remove(fs::path(path) / kReplacedMarker, ec);
+}
+
+// Copies the newest registered checkpoint into `path` (see
+// BootstrapReplica and RestartBehindReplica).
+Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
+                           const CopyInto& into, std::string* copied_from) {
+  std::error_code ec;
   replication::EtcdLog log(LogOptionsOf(r));
   // The checkpoint's revision is registered (under a lease, like a live
   // replica) before the copy starts, so that no replica trims the log past
@@ -158,6 +185,14 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
     Status s = log.NewestCheckpoint(&rev, &folder);
     if (!s.ok()) return s.WithContext("looking for a checkpoint to start the replica from");
     if (rev == 0) return Status::Ok();  // none: start empty and replay the whole log
+    if (into.behind &&
+        (rev <= into.revision ||
+         fs::path(folder).filename().string().rfind(CheckpointNamePrefix(rev, into.lineage), 0) !=
+             0)) {
+      // Not surely a later state of the folder's own history (another
+      // log's, or named by hand without its lineage): the folder stays.
+      return Status::Ok();
+    }
     int64_t lease = 0;
     CANOPY_RETURN_IF_ERROR(
         log.Register(holder, rev, static_cast<int64_t>(r.lease_ttl_seconds), &lease));
@@ -181,7 +216,7 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
     // where a database is expected. The hold lapses with its lease once
     // the replica has registered itself.
     const fs::path target(path);
-    const fs::path tmp = target.parent_path() / (target.filename().string() + ".bootstrap");
+    const fs::path tmp = Beside(path, ".bootstrap");
     fs::remove_all(tmp, ec);
     CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
     // A replica whose trim read the live replicas just before the hold was
@@ -193,7 +228,31 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
       (void)log.Unregister(holder, lease);
       continue;
     }
-    if (unfinished) {
+    if (into.behind) {
+      // The folder goes aside, the copy takes its name, then the folder
+      // goes: a crash in between leaves no database at `path` (the next
+      // open with the checkpoint folder starts one from a checkpoint, as
+      // for a new replica) and the old one aside (removed then).
+      ClearReplacement(path);
+      const fs::path aside = Beside(path, ".behind");
+      if (fs::exists(aside, ec)) {
+        fs::remove_all(tmp, ec);
+        return Status::AlreadyExists("cannot move the replica's folder '" + path +
+                                     "' aside to start it from a checkpoint: '" +
+                                     aside.string() + "' exists");
+      }
+      {
+        std::ofstream marker(target / kReplacedMarker);
+      }
+      fs::rename(target, aside, ec);
+      if (ec) {
+        const std::string why = ec.message();
+        fs::remove(target / kReplacedMarker, ec);
+        fs::remove_all(tmp, ec);
+        return Status::IOError("cannot move the replica's folder '" + path +
+                               "' aside to start it from a checkpoint: " + why);
+      }
+    } else if (into.unfinished) {
       fs::remove_all(target, ec);
     } else {
       fs::remove(target, ec);  // an empty folder, if any
@@ -203,11 +262,46 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
       return Status::IOError("cannot move the copied checkpoint into '" + path + "': " +
                              ec.message());
     }
+    if (into.behind) ClearReplacement(path);
     *copied_from = folder;
     return Status::Ok();
   }
   return Status::Unavailable("etcd: newer checkpoints kept replacing the one being copied; "
                              "try again");
+}
+
+}  // namespace
+
+Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
+                        std::string* copied_from) {
+  copied_from->clear();
+  if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
+  std::error_code ec;
+  // A replacement a crash cut short (RestartBehindReplica): the folder
+  // aside goes; where the copy had not taken its place yet, a copy made
+  // now (below) starts the replica again.
+  ClearReplacement(path);
+  if (storage::HoldsDatabase(path)) return Status::Ok();
+  // A folder with other files is refused by the open that follows; one
+  // whose creation a crash interrupted is replaced by the checkpoint.
+  CopyInto into;
+  into.unfinished = fs::exists(fs::path(path) / storage::kCreatingMarker, ec);
+  if (!into.unfinished && fs::exists(path, ec) && !fs::is_empty(path, ec)) return Status::Ok();
+  return StartFromCheckpoint(r, path, into, copied_from);
+}
+
+Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path,
+                            uint64_t behind, const std::string& lineage,
+                            std::string* copied_from) {
+  copied_from->clear();
+  if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty() || lineage.empty()) {
+    return Status::Ok();
+  }
+  CopyInto into;
+  into.behind = true;
+  into.revision = behind;
+  into.lineage = lineage;
+  return StartFromCheckpoint(r, path, into, copied_from);
 }
 
 // ---- Start and stop -------------------------------------------------------
@@ -265,6 +359,9 @@ Status DbImpl::StartReplica(bool fresh) {
                   "ReplicationOptions::checkpoint_dir)"
                 : "";
         std::string advice;
+        // With a checkpoint folder, Db::Open replaces a folder of this log
+        // with the newest checkpoint, when that one holds all it holds.
+        restart_from_checkpoint_ = local > 0 && !r.checkpoint_dir.empty();
         if (local > 0) {
           advice = "move this folder away and open again" + with_folder +
                    " to start from the newest checkpoint";
@@ -629,8 +726,8 @@ void DbImpl::NoteFollowStuck(const Status& s) {
     } else {
       std::string advice;
       if (s.code() == Code::kCompacted) {
-        advice = "; only a new start from a checkpoint helps: close it, move its folder away "
-                 "and open again with the replicas' checkpoint folder";
+        advice = "; only a new start from a checkpoint helps: close it and open it again with "
+                 "the replicas' checkpoint folder, which starts it from the newest checkpoint";
       }
       follow_stuck_ = Status(s.code(), "this replica stopped following the log in etcd (" +
                                            options_.replication.prefix + ") at revision " +

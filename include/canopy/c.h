@@ -295,8 +295,8 @@ CANOPY_EXPORT canopy_code_t canopy_options_set_etcd_endpoints(canopy_options_t* 
 CANOPY_EXPORT canopy_code_t canopy_options_set_replication_prefix(canopy_options_t* options,
                                                                   const char* prefix,
                                                                   char** errmsg);
-// The folder of checkpoints (new replicas start from the newest; etcd is
-// trimmed below it); NULL or "": none.
+// The folder of checkpoints (new replicas, and ones the log was trimmed
+// past, start from the newest; etcd is trimmed below it); NULL or "": none.
 CANOPY_EXPORT canopy_code_t canopy_options_set_checkpoint_dir(canopy_options_t* options,
                                                               const char* dir, char** errmsg);
 // Revisions between automatic checkpoints (0: only on request).

@@ -32,8 +32,10 @@ struct ReplicationOptions {
   std::string prefix = "canopy";
   // A folder (shared by the replicas, or reachable from them) where
   // checkpoints are written and where a new replica looks for the newest
-  // one. Empty: no checkpoints, and etcd keeps the whole log. Outside the
-  // database folder (Db::Open: InvalidArgument otherwise).
+  // one; a replica the log was trimmed past while it was closed starts
+  // from it too (its folder replaced: docs/replication.md). Empty: no
+  // checkpoints, and etcd keeps the whole log. Outside the database folder
+  // (Db::Open: InvalidArgument otherwise).
   std::string checkpoint_dir;
   // Take a checkpoint into checkpoint_dir automatically once this many
   // revisions were appended after the newest one (0: only on request).

@@ -694,6 +694,122 @@ TEST_F(ReplicaTest, AFarBehindReplicaIsToldToStartFromACheckpoint) {
   ExpectConverged({a.get(), fresh.get()});
 }
 
+// A folder the log was trimmed past while it was closed (a replica driven
+// by one-shot commands, say) opens again from the newest checkpoint, when
+// the replicas' checkpoint folder is given and that checkpoint holds all
+// the folder held: a later revision of the same log (its name carries the
+// log's lineage). Otherwise the folder is refused and left as it was.
+TEST_F(ReplicaTest, AFarBehindReplicaStartsAgainFromTheNewestCheckpoint) {
+  Options o = ReplicaOptions();
+  o.replication.checkpoint_dir = dir_.Sub("checkpoints");
+  o.replication.checkpoint_every = 10;
+  o.replication.lease_ttl_seconds = 2;
+  // A folder of another log once kept under the same prefix, then deleted.
+  {
+    auto x = Replica("x", o);
+    testing::MakeAccount(x.get(), "of-another-log");
+    ASSERT_OK(x->Close());
+  }
+  replication::EtcdOptions eo;
+  eo.endpoints = endpoints_;
+  replication::EtcdClient etcd(eo);
+  ASSERT_OK(etcd.DeleteRange(prefix_ + "/", replication::PrefixEnd(prefix_ + "/")));
+  auto a = Replica("a", o);
+  const AccountId root = testing::MakeAccount(a.get(), "root");
+  auto b = Replica("b", o);
+  testing::MakeDevice(b.get(), "from-b", root);
+  const uint64_t b_rev = b->Revision();
+  ASSERT_OK(b->Close());
+  b.reset();
+  for (int i = 0; i < 40; ++i) testing::MakeDevice(a.get(), "dev-" + std::to_string(i), root);
+  // b's registration is gone: etcd is trimmed below the newest checkpoint.
+  auto st = a->GetReplicaStatus();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (st.ok() && (st->checkpoint <= b_rev || st->log_first <= b_rev + 1) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    st = a->GetReplicaStatus();
+  }
+  ASSERT_OK(st);
+  ASSERT_GT(st->log_first, b_rev + 1) << "etcd was not trimmed: " << st->error;
+  std::unique_ptr<Db> db;
+  // Without the checkpoint folder: refused, and the folder is as it was.
+  Status s = Db::Open(ReplicaOptions(), dir_.Sub("b"), &db);
+  EXPECT_EQ(s.code(), Code::kCompacted) << s.ToString();
+  {
+    Options plain;
+    auto kept = OpenDb(dir_.Sub("b"), plain);
+    ASSERT_NE(kept, nullptr);
+    EXPECT_EQ(kept->Revision(), b_rev);
+  }
+  // The folder of the other log: its checkpoint is not of that log, so the
+  // folder is refused and kept, whatever it holds.
+  s = Db::Open(o, dir_.Sub("x"), &db);
+  EXPECT_EQ(s.code(), Code::kCompacted) << s.ToString();
+  {
+    Options plain;
+    auto kept = OpenDb(dir_.Sub("x"), plain);
+    ASSERT_NE(kept, nullptr);
+    EXPECT_EQ(kept->Revision(), 1u);
+    EXPECT_TRUE(kept->FindAccount("of-another-log").ok());
+  }
+  // Not over a folder of the name it moves the old one to, which it did
+  // not make: refused, both left as they were.
+  std::filesystem::create_directories(dir_.Sub("b.behind"));
+  std::ofstream(dir_.Sub("b.behind") + "/mine").put('\n');
+  s = Db::Open(o, dir_.Sub("b"), &db);
+  EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
+  EXPECT_NE(s.message().find("b.behind' exists"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("b.behind") + "/mine"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b.bootstrap")));
+  {
+    Options plain;
+    auto kept = OpenDb(dir_.Sub("b"), plain);
+    ASSERT_NE(kept, nullptr);
+    EXPECT_EQ(kept->Revision(), b_rev);
+  }
+  std::filesystem::remove_all(dir_.Sub("b.behind"));
+  // With it: started again from the checkpoint, caught up, writing on.
+  auto again = Replica("b", o);
+  ASSERT_NE(again, nullptr);
+  EXPECT_GE(again->Revision(), st->checkpoint);
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b.behind")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b.bootstrap")));
+  testing::MakeDevice(again.get(), "from-b-again", root);
+  ExpectConverged({a.get(), again.get()});
+  EXPECT_EQ(testing::KeysIn(again.get(), root).size(), 42u);
+  ASSERT_OK(again->Close());
+  again.reset();
+  // What a crash leaves of a replacement: the folder aside with none in
+  // its place (the next open starts it from a checkpoint), or aside with
+  // the copy in place; either way the folder aside goes. A folder of that
+  // name that no replacement put there is never touched.
+  const std::string aside = dir_.Sub("b.behind");
+  std::filesystem::rename(dir_.Sub("b"), aside);
+  std::ofstream(aside + "/CANOPY-REPLACED").put('\n');
+  auto restarted = Replica("b", o);
+  ASSERT_NE(restarted, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(aside));
+  ExpectConverged({a.get(), restarted.get()});
+  ASSERT_OK(restarted->Close());
+  restarted.reset();
+  std::filesystem::create_directories(aside);
+  std::ofstream(aside + "/CANOPY-REPLACED").put('\n');
+  std::ofstream(dir_.Sub("b") + "/CANOPY-REPLACED").put('\n');
+  auto reopened = Replica("b", o);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(aside));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b") + "/CANOPY-REPLACED"));
+  ExpectConverged({a.get(), reopened.get()});
+  ASSERT_OK(reopened->Close());
+  reopened.reset();
+  std::filesystem::create_directories(aside);
+  std::ofstream(aside + "/mine").put('\n');
+  auto kept = Replica("b", o);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(aside + "/mine"));
+}
+
 // A replica cut off from etcd while the revisions it had not read were
 // trimmed (stopped past its lease, say) cannot go on: reading on from its
 // revision finds it trimmed. Its follower keeps trying, but a waiter for
@@ -738,7 +854,7 @@ TEST_F(ReplicaTest, AWaiterIsToldWhenTheFollowerCannotGoOn) {
                                            " was trimmed"),
             std::string::npos)
       << waited.status().ToString();
-  EXPECT_NE(waited.status().message().find("open again with the replicas' checkpoint folder"),
+  EXPECT_NE(waited.status().message().find("open it again with the replicas' checkpoint folder"),
             std::string::npos)
       << waited.status().ToString();
   EXPECT_EQ(b->Revision(), at);

@@ -116,7 +116,8 @@ def open(path, *, create_if_missing=True, error_if_exists=False, read_only=False
     (see docs/replication.md): every replica may write, and each applies the
     others' writes in the same order. ``checkpoint_dir`` is where replicas
     write checkpoints (every ``checkpoint_every`` revisions) and where a new
-    replica starts from the newest one.
+    replica, or one the log in etcd was trimmed past while it was closed,
+    starts from the newest one.
 
     Storage tuning and diagnostics: ``compression`` (``"default"``: LZ4, and
     ZSTD for the oldest level; ``"none"``, ``"lz4"``, ``"zstd"``),
