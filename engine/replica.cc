@@ -237,6 +237,7 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
       const fs::path aside = Beside(path, ".behind");
       if (fs::exists(aside, ec)) {
         fs::remove_all(tmp, ec);
+        (void)log.Unregister(holder, lease);
         return Status::AlreadyExists("cannot move the replica's folder '" + path +
                                      "' aside to start it from a checkpoint: '" +
                                      aside.string() + "' exists");
@@ -249,6 +250,7 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
         const std::string why = ec.message();
         fs::remove(target / kReplacedMarker, ec);
         fs::remove_all(tmp, ec);
+        (void)log.Unregister(holder, lease);
         return Status::IOError("cannot move the replica's folder '" + path +
                                "' aside to start it from a checkpoint: " + why);
       }
@@ -297,6 +299,10 @@ Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path
   if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty() || lineage.empty()) {
     return Status::Ok();
   }
+  // A folder reached through a symbolic link stays where the link points:
+  // replacing it would replace the link by a folder elsewhere.
+  std::error_code ec;
+  if (fs::is_symlink(path, ec)) return Status::Ok();
   CopyInto into;
   into.behind = true;
   into.revision = behind;

@@ -769,6 +769,13 @@ TEST_F(ReplicaTest, AFarBehindReplicaStartsAgainFromTheNewestCheckpoint) {
     EXPECT_EQ(kept->Revision(), b_rev);
   }
   std::filesystem::remove_all(dir_.Sub("b.behind"));
+  // Nor through a symbolic link: the link would be replaced, not the
+  // folder it names.
+  std::filesystem::create_directory_symlink(dir_.Sub("b"), dir_.Sub("b-link"));
+  s = Db::Open(o, dir_.Sub("b-link"), &db);
+  EXPECT_EQ(s.code(), Code::kCompacted) << s.ToString();
+  EXPECT_TRUE(std::filesystem::is_symlink(dir_.Sub("b-link")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b-link.behind")));
   // With it: started again from the checkpoint, caught up, writing on.
   auto again = Replica("b", o);
   ASSERT_NE(again, nullptr);
