@@ -144,13 +144,17 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
       const uint64_t behind = impl->Revision();
       const std::string lineage = impl->LogId();
       impl.reset();  // closed: its folder is replaced
+      std::string why_not;
       CANOPY_RETURN_IF_ERROR(engine::RestartBehindReplica(options.replication, std::string(path),
-                                                          behind, lineage, &copied_from)
+                                                          behind, lineage, &copied_from, &why_not)
                                  .WithContext("this replica is at revision " +
                                               std::to_string(behind) +
                                               ", behind what etcd keeps of the log; starting it "
                                               "again from the newest checkpoint"));
-      if (copied_from.empty()) return started;  // no checkpoint holds what it holds
+      if (copied_from.empty()) {  // no checkpoint holds what it holds
+        return why_not.empty() ? started
+                               : Status(started.code(), started.message() + "; " + why_not);
+      }
     }
     if (options.follower) {
       (void)scratch_guard.release();

@@ -87,11 +87,12 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
 // revision `behind`, its lineage `lineage`; the store closed): replaced by
 // a copy of the newest registered checkpoint when that one is of the same
 // lineage and further on, so that it holds everything the folder held.
-// *copied_from as above ("" when no checkpoint qualified: the folder is
-// left as it was).
+// *copied_from as above; "" when the folder was left as it was, and then
+// *why_not says why, when there is more to say than that the log was
+// trimmed. No process may open the folder meanwhile (refused: IOError).
 Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path,
                             uint64_t behind, const std::string& lineage,
-                            std::string* copied_from);
+                            std::string* copied_from, std::string* why_not);
 // Followers (follower.cc): checks the follower options against the rest;
 // for a follower without a folder of its own, makes a scratch one
 // (*scratch; empty otherwise).

@@ -19,10 +19,16 @@
 #include <random>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "engine/db_impl.h"
 #include "engine/folder_copies.h"
+#include "storage/files_position.h"
 #include "replication/log.h"
 
 namespace canopy::engine {
@@ -145,12 +151,94 @@ struct CopyInto {
   bool behind = false;      // a replica's database the log was trimmed past
   uint64_t revision = 0;    // (behind) its revision
   std::string lineage;      // (behind) its log's id
+  storage::FilesPosition position;  // (behind) its files when it was judged behind
+  std::string* why_not = nullptr;   // (behind) why it was not replaced
 };
+
+// `path` without a trailing separator ("db/" names the folder "db").
+fs::path FolderPath(const std::string& path) {
+  fs::path p = fs::path(path).lexically_normal();
+  if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
+  return p;
+}
 
 // The folder beside `path` named `path` + `suffix`.
 fs::path Beside(const std::string& path, const char* suffix) {
-  const fs::path target(path);
+  const fs::path target = FolderPath(path);
   return target.parent_path() / (target.filename().string() + suffix);
+}
+
+// Starting replicas from checkpoints in one parent folder, one at a time
+// across processes (an flock on the parent folder): they share the names
+// beside each folder (DIR.bootstrap, DIR.behind), and each decides again
+// under it whether the folder still needs a copy.
+class ParentLock {
+ public:
+  ~ParentLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Take(const std::string& path) {
+    fs::path parent = FolderPath(path).parent_path();
+    if (parent.empty()) parent = ".";
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    fd_ = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      return Status::IOError("cannot open the folder '" + parent.string() + "': " +
+                             std::strerror(errno));
+    }
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        return Status::IOError("cannot lock the folder '" + parent.string() + "': " +
+                               std::strerror(errno));
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// RocksDB's own lock on a database folder (an fcntl lock on its LOCK file,
+// as RocksDB takes it): held while the folder is replaced, so that no
+// process opens it meanwhile.
+class DatabaseLock {
+ public:
+  ~DatabaseLock() {
+    if (fd_ >= 0) ::close(fd_);  // (closing releases the lock)
+  }
+  Status Take(const fs::path& folder) {
+    const fs::path lock = folder / "LOCK";
+    fd_ = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) {
+      return Status::IOError("cannot open '" + lock.string() + "': " + std::strerror(errno));
+    }
+    struct flock f {};
+    f.l_type = F_WRLCK;
+    f.l_whence = SEEK_SET;
+    if (::fcntl(fd_, F_SETLK, &f) != 0) {
+      return Status::IOError("the database folder '" + folder.string() +
+                             "' is in use by another process; it was not started from a "
+                             "checkpoint");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The lineage a checkpoint's folder name carries
+// ("checkpoint-<revision>-<lineage>-<replica>", CheckpointNamePrefix), ""
+// for another name.
+std::string LineageInName(const std::string& folder, uint64_t rev) {
+  const std::string name = fs::path(folder).filename().string();
+  const std::string start = std::string(kCheckpointPrefix) + replication::RevisionDigits(rev) + "-";
+  if (name.rfind(start, 0) != 0) return "";
+  const size_t end = name.find('-', start.size());
+  if (end == std::string::npos || end == start.size()) return "";
+  return name.substr(start.size(), end - start.size());
 }
 
 // Written into a replica's folder before it is moved aside to be replaced
@@ -165,7 +253,7 @@ void ClearReplacement(const std::string& path) {
   std::error_code ec;
   const fs::path aside = Beside(path, ".behind");
   if (fs::exists(aside / kReplacedMarker, ec)) fs::remove_all(aside, ec);
-  fs::remove(fs::path(path) / kReplacedMarker, ec);
+  fs::remove(FolderPath(path) / kReplacedMarker, ec);
 }
 
 // Copies the newest registered checkpoint into `path` (see
@@ -185,13 +273,27 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
     Status s = log.NewestCheckpoint(&rev, &folder);
     if (!s.ok()) return s.WithContext("looking for a checkpoint to start the replica from");
     if (rev == 0) return Status::Ok();  // none: start empty and replay the whole log
-    if (into.behind &&
-        (rev <= into.revision ||
-         fs::path(folder).filename().string().rfind(CheckpointNamePrefix(rev, into.lineage), 0) !=
-             0)) {
-      // Not surely a later state of the folder's own history (another
-      // log's, or named by hand without its lineage): the folder stays.
-      return Status::Ok();
+    if (into.behind) {
+      // Only a later state of the folder's own history replaces it.
+      const std::string lineage = LineageInName(folder, rev);
+      const std::string newest = "the newest checkpoint (revision " + std::to_string(rev) +
+                                 ", in '" + folder + "')";
+      if (lineage.empty()) {
+        *into.why_not = newest + " was not named by a replica (checkpoint-<revision>-<lineage>-"
+                                 "<replica>), so it is not known to hold this folder's history";
+        return Status::Ok();
+      }
+      if (lineage != into.lineage) {
+        *into.why_not = newest + " is of another log (lineage " + lineage +
+                        "; this folder's is " + into.lineage +
+                        "): this folder may hold the only copy of its own log's database; "
+                        "export it (canopy export) before you move it away";
+        return Status::Ok();
+      }
+      if (rev <= into.revision) {
+        *into.why_not = newest + " is not further on than this folder";
+        return Status::Ok();
+      }
     }
     int64_t lease = 0;
     CANOPY_RETURN_IF_ERROR(
@@ -209,13 +311,16 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
           "the newest checkpoint (revision " + std::to_string(rev) +
           ") is registered in folder '" + folder +
           "', which this machine cannot read; make it readable here (a shared file system, "
-          "or a copy at the same path), or open without the checkpoint folder to replay the "
-          "log from revision 1 while etcd still keeps it");
+          "or a copy at the same path)" +
+          (first <= 1 && !into.behind
+               ? std::string(", or open without the checkpoint folder to replay the log from "
+                             "revision 1 while etcd still keeps it")
+               : std::string()));
     }
     // Copy beside the target, then rename: a crash never leaves half a copy
     // where a database is expected. The hold lapses with its lease once
     // the replica has registered itself.
-    const fs::path target(path);
+    const fs::path target = FolderPath(path);
     const fs::path tmp = Beside(path, ".bootstrap");
     fs::remove_all(tmp, ec);
     CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
@@ -240,7 +345,9 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
         (void)log.Unregister(holder, lease);
         return Status::AlreadyExists("cannot move the replica's folder '" + path +
                                      "' aside to start it from a checkpoint: '" +
-                                     aside.string() + "' exists");
+                                     aside.string() +
+                                     "' exists, which Canopy did not make; move it away or "
+                                     "remove it, then open again");
       }
       {
         std::ofstream marker(target / kReplacedMarker);
@@ -279,6 +386,11 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
   copied_from->clear();
   if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
   std::error_code ec;
+  if (storage::HoldsDatabase(path) && !fs::exists(Beside(path, ".behind"), ec)) {
+    return Status::Ok();  // (the common case decided without the lock)
+  }
+  ParentLock one_at_a_time;
+  CANOPY_RETURN_IF_ERROR(one_at_a_time.Take(path));
   // A replacement a crash cut short (RestartBehindReplica): the folder
   // aside goes; where the copy had not taken its place yet, a copy made
   // now (below) starts the replica again.
@@ -294,19 +406,44 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
 
 Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path,
                             uint64_t behind, const std::string& lineage,
-                            std::string* copied_from) {
+                            std::string* copied_from, std::string* why_not) {
   copied_from->clear();
+  why_not->clear();
   if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty() || lineage.empty()) {
+    return Status::Ok();
+  }
+  CopyInto into;
+  into.behind = true;
+  into.revision = behind;
+  into.lineage = lineage;
+  into.why_not = why_not;
+  // Where its files stood once closed, to see below whether another
+  // process changed the folder before the locks were taken.
+  if (!storage::ReadFilesPosition(FolderPath(path).string(), &into.position)) {
     return Status::Ok();
   }
   // A folder reached through a symbolic link stays where the link points:
   // replacing it would replace the link by a folder elsewhere.
   std::error_code ec;
-  if (fs::is_symlink(path, ec)) return Status::Ok();
-  CopyInto into;
-  into.behind = true;
-  into.revision = behind;
-  into.lineage = lineage;
+  if (fs::is_symlink(FolderPath(path), ec)) {
+    *why_not = "it was not started from the newest checkpoint by itself because '" + path +
+               "' is a symbolic link: open it by the path of the folder it names, '" +
+               fs::weakly_canonical(FolderPath(path), ec).string() + "'";
+    return Status::Ok();
+  }
+  ParentLock one_at_a_time;
+  CANOPY_RETURN_IF_ERROR(one_at_a_time.Take(path));
+  DatabaseLock no_one_opens_it;
+  CANOPY_RETURN_IF_ERROR(no_one_opens_it.Take(FolderPath(path)));
+  storage::FilesPosition now;
+  if (!storage::ReadFilesPosition(FolderPath(path).string(), &now) ||
+      now.identity != into.position.identity ||
+      now.manifest_number != into.position.manifest_number ||
+      now.manifest_size != into.position.manifest_size) {
+    return Status::Unavailable("the folder '" + path +
+                               "' changed while it was being started from a checkpoint (another "
+                               "process opened it); open it again");
+  }
   return StartFromCheckpoint(r, path, into, copied_from);
 }
 
