@@ -4,6 +4,7 @@
 // by the engine's files.
 
 #include "engine/db_impl.h"
+#include "engine/folder_copies.h"
 #include "replication/log.h"
 
 #include <chrono>
@@ -69,13 +70,20 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     // would take it for this replica's own database.
     std::string copied_from;
     auto undo_creation = [&](std::unique_ptr<engine::DbImpl>* made, Status why) {
+      if (copied_from.empty() && !fresh) return why;
+      made->reset();  // closed first
+      // Another process that opened the folder meanwhile (the copy this
+      // open made, say, once its locks were released) keeps it: it is
+      // that process's database now, and this open only failed.
+      // (An open refused because the folder is in use, by this process
+      // too, says so: storage::Store::Open.)
+      if (why.message().find("is in use by") != std::string::npos) return why;
+      engine::DatabaseLock no_one_else;
+      if (!no_one_else.Take(std::string(path))) return why;
       if (!copied_from.empty()) {
         why = why.WithContext("starting this replica from the checkpoint in '" + copied_from +
                               "' (its copy was removed again)");
-      } else if (!fresh) {
-        return why;
       }
-      made->reset();  // closed first
       std::error_code ec;
       if (!existed) {
         std::filesystem::remove_all(std::string(path), ec);

@@ -42,6 +42,20 @@ Status MoveCopyInto(const std::string& scratch, const fs::path& target, bool may
                          "': " + std::strerror(err));
 }
 
+DatabaseLock::~DatabaseLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool DatabaseLock::Take(const fs::path& folder) {
+  const fs::path lock = Named(folder) / "LOCK";
+  fd_ = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd_ < 0) return true;  // none: nobody has a database open there
+  struct flock f {};
+  f.l_type = F_WRLCK;
+  f.l_whence = SEEK_SET;
+  return ::fcntl(fd_, F_SETLK, &f) == 0;
+}
+
 std::string Renamed(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) {
     text.replace(at, from.size(), to);

@@ -38,6 +38,26 @@ Status MoveCopyInto(const std::string& scratch, const std::filesystem::path& tar
 // about a scratch copy, told by the name the caller gave).
 std::string Renamed(std::string text, const std::string& from, const std::string& to);
 
+// RocksDB's lock on a database folder, taken as RocksDB takes it (an fcntl
+// lock on the folder's LOCK file): while it is held, no other process
+// opens the database there. (fcntl locks do not exclude each other within
+// one process; RocksDB refuses a second open there itself.) Destroying it
+// releases the lock. One thread.
+class DatabaseLock {
+ public:
+  DatabaseLock() = default;
+  ~DatabaseLock();
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+  // False when another process holds the lock (has the database open);
+  // true when it is taken, or when `folder` has no LOCK file (no database
+  // was ever opened there).
+  bool Take(const std::filesystem::path& folder);
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace canopy::engine
 
 #endif  // CANOPY_ENGINE_FOLDER_COPIES_H_

@@ -156,11 +156,7 @@ struct CopyInto {
 };
 
 // `path` without a trailing separator ("db/" names the folder "db").
-fs::path FolderPath(const std::string& path) {
-  fs::path p = fs::path(path).lexically_normal();
-  if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
-  return p;
-}
+fs::path FolderPath(const std::string& path) { return Named(fs::path(path)); }
 
 // The folder beside `path` named `path` + `suffix`.
 fs::path Beside(const std::string& path, const char* suffix) {
@@ -192,35 +188,6 @@ class ParentLock {
         return Status::IOError("cannot lock the folder '" + parent.string() + "': " +
                                std::strerror(errno));
       }
-    }
-    return Status::Ok();
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// RocksDB's own lock on a database folder (an fcntl lock on its LOCK file,
-// as RocksDB takes it): held while the folder is replaced, so that no
-// process opens it meanwhile.
-class DatabaseLock {
- public:
-  ~DatabaseLock() {
-    if (fd_ >= 0) ::close(fd_);  // (closing releases the lock)
-  }
-  Status Take(const fs::path& folder) {
-    const fs::path lock = folder / "LOCK";
-    fd_ = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd_ < 0) {
-      return Status::IOError("cannot open '" + lock.string() + "': " + std::strerror(errno));
-    }
-    struct flock f {};
-    f.l_type = F_WRLCK;
-    f.l_whence = SEEK_SET;
-    if (::fcntl(fd_, F_SETLK, &f) != 0) {
-      return Status::IOError("the database folder '" + folder.string() +
-                             "' is in use by another process; it was not started from a "
-                             "checkpoint");
     }
     return Status::Ok();
   }
@@ -434,7 +401,11 @@ Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path
   ParentLock one_at_a_time;
   CANOPY_RETURN_IF_ERROR(one_at_a_time.Take(path));
   DatabaseLock no_one_opens_it;
-  CANOPY_RETURN_IF_ERROR(no_one_opens_it.Take(FolderPath(path)));
+  if (!no_one_opens_it.Take(FolderPath(path))) {
+    return Status::IOError("the database folder '" + path +
+                           "' is in use by another process; it was not started from a "
+                           "checkpoint");
+  }
   storage::FilesPosition now;
   if (!storage::ReadFilesPosition(FolderPath(path).string(), &now) ||
       now.identity != into.position.identity ||

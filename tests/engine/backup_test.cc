@@ -6,12 +6,15 @@
 // with nothing left behind and nothing changed.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "engine/folder_copies.h"
 #include "tests/test_util.h"
 
 namespace canopy {
@@ -453,6 +456,54 @@ TEST(Restore, ADamagedByteInAnyTableFileIsRefused) {
   }
   fs::remove_all(dir.Sub("bad"));
   EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "good"}));
+}
+
+// engine::DatabaseLock is RocksDB's own lock on a folder: refused while
+// another process has the database open (so that a folder is never
+// replaced or removed under it), taken when nobody has, and "taken" for a
+// folder where no database was ever opened.
+TEST(DatabaseLockTest, IsRefusedWhileAnotherProcessHasTheDatabaseOpen) {
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer cannot run a child forked from a process with threads.
+  GTEST_SKIP() << "fork() after threads is not supported under ThreadSanitizer";
+#endif
+  TempDir dir;
+  {
+    engine::DatabaseLock none;
+    EXPECT_TRUE(none.Take(dir.Sub("nothing-here")));
+  }
+  auto db = OpenDb(dir.Sub("db"));
+  ASSERT_NE(db, nullptr);
+  // A child process asks while this one has the database open, then after
+  // it was closed; it answers through its exit status.
+  auto ask_in_child = [&]() {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      engine::DatabaseLock lock;
+      _exit(lock.Take(dir.Sub("db") + "/") ? 1 : 0);  // (a trailing '/' names it too)
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+  };
+  EXPECT_EQ(ask_in_child(), 0) << "the child took the lock of an open database";
+  ASSERT_OK(db->Close());
+  db.reset();
+  EXPECT_EQ(ask_in_child(), 1) << "the child could not take the lock of a closed database";
+  // Held here, it keeps a child's open of the database out.
+  engine::DatabaseLock held;
+  ASSERT_TRUE(held.Take(dir.Sub("db")));
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    engine::DatabaseLock lock;
+    _exit(lock.Take(dir.Sub("db")) ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "two processes held the lock at once";
 }
 
 }  // namespace
