@@ -166,7 +166,7 @@ fs::path Beside(const std::string& path, const char* suffix) {
 
 // Starting replicas from checkpoints in one parent folder, one at a time
 // across processes (an flock on the parent folder): they share the names
-// beside each folder (DIR.bootstrap, DIR.behind), and each decides again
+// beside each folder (DIR.behind), and each decides again
 // under it whether the folder still needs a copy.
 class ParentLock {
  public:
@@ -288,7 +288,9 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
     // where a database is expected. The hold lapses with its lease once
     // the replica has registered itself.
     const fs::path target = FolderPath(path);
-    const fs::path tmp = Beside(path, ".bootstrap");
+    // (A scratch name of this process's: one a killed process left there
+    // is removed, a folder of another name never.)
+    const fs::path tmp = ScratchBeside(target);
     fs::remove_all(tmp, ec);
     CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
     // A replica whose trim read the live replicas just before the hold was

@@ -762,7 +762,6 @@ TEST_F(ReplicaTest, AFarBehindReplicaStartsAgainFromTheNewestCheckpoint) {
   EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
   EXPECT_NE(s.message().find("b.behind' exists"), std::string::npos) << s.ToString();
   EXPECT_TRUE(std::filesystem::exists(dir_.Sub("b.behind") + "/mine"));
-  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b.bootstrap")));
   {
     Options plain;
     auto kept = OpenDb(dir_.Sub("b"), plain);
@@ -782,10 +781,13 @@ TEST_F(ReplicaTest, AFarBehindReplicaStartsAgainFromTheNewestCheckpoint) {
   // (the folder named with a trailing '/').
   auto again = OpenDb(dir_.Sub("b") + "/", o);
   ASSERT_NE(again, nullptr);
-  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b") + "/.bootstrap"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b") + "/.partial-"));
   EXPECT_GE(again->Revision(), st->checkpoint);
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b.behind")));
-  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("b.bootstrap")));
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos)
+        << e.path() << " was left behind";
+  }
   testing::MakeDevice(again.get(), "from-b-again", root);
   ExpectConverged({a.get(), again.get()});
   EXPECT_EQ(testing::KeysIn(again.get(), root).size(), 42u);
