@@ -35,6 +35,7 @@
 #include "bench/generator.h"
 #include "canopy/db.h"
 #include "replication/etcd_client.h"
+#include "replication/log.h"
 
 using namespace canopy;
 using Clock = std::chrono::steady_clock;
@@ -307,12 +308,15 @@ int main(int argc, char** argv) {
   // (the bytes etcd stores; its JSON gateway carries them in base64).
   size_t entry_bytes = 0;
   {
-    std::vector<replication::EtcdKv> kvs;
+    const uint64_t head = r1->Revision();
+    const uint64_t from = head > 1000 ? head - 999 : 1;
     const std::string log_keys = prefix + "/log/";
-    if (client.Range(log_keys, replication::PrefixEnd(log_keys), 0, &kvs).ok() && !kvs.empty()) {
-      const size_t n = std::min<size_t>(kvs.size(), 1000);
-      for (size_t i = kvs.size() - n; i < kvs.size(); ++i) entry_bytes += kvs[i].value.size();
-      entry_bytes /= n;
+    std::vector<replication::EtcdKv> kvs;
+    if (client.Range(log_keys + replication::RevisionDigits(from),
+                     replication::PrefixEnd(log_keys), 0, &kvs).ok() &&
+        !kvs.empty()) {
+      for (const replication::EtcdKv& kv : kvs) entry_bytes += kv.value.size();
+      entry_bytes /= kvs.size();
     }
   }
   // etcd's own puts, 16 threads: of 300 bytes, and of the entries' size.

@@ -251,31 +251,12 @@ Status Db::Restore(std::string_view backup, std::string_view dir, const Progress
   {
     // A database open (in this process or another) changes under the
     // copy: refused, its LOCK file being locked (a backup's never is).
-    // RocksDB's own LockFile asks: it knows this process's locks without
-    // opening the file (closing a descriptor of it would drop them). A
-    // LOCK it cannot open for writing (another user's, a read-only folder)
-    // is asked read-only instead. The answer holds for the moment asked.
-    const std::string lock = (from / "LOCK").string();
-    if (fs::exists(fs::symlink_status(lock, ec))) {
-      const Status in_use = Status::FailedPrecondition(
+    // The answer holds for the moment asked.
+    engine::DatabaseLock probe;
+    if (!probe.Take(from)) {
+      return Status::FailedPrecondition(
           what + " is a database that is open, not a backup; make one with canopy backup "
                  "(Db::Backup), which copies a database in use consistently");
-      rocksdb::Env* env = rocksdb::Env::Default();
-      rocksdb::FileLock* held = nullptr;
-      const rocksdb::Status locked = env->LockFile(lock, &held);
-      if (locked.ok()) {
-        env->UnlockFile(held).PermitUncheckedError();
-      } else if (::access(lock.c_str(), W_OK) == 0) {
-        return in_use;  // locked by this process or another
-      } else {
-        const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-        struct flock probe {};
-        probe.l_type = F_RDLCK;
-        probe.l_whence = SEEK_SET;
-        const bool busy = fd >= 0 && ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
-        if (fd >= 0) ::close(fd);
-        if (busy) return in_use;
-      }
     }
   }
   // A folder without RocksDB's CURRENT file is no database: said before

@@ -72,12 +72,11 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     auto undo_creation = [&](std::unique_ptr<engine::DbImpl>* made, Status why) {
       if (copied_from.empty() && !fresh) return why;
       made->reset();  // closed first
-      // Another process that opened the folder meanwhile (the copy this
-      // open made, say, once its locks were released) keeps it: it is
-      // that process's database now, and this open only failed.
-      // (An open refused because the folder is in use, by this process
-      // too, says so: storage::Store::Open.)
-      if (why.message().find("is in use by") != std::string::npos) return why;
+      // A process that opened the folder meanwhile (the copy this open
+      // made, say, once its lock was released), or another Db of this
+      // process, keeps it: it is that one's database now, and this open
+      // only failed. Held while the folder is emptied, its LOCK last, the
+      // lock keeps every open out of what is left.
       engine::DatabaseLock no_one_else;
       if (!no_one_else.Take(std::string(path))) return why;
       if (!copied_from.empty()) {
@@ -85,12 +84,16 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
                               "' (its copy was removed again)");
       }
       std::error_code ec;
+      const std::filesystem::path folder = engine::Named(std::string(path));
+      std::vector<std::filesystem::path> entries;
+      for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
+        if (e.path().filename() != "LOCK") entries.push_back(e.path());
+      }
+      for (const auto& e : entries) std::filesystem::remove_all(e, ec);
       if (!existed) {
-        std::filesystem::remove_all(std::string(path), ec);
+        std::filesystem::remove_all(folder, ec);
       } else {
-        for (const auto& e : std::filesystem::directory_iterator(std::string(path), ec)) {
-          std::filesystem::remove_all(e.path(), ec);
-        }
+        std::filesystem::remove(folder / "LOCK", ec);
       }
       return why;
     };

@@ -3,6 +3,8 @@
 #include "engine/folder_copies.h"
 
 #include <fcntl.h>
+#include <rocksdb/env.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -42,18 +44,39 @@ Status MoveCopyInto(const std::string& scratch, const fs::path& target, bool may
                          "': " + std::strerror(err));
 }
 
+Status ExchangeFolders(const fs::path& a, const fs::path& b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) {
+    return Status::Ok();
+  }
+  const int err = errno;
+  if (err == EINVAL || err == ENOSYS || err == ENOTSUP) {
+    return Status::NotSupported("the file system of '" + b.string() +
+                                "' cannot swap two folders in one step (renameat2 "
+                                "RENAME_EXCHANGE): " + std::strerror(err));
+  }
+  return Status::IOError("cannot swap '" + a.string() + "' and '" + b.string() +
+                         "': " + std::strerror(err));
+}
+
 DatabaseLock::~DatabaseLock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (held_ != nullptr) rocksdb::Env::Default()->UnlockFile(held_).PermitUncheckedError();
 }
 
 bool DatabaseLock::Take(const fs::path& folder) {
-  const fs::path lock = Named(folder) / "LOCK";
-  fd_ = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd_ < 0) return true;  // none: nobody has a database open there
-  struct flock f {};
-  f.l_type = F_WRLCK;
-  f.l_whence = SEEK_SET;
-  return ::fcntl(fd_, F_SETLK, &f) == 0;
+  const std::string lock = (Named(folder) / "LOCK").string();
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(lock, ec))) return true;  // never opened there
+  if (::access(lock.c_str(), W_OK) != 0) {
+    // Not this process's to lock: only asked whether someone holds it.
+    const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+    struct flock probe {};
+    probe.l_type = F_RDLCK;
+    probe.l_whence = SEEK_SET;
+    const bool busy = fd >= 0 && ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+    if (fd >= 0) ::close(fd);
+    return !busy;
+  }
+  return rocksdb::Env::Default()->LockFile(lock, &held_).ok();
 }
 
 std::string Renamed(std::string text, const std::string& from, const std::string& to) {

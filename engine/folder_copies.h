@@ -13,6 +13,10 @@
 
 #include "canopy/status.h"
 
+namespace rocksdb {
+class FileLock;
+}
+
 namespace canopy::engine {
 
 // `dir` without a trailing slash ("b/" is "b"): the name made.
@@ -38,24 +42,33 @@ Status MoveCopyInto(const std::string& scratch, const std::filesystem::path& tar
 // about a scratch copy, told by the name the caller gave).
 std::string Renamed(std::string text, const std::string& from, const std::string& to);
 
-// RocksDB's lock on a database folder, taken as RocksDB takes it (an fcntl
-// lock on the folder's LOCK file): while it is held, no other process
-// opens the database there. (fcntl locks do not exclude each other within
-// one process; RocksDB refuses a second open there itself.) Destroying it
-// releases the lock. One thread.
+// Swaps the folders `a` and `b` in one step (renameat2 RENAME_EXCHANGE):
+// each name holds one whole folder or the other at every moment, whatever
+// crashes when. NotSupported when the file system cannot (nothing moved);
+// IOError otherwise.
+Status ExchangeFolders(const std::filesystem::path& a, const std::filesystem::path& b);
+
+// RocksDB's lock on the database in a folder, taken as RocksDB takes it
+// (rocksdb::Env::LockFile: an fcntl lock on the folder's LOCK file, and
+// RocksDB's record of this process's own locks, so that a database open
+// in this process counts too; closing a descriptor of the file would drop
+// them, which Env never does). While it is held, no process opens the
+// database there. Destroying it releases the lock. One thread.
 class DatabaseLock {
  public:
   DatabaseLock() = default;
   ~DatabaseLock();
   DatabaseLock(const DatabaseLock&) = delete;
   DatabaseLock& operator=(const DatabaseLock&) = delete;
-  // False when another process holds the lock (has the database open);
-  // true when it is taken, or when `folder` has no LOCK file (no database
-  // was ever opened there).
+  // False when the database is open, in this process or another. True
+  // when the lock is taken; also true, holding nothing, for a folder
+  // without a LOCK file (no database was ever opened there) and for a
+  // LOCK this process may not write (another user's, a read-only folder)
+  // that nobody holds.
   bool Take(const std::filesystem::path& folder);
 
  private:
-  int fd_ = -1;
+  rocksdb::FileLock* held_ = nullptr;
 };
 
 }  // namespace canopy::engine

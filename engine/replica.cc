@@ -15,16 +15,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "engine/db_impl.h"
 #include "engine/folder_copies.h"
@@ -151,77 +145,11 @@ struct CopyInto {
   bool behind = false;      // a replica's database the log was trimmed past
   uint64_t revision = 0;    // (behind) its revision
   std::string lineage;      // (behind) its log's id
-  storage::FilesPosition position;  // (behind) its files when it was judged behind
   std::string* why_not = nullptr;   // (behind) why it was not replaced
 };
 
 // `path` without a trailing separator ("db/" names the folder "db").
 fs::path FolderPath(const std::string& path) { return Named(fs::path(path)); }
-
-// The folder beside `path` named `path` + `suffix`.
-fs::path Beside(const std::string& path, const char* suffix) {
-  const fs::path target = FolderPath(path);
-  return target.parent_path() / (target.filename().string() + suffix);
-}
-
-// Starting replicas from checkpoints in one parent folder, one at a time
-// across processes (an flock on the parent folder): they share the names
-// beside each folder (DIR.behind), and each decides again
-// under it whether the folder still needs a copy.
-class ParentLock {
- public:
-  ~ParentLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status Take(const std::string& path) {
-    fs::path parent = FolderPath(path).parent_path();
-    if (parent.empty()) parent = ".";
-    std::error_code ec;
-    fs::create_directories(parent, ec);
-    fd_ = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd_ < 0) {
-      return Status::IOError("cannot open the folder '" + parent.string() + "': " +
-                             std::strerror(errno));
-    }
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        return Status::IOError("cannot lock the folder '" + parent.string() + "': " +
-                               std::strerror(errno));
-      }
-    }
-    return Status::Ok();
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// The lineage a checkpoint's folder name carries
-// ("checkpoint-<revision>-<lineage>-<replica>", CheckpointNamePrefix), ""
-// for another name.
-std::string LineageInName(const std::string& folder, uint64_t rev) {
-  const std::string name = fs::path(folder).filename().string();
-  const std::string start = std::string(kCheckpointPrefix) + replication::RevisionDigits(rev) + "-";
-  if (name.rfind(start, 0) != 0) return "";
-  const size_t end = name.find('-', start.size());
-  if (end == std::string::npos || end == start.size()) return "";
-  return name.substr(start.size(), end - start.size());
-}
-
-// Written into a replica's folder before it is moved aside to be replaced
-// by a checkpoint (StartFromCheckpoint): only a folder aside that holds it
-// is ever removed, and one left in a folder that was not moved (a crash in
-// between) is removed by the next open.
-constexpr const char* kReplacedMarker = "CANOPY-REPLACED";
-
-// What a crash left of a replacement: the folder aside (whether or not the
-// copy took its place), or the marker in a folder that stayed.
-void ClearReplacement(const std::string& path) {
-  std::error_code ec;
-  const fs::path aside = Beside(path, ".behind");
-  if (fs::exists(aside / kReplacedMarker, ec)) fs::remove_all(aside, ec);
-  fs::remove(FolderPath(path) / kReplacedMarker, ec);
-}
 
 // Copies the newest registered checkpoint into `path` (see
 // BootstrapReplica and RestartBehindReplica).
@@ -242,19 +170,15 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
     if (rev == 0) return Status::Ok();  // none: start empty and replay the whole log
     if (into.behind) {
       // Only a later state of the folder's own history replaces it.
-      const std::string lineage = LineageInName(folder, rev);
       const std::string newest = "the newest checkpoint (revision " + std::to_string(rev) +
                                  ", in '" + folder + "')";
-      if (lineage.empty()) {
-        *into.why_not = newest + " was not named by a replica (checkpoint-<revision>-<lineage>-"
-                                 "<replica>), so it is not known to hold this folder's history";
-        return Status::Ok();
-      }
-      if (lineage != into.lineage) {
-        *into.why_not = newest + " is of another log (lineage " + lineage +
-                        "; this folder's is " + into.lineage +
-                        "): this folder may hold the only copy of its own log's database; "
-                        "export it (canopy export) before you move it away";
+      if (fs::path(folder).filename().string().rfind(CheckpointNamePrefix(rev, into.lineage),
+                                                     0) != 0) {
+        *into.why_not = newest + " is not named as a checkpoint of this folder's log (" +
+                        CheckpointNamePrefix(rev, into.lineage) +
+                        "...): it may be another log's, or named by hand, so this folder may "
+                        "hold the only copy of its history; export it (canopy export) before "
+                        "you move it away";
         return Status::Ok();
       }
       if (rev <= into.revision) {
@@ -292,7 +216,11 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
     // is removed, a folder of another name never.)
     const fs::path tmp = ScratchBeside(target);
     fs::remove_all(tmp, ec);
-    CANOPY_RETURN_IF_ERROR(CopyCheckpoint(folder, tmp));
+    if (Status c = CopyCheckpoint(folder, tmp); !c.ok()) {
+      fs::remove_all(tmp, ec);
+      (void)log.Unregister(holder, lease);
+      return c;
+    }
     // A replica whose trim read the live replicas just before the hold was
     // registered may have trimmed past it meanwhile (the check above came
     // too early to see it): the copy is then useless; take a newer one.
@@ -303,44 +231,33 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
       continue;
     }
     if (into.behind) {
-      // The folder goes aside, the copy takes its name, then the folder
-      // goes: a crash in between leaves no database at `path` (the next
-      // open with the checkpoint folder starts one from a checkpoint, as
-      // for a new replica) and the old one aside (removed then).
-      ClearReplacement(path);
-      const fs::path aside = Beside(path, ".behind");
-      if (fs::exists(aside, ec)) {
+      // The copy and the folder trade names in one step, so that `path`
+      // holds a whole database at every moment (the old one, then the
+      // copy), whatever crashes when; the old one, now under the scratch
+      // name, goes (or, after a crash, with the scratch copies of dead
+      // processes).
+      if (Status x = ExchangeFolders(tmp, target); !x.ok()) {
         fs::remove_all(tmp, ec);
         (void)log.Unregister(holder, lease);
-        return Status::AlreadyExists("cannot move the replica's folder '" + path +
-                                     "' aside to start it from a checkpoint: '" +
-                                     aside.string() +
-                                     "' exists, which Canopy did not make; move it away or "
-                                     "remove it, then open again");
+        if (x.code() != Code::kNotSupported) return x;
+        *into.why_not = "it was not started from the newest checkpoint by itself: " + x.message();
+        return Status::Ok();
       }
-      {
-        std::ofstream marker(target / kReplacedMarker);
+      fs::remove_all(tmp, ec);
+    } else {
+      if (into.unfinished) {
+        fs::remove_all(target, ec);
+      } else {
+        fs::remove(target, ec);  // an empty folder, if any
       }
-      fs::rename(target, aside, ec);
+      fs::rename(tmp, target, ec);
       if (ec) {
         const std::string why = ec.message();
-        fs::remove(target / kReplacedMarker, ec);
         fs::remove_all(tmp, ec);
         (void)log.Unregister(holder, lease);
-        return Status::IOError("cannot move the replica's folder '" + path +
-                               "' aside to start it from a checkpoint: " + why);
+        return Status::IOError("cannot move the copied checkpoint into '" + path + "': " + why);
       }
-    } else if (into.unfinished) {
-      fs::remove_all(target, ec);
-    } else {
-      fs::remove(target, ec);  // an empty folder, if any
     }
-    fs::rename(tmp, target, ec);
-    if (ec) {
-      return Status::IOError("cannot move the copied checkpoint into '" + path + "': " +
-                             ec.message());
-    }
-    if (into.behind) ClearReplacement(path);
     *copied_from = folder;
     return Status::Ok();
   }
@@ -355,15 +272,6 @@ Status BootstrapReplica(const ReplicationOptions& r, const std::string& path,
   copied_from->clear();
   if (r.etcd_endpoints.empty() || r.checkpoint_dir.empty()) return Status::Ok();
   std::error_code ec;
-  if (storage::HoldsDatabase(path) && !fs::exists(Beside(path, ".behind"), ec)) {
-    return Status::Ok();  // (the common case decided without the lock)
-  }
-  ParentLock one_at_a_time;
-  CANOPY_RETURN_IF_ERROR(one_at_a_time.Take(path));
-  // A replacement a crash cut short (RestartBehindReplica): the folder
-  // aside goes; where the copy had not taken its place yet, a copy made
-  // now (below) starts the replica again.
-  ClearReplacement(path);
   if (storage::HoldsDatabase(path)) return Status::Ok();
   // A folder with other files is refused by the open that follows; one
   // whose creation a crash interrupted is replaced by the checkpoint.
@@ -387,8 +295,9 @@ Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path
   into.lineage = lineage;
   into.why_not = why_not;
   // Where its files stood once closed, to see below whether another
-  // process changed the folder before the locks were taken.
-  if (!storage::ReadFilesPosition(FolderPath(path).string(), &into.position)) {
+  // process changed the folder before the lock was taken.
+  storage::FilesPosition then;
+  if (!storage::ReadFilesPosition(FolderPath(path).string(), &then)) {
     return Status::Ok();
   }
   // A folder reached through a symbolic link stays where the link points:
@@ -400,8 +309,6 @@ Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path
                fs::weakly_canonical(FolderPath(path), ec).string() + "'";
     return Status::Ok();
   }
-  ParentLock one_at_a_time;
-  CANOPY_RETURN_IF_ERROR(one_at_a_time.Take(path));
   DatabaseLock no_one_opens_it;
   if (!no_one_opens_it.Take(FolderPath(path))) {
     return Status::IOError("the database folder '" + path +
@@ -410,9 +317,8 @@ Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path
   }
   storage::FilesPosition now;
   if (!storage::ReadFilesPosition(FolderPath(path).string(), &now) ||
-      now.identity != into.position.identity ||
-      now.manifest_number != into.position.manifest_number ||
-      now.manifest_size != into.position.manifest_size) {
+      now.identity != then.identity || now.manifest_number != then.manifest_number ||
+      now.manifest_size != then.manifest_size) {
     return Status::Unavailable("the folder '" + path +
                                "' changed while it was being started from a checkpoint (another "
                                "process opened it); open it again");
