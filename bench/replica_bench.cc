@@ -310,10 +310,12 @@ int main(int argc, char** argv) {
   {
     const uint64_t head = r1->Revision();
     const uint64_t from = head > 1000 ? head - 999 : 1;
-    const std::string log_keys = prefix + "/log/";
+    replication::LogOptions lo;
+    lo.etcd = eo;
+    lo.prefix = prefix;
+    const replication::EtcdLog log(lo);
     std::vector<replication::EtcdKv> kvs;
-    if (client.Range(log_keys + replication::RevisionDigits(from),
-                     replication::PrefixEnd(log_keys), 0, &kvs).ok() &&
+    if (client.Range(log.EntryKey(from), log.EntryKey(head + 1), 0, &kvs).ok() &&
         !kvs.empty()) {
       for (const replication::EtcdKv& kv : kvs) entry_bytes += kv.value.size();
       entry_bytes /= kvs.size();

@@ -100,9 +100,9 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
     CANOPY_RETURN_IF_ERROR(
         engine::BootstrapReplica(options.replication, std::string(path), &copied_from));
     std::unique_ptr<engine::DbImpl> impl;
-    // A replica folder the log was trimmed past while it was closed is
-    // opened a second time, from the newest checkpoint (RestartsFromCheckpoint).
-    for (int pass = 0;; ++pass) {
+    // Opens the store and reads its state into `impl` (setting `fresh`);
+    // what fails is undone (undo_creation) and returned.
+    auto open_once = [&]() -> Status {
       std::unique_ptr<storage::Store> store;
       storage::StoreOptions so = engine::StoreOptionsOf(options);
       if (!follower_scratch.empty()) so.secondary_path = follower_scratch;
@@ -147,11 +147,13 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
         std::this_thread::sleep_for(std::chrono::milliseconds(storage::ReaderPauseMs(attempt)));
       }
       if (!options.read_only && !options.follower) impl->RecordFilesPosition();
-      Status started = impl->StartReplica(fresh);
-      if (started.ok()) break;
-      if (pass > 0 || !copied_from.empty() || !impl->RestartsFromCheckpoint()) {
-        return undo_creation(&impl, started);
-      }
+      return Status::Ok();
+    };
+    CANOPY_RETURN_IF_ERROR(open_once());
+    Status started = impl->StartReplica(fresh);
+    if (!started.ok() && copied_from.empty() && impl->RestartsFromCheckpoint()) {
+      // A replica folder the log was trimmed past while it was closed is
+      // opened again, from the newest checkpoint (RestartBehindReplica).
       const uint64_t behind = impl->Revision();
       const std::string lineage = impl->LogId();
       impl.reset();  // closed: its folder is replaced
@@ -166,7 +168,10 @@ Status Db::Open(const Options& options, std::string_view path, std::unique_ptr<D
         return why_not.empty() ? started
                                : Status(started.code(), started.message() + "; " + why_not);
       }
+      CANOPY_RETURN_IF_ERROR(open_once());
+      started = impl->StartReplica(fresh);
     }
+    if (!started.ok()) return undo_creation(&impl, started);
     if (options.follower) {
       (void)scratch_guard.release();
       impl->StartFollower(std::move(follower_scratch));

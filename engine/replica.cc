@@ -148,9 +148,6 @@ struct CopyInto {
   std::string* why_not = nullptr;   // (behind) why it was not replaced
 };
 
-// `path` without a trailing separator ("db/" names the folder "db").
-fs::path FolderPath(const std::string& path) { return Named(fs::path(path)); }
-
 // Copies the newest registered checkpoint into `path` (see
 // BootstrapReplica and RestartBehindReplica).
 Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
@@ -211,11 +208,10 @@ Status StartFromCheckpoint(const ReplicationOptions& r, const std::string& path,
     // Copy beside the target, then rename: a crash never leaves half a copy
     // where a database is expected. The hold lapses with its lease once
     // the replica has registered itself.
-    const fs::path target = FolderPath(path);
+    const fs::path target = Named(path);
     // (A scratch name of this process's: one a killed process left there
     // is removed, a folder of another name never.)
     const fs::path tmp = ScratchBeside(target);
-    fs::remove_all(tmp, ec);
     if (Status c = CopyCheckpoint(folder, tmp); !c.ok()) {
       fs::remove_all(tmp, ec);
       (void)log.Unregister(holder, lease);
@@ -294,29 +290,30 @@ Status RestartBehindReplica(const ReplicationOptions& r, const std::string& path
   into.revision = behind;
   into.lineage = lineage;
   into.why_not = why_not;
+  const fs::path folder = Named(path);
   // Where its files stood once closed, to see below whether another
   // process changed the folder before the lock was taken.
   storage::FilesPosition then;
-  if (!storage::ReadFilesPosition(FolderPath(path).string(), &then)) {
+  if (!storage::ReadFilesPosition(folder.string(), &then)) {
     return Status::Ok();
   }
   // A folder reached through a symbolic link stays where the link points:
   // replacing it would replace the link by a folder elsewhere.
   std::error_code ec;
-  if (fs::is_symlink(FolderPath(path), ec)) {
+  if (fs::is_symlink(folder, ec)) {
     *why_not = "it was not started from the newest checkpoint by itself because '" + path +
                "' is a symbolic link: open it by the path of the folder it names, '" +
-               fs::weakly_canonical(FolderPath(path), ec).string() + "'";
+               fs::weakly_canonical(folder, ec).string() + "'";
     return Status::Ok();
   }
   DatabaseLock no_one_opens_it;
-  if (!no_one_opens_it.Take(FolderPath(path))) {
+  if (!no_one_opens_it.Take(folder)) {
     return Status::IOError("the database folder '" + path +
                            "' is in use by another process; it was not started from a "
                            "checkpoint");
   }
   storage::FilesPosition now;
-  if (!storage::ReadFilesPosition(FolderPath(path).string(), &now) ||
+  if (!storage::ReadFilesPosition(folder.string(), &now) ||
       now.identity != then.identity || now.manifest_number != then.manifest_number ||
       now.manifest_size != then.manifest_size) {
     return Status::Unavailable("the folder '" + path +

@@ -458,6 +458,27 @@ TEST(Restore, ADamagedByteInAnyTableFileIsRefused) {
   EXPECT_EQ(Names(dir.path()), (std::vector<std::string>{"db", "good"}));
 }
 
+// engine::ExchangeFolders swaps two folders in one step; with one of them
+// missing it is an error naming both, and nothing moved.
+TEST(ExchangeFoldersTest, SwapsTwoFoldersOrMovesNothing) {
+  TempDir dir;
+  fs::create_directories(dir.Sub("a"));
+  fs::create_directories(dir.Sub("b"));
+  std::ofstream(dir.Sub("a") + "/from-a").put('a');
+  std::ofstream(dir.Sub("b") + "/from-b").put('b');
+  ASSERT_OK(engine::ExchangeFolders(dir.Sub("a"), dir.Sub("b")));
+  EXPECT_TRUE(fs::exists(dir.Sub("a") + "/from-b"));
+  EXPECT_TRUE(fs::exists(dir.Sub("b") + "/from-a"));
+  EXPECT_FALSE(fs::exists(dir.Sub("a") + "/from-a"));
+  Status s = engine::ExchangeFolders(dir.Sub("a"), dir.Sub("missing"));
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_NE(s.message().find("cannot swap '" + dir.Sub("a") + "' and '" + dir.Sub("missing")),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_TRUE(fs::exists(dir.Sub("a") + "/from-b"));
+  EXPECT_FALSE(fs::exists(dir.Sub("missing")));
+}
+
 // engine::DatabaseLock is RocksDB's own lock on a folder: refused while
 // another process has the database open (so that a folder is never
 // replaced or removed under it), taken when nobody has, and "taken" for a
