@@ -427,7 +427,7 @@ StatusOr<GroupId> DbImpl::CreateGroup(const Actor& actor, const GroupSpec& spec)
                          .Uint("owner", spec.owner)
                          .str();
     CANOPY_RETURN_IF_ERROR(CheckGroupKind(spec.kind));
-    CANOPY_RETURN_IF_ERROR(CheckText("group name", spec.name));
+    CANOPY_RETURN_IF_ERROR(CheckKey("group name", spec.name));
     const AccountNode* o = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireAccount(actor, spec.owner, "group owner", &o));
     CANOPY_RETURN_IF_ERROR(Require(cat(), actor, Perm::kGroupWrite, *o));
@@ -459,7 +459,7 @@ StatusOr<GroupId> DbImpl::CreateGroup(const Actor& actor, const GroupSpec& spec)
 Status DbImpl::RenameGroup(const Actor& actor, GroupId id, std::string_view name) {
   return Mutate(actor, "group.rename", [&](Txn* txn) -> Status {
     txn->arguments = query::JsonObject().Uint("group", id).Str("name", name).str();
-    CANOPY_RETURN_IF_ERROR(CheckText("group name", name));
+    CANOPY_RETURN_IF_ERROR(CheckKey("group name", name));
     const GroupNode* g = nullptr;
     CANOPY_RETURN_IF_ERROR(RequireGroup(actor, id, &g));
     const AccountNode* o = cat().account(g->owner);

@@ -1434,7 +1434,7 @@ class Importer {
     CANOPY_RETURN_IF_ERROR(times.Check());
     GroupKind kind;
     CANOPY_RETURN_IF_ERROR(ReadGroupKind(kind_name, &kind));
-    CANOPY_RETURN_IF_ERROR(CheckText("group name", name));
+    CANOPY_RETURN_IF_ERROR(CheckKey("group name", name, replayed_));
     AccountRef a;
     CANOPY_RETURN_IF_ERROR(FindAccount(account, "account", &a));
     if (LookUpGroup(a.id, kind, name) != kNoId) {

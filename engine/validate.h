@@ -24,8 +24,8 @@ bool IsValidUtf8(std::string_view s);
 // most kMaxNameBytes long, and not empty unless allow_empty.
 Status CheckText(std::string_view what, std::string_view s, bool allow_empty = false);
 
-// What a user types to name a record (a key, a login, a role name, a unit
-// id): valid UTF-8, at most kMaxNameBytes, and none of what would make two
+// What a user types to name a record (a key, a login, a role or group
+// name, a unit id): valid UTF-8, at most kMaxNameBytes, and none of what would make two
 // names look alike or one look like another: no control characters
 // (U+0000-U+001F, U+007F-U+009F), no invisible ones (zero-width and other
 // format characters, bidirectional controls, line separators), no space
@@ -33,7 +33,8 @@ Status CheckText(std::string_view what, std::string_view s, bool allow_empty = f
 // character (U+0009)", "ends with a space (U+0020)"). Empty passes.
 Status CheckIdentifier(std::string_view what, std::string_view s);
 
-// An account key, entity key, login or role name: CheckText, CheckIdentifier, and not
+// An account key, entity key, login, role name or group name (every name a
+// user types to address a record): CheckText, CheckIdentifier, and not
 // kHidden, "(hidden)", which stands in every answer (text, JSON, the web
 // console, explanations) for a name the reader may not see: a record
 // really named so could not be told from one out of sight. `replayed`: an

@@ -135,6 +135,24 @@ TEST_F(GroupsTest, CreateRenameListAndDelete) {
                 Code::kAlreadyExists, "already has a device group named 'trucks'");
   ExpectRefused([&] { return db_->CreateGroup(admin, GroupSpec{GroupKind::kDevice, "", a_}); },
                 Code::kInvalidArgument, "group name");
+  // A group is addressed by its name, as a role is: no name that looks
+  // like another (or like the stand-in for a name out of sight).
+  const std::vector<std::pair<std::string, std::string>> look_alikes = {
+      {"trucks\u200b", "group name contains an invisible character (U+200B)"},
+      {"trucks ", "group name ends with a space (U+0020)"},
+      {" trucks", "group name begins with a space (U+0020)"},
+      {"tr\x1bucks", "group name contains a control character (U+001B)"},
+      {"a\u202eb", "group name contains an invisible character (U+202E)"},
+      {"(hidden)", "group name '(hidden)' is reserved"},
+  };
+  for (const auto& [name, message] : look_alikes) {
+    ExpectRefused(
+        [&] { return db_->CreateGroup(admin, GroupSpec{GroupKind::kUser, name, a_}); },
+        Code::kInvalidArgument, message);
+    ExpectRefused([&] { return db_->RenameGroup(admin, g, name); }, Code::kInvalidArgument,
+                  message);
+  }
+  EXPECT_EQ(db_->GetGroup(admin, g)->name, "trucks");
   ExpectRefused(
       [&] { return db_->CreateGroup(admin, GroupSpec{static_cast<GroupKind>(9), "x", a_}); },
       Code::kInvalidArgument, "unknown group kind");
