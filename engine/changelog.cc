@@ -106,6 +106,12 @@ bool InReach(const std::vector<query::Grant>& grants, std::string_view scope) {
   return false;
 }
 
+// Does `r` delete the account whose record key is `key` (its id, as
+// storage::Fixed64BE)? That change ends the account's log.
+bool DeletesAccount(const storage::RecordChangeRef& r, std::string_view key) {
+  return r.type == storage::RecordType::kAccount && r.after.empty() && r.key == key;
+}
+
 }  // namespace
 
 // ---- State ----------------------------------------------------------------
@@ -640,8 +646,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
       }
       // The filter's account's own deletion ends its log: listed under
       // every type filter, so that a watcher of it learns that it ended.
-      const bool the_end = deleted && rev == last && r.type == storage::RecordType::kAccount &&
-                           r.after.empty() && r.key == deleted_key;
+      const bool the_end = deleted && rev == last && DeletesAccount(r, deleted_key);
       if (type_mask != 0 && (type_mask & (1u << static_cast<int>(r.type))) == 0 && !the_end) {
         continue;
       }
@@ -696,6 +701,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     }
   }
   if (page->next <= page->revision && scanned == 0) page->next = page->revision + 1;
+  page->ended = deleted && page->next > last;
   return Status::Ok();
 }
 
@@ -740,7 +746,7 @@ Status DbImpl::FindAccountDeletion(const rocksdb::Snapshot* snap, uint64_t since
     Status d = storage::DecodeLogEntryView(std::string_view(v.data(), v.size()), &buffer, &e);
     if (!d.ok()) return d.WithContext("change-log revision " + std::to_string(rev));
     for (const storage::RecordChangeRef& r : e.records) {
-      if (r.type == storage::RecordType::kAccount && r.after.empty() && r.key == key) {
+      if (DeletesAccount(r, key)) {
         *revision = rev;
         *label = std::string(r.before_scope);
         break;

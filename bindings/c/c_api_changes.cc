@@ -257,6 +257,10 @@ uint64_t canopy_changes_revision(const canopy_changes_t* changes) {
   return changes != nullptr ? changes->page.revision : 0;
 }
 
+int canopy_changes_ended(const canopy_changes_t* changes) {
+  return changes != nullptr && changes->page.ended ? 1 : 0;
+}
+
 uint64_t canopy_changes_entry_revision(const canopy_changes_t* changes, size_t i) {
   const canopy::ChangeEntry* e = EntryAt(changes, i);
   return e != nullptr ? e->revision : 0;

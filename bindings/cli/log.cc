@@ -120,15 +120,6 @@ class Printer {
   simdjson::dom::parser parser_;
 };
 
-// Does `e` delete account `id` (a change of it, "deleted")?
-bool DeletesAccount(const ChangeEntry& e, AccountId id) {
-  const std::string name = std::to_string(id);
-  for (const auto& c : e.changes) {
-    if (c.type == "account" && c.action == "deleted" && c.id == name) return true;
-  }
-  return false;
-}
-
 int Run(Context& ctx, Args& args) {
   args.Parse({"since", "account", "type", "limit", "user"}, {"follow", "keys-only"});
   args.AtMost(0);
@@ -178,9 +169,6 @@ int Run(Context& ctx, Args& args) {
 
   Printer printer(ctx);
   uint64_t printed = 0;
-  // The filter's account deleted in a page read: its log ends there, and
-  // the read after it says so (at once, not after the next commit).
-  bool account_deleted = false;
   for (;;) {
     // Catch up with the head, page by page.
     ChangesPage page;
@@ -195,10 +183,7 @@ int Run(Context& ctx, Args& args) {
       }
       if (StopRequested() && !s.ok()) return kExitOk;
       if (!s.ok()) return FailQuery(ctx, s);
-      for (const ChangeEntry& e : page.entries) {
-        printer.Entry(e);
-        if (req.account != kNoId && DeletesAccount(e, req.account)) account_deleted = true;
-      }
+      for (const ChangeEntry& e : page.entries) printer.Entry(e);
       printed += page.entries.size();
       ctx.out->flush();
       req.since = page.next;
@@ -209,7 +194,10 @@ int Run(Context& ctx, Args& args) {
         }
         return kExitOk;
       }
-    } while ((page.next <= page.revision || account_deleted) && !StopRequested());
+      // The filter's account deleted in this page (page.ended): its log
+      // ends there, and the read after it says so (at once, not after the
+      // next commit).
+    } while ((page.next <= page.revision || page.ended) && !StopRequested());
     if (!follow) return kExitOk;
     // Wait for the next commit, looking at the stop flag between waits.
     for (;;) {

@@ -1686,6 +1686,10 @@ CANOPY_EXPORT size_t canopy_changes_count(const canopy_changes_t* changes);
 CANOPY_EXPORT uint64_t canopy_changes_next(const canopy_changes_t* changes);
 // The database's revision when the page was read.
 CANOPY_EXPORT uint64_t canopy_changes_revision(const canopy_changes_t* changes);
+// 1 when the request's account was deleted and this page reached its
+// deletion, the end of its log: stop reading (a read from
+// canopy_changes_next is refused, NOT_FOUND). 0 otherwise.
+CANOPY_EXPORT int canopy_changes_ended(const canopy_changes_t* changes);
 CANOPY_EXPORT uint64_t canopy_changes_entry_revision(const canopy_changes_t* changes, size_t i);
 // Commit time, microseconds since the Unix epoch.
 CANOPY_EXPORT int64_t canopy_changes_entry_time_us(const canopy_changes_t* changes, size_t i);

@@ -74,6 +74,10 @@ struct ChangesPage {
   std::vector<ChangeEntry> entries;
   uint64_t next = 0;      // ask for this revision next (past the last one scanned)
   uint64_t revision = 0;  // the database's revision when the page was read
+  // Filtered by an account that was deleted: true when this page reached
+  // its deletion, the last entry of its log. A reader stops there (a read
+  // from `next` is refused: NotFound, "... was deleted at revision R").
+  bool ended = false;
 };
 
 // Result of Db::ApplyChanges.

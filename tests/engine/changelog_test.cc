@@ -330,15 +330,24 @@ TEST_F(ChangeLogTest, AFilterByADeletedAccountEndsWithItsDeletion) {
   MakeDevice(db_.get(), "db2", b);
   MakeAccount(db_.get(), "c", t);
   const uint64_t head = db_->Revision();
+  // Also checks that a page says it ended exactly when it holds the
+  // filter's deleted account's deletion (the read after it is refused).
   auto read_to_the_end = [&](Db* db, ChangesRequest req, std::vector<ChangeEntry>* seen) {
+    bool ended = false;
     for (int pages = 0; pages < 100; ++pages) {
       ChangesPage p;
       Status s = db->ReadChanges(req, &p);
+      EXPECT_TRUE(s.ok() || ended) << "a page before the end said: " << s.ToString();
       if (!s.ok()) return s;
+      EXPECT_FALSE(ended) << "read on past a page that ended, at " << req.since;
       EXPECT_EQ(p.revision, db->Revision());
+      const bool holds_deletion = !p.entries.empty() && p.entries.back().revision == deleted_at &&
+                                  req.account != kNoId;
+      EXPECT_EQ(p.ended, holds_deletion) << "page from " << req.since;
+      ended = p.ended;
       for (auto& e : p.entries) seen->push_back(std::move(e));
       req.since = p.next;
-      if (p.next > p.revision) return Status::Ok();
+      if (p.next > p.revision && !p.ended) return Status::Ok();
     }
     return Status::Internal("no end");
   };

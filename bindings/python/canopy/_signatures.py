@@ -427,6 +427,7 @@ SIGNATURES = {
     "canopy_changes_count": (_SZ, [_P]),
     "canopy_changes_next": (_U64, [_P]),
     "canopy_changes_revision": (_U64, [_P]),
+    "canopy_changes_ended": (_I, [_P]),
     "canopy_changes_entry_revision": (_U64, [_P, _SZ]),
     "canopy_changes_entry_time_us": (_I64, [_P, _SZ]),
     "canopy_changes_entry_actor": (_S, [_P, _SZ]),

@@ -1743,7 +1743,8 @@ class Db:
                 return model.ChangesPage(
                     entries=[_change_entry(out, i) for i in range(lib.canopy_changes_count(out))],
                     next=lib.canopy_changes_next(out),
-                    revision=lib.canopy_changes_revision(out))
+                    revision=lib.canopy_changes_revision(out),
+                    ended=bool(lib.canopy_changes_ended(out)))
         finally:
             lib.canopy_changes_request_destroy(request)
 
@@ -1795,10 +1796,8 @@ class Db:
                                 values=values)
             yield from page.entries
             since = page.next
-            if account is not None and any(
-                    c.type == "account" and c.action == "deleted" and c.id == str(account)
-                    for e in page.entries for c in e.changes):
-                continue  # its log ends there: the next read says so, at once
+            if page.ended:
+                continue  # the account's log ends there: the next read says so, at once
             if not page.at_head:
                 continue
             if not follow:

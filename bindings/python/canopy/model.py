@@ -351,6 +351,9 @@ class ChangesPage:
     entries: List[ChangeEntry]
     next: int  #: the revision to read from next
     revision: int  #: the database's revision when the page was read
+    #: filtered by an account that was deleted: the page reached its
+    #: deletion, the end of its log (a read from ``next`` raises NotFound)
+    ended: bool = False
 
     @property
     def at_head(self):

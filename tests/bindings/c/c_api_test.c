@@ -2043,6 +2043,28 @@ static void TestFollower(World* w, const char* path) {
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'revision'", canopy_db_catch_up(f, NULL, &err));
   OK(canopy_db_close(f, &err));
   OK(canopy_account_delete(w->db, 0, created, 0, &err));
+  {
+    // Its log, read by the account: the page that reaches its deletion
+    // says it ended; the read after it is refused.
+    canopy_changes_request_t* life = canopy_changes_request_create(CANOPY_SYSTEM_ACTOR);
+    OK(canopy_changes_request_set_account(life, created, &err));
+    OK(canopy_changes_request_set_since(life, at, &err));
+    canopy_changes_t* page = NULL;
+    OK(canopy_changes_read_request(w->db, life, &page, &err));
+    CHECK(canopy_changes_count(page) == 2);  /* its creation, its deletion */
+    CHECK(canopy_changes_ended(page) == 1);
+    OK(canopy_changes_request_set_since(life, canopy_changes_next(page), &err));
+    canopy_changes_destroy(page);
+    FAILS_WITH(CANOPY_NOT_FOUND, "was deleted at revision",
+               canopy_changes_read_request(w->db, life, &page, &err));
+    OK(canopy_changes_request_set_account(life, CANOPY_NO_ID, &err));
+    OK(canopy_changes_request_set_since(life, at, &err));
+    OK(canopy_changes_read_request(w->db, life, &page, &err));
+    CHECK(canopy_changes_ended(page) == 0);
+    canopy_changes_destroy(page);
+    canopy_changes_request_destroy(life);
+    CHECK(canopy_changes_ended(NULL) == 0);
+  }
   FAILS_WITH(CANOPY_FAILED_PRECONDITION, "not open as a follower",
              canopy_db_catch_up(w->db, &rev, &err));
   FAILS_WITH(CANOPY_INVALID_ARGUMENT, "'options'", canopy_options_set_follower(NULL, 1, &err));

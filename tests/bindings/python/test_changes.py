@@ -281,6 +281,11 @@ class WatchTest(WorldTestCase):
         self.assertLess(time.monotonic() - started, 10)
         self.assertEqual([(e.revision, e.operation) for e in got], [(since, "account.delete")])
         self.db.create_account(SYSTEM, "umbrella", "Umbrella")
+        # A page says where the account's log ends.
+        page = self.db.changes(since, account=initech)
+        self.assertTrue(page.ended)
+        self.assertFalse(self.db.changes(since).ended)  # unfiltered, nothing ends
+        self.assertFalse(self.db.changes(1, 1, account=initech).ended)  # its creation only
         # From before its deletion, after it: its whole life, then the end.
         got = []
         with self.assertRaises(canopy.NotFound):
