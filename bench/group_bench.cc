@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/raw_range.h"
 #include "canopy/db.h"
 #include "engine/db_impl.h"
 #include "storage/keys.h"
@@ -206,17 +207,16 @@ void RawFirstPage(benchmark::State& state, int r, bool multiget) {
   uint64_t bytes = 0;
   std::string v;
   for (auto _ : state) {
-    std::vector<std::unique_ptr<storage::Store::BoundedIterator>> its;
+    std::vector<std::unique_ptr<RawRange>> its;
     for (int g = 0; g < kReach[r]; ++g) {
       const std::string prefix = storage::GroupMembersPrefix(groups[g]);
-      its.push_back(store()->NewIterator(storage::kGroups, nullptr, prefix,
-                                         storage::PrefixSuccessor(prefix)));
+      its.push_back(std::make_unique<RawRange>(*store(), storage::kGroups, prefix,
+                                               storage::PrefixSuccessor(prefix)));
       (*its.back())->SeekToFirst();
     }
-    auto sub = store()->NewIterator(storage::kVisibility, nullptr,
-                                    storage::IndexRangeStart(kind, c_label, true),
-                                    storage::IndexRangeLimit(kind, c_label, true));
-    (*sub)->SeekToFirst();
+    RawRange sub(*store(), storage::kVisibility, storage::IndexRangeStart(kind, c_label, true),
+                 storage::IndexRangeLimit(kind, c_label, true));
+    sub->SeekToFirst();
     int n = 0;
     std::vector<std::string> keys;
     // t's members sort before c's subtree (t is c's parent): groups first.
@@ -244,7 +244,7 @@ void RawFirstPage(benchmark::State& state, int r, bool multiget) {
       store()->MultiGet(storage::kVisibility, slices, &values, &statuses, nullptr, true);
       for (const auto& x : values) bytes += x.size();
     }
-    for (; n < 100 && (*sub)->Valid(); (*sub)->Next(), ++n) bytes += (*sub)->value().size();
+    for (; n < 100 && sub->Valid(); sub->Next(), ++n) bytes += sub->value().size();
   }
   benchmark::DoNotOptimize(bytes);
 }

@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "bench/bench_env.h"
+#include "bench/raw_range.h"
 #include "bindings/cli/cli11_flags.h"
 #include "engine/db_impl.h"
 #include "storage/keys.h"
@@ -76,11 +77,10 @@ void RawScan(benchmark::State& state, const Target* t) {
   const uint8_t kind = static_cast<uint8_t>(EntityKind::kDevice);
   uint64_t items = 0, bytes = 0;
   for (auto _ : state) {
-    auto it = env->store()->NewIterator(storage::kVisibility, nullptr,
-                                        storage::IndexRangeStart(kind, t->label, true),
-                                        storage::IndexRangeLimit(kind, t->label, true));
-    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
-      bytes += (*it)->key().size() + (*it)->value().size();
+    RawRange it(*env->store(), storage::kVisibility, storage::IndexRangeStart(kind, t->label, true),
+                storage::IndexRangeLimit(kind, t->label, true));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      bytes += it->key().size() + it->value().size();
       ++items;
     }
   }
@@ -115,12 +115,11 @@ void RawFirstPage(benchmark::State& state, const Target* t) {
   const uint8_t kind = static_cast<uint8_t>(EntityKind::kDevice);
   uint64_t bytes = 0;
   for (auto _ : state) {
-    auto it = env->store()->NewIterator(storage::kVisibility, nullptr,
-                                        storage::IndexRangeStart(kind, t->label, true),
-                                        storage::IndexRangeLimit(kind, t->label, true));
+    RawRange it(*env->store(), storage::kVisibility, storage::IndexRangeStart(kind, t->label, true),
+                storage::IndexRangeLimit(kind, t->label, true));
     int n = 0;
-    for ((*it)->SeekToFirst(); (*it)->Valid() && n < 100; (*it)->Next(), ++n) {
-      bytes += (*it)->key().size() + (*it)->value().size();
+    for (it->SeekToFirst(); it->Valid() && n < 100; it->Next(), ++n) {
+      bytes += it->key().size() + it->value().size();
     }
   }
   benchmark::DoNotOptimize(bytes);
@@ -496,13 +495,13 @@ void RawSubtreeMove(benchmark::State& state) {
     std::string lo = storage::IndexRangeStart(k, from, true);
     std::string hi = storage::IndexRangeLimit(k, from, true);
     rocksdb::WriteBatch b;
-    auto it = st->NewIterator(storage::kVisibility, nullptr, lo, hi, false);
-    for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
-      rocksdb::Slice old_key = (*it)->key();
+    RawRange it(*st, storage::kVisibility, lo, hi, false);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Slice old_key = it->key();
       key.assign(1, static_cast<char>(k));
       key.append(to);
       key.append(old_key.data() + 1 + from.size(), old_key.size() - 1 - from.size());
-      b.Put(st->cf(storage::kVisibility), key, (*it)->value());
+      b.Put(st->cf(storage::kVisibility), key, it->value());
     }
     b.DeleteRange(st->cf(storage::kVisibility), lo, hi);
     if (!st->Write(&b).ok()) state.SkipWithError("write");

@@ -106,6 +106,15 @@ bool InReach(const std::vector<query::Grant>& grants, std::string_view scope) {
   return false;
 }
 
+// Every revision from the log's first on has its entry: a read that finds
+// the one after `expected` instead lost entries (a damaged table file).
+Status InSequence(uint64_t rev, uint64_t expected) {
+  if (rev == expected) return Status::Ok();
+  return Status::Corruption("change-log revision " + std::to_string(expected) +
+                            " is missing: the next entry read is revision " + std::to_string(rev) +
+                            " (a table file that cannot be read; run the integrity check)");
+}
+
 // Does `r` delete the account whose record key is `key` (its id, as
 // storage::Fixed64BE)? That change ends the account's log.
 bool DeletesAccount(const storage::RecordChangeRef& r, std::string_view key) {
@@ -615,6 +624,7 @@ Status DbImpl::ReadChanges(const ChangesRequest& request, ChangesPage* page) con
     if (chunk >= 0) continue;
     if (page->entries.size() >= request.limit || scanned >= kMaxScanPerPage) break;
     ++scanned;
+    CANOPY_RETURN_IF_ERROR(InSequence(rev, page->next));
     page->next = rev + 1;
     rocksdb::Slice v = (*it)->value();
     Status d = storage::DecodeLogEntryView(std::string_view(v.data(), v.size()), &buffer, &e);
@@ -806,6 +816,7 @@ Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
   auto it = store_->NewIterator(storage::kChanges, snap, storage::LogKey(since),
                                 storage::LogKey(head + 1), /*fill_cache=*/false);  // as above
   std::string* current = nullptr;
+  uint64_t expected = since;
   for ((*it)->SeekToFirst(); (*it)->Valid(); (*it)->Next()) {
     rocksdb::Slice k = (*it)->key();
     rocksdb::Slice v = (*it)->value();
@@ -816,6 +827,7 @@ Status DbImpl::ReadLogEntries(uint64_t since, size_t limit,
     }
     if (chunk < 0) {
       if (entries->size() >= limit) break;
+      CANOPY_RETURN_IF_ERROR(InSequence(rev, expected++));
       // The transport framing (storage::FrameLogEntry): the entry, then
       // the import input (if any) as it was stored, in chunk order.
       entries->push_back(storage::FrameLogEntry(std::string_view(v.data(), v.size()), {}));

@@ -963,6 +963,25 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
     image_untrusted_.store(true);
   }
 
+  // Every block of every table file against its checksum, first: what the
+  // reads below never touch (bloom filters, which RocksDB skips when
+  // damaged, blocks of keys no check reads, the change log's stored import
+  // input) would stay damaged unseen until a backup of them is needed, and
+  // a damaged file is the cause of what the checks below then find
+  // missing (listed first, it is never among the problems left out).
+  // A read-only or follower open holds no file: a writer beside it may
+  // have removed one it lists (compacted away), which is no damage.
+  const rocksdb::Status sums = store_->db()->VerifyChecksum(rocksdb::ReadOptions());
+  const bool vanished = (options_.read_only || options_.follower) &&
+                        (sums.IsPathNotFound() || (sums.IsIOError() &&
+                                                   sums.ToString().find("No such file") !=
+                                                       std::string::npos));
+  if (sums.IsCorruption()) {
+    problems.Add(storage::FromRocks(sums, "table file checksums").message() +
+                 " (the problems after this one may follow from it)");
+  } else if (!sums.ok() && !vanished) {
+    return storage::FromRocks(sums, "verify the table files' checksums");
+  }
   const Checked checked{*store_, at, fresh, problems};
   CANOPY_RETURN_IF_ERROR(CheckAccounts(checked));
   const AccountTable accounts(fresh);
@@ -973,23 +992,6 @@ Status DbImpl::CheckIntegrity(std::vector<std::string>* problems_out,
   CANOPY_RETURN_IF_ERROR(CheckUsersAndRoles(checked));
   CANOPY_RETURN_IF_ERROR(CheckGroups(checked));
   CANOPY_RETURN_IF_ERROR(CheckChangeLog(checked, revision, LogId()));
-  // Every block of every table file against its checksum: what the reads
-  // above never touch (bloom filters, which RocksDB skips when damaged,
-  // blocks of keys no check reads, the change log's stored import input)
-  // would stay damaged unseen until a backup of them is needed.
-  // A read-only or follower open holds no file: a writer beside it may
-  // have removed one it lists (compacted away), which is no damage.
-  const rocksdb::Status sums = store_->db()->VerifyChecksum(rocksdb::ReadOptions());
-  const bool vanished = (options_.read_only || options_.follower) &&
-                        (sums.IsPathNotFound() || (sums.IsIOError() &&
-                                                   sums.ToString().find("No such file") !=
-                                                       std::string::npos));
-  if (sums.IsCorruption()) {
-    problems.Add(storage::FromRocks(sums, "table file checksums").message());
-  } else if (!sums.ok() && !vanished) {
-    return storage::FromRocks(sums, "verify the table files' checksums");
-  }
-
   // The last call may cancel too, as with few entities it is the only one.
   if (progress && !progress(entities, entities)) {
     return Status::Aborted("integrity check cancelled");

@@ -3475,6 +3475,15 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
     }
     return emit();
   }));
+  // The catalog's counts, of the same state, say how many there are: a
+  // scan that read fewer lost some (a damaged table file), and the file
+  // would be sealed as whole without them.
+  if (rep->entities != total_entities) {
+    return Status::Corruption("export read " + std::to_string(rep->entities) +
+                              " entities where the database counts " +
+                              std::to_string(total_entities) +
+                              " (run the integrity check); nothing was written");
+  }
   // Groups (by id), their members (by group, then member id) and grants
   // (by user group, role, target).
   std::unordered_map<GroupId, Group> groups;
@@ -3522,12 +3531,24 @@ Status DbImpl::Export(std::string_view path, const ProgressFn& progress_fn,
     line.append("{\"type\":\"group_member\"");
     group_fields(gid, "account", "kind", "group");
     line.append(",\"member\":");
+    // A member that was not read (a damaged table file) is an error, never
+    // an empty name in a file sealed as whole.
+    auto append_name = [&](const auto& names, auto id) -> Status {
+      auto name = names.find(id);
+      if (name == names.end() || name->second.empty()) {
+        return Status::Corruption("export: group " + std::to_string(gid) + " holds " +
+                                  GroupKindName(m.kind) + " " + std::to_string(member) +
+                                  ", which was not read (run the integrity check)");
+      }
+      query::AppendJsonString(&line, name->second);
+      return Status::Ok();
+    };
     if (m.kind == GroupKind::kUser) {
-      query::AppendJsonString(&line, logins[member]);
+      CANOPY_RETURN_IF_ERROR(append_name(logins, UserId(member)));
     } else if (m.kind == GroupKind::kAccount) {
-      query::AppendJsonString(&line, account_keys[member]);
+      CANOPY_RETURN_IF_ERROR(append_name(account_keys, AccountId(member)));
     } else {
-      query::AppendJsonString(&line, member_keys[member]);
+      CANOPY_RETURN_IF_ERROR(append_name(member_keys, EntityId(member)));
     }
     times(m.created_us, nullptr);
     line.append("}");

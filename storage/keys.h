@@ -63,6 +63,14 @@ enum Cf : int {
 };
 const char* CfName(int cf);
 
+// The key spaces whose writes include range deletions (BatchSink::
+// DeleteRange): the visibility index (a subtree's keys moved under a new
+// label), the change log (its trimmed head) and, in databases of format 1,
+// the tree. Reads of every other key space ignore range deletions: RocksDB
+// 7.8 then steps from one table file into the next without the step that
+// drops a read error there (Store::NewIterator).
+constexpr bool RangeDeletesIn(int cf) { return cf == kVisibility || cf == kChanges || cf == kTree; }
+
 // meta keys.
 inline constexpr std::string_view kFormatKey = "format";
 inline constexpr std::string_view kSeqAccount = "seq.account";

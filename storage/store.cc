@@ -1367,6 +1367,130 @@ Status Store::Exists(int which, std::string_view key, bool* exists,
   return FromRocks(s, std::string("read from ") + CfName(which));
 }
 
+namespace {
+
+// RocksDB 7.8, reading with range deletions honoured, puts a mark at the
+// end of each table file of a level; stepping past the mark into the next
+// file, it drops that file's read error (a first block that fails its
+// checksum) and goes on as if the file were empty: the iteration ends, or
+// goes on without that file's keys, with an OK status (fixed in RocksDB
+// 8.6, pull request 11782). Key spaces without range deletions are read
+// with them ignored, which has no such mark (storage/keys.h). For the
+// others, this wrapper checks where an iteration ends: past the last key
+// it returned forward (or, backward, from the lower bound) it seeks once,
+// which opens the next file directly and reports its error; a key found
+// there that the steps did not return is Corruption. (An iteration that
+// goes on with another level's keys after such a drop ends elsewhere, and
+// the check then cannot see it: the integrity check's checksums do.)
+class EndChecked final : public rocksdb::Iterator {
+ public:
+  EndChecked(rocksdb::Iterator* inner, const std::string& lower, std::string_view what)
+      : inner_(inner), lower_(lower), what_(what) {}
+  bool Valid() const override { return inner_->Valid(); }
+  void SeekToFirst() override {
+    Reset();
+    inner_->SeekToFirst();
+  }
+  void SeekToLast() override {
+    Reset();
+    inner_->SeekToLast();
+  }
+  void Seek(const rocksdb::Slice& target) override {
+    Reset();
+    inner_->Seek(target);
+  }
+  void SeekForPrev(const rocksdb::Slice& target) override {
+    Reset();
+    inner_->SeekForPrev(target);
+  }
+  void Next() override {
+    Step(true);
+    inner_->Next();
+    if (!inner_->Valid() && inner_->status().ok()) CheckEnd(true);
+  }
+  void Prev() override {
+    Step(false);
+    inner_->Prev();
+    if (!inner_->Valid() && inner_->status().ok()) CheckEnd(false);
+  }
+  rocksdb::Slice key() const override { return inner_->key(); }
+  rocksdb::Slice value() const override { return inner_->value(); }
+  rocksdb::Status status() const override { return status_.ok() ? inner_->status() : status_; }
+
+ private:
+  // The key a step leaves is copied once every kEvery steps, not at each
+  // (a scan's cost); where the iteration ends, the steps since are taken
+  // again from it, back to the last key returned.
+  static constexpr uint32_t kEvery = 64;
+  void Reset() {
+    status_ = rocksdb::Status::OK();
+    steps_ = kEvery;  // no copy yet
+  }
+  void Step(bool forward) {
+    if (steps_ >= kEvery || forward != forward_) {
+      const rocksdb::Slice k = inner_->key();
+      copy_.assign(k.data(), k.size());
+      forward_ = forward;
+      steps_ = 0;
+    }
+    ++steps_;
+  }
+  void CheckEnd(bool forward) {
+    // Back to the last key returned: the copy, then the steps since but
+    // the one that ended.
+    if (forward) {
+      inner_->Seek(copy_);
+    } else {
+      inner_->SeekForPrev(copy_);
+    }
+    for (uint32_t i = 1; i < steps_ && inner_->Valid(); ++i) forward ? inner_->Next() : inner_->Prev();
+    if (!inner_->Valid()) {
+      if (inner_->status().ok()) Dropped(forward ? "after" : "before");  // (not as before)
+      return;
+    }
+    const rocksdb::Slice k = inner_->key();
+    copy_.assign(k.data(), k.size());
+    steps_ = kEvery;
+    if (forward) {
+      // Nothing is past it, unless a step dropped it: a seek opens the file
+      // after it directly.
+      copy_.push_back('\0');
+      inner_->Seek(copy_);
+      if (inner_->Valid()) Dropped("after");
+      return;
+    }
+    // Nothing is before it in the range, unless a step dropped it.
+    if (lower_.empty()) {
+      inner_->SeekToFirst();
+    } else {
+      inner_->Seek(lower_);
+    }
+    if (!inner_->Valid()) return;  // (its error, if any, is the status)
+    if (inner_->key().compare(copy_) < 0) {
+      Dropped("before");
+    } else {
+      inner_->Prev();  // where the iteration ended: before the range
+    }
+  }
+  void Dropped(const char* where) {
+    inner_->SeekToLast();  // then past the range: no longer Valid()
+    if (inner_->Valid()) inner_->Next();
+    status_ = rocksdb::Status::Corruption(
+        std::string("a read of the ") + std::string(what_) + " key space ended early: keys " +
+        where + " the last one it returned were skipped (a table file that cannot be read; "
+        "run the integrity check)");
+  }
+  std::unique_ptr<rocksdb::Iterator> inner_;
+  const std::string& lower_;  // the BoundedIterator's, which outlives this
+  std::string_view what_;
+  std::string copy_;
+  uint32_t steps_ = kEvery;
+  bool forward_ = true;
+  rocksdb::Status status_;
+};
+
+}  // namespace
+
 std::unique_ptr<Store::BoundedIterator> Store::NewIterator(int which,
                                                            const rocksdb::Snapshot* snapshot,
                                                            std::string lower, std::string upper,
@@ -1377,7 +1501,10 @@ std::unique_ptr<Store::BoundedIterator> Store::NewIterator(int which,
   ro.fill_cache = fill_cache;
   if (!bi->lower_.empty()) ro.iterate_lower_bound = &bi->lower_slice_;
   if (!bi->upper_.empty()) ro.iterate_upper_bound = &bi->upper_slice_;
+  // (storage/keys.h, and EndChecked above)
+  ro.ignore_range_deletions = !RangeDeletesIn(which);
   rocksdb::Iterator* base = db_->NewIterator(ro, cfs_[which]);
+  if (RangeDeletesIn(which)) base = new EndChecked(base, bi->lower_, CfName(which));
   if (const Overlay* o = OverlayOf(this, snapshot)) {
     rocksdb::Iterator* merged =
         const_cast<Overlay*>(o)->index_.NewIteratorWithBase(cfs_[which], base, &ro);

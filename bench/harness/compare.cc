@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 
+#include "bench/raw_range.h"
 #include "storage/coding.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -220,15 +221,14 @@ class Runner {
                       uint64_t limit) {
     uint64_t n = 0;
     for (size_t r = first_range; r < p.ranges.size() && n < limit; ++r) {
-      auto it =
-          store_->NewIterator(storage::kVisibility, nullptr, p.ranges[r].first, p.ranges[r].second);
+      RawRange it(*store_, storage::kVisibility, p.ranges[r].first, p.ranges[r].second);
       if (r == first_range && !seek.empty()) {
-        (*it)->Seek(seek);
+        it->Seek(seek);
       } else {
-        (*it)->SeekToFirst();
+        it->SeekToFirst();
       }
-      for (; (*it)->Valid() && n < limit; (*it)->Next()) {
-        sink_ += (*it)->key().size() + (*it)->value().size();
+      for (; it->Valid() && n < limit; it->Next()) {
+        sink_ += it->key().size() + it->value().size();
         ++n;
       }
     }
@@ -377,10 +377,9 @@ class Runner {
     size_t range = 0;
     uint64_t seen = 0;
     for (; range < p.ranges.size(); ++range) {
-      auto it = store_->NewIterator(storage::kVisibility, nullptr, p.ranges[range].first,
-                                    p.ranges[range].second);
-      for ((*it)->SeekToFirst(); (*it)->Valid() && seen < limit; (*it)->Next()) {
-        if (++seen == limit) *last_key = (*it)->key().ToString();
+      RawRange it(*store_, storage::kVisibility, p.ranges[range].first, p.ranges[range].second);
+      for (it->SeekToFirst(); it->Valid() && seen < limit; it->Next()) {
+        if (++seen == limit) *last_key = it->key().ToString();
       }
       if (seen == limit) break;
     }
