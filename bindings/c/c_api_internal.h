@@ -297,9 +297,15 @@ inline std::optional<std::string> OptionalString(const char* s) {
 // call returned `s`: only when the engine judged every item, and for a
 // success or a failure of items (c.h); an error after every item passed
 // (a write that failed) changed nothing that a report could describe.
+// The items' messages are then made what every message the C API gives
+// is, ShortMessage (valid UTF-8: an item quotes its input, which may not be).
 template <typename Report>
-bool ItemReportFor(const Status& s, const Report& r, size_t n) {
-  return n > 0 && r.items.size() == n && (s.ok() || r.unknown + r.denied + r.duplicate > 0);
+bool ItemReportFor(const Status& s, Report& r, size_t n) {
+  if (!(n > 0 && r.items.size() == n && (s.ok() || r.unknown + r.denied + r.duplicate > 0))) {
+    return false;
+  }
+  for (auto& item : r.items) item.message = ShortMessage(item.message);
+  return true;
 }
 
 // Up to n NUL-terminated strings, each required ("<argument>[i] is NULL");

@@ -392,7 +392,10 @@ CANOPY_EXPORT canopy_code_t canopy_db_open_snapshot(canopy_db_t* db, canopy_db_t
 
 // A string map (name -> value), sorted by name: attributes going into
 // accounts and entities, and read out of them. NULL only when memory is
-// exhausted.
+// exhausted. The strings canopy_attributes_name, _value and _get return
+// are the map's: valid until it is destroyed or changed by
+// canopy_attributes_set (which frees the value it replaces, and moves the
+// entries after a new name one position on); copy them to keep them.
 CANOPY_EXPORT canopy_attributes_t* canopy_attributes_create(void);
 CANOPY_EXPORT void canopy_attributes_destroy(canopy_attributes_t* attributes);
 // Adds or replaces one entry. Errors: INVALID_ARGUMENT for a NULL argument

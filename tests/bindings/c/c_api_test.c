@@ -1075,6 +1075,15 @@ static void TestEntities(World* w) {
   CHECK(strlen(canopy_reassign_report_message(report, 1)) > 0);
   canopy_reassign_report_destroy(report);
   CHECK(AccountOwnerOf(db, "dev-a1") == w->acme_a);  // nothing moved
+  // A message quoting input that is not UTF-8 is text all the same, as
+  // *errmsg is: the bad byte written \xff.
+  const char* not_text[] = {"dev-\xff"};
+  report = NULL;
+  FAILS_WITH(CANOPY_NOT_FOUND, "dev-\\xff",
+             canopy_entity_reassign(db, w->admin, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, not_text, 1,
+                                    w->acme_b, &report, &err));
+  CHECK(strstr(canopy_reassign_report_message(report, 0), "'dev-\\xff'") != NULL);
+  canopy_reassign_report_destroy(report);
   const char* twice[] = {"dev-a1", "dev-a1"};
   FAILS(CANOPY_INVALID_ARGUMENT,
         canopy_entity_reassign(db, w->admin, CANOPY_KIND_DEVICE, CANOPY_REF_KEY, twice, 2,
