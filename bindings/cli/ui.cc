@@ -59,6 +59,10 @@ int Run(Context& ctx, Args& args) {
   if (auto listen = args.Get("listen")) {
     if (listen->empty()) throw UsageError{"--listen needs an address"};
     options.listen = *listen;
+    // [::1], as a URL writes an IPv6 address, is the address ::1.
+    if (options.listen.size() > 2 && options.listen.front() == '[' && options.listen.back() == ']') {
+      options.listen = options.listen.substr(1, options.listen.size() - 2);
+    }
   }
   // SIGINT and SIGTERM stop the server cleanly. A handler (process-wide,
   // whichever thread the signal lands on: RocksDB's background threads

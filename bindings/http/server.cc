@@ -748,9 +748,13 @@ class ServerImpl : public Server {
       any_v4_ = ip == INADDR_ANY;
     } else if (a.ss_family == AF_INET6) {
       const in6_addr& ip = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
-      loopback_only_ = IN6_IS_ADDR_LOOPBACK(&ip) ||
-                       (IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127);
+      const bool mapped = IN6_IS_ADDR_V4MAPPED(&ip);
+      loopback_only_ = IN6_IS_ADDR_LOOPBACK(&ip) || (mapped && ip.s6_addr[12] == 127);
       any_v6_ = IN6_IS_ADDR_UNSPECIFIED(&ip);
+      // ::ffff:0.0.0.0 is every IPv4 address (as IPv6): its loopback is
+      // 127.0.0.1, not ::1.
+      any_v4_ = mapped && ip.s6_addr[12] == 0 && ip.s6_addr[13] == 0 && ip.s6_addr[14] == 0 &&
+                ip.s6_addr[15] == 0;
     }
   }
 

@@ -5,6 +5,7 @@ routes themselves are tested in tests/bindings/http/ (http_test, ui_browser)."""
 
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -15,12 +16,12 @@ from cli_harness import CANOPY, CliTestCase
 
 
 class UiTest(CliTestCase):
-    def start(self, *args):
+    def start(self, *args, host=r"127\.0\.0\.\d+"):
         p = subprocess.Popen([CANOPY, "--db", self.db] + list(args), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         url = p.stdout.readline().strip()
-        self.assertRegex(url, r"^http://127\.0\.0\.\d+:\d+/\?token=[0-9a-f]{32}$")
+        self.assertRegex(url, r"^http://" + host + r":\d+/\?token=[0-9a-f]{32}$")
         return p, url
 
     def get(self, url, path, token=None):
@@ -114,6 +115,7 @@ class UiTest(CliTestCase):
                       err)
         self.assertIn("plain HTTP carries the token unencrypted", err)
         self.assertIn("whoever has the token reads and writes as the viewer", err)
+        self.check_ipv6_forms()
         # A server that refuses changes says the token gives reads only.
         for flag in ("--read-only", "--follower"):
             p, url = self.start(flag, "ui", "--listen", "0.0.0.0")
@@ -121,6 +123,28 @@ class UiTest(CliTestCase):
             _, err = p.communicate(timeout=30)
             self.assertEqual(p.returncode, 0, err)
             self.assertIn("whoever has the token reads as the viewer, and plain HTTP", err)
+
+    def check_ipv6_forms(self):
+        try:  # (a machine without IPv6 has neither form)
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            return
+        # Every IPv4 address written as IPv6: the URL names 127.0.0.1 too.
+        p, url = self.start("ui", "--listen", "::ffff:0.0.0.0")
+        self.assertEqual(urllib.parse.urlparse(url).hostname, "127.0.0.1", url)
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["token"][0]
+        self.assertEqual(self.get(url, "/api/session", token)[0], 200)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        self.assertIn("reachable from other machines", err)
+        # An IPv6 address in brackets, as a URL writes it, is that address.
+        p, url = self.start("ui", "--listen", "[::1]", host=r"\[::1\]")
+        self.assertEqual(urllib.parse.urlparse(url).hostname, "::1", url)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("warning", err)
 
     def test_bad_arguments(self):
         self.seed()
