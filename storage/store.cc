@@ -450,6 +450,15 @@ class CreationClaim {
     }
     return Status::Ok();
   }
+  // Whether another process holds the creation lock of the folder at
+  // `path` now: a creation under way, not one a crash interrupted.
+  static bool HeldElsewhere(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);  // (releases the probe's lock, if it got one)
+    return held;
+  }
   // Makes the folder's entries (a new or removed marker) durable.
   Status SyncFolder(const std::string& path) const {
     if (::fsync(fd_) != 0) {
@@ -795,21 +804,25 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   // Both open an existing database and never write to it.
   const bool reader = options.read_only || secondary;
   const std::string how = secondary ? "as a follower" : "read-only";
+  // A marker without a database: a creation under way in another
+  // process (it holds the creation lock), or one a crash interrupted.
+  auto unfinished = [&](const std::string& why) {
+    return CreationClaim::HeldElsewhere(path)
+               ? "the database in '" + path +
+                     "' is being created by another process; open it again once that is done"
+               : "the database in '" + path +
+                     "' was never fully created (a crash during its creation); " + why;
+  };
   if (reader && !exists) {
-    return Status::NotFound(fs::exists(marker, ec)
-                                ? "the database in '" + path +
-                                      "' was never fully created (a crash during its creation); "
-                                      "it cannot be opened " + how
-                                : "no database in '" + path + "' (opening " + how + ")");
+    return Status::NotFound(fs::exists(marker, ec) ? unfinished("it cannot be opened " + how)
+                                                   : "no database in '" + path + "' (opening " +
+                                                         how + ")");
   }
   if (!exists) {
-    const bool unfinished = fs::exists(marker, ec);
     if (!options.create_if_missing) {
-      return Status::NotFound(unfinished ? "the database in '" + path +
-                                               "' was never fully created (a crash during its "
-                                               "creation); create_if_missing is off"
-                                         : "no database in '" + path +
-                                               "' (create_if_missing is off)");
+      return Status::NotFound(fs::exists(marker, ec)
+                                  ? unfinished("create_if_missing is off")
+                                  : "no database in '" + path + "' (create_if_missing is off)");
     }
     CANOPY_RETURN_IF_ERROR(claim.Claim(path));
     // Decided again under the claim: another process may have finished or

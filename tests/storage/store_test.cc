@@ -492,7 +492,27 @@ TEST(Store, CreationInAFolderClaimedByAnotherProcessIsRefused) {
   EXPECT_EQ(st.code(), Code::kIOError) << st.ToString();
   EXPECT_NE(st.message().find("being created"), std::string::npos) << st.ToString();
   EXPECT_TRUE(std::filesystem::is_empty(p));
+  // With its marker written, a reader (and an open that may not create)
+  // is told that a creation is under way, not that one crashed.
+  { std::ofstream(std::filesystem::path(p) / kCreatingMarker) << "x"; }
+  StoreOptions reader;
+  reader.read_only = true;
+  StoreOptions no_create;
+  no_create.create_if_missing = false;
+  for (const StoreOptions& o : {reader, no_create}) {
+    st = Store::Open(o, p, &s);
+    EXPECT_EQ(st.code(), Code::kNotFound) << st.ToString();
+    EXPECT_NE(st.message().find("is being created by another process"), std::string::npos)
+        << st.ToString();
+  }
   ::close(fd);
+  for (const StoreOptions& o : {reader, no_create}) {
+    st = Store::Open(o, p, &s);
+    EXPECT_NE(st.message().find("never fully created (a crash during its creation)"),
+              std::string::npos)
+        << st.ToString();
+  }
+  std::filesystem::remove(std::filesystem::path(p) / kCreatingMarker);
   st = Store::Open(StoreOptions(), p, &s);
   EXPECT_TRUE(st.ok()) << st.ToString();
 }
