@@ -408,8 +408,17 @@ Status DbImpl::StartReplica(bool fresh) {
         // The entry both hold must be the same (same lineage, no divergence).
         std::vector<replication::LogEntryBytes> mine;
         int64_t er = 0;
-        CANOPY_RETURN_IF_ERROR(log_->Read(local, 1, &mine, &er));
-        Status same = mine.empty() ? Status::Corruption("no entry") : SameEntry(local, mine[0].bytes);
+        Status read = log_->Read(local, 1, &mine, &er);
+        // Trimmed through it since the bounds were read (another replica's
+        // housekeeping; a replica started from the checkpoint the trim
+        // kept): nothing is left to compare with, as when the follower
+        // reads on (ReadAfterApplied). The catch-up below reads from the
+        // revision after it, and says so if that one is gone too.
+        const bool trimmed_meanwhile = read.code() == Code::kCompacted;
+        if (!trimmed_meanwhile) CANOPY_RETURN_IF_ERROR(read);
+        Status same = trimmed_meanwhile ? Status::Ok()
+                      : mine.empty()    ? Status::Corruption("no entry")
+                                        : SameEntry(local, mine[0].bytes);
         if (!same.ok()) {
           return Status::FailedPrecondition("revision " + std::to_string(local) +
                                             " of this database differs from the log in etcd (" +

@@ -1431,38 +1431,46 @@ class EndChecked final : public rocksdb::Iterator {
   rocksdb::Status status() const override { return status_.ok() ? inner_->status() : status_; }
 
  private:
-  // The key a step leaves is copied once every kEvery steps, not at each
-  // (a scan's cost); where the iteration ends, the steps since are taken
-  // again from it, back to the last key returned.
+  // The key a step leaves is copied at each of an iteration's first kEvery
+  // steps (a short read ends with the last key at hand), then once every
+  // kEvery steps (a long scan's cost); where such an iteration ends, the
+  // steps since the copy are taken again from it, back to the last key
+  // returned.
   static constexpr uint32_t kEvery = 64;
   void Reset() {
     status_ = rocksdb::Status::OK();
     steps_ = kEvery;  // no copy yet
+    taken_ = 0;
   }
   void Step(bool forward) {
-    if (steps_ >= kEvery || forward != forward_) {
+    if (steps_ >= kEvery || taken_ < kEvery || forward != forward_) {
       const rocksdb::Slice k = inner_->key();
       copy_.assign(k.data(), k.size());
       forward_ = forward;
       steps_ = 0;
     }
     ++steps_;
+    if (taken_ < kEvery) ++taken_;
   }
   void CheckEnd(bool forward) {
-    // Back to the last key returned: the copy, then the steps since but
-    // the one that ended.
-    if (forward) {
-      inner_->Seek(copy_);
-    } else {
-      inner_->SeekForPrev(copy_);
+    if (steps_ > 1) {
+      // Back to the last key returned: the copy, then the steps since but
+      // the one that ended.
+      if (forward) {
+        inner_->Seek(copy_);
+      } else {
+        inner_->SeekForPrev(copy_);
+      }
+      for (uint32_t i = 1; i < steps_ && inner_->Valid(); ++i) {
+        forward ? inner_->Next() : inner_->Prev();
+      }
+      if (!inner_->Valid()) {
+        if (inner_->status().ok()) Dropped(forward ? "after" : "before");  // (not as before)
+        return;
+      }
+      const rocksdb::Slice k = inner_->key();
+      copy_.assign(k.data(), k.size());
     }
-    for (uint32_t i = 1; i < steps_ && inner_->Valid(); ++i) forward ? inner_->Next() : inner_->Prev();
-    if (!inner_->Valid()) {
-      if (inner_->status().ok()) Dropped(forward ? "after" : "before");  // (not as before)
-      return;
-    }
-    const rocksdb::Slice k = inner_->key();
-    copy_.assign(k.data(), k.size());
     steps_ = kEvery;
     if (forward) {
       // Nothing is past it, unless a step dropped it: a seek opens the file
@@ -1498,6 +1506,7 @@ class EndChecked final : public rocksdb::Iterator {
   std::string_view what_;
   std::string copy_;
   uint32_t steps_ = kEvery;
+  uint32_t taken_ = 0;
   bool forward_ = true;
   rocksdb::Status status_;
 };
